@@ -1,0 +1,3 @@
+from iris_ops.cli import main
+
+main()

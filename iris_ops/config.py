@@ -1,0 +1,175 @@
+"""Settings, and where each value came from.
+
+Precedence rises from built-in defaults (and defaults added by plugins through the
+``config_defaults`` hook), to the project file (``iris-ops.toml``, or ``[tool.iris-ops]`` in
+``pyproject.toml``, found by walking up from the current directory), to ``IRIS_OPS_<NAME>``
+environment variables, to task flags.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from iris_ops.errors import ConfigError
+
+ENV_PREFIX = "IRIS_OPS_"
+PROJECT_FILE = "iris-ops.toml"
+
+#: name -> (default, help).  The type of each setting is the type of its default.
+CORE_SETTINGS: dict[str, tuple[Any, str]] = {
+    "transport": ("docker", "how to reach the instance: docker (the SDK) or local (`iris` on this host)"),
+    "container": ("", "the IRIS container's name or id (docker transport)"),
+    "instance": ("IRIS", "the IRIS instance name inside the container"),
+    "docker_host": ("", "Docker engine URL; empty means DOCKER_HOST or the docker defaults"),
+    "owner": ("irisowner", "OS user that owns instance files; restored files are chowned to it"),
+    "iris_command": ("iris", "the `iris` executable for the local transport"),
+    "timeout": (120.0, "seconds one ObjectScript session may take"),
+    "transfer_timeout": (3600.0, "seconds one file transfer may take"),
+    "freeze_limit": (300, "WDSuspendLimit: seconds after which IRIS thaws by itself if iris-ops dies"),
+    "freeze_timeout": (10, "ExternalFreeze TimeOut: seconds to wait for the write daemon to suspend"),
+    "log_format": ("auto", "auto (console on a TTY, JSON otherwise), console or json"),
+    "log_level": ("info", "debug, info, warning or error"),
+    "disable_plugins": ([], "plugin names not to load (entry-point names or built-in module names)"),
+}
+
+
+@dataclass(frozen=True)
+class Value:
+    value: Any
+    source: str
+
+
+class Settings(Mapping[str, Any]):
+    """Effective settings: a read-only mapping of name -> value, plus :meth:`source`."""
+
+    def __init__(self, values: dict[str, Value], help: dict[str, str]) -> None:
+        self._values = values
+        self._help = help
+
+    def __getitem__(self, name: str) -> Any:
+        return self._values[name].value
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._values[name].value
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def source(self, name: str) -> str:
+        return self._values[name].source
+
+    def help(self, name: str) -> str:
+        return self._help.get(name, "")
+
+    def with_overrides(self, overrides: Mapping[str, Any], source: str = "flag") -> "Settings":
+        """A copy with ``overrides`` applied on top (None values are ignored)."""
+        values = dict(self._values)
+        for name, raw in overrides.items():
+            if raw is None:
+                continue
+            if name not in values:
+                raise ConfigError(f"unknown setting {name!r}")
+            values[name] = Value(_coerce(name, raw, values[name].value, source), source)
+        return Settings(values, self._help)
+
+
+def find_project_file(start: Path | None = None) -> tuple[Path, dict] | None:
+    """The nearest ``iris-ops.toml`` or ``pyproject.toml`` with ``[tool.iris-ops]``."""
+    here = (start or Path.cwd()).resolve()
+    for directory in (here, *here.parents):
+        candidate = directory / PROJECT_FILE
+        if candidate.is_file():
+            return candidate, _read_toml(candidate)
+        pyproject = directory / "pyproject.toml"
+        if pyproject.is_file():
+            table = _read_toml(pyproject).get("tool", {}).get("iris-ops")
+            if table is not None:
+                return pyproject, table
+    return None
+
+
+def load(
+    plugin_defaults: Iterable[tuple[str, Mapping[str, Any]]] = (),
+    environ: Mapping[str, str] | None = None,
+    start: Path | None = None,
+) -> Settings:
+    """Resolve settings from every source except task flags (see :meth:`Settings.with_overrides`)."""
+    environ = os.environ if environ is None else environ
+    values = {name: Value(default, "default") for name, (default, _) in CORE_SETTINGS.items()}
+    help = {name: text for name, (_, text) in CORE_SETTINGS.items()}
+    for plugin_name, defaults in plugin_defaults:
+        for name, default in (defaults or {}).items():
+            values[name] = Value(default, f"plugin {plugin_name}")
+            help.setdefault(name, f"added by plugin {plugin_name}")
+
+    found = find_project_file(start)
+    if found:
+        path, table = found
+        for key, raw in table.items():
+            name = key.replace("-", "_")
+            if name not in values:
+                raise ConfigError(
+                    f"{path}: unknown setting {key!r}",
+                    fix=f"Known settings: {', '.join(sorted(values))}.",
+                )
+            values[name] = Value(_coerce(name, raw, values[name].value, str(path)), f"file {path}")
+
+    for name in list(values):
+        env_name = ENV_PREFIX + name.upper()
+        if env_name in environ:
+            values[name] = Value(
+                _coerce(name, environ[env_name], values[name].value, env_name), f"env {env_name}"
+            )
+    return Settings(values, help)
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from exc
+
+
+def _coerce(name: str, raw: Any, default: Any, origin: str) -> Any:
+    """Give ``raw`` the type of the setting's default; strings come from env vars and flags."""
+    kind = type(default)
+    try:
+        if kind is bool:
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in {"1", "true", "yes", "on"}:
+                return True
+            if text in {"0", "false", "no", "off", ""}:
+                return False
+            raise ValueError(raw)
+        if kind is list:
+            if isinstance(raw, (list, tuple)):
+                return [str(item) for item in raw]
+            return [part.strip() for part in str(raw).split(",") if part.strip()]
+        if kind in (int, float):
+            value = kind(raw)
+            if value < 0:
+                raise ValueError(raw)
+            return value
+        if isinstance(raw, (dict, list)):
+            raise ValueError(raw)
+        return str(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"{origin}: setting {name!r} must be a {'non-negative number' if kind in (int, float) else kind.__name__}, got {raw!r}"
+        ) from None

@@ -1,0 +1,120 @@
+"""The one exception hierarchy of iris-ops.
+
+Every error a user can meet is an :class:`IrisOpsError`.  Each class carries the process exit
+code it maps to and a ``fix`` line telling the user what to do.  Library code raises these; only
+the CLI layer (:mod:`iris_ops.cli`) turns them into exit codes and messages.
+
+| code | class                    | meaning                                                        |
+|------|--------------------------|----------------------------------------------------------------|
+| 1    | InternalError            | unexpected internal error                                      |
+| 2    | UsageError               | bad input: invalid name, missing or malformed fixture          |
+| 3    | ConflictError            | target exists, or refused operation on a system namespace/db   |
+| 4    | ValidationError          | checksum, DAT label, row counts                                |
+| 5    | InstanceError            | the instance refused or failed an operation                    |
+| 6    | UnreachableError         | the container or instance cannot be reached                    |
+"""
+
+from __future__ import annotations
+
+
+class IrisOpsError(Exception):
+    """Base class.  ``message`` says what went wrong, ``fix`` how to fix it."""
+
+    exit_code = 1
+    default_fix = ""
+
+    def __init__(self, message: str, *, fix: str | None = None, details: dict | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fix = fix if fix is not None else self.default_fix
+        #: Structured extras (IRIS error text, output tail, file names) for logs and JSON output.
+        self.details = details or {}
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InternalError(IrisOpsError):
+    exit_code = 1
+    default_fix = "This is a bug in iris-ops or a plugin; rerun with -v and report the traceback."
+
+
+class UsageError(IrisOpsError):
+    exit_code = 2
+    default_fix = "Check the command's arguments with `iris-ops --help <task>`."
+
+
+class InvalidNameError(UsageError):
+    default_fix = (
+        "Namespace names are 1-64 characters: a letter or % first, then letters, digits, - or _. "
+        "Database names follow the same rule without %."
+    )
+
+
+class FixtureError(UsageError):
+    """A fixture directory is missing or malformed (as opposed to failing its checksums)."""
+
+    default_fix = "Point --src at a directory written by `iris-ops backup` (or an iris-devtester fixture)."
+
+
+class ConfigError(UsageError):
+    default_fix = "Fix the setting in iris-ops.toml, [tool.iris-ops] in pyproject.toml, or the IRIS_OPS_* variable."
+
+
+class ConflictError(IrisOpsError):
+    exit_code = 3
+    default_fix = "Choose another name, or pass --force to replace what exists."
+
+
+class SystemTargetError(ConflictError):
+    default_fix = "System namespaces and databases are never backed up, restored over or deleted."
+
+
+class VetoedError(ConflictError):
+    """A plugin's ``pre_*`` hook refused the operation."""
+
+    default_fix = "The plugin named in the message refused this operation; see its documentation."
+
+
+class ValidationError(IrisOpsError):
+    exit_code = 4
+    default_fix = "The fixture does not match its manifest: recreate it with `iris-ops backup`."
+
+
+class InstanceError(IrisOpsError):
+    """IRIS answered, and the answer was a failure (error status, failed freeze or mount)."""
+
+    exit_code = 5
+    default_fix = "Read the IRIS error above; the instance's messages.log has more."
+
+
+class ScriptError(InstanceError):
+    """A generated script did not report success.  ``details`` holds ``iris_error`` and ``output_tail``."""
+
+
+class UnreachableError(IrisOpsError):
+    exit_code = 6
+    default_fix = "Check that the container is running (`docker ps`) and that DOCKER_HOST / --container are right."
+
+
+class AuthenticationError(UnreachableError):
+    default_fix = (
+        "iris session asked for a login. Enable OS authentication for the instance "
+        "(Security.System AutheEnabled includes OS), or configure a user with "
+        "IRIS_OPS_USERNAME / IRIS_OPS_PASSWORD."
+    )
+
+
+class DeadlineExceeded(UnreachableError):
+    default_fix = "The instance did not answer in time; raise --timeout or check the container's load."
+
+
+EXIT_CODES = {
+    0: "success",
+    1: "unexpected internal error",
+    2: "bad input or usage",
+    3: "conflict or refused operation on a system target",
+    4: "validation failed",
+    5: "the instance refused or failed an operation",
+    6: "the container or instance cannot be reached",
+}

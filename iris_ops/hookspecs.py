@@ -1,0 +1,227 @@
+"""Hook specifications: every extension point of iris-ops, in one place.
+
+Plugins implement these with the :data:`iris_ops.hookimpl` marker, by name.  Built-in plugins
+(backup, restore, delete-ns, validate, the transports) use exactly the same hooks and are
+registered through the same call as installed plugins; built-in implementations of
+``firstresult`` hooks are ``trylast`` so an installed plugin can take over.
+
+Hooks are always called with keyword arguments; an implementation may accept any subset of
+the parameters documented below.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+import pluggy
+
+from iris_ops import PROJECT_NAME
+
+if TYPE_CHECKING:
+    from iris_ops.fixture import Fixture, Manifest
+    from iris_ops.operations.context import Operation
+    from iris_ops.registrar import TaskRegistrar
+    from iris_ops.transports.base import ExecResult, FileDigest, Target
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+
+
+# -------------------------------------------------------------------------------------------
+# Start-up: configuration and tasks
+# -------------------------------------------------------------------------------------------
+
+
+@hookspec
+def config_defaults() -> dict[str, Any]:
+    """Return default values for settings this plugin adds (or changes).
+
+    Called once when settings are loaded, before the project file, the ``IRIS_OPS_*``
+    environment variables and task flags are applied on top.  Keys are setting names
+    (``snake_case``); each becomes configurable as ``IRIS_OPS_<NAME>`` and in the project file.
+
+    Takes no parameters.
+    """
+
+
+@hookspec
+def register_tasks(registrar: "TaskRegistrar") -> None:
+    """Contribute invoke tasks to the ``iris-ops`` / ``inv`` collection.
+
+    Called once while the task collection is built, which must do no I/O and import neither
+    ``docker`` nor ``iris`` (keep heavy imports inside task bodies).
+
+    :param registrar: call ``registrar.add_task(task)`` or ``registrar.add_collection(coll)``.
+        Two plugins registering the same task name is an error naming both.
+    """
+
+
+# -------------------------------------------------------------------------------------------
+# Transports: how scripts and files reach an instance.  All are firstresult.
+# -------------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def run_objectscript(target: "Target", script: str, namespace: str, timeout: float) -> "ExecResult | None":
+    """Run an ObjectScript ``script`` with ``iris session`` on the instance ``target`` names.
+
+    Stops at the first non-None result.  Return None when ``target.transport`` is not yours.
+
+    :param target: where to run: transport name, container, instance name, docker host, user.
+    :param script: the complete script text, one statement per line, ending with ``Halt``.
+    :param namespace: the namespace the session starts in (``-U``), already validated.
+    :param timeout: seconds the whole call may take; raise
+        :class:`iris_ops.errors.DeadlineExceeded` past it.
+    :returns: the process exit status and its raw output.
+    """
+
+
+@hookspec(firstresult=True)
+def exec_argument_call(target: "Target", entry: str, namespace: str, timeout: float) -> "ExecResult | None":
+    """Run ``iris session <instance> -U <namespace> "<entry>"``: a single call passed as argument.
+
+    Stops at the first non-None result.  Used where IRIS documents the command-line form, such
+    as ``Backup.General.ExternalThaw()`` (exit status 5 on success, 3 on failure), which skips
+    the normal login that can hang while the instance is frozen.
+
+    :param target: where to run (see :func:`run_objectscript`).
+    :param entry: the call, built by :mod:`iris_ops.objectscript`, e.g.
+        ``##Class(Backup.General).ExternalThaw()``.
+    :param namespace: the namespace for ``-U``.
+    :param timeout: seconds the call may take.
+    """
+
+
+@hookspec(firstresult=True)
+def read_file(target: "Target", path: str, dest: BinaryIO, timeout: float) -> "FileDigest | None":
+    """Stream the file at ``path`` inside the instance's host or container into ``dest``.
+
+    Stops at the first non-None result.  Memory stays bounded whatever the file size, and the
+    sha256 is computed in the same pass as the copy.
+
+    :param target: where the file lives.
+    :param path: absolute path of a regular file, as the instance sees it.
+    :param dest: a binary file object open for writing on this machine.
+    :param timeout: seconds the transfer may take.
+    :returns: bytes copied and their sha256.
+    """
+
+
+@hookspec(firstresult=True)
+def write_file(target: "Target", src: BinaryIO, size: int, path: str, timeout: float) -> "FileDigest | None":
+    """Stream ``src`` into the file ``path`` on the instance's host or container.
+
+    Stops at the first non-None result.  The parent directory is created if needed; afterwards
+    the file is owned by the instance owner (``target.owner``) with mode 660 and its directory
+    770.  Nothing temporary is left behind on failure.
+
+    :param target: where the file goes.
+    :param src: a binary file object positioned at the start of the data.
+    :param size: the number of bytes to copy from ``src``.
+    :param path: absolute destination path as the instance sees it.
+    :param timeout: seconds the transfer may take.
+    :returns: bytes written and their sha256.
+    """
+
+
+@hookspec(firstresult=True)
+def remove_path(target: "Target", path: str, timeout: float) -> "bool | None":
+    """Remove ``path`` (file or directory tree) on the instance's host or container, as root.
+
+    Stops at the first non-None result.  Used only for cleanup of what iris-ops itself
+    created; removing a path that does not exist is not an error.
+
+    :param target: where the path lives.
+    :param path: absolute path as the instance sees it.
+    :param timeout: seconds the call may take.
+    :returns: True once the path no longer exists.
+    """
+
+
+# -------------------------------------------------------------------------------------------
+# Operations: observe or veto.  Raise an IrisOpsError (e.g. VetoedError) from a pre_* hook to
+# refuse the operation before it touches the instance.
+# -------------------------------------------------------------------------------------------
+
+
+@hookspec
+def pre_backup(operation: "Operation", namespace: str, out: str) -> None:
+    """Called before a backup touches the instance, after names are validated.
+
+    Raise :class:`iris_ops.errors.VetoedError` (or another IrisOpsError) to refuse.
+
+    :param operation: the running operation: settings, runner, logger, dry-run flag.
+    :param namespace: the namespace to back up (upper case).
+    :param out: the fixture directory that will be written.
+    """
+
+
+@hookspec
+def post_backup(operation: "Operation", namespace: str, out: str, manifest: "Manifest") -> None:
+    """Called after a backup wrote its fixture directory successfully.
+
+    :param operation: the running operation.
+    :param namespace: the namespace that was backed up.
+    :param out: the fixture directory, complete and renamed into place.
+    :param manifest: the manifest written to ``out/manifest.json``.
+    """
+
+
+@hookspec
+def pre_restore(operation: "Operation", fixture: "Fixture", namespace: str) -> None:
+    """Called after the fixture validated offline and before the instance is changed.
+
+    Raise :class:`iris_ops.errors.VetoedError` to refuse.
+
+    :param operation: the running operation.
+    :param fixture: the loaded fixture (``fixture.manifest``, ``fixture.path``).
+    :param namespace: the namespace that will be created (upper case).
+    """
+
+
+@hookspec
+def post_restore(operation: "Operation", fixture: "Fixture", namespace: str, databases: list[str]) -> None:
+    """Called after a restore completed and verified.
+
+    Raising here fails the restore, which is then rolled back completely.
+
+    :param operation: the running operation.
+    :param fixture: the fixture that was restored.
+    :param namespace: the namespace created.
+    :param databases: names of the databases created for it.
+    """
+
+
+@hookspec
+def pre_delete(operation: "Operation", namespace: str) -> None:
+    """Called before a namespace and its databases are deleted.
+
+    Raise :class:`iris_ops.errors.VetoedError` to refuse.
+
+    :param operation: the running operation.
+    :param namespace: the namespace to delete (upper case).
+    """
+
+
+@hookspec
+def post_delete(operation: "Operation", namespace: str, steps: list[dict]) -> None:
+    """Called after a namespace was deleted (or found absent).
+
+    :param operation: the running operation.
+    :param namespace: the namespace deleted.
+    :param steps: one dict per step taken (``{"step": ..., "target": ..., "result": ...}``).
+    """
+
+
+@hookspec
+def validate(operation: "Operation", fixture: "Fixture", online: bool, namespace: "str | None") -> "list | None":
+    """Check a fixture; return a list of :class:`iris_ops.fixture.Finding` (or None).
+
+    Every implementation runs and all findings are reported together.  The built-in plugin
+    checks schema, paths, sizes, sha256 digests and DAT labels; online, it also checks the
+    namespace and row counts.
+
+    :param operation: the running operation.
+    :param fixture: the loaded fixture.
+    :param online: True when ``--online`` asked to compare with a live namespace.
+    :param namespace: the live namespace to compare with when ``online`` (else None).
+    """

@@ -1,0 +1,95 @@
+"""Validation of everything a user names: namespaces, databases, paths.
+
+Runs before any container work, so a bad name fails fast with exit code 2 and a message that
+says what is allowed.  Rules: IRIS.md §2 ("Rules for Namespace Names", GSA_config_namespace).
+"""
+
+from __future__ import annotations
+
+import re
+
+from iris_ops.errors import InvalidNameError, SystemTargetError, UsageError
+
+MAX_NAME = 64
+_NAMESPACE = re.compile(r"^[A-Za-z%][A-Za-z0-9_-]{0,63}$")
+_DATABASE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+# Paths we generate or accept for the instance side: absolute POSIX paths of plain characters.
+_PATH = re.compile(r"^/(?:[A-Za-z0-9._-]+/)*[A-Za-z0-9._-]*$")
+
+#: Databases that are never part of a namespace backup (Config.Namespaces SYSTEMDATABASES).
+SYSTEM_DATABASES = frozenset(
+    {"IRISSYS", "IRISLIB", "IRISTEMP", "IRISLOCALDATA", "IRISAUDIT", "ENSLIB", "IRISMETRICS",
+     "HSLIB", "HSSYS", "HSCUSTOM", "HSAUDIT"}
+)
+#: Namespaces that are never backed up, restored over or deleted.
+SYSTEM_NAMESPACES = frozenset({"%SYS", "%ALL", "HSLIB", "HSSYS", "HSCUSTOM", "HSAUDIT", "ENSLIB"})
+
+
+def namespace(name: str, *, what: str = "namespace") -> str:
+    """Validate a namespace name and return it in upper case, as IRIS stores it."""
+    if not isinstance(name, str) or not _NAMESPACE.match(name):
+        raise InvalidNameError(
+            f"invalid {what} name {name!r}: use 1-{MAX_NAME} characters, a letter or % first, "
+            "then letters, digits, - or _",
+        )
+    return name.upper()
+
+
+def database(name: str) -> str:
+    """Validate a database name (the namespace rule without %) and return it upper-cased."""
+    if not isinstance(name, str) or not _DATABASE.match(name):
+        raise InvalidNameError(
+            f"invalid database name {name!r}: use 1-{MAX_NAME} characters, a letter first, "
+            "then letters, digits, - or _",
+        )
+    return name.upper()
+
+
+def user_namespace(name: str, *, action: str) -> str:
+    """A namespace that may be changed: validated and not a system namespace (exit 3)."""
+    upper = namespace(name)
+    if is_system_namespace(upper):
+        raise SystemTargetError(f"refusing to {action} system namespace {upper}")
+    return upper
+
+
+def is_system_namespace(name: str) -> bool:
+    return name.upper() in SYSTEM_NAMESPACES or name.startswith("%")
+
+
+def is_system_database(name: str) -> bool:
+    return name.upper() in SYSTEM_DATABASES
+
+
+def derived_database(namespace_name: str, suffix: str) -> str:
+    """``<NS>_<SUFFIX>`` for a restore, checked against the 64-character limit."""
+    name = f"{namespace_name}_{suffix}".upper()
+    if len(name) > MAX_NAME:
+        raise InvalidNameError(
+            f"namespace {namespace_name!r} is too long: the database name {name!r} it needs "
+            f"exceeds {MAX_NAME} characters",
+            fix=f"Use a namespace name of at most {MAX_NAME - len(suffix) - 1} characters.",
+        )
+    return database(name)
+
+
+def instance_path(path: str, *, what: str = "path") -> str:
+    """An absolute path on the instance side, made of plain characters only, without ``..``."""
+    if (
+        not isinstance(path, str)
+        or not _PATH.match(path)
+        or "//" in path
+        or any(part in (".", "..") for part in path.split("/"))
+    ):
+        raise UsageError(
+            f"unsafe {what} {path!r}: instance paths must be absolute and use only letters, "
+            "digits, '.', '_', '-' and '/' (no '..')",
+            fix="Check the directory reported by the instance or the one you passed.",
+        )
+    return path
+
+
+def directory(path: str, *, what: str = "directory") -> str:
+    """:func:`instance_path` for a directory, normalised to end with ``/`` as IRIS reports them."""
+    checked = instance_path(path, what=what)
+    return checked if checked.endswith("/") else checked + "/"

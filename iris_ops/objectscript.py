@@ -1,0 +1,300 @@
+"""The ObjectScript script builder: the only way iris-ops produces ObjectScript.
+
+Why it looks like this (IRIS.md §5):
+
+* One input line is one compilation unit, so every step is one line wrapped in
+  ``Try { … } Catch e { … }``; a failing step records its error and later steps are skipped.
+* An error outside Try prints the failing source line and the session carries on with exit
+  status 0, so success is never read from the output.  The result is a JSON object printed
+  between BEGIN/END markers assembled at run time from a random token (echoed source can never
+  contain the assembled marker); the script counts the steps that completed, sets its exit
+  status with ``%SYSTEM.Process.Terminate`` and ends with ``Halt``.
+* Everything interpolated is a :class:`Code` fragment built here: names and paths are
+  validated, string literals double their quotes and refuse control characters.  Passing a
+  plain ``str`` where code is expected is a ``TypeError``.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Iterable, Union
+
+from iris_ops import names
+
+_IDENT = re.compile(r"^%?[A-Za-z][A-Za-z0-9]*$")
+_CLASS = re.compile(r"^%?[A-Za-z][A-Za-z0-9]*(\.[A-Za-z][A-Za-z0-9]*)*$")
+_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_NUMBER = re.compile(r"^-?(0|[1-9][0-9]*)(\.[0-9]*[1-9])?$")
+
+#: Variables the script frame itself uses; steps must not assign them.
+RESERVED = frozenset({"tok", "err", "step", "n", "a", "r", "e", "sc"})
+
+
+class Code(str):
+    """A fragment of ObjectScript produced by this module.  Only builders create it."""
+
+    __slots__ = ()
+
+
+Value = Union[Code, str, int, float, bool]
+
+
+def _code(text: str) -> Code:
+    return Code(text)
+
+
+def _expr(value: Value) -> Code:
+    """Code as is; Python values become literals."""
+    if isinstance(value, Code):
+        return value
+    return lit(value)
+
+
+def lit(value: str | int | float | bool) -> Code:
+    """A literal: numbers in canonical form, strings quoted with doubled quotes."""
+    if isinstance(value, bool):
+        return _code("1" if value else "0")
+    if isinstance(value, int):
+        return _code(str(value))
+    if isinstance(value, float):
+        text = repr(value)
+        if not _NUMBER.match(text):
+            text = f"{value:.6f}".rstrip("0").rstrip(".")
+        return _code(text)
+    if isinstance(value, Code):
+        raise TypeError("lit() takes a Python value, not code")
+    if not isinstance(value, str):
+        raise TypeError(f"cannot make an ObjectScript literal of {type(value).__name__}")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise ValueError(f"refusing a string with control characters: {value!r}")
+    return _code('"' + value.replace('"', '""') + '"')
+
+
+def var(name: str, *subscripts: Value) -> Code:
+    """A local variable, optionally subscripted: ``p("Globals")``."""
+    if not _IDENT.match(name):
+        raise ValueError(f"invalid local variable name {name!r}")
+    if not subscripts:
+        return _code(name)
+    return _code(f"{name}({','.join(_expr(s) for s in subscripts)})")
+
+
+def byref(name: str) -> Code:
+    """``.name``: pass a local by reference."""
+    return _code("." + var(name))
+
+
+def call(class_name: str, method: str, *args: Value | None) -> Code:
+    """``##class(Class).Method(args)``; None leaves an argument out (its default applies)."""
+    if not _CLASS.match(class_name):
+        raise ValueError(f"invalid class name {class_name!r}")
+    if not _IDENT.match(method):
+        raise ValueError(f"invalid method name {method!r}")
+    return _code(f"##class({class_name}).{method}({_args(args)})")
+
+
+def method(obj: Code, name: str, *args: Value | None) -> Code:
+    """``obj.Method(args)`` on an object reference held in code ``obj``."""
+    _require_code(obj)
+    if not _IDENT.match(name):
+        raise ValueError(f"invalid method name {name!r}")
+    return _code(f"{obj}.{name}({_args(args)})")
+
+
+def prop(obj: Code, name: str) -> Code:
+    """``obj.Property``."""
+    _require_code(obj)
+    if not _IDENT.match(name):
+        raise ValueError(f"invalid property name {name!r}")
+    return _code(f"{obj}.{name}")
+
+
+def system(path: str, *args: Value | None) -> Code:
+    """``$SYSTEM.Class.Method(args)``, e.g. ``system("Status.IsError", var("sc"))``."""
+    cls, _, meth = path.rpartition(".")
+    if not _CLASS.match(cls) or not _IDENT.match(meth):
+        raise ValueError(f"invalid $SYSTEM call {path!r}")
+    return _code(f"$SYSTEM.{cls}.{meth}({_args(args)})")
+
+
+def func(name: str, *args: Value) -> Code:
+    """An intrinsic function such as ``$Get`` or ``$Select``."""
+    if name not in _FUNCTIONS:
+        raise ValueError(f"function {name} is not in the supported subset")
+    return _code(f"{name}({','.join(_expr(a) for a in args)})")
+
+
+_FUNCTIONS = frozenset({"$Get", "$Select", "$Piece", "$Length", "$Data", "$Extract", "$Replace"})
+SPECIAL = {name: _code(name) for name in ("$ZVersion", "$JOB", "$Namespace", "$Horolog", "$ZTimeStamp")}
+
+
+def op(left: Value, operator: str, right: Value) -> Code:
+    """A binary operation, parenthesised: ObjectScript evaluates strictly left to right."""
+    if operator not in {"_", "+", "-", "*", "/", "=", "'=", "<", ">", "&", "!", "[", "'["}:
+        raise ValueError(f"unsupported operator {operator!r}")
+    return _code(f"({_expr(left)}{operator}{_expr(right)})")
+
+
+def not_(value: Value) -> Code:
+    return _code(f"'{_expr(value)}")
+
+
+def dynamic_object(**items: Value) -> Code:
+    """A ``{…}`` JSON literal whose values are parenthesised ObjectScript expressions."""
+    parts = []
+    for key, value in items.items():
+        if not _KEY.match(key):
+            raise ValueError(f"invalid JSON key {key!r}")
+        parts.append(f'"{key}":({_expr(value)})')
+    return _code("{" + ",".join(parts) + "}")
+
+
+def new_array() -> Code:
+    return _code("[]")
+
+
+def _args(args: Iterable[Value | None]) -> str:
+    return ",".join("" if a is None else _expr(a) for a in args)
+
+
+def _require_code(value: object) -> None:
+    if not isinstance(value, Code):
+        raise TypeError(f"expected code built by iris_ops.objectscript, got {type(value).__name__}")
+
+
+# --- statements -------------------------------------------------------------------------------
+
+
+def set_(target: Code, value: Value) -> Code:
+    _require_code(target)
+    if target in RESERVED:
+        raise ValueError(f"{target} is reserved by the script frame")
+    return _code(f"Set {target}={_expr(value)}")
+
+
+def do(expr: Code) -> Code:
+    _require_code(expr)
+    return _code(f"Do {expr}")
+
+
+def check_status(expr: Code) -> Code:
+    """Run a %Status-returning call and throw its error (``$$$ThrowOnError`` without macros)."""
+    _require_code(expr)
+    return _code(
+        f"Set sc={expr} If $SYSTEM.Status.IsError(sc) "
+        "{ Throw ##class(%Exception.StatusException).CreateFromStatus(sc) }"
+    )
+
+
+def check_true(expr: Code, message: str) -> Code:
+    """Evaluate a %Boolean-returning call (``%Library.File`` methods) and throw ``message`` if false."""
+    _require_code(expr)
+    return _code(f"If '{expr} {{ {throw(message)} }}")
+
+
+def throw(message: str) -> Code:
+    """Throw a general exception whose DisplayString carries ``message``."""
+    return _code(f'Throw ##class(%Exception.General).%New({lit("iris-ops")},5001,,{lit(message)})')
+
+
+def if_(condition: Value, *then: Code, else_: Iterable[Code] = ()) -> Code:
+    for stmt in (*then, *else_):
+        _require_code(stmt)
+    text = f"If {_expr(condition)} {{ {' '.join(then)} }}"
+    else_ = list(else_)
+    if else_:
+        text += f" Else {{ {' '.join(else_)} }}"
+    return _code(text)
+
+
+def while_(condition: Value, *body: Code) -> Code:
+    for stmt in body:
+        _require_code(stmt)
+    return _code(f"While {_expr(condition)} {{ {' '.join(body)} }}")
+
+
+def result(key: str, value: Value) -> Code:
+    """Record ``key`` in the result object printed at the end."""
+    if not _KEY.match(key):
+        raise ValueError(f"invalid result key {key!r}")
+    return _code(f"Do r.%Set({lit(key)},{_expr(value)})")
+
+
+def push(array: Code, value: Value) -> Code:
+    _require_code(array)
+    return _code(f"Do {array}.%Push({_expr(value)})")
+
+
+# --- scripts ----------------------------------------------------------------------------------
+
+
+class Script:
+    """A generated script: steps run in order; the first failure skips the rest except
+    ``always`` steps (thaw, cleanup), which run whatever happened."""
+
+    def __init__(self, namespace: str = "%SYS", *, purpose: str = "script") -> None:
+        self.namespace = names.namespace(namespace)
+        self.purpose = purpose
+        self.token = secrets.token_hex(12)
+        self._steps: list[tuple[str, tuple[Code, ...], bool]] = []
+
+    def step(self, name: str, *statements: Code, always: bool = False) -> "Script":
+        if not _KEY.match(name):
+            raise ValueError(f"invalid step name {name!r}")
+        for stmt in statements:
+            _require_code(stmt)
+        self._steps.append((name, statements, always))
+        return self
+
+    @property
+    def step_names(self) -> list[str]:
+        return [name for name, _, _ in self._steps]
+
+    @property
+    def markers(self) -> tuple[str, str]:
+        return f"<<<{self.token}:BEGIN>>>", f"<<<{self.token}:END>>>"
+
+    def lines(self) -> list[str]:
+        half = len(self.token) // 2
+        out = [
+            # The token is split so that no source line holds a whole marker.
+            f"Set tok={lit(self.token[:half])}_{lit(self.token[half:])},err=\"\",step=\"\",n=0,a=0,r={{}}",
+        ]
+        regular = always_count = 0
+        for name, statements, always in self._steps:
+            body = " ".join(statements)
+            record = f"Set err=e.DisplayString(),step={lit(name)}"
+            if always:
+                out.append(f"Try {{ {body} Set a=a+1 }} Catch e {{ If err=\"\" {{ {record} }} }}")
+                always_count += 1
+            else:
+                # A step runs only when every earlier step completed: a line that failed to
+                # compile (not caught by its Try) leaves the count short and stops the rest.
+                out.append(f"Try {{ If n={regular} {{ {body} Set n=n+1 }} }} Catch e {{ {record} }}")
+                regular += 1
+        out += [
+            f"Do r.%Set(\"ok\",(err=\"\")&(n={regular})&(a={always_count})),r.%Set(\"error\",err),"
+            "r.%Set(\"step\",step),r.%Set(\"steps\",n+a)",
+            'Write !,"<<<",tok,":BEGIN>>>",!,r.%ToJSON(),!,"<<<",tok,":END>>>",!',
+            "If 'r.%Get(\"ok\") { Do ##class(%SYSTEM.Process).Terminate($JOB,1) }",
+            "Halt",
+        ]
+        return out
+
+    def render(self) -> str:
+        return "\n".join(self.lines()) + "\n"
+
+
+def user_code(line: str) -> Code:
+    """A line of ObjectScript the user wrote (the `run` task): passed through verbatim, as the
+    user's own terminal would, but refused if it holds control characters that would split it
+    into several compilation units."""
+    if any((ord(ch) < 32 and ch != "\t") or ord(ch) == 127 for ch in line):
+        raise ValueError("a script line may not contain control characters")
+    return _code(line)
+
+
+def argument_call(class_name: str, method_name: str) -> str:
+    """The single-call argument form, e.g. ``##Class(Backup.General).ExternalThaw()``."""
+    return str(call(class_name, method_name)).replace("##class(", "##Class(", 1)

@@ -1,0 +1,80 @@
+"""What every operation carries: settings, the plugin manager, the target, the runner, logs."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import sys
+from typing import Any, Iterator, Mapping
+
+import structlog
+
+from iris_ops import config
+from iris_ops.errors import UsageError
+from iris_ops.runner import Runner
+from iris_ops.transports.base import Target
+
+_CONTAINER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_INSTANCE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+
+
+def target_from_settings(settings: config.Settings) -> Target:
+    transport = settings.transport
+    if settings.transport == "docker":
+        if not settings.container:
+            raise UsageError(
+                "no IRIS container configured",
+                fix="Pass --container NAME, set IRIS_OPS_CONTAINER, or `container = \"NAME\"` in iris-ops.toml.",
+            )
+        if not _CONTAINER.match(settings.container):
+            raise UsageError(
+                f"invalid container name {settings.container!r}",
+                fix="Docker container names use letters, digits, '_', '.' and '-'.",
+            )
+    if not _INSTANCE.match(settings.instance):
+        raise UsageError(f"invalid instance name {settings.instance!r}", fix="IRIS instance names are like IRIS.")
+    return Target(
+        transport=transport,
+        container=settings.container,
+        instance=settings.instance.upper(),
+        docker_host=settings.docker_host,
+        owner=settings.owner,
+        iris_command=settings.iris_command,
+    )
+
+
+class Operation:
+    """One run of a task against one instance."""
+
+    def __init__(self, name: str, settings: config.Settings, pm, *, dry_run: bool = False, out=None) -> None:
+        self.name = name
+        self.settings = settings
+        self.pm = pm
+        self.dry_run = dry_run
+        self.out = out or sys.stdout
+        self.target = target_from_settings(settings)
+        self.runner = Runner(pm, self.target, timeout=settings.timeout, dry_run=dry_run, out=self.out)
+        self.log = structlog.get_logger(f"iris_ops.{name}")
+
+    @classmethod
+    def from_flags(cls, name: str, flags: Mapping[str, Any], *, dry_run: bool = False) -> "Operation":
+        from iris_ops.manager import get_plugin_manager, plugin_defaults
+
+        pm = get_plugin_manager()
+        settings = config.load(plugin_defaults(pm)).with_overrides(flags)
+        return cls(name, settings, pm, dry_run=dry_run)
+
+    @contextlib.contextmanager
+    def bound(self, **context: Any) -> Iterator["Operation"]:
+        with structlog.contextvars.bound_contextvars(
+            operation=self.name, container=self.target.container or None, **context
+        ):
+            yield self
+
+    @property
+    def hook(self):
+        return self.pm.hook
+
+    def emit(self, text: str = "") -> None:
+        """A result line on stdout (logs go to stderr)."""
+        print(text, file=self.out)

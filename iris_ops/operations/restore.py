@@ -1,0 +1,1 @@
+"""Built-in plugin: restore (in progress)."""

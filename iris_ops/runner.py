@@ -1,0 +1,164 @@
+"""Runs built scripts through the ``run_objectscript`` hook and decides whether they succeeded.
+
+Success needs all three: both run-time markers present, ``ok`` true in the JSON between them,
+and exit status 0.  Anything else raises :class:`~iris_ops.errors.ScriptError` carrying the
+IRIS error text and the tail of the output; a login prompt raises an exit-6 error.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from iris_ops.errors import AuthenticationError, InternalError, ScriptError, UnreachableError
+from iris_ops.objectscript import Script
+
+if TYPE_CHECKING:
+    import pluggy
+
+    from iris_ops.transports.base import ExecResult, Target
+
+log = structlog.get_logger(__name__)
+
+TAIL_LINES = 15
+_LOGIN = re.compile(r"^\s*(Username:|Access Denied)", re.MULTILINE)
+# `<UNDEFINED> *x`, `<SYNTAX>`, `ERROR #5001: ...` as printed by the terminal.
+_IRIS_ERROR = re.compile(r"^\s*(<[A-Z][A-Z ]*>.*|ERROR #\d+:.*)$", re.MULTILINE)
+
+
+def normalise(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def tail(text: str, lines: int = TAIL_LINES) -> str:
+    return "\n".join(normalise(text).rstrip("\n").split("\n")[-lines:])
+
+
+class Runner:
+    """Runs scripts on one target.  With ``dry_run``, changing scripts are printed, not run."""
+
+    def __init__(self, pm: "pluggy.PluginManager", target: "Target", *, timeout: float, dry_run: bool = False,
+                 out=None) -> None:
+        self.pm = pm
+        self.target = target
+        self.timeout = timeout
+        self.dry_run = dry_run
+        self.out = out or sys.stdout
+
+    # -- raw access -------------------------------------------------------------------------
+
+    def execute(self, text: str, namespace: str, *, timeout: float | None = None) -> "ExecResult":
+        result = self.pm.hook.run_objectscript(
+            target=self.target, script=text, namespace=namespace, timeout=timeout or self.timeout
+        )
+        if result is None:
+            raise UnreachableError(
+                f"no transport handles {self.target.transport!r}",
+                fix="Use --transport docker or --transport local, or install the plugin providing it.",
+            )
+        self._check_login(result.text)
+        return result
+
+    def argument_call(self, entry: str, namespace: str = "%SYS", *, timeout: float | None = None) -> "ExecResult":
+        result = self.pm.hook.exec_argument_call(
+            target=self.target, entry=entry, namespace=namespace, timeout=timeout or self.timeout
+        )
+        if result is None:
+            raise UnreachableError(f"no transport handles {self.target.transport!r}")
+        self._check_login(result.text)
+        return result
+
+    # -- scripts ----------------------------------------------------------------------------
+
+    def run(self, script: Script, *, changes: bool = True, timeout: float | None = None) -> dict[str, Any]:
+        """Run ``script`` and return its result object.  ``changes=False`` marks a read-only
+        script, which runs even in dry-run mode."""
+        if self.dry_run and changes:
+            self.show(script)
+            return {"ok": 1, "dry_run": True}
+        text = script.render()
+        started = time.monotonic()
+        log.debug("script.start", purpose=script.purpose, namespace=script.namespace, steps=len(script.step_names))
+        result = self.execute(text, script.namespace, timeout=timeout)
+        payload = self.parse(script, result)
+        log.debug("script.done", purpose=script.purpose, seconds=round(time.monotonic() - started, 3))
+        return payload
+
+    def parse(self, script: Script, result: "ExecResult") -> dict[str, Any]:
+        output = normalise(result.text)
+        begin, end = script.markers
+        payload: dict[str, Any] | None = None
+        start = output.find(begin)
+        stop = output.find(end, start + len(begin)) if start >= 0 else -1
+        if start >= 0 and stop >= 0:
+            body = output[start + len(begin):stop].strip()
+            try:
+                loaded = json.loads(body)
+                payload = loaded if isinstance(loaded, dict) else None
+            except json.JSONDecodeError:
+                payload = None
+        ok = payload is not None and payload.get("ok") in (1, True) and result.exit_code == 0
+        if ok:
+            return payload
+        raise self._failure(script, result, payload, output)
+
+    def _failure(self, script: Script, result: "ExecResult", payload: dict | None, output: str) -> ScriptError:
+        if payload is None:
+            found = _IRIS_ERROR.findall(output)
+            iris_error = found[-1].strip() if found else ""
+            what = "did not report a result"
+        else:
+            iris_error = str(payload.get("error") or "")
+            failed_step = payload.get("step") or ""
+            if iris_error:
+                what = f"failed at step {failed_step!r}"
+            else:
+                done = payload.get("steps")
+                what = f"completed {done} of {len(script.step_names)} steps"
+                found = _IRIS_ERROR.findall(output)
+                iris_error = found[-1].strip() if found else ""
+        message = f"{script.purpose} {what} (exit status {result.exit_code})"
+        if iris_error:
+            message += f": {iris_error}"
+        return ScriptError(
+            message,
+            details={
+                "iris_error": iris_error,
+                "exit_status": result.exit_code,
+                "step": (payload or {}).get("step"),
+                "output_tail": tail(output + ("\n" + result.stderr.decode("utf-8", "replace") if result.stderr else "")),
+                "result": payload,
+            },
+        )
+
+    def _check_login(self, text: str) -> None:
+        if _LOGIN.search(normalise(text)):
+            raise AuthenticationError(
+                f"iris session on {self.target.describe()} asked for a login (OS authentication is off)",
+                details={"output_tail": tail(text)},
+            )
+
+    def show(self, script: Script) -> None:
+        """Dry run: print what would run, and where."""
+        print(
+            f"# dry run: would run in {self.target.describe()}: "
+            f"iris session {self.target.instance} -U {script.namespace} <<'EOF'  ({script.purpose})",
+            file=self.out,
+        )
+        self.out.write(script.render())
+        print("EOF", file=self.out)
+
+    def show_command(self, description: str) -> None:
+        print(f"# dry run: would {description}", file=self.out)
+
+
+def require(payload: dict, key: str) -> Any:
+    """A key the script promised; its absence is a bug, not a user error."""
+    if key not in payload:
+        raise InternalError(f"script result lacks {key!r}: {payload!r}")
+    return payload[key]

@@ -1,0 +1,244 @@
+"""The contract between the simulated ObjectScript interpreter and the simulated IRIS classes.
+
+The interpreter (``interpreter.py``) evaluates ObjectScript; the classes (in
+``iris_ops.testing.instance``) implement IRIS system classes.  They meet only here:
+
+* :class:`IrisError` is an ObjectScript runtime error (``$ZERROR``);
+* :class:`Process` is one ``iris session`` process (namespace, ``$JOB``, output);
+* :class:`ByRef` is a local variable passed by reference (``.var``), with subscripts;
+* :class:`SimObject` is the base of every object reference (oref);
+* :class:`SimClass` plus :func:`register_class` make a class callable as ``##class(Name).Method()``;
+* :func:`ok_status` / :func:`error_status` build ``%Status`` values.
+
+ObjectScript values are Python ``str``, ``int``, ``float`` (canonical numbers), or :class:`SimObject`.
+An omitted argument (``M(,x)``) arrives as :data:`OMITTED`; implementations apply their documented default.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, Callable, Iterator
+
+OMITTED: Any = type("Omitted", (), {"__repr__": lambda self: "OMITTED"})()
+
+
+class IrisError(Exception):
+    """An ObjectScript error such as ``<UNDEFINED>`` or ``<CLASS DOES NOT EXIST>``.
+
+    ``code`` is the bare name (``"UNDEFINED"``); ``detail`` is what IRIS prints after it
+    (``"*x"``, ``"*Config.Namespaces"``).  ``$ZERROR`` reads ``<CODE>location detail``.
+    """
+
+    def __init__(self, code: str, detail: str = "", location: str = "") -> None:
+        self.code = code
+        self.detail = detail
+        self.location = location
+        super().__init__(self.zerror)
+
+    @property
+    def zerror(self) -> str:
+        text = f"<{self.code}>{self.location}"
+        return f"{text} {self.detail}" if self.detail else text
+
+
+class ThrownException(Exception):
+    """Raised by ``Throw oref``: carries the thrown %Exception object to the enclosing Catch."""
+
+    def __init__(self, oref: "SimObject") -> None:
+        self.oref = oref
+        super().__init__(repr(oref))
+
+
+class Halt(Exception):
+    """``Halt`` (or Terminate) ends the process; ``exit_code`` is the process exit status."""
+
+    def __init__(self, exit_code: int = 0) -> None:
+        self.exit_code = exit_code
+        super().__init__(exit_code)
+
+
+# --- %Status -------------------------------------------------------------------------------
+
+
+class ErrorStatus(str):
+    """A failed %Status.  Its string value starts with ``0`` like a real one; ``text`` is what
+    ``$SYSTEM.Status.GetErrorText`` returns (``ERROR #5001: ...``)."""
+
+    code: int
+    text: str
+
+    def __new__(cls, code: int, message: str) -> "ErrorStatus":
+        text = f"ERROR #{code}: {message}"
+        self = super().__new__(cls, "0 " + text)
+        self.code = code
+        self.text = text
+        return self
+
+
+def ok_status() -> int:
+    return 1
+
+
+def error_status(code: int, message: str) -> ErrorStatus:
+    """Build a failed %Status.  Use the IRIS error number documented for the case (5001 is the
+    generic "general error" that IRIS itself uses for many failures)."""
+    return ErrorStatus(code, message)
+
+
+def is_error_status(value: Any) -> bool:
+    """What ``$SYSTEM.Status.IsError`` answers: a status is an error unless it is exactly 1."""
+    return not (isinstance(value, (int, float)) and value == 1 or value == "1")
+
+
+# --- variables -----------------------------------------------------------------------------
+
+
+class ByRef:
+    """A local variable node passed by reference: a value (maybe undefined) plus subscripts."""
+
+    _UNDEF = object()
+
+    def __init__(self, value: Any = _UNDEF, subscripts: dict | None = None) -> None:
+        self._value = value
+        self.subscripts: dict[Any, "ByRef"] = subscripts if subscripts is not None else {}
+
+    @property
+    def defined(self) -> bool:
+        return self._value is not ByRef._UNDEF
+
+    def get(self, default: Any = _UNDEF) -> Any:
+        if self._value is ByRef._UNDEF:
+            if default is ByRef._UNDEF:
+                raise IrisError("UNDEFINED")
+            return default
+        return self._value
+
+    def set(self, value: Any) -> None:
+        self._value = value
+
+    def kill(self) -> None:
+        self._value = ByRef._UNDEF
+        self.subscripts.clear()
+
+    def node(self, *keys: Any) -> "ByRef":
+        """The node at ``keys``, created (undefined) if missing."""
+        node = self
+        for key in keys:
+            node = node.subscripts.setdefault(key, ByRef())
+        return node
+
+    def set_sub(self, key: Any, value: Any) -> None:
+        self.node(key).set(value)
+
+    def get_sub(self, key: Any, default: Any = _UNDEF) -> Any:
+        child = self.subscripts.get(key)
+        if child is None:
+            if default is ByRef._UNDEF:
+                raise IrisError("UNDEFINED")
+            return default
+        return child.get(default)
+
+    def items(self) -> Iterator[tuple[Any, Any]]:
+        """(subscript, value) for every defined first-level subscript, in collation order."""
+        for key in sorted(self.subscripts, key=collation_key):
+            child = self.subscripts[key]
+            if child.defined:
+                yield key, child.get()
+
+
+def collation_key(key: Any) -> tuple:
+    """IRIS default collation: canonical numbers first (numerically), then strings."""
+    if isinstance(key, (int, float)):
+        return (0, key, "")
+    return (1, 0, str(key))
+
+
+# --- processes, objects and classes ---------------------------------------------------------
+
+_jobs = itertools.count(4000)
+
+
+class Process:
+    """One ``iris session`` process.  The interpreter owns locals; classes see only this."""
+
+    def __init__(self, instance: Any, namespace: str, write: Callable[[str], None], user: str = "irisowner") -> None:
+        self.instance = instance
+        self.namespace = namespace.upper()
+        self.job = next(_jobs)
+        self.write = write
+        self.user = user
+        self.in_transaction = 0
+
+    def require_namespace(self, namespace: str, class_name: str) -> None:
+        """Classes that live in one namespace (``%SYS``) fail elsewhere as on IRIS."""
+        if self.namespace != namespace.upper():
+            raise IrisError("CLASS DOES NOT EXIST", f"*{class_name}")
+
+
+class SimObject:
+    """Base class of object references.  Subclasses override the hooks below; the interpreter
+    calls them for ``obj.Prop``, ``Set obj.Prop=v`` and ``obj.Method(args)``."""
+
+    class_name = "%Library.RegisteredObject"
+
+    def get_property(self, proc: Process, name: str) -> Any:
+        raise IrisError("PROPERTY DOES NOT EXIST", f"*{name},{self.class_name}")
+
+    def set_property(self, proc: Process, name: str, value: Any) -> None:
+        raise IrisError("PROPERTY DOES NOT EXIST", f"*{name},{self.class_name}")
+
+    def call_method(self, proc: Process, name: str, args: list[Any]) -> Any:
+        raise IrisError("METHOD DOES NOT EXIST", f"*{name},{self.class_name}")
+
+    def __str__(self) -> str:  # what `Write oref` shows
+        return f"{id(self) % 1000}@{self.class_name}"
+
+
+class SimClass:
+    """A class callable as ``##class(Name).Method(args)``.
+
+    Subclasses define ``name`` (full name, e.g. ``"Config.Namespaces"``), optionally
+    ``namespace`` (``"%SYS"`` for classes that exist only there) and ``aliases``
+    (``("%File",)`` for ``%Library.File``), and implement class methods as Python methods
+    named exactly as in IRIS, taking ``(self, proc, *args)``.  The docstring of each class and
+    method names its class-reference page.
+    """
+
+    name: str = ""
+    namespace: str | None = None
+    aliases: tuple[str, ...] = ()
+
+    def call_class_method(self, proc: Process, method: str, args: list[Any]) -> Any:
+        if self.namespace:
+            proc.require_namespace(self.namespace, self.name)
+        # `%New` is implemented as `_pct_New`; other leading underscores are Python-private.
+        attr = "_pct_" + method[1:] if method.startswith("%") else method
+        impl = None if attr.startswith("_") and not attr.startswith("_pct_") else getattr(self, attr, None)
+        if impl is None or not callable(impl):
+            raise IrisError("METHOD DOES NOT EXIST", f"*{method},{self.name}")
+        return impl(proc, *args)
+
+
+_registry: dict[str, SimClass] = {}
+
+
+def register_class(cls: type[SimClass]) -> type[SimClass]:
+    """Class decorator: make ``cls`` reachable from ObjectScript by its name and aliases."""
+    instance = cls()
+    for name in (cls.name, *cls.aliases):
+        _registry[name] = instance
+    return cls
+
+
+def lookup_class(name: str) -> SimClass:
+    """The class called ``name`` (case-sensitive, as IRIS class names are), or ``<CLASS DOES NOT EXIST>``."""
+    try:
+        return _registry[name]
+    except KeyError:
+        if name.startswith("%") and "." not in name and ("%Library." + name[1:]) in _registry:
+            return _registry["%Library." + name[1:]]
+        raise IrisError("CLASS DOES NOT EXIST", f"*{name}") from None
+
+
+def registered_classes() -> dict[str, SimClass]:
+    return dict(_registry)

@@ -1,0 +1,84 @@
+"""Built-in plugin: the docker transport.
+
+Runs ``iris session`` through the Docker Engine API (the docker SDK) with the script on stdin,
+and moves files as streamed tar archives.  Claims targets whose ``transport`` is ``docker``.
+docker is imported only when a hook runs, so listing tasks stays fast.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import lru_cache
+
+from iris_ops import hookimpl
+from iris_ops.transports.base import ExecResult, FileDigest, Target
+
+NAME = "docker"
+
+
+@lru_cache(maxsize=8)
+def _api(docker_host: str, timeout: float):
+    from iris_ops.transports.docker_exec import connect
+
+    return connect(docker_host or None, timeout)
+
+
+def _session_argv(target: Target, namespace: str, *extra: str) -> list[str]:
+    return ["iris", "session", target.instance, "-U", namespace, *extra]
+
+
+def _exec(target: Target, argv: list[str], timeout: float, stdin: bytes | None = None, user: str | None = None) -> ExecResult:
+    from iris_ops.transports.docker_exec import exec_command
+
+    result = exec_command(
+        _api(target.docker_host, timeout), target.container, argv,
+        stdin=stdin, user=user, deadline=time.monotonic() + timeout,
+    )
+    return ExecResult(exit_code=result.exit_code, stdout=result.stdout, stderr=result.stderr)
+
+
+@hookimpl(trylast=True)
+def run_objectscript(target: Target, script: str, namespace: str, timeout: float):
+    if target.transport != NAME:
+        return None
+    return _exec(target, _session_argv(target, namespace), timeout, stdin=script.encode("utf-8"))
+
+
+@hookimpl(trylast=True)
+def exec_argument_call(target: Target, entry: str, namespace: str, timeout: float):
+    if target.transport != NAME:
+        return None
+    return _exec(target, _session_argv(target, namespace, entry), timeout, stdin=b"")
+
+
+@hookimpl(trylast=True)
+def read_file(target: Target, path: str, dest, timeout: float):
+    if target.transport != NAME:
+        return None
+    from iris_ops.transports import docker_exec
+
+    digest = docker_exec.read_file(
+        _api(target.docker_host, timeout), target.container, path, dest, deadline=time.monotonic() + timeout
+    )
+    return FileDigest(bytes=digest.bytes, sha256=digest.sha256)
+
+
+@hookimpl(trylast=True)
+def write_file(target: Target, src, size: int, path: str, timeout: float):
+    if target.transport != NAME:
+        return None
+    from iris_ops.transports import docker_exec
+
+    digest = docker_exec.write_file(
+        _api(target.docker_host, timeout), target.container, src, path,
+        size=size, owner=target.owner, group=target.owner, deadline=time.monotonic() + timeout,
+    )
+    return FileDigest(bytes=digest.bytes, sha256=digest.sha256)
+
+
+@hookimpl(trylast=True)
+def remove_path(target: Target, path: str, timeout: float):
+    if target.transport != NAME:
+        return None
+    result = _exec(target, ["rm", "-rf", "--", path], timeout, user="root")
+    return result.exit_code == 0

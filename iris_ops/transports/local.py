@@ -1,0 +1,105 @@
+"""Built-in plugin: the local transport.
+
+``iris session`` on this host (inside the container, or a native install), with files moved
+through the filesystem.  Claims targets whose ``transport`` is ``local``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from iris_ops import hookimpl
+from iris_ops.errors import DeadlineExceeded, InstanceError, UnreachableError
+from iris_ops.transports.base import ExecResult, FileDigest, Target
+
+NAME = "local"
+CHUNK = 1 << 20
+
+
+def _run(target: Target, argv: list[str], stdin: bytes, timeout: float) -> ExecResult:
+    command = [target.iris_command, *argv]
+    try:
+        done = subprocess.run(command, input=stdin, capture_output=True, timeout=timeout, check=False)
+    except FileNotFoundError:
+        raise UnreachableError(
+            f"the `{target.iris_command}` command was not found on this host",
+            fix="Install IRIS here, run iris-ops inside the container, or set iris_command / use --transport docker.",
+        ) from None
+    except subprocess.TimeoutExpired:
+        raise DeadlineExceeded(f"iris session did not finish within {timeout:g} s") from None
+    return ExecResult(exit_code=done.returncode, stdout=done.stdout, stderr=done.stderr)
+
+
+@hookimpl(trylast=True)
+def run_objectscript(target: Target, script: str, namespace: str, timeout: float):
+    if target.transport != NAME:
+        return None
+    return _run(target, ["session", target.instance, "-U", namespace], script.encode("utf-8"), timeout)
+
+
+@hookimpl(trylast=True)
+def exec_argument_call(target: Target, entry: str, namespace: str, timeout: float):
+    if target.transport != NAME:
+        return None
+    return _run(target, ["session", target.instance, "-U", namespace, entry], b"", timeout)
+
+
+@hookimpl(trylast=True)
+def read_file(target: Target, path: str, dest, timeout: float):
+    if target.transport != NAME:
+        return None
+    digest = hashlib.sha256()
+    total = 0
+    try:
+        with open(path, "rb") as src:
+            while chunk := src.read(CHUNK):
+                digest.update(chunk)
+                dest.write(chunk)
+                total += len(chunk)
+    except FileNotFoundError:
+        raise InstanceError(f"{path} does not exist on this host") from None
+    return FileDigest(bytes=total, sha256=digest.hexdigest())
+
+
+@hookimpl(trylast=True)
+def write_file(target: Target, src, size: int, path: str, timeout: float):
+    if target.transport != NAME:
+        return None
+    dest = Path(path)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    remaining = size
+    try:
+        with open(dest, "wb") as out:
+            while remaining:
+                chunk = src.read(min(CHUNK, remaining))
+                if not chunk:
+                    raise InstanceError(f"source ended {remaining} bytes early while writing {path}")
+                digest.update(chunk)
+                out.write(chunk)
+                remaining -= len(chunk)
+        os.chmod(dest, 0o660)
+        os.chmod(dest.parent, 0o770)
+        if os.geteuid() == 0:
+            shutil.chown(dest, target.owner, target.owner)
+            shutil.chown(dest.parent, target.owner, target.owner)
+    except BaseException:
+        dest.unlink(missing_ok=True)
+        raise
+    return FileDigest(bytes=size, sha256=digest.hexdigest())
+
+
+@hookimpl(trylast=True)
+def remove_path(target: Target, path: str, timeout: float):
+    if target.transport != NAME:
+        return None
+    p = Path(path)
+    if p.is_dir() and not p.is_symlink():
+        shutil.rmtree(p)
+    else:
+        p.unlink(missing_ok=True)
+    return True

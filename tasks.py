@@ -1,0 +1,2 @@
+from iris_ops.cli import build_collection
+ns = build_collection()
