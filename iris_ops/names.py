@@ -11,10 +11,10 @@ import re
 from iris_ops.errors import InvalidNameError, SystemTargetError, UsageError
 
 MAX_NAME = 64
-_NAMESPACE = re.compile(r"^[A-Za-z%][A-Za-z0-9_-]{0,63}$")
-_DATABASE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+_NAMESPACE = re.compile(r"^[A-Za-z%][A-Za-z0-9_-]{0,63}\Z")
+_DATABASE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}\Z")
 # Paths we generate or accept for the instance side: absolute POSIX paths of plain characters.
-_PATH = re.compile(r"^/(?:[A-Za-z0-9._-]+/)*[A-Za-z0-9._-]*$")
+_PATH = re.compile(r"^/(?:[A-Za-z0-9._-]+/)*[A-Za-z0-9._-]*\Z")
 
 #: Databases that are never part of a namespace backup (Config.Namespaces SYSTEMDATABASES).
 SYSTEM_DATABASES = frozenset(

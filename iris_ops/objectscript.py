@@ -125,7 +125,7 @@ def func(name: str, *args: Value) -> Code:
     return _code(f"{name}({','.join(_expr(a) for a in args)})")
 
 
-_FUNCTIONS = frozenset({"$Get", "$Select", "$Piece", "$Length", "$Data", "$Extract", "$Replace"})
+_FUNCTIONS = frozenset({"$Get", "$Select", "$Piece", "$Length", "$Data", "$Extract", "$Replace", "$Order"})
 SPECIAL = {name: _code(name) for name in ("$ZVersion", "$JOB", "$Namespace", "$Horolog", "$ZTimeStamp")}
 
 
@@ -173,6 +173,14 @@ def set_(target: Code, value: Value) -> Code:
     return _code(f"Set {target}={_expr(value)}")
 
 
+def kill(*variables: Code) -> Code:
+    for item in variables:
+        _require_code(item)
+        if item in RESERVED:
+            raise ValueError(f"{item} is reserved by the script frame")
+    return _code(f"Kill {','.join(variables)}")
+
+
 def do(expr: Code) -> Code:
     _require_code(expr)
     return _code(f"Do {expr}")
@@ -193,9 +201,9 @@ def check_true(expr: Code, message: str) -> Code:
     return _code(f"If '{expr} {{ {throw(message)} }}")
 
 
-def throw(message: str) -> Code:
-    """Throw a general exception whose DisplayString carries ``message``."""
-    return _code(f'Throw ##class(%Exception.General).%New({lit("iris-ops")},5001,,{lit(message)})')
+def throw(message: Value) -> Code:
+    """Throw a general exception whose DisplayString carries ``message`` (text or code)."""
+    return _code(f'Throw ##class(%Exception.General).%New({lit("iris-ops")},5001,,{_expr(message)})')
 
 
 def if_(condition: Value, *then: Code, else_: Iterable[Code] = ()) -> Code:

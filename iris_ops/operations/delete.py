@@ -1,1 +1,120 @@
-"""Built-in plugin: delete (in progress)."""
+"""Built-in plugin: `delete-ns`, a namespace and the databases only it uses.
+
+Order (IRIS.md §7): Config.Namespaces.Delete, then for each of its databases that no other
+namespace uses: Config.Databases.Delete, DismountDatabase, DeleteDatabase, RemoveDirectoryTree,
+and the resources a restore created for it (recorded in the database directory's marker).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from typing import TYPE_CHECKING
+
+from iris_ops import hookimpl, names, scripts
+from iris_ops.cli import task
+from iris_ops.errors import IrisOpsError, UsageError
+
+if TYPE_CHECKING:
+    from iris_ops.operations.context import Operation
+
+#: Written by restore into each database directory it creates: what it created besides files.
+MARKER = "iris-ops-restore.json"
+
+
+def read_marker(op: "Operation", directory: str) -> dict:
+    buffer = io.BytesIO()
+    try:
+        op.hook.read_file(target=op.target, path=names.directory(directory) + MARKER, dest=buffer,
+                          timeout=op.settings.timeout)
+        return json.loads(buffer.getvalue().decode("utf-8"))
+    except (IrisOpsError, ValueError):
+        return {}
+
+
+def delete_namespace(op: "Operation", namespace: str, *, keep_files: bool = False) -> list[dict]:
+    """Delete ``namespace`` and its exclusive databases; returns the steps taken."""
+    info = op.runner.run(scripts.describe_namespace(namespace), changes=False)
+    if not info.get("exists"):
+        return []
+    op.hook.pre_delete(operation=op, namespace=namespace)
+    dbs = info["dbs"]
+    users = op.runner.run(scripts.namespace_users([db["name"] for db in dbs]), changes=False)["users"]
+    steps: list[dict] = []
+
+    def record(step: str, target: str, outcome: str) -> None:
+        steps.append({"step": step, "target": target, "result": outcome})
+        op.log.info("delete.step", step=step, target=target, result=outcome)
+
+    markers = {db["name"]: read_marker(op, db["directory"]) for db in dbs}
+    op.runner.run(scripts.delete_namespace(namespace))
+    record("namespace", namespace, "deleted" if not op.dry_run else "would delete")
+    for db in dbs:
+        name = db["name"]
+        others = sorted(n for n in users.get(name, []) if n.upper() != namespace)
+        if names.is_system_database(name) or others:
+            why = "system database" if names.is_system_database(name) else "used by " + ", ".join(others)
+            record("database", name, f"kept ({why})")
+            continue
+        outcome = op.runner.run(scripts.delete_database(name, db["directory"], keep_files=keep_files))
+        if op.dry_run:
+            record("database", name, "would delete")
+            continue
+        record("database-config", name, "deleted" if outcome.get("configured") else "absent")
+        record("dismount", db["directory"], "dismounted" if outcome.get("dismounted") else "was not mounted")
+        if keep_files:
+            record("files", db["directory"], "kept (--keep-files)")
+        else:
+            record("database-file", db["directory"] + "IRIS.DAT", "deleted" if outcome.get("deleted_file") else "absent")
+            record("directory", db["directory"], "removed" if outcome.get("removed_directory") else "absent")
+        for resource in markers[name].get("resources_created", []):
+            op.runner.run(scripts.delete_resource(resource))
+            record("resource", resource, "deleted (created by restore)")
+    if not op.dry_run:
+        op.hook.post_delete(operation=op, namespace=namespace, steps=steps)
+    return steps
+
+
+def confirm(namespace: str) -> None:
+    if not sys.stdin.isatty():
+        raise UsageError(
+            f"refusing to delete namespace {namespace} without confirmation",
+            fix="Pass --yes to confirm (stdin is not a terminal, so iris-ops cannot ask).",
+        )
+    answer = input(f"Delete namespace {namespace} and the databases only it uses? [y/N] ")
+    if answer.strip().lower() not in ("y", "yes"):
+        raise UsageError("not confirmed; nothing was deleted", fix="Answer y, or pass --yes.")
+
+
+@task(
+    target=True,
+    help={
+        "ns": "namespace to delete",
+        "yes": "do not ask for confirmation",
+        "keep_files": "leave the IRIS.DAT files and directories on disk",
+        "dry_run": "print the scripts that would run, and change nothing",
+    },
+)
+def delete_ns(c, ns="", yes=False, keep_files=False, dry_run=False, **target):
+    """Delete a namespace and the databases no other namespace uses, step by step."""
+    from iris_ops.operations.context import Operation
+
+    if not ns:
+        raise UsageError("delete-ns needs --ns", fix="iris-ops delete-ns --ns MYTEST --yes")
+    namespace = names.user_namespace(ns, action="delete")
+    op = Operation.from_flags("delete-ns", target, dry_run=dry_run)
+    with op.bound(ns=namespace):
+        if not yes and not dry_run:
+            confirm(namespace)
+        steps = delete_namespace(op, namespace, keep_files=keep_files)
+    if not steps:
+        op.emit(f"namespace {namespace} does not exist: nothing to delete")
+        return
+    for step in steps:
+        op.emit(f"{step['step']:<16} {step['target']:<40} {step['result']}")
+
+
+@hookimpl
+def register_tasks(registrar):
+    registrar.add_task(delete_ns, name="delete-ns")

@@ -1,1 +1,132 @@
-"""Built-in plugin: validate (in progress)."""
+"""Built-in plugin: `validate`, and the built-in implementation of the ``validate`` hook.
+
+Offline it checks the manifest schema (ours and iris-devtester's "1.0"), path safety, sizes,
+sha256 digests and the IRIS.DAT label of every file.  ``--online --ns NS`` also checks that
+the namespace exists, that its databases are mounted read-write and that its row counts equal
+the manifest's.  Findings from every plugin's ``validate`` are reported together.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from iris_ops import hookimpl, names, scripts
+from iris_ops.cli import task
+from iris_ops.errors import UsageError, ValidationError
+
+if TYPE_CHECKING:
+    from iris_ops.fixture import Finding, Fixture
+    from iris_ops.operations.context import Operation
+
+
+@hookimpl
+def validate(operation: "Operation", fixture: "Fixture", online: bool, namespace: str | None):
+    from iris_ops import fixture as fixture_module
+
+    findings = list(fixture_module.check(fixture.root).findings)
+    if online and namespace:
+        findings += online_findings(operation, fixture, namespace)
+    return findings
+
+
+def online_findings(op: "Operation", fixture: "Fixture", namespace: str) -> list["Finding"]:
+    from iris_ops.fixture import Finding
+
+    info = op.runner.run(scripts.describe_namespace(namespace, with_tables=True), changes=False)
+    if not info.get("exists"):
+        return [Finding(file="", check="namespace", ok=False, expected=namespace, actual="missing",
+                        message=f"namespace {namespace} does not exist")]
+    found = [Finding(file="", check="namespace", ok=True, expected=namespace, actual=namespace,
+                     message=f"namespace {namespace} exists")]
+    for db in info["dbs"]:
+        writable = bool(int(db.get("mounted") or 0)) and not int(db.get("read_only_mounted") or 0)
+        found.append(Finding(file=db["name"], check="mounted-rw", ok=writable, expected="mounted read-write",
+                             actual="mounted read-write" if writable else
+                             ("read-only" if int(db.get("mounted") or 0) else "not mounted"),
+                             message=f"database {db['name']} at {db['directory']}"))
+    found += compare_counts(fixture.manifest.tables, info.get("tables", []))
+    return found
+
+
+def compare_counts(expected_tables, actual_tables) -> list["Finding"]:
+    """One finding per table of the manifest, plus one per live table it does not list."""
+    from iris_ops.fixture import Finding
+
+    actual = {t["name"]: int(t["row_count"]) for t in actual_tables}
+    found = []
+    for table in expected_tables:
+        got = actual.pop(table.name, None)
+        found.append(Finding(file=table.name, check="row-count", ok=got == table.row_count,
+                             expected=table.row_count, actual="missing table" if got is None else got,
+                             message=f"table {table.name}"))
+    for name, count in sorted(actual.items()):
+        found.append(Finding(file=name, check="row-count", ok=False, expected="absent", actual=count,
+                             message=f"table {name} is not in the manifest"))
+    return found
+
+
+def collect(op: "Operation", fixture: "Fixture", *, online: bool, namespace: str | None) -> list["Finding"]:
+    results = op.hook.validate(operation=op, fixture=fixture, online=online, namespace=namespace)
+    return [finding for group in results if group for finding in group]
+
+
+def failure(findings: list["Finding"], fixture_dir: str) -> ValidationError:
+    bad = [f for f in findings if not f.ok]
+    lines = [f"{f.file or '-'}: {f.check} failed: {f.message} (expected {f.expected}, actual {f.actual})" for f in bad]
+    return ValidationError(
+        f"fixture {fixture_dir} failed {len(bad)} check(s):\n  " + "\n  ".join(lines),
+        details={"failed": [f.check + ":" + (f.file or "-") for f in bad]},
+    )
+
+
+@task(
+    target=True,
+    help={
+        "src": "fixture directory to check",
+        "json": "print the findings as JSON",
+        "online": "also compare with a live namespace (needs --ns)",
+        "ns": "the live namespace for --online",
+    },
+)
+def validate_task(c, src="", json_=False, online=False, ns="", **target):
+    """Check a fixture: schema, paths, sizes, sha256, DAT labels; with --online also the live namespace."""
+    from iris_ops import fixture as fixture_module
+    from iris_ops.fixture import Report
+    from iris_ops.operations.context import Operation
+
+    if not src:
+        raise UsageError("validate needs --src", fix="iris-ops validate --src fixtures/user")
+    if online and not ns:
+        raise UsageError("--online needs --ns", fix="iris-ops validate --src DIR --online --ns MYTEST")
+    namespace = names.namespace(ns) if ns else None
+    loaded = fixture_module.load(src)  # a malformed fixture is a usage error (exit 2)
+    if online:
+        op = Operation.from_flags("validate", target)
+    else:
+        op = _offline_operation()
+    with op.bound(ns=namespace, fixture=str(src)):
+        findings = collect(op, loaded, online=online, namespace=namespace)
+    report = Report(fixture=str(src), schema=loaded.schema, findings=findings)
+    if json_:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(report.table())
+    if not report.ok:
+        raise failure(findings, str(src))
+
+
+def _offline_operation():
+    """Offline validation needs no target: an Operation whose runner is never used."""
+    from iris_ops import config
+    from iris_ops.manager import get_plugin_manager, plugin_defaults
+    from iris_ops.operations.context import Operation
+
+    pm = get_plugin_manager()
+    settings = config.load(plugin_defaults(pm)).with_overrides({"transport": "offline"})
+    return Operation("validate", settings, pm)
+
+
+@hookimpl
+def register_tasks(registrar):
+    registrar.add_task(validate_task, name="validate")
