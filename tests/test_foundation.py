@@ -1,0 +1,250 @@
+"""The skeleton: hook specs, plugin loading, the CLI, settings, logging, exit codes."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from invoke import Collection
+
+from iris_ops import config, hookimpl, hookspecs
+from iris_ops.cli import task
+from iris_ops.errors import ConfigError
+from iris_ops.manager import BUILTIN_PLUGINS, new_plugin_manager
+from iris_ops.registrar import TaskRegistrar
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE_PLUGIN = ROOT / "plugins" / "iris-ops-fixture-audit" / "src"
+
+
+def spec_functions():
+    return [
+        (name, fn) for name, fn in vars(hookspecs).items()
+        if inspect.isfunction(fn) and hasattr(fn, "iris_ops_spec")
+    ]
+
+
+def run_cli(*args, env=None, cwd=None, input=None):
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("IRIS_OPS_")}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "iris_ops", *args], capture_output=True, text=True, env=full_env,
+        cwd=cwd or ROOT, input=input, timeout=60,
+    )
+
+
+def test_every_hook_parameter_is_documented():
+    specs = spec_functions()
+    assert {"pre_backup", "post_restore", "run_objectscript", "validate", "register_tasks",
+            "read_file", "write_file", "config_defaults"} <= {name for name, _ in specs}
+    for name, fn in specs:
+        doc = inspect.getdoc(fn) or ""
+        for param in inspect.signature(fn).parameters:
+            assert f":param {param}:" in doc, f"hook {name} does not document parameter {param!r}"
+        if fn.iris_ops_spec.get("firstresult"):
+            assert "Stops at the first non-None result" in doc, f"hook {name} must say it is firstresult"
+
+
+def test_every_hook_is_in_the_plugin_guide():
+    guide = (ROOT / "docs" / "plugins.md").read_text()
+    for name, _ in spec_functions():
+        assert f"`{name}`" in guide, f"hook {name} is missing from docs/plugins.md"
+
+
+def test_builtins_register_through_the_plugin_manager():
+    pm = new_plugin_manager(load_entry_points=False)
+    for name in BUILTIN_PLUGINS:
+        assert pm.get_plugin(name) is not None
+    # firstresult built-ins are trylast so an installed plugin can take over
+    for impl in pm.hook.run_objectscript.get_hookimpls():
+        assert impl.trylast
+
+
+def test_disabled_plugins_are_skipped():
+    pm = new_plugin_manager(["iris_ops.operations.backup"], load_entry_points=False)
+    assert pm.get_plugin("iris_ops.operations.backup") is None
+    assert pm.is_blocked("iris_ops.operations.backup")
+
+
+def test_two_plugins_claiming_one_task_name_are_named():
+    @task
+    def hello(c):
+        """one"""
+
+    registrar = TaskRegistrar()
+    registrar.for_plugin("first-plugin").add_task(hello)
+    with pytest.raises(ConfigError) as caught:
+        registrar.for_plugin("second-plugin").add_task(hello)
+    assert "first-plugin" in str(caught.value) and "second-plugin" in str(caught.value)
+    assert "IRIS_OPS_DISABLE_PLUGINS" in caught.value.fix
+
+
+def test_a_plugin_hook_that_does_not_exist_is_rejected():
+    class Broken:
+        @hookimpl
+        def pre_bakup(self, namespace):  # typo on purpose
+            pass
+
+    pm = new_plugin_manager(load_entry_points=False)
+    pm.register(Broken(), name="broken")
+    with pytest.raises(Exception, match="pre_bakup"):
+        pm.check_pending()
+
+
+def test_listing_tasks_imports_neither_docker_nor_iris():
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "iris_ops", "--list"],
+        capture_output=True, text=True, cwd=ROOT, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    assert "backup" in done.stdout
+    assert not {m for m in imported if m == "docker" or m.startswith("docker.")}
+    assert "iris" not in imported
+    assert not {m for m in imported if m.startswith("iris_ops.testing.engine") or m.startswith("iris_ops.testing.instance")}
+
+
+def test_inv_lists_the_same_tasks_as_iris_ops():
+    ours = run_cli("--list")
+    inv = subprocess.run([sys.executable, "-m", "invoke", "--list"], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert ours.returncode == 0 and inv.returncode == 0, (ours.stderr, inv.stderr)
+
+    def names(text):
+        return sorted(line.split()[0] for line in text.splitlines() if line.startswith("  ") and line.strip())
+
+    assert names(ours.stdout) == names(inv.stdout)
+    assert {"backup", "restore", "delete-ns", "validate", "run", "plugins", "config"} <= set(names(ours.stdout))
+
+
+@pytest.fixture
+def installed_example_plugin(tmp_path):
+    """A real entry-point registration: a dist-info on sys.path, as pip would write it."""
+    dist = tmp_path / "iris_ops_fixture_audit-0.1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: iris-ops-fixture-audit\nVersion: 0.1.0\n")
+    (dist / "entry_points.txt").write_text("[iris_ops]\nfixture_audit = iris_ops_fixture_audit\n")
+    return {"PYTHONPATH": os.pathsep.join([str(tmp_path), str(EXAMPLE_PLUGIN), str(ROOT)])}
+
+
+def test_third_party_plugin_adds_a_task_and_hooks(installed_example_plugin):
+    listed = run_cli("--list", env=installed_example_plugin)
+    assert listed.returncode == 0, listed.stderr
+    assert "fixture-info" in listed.stdout
+    shown = run_cli("plugins", "--json", env=installed_example_plugin)
+    assert shown.returncode == 0, shown.stderr
+    rows = {row["name"]: row for row in json.loads(shown.stdout)}
+    assert rows["fixture_audit"]["distribution"] == "iris-ops-fixture-audit"
+    assert rows["fixture_audit"]["version"] == "0.1.0"
+    assert {"pre_backup", "validate", "register_tasks", "config_defaults"} <= set(rows["fixture_audit"]["hooks"])
+    assert rows["iris_ops.operations.backup"]["distribution"] == "iris-ops"
+    blocked = run_cli("--list", env={**installed_example_plugin, "IRIS_OPS_DISABLE_PLUGINS": "fixture_audit"})
+    assert "fixture-info" not in blocked.stdout
+
+
+def test_settings_precedence_and_provenance(tmp_path, monkeypatch):
+    (tmp_path / "pyproject.toml").write_text('[tool.iris-ops]\ncontainer = "from-file"\ninstance = "FILEINST"\ntimeout = 30\n')
+    nested = tmp_path / "a" / "b"
+    nested.mkdir(parents=True)
+    settings = config.load([("myplugin", {"extra_knob": 5})], environ={"IRIS_OPS_INSTANCE": "ENVINST"}, start=nested)
+    assert settings.container == "from-file" and settings.source("container").startswith("file ")
+    assert settings.instance == "ENVINST" and settings.source("instance") == "env IRIS_OPS_INSTANCE"
+    assert settings.timeout == 30.0 and isinstance(settings.timeout, float)
+    assert settings.transport == "docker" and settings.source("transport") == "default"
+    assert settings.extra_knob == 5 and settings.source("extra_knob") == "plugin myplugin"
+    flagged = settings.with_overrides({"instance": "FLAGINST", "container": None})
+    assert flagged.instance == "FLAGINST" and flagged.source("instance") == "flag"
+    assert flagged.container == "from-file"
+
+
+def test_bad_settings_say_which_and_how(tmp_path):
+    (tmp_path / "iris-ops.toml").write_text('contaner = "x"\n')
+    with pytest.raises(ConfigError, match="unknown setting 'contaner'"):
+        config.load(start=tmp_path)
+    with pytest.raises(ConfigError, match="IRIS_OPS_TIMEOUT"):
+        config.load(environ={"IRIS_OPS_TIMEOUT": "soon"}, start=tmp_path / "..")
+
+
+def test_config_task_prints_sources(tmp_path):
+    (tmp_path / "iris-ops.toml").write_text('container = "iris-test"\n')
+    done = run_cli("config", "--json", env={"IRIS_OPS_INSTANCE": "OTHER"}, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    rows = {row["name"]: row for row in json.loads(done.stdout)}
+    assert rows["container"]["value"] == "iris-test" and rows["container"]["source"].startswith("file ")
+    assert rows["instance"]["source"] == "env IRIS_OPS_INSTANCE"
+
+
+def test_bad_name_exits_2_before_any_container_work():
+    # No engine configured at all: a name error must come first.
+    done = run_cli("run", "--ns", 'US"ER', "--container", "nowhere", "Write 1",
+                   env={"DOCKER_HOST": "unix:///nonexistent.sock", "IRIS_OPS_LOG_FORMAT": "json"})
+    assert done.returncode == 2, done.stderr
+    event = json.loads(done.stderr.strip().splitlines()[-1])
+    assert "invalid namespace name" in event["event"] and event["exit_code"] == 2 and event["fix"]
+    assert done.stdout == ""
+
+
+def test_unknown_flag_is_a_usage_error():
+    done = run_cli("backup", "--nope")
+    assert done.returncode == 2
+    assert "--nope" in done.stderr
+
+
+def test_internal_errors_hide_the_traceback_unless_verbose(tmp_path):
+    module = tmp_path / "boom_plugin.py"
+    module.write_text(textwrap.dedent('''
+        from iris_ops import hookimpl
+        from iris_ops.cli import task
+
+        @task
+        def boom(c):
+            """Fails unexpectedly."""
+            raise RuntimeError("kaput")
+
+        @hookimpl
+        def register_tasks(registrar):
+            registrar.add_task(boom)
+    '''))
+    dist = tmp_path / "boom_plugin-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: boom-plugin\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[iris_ops]\nboom = boom_plugin\n")
+    env = {"PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)]), "IRIS_OPS_LOG_FORMAT": "console"}
+    quiet = run_cli("boom", env=env)
+    assert quiet.returncode == 1
+    assert "kaput" in quiet.stderr and "Traceback" not in quiet.stderr
+    loud = run_cli("-v", "boom", env=env)
+    assert loud.returncode == 1 and "Traceback" in loud.stderr
+
+
+def test_stdlib_logging_goes_through_structlog_as_json(capsys):
+    import io
+    import logging
+
+    from iris_ops import logs
+
+    stream = io.StringIO()
+    logs.configure("info", "json", stream=stream, force=True)
+    logging.getLogger("urllib3.connectionpool").warning("pool is full")
+    import structlog
+
+    with structlog.contextvars.bound_contextvars(operation="backup", ns="USER"):
+        structlog.get_logger("iris_ops.test").info("copied", bytes=10)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert lines[0]["event"] == "pool is full" and lines[0]["logger"] == "urllib3.connectionpool"
+    assert lines[1]["operation"] == "backup" and lines[1]["ns"] == "USER" and lines[1]["bytes"] == 10
+    assert capsys.readouterr().out == ""
+    logs.configure("info", "json", force=True)
+
+
+def test_collection_is_built_from_plugins():
+    from iris_ops.cli import build_collection
+
+    collection = build_collection()
+    assert isinstance(collection, Collection)
+    assert "sim" in collection.collections

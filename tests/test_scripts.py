@@ -1,0 +1,195 @@
+"""The script builder, every generated admin script, and result parsing."""
+
+from __future__ import annotations
+
+import pytest
+
+from iris_ops import names, scripts
+from iris_ops import objectscript as o
+from iris_ops.errors import AuthenticationError, InvalidNameError, ScriptError, SystemTargetError, UsageError
+from iris_ops.operations.run import build_script
+from iris_ops.runner import Runner
+from iris_ops.transports.base import ExecResult, Target
+
+MGR = "/usr/irissys/mgr/"
+
+
+def every_script():
+    """Every script the tool can generate, for every operation and option."""
+    copies = [(f"{MGR}app_data/IRIS.DAT", f"{MGR}iris-ops-backup-1/APP_DATA.DAT"),
+              (f"{MGR}app_code/IRIS.DAT", f"{MGR}iris-ops-backup-1/APP_CODE.DAT")]
+    yield scripts.describe_namespace("APP")
+    yield scripts.describe_namespace("APP", with_tables=True)
+    yield scripts.namespace_users(["APP_DATA", "APP_CODE"])
+    yield scripts.counts("USER")
+    yield scripts.freeze_and_copy("APP", f"{MGR}iris-ops-backup-1/", copies, freeze_timeout=10, freeze_limit=300)
+    yield scripts.dismount_and_copy("APP", f"{MGR}iris-ops-backup-1/", [f"{MGR}app_data/", f"{MGR}app_code/"], copies)
+    yield scripts.remove_directory(f"{MGR}iris-ops-backup-1/")
+    yield scripts.existing("T1", ["T1_DATA", "T1_CODE"], [f"{MGR}t1_data/", f"{MGR}t1_code/"])
+    yield scripts.manager_directory()
+    yield scripts.make_directory(f"{MGR}t1_data/")
+    yield scripts.ensure_resource("%DB_APP_DATA")
+    yield scripts.delete_resource("%DB_APP_DATA")
+    yield scripts.create_database("T1_DATA", f"{MGR}t1_data/")
+    yield scripts.create_namespace("T1", "T1_DATA", "T1_CODE")
+    yield scripts.delete_namespace("T1")
+    yield scripts.delete_database("T1_DATA", f"{MGR}t1_data/")
+    yield scripts.delete_database("T1_DATA", f"{MGR}t1_data/", keep_files=True)
+    yield scripts.wd_suspended()
+    yield build_script('Write $ZVersion\nSet x=1 Write x,!\nHalt', "%SYS")
+
+
+@pytest.fixture(scope="module")
+def parser():
+    ts = pytest.importorskip("tree_sitter")
+    grammar = pytest.importorskip("tree_sitter_objectscript")
+    return ts.Parser(ts.Language(grammar.language_objectscript()))
+
+
+def error_nodes(node):
+    if node.type == "ERROR" or node.is_missing:
+        yield node
+    for child in node.children:
+        yield from error_nodes(child)
+
+
+@pytest.mark.parametrize("script", list(every_script()), ids=lambda s: s.purpose)
+def test_every_generated_script_parses_without_error(parser, script):
+    for line in script.lines():
+        # Column 0 reads as a label: indent each line by one space (IRIS.md §5).
+        tree = parser.parse((" " + line + "\n").encode())
+        assert not list(error_nodes(tree.root_node)), f"syntax error in: {line}"
+
+
+def test_the_parser_check_can_fail(parser):
+    tree = parser.parse(b' Set x=("a"\n')
+    assert list(error_nodes(tree.root_node))
+
+
+def test_literals_double_quotes_and_refuse_control_characters():
+    assert o.lit('say "hi"') == '"say ""hi"""'
+    assert o.lit(3) == "3" and o.lit(True) == "1"
+    for bad in ("a\nb", "a\rb", "nul\x00", "del\x7f"):
+        with pytest.raises(ValueError):
+            o.lit(bad)
+
+
+def test_builders_refuse_plain_strings_where_code_belongs():
+    with pytest.raises(TypeError):
+        o.set_("x", "1")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        o.Script().step("s", "Set x=1")  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        o.call("Config.Namespaces", "Get);Halt;(")
+    with pytest.raises(ValueError):
+        o.set_(o.var("err"), 1)
+
+
+def test_markers_never_appear_whole_in_the_source():
+    script = scripts.describe_namespace("USER")
+    begin, end = script.markers
+    source = script.render()
+    assert begin not in source and end not in source
+    assert script.token[:6] in source
+
+
+@pytest.mark.parametrize("bad", ['US"ER', "", "1ABC", "A" * 65, "USER\n", "us er", "a;b", "x/y"])
+def test_invalid_namespace_names(bad):
+    with pytest.raises(InvalidNameError):
+        names.namespace(bad)
+
+
+def test_namespace_rules():
+    assert names.namespace("user") == "USER"
+    assert names.namespace("%SYS") == "%SYS"
+    assert names.namespace("My-App_2") == "MY-APP_2"
+    with pytest.raises(SystemTargetError):
+        names.user_namespace("%SYS", action="delete")
+    with pytest.raises(InvalidNameError):
+        names.database("%DB")
+    with pytest.raises(InvalidNameError):
+        names.derived_database("N" * 60, "DATA")
+
+
+@pytest.mark.parametrize("bad", ["relative/x", "/a/../b", "/a//b", "/a b", '/a"b', "/a\nb", "/a;rm"])
+def test_unsafe_instance_paths(bad):
+    with pytest.raises(UsageError):
+        names.instance_path(bad)
+
+
+class _FakeHook:
+    def __init__(self, result):
+        self.result = result
+
+    def run_objectscript(self, **kwargs):
+        return self.result
+
+
+class _FakePM:
+    def __init__(self, result):
+        self.hook = _FakeHook(result)
+
+
+def _runner(result):
+    return Runner(_FakePM(result), Target(container="c"), timeout=5)
+
+
+def _frame(script, body, *, status=0, before="", after=""):
+    begin, end = script.markers
+    text = f"\r\nNode: x, Instance: IRIS\r\n\r\n%SYS>{before}\r\n{begin}\r\n{body}\r\n{end}\r\n{after}"
+    return ExecResult(exit_code=status, stdout=text.encode())
+
+
+def test_success_needs_markers_ok_and_exit_status():
+    script = scripts.manager_directory()
+    ok_body = '{"ok":1,"error":"","step":"","steps":1,"manager_directory":"/m/"}'
+    assert _runner(_frame(script, ok_body)).run(script, changes=False)["manager_directory"] == "/m/"
+    with pytest.raises(ScriptError):  # exit status alone
+        _runner(_frame(script, ok_body, status=1)).run(script, changes=False)
+    with pytest.raises(ScriptError):  # ok false
+        _runner(_frame(script, ok_body.replace('"ok":1', '"ok":0'))).run(script, changes=False)
+    with pytest.raises(ScriptError):  # markers of another run
+        other = scripts.manager_directory()
+        _runner(_frame(other, ok_body)).run(script, changes=False)
+
+
+def test_a_success_word_in_the_output_is_not_success():
+    script = scripts.manager_directory()
+    text = 'SUCCESS\n{"ok":1}\n<<<' + script.token[:6] + ":BEGIN>>>\n"
+    with pytest.raises(ScriptError):
+        _runner(ExecResult(0, text.encode())).run(script, changes=False)
+
+
+def test_failure_carries_the_iris_error_and_output_tail():
+    script = scripts.delete_namespace("T1")
+    body = '{"ok":0,"error":"ERROR #5001: boom","step":"delete","steps":0}'
+    with pytest.raises(ScriptError) as caught:
+        _runner(_frame(script, body, status=1)).run(script)
+    assert "ERROR #5001: boom" in str(caught.value)
+    assert caught.value.details["iris_error"] == "ERROR #5001: boom"
+    assert "Instance: IRIS" in caught.value.details["output_tail"]
+    assert caught.value.exit_code == 5
+
+
+def test_error_without_result_reports_what_iris_printed():
+    script = scripts.counts("USER")
+    text = "%SYS>\nSet x=y\n     ^\n<UNDEFINED> *y\n%SYS>\n"
+    with pytest.raises(ScriptError) as caught:
+        _runner(ExecResult(0, text.encode())).run(script, changes=False)
+    assert "<UNDEFINED> *y" in str(caught.value)
+
+
+@pytest.mark.parametrize("prompt", ["Username: ", "\nAccess Denied\n"])
+def test_login_prompt_is_an_unreachable_error(prompt):
+    script = scripts.counts("USER")
+    with pytest.raises(AuthenticationError) as caught:
+        _runner(ExecResult(1, prompt.encode())).run(script, changes=False)
+    assert caught.value.exit_code == 6
+    assert "OS authentication" in caught.value.fix
+
+
+def test_dry_run_prints_changing_scripts_and_runs_nothing(capsys):
+    runner = Runner(_FakePM(None), Target(container="c"), timeout=5, dry_run=True)
+    assert runner.run(scripts.delete_namespace("T1"))["dry_run"]
+    out = capsys.readouterr().out
+    assert "Config.Namespaces).Delete" in out and "dry run" in out
