@@ -162,6 +162,25 @@ class IrisOpsProgram(invoke.Program):
             ),
         ]
 
+    def normalize_argv(self, argv) -> None:
+        """Accept ``iris-ops sim up`` for invoke's ``sim.up``: a sub-collection's name followed
+        by one of its tasks reads as that task (plain ``inv`` keeps the dotted form)."""
+        super().normalize_argv(argv)
+        collections = self.namespace.collections if self.namespace is not None else {}
+        rewritten: list[str] = []
+        args = list(self.argv)
+        index = 0
+        while index < len(args):
+            word = args[index]
+            following = args[index + 1] if index + 1 < len(args) else None
+            if word in collections and following is not None and following in collections[word].tasks:
+                rewritten.append(f"{word}.{following}")
+                index += 2
+                continue
+            rewritten.append(word)
+            index += 1
+        self.argv = rewritten
+
     def parse_cleanup(self) -> None:
         self._configure_logging()
         super().parse_cleanup()

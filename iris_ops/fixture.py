@@ -33,6 +33,7 @@ from typing import Any, Iterable, Union
 
 from . import datlabel
 from .errors import ConflictError, FixtureError, InternalError
+from .names import SYSTEM_DATABASES
 
 __all__ = [
     "SCHEMA_ID",
@@ -69,13 +70,9 @@ CONSISTENCY_METHODS = ("external-freeze", "dismount")
 #: Consistency of an imported fixture whose tool recorded none (iris-devtester copied live files).
 UNKNOWN_CONSISTENCY = "unknown"
 
-#: Databases a namespace backup never carries (Config.Namespaces SYSTEMDATABASES, IRIS.md §2b).
-SYSTEM_DATABASES = frozenset(
-    {"IRISSYS", "IRISLIB", "IRISTEMP", "IRISLOCALDATA", "IRISAUDIT", "ENSLIB", "IRISMETRICS"}
-)
 
 _MAX_MANIFEST_BYTES = 16 << 20
-# IRIS.md §2: namespace names; database names use the same rule without `%`.
+# IRIS.md §2, as in names.py but anchored with \Z: `$` would accept a trailing newline.
 _NAMESPACE_RE = re.compile(r"[A-Za-z%][A-Za-z0-9_-]{0,63}\Z")
 _DATABASE_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}\Z")
 _SHA256_RE = re.compile(r"[0-9a-fA-F]{64}\Z")
@@ -337,8 +334,7 @@ class _Parser:
     def unknown_keys(self, o: dict, known: Iterable[str], path: str) -> None:
         extra = sorted(set(o) - set(known))
         if extra:
-            self.fail(path, f"has unknown key(s) {', '.join(map(repr, extra))}"
-                      if path else f"has unknown key(s) {', '.join(map(repr, extra))}")
+            self.fail(path, f"has unknown key(s) {', '.join(map(repr, extra))}")
 
     # -- values ----------------------------------------------------------------------------
     def sha256(self, v: str, path: str) -> str:

@@ -65,7 +65,7 @@ def user_output(text: str, script) -> str:
         "dry_run": "print the script that would run, and run nothing",
     },
 )
-def run(c, code="", file="", ns="USER", dry_run=False, **target):
+def run(c, code=None, file="", ns="USER", dry_run=False, **target):
     """Run ObjectScript on the instance; exit 5 with the IRIS error when a line fails."""
     from iris_ops.operations.context import Operation
 

@@ -55,9 +55,9 @@ def exec_argument_call(target: Target, entry: str, namespace: str, timeout: floa
 def read_file(target: Target, path: str, dest, timeout: float):
     if target.transport != NAME:
         return None
-    from iris_ops.transports import docker_exec
+    from iris_ops.transports import docker_files
 
-    digest = docker_exec.read_file(
+    digest = docker_files.read_file(
         _api(target.docker_host, timeout), target.container, path, dest, deadline=time.monotonic() + timeout
     )
     return FileDigest(bytes=digest.bytes, sha256=digest.sha256)
@@ -67,9 +67,9 @@ def read_file(target: Target, path: str, dest, timeout: float):
 def write_file(target: Target, src, size: int, path: str, timeout: float):
     if target.transport != NAME:
         return None
-    from iris_ops.transports import docker_exec
+    from iris_ops.transports import docker_files
 
-    digest = docker_exec.write_file(
+    digest = docker_files.write_file(
         _api(target.docker_host, timeout), target.container, src, path,
         size=size, owner=target.owner, group=target.owner, deadline=time.monotonic() + timeout,
     )

@@ -168,6 +168,10 @@ class Process:
         self.write = write
         self.user = user
         self.in_transaction = 0
+        # True when the process runs the single-call argument form
+        # (`iris session IRIS -U %SYS "##Class(Backup.General).ExternalFreeze()"`): no prompt
+        # loop, and some entry points (Backup.General) report through the exit status.
+        self.argument_mode = False
 
     def require_namespace(self, namespace: str, class_name: str) -> None:
         """Classes that live in one namespace (``%SYS``) fail elsewhere as on IRIS."""

@@ -1,0 +1,262 @@
+"""The simulated ``iris`` command: ``iris session`` (the ObjectScript terminal) and ``iris qlist``.
+
+What the output looks like, and where that comes from:
+
+* Banner ``\\nNode: <host>, Instance: <NAME>\\n``, written before any input is read.
+* Each prompt is ``\\n`` + ``USER>`` (``TL1:USER>`` inside a transaction, ``USER 2d0>`` after an
+  error left frames).  After a line is read its terminator is echoed as ``\\n``; the text itself
+  is not echoed.  [CODE] public transcripts of ``iris session IRIS < script``: a line with no
+  output shows ``USER>`` then a blank line before the next prompt, ``Write "x",!`` shows
+  ``x`` then a blank line, and a Halt leaves ``%SYS>`` + newline.  Line ends are ``\\n``
+  (whether IRIS writes ``\\r\\n`` on a non-terminal is [UNV]).
+* An error outside Try: ``\\n`` + the source line + ``\\n`` + spaces and a caret under the
+  command that failed + ``\\n`` + ``$ZERROR`` (no trailing newline; the next prompt starts with
+  one).  [DOC] "Processing Errors at the Terminal Prompt" (legacy error processing guide), e.g.
+  ``<UNDEFINED> *zzz``; the next line still runs and the exit status is unchanged.  The source
+  line is shown as IRIS redisplays compiled code: leading blanks removed, command words in
+  upper case ([CODE] public transcripts: typed ``write abc`` is shown as ``WRITE abc``).
+  A ``<SYNTAX>`` line is shown as typed, caret under the command that holds the error [UNV].
+* An error raised inside called class code (an :class:`IrisError` with a ``location``) leaves
+  two frames, as a routine error does in the guide (``USER 2d0>``); argumentless ``Quit`` at the
+  prompt removes them, ``Quit n`` removes ``n``.
+* End of input before ``Halt``: [UNV] IRIS reads ``<ENDOFFILE>``; the simulator prints it and
+  exits with status 1 (nonzero, so a script that forgot Halt never passes silently).
+* ``-U`` with an unknown namespace: [UNV] prints ``<NAMESPACE>`` and exits 1.
+* Without OS authentication: ``Username: `` / ``Password: `` prompts, then ``Access Denied``
+  and exit status 1 (the simulated instance has no password users).
+* Single-call form ``iris session IRIS -U NS "entry"``: runs ``entry`` as a ``Do`` argument
+  with :attr:`Process.argument_mode` set, no banner and no prompt; exit status 0 unless the code
+  halts with a status.  An error there is displayed and gives exit status 1 [UNV, stricter].
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any, BinaryIO, Callable
+
+from .interpreter import ContinueSignal, Interpreter, QuitSignal
+from .parser import Cmd, ParseError, parse_entry
+from .runtime import Halt, IrisError, Process, ThrownException
+
+USAGE = (
+    "Usage: iris <command> [arguments]\n"
+    "  iris session <instance> [-U <namespace>] [\"<entry>\"]\n"
+    "  iris terminal <instance> [-U <namespace>] [\"<entry>\"]\n"
+    "  iris qlist [<instance>]\n"
+)
+
+
+def _all_cmds(cmds: list[Cmd]) -> list[Cmd]:
+    out = []
+    for c in cmds:
+        out.append(c)
+        for key in ("body", "catch", "else"):
+            sub = c.a.get(key)
+            if isinstance(sub, list):
+                out.extend(_all_cmds(sub))
+        for _conds, body in c.a.get("branches", []) or []:
+            out.extend(_all_cmds(body))
+    return out
+
+
+def display_line(text: str, cmds: list[Cmd] | None) -> tuple[str, int]:
+    """The line as IRIS redisplays it, and the offset removed from the left."""
+    stripped = text.lstrip(" \t")
+    offset = len(text) - len(stripped)
+    if cmds is None:
+        return stripped, offset
+    chars = list(text)
+    for c in _all_cmds(cmds):
+        chars[c.pos:c.pos + c.name_len] = list(text[c.pos:c.pos + c.name_len].upper())
+    return "".join(chars)[offset:], offset
+
+
+def _thrown_zerror(t: ThrownException) -> str:
+    """[UNV] An uncaught Throw at the prompt: ``<THROW> *<class> <DisplayString>``."""
+    oref = t.oref
+    shown = oref.display_string() if hasattr(oref, "display_string") else ""
+    return f"<THROW> *{oref.class_name} {shown}".rstrip()
+
+
+class Session:
+    """One ``iris session`` process: reads lines, runs them, writes the terminal output."""
+
+    def __init__(self, instance: Any, namespace: str, stdin: BinaryIO, write: Callable[[bytes], None], user: str) -> None:
+        self.stdin = stdin
+        self.raw_write = write
+        self.proc = Process(instance, namespace, self.out, user)
+        self.interp = Interpreter(self.proc)
+        self.frames = 0
+
+    def out(self, text: str) -> None:
+        if text:
+            self.raw_write(text.encode("utf-8"))
+
+    def readline(self) -> str | None:
+        raw = self.stdin.readline()
+        if not raw:
+            return None
+        text = raw.decode("utf-8", errors="replace")
+        if text.endswith("\n"):
+            text = text[:-1]
+        if text.endswith("\r"):
+            text = text[:-1]
+        return text
+
+    def prompt(self) -> str:
+        ns = self.proc.namespace
+        tl = self.proc.in_transaction
+        text = f"TL{tl}:{ns}" if tl else ns
+        if self.frames:
+            text += f" {self.frames}d0"
+        return text + ">"
+
+    def show_error(self, text: str, cmds: list[Cmd] | None, pos: int, zerror: str) -> None:
+        shown, offset = display_line(text, cmds)
+        col = max(pos - offset, 0)
+        self.proc.write(f"\n{shown}\n{' ' * col}^\n{zerror}")
+
+    def run_text(self, text: str) -> int | None:
+        """Run one line; returns an exit status if the process ended."""
+        interp = self.interp
+        cmds: list[Cmd] | None = None
+        try:
+            from .parser import parse_line
+
+            cmds = parse_line(text)
+            interp.block(cmds)
+        except ParseError as e:
+            interp.note_error(e)
+            self.show_error(text, None, e.pos, e.zerror)
+        except IrisError as e:
+            interp.note_error(e)
+            self.show_error(text, cmds, getattr(e, "cmd_pos", 0) or 0, e.zerror)
+            if e.location:
+                self.frames += 2
+        except ThrownException as t:
+            zerror = _thrown_zerror(t)
+            interp.zerror = zerror
+            self.show_error(text, cmds, getattr(t, "cmd_pos", 0) or 0, zerror)
+        except QuitSignal as q:
+            if q.has_value:
+                try:
+                    n = int(float(str(q.value))) if str(q.value).strip() else 0
+                except ValueError:
+                    n = 0
+                self.frames = max(0, self.frames - n)
+            else:
+                self.frames = 0
+        except ContinueSignal:
+            e = IrisError("COMMAND")
+            interp.note_error(e)
+            self.show_error(text, cmds, 0, e.zerror)
+        except Halt as h:
+            return h.exit_code
+        return None
+
+    def loop(self) -> int:
+        while True:
+            self.proc.write("\n" + self.prompt())
+            line = self.readline()
+            if line is None:
+                self.proc.write("\n<ENDOFFILE>\n")
+                return 1
+            self.proc.write("\n")
+            status = self.run_text(line)
+            if status is not None:
+                return status
+
+    def run_entry(self, entry: str) -> int:
+        self.proc.argument_mode = True
+        try:
+            node = parse_entry(entry)
+            self.interp.run_call(node)
+        except ParseError as e:
+            self.interp.note_error(e)
+            self.show_error(entry, None, 0, e.zerror)
+            self.proc.write("\n")
+            return 1
+        except IrisError as e:
+            self.interp.note_error(e)
+            self.show_error(entry, None, 0, e.zerror)
+            self.proc.write("\n")
+            return 1
+        except ThrownException as t:
+            self.show_error(entry, None, 0, _thrown_zerror(t))
+            self.proc.write("\n")
+            return 1
+        except Halt as h:
+            return h.exit_code
+        return 0
+
+
+def _hostname(instance: Any) -> str:
+    return getattr(instance, "hostname", None) or socket.gethostname()
+
+
+def iris_main(instance: Any, argv: list[str], stdin: BinaryIO, write: Callable[[bytes], None], user: str = "irisowner") -> int:
+    """Run ``iris <argv...>`` against the simulated ``instance``; returns the exit status."""
+
+    def out(text: str) -> None:
+        write(text.encode("utf-8"))
+
+    if not argv:
+        out(USAGE)
+        return 1
+    sub = argv[0]
+    if sub == "qlist":
+        if len(argv) > 2 or (len(argv) == 2 and argv[1].upper() != instance.name.upper()):
+            out(USAGE if len(argv) > 2 else "")
+            return 1
+        out(instance.qlist_line() + "\n")
+        return 0
+    if sub not in ("session", "terminal"):
+        out(USAGE)
+        return 1
+    rest = argv[1:]
+    if not rest or rest[0].startswith("-"):
+        out(USAGE)
+        return 1
+    if rest[0].upper() != instance.name.upper():
+        out(f"Instance '{rest[0]}' not found.\n")  # [UNV] wording
+        return 1
+    namespace = "USER"
+    entry = None
+    i = 1
+    while i < len(rest):
+        arg = rest[i]
+        if arg == "-U" and i + 1 < len(rest):
+            namespace = rest[i + 1]
+            i += 2
+        elif arg.startswith("-"):
+            out(USAGE)
+            return 1
+        elif entry is None:
+            entry = arg
+            i += 1
+        else:
+            out(USAGE)
+            return 1
+    namespace = namespace.upper()
+
+    if entry is None:
+        out(f"\nNode: {_hostname(instance)}, Instance: {instance.name}\n")
+    if not instance.os_authentication:
+        session_io = Session(instance, "USER", stdin, write, user)
+        out("\nUsername: ")
+        if session_io.readline() is None:
+            out("\n")
+            return 1
+        out("\nPassword: ")
+        if session_io.readline() is None:
+            out("\n")
+            return 1
+        out("\nAccess Denied\n")
+        return 1
+    if not instance.namespace_exists(namespace):
+        out("\n<NAMESPACE>\n")
+        return 1
+    session = Session(instance, namespace, stdin, write, user)
+    if entry is not None:
+        return session.run_entry(entry)
+    return session.loop()
