@@ -145,6 +145,8 @@ def up(c, dir=None, container="iris"):  # noqa: A002
         client.add_container(container)
     print(f"export DOCKER_HOST={shlex.quote('unix://' + str(home / SOCKET_NAME))}")
     print(f"export IRIS_OPS_CONTAINER={shlex.quote(container)}")
+    # Later `sim sql/status/down` calls find this engine without repeating --dir.
+    print(f"export IRIS_OPS_SIM_DIR={shlex.quote(str(home))}")
 
 
 @task(help={"dir": _DIR_HELP})
