@@ -1,0 +1,85 @@
+"""The local transport: `iris session` on this host, files through the filesystem."""
+
+from __future__ import annotations
+
+import io
+import hashlib
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from iris_ops import scripts
+from iris_ops.errors import DeadlineExceeded, ScriptError, UnreachableError
+from iris_ops.manager import new_plugin_manager
+from iris_ops.runner import Runner
+from iris_ops.transports import local
+from iris_ops.transports.base import Target
+
+
+@pytest.fixture
+def iris_shim(tmp_path, sim_container):
+    """An `iris` command on this host that is really the container's (as when iris-ops runs
+    inside the container): the real docker CLI forwards it to the simulated engine."""
+    shim = tmp_path / "iris"
+    shim.write_text(
+        "#!/bin/sh\n"
+        f"exec docker -H {sim_container.base_url} exec -i {sim_container.name} iris \"$@\"\n"
+    )
+    shim.chmod(0o755)
+    return shim
+
+
+def test_scripts_run_through_the_same_runner(iris_shim):
+    pm = new_plugin_manager(load_entry_points=False)
+    runner = Runner(pm, Target(transport="local", iris_command=str(iris_shim)), timeout=30)
+    info = runner.run(scripts.describe_namespace("USER"), changes=False)
+    assert info["exists"] == 1 and info["dbs"][0]["name"] == "USER"
+
+
+def test_a_failing_script_is_an_instance_error(iris_shim):
+    pm = new_plugin_manager(load_entry_points=False)
+    runner = Runner(pm, Target(transport="local", iris_command=str(iris_shim)), timeout=30)
+    with pytest.raises(ScriptError):
+        runner.run(scripts.create_namespace("NEWNS", "NO_SUCH_DB", "NO_SUCH_DB"))
+
+
+def test_missing_iris_command_is_unreachable(tmp_path):
+    target = Target(transport="local", iris_command=str(tmp_path / "no-iris"))
+    with pytest.raises(UnreachableError) as caught:
+        local.run_objectscript(target=target, script="Halt\n", namespace="%SYS", timeout=5)
+    assert caught.value.exit_code == 6
+
+
+def test_deadline(tmp_path):
+    slow = tmp_path / "iris"
+    slow.write_text("#!/bin/sh\nsleep 5\n")
+    slow.chmod(0o755)
+    with pytest.raises(DeadlineExceeded):
+        local.run_objectscript(target=Target(transport="local", iris_command=str(slow)), script="Halt\n",
+                               namespace="%SYS", timeout=0.5)
+
+
+def test_files_stream_through_the_filesystem(tmp_path):
+    data = os.urandom(3 * (1 << 20) + 17)
+    target = Target(transport="local", owner="root")
+    dest = tmp_path / "db" / "new" / "IRIS.DAT"
+    digest = local.write_file(target=target, src=io.BytesIO(data), size=len(data), path=str(dest), timeout=5)
+    assert digest.sha256 == hashlib.sha256(data).hexdigest() and dest.read_bytes() == data
+    assert stat.S_IMODE(dest.stat().st_mode) == 0o660 and stat.S_IMODE(dest.parent.stat().st_mode) == 0o770
+    back = io.BytesIO()
+    assert local.read_file(target=target, path=str(dest), dest=back, timeout=5) == digest
+    assert back.getvalue() == data
+
+
+def test_a_short_source_leaves_no_partial_file(tmp_path):
+    dest = tmp_path / "IRIS.DAT"
+    with pytest.raises(Exception):
+        local.write_file(target=Target(transport="local"), src=io.BytesIO(b"abc"), size=10, path=str(dest), timeout=5)
+    assert not dest.exists()
+
+
+def test_other_transports_are_left_alone():
+    assert local.run_objectscript(target=Target(transport="docker"), script="", namespace="USER", timeout=1) is None
