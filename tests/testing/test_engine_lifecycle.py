@@ -36,7 +36,8 @@ def test_up_sql_status_down(sim_env):
     env, home = sim_env
     first = ops(env, "sim", "up", "--dir", str(home))
     assert first.returncode == 0, first.stderr
-    assert first.stdout.splitlines() == [f"export DOCKER_HOST=unix://{home}/engine.sock", "export IRIS_OPS_CONTAINER=iris"]
+    assert first.stdout.splitlines() == [f"export DOCKER_HOST=unix://{home}/engine.sock", "export IRIS_OPS_CONTAINER=iris",
+                                       f"export IRIS_OPS_SIM_DIR={home}"]
     assert ops(env, "sim", "up", "--dir", str(home)).stdout == first.stdout  # idempotent
     pid = int((home / "engine.pid").read_text())
     status = ops(env, "sim", "status", "--dir", str(home))
