@@ -325,6 +325,14 @@ def ensure_resource(resource: str) -> Script:
     return script
 
 
+def resource_exists(resource: str) -> Script:
+    """Read-only.  Result: ``exists`` (Security.Resources.Exists)."""
+    res = lit(names.namespace(resource, what="resource"))
+    script = Script("%SYS", purpose=f"check resource {resource}")
+    script.step("resource", result("exists", call("Security.Resources", "Exists", res)))
+    return script
+
+
 def delete_resource(resource: str) -> Script:
     res = lit(names.namespace(resource, what="resource"))
     script = Script("%SYS", purpose=f"delete resource {resource}")

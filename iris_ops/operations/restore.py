@@ -136,11 +136,14 @@ def restore_database(op: "Operation", loaded: "Fixture", item: PlannedDatabase, 
             f"{item.source.file}: changed while restoring (expected sha256 {item.source.sha256}, sent {digest.sha256})",
         )
 
-    created = op.runner.run(scripts.ensure_resource(item.resource))
+    # Record the undo before the change: a resource created just before a failure (a lost
+    # reply included) must be deleted too, but never one that existed before this restore.
+    existed = op.runner.run(scripts.resource_exists(item.resource), changes=False).get("exists")
     resources = []
-    if created.get("created"):
+    if not existed:
         resources.append(item.resource)
         undo.add(f"resource {item.resource}", lambda: op.runner.run(scripts.delete_resource(item.resource)))
+    op.runner.run(scripts.ensure_resource(item.resource))
     marker = json.dumps({"tool": f"iris-ops {__version__}", "fixture": fixture_id, "database": item.name,
                          "resources_created": resources}).encode()
     from iris_ops.operations.delete import MARKER
