@@ -147,6 +147,11 @@ def report_internal_error(exc: BaseException) -> None:
         traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
 
 
+def print_plain_error(exc: IrisOpsError) -> None:
+    """Before logging is configured (bad config file, broken plugin): plain text on stderr."""
+    print(f"{PROGRAM_NAME}: {exc.message}\n  fix: {exc.fix}", file=sys.stderr)
+
+
 class IrisOpsProgram(invoke.Program):
     """invoke's Program with our collection, our version, logging flags and our exit codes."""
 
@@ -197,7 +202,7 @@ class IrisOpsProgram(invoke.Program):
                 level = "warning"
             logs.configure(level, self.args["log-format"].value or settings.log_format, force=True)
         except IrisOpsError as exc:
-            print(f"{PROGRAM_NAME}: {exc.message}\n  fix: {exc.fix}", file=sys.stderr)
+            print_plain_error(exc)
             raise Exit(code=exc.exit_code) from None
 
     # invoke.Program.run with our exit codes: a parse error is a usage error (2), and
@@ -225,7 +230,7 @@ class IrisOpsProgram(invoke.Program):
             if exit:
                 sys.exit(exc.result.exited)
         except IrisOpsError as exc:  # raised while building the collection, before any task
-            print(f"{PROGRAM_NAME}: {exc.message}\n  fix: {exc.fix}", file=sys.stderr)
+            print_plain_error(exc)
             if exit:
                 sys.exit(exc.exit_code)
         except KeyboardInterrupt:
@@ -247,6 +252,6 @@ def main(argv: list[str] | None = None) -> None:
     try:
         program = make_program()
     except IrisOpsError as exc:  # a broken plugin or config file, before any task
-        print(f"{PROGRAM_NAME}: {exc.message}\n  fix: {exc.fix}", file=sys.stderr)
+        print_plain_error(exc)
         sys.exit(exc.exit_code)
     program.run(argv)
