@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from iris_ops import names
 from iris_ops import objectscript as o
-from iris_ops.objectscript import Code, Script, call, check_status, check_true, func, lit, method, op, prop, result, set_, var
+from iris_ops.objectscript import Code, Script, call, check_status, check_true, func, lit, method, op, prop, result, set_, system, var
 
 FILE = "%Library.File"
 NAMESPACE_PROPERTIES = ("Globals", "Routines", "TempGlobals", "Library", "SysGlobals", "SysRoutines", "Interop")
+#: The Description of resources a restore creates: delete-ns removes only these.
+RESOURCE_DESCRIPTION = "created by iris-ops restore"
 TABLES_QUERY = "SELECT TABLE_SCHEMA,TABLE_NAME FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_TYPE='BASE TABLE'"
 
 
@@ -132,21 +134,12 @@ def describe_namespace(namespace: str, *, with_tables: bool = False) -> Script:
     return script
 
 
-def namespace_users(database_names: list[str]) -> Script:
-    """Read-only.  Result: ``users`` {DB: [namespaces whose Globals or Routines is DB]} for
-    each of ``database_names``, over every namespace of the instance (%SYS.Namespace.ListAll)."""
-    dbs = [names.database(name) for name in database_names]
-    script = Script("%SYS", purpose="find namespaces using databases")
-    ns, users = var("ns"), var("users")
-    per_db = []
-    for db in dbs:
-        uses = op(op(func("$Get", var("p", "Globals")), "=", lit(db)), "!", op(func("$Get", var("p", "Routines")), "=", lit(db)))
-        per_db.append(o.if_(uses, o.push(method(users, "%Get", lit(db)), ns)))
-    script.step(
-        "list",
+def _for_each_namespace(*body: Code) -> list[Code]:
+    """Statements running ``body`` with ``ns`` set to each namespace that has a
+    configuration (%SYS.Namespace.ListAll) and ``p`` holding its Config.Namespaces properties."""
+    ns = var("ns")
+    return [
         check_status(call("%SYS.Namespace", "ListAll", o.byref("all"))),
-        set_(users, o.dynamic_object()),
-        *[o.do(method(users, "%Set", lit(db), o.new_array())) for db in dbs],
         set_(ns, func("$Order", var("all", lit("")))),
         o.while_(
             op(ns, "'=", lit("")),
@@ -154,10 +147,67 @@ def namespace_users(database_names: list[str]) -> Script:
             o.if_(
                 call("Config.Namespaces", "Exists", ns),
                 check_status(call("Config.Namespaces", "Get", ns, o.byref("p"))),
-                *per_db,
+                *body,
             ),
             set_(ns, func("$Order", var("all", ns))),
         ),
+    ]
+
+
+def namespace_users(database_names: list[str]) -> Script:
+    """Read-only.  Result: ``users`` {DB: [namespaces whose Globals or Routines is DB]} for
+    each of ``database_names``, over every namespace of the instance."""
+    dbs = [names.database(name) for name in database_names]
+    script = Script("%SYS", purpose="find namespaces using databases")
+    users = var("users")
+    per_db = []
+    for db in dbs:
+        uses = op(op(func("$Get", var("p", "Globals")), "=", lit(db)), "!", op(func("$Get", var("p", "Routines")), "=", lit(db)))
+        per_db.append(o.if_(uses, o.push(method(users, "%Get", lit(db)), var("ns"))))
+    script.step(
+        "list",
+        set_(users, o.dynamic_object()),
+        *[o.do(method(users, "%Set", lit(db), o.new_array())) for db in dbs],
+        *_for_each_namespace(*per_db),
+        result("users", users),
+    )
+    return script
+
+
+def resource_status(resource: str) -> Script:
+    """Read-only.  Result: ``exists``; ``description`` (Security.Resources.Get); ``users``
+    [database names, as Globals or Routines of some namespace, whose label names the resource]."""
+    res = lit(names.namespace(resource, what="resource"))
+    users, db, obj = var("users"), var("db"), var("obj")
+    per_role = []
+    for role in ("Globals", "Routines"):
+        per_role += [
+            set_(db, func("$Get", var("p", role))),
+            o.kill(var("d")),
+            o.if_(
+                op(db, "'=", lit("")),
+                set_(var("dsc"), call("Config.Databases", "Get", db, o.byref("d"))),
+                o.if_(
+                    o.not_(system("Status.IsError", var("dsc"))),
+                    set_(obj, call("SYS.Database", "%OpenId", var("d", "Directory"))),
+                    o.if_(op(obj, "'=", lit("")), o.if_(op(prop(obj, "ResourceName"), "=", res), o.push(users, db))),
+                    o.kill(obj),
+                ),
+            ),
+        ]
+    script = Script("%SYS", purpose=f"check resource {resource}")
+    script.step(
+        "resource",
+        set_(var("exists"), call("Security.Resources", "Exists", res)),
+        result("exists", var("exists")),
+        o.if_(
+            var("exists"),
+            o.kill(var("rp")),
+            check_status(call("Security.Resources", "Get", res, o.byref("rp"))),
+            result("description", func("$Get", var("rp", "Description"))),
+        ),
+        set_(users, o.new_array()),
+        *_for_each_namespace(*per_role),
         result("users", users),
     )
     return script
@@ -318,7 +368,7 @@ def ensure_resource(resource: str) -> Script:
         result("created", 0),
         o.if_(
             o.not_(call("Security.Resources", "Exists", res)),
-            check_status(call("Security.Resources", "Create", res, lit("created by iris-ops restore"), lit(""))),
+            check_status(call("Security.Resources", "Create", res, lit(RESOURCE_DESCRIPTION), lit(""))),
             result("created", 1),
         ),
     )

@@ -453,6 +453,37 @@ def test_delete_keeps_shared_database(sim_container):
     assert "USER" in databases(sc) and host(sc, MGR + "user/IRIS.DAT").exists()
 
 
+def test_resource_shared_by_two_restores_outlives_the_first_delete(sim_container, tmp_path):
+    sc = sim_container
+    make_accounts(sc, "APP")
+    out = tmp_path / "fx"
+    ok(cli(sc, "backup", "--ns", "APP", "--out", out))
+    ok(cli(sc, "delete-ns", "--ns", "APP", "--yes"))
+    resources = [db["resource"] for db in manifest(out)["databases"]]
+    with sc.instance.locked() as st:  # as on an instance that never had APP
+        for r in resources:
+            st["resources"].pop(r, None)
+    ok(cli(sc, "restore", "--src", out, "--ns", "T1"))  # creates the label's resources
+    ok(cli(sc, "restore", "--src", out, "--ns", "T2"))  # finds them
+    first = ok(cli(sc, "delete-ns", "--ns", "T1", "--yes"))
+    assert "still named by T2_" in first.stdout
+    with sc.instance.locked() as st:
+        assert all(r in st["resources"] for r in resources)
+    assert accounts(sc, "T2") == EXPECTED
+    second = ok(cli(sc, "delete-ns", "--ns", "T2", "--yes"))
+    assert second.stdout.count("deleted (created by restore, no longer used)") == len(resources)
+    with sc.instance.locked() as st:
+        assert not any(r in st["resources"] for r in resources)
+
+
+def test_delete_keeps_resources_it_did_not_create(sim_container, user_fixture):
+    sc = sim_container
+    ok(cli(sc, "restore", "--src", user_fixture, "--ns", "NEW"))  # %DB_USER already existed
+    ok(cli(sc, "delete-ns", "--ns", "NEW", "--yes"))
+    with sc.instance.locked() as st:
+        assert "%DB_USER" in st["resources"]
+
+
 # --- 9. iris-devtester compatibility ------------------------------------------------------------
 
 def test_devtester_fixture(sim_container, user_fixture, tmp_path):

@@ -37,6 +37,7 @@ def every_script():
     yield scripts.delete_database("T1_DATA", f"{MGR}t1_data/", keep_files=True)
     yield scripts.wd_suspended()
     yield scripts.resource_exists("%DB_APP_DATA")
+    yield scripts.resource_status("%DB_APP_DATA")
     yield build_script('Write $ZVersion\nSet x=1 Write x,!\nHalt', "%SYS")
 
 

@@ -2,36 +2,21 @@
 
 Order (IRIS.md §7): Config.Namespaces.Delete, then for each of its databases that no other
 namespace uses: Config.Databases.Delete, DismountDatabase, DeleteDatabase, RemoveDirectoryTree,
-and the resources a restore created for it (recorded in the database directory's marker).
+and its label's resource when a restore created it (its Description says so) and no database
+of another namespace still names it.
 """
 
 from __future__ import annotations
 
-import io
-import json
 import sys
 from typing import TYPE_CHECKING
 
 from iris_ops import hookimpl, names, scripts
 from iris_ops.cli import task
-from iris_ops.errors import IrisOpsError, UsageError
+from iris_ops.errors import UsageError
 
 if TYPE_CHECKING:
     from iris_ops.operations.context import Operation
-
-#: Written by restore into each database directory it creates: what it created besides files.
-MARKER = "iris-ops-restore.json"
-
-
-def read_marker(op: "Operation", directory: str) -> dict:
-    buffer = io.BytesIO()
-    try:
-        op.hook.read_file(target=op.target, path=names.directory(directory) + MARKER, dest=buffer,
-                          timeout=op.settings.timeout)
-        return json.loads(buffer.getvalue().decode("utf-8"))
-    except (IrisOpsError, ValueError):
-        return {}
-
 
 def delete_namespace(op: "Operation", namespace: str, *, keep_files: bool = False) -> list[dict]:
     """Delete ``namespace`` and its exclusive databases; returns the steps taken."""
@@ -47,7 +32,6 @@ def delete_namespace(op: "Operation", namespace: str, *, keep_files: bool = Fals
         steps.append({"step": step, "target": target, "result": outcome})
         op.log.info("delete.step", step=step, target=target, result=outcome)
 
-    markers = {db["name"]: read_marker(op, db["directory"]) for db in dbs}
     op.runner.run(scripts.delete_namespace(namespace))
     record("namespace", namespace, "deleted" if not op.dry_run else "would delete")
     for db in dbs:
@@ -68,12 +52,23 @@ def delete_namespace(op: "Operation", namespace: str, *, keep_files: bool = Fals
         else:
             record("database-file", db["directory"] + "IRIS.DAT", "deleted" if outcome.get("deleted_file") else "absent")
             record("directory", db["directory"], "removed" if outcome.get("removed_directory") else "absent")
-        for resource in markers[name].get("resources_created", []):
-            op.runner.run(scripts.delete_resource(resource))
-            record("resource", resource, "deleted (created by restore)")
+        if db.get("resource"):
+            record("resource", db["resource"], _delete_resource_if_ours(op, db["resource"]))
     if not op.dry_run:
         op.hook.post_delete(operation=op, namespace=namespace, steps=steps)
     return steps
+
+
+def _delete_resource_if_ours(op: "Operation", resource: str) -> str:
+    status = op.runner.run(scripts.resource_status(resource), changes=False)
+    if not status.get("exists"):
+        return "absent"
+    if status.get("description") != scripts.RESOURCE_DESCRIPTION:
+        return "kept (not created by iris-ops restore)"
+    if status.get("users"):
+        return "kept (still named by " + ", ".join(sorted(set(status["users"]))) + ")"
+    op.runner.run(scripts.delete_resource(resource))
+    return "deleted (created by restore, no longer used)"
 
 
 def confirm(namespace: str) -> None:

@@ -26,6 +26,10 @@ if TYPE_CHECKING:
     from iris_ops.operations.context import Operation
 
 
+#: Provenance written by restore into each database directory it creates.
+MARKER = "iris-ops-restore.json"
+
+
 @dataclass
 class PlannedDatabase:
     source: "Database"
@@ -139,15 +143,10 @@ def restore_database(op: "Operation", loaded: "Fixture", item: PlannedDatabase, 
     # Record the undo before the change: a resource created just before a failure (a lost
     # reply included) must be deleted too, but never one that existed before this restore.
     existed = op.runner.run(scripts.resource_exists(item.resource), changes=False).get("exists")
-    resources = []
     if not existed:
-        resources.append(item.resource)
         undo.add(f"resource {item.resource}", lambda: op.runner.run(scripts.delete_resource(item.resource)))
     op.runner.run(scripts.ensure_resource(item.resource))
-    marker = json.dumps({"tool": f"iris-ops {__version__}", "fixture": fixture_id, "database": item.name,
-                         "resources_created": resources}).encode()
-    from iris_ops.operations.delete import MARKER
-
+    marker = json.dumps({"tool": f"iris-ops {__version__}", "fixture": fixture_id, "database": item.name}).encode()
     op.hook.write_file(target=op.target, src=io.BytesIO(marker), size=len(marker), path=item.directory + MARKER,
                        timeout=op.settings.timeout)
 
