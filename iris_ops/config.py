@@ -78,7 +78,8 @@ class Settings(Mapping[str, Any]):
                 continue
             if name not in values:
                 raise ConfigError(f"unknown setting {name!r}")
-            values[name] = Value(_coerce(name, raw, values[name].value, source), source)
+            origin = "--" + name.replace("_", "-") if source == "flag" else source
+            values[name] = Value(_coerce(name, raw, values[name].value, origin), source)
         return Settings(values, self._help)
 
 
@@ -170,6 +171,8 @@ def _coerce(name: str, raw: Any, default: Any, origin: str) -> Any:
             raise ValueError(raw)
         return str(raw)
     except (TypeError, ValueError):
+        wanted = "a non-negative number" if kind in (int, float) else f"a {kind.__name__}"
         raise ConfigError(
-            f"{origin}: setting {name!r} must be a {'non-negative number' if kind in (int, float) else kind.__name__}, got {raw!r}"
+            f"{origin}: setting {name!r} must be {wanted}, got {raw!r}",
+            fix=f"Pass {wanted} to {origin}." if origin.startswith("--") else None,
         ) from None

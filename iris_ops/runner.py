@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from iris_ops.errors import AuthenticationError, InternalError, ScriptError, UnreachableError
+from iris_ops.errors import AuthenticationError, ConfigError, InternalError, ScriptError
 from iris_ops.objectscript import Script
 
 if TYPE_CHECKING:
     import pluggy
 
-    from iris_ops.transports.base import ExecResult, Target
+    from iris_ops.transports.base import ExecResult, FileDigest, Target
 
 log = structlog.get_logger(__name__)
 
@@ -40,7 +40,8 @@ def tail(text: str, lines: int = TAIL_LINES) -> str:
 
 
 class Runner:
-    """Runs scripts on one target.  With ``dry_run``, changing scripts are printed, not run."""
+    """Runs scripts on one target, and moves its files: the one gateway to the transport hooks.
+    With ``dry_run``, changing scripts are printed, not run."""
 
     def __init__(self, pm: "pluggy.PluginManager", target: "Target", *, timeout: float, dry_run: bool = False,
                  out=None) -> None:
@@ -53,24 +54,38 @@ class Runner:
     # -- raw access -------------------------------------------------------------------------
 
     def execute(self, text: str, namespace: str, *, timeout: float | None = None) -> "ExecResult":
-        result = self.pm.hook.run_objectscript(
+        result = self._claimed(self.pm.hook.run_objectscript(
             target=self.target, script=text, namespace=namespace, timeout=timeout or self.timeout
-        )
-        if result is None:
-            raise UnreachableError(
-                f"no transport handles {self.target.transport!r}",
-                fix="Use --transport docker or --transport local, or install the plugin providing it.",
-            )
+        ))
         self._check_login(result.text)
         return result
 
     def argument_call(self, entry: str, namespace: str = "%SYS", *, timeout: float | None = None) -> "ExecResult":
-        result = self.pm.hook.exec_argument_call(
+        result = self._claimed(self.pm.hook.exec_argument_call(
             target=self.target, entry=entry, namespace=namespace, timeout=timeout or self.timeout
-        )
-        if result is None:
-            raise UnreachableError(f"no transport handles {self.target.transport!r}")
+        ))
         self._check_login(result.text)
+        return result
+
+    def read_file(self, path: str, dest, *, timeout: float) -> "FileDigest":
+        return self._claimed(self.pm.hook.read_file(target=self.target, path=path, dest=dest, timeout=timeout))
+
+    def write_file(self, src, size: int, path: str, *, timeout: float) -> "FileDigest":
+        return self._claimed(
+            self.pm.hook.write_file(target=self.target, src=src, size=size, path=path, timeout=timeout)
+        )
+
+    def remove_path(self, path: str, *, timeout: float | None = None) -> bool:
+        return self._claimed(self.pm.hook.remove_path(target=self.target, path=path, timeout=timeout or self.timeout))
+
+    def _claimed(self, result):
+        """A firstresult transport hook answered None: no plugin handles this transport."""
+        if result is None:
+            raise ConfigError(
+                f"no installed transport handles {self.target.transport!r}",
+                fix="Use --transport docker or --transport local (IRIS_OPS_TRANSPORT), "
+                "or install the plugin that provides it.",
+            )
         return result
 
     # -- scripts ----------------------------------------------------------------------------

@@ -52,7 +52,7 @@ def _cleanup_stage(op: "Operation", stage: str) -> None:
         op.runner.run(scripts.remove_directory(stage))
     except IrisOpsError as exc:
         op.log.warning("backup.stage_cleanup_retry", stage=stage, error=str(exc))
-        op.hook.remove_path(target=op.target, path=stage, timeout=op.settings.timeout)
+        op.runner.remove_path(stage)
 
 
 def run_backup(op: "Operation", namespace: str, out: Path, *, force: bool, dismount: bool, description: str):
@@ -117,9 +117,7 @@ def run_backup(op: "Operation", namespace: str, out: Path, *, force: bool, dismo
                 t0 = time.monotonic()
                 with open(target_path, "wb") as handle:
                     bar = ProgressWriter(handle, sizes.get(staged), f"{db['name']}")
-                    digest = op.hook.read_file(
-                        target=op.target, path=staged, dest=bar, timeout=op.settings.transfer_timeout
-                    )
+                    digest = op.runner.read_file(staged, bar, timeout=op.settings.transfer_timeout)
                     bar.close()
                 seconds = max(time.monotonic() - t0, 1e-9)
                 if staged in sizes and digest.bytes != sizes[staged]:

@@ -83,7 +83,7 @@ def _remove_directory(op: "Operation", directory: str) -> None:
         op.runner.run(scripts.remove_directory(directory))
     except IrisOpsError:
         # A file the transport wrote may still be root-owned if chown failed: remove as root.
-        op.hook.remove_path(target=op.target, path=directory, timeout=op.settings.timeout)
+        op.runner.remove_path(directory)
 
 
 def check_targets(op: "Operation", namespace: str, planned: list[PlannedDatabase], force: bool) -> None:
@@ -130,8 +130,7 @@ def restore_database(op: "Operation", loaded: "Fixture", item: PlannedDatabase, 
     size = source.stat().st_size
     t0 = time.monotonic()
     with open(source, "rb") as handle:
-        digest = op.hook.write_file(target=op.target, src=handle, size=size, path=item.directory + "IRIS.DAT",
-                                    timeout=op.settings.transfer_timeout)
+        digest = op.runner.write_file(handle, size, item.directory + "IRIS.DAT", timeout=op.settings.transfer_timeout)
     seconds = max(time.monotonic() - t0, 1e-9)
     op.log.info("restore.streamed", database=item.name, bytes=digest.bytes, sha256=digest.sha256,
                 mib_per_s=round(digest.bytes / seconds / (1 << 20), 1))
@@ -147,8 +146,7 @@ def restore_database(op: "Operation", loaded: "Fixture", item: PlannedDatabase, 
         undo.add(f"resource {item.resource}", lambda: op.runner.run(scripts.delete_resource(item.resource)))
     op.runner.run(scripts.ensure_resource(item.resource))
     marker = json.dumps({"tool": f"iris-ops {__version__}", "fixture": fixture_id, "database": item.name}).encode()
-    op.hook.write_file(target=op.target, src=io.BytesIO(marker), size=len(marker), path=item.directory + MARKER,
-                       timeout=op.settings.timeout)
+    op.runner.write_file(io.BytesIO(marker), len(marker), item.directory + MARKER, timeout=op.settings.timeout)
 
     undo.add(f"database {item.name}", lambda: op.runner.run(scripts.delete_database(item.name, item.directory)))
     op.runner.run(scripts.create_database(item.name, item.directory))
