@@ -15,7 +15,7 @@ import stat
 from datetime import datetime
 from typing import BinaryIO, Callable
 
-from iris_ops.testing.engine.process import Proc, Write
+from iris_ops.testing.engine.process import Proc, Write, group_id
 
 CHUNK = 1 << 20
 UMASK = 0o022
@@ -178,12 +178,8 @@ def _parse_owner(proc: Proc, spec: str) -> tuple[int | None, int | None]:
         else:
             raise Fail(f"invalid user: '{spec}'")
     if group_part:
-        groups = {n: g for n, (_u, g) in users.items()}
-        if group_part in groups:
-            gid = groups[group_part]
-        elif group_part.isdigit():
-            gid = int(group_part)
-        else:
+        gid = group_id(group_part, users)
+        if gid is None:
             raise Fail(f"invalid group: '{spec}'")
     return uid, gid
 

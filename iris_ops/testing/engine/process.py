@@ -89,11 +89,15 @@ def resolve_user(spec: str, users: dict[str, tuple[int, int]], default: str) -> 
         raise ExecStartError(f"unable to find user {user_part}: no matching entries in passwd file", 126)
     uid, gid = users[name]
     if group_part:
-        groups = {n: g for n, (_u, g) in users.items()}
-        if group_part in groups:
-            gid = groups[group_part]
-        elif group_part.isdigit():
-            gid = int(group_part)
-        else:
+        gid = group_id(group_part, users)
+        if gid is None:
             raise ExecStartError(f"unable to find group {group_part}: no matching entries in group file", 126)
     return name, uid, gid
+
+
+def group_id(group: str, users: dict[str, tuple[int, int]]) -> int | None:
+    """A group name (each user has a like-named primary group here) or a numeric gid."""
+    groups = {n: g for n, (_u, g) in users.items()}
+    if group in groups:
+        return groups[group]
+    return int(group) if group.isdigit() else None
