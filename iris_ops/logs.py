@@ -64,9 +64,6 @@ def configure(level: str = "info", fmt: str = "auto", *, stream=None, force: boo
     handler._iris_ops = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(numeric)
-    # The docker SDK and urllib3 are chatty at DEBUG; keep them one level quieter than us.
-    for noisy in ("urllib3", "docker"):
-        logging.getLogger(noisy).setLevel(max(numeric, logging.INFO) if numeric > logging.DEBUG else logging.DEBUG)
 
     structlog.configure(
         processors=[
