@@ -107,7 +107,7 @@ def test_listing_tasks_imports_neither_docker_nor_iris():
     assert "backup" in done.stdout
     assert not {m for m in imported if m == "docker" or m.startswith("docker.")}
     assert "iris" not in imported
-    assert not {m for m in imported if m.startswith("iris_ops.testing.engine") or m.startswith("iris_ops.testing.instance")}
+    assert not {m for m in imported if m.startswith("iris_ops.testing.engine") or m.startswith("iris_ops.testing.irissim.instance")}
 
 
 def test_inv_lists_the_same_tasks_as_iris_ops():

@@ -102,9 +102,9 @@ def test_real_iris_marker_is_skipped_without_a_container(tmp_path):
 
 def _instance_kit_available() -> bool:
     try:
-        import iris_ops.testing.instance.fs  # noqa: F401
-        import iris_ops.testing.objectscript.terminal  # noqa: F401
-        from iris_ops.testing.instance import SimInstance  # noqa: F401
+        import iris_ops.testing.irissim.instance.fs  # noqa: F401
+        import iris_ops.testing.irissim.objectscript.terminal  # noqa: F401
+        from iris_ops.testing.irissim.instance import SimInstance  # noqa: F401
     except ImportError:
         return False
     return True

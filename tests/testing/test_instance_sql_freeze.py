@@ -7,9 +7,9 @@ import time
 import pytest
 
 from _instance_helpers import call, new_instance
-from iris_ops.testing.instance.sql import SqlError
-from iris_ops.testing.objectscript.runtime import Halt, Process, is_error_status
-from iris_ops.testing.objectscript import runtime
+from iris_ops.testing.irissim.instance.sql import SqlError
+from iris_ops.testing.irissim.objectscript.runtime import Halt, Process, is_error_status
+from iris_ops.testing.irissim.objectscript import runtime
 
 
 @pytest.fixture

@@ -18,32 +18,32 @@ BACKEND_ENV = "IRIS_OPS_SIM_BACKEND"
 
 
 class Backend:
-    """The real kit: ``iris_ops.testing.instance`` and ``iris_ops.testing.objectscript``."""
+    """The real kit: ``iris_ops.testing.irissim.instance`` and ``iris_ops.testing.irissim.objectscript``."""
 
     def container_fs(self, rootfs: Path, meta_path: Path) -> Any:
-        from iris_ops.testing.instance.fs import ContainerFS
+        from iris_ops.testing.irissim.instance.fs import ContainerFS
 
         return ContainerFS(rootfs, meta_path)
 
     def users(self) -> dict[str, tuple[int, int]]:
-        from iris_ops.testing.instance import fs
+        from iris_ops.testing.irissim.instance import fs
 
         return dict(fs.USERS)
 
     def create_instance(self, fs: Any, name: str) -> Any:
-        from iris_ops.testing.instance import SimInstance
+        from iris_ops.testing.irissim.instance import SimInstance
 
         return SimInstance.create(fs, name=name)
 
     def open_instance(self, fs: Any, name: str) -> Any:
-        from iris_ops.testing.instance import SimInstance
+        from iris_ops.testing.irissim.instance import SimInstance
 
         return SimInstance.open(fs, name=name)
 
     def iris_main(
         self, instance: Any, argv: list[str], stdin: BinaryIO, write: Callable[[bytes], None], user: str
     ) -> int:
-        from iris_ops.testing.objectscript.terminal import iris_main
+        from iris_ops.testing.irissim.objectscript.terminal import iris_main
 
         return iris_main(instance, argv, stdin, write, user)
 
