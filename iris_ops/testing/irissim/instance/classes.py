@@ -29,7 +29,7 @@ from ..objectscript.runtime import (
     register_class,
 )
 from . import datfile, lists, sql
-from .fs import USERS, ContainerFS, ContainerPathError, normalize
+from .fs import ContainerFS, ContainerPathError, normalize
 from .state import DB_FIELDS, IRISOWNER, MountError, NS_DEFAULTS, SimInstance
 
 # Verified: "ERROR #420: Namespace X does not exist" (%ObjectErrors CPFNameDoesNotExist).
@@ -70,7 +70,7 @@ def _truth(value: Any) -> bool:
 
 
 def _uid(proc: Process) -> tuple[int, int]:
-    return USERS.get(proc.user, IRISOWNER)
+    return proc.instance.fs.lookup_user(proc.user) or IRISOWNER
 
 
 # --- Config.* ------------------------------------------------------------------------------

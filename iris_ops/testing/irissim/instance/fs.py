@@ -237,3 +237,65 @@ class ContainerFS:
         except FileNotFoundError:
             pass
         return GROUPS.get(name)
+
+
+class NativeFS(ContainerFS):
+    """The filesystem as it really is: inside a real container, or a native install on a host.
+
+    Container paths are host paths; owners and modes are the files' real ones, and the kernel
+    enforces every permission on top of the checks made here, so nothing is more permissive
+    than Linux.  Only a process running as root can give a file away (``created``).
+    """
+
+    def __init__(self) -> None:  # noqa: D107 - no rootfs, no metadata file
+        self.rootfs = Path("/")
+        self.meta_path = None
+        self._root_real = "/"
+
+    def host_path(self, path: str) -> Path:
+        return Path(normalize(path))
+
+    def container_path(self, host: Path) -> str:
+        return normalize(os.path.abspath(host))
+
+    def owner(self, path: str) -> tuple[int, int]:
+        st = os.stat(self.host_path(path))
+        return st.st_uid, st.st_gid
+
+    def chown(self, path: str, uid: int, gid: int) -> None:
+        os.chown(self.host_path(path), int(uid), int(gid))
+
+    def created(self, path: str, uid: int, gid: int) -> None:
+        if os.geteuid() == 0 and (uid, gid) != (0, 0):
+            os.chown(self.host_path(path), int(uid), int(gid))
+
+    def forget(self, path: str) -> None:
+        """Nothing to forget: ownership lives in the files themselves."""
+
+    def lookup_user(self, name: str) -> tuple[int, int] | None:
+        import pwd
+
+        try:
+            entry = pwd.getpwnam(name)
+        except KeyError:
+            return USERS.get(name)
+        return entry.pw_uid, entry.pw_gid
+
+    def lookup_group(self, name: str) -> int | None:
+        import grp
+
+        try:
+            return grp.getgrnam(name).gr_gid
+        except KeyError:
+            return GROUPS.get(name)
+
+
+def current_user() -> str:
+    """The name of the user this process runs as (``irisowner`` in a container)."""
+    import pwd
+
+    uid = os.geteuid()
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return next((name for name, (u, _) in USERS.items() if u == uid), str(uid))

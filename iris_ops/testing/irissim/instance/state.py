@@ -29,7 +29,13 @@ from .fs import USERS, ContainerFS, normalize
 IRISOWNER = USERS["irisowner"]
 VERSION = "IRIS for UNIX (Ubuntu Server LTS for x86-64 Containers) 2024.1 (Build 263U) Wed Mar 13 2024 15:21:28 EDT"
 QLIST_VERSION = "2024.1.0.263.0"
+#: Where instances are registered (``iris.reg`` on IRIS); a host install names its own in the env.
 REGISTRY = "/usr/local/etc/irissys/simregistry.json"
+REGISTRY_ENV = "IRISSIM_REGISTRY"
+
+
+def registry_path() -> str:
+    return os.environ.get(REGISTRY_ENV) or REGISTRY
 SYSTEM_DATABASES = ("IRISSYS", "IRISLIB", "IRISTEMP", "IRISLOCALDATA", "IRISAUDIT", "ENSLIB", "IRISMETRICS")
 DB_FIELDS = ("Directory", "Server", "MountRequired", "MountAtStartup", "ClusterMountMode", "StreamLocation")
 NS_FIELDS = ("Globals", "Routines", "TempGlobals", "Library", "SysGlobals", "SysRoutines", "Interop")
@@ -70,7 +76,7 @@ class SimInstance:
         inst._mkdirs(inst.install_dir, owner=(0, 0), mode=0o755)
         inst._mkdirs(inst.manager_directory(), owner=IRISOWNER, mode=0o775)
         inst._mkdirs(inst._sim, owner=IRISOWNER, mode=0o775)
-        reg_host = fs.host_path(REGISTRY)
+        reg_host = fs.host_path(registry_path())
         reg_host.parent.mkdir(parents=True, exist_ok=True)
         registry = json.loads(reg_host.read_text()) if reg_host.exists() else {}
         registry[name] = inst.install_dir
@@ -112,16 +118,25 @@ class SimInstance:
             st.clear()
             st.update(state)
             inst._write_cpf(cpf)
+        for entry in fs.host_path(inst._sim).iterdir():  # the instance's processes run as irisowner
+            fs.created(inst._sim + "/" + entry.name, *IRISOWNER)
         return inst
 
     @classmethod
     def open(cls, fs: ContainerFS, name: str = "IRIS") -> "SimInstance":
-        reg_host = fs.host_path(REGISTRY)
+        """The registered instance ``name`` (instance names are not case-sensitive)."""
+        for registered, install_dir in cls.registered(fs).items():
+            if registered.upper() == str(name).upper():
+                return cls(fs, registered, install_dir)
+        raise LookupError(f"no instance {name!r} in this container")
+
+    @staticmethod
+    def registered(fs: ContainerFS) -> dict[str, str]:
+        """Every registered instance: name -> install directory."""
         try:
-            install_dir = json.loads(reg_host.read_text())[name]
-        except (FileNotFoundError, KeyError):
-            raise LookupError(f"no instance {name!r} in this container") from None
-        return cls(fs, name, install_dir)
+            return json.loads(fs.host_path(registry_path()).read_text())
+        except FileNotFoundError:
+            return {}
 
     def _mkdirs(self, directory: str, owner: tuple[int, int], mode: int) -> None:
         path = normalize(directory)
@@ -446,17 +461,21 @@ class Writer:
         self._thread.start()
 
     def _run(self) -> None:
+        while not self._stop.is_set():
+            self._step()
+            self._stop.wait(self.interval)
+
+    def _step(self) -> None:
+        """One update (``iris-sim writer`` drives this from its own process)."""
         from . import sql
 
-        while not self._stop.is_set():
-            try:
-                sql.execute(self.inst, self.namespace, self.statement, (), cancelled=self._stop.is_set)
-                self.updates += 1
-            except FrozenWaitCancelled:
-                return
-            except Exception as e:  # recorded for the test to see; the writer keeps going
-                self.errors.append(str(e))
-            self._stop.wait(self.interval)
+        try:
+            sql.execute(self.inst, self.namespace, self.statement, (), cancelled=self._stop.is_set)
+            self.updates += 1
+        except FrozenWaitCancelled:
+            self._stop.set()
+        except Exception as e:  # recorded for the test to see; the writer keeps going
+            self.errors.append(str(e))
 
     def stop(self) -> int:
         self._stop.set()

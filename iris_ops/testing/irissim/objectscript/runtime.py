@@ -161,10 +161,11 @@ _jobs = itertools.count(4000)
 class Process:
     """One ``iris session`` process.  The interpreter owns locals; classes see only this."""
 
-    def __init__(self, instance: Any, namespace: str, write: Callable[[str], None], user: str = "irisowner") -> None:
+    def __init__(self, instance: Any, namespace: str, write: Callable[[str], None], user: str = "irisowner",
+                 job: int | None = None) -> None:
         self.instance = instance
         self.namespace = namespace.upper()
-        self.job = next(_jobs)
+        self.job = job if job is not None else next(_jobs)  # $JOB: the OS pid in a real session
         self.write = write
         self.user = user
         self.in_transaction = 0

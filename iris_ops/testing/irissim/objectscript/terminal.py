@@ -81,10 +81,11 @@ def _thrown_zerror(t: ThrownException) -> str:
 class Session:
     """One ``iris session`` process: reads lines, runs them, writes the terminal output."""
 
-    def __init__(self, instance: Any, namespace: str, stdin: BinaryIO, write: Callable[[bytes], None], user: str) -> None:
+    def __init__(self, instance: Any, namespace: str, stdin: BinaryIO, write: Callable[[bytes], None], user: str,
+                 job: int | None = None) -> None:
         self.stdin = stdin
         self.raw_write = write
-        self.proc = Process(instance, namespace, self.out, user)
+        self.proc = Process(instance, namespace, self.out, user, job)
         self.interp = Interpreter(self.proc)
         self.frames = 0
 
@@ -190,12 +191,39 @@ class Session:
         return 0
 
 
+def _list_entry(inst: Any) -> str:
+    """One instance as ``iris list`` shows it (the fields of its ``qlist`` line)."""
+    f = inst.qlist_line().split("^")
+    return (
+        f"Configuration '{f[0]}'\n"
+        f"\tdirectory:    {f[1]}\n\tversionid:    {f[2]}\n\tdatadir:      {f[12]}\n"
+        f"\tconf file:    {f[4]}  (SuperServer port = {f[5]}, WebServer = {f[6]})\n"
+        f"\tstatus:       {f[3]}\n\tstate:        {f[8]}\n\tproduct:      InterSystems {f[9]}\n"
+    )
+
+
 def _hostname(instance: Any) -> str:
     return getattr(instance, "hostname", None) or socket.gethostname()
 
 
-def iris_main(instance: Any, argv: list[str], stdin: BinaryIO, write: Callable[[bytes], None], user: str = "irisowner") -> int:
-    """Run ``iris <argv...>`` against the simulated ``instance``; returns the exit status."""
+class Instances:
+    """The instances an ``iris`` command can see: ``find(name)`` and ``all()``."""
+
+    def __init__(self, find: Callable[[str], Any], all: Callable[[], list]) -> None:  # noqa: A002
+        self.find = find
+        self.all = all
+
+    @classmethod
+    def of(cls, instance: Any) -> "Instances":
+        return cls(lambda name: instance if name.upper() == instance.name.upper() else None, lambda: [instance])
+
+
+def iris_main(instances: Any, argv: list[str], stdin: BinaryIO, write: Callable[[bytes], None],
+              user: str = "irisowner", job: int | None = None) -> int:
+    """Run ``iris <argv...>``; returns the exit status.  ``instances`` is an :class:`Instances`
+    or one instance object."""
+    if not isinstance(instances, Instances):
+        instances = Instances.of(instances)
 
     def out(text: str) -> None:
         write(text.encode("utf-8"))
@@ -204,11 +232,16 @@ def iris_main(instance: Any, argv: list[str], stdin: BinaryIO, write: Callable[[
         out(USAGE)
         return 1
     sub = argv[0]
-    if sub == "qlist":
-        if len(argv) > 2 or (len(argv) == 2 and argv[1].upper() != instance.name.upper()):
-            out(USAGE if len(argv) > 2 else "")
+    if sub in ("qlist", "list"):
+        if len(argv) > 2:
+            out(USAGE)
             return 1
-        out(instance.qlist_line() + "\n")
+        chosen = instances.all() if len(argv) == 1 else [i for i in [instances.find(argv[1])] if i]
+        if not chosen:
+            out(f"Instance '{argv[1]}' not found.\n" if sub == "list" else "")  # [UNV] wording
+            return 1
+        for inst in chosen:
+            out(inst.qlist_line() + "\n" if sub == "qlist" else _list_entry(inst))
         return 0
     if sub not in ("session", "terminal"):
         out(USAGE)
@@ -217,7 +250,8 @@ def iris_main(instance: Any, argv: list[str], stdin: BinaryIO, write: Callable[[
     if not rest or rest[0].startswith("-"):
         out(USAGE)
         return 1
-    if rest[0].upper() != instance.name.upper():
+    instance = instances.find(rest[0])
+    if instance is None:
         out(f"Instance '{rest[0]}' not found.\n")  # [UNV] wording
         return 1
     namespace = "USER"
@@ -242,7 +276,7 @@ def iris_main(instance: Any, argv: list[str], stdin: BinaryIO, write: Callable[[
     if entry is None:
         out(f"\nNode: {_hostname(instance)}, Instance: {instance.name}\n")
     if not instance.os_authentication:
-        session_io = Session(instance, "USER", stdin, write, user)
+        session_io = Session(instance, "USER", stdin, write, user, job)
         out("\nUsername: ")
         if session_io.readline() is None:
             out("\n")
@@ -256,7 +290,7 @@ def iris_main(instance: Any, argv: list[str], stdin: BinaryIO, write: Callable[[
     if not instance.namespace_exists(namespace):
         out("\n<NAMESPACE>\n")
         return 1
-    session = Session(instance, namespace, stdin, write, user)
+    session = Session(instance, namespace, stdin, write, user, job)
     if entry is not None:
         return session.run_entry(entry)
     return session.loop()

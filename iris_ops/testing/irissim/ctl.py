@@ -1,0 +1,297 @@
+"""``iris-sim``: seeding and inspection of a simulated instance, from inside its container
+(``docker exec <c> iris-sim ...``) or on the host of a native install.
+
+Real IRIS has no such command: it is the testing kit's back door, for what a test must set up
+or look at without going through the instance's own APIs.  Every answer is one JSON document on
+stdout; errors go to stderr with exit status 1 (2 for usage).
+
+    iris-sim init --install-dir /usr/irissys [--name IRIS]
+    iris-sim daemon                                   the container's main process
+    iris-sim sql --ns USER "SELECT 1"
+    iris-sim create-db --name DB --size-mb 64 [--namespace NS] [--directory D]
+    iris-sim create-ns --name NS --globals DB [--routines DB]
+    iris-sim writer start --ns NS --table T --column C [--interval S]   -> {"id": ...}
+    iris-sim writer stop ID                                              -> {"updates": N}
+    iris-sim integrity DIRECTORY                      -> {"problems": [...]}
+    iris-sim state                                    -> configuration, mounts, freeze, resources
+    iris-sim delete-resource NAME
+    iris-sim listing                                  -> every file under the install directory
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+from decimal import Decimal
+from typing import Any
+
+from .instance import SimInstance
+from .instance.fs import NativeFS
+
+
+def _instance(name: str) -> SimInstance:
+    return SimInstance.open(NativeFS(), name)
+
+
+def _emit(doc: Any) -> None:
+    def default(value: Any) -> Any:
+        if isinstance(value, (bytes, bytearray)):
+            return value.decode("utf-8", "replace")
+        if isinstance(value, Decimal):
+            return str(value)
+        return str(value)
+
+    sys.stdout.write(json.dumps(doc, default=default) + "\n")
+    sys.stdout.flush()
+
+
+# --- commands -----------------------------------------------------------------------------------
+
+def cmd_init(args: argparse.Namespace) -> Any:
+    inst = SimInstance.create(NativeFS(), args.name, args.install_dir)
+    return {"name": inst.name, "install_dir": inst.install_dir, "manager_directory": inst.manager_directory()}
+
+
+def cmd_daemon(args: argparse.Namespace) -> Any:
+    """PID 1 of the container: reaps orphans (writers, sessions) and runs the write daemon's
+    clock, so that ``WDSuspendLimit`` ends a freeze even when no session looks."""
+    stop = {"now": False}
+
+    def ask_stop(signum, frame):  # noqa: ARG001
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, ask_stop)
+    signal.signal(signal.SIGINT, ask_stop)
+    inst = _instance(args.name)
+    while not stop["now"]:
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0] > 0:
+                pass
+        except ChildProcessError:
+            pass
+        tick = getattr(inst, "write_daemon_tick", None)
+        if tick is not None:
+            tick()
+        else:
+            inst.is_frozen()
+        time.sleep(0.2)
+    return None
+
+
+def cmd_sql(args: argparse.Namespace) -> Any:
+    result = _instance(args.name).sql(args.ns, " ".join(args.statement))
+    return {"columns": result.columns, "rows": [list(r) for r in result.rows], "rowcount": result.rowcount}
+
+
+def cmd_create_db(args: argparse.Namespace) -> Any:
+    inst = _instance(args.name)
+    directory = inst.create_database(args.db, args.directory, args.size_mb)
+    if args.namespace:
+        inst.create_namespace(args.namespace, args.db)
+    return {"name": args.db.upper(), "directory": directory, "namespace": (args.namespace or "").upper() or None}
+
+
+def cmd_create_ns(args: argparse.Namespace) -> Any:
+    _instance(args.name).create_namespace(args.ns, args.globals, args.routines)
+    return {"namespace": args.ns.upper()}
+
+
+def _writers_dir(inst: SimInstance) -> str:
+    path = str(inst.fs.host_path(inst.manager_directory() + ".sim/writers"))
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def cmd_writer(args: argparse.Namespace) -> Any:
+    inst = _instance(args.name)
+    directory = _writers_dir(inst)
+    if args.action == "start":
+        if not (args.ns and args.table and args.column):
+            raise _Usage("writer start needs --ns, --table and --column")
+        return {"id": _start_writer(inst, directory, args)}
+    if not args.id:
+        raise _Usage("writer stop needs the writer id")
+    return _stop_writer(directory, args.id)
+
+
+def _start_writer(inst: SimInstance, directory: str, args: argparse.Namespace) -> str:
+    from .instance.state import Writer
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid:
+        os.close(write)
+        writer_id = os.read(read, 64).decode().strip()
+        os.close(read)
+        if not writer_id:
+            raise RuntimeError("the writer process died on start")
+        return writer_id
+    # the writer: its own session, so that the exec that started it can end
+    os.close(read)
+    os.setsid()
+    writer_id = f"w{os.getpid()}"
+    record = os.path.join(directory, writer_id + ".json")
+    writer = Writer(inst, args.ns, args.table, args.column, args.interval)
+
+    def finish(signum, frame):  # noqa: ARG001
+        writer._stop.set()
+
+    signal.signal(signal.SIGTERM, finish)
+    _save(record, {"pid": os.getpid(), "updates": 0, "errors": [], "done": False})
+    os.write(write, writer_id.encode())
+    os.close(write)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    try:
+        while not writer._stop.is_set():
+            writer._step()
+            _save(record, {"pid": os.getpid(), "updates": writer.updates, "errors": writer.errors[-5:], "done": False})
+            writer._stop.wait(writer.interval)
+    finally:
+        _save(record, {"pid": os.getpid(), "updates": writer.updates, "errors": writer.errors[-5:], "done": True})
+        os._exit(0)
+
+
+def _stop_writer(directory: str, writer_id: str) -> Any:
+    record = os.path.join(directory, os.path.basename(writer_id) + ".json")
+    try:
+        info = json.loads(open(record).read())
+    except FileNotFoundError:
+        raise _Usage(f"no writer {writer_id}") from None
+    try:
+        os.kill(info["pid"], signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        info = json.loads(open(record).read())
+        if info.get("done"):
+            break
+        time.sleep(0.02)
+    os.unlink(record)
+    return {"updates": info["updates"], "errors": info["errors"]}
+
+
+def _save(path: str, doc: dict) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(doc, f)
+    os.replace(tmp, path)
+
+
+def cmd_integrity(args: argparse.Namespace) -> Any:
+    return {"problems": _instance(args.name).check_integrity(args.directory)}
+
+
+def cmd_state(args: argparse.Namespace) -> Any:
+    inst = _instance(args.name)
+    with inst.locked() as st:
+        state = json.loads(json.dumps(st))
+        state["frozen"] = inst._frozen(st)
+    state["config"] = inst.read_config()
+    state["version"] = inst.version
+    state["manager_directory"] = inst.manager_directory()
+    return state
+
+
+def cmd_delete_resource(args: argparse.Namespace) -> Any:
+    inst = _instance(args.name)
+    with inst.locked() as st:
+        removed = st.get("resources", {}).pop(args.resource, None) is not None
+    return {"resource": args.resource, "removed": removed}
+
+
+def cmd_listing(args: argparse.Namespace) -> Any:
+    """Every file and directory under the install directory (the instance's own bookkeeping
+    under ``mgr/.sim`` left out), with size, mode and owner: compare two to see what changed."""
+    inst = _instance(args.name)
+    root = str(inst.fs.host_path(inst.install_dir))
+    skip = os.path.join(root, "mgr", ".sim")
+    files = {}
+    for directory, dirs, names in os.walk(root):
+        dirs[:] = [d for d in dirs if os.path.join(directory, d) != skip]
+        for name in sorted(dirs) + sorted(names):
+            path = os.path.join(directory, name)
+            st = os.lstat(path)
+            files[path] = {"size": st.st_size if not os.path.isdir(path) else 0, "mode": oct(st.st_mode & 0o7777),
+                           "uid": st.st_uid, "gid": st.st_gid, "dir": os.path.isdir(path)}
+    state = cmd_state(args)
+    return {"files": files, "config": state["config"], "mounted": state["mounted"],
+            "resources": state["resources"], "frozen": state["frozen"]}
+
+
+# --- the program --------------------------------------------------------------------------------
+
+class _Usage(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse exits 2 itself; keep it a usage error
+        raise _Usage(message)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="iris-sim", description="Seed and inspect the simulated IRIS instance.")
+    p.add_argument("--name", default="IRIS", help="instance name (default IRIS)")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    s = sub.add_parser("init", help="create the instance with its default contents")
+    s.add_argument("--install-dir", default="/usr/irissys")
+    s.set_defaults(run=cmd_init)
+    sub.add_parser("daemon", help="the container's main process").set_defaults(run=cmd_daemon)
+    s = sub.add_parser("sql", help="run one SQL statement")
+    s.add_argument("--ns", required=True)
+    s.add_argument("statement", nargs="+")
+    s.set_defaults(run=cmd_sql)
+    s = sub.add_parser("create-db", help="create a database (and a namespace on it)")
+    s.add_argument("--name", dest="db", required=True)
+    s.add_argument("--size-mb", type=int, default=1)
+    s.add_argument("--directory")
+    s.add_argument("--namespace")
+    s.set_defaults(run=cmd_create_db)
+    s = sub.add_parser("create-ns", help="create a namespace on existing databases")
+    s.add_argument("--name", dest="ns", required=True)
+    s.add_argument("--globals", required=True)
+    s.add_argument("--routines")
+    s.set_defaults(run=cmd_create_ns)
+    s = sub.add_parser("writer", help="a background process that keeps updating a column")
+    s.add_argument("action", choices=("start", "stop"))
+    s.add_argument("id", nargs="?")
+    s.add_argument("--ns")
+    s.add_argument("--table")
+    s.add_argument("--column")
+    s.add_argument("--interval", type=float, default=0.01)
+    s.set_defaults(run=cmd_writer)
+    s = sub.add_parser("integrity", help="check one database file")
+    s.add_argument("directory")
+    s.set_defaults(run=cmd_integrity)
+    sub.add_parser("state", help="configuration, mounts, freeze, resources").set_defaults(run=cmd_state)
+    s = sub.add_parser("delete-resource", help="remove a security resource")
+    s.add_argument("resource")
+    s.set_defaults(run=cmd_delete_resource)
+    sub.add_parser("listing", help="every file under the install directory").set_defaults(run=cmd_listing)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = parser().parse_args(sys.argv[1:] if argv is None else argv)
+        doc = args.run(args)
+    except _Usage as e:
+        sys.stderr.write(f"iris-sim: {e}\n")
+        return 2
+    except Exception as e:  # a clear line for the test that called us, not a traceback
+        sys.stderr.write(f"iris-sim: {type(e).__name__}: {e}\n")
+        return 1
+    if doc is not None:
+        _emit(doc)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
