@@ -1,4 +1,5 @@
-"""The local transport: `iris session` on this host, files through the filesystem."""
+"""The local transport: `iris session` on this host (a simulated native install), files through
+the filesystem."""
 
 from __future__ import annotations
 
@@ -20,16 +21,9 @@ from iris_ops.transports.base import Target
 
 
 @pytest.fixture
-def iris_shim(tmp_path, sim_container):
-    """An `iris` command on this host that is really the container's (as when iris-ops runs
-    inside the container): the real docker CLI forwards it to the simulated engine."""
-    shim = tmp_path / "iris"
-    shim.write_text(
-        "#!/bin/sh\n"
-        f"exec docker -H {sim_container.base_url} exec -i {sim_container.name} iris \"$@\"\n"
-    )
-    shim.chmod(0o755)
-    return shim
+def iris_shim(sim_host):
+    """The `iris` command of a simulated instance installed on this host, as a native IRIS."""
+    return sim_host.iris_command
 
 
 def test_scripts_run_through_the_same_runner(iris_shim):

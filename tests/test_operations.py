@@ -88,40 +88,28 @@ def plugin(obj):
         pm.unregister(obj)
 
 
-def rootfs(sc) -> Path:
-    return Path(sc.container.rootfs)
-
-
-def host(sc, path: str) -> Path:
-    return rootfs(sc) / path.lstrip("/")
-
-
 def snapshot(sc) -> dict:
     """What a failed or refused operation must leave exactly as it was."""
-    inst = sc.instance
-    mgr = host(sc, MGR)
-    files = {}
-    for p in sorted(mgr.rglob("*")):
-        rel = p.relative_to(mgr).as_posix()
-        if rel == ".sim" or rel.startswith(".sim/"):
-            continue
-        files[rel] = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
-    state = json.loads(host(sc, MGR + ".sim/state.json").read_text())
+    listing = sc.instance.listing()
     return {
-        "cpf": host(sc, inst.cpf_path).read_bytes(),
-        "files": files,
-        "resources": state.get("resources"),
-        "mounted": state.get("mounted"),
-        "freeze": state.get("freeze"),
+        "files": {path: entry for path, entry in listing["files"].items()},
+        "config": listing["config"],
+        "resources": listing["resources"],
+        "mounted": listing["mounted"],
+        "freeze": listing["frozen"],
     }
 
 
+def staging_dirs(sc) -> list[str]:
+    return sc.exec(["sh", "-c", f"ls -d {MGR}iris-ops-backup-* 2>/dev/null"])[1].decode().split()
+
+
 def assert_same(before: dict, after: dict) -> None:
-    assert after["cpf"] == before["cpf"], "iris.cpf changed"
+    assert after["config"] == before["config"], "iris.cpf changed"
     assert set(after["files"]) == set(before["files"]), (
-        f"files under mgr changed: added {sorted(set(after['files']) - set(before['files']))}, "
+        f"files of the instance changed: added {sorted(set(after['files']) - set(before['files']))}, "
         f"removed {sorted(set(before['files']) - set(after['files']))}")
-    assert after["files"] == before["files"], "file contents under mgr changed"
+    assert after["files"] == before["files"], "file contents, modes or owners changed"
     assert after["resources"] == before["resources"], "resources changed"
     assert after["mounted"] == before["mounted"], "mounts changed"
     assert after["freeze"] == before["freeze"], "freeze state changed"
@@ -248,7 +236,7 @@ def test_separate_databases(sim_container, tmp_path):
     ok(cli(sc, "delete-ns", "--ns", "T", "--yes"))
     assert "T" not in namespaces(sc)
     assert not {"T_DATA", "T_CODE"} & set(databases(sc))
-    assert not host(sc, MGR + "t_data").exists() and not host(sc, MGR + "t_code").exists()
+    assert not sc.exists(MGR + "t_data") and not sc.exists(MGR + "t_code")
     assert accounts(sc, "APP") == EXPECTED
 
 
@@ -314,7 +302,7 @@ def test_conflict_and_force(sim_container, user_fixture):
 
 def test_conflict_with_existing_directory(sim_container, user_fixture):
     sc = sim_container
-    host(sc, MGR + "other/").mkdir()
+    assert sc.exec(["mkdir", MGR + "other"])[0] == 0
     before = snapshot(sc)
     proc = cli(sc, "restore", "--src", user_fixture, "--ns", "OTHER")
     assert proc.returncode == 3, output(proc)
@@ -394,9 +382,8 @@ def test_restore_rollback(sim_container, tmp_path, inproc, fixture_ns, drop_reso
     # Make the restore create the label's resources, so their undo is exercised too.
     resources = [db["resource"] for db in manifest(out)["databases"]]
     if drop_resources:
-        with sc.instance.locked() as st:
-            for r in resources:
-                st["resources"].pop(r, None)
+        for r in resources:
+            sc.instance.delete_resource(r)
     cases = [(ScriptFailure(m, mode)) for m in RESTORE_MARKERS for mode in ("before", "inside", "after")]
     cases += [WriteFailure(suffix, mode) for suffix in ("IRIS.DAT", "iris-ops-restore.json")
               for mode in ("before", "after")]
@@ -427,7 +414,7 @@ def test_delete_ns(sim_container, user_fixture):
     sc = sim_container
     before = snapshot(sc)
     ok(cli(sc, "restore", "--src", user_fixture, "--ns", "NEW"))
-    assert host(sc, MGR + "new/IRIS.DAT").exists()
+    assert sc.exists(MGR + "new/IRIS.DAT")
     proc = cli(sc, "delete-ns", "--ns", "NEW")  # no --yes, stdin not a TTY
     assert proc.returncode == 2, output(proc)
     assert "NEW" in namespaces(sc)
@@ -435,7 +422,7 @@ def test_delete_ns(sim_container, user_fixture):
     assert "NEW" not in namespaces(sc)
     assert "NEW" not in databases(sc)
     assert sc.instance.mount_info(MGR + "new/") is None
-    assert not host(sc, MGR + "new").exists()
+    assert not sc.exists(MGR + "new")
     assert_same(before, snapshot(sc))
     assert accounts(sc, "USER") == EXPECTED
     proc = ok(cli(sc, "delete-ns", "--ns", "NEW", "--yes"))
@@ -450,7 +437,7 @@ def test_delete_keeps_shared_database(sim_container):
     sc.instance.create_namespace("ALIAS", "USER", "USER")
     ok(cli(sc, "delete-ns", "--ns", "ALIAS", "--yes"))
     assert "ALIAS" not in namespaces(sc)
-    assert "USER" in databases(sc) and host(sc, MGR + "user/IRIS.DAT").exists()
+    assert "USER" in databases(sc) and sc.exists(MGR + "user/IRIS.DAT")
 
 
 def test_resource_shared_by_two_restores_outlives_the_first_delete(sim_container, tmp_path):
@@ -460,28 +447,24 @@ def test_resource_shared_by_two_restores_outlives_the_first_delete(sim_container
     ok(cli(sc, "backup", "--ns", "APP", "--out", out))
     ok(cli(sc, "delete-ns", "--ns", "APP", "--yes"))
     resources = [db["resource"] for db in manifest(out)["databases"]]
-    with sc.instance.locked() as st:  # as on an instance that never had APP
-        for r in resources:
-            st["resources"].pop(r, None)
+    for r in resources:  # as on an instance that never had APP
+        sc.instance.delete_resource(r)
     ok(cli(sc, "restore", "--src", out, "--ns", "T1"))  # creates the label's resources
     ok(cli(sc, "restore", "--src", out, "--ns", "T2"))  # finds them
     first = ok(cli(sc, "delete-ns", "--ns", "T1", "--yes"))
     assert "still named by T2_" in first.stdout
-    with sc.instance.locked() as st:
-        assert all(r in st["resources"] for r in resources)
+    assert all(r in sc.instance.resources() for r in resources)
     assert accounts(sc, "T2") == EXPECTED
     second = ok(cli(sc, "delete-ns", "--ns", "T2", "--yes"))
     assert second.stdout.count("deleted (created by restore, no longer used)") == len(resources)
-    with sc.instance.locked() as st:
-        assert not any(r in st["resources"] for r in resources)
+    assert not any(r in sc.instance.resources() for r in resources)
 
 
 def test_delete_keeps_resources_it_did_not_create(sim_container, user_fixture):
     sc = sim_container
     ok(cli(sc, "restore", "--src", user_fixture, "--ns", "NEW"))  # %DB_USER already existed
     ok(cli(sc, "delete-ns", "--ns", "NEW", "--yes"))
-    with sc.instance.locked() as st:
-        assert "%DB_USER" in st["resources"]
+    assert "%DB_USER" in sc.instance.resources()
 
 
 # --- 9. iris-devtester compatibility ------------------------------------------------------------
@@ -532,7 +515,7 @@ def test_backup_refusals(sim_container, tmp_path):
     assert not (existing / "keep.txt").exists()
     assert (existing / "manifest.json").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c"]
-    assert not list(host(sc, MGR).glob("iris-ops-backup-*"))
+    assert not staging_dirs(sc)
 
 
 def test_backup_empty_namespace(sim_container, tmp_path):
@@ -579,7 +562,7 @@ def test_failed_backup_leaves_nothing(sim_container, tmp_path, inproc, failure):
     assert getattr(injected, "fired", 1), "the failure was never injected"
     assert code == 5, err
     assert list(work.iterdir()) == [], "something left on the host"
-    assert not list(host(sc, MGR).glob("iris-ops-backup-*")), "staging directory left in the container"
+    assert not staging_dirs(sc), "staging directory left in the container"
     assert not sc.instance.is_frozen()
     code, stdout, err = inproc("run", "--ns", "%SYS", "Write \"WD=\",##class(Backup.General).IsWDSuspended()")
     assert code == 0, err

@@ -1,12 +1,16 @@
 """pytest fixtures of the testing kit (registered as the ``iris_ops`` pytest11 entry point).
 
-* ``sim_engine`` (session): a :class:`~iris_ops.testing.engine.SimEngine` in a short temporary
-  directory, served in a background thread, stopped at the end of the session;
-* ``sim_container`` (function): a fresh container with a default instance and a unique name,
-  removed after the test; see :class:`SimContainer`;
-* tests marked ``real_iris`` are skipped unless ``IRIS_OPS_REAL_CONTAINER`` names a container.
+* ``docker_engine`` (session): a real Docker engine.  A reachable one (``DOCKER_HOST``, the docker
+  context, the default socket), or else a private ``dockerd`` that this session starts under a
+  temporary directory (root and Debian's docker.io needed) and stops by its pid at the end.
+  Without either, tests that need it are skipped; with ``IRIS_OPS_REQUIRE_DOCKER=1`` they fail.
+* ``sim_image`` (session): the ``iris-ops-sim`` image, built locally when its sources changed.
+* ``sim_container`` (function): a fresh container of that image with a unique name, removed after
+  the test; see :class:`~iris_ops.testing.simcontainer.SimContainer`.
+* ``sim_host`` (function): a simulated instance installed on this host, for the local transport.
+* Tests marked ``real_iris`` are skipped unless ``IRIS_OPS_REAL_CONTAINER`` names a container.
 
-Importing this module imports neither docker nor the engine: every pytest run of a project
+Importing this module imports neither docker nor the simulator: every pytest run of a project
 that has iris-ops installed loads it.
 """
 
@@ -15,7 +19,6 @@ from __future__ import annotations
 import itertools
 import os
 import secrets
-import shutil
 import tempfile
 from dataclasses import dataclass
 from typing import Any, Iterator
@@ -23,71 +26,110 @@ from typing import Any, Iterator
 import pytest
 
 REAL_CONTAINER_ENV = "IRIS_OPS_REAL_CONTAINER"
+REQUIRE_DOCKER_ENV = "IRIS_OPS_REQUIRE_DOCKER"
+DOCKER_FIXTURES = {"docker_engine", "sim_image", "sim_container"}
 _counter = itertools.count(1)
+_docker_tests = {"ran": 0, "engine": None}
 
 
 @dataclass
-class SimContainer:
-    """What ``sim_container`` yields."""
+class DockerEngine:
+    """What ``docker_engine`` yields."""
 
-    name: str
     base_url: str
-    engine: Any  # SimEngine
-    instance: Any  # SimInstance
-    client: Any  # SimClient
-
-    @property
-    def env(self) -> dict[str, str]:
-        """Environment for a subprocess (``iris-ops``, ``docker``) aimed at this container."""
-        return {"DOCKER_HOST": self.base_url, "IRIS_OPS_CONTAINER": self.name}
-
-    @property
-    def container(self) -> Any:
-        """The engine's record of the container (its ``fs``, ``rootfs``, ``config``)."""
-        return self.engine.container(self.name)
-
-
-def _short_tempdir() -> str:
-    """A directory whose ``engine.sock`` fits in a unix socket path (107 bytes)."""
-    base = tempfile.gettempdir()
-    if len(base) > 60:
-        base = "/tmp"
-    return tempfile.mkdtemp(prefix="iris-ops-sim-", dir=base)
+    client: Any  # docker.DockerClient
+    private: bool
 
 
 @pytest.fixture(scope="session")
-def sim_engine() -> Iterator[Any]:
-    from iris_ops.testing.engine import SimEngine
+def docker_engine() -> Iterator[DockerEngine]:
+    from iris_ops.testing import dockerd
 
-    home = _short_tempdir()
-    engine = SimEngine(home).start()
+    url = dockerd.find_engine()
+    private = None
+    if url is None:
+        reason = dockerd.why_no_private_engine()
+        if reason:
+            _no_engine(reason)
+        private = dockerd.PrivateEngine()
+        try:
+            private.start()
+        except Exception as e:
+            private.stop()
+            _no_engine(f"a private dockerd could not start: {e}")
+        url = private.base_url
+    import docker
+
+    client = docker.DockerClient(base_url=url, timeout=120)
+    _docker_tests["engine"] = f"private dockerd ({url})" if private else url
     try:
-        yield engine
+        yield DockerEngine(base_url=url, client=client, private=private is not None)
     finally:
-        engine.stop()
-        shutil.rmtree(home, ignore_errors=True)
+        client.close()
+        if private is not None:
+            private.stop()
+
+
+def _no_engine(reason: str) -> None:
+    if os.environ.get(REQUIRE_DOCKER_ENV) == "1":
+        pytest.fail(f"{REQUIRE_DOCKER_ENV}=1 and no Docker engine: {reason}", pytrace=False)
+    pytest.skip(f"no Docker engine: {reason}")
+
+
+@pytest.fixture(scope="session")
+def sim_image(docker_engine) -> str:
+    from iris_ops.testing import image
+
+    return image.ensure_image(docker_engine.client)
 
 
 @pytest.fixture
-def sim_container(sim_engine) -> Iterator[SimContainer]:
-    from iris_ops.testing.client import SimClient
+def sim_container(docker_engine, sim_image) -> Iterator[Any]:
+    from iris_ops.testing.simcontainer import run_container
 
     name = f"iris-t{next(_counter)}-{secrets.token_hex(3)}"
-    record = sim_engine.add_container(name)
+    sc = run_container(docker_engine.client, docker_engine.base_url, sim_image, name)
     try:
-        yield SimContainer(name=name, base_url=sim_engine.base_url, engine=sim_engine,
-                           instance=record.instance, client=SimClient(sim_engine.base_url))
+        yield sc
     finally:
-        try:
-            sim_engine.remove_container(name)
-        except Exception:  # the test may have removed it itself
-            pass
+        sc.remove()
+
+
+@pytest.fixture
+def sim_host() -> Iterator[Any]:
+    from iris_ops.testing.simcontainer import HostSim
+
+    home = tempfile.mkdtemp(prefix="iris-ops-host-")
+    sim = HostSim(home).install()
+    try:
+        yield sim
+    finally:
+        import shutil
+
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "docker: needs a real Docker engine (one reachable, or a private dockerd)")
+    config.addinivalue_line("markers", "real_iris: needs a real IRIS container (set IRIS_OPS_REAL_CONTAINER)")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if os.environ.get(REAL_CONTAINER_ENV):
-        return
-    skip = pytest.mark.skip(reason=f"needs a real IRIS container: set {REAL_CONTAINER_ENV}")
+    skip = None if os.environ.get(REAL_CONTAINER_ENV) else pytest.mark.skip(
+        reason=f"needs a real IRIS container: set {REAL_CONTAINER_ENV}")
     for item in items:
-        if item.get_closest_marker("real_iris") is not None:
+        if DOCKER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.docker)
+        if skip is not None and item.get_closest_marker("real_iris") is not None:
             item.add_marker(skip)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call" and "docker" in report.keywords and report.outcome != "skipped":
+        _docker_tests["ran"] += 1
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _docker_tests["ran"] or _docker_tests["engine"]:
+        terminalreporter.write_line(
+            f"iris-ops: {_docker_tests['ran']} Docker tests ran against {_docker_tests['engine'] or 'no engine'}")

@@ -1,11 +1,13 @@
-"""``iris-ops sim.*``: run the simulated Docker engine + IRIS as a background process.
+"""``iris-ops sim ...``: a simulated IRIS instance to try iris-ops on, where a real one would run.
 
-    eval "$(iris-ops sim up)"      # starts it, prints DOCKER_HOST / IRIS_OPS_CONTAINER exports
+    eval "$(iris-ops sim up)"      # a container of the iris-ops-sim image on a reachable Docker
+                                   # engine, or else an instance installed on this host
     iris-ops sim sql --ns USER "SELECT 1"
+    iris-ops sim create-db --name BIG --size-mb 256 --namespace BIG
     iris-ops sim status
     iris-ops sim down
 
-Importing this module must stay cheap (``iris-ops --list``): docker, iris and the engine are
+Importing this module must stay cheap (``iris-ops --list``): docker and the simulator are
 imported inside the task bodies.
 """
 
@@ -13,185 +15,177 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
-
 
 from invoke import Collection
 
 from iris_ops import hookimpl
 from iris_ops.cli import task
-from iris_ops.errors import UnreachableError, UsageError
+from iris_ops.errors import ConflictError, UnreachableError, UsageError
 
-#: Where ``sim up`` keeps its state unless ``--dir`` says otherwise (env IRIS_OPS_SIM_DIR).
+#: Where ``sim up`` installs a host instance unless ``--dir`` says otherwise.
 DIR_ENV = "IRIS_OPS_SIM_DIR"
-SOCKET_NAME = "engine.sock"
-MAX_SOCKET_PATH = 107  # sun_path is 108 bytes with the terminating NUL
-START_TIMEOUT = 30.0
+DEFAULT_CONTAINER = "iris"
+_DIR_HELP = f"host install directory when no engine is reachable (default ${DIR_ENV} or <tempdir>/iris-ops-sim-<uid>)"
+_CONTAINER_HELP = f"container name (default ${{IRIS_OPS_CONTAINER}} or {DEFAULT_CONTAINER})"
 
-_DIR_HELP = f"simulator directory (default ${DIR_ENV} or <tempdir>/iris-ops-sim-<uid>)"
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr)
 
 
 def default_dir() -> Path:
     configured = os.environ.get(DIR_ENV)
     if configured:
         return Path(configured)
-    base = Path(tempfile.gettempdir())
-    candidate = base / f"iris-ops-sim-{os.getuid()}"
-    if len(str(candidate / SOCKET_NAME)) > MAX_SOCKET_PATH:
-        candidate = Path("/tmp") / f"iris-ops-sim-{os.getuid()}"
-    return candidate
+    return Path(tempfile.gettempdir()) / f"iris-ops-sim-{os.getuid()}"
 
 
-def _home(dir: str | None) -> Path:  # noqa: A002 - the flag is --dir
-    home = Path(dir).expanduser().absolute() if dir else default_dir()
-    if len(str(home / SOCKET_NAME).encode()) > MAX_SOCKET_PATH:
-        raise UsageError(
-            f"{home / SOCKET_NAME} is longer than the {MAX_SOCKET_PATH} bytes a unix socket path may have",
-            fix="Pass a shorter --dir, e.g. /tmp/iris-ops-sim.",
-        )
-    return home
+def _host(dir: str | None):  # noqa: A002 - the flag is --dir
+    from iris_ops.testing.simcontainer import HostSim
+
+    return HostSim(Path(dir).expanduser().absolute() if dir else default_dir())
 
 
-def _client(home: Path):
-    from iris_ops.testing.client import SimClient
+def _engine(required: bool):
+    """(base_url, DockerClient) of a reachable engine, or None."""
+    from iris_ops.testing import dockerd
 
-    return SimClient(f"unix://{home / SOCKET_NAME}", timeout=10.0)
-
-
-def _alive(home: Path) -> dict | None:
-    """The engine's ping answer, or None when nothing answers on the socket."""
-    if not (home / SOCKET_NAME).exists():
+    url = dockerd.find_engine()
+    if url is None:
+        if required:
+            raise UnreachableError("no Docker engine is reachable (DOCKER_HOST, the docker context, /var/run/docker.sock)",
+                                   fix="Start Docker, or set DOCKER_HOST.")
         return None
+    import docker
+
+    return url, docker.DockerClient(base_url=url, timeout=120)
+
+
+def _container_name(container: str | None) -> str:
+    return container or os.environ.get("IRIS_OPS_CONTAINER") or DEFAULT_CONTAINER
+
+
+def _host_first(dir: str | None, container: str | None) -> bool:  # noqa: A002
+    """Whether `sim` commands mean the host install: --dir, IRIS_OPS_TRANSPORT=local, or no
+    container named anywhere."""
+    return bool(dir) or os.environ.get("IRIS_OPS_TRANSPORT") == "local" or not (
+        container or os.environ.get("IRIS_OPS_CONTAINER"))
+
+
+def _where(dir: str | None, container: str | None):  # noqa: A002
+    """The simulated instance `sim` commands act on: the host install, or the container."""
+    if _host_first(dir, container):
+        host = _host(dir)
+        if host.installed():
+            return host
+        if dir or os.environ.get("IRIS_OPS_TRANSPORT") == "local":
+            raise UnreachableError(f"no simulated instance is installed in {host.home}",
+                                   fix='Start one with `eval "$(iris-ops sim up)"`.')
+    found = _engine(required=False)
+    if found is None:
+        raise UnreachableError("no simulated instance is running here",
+                               fix='Start one with `eval "$(iris-ops sim up)"`.')
+    url, client = found
+    return _sim_container(client, url, _container_name(container))
+
+
+def _sim_container(client, url: str, name: str):
+    import docker
+
+    from iris_ops.testing.control import SimControl, docker_exec
+    from iris_ops.testing.simcontainer import LABEL, SimContainer
+
     try:
-        return _client(home).ping()
-    except UnreachableError:
-        return None
+        found = client.containers.get(name)
+    except docker.errors.NotFound:
+        raise UnreachableError(f"no container {name!r} on {url}", fix='Start one with `eval "$(iris-ops sim up)"`.') from None
+    if found.labels.get(LABEL) != "1":
+        raise ConflictError(f"container {name!r} is not a simulated instance (no label {LABEL}=1); iris-ops sim leaves it alone",
+                            fix="Pass --container with the name `iris-ops sim up` printed.")
+    return SimContainer(name=name, base_url=url, instance=SimControl(docker_exec(url, name)), client=client)
 
 
-def _pid(home: Path) -> int | None:
-    try:
-        pid = int((home / "engine.pid").read_text().strip())
-    except (FileNotFoundError, ValueError):
-        return None
-    return pid if _running(pid) else None
-
-
-def _running(pid: int) -> bool:
-    """True while ``pid`` runs (a zombie left unreaped by a container's PID 1 does not count)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
-def _log_tail(home: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join((home / "engine.log").read_text(errors="replace").splitlines()[-lines:])
-    except FileNotFoundError:
-        return ""
-
-
-def _spawn(home: Path, container: str) -> None:
-    import subprocess
-
-    for stale in (home / SOCKET_NAME, home / "engine.pid"):
-        try:
-            stale.unlink()
-        except FileNotFoundError:
-            pass
-    with open(home / "engine.log", "ab") as log, open(os.devnull, "rb") as devnull:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "iris_ops.testing.engine", "--home", str(home), "--container", container],
-            stdin=devnull, stdout=log, stderr=log, cwd=str(home), start_new_session=True, close_fds=True,
-        )
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if _alive(home):
-            proc.returncode = 0  # detached on purpose: don't warn that it is still running
-            return
-        if proc.poll() is not None:
-            raise UnreachableError(
-                f"the simulated engine exited at start (status {proc.returncode})",
-                fix=f"Read {home / 'engine.log'}.",
-                details={"log_tail": _log_tail(home)},
-            )
-        time.sleep(0.05)
-    proc.terminate()
-    raise UnreachableError(
-        f"the simulated engine did not answer on {home / SOCKET_NAME} within {START_TIMEOUT:.0f} s",
-        fix=f"Read {home / 'engine.log'}.",
-        details={"log_tail": _log_tail(home)},
-    )
-
-
-@task(help={"dir": _DIR_HELP, "container": "container to create if absent (default iris)"})
-def up(c, dir=None, container="iris"):  # noqa: A002
-    """Start the simulated Docker engine (idempotent); print shell exports for `eval`."""
-    home = _home(dir)
-    home.mkdir(parents=True, exist_ok=True)
-    if not _alive(home):
-        _spawn(home, container)
-    client = _client(home)
-    if container not in {entry["name"] for entry in client.containers()}:
-        client.add_container(container)
-    print(f"export DOCKER_HOST={shlex.quote('unix://' + str(home / SOCKET_NAME))}")
-    print(f"export IRIS_OPS_CONTAINER={shlex.quote(container)}")
-    # Later `sim sql/status/down` calls find this engine without repeating --dir.
-    print(f"export IRIS_OPS_SIM_DIR={shlex.quote(str(home))}")
-
-
-@task(help={"dir": _DIR_HELP})
-def down(c, dir=None):  # noqa: A002
-    """Stop the simulated Docker engine (idempotent); containers stay on disk."""
-    home = _home(dir)
-    pid = _pid(home)
-    answered = _alive(home)
-    if not answered and pid is None:
-        for stale in (home / SOCKET_NAME, home / "engine.pid"):
-            try:
-                stale.unlink()
-            except FileNotFoundError:
-                pass
-        print(f"sim engine is not running ({home}); nothing to stop")
+@task(help={"dir": _DIR_HELP, "container": _CONTAINER_HELP})
+def up(c, dir=None, container=None):  # noqa: A002
+    """Start a simulated instance (idempotent); print shell exports for `eval`."""
+    found = None if dir else _engine(required=False)
+    if found is None:
+        host = _host(dir).install()
+        _say(f"simulated IRIS installed on this host at {host.install_dir} (no Docker engine reachable); "
+             "iris-ops will use the local transport")
+        print(f"export IRIS_OPS_TRANSPORT=local")
+        print(f"export IRIS_OPS_IRIS_COMMAND={shlex.quote(str(host.iris_command))}")
+        print(f"export {DIR_ENV}={shlex.quote(str(host.home))}")
+        print("unset IRIS_OPS_CONTAINER")
         return
-    pid = pid or (answered or {}).get("pid")
-    if answered:
-        try:
-            _client(home).shutdown()
-        except UnreachableError:
-            pass
-    import signal
+    import docker
 
-    deadline = time.monotonic() + 10
-    sent_term = False
-    while pid and time.monotonic() < deadline:
-        if not _running(pid):
-            break
-        if not sent_term and time.monotonic() > deadline - 7:
-            os.kill(pid, signal.SIGTERM)
-            sent_term = True
-        time.sleep(0.05)
+    from iris_ops.testing import image
+    from iris_ops.testing.simcontainer import run_container, wait_ready
+
+    url, client = found
+    name = _container_name(container)
+    try:
+        existing = client.containers.get(name)
+    except docker.errors.NotFound:
+        existing = None
+    if existing is not None:
+        sc = _sim_container(client, url, name)
+        if existing.status != "running":
+            existing.start()
+        wait_ready(sc)
+        _say(f"simulated IRIS container {name} already runs on {url}")
     else:
-        if pid:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-    for stale in (home / SOCKET_NAME, home / "engine.pid"):
-        try:
-            stale.unlink()
-        except FileNotFoundError:
-            pass
-    print(f"sim engine stopped (pid {pid}, {home})")
+        tag = image.ensure_image(client)
+        run_container(client, url, tag, name)
+        _say(f"simulated IRIS container {name} ({tag}) started on {url}")
+    print(f"export DOCKER_HOST={shlex.quote(url)}")
+    print(f"export IRIS_OPS_CONTAINER={shlex.quote(name)}")
+    print("export IRIS_OPS_TRANSPORT=docker")
+    print(f"unset {DIR_ENV} IRIS_OPS_IRIS_COMMAND")
+
+
+@task(help={"dir": _DIR_HELP, "container": _CONTAINER_HELP})
+def down(c, dir=None, container=None):  # noqa: A002
+    """Remove the simulated instance (idempotent): its container, or its host install."""
+    host = _host(dir)
+    if _host_first(dir, container) and host.installed():
+        shutil.rmtree(host.home)
+        print(f"simulated IRIS removed from {host.home}")
+        return
+    found = _engine(required=False)
+    if found is None:
+        print("no simulated instance here; nothing to remove")
+        return
+    url, client = found
+    name = _container_name(container)
+    try:
+        sc = _sim_container(client, url, name)
+    except UnreachableError:
+        print(f"no container {name} on {url}; nothing to remove")
+        return
+    sc.remove()
+    print(f"simulated IRIS container {name} removed")
+
+
+@task(help={"dir": _DIR_HELP, "container": _CONTAINER_HELP})
+def status(c, dir=None, container=None):  # noqa: A002
+    """Say where the simulated instance runs, and whether it answers."""
+    try:
+        sim = _where(dir, container)
+    except UnreachableError as e:
+        print(f"simulated IRIS: not running ({e.message})")
+        return
+    state = sim.instance.state()
+    where = f"host install {sim.home}" if hasattr(sim, "home") else f"container {sim.name} on {sim.base_url}"
+    print(f"simulated IRIS: running ({where})")
+    print(f"  version: {state['version']}")
+    print(f"  frozen:  {'yes' if state['frozen'] else 'no'}")
+    print(f"  namespaces: {', '.join(sorted(state['config']['Namespaces']))}")
 
 
 def _table(columns: list[str], rows: list[list]) -> str:
@@ -203,36 +197,39 @@ def _table(columns: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
-@task(help={"statement": "SQL statement", "ns": "namespace (default USER)", "dir": _DIR_HELP,
-            "container": "container (default iris)"})
-def sql(c, statement, ns="USER", dir=None, container="iris"):  # noqa: A002
+@task(help={"statement": "SQL statement", "ns": "namespace (default USER)", "dir": _DIR_HELP, "container": _CONTAINER_HELP})
+def sql(c, statement, ns="USER", dir=None, container=None):  # noqa: A002
     """Run one SQL statement in the simulated instance and print the rows as a table."""
     if not statement.strip():
         raise UsageError("no SQL statement given", fix='iris-ops sim sql --ns USER "SELECT 1"')
-    home = _home(dir)
-    if not _alive(home):
-        raise UnreachableError(f"the simulated engine is not running ({home})", fix="Start it with `iris-ops sim up`.")
-    result = _client(home).sql(container, ns, statement)
-    if result["columns"]:
-        print(_table(result["columns"], result["rows"]))
-    n = result["rowcount"]
-    print(f"({n} row{'s' if n != 1 else ''})")
+    result = _where(dir, container).instance.sql(ns, statement)
+    n = result.rowcount
+    if result.columns:
+        print(_table(result.columns, [list(r) for r in result.rows]))
+        print(f"({n} row{'s' if n != 1 else ''})")
+    else:
+        print(f"{n} row{'s' if n != 1 else ''} affected")
 
 
-@task(help={"dir": _DIR_HELP})
-def status(c, dir=None):  # noqa: A002
-    """Say whether the simulated engine runs, where, and its containers."""
-    home = _home(dir)
-    answer = _alive(home)
-    if not answer:
-        print(f"sim engine: not running ({home})")
-        return
-    print(f"sim engine: running (pid {answer.get('pid')})")
-    print(f"DOCKER_HOST=unix://{home / SOCKET_NAME}")
-    for entry in _client(home).containers():
-        print(f"  {entry['name']:<20} {entry['state']:<8} instance {entry.get('instance', 'IRIS')}  {entry['id'][:12]}")
+@task(help={"name": "database name", "size_mb": "size in MB", "namespace": "also create this namespace on it",
+            "dir": _DIR_HELP, "container": _CONTAINER_HELP})
+def create_db(c, name, size_mb=1, namespace=None, dir=None, container=None):  # noqa: A002
+    """Create a database of the given size in the simulated instance (and a namespace on it)."""
+    if int(size_mb) < 1:
+        raise UsageError(f"--size-mb must be at least 1, not {size_mb}", fix="iris-ops sim create-db --name DB --size-mb 64")
+    directory = _where(dir, container).instance.create_database(name, size_mb=int(size_mb), namespace=namespace)
+    print(f"database {name.upper()} created at {directory}" + (f", namespace {namespace.upper()} on it" if namespace else ""))
+
+
+@task
+def image(c):
+    """Build the iris-ops-sim image on the reachable engine (only when its sources changed)."""
+    from iris_ops.testing import image as images
+
+    _url, client = _engine(required=True)
+    print(images.ensure_image(client))
 
 
 @hookimpl
 def register_tasks(registrar):
-    registrar.add_collection(Collection("sim", up, down, sql, status))
+    registrar.add_collection(Collection("sim", up, down, status, sql, create_db, image))

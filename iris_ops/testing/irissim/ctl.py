@@ -208,7 +208,8 @@ def cmd_delete_resource(args: argparse.Namespace) -> Any:
 
 def cmd_listing(args: argparse.Namespace) -> Any:
     """Every file and directory under the install directory (the instance's own bookkeeping
-    under ``mgr/.sim`` left out), with size, mode and owner: compare two to see what changed."""
+    under ``mgr/.sim`` left out), with mode, owner, size and sha256: compare two to see what
+    changed."""
     inst = _instance(args.name)
     root = str(inst.fs.host_path(inst.install_dir))
     skip = os.path.join(root, "mgr", ".sim")
@@ -218,11 +219,24 @@ def cmd_listing(args: argparse.Namespace) -> Any:
         for name in sorted(dirs) + sorted(names):
             path = os.path.join(directory, name)
             st = os.lstat(path)
-            files[path] = {"size": st.st_size if not os.path.isdir(path) else 0, "mode": oct(st.st_mode & 0o7777),
-                           "uid": st.st_uid, "gid": st.st_gid, "dir": os.path.isdir(path)}
+            entry = {"mode": oct(st.st_mode & 0o7777), "uid": st.st_uid, "gid": st.st_gid, "dir": os.path.isdir(path)}
+            if not entry["dir"]:
+                entry["size"] = st.st_size
+                entry["sha256"] = _sha256(path)
+            files[path] = entry
     state = cmd_state(args)
     return {"files": files, "config": state["config"], "mounted": state["mounted"],
             "resources": state["resources"], "frozen": state["frozen"]}
+
+
+def _sha256(path: str) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 # --- the program --------------------------------------------------------------------------------

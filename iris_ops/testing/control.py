@@ -1,0 +1,138 @@
+"""Seeding and inspection of a simulated instance from the host: ``iris-sim`` run where the
+instance runs (``docker exec`` into its container, or the host install's own launcher).
+
+:class:`SimControl` keeps the shape of the instance API that tests use (``sql``,
+``check_integrity``, ``read_config``, ...), but every call is a separate ``iris-sim`` process,
+as every ``iris session`` is: nothing reaches into the instance's files from outside.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from iris_ops.errors import InstanceError
+
+#: ``run(argv, user)`` -> (exit status, stdout, stderr) of ``iris-sim argv...``
+Exec = Callable[[list[str], "str | None"], "tuple[int, bytes, bytes]"]
+
+
+@dataclass
+class SqlResult:
+    columns: list[str]
+    rows: list[tuple]
+    rowcount: int
+
+
+class SimWriter:
+    """A background writer process inside the instance (``iris-sim writer``)."""
+
+    def __init__(self, control: "SimControl", writer_id: str) -> None:
+        self.control = control
+        self.id = writer_id
+        self.updates: int | None = None
+        self.errors: list[str] = []
+
+    def stop(self) -> int:
+        if self.updates is None:
+            done = self.control.call("writer", "stop", self.id)
+            self.updates, self.errors = int(done["updates"]), list(done["errors"])
+        return self.updates
+
+
+class SimControl:
+    """``iris-sim`` of one instance; ``exec`` runs the command where the instance is."""
+
+    def __init__(self, exec: Exec, instance: str = "IRIS") -> None:  # noqa: A002
+        self._exec = exec
+        self.name = instance
+
+    def call(self, *argv: str, user: str | None = None) -> Any:
+        code, out, err = self._exec(["--name", self.name, *map(str, argv)], user)
+        if code != 0:
+            raise InstanceError(f"iris-sim {argv[0]} failed (exit {code}): {err.decode(errors='replace').strip()}")
+        text = out.decode("utf-8")
+        return json.loads(text) if text.strip() else None
+
+    # --- the instance API tests use -----------------------------------------------------------
+
+    def sql(self, namespace: str, statement: str) -> SqlResult:
+        doc = self.call("sql", "--ns", namespace, statement)
+        return SqlResult(doc["columns"], [tuple(r) for r in doc["rows"]], doc["rowcount"])
+
+    def check_integrity(self, directory: str) -> list[str]:
+        return self.call("integrity", directory)["problems"]
+
+    def state(self) -> dict:
+        return self.call("state")
+
+    def read_config(self) -> dict:
+        return self.state()["config"]
+
+    def is_frozen(self) -> bool:
+        return bool(self.state()["frozen"])
+
+    def resources(self) -> dict:
+        return self.state()["resources"]
+
+    def mount_info(self, directory: str) -> dict | None:
+        mounted = self.state()["mounted"]
+        key = directory if directory.endswith("/") else directory + "/"
+        return mounted.get(key)
+
+    @property
+    def version(self) -> str:
+        return self.state()["version"]
+
+    def manager_directory(self) -> str:
+        return self.state()["manager_directory"]
+
+    def create_database(self, name: str, directory: str | None = None, size_mb: int = 1,
+                        namespace: str | None = None) -> str:
+        argv = ["create-db", "--name", name, "--size-mb", str(size_mb)]
+        argv += ["--directory", directory] if directory else []
+        argv += ["--namespace", namespace] if namespace else []
+        return self.call(*argv)["directory"]
+
+    def create_namespace(self, name: str, globals_db: str, routines_db: str | None = None) -> None:
+        self.call("create-ns", "--name", name, "--globals", globals_db, *(["--routines", routines_db] if routines_db else []))
+
+    def delete_resource(self, name: str) -> bool:
+        return bool(self.call("delete-resource", name)["removed"])
+
+    def start_writer(self, namespace: str, table: str, column: str, interval: float = 0.01) -> SimWriter:
+        doc = self.call("writer", "start", "--ns", namespace, "--table", table, "--column", column,
+                        "--interval", str(interval))
+        return SimWriter(self, doc["id"])
+
+    def listing(self) -> dict:
+        return self.call("listing")
+
+
+# --- where iris-sim runs ------------------------------------------------------------------------
+
+def docker_exec(base_url: str, container: str, timeout: float = 120.0) -> Exec:
+    """``docker exec <container> iris-sim ...`` through the lost-output-safe exec primitive."""
+    from iris_ops.transports import docker_exec as primitives
+
+    api = primitives.connect(base_url, timeout=timeout)
+
+    def run(argv: list[str], user: str | None) -> tuple[int, bytes, bytes]:
+        result = primitives.exec_command(api, container, ["iris-sim", *argv], user=user,
+                                         deadline=time.monotonic() + timeout)
+        return result.exit_code, result.stdout, result.stderr
+
+    return run
+
+
+def host_exec(command: str, timeout: float = 120.0) -> Exec:
+    """The host install's ``iris-sim`` launcher."""
+
+    def run(argv: list[str], user: str | None) -> tuple[int, bytes, bytes]:
+        done = subprocess.run([command, *argv], capture_output=True, timeout=timeout, check=False)
+        return done.returncode, done.stdout, done.stderr
+
+    return run
