@@ -8,8 +8,11 @@ instead when ``IRIS_OPS_REQUIRE_DOCKER=1``.
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -128,6 +131,20 @@ def test_private_engine_answers_and_find_engine_follows_docker_host(engine, monk
     assert time.monotonic() - began < 3
 
 
+@docker_only
+def test_find_engine_follows_the_active_docker_context(engine, monkeypatch, tmp_path):
+    """A context as `docker context create --docker host=...` writes it, made current in config.json."""
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.delenv("DOCKER_CONTEXT", raising=False)
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    (tmp_path / "config.json").write_text(json.dumps({"currentContext": "iris-ops-test"}))
+    meta = tmp_path / "contexts" / "meta" / hashlib.sha256(b"iris-ops-test").hexdigest() / "meta.json"
+    meta.parent.mkdir(parents=True)
+    meta.write_text(json.dumps({"Name": "iris-ops-test", "Metadata": {},
+                                "Endpoints": {"docker": {"Host": engine.url, "SkipTLSVerify": False}}}))
+    assert dockerd.find_engine() == engine.url
+
+
 def test_unavailable_reason_names_every_failure(monkeypatch):
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
     monkeypatch.setattr(dockerd, "private_engine_blocker", lambda: "a private dockerd needs root")
@@ -214,6 +231,28 @@ def test_stop_after_dockerd_was_killed():
     assert any("containerd" in trace for trace in _traces(directory, None))
     assert private.stop() == []
     _assert_nothing_left(private, directory, pid, cgroup_parent, runtime_dirs_before)
+
+
+@docker_only
+def test_a_start_that_fails_says_why_and_leaves_nothing():
+    _require_private_engine()
+    private = PrivateEngine(ready_timeout=0)
+    with pytest.raises(dockerd.EngineUnavailableError, match="no answer on unix://") as raised:
+        private.start()
+    assert "dockerd" in str(raised.value)  # the log's tail follows
+    assert private.dir is None and private.stop() == []
+    directory = re.search(r"unix://(/\S+)/d\.sock", str(raised.value)).group(1)
+    assert _traces(directory, None) == []
+
+
+@docker_only
+def test_atexit_stops_an_engine_nobody_stopped():
+    _require_private_engine()
+    script = "from iris_ops.testing.dockerd import PrivateEngine; e = PrivateEngine().start(); print(e.dir, e.pid)"
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    directory, pid = run.stdout.splitlines()[-1].split()  # after the engine's log line
+    assert _traces(directory, int(pid)) == []
 
 
 @docker_only

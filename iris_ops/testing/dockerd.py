@@ -105,7 +105,9 @@ def _candidates() -> list[tuple[str, str, object]]:
         log.debug("docker context unreadable", error=str(exc))
         context = None
     if context is not None and context.Host:
-        found.append((f"docker context {context.Name!r}", context.Host, context.TLSConfig))
+        # docker-py's own context writer stores the requests form of a socket URL.
+        url = re.sub(r"^http\+unix://", "unix://", context.Host)
+        found.append((f"docker context {context.Name!r}", url, context.TLSConfig))
     if all(url != DEFAULT_SOCKET for _, url, _ in found):
         found.append(("default socket", DEFAULT_SOCKET, None))
     return found
