@@ -134,12 +134,12 @@ def test_engine_gone_after_connecting():
     """A second private engine of our own, stopped under the client's feet."""
     from iris_ops.testing import dockerd
 
-    if dockerd.why_no_private_engine():
-        pytest.skip(dockerd.why_no_private_engine())
+    if dockerd.private_engine_blocker():
+        pytest.skip(dockerd.private_engine_blocker())
     engine = dockerd.PrivateEngine()
     try:
         engine.start()
-        api = docker_exec.connect(engine.base_url, timeout=5)
+        api = docker_exec.connect(engine.url, timeout=5)
     finally:
         engine.stop()
     with pytest.raises(errors.UnreachableError, match="cannot reach the Docker engine"):

@@ -30,30 +30,6 @@ from iris_ops.testing.dockerd import PrivateEngine
 docker_only = pytest.mark.docker
 NUL = b"\0"
 
-#: Until the simulator's own command line lands (irissim/iris.py, irissim/ctl.py), the image is
-#: built from a copy of the package completed with these stand-ins.
-_PLACEHOLDERS = {
-    "ctl.py": '''\
-import os, signal, sys, time
-
-def main(argv):
-    if argv[:1] == ["init"]:
-        os.makedirs(os.path.join(argv[argv.index("--install-dir") + 1], "mgr"), exist_ok=True)
-        return 0
-    if argv[:1] == ["daemon"]:
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-        while True:
-            time.sleep(1)
-    return 2
-''',
-    "iris.py": '''\
-def main(argv):
-    print("iris placeholder", argv)
-    return 0
-''',
-}
-
-
 def _skip_or_fail(reason: str) -> None:
     if os.environ.get(dockerd.REQUIRE_ENV) == "1":
         pytest.fail(f"{dockerd.REQUIRE_ENV}=1 but {reason}")
@@ -67,15 +43,8 @@ def _require_private_engine() -> None:
 
 
 @pytest.fixture(scope="module")
-def sim_source(tmp_path_factory) -> Path:
-    if all((image.SOURCE_DIR / name).exists() for name in _PLACEHOLDERS):
-        return image.SOURCE_DIR
-    copy = tmp_path_factory.mktemp("sim-source") / "irissim"
-    shutil.copytree(image.SOURCE_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    for name, text in _PLACEHOLDERS.items():
-        if not (copy / name).exists():
-            (copy / name).write_text(text)
-    return copy
+def sim_source() -> Path:
+    return image.SOURCE_DIR
 
 
 @pytest.fixture(scope="module")

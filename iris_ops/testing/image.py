@@ -95,8 +95,13 @@ class ImageBuildError(InternalError):
 
 # --- launchers (shared by the image and host installs) -------------------------------------------
 
-def launcher_text(entry: str, sys_path_dir: str, python: str, env: Mapping[str, str] | None = None) -> str:
-    """A small Python script that runs ``entry`` ("module:function") with ``sys_path_dir`` first on sys.path."""
+def launcher_text(entry: str, sys_path_dir: str, python: str, env: Mapping[str, str] | None = None,
+                  pycache: str | None = None) -> str:
+    """A small Python script that runs ``entry`` ("module:function") with ``sys_path_dir`` first on sys.path.
+
+    ``pycache`` (a host install) keeps the simulator's bytecode there, even where the caller's
+    environment says PYTHONDONTWRITEBYTECODE: every ``iris`` call is a process of its own, and
+    compiling the simulator each time would triple what a session costs."""
     module, function = entry.split(":")
     lines = [
         f"#!{python}",
@@ -106,6 +111,8 @@ def launcher_text(entry: str, sys_path_dir: str, python: str, env: Mapping[str, 
         "",
     ]
     lines += [f"os.environ.setdefault({key!r}, {value!r})" for key, value in sorted((env or {}).items())]
+    if pycache:
+        lines += [f"sys.pycache_prefix = {pycache!r}", "sys.dont_write_bytecode = False"]
     lines += [
         f"sys.path.insert(0, {sys_path_dir!r})",
         f"from {module} import {function}",
@@ -121,6 +128,7 @@ def write_launchers(
     sys_path_dir: str | os.PathLike,
     python: str = sys.executable,
     env: Mapping[str, str] | None = None,
+    pycache: str | os.PathLike | None = None,
 ) -> list[Path]:
     """Write ``iris`` and ``iris-sim`` into ``bin_dir`` (mode 755) for ``sys_path_dir/irissim``.
 
@@ -133,7 +141,7 @@ def write_launchers(
     for name, entry in LAUNCHERS.items():
         target = bin_dir / name
         partial = bin_dir / f".{name}.{os.getpid()}.tmp"
-        partial.write_text(launcher_text(entry, str(sys_path_dir), python, env))
+        partial.write_text(launcher_text(entry, str(sys_path_dir), python, env, str(pycache) if pycache else None))
         partial.chmod(0o755)
         os.replace(partial, target)  # whole or absent, for a concurrent reader
         written.append(target)

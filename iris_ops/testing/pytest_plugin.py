@@ -38,7 +38,11 @@ class DockerEngine:
 
     base_url: str
     client: Any  # docker.DockerClient
-    private: bool
+    lock_dir: Any = None  # the private engine's directory (image builds lock there), or None
+
+    @property
+    def private(self) -> bool:
+        return self.lock_dir is not None
 
 
 @pytest.fixture(scope="session")
@@ -48,26 +52,26 @@ def docker_engine() -> Iterator[DockerEngine]:
     url = dockerd.find_engine()
     private = None
     if url is None:
-        reason = dockerd.why_no_private_engine()
-        if reason:
-            _no_engine(reason)
+        blocker = dockerd.private_engine_blocker()
+        if blocker:
+            _no_engine(blocker)
         private = dockerd.PrivateEngine()
         try:
             private.start()
         except Exception as e:
             private.stop()
             _no_engine(f"a private dockerd could not start: {e}")
-        url = private.base_url
-    import docker
-
-    client = docker.DockerClient(base_url=url, timeout=120)
-    _docker_tests["engine"] = f"private dockerd ({url})" if private else url
+        url = private.url
+    client = dockerd.client_for(url)
+    _docker_tests["engine"] = f"a private dockerd ({url})" if private else url
     try:
-        yield DockerEngine(base_url=url, client=client, private=private is not None)
+        yield DockerEngine(base_url=url, client=client, lock_dir=private.dir if private else None)
     finally:
         client.close()
         if private is not None:
-            private.stop()
+            leftovers = private.stop()
+            if leftovers:
+                raise RuntimeError(f"the private dockerd left {leftovers}")
 
 
 def _no_engine(reason: str) -> None:
@@ -80,7 +84,7 @@ def _no_engine(reason: str) -> None:
 def sim_image(docker_engine) -> str:
     from iris_ops.testing import image
 
-    return image.ensure_image(docker_engine.client)
+    return image.ensure_image(docker_engine.client, lock_dir=docker_engine.lock_dir)
 
 
 @pytest.fixture

@@ -139,6 +139,7 @@ class HostSim:
             return self
         self.home.mkdir(parents=True, exist_ok=True)
         package_parent = Path(__file__).resolve().parent  # holds the irissim package
-        image.write_launchers(self.home / "bin", str(package_parent), env={"IRISSIM_REGISTRY": str(self.registry)})
+        image.write_launchers(self.home / "bin", str(package_parent), env={"IRISSIM_REGISTRY": str(self.registry)},
+                              pycache=self.home / "pycache")
         self.instance.call("init", "--install-dir", str(self.install_dir))
         return self

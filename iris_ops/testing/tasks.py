@@ -60,9 +60,7 @@ def _engine(required: bool):
             raise UnreachableError("no Docker engine is reachable (DOCKER_HOST, the docker context, /var/run/docker.sock)",
                                    fix="Start Docker, or set DOCKER_HOST.")
         return None
-    import docker
-
-    return url, docker.DockerClient(base_url=url, timeout=120)
+    return url, dockerd.client_for(url)
 
 
 def _container_name(container: str | None) -> str:
