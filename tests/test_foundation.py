@@ -138,7 +138,7 @@ def test_third_party_plugin_adds_a_task_and_hooks(installed_example_plugin):
     assert "fixture-info" in listed.stdout
     shown = run_cli("plugins", "--json", env=installed_example_plugin)
     assert shown.returncode == 0, shown.stderr
-    rows = {row["name"]: row for row in json.loads(shown.stdout)}
+    rows = {row["name"]: row for row in json.loads(shown.stdout)["plugins"]}
     assert rows["fixture_audit"]["distribution"] == "iris-ops-fixture-audit"
     assert rows["fixture_audit"]["version"] == "0.1.0"
     assert {"pre_backup", "validate", "register_tasks", "config_defaults"} <= set(rows["fixture_audit"]["hooks"])
@@ -174,7 +174,7 @@ def test_config_task_prints_sources(tmp_path):
     (tmp_path / "iris-ops.toml").write_text('container = "iris-test"\n')
     done = run_cli("config", "--json", env={"IRIS_OPS_INSTANCE": "OTHER"}, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    rows = {row["name"]: row for row in json.loads(done.stdout)}
+    rows = {row["name"]: row for row in json.loads(done.stdout)["settings"]}
     assert rows["container"]["value"] == "iris-test" and rows["container"]["source"].startswith("file ")
     assert rows["instance"]["source"] == "env IRIS_OPS_INSTANCE"
 

@@ -213,10 +213,12 @@ def sql(c, statement, ns="USER", dir=None, container="iris"):  # noqa: A002
     if not _alive(home):
         raise UnreachableError(f"the simulated engine is not running ({home})", fix="Start it with `iris-ops sim up`.")
     result = _client(home).sql(container, ns, statement)
+    n = result["rowcount"]
     if result["columns"]:
         print(_table(result["columns"], result["rows"]))
-    n = result["rowcount"]
-    print(f"({n} row{'s' if n != 1 else ''})")
+        print(f"({n} row{'s' if n != 1 else ''})")
+    else:  # INSERT, UPDATE, DELETE...: a change, not a result set
+        print(f"{n} row{'s' if n != 1 else ''} affected")
 
 
 @task(help={"dir": _DIR_HELP})
