@@ -109,6 +109,7 @@ def _error_boundary(fn: Callable, made: dict) -> Callable:
             result = fn(c, *args, **kwargs)
             if as_json:
                 outcome.write_json({"ok": True, **(result or {})})
+            sys.stdout.flush()  # a closed stdout shows here, as this task's outcome
             return result
         except IrisOpsError as exc:
             outcome.report_error(exc)

@@ -71,7 +71,7 @@ def flag_rows(task: "Task") -> list[FlagRow]:
         positional = bool(arg.positional) or name in optional
         rows.append(FlagRow(
             name=name,
-            spec=_spec(arg, positional),
+            spec=flag_spec(arg, positional),
             help=" ".join((arg.help or "").split()),
             default=_default(arg),
             positional=positional,
@@ -81,7 +81,8 @@ def flag_rows(task: "Task") -> list[FlagRow]:
     return rows
 
 
-def _spec(arg: "Argument", positional: bool) -> str:
+def flag_spec(arg: "Argument", positional: bool = False) -> str:
+    """``-n, --ns NS``; ``[-s, --src] FIXTURE`` for a positional; ``-h, --help [TASK]``."""
     name = arg.attr_name or arg.names[0]
     shorts = [f"-{n}" for n in arg.names if len(n) == 1]
     longs = ["--" + n.strip("_").replace("_", "-") for n in arg.names if len(n) > 1]
@@ -177,7 +178,7 @@ def program_help(prog: str, collection: "Collection", core_args: Iterable["Argum
         for arg in core_args:
             if arg.name in HIDDEN_GLOBALS:
                 continue
-            rows.append((_spec(arg, False), " ".join((arg.help or "").split())))
+            rows.append((flag_spec(arg), " ".join((arg.help or "").split())))
         out += ["Global options (before the task):", *_columns(rows), ""]
     out += [f"Help for one task: {prog} <task> --help" + ("" if full else f"; global options: {prog} --help"), ""]
     return "\n".join(out)

@@ -67,8 +67,9 @@ def failure_document(exc: BaseException) -> dict[str, Any]:
     (a failed validation's findings, an IRIS error's text and output tail)."""
     if isinstance(exc, IrisOpsError):
         details = {k: v for k, v in exc.details.items() if v not in (None, "", [], {})}
-        return {**details, "ok": False, "error": exc.message, "exit_code": exc.exit_code,
-                "error_type": type(exc).__name__, "fix": exc.fix or None}
+        doc = {"ok": False, "error": exc.message, "exit_code": exc.exit_code,
+               "error_type": type(exc).__name__, "fix": exc.fix or None}
+        return {**doc, **{k: v for k, v in details.items() if k not in doc}}
     if isinstance(exc, KeyboardInterrupt):
         return {"ok": False, "error": "interrupted; cleanup ran", "exit_code": EXIT_INTERRUPTED,
                 "error_type": "KeyboardInterrupt", "fix": None}

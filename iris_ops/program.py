@@ -57,7 +57,7 @@ class IrisOpsProgram(invoke.Program):
             Argument(names=("list-format", "F"), default="flat",
                      help="How --list prints: flat (default), nested or json."),
             Argument(names=("list-depth", "D"), kind=int, default=0,
-                     help="With --list, show only the first INT levels."),
+                     help="With --list, show only the first N levels."),
             _Count(names=("verbose", "v"), kind=int, default=0, incrementable=True,
                    help="Show iris-ops' debug events and tracebacks; -vv adds the library logs "
                         "(invoke, docker, urllib3)."),
@@ -231,6 +231,15 @@ class IrisOpsProgram(invoke.Program):
     # -- errors ----------------------------------------------------------------------------
 
     def run(self, argv=None, exit: bool = True) -> None:  # noqa: A002 - invoke's signature
+        code = self._run(argv)
+        try:
+            sys.stdout.flush()  # here, not at interpreter exit, where a closed pipe cannot be caught
+        except BrokenPipeError:  # help or a listing piped into `head`
+            outcome.silence_stdout()
+        if exit:
+            sys.exit(code)
+
+    def _run(self, argv) -> int:
         code = 0
         try:
             self.create_config()
@@ -256,8 +265,7 @@ class IrisOpsProgram(invoke.Program):
         except BrokenPipeError:  # help or a listing piped into `head`
             outcome.silence_stdout()
             code = 0
-        if exit:
-            sys.exit(code)
+        return code
 
     def _fail(self, exc: IrisOpsError) -> int:
         outcome.report_error(exc)
@@ -307,6 +315,10 @@ class IrisOpsProgram(invoke.Program):
 
     def _unknown(self, word: str, context, shown: str, fix: str) -> tuple[str, str]:
         if word.startswith("-"):
+            first = self._first_task()
+            if context is None and first and word in self._make_parser().contexts[first].flags:
+                return (f"{word} is a flag of {self._display(first)}: it goes after the task",
+                        f"{PROGRAM_NAME} {self._display(first)} {word} ...")
             candidates = list(context.flags) if context is not None else [
                 flag for flag in self.initial_context.flags if flag.strip("-") not in helptext.HIDDEN_GLOBALS]
             close = difflib.get_close_matches(word, candidates, n=1)
