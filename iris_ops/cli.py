@@ -167,7 +167,10 @@ def _typed_name(made_task: invoke.Task) -> str:
 
 
 def _prog() -> str:
-    called = os.path.basename(sys.argv[0]) if sys.argv else ""
+    path = sys.argv[0] if sys.argv else ""
+    called = os.path.basename(path)
+    if called == "__main__.py":  # python -m invoke
+        called = os.path.basename(os.path.dirname(path))
     return "inv" if called in ("inv", "invoke") else PROGRAM_NAME
 
 
