@@ -73,25 +73,23 @@ def mib(n: float) -> str:
     return f"{n / (1 << 20):.1f} MiB"
 
 
-class ProgressWriter:
-    """Wraps a binary file: counts bytes written and redraws a one-line bar at most 10×/s."""
+class _Bar:
+    """Counts bytes through a binary file and redraws a one-line bar at most 10×/s."""
 
-    def __init__(self, dest: BinaryIO, total: int | None, label: str) -> None:
-        self.dest = dest
+    def __init__(self, file: BinaryIO, total: int | None, label: str) -> None:
+        self.file = file
         self.total = total
         self.label = label
         self.done = 0
         self.started = time.monotonic()
         self._drawn = 0.0
 
-    def write(self, data) -> int:
-        written = self.dest.write(data)
-        self.done += len(data)
+    def _count(self, n: int) -> None:
+        self.done += n
         now = time.monotonic()
         if _allowed and now - self._drawn >= 0.1:
             self._drawn = now
             self._draw(now)
-        return written
 
     def _draw(self, now: float) -> None:
         rate = self.done / max(now - self.started, 1e-6) / (1 << 20)
@@ -106,7 +104,25 @@ class ProgressWriter:
         clear_line()
 
     def __getattr__(self, name):
-        return getattr(self.dest, name)
+        return getattr(self.file, name)
+
+
+class ProgressWriter(_Bar):
+    """A file being written (a backup streaming a database here)."""
+
+    def write(self, data) -> int:
+        written = self.file.write(data)
+        self._count(len(data))
+        return written
+
+
+class ProgressReader(_Bar):
+    """A file being read (a restore streaming a database into the instance)."""
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.file.read(n)
+        self._count(len(data))
+        return data
 
 
 class Elapsed:

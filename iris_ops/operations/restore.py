@@ -134,8 +134,14 @@ def restore_database(op: "Operation", loaded: "Fixture", item: PlannedDatabase, 
     source = loaded.path_of(item.source)
     size = source.stat().st_size
     t0 = time.monotonic()
+    from iris_ops import progress
+
     with open(source, "rb") as handle:
-        digest = op.runner.write_file(handle, size, item.directory + "IRIS.DAT", timeout=op.settings.transfer_timeout)
+        bar = progress.ProgressReader(handle, size, item.name)
+        try:
+            digest = op.runner.write_file(bar, size, item.directory + "IRIS.DAT", timeout=op.settings.transfer_timeout)
+        finally:
+            bar.close()
     seconds = max(time.monotonic() - t0, 1e-9)
     op.step("restore.streamed", database=item.name, bytes=digest.bytes, sha256=digest.sha256,
             mib_per_s=round(digest.bytes / seconds / (1 << 20), 1))
