@@ -37,10 +37,6 @@ CORE_SETTINGS: dict[str, tuple[Any, str]] = {
                      "relative to the project file's directory when there is one"),
 }
 
-#: Settings that name a path: a relative value is relative to the project file's directory
-#: (the current directory when there is no project file).
-PATH_SETTINGS = frozenset({"fixtures_dir"})
-
 
 @dataclass(frozen=True)
 class Value:
