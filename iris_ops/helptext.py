@@ -131,10 +131,10 @@ def task_help(prog: str, name: str, task: "Task") -> str:
     own = [row for row in rows if not row.target]
     target = [row for row in rows if row.target]
     if own:
-        out += ["Options:", *_columns([(r.spec, _with_default(r)) for r in own]), ""]
+        out += ["Options:", *columns([(r.spec, _with_default(r)) for r in own]), ""]
     if target:
         out += ["Instance options (override settings; see `iris-ops config`):",
-                *_columns([(r.spec, _with_default(r)) for r in target]), ""]
+                *columns([(r.spec, _with_default(r)) for r in target]), ""]
     if doc.examples:
         out += ["Examples:", *("  " + line.replace("iris-ops ", prog + " ", 1) for line in doc.examples), ""]
     return "\n".join(out)
@@ -160,14 +160,14 @@ def collection_help(prog: str, name: str, collection: "Collection") -> str:
     doc = collection.__doc__
     if doc and doc is not type(collection).__doc__:
         out += [_wrap(" ".join(doc.strip().split("\n\n")[0].split()), 0), ""]
-    out += ["Subcommands:", *_columns([(f"{name} {task_name}", helpline(task))
+    out += ["Subcommands:", *columns([(f"{name} {task_name}", helpline(task))
                                        for task_name, task in task_names(collection, spaced=True)]), ""]
     out += [f"Help for one: {prog} {name} <subcommand> --help", ""]
     return "\n".join(out)
 
 
 def task_list(collection: "Collection") -> list[str]:
-    return _columns([(name, helpline(task)) for name, task in task_names(collection, spaced=True)])
+    return columns([(name, helpline(task)) for name, task in task_names(collection, spaced=True)])
 
 
 def program_help(prog: str, collection: "Collection", core_args: Iterable["Argument"], *, full: bool) -> str:
@@ -179,12 +179,12 @@ def program_help(prog: str, collection: "Collection", core_args: Iterable["Argum
             if arg.name in HIDDEN_GLOBALS:
                 continue
             rows.append((flag_spec(arg), " ".join((arg.help or "").split())))
-        out += ["Global options (before the task):", *_columns(rows), ""]
+        out += ["Global options (before the task):", *columns(rows), ""]
     out += [f"Help for one task: {prog} <task> --help" + ("" if full else f"; global options: {prog} --help"), ""]
     return "\n".join(out)
 
 
-def _columns(rows: list[tuple[str, str]]) -> list[str]:
+def columns(rows: list[tuple[str, str]]) -> list[str]:
     if not rows:
         return []
     width = min(max(len(spec) for spec, _ in rows), 34)

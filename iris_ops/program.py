@@ -181,6 +181,15 @@ class IrisOpsProgram(invoke.Program):
             print(helptext.program_help(PROGRAM_NAME, self.collection, self.core_args(), full=False), end="")
             raise Exit
 
+    def list_flat(self) -> None:
+        """``--list``: the tasks as they are typed here (``sim up``), like the program's help."""
+        if self.list_depth:
+            return super().list_flat()
+        prefix = f"{self._display(self.list_root).replace('.', ' ')} " if self.list_root else ""
+        rows = [(prefix + name, helptext.helpline(task))
+                for name, task in helptext.task_names(self.scoped_collection, spaced=True)]
+        print("Tasks:", *helptext.columns(rows), "", sep="\n")
+
     def _print_help_for(self, name: str) -> None:
         collections = self.collection.collections
         if name in collections:
