@@ -89,6 +89,7 @@ def test_the_makefile_story_with_inv(sim_container, project):
     assert helped.stdout.startswith("Usage: inv sim.sql SQL")
 
 
+@pytest.mark.slow
 def test_run_takes_code_a_file_or_stdin(sim_container, tmp_path):
     sc = sim_container
     assert ok(iris_ops(sc, "run", "--file", "-", cwd=tmp_path, input="Write 1\n")).stdout == "1\n"
@@ -108,6 +109,7 @@ def test_run_takes_code_a_file_or_stdin(sim_container, tmp_path):
     assert doc["ok"] is False and doc["exit_code"] == 5 and "<UNDEFINED>" in doc["error"] and doc["output"] == "x\n"
 
 
+@pytest.mark.slow
 def test_restore_force_confirms_before_destroying(seeded, tmp_path):
     sc = seeded
     ok(iris_ops(sc, "backup", "--ns", "USER", cwd=tmp_path))
