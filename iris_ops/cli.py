@@ -1,68 +1,74 @@
-"""The command line: the ``iris-ops`` program, the task collection, and exit codes.
+"""The command line: the task decorator, the task collection, and the ``iris-ops`` entry point.
 
-``iris-ops`` is an :class:`invoke.Program` serving the collection that :func:`build_collection`
-assembles from every plugin's ``register_tasks``; a project's ``tasks.py`` exposes the very
-same collection to ``inv``.  This is the only layer that turns exceptions into exit codes.
+``iris-ops`` is :class:`iris_ops.program.IrisOpsProgram` serving the collection that
+:func:`build_collection` assembles from every plugin's ``register_tasks``; a project's
+``tasks.py`` exposes the very same collection to ``inv``.  Tasks made with :func:`task` turn
+errors into exit codes and messages under both, and this is the only layer that does.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import os
 import sys
-import traceback
 from typing import Any, Callable
 
 import invoke
 from invoke import Collection, Exit, ParseError
-from invoke.parser import Argument
 
-from iris_ops import __version__
-from iris_ops.errors import IrisOpsError
+from iris_ops import __version__, flags, helptext, outcome
+from iris_ops.errors import EXIT_INTERRUPTED, EXIT_STDOUT_CLOSED, IrisOpsError, UsageError
+from iris_ops.flags import TARGET_FLAGS  # noqa: F401 - public: the flags `target=True` adds
 
-PROGRAM_NAME = "iris-ops"
-
-#: Flags every task that talks to an instance accepts, with their help.  Each overrides the
-#: setting of the same name (see :mod:`iris_ops.config`).
-TARGET_FLAGS: dict[str, str] = {
-    "container": "IRIS container name or id (setting `container`, env IRIS_OPS_CONTAINER)",
-    "instance": "IRIS instance name inside the container (default IRIS)",
-    "transport": "docker or local (setting `transport`)",
-    "docker_host": "Docker engine URL, e.g. unix:///var/run/docker.sock (default: DOCKER_HOST)",
-    "timeout": "seconds one ObjectScript session may take",
-}
+PROGRAM_NAME = outcome.PROGRAM_NAME
 
 
-def build_collection(disabled: list[str] | None = None) -> Collection:
-    """The task collection of every registered plugin.  No I/O beyond reading plugin metadata
-    and the project config file; imports neither docker nor iris."""
+def build_collection(disabled: list[str] | None = None, *, pm=None) -> Collection:
+    """The task collection of every registered plugin (or of ``pm``'s).  No I/O beyond reading
+    plugin metadata and the project config file; imports neither docker nor iris."""
     from iris_ops.manager import get_plugin_manager
     from iris_ops.registrar import TaskRegistrar
 
-    pm = get_plugin_manager(disabled)
+    pm = pm or get_plugin_manager(disabled)
     registrar = TaskRegistrar()
     for impl in pm.hook.register_tasks.get_hookimpls():
         impl.function(registrar=registrar.for_plugin(impl.plugin_name))
-    return registrar.populate(Collection())
+    collection = registrar.populate(Collection())
+    for name in collection.task_names:
+        flags.remember_help(collection[name])
+    return collection
 
 
 def task(*args: Any, **kwargs: Any) -> Callable:
-    """Like :func:`invoke.task`, and errors become iris-ops exit codes and messages.
+    """Like :func:`invoke.task`, with the iris-ops flag scheme (:mod:`iris_ops.flags`), and
+    errors become iris-ops exit codes and messages.
 
     Use it for plugin tasks too: ``@task(help={...})`` or bare ``@task``.
-    ``target=True`` adds the instance flags of :data:`TARGET_FLAGS` to the task's signature;
-    they reach the body as keyword arguments.
+
+    * ``target=True`` adds the instance flags of :data:`TARGET_FLAGS` to the task's signature;
+      they reach the body as keyword arguments.
+    * ``required=("ns",)`` names flags the task cannot run without: a missing one is a usage
+      error with the task's usage line, before the body runs.
+    * A parameter ``json_`` makes ``--json``: the body returns a dict, printed as the one JSON
+      document ``{"ok": true, ...}``; a failure prints ``{"ok": false, "error": ..., ...}``.
+    * The docstring's first line is the task's summary; an ``Examples:`` paragraph of indented
+      command lines appears in its help and in docs/tasks.md.
     """
     with_target = kwargs.pop("target", False)
+    kwargs.setdefault("klass", flags.IrisOpsTask)
 
     def decorate(fn: Callable) -> invoke.Task:
-        body = _error_boundary(fn)
+        made: dict[str, invoke.Task] = {}
+        body = _error_boundary(fn, made)
         if with_target:
             body = _with_target_flags(body, fn)
             kwargs["help"] = {**TARGET_FLAGS, **kwargs.get("help", {})}
-        return invoke.task(**kwargs)(body)
+        made["task"] = invoke.task(**kwargs)(body)
+        made["task"].target_flags = tuple(TARGET_FLAGS) if with_target else ()
+        return made["task"]
 
-    if args and callable(args[0]) and len(args) == 1 and not kwargs:
+    if args and callable(args[0]) and len(args) == 1:
         return decorate(args[0])
     return decorate
 
@@ -86,163 +92,105 @@ def _with_target_flags(body: Callable, original: Callable) -> Callable:
     return wrapper
 
 
-def _error_boundary(fn: Callable) -> Callable:
+def _error_boundary(fn: Callable, made: dict) -> Callable:
+    json_flag = "json_" in inspect.signature(fn).parameters
+
     @functools.wraps(fn)
     def body(c, *args, **kwargs):
         _configure_logging_once()
+        as_json = json_flag and bool(kwargs.get("json_"))
         try:
-            return fn(c, *args, **kwargs)
+            made_task = made.get("task")
+            if made_task is not None:
+                if _positional_asks_help(made_task, kwargs):
+                    print(helptext.task_help(_prog(), _typed_name(made_task), made_task), end="")
+                    return None
+                _check_required(made_task, kwargs)
+            result = fn(c, *args, **kwargs)
+            if as_json:
+                outcome.write_json({"ok": True, **(result or {})})
+            sys.stdout.flush()  # a closed stdout shows here, as this task's outcome
+            return result
         except IrisOpsError as exc:
-            report_error(exc)
+            outcome.report_error(exc)
+            _json_failure(as_json, exc)
             raise Exit(code=exc.exit_code) from None
         except (Exit, ParseError, invoke.UnexpectedExit):
             raise
-        except KeyboardInterrupt:
-            print(f"{PROGRAM_NAME}: interrupted; cleanup ran.", file=sys.stderr)
-            raise Exit(code=130) from None
+        except KeyboardInterrupt as exc:
+            outcome.report_interrupt()
+            _json_failure(as_json, exc)
+            raise Exit(code=EXIT_INTERRUPTED) from None
+        except BrokenPipeError:
+            outcome.silence_stdout()
+            raise Exit(code=EXIT_STDOUT_CLOSED) from None
         except Exception as exc:  # the one place that catches everything
-            report_internal_error(exc)
+            outcome.report_internal_error(exc)
+            _json_failure(as_json, exc)
             raise Exit(code=1) from None
 
     return body
+
+
+def _json_failure(as_json: bool, exc: BaseException) -> None:
+    if not as_json:
+        return
+    try:
+        outcome.write_json(outcome.failure_document(exc))
+    except BrokenPipeError:
+        outcome.silence_stdout()
+
+
+def _positional_asks_help(made_task: invoke.Task, kwargs: dict) -> bool:
+    """Plain ``inv run --help``: invoke hands ``--help`` to the positional.  Help, not a run."""
+    return any(kwargs.get(name) in ("-h", "--help") for name in made_task.positional)
+
+
+def _check_required(made_task: invoke.Task, kwargs: dict) -> None:
+    for name in flags.required_flags(made_task):
+        if kwargs.get(name) in (None, ""):
+            usage = helptext.usage(_prog(), made_task.name, made_task)
+            raise UsageError(f"{made_task.name} needs {flags.flag_of(name)} {flags.metavar(name)}",
+                             fix=f"For example: {_first_example(made_task) or usage}",
+                             details={"usage": usage})
+
+
+def _first_example(made_task: invoke.Task) -> str:
+    examples = helptext.task_doc(made_task).examples
+    return examples[0].replace("iris-ops ", _prog() + " ", 1) if examples else ""
+
+
+def _typed_name(made_task: invoke.Task) -> str:
+    """The task's name as typed (``sim.sql`` under plain ``inv``), else its own name."""
+    return next((word for word in sys.argv[1:] if word == made_task.name or word.endswith("." + made_task.name)),
+                made_task.name)
+
+
+def _prog() -> str:
+    path = sys.argv[0] if sys.argv else ""
+    called = os.path.basename(path)
+    if called == "__main__.py":  # python -m invoke
+        called = os.path.basename(os.path.dirname(path))
+    return "inv" if called in ("inv", "invoke") else PROGRAM_NAME
 
 
 def _configure_logging_once() -> None:
     """Tasks run under plain ``inv`` too, where our Program did not configure logging."""
     from iris_ops import config, logs
 
-    if logs._configured:
+    if logs.is_configured():
         return
     settings = config.load()
     logs.configure(settings.log_level, settings.log_format)
 
 
-def _verbose() -> bool:
-    import logging
-
-    return logging.getLogger().getEffectiveLevel() <= logging.DEBUG
-
-
-def report_error(exc: IrisOpsError) -> None:
-    """An expected failure: what went wrong and how to fix it, on stderr."""
-    import structlog
-
-    details = {k: v for k, v in exc.details.items() if v not in (None, "", [], {})}
-    structlog.get_logger("iris_ops").error(
-        exc.message, exit_code=exc.exit_code, error=type(exc).__name__, fix=exc.fix or None, **details
-    )
-    if _verbose():
-        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
-
-
-def report_internal_error(exc: BaseException) -> None:
-    import structlog
-
-    structlog.get_logger("iris_ops").error(
-        f"unexpected internal error: {type(exc).__name__}: {exc}",
-        exit_code=1,
-        fix="This is a bug in iris-ops or a plugin; rerun with -v for the traceback and report it.",
-    )
-    if _verbose():
-        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
-
-
-def print_plain_error(exc: IrisOpsError) -> None:
-    """Before logging is configured (bad config file, broken plugin): plain text on stderr."""
-    print(f"{PROGRAM_NAME}: {exc.message}\n  fix: {exc.fix}", file=sys.stderr)
-
-
-class IrisOpsProgram(invoke.Program):
-    """invoke's Program with our collection, our version, logging flags and our exit codes."""
-
-    def core_args(self) -> list[Argument]:
-        return [
-            *super().core_args(),
-            Argument(names=("verbose", "v"), kind=bool, default=False, help="Debug logs and tracebacks."),
-            Argument(names=("quiet", "q"), kind=bool, default=False, help="Only warnings and errors on stderr."),
-            Argument(
-                names=("log-format",),
-                help="Log format on stderr: auto (console on a TTY, else JSON), console or json "
-                "(env IRIS_OPS_LOG_FORMAT).",
-            ),
-        ]
-
-    def normalize_argv(self, argv) -> None:
-        """Accept ``iris-ops sim up`` for invoke's ``sim.up``: a sub-collection's name followed
-        by one of its tasks reads as that task (plain ``inv`` keeps the dotted form)."""
-        super().normalize_argv(argv)
-        collections = self.namespace.collections if self.namespace is not None else {}
-        rewritten: list[str] = []
-        args = list(self.argv)
-        index = 0
-        while index < len(args):
-            word = args[index]
-            following = args[index + 1] if index + 1 < len(args) else None
-            if word in collections and following is not None and following in collections[word].tasks:
-                rewritten.append(f"{word}.{following}")
-                index += 2
-                continue
-            rewritten.append(word)
-            index += 1
-        self.argv = rewritten
-
-    def parse_cleanup(self) -> None:
-        self._configure_logging()
-        super().parse_cleanup()
-
-    def _configure_logging(self) -> None:
-        from iris_ops import config, logs
-
-        try:
-            settings = config.load()
-            level = settings.log_level
-            if self.args.verbose.value:
-                level = "debug"
-            elif self.args.quiet.value:
-                level = "warning"
-            logs.configure(level, self.args["log-format"].value or settings.log_format, force=True)
-        except IrisOpsError as exc:
-            print_plain_error(exc)
-            raise Exit(code=exc.exit_code) from None
-
-    # invoke.Program.run with our exit codes: a parse error is a usage error (2), and
-    # errors raised while loading plugins keep their own codes.
-    def run(self, argv=None, exit: bool = True) -> None:  # noqa: A002
-        try:
-            self.create_config()
-            self.parse_core(argv)
-            self.parse_collection()
-            self.parse_tasks()
-            self.parse_cleanup()
-            self.update_config()
-            self.execute()
-        except ParseError as exc:
-            print(f"{PROGRAM_NAME}: {exc}", file=sys.stderr)
-            print("  fix: see `iris-ops --help <task>` for the task's flags.", file=sys.stderr)
-            if exit:
-                sys.exit(2)
-        except Exit as exc:
-            if exc.message:
-                print(exc.message, file=sys.stderr)
-            if exit:
-                sys.exit(exc.code)
-        except invoke.UnexpectedExit as exc:
-            if exit:
-                sys.exit(exc.result.exited)
-        except IrisOpsError as exc:  # raised while building the collection, before any task
-            print_plain_error(exc)
-            if exit:
-                sys.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            if exit:
-                sys.exit(130)
-
-
 def make_program() -> invoke.Program:
+    from iris_ops.program import IrisOpsProgram
+
     return IrisOpsProgram(
-        name="iris-ops",
-        binary="iris-ops",
-        binary_names=["iris-ops"],
+        name=PROGRAM_NAME,
+        binary=PROGRAM_NAME,
+        binary_names=[PROGRAM_NAME],
         version=__version__,
         namespace=build_collection(),
     )
@@ -252,6 +200,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         program = make_program()
     except IrisOpsError as exc:  # a broken plugin or config file, before any task
-        print_plain_error(exc)
+        outcome.print_plain_error(exc)
+        if "--json" in (argv or sys.argv)[1:]:
+            outcome.write_json(outcome.failure_document(exc))
         sys.exit(exc.exit_code)
     program.run(argv)

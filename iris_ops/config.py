@@ -33,6 +33,8 @@ CORE_SETTINGS: dict[str, tuple[Any, str]] = {
     "log_format": ("auto", "auto (console on a TTY, JSON otherwise), console or json"),
     "log_level": ("info", "debug, info, warning or error"),
     "disable_plugins": ([], "plugin names not to load (entry-point names or built-in module names)"),
+    "fixtures_dir": ("fixtures", "where `backup` writes and `validate`/`restore` find fixtures by name; "
+                     "relative to the project file's directory when there is one"),
 }
 
 
@@ -45,9 +47,11 @@ class Value:
 class Settings(Mapping[str, Any]):
     """Effective settings: a read-only mapping of name -> value, plus :meth:`source`."""
 
-    def __init__(self, values: dict[str, Value], help: dict[str, str]) -> None:
+    def __init__(self, values: dict[str, Value], help: dict[str, str], project_file: Path | None = None) -> None:
         self._values = values
         self._help = help
+        #: The project file the values came from, if any.
+        self.project_file = project_file
 
     def __getitem__(self, name: str) -> Any:
         return self._values[name].value
@@ -70,6 +74,14 @@ class Settings(Mapping[str, Any]):
     def help(self, name: str) -> str:
         return self._help.get(name, "")
 
+    def path(self, name: str) -> Path:
+        """A path setting, made absolute against the project file's directory (or the current one)."""
+        value = Path(str(self[name])).expanduser()
+        if value.is_absolute():
+            return value
+        base = self.project_file.parent if self.project_file is not None else Path.cwd()
+        return base / value
+
     def with_overrides(self, overrides: Mapping[str, Any], source: str = "flag") -> "Settings":
         """A copy with ``overrides`` applied on top (None values are ignored)."""
         values = dict(self._values)
@@ -80,7 +92,7 @@ class Settings(Mapping[str, Any]):
                 raise ConfigError(f"unknown setting {name!r}")
             origin = "--" + name.replace("_", "-") if source == "flag" else source
             values[name] = Value(_coerce(name, raw, values[name].value, origin), source)
-        return Settings(values, self._help)
+        return Settings(values, self._help, self.project_file)
 
 
 def find_project_file(start: Path | None = None) -> tuple[Path, dict] | None:
@@ -113,6 +125,7 @@ def load(
             help.setdefault(name, f"added by plugin {plugin_name}")
 
     found = find_project_file(start)
+    project_file = found[0] if found else None
     if found:
         path, table = found
         for key, raw in table.items():
@@ -130,7 +143,7 @@ def load(
             values[name] = Value(
                 _coerce(name, environ[env_name], values[name].value, env_name), f"env {env_name}"
             )
-    return Settings(values, help)
+    return Settings(values, help, project_file)
 
 
 def _read_toml(path: Path) -> dict:

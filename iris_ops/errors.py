@@ -109,12 +109,20 @@ class DeadlineExceeded(UnreachableError):
     default_fix = "The instance did not answer in time; raise --timeout or check the container's load."
 
 
+#: Exit status of a run stopped by Ctrl-C (after cleanup ran).
+EXIT_INTERRUPTED = 130
+#: Exit status of a task whose stdout was closed by its reader (``iris-ops plugins | head -1``).
+EXIT_STDOUT_CLOSED = 141
+
+#: Every exit status of every task, and what it means (the README's table is generated from it).
 EXIT_CODES = {
     0: "success",
-    1: "unexpected internal error",
-    2: "bad input or usage",
-    3: "conflict or refused operation on a system target",
-    4: "validation failed",
-    5: "the instance refused or failed an operation",
+    1: "unexpected internal error (a bug: rerun with -v and report the traceback)",
+    2: "bad input or usage: invalid name or flag, missing or malformed fixture, unconfirmed destruction",
+    3: "conflict: the target already exists, or a refused operation on a system namespace or database",
+    4: "validation failed: checksum, DAT label, row counts",
+    5: "the instance refused or failed an operation (error status, freeze, mount)",
     6: "the container or instance cannot be reached",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C); cleanup ran",
+    EXIT_STDOUT_CLOSED: "stdout was closed by its reader (e.g. piped into `head`) while a task was writing",
 }

@@ -40,6 +40,13 @@ def config_defaults() -> dict[str, Any]:
     (``snake_case``); each becomes configurable as ``IRIS_OPS_<NAME>`` and in the project file.
 
     Takes no parameters.
+
+    Example::
+
+        @hookimpl
+        def config_defaults():
+            # now settable as IRIS_OPS_PROTECTED_NAMESPACES=PROD,BILLING or in iris-ops.toml
+            return {"protected_namespaces": []}
     """
 
 
@@ -52,6 +59,19 @@ def register_tasks(registrar: "TaskRegistrar") -> None:
 
     :param registrar: call ``registrar.add_task(task)`` or ``registrar.add_collection(coll)``.
         Two plugins registering the same task name is an error naming both.
+
+    Example::
+
+        from iris_ops.cli import task
+
+        @task(required=("ns",), help={"ns": "namespace to greet"})
+        def hello(c, ns=""):
+            "Say hello to a namespace."
+            print(f"hello {ns}")
+
+        @hookimpl
+        def register_tasks(registrar):
+            registrar.add_task(hello)
     """
 
 
@@ -72,6 +92,19 @@ def run_objectscript(target: "Target", script: str, namespace: str, timeout: flo
     :param timeout: seconds the whole call may take; raise
         :class:`iris_ops.errors.DeadlineExceeded` past it.
     :returns: the process exit status and its raw output.
+
+    Example::
+
+        import subprocess
+        from iris_ops.transports.base import ExecResult
+
+        @hookimpl
+        def run_objectscript(target, script, namespace, timeout):
+            if target.transport != "ssh":
+                return None  # not ours: another transport answers
+            done = subprocess.run(["ssh", target.container, "iris", "session", target.instance, "-U", namespace],
+                                  input=script.encode(), capture_output=True, timeout=timeout)
+            return ExecResult(exit_code=done.returncode, stdout=done.stdout, stderr=done.stderr)
     """
 
 
@@ -88,6 +121,19 @@ def exec_argument_call(target: "Target", entry: str, namespace: str, timeout: fl
         ``##Class(Backup.General).ExternalThaw()``.
     :param namespace: the namespace for ``-U``.
     :param timeout: seconds the call may take.
+
+    Example::
+
+        import subprocess
+        from iris_ops.transports.base import ExecResult
+
+        @hookimpl
+        def exec_argument_call(target, entry, namespace, timeout):
+            if target.transport != "ssh":
+                return None
+            done = subprocess.run(["ssh", target.container, "iris", "session", target.instance, "-U", namespace,
+                                   entry], capture_output=True, timeout=timeout)
+            return ExecResult(exit_code=done.returncode, stdout=done.stdout, stderr=done.stderr)
     """
 
 
@@ -103,6 +149,24 @@ def read_file(target: "Target", path: str, dest: BinaryIO, timeout: float) -> "F
     :param dest: a binary file object open for writing on this machine.
     :param timeout: seconds the transfer may take.
     :returns: bytes copied and their sha256.
+
+    Example::
+
+        import hashlib, subprocess
+        from iris_ops.transports.base import FileDigest
+
+        @hookimpl
+        def read_file(target, path, dest, timeout):
+            if target.transport != "ssh":
+                return None
+            proc = subprocess.Popen(["ssh", target.container, "cat", path], stdout=subprocess.PIPE)
+            digest, size = hashlib.sha256(), 0
+            for chunk in iter(lambda: proc.stdout.read(1 << 20), b""):
+                dest.write(chunk)
+                digest.update(chunk)
+                size += len(chunk)
+            proc.wait(timeout=timeout)
+            return FileDigest(bytes=size, sha256=digest.hexdigest())
     """
 
 
@@ -120,6 +184,20 @@ def write_file(target: "Target", src: BinaryIO, size: int, path: str, timeout: f
     :param path: absolute destination path as the instance sees it.
     :param timeout: seconds the transfer may take.
     :returns: bytes written and their sha256.
+
+    Example::
+
+        import hashlib, subprocess
+        from iris_ops.transports.base import FileDigest
+
+        @hookimpl
+        def write_file(target, src, size, path, timeout):
+            if target.transport != "ssh":
+                return None
+            data = src.read(size)  # a real transport streams; this keeps the example short
+            install = f"install -D -m 660 -o {target.owner} /dev/stdin {path}"
+            subprocess.run(["ssh", target.container, install], input=data, check=True, timeout=timeout)
+            return FileDigest(bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
     """
 
 
@@ -134,6 +212,17 @@ def remove_path(target: "Target", path: str, timeout: float) -> "bool | None":
     :param path: absolute path as the instance sees it.
     :param timeout: seconds the call may take.
     :returns: True once the path no longer exists.
+
+    Example::
+
+        import subprocess
+
+        @hookimpl
+        def remove_path(target, path, timeout):
+            if target.transport != "ssh":
+                return None
+            subprocess.run(["ssh", target.container, "rm", "-rf", "--", path], check=True, timeout=timeout)
+            return True
     """
 
 
@@ -152,6 +241,15 @@ def pre_backup(operation: "Operation", namespace: str, out: str) -> None:
     :param operation: the running operation: settings, runner, logger, dry-run flag.
     :param namespace: the namespace to back up (upper case).
     :param out: the fixture directory that will be written.
+
+    Example::
+
+        from iris_ops.errors import VetoedError
+
+        @hookimpl
+        def pre_backup(operation, namespace):
+            if namespace in operation.settings.get("protected_namespaces", []):
+                raise VetoedError(f"my-plugin: namespace {namespace} is protected")
     """
 
 
@@ -163,6 +261,12 @@ def post_backup(operation: "Operation", namespace: str, out: str, manifest: "Man
     :param namespace: the namespace that was backed up.
     :param out: the fixture directory, complete and renamed into place.
     :param manifest: the manifest written to ``out/manifest.json``.
+
+    Example::
+
+        @hookimpl
+        def post_backup(operation, out, manifest):
+            operation.log.info("my_plugin.backed_up", fixture=out, tables=len(manifest.tables))
     """
 
 
@@ -175,6 +279,15 @@ def pre_restore(operation: "Operation", fixture: "Fixture", namespace: str) -> N
     :param operation: the running operation.
     :param fixture: the loaded fixture (``fixture.manifest``, ``fixture.path``).
     :param namespace: the namespace that will be created (upper case).
+
+    Example::
+
+        from iris_ops.errors import VetoedError
+
+        @hookimpl
+        def pre_restore(fixture, namespace):
+            if not namespace.startswith("TEST"):
+                raise VetoedError(f"my-plugin: restore only into TEST* namespaces, not {namespace}")
     """
 
 
@@ -188,6 +301,13 @@ def post_restore(operation: "Operation", fixture: "Fixture", namespace: str, dat
     :param fixture: the fixture that was restored.
     :param namespace: the namespace created.
     :param databases: names of the databases created for it.
+
+    Example::
+
+        @hookimpl
+        def post_restore(operation, namespace):
+            # Raising here rolls the restore back; this only records it.
+            operation.log.info("my_plugin.restored", namespace=namespace)
     """
 
 
@@ -199,6 +319,15 @@ def pre_delete(operation: "Operation", namespace: str) -> None:
 
     :param operation: the running operation.
     :param namespace: the namespace to delete (upper case).
+
+    Example::
+
+        from iris_ops.errors import VetoedError
+
+        @hookimpl
+        def pre_delete(namespace):
+            if namespace == "APP":
+                raise VetoedError("my-plugin: APP is never deleted")
     """
 
 
@@ -209,6 +338,13 @@ def post_delete(operation: "Operation", namespace: str, steps: list[dict]) -> No
     :param operation: the running operation.
     :param namespace: the namespace deleted.
     :param steps: one dict per step taken (``{"step": ..., "target": ..., "result": ...}``).
+
+    Example::
+
+        @hookimpl
+        def post_delete(operation, namespace, steps):
+            kept = [s["target"] for s in steps if s["result"].startswith("kept")]
+            operation.log.info("my_plugin.deleted", namespace=namespace, kept=kept)
     """
 
 
@@ -224,4 +360,14 @@ def validate(operation: "Operation", fixture: "Fixture", online: bool, namespace
     :param fixture: the loaded fixture.
     :param online: True when ``--online`` asked to compare with a live namespace.
     :param namespace: the live namespace to compare with when ``online`` (else None).
+
+    Example::
+
+        from iris_ops.fixture import Finding
+
+        @hookimpl
+        def validate(fixture):
+            described = bool(fixture.manifest.description.strip())
+            return [Finding(file="manifest.json", check="description", ok=described,
+                            expected="a description", actual="present" if described else "empty")]
     """

@@ -1,8 +1,9 @@
 """Structured logging: configured once at the entry point, written to stderr.
 
 Modules only call ``structlog.get_logger()``.  stdout carries results and nothing else.
-Records of the standard ``logging`` module (docker, urllib3) are rendered by the same
-processors, so one stream has one format.
+Records of the standard ``logging`` module (invoke, docker, urllib3) are rendered by the same
+processors, so one stream has one format.  ``level`` applies to iris-ops' own events; library
+records below INFO show only with ``libraries=True`` (``-vv``).
 """
 
 from __future__ import annotations
@@ -12,14 +13,29 @@ import sys
 
 import structlog
 
+from iris_ops import progress
+
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+#: The logger every iris-ops event goes through (``structlog.get_logger("iris_ops.<module>")``).
+OWN_LOGGER = "iris_ops"
 
 _configured = False
+_console = False
 
 
-def configure(level: str = "info", fmt: str = "auto", *, stream=None, force: bool = False) -> None:
+def is_configured() -> bool:
+    return _configured
+
+
+def console() -> bool:
+    """Logs are rendered for people (console), not machines (JSON)."""
+    return _console
+
+
+def configure(level: str = "info", fmt: str = "auto", *, stream=None, force: bool = False,
+              libraries: bool = False) -> None:
     """Configure structlog and stdlib logging.  Later calls are no-ops unless ``force``."""
-    global _configured
+    global _configured, _console
     if _configured and not force:
         return
     stream = stream or sys.stderr
@@ -28,8 +44,9 @@ def configure(level: str = "info", fmt: str = "auto", *, stream=None, force: boo
         from iris_ops.errors import ConfigError
 
         raise ConfigError(f"log level must be one of {', '.join(LEVELS)}, got {level!r}")
+    tty = bool(getattr(stream, "isatty", lambda: False)())
     if fmt == "auto":
-        fmt = "console" if getattr(stream, "isatty", lambda: False)() else "json"
+        fmt = "console" if tty else "json"
     if fmt not in ("console", "json"):
         from iris_ops.errors import ConfigError
 
@@ -42,11 +59,11 @@ def configure(level: str = "info", fmt: str = "auto", *, stream=None, force: boo
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     renderer = (
-        structlog.dev.ConsoleRenderer(colors=stream.isatty())
+        structlog.dev.ConsoleRenderer(colors=tty)
         if fmt == "console"
-        else structlog.processors.JSONRenderer()
+        else structlog.processors.JSONRenderer(ensure_ascii=False)
     )
-    handler = logging.StreamHandler(stream)
+    handler = _Handler(stream)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
@@ -59,11 +76,11 @@ def configure(level: str = "info", fmt: str = "auto", *, stream=None, force: boo
     )
     root = logging.getLogger()
     for old in list(root.handlers):
-        if getattr(old, "_iris_ops", False):
+        if isinstance(old, _Handler):
             root.removeHandler(old)
-    handler._iris_ops = True  # type: ignore[attr-defined]
     root.addHandler(handler)
-    root.setLevel(numeric)
+    root.setLevel(numeric if libraries else max(numeric, logging.INFO))
+    logging.getLogger(OWN_LOGGER).setLevel(numeric)
 
     structlog.configure(
         processors=[
@@ -76,7 +93,22 @@ def configure(level: str = "info", fmt: str = "auto", *, stream=None, force: boo
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,
     )
+    _console = fmt == "console"
+    progress.allow(_console and tty, stream)
     _configured = True
+
+
+def verbose() -> bool:
+    """iris-ops' debug events are shown (``-v``): tracebacks are shown too."""
+    return logging.getLogger(OWN_LOGGER).getEffectiveLevel() <= logging.DEBUG
+
+
+class _Handler(logging.StreamHandler):
+    """Clears a progress line before writing, so a log line never lands inside a bar."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        progress.clear_line()
+        super().emit(record)
 
 
 def _identity(logger, name, event_dict):

@@ -11,6 +11,8 @@ import re
 from iris_ops.errors import InvalidNameError, SystemTargetError, UsageError
 
 MAX_NAME = 64
+#: How much of a rejected name an error message repeats.
+SHOWN_CHARS = 40
 _NAMESPACE = re.compile(r"^[A-Za-z%][A-Za-z0-9_-]{0,63}\Z")
 _DATABASE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}\Z")
 # Paths we generate or accept for the instance side: absolute POSIX paths of plain characters.
@@ -25,11 +27,22 @@ SYSTEM_DATABASES = frozenset(
 SYSTEM_NAMESPACES = frozenset({"%SYS", "%ALL", "HSLIB", "HSSYS", "HSCUSTOM", "HSAUDIT", "ENSLIB"})
 
 
+def shown(value: object, limit: int = SHOWN_CHARS) -> str:
+    """A user-given name for a message: quoted, as given (non-ASCII stays readable), control
+    characters escaped so they cannot drive the terminal, and shortened when over-long."""
+    text = str(value)
+    cut = text if len(text) <= limit else text[:limit]
+    body = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in cut)
+    if len(text) > limit:
+        return f"'{body}…' ({len(text)} characters)"
+    return f"'{body}'"
+
+
 def namespace(name: str, *, what: str = "namespace") -> str:
     """Validate a namespace name and return it in upper case, as IRIS stores it."""
     if not isinstance(name, str) or not _NAMESPACE.match(name):
         raise InvalidNameError(
-            f"invalid {what} name {name!r}: use 1-{MAX_NAME} characters, a letter or % first, "
+            f"invalid {what} name {shown(name)}: use 1-{MAX_NAME} characters, a letter or % first, "
             "then letters, digits, - or _",
         )
     return name.upper()
@@ -39,7 +52,7 @@ def database(name: str) -> str:
     """Validate a database name (the namespace rule without %) and return it upper-cased."""
     if not isinstance(name, str) or not _DATABASE.match(name):
         raise InvalidNameError(
-            f"invalid database name {name!r}: use 1-{MAX_NAME} characters, a letter first, "
+            f"invalid database name {shown(name)}: use 1-{MAX_NAME} characters, a letter first, "
             "then letters, digits, - or _",
         )
     return name.upper()
@@ -66,7 +79,7 @@ def derived_database(namespace_name: str, suffix: str) -> str:
     name = f"{namespace_name}_{suffix}".upper()
     if len(name) > MAX_NAME:
         raise InvalidNameError(
-            f"namespace {namespace_name!r} is too long: the database name {name!r} it needs "
+            f"namespace {shown(namespace_name)} is too long: the database name {shown(name, MAX_NAME + 8)} it needs "
             f"exceeds {MAX_NAME} characters",
             fix=f"Use a namespace name of at most {MAX_NAME - len(suffix) - 1} characters.",
         )
@@ -82,7 +95,7 @@ def instance_path(path: str, *, what: str = "path") -> str:
         or any(part in (".", "..") for part in path.split("/"))
     ):
         raise UsageError(
-            f"unsafe {what} {path!r}: instance paths must be absolute and use only letters, "
+            f"unsafe {what} {shown(path, 120)}: instance paths must be absolute and use only letters, "
             "digits, '.', '_', '-' and '/' (no '..')",
             fix="Check the directory reported by the instance or the one you passed.",
         )

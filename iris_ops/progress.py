@@ -1,50 +1,163 @@
-"""A progress bar for long copies, drawn on stderr only when stderr is a terminal."""
+"""Transient status on stderr: a bar for long copies, elapsed time for the frozen copy.
+
+Drawn only when stderr is a terminal *and* logs are console-formatted (:func:`allow`, called
+by :mod:`iris_ops.logs`), never between JSON log lines.  A status line is redrawn in place and
+cleared when its work is done or a log line needs the row, so results and logs keep lines of
+their own; :func:`end_line` keeps it visible and moves on (an interrupt message then starts on
+its own line).
+"""
 
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from typing import BinaryIO
 
+_lock = threading.Lock()
+_allowed = False
+_open = False
+_stream = None
 
-class ProgressWriter:
-    """Wraps a binary file: counts bytes written and redraws a one-line bar at most 10×/s."""
 
-    def __init__(self, dest: BinaryIO, total: int | None, label: str, stream=None) -> None:
-        self.dest = dest
+def allow(enabled: bool, stream=None) -> None:
+    """Called by :func:`iris_ops.logs.configure`: console logs on a terminal, or not."""
+    global _allowed, _stream
+    _allowed = enabled
+    _stream = stream
+
+
+def enabled() -> bool:
+    return _allowed
+
+
+def interactive() -> bool:
+    """Status lines are drawn and stdout is the terminal too: a person is watching."""
+    return _allowed and bool(getattr(sys.stdout, "isatty", lambda: False)())
+
+
+def _out():
+    return _stream or sys.stderr
+
+
+def draw(text: str) -> None:
+    global _open
+    if not _allowed:
+        return
+    with _lock:
+        _out().write("\r" + text + "\x1b[K")
+        _out().flush()
+        _open = True
+
+
+def clear_line() -> None:
+    """Erase the status line (before a log line is written, or when its work is done)."""
+    _close("\r\x1b[K")
+
+
+def end_line() -> None:
+    """Keep the status line as it is and move to a new line."""
+    _close("\n")
+
+
+def _close(text: str) -> None:
+    global _open
+    with _lock:
+        if _open:
+            _out().write(text)
+            _out().flush()
+            _open = False
+
+
+def mib(n: float) -> str:
+    return f"{n / (1 << 20):.1f} MiB"
+
+
+class _Bar:
+    """Counts bytes through a binary file and redraws a one-line bar at most 10×/s."""
+
+    def __init__(self, file: BinaryIO, total: int | None, label: str) -> None:
+        self.file = file
         self.total = total
         self.label = label
-        self.stream = stream or sys.stderr
-        self.enabled = bool(getattr(self.stream, "isatty", lambda: False)())
         self.done = 0
         self.started = time.monotonic()
         self._drawn = 0.0
 
-    def write(self, data) -> int:
-        written = self.dest.write(data)
-        self.done += len(data)
+    def _count(self, n: int) -> None:
+        self.done += n
         now = time.monotonic()
-        if self.enabled and now - self._drawn >= 0.1:
+        if _allowed and now - self._drawn >= 0.1:
             self._drawn = now
             self._draw(now)
-        return written
 
     def _draw(self, now: float) -> None:
         rate = self.done / max(now - self.started, 1e-6) / (1 << 20)
         if self.total:
             share = min(self.done / self.total, 1.0)
             bar = "#" * int(share * 30)
-            text = f"\r{self.label} [{bar:<30}] {share:4.0%} {rate:7.1f} MiB/s"
+            draw(f"{self.label} [{bar:<30}] {share:4.0%} {rate:7.1f} MiB/s")
         else:
-            text = f"\r{self.label} {self.done / (1 << 20):9.1f} MiB {rate:7.1f} MiB/s"
-        self.stream.write(text)
-        self.stream.flush()
+            draw(f"{self.label} {mib(self.done):>12} {rate:7.1f} MiB/s")
 
     def close(self) -> None:
-        if self.enabled:
-            self._draw(time.monotonic())
-            self.stream.write("\n")
-            self.stream.flush()
+        clear_line()
 
     def __getattr__(self, name):
-        return getattr(self.dest, name)
+        return getattr(self.file, name)
+
+
+class ProgressWriter(_Bar):
+    """A file being written (a backup streaming a database here)."""
+
+    def write(self, data) -> int:
+        written = self.file.write(data)
+        self._count(len(data))
+        return written
+
+
+class ProgressReader(_Bar):
+    """A file being read (a restore streaming a database into the instance)."""
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.file.read(n)
+        self._count(len(data))
+        return data
+
+
+class Elapsed:
+    """``with Elapsed("copying 12.0 MiB in the instance (frozen)") as line:`` shows the seconds
+    ticking; ``line.finish(text)`` leaves ``text`` as the line's last word."""
+
+    def __init__(self, label: str, interval: float = 0.1) -> None:
+        self.label = label
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.started = 0.0
+
+    def __enter__(self) -> "Elapsed":
+        self.started = time.monotonic()
+        if _allowed:
+            self._thread = threading.Thread(target=self._run, name="iris-ops-elapsed", daemon=True)
+            self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            draw(f"{self.label}: {time.monotonic() - self.started:.1f} s")
+
+    def _halt(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def finish(self, text: str) -> None:
+        self._halt()
+        draw(text)
+        end_line()
+
+    def __exit__(self, kind, value, tb) -> None:
+        self._halt()
+        end_line()

@@ -294,7 +294,7 @@ def test_conflict_and_force(sim_container, user_fixture):
     assert "NEW" in output(proc)
     assert_same(before, snapshot(sc))
     assert len(accounts(sc, "NEW")) == 4
-    ok(cli(sc, "restore", "--src", user_fixture, "--ns", "NEW", "--force"))
+    ok(cli(sc, "restore", "--src", user_fixture, "--ns", "NEW", "--force", "--yes"))
     assert accounts(sc, "NEW") == EXPECTED
     assert sc.instance.check_integrity(MGR + "new/") == []
     assert accounts(sc, "USER") == EXPECTED
@@ -308,7 +308,7 @@ def test_conflict_with_existing_directory(sim_container, user_fixture):
     assert proc.returncode == 3, output(proc)
     assert "directory" in output(proc)
     assert_same(before, snapshot(sc))
-    ok(cli(sc, "restore", "--src", user_fixture, "--ns", "OTHER", "--force"))
+    ok(cli(sc, "restore", "--src", user_fixture, "--ns", "OTHER", "--force", "--yes"))
     assert accounts(sc, "OTHER") == EXPECTED
 
 

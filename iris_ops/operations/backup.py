@@ -56,8 +56,7 @@ def _cleanup_stage(op: "Operation", stage: str) -> None:
 
 
 def run_backup(op: "Operation", namespace: str, out: Path, *, force: bool, dismount: bool, description: str):
-    from iris_ops import fixture
-    from iris_ops.progress import ProgressWriter
+    from iris_ops import fixture, progress
 
     if out.exists() and not force:  # before any instance work (FixtureWriter checks again)
         raise ConflictError(f"{out} already exists", fix="Choose another --out, or pass --force to replace it.")
@@ -98,17 +97,21 @@ def run_backup(op: "Operation", namespace: str, out: Path, *, force: bool, dismo
     try:
         try:
             started = time.monotonic()
-            try:
-                copied = op.runner.run(script)
-            except BaseException as exc:
-                payload = exc.details.get("result") if isinstance(exc, ScriptError) else None
-                if not dismount and not (payload and payload.get("thawed")) and (payload is None or payload.get("frozen")):
-                    ensure_thawed(op)
-                raise
-            window = time.monotonic() - started
-            op.log.info("backup.copied_in_instance", method=method, window_seconds=round(window, 3),
-                        databases=[db["name"] for db in dbs])
-            sizes = {item["file"]: int(item["bytes"]) for item in copied.get("copied", [])}
+            state = "dismounted" if dismount else "frozen"
+            expected = sum(float(db.get("size_mb") or 0) for db in dbs) * (1 << 20)
+            with progress.Elapsed(f"copying {progress.mib(expected)} in the instance ({state})") as line:
+                try:
+                    copied = op.runner.run(script)
+                except BaseException as exc:
+                    payload = exc.details.get("result") if isinstance(exc, ScriptError) else None
+                    if not dismount and not (payload and payload.get("thawed")) and (payload is None or payload.get("frozen")):
+                        ensure_thawed(op)
+                    raise
+                window = time.monotonic() - started
+                sizes = {item["file"]: int(item["bytes"]) for item in copied.get("copied", [])}
+                line.finish(f"copied {progress.mib(sum(sizes.values()))} in the instance ({state} {window:.2f} s)")
+            op.step("backup.copied_in_instance", method=method, window_seconds=round(window, 3),
+                    bytes=sum(sizes.values()), databases=[db["name"] for db in dbs])
             entries = []
             for (_, staged), db in zip(copies, dbs):
                 relative = database_file(db["name"])
@@ -116,7 +119,7 @@ def run_backup(op: "Operation", namespace: str, out: Path, *, force: bool, dismo
                 target_path.parent.mkdir(parents=True, exist_ok=True)
                 t0 = time.monotonic()
                 with open(target_path, "wb") as handle:
-                    bar = ProgressWriter(handle, sizes.get(staged), f"{db['name']}")
+                    bar = progress.ProgressWriter(handle, sizes.get(staged), f"{db['name']}")
                     digest = op.runner.read_file(staged, bar, timeout=op.settings.transfer_timeout)
                     bar.close()
                 seconds = max(time.monotonic() - t0, 1e-9)
@@ -125,8 +128,8 @@ def run_backup(op: "Operation", namespace: str, out: Path, *, force: bool, dismo
                         f"{db['name']}: streamed {digest.bytes} bytes but the instance copied {sizes[staged]}",
                         fix="Retry the backup; check free space in the container.",
                     )
-                op.log.info("backup.streamed", database=db["name"], bytes=digest.bytes, sha256=digest.sha256,
-                            mib_per_s=round(digest.bytes / seconds / (1 << 20), 1))
+                op.step("backup.streamed", database=db["name"], bytes=digest.bytes, sha256=digest.sha256,
+                        mib_per_s=round(digest.bytes / seconds / (1 << 20), 1))
                 entries.append(
                     fixture.Database(
                         name=db["name"], role=db["role"], file=relative, sha256=digest.sha256, bytes=digest.bytes,
@@ -160,33 +163,49 @@ def run_backup(op: "Operation", namespace: str, out: Path, *, force: bool, dismo
 
 @task(
     target=True,
+    required=("ns",),
     help={
         "ns": "namespace to back up",
-        "out": "fixture directory to write (must not exist unless --force)",
+        "out": "fixture directory to write (default: <fixtures_dir>/<NS>); must not exist unless --force",
         "force": "replace an existing fixture directory (only once the new one is complete)",
         "dismount": "copy with the databases dismounted instead of freezing the instance (quiet databases only)",
         "description": "free text stored in the manifest",
         "dry_run": "print the scripts and transfers that would run, and change nothing",
+        "json": "print the result (or the failure) as one JSON document",
     },
 )
-def backup(c, ns="", out="", force=False, dismount=False, description="", dry_run=False, **target):
-    """Back up a namespace's databases (Globals and Routines) into a fixture directory."""
-    from iris_ops.operations.context import Operation
+def backup(c, ns="", out="", force=False, dismount=False, description="", dry_run=False, json_=False, **target):
+    """Back up a namespace's databases (Globals and Routines) into a fixture directory.
 
-    if not ns or not out:
-        raise UsageError("backup needs --ns and --out", fix="iris-ops backup --ns USER --out fixtures/user")
+    The instance is frozen (ExternalFreeze) only while the files are copied inside the container;
+    the copies are then streamed here and hashed. Without --out the fixture is written to
+    <fixtures_dir>/<NS> (setting fixtures_dir, default `fixtures` next to the project file).
+
+    Examples:
+        iris-ops backup --ns USER
+        iris-ops backup --ns USER --out fixtures/user-v2 --description "after migration 42"
+        iris-ops backup --ns USER --force --dismount
+    """
+    from iris_ops import fixtures_dir
+    from iris_ops.operations.context import Operation, refuse_json_dry_run
+
+    refuse_json_dry_run(json_, dry_run)
     namespace = names.user_namespace(ns, action="back up")
     op = Operation.from_flags("backup", target, dry_run=dry_run)
+    target_dir = Path(out) if out else fixtures_dir.default_out(op.settings, namespace)
     with op.bound(ns=namespace):
-        manifest = run_backup(op, namespace, Path(out), force=force, dismount=dismount, description=description)
+        manifest = run_backup(op, namespace, target_dir, force=force, dismount=dismount, description=description)
     if manifest is None:
-        return
-    op.emit(f"fixture {out}  namespace {namespace}  ({manifest.consistency.method}, "
+        return None
+    if json_:
+        return {"fixture": str(target_dir), "manifest": manifest.to_dict()}
+    op.emit(f"fixture {target_dir}  namespace {namespace}  ({manifest.consistency.method}, "
             f"window {manifest.consistency.window_seconds:.3f} s)")
     for db in manifest.databases:
         op.emit(f"  {db.name:<24} {db.role:<17} {db.bytes:>14,} bytes  sha256 {db.sha256}")
     for table in manifest.tables:
         op.emit(f"  table {table.name:<40} {table.row_count:>10,} rows")
+    return None
 
 
 @hookimpl

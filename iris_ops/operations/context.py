@@ -43,6 +43,27 @@ def target_from_settings(settings: config.Settings) -> Target:
     )
 
 
+def refuse_json_dry_run(json_: bool, dry_run: bool) -> None:
+    """A dry run's output is the scripts it would run, not a JSON document."""
+    if json_ and dry_run:
+        raise UsageError("--json and --dry-run cannot be combined: a dry run prints scripts",
+                         fix="Drop --json to see the scripts, or --dry-run to run the task.")
+
+
+def confirm(question: str, *, refused: str, yes_flag: str = "--yes") -> None:
+    """Ask before destroying data.  Without a terminal to ask on, refuse (exit 2) and say how
+    to confirm instead."""
+    from iris_ops import progress
+
+    if not sys.stdin.isatty():
+        raise UsageError(f"{refused} without confirmation",
+                         fix=f"Pass {yes_flag} to confirm (stdin is not a terminal, so iris-ops cannot ask).")
+    progress.end_line()
+    answer = input(f"{question} [y/N] ")
+    if answer.strip().lower() not in ("y", "yes"):
+        raise UsageError("not confirmed; nothing was changed", fix=f"Answer y, or pass {yes_flag}.")
+
+
 class Operation:
     """One run of a task against one instance."""
 
@@ -78,3 +99,10 @@ class Operation:
     def emit(self, text: str = "") -> None:
         """A result line on stdout (logs go to stderr)."""
         print(text, file=self.out)
+
+    def step(self, event: str, **fields: Any) -> None:
+        """A step the task's result also lists: logged at info, or at debug when a person
+        watches the terminal (the result shows each step once; ``-v`` shows both)."""
+        from iris_ops import progress
+
+        (self.log.debug if progress.interactive() else self.log.info)(event, **fields)

@@ -8,12 +8,10 @@ of another namespace still names it.
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING
 
 from iris_ops import hookimpl, names, scripts
 from iris_ops.cli import task
-from iris_ops.errors import UsageError
 
 if TYPE_CHECKING:
     from iris_ops.operations.context import Operation
@@ -30,7 +28,7 @@ def delete_namespace(op: "Operation", namespace: str, *, keep_files: bool = Fals
 
     def record(step: str, target: str, outcome: str) -> None:
         steps.append({"step": step, "target": target, "result": outcome})
-        op.log.info("delete.step", step=step, target=target, result=outcome)
+        op.step("delete.step", step=step, target=target, result=outcome)
 
     op.runner.run(scripts.delete_namespace(namespace))
     record("namespace", namespace, "deleted" if not op.dry_run else "would delete")
@@ -71,43 +69,47 @@ def _delete_resource_if_ours(op: "Operation", resource: str) -> str:
     return "deleted (created by restore, no longer used)"
 
 
-def confirm(namespace: str) -> None:
-    if not sys.stdin.isatty():
-        raise UsageError(
-            f"refusing to delete namespace {namespace} without confirmation",
-            fix="Pass --yes to confirm (stdin is not a terminal, so iris-ops cannot ask).",
-        )
-    answer = input(f"Delete namespace {namespace} and the databases only it uses? [y/N] ")
-    if answer.strip().lower() not in ("y", "yes"):
-        raise UsageError("not confirmed; nothing was deleted", fix="Answer y, or pass --yes.")
-
-
 @task(
     target=True,
+    required=("ns",),
     help={
         "ns": "namespace to delete",
-        "yes": "do not ask for confirmation",
+        "yes": "do not ask for confirmation (needed when stdin is not a terminal)",
         "keep_files": "leave the IRIS.DAT files and directories on disk",
         "dry_run": "print the scripts that would run, and change nothing",
+        "json": "print the steps taken (or the failure) as one JSON document",
     },
 )
-def delete_ns(c, ns="", yes=False, keep_files=False, dry_run=False, **target):
-    """Delete a namespace and the databases no other namespace uses, step by step."""
-    from iris_ops.operations.context import Operation
+def delete_ns(c, ns="", yes=False, keep_files=False, dry_run=False, json_=False, **target):
+    """Delete a namespace and the databases no other namespace uses, step by step.
 
-    if not ns:
-        raise UsageError("delete-ns needs --ns", fix="iris-ops delete-ns --ns MYTEST --yes")
+    Removes the namespace, then for each of its databases that no other namespace uses: the
+    database configuration, the mount, the IRIS.DAT file and directory, and the resource a
+    restore created. Asks first unless --yes is given.
+
+    Examples:
+        iris-ops delete-ns --ns TEST1 --yes
+        iris-ops delete-ns --ns TEST1 --keep-files
+        iris-ops delete-ns --ns TEST1 --dry-run
+    """
+    from iris_ops.operations.context import Operation, confirm, refuse_json_dry_run
+
+    refuse_json_dry_run(json_, dry_run)
     namespace = names.user_namespace(ns, action="delete")
     op = Operation.from_flags("delete-ns", target, dry_run=dry_run)
     with op.bound(ns=namespace):
         if not yes and not dry_run:
-            confirm(namespace)
+            confirm(f"Delete namespace {namespace} and the databases only it uses?",
+                    refused=f"refusing to delete namespace {namespace}")
         steps = delete_namespace(op, namespace, keep_files=keep_files)
+    if json_:
+        return {"namespace": namespace, "existed": bool(steps), "steps": steps}
     if not steps:
         op.emit(f"namespace {namespace} does not exist: nothing to delete")
-        return
+        return None
     for step in steps:
         op.emit(f"{step['step']:<16} {step['target']:<40} {step['result']}")
+    return None
 
 
 @hookimpl

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import json
-
 from iris_ops import hookimpl
 from iris_ops.cli import task
 
 
-@task(help={"json": "print JSON instead of a table"})
+@task(help={"json": "print the plugins as one JSON document"})
 def plugins(c, json_=False):
-    """List every plugin with its distribution, version and the hooks it implements."""
+    """List every plugin with its distribution, version and the hooks it implements.
+
+    Examples:
+        iris-ops plugins
+        iris-ops plugins --json
+    """
     from iris_ops.manager import get_plugin_manager, plugin_distribution
 
     pm = get_plugin_manager()
@@ -22,25 +25,28 @@ def plugins(c, json_=False):
         hooks = sorted(caller.name for caller in (pm.get_hookcallers(plugin) or []))
         rows.append({"name": name, "distribution": dist, "version": version, "hooks": hooks})
     if json_:
-        print(json.dumps(rows, indent=2))
-        return
+        return {"plugins": rows}
     width = max(len(r["name"]) for r in rows)
     dwidth = max(len(f"{r['distribution']} {r['version']}") for r in rows)
     for r in rows:
         print(f"{r['name']:<{width}}  {r['distribution'] + ' ' + r['version']:<{dwidth}}  {', '.join(r['hooks'])}")
 
 
-@task(help={"json": "print JSON instead of a table"})
+@task(help={"json": "print the settings as one JSON document"})
 def config(c, json_=False):
-    """Print the effective settings and where each value came from."""
+    """Print the effective settings and where each value came from.
+
+    Examples:
+        iris-ops config
+        IRIS_OPS_CONTAINER=other iris-ops config --json
+    """
     from iris_ops import config as config_module
     from iris_ops.manager import get_plugin_manager, plugin_defaults
 
     settings = config_module.load(plugin_defaults(get_plugin_manager()))
     rows = [{"name": k, "value": settings[k], "source": settings.source(k)} for k in settings]
     if json_:
-        print(json.dumps(rows, indent=2))
-        return
+        return {"settings": rows}
     width = max(len(r["name"]) for r in rows)
     vwidth = max(len(repr(r["value"])) for r in rows)
     for r in rows:

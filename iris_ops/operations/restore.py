@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Callable
 
 from iris_ops import __version__, hookimpl, names, scripts
 from iris_ops.cli import task
-from iris_ops.errors import ConflictError, IrisOpsError, UsageError, ValidationError
+from iris_ops.errors import ConflictError, IrisOpsError, ValidationError
 
 if TYPE_CHECKING:
     from iris_ops.fixture import Database, Fixture
@@ -86,7 +86,10 @@ def _remove_directory(op: "Operation", directory: str) -> None:
         op.runner.remove_path(directory)
 
 
-def check_targets(op: "Operation", namespace: str, planned: list[PlannedDatabase], force: bool) -> None:
+def check_targets(op: "Operation", namespace: str, planned: list[PlannedDatabase], force: bool,
+                  confirm: Callable[[list[str]], None] | None = None) -> None:
+    """Refuse a restore over anything that exists, unless ``force``; then ``confirm`` (asked
+    with what would be destroyed) may still refuse before anything is deleted."""
     from iris_ops.operations.delete import delete_namespace
 
     def existing() -> list[str]:
@@ -106,6 +109,8 @@ def check_targets(op: "Operation", namespace: str, planned: list[PlannedDatabase
             f"restore target already exists: {', '.join(clash)}",
             fix="Choose another --ns, delete it with `iris-ops delete-ns`, or pass --force to replace it.",
         )
+    if confirm is not None and not op.dry_run:
+        confirm(clash)
     op.log.warning("restore.force_delete", existing=clash)
     delete_namespace(op, namespace)
     if op.dry_run:
@@ -129,11 +134,17 @@ def restore_database(op: "Operation", loaded: "Fixture", item: PlannedDatabase, 
     source = loaded.path_of(item.source)
     size = source.stat().st_size
     t0 = time.monotonic()
+    from iris_ops import progress
+
     with open(source, "rb") as handle:
-        digest = op.runner.write_file(handle, size, item.directory + "IRIS.DAT", timeout=op.settings.transfer_timeout)
+        bar = progress.ProgressReader(handle, size, item.name)
+        try:
+            digest = op.runner.write_file(bar, size, item.directory + "IRIS.DAT", timeout=op.settings.transfer_timeout)
+        finally:
+            bar.close()
     seconds = max(time.monotonic() - t0, 1e-9)
-    op.log.info("restore.streamed", database=item.name, bytes=digest.bytes, sha256=digest.sha256,
-                mib_per_s=round(digest.bytes / seconds / (1 << 20), 1))
+    op.step("restore.streamed", database=item.name, bytes=digest.bytes, sha256=digest.sha256,
+            mib_per_s=round(digest.bytes / seconds / (1 << 20), 1))
     if digest.sha256 != item.source.sha256:
         raise ValidationError(
             f"{item.source.file}: changed while restoring (expected sha256 {item.source.sha256}, sent {digest.sha256})",
@@ -152,7 +163,8 @@ def restore_database(op: "Operation", loaded: "Fixture", item: PlannedDatabase, 
     op.runner.run(scripts.create_database(item.name, item.directory))
 
 
-def run_restore(op: "Operation", src: Path, namespace: str, *, force: bool, verify: bool):
+def run_restore(op: "Operation", src: Path, namespace: str, *, force: bool, verify: bool,
+                confirm: Callable[[list[str]], None] | None = None):
     from iris_ops import fixture
     from iris_ops.operations.validate import collect, failure
 
@@ -163,7 +175,7 @@ def run_restore(op: "Operation", src: Path, namespace: str, *, force: bool, veri
     op.hook.pre_restore(operation=op, fixture=loaded, namespace=namespace)
     manager_directory = names.directory(op.runner.run(scripts.manager_directory(), changes=False)["manager_directory"])
     planned = plan(op, loaded, namespace, manager_directory)
-    check_targets(op, namespace, planned, force)
+    check_targets(op, namespace, planned, force, confirm)
     if op.dry_run:
         for item in planned:
             op.runner.run(scripts.make_directory(item.directory))
@@ -207,31 +219,56 @@ def run_restore(op: "Operation", src: Path, namespace: str, *, force: bool, veri
 
 @task(
     target=True,
+    required=("ns",),
     help={
-        "src": "fixture directory to restore",
+        "src": "the fixture: a name in fixtures_dir (as `backup` wrote it), or a directory",
         "ns": "new namespace to create",
-        "force": "delete an existing namespace of that name (and its databases) first",
+        "force": "delete an existing namespace of that name (and its databases) first; asks unless --yes",
+        "yes": "do not ask before --force deletes (needed when stdin is not a terminal)",
         "no_verify": "skip the row-count check against the manifest",
         "dry_run": "print the scripts and transfers that would run, and change nothing",
+        "json": "print the result (or the failure) as one JSON document",
     },
 )
-def restore(c, src="", ns="", force=False, no_verify=False, dry_run=False, **target):
-    """Restore a fixture into a new namespace: all or nothing."""
-    from iris_ops.operations.context import Operation
+def restore(c, src, ns="", force=False, yes=False, no_verify=False, dry_run=False, json_=False, **target):
+    """Restore a fixture into a new namespace: all or nothing.
 
-    if not src or not ns:
-        raise UsageError("restore needs --src and --ns", fix="iris-ops restore --src fixtures/user --ns MYTEST")
+    The fixture is validated first. A namespace with one database (<NS>), or with <NS>_DATA and
+    <NS>_CODE when the fixture's Globals and Routines were separate, is created and its row
+    counts are checked against the manifest. Any failure undoes every step taken.
+
+    Examples:
+        iris-ops restore USER --ns TEST1
+        iris-ops restore --src fixtures/user --ns TEST1 --force --yes
+        iris-ops restore USER --ns TEST1 --dry-run
+    """
+    from iris_ops import fixtures_dir
+    from iris_ops.operations.context import Operation, confirm, refuse_json_dry_run
+
+    refuse_json_dry_run(json_, dry_run)
     namespace = names.user_namespace(ns, action="restore into")
     op = Operation.from_flags("restore", target, dry_run=dry_run)
-    with op.bound(ns=namespace, fixture=str(src)):
-        tables, planned = run_restore(op, Path(src), namespace, force=force, verify=not no_verify)
+    source = fixtures_dir.locate(src, op.settings)
+
+    def ask(clash: list[str]) -> None:
+        if not yes:
+            confirm(f"--force: delete {', '.join(clash)} and restore {source} in its place?",
+                    refused=f"refusing to replace namespace {namespace}")
+
+    with op.bound(ns=namespace, fixture=str(source)):
+        tables, planned = run_restore(op, source, namespace, force=force, verify=not no_verify, confirm=ask)
     if tables is None:
-        return
-    op.emit(f"restored {src} into namespace {namespace}")
+        return None
+    if json_:
+        return {"fixture": str(source), "namespace": namespace,
+                "databases": [{"name": item.name, "directory": item.directory} for item in planned],
+                "tables": [{"name": t["name"], "row_count": int(t["row_count"])} for t in tables]}
+    op.emit(f"restored {source} into namespace {namespace}")
     for item in planned:
         op.emit(f"  database {item.name:<24} {item.directory}")
     for table in tables:
         op.emit(f"  table {table['name']:<40} {int(table['row_count']):>10,} rows")
+    return None
 
 
 @hookimpl

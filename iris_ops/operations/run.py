@@ -17,7 +17,7 @@ from iris_ops.errors import ScriptError, UsageError
 
 _HALT = re.compile(r"^\s*(halt|h)\s*$", re.IGNORECASE)
 # The terminal's prompt before each input line: `USER>`, `TL1:USER>`, `%SYS 2d0>`.
-_PROMPT = re.compile(r"(?m)^(?:TL\d+:)?%?[A-Za-z0-9_-]+(?: \d+d\d+)?>")
+_PROMPT = re.compile(r"\n(?:TL\d+:)?%?[A-Za-z0-9_-]+(?: \d+d\d+)?>")
 
 
 def build_script(code: str, namespace: str):
@@ -37,7 +37,8 @@ def build_script(code: str, namespace: str):
 
 
 def user_output(text: str, script) -> str:
-    """The session's output without banner, prompts and the result frame."""
+    """What the user's lines wrote, as IRIS wrote it: the session's output without the banner,
+    the prompts, the line terminators the terminal echoes, and the result frame."""
     from iris_ops.runner import normalise
 
     text = normalise(text)
@@ -45,14 +46,12 @@ def user_output(text: str, script) -> str:
     cut = text.find(begin)
     if cut >= 0:
         text = text[:cut]
-    lines = text.split("\n")
-    # Drop the banner: everything up to the first prompt.
-    for index, line in enumerate(lines):
-        if _PROMPT.match(line):
-            lines = lines[index:]
-            break
-    body = _PROMPT.sub("", "\n".join(lines))
-    return body.strip("\n")
+        # The frame's `Write !` before the marker.
+        text = text[:-1] if text.endswith("\n") else text
+    # Each prompt is "\n" + "USER>"; what follows it is the echoed terminator of the line read
+    # at that prompt, then that line's own output.  Before the first prompt: the banner.
+    pieces = _PROMPT.split(text)[1:]
+    return "".join(piece[1:] if piece.startswith("\n") else piece for piece in pieces)
 
 
 @task(
@@ -61,17 +60,29 @@ def user_output(text: str, script) -> str:
     help={
         "code": "ObjectScript to run; several lines separated by newlines",
         "file": "read the ObjectScript from this file ('-' for stdin)",
-        "ns": "namespace to run in (default USER)",
+        "ns": "namespace to run in",
         "dry_run": "print the script that would run, and run nothing",
+        "json": "print the output and verdict (or the failure) as one JSON document",
     },
 )
-def run(c, code=None, file="", ns="USER", dry_run=False, **target):
-    """Run ObjectScript on the instance; exit 5 with the IRIS error when a line fails."""
-    from iris_ops.operations.context import Operation
+def run(c, code=None, file="", ns="USER", dry_run=False, json_=False, **target):
+    """Run ObjectScript on the instance; exit 5 with the IRIS error when a line fails.
 
+    Give the code as CODE, or with --file F (--file - reads stdin). Each line runs in turn and
+    a failing line stops the rest. The output is what IRIS wrote, line breaks included.
+
+    Examples:
+        iris-ops run --ns %SYS 'Write $ZVersion,!'
+        iris-ops run --file setup.mac
+        echo 'Write 1,!' | iris-ops run --file -
+    """
+    from iris_ops.operations.context import Operation, refuse_json_dry_run
+
+    refuse_json_dry_run(json_, dry_run)
     namespace = names.namespace(ns)
     if bool(code) == bool(file):
-        raise UsageError("give either CODE or --file", fix="iris-ops run --ns %SYS 'Write $ZVersion'")
+        raise UsageError("run takes CODE or --file F, not both" if code else "run needs CODE or --file F",
+                         fix="iris-ops run --ns %SYS 'Write $ZVersion,!'   or   iris-ops run --file script.mac")
     if file:
         try:
             code = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
@@ -82,12 +93,21 @@ def run(c, code=None, file="", ns="USER", dry_run=False, **target):
     with op.bound(ns=namespace):
         if dry_run:
             op.runner.show(script)
-            return
+            return None
         result = op.runner.execute(script.render(), namespace)
         shown = user_output(result.text, script)
+        if json_:
+            try:
+                op.runner.parse(script, result)
+            except ScriptError as exc:
+                exc.details["output"] = shown
+                raise
+            return {"namespace": namespace, "output": shown}
         if shown:
-            op.emit(shown)
+            op.out.write(shown if shown.endswith("\n") else shown + "\n")
+            op.out.flush()
         op.runner.parse(script, result)
+    return None
 
 
 @hookimpl

@@ -8,7 +8,6 @@ the manifest's.  Findings from every plugin's ``validate`` are reported together
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
 
 from iris_ops import hookimpl, names, scripts
@@ -83,37 +82,49 @@ def failure(findings: list["Finding"], fixture_dir: str) -> ValidationError:
 @task(
     target=True,
     help={
-        "src": "fixture directory to check",
-        "json": "print the findings as JSON",
+        "src": "the fixture: a name in fixtures_dir (as `backup` wrote it), or a directory",
+        "json": "print the findings (or the failure) as one JSON document",
         "online": "also compare with a live namespace (needs --ns)",
         "ns": "the live namespace for --online",
     },
 )
-def validate_task(c, src="", json_=False, online=False, ns="", **target):
-    """Check a fixture: schema, paths, sizes, sha256, DAT labels; with --online also the live namespace."""
+def validate_task(c, src, json_=False, online=False, ns="", **target):
+    """Check a fixture: schema, paths, sizes, sha256, DAT labels; with --online also the live namespace.
+
+    Offline checks need no instance. With --online --ns NS the namespace must exist, its
+    databases must be mounted read-write and its row counts must equal the manifest's. Every
+    plugin's findings are reported together; any failure exits 4.
+
+    Examples:
+        iris-ops validate USER
+        iris-ops validate --src fixtures/user --json
+        iris-ops validate USER --online --ns TEST1
+    """
     from iris_ops import fixture as fixture_module
+    from iris_ops import fixtures_dir
     from iris_ops.fixture import Report
     from iris_ops.operations.context import Operation
 
-    if not src:
-        raise UsageError("validate needs --src", fix="iris-ops validate --src fixtures/user")
     if online and not ns:
-        raise UsageError("--online needs --ns", fix="iris-ops validate --src DIR --online --ns MYTEST")
+        raise UsageError("--online needs --ns", fix="iris-ops validate FIXTURE --online --ns MYTEST")
     namespace = names.namespace(ns) if ns else None
-    loaded = fixture_module.load(src)  # a malformed fixture is a usage error (exit 2)
-    if online:
-        op = Operation.from_flags("validate", target)
-    else:
-        op = _offline_operation()
-    with op.bound(ns=namespace, fixture=str(src)):
+    op = Operation.from_flags("validate", target) if online else _offline_operation()
+    source = fixtures_dir.locate(src, op.settings)
+    loaded = fixture_module.load(source)  # a malformed fixture is a usage error (exit 2)
+    with op.bound(ns=namespace, fixture=str(source)):
         findings = collect(op, loaded, online=online, namespace=namespace)
-    report = Report(fixture=str(src), schema=loaded.schema, findings=findings)
-    if json_:
-        print(json.dumps(report.to_dict(), indent=2))
-    else:
-        print(report.table())
+    report = Report(fixture=str(source), schema=loaded.schema, findings=findings)
     if not report.ok:
-        raise failure(findings, str(src))
+        error = failure(findings, str(source))
+        if json_:
+            error.details.update({k: v for k, v in report.to_dict().items() if k != "ok"})
+        else:
+            print(report.table())
+        raise error
+    if json_:
+        return report.to_dict()
+    print(report.table())
+    return None
 
 
 def _offline_operation():

@@ -1,0 +1,94 @@
+"""How an outcome reaches the user: errors on stderr, JSON documents on stdout, exit codes.
+
+Used only by the command-line layer (:mod:`iris_ops.cli`, :mod:`iris_ops.program`).  An
+expected failure is logged with its fix line; with ``--json`` it is also the one JSON document
+on stdout (``{"ok": false, "error": ..., "exit_code": ...}``), so CI can always parse stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from typing import Any
+
+from iris_ops import logs, progress
+from iris_ops.errors import EXIT_INTERRUPTED, IrisOpsError
+
+PROGRAM_NAME = "iris-ops"
+INTERNAL_FIX = "This is a bug in iris-ops or a plugin; rerun with -v for the traceback and report it."
+
+
+def report_error(exc: IrisOpsError) -> None:
+    """An expected failure: what went wrong and how to fix it, on stderr."""
+    if not logs.is_configured():
+        print_plain_error(exc)
+        return
+    import structlog
+
+    details = {k: v for k, v in exc.details.items() if v not in (None, "", [], {})}
+    structlog.get_logger("iris_ops").error(
+        exc.message, exit_code=exc.exit_code, error=type(exc).__name__, fix=exc.fix or None, **details
+    )
+    if logs.verbose():
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+
+
+def report_internal_error(exc: BaseException) -> None:
+    message = f"unexpected internal error: {type(exc).__name__}: {exc}"
+    if not logs.is_configured():
+        print(f"{PROGRAM_NAME}: {message}\n  fix: {INTERNAL_FIX}", file=sys.stderr)
+    else:
+        import structlog
+
+        structlog.get_logger("iris_ops").error(message, exit_code=1, fix=INTERNAL_FIX)
+    if logs.verbose():
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+
+
+def print_plain_error(exc: IrisOpsError) -> None:
+    """Before logging is configured (bad config file, broken plugin, bad global flag)."""
+    lines = [f"{PROGRAM_NAME}: {exc.message}"]
+    if exc.details.get("usage"):
+        lines.append(f"  usage: {exc.details['usage']}")
+    if exc.fix:
+        lines.append(f"  fix: {exc.fix}")
+    print("\n".join(lines), file=sys.stderr)
+
+
+def report_interrupt() -> None:
+    progress.end_line()
+    print(f"{PROGRAM_NAME}: interrupted; cleanup ran.", file=sys.stderr)
+
+
+def failure_document(exc: BaseException) -> dict[str, Any]:
+    """``{"ok": false, "error": ..., "exit_code": ..., "fix": ...}`` plus the error's details
+    (a failed validation's findings, an IRIS error's text and output tail)."""
+    if isinstance(exc, IrisOpsError):
+        details = {k: v for k, v in exc.details.items() if v not in (None, "", [], {})}
+        doc = {"ok": False, "error": exc.message, "exit_code": exc.exit_code,
+               "error_type": type(exc).__name__, "fix": exc.fix or None}
+        return {**doc, **{k: v for k, v in details.items() if k not in doc}}
+    if isinstance(exc, KeyboardInterrupt):
+        return {"ok": False, "error": "interrupted; cleanup ran", "exit_code": EXIT_INTERRUPTED,
+                "error_type": "KeyboardInterrupt", "fix": None}
+    return {"ok": False, "error": f"unexpected internal error: {type(exc).__name__}: {exc}", "exit_code": 1,
+            "error_type": "InternalError", "fix": INTERNAL_FIX}
+
+
+def write_json(doc: Any) -> None:
+    """The one JSON document of a ``--json`` run, on stdout."""
+    sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def silence_stdout() -> None:
+    """stdout's reader went away (``| head``): stop quietly.  Later writes, including the
+    interpreter's final flush, go to /dev/null instead of raising again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
