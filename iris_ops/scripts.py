@@ -136,8 +136,10 @@ def describe_namespace(namespace: str, *, with_tables: bool = False) -> Script:
 
 def _for_each_namespace(*body: Code) -> list[Code]:
     """Statements running ``body`` with ``ns`` set to each namespace that has a
-    configuration (%SYS.Namespace.ListAll) and ``p`` holding its Config.Namespaces properties."""
+    configuration (%SYS.Namespace.ListAll) and ``p`` holding its Config.Namespaces properties.
+    ListAll also lists implicit namespaces (``^^directory``): they have no configuration."""
     ns = var("ns")
+    explicit = op(func("$Extract", ns), "'=", lit("^"))
     return [
         check_status(call("%SYS.Namespace", "ListAll", o.byref("all"))),
         set_(ns, func("$Order", var("all", lit("")))),
@@ -145,7 +147,7 @@ def _for_each_namespace(*body: Code) -> list[Code]:
             op(ns, "'=", lit("")),
             o.kill(var("p")),
             o.if_(
-                call("Config.Namespaces", "Exists", ns),
+                op(explicit, "&", call("Config.Namespaces", "Exists", ns)),
                 check_status(call("Config.Namespaces", "Get", ns, o.byref("p"))),
                 *body,
             ),
@@ -269,23 +271,33 @@ def freeze_and_copy(
 
 
 def dismount_and_copy(namespace: str, stage: str, directories: list[str], copies: list[tuple[str, str]]) -> Script:
-    """For quiet databases: counts rows, dismounts each directory, copies, and mounts again
-    whatever happened.  Result: ``tables``, ``copied``, ``remounted``."""
+    """For quiet databases: counts rows, dismounts each directory that is mounted (MountDatabase
+    of a mounted database is an error, and a database nothing has used yet is not mounted),
+    copies, and mounts again whatever it dismounted, whatever happened.  Result: ``tables``,
+    ``copied``, ``dismounted`` [directories it dismounted], ``remounted``."""
     stage_dir = lit(names.directory(stage, what="staging directory"))
     dirs = [lit(names.directory(d)) for d in directories]
+    obj = var("obj")
     script = Script("%SYS", purpose="dismount and copy")
     script.step(
         "stage",
         set_(var("copied"), o.new_array()),
-        set_(var("dismounted"), 0),
+        set_(var("dism"), o.new_array()),
         check_true(call(FILE, "CreateDirectoryChain", stage_dir), f"cannot create staging directory {stage}"),
     )
     script.step("tables", *table_counts(namespace))
     for index, directory in enumerate(dirs):
         script.step(
             f"dismount{index}",
-            check_status(call("SYS.Database", "DismountDatabase", directory)),
-            set_(var("dismounted"), index + 1),
+            set_(obj, call("SYS.Database", "%OpenId", directory)),
+            o.if_(op(obj, "=", lit("")), o.throw(op(lit("cannot open database "), "_", directory))),
+            o.if_(
+                prop(obj, "Mounted"),
+                check_status(call("SYS.Database", "DismountDatabase", directory)),
+                set_(var("did", index), 1),
+                o.push(var("dism"), directory),
+            ),
+            o.kill(obj),
         )
     _copy_steps(script, copies)
     script.step("report", result("copied", var("copied")))
@@ -293,13 +305,10 @@ def dismount_and_copy(namespace: str, stage: str, directories: list[str], copies
         script.step(
             f"mount{index}",
             set_(o.SPECIAL["$Namespace"], lit("%SYS")),
-            o.if_(
-                op(func("$Get", var("dismounted")), ">", index),
-                check_status(call("SYS.Database", "MountDatabase", directory)),
-            ),
+            o.if_(func("$Get", var("did", index)), check_status(call("SYS.Database", "MountDatabase", directory))),
             always=True,
         )
-    script.step("remounted", result("remounted", 1), always=True)
+    script.step("remounted", result("dismounted", var("dism")), result("remounted", 1), always=True)
     return script
 
 

@@ -10,7 +10,7 @@ stdout; errors go to stderr with exit status 1 (2 for usage).
     iris-sim sql --ns USER "SELECT 1"
     iris-sim create-db --name DB --size-mb 64 [--namespace NS] [--directory D]
     iris-sim create-ns --name NS --globals DB [--routines DB]
-    iris-sim writer start --ns NS --table T --column C [--interval S]   -> {"id": ...}
+    iris-sim writer start --ns NS --table T --column C [--interval S] [--mode update|insert]  -> {"id": ...}
     iris-sim writer stop ID                                              -> {"updates": N}
     iris-sim integrity DIRECTORY                      -> {"problems": [...]}
     iris-sim state                                    -> configuration, mounts, freeze, resources
@@ -73,11 +73,7 @@ def cmd_daemon(args: argparse.Namespace) -> Any:
                 pass
         except ChildProcessError:
             pass
-        tick = getattr(inst, "write_daemon_tick", None)
-        if tick is not None:
-            tick()
-        else:
-            inst.is_frozen()
+        inst.write_daemon_tick()
         time.sleep(0.2)
     return None
 
@@ -119,7 +115,7 @@ def cmd_writer(args: argparse.Namespace) -> Any:
 
 
 def _start_writer(inst: SimInstance, directory: str, args: argparse.Namespace) -> str:
-    from .instance.state import Writer
+    from .instance.writer import Writer
 
     read, write = os.pipe()
     pid = os.fork()
@@ -135,7 +131,7 @@ def _start_writer(inst: SimInstance, directory: str, args: argparse.Namespace) -
     os.setsid()
     writer_id = f"w{os.getpid()}"
     record = os.path.join(directory, writer_id + ".json")
-    writer = Writer(inst, args.ns, args.table, args.column, args.interval)
+    writer = Writer(inst, args.ns, args.table, args.column, args.interval, args.mode)
 
     def finish(signum, frame):  # noqa: ARG001
         writer._stop.set()
@@ -193,6 +189,7 @@ def cmd_state(args: argparse.Namespace) -> Any:
     with inst.locked() as st:
         state = json.loads(json.dumps(st))
         state["frozen"] = inst._frozen(st)
+    state["pending"] = sorted(inst._pending_dirs())
     state["config"] = inst.read_config()
     state["version"] = inst.version
     state["manager_directory"] = inst.manager_directory()
@@ -266,6 +263,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--table")
     s.add_argument("--column")
     s.add_argument("--interval", type=float, default=0.01)
+    s.add_argument("--mode", choices=("update", "insert"), default="update",
+                   help="update: add 1 to the column of every row; insert: add a row per step")
     s.set_defaults(run=cmd_writer)
     s = sub.add_parser("integrity", help="check one database file")
     s.add_argument("directory")

@@ -238,11 +238,16 @@ def update(path: Path) -> Iterator[dict]:
         _write_in_place(f, box["label"], box["image"], old_padded=_pad(image))
 
 
+def check_capacity(image: bytes) -> None:
+    """Raise :class:`DatError` when ``image`` would not fit the simulated format."""
+    if len(_pad(image)) // BLOCK > MAX_IMAGE_BLOCKS:
+        raise DatError("database full: contents exceed the simulated format")
+
+
 def _write_in_place(f, lab: Label, image: bytes, old_padded: bytes) -> None:
+    check_capacity(image)
     padded = _pad(image)
     nblocks = len(padded) // BLOCK
-    if nblocks > MAX_IMAGE_BLOCKS:
-        raise DatError("database full: contents exceed the simulated format")
     for i in range(nblocks):
         chunk = padded[i * BLOCK : (i + 1) * BLOCK]
         if old_padded[i * BLOCK : (i + 1) * BLOCK] != chunk:

@@ -5,9 +5,14 @@ Everything lives under the container root so every process and thread sees one i
 * ``<install>/iris.cpf``: CPF-like configuration, sections ``[Databases]`` (``NAME=Directory,
   Server,MountRequired,MountAtStartup,ClusterMountMode,StreamLocation``) and ``[Namespaces]``
   (``NAME=Globals,Routines,TempGlobals,Library,SysGlobals,SysRoutines,Interop``);
-* ``<install>/mgr/.sim/state.json``: mounted databases, the freeze, security resources;
-* ``<install>/mgr/.sim/state.lock``: flock guarding both; ``gate.lock``: writers hold it shared,
-  ExternalFreeze takes it exclusively so that no write is in flight once the freeze holds.
+* ``<install>/mgr/.sim/state.json``: mounted and dismounted databases, the freeze, security
+  resources, open transactions;
+* ``<install>/mgr/.sim/state.lock``: flock guarding both;
+* ``<install>/mgr/.sim/buffers/`` and ``buffers.lock``: the write daemon's shared buffer pool
+  (:mod:`.writedaemon`).
+
+The instance's jobs are split by module: mounting in :mod:`.mounts`, the write daemon and the
+freeze in :mod:`.writedaemon`, the background writer in :mod:`.writer`.
 """
 
 from __future__ import annotations
@@ -17,14 +22,20 @@ import fcntl
 import json
 import os
 import posixpath
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from . import datfile
 from .fs import USERS, ContainerFS, normalize
+from .mounts import AlreadyMounted, MountError, MountsMixin
+from .writedaemon import FrozenWaitCancelled, WriteDaemonMixin
+
+if TYPE_CHECKING:
+    from .writer import Writer
+
+__all__ = ["SimInstance", "SqlResult", "MountError", "AlreadyMounted", "FrozenWaitCancelled"]
 
 IRISOWNER = USERS["irisowner"]
 VERSION = "IRIS for UNIX (Ubuntu Server LTS for x86-64 Containers) 2024.1 (Build 263U) Wed Mar 13 2024 15:21:28 EDT"
@@ -36,19 +47,13 @@ REGISTRY_ENV = "IRISSIM_REGISTRY"
 
 def registry_path() -> str:
     return os.environ.get(REGISTRY_ENV) or REGISTRY
+
+
 SYSTEM_DATABASES = ("IRISSYS", "IRISLIB", "IRISTEMP", "IRISLOCALDATA", "IRISAUDIT", "ENSLIB", "IRISMETRICS")
 DB_FIELDS = ("Directory", "Server", "MountRequired", "MountAtStartup", "ClusterMountMode", "StreamLocation")
 NS_FIELDS = ("Globals", "Routines", "TempGlobals", "Library", "SysGlobals", "SysRoutines", "Interop")
 NS_DEFAULTS = {"TempGlobals": "IRISTEMP", "Library": "IRISLIB", "SysGlobals": "IRISSYS", "SysRoutines": "IRISSYS", "Interop": "0"}
 DB_DEFAULTS = {"Server": "", "MountRequired": "0", "MountAtStartup": "0", "ClusterMountMode": "0", "StreamLocation": ""}
-
-
-class MountError(Exception):
-    """A database could not be mounted; ``str()`` is the reason."""
-
-
-class FrozenWaitCancelled(Exception):
-    """A writer gave up waiting for the freeze to end (its owner stopped it)."""
 
 
 @dataclass
@@ -58,7 +63,7 @@ class SqlResult:
     rowcount: int
 
 
-class SimInstance:
+class SimInstance(MountsMixin, WriteDaemonMixin):
     """One simulated IRIS instance inside a container (see docs/ARCHITECTURE.md)."""
 
     def __init__(self, fs: ContainerFS, name: str, install_dir: str) -> None:
@@ -96,7 +101,9 @@ class SimInstance:
             "started": time.time(),
             "os_authentication": True,
             "mounted": {},
+            "dismounted": [],
             "freeze": None,
+            "transactions": {},
             "resources": {"%DB_%DEFAULT": {"Description": "", "PublicPermission": ""}},
         }
         for db in dbs:
@@ -118,6 +125,9 @@ class SimInstance:
             st.clear()
             st.update(state)
             inst._write_cpf(cpf)
+        fs.host_path(inst._sim + "/buffers").mkdir(exist_ok=True)
+        os.chmod(fs.host_path(inst._sim + "/buffers"), 0o775)
+        fs.host_path(inst._sim + "/buffers.lock").touch()
         for entry in fs.host_path(inst._sim).iterdir():  # the instance's processes run as irisowner
             fs.created(inst._sim + "/" + entry.name, *IRISOWNER)
         return inst
@@ -175,6 +185,7 @@ class SimInstance:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _state(self) -> dict:
+        self.write_daemon_tick()  # the lazy check of WDSuspendLimit on every state access
         with self.locked() as st:
             return json.loads(json.dumps(st))
 
@@ -273,118 +284,6 @@ class SimInstance:
     def dat_path(self, directory: str) -> str:
         return self.normalize_directory(directory) + "IRIS.DAT"
 
-    # --- resources --------------------------------------------------------------------------
-
-    def resource_exists(self, name: str) -> bool:
-        return str(name).upper() in {k.upper() for k in self._state().get("resources", {})}
-
-    # --- mounting ---------------------------------------------------------------------------
-
-    def mount_info(self, directory: str) -> dict | None:
-        return self._state()["mounted"].get(self.normalize_directory(directory))
-
-    def mount(self, directory: str, readonly: bool = False) -> dict:
-        """Mount ``directory``'s IRIS.DAT; returns the mount record or raises :class:`MountError`."""
-        directory = self.normalize_directory(directory)
-        with self.locked() as st:
-            if directory in st["mounted"]:
-                return st["mounted"][directory]
-            record = self._check_mountable(directory, st, readonly)
-            st["mounted"][directory] = record
-            return record
-
-    def _check_mountable(self, directory: str, st: dict, readonly: bool) -> dict:
-        dat = directory + "IRIS.DAT"
-        host = self._host(dat)
-        if not host.is_file():
-            raise MountError(f"Database file {dat} does not exist")
-        if not self.fs.can_read(dat, IRISOWNER[0]):
-            raise MountError(f"Cannot open {dat}: permission denied")
-        try:
-            label, _ = datfile.read(host)
-        except datfile.DatError as e:
-            raise MountError(f"Cannot mount {directory}: {e}") from None
-        resources = {k.upper() for k in st.get("resources", {})}
-        if label.resource and label.resource.upper() not in resources:
-            raise MountError(f"Cannot mount {directory}: resource {label.resource} does not exist")
-        reason = ""
-        if readonly:
-            reason = "Mounted read-only at user request"
-        elif label.readonly:
-            reason = "Database label marked read-only"
-        elif not self.fs.can_write(dat, IRISOWNER[0]):
-            reason = "Database file is write-protected at the OS level"
-        return {"readonly": bool(reason), "reason": reason}
-
-    def ensure_mounted(self, directory: str) -> dict:
-        """Implicit mount: a configured database touched by a process is mounted (IRIS.md §3)."""
-        info = self.mount_info(directory)
-        return info if info is not None else self.mount(directory)
-
-    def dismount(self, directory: str) -> None:
-        directory = self.normalize_directory(directory)
-        with self.locked() as st:
-            if directory not in st["mounted"]:
-                raise MountError(f"Database {directory} is not mounted")
-            if directory == self.manager_directory():
-                raise MountError("Cannot dismount the system database IRISSYS")
-            del st["mounted"][directory]
-
-    # --- freeze -----------------------------------------------------------------------------
-
-    @staticmethod
-    def _frozen(st: dict) -> bool:
-        fz = st.get("freeze")
-        if not fz:
-            return False
-        if fz.get("limit") and time.time() - fz["since"] >= fz["limit"]:
-            st["freeze"] = None  # the write daemon resumed on its own (WDSuspendLimit)
-            return False
-        return True
-
-    def is_frozen(self) -> bool:
-        with self.locked() as st:
-            return self._frozen(st)
-
-    @contextlib.contextmanager
-    def _gate(self, exclusive: bool) -> Iterator[None]:
-        host = self._host(self._sim + "/gate.lock")
-        with open(host, "a+") as gate:
-            fcntl.flock(gate, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-            try:
-                yield
-            finally:
-                fcntl.flock(gate, fcntl.LOCK_UN)
-
-    def freeze(self, limit: float = 0) -> bool:
-        """ExternalFreeze: returns False when already frozen."""
-        with self._gate(exclusive=True), self.locked() as st:
-            if self._frozen(st):
-                return False
-            st["freeze"] = {"since": time.time(), "limit": float(limit or 0)}
-            return True
-
-    def thaw(self) -> bool:
-        """ExternalThaw: returns False when the instance was not frozen."""
-        with self.locked() as st:
-            was = self._frozen(st)
-            st["freeze"] = None
-            return was
-
-    @contextlib.contextmanager
-    def write_gate(self, cancelled: Callable[[], bool] | None = None) -> Iterator[None]:
-        """Hold while writing a database: blocks while the instance is frozen."""
-        while True:
-            with self._gate(exclusive=False):
-                with self.locked() as st:
-                    frozen = self._frozen(st)
-                if not frozen:
-                    yield
-                    return
-            if cancelled and cancelled():
-                raise FrozenWaitCancelled()
-            time.sleep(0.005)
-
     # --- databases (Python API, used by tests and the engine's control API) -------------------
 
     def create_database(self, name: str, directory: str | None = None, size_mb: int = 1) -> str:
@@ -438,46 +337,12 @@ class SimInstance:
 
         return sql.execute(self, namespace, statement, params)
 
-    def start_writer(self, namespace: str, table: str, column: str, interval: float = 0.01) -> "Writer":
-        writer = Writer(self, namespace, table, column, interval)
+    def start_writer(self, namespace: str, table: str, column: str, interval: float = 0.01,
+                     mode: str = "update") -> "Writer":
+        """A background thread that keeps writing ``table``: ``update`` adds 1 to ``column`` of
+        every row; ``insert`` adds a row whose ``column`` is the next number."""
+        from .writer import Writer
+
+        writer = Writer(self, namespace, table, column, interval, mode)
         writer.start()
         return writer
-
-
-class Writer:
-    """A background thread that keeps updating ``column`` of ``table``; honours the freeze."""
-
-    def __init__(self, inst: SimInstance, namespace: str, table: str, column: str, interval: float) -> None:
-        self.inst = inst
-        self.statement = f"UPDATE {table} SET {column} = {column} + 1"
-        self.namespace = namespace
-        self.interval = interval
-        self.updates = 0
-        self.errors: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"sim-writer-{table}", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._step()
-            self._stop.wait(self.interval)
-
-    def _step(self) -> None:
-        """One update (``iris-sim writer`` drives this from its own process)."""
-        from . import sql
-
-        try:
-            sql.execute(self.inst, self.namespace, self.statement, (), cancelled=self._stop.is_set)
-            self.updates += 1
-        except FrozenWaitCancelled:
-            self._stop.set()
-        except Exception as e:  # recorded for the test to see; the writer keeps going
-            self.errors.append(str(e))
-
-    def stop(self) -> int:
-        self._stop.set()
-        self._thread.join(timeout=10)
-        return self.updates

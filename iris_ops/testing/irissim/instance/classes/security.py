@@ -1,0 +1,69 @@
+"""Security.Resources (Security/Resources.cls)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...objectscript.runtime import ByRef, Process, SimClass, error_status, ok_status, register_class
+from .common import E_GENERAL, arg, instance_of, set_ref
+from .config import ConfigObject
+
+
+@register_class
+class SecurityResources(SimClass):
+    """Security.Resources (ref/2024.1/Security/Resources.cls)."""
+
+    name = "Security.Resources"
+    namespace = "%SYS"
+
+    def Create(self, proc: Process, *args: Any) -> Any:
+        """Create(Name, Description, PublicPermission, Type) As %Status."""
+        args = list(args)
+        name = str(arg(args, 0))
+        perm = str(arg(args, 2, "") or "").upper()
+        if not name or len(name) > 64 or "," in name or ":" in name:
+            return error_status(E_GENERAL, f"Invalid resource name '{name}'")  # [UNV]
+        if any(c not in "RWU" for c in perm):
+            return error_status(E_GENERAL, f"Invalid public permission '{perm}'")  # [UNV]
+        with instance_of(proc).locked() as st:
+            if name.upper() in {k.upper() for k in st["resources"]}:
+                return error_status(E_GENERAL, f"Resource {name} already exists")  # [UNV]
+            st["resources"][name] = {"Description": str(arg(args, 1, "")), "PublicPermission": perm}
+        return ok_status()
+
+    def Delete(self, proc: Process, *args: Any) -> Any:
+        """Delete(Name) As %Status."""
+        name = str(arg(list(args), 0))
+        with instance_of(proc).locked() as st:
+            key = next((k for k in st["resources"] if k.upper() == name.upper()), None)
+            if key is None:
+                return error_status(E_GENERAL, f"Resource {name} does not exist")  # [UNV]
+            del st["resources"][key]
+        return ok_status()
+
+    def Exists(self, proc: Process, *args: Any) -> Any:
+        """Exists(Name, ByRef Resource, ByRef Status) As %Boolean."""
+        args = list(args)
+        name = str(arg(args, 0))
+        if instance_of(proc).resource_exists(name):
+            set_ref(args, 1, ConfigObject("Security.Resources", name, {}))
+            set_ref(args, 2, ok_status())
+            return 1
+        set_ref(args, 1, "")
+        set_ref(args, 2, error_status(E_GENERAL, f"Resource {name} does not exist"))  # [UNV]
+        return 0
+
+    def Get(self, proc: Process, *args: Any) -> Any:
+        """Get(Name, ByRef Properties) As %Status."""
+        args = list(args)
+        name = str(arg(args, 0))
+        with instance_of(proc).locked() as st:
+            key = next((k for k in st["resources"] if k.upper() == name.upper()), None)
+            record = dict(st["resources"][key]) if key else None
+        if record is None:
+            return error_status(E_GENERAL, f"Resource {name} does not exist")  # [UNV]
+        if len(args) > 1 and isinstance(args[1], ByRef):
+            args[1].set_sub("Description", record["Description"])
+            args[1].set_sub("PublicPermission", record["PublicPermission"])
+            args[1].set_sub("Type", 2 if key.upper().startswith("%DB_") else 0)
+        return ok_status()
