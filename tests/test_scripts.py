@@ -16,14 +16,16 @@ MGR = "/usr/irissys/mgr/"
 
 def every_script():
     """Every script the tool can generate, for every operation and option."""
-    copies = [(f"{MGR}app_data/IRIS.DAT", f"{MGR}iris-ops-backup-1/APP_DATA.DAT"),
-              (f"{MGR}app_code/IRIS.DAT", f"{MGR}iris-ops-backup-1/APP_CODE.DAT")]
+    copies = [(f"{MGR}app_data/IRIS.DAT", f"{MGR}iris-ops-backup-1/APP_DATA/IRIS.DAT"),
+              (f"{MGR}app_code/IRIS.DAT", f"{MGR}iris-ops-backup-1/APP_CODE/IRIS.DAT")]
     yield scripts.describe_namespace("APP")
     yield scripts.describe_namespace("APP", with_tables=True)
     yield scripts.namespace_users(["APP_DATA", "APP_CODE"])
     yield scripts.counts("USER")
-    yield scripts.freeze_and_copy("APP", f"{MGR}iris-ops-backup-1/", copies, freeze_timeout=10, freeze_limit=300)
-    yield scripts.dismount_and_copy("APP", f"{MGR}iris-ops-backup-1/", [f"{MGR}app_data/", f"{MGR}app_code/"], copies)
+    yield scripts.freeze_and_copy(f"{MGR}iris-ops-backup-1/", copies, freeze_timeout=0, freeze_limit=300)
+    yield scripts.dismount_and_copy(f"{MGR}iris-ops-backup-1/", [f"{MGR}app_data/", f"{MGR}app_code/"], copies)
+    yield scripts.count_staged("IRISOPS-COUNT-1", [("IRISOPS-COUNT-1-0", "globals", f"{MGR}iris-ops-backup-1/APP_DATA/"),
+                                                   ("IRISOPS-COUNT-1-1", "routines", f"{MGR}iris-ops-backup-1/APP_CODE/")])
     yield scripts.remove_directory(f"{MGR}iris-ops-backup-1/")
     yield scripts.existing("T1", ["T1_DATA", "T1_CODE"], [f"{MGR}t1_data/", f"{MGR}t1_code/"])
     yield scripts.manager_directory()

@@ -12,6 +12,8 @@ stdout; errors go to stderr with exit status 1 (2 for usage).
     iris-sim create-ns --name NS --globals DB [--routines DB]
     iris-sim writer start --ns NS --table T --column C [--interval S] [--mode update|insert]  -> {"id": ...}
     iris-sim writer stop ID                                              -> {"updates": N}
+    iris-sim transaction open --ns NS                 -> {"id": ...}  (a process in a transaction)
+    iris-sim transaction close ID
     iris-sim integrity DIRECTORY                      -> {"problems": [...]}
     iris-sim state                                    -> configuration, mounts, freeze, resources
     iris-sim delete-resource NAME
@@ -180,6 +182,17 @@ def _save(path: str, doc: dict) -> None:
     os.replace(tmp, path)
 
 
+def cmd_transaction(args: argparse.Namespace) -> Any:
+    inst = _instance(args.name)
+    if args.action == "open":
+        if not args.ns:
+            raise _Usage("transaction open needs --ns")
+        return {"id": inst.open_transaction(args.ns)}
+    if not args.id:
+        raise _Usage("transaction close needs the transaction id")
+    return {"id": args.id, "closed": inst.close_transaction(args.id)}
+
+
 def cmd_integrity(args: argparse.Namespace) -> Any:
     return {"problems": _instance(args.name).check_integrity(args.directory)}
 
@@ -266,6 +279,11 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--mode", choices=("update", "insert"), default="update",
                    help="update: add 1 to the column of every row; insert: add a row per step")
     s.set_defaults(run=cmd_writer)
+    s = sub.add_parser("transaction", help="a process holding an open transaction (InTransaction in %SYS.ProcessQuery)")
+    s.add_argument("action", choices=("open", "close"))
+    s.add_argument("id", nargs="?")
+    s.add_argument("--ns")
+    s.set_defaults(run=cmd_transaction)
     s = sub.add_parser("integrity", help="check one database file")
     s.add_argument("directory")
     s.set_defaults(run=cmd_integrity)

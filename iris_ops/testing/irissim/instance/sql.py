@@ -153,6 +153,12 @@ def _run(inst, text, params, gdir, rdir, boxes, create, drop, dry_run: bool = Fa
                          "IS_INSERTABLE_INTO, IS_TYPED, CLASSNAME, OWNER, IS_SHARDED) "
                          "VALUES (?, ?, 'BASE TABLE', 'YES', 'NO', ?, '_SYSTEM', 'NO')",
                          [(s, n, _classname(s, n)) for s, n, _ in catalog])
+        conn.execute(f"ATTACH ':memory:' AS {quote('%SYS')}")
+        conn.execute(f"CREATE TABLE {quote('%SYS')}.ProcessQuery (JobNumber INTEGER, NameSpace TEXT, "
+                     "InTransaction INTEGER)")
+        conn.executemany(f"INSERT INTO {quote('%SYS')}.ProcessQuery VALUES (?, ?, ?)",
+                         [(p["JobNumber"], p["NameSpace"], p["InTransaction"]) for p in inst.processes()])
+        text = _quote_percent_schemas(text)
         before = conn.total_changes
 
         if dry_run:
@@ -217,6 +223,15 @@ def _run(inst, text, params, gdir, rdir, boxes, create, drop, dry_run: bool = Fa
         return SqlResult([], [], count)
     finally:
         conn.close()
+
+
+_PERCENT_SCHEMA = re.compile(r"""('(?:[^']|'')*')|(?<![\w"%])(%[A-Za-z][A-Za-z0-9]*)(?=\s*\.)""")
+
+
+def _quote_percent_schemas(text: str) -> str:
+    """IRIS schema names such as ``%SYS`` are not SQLite identifiers: quote them (not inside
+    string literals)."""
+    return _PERCENT_SCHEMA.sub(lambda m: m.group(1) or quote(m.group(2)), text)
 
 
 def _persist(conn, boxes, gdir, rdir, cat_schema, write_data: bool, catalog: list | None = None) -> None:

@@ -330,6 +330,26 @@ class SimInstance(MountsMixin, WriteDaemonMixin):
                 return [f"database contents damaged: {r}" for r in rows]
         return []
 
+    # --- processes --------------------------------------------------------------------------
+
+    def open_transaction(self, namespace: str) -> str:
+        """Seed a process that holds an open transaction (TSTART without TCOMMIT): what
+        ``%SYS.ProcessQuery`` reports as InTransaction.  Returns its id."""
+        with self.locked() as st:
+            transactions = st.setdefault("transactions", {})
+            job = str(max([int(k) for k in transactions] or [9000]) + 1)
+            transactions[job] = {"level": 1, "namespace": str(namespace).upper(), "since": time.time()}
+            return job
+
+    def close_transaction(self, job: str) -> bool:
+        with self.locked() as st:
+            return st.setdefault("transactions", {}).pop(str(job), None) is not None
+
+    def processes(self) -> list[dict]:
+        """The rows of %SYS.ProcessQuery the simulator knows: the seeded processes."""
+        return [{"JobNumber": int(job), "NameSpace": t["namespace"], "InTransaction": 1 if t["level"] else 0}
+                for job, t in sorted(self._state().get("transactions", {}).items())]
+
     # --- SQL --------------------------------------------------------------------------------
 
     def sql(self, namespace: str, statement: str, params: tuple = ()) -> SqlResult:
