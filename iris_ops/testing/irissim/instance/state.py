@@ -194,7 +194,10 @@ class SimInstance(MountsMixin, WriteDaemonMixin):
         return self.install_dir + "/iris.cpf"
 
     def _read_cpf(self) -> dict:
-        cpf: dict[str, dict] = {"Databases": {}, "Namespaces": {}}
+        """``{"Databases": {NAME: props}, "Namespaces": {NAME: props}, "Maps": {NS: {"Global_X": DB}}}``:
+        the ``[Map.<NS>]`` sections hold a namespace's mappings as real CPFs do
+        (``Global_<name>``, ``Routine_<name>``, ``Package_<name>``)."""
+        cpf: dict[str, dict] = {"Databases": {}, "Namespaces": {}, "Maps": {}}
         section = None
         try:
             text = self._host(self.cpf_path).read_text()
@@ -204,7 +207,11 @@ class SimInstance(MountsMixin, WriteDaemonMixin):
             if line.startswith("[") and line.endswith("]"):
                 section = line[1:-1]
                 continue
-            if "=" not in line or section not in cpf:
+            if "=" in line and section and section.startswith("Map."):
+                key, value = line.split("=", 1)
+                cpf["Maps"].setdefault(section[4:], {})[key] = value
+                continue
+            if "=" not in line or section not in ("Databases", "Namespaces"):
                 continue
             key, value = line.split("=", 1)
             if section == "Databases":
@@ -225,6 +232,9 @@ class SimInstance(MountsMixin, WriteDaemonMixin):
         lines += ["", "[Namespaces]"]
         for name, props in cpf["Namespaces"].items():
             lines.append(name + "=" + ",".join(str(props.get(f, NS_DEFAULTS.get(f, ""))) for f in NS_FIELDS))
+        for ns, entries in cpf.get("Maps", {}).items():
+            if entries:
+                lines += ["", f"[Map.{ns}]"] + [f"{key}={value}" for key, value in entries.items()]
         host = self._host(self.cpf_path)
         fresh = not host.exists()
         host.write_text("\n".join(lines) + "\n")

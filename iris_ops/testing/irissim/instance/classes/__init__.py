@@ -7,4 +7,4 @@ behaviour is then the stricter one, never the more forgiving.  One module per cl
 importing the package registers them all with the interpreter's runtime.
 """
 
-from . import backup, config, database, files, namespace, security, sqlclasses  # noqa: F401
+from . import backup, config, database, files, maps, namespace, security, sqlclasses  # noqa: F401

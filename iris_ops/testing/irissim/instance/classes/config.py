@@ -34,7 +34,7 @@ class _ConfigSection(SimClass):
     shown: tuple[str, ...] = ()
     name_rule = NS_NAME
 
-    def _cpfarg(self, proc: Process, args: list, i: int) -> Any:
+    def _cpf_arg(self, proc: Process, args: list, i: int) -> Any:
         cpf = arg(args, i, "")
         if cpf not in ("", instance_of(proc).cpf_path):
             return error_status(E_GENERAL, f"CPF file {cpf} is not the active CPF file (not simulated)")
@@ -55,7 +55,7 @@ class _ConfigSection(SimClass):
         """Create(Name, ByRef Properties, CPFFile="", Flags=7) As %Status."""
         args = list(args)
         name = str(arg(args, 0)).upper()
-        if (bad := self._cpfarg(proc, args, 2)) is not None:
+        if (bad := self._cpf_arg(proc, args, 2)) is not None:
             return bad
         if not self.name_rule.match(name):
             return error_status(E_GENERAL, f"Invalid {self.label.lower()} name '{name}'")  # [UNV] number
@@ -76,7 +76,7 @@ class _ConfigSection(SimClass):
         """Modify(Name, ByRef Properties, ByRef CPFFile="", Flags=7) As %Status: only the keys passed change."""
         args = list(args)
         name = str(arg(args, 0)).upper()
-        if (bad := self._cpfarg(proc, args, 2)) is not None:
+        if (bad := self._cpf_arg(proc, args, 2)) is not None:
             return bad
         changes = self._props_in(args, 1)
         for key in changes:
@@ -95,7 +95,7 @@ class _ConfigSection(SimClass):
         """Get(Name, ByRef Properties, ByRef CPFFile="", Flags) As %Status."""
         args = list(args)
         name = str(arg(args, 0)).upper()
-        if (bad := self._cpfarg(proc, args, 2)) is not None:
+        if (bad := self._cpf_arg(proc, args, 2)) is not None:
             return bad
         props = instance_of(proc).read_config()[self.section].get(name)
         if props is None:
@@ -109,7 +109,7 @@ class _ConfigSection(SimClass):
         """Delete(Name, ByRef CPFFile="", Flags) As %Status: edits the CPF only."""
         args = list(args)
         name = str(arg(args, 0)).upper()
-        if (bad := self._cpfarg(proc, args, 1)) is not None:
+        if (bad := self._cpf_arg(proc, args, 1)) is not None:
             return bad
         with instance_of(proc).config() as cpf:
             if name not in cpf[self.section]:
@@ -117,10 +117,14 @@ class _ConfigSection(SimClass):
             if (bad := self._refuse_delete(name, cpf)) is not None:
                 return bad
             del cpf[self.section][name]
+            self._after_delete(name, cpf)
         return ok_status()
 
     def _refuse_delete(self, name: str, cpf: dict) -> Any:
         return None
+
+    def _after_delete(self, name: str, cpf: dict) -> None:
+        pass
 
     def Exists(self, proc: Process, *args: Any) -> Any:
         """Exists(Name, ByRef Obj, ByRef Status, ByRef CPFFile="", Flags) As %Boolean."""
@@ -175,6 +179,9 @@ class ConfigNamespaces(_ConfigSection):
             if props[key] and props[key] not in cpf["Databases"]:
                 return error_status(E_DOES_NOT_EXIST, f"Database {props[key]} does not exist")
         return None
+
+    def _after_delete(self, name: str, cpf: dict) -> None:
+        cpf["Maps"].pop(name, None)  # its [Map.<NS>] section goes with it
 
     def _refuse_delete(self, name: str, cpf: dict) -> Any:
         if name in ("%SYS", "%ALL") or name.startswith("HS"):

@@ -22,7 +22,10 @@ class SecurityResources(SimClass):
         name = str(arg(args, 0))
         perm = str(arg(args, 2, "") or "").upper()
         if not name or len(name) > 64 or "," in name or ":" in name:
-            return error_status(E_GENERAL, f"Invalid resource name '{name}'")  # [UNV]
+            return error_status(E_GENERAL, f"Invalid resource name '{name}'")  # [DOC] rules; [UNV] text
+        if "_" in name and name.split("_", 1)[1].startswith("%"):
+            # [DOC] "First Character after the "_" cannot be a % for user-defined resources"
+            return error_status(E_GENERAL, f"Invalid resource name '{name}': '%' after '_' is reserved")  # [UNV] text
         if any(c not in "RWU" for c in perm):
             return error_status(E_GENERAL, f"Invalid public permission '{perm}'")  # [UNV]
         with instance_of(proc).locked() as st:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...objectscript import runtime
 from ...objectscript.runtime import (
     ByRef,
     IrisError,
@@ -15,7 +16,7 @@ from ...objectscript.runtime import (
     register_class,
 )
 from .. import sql
-from .common import E_SQL, arg, instance_of, set_ref
+from .common import E_GENERAL, E_SQL, arg, instance_of, set_ref
 
 
 def _sql_value(value: Any) -> Any:
@@ -118,6 +119,7 @@ class StatementObject(SimObject):
 
     def __init__(self) -> None:
         self.text: str | None = None
+        self.class_query: tuple[str, str] | None = None
 
     def call_method(self, proc: Process, name: str, args: list[Any]) -> Any:
         if name == "%Prepare":
@@ -129,11 +131,50 @@ class StatementObject(SimObject):
                 return error_status(E_SQL, f"SQLCODE: {e.sqlcode} Message: {e.message}")
             self.text = text
             return ok_status()
+        if name == "%PrepareClassQuery":
+            return self._prepare_class_query(proc, str(arg(args, 0)), str(arg(args, 1)))
         if name == "%Execute":
+            if self.class_query is not None:
+                return run_class_query(proc, *self.class_query, [arg(args, i) for i in range(len(args))])
             if self.text is None:
                 return StatementResult([], [], -400, "Statement has not been prepared")  # [UNV]
             return run_sql(proc, self.text, [arg(args, i) for i in range(len(args))])
         return super().call_method(proc, name, args)
+
+
+    def _prepare_class_query(self, proc: Process, class_name: str, query: str) -> Any:
+        """%PrepareClassQuery(pClassName, pQueryName) As %Status."""
+        self.text = self.class_query = None
+        if (class_name, query) not in CLASS_QUERIES:
+            return error_status(E_GENERAL, f"Query {class_name}:{query} is not simulated")  # [UNV] number and text
+        cls = runtime.lookup_class(class_name)
+        if cls.namespace and proc.namespace.upper() != cls.namespace:
+            return error_status(E_GENERAL, f"Class {class_name} does not exist in namespace {proc.namespace}")
+        self.class_query = (class_name, query)
+        return ok_status()
+
+
+#: Class queries %PrepareClassQuery knows, with the rows they return: the name first [UNV: the
+#: other columns and their order are not documented; only the first is relied upon].
+CLASS_QUERIES = {
+    ("Config.MapGlobals", "List"), ("Config.MapRoutines", "List"), ("Config.MapPackages", "List"),
+    ("Config.Databases", "List"), ("Config.Namespaces", "List"),
+}
+
+
+def run_class_query(proc: Process, class_name: str, query: str, params: list) -> StatementResult:
+    cpf = instance_of(proc).read_config()
+    if class_name == "Config.Databases":
+        columns, rows = ["Name", "Directory"], [(n, p["Directory"]) for n, p in sorted(cpf["Databases"].items())]
+    elif class_name == "Config.Namespaces":
+        columns = ["Namespace", "Globals", "Routines"]
+        rows = [(n, p["Globals"], p["Routines"]) for n, p in sorted(cpf["Namespaces"].items())]
+    else:
+        namespace = str(params[0]) if params else ""
+        if namespace.upper() not in cpf["Namespaces"] and namespace.upper() != "%ALL":
+            return StatementResult([], [], -400, f"Namespace {namespace} does not exist")  # [UNV]
+        columns, rows = runtime.lookup_class(class_name).list_rows(proc, namespace)
+    return StatementResult(columns, rows, 0, "", 0)
 
 
 def run_sql(proc: Process, text: str, params: list) -> StatementResult:
