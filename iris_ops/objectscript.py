@@ -216,6 +216,15 @@ def if_(condition: Value, *then: Code, else_: Iterable[Code] = ()) -> Code:
     return _code(text)
 
 
+def try_(*body: Code, catch: Iterable[Code] = ()) -> Code:
+    """``Try { body } Catch ex { catch }`` inside a step: for a call that may not exist on the
+    target's version (the step carries on with the catch's statements)."""
+    catch = list(catch)
+    for stmt in (*body, *catch):
+        _require_code(stmt)
+    return _code(f"Try {{ {' '.join(body)} }} Catch ex {{ {' '.join(catch)} }}")
+
+
 def while_(condition: Value, *body: Code) -> Code:
     for stmt in body:
         _require_code(stmt)

@@ -5,38 +5,15 @@ through ``.env``, ``.name`` and ``.instance``)."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
+from clihelp import cli, events, manifest, ok
 from conftest import plugin
 from iris_ops import hookimpl
 
 _STEP = re.compile(r"Try \{ If n=\d+ \{ ")
-
-
-def cli(sc, *args, **env) -> subprocess.CompletedProcess:
-    full = {k: v for k, v in os.environ.items() if not k.startswith("IRIS_OPS_")}
-    full.update(sc.env, IRIS_OPS_LOG_FORMAT="json", **env)
-    return subprocess.run([sys.executable, "-m", "iris_ops", *map(str, args)], env=full, capture_output=True,
-                          text=True, stdin=subprocess.DEVNULL, timeout=120)
-
-
-def ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
-    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
-    return proc
-
-
-def events(proc) -> list[dict]:
-    return [json.loads(line) for line in proc.stderr.splitlines() if line.startswith("{")]
-
-
-def manifest(fixture: Path) -> dict:
-    return json.loads((fixture / "manifest.json").read_text())
 
 
 def wd_suspended(sc) -> str:

@@ -434,7 +434,7 @@ def test_resource_shared_by_two_restores_outlives_the_first_delete(sim_container
         assert all(r in st["resources"] for r in resources)
     assert accounts(sc, "T2") == EXPECTED
     second = ok(cli(sc, "delete-ns", "--ns", "T2", "--yes"))
-    assert second.stdout.count("deleted (created by restore, no longer used)") == len(resources)
+    assert second.stdout.count("(created by restore, no longer used)") == len(resources)
     with sc.instance.locked() as st:
         assert not any(r in st["resources"] for r in resources)
 

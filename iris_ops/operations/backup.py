@@ -18,10 +18,22 @@ from typing import TYPE_CHECKING
 
 from iris_ops import __version__, hookimpl, names, scripts, versions
 from iris_ops.cli import task
-from iris_ops.errors import ConflictError, InstanceError, IrisOpsError, ScriptError, SystemTargetError, UsageError
+from iris_ops.errors import (
+    ConflictError,
+    InstanceError,
+    IrisOpsError,
+    ScriptError,
+    SystemTargetError,
+    UnsupportedError,
+    UsageError,
+)
 
 if TYPE_CHECKING:
     from iris_ops.operations.context import Operation
+
+
+#: The only block size iris-ops copies (IRIS.md §3; the one the offline label check knows).
+BLOCK_SIZE = 8192
 
 
 def database_file(name: str) -> str:
@@ -143,6 +155,65 @@ def _int_or_none(value) -> int | None:
     return int(value) if value not in (None, "") else None
 
 
+def copyable(op: "Operation", namespace: str, db: dict) -> dict:
+    """Refuse (exit 3, before any change) a database iris-ops cannot copy faithfully; return what
+    was checked, for the manifest."""
+    if db.get("missing"):
+        raise InstanceError(f"database {db['name']} of namespace {namespace}: no readable IRIS.DAT in {db['directory']}",
+                            fix="Check the database in the Management Portal (Databases) or messages.log.")
+    checks = {
+        "encrypted": _flag(db.get("encrypted")),
+        "multi_volume": _flag(db.get("multi_volume")),
+        "mirrored": _flag(db.get("mirrored")),
+        "block_size": _int_or_none(db.get("block_size")),
+        "stream_files": bool(db.get("stream_location")) or bool(_flag(db.get("stream_directory"))),
+    }
+    reasons = []
+    if checks["encrypted"]:
+        reasons.append("it is encrypted (EncryptedDB=1): the copy is useless without the instance's key")
+    if checks["multi_volume"]:
+        reasons.append("it is a multi-volume database (MultiVolume=1): its extra volume files beside IRIS.DAT "
+                       "would not be copied")
+    if checks["mirrored"]:
+        reasons.append("it is mirrored (Mirrored=1): a copy carries the mirror's identity")
+    if checks["block_size"] not in (None, BLOCK_SIZE):
+        reasons.append(f"its block size is {checks['block_size']}, not {BLOCK_SIZE}")
+    if checks["stream_files"]:
+        where = db.get("stream_location") or f"{db['directory']}stream/"
+        reasons.append(f"it stores file streams outside IRIS.DAT ({where})")
+    if reasons:
+        raise UnsupportedError(
+            f"refusing to back up namespace {namespace}: database {db['name']} cannot be copied faithfully: "
+            + "; ".join(reasons),
+        )
+    if checks["multi_volume"] is None:
+        op.log.warning("backup.multi_volume_unknown", database=db["name"],
+                       note="this IRIS version reports no MultiVolume property; assumed single-volume")
+    return checks
+
+
+def not_recreated(info: dict) -> list[str]:
+    """What the source namespace has that a restore does not recreate: its mappings, its
+    interoperability, and database properties other than Globals and Routines."""
+    out = []
+    for kind, entries in sorted((info.get("mappings") or {}).items()):
+        for entry in entries:
+            out.append(f"{kind[:-1]} mapping {entry['name']} -> {entry['database']}")
+    props = info.get("properties") or {}
+    if str(props.get("Interop", "0")) not in ("", "0"):
+        out.append("interoperability (Interop=1): the restored namespace is not interoperability-enabled")
+    for key, default in (("TempGlobals", "IRISTEMP"), ("Library", "IRISLIB"), ("SysGlobals", "IRISSYS"),
+                         ("SysRoutines", "IRISSYS")):
+        value = str(props.get(key) or "")
+        if value and value.upper() != default:
+            out.append(f"namespace property {key}={value} (a restore uses {default})")
+    return out
+
+
+def _flag(value) -> int | None:
+    return None if value in (None, "") else (1 if str(value) not in ("0", "False", "false") else 0)
+
+
 def run_backup(op: "Operation", namespace: str, out: Path, *, force: bool, dismount: bool, description: str):
     from iris_ops import fixture
     from iris_ops.progress import ProgressWriter
@@ -160,6 +231,11 @@ def run_backup(op: "Operation", namespace: str, out: Path, *, force: bool, dismo
     for db in dbs:
         if names.is_system_database(db["name"]):
             raise SystemTargetError(f"namespace {namespace} uses system database {db['name']}; refusing to back it up")
+    for db in dbs:
+        db["checks"] = copyable(op, namespace, db)
+    not_restored = not_recreated(info)
+    for item in not_restored:
+        op.log.warning("backup.not_restored", setting=item, note="recorded in the manifest; a restore does not recreate it")
     manager_dir = names.directory(info["manager_directory"], what="manager directory")
     stage = f"{manager_dir}iris-ops-backup-{secrets.token_hex(6)}/"
     staged = {db["name"]: f"{stage}{names.database(db['name'])}/" for db in dbs}
@@ -213,12 +289,14 @@ def run_backup(op: "Operation", namespace: str, out: Path, *, force: bool, dismo
                                   product=parsed.product if parsed else None,
                                   version=parsed.version if parsed else None,
                                   build=parsed.build if parsed else None),
-            namespace=fixture.NamespaceInfo(name=namespace, properties=info.get("properties", {})),
+            namespace=fixture.NamespaceInfo(name=namespace, properties=info.get("properties", {}),
+                                            mappings=info.get("mappings", {})),
             databases=entries,
             tables=tables,
             consistency=fixture.Consistency(method=method, window_seconds=round(window, 3),
                                             open_transactions=_int_or_none(copied.get("open_transactions"))),
             row_counts=row_counts,
+            not_restored=not_restored,
         )
         writer.write_manifest(manifest)
         writer.commit()
@@ -258,6 +336,9 @@ def backup(c, ns="", out="", force=False, dismount=False, description="", dry_ru
         op.emit(f"  {db.name:<24} {db.role:<17} {db.bytes:>14,} bytes  sha256 {db.sha256}")
     for table in manifest.tables:
         op.emit(f"  table {table.name:<40} {table.row_count:>10,} rows")
+    op.emit(f"  row counts: {manifest.row_counts.source}")
+    for item in manifest.not_restored:
+        op.emit(f"  not restored by a restore: {item}")
 
 
 @hookimpl

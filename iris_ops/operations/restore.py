@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Callable
 
 from iris_ops import __version__, hookimpl, names, scripts
 from iris_ops.cli import task
-from iris_ops.errors import ConflictError, IrisOpsError, UsageError, ValidationError
+from iris_ops.errors import ConflictError, IrisOpsError, SystemTargetError, UsageError, ValidationError
 
 if TYPE_CHECKING:
     from iris_ops.fixture import Database, Fixture
@@ -50,7 +50,7 @@ def plan(op: "Operation", loaded: "Fixture", namespace: str, manager_directory: 
             name = names.database(namespace)
         else:
             name = names.derived_database(namespace, "DATA" if db.has_globals else "CODE")
-        resource = db.resource or datlabel.read_label(loaded.path_of(db)).resource
+        resource = names.resource(db.resource or datlabel.read_label(loaded.path_of(db)).resource)
         planned.append(PlannedDatabase(db, name, f"{manager_directory}{name.lower()}/", resource))
     return planned
 
@@ -140,16 +140,42 @@ def restore_database(op: "Operation", loaded: "Fixture", item: PlannedDatabase, 
         )
 
     # Record the undo before the change: a resource created just before a failure (a lost
-    # reply included) must be deleted too, but never one that existed before this restore.
-    existed = op.runner.run(scripts.resource_exists(item.resource), changes=False).get("exists")
-    if not existed:
-        undo.add(f"resource {item.resource}", lambda: op.runner.run(scripts.delete_resource(item.resource)))
-    op.runner.run(scripts.ensure_resource(item.resource))
+    # reply included) must be deleted too, but never one that existed before this restore, nor a
+    # system resource (preflight proved it exists).
+    if not names.is_system_resource(item.resource):
+        found = op.runner.run(scripts.resource_exists(item.resource), changes=False)
+        if not found.get("exists"):
+            with_role = not found.get("role_exists")
+            undo.add(f"resource {item.resource}",
+                     lambda: op.runner.run(scripts.delete_resource(item.resource, with_role=with_role)))
+        op.runner.run(scripts.ensure_resource(item.resource))
     marker = json.dumps({"tool": f"iris-ops {__version__}", "fixture": fixture_id, "database": item.name}).encode()
     op.runner.write_file(io.BytesIO(marker), len(marker), item.directory + MARKER, timeout=op.settings.timeout)
 
     undo.add(f"database {item.name}", lambda: op.runner.run(scripts.delete_database(item.name, item.directory)))
     op.runner.run(scripts.create_database(item.name, item.directory))
+
+
+def preflight(op: "Operation", namespace: str, planned: list[PlannedDatabase]) -> None:
+    """Everything that can be refused is refused here, before the first change: every name and
+    path (building each script validates them), and a label naming a system resource the
+    instance lacks (iris-ops never creates a system resource: exit 3)."""
+    globals_db = next(p.name for p in planned if p.source.has_globals)
+    routines_db = next(p.name for p in planned if p.source.has_routines)
+    scripts.create_namespace(namespace, globals_db, routines_db)
+    for item in planned:
+        scripts.make_directory(item.directory)
+        scripts.create_database(item.name, item.directory)
+        if names.is_system_resource(item.resource):
+            if not op.runner.run(scripts.resource_exists(item.resource), changes=False).get("exists"):
+                raise SystemTargetError(
+                    f"the label of {item.source.name} names system resource {item.resource}, which "
+                    f"{op.target.describe()} lacks; iris-ops never creates system resources",
+                    fix="Restore into an instance that has it (every IRIS has %DB_%DEFAULT).",
+                )
+        else:
+            scripts.ensure_resource(item.resource)
+            scripts.delete_resource(item.resource, with_role=True)
 
 
 def run_restore(op: "Operation", src: Path, namespace: str, *, force: bool, verify: bool):
@@ -161,15 +187,19 @@ def run_restore(op: "Operation", src: Path, namespace: str, *, force: bool, veri
     if not findings or not all(f.ok for f in findings):
         raise failure(findings, str(src))
     op.hook.pre_restore(operation=op, fixture=loaded, namespace=namespace)
+    for item in loaded.manifest.not_restored:
+        op.log.warning("restore.not_restored", setting=item, note="the source had it; a restore does not recreate it")
     manager_directory = names.directory(op.runner.run(scripts.manager_directory(), changes=False)["manager_directory"])
     planned = plan(op, loaded, namespace, manager_directory)
+    preflight(op, namespace, planned)
     check_targets(op, namespace, planned, force)
     if op.dry_run:
         for item in planned:
             op.runner.run(scripts.make_directory(item.directory))
             op.runner.show_command(f"stream {loaded.path_of(item.source)} to {item.directory}IRIS.DAT "
                                    f"(owner {op.target.owner}, mode 660, directory 770)")
-            op.runner.run(scripts.ensure_resource(item.resource))
+            if not names.is_system_resource(item.resource):
+                op.runner.run(scripts.ensure_resource(item.resource))
             op.runner.run(scripts.create_database(item.name, item.directory))
         globals_db = next(p.name for p in planned if p.source.has_globals)
         routines_db = next(p.name for p in planned if p.source.has_routines)
@@ -235,6 +265,10 @@ def restore(c, src="", ns="", force=False, no_verify=False, dry_run=False, **tar
         op.emit(f"  database {item.name:<24} {item.directory}")
     for table in tables:
         op.emit(f"  table {table['name']:<40} {int(table['row_count']):>10,} rows")
+    from iris_ops import fixture
+
+    for item in fixture.load(src).manifest.not_restored:
+        op.emit(f"  not restored: {item}")
 
 
 @hookimpl

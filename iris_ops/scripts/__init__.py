@@ -20,9 +20,16 @@ from .backup import (
     freeze_and_copy,
     remove_directory,
 )
-from .common import FILE, NAMESPACE_PROPERTIES, RESOURCE_DESCRIPTION, TABLES_QUERY, table_counts
-from .delete import delete_database, delete_namespace
-from .describe import counts, describe_namespace, namespace_users, resource_status
+from .common import (
+    FILE,
+    NAMESPACE_PROPERTIES,
+    RESOURCE_DESCRIPTION,
+    RESOURCE_WITH_ROLE_DESCRIPTION,
+    TABLES_QUERY,
+    table_counts,
+)
+from .delete import delete_database, delete_namespace, file_exists, remove_file
+from .describe import counts, database_users, describe_namespace, resource_status
 from .freeze import thaw_entry, wd_suspended
 from .restore import (
     create_database,

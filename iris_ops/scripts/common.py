@@ -11,6 +11,8 @@ FILE = "%Library.File"
 NAMESPACE_PROPERTIES = ("Globals", "Routines", "TempGlobals", "Library", "SysGlobals", "SysRoutines", "Interop")
 #: The Description of resources a restore creates: delete-ns removes only these.
 RESOURCE_DESCRIPTION = "created by iris-ops restore"
+#: ... and of those it created together with the role of the same name (removed with them).
+RESOURCE_WITH_ROLE_DESCRIPTION = "created by iris-ops restore, with the role of the same name"
 TABLES_QUERY = "SELECT TABLE_SCHEMA,TABLE_NAME FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_TYPE='BASE TABLE'"
 
 
@@ -60,27 +62,68 @@ def table_counts(namespace: str) -> list[Code]:
 
 
 def database_facts(role: str, db_name: Code) -> list[Code]:
-    """Statements describing the database called ``db_name`` into the ``dbs`` array."""
-    d, obj = var("d"), var("obj")
+    """Statements describing the database called ``db_name`` into the ``dbs`` array: where it is,
+    its label, its mount, and what a faithful copy depends on (EncryptedDB, Mirrored, BlockSize,
+    MultiVolume, StreamLocation and a ``stream/`` directory beside IRIS.DAT).  A database whose
+    file cannot be opened is described as ``missing`` (delete-ns must still be able to finish)."""
+    d, obj, mv = var("d"), var("obj"), var("mv")
     directory = var("d", "Directory")
     return [
         check_status(call("Config.Databases", "Get", db_name, o.byref("d"))),
         set_(obj, call("SYS.Database", "%OpenId", directory)),
-        o.if_(op(obj, "=", lit("")), o.throw(op(lit("cannot open database directory "), "_", directory))),
-        o.push(
-            var("dbs"),
-            o.dynamic_object(
-                name=db_name,
-                role=lit(role),
-                directory=directory,
-                resource=prop(obj, "ResourceName"),
-                block_size=prop(obj, "BlockSize"),
-                size_mb=prop(obj, "Size"),
-                mounted=prop(obj, "Mounted"),
-                read_only_mounted=prop(obj, "ReadOnlyMounted"),
-            ),
+        o.if_(
+            op(obj, "=", lit("")),
+            o.push(var("dbs"), o.dynamic_object(name=db_name, role=lit(role), directory=directory, missing=1)),
+            else_=[
+                # MultiVolume is missing from older versions' SYS.Database: unknown there, not an error.
+                set_(mv, lit("")),
+                o.try_(set_(mv, prop(obj, "MultiVolume"))),
+                o.push(
+                    var("dbs"),
+                    o.dynamic_object(
+                        name=db_name,
+                        role=lit(role),
+                        directory=directory,
+                        resource=prop(obj, "ResourceName"),
+                        block_size=prop(obj, "BlockSize"),
+                        size_mb=prop(obj, "Size"),
+                        mounted=prop(obj, "Mounted"),
+                        read_only_mounted=prop(obj, "ReadOnlyMounted"),
+                        encrypted=prop(obj, "EncryptedDB"),
+                        mirrored=prop(obj, "Mirrored"),
+                        multi_volume=mv,
+                        stream_location=func("$Get", var("d", "StreamLocation")),
+                        stream_directory=call(FILE, "DirectoryExists", op(directory, "_", lit("stream/"))),
+                    ),
+                ),
+            ],
         ),
         o.kill(d, obj),
+    ]
+
+
+MAP_CLASSES = {"globals": "Config.MapGlobals", "routines": "Config.MapRoutines", "packages": "Config.MapPackages"}
+
+
+def mappings_of(namespace: Code, kind: str, *body: Code) -> list[Code]:
+    """Statements running ``body`` for each ``kind`` mapping of ``namespace`` (the List query of
+    Config.Map*, the mapping's name first), with ``mn`` its name and ``mp`` its properties
+    (``mp("Database")``)."""
+    st, rs, mn = var("st"), var("rs"), var("mn")
+    cls = MAP_CLASSES[kind]
+    return [
+        set_(st, call("%SQL.Statement", "%New")),
+        check_status(method(st, "%PrepareClassQuery", lit(cls), lit("List"))),
+        set_(rs, method(st, "%Execute", namespace)),
+        check_sql(rs),
+        o.while_(
+            method(rs, "%Next"),
+            set_(mn, method(rs, "%GetData", 1)),
+            o.kill(var("mp")),
+            check_status(call(cls, "Get", namespace, mn, o.byref("mp"))),
+            *body,
+        ),
+        o.kill(st, rs),
     ]
 
 

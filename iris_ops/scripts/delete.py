@@ -68,3 +68,23 @@ def delete_database(name: str, directory: str, *, keep_files: bool = False) -> S
             ),
         )
     return script
+
+
+def file_exists(path: str) -> Script:
+    """Read-only.  Result: ``exists`` (%Library.File.Exists)."""
+    script = Script("%SYS", purpose=f"check {path}")
+    script.step("check", result("exists", call(FILE, "Exists", lit(names.instance_path(path)))))
+    return script
+
+
+def remove_file(path: str) -> Script:
+    """Deletes a file iris-ops wrote, if it is there.  Result: ``removed``."""
+    target = lit(names.instance_path(path))
+    script = Script("%SYS", purpose=f"remove {path}")
+    script.step(
+        "remove",
+        result("removed", 0),
+        o.if_(call(FILE, "Exists", target), check_true(call(FILE, "Delete", target), f"cannot remove {path}"),
+              result("removed", 1)),
+    )
+    return script

@@ -5,7 +5,7 @@ from __future__ import annotations
 from iris_ops import names
 from iris_ops import objectscript as o
 from iris_ops.objectscript import Script, call, check_status, check_true, lit, method, op, prop, result, set_, var
-from .common import FILE, RESOURCE_DESCRIPTION
+from .common import FILE, RESOURCE_DESCRIPTION, RESOURCE_WITH_ROLE_DESCRIPTION
 
 
 def existing(namespace: str, databases: list[str], directories: list[str]) -> Script:
@@ -48,16 +48,30 @@ def make_directory(directory: str) -> Script:
 
 
 def ensure_resource(resource: str) -> Script:
-    """Creates the resource named in a DAT label if the instance lacks it.
-    Result: ``created`` (1 when this call created it)."""
-    res = lit(names.namespace(resource, what="resource"))
+    """Creates the resource named in a DAT label if the instance lacks it, with no public
+    permission, and then, if no role of that name exists, the role ``<resource>`` granting
+    ``<resource>:RW`` (what the Management Portal and IPM create beside a database resource), so
+    that users holding that role can use the restored database.  The resource's Description says
+    whether the role is ours too.  Never for a system resource (exit 3 when built).  Result:
+    ``created`` and ``role_created`` (1 when this call created them)."""
+    res = lit(names.user_resource(resource))
     script = Script("%SYS", purpose=f"ensure resource {resource}")
     script.step(
         "resource",
         result("created", 0),
+        result("role_created", 0),
         o.if_(
             o.not_(call("Security.Resources", "Exists", res)),
-            check_status(call("Security.Resources", "Create", res, lit(RESOURCE_DESCRIPTION), lit(""))),
+            o.if_(
+                call("Security.Roles", "Exists", res),
+                check_status(call("Security.Resources", "Create", res, lit(RESOURCE_DESCRIPTION), lit(""))),
+                else_=[
+                    check_status(call("Security.Resources", "Create", res, lit(RESOURCE_WITH_ROLE_DESCRIPTION), lit(""))),
+                    check_status(call("Security.Roles", "Create", res, lit(RESOURCE_WITH_ROLE_DESCRIPTION),
+                                      lit(f"{resource}:RW"), lit(""))),
+                    result("role_created", 1),
+                ],
+            ),
             result("created", 1),
         ),
     )
@@ -65,18 +79,27 @@ def ensure_resource(resource: str) -> Script:
 
 
 def resource_exists(resource: str) -> Script:
-    """Read-only.  Result: ``exists`` (Security.Resources.Exists)."""
-    res = lit(names.namespace(resource, what="resource"))
+    """Read-only.  Result: ``exists`` (Security.Resources.Exists) and ``role_exists``
+    (Security.Roles.Exists of the same name)."""
+    res = lit(names.resource(resource))
     script = Script("%SYS", purpose=f"check resource {resource}")
-    script.step("resource", result("exists", call("Security.Resources", "Exists", res)))
+    script.step(
+        "resource",
+        result("exists", call("Security.Resources", "Exists", res)),
+        result("role_exists", call("Security.Roles", "Exists", res)),
+    )
     return script
 
 
-def delete_resource(resource: str) -> Script:
-    res = lit(names.namespace(resource, what="resource"))
+def delete_resource(resource: str, *, with_role: bool = False) -> Script:
+    """Deletes a resource iris-ops created (never a system resource: exit 3 when built), and with
+    ``with_role`` the role of the same name.  Result: ``deleted``."""
+    res = lit(names.user_resource(resource))
     script = Script("%SYS", purpose=f"delete resource {resource}")
+    role = [o.if_(call("Security.Roles", "Exists", res), check_status(call("Security.Roles", "Delete", res)))]
     script.step(
         "resource",
+        *(role if with_role else []),
         o.if_(call("Security.Resources", "Exists", res), check_status(call("Security.Resources", "Delete", res))),
         result("deleted", 1),
     )

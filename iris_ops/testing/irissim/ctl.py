@@ -8,7 +8,8 @@ stdout; errors go to stderr with exit status 1 (2 for usage).
     iris-sim init --install-dir /usr/irissys [--name IRIS]
     iris-sim daemon                                   the container's main process
     iris-sim sql --ns USER "SELECT 1"
-    iris-sim create-db --name DB --size-mb 64 [--namespace NS] [--directory D]
+    iris-sim create-db --name DB --size-mb 64 [--namespace NS] [--directory D] [--resource R]
+                       [--block-size N] [--encrypted] [--mirrored] [--volumes N] [--stream-files]
     iris-sim create-ns --name NS --globals DB [--routines DB]
     iris-sim writer start --ns NS --table T --column C [--interval S] [--mode update|insert]  -> {"id": ...}
     iris-sim writer stop ID                                              -> {"updates": N}
@@ -87,7 +88,9 @@ def cmd_sql(args: argparse.Namespace) -> Any:
 
 def cmd_create_db(args: argparse.Namespace) -> Any:
     inst = _instance(args.name)
-    directory = inst.create_database(args.db, args.directory, args.size_mb)
+    directory = inst.create_database(args.db, args.directory, args.size_mb, resource=args.resource,
+                                     block_size=args.block_size, encrypted=args.encrypted, mirrored=args.mirrored,
+                                     volumes=args.volumes, stream_files=args.stream_files)
     if args.namespace:
         inst.create_namespace(args.namespace, args.db)
     return {"name": args.db.upper(), "directory": directory, "namespace": (args.namespace or "").upper() or None}
@@ -210,10 +213,7 @@ def cmd_state(args: argparse.Namespace) -> Any:
 
 
 def cmd_delete_resource(args: argparse.Namespace) -> Any:
-    inst = _instance(args.name)
-    with inst.locked() as st:
-        removed = st.get("resources", {}).pop(args.resource, None) is not None
-    return {"resource": args.resource, "removed": removed}
+    return {"resource": args.resource, "removed": _instance(args.name).delete_resource(args.resource)}
 
 
 def cmd_listing(args: argparse.Namespace) -> Any:
@@ -263,6 +263,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--size-mb", type=int, default=1)
     s.add_argument("--directory")
     s.add_argument("--namespace")
+    s.add_argument("--resource", help="the label's resource (default %%DB_<NAME>; %%DB_%%DEFAULT is the system default)")
+    s.add_argument("--block-size", type=int, default=8192, help="the block size the database declares")
+    s.add_argument("--encrypted", action="store_true", help="EncryptedDB=1")
+    s.add_argument("--mirrored", action="store_true", help="Mirrored=1")
+    s.add_argument("--volumes", type=int, default=0, help="extra volume files beside IRIS.DAT (MultiVolume=1)")
+    s.add_argument("--stream-files", action="store_true", help="a file stream in stream/ beside IRIS.DAT")
     s.set_defaults(run=cmd_create_db)
     s = sub.add_parser("create-ns", help="create a namespace on existing databases")
     s.add_argument("--name", dest="ns", required=True)

@@ -296,21 +296,50 @@ class SimInstance(MountsMixin, WriteDaemonMixin):
 
     # --- databases (Python API, used by tests and the engine's control API) -------------------
 
-    def create_database(self, name: str, directory: str | None = None, size_mb: int = 1) -> str:
+    def create_database(self, name: str, directory: str | None = None, size_mb: int = 1, *,
+                        resource: str | None = None, block_size: int = datfile.BLOCK, encrypted: bool = False,
+                        mirrored: bool = False, volumes: int = 0, stream_files: bool = False) -> str:
+        """Seed a configured, mounted database.  ``resource`` defaults to ``%DB_<NAME>`` (created
+        if missing); ``%DB_%DEFAULT`` is what CreateDatabase puts when none is named.  The other
+        keywords make databases iris-ops must refuse: a declared ``block_size``, ``encrypted``,
+        ``mirrored``, ``volumes`` extra volume files ``IRIS-000n.VOL`` beside IRIS.DAT [UNV name],
+        ``stream_files``: a file stream in ``stream/`` beside IRIS.DAT [UNV location]."""
         name = name.upper()
         directory = self.normalize_directory(directory or self.manager_directory() + name.lower() + "/")
         self._mkdirs(directory, owner=IRISOWNER, mode=0o775)
-        resource = "%DB_" + name
+        resource = resource or "%DB_" + name
         with self.locked() as st:
-            st["resources"].setdefault(resource, {"Description": "", "PublicPermission": ""})
+            if resource.upper() not in {k.upper() for k in st["resources"]}:
+                st["resources"][resource] = {"Description": "", "PublicPermission": ""}
         host = self._host(directory + "IRIS.DAT")
-        datfile.create(host, directory, resource, size_mb)
+        datfile.create(host, directory, resource, size_mb, block_size=block_size, encrypted=encrypted,
+                       mirrored=mirrored)
         self.fs.created(directory + "IRIS.DAT", *IRISOWNER)
         os.chmod(host, 0o660)
+        for n in range(1, volumes + 1):
+            volume = f"{directory}IRIS-{n:04d}.VOL"
+            self._host(volume).write_bytes(b"\0" * datfile.BLOCK)
+            self.fs.created(volume, *IRISOWNER)
+        if stream_files:
+            self._mkdirs(directory + "stream/", owner=IRISOWNER, mode=0o775)
+            self._host(directory + "stream/1.stream").write_bytes(b"a file stream")
+            self.fs.created(directory + "stream/1.stream", *IRISOWNER)
         with self.config() as cpf:
             cpf["Databases"][name] = dict(DB_DEFAULTS, Directory=directory)
         self.mount(directory)
         return directory
+
+    def delete_resource(self, name: str) -> bool:
+        """Remove a security resource, system ones included (``iris-sim delete-resource``): to
+        seed an instance that lacks one."""
+        with self.locked() as st:
+            key = next((k for k in st.get("resources", {}) if k.upper() == str(name).upper()), None)
+            return key is not None and st["resources"].pop(key, None) is not None
+
+    def volume_files(self, directory: str) -> list[str]:
+        """Extra volume files of a multi-volume database beside its IRIS.DAT [UNV naming]."""
+        host = self._host(self.normalize_directory(directory))
+        return sorted(p.name for p in host.glob("IRIS-*.VOL")) if host.is_dir() else []
 
     def create_namespace(self, name: str, globals_db: str, routines_db: str | None = None) -> None:
         with self.config() as cpf:

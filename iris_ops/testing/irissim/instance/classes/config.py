@@ -163,7 +163,7 @@ class ConfigNamespaces(_ConfigSection):
     section = "Namespaces"
     label = "Namespace"
     fields = ("Globals", "Routines", "TempGlobals", "Library", "SysGlobals", "SysRoutines", "Interop")
-    shown = ("Globals", "Library", "Routines", "SysGlobals", "SysRoutines", "TempGlobals")
+    shown = ("Globals", "Interop", "Library", "Routines", "SysGlobals", "SysRoutines", "TempGlobals")
 
     def _defaults(self, props: dict) -> dict:
         props = {k: str(v).upper() if k != "Interop" else str(v) for k, v in props.items()}

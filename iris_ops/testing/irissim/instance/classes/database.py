@@ -154,14 +154,15 @@ class SysDatabase(SimClass):
             "ROReasonCode": 0 if not (info and info["readonly"]) else 1,
             "ROReasonText": info["reason"] if info else "",
             "ResourceName": label.resource,
-            "BlockSize": datfile.BLOCK,
+            "BlockSize": label.block_size,
             "Size": os.path.getsize(host) // datfile.MB,
             "MaxSize": 0,
             "ExpansionSize": 0,
-            "EncryptedDB": 0,
+            "EncryptedDB": 1 if label.encrypted else 0,
             "GlobalJournalState": 3,
             "ClusterMounted": 0,
-            "Mirrored": 0,
+            "Mirrored": 1 if label.mirrored else 0,
+            "MultiVolume": 1 if inst.volume_files(directory) else 0,
         }
         set_ref(args, 2, ok_status())
         return SysDatabaseObject(props)

@@ -42,6 +42,9 @@ class SecurityResources(SimClass):
             if key is None:
                 return error_status(E_GENERAL, f"Resource {name} does not exist")  # [UNV]
             del st["resources"][key]
+            for role in st.get("roles", {}).values():  # [DOC] Delete "will update all the roles which hold this resource"
+                role["Resources"] = ",".join(g for g in role["Resources"].split(",")
+                                             if g and g.partition(":")[0].upper() != key.upper())
         return ok_status()
 
     def Exists(self, proc: Process, *args: Any) -> Any:
@@ -69,4 +72,53 @@ class SecurityResources(SimClass):
             args[1].set_sub("Description", record["Description"])
             args[1].set_sub("PublicPermission", record["PublicPermission"])
             args[1].set_sub("Type", 2 if key.upper().startswith("%DB_") else 0)
+        return ok_status()
+
+
+@register_class
+class SecurityRoles(SimClass):
+    """Security.Roles, as InterSystems' own IPM calls it (``Create(Name, Description,
+    "Resource:RW", GrantedRoles)``, ``Exists(Name)``, ``Delete(Name)``) [CODE intersystems/ipm
+    Build.cls]; the class reference page is not in the stored reference.  Roles are kept in the
+    runtime state (``roles``)."""
+
+    name = "Security.Roles"
+    namespace = "%SYS"
+
+    def Create(self, proc: Process, *args: Any) -> Any:
+        """Create(Name, Description, Resources, GrantedRoles) As %Status."""
+        args = list(args)
+        name = str(arg(args, 0))
+        grants = [g for g in str(arg(args, 2, "") or "").split(",") if g]
+        if not name or len(name) > 64 or "," in name or ":" in name:
+            return error_status(E_GENERAL, f"Invalid role name '{name}'")  # [UNV]
+        with instance_of(proc).locked() as st:
+            roles = st.setdefault("roles", {})
+            if name.upper() in {k.upper() for k in roles}:
+                return error_status(E_GENERAL, f"Role {name} already exists")  # [UNV]
+            known = {k.upper() for k in st["resources"]}
+            for grant in grants:
+                resource, _, perm = grant.partition(":")
+                if resource.upper() not in known or not perm or any(c not in "RWU" for c in perm.upper()):
+                    return error_status(E_GENERAL, f"Invalid resource grant '{grant}'")  # [UNV]
+            roles[name] = {"Description": str(arg(args, 1, "")), "Resources": ",".join(grants)}
+        return ok_status()
+
+    def Exists(self, proc: Process, *args: Any) -> Any:
+        """Exists(Name, ByRef Role, ByRef Status) As %Boolean."""
+        args = list(args)
+        name = str(arg(args, 0))
+        found = name.upper() in {k.upper() for k in instance_of(proc)._state().get("roles", {})}
+        set_ref(args, 2, ok_status() if found else error_status(E_GENERAL, f"Role {name} does not exist"))  # [UNV]
+        return 1 if found else 0
+
+    def Delete(self, proc: Process, *args: Any) -> Any:
+        """Delete(Name) As %Status."""
+        name = str(arg(list(args), 0))
+        with instance_of(proc).locked() as st:
+            roles = st.setdefault("roles", {})
+            key = next((k for k in roles if k.upper() == name.upper()), None)
+            if key is None:
+                return error_status(E_GENERAL, f"Role {name} does not exist")  # [UNV]
+            del roles[key]
         return ok_status()
