@@ -72,12 +72,19 @@ def remaining(deadline: float, what: str) -> float:
 
 
 def _engine_unreachable(where: str | None, exc: BaseException) -> errors.UnreachableError:
-    where = where or "the default address (DOCKER_HOST or the active docker context)"
+    address = where or _default_address()
     return errors.UnreachableError(
-        f"cannot reach the Docker engine at {where}: {_reason(exc)}",
-        fix=ENGINE_FIX,
-        details={"cause": repr(exc)},
+        f"cannot reach the Docker engine at {address}: {_reason(exc)}",
+        fix=f"Nothing answered at {address}. " + ENGINE_FIX,
+        details={"cause": repr(exc), "address": address},
     )
+
+
+def _default_address() -> str:
+    """The address docker-py uses when none is configured: DOCKER_HOST, else its default socket."""
+    import os
+
+    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock (the default; DOCKER_HOST is not set)"
 
 
 def _reason(exc: BaseException) -> str:
