@@ -43,6 +43,7 @@ def every_script():
     yield scripts.delete_database("T1_DATA", f"{MGR}t1_data/")
     yield scripts.delete_database("T1_DATA", f"{MGR}t1_data/", keep_files=True)
     yield scripts.wd_suspended()
+    yield scripts.freeze_arguments()
     yield scripts.resource_exists("%DB_APP_DATA")
     yield scripts.resource_status("%DB_APP_DATA")
     yield build_script('Write $ZVersion\nSet x=1 Write x,!\nHalt', "%SYS")

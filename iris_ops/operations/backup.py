@@ -192,6 +192,25 @@ def copyable(op: "Operation", namespace: str, db: dict) -> dict:
     return checks
 
 
+def check_freeze_arguments(op: "Operation", zversion: str) -> None:
+    """The freeze script passes ExternalFreezeTimeOut and WDSuspendLimit by position: refuse
+    (exit 5) a version whose ExternalFreeze lacks them there, before the freeze.  When the
+    signature cannot be read, say so and go on (the freeze itself would then fail loudly)."""
+    found = op.runner.run(scripts.freeze_arguments(), changes=False)
+    if not found.get("known"):
+        op.log.warning("backup.freeze_arguments_unknown", version=zversion,
+                       note="cannot read Backup.General.ExternalFreeze's arguments on this version")
+        return
+    missing = [name for name in scripts.FREEZE_ARGUMENTS if not found.get(name)]
+    if missing:
+        raise InstanceError(
+            f"this IRIS ({zversion or 'version unknown'}) has no {' or '.join(missing)} argument in "
+            f"Backup.General.ExternalFreeze({found.get('spec', '')}): iris-ops cannot freeze it safely",
+            fix="Back up with --dismount (quiet databases), or use an IRIS version whose ExternalFreeze "
+            "takes ExternalFreezeTimeOut (7th) and WDSuspendLimit (10th).",
+        )
+
+
 def not_recreated(info: dict) -> list[str]:
     """What the source namespace has that a restore does not recreate: its mappings, its
     interoperability, and database properties other than Globals and Routines."""
@@ -233,6 +252,8 @@ def run_backup(op: "Operation", namespace: str, out: Path, *, force: bool, dismo
             raise SystemTargetError(f"namespace {namespace} uses system database {db['name']}; refusing to back it up")
     for db in dbs:
         db["checks"] = copyable(op, namespace, db)
+    if not dismount:
+        check_freeze_arguments(op, info.get("version", ""))
     not_restored = not_recreated(info)
     for item in not_restored:
         op.log.warning("backup.not_restored", setting=item, note="recorded in the manifest; a restore does not recreate it")

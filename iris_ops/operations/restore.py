@@ -156,6 +156,22 @@ def restore_database(op: "Operation", loaded: "Fixture", item: PlannedDatabase, 
     op.runner.run(scripts.create_database(item.name, item.directory))
 
 
+def warn_if_older(op: "Operation", source, target_zversion: str) -> None:
+    """A database written by a newer IRIS is not guaranteed to mount on an older one (IRIS.md §7)."""
+    from iris_ops import versions
+
+    src = versions.parse(source.iris_version)
+    dst = versions.parse(target_zversion)
+    if src is None or dst is None:
+        op.log.warning("restore.version_unknown", source=source.iris_version, target=target_zversion,
+                       note="cannot compare the IRIS versions")
+        return
+    if dst.older_than(src):
+        op.log.warning("restore.older_target", source=str(src), target=str(dst),
+                       note="the fixture was written by a newer IRIS: its databases are not guaranteed "
+                       "to mount on this one")
+
+
 def preflight(op: "Operation", namespace: str, planned: list[PlannedDatabase]) -> None:
     """Everything that can be refused is refused here, before the first change: every name and
     path (building each script validates them), and a label naming a system resource the
@@ -189,7 +205,9 @@ def run_restore(op: "Operation", src: Path, namespace: str, *, force: bool, veri
     op.hook.pre_restore(operation=op, fixture=loaded, namespace=namespace)
     for item in loaded.manifest.not_restored:
         op.log.warning("restore.not_restored", setting=item, note="the source had it; a restore does not recreate it")
-    manager_directory = names.directory(op.runner.run(scripts.manager_directory(), changes=False)["manager_directory"])
+    facts = op.runner.run(scripts.manager_directory(), changes=False)
+    manager_directory = names.directory(facts["manager_directory"])
+    warn_if_older(op, loaded.manifest.source, facts.get("version", ""))
     planned = plan(op, loaded, namespace, manager_directory)
     preflight(op, namespace, planned)
     check_targets(op, namespace, planned, force)

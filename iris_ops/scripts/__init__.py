@@ -30,7 +30,7 @@ from .common import (
 )
 from .delete import delete_database, delete_namespace, file_exists, remove_file
 from .describe import counts, database_users, describe_namespace, resource_status
-from .freeze import thaw_entry, wd_suspended
+from .freeze import FREEZE_ARGUMENTS, freeze_arguments, thaw_entry, wd_suspended
 from .restore import (
     create_database,
     create_namespace,

@@ -29,9 +29,10 @@ def existing(namespace: str, databases: list[str], directories: list[str]) -> Sc
 
 
 def manager_directory() -> Script:
-    """Read-only.  Result: ``manager_directory``."""
+    """Read-only.  Result: ``manager_directory`` and ``version`` ($ZVERSION)."""
     script = Script("%SYS", purpose="find the manager directory")
-    script.step("mgr", result("manager_directory", call(FILE, "ManagerDirectory")))
+    script.step("mgr", result("manager_directory", call(FILE, "ManagerDirectory")),
+                result("version", o.SPECIAL["$ZVersion"]))
     return script
 
 

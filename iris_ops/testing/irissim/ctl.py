@@ -15,6 +15,7 @@ stdout; errors go to stderr with exit status 1 (2 for usage).
     iris-sim writer stop ID                                              -> {"updates": N}
     iris-sim transaction open --ns NS                 -> {"id": ...}  (a process in a transaction)
     iris-sim transaction close ID
+    iris-sim set-version ZVERSION [--freeze-args A,B,...]   $ZVERSION and ExternalFreeze's arguments
     iris-sim integrity DIRECTORY                      -> {"problems": [...]}
     iris-sim state                                    -> configuration, mounts, freeze, resources
     iris-sim delete-resource NAME
@@ -196,6 +197,13 @@ def cmd_transaction(args: argparse.Namespace) -> Any:
     return {"id": args.id, "closed": inst.close_transaction(args.id)}
 
 
+def cmd_set_version(args: argparse.Namespace) -> Any:
+    inst = _instance(args.name)
+    freeze_args = [a for a in args.freeze_args.split(",") if a] if args.freeze_args is not None else None
+    inst.set_version(args.zversion, freeze_args)
+    return {"zversion": inst.version, "freeze_args": inst.freeze_arguments()}
+
+
 def cmd_integrity(args: argparse.Namespace) -> Any:
     return {"problems": _instance(args.name).check_integrity(args.directory)}
 
@@ -290,6 +298,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("id", nargs="?")
     s.add_argument("--ns")
     s.set_defaults(run=cmd_transaction)
+    s = sub.add_parser("set-version", help="another $ZVERSION (and ExternalFreeze's arguments on it)")
+    s.add_argument("zversion")
+    s.add_argument("--freeze-args", help="comma-separated argument names of Backup.General.ExternalFreeze")
+    s.set_defaults(run=cmd_set_version)
     s = sub.add_parser("integrity", help="check one database file")
     s.add_argument("directory")
     s.set_defaults(run=cmd_integrity)

@@ -39,7 +39,9 @@ __all__ = ["SimInstance", "SqlResult", "MountError", "AlreadyMounted", "FrozenWa
 
 IRISOWNER = USERS["irisowner"]
 VERSION = "IRIS for UNIX (Ubuntu Server LTS for x86-64 Containers) 2024.1 (Build 263U) Wed Mar 13 2024 15:21:28 EDT"
-QLIST_VERSION = "2024.1.0.263.0"
+#: ExternalFreeze's arguments on 2024.1 (ref/2024.1/Backup/General.cls).
+FREEZE_ARGS = ("LogFile", "Text", "SwitchJournalFile", "TimeOut", "Hibernate", "Verbose", "ExternalFreezeTimeOut",
+               "Username", "Password", "WDSuspendLimit", "RequiredFile")
 #: Where instances are registered (``iris.reg`` on IRIS); a host install names its own in the env.
 REGISTRY = "/usr/local/etc/irissys/simregistry.json"
 REGISTRY_ENV = "IRISSIM_REGISTRY"
@@ -63,6 +65,17 @@ class SqlResult:
     rowcount: int
 
 
+def _qlist_version(zversion: str) -> str:
+    """``2024.1.0.263.0`` from ``... 2024.1 (Build 263U) ...``."""
+    import re
+
+    m = re.search(r" (\d+(?:\.\d+)*) \(Build (\d+)", zversion)
+    if not m:
+        return "0.0.0.0.0"
+    parts = (m.group(1).split(".") + ["0", "0"])[:3]
+    return ".".join(parts + [m.group(2), "0"])
+
+
 class SimInstance(MountsMixin, WriteDaemonMixin):
     """One simulated IRIS instance inside a container (see docs/ARCHITECTURE.md)."""
 
@@ -70,7 +83,6 @@ class SimInstance(MountsMixin, WriteDaemonMixin):
         self.fs = fs
         self.name = name
         self.install_dir = install_dir.rstrip("/") or "/"
-        self.version = VERSION
         self._sim = posixpath.join(self.install_dir, "mgr", ".sim")
 
     # --- creation ---------------------------------------------------------------------------
@@ -258,6 +270,25 @@ class SimInstance(MountsMixin, WriteDaemonMixin):
 
     # --- simple queries ---------------------------------------------------------------------
 
+    # --- version ------------------------------------------------------------------------------
+
+    @property
+    def version(self) -> str:
+        """``$ZVERSION``: the 2024.1 container's unless seeded (``iris-sim set-version``)."""
+        return self._state().get("zversion") or VERSION
+
+    def set_version(self, zversion: str, freeze_args: list[str] | None = None) -> None:
+        """Seed another ``$ZVERSION`` and, with ``freeze_args``, the argument names of
+        ``Backup.General.ExternalFreeze`` on that version (the release that added
+        ``WDSuspendLimit`` is not documented, so a test says which arguments exist)."""
+        with self.locked() as st:
+            st["zversion"] = zversion
+            if freeze_args is not None:
+                st["freeze_args"] = list(freeze_args)
+
+    def freeze_arguments(self) -> list[str]:
+        return list(self._state().get("freeze_args") or FREEZE_ARGS)
+
     def manager_directory(self) -> str:
         return self.install_dir.rstrip("/") + "/mgr/"
 
@@ -276,7 +307,7 @@ class SimInstance(MountsMixin, WriteDaemonMixin):
     def qlist_line(self) -> str:
         started = time.strftime("%a %b %d %H:%M:%S %Y", time.localtime(self._state().get("started", time.time())))
         return "^".join([
-            self.name, self.install_dir, QLIST_VERSION, f"running, since {started}", "iris.cpf",
+            self.name, self.install_dir, _qlist_version(self.version), f"running, since {started}", "iris.cpf",
             "1972", "52773", "0", "ok", "IRIS", "", "", self.install_dir,
         ])
 

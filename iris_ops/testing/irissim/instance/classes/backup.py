@@ -6,7 +6,17 @@ import time
 from typing import Any
 
 from ...objectscript import runtime
-from ...objectscript.runtime import OMITTED, Halt, Process, SimClass, error_status, ok_status, register_class
+from ...objectscript.runtime import (
+    OMITTED,
+    Halt,
+    IrisError,
+    Process,
+    SimClass,
+    SimObject,
+    error_status,
+    ok_status,
+    register_class,
+)
 from .common import E_GENERAL, arg, instance_of, set_ref, user_of
 from .files import LibraryFile
 
@@ -55,16 +65,22 @@ class BackupGeneral(SimClass):
         and Verbose are ignored.  ExternalFreezeTimeOut (arg 7, 0 = 600 s): processes updating a
         database block after it.  WDSuspendLimit (arg 10, 0 = never): the write daemon resumes."""
         args = list(args)
-        logfile = arg(args, 0, "")
-        limit = _seconds(arg(args, 9, 0))
-        timeout = _seconds(arg(args, 6, 0))
         inst = instance_of(proc)
+        known = inst.freeze_arguments()
+        if len(args) > len(known):  # an argument this version's ExternalFreeze does not have
+            raise IrisError("PARAMETER")
+        logfile = arg(args, 0, "")
+        limit = _seconds(arg(args, known.index("WDSuspendLimit"), 0)) if "WDSuspendLimit" in known else 0.0
+        timeout = (_seconds(arg(args, known.index("ExternalFreezeTimeOut"), 0))
+                   if "ExternalFreezeTimeOut" in known else 0.0)
         if not self._log(proc, logfile, "Backup.General.ExternalFreeze: starting"):
             return self._finish(proc, error_status(E_GENERAL, f"Cannot open log file {logfile}"))  # [UNV]
         if not inst.freeze(limit=limit, timeout=timeout):
             self._log(proc, logfile, "System is already frozen")
             return self._finish(proc, error_status(E_GENERAL, "ExternalFreeze failed: the system is already frozen"))  # [UNV]
-        set_ref(args, 10, inst.manager_directory() + "journal/" + time.strftime("%Y%m%d") + ".001")
+        if "RequiredFile" in known:
+            set_ref(args, known.index("RequiredFile"),
+                    inst.manager_directory() + "journal/" + time.strftime("%Y%m%d") + ".001")
         self._log(proc, logfile, "System is frozen")
         return self._finish(proc, ok_status())
 
@@ -90,3 +106,44 @@ class BackupGeneral(SimClass):
         if getattr(proc, "argument_mode", False):
             raise Halt(5 if value else 3)
         return value
+
+
+#: The declared types and defaults of ExternalFreeze's arguments (ref/2024.1/Backup/General.cls).
+_FREEZE_SPEC = {
+    "LogFile": ':%String=""""', "Text": ':%String=""""', "SwitchJournalFile": ":%Boolean=1",
+    "TimeOut": ":%Integer=10", "Hibernate": ":%Integer=0", "Verbose": ":%Boolean=0",
+    "ExternalFreezeTimeOut": ":%Integer=0", "Username": ':%String=""""', "Password": ':%String=""""',
+    "WDSuspendLimit": ":%Integer=0", "RequiredFile": ":%String",
+}
+
+
+class CompiledMethodObject(SimObject):
+    class_name = "%Dictionary.CompiledMethod"
+
+    def __init__(self, props: dict) -> None:
+        self.props = props
+
+    def get_property(self, proc: Process, name: str) -> Any:
+        if name in self.props:
+            return self.props[name]
+        return super().get_property(proc, name)
+
+
+@register_class
+class DictionaryCompiledMethod(SimClass):
+    """%Dictionary.CompiledMethod: only ``%OpenId("Backup.General||ExternalFreeze")`` is
+    simulated, with ``Name``, ``ClassMethod`` and ``FormalSpec`` (the argument list in the
+    documented ``[&|*]name[:type][=default]`` form of %Dictionary.MethodDefinition).  The ID form
+    ``Class||Method`` and the CompiledMethod page are [UNV] (not in the stored reference).  The
+    arguments follow the instance's version (``iris-sim set-version --freeze-args``)."""
+
+    name = "%Dictionary.CompiledMethod"
+
+    def _pct_OpenId(self, proc: Process, *args: Any) -> Any:
+        ident = str(arg(list(args), 0))
+        if ident != "Backup.General||ExternalFreeze":
+            set_ref(list(args), 2, error_status(E_GENERAL, f"Object {ident} not simulated"))  # [UNV]
+            return ""
+        spec = ",".join(("&" if a == "RequiredFile" else "") + a + _FREEZE_SPEC.get(a, "")
+                        for a in instance_of(proc).freeze_arguments())
+        return CompiledMethodObject({"Name": "ExternalFreeze", "ClassMethod": 1, "FormalSpec": spec})
