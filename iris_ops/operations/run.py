@@ -16,7 +16,7 @@ from pathlib import Path
 
 from iris_ops import hookimpl, names
 from iris_ops.cli import task
-from iris_ops.errors import ScriptError, UsageError
+from iris_ops.errors import UsageError
 
 _HALT = re.compile(r"^\s*(halt|h)\s*$", re.IGNORECASE)
 # The terminal's prompt before each input line: `USER>`, `TL1:USER>`, `%SYS 2d0>`.

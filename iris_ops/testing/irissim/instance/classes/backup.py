@@ -12,12 +12,12 @@ from ...objectscript.runtime import (
     IrisError,
     Process,
     SimClass,
-    SimObject,
     error_status,
     ok_status,
     register_class,
 )
 from .common import E_GENERAL, arg, instance_of, set_ref, user_of
+from .config import ConfigObject
 from .files import LibraryFile
 
 
@@ -117,18 +117,6 @@ _FREEZE_SPEC = {
 }
 
 
-class CompiledMethodObject(SimObject):
-    class_name = "%Dictionary.CompiledMethod"
-
-    def __init__(self, props: dict) -> None:
-        self.props = props
-
-    def get_property(self, proc: Process, name: str) -> Any:
-        if name in self.props:
-            return self.props[name]
-        return super().get_property(proc, name)
-
-
 @register_class
 class DictionaryCompiledMethod(SimClass):
     """%Dictionary.CompiledMethod: only ``%OpenId("Backup.General||ExternalFreeze")`` is
@@ -146,4 +134,4 @@ class DictionaryCompiledMethod(SimClass):
             return ""
         spec = ",".join(("&" if a == "RequiredFile" else "") + a + _FREEZE_SPEC.get(a, "")
                         for a in instance_of(proc).freeze_arguments())
-        return CompiledMethodObject({"Name": "ExternalFreeze", "ClassMethod": 1, "FormalSpec": spec})
+        return ConfigObject("%Dictionary.CompiledMethod", "ExternalFreeze", {"ClassMethod": 1, "FormalSpec": spec})
