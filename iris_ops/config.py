@@ -28,14 +28,26 @@ CORE_SETTINGS: dict[str, tuple[Any, str]] = {
     "iris_command": ("iris", "the `iris` executable for the local transport"),
     "timeout": (120.0, "seconds one ObjectScript session may take"),
     "transfer_timeout": (3600.0, "seconds one file transfer may take"),
-    "freeze_limit": (300, "WDSuspendLimit: seconds after which IRIS thaws by itself if iris-ops dies"),
-    "freeze_timeout": (10, "ExternalFreeze TimeOut: seconds to wait for the write daemon to suspend"),
+    "freeze_limit": (300, "WDSuspendLimit: seconds after which the write daemon resumes by itself if iris-ops "
+                          "dies; a copy not finished by then fails (above 0)"),
+    "freeze_timeout": (0, "ExternalFreezeTimeOut: seconds processes may keep updating while the write daemon "
+                          "is suspended before IRIS blocks them; 0 means IRIS's default of 600"),
     "log_format": ("auto", "auto (console on a TTY, JSON otherwise), console or json"),
     "log_level": ("info", "debug, info, warning or error"),
     "disable_plugins": ([], "plugin names not to load (entry-point names or built-in module names)"),
     "fixtures_dir": ("fixtures", "where `backup` writes and `validate`/`restore` find fixtures by name; "
                      "relative to the project file's directory when there is one"),
 }
+
+
+#: Settings that must be above 0 (0 would mean "no time at all", or for freeze_limit "never").
+POSITIVE = {
+    "timeout": "0 leaves no time for any session",
+    "transfer_timeout": "0 leaves no time for any transfer",
+    "freeze_limit": "0 means the write daemon never resumes by itself if iris-ops dies",
+}
+#: ExternalFreezeTimeOut when 0 is passed (Backup.General.ExternalFreeze) [DOC].
+IRIS_FREEZE_TIMEOUT_DEFAULT = 600
 
 
 @dataclass(frozen=True)
@@ -81,6 +93,21 @@ class Settings(Mapping[str, Any]):
             return value
         base = self.project_file.parent if self.project_file is not None else Path.cwd()
         return base / value
+
+    def check(self) -> "Settings":
+        """Rules between settings, checked once every source is applied.  Raises ConfigError."""
+        if {"freeze_limit", "freeze_timeout"} <= set(self._values):
+            limit = self.freeze_limit
+            blocks_after = self.freeze_timeout or IRIS_FREEZE_TIMEOUT_DEFAULT
+            if limit > blocks_after:
+                raise ConfigError(
+                    f"freeze_limit ({limit} s, from {self.source('freeze_limit')}) is longer than the time IRIS lets "
+                    f"processes keep updating during a freeze (freeze_timeout -> ExternalFreezeTimeOut: "
+                    f"{blocks_after} s, from {self.source('freeze_timeout')}): the instance's users would block "
+                    "for the rest of the freeze",
+                    fix=f"Set freeze_timeout (IRIS_OPS_FREEZE_TIMEOUT) to at least {limit}, or lower freeze_limit.",
+                )
+        return self
 
     def with_overrides(self, overrides: Mapping[str, Any], source: str = "flag") -> "Settings":
         """A copy with ``overrides`` applied on top (None values are ignored)."""
@@ -176,9 +203,17 @@ def _coerce(name: str, raw: Any, default: Any, origin: str) -> Any:
                 return [str(item) for item in raw]
             return [part.strip() for part in str(raw).split(",") if part.strip()]
         if kind in (int, float):
-            value = kind(raw)
-            if value < 0:
+            if isinstance(raw, bool):
                 raise ValueError(raw)
+            value = kind(raw)
+            if value != value or value in (float("inf"), float("-inf")) or value < 0:
+                raise ValueError(raw)
+            if name in POSITIVE and value <= 0:
+                raise ConfigError(
+                    f"{origin}: setting {name!r} must be above 0, got {raw!r}: {POSITIVE[name]}",
+                    fix=f"Pass a number above 0 to {origin}." if origin.startswith("--")
+                    else f"Set {name} to a number above 0.",
+                )
             return value
         if isinstance(raw, (dict, list)):
             raise ValueError(raw)

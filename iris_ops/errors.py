@@ -70,6 +70,15 @@ class SystemTargetError(ConflictError):
     default_fix = "System namespaces and databases are never backed up, restored over or deleted."
 
 
+class UnsupportedError(ConflictError):
+    """A database iris-ops cannot copy faithfully (encrypted, multi-volume, mirrored, ...)."""
+
+    default_fix = (
+        "iris-ops copies plain IRIS.DAT files only; use InterSystems' own backup (Backup.General, "
+        "mirroring tools) for this database."
+    )
+
+
 class VetoedError(ConflictError):
     """A plugin's ``pre_*`` hook refused the operation."""
 

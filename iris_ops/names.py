@@ -58,6 +58,43 @@ def database(name: str) -> str:
     return name.upper()
 
 
+#: The system default resource: what CreateDatabase puts in a label when none is named.  Valid in
+#: a label, never created or deleted by a tool (IRIS.md §3).
+DEFAULT_RESOURCE = "%DB_%DEFAULT"
+
+
+def resource(name: str) -> str:
+    """Validate a resource name by IRIS's own rules (Security.Resources): 1-64 characters, no
+    ``,`` or ``:`` (and no control characters, which cannot be sent).  Case is kept: IRIS
+    compares resource names without case.  System names such as ``%DB_%DEFAULT`` are valid."""
+    if (
+        not isinstance(name, str)
+        or not 1 <= len(name) <= MAX_NAME
+        or "," in name
+        or ":" in name
+        or any(ord(ch) < 32 or ord(ch) == 127 for ch in name)
+    ):
+        raise InvalidNameError(
+            f"invalid resource name {name!r}: IRIS resource names are 1-{MAX_NAME} characters without ',' or ':'",
+            fix="Check the resource named in the database label (the fixture's manifest shows it).",
+        )
+    return name
+
+
+def is_system_resource(name: str) -> bool:
+    """A name only IRIS itself may create: '%' right after the first '_' ("First Character after
+    the '_' cannot be a % for user-defined resources", Security.Resources)."""
+    return "_" in name and name.split("_", 1)[1].startswith("%")
+
+
+def user_resource(name: str) -> str:
+    """A resource iris-ops may create or delete: valid, and not a system resource (exit 3)."""
+    checked = resource(name)
+    if is_system_resource(checked):
+        raise SystemTargetError(f"refusing to create or delete system resource {checked}")
+    return checked
+
+
 def user_namespace(name: str, *, action: str) -> str:
     """A namespace that may be changed: validated and not a system namespace (exit 3)."""
     upper = namespace(name)

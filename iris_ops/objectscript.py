@@ -125,7 +125,7 @@ def func(name: str, *args: Value) -> Code:
     return _code(f"{name}({','.join(_expr(a) for a in args)})")
 
 
-_FUNCTIONS = frozenset({"$Get", "$Select", "$Piece", "$Length", "$Data", "$Extract", "$Replace", "$Order"})
+_FUNCTIONS = frozenset({"$Get", "$Select", "$Piece", "$Length", "$Data", "$Extract", "$Replace", "$Order", "$Char"})
 SPECIAL = {name: _code(name) for name in ("$ZVersion", "$JOB", "$Namespace", "$Horolog", "$ZTimeStamp")}
 
 
@@ -216,6 +216,15 @@ def if_(condition: Value, *then: Code, else_: Iterable[Code] = ()) -> Code:
     return _code(text)
 
 
+def try_(*body: Code, catch: Iterable[Code] = ()) -> Code:
+    """``Try { body } Catch ex { catch }`` inside a step: for a call that may not exist on the
+    target's version (the step carries on with the catch's statements)."""
+    catch = list(catch)
+    for stmt in (*body, *catch):
+        _require_code(stmt)
+    return _code(f"Try {{ {' '.join(body)} }} Catch ex {{ {' '.join(catch)} }}")
+
+
 def while_(condition: Value, *body: Code) -> Code:
     for stmt in body:
         _require_code(stmt)
@@ -295,12 +304,18 @@ class Script:
 
 
 def user_code(line: str) -> Code:
-    """A line of ObjectScript the user wrote (the `run` task): passed through verbatim, as the
-    user's own terminal would, but refused if it holds control characters that would split it
-    into several compilation units."""
+    """A line of ObjectScript the user wrote (the `run` task), run as typed by ``Xecute`` of a
+    literal: the frame's own code stays off the user's line, so a legacy ``If`` that is false, a
+    ``For``, a ``Quit``, a postconditional or a trailing comment act on the user's code only.
+    Refused if it holds control characters (other than tab) that would split it into several
+    compilation units."""
     if any((ord(ch) < 32 and ch != "\t") or ord(ch) == 127 for ch in line):
         raise ValueError("a script line may not contain control characters")
-    return _code(line)
+    parts = [lit(part) for part in line.split("\t")]
+    text = parts[0]
+    for part in parts[1:]:
+        text = op(op(text, "_", func("$Char", 9)), "_", part)
+    return _code(f"Xecute {text}")
 
 
 def argument_call(class_name: str, method_name: str) -> str:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from iris_ops.errors import AuthenticationError, ConfigError, InternalError, ScriptError
+from iris_ops.errors import AuthenticationError, ConfigError, InternalError, ScriptError, UnreachableError
 from iris_ops.objectscript import Script
 
 if TYPE_CHECKING:
@@ -27,6 +27,8 @@ log = structlog.get_logger(__name__)
 
 TAIL_LINES = 15
 _LOGIN = re.compile(r"^\s*(Username:|Access Denied)", re.MULTILINE)
+# What `iris session NAME` prints for an instance it does not know.
+_NO_INSTANCE = re.compile(r"^\s*Instance '([^']*)' not found", re.MULTILINE)
 # `<UNDEFINED> *x`, `<SYNTAX>`, `ERROR #5001: ...` as printed by the terminal.
 _IRIS_ERROR = re.compile(r"^\s*(<[A-Z][A-Z ]*>.*|ERROR #\d+:.*)$", re.MULTILINE)
 
@@ -152,6 +154,14 @@ class Runner:
         )
 
     def _check_login(self, text: str) -> None:
+        missing = _NO_INSTANCE.search(normalise(text))
+        if missing:
+            raise UnreachableError(
+                f"Instance '{missing.group(1)}' not found in {self.target.describe()}",
+                fix="List the instances with `iris qlist` (e.g. `docker exec <container> iris qlist`) and pass "
+                "the right one with --instance (or IRIS_OPS_INSTANCE).",
+                details={"output_tail": tail(text)},
+            )
         if _LOGIN.search(normalise(text)):
             raise AuthenticationError(
                 f"iris session on {self.target.describe()} asked for a login (OS authentication is off)",

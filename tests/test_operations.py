@@ -3,7 +3,6 @@ against the simulated Docker engine and IRIS instance (``sim_container``)."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -19,6 +18,7 @@ import pytest
 from iris_ops.errors import InstanceError, VetoedError
 
 from iris_ops import hookimpl
+from conftest import plugin
 
 ROWS = [("Alice", "100.50"), ("Bob", "200.75"), ("Charlie", "300.25")]
 MGR = "/usr/irissys/mgr/"
@@ -51,41 +51,6 @@ def output(proc) -> str:
     return proc.stdout + proc.stderr
 
 
-@pytest.fixture
-def inproc(sim_container, monkeypatch, tmp_path, capsys):
-    """Run ``iris_ops.cli.main`` in this process; returns (exit code, stdout, stderr)."""
-    from iris_ops import cli as cli_module
-
-    for key in list(os.environ):
-        if key.startswith("IRIS_OPS_"):
-            monkeypatch.delenv(key)
-    for key, value in {**sim_container.env, "IRIS_OPS_LOG_FORMAT": "json"}.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.chdir(tmp_path)
-
-    def run(*args):
-        capsys.readouterr()
-        code = 0
-        try:
-            cli_module.main(["iris-ops", *map(str, args)])
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
-
-
-@contextlib.contextmanager
-def plugin(obj):
-    from iris_ops.manager import get_plugin_manager
-
-    pm = get_plugin_manager()
-    pm.register(obj, name=f"test-plugin-{id(obj)}")
-    try:
-        yield pm
-    finally:
-        pm.unregister(obj)
 
 
 def snapshot(sc) -> dict:
@@ -456,7 +421,7 @@ def test_resource_shared_by_two_restores_outlives_the_first_delete(sim_container
     assert all(r in sc.instance.resources() for r in resources)
     assert accounts(sc, "T2") == EXPECTED
     second = ok(cli(sc, "delete-ns", "--ns", "T2", "--yes"))
-    assert second.stdout.count("deleted (created by restore, no longer used)") == len(resources)
+    assert second.stdout.count("(created by restore, no longer used)") == len(resources)
     assert not any(r in sc.instance.resources() for r in resources)
 
 

@@ -16,26 +16,34 @@ MGR = "/usr/irissys/mgr/"
 
 def every_script():
     """Every script the tool can generate, for every operation and option."""
-    copies = [(f"{MGR}app_data/IRIS.DAT", f"{MGR}iris-ops-backup-1/APP_DATA.DAT"),
-              (f"{MGR}app_code/IRIS.DAT", f"{MGR}iris-ops-backup-1/APP_CODE.DAT")]
+    copies = [(f"{MGR}app_data/IRIS.DAT", f"{MGR}iris-ops-backup-1/APP_DATA/IRIS.DAT"),
+              (f"{MGR}app_code/IRIS.DAT", f"{MGR}iris-ops-backup-1/APP_CODE/IRIS.DAT")]
     yield scripts.describe_namespace("APP")
     yield scripts.describe_namespace("APP", with_tables=True)
-    yield scripts.namespace_users(["APP_DATA", "APP_CODE"])
+    yield scripts.database_users("APP", [("APP_DATA", f"{MGR}app_data/"), ("APP_CODE", f"{MGR}app_code/")])
+    yield scripts.file_exists(f"{MGR}iris-ops-delete-T1.json")
+    yield scripts.remove_file(f"{MGR}iris-ops-delete-T1.json")
     yield scripts.counts("USER")
-    yield scripts.freeze_and_copy("APP", f"{MGR}iris-ops-backup-1/", copies, freeze_timeout=10, freeze_limit=300)
-    yield scripts.dismount_and_copy("APP", f"{MGR}iris-ops-backup-1/", [f"{MGR}app_data/", f"{MGR}app_code/"], copies)
+    yield scripts.freeze_and_copy(f"{MGR}iris-ops-backup-1/", copies, freeze_timeout=0, freeze_limit=300)
+    yield scripts.dismount_and_copy(f"{MGR}iris-ops-backup-1/", [f"{MGR}app_data/", f"{MGR}app_code/"], copies)
+    yield scripts.count_staged("IRISOPS-COUNT-1", [("IRISOPS-COUNT-1-0", "globals", f"{MGR}iris-ops-backup-1/APP_DATA/"),
+                                                   ("IRISOPS-COUNT-1-1", "routines", f"{MGR}iris-ops-backup-1/APP_CODE/")])
     yield scripts.remove_directory(f"{MGR}iris-ops-backup-1/")
     yield scripts.existing("T1", ["T1_DATA", "T1_CODE"], [f"{MGR}t1_data/", f"{MGR}t1_code/"])
     yield scripts.manager_directory()
     yield scripts.make_directory(f"{MGR}t1_data/")
     yield scripts.ensure_resource("%DB_APP_DATA")
     yield scripts.delete_resource("%DB_APP_DATA")
+    yield scripts.delete_resource("%DB_APP_DATA", with_role=True)
+    yield scripts.resource_exists("%DB_%DEFAULT")
+    yield scripts.resource_status("%DB_%DEFAULT")
     yield scripts.create_database("T1_DATA", f"{MGR}t1_data/")
     yield scripts.create_namespace("T1", "T1_DATA", "T1_CODE")
     yield scripts.delete_namespace("T1")
     yield scripts.delete_database("T1_DATA", f"{MGR}t1_data/")
     yield scripts.delete_database("T1_DATA", f"{MGR}t1_data/", keep_files=True)
     yield scripts.wd_suspended()
+    yield scripts.freeze_arguments()
     yield scripts.resource_exists("%DB_APP_DATA")
     yield scripts.resource_status("%DB_APP_DATA")
     yield build_script('Write $ZVersion\nSet x=1 Write x,!\nHalt', "%SYS")

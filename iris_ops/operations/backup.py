@@ -16,12 +16,24 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from iris_ops import __version__, hookimpl, names, scripts
+from iris_ops import __version__, hookimpl, names, scripts, versions
 from iris_ops.cli import task
-from iris_ops.errors import ConflictError, InstanceError, IrisOpsError, ScriptError, SystemTargetError, UsageError
+from iris_ops.errors import (
+    ConflictError,
+    InstanceError,
+    IrisOpsError,
+    ScriptError,
+    SystemTargetError,
+    UnsupportedError,
+    UsageError,
+)
 
 if TYPE_CHECKING:
     from iris_ops.operations.context import Operation
+
+
+#: The only block size iris-ops copies (IRIS.md §3; the one the offline label check knows).
+BLOCK_SIZE = 8192
 
 
 def database_file(name: str) -> str:
@@ -55,6 +67,173 @@ def _cleanup_stage(op: "Operation", stage: str) -> None:
         op.runner.remove_path(stage)
 
 
+def _copy_in_instance(op: "Operation", script, *, dismount: bool, timeout: float) -> dict:
+    """Run the freeze (or dismount) and copy script; on any failure make sure the instance is
+    thawed, unless the freeze was someone else's."""
+    try:
+        return op.runner.run(script, timeout=timeout)
+    except BaseException as exc:
+        payload = exc.details.get("result") if isinstance(exc, ScriptError) else None
+        ours = payload is None or bool(payload.get("frozen"))
+        if not dismount and ours and not (payload and payload.get("thawed")):
+            ensure_thawed(op)
+        if isinstance(exc, ScriptError):
+            step, text = exc.details.get("step"), exc.details.get("iris_error", "")
+            if scripts.ALREADY_FROZEN in text:
+                raise InstanceError(
+                    f"refusing to back up: {scripts.ALREADY_FROZEN} (IsWDSuspended is 1 in {op.target.describe()})",
+                    fix="Wait for the other backup to thaw the instance, or thaw it yourself: "
+                    f"iris session {op.target.instance} -U %SYS \"{scripts.thaw_entry()}\".",
+                    details=exc.details,
+                ) from None
+            if step == "held":
+                raise InstanceError(
+                    f"backup failed: {scripts.FREEZE_EXPIRED}; freeze_limit is {op.settings.freeze_limit} s",
+                    fix="Raise the setting freeze_limit (IRIS_OPS_FREEZE_LIMIT, or freeze_limit in iris-ops.toml) "
+                    "above the time the copy takes, and freeze_timeout at least as high.",
+                    details=exc.details,
+                ) from None
+        raise
+
+
+def _warn_open_transactions(op: "Operation", copied: dict) -> None:
+    count = copied.get("open_transactions")
+    if count in (None, ""):
+        if "open_transactions" in copied:
+            op.log.warning("backup.open_transactions_unknown", error=copied.get("open_transactions_error", ""),
+                           note="could not tell whether transactions were open at the freeze")
+        return
+    if int(count) > 0:
+        op.log.warning("backup.open_transactions", count=int(count),
+                       note="transactions were open at the freeze: the copy is physically consistent, "
+                       "not transactionally; their updates may be half in it")
+
+
+def _count_copies(op: "Operation", count_script) -> tuple[list, "object"]:
+    """Row counts of the copied files themselves, or, if they cannot be counted, none, said plainly."""
+    from iris_ops import fixture
+
+    try:
+        counted = op.runner.run(count_script)
+    except ScriptError as exc:
+        op.log.warning("backup.counts_not_fixed", error=str(exc),
+                       note="the manifest records no row counts; restore will not verify them")
+        return [], fixture.RowCounts("not-fixed", f"the copied files could not be counted: {exc}")
+    tables = [fixture.Table(name=t["name"], row_count=int(t["row_count"])) for t in counted.get("tables", [])]
+    return tables, fixture.RowCounts("copied-files", "counted in the copied files, mounted read-only")
+
+
+def _stream(op: "Operation", writer, db: dict, copy: str, sizes: dict) -> "object":
+    """Stream one staged copy into the fixture, hashing it in the same pass."""
+    from iris_ops import fixture, progress
+
+    relative = database_file(db["name"])
+    target_path = writer.path_for(relative)
+    target_path.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    with open(target_path, "wb") as handle:
+        bar = progress.ProgressWriter(handle, sizes.get(copy), f"{db['name']}")
+        digest = op.runner.read_file(copy, bar, timeout=op.settings.transfer_timeout)
+        bar.close()
+    seconds = max(time.monotonic() - t0, 1e-9)
+    if copy in sizes and digest.bytes != sizes[copy]:
+        raise InstanceError(
+            f"{db['name']}: streamed {digest.bytes} bytes but the instance copied {sizes[copy]}",
+            fix="Retry the backup; check free space in the container.",
+        )
+    op.step("backup.streamed", database=db["name"], bytes=digest.bytes, sha256=digest.sha256,
+            mib_per_s=round(digest.bytes / seconds / (1 << 20), 1))
+    return fixture.Database(
+        name=db["name"], role=db["role"], file=relative, sha256=digest.sha256, bytes=digest.bytes,
+        directory=db["directory"], resource=db["resource"] or None,
+        block_size=_int_or_none(db.get("block_size")),
+        size_mb=float(db["size_mb"]) if db.get("size_mb") not in (None, "") else None,
+        checks=db.get("checks", {}),
+    )
+
+
+def _int_or_none(value) -> int | None:
+    return int(value) if value not in (None, "") else None
+
+
+def copyable(op: "Operation", namespace: str, db: dict) -> dict:
+    """Refuse (exit 3, before any change) a database iris-ops cannot copy faithfully; return what
+    was checked, for the manifest."""
+    if db.get("missing"):
+        raise InstanceError(f"database {db['name']} of namespace {namespace}: no readable IRIS.DAT in {db['directory']}",
+                            fix="Check the database in the Management Portal (Databases) or messages.log.")
+    checks = {
+        "encrypted": _flag(db.get("encrypted")),
+        "multi_volume": _flag(db.get("multi_volume")),
+        "mirrored": _flag(db.get("mirrored")),
+        "block_size": _int_or_none(db.get("block_size")),
+        "stream_files": bool(db.get("stream_location")) or bool(_flag(db.get("stream_directory"))),
+    }
+    reasons = []
+    if checks["encrypted"]:
+        reasons.append("it is encrypted (EncryptedDB=1): the copy is useless without the instance's key")
+    if checks["multi_volume"]:
+        reasons.append("it is a multi-volume database (MultiVolume=1): its extra volume files beside IRIS.DAT "
+                       "would not be copied")
+    if checks["mirrored"]:
+        reasons.append("it is mirrored (Mirrored=1): a copy carries the mirror's identity")
+    if checks["block_size"] not in (None, BLOCK_SIZE):
+        reasons.append(f"its block size is {checks['block_size']}, not {BLOCK_SIZE}")
+    if checks["stream_files"]:
+        where = db.get("stream_location") or f"{db['directory']}stream/"
+        reasons.append(f"it stores file streams outside IRIS.DAT ({where})")
+    if reasons:
+        raise UnsupportedError(
+            f"refusing to back up namespace {namespace}: database {db['name']} cannot be copied faithfully: "
+            + "; ".join(reasons),
+        )
+    if checks["multi_volume"] is None:
+        op.log.warning("backup.multi_volume_unknown", database=db["name"],
+                       note="this IRIS version reports no MultiVolume property; assumed single-volume")
+    return checks
+
+
+def check_freeze_arguments(op: "Operation", zversion: str) -> None:
+    """The freeze script passes ExternalFreezeTimeOut and WDSuspendLimit by position: refuse
+    (exit 5) a version whose ExternalFreeze lacks them there, before the freeze.  When the
+    signature cannot be read, say so and go on (the freeze itself would then fail loudly)."""
+    found = op.runner.run(scripts.freeze_arguments(), changes=False)
+    if not found.get("known"):
+        op.log.warning("backup.freeze_arguments_unknown", version=zversion,
+                       note="cannot read Backup.General.ExternalFreeze's arguments on this version")
+        return
+    missing = [name for name in scripts.FREEZE_ARGUMENTS if not found.get(name)]
+    if missing:
+        raise InstanceError(
+            f"this IRIS ({zversion or 'version unknown'}) has no {' or '.join(missing)} argument in "
+            f"Backup.General.ExternalFreeze({found.get('spec', '')}): iris-ops cannot freeze it safely",
+            fix="Back up with --dismount (quiet databases), or use an IRIS version whose ExternalFreeze "
+            "takes ExternalFreezeTimeOut (7th) and WDSuspendLimit (10th).",
+        )
+
+
+def not_recreated(info: dict) -> list[str]:
+    """What the source namespace has that a restore does not recreate: its mappings, its
+    interoperability, and database properties other than Globals and Routines."""
+    out = []
+    for kind, entries in sorted((info.get("mappings") or {}).items()):
+        for entry in entries:
+            out.append(f"{kind[:-1]} mapping {entry['name']} -> {entry['database']}")
+    props = info.get("properties") or {}
+    if str(props.get("Interop", "0")) not in ("", "0"):
+        out.append("interoperability (Interop=1): the restored namespace is not interoperability-enabled")
+    for key, default in (("TempGlobals", "IRISTEMP"), ("Library", "IRISLIB"), ("SysGlobals", "IRISSYS"),
+                         ("SysRoutines", "IRISSYS")):
+        value = str(props.get(key) or "")
+        if value and value.upper() != default:
+            out.append(f"namespace property {key}={value} (a restore uses {default})")
+    return out
+
+
+def _flag(value) -> int | None:
+    return None if value in (None, "") else (1 if str(value) not in ("0", "False", "false") else 0)
+
+
 def run_backup(op: "Operation", namespace: str, out: Path, *, force: bool, dismount: bool, description: str):
     from iris_ops import fixture, progress
 
@@ -71,22 +250,35 @@ def run_backup(op: "Operation", namespace: str, out: Path, *, force: bool, dismo
     for db in dbs:
         if names.is_system_database(db["name"]):
             raise SystemTargetError(f"namespace {namespace} uses system database {db['name']}; refusing to back it up")
+    for db in dbs:
+        db["checks"] = copyable(op, namespace, db)
+    if not dismount:
+        check_freeze_arguments(op, info.get("version", ""))
+    not_restored = not_recreated(info)
+    for item in not_restored:
+        op.log.warning("backup.not_restored", setting=item, note="recorded in the manifest; a restore does not recreate it")
     manager_dir = names.directory(info["manager_directory"], what="manager directory")
     stage = f"{manager_dir}iris-ops-backup-{secrets.token_hex(6)}/"
-    copies = [
-        (names.directory(db["directory"]) + "IRIS.DAT", f"{stage}{names.database(db['name'])}.DAT") for db in dbs
-    ]
+    staged = {db["name"]: f"{stage}{names.database(db['name'])}/" for db in dbs}
+    copies = [(names.directory(db["directory"]) + "IRIS.DAT", staged[db["name"]] + "IRIS.DAT") for db in dbs]
     if dismount:
-        script = scripts.dismount_and_copy(namespace, stage, [db["directory"] for db in dbs], copies)
+        script = scripts.dismount_and_copy(stage, [db["directory"] for db in dbs], copies)
+        deadline = op.settings.timeout
     else:
         script = scripts.freeze_and_copy(
-            namespace, stage, copies,
-            freeze_timeout=op.settings.freeze_timeout, freeze_limit=op.settings.freeze_limit,
+            stage, copies, freeze_timeout=op.settings.freeze_timeout, freeze_limit=op.settings.freeze_limit,
         )
+        # The copy may take up to freeze_limit; the session must outlive it (and the thaw after it).
+        deadline = op.settings.timeout + op.settings.freeze_limit
+    count_ns = f"IRISOPS-COUNT-{secrets.token_hex(4).upper()}"
+    count_script = scripts.count_staged(
+        count_ns, [(f"{count_ns}-{i}", db["role"], staged[db["name"]]) for i, db in enumerate(dbs)]
+    )
     if op.dry_run:
         op.runner.show(script)
-        for (_, staged), db in zip(copies, dbs):
-            op.runner.show_command(f"stream {staged} from {op.target.describe()} to {out / database_file(db['name'])}")
+        op.runner.show(count_script)
+        for (_, copy), db in zip(copies, dbs):
+            op.runner.show_command(f"stream {copy} from {op.target.describe()} to {out / database_file(db['name'])}")
         op.runner.show(scripts.remove_directory(stage))
         return None
 
@@ -100,57 +292,36 @@ def run_backup(op: "Operation", namespace: str, out: Path, *, force: bool, dismo
             state = "dismounted" if dismount else "frozen"
             expected = sum(float(db.get("size_mb") or 0) for db in dbs) * (1 << 20)
             with progress.Elapsed(f"copying {progress.mib(expected)} in the instance ({state})") as line:
-                try:
-                    copied = op.runner.run(script)
-                except BaseException as exc:
-                    payload = exc.details.get("result") if isinstance(exc, ScriptError) else None
-                    if not dismount and not (payload and payload.get("thawed")) and (payload is None or payload.get("frozen")):
-                        ensure_thawed(op)
-                    raise
+                copied = _copy_in_instance(op, script, dismount=dismount, timeout=deadline)
                 window = time.monotonic() - started
                 sizes = {item["file"]: int(item["bytes"]) for item in copied.get("copied", [])}
                 line.finish(f"copied {progress.mib(sum(sizes.values()))} in the instance ({state} {window:.2f} s)")
             op.step("backup.copied_in_instance", method=method, window_seconds=round(window, 3),
                     bytes=sum(sizes.values()), databases=[db["name"] for db in dbs])
-            entries = []
-            for (_, staged), db in zip(copies, dbs):
-                relative = database_file(db["name"])
-                target_path = writer.path_for(relative)
-                target_path.parent.mkdir(parents=True, exist_ok=True)
-                t0 = time.monotonic()
-                with open(target_path, "wb") as handle:
-                    bar = progress.ProgressWriter(handle, sizes.get(staged), f"{db['name']}")
-                    digest = op.runner.read_file(staged, bar, timeout=op.settings.transfer_timeout)
-                    bar.close()
-                seconds = max(time.monotonic() - t0, 1e-9)
-                if staged in sizes and digest.bytes != sizes[staged]:
-                    raise InstanceError(
-                        f"{db['name']}: streamed {digest.bytes} bytes but the instance copied {sizes[staged]}",
-                        fix="Retry the backup; check free space in the container.",
-                    )
-                op.step("backup.streamed", database=db["name"], bytes=digest.bytes, sha256=digest.sha256,
-                        mib_per_s=round(digest.bytes / seconds / (1 << 20), 1))
-                entries.append(
-                    fixture.Database(
-                        name=db["name"], role=db["role"], file=relative, sha256=digest.sha256, bytes=digest.bytes,
-                        directory=db["directory"], resource=db["resource"] or None,
-                        block_size=int(db["block_size"]) if db.get("block_size") not in (None, "") else None,
-                        size_mb=float(db["size_mb"]) if db.get("size_mb") not in (None, "") else None,
-                    )
-                )
+            _warn_open_transactions(op, copied)
+            tables, row_counts = _count_copies(op, count_script)
+            entries = [_stream(op, writer, db, copy, sizes) for (_, copy), db in zip(copies, dbs)]
         finally:
             _cleanup_stage(op, stage)
+        zv = info.get("version", "")
+        parsed = versions.parse(zv)
         manifest = fixture.Manifest(
             fixture_id=f"{namespace.lower()}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}",
             description=description or f"backup of namespace {namespace}",
             created_at=fixture.utc_now(),
             tool=f"iris-ops {__version__}",
-            source=fixture.Source(iris_version=info.get("version", ""), container=op.target.container or None,
-                                  instance=op.target.instance),
-            namespace=fixture.NamespaceInfo(name=namespace, properties=info.get("properties", {})),
+            source=fixture.Source(iris_version=zv, container=op.target.container or None, instance=op.target.instance,
+                                  product=parsed.product if parsed else None,
+                                  version=parsed.version if parsed else None,
+                                  build=parsed.build if parsed else None),
+            namespace=fixture.NamespaceInfo(name=namespace, properties=info.get("properties", {}),
+                                            mappings=info.get("mappings", {})),
             databases=entries,
-            tables=[fixture.Table(name=t["name"], row_count=int(t["row_count"])) for t in copied.get("tables", [])],
-            consistency=fixture.Consistency(method=method, window_seconds=round(window, 3)),
+            tables=tables,
+            consistency=fixture.Consistency(method=method, window_seconds=round(window, 3),
+                                            open_transactions=_int_or_none(copied.get("open_transactions"))),
+            row_counts=row_counts,
+            not_restored=not_restored,
         )
         writer.write_manifest(manifest)
         writer.commit()
@@ -205,6 +376,9 @@ def backup(c, ns="", out="", force=False, dismount=False, description="", dry_ru
         op.emit(f"  {db.name:<24} {db.role:<17} {db.bytes:>14,} bytes  sha256 {db.sha256}")
     for table in manifest.tables:
         op.emit(f"  table {table.name:<40} {table.row_count:>10,} rows")
+    op.emit(f"  row counts: {manifest.row_counts.source}")
+    for item in manifest.not_restored:
+        op.emit(f"  not restored by a restore: {item}")
     return None
 
 

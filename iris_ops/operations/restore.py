@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Callable
 
 from iris_ops import __version__, hookimpl, names, scripts
 from iris_ops.cli import task
-from iris_ops.errors import ConflictError, IrisOpsError, ValidationError
+from iris_ops.errors import ConflictError, IrisOpsError, SystemTargetError, ValidationError
 
 if TYPE_CHECKING:
     from iris_ops.fixture import Database, Fixture
@@ -50,7 +50,7 @@ def plan(op: "Operation", loaded: "Fixture", namespace: str, manager_directory: 
             name = names.database(namespace)
         else:
             name = names.derived_database(namespace, "DATA" if db.has_globals else "CODE")
-        resource = db.resource or datlabel.read_label(loaded.path_of(db)).resource
+        resource = names.resource(db.resource or datlabel.read_label(loaded.path_of(db)).resource)
         planned.append(PlannedDatabase(db, name, f"{manager_directory}{name.lower()}/", resource))
     return planned
 
@@ -151,16 +151,58 @@ def restore_database(op: "Operation", loaded: "Fixture", item: PlannedDatabase, 
         )
 
     # Record the undo before the change: a resource created just before a failure (a lost
-    # reply included) must be deleted too, but never one that existed before this restore.
-    existed = op.runner.run(scripts.resource_exists(item.resource), changes=False).get("exists")
-    if not existed:
-        undo.add(f"resource {item.resource}", lambda: op.runner.run(scripts.delete_resource(item.resource)))
-    op.runner.run(scripts.ensure_resource(item.resource))
+    # reply included) must be deleted too, but never one that existed before this restore, nor a
+    # system resource (preflight proved it exists).
+    if not names.is_system_resource(item.resource):
+        found = op.runner.run(scripts.resource_exists(item.resource), changes=False)
+        if not found.get("exists"):
+            with_role = not found.get("role_exists")
+            undo.add(f"resource {item.resource}",
+                     lambda: op.runner.run(scripts.delete_resource(item.resource, with_role=with_role)))
+        op.runner.run(scripts.ensure_resource(item.resource))
     marker = json.dumps({"tool": f"iris-ops {__version__}", "fixture": fixture_id, "database": item.name}).encode()
     op.runner.write_file(io.BytesIO(marker), len(marker), item.directory + MARKER, timeout=op.settings.timeout)
 
     undo.add(f"database {item.name}", lambda: op.runner.run(scripts.delete_database(item.name, item.directory)))
     op.runner.run(scripts.create_database(item.name, item.directory))
+
+
+def warn_if_older(op: "Operation", source, target_zversion: str) -> None:
+    """A database written by a newer IRIS is not guaranteed to mount on an older one (IRIS.md §7)."""
+    from iris_ops import versions
+
+    src = versions.parse(source.iris_version)
+    dst = versions.parse(target_zversion)
+    if src is None or dst is None:
+        op.log.warning("restore.version_unknown", source=source.iris_version, target=target_zversion,
+                       note="cannot compare the IRIS versions")
+        return
+    if dst.older_than(src):
+        op.log.warning("restore.older_target", source=str(src), target=str(dst),
+                       note="the fixture was written by a newer IRIS: its databases are not guaranteed "
+                       "to mount on this one")
+
+
+def preflight(op: "Operation", namespace: str, planned: list[PlannedDatabase]) -> None:
+    """Everything that can be refused is refused here, before the first change: every name and
+    path (building each script validates them), and a label naming a system resource the
+    instance lacks (iris-ops never creates a system resource: exit 3)."""
+    globals_db = next(p.name for p in planned if p.source.has_globals)
+    routines_db = next(p.name for p in planned if p.source.has_routines)
+    scripts.create_namespace(namespace, globals_db, routines_db)
+    for item in planned:
+        scripts.make_directory(item.directory)
+        scripts.create_database(item.name, item.directory)
+        if names.is_system_resource(item.resource):
+            if not op.runner.run(scripts.resource_exists(item.resource), changes=False).get("exists"):
+                raise SystemTargetError(
+                    f"the label of {item.source.name} names system resource {item.resource}, which "
+                    f"{op.target.describe()} lacks; iris-ops never creates system resources",
+                    fix="Restore into an instance that has it (every IRIS has %DB_%DEFAULT).",
+                )
+        else:
+            scripts.ensure_resource(item.resource)
+            scripts.delete_resource(item.resource, with_role=True)
 
 
 def run_restore(op: "Operation", src: Path, namespace: str, *, force: bool, verify: bool,
@@ -173,15 +215,21 @@ def run_restore(op: "Operation", src: Path, namespace: str, *, force: bool, veri
     if not findings or not all(f.ok for f in findings):
         raise failure(findings, str(src))
     op.hook.pre_restore(operation=op, fixture=loaded, namespace=namespace)
-    manager_directory = names.directory(op.runner.run(scripts.manager_directory(), changes=False)["manager_directory"])
+    for item in loaded.manifest.not_restored:
+        op.log.warning("restore.not_restored", setting=item, note="the source had it; a restore does not recreate it")
+    facts = op.runner.run(scripts.manager_directory(), changes=False)
+    manager_directory = names.directory(facts["manager_directory"])
+    warn_if_older(op, loaded.manifest.source, facts.get("version", ""))
     planned = plan(op, loaded, namespace, manager_directory)
+    preflight(op, namespace, planned)
     check_targets(op, namespace, planned, force, confirm)
     if op.dry_run:
         for item in planned:
             op.runner.run(scripts.make_directory(item.directory))
             op.runner.show_command(f"stream {loaded.path_of(item.source)} to {item.directory}IRIS.DAT "
                                    f"(owner {op.target.owner}, mode 660, directory 770)")
-            op.runner.run(scripts.ensure_resource(item.resource))
+            if not names.is_system_resource(item.resource):
+                op.runner.run(scripts.ensure_resource(item.resource))
             op.runner.run(scripts.create_database(item.name, item.directory))
         globals_db = next(p.name for p in planned if p.source.has_globals)
         routines_db = next(p.name for p in planned if p.source.has_routines)
@@ -197,7 +245,10 @@ def run_restore(op: "Operation", src: Path, namespace: str, *, force: bool, veri
         undo.add(f"namespace {namespace}", lambda: op.runner.run(scripts.delete_namespace(namespace)))
         op.runner.run(scripts.create_namespace(namespace, globals_db, routines_db))
         tables = op.runner.run(scripts.counts(namespace), changes=False).get("tables", [])
-        if verify:
+        if verify and not loaded.manifest.counts_are_exact:
+            op.log.warning("restore.counts_not_verified", reason=loaded.manifest.row_counts.note,
+                           note="the fixture records that its row counts could not be fixed")
+        elif verify:
             from iris_ops.operations.validate import compare_counts
 
             bad = [f for f in compare_counts(loaded.manifest.tables, tables) if not f.ok]
@@ -268,6 +319,10 @@ def restore(c, src, ns="", force=False, yes=False, no_verify=False, dry_run=Fals
         op.emit(f"  database {item.name:<24} {item.directory}")
     for table in tables:
         op.emit(f"  table {table['name']:<40} {int(table['row_count']):>10,} rows")
+    from iris_ops import fixture
+
+    for item in fixture.load(source).manifest.not_restored:
+        op.emit(f"  not restored: {item}")
     return None
 
 

@@ -2,7 +2,10 @@
 
 Replaces `docker exec -it iris iris session IRIS` in day-to-day work, with a verdict: each
 line runs in the script frame of :mod:`iris_ops.objectscript`, so a failing line stops the
-rest, shows the IRIS error and exits 5, whatever the terminal's own exit status says.
+rest, shows the IRIS error and exits 5, whatever the terminal's own exit status says.  The
+frame runs each line with ``Xecute`` of a literal (:func:`iris_ops.objectscript.user_code`):
+its bookkeeping never shares the user's line, so legacy ``If``, ``For``, ``Quit``,
+postconditionals and comments act as typed.
 """
 
 from __future__ import annotations

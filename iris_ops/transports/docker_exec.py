@@ -72,12 +72,28 @@ def remaining(deadline: float, what: str) -> float:
 
 
 def _engine_unreachable(where: str | None, exc: BaseException) -> errors.UnreachableError:
-    where = where or "the default address (DOCKER_HOST or the active docker context)"
+    address = where or _default_address()
     return errors.UnreachableError(
-        f"cannot reach the Docker engine at {where}: {_reason(exc)}",
-        fix=ENGINE_FIX,
-        details={"cause": repr(exc)},
+        f"cannot reach the Docker engine at {address}: {_reason(exc)}",
+        fix=f"Nothing answered at {address}. " + ENGINE_FIX,
+        details={"cause": repr(exc), "address": address},
     )
+
+
+def _address(api) -> str | None:
+    """The engine address a client talks to: docker-py shows ``http+docker://localhost`` for a
+    unix socket, so take the socket's path from its adapter."""
+    socket_path = getattr(getattr(api, "_custom_adapter", None), "socket_path", None)
+    if socket_path:
+        return "unix://" + socket_path
+    return getattr(api, "base_url", None)
+
+
+def _default_address() -> str:
+    """The address docker-py uses when none is configured: DOCKER_HOST, else its default socket."""
+    import os
+
+    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock (the default; DOCKER_HOST is not set)"
 
 
 def _reason(exc: BaseException) -> str:
@@ -172,9 +188,9 @@ def translate_errors(api: "docker.APIClient", container: str, what: str) -> Iter
             f"{what}: the Docker engine did not answer in time ({_reason(exc)})"
         ) from exc
     except (requests.exceptions.ConnectionError, ConnectionError, FileNotFoundError) as exc:
-        raise _engine_unreachable(getattr(api, "base_url", None), exc) from exc
+        raise _engine_unreachable(_address(api), exc) from exc
     except docker.errors.DockerException as exc:
-        raise _engine_unreachable(getattr(api, "base_url", None), exc) from exc
+        raise _engine_unreachable(_address(api), exc) from exc
 
 
 # --------------------------------------------------------------------------------------------
@@ -350,7 +366,7 @@ def exec_command(
                 details={"stdout_tail": stdout_tail, "stderr_tail": b"".join(err)[-_TAIL:].decode("utf-8", "replace")},
             ) from exc
         except OSError as exc:
-            raise _engine_unreachable(getattr(api, "base_url", None), exc) from exc
+            raise _engine_unreachable(_address(api), exc) from exc
         if feeder is not None:
             feeder.join(max(0.0, deadline - time.monotonic()))
             if feeder.error is not None:

@@ -8,10 +8,14 @@ stdout; errors go to stderr with exit status 1 (2 for usage).
     iris-sim init --install-dir /usr/irissys [--name IRIS]
     iris-sim daemon                                   the container's main process
     iris-sim sql --ns USER "SELECT 1"
-    iris-sim create-db --name DB --size-mb 64 [--namespace NS] [--directory D]
+    iris-sim create-db --name DB --size-mb 64 [--namespace NS] [--directory D] [--resource R]
+                       [--block-size N] [--encrypted] [--mirrored] [--volumes N] [--stream-files]
     iris-sim create-ns --name NS --globals DB [--routines DB]
-    iris-sim writer start --ns NS --table T --column C [--interval S]   -> {"id": ...}
+    iris-sim writer start --ns NS --table T --column C [--interval S] [--mode update|insert]  -> {"id": ...}
     iris-sim writer stop ID                                              -> {"updates": N}
+    iris-sim transaction open --ns NS                 -> {"id": ...}  (a process in a transaction)
+    iris-sim transaction close ID
+    iris-sim set-version ZVERSION [--freeze-args A,B,...]   $ZVERSION and ExternalFreeze's arguments
     iris-sim integrity DIRECTORY                      -> {"problems": [...]}
     iris-sim state                                    -> configuration, mounts, freeze, resources
     iris-sim delete-resource NAME
@@ -73,11 +77,7 @@ def cmd_daemon(args: argparse.Namespace) -> Any:
                 pass
         except ChildProcessError:
             pass
-        tick = getattr(inst, "write_daemon_tick", None)
-        if tick is not None:
-            tick()
-        else:
-            inst.is_frozen()
+        inst.write_daemon_tick()
         time.sleep(0.2)
     return None
 
@@ -89,7 +89,9 @@ def cmd_sql(args: argparse.Namespace) -> Any:
 
 def cmd_create_db(args: argparse.Namespace) -> Any:
     inst = _instance(args.name)
-    directory = inst.create_database(args.db, args.directory, args.size_mb)
+    directory = inst.create_database(args.db, args.directory, args.size_mb, resource=args.resource,
+                                     block_size=args.block_size, encrypted=args.encrypted, mirrored=args.mirrored,
+                                     volumes=args.volumes, stream_files=args.stream_files)
     if args.namespace:
         inst.create_namespace(args.namespace, args.db)
     return {"name": args.db.upper(), "directory": directory, "namespace": (args.namespace or "").upper() or None}
@@ -119,7 +121,7 @@ def cmd_writer(args: argparse.Namespace) -> Any:
 
 
 def _start_writer(inst: SimInstance, directory: str, args: argparse.Namespace) -> str:
-    from .instance.state import Writer
+    from .instance.writer import Writer
 
     read, write = os.pipe()
     pid = os.fork()
@@ -135,7 +137,7 @@ def _start_writer(inst: SimInstance, directory: str, args: argparse.Namespace) -
     os.setsid()
     writer_id = f"w{os.getpid()}"
     record = os.path.join(directory, writer_id + ".json")
-    writer = Writer(inst, args.ns, args.table, args.column, args.interval)
+    writer = Writer(inst, args.ns, args.table, args.column, args.interval, args.mode)
 
     def finish(signum, frame):  # noqa: ARG001
         writer._stop.set()
@@ -184,6 +186,24 @@ def _save(path: str, doc: dict) -> None:
     os.replace(tmp, path)
 
 
+def cmd_transaction(args: argparse.Namespace) -> Any:
+    inst = _instance(args.name)
+    if args.action == "open":
+        if not args.ns:
+            raise _Usage("transaction open needs --ns")
+        return {"id": inst.open_transaction(args.ns)}
+    if not args.id:
+        raise _Usage("transaction close needs the transaction id")
+    return {"id": args.id, "closed": inst.close_transaction(args.id)}
+
+
+def cmd_set_version(args: argparse.Namespace) -> Any:
+    inst = _instance(args.name)
+    freeze_args = [a for a in args.freeze_args.split(",") if a] if args.freeze_args is not None else None
+    inst.set_version(args.zversion, freeze_args)
+    return {"zversion": inst.version, "freeze_args": inst.freeze_arguments()}
+
+
 def cmd_integrity(args: argparse.Namespace) -> Any:
     return {"problems": _instance(args.name).check_integrity(args.directory)}
 
@@ -193,6 +213,7 @@ def cmd_state(args: argparse.Namespace) -> Any:
     with inst.locked() as st:
         state = json.loads(json.dumps(st))
         state["frozen"] = inst._frozen(st)
+    state["pending"] = sorted(inst._pending_dirs())
     state["config"] = inst.read_config()
     state["version"] = inst.version
     state["manager_directory"] = inst.manager_directory()
@@ -200,10 +221,7 @@ def cmd_state(args: argparse.Namespace) -> Any:
 
 
 def cmd_delete_resource(args: argparse.Namespace) -> Any:
-    inst = _instance(args.name)
-    with inst.locked() as st:
-        removed = st.get("resources", {}).pop(args.resource, None) is not None
-    return {"resource": args.resource, "removed": removed}
+    return {"resource": args.resource, "removed": _instance(args.name).delete_resource(args.resource)}
 
 
 def cmd_listing(args: argparse.Namespace) -> Any:
@@ -267,6 +285,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--size-mb", type=int, default=1)
     s.add_argument("--directory")
     s.add_argument("--namespace")
+    s.add_argument("--resource", help="the label's resource (default %%DB_<NAME>; %%DB_%%DEFAULT is the system default)")
+    s.add_argument("--block-size", type=int, default=8192, help="the block size the database declares")
+    s.add_argument("--encrypted", action="store_true", help="EncryptedDB=1")
+    s.add_argument("--mirrored", action="store_true", help="Mirrored=1")
+    s.add_argument("--volumes", type=int, default=0, help="extra volume files beside IRIS.DAT (MultiVolume=1)")
+    s.add_argument("--stream-files", action="store_true", help="a file stream in stream/ beside IRIS.DAT")
     s.set_defaults(run=cmd_create_db)
     s = sub.add_parser("create-ns", help="create a namespace on existing databases")
     s.add_argument("--name", dest="ns", required=True)
@@ -280,7 +304,18 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--table")
     s.add_argument("--column")
     s.add_argument("--interval", type=float, default=0.01)
+    s.add_argument("--mode", choices=("update", "insert"), default="update",
+                   help="update: add 1 to the column of every row; insert: add a row per step")
     s.set_defaults(run=cmd_writer)
+    s = sub.add_parser("transaction", help="a process holding an open transaction (InTransaction in %SYS.ProcessQuery)")
+    s.add_argument("action", choices=("open", "close"))
+    s.add_argument("id", nargs="?")
+    s.add_argument("--ns")
+    s.set_defaults(run=cmd_transaction)
+    s = sub.add_parser("set-version", help="another $ZVERSION (and ExternalFreeze's arguments on it)")
+    s.add_argument("zversion")
+    s.add_argument("--freeze-args", help="comma-separated argument names of Backup.General.ExternalFreeze")
+    s.set_defaults(run=cmd_set_version)
     s = sub.add_parser("integrity", help="check one database file")
     s.add_argument("directory")
     s.set_defaults(run=cmd_integrity)

@@ -10,6 +10,8 @@ block 0  0x0000       label block
          0x0800       ``IRISSIMD`` sim header: u32 block size, u32 format, u64 file size,
                       u64 image length, u64 generation, u32 image block count, u32 CRC of the
                       CRC table, u8 read-only attribute, u32 size requested (MB)
+         0x0900       ``IRISSIMX`` extension: u32 block size the database declares (0 = 8192),
+                      u32 flags (1 encrypted, 2 mirrored); the layout stays 8 KiB
          0x1FFC       u32 CRC-32 of blocks 0-2 with this field zeroed
 block 1  0x2020       ASCII ``CacheMap``
 block 2  0x4004       u32 9
@@ -53,6 +55,9 @@ _MAGIC_OFF, _DIR_OFF, _RES_OFF = 0x5F4, 0x5FC, 0x700
 _MAP_OFF, _NINE_OFF = 0x2020, 0x4004
 _SIM_OFF = 0x800
 _SIM = struct.Struct("<8sIIQQQIIBI")
+_EXT_OFF = 0x900
+_EXT = struct.Struct("<8sII")
+FLAG_ENCRYPTED, FLAG_MIRRORED = 1, 2
 _LABEL_CRC_OFF = BLOCK - 4
 
 
@@ -70,6 +75,11 @@ class Label:
     image_blocks: int
     readonly: bool
     size_mb: int
+    #: What the database declares (SYS.Database BlockSize, EncryptedDB, Mirrored).  The simulated
+    #: layout is 8 KiB whatever is declared: only the properties differ.
+    block_size: int = BLOCK
+    encrypted: bool = False
+    mirrored: bool = False
 
 
 def _crc(data: bytes) -> int:
@@ -101,6 +111,8 @@ def _build_label(lab: Label, table_crc: int) -> bytes:
         buf, _SIM_OFF, b"IRISSIMD", BLOCK, FORMAT, lab.file_size, lab.image_length, lab.generation,
         lab.image_blocks, table_crc, 1 if lab.readonly else 0, lab.size_mb,
     )
+    flags = (FLAG_ENCRYPTED if lab.encrypted else 0) | (FLAG_MIRRORED if lab.mirrored else 0)
+    _EXT.pack_into(buf, _EXT_OFF, b"IRISSIMX", lab.block_size if lab.block_size != BLOCK else 0, flags)
     buf[BLOCK + (_MAP_OFF - BLOCK) : _MAP_OFF + 8] = b"CacheMap"
     struct.pack_into("<I", buf, _NINE_OFF, 9)
     struct.pack_into("<I", buf, _LABEL_CRC_OFF, _crc(bytes(buf)))
@@ -126,7 +138,11 @@ def _parse_label(buf: bytes) -> tuple[Label, int]:
     (rlen,) = struct.unpack_from("<H", buf, _RES_OFF)
     directory = bytes(buf[_DIR_OFF + 2 : _DIR_OFF + 2 + dlen]).decode()
     resource = bytes(buf[_RES_OFF + 2 : _RES_OFF + 2 + rlen]).decode()
-    return Label(directory, resource, fsize, ilen, gen, iblocks, bool(ro), smb), tcrc
+    ext, declared, flags = _EXT.unpack_from(buf, _EXT_OFF)
+    if ext != b"IRISSIMX":
+        declared, flags = 0, 0  # a file written before the extension
+    return Label(directory, resource, fsize, ilen, gen, iblocks, bool(ro), smb, declared or BLOCK,
+                 bool(flags & FLAG_ENCRYPTED), bool(flags & FLAG_MIRRORED)), tcrc
 
 
 def _pad(image: bytes) -> bytes:
@@ -138,7 +154,8 @@ def _crc_table(padded: bytes) -> bytes:
     return b"".join(struct.pack("<I", _crc(padded[i : i + BLOCK])) for i in range(0, len(padded), BLOCK))
 
 
-def create(path: Path, directory: str, resource: str, size_mb: int = 1, image: bytes | None = None) -> None:
+def create(path: Path, directory: str, resource: str, size_mb: int = 1, image: bytes | None = None, *,
+           block_size: int = BLOCK, encrypted: bool = False, mirrored: bool = False) -> None:
     """Write a new database file of ``size_mb`` MB (at least big enough for its contents)."""
     image = image if image is not None else empty_image()
     padded = _pad(image)
@@ -147,7 +164,7 @@ def create(path: Path, directory: str, resource: str, size_mb: int = 1, image: b
         raise DatError("database contents too large for the simulated format")
     size = max(int(size_mb) * MB, IMAGE_OFFSET + len(padded), MIN_FILE_SIZE)
     size += (-size) % BLOCK
-    lab = Label(directory, resource, size, len(image), 1, nblocks, False, int(size_mb))
+    lab = Label(directory, resource, size, len(image), 1, nblocks, False, int(size_mb), block_size, encrypted, mirrored)
     table = _crc_table(padded)
     with open(path, "xb") as f:
         f.write(_build_label(lab, _crc(table)))
@@ -238,11 +255,16 @@ def update(path: Path) -> Iterator[dict]:
         _write_in_place(f, box["label"], box["image"], old_padded=_pad(image))
 
 
+def check_capacity(image: bytes) -> None:
+    """Raise :class:`DatError` when ``image`` would not fit the simulated format."""
+    if len(_pad(image)) // BLOCK > MAX_IMAGE_BLOCKS:
+        raise DatError("database full: contents exceed the simulated format")
+
+
 def _write_in_place(f, lab: Label, image: bytes, old_padded: bytes) -> None:
+    check_capacity(image)
     padded = _pad(image)
     nblocks = len(padded) // BLOCK
-    if nblocks > MAX_IMAGE_BLOCKS:
-        raise DatError("database full: contents exceed the simulated format")
     for i in range(nblocks):
         chunk = padded[i * BLOCK : (i + 1) * BLOCK]
         if old_padded[i * BLOCK : (i + 1) * BLOCK] != chunk:

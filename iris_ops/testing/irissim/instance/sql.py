@@ -5,22 +5,22 @@ As on IRIS, a table's DEFINITION lives in the namespace's Routines database (a c
 ``^<Schema>.<Table>D`` there).  A namespace whose Routines database lacks the definitions has
 rows but no tables.  Each statement builds a private in-memory SQLite connection: one attached
 database per SQL schema (default ``SQLUser``) holding the defined tables filled with their rows,
-plus ``INFORMATION_SCHEMA.TABLES``.  Writes wait while the instance is frozen and then rewrite
-the affected IRIS.DAT files in place.
+plus ``INFORMATION_SCHEMA.TABLES``.  Reads and writes go through the write daemon
+(:mod:`.writedaemon`): while it is suspended, updates land in the shared buffers, which reads
+see, and the IRIS.DAT files stay as they were.
 
 Errors are raised as :class:`SqlError` with IRIS's SQLCODE and message.
 """
 
 from __future__ import annotations
 
-import contextlib
 import re
 import sqlite3
 from typing import Callable
 
 from . import datfile
 from .datfile import quote
-from .state import IRISOWNER, MountError, SimInstance, SqlResult
+from .state import MountError, SimInstance, SqlResult
 
 CATALOG = "^oddDEF"
 RTN = "^RTN"
@@ -89,26 +89,22 @@ def execute(inst: SimInstance, namespace: str, statement: str, params: tuple = (
         return _run(inst, text, params, gdir, rdir, {}, create, drop, dry_run=True)
     if not targets:
         return _run(inst, text, params, gdir, rdir, {}, create, drop)
-    with inst.write_gate(cancelled):
-        for d in targets:
-            info = inst.mount_info(d)
-            if info and info["readonly"]:
-                raise SqlError(-400, f"<PROTECT> database {d} is mounted read-only ({info['reason']})")
-        with contextlib.ExitStack() as stack:
-            boxes = {}
-            for d in sorted(targets):
-                try:
-                    boxes[d] = stack.enter_context(datfile.update(inst.fs.host_path(d + "IRIS.DAT")))
-                except datfile.DatError as e:
-                    raise SqlError(-400, f"<DATABASE> {d}: {e}") from None
+    for d in targets:
+        info = inst.mount_info(d)
+        if info and info["readonly"]:
+            raise SqlError(-400, f"<PROTECT> database {d} is mounted read-only ({info['reason']})")
+    try:
+        with inst.writing(sorted(targets), cancelled) as boxes:
             return _run(inst, text, params, gdir, rdir, boxes, create, drop)
+    except datfile.DatError as e:
+        raise SqlError(-400, f"<DATABASE> {e}") from None
 
 
 def _image(inst: SimInstance, directory: str, boxes: dict) -> bytes:
     if directory in boxes:
         return boxes[directory]["image"]
     try:
-        return datfile.read(inst.fs.host_path(directory + "IRIS.DAT"))[1]
+        return inst.read_image(directory)
     except datfile.DatError as e:
         raise SqlError(-400, f"<DATABASE> {directory}: {e}") from None
 
@@ -157,6 +153,12 @@ def _run(inst, text, params, gdir, rdir, boxes, create, drop, dry_run: bool = Fa
                          "IS_INSERTABLE_INTO, IS_TYPED, CLASSNAME, OWNER, IS_SHARDED) "
                          "VALUES (?, ?, 'BASE TABLE', 'YES', 'NO', ?, '_SYSTEM', 'NO')",
                          [(s, n, _classname(s, n)) for s, n, _ in catalog])
+        conn.execute(f"ATTACH ':memory:' AS {quote('%SYS')}")
+        conn.execute(f"CREATE TABLE {quote('%SYS')}.ProcessQuery (JobNumber INTEGER, NameSpace TEXT, "
+                     "InTransaction INTEGER)")
+        conn.executemany(f"INSERT INTO {quote('%SYS')}.ProcessQuery VALUES (?, ?, ?)",
+                         [(p["JobNumber"], p["NameSpace"], p["InTransaction"]) for p in inst.processes()])
+        text = _quote_percent_schemas(text)
         before = conn.total_changes
 
         if dry_run:
@@ -221,6 +223,15 @@ def _run(inst, text, params, gdir, rdir, boxes, create, drop, dry_run: bool = Fa
         return SqlResult([], [], count)
     finally:
         conn.close()
+
+
+_PERCENT_SCHEMA = re.compile(r"""('(?:[^']|'')*')|(?<![\w"%])(%[A-Za-z][A-Za-z0-9]*)(?=\s*\.)""")
+
+
+def _quote_percent_schemas(text: str) -> str:
+    """IRIS schema names such as ``%SYS`` are not SQLite identifiers: quote them (not inside
+    string literals)."""
+    return _PERCENT_SCHEMA.sub(lambda m: m.group(1) or quote(m.group(2)), text)
 
 
 def _persist(conn, boxes, gdir, rdir, cat_schema, write_data: bool, catalog: list | None = None) -> None:

@@ -5,9 +5,14 @@ Everything lives under the container root so every process and thread sees one i
 * ``<install>/iris.cpf``: CPF-like configuration, sections ``[Databases]`` (``NAME=Directory,
   Server,MountRequired,MountAtStartup,ClusterMountMode,StreamLocation``) and ``[Namespaces]``
   (``NAME=Globals,Routines,TempGlobals,Library,SysGlobals,SysRoutines,Interop``);
-* ``<install>/mgr/.sim/state.json``: mounted databases, the freeze, security resources;
-* ``<install>/mgr/.sim/state.lock``: flock guarding both; ``gate.lock``: writers hold it shared,
-  ExternalFreeze takes it exclusively so that no write is in flight once the freeze holds.
+* ``<install>/mgr/.sim/state.json``: mounted and dismounted databases, the freeze, security
+  resources, open transactions;
+* ``<install>/mgr/.sim/state.lock``: flock guarding both;
+* ``<install>/mgr/.sim/buffers/`` and ``buffers.lock``: the write daemon's shared buffer pool
+  (:mod:`.writedaemon`).
+
+The instance's jobs are split by module: mounting in :mod:`.mounts`, the write daemon and the
+freeze in :mod:`.writedaemon`, the background writer in :mod:`.writer`.
 """
 
 from __future__ import annotations
@@ -17,18 +22,26 @@ import fcntl
 import json
 import os
 import posixpath
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from . import datfile
 from .fs import USERS, ContainerFS, normalize
+from .mounts import AlreadyMounted, MountError, MountsMixin
+from .writedaemon import FrozenWaitCancelled, WriteDaemonMixin
+
+if TYPE_CHECKING:
+    from .writer import Writer
+
+__all__ = ["SimInstance", "SqlResult", "MountError", "AlreadyMounted", "FrozenWaitCancelled"]
 
 IRISOWNER = USERS["irisowner"]
 VERSION = "IRIS for UNIX (Ubuntu Server LTS for x86-64 Containers) 2024.1 (Build 263U) Wed Mar 13 2024 15:21:28 EDT"
-QLIST_VERSION = "2024.1.0.263.0"
+#: ExternalFreeze's arguments on 2024.1 (ref/2024.1/Backup/General.cls).
+FREEZE_ARGS = ("LogFile", "Text", "SwitchJournalFile", "TimeOut", "Hibernate", "Verbose", "ExternalFreezeTimeOut",
+               "Username", "Password", "WDSuspendLimit", "RequiredFile")
 #: Where instances are registered (``iris.reg`` on IRIS); a host install names its own in the env.
 REGISTRY = "/usr/local/etc/irissys/simregistry.json"
 REGISTRY_ENV = "IRISSIM_REGISTRY"
@@ -36,19 +49,13 @@ REGISTRY_ENV = "IRISSIM_REGISTRY"
 
 def registry_path() -> str:
     return os.environ.get(REGISTRY_ENV) or REGISTRY
+
+
 SYSTEM_DATABASES = ("IRISSYS", "IRISLIB", "IRISTEMP", "IRISLOCALDATA", "IRISAUDIT", "ENSLIB", "IRISMETRICS")
 DB_FIELDS = ("Directory", "Server", "MountRequired", "MountAtStartup", "ClusterMountMode", "StreamLocation")
 NS_FIELDS = ("Globals", "Routines", "TempGlobals", "Library", "SysGlobals", "SysRoutines", "Interop")
 NS_DEFAULTS = {"TempGlobals": "IRISTEMP", "Library": "IRISLIB", "SysGlobals": "IRISSYS", "SysRoutines": "IRISSYS", "Interop": "0"}
 DB_DEFAULTS = {"Server": "", "MountRequired": "0", "MountAtStartup": "0", "ClusterMountMode": "0", "StreamLocation": ""}
-
-
-class MountError(Exception):
-    """A database could not be mounted; ``str()`` is the reason."""
-
-
-class FrozenWaitCancelled(Exception):
-    """A writer gave up waiting for the freeze to end (its owner stopped it)."""
 
 
 @dataclass
@@ -58,14 +65,24 @@ class SqlResult:
     rowcount: int
 
 
-class SimInstance:
+def _qlist_version(zversion: str) -> str:
+    """``2024.1.0.263.0`` from ``... 2024.1 (Build 263U) ...``."""
+    import re
+
+    m = re.search(r" (\d+(?:\.\d+)*) \(Build (\d+)", zversion)
+    if not m:
+        return "0.0.0.0.0"
+    parts = (m.group(1).split(".") + ["0", "0"])[:3]
+    return ".".join(parts + [m.group(2), "0"])
+
+
+class SimInstance(MountsMixin, WriteDaemonMixin):
     """One simulated IRIS instance inside a container (see docs/ARCHITECTURE.md)."""
 
     def __init__(self, fs: ContainerFS, name: str, install_dir: str) -> None:
         self.fs = fs
         self.name = name
         self.install_dir = install_dir.rstrip("/") or "/"
-        self.version = VERSION
         self._sim = posixpath.join(self.install_dir, "mgr", ".sim")
 
     # --- creation ---------------------------------------------------------------------------
@@ -96,7 +113,9 @@ class SimInstance:
             "started": time.time(),
             "os_authentication": True,
             "mounted": {},
+            "dismounted": [],
             "freeze": None,
+            "transactions": {},
             "resources": {"%DB_%DEFAULT": {"Description": "", "PublicPermission": ""}},
         }
         for db in dbs:
@@ -118,6 +137,9 @@ class SimInstance:
             st.clear()
             st.update(state)
             inst._write_cpf(cpf)
+        fs.host_path(inst._sim + "/buffers").mkdir(exist_ok=True)
+        os.chmod(fs.host_path(inst._sim + "/buffers"), 0o775)
+        fs.host_path(inst._sim + "/buffers.lock").touch()
         for entry in fs.host_path(inst._sim).iterdir():  # the instance's processes run as irisowner
             fs.created(inst._sim + "/" + entry.name, *IRISOWNER)
         return inst
@@ -175,6 +197,7 @@ class SimInstance:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _state(self) -> dict:
+        self.write_daemon_tick()  # the lazy check of WDSuspendLimit on every state access
         with self.locked() as st:
             return json.loads(json.dumps(st))
 
@@ -183,7 +206,10 @@ class SimInstance:
         return self.install_dir + "/iris.cpf"
 
     def _read_cpf(self) -> dict:
-        cpf: dict[str, dict] = {"Databases": {}, "Namespaces": {}}
+        """``{"Databases": {NAME: props}, "Namespaces": {NAME: props}, "Maps": {NS: {"Global_X": DB}}}``:
+        the ``[Map.<NS>]`` sections hold a namespace's mappings as real CPFs do
+        (``Global_<name>``, ``Routine_<name>``, ``Package_<name>``)."""
+        cpf: dict[str, dict] = {"Databases": {}, "Namespaces": {}, "Maps": {}}
         section = None
         try:
             text = self._host(self.cpf_path).read_text()
@@ -193,7 +219,11 @@ class SimInstance:
             if line.startswith("[") and line.endswith("]"):
                 section = line[1:-1]
                 continue
-            if "=" not in line or section not in cpf:
+            if "=" in line and section and section.startswith("Map."):
+                key, value = line.split("=", 1)
+                cpf["Maps"].setdefault(section[4:], {})[key] = value
+                continue
+            if "=" not in line or section not in ("Databases", "Namespaces"):
                 continue
             key, value = line.split("=", 1)
             if section == "Databases":
@@ -214,6 +244,9 @@ class SimInstance:
         lines += ["", "[Namespaces]"]
         for name, props in cpf["Namespaces"].items():
             lines.append(name + "=" + ",".join(str(props.get(f, NS_DEFAULTS.get(f, ""))) for f in NS_FIELDS))
+        for ns, entries in cpf.get("Maps", {}).items():
+            if entries:
+                lines += ["", f"[Map.{ns}]"] + [f"{key}={value}" for key, value in entries.items()]
         host = self._host(self.cpf_path)
         fresh = not host.exists()
         host.write_text("\n".join(lines) + "\n")
@@ -237,6 +270,25 @@ class SimInstance:
 
     # --- simple queries ---------------------------------------------------------------------
 
+    # --- version ------------------------------------------------------------------------------
+
+    @property
+    def version(self) -> str:
+        """``$ZVERSION``: the 2024.1 container's unless seeded (``iris-sim set-version``)."""
+        return self._state().get("zversion") or VERSION
+
+    def set_version(self, zversion: str, freeze_args: list[str] | None = None) -> None:
+        """Seed another ``$ZVERSION`` and, with ``freeze_args``, the argument names of
+        ``Backup.General.ExternalFreeze`` on that version (the release that added
+        ``WDSuspendLimit`` is not documented, so a test says which arguments exist)."""
+        with self.locked() as st:
+            st["zversion"] = zversion
+            if freeze_args is not None:
+                st["freeze_args"] = list(freeze_args)
+
+    def freeze_arguments(self) -> list[str]:
+        return list(self._state().get("freeze_args") or FREEZE_ARGS)
+
     def manager_directory(self) -> str:
         return self.install_dir.rstrip("/") + "/mgr/"
 
@@ -255,7 +307,7 @@ class SimInstance:
     def qlist_line(self) -> str:
         started = time.strftime("%a %b %d %H:%M:%S %Y", time.localtime(self._state().get("started", time.time())))
         return "^".join([
-            self.name, self.install_dir, QLIST_VERSION, f"running, since {started}", "iris.cpf",
+            self.name, self.install_dir, _qlist_version(self.version), f"running, since {started}", "iris.cpf",
             "1972", "52773", "0", "ok", "IRIS", "", "", self.install_dir,
         ])
 
@@ -273,135 +325,52 @@ class SimInstance:
     def dat_path(self, directory: str) -> str:
         return self.normalize_directory(directory) + "IRIS.DAT"
 
-    # --- resources --------------------------------------------------------------------------
-
-    def resource_exists(self, name: str) -> bool:
-        return str(name).upper() in {k.upper() for k in self._state().get("resources", {})}
-
-    # --- mounting ---------------------------------------------------------------------------
-
-    def mount_info(self, directory: str) -> dict | None:
-        return self._state()["mounted"].get(self.normalize_directory(directory))
-
-    def mount(self, directory: str, readonly: bool = False) -> dict:
-        """Mount ``directory``'s IRIS.DAT; returns the mount record or raises :class:`MountError`."""
-        directory = self.normalize_directory(directory)
-        with self.locked() as st:
-            if directory in st["mounted"]:
-                return st["mounted"][directory]
-            record = self._check_mountable(directory, st, readonly)
-            st["mounted"][directory] = record
-            return record
-
-    def _check_mountable(self, directory: str, st: dict, readonly: bool) -> dict:
-        dat = directory + "IRIS.DAT"
-        host = self._host(dat)
-        if not host.is_file():
-            raise MountError(f"Database file {dat} does not exist")
-        if not self.fs.can_read(dat, IRISOWNER[0]):
-            raise MountError(f"Cannot open {dat}: permission denied")
-        try:
-            label, _ = datfile.read(host)
-        except datfile.DatError as e:
-            raise MountError(f"Cannot mount {directory}: {e}") from None
-        resources = {k.upper() for k in st.get("resources", {})}
-        if label.resource and label.resource.upper() not in resources:
-            raise MountError(f"Cannot mount {directory}: resource {label.resource} does not exist")
-        reason = ""
-        if readonly:
-            reason = "Mounted read-only at user request"
-        elif label.readonly:
-            reason = "Database label marked read-only"
-        elif not self.fs.can_write(dat, IRISOWNER[0]):
-            reason = "Database file is write-protected at the OS level"
-        return {"readonly": bool(reason), "reason": reason}
-
-    def ensure_mounted(self, directory: str) -> dict:
-        """Implicit mount: a configured database touched by a process is mounted (IRIS.md §3)."""
-        info = self.mount_info(directory)
-        return info if info is not None else self.mount(directory)
-
-    def dismount(self, directory: str) -> None:
-        directory = self.normalize_directory(directory)
-        with self.locked() as st:
-            if directory not in st["mounted"]:
-                raise MountError(f"Database {directory} is not mounted")
-            if directory == self.manager_directory():
-                raise MountError("Cannot dismount the system database IRISSYS")
-            del st["mounted"][directory]
-
-    # --- freeze -----------------------------------------------------------------------------
-
-    @staticmethod
-    def _frozen(st: dict) -> bool:
-        fz = st.get("freeze")
-        if not fz:
-            return False
-        if fz.get("limit") and time.time() - fz["since"] >= fz["limit"]:
-            st["freeze"] = None  # the write daemon resumed on its own (WDSuspendLimit)
-            return False
-        return True
-
-    def is_frozen(self) -> bool:
-        with self.locked() as st:
-            return self._frozen(st)
-
-    @contextlib.contextmanager
-    def _gate(self, exclusive: bool) -> Iterator[None]:
-        host = self._host(self._sim + "/gate.lock")
-        with open(host, "a+") as gate:
-            fcntl.flock(gate, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-            try:
-                yield
-            finally:
-                fcntl.flock(gate, fcntl.LOCK_UN)
-
-    def freeze(self, limit: float = 0) -> bool:
-        """ExternalFreeze: returns False when already frozen."""
-        with self._gate(exclusive=True), self.locked() as st:
-            if self._frozen(st):
-                return False
-            st["freeze"] = {"since": time.time(), "limit": float(limit or 0)}
-            return True
-
-    def thaw(self) -> bool:
-        """ExternalThaw: returns False when the instance was not frozen."""
-        with self.locked() as st:
-            was = self._frozen(st)
-            st["freeze"] = None
-            return was
-
-    @contextlib.contextmanager
-    def write_gate(self, cancelled: Callable[[], bool] | None = None) -> Iterator[None]:
-        """Hold while writing a database: blocks while the instance is frozen."""
-        while True:
-            with self._gate(exclusive=False):
-                with self.locked() as st:
-                    frozen = self._frozen(st)
-                if not frozen:
-                    yield
-                    return
-            if cancelled and cancelled():
-                raise FrozenWaitCancelled()
-            time.sleep(0.005)
-
     # --- databases (Python API, used by tests and the engine's control API) -------------------
 
-    def create_database(self, name: str, directory: str | None = None, size_mb: int = 1) -> str:
+    def create_database(self, name: str, directory: str | None = None, size_mb: int = 1, *,
+                        resource: str | None = None, block_size: int = datfile.BLOCK, encrypted: bool = False,
+                        mirrored: bool = False, volumes: int = 0, stream_files: bool = False) -> str:
+        """Seed a configured, mounted database.  ``resource`` defaults to ``%DB_<NAME>`` (created
+        if missing); ``%DB_%DEFAULT`` is what CreateDatabase puts when none is named.  The other
+        keywords make databases iris-ops must refuse: a declared ``block_size``, ``encrypted``,
+        ``mirrored``, ``volumes`` extra volume files ``IRIS-000n.VOL`` beside IRIS.DAT [UNV name],
+        ``stream_files``: a file stream in ``stream/`` beside IRIS.DAT [UNV location]."""
         name = name.upper()
         directory = self.normalize_directory(directory or self.manager_directory() + name.lower() + "/")
         self._mkdirs(directory, owner=IRISOWNER, mode=0o775)
-        resource = "%DB_" + name
+        resource = resource or "%DB_" + name
         with self.locked() as st:
-            st["resources"].setdefault(resource, {"Description": "", "PublicPermission": ""})
+            if resource.upper() not in {k.upper() for k in st["resources"]}:
+                st["resources"][resource] = {"Description": "", "PublicPermission": ""}
         host = self._host(directory + "IRIS.DAT")
-        datfile.create(host, directory, resource, size_mb)
+        datfile.create(host, directory, resource, size_mb, block_size=block_size, encrypted=encrypted,
+                       mirrored=mirrored)
         self.fs.created(directory + "IRIS.DAT", *IRISOWNER)
         os.chmod(host, 0o660)
+        for n in range(1, volumes + 1):
+            volume = f"{directory}IRIS-{n:04d}.VOL"
+            self._host(volume).write_bytes(b"\0" * datfile.BLOCK)
+            self.fs.created(volume, *IRISOWNER)
+        if stream_files:
+            self._mkdirs(directory + "stream/", owner=IRISOWNER, mode=0o775)
+            self._host(directory + "stream/1.stream").write_bytes(b"a file stream")
+            self.fs.created(directory + "stream/1.stream", *IRISOWNER)
         with self.config() as cpf:
             cpf["Databases"][name] = dict(DB_DEFAULTS, Directory=directory)
         self.mount(directory)
         return directory
+
+    def delete_resource(self, name: str) -> bool:
+        """Remove a security resource, system ones included (``iris-sim delete-resource``): to
+        seed an instance that lacks one."""
+        with self.locked() as st:
+            key = next((k for k in st.get("resources", {}) if k.upper() == str(name).upper()), None)
+            return key is not None and st["resources"].pop(key, None) is not None
+
+    def volume_files(self, directory: str) -> list[str]:
+        """Extra volume files of a multi-volume database beside its IRIS.DAT [UNV naming]."""
+        host = self._host(self.normalize_directory(directory))
+        return sorted(p.name for p in host.glob("IRIS-*.VOL")) if host.is_dir() else []
 
     def create_namespace(self, name: str, globals_db: str, routines_db: str | None = None) -> None:
         with self.config() as cpf:
@@ -431,6 +400,26 @@ class SimInstance:
                 return [f"database contents damaged: {r}" for r in rows]
         return []
 
+    # --- processes --------------------------------------------------------------------------
+
+    def open_transaction(self, namespace: str) -> str:
+        """Seed a process that holds an open transaction (TSTART without TCOMMIT): what
+        ``%SYS.ProcessQuery`` reports as InTransaction.  Returns its id."""
+        with self.locked() as st:
+            transactions = st.setdefault("transactions", {})
+            job = str(max([int(k) for k in transactions] or [9000]) + 1)
+            transactions[job] = {"level": 1, "namespace": str(namespace).upper(), "since": time.time()}
+            return job
+
+    def close_transaction(self, job: str) -> bool:
+        with self.locked() as st:
+            return st.setdefault("transactions", {}).pop(str(job), None) is not None
+
+    def processes(self) -> list[dict]:
+        """The rows of %SYS.ProcessQuery the simulator knows: the seeded processes."""
+        return [{"JobNumber": int(job), "NameSpace": t["namespace"], "InTransaction": 1 if t["level"] else 0}
+                for job, t in sorted(self._state().get("transactions", {}).items())]
+
     # --- SQL --------------------------------------------------------------------------------
 
     def sql(self, namespace: str, statement: str, params: tuple = ()) -> SqlResult:
@@ -438,46 +427,12 @@ class SimInstance:
 
         return sql.execute(self, namespace, statement, params)
 
-    def start_writer(self, namespace: str, table: str, column: str, interval: float = 0.01) -> "Writer":
-        writer = Writer(self, namespace, table, column, interval)
+    def start_writer(self, namespace: str, table: str, column: str, interval: float = 0.01,
+                     mode: str = "update") -> "Writer":
+        """A background thread that keeps writing ``table``: ``update`` adds 1 to ``column`` of
+        every row; ``insert`` adds a row whose ``column`` is the next number."""
+        from .writer import Writer
+
+        writer = Writer(self, namespace, table, column, interval, mode)
         writer.start()
         return writer
-
-
-class Writer:
-    """A background thread that keeps updating ``column`` of ``table``; honours the freeze."""
-
-    def __init__(self, inst: SimInstance, namespace: str, table: str, column: str, interval: float) -> None:
-        self.inst = inst
-        self.statement = f"UPDATE {table} SET {column} = {column} + 1"
-        self.namespace = namespace
-        self.interval = interval
-        self.updates = 0
-        self.errors: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"sim-writer-{table}", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._step()
-            self._stop.wait(self.interval)
-
-    def _step(self) -> None:
-        """One update (``iris-sim writer`` drives this from its own process)."""
-        from . import sql
-
-        try:
-            sql.execute(self.inst, self.namespace, self.statement, (), cancelled=self._stop.is_set)
-            self.updates += 1
-        except FrozenWaitCancelled:
-            self._stop.set()
-        except Exception as e:  # recorded for the test to see; the writer keeps going
-            self.errors.append(str(e))
-
-    def stop(self) -> int:
-        self._stop.set()
-        self._thread.join(timeout=10)
-        return self.updates

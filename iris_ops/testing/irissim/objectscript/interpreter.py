@@ -296,6 +296,23 @@ class Interpreter:
         if seconds > 0:
             time.sleep(float(seconds))
 
+    def x_xecute(self, cmd: Cmd) -> None:
+        """Each argument compiled and run as a line of its own, in this process's variables: a
+        legacy If, a For or a comment inside it ends with it, and Quit leaves it (a Quit with a
+        value is <COMMAND>).  A syntax error in the code is a <SYNTAX> error of the Xecute."""
+        for expr, cond in cmd.a["items"]:
+            if cond is not None and not truth(self.eval(cond)):
+                continue
+            code = to_str(self.eval(expr))
+            try:
+                cmds = parse_line(code)
+            except IrisError as e:
+                raise IrisError(e.code, e.detail) from None
+            try:
+                self.block(cmds)
+            except QuitSignal as q:
+                self._loop_quit(q)
+
     def x_throw(self, cmd: Cmd) -> None:
         value = self.eval(cmd.a["expr"])
         if not isinstance(value, SimObject):

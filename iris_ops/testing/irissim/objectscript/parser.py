@@ -72,6 +72,7 @@ COMMANDS = {
     "TRY": {"TRY"},
     "CATCH": {"CATCH"},
     "ZNSPACE": {"ZN", "ZNSPACE"},
+    "XECUTE": {"X", "XECUTE"},
 }
 _SPELLING = {s: canon for canon, spellings in COMMANDS.items() for s in spellings}
 
@@ -79,7 +80,7 @@ _SPELLING = {s: canon for canon, spellings in COMMANDS.items() for s in spelling
 UNSIMULATED_COMMANDS = {
     "B", "BREAK", "C", "CLOSE", "G", "GOTO", "J", "JOB", "L", "LOCK", "M", "MERGE", "N", "NEW",
     "O", "OPEN", "R", "READ", "RET", "RETURN", "TC", "TCOMMIT", "TRO", "TROLLBACK", "TS",
-    "TSTART", "U", "USE", "V", "VIEW", "X", "XECUTE", "ZW", "ZWRITE", "ZZDUMP", "ZZWRITE",
+    "TSTART", "U", "USE", "V", "VIEW", "ZW", "ZWRITE", "ZZDUMP", "ZZWRITE",
     "ZB", "ZBREAK", "ZL", "ZLOAD", "ZP", "ZPRINT", "ZS", "ZSAVE", "ZT", "ZTRAP", "ZK", "ZKILL",
     "P", "PRINT", "ZI", "ZINSERT", "ZR", "ZREMOVE",
 }
@@ -525,6 +526,22 @@ class _Parser:
     def cmd_hang(self, cmd: Cmd, in_block: bool) -> None:
         self.require_args()
         cmd.a["expr"] = self.expr()
+
+    def cmd_xecute(self, cmd: Cmd, in_block: bool) -> None:
+        """``Xecute expr[:postcond],...``: each argument is a line of code run as its own frame."""
+        self.require_args()
+        items = []
+        while True:
+            expr = self.expr()
+            cond = None
+            if self.peek() == ":":
+                self.i += 1
+                cond = self.expr()
+            items.append((expr, cond))
+            if self.peek() != ",":
+                break
+            self.i += 1
+        cmd.a["items"] = items
 
     def cmd_throw(self, cmd: Cmd, in_block: bool) -> None:
         self.require_args()

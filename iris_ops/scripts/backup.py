@@ -1,0 +1,219 @@
+"""The backup scripts: freeze (or dismount) and copy inside the instance, count the copies."""
+
+from __future__ import annotations
+
+from iris_ops import names
+from iris_ops import objectscript as o
+from iris_ops.objectscript import (
+    Code,
+    Script,
+    call,
+    check_status,
+    check_true,
+    func,
+    lit,
+    method,
+    op,
+    prop,
+    result,
+    set_,
+    var,
+)
+from .common import FILE, table_counts
+
+
+def _copy_steps(script: Script, copies: list[tuple[str, str]]) -> None:
+    for index, (source, target) in enumerate(copies):
+        src, dst = lit(names.instance_path(source)), lit(names.instance_path(target))
+        script.step(
+            f"copy{index}",
+            check_true(call(FILE, "CopyFile", src, dst), f"copying {source} to {target} failed"),
+            o.push(var("copied"), o.dynamic_object(file=dst, bytes=call(FILE, "GetFileSize", dst))),
+        )
+
+
+#: Thrown by the freeze step when someone else's freeze holds (the backup must not thaw it).
+ALREADY_FROZEN = "the instance is already frozen: the write daemon is suspended by someone else's ExternalFreeze"
+#: Thrown by the ``held`` step when WDSuspendLimit passed during the copy.
+FREEZE_EXPIRED = "the write daemon resumed before the copy finished (WDSuspendLimit passed): the copy is not consistent"
+#: Open transactions right now: %SYS.ProcessQuery's InTransaction [UNV: to confirm on a real instance;
+#: the step tolerates its absence and reports the count as unknown].
+OPEN_TRANSACTIONS_QUERY = "SELECT COUNT(*) FROM %SYS.ProcessQuery WHERE InTransaction=1"
+
+
+def _stage_steps(script: Script, stage: str, copies: list[tuple[str, str]]) -> None:
+    """Create the staging directory and each copy's own directory (``<stage>/<NAME>/IRIS.DAT``)."""
+    dirs = sorted({names.directory(target.rsplit("/", 1)[0] + "/") for _, target in copies})
+    script.step(
+        "stage",
+        set_(var("frozen"), 0),
+        set_(var("copied"), o.new_array()),
+        check_true(call(FILE, "CreateDirectoryChain", lit(names.directory(stage, what="staging directory"))),
+                   f"cannot create staging directory {stage}"),
+        *[check_true(call(FILE, "CreateDirectoryChain", lit(d)), f"cannot create staging directory {d}") for d in dirs],
+    )
+
+
+def _refuse_if_frozen() -> Code:
+    return o.if_(call("Backup.General", "IsWDSuspended"), o.throw(lit(ALREADY_FROZEN)))
+
+
+def _open_transactions() -> list[Code]:
+    """Record ``open_transactions`` (a count, or "" with ``open_transactions_error``)."""
+    q = var("q")
+    return [
+        set_(q, call("%SQL.Statement", "%ExecDirect", None, lit(OPEN_TRANSACTIONS_QUERY))),
+        o.if_(
+            op(prop(q, "%SQLCODE"), "<", 0),
+            result("open_transactions", lit("")),
+            result("open_transactions_error", prop(q, "%Message")),
+            else_=[o.do(method(q, "%Next")), result("open_transactions", method(q, "%GetData", 1))],
+        ),
+        o.kill(q),
+    ]
+
+
+def freeze_and_copy(stage: str, copies: list[tuple[str, str]], *, freeze_timeout: int, freeze_limit: int) -> Script:
+    """Creates ``stage``; refuses if the instance is already frozen; freezes it
+    (Backup.General.ExternalFreeze with ExternalFreezeTimeOut and a WDSuspendLimit dead-man
+    switch); records the open transactions; copies each (source, target) inside the instance;
+    proves the freeze still held (IsWDSuspended) before thawing; and thaws whatever happened (an
+    ``always`` step; not when the write daemon already resumed by itself).  Result: ``copied``
+    [{file, bytes}], ``frozen``, ``open_transactions``, ``held`` and ``thawed``."""
+    script = Script("%SYS", purpose="freeze and copy")
+    _stage_steps(script, stage, copies)
+    script.step(
+        "freeze",
+        _refuse_if_frozen(),
+        # ExternalFreeze(LogFile, Text, SwitchJournalFile, TimeOut, Hibernate, Verbose,
+        #                ExternalFreezeTimeOut, Username, Password, WDSuspendLimit)
+        check_status(
+            call("Backup.General", "ExternalFreeze", None, lit("iris-ops backup"), None, None,
+                 None, None, int(freeze_timeout), None, None, int(freeze_limit))
+        ),
+        set_(var("frozen"), 1),
+        result("frozen", 1),
+    )
+    script.step("transactions", *_open_transactions())
+    _copy_steps(script, copies)
+    held = var("held")
+    script.step(
+        "held",
+        set_(held, call("Backup.General", "IsWDSuspended")),
+        result("held", held),
+        o.if_(o.not_(held), o.throw(lit(FREEZE_EXPIRED))),
+    )
+    script.step("report", result("copied", var("copied")))
+    script.step(
+        "thaw",
+        set_(o.SPECIAL["$Namespace"], lit("%SYS")),
+        o.if_(
+            func("$Get", var("frozen")),
+            o.if_(call("Backup.General", "IsWDSuspended"), check_status(call("Backup.General", "ExternalThaw"))),
+            result("thawed", 1),
+        ),
+        always=True,
+    )
+    return script
+
+
+def count_staged(namespace: str, databases: list[tuple[str, str, str]]) -> Script:
+    """Counts the rows the copied files hold: each ``(name, role, directory)`` of a staged copy
+    (``directory`` holds its IRIS.DAT) is configured under the temporary database ``name`` and
+    mounted read-only (so the copy's bytes do not change), a temporary ``namespace`` maps them as
+    the source did, the rows are counted, and everything is removed again whatever happened.
+    Result: ``tables`` [{name, row_count}]."""
+    ns = lit(names.namespace(namespace))
+    dbs = [(names.database(n), role, names.directory(d)) for n, role, d in databases]
+    globals_db = next(n for n, role, _ in dbs if role in ("globals", "globals+routines"))
+    routines_db = next(n for n, role, _ in dbs if role in ("routines", "globals+routines"))
+    obj = var("obj")
+    script = Script("%SYS", purpose="count rows in the copies")
+    for index, (name, _, directory) in enumerate(dbs):
+        script.step(
+            f"attach{index}",
+            o.kill(var("props")),
+            set_(var("props", "Directory"), lit(directory)),
+            check_status(call("Config.Databases", "Create", lit(name), o.byref("props"))),
+            set_(obj, call("SYS.Database", "%OpenId", lit(directory))),
+            o.if_(op(obj, "=", lit("")), o.throw(lit(f"cannot open the copy in {directory}"))),
+            o.if_(o.not_(prop(obj, "Mounted")), check_status(call("SYS.Database", "MountDatabase", lit(directory), 1))),
+            o.kill(obj),
+        )
+    script.step(
+        "namespace",
+        o.kill(var("props")),
+        set_(var("props", "Globals"), lit(globals_db)),
+        set_(var("props", "Routines"), lit(routines_db)),
+        check_status(call("Config.Namespaces", "Create", ns, o.byref("props"))),
+    )
+    script.step("tables", *table_counts(namespace))
+    script.step(
+        "detach_namespace",
+        set_(o.SPECIAL["$Namespace"], lit("%SYS")),
+        o.if_(call("Config.Namespaces", "Exists", ns), check_status(call("Config.Namespaces", "Delete", ns))),
+        always=True,
+    )
+    for index, (name, _, directory) in enumerate(dbs):
+        script.step(
+            f"detach{index}",
+            o.if_(call("Config.Databases", "Exists", lit(name)), check_status(call("Config.Databases", "Delete", lit(name)))),
+            set_(obj, call("SYS.Database", "%OpenId", lit(directory))),
+            o.if_(op(obj, "'=", lit("")),
+                  o.if_(prop(obj, "Mounted"), check_status(call("SYS.Database", "DismountDatabase", lit(directory))))),
+            o.kill(obj),
+            always=True,
+        )
+    return script
+
+
+def dismount_and_copy(stage: str, directories: list[str], copies: list[tuple[str, str]]) -> Script:
+    """For quiet databases: refuses if the instance is frozen, dismounts each directory that is
+    mounted (MountDatabase of a mounted database is an error, and a database nothing has used
+    yet is not mounted), copies, and mounts again exactly what it dismounted, whatever happened.
+    Result: ``copied``, ``dismounted`` [directories it dismounted], ``remounted``."""
+    dirs = [lit(names.directory(d)) for d in directories]
+    obj = var("obj")
+    script = Script("%SYS", purpose="dismount and copy")
+    _stage_steps(script, stage, copies)
+    script.step("check", set_(var("dism"), o.new_array()), _refuse_if_frozen())
+    for index, directory in enumerate(dirs):
+        script.step(
+            f"dismount{index}",
+            set_(obj, call("SYS.Database", "%OpenId", directory)),
+            o.if_(op(obj, "=", lit("")), o.throw(op(lit("cannot open database "), "_", directory))),
+            o.if_(
+                prop(obj, "Mounted"),
+                check_status(call("SYS.Database", "DismountDatabase", directory)),
+                set_(var("did", index), 1),
+                o.push(var("dism"), directory),
+            ),
+            o.kill(obj),
+        )
+    _copy_steps(script, copies)
+    script.step("report", result("copied", var("copied")))
+    for index, directory in enumerate(dirs):
+        script.step(
+            f"mount{index}",
+            set_(o.SPECIAL["$Namespace"], lit("%SYS")),
+            o.if_(func("$Get", var("did", index)), check_status(call("SYS.Database", "MountDatabase", directory))),
+            always=True,
+        )
+    script.step("remounted", result("dismounted", var("dism")), result("remounted", 1), always=True)
+    return script
+
+
+def remove_directory(directory: str) -> Script:
+    """Removes a directory tree iris-ops created (%Library.File.RemoveDirectoryTree).
+    A directory that does not exist is not an error.  Result: ``removed``."""
+    path = lit(names.directory(directory))
+    script = Script("%SYS", purpose=f"remove {directory}")
+    script.step(
+        "remove",
+        o.if_(
+            call(FILE, "DirectoryExists", path),
+            check_true(call(FILE, "RemoveDirectoryTree", path), f"cannot remove {directory}"),
+        ),
+        result("removed", 1),
+    )
+    return script

@@ -1,0 +1,149 @@
+"""What the script modules share: constants, SQL helpers, per-namespace loops."""
+
+from __future__ import annotations
+
+from iris_ops import names
+from iris_ops import objectscript as o
+from iris_ops.objectscript import Code, call, check_status, func, lit, method, op, prop, result, set_, var
+
+
+FILE = "%Library.File"
+NAMESPACE_PROPERTIES = ("Globals", "Routines", "TempGlobals", "Library", "SysGlobals", "SysRoutines", "Interop")
+#: The Description of resources a restore creates: delete-ns removes only these.
+RESOURCE_DESCRIPTION = "created by iris-ops restore"
+#: ... and of those it created together with the role of the same name (removed with them).
+RESOURCE_WITH_ROLE_DESCRIPTION = "created by iris-ops restore, with the role of the same name"
+TABLES_QUERY = "SELECT TABLE_SCHEMA,TABLE_NAME FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_TYPE='BASE TABLE'"
+
+
+def check_sql(rs: Code) -> Code:
+    """Throw when a %SQL.StatementResult reports an error (negative %SQLCODE)."""
+    text = op(op(lit("SQL error "), "_", prop(rs, "%SQLCODE")), "_", op(lit(": "), "_", prop(rs, "%Message")))
+    return o.if_(op(prop(rs, "%SQLCODE"), "<", 0), o.throw(text))
+
+
+def quoted_identifier(name: Code) -> Code:
+    """A delimited SQL identifier built at run time: ``"na""me"``."""
+    return op(op(lit('"'), "_", func("$Replace", name, lit('"'), lit('""'))), "_", lit('"'))
+
+
+def table_counts(namespace: str) -> list[Code]:
+    """Statements that record ``tables``: [{name, row_count}] for every user table of
+    ``namespace``, then switch back to %SYS.  Used by backup, restore verification and
+    online validation, so all three count the same way."""
+    ns = names.namespace(namespace)
+    rs, q, sch, tn = var("rs"), var("q"), var("sch"), var("tn")
+    count_sql = op(
+        op(lit("SELECT COUNT(*) FROM "), "_", quoted_identifier(sch)),
+        "_",
+        op(lit("."), "_", quoted_identifier(tn)),
+    )
+    per_table = [
+        set_(q, call("%SQL.Statement", "%ExecDirect", None, count_sql)),
+        check_sql(q),
+        o.do(method(q, "%Next")),
+        o.push(var("tables"), o.dynamic_object(name=op(op(sch, "_", lit(".")), "_", tn), row_count=method(q, "%GetData", 1))),
+    ]
+    user_table = op(op(func("$Extract", sch), "'=", lit("%")), "&", op(sch, "'=", lit("INFORMATION_SCHEMA")))
+    return [
+        set_(o.SPECIAL["$Namespace"], lit(ns)),
+        set_(var("tables"), o.new_array()),
+        set_(rs, call("%SQL.Statement", "%ExecDirect", None, lit(TABLES_QUERY))),
+        check_sql(rs),
+        o.while_(
+            method(rs, "%Next"),
+            set_(sch, method(rs, "%GetData", 1)),
+            set_(tn, method(rs, "%GetData", 2)),
+            o.if_(user_table, *per_table),
+        ),
+        result("tables", var("tables")),
+        set_(o.SPECIAL["$Namespace"], lit("%SYS")),
+    ]
+
+
+def database_facts(role: str, db_name: Code) -> list[Code]:
+    """Statements describing the database called ``db_name`` into the ``dbs`` array: where it is,
+    its label, its mount, and what a faithful copy depends on (EncryptedDB, Mirrored, BlockSize,
+    MultiVolume, StreamLocation and a ``stream/`` directory beside IRIS.DAT).  A database whose
+    file cannot be opened is described as ``missing`` (delete-ns must still be able to finish)."""
+    d, obj, mv = var("d"), var("obj"), var("mv")
+    directory = var("d", "Directory")
+    return [
+        check_status(call("Config.Databases", "Get", db_name, o.byref("d"))),
+        set_(obj, call("SYS.Database", "%OpenId", directory)),
+        o.if_(
+            op(obj, "=", lit("")),
+            o.push(var("dbs"), o.dynamic_object(name=db_name, role=lit(role), directory=directory, missing=1)),
+            else_=[
+                # MultiVolume is missing from older versions' SYS.Database: unknown there, not an error.
+                set_(mv, lit("")),
+                o.try_(set_(mv, prop(obj, "MultiVolume"))),
+                o.push(
+                    var("dbs"),
+                    o.dynamic_object(
+                        name=db_name,
+                        role=lit(role),
+                        directory=directory,
+                        resource=prop(obj, "ResourceName"),
+                        block_size=prop(obj, "BlockSize"),
+                        size_mb=prop(obj, "Size"),
+                        mounted=prop(obj, "Mounted"),
+                        read_only_mounted=prop(obj, "ReadOnlyMounted"),
+                        encrypted=prop(obj, "EncryptedDB"),
+                        mirrored=prop(obj, "Mirrored"),
+                        multi_volume=mv,
+                        stream_location=func("$Get", var("d", "StreamLocation")),
+                        stream_directory=call(FILE, "DirectoryExists", op(directory, "_", lit("stream/"))),
+                    ),
+                ),
+            ],
+        ),
+        o.kill(d, obj),
+    ]
+
+
+MAP_CLASSES = {"globals": "Config.MapGlobals", "routines": "Config.MapRoutines", "packages": "Config.MapPackages"}
+
+
+def mappings_of(namespace: Code, kind: str, *body: Code) -> list[Code]:
+    """Statements running ``body`` for each ``kind`` mapping of ``namespace`` (the List query of
+    Config.Map*, the mapping's name first), with ``mn`` its name and ``mp`` its properties
+    (``mp("Database")``)."""
+    st, rs, mn = var("st"), var("rs"), var("mn")
+    cls = MAP_CLASSES[kind]
+    return [
+        set_(st, call("%SQL.Statement", "%New")),
+        check_status(method(st, "%PrepareClassQuery", lit(cls), lit("List"))),
+        set_(rs, method(st, "%Execute", namespace)),
+        check_sql(rs),
+        o.while_(
+            method(rs, "%Next"),
+            set_(mn, method(rs, "%GetData", 1)),
+            o.kill(var("mp")),
+            check_status(call(cls, "Get", namespace, mn, o.byref("mp"))),
+            *body,
+        ),
+        o.kill(st, rs),
+    ]
+
+
+def for_each_namespace(*body: Code) -> list[Code]:
+    """Statements running ``body`` with ``ns`` set to each namespace that has a
+    configuration (%SYS.Namespace.ListAll) and ``p`` holding its Config.Namespaces properties.
+    ListAll also lists implicit namespaces (``^^directory``): they have no configuration."""
+    ns = var("ns")
+    explicit = op(func("$Extract", ns), "'=", lit("^"))
+    return [
+        check_status(call("%SYS.Namespace", "ListAll", o.byref("all"))),
+        set_(ns, func("$Order", var("all", lit("")))),
+        o.while_(
+            op(ns, "'=", lit("")),
+            o.kill(var("p")),
+            o.if_(
+                op(explicit, "&", call("Config.Namespaces", "Exists", ns)),
+                check_status(call("Config.Namespaces", "Get", ns, o.byref("p"))),
+                *body,
+            ),
+            set_(ns, func("$Order", var("all", ns))),
+        ),
+    ]

@@ -1,0 +1,192 @@
+"""Read-only scripts that describe the instance: namespaces, databases, resources, counts."""
+
+from __future__ import annotations
+
+from iris_ops import names
+from iris_ops import objectscript as o
+from iris_ops.objectscript import (
+    Script,
+    call,
+    check_status,
+    func,
+    lit,
+    method,
+    op,
+    prop,
+    result,
+    set_,
+    system,
+    var,
+)
+from .common import (
+    FILE,
+    MAP_CLASSES,
+    NAMESPACE_PROPERTIES,
+    check_sql,
+    database_facts,
+    for_each_namespace,
+    mappings_of,
+    table_counts,
+)
+
+
+def describe_namespace(namespace: str, *, with_tables: bool = False) -> Script:
+    """Read-only.  Result: ``exists`` (0/1); when 1: ``properties`` {Globals, Routines, …},
+    ``dbs`` (see :func:`~.common.database_facts`; one entry when Globals and Routines are the
+    same database), ``mappings`` {globals, routines, packages: [{name, database}]},
+    ``manager_directory``, ``version`` ($ZVERSION) and, with ``with_tables``, ``tables``."""
+    ns = names.namespace(namespace)
+    script = Script("%SYS", purpose=f"describe namespace {ns}")
+    exists = var("exists")
+    script.step(
+        "exists",
+        set_(exists, call("Config.Namespaces", "Exists", lit(ns))),
+        result("exists", exists),
+        result("manager_directory", call(FILE, "ManagerDirectory")),
+        result("version", o.SPECIAL["$ZVersion"]),
+    )
+    props = [o.do(method(var("props"), "%Set", lit(key), func("$Get", var("p", key)))) for key in NAMESPACE_PROPERTIES]
+    script.step(
+        "properties",
+        o.if_(
+            exists,
+            check_status(call("Config.Namespaces", "Get", lit(ns), o.byref("p"))),
+            set_(var("props"), o.dynamic_object()),
+            *props,
+            result("properties", var("props")),
+        ),
+    )
+    globals_db, routines_db = var("p", "Globals"), var("p", "Routines")
+    script.step(
+        "databases",
+        o.if_(
+            exists,
+            set_(var("dbs"), o.new_array()),
+            o.if_(
+                op(globals_db, "=", routines_db),
+                *database_facts("globals+routines", globals_db),
+                else_=[*database_facts("globals", globals_db), *database_facts("routines", routines_db)],
+            ),
+            result("dbs", var("dbs")),
+        ),
+    )
+    maps = var("maps")
+    per_kind = []
+    for kind in MAP_CLASSES:
+        entry = o.dynamic_object(name=var("mn"), database=func("$Get", var("mp", "Database")))
+        per_kind += [o.do(method(maps, "%Set", lit(kind), o.new_array())),
+                     *mappings_of(lit(ns), kind, o.push(method(maps, "%Get", lit(kind)), entry))]
+    script.step(
+        "mappings",
+        o.if_(exists, set_(maps, o.dynamic_object()), *per_kind, result("mappings", maps)),
+    )
+    if with_tables:
+        script.step("tables", o.if_(exists, *table_counts(ns)))
+    return script
+
+
+DATABASE_ROLES = ("Globals", "Routines", "TempGlobals", "Library", "SysGlobals", "SysRoutines")
+
+
+def database_users(namespace: str, databases: list[tuple[str, str]]) -> Script:
+    """Read-only.  Who else needs each ``(name, directory)`` database: ``users`` {DB: [reasons]},
+    a reason for each namespace other than ``namespace`` that maps to it directly (Globals,
+    Routines, ...) or through a global, routine or package mapping (``%ALL`` included), and for
+    each other database configuration naming the same directory."""
+    ns = names.namespace(namespace)
+    dbs = [(names.database(n), names.directory(d)) for n, d in databases]
+    script = Script("%SYS", purpose="find who uses databases")
+    users, cur = var("users"), var("ns")
+
+    def reason(db: str, text) -> o.Code:
+        return o.push(method(users, "%Get", lit(db)), text)
+
+    direct = []
+    for db, _ in dbs:
+        for role in DATABASE_ROLES:
+            direct.append(o.if_(op(func("$Get", var("p", role)), "=", lit(db)),
+                                reason(db, op(op(lit("namespace "), "_", cur), "_", lit(f" ({role})")))))
+    other = op(cur, "'=", lit(ns))
+    script.step(
+        "direct",
+        set_(users, o.dynamic_object()),
+        *[o.do(method(users, "%Set", lit(db), o.new_array())) for db, _ in dbs],
+        *for_each_namespace(o.if_(other, *direct)),
+    )
+    mapped = []
+    for kind in MAP_CLASSES:
+        checks = [o.if_(op(func("$Get", var("mp", "Database")), "=", lit(db)),
+                        reason(db, op(op(op(lit(f"{kind[:-1]} mapping "), "_", var("mn")), "_", lit(" in namespace ")), "_", cur)))
+                  for db, _ in dbs]
+        mapped += mappings_of(cur, kind, *checks)
+    script.step("mapped", *for_each_namespace(o.if_(other, *mapped)))
+    script.step(
+        "all",
+        o.if_(call("Config.Namespaces", "Exists", lit("%ALL")), set_(cur, lit("%ALL")), *mapped),
+    )
+    st, rs, dn = var("st"), var("rs"), var("dn")
+    same_dir = [o.if_(op(op(dn, "'=", lit(db)), "&", op(func("$Get", var("d", "Directory")), "=", lit(directory))),
+                      reason(db, op(op(lit("database "), "_", dn), "_", lit(" (same directory)"))))
+                for db, directory in dbs]
+    script.step(
+        "directories",
+        set_(st, call("%SQL.Statement", "%New")),
+        check_status(method(st, "%PrepareClassQuery", lit("Config.Databases"), lit("List"))),
+        set_(rs, method(st, "%Execute")),
+        check_sql(rs),
+        o.while_(
+            method(rs, "%Next"),
+            set_(dn, method(rs, "%GetData", 1)),
+            o.kill(var("d")),
+            check_status(call("Config.Databases", "Get", dn, o.byref("d"))),
+            *same_dir,
+        ),
+        result("users", users),
+    )
+    return script
+
+
+def resource_status(resource: str) -> Script:
+    """Read-only.  Result: ``exists``; ``description`` (Security.Resources.Get); ``users``
+    [database names, as Globals or Routines of some namespace, whose label names the resource]."""
+    res = lit(names.resource(resource))
+    users, db, obj = var("users"), var("db"), var("obj")
+    per_role = []
+    for role in ("Globals", "Routines"):
+        per_role += [
+            set_(db, func("$Get", var("p", role))),
+            o.kill(var("d")),
+            o.if_(
+                op(db, "'=", lit("")),
+                set_(var("dsc"), call("Config.Databases", "Get", db, o.byref("d"))),
+                o.if_(
+                    o.not_(system("Status.IsError", var("dsc"))),
+                    set_(obj, call("SYS.Database", "%OpenId", var("d", "Directory"))),
+                    o.if_(op(obj, "'=", lit("")), o.if_(op(prop(obj, "ResourceName"), "=", res), o.push(users, db))),
+                    o.kill(obj),
+                ),
+            ),
+        ]
+    script = Script("%SYS", purpose=f"check resource {resource}")
+    script.step(
+        "resource",
+        set_(var("exists"), call("Security.Resources", "Exists", res)),
+        result("exists", var("exists")),
+        o.if_(
+            var("exists"),
+            o.kill(var("rp")),
+            check_status(call("Security.Resources", "Get", res, o.byref("rp"))),
+            result("description", func("$Get", var("rp", "Description"))),
+        ),
+        set_(users, o.new_array()),
+        *for_each_namespace(*per_role),
+        result("users", users),
+    )
+    return script
+
+
+def counts(namespace: str) -> Script:
+    """Read-only.  Result: ``tables`` [{name, row_count}] of ``namespace``."""
+    script = Script("%SYS", purpose=f"count rows in {names.namespace(namespace)}")
+    script.step("tables", *table_counts(namespace))
+    return script

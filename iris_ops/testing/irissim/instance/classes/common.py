@@ -1,0 +1,52 @@
+"""What every simulated system class module shares: argument access, the instance, and the
+error numbers (see ``docs/simulation.md`` §4)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ...objectscript.runtime import OMITTED, ByRef, Process
+from ..state import IRISOWNER, SimInstance
+
+# Verified: "ERROR #420: Namespace X does not exist" (%ObjectErrors CPFNameDoesNotExist).
+E_DOES_NOT_EXIST = 420
+# [UNV] the "already exists" number of the same family; the text follows #420's pattern.
+E_ALREADY_EXISTS = 419
+E_REQUIRED = 5659  # "Property '%1' required" (%ObjectErrors)
+E_GENERAL = 5001
+E_SQL = 5540  # "SQLCODE: %1 Message: %2"
+
+NS_NAME = re.compile(r"^[A-Za-z%][A-Za-z0-9_-]{0,63}$")
+DB_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+
+
+def arg(args: list, i: int, default: Any = "") -> Any:
+    if i >= len(args) or args[i] is OMITTED:
+        return default
+    value = args[i]
+    return value.get(default) if isinstance(value, ByRef) else value
+
+
+def set_ref(args: list, i: int, value: Any) -> None:
+    if i < len(args) and isinstance(args[i], ByRef):
+        args[i].set(value)
+
+
+def instance_of(proc: Process) -> SimInstance:
+    return proc.instance
+
+
+def truth(value: Any) -> bool:
+    if isinstance(value, (int, float)):
+        return value != 0
+    try:
+        return float(re.match(r"^\s*[-+]?\d*\.?\d*", str(value)).group() or 0) != 0
+    except ValueError:
+        return False
+
+
+def user_of(proc: Process) -> tuple[int, int]:
+    return proc.instance.fs.lookup_user(proc.user) or IRISOWNER
+
+

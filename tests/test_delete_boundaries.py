@@ -1,0 +1,111 @@
+"""Issue 9, point 6: delete-ns boundaries.  A database someone else needs is kept (and the
+output says why); a delete that fails halfway is finished by running delete-ns again; resources
+a restore creates come with a role that can use them.  Through the CLI."""
+
+from __future__ import annotations
+
+import re
+
+from clihelp import cli, manifest, objectscript, ok
+from conftest import plugin
+from iris_ops import hookimpl
+from iris_ops.errors import InstanceError
+
+MGR = "/usr/irissys/mgr/"
+
+
+def exists(sc, cls: str, *args: str) -> bool:
+    quoted = ",".join(f'"{a}"' for a in args)
+    return objectscript(sc, f"Write ##class({cls}).Exists({quoted})") == "1"
+
+
+def file_exists(sc, path: str) -> bool:
+    return objectscript(sc, f'Write ##class(%Library.File).Exists("{path}")') == "1"
+
+
+def test_a_database_another_namespace_maps_to_is_kept(sim_container):
+    sc = sim_container
+    sc.instance.create_database("SOLO")
+    sc.instance.create_namespace("SOLO", "SOLO")
+    objectscript(sc, 'Set p("Database")="SOLO" Set sc=##class(Config.MapGlobals).Create("USER","Borrowed",.p) '
+                     "If 'sc { Throw ##class(%Exception.StatusException).CreateFromStatus(sc) }")
+    proc = ok(cli(sc, "delete-ns", "--ns", "SOLO", "--yes"))
+    assert re.search(r"SOLO\s+kept \(needed by global mapping Borrowed in namespace USER\)", proc.stdout)
+    assert "SOLO" not in sc.instance.read_config()["Namespaces"]
+    assert "SOLO" in sc.instance.read_config()["Databases"]
+    assert sc.instance.check_integrity(MGR + "solo/") == []
+
+
+def test_a_database_another_namespace_uses_directly_is_kept(sim_container):
+    sc = sim_container
+    sc.instance.create_database("SHARED")
+    sc.instance.create_namespace("ONE", "SHARED")
+    sc.instance.create_namespace("TWO", "USER", "SHARED")  # TWO's Routines
+    proc = ok(cli(sc, "delete-ns", "--ns", "ONE", "--yes"))
+    assert "kept (needed by namespace TWO (Routines))" in proc.stdout
+    assert "SHARED" in sc.instance.read_config()["Databases"]
+
+
+def test_a_database_whose_directory_another_configuration_names_is_kept(sim_container):
+    sc = sim_container
+    directory = sc.instance.create_database("ORIG")
+    sc.instance.create_namespace("ORIG", "ORIG")
+    objectscript(sc, f'Set p("Directory")="{directory}" Set sc=##class(Config.Databases).Create("ALIAS",.p) '
+                     "If 'sc { Throw ##class(%Exception.StatusException).CreateFromStatus(sc) }")
+    proc = ok(cli(sc, "delete-ns", "--ns", "ORIG", "--yes"))
+    assert "kept (needed by database ALIAS (same directory))" in proc.stdout
+    assert sc.instance.check_integrity(directory) == []
+
+
+class FailDelete:
+    """The first DeleteDatabase fails (the instance refuses), as a half-finished delete."""
+
+    def __init__(self) -> None:
+        self.fired, self.pm = 0, None
+
+    @hookimpl(tryfirst=True)
+    def run_objectscript(self, target, script, namespace, timeout):
+        if self.fired or "DeleteDatabase" not in script:
+            return None
+        self.fired += 1
+        raise InstanceError("injected: the instance refused DeleteDatabase")
+
+
+def test_running_delete_ns_again_finishes_a_delete_that_failed_halfway(sim_container, tmp_path, inproc):
+    sc = sim_container
+    sc.instance.sql("APP", "CREATE TABLE Demo.T (N INT)")
+    fx = tmp_path / "fx"
+    ok(cli(sc, "backup", "--ns", "APP", "--out", fx))
+    ok(cli(sc, "restore", "--src", fx, "--ns", "HALF"))
+    failing = FailDelete()
+    with plugin(failing) as pm:
+        failing.pm = pm
+        code, _, err = inproc("delete-ns", "--ns", "HALF", "--yes")
+    assert failing.fired and code == 5, err
+    assert "HALF" not in sc.instance.read_config()["Namespaces"]  # the namespace went first ...
+    assert file_exists(sc, f"{MGR}iris-ops-delete-HALF.json")  # ... but the plan says what remains
+    again = ok(cli(sc, "delete-ns", "--ns", "HALF", "--yes"))
+    assert "finishing an earlier delete" in again.stdout
+    config = sc.instance.read_config()
+    assert "HALF_DATA" not in config["Databases"] and "HALF_CODE" not in config["Databases"]
+    assert not file_exists(sc, f"{MGR}half_data/IRIS.DAT")
+    assert not file_exists(sc, f"{MGR}iris-ops-delete-HALF.json")
+    assert "nothing to delete" in ok(cli(sc, "delete-ns", "--ns", "HALF", "--yes")).stdout
+
+
+def test_a_restore_creates_a_role_that_can_use_the_resources_it_creates(sim_container, tmp_path):
+    sc = sim_container
+    sc.instance.create_database("FRESH")
+    sc.instance.create_namespace("FRESH", "FRESH")
+    fx = tmp_path / "fx"
+    ok(cli(sc, "backup", "--ns", "FRESH", "--out", fx))
+    ok(cli(sc, "delete-ns", "--ns", "FRESH", "--yes"))
+    sc.instance.delete_resource("%DB_FRESH")  # as on an instance that never had it
+    assert manifest(fx)["databases"][0]["resource"] == "%DB_FRESH"
+    ok(cli(sc, "restore", "--src", fx, "--ns", "NEWFRESH"))
+    assert exists(sc, "Security.Resources", "%DB_FRESH")
+    assert exists(sc, "Security.Roles", "%DB_FRESH")  # granting %DB_FRESH:RW
+    proc = ok(cli(sc, "delete-ns", "--ns", "NEWFRESH", "--yes"))
+    assert "deleted with its role" in proc.stdout
+    assert not exists(sc, "Security.Resources", "%DB_FRESH")
+    assert not exists(sc, "Security.Roles", "%DB_FRESH")
