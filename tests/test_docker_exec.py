@@ -210,6 +210,14 @@ def test_write_file_from_a_host_path_and_dir_mode_none(api, c, tmp_path):
     assert stat(api, c, d) == ["755", "0", "0"]  # the directory is left as it was
 
 
+def test_write_file_leaves_an_existing_directory_as_it_was(api, c):
+    """Writing into the manager directory must not change its mode or owner behind IRIS's back."""
+    d = fresh_dir(api, c, mode="775")
+    docker_files.write_file(api, c, io.BytesIO(b"plan"), f"{d}/plan.json", size=4, deadline=soon())
+    assert stat(api, c, d) == ["775", "0", "0"]
+    assert stat(api, c, f"{d}/plan.json") == ["660", "51773", "51773"]
+
+
 @pytest.mark.parametrize("actual", [100, 300])
 def test_write_file_with_the_wrong_size_leaves_nothing(api, c, actual):
     d = fresh_dir(api, c)

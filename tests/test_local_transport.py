@@ -68,6 +68,15 @@ def test_files_stream_through_the_filesystem(tmp_path):
     assert back.getvalue() == data
 
 
+def test_writing_into_an_existing_directory_leaves_it_as_it_was(tmp_path):
+    shared = tmp_path / "mgr"
+    shared.mkdir(mode=0o775)
+    shared.chmod(0o775)
+    local.write_file(target=Target(transport="local", owner="root"), src=io.BytesIO(b"plan"), size=4,
+                     path=str(shared / "plan.json"), timeout=5)
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o775
+
+
 def test_a_short_source_leaves_no_partial_file(tmp_path):
     dest = tmp_path / "IRIS.DAT"
     with pytest.raises(Exception):

@@ -91,10 +91,17 @@ class SimControl:
         return self.state()["manager_directory"]
 
     def create_database(self, name: str, directory: str | None = None, size_mb: int = 1,
-                        namespace: str | None = None) -> str:
+                        namespace: str | None = None, *, resource: str | None = None, block_size: int | None = None,
+                        encrypted: bool = False, mirrored: bool = False, volumes: int = 0,
+                        stream_files: bool = False) -> str:
         argv = ["create-db", "--name", name, "--size-mb", str(size_mb)]
         argv += ["--directory", directory] if directory else []
         argv += ["--namespace", namespace] if namespace else []
+        argv += ["--resource", resource] if resource else []
+        argv += ["--block-size", str(block_size)] if block_size else []
+        argv += ["--volumes", str(volumes)] if volumes else []
+        argv += [flag for flag, on in (("--encrypted", encrypted), ("--mirrored", mirrored),
+                                       ("--stream-files", stream_files)) if on]
         return self.call(*argv)["directory"]
 
     def create_namespace(self, name: str, globals_db: str, routines_db: str | None = None) -> None:
@@ -103,10 +110,23 @@ class SimControl:
     def delete_resource(self, name: str) -> bool:
         return bool(self.call("delete-resource", name)["removed"])
 
-    def start_writer(self, namespace: str, table: str, column: str, interval: float = 0.01) -> SimWriter:
+    def start_writer(self, namespace: str, table: str, column: str, interval: float = 0.01,
+                     mode: str = "update") -> SimWriter:
+        """A process that keeps updating ``column`` of every row (or inserting rows, ``mode="insert"``)."""
         doc = self.call("writer", "start", "--ns", namespace, "--table", table, "--column", column,
-                        "--interval", str(interval))
+                        "--interval", str(interval), "--mode", mode)
         return SimWriter(self, doc["id"])
+
+    def open_transaction(self, namespace: str) -> str:
+        """A process that holds a transaction open in ``namespace``; returns its id."""
+        return self.call("transaction", "open", "--ns", namespace)["id"]
+
+    def close_transaction(self, transaction_id: str) -> None:
+        self.call("transaction", "close", transaction_id)
+
+    def set_version(self, zversion: str, freeze_args: list[str] | None = None) -> None:
+        """Make the instance report another ``$ZVERSION`` (and ExternalFreeze's arguments on it)."""
+        self.call("set-version", zversion, *(["--freeze-args", ",".join(freeze_args)] if freeze_args else []))
 
     def listing(self) -> dict:
         return self.call("listing")

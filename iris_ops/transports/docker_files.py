@@ -241,7 +241,7 @@ def _guarded(body: Iterator[bytes], failure: list[BaseException]) -> Iterator[by
         raise
 
 
-def _root(api, container: str, argv: list[str], deadline: float, what: str) -> None:
+def _root(api, container: str, argv: list[str], deadline: float, what: str) -> bytes:
     result = exec_command(api, container, argv, user="root", deadline=deadline)
     if result.exit_code != 0:
         message = (result.stderr or result.stdout).decode("utf-8", "replace").strip()
@@ -250,6 +250,13 @@ def _root(api, container: str, argv: list[str], deadline: float, what: str) -> N
             fix="Check that the path, owner and group exist in the container.",
             details={"argv": argv, "exit_code": result.exit_code, "output": message},
         )
+    return result.stdout
+
+
+#: Creates the directory when missing and says whether it did: only a directory we created is
+#: given the file's owner and ``dir_mode`` (an existing one, such as the manager directory, is
+#: never changed behind IRIS's back).
+_MAKE_PARENT = 'if [ -d "$1" ]; then echo existed; else mkdir -p "$1" && echo created; fi'
 
 
 def write_file(
@@ -269,9 +276,9 @@ def write_file(
     in ``container``, hashing what is sent in the same pass.
 
     The parent directory is created (``mkdir -p``) if missing.  The file ends up owned by
-    ``owner:group`` with ``file_mode``; the directory holding it gets ``owner:group`` and
-    ``dir_mode`` too (``dir_mode=None`` leaves it alone, e.g. when writing into a shared
-    directory).  An existing file at ``dest_path`` is replaced.  If anything fails once the
+    ``owner:group`` with ``file_mode``; a directory created here gets ``owner:group`` and
+    ``dir_mode`` too (``dir_mode=None`` leaves it as ``mkdir`` made it).  An existing directory
+    keeps its owner and mode.  An existing file at ``dest_path`` is replaced.  If anything fails once the
     upload has started, ``dest_path`` is removed: no partial file is left (but neither is the
     one it replaced).  Directories created by ``mkdir -p`` are left in place.
 
@@ -292,7 +299,8 @@ def write_file(
     ownership = f"{owner}:{group}"
     remaining(deadline, what)
 
-    _root(api, container, ["mkdir", "-p", parent], deadline, what)
+    created = _root(api, container, ["sh", "-c", _MAKE_PARENT, "sh", parent], deadline, what).strip() == b"created"
+    dir_mode = dir_mode if created else None
     uploaded = False
     try:
         reader = _HashingReader(src, deadline, what)

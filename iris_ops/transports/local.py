@@ -70,6 +70,7 @@ def write_file(target: Target, src, size: int, path: str, timeout: float):
     if target.transport != NAME:
         return None
     dest = Path(path)
+    created = not dest.parent.is_dir()  # only a directory made here gets our mode and owner
     dest.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
     remaining = size
@@ -83,10 +84,12 @@ def write_file(target: Target, src, size: int, path: str, timeout: float):
                 out.write(chunk)
                 remaining -= len(chunk)
         os.chmod(dest, 0o660)
-        os.chmod(dest.parent, 0o770)
+        if created:
+            os.chmod(dest.parent, 0o770)
         if os.geteuid() == 0:
             shutil.chown(dest, target.owner, target.owner)
-            shutil.chown(dest.parent, target.owner, target.owner)
+            if created:
+                shutil.chown(dest.parent, target.owner, target.owner)
     except BaseException:
         dest.unlink(missing_ok=True)
         raise
