@@ -305,6 +305,7 @@ def test_transfers_use_bounded_memory(api, c):
 # ------------------------------------------------------------------- iris session
 
 
+@pytest.mark.slow
 def test_300_iris_sessions_each_complete(api, c):
     """docker-py loses the banner of most `iris session` runs; exec_command loses nothing."""
     argv = ["iris", "session", "IRIS", "-U", "%SYS"]

@@ -336,6 +336,7 @@ RESTORE_MARKERS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fixture_ns,drop_resources", [("USER", True), ("USER", False), ("APP", True)],
                          ids=["user-new-resource", "user-existing-resource", "app-new-resources"])
 def test_restore_rollback(sim_container, tmp_path, inproc, fixture_ns, drop_resources):
@@ -349,7 +350,11 @@ def test_restore_rollback(sim_container, tmp_path, inproc, fixture_ns, drop_reso
     if drop_resources:
         for r in resources:
             sc.instance.delete_resource(r)
-    cases = [(ScriptFailure(m, mode)) for m in RESTORE_MARKERS for mode in ("before", "inside", "after")]
+    # Every step fails in every way on the namespace with two databases and new resources (the
+    # most undo to do); the other two fixtures fail inside each step, which is where their undo
+    # differs (one database; a resource that existed already).
+    modes = ("before", "inside", "after") if fixture_ns == "APP" else ("inside",)
+    cases = [(ScriptFailure(m, mode)) for m in RESTORE_MARKERS for mode in modes]
     cases += [WriteFailure(suffix, mode) for suffix in ("IRIS.DAT", "iris-ops-restore.json")
               for mode in ("before", "after")]
     for failure in cases:
