@@ -72,6 +72,7 @@ def test_writing_into_an_existing_directory_leaves_it_as_it_was(tmp_path):
     shared = tmp_path / "mgr"
     shared.mkdir(mode=0o775)
     shared.chmod(0o775)
+    (shared / "IRIS.DAT").write_bytes(b"theirs")  # a directory that already holds files
     local.write_file(target=Target(transport="local", owner="root"), src=io.BytesIO(b"plan"), size=4,
                      path=str(shared / "plan.json"), timeout=5)
     assert stat.S_IMODE(shared.stat().st_mode) == 0o775

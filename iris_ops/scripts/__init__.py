@@ -29,7 +29,14 @@ from .common import (
     table_counts,
 )
 from .delete import delete_database, delete_namespace, file_exists, remove_file
-from .describe import counts, database_users, describe_namespace, resource_status
+from .describe import (
+    counts,
+    database_users,
+    describe_namespace,
+    namespace_names,
+    resource_status,
+    sql_statement,
+)
 from .freeze import FREEZE_ARGUMENTS, freeze_arguments, thaw_entry, wd_suspended
 from .restore import (
     create_database,

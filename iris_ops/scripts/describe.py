@@ -190,3 +190,49 @@ def counts(namespace: str) -> Script:
     script = Script("%SYS", purpose=f"count rows in {names.namespace(namespace)}")
     script.step("tables", *table_counts(namespace))
     return script
+
+
+def namespace_names() -> Script:
+    """Read-only.  Result: ``namespaces``, the name of every configured namespace."""
+    script = Script("%SYS", purpose="list namespaces")
+    script.step(
+        "list",
+        set_(var("found"), o.new_array()),
+        *for_each_namespace(o.push(var("found"), var("ns"))),
+        result("namespaces", var("found")),
+    )
+    return script
+
+
+def sql_statement(namespace: str, statement: str) -> Script:
+    """Runs one SQL statement in ``namespace``.  Result: ``columns`` and ``rows`` (a query), and
+    ``rowcount`` (rows read, or rows a change affected).  Not read-only: the statement may change
+    data; it is the caller's."""
+    ns = names.namespace(namespace)
+    rs, row, i, columns = var("rs"), var("row"), var("i"), var("cols")
+    script = Script(ns, purpose=f"run SQL in {ns}")
+    count = prop(rs, "%ResultColumnCount")
+    script.step(
+        "sql",
+        set_(rs, call("%SQL.Statement", "%ExecDirect", None, lit(statement))),
+        check_sql(rs),
+        set_(columns, o.new_array()),
+        set_(var("rows"), o.new_array()),
+        set_(i, lit(1)),
+        o.while_(
+            op(i, "<", op(count, "+", lit(1))),
+            o.push(columns, prop(method(prop(method(rs, "%GetMetadata"), "columns"), "GetAt", i), "colName")),
+            set_(i, op(i, "+", lit(1))),
+        ),
+        o.while_(
+            method(rs, "%Next"),
+            set_(row, o.new_array()),
+            set_(i, lit(1)),
+            o.while_(op(i, "<", op(count, "+", lit(1))), o.push(row, method(rs, "%GetData", i)), set_(i, op(i, "+", lit(1)))),
+            o.push(var("rows"), row),
+        ),
+        result("columns", columns),
+        result("rows", var("rows")),
+        result("rowcount", prop(rs, "%ROWCOUNT")),
+    )
+    return script

@@ -92,6 +92,19 @@ def wait_ready(sc: SimContainer, timeout: float = READY_TIMEOUT) -> None:
     raise UnreachableError(f"the simulated instance in {sc.name} did not answer within {timeout:.0f} s: {last}")
 
 
+def host_owner() -> str:
+    """Who owns restored files on a host install: irisowner, as on a native IRIS install; by
+    its id (51773) on a host that has no user of that name, as a container's files show there."""
+    import pwd
+
+    from iris_ops.testing.irissim.instance.fs import USERS
+
+    try:
+        return pwd.getpwnam("irisowner").pw_name
+    except KeyError:
+        return str(USERS["irisowner"][0])
+
+
 # --- a native install on this host ---------------------------------------------------------------
 
 @dataclass
@@ -123,7 +136,8 @@ class HostSim:
 
     @property
     def env(self) -> dict[str, str]:
-        return {"IRIS_OPS_TRANSPORT": "local", "IRIS_OPS_IRIS_COMMAND": str(self.iris_command)}
+        return {"IRIS_OPS_TRANSPORT": "local", "IRIS_OPS_IRIS_COMMAND": str(self.iris_command),
+                "IRIS_OPS_OWNER": host_owner()}
 
     def exists(self, path: str) -> bool:
         return os.path.exists(path)
@@ -138,6 +152,9 @@ class HostSim:
         if self.installed():
             return self
         self.home.mkdir(parents=True, exist_ok=True)
+        # The instance's owner (irisowner) must reach its install directory, as on a native
+        # install; mkdtemp makes 0700 directories.
+        self.home.chmod(0o755)
         package_parent = Path(__file__).resolve().parent  # holds the irissim package
         image.write_launchers(self.home / "bin", str(package_parent), env={"IRISSIM_REGISTRY": str(self.registry)},
                               pycache=self.home / "pycache")

@@ -115,8 +115,9 @@ def up(c, dir=None, container=None):  # noqa: A002
         host = _host(dir).install()
         _say(f"simulated IRIS installed on this host at {host.install_dir} (no Docker engine reachable); "
              "iris-ops will use the local transport")
-        print(f"export IRIS_OPS_TRANSPORT=local")
+        print("export IRIS_OPS_TRANSPORT=local")
         print(f"export IRIS_OPS_IRIS_COMMAND={shlex.quote(str(host.iris_command))}")
+        print(f"export IRIS_OPS_OWNER={shlex.quote(host.env['IRIS_OPS_OWNER'])}")
         print(f"export {DIR_ENV}={shlex.quote(str(host.home))}")
         print("unset IRIS_OPS_CONTAINER")
         return
@@ -144,7 +145,7 @@ def up(c, dir=None, container=None):  # noqa: A002
     print(f"export DOCKER_HOST={shlex.quote(url)}")
     print(f"export IRIS_OPS_CONTAINER={shlex.quote(name)}")
     print("export IRIS_OPS_TRANSPORT=docker")
-    print(f"unset {DIR_ENV} IRIS_OPS_IRIS_COMMAND")
+    print(f"unset {DIR_ENV} IRIS_OPS_IRIS_COMMAND IRIS_OPS_OWNER")
 
 
 @task(help={"dir": _DIR_HELP, "container": _CONTAINER_HELP})

@@ -253,10 +253,14 @@ def _root(api, container: str, argv: list[str], deadline: float, what: str) -> b
     return result.stdout
 
 
-#: Creates the directory when missing and says whether it did: only a directory we created is
-#: given the file's owner and ``dir_mode`` (an existing one, such as the manager directory, is
-#: never changed behind IRIS's back).
-_MAKE_PARENT = 'if [ -d "$1" ]; then echo existed; else mkdir -p "$1" && echo created; fi'
+#: Creates the directory when missing and says whether it is the file's own: one created here, or
+#: an empty one (a database directory a restore just made).  Only the file's own directory gets
+#: the file's owner and ``dir_mode``; a directory that already holds files (the manager
+#: directory, say) is never changed behind IRIS's back.
+_MAKE_PARENT = (
+    'if [ ! -d "$1" ]; then mkdir -p "$1" && echo own; '
+    'elif [ -z "$(ls -A "$1")" ]; then echo own; else echo shared; fi'
+)
 
 
 def write_file(
@@ -276,9 +280,9 @@ def write_file(
     in ``container``, hashing what is sent in the same pass.
 
     The parent directory is created (``mkdir -p``) if missing.  The file ends up owned by
-    ``owner:group`` with ``file_mode``; a directory created here gets ``owner:group`` and
-    ``dir_mode`` too (``dir_mode=None`` leaves it as ``mkdir`` made it).  An existing directory
-    keeps its owner and mode.  An existing file at ``dest_path`` is replaced.  If anything fails once the
+    ``owner:group`` with ``file_mode``; the file's own directory (created here, or empty) gets
+    ``owner:group`` and ``dir_mode`` too (``dir_mode=None`` leaves it as it is).  A directory that
+    already holds files keeps its owner and mode.  An existing file at ``dest_path`` is replaced.  If anything fails once the
     upload has started, ``dest_path`` is removed: no partial file is left (but neither is the
     one it replaced).  Directories created by ``mkdir -p`` are left in place.
 
@@ -299,8 +303,8 @@ def write_file(
     ownership = f"{owner}:{group}"
     remaining(deadline, what)
 
-    created = _root(api, container, ["sh", "-c", _MAKE_PARENT, "sh", parent], deadline, what).strip() == b"created"
-    dir_mode = dir_mode if created else None
+    own = _root(api, container, ["sh", "-c", _MAKE_PARENT, "sh", parent], deadline, what).strip() == b"own"
+    dir_mode = dir_mode if own else None
     uploaded = False
     try:
         reader = _HashingReader(src, deadline, what)

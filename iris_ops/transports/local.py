@@ -70,7 +70,9 @@ def write_file(target: Target, src, size: int, path: str, timeout: float):
     if target.transport != NAME:
         return None
     dest = Path(path)
-    created = not dest.parent.is_dir()  # only a directory made here gets our mode and owner
+    # Only the file's own directory (made here, or empty: a database directory a restore just
+    # created) gets our mode and owner; one that already holds files is left as it is.
+    created = not dest.parent.is_dir() or not any(dest.parent.iterdir())
     dest.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
     remaining = size
@@ -87,9 +89,11 @@ def write_file(target: Target, src, size: int, path: str, timeout: float):
         if created:
             os.chmod(dest.parent, 0o770)
         if os.geteuid() == 0:
-            shutil.chown(dest, target.owner, target.owner)
+            # a name, or a numeric id for a host that lacks the instance owner's name
+            owner = int(target.owner) if str(target.owner).isdigit() else target.owner
+            shutil.chown(dest, owner, owner)
             if created:
-                shutil.chown(dest.parent, target.owner, target.owner)
+                shutil.chown(dest.parent, owner, owner)
     except BaseException:
         dest.unlink(missing_ok=True)
         raise

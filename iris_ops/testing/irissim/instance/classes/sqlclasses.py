@@ -60,6 +60,8 @@ class StatementResult(SimObject):
             return self.rowcount
         if name == "%StatementType":
             return 1 if self.is_select else 0
+        if name == "%ResultColumnCount":  # [CODE] rs.%ResultColumnCount in InterSystems' samples
+            return len(self.columns)
         return super().get_property(proc, name)
 
     def set_property(self, proc: Process, name: str, value: Any) -> None:
@@ -94,6 +96,8 @@ class StatementResult(SimObject):
             if not self._on_row():
                 return ""
             return _sql_value(self.rows[self.cursor][self.columns.index(col)])
+        if name == "%GetMetadata":  # [CODE] rs.%GetMetadata().columns.GetAt(i).colName
+            return _Metadata(self.columns)
         if name == "%Display":
             delim = str(arg(args, 0, "\t"))
             if self.is_select:
@@ -110,6 +114,51 @@ class StatementResult(SimObject):
 
     def _on_row(self) -> bool:
         return 0 <= self.cursor < len(self.rows)
+
+
+class _Column(SimObject):
+    """%SQL.StatementColumn: only ``colName``."""
+
+    class_name = "%SQL.StatementColumn"
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def get_property(self, proc: Process, name: str) -> Any:
+        if name == "colName":
+            return self.name
+        return super().get_property(proc, name)
+
+
+class _Columns(SimObject):
+    """The ``columns`` list of %SQL.StatementMetadata: ``Count()`` and ``GetAt(i)`` (1-based)."""
+
+    class_name = "%Library.ListOfObjects"
+
+    def __init__(self, columns: list[str]) -> None:
+        self.columns = columns
+
+    def call_method(self, proc: Process, name: str, args: list[Any]) -> Any:
+        if name == "Count":
+            return len(self.columns)
+        if name == "GetAt":
+            n = int(arg(args, 0, 0) or 0)
+            return _Column(self.columns[n - 1]) if 1 <= n <= len(self.columns) else ""
+        return super().call_method(proc, name, args)
+
+
+class _Metadata(SimObject):
+    """%SQL.StatementMetadata: only ``columns``."""
+
+    class_name = "%SQL.StatementMetadata"
+
+    def __init__(self, columns: list[str]) -> None:
+        self._columns = _Columns(columns)
+
+    def get_property(self, proc: Process, name: str) -> Any:
+        if name == "columns":
+            return self._columns
+        return super().get_property(proc, name)
 
 
 class StatementObject(SimObject):

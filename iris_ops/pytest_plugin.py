@@ -1,0 +1,470 @@
+"""The pytest plugin for IRIS developers: every test gets its own namespace, restored from a
+fixture, and it is deleted afterwards whatever happened.
+
+    # conftest.py: nothing to write; in a test:
+    def test_balance(iris_namespace):
+        ns = iris_namespace("user")                 # fixtures/user, restored into PYT_<run>_<n>
+        ns.sql("UPDATE Demo.Account SET Balance = 0")
+        assert ns.sql("SELECT COUNT(*) FROM Demo.Account").rows == [[3]]
+
+``iris_namespace(fixture, scope="function"|"module"|"session")`` restores ``fixture`` (a fixture
+directory, or a name in ``fixtures_dir``) into a fresh namespace and returns an
+:class:`IrisNamespace`.  A module or session scope gives every test of that scope the same
+namespace.  Registered as the ``iris_ops_pytest`` pytest11 entry point; importing it imports only
+pytest, so projects that never ask for ``iris_namespace`` pay nothing.
+
+Options (each also an ini setting): ``--iris-container`` (default: the iris-ops settings, so
+``iris-ops.toml`` and ``IRIS_OPS_*`` work as for the CLI), ``--iris-fixtures`` (the fixtures
+directory), ``--iris-keep`` (keep the namespaces of failed tests), ``--iris-sim`` (start the
+simulated instance for the session; the default when no container is configured) and
+``--iris-report`` (restore times and cache use per fixture in the summary).
+
+Names are ``PYT_<run id>_<worker>_<n>``: the run id is shared by pytest-xdist workers.  Each run
+keeps a record of itself in the instance (``<mgr>/iris-ops-pytest/<run>-<worker>.json``: host,
+pid) while it runs; at session start, namespaces of runs with no record, or whose record names a
+dead process, are deleted and reported.  A run whose record is on another host counts as alive
+for a day.  Namespaces kept by ``--iris-keep`` are listed in their run's record and never swept.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+PREFIX = "PYT_"
+STALE_FOREIGN_RUN = 24 * 3600
+_KEEP_KEY = pytest.StashKey[bool]()
+
+
+# --- options ------------------------------------------------------------------------------------
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("iris-ops", "IRIS namespaces from iris-ops fixtures")
+    options = [
+        ("--iris-container", "iris_container", "IRIS container name (default: iris-ops settings, IRIS_OPS_CONTAINER)", None),
+        ("--iris-fixtures", "iris_fixtures_dir", "directory of iris-ops fixtures (default: the fixtures_dir setting)", None),
+    ]
+    for flag, ini, help_text, default in options:
+        group.addoption(flag, dest=ini, default=default, help=help_text)
+        parser.addini(ini, help_text, default=default)
+    for flag, ini, help_text in [
+        ("--iris-keep", "iris_keep", "keep the namespaces of failed tests, and say how to reach them"),
+        ("--iris-sim", "iris_sim", "start the simulated IRIS instance for the session"),
+        ("--iris-report", "iris_report", "list restore times and cache use per fixture"),
+    ]:
+        group.addoption(flag, dest=ini, action="store_true", default=None, help=help_text)
+        parser.addini(ini, help_text, type="bool", default=False)
+
+
+def _option(config: pytest.Config, name: str) -> Any:
+    value = config.getoption(name)
+    return value if value is not None else config.getini(name)
+
+
+# --- what a test gets ---------------------------------------------------------------------------
+
+@dataclass
+class SqlResult:
+    columns: list[str]
+    rows: list[list]
+    rowcount: int
+
+
+@dataclass
+class IrisNamespace:
+    """A namespace restored for a test: its name, its databases, and ways in."""
+
+    name: str
+    fixture: str
+    databases: list[str]
+    scope: str
+    session: "IrisSession" = field(repr=False)
+    failed: bool = False
+    _dbapi: Any = field(default=None, repr=False)
+
+    def run(self, code: str) -> str:
+        """Run ObjectScript lines in this namespace; returns what they wrote.  An error is an
+        iris-ops ScriptError, as with ``iris-ops run``."""
+        from iris_ops.operations.run import build_script, user_output
+
+        script = build_script(code, self.name)
+        op = self.session.operation("run")
+        result = op.runner.execute(script.render(), self.name)
+        op.runner.parse(script, result)
+        return user_output(result.text, script)
+
+    def sql(self, statement: str) -> SqlResult:
+        """Run one SQL statement in this namespace through the instance."""
+        from iris_ops import scripts
+
+        done = self.session.operation("sql").runner.run(scripts.sql_statement(self.name, statement))
+        return SqlResult(list(done.get("columns", [])), [list(r) for r in done.get("rows", [])],
+                         int(done.get("rowcount") or 0))
+
+    def dbapi(self) -> Any:
+        """A DB-API connection through intersystems-irispython, opened on first use.  Needs the
+        settings ``dbapi_host``/``dbapi_port`` and the credentials ``IRIS_OPS_USERNAME`` and
+        ``IRIS_OPS_PASSWORD`` (a password account, IRIS.md §6)."""
+        if self._dbapi is None:
+            self._dbapi = self.session.connect(self.name)
+        return self._dbapi
+
+    def close(self) -> None:
+        if self._dbapi is not None:
+            try:
+                self._dbapi.close()
+            finally:
+                self._dbapi = None
+
+
+@dataclass
+class RestoreRecord:
+    fixture: str
+    namespace: str
+    seconds: float
+    cached: int
+    streamed: int
+
+
+class IrisSession:
+    """One pytest process's view of the instance: settings, naming, restores, cleanup."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.run_id = (os.environ.get("PYTEST_XDIST_TESTRUNUID") or secrets.token_hex(4))[:8].upper()
+        self.worker = (os.environ.get("PYTEST_XDIST_WORKER") or "gw").upper()
+        self.counter = 0
+        self.restores: list[RestoreRecord] = []
+        self.kept: list[IrisNamespace] = []
+        self.swept: list[str] = []
+        self.sweep_errors: list[str] = []
+        self._settings = None
+        self._pm = None
+        self._stop_sim: Callable[[], None] | None = None
+        self._record_directory: str | None = None
+        self.where = ""
+        #: namespaces of module and session scope: (scope, fixture, module) -> IrisNamespace
+        self.shared: dict[tuple, IrisNamespace] = {}
+
+    # -- settings and the instance --
+
+    def start(self) -> None:
+        from iris_ops import config as settings_module
+        from iris_ops.manager import get_plugin_manager, plugin_defaults
+
+        self._pm = get_plugin_manager()
+        settings = settings_module.load(plugin_defaults(self._pm))
+        overrides: dict[str, Any] = {}
+        container = _option(self.config, "iris_container")
+        if container:
+            overrides["container"] = container
+        fixtures = _option(self.config, "iris_fixtures_dir")
+        if fixtures:
+            overrides["fixtures_dir"] = str(Path(fixtures).absolute())
+        settings = settings.with_overrides(overrides, source="pytest option")
+        configured = settings.container or settings.transport == "local"
+        if _option(self.config, "iris_sim") or not configured:
+            settings = settings.with_overrides(self._start_sim(), source="pytest --iris-sim")
+        else:
+            self.where = f"container {settings.container}" if settings.container else "the local instance"
+        self._settings = settings
+        self._write_record()
+        self.sweep()
+
+    def _start_sim(self) -> dict[str, Any]:
+        """A simulated instance for this session: a container on a reachable engine, or a host
+        install.  Stopped at the end of the session."""
+        import tempfile
+
+        from iris_ops.testing import dockerd
+        from iris_ops.testing.simcontainer import HostSim, run_container
+
+        url = dockerd.find_engine()
+        if url is not None:
+            from iris_ops.testing import image
+
+            client = dockerd.client_for(url)
+            name = f"iris-ops-pytest-{self.run_id.lower()}-{self.worker.lower()}"
+            sc = run_container(client, url, image.ensure_image(client), name)
+            self._stop_sim = sc.remove
+            self.where = f"simulated IRIS container {name}"
+            return {"container": name, "docker_host": url, "transport": "docker"}
+        home = tempfile.mkdtemp(prefix="iris-ops-pytest-")
+        sim = HostSim(home).install()
+
+        def remove() -> None:
+            import shutil
+
+            shutil.rmtree(home, ignore_errors=True)
+
+        self._stop_sim = remove
+        self.where = f"simulated IRIS installed in {home}"
+        return {"transport": "local", "iris_command": str(sim.iris_command)}
+
+    def stop(self) -> None:
+        try:
+            self._remove_record()
+        finally:
+            if self._stop_sim is not None:
+                self._stop_sim()
+
+    def operation(self, name: str):
+        from iris_ops.operations.context import Operation
+
+        return Operation(name, self._settings, self._pm)
+
+    def connect(self, namespace: str) -> Any:
+        settings = self._settings
+        host = settings.get("dbapi_host") if hasattr(settings, "get") else None
+        user, password = os.environ.get("IRIS_OPS_USERNAME"), os.environ.get("IRIS_OPS_PASSWORD")
+        if not (host and user and password):
+            pytest.fail("no DB-API credentials: set the setting dbapi_host (and dbapi_port) and the environment "
+                        "variables IRIS_OPS_USERNAME and IRIS_OPS_PASSWORD", pytrace=False)
+        import iris.dbapi
+
+        return iris.dbapi.connect(hostname=host, port=int(settings.get("dbapi_port") or 1972), namespace=namespace,
+                                  username=user, password=password)
+
+    # -- namespaces --
+
+    def next_name(self) -> str:
+        self.counter += 1
+        return f"{PREFIX}{self.run_id}_{self.worker}_{self.counter}"
+
+    def fixture_path(self, fixture: str | os.PathLike) -> Path:
+        from iris_ops import fixtures_dir
+
+        return fixtures_dir.locate(str(fixture), self._settings)
+
+    def restore(self, fixture: str | os.PathLike, scope: str) -> IrisNamespace:
+        from iris_ops.errors import IrisOpsError
+        from iris_ops.operations.restore import run_restore
+
+        name = self.next_name()
+        op = self.operation("restore")
+        began = time.monotonic()
+        try:
+            source = self.fixture_path(fixture)
+            with op.bound(ns=name, fixture=str(source)):
+                _tables, planned = run_restore(op, source, name, force=False, verify=True)
+        except IrisOpsError as err:
+            text = f"iris-ops could not restore {fixture!r} into {name}: {err}"
+            if getattr(err, "fix", None):
+                text += f"\nfix: {err.fix}"
+            pytest.fail(text, pytrace=False)
+        cached = sum(1 for p in planned if getattr(p, "cached", False))
+        self.restores.append(RestoreRecord(str(fixture), name, time.monotonic() - began, cached, len(planned) - cached))
+        self._write_record()
+        return IrisNamespace(name=name, fixture=str(fixture), databases=[p.name for p in planned], scope=scope,
+                             session=self)
+
+    def dispose(self, ns: IrisNamespace) -> None:
+        ns.close()
+        if ns.failed and _option(self.config, "iris_keep"):
+            self.kept.append(ns)
+            return
+        self.delete(ns.name)
+
+    def delete(self, name: str) -> None:
+        from iris_ops.operations.delete import delete_namespace
+
+        op = self.operation("delete-ns")
+        with op.bound(ns=name):
+            delete_namespace(op, name)
+
+    # -- runs, records and the sweep --
+
+    def _record_path(self, run: str, worker: str) -> str:
+        """Where the record of run ``run``, worker ``worker`` lives in the instance."""
+        from iris_ops import scripts
+
+        if self._record_directory is None:
+            facts = self.operation("pytest").runner.run(scripts.manager_directory(), changes=False)
+            self._record_directory = facts["manager_directory"].rstrip("/") + "/iris-ops-pytest/"
+        return f"{self._record_directory}{run}-{worker}.json"
+
+    def _write_record(self, kept: list[str] | None = None) -> None:
+        import io
+
+        data = json.dumps({"run": self.run_id, "worker": self.worker, "host": socket.gethostname(),
+                           "pid": os.getpid(), "updated": time.time(), "kept": kept or []}).encode()
+        self.operation("pytest").runner.write_file(io.BytesIO(data), len(data),
+                                                    self._record_path(self.run_id, self.worker),
+                                                    timeout=self._settings.timeout)
+
+    def _remove_record(self) -> None:
+        """At the end of the run: gone, or, when --iris-keep kept namespaces, saying so (the
+        sweep never touches a namespace kept on purpose)."""
+        if self._settings is None:
+            return
+        if self.kept:
+            self._write_record(kept=[ns.name for ns in self.kept])
+        else:
+            self.operation("pytest").runner.remove_path(self._record_path(self.run_id, self.worker))
+
+    def _alive(self, run: str, worker: str, cache: dict) -> bool:
+        """Whether the run that made a namespace may still be running: its record names a live
+        process on this host, or was updated recently on another.  No record: dead."""
+        import io
+
+        key = (run, worker)
+        if key not in cache:
+            buffer = io.BytesIO()
+            try:
+                self.operation("pytest").runner.read_file(self._record_path(run, worker), buffer,
+                                                          timeout=self._settings.timeout)
+                cache[key] = _alive(json.loads(buffer.getvalue()))
+            except ValueError:  # a record half written: its run is alive this time
+                cache[key] = True
+            except Exception:  # no record at all: the run is gone
+                cache[key] = False
+        return cache[key]
+
+    def sweep(self) -> None:
+        """Delete namespaces of earlier runs that died (their prefix, no live record), and
+        their records."""
+        from iris_ops import scripts
+
+        runner = self.operation("pytest").runner
+        names = runner.run(scripts.namespace_names(), changes=False).get("namespaces", [])
+        verdicts: dict = {}
+        for name in names:
+            parts = name[len(PREFIX):].split("_") if name.startswith(PREFIX) else []
+            if len(parts) != 3 or parts[0] == self.run_id or self._alive(parts[0], parts[1], verdicts):
+                continue
+            try:
+                self.delete(name)
+                self.swept.append(name)
+            except Exception as exc:  # reported, never fatal to this run
+                self.sweep_errors.append(f"{name}: {exc}")
+        for (run, worker), alive in verdicts.items():
+            if not alive:
+                runner.remove_path(self._record_path(run, worker))
+
+
+def _alive(record: dict) -> bool:
+    if record.get("kept"):
+        return True  # kept with --iris-keep: the user deletes them (iris-ops delete-ns)
+    if record.get("host") != socket.gethostname():
+        return time.time() - float(record.get("updated") or 0) < STALE_FOREIGN_RUN
+    try:
+        os.kill(int(record.get("pid") or 0), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError):
+        return True
+    return True
+
+
+# --- fixtures -----------------------------------------------------------------------------------
+
+_SESSION = pytest.StashKey[IrisSession]()
+
+
+@pytest.fixture(scope="session")
+def iris_session(request: pytest.FixtureRequest) -> Iterator[IrisSession]:
+    """The instance this test session restores into (started on first use)."""
+    session = IrisSession(request.config)
+    request.config.stash[_SESSION] = session
+    session.start()
+    try:
+        yield session
+    finally:
+        try:
+            for ns in list(session.shared.values()):
+                session.dispose(ns)
+        finally:
+            session.stop()
+
+
+@pytest.fixture
+def iris_namespace(request: pytest.FixtureRequest, iris_session: IrisSession) -> Iterator[Callable[..., IrisNamespace]]:
+    """``iris_namespace(fixture, scope="function")``: a namespace restored from ``fixture``."""
+    mine: list[IrisNamespace] = []
+    module_key = request.node.module.__name__ if request.node.module else ""
+
+    def factory(fixture: str | os.PathLike, scope: str = "function") -> IrisNamespace:
+        if scope not in ("function", "module", "session"):
+            raise pytest.UsageError(f"iris_namespace scope must be function, module or session, not {scope!r}")
+        if scope == "function":
+            ns = iris_session.restore(fixture, scope)
+            mine.append(ns)
+        else:
+            key = (scope, str(fixture), module_key if scope == "module" else "")
+            ns = iris_session.shared.get(key)
+            if ns is None:
+                ns = iris_session.restore(fixture, scope)
+                iris_session.shared[key] = ns
+                if scope == "module":
+                    _module_namespaces(request).append(key)
+        request.node.stash.setdefault(_USED, []).append(ns)
+        return ns
+
+    yield factory
+    for ns in mine:
+        iris_session.dispose(ns)
+
+
+_USED = pytest.StashKey[list]()
+_MODULE_KEYS = pytest.StashKey[list]()
+
+
+def _module_namespaces(request: pytest.FixtureRequest) -> list:
+    module = request.node.getparent(pytest.Module)
+    return module.stash.setdefault(_MODULE_KEYS, [])
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        for ns in item.stash.get(_USED, []):
+            ns.failed = True
+
+
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """Module-scoped namespaces go when the last test of their module is done."""
+    module = item.getparent(pytest.Module)
+    if module is None or (nextitem is not None and nextitem.getparent(pytest.Module) is module):
+        return
+    session = item.config.stash.get(_SESSION, None)
+    if session is None:
+        return
+    for key in module.stash.get(_MODULE_KEYS, []):
+        ns = session.shared.pop(key, None)
+        if ns is not None:
+            session.dispose(ns)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    session = config.stash.get(_SESSION, None)
+    if session is None:
+        return
+    write = terminalreporter.write_line
+    if session.swept or session.sweep_errors:
+        write(f"iris-ops: swept {len(session.swept)} namespace(s) left by runs that died: {', '.join(session.swept)}")
+        for problem in session.sweep_errors:
+            write(f"iris-ops: could not sweep {problem}")
+    for ns in session.kept:
+        write(f"iris-ops: kept {ns.name} (failed test; fixture {ns.fixture}): "
+              f"iris-ops run --ns {ns.name} 'Write $Namespace'; delete it with iris-ops delete-ns --ns {ns.name} --yes")
+    if _option(config, "iris_report") and session.restores:
+        write(f"iris-ops: restores on {session.where}")
+        by_fixture: dict[str, list[RestoreRecord]] = {}
+        for record in session.restores:
+            by_fixture.setdefault(record.fixture, []).append(record)
+        for fixture, records in by_fixture.items():
+            times = sorted(r.seconds for r in records)
+            hits = sum(r.cached for r in records)
+            streamed = sum(r.streamed for r in records)
+            write(f"  {fixture}: {len(records)} restores, median {times[len(times) // 2]:.2f} s, "
+                  f"max {times[-1]:.2f} s; databases from the cache: {hits}, streamed: {streamed}")
