@@ -92,6 +92,20 @@ def wait_ready(sc: SimContainer, timeout: float = READY_TIMEOUT) -> None:
     raise UnreachableError(f"the simulated instance in {sc.name} did not answer within {timeout:.0f} s: {last}")
 
 
+def _check_reachable(home: Path) -> None:
+    """The instance runs as irisowner, which must be able to search every directory above its
+    install directory (a private one such as pytest's basetemp, mode 0700, is not)."""
+    from iris_ops.errors import UsageError
+
+    for parent in home.absolute().parents:
+        if not parent.stat().st_mode & 0o001:
+            raise UsageError(
+                f"{home} cannot hold a simulated IRIS: irisowner, which the instance runs as, cannot "
+                f"enter {parent} (mode {oct(parent.stat().st_mode & 0o777)})",
+                fix="Pass a --dir that every user can reach, e.g. under /tmp.",
+            )
+
+
 def host_owner() -> str:
     """Who owns restored files on a host install: irisowner, as on a native IRIS install; by
     its id (51773) on a host that has no user of that name, as a container's files show there."""
@@ -152,6 +166,7 @@ class HostSim:
         if self.installed():
             return self
         self.home.mkdir(parents=True, exist_ok=True)
+        _check_reachable(self.home)
         # The instance's owner (irisowner) must reach its install directory, as on a native
         # install; mkdtemp makes 0700 directories.
         self.home.chmod(0o755)
