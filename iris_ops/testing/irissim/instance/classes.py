@@ -914,8 +914,14 @@ class StatementObject(SimObject):
 
     def __init__(self) -> None:
         self.text: str | None = None
+        self.query: Any = None  # a class query (runtime.register_query) once %PrepareClassQuery succeeded
 
     def call_method(self, proc: Process, name: str, args: list[Any]) -> Any:
+        if name == "%PrepareClassQuery":
+            return self._prepare_class_query(proc, args)
+        if name == "%Execute" and self.query is not None:
+            columns, rows = self.query(proc, *[_arg(args, i) for i in range(len(args))])
+            return StatementResult(columns, rows)
         if name == "%Prepare":
             text = _statement_text(args[0]) if args else ""
             try:
@@ -930,6 +936,15 @@ class StatementObject(SimObject):
                 return StatementResult([], [], -400, "Statement has not been prepared")  # [UNV]
             return run_sql(proc, self.text, [_arg(args, i) for i in range(len(args))])
         return super().call_method(proc, name, args)
+
+    def _prepare_class_query(self, proc: Process, args: list[Any]) -> Any:
+        """%PrepareClassQuery(pClassName, pQueryName, checkPriv=1) As %Status: only the queries
+        registered with ``runtime.register_query`` exist.  [UNV] an unknown one is SQLCODE -428."""
+        class_name, query_name = str(_arg(args, 0, "")), str(_arg(args, 1, ""))
+        self.text, self.query = None, runtime.lookup_query(class_name, query_name)
+        if self.query is None:
+            return error_status(E_SQL, f"SQLCODE: -428 Message: Stored procedure {class_name}:{query_name} not found")
+        return ok_status()
 
 
 def run_sql(proc: Process, text: str, params: list) -> StatementResult:

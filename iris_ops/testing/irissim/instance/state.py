@@ -5,7 +5,8 @@ Everything lives under the container root so every process and thread sees one i
 * ``<install>/iris.cpf``: CPF-like configuration, sections ``[Databases]`` (``NAME=Directory,
   Server,MountRequired,MountAtStartup,ClusterMountMode,StreamLocation``) and ``[Namespaces]``
   (``NAME=Globals,Routines,TempGlobals,Library,SysGlobals,SysRoutines,Interop``);
-* ``<install>/mgr/.sim/state.json``: mounted databases, the freeze, security resources;
+* ``<install>/mgr/.sim/state.json``: mounted databases, the freeze, security resources, and the
+  security database (users with hashed passwords, roles, services: ``security.py``);
 * ``<install>/mgr/.sim/state.lock``: flock guarding both; ``gate.lock``: writers hold it shared,
   ExternalFreeze takes it exclusively so that no write is in flight once the freeze holds.
 """
@@ -92,9 +93,12 @@ class SimInstance:
             "APP_DATA": mgr + "app_data/",
             "APP_CODE": mgr + "app_code/",
         }
+        from . import security
+
         state = {
             "started": time.time(),
             "os_authentication": True,
+            "security": security.default_state(),
             "mounted": {},
             "freeze": None,
             "resources": {"%DB_%DEFAULT": {"Description": "", "PublicPermission": ""}},
@@ -248,6 +252,12 @@ class SimInstance:
     def os_authentication(self, value: bool) -> None:
         with self.locked() as st:
             st["os_authentication"] = bool(value)
+
+    def authenticate(self, username: str, password: str) -> str:
+        """A password login (OS authentication off): the user's name, or ``security.LoginRefused``."""
+        from . import security
+
+        return security.authenticate(self, username, password)
 
     def namespace_exists(self, ns: str) -> bool:
         return str(ns).upper() in self.read_config()["Namespaces"]
