@@ -27,6 +27,8 @@ log = structlog.get_logger(__name__)
 
 TAIL_LINES = 15
 _LOGIN = re.compile(r"^\s*(Username:|Access Denied)", re.MULTILINE)
+_REFUSED = re.compile(r"^\s*Access Denied", re.MULTILINE)
+_CHANGE_REQUIRED = re.compile(r"^\s*Password change required", re.MULTILINE)
 # `<UNDEFINED> *x`, `<SYNTAX>`, `ERROR #5001: ...` as printed by the terminal.
 _IRIS_ERROR = re.compile(r"^\s*(<[A-Z][A-Z ]*>.*|ERROR #\d+:.*)$", re.MULTILINE)
 
@@ -152,9 +154,28 @@ class Runner:
         )
 
     def _check_login(self, text: str) -> None:
-        if _LOGIN.search(normalise(text)):
+        text = normalise(text)
+        where = self.target.describe()
+        if not self.target.username:
+            if _LOGIN.search(text):
+                raise AuthenticationError(
+                    f"iris session on {where} asked for a login (OS authentication is off)",
+                    details={"output_tail": tail(text)},
+                )
+            return
+        # Credentials were sent: the prompts are expected, a refusal is not.  The terminal
+        # echoes neither line, so the tail holds no password.
+        if _CHANGE_REQUIRED.search(text):
             raise AuthenticationError(
-                f"iris session on {self.target.describe()} asked for a login (OS authentication is off)",
+                f"IRIS user {self.target.username!r} must change its password before it can log in on {where}",
+                fix="Change it once (`iris-ops set-password` and `iris-ops unexpire-passwords` from the "
+                "iris-ops-security plugin, run with OS authentication), or log in interactively and change it.",
+                details={"output_tail": tail(text)},
+            )
+        if _REFUSED.search(text):
+            raise AuthenticationError(
+                f"iris session on {where} refused the login of IRIS user {self.target.username!r} (Access Denied)",
+                fix="Check IRIS_OPS_USERNAME / IRIS_OPS_PASSWORD, and that the user is enabled.",
                 details={"output_tail": tail(text)},
             )
 

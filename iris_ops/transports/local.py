@@ -38,14 +38,14 @@ def _run(target: Target, argv: list[str], stdin: bytes, timeout: float) -> ExecR
 def run_objectscript(target: Target, script: str, namespace: str, timeout: float):
     if target.transport != NAME:
         return None
-    return _run(target, ["session", target.instance, "-U", namespace], script.encode("utf-8"), timeout)
+    return _run(target, ["session", target.instance, "-U", namespace], target.login_input() + script.encode("utf-8"), timeout)
 
 
 @hookimpl(trylast=True)
 def exec_argument_call(target: Target, entry: str, namespace: str, timeout: float):
     if target.transport != NAME:
         return None
-    return _run(target, ["session", target.instance, "-U", namespace, entry], b"", timeout)
+    return _run(target, ["session", target.instance, "-U", namespace, entry], target.login_input(), timeout)
 
 
 @hookimpl(trylast=True)
