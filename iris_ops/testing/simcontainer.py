@@ -123,7 +123,12 @@ class HostSim:
 
     @property
     def env(self) -> dict[str, str]:
-        return {"IRIS_OPS_TRANSPORT": "local", "IRIS_OPS_IRIS_COMMAND": str(self.iris_command)}
+        """The local transport, and this host's user as the owner of files iris-ops writes for the
+        instance: a host install runs as whoever installed it (``irisowner`` may not exist here)."""
+        from .irissim.instance.fs import current_user
+
+        return {"IRIS_OPS_TRANSPORT": "local", "IRIS_OPS_IRIS_COMMAND": str(self.iris_command),
+                "IRIS_OPS_OWNER": current_user()}
 
     def exists(self, path: str) -> bool:
         return os.path.exists(path)

@@ -117,6 +117,7 @@ def up(c, dir=None, container=None):  # noqa: A002
              "iris-ops will use the local transport")
         print(f"export IRIS_OPS_TRANSPORT=local")
         print(f"export IRIS_OPS_IRIS_COMMAND={shlex.quote(str(host.iris_command))}")
+        print(f"export IRIS_OPS_OWNER={shlex.quote(host.env['IRIS_OPS_OWNER'])}")
         print(f"export {DIR_ENV}={shlex.quote(str(host.home))}")
         print("unset IRIS_OPS_CONTAINER")
         return

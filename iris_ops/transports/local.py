@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 from iris_ops import hookimpl
-from iris_ops.errors import DeadlineExceeded, InstanceError, UnreachableError
+from iris_ops.errors import ConfigError, DeadlineExceeded, InstanceError, UnreachableError
 from iris_ops.transports.base import ExecResult, FileDigest, Target
 
 NAME = "local"
@@ -85,8 +85,12 @@ def write_file(target: Target, src, size: int, path: str, timeout: float):
         os.chmod(dest, 0o660)
         os.chmod(dest.parent, 0o770)
         if os.geteuid() == 0:
-            shutil.chown(dest, target.owner, target.owner)
-            shutil.chown(dest.parent, target.owner, target.owner)
+            try:
+                shutil.chown(dest, target.owner, target.owner)
+                shutil.chown(dest.parent, target.owner, target.owner)
+            except LookupError:
+                raise ConfigError(f"the instance owner {target.owner!r} is not a user of this host",
+                                  fix="Set IRIS_OPS_OWNER (setting `owner`) to the OS user the instance runs as.") from None
     except BaseException:
         dest.unlink(missing_ok=True)
         raise
