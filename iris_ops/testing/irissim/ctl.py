@@ -198,6 +198,7 @@ def cmd_state(args: argparse.Namespace) -> Any:
     with inst.locked() as st:
         state = json.loads(json.dumps(st))
         state["frozen"] = inst._frozen(st)
+    state.pop("security", None)  # users, services: `iris-sim security`
     state["config"] = inst.read_config()
     state["version"] = inst.version
     state["manager_directory"] = inst.manager_directory()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -22,12 +21,6 @@ def cli(env: dict, *args: str, stdin: str | None = None, **extra: str) -> subpro
 def ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
     assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
     return proc
-
-
-def report(env: dict) -> dict:
-    """``security-report --json`` as {"users": {name: entry}, "services": {name: entry}}."""
-    doc = json.loads(ok(cli(env, "security-report", "--json")).stdout)
-    return {"users": {u["name"]: u for u in doc["users"]}, "services": {s["name"]: s for s in doc["services"]}}
 
 
 def secret_dirs(sc) -> list[str]:

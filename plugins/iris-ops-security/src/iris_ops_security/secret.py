@@ -19,7 +19,7 @@ import secrets
 import sys
 from typing import TYPE_CHECKING
 
-from iris_ops.errors import UsageError
+from iris_ops.errors import IrisOpsError, UsageError
 
 from .scripts import Secret
 
@@ -75,7 +75,13 @@ def stage(op: "Operation", password: str, manager_directory: str) -> Secret:
 
 
 def discard(op: "Operation", staged: Secret, removed: bool) -> None:
-    """Remove the one-time directory when the script could not say it did."""
-    if not removed and not op.dry_run:
+    """Remove the one-time directory when the script could not say it did.  A failure here is
+    logged, not raised: it must not hide the error that stopped the script."""
+    if removed or op.dry_run:
+        return
+    try:
         op.runner.remove_path(staged.directory.rstrip("/"))
-        op.log.info("secret.removed", by="transport")
+        op.log.info("secret.removed", by="transport", directory=staged.directory)
+    except IrisOpsError as exc:
+        op.log.warning("secret.not_removed", directory=staged.directory, error=exc.message,
+                       fix="Remove that directory by hand; it holds the masked password.")

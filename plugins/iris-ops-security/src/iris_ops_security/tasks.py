@@ -89,20 +89,27 @@ def _emit(op, subject: str, text: str, width: int = 16) -> None:
     op.emit(f"{subject:<{width}}  {text}")
 
 
-def _verify(op, wanted: dict[str, dict[str, Any]], after: list[dict]) -> None:
+#: Security.Users property -> key of the describe script's entries.
+_FIELD = {"ChangePassword": "change_password", "PasswordNeverExpires": "password_never_expires",
+          "FullName": "full_name", "Roles": "roles"}
+
+
+def _same(key: str, now: Any, wanted: Any) -> bool:
+    if key == "Roles":  # a set of case-insensitive names
+        return sorted(r.lower() for r in str(now or "").split(",") if r) == sorted(
+            r.lower() for r in str(wanted).split(",") if r)
+    return str(now) == str(wanted)
+
+
+def _verify(wanted: dict[str, dict[str, Any]], after: list[dict]) -> None:
     """Each wanted property now has its value, or the instance did not do what it said."""
     by_name = {entry["name"].lower(): entry for entry in after}
     for user, properties in wanted.items():
         entry = by_name.get(user.lower(), {})
         for key, value in properties.items():
-            if str(entry.get(_FIELD.get(key, key), "")) != str(value):
-                raise InstanceError(f"{key} of IRIS user {user} is still {entry.get(_FIELD.get(key, key))!r} after Modify",
-                                    details={"wanted": value})
-
-
-#: Security.Users property -> key of the describe script's entries.
-_FIELD = {"ChangePassword": "change_password", "PasswordNeverExpires": "password_never_expires",
-          "FullName": "full_name", "Roles": "roles"}
+            now = entry.get(_FIELD.get(key, key), "")
+            if not _same(key, now, value):
+                raise InstanceError(f"{key} of IRIS user {user} is {now!r} after Modify, not {value!r}")
 
 
 def _run_with_secret(op, script, staged) -> dict:
@@ -160,7 +167,7 @@ def unexpire_passwords(c, user="", dry_run=False, **target):
         if changes:
             payload = op.runner.run(scripts.modify_users(changes))
             if not dry_run:
-                _verify(op, changes, payload["users"])
+                _verify(changes, payload["users"])
             op.log.info("unexpire.done", changed=sorted(changes), dry_run=dry_run)
             op.emit(f"{len(changes)} of {len(candidates)} users {verb}")
         else:
@@ -237,7 +244,7 @@ def create_user(c, user="", roles=None, full_name=None, update=False, password_e
             what = ", ".join(properties) + (" and " if properties else "") + "the password unless it already is this one"
             _emit(op, found["name"], f"would update {what}")
             return
-        _verify(op, {found["name"]: {k: v for k, v in properties.items() if k == "FullName"}}, payload["users"])
+        _verify({found["name"]: properties}, payload["users"])
         changed = list(properties) + (["password"] if payload.get("password_changed") else [])
         _emit(op, found["name"], f"changed: {', '.join(changed)}" if changed else "unchanged: roles, full name and password already match")
 
