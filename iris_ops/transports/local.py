@@ -38,7 +38,8 @@ def _run(target: Target, argv: list[str], stdin: bytes, timeout: float) -> ExecR
 def run_objectscript(target: Target, script: str, namespace: str, timeout: float):
     if target.transport != NAME:
         return None
-    return _run(target, ["session", target.instance, "-U", namespace], target.login_input() + script.encode("utf-8"), timeout)
+    stdin = target.login_input() + script.encode("utf-8")
+    return _run(target, ["session", target.instance, "-U", namespace], stdin, timeout)
 
 
 @hookimpl(trylast=True)
@@ -89,8 +90,10 @@ def write_file(target: Target, src, size: int, path: str, timeout: float):
                 shutil.chown(dest, target.owner, target.owner)
                 shutil.chown(dest.parent, target.owner, target.owner)
             except LookupError:
-                raise ConfigError(f"the instance owner {target.owner!r} is not a user of this host",
-                                  fix="Set IRIS_OPS_OWNER (setting `owner`) to the OS user the instance runs as.") from None
+                raise ConfigError(
+                    f"the instance owner {target.owner!r} is not a user of this host",
+                    fix="Set IRIS_OPS_OWNER (setting `owner`) to the OS user the instance runs as.",
+                ) from None
     except BaseException:
         dest.unlink(missing_ok=True)
         raise
