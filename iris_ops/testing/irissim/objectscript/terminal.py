@@ -87,8 +87,8 @@ def read_line(stdin: BinaryIO) -> str | None:
 
 
 def password_login(instance: Any, stdin: BinaryIO, out: Callable[[str], None]) -> str | None:
-    """OS authentication off: ``Username:`` and ``Password:`` prompts (the password is not echoed,
-    nothing is), checked against the instance's users.  The user's name, or None after
+    """OS authentication off: ``Username:`` and ``Password:`` prompts (no input is echoed), checked
+    against the instance's users.  The user's name, or None after
     ``Access Denied`` (or the end of input).  An instance without users (a test double) refuses
     every login.  [UNV] IRIS asks a user who must change the password for a new one; the
     simulator says ``Password change required`` and refuses the login (stricter)."""

@@ -75,14 +75,12 @@ def _describe(op, *, users: list[str] | None = None, services: tuple[str, ...] |
     return op.runner.run(scripts.describe(users, list(services), list(roles)), changes=False)
 
 
-def _existing_user(op, name: str) -> tuple[dict, str]:
-    """The user's facts and the manager directory; a missing user is a usage error."""
-    state = _describe(op, users=[name])
-    found = state["users"][0]
+def _require_user(op, found: dict, name: str) -> dict:
+    """A user the describe script found; a missing one is a usage error."""
     if not found.get("exists"):
         raise UsageError(f"there is no IRIS user {name!r} on {op.target.describe()}",
                          fix="Check the name (`iris-ops security-report`), or create it with `iris-ops create-user`.")
-    return found, state["manager_directory"]
+    return found
 
 
 def _emit(op, subject: str, text: str, width: int = 16) -> None:
@@ -146,15 +144,19 @@ def unexpire_passwords(c, user="", dry_run=False, **target):
     name = user_name(user) if user else ""
     op = _operation("unexpire-passwords", target, dry_run)
     with op.bound(user=name or "*"):
-        state = _describe(op, users=[name] if name else None)
-        users = state["users"]
-        if name and not users[0].get("exists"):
-            _existing_user(op, name)  # raises the usage error
+        users = _describe(op, users=[name] if name else None)["users"]
+        if name:
+            _require_user(op, users[0], name)
         # Every user when none is named: those with an IRIS password (Flags bit 0), as
         # UnExpireUserPasswords leaves LDAP and delegated accounts alone.
         candidates = [u for u in users if u.get("exists") and (name or int(u.get("flags") or 0) & 1)]
         changes = {u["name"]: _unexpire_changes(u) for u in candidates}
         changes = {who: props for who, props in changes.items() if props}
+        if changes:
+            payload = op.runner.run(scripts.modify_users(changes))  # a dry run prints it
+            if not dry_run:
+                _verify(changes, payload["users"])
+            op.log.info("unexpire.done", changed=sorted(changes), dry_run=dry_run)
         width = max([16, *(len(u["name"]) for u in candidates)])
         verb = "would change" if dry_run else "changed"
         for u in candidates:
@@ -165,10 +167,6 @@ def unexpire_passwords(c, user="", dry_run=False, **target):
             else:
                 _emit(op, u["name"], "unchanged: no forced password change, password never expires", width)
         if changes:
-            payload = op.runner.run(scripts.modify_users(changes))
-            if not dry_run:
-                _verify(changes, payload["users"])
-            op.log.info("unexpire.done", changed=sorted(changes), dry_run=dry_run)
             op.emit(f"{len(changes)} of {len(candidates)} users {verb}")
         else:
             op.emit(f"nothing to change: {len(candidates)} users already have no forced change and no expiry")
@@ -187,8 +185,9 @@ def set_password(c, user="", password_env="", password_stdin=False, dry_run=Fals
     password = secret.read_password(password_env, password_stdin)
     op = _operation("set-password", target, dry_run)
     with op.bound(user=name):
-        found, manager_directory = _existing_user(op, name)
-        staged = secret.stage(op, password, manager_directory)
+        state = _describe(op, users=[name])
+        found = _require_user(op, state["users"][0], name)
+        staged = secret.stage(op, password, state["manager_directory"])
         del password
         payload = _run_with_secret(op, scripts.set_password(found["name"], staged), staged)
         if dry_run:
