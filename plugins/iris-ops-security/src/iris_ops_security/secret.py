@@ -32,9 +32,15 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def read_password(env_name: str = "", from_stdin: bool = False) -> str:
-    """The new password: the first line of stdin with ``from_stdin``, else the environment
-    variable ``env_name`` (default :data:`PASSWORD_ENV`).  Errors never quote it."""
-    if from_stdin:
+    """The new password: the first line of stdin with ``from_stdin`` (asked for without echo when
+    stdin is a terminal), else the environment variable ``env_name`` (default
+    :data:`PASSWORD_ENV`).  Errors never quote it."""
+    if from_stdin and sys.stdin.isatty():
+        import getpass
+
+        password = getpass.getpass("New password: ")  # a terminal: ask without echo
+        where = "the terminal"
+    elif from_stdin:
         line = sys.stdin.readline()
         password = line[:-1] if line.endswith("\n") else line
         password = password[:-1] if password.endswith("\r") else password
