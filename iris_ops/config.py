@@ -37,7 +37,14 @@ CORE_SETTINGS: dict[str, tuple[Any, str]] = {
     "disable_plugins": ([], "plugin names not to load (entry-point names or built-in module names)"),
     "fixtures_dir": ("fixtures", "where `backup` writes and `validate`/`restore` find fixtures by name; "
                      "relative to the project file's directory when there is one"),
+    "username": ("", "IRIS user for instances without OS authentication (iris session asks for a login)"),
+    "password": ("", "that user's password: a secret, read from IRIS_OPS_PASSWORD only"),
 }
+
+#: Settings that hold secrets: read from the environment only (never a task flag, never the
+#: project file, which ends up in version control), and shown masked.
+SECRET_SETTINGS = frozenset({"password"})
+SECRET_FIX = "Set it in the environment only (IRIS_OPS_PASSWORD), e.g. from your CI's secret store."
 
 
 #: Settings that must be above 0 (0 would mean "no time at all", or for freeze_limit "never").
@@ -109,6 +116,11 @@ class Settings(Mapping[str, Any]):
                 )
         return self
 
+    def display(self, name: str) -> Any:
+        """The value as it may be shown: a secret that is set reads ``***``."""
+        value = self[name]
+        return "***" if name in SECRET_SETTINGS and value else value
+
     def with_overrides(self, overrides: Mapping[str, Any], source: str = "flag") -> "Settings":
         """A copy with ``overrides`` applied on top (None values are ignored)."""
         values = dict(self._values)
@@ -117,6 +129,8 @@ class Settings(Mapping[str, Any]):
                 continue
             if name not in values:
                 raise ConfigError(f"unknown setting {name!r}")
+            if name in SECRET_SETTINGS and source == "flag":
+                raise ConfigError(f"setting {name!r} is a secret and never a task flag", fix=SECRET_FIX)
             origin = "--" + name.replace("_", "-") if source == "flag" else source
             values[name] = Value(_coerce(name, raw, values[name].value, origin), source)
         return Settings(values, self._help, self.project_file)
@@ -162,6 +176,8 @@ def load(
                     f"{path}: unknown setting {key!r}",
                     fix=f"Known settings: {', '.join(sorted(values))}.",
                 )
+            if name in SECRET_SETTINGS:
+                raise ConfigError(f"{path}: {key!r} is a secret and is not read from project files", fix=SECRET_FIX)
             values[name] = Value(_coerce(name, raw, values[name].value, str(path)), f"file {path}")
 
     for name in list(values):

@@ -85,6 +85,9 @@ def run_objectscript(target: "Target", script: str, namespace: str, timeout: flo
     """Run an ObjectScript ``script`` with ``iris session`` on the instance ``target`` names.
 
     Stops at the first non-None result.  Return None when ``target.transport`` is not yours.
+    When the instance has OS authentication off, ``iris session`` asks for a login first: send
+    ``target.login_input()`` (the configured username and password lines, or nothing) ahead of
+    the script on stdin, never in argv or the process environment.
 
     :param target: where to run: transport name, container, instance name, docker host, user.
     :param script: the complete script text, one statement per line, ending with ``Halt``.
@@ -114,7 +117,8 @@ def exec_argument_call(target: "Target", entry: str, namespace: str, timeout: fl
 
     Stops at the first non-None result.  Used where IRIS documents the command-line form, such
     as ``Backup.General.ExternalThaw()`` (exit status 5 on success, 3 on failure), which skips
-    the normal login that can hang while the instance is frozen.
+    the normal login that can hang while the instance is frozen.  Its stdin is
+    ``target.login_input()`` (see :func:`run_objectscript`).
 
     :param target: where to run (see :func:`run_objectscript`).
     :param entry: the call, built by :mod:`iris_ops.objectscript`, e.g.

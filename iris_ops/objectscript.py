@@ -125,15 +125,22 @@ def func(name: str, *args: Value) -> Code:
     return _code(f"{name}({','.join(_expr(a) for a in args)})")
 
 
-_FUNCTIONS = frozenset({"$Get", "$Select", "$Piece", "$Length", "$Data", "$Extract", "$Replace", "$Order", "$Char"})
+_FUNCTIONS = frozenset({"$Get", "$Select", "$Piece", "$Length", "$Data", "$Extract", "$Replace", "$Order",
+                        "$Ascii", "$Char", "$ZConvert"})
 SPECIAL = {name: _code(name) for name in ("$ZVersion", "$JOB", "$Namespace", "$Horolog", "$ZTimeStamp")}
 
 
 def op(left: Value, operator: str, right: Value) -> Code:
     """A binary operation, parenthesised: ObjectScript evaluates strictly left to right."""
-    if operator not in {"_", "+", "-", "*", "/", "=", "'=", "<", ">", "&", "!", "[", "'["}:
+    if operator not in {"_", "+", "-", "*", "/", "#", "=", "'=", "<", ">", "&", "!", "[", "'["}:
         raise ValueError(f"unsupported operator {operator!r}")
     return _code(f"({_expr(left)}{operator}{_expr(right)})")
+
+
+def select(*cases: tuple[Value, Value], default: Value) -> Code:
+    """``$Select(c1:v1,c2:v2,...,1:default)``: the first case whose condition is true."""
+    parts = [f"{_expr(condition)}:{_expr(value)}" for condition, value in cases]
+    return _code(f"$Select({','.join([*parts, f'1:{_expr(default)}'])})")
 
 
 def not_(value: Value) -> Code:
@@ -229,6 +236,16 @@ def while_(condition: Value, *body: Code) -> Code:
     for stmt in body:
         _require_code(stmt)
     return _code(f"While {_expr(condition)} {{ {' '.join(body)} }}")
+
+
+def for_(counter: Code, start: Value, stop: Value, *body: Code) -> Code:
+    """``For i=start:1:stop { body }``: ``counter`` counts up by one."""
+    _require_code(counter)
+    if counter in RESERVED:
+        raise ValueError(f"{counter} is reserved by the script frame")
+    for stmt in body:
+        _require_code(stmt)
+    return _code(f"For {counter}={_expr(start)}:1:{_expr(stop)} {{ {' '.join(body)} }}")
 
 
 def result(key: str, value: Value) -> Code:

@@ -29,6 +29,8 @@ TAIL_LINES = 15
 _LOGIN = re.compile(r"^\s*(Username:|Access Denied)", re.MULTILINE)
 # What `iris session NAME` prints for an instance it does not know.
 _NO_INSTANCE = re.compile(r"^\s*Instance '([^']*)' not found", re.MULTILINE)
+_REFUSED = re.compile(r"^\s*Access Denied", re.MULTILINE)
+_CHANGE_REQUIRED = re.compile(r"^\s*Password change required", re.MULTILINE)
 # `<UNDEFINED> *x`, `<SYNTAX>`, `ERROR #5001: ...` as printed by the terminal.
 _IRIS_ERROR = re.compile(r"^\s*(<[A-Z][A-Z ]*>.*|ERROR #\d+:.*)$", re.MULTILINE)
 
@@ -154,17 +156,36 @@ class Runner:
         )
 
     def _check_login(self, text: str) -> None:
-        missing = _NO_INSTANCE.search(normalise(text))
+        text = normalise(text)
+        where = self.target.describe()
+        missing = _NO_INSTANCE.search(text)
         if missing:
             raise UnreachableError(
-                f"Instance '{missing.group(1)}' not found in {self.target.describe()}",
+                f"Instance '{missing.group(1)}' not found in {where}",
                 fix="List the instances with `iris qlist` (e.g. `docker exec <container> iris qlist`) and pass "
                 "the right one with --instance (or IRIS_OPS_INSTANCE).",
                 details={"output_tail": tail(text)},
             )
-        if _LOGIN.search(normalise(text)):
+        if not self.target.username:
+            if _LOGIN.search(text):
+                raise AuthenticationError(
+                    f"iris session on {where} asked for a login (OS authentication is off)",
+                    details={"output_tail": tail(text)},
+                )
+            return
+        # Credentials were sent: the prompts are expected, a refusal is not.  The terminal
+        # echoes neither line, so the tail holds no password.
+        if _CHANGE_REQUIRED.search(text):
             raise AuthenticationError(
-                f"iris session on {self.target.describe()} asked for a login (OS authentication is off)",
+                f"IRIS user {self.target.username!r} must change its password before it can log in on {where}",
+                fix="Change it once (`iris-ops set-password` and `iris-ops unexpire-passwords` from the "
+                "iris-ops-security plugin, run with OS authentication), or log in interactively and change it.",
+                details={"output_tail": tail(text)},
+            )
+        if _REFUSED.search(text):
+            raise AuthenticationError(
+                f"iris session on {where} refused the login of IRIS user {self.target.username!r} (Access Denied)",
+                fix="Check IRIS_OPS_USERNAME / IRIS_OPS_PASSWORD, and that the user is enabled.",
                 details={"output_tail": tail(text)},
             )
 

@@ -87,3 +87,13 @@ def test_a_short_source_leaves_no_partial_file(tmp_path):
 
 def test_other_transports_are_left_alone():
     assert local.run_objectscript(target=Target(transport="docker"), script="", namespace="USER", timeout=1) is None
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root gives files away")
+def test_an_owner_this_host_lacks_is_a_config_error(tmp_path):
+    from iris_ops.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="not a user of this host") as caught:
+        local.write_file(target=Target(transport="local", owner="no-such-user-here"), src=io.BytesIO(b"abc"),
+                         size=3, path=str(tmp_path / "f"), timeout=5)
+    assert "IRIS_OPS_OWNER" in caught.value.fix and not (tmp_path / "f").exists()

@@ -203,3 +203,13 @@ def test_dry_run_prints_changing_scripts_and_runs_nothing(capsys):
     assert runner.run(scripts.delete_namespace("T1"))["dry_run"]
     out = capsys.readouterr().out
     assert "Config.Namespaces).Delete" in out and "dry run" in out
+
+
+def test_loop_select_and_character_builders():
+    i, m = o.var("i"), o.var("m")
+    loop = o.for_(i, 1, o.func("$Length", m), o.set_(o.var("x"), o.op(o.func("$Ascii", m, i), "#", 256)))
+    assert loop == "For i=1:1:$Length(m) { Set x=($Ascii(m,i)#256) }"
+    assert o.select((o.op(o.var("a"), "=", "SHA1"), 160), default=0) == '$Select((a="SHA1"):160,1:0)'
+    assert o.func("$ZConvert", o.var("p"), "I", "UTF8") == '$ZConvert(p,"I","UTF8")'
+    with pytest.raises(ValueError):
+        o.for_(o.var("n"), 1, 2)  # the frame's step counter

@@ -33,6 +33,11 @@ def target_from_settings(settings: config.Settings) -> Target:
             )
     if not _INSTANCE.match(settings.instance):
         raise UsageError(f"invalid instance name {settings.instance!r}", fix="IRIS instance names are like IRIS.")
+    username, password = settings.get("username", ""), settings.get("password", "")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in username + password):
+        # each is one line of the login; the message never quotes them
+        raise UsageError("the username or password setting holds a control character",
+                         fix="Set IRIS_OPS_USERNAME / IRIS_OPS_PASSWORD to one line each.")
     return Target(
         transport=transport,
         container=settings.container,
@@ -40,6 +45,8 @@ def target_from_settings(settings: config.Settings) -> Target:
         docker_host=settings.docker_host,
         owner=settings.owner,
         iris_command=settings.iris_command,
+        username=username,
+        password=password,
     )
 
 

@@ -16,8 +16,8 @@ from typing import Any, Callable
 
 from iris_ops.errors import InstanceError
 
-#: ``run(argv, user)`` -> (exit status, stdout, stderr) of ``iris-sim argv...``
-Exec = Callable[[list[str], "str | None"], "tuple[int, bytes, bytes]"]
+#: ``run(argv, user, stdin=None)`` -> (exit status, stdout, stderr) of ``iris-sim argv...``
+Exec = Callable[..., "tuple[int, bytes, bytes]"]
 
 
 @dataclass
@@ -50,8 +50,8 @@ class SimControl:
         self._exec = exec
         self.name = instance
 
-    def call(self, *argv: str, user: str | None = None) -> Any:
-        code, out, err = self._exec(["--name", self.name, *map(str, argv)], user)
+    def call(self, *argv: str, user: str | None = None, stdin: bytes | None = None) -> Any:
+        code, out, err = self._exec(["--name", self.name, *map(str, argv)], user, stdin=stdin)
         if code != 0:
             raise InstanceError(f"iris-sim {argv[0]} failed (exit {code}): {err.decode(errors='replace').strip()}")
         text = out.decode("utf-8")
@@ -131,6 +131,31 @@ class SimControl:
     def listing(self) -> dict:
         return self.call("listing")
 
+    # --- security --------------------------------------------------------------------------------
+
+    def set_os_authentication(self, on: bool) -> None:
+        self.call("os-auth", "on" if on else "off")
+
+    def security(self) -> dict:
+        """Users (without hashes), services, roles and settings."""
+        return self.call("security")
+
+    def check_password(self, user: str, password: str) -> bool:
+        """Whether ``password`` is ``user``'s; it travels on stdin, never in argv."""
+        return bool(self.call("check-password", user, stdin=password.encode("utf-8") + b"\n")["ok"])
+
+    def seed_user(self, user: str, *, roles: str | None = None, change_password: int | None = None,
+                  password_never_expires: int | None = None, enabled: int | None = None,
+                  password: str | None = None) -> dict:
+        argv = ["user", user]
+        for flag, value in (("--roles", roles), ("--change-password", change_password),
+                            ("--password-never-expires", password_never_expires), ("--enabled", enabled)):
+            if value is not None:
+                argv += [flag, str(value)]
+        if password is None:
+            return self.call(*argv)
+        return self.call(*argv, "--password-stdin", stdin=password.encode("utf-8") + b"\n")
+
 
 # --- where iris-sim runs ------------------------------------------------------------------------
 
@@ -140,8 +165,8 @@ def docker_exec(base_url: str, container: str, timeout: float = 120.0) -> Exec:
 
     api = primitives.connect(base_url, timeout=timeout)
 
-    def run(argv: list[str], user: str | None) -> tuple[int, bytes, bytes]:
-        result = primitives.exec_command(api, container, ["iris-sim", *argv], user=user,
+    def run(argv: list[str], user: str | None, stdin: bytes | None = None) -> tuple[int, bytes, bytes]:
+        result = primitives.exec_command(api, container, ["iris-sim", *argv], user=user, stdin=stdin,
                                          deadline=time.monotonic() + timeout)
         return result.exit_code, result.stdout, result.stderr
 
@@ -151,8 +176,8 @@ def docker_exec(base_url: str, container: str, timeout: float = 120.0) -> Exec:
 def host_exec(command: str, timeout: float = 120.0) -> Exec:
     """The host install's ``iris-sim`` launcher."""
 
-    def run(argv: list[str], user: str | None) -> tuple[int, bytes, bytes]:
-        done = subprocess.run([command, *argv], capture_output=True, timeout=timeout, check=False)
+    def run(argv: list[str], user: str | None, stdin: bytes | None = None) -> tuple[int, bytes, bytes]:
+        done = subprocess.run([command, *argv], input=stdin, capture_output=True, timeout=timeout, check=False)
         return done.returncode, done.stdout, done.stderr
 
     return run

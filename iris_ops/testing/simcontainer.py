@@ -83,8 +83,8 @@ def wait_ready(sc: SimContainer, timeout: float = READY_TIMEOUT) -> None:
     while time.monotonic() < deadline:
         try:
             code, out, err = sc.exec(["iris", "session", "IRIS", "-U", "%SYS"], stdin=b'Write "ready",!\nHalt\n')
-            if code == 0 and b"ready" in out:
-                return
+            if (code == 0 and b"ready" in out) or b"Username:" in out:
+                return  # a login prompt answers too (OS authentication off: iris-sim os-auth off)
             last = (out + err).decode(errors="replace")[-300:]
         except Exception as e:  # the container may still be starting
             last = str(e)

@@ -21,7 +21,19 @@ class Target:
     owner: str = "irisowner"
     #: The local `iris` command for the local transport.
     iris_command: str = "iris"
+    #: Credentials for an instance without OS authentication (settings ``username`` and the
+    #: secret ``password``); empty when OS authentication lets ``iris session`` in.
+    username: str = ""
+    password: str = field(default="", repr=False, compare=False)
     extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+    def login_input(self) -> bytes:
+        """What ``iris session`` reads first when it asks for a login: the username and password
+        lines, as a person would type them; nothing when no username is configured.  Transports
+        put it before the script on the session's stdin, never in argv or the environment."""
+        if not self.username:
+            return b""
+        return f"{self.username}\n{self.password}\n".encode("utf-8")
 
     def describe(self) -> str:
         if self.transport == "docker":

@@ -1,8 +1,9 @@
 """Built-in plugin: the docker transport.
 
-Runs ``iris session`` through the Docker Engine API (the docker SDK) with the script on stdin,
-and moves files as streamed tar archives.  Claims targets whose ``transport`` is ``docker``.
-docker is imported only when a hook runs, so listing tasks stays fast.
+Runs ``iris session`` through the Docker Engine API (the docker SDK) with the script on stdin
+(after the login lines when credentials are configured), and moves files as streamed tar
+archives.  Claims targets whose ``transport`` is ``docker``.  docker is imported only when a
+hook runs, so listing tasks stays fast.
 """
 
 from __future__ import annotations
@@ -41,14 +42,15 @@ def _exec(target: Target, argv: list[str], timeout: float, stdin: bytes | None =
 def run_objectscript(target: Target, script: str, namespace: str, timeout: float):
     if target.transport != NAME:
         return None
-    return _exec(target, _session_argv(target, namespace), timeout, stdin=script.encode("utf-8"))
+    stdin = target.login_input() + script.encode("utf-8")
+    return _exec(target, _session_argv(target, namespace), timeout, stdin=stdin)
 
 
 @hookimpl(trylast=True)
 def exec_argument_call(target: Target, entry: str, namespace: str, timeout: float):
     if target.transport != NAME:
         return None
-    return _exec(target, _session_argv(target, namespace, entry), timeout, stdin=b"")
+    return _exec(target, _session_argv(target, namespace, entry), timeout, stdin=target.login_input())
 
 
 @hookimpl(trylast=True)

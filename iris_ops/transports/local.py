@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 from iris_ops import hookimpl
-from iris_ops.errors import DeadlineExceeded, InstanceError, UnreachableError
+from iris_ops.errors import ConfigError, DeadlineExceeded, InstanceError, UnreachableError
 from iris_ops.transports.base import ExecResult, FileDigest, Target
 
 NAME = "local"
@@ -38,14 +38,15 @@ def _run(target: Target, argv: list[str], stdin: bytes, timeout: float) -> ExecR
 def run_objectscript(target: Target, script: str, namespace: str, timeout: float):
     if target.transport != NAME:
         return None
-    return _run(target, ["session", target.instance, "-U", namespace], script.encode("utf-8"), timeout)
+    stdin = target.login_input() + script.encode("utf-8")
+    return _run(target, ["session", target.instance, "-U", namespace], stdin, timeout)
 
 
 @hookimpl(trylast=True)
 def exec_argument_call(target: Target, entry: str, namespace: str, timeout: float):
     if target.transport != NAME:
         return None
-    return _run(target, ["session", target.instance, "-U", namespace, entry], b"", timeout)
+    return _run(target, ["session", target.instance, "-U", namespace, entry], target.login_input(), timeout)
 
 
 @hookimpl(trylast=True)
@@ -91,9 +92,15 @@ def write_file(target: Target, src, size: int, path: str, timeout: float):
         if os.geteuid() == 0:
             # a name, or a numeric id for a host that lacks the instance owner's name
             owner = int(target.owner) if str(target.owner).isdigit() else target.owner
-            shutil.chown(dest, owner, owner)
-            if created:
-                shutil.chown(dest.parent, owner, owner)
+            try:
+                shutil.chown(dest, owner, owner)
+                if created:
+                    shutil.chown(dest.parent, owner, owner)
+            except LookupError:
+                raise ConfigError(
+                    f"the instance owner {target.owner!r} is not a user of this host",
+                    fix="Set IRIS_OPS_OWNER (setting `owner`) to the OS user the instance runs as, or its numeric id.",
+                ) from None
     except BaseException:
         dest.unlink(missing_ok=True)
         raise

@@ -20,6 +20,11 @@ stdout; errors go to stderr with exit status 1 (2 for usage).
     iris-sim state                                    -> configuration, mounts, freeze, resources
     iris-sim delete-resource NAME
     iris-sim listing                                  -> every file under the install directory
+    iris-sim os-auth on|off                           OS authentication (off: iris session asks for a login)
+    iris-sim security                                 -> users (no hashes), services, roles, settings
+    iris-sim check-password USER  < password          -> {"ok": ...}: passwords travel on stdin only
+    iris-sim user USER [--roles R,..] [--change-password 0|1] [--password-never-expires 0|1]
+                       [--enabled 0|1] [--password-stdin]
 """
 
 from __future__ import annotations
@@ -214,6 +219,7 @@ def cmd_state(args: argparse.Namespace) -> Any:
         state = json.loads(json.dumps(st))
         state["frozen"] = inst._frozen(st)
     state["pending"] = sorted(inst._pending_dirs())
+    state.pop("security", None)  # users, services: `iris-sim security`
     state["config"] = inst.read_config()
     state["version"] = inst.version
     state["manager_directory"] = inst.manager_directory()
@@ -222,6 +228,55 @@ def cmd_state(args: argparse.Namespace) -> Any:
 
 def cmd_delete_resource(args: argparse.Namespace) -> Any:
     return {"resource": args.resource, "removed": _instance(args.name).delete_resource(args.resource)}
+
+
+def cmd_os_auth(args: argparse.Namespace) -> Any:
+    """OS authentication on (the official images' default) or off: then every ``iris session``
+    asks for a username and password."""
+    inst = _instance(args.name)
+    inst.os_authentication = args.state == "on"
+    return {"os_authentication": inst.os_authentication}
+
+
+def cmd_security(args: argparse.Namespace) -> Any:
+    """Users (without hash or salt), services and system settings of the security database."""
+    from .instance import security
+
+    with _instance(args.name).locked() as st:
+        db = security.of(st)
+        return {"users": {r["Name"]: security.public_user(r) for r in db["users"].values()},
+                "services": {name: dict(r) for name, r in db["services"].items()},
+                "roles": sorted(db["roles"]), "system": dict(db["system"])}
+
+
+def cmd_check_password(args: argparse.Namespace) -> Any:
+    """Whether the password on stdin (one line) is the user's: read from stdin, never argv."""
+    from .instance import security
+
+    password = sys.stdin.readline().rstrip("\n")
+    with _instance(args.name).locked() as st:
+        record = security.find_user(security.of(st), args.user)
+        return {"user": args.user, "exists": record is not None,
+                "ok": bool(record) and security.check_password(record, password)}
+
+
+def cmd_user(args: argparse.Namespace) -> Any:
+    """Create or change a user behind the instance's back (seeding): flags as given; with
+    ``--password-stdin`` the password is the first line of stdin."""
+    from .instance import security
+
+    with _instance(args.name).locked() as st:
+        db = security.of(st)
+        record = security.find_user(db, args.user) or security.new_user(db, args.user, [], None)
+        if args.roles is not None:
+            record["Roles"] = [r for r in args.roles.split(",") if r]
+        for key, value in (("ChangePassword", args.change_password), ("Enabled", args.enabled),
+                           ("PasswordNeverExpires", args.password_never_expires)):
+            if value is not None:
+                record[key] = value
+        if args.password_stdin:
+            security.set_password(db, record, sys.stdin.readline().rstrip("\n"))
+        return security.public_user(record)
 
 
 def cmd_listing(args: argparse.Namespace) -> Any:
@@ -324,6 +379,21 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("resource")
     s.set_defaults(run=cmd_delete_resource)
     sub.add_parser("listing", help="every file under the install directory").set_defaults(run=cmd_listing)
+    s = sub.add_parser("os-auth", help="turn OS authentication on or off")
+    s.add_argument("state", choices=("on", "off"))
+    s.set_defaults(run=cmd_os_auth)
+    sub.add_parser("security", help="users, services, roles and settings").set_defaults(run=cmd_security)
+    s = sub.add_parser("check-password", help="is the password on stdin the user's?")
+    s.add_argument("user")
+    s.set_defaults(run=cmd_check_password)
+    s = sub.add_parser("user", help="create or change a user (seeding)")
+    s.add_argument("user")
+    s.add_argument("--roles", help="comma-separated roles (replaces them)")
+    s.add_argument("--change-password", type=int, choices=(0, 1))
+    s.add_argument("--password-never-expires", type=int, choices=(0, 1))
+    s.add_argument("--enabled", type=int, choices=(0, 1))
+    s.add_argument("--password-stdin", action="store_true", help="set the password read from stdin")
+    s.set_defaults(run=cmd_user)
     return p
 
 

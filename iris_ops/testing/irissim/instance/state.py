@@ -6,7 +6,8 @@ Everything lives under the container root so every process and thread sees one i
   Server,MountRequired,MountAtStartup,ClusterMountMode,StreamLocation``) and ``[Namespaces]``
   (``NAME=Globals,Routines,TempGlobals,Library,SysGlobals,SysRoutines,Interop``);
 * ``<install>/mgr/.sim/state.json``: mounted and dismounted databases, the freeze, security
-  resources, open transactions;
+  resources, open transactions, and the security database (users with hashed passwords, roles,
+  services: ``security_users.py``);
 * ``<install>/mgr/.sim/state.lock``: flock guarding both;
 * ``<install>/mgr/.sim/buffers/`` and ``buffers.lock``: the write daemon's shared buffer pool
   (:mod:`.writedaemon`).
@@ -109,9 +110,12 @@ class SimInstance(MountsMixin, WriteDaemonMixin):
             "APP_DATA": mgr + "app_data/",
             "APP_CODE": mgr + "app_code/",
         }
+        from . import security
+
         state = {
             "started": time.time(),
             "os_authentication": True,
+            "security": security.default_state(),
             "mounted": {},
             "dismounted": [],
             "freeze": None,
@@ -300,6 +304,12 @@ class SimInstance(MountsMixin, WriteDaemonMixin):
     def os_authentication(self, value: bool) -> None:
         with self.locked() as st:
             st["os_authentication"] = bool(value)
+
+    def authenticate(self, username: str, password: str) -> str:
+        """A password login (OS authentication off): the user's name, or ``security.LoginRefused``."""
+        from . import security
+
+        return security.authenticate(self, username, password)
 
     def namespace_exists(self, ns: str) -> bool:
         return str(ns).upper() in self.read_config()["Namespaces"]

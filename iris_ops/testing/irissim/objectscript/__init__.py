@@ -3,10 +3,12 @@
 * :func:`iris_main` (``terminal.py``): ``iris session`` / ``iris qlist`` against a simulated instance;
 * :class:`Interpreter` (``interpreter.py``) and :func:`parse_line` (``parser.py``);
 * ``builtins.py``: %DynamicObject/%DynamicArray, %SYSTEM.Status/Process/Version, %Exception.*;
+* ``encryption.py``: %SYSTEM.Encryption (Base64, PBKDF2, GenCryptRand);
 * ``runtime.py``: the contract with the simulated system classes.
 """
 
 from . import builtins as _builtins  # noqa: F401  (registers the library classes)
+from . import encryption as _encryption  # noqa: F401  (registers %SYSTEM.Encryption)
 from .interpreter import Interpreter
 from .parser import ParseError, parse_line
 from .terminal import iris_main

@@ -65,6 +65,21 @@ def _bool(b: bool) -> int:
 _HOROLOG_EPOCH = _dt.date(1840, 12, 31).toordinal()
 
 
+def _zconvert_io(text: str, mode: str, table: str) -> str:
+    """``$ZCONVERT(s,"O"|"I","UTF8")`` (ObjectScript Reference, $ZCONVERT): "O" encodes to a binary
+    string of UTF-8 bytes, "I" decodes one.  Only the UTF8 table is simulated.  [UNV] input that
+    is not UTF-8, or "I" of characters above 255, is ``<ILLEGAL VALUE>`` (stricter than IRIS's
+    unspecified replacement)."""
+    if table != "UTF8" or mode not in ("I", "O"):
+        raise IrisError("UNIMPLEMENTED", f"*simulator does not run $ZCONVERT mode {mode} table {table}")
+    try:
+        if mode == "O":
+            return text.encode("utf-8").decode("latin-1")
+        return text.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        raise IrisError("ILLEGAL VALUE") from None
+
+
 class Interpreter:
     """Local variables and command execution for one :class:`~.runtime.Process`."""
 
@@ -496,7 +511,8 @@ class Interpreter:
         if name == "TLEVEL":
             return proc.in_transaction
         if name == "USERNAME":
-            return proc.user
+            # the IRIS user of a password login; with OS authentication, the OS user
+            return proc.username or proc.user
         if name == "TEST":
             return self.test
         if name == "X":
@@ -638,8 +654,10 @@ class Interpreter:
                     out.append(to[i])
             return "".join(out)
         if name == "ZCONVERT":
-            nargs(2, 2)
+            nargs(2, 3)
             mode = to_str(vals[1]).upper()
+            if len(vals) == 3:
+                return _zconvert_io(to_str(vals[0]), mode, to_str(vals[2]).upper())
             if mode == "U":
                 return to_str(vals[0]).upper()
             if mode == "L":

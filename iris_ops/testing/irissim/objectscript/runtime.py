@@ -146,6 +146,21 @@ class ByRef:
                 yield key, child.get()
 
 
+def arg(args: list, i: int, default: Any = "") -> Any:
+    """Argument ``i`` of a method call as a value: ``default`` when omitted or absent; a by-reference
+    argument gives its variable's value."""
+    if i >= len(args) or args[i] is OMITTED:
+        return default
+    value = args[i]
+    return value.get(default) if isinstance(value, ByRef) else value
+
+
+def set_ref(args: list, i: int, value: Any) -> None:
+    """Set the output argument ``i`` when the caller passed a variable by reference."""
+    if i < len(args) and isinstance(args[i], ByRef):
+        args[i].set(value)
+
+
 def collation_key(key: Any) -> tuple:
     """IRIS default collation: canonical numbers first (numerically), then strings."""
     if isinstance(key, (int, float)):
@@ -168,6 +183,8 @@ class Process:
         self.job = job if job is not None else next(_jobs)  # $JOB: the OS pid in a real session
         self.write = write
         self.user = user
+        #: The IRIS user of a password login ($USERNAME); None with OS authentication.
+        self.username: str | None = None
         self.in_transaction = 0
         # True when the process runs the single-call argument form
         # (`iris session IRIS -U %SYS "##Class(Backup.General).ExternalFreeze()"`): no prompt
@@ -247,3 +264,25 @@ def lookup_class(name: str) -> SimClass:
 
 def registered_classes() -> dict[str, SimClass]:
     return dict(_registry)
+
+
+# --- class queries -------------------------------------------------------------------------
+
+#: A class query: ``fn(proc, *args) -> (column names, rows)``; reached through
+#: ``%SQL.Statement.%PrepareClassQuery(class, query)`` and ``%Execute(args...)``.
+ClassQuery = Callable[..., "tuple[list[str], list[tuple]]"]
+_queries: dict[tuple[str, str], ClassQuery] = {}
+
+
+def register_query(class_name: str, query_name: str) -> Callable[[ClassQuery], ClassQuery]:
+    """Decorator: make ``fn`` the class query ``class_name:query_name`` (names case-sensitive)."""
+
+    def register(fn: ClassQuery) -> ClassQuery:
+        _queries[(class_name, query_name)] = fn
+        return fn
+
+    return register
+
+
+def lookup_query(class_name: str, query_name: str) -> ClassQuery | None:
+    return _queries.get((class_name, query_name))

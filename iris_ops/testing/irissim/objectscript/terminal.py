@@ -22,8 +22,10 @@ What the output looks like, and where that comes from:
 * End of input before ``Halt``: [UNV] IRIS reads ``<ENDOFFILE>``; the simulator prints it and
   exits with status 1 (nonzero, so a script that forgot Halt never passes silently).
 * ``-U`` with an unknown namespace: [UNV] prints ``<NAMESPACE>`` and exits 1.
-* Without OS authentication: ``Username: `` / ``Password: `` prompts, then ``Access Denied``
-  and exit status 1 (the simulated instance has no password users).
+* Without OS authentication: ``Username: `` / ``Password: `` prompts, checked against the
+  instance's users (:func:`password_login`); a refused login prints ``Access Denied`` and exits
+  with status 1.  [CODE] scripts piped to ``iris session`` answer both prompts with their first
+  two lines.
 * Single-call form ``iris session IRIS -U NS "entry"``: runs ``entry`` as a ``Do`` argument
   with :attr:`Process.argument_mode` set, no banner and no prompt; exit status 0 unless the code
   halts with a status.  An error there is displayed and gives exit status 1 [UNV, stricter].
@@ -71,6 +73,46 @@ def display_line(text: str, cmds: list[Cmd] | None) -> tuple[str, int]:
     return "".join(chars)[offset:], offset
 
 
+def read_line(stdin: BinaryIO) -> str | None:
+    """One input line without its terminator; None at the end of input."""
+    raw = stdin.readline()
+    if not raw:
+        return None
+    text = raw.decode("utf-8", errors="replace")
+    if text.endswith("\n"):
+        text = text[:-1]
+    if text.endswith("\r"):
+        text = text[:-1]
+    return text
+
+
+def password_login(instance: Any, stdin: BinaryIO, out: Callable[[str], None]) -> str | None:
+    """OS authentication off: ``Username:`` and ``Password:`` prompts (no input is echoed), checked
+    against the instance's users.  The user's name, or None after
+    ``Access Denied`` (or the end of input).  An instance without users (a test double) refuses
+    every login.  [UNV] IRIS asks a user who must change the password for a new one; the
+    simulator says ``Password change required`` and refuses the login (stricter)."""
+    out("\nUsername: ")
+    username = read_line(stdin)
+    if username is None:
+        out("\n")
+        return None
+    out("\nPassword: ")
+    password = read_line(stdin)
+    if password is None:
+        out("\n")
+        return None
+    authenticate = getattr(instance, "authenticate", None)
+    if authenticate is None:
+        out("\nAccess Denied\n")
+        return None
+    try:
+        return authenticate(username, password)
+    except PermissionError as refused:  # security.LoginRefused: what the terminal prints
+        out(f"\n{refused}\n")
+        return None
+
+
 def _thrown_zerror(t: ThrownException) -> str:
     """[UNV] An uncaught Throw at the prompt: ``<THROW> *<class> <DisplayString>``."""
     oref = t.oref
@@ -94,15 +136,7 @@ class Session:
             self.raw_write(text.encode("utf-8"))
 
     def readline(self) -> str | None:
-        raw = self.stdin.readline()
-        if not raw:
-            return None
-        text = raw.decode("utf-8", errors="replace")
-        if text.endswith("\n"):
-            text = text[:-1]
-        if text.endswith("\r"):
-            text = text[:-1]
-        return text
+        return read_line(self.stdin)
 
     def prompt(self) -> str:
         ns = self.proc.namespace
@@ -275,22 +309,16 @@ def iris_main(instances: Any, argv: list[str], stdin: BinaryIO, write: Callable[
 
     if entry is None:
         out(f"\nNode: {_hostname(instance)}, Instance: {instance.name}\n")
+    username = None
     if not instance.os_authentication:
-        session_io = Session(instance, "USER", stdin, write, user, job)
-        out("\nUsername: ")
-        if session_io.readline() is None:
-            out("\n")
+        username = password_login(instance, stdin, out)
+        if username is None:
             return 1
-        out("\nPassword: ")
-        if session_io.readline() is None:
-            out("\n")
-            return 1
-        out("\nAccess Denied\n")
-        return 1
     if not instance.namespace_exists(namespace):
         out("\n<NAMESPACE>\n")
         return 1
     session = Session(instance, namespace, stdin, write, user, job)
+    session.proc.username = username  # $USERNAME: the login's user, or the OS user
     if entry is not None:
         return session.run_entry(entry)
     return session.loop()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...objectscript.runtime import ByRef, Process, SimClass, error_status, ok_status, register_class
+from ...objectscript.runtime import ByRef, Process, SimClass, SimObject, error_status, ok_status, register_class
+from .. import security
 from .common import E_GENERAL, arg, instance_of, set_ref
 from .config import ConfigObject
 
@@ -42,8 +43,8 @@ class SecurityResources(SimClass):
             if key is None:
                 return error_status(E_GENERAL, f"Resource {name} does not exist")  # [UNV]
             del st["resources"][key]
-            for role in st.get("roles", {}).values():  # [DOC] Delete "will update all the roles which hold this resource"
-                role["Resources"] = ",".join(g for g in role["Resources"].split(",")
+            for role in security.of(st)["roles"].values():  # [DOC] Delete "will update all the roles which hold this resource"
+                role["Resources"] = ",".join(g for g in role.get("Resources", "").split(",")
                                              if g and g.partition(":")[0].upper() != key.upper())
         return ok_status()
 
@@ -77,10 +78,10 @@ class SecurityResources(SimClass):
 
 @register_class
 class SecurityRoles(SimClass):
-    """Security.Roles, as InterSystems' own IPM calls it (``Create(Name, Description,
-    "Resource:RW", GrantedRoles)``, ``Exists(Name)``, ``Delete(Name)``) [CODE intersystems/ipm
-    Build.cls]; the class reference page is not in the stored reference.  Roles are kept in the
-    runtime state (``roles``)."""
+    """Security.Roles: ``Exists`` as the class reference documents it (ref/2024.1/Security/Roles.cls),
+    ``Create(Name, Description, "Resource:RW", GrantedRoles)`` and ``Delete(Name)`` as InterSystems'
+    own IPM calls them [CODE intersystems/ipm Build.cls].  Roles live in the instance's security
+    database (``instance/security.py``) beside the predefined ones; names are not case-sensitive."""
 
     name = "Security.Roles"
     namespace = "%SYS"
@@ -93,32 +94,54 @@ class SecurityRoles(SimClass):
         if not name or len(name) > 64 or "," in name or ":" in name:
             return error_status(E_GENERAL, f"Invalid role name '{name}'")  # [UNV]
         with instance_of(proc).locked() as st:
-            roles = st.setdefault("roles", {})
-            if name.upper() in {k.upper() for k in roles}:
+            roles = security.of(st)["roles"]
+            if security.find_role(security.of(st), name):
                 return error_status(E_GENERAL, f"Role {name} already exists")  # [UNV]
             known = {k.upper() for k in st["resources"]}
             for grant in grants:
                 resource, _, perm = grant.partition(":")
                 if resource.upper() not in known or not perm or any(c not in "RWU" for c in perm.upper()):
                     return error_status(E_GENERAL, f"Invalid resource grant '{grant}'")  # [UNV]
-            roles[name] = {"Description": str(arg(args, 1, "")), "Resources": ",".join(grants)}
+            roles[name] = {"Name": name, "Description": str(arg(args, 1, "")), "Resources": ",".join(grants)}
         return ok_status()
 
     def Exists(self, proc: Process, *args: Any) -> Any:
-        """Exists(Name, ByRef Role, ByRef Status) As %Boolean."""
+        """Exists(Name, ByRef Role, ByRef Status) As %Boolean: Status is $$$OK when it exists."""
         args = list(args)
         name = str(arg(args, 0))
-        found = name.upper() in {k.upper() for k in instance_of(proc)._state().get("roles", {})}
-        set_ref(args, 2, ok_status() if found else error_status(E_GENERAL, f"Role {name} does not exist"))  # [UNV]
-        return 1 if found else 0
+        with instance_of(proc).locked() as st:
+            db = security.of(st)
+            role = security.find_role(db, name)
+            record = dict(db["roles"][role]) if role else None
+        if record is None:
+            set_ref(args, 1, "")
+            set_ref(args, 2, error_status(E_GENERAL, f'Role "{name}" does not exist'))  # [UNV]
+            return 0
+        set_ref(args, 1, SecurityRoleObject(record))
+        set_ref(args, 2, ok_status())
+        return 1
 
     def Delete(self, proc: Process, *args: Any) -> Any:
         """Delete(Name) As %Status."""
         name = str(arg(list(args), 0))
         with instance_of(proc).locked() as st:
-            roles = st.setdefault("roles", {})
-            key = next((k for k in roles if k.upper() == name.upper()), None)
-            if key is None:
+            db = security.of(st)
+            role = security.find_role(db, name)
+            if role is None:
                 return error_status(E_GENERAL, f"Role {name} does not exist")  # [UNV]
-            del roles[key]
+            del db["roles"][role]
         return ok_status()
+
+
+class SecurityRoleObject(SimObject):
+    """What ``Exists`` hands back in its second argument: ``Name``, ``Description``."""
+
+    class_name = "Security.Roles"
+
+    def __init__(self, record: dict) -> None:
+        self.record = dict(record)
+
+    def get_property(self, proc: Process, name: str) -> Any:
+        if name in ("Name", "Description"):
+            return self.record.get(name, "")
+        return super().get_property(proc, name)

@@ -194,6 +194,9 @@ class StatementObject(SimObject):
     def _prepare_class_query(self, proc: Process, class_name: str, query: str) -> Any:
         """%PrepareClassQuery(pClassName, pQueryName) As %Status."""
         self.text = self.class_query = None
+        if runtime.lookup_query(class_name, query) is not None:  # registered by a class module
+            self.class_query = (class_name, query)
+            return ok_status()
         if (class_name, query) not in CLASS_QUERIES:
             return error_status(E_GENERAL, f"Query {class_name}:{query} is not simulated")  # [UNV] number and text
         cls = runtime.lookup_class(class_name)
@@ -212,6 +215,10 @@ CLASS_QUERIES = {
 
 
 def run_class_query(proc: Process, class_name: str, query: str, params: list) -> StatementResult:
+    registered = runtime.lookup_query(class_name, query)
+    if registered is not None:
+        columns, rows = registered(proc, *params)
+        return StatementResult(columns, rows)
     cpf = instance_of(proc).read_config()
     if class_name == "Config.Databases":
         columns, rows = ["Name", "Directory"], [(n, p["Directory"]) for n, p in sorted(cpf["Databases"].items())]

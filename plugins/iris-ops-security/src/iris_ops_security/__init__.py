@@ -1,0 +1,30 @@
+"""iris-ops-security: the first pains of a fresh IRIS container (expired passwords, a disabled
+%Service_CallIn), solved with nothing but iris-ops' public hooks, its task registrar and its
+script builder.  See README.md.
+
+Importing this module stays cheap: no docker, no iris, no script is built until a task runs.
+"""
+
+from __future__ import annotations
+
+from iris_ops import hookimpl
+
+__version__ = "0.1.0"
+
+#: Task name -> function name in :mod:`iris_ops_security.tasks`.
+TASKS = {
+    "unexpire-passwords": "unexpire_passwords",
+    "set-password": "set_password",
+    "create-user": "create_user",
+    "enable-service": "enable_service",
+    "disable-service": "disable_service",
+    "security-report": "security_report",
+}
+
+
+@hookimpl
+def register_tasks(registrar):
+    from . import tasks
+
+    for name, function in TASKS.items():
+        registrar.add_task(getattr(tasks, function), name=name)

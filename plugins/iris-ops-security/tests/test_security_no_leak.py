@@ -1,0 +1,161 @@
+"""No secret leaks: every byte iris-ops exchanges with the Docker engine (a recording proxy on
+the engine socket), everything it writes to stdout and stderr (debug logs, both log formats, a
+dry run, a failing script), every command line on the host and in the container while it runs,
+the container's environment and ``docker inspect``, and the instance's files afterwards hold
+none of the passwords the tasks handled, in any usual encoding.  And the passwords did arrive."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import secrets
+import shutil
+import tarfile
+import tempfile
+import threading
+import time
+import urllib.parse
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("iris_ops_security")
+
+from engine_tap import EngineTap  # noqa: E402
+from security_helpers import cli, ok, secret_dirs  # noqa: E402
+
+SAMPLER = ("echo $$ > /tmp/sampler.pid; while [ -e /tmp/sampler.pid ]; do "
+           "cat /proc/[0-9]*/cmdline /proc/[0-9]*/environ 2>/dev/null; echo; sleep 0.02; done > /tmp/sampler.out")
+
+
+def encodings(secret: str) -> dict[str, bytes]:
+    """The password as bytes in every form a leak could take."""
+    raw = secret.encode("utf-8")
+    forms = {
+        "utf-8": raw, "hex": raw.hex().encode(), "HEX": raw.hex().upper().encode(),
+        "base64": base64.b64encode(raw).rstrip(b"="), "json": json.dumps(secret)[1:-1].encode(),
+        "url": urllib.parse.quote(secret).encode(), "utf-16": secret.encode("utf-16-le"),
+    }
+    try:
+        forms["latin-1"] = secret.encode("latin-1")
+    except UnicodeEncodeError:
+        pass
+    return forms
+
+
+def leaks(secrets_: dict[str, str], where: dict[str, bytes]) -> list[str]:
+    return [f"{name} ({form}) in {place}"
+            for name, secret in secrets_.items() for form, needle in encodings(secret).items()
+            for place, data in where.items() if needle in data]
+
+
+class HostCommandLines(threading.Thread):
+    """Every distinct command line on this host while it runs."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.seen: set[bytes] = set()
+        self.running = True
+
+    def run(self) -> None:
+        while self.running:
+            for entry in Path("/proc").glob("[0-9]*/cmdline"):
+                try:
+                    self.seen.add(entry.read_bytes())
+                except OSError:
+                    pass
+            time.sleep(0.003)
+
+    def stop(self) -> bytes:
+        self.running = False
+        self.join(10)
+        return b"\n".join(sorted(self.seen))
+
+
+def archive(sc, path: str) -> bytes:
+    """Every byte of the files under ``path`` in the container."""
+    stream, _ = sc.client.api.get_archive(sc.name, path)
+    data = b"".join(stream)
+    out = []
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        for member in tar:
+            if member.isfile():
+                out.append(tar.extractfile(member).read())
+    return b"\n".join(out)
+
+
+@pytest.fixture
+def tap(docker_engine):
+    if not docker_engine.base_url.startswith("unix://"):
+        pytest.skip(f"the recording proxy needs a unix-socket engine, not {docker_engine.base_url}")
+    directory = tempfile.mkdtemp(prefix="tap-")
+    tapped = EngineTap(docker_engine.base_url, directory).start()
+    try:
+        yield tapped
+    finally:
+        tapped.stop()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_no_password_leaves_a_trace(sim_container, tap):
+    sc = sim_container
+    api = sc.client.api
+    token = secrets.token_hex(6)
+    probes = {
+        "created": f"Leäk-Créate-{token}",
+        "updated-to-same": f"Leäk-Créate-{token}",
+        "set": f"Leak Set 密码 {token}!",
+        "dry-run": f"Leak-DryRun-{token}",
+        "refused": f"Leak-TooLong-{token}-" + "x" * 120,
+        "second-user": f"Leak-Bob-{token}",
+    }
+    env = {**sc.env, "DOCKER_HOST": tap.url}
+    sampler = api.exec_create(sc.name, ["sh", "-c", SAMPLER], user="root")["Id"]
+    api.exec_start(sampler, detach=True)
+    host = HostCommandLines()
+    host.start()
+    runs = []
+    try:
+        runs.append(ok(cli(env, "-v", "--log-format", "console", "create-user", "--user", "alice", "--roles",
+                           "%Developer", "--full-name", "Leak Canary", IRIS_OPS_NEW_PASSWORD=probes["created"])))
+        runs.append(ok(cli(env, "-v", "create-user", "--user", "alice", "--update",
+                           IRIS_OPS_NEW_PASSWORD=probes["updated-to-same"])))
+        runs.append(ok(cli(env, "-v", "set-password", "--user", "alice", "--password-stdin", stdin=probes["set"] + "\n")))
+        runs.append(ok(cli(env, "-v", "set-password", "--user", "alice", "--password-stdin", "--dry-run",
+                           stdin=probes["dry-run"] + "\n")))
+        refused = cli(env, "-v", "set-password", "--user", "alice", "--password-stdin", stdin=probes["refused"] + "\n")
+        assert refused.returncode == 5, refused.stderr
+        runs.append(refused)
+        runs.append(ok(cli(env, "-v", "create-user", "--user", "bob", "--password-env", "BOB_PW",
+                           BOB_PW=probes["second-user"])))
+    finally:
+        host_lines = host.stop()
+        sc.exec(["rm", "-f", "/tmp/sampler.pid"], user="root")
+    time.sleep(0.1)
+    captured = tap.captured
+    container_lines = sc.exec(["cat", "/tmp/sampler.out"], user="root")[1]
+
+    # the proxy saw the real traffic: scripts, the one-time file's upload, and the argv canary
+    assert b"Security.Users" in captured and b"iris-ops-secret-" in captured and b"Leak Canary" in captured
+    assert len(container_lines) > 1000 and b"iris\x00session" in container_lines
+
+    inspected = [api.inspect_container(sc.name)]
+    inspected += [api.exec_inspect(exec_id) for exec_id in inspected[0].get("ExecIDs") or []]
+    places = {
+        "engine traffic": captured,
+        "stdout/stderr": "\n".join(r.stdout + r.stderr for r in runs).encode("utf-8"),
+        "host command lines": host_lines,
+        "container command lines and environments": container_lines,
+        "docker inspect": json.dumps(inspected).encode(),
+        "instance files at rest": archive(sc, "/usr/irissys"),
+        "container /tmp": archive(sc, "/tmp"),
+    }
+    assert leaks(probes, places) == []
+    assert secret_dirs(sc) == []
+
+    # ... and yet the passwords that should arrive did
+    control = sc.instance
+    assert control.check_password("alice", probes["set"]) and control.check_password("bob", probes["second-user"])
+    assert not control.check_password("alice", probes["dry-run"])

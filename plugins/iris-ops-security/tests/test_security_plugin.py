@@ -1,0 +1,210 @@
+"""iris-ops-security without Docker: it is found through its entry point, imports only iris-ops'
+public API, generates scripts that parse, reads passwords only from the environment or stdin,
+and its one-time secret really carries the password into the (in-process) simulated instance."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+pytest.importorskip("iris_ops_security")
+
+import iris_ops_security  # noqa: E402
+from iris_ops.errors import UsageError  # noqa: E402
+from iris_ops.runner import Runner  # noqa: E402
+from iris_ops.transports.base import ExecResult  # noqa: E402
+from iris_ops_security import scripts, secret, tasks  # noqa: E402
+from security_helpers import cli  # noqa: E402
+
+PLUGIN = Path(iris_ops_security.__file__).resolve().parent
+GUIDE = Path(__file__).resolve().parents[3] / "docs" / "plugins.md"
+
+
+def test_the_entry_point_brings_every_task_and_the_plugin():
+    listed = cli({}, "--list")
+    assert listed.returncode == 0, listed.stderr
+    for name in iris_ops_security.TASKS:
+        assert re.search(rf"^\s+{re.escape(name)}\s", listed.stdout, re.MULTILINE), name
+    shown = cli({}, "plugins", "--json")
+    rows = {row["name"]: row for row in json.loads(shown.stdout)}
+    assert rows["security"]["distribution"] == "iris-ops-security" and rows["security"]["hooks"] == ["register_tasks"]
+    blocked = cli({"IRIS_OPS_DISABLE_PLUGINS": "security"}, "--list")
+    assert "unexpire-passwords" not in blocked.stdout
+
+
+def _public_api() -> dict[str, set[str] | None]:
+    """The table "The public API" of docs/plugins.md: module -> allowed names (None: every name)."""
+    section = GUIDE.read_text().split("## The public API", 1)[1].split("\n## ", 1)[0]
+    api: dict[str, set[str] | None] = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) < 2 or not cells[0].startswith("`iris_ops"):
+            continue
+        module = cells[0].strip("`")
+        api[module] = None if cells[1].startswith("every") else set(re.findall(r"`([A-Za-z_]+)", cells[1]))
+    return api
+
+
+def test_the_plugin_imports_only_the_documented_public_api():
+    api = _public_api()
+    assert {"iris_ops", "iris_ops.cli", "iris_ops.objectscript", "iris_ops.operations.context"} <= set(api)
+    used = []
+    for source in PLUGIN.glob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("iris_ops") and not node.level:
+                for alias in node.names:
+                    used.append((source.name, node.module, alias.name))
+            elif isinstance(node, ast.Import):
+                used += [(source.name, alias.name, None) for alias in node.names if alias.name.startswith("iris_ops")]
+    assert used
+    for where, module, name in used:
+        if name is not None and f"{module}.{name}" in api:
+            continue  # a public module imported by name
+        assert module in api, f"{where} imports {module}, which is not public"
+        assert name is None or api[module] is None or name in api[module], f"{where} imports {module}.{name}"
+
+
+def test_tasks_take_no_password_argument():
+    for name in iris_ops_security.TASKS.values():
+        task = getattr(tasks, name)
+        flags = inspect.signature(task.body).parameters
+        assert not [p for p in flags if "password" in p and p not in ("password_env", "password_stdin")], name
+    probe = "Probe-Not-In-Argv-0451"
+    refused = cli({}, "set-password", "--user", "x", "--password", probe)
+    assert refused.returncode == 2 and probe not in refused.stdout + refused.stderr
+
+
+def every_script():
+    staged = scripts.Secret(directory="/usr/irissys/mgr/iris-ops-secret-0/", path="/usr/irissys/mgr/iris-ops-secret-0/s",
+                            pad="AAEC", size=4)
+    yield scripts.describe(None, list(scripts.DOCUMENTED_SERVICES), ["%All", "%Developer"])
+    yield scripts.describe(["_SYSTEM", 'we"ird'])
+    yield scripts.modify_users({"_SYSTEM": {"ChangePassword": 0, "PasswordNeverExpires": 1}})
+    yield scripts.set_service("%Service_CallIn", True)
+    yield scripts.set_password("alice", staged)
+    yield scripts.set_password("alice", staged, properties={"Roles": "%SQL", "FullName": "A"})
+    yield scripts.set_password("alice", staged, create=("%Developer,%SQL", "Alice"))
+
+
+@pytest.mark.parametrize("script", list(every_script()), ids=lambda s: s.purpose)
+def test_every_script_parses(script):
+    pytest.importorskip("tree_sitter_objectscript")
+    from iris_ops.testing.syntax import syntax_errors
+
+    assert syntax_errors(script) == []
+
+
+def test_the_syntax_check_can_fail():
+    pytest.importorskip("tree_sitter_objectscript")
+    from iris_ops import objectscript as o
+    from iris_ops.testing.syntax import syntax_errors
+
+    broken = o.Script("%SYS").step("bad", o.user_code('Set x=("a"'))
+    assert syntax_errors(broken) == [line for line in broken.lines() if 'Set x=("a"' in line]
+
+
+def test_passwords_come_from_the_environment_or_stdin(monkeypatch):
+    monkeypatch.setenv(secret.PASSWORD_ENV, "from-env 1!")
+    assert secret.read_password() == "from-env 1!"
+    monkeypatch.setenv("MY_PW", "other-env")
+    assert secret.read_password("MY_PW") == "other-env"
+    monkeypatch.setattr(sys, "stdin", io.StringIO("from-stdin\r\nsecond line\n"))
+    assert secret.read_password(from_stdin=True) == "from-stdin"
+    for env, value in (("EMPTY_PW", ""), ("CTRL_PW", "tab\there")):
+        monkeypatch.setenv(env, value)
+        with pytest.raises(UsageError) as caught:
+            secret.read_password(env)
+        assert value == "" or value not in caught.value.message + caught.value.fix
+    with pytest.raises(UsageError) as caught:
+        secret.read_password("S3cret typed here!")
+    assert "S3cret" not in caught.value.message + caught.value.fix
+
+
+@pytest.mark.parametrize("bad", ["", " lead", "a*b", "a@b", "a,b", "x" * 161, "line\nbreak"])
+def test_user_names_are_checked_before_any_container_work(bad):
+    with pytest.raises(UsageError):
+        tasks.user_name(bad)
+
+
+def test_role_and_service_names_are_checked():
+    assert tasks.role_names("%Developer, %SQL") == ["%Developer", "%SQL"]
+    for bad in ("a:b", "%SQL,%sql", "r" * 65):
+        with pytest.raises(UsageError):
+            tasks.role_names(bad)
+    assert tasks.service_name("%Service_CallIn") == "%Service_CallIn"
+    for bad in ("CallIn", "%Service_Call In", '%Service_X")'):
+        with pytest.raises(UsageError):
+            tasks.service_name(bad)
+
+
+# --- the one-time secret, end to end inside an in-process simulated instance --------------------
+
+@pytest.fixture
+def instance(tmp_path):
+    from iris_ops.testing.irissim.instance import SimInstance
+    from iris_ops.testing.irissim.instance.fs import ContainerFS
+
+    return SimInstance.create(ContainerFS(tmp_path / "rootfs", tmp_path / "fsmeta.json"))
+
+
+def _operation(instance):
+    """Just enough of an Operation for secret.stage: write_file as the docker transport leaves
+    the file (owner irisowner, file 660, directory 770)."""
+    def write_file(src, size, path, timeout):
+        host = instance.fs.host_path(path)
+        host.parent.mkdir(parents=True, exist_ok=True)
+        host.write_bytes(src.read(size))
+        for item, mode in ((path, 0o660), (path.rsplit("/", 1)[0], 0o770)):
+            instance.fs.created(item, 51773, 51773)
+            os.chmod(instance.fs.host_path(item), mode)
+
+    return SimpleNamespace(dry_run=False, settings=SimpleNamespace(timeout=5),
+                           runner=SimpleNamespace(write_file=write_file))
+
+
+def _run(instance, script) -> tuple[dict, bytes]:
+    from iris_ops.testing.irissim.objectscript import iris_main
+
+    chunks: list[bytes] = []
+    code = iris_main(instance, ["session", "IRIS", "-U", "%SYS"], io.BytesIO(script.render().encode()), chunks.append)
+    output = b"".join(chunks)
+    return Runner(None, None, timeout=5).parse(script, ExecResult(code, output)), output
+
+
+@pytest.mark.parametrize("password", ["Grüße, Welt! 12", "plain-ASCII-pw", "Ωmega-密码-9"])
+def test_a_staged_password_reaches_the_instance_and_nothing_else(instance, password):
+    from iris_ops.testing.irissim.instance import security
+
+    op = _operation(instance)
+    staged = secret.stage(op, password, instance.manager_directory())
+    stored = instance.fs.host_path(staged.path).read_bytes()
+    script = scripts.set_password("Admin", staged)
+    payload, output = _run(instance, script)
+    assert payload["password_changed"] == 1 and payload["secret_removed"] == 1
+    with instance.locked() as st:
+        assert security.check_password(security.find_user(security.of(st), "Admin"), password)
+    assert not instance.fs.exists(staged.directory)
+    for text in (script.render().encode(), output, stored, json.dumps(payload).encode()):
+        assert password.encode() not in text and password.encode("utf-8").hex().encode() not in text
+    again = scripts.set_password("Admin", secret.stage(op, password, instance.manager_directory()))
+    assert _run(instance, again)[0]["password_changed"] == 0  # idempotent: the hash already matches
+
+
+def test_a_missing_secret_file_fails_the_script_and_changes_nothing(instance):
+    from iris_ops.errors import ScriptError
+
+    staged = scripts.Secret(directory=instance.manager_directory() + "iris-ops-secret-x/",
+                            path=instance.manager_directory() + "iris-ops-secret-x/s", pad="AAAA", size=4)
+    with pytest.raises(ScriptError) as caught:
+        _run(instance, scripts.set_password("Admin", staged, create=("%SQL", "")))
+    assert caught.value.details["step"] == "secret" and caught.value.details["result"]["secret_removed"] == 1
