@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 
 import pytest
@@ -31,16 +30,3 @@ def inproc(sim_container, monkeypatch, tmp_path, capsys):
         return code, out, err
 
     return run
-
-
-@contextlib.contextmanager
-def plugin(obj):
-    """Register ``obj`` as a plugin for the duration (the in-process CLI sees it)."""
-    from iris_ops.manager import get_plugin_manager
-
-    pm = get_plugin_manager()
-    pm.register(obj, name=f"test-plugin-{id(obj)}")
-    try:
-        yield pm
-    finally:
-        pm.unregister(obj)

@@ -9,7 +9,6 @@ instance error (exit 5).
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -323,8 +322,7 @@ def security_report(c, json_=False, dry_run=False, **target):
     with op.bound():
         report = report_rows(_describe(op, users=None, services=scripts.DOCUMENTED_SERVICES))
     if json_:
-        op.emit(json.dumps(report, indent=2))
-        return
+        return report  # the program prints it as one JSON document, {"ok": true, ...}
     users = [["USER", "ENABLED", "ROLES", "CHANGE-PASSWORD", "PASSWORD-NEVER-EXPIRES", "EXPIRATION-DATE"]]
     for u in report["users"]:
         users.append([u["name"], _yes(u["enabled"]), ",".join(u["roles"]) or "-", _yes(u["change_password"]),
