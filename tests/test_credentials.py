@@ -43,7 +43,7 @@ def test_the_password_setting_is_a_secret(tmp_path):
 def test_config_task_masks_the_secret(tmp_path):
     done = cli({"IRIS_OPS_PASSWORD": SECRET, "IRIS_OPS_USERNAME": "_SYSTEM"}, "config", "--json")
     assert done.returncode == 0, done.stderr
-    rows = {row["name"]: row for row in json.loads(done.stdout)}
+    rows = {row["name"]: row for row in json.loads(done.stdout)["settings"]}
     assert rows["password"]["value"] == "***" and rows["username"]["value"] == "_SYSTEM"
     assert SECRET not in done.stdout + done.stderr
 
