@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import posixpath
-import shutil
 from typing import Any
 
 from ...objectscript.runtime import Process, SimClass, register_class
@@ -178,6 +177,8 @@ class LibraryFile(SimClass):
             set_ref(args, 3, -13)
             return 0
         with open(fs.host_path(src), "rb") as fin, open(fs.host_path(dst), "r+b" if existed else "wb") as fout:
+            import shutil  # lazily: CopyFile is the only user
+
             shutil.copyfileobj(fin, fout, 1024 * 1024)
             fout.truncate()
         if not existed:
