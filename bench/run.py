@@ -93,8 +93,8 @@ def run_cli(argv: list[str], env: dict) -> tuple[float, str]:
     return wall, proc.stdout.decode(errors="replace")
 
 
-def run_measured(argv: list[str], env: dict) -> tuple[float, float, str]:
-    """Wall seconds, the child's peak RSS in MiB (from ``wait4``; Linux counts KiB) and stdout."""
+def run_measured(argv: list[str], env: dict) -> tuple[float, float, str, str]:
+    """Wall seconds, the child's peak RSS in MiB (from ``wait4``; Linux counts KiB), stdout, stderr."""
     out_file = tempfile.TemporaryFile()
     err_file = tempfile.TemporaryFile()
     began = time.perf_counter()
@@ -106,7 +106,12 @@ def run_measured(argv: list[str], env: dict) -> tuple[float, float, str]:
     err_file.seek(0)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} failed ({proc.returncode}):\n{err_file.read().decode(errors='replace')[-2000:]}")
-    return wall, usage.ru_maxrss / 1024, out_file.read().decode(errors="replace")
+    return wall, usage.ru_maxrss / 1024, out_file.read().decode(errors="replace"), err_file.read().decode(errors="replace")
+
+
+def sessions(stderr: str) -> int:
+    """How many ObjectScript sessions the command ran (its debug log's ``script.start`` events)."""
+    return stderr.count('"script.start"')
 
 
 def median_of(n: int, argv: list[str], env: dict) -> float:
@@ -138,7 +143,7 @@ class Bench:
         self.args = args
         self.sc = sc
         self.api = docker_exec.connect(eng.url, timeout=600)
-        self.env = dict(os.environ, **sc.env, IRIS_OPS_LOG_LEVEL="warning", IRIS_OPS_LOG_FORMAT="json",
+        self.env = dict(os.environ, **sc.env, IRIS_OPS_LOG_LEVEL="debug", IRIS_OPS_LOG_FORMAT="json",
                         PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
         self.env.pop("IRIS_OPS_FIXTURES_DIR", None)
         self.work = work
@@ -229,27 +234,27 @@ class Bench:
         return steps
 
     # -- iris-ops ---------------------------------------------------------------------------
-    def iris_ops(self, *argv: str) -> tuple[float, float, str]:
+    def iris_ops(self, *argv: str) -> tuple[float, float, str, str]:
         return run_measured([str(BIN / "iris-ops"), *argv], self.env)
 
     def backup(self, ns: str, out: Path, *extra: str) -> dict:
-        wall, rss, _ = self.iris_ops("backup", "--ns", ns, "--out", str(out), "--force", *extra)
+        wall, rss, _, err = self.iris_ops("backup", "--ns", ns, "--out", str(out), "--force", *extra)
         manifest = json.loads((out / "manifest.json").read_text())
         window = (manifest.get("consistency") or {}).get("window_seconds")
         size = sum(int(db.get("bytes") or 0) for db in manifest.get("databases", []))
         return {"wall": round(wall, 3), "window": window, "peak_rss_mib": round(rss, 1),
-                "mib_per_s": round(size / MIB / wall, 1), "bytes": size}
+                "mib_per_s": round(size / MIB / wall, 1), "bytes": size, "sessions": sessions(err)}
 
     def fixture_dat(self, fixture: Path) -> Path:
         manifest = json.loads((fixture / "manifest.json").read_text())
         return fixture / manifest["databases"][0]["file"]
 
     def restore(self, fixture: Path, ns: str, *extra: str) -> dict:
-        wall, rss, _ = self.iris_ops("restore", "--src", str(fixture), "--ns", ns, *extra)
-        return {"wall": round(wall, 3), "peak_rss_mib": round(rss, 1)}
+        wall, rss, _, err = self.iris_ops("restore", "--src", str(fixture), "--ns", ns, *extra)
+        return {"wall": round(wall, 3), "peak_rss_mib": round(rss, 1), "sessions": sessions(err)}
 
     def validate(self, fixture: Path) -> dict:
-        wall, rss, _ = self.iris_ops("validate", "--src", str(fixture))
+        wall, rss, _, _ = self.iris_ops("validate", "--src", str(fixture))
         return {"wall": round(wall, 3), "peak_rss_mib": round(rss, 1)}
 
     # -- compression ------------------------------------------------------------------------
@@ -350,10 +355,11 @@ def main(argv: list[str] | None = None) -> int:
             raw["zstd"] = b.zstd(fx_typ, raw["typical_backup"], raw["typical_restore"])
 
             n = args.repeats
+            quiet = dict(b.env, IRIS_OPS_LOG_LEVEL="warning")
             raw["startup"] = {
-                "iris_ops_list": round(median_of(n, [str(BIN / "iris-ops"), "--list"], b.env), 4),
-                "inv_version": round(median_of(n, [str(BIN / "inv"), "--version"], b.env), 4),
-                "iris_ops_run": round(median_of(n, [str(BIN / "iris-ops"), "run", "--ns", "%SYS", "Write 1"], b.env), 4),
+                "iris_ops_list": round(median_of(n, [str(BIN / "iris-ops"), "--list"], quiet), 4),
+                "inv_version": round(median_of(n, [str(BIN / "inv"), "--version"], quiet), 4),
+                "iris_ops_run": round(median_of(n, [str(BIN / "iris-ops"), "run", "--ns", "%SYS", "Write 1"], quiet), 4),
                 "runs": n,
             }
         finally:
