@@ -26,6 +26,7 @@ def main(paths: list[str]) -> int:
         met = first["met"][name]
         print(f"| {name} | {fmt(value)} | {first['targets'][name]} | {'-' if met is None else ('yes' if met else '**no**')} |")
     print()
+    print("Times in seconds.\n")
     print("| size | hash | archive read | archive write | container cp | backup (window) | validate | restore | "
           "clone | docker-cp method | peak RSS |\n|---|---|---|---|---|---|---|---|---|---|---|")
     for r in sorted(results, key=lambda r: r["size_mib"]):
