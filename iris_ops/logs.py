@@ -11,8 +11,6 @@ from __future__ import annotations
 import logging
 import sys
 
-import structlog
-
 from iris_ops import progress
 
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
@@ -38,6 +36,8 @@ def configure(level: str = "info", fmt: str = "auto", *, stream=None, force: boo
     global _configured, _console
     if _configured and not force:
         return
+    import structlog  # here, not at the top: `--list`, `--help` and completion never log
+
     stream = stream or sys.stderr
     numeric = LEVELS.get(str(level).lower())
     if numeric is None:

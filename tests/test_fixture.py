@@ -425,6 +425,13 @@ def test_hash_file(tmp_path, size):
     assert fx.hash_file(p) == (size, sha(content))
 
 
+def test_hash_file_reports_an_unreadable_file_as_oserror(tmp_path):
+    with pytest.raises(OSError):
+        fx.hash_file(tmp_path / "missing")
+    with pytest.raises(OSError):
+        fx.hash_file(tmp_path)  # a directory: the read fails in the reader thread
+
+
 # ------------------------------------------------------------------------------ FixtureWriter
 
 

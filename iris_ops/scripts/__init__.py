@@ -11,40 +11,69 @@ One module per job: :mod:`.describe` (read-only facts), :mod:`.backup`, :mod:`.r
 
 from __future__ import annotations
 
-from .backup import (
-    ALREADY_FROZEN,
-    FREEZE_EXPIRED,
-    OPEN_TRANSACTIONS_QUERY,
-    count_staged,
-    dismount_and_copy,
-    freeze_and_copy,
-    remove_directory,
-)
-from .common import (
-    FILE,
-    NAMESPACE_PROPERTIES,
-    RESOURCE_DESCRIPTION,
-    RESOURCE_WITH_ROLE_DESCRIPTION,
-    TABLES_QUERY,
-    table_counts,
-)
-from .delete import delete_database, delete_namespace, file_exists, remove_file
-from .describe import (
-    counts,
-    database_users,
-    describe_namespace,
-    namespace_names,
-    resource_status,
-    sql_statement,
-)
-from .freeze import FREEZE_ARGUMENTS, freeze_arguments, thaw_entry, wd_suspended
-from .restore import (
-    create_database,
-    create_namespace,
-    delete_resource,
-    ensure_resource,
-    existing,
-    make_directory,
-    manager_directory,
-    resource_exists,
-)
+import importlib
+from typing import TYPE_CHECKING
+
+#: Public name -> the submodule that defines it.  Loaded on first use (PEP 562): building the task
+#: list (`--list`, `--help`, completion) imports the operation plugins, which need none of this yet.
+_WHERE = {
+    "ALREADY_FROZEN": "backup",
+    "FREEZE_EXPIRED": "backup",
+    "OPEN_TRANSACTIONS_QUERY": "backup",
+    "count_staged": "backup",
+    "dismount_and_copy": "backup",
+    "freeze_and_copy": "backup",
+    "remove_directory": "backup",
+    "FILE": "common",
+    "NAMESPACE_PROPERTIES": "common",
+    "RESOURCE_DESCRIPTION": "common",
+    "RESOURCE_WITH_ROLE_DESCRIPTION": "common",
+    "TABLES_QUERY": "common",
+    "table_counts": "common",
+    "delete_database": "delete",
+    "delete_namespace": "delete",
+    "file_exists": "delete",
+    "remove_file": "delete",
+    "counts": "describe",
+    "database_users": "describe",
+    "describe_namespace": "describe",
+    "namespace_names": "describe",
+    "resource_status": "describe",
+    "sql_statement": "describe",
+    "FREEZE_ARGUMENTS": "freeze",
+    "freeze_arguments": "freeze",
+    "thaw_entry": "freeze",
+    "wd_suspended": "freeze",
+    "create_database": "restore",
+    "create_namespace": "restore",
+    "delete_resource": "restore",
+    "ensure_resource": "restore",
+    "existing": "restore",
+    "make_directory": "restore",
+    "manager_directory": "restore",
+    "resource_exists": "restore",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_WHERE))
+
+
+if TYPE_CHECKING:  # pragma: no cover - what type checkers and IDEs see
+    from .backup import ALREADY_FROZEN, FREEZE_EXPIRED, OPEN_TRANSACTIONS_QUERY, count_staged, dismount_and_copy, freeze_and_copy, remove_directory  # noqa: F401
+    from .common import FILE, NAMESPACE_PROPERTIES, RESOURCE_DESCRIPTION, RESOURCE_WITH_ROLE_DESCRIPTION, TABLES_QUERY, table_counts  # noqa: F401
+    from .delete import delete_database, delete_namespace, file_exists, remove_file  # noqa: F401
+    from .describe import counts, database_users, describe_namespace, namespace_names, resource_status, sql_statement  # noqa: F401
+    from .freeze import FREEZE_ARGUMENTS, freeze_arguments, thaw_entry, wd_suspended  # noqa: F401
+    from .restore import create_database, create_namespace, delete_resource, ensure_resource, existing, make_directory, manager_directory, resource_exists  # noqa: F401

@@ -93,7 +93,7 @@ class SimControl:
     def create_database(self, name: str, directory: str | None = None, size_mb: int = 1,
                         namespace: str | None = None, *, resource: str | None = None, block_size: int | None = None,
                         encrypted: bool = False, mirrored: bool = False, volumes: int = 0,
-                        stream_files: bool = False) -> str:
+                        stream_files: bool = False, fill: bool = False) -> str:
         argv = ["create-db", "--name", name, "--size-mb", str(size_mb)]
         argv += ["--directory", directory] if directory else []
         argv += ["--namespace", namespace] if namespace else []
@@ -101,7 +101,7 @@ class SimControl:
         argv += ["--block-size", str(block_size)] if block_size else []
         argv += ["--volumes", str(volumes)] if volumes else []
         argv += [flag for flag, on in (("--encrypted", encrypted), ("--mirrored", mirrored),
-                                       ("--stream-files", stream_files)) if on]
+                                       ("--stream-files", stream_files), ("--fill", fill)) if on]
         return self.call(*argv)["directory"]
 
     def create_namespace(self, name: str, globals_db: str, routines_db: str | None = None) -> None:

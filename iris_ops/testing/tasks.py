@@ -211,12 +211,14 @@ def sql(c, statement, ns="USER", dir=None, container=None):  # noqa: A002
 
 
 @task(help={"name": "database name", "size_mb": "size in MB", "namespace": "also create this namespace on it",
+            "fill": "random bytes in every block past the contents, as a full database (throughput figures)",
             "dir": _DIR_HELP, "container": _CONTAINER_HELP})
-def create_db(c, name, size_mb=1, namespace=None, dir=None, container=None):  # noqa: A002
+def create_db(c, name, size_mb=1, namespace=None, fill=False, dir=None, container=None):  # noqa: A002
     """Create a database of the given size in the simulated instance (and a namespace on it)."""
     if int(size_mb) < 1:
         raise UsageError(f"--size-mb must be at least 1, not {size_mb}", fix="iris-ops sim create-db --name DB --size-mb 64")
-    directory = _where(dir, container).instance.create_database(name, size_mb=int(size_mb), namespace=namespace)
+    directory = _where(dir, container).instance.create_database(name, size_mb=int(size_mb), namespace=namespace,
+                                                                fill=bool(fill))
     print(f"database {name.upper()} created at {directory}" + (f", namespace {namespace.upper()} on it" if namespace else ""))
 
 

@@ -39,6 +39,21 @@ def test_create_database_size_in_mb(tmp_path):
     assert datfile.check(path) == []
 
 
+def test_a_filled_database_is_full_and_sound(inst):
+    inst.create_database("FULL", size_mb=4, fill=True)
+    inst.sql("USER", "SELECT 1")  # the instance still answers
+    path = inst.fs.host_path("/usr/irissys/mgr/full/IRIS.DAT")
+    data = path.read_bytes()
+    assert len(data) == 4 * 1024 * 1024
+    assert data[-8192:].count(0) < 200  # random bytes to the very end, not zero padding
+    assert inst.check_integrity("/usr/irissys/mgr/full/") == []
+    inst.create_namespace("FULLNS", "FULL")
+    inst.sql("FULLNS", "CREATE TABLE T (C INT)")  # the image grows over the filled blocks
+    inst.sql("FULLNS", "INSERT INTO T (C) VALUES (7)")
+    assert inst.sql("FULLNS", "SELECT C FROM T").rows == [(7,)]
+    assert inst.check_integrity("/usr/irissys/mgr/full/") == []
+
+
 def _copy_with_rows(inst, tmp_path):
     inst.sql("USER", "CREATE TABLE Person (Name VARCHAR(20), Age INT)")
     for i in range(50):

@@ -8,7 +8,7 @@ stdout; errors go to stderr with exit status 1 (2 for usage).
     iris-sim init --install-dir /usr/irissys [--name IRIS]
     iris-sim daemon                                   the container's main process
     iris-sim sql --ns USER "SELECT 1"
-    iris-sim create-db --name DB --size-mb 64 [--namespace NS] [--directory D] [--resource R]
+    iris-sim create-db --name DB --size-mb 64 [--namespace NS] [--directory D] [--resource R] [--fill]
                        [--block-size N] [--encrypted] [--mirrored] [--volumes N] [--stream-files]
     iris-sim create-ns --name NS --globals DB [--routines DB]
     iris-sim writer start --ns NS --table T --column C [--interval S] [--mode update|insert]  -> {"id": ...}
@@ -96,7 +96,8 @@ def cmd_create_db(args: argparse.Namespace) -> Any:
     inst = _instance(args.name)
     directory = inst.create_database(args.db, args.directory, args.size_mb, resource=args.resource,
                                      block_size=args.block_size, encrypted=args.encrypted, mirrored=args.mirrored,
-                                     volumes=args.volumes, stream_files=args.stream_files)
+                                     volumes=args.volumes, stream_files=args.stream_files,
+                                     fill=args.fill)
     if args.namespace:
         inst.create_namespace(args.namespace, args.db)
     return {"name": args.db.upper(), "directory": directory, "namespace": (args.namespace or "").upper() or None}
@@ -346,6 +347,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--mirrored", action="store_true", help="Mirrored=1")
     s.add_argument("--volumes", type=int, default=0, help="extra volume files beside IRIS.DAT (MultiVolume=1)")
     s.add_argument("--stream-files", action="store_true", help="a file stream in stream/ beside IRIS.DAT")
+    s.add_argument("--fill", action="store_true", help="random bytes in every block past the contents (a full file)")
     s.set_defaults(run=cmd_create_db)
     s = sub.add_parser("create-ns", help="create a namespace on existing databases")
     s.add_argument("--name", dest="ns", required=True)

@@ -34,12 +34,14 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import sqlite3
 import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
+
+if TYPE_CHECKING:
+    import sqlite3
 
 BLOCK = 8192
 FORMAT = 1
@@ -87,6 +89,8 @@ def _crc(data: bytes) -> int:
 
 
 def empty_image() -> bytes:
+    import sqlite3  # lazily, as in open_image
+
     conn = sqlite3.connect(":memory:")
     try:
         conn.execute("PRAGMA page_size=8192")
@@ -155,8 +159,13 @@ def _crc_table(padded: bytes) -> bytes:
 
 
 def create(path: Path, directory: str, resource: str, size_mb: int = 1, image: bytes | None = None, *,
-           block_size: int = BLOCK, encrypted: bool = False, mirrored: bool = False) -> None:
-    """Write a new database file of ``size_mb`` MB (at least big enough for its contents)."""
+           block_size: int = BLOCK, encrypted: bool = False, mirrored: bool = False, fill: bool = False) -> None:
+    """Write a new database file of ``size_mb`` MB (at least big enough for its contents).
+
+    ``fill``: the blocks past the contents hold random bytes instead of zeros, as the allocated
+    blocks of a real IRIS.DAT of that size hold data: a file with no sparse or compressible
+    stretch, for throughput figures.  Integrity covers the label, the CRC table and the image
+    blocks, so what lies past them changes nothing else."""
     image = image if image is not None else empty_image()
     padded = _pad(image)
     nblocks = len(padded) // BLOCK
@@ -173,6 +182,12 @@ def create(path: Path, directory: str, resource: str, size_mb: int = 1, image: b
         f.seek(IMAGE_OFFSET)
         f.write(padded)
         f.truncate(size)
+        if fill:
+            left = size - f.tell()
+            while left > 0:
+                piece = os.urandom(min(left, 4 * MB))
+                f.write(piece)
+                left -= len(piece)
 
 
 @contextlib.contextmanager
@@ -290,6 +305,8 @@ def _write_in_place(f, lab: Label, image: bytes, old_padded: bytes) -> None:
 
 def open_image(image: bytes, schema: str = "main", conn: sqlite3.Connection | None = None) -> sqlite3.Connection:
     """A connection holding a private copy of ``image`` as ``schema``."""
+    import sqlite3  # lazily: sessions that run no SQL never load it
+
     conn = conn or sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
     if schema != "main":
         conn.execute("ATTACH ':memory:' AS " + quote(schema))

@@ -15,12 +15,14 @@ Errors are raised as :class:`SqlError` with IRIS's SQLCODE and message.
 from __future__ import annotations
 
 import re
-import sqlite3
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from . import datfile
 from .datfile import quote
 from .state import MountError, SimInstance, SqlResult
+
+if TYPE_CHECKING:
+    import sqlite3
 
 CATALOG = "^oddDEF"
 RTN = "^RTN"
@@ -117,6 +119,8 @@ def _open(image: bytes, schema: str, conn: sqlite3.Connection | None) -> sqlite3
 
 
 def _run(inst, text, params, gdir, rdir, boxes, create, drop, dry_run: bool = False) -> SqlResult:
+    import sqlite3  # lazily: a session that runs no SQL never loads it (nor datetime with it)
+
     conn = _open(_image(inst, gdir, boxes), "main", None)
     try:
         cat_schema = "main"

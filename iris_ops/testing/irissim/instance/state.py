@@ -339,12 +339,14 @@ class SimInstance(MountsMixin, WriteDaemonMixin):
 
     def create_database(self, name: str, directory: str | None = None, size_mb: int = 1, *,
                         resource: str | None = None, block_size: int = datfile.BLOCK, encrypted: bool = False,
-                        mirrored: bool = False, volumes: int = 0, stream_files: bool = False) -> str:
+                        mirrored: bool = False, volumes: int = 0, stream_files: bool = False,
+                        fill: bool = False) -> str:
         """Seed a configured, mounted database.  ``resource`` defaults to ``%DB_<NAME>`` (created
         if missing); ``%DB_%DEFAULT`` is what CreateDatabase puts when none is named.  The other
         keywords make databases iris-ops must refuse: a declared ``block_size``, ``encrypted``,
         ``mirrored``, ``volumes`` extra volume files ``IRIS-000n.VOL`` beside IRIS.DAT [UNV name],
-        ``stream_files``: a file stream in ``stream/`` beside IRIS.DAT [UNV location]."""
+        ``stream_files``: a file stream in ``stream/`` beside IRIS.DAT [UNV location].  ``fill``:
+        random bytes in every block past the contents (see :func:`datfile.create`)."""
         name = name.upper()
         directory = self.normalize_directory(directory or self.manager_directory() + name.lower() + "/")
         self._mkdirs(directory, owner=IRISOWNER, mode=0o775)
@@ -354,7 +356,7 @@ class SimInstance(MountsMixin, WriteDaemonMixin):
                 st["resources"][resource] = {"Description": "", "PublicPermission": ""}
         host = self._host(directory + "IRIS.DAT")
         datfile.create(host, directory, resource, size_mb, block_size=block_size, encrypted=encrypted,
-                       mirrored=mirrored)
+                       mirrored=mirrored, fill=fill)
         self.fs.created(directory + "IRIS.DAT", *IRISOWNER)
         os.chmod(host, 0o660)
         for n in range(1, volumes + 1):

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import os
 import threading
 import time
@@ -44,6 +43,8 @@ class FrozenWaitCancelled(Exception):
 
 
 def _buffer_name(directory: str) -> str:
+    import hashlib  # lazily: only sessions that touch a database during a freeze need it
+
     return hashlib.sha1(directory.encode()).hexdigest() + ".pending"
 
 

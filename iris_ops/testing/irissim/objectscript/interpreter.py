@@ -17,7 +17,6 @@ Everything outside the subset fails loudly (``<SYNTAX>`` or ``<UNIMPLEMENTED>``)
 
 from __future__ import annotations
 
-import datetime as _dt
 import inspect
 import time
 from typing import Any
@@ -62,7 +61,8 @@ def _bool(b: bool) -> int:
     return 1 if b else 0
 
 
-_HOROLOG_EPOCH = _dt.date(1840, 12, 31).toordinal()
+#: date(1840, 12, 31).toordinal(): $HOROLOG day 0 (a constant, so that datetime loads only for $H)
+_HOROLOG_EPOCH = 672046
 
 
 def _zconvert_io(text: str, mode: str, table: str) -> str:
@@ -501,10 +501,14 @@ class Interpreter:
         if name == "ZERROR":
             return self.zerror
         if name == "HOROLOG":
+            import datetime as _dt
+
             now = _dt.datetime.now()
             secs = now.hour * 3600 + now.minute * 60 + now.second
             return f"{now.date().toordinal() - _HOROLOG_EPOCH},{secs}"
         if name == "ZTIMESTAMP":
+            import datetime as _dt
+
             now = _dt.datetime.now(_dt.timezone.utc)
             secs = now.hour * 3600 + now.minute * 60 + now.second + now.microsecond // 1000 / 1000
             return f"{now.date().toordinal() - _HOROLOG_EPOCH},{secs:.3f}"

@@ -33,7 +33,7 @@ What the output looks like, and where that comes from:
 
 from __future__ import annotations
 
-import socket
+import os
 from typing import Any, BinaryIO, Callable
 
 from .interpreter import ContinueSignal, Interpreter, QuitSignal
@@ -237,7 +237,9 @@ def _list_entry(inst: Any) -> str:
 
 
 def _hostname(instance: Any) -> str:
-    return getattr(instance, "hostname", None) or socket.gethostname()
+    # os.uname() is what socket.gethostname() asks on POSIX, without importing socket (5 ms
+    # of every session's start-up).
+    return getattr(instance, "hostname", None) or os.uname().nodename
 
 
 class Instances:

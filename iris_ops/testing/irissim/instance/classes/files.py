@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import posixpath
-import shutil
 from typing import Any
 
 from ...objectscript.runtime import Process, SimClass, register_class
@@ -12,7 +11,26 @@ from ..fs import ContainerFS, ContainerPathError, normalize
 from .common import arg, instance_of, set_ref, truth, user_of
 
 
+def _copy_contents(fin, fout) -> None:
+    """Copy in the kernel where it can (``copy_file_range``: what coreutils ``cp`` does, and a
+    reflink on filesystems that share extents), as IRIS's native CopyFile is no slower than
+    ``cp``; else through a 1 MiB buffer."""
+    copy_range = getattr(os, "copy_file_range", None)
+    if copy_range is not None:
+        try:
+            while copy_range(fin.fileno(), fout.fileno(), 1 << 30):
+                pass
+            return
+        except OSError:
+            fin.seek(0)
+            fout.seek(0)
+    import shutil  # lazily: only the fallback needs it
+
+    shutil.copyfileobj(fin, fout, 1024 * 1024)
+
+
 @register_class
+
 class LibraryFile(SimClass):
     """%Library.File (ref/2024.1/%Library/File.cls).  Returns %Boolean (not %Status).  Runs as the
     process user and honours the container's permissions; what it creates belongs to that user."""
@@ -178,7 +196,7 @@ class LibraryFile(SimClass):
             set_ref(args, 3, -13)
             return 0
         with open(fs.host_path(src), "rb") as fin, open(fs.host_path(dst), "r+b" if existed else "wb") as fout:
-            shutil.copyfileobj(fin, fout, 1024 * 1024)
+            _copy_contents(fin, fout)
             fout.truncate()
         if not existed:
             os.chmod(fs.host_path(dst), 0o644)

@@ -1,0 +1,459 @@
+"""The iris-ops benchmark: every byte path against the real engine's limits, in one run.
+
+    .venv/bin/python bench/run.py                 # 1 GiB database (about 2-3 minutes)
+    .venv/bin/python bench/run.py --quick         # 128 MiB, fewer repeats (about a minute)
+    .venv/bin/python bench/run.py --size 4G --json bench/results-4g.json
+
+It uses the suite's test bed: a reachable Docker engine or a private dockerd
+(:func:`iris_ops.testing.dockerd.engine`), the ``iris-ops-sim`` image built from this checkout,
+and one container of it.  In that container it creates three databases:
+
+* ``BIG``: ``--size`` bytes, filled end to end (``iris-sim create-db --fill``), for throughput;
+* ``TYP``: a "typical" test database, mostly empty blocks and a few tables of rows, for
+  compression;
+* ``SMALL``: 8 MiB with a table of rows, for the cost of a small clone.
+
+Then it measures, on the same files: the limits (host sha256 pass, raw archive read and write,
+an in-container ``cp``, one exec round trip), what users run today through the ``docker`` CLI
+(``exec cp``, ``docker cp`` out, ``sha256sum``, ``rm``), ``iris-ops backup`` / ``validate`` /
+``restore`` (wall time, frozen window, client peak RSS), a second restore of the same fixture
+into another namespace (a clone), zstd on the typical fixture, and start-up times.  It prints a
+table with the targets of issue 12 and writes the raw figures and the ratios as JSON.
+Figures it cannot take (a feature not built yet) are ``null`` and say why under ``missing``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from iris_ops import tarstream  # noqa: E402
+from iris_ops.testing import dockerd, image, simcontainer  # noqa: E402
+from iris_ops.transports import docker_exec, docker_files  # noqa: E402
+
+MIB = 1 << 20
+CHUNK = 4 * MIB
+BIN = Path(sys.executable).parent
+
+#: issue 12's targets: ratio name -> (comparison, bound)
+TARGETS = {
+    "backup_over_archive_read": ("<=", 1.3),
+    "backup_speedup_vs_docker_cp": (">=", 2.5),
+    "window_over_container_cp": ("<=", 1.2),
+    "restore_over_archive_write": ("<=", 1.5),
+    "clone_over_container_cp": ("<=", 1.3),
+    "small_clone_over_run": ("<=", 4.0),
+    "validate_over_hash": ("<=", 1.15),
+    "peak_rss_mib": ("<=", 80.0),
+    "list_over_inv_version": ("<=", 1.3),
+    "zstd_size_ratio": (">=", 10.0),
+    "zstd_backup_over_plain": ("<=", 1.2),
+    "zstd_restore_over_plain": ("<=", 1.2),
+}
+
+
+def parse_size(text: str) -> int:
+    """``1G``, ``256M``, ``1024`` (MiB) -> MiB."""
+    text = text.strip().upper().removesuffix("IB").removesuffix("B")
+    if text.endswith("G"):
+        return int(float(text[:-1]) * 1024)
+    if text.endswith("M"):
+        return int(text[:-1])
+    return int(text)
+
+
+def timed(fn, *args, **kwargs) -> tuple[float, object]:
+    began = time.perf_counter()
+    result = fn(*args, **kwargs)
+    return time.perf_counter() - began, result
+
+
+def run_cli(argv: list[str], env: dict) -> tuple[float, str]:
+    """Wall seconds and stdout of a command that must succeed."""
+    began = time.perf_counter()
+    proc = subprocess.run(argv, env=env, capture_output=True, cwd=ROOT)
+    wall = time.perf_counter() - began
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed ({proc.returncode}):\n{proc.stderr.decode(errors='replace')[-2000:]}")
+    return wall, proc.stdout.decode(errors="replace")
+
+
+def run_measured(argv: list[str], env: dict) -> tuple[float, float, str, str]:
+    """Wall seconds, the child's peak RSS in MiB (from ``wait4``; Linux counts KiB), stdout, stderr."""
+    out_file = tempfile.TemporaryFile()
+    err_file = tempfile.TemporaryFile()
+    began = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, stdout=out_file, stderr=err_file, cwd=ROOT)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - began
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    out_file.seek(0)
+    err_file.seek(0)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed ({proc.returncode}):\n{err_file.read().decode(errors='replace')[-2000:]}")
+    return wall, usage.ru_maxrss / 1024, out_file.read().decode(errors="replace"), err_file.read().decode(errors="replace")
+
+
+def sessions(stderr: str) -> int:
+    """How many ObjectScript sessions the command ran (its debug log's ``script.start`` events)."""
+    return stderr.count('"script.start"')
+
+
+def median_of(n: int, argv: list[str], env: dict) -> float:
+    return statistics.median(run_cli(argv, env)[0] for _ in range(n))
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def drop_host_copy(path: Path) -> None:
+    """Keep the host's page cache honest between runs (best effort: needs no privilege)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, eng: dockerd.Engine, sc: simcontainer.SimContainer, work: Path):
+        self.args = args
+        self.sc = sc
+        self.api = docker_exec.connect(eng.url, timeout=600)
+        self.env = dict(os.environ, **sc.env, IRIS_OPS_LOG_LEVEL="debug", IRIS_OPS_LOG_FORMAT="json",
+                        PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+        self.env.pop("IRIS_OPS_FIXTURES_DIR", None)
+        self.work = work
+        self.raw: dict[str, object] = {}
+        self.missing: dict[str, str] = {}
+
+    # -- the instance ---------------------------------------------------------------------
+    def exec(self, argv: list[str], user: str = "root") -> bytes:
+        result = docker_exec.exec_command(self.api, self.sc.name, argv, user=user, deadline=time.monotonic() + 3600)
+        if result.exit_code != 0:
+            raise RuntimeError(f"{argv}: {result.stderr.decode(errors='replace')}")
+        return result.stdout
+
+    def sql(self, ns: str, statement: str) -> None:
+        self.sc.instance.sql(ns, statement)
+
+    def seed(self) -> dict[str, str]:
+        ctl = self.sc.instance
+        size = self.args.size_mib
+        began = time.perf_counter()
+        dirs = {"BIG": ctl.create_database("BIG", size_mb=size, namespace="BIG", fill=True)}
+        self.sql("BIG", "CREATE TABLE Marker (Name VARCHAR(20))")
+        self.sql("BIG", "INSERT INTO Marker (Name) VALUES ('big')")
+        dirs["TYP"] = ctl.create_database("TYP", size_mb=self.args.typical_mib, namespace="TYP")
+        for t in range(3):
+            self.sql("TYP", f"CREATE TABLE Item{t} (Id INT, Name VARCHAR(40), Price DOUBLE, Note VARCHAR(80))")
+            for batch in range(self.args.typical_batches):
+                values = ", ".join(
+                    f"({batch * 500 + i}, 'item-{t}-{batch * 500 + i}', {i * 1.25}, 'note {i % 17} for table {t}')"
+                    for i in range(500)
+                )
+                self.sql("TYP", f"INSERT INTO Item{t} (Id, Name, Price, Note) VALUES {values}")
+        dirs["SMALL"] = ctl.create_database("SMALL", size_mb=8, namespace="SMALL")
+        self.sql("SMALL", "CREATE TABLE Person (Name VARCHAR(20), Age INT)")
+        self.sql("SMALL", "INSERT INTO Person (Name, Age) VALUES " + ", ".join(f"('p{i}', {i % 90})" for i in range(200)))
+        self.raw["seed_seconds"] = round(time.perf_counter() - began, 2)
+        return dirs
+
+    # -- limits ---------------------------------------------------------------------------
+    def archive_read(self, path: str) -> float:
+        response = docker_files._open_archive(self.api, self.sc.name, path, time.monotonic() + 3600, "bench read")
+        began = time.perf_counter()
+        try:
+            for _ in response.raw.stream(CHUNK, decode_content=False):
+                pass
+        finally:
+            response.close()
+        return time.perf_counter() - began
+
+    def archive_write(self, host_file: Path, size: int) -> float:
+        self.exec(["mkdir", "-p", "/tmp/bench-w"])
+        with open(host_file, "rb") as src:
+            body = tarstream.single_file_tar("IRIS.DAT", size, 0o660, 0, 0, time.time(), src, CHUNK)
+            began = time.perf_counter()
+            self.api.put_archive(self.sc.name, "/tmp/bench-w", body)
+            seconds = time.perf_counter() - began
+        self.exec(["rm", "-rf", "/tmp/bench-w"])
+        return seconds
+
+    def container_cp(self, path: str) -> float:
+        seconds, _ = timed(self.exec, ["cp", path, "/tmp/bench-cp.DAT"])
+        self.exec(["rm", "-f", "/tmp/bench-cp.DAT"])
+        return seconds
+
+    def exec_round_trip(self) -> float:
+        times = [timed(self.exec, ["true"])[0] for _ in range(10)]
+        return statistics.median(times)
+
+    def docker_cp_method(self, path: str) -> dict:
+        """What a Makefile does today, through the real docker CLI."""
+        docker = shutil.which("docker")
+        if docker is None:
+            self.missing["docker_cp_method"] = "no docker CLI on PATH"
+            return {}
+        out = self.work / "docker-cp.DAT"
+        env = self.env
+        began = time.perf_counter()
+        steps = {}
+        for label, argv in (
+            ("exec_cp", [docker, "exec", self.sc.name, "cp", path, "/tmp/x.DAT"]),
+            ("docker_cp_out", [docker, "cp", f"{self.sc.name}:/tmp/x.DAT", str(out)]),
+            ("sha256sum", ["sha256sum", str(out)]),
+            ("rm", [docker, "exec", self.sc.name, "rm", "-f", "/tmp/x.DAT"]),
+        ):
+            steps[label] = round(run_cli(argv, env)[0], 3)
+        steps["total"] = round(time.perf_counter() - began, 3)
+        out.unlink()
+        return steps
+
+    # -- iris-ops ---------------------------------------------------------------------------
+    def iris_ops(self, *argv: str) -> tuple[float, float, str, str]:
+        return run_measured([str(BIN / "iris-ops"), *argv], self.env)
+
+    def backup(self, ns: str, out: Path, *extra: str) -> dict:
+        wall, rss, _, err = self.iris_ops("backup", "--ns", ns, "--out", str(out), "--force", *extra)
+        manifest = json.loads((out / "manifest.json").read_text())
+        window = (manifest.get("consistency") or {}).get("window_seconds")
+        size = sum(int(db.get("bytes") or 0) for db in manifest.get("databases", []))
+        return {"wall": round(wall, 3), "window": window, "peak_rss_mib": round(rss, 1),
+                "mib_per_s": round(size / MIB / wall, 1), "bytes": size, "sessions": sessions(err)}
+
+    def fixture_dat(self, fixture: Path) -> Path:
+        manifest = json.loads((fixture / "manifest.json").read_text())
+        return fixture / manifest["databases"][0]["file"]
+
+    def restore(self, fixture: Path, ns: str, *extra: str) -> dict:
+        wall, rss, _, err = self.iris_ops("restore", "--src", str(fixture), "--ns", ns, *extra)
+        return {"wall": round(wall, 3), "peak_rss_mib": round(rss, 1), "sessions": sessions(err)}
+
+    def validate(self, fixture: Path) -> dict:
+        wall, rss, _, _ = self.iris_ops("validate", "--src", str(fixture))
+        return {"wall": round(wall, 3), "peak_rss_mib": round(rss, 1)}
+
+    # -- compression ------------------------------------------------------------------------
+    def zstd(self, fixture: Path, plain_backup: dict, plain_restore: dict) -> dict:
+        figures: dict[str, object] = {}
+        dat = self.fixture_dat(fixture)
+        try:
+            import zstandard
+        except ImportError:
+            self.missing["zstd"] = "the zstandard package is not installed"
+            return figures
+        # What a zstd fixture of this database weighs, at the level and threads backup --compress
+        # would use (measured on the plain fixture's file, streamed).
+        level, threads = self.args.zstd_level, self.args.zstd_threads
+        compressor = zstandard.ZstdCompressor(level=level, threads=threads)
+        packed = self.work / "typ.DAT.zst"
+        began = time.perf_counter()
+        with open(dat, "rb") as src, open(packed, "wb") as dst:
+            compressor.copy_stream(src, dst, read_size=CHUNK, write_size=CHUNK)
+        figures["compress_seconds_host"] = round(time.perf_counter() - began, 3)
+        figures["plain_bytes"] = dat.stat().st_size
+        figures["zstd_bytes"] = packed.stat().st_size
+        figures["level"], figures["threads"] = level, threads
+        packed.unlink()
+        if self.args.compress_supported:
+            out = self.work / "fx-typ-zstd"
+            figures["backup"] = self.backup("TYP", out, "--compress")
+            figures["restore"] = self.restore(out, "TYPZ")
+            figures["fixture_bytes"] = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+        else:
+            self.missing["zstd_backup_restore"] = "backup --compress is not implemented yet"
+        return figures
+
+
+def compress_supported() -> bool:
+    out = subprocess.run([str(BIN / "iris-ops"), "backup", "--help"], capture_output=True, text=True)
+    return "--compress" in out.stdout
+
+
+def ratio(a, b) -> float | None:
+    if a is None or b is None or not b:
+        return None
+    return round(a / b, 3)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", default="1G", help="size of the filled database: 256M, 1G, 4G (default 1G)")
+    parser.add_argument("--quick", action="store_true", help="128 MiB and fewer repeats: about a minute")
+    parser.add_argument("--json", default=str(ROOT / "bench" / "results.json"), help="where to write the figures")
+    parser.add_argument("--zstd-level", type=int, default=3)
+    parser.add_argument("--zstd-threads", type=int, default=-1, help="-1: one per core")
+    args = parser.parse_args(argv)
+    args.size_mib = 128 if args.quick else parse_size(args.size)
+    args.typical_mib = 64 if args.quick else 256
+    args.typical_batches = 2 if args.quick else 8
+    args.repeats = 5 if args.quick else 10
+    args.compress_supported = compress_supported()
+    started = datetime.datetime.now(datetime.timezone.utc)
+
+    with tempfile.TemporaryDirectory(prefix="iris-ops-bench-") as tmp, dockerd.engine() as eng:
+        work = Path(tmp)
+        client = eng.client(timeout=600)
+        ref = image.ensure_image(client, lock_dir=eng.lock_dir)
+        sc = simcontainer.run_container(client, eng.url, ref, f"iris-ops-bench-{uuid.uuid4().hex[:8]}")
+        try:
+            b = Bench(args, eng, sc, work)
+            dirs = b.seed()
+            big_dat = dirs["BIG"] + "IRIS.DAT"
+            size = args.size_mib * MIB
+            raw = b.raw
+            engine_info = client.version()
+            raw["engine"] = {"version": engine_info.get("Version"), "api": engine_info.get("ApiVersion"),
+                             "storage_driver": client.info().get("Driver"), "private": eng.private is not None}
+
+            # backup first: the fixture's file is the host copy every other limit reads
+            fx_big = work / "fx-big"
+            raw["backup"] = b.backup("BIG", fx_big)
+            host_dat = b.fixture_dat(fx_big)
+            raw["hash_seconds"] = round(timed(sha256_file, host_dat)[0], 3)
+            raw["archive_read_seconds"] = round(b.archive_read(big_dat), 3)
+            raw["archive_write_seconds"] = round(b.archive_write(host_dat, size), 3)
+            raw["container_cp_seconds"] = round(b.container_cp(big_dat), 3)
+            raw["exec_round_trip_seconds"] = round(b.exec_round_trip(), 4)
+            raw["docker_cp_method"] = b.docker_cp_method(big_dat)
+            raw["validate"] = b.validate(fx_big)
+            raw["restore"] = b.restore(fx_big, "R1")
+            raw["clone"] = b.restore(fx_big, "R2")
+
+            fx_small = work / "fx-small"
+            raw["small_backup"] = b.backup("SMALL", fx_small)
+            raw["small_restore"] = b.restore(fx_small, "S1")
+            raw["small_clone"] = b.restore(fx_small, "S2")
+
+            fx_typ = work / "fx-typ"
+            raw["typical_backup"] = b.backup("TYP", fx_typ)
+            raw["typical_restore"] = b.restore(fx_typ, "TYPR")
+            raw["zstd"] = b.zstd(fx_typ, raw["typical_backup"], raw["typical_restore"])
+
+            n = args.repeats
+            quiet = dict(b.env, IRIS_OPS_LOG_LEVEL="warning")
+            raw["startup"] = {
+                "iris_ops_list": round(median_of(n, [str(BIN / "iris-ops"), "--list"], quiet), 4),
+                "inv_version": round(median_of(n, [str(BIN / "inv"), "--version"], quiet), 4),
+                "iris_ops_run": round(median_of(n, [str(BIN / "iris-ops"), "run", "--ns", "%SYS", "Write 1"], quiet), 4),
+                "runs": n,
+            }
+        finally:
+            sc.remove()
+
+    zstd = raw.get("zstd") or {}
+    cp_total = (raw.get("docker_cp_method") or {}).get("total")
+    ratios = {
+        "backup_over_archive_read": ratio(raw["backup"]["wall"], raw["archive_read_seconds"]),
+        "backup_speedup_vs_docker_cp": ratio(cp_total, raw["backup"]["wall"]),
+        "window_over_container_cp": ratio(raw["backup"]["window"], raw["container_cp_seconds"]),
+        "restore_over_archive_write": ratio(raw["restore"]["wall"], raw["archive_write_seconds"]),
+        "clone_over_container_cp": ratio(raw["clone"]["wall"], raw["container_cp_seconds"]),
+        "small_clone_over_run": ratio(raw["small_clone"]["wall"], raw["startup"]["iris_ops_run"]),
+        "validate_over_hash": ratio(raw["validate"]["wall"], raw["hash_seconds"]),
+        "peak_rss_mib": max(raw[k]["peak_rss_mib"] for k in ("backup", "restore", "clone", "validate")),
+        "list_over_inv_version": ratio(raw["startup"]["iris_ops_list"], raw["startup"]["inv_version"]),
+        "zstd_size_ratio": ratio(zstd.get("plain_bytes"), zstd.get("zstd_bytes")),
+        "zstd_backup_over_plain": ratio((zstd.get("backup") or {}).get("wall"), raw["typical_backup"]["wall"]),
+        "zstd_restore_over_plain": ratio((zstd.get("restore") or {}).get("wall"), raw["typical_restore"]["wall"]),
+    }
+    verdicts = {}
+    for name, (op, bound) in TARGETS.items():
+        value = ratios[name]
+        verdicts[name] = None if value is None else (value <= bound if op == "<=" else value >= bound)
+
+    result = {
+        "date": started.isoformat(timespec="seconds"),
+        "size_mib": args.size_mib,
+        "quick": args.quick,
+        "machine": machine(),
+        "raw": raw,
+        "ratios": ratios,
+        "targets": {k: f"{op} {bound}" for k, (op, bound) in TARGETS.items()},
+        "met": verdicts,
+        "missing": b.missing,
+    }
+    Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    print_table(result)
+    print(f"\nwritten: {args.json}")
+    return 0
+
+
+def machine() -> dict:
+    mem = ""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem = f"{int(line.split()[1]) // 1024} MiB"
+    except OSError:
+        pass
+    return {"nproc": os.cpu_count(), "memory": mem, "kernel": platform.release(), "python": platform.python_version()}
+
+
+def print_table(result: dict) -> None:
+    raw, ratios = result["raw"], result["ratios"]
+    m = result["machine"]
+    print(f"\niris-ops benchmark, {result['size_mib']} MiB, {result['date']}; {m['nproc']} cores, {m['memory']}, "
+          f"kernel {m['kernel']}, Docker {raw['engine']['version']} ({raw['engine']['storage_driver']})")
+    size = result["size_mib"]
+    rows = [
+        ("sha256 on the host", raw["hash_seconds"], size),
+        ("raw archive read", raw["archive_read_seconds"], size),
+        ("raw archive write", raw["archive_write_seconds"], size),
+        ("in-container cp", raw["container_cp_seconds"], size),
+        ("docker exec round trip", raw["exec_round_trip_seconds"], None),
+        ("docker-cp method (total)", (raw.get("docker_cp_method") or {}).get("total"), size),
+        ("backup", raw["backup"]["wall"], size),
+        ("  frozen window", raw["backup"]["window"], None),
+        ("validate (offline)", raw["validate"]["wall"], size),
+        ("restore", raw["restore"]["wall"], size),
+        ("clone (2nd restore)", raw["clone"]["wall"], size),
+        ("small (8 MiB) clone", raw["small_clone"]["wall"], None),
+        ("iris-ops --list", raw["startup"]["iris_ops_list"], None),
+        ("inv --version", raw["startup"]["inv_version"], None),
+        ("iris-ops run 'Write 1'", raw["startup"]["iris_ops_run"], None),
+    ]
+    print(f"\n{'measure':28} {'seconds':>9} {'MiB/s':>8}")
+    for label, seconds, mib in rows:
+        if seconds is None:
+            print(f"{label:28} {'-':>9}")
+            continue
+        rate = f"{mib / seconds:8.0f}" if mib and seconds else ""
+        print(f"{label:28} {seconds:9.3f} {rate}")
+    print(f"peak client RSS (MiB): backup {raw['backup']['peak_rss_mib']}, restore {raw['restore']['peak_rss_mib']}, "
+          f"validate {raw['validate']['peak_rss_mib']}")
+    print(f"\n{'ratio':30} {'value':>8} {'target':>8}  met")
+    for name, value in ratios.items():
+        met = result["met"][name]
+        shown = "-" if value is None else f"{value:.2f}"
+        print(f"{name:30} {shown:>8} {result['targets'][name]:>8}  {'-' if met is None else ('yes' if met else 'NO')}")
+    for what, why in result["missing"].items():
+        print(f"missing: {what}: {why}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

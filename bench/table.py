@@ -1,0 +1,44 @@
+"""Markdown tables for the README from bench/run.py's JSON files.
+
+    .venv/bin/python bench/table.py bench/results.json [more.json ...]
+
+The first file gives the targets table; every file (one per size) gives a row of the sizes table.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def fmt(value, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def main(paths: list[str]) -> int:
+    results = [json.loads(open(p).read()) for p in paths]
+    first = results[0]
+    raw, m = first["raw"], first["machine"]
+    print(f"{first['date']}, {first['size_mib']} MiB: {m['nproc']} cores, {m['memory']} memory, kernel {m['kernel']}, "
+          f"Docker {raw['engine']['version']} ({raw['engine']['storage_driver']}), Python {m['python']}\n")
+    print("| ratio | measured | target | met |\n|---|---|---|---|")
+    for name, value in first["ratios"].items():
+        met = first["met"][name]
+        print(f"| {name} | {fmt(value)} | {first['targets'][name]} | {'-' if met is None else ('yes' if met else '**no**')} |")
+    print()
+    print("Times in seconds.\n")
+    print("| size | hash | archive read | archive write | container cp | backup (window) | validate | restore | "
+          "clone | docker-cp method | peak RSS |\n|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in sorted(results, key=lambda r: r["size_mib"]):
+        w = r["raw"]
+        rss = max(w[k]["peak_rss_mib"] for k in ("backup", "restore", "clone", "validate"))
+        print(f"| {r['size_mib']} MiB | {fmt(w['hash_seconds'])} | {fmt(w['archive_read_seconds'])} | "
+              f"{fmt(w['archive_write_seconds'])} | {fmt(w['container_cp_seconds'])} | "
+              f"{fmt(w['backup']['wall'])} ({fmt(w['backup']['window'])}) | {fmt(w['validate']['wall'])} | "
+              f"{fmt(w['restore']['wall'])} | {fmt(w['clone']['wall'])} | "
+              f"{fmt((w.get('docker_cp_method') or {}).get('total'))} | {rss:.0f} MiB |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
