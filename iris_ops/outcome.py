@@ -14,7 +14,7 @@ import traceback
 from typing import Any
 
 from iris_ops import logs, progress
-from iris_ops.errors import EXIT_INTERRUPTED, IrisOpsError
+from iris_ops.errors import IrisOpsError
 
 PROGRAM_NAME = "iris-ops"
 INTERNAL_FIX = "This is a bug in iris-ops or a plugin; rerun with -v for the traceback and report it."
@@ -57,9 +57,18 @@ def print_plain_error(exc: IrisOpsError) -> None:
     print("\n".join(lines), file=sys.stderr)
 
 
-def report_interrupt() -> None:
+def report_interrupt(exc: BaseException | None = None) -> None:
+    """One line: which signal stopped the task (Ctrl-C says just "interrupted")."""
     progress.end_line()
-    print(f"{PROGRAM_NAME}: interrupted; cleanup ran.", file=sys.stderr)
+    print(f"{PROGRAM_NAME}: {_interrupted(exc)}; cleanup ran.", file=sys.stderr)
+
+
+def _interrupted(exc: BaseException | None) -> str:
+    from iris_ops import signals
+
+    if isinstance(exc, signals.Interrupted) and exc.signum != signals.signal.SIGINT:
+        return f"stopped by {signals.signal_name(exc.signum)}"
+    return "interrupted"
 
 
 def failure_document(exc: BaseException) -> dict[str, Any]:
@@ -71,7 +80,9 @@ def failure_document(exc: BaseException) -> dict[str, Any]:
                "error_type": type(exc).__name__, "fix": exc.fix or None}
         return {**doc, **{k: v for k, v in details.items() if k not in doc}}
     if isinstance(exc, KeyboardInterrupt):
-        return {"ok": False, "error": "interrupted; cleanup ran", "exit_code": EXIT_INTERRUPTED,
+        from iris_ops import signals
+
+        return {"ok": False, "error": f"{_interrupted(exc)}; cleanup ran", "exit_code": signals.exit_code_of(exc),
                 "error_type": "KeyboardInterrupt", "fix": None}
     return {"ok": False, "error": f"unexpected internal error: {type(exc).__name__}: {exc}", "exit_code": 1,
             "error_type": "InternalError", "fix": INTERNAL_FIX}

@@ -66,6 +66,12 @@ class UndoLog:
         self.actions.append((what, action))
 
     def replay(self) -> list[str]:
+        from iris_ops import signals
+
+        with signals.shielded():  # a signal now must not leave the namespace half restored
+            return self._replay()
+
+    def _replay(self) -> list[str]:
         failed = []
         for what, action in reversed(self.actions):
             try:
