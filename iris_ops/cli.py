@@ -32,8 +32,17 @@ def build_collection(disabled: list[str] | None = None, *, pm=None) -> Collectio
 
     pm = pm or get_plugin_manager(disabled)
     registrar = TaskRegistrar()
-    for impl in pm.hook.register_tasks.get_hookimpls():
-        impl.function(registrar=registrar.for_plugin(impl.plugin_name))
+    from iris_ops.manager import BUILTIN_PLUGINS, _warn_once
+
+    # Built-ins claim their names first: a plugin reusing one loses its task, not the tool.
+    impls = sorted(pm.hook.register_tasks.get_hookimpls(), key=lambda i: i.plugin_name not in BUILTIN_PLUGINS)
+    for impl in impls:
+        try:
+            impl.function(registrar=registrar.for_plugin(impl.plugin_name))
+        except IrisOpsError as exc:  # one plugin's tasks are lost, never the tool
+            if impl.plugin_name in BUILTIN_PLUGINS:
+                raise
+            _warn_once(impl.plugin_name, "register_tasks", exc)
     collection = registrar.populate(Collection())
     for name in collection.task_names:
         flags.remember_help(collection[name])

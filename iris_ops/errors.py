@@ -34,6 +34,20 @@ class IrisOpsError(Exception):
         return self.message
 
 
+def repair(exc: IrisOpsError) -> IrisOpsError:
+    """Give an error that a plugin built wrongly (a subclass that skipped ``__init__``, details
+    that are not a dict) the attributes every handler reads, so no handler crashes on it."""
+    if not isinstance(getattr(exc, "message", None), str):
+        exc.message = str(exc.args[0]) if exc.args else type(exc).__name__
+    if not isinstance(getattr(exc, "fix", None), str):
+        exc.fix = str(getattr(type(exc), "default_fix", "") or "")
+    if not isinstance(getattr(exc, "details", None), dict):
+        exc.details = {}
+    exc.details = {str(k): v for k, v in exc.details.items()
+                   if k not in ("event", "exit_code", "error", "fix", "level", "timestamp", "logger")}
+    return exc
+
+
 class InternalError(IrisOpsError):
     exit_code = 1
     default_fix = "This is a bug in iris-ops or a plugin; rerun with -v and report the traceback."

@@ -14,14 +14,17 @@ import traceback
 from typing import Any
 
 from iris_ops import logs, progress
-from iris_ops.errors import IrisOpsError
+from iris_ops.errors import IrisOpsError, repair
 
 PROGRAM_NAME = "iris-ops"
 INTERNAL_FIX = "This is a bug in iris-ops or a plugin; rerun with -v for the traceback and report it."
 
 
 def report_error(exc: IrisOpsError) -> None:
-    """An expected failure: what went wrong and how to fix it, on stderr."""
+    """An expected failure: what went wrong and how to fix it, on stderr.  Tolerates an error
+    a plugin built wrongly (a subclass that skipped ``__init__``, details that are not a dict):
+    the error handler itself must never crash."""
+    repair(exc)
     if not logs.is_configured():
         print_plain_error(exc)
         return
@@ -75,6 +78,7 @@ def failure_document(exc: BaseException) -> dict[str, Any]:
     """``{"ok": false, "error": ..., "exit_code": ..., "fix": ...}`` plus the error's details
     (a failed validation's findings, an IRIS error's text and output tail)."""
     if isinstance(exc, IrisOpsError):
+        repair(exc)
         details = {k: v for k, v in exc.details.items() if v not in (None, "", [], {})}
         doc = {"ok": False, "error": exc.message, "exit_code": exc.exit_code,
                "error_type": type(exc).__name__, "fix": exc.fix or None}
