@@ -119,6 +119,7 @@ class Settings(Mapping[str, Any]):
                 raise ConfigError(f"unknown setting {name!r}")
             origin = "--" + name.replace("_", "-") if source == "flag" else source
             values[name] = Value(_coerce(name, raw, values[name].value, origin), source)
+        _remember_secrets(values, {})
         return Settings(values, self._help, self.project_file)
 
 
@@ -170,7 +171,17 @@ def load(
             values[name] = Value(
                 _coerce(name, environ[env_name], values[name].value, env_name), f"env {env_name}"
             )
+    _remember_secrets(values, environ)
     return Settings(values, help, project_file)
+
+
+def _remember_secrets(values: Mapping[str, Value], environ: Mapping[str, str]) -> None:
+    from iris_ops import redact
+
+    redact.remember_environment(environ)
+    for name, held in values.items():
+        if redact.is_secret(name):
+            redact.remember(held.value)
 
 
 def _read_toml(path: Path) -> dict:
@@ -219,8 +230,11 @@ def _coerce(name: str, raw: Any, default: Any, origin: str) -> Any:
             raise ValueError(raw)
         return str(raw)
     except (TypeError, ValueError):
+        from iris_ops import redact
+
         wanted = "a non-negative number" if kind in (int, float) else f"a {kind.__name__}"
+        got = redact.MASK if redact.is_secret(name) else repr(raw)
         raise ConfigError(
-            f"{origin}: setting {name!r} must be {wanted}, got {raw!r}",
+            f"{origin}: setting {name!r} must be {wanted}, got {got}",
             fix=f"Pass {wanted} to {origin}." if origin.startswith("--") else None,
         ) from None

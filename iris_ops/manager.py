@@ -34,6 +34,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "iris_ops.operations.backup",
     "iris_ops.operations.restore",
     "iris_ops.operations.delete",
+    "iris_ops.operations.doctor",
     "iris_ops.testing.tasks",
 )
 

@@ -13,7 +13,7 @@ import sys
 import traceback
 from typing import Any
 
-from iris_ops import logs, progress
+from iris_ops import logs, progress, redact
 from iris_ops.errors import IrisOpsError, repair
 
 PROGRAM_NAME = "iris-ops"
@@ -35,11 +35,11 @@ def report_error(exc: IrisOpsError) -> None:
         exc.message, exit_code=exc.exit_code, error=type(exc).__name__, fix=exc.fix or None, **details
     )
     if logs.verbose():
-        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+        _print_traceback(exc)
 
 
 def report_internal_error(exc: BaseException) -> None:
-    message = f"unexpected internal error: {type(exc).__name__}: {exc}"
+    message = redact.text(f"unexpected internal error: {type(exc).__name__}: {exc}")
     if not logs.is_configured():
         print(f"{PROGRAM_NAME}: {message}\n  fix: {INTERNAL_FIX}", file=sys.stderr)
     else:
@@ -47,17 +47,23 @@ def report_internal_error(exc: BaseException) -> None:
 
         structlog.get_logger("iris_ops").error(message, exit_code=1, fix=INTERNAL_FIX)
     if logs.verbose():
-        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+        _print_traceback(exc)
+
+
+def _print_traceback(exc: BaseException) -> None:
+    lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
+    sys.stderr.write(redact.text("".join(lines)))
 
 
 def print_plain_error(exc: IrisOpsError) -> None:
     """Before logging is configured (bad config file, broken plugin, bad global flag)."""
+    repair(exc)
     lines = [f"{PROGRAM_NAME}: {exc.message}"]
     if exc.details.get("usage"):
         lines.append(f"  usage: {exc.details['usage']}")
     if exc.fix:
         lines.append(f"  fix: {exc.fix}")
-    print("\n".join(lines), file=sys.stderr)
+    print(redact.text("\n".join(lines)), file=sys.stderr)
 
 
 def report_interrupt(exc: BaseException | None = None) -> None:
@@ -94,7 +100,7 @@ def failure_document(exc: BaseException) -> dict[str, Any]:
 
 def write_json(doc: Any) -> None:
     """The one JSON document of a ``--json`` run, on stdout."""
-    sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.write(redact.text(json.dumps(redact.value(doc), indent=2, ensure_ascii=False, default=str)) + "\n")
     sys.stdout.flush()
 
 

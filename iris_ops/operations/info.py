@@ -47,7 +47,10 @@ def config(c, json_=False):
     from iris_ops.manager import get_plugin_manager, plugin_defaults
 
     settings = config_module.load(plugin_defaults(get_plugin_manager()))
-    rows = [{"name": k, "value": settings[k], "source": settings.source(k)} for k in settings]
+    from iris_ops import redact
+
+    rows = [{"name": k, "value": redact.MASK if redact.is_secret(k) and settings[k] else settings[k],
+             "source": settings.source(k)} for k in settings]
     if json_:
         return {"settings": rows}
     width = max(len(r["name"]) for r in rows)
