@@ -13,6 +13,7 @@ whole ``iris-ops`` run, so the same faults reach a subprocess.  Never set it out
 | ``deadline`` | the script runs, but the instance answers after the deadline (a slow instance) | same |
 | ``unreachable`` | the engine stops answering before the script reaches the instance | same |
 | ``sigterm`` | SIGTERM reaches iris-ops as the script is sent | same |
+| ``slow`` | the step calling the named class method waits 3 s first (``Hang``), then runs: a slow copy | text of the call |
 | ``transfer`` | the archive transfer fails after N bytes (``nbytes``, default 64 KiB) | ``read`` or ``write`` |
 | ``host-disk-full`` | this host's disk fills while a file is written here (ENOSPC) | ``read`` |
 
@@ -63,7 +64,7 @@ class Fault:
             return None
         self.fired += 1
         others = self._others("run_objectscript")
-        if self.kind in ("status", "throw", "false"):
+        if self.kind in ("status", "throw", "false", "slow"):
             at = script.index(self.where)
             start = [m.end() for m in STEP.finditer(script, 0, at)][-1]
             script = script[:start] + INJECT[self.kind].replace("{what}", self.where.strip("#(.")) + script[start:]
@@ -95,8 +96,9 @@ class Fault:
                                           path=path, timeout=timeout)
 
 
-SCRIPT_FAULTS = {"status", "throw", "false", "cut", "deadline", "unreachable", "sigterm"}
+SCRIPT_FAULTS = {"slow", "status", "throw", "false", "cut", "deadline", "unreachable", "sigterm"}
 INJECT = {
+    "slow": "Hang 3 ",
     "status": 'Set sc=$SYSTEM.Status.Error(5001,"injected: {what} returned an error status") '
               "Throw ##class(%Exception.StatusException).CreateFromStatus(sc) ",
     "throw": "Set injected=1/0 ",  # <DIVIDE>: the method threw

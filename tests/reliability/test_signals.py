@@ -185,7 +185,9 @@ def test_kill_term_mid_copy_exits_143_thawed_and_clean(shared_sim, tmp_path):
     sc.instance.create_database("BIGSIG", size_mb=64, namespace="BIGSIG")
     before = sc.instance.listing()
     env = {k: v for k, v in os.environ.items() if not k.startswith("IRIS_OPS_")}
-    env.update(sc.env, IRIS_OPS_LOG_FORMAT="json", IRIS_OPS_LOG_LEVEL="debug")
+    env.update(sc.env, IRIS_OPS_LOG_FORMAT="json", IRIS_OPS_LOG_LEVEL="debug",
+               # The copy step waits 3 s first: the test sees the freeze whatever the machine's load.
+               IRIS_OPS_FAULT="slow@##class(%Library.File).CopyFile(")
     proc = subprocess.Popen([sys.executable, "-m", "iris_ops", "backup", "--ns", "BIGSIG", "--out", tmp_path / "fx"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
     deadline = time.monotonic() + 30
