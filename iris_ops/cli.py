@@ -17,8 +17,8 @@ from typing import Any, Callable
 import invoke
 from invoke import Collection, Exit, ParseError
 
-from iris_ops import __version__, flags, helptext, outcome
-from iris_ops.errors import EXIT_INTERRUPTED, EXIT_STDOUT_CLOSED, IrisOpsError, UsageError
+from iris_ops import __version__, flags, helptext, outcome, signals
+from iris_ops.errors import EXIT_STDOUT_CLOSED, IrisOpsError, UsageError
 from iris_ops.flags import TARGET_FLAGS  # noqa: F401 - public: the flags `target=True` adds
 
 PROGRAM_NAME = outcome.PROGRAM_NAME
@@ -32,8 +32,17 @@ def build_collection(disabled: list[str] | None = None, *, pm=None) -> Collectio
 
     pm = pm or get_plugin_manager(disabled)
     registrar = TaskRegistrar()
-    for impl in pm.hook.register_tasks.get_hookimpls():
-        impl.function(registrar=registrar.for_plugin(impl.plugin_name))
+    from iris_ops.manager import BUILTIN_PLUGINS, _warn_once
+
+    # Built-ins claim their names first: a plugin reusing one loses its task, not the tool.
+    impls = sorted(pm.hook.register_tasks.get_hookimpls(), key=lambda i: i.plugin_name not in BUILTIN_PLUGINS)
+    for impl in impls:
+        try:
+            impl.function(registrar=registrar.for_plugin(impl.plugin_name))
+        except IrisOpsError as exc:  # one plugin's tasks are lost, never the tool
+            if impl.plugin_name in BUILTIN_PLUGINS:
+                raise
+            _warn_once(impl.plugin_name, "register_tasks", exc)
     collection = registrar.populate(Collection())
     for name in collection.task_names:
         flags.remember_help(collection[name])
@@ -99,37 +108,43 @@ def _error_boundary(fn: Callable, made: dict) -> Callable:
     def body(c, *args, **kwargs):
         _configure_logging_once()
         as_json = json_flag and bool(kwargs.get("json_"))
-        try:
-            made_task = made.get("task")
-            if made_task is not None:
-                if _positional_asks_help(made_task, kwargs):
-                    print(helptext.task_help(_prog(), _typed_name(made_task), made_task), end="")
-                    return None
-                _check_required(made_task, kwargs)
-            result = fn(c, *args, **kwargs)
-            if as_json:
-                outcome.write_json({"ok": True, **(result or {})})
-            sys.stdout.flush()  # a closed stdout shows here, as this task's outcome
-            return result
-        except IrisOpsError as exc:
-            outcome.report_error(exc)
-            _json_failure(as_json, exc)
-            raise Exit(code=exc.exit_code) from None
-        except (Exit, ParseError, invoke.UnexpectedExit):
-            raise
-        except KeyboardInterrupt as exc:
-            outcome.report_interrupt()
-            _json_failure(as_json, exc)
-            raise Exit(code=EXIT_INTERRUPTED) from None
-        except BrokenPipeError:
-            outcome.silence_stdout()
-            raise Exit(code=EXIT_STDOUT_CLOSED) from None
-        except Exception as exc:  # the one place that catches everything
-            outcome.report_internal_error(exc)
-            _json_failure(as_json, exc)
-            raise Exit(code=1) from None
+        # SIGTERM/SIGHUP raise like Ctrl-C inside; later signals wait until cleanup has ended.
+        with signals.handled():
+            return _run_reporting(fn, made, as_json, c, args, kwargs)
 
     return body
+
+
+def _run_reporting(fn: Callable, made: dict, as_json: bool, c, args, kwargs):
+    try:
+        made_task = made.get("task")
+        if made_task is not None:
+            if _positional_asks_help(made_task, kwargs):
+                print(helptext.task_help(_prog(), _typed_name(made_task), made_task), end="")
+                return None
+            _check_required(made_task, kwargs)
+        result = fn(c, *args, **kwargs)
+        if as_json:
+            outcome.write_json({"ok": True, **(result or {})})
+        sys.stdout.flush()  # a closed stdout shows here, as this task's outcome
+        return result
+    except IrisOpsError as exc:
+        outcome.report_error(exc)
+        _json_failure(as_json, exc)
+        raise Exit(code=exc.exit_code) from None
+    except (Exit, ParseError, invoke.UnexpectedExit):
+        raise
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP as signals.Interrupted
+        outcome.report_interrupt(exc)
+        _json_failure(as_json, exc)
+        raise Exit(code=signals.exit_code_of(exc)) from None
+    except BrokenPipeError:
+        outcome.silence_stdout()
+        raise Exit(code=EXIT_STDOUT_CLOSED) from None
+    except Exception as exc:  # the one place that catches everything
+        outcome.report_internal_error(exc)
+        _json_failure(as_json, exc)
+        raise Exit(code=1) from None
 
 
 def _json_failure(as_json: bool, exc: BaseException) -> None:

@@ -117,9 +117,12 @@ class Settings(Mapping[str, Any]):
         return self
 
     def display(self, name: str) -> Any:
-        """The value as it may be shown: a secret that is set reads ``***``."""
+        """The value as it may be shown: a secret that is set (``password``, any ``*password``,
+        ``*secret`` or ``*token`` setting, or one a plugin declared) reads ``***``."""
+        from iris_ops import redact
+
         value = self[name]
-        return "***" if name in SECRET_SETTINGS and value else value
+        return redact.MASK if (name in SECRET_SETTINGS or redact.is_secret(name)) and value else value
 
     def with_overrides(self, overrides: Mapping[str, Any], source: str = "flag") -> "Settings":
         """A copy with ``overrides`` applied on top (None values are ignored)."""
@@ -133,6 +136,7 @@ class Settings(Mapping[str, Any]):
                 raise ConfigError(f"setting {name!r} is a secret and never a task flag", fix=SECRET_FIX)
             origin = "--" + name.replace("_", "-") if source == "flag" else source
             values[name] = Value(_coerce(name, raw, values[name].value, origin), source)
+        _remember_secrets(values, {})
         return Settings(values, self._help, self.project_file)
 
 
@@ -186,7 +190,17 @@ def load(
             values[name] = Value(
                 _coerce(name, environ[env_name], values[name].value, env_name), f"env {env_name}"
             )
+    _remember_secrets(values, environ)
     return Settings(values, help, project_file)
+
+
+def _remember_secrets(values: Mapping[str, Value], environ: Mapping[str, str]) -> None:
+    from iris_ops import redact
+
+    redact.remember_environment(environ)
+    for name, held in values.items():
+        if redact.is_secret(name):
+            redact.remember(held.value)
 
 
 def _read_toml(path: Path) -> dict:
@@ -235,8 +249,11 @@ def _coerce(name: str, raw: Any, default: Any, origin: str) -> Any:
             raise ValueError(raw)
         return str(raw)
     except (TypeError, ValueError):
+        from iris_ops import redact
+
         wanted = "a non-negative number" if kind in (int, float) else f"a {kind.__name__}"
+        got = redact.MASK if redact.is_secret(name) else repr(raw)
         raise ConfigError(
-            f"{origin}: setting {name!r} must be {wanted}, got {raw!r}",
+            f"{origin}: setting {name!r} must be {wanted}, got {got}",
             fix=f"Pass {wanted} to {origin}." if origin.startswith("--") else None,
         ) from None

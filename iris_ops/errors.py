@@ -34,6 +34,20 @@ class IrisOpsError(Exception):
         return self.message
 
 
+def repair(exc: IrisOpsError) -> IrisOpsError:
+    """Give an error that a plugin built wrongly (a subclass that skipped ``__init__``, details
+    that are not a dict) the attributes every handler reads, so no handler crashes on it."""
+    if not isinstance(getattr(exc, "message", None), str):
+        exc.message = str(exc.args[0]) if exc.args else type(exc).__name__
+    if not isinstance(getattr(exc, "fix", None), str):
+        exc.fix = str(getattr(type(exc), "default_fix", "") or "")
+    if not isinstance(getattr(exc, "details", None), dict):
+        exc.details = {}
+    exc.details = {str(k): v for k, v in exc.details.items()
+                   if k not in ("event", "exit_code", "error", "fix", "level", "timestamp", "logger")}
+    return exc
+
+
 class InternalError(IrisOpsError):
     exit_code = 1
     default_fix = "This is a bug in iris-ops or a plugin; rerun with -v and report the traceback."
@@ -118,8 +132,10 @@ class DeadlineExceeded(UnreachableError):
     default_fix = "The instance did not answer in time; raise --timeout or check the container's load."
 
 
-#: Exit status of a run stopped by Ctrl-C (after cleanup ran).
+#: Exit status of a run stopped by Ctrl-C (after cleanup ran); SIGTERM and SIGHUP give 128 + signal.
 EXIT_INTERRUPTED = 130
+EXIT_HANGUP = 129
+EXIT_TERMINATED = 143
 #: Exit status of a task whose stdout was closed by its reader (``iris-ops plugins | head -1``).
 EXIT_STDOUT_CLOSED = 141
 
@@ -132,6 +148,8 @@ EXIT_CODES = {
     4: "validation failed: checksum, DAT label, row counts",
     5: "the instance refused or failed an operation (error status, freeze, mount)",
     6: "the container or instance cannot be reached",
+    EXIT_HANGUP: "stopped by SIGHUP (terminal closed); the same cleanup as Ctrl-C ran",
     EXIT_INTERRUPTED: "interrupted (Ctrl-C); cleanup ran",
     EXIT_STDOUT_CLOSED: "stdout was closed by its reader (e.g. piped into `head`) while a task was writing",
+    EXIT_TERMINATED: "stopped by SIGTERM (how CI runners stop a job); the same cleanup as Ctrl-C ran",
 }

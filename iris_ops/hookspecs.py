@@ -230,6 +230,33 @@ def remove_path(target: "Target", path: str, timeout: float) -> "bool | None":
     """
 
 
+@hookspec(firstresult=True)
+def list_directory(target: "Target", path: str, timeout: float) -> "list[str] | None":
+    """The names in directory ``path`` on the instance's host or container (directories end in
+    ``/``; ``[]`` when it does not exist).
+
+    Stops at the first non-None result.  ``iris-ops doctor`` uses it to find what a crashed
+    run of iris-ops left in the manager directory (staging directories, unfinished plans).
+
+    :param target: where the directory lives.
+    :param path: absolute path as the instance sees it.
+    :param timeout: seconds the call may take.
+    :returns: the names, unsorted.
+
+    Example::
+
+        import subprocess
+
+        @hookimpl
+        def list_directory(target, path, timeout):
+            if target.transport != "ssh":
+                return None
+            done = subprocess.run(["ssh", target.container, "ls", "-1Ap", "--", path],
+                                  capture_output=True, text=True, timeout=timeout)
+            return done.stdout.splitlines() if done.returncode == 0 else []
+    """
+
+
 # -------------------------------------------------------------------------------------------
 # Operations: observe or veto.  Raise an IrisOpsError (e.g. VetoedError) from a pre_* hook to
 # refuse the operation before it touches the instance.

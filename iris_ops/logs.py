@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from iris_ops import progress
+from iris_ops import progress, redact
 
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 #: The logger every iris-ops event goes through (``structlog.get_logger("iris_ops.<module>")``).
@@ -70,6 +70,7 @@ def configure(level: str = "info", fmt: str = "auto", *, stream=None, force: boo
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 structlog.processors.format_exc_info if fmt == "json" else _identity,
+                redact.processor,
                 renderer,
             ],
         )

@@ -1,22 +1,28 @@
-"""The one place that loads plugins.
+"""The one place that loads plugins, and the reason one bad plugin cannot take the tool down.
 
 Order: names blocked by the ``disable_plugins`` setting (or ``IRIS_OPS_DISABLE_PLUGINS``) are
-blocked; the entry-point group ``iris_ops`` is loaded; the built-in plugins are registered
-through the same ``register()`` call; ``check_pending()`` rejects implementations of hooks
-that do not exist.  Registration imports modules only: no container or network I/O, and
-neither ``docker`` nor ``iris`` is imported (built-ins import them inside functions).
+blocked; each entry point of the group ``iris_ops`` is loaded on its own; the built-in plugins
+are registered through the same ``register()`` call; implementations of hooks that do not exist
+are rejected.  An installed plugin that fails to import, or implements a hook wrongly, is left
+out and reported with its name and the fix (``IRIS_OPS_DISABLE_PLUGINS=<name>``): every other
+task keeps working, ``--list`` included.  An exception a third-party plugin raises inside a
+hook names the plugin; a veto says which plugin vetoed.  Registration imports modules only: no
+container or network I/O, and neither ``docker`` nor ``iris`` is imported.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
+import sys
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterable
+from typing import Callable, Iterable
 
 import pluggy
 
 from iris_ops import PROJECT_NAME, hookspecs
-from iris_ops.errors import ConfigError
+from iris_ops.errors import ConfigError, InternalError, IrisOpsError, repair
 
 #: Built-in plugins, registered exactly like installed ones (last registered runs first).
 BUILTIN_PLUGINS: tuple[str, ...] = (
@@ -28,41 +34,162 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "iris_ops.operations.backup",
     "iris_ops.operations.restore",
     "iris_ops.operations.delete",
+    "iris_ops.operations.doctor",
     "iris_ops.testing.tasks",
 )
 
 
-def new_plugin_manager(disabled: Iterable[str] = (), *, load_entry_points: bool = True) -> pluggy.PluginManager:
-    pm = pluggy.PluginManager(PROJECT_NAME)
+class PluginError(InternalError):
+    """A plugin raised an unexpected exception inside a hook (exit 1: a bug, in that plugin)."""
+
+
+@dataclass(frozen=True)
+class BrokenPlugin:
+    name: str
+    problem: str
+
+    @property
+    def fix(self) -> str:
+        return disable_fix(self.name)
+
+
+class PluginManager(pluggy.PluginManager):
+    """pluggy's manager, plus: broken plugins recorded instead of raised, and every hook
+    implementation of a plugin that is not built in tagged with the plugin's name."""
+
+    def __init__(self, project_name: str) -> None:
+        super().__init__(project_name)
+        self.broken: list[BrokenPlugin] = []
+
+    def register(self, plugin, name: str | None = None):
+        registered = super().register(plugin, name)
+        if registered and registered not in BUILTIN_PLUGINS:
+            for caller in self.get_hookcallers(plugin) or ():
+                for impl in caller.get_hookimpls():
+                    if impl.plugin is plugin and not (impl.hookwrapper or impl.wrapper):
+                        impl.function = _naming(impl.function, registered, caller.name)
+        return registered
+
+    def leave_out(self, name: str, problem: str) -> None:
+        if self.has_plugin(name):
+            plugin = self.get_plugin(name)
+            if plugin is not None:
+                self.unregister(plugin)
+        self.broken.append(BrokenPlugin(name, problem))
+
+
+def disable_fix(name: str) -> str:
+    return f"Upgrade, fix or uninstall plugin {name}, or set IRIS_OPS_DISABLE_PLUGINS={name}."
+
+
+# Kept for callers of the old name.
+_disable_fix = disable_fix
+
+
+def _naming(fn: Callable, plugin: str, hook: str) -> Callable:
+    """The implementation, with its failures naming the plugin."""
+
+    @functools.wraps(fn)
+    def named(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except IrisOpsError as exc:
+            repair(exc).details.setdefault("plugin", plugin)
+            if hook.startswith("pre_") and plugin not in exc.message:
+                exc.message = f"plugin {plugin} vetoed {hook[4:]}: {exc.message}"
+                exc.args = (exc.message,)
+            raise
+        except Exception as exc:
+            raise PluginError(f"plugin {plugin} failed in hook {hook}: {type(exc).__name__}: {exc}",
+                              fix=disable_fix(plugin), details={"plugin": plugin, "hook": hook}) from exc
+
+    return named
+
+
+def new_plugin_manager(disabled: Iterable[str] = (), *, load_entry_points: bool = True) -> PluginManager:
+    disabled = list(disabled)
+    pm = PluginManager(PROJECT_NAME)
     pm.add_hookspecs(hookspecs)
     for name in disabled:
         pm.set_blocked(name)
     if load_entry_points:
-        try:
-            pm.load_setuptools_entrypoints(PROJECT_NAME)
-        except pluggy.PluginValidationError as exc:
-            raise ConfigError(f"an installed plugin is invalid: {exc}", fix=_disable_fix(exc.plugin_name)) from exc
+        _load_entry_points(pm)
     for module_name in BUILTIN_PLUGINS:
         if pm.is_blocked(module_name):
             continue
         pm.register(importlib.import_module(module_name), name=module_name)
-    try:
-        pm.check_pending()
-    except pluggy.PluginValidationError as exc:
-        raise ConfigError(f"plugin {exc.plugin_name!r}: {exc}", fix=_disable_fix(exc.plugin_name)) from exc
+    _reject_unknown_hooks(pm)
+    _register_fault(pm)
     return pm
 
 
-def _disable_fix(name: str) -> str:
-    return f"Upgrade or uninstall it, or set IRIS_OPS_DISABLE_PLUGINS={name}."
+def _register_fault(pm: PluginManager) -> None:
+    """``IRIS_OPS_FAULT`` (tests only): the fault injector of :mod:`iris_ops.testing.faults`."""
+    import os
+
+    if os.environ.get("IRIS_OPS_FAULT"):
+        from iris_ops.testing import faults
+
+        fault = faults.from_environment()
+        pm.register(fault, name="iris-ops-fault")
+        fault.pm = pm
+
+
+def entry_point_names() -> list[str]:
+    import importlib.metadata
+
+    return sorted({ep.name for ep in importlib.metadata.entry_points(group=PROJECT_NAME)})
+
+
+def _load_entry_points(pm: PluginManager) -> None:
+    for name in entry_point_names():
+        if pm.is_blocked(name) or pm.has_plugin(name):
+            continue
+        try:
+            pm.load_setuptools_entrypoints(PROJECT_NAME, name=name)
+        except pluggy.PluginValidationError as exc:
+            pm.leave_out(name, f"implements a hook wrongly: {exc}")
+        except Exception as exc:  # noqa: BLE001 - any import failure of someone else's code
+            pm.leave_out(name, f"fails to import: {type(exc).__name__}: {exc}")
+
+
+def _reject_unknown_hooks(pm: PluginManager) -> None:
+    """pluggy's ``check_pending``, but the plugin is left out instead of the tool failing."""
+    for hook_name in list(pm.hook.__dict__):
+        if hook_name.startswith("_"):
+            continue
+        caller = getattr(pm.hook, hook_name)
+        if caller.has_spec():
+            continue
+        for impl in caller.get_hookimpls():
+            if not impl.optionalhook:
+                if impl.plugin_name in BUILTIN_PLUGINS:
+                    raise ConfigError(f"built-in plugin {impl.plugin_name} implements unknown hook {hook_name!r}")
+                pm.leave_out(impl.plugin_name, f"implements {hook_name!r}, which is not an iris-ops hook "
+                             "(a typo, or a hook of another iris-ops version)")
+
+
+def report_problems(pm: PluginManager, disabled: Iterable[str]) -> None:
+    """Once per process, on stderr: each broken plugin with its fix, and each name in
+    ``disable_plugins`` that names no plugin."""
+    for broken in pm.broken:
+        print(f"iris-ops: warning: plugin {broken.name} was not loaded: it {broken.problem}\n"
+              f"  fix: {broken.fix}", file=sys.stderr)
+    known = set(entry_point_names()) | set(BUILTIN_PLUGINS)
+    for name in disabled:
+        if name not in known:
+            print(f"iris-ops: warning: disable_plugins names {name!r}, which is no installed plugin "
+                  f"(known: {', '.join(sorted(known))})", file=sys.stderr)
 
 
 @lru_cache(maxsize=1)
-def _default(disabled: tuple[str, ...]) -> pluggy.PluginManager:
-    return new_plugin_manager(disabled)
+def _default(disabled: tuple[str, ...]) -> PluginManager:
+    pm = new_plugin_manager(disabled)
+    report_problems(pm, disabled)
+    return pm
 
 
-def get_plugin_manager(disabled: Iterable[str] | None = None) -> pluggy.PluginManager:
+def get_plugin_manager(disabled: Iterable[str] | None = None) -> PluginManager:
     """The process-wide plugin manager (built once per disable list)."""
     if disabled is None:
         from iris_ops import config
@@ -75,8 +202,27 @@ def plugin_defaults(pm: pluggy.PluginManager) -> list[tuple[str, dict]]:
     """(plugin name, defaults) from every ``config_defaults`` implementation, lowest priority first."""
     found = []
     for impl in pm.hook.config_defaults.get_hookimpls():
-        found.append((impl.plugin_name, impl.function() or {}))
+        try:
+            defaults = impl.function() or {}
+            if not isinstance(defaults, dict):
+                raise PluginError(f"plugin {impl.plugin_name}: config_defaults returned "
+                                  f"{type(defaults).__name__}, not a dict", fix=disable_fix(impl.plugin_name))
+        except IrisOpsError as exc:
+            _warn_once(impl.plugin_name, "config_defaults", exc)
+            continue
+        found.append((impl.plugin_name, defaults))
     return found
+
+
+_warned: set[tuple[str, str]] = set()
+
+
+def _warn_once(plugin: str, hook: str, exc: IrisOpsError) -> None:
+    """A plugin hook that builds the tool itself failed: leave its part out and say so."""
+    if (plugin, hook) in _warned:
+        return
+    _warned.add((plugin, hook))
+    print(f"iris-ops: warning: {exc.message}; its {hook} was left out\n  fix: {disable_fix(plugin)}", file=sys.stderr)
 
 
 def plugin_distribution(pm: pluggy.PluginManager, plugin: object) -> tuple[str, str]:

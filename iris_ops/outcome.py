@@ -13,15 +13,18 @@ import sys
 import traceback
 from typing import Any
 
-from iris_ops import logs, progress
-from iris_ops.errors import EXIT_INTERRUPTED, IrisOpsError
+from iris_ops import logs, progress, redact
+from iris_ops.errors import IrisOpsError, repair
 
 PROGRAM_NAME = "iris-ops"
 INTERNAL_FIX = "This is a bug in iris-ops or a plugin; rerun with -v for the traceback and report it."
 
 
 def report_error(exc: IrisOpsError) -> None:
-    """An expected failure: what went wrong and how to fix it, on stderr."""
+    """An expected failure: what went wrong and how to fix it, on stderr.  Tolerates an error
+    a plugin built wrongly (a subclass that skipped ``__init__``, details that are not a dict):
+    the error handler itself must never crash."""
+    repair(exc)
     if not logs.is_configured():
         print_plain_error(exc)
         return
@@ -32,11 +35,11 @@ def report_error(exc: IrisOpsError) -> None:
         exc.message, exit_code=exc.exit_code, error=type(exc).__name__, fix=exc.fix or None, **details
     )
     if logs.verbose():
-        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+        _print_traceback(exc)
 
 
 def report_internal_error(exc: BaseException) -> None:
-    message = f"unexpected internal error: {type(exc).__name__}: {exc}"
+    message = redact.text(f"unexpected internal error: {type(exc).__name__}: {exc}")
     if not logs.is_configured():
         print(f"{PROGRAM_NAME}: {message}\n  fix: {INTERNAL_FIX}", file=sys.stderr)
     else:
@@ -44,34 +47,52 @@ def report_internal_error(exc: BaseException) -> None:
 
         structlog.get_logger("iris_ops").error(message, exit_code=1, fix=INTERNAL_FIX)
     if logs.verbose():
-        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+        _print_traceback(exc)
+
+
+def _print_traceback(exc: BaseException) -> None:
+    lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
+    sys.stderr.write(redact.text("".join(lines)))
 
 
 def print_plain_error(exc: IrisOpsError) -> None:
     """Before logging is configured (bad config file, broken plugin, bad global flag)."""
+    repair(exc)
     lines = [f"{PROGRAM_NAME}: {exc.message}"]
     if exc.details.get("usage"):
         lines.append(f"  usage: {exc.details['usage']}")
     if exc.fix:
         lines.append(f"  fix: {exc.fix}")
-    print("\n".join(lines), file=sys.stderr)
+    print(redact.text("\n".join(lines)), file=sys.stderr)
 
 
-def report_interrupt() -> None:
+def report_interrupt(exc: BaseException | None = None) -> None:
+    """One line: which signal stopped the task (Ctrl-C says just "interrupted")."""
     progress.end_line()
-    print(f"{PROGRAM_NAME}: interrupted; cleanup ran.", file=sys.stderr)
+    print(f"{PROGRAM_NAME}: {_interrupted(exc)}; cleanup ran.", file=sys.stderr)
+
+
+def _interrupted(exc: BaseException | None) -> str:
+    from iris_ops import signals
+
+    if isinstance(exc, signals.Interrupted) and exc.signum != signals.signal.SIGINT:
+        return f"stopped by {signals.signal_name(exc.signum)}"
+    return "interrupted"
 
 
 def failure_document(exc: BaseException) -> dict[str, Any]:
     """``{"ok": false, "error": ..., "exit_code": ..., "fix": ...}`` plus the error's details
     (a failed validation's findings, an IRIS error's text and output tail)."""
     if isinstance(exc, IrisOpsError):
+        repair(exc)
         details = {k: v for k, v in exc.details.items() if v not in (None, "", [], {})}
         doc = {"ok": False, "error": exc.message, "exit_code": exc.exit_code,
                "error_type": type(exc).__name__, "fix": exc.fix or None}
         return {**doc, **{k: v for k, v in details.items() if k not in doc}}
     if isinstance(exc, KeyboardInterrupt):
-        return {"ok": False, "error": "interrupted; cleanup ran", "exit_code": EXIT_INTERRUPTED,
+        from iris_ops import signals
+
+        return {"ok": False, "error": f"{_interrupted(exc)}; cleanup ran", "exit_code": signals.exit_code_of(exc),
                 "error_type": "KeyboardInterrupt", "fix": None}
     return {"ok": False, "error": f"unexpected internal error: {type(exc).__name__}: {exc}", "exit_code": 1,
             "error_type": "InternalError", "fix": INTERNAL_FIX}
@@ -79,7 +100,7 @@ def failure_document(exc: BaseException) -> dict[str, Any]:
 
 def write_json(doc: Any) -> None:
     """The one JSON document of a ``--json`` run, on stdout."""
-    sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.write(redact.text(json.dumps(redact.value(doc), indent=2, ensure_ascii=False, default=str)) + "\n")
     sys.stdout.flush()
 
 

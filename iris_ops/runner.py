@@ -82,6 +82,10 @@ class Runner:
     def remove_path(self, path: str, *, timeout: float | None = None) -> bool:
         return self._claimed(self.pm.hook.remove_path(target=self.target, path=path, timeout=timeout or self.timeout))
 
+    def list_directory(self, path: str, *, timeout: float | None = None) -> list[str]:
+        return self._claimed(self.pm.hook.list_directory(target=self.target, path=path,
+                                                         timeout=timeout or self.timeout))
+
     def _claimed(self, result):
         """A firstresult transport hook answered None: no plugin handles this transport."""
         if result is None:
@@ -191,16 +195,20 @@ class Runner:
 
     def show(self, script: Script) -> None:
         """Dry run: print what would run, and where."""
+        from iris_ops import redact
+
         print(
             f"# dry run: would run in {self.target.describe()}: "
             f"iris session {self.target.instance} -U {script.namespace} <<'EOF'  ({script.purpose})",
             file=self.out,
         )
-        self.out.write(script.render())
+        self.out.write(redact.text(script.render()))
         print("EOF", file=self.out)
 
     def show_command(self, description: str) -> None:
-        print(f"# dry run: would {description}", file=self.out)
+        from iris_ops import redact
+
+        print(redact.text(f"# dry run: would {description}"), file=self.out)
 
 
 def require(payload: dict, key: str) -> Any:

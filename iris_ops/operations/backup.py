@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from iris_ops import __version__, hookimpl, names, scripts, versions
+from iris_ops import __version__, hookimpl, names, scripts, signals, versions
 from iris_ops.cli import task
 from iris_ops.errors import (
     ConflictError,
@@ -60,6 +60,11 @@ def ensure_thawed(op: "Operation") -> None:
 
 
 def _cleanup_stage(op: "Operation", stage: str) -> None:
+    with signals.shielded():
+        _remove_stage(op, stage)
+
+
+def _remove_stage(op: "Operation", stage: str) -> None:
     try:
         op.runner.run(scripts.remove_directory(stage))
     except IrisOpsError as exc:
@@ -76,7 +81,8 @@ def _copy_in_instance(op: "Operation", script, *, dismount: bool, timeout: float
         payload = exc.details.get("result") if isinstance(exc, ScriptError) else None
         ours = payload is None or bool(payload.get("frozen"))
         if not dismount and ours and not (payload and payload.get("thawed")):
-            ensure_thawed(op)
+            with signals.shielded():  # a second signal must not abandon a frozen instance
+                ensure_thawed(op)
         if isinstance(exc, ScriptError):
             step, text = exc.details.get("step"), exc.details.get("iris_error", "")
             if scripts.ALREADY_FROZEN in text:
@@ -326,7 +332,8 @@ def run_backup(op: "Operation", namespace: str, out: Path, *, force: bool, dismo
         writer.write_manifest(manifest)
         writer.commit()
     except BaseException:
-        writer.abort()
+        with signals.shielded():
+            writer.abort()
         raise
     op.hook.post_backup(operation=op, namespace=namespace, out=str(out), manifest=manifest)
     return manifest

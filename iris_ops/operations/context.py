@@ -104,8 +104,10 @@ class Operation:
         return self.pm.hook
 
     def emit(self, text: str = "") -> None:
-        """A result line on stdout (logs go to stderr)."""
-        print(text, file=self.out)
+        """A result line on stdout (logs go to stderr), secrets masked."""
+        from iris_ops import redact
+
+        print(redact.text(text), file=self.out)
 
     def step(self, event: str, **fields: Any) -> None:
         """A step the task's result also lists: logged at info, or at debug when a person

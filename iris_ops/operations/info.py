@@ -24,12 +24,15 @@ def plugins(c, json_=False):
         dist, version = plugin_distribution(pm, plugin)
         hooks = sorted(caller.name for caller in (pm.get_hookcallers(plugin) or []))
         rows.append({"name": name, "distribution": dist, "version": version, "hooks": hooks})
+    broken = [{"name": b.name, "problem": b.problem, "fix": b.fix} for b in getattr(pm, "broken", [])]
     if json_:
-        return {"plugins": rows}
+        return {"plugins": rows, "broken": broken}
     width = max(len(r["name"]) for r in rows)
     dwidth = max(len(f"{r['distribution']} {r['version']}") for r in rows)
     for r in rows:
         print(f"{r['name']:<{width}}  {r['distribution'] + ' ' + r['version']:<{dwidth}}  {', '.join(r['hooks'])}")
+    for b in broken:
+        print(f"{b['name']:<{width}}  NOT LOADED: it {b['problem']}; fix: {b['fix']}")
 
 
 @task(help={"json": "print the settings as one JSON document"})

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 #: Provenance written by restore into each database directory it creates.
 MARKER = "iris-ops-restore.json"
+#: ``<mgr>/iris-ops-restore-<NS>.json`` exists while a restore into NS is unfinished.
+JOURNAL_PREFIX = "iris-ops-restore-"
 
 
 @dataclass
@@ -55,17 +57,53 @@ def plan(op: "Operation", loaded: "Fixture", namespace: str, manager_directory: 
     return planned
 
 
+def journal_path(manager_directory: str, namespace: str) -> str:
+    return names.instance_path(f"{names.directory(manager_directory)}{JOURNAL_PREFIX}{namespace}.json")
+
+
+class Journal:
+    """``<mgr>/iris-ops-restore-<NS>.json``: what this restore may create, written before the
+    first change and removed once the restore succeeded or was rolled back completely.  Left
+    behind (``kill -9``, power loss), it tells ``iris-ops doctor`` exactly what to undo, and
+    nothing else."""
+
+    def __init__(self, op: "Operation", manager_directory: str, namespace: str, planned: list) -> None:
+        self.op = op
+        self.path = journal_path(manager_directory, namespace)
+        self.doc = {"tool": f"iris-ops {__version__}", "namespace": namespace,
+                    "databases": [{"name": p.name, "directory": p.directory} for p in planned],
+                    "resources": []}
+
+    def write(self) -> None:
+        data = json.dumps(self.doc).encode()
+        self.op.runner.write_file(io.BytesIO(data), len(data), self.path, timeout=self.op.settings.timeout)
+
+    def created_resource(self, resource: str, with_role: bool) -> None:
+        self.doc["resources"].append({"name": resource, "with_role": with_role})
+        self.write()
+
+    def remove(self) -> None:
+        self.op.runner.run(scripts.remove_file(self.path))
+
+
 class UndoLog:
     """Undo actions recorded before each change; replayed newest first on failure."""
 
-    def __init__(self, op: "Operation") -> None:
+    def __init__(self, op: "Operation", journal: Journal | None = None) -> None:
         self.op = op
+        self.journal = journal
         self.actions: list[tuple[str, Callable[[], object]]] = []
 
     def add(self, what: str, action: Callable[[], object]) -> None:
         self.actions.append((what, action))
 
     def replay(self) -> list[str]:
+        from iris_ops import signals
+
+        with signals.shielded():  # a signal now must not leave the namespace half restored
+            return self._replay()
+
+    def _replay(self) -> list[str]:
         failed = []
         for what, action in reversed(self.actions):
             try:
@@ -159,6 +197,8 @@ def restore_database(op: "Operation", loaded: "Fixture", item: PlannedDatabase, 
             with_role = not found.get("role_exists")
             undo.add(f"resource {item.resource}",
                      lambda: op.runner.run(scripts.delete_resource(item.resource, with_role=with_role)))
+            if undo.journal is not None:
+                undo.journal.created_resource(item.resource, with_role)
         op.runner.run(scripts.ensure_resource(item.resource))
     marker = json.dumps({"tool": f"iris-ops {__version__}", "fixture": fixture_id, "database": item.name}).encode()
     op.runner.write_file(io.BytesIO(marker), len(marker), item.directory + MARKER, timeout=op.settings.timeout)
@@ -236,7 +276,9 @@ def run_restore(op: "Operation", src: Path, namespace: str, *, force: bool, veri
         op.runner.run(scripts.create_namespace(namespace, globals_db, routines_db))
         return None, planned
 
-    undo = UndoLog(op)
+    journal = Journal(op, manager_directory, namespace, planned)
+    journal.write()
+    undo = UndoLog(op, journal)
     try:
         for item in planned:
             restore_database(op, loaded, item, undo, loaded.manifest.fixture_id)
@@ -264,8 +306,23 @@ def run_restore(op: "Operation", src: Path, namespace: str, *, force: bool, veri
         if failed and isinstance(exc, IrisOpsError):
             exc.message += "; rollback incomplete: " + "; ".join(failed)
             exc.args = (exc.message,)
+            exc.fix = "Run `iris-ops doctor --fix` to finish the rollback. " + (exc.fix or "")
+        if not failed:
+            _remove_journal(journal)
         raise
+    journal.remove()
     return tables, planned
+
+
+def _remove_journal(journal: Journal) -> None:
+    from iris_ops import signals
+
+    with signals.shielded():
+        try:
+            journal.remove()
+        except IrisOpsError as exc:
+            journal.op.log.warning("restore.journal_left", path=journal.path, error=str(exc),
+                                   fix="`iris-ops doctor --fix` removes it")
 
 
 @task(

@@ -84,3 +84,13 @@ def remove_path(target: Target, path: str, timeout: float):
         return None
     result = _exec(target, ["rm", "-rf", "--", path], timeout, user="root")
     return result.exit_code == 0
+
+
+@hookimpl(trylast=True)
+def list_directory(target: Target, path: str, timeout: float):
+    if target.transport != NAME:
+        return None
+    result = _exec(target, ["ls", "-1Ap", "--", path], timeout, user="root")
+    if result.exit_code != 0:
+        return []
+    return [line for line in result.stdout.decode("utf-8", "replace").splitlines() if line]

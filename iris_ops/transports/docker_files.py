@@ -167,6 +167,11 @@ def read_file(
                     f"'{path}' in container '{container}' is a {kind}, not a regular file",
                     fix="Give the path of a single regular file.",
                 )
+            if member.name != posixpath.basename(path):  # an engine (or proxy) we must not trust
+                raise errors.UsageError(
+                    f"{what}: the engine's archive holds {member.name!r}, not {posixpath.basename(path)!r}",
+                    fix="Nothing was written outside the fixture; check the Docker engine (or proxy) in between.",
+                )
             for piece in member.iter_data():
                 digest.update(piece)
                 dest.write(piece)
@@ -184,7 +189,9 @@ def read_file(
                 fix="The Docker engine closed the connection mid-transfer; check `docker ps` and retry.",
             ) from exc
         except tarstream.TarError as exc:
-            raise errors.InternalError(f"{what}: the engine sent an archive we cannot read: {exc}") from exc
+            raise errors.ValidationError(f"{what}: the engine sent an archive we cannot read: {exc}",
+                                         fix="Nothing was written outside the fixture; retry, and check the "
+                                         "Docker engine (or proxy) in between.") from exc
         except docker.errors.DockerException as exc:
             raise errors.UnreachableError(f"{what}: {exc}", fix="Check `docker ps` and retry.") from exc
         if member.size != written:  # pragma: no cover - iter_data guarantees it

@@ -117,3 +117,14 @@ def remove_path(target: Target, path: str, timeout: float):
     else:
         p.unlink(missing_ok=True)
     return True
+
+
+@hookimpl(trylast=True)
+def list_directory(target: Target, path: str, timeout: float):
+    if target.transport != NAME:
+        return None
+    try:
+        with os.scandir(path) as entries:
+            return [e.name + ("/" if e.is_dir(follow_symlinks=False) else "") for e in entries]
+    except (FileNotFoundError, NotADirectoryError):
+        return []

@@ -1,0 +1,130 @@
+"""SIGTERM and SIGHUP get Ctrl-C's cleanup, and no second signal can abandon it.
+
+CI runners stop a job with SIGTERM; closing a terminal sends SIGHUP.  Python turns only SIGINT
+into an exception, so without this a TERM killed iris-ops mid-backup and left the instance
+frozen.  Inside :func:`handled` (the CLI's error boundary installs it around every task body) the
+first of SIGINT, SIGTERM or SIGHUP raises :class:`Interrupted`, a :class:`KeyboardInterrupt`, so
+every ``except BaseException`` / ``finally`` cleanup path written for Ctrl-C runs unchanged:
+thaw, remove the staging directory, roll a restore back, remove a partial fixture.  Every later
+signal, until the task has ended, is deferred and reported on stderr, never raised: cleanup runs
+to its end.  Code that cleans up after some *other* failure wraps it in :func:`shielded`, so a
+first signal arriving there waits until the cleanup is done too.
+
+The exit status is 128 + the first signal's number (130 for Ctrl-C, 143 for SIGTERM, 129 for
+SIGHUP).  ``kill -9`` cannot be handled: ``iris-ops doctor`` finds what it leaves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+from typing import Iterator
+
+#: The signals that stop a task with cleanup.  SIGHUP does not exist on Windows.
+HANDLED: tuple[signal.Signals, ...] = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+
+
+class Interrupted(KeyboardInterrupt):
+    """A task stopped by a signal; cleanup runs as for Ctrl-C, then exit 128 + ``signum``."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal_name(signum))
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
+def signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+def exit_code_of(exc: BaseException) -> int:
+    """128 + the signal for :class:`Interrupted`; 130 for a plain KeyboardInterrupt."""
+    return exc.exit_code if isinstance(exc, Interrupted) else 128 + signal.SIGINT
+
+
+class _State:
+    def __init__(self) -> None:
+        self.first: int | None = None  # the signal that stopped the task
+        self.pending: int | None = None  # a first signal that arrived inside a shielded block
+        self.shield_depth = 0
+        self.deferred: list[int] = []
+
+
+_state = _State()
+
+
+def _say(text: str) -> None:
+    try:
+        os.write(2, f"iris-ops: {text}\n".encode())
+    except OSError:
+        pass
+
+
+def _handler(signum: int, frame) -> None:  # noqa: ARG001 - signal handler signature
+    if _state.first is not None or _state.pending is not None:
+        _state.deferred.append(signum)
+        _say(f"{signal_name(signum)} received during cleanup; it finishes first (kill -9 abandons it)")
+        return
+    if _state.shield_depth:
+        _state.pending = signum
+        _say(f"{signal_name(signum)} received during cleanup; stopping once it has finished")
+        return
+    _state.first = signum
+    raise Interrupted(signum)
+
+
+def stopped_by() -> int | None:
+    """The signal that stopped the running task, if one did."""
+    return _state.first
+
+
+@contextlib.contextmanager
+def handled() -> Iterator[None]:
+    """Install the handlers for the duration of a task body (main thread only; nested use is a
+    no-op).  The previous handlers come back afterwards."""
+    if threading.current_thread() is not threading.main_thread() or getattr(_state, "installed", False):
+        yield
+        return
+    previous = {}
+    for signum in HANDLED:
+        try:
+            previous[signum] = signal.signal(signum, _handler)
+        except (OSError, ValueError):  # e.g. an embedding that owns the signal
+            pass
+    _state.__init__()
+    _state.installed = True  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        _state.installed = False  # type: ignore[attr-defined]
+
+
+@contextlib.contextmanager
+def shielded() -> Iterator[None]:
+    """Run a cleanup that no signal may cut short (a thaw, a rollback, removing a staging
+    directory).  A signal arriving inside is raised once the block has ended, unless another
+    exception is already on its way out (the task fails anyway, with that error)."""
+    _state.shield_depth += 1
+    try:
+        yield
+    finally:
+        _state.shield_depth -= 1
+        if _state.shield_depth == 0 and _state.pending is not None and _state.first is None:
+            signum, _state.pending = _state.pending, None
+            _state.first = signum
+            import sys
+
+            if sys.exc_info()[1] is None:
+                raise Interrupted(signum)

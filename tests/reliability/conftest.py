@@ -1,0 +1,102 @@
+"""The reliability suite's test bed: one simulated instance per module (every case asserts it
+leaves the instance as it found it, so the next case can use it), the in-process CLI aimed at
+it, and fault injectors registered as throwaway plugins."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import threading
+from pathlib import Path
+
+import pytest
+
+from iris_ops import hookimpl
+
+
+@pytest.fixture(scope="module")
+def shared_sim(docker_engine, sim_image):
+    from iris_ops.testing.simcontainer import run_container
+
+    sc = run_container(docker_engine.client, docker_engine.base_url, sim_image, f"iris-rel-{secrets.token_hex(4)}")
+    try:
+        yield sc
+    finally:
+        sc.remove()
+
+
+@pytest.fixture
+def rel_cli(shared_sim, monkeypatch, tmp_path, capsys):
+    """``iris-ops ARGS`` in this process against the module's instance, with fault plugins
+    registered for the call: (exit code, stdout, stderr)."""
+    from conftest import make_inproc, plugin
+
+    inproc = make_inproc(shared_sim.env, monkeypatch, tmp_path, capsys)
+
+    def run(*args, plugins=()):
+        with contextlib.ExitStack() as stack:
+            for p in plugins:
+                p.pm = stack.enter_context(plugin(p))
+            return inproc(*args)
+
+    return run
+
+
+def signal_self(signum: int, after: float = 0.0) -> None:
+    """Deliver ``signum`` to this process now, or from a timer thread after ``after`` seconds
+    (the main thread is then blocked in the transport, as a real ``kill`` would find it)."""
+    if after <= 0:
+        os.kill(os.getpid(), signum)
+        return
+    timer = threading.Timer(after, os.kill, (os.getpid(), signum))
+    timer.daemon = True
+    timer.start()
+
+
+class Hang:
+    """Inserts ``Hang seconds`` before the script step holding ``marker`` in the first script
+    containing ``among``: an in-instance step that takes that long, as a large copy would."""
+
+    def __init__(self, among: str, marker: str, seconds: float, then=None) -> None:
+        self.among, self.marker, self.seconds, self.fired, self.pm = among, marker, seconds, 0, None
+        self.then = then  # called as the script is sent
+
+    @hookimpl(tryfirst=True)
+    def run_objectscript(self, target, script, namespace, timeout):
+        import re
+
+        if self.fired or self.among not in script or self.marker not in script:
+            return None
+        self.fired += 1
+        at = script.index(self.marker)
+        start = [m.end() for m in re.finditer(r"Try \{ If n=\d+ \{ ", script[:at])][-1]
+        script = script[:start] + f"Hang {self.seconds} " + script[start:]
+        others = self.pm.subset_hook_caller("run_objectscript", remove_plugins=[self])
+        if self.then:
+            self.then()
+        return others(target=target, script=script, namespace=namespace, timeout=timeout)
+
+
+def staging_leftovers(sc) -> list[str]:
+    """Files and directories iris-ops stages in the instance (backup copies, delete plans, counting namespaces)."""
+    return leftovers_in(sc.instance.listing())
+
+
+def leftovers_in(listing: dict) -> list[str]:
+    return sorted(p for p in listing["files"] if "/iris-ops-backup-" in p or "/iris-ops-delete-" in p
+                  or "IRISOPS" in p.upper())
+
+
+def comparable(listing: dict) -> dict:
+    """A listing without what a read-only session changes anyway (journal/log files' sizes)."""
+    files = {p: e for p, e in listing["files"].items() if not p.endswith((".log", "messages.log"))}
+    return {**listing, "files": files}
+
+
+def host_leftovers(root: Path) -> list[str]:
+    return sorted(str(p) for p in Path(root).rglob("*") if ".iris-ops" in p.name or "iris-ops-tmp" in p.name)
+
+
+SIGNALS = {"TERM": signal.SIGTERM, "HUP": signal.SIGHUP}

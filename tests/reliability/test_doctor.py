@@ -1,0 +1,141 @@
+"""Issue 10 point 2: `iris-ops doctor [--fix]` finds and repairs each kind of leftover, made the
+way a crash makes it: `kill -9` of the iris-ops process at a phase, or a step failing between
+two others.  Each test ends with doctor reporting a clean instance and the listing as before."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from iris_ops import hookimpl
+from iris_ops.errors import InstanceError
+from reliability.conftest import comparable, leftovers_in
+
+
+def _popen(sc, cwd, *args):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IRIS_OPS_")}
+    env.update(sc.env, IRIS_OPS_LOG_FORMAT="json")
+    return subprocess.Popen([sys.executable, "-m", "iris_ops", *map(str, args)], env=env, cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(predicate, proc, what, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert proc.poll() is None, f"finished before {what}: {proc.communicate()}"
+        assert time.monotonic() < deadline, f"never saw {what}"
+        time.sleep(0.05)
+
+
+def _doctor(rel_cli, *flags):
+    code, out, err = rel_cli("doctor", "--json", *flags)
+    return code, json.loads(out), err
+
+
+def _kinds(doc):
+    return sorted({f["kind"] for f in doc.get("findings", [])})
+
+
+def test_a_clean_instance_is_clean(rel_cli):
+    code, doc, err = _doctor(rel_cli)
+    assert code == 0 and doc["ok"] and doc["findings"] == [], err
+
+
+def test_kill_9_mid_backup_leaves_staging_and_a_partial_fixture_which_doctor_repairs(shared_sim, rel_cli, tmp_path):
+    sc = shared_sim
+    sc.instance.create_database("DOCBIG", size_mb=24, namespace="DOCBIG")
+    before = sc.instance.listing()
+    proc = _popen(sc, tmp_path, "backup", "--ns", "DOCBIG", "--out", tmp_path / "fx")
+    # Killed while streaming: the copy in the instance is done (and thawed), the fixture half written.
+    _wait_for(lambda: any(tmp_path.glob(".fx.iris-ops-tmp-*/databases/DOCBIG/IRIS.DAT")), proc, "streaming",
+              timeout=60)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    code, doc, _ = _doctor(rel_cli)
+    assert code == 4 and not doc["ok"]
+    assert _kinds(doc) == ["host-temp", "staging"], doc
+    code, doc, err = _doctor(rel_cli, "--fix", "--yes")
+    assert code == 0, err
+    assert {r["kind"] for r in doc["repaired"]} == {"host-temp", "staging"}
+    after = sc.instance.listing()
+    assert leftovers_in(after) == [] and comparable(after) == comparable(before)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_freeze_whose_owner_died_is_found_and_thawed(shared_sim, rel_cli):
+    """The client and its in-instance session both gone (container-level kill, power loss of
+    the client machine with the session killed): the instance stays frozen until WDSuspendLimit."""
+    code, _, err = rel_cli("run", "--ns", "%SYS",
+                           'Set sc=##class(Backup.General).ExternalFreeze(,"iris-ops backup",,,,,0,,,600)')
+    assert code == 0, err
+    assert shared_sim.instance.is_frozen()
+    code, doc, _ = _doctor(rel_cli)
+    assert code == 4 and _kinds(doc) == ["frozen"]
+    code, doc, err = _doctor(rel_cli, "--fix", "--yes")
+    assert code == 0, err
+    assert not shared_sim.instance.is_frozen()
+
+
+@pytest.fixture(scope="module")
+def big_fixture(shared_sim, tmp_path_factory):
+    from clihelp import cli, ok
+
+    shared_sim.instance.create_database("DOCSRC", size_mb=16, namespace="DOCSRC")
+    out = tmp_path_factory.mktemp("fx") / "DOCSRC"
+    ok(cli(shared_sim, "backup", "--ns", "DOCSRC", "--out", out))
+    return out
+
+
+def test_kill_9_mid_restore_leaves_a_journal_and_doctor_rolls_it_back(shared_sim, rel_cli, big_fixture, tmp_path):
+    sc = shared_sim
+    before = sc.instance.listing()
+    mgr = sc.instance.manager_directory()
+    journal = f"{mgr}iris-ops-restore-DOCDST.json"
+    proc = _popen(sc, tmp_path, "restore", "--src", big_fixture, "--ns", "DOCDST")
+    _wait_for(lambda: sc.exists(journal), proc, "the restore journal")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    code, doc, _ = _doctor(rel_cli)
+    assert code == 4 and _kinds(doc) == ["restore"], doc
+    assert "DOCDST" in doc["findings"][0]["problem"]
+    code, doc, err = _doctor(rel_cli, "--fix", "--yes")
+    assert code == 0, err
+    assert comparable(sc.instance.listing()) == comparable(before)
+
+
+class FailDismount:
+    pm = None
+
+    @hookimpl(tryfirst=True)
+    def run_objectscript(self, target, script, namespace, timeout):
+        if "DismountDatabase" in script:
+            raise InstanceError("injected: the instance failed between two delete-ns steps")
+
+
+def test_a_delete_ns_stopped_halfway_is_finished_by_doctor(shared_sim, rel_cli, big_fixture):
+    sc = shared_sim
+    before = sc.instance.listing()
+    code, _, err = rel_cli("restore", "--src", big_fixture, "--ns", "DOCDEL")
+    assert code == 0, err
+    code, _, err = rel_cli("delete-ns", "--ns", "DOCDEL", "--yes", plugins=[FailDismount()])
+    assert code == 5, err
+    code, doc, _ = _doctor(rel_cli)
+    assert code == 4 and _kinds(doc) == ["delete-ns"], doc
+    code, doc, err = _doctor(rel_cli, "--fix", "--yes")
+    assert code == 0, err
+    assert comparable(sc.instance.listing()) == comparable(before)
+
+
+def test_fix_asks_first_and_without_a_terminal_refuses(shared_sim, rel_cli, tmp_path):
+    (tmp_path / ".USER.iris-ops-tmp-0123456789ab").mkdir()
+    code, out, err = rel_cli("doctor", "--fix")
+    assert code == 2 and "--yes" in err
+    assert (tmp_path / ".USER.iris-ops-tmp-0123456789ab").exists()
+    code, out, err = rel_cli("doctor", "--fix", "--yes")
+    assert code == 0 and "repaired  host-temp" in out
