@@ -10,7 +10,7 @@ import re
 import pytest
 
 from clihelp import cli, events, manifest, ok
-from plugin_helpers import plugin
+from cli_helpers import plugin
 from iris_ops import hookimpl
 
 _STEP = re.compile(r"Try \{ If n=\d+ \{ ")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 from clihelp import cli, manifest, objectscript, ok
-from plugin_helpers import plugin
+from cli_helpers import plugin
 from iris_ops import hookimpl
 from iris_ops.errors import InstanceError
 

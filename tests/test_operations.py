@@ -18,7 +18,7 @@ import pytest
 from iris_ops.errors import InstanceError, VetoedError
 
 from iris_ops import hookimpl
-from plugin_helpers import plugin
+from cli_helpers import plugin
 
 ROWS = [("Alice", "100.50"), ("Bob", "200.75"), ("Charlie", "300.25")]
 MGR = "/usr/irissys/mgr/"

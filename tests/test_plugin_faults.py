@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import plugin
+from cli_helpers import plugin
 from iris_ops import hookimpl
 from iris_ops.errors import VetoedError
 

@@ -9,7 +9,7 @@ import stat
 
 import pytest
 
-from conftest import plugin
+from cli_helpers import plugin
 from iris_ops import hookimpl, redact
 from iris_ops.errors import VetoedError
 

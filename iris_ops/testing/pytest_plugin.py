@@ -62,6 +62,7 @@ def docker_engine() -> Iterator[DockerEngine]:
             private.stop()
             _no_engine(f"a private dockerd could not start: {e}")
         url = private.url
+        _stop_on_sigterm(private)
     client = dockerd.client_for(url)
     _docker_tests["engine"] = f"a private dockerd ({url})" if private else url
     try:
@@ -72,6 +73,24 @@ def docker_engine() -> Iterator[DockerEngine]:
             leftovers = private.stop()
             if leftovers:
                 raise RuntimeError(f"the private dockerd left {leftovers}")
+
+
+def _stop_on_sigterm(private: Any) -> None:
+    """A test run stopped with SIGTERM (a CI timeout, `kill`) runs no atexit handler: stop the
+    private engine first, then die of the signal as before."""
+    import signal
+
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def stop_then_die(signum, frame):  # noqa: ARG001
+        try:
+            private.stop()
+        finally:
+            signal.signal(signal.SIGTERM, previous if callable(previous) else signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    if previous in (signal.SIG_DFL, None):
+        signal.signal(signal.SIGTERM, stop_then_die)
 
 
 def _no_engine(reason: str) -> None:

@@ -31,7 +31,7 @@ def shared_sim(docker_engine, sim_image):
 def rel_cli(shared_sim, monkeypatch, tmp_path, capsys):
     """``iris-ops ARGS`` in this process against the module's instance, with fault plugins
     registered for the call: (exit code, stdout, stderr)."""
-    from conftest import make_inproc, plugin
+    from cli_helpers import make_inproc, plugin
 
     inproc = make_inproc(shared_sim.env, monkeypatch, tmp_path, capsys)
 
