@@ -222,37 +222,17 @@ def test_writer_refuses_absolute_names():
         list(tarstream.single_file_tar("/etc/passwd", 0, 0o644, 0, 0, 0, io.BytesIO()))
 
 
-def test_reader_beats_tarfile_with_hashing():
-    """The point of the module: faster than tarfile's stream mode, same pass hashing."""
-    import time
-
-    data = os.urandom(1 << 20) * 48
+def test_reader_hashes_what_tarfile_reads():
+    """Same bytes and same digest as the stdlib's stream mode, in one pass over chunks.  (How much
+    faster it is is a benchmark figure, not a test: bench/run.py.)"""
+    data = os.urandom(1 << 20) * 8
     raw = b"".join(tarstream.single_file_tar("f", len(data), 0o644, 0, 0, 0, io.BytesIO(data)))
-    chunks = _chunked(raw, 2 << 20)
 
-    def ours() -> str:
-        h = hashlib.sha256()
-        for m in tarstream.iter_members(chunks):
-            for piece in m.iter_data():
-                h.update(piece)
-        return h.hexdigest()
-
-    def stdlib() -> str:
-        h = hashlib.sha256()
-        with tarfile.open(fileobj=io.BytesIO(raw), mode="r|") as tf:
-            for m in tf:
-                f = tf.extractfile(m)
-                while block := f.read(1 << 20):
-                    h.update(block)
-        return h.hexdigest()
-
-    def best(fn) -> float:
-        times = []
-        for _ in range(3):
-            t = time.perf_counter()
-            digest = fn()
-            times.append(time.perf_counter() - t)
-        assert digest == hashlib.sha256(data).hexdigest()
-        return min(times)
-
-    assert best(ours) < best(stdlib)
+    h = hashlib.sha256()
+    for m in tarstream.iter_members(_chunked(raw, 2 << 20)):
+        for piece in m.iter_data():
+            h.update(piece)
+    with tarfile.open(fileobj=io.BytesIO(raw), mode="r|") as tf:
+        member = next(iter(tf))
+        assert tf.extractfile(member).read() == data
+    assert h.hexdigest() == hashlib.sha256(data).hexdigest()
