@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ...objectscript.runtime import OMITTED, ByRef, Process
+from ...objectscript.runtime import ByRef, Process, arg, set_ref  # noqa: F401  (arg, set_ref: shared by the class modules)
 from ..state import IRISOWNER, SimInstance
 
 # Verified: "ERROR #420: Namespace X does not exist" (%ObjectErrors CPFNameDoesNotExist).
@@ -19,18 +19,6 @@ E_SQL = 5540  # "SQLCODE: %1 Message: %2"
 
 NS_NAME = re.compile(r"^[A-Za-z%][A-Za-z0-9_-]{0,63}$")
 DB_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
-
-
-def arg(args: list, i: int, default: Any = "") -> Any:
-    if i >= len(args) or args[i] is OMITTED:
-        return default
-    value = args[i]
-    return value.get(default) if isinstance(value, ByRef) else value
-
-
-def set_ref(args: list, i: int, value: Any) -> None:
-    if i < len(args) and isinstance(args[i], ByRef):
-        args[i].set(value)
 
 
 def instance_of(proc: Process) -> SimInstance:
