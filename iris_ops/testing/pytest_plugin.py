@@ -122,13 +122,12 @@ def sim_container(docker_engine, sim_image) -> Iterator[Any]:
 def sim_host() -> Iterator[Any]:
     from iris_ops.testing.simcontainer import HostSim
 
-    home = tempfile.mkdtemp(prefix="iris-ops-host-")
-    sim = HostSim(home).install()
-    try:
-        yield sim
-    finally:
-        import shutil
+    import shutil
 
+    home = tempfile.mkdtemp(prefix="iris-ops-host-")
+    try:
+        yield HostSim(home).install()
+    finally:  # also when the install itself failed
         shutil.rmtree(home, ignore_errors=True)
 
 
