@@ -51,6 +51,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     options = [
         ("--iris-container", "iris_container", "IRIS container name (default: iris-ops settings, IRIS_OPS_CONTAINER)", None),
         ("--iris-fixtures", "iris_fixtures_dir", "directory of iris-ops fixtures (default: the fixtures_dir setting)", None),
+        ("--iris-dbapi", "iris_dbapi", "HOST[:PORT] of the instance's superserver, for IrisNamespace.dbapi()", None),
     ]
     for flag, ini, help_text, default in options:
         group.addoption(flag, dest=ini, default=default, help=help_text)
@@ -110,9 +111,10 @@ class IrisNamespace:
                          int(done.get("rowcount") or 0))
 
     def dbapi(self) -> Any:
-        """A DB-API connection through intersystems-irispython, opened on first use.  Needs the
-        settings ``dbapi_host``/``dbapi_port`` and the credentials ``IRIS_OPS_USERNAME`` and
-        ``IRIS_OPS_PASSWORD`` (a password account, IRIS.md §6)."""
+        """A DB-API connection through intersystems-irispython, opened on first use.  Needs
+        ``--iris-dbapi HOST[:PORT]`` (ini ``iris_dbapi``) and the iris-ops credentials, the settings
+        ``username`` and ``password`` (``IRIS_OPS_USERNAME``, ``IRIS_OPS_PASSWORD``): a password
+        account, IRIS.md §6."""
         if self._dbapi is None:
             self._dbapi = self.session.connect(self.name)
         return self._dbapi
@@ -222,15 +224,15 @@ class IrisSession:
         return Operation(name, self._settings, self._pm)
 
     def connect(self, namespace: str) -> Any:
-        settings = self._settings
-        host = settings.get("dbapi_host") if hasattr(settings, "get") else None
-        user, password = os.environ.get("IRIS_OPS_USERNAME"), os.environ.get("IRIS_OPS_PASSWORD")
-        if not (host and user and password):
-            pytest.fail("no DB-API credentials: set the setting dbapi_host (and dbapi_port) and the environment "
-                        "variables IRIS_OPS_USERNAME and IRIS_OPS_PASSWORD", pytrace=False)
+        address = _option(self.config, "iris_dbapi")
+        user, password = self._settings.username, self._settings.password
+        if not (address and user and password):
+            pytest.fail("no DB-API connection configured: pass --iris-dbapi HOST[:PORT] (ini iris_dbapi) and set "
+                        "IRIS_OPS_USERNAME and IRIS_OPS_PASSWORD", pytrace=False)
+        host, _, port = str(address).partition(":")
         import iris.dbapi
 
-        return iris.dbapi.connect(hostname=host, port=int(settings.get("dbapi_port") or 1972), namespace=namespace,
+        return iris.dbapi.connect(hostname=host, port=int(port or 1972), namespace=namespace,
                                   username=user, password=password)
 
     # -- namespaces --

@@ -133,3 +133,12 @@ def test_a_killed_run_is_swept_by_the_next(project, sim_host):
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"swept 1 namespace(s) left by runs that died: {left[0]}" in done.stdout
     assert leftovers(sim_host) == []
+
+
+def test_dbapi_without_a_configured_connection_says_what_to_set(project, sim_host):
+    (project / "test_dbapi.py").write_text("def test_dbapi(accounts):\n    accounts.dbapi()\n")
+    done = pytest_run(project, sim_host, "test_dbapi.py")
+    assert done.returncode == 1
+    assert "--iris-dbapi HOST[:PORT]" in done.stdout and "IRIS_OPS_PASSWORD" in done.stdout
+    assert "Traceback" not in done.stdout
+    assert leftovers(sim_host) == []
