@@ -84,14 +84,14 @@ def by_check(report: fx.Report, file: str, check: str) -> fx.Finding:
 def test_round_trip(files):
     m = manifest_for(files)
     text = m.to_json()
-    assert json.loads(text)["schema"] == fx.SCHEMA_ID
+    assert json.loads(text)["schema"] == fx.SCHEMA_PLAIN  # the lowest schema that holds it
     assert fx.Manifest.from_json(text) == m
     assert fx.Manifest.from_json(text).to_json() == text
 
 
 def test_written_fixture_loads_and_checks(good, files):
     f = fx.load(good)
-    assert f.schema == fx.SCHEMA_ID and f.root == good.resolve()
+    assert f.schema == fx.SCHEMA_PLAIN and f.root == good.resolve()
     assert f.manifest == manifest_for(files)
     assert f.manifest.globals_database.name == "APP_DATA" and f.manifest.routines_database.name == "APP_CODE"
     assert f.path_of(f.databases[0]).read_bytes() == files[DATA]
@@ -429,7 +429,7 @@ def test_hash_file_reports_an_unreadable_file_as_oserror(tmp_path):
     with pytest.raises(OSError):
         fx.hash_file(tmp_path / "missing")
     with pytest.raises(OSError):
-        fx.hash_file(tmp_path)  # a directory: the read fails in the reader thread
+        fx.hash_file(tmp_path)  # a directory: opening or mapping it fails
 
 
 # ------------------------------------------------------------------------------ FixtureWriter
@@ -526,7 +526,7 @@ def test_report_json_and_table(good, files):
         f.write(b"\0")
     r = fx.check(good)
     data = json.loads(r.to_json())
-    assert data["ok"] is False and data["schema"] == fx.SCHEMA_ID
+    assert data["ok"] is False and data["schema"] == fx.SCHEMA_PLAIN
     assert set(data["findings"][0]) == {"file", "check", "ok", "expected", "actual", "message"}
     failing = [f for f in data["findings"] if not f["ok"]]
     assert {(f["file"], f["check"]) for f in failing} == {(DATA, "size"), (DATA, "sha256"), (DATA, "dat-label")}
