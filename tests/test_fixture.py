@@ -567,3 +567,21 @@ def test_writer_refuses_a_directory_that_appeared_while_writing(tmp_path, files)
             out.mkdir()  # someone else's, created meanwhile: an empty dir would silently be replaced by rename
             (out / "theirs").write_text("keep")
     assert siblings(tmp_path) == ["app"] and (out / "theirs").read_text() == "keep"
+
+
+def test_check_reads_each_database_file_once(good, monkeypatch):
+    """validate's cost is one pass per file: the size, the digest and the label come from the
+    same read (the label check used to open the file twice more)."""
+    import builtins
+
+    real_open = builtins.open
+    opened: list[str] = []
+
+    def counting_open(file, *args, **kwargs):
+        if str(file).endswith("IRIS.DAT"):
+            opened.append(str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", counting_open)
+    assert fx.check(good).ok
+    assert sorted(opened) == sorted(str(good.resolve() / rel) for rel in (DATA, CODE))
