@@ -23,15 +23,15 @@ from iris_ops import errors
 
 #: zstd level and worker threads of ``backup --compress``, chosen by figures on 256 MiB files
 #: streamed in 1 MiB writes (2026-11-29, the typical database of bench/run.py and a filled one):
-#: on the typical one (mostly empty blocks) levels 1, 3, 6, 9 and 19 all store it 5,200-5,900 x smaller, level 1 within 3 % of
-#: level 3; on a filled database (incompressible) level 1 costs 0.15-0.21 s of CPU where level 3
+#: on the typical one (mostly empty blocks) levels 1, 3, 6, 9 and 19 all store it 5,200-5,900 x
+#: smaller, level 1 within 3 % of level 3; on a filled database (incompressible) level 1 costs 0.15-0.21 s of CPU where level 3
 #: costs 0.34-0.39 s.  Worker threads (one per core) compress beside the thread that streams
 #: the file out of the instance instead of in it.
 DEFAULT_LEVEL = 1
 DEFAULT_THREADS = -1  # one per core
 CHUNK = 1 << 20
 #: The largest window a frame may ask for.  Levels up to 19 write at most 8 MiB windows
-#: (2 MiB at level 3); libzstd's own default limit is 128 MiB, more than a 80 MiB client.
+#: (512 KiB at level 1); libzstd's own default limit is 128 MiB, more than an 80 MiB client.
 MAX_WINDOW = 1 << 24
 FIX_DAMAGED = "Recreate the fixture with `iris-ops backup --compress`."
 

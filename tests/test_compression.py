@@ -333,13 +333,23 @@ def test_without_zstandard_compressed_fixtures_fail_with_exit_2_and_the_fix(monk
 # --- through the CLI, against the simulated container -------------------------------------------------
 
 @pytest.mark.slow
-def test_backup_compress_validate_restore_round_trip(sim_container, tmp_path):
+def test_backup_compress_validate_restore_round_trip(sim_container, inproc, monkeypatch, tmp_path):
     from test_operations import accounts, cli, make_accounts, manifest, ok, snapshot, assert_same
 
     sc = sim_container
     make_accounts(sc)
     out = tmp_path / "fx"
-    ok(cli(sc, "backup", "--ns", "USER", "--out", out, "--compress"))
+    frozen_when_compressing = []
+    real_init = compression.CompressingWriter.__init__
+
+    def spying_init(self, *args, **kwargs):
+        frozen_when_compressing.append(sc.instance.is_frozen())
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(compression.CompressingWriter, "__init__", spying_init)
+    code, _, err = inproc("backup", "--ns", "USER", "--out", out, "--compress")
+    assert code == 0, err
+    assert frozen_when_compressing == [False]  # compression runs after the thaw: the window does not grow
     m = manifest(out)
     (db,) = m["databases"]
     assert m["schema"] == fx.SCHEMA_ID and db["file"].endswith("IRIS.DAT.zst")
