@@ -429,7 +429,7 @@ def test_hash_file_reports_an_unreadable_file_as_oserror(tmp_path):
     with pytest.raises(OSError):
         fx.hash_file(tmp_path / "missing")
     with pytest.raises(OSError):
-        fx.hash_file(tmp_path)  # a directory: opening or mapping it fails
+        fx.hash_file(tmp_path)  # a directory: the read fails in the reader thread
 
 
 # ------------------------------------------------------------------------------ FixtureWriter
