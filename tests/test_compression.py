@@ -322,7 +322,8 @@ def test_without_zstandard_compressed_fixtures_fail_with_exit_2_and_the_fix(monk
     root = write_fixture(tmp_path / "fx", packed())
     monkeypatch.setitem(sys.modules, "zstandard", None)  # import zstandard now raises ImportError
     run = make_inproc({"IRIS_OPS_CONTAINER": "no-such-container"}, monkeypatch, tmp_path, capsys)
-    for argv in (("validate", "--src", root), ("backup", "--ns", "USER", "--compress", "--out", tmp_path / "new")):
+    for argv in (("validate", "--src", root), ("restore", "--src", root, "--ns", "NEWZ"),
+                 ("backup", "--ns", "USER", "--compress", "--out", tmp_path / "new")):
         code, out, err = run(*argv)
         assert code == 2, (argv, out, err)
         assert "zstandard" in err and "pip install 'iris-ops[zstd]'" in err
