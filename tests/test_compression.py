@@ -91,6 +91,27 @@ def test_the_writer_can_leave_the_plain_digest_to_the_caller():
     assert zstandard.ZstdDecompressor().decompress(out.getvalue(), max_output_size=len(PLAIN)) == PLAIN
 
 
+def test_the_frame_walker_knows_where_a_stream_may_end():
+    """libzstd's streaming reader returns a truncated frame's bytes without an error; the walker
+    follows the frame and block headers and accepts only whole frames, whatever the cut."""
+    frame = zstandard.ZstdCompressor(level=3, write_checksum=True).compress(PLAIN[: 300_000])
+    skippable = (0x184D2A53).to_bytes(4, "little") + (5).to_bytes(4, "little") + b"12345"
+    stream, _ = _compress(PLAIN)  # the backup writer's frames (worker threads, unknown size)
+    for whole in (frame, frame + frame, skippable + frame, stream):
+        walker = compression._FrameWalker()
+        for i in range(0, len(whole), 997):  # fed in pieces that cut headers anywhere
+            walker.feed(whole[i : i + 997])
+        assert walker.problem() is None
+    for cut in sorted({1, 4, 5, 7, 12, len(frame) // 2, len(frame) - 4, len(frame) - 1}):
+        walker = compression._FrameWalker()
+        walker.feed(frame[:cut])
+        assert walker.problem() == "truncated: the stream ends inside a zstd frame", cut
+    for junk, why in ((b"", "empty"), (b"\0" * 16, "not a zstd stream"), (frame + b"\0" * 8, "no zstd frame at byte")):
+        walker = compression._FrameWalker()
+        walker.feed(junk)
+        assert why in walker.problem()
+
+
 # --- compressed fixtures, validated offline -----------------------------------------------------------
 
 def write_fixture(root: Path, stored: bytes, *, plain: bytes = DAT, compressed: bool = True,
