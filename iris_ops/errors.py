@@ -7,7 +7,8 @@ the CLI layer (:mod:`iris_ops.cli`) turns them into exit codes and messages.
 | code | class                    | meaning                                                        |
 |------|--------------------------|----------------------------------------------------------------|
 | 1    | InternalError            | unexpected internal error                                      |
-| 2    | UsageError               | bad input: invalid name, missing or malformed fixture          |
+| 2    | UsageError               | bad input: invalid name, missing or malformed fixture; this    |
+|      |                          | host's disk full (HostDiskFullError: the remedy is the user's) |
 | 3    | ConflictError            | target exists, or refused operation on a system namespace/db   |
 | 4    | ValidationError          | checksum, DAT label, row counts                                |
 | 5    | InstanceError            | the instance refused or failed an operation                    |
@@ -73,6 +74,29 @@ class FixtureError(UsageError):
 
 class ConfigError(UsageError):
     default_fix = "Fix the setting in iris-ops.toml, [tool.iris-ops] in pyproject.toml, or the IRIS_OPS_* variable."
+
+
+class HostDiskFullError(UsageError):
+    """This host's disk (or quota, or ``ulimit -f``) cannot take what iris-ops writes here.
+
+    Exit 2, with the usage errors: it is expected, not a bug (1), and not the instance (5) nor
+    the engine (6); as with an unwritable ``--out``, the remedy is the user's (free space, or
+    write elsewhere).  The partial file has been removed by then."""
+
+    default_fix = ("Free space on that filesystem (or raise its quota or `ulimit -f`), or pass --out "
+                   "on another filesystem; nothing partial was kept.")
+
+
+def host_disk_full(exc: OSError, path: object = None) -> "HostDiskFullError | None":
+    """The :class:`HostDiskFullError` for an OSError that says the disk is full, else None."""
+    import errno
+
+    if exc.errno not in {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", 122)}:
+        return None
+    where = exc.filename or path
+    reason = exc.strerror or str(exc)
+    return HostDiskFullError(f"this host's disk is full: cannot write {where or 'a file'} ({reason})",
+                             details={"path": str(where) if where else None, "errno": exc.errno})
 
 
 class ConflictError(IrisOpsError):

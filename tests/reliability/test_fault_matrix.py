@@ -73,7 +73,7 @@ def _cases() -> list[Case]:
                 cases.append(Case(operation, fault, where, code, says))
     cases += [
         Case("backup", "transfer", "read", 6, "archive transfer failed"),
-        Case("backup", "host-disk-full", "read", 1, "No space left on device"),
+        Case("backup", "host-disk-full", "read", 2, "this host's disk is full"),
         Case("backup-dismount", "transfer", "read", 6, "archive transfer failed"),
         Case("restore", "transfer", "write", 6, "archive transfer failed"),
     ]
