@@ -149,7 +149,13 @@ def _roll_back(op: "Operation", path: str, namespace: str, dbs: list, resources:
             op.log.warning("doctor.kept_directory", directory=directory, extra=sorted(content))
             op.runner.run(scripts.delete_database(name, directory, keep_files=True))
             continue
-        op.runner.run(scripts.delete_database(name, directory))
+        try:
+            op.runner.run(scripts.delete_database(name, directory))
+        except IrisOpsError as exc:
+            # A file the instance cannot open (an upload cut short leaves it root-owned): drop the
+            # configuration, then remove the directory (as root if need be).
+            op.log.warning("doctor.unreadable_database", directory=directory, error=str(exc))
+            op.runner.run(scripts.delete_database(name, directory, keep_files=True))
         _remove_directory(op, directory)
     for resource, with_role in resources:
         op.runner.run(scripts.delete_resource(resource, with_role=with_role))

@@ -22,6 +22,7 @@ class EngineProxy:
         self._listener: socket.socket | None = None
         self._open: set[socket.socket] = set()
         self._lock = threading.Lock()
+        self.connections = 0
 
     def start(self) -> "EngineProxy":
         with contextlib.suppress(FileNotFoundError):
@@ -47,6 +48,7 @@ class EngineProxy:
                 continue
             with self._lock:
                 self._open.update((client, upstream))
+                self.connections += 1
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
 

@@ -20,13 +20,19 @@ partial run, e.g. with -k): each case, its fault, its outcome.
 
 from __future__ import annotations
 
+import os
+import resource
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from iris_ops.testing.faults import Fault
+from reliability import beds
 from reliability.conftest import comparable, host_leftovers, leftovers_in
+from reliability.engineproxy import EngineProxy
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,6 +44,13 @@ class Case:
     where: str
     code: int
     says: str
+    #: where it runs: "shared" (the module's instance, in process), "proxy" (the same, through a
+    #: socket proxy the fault closes), "host" (a subprocess under ``ulimit -f``), "disk" (an
+    #: instance on a full tmpfs), "slow" (an instance whose sessions start late)
+    bed: str = "shared"
+    #: what doctor finds afterwards (what iris-ops could not clean while the container or engine
+    #: was gone); doctor --fix must repair it to the listing as before
+    leftovers: tuple = ()
 
     @property
     def id(self) -> str:
@@ -71,12 +84,36 @@ def _cases() -> list[Case]:
                     # counts are not fixed (README), and the counting namespace is gone.
                     code, says = 0, "backup.counts_not_fixed"
                 cases.append(Case(operation, fault, where, code, says))
+    gone = "engine-gone"
     cases += [
         Case("backup", "transfer", "read", 6, "archive transfer failed"),
-        Case("backup", "host-disk-full", "read", 2, "this host's disk is full"),
         Case("backup-dismount", "transfer", "read", 6, "archive transfer failed"),
         Case("restore", "transfer", "write", 6, "archive transfer failed"),
+        # This host's disk full, for real: the iris-ops process under `ulimit -f` (EFBIG).
+        Case("backup", "host-disk-full", "ulimit -f", 2, "this host's disk is full", bed="host"),
+        Case("backup-dismount", "host-disk-full", "ulimit -f", 2, "this host's disk is full", bed="host"),
+        # The container stopped or killed (docker stop/kill) at a named step or mid-transfer.
+        Case("backup", "container-kill", "##class(Backup.General).ExternalFreeze(", 6, "is not running"),
+        Case("backup", "container-stop", "##class(Config.Namespaces).Create(", 6, "is not running",
+             leftovers=("staging",)),
+        Case("backup-dismount", "container-kill", "##class(SYS.Database).DismountDatabase(", 6, "is not running"),
+        Case("restore", "container-stop", "##class(Config.Namespaces).Create(", 6, "is not running",
+             leftovers=("restore",)),
+        Case("delete-ns", "container-kill", "##class(SYS.Database).DeleteDatabase(", 6, "is not running"),
+        Case("validate-online", "container-stop", "##class(Config.Namespaces).Get(", 6, "is not running"),
+        Case("run", "container-kill", "Write 42", 6, "is not running"),
+        # The engine gone mid-transfer: iris-ops talks to a proxy in front of the engine; it closes.
+        Case("backup", gone, "read", 6, "", bed="proxy", leftovers=("staging",)),
+        Case("backup-dismount", gone, "read", 6, "", bed="proxy", leftovers=("staging",)),
+        Case("restore", gone, "write", 6, "", bed="proxy", leftovers=("restore",)),
+        # The instance's disk full, for real: its filesystem is a tmpfs another writer has filled.
+        Case("backup", "instance-disk-full", "tmpfs", 5, "", bed="disk"),
+        Case("backup-dismount", "instance-disk-full", "tmpfs", 5, "", bed="disk"),
+        Case("restore", "instance-disk-full", "tmpfs", 5, "", bed="disk"),
     ]
+    # A slow instance: every session starts after the operation's --timeout.
+    for operation in ("backup", "backup-dismount", "restore", "delete-ns", "validate-online", "run"):
+        cases.append(Case(operation, "slow-instance", f"IRISSIM_DELAY={beds.DELAY_S}", 6, "did not finish within", bed="slow"))
     return cases
 
 
@@ -101,38 +138,115 @@ def matrix_bed(shared_sim, tmp_path_factory):
         write_report()
 
 
+@pytest.fixture(scope="module")
+def disk_bed(docker_engine, sim_image, tmp_path_factory):
+    """(instance on a small tmpfs, a fixture of its BIG database); the disk is filled afterwards."""
+    from clihelp import cli, ok
+
+    sc = beds.run_bed(docker_engine, sim_image, "disk")
+    try:
+        sc.instance.create_database("BIG", size_mb=beds.BIG_MB, namespace="BIG", fill=True)
+        fixture = tmp_path_factory.mktemp("disk") / "BIG"
+        ok(cli(sc, "backup", "--ns", "BIG", "--out", fixture))
+        beds.fill_disk(sc)
+        yield sc, fixture
+        done = cli(sc, "doctor")
+        assert done.returncode == 0, done.stdout + done.stderr
+    finally:
+        beds.remove_bed(sc)
+
+
+@pytest.fixture(scope="module")
+def slow_bed(docker_engine, sim_image):
+    sc = beds.run_bed(docker_engine, sim_image, "slow")
+    try:
+        sc.instance.create_database("MTX", namespace="MTX")  # for delete-ns: seeded without a session
+        yield sc
+    finally:
+        beds.remove_bed(sc)
+
+
 def _args(case: Case, fixture: Path, out: Path) -> list[str]:
-    return {
-        "backup": ["backup", "--ns", "USER", "--out", out],
-        "backup-dismount": ["backup", "--ns", "USER", "--out", out, "--dismount"],
-        "restore": ["restore", "--src", fixture, "--ns", "MTX"],
-        "delete-ns": ["delete-ns", "--ns", "MTX", "--yes"],
-        "validate-online": ["validate", "--src", fixture, "--online", "--ns", "USER"],
-        "run": ["run", "--ns", "USER", "Write 42"],
+    ns = {"disk": "BIG"}.get(case.bed, "USER")
+    target = {"disk": "BIGCOPY"}.get(case.bed, "MTX")
+    args = {
+        "backup": ["backup", "--ns", ns, "--out", out],
+        "backup-dismount": ["backup", "--ns", ns, "--out", out, "--dismount"],
+        "restore": ["restore", "--src", fixture, "--ns", target],
+        "delete-ns": ["delete-ns", "--ns", target, "--yes"],
+        "validate-online": ["validate", "--src", fixture, "--online", "--ns", ns],
+        "run": ["run", "--ns", ns, "Write 42"],
     }[case.operation]
+    return args + (["--timeout", beds.SLOW_TIMEOUT_S] if case.bed == "slow" else [])
+
+
+def _limited_subprocess(sc, cwd: Path, args: list, limit: int) -> tuple[int, str, str]:
+    """iris-ops in a subprocess whose files may not grow past ``limit`` bytes (``ulimit -f``):
+    its writes fail with EFBIG as on a full disk.  SIGXFSZ keeps its default: iris-ops ignores it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IRIS_OPS_")}
+    env.update(sc.env, IRIS_OPS_LOG_FORMAT="json")
+    done = subprocess.run([sys.executable, "-m", "iris_ops", *map(str, args)], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=120,
+                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)))
+    return done.returncode, done.stdout, done.stderr
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_fault(case: Case, shared_sim, matrix_bed, rel_cli, tmp_path):
-    sc = shared_sim
+def test_fault(case: Case, request, shared_sim, matrix_bed, rel_cli, tmp_path, monkeypatch, capsys):
+    from cli_helpers import make_inproc
+
+    sc, fixture, run = shared_sim, matrix_bed, rel_cli
+    if case.bed == "disk":
+        sc, fixture = request.getfixturevalue("disk_bed")
+        run = _bed_cli(sc, monkeypatch, tmp_path, capsys, make_inproc)
+    elif case.bed == "slow":
+        sc = request.getfixturevalue("slow_bed")
+        run = _bed_cli(sc, monkeypatch, tmp_path, capsys, make_inproc)
     base = before = sc.instance.listing()
-    if case.operation == "delete-ns":
-        code, _, err = rel_cli("restore", "--src", matrix_bed, "--ns", "MTX")
+    if case.operation == "delete-ns" and case.bed != "slow":
+        code, _, err = run("restore", "--src", fixture, "--ns", "MTX")
         assert code == 0, err
         before = sc.instance.listing()
-    fault = Fault(case.fault, case.where)
-    code, out, err = rel_cli(*_args(case, matrix_bed, tmp_path / "fx"), plugins=[fault])
-    assert fault.fired, f"{case.id}: the fault point was never reached"
+    args = _args(case, fixture, tmp_path / "fx")
+    proxy = fault = None
+    if case.fault.startswith("container-"):
+        request.addfinalizer(lambda: _running(sc))  # whatever happens, the next case finds it up
+    if case.bed == "host":
+        code, out, err = _limited_subprocess(sc, tmp_path, args, 256 * 1024)
+        assert "File too large" in err, err  # the limit, not something else, stopped it
+    elif case.bed in ("disk", "slow"):
+        code, out, err = run(*args)
+    else:
+        if case.bed == "proxy":
+            proxy = EngineProxy(sc.base_url).start()
+            request.addfinalizer(proxy.remove)
+            monkeypatch.setenv("IRIS_OPS_DOCKER_HOST", proxy.url)
+        fault = Fault(case.fault, case.where, on_gone=proxy.close if proxy else None)
+        code, out, err = run(*args, plugins=[fault])
+        assert fault.fired, f"{case.id}: the fault point was never reached"
     outcome = f"exit {code}"
     assert code == case.code, f"{case.id}: {outcome}\n{err}"
     assert case.says in err, err
+    # Bring back what the fault took away, as the user would.
+    if proxy is not None:
+        assert proxy.connections, "iris-ops never talked to the proxy"
+        proxy.start()
+        monkeypatch.delenv("IRIS_OPS_DOCKER_HOST")
+    if case.fault.startswith("container-"):
+        _running(sc)
+        outcome += "; container started again"
+    if case.bed == "slow":
+        beds.wait_for_late_sessions(sc)
+        outcome += "; late sessions ended"
+    if case.leftovers:  # before the listing: a half-written file may not even be readable yet
+        outcome += _doctor_repairs(case, run)
     after = sc.instance.listing()
     assert not after["frozen"]
     assert host_leftovers(tmp_path) == [] and (tmp_path / "fx").exists() == (case.code == 0)
-    if case.operation == "delete-ns":
+    if case.operation == "delete-ns" and case.bed != "slow":
         # A delete-ns that stopped keeps its plan so that running it again finishes the job.
-        code, _, err2 = rel_cli("delete-ns", "--ns", "MTX", "--yes")
+        code, _, err2 = run("delete-ns", "--ns", "MTX", "--yes")
         assert code == 0, err2
         after = sc.instance.listing()
         assert leftovers_in(after) == []
@@ -142,8 +256,32 @@ def test_fault(case: Case, shared_sim, matrix_bed, rel_cli, tmp_path):
         assert leftovers_in(after) == []
         assert comparable(after) == comparable(before), f"{case.id}: the instance changed"
         outcome += "; instance exactly as before"
-    message = next((line for line in err.splitlines() if case.says in line), "")
+    message = next((line for line in err.splitlines() if case.says in line and '"exit_code"' in line),
+                   next((line for line in err.splitlines() if case.says in line), ""))
     RESULTS[case.id] = {"case": case, "outcome": outcome, "message": _event(message)}
+
+
+def _running(sc) -> None:
+    if sc.client.containers.get(sc.name).status != "running":
+        sc.start()
+
+
+def _bed_cli(sc, monkeypatch, tmp_path, capsys, make_inproc):
+    inproc = make_inproc(sc.env, monkeypatch, tmp_path, capsys)
+    return lambda *args, plugins=(): inproc(*args)
+
+
+def _doctor_repairs(case: Case, run) -> str:
+    """What iris-ops could not clean while the container or engine was gone: doctor finds exactly
+    that, and --fix repairs it."""
+    import json
+
+    code, out, err = run("doctor", "--json")
+    found = sorted({f["kind"] for f in json.loads(out).get("findings", [])})
+    assert code == 4 and found == sorted(case.leftovers), f"{case.id}: doctor found {found}\n{err}"
+    code, out, err = run("doctor", "--fix", "--yes")
+    assert code == 0, err
+    return f"; doctor found {', '.join(found)} and --fix repaired it"
 
 
 def _event(line: str) -> str:
@@ -173,6 +311,7 @@ def write_report() -> None:
     for case in CASES:
         r = RESULTS[case.id]
         where = case.where.strip("#(.") if case.where not in ("read", "write") else f"file {case.where}"
+        where = f"{where} ({case.bed} bed)" if case.bed != "shared" else where
         msg = r["message"].replace("|", "\\|")[:160]
         lines.append(f"| {case.operation} | {case.fault} | `{where}` | {case.code} | {r['outcome']} | {msg} |")
     (ROOT / "docs" / "RELIABILITY.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
