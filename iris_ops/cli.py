@@ -142,13 +142,13 @@ def _run_reporting(fn: Callable, made: dict, as_json: bool, c, args, kwargs):
         outcome.silence_stdout()
         raise Exit(code=EXIT_STDOUT_CLOSED) from None
     except Exception as exc:  # the one place that catches everything
-        # A full disk here is expected, not a bug: exit 2 naming the path (--out when the OS
-        # did not say which file), with what to do.
-        full = errors.host_disk_full(exc, kwargs.get("out")) if isinstance(exc, OSError) else None
-        if full is not None:
-            outcome.report_error(full)
-            _json_failure(as_json, full)
-            raise Exit(code=full.exit_code) from None
+        # A full disk here (or a path too long) is expected, not a bug: exit 2 naming the path
+        # (--out when the OS did not say which file), with what to do.
+        usage = errors.from_host_oserror(exc, kwargs.get("out")) if isinstance(exc, OSError) else None
+        if usage is not None:
+            outcome.report_error(usage)
+            _json_failure(as_json, usage)
+            raise Exit(code=usage.exit_code) from None
         outcome.report_internal_error(exc)
         _json_failure(as_json, exc)
         raise Exit(code=1) from None

@@ -87,16 +87,21 @@ class HostDiskFullError(UsageError):
                    "on another filesystem; nothing partial was kept.")
 
 
-def host_disk_full(exc: OSError, path: object = None) -> "HostDiskFullError | None":
-    """The :class:`HostDiskFullError` for an OSError that says the disk is full, else None."""
+def from_host_oserror(exc: OSError, path: object = None) -> "UsageError | None":
+    """The usage error for an OSError of this host's filesystem that the user can fix (the disk
+    full, a path too long), else None (the OSError stays an internal error)."""
     import errno
 
-    if exc.errno not in {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", 122)}:
-        return None
     where = exc.filename or path
     reason = exc.strerror or str(exc)
-    return HostDiskFullError(f"this host's disk is full: cannot write {where or 'a file'} ({reason})",
-                             details={"path": str(where) if where else None, "errno": exc.errno})
+    details = {"path": str(where) if where else None, "errno": exc.errno}
+    if exc.errno in {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", 122)}:
+        return HostDiskFullError(f"this host's disk is full: cannot write {where or 'a file'} ({reason})",
+                                 details=details)
+    if exc.errno == errno.ENAMETOOLONG:
+        return UsageError(f"a path on this host is too long: {str(where)[:80]}... ({reason})",
+                          fix="Choose a shorter path (each name at most 255 bytes).", details=details)
+    return None
 
 
 class ConflictError(IrisOpsError):
