@@ -172,7 +172,8 @@ EXIT_STDOUT_CLOSED = 141
 EXIT_CODES = {
     0: "success",
     1: "unexpected internal error (a bug: rerun with -v and report the traceback)",
-    2: "bad input or usage: invalid name or flag, missing or malformed fixture, unconfirmed destruction",
+    2: "bad input or usage: invalid name or flag, missing or malformed fixture, unconfirmed destruction, "
+       "this host's disk full (free space or write elsewhere)",
     3: "conflict: the target already exists, or a refused operation on a system namespace or database",
     4: "validation failed: checksum, DAT label, row counts",
     5: "the instance refused or failed an operation (error status, freeze, mount)",
