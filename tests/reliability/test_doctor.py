@@ -141,6 +141,7 @@ def test_fix_asks_first_and_without_a_terminal_refuses(shared_sim, rel_cli, tmp_
     assert code == 0 and "repaired  host-temp" in out
 
 
+@pytest.mark.slow
 def test_power_loss_mid_count_leaves_a_counting_namespace_which_doctor_removes(shared_sim, rel_cli, tmp_path):
     """`kill -9` of iris-ops while the backup counts the rows of its copies, and the instance's
     session dying with it (the container killed: power loss), leave the counting namespace and
