@@ -17,7 +17,7 @@ from typing import Any, Callable
 import invoke
 from invoke import Collection, Exit, ParseError
 
-from iris_ops import __version__, flags, helptext, outcome, signals
+from iris_ops import __version__, errors, flags, helptext, outcome, signals
 from iris_ops.errors import EXIT_STDOUT_CLOSED, IrisOpsError, UsageError
 from iris_ops.flags import TARGET_FLAGS  # noqa: F401 - public: the flags `target=True` adds
 
@@ -142,6 +142,13 @@ def _run_reporting(fn: Callable, made: dict, as_json: bool, c, args, kwargs):
         outcome.silence_stdout()
         raise Exit(code=EXIT_STDOUT_CLOSED) from None
     except Exception as exc:  # the one place that catches everything
+        # A full disk here (or a path too long) is expected, not a bug: exit 2 naming the path
+        # (--out when the OS did not say which file), with what to do.
+        usage = errors.from_host_oserror(exc, kwargs.get("out")) if isinstance(exc, OSError) else None
+        if usage is not None:
+            outcome.report_error(usage)
+            _json_failure(as_json, usage)
+            raise Exit(code=usage.exit_code) from None
         outcome.report_internal_error(exc)
         _json_failure(as_json, exc)
         raise Exit(code=1) from None

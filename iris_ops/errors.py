@@ -7,7 +7,8 @@ the CLI layer (:mod:`iris_ops.cli`) turns them into exit codes and messages.
 | code | class                    | meaning                                                        |
 |------|--------------------------|----------------------------------------------------------------|
 | 1    | InternalError            | unexpected internal error                                      |
-| 2    | UsageError               | bad input: invalid name, missing or malformed fixture          |
+| 2    | UsageError               | bad input: invalid name, missing or malformed fixture; this    |
+|      |                          | host's disk full (HostDiskFullError: the remedy is the user's) |
 | 3    | ConflictError            | target exists, or refused operation on a system namespace/db   |
 | 4    | ValidationError          | checksum, DAT label, row counts                                |
 | 5    | InstanceError            | the instance refused or failed an operation                    |
@@ -73,6 +74,34 @@ class FixtureError(UsageError):
 
 class ConfigError(UsageError):
     default_fix = "Fix the setting in iris-ops.toml, [tool.iris-ops] in pyproject.toml, or the IRIS_OPS_* variable."
+
+
+class HostDiskFullError(UsageError):
+    """This host's disk (or quota, or ``ulimit -f``) cannot take what iris-ops writes here.
+
+    Exit 2, with the usage errors: it is expected, not a bug (1), and not the instance (5) nor
+    the engine (6); as with an unwritable ``--out``, the remedy is the user's (free space, or
+    write elsewhere).  The partial file has been removed by then."""
+
+    default_fix = ("Free space on that filesystem (or raise its quota or `ulimit -f`), or pass --out "
+                   "on another filesystem; nothing partial was kept.")
+
+
+def from_host_oserror(exc: OSError, path: object = None) -> "UsageError | None":
+    """The usage error for an OSError of this host's filesystem that the user can fix (the disk
+    full, a path too long), else None (the OSError stays an internal error)."""
+    import errno
+
+    where = exc.filename or path
+    reason = exc.strerror or str(exc)
+    details = {"path": str(where) if where else None, "errno": exc.errno}
+    if exc.errno in {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", 122)}:
+        return HostDiskFullError(f"this host's disk is full: cannot write {where or 'a file'} ({reason})",
+                                 details=details)
+    if exc.errno == errno.ENAMETOOLONG:
+        return UsageError(f"a path on this host is too long: {str(where)[:80]}... ({reason})",
+                          fix="Choose a shorter path (each name at most 255 bytes).", details=details)
+    return None
 
 
 class ConflictError(IrisOpsError):
@@ -143,7 +172,8 @@ EXIT_STDOUT_CLOSED = 141
 EXIT_CODES = {
     0: "success",
     1: "unexpected internal error (a bug: rerun with -v and report the traceback)",
-    2: "bad input or usage: invalid name or flag, missing or malformed fixture, unconfirmed destruction",
+    2: "bad input or usage: invalid name or flag, missing or malformed fixture, unconfirmed destruction, "
+       "this host's disk full (free space or write elsewhere)",
     3: "conflict: the target already exists, or a refused operation on a system namespace or database",
     4: "validation failed: checksum, DAT label, row counts",
     5: "the instance refused or failed an operation (error status, freeze, mount)",

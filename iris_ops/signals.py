@@ -10,6 +10,9 @@ signal, until the task has ended, is deferred and reported on stderr, never rais
 to its end.  Code that cleans up after some *other* failure wraps it in :func:`shielded`, so a
 first signal arriving there waits until the cleanup is done too.
 
+SIGXFSZ (a write past ``ulimit -f``) is ignored for the same span, so that the write fails with
+EFBIG like a full disk, and the cleanup runs, instead of the process dying on the spot.
+
 The exit status is 128 + the first signal's number (130 for Ctrl-C, 143 for SIGTERM, 129 for
 SIGHUP).  ``kill -9`` cannot be handled: ``iris-ops doctor`` finds what it leaves.
 """
@@ -101,6 +104,9 @@ def handled() -> Iterator[None]:
             previous[signum] = signal.signal(signum, _handler)
         except (OSError, ValueError):  # e.g. an embedding that owns the signal
             pass
+    if hasattr(signal, "SIGXFSZ"):
+        with contextlib.suppress(OSError, ValueError):
+            previous[signal.SIGXFSZ] = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     _state.__init__()
     _state.installed = True  # type: ignore[attr-defined]
     try:

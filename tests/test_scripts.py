@@ -31,6 +31,7 @@ def every_script():
     yield scripts.remove_directory(f"{MGR}iris-ops-backup-1/")
     yield scripts.existing("T1", ["T1_DATA", "T1_CODE"], [f"{MGR}t1_data/", f"{MGR}t1_code/"])
     yield scripts.manager_directory()
+    yield scripts.configured_names()
     yield scripts.make_directory(f"{MGR}t1_data/")
     yield scripts.ensure_resource("%DB_APP_DATA")
     yield scripts.delete_resource("%DB_APP_DATA")

@@ -8,6 +8,9 @@ anything iris-ops did not create:
 * a restore that never finished: its journal ``<mgr>/iris-ops-restore-<NS>.json`` lists the
   namespace, databases, directories and resources it may have created;
 * a delete-ns that stopped halfway: its plan ``<mgr>/iris-ops-delete-<NS>.json``;
+* the temporary namespace ``IRISOPS-COUNT-<8 hex>`` and databases ``IRISOPS-COUNT-<8 hex>-<n>``
+  a backup configures to count the rows of its staged copies, left configured (and mounted)
+  when the instance or its session died mid-count;
 * temporary fixture directories on this host (``.<name>.iris-ops-tmp-*``, ``.<name>.iris-ops-old-*``)
   in the fixtures directory.
 
@@ -36,6 +39,8 @@ if TYPE_CHECKING:
 _STAGE = re.compile(r"^iris-ops-backup-[0-9a-f]{12}/$")
 _JOURNAL = re.compile(r"^iris-ops-restore-(?P<ns>[%A-Za-z0-9_-]{1,64})\.json$")
 _PLAN = re.compile(r"^iris-ops-delete-(?P<ns>[%A-Za-z0-9_-]{1,64})\.json$")
+_COUNT_NS = re.compile(r"^IRISOPS-COUNT-[0-9A-F]{8}$")
+_COUNT_DB = re.compile(r"^(?P<ns>IRISOPS-COUNT-[0-9A-F]{8})-[0-9]{1,3}$")
 _HOST_TEMP = re.compile(r"^\..+\.iris-ops-(tmp|old)-[0-9a-f]{12}$")
 
 
@@ -59,6 +64,8 @@ def examine(op: "Operation", host_dirs: list[Path]) -> list[Finding]:
     if op.runner.run(scripts.wd_suspended(), changes=False).get("suspended") in (1, True, "1"):
         found.append(Finding("frozen", where, "the write daemon is suspended (ExternalFreeze): writes reach no database file",
                              "thaw (command-line ExternalThaw)", lambda: backup.ensure_thawed(op)))
+    # Before the staging directories: the counting databases live in them, mounted.
+    found += counting_leftovers(op)
     mgr = names.directory(op.runner.run(scripts.manager_directory(), changes=False)["manager_directory"])
     for entry in sorted(op.runner.list_directory(mgr)):
         path = f"{mgr}{entry}"
@@ -80,6 +87,33 @@ def examine(op: "Operation", host_dirs: list[Path]) -> list[Finding]:
                 found.append(Finding("host-temp", str(child), "a partial fixture of an interrupted backup",
                                      "remove the directory", lambda c=child: shutil.rmtree(c)))
     return found
+
+
+def counting_leftovers(op: "Operation") -> list[Finding]:
+    """A backup's counting namespace and databases (only names matching iris-ops' own pattern),
+    one finding per counting run.  The repair removes the configuration and dismounts; the
+    files stay, they are the staging copy (removed with its staging directory)."""
+    configured = op.runner.run(scripts.configured_names(), changes=False)
+    runs: dict[str, list] = {}
+    for namespace in configured.get("namespaces", []):
+        if _COUNT_NS.match(str(namespace)):
+            runs.setdefault(str(namespace), [])
+    for name, directory in configured.get("databases", []):
+        if (m := _COUNT_DB.match(str(name))):
+            runs.setdefault(m["ns"], []).append((str(name), names.directory(str(directory))))
+    found = []
+    for namespace, dbs in sorted(runs.items()):
+        what = [f"namespace {namespace}"] + [f"database {n} ({d})" for n, d in dbs]
+        found.append(Finding("counting", namespace, "a backup's row-counting configuration was never removed: "
+                             + ", ".join(what), "remove the configuration and dismount (files kept)",
+                             lambda ns=namespace, d=tuple(dbs): _remove_counting(op, ns, d)))
+    return found
+
+
+def _remove_counting(op: "Operation", namespace: str, dbs: tuple) -> None:
+    op.runner.run(scripts.delete_namespace(namespace))
+    for name, directory in dbs:
+        op.runner.run(scripts.delete_database(name, directory, keep_files=True))
 
 
 def _read_instance_json(op: "Operation", path: str) -> dict:
@@ -115,7 +149,13 @@ def _roll_back(op: "Operation", path: str, namespace: str, dbs: list, resources:
             op.log.warning("doctor.kept_directory", directory=directory, extra=sorted(content))
             op.runner.run(scripts.delete_database(name, directory, keep_files=True))
             continue
-        op.runner.run(scripts.delete_database(name, directory))
+        try:
+            op.runner.run(scripts.delete_database(name, directory))
+        except IrisOpsError as exc:
+            # A file the instance cannot open (an upload cut short leaves it root-owned): drop the
+            # configuration, then remove the directory (as root if need be).
+            op.log.warning("doctor.unreadable_database", directory=directory, error=str(exc))
+            op.runner.run(scripts.delete_database(name, directory, keep_files=True))
         _remove_directory(op, directory)
     for resource, with_role in resources:
         op.runner.run(scripts.delete_resource(resource, with_role=with_role))
@@ -146,8 +186,8 @@ def host_directories(op: "Operation") -> list[Path]:
 def doctor(c, fix=False, yes=False, json_=False, **target):
     """Find what an earlier crash, kill -9 or power loss left behind; exit 4 if anything.
 
-    Checks that the instance is not frozen, that no staging directory, unfinished restore or
-    half-done delete-ns of iris-ops remains in it, and that no temporary fixture directory remains
+    Checks that the instance is not frozen, that no staging directory, row-counting namespace
+    or database, unfinished restore or half-done delete-ns of iris-ops remains in it, and that no temporary fixture directory remains
     in the fixtures directory (or the current one). It never touches anything iris-ops did not
     create. Do not run --fix while another iris-ops task works on the instance.
 

@@ -34,6 +34,7 @@ _WHERE = {
     "delete_namespace": "delete",
     "file_exists": "delete",
     "remove_file": "delete",
+    "configured_names": "describe",
     "counts": "describe",
     "database_users": "describe",
     "describe_namespace": "describe",
@@ -74,6 +75,6 @@ if TYPE_CHECKING:  # pragma: no cover - what type checkers and IDEs see
     from .backup import ALREADY_FROZEN, FREEZE_EXPIRED, OPEN_TRANSACTIONS_QUERY, count_staged, dismount_and_copy, freeze_and_copy, remove_directory  # noqa: F401
     from .common import FILE, NAMESPACE_PROPERTIES, RESOURCE_DESCRIPTION, RESOURCE_WITH_ROLE_DESCRIPTION, TABLES_QUERY, table_counts  # noqa: F401
     from .delete import delete_database, delete_namespace, file_exists, remove_file  # noqa: F401
-    from .describe import counts, database_users, describe_namespace, namespace_names, resource_status, sql_statement  # noqa: F401
+    from .describe import configured_names, counts, database_users, describe_namespace, namespace_names, resource_status, sql_statement  # noqa: F401
     from .freeze import FREEZE_ARGUMENTS, freeze_arguments, thaw_entry, wd_suspended  # noqa: F401
     from .restore import create_database, create_namespace, delete_resource, ensure_resource, existing, make_directory, manager_directory, resource_exists  # noqa: F401

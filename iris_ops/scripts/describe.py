@@ -204,6 +204,35 @@ def namespace_names() -> Script:
     return script
 
 
+def configured_names() -> Script:
+    """Read-only.  Result: ``namespaces`` [name] and ``databases`` [[name, directory]], every
+    entry of the [Namespaces] and [Databases] configuration (the List queries of
+    Config.Namespaces and Config.Databases, the name first)."""
+    st, rs, name, pair = var("st"), var("rs"), var("dn"), var("pair")
+    database = [
+        o.kill(var("d")),
+        check_status(call("Config.Databases", "Get", name, o.byref("d"))),
+        set_(pair, o.new_array()),
+        o.push(pair, name),
+        o.push(pair, func("$Get", var("d", "Directory"))),
+    ]
+    script = Script("%SYS", purpose="list configured namespaces and databases")
+    for key, cls, each in (("namespaces", "Config.Namespaces", [o.push(var("found"), name)]),
+                           ("databases", "Config.Databases", [*database, o.push(var("found"), pair)])):
+        script.step(
+            key,
+            set_(var("found"), o.new_array()),
+            set_(st, call("%SQL.Statement", "%New")),
+            check_status(method(st, "%PrepareClassQuery", lit(cls), lit("List"))),
+            set_(rs, method(st, "%Execute")),
+            check_sql(rs),
+            o.while_(method(rs, "%Next"), set_(name, method(rs, "%GetData", 1)), *each),
+            o.kill(st, rs),
+            result(key, var("found")),
+        )
+    return script
+
+
 def sql_statement(namespace: str, statement: str) -> Script:
     """Runs one SQL statement in ``namespace``.  Result: ``columns`` and ``rows`` (a query), and
     ``rowcount`` (rows read, or rows a change affected).  Not read-only: the statement may change

@@ -16,8 +16,14 @@ whole ``iris-ops`` run, so the same faults reach a subprocess.  Never set it out
 | ``slow`` | the step calling the named class method waits 3 s first (``Hang``), then runs: a slow copy | text of the call |
 | ``transfer`` | the archive transfer fails after N bytes (``nbytes``, default 64 KiB) | ``read`` or ``write`` |
 | ``host-disk-full`` | this host's disk fills while a file is written here (ENOSPC) | ``read`` |
+| ``container-stop`` | ``docker stop`` of the instance's container just before the script is sent | any text of the script |
+| ``container-kill`` | ``docker kill`` of the container: before the script is sent, or after N bytes of a transfer | script text, ``read`` or ``write`` |
+| ``engine-gone`` | ``on_gone()`` is called after N bytes of a transfer (the tests close the socket proxy iris-ops talks to) | ``read`` or ``write`` |
 
-The first matching call fires; later ones run normally (the cleanup must work).
+The first matching call fires; later ones run normally (the cleanup must work).  The container
+faults act on the real container through the engine (``docker stop``/``kill``), at the named
+step, so that the case is deterministic; ``engine-gone`` needs the test's proxy (``on_gone``) and
+does nothing through ``IRIS_OPS_FAULT``.
 """
 
 from __future__ import annotations
@@ -52,15 +58,16 @@ class Fault:
 
     pm = None
 
-    def __init__(self, kind: str, where: str, nbytes: int = 65536) -> None:
+    def __init__(self, kind: str, where: str, nbytes: int = 65536, on_gone=None) -> None:
         self.kind, self.where, self.nbytes, self.fired = kind, where, nbytes, 0
+        self.on_gone = on_gone or (lambda: None)
 
     def _others(self, name):
         return self.pm.subset_hook_caller(name, remove_plugins=[self])
 
     @hookimpl(tryfirst=True)
     def run_objectscript(self, target, script, namespace, timeout):
-        if self.fired or self.kind not in SCRIPT_FAULTS or self.where not in script:
+        if self.fired or self.kind not in SCRIPT_FAULTS or self.where in ("read", "write") or self.where not in script:
             return None
         self.fired += 1
         others = self._others("run_objectscript")
@@ -74,29 +81,52 @@ class Fault:
         if self.kind == "sigterm":
             signal_self(signal.SIGTERM)
             return None
+        if self.kind in ("container-stop", "container-kill"):
+            stop_container(target, kill=self.kind == "container-kill")
+            return None  # the script now meets a stopped container
         others(target=target, script=script, namespace=namespace, timeout=timeout)  # it ran...
         if self.kind == "cut":  # ...but its output was lost part-way
             raise UnreachableError("injected: the exec stream was cut after 512 bytes of output")
         raise DeadlineExceeded(f"injected: the instance did not answer within {timeout:.0f} s")
 
+    def _at_limit(self, target):
+        """What happens once ``nbytes`` of the transfer went through."""
+        if self.kind == "host-disk-full":
+            raise OSError(errno.ENOSPC, "No space left on device (injected)")
+        if self.kind == "transfer":
+            raise UnreachableError("injected: the archive transfer failed after the first bytes")
+        if self.kind == "container-kill":
+            return lambda: stop_container(target, kill=True)
+        return self.on_gone  # engine-gone
+
     @hookimpl(tryfirst=True)
     def read_file(self, target, path, dest, timeout):
-        if self.fired or self.kind not in ("transfer", "host-disk-full") or self.where != "read":
+        if self.fired or self.kind not in TRANSFER_FAULTS or self.where != "read":
             return None
         self.fired += 1
-        limited = Limited(dest, self.nbytes, self.kind)
+        limited = Limited(dest, self.nbytes, lambda: self._at_limit(target))
         return self._others("read_file")(target=target, path=path, dest=limited, timeout=timeout)
 
     @hookimpl(tryfirst=True)
     def write_file(self, target, src, size, path, timeout):
-        if self.fired or self.kind != "transfer" or self.where != "write" or not path.endswith("IRIS.DAT"):
+        if self.fired or self.kind not in TRANSFER_FAULTS or self.where != "write" or not path.endswith("IRIS.DAT"):
             return None
         self.fired += 1
-        return self._others("write_file")(target=target, src=Limited(src, self.nbytes, self.kind), size=size,
-                                          path=path, timeout=timeout)
+        return self._others("write_file")(target=target, src=Limited(src, self.nbytes, lambda: self._at_limit(target)),
+                                          size=size, path=path, timeout=timeout)
 
 
-SCRIPT_FAULTS = {"slow", "status", "throw", "false", "cut", "deadline", "unreachable", "sigterm"}
+def stop_container(target, kill: bool) -> None:
+    """``docker stop`` (SIGTERM, then SIGKILL after 5 s) or ``docker kill`` of the target's container."""
+    from iris_ops.transports import docker_exec
+
+    api = docker_exec.connect(target.docker_host or None)
+    api.kill(target.container) if kill else api.stop(target.container, timeout=5)
+
+
+SCRIPT_FAULTS = {"slow", "status", "throw", "false", "cut", "deadline", "unreachable", "sigterm",
+                 "container-stop", "container-kill"}
+TRANSFER_FAULTS = {"transfer", "host-disk-full", "container-kill", "engine-gone"}
 INJECT = {
     "slow": "Hang 3 ",
     "status": 'Set sc=$SYSTEM.Status.Error(5001,"injected: {what} returned an error status") '
@@ -107,17 +137,18 @@ INJECT = {
 
 
 class Limited(io.RawIOBase):
-    """A stream that fails after ``limit`` bytes: the transfer breaks, or this host's disk fills."""
+    """A stream that, once ``limit`` bytes went through, calls ``at_limit``: it raises (the
+    transfer breaks, this host's disk fills) or returns an action run once (the container is
+    killed, the engine goes away) while the transfer goes on and meets it."""
 
-    def __init__(self, inner, limit: int, kind: str) -> None:
-        self.inner, self.left, self.kind = inner, limit, kind
+    def __init__(self, inner, limit: int, at_limit) -> None:
+        self.inner, self.left, self.at_limit = inner, limit, at_limit
 
     def _spend(self, n: int) -> None:
         self.left -= n
-        if self.left < 0:
-            if self.kind == "host-disk-full":
-                raise OSError(errno.ENOSPC, "No space left on device (injected)")
-            raise UnreachableError("injected: the archive transfer failed after the first bytes")
+        if self.left < 0 and self.at_limit is not None:
+            action, self.at_limit = self.at_limit(), None
+            action()
 
     def write(self, data) -> int:
         self._spend(len(data))

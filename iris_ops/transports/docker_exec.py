@@ -179,6 +179,12 @@ def translate_errors(api: "docker.APIClient", container: str, what: str) -> Iter
     except docker.errors.APIError as exc:
         if exc.status_code == 409:
             raise _conflict(container, str(exc.explanation or exc)) from exc
+        if "no space left on device" in str(exc.explanation or exc).lower():
+            # The engine reached the container; its filesystem is full: the instance's side failed.
+            raise errors.InstanceError(
+                f"{what}: the container's disk is full ({exc.explanation or exc})",
+                fix=f"Free space in the instance's filesystem (`docker exec {container} df -h`), then retry.",
+            ) from exc
         raise errors.UnreachableError(
             f"{what}: the Docker engine answered {exc.status_code}: {exc.explanation or exc}",
             fix=f"Read the engine's message; `docker ps` and `docker logs {container}` show the container's state.",

@@ -18,9 +18,9 @@ from iris_ops.errors import InstanceError
 from reliability.conftest import comparable, leftovers_in
 
 
-def _popen(sc, cwd, *args):
+def _popen(sc, cwd, *args, **extra):
     env = {k: v for k, v in os.environ.items() if not k.startswith("IRIS_OPS_")}
-    env.update(sc.env, IRIS_OPS_LOG_FORMAT="json")
+    env.update(sc.env, IRIS_OPS_LOG_FORMAT="json", **extra)
     return subprocess.Popen([sys.executable, "-m", "iris_ops", *map(str, args)], env=env, cwd=cwd,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -139,3 +139,29 @@ def test_fix_asks_first_and_without_a_terminal_refuses(shared_sim, rel_cli, tmp_
     assert (tmp_path / ".USER.iris-ops-tmp-0123456789ab").exists()
     code, out, err = rel_cli("doctor", "--fix", "--yes")
     assert code == 0 and "repaired  host-temp" in out
+
+
+@pytest.mark.slow
+def test_power_loss_mid_count_leaves_a_counting_namespace_which_doctor_removes(shared_sim, rel_cli, tmp_path):
+    """`kill -9` of iris-ops while the backup counts the rows of its copies, and the instance's
+    session dying with it (the container killed: power loss), leave the counting namespace and
+    databases configured; doctor finds them (and the staging copy) and --fix removes them."""
+    sc = shared_sim
+    before = sc.instance.listing()
+    proc = _popen(sc, tmp_path, "backup", "--ns", "USER", "--out", tmp_path / "fx",
+                  IRIS_OPS_FAULT="slow@##class(Config.Namespaces).Create(")
+    counting = lambda: any(n.startswith("IRISOPS-COUNT-") for n in sc.instance.read_config()["Databases"])  # noqa: E731
+    _wait_for(counting, proc, "the counting databases")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    sc.stop(kill=True)
+    sc.start()
+    code, doc, _ = _doctor(rel_cli)
+    assert code == 4 and _kinds(doc) == ["counting", "host-temp", "staging"], doc
+    counting_row = next(f for f in doc["findings"] if f["kind"] == "counting")
+    assert counting_row["where"].startswith("IRISOPS-COUNT-") and "database IRISOPS-COUNT-" in counting_row["problem"]
+    code, doc, err = _doctor(rel_cli, "--fix", "--yes")
+    assert code == 0, err
+    assert "counting" in {r["kind"] for r in doc["repaired"]}
+    after = sc.instance.listing()
+    assert leftovers_in(after) == [] and comparable(after) == comparable(before)

@@ -20,13 +20,19 @@ partial run, e.g. with -k): each case, its fault, its outcome.
 
 from __future__ import annotations
 
+import os
+import resource
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from iris_ops.testing.faults import Fault
+from reliability import beds
 from reliability.conftest import comparable, host_leftovers, leftovers_in
+from reliability.engineproxy import EngineProxy
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,6 +44,13 @@ class Case:
     where: str
     code: int
     says: str
+    #: where it runs: "shared" (the module's instance, in process), "proxy" (the same, through a
+    #: socket proxy the fault closes), "host" (a subprocess under ``ulimit -f``), "disk" (an
+    #: instance on a full tmpfs), "slow" (an instance whose sessions start late)
+    bed: str = "shared"
+    #: what doctor finds afterwards (what iris-ops could not clean while the container or engine
+    #: was gone); doctor --fix must repair it to the listing as before
+    leftovers: tuple = ()
 
     @property
     def id(self) -> str:
@@ -45,23 +58,31 @@ class Case:
 
 
 def _cases() -> list[Case]:
+    """Every fault at each operation's primary point (where the most is at stake: mid-copy while
+    frozen or dismounted, the last restore step, the database deletion); at the other points the
+    faults whose cleanup paths differ (an error status, the reply lost, SIGTERM)."""
     cases = []
     script_faults = [("status", 5, "returned an error status"), ("throw", 5, "DIVIDE"),
                      ("cut", 6, "exec stream was cut"), ("deadline", 6, "did not answer"),
                      ("unreachable", 6, "engine stopped answering"), ("sigterm", 143, "stopped by SIGTERM")]
-    points = {
-        "backup": ["##class(Backup.General).ExternalFreeze(", "##class(%Library.File).CopyFile(",
+    secondary = ("status", "cut", "sigterm")
+    points = {  # the primary point first
+        "backup": ["##class(%Library.File).CopyFile(", "##class(Backup.General).ExternalFreeze(",
                    "##class(SYS.Database).MountDatabase("],
-        "backup-dismount": ["##class(SYS.Database).DismountDatabase(", "##class(%Library.File).CopyFile("],
-        "restore": ["##class(SYS.Database).MountDatabase(", "##class(Config.Databases).Create(",
-                    "##class(Config.Namespaces).Create("],
-        "delete-ns": ["##class(Config.Namespaces).Delete(", "##class(SYS.Database).DeleteDatabase("],
+        "backup-dismount": ["##class(%Library.File).CopyFile(", "##class(SYS.Database).DismountDatabase("],
+        "restore": ["##class(Config.Namespaces).Create(", "##class(SYS.Database).MountDatabase(",
+                    "##class(Config.Databases).Create("],
+        # One point: a delete-ns case costs a restore, the delete and its rerun; stopping between
+        # every pair of steps is tests/reliability/test_signals.py's job.
+        "delete-ns": ["##class(SYS.Database).DeleteDatabase("],
         "validate-online": ["##class(Config.Namespaces).Get("],
         "run": ["Write 42"],
     }
     for operation, wheres in points.items():
-        for where in wheres:
+        for rank, where in enumerate(wheres):
             for fault, code, says in script_faults:
+                if rank and fault not in secondary:
+                    continue
                 if operation == "run" and fault in ("status", "throw"):
                     continue  # a user line's own error is `run`'s ordinary job (tests/test_run_lines.py)
                 if fault == "status" and "CopyFile" in where:
@@ -71,17 +92,43 @@ def _cases() -> list[Case]:
                     # counts are not fixed (README), and the counting namespace is gone.
                     code, says = 0, "backup.counts_not_fixed"
                 cases.append(Case(operation, fault, where, code, says))
+    gone = "engine-gone"
     cases += [
         Case("backup", "transfer", "read", 6, "archive transfer failed"),
-        Case("backup", "host-disk-full", "read", 1, "No space left on device"),
         Case("backup-dismount", "transfer", "read", 6, "archive transfer failed"),
         Case("restore", "transfer", "write", 6, "archive transfer failed"),
+        # This host's disk full, for real: the iris-ops process under `ulimit -f` (EFBIG).
+        Case("backup", "host-disk-full", "ulimit -f", 2, "this host's disk is full", bed="host"),
+        Case("backup-dismount", "host-disk-full", "ulimit -f", 2, "this host's disk is full", bed="host"),
+        # The container stopped or killed (docker stop/kill) at a named step or mid-transfer.
+        Case("backup", "container-kill", "##class(Backup.General).ExternalFreeze(", 6, "is not running"),
+        Case("backup", "container-stop", "##class(Config.Namespaces).Create(", 6, "is not running",
+             leftovers=("staging",)),
+        Case("backup-dismount", "container-kill", "##class(SYS.Database).DismountDatabase(", 6, "is not running"),
+        Case("restore", "container-stop", "##class(Config.Namespaces).Create(", 6, "is not running",
+             leftovers=("restore",)),
+        Case("delete-ns", "container-kill", "##class(SYS.Database).DeleteDatabase(", 6, "is not running"),
+        Case("validate-online", "container-stop", "##class(Config.Namespaces).Get(", 6, "is not running"),
+        Case("run", "container-kill", "Write 42", 6, "is not running"),
+        # The engine gone mid-transfer: iris-ops talks to a proxy in front of the engine; it closes.
+        Case("backup", gone, "read", 6, "Nothing answered at", bed="proxy", leftovers=("staging",)),
+        Case("backup-dismount", gone, "read", 6, "Nothing answered at", bed="proxy", leftovers=("staging",)),
+        Case("restore", gone, "write", 6, "Nothing answered at", bed="proxy", leftovers=("restore",)),
+        # The instance's disk full, for real: its filesystem is a tmpfs another writer has filled.
+        Case("backup", "instance-disk-full", "tmpfs", 5, "failed at step 'copy0'", bed="disk"),
+        Case("backup-dismount", "instance-disk-full", "tmpfs", 5, "failed at step 'copy0'", bed="disk"),
+        Case("restore", "instance-disk-full", "tmpfs", 5, "the container's disk is full", bed="disk"),
     ]
+    # A slow instance: every session starts after the operation's --timeout.
+    for operation in ("backup", "backup-dismount", "restore", "delete-ns", "validate-online", "run"):
+        cases.append(Case(operation, "slow-instance", f"IRISSIM_DELAY={beds.DELAY_S}", 6, "did not finish within", bed="slow"))
     return cases
 
 
 CASES = _cases()
 RESULTS: dict[str, dict] = {}
+#: Container name -> its listing at the end of the last case that passed there.
+KNOWN: dict[str, dict] = {}
 
 
 @pytest.fixture(scope="module")
@@ -101,38 +148,117 @@ def matrix_bed(shared_sim, tmp_path_factory):
         write_report()
 
 
+@pytest.fixture(scope="module")
+def disk_bed(docker_engine, sim_image, tmp_path_factory):
+    """(instance on a small tmpfs, a fixture of its BIG database); the disk is filled afterwards."""
+    from clihelp import cli, ok
+
+    sc = beds.run_bed(docker_engine, sim_image, "disk")
+    try:
+        sc.instance.create_database("BIG", size_mb=beds.BIG_MB, namespace="BIG", fill=True)
+        fixture = tmp_path_factory.mktemp("disk") / "BIG"
+        ok(cli(sc, "backup", "--ns", "BIG", "--out", fixture))
+        beds.fill_disk(sc)
+        yield sc, fixture
+        done = cli(sc, "doctor")
+        assert done.returncode == 0, done.stdout + done.stderr
+    finally:
+        beds.remove_bed(sc)
+
+
+@pytest.fixture(scope="module")
+def slow_bed(docker_engine, sim_image):
+    sc = beds.run_bed(docker_engine, sim_image, "slow")
+    try:
+        sc.instance.create_database("MTX", namespace="MTX")  # for delete-ns: seeded without a session
+        yield sc
+    finally:
+        beds.remove_bed(sc)
+
+
 def _args(case: Case, fixture: Path, out: Path) -> list[str]:
-    return {
-        "backup": ["backup", "--ns", "USER", "--out", out],
-        "backup-dismount": ["backup", "--ns", "USER", "--out", out, "--dismount"],
-        "restore": ["restore", "--src", fixture, "--ns", "MTX"],
-        "delete-ns": ["delete-ns", "--ns", "MTX", "--yes"],
-        "validate-online": ["validate", "--src", fixture, "--online", "--ns", "USER"],
-        "run": ["run", "--ns", "USER", "Write 42"],
+    ns = {"disk": "BIG"}.get(case.bed, "USER")
+    target = {"disk": "BIGCOPY"}.get(case.bed, "MTX")
+    args = {
+        "backup": ["backup", "--ns", ns, "--out", out],
+        "backup-dismount": ["backup", "--ns", ns, "--out", out, "--dismount"],
+        "restore": ["restore", "--src", fixture, "--ns", target],
+        "delete-ns": ["delete-ns", "--ns", target, "--yes"],
+        "validate-online": ["validate", "--src", fixture, "--online", "--ns", ns],
+        "run": ["run", "--ns", ns, "Write 42"],
     }[case.operation]
+    return args + (["--timeout", beds.SLOW_TIMEOUT_S] if case.bed == "slow" else [])
+
+
+def _limited_subprocess(sc, cwd: Path, args: list, limit: int) -> tuple[int, str, str]:
+    """iris-ops in a subprocess whose files may not grow past ``limit`` bytes (``ulimit -f``):
+    its writes fail with EFBIG as on a full disk.  SIGXFSZ keeps its default: iris-ops ignores it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IRIS_OPS_")}
+    env.update(sc.env, IRIS_OPS_LOG_FORMAT="json")
+    done = subprocess.run([sys.executable, "-m", "iris_ops", *map(str, args)], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=120,
+                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)))
+    return done.returncode, done.stdout, done.stderr
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_fault(case: Case, shared_sim, matrix_bed, rel_cli, tmp_path):
-    sc = shared_sim
-    base = before = sc.instance.listing()
-    if case.operation == "delete-ns":
-        code, _, err = rel_cli("restore", "--src", matrix_bed, "--ns", "MTX")
+def test_fault(case: Case, request, shared_sim, matrix_bed, rel_cli, tmp_path, monkeypatch, capsys):
+    from cli_helpers import make_inproc
+
+    sc, fixture, run = shared_sim, matrix_bed, rel_cli
+    if case.bed == "disk":
+        sc, fixture = request.getfixturevalue("disk_bed")
+        run = _bed_cli(sc, monkeypatch, tmp_path, capsys, make_inproc)
+    elif case.bed == "slow":
+        sc = request.getfixturevalue("slow_bed")
+        run = _bed_cli(sc, monkeypatch, tmp_path, capsys, make_inproc)
+    # Each case proves it leaves the instance exactly as it found it, so the listing the last
+    # passing case ended with is this case's "before" (one listing per case instead of two).
+    base = before = KNOWN.pop(sc.name, None) or sc.instance.listing()
+    if case.operation == "delete-ns" and case.bed != "slow":
+        code, _, err = run("restore", "--src", fixture, "--ns", "MTX", "--no-verify")
         assert code == 0, err
         before = sc.instance.listing()
-    fault = Fault(case.fault, case.where)
-    code, out, err = rel_cli(*_args(case, matrix_bed, tmp_path / "fx"), plugins=[fault])
-    assert fault.fired, f"{case.id}: the fault point was never reached"
+    args = _args(case, fixture, tmp_path / "fx")
+    proxy = fault = None
+    if case.fault.startswith("container-"):
+        request.addfinalizer(lambda: _running(sc))  # whatever happens, the next case finds it up
+    if case.bed == "host":
+        code, out, err = _limited_subprocess(sc, tmp_path, args, 256 * 1024)
+        assert "File too large" in err, err  # the limit, not something else, stopped it
+    elif case.bed in ("disk", "slow"):
+        code, out, err = run(*args)
+    else:
+        if case.bed == "proxy":
+            proxy = EngineProxy(sc.base_url).start()
+            request.addfinalizer(proxy.remove)
+            monkeypatch.setenv("IRIS_OPS_DOCKER_HOST", proxy.url)
+        fault = Fault(case.fault, case.where, on_gone=proxy.close if proxy else None)
+        code, out, err = run(*args, plugins=[fault])
+        assert fault.fired, f"{case.id}: the fault point was never reached"
     outcome = f"exit {code}"
     assert code == case.code, f"{case.id}: {outcome}\n{err}"
     assert case.says in err, err
+    # Bring back what the fault took away, as the user would.
+    if proxy is not None:
+        assert proxy.connections, "iris-ops never talked to the proxy"
+        proxy.start()
+        monkeypatch.delenv("IRIS_OPS_DOCKER_HOST")
+    if case.fault.startswith("container-"):
+        _running(sc)
+        outcome += "; container started again"
+    if case.bed == "slow":
+        beds.wait_for_late_sessions(sc)
+        outcome += "; late sessions ended"
+    if case.leftovers:  # before the listing: a half-written file may not even be readable yet
+        outcome += _doctor_repairs(case, run)
     after = sc.instance.listing()
     assert not after["frozen"]
     assert host_leftovers(tmp_path) == [] and (tmp_path / "fx").exists() == (case.code == 0)
-    if case.operation == "delete-ns":
+    if case.operation == "delete-ns" and case.bed != "slow":
         # A delete-ns that stopped keeps its plan so that running it again finishes the job.
-        code, _, err2 = rel_cli("delete-ns", "--ns", "MTX", "--yes")
+        code, _, err2 = run("delete-ns", "--ns", "MTX", "--yes")
         assert code == 0, err2
         after = sc.instance.listing()
         assert leftovers_in(after) == []
@@ -142,17 +268,47 @@ def test_fault(case: Case, shared_sim, matrix_bed, rel_cli, tmp_path):
         assert leftovers_in(after) == []
         assert comparable(after) == comparable(before), f"{case.id}: the instance changed"
         outcome += "; instance exactly as before"
-    message = next((line for line in err.splitlines() if case.says in line), "")
+    KNOWN[sc.name] = after
+    message = next((line for line in err.splitlines() if case.says in line and '"exit_code"' in line),
+                   next((line for line in err.splitlines() if case.says in line), ""))
     RESULTS[case.id] = {"case": case, "outcome": outcome, "message": _event(message)}
 
 
-def _event(line: str) -> str:
+def _running(sc) -> None:
+    if sc.client.containers.get(sc.name).status != "running":
+        sc.start()
+
+
+def _bed_cli(sc, monkeypatch, tmp_path, capsys, make_inproc):
+    inproc = make_inproc(sc.env, monkeypatch, tmp_path, capsys)
+    return lambda *args, plugins=(): inproc(*args)
+
+
+def _doctor_repairs(case: Case, run) -> str:
+    """What iris-ops could not clean while the container or engine was gone: doctor finds exactly
+    that, and --fix repairs it."""
     import json
 
+    code, out, err = run("doctor", "--json")
+    found = sorted({f["kind"] for f in json.loads(out).get("findings", [])})
+    assert code == 4 and found == sorted(case.leftovers), f"{case.id}: doctor found {found}\n{err}"
+    code, out, err = run("doctor", "--fix", "--yes")
+    assert code == 0, err
+    return f"; doctor found {', '.join(found)} and --fix repaired it"
+
+
+def _event(line: str) -> str:
+    """The message, with what differs from run to run (container names, temporary paths) masked."""
+    import json
+    import re
+
     try:
-        return json.loads(line)["event"]
+        text = json.loads(line)["event"]
     except (ValueError, KeyError):
-        return line.strip()
+        text = line.strip()
+    text = re.sub(r"iris-rel-(?:[a-z]+-)?[0-9a-f]{8}", "<container>", text)
+    text = re.sub(r"/tmp/[^\s':]+", "<tmp>", text)
+    return re.sub(r"iris-ops-backup-[0-9a-f]{12}", "iris-ops-backup-<random>", text)
 
 
 def write_report() -> None:
@@ -161,11 +317,54 @@ def write_report() -> None:
         "",
         "<!-- Written by tests/reliability/test_fault_matrix.py when every case ran; do not edit. -->",
         "",
-        f"{len(CASES)} cases: every fault injected at named points of every operation, against the",
-        "simulated IRIS in a container of a real Docker engine. Each case asserts the exit code and",
-        "message, that the instance is thawed, that nothing is left in the instance or on the host, and",
-        "that the instance's full listing is exactly as before (delete-ns: that running it again",
-        "finishes the job). `iris-ops doctor` runs once after the whole matrix and reports a clean instance.",
+        f"{len(CASES)} cases: every fault injected into every operation, against the simulated IRIS in",
+        "containers of a real Docker engine. Each case asserts the exit code and message, that the",
+        "instance is thawed, that nothing is left in the instance or on the host, and that the instance's",
+        "full listing (files with mode, owner, size and sha256; configuration, mounts, resources, freeze)",
+        "is exactly as before (delete-ns: that running it again finishes the job). Where the container or",
+        "the engine was gone, iris-ops cannot clean up inside it: the case then asserts that `iris-ops",
+        "doctor` finds exactly what was left and that `doctor --fix` brings the listing back to before.",
+        "`iris-ops doctor` runs after each module's cases and reports a clean instance.",
+        "",
+        "## How each fault is made",
+        "",
+        "- **status, throw, false, cut, deadline, unreachable, sigterm, transfer**: in process, by the",
+        "  fault plugin (`iris_ops/testing/faults.py`, also `IRIS_OPS_FAULT=KIND@WHERE`) at the step that",
+        "  calls the named class method. Each kind fires at every operation's primary point (mid-copy",
+        "  while frozen or dismounted, the last restore step, the database deletion); at the other points",
+        "  the three whose cleanup paths differ (an error status, the reply lost, SIGTERM) fire.",
+        "- **container-stop / container-kill**: `docker stop` / `docker kill` of the instance's real",
+        "  container, from the fault plugin just before the named step's script is sent (deterministic).",
+        "  The case then starts the container again, as the user would. Killing it mid-transfer is not",
+        "  in the matrix: the engine then leaves the transfer hanging until the client's 60 s socket",
+        "  timeout, which costs a minute a case (the engine-gone cases cover a transfer cut short).",
+        "- **engine-gone**: iris-ops talks to a unix-socket proxy in front of the shared engine",
+        "  (`tests/reliability/engineproxy.py`); the fault closes it (every connection cut, nothing",
+        "  listening) after the first 64 KiB of the archive transfer, then the case brings it back. A",
+        "  private engine would prove the same at the cost of starting a dockerd per case; stopping the",
+        "  shared one would break the other tests.",
+        "- **instance-disk-full**: a separate instance whose whole install lives on a 40 MB tmpfs volume",
+        "  that another writer has filled to 4 MB free; backup's staging copy (8 MB) and restore's upload",
+        "  hit ENOSPC for real. The simulator's own bookkeeping (what IRIS keeps in shared memory) is kept",
+        "  off that disk.",
+        "- **host-disk-full**: `iris-ops` in a subprocess under `ulimit -f` (RLIMIT_FSIZE 256 KiB): its",
+        "  writes on this host fail with EFBIG, as on a full disk. iris-ops ignores SIGXFSZ while a task",
+        "  runs, so the write fails and the cleanup runs instead of the process dying.",
+        "- **slow-instance**: a separate instance started with `IRISSIM_DELAY=2`: every `iris session`",
+        "  starts 2 s late, past the operation's `--timeout 1`. The case waits until the late sessions",
+        "  have run (Docker cannot kill an exec'd process) before comparing the listing.",
+        "",
+        "## Exit code of a full disk on this host: 2",
+        "",
+        "This host's disk full (ENOSPC, EDQUOT, or EFBIG under a file-size limit) exits **2** with",
+        "`HostDiskFullError`: the message names the path (`--out` when the OS does not say which file)",
+        "and the fix is to free space or write elsewhere. It is not 1 (an unexpected internal error: a",
+        "full disk is expected and is not a bug), not 5 (the instance did nothing wrong) and not 6",
+        "(nothing was unreachable). Like an unwritable `--out`, the remedy is the user's, which is what",
+        "2 means. The instance's disk full is exit **5** (the instance failed the operation: its",
+        "CopyFile returned 0, or the engine could not write into the container).",
+        "",
+        "## The cases",
         "",
         "| operation | fault | injected at | exit | outcome | message |",
         "|---|---|---|---|---|---|",
@@ -173,6 +372,7 @@ def write_report() -> None:
     for case in CASES:
         r = RESULTS[case.id]
         where = case.where.strip("#(.") if case.where not in ("read", "write") else f"file {case.where}"
+        where = f"{where} ({case.bed} bed)" if case.bed != "shared" else where
         msg = r["message"].replace("|", "\\|")[:160]
         lines.append(f"| {case.operation} | {case.fault} | `{where}` | {case.code} | {r['outcome']} | {msg} |")
     (ROOT / "docs" / "RELIABILITY.md").write_text("\n".join(lines) + "\n", encoding="utf-8")

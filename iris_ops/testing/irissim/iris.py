@@ -5,12 +5,17 @@ Each ``iris session`` is its own OS process, as on IRIS: everything instance-wid
 mounts, configuration) is shared through the instance's files under its install directory,
 guarded by ``flock``.  Standard library only, so that it runs in a minimal container; the same
 program runs on a host as a native install (its launcher sets ``IRISSIM_REGISTRY``).
+
+``IRISSIM_DELAY=SECONDS`` (a test switch, in the container's environment) makes every ``iris
+session`` wait that long before it reads its input: a slow, overloaded instance that overruns
+every deadline.  The session then runs what it was sent, as a late IRIS process would.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import time
 
 from .instance import SimInstance
 from .instance.fs import NativeFS, current_user
@@ -27,6 +32,8 @@ def _write(data: bytes) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["session"]:
+        slow_down(os.environ.get("IRISSIM_DELAY", ""))
     fs = NativeFS()
 
     def find(name: str):
@@ -42,6 +49,13 @@ def main(argv: list[str] | None = None) -> int:
         return iris_main(Instances(find, every), argv, sys.stdin.buffer, _write, user=current_user(), job=os.getpid())
     except BrokenPipeError:
         return 1
+
+
+def slow_down(delay: str) -> None:
+    """The ``IRISSIM_DELAY`` switch: wait ``delay`` seconds (empty or 0: not at all)."""
+    seconds = float(delay) if delay else 0.0
+    if seconds > 0:
+        time.sleep(seconds)
 
 
 if __name__ == "__main__":

@@ -145,6 +145,9 @@ class SysDatabase(SimClass):
         except datfile.DatError as e:
             set_ref(args, 2, error_status(E_GENERAL, f"Cannot open database {directory}: {e}"))  # [UNV]
             return ""
+        except OSError as e:  # e.g. a root-owned file an interrupted upload left: IRIS cannot read it
+            set_ref(args, 2, error_status(E_GENERAL, f"Cannot open database {directory}: {e.strerror}"))  # [UNV]
+            return ""
         info = inst.mount_info(directory)
         props = {
             "Directory": directory,

@@ -195,12 +195,21 @@ class LibraryFile(SimClass):
         if not fs.can_write(dst, uid):
             set_ref(args, 3, -13)
             return 0
-        with open(fs.host_path(src), "rb") as fin, open(fs.host_path(dst), "r+b" if existed else "wb") as fout:
-            _copy_contents(fin, fout)
-            fout.truncate()
-        if not existed:
-            os.chmod(fs.host_path(dst), 0o644)
-            fs.created(dst, uid, gid)
+        try:
+            with open(fs.host_path(src), "rb") as fin, open(fs.host_path(dst), "r+b" if existed else "wb") as fout:
+                try:
+                    _copy_contents(fin, fout)
+                    fout.truncate()
+                finally:
+                    if not existed:
+                        os.chmod(fs.host_path(dst), 0o644)
+                        fs.created(dst, uid, gid)
+        except OSError as e:
+            # The disk filled (ENOSPC) or the like: 0 and the negated errno in ``return``, as for
+            # the other failures [UNV: whether IRIS removes the partial target; it is left, the
+            # stricter choice: the caller must clean up].
+            set_ref(args, 3, -(e.errno or 5))
+            return 0
         return 1
 
     def NormalizeDirectory(self, proc: Process, *args: Any) -> Any:

@@ -1,0 +1,86 @@
+"""Test beds of the fault matrix that the shared instance cannot be: a simulated instance whose
+disk is a small tmpfs (the instance's disk full, for real), and one whose every session is slow
+(``IRISSIM_DELAY``).  Each is one container per module, reached like any other."""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+from iris_ops.testing.simcontainer import LABEL, SimContainer, wait_ready
+
+#: The disk bed: the whole install (``/disk/irissys``) lives on a tmpfs of this size.
+DISK_MB = 40
+#: Of which this much is left free for the faults (a ballast file, outside the install, takes the rest).
+FREE_MB = 4
+#: The database the disk bed backs up: larger than what is free, smaller than the disk.
+BIG_MB = 8
+#: The slow bed: every ``iris session`` starts this late, longer than the operations' --timeout.
+DELAY_S = 2
+SLOW_TIMEOUT_S = 1
+
+
+def run_bed(engine, image: str, kind: str) -> SimContainer:
+    from iris_ops.testing.control import SimControl, docker_exec
+
+    name = f"iris-rel-{kind}-{secrets.token_hex(4)}"
+    options: dict = {}
+    if kind == "disk":
+        # A named volume of the local driver on a tmpfs (not --tmpfs: the engine's archive API,
+        # which iris-ops transfers files with, does not see a --tmpfs mount's content).
+        uid = "51773"  # irisowner in the image
+        engine.client.volumes.create(name, driver="local", labels={LABEL: "1"}, driver_opts={
+            "type": "tmpfs", "device": "tmpfs", "o": f"size={DISK_MB}m,uid={uid},gid={uid},mode=0755"})
+        options = dict(
+            volumes={name: {"bind": "/disk", "mode": "rw"}},
+            environment={"IRISSIM_REGISTRY": "/disk/simregistry.json"},
+            # The simulator's own bookkeeping (mgr/.sim: the freeze, mounts; IRIS keeps these in
+            # shared memory) stays off the full disk; databases, CPF and staging copies are on it.
+            command=["sh", "-c", "iris-sim init --install-dir /disk/irissys >/dev/null"
+                     " && mv /disk/irissys/mgr/.sim /tmp/simstate && ln -s /tmp/simstate /disk/irissys/mgr/.sim"
+                     " && exec iris-sim daemon"],
+        )
+    elif kind == "slow":
+        options = dict(environment={"IRISSIM_DELAY": str(DELAY_S)})
+    sc = SimContainer(name=name, base_url=engine.base_url, instance=SimControl(docker_exec(engine.base_url, name)),
+                      client=engine.client)
+    try:
+        engine.client.containers.run(image, name=name, detach=True, network_mode="none", labels={LABEL: "1"},
+                                     hostname=name[:63], **options)
+        wait_ready(sc, timeout=60)
+    except BaseException:
+        remove_bed(sc)
+        raise
+    return sc
+
+
+def remove_bed(sc: SimContainer) -> None:
+    """The container, and the disk bed's volume (named: ``remove(v=True)`` keeps it)."""
+    import docker
+
+    sc.remove()
+    try:
+        sc.client.volumes.get(sc.name).remove(force=True)
+    except docker.errors.NotFound:
+        pass
+
+
+def fill_disk(sc: SimContainer) -> None:
+    """Another writer fills the instance's filesystem until FREE_MB are left (outside the install
+    directory, so the instance's listing does not see it)."""
+    code, out, err = sc.exec(["sh", "-c", "df -k /disk | awk 'NR==2 {print $4}'"])
+    free_kb = int(out.decode().strip())
+    ballast = max(0, free_kb // 1024 - FREE_MB)
+    code, out, err = sc.exec(["dd", "if=/dev/zero", "of=/disk/ballast", "bs=1M", f"count={ballast}"])
+    assert code == 0, err
+
+
+def wait_for_late_sessions(sc: SimContainer, timeout: float = 60) -> None:
+    """A slow instance still runs what a client gave up on: wait until no session is left."""
+    deadline = time.monotonic() + timeout
+    while True:
+        code, out, _ = sc.exec(["sh", "-c", "ps -o args | grep -c '[i]ris.* session' || true"])
+        if out.decode().strip() in ("0", ""):
+            return
+        assert time.monotonic() < deadline, "a late session never ended"
+        time.sleep(0.2)
