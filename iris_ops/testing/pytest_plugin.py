@@ -109,8 +109,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         return
     from iris_ops.testing import dockerd
 
-    if dockerd.find_engine() is not None:
-        return  # workers find the same reachable engine
+    reachable = dockerd.find_engine()
+    if reachable is not None:
+        _docker_tests["engine"] = reachable  # the workers find it too
+        return
     blocker = dockerd.private_engine_blocker()
     if blocker:
         return  # each worker skips (or fails) its Docker tests with the reason

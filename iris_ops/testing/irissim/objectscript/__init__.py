@@ -8,7 +8,9 @@
 """
 
 from . import builtins as _builtins  # noqa: F401  (registers the library classes)
-from . import encryption as _encryption  # noqa: F401  (registers %SYSTEM.Encryption)
+from . import runtime as _runtime
+
+_runtime.provide(__name__ + ".encryption", "%SYSTEM.Encryption")  # loaded when a script names it
 from .interpreter import Interpreter
 from .parser import ParseError, parse_line
 from .terminal import iris_main

@@ -242,6 +242,25 @@ class SimClass:
 
 
 _registry: dict[str, SimClass] = {}
+#: Class name → the module that registers it, imported when a script first names the class.
+_providers: dict[str, str] = {}
+
+
+def provide(module: str, *names: str) -> None:
+    """Declare that importing ``module`` registers the classes ``names`` (loaded on first use)."""
+    for name in names:
+        _providers[name] = module
+
+
+def _load(name: str) -> bool:
+    """Import the module that provides class ``name``; whether there was one."""
+    module = _providers.pop(name, None)
+    if module is None:
+        return False
+    import importlib
+
+    importlib.import_module(module)
+    return True
 
 
 def register_class(cls: type[SimClass]) -> type[SimClass]:
@@ -254,15 +273,22 @@ def register_class(cls: type[SimClass]) -> type[SimClass]:
 
 def lookup_class(name: str) -> SimClass:
     """The class called ``name`` (case-sensitive, as IRIS class names are), or ``<CLASS DOES NOT EXIST>``."""
-    try:
-        return _registry[name]
-    except KeyError:
-        if name.startswith("%") and "." not in name and ("%Library." + name[1:]) in _registry:
-            return _registry["%Library." + name[1:]]
-        raise IrisError("CLASS DOES NOT EXIST", f"*{name}") from None
+    found = _registry.get(name)
+    if found is None and _load(name):
+        found = _registry.get(name)
+    if found is not None:
+        return found
+    if name.startswith("%") and "." not in name:
+        full = "%Library." + name[1:]
+        if full in _registry or _load(full):
+            return _registry[full]
+    raise IrisError("CLASS DOES NOT EXIST", f"*{name}")
 
 
 def registered_classes() -> dict[str, SimClass]:
+    """Every class, the ones not loaded yet included (this loads them)."""
+    for name in list(_providers):
+        _load(name)
     return dict(_registry)
 
 
@@ -285,4 +311,5 @@ def register_query(class_name: str, query_name: str) -> Callable[[ClassQuery], C
 
 
 def lookup_query(class_name: str, query_name: str) -> ClassQuery | None:
+    _load(class_name)  # a class's queries are registered with it
     return _queries.get((class_name, query_name))

@@ -4,7 +4,6 @@ Each class and method names its page in the IRIS 2024.1 class reference
 (``caretdev/docs-intersystems``, ``ref/2024.1/<Package>/<Class>.cls``).  Where the reference
 is silent about a failure (error number or text), the choice is marked ``[UNV]``: the simulated
 behaviour is then the stricter one, never the more forgiving.  One module per class family;
-importing the package registers them all with the interpreter's runtime.
+each registers its classes with the interpreter's runtime when first imported, which happens
+when a script first names one of them (``CLASS_MODULES`` in the parent package).
 """
-
-from . import backup, config, database, files, maps, namespace, security, sqlclasses  # noqa: F401
