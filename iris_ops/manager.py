@@ -136,9 +136,15 @@ def _register_fault(pm: PluginManager) -> None:
 
 
 def entry_point_names() -> list[str]:
+    return list(_entry_point_names())
+
+
+@lru_cache(maxsize=1)
+def _entry_point_names() -> tuple[str, ...]:
+    """Scanned once per process: every scan reads each installed distribution's metadata."""
     import importlib.metadata
 
-    return sorted({ep.name for ep in importlib.metadata.entry_points(group=PROJECT_NAME)})
+    return tuple(sorted({ep.name for ep in importlib.metadata.entry_points(group=PROJECT_NAME)}))
 
 
 def _load_entry_points(pm: PluginManager) -> None:
@@ -175,7 +181,8 @@ def report_problems(pm: PluginManager, disabled: Iterable[str]) -> None:
     for broken in pm.broken:
         print(f"iris-ops: warning: plugin {broken.name} was not loaded: it {broken.problem}\n"
               f"  fix: {broken.fix}", file=sys.stderr)
-    known = set(entry_point_names()) | set(BUILTIN_PLUGINS)
+    disabled = list(disabled)
+    known = set(entry_point_names()) | set(BUILTIN_PLUGINS) if disabled else set()
     for name in disabled:
         if name not in known:
             print(f"iris-ops: warning: disable_plugins names {name!r}, which is no installed plugin "
