@@ -24,20 +24,17 @@ import os
 import posixpath
 import re
 import stat as stat_mod
-import time
 from typing import TYPE_CHECKING, BinaryIO
 
 from iris_ops import errors
 from iris_ops.transports.docker_exec import translate_errors
-from iris_ops.transports.hashsink import HashSink
+from iris_ops.transports.hashsink import copy_file
 
 if TYPE_CHECKING:  # pragma: no cover
     import docker
 
-__all__ = ["host_path", "read_host_file", "enabled", "CHUNK_SIZE"]
+__all__ = ["host_path", "read_host_file", "enabled"]
 
-#: Read size from the host file: large, since page-cache reads cost little per byte.
-CHUNK_SIZE = 4 << 20
 #: Go's os.FileMode bits in the engine's stat: directory, symlink, and the other non-regular kinds
 _MODE_NOT_REGULAR = (1 << 31) | (1 << 27) | (1 << 26) | (1 << 25) | (1 << 24) | (1 << 22) | (1 << 21)
 _LOCAL_BASE_URL = "http+docker://localhost"  # docker-py's base URL for a unix socket
@@ -123,19 +120,12 @@ def host_path(api: "docker.APIClient", container: str, path: str) -> tuple[str, 
 
 def read_host_file(host: str, size: int, dest: BinaryIO, *, deadline: float, what: str) -> tuple[int, str]:
     """Copy ``size`` bytes of the host file ``host`` into ``dest``, hashing them in the same pass
-    (reading here, hashing and writing in a second thread).  Returns (bytes, sha256 hex).
-    A file that is not ``size`` bytes long by the end is an error, as a short transfer is."""
-    with open(host, "rb", buffering=0) as src, HashSink(dest) as sink:
-        while True:
-            if time.monotonic() > deadline:
-                raise errors.DeadlineExceeded(f"{what} did not finish before its deadline")
-            piece = src.read(CHUNK_SIZE)
-            if not piece:
-                break
-            sink.put(piece)
-    if sink.count != size:
+    (:func:`iris_ops.transports.hashsink.copy_file`).  Returns (bytes, sha256 hex).  A file that
+    is not ``size`` bytes long by the end is an error, as a short transfer is."""
+    count, sha256 = copy_file(host, dest, deadline=deadline, what=what)
+    if count != size:
         raise errors.InstanceError(
-            f"{what}: read {sink.count} bytes where the engine reported {size}: the file changed while being read",
+            f"{what}: read {count} bytes where the engine reported {size}: the file changed while being read",
             fix="Retry; nothing else may write the file while it is copied.",
         )
-    return sink.count, sink.hexdigest()
+    return count, sha256

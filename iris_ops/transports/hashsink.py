@@ -19,14 +19,17 @@ from __future__ import annotations
 import hashlib
 import queue
 import threading
+import time
 from typing import BinaryIO
 
-__all__ = ["HashSink", "DEPTH"]
+__all__ = ["HashSink", "copy_file", "DEPTH", "BATCH", "READ_SIZE"]
 
 #: Batches that may wait for the writer.
 DEPTH = 4
 #: Bytes gathered before a batch is handed to the writer.
 BATCH = 1 << 20
+#: Read size of :func:`copy_file` (a file on this host: page-cache reads cost little per call).
+READ_SIZE = 1 << 20
 _END = None
 
 
@@ -123,3 +126,20 @@ class HashSink:
         except queue.Full:  # pragma: no cover - the queue was just emptied
             pass
         self._thread.join()
+
+
+def copy_file(path, dest: BinaryIO, *, deadline: float, what: str) -> tuple[int, str]:
+    """Copy the file ``path`` of this host into ``dest``: read here, hashed and written in the
+    sink's thread.  Returns (bytes, sha256 hex).  Raises :class:`iris_ops.errors.DeadlineExceeded`
+    past ``deadline`` (a ``time.monotonic()`` value)."""
+    from iris_ops import errors
+
+    with open(path, "rb", buffering=0) as src, HashSink(dest) as sink:
+        while True:
+            if time.monotonic() > deadline:
+                raise errors.DeadlineExceeded(f"{what} did not finish before its deadline")
+            piece = src.read(READ_SIZE)
+            if not piece:
+                break
+            sink.put(piece)
+    return sink.count, sink.hexdigest()
