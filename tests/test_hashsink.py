@@ -63,7 +63,7 @@ def test_a_failed_write_is_raised_on_the_receiving_side_and_stops_it():
                 sink.put(part)
                 put += 1
     assert put < len(parts)  # it stopped receiving, not only at the end
-    assert not sink._thread.is_alive()
+    assert not any(w.thread.is_alive() for w in sink._workers)
 
 
 def test_a_failed_write_of_the_last_batch_is_raised_by_close():
@@ -93,5 +93,5 @@ def test_an_interrupted_receive_stops_the_writer_and_drops_the_rest():
                     release.set()
                     raise KeyboardInterrupt
                 sink.put(part)
-    assert not sink._thread.is_alive()
+    assert not any(w.thread.is_alive() for w in sink._workers)
     assert sink.count < 8 * BATCH
