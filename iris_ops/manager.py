@@ -60,6 +60,8 @@ class PluginManager(pluggy.PluginManager):
     def __init__(self, project_name: str) -> None:
         super().__init__(project_name)
         self.broken: list[BrokenPlugin] = []
+        #: plugin name -> the entry point it was loaded from
+        self.entry_points: dict[str, "EntryPoint"] = {}
 
     def register(self, plugin, name: str | None = None):
         registered = super().register(plugin, name)
@@ -135,22 +137,95 @@ def _register_fault(pm: PluginManager) -> None:
         fault.pm = pm
 
 
-def entry_point_names() -> list[str]:
-    import importlib.metadata
+@dataclass(frozen=True)
+class EntryPoint:
+    """One ``[iris_ops]`` line of an installed distribution's ``entry_points.txt``."""
 
-    return sorted({ep.name for ep in importlib.metadata.entry_points(group=PROJECT_NAME)})
+    name: str
+    value: str
+    dist_path: str  # the distribution's .dist-info (or .egg-info) directory
+
+    def load(self):
+        module_name, _, attrs = self.value.partition("[")[0].strip().partition(":")
+        target = importlib.import_module(module_name.strip())
+        for attr in filter(None, attrs.strip().split(".")):
+            target = getattr(target, attr)
+        return target
+
+    def distribution(self) -> tuple[str, str]:
+        import importlib.metadata
+        from pathlib import Path
+
+        meta = importlib.metadata.PathDistribution(Path(self.dist_path)).metadata
+        return meta["Name"], meta["Version"]
+
+
+def entry_point_names() -> list[str]:
+    return sorted({ep.name for ep in entry_points()})
+
+
+@lru_cache(maxsize=1)
+def entry_points() -> tuple[EntryPoint, ...]:
+    """The ``iris_ops`` entry points of the distributions on ``sys.path``, scanned once per
+    process.  Read directly from each ``*.dist-info``/``*.egg-info`` directory's
+    ``entry_points.txt``, as :mod:`importlib.metadata` reads them (the first distribution of a
+    name on the path wins), without importing it: that import and its scan were the largest
+    part of ``--list`` beyond invoke itself (docs/PERFORMANCE.md)."""
+    import os
+
+    found: list[EntryPoint] = []
+    seen: set[str] = set()
+    for entry in sys.path:
+        try:
+            names = sorted(os.listdir(entry or "."))
+        except OSError:  # a zip, or a missing directory
+            continue
+        for dirname in names:
+            stem, dot, kind = dirname.rpartition(".")
+            if kind not in ("dist-info", "egg-info") or not dot:
+                continue
+            project = stem.split("-")[0].lower().replace("-", "_").replace(".", "_")
+            if project in seen:
+                continue
+            seen.add(project)
+            found += _read_entry_points(os.path.join(entry or ".", dirname))
+    return tuple(found)
+
+
+def _read_entry_points(dist_path: str) -> list[EntryPoint]:
+    import os
+
+    try:
+        with open(os.path.join(dist_path, "entry_points.txt"), encoding="utf-8") as handle:
+            lines = handle.read().splitlines()
+    except OSError:
+        return []
+    out, section = [], None
+    for line in lines:
+        line = line.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            section = line[1:-1].strip()
+        elif section == PROJECT_NAME and "=" in line:
+            name, _, value = line.partition("=")
+            out.append(EntryPoint(name.strip(), value.strip(), dist_path))
+    return out
 
 
 def _load_entry_points(pm: PluginManager) -> None:
-    for name in entry_point_names():
-        if pm.is_blocked(name) or pm.has_plugin(name):
+    for ep in entry_points():
+        if pm.is_blocked(ep.name) or pm.has_plugin(ep.name):
             continue
         try:
-            pm.load_setuptools_entrypoints(PROJECT_NAME, name=name)
+            plugin = ep.load()
+            pm.register(plugin, name=ep.name)
         except pluggy.PluginValidationError as exc:
-            pm.leave_out(name, f"implements a hook wrongly: {exc}")
+            pm.leave_out(ep.name, f"implements a hook wrongly: {exc}")
         except Exception as exc:  # noqa: BLE001 - any import failure of someone else's code
-            pm.leave_out(name, f"fails to import: {type(exc).__name__}: {exc}")
+            pm.leave_out(ep.name, f"fails to import: {type(exc).__name__}: {exc}")
+        else:
+            pm.entry_points[ep.name] = ep
 
 
 def _reject_unknown_hooks(pm: PluginManager) -> None:
@@ -175,7 +250,8 @@ def report_problems(pm: PluginManager, disabled: Iterable[str]) -> None:
     for broken in pm.broken:
         print(f"iris-ops: warning: plugin {broken.name} was not loaded: it {broken.problem}\n"
               f"  fix: {broken.fix}", file=sys.stderr)
-    known = set(entry_point_names()) | set(BUILTIN_PLUGINS)
+    disabled = list(disabled)
+    known = set(entry_point_names()) | set(BUILTIN_PLUGINS) if disabled else set()
     for name in disabled:
         if name not in known:
             print(f"iris-ops: warning: disable_plugins names {name!r}, which is no installed plugin "
@@ -227,6 +303,10 @@ def _warn_once(plugin: str, hook: str, exc: IrisOpsError) -> None:
 
 def plugin_distribution(pm: pluggy.PluginManager, plugin: object) -> tuple[str, str]:
     """(distribution, version) a plugin came from; built-ins report iris-ops itself."""
+    name = pm.get_name(plugin)
+    ep = getattr(pm, "entry_points", {}).get(name) if name else None
+    if ep is not None:
+        return ep.distribution()
     for candidate, dist in pm.list_plugin_distinfo():
         if candidate is plugin:
             return dist.project_name, dist.version

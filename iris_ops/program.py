@@ -232,10 +232,16 @@ class IrisOpsProgram(invoke.Program):
         verbose = self.args.verbose.value or 0
         if verbose and self.args.quiet.value:
             raise UsageError("-q and -v cannot be combined", fix="Use -q for less output, -v (or -vv) for more.")
+        if self._runs_no_task():
+            return  # --list, --help and completion never log: no structlog import (start-up time)
         settings = config.load()
         level = "debug" if verbose else "warning" if self.args.quiet.value else settings.log_level
         logs.configure(level, self.args["log-format"].value or settings.log_format, force=True,
                        libraries=verbose >= 2)
+
+    def _runs_no_task(self) -> bool:
+        """The command line only asks for help, a listing or completion candidates."""
+        return bool(self.args.help.value or self.args.list.value or self.args.complete.value)
 
     # -- errors ----------------------------------------------------------------------------
 

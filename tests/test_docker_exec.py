@@ -319,3 +319,76 @@ def test_300_iris_sessions_each_complete(api, c):
         assert text.startswith("\nNode: ") or text.startswith("Node: "), (i, text)
         assert "Instance: IRIS" in text, (i, text)
         assert marker + "\n" in text.replace("\r\n", "\n"), (i, text)
+
+
+# -- reading from the host side (iris_ops.transports.docker_host) -------------------------------
+
+
+def _host_readable(api) -> bool:
+    return os.geteuid() == 0 and str(api.base_url) == "http+docker://localhost"
+
+
+def test_a_file_is_read_from_the_host_side_when_this_process_can(api, c, monkeypatch):
+    from iris_ops.transports import docker as docker_transport
+    from iris_ops.transports import docker_host
+    from iris_ops.transports.base import Target
+
+    if not _host_readable(api):
+        pytest.skip("needs root and an engine on this machine (a unix socket)")
+    data = os.urandom((5 << 20) + 17)
+    d = f"/usr/irissys/mgr/hostread-{secrets.token_hex(3)}"
+    written = docker_files.write_file(api, c, io.BytesIO(data), f"{d}/IRIS.DAT", size=len(data), deadline=soon())
+    found = docker_host.host_path(api, c, f"{d}/IRIS.DAT")
+    assert found is not None and found[0].endswith(f"{d}/IRIS.DAT") and found[1] == len(data)
+
+    def no_archive(*args, **kwargs):
+        raise AssertionError("streamed through the engine although the host side was readable")
+
+    monkeypatch.setattr(docker_files, "read_file", no_archive)
+    monkeypatch.setattr(docker_transport, "_api", lambda host, timeout: api)
+    out = io.BytesIO()
+    digest = docker_transport.read_file(target=Target(container=c), path=f"{d}/IRIS.DAT", dest=out, timeout=10)
+    assert (digest.bytes, digest.sha256) == (written.bytes, written.sha256)
+    assert out.getvalue() == data
+
+    monkeypatch.setenv("IRIS_OPS_HOST_READ", "0")
+    assert docker_host.host_path(api, c, f"{d}/IRIS.DAT") is None
+
+
+def test_the_host_side_never_follows_a_link_out_of_the_container(api, c):
+    from iris_ops.transports import docker_host
+
+    if not _host_readable(api):
+        pytest.skip("needs root and an engine on this machine (a unix socket)")
+    d = f"/usr/irissys/mgr/hostlink-{secrets.token_hex(3)}"
+    assert sh(api, c, f"mkdir -p {d} && ln -s /etc/passwd {d}/file && ln -s / {d}/root").exit_code == 0
+    assert docker_host.host_path(api, c, "/etc/passwd") is not None  # the container's own file: readable
+    assert docker_host.host_path(api, c, "/etc/hostname") is None  # the engine bind-mounts it: not the merged file
+    assert docker_host.host_path(api, c, f"{d}/file") is None  # a link: the engine's stat says so
+    assert docker_host.host_path(api, c, f"{d}/root/etc/passwd") is None  # resolves outside on the host
+    assert docker_host.host_path(api, c, f"{d}/missing") is None
+    assert docker_host.host_path(api, c, d) is None  # a directory
+
+
+def test_the_host_side_is_not_tried_for_an_engine_elsewhere():
+    from iris_ops.transports import docker_host
+
+    class Remote:
+        base_url = "http://10.0.0.1:2375"
+
+        def __getattr__(self, name):
+            raise AssertionError(f"asked the engine ({name}) although it is not on this machine")
+
+    assert docker_host.host_path(Remote(), "c", "/usr/irissys/mgr/user/IRIS.DAT") is None
+
+
+def test_a_host_file_that_is_not_the_announced_size_is_an_error(tmp_path):
+    from iris_ops.transports import docker_host
+
+    src = tmp_path / "IRIS.DAT"
+    src.write_bytes(b"x" * 1000)
+    with pytest.raises(errors.InstanceError, match="changed while being read"):
+        docker_host.read_host_file(str(src), 999, io.BytesIO(), deadline=soon(), what="reading it")
+    out = io.BytesIO()
+    assert docker_host.read_host_file(str(src), 1000, out, deadline=soon(), what="reading it") == (
+        1000, hashlib.sha256(b"x" * 1000).hexdigest())

@@ -76,11 +76,15 @@ def _remove_stage(op: "Operation", stage: str) -> None:
         op.runner.remove_path(stage)
 
 
-def _copy_in_instance(op: "Operation", script, *, dismount: bool, timeout: float) -> dict:
+def _copy_in_instance(op: "Operation", script, *, dismount: bool, timeout: float, version: str = "") -> dict:
     """Run the freeze (or dismount) and copy script; on any failure make sure the instance is
     thawed, unless the freeze was someone else's."""
     try:
-        return op.runner.run(script, timeout=timeout)
+        copied = op.runner.run(script, timeout=timeout)
+        if not dismount and not copied.get("known"):
+            op.log.warning("backup.freeze_arguments_unknown", version=version,
+                           note="cannot read Backup.General.ExternalFreeze's arguments on this version")
+        return copied
     except BaseException as exc:
         payload = exc.details.get("result") if isinstance(exc, ScriptError) else None
         ours = payload is None or bool(payload.get("frozen"))
@@ -89,6 +93,8 @@ def _copy_in_instance(op: "Operation", script, *, dismount: bool, timeout: float
                 ensure_thawed(op)
         if isinstance(exc, ScriptError):
             step, text = exc.details.get("step"), exc.details.get("iris_error", "")
+            if step == "arguments" and payload is not None:
+                raise _missing_arguments(op, payload, version) from None
             if scripts.ALREADY_FROZEN in text:
                 raise InstanceError(
                     f"refusing to back up: {scripts.ALREADY_FROZEN} (IsWDSuspended is 1 in {op.target.describe()})",
@@ -119,8 +125,9 @@ def _warn_open_transactions(op: "Operation", copied: dict) -> None:
                        "not transactionally; their updates may be half in it")
 
 
-def _count_copies(op: "Operation", count_script) -> tuple[list, "object"]:
-    """Row counts of the copied files themselves, or, if they cannot be counted, none, said plainly."""
+def _count_and_remove(op: "Operation", count_script) -> tuple[list, "object", bool]:
+    """Row counts of the copied files themselves (or, if they cannot be counted, none, said
+    plainly), and whether the same session removed the staging directory."""
     from iris_ops import fixture
 
     try:
@@ -128,9 +135,10 @@ def _count_copies(op: "Operation", count_script) -> tuple[list, "object"]:
     except ScriptError as exc:
         op.log.warning("backup.counts_not_fixed", error=str(exc),
                        note="the manifest records no row counts; restore will not verify them")
-        return [], fixture.RowCounts("not-fixed", f"the copied files could not be counted: {exc}")
+        removed = bool((exc.details.get("result") or {}).get("removed"))
+        return [], fixture.RowCounts("not-fixed", f"the copied files could not be counted: {exc}"), removed
     tables = [fixture.Table(name=t["name"], row_count=int(t["row_count"])) for t in counted.get("tables", [])]
-    return tables, fixture.RowCounts("copied-files", "counted in the copied files, mounted read-only")
+    return tables, fixture.RowCounts("copied-files", "counted in the copied files, mounted read-only"), True
 
 
 def _stream(op: "Operation", writer, db: dict, copy: str, sizes: dict, compress: bool = False) -> "object":
@@ -213,23 +221,18 @@ def copyable(op: "Operation", namespace: str, db: dict) -> dict:
     return checks
 
 
-def check_freeze_arguments(op: "Operation", zversion: str) -> None:
-    """The freeze script passes ExternalFreezeTimeOut and WDSuspendLimit by position: refuse
-    (exit 5) a version whose ExternalFreeze lacks them there, before the freeze.  When the
-    signature cannot be read, say so and go on (the freeze itself would then fail loudly)."""
-    found = op.runner.run(scripts.freeze_arguments(), changes=False)
-    if not found.get("known"):
-        op.log.warning("backup.freeze_arguments_unknown", version=zversion,
-                       note="cannot read Backup.General.ExternalFreeze's arguments on this version")
-        return
+def _missing_arguments(op: "Operation", found: dict, zversion: str) -> InstanceError:
+    """The freeze script passes ExternalFreezeTimeOut and WDSuspendLimit by position, and its
+    first step refused (exit 5, before any change) a version whose ExternalFreeze lacks them
+    there.  (When the signature cannot be read, the script goes on and says so: the freeze
+    itself would then fail loudly.)"""
     missing = [name for name in scripts.FREEZE_ARGUMENTS if not found.get(name)]
-    if missing:
-        raise InstanceError(
-            f"this IRIS ({zversion or 'version unknown'}) has no {' or '.join(missing)} argument in "
-            f"Backup.General.ExternalFreeze({found.get('spec', '')}): iris-ops cannot freeze it safely",
-            fix="Back up with --dismount (quiet databases), or use an IRIS version whose ExternalFreeze "
-            "takes ExternalFreezeTimeOut (7th) and WDSuspendLimit (10th).",
-        )
+    return InstanceError(
+        f"this IRIS ({zversion or 'version unknown'}) has no {' or '.join(missing)} argument in "
+        f"Backup.General.ExternalFreeze({found.get('spec', '')}): iris-ops cannot freeze it safely",
+        fix="Back up with --dismount (quiet databases), or use an IRIS version whose ExternalFreeze "
+        "takes ExternalFreezeTimeOut (7th) and WDSuspendLimit (10th).",
+    )
 
 
 def not_recreated(info: dict) -> list[str]:
@@ -275,8 +278,6 @@ def run_backup(op: "Operation", namespace: str, out: Path, *, force: bool, dismo
             raise SystemTargetError(f"namespace {namespace} uses system database {db['name']}; refusing to back it up")
     for db in dbs:
         db["checks"] = copyable(op, namespace, db)
-    if not dismount:
-        check_freeze_arguments(op, info.get("version", ""))
     not_restored = not_recreated(info)
     for item in not_restored:
         op.log.warning("backup.not_restored", setting=item, note="recorded in the manifest; a restore does not recreate it")
@@ -294,40 +295,43 @@ def run_backup(op: "Operation", namespace: str, out: Path, *, force: bool, dismo
         # The copy may take up to freeze_limit; the session must outlive it (and the thaw after it).
         deadline = op.settings.timeout + op.settings.freeze_limit
     count_ns = f"IRISOPS-COUNT-{secrets.token_hex(4).upper()}"
+    # Counted after the stream, in the session that removes the staging directory.
     count_script = scripts.count_staged(
-        count_ns, [(f"{count_ns}-{i}", db["role"], staged[db["name"]]) for i, db in enumerate(dbs)]
+        count_ns, [(f"{count_ns}-{i}", db["role"], staged[db["name"]]) for i, db in enumerate(dbs)], remove=stage,
     )
     if op.dry_run:
         op.runner.show(script)
-        op.runner.show(count_script)
         for (_, copy), db in zip(copies, dbs):
             op.runner.show_command(f"stream {copy} from {op.target.describe()} to "
                                    f"{out / database_file(db['name'], compressed=compress)}"
                                    + (" (zstd)" if compress else ""))
-        op.runner.show(scripts.remove_directory(stage))
+        op.runner.show(count_script)
         return None
 
     method = "dismount" if dismount else "external-freeze"
     copied: dict = {}
     writer = fixture.FixtureWriter(out, force=force)
     writer.open()
+    removed = False
     try:
         try:
             started = time.monotonic()
             state = "dismounted" if dismount else "frozen"
             expected = sum(float(db.get("size_mb") or 0) for db in dbs) * (1 << 20)
             with progress.Elapsed(f"copying {progress.mib(expected)} in the instance ({state})") as line:
-                copied = _copy_in_instance(op, script, dismount=dismount, timeout=deadline)
+                copied = _copy_in_instance(op, script, dismount=dismount, timeout=deadline,
+                                           version=info.get("version", ""))
                 window = time.monotonic() - started
                 sizes = {item["file"]: int(item["bytes"]) for item in copied.get("copied", [])}
                 line.finish(f"copied {progress.mib(sum(sizes.values()))} in the instance ({state} {window:.2f} s)")
             op.step("backup.copied_in_instance", method=method, window_seconds=round(window, 3),
                     bytes=sum(sizes.values()), databases=[db["name"] for db in dbs])
             _warn_open_transactions(op, copied)
-            tables, row_counts = _count_copies(op, count_script)
             entries = [_stream(op, writer, db, copy, sizes, compress) for (_, copy), db in zip(copies, dbs)]
+            tables, row_counts, removed = _count_and_remove(op, count_script)
         finally:
-            _cleanup_stage(op, stage)
+            if not removed:
+                _cleanup_stage(op, stage)
         zv = info.get("version", "")
         parsed = versions.parse(zv)
         manifest = fixture.Manifest(

@@ -42,6 +42,7 @@ _WHERE = {
     "resource_status": "describe",
     "sql_statement": "describe",
     "FREEZE_ARGUMENTS": "freeze",
+    "FREEZE_ARGUMENTS_MISSING": "freeze",
     "freeze_arguments": "freeze",
     "thaw_entry": "freeze",
     "wd_suspended": "freeze",
@@ -76,5 +77,5 @@ if TYPE_CHECKING:  # pragma: no cover - what type checkers and IDEs see
     from .common import FILE, NAMESPACE_PROPERTIES, RESOURCE_DESCRIPTION, RESOURCE_WITH_ROLE_DESCRIPTION, TABLES_QUERY, table_counts  # noqa: F401
     from .delete import delete_database, delete_namespace, file_exists, remove_file  # noqa: F401
     from .describe import configured_names, counts, database_users, describe_namespace, namespace_names, resource_status, sql_statement  # noqa: F401
-    from .freeze import FREEZE_ARGUMENTS, freeze_arguments, thaw_entry, wd_suspended  # noqa: F401
+    from .freeze import FREEZE_ARGUMENTS, FREEZE_ARGUMENTS_MISSING, freeze_arguments, thaw_entry, wd_suspended  # noqa: F401
     from .restore import create_database, create_namespace, delete_resource, ensure_resource, existing, make_directory, manager_directory, resource_exists  # noqa: F401

@@ -20,6 +20,7 @@ from iris_ops.objectscript import (
     var,
 )
 from .common import FILE, table_counts
+from .freeze import argument_checks
 
 
 def _copy_steps(script: Script, copies: list[tuple[str, str]]) -> None:
@@ -78,9 +79,14 @@ def freeze_and_copy(stage: str, copies: list[tuple[str, str]], *, freeze_timeout
     (Backup.General.ExternalFreeze with ExternalFreezeTimeOut and a WDSuspendLimit dead-man
     switch); records the open transactions; copies each (source, target) inside the instance;
     proves the freeze still held (IsWDSuspended) before thawing; and thaws whatever happened (an
-    ``always`` step; not when the write daemon already resumed by itself).  Result: ``copied``
-    [{file, bytes}], ``frozen``, ``open_transactions``, ``held`` and ``thawed``."""
+    ``always`` step; not when the write daemon already resumed by itself).  First of all, before
+    anything changes, it checks that ExternalFreeze takes the arguments it passes and throws
+    :data:`~iris_ops.scripts.freeze.FREEZE_ARGUMENTS_MISSING` (step ``arguments``) when not: one
+    session fewer than a separate check.  Result: ``copied`` [{file, bytes}], ``frozen``,
+    ``open_transactions``, ``held``, ``thawed``, and ``known``/``spec``/one flag per argument
+    (:func:`~iris_ops.scripts.freeze.argument_checks`)."""
     script = Script("%SYS", purpose="freeze and copy")
+    script.step("arguments", *argument_checks(refuse=True))
     _stage_steps(script, stage, copies)
     script.step(
         "freeze",
@@ -117,12 +123,14 @@ def freeze_and_copy(stage: str, copies: list[tuple[str, str]], *, freeze_timeout
     return script
 
 
-def count_staged(namespace: str, databases: list[tuple[str, str, str]]) -> Script:
+def count_staged(namespace: str, databases: list[tuple[str, str, str]], *, remove: str = "") -> Script:
     """Counts the rows the copied files hold: each ``(name, role, directory)`` of a staged copy
     (``directory`` holds its IRIS.DAT) is configured under the temporary database ``name`` and
     mounted read-only (so the copy's bytes do not change), a temporary ``namespace`` maps them as
     the source did, the rows are counted, and everything is removed again whatever happened.
-    Result: ``tables`` [{name, row_count}]."""
+    With ``remove`` (the staging directory), a last ``always`` step removes that tree too, as
+    :func:`remove_directory` does: one session for both.
+    Result: ``tables`` [{name, row_count}] (and ``removed``)."""
     ns = lit(names.namespace(namespace))
     dbs = [(names.database(n), role, names.directory(d)) for n, role, d in databases]
     globals_db = next(n for n, role, _ in dbs if role in ("globals", "globals+routines"))
@@ -164,6 +172,8 @@ def count_staged(namespace: str, databases: list[tuple[str, str, str]]) -> Scrip
             o.kill(obj),
             always=True,
         )
+    if remove:
+        script.step("remove", *_remove_tree(remove), always=True)
     return script
 
 
@@ -206,14 +216,18 @@ def dismount_and_copy(stage: str, directories: list[str], copies: list[tuple[str
 def remove_directory(directory: str) -> Script:
     """Removes a directory tree iris-ops created (%Library.File.RemoveDirectoryTree).
     A directory that does not exist is not an error.  Result: ``removed``."""
-    path = lit(names.directory(directory))
     script = Script("%SYS", purpose=f"remove {directory}")
-    script.step(
-        "remove",
+    script.step("remove", *_remove_tree(directory))
+    return script
+
+
+def _remove_tree(directory: str) -> list[Code]:
+    path = lit(names.directory(directory))
+    return [
+        set_(o.SPECIAL["$Namespace"], lit("%SYS")),
         o.if_(
             call(FILE, "DirectoryExists", path),
             check_true(call(FILE, "RemoveDirectoryTree", path), f"cannot remove {directory}"),
         ),
         result("removed", 1),
-    )
-    return script
+    ]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+
 from iris_ops import objectscript as o
-from iris_ops.objectscript import Script, call, func, lit, op, prop, result, set_, var
+from iris_ops.objectscript import Code, Script, call, func, lit, op, prop, result, set_, var
 
 
 def wd_suspended() -> Script:
@@ -22,14 +24,19 @@ def thaw_entry() -> str:
 FREEZE_ARGUMENTS = {"ExternalFreezeTimeOut": 7, "WDSuspendLimit": 10}
 
 
-def freeze_arguments() -> Script:
-    """Read-only.  Whether this version's Backup.General.ExternalFreeze has the arguments the
-    freeze script passes, at the positions it passes them: ``known`` (0 when its FormalSpec
-    cannot be read), ``spec``, and for each name of :data:`FREEZE_ARGUMENTS` 1 or 0."""
-    script = Script("%SYS", purpose="check ExternalFreeze's arguments")
-    m, spec = var("m"), var("spec")
-    script.step(
-        "spec",
+#: Thrown by the ``arguments`` step of the freeze script when ExternalFreeze lacks one of them.
+FREEZE_ARGUMENTS_MISSING = "this version's Backup.General.ExternalFreeze lacks an argument the freeze passes"
+
+
+def argument_checks(*, refuse: bool = False) -> list[Code]:
+    """Statements that record whether ExternalFreeze has the arguments the freeze passes, at the
+    positions it passes them: ``known`` (0 when its FormalSpec cannot be read), ``spec``, and for
+    each name of :data:`FREEZE_ARGUMENTS` 1 or 0.  With ``refuse``, a known spec that lacks one
+    of them throws :data:`FREEZE_ARGUMENTS_MISSING` (an unknown one does not: the caller says so)."""
+    m, spec, ok = var("m"), var("spec"), var("argsok")
+    checks = {name: op(func("$Piece", func("$Piece", spec, lit(","), position), lit(":"), 1), "=", lit(name))
+              for name, position in FREEZE_ARGUMENTS.items()}
+    code: list[Code] = [
         set_(spec, lit("")),
         o.try_(
             set_(m, call("%Dictionary.CompiledMethod", "%OpenId", lit("Backup.General||ExternalFreeze"))),
@@ -37,7 +44,17 @@ def freeze_arguments() -> Script:
         ),
         result("known", op(spec, "'=", lit(""))),
         result("spec", spec),
-        *[result(name, op(func("$Piece", func("$Piece", spec, lit(","), position), lit(":"), 1), "=", lit(name)))
-          for name, position in FREEZE_ARGUMENTS.items()],
-    )
+        *[result(name, check) for name, check in checks.items()],
+    ]
+    if refuse:
+        code.append(set_(ok, functools.reduce(lambda a, b: op(a, "&", b), checks.values())))
+        code.append(o.if_(op(op(spec, "'=", lit("")), "&", o.not_(ok)), o.throw(lit(FREEZE_ARGUMENTS_MISSING))))
+    return code
+
+
+def freeze_arguments() -> Script:
+    """Read-only.  Whether this version's Backup.General.ExternalFreeze has the arguments the
+    freeze script passes (:func:`argument_checks`; the freeze script checks them itself)."""
+    script = Script("%SYS", purpose="check ExternalFreeze's arguments")
+    script.step("spec", *argument_checks())
     return script

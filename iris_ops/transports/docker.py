@@ -2,7 +2,8 @@
 
 Runs ``iris session`` through the Docker Engine API (the docker SDK) with the script on stdin
 (after the login lines when credentials are configured), and moves files as streamed tar
-archives.  Claims targets whose ``transport`` is ``docker``.  docker is imported only when a
+archives (or, when the engine is on this machine and the file is readable here, reads it from
+the host side: :mod:`iris_ops.transports.docker_host`).  Claims targets whose ``transport`` is ``docker``.  docker is imported only when a
 hook runs, so listing tasks stays fast.
 """
 
@@ -57,11 +58,15 @@ def exec_argument_call(target: Target, entry: str, namespace: str, timeout: floa
 def read_file(target: Target, path: str, dest, timeout: float):
     if target.transport != NAME:
         return None
-    from iris_ops.transports import docker_files
+    from iris_ops.transports import docker_files, docker_host
 
-    digest = docker_files.read_file(
-        _api(target.docker_host, timeout), target.container, path, dest, deadline=time.monotonic() + timeout
-    )
+    api, deadline = _api(target.docker_host, timeout), time.monotonic() + timeout
+    local = docker_host.host_path(api, target.container, path)
+    if local is not None:  # the engine is on this machine and its file is readable here
+        what = f"reading '{path}' of container '{target.container}' from {local[0]}"
+        count, sha256 = docker_host.read_host_file(local[0], local[1], dest, deadline=deadline, what=what)
+        return FileDigest(bytes=count, sha256=sha256)
+    digest = docker_files.read_file(api, target.container, path, dest, deadline=deadline)
     return FileDigest(bytes=digest.bytes, sha256=digest.sha256)
 
 

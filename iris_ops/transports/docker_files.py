@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, BinaryIO, Iterator
 
 from iris_ops import errors, tarstream
 from iris_ops.transports.docker_exec import exec_command, remaining, translate_errors
+from iris_ops.transports.hashsink import HashSink
 
 if TYPE_CHECKING:  # pragma: no cover
     import docker
@@ -126,7 +127,8 @@ def read_file(
 ) -> FileDigest:
     """Copy the regular file ``path`` out of ``container`` into ``dest``, hashing in the same pass.
 
-    Memory stays at about two transfer chunks whatever the file size.  Refuses directories,
+    Memory stays at a few transfer chunks whatever the file size (hashing and writing run in a
+    second thread, :mod:`iris_ops.transports.hashsink`).  Refuses directories,
     symlinks and archives holding more than one member (:class:`errors.UsageError`); a missing
     path is :class:`errors.InstanceError`.  On any error ``dest`` may hold a partial copy: write
     to a temporary file and rename on success.
@@ -154,8 +156,6 @@ def read_file(
         # An engine that compresses anyway (a proxy in between) is decoded rather than misread.
         encoded = response.headers.get("Content-Encoding", "identity").lower() not in ("", "identity")
         chunks = _deadline_chunks(response.raw.stream(CHUNK_SIZE, decode_content=encoded), deadline, what)
-        digest = hashlib.sha256()
-        written = 0
         members = tarstream.iter_members(chunks)
         try:
             member = next(members, None)
@@ -172,10 +172,11 @@ def read_file(
                     f"{what}: the engine's archive holds {member.name!r}, not {posixpath.basename(path)!r}",
                     fix="Nothing was written outside the fixture; check the Docker engine (or proxy) in between.",
                 )
-            for piece in member.iter_data():
-                digest.update(piece)
-                dest.write(piece)
-                written += len(piece)
+            # The pieces are slices of chunks the stream never reuses: another thread may hold them.
+            with HashSink(dest) as sink:
+                for piece in member.iter_data():
+                    sink.put(piece)
+            written = sink.count
             extra = next(members, None)
             if extra is not None:
                 raise errors.UsageError(
@@ -196,7 +197,7 @@ def read_file(
             raise errors.UnreachableError(f"{what}: {exc}", fix="Check `docker ps` and retry.") from exc
         if member.size != written:  # pragma: no cover - iter_data guarantees it
             raise errors.InternalError(f"{what}: got {written} of {member.size} bytes")
-        return FileDigest(bytes=written, sha256=digest.hexdigest())
+        return FileDigest(bytes=written, sha256=sink.hexdigest())
     finally:
         response.close()
 

@@ -6,10 +6,10 @@ through the filesystem.  Claims targets whose ``transport`` is ``local``.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 from iris_ops import hookimpl
@@ -53,17 +53,13 @@ def exec_argument_call(target: Target, entry: str, namespace: str, timeout: floa
 def read_file(target: Target, path: str, dest, timeout: float):
     if target.transport != NAME:
         return None
-    digest = hashlib.sha256()
-    total = 0
+    from iris_ops.transports.hashsink import copy_file
+
     try:
-        with open(path, "rb") as src:
-            while chunk := src.read(CHUNK):
-                digest.update(chunk)
-                dest.write(chunk)
-                total += len(chunk)
+        total, sha256 = copy_file(path, dest, deadline=time.monotonic() + timeout, what=f"reading {path}")
     except FileNotFoundError:
         raise InstanceError(f"{path} does not exist on this host") from None
-    return FileDigest(bytes=total, sha256=digest.hexdigest())
+    return FileDigest(bytes=total, sha256=sha256)
 
 
 @hookimpl(trylast=True)
@@ -75,6 +71,8 @@ def write_file(target: Target, src, size: int, path: str, timeout: float):
     # created) gets our mode and owner; one that already holds files is left as it is.
     created = not dest.parent.is_dir() or not any(dest.parent.iterdir())
     dest.parent.mkdir(parents=True, exist_ok=True)
+    import hashlib
+
     digest = hashlib.sha256()
     remaining = size
     try:
