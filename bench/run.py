@@ -94,19 +94,26 @@ def run_cli(argv: list[str], env: dict) -> tuple[float, str]:
 
 
 def run_measured(argv: list[str], env: dict) -> tuple[float, float, str, str]:
-    """Wall seconds, the child's peak RSS in MiB (from ``wait4``; Linux counts KiB), stdout, stderr."""
+    """Wall seconds, the peak RSS in MiB of the console script ``argv[0]`` (its own ``VmHWM``,
+    reported by bench/peak.py: ``wait4`` would count this benchmark's memory as the child's),
+    stdout, stderr."""
     out_file = tempfile.TemporaryFile()
     err_file = tempfile.TemporaryFile()
-    began = time.perf_counter()
-    proc = subprocess.Popen(argv, env=env, stdout=out_file, stderr=err_file, cwd=ROOT)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - began
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    with tempfile.NamedTemporaryFile(prefix="iris-ops-peak-", delete=False) as peak_file:
+        peak_path = peak_file.name
+    try:
+        began = time.perf_counter()
+        proc = subprocess.run([sys.executable, str(ROOT / "bench" / "peak.py"), peak_path, *argv], env=env,
+                              stdout=out_file, stderr=err_file, cwd=ROOT)
+        wall = time.perf_counter() - began
+        peak_kib = int(Path(peak_path).read_text() or 0)
+    finally:
+        os.unlink(peak_path)
     out_file.seek(0)
     err_file.seek(0)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} failed ({proc.returncode}):\n{err_file.read().decode(errors='replace')[-2000:]}")
-    return wall, usage.ru_maxrss / 1024, out_file.read().decode(errors="replace"), err_file.read().decode(errors="replace")
+    return wall, peak_kib / 1024, out_file.read().decode(errors="replace"), err_file.read().decode(errors="replace")
 
 
 def sessions(stderr: str) -> int:
