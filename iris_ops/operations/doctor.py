@@ -8,6 +8,8 @@ anything iris-ops did not create:
 * a restore that never finished: its journal ``<mgr>/iris-ops-restore-<NS>.json`` lists the
   namespace, databases, directories and resources it may have created;
 * a delete-ns that stopped halfway: its plan ``<mgr>/iris-ops-delete-<NS>.json``;
+* in the fixture cache ``<mgr>/iris-ops-cache/``: temporary files of an interrupted fill, and
+  entries that would never be served (see :func:`iris_ops.cache.check`);
 * temporary fixture directories on this host (``.<name>.iris-ops-tmp-*``, ``.<name>.iris-ops-old-*``)
   in the fixtures directory.
 
@@ -72,6 +74,9 @@ def examine(op: "Operation", host_dirs: list[Path]) -> list[Finding]:
             found.append(Finding("delete-ns", path, f"delete-ns of {ns} stopped halfway",
                                  f"finish it (as `iris-ops delete-ns --ns {ns}` would)",
                                  lambda n=ns: _finish_delete(op, n)))
+    from iris_ops import cache
+
+    found += cache.check(op, mgr)
     for directory in host_dirs:
         if not directory.is_dir():
             continue

@@ -55,8 +55,11 @@ def ensure_resource(resource: str) -> Script:
     that users holding that role can use the restored database.  The resource's Description says
     whether the role is ours too.  Never for a system resource (exit 3 when built).  Result:
     ``created`` and ``role_created`` (1 when this call created them)."""
+    return _resource_step(Script("%SYS", purpose=f"ensure resource {resource}"), resource)
+
+
+def _resource_step(script: Script, resource: str) -> Script:
     res = lit(names.user_resource(resource))
-    script = Script("%SYS", purpose=f"ensure resource {resource}")
     script.step(
         "resource",
         result("created", 0),
@@ -76,6 +79,23 @@ def ensure_resource(resource: str) -> Script:
             result("created", 1),
         ),
     )
+    return script
+
+
+def resources_exist(resources: list[str]) -> Script:
+    """Read-only.  Result: ``resources`` {NAME: {"exists": 0/1, "role_exists": 0/1}}
+    (Security.Resources.Exists, and Security.Roles.Exists of the same name)."""
+    found, one = var("found"), var("one")
+    statements = [set_(found, o.dynamic_object())]
+    for resource in dict.fromkeys(resources):
+        res = lit(names.resource(resource))
+        statements += [
+            set_(one, o.dynamic_object(exists=call("Security.Resources", "Exists", res),
+                                       role_exists=call("Security.Roles", "Exists", res))),
+            o.do(method(found, "%Set", res, one)),
+        ]
+    script = Script("%SYS", purpose="check resources")
+    script.step("resources", *statements, result("resources", found))
     return script
 
 
@@ -107,12 +127,16 @@ def delete_resource(resource: str, *, with_role: bool = False) -> Script:
     return script
 
 
-def create_database(name: str, directory: str) -> Script:
+def create_database(name: str, directory: str, resource: str | None = None) -> Script:
     """Config.Databases.Create, then MountDatabase; fails unless Mounted=1 and
-    ReadOnlyMounted=0 (reporting ROReasonText).  Result: ``mounted``."""
+    ReadOnlyMounted=0 (reporting ROReasonText).  With ``resource`` (a user resource), first what
+    :func:`ensure_resource` does, in the same session.  Result: ``mounted`` (and ``created``,
+    ``role_created`` with ``resource``)."""
     db, path = lit(names.database(name)), lit(names.directory(directory))
     obj = var("obj")
     script = Script("%SYS", purpose=f"create database {name}")
+    if resource is not None:
+        _resource_step(script, resource)
     script.step(
         "config",
         o.kill(var("props")),
