@@ -43,6 +43,8 @@ class PlannedDatabase:
     name: str
     directory: str
     resource: str
+    #: Bytes of the file (the manifest's, else the file's own size).
+    size: int = 0
     #: True when the file was copied from the instance's fixture cache instead of streamed.
     cached: bool = False
 
@@ -60,7 +62,8 @@ def plan(op: "Operation", loaded: "Fixture", namespace: str, manager_directory: 
         else:
             name = names.derived_database(namespace, "DATA" if db.has_globals else "CODE")
         resource = names.resource(db.resource or datlabel.read_label(loaded.path_of(db)).resource)
-        planned.append(PlannedDatabase(db, name, f"{manager_directory}{name.lower()}/", resource))
+        size = db.bytes if db.bytes is not None else loaded.path_of(db).stat().st_size
+        planned.append(PlannedDatabase(db, name, f"{manager_directory}{name.lower()}/", resource, size))
     return planned
 
 
@@ -187,13 +190,18 @@ def stream_source(op: "Operation", loaded: "Fixture", item: PlannedDatabase, pat
 
 
 def restore_database(op: "Operation", loaded: "Fixture", item: PlannedDatabase, undo: UndoLog, fixture_id: str,
-                     cache_dir: str | None, new_resources: dict[str, bool]) -> None:
+                     cache_dir: str | None, new_resources: dict[str, bool], in_cache: bool) -> None:
+    """``in_cache``: the fixture cache held this file when the restore started (the copy
+    checks again; a miss then streams)."""
     from iris_ops import cache
 
     undo.add(f"directory {item.directory}", lambda: _remove_directory(op, item.directory))
-    expected_size = item.source.bytes if item.source.bytes is not None else loaded.path_of(item.source).stat().st_size
+    expected_size = item.size
     t0 = time.monotonic()
-    if cache_dir is not None:
+    if cache_dir is not None and not in_cache:
+        op.log.info("restore.cache_miss", database=item.name, sha256=item.source.sha256,
+                    reason="no entry that may be served (`iris-ops cache list` says why)")
+    if cache_dir is not None and in_cache:
         # An empty file made by the transport (owner and mode as for a streamed file) that the
         # in-instance copy then fills: CopyFile writes as the session's OS user, which is not the
         # instance owner when the local transport runs as root.
@@ -254,11 +262,13 @@ def warn_if_older(op: "Operation", source, target_zversion: str) -> None:
                        "to mount on this one")
 
 
-def preflight(op: "Operation", namespace: str, planned: list[PlannedDatabase]) -> dict[str, bool]:
+def preflight(op: "Operation", namespace: str, planned: list[PlannedDatabase],
+              cache_dir: str | None = None) -> tuple[dict[str, bool], dict[str, int]]:
     """Everything that can be refused is refused here, before the first change: every name and
     path (building each script validates them), and a label naming a system resource the
-    instance lacks (iris-ops never creates a system resource: exit 3).  Returns the user
-    resources the instance lacks, each with whether its role is missing too (one session)."""
+    instance lacks (iris-ops never creates a system resource: exit 3).  Returns, from one
+    session, the user resources the instance lacks (each with whether its role is missing too),
+    and with ``cache_dir`` which digests the fixture cache holds {sha256: 0/1}."""
     globals_db = next(p.name for p in planned if p.source.has_globals)
     routines_db = next(p.name for p in planned if p.source.has_routines)
     scripts.create_namespace(namespace, globals_db, routines_db)
@@ -268,7 +278,10 @@ def preflight(op: "Operation", namespace: str, planned: list[PlannedDatabase]) -
             scripts.delete_resource(item.resource, with_role=True)
         scripts.create_database(item.name, item.directory,
                                 None if names.is_system_resource(item.resource) else item.resource)
-    found = op.runner.run(scripts.resources_exist([p.resource for p in planned]), changes=False)["resources"]
+    facts = op.runner.run(scripts.resources_exist([p.resource for p in planned], cache_dir,
+                                                  [(p.source.sha256, p.size) for p in planned]),
+                          changes=False)
+    found = facts["resources"]
     missing: dict[str, bool] = {}
     for item in planned:
         status = found.get(names.resource(item.resource)) or {}
@@ -281,7 +294,7 @@ def preflight(op: "Operation", namespace: str, planned: list[PlannedDatabase]) -
                 fix="Restore into an instance that has it (every IRIS has %DB_%DEFAULT).",
             )
         missing[item.resource] = str(status.get("role_exists")) != "1"
-    return missing
+    return missing, {sha: int(str(v) == "1") for sha, v in (facts.get("cache") or {}).items()}
 
 
 def check_fixture(op: "Operation", loaded: "Fixture", src: Path) -> None:
@@ -338,14 +351,13 @@ def run_restore(op: "Operation", src: Path, namespace: str, *, force: bool, veri
     manager_directory = names.directory(facts["manager_directory"])
     warn_if_older(op, loaded.manifest.source, facts.get("version", ""))
     planned = plan(op, loaded, namespace, manager_directory)
-    new_resources = preflight(op, namespace, planned)
-    check_targets(op, namespace, planned, force, confirm)
     cache_dir = cache.directory(manager_directory) if use_cache else None
+    new_resources, in_cache = preflight(op, namespace, planned, cache_dir)
+    check_targets(op, namespace, planned, force, confirm)
     if op.dry_run:
         for item in planned:
-            if cache_dir is not None:
-                op.runner.run(scripts.cache_clone(cache_dir, item.source.sha256, item.source.bytes or 0,
-                                                  item.directory, "0" * 12))
+            if cache_dir is not None and in_cache.get(item.source.sha256):
+                op.runner.run(scripts.cache_clone(cache_dir, item.source.sha256, item.size, item.directory, "0" * 12))
             op.runner.show_command(f"{'unless the cache served it, ' if cache_dir else ''}stream "
                                    f"{loaded.path_of(item.source)} to {item.directory}IRIS.DAT "
                                    f"(owner {op.target.owner}, mode 660, directory 770)"
@@ -362,7 +374,8 @@ def run_restore(op: "Operation", src: Path, namespace: str, *, force: bool, veri
     undo = UndoLog(op, journal)
     try:
         for item in planned:
-            restore_database(op, loaded, item, undo, loaded.manifest.fixture_id, cache_dir, new_resources)
+            restore_database(op, loaded, item, undo, loaded.manifest.fixture_id, cache_dir, new_resources,
+                             bool(in_cache.get(item.source.sha256)))
         globals_db = next(p.name for p in planned if p.source.has_globals)
         routines_db = next(p.name for p in planned if p.source.has_routines)
         undo.add(f"namespace {namespace}", lambda: op.runner.run(scripts.delete_namespace(namespace)))

@@ -37,21 +37,14 @@ def _read_record(record: Code, into: Code) -> list[Code]:
     ]
 
 
-def cache_clone(cache_dir: str, sha256: str, size: int, directory: str, token: str) -> Script:
-    """When the record of ``<sha256>`` names that digest and ``size`` and the cached DAT has
-    that size, copies it over ``<directory>IRIS.DAT`` (an empty file the transport made, so that
-    it keeps that file's owner and mode; [UNV] that IRIS's CopyFile without pDeleteBeforeCopy
-    rewrites an existing file in place, as the simulator does) and checks the copy's size.  A hit also renews the record's modification time
-    (the entry's last use, for ``prune``).  Result: ``hit`` (0/1) and ``reason``."""
+def _probe(cache_dir: str, sha256: str, size: int) -> list[Code]:
+    """Statements that set ``hit`` to 1 when the entry may be served (its record parses and
+    names ``sha256`` and ``size``, and the cached file has ``size`` bytes), else 0 with ``why``."""
     dat, record = _path(cache_dir, f"{sha256}.DAT"), _path(cache_dir, f"{sha256}.json")
-    used = _path(cache_dir, f"{sha256}.json.used-{token}")
-    target = _path(directory, "IRIS.DAT")
     hit, why, text, rec = var("hit"), var("why"), var("txt"), var("rec")
     agrees = op(op(method(rec, "%Get", lit("sha256")), "=", lit(sha256)), "&",
                 op(method(rec, "%Get", lit("size")), "=", lit(size)))
-    script = Script("%SYS", purpose=f"serve {sha256[:12]} from the fixture cache")
-    script.step(
-        "probe",
+    return [
         set_(hit, 0),
         set_(why, lit("no entry")),
         o.if_(call(FILE, "Exists", record), o.try_(
@@ -62,7 +55,33 @@ def cache_clone(cache_dir: str, sha256: str, size: int, directory: str, token: s
                       else_=[set_(why, lit("the cached file's size differs from its record"))])]),
             catch=[set_(why, lit("its record is unreadable"))],
         )),
-    )
+    ]
+
+
+def probe_step(script: Script, cache_dir: str, entries: list[tuple[str, int]]) -> Script:
+    """Adds a read-only step to ``script``: result ``cache`` {sha256: 1 when servable, else 0}
+    for each (sha256, size) of ``entries``."""
+    found = var("cached")
+    statements: list[Code] = [set_(found, o.dynamic_object())]
+    for sha256, size in dict.fromkeys(entries):
+        statements += [*_probe(cache_dir, sha256, size), o.do(method(found, "%Set", lit(sha256), var("hit")))]
+    script.step("cache", *statements, result("cache", found))
+    return script
+
+
+def cache_clone(cache_dir: str, sha256: str, size: int, directory: str, token: str) -> Script:
+    """When the record of ``<sha256>`` names that digest and ``size`` and the cached DAT has
+    that size, copies it over ``<directory>IRIS.DAT`` (an empty file the transport made, so that
+    it keeps that file's owner and mode; [UNV] that IRIS's CopyFile without pDeleteBeforeCopy
+    rewrites an existing file in place, as the simulator does) and checks the copy's size.  A
+    hit also renews the record's modification time (the entry's last use, for ``prune``).
+    Result: ``hit`` (0/1) and ``reason``."""
+    dat, record = _path(cache_dir, f"{sha256}.DAT"), _path(cache_dir, f"{sha256}.json")
+    used = _path(cache_dir, f"{sha256}.json.used-{token}")
+    target = _path(directory, "IRIS.DAT")
+    hit, why = var("hit"), var("why")
+    script = Script("%SYS", purpose=f"serve {sha256[:12]} from the fixture cache")
+    script.step("probe", *_probe(cache_dir, sha256, size))
     script.step(
         "copy",
         o.if_(hit, o.if_(

@@ -82,9 +82,12 @@ def _resource_step(script: Script, resource: str) -> Script:
     return script
 
 
-def resources_exist(resources: list[str]) -> Script:
+def resources_exist(resources: list[str], cache_dir: str | None = None,
+                    cached: list[tuple[str, int]] = ()) -> Script:
     """Read-only.  Result: ``resources`` {NAME: {"exists": 0/1, "role_exists": 0/1}}
-    (Security.Resources.Exists, and Security.Roles.Exists of the same name)."""
+    (Security.Resources.Exists, and Security.Roles.Exists of the same name); with
+    ``cache_dir``, also ``cache`` {sha256: 0/1}: whether the fixture cache may serve each
+    (sha256, size) of ``cached`` (:func:`iris_ops.scripts.cache.probe_step`)."""
     found, one = var("found"), var("one")
     statements = [set_(found, o.dynamic_object())]
     for resource in dict.fromkeys(resources):
@@ -96,6 +99,10 @@ def resources_exist(resources: list[str]) -> Script:
         ]
     script = Script("%SYS", purpose="check resources")
     script.step("resources", *statements, result("resources", found))
+    if cache_dir is not None:
+        from .cache import probe_step
+
+        probe_step(script, cache_dir, list(cached))
     return script
 
 
