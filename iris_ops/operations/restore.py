@@ -134,23 +134,26 @@ def _remove_directory(op: "Operation", directory: str) -> None:
 
 
 def check_targets(op: "Operation", namespace: str, planned: list[PlannedDatabase], force: bool,
-                  confirm: Callable[[list[str]], None] | None = None) -> None:
+                  confirm: Callable[[list[str]], None] | None = None, found: dict | None = None) -> bool:
     """Refuse a restore over anything that exists, unless ``force``; then ``confirm`` (asked
-    with what would be destroyed) may still refuse before anything is deleted."""
+    with what would be destroyed) may still refuse before anything is deleted.  ``found``: what
+    :func:`iris_ops.scripts.existing` already answered.  True when ``force`` deleted something."""
     from iris_ops.operations.delete import delete_namespace
 
     def existing() -> list[str]:
-        found = op.runner.run(
+        nonlocal found
+        found = found or op.runner.run(
             scripts.existing(namespace, [p.name for p in planned], [p.directory for p in planned]), changes=False
         )
         clash = [f"namespace {namespace}"] if found["namespace"] else []
         clash += [f"database {name}" for name, there in found["databases"].items() if there]
         clash += [f"directory {d}" for d, there in found["directories"].items() if there]
+        found = None  # asked again after a --force delete
         return clash
 
     clash = existing()
     if not clash:
-        return
+        return False
     if not force:
         raise ConflictError(
             f"restore target already exists: {', '.join(clash)}",
@@ -161,7 +164,7 @@ def check_targets(op: "Operation", namespace: str, planned: list[PlannedDatabase
     op.log.warning("restore.force_delete", existing=clash)
     delete_namespace(op, namespace)
     if op.dry_run:
-        return
+        return True
     remaining = existing()
     leftover_dirs = [c.split(" ", 1)[1] for c in remaining if c.startswith("directory ")]
     if any(not c.startswith("directory ") for c in remaining):
@@ -172,6 +175,7 @@ def check_targets(op: "Operation", namespace: str, planned: list[PlannedDatabase
         )
     for directory in leftover_dirs:  # orphan directories of an earlier, unconfigured database
         _remove_directory(op, directory)
+    return True
 
 
 def stream_source(op: "Operation", loaded: "Fixture", item: PlannedDatabase, path: str):
@@ -263,12 +267,13 @@ def warn_if_older(op: "Operation", source, target_zversion: str) -> None:
 
 
 def preflight(op: "Operation", namespace: str, planned: list[PlannedDatabase],
-              cache_dir: str | None = None) -> tuple[dict[str, bool], dict[str, int]]:
+              cache_dir: str | None = None) -> tuple[dict[str, bool], dict[str, int], dict]:
     """Everything that can be refused is refused here, before the first change: every name and
     path (building each script validates them), and a label naming a system resource the
     instance lacks (iris-ops never creates a system resource: exit 3).  Returns, from one
     session, the user resources the instance lacks (each with whether its role is missing too),
-    and with ``cache_dir`` which digests the fixture cache holds {sha256: 0/1}."""
+    with ``cache_dir`` which digests the fixture cache holds {sha256: 0/1}, and what exists of
+    the targets (for :func:`check_targets`)."""
     globals_db = next(p.name for p in planned if p.source.has_globals)
     routines_db = next(p.name for p in planned if p.source.has_routines)
     scripts.create_namespace(namespace, globals_db, routines_db)
@@ -278,9 +283,9 @@ def preflight(op: "Operation", namespace: str, planned: list[PlannedDatabase],
             scripts.delete_resource(item.resource, with_role=True)
         scripts.create_database(item.name, item.directory,
                                 None if names.is_system_resource(item.resource) else item.resource)
-    facts = op.runner.run(scripts.resources_exist([p.resource for p in planned], cache_dir,
-                                                  [(p.source.sha256, p.size) for p in planned]),
-                          changes=False)
+    facts = op.runner.run(scripts.restore_facts(namespace, [p.name for p in planned], [p.directory for p in planned],
+                                                [p.resource for p in planned], cache_dir,
+                                                [(p.source.sha256, p.size) for p in planned]), changes=False)
     found = facts["resources"]
     missing: dict[str, bool] = {}
     for item in planned:
@@ -294,7 +299,7 @@ def preflight(op: "Operation", namespace: str, planned: list[PlannedDatabase],
                 fix="Restore into an instance that has it (every IRIS has %DB_%DEFAULT).",
             )
         missing[item.resource] = str(status.get("role_exists")) != "1"
-    return missing, {sha: int(str(v) == "1") for sha, v in (facts.get("cache") or {}).items()}
+    return missing, {sha: int(str(v) == "1") for sha, v in (facts.get("cache") or {}).items()}, facts
 
 
 def check_fixture(op: "Operation", loaded: "Fixture", src: Path) -> None:
@@ -352,8 +357,10 @@ def run_restore(op: "Operation", src: Path, namespace: str, *, force: bool, veri
     warn_if_older(op, loaded.manifest.source, facts.get("version", ""))
     planned = plan(op, loaded, namespace, manager_directory)
     cache_dir = cache.directory(manager_directory) if use_cache else None
-    new_resources, in_cache = preflight(op, namespace, planned, cache_dir)
-    check_targets(op, namespace, planned, force, confirm)
+    new_resources, in_cache, facts = preflight(op, namespace, planned, cache_dir)
+    if check_targets(op, namespace, planned, force, confirm, facts) and not op.dry_run:
+        # --force deleted the old namespace, and with it perhaps resources a restore had made
+        new_resources, in_cache, _ = preflight(op, namespace, planned, cache_dir)
     if op.dry_run:
         for item in planned:
             if cache_dir is not None and in_cache.get(item.source.sha256):

@@ -11,8 +11,11 @@ from .common import FILE, RESOURCE_DESCRIPTION, RESOURCE_WITH_ROLE_DESCRIPTION
 def existing(namespace: str, databases: list[str], directories: list[str]) -> Script:
     """Read-only.  Result: ``namespace`` (0/1), ``databases`` {NAME: 0/1},
     ``directories`` {DIR: 0/1}, ``manager_directory``."""
+    return _existing_step(Script("%SYS", purpose="check restore targets"), namespace, databases, directories)
+
+
+def _existing_step(script: Script, namespace: str, databases: list[str], directories: list[str]) -> Script:
     ns = names.namespace(namespace)
-    script = Script("%SYS", purpose="check restore targets")
     dbs, dirs = var("dbs"), var("dirs")
     script.step(
         "check",
@@ -82,12 +85,29 @@ def _resource_step(script: Script, resource: str) -> Script:
     return script
 
 
-def resources_exist(resources: list[str], cache_dir: str | None = None,
-                    cached: list[tuple[str, int]] = ()) -> Script:
+def restore_facts(namespace: str, databases: list[str], directories: list[str], resources: list[str],
+                  cache_dir: str | None = None, cached: list[tuple[str, int]] = ()) -> Script:
+    """Read-only: what a restore must know before its first change, in one session.  Result:
+    what :func:`existing` and :func:`resources_exist` return, and with ``cache_dir`` ``cache``
+    {sha256: 0/1}: whether the fixture cache may serve each (sha256, size) of ``cached``
+    (:func:`iris_ops.scripts.cache.probe_step`)."""
+    from .cache import probe_step
+
+    script = _existing_step(Script("%SYS", purpose="check restore targets, resources and cache"), namespace,
+                            databases, directories)
+    _resources_step(script, resources)
+    if cache_dir is not None:
+        probe_step(script, cache_dir, list(cached))
+    return script
+
+
+def resources_exist(resources: list[str]) -> Script:
     """Read-only.  Result: ``resources`` {NAME: {"exists": 0/1, "role_exists": 0/1}}
-    (Security.Resources.Exists, and Security.Roles.Exists of the same name); with
-    ``cache_dir``, also ``cache`` {sha256: 0/1}: whether the fixture cache may serve each
-    (sha256, size) of ``cached`` (:func:`iris_ops.scripts.cache.probe_step`)."""
+    (Security.Resources.Exists, and Security.Roles.Exists of the same name)."""
+    return _resources_step(Script("%SYS", purpose="check resources"), resources)
+
+
+def _resources_step(script: Script, resources: list[str]) -> Script:
     found, one = var("found"), var("one")
     statements = [set_(found, o.dynamic_object())]
     for resource in dict.fromkeys(resources):
@@ -97,12 +117,7 @@ def resources_exist(resources: list[str], cache_dir: str | None = None,
                                        role_exists=call("Security.Roles", "Exists", res))),
             o.do(method(found, "%Set", res, one)),
         ]
-    script = Script("%SYS", purpose="check resources")
     script.step("resources", *statements, result("resources", found))
-    if cache_dir is not None:
-        from .cache import probe_step
-
-        probe_step(script, cache_dir, list(cached))
     return script
 
 
