@@ -181,11 +181,10 @@ def check_targets(op: "Operation", namespace: str, planned: list[PlannedDatabase
 def stream_source(op: "Operation", loaded: "Fixture", item: PlannedDatabase, path: str):
     """Send the fixture's file for ``item`` to ``path`` in the instance; return the transport's
     digest of the bytes sent (what the manifest's sha256 is checked against)."""
-    from iris_ops import progress
+    from iris_ops import fixture, progress
 
-    source = loaded.path_of(item.source)
-    size = source.stat().st_size
-    with open(source, "rb") as handle:
+    # the database's uncompressed bytes (a compressed file is decompressed in the stream)
+    with fixture.open_database(loaded, item.source) as (handle, size):
         bar = progress.ProgressReader(handle, size, item.name)
         try:
             return op.runner.write_file(bar, size, path, timeout=op.settings.transfer_timeout)
@@ -302,10 +301,23 @@ def preflight(op: "Operation", namespace: str, planned: list[PlannedDatabase],
     return missing, {sha: int(str(v) == "1") for sha, v in (facts.get("cache") or {}).items()}, facts
 
 
+def _compressed_findings(db: "Database", path: Path) -> list:
+    from iris_ops import compression
+    from iris_ops.fixture import Finding, hash_file
+
+    compression.available()  # exit 2 with the install line, before reaching the instance
+    size, digest = hash_file(path)
+    wanted = db.compressed
+    return [Finding(db.file, check, False, expected=expected, actual=actual, message="the compressed file differs "
+                    "from the manifest") for check, expected, actual in (("compressed-size", wanted.bytes, size),
+                                                                         ("compressed-sha256", wanted.sha256, digest))
+            if expected != actual]
+
+
 def check_fixture(op: "Operation", loaded: "Fixture", src: Path) -> None:
     """What can be checked without reading whole files: each file exists with the manifest's
-    size, its label is plausible and names the manifest's resource and block size; and what any
-    other plugin's ``validate`` finds.  The sha256 is checked while the file streams (a cache
+    size, its label is plausible and names the manifest's resource and block size (a compressed
+    file: its size and sha256); and what any other plugin's ``validate`` finds.  The sha256 is checked while the file streams (a cache
     hit serves bytes verified when they entered the cache, and reads no file here)."""
     from iris_ops import datlabel
     from iris_ops.fixture import Finding
@@ -317,6 +329,11 @@ def check_fixture(op: "Operation", loaded: "Fixture", src: Path) -> None:
         if not path.is_file():
             findings.append(Finding(db.file, "exists", False, expected="regular file", actual="missing",
                                     message=f"database {db.name}: file is missing"))
+            continue
+        if db.compressed is not None:
+            # The compressed file is hashed here (it is small); its uncompressed bytes are checked
+            # as they stream (the reader refuses other content), and its label by the mount.
+            findings += _compressed_findings(db, path)
             continue
         size = path.stat().st_size
         if db.bytes is not None and size != db.bytes:
