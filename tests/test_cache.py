@@ -41,6 +41,7 @@ def fixtures(sim, tmp_path_factory):
     out = tmp_path_factory.mktemp("fixtures")
     ok(cli(sim, "backup", "--ns", "USER", "--out", out / "user"))
     ok(cli(sim, "backup", "--ns", "OTHER", "--out", out / "other"))
+    ok(cli(sim, "backup", "--ns", "USER", "--out", out / "userz", "--compress"))
     return out
 
 
@@ -85,6 +86,11 @@ def test_the_second_restore_copies_inside_the_instance(sim, fixtures, clean):
     assert restored.stat().st_size == manifest(fixtures / "user")["databases"][0]["bytes"]
     [entry] = entries(sim)
     assert entry["ok"] and entry["sha256"] == digest(fixtures / "user") and entry["fixture"]
+    # a compressed fixture of the same database shares the entry: the key is the uncompressed digest
+    assert digest(fixtures / "userz") == digest(fixtures / "user")
+    assert manifest(fixtures / "userz")["databases"][0]["compressed"]
+    third, log = restore(sim, fixtures / "userz", "CA3")
+    assert third["databases"][0]["cached"] is True and "restore.streamed" not in log
 
 
 def test_no_cache_neither_reads_nor_fills(sim, fixtures, clean):
