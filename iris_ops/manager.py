@@ -35,6 +35,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "iris_ops.operations.restore",
     "iris_ops.operations.delete",
     "iris_ops.operations.doctor",
+    "iris_ops.operations.cache_tasks",
     "iris_ops.testing.tasks",
 )
 

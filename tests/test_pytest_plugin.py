@@ -142,3 +142,50 @@ def test_dbapi_without_a_configured_connection_says_what_to_set(project, sim_hos
     assert "--iris-dbapi HOST[:PORT]" in done.stdout and "IRIS_OPS_PASSWORD" in done.stdout
     assert "Traceback" not in done.stdout
     assert leftovers(sim_host) == []
+
+
+TRANSFER_COUNTER = '''
+import pytest
+from iris_ops import hookimpl
+
+
+class CountTransfers:
+    """Every database file the transport writes: a restore's streamed IRIS.DAT (the empty file a
+    cache hit copies into does not count)."""
+    streamed = 0
+
+    @hookimpl(hookwrapper=True)
+    def write_file(self, target, src, size, path, timeout):
+        if path.endswith("/IRIS.DAT") and size > 0:
+            CountTransfers.streamed += 1
+        yield
+
+
+def pytest_configure(config):
+    from iris_ops.manager import get_plugin_manager
+
+    get_plugin_manager().register(CountTransfers(), name="count-transfers")
+
+
+def pytest_sessionfinish(session):
+    with open("transfers.txt", "w") as out:
+        out.write(str(CountTransfers.streamed))
+'''
+
+
+@pytest.mark.slow
+def test_one_fixture_for_20_tests_costs_one_transfer(project, sim_host):
+    (project / "conftest.py").write_text((project / "conftest.py").read_text() + TRANSFER_COUNTER)
+    (project / "test_twenty.py").write_text(
+        "import pytest\n"
+        "@pytest.mark.parametrize('n', range(20))\n"
+        "def test_each(accounts, n):\n"
+        "    assert accounts.sql('SELECT COUNT(*) FROM Demo.Account').rows == [[3]]\n"
+        "    accounts.sql('DELETE FROM Demo.Account')\n")
+    done = pytest_run(project, sim_host, "--iris-report", "test_twenty.py", timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "20 passed" in done.stdout
+    assert "user: 20 restores" in done.stdout
+    assert "databases from the cache: 19, streamed: 1" in done.stdout
+    assert (project / "transfers.txt").read_text() == "1"
+    assert leftovers(sim_host) == []

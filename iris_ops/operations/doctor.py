@@ -11,6 +11,8 @@ anything iris-ops did not create:
 * the temporary namespace ``IRISOPS-COUNT-<8 hex>`` and databases ``IRISOPS-COUNT-<8 hex>-<n>``
   a backup configures to count the rows of its staged copies, left configured (and mounted)
   when the instance or its session died mid-count;
+* in the fixture cache ``<mgr>/iris-ops-cache/``: temporary files of an interrupted fill, and
+  entries that would never be served (see :func:`iris_ops.cache.check`);
 * temporary fixture directories on this host (``.<name>.iris-ops-tmp-*``, ``.<name>.iris-ops-old-*``)
   in the fixtures directory.
 
@@ -79,6 +81,9 @@ def examine(op: "Operation", host_dirs: list[Path]) -> list[Finding]:
             found.append(Finding("delete-ns", path, f"delete-ns of {ns} stopped halfway",
                                  f"finish it (as `iris-ops delete-ns --ns {ns}` would)",
                                  lambda n=ns: _finish_delete(op, n)))
+    from iris_ops import cache
+
+    found += cache.check(op, mgr)
     for directory in host_dirs:
         if not directory.is_dir():
             continue

@@ -1,11 +1,16 @@
 """Built-in plugin: `restore`, a fixture into a new namespace, all or nothing.
 
-The fixture is validated offline first.  Then, for each database (IRIS.md §7): a directory
-under the manager directory, the file streamed in (owner and mode set by the transport), the
-label's resource created if missing, Config.Databases.Create, MountDatabase with Mounted=1 and
-ReadOnlyMounted=0 required; then Config.Namespaces.Create mapping Globals and Routines as in
-the source; then row counts are verified.  Every step that changes the instance first records
-its undo; a failure anywhere (Ctrl-C included) replays the undo log backwards.
+What needs no reading of the files is checked first (manifest, sizes, DAT labels, and any
+plugin's ``validate`` findings); the sha256 of each file is verified while it streams, and a
+mismatch rolls the restore back.  Then, for each database (IRIS.md §7): a directory under the
+manager directory, and the file, copied inside the instance from the fixture cache
+(:mod:`iris_ops.cache`) when it holds that digest, else streamed in (owner and mode set by the
+transport) and then left in the cache; the label's resource created if missing,
+Config.Databases.Create, MountDatabase with Mounted=1 and ReadOnlyMounted=0 required; then
+Config.Namespaces.Create mapping Globals and Routines as in the source; then row counts are
+verified.  Every step that changes the instance first records its undo; a failure anywhere
+(Ctrl-C included) replays the undo log backwards.  A verified cache entry is not the restore's
+output and may remain.
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ from typing import TYPE_CHECKING, Callable
 
 from iris_ops import __version__, hookimpl, names, scripts
 from iris_ops.cli import task
-from iris_ops.errors import ConflictError, IrisOpsError, SystemTargetError, ValidationError
+from iris_ops.errors import ConflictError, IrisOpsError, ValidationError
+from iris_ops.operations.restore_checks import check_fixture, preflight, warn_if_older
 
 if TYPE_CHECKING:
     from iris_ops.fixture import Database, Fixture
@@ -38,6 +44,10 @@ class PlannedDatabase:
     name: str
     directory: str
     resource: str
+    #: Bytes of the file (the manifest's, else the file's own size).
+    size: int = 0
+    #: True when the file was copied from the instance's fixture cache instead of streamed.
+    cached: bool = False
 
 
 def plan(op: "Operation", loaded: "Fixture", namespace: str, manager_directory: str) -> list[PlannedDatabase]:
@@ -53,7 +63,8 @@ def plan(op: "Operation", loaded: "Fixture", namespace: str, manager_directory: 
         else:
             name = names.derived_database(namespace, "DATA" if db.has_globals else "CODE")
         resource = names.resource(db.resource or datlabel.read_label(loaded.path_of(db)).resource)
-        planned.append(PlannedDatabase(db, name, f"{manager_directory}{name.lower()}/", resource))
+        size = db.bytes if db.bytes is not None else loaded.path_of(db).stat().st_size
+        planned.append(PlannedDatabase(db, name, f"{manager_directory}{name.lower()}/", resource, size))
     return planned
 
 
@@ -67,20 +78,19 @@ class Journal:
     behind (``kill -9``, power loss), it tells ``iris-ops doctor`` exactly what to undo, and
     nothing else."""
 
-    def __init__(self, op: "Operation", manager_directory: str, namespace: str, planned: list) -> None:
+    def __init__(self, op: "Operation", manager_directory: str, namespace: str, planned: list,
+                 new_resources: dict[str, bool] | None = None) -> None:
         self.op = op
         self.path = journal_path(manager_directory, namespace)
+        # Resources this restore may create (none of them existed when it started): listed up
+        # front, so that creating one costs no second journal write.
         self.doc = {"tool": f"iris-ops {__version__}", "namespace": namespace,
                     "databases": [{"name": p.name, "directory": p.directory} for p in planned],
-                    "resources": []}
+                    "resources": [{"name": r, "with_role": w} for r, w in (new_resources or {}).items()]}
 
     def write(self) -> None:
         data = json.dumps(self.doc).encode()
         self.op.runner.write_file(io.BytesIO(data), len(data), self.path, timeout=self.op.settings.timeout)
-
-    def created_resource(self, resource: str, with_role: bool) -> None:
-        self.doc["resources"].append({"name": resource, "with_role": with_role})
-        self.write()
 
     def remove(self) -> None:
         self.op.runner.run(scripts.remove_file(self.path))
@@ -125,23 +135,26 @@ def _remove_directory(op: "Operation", directory: str) -> None:
 
 
 def check_targets(op: "Operation", namespace: str, planned: list[PlannedDatabase], force: bool,
-                  confirm: Callable[[list[str]], None] | None = None) -> None:
+                  confirm: Callable[[list[str]], None] | None = None, found: dict | None = None) -> bool:
     """Refuse a restore over anything that exists, unless ``force``; then ``confirm`` (asked
-    with what would be destroyed) may still refuse before anything is deleted."""
+    with what would be destroyed) may still refuse before anything is deleted.  ``found``: what
+    :func:`iris_ops.scripts.existing` already answered.  True when ``force`` deleted something."""
     from iris_ops.operations.delete import delete_namespace
 
     def existing() -> list[str]:
-        found = op.runner.run(
+        nonlocal found
+        found = found or op.runner.run(
             scripts.existing(namespace, [p.name for p in planned], [p.directory for p in planned]), changes=False
         )
         clash = [f"namespace {namespace}"] if found["namespace"] else []
         clash += [f"database {name}" for name, there in found["databases"].items() if there]
         clash += [f"directory {d}" for d, there in found["directories"].items() if there]
+        found = None  # asked again after a --force delete
         return clash
 
     clash = existing()
     if not clash:
-        return
+        return False
     if not force:
         raise ConflictError(
             f"restore target already exists: {', '.join(clash)}",
@@ -152,7 +165,7 @@ def check_targets(op: "Operation", namespace: str, planned: list[PlannedDatabase
     op.log.warning("restore.force_delete", existing=clash)
     delete_namespace(op, namespace)
     if op.dry_run:
-        return
+        return True
     remaining = existing()
     leftover_dirs = [c.split(" ", 1)[1] for c in remaining if c.startswith("directory ")]
     if any(not c.startswith("directory ") for c in remaining):
@@ -163,96 +176,88 @@ def check_targets(op: "Operation", namespace: str, planned: list[PlannedDatabase
         )
     for directory in leftover_dirs:  # orphan directories of an earlier, unconfigured database
         _remove_directory(op, directory)
+    return True
 
 
-def restore_database(op: "Operation", loaded: "Fixture", item: PlannedDatabase, undo: UndoLog, fixture_id: str) -> None:
-    undo.add(f"directory {item.directory}", lambda: _remove_directory(op, item.directory))
-    op.runner.run(scripts.make_directory(item.directory))
-
-    t0 = time.monotonic()
+def stream_source(op: "Operation", loaded: "Fixture", item: PlannedDatabase, path: str):
+    """Send the fixture's file for ``item`` to ``path`` in the instance; return the transport's
+    digest of the bytes sent (what the manifest's sha256 is checked against)."""
     from iris_ops import fixture, progress
 
     # the database's uncompressed bytes (a compressed file is decompressed in the stream)
     with fixture.open_database(loaded, item.source) as (handle, size):
         bar = progress.ProgressReader(handle, size, item.name)
         try:
-            digest = op.runner.write_file(bar, size, item.directory + "IRIS.DAT", timeout=op.settings.transfer_timeout)
+            return op.runner.write_file(bar, size, path, timeout=op.settings.transfer_timeout)
         finally:
             bar.close()
-    seconds = max(time.monotonic() - t0, 1e-9)
-    op.step("restore.streamed", database=item.name, bytes=digest.bytes, sha256=digest.sha256,
-            mib_per_s=round(digest.bytes / seconds / (1 << 20), 1))
-    if digest.sha256 != item.source.sha256:
-        raise ValidationError(
-            f"{item.source.file}: changed while restoring (expected sha256 {item.source.sha256}, sent {digest.sha256})",
-        )
+
+
+def restore_database(op: "Operation", loaded: "Fixture", item: PlannedDatabase, undo: UndoLog, fixture_id: str,
+                     cache_dir: str | None, new_resources: dict[str, bool], in_cache: bool) -> None:
+    """``in_cache``: the fixture cache held this file when the restore started (the copy
+    checks again; a miss then streams)."""
+    from iris_ops import cache
+
+    undo.add(f"directory {item.directory}", lambda: _remove_directory(op, item.directory))
+    expected_size = item.size
+    t0 = time.monotonic()
+    if cache_dir is not None and not in_cache:
+        op.log.info("restore.cache_miss", database=item.name, sha256=item.source.sha256,
+                    reason="no entry that may be served (`iris-ops cache list` says why)")
+    if cache_dir is not None and in_cache:
+        # An empty file made by the transport (owner and mode as for a streamed file) that the
+        # in-instance copy then fills: CopyFile writes as the session's OS user, which is not the
+        # instance owner when the local transport runs as root.
+        op.runner.write_file(io.BytesIO(b""), 0, item.directory + "IRIS.DAT", timeout=op.settings.timeout)
+        item.cached, why = cache.clone(op, cache_dir, item.source.sha256, expected_size, item.directory)
+        if item.cached:
+            op.step("restore.cloned", database=item.name, bytes=expected_size, sha256=item.source.sha256,
+                    seconds=round(time.monotonic() - t0, 3))
+        else:
+            op.log.info("restore.cache_miss", database=item.name, sha256=item.source.sha256, reason=why)
+    if not item.cached:
+        digest = stream_source(op, loaded, item, item.directory + "IRIS.DAT")
+        seconds = max(time.monotonic() - t0, 1e-9)
+        op.step("restore.streamed", database=item.name, bytes=digest.bytes, sha256=digest.sha256,
+                mib_per_s=round(digest.bytes / seconds / (1 << 20), 1))
+        if digest.sha256 != item.source.sha256:
+            raise ValidationError(
+                f"{item.source.file}: content differs from the manifest (expected sha256 {item.source.sha256}, "
+                f"sent {digest.sha256}); nothing was kept",
+                fix="The fixture's file is damaged or changed: `iris-ops validate` shows it; recreate the fixture "
+                "with `iris-ops backup`.",
+            )
+        if cache_dir is not None:
+            cache.fill(op, cache_dir, item.source.sha256, digest.bytes, item.directory + "IRIS.DAT", fixture_id,
+                       undo.add)
 
     # Record the undo before the change: a resource created just before a failure (a lost
     # reply included) must be deleted too, but never one that existed before this restore, nor a
     # system resource (preflight proved it exists).
+    resource = None
     if not names.is_system_resource(item.resource):
-        found = op.runner.run(scripts.resource_exists(item.resource), changes=False)
-        if not found.get("exists"):
-            with_role = not found.get("role_exists")
+        resource = item.resource
+        if item.resource in new_resources:
+            with_role = new_resources.pop(item.resource)
             undo.add(f"resource {item.resource}",
                      lambda: op.runner.run(scripts.delete_resource(item.resource, with_role=with_role)))
-            if undo.journal is not None:
-                undo.journal.created_resource(item.resource, with_role)
-        op.runner.run(scripts.ensure_resource(item.resource))
-    marker = json.dumps({"tool": f"iris-ops {__version__}", "fixture": fixture_id, "database": item.name}).encode()
+    marker = json.dumps({"tool": f"iris-ops {__version__}", "fixture": fixture_id, "database": item.name,
+                         "from_cache": item.cached}).encode()
     op.runner.write_file(io.BytesIO(marker), len(marker), item.directory + MARKER, timeout=op.settings.timeout)
 
     undo.add(f"database {item.name}", lambda: op.runner.run(scripts.delete_database(item.name, item.directory)))
-    op.runner.run(scripts.create_database(item.name, item.directory))
-
-
-def warn_if_older(op: "Operation", source, target_zversion: str) -> None:
-    """A database written by a newer IRIS is not guaranteed to mount on an older one (IRIS.md §7)."""
-    from iris_ops import versions
-
-    src = versions.parse(source.iris_version)
-    dst = versions.parse(target_zversion)
-    if src is None or dst is None:
-        op.log.warning("restore.version_unknown", source=source.iris_version, target=target_zversion,
-                       note="cannot compare the IRIS versions")
-        return
-    if dst.older_than(src):
-        op.log.warning("restore.older_target", source=str(src), target=str(dst),
-                       note="the fixture was written by a newer IRIS: its databases are not guaranteed "
-                       "to mount on this one")
-
-
-def preflight(op: "Operation", namespace: str, planned: list[PlannedDatabase]) -> None:
-    """Everything that can be refused is refused here, before the first change: every name and
-    path (building each script validates them), and a label naming a system resource the
-    instance lacks (iris-ops never creates a system resource: exit 3)."""
-    globals_db = next(p.name for p in planned if p.source.has_globals)
-    routines_db = next(p.name for p in planned if p.source.has_routines)
-    scripts.create_namespace(namespace, globals_db, routines_db)
-    for item in planned:
-        scripts.make_directory(item.directory)
-        scripts.create_database(item.name, item.directory)
-        if names.is_system_resource(item.resource):
-            if not op.runner.run(scripts.resource_exists(item.resource), changes=False).get("exists"):
-                raise SystemTargetError(
-                    f"the label of {item.source.name} names system resource {item.resource}, which "
-                    f"{op.target.describe()} lacks; iris-ops never creates system resources",
-                    fix="Restore into an instance that has it (every IRIS has %DB_%DEFAULT).",
-                )
-        else:
-            scripts.ensure_resource(item.resource)
-            scripts.delete_resource(item.resource, with_role=True)
+    op.runner.run(scripts.create_database(item.name, item.directory, resource))
 
 
 def run_restore(op: "Operation", src: Path, namespace: str, *, force: bool, verify: bool,
-                confirm: Callable[[list[str]], None] | None = None):
-    from iris_ops import fixture
-    from iris_ops.operations.validate import collect, failure
+                confirm: Callable[[list[str]], None] | None = None, use_cache: bool = True):
+    """Restore ``src`` into ``namespace``; returns (tables, planned databases), or (None,
+    planned) in a dry run.  ``use_cache=False`` neither reads nor fills the fixture cache."""
+    from iris_ops import cache, fixture
 
     loaded = fixture.load(src)
-    findings = collect(op, loaded, online=False, namespace=None)
-    if not findings or not all(f.ok for f in findings):
-        raise failure(findings, str(src))
+    check_fixture(op, loaded, src)
     op.hook.pre_restore(operation=op, fixture=loaded, namespace=namespace)
     for item in loaded.manifest.not_restored:
         op.log.warning("restore.not_restored", setting=item, note="the source had it; a restore does not recreate it")
@@ -260,27 +265,33 @@ def run_restore(op: "Operation", src: Path, namespace: str, *, force: bool, veri
     manager_directory = names.directory(facts["manager_directory"])
     warn_if_older(op, loaded.manifest.source, facts.get("version", ""))
     planned = plan(op, loaded, namespace, manager_directory)
-    preflight(op, namespace, planned)
-    check_targets(op, namespace, planned, force, confirm)
+    cache_dir = cache.directory(manager_directory) if use_cache else None
+    new_resources, in_cache, facts = preflight(op, namespace, planned, cache_dir)
+    if check_targets(op, namespace, planned, force, confirm, facts) and not op.dry_run:
+        # --force deleted the old namespace, and with it perhaps resources a restore had made
+        new_resources, in_cache, _ = preflight(op, namespace, planned, cache_dir)
     if op.dry_run:
         for item in planned:
-            op.runner.run(scripts.make_directory(item.directory))
-            op.runner.show_command(f"stream {loaded.path_of(item.source)} to {item.directory}IRIS.DAT "
-                                   f"(owner {op.target.owner}, mode 660, directory 770)")
-            if not names.is_system_resource(item.resource):
-                op.runner.run(scripts.ensure_resource(item.resource))
-            op.runner.run(scripts.create_database(item.name, item.directory))
+            if cache_dir is not None and in_cache.get(item.source.sha256):
+                op.runner.run(scripts.cache_clone(cache_dir, item.source.sha256, item.size, item.directory, "0" * 12))
+            op.runner.show_command(f"{'unless the cache served it, ' if cache_dir else ''}stream "
+                                   f"{loaded.path_of(item.source)} to {item.directory}IRIS.DAT "
+                                   f"(owner {op.target.owner}, mode 660, directory 770)"
+                                   + (f", then copy it into {cache_dir}" if cache_dir else ""))
+            op.runner.run(scripts.create_database(item.name, item.directory, None if names.is_system_resource(
+                item.resource) else item.resource))
         globals_db = next(p.name for p in planned if p.source.has_globals)
         routines_db = next(p.name for p in planned if p.source.has_routines)
         op.runner.run(scripts.create_namespace(namespace, globals_db, routines_db))
         return None, planned
 
-    journal = Journal(op, manager_directory, namespace, planned)
+    journal = Journal(op, manager_directory, namespace, planned, new_resources)
     journal.write()
     undo = UndoLog(op, journal)
     try:
         for item in planned:
-            restore_database(op, loaded, item, undo, loaded.manifest.fixture_id)
+            restore_database(op, loaded, item, undo, loaded.manifest.fixture_id, cache_dir, new_resources,
+                             bool(in_cache.get(item.source.sha256)))
         globals_db = next(p.name for p in planned if p.source.has_globals)
         routines_db = next(p.name for p in planned if p.source.has_routines)
         undo.add(f"namespace {namespace}", lambda: op.runner.run(scripts.delete_namespace(namespace)))
@@ -333,21 +344,28 @@ def _remove_journal(journal: Journal) -> None:
         "force": "delete an existing namespace of that name (and its databases) first; asks unless --yes",
         "yes": "do not ask before --force deletes (needed when stdin is not a terminal)",
         "no_verify": "skip the row-count check against the manifest",
+        "no_cache": "neither copy from the instance's fixture cache nor leave the files in it",
         "dry_run": "print the scripts and transfers that would run, and change nothing",
         "json": "print the result (or the failure) as one JSON document",
     },
 )
-def restore(c, src, ns="", force=False, yes=False, no_verify=False, dry_run=False, json_=False, **target):
+def restore(c, src, ns="", force=False, yes=False, no_verify=False, no_cache=False, dry_run=False, json_=False,
+            **target):
     """Restore a fixture into a new namespace: all or nothing.
 
     The fixture is validated first. A namespace with one database (<NS>), or with <NS>_DATA and
     <NS>_CODE when the fixture's Globals and Routines were separate, is created and its row
     counts are checked against the manifest. Any failure undoes every step taken.
 
+    Each file's sha256 is verified while it streams, and the verified file is left in the
+    instance's fixture cache (<mgr>/iris-ops-cache/): a later restore of the same file copies
+    it inside the instance instead (`cached` in the result). --no-cache bypasses the cache.
+
     Examples:
         iris-ops restore USER --ns TEST1
         iris-ops restore --src fixtures/user --ns TEST1 --force --yes
         iris-ops restore USER --ns TEST1 --dry-run
+        iris-ops restore USER --ns TEST1 --no-cache
     """
     from iris_ops import fixtures_dir
     from iris_ops.operations.context import Operation, confirm, refuse_json_dry_run
@@ -363,16 +381,18 @@ def restore(c, src, ns="", force=False, yes=False, no_verify=False, dry_run=Fals
                     refused=f"refusing to replace namespace {namespace}")
 
     with op.bound(ns=namespace, fixture=str(source)):
-        tables, planned = run_restore(op, source, namespace, force=force, verify=not no_verify, confirm=ask)
+        tables, planned = run_restore(op, source, namespace, force=force, verify=not no_verify, confirm=ask,
+                                      use_cache=not no_cache)
     if tables is None:
         return None
     if json_:
         return {"fixture": str(source), "namespace": namespace,
-                "databases": [{"name": item.name, "directory": item.directory} for item in planned],
+                "databases": [{"name": item.name, "directory": item.directory, "cached": item.cached}
+                              for item in planned],
                 "tables": [{"name": t["name"], "row_count": int(t["row_count"])} for t in tables]}
     op.emit(f"restored {source} into namespace {namespace}")
     for item in planned:
-        op.emit(f"  database {item.name:<24} {item.directory}")
+        op.emit(f"  database {item.name:<24} {item.directory}" + ("  (copied from the fixture cache)" if item.cached else ""))
     for table in tables:
         op.emit(f"  table {table['name']:<40} {int(table['row_count']):>10,} rows")
     from iris_ops import fixture

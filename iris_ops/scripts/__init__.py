@@ -6,7 +6,7 @@ documented in its docstring.  The test suite parses every one of them with
 ``tree-sitter-objectscript``.  APIs: IRIS.md §3-§7 (IRIS 2024.1 class reference).
 
 One module per job: :mod:`.describe` (read-only facts), :mod:`.backup`, :mod:`.restore`,
-:mod:`.delete`, :mod:`.freeze`; :mod:`.common` holds what they share.
+:mod:`.delete`, :mod:`.freeze`, :mod:`.cache`; :mod:`.common` holds what they share.
 """
 
 from __future__ import annotations
@@ -24,6 +24,10 @@ _WHERE = {
     "dismount_and_copy": "backup",
     "freeze_and_copy": "backup",
     "remove_directory": "backup",
+    "cache_clone": "cache",
+    "cache_describe": "cache",
+    "cache_fill": "cache",
+    "cache_remove": "cache",
     "FILE": "common",
     "NAMESPACE_PROPERTIES": "common",
     "RESOURCE_DESCRIPTION": "common",
@@ -54,6 +58,8 @@ _WHERE = {
     "make_directory": "restore",
     "manager_directory": "restore",
     "resource_exists": "restore",
+    "resources_exist": "restore",
+    "restore_facts": "restore",
 }
 
 __all__ = sorted(_WHERE)
@@ -74,8 +80,9 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover - what type checkers and IDEs see
     from .backup import ALREADY_FROZEN, FREEZE_EXPIRED, OPEN_TRANSACTIONS_QUERY, count_staged, dismount_and_copy, freeze_and_copy, remove_directory  # noqa: F401
+    from .cache import cache_clone, cache_describe, cache_fill, cache_remove  # noqa: F401
     from .common import FILE, NAMESPACE_PROPERTIES, RESOURCE_DESCRIPTION, RESOURCE_WITH_ROLE_DESCRIPTION, TABLES_QUERY, table_counts  # noqa: F401
     from .delete import delete_database, delete_namespace, file_exists, remove_file  # noqa: F401
     from .describe import configured_names, counts, database_users, describe_namespace, namespace_names, resource_status, sql_statement  # noqa: F401
     from .freeze import FREEZE_ARGUMENTS, FREEZE_ARGUMENTS_MISSING, freeze_arguments, thaw_entry, wd_suspended  # noqa: F401
-    from .restore import create_database, create_namespace, delete_resource, ensure_resource, existing, make_directory, manager_directory, resource_exists  # noqa: F401
+    from .restore import create_database, create_namespace, delete_resource, ensure_resource, existing, make_directory, manager_directory, resource_exists, resources_exist, restore_facts  # noqa: F401

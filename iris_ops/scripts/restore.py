@@ -11,8 +11,11 @@ from .common import FILE, RESOURCE_DESCRIPTION, RESOURCE_WITH_ROLE_DESCRIPTION
 def existing(namespace: str, databases: list[str], directories: list[str]) -> Script:
     """Read-only.  Result: ``namespace`` (0/1), ``databases`` {NAME: 0/1},
     ``directories`` {DIR: 0/1}, ``manager_directory``."""
+    return _existing_step(Script("%SYS", purpose="check restore targets"), namespace, databases, directories)
+
+
+def _existing_step(script: Script, namespace: str, databases: list[str], directories: list[str]) -> Script:
     ns = names.namespace(namespace)
-    script = Script("%SYS", purpose="check restore targets")
     dbs, dirs = var("dbs"), var("dirs")
     script.step(
         "check",
@@ -55,8 +58,11 @@ def ensure_resource(resource: str) -> Script:
     that users holding that role can use the restored database.  The resource's Description says
     whether the role is ours too.  Never for a system resource (exit 3 when built).  Result:
     ``created`` and ``role_created`` (1 when this call created them)."""
+    return _resource_step(Script("%SYS", purpose=f"ensure resource {resource}"), resource)
+
+
+def _resource_step(script: Script, resource: str) -> Script:
     res = lit(names.user_resource(resource))
-    script = Script("%SYS", purpose=f"ensure resource {resource}")
     script.step(
         "resource",
         result("created", 0),
@@ -76,6 +82,42 @@ def ensure_resource(resource: str) -> Script:
             result("created", 1),
         ),
     )
+    return script
+
+
+def restore_facts(namespace: str, databases: list[str], directories: list[str], resources: list[str],
+                  cache_dir: str | None = None, cached: list[tuple[str, int]] = ()) -> Script:
+    """Read-only: what a restore must know before its first change, in one session.  Result:
+    what :func:`existing` and :func:`resources_exist` return, and with ``cache_dir`` ``cache``
+    {sha256: 0/1}: whether the fixture cache may serve each (sha256, size) of ``cached``
+    (:func:`iris_ops.scripts.cache.probe_step`)."""
+    from .cache import probe_step
+
+    script = _existing_step(Script("%SYS", purpose="check restore targets, resources and cache"), namespace,
+                            databases, directories)
+    _resources_step(script, resources)
+    if cache_dir is not None:
+        probe_step(script, cache_dir, list(cached))
+    return script
+
+
+def resources_exist(resources: list[str]) -> Script:
+    """Read-only.  Result: ``resources`` {NAME: {"exists": 0/1, "role_exists": 0/1}}
+    (Security.Resources.Exists, and Security.Roles.Exists of the same name)."""
+    return _resources_step(Script("%SYS", purpose="check resources"), resources)
+
+
+def _resources_step(script: Script, resources: list[str]) -> Script:
+    found, one = var("found"), var("one")
+    statements = [set_(found, o.dynamic_object())]
+    for resource in dict.fromkeys(resources):
+        res = lit(names.resource(resource))
+        statements += [
+            set_(one, o.dynamic_object(exists=call("Security.Resources", "Exists", res),
+                                       role_exists=call("Security.Roles", "Exists", res))),
+            o.do(method(found, "%Set", res, one)),
+        ]
+    script.step("resources", *statements, result("resources", found))
     return script
 
 
@@ -107,12 +149,16 @@ def delete_resource(resource: str, *, with_role: bool = False) -> Script:
     return script
 
 
-def create_database(name: str, directory: str) -> Script:
+def create_database(name: str, directory: str, resource: str | None = None) -> Script:
     """Config.Databases.Create, then MountDatabase; fails unless Mounted=1 and
-    ReadOnlyMounted=0 (reporting ROReasonText).  Result: ``mounted``."""
+    ReadOnlyMounted=0 (reporting ROReasonText).  With ``resource`` (a user resource), first what
+    :func:`ensure_resource` does, in the same session.  Result: ``mounted`` (and ``created``,
+    ``role_created`` with ``resource``)."""
     db, path = lit(names.database(name)), lit(names.directory(directory))
     obj = var("obj")
     script = Script("%SYS", purpose=f"create database {name}")
+    if resource is not None:
+        _resource_step(script, resource)
     script.step(
         "config",
         o.kill(var("props")),

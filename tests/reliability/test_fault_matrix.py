@@ -182,7 +182,8 @@ def _args(case: Case, fixture: Path, out: Path) -> list[str]:
     args = {
         "backup": ["backup", "--ns", ns, "--out", out],
         "backup-dismount": ["backup", "--ns", ns, "--out", out, "--dismount"],
-        "restore": ["restore", "--src", fixture, "--ns", target],
+        # --no-cache: a cache hit moves no bytes, so a transfer fault would have nothing to fail
+        "restore": ["restore", "--src", fixture, "--ns", target, "--no-cache"],
         "delete-ns": ["delete-ns", "--ns", target, "--yes"],
         "validate-online": ["validate", "--src", fixture, "--online", "--ns", ns],
         "run": ["run", "--ns", ns, "Write 42"],

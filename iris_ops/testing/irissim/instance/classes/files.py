@@ -212,6 +212,45 @@ class LibraryFile(SimClass):
             return 0
         return 1
 
+    def Rename(self, proc: Process, *args: Any) -> Any:
+        """Rename(oldname, newname, Output return) As %Boolean: rename(2) within the filesystem.
+        [UNV] whether an existing ``newname`` is replaced is not documented: the simulator takes
+        the stricter reading and fails (-17, EEXIST), so callers must delete it first."""
+        args = list(args)
+        src = self._path(proc, arg(args, 0))
+        dst = self._path(proc, arg(args, 1))
+        fs = self._fs(proc)
+        uid = user_of(proc)[0]
+        if src is None or dst is None or not fs.exists(src):
+            set_ref(args, 2, -2)
+            return 0
+        if fs.exists(dst):
+            set_ref(args, 2, -17)
+            return 0
+        if not fs.can_delete(src, uid) or not fs.can_write(dst, uid):
+            set_ref(args, 2, -13)
+            return 0
+        owner = fs.owner(src)
+        os.rename(fs.host_path(src), fs.host_path(dst))
+        fs.forget(src)
+        fs.created(dst, *owner)
+        return 1
+
+    def GetFileDateModified(self, proc: Process, *args: Any) -> Any:
+        """GetFileDateModified(filename, utc=0) As %String: $H with milliseconds.  [UNV] a missing
+        file: the reference does not say; the simulator returns ""."""
+        import time
+
+        path = self._path(proc, arg(list(args), 0))
+        fs = self._fs(proc)
+        if path is None or not fs.exists(path) or not fs._can_reach(path, user_of(proc)[0]):
+            return ""
+        mtime = os.path.getmtime(fs.host_path(path))
+        if not truth(arg(list(args), 1, 0)):
+            mtime -= time.timezone if not time.localtime(mtime).tm_isdst else time.altzone
+        days, seconds = divmod(mtime, 86400)
+        return f"{int(days) + 47117},{round(seconds, 3):g}"
+
     def NormalizeDirectory(self, proc: Process, *args: Any) -> Any:
         """NormalizeDirectory(directory, absolutedirectory="", addnull) As %String: absolute, trailing /."""
         args = list(args)

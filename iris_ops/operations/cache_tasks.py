@@ -1,0 +1,82 @@
+"""Built-in plugin: ``iris-ops cache list|prune``, the fixture cache inside the instance
+(:mod:`iris_ops.cache`)."""
+
+from __future__ import annotations
+
+from invoke import Collection
+
+from iris_ops import hookimpl
+from iris_ops.cli import task
+
+
+def _mib(size: int | None) -> str:
+    return "-" if size is None else f"{size / (1 << 20):.1f}"
+
+
+@task(name="list", target=True, help={"json": "print the entries as one JSON document"})
+def list_(c, json_=False, **target):
+    """List the fixture cache of the instance: each entry, its size, fixture and last use.
+
+    An entry is a verified database file that `restore` left in <mgr>/iris-ops-cache/, keyed
+    by its sha256; `problem` names why an entry would not be served (`doctor --fix` removes it).
+
+    Examples:
+        iris-ops cache list
+        iris-ops cache list --json
+    """
+    from iris_ops import cache
+    from iris_ops.operations.context import Operation
+
+    op = Operation.from_flags("cache", target)
+    with op.bound():
+        found = cache.survey(op)
+    rows = sorted((e.row() for e in found.entries), key=lambda r: r["last_used"] or "", reverse=True)
+    if json_:
+        return {"directory": found.directory, "entries": rows, "temporary_files": found.temps,
+                "bytes": sum(r["bytes"] or 0 for r in rows)}
+    if not rows:
+        op.emit(f"the fixture cache {found.directory} is empty")
+        return None
+    op.emit(f"{'sha256':<16} {'MiB':>9}  {'last used':<20}  fixture / problem")
+    for r in rows:
+        op.emit(f"{r['sha256'][:16]} {_mib(r['bytes']):>9}  {r['last_used'] or '-':<20}  "
+                + (r["problem"] and f"NOT SERVED: {r['problem']}" or str(r["fixture"] or "-")))
+    op.emit(f"{len(rows)} entr{'y' if len(rows) == 1 else 'ies'}, {_mib(sum(r['bytes'] or 0 for r in rows))} MiB "
+            f"in {found.directory}")
+    return None
+
+
+@task(target=True, help={
+    "max_size": "remove entries, least recently used first, until the rest fit (bytes, or 500M, 2G ...)",
+    "all": "remove every entry",
+    "json": "print what was removed as one JSON document",
+})
+def prune(c, max_size="", all=False, json_=False, **target):  # noqa: A002 - the flag is --all
+    """Remove fixture cache entries: those never served, then the least recently used.
+
+    Without options only entries that would never be served go. Temporary files of a restore
+    that is filling the cache are left alone (`doctor` reports those left by a crash).
+
+    Examples:
+        iris-ops cache prune --max-size 2G
+        iris-ops cache prune --all
+    """
+    from iris_ops import cache
+    from iris_ops.operations.context import Operation
+
+    limit = cache.parse_size(max_size) if max_size else None
+    op = Operation.from_flags("cache", target)
+    with op.bound():
+        removed = cache.prune(op, limit, bool(all))
+    if json_:
+        return {"removed": [e.row() for e in removed], "bytes": sum(e.size or 0 for e in removed)}
+    for entry in removed:
+        op.emit(f"removed {entry.sha256[:16]} {_mib(entry.size)} MiB" + (f" ({entry.problem})" if entry.problem else ""))
+    op.emit(f"removed {len(removed)} entr{'y' if len(removed) == 1 else 'ies'}, "
+            f"{_mib(sum(e.size or 0 for e in removed))} MiB")
+    return None
+
+
+@hookimpl
+def register_tasks(registrar):
+    registrar.add_collection(Collection("cache", list_, prune))

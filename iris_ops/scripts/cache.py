@@ -1,0 +1,168 @@
+"""The fixture cache's scripts (``<mgr>/iris-ops-cache/``): serve an entry, fill one, describe
+and remove entries.  All file work is ``%Library.File`` (ref/2024.1/%Library/File.cls:
+``CopyFile``, ``Rename``, ``GetFileSize``, ``GetFileDateModified``, ``Delete``, ``Exists``);
+records are read with ``%Stream.FileBinary`` and parsed with ``%DynamicObject.%FromJSON``.
+
+An entry is ``<sha256>.DAT`` plus its record ``<sha256>.json``.  Files only ever appear under
+their final name by ``Rename`` of a complete temporary file, record last, so a reader that
+finds a record whose digest and size match, and a DAT of that size, has a complete entry.
+"""
+
+from __future__ import annotations
+
+from iris_ops import names
+from iris_ops import objectscript as o
+from iris_ops.objectscript import Code, Script, call, check_true, lit, method, op, result, set_, var
+from .common import FILE
+
+#: One Read of a record: records are a few hundred bytes; a longer one reads as garbled.
+RECORD_READ = 32000
+
+
+def _path(directory: str, name: str) -> Code:
+    return lit(names.instance_path(names.directory(directory) + name))
+
+
+def _delete_if_there(path: Code) -> Code:
+    return o.if_(call(FILE, "Exists", path), o.do(call(FILE, "Delete", path)))
+
+
+def _read_record(record: Code, into: Code) -> list[Code]:
+    stream = var("stm")
+    return [
+        set_(stream, call("%Stream.FileBinary", "%New")),
+        o.check_status(method(stream, "LinkToFile", record)),
+        set_(into, method(stream, "Read", RECORD_READ)),
+        o.kill(stream),
+    ]
+
+
+def _probe(cache_dir: str, sha256: str, size: int) -> list[Code]:
+    """Statements that set ``hit`` to 1 when the entry may be served (its record parses and
+    names ``sha256`` and ``size``, and the cached file has ``size`` bytes), else 0 with ``why``."""
+    dat, record = _path(cache_dir, f"{sha256}.DAT"), _path(cache_dir, f"{sha256}.json")
+    hit, why, text, rec = var("hit"), var("why"), var("txt"), var("rec")
+    agrees = op(op(method(rec, "%Get", lit("sha256")), "=", lit(sha256)), "&",
+                op(method(rec, "%Get", lit("size")), "=", lit(size)))
+    return [
+        set_(hit, 0),
+        set_(why, lit("no entry")),
+        o.if_(call(FILE, "Exists", record), o.try_(
+            *_read_record(record, text),
+            set_(rec, call("%Library.DynamicObject", "%FromJSON", text)),
+            o.if_(o.not_(agrees), set_(why, lit("its record does not match the manifest")), else_=[
+                o.if_(op(call(FILE, "GetFileSize", dat), "=", lit(size)), set_(hit, 1),
+                      else_=[set_(why, lit("the cached file's size differs from its record"))])]),
+            catch=[set_(why, lit("its record is unreadable"))],
+        )),
+    ]
+
+
+def probe_step(script: Script, cache_dir: str, entries: list[tuple[str, int]]) -> Script:
+    """Adds a read-only step to ``script``: result ``cache`` {sha256: 1 when servable, else 0}
+    for each (sha256, size) of ``entries``."""
+    found = var("cached")
+    statements: list[Code] = [set_(found, o.dynamic_object())]
+    for sha256, size in dict.fromkeys(entries):
+        statements += [*_probe(cache_dir, sha256, size), o.do(method(found, "%Set", lit(sha256), var("hit")))]
+    script.step("cache", *statements, result("cache", found))
+    return script
+
+
+def cache_clone(cache_dir: str, sha256: str, size: int, directory: str, token: str) -> Script:
+    """When the record of ``<sha256>`` names that digest and ``size`` and the cached DAT has
+    that size, copies it over ``<directory>IRIS.DAT`` (an empty file the transport made, so that
+    it keeps that file's owner and mode; [UNV] that IRIS's CopyFile without pDeleteBeforeCopy
+    rewrites an existing file in place, as the simulator does) and checks the copy's size.  A
+    hit also renews the record's modification time (the entry's last use, for ``prune``).
+    Result: ``hit`` (0/1) and ``reason``."""
+    dat, record = _path(cache_dir, f"{sha256}.DAT"), _path(cache_dir, f"{sha256}.json")
+    used = _path(cache_dir, f"{sha256}.json.used-{token}")
+    target = _path(directory, "IRIS.DAT")
+    hit, why = var("hit"), var("why")
+    script = Script("%SYS", purpose=f"serve {sha256[:12]} from the fixture cache")
+    script.step("probe", *_probe(cache_dir, sha256, size))
+    script.step(
+        "copy",
+        o.if_(hit, o.if_(
+            o.not_(call(FILE, "CopyFile", dat, target, 0)),
+            set_(hit, 0), set_(why, lit("the copy failed")),
+            else_=[o.if_(op(call(FILE, "GetFileSize", target), "'=", lit(size)),
+                         set_(hit, 0), set_(why, lit("the copy is short")))],
+        )),
+    )
+    script.step(
+        "touch",
+        o.if_(hit, o.try_(
+            check_true(call(FILE, "CopyFile", record, used), "cannot renew the record"),
+            o.do(call(FILE, "Delete", record)),
+            check_true(call(FILE, "Rename", used, record), "cannot renew the record"),
+            catch=[_delete_if_there(used)],
+        )),
+        result("hit", hit),
+        result("reason", why),
+    )
+    return script
+
+
+def cache_fill(cache_dir: str, sha256: str, size: int, source: str, token: str) -> Script:
+    """Puts a verified copy of ``source`` (``size`` bytes) in the cache as ``<sha256>.DAT``,
+    with the record the client already wrote as ``<sha256>.json.tmp-<token>``: the DAT is
+    copied to a temporary name, any previous entry is removed, then the DAT and the record are
+    renamed into place (record last).  Temporary files never outlive the script.  Result:
+    ``filled`` (0 when a concurrent restore placed the entry first)."""
+    dat, record = _path(cache_dir, f"{sha256}.DAT"), _path(cache_dir, f"{sha256}.json")
+    dat_tmp = _path(cache_dir, f"{sha256}.DAT.tmp-{token}")
+    record_tmp = _path(cache_dir, f"{sha256}.json.tmp-{token}")
+    filled = var("filled")
+    script = Script("%SYS", purpose=f"fill the fixture cache with {sha256[:12]}")
+    script.step(
+        "copy",
+        set_(filled, 0),
+        check_true(call(FILE, "CopyFile", lit(names.instance_path(source)), dat_tmp), f"cannot copy {source} to the cache"),
+        o.if_(op(call(FILE, "GetFileSize", dat_tmp), "'=", lit(size)), o.throw(lit("the cache copy is short"))),
+    )
+    script.step(
+        "place",
+        _delete_if_there(record),
+        _delete_if_there(dat),
+        o.if_(call(FILE, "Rename", dat_tmp, dat), o.if_(call(FILE, "Rename", record_tmp, record), set_(filled, 1))),
+        result("filled", filled),
+    )
+    script.step("tidy", _delete_if_there(dat_tmp), _delete_if_there(record_tmp), always=True)
+    return script
+
+
+def cache_describe(cache_dir: str, files: list[str]) -> Script:
+    """Read-only.  For each file name in the cache directory: ``sizes`` {name: bytes},
+    ``modified`` {name: $H in UTC}; for each record (``*.json``): ``records`` {name: text, or ""
+    when unreadable}."""
+    sizes, modified, records, text = var("sizes"), var("mod"), var("recs"), var("txt")
+    statements: list[Code] = [set_(sizes, o.dynamic_object()), set_(modified, o.dynamic_object()),
+                              set_(records, o.dynamic_object())]
+    for name in files:
+        path = _path(cache_dir, name)
+        statements += [o.do(method(sizes, "%Set", lit(name), call(FILE, "GetFileSize", path))),
+                       o.do(method(modified, "%Set", lit(name), call(FILE, "GetFileDateModified", path, 1)))]
+        if name.endswith(".json"):
+            statements.append(o.try_(*_read_record(path, text), o.do(method(records, "%Set", lit(name), text)),
+                                     catch=[o.do(method(records, "%Set", lit(name), lit("")))]))
+    script = Script("%SYS", purpose="describe the fixture cache")
+    script.step("describe", *statements, result("sizes", sizes), result("modified", modified),
+                result("records", records))
+    return script
+
+
+def cache_remove(cache_dir: str, files: list[str]) -> Script:
+    """Deletes these files of the cache directory, in this order, where they exist.  Result:
+    ``removed`` (how many)."""
+    count = var("cnt")
+    statements: list[Code] = [set_(count, 0)]
+    for name in files:
+        path = _path(cache_dir, name)
+        statements.append(o.if_(call(FILE, "Exists", path),
+                                check_true(call(FILE, "Delete", path), f"cannot remove {name} from the cache"),
+                                set_(count, op(count, "+", 1))))
+    script = Script("%SYS", purpose="remove fixture cache files")
+    script.step("remove", *statements, result("removed", count))
+    return script

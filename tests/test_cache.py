@@ -1,0 +1,280 @@
+"""The fixture cache inside the instance (iris_ops.cache): hits, corrupted entries, concurrent
+restores and prunes, --no-cache, doctor, and what a failed restore leaves.
+
+One simulated instance installed on this host serves the whole module (the local transport: no
+Docker engine needed); each test restores into its own namespaces and removes them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import pytest
+from clihelp import cli, events, fails, manifest, ok
+
+from iris_ops import cache, names, scripts
+
+
+@pytest.fixture(scope="module")
+def sim():
+    from iris_ops.testing.simcontainer import HostSim
+
+    home = tempfile.mkdtemp(prefix="iris-ops-cache-")
+    try:
+        sim = HostSim(home).install()
+        sim.instance.sql("USER", "CREATE TABLE Demo.Account (Name VARCHAR(50), Balance NUMERIC(10,2))")
+        for name, balance in (("Alice", "100.50"), ("Bob", "200.75")):
+            sim.instance.sql("USER", f"INSERT INTO Demo.Account (Name, Balance) VALUES ('{name}', {balance})")
+        sim.instance.create_database("OTHER", size_mb=2, namespace="OTHER")
+        yield sim
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def fixtures(sim, tmp_path_factory):
+    out = tmp_path_factory.mktemp("fixtures")
+    ok(cli(sim, "backup", "--ns", "USER", "--out", out / "user"))
+    ok(cli(sim, "backup", "--ns", "OTHER", "--out", out / "other"))
+    ok(cli(sim, "backup", "--ns", "USER", "--out", out / "userz", "--compress"))
+    return out
+
+
+@pytest.fixture
+def clean(sim):
+    """Every test starts with an empty cache.  (The namespaces it restores go with the instance
+    at the end of the module.)"""
+    shutil.rmtree(cache_dir(sim), ignore_errors=True)
+
+
+def cache_dir(sim) -> Path:
+    return Path(sim.instance.manager_directory()) / "iris-ops-cache"
+
+
+def digest(fixture: Path) -> str:
+    return manifest(fixture)["databases"][0]["sha256"]
+
+
+def restore(sim, fixture, ns, *extra):
+    """Restore; returns (JSON result, the log's event names)."""
+    proc = ok(cli(sim, "restore", "--src", fixture, "--ns", ns, "--json", *extra))
+    return json.loads(proc.stdout), [e["event"] for e in events(proc)]
+
+
+def entries(sim) -> list[dict]:
+    return json.loads(ok(cli(sim, "cache", "list", "--json")).stdout)["entries"]
+
+
+def test_the_second_restore_copies_inside_the_instance(sim, fixtures, clean):
+    first, log = restore(sim, fixtures / "user", "CA1")
+    assert first["databases"][0]["cached"] is False
+    assert "restore.streamed" in log and "cache.filled" in log
+    proc = ok(cli(sim, "restore", "--src", fixtures / "user", "--ns", "CA2"))
+    assert "(copied from the fixture cache)" in proc.stdout
+    log = [e["event"] for e in events(proc)]
+    second = json.loads(ok(cli(sim, "restore", "--src", fixtures / "user", "--ns", "CA2", "--json",
+                               "--force", "--yes")).stdout)
+    assert second["databases"][0]["cached"] is True
+    assert "restore.cloned" in log and "restore.streamed" not in log
+    assert second["tables"] == first["tables"]
+    restored = Path(second["databases"][0]["directory"]) / "IRIS.DAT"
+    assert restored.stat().st_size == manifest(fixtures / "user")["databases"][0]["bytes"]
+    [entry] = entries(sim)
+    assert entry["ok"] and entry["sha256"] == digest(fixtures / "user") and entry["fixture"]
+    # a compressed fixture of the same database shares the entry: the key is the uncompressed digest
+    assert digest(fixtures / "userz") == digest(fixtures / "user")
+    assert manifest(fixtures / "userz")["databases"][0]["compressed"]
+    third, log = restore(sim, fixtures / "userz", "CA3")
+    assert third["databases"][0]["cached"] is True and "restore.streamed" not in log
+
+
+def test_no_cache_neither_reads_nor_fills(sim, fixtures, clean):
+    result, log = restore(sim, fixtures / "user", "NC1", "--no-cache")
+    assert result["databases"][0]["cached"] is False and "cache.filled" not in log
+    assert entries(sim) == []
+    restore(sim, fixtures / "user", "NC2")  # fills it
+    result, log = restore(sim, fixtures / "user", "NC3", "--no-cache")
+    assert result["databases"][0]["cached"] is False and "restore.streamed" in log
+
+
+def _truncate_dat(d: Path, sha: str):
+    dat = d / f"{sha}.DAT"
+    dat.write_bytes(dat.read_bytes()[:-8192])
+
+
+def _grow_dat(d: Path, sha: str):
+    with open(d / f"{sha}.DAT", "ab") as f:
+        f.write(b"\0" * 8192)
+
+
+def _no_record(d: Path, sha: str):
+    (d / f"{sha}.json").unlink()
+
+
+def _garbled_record(d: Path, sha: str):
+    (d / f"{sha}.json").write_text('{"sha256": "' + sha[:20])
+
+
+def _record_of_another_digest(d: Path, sha: str):
+    record = json.loads((d / f"{sha}.json").read_text())
+    record["sha256"] = "0" * 64
+    (d / f"{sha}.json").write_text(json.dumps(record))
+
+
+def _record_with_another_size(d: Path, sha: str):
+    record = json.loads((d / f"{sha}.json").read_text())
+    record["size"] += 8192
+    (d / f"{sha}.json").write_text(json.dumps(record))
+
+
+def _no_dat(d: Path, sha: str):
+    (d / f"{sha}.DAT").unlink()
+
+
+DAMAGES = [_truncate_dat, _no_record, _garbled_record, _record_of_another_digest, _record_with_another_size, _no_dat]
+
+
+def entry_files(sim) -> list[str]:
+    return sorted(p.name for p in cache_dir(sim).iterdir())
+
+
+@pytest.mark.slow
+def test_a_damaged_entry_is_never_served_and_is_replaced(sim, fixtures, clean):
+    import hashlib
+
+    sha = digest(fixtures / "user")
+    restore(sim, fixtures / "user", "CD0")
+    for n, damage in enumerate(DAMAGES, 1):
+        damage(cache_dir(sim), sha)
+        result, log = restore(sim, fixtures / "user", f"CD{n}")
+        assert result["databases"][0]["cached"] is False, damage.__name__
+        assert "restore.cache_miss" in log and "restore.streamed" in log and "cache.filled" in log, damage.__name__
+        assert entry_files(sim) == [f"{sha}.DAT", f"{sha}.json"], damage.__name__
+        record = json.loads((cache_dir(sim) / f"{sha}.json").read_text())
+        assert (record["sha256"], record["size"]) == (sha, (cache_dir(sim) / f"{sha}.DAT").stat().st_size)
+        assert hashlib.sha256((cache_dir(sim) / f"{sha}.DAT").read_bytes()).hexdigest() == sha
+    _truncate_dat(cache_dir(sim), sha)
+    [entry] = entries(sim)
+    assert not entry["ok"] and "its record says" in entry["problem"]
+
+
+@pytest.mark.slow
+def test_concurrent_restores_fill_one_entry_safely(sim, fixtures, clean):
+    procs = [subprocess.Popen([sys.executable, "-m", "iris_ops", "restore", "--src", str(fixtures / "other"),
+                               "--ns", f"CC{i}", "--json"], env=_env(sim), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for i in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    sha = digest(fixtures / "other")
+    assert entry_files(sim) == [f"{sha}.DAT", f"{sha}.json"]
+    result, _ = restore(sim, fixtures / "other", "CC9")
+    assert result["databases"][0]["cached"] is True
+
+
+@pytest.mark.slow
+def test_a_prune_racing_restores_costs_misses_never_a_bad_database(sim, fixtures, clean):
+    restore(sim, fixtures / "user", "PR0")
+    stop = threading.Event()
+    pruned = []
+
+    def prune_loop():
+        while not stop.is_set():
+            pruned.append(cli(sim, "cache", "prune", "--all").returncode)
+
+    thread = threading.Thread(target=prune_loop)
+    thread.start()
+    try:
+        results = [restore(sim, fixtures / "user", f"PR{i}")[0] for i in range(1, 3)]
+    finally:
+        stop.set()
+        thread.join(timeout=120)
+    assert pruned and set(pruned) == {0}
+    for result in results:  # each restore verified its row counts against the manifest
+        assert result["tables"] == [{"name": "Demo.Account", "row_count": 2}]
+    assert not [p for p in cache_dir(sim).iterdir() if ".tmp-" in p.name or ".used-" in p.name]
+
+
+def _env(sim) -> dict:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IRIS_OPS_")}
+    env.update(sim.env, IRIS_OPS_LOG_FORMAT="json")
+    return env
+
+
+@pytest.mark.slow
+def test_prune_max_size_removes_the_least_recently_used_first(sim, fixtures, clean):
+    restore(sim, fixtures / "other", "PM1")
+    restore(sim, fixtures / "user", "PM2")
+    restore(sim, fixtures / "other", "PM3")  # a hit: OTHER is now the more recently used
+    user_size = manifest(fixtures / "user")["databases"][0]["bytes"]
+    other_size = manifest(fixtures / "other")["databases"][0]["bytes"]
+    done = json.loads(ok(cli(sim, "cache", "prune", "--max-size", str(other_size), "--json")).stdout)
+    assert [e["sha256"] for e in done["removed"]] == [digest(fixtures / "user")] and done["bytes"] == user_size
+    assert [e["sha256"] for e in entries(sim)] == [digest(fixtures / "other")]
+    fails(cli(sim, "cache", "prune", "--max-size", "lots"), 2)
+
+
+def test_doctor_finds_and_repairs_what_a_crash_leaves_in_the_cache(sim, fixtures, clean):
+    restore(sim, fixtures / "user", "DR1")
+    restore(sim, fixtures / "other", "DR2")
+    d = cache_dir(sim)
+    user, other = digest(fixtures / "user"), digest(fixtures / "other")
+    (d / f"{user}.DAT.tmp-0123456789ab").write_bytes(b"partial")
+    _truncate_dat(d, other)
+    (d / f"{'f' * 64}.json").write_text(json.dumps({"sha256": "f" * 64, "size": 8192}))
+    doc = json.loads(fails(cli(sim, "doctor", "--json"), 4).stdout)
+    kinds = sorted((f["kind"], Path(f["where"]).name) for f in doc["details"]["findings"]) \
+        if "details" in doc else sorted((f["kind"], Path(f["where"]).name) for f in doc["findings"])
+    assert kinds == [("cache", other), ("cache", "f" * 64), ("cache-temp", f"{user}.DAT.tmp-0123456789ab")]
+    ok(cli(sim, "doctor", "--fix", "--yes"))
+    assert sorted(p.name for p in d.iterdir()) == [f"{user}.DAT", f"{user}.json"]
+
+
+def test_a_failed_restore_leaves_only_a_verified_cache_entry(sim, fixtures, clean, tmp_path):
+    bad = tmp_path / "bad"
+    shutil.copytree(fixtures / "user", bad)
+    doc = manifest(bad)
+    doc["tables"][0]["row_count"] += 1  # the counts check fails after the file was cached
+    (bad / "manifest.json").write_text(json.dumps(doc))
+    before = set(sim.instance.read_config()["Namespaces"]), set(sim.instance.read_config()["Databases"])
+    fails(cli(sim, "restore", "--src", bad, "--ns", "FR1"), 4)
+    assert (set(sim.instance.read_config()["Namespaces"]), set(sim.instance.read_config()["Databases"])) == before
+    assert not (Path(sim.instance.manager_directory()) / "fr1").exists()
+    [entry] = entries(sim)
+    assert entry["ok"] and entry["sha256"] == digest(fixtures / "user")
+
+
+def test_parse_size():
+    assert cache.parse_size("100") == 100
+    assert cache.parse_size("2G") == 2 << 30
+    assert cache.parse_size("500MiB") == 500 << 20
+    with pytest.raises(Exception):
+        cache.parse_size("2 parsecs")
+
+
+def test_the_cache_scripts_parse():
+    ts = pytest.importorskip("tree_sitter")
+    grammar = pytest.importorskip("tree_sitter_objectscript")
+    parser = ts.Parser(ts.Language(grammar.language_objectscript()))
+    mgr = "/usr/irissys/mgr/"
+    sha = "a" * 64
+    made = [scripts.cache_clone(f"{mgr}iris-ops-cache/", sha, 8192, f"{mgr}t1/", "0" * 12),
+            scripts.cache_fill(f"{mgr}iris-ops-cache/", sha, 8192, f"{mgr}t1/IRIS.DAT", "0" * 12),
+            scripts.cache_describe(f"{mgr}iris-ops-cache/", [f"{sha}.DAT", f"{sha}.json"]),
+            scripts.cache_remove(f"{mgr}iris-ops-cache/", [f"{sha}.json", f"{sha}.DAT"]),
+            scripts.resources_exist(["%DB_APP", "%DB_%DEFAULT"]),
+            scripts.restore_facts("T1", ["T1"], [f"{mgr}t1/"], ["%DB_APP"], f"{mgr}iris-ops-cache/", [(sha, 8192)]),
+            scripts.create_database("T1", f"{mgr}t1/", "%DB_APP")]
+    for script in made:
+        for line in script.lines():
+            tree = parser.parse((" " + line + "\n").encode())
+            assert not tree.root_node.has_error, line
+    with pytest.raises(Exception):
+        scripts.cache_clone(f"{mgr}iris-ops-cache/", sha, 8192, f"{mgr}t1/../x/", "0" * 12)
+    assert names.instance_path(cache.directory(mgr)) == f"{mgr}iris-ops-cache/"
