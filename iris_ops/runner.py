@@ -21,7 +21,7 @@ from iris_ops.objectscript import Script
 if TYPE_CHECKING:
     import pluggy
 
-    from iris_ops.transports.base import ExecResult, FileDigest, Target
+    from iris_ops.transports.base import ExecResult, FileDigest, OpenSession, Target
 
 log = structlog.get_logger(__name__)
 
@@ -70,6 +70,11 @@ class Runner:
         ))
         self._check_login(result.text)
         return result
+
+    def open_session(self, namespace: str, *, timeout: float | None = None) -> "OpenSession":
+        """A session whose stdin stays open (for locks held in the instance)."""
+        return self._claimed(self.pm.hook.open_session(target=self.target, namespace=namespace,
+                                                       timeout=timeout or self.timeout))
 
     def read_file(self, path: str, dest, *, timeout: float) -> "FileDigest":
         return self._claimed(self.pm.hook.read_file(target=self.target, path=path, dest=dest, timeout=timeout))
@@ -158,6 +163,10 @@ class Runner:
                 "result": payload,
             },
         )
+
+    def check_login(self, text: str) -> None:
+        """Raise the error a refused or impossible login means (see :meth:`execute`)."""
+        self._check_login(text)
 
     def _check_login(self, text: str) -> None:
         text = normalise(text)

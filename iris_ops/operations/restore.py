@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from iris_ops import __version__, hookimpl, names, scripts
+from iris_ops import flags, locks
 from iris_ops.cli import task
 from iris_ops.errors import ConflictError, IrisOpsError, SystemTargetError, ValidationError
 
@@ -336,9 +337,11 @@ def _remove_journal(journal: Journal) -> None:
         "no_verify": "skip the row-count check against the manifest",
         "dry_run": "print the scripts and transfers that would run, and change nothing",
         "json": "print the result (or the failure) as one JSON document",
+        "lock_wait": flags.LOCK_WAIT_HELP,
     },
 )
-def restore(c, src, ns="", force=False, yes=False, no_verify=False, dry_run=False, json_=False, **target):
+def restore(c, src, ns="", force=False, yes=False, no_verify=False, dry_run=False, json_=False, lock_wait=None,
+            **target):
     """Restore a fixture into a new namespace: all or nothing.
 
     The fixture is validated first. A namespace with one database (<NS>), or with <NS>_DATA and
@@ -363,7 +366,7 @@ def restore(c, src, ns="", force=False, yes=False, no_verify=False, dry_run=Fals
             confirm(f"--force: delete {', '.join(clash)} and restore {source} in its place?",
                     refused=f"refusing to replace namespace {namespace}")
 
-    with op.bound(ns=namespace, fixture=str(source)):
+    with op.bound(ns=namespace, fixture=str(source)), locks.holding(op, namespace, wait=lock_wait or 0):
         tables, planned = run_restore(op, source, namespace, force=force, verify=not no_verify, confirm=ask)
     if tables is None:
         return None
