@@ -157,6 +157,9 @@ def test_lock_builders_quote_and_validate():
         os_.global_ref("X", "new\nline")
     with pytest.raises(TypeError):
         os_.lock('^X("a")')
+    from iris_ops.testing.syntax import syntax_errors
+
+    assert syntax_errors(LockScript('N"S', "restore", 2.5)) == []  # InterSystems' grammar reads it
     holder = LockScript("NS", "restore", 0).holder
     assert parse_holder(str(holder)).operation == "restore"
     assert parse_holder('^IRISOPS.Holder("NS","op","h")') is None
