@@ -99,12 +99,12 @@ class LockScript:
         return f"<<<{self.token}:{word}>>>".encode()
 
     def lines(self) -> list[str]:
-        tok, h, p = os_.var("tok"), os_.var("h"), os_.var("p")
+        tok, h, p = os_.var("ltok"), os_.var("lh"), os_.var("lp")
         prefix_of_h = os_.func("$Extract", h, 1, os_.func("$Length", p))
         find = os_.for_ever(os_.set_(h, os_.lock_order(h)), os_.quit_if(os_.op(h, "=", "")),
                             os_.quit_if(os_.op(prefix_of_h, "=", p)))
         return [
-            f"Set tok={os_.split_token(self.token)},h=\"\",p={os_.lit(self.prefix)}",
+            os_.sequence(os_.set_(tok, os_.split_token(self.token)), os_.set_(h, ""), os_.set_(p, self.prefix)),
             os_.sequence(
                 os_.lock(self.lock, timeout=self.wait),
                 os_.if_(os_.TEST, os_.lock(self.holder), os_.write_marker(tok, "HELD"),
