@@ -11,11 +11,13 @@ A crash therefore never leaves a namespace locked, and ``doctor`` has nothing to
 Which operations conflict: every operation that changes or reads a namespace as a whole
 (backup, restore, delete-ns) takes ``^IRISOPS.Lock(<NS>)`` **exclusively**.  Two backups
 could in principle share, but a freezing backup freezes the whole instance and a second freeze
-fails, so they do not.  The lock lives in ``%SYS`` (the namespace being restored may not
-exist yet).
+fails, so they do not.  For the same reason a freezing backup also takes
+``^IRISOPS.Lock("*freeze")``: two of them, even of different namespaces, never overlap (a
+``--dismount`` backup does not freeze and does not take it).  The locks live in ``%SYS`` (the
+namespace being restored may not exist yet).
 
-Who holds it: right after taking the lock, the holder also takes
-``^IRISOPS.Holder(<NS>,<operation>,<host>,<pid>,<since>)``.  A process that times out finds it
+Who holds it: right after taking its locks, the holder also takes
+``^IRISOPS.Holder(<key>,<operation>,<host>,<pid>,<since>)`` for each.  A process that times out finds it
 with ``$Order(^$LOCK(...))`` and names the holder in its error; that entry, too, dies with the
 holder.
 
@@ -57,9 +59,9 @@ _SUBSCRIPT = re.compile(r'"((?:[^"]|"")*)"|(-?[0-9.]+)')
 
 @dataclass(frozen=True)
 class Holder:
-    """Who holds a namespace, as its holder recorded it."""
+    """Who holds a lock (a namespace, or :data:`FREEZE`), as its holder recorded it."""
 
-    namespace: str
+    key: str
     operation: str
     host: str
     pid: int
@@ -80,20 +82,28 @@ def parse_holder(name: str) -> Holder | None:
     return Holder(parts[0], parts[1], parts[2], int(parts[3]), parts[4])
 
 
-class LockScript:
-    """The holder's script: take the lock within ``wait`` seconds, record the holder, print a
-    marker, and then wait at the prompt (no ``Halt``).  On a timeout it prints the holder it
-    found and halts.  ``render``, ``namespace`` and ``purpose`` let a dry run show it."""
+#: The key of the instance-wide lock a freezing backup also takes: the freeze is the whole
+#: instance's, and a second ExternalFreeze fails.  ``*`` is in no namespace name.
+FREEZE = "*freeze"
 
-    def __init__(self, namespace: str, operation: str, wait: float) -> None:
+
+class LockScript:
+    """The holder's script: take each lock within ``wait`` seconds, record the holder, print a
+    marker, and then wait at the prompt (no ``Halt``).  On a timeout it prints the key and the
+    holder it found, and halts (which releases what it took).  ``render``, ``namespace`` and
+    ``purpose`` let a dry run show it."""
+
+    def __init__(self, keys: tuple[str, ...], operation: str, wait: float) -> None:
+        self.keys = keys
         self.namespace = LOCK_NAMESPACE
-        self.purpose = f"lock namespace {namespace}"
+        self.purpose = "lock " + " and ".join(_what(key) for key in keys)
         self.token = secrets.token_hex(12)
-        self.lock = os_.global_ref(LOCK_GLOBAL, namespace)
         since = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        self.holder = os_.global_ref(HOLDER_GLOBAL, namespace, operation, socket.gethostname(), os.getpid(), since)
-        self.prefix = f"^{HOLDER_GLOBAL}({os_.lit(namespace)},"
+        self.record = (operation, socket.gethostname(), os.getpid(), since)
         self.wait = wait
+
+    def holder(self, key: str) -> os_.Code:
+        return os_.global_ref(HOLDER_GLOBAL, key, *self.record)
 
     def marker(self, word: str) -> bytes:
         return f"<<<{self.token}:{word}>>>".encode()
@@ -103,31 +113,37 @@ class LockScript:
         prefix_of_h = os_.func("$Extract", h, 1, os_.func("$Length", p))
         find = os_.for_ever(os_.set_(h, os_.lock_order(h)), os_.quit_if(os_.op(h, "=", "")),
                             os_.quit_if(os_.op(prefix_of_h, "=", p)))
-        return [
-            os_.sequence(os_.set_(tok, os_.split_token(self.token)), os_.set_(h, ""), os_.set_(p, self.prefix)),
-            os_.sequence(
-                os_.lock(self.lock, timeout=self.wait),
-                os_.if_(os_.TEST, os_.lock(self.holder), os_.write_marker(tok, "HELD"),
-                        else_=[find, os_.write_marker(tok, "BUSY", h), os_.write_marker(tok, "END"), os_.HALT]),
-            ),
-        ]
+        lines = [os_.sequence(os_.set_(tok, os_.split_token(self.token)), os_.set_(h, ""))]
+        for key in self.keys:
+            busy = [os_.set_(p, f"^{HOLDER_GLOBAL}({os_.lit(key)},"), find,
+                    os_.write_marker(tok, "BUSY", key, "|", h), os_.write_marker(tok, "END"), os_.HALT]
+            lines.append(os_.sequence(os_.lock(os_.global_ref(LOCK_GLOBAL, key), timeout=self.wait),
+                                      os_.if_(os_.not_(os_.TEST), *busy)))
+        lines.append(os_.sequence(*(os_.lock(self.holder(key)) for key in self.keys),
+                                  os_.write_marker(tok, "HELD")))
+        return lines
 
     def render(self) -> str:
         return "\n".join(self.lines()) + "\n"
 
 
+def _what(key: str) -> str:
+    return "the instance's freeze" if key == FREEZE else f"namespace {key}"
+
+
 @contextlib.contextmanager
-def holding(op: "Operation", namespace: str, *, wait: float) -> Iterator[None]:
-    """Hold ``namespace``'s lock for the block; a dry run prints the script and takes nothing.
+def holding(op: "Operation", namespace: str, *, wait: float, freeze: bool = False) -> Iterator[None]:
+    """Hold ``namespace``'s lock for the block (and, with ``freeze``, the instance-wide one a
+    freezing backup needs); a dry run prints the script and takes nothing.
 
     Raises :class:`ConflictError` (exit 3) naming the holder when ``wait`` seconds pass first."""
-    script = LockScript(namespace, op.name, wait)
+    script = LockScript((namespace, FREEZE) if freeze else (namespace,), op.name, wait)
     if op.dry_run:
         op.runner.show(script)
         yield
         return
-    session = _take(op, script, namespace)
-    log.debug("lock.held", ns=namespace)
+    session = _take(op, script)
+    log.debug("lock.held", ns=namespace, freeze=freeze)
     try:
         yield
     finally:
@@ -135,11 +151,11 @@ def holding(op: "Operation", namespace: str, *, wait: float) -> Iterator[None]:
         log.debug("lock.released", ns=namespace)
 
 
-def _take(op: "Operation", script: LockScript, namespace: str) -> "OpenSession":
+def _take(op: "Operation", script: LockScript) -> "OpenSession":
     session = op.runner.open_session(LOCK_NAMESPACE)
     try:
         session.send(script.render().encode())
-        deadline = time.monotonic() + script.wait + op.settings.timeout
+        deadline = time.monotonic() + len(script.keys) * script.wait + op.settings.timeout
         output = session.read_until((script.marker("HELD"), script.marker("END")), deadline)
         text = output.decode("utf-8", "replace")
         if script.marker("HELD").decode() in text:
@@ -148,21 +164,22 @@ def _take(op: "Operation", script: LockScript, namespace: str) -> "OpenSession":
         busy = script.marker("BUSY").decode()
         if busy in text:
             found = text.split(busy, 1)[1].split(script.marker("END").decode(), 1)[0].strip()
-            raise _conflict(namespace, parse_holder(found), script.wait)
+            key, _, name = found.partition("|")
+            raise _conflict(key, parse_holder(name), script.wait)
         from iris_ops.runner import tail
 
-        raise InstanceError(f"could not lock namespace {namespace}: the session ended without an answer",
+        raise InstanceError(f"could not {script.purpose}: the session ended without an answer",
                             details={"output_tail": tail(text)})
     except BaseException:
         _release(session)
         raise
 
 
-def _conflict(namespace: str, holder: Holder | None, wait: float) -> ConflictError:
+def _conflict(key: str, holder: Holder | None, wait: float) -> ConflictError:
     who = holder.describe() if holder else "another process (it has not recorded itself yet)"
     waited = f"; waited {wait:g} s" if wait else "; not waiting (--lock-wait 0)"
     return ConflictError(
-        f"namespace {namespace} is locked by {who}{waited}",
+        f"{_what(key)} is locked by {who}{waited}",
         fix="Wait for that operation to finish, or pass --lock-wait SECONDS to queue behind it. "
         "A lock dies with its process, so a crashed run never leaves one behind.",
         details={"holder": holder.__dict__ if holder else None},

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from iris_ops import objectscript as os_
-from iris_ops.locks import LockScript, parse_holder
+from iris_ops.locks import FREEZE, LockScript, parse_holder
 
 IRIS_OPS = [sys.executable, "-m", "iris_ops"]
 
@@ -159,9 +159,9 @@ def test_lock_builders_quote_and_validate():
         os_.lock('^X("a")')
     from iris_ops.testing.syntax import syntax_errors
 
-    assert syntax_errors(LockScript('N"S', "restore", 2.5)) == []  # InterSystems' grammar reads it
-    holder = LockScript("NS", "restore", 0).holder
-    assert parse_holder(str(holder)).operation == "restore"
+    assert syntax_errors(LockScript(('N"S', FREEZE), "restore", 2.5)) == []  # InterSystems' grammar reads it
+    holder = parse_holder(str(LockScript(("NS",), "restore", 0).holder("NS")))
+    assert (holder.key, holder.operation, holder.pid) == ("NS", "restore", os.getpid())
     assert parse_holder('^IRISOPS.Holder("NS","op","h")') is None
 
 
@@ -202,8 +202,10 @@ def races(host, fixture_dir, tmp_path_factory):
     do not meet, so one batch costs what the slowest pair costs)."""
     cwd = tmp_path_factory.mktemp("races")
     commands = {
-        "backup_a": ["backup", "--ns", "USER", "--out", str(cwd / "a")],
+        # a queues (on USER, then on the instance's freeze); b gives up at once
+        "backup_a": ["backup", "--ns", "USER", "--out", str(cwd / "a"), "--lock-wait", "120"],
         "backup_b": ["backup", "--ns", "USER", "--out", str(cwd / "b")],
+        "backup_app": ["backup", "--ns", "APP", "--out", str(cwd / "app"), "--lock-wait", "120"],
         "restore": ["restore", str(fixture_dir), "--ns", "RACE1"],
         "delete": ["delete-ns", "--ns", "RACE1", "--yes"],
         "restore_x": ["restore", str(fixture_dir), "--ns", "RACE2"],
@@ -220,12 +222,23 @@ def _databases(host, prefix: str) -> list[str]:
 @pytest.mark.slow
 def test_two_backups_of_one_namespace(host, races):
     cwd, results = races
-    first, second = sorted([results["backup_a"], results["backup_b"]], key=lambda r: r.returncode)
-    assert first.returncode == 0, first.stderr
-    assert second.returncode == 0 or _lost_the_race(second, "backup"), second.stderr
+    queued, hasty = results["backup_a"], results["backup_b"]
+    assert queued.returncode == 0, queued.stderr
+    assert hasty.returncode == 0 or _lost_the_race(hasty, "backup"), hasty.stderr
     for key, out in (("backup_a", cwd / "a"), ("backup_b", cwd / "b")):
         assert (out / "manifest.json").exists() == (results[key].returncode == 0)
     assert not host.instance.is_frozen()
+
+
+@pytest.mark.slow
+def test_freezing_backups_of_two_namespaces_never_overlap(host, races):
+    """Without the instance-wide lock the second ExternalFreeze would fail (exit 5, "already
+    frozen"); with it, the APP backup queues behind whichever USER backup froze."""
+    cwd, results = races
+    app = results["backup_app"]
+    assert app.returncode == 0, app.stderr
+    assert (cwd / "app" / "manifest.json").exists()
+    assert all("already frozen" not in r.stderr for r in results.values())
 
 
 @pytest.mark.slow
@@ -304,7 +317,7 @@ def test_through_docker_a_killed_client_frees_the_lock(sim_container, tmp_path):
     env.update(sim_container.env, IRIS_OPS_LOG_FORMAT="json")
 
     def probe(wait: float) -> str:
-        script = LockScript("USER", "probe", wait)
+        script = LockScript(("USER",), "probe", wait)
         _code, out, _err = sim_container.exec(["iris", "session", "IRIS", "-U", "%SYS"],
                                               stdin=(script.render() + "Halt\n").encode())
         text = out.decode()
@@ -318,3 +331,18 @@ def test_through_docker_a_killed_client_frees_the_lock(sim_container, tmp_path):
     assert f'^IRISOPS.Holder("USER","restore",' in busy and f",{holder.pid}," in busy
     # the engine needs a moment to see the connection gone; the wait only absorbs that
     assert probe(5) == "held"
+
+
+def test_a_freezing_backup_names_the_holder_of_the_freeze(host, monkeypatch, tmp_path, capsys):
+    from cli_helpers import make_inproc
+
+    run = make_inproc(host.env, monkeypatch, tmp_path, capsys)
+    holder = Holder(host, 'Lock +^IRISOPS.Lock("*freeze") Lock +^IRISOPS.Holder("*freeze","backup","elsewhere",7,"t0")')
+    try:
+        code, _out, err = run("backup", "--ns", "APP", "--out", tmp_path / "app")
+        dry_code, dry_out, _err = run("backup", "--ns", "APP", "--out", tmp_path / "dry", "--dismount", "--dry-run")
+    finally:
+        holder.end("halt")
+    assert code == 3 and "the instance's freeze is locked by backup (pid 7 on elsewhere, since t0)" in err, err
+    assert "--lock-wait SECONDS" in err and not (tmp_path / "app").exists()
+    assert dry_code == 0 and "*freeze" not in dry_out  # a --dismount backup does not freeze

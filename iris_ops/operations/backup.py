@@ -374,7 +374,7 @@ def backup(c, ns="", out="", force=False, dismount=False, description="", dry_ru
     namespace = names.user_namespace(ns, action="back up")
     op = Operation.from_flags("backup", target, dry_run=dry_run)
     target_dir = Path(out) if out else fixtures_dir.default_out(op.settings, namespace)
-    with op.bound(ns=namespace), locks.holding(op, namespace, wait=lock_wait or 0):
+    with op.bound(ns=namespace), locks.holding(op, namespace, wait=lock_wait or 0, freeze=not dismount):
         manifest = run_backup(op, namespace, target_dir, force=force, dismount=dismount, description=description)
     if manifest is None:
         return None
