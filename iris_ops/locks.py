@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Iterator
 import structlog
 
 from iris_ops import objectscript as os_
-from iris_ops.errors import ConflictError, InstanceError
+from iris_ops.errors import ConflictError, InstanceError, IrisOpsError
 
 if TYPE_CHECKING:
     from iris_ops.operations.context import Operation
@@ -133,22 +133,45 @@ def _what(key: str) -> str:
 
 @contextlib.contextmanager
 def holding(op: "Operation", namespace: str, *, wait: float, freeze: bool = False) -> Iterator[None]:
-    """Hold ``namespace``'s lock for the block (and, with ``freeze``, the instance-wide one a
-    freezing backup needs); a dry run prints the script and takes nothing.
+    """Hold ``namespace``'s lock (and, with ``freeze``, the instance-wide one a freezing backup
+    needs) from the operation's first contact with the instance to the end of the block.
 
-    Raises :class:`ConflictError` (exit 3) naming the holder when ``wait`` seconds pass first."""
+    Taken at the first contact (a gate on ``op.runner``), not at once: an operation's local
+    checks and ``pre_*`` hooks (a plugin's veto) need no instance and hold nothing.  A dry run
+    prints the script and takes nothing.  Raises :class:`ConflictError` (exit 3) naming the
+    holder when ``wait`` seconds pass first; every later contact raises it again, so no cleanup
+    path can touch what another operation holds."""
     script = LockScript((namespace, FREEZE) if freeze else (namespace,), op.name, wait)
     if op.dry_run:
         op.runner.show(script)
         yield
         return
-    session = _take(op, script)
-    log.debug("lock.held", ns=namespace, freeze=freeze)
+    taken: list["OpenSession"] = []
+    refused: list[IrisOpsError] = []
+
+    def take() -> None:
+        if taken:
+            return
+        if refused:
+            raise refused[0]
+        try:
+            taken.append(_take(op, script))
+        except IrisOpsError as exc:
+            refused.append(exc)
+            raise
+        except BaseException:
+            refused.append(InstanceError(f"interrupted before it could {script.purpose}"))
+            raise
+        log.debug("lock.held", ns=namespace, freeze=freeze)
+
+    op.runner.set_gate(take)
     try:
         yield
     finally:
-        _release(session)
-        log.debug("lock.released", ns=namespace)
+        op.runner.set_gate(None)
+        if taken:
+            _release(taken[0])
+            log.debug("lock.released", ns=namespace)
 
 
 def _take(op: "Operation", script: LockScript) -> "OpenSession":
