@@ -268,10 +268,11 @@ def test_two_restores_into_the_same_new_namespace(host, races):
 
 _HOLD = textwrap.dedent("""
     import sys, time
-    from iris_ops import locks
+    from iris_ops import locks, scripts
     from iris_ops.operations.context import Operation
     op = Operation.from_flags("restore", {})
     with op.bound(), locks.holding(op, sys.argv[1], wait=0):
+        op.runner.run(scripts.wd_suspended(), changes=False)  # the first contact takes the lock
         print("HOLDING", flush=True)
         time.sleep(600)
 """)
@@ -346,3 +347,28 @@ def test_a_freezing_backup_names_the_holder_of_the_freeze(host, monkeypatch, tmp
     assert code == 3 and "the instance's freeze is locked by backup (pid 7 on elsewhere, since t0)" in err, err
     assert "--lock-wait SECONDS" in err and not (tmp_path / "app").exists()
     assert dry_code == 0 and "*freeze" not in dry_out  # a --dismount backup does not freeze
+
+
+def test_the_lock_is_taken_at_the_first_contact_and_a_refusal_sticks(host, monkeypatch, tmp_path):
+    from iris_ops import locks, scripts
+    from iris_ops.errors import ConflictError
+    from iris_ops.operations.context import Operation
+
+    for key in [k for k in os.environ if k.startswith("IRIS_OPS_")]:
+        monkeypatch.delenv(key)
+    for key, value in host.env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(tmp_path)
+    holder = Holder(host, 'Lock +^IRISOPS.Lock("USER")')
+    try:
+        op = Operation.from_flags("delete-ns", {})
+        with locks.holding(op, "USER", wait=0):
+            first = pytest.raises(ConflictError, op.runner.run, scripts.wd_suspended(), changes=False)
+            # a cleanup path's contact meets the same refusal: it never touches what USER's holder holds
+            again = pytest.raises(ConflictError, op.runner.remove_path, "/nowhere")
+        assert first.value is again.value and "namespace USER is locked by another process" in str(first.value)
+    finally:
+        holder.end("halt")
+    op = Operation.from_flags("delete-ns", {})
+    with locks.holding(op, "USER", wait=0):
+        assert op.runner.run(scripts.wd_suspended(), changes=False)["ok"]
