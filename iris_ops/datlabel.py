@@ -36,10 +36,13 @@ from typing import Union
 
 from .errors import FixtureError
 
-__all__ = ["BLOCK_SIZE", "MIN_BLOCKS", "DatLabel", "check_label", "read_label"]
+__all__ = ["BLOCK_SIZE", "MIN_BLOCKS", "HEAD_BYTES", "DatLabel", "check_label", "read_label", "check_head",
+           "label_of_head"]
 
 BLOCK_SIZE = 8192
 MIN_BLOCKS = 3
+#: The bytes of a file's start the checks read: its first :data:`MIN_BLOCKS` blocks.
+HEAD_BYTES = MIN_BLOCKS * BLOCK_SIZE
 
 MAGIC_OFFSET = 0x5F4
 MAGIC = b"Cache DB"
@@ -82,7 +85,7 @@ class _Parsed:
 def _read_head(path: PathLike) -> tuple[int, bytes]:
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
-        head = f.read(MIN_BLOCKS * BLOCK_SIZE)
+        head = f.read(HEAD_BYTES)
     return size, head
 
 
@@ -121,6 +124,12 @@ def _parse(path: PathLike) -> _Parsed:
         size, head = _read_head(path)
     except OSError as e:
         return _Parsed(size=0, problems=[f"cannot read {os.fspath(path)}: {e.strerror or e}"])
+    return _parse_head(size, head)
+
+
+def _parse_head(size: int, head: bytes) -> _Parsed:
+    """The checks on a file of ``size`` bytes whose first bytes (up to :data:`HEAD_BYTES`) are ``head``."""
+    head = head[:HEAD_BYTES]
     problems: list[str] = []
     parsed = _Parsed(size=size, problems=problems)
 
@@ -161,6 +170,21 @@ def check_label(path: PathLike) -> list[str]:
     never proof: only mounting the file on an instance proves it is a database.
     """
     return list(_parse(path).problems)
+
+
+def check_head(size: int, head: bytes) -> list[str]:
+    """:func:`check_label` for bytes already read (a decompressed stream's first blocks, or the
+    start of a hashing pass): ``size`` is the whole file's, ``head`` its first bytes."""
+    return list(_parse_head(size, head).problems)
+
+
+def label_of_head(size: int, head: bytes) -> DatLabel | None:
+    """The label in ``head`` when :func:`check_head` finds no problem, else None."""
+    parsed = _parse_head(size, head)
+    if parsed.problems:
+        return None
+    assert parsed.directory is not None and parsed.resource is not None
+    return DatLabel(block_size=BLOCK_SIZE, directory=parsed.directory, resource=parsed.resource)
 
 
 def read_label(path: PathLike) -> DatLabel:

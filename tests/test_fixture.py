@@ -84,14 +84,14 @@ def by_check(report: fx.Report, file: str, check: str) -> fx.Finding:
 def test_round_trip(files):
     m = manifest_for(files)
     text = m.to_json()
-    assert json.loads(text)["schema"] == fx.SCHEMA_ID
+    assert json.loads(text)["schema"] == fx.SCHEMA_PLAIN  # the lowest schema that holds it
     assert fx.Manifest.from_json(text) == m
     assert fx.Manifest.from_json(text).to_json() == text
 
 
 def test_written_fixture_loads_and_checks(good, files):
     f = fx.load(good)
-    assert f.schema == fx.SCHEMA_ID and f.root == good.resolve()
+    assert f.schema == fx.SCHEMA_PLAIN and f.root == good.resolve()
     assert f.manifest == manifest_for(files)
     assert f.manifest.globals_database.name == "APP_DATA" and f.manifest.routines_database.name == "APP_CODE"
     assert f.path_of(f.databases[0]).read_bytes() == files[DATA]
@@ -526,7 +526,7 @@ def test_report_json_and_table(good, files):
         f.write(b"\0")
     r = fx.check(good)
     data = json.loads(r.to_json())
-    assert data["ok"] is False and data["schema"] == fx.SCHEMA_ID
+    assert data["ok"] is False and data["schema"] == fx.SCHEMA_PLAIN
     assert set(data["findings"][0]) == {"file", "check", "ok", "expected", "actual", "message"}
     failing = [f for f in data["findings"] if not f["ok"]]
     assert {(f["file"], f["check"]) for f in failing} == {(DATA, "size"), (DATA, "sha256"), (DATA, "dat-label")}
@@ -567,3 +567,21 @@ def test_writer_refuses_a_directory_that_appeared_while_writing(tmp_path, files)
             out.mkdir()  # someone else's, created meanwhile: an empty dir would silently be replaced by rename
             (out / "theirs").write_text("keep")
     assert siblings(tmp_path) == ["app"] and (out / "theirs").read_text() == "keep"
+
+
+def test_check_reads_each_database_file_once(good, monkeypatch):
+    """validate's cost is one pass per file: the size, the digest and the label come from the
+    same read (the label check used to open the file twice more)."""
+    import builtins
+
+    real_open = builtins.open
+    opened: list[str] = []
+
+    def counting_open(file, *args, **kwargs):
+        if str(file).endswith("IRIS.DAT"):
+            opened.append(str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", counting_open)
+    assert fx.check(good).ok
+    assert sorted(opened) == sorted(str(good.resolve() / rel) for rel in (DATA, CODE))

@@ -7,6 +7,10 @@ same script whatever happens; the client thaws again on any failure or Ctrl-C.  
 the copies streamed to this machine, hashed in the same pass.  ``--dismount`` copies quiet
 databases while dismounted instead.  The fixture is written to a temporary sibling and renamed
 into place on success; on failure nothing is left, here or in the container.
+
+``--compress`` stores each DAT as zstd (``IRIS.DAT.zst``, :mod:`iris_ops.compression`),
+compressed on this side as it streams out of the staging copy, after the thaw: the freeze window
+is the same as without it.
 """
 
 from __future__ import annotations
@@ -37,9 +41,9 @@ if TYPE_CHECKING:
 BLOCK_SIZE = 8192
 
 
-def database_file(name: str) -> str:
+def database_file(name: str, *, compressed: bool = False) -> str:
     """Where a database's file lives inside a fixture."""
-    return f"databases/{names.database(name)}/IRIS.DAT"
+    return f"databases/{names.database(name)}/IRIS.DAT" + (".zst" if compressed else "")
 
 
 def ensure_thawed(op: "Operation") -> None:
@@ -130,32 +134,42 @@ def _count_copies(op: "Operation", count_script) -> tuple[list, "object"]:
     return tables, fixture.RowCounts("copied-files", "counted in the copied files, mounted read-only")
 
 
-def _stream(op: "Operation", writer, db: dict, copy: str, sizes: dict) -> "object":
-    """Stream one staged copy into the fixture, hashing it in the same pass."""
-    from iris_ops import fixture, progress
+def _stream(op: "Operation", writer, db: dict, copy: str, sizes: dict, compress: bool = False) -> "object":
+    """Stream one staged copy into the fixture, hashing it in the same pass (and compressing it,
+    with ``compress``: the transport hashes the plain bytes, the compressor the stored ones)."""
+    from iris_ops import compression, fixture, progress
 
-    relative = database_file(db["name"])
+    relative = database_file(db["name"], compressed=compress)
     target_path = writer.path_for(relative)
     target_path.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
+    packed = None
     with open(target_path, "wb") as handle:
-        bar = progress.ProgressWriter(handle, sizes.get(copy), f"{db['name']}")
+        sink = compression.CompressingWriter(handle, hash_plain=False) if compress else handle
+        bar = progress.ProgressWriter(sink, sizes.get(copy), f"{db['name']}")
         digest = op.runner.read_file(copy, bar, timeout=op.settings.transfer_timeout)
         bar.close()
+        if compress:
+            packed = sink.close()
     seconds = max(time.monotonic() - t0, 1e-9)
+    if packed is not None and packed.bytes != digest.bytes:
+        raise InstanceError(f"{db['name']}: the transport streamed {digest.bytes} bytes but the compressor "
+                            f"received {packed.bytes}", fix="Retry the backup.")
     if copy in sizes and digest.bytes != sizes[copy]:
         raise InstanceError(
             f"{db['name']}: streamed {digest.bytes} bytes but the instance copied {sizes[copy]}",
             fix="Retry the backup; check free space in the container.",
         )
     op.step("backup.streamed", database=db["name"], bytes=digest.bytes, sha256=digest.sha256,
-            mib_per_s=round(digest.bytes / seconds / (1 << 20), 1))
+            mib_per_s=round(digest.bytes / seconds / (1 << 20), 1),
+            **({"stored_bytes": packed.compressed_bytes} if packed else {}))
     return fixture.Database(
         name=db["name"], role=db["role"], file=relative, sha256=digest.sha256, bytes=digest.bytes,
         directory=db["directory"], resource=db["resource"] or None,
         block_size=_int_or_none(db.get("block_size")),
         size_mb=float(db["size_mb"]) if db.get("size_mb") not in (None, "") else None,
         checks=db.get("checks", {}),
+        compressed=fixture.Compressed("zstd", packed.compressed_bytes, packed.compressed_sha256) if packed else None,
     )
 
 
@@ -241,9 +255,12 @@ def _flag(value) -> int | None:
     return None if value in (None, "") else (1 if str(value) not in ("0", "False", "false") else 0)
 
 
-def run_backup(op: "Operation", namespace: str, out: Path, *, force: bool, dismount: bool, description: str):
-    from iris_ops import fixture, progress
+def run_backup(op: "Operation", namespace: str, out: Path, *, force: bool, dismount: bool, description: str,
+               compress: bool = False):
+    from iris_ops import compression, fixture, progress
 
+    if compress:  # exit 2 with the fix line, before any instance work
+        compression.available()
     if out.exists() and not force:  # before any instance work (FixtureWriter checks again)
         raise ConflictError(f"{out} already exists", fix="Choose another --out, or pass --force to replace it.")
     op.hook.pre_backup(operation=op, namespace=namespace, out=str(out))
@@ -285,7 +302,9 @@ def run_backup(op: "Operation", namespace: str, out: Path, *, force: bool, dismo
         op.runner.show(script)
         op.runner.show(count_script)
         for (_, copy), db in zip(copies, dbs):
-            op.runner.show_command(f"stream {copy} from {op.target.describe()} to {out / database_file(db['name'])}")
+            op.runner.show_command(f"stream {copy} from {op.target.describe()} to "
+                                   f"{out / database_file(db['name'], compressed=compress)}"
+                                   + (" (zstd)" if compress else ""))
         op.runner.show(scripts.remove_directory(stage))
         return None
 
@@ -307,7 +326,7 @@ def run_backup(op: "Operation", namespace: str, out: Path, *, force: bool, dismo
                     bytes=sum(sizes.values()), databases=[db["name"] for db in dbs])
             _warn_open_transactions(op, copied)
             tables, row_counts = _count_copies(op, count_script)
-            entries = [_stream(op, writer, db, copy, sizes) for (_, copy), db in zip(copies, dbs)]
+            entries = [_stream(op, writer, db, copy, sizes, compress) for (_, copy), db in zip(copies, dbs)]
         finally:
             _cleanup_stage(op, stage)
         zv = info.get("version", "")
@@ -349,23 +368,27 @@ def run_backup(op: "Operation", namespace: str, out: Path, *, force: bool, dismo
         "force": "replace an existing fixture directory (only once the new one is complete)",
         "dismount": "copy with the databases dismounted instead of freezing the instance (quiet databases only)",
         "description": "free text stored in the manifest",
+        "compress": "store each database file as zstd (IRIS.DAT.zst; needs `pip install 'iris-ops[zstd]'`)",
         "dry_run": "print the scripts and transfers that would run, and change nothing",
         "json": "print the result (or the failure) as one JSON document",
         "lock_wait": flags.LOCK_WAIT_HELP,
     },
 )
-def backup(c, ns="", out="", force=False, dismount=False, description="", dry_run=False, json_=False, lock_wait=None,
-           **target):
+def backup(c, ns="", out="", force=False, dismount=False, description="", compress=False, dry_run=False, json_=False,
+           lock_wait=None, **target):
     """Back up a namespace's databases (Globals and Routines) into a fixture directory.
 
     The instance is frozen (ExternalFreeze) only while the files are copied inside the container;
     the copies are then streamed here and hashed. Without --out the fixture is written to
     <fixtures_dir>/<NS> (setting fixtures_dir, default `fixtures` next to the project file).
+    With --compress each file is stored as zstd, compressed here after the thaw; validate and
+    restore read it in the stream.
 
     Examples:
         iris-ops backup --ns USER
         iris-ops backup --ns USER --out fixtures/user-v2 --description "after migration 42"
         iris-ops backup --ns USER --force --dismount
+        iris-ops backup --ns USER --compress
     """
     from iris_ops import fixtures_dir
     from iris_ops.operations.context import Operation, refuse_json_dry_run
@@ -375,7 +398,8 @@ def backup(c, ns="", out="", force=False, dismount=False, description="", dry_ru
     op = Operation.from_flags("backup", target, dry_run=dry_run)
     target_dir = Path(out) if out else fixtures_dir.default_out(op.settings, namespace)
     with op.bound(ns=namespace), locks.holding(op, namespace, wait=lock_wait or 0, freeze=not dismount):
-        manifest = run_backup(op, namespace, target_dir, force=force, dismount=dismount, description=description)
+        manifest = run_backup(op, namespace, target_dir, force=force, dismount=dismount, description=description,
+                              compress=compress)
     if manifest is None:
         return None
     if json_:
@@ -384,6 +408,9 @@ def backup(c, ns="", out="", force=False, dismount=False, description="", dry_ru
             f"window {manifest.consistency.window_seconds:.3f} s)")
     for db in manifest.databases:
         op.emit(f"  {db.name:<24} {db.role:<17} {db.bytes:>14,} bytes  sha256 {db.sha256}")
+        if db.compressed is not None:
+            op.emit(f"  {'':<24} {db.compressed.format:<17} {db.compressed.bytes:>14,} bytes  "
+                    f"sha256 {db.compressed.sha256}")
     for table in manifest.tables:
         op.emit(f"  table {table.name:<40} {table.row_count:>10,} rows")
     op.emit(f"  row counts: {manifest.row_counts.source}")

@@ -170,12 +170,11 @@ def restore_database(op: "Operation", loaded: "Fixture", item: PlannedDatabase, 
     undo.add(f"directory {item.directory}", lambda: _remove_directory(op, item.directory))
     op.runner.run(scripts.make_directory(item.directory))
 
-    source = loaded.path_of(item.source)
-    size = source.stat().st_size
     t0 = time.monotonic()
-    from iris_ops import progress
+    from iris_ops import fixture, progress
 
-    with open(source, "rb") as handle:
+    # the database's uncompressed bytes (a compressed file is decompressed in the stream)
+    with fixture.open_database(loaded, item.source) as (handle, size):
         bar = progress.ProgressReader(handle, size, item.name)
         try:
             digest = op.runner.write_file(bar, size, item.directory + "IRIS.DAT", timeout=op.settings.transfer_timeout)

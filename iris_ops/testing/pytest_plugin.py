@@ -3,6 +3,8 @@
 * ``docker_engine`` (session): a real Docker engine.  A reachable one (``DOCKER_HOST``, the docker
   context, the default socket), or else a private ``dockerd`` that this session starts under a
   temporary directory (root and Debian's docker.io needed) and stops by its pid at the end.
+  Under pytest-xdist the controller starts that private engine once, before the workers, and
+  every worker uses it (concurrent engines would only compete for the same two cores).
   Without either, tests that need it are skipped; with ``IRIS_OPS_REQUIRE_DOCKER=1`` they fail.
 * ``sim_image`` (session): the ``iris-ops-sim`` image, built locally when its sources changed.
 * ``sim_container`` (function): a fresh container of that image with a unique name, removed after
@@ -27,9 +29,15 @@ import pytest
 
 REAL_CONTAINER_ENV = "IRIS_OPS_REAL_CONTAINER"
 REQUIRE_DOCKER_ENV = "IRIS_OPS_REQUIRE_DOCKER"
+#: Set by a pytest-xdist controller for its workers: the directory of the private engine it
+#: started (``DOCKER_HOST`` then names that engine's socket).
+SHARED_ENGINE_ENV = "IRIS_OPS_TEST_PRIVATE_ENGINE"
+#: Set by a pytest-xdist controller whose private engine could not start: why.
+SHARED_PROBLEM_ENV = "IRIS_OPS_TEST_ENGINE_PROBLEM"
 DOCKER_FIXTURES = {"docker_engine", "sim_image", "sim_container"}
 _counter = itertools.count(1)
-_docker_tests = {"ran": 0, "engine": None}
+_docker_tests: dict[str, Any] = {"ran": 0, "engine": None}
+_shared: dict[str, Any] = {"engine": None}
 
 
 @dataclass
@@ -49,6 +57,18 @@ class DockerEngine:
 def docker_engine() -> Iterator[DockerEngine]:
     from iris_ops.testing import dockerd
 
+    if os.environ.get(SHARED_PROBLEM_ENV):
+        _no_engine(os.environ[SHARED_PROBLEM_ENV])
+    shared_dir = os.environ.get(SHARED_ENGINE_ENV)
+    if shared_dir:  # an xdist worker: the controller's private engine
+        url = os.environ.get("DOCKER_HOST", "")
+        client = dockerd.client_for(url)
+        _docker_tests["engine"] = f"a private dockerd ({url})"
+        try:
+            yield DockerEngine(base_url=url, client=client, lock_dir=shared_dir)
+        finally:
+            client.close()
+        return
     url = dockerd.find_engine()
     private = None
     if url is None:
@@ -73,6 +93,53 @@ def docker_engine() -> Iterator[DockerEngine]:
             leftovers = private.stop()
             if leftovers:
                 raise RuntimeError(f"the private dockerd left {leftovers}")
+
+
+def _xdist_controller(config: pytest.Config) -> bool:
+    return config.pluginmanager.hasplugin("dsession") and not hasattr(config, "workerinput")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Under pytest-xdist, start the private engine in the controller, before the workers (which
+    inherit ``DOCKER_HOST`` and :data:`SHARED_ENGINE_ENV`), when no engine is reachable.  Which
+    tests will need it is not known yet (collection happens in the workers): it starts whenever
+    this machine allows it, and costs about a second."""
+    if not _xdist_controller(session.config) or os.environ.get(SHARED_ENGINE_ENV):
+        return
+    from iris_ops.testing import dockerd
+
+    if dockerd.find_engine() is not None:
+        return  # workers find the same reachable engine
+    blocker = dockerd.private_engine_blocker()
+    if blocker:
+        return  # each worker skips (or fails) its Docker tests with the reason
+    private = dockerd.PrivateEngine()
+    try:
+        private.start()
+    except Exception as e:
+        private.stop()
+        os.environ[SHARED_PROBLEM_ENV] = f"a private dockerd could not start: {e}"
+        return
+    _stop_on_sigterm(private)
+    _shared["engine"] = private
+    os.environ["DOCKER_HOST"] = private.url
+    os.environ[SHARED_ENGINE_ENV] = str(private.dir)
+    _docker_tests["engine"] = f"a private dockerd ({private.url}) shared by the xdist workers"
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    private = _shared["engine"]
+    if private is None:
+        return
+    _shared["engine"] = None
+    for name in (SHARED_ENGINE_ENV, SHARED_PROBLEM_ENV, "DOCKER_HOST"):
+        os.environ.pop(name, None)
+    leftovers = private.stop()
+    if leftovers:
+        session.config.get_terminal_writer().line(f"iris-ops: the private dockerd left {leftovers}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def _stop_on_sigterm(private: Any) -> None:
