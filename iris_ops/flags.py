@@ -42,7 +42,12 @@ SHORT_FLAGS: dict[str, str] = {
 #: parameter name -> the type its value is parsed to (when its default does not say).
 FLAG_TYPES: dict[str, type] = {
     "timeout": float,
+    "lock_wait": float,
 }
+
+#: The help of ``--lock-wait``, the same on every task that locks a namespace (see :mod:`iris_ops.locks`).
+LOCK_WAIT_HELP = ("seconds to wait while another iris-ops operation holds the namespace "
+                  "(default 0: exit 3 at once, naming the holder)")
 
 #: parameter name -> the word for its value in help and usage lines (default: the name, upper-cased).
 METAVARS: dict[str, str] = {
@@ -59,6 +64,7 @@ METAVARS: dict[str, str] = {
     "transport": "NAME",
     "docker_host": "URL",
     "timeout": "SECONDS",
+    "lock_wait": "SECONDS",
     # global options
     "help": "TASK",
     "list": "GROUP",

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from iris_ops.fixture import Fixture, Manifest
     from iris_ops.operations.context import Operation
     from iris_ops.registrar import TaskRegistrar
-    from iris_ops.transports.base import ExecResult, FileDigest, Target
+    from iris_ops.transports.base import ExecResult, FileDigest, OpenSession, Target
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 
@@ -138,6 +138,34 @@ def exec_argument_call(target: "Target", entry: str, namespace: str, timeout: fl
             done = subprocess.run(["ssh", target.container, "iris", "session", target.instance, "-U", namespace,
                                    entry], capture_output=True, timeout=timeout)
             return ExecResult(exit_code=done.returncode, stdout=done.stdout, stderr=done.stderr)
+    """
+
+
+@hookspec(firstresult=True)
+def open_session(target: "Target", namespace: str, timeout: float) -> "OpenSession | None":
+    """Start ``iris session`` on the instance ``target`` names and keep its stdin open.
+
+    Stops at the first non-None result.  Return None when ``target.transport`` is not yours.
+    iris-ops holds its per-namespace locks (:mod:`iris_ops.locks`) in such a session: the lock
+    lives exactly as long as the process, so the session must end when its stdin is closed
+    **and** when this iris-ops process dies (a pipe, or a connection the far side closes).
+    Send ``target.login_input()`` first (see :func:`run_objectscript`).
+
+    :param target: where to run (see :func:`run_objectscript`).
+    :param namespace: the namespace for ``-U``.
+    :param timeout: seconds starting the session may take.
+    :returns: an :class:`iris_ops.transports.base.OpenSession` (``send``, ``read_until``, ``close``).
+
+    Example::
+
+        import subprocess
+        from iris_ops.transports.local import LocalSession
+
+        @hookimpl
+        def open_session(target, namespace, timeout):
+            if target.transport != "ssh":
+                return None
+            return MySshSession(target, namespace)  # an OpenSession over `ssh host iris session ...`
     """
 
 

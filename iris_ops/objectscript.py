@@ -338,3 +338,78 @@ def user_code(line: str) -> Code:
 def argument_call(class_name: str, method_name: str) -> str:
     """The single-call argument form, e.g. ``##Class(Backup.General).ExternalThaw()``."""
     return str(call(class_name, method_name)).replace("##class(", "##Class(", 1)
+
+
+# --- locks ------------------------------------------------------------------------------------
+
+_GLOBAL = re.compile(r"^%?[A-Za-z][A-Za-z0-9]*(\.[A-Za-z0-9]+)*$")
+
+
+def global_ref(name: str, *subscripts: str | int) -> Code:
+    """``^Name(subscripts)``: a global (or lock) name with literal subscripts."""
+    if not _GLOBAL.match(name):
+        raise ValueError(f"invalid global name {name!r}")
+    if not subscripts:
+        return _code("^" + name)
+    return _code(f"^{name}({','.join(lit(s) for s in subscripts)})")
+
+
+def lock(ref: Code, *, timeout: float | None = None, shared: bool = False, release: bool = False) -> Code:
+    """``Lock +ref#"S":timeout`` (``-ref`` with ``release``): an incremental lock, so the
+    process's other locks stay.  With a timeout IRIS sets $TEST; without one it waits for ever."""
+    _require_code(ref)
+    if not str(ref).startswith("^"):
+        raise ValueError("lock names built here are global names (global_ref)")
+    text = f"Lock {'-' if release else '+'}{ref}"
+    if shared:
+        text += '#"S"'
+    if timeout is not None:
+        if release:
+            raise ValueError("an unlock takes no timeout")
+        seconds = max(timeout, 0)
+        text += ":" + lit(int(seconds) if float(seconds).is_integer() else float(seconds))
+    return _code(text)
+
+
+def lock_order(after: Value) -> Code:
+    """``$Order(^$LOCK(after))``: the next lock name held in the namespace's lock table."""
+    return _code(f"$Order(^$LOCK({_expr(after)}))")
+
+
+def write_marker(token: Code, word: str, *values: Value) -> Code:
+    """Write ``<<<token:WORD>>>`` then ``values``, assembled at run time (see :class:`Script`)."""
+    _require_code(token)
+    if not _KEY.match(word):
+        raise ValueError(f"invalid marker word {word!r}")
+    parts = ['!', '"<<<"', token, lit(f":{word}>>>"), *(_expr(v) for v in values), "!"]
+    return _code("Write " + ",".join(parts))
+
+
+def split_token(token: str) -> Code:
+    """The marker token as a concatenation, so that no source line holds a whole marker."""
+    half = len(token) // 2
+    return _code(f"{lit(token[:half])}_{lit(token[half:])}")
+
+
+def quit_if(condition: Value) -> Code:
+    """``Quit:condition``: leave the innermost loop when the condition holds.  An argumentless
+    command needs two spaces before the next one, hence the trailing blank."""
+    return _code(f"Quit:{_expr(condition)} ")
+
+
+def for_ever(*body: Code) -> Code:
+    """Argumentless ``For  { body }``: loops until a Quit."""
+    for stmt in body:
+        _require_code(stmt)
+    return _code(f"For  {{ {' '.join(body)} }}")
+
+
+def sequence(*statements: Code) -> Code:
+    """Statements on one line, in order."""
+    for stmt in statements:
+        _require_code(stmt)
+    return _code(" ".join(statements))
+
+
+TEST = _code("$Test")
+HALT = _code("Halt")

@@ -11,7 +11,7 @@ import json
 import re
 import sys
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import structlog
 
@@ -21,7 +21,7 @@ from iris_ops.objectscript import Script
 if TYPE_CHECKING:
     import pluggy
 
-    from iris_ops.transports.base import ExecResult, FileDigest, Target
+    from iris_ops.transports.base import ExecResult, FileDigest, OpenSession, Target
 
 log = structlog.get_logger(__name__)
 
@@ -54,10 +54,22 @@ class Runner:
         self.timeout = timeout
         self.dry_run = dry_run
         self.out = out or sys.stdout
+        self._gate: Callable[[], None] | None = None
+
+    def set_gate(self, gate: "Callable[[], None] | None") -> None:
+        """Call ``gate`` before each contact with the instance (None removes it): how
+        :func:`iris_ops.locks.holding` takes its lock at the first one, after an operation's
+        local checks and ``pre_*`` hooks.  A gate that raises stops the contact."""
+        self._gate = gate
+
+    def _through_gate(self) -> None:
+        if self._gate is not None:
+            self._gate()
 
     # -- raw access -------------------------------------------------------------------------
 
     def execute(self, text: str, namespace: str, *, timeout: float | None = None) -> "ExecResult":
+        self._through_gate()
         result = self._claimed(self.pm.hook.run_objectscript(
             target=self.target, script=text, namespace=namespace, timeout=timeout or self.timeout
         ))
@@ -65,24 +77,34 @@ class Runner:
         return result
 
     def argument_call(self, entry: str, namespace: str = "%SYS", *, timeout: float | None = None) -> "ExecResult":
+        self._through_gate()
         result = self._claimed(self.pm.hook.exec_argument_call(
             target=self.target, entry=entry, namespace=namespace, timeout=timeout or self.timeout
         ))
         self._check_login(result.text)
         return result
 
+    def open_session(self, namespace: str, *, timeout: float | None = None) -> "OpenSession":
+        """A session whose stdin stays open (for locks held in the instance)."""
+        return self._claimed(self.pm.hook.open_session(target=self.target, namespace=namespace,
+                                                       timeout=timeout or self.timeout))
+
     def read_file(self, path: str, dest, *, timeout: float) -> "FileDigest":
+        self._through_gate()
         return self._claimed(self.pm.hook.read_file(target=self.target, path=path, dest=dest, timeout=timeout))
 
     def write_file(self, src, size: int, path: str, *, timeout: float) -> "FileDigest":
+        self._through_gate()
         return self._claimed(
             self.pm.hook.write_file(target=self.target, src=src, size=size, path=path, timeout=timeout)
         )
 
     def remove_path(self, path: str, *, timeout: float | None = None) -> bool:
+        self._through_gate()
         return self._claimed(self.pm.hook.remove_path(target=self.target, path=path, timeout=timeout or self.timeout))
 
     def list_directory(self, path: str, *, timeout: float | None = None) -> list[str]:
+        self._through_gate()
         return self._claimed(self.pm.hook.list_directory(target=self.target, path=path,
                                                          timeout=timeout or self.timeout))
 
@@ -158,6 +180,10 @@ class Runner:
                 "result": payload,
             },
         )
+
+    def check_login(self, text: str) -> None:
+        """Raise the error a refused or impossible login means (see :meth:`execute`)."""
+        self._check_login(text)
 
     def _check_login(self, text: str) -> None:
         text = normalise(text)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from iris_ops import __version__, hookimpl, names, scripts, signals, versions
+from iris_ops import flags, locks
 from iris_ops.cli import task
 from iris_ops.errors import (
     ConflictError,
@@ -374,10 +375,11 @@ def run_backup(op: "Operation", namespace: str, out: Path, *, force: bool, dismo
         "compress": "store each database file as zstd (IRIS.DAT.zst; needs `pip install 'iris-ops[zstd]'`)",
         "dry_run": "print the scripts and transfers that would run, and change nothing",
         "json": "print the result (or the failure) as one JSON document",
+        "lock_wait": flags.LOCK_WAIT_HELP,
     },
 )
 def backup(c, ns="", out="", force=False, dismount=False, description="", compress=False, dry_run=False, json_=False,
-           **target):
+           lock_wait=None, **target):
     """Back up a namespace's databases (Globals and Routines) into a fixture directory.
 
     The instance is frozen (ExternalFreeze) only while the files are copied inside the container;
@@ -399,7 +401,7 @@ def backup(c, ns="", out="", force=False, dismount=False, description="", compre
     namespace = names.user_namespace(ns, action="back up")
     op = Operation.from_flags("backup", target, dry_run=dry_run)
     target_dir = Path(out) if out else fixtures_dir.default_out(op.settings, namespace)
-    with op.bound(ns=namespace):
+    with op.bound(ns=namespace), locks.holding(op, namespace, wait=lock_wait or 0, freeze=not dismount):
         manifest = run_backup(op, namespace, target_dir, force=force, dismount=dismount, description=description,
                               compress=compress)
     if manifest is None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from iris_ops import hookimpl, names, scripts
+from iris_ops import flags, locks
 from iris_ops.cli import task
 from iris_ops.errors import UsageError
 
@@ -177,9 +178,10 @@ def _read_record(op: "Operation", path: str, keep_files: bool) -> list[Doomed] |
         "keep_files": "leave the IRIS.DAT files and directories on disk",
         "dry_run": "print the scripts that would run, and change nothing",
         "json": "print the steps taken (or the failure) as one JSON document",
+        "lock_wait": flags.LOCK_WAIT_HELP,
     },
 )
-def delete_ns(c, ns="", yes=False, keep_files=False, dry_run=False, json_=False, **target):
+def delete_ns(c, ns="", yes=False, keep_files=False, dry_run=False, json_=False, lock_wait=None, **target):
     """Delete a namespace and the databases no other namespace uses, step by step.
 
     Removes the namespace, then for each of its databases that no other namespace uses: the
@@ -200,7 +202,8 @@ def delete_ns(c, ns="", yes=False, keep_files=False, dry_run=False, json_=False,
         if not yes and not dry_run:
             confirm(f"Delete namespace {namespace} and the databases only it uses?",
                     refused=f"refusing to delete namespace {namespace}")
-        steps = delete_namespace(op, namespace, keep_files=keep_files)
+        with locks.holding(op, namespace, wait=lock_wait or 0):
+            steps = delete_namespace(op, namespace, keep_files=keep_files)
     if json_:
         return {"namespace": namespace, "existed": bool(steps), "steps": steps}
     if not steps:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from iris_ops import __version__, hookimpl, names, scripts
+from iris_ops import flags, locks
 from iris_ops.cli import task
 from iris_ops.errors import ConflictError, IrisOpsError, ValidationError
 from iris_ops.operations.restore_checks import check_fixture, preflight, warn_if_older
@@ -347,9 +348,11 @@ def _remove_journal(journal: Journal) -> None:
         "no_cache": "neither copy from the instance's fixture cache nor leave the files in it",
         "dry_run": "print the scripts and transfers that would run, and change nothing",
         "json": "print the result (or the failure) as one JSON document",
+        "lock_wait": flags.LOCK_WAIT_HELP,
     },
 )
 def restore(c, src, ns="", force=False, yes=False, no_verify=False, no_cache=False, dry_run=False, json_=False,
+            lock_wait=None,
             **target):
     """Restore a fixture into a new namespace: all or nothing.
 
@@ -380,7 +383,7 @@ def restore(c, src, ns="", force=False, yes=False, no_verify=False, no_cache=Fal
             confirm(f"--force: delete {', '.join(clash)} and restore {source} in its place?",
                     refused=f"refusing to replace namespace {namespace}")
 
-    with op.bound(ns=namespace, fixture=str(source)):
+    with op.bound(ns=namespace, fixture=str(source)), locks.holding(op, namespace, wait=lock_wait or 0):
         tables, planned = run_restore(op, source, namespace, force=force, verify=not no_verify, confirm=ask,
                                       use_cache=not no_cache)
     if tables is None:

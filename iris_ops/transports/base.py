@@ -60,3 +60,26 @@ class FileDigest:
 
     bytes: int
     sha256: str
+
+
+class OpenSession:
+    """A running ``iris session`` whose stdin stays open (what ``open_session`` returns).
+
+    The session lives as long as its stdin: :meth:`close` (or the death of this process, which
+    closes the pipe or the exec connection) ends it with end of input.  Transports implement
+    the three methods below."""
+
+    def send(self, data: bytes) -> None:
+        """Write ``data`` to the session's stdin."""
+        raise NotImplementedError
+
+    def read_until(self, markers: tuple[bytes, ...], deadline: float) -> bytes:
+        """All output so far, once it holds one of ``markers`` or the session ended.  Past
+        ``deadline`` (a :func:`time.monotonic` value) raise
+        :class:`iris_ops.errors.DeadlineExceeded`."""
+        raise NotImplementedError
+
+    def close(self, deadline: float) -> int | None:
+        """End stdin, wait for the session to exit by ``deadline``; its exit status, or None
+        when it did not exit in time (it ends on its own once it reads the end of input)."""
+        raise NotImplementedError

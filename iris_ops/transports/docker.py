@@ -99,3 +99,15 @@ def list_directory(target: Target, path: str, timeout: float):
     if result.exit_code != 0:
         return []
     return [line for line in result.stdout.decode("utf-8", "replace").splitlines() if line]
+
+
+@hookimpl(trylast=True)
+def open_session(target: Target, namespace: str, timeout: float):
+    if target.transport != NAME:
+        return None
+    from iris_ops.transports.docker_session import DockerSession
+
+    session = DockerSession(_api(target.docker_host, timeout), target.container, _session_argv(target, namespace),
+                            deadline=time.monotonic() + timeout)
+    session.send(target.login_input())
+    return session

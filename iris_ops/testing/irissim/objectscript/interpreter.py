@@ -22,6 +22,7 @@ import time
 from typing import Any
 
 from . import builtins as _b
+from . import locking
 from .parser import Cmd, parse_line
 from .runtime import (
     OMITTED,
@@ -303,6 +304,9 @@ class Interpreter:
             if node is not None:
                 node.subscripts.pop(subs[-1], None)
 
+    def x_lock(self, cmd: Cmd) -> None:
+        locking.run_lock(self, cmd.a["items"])
+
     def x_halt(self, cmd: Cmd) -> None:
         raise Halt(0)
 
@@ -390,6 +394,8 @@ class Interpreter:
             return self.function(node[1], node[2])
         if kind == "json":
             return _b.build_json(self, node[1])
+        if kind == "ssvn_lock":
+            return locking.lock_info(self, node[1])
         raise IrisError("SYNTAX")  # pragma: no cover
 
     def read_var(self, node: tuple) -> Any:
@@ -548,11 +554,13 @@ class Interpreter:
         if name == "ORDER":
             nargs(1, 2)
             node = args[0]
-            if node[0] != "var" or not node[2]:
+            if node[0] not in ("var", "ssvn_lock") or not node[-1]:
                 raise IrisError("SYNTAX")
             direction = to_num(self.eval(args[1])) if len(args) == 2 else 1
             if direction not in (1, -1):
                 raise IrisError("FUNCTION")
+            if node[0] == "ssvn_lock":
+                return locking.lock_order(self, node[1], int(direction))
             parent_subs = [subscript(self.eval(s)) for s in node[2][:-1]]
             last = self.eval(node[2][-1])
             parent = self.locals.get(node[1])

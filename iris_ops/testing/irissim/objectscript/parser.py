@@ -73,12 +73,13 @@ COMMANDS = {
     "CATCH": {"CATCH"},
     "ZNSPACE": {"ZN", "ZNSPACE"},
     "XECUTE": {"X", "XECUTE"},
+    "LOCK": {"L", "LOCK"},
 }
 _SPELLING = {s: canon for canon, spellings in COMMANDS.items() for s in spellings}
 
 # Real IRIS commands that this simulator does not run (rejected as <UNIMPLEMENTED>).
 UNSIMULATED_COMMANDS = {
-    "B", "BREAK", "C", "CLOSE", "G", "GOTO", "J", "JOB", "L", "LOCK", "M", "MERGE", "N", "NEW",
+    "B", "BREAK", "C", "CLOSE", "G", "GOTO", "J", "JOB", "M", "MERGE", "N", "NEW",
     "O", "OPEN", "R", "READ", "RET", "RETURN", "TC", "TCOMMIT", "TRO", "TROLLBACK", "TS",
     "TSTART", "U", "USE", "V", "VIEW", "ZW", "ZWRITE", "ZZDUMP", "ZZWRITE",
     "ZB", "ZBREAK", "ZL", "ZLOAD", "ZP", "ZPRINT", "ZS", "ZSAVE", "ZT", "ZTRAP", "ZK", "ZKILL",
@@ -149,6 +150,7 @@ UNSIMULATED_SPECIALS = {
 }
 
 
+_GLOBAL_NAME = re.compile(r"%?[A-Za-z][A-Za-z0-9]*(\.[A-Za-z0-9]+)*")
 _ROUTINE_REF = re.compile(r"\^|[%A-Za-z][A-Za-z0-9]*(\+\d+)?\^")
 
 
@@ -543,6 +545,41 @@ class _Parser:
             self.i += 1
         cmd.a["items"] = items
 
+    def cmd_lock(self, cmd: Cmd, in_block: bool) -> None:
+        """``Lock``, or ``Lock [+|-]^name(subs)[#"type"][:timeout],...`` (RCOS LOCK).  Lock
+        names are globals here: local lock names, extended references and the ``(a,b)`` list
+        form are ``<UNIMPLEMENTED>``."""
+        if not self.has_args():
+            cmd.a["items"] = None
+            return
+        self.i += 1
+        items = []
+        while True:
+            op = self.peek() if self.peek() in ("+", "-") else ""
+            self.i += len(op)
+            if self.peek() == "(":
+                raise self.unsimulated("LOCK of a list of names")
+            if self.peek() != "^":
+                raise self.unsimulated("local lock names")
+            self.i += 1
+            found = _GLOBAL_NAME.match(self.s, self.i)
+            if found is None:
+                raise self.unsimulated("extended global references") if self.peek() in ("|", "[") else self.err()
+            self.i = found.end()
+            subs = self.args() if self.peek() == "(" else []
+            locktype = timeout = None
+            if self.peek() == "#":
+                self.i += 1
+                locktype = self.operand()
+            if self.peek() == ":":
+                self.i += 1
+                timeout = self.expr()
+            items.append({"op": op, "name": "^" + found.group(0), "subs": subs, "type": locktype, "timeout": timeout})
+            if self.peek() != ",":
+                break
+            self.i += 1
+        cmd.a["items"] = items
+
     def cmd_throw(self, cmd: Cmd, in_block: bool) -> None:
         self.require_args()
         cmd.a["expr"] = self.expr()
@@ -631,6 +668,11 @@ class _Parser:
         if c == "[":
             return ("json", self.json_array())
         if c == "^":
+            if self.peek(1) == "$":
+                self.i += 2
+                if self.word().upper() in ("LOCK", "L") and self.peek() == "(":
+                    return ("ssvn_lock", self.args())
+                raise self.unsimulated("structured system variables other than ^$LOCK")
             raise self.unsimulated("globals")
         if c == "." :
             raise self.err()  # ..Method() and .var are not expressions at the prompt

@@ -37,6 +37,7 @@ import os
 from typing import Any, BinaryIO, Callable
 
 from .interpreter import ContinueSignal, Interpreter, QuitSignal
+from .locking import release_everything
 from .parser import Cmd, ParseError, parse_entry
 from .runtime import Halt, IrisError, Process, ThrownException
 
@@ -321,6 +322,11 @@ def iris_main(instances: Any, argv: list[str], stdin: BinaryIO, write: Callable[
         return 1
     session = Session(instance, namespace, stdin, write, user, job)
     session.proc.username = username  # $USERNAME: the login's user, or the OS user
-    if entry is not None:
-        return session.run_entry(entry)
-    return session.loop()
+    try:
+        if entry is not None:
+            return session.run_entry(entry)
+        return session.loop()
+    finally:
+        # The kernel drops the process's locks as it exits anyway; releasing them here also
+        # removes the lock files nobody else holds.
+        release_everything(session.interp)

@@ -1,0 +1,217 @@
+"""Per-namespace locks held inside the instance, for the whole of an operation.
+
+Why a LOCK inside IRIS and not a file: every iris-ops process that can reach the instance,
+from any host, sees the same lock table, and [DOC] IRIS releases a process's locks when the
+process ends.  The holder is a long-lived ``iris session`` (a docker exec with stdin attached,
+or a local child process) that runs the lock script below and then waits on its stdin.  Closing
+stdin ends it, and so does the death of iris-ops, even by ``kill -9``: the pipe or the exec
+connection closes, the session reads the end of its input and exits, and the lock is gone.
+A crash therefore never leaves a namespace locked, and ``doctor`` has nothing to repair.
+
+Which operations conflict: every operation that changes or reads a namespace as a whole
+(backup, restore, delete-ns) takes ``^IRISOPS.Lock(<NS>)`` **exclusively**.  Two backups
+could in principle share, but a freezing backup freezes the whole instance and a second freeze
+fails, so they do not.  For the same reason a freezing backup also takes
+``^IRISOPS.Lock("*freeze")``: two of them, even of different namespaces, never overlap (a
+``--dismount`` backup does not freeze and does not take it).  The locks live in ``%SYS`` (the
+namespace being restored may not exist yet).
+
+Who holds it: right after taking its locks, the holder also takes
+``^IRISOPS.Holder(<key>,<operation>,<host>,<pid>,<since>)`` for each.  A process that times out finds it
+with ``$Order(^$LOCK(...))`` and names the holder in its error; that entry, too, dies with the
+holder.
+
+The wait: ``--lock-wait SECONDS`` (setting ``lock_wait``), default 0: scripts and CI should
+fail at once and say who holds the namespace rather than hang behind a multi-minute backup;
+pass a wait to queue up instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import os
+import re
+import secrets
+import socket
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterator
+
+import structlog
+
+from iris_ops import objectscript as os_
+from iris_ops.errors import ConflictError, InstanceError, IrisOpsError
+
+if TYPE_CHECKING:
+    from iris_ops.operations.context import Operation
+    from iris_ops.transports.base import OpenSession
+
+log = structlog.get_logger(__name__)
+
+LOCK_GLOBAL = "IRISOPS.Lock"
+HOLDER_GLOBAL = "IRISOPS.Holder"
+LOCK_NAMESPACE = "%SYS"
+#: Seconds ``close`` waits for the holder session to exit after its stdin closed.
+CLOSE_WAIT = 10.0
+_SUBSCRIPT = re.compile(r'"((?:[^"]|"")*)"|(-?[0-9.]+)')
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Who holds a lock (a namespace, or :data:`FREEZE`), as its holder recorded it."""
+
+    key: str
+    operation: str
+    host: str
+    pid: int
+    since: str
+
+    def describe(self) -> str:
+        return f"{self.operation} (pid {self.pid} on {self.host}, since {self.since})"
+
+
+def parse_holder(name: str) -> Holder | None:
+    """``^IRISOPS.Holder("NS","op","host",123,"since")`` as ``^$LOCK`` shows it."""
+    prefix = f"^{HOLDER_GLOBAL}("
+    if not name.startswith(prefix) or not name.endswith(")"):
+        return None
+    parts = [q.replace('""', '"') if q or not n else n for q, n in _SUBSCRIPT.findall(name[len(prefix):-1])]
+    if len(parts) != 5 or not parts[3].isdigit():
+        return None
+    return Holder(parts[0], parts[1], parts[2], int(parts[3]), parts[4])
+
+
+#: The key of the instance-wide lock a freezing backup also takes: the freeze is the whole
+#: instance's, and a second ExternalFreeze fails.  ``*`` is in no namespace name.
+FREEZE = "*freeze"
+
+
+class LockScript:
+    """The holder's script: take each lock within ``wait`` seconds, record the holder, print a
+    marker, and then wait at the prompt (no ``Halt``).  On a timeout it prints the key and the
+    holder it found, and halts (which releases what it took).  ``render``, ``namespace`` and
+    ``purpose`` let a dry run show it."""
+
+    def __init__(self, keys: tuple[str, ...], operation: str, wait: float) -> None:
+        self.keys = keys
+        self.namespace = LOCK_NAMESPACE
+        self.purpose = "lock " + " and ".join(_what(key) for key in keys)
+        self.token = secrets.token_hex(12)
+        since = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        self.record = (operation, socket.gethostname(), os.getpid(), since)
+        self.wait = wait
+
+    def holder(self, key: str) -> os_.Code:
+        return os_.global_ref(HOLDER_GLOBAL, key, *self.record)
+
+    def marker(self, word: str) -> bytes:
+        return f"<<<{self.token}:{word}>>>".encode()
+
+    def lines(self) -> list[str]:
+        tok, h, p = os_.var("ltok"), os_.var("lh"), os_.var("lp")
+        prefix_of_h = os_.func("$Extract", h, 1, os_.func("$Length", p))
+        find = os_.for_ever(os_.set_(h, os_.lock_order(h)), os_.quit_if(os_.op(h, "=", "")),
+                            os_.quit_if(os_.op(prefix_of_h, "=", p)))
+        lines = [os_.sequence(os_.set_(tok, os_.split_token(self.token)), os_.set_(h, ""))]
+        for key in self.keys:
+            busy = [os_.set_(p, f"^{HOLDER_GLOBAL}({os_.lit(key)},"), find,
+                    os_.write_marker(tok, "BUSY", key, "|", h), os_.write_marker(tok, "END"), os_.HALT]
+            lines.append(os_.sequence(os_.lock(os_.global_ref(LOCK_GLOBAL, key), timeout=self.wait),
+                                      os_.if_(os_.not_(os_.TEST), *busy)))
+        lines.append(os_.sequence(*(os_.lock(self.holder(key)) for key in self.keys),
+                                  os_.write_marker(tok, "HELD")))
+        return lines
+
+    def render(self) -> str:
+        return "\n".join(self.lines()) + "\n"
+
+
+def _what(key: str) -> str:
+    return "the instance's freeze" if key == FREEZE else f"namespace {key}"
+
+
+@contextlib.contextmanager
+def holding(op: "Operation", namespace: str, *, wait: float, freeze: bool = False) -> Iterator[None]:
+    """Hold ``namespace``'s lock (and, with ``freeze``, the instance-wide one a freezing backup
+    needs) from the operation's first contact with the instance to the end of the block.
+
+    Taken at the first contact (a gate on ``op.runner``), not at once: an operation's local
+    checks and ``pre_*`` hooks (a plugin's veto) need no instance and hold nothing.  A dry run
+    prints the script and takes nothing.  Raises :class:`ConflictError` (exit 3) naming the
+    holder when ``wait`` seconds pass first; every later contact raises it again, so no cleanup
+    path can touch what another operation holds."""
+    script = LockScript((namespace, FREEZE) if freeze else (namespace,), op.name, wait)
+    if op.dry_run:
+        op.runner.show(script)
+        yield
+        return
+    taken: list["OpenSession"] = []
+    refused: list[IrisOpsError] = []
+
+    def take() -> None:
+        if taken:
+            return
+        if refused:
+            raise refused[0]
+        try:
+            taken.append(_take(op, script))
+        except IrisOpsError as exc:
+            refused.append(exc)
+            raise
+        except BaseException:
+            refused.append(InstanceError(f"interrupted before it could {script.purpose}"))
+            raise
+        log.debug("lock.held", ns=namespace, freeze=freeze)
+
+    op.runner.set_gate(take)
+    try:
+        yield
+    finally:
+        op.runner.set_gate(None)
+        if taken:
+            _release(taken[0])
+            log.debug("lock.released", ns=namespace)
+
+
+def _take(op: "Operation", script: LockScript) -> "OpenSession":
+    session = op.runner.open_session(LOCK_NAMESPACE)
+    try:
+        session.send(script.render().encode())
+        deadline = time.monotonic() + len(script.keys) * script.wait + op.settings.timeout
+        output = session.read_until((script.marker("HELD"), script.marker("END")), deadline)
+        text = output.decode("utf-8", "replace")
+        if script.marker("HELD").decode() in text:
+            return session
+        op.runner.check_login(text)
+        busy = script.marker("BUSY").decode()
+        if busy in text:
+            found = text.split(busy, 1)[1].split(script.marker("END").decode(), 1)[0].strip()
+            key, _, name = found.partition("|")
+            raise _conflict(key, parse_holder(name), script.wait)
+        from iris_ops.runner import tail
+
+        raise InstanceError(f"could not {script.purpose}: the session ended without an answer",
+                            details={"output_tail": tail(text)})
+    except BaseException:
+        _release(session)
+        raise
+
+
+def _conflict(key: str, holder: Holder | None, wait: float) -> ConflictError:
+    who = holder.describe() if holder else "another process (it has not recorded itself yet)"
+    waited = f"; waited {wait:g} s" if wait else "; not waiting (--lock-wait 0)"
+    return ConflictError(
+        f"{_what(key)} is locked by {who}{waited}",
+        fix="Wait for that operation to finish, or pass --lock-wait SECONDS to queue behind it. "
+        "A lock dies with its process, so a crashed run never leaves one behind.",
+        details={"holder": holder.__dict__ if holder else None},
+    )
+
+
+def _release(session: "OpenSession") -> None:
+    # Halt ends the session at once; closing stdin would end it too (with <ENDOFFILE>).
+    with contextlib.suppress(Exception):
+        session.send(b"Halt\n")
+    with contextlib.suppress(Exception):
+        session.close(time.monotonic() + CLOSE_WAIT)

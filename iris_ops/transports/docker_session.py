@@ -1,0 +1,83 @@
+"""A long-lived ``iris session`` in a container: a docker exec whose stdin stays open.
+
+The engine closes the exec's stdin when the client's connection ends ([CODE] moby
+``daemon/exec.go`` attaches exec stdin with ``CloseStdin``), so when iris-ops dies, even by
+``kill -9``, the session reads the end of its input and exits: whatever it held in the
+instance (a LOCK) is released with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+
+from iris_ops import errors
+from iris_ops.transports.base import OpenSession
+from iris_ops.transports.docker_exec import (
+    _address,
+    _buffered_reader,
+    _engine_unreachable,
+    _exit_code,
+    _FrameReader,
+    _half_close,
+    _raw_socket,
+    remaining,
+    translate_errors,
+)
+
+
+class DockerSession(OpenSession):
+    def __init__(self, api, container: str, argv: list[str], deadline: float) -> None:
+        self.api = api
+        self.container = container
+        self.what = f"`{' '.join(argv[:2])}` in container '{container}'"
+        remaining(deadline, self.what)
+        with translate_errors(api, container, self.what):
+            self.exec_id = api.exec_create(container, argv, stdout=True, stderr=True, stdin=True, tty=False)["Id"]
+            self.sock = api.exec_start(self.exec_id, socket=True)
+        self.response, self.reader = _buffered_reader(self.sock)
+        self.raw = _raw_socket(self.sock)
+        self.output = bytearray()
+        self.ended = False
+
+    def send(self, data: bytes) -> None:
+        if not data:
+            return
+        try:
+            self.raw.settimeout(None)
+            self.raw.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            self.ended = True  # the session is gone; its output says why
+        except OSError as exc:
+            raise _engine_unreachable(_address(self.api), exc) from exc
+
+    def read_until(self, markers: tuple[bytes, ...], deadline: float) -> bytes:
+        if self.ended or any(m in self.output for m in markers):
+            return bytes(self.output)
+        frames = _FrameReader(self.reader, self.raw, deadline, self.what).frames()
+        try:
+            for _stream, payload in frames:
+                self.output += payload
+                if any(m in self.output for m in markers):
+                    return bytes(self.output)
+        except OSError as exc:
+            raise _engine_unreachable(_address(self.api), exc) from exc
+        self.ended = True
+        return bytes(self.output)
+
+    def close(self, deadline: float) -> int | None:
+        try:
+            with contextlib.suppress(OSError):
+                _half_close(self.raw)
+            with contextlib.suppress(errors.IrisOpsError):
+                self.read_until((), deadline)
+        finally:
+            for part in (self.sock, self.response, self.raw):
+                with contextlib.suppress(Exception):
+                    part.close()
+        if not self.ended:
+            return None
+        try:
+            return _exit_code(self.api, self.container, self.exec_id, max(deadline, time.monotonic() + 1), self.what)
+        except errors.IrisOpsError:
+            return None
