@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Iterator
 import structlog
 
 from iris_ops import objectscript as os_
-from iris_ops.errors import ConflictError, InstanceError, IrisOpsError
+from iris_ops.errors import ConflictError, DeadlineExceeded, InstanceError, IrisOpsError
 
 if TYPE_CHECKING:
     from iris_ops.operations.context import Operation
@@ -178,8 +178,14 @@ def _take(op: "Operation", script: LockScript) -> "OpenSession":
     session = op.runner.open_session(LOCK_NAMESPACE)
     try:
         session.send(script.render().encode())
-        deadline = time.monotonic() + len(script.keys) * script.wait + op.settings.timeout
-        output = session.read_until((script.marker("HELD"), script.marker("END")), deadline)
+        started = time.monotonic()
+        deadline = started + len(script.keys) * script.wait + op.settings.timeout
+        try:
+            output = session.read_until((script.marker("HELD"), script.marker("END")), deadline)
+        except DeadlineExceeded as exc:  # worded as every other session that overran (the runner's)
+            raise DeadlineExceeded(
+                f"the session to {script.purpose} did not finish within {time.monotonic() - started:.1f} s "
+                f"({exc.message})", details=exc.details) from exc
         text = output.decode("utf-8", "replace")
         if script.marker("HELD").decode() in text:
             return session
