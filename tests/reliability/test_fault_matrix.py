@@ -20,6 +20,7 @@ partial run, e.g. with -k): each case, its fault, its outcome.
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import subprocess
@@ -127,6 +128,9 @@ def _cases() -> list[Case]:
 
 CASES = _cases()
 RESULTS: dict[str, dict] = {}
+#: Where each pytest-xdist worker also records its results, so that the last one to finish can
+#: write the report of the whole run (set by ``matrix_bed``).
+_SHARED: dict[str, Path] = {}
 #: Container name -> its listing at the end of the last case that passed there.
 KNOWN: dict[str, dict] = {}
 
@@ -136,6 +140,11 @@ def matrix_bed(shared_sim, tmp_path_factory):
     from clihelp import cli, ok
 
     sc = shared_sim
+    base = tmp_path_factory.getbasetemp()
+    # under xdist every worker's base is <run>/popen-gwN: the run's directory is shared
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "fault-matrix"
+    shared.mkdir(exist_ok=True)
+    _SHARED["file"] = shared / f"{os.environ.get('PYTEST_XDIST_WORKER', 'main')}.jsonl"
     sc.instance.sql("USER", "CREATE TABLE m (c INT)")
     sc.instance.sql("USER", "INSERT INTO m (c) VALUES (7)")
     fixture = tmp_path_factory.mktemp("matrix") / "USER"
@@ -144,8 +153,20 @@ def matrix_bed(shared_sim, tmp_path_factory):
     # Once per module: doctor itself agrees the instance is clean after every case.
     done = cli(sc, "doctor")
     assert done.returncode == 0, done.stdout + done.stderr
-    if len(RESULTS) == len(CASES):
-        write_report()
+    everyone = _all_results(_SHARED["file"].parent)
+    if set(everyone) >= {case.id for case in CASES}:
+        write_report(everyone)
+
+
+def _all_results(directory: Path) -> dict[str, dict]:
+    """The results every worker of this run recorded (this one's included)."""
+    found: dict[str, dict] = {}
+    for path in sorted(directory.glob("*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                entry = json.loads(line)
+                found[entry["id"]] = entry
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -272,7 +293,9 @@ def test_fault(case: Case, request, shared_sim, matrix_bed, rel_cli, tmp_path, m
     KNOWN[sc.name] = after
     message = next((line for line in err.splitlines() if case.says in line and '"exit_code"' in line),
                    next((line for line in err.splitlines() if case.says in line), ""))
-    RESULTS[case.id] = {"case": case, "outcome": outcome, "message": _event(message)}
+    RESULTS[case.id] = {"id": case.id, "outcome": outcome, "message": _event(message)}
+    with open(_SHARED["file"], "a", encoding="utf-8") as record:
+        record.write(json.dumps(RESULTS[case.id]) + "\n")
 
 
 def _running(sc) -> None:
@@ -312,7 +335,7 @@ def _event(line: str) -> str:
     return re.sub(r"iris-ops-backup-[0-9a-f]{12}", "iris-ops-backup-<random>", text)
 
 
-def write_report() -> None:
+def write_report(results: dict[str, dict]) -> None:
     lines = [
         "# Reliability: the fault matrix",
         "",
@@ -371,12 +394,15 @@ def write_report() -> None:
         "|---|---|---|---|---|---|",
     ]
     for case in CASES:
-        r = RESULTS[case.id]
+        r = results[case.id]
         where = case.where.strip("#(.") if case.where not in ("read", "write") else f"file {case.where}"
         where = f"{where} ({case.bed} bed)" if case.bed != "shared" else where
         msg = r["message"].replace("|", "\\|")[:160]
         lines.append(f"| {case.operation} | {case.fault} | `{where}` | {case.code} | {r['outcome']} | {msg} |")
-    (ROOT / "docs" / "RELIABILITY.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    report = ROOT / "docs" / "RELIABILITY.md"
+    partial = report.with_name(f".RELIABILITY.md.{os.getpid()}.tmp")
+    partial.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    os.replace(partial, report)  # two workers finishing together write the same text
 
 
 def test_the_fault_switch_reaches_a_subprocess(shared_sim, matrix_bed):
