@@ -77,7 +77,15 @@ def parse_size(text: str) -> int:
     return int(text)
 
 
+def settle() -> None:
+    """Start every measurement with no dirty pages of the one before: this VM writes back
+    slowly, and a copy that follows a 2 GiB restore would otherwise pay for that restore's
+    writes (the in-container cp it is compared with was measured after a sync too)."""
+    os.sync()
+
+
 def timed(fn, *args, **kwargs) -> tuple[float, object]:
+    settle()
     began = time.perf_counter()
     result = fn(*args, **kwargs)
     return time.perf_counter() - began, result
@@ -102,6 +110,7 @@ def run_measured(argv: list[str], env: dict) -> tuple[float, float, str, str]:
     with tempfile.NamedTemporaryFile(prefix="iris-ops-peak-", delete=False) as peak_file:
         peak_path = peak_file.name
     try:
+        settle()
         began = time.perf_counter()
         proc = subprocess.run([sys.executable, str(ROOT / "bench" / "peak.py"), peak_path, *argv], env=env,
                               stdout=out_file, stderr=err_file, cwd=ROOT)
@@ -192,6 +201,7 @@ class Bench:
     # -- limits ---------------------------------------------------------------------------
     def archive_read(self, path: str) -> float:
         response = docker_files._open_archive(self.api, self.sc.name, path, time.monotonic() + 3600, "bench read")
+        settle()
         began = time.perf_counter()
         try:
             for _ in response.raw.stream(CHUNK, decode_content=False):
@@ -204,6 +214,7 @@ class Bench:
         self.exec(["mkdir", "-p", "/tmp/bench-w"])
         with open(host_file, "rb") as src:
             body = tarstream.single_file_tar("IRIS.DAT", size, 0o660, 0, 0, time.time(), src, CHUNK)
+            settle()
             began = time.perf_counter()
             self.api.put_archive(self.sc.name, "/tmp/bench-w", body)
             seconds = time.perf_counter() - began
@@ -227,6 +238,7 @@ class Bench:
             return {}
         out = self.work / "docker-cp.DAT"
         env = self.env
+        settle()
         began = time.perf_counter()
         steps = {}
         for label, argv in (
