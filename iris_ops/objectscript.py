@@ -208,6 +208,14 @@ def check_true(expr: Code, message: str) -> Code:
     return _code(f"If '{expr} {{ {throw(message)} }}")
 
 
+def check_sql(rs: Code) -> Code:
+    """Throw when a %SQL.StatementResult ``rs`` reports an error (negative %SQLCODE), with the
+    code and %Message."""
+    _require_code(rs)
+    text = op(op(lit("SQL error "), "_", prop(rs, "%SQLCODE")), "_", op(lit(": "), "_", prop(rs, "%Message")))
+    return if_(op(prop(rs, "%SQLCODE"), "<", 0), throw(text))
+
+
 def throw(message: Value) -> Code:
     """Throw a general exception whose DisplayString carries ``message`` (text or code)."""
     return _code(f'Throw ##class(%Exception.General).%New({lit("iris-ops")},5001,,{_expr(message)})')

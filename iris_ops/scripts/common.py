@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from iris_ops import names
 from iris_ops import objectscript as o
-from iris_ops.objectscript import Code, call, check_status, func, lit, method, op, prop, result, set_, var
+from iris_ops.objectscript import Code, call, check_sql, check_status, func, lit, method, op, prop, result, set_, var
 
 
 FILE = "%Library.File"
@@ -14,12 +14,6 @@ RESOURCE_DESCRIPTION = "created by iris-ops restore"
 #: ... and of those it created together with the role of the same name (removed with them).
 RESOURCE_WITH_ROLE_DESCRIPTION = "created by iris-ops restore, with the role of the same name"
 TABLES_QUERY = "SELECT TABLE_SCHEMA,TABLE_NAME FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_TYPE='BASE TABLE'"
-
-
-def check_sql(rs: Code) -> Code:
-    """Throw when a %SQL.StatementResult reports an error (negative %SQLCODE)."""
-    text = op(op(lit("SQL error "), "_", prop(rs, "%SQLCODE")), "_", op(lit(": "), "_", prop(rs, "%Message")))
-    return o.if_(op(prop(rs, "%SQLCODE"), "<", 0), o.throw(text))
 
 
 def quoted_identifier(name: Code) -> Code:

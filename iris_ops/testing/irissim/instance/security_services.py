@@ -23,8 +23,8 @@ from ..objectscript.runtime import (
     set_ref,
 )
 from . import security
+from .classes.common import E_GENERAL
 
-E_GENERAL = 5001
 GET_KEYS = ("AutheEnabled", "AutheEnabledCapabilities", "Capabilities", "ClientSystems", "Description", "Enabled")
 WRITABLE = ("AutheEnabled", "ClientSystems", "Enabled")
 

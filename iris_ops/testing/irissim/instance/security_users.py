@@ -27,8 +27,8 @@ from ..objectscript.runtime import (
     set_ref,
 )
 from . import security
+from .classes.common import E_GENERAL
 
-E_GENERAL = 5001
 _HOROLOG_EPOCH = _dt.date(1840, 12, 31).toordinal()
 NAME_MAX = 160  # "Maximum length of a user name is 160 characters"
 

@@ -22,8 +22,8 @@ from ..objectscript.runtime import (
 )
 from .fs import ContainerPathError, normalize
 from .state import IRISOWNER
+from .classes.common import E_GENERAL
 
-E_GENERAL = 5001
 DEFAULT_READ = 32000  # FileBinary's Read(len=32000)
 
 

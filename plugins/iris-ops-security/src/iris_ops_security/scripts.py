@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from iris_ops import objectscript as o
-from iris_ops.objectscript import Code, Script, byref, call, check_status, func, lit, method, op, prop, result, set_, system, var
+from iris_ops.objectscript import Code, Script, byref, call, check_sql, check_status, func, lit, method, op, prop, result, set_, system, var
 
 USERS = "Security.Users"
 SERVICES = "Security.Services"
@@ -68,11 +68,6 @@ def _user_facts(name: Code) -> list[Code]:
     ]
 
 
-def _throw_on_sql_error(rs: Code) -> Code:
-    text = op(op(lit("SQL error "), "_", prop(rs, "%SQLCODE")), "_", op(lit(": "), "_", prop(rs, "%Message")))
-    return o.if_(op(prop(rs, "%SQLCODE"), "<", 0), o.throw(text))
-
-
 def describe(users: list[str] | None = None, services: list[str] = (), roles: list[str] = ()) -> Script:
     """Read-only.  Result: ``users`` [{name, exists, full_name, enabled, roles, change_password,
     password_never_expires, account_never_expires, expiration_date, flags}] for ``users`` (every
@@ -88,7 +83,7 @@ def describe(users: list[str] | None = None, services: list[str] = (), roles: li
             set_(st, call("%SQL.Statement", "%New")),
             check_status(method(st, "%PrepareClassQuery", lit("%Library.SQLCatalogPriv"), lit("SQLUsers"))),
             set_(rs, method(st, "%Execute")),
-            _throw_on_sql_error(rs),
+            check_sql(rs),
             o.while_(method(rs, "%Next"), set_(nm, method(rs, "%GetData", 1)), *_user_facts(nm)),
         )
     else:
