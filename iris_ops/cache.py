@@ -34,7 +34,8 @@ from iris_ops.errors import IrisOpsError, UsageError
 if TYPE_CHECKING:
     from iris_ops.operations.context import Operation
 
-DIRECTORY = "iris-ops-cache/"
+from iris_ops.scripts.cache import DIRECTORY  # noqa: E402  (where the scripts and this module agree)
+
 _ENTRY = re.compile(r"^(?P<sha>[0-9a-f]{64})\.(?P<kind>DAT|json)$")
 _TEMP = re.compile(r"^(?P<sha>[0-9a-f]{64})\.(DAT|json)\.(tmp|used)-[0-9a-f]{12}$")
 #: $HOROLOG day 47117 is 1970-01-01.
@@ -45,27 +46,23 @@ def directory(manager_directory: str) -> str:
     return names.instance_path(names.directory(manager_directory) + DIRECTORY)
 
 
-def _token() -> str:
+def new_token() -> str:
+    """Names one restore's temporary files in the cache."""
     return secrets.token_hex(6)
 
 
 # --- restore's side ------------------------------------------------------------------------
+# Serving an entry and filling one are steps of restore's session
+# (:func:`iris_ops.scripts.restore_databases`, with :func:`iris_ops.scripts.cache.clone_steps`
+# and :func:`~iris_ops.scripts.cache.fill_statements`); what comes first is here.
 
 
-def clone(op: "Operation", cache_dir: str, sha256: str, size: int, target_directory: str) -> tuple[bool, str]:
-    """Create ``target_directory`` and copy the entry into it when it may be served.  Returns
-    (hit, why not)."""
-    found = op.runner.run(scripts.cache_clone(cache_dir, sha256, size, target_directory, _token()),
-                          timeout=op.settings.transfer_timeout)
-    return str(found.get("hit")) == "1", str(found.get("reason") or "")
-
-
-def fill(op: "Operation", cache_dir: str, sha256: str, size: int, source: str, fixture_id: str,
-         on_failure: Callable[[str, Callable[[], object]], None]) -> bool:
-    """Leave a copy of ``source`` (an instance path whose bytes were verified against
-    ``sha256``) in the cache.  ``on_failure`` registers the removal of the temporary files with
-    the caller's undo log.  A cache that cannot be filled costs a warning, never the restore."""
-    token = _token()
+def prepare_fill(op: "Operation", cache_dir: str, sha256: str, size: int, fixture_id: str, token: str,
+                 on_failure: Callable[[str, Callable[[], object]], None]) -> bool:
+    """Before a verified file (``size`` bytes of ``sha256``) is left in the cache: write its
+    record as ``<sha256>.json.tmp-<token>``, and register with the caller's undo log the removal
+    of the temporary files the fill may leave if its session is cut short.  A cache that cannot
+    be filled costs a warning, never the restore: False then."""
     temps = [f"{sha256}.DAT.tmp-{token}", f"{sha256}.json.tmp-{token}"]
     on_failure(f"cache temporary files {cache_dir}{{{','.join(temps)}}}",
                lambda: op.runner.run(scripts.cache_remove(cache_dir, temps)))
@@ -73,17 +70,10 @@ def fill(op: "Operation", cache_dir: str, sha256: str, size: int, source: str, f
                          "fixture": fixture_id, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}).encode()
     try:
         op.runner.write_file(io.BytesIO(record), len(record), cache_dir + temps[1], timeout=op.settings.timeout)
-        done = op.runner.run(scripts.cache_fill(cache_dir, sha256, size, source, token), timeout=op.settings.transfer_timeout)
     except IrisOpsError as exc:
         op.log.warning("cache.fill_failed", sha256=sha256, error=str(exc), note="the restore goes on without it")
-        try:
-            op.runner.run(scripts.cache_remove(cache_dir, temps))
-        except IrisOpsError:
-            pass  # doctor finds them (a partial temporary entry)
         return False
-    filled = str(done.get("filled")) == "1"
-    op.log.info("cache.filled" if filled else "cache.fill_lost_race", sha256=sha256, bytes=size)
-    return filled
+    return True
 
 
 # --- what is in it -------------------------------------------------------------------------

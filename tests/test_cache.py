@@ -269,7 +269,7 @@ def test_the_cache_scripts_parse():
             scripts.cache_describe(f"{mgr}iris-ops-cache/", [f"{sha}.DAT", f"{sha}.json"]),
             scripts.cache_remove(f"{mgr}iris-ops-cache/", [f"{sha}.json", f"{sha}.DAT"]),
             scripts.resources_exist(["%DB_APP", "%DB_%DEFAULT"]),
-            scripts.restore_facts("T1", ["T1"], [f"{mgr}t1/"], ["%DB_APP"], f"{mgr}iris-ops-cache/", [(sha, 8192)]),
+            scripts.restore_facts("T1", ["T1"], ["%DB_APP"], [(sha, 8192)]),
             scripts.create_database("T1", f"{mgr}t1/", "%DB_APP")]
     for script in made:
         for line in script.lines():

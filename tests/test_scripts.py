@@ -47,6 +47,16 @@ def every_script():
     yield scripts.freeze_arguments()
     yield scripts.resource_exists("%DB_APP_DATA")
     yield scripts.resource_status("%DB_APP_DATA")
+    cache = f"{MGR}iris-ops-cache/"
+    yield scripts.restore_facts("T1", ["T1_DATA", "T1_CODE"], ["%DB_APP_DATA", "%DB_%DEFAULT"])
+    yield scripts.restore_facts("T1", ["T1"], ["%DB_APP_DATA"], [("a" * 64, 8192)])
+    served = [scripts.NewDatabase("T1_DATA", f"{MGR}t1_data/", "%DB_APP_DATA", clone=(cache, "a" * 64, 8192, "0" * 12)),
+              scripts.NewDatabase("T1_CODE", f"{MGR}t1_code/", None, clone=(cache, "b" * 64, 8192, "0" * 12))]
+    yield scripts.restore_databases("T1", served, "T1_DATA", "T1_CODE")
+    streamed = [scripts.NewDatabase("T1_DATA", f"{MGR}t1_data/", "%DB_APP_DATA", fill=(cache, "a" * 64, 8192, "0" * 12)),
+                scripts.NewDatabase("T1_CODE", f"{MGR}t1_code/", None)]
+    yield scripts.restore_databases("T1", streamed, "T1_DATA", "T1_CODE")
+    # the cache's own scripts: tests/test_cache.py
     yield build_script('Write $ZVersion\nSet x=1 Write x,!\nHalt', "%SYS")
 
 

@@ -31,6 +31,7 @@ from iris_ops.operations.restore_checks import check_fixture, preflight, warn_if
 if TYPE_CHECKING:
     from iris_ops.fixture import Database, Fixture
     from iris_ops.operations.context import Operation
+    from iris_ops.operations.restore_checks import Facts
 
 
 #: Provenance written by restore into each database directory it creates.
@@ -51,9 +52,10 @@ class PlannedDatabase:
     cached: bool = False
 
 
-def plan(op: "Operation", loaded: "Fixture", namespace: str, manager_directory: str) -> list[PlannedDatabase]:
-    """Names and directories for the new databases: ``<NS>`` for a one-database fixture,
-    ``<NS>_DATA`` and ``<NS>_CODE`` when Globals and Routines were separate."""
+def plan(op: "Operation", loaded: "Fixture", namespace: str) -> list[PlannedDatabase]:
+    """Names for the new databases: ``<NS>`` for a one-database fixture, ``<NS>_DATA`` and
+    ``<NS>_CODE`` when Globals and Routines were separate.  Their directories, under the
+    manager directory, are set by :func:`~iris_ops.operations.restore_checks.preflight`."""
     from iris_ops import datlabel
 
     dbs = loaded.databases
@@ -65,7 +67,7 @@ def plan(op: "Operation", loaded: "Fixture", namespace: str, manager_directory: 
             name = names.derived_database(namespace, "DATA" if db.has_globals else "CODE")
         resource = names.resource(db.resource or datlabel.read_label(loaded.path_of(db)).resource)
         size = db.bytes if db.bytes is not None else loaded.path_of(db).stat().st_size
-        planned.append(PlannedDatabase(db, name, f"{manager_directory}{name.lower()}/", resource, size))
+        planned.append(PlannedDatabase(db, name, "", resource, size))
     return planned
 
 
@@ -107,6 +109,18 @@ class UndoLog:
 
     def add(self, what: str, action: Callable[[], object]) -> None:
         self.actions.append((what, action))
+
+    def record(self, actions: list[tuple[str, Callable[[], object]]]) -> int:
+        """Add several undo actions at once (a session that may make all those changes is about
+        to run); returns a mark for :meth:`forget`."""
+        mark = len(self.actions)
+        self.actions.extend(actions)
+        return mark
+
+    def forget(self, mark: int) -> None:
+        """Drop the actions recorded since ``mark``: the session that might have made those
+        changes proved it made none."""
+        del self.actions[mark:]
 
     def replay(self) -> list[str]:
         from iris_ops import signals
@@ -194,30 +208,85 @@ def stream_source(op: "Operation", loaded: "Fixture", item: PlannedDatabase, pat
             bar.close()
 
 
-def restore_database(op: "Operation", loaded: "Fixture", item: PlannedDatabase, undo: UndoLog, fixture_id: str,
-                     cache_dir: str | None, new_resources: dict[str, bool], in_cache: bool) -> None:
-    """``in_cache``: the fixture cache held this file when the restore started (the copy
-    checks again; a miss then streams)."""
+def _copies_keep_owner(op: "Operation") -> bool:
+    """Whether a file that an in-instance copy creates belongs to the instance owner.  It
+    belongs to the session's OS user: in a container, the image's user (``irisowner`` in IRIS
+    images, the owner); a local session run by root is not.  Anything else gets an empty file
+    made by the transport first (owner and mode as for a streamed file), which the copy fills."""
+    return op.target.transport == "docker"
+
+
+def _new_database(item: PlannedDatabase, **cache) -> "scripts.NewDatabase":
+    from iris_ops.scripts.restore import NewDatabase
+
+    return NewDatabase(item.name, item.directory, None if names.is_system_resource(item.resource) else item.resource,
+                       **cache)
+
+
+def restore_databases(op: "Operation", loaded: "Fixture", planned: list[PlannedDatabase], namespace: str,
+                      facts: "Facts", undo: UndoLog) -> dict:
+    """Every change of a restore, each undo recorded before the change it undoes: the
+    directories (with provenance), then one session that serves what the fixture cache holds
+    and, when it held everything, creates the databases and the namespace and counts its rows
+    (:func:`iris_ops.scripts.restore_databases`).  Otherwise the missed files stream in (their
+    sha256 verified as they go), and a second session leaves them in the cache and does the
+    rest.  Returns that session's result."""
     from iris_ops import cache
 
-    undo.add(f"directory {item.directory}", lambda: _remove_directory(op, item.directory))
-    expected_size = item.size
-    t0 = time.monotonic()
-    if cache_dir is not None and not in_cache:
-        op.log.info("restore.cache_miss", database=item.name, sha256=item.source.sha256,
-                    reason="no entry that may be served (`iris-ops cache list` says why)")
-    if cache_dir is not None and in_cache:
-        # An empty file made by the transport (owner and mode as for a streamed file) that the
-        # in-instance copy then fills: CopyFile writes as the session's OS user, which is not the
-        # instance owner when the local transport runs as root.
-        op.runner.write_file(io.BytesIO(b""), 0, item.directory + "IRIS.DAT", timeout=op.settings.timeout)
-        item.cached, why = cache.clone(op, cache_dir, item.source.sha256, expected_size, item.directory)
+    fixture_id, cache_dir = loaded.manifest.fixture_id, facts.cache_dir
+    token = cache.new_token()
+    new_resources = dict(facts.new_resources)
+    creations = []
+    for item in planned:
+        undo.add(f"directory {item.directory}", lambda item=item: _remove_directory(op, item.directory))
+        # Provenance; writing it also creates the directory (owner and mode as for the file).
+        marker = json.dumps({"tool": f"iris-ops {__version__}", "fixture": fixture_id, "database": item.name}).encode()
+        op.runner.write_file(io.BytesIO(marker), len(marker), item.directory + MARKER, timeout=op.settings.timeout)
+        # A resource created just before a failure (a lost reply included) must be deleted too,
+        # but never one that existed before this restore, nor a system resource.
+        if item.resource in new_resources and not names.is_system_resource(item.resource):
+            with_role = new_resources.pop(item.resource)
+            creations.append((f"resource {item.resource}", lambda r=item.resource, w=with_role: op.runner.run(
+                scripts.delete_resource(r, with_role=w))))
+        creations.append((f"database {item.name}", lambda item=item: op.runner.run(
+            scripts.delete_database(item.name, item.directory))))
+    globals_db = next(p.name for p in planned if p.source.has_globals)
+    routines_db = next(p.name for p in planned if p.source.has_routines)
+    creations.append((f"namespace {namespace}", lambda: op.runner.run(scripts.delete_namespace(namespace))))
+
+    serve = [item for item in planned if cache_dir is not None and facts.in_cache.get(item.source.sha256)]
+    for item in planned:
+        if cache_dir is not None and item not in serve:
+            op.log.info("restore.cache_miss", database=item.name, sha256=item.source.sha256,
+                        reason="no entry that may be served (`iris-ops cache list` says why)")
+    done: dict = {}
+    if serve:
+        if not _copies_keep_owner(op):
+            for item in serve:
+                op.runner.write_file(io.BytesIO(b""), 0, item.directory + "IRIS.DAT", timeout=op.settings.timeout)
+        t0 = time.monotonic()
+        mark = undo.record(creations)  # the session below may create all of them
+        done = op.runner.run(scripts.restore_databases(namespace, [
+            _new_database(item, clone=(cache_dir, item.source.sha256, item.size, token)) if item in serve
+            else _new_database(item) for item in planned], globals_db, routines_db),
+            timeout=op.settings.transfer_timeout)
+        for item in serve:
+            item.cached = str((done.get("cloned") or {}).get(item.name)) == "1"
+            if item.cached:
+                op.step("restore.cloned", database=item.name, bytes=item.size, sha256=item.source.sha256,
+                        seconds=round(time.monotonic() - t0, 3))
+            else:
+                op.log.info("restore.cache_miss", database=item.name, sha256=item.source.sha256,
+                            reason=str((done.get("reasons") or {}).get(item.name) or ""))
+        if str(done.get("finished")) == "1":
+            return done
+        undo.forget(mark)  # it stopped after the copies: it created none of them
+
+    fills = {}
+    for item in planned:
         if item.cached:
-            op.step("restore.cloned", database=item.name, bytes=expected_size, sha256=item.source.sha256,
-                    seconds=round(time.monotonic() - t0, 3))
-        else:
-            op.log.info("restore.cache_miss", database=item.name, sha256=item.source.sha256, reason=why)
-    if not item.cached:
+            continue
+        t0 = time.monotonic()
         digest = stream_source(op, loaded, item, item.directory + "IRIS.DAT")
         seconds = max(time.monotonic() - t0, 1e-9)
         op.step("restore.streamed", database=item.name, bytes=digest.bytes, sha256=digest.sha256,
@@ -229,75 +298,63 @@ def restore_database(op: "Operation", loaded: "Fixture", item: PlannedDatabase, 
                 fix="The fixture's file is damaged or changed: `iris-ops validate` shows it; recreate the fixture "
                 "with `iris-ops backup`.",
             )
-        if cache_dir is not None:
-            cache.fill(op, cache_dir, item.source.sha256, digest.bytes, item.directory + "IRIS.DAT", fixture_id,
-                       undo.add)
-
-    # Record the undo before the change: a resource created just before a failure (a lost
-    # reply included) must be deleted too, but never one that existed before this restore, nor a
-    # system resource (preflight proved it exists).
-    resource = None
-    if not names.is_system_resource(item.resource):
-        resource = item.resource
-        if item.resource in new_resources:
-            with_role = new_resources.pop(item.resource)
-            undo.add(f"resource {item.resource}",
-                     lambda: op.runner.run(scripts.delete_resource(item.resource, with_role=with_role)))
-    marker = json.dumps({"tool": f"iris-ops {__version__}", "fixture": fixture_id, "database": item.name,
-                         "from_cache": item.cached}).encode()
-    op.runner.write_file(io.BytesIO(marker), len(marker), item.directory + MARKER, timeout=op.settings.timeout)
-
-    undo.add(f"database {item.name}", lambda: op.runner.run(scripts.delete_database(item.name, item.directory)))
-    op.runner.run(scripts.create_database(item.name, item.directory, resource))
+        filling = cache_dir is not None and all(f[1] != item.source.sha256 for f in fills.values())
+        if filling and cache.prepare_fill(op, cache_dir, item.source.sha256, digest.bytes, fixture_id, token, undo.add):
+            fills[item.name] = (cache_dir, item.source.sha256, digest.bytes, token)
+    undo.record(creations)
+    done = op.runner.run(scripts.restore_databases(namespace, [
+        _new_database(item, fill=fills.get(item.name)) for item in planned], globals_db, routines_db),
+        timeout=op.settings.transfer_timeout)
+    for name, (_, sha256, size, _) in fills.items():
+        if str((done.get("filled") or {}).get(name)) == "1":
+            op.log.info("cache.filled", sha256=sha256, bytes=size)
+        else:
+            op.log.warning("cache.fill_failed", sha256=sha256, error=str((done.get("fill_errors") or {}).get(name)),
+                           note="the restore goes on without it")
+    return done
 
 
 def run_restore(op: "Operation", src: Path, namespace: str, *, force: bool, verify: bool,
                 confirm: Callable[[list[str]], None] | None = None, use_cache: bool = True):
     """Restore ``src`` into ``namespace``; returns (tables, planned databases), or (None,
     planned) in a dry run.  ``use_cache=False`` neither reads nor fills the fixture cache."""
-    from iris_ops import cache, fixture
+    from iris_ops import fixture
 
     loaded = fixture.load(src)
     check_fixture(op, loaded, src)
     op.hook.pre_restore(operation=op, fixture=loaded, namespace=namespace)
     for item in loaded.manifest.not_restored:
         op.log.warning("restore.not_restored", setting=item, note="the source had it; a restore does not recreate it")
-    facts = op.runner.run(scripts.manager_directory(), changes=False)
-    manager_directory = names.directory(facts["manager_directory"])
-    warn_if_older(op, loaded.manifest.source, facts.get("version", ""))
-    planned = plan(op, loaded, namespace, manager_directory)
-    cache_dir = cache.directory(manager_directory) if use_cache else None
-    new_resources, in_cache, facts = preflight(op, namespace, planned, cache_dir)
-    if check_targets(op, namespace, planned, force, confirm, facts) and not op.dry_run:
+    planned = plan(op, loaded, namespace)
+    facts = preflight(op, namespace, planned, use_cache)
+    warn_if_older(op, loaded.manifest.source, facts.version)
+    if check_targets(op, namespace, planned, force, confirm, facts.found) and not op.dry_run:
         # --force deleted the old namespace, and with it perhaps resources a restore had made
-        new_resources, in_cache, _ = preflight(op, namespace, planned, cache_dir)
+        facts = preflight(op, namespace, planned, use_cache)
+    globals_db = next(p.name for p in planned if p.source.has_globals)
+    routines_db = next(p.name for p in planned if p.source.has_routines)
     if op.dry_run:
+        cache_dir = facts.cache_dir
+        serve = [p for p in planned if cache_dir is not None and facts.in_cache.get(p.source.sha256)]
+        if serve:
+            op.runner.run(scripts.restore_databases(namespace, [
+                _new_database(p, clone=(cache_dir, p.source.sha256, p.size, "0" * 12)) if p in serve
+                else _new_database(p) for p in planned], globals_db, routines_db))
         for item in planned:
-            if cache_dir is not None and in_cache.get(item.source.sha256):
-                op.runner.run(scripts.cache_clone(cache_dir, item.source.sha256, item.size, item.directory, "0" * 12))
-            op.runner.show_command(f"{'unless the cache served it, ' if cache_dir else ''}stream "
+            op.runner.show_command(f"{'unless the cache served it, ' if item in serve else ''}stream "
                                    f"{loaded.path_of(item.source)} to {item.directory}IRIS.DAT "
-                                   f"(owner {op.target.owner}, mode 660, directory 770)"
-                                   + (f", then copy it into {cache_dir}" if cache_dir else ""))
-            op.runner.run(scripts.create_database(item.name, item.directory, None if names.is_system_resource(
-                item.resource) else item.resource))
-        globals_db = next(p.name for p in planned if p.source.has_globals)
-        routines_db = next(p.name for p in planned if p.source.has_routines)
-        op.runner.run(scripts.create_namespace(namespace, globals_db, routines_db))
+                                   f"(owner {op.target.owner}, mode 660, directory 770)")
+        op.runner.run(scripts.restore_databases(namespace, [
+            _new_database(p, fill=None if p in serve or cache_dir is None else (
+                cache_dir, p.source.sha256, p.size, "0" * 12)) for p in planned], globals_db, routines_db))
         return None, planned
 
-    journal = Journal(op, manager_directory, namespace, planned, new_resources)
+    journal = Journal(op, facts.manager_directory, namespace, planned, facts.new_resources)
     journal.write()
     undo = UndoLog(op, journal)
     try:
-        for item in planned:
-            restore_database(op, loaded, item, undo, loaded.manifest.fixture_id, cache_dir, new_resources,
-                             bool(in_cache.get(item.source.sha256)))
-        globals_db = next(p.name for p in planned if p.source.has_globals)
-        routines_db = next(p.name for p in planned if p.source.has_routines)
-        undo.add(f"namespace {namespace}", lambda: op.runner.run(scripts.delete_namespace(namespace)))
-        op.runner.run(scripts.create_namespace(namespace, globals_db, routines_db))
-        tables = op.runner.run(scripts.counts(namespace), changes=False).get("tables", [])
+        done = restore_databases(op, loaded, planned, namespace, facts, undo)
+        tables = done.get("tables") or []
         if verify and not loaded.manifest.counts_are_exact:
             op.log.warning("restore.counts_not_verified", reason=loaded.manifest.row_counts.note,
                            note="the fixture records that its row counts could not be fixed")

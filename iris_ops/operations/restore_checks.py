@@ -1,9 +1,10 @@
 """What a restore checks before its first change (:mod:`iris_ops.operations.restore`): the
 fixture's files without reading them whole, the target's version, and in one read-only session
-the targets, the resources and the fixture cache."""
+the manager directory, the targets, the resources and the fixture cache."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,26 +33,55 @@ def warn_if_older(op: "Operation", source, target_zversion: str) -> None:
                        "to mount on this one")
 
 
-def preflight(op: "Operation", namespace: str, planned: list[PlannedDatabase],
-              cache_dir: str | None = None) -> tuple[dict[str, bool], dict[str, int], dict]:
-    """Everything that can be refused is refused here, before the first change: every name and
-    path (building each script validates them), and a label naming a system resource the
-    instance lacks (iris-ops never creates a system resource: exit 3).  Returns, from one
-    session, the user resources the instance lacks (each with whether its role is missing too),
-    with ``cache_dir`` which digests the fixture cache holds {sha256: 0/1}, and what exists of
-    the targets (for :func:`check_targets`)."""
+@dataclass
+class Facts:
+    """What :func:`preflight` learnt in its one session."""
+
+    manager_directory: str
+    version: str
+    #: User resources the instance lacks, each with whether its role is missing too.
+    new_resources: dict[str, bool]
+    #: The fixture cache (None with ``--no-cache``), and which digests it may serve {sha256: 0/1}.
+    cache_dir: str | None
+    in_cache: dict[str, int]
+    #: What exists of the targets, for :func:`iris_ops.operations.restore.check_targets`.
+    found: dict
+
+
+def preflight(op: "Operation", namespace: str, planned: list[PlannedDatabase], use_cache: bool) -> Facts:
+    """Everything that can be refused is refused here, before the first change, in one
+    read-only session: the manager directory (which places each database's directory, set here
+    on ``planned``), the target's version, what exists of the targets, the resources, and with
+    ``use_cache`` what the fixture cache holds.  Every name and path is checked (building each
+    script validates them), and a label naming a system resource the instance lacks is refused
+    (iris-ops never creates a system resource: exit 3)."""
+    from iris_ops import cache
+
     globals_db = next(p.name for p in planned if p.source.has_globals)
     routines_db = next(p.name for p in planned if p.source.has_routines)
     scripts.create_namespace(namespace, globals_db, routines_db)
+    facts = op.runner.run(scripts.restore_facts(namespace, [p.name for p in planned], [p.resource for p in planned],
+                                                [(p.source.sha256, p.size) for p in planned] if use_cache else None),
+                          changes=False)
+    manager_directory = names.directory(str(facts.get("manager_directory")), what="manager directory")
     for item in planned:
+        item.directory = f"{manager_directory}{item.name.lower()}/"
         scripts.make_directory(item.directory)
         if not names.is_system_resource(item.resource):
             scripts.delete_resource(item.resource, with_role=True)
         scripts.create_database(item.name, item.directory,
                                 None if names.is_system_resource(item.resource) else item.resource)
-    facts = op.runner.run(scripts.restore_facts(namespace, [p.name for p in planned], [p.directory for p in planned],
-                                                [p.resource for p in planned], cache_dir,
-                                                [(p.source.sha256, p.size) for p in planned]), changes=False)
+    if any(item.directory not in (facts.get("directories") or {}) for item in planned):
+        # The instance placed them elsewhere than we would (a manager directory IRIS reports
+        # unlike we normalise it): ask again about exactly our paths.
+        facts.update(op.runner.run(scripts.existing(namespace, [p.name for p in planned],
+                                                    [p.directory for p in planned]), changes=False))
+    cache_dir = cache.directory(manager_directory) if use_cache else None
+    in_cache = {sha: int(str(v) == "1") for sha, v in (facts.get("cache") or {}).items()}
+    if use_cache and facts.get("cache_dir") != cache_dir:
+        op.log.warning("restore.cache_elsewhere", expected=cache_dir, instance=facts.get("cache_dir"),
+                       note="the fixture cache is not used by this restore")
+        in_cache = {}
     found = facts["resources"]
     missing: dict[str, bool] = {}
     for item in planned:
@@ -65,7 +95,7 @@ def preflight(op: "Operation", namespace: str, planned: list[PlannedDatabase],
                 fix="Restore into an instance that has it (every IRIS has %DB_%DEFAULT).",
             )
         missing[item.resource] = str(status.get("role_exists")) != "1"
-    return missing, {sha: int(str(v) == "1") for sha, v in (facts.get("cache") or {}).items()}, facts
+    return Facts(manager_directory, str(facts.get("version") or ""), missing, cache_dir, in_cache, facts)
 
 
 def _compressed_findings(db: "Database", path: Path) -> list:

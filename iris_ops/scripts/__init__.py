@@ -60,6 +60,8 @@ _WHERE = {
     "resource_exists": "restore",
     "resources_exist": "restore",
     "restore_facts": "restore",
+    "NewDatabase": "restore",
+    "restore_databases": "restore",
 }
 
 __all__ = sorted(_WHERE)
@@ -85,4 +87,4 @@ if TYPE_CHECKING:  # pragma: no cover - what type checkers and IDEs see
     from .delete import delete_database, delete_namespace, file_exists, remove_file  # noqa: F401
     from .describe import configured_names, counts, database_users, describe_namespace, namespace_names, resource_status, sql_statement  # noqa: F401
     from .freeze import FREEZE_ARGUMENTS, FREEZE_ARGUMENTS_MISSING, freeze_arguments, thaw_entry, wd_suspended  # noqa: F401
-    from .restore import create_database, create_namespace, delete_resource, ensure_resource, existing, make_directory, manager_directory, resource_exists, resources_exist, restore_facts  # noqa: F401
+    from .restore import create_database, create_namespace, delete_resource, ensure_resource, existing, make_directory, manager_directory, resource_exists, resources_exist, restore_facts, NewDatabase, restore_databases  # noqa: F401

@@ -15,6 +15,8 @@ from iris_ops import objectscript as o
 from iris_ops.objectscript import Code, Script, call, check_true, lit, method, op, result, set_, var
 from .common import FILE
 
+#: The fixture cache, under the manager directory.
+DIRECTORY = "iris-ops-cache/"
 #: One Read of a record: records are a few hundred bytes; a longer one reads as garbled.
 RECORD_READ = 32000
 
@@ -37,10 +39,13 @@ def _read_record(record: Code, into: Code) -> list[Code]:
     ]
 
 
-def _probe(cache_dir: str, sha256: str, size: int) -> list[Code]:
+def _probe(cache_dir: "str | Code", sha256: str, size: int) -> list[Code]:
     """Statements that set ``hit`` to 1 when the entry may be served (its record parses and
     names ``sha256`` and ``size``, and the cached file has ``size`` bytes), else 0 with ``why``."""
-    dat, record = _path(cache_dir, f"{sha256}.DAT"), _path(cache_dir, f"{sha256}.json")
+    return _probe_at(_at(cache_dir, f"{sha256}.DAT"), _at(cache_dir, f"{sha256}.json"), sha256, size)
+
+
+def _probe_at(dat: Code, record: Code, sha256: str, size: int) -> list[Code]:
     hit, why, text, rec = var("hit"), var("why"), var("txt"), var("rec")
     agrees = op(op(method(rec, "%Get", lit("sha256")), "=", lit(sha256)), "&",
                 op(method(rec, "%Get", lit("size")), "=", lit(size)))
@@ -58,7 +63,7 @@ def _probe(cache_dir: str, sha256: str, size: int) -> list[Code]:
     ]
 
 
-def probe_step(script: Script, cache_dir: str, entries: list[tuple[str, int]]) -> Script:
+def probe_step(script: Script, cache_dir: "str | Code", entries: list[tuple[str, int]]) -> Script:
     """Adds a read-only step to ``script``: result ``cache`` {sha256: 1 when servable, else 0}
     for each (sha256, size) of ``entries``."""
     found = var("cached")
@@ -69,21 +74,36 @@ def probe_step(script: Script, cache_dir: str, entries: list[tuple[str, int]]) -
     return script
 
 
-def cache_clone(cache_dir: str, sha256: str, size: int, directory: str, token: str) -> Script:
-    """When the record of ``<sha256>`` names that digest and ``size`` and the cached DAT has
-    that size, copies it over ``<directory>IRIS.DAT`` (an empty file the transport made, so that
-    it keeps that file's owner and mode; [UNV] that IRIS's CopyFile without pDeleteBeforeCopy
-    rewrites an existing file in place, as the simulator does) and checks the copy's size.  A
-    hit also renews the record's modification time (the entry's last use, for ``prune``).
-    Result: ``hit`` (0/1) and ``reason``."""
-    dat, record = _path(cache_dir, f"{sha256}.DAT"), _path(cache_dir, f"{sha256}.json")
-    used = _path(cache_dir, f"{sha256}.json.used-{token}")
+def _base(directory: "str | Code") -> "str | Code":
+    """A directory known here (checked), or one the script computes (``Code``, e.g. a variable)."""
+    return directory if isinstance(directory, Code) else names.directory(directory)
+
+
+def _at(directory: "str | Code", name: str) -> Code:
+    """``directory`` + ``name`` (a file name: letters, digits, '.', '_', '-')."""
+    names.instance_path("/" + name)
+    if "/" in name:
+        raise ValueError(f"not a file name: {name!r}")
+    base = _base(directory)
+    return op(base, "_", lit(name)) if isinstance(base, Code) else _path(base, name)
+
+
+def clone_steps(script: Script, cache_dir: "str | Code", sha256: str, size: int, directory: str, token: str,
+                key: str = "") -> Script:
+    """Adds the steps that serve ``<sha256>`` to ``<directory>IRIS.DAT``: when the record names
+    that digest and ``size`` and the cached DAT has that size, ``CopyFile`` copies it (over an
+    empty file the transport made, if there is one, so that it keeps that file's owner and mode;
+    [UNV] that IRIS's CopyFile without pDeleteBeforeCopy rewrites an existing file in place, as
+    the simulator does) and the copy's size is checked.  A hit also renews the record's
+    modification time (the entry's last use, for ``prune``).  Leaves ``hit`` (0/1) and ``why``
+    set; ``key`` suffixes the step names (several databases in one script)."""
+    dat, record = _at(cache_dir, f"{sha256}.DAT"), _at(cache_dir, f"{sha256}.json")
+    used = _at(cache_dir, f"{sha256}.json.used-{token}")
     target = _path(directory, "IRIS.DAT")
     hit, why = var("hit"), var("why")
-    script = Script("%SYS", purpose=f"serve {sha256[:12]} from the fixture cache")
-    script.step("probe", *_probe(cache_dir, sha256, size))
+    script.step(f"probe{key}", *_probe_at(dat, record, sha256, size))
     script.step(
-        "copy",
+        f"copy{key}",
         o.if_(hit, o.if_(
             o.not_(call(FILE, "CopyFile", dat, target, 0)),
             set_(hit, 0), set_(why, lit("the copy failed")),
@@ -92,44 +112,63 @@ def cache_clone(cache_dir: str, sha256: str, size: int, directory: str, token: s
         )),
     )
     script.step(
-        "touch",
+        f"touch{key}",
         o.if_(hit, o.try_(
             check_true(call(FILE, "CopyFile", record, used), "cannot renew the record"),
             o.do(call(FILE, "Delete", record)),
             check_true(call(FILE, "Rename", used, record), "cannot renew the record"),
             catch=[_delete_if_there(used)],
         )),
-        result("hit", hit),
-        result("reason", why),
     )
     return script
 
 
-def cache_fill(cache_dir: str, sha256: str, size: int, source: str, token: str) -> Script:
-    """Puts a verified copy of ``source`` (``size`` bytes) in the cache as ``<sha256>.DAT``,
-    with the record the client already wrote as ``<sha256>.json.tmp-<token>``: the DAT is
-    copied to a temporary name, any previous entry is removed, then the DAT and the record are
-    renamed into place (record last).  Temporary files never outlive the script.  Result:
-    ``filled`` (0 when a concurrent restore placed the entry first)."""
+def cache_clone(cache_dir: str, sha256: str, size: int, directory: str, token: str) -> Script:
+    """:func:`clone_steps` as a script of its own.  Result: ``hit`` (0/1) and ``reason``."""
+    script = clone_steps(Script("%SYS", purpose=f"serve {sha256[:12]} from the fixture cache"), cache_dir, sha256,
+                         size, directory, token)
+    script.step("report", result("hit", var("hit")), result("reason", var("why")))
+    return script
+
+
+def fill_statements(cache_dir: str, sha256: str, size: int, source: str, token: str, filled: Code,
+                    why: Code) -> list[Code]:
+    """Statements that put a verified copy of ``source`` (``size`` bytes) in the cache as
+    ``<sha256>.DAT``, with the record the client already wrote as ``<sha256>.json.tmp-<token>``:
+    the DAT is copied to a temporary name, any previous entry is removed, then the DAT and the
+    record are renamed into place (record last).  They never throw: ``filled`` ends 1, or 0
+    with ``why`` (a failure, or a concurrent restore that placed the entry first), and the
+    temporary files are removed whatever happened."""
     dat, record = _path(cache_dir, f"{sha256}.DAT"), _path(cache_dir, f"{sha256}.json")
     dat_tmp = _path(cache_dir, f"{sha256}.DAT.tmp-{token}")
     record_tmp = _path(cache_dir, f"{sha256}.json.tmp-{token}")
-    filled = var("filled")
-    script = Script("%SYS", purpose=f"fill the fixture cache with {sha256[:12]}")
-    script.step(
-        "copy",
+    return [
         set_(filled, 0),
-        check_true(call(FILE, "CopyFile", lit(names.instance_path(source)), dat_tmp), f"cannot copy {source} to the cache"),
-        o.if_(op(call(FILE, "GetFileSize", dat_tmp), "'=", lit(size)), o.throw(lit("the cache copy is short"))),
-    )
-    script.step(
-        "place",
-        _delete_if_there(record),
-        _delete_if_there(dat),
-        o.if_(call(FILE, "Rename", dat_tmp, dat), o.if_(call(FILE, "Rename", record_tmp, record), set_(filled, 1))),
-        result("filled", filled),
-    )
-    script.step("tidy", _delete_if_there(dat_tmp), _delete_if_there(record_tmp), always=True)
+        set_(why, lit("")),
+        o.try_(
+            check_true(call(FILE, "CopyFile", lit(names.instance_path(source)), dat_tmp),
+                       f"cannot copy {source} to the cache"),
+            o.if_(op(call(FILE, "GetFileSize", dat_tmp), "'=", lit(size)), o.throw(lit("the cache copy is short"))),
+            _delete_if_there(record),
+            _delete_if_there(dat),
+            o.if_(call(FILE, "Rename", dat_tmp, dat),
+                  o.if_(call(FILE, "Rename", record_tmp, record), set_(filled, 1),
+                        else_=[set_(why, lit("cannot rename its record into place"))]),
+                  else_=[set_(why, lit("a concurrent restore placed it first"))]),
+            catch=[set_(why, method(var("ex"), "DisplayString"))],
+        ),
+        _delete_if_there(dat_tmp),
+        _delete_if_there(record_tmp),
+    ]
+
+
+def cache_fill(cache_dir: str, sha256: str, size: int, source: str, token: str) -> Script:
+    """:func:`fill_statements` as a script of its own.  Result: ``filled`` (0 when it failed or
+    a concurrent restore placed the entry first) and ``reason``."""
+    filled, why = var("filled"), var("why")
+    script = Script("%SYS", purpose=f"fill the fixture cache with {sha256[:12]}")
+    script.step("fill", *fill_statements(cache_dir, sha256, size, source, token, filled, why),
+                result("filled", filled), result("reason", why))
     return script
 
 

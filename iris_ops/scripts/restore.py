@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from iris_ops import names
 from iris_ops import objectscript as o
-from iris_ops.objectscript import Script, call, check_status, check_true, lit, method, op, prop, result, set_, var
+from iris_ops.objectscript import Code, Script, call, check_status, check_true, lit, method, op, prop, result, set_, var
 from .common import FILE, RESOURCE_DESCRIPTION, RESOURCE_WITH_ROLE_DESCRIPTION
 
 
@@ -62,9 +64,13 @@ def ensure_resource(resource: str) -> Script:
 
 
 def _resource_step(script: Script, resource: str) -> Script:
+    script.step("resource", *_resource_statements(resource))
+    return script
+
+
+def _resource_statements(resource: str) -> list[Code]:
     res = lit(names.user_resource(resource))
-    script.step(
-        "resource",
+    return [
         result("created", 0),
         result("role_created", 0),
         o.if_(
@@ -81,23 +87,114 @@ def _resource_step(script: Script, resource: str) -> Script:
             ),
             result("created", 1),
         ),
-    )
+    ]
+
+
+def restore_facts(namespace: str, databases: list[str], resources: list[str],
+                  cached: "list[tuple[str, int]] | None" = None) -> Script:
+    """Read-only: what a restore must know before its first change, in one session.  The
+    databases' directories are ``<mgr><name in lower case>/``, computed in the script from
+    ``ManagerDirectory`` (``NormalizeDirectory`` relative to it), as is the fixture cache
+    ``<mgr>iris-ops-cache/``.  Result: ``manager_directory`` and ``version`` (as
+    :func:`manager_directory`), what :func:`existing` returns (``directories`` keyed by the
+    computed paths), what :func:`resources_exist` returns, and with ``cached`` (a list of
+    (sha256, size)) ``cache_dir`` and ``cache`` {sha256: 0/1}: whether the fixture cache may serve
+    each (:func:`iris_ops.scripts.cache.probe_step`)."""
+    from .cache import DIRECTORY, probe_step
+
+    ns = names.namespace(namespace)
+    mgr, dbs, dirs, path = var("mgr"), var("dbs"), var("dirs"), var("dir")
+    script = Script("%SYS", purpose="check restore targets, resources and cache")
+    statements = [set_(mgr, call(FILE, "ManagerDirectory")),
+                  result("manager_directory", mgr),
+                  result("version", o.SPECIAL["$ZVersion"]),
+                  result("namespace", call("Config.Namespaces", "Exists", lit(ns))),
+                  set_(dbs, o.dynamic_object()), set_(dirs, o.dynamic_object())]
+    for db in databases:
+        name = names.database(db)
+        statements += [
+            o.do(method(dbs, "%Set", lit(name), call("Config.Databases", "Exists", lit(name)))),
+            set_(path, call(FILE, "NormalizeDirectory", lit(name.lower()), mgr)),
+            o.do(method(dirs, "%Set", path, call(FILE, "DirectoryExists", path))),
+        ]
+    script.step("check", *statements, result("databases", dbs), result("directories", dirs))
+    _resources_step(script, resources)
+    if cached is not None:
+        cache_dir = var("cdir")
+        script.step("cachedir", set_(cache_dir, call(FILE, "NormalizeDirectory", lit(DIRECTORY.rstrip("/")), mgr)),
+                    result("cache_dir", cache_dir))
+        probe_step(script, cache_dir, list(cached))
     return script
 
 
-def restore_facts(namespace: str, databases: list[str], directories: list[str], resources: list[str],
-                  cache_dir: str | None = None, cached: list[tuple[str, int]] = ()) -> Script:
-    """Read-only: what a restore must know before its first change, in one session.  Result:
-    what :func:`existing` and :func:`resources_exist` return, and with ``cache_dir`` ``cache``
-    {sha256: 0/1}: whether the fixture cache may serve each (sha256, size) of ``cached``
-    (:func:`iris_ops.scripts.cache.probe_step`)."""
-    from .cache import probe_step
+@dataclass(frozen=True)
+class NewDatabase:
+    """One database a restore creates, for :func:`restore_databases`."""
 
-    script = _existing_step(Script("%SYS", purpose="check restore targets, resources and cache"), namespace,
-                            databases, directories)
-    _resources_step(script, resources)
-    if cache_dir is not None:
-        probe_step(script, cache_dir, list(cached))
+    name: str
+    directory: str
+    #: A user resource to create if missing (:func:`ensure_resource`); None for a system one.
+    resource: str | None
+    #: (cache_dir, sha256, size, token): serve the file from the fixture cache.
+    clone: tuple[str, str, int, str] | None = None
+    #: (cache_dir, sha256, size, token): leave the streamed file in the fixture cache (its record
+    #: already written as ``<sha256>.json.tmp-<token>``).
+    fill: tuple[str, str, int, str] | None = None
+
+
+def restore_databases(namespace: str, databases: list[NewDatabase], globals_db: str, routines_db: str) -> Script:
+    """A restore's changes in one session, for databases whose files are in place or served by
+    the fixture cache.
+
+    1. For each database with ``clone``: copy the file from the cache
+       (:func:`iris_ops.scripts.cache.clone_steps`).  When every database has ``clone`` and every
+       copy succeeded, the script goes on; otherwise it stops here, successfully, with
+       ``finished`` 0 (the client streams the missed files, then runs this again without them).
+    2. For each database with ``fill``: leave its verified file in the cache (never fails the
+       script: ``filled`` {NAME: 0/1} and ``fill_errors`` {NAME: why}).
+    3. For each database: :func:`ensure_resource` of its resource, ``Config.Databases.Create``
+       and the mount (as :func:`create_database`).
+    4. ``Config.Namespaces.Create`` (as :func:`create_namespace`), then the row counts of the new
+       namespace (``tables``, as :func:`iris_ops.scripts.describe.counts`).
+
+    Result: ``cloned`` {NAME: 0/1}, ``reasons`` {NAME: why not}, ``filled``, ``fill_errors``,
+    ``finished`` (1 once step 4 ran) and ``tables``."""
+    from .cache import clone_steps, fill_statements
+    from .common import table_counts
+
+    go, cloned, reasons, filled, errors = var("go"), var("cloned"), var("reasons"), var("filled"), var("fillerr")
+    script = Script("%SYS", purpose=f"restore into namespace {names.namespace(namespace)}")
+    clones = [d for d in databases if d.clone is not None]
+    script.step("start", set_(go, 1 if len(clones) == len(databases) or not clones else 0),
+                set_(cloned, o.dynamic_object()), set_(reasons, o.dynamic_object()),
+                set_(filled, o.dynamic_object()), set_(errors, o.dynamic_object()),
+                result("cloned", cloned), result("reasons", reasons), result("filled", filled),
+                result("fill_errors", errors), result("finished", 0))
+    for i, db in enumerate(clones):
+        cache_dir, sha256, size, token = db.clone
+        clone_steps(script, cache_dir, sha256, size, db.directory, token, key=str(i))
+        script.step(f"served{i}", o.do(method(cloned, "%Set", lit(names.database(db.name)), var("hit"))),
+                    o.do(method(reasons, "%Set", lit(names.database(db.name)), var("why"))),
+                    set_(go, op(go, "&", var("hit"))))
+
+    def guarded(*statements: Code) -> tuple[Code, ...]:
+        return (o.if_(go, *statements),) if clones else statements
+
+    for i, db in enumerate(databases):
+        if db.fill is not None:
+            cache_dir, sha256, size, token = db.fill
+            ok, why = var("fok"), var("fwhy")
+            script.step(f"fill{i}", *guarded(
+                *fill_statements(cache_dir, sha256, size, db.directory + "IRIS.DAT", token, ok, why),
+                o.do(method(filled, "%Set", lit(names.database(db.name)), ok)),
+                o.do(method(errors, "%Set", lit(names.database(db.name)), why))))
+        if db.resource is not None:
+            script.step(f"resource{i}", *guarded(*_resource_statements(db.resource)))
+        config, mount = _database_statements(db.name, db.directory)
+        script.step(f"config{i}", *guarded(*config))
+        script.step(f"mount{i}", *guarded(*mount))
+    script.step("namespace", *guarded(*_namespace_statements(namespace, globals_db, routines_db)))
+    script.step("tables", *guarded(*table_counts(namespace), result("finished", 1)))
     return script
 
 
@@ -154,20 +251,26 @@ def create_database(name: str, directory: str, resource: str | None = None) -> S
     ReadOnlyMounted=0 (reporting ROReasonText).  With ``resource`` (a user resource), first what
     :func:`ensure_resource` does, in the same session.  Result: ``mounted`` (and ``created``,
     ``role_created`` with ``resource``)."""
-    db, path = lit(names.database(name)), lit(names.directory(directory))
-    obj = var("obj")
     script = Script("%SYS", purpose=f"create database {name}")
     if resource is not None:
         _resource_step(script, resource)
-    script.step(
-        "config",
+    config, mount = _database_statements(name, directory)
+    script.step("config", *config)
+    script.step("mount", *mount)
+    return script
+
+
+def _database_statements(name: str, directory: str) -> tuple[list[Code], list[Code]]:
+    """The configuration and the mount of :func:`create_database`, as two statement lists."""
+    db, path = lit(names.database(name)), lit(names.directory(directory))
+    obj = var("obj")
+    config = [
         o.kill(var("props")),
         set_(var("props", "Directory"), path),
         check_status(call("Config.Databases", "Create", db, o.byref("props"))),
         result("configured", 1),
-    )
-    script.step(
-        "mount",
+    ]
+    mount = [
         set_(obj, call("SYS.Database", "%OpenId", path)),
         o.if_(op(obj, "=", lit("")), o.throw(lit(f"cannot open database {directory}"))),
         o.if_(o.not_(prop(obj, "Mounted")), check_status(call("SYS.Database", "MountDatabase", path))),
@@ -178,21 +281,24 @@ def create_database(name: str, directory: str, resource: str | None = None) -> S
             prop(obj, "ReadOnlyMounted"),
             o.throw(op(lit(f"database {directory} mounted read-only: "), "_", prop(obj, "ROReasonText"))),
         ),
+        o.kill(obj),
         result("mounted", 1),
-    )
-    return script
+    ]
+    return config, mount
 
 
 def create_namespace(namespace: str, globals_db: str, routines_db: str) -> Script:
     """Config.Namespaces.Create with Globals and Routines.  Result: ``created``."""
-    ns = lit(names.namespace(namespace))
     script = Script("%SYS", purpose=f"create namespace {namespace}")
-    script.step(
-        "create",
+    script.step("create", *_namespace_statements(namespace, globals_db, routines_db))
+    return script
+
+
+def _namespace_statements(namespace: str, globals_db: str, routines_db: str) -> list[Code]:
+    return [
         o.kill(var("props")),
         set_(var("props", "Globals"), lit(names.database(globals_db))),
         set_(var("props", "Routines"), lit(names.database(routines_db))),
-        check_status(call("Config.Namespaces", "Create", ns, o.byref("props"))),
+        check_status(call("Config.Namespaces", "Create", lit(names.namespace(namespace)), o.byref("props"))),
         result("created", 1),
-    )
-    return script
+    ]
