@@ -32,6 +32,7 @@ from iris_ops import __version__, names, scripts
 from iris_ops.errors import IrisOpsError, UsageError
 
 if TYPE_CHECKING:
+    from iris_ops.objectscript import Script
     from iris_ops.operations.context import Operation
 
 from iris_ops.scripts.cache import DIRECTORY  # noqa: E402  (where the scripts and this module agree)
@@ -58,14 +59,13 @@ def new_token() -> str:
 
 
 def prepare_fill(op: "Operation", cache_dir: str, sha256: str, size: int, fixture_id: str, token: str,
-                 on_failure: Callable[[str, Callable[[], object]], None]) -> bool:
+                 on_failure: "Callable[[str, Script], None]") -> bool:
     """Before a verified file (``size`` bytes of ``sha256``) is left in the cache: write its
     record as ``<sha256>.json.tmp-<token>``, and register with the caller's undo log the removal
     of the temporary files the fill may leave if its session is cut short.  A cache that cannot
     be filled costs a warning, never the restore: False then."""
     temps = [f"{sha256}.DAT.tmp-{token}", f"{sha256}.json.tmp-{token}"]
-    on_failure(f"cache temporary files {cache_dir}{{{','.join(temps)}}}",
-               lambda: op.runner.run(scripts.cache_remove(cache_dir, temps)))
+    on_failure(f"cache temporary files {cache_dir}{{{','.join(temps)}}}", scripts.cache_remove(cache_dir, temps))
     record = json.dumps({"tool": f"iris-ops {__version__}", "sha256": sha256, "size": size,
                          "fixture": fixture_id, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}).encode()
     try:

@@ -289,6 +289,14 @@ class Script:
         self._steps.append((name, statements, always))
         return self
 
+    def folded(self) -> tuple[Code, ...]:
+        """Every step's statements in order, to run this script as one step of another: a
+        failure there skips the rest of it, as it skips the later steps here.  Refused for a
+        script with ``always`` steps (their guarantee would be lost)."""
+        if any(always for _, _, always in self._steps):
+            raise ValueError(f"{self.purpose}: a script with always steps cannot be folded into another")
+        return tuple(stmt for _, statements, _ in self._steps for stmt in statements)
+
     @property
     def step_names(self) -> list[str]:
         return [name for name, _, _ in self._steps]

@@ -43,6 +43,8 @@ def every_script():
     yield scripts.delete_namespace("T1")
     yield scripts.delete_database("T1_DATA", f"{MGR}t1_data/")
     yield scripts.delete_database("T1_DATA", f"{MGR}t1_data/", keep_files=True)
+    yield scripts.delete_all("T1", [("T1_DATA", f"{MGR}t1_data/", "%DB_T1_DATA"), ("T1_CODE", f"{MGR}t1_code/", "%DB_%DEFAULT")])
+    yield scripts.delete_all("T1", [("T1", f"{MGR}t1/", "")], keep_files=True)
     yield scripts.wd_suspended()
     yield scripts.freeze_arguments()
     yield scripts.resource_exists("%DB_APP_DATA")

@@ -10,7 +10,8 @@ so a delete that fails halfway is finished by running delete-ns again.  Order (I
 Config.Namespaces.Delete, then for each database no one else needs: Config.Databases.Delete,
 DismountDatabase, DeleteDatabase, RemoveDirectoryTree, and its label's resource when a restore
 created it (its Description says so) and no database of another namespace still names it.
-System resources (``%DB_%DEFAULT``) are never deleted.
+System resources (``%DB_%DEFAULT``) are never deleted.  All the deleting is one session
+(:func:`iris_ops.scripts.delete_all`); a failure stops it where it happened.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING
 from iris_ops import hookimpl, names, scripts
 from iris_ops import flags, locks
 from iris_ops.cli import task
-from iris_ops.errors import UsageError
+from iris_ops.errors import InstanceError, InternalError, UsageError
 
 if TYPE_CHECKING:
     from iris_ops.operations.context import Operation
@@ -33,12 +34,11 @@ RECORD_VERSION = 1
 
 @dataclass
 class Doomed:
-    """A database delete-ns will remove, with every script it needs built (names validated)."""
+    """A database delete-ns will remove (names validated)."""
 
     name: str
     directory: str
     resource: str
-    scripts: dict
 
 
 def record_path(manager_directory: str, namespace: str) -> str:
@@ -65,18 +65,18 @@ def plan(op: "Operation", namespace: str, info: dict, keep_files: bool) -> tuple
 
 
 def _doomed(name: str, directory: str, resource: str, keep_files: bool) -> Doomed:
-    built = {"database": scripts.delete_database(name, directory, keep_files=keep_files)}
     if resource:
         names.resource(resource)
-        if not names.is_system_resource(resource):
-            built["resource_status"] = scripts.resource_status(resource)
-            built["delete_resource"] = scripts.delete_resource(resource, with_role=True)
-            built["delete_resource_only"] = scripts.delete_resource(resource)
-    return Doomed(names.database(name), names.directory(directory), resource, built)
+    return Doomed(names.database(name), names.directory(directory), resource)
 
 
 def delete_namespace(op: "Operation", namespace: str, *, keep_files: bool = False) -> list[dict]:
-    """Delete ``namespace`` and the databases no one else needs; returns the steps taken."""
+    """Delete ``namespace`` and the databases no one else needs; returns the steps taken.
+
+    Read-only first (the namespace, then which of its databases another namespace needs), then
+    the plan is recorded on the instance, then one session deletes the namespace, each doomed
+    database and the resources restore created that nothing names any more
+    (:func:`iris_ops.scripts.delete_all`), and the plan is removed."""
     info = op.runner.run(scripts.describe_namespace(namespace), changes=False)
     mgr = info["manager_directory"]
     record = record_path(mgr, namespace)
@@ -88,58 +88,61 @@ def delete_namespace(op: "Operation", namespace: str, *, keep_files: bool = Fals
 
     if info.get("exists"):
         doomed, kept = plan(op, namespace, info, keep_files)
-        delete_ns_script = scripts.delete_namespace(namespace)
+        script = scripts.delete_all(namespace, [(d.name, d.directory, d.resource) for d in doomed], keep_files=keep_files)
         op.hook.pre_delete(operation=op, namespace=namespace)
         _write_record(op, record, namespace, doomed, keep_files)
         for name, why in kept:
             note("database", name, f"kept ({why})")
-        op.runner.run(delete_ns_script)
-        note("namespace", namespace, "deleted" if not op.dry_run else "would delete")
     else:
         doomed = _read_record(op, record, keep_files)
         if doomed is None:
             return []
+        script = scripts.delete_all(namespace, [(d.name, d.directory, d.resource) for d in doomed], keep_files=keep_files)
+    done = op.runner.run(script)
+    if op.dry_run:
+        note("namespace", namespace, "would delete")
+        for item in doomed:
+            note("database", item.name, "would delete")
+        return steps
+    if info.get("exists"):
+        note("namespace", namespace, "deleted" if str(done.get("namespace_deleted")) == "1" else "absent")
+    else:
         note("namespace", namespace, "absent (finishing an earlier delete)")
     for item in doomed:
-        _delete_database(op, item, keep_files, note)
-    if not op.dry_run:
-        op.runner.run(scripts.remove_file(record))
-        op.hook.post_delete(operation=op, namespace=namespace, steps=steps)
+        outcome = (done.get("databases") or {}).get(item.name) or {}
+        note("database-config", item.name, "deleted" if str(outcome.get("configured")) == "1" else "absent")
+        note("dismount", item.directory, "dismounted" if str(outcome.get("dismounted")) == "1" else "was not mounted")
+        if keep_files:
+            note("files", item.directory, "kept (--keep-files)")
+        else:
+            note("database-file", item.directory + "IRIS.DAT",
+                 "deleted" if str(outcome.get("deleted_file")) == "1" else "absent")
+            note("directory", item.directory, "removed" if str(outcome.get("removed_directory")) == "1" else "absent")
+    for resource in dict.fromkeys(d.resource for d in doomed if d.resource):
+        note("resource", resource, _resource_outcome(resource, (done.get("resources") or {}).get(resource)))
+    # Written by the transport, removed by it: one exec, no `iris session`.
+    if not op.runner.remove_path(record, timeout=op.settings.timeout):
+        raise InstanceError(f"could not remove the delete plan {record}",
+                            fix="Run `iris-ops doctor --fix`, or remove the file yourself.")
+    op.hook.post_delete(operation=op, namespace=namespace, steps=steps)
     return steps
 
 
-def _delete_database(op: "Operation", item: Doomed, keep_files: bool, note) -> None:
-    outcome = op.runner.run(item.scripts["database"])
-    if op.dry_run:
-        note("database", item.name, "would delete")
-        return
-    note("database-config", item.name, "deleted" if outcome.get("configured") else "absent")
-    note("dismount", item.directory, "dismounted" if outcome.get("dismounted") else "was not mounted")
-    if keep_files:
-        note("files", item.directory, "kept (--keep-files)")
-    else:
-        note("database-file", item.directory + "IRIS.DAT", "deleted" if outcome.get("deleted_file") else "absent")
-        note("directory", item.directory, "removed" if outcome.get("removed_directory") else "absent")
-    if item.resource:
-        note("resource", item.resource, _delete_resource_if_ours(op, item))
-
-
-def _delete_resource_if_ours(op: "Operation", item: Doomed) -> str:
-    if names.is_system_resource(item.resource):
+def _resource_outcome(resource: str, found: dict | None) -> str:
+    if names.is_system_resource(resource):
         return "kept (system resource)"
-    status = op.runner.run(item.scripts["resource_status"], changes=False)
-    if not status.get("exists"):
+    outcome = (found or {}).get("outcome")
+    if outcome == scripts.RESOURCE_ABSENT:
         return "absent"
-    description = status.get("description")
-    if description not in (scripts.RESOURCE_DESCRIPTION, scripts.RESOURCE_WITH_ROLE_DESCRIPTION):
+    if outcome == scripts.RESOURCE_NOT_OURS:
         return "kept (not created by iris-ops restore)"
-    if status.get("users"):
-        return "kept (still named by " + ", ".join(sorted(set(status["users"]))) + ")"
-    if description == scripts.RESOURCE_WITH_ROLE_DESCRIPTION:
-        op.runner.run(item.scripts["delete_resource"])
+    if outcome == scripts.RESOURCE_IN_USE:
+        return "kept (still named by " + ", ".join(sorted(set(found.get("users") or []))) + ")"
+    if outcome == scripts.RESOURCE_DELETED_WITH_ROLE:
         return "deleted with its role (created by restore, no longer used)"
-    op.runner.run(item.scripts["delete_resource_only"])
-    return "deleted (created by restore, no longer used)"
+    if outcome == scripts.RESOURCE_DELETED:
+        return "deleted (created by restore, no longer used)"
+    raise InternalError(f"delete-ns: no outcome for resource {resource}: {found!r}")
 
 
 def _write_record(op: "Operation", path: str, namespace: str, doomed: list[Doomed], keep_files: bool) -> None:

@@ -25,12 +25,13 @@ from typing import TYPE_CHECKING, Callable
 from iris_ops import __version__, hookimpl, names, scripts
 from iris_ops import flags, locks
 from iris_ops.cli import task
-from iris_ops.errors import ConflictError, IrisOpsError, ValidationError
+from iris_ops.errors import ConflictError, InstanceError, IrisOpsError, ValidationError
 from iris_ops.operations.restore_checks import check_fixture, preflight, warn_if_older
 
 if TYPE_CHECKING:
     from iris_ops.fixture import Database, Fixture
     from iris_ops.operations.context import Operation
+    from iris_ops.objectscript import Script
     from iris_ops.operations.restore_checks import Facts
 
 
@@ -96,25 +97,34 @@ class Journal:
         self.op.runner.write_file(io.BytesIO(data), len(data), self.path, timeout=self.op.settings.timeout)
 
     def remove(self) -> None:
-        self.op.runner.run(scripts.remove_file(self.path))
+        # Written by the transport, removed by it: one exec, no `iris session`.
+        if not self.op.runner.remove_path(self.path, timeout=self.op.settings.timeout):
+            raise InstanceError(f"could not remove the restore journal {self.path}")
 
 
 class UndoLog:
-    """Undo actions recorded before each change; replayed newest first on failure."""
+    """Undo actions recorded before each change; replayed newest first on failure.
+
+    Each action is a script, optionally with a ``fallback`` (what to do instead when run on its
+    own: removing a directory falls back to the transport's root removal).  A replay first runs
+    them all, and then the removal of the journal, as one session, each action a step that
+    runs only when every earlier one completed; if that session fails anywhere, every action
+    is replayed on its own (each tolerates what is already undone), and the journal stays
+    unless all of them succeeded."""
 
     def __init__(self, op: "Operation", journal: Journal | None = None) -> None:
         self.op = op
         self.journal = journal
-        self.actions: list[tuple[str, Callable[[], object]]] = []
+        self.actions: list[tuple[str, "Script", Callable[[], object] | None]] = []
 
-    def add(self, what: str, action: Callable[[], object]) -> None:
-        self.actions.append((what, action))
+    def add(self, what: str, script: "Script", fallback: Callable[[], object] | None = None) -> None:
+        self.actions.append((what, script, fallback))
 
-    def record(self, actions: list[tuple[str, Callable[[], object]]]) -> int:
+    def record(self, actions: list[tuple[str, "Script"]]) -> int:
         """Add several undo actions at once (a session that may make all those changes is about
         to run); returns a mark for :meth:`forget`."""
         mark = len(self.actions)
-        self.actions.extend(actions)
+        self.actions.extend((what, script, None) for what, script in actions)
         return mark
 
     def forget(self, mark: int) -> None:
@@ -123,21 +133,42 @@ class UndoLog:
         del self.actions[mark:]
 
     def replay(self) -> list[str]:
+        """Undo everything; returns what could not be undone (the journal is then kept)."""
         from iris_ops import signals
 
         with signals.shielded():  # a signal now must not leave the namespace half restored
-            return self._replay()
+            try:
+                return self._replay()
+            finally:
+                self.actions.clear()
 
     def _replay(self) -> list[str]:
-        failed = []
-        for what, action in reversed(self.actions):
+        from iris_ops.objectscript import Script
+
+        if self.actions or self.journal is not None:
+            whole = Script("%SYS", purpose="roll back the restore")
+            for i, (_, script, _) in enumerate(reversed(self.actions)):
+                whole.step(f"undo{i}", *script.folded())
+            if self.journal is not None:
+                whole.step("journal", *scripts.remove_file(self.journal.path).folded())
             try:
-                action()
+                self.op.runner.run(whole)
+            except Exception as exc:  # undo one by one: each tolerates what is already undone
+                self.op.log.warning("restore.rollback_retry", error=str(exc), note="undoing each change on its own")
+            else:
+                for what, _, _ in reversed(self.actions):
+                    self.op.log.info("restore.rollback", undone=what)
+                return []
+        failed = []
+        for what, script, fallback in reversed(self.actions):
+            try:
+                fallback() if fallback is not None else self.op.runner.run(script)
                 self.op.log.info("restore.rollback", undone=what)
             except BaseException as exc:  # keep undoing the rest
                 failed.append(f"{what}: {exc}")
                 self.op.log.error("restore.rollback_failed", undo=what, error=str(exc))
-        self.actions.clear()
+        if not failed and self.journal is not None:
+            _remove_journal(self.journal)
         return failed
 
 
@@ -238,7 +269,8 @@ def restore_databases(op: "Operation", loaded: "Fixture", planned: list[PlannedD
     new_resources = dict(facts.new_resources)
     creations = []
     for item in planned:
-        undo.add(f"directory {item.directory}", lambda item=item: _remove_directory(op, item.directory))
+        undo.add(f"directory {item.directory}", scripts.remove_directory(item.directory),
+                 fallback=lambda item=item: _remove_directory(op, item.directory))
         # Provenance; writing it also creates the directory (owner and mode as for the file).
         marker = json.dumps({"tool": f"iris-ops {__version__}", "fixture": fixture_id, "database": item.name}).encode()
         op.runner.write_file(io.BytesIO(marker), len(marker), item.directory + MARKER, timeout=op.settings.timeout)
@@ -246,13 +278,11 @@ def restore_databases(op: "Operation", loaded: "Fixture", planned: list[PlannedD
         # but never one that existed before this restore, nor a system resource.
         if item.resource in new_resources and not names.is_system_resource(item.resource):
             with_role = new_resources.pop(item.resource)
-            creations.append((f"resource {item.resource}", lambda r=item.resource, w=with_role: op.runner.run(
-                scripts.delete_resource(r, with_role=w))))
-        creations.append((f"database {item.name}", lambda item=item: op.runner.run(
-            scripts.delete_database(item.name, item.directory))))
+            creations.append((f"resource {item.resource}", scripts.delete_resource(item.resource, with_role=with_role)))
+        creations.append((f"database {item.name}", scripts.delete_database(item.name, item.directory)))
     globals_db = next(p.name for p in planned if p.source.has_globals)
     routines_db = next(p.name for p in planned if p.source.has_routines)
-    creations.append((f"namespace {namespace}", lambda: op.runner.run(scripts.delete_namespace(namespace))))
+    creations.append((f"namespace {namespace}", scripts.delete_namespace(namespace)))
 
     serve = [item for item in planned if cache_dir is not None and facts.in_cache.get(item.source.sha256)]
     for item in planned:
@@ -370,13 +400,11 @@ def run_restore(op: "Operation", src: Path, namespace: str, *, force: bool, veri
                 )
         op.hook.post_restore(operation=op, fixture=loaded, namespace=namespace, databases=[p.name for p in planned])
     except BaseException as exc:
-        failed = undo.replay()
+        failed = undo.replay()  # and removes the journal unless something could not be undone
         if failed and isinstance(exc, IrisOpsError):
             exc.message += "; rollback incomplete: " + "; ".join(failed)
             exc.args = (exc.message,)
             exc.fix = "Run `iris-ops doctor --fix` to finish the rollback. " + (exc.fix or "")
-        if not failed:
-            _remove_journal(journal)
         raise
     journal.remove()
     return tables, planned

@@ -34,6 +34,12 @@ _WHERE = {
     "RESOURCE_WITH_ROLE_DESCRIPTION": "common",
     "TABLES_QUERY": "common",
     "table_counts": "common",
+    "RESOURCE_ABSENT": "delete",
+    "RESOURCE_DELETED": "delete",
+    "RESOURCE_DELETED_WITH_ROLE": "delete",
+    "RESOURCE_IN_USE": "delete",
+    "RESOURCE_NOT_OURS": "delete",
+    "delete_all": "delete",
     "delete_database": "delete",
     "delete_namespace": "delete",
     "file_exists": "delete",
@@ -84,7 +90,7 @@ if TYPE_CHECKING:  # pragma: no cover - what type checkers and IDEs see
     from .backup import ALREADY_FROZEN, FREEZE_EXPIRED, OPEN_TRANSACTIONS_QUERY, count_staged, dismount_and_copy, freeze_and_copy, remove_directory  # noqa: F401
     from .cache import cache_clone, cache_describe, cache_fill, cache_remove  # noqa: F401
     from .common import FILE, NAMESPACE_PROPERTIES, RESOURCE_DESCRIPTION, RESOURCE_WITH_ROLE_DESCRIPTION, TABLES_QUERY, table_counts  # noqa: F401
-    from .delete import delete_database, delete_namespace, file_exists, remove_file  # noqa: F401
+    from .delete import RESOURCE_ABSENT, RESOURCE_DELETED, RESOURCE_DELETED_WITH_ROLE, RESOURCE_IN_USE, RESOURCE_NOT_OURS, delete_all, delete_database, delete_namespace, file_exists, remove_file  # noqa: F401
     from .describe import configured_names, counts, database_users, describe_namespace, namespace_names, resource_status, sql_statement  # noqa: F401
     from .freeze import FREEZE_ARGUMENTS, FREEZE_ARGUMENTS_MISSING, freeze_arguments, thaw_entry, wd_suspended  # noqa: F401
     from .restore import create_database, create_namespace, delete_resource, ensure_resource, existing, make_directory, manager_directory, resource_exists, resources_exist, restore_facts, NewDatabase, restore_databases  # noqa: F401

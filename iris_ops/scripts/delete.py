@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from iris_ops import names
 from iris_ops import objectscript as o
-from iris_ops.objectscript import Script, call, check_status, check_true, lit, op, prop, result, set_, var
+from iris_ops.objectscript import Code, Script, call, check_status, check_true, func, lit, method, op, prop, result, set_, system, var
 from .common import FILE
 
 
@@ -29,43 +29,116 @@ def delete_database(name: str, directory: str, *, keep_files: bool = False) -> S
     DeleteDatabase and RemoveDirectoryTree (the last two skipped with ``keep_files``).
     Each step tolerates what is already gone.  Result: ``configured``, ``dismounted``,
     ``deleted_file``, ``removed_directory`` (1 for each action taken)."""
+    script = Script("%SYS", purpose=f"delete database {name}")
+    for step, statements in _database_steps(name, directory, keep_files, None):
+        script.step(step, *statements)
+    return script
+
+
+def _record(into: Code | None, key: str, value) -> Code:
+    """``result(key, value)``, or into the dynamic object ``into``."""
+    return result(key, value) if into is None else o.do(method(into, "%Set", lit(key), value))
+
+
+def _database_steps(name: str, directory: str, keep_files: bool, into: Code | None) -> list[tuple[str, list[Code]]]:
     db, path = lit(names.database(name)), lit(names.directory(directory))
     obj = var("obj")
-    script = Script("%SYS", purpose=f"delete database {name}")
-    script.step(
-        "config",
-        result("configured", 0),
-        o.if_(
-            call("Config.Databases", "Exists", db),
-            check_status(call("Config.Databases", "Delete", db)),
-            result("configured", 1),
-        ),
-    )
-    script.step(
-        "dismount",
-        result("dismounted", 0),
-        set_(obj, call("SYS.Database", "%OpenId", path)),
-        o.if_(
-            op(obj, "'=", lit("")),
-            o.if_(prop(obj, "Mounted"), check_status(call("SYS.Database", "DismountDatabase", path)), result("dismounted", 1)),
-        ),
-        o.kill(obj),
-    )
+    steps = [
+        ("config", [
+            _record(into, "configured", 0),
+            o.if_(call("Config.Databases", "Exists", db), check_status(call("Config.Databases", "Delete", db)),
+                  _record(into, "configured", 1)),
+        ]),
+        ("dismount", [
+            _record(into, "dismounted", 0),
+            set_(obj, call("SYS.Database", "%OpenId", path)),
+            o.if_(op(obj, "'=", lit("")), o.if_(prop(obj, "Mounted"), check_status(
+                call("SYS.Database", "DismountDatabase", path)), _record(into, "dismounted", 1))),
+            o.kill(obj),
+        ]),
+    ]
     if not keep_files:
         dat = lit(names.instance_path(names.directory(directory) + "IRIS.DAT"))
+        steps += [
+            ("file", [
+                _record(into, "deleted_file", 0),
+                o.if_(call(FILE, "Exists", dat), check_status(call("SYS.Database", "DeleteDatabase", path)),
+                      _record(into, "deleted_file", 1)),
+            ]),
+            ("directory", [
+                _record(into, "removed_directory", 0),
+                o.if_(call(FILE, "DirectoryExists", path),
+                      check_true(call(FILE, "RemoveDirectoryTree", path), f"cannot remove {directory}"),
+                      _record(into, "removed_directory", 1)),
+            ]),
+        ]
+    return steps
+
+
+#: What :func:`delete_all` reports for a resource it looked at.
+RESOURCE_ABSENT, RESOURCE_NOT_OURS, RESOURCE_IN_USE, RESOURCE_DELETED, RESOURCE_DELETED_WITH_ROLE = (
+    "absent", "not-ours", "in-use", "deleted", "deleted-with-role")
+
+
+def delete_all(namespace: str, databases: list[tuple[str, str, str]], *, keep_files: bool = False) -> Script:
+    """A delete-ns in one session, each part tolerating what is already gone: the namespace;
+    then each database (as :func:`delete_database`; a failure stops the script there); then each
+    database's resource (``databases``: (name, directory, resource or "")), if it is a user
+    resource that iris-ops restore created (its Description says so) and no database of any
+    namespace still names it (as :func:`iris_ops.scripts.describe.resource_status` finds them),
+    with its role when restore created that too.  Result: ``namespace_deleted`` (0/1),
+    ``databases`` {NAME: what :func:`delete_database` returns}, ``resources`` {NAME: {"outcome":
+    one of ``RESOURCE_*``, "users": [database names]}}."""
+    from .common import RESOURCE_DESCRIPTION, RESOURCE_WITH_ROLE_DESCRIPTION, for_each_namespace
+
+    ns = lit(names.namespace(namespace))
+    dbs, one, res_out = var("dbs"), var("one"), var("ress")
+    script = Script("%SYS", purpose=f"delete namespace {names.namespace(namespace)} and its databases")
+    script.step("namespace", result("namespace_deleted", 0),
+                set_(dbs, o.dynamic_object()), set_(res_out, o.dynamic_object()),
+                result("databases", dbs), result("resources", res_out),
+                o.if_(call("Config.Namespaces", "Exists", ns), check_status(call("Config.Namespaces", "Delete", ns)),
+                      result("namespace_deleted", 1)))
+    for i, (name, directory, _) in enumerate(databases):
+        statements = [set_(one, o.dynamic_object()), o.do(method(dbs, "%Set", lit(names.database(name)), one))]
+        for _, part in _database_steps(name, directory, keep_files, one):
+            statements += part
+        script.step(f"db{i}", *statements)
+    users, db, obj, desc, outcome = var("users"), var("db"), var("obj"), var("desc"), var("out")
+    for i, resource in enumerate(dict.fromkeys(r for _, _, r in databases if r and not names.is_system_resource(r))):
+        res = lit(names.user_resource(resource))
+        per_role = []
+        for role in ("Globals", "Routines"):
+            per_role += [
+                set_(db, func("$Get", var("p", role))),
+                o.kill(var("d")),
+                o.if_(op(db, "'=", lit("")),
+                      set_(var("dsc"), call("Config.Databases", "Get", db, o.byref("d"))),
+                      o.if_(o.not_(system("Status.IsError", var("dsc"))),
+                            set_(obj, call("SYS.Database", "%OpenId", var("d", "Directory"))),
+                            o.if_(op(obj, "'=", lit("")), o.if_(op(prop(obj, "ResourceName"), "=", res), o.push(users, db))),
+                            o.kill(obj))),
+            ]
+        ours = op(op(desc, "=", lit(RESOURCE_DESCRIPTION)), "!", op(desc, "=", lit(RESOURCE_WITH_ROLE_DESCRIPTION)))
         script.step(
-            "file",
-            result("deleted_file", 0),
-            o.if_(call(FILE, "Exists", dat), check_status(call("SYS.Database", "DeleteDatabase", path)), result("deleted_file", 1)),
-        )
-        script.step(
-            "directory",
-            result("removed_directory", 0),
-            o.if_(
-                call(FILE, "DirectoryExists", path),
-                check_true(call(FILE, "RemoveDirectoryTree", path), f"cannot remove {directory}"),
-                result("removed_directory", 1),
-            ),
+            f"resource{i}",
+            set_(users, o.new_array()),
+            set_(outcome, lit(RESOURCE_ABSENT)),
+            o.if_(call("Security.Resources", "Exists", res),
+                  o.kill(var("rp")),
+                  check_status(call("Security.Resources", "Get", res, o.byref("rp"))),
+                  set_(desc, func("$Get", var("rp", "Description"))),
+                  set_(outcome, lit(RESOURCE_NOT_OURS)),
+                  o.if_(ours, *for_each_namespace(*per_role), set_(outcome, lit(RESOURCE_IN_USE)),
+                        o.if_(op(method(users, "%Size"), "=", 0),
+                              o.if_(op(desc, "=", lit(RESOURCE_WITH_ROLE_DESCRIPTION)),
+                                    o.if_(call("Security.Roles", "Exists", res),
+                                          check_status(call("Security.Roles", "Delete", res))),
+                                    check_status(call("Security.Resources", "Delete", res)),
+                                    set_(outcome, lit(RESOURCE_DELETED_WITH_ROLE)),
+                                    else_=[check_status(call("Security.Resources", "Delete", res)),
+                                           set_(outcome, lit(RESOURCE_DELETED))])))),
+            o.do(method(res_out, "%Set", res, o.dynamic_object(outcome=outcome, users=users))),
         )
     return script
 

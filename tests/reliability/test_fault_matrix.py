@@ -61,12 +61,20 @@ class Case:
 def _cases() -> list[Case]:
     """Every fault at each operation's primary point (where the most is at stake: mid-copy while
     frozen or dismounted, the last restore step, the database deletion); at the other points the
-    faults whose cleanup paths differ (an error status, the reply lost, SIGTERM)."""
+    faults whose cleanup paths differ (an error status, the reply lost, SIGTERM), unless the
+    point is in the primary point's session (a lost reply or SIGTERM is then the same case)."""
     cases = []
     script_faults = [("status", 5, "returned an error status"), ("throw", 5, "DIVIDE"),
                      ("cut", 6, "exec stream was cut"), ("deadline", 6, "did not answer"),
                      ("unreachable", 6, "engine stopped answering"), ("sigterm", 143, "stopped by SIGTERM")]
     secondary = ("status", "cut", "sigterm")
+    # Faults that hit a whole session, not a step: at a point in the same session as the
+    # primary one, the same case again.  Freeze and copy are one session, dismount and copy
+    # too, and restore's three points are steps of one session.
+    whole_session = ("cut", "deadline", "unreachable", "sigterm")
+    same_session = {"backup": {"##class(Backup.General).ExternalFreeze("},
+                    "backup-dismount": {"##class(SYS.Database).DismountDatabase("},
+                    "restore": {"##class(SYS.Database).MountDatabase(", "##class(Config.Databases).Create("}}
     points = {  # the primary point first
         "backup": ["##class(%Library.File).CopyFile(", "##class(Backup.General).ExternalFreeze(",
                    "##class(SYS.Database).MountDatabase("],
@@ -82,7 +90,8 @@ def _cases() -> list[Case]:
     for operation, wheres in points.items():
         for rank, where in enumerate(wheres):
             for fault, code, says in script_faults:
-                if rank and fault not in secondary:
+                if rank and (fault not in secondary or (fault in whole_session
+                                                        and where in same_session.get(operation, ()))):
                     continue
                 if operation == "run" and fault in ("status", "throw"):
                     continue  # a user line's own error is `run`'s ordinary job (tests/test_run_lines.py)
@@ -356,7 +365,10 @@ def write_report(results: dict[str, dict]) -> None:
         "  fault plugin (`iris_ops/testing/faults.py`, also `IRIS_OPS_FAULT=KIND@WHERE`) at the step that",
         "  calls the named class method. Each kind fires at every operation's primary point (mid-copy",
         "  while frozen or dismounted, the last restore step, the database deletion); at the other points",
-        "  the three whose cleanup paths differ (an error status, the reply lost, SIGTERM) fire.",
+        "  the three whose cleanup paths differ (an error status, the reply lost, SIGTERM) fire, except",
+        "  that a reply lost or SIGTERM at a point in the primary point's session is the same case again",
+        "  (freeze and copy are one session, dismount and copy too, and restore's three points are steps",
+        "  of one session).",
         "- **container-stop / container-kill**: `docker stop` / `docker kill` of the instance's real",
         "  container, from the fault plugin just before the named step's script is sent (deterministic).",
         "  The case then starts the container again, as the user would. Killing it mid-transfer is not",

@@ -56,6 +56,10 @@ class At:
     def exec_argument_call(self, target, entry, namespace, timeout):
         self._maybe("exec_argument_call", entry)
 
+    @hookimpl(tryfirst=True)
+    def remove_path(self, target, path, timeout):
+        self._maybe("remove_path", path)
+
 
 @pytest.fixture(scope="module")
 def fixture_dir(shared_sim, tmp_path_factory):
@@ -119,11 +123,11 @@ def test_backup_signal_at_each_phase(shared_sim, rel_cli, tmp_path, monkeypatch,
     _assert_clean(sc, before, tmp_path, code, err, signum)
 
 
-RESTORE_PHASES = {
+RESTORE_PHASES = {  # (databases, namespace and row counts are one session)
+    "directories": dict(hook="write_file", among="iris-ops-restore.json"),
     "upload": dict(hook="write_file", among="IRIS.DAT"),
-    "after-resource": dict(hook="write_file", among="iris-ops-restore.json"),
-    "after-database": dict(hook="run_objectscript", among="Config.Namespaces"),
-    "verification": dict(hook="run_objectscript", among="INFORMATION_SCHEMA", nth=1),
+    "databases": dict(hook="run_objectscript", among="Config.Namespaces"),
+    "finishing": dict(hook="remove_path", among="iris-ops-restore-SIGREST.json"),  # the journal
 }
 
 
