@@ -8,8 +8,7 @@ import re
 
 from clihelp import cli, manifest, objectscript, ok
 from cli_helpers import plugin
-from iris_ops import hookimpl
-from iris_ops.errors import InstanceError
+from iris_ops.testing.faults import Fault
 
 MGR = "/usr/irissys/mgr/"
 
@@ -57,27 +56,14 @@ def test_a_database_whose_directory_another_configuration_names_is_kept(sim_cont
     assert sc.instance.check_integrity(directory) == []
 
 
-class FailDelete:
-    """The first DeleteDatabase fails (the instance refuses), as a half-finished delete."""
-
-    def __init__(self) -> None:
-        self.fired, self.pm = 0, None
-
-    @hookimpl(tryfirst=True)
-    def run_objectscript(self, target, script, namespace, timeout):
-        if self.fired or "DeleteDatabase" not in script:
-            return None
-        self.fired += 1
-        raise InstanceError("injected: the instance refused DeleteDatabase")
-
-
 def test_running_delete_ns_again_finishes_a_delete_that_failed_halfway(sim_container, tmp_path, inproc):
     sc = sim_container
     sc.instance.sql("APP", "CREATE TABLE Demo.T (N INT)")
     fx = tmp_path / "fx"
     ok(cli(sc, "backup", "--ns", "APP", "--out", fx))
     ok(cli(sc, "restore", "--src", fx, "--ns", "HALF"))
-    failing = FailDelete()
+    # The instance refuses the first database's deletion, after the namespace went (one session).
+    failing = Fault("status", "##class(SYS.Database).DeleteDatabase(")
     with plugin(failing) as pm:
         failing.pm = pm
         code, _, err = inproc("delete-ns", "--ns", "HALF", "--yes")

@@ -399,6 +399,7 @@ def run_restore(op: "Operation", src: Path, namespace: str, *, force: bool, veri
                     fix="The fixture's databases and manifest disagree: recreate it with `iris-ops backup`.",
                 )
         op.hook.post_restore(operation=op, fixture=loaded, namespace=namespace, databases=[p.name for p in planned])
+        journal.remove()  # inside: a signal before it is gone still rolls everything back
     except BaseException as exc:
         failed = undo.replay()  # and removes the journal unless something could not be undone
         if failed and isinstance(exc, IrisOpsError):
@@ -406,7 +407,6 @@ def run_restore(op: "Operation", src: Path, namespace: str, *, force: bool, veri
             exc.args = (exc.message,)
             exc.fix = "Run `iris-ops doctor --fix` to finish the rollback. " + (exc.fix or "")
         raise
-    journal.remove()
     return tables, planned
 
 
