@@ -26,7 +26,7 @@ from typing import Any
 import invoke
 from invoke import Exit, ParseError
 from invoke.completion.complete import complete, print_completion_script
-from invoke.parser import Argument
+from invoke.parser import Argument, ParseResult, Parser
 
 from iris_ops import flags, helptext, outcome
 from iris_ops.errors import EXIT_INTERRUPTED, IrisOpsError, UsageError
@@ -117,6 +117,9 @@ class IrisOpsProgram(invoke.Program):
 
     def parse_tasks(self) -> None:
         """invoke's parse, where a left-out optional positional takes its default."""
+        if not self.core.unparsed:
+            self._parse_no_tasks()
+            return
         filled: list[tuple[str, str]] = []
         while True:
             try:
@@ -132,6 +135,15 @@ class IrisOpsProgram(invoke.Program):
                 if context.name == task_name and context.args[arg_name].raw_value == "":
                     context.args[arg_name].set_value(None, cast=False)
                     break
+        self._configure_logging()
+
+    def _parse_no_tasks(self) -> None:
+        """Nothing follows the core flags (``--list``, ``--help``, completion, a bare
+        ``iris-ops``): invoke's parse of an empty task part, without building every task's
+        parser context, which invoke's parser deep-copies on each parse (a sixth of ``--list``)."""
+        self.parser = Parser(initial=self.initial_context)
+        self.core_via_tasks = self.parser.parse_argv([]).pop(0)
+        self.tasks = ParseResult()
         self._configure_logging()
 
     def _fill_optional_positional(self, exc: ParseError, filled: list) -> tuple[str, str] | None:

@@ -89,6 +89,23 @@ def test_bare_program_prints_the_task_list(program):
     assert "--prompt-for-sudo-password" not in out
 
 
+@pytest.mark.parametrize("args", [("--list",), ("--help",), ()])
+def test_nothing_after_the_global_flags_builds_no_task_parser(program, monkeypatch, args):
+    """invoke's parser deep-copies every task's context on each parse: a listing, the help and a
+    bare ``iris-ops`` parse no task, so they must not build them (start-up time)."""
+    from invoke import Collection
+
+    def refuse(*_, **__):
+        raise AssertionError("the task contexts were built")
+
+    monkeypatch.setattr(Collection, "to_contexts", refuse)
+    code, out, err = program(*args)
+    assert code == 0, err
+    assert "backup" in out
+    with pytest.raises(AssertionError, match="contexts were built"):
+        program("validate", "fixture")  # a task on the command line needs them
+
+
 def test_unknown_task_suggests_the_nearest_name(program):
     code, _, err = program("bakup")
     assert code == 2
