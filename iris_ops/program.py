@@ -107,7 +107,7 @@ class IrisOpsProgram(invoke.Program):
         """invoke's parser, with each optional positional accepted in place (``run 'CODE'``).
 
         With ``words`` (the task part of a command line), only the tasks named among them get a
-        parser context: invoke's parser deep-copies every context on each parse (a sixth of
+        parser context: invoke's parser deep-copies every context on each parse (6 % of
         ``--list``'s time for 20 tasks), and a word that names no task is an unknown task
         either way."""
         if words is None:
