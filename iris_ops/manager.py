@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import importlib
 import sys
+import types
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable, Iterable
@@ -72,6 +73,17 @@ class PluginManager(pluggy.PluginManager):
                     if impl.plugin is plugin and not (impl.hookwrapper or impl.wrapper):
                         impl.function = _naming(impl.function, registered, caller.name)
         return registered
+
+    def parse_hookimpl_opts(self, plugin, name: str):
+        """pluggy's, without its descriptor-safe lookup for a module's attributes that cannot be
+        hook implementations (constants, classes, imported modules): pluggy takes only functions,
+        bound methods and static/class methods from a module, and looks every attribute up with
+        ``inspect.getattr_static``, which was most of registering the built-ins (start-up)."""
+        if isinstance(plugin, types.ModuleType):
+            value = plugin.__dict__.get(name)
+            if not isinstance(value, (types.FunctionType, types.MethodType, staticmethod, classmethod)):
+                return None
+        return super().parse_hookimpl_opts(plugin, name)
 
     def leave_out(self, name: str, problem: str) -> None:
         if self.has_plugin(name):

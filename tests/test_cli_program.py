@@ -89,6 +89,28 @@ def test_bare_program_prints_the_task_list(program):
     assert "--prompt-for-sudo-password" not in out
 
 
+@pytest.mark.parametrize("args, parsed", [(("--list",), []), (("--help",), []), ((), []),
+                                           (("validate", "/nonexistent/fixture"), ["validate"]),
+                                           (("sim", "status", "--no-such-flag"), ["sim.status"])])
+def test_only_the_tasks_on_the_command_line_get_a_parser_context(program, monkeypatch, args, parsed):
+    """invoke's parser deep-copies every task's context on each parse: a listing, the help and a
+    bare ``iris-ops`` need none, a task its own only (start-up time)."""
+    from iris_ops import flags as flags_module
+
+    built = []
+    original = flags_module.IrisOpsTask.get_arguments
+
+    def recording(self, *a, **kw):
+        built.append(self)
+        return original(self, *a, **kw)
+
+    monkeypatch.setattr(flags_module.IrisOpsTask, "get_arguments", recording)
+    code, out, err = program(*args)
+    assert list(dict.fromkeys(built)) == [COLLECTION[name] for name in parsed], err  # a usage error parses again
+    if not parsed:
+        assert code == 0 and "backup" in out
+
+
 def test_unknown_task_suggests_the_nearest_name(program):
     code, _, err = program("bakup")
     assert code == 2

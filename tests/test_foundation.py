@@ -85,6 +85,41 @@ def test_two_plugins_claiming_one_task_name_are_named():
     assert "IRIS_OPS_DISABLE_PLUGINS" in caught.value.fix
 
 
+def test_registering_a_module_looks_up_its_functions_only(monkeypatch):
+    """pluggy looks every attribute of a plugin up with ``inspect.getattr_static``; for a module
+    only its functions can be hooks, and looking up the rest was most of registering the
+    built-ins (start-up).  The hook is found all the same."""
+    import types
+
+    import pluggy._manager
+
+    from iris_ops import PROJECT_NAME
+    from iris_ops.manager import PluginManager
+
+    module = types.ModuleType("iris_ops_test_module_plugin")
+    exec(textwrap.dedent("""
+        import os
+        from iris_ops import hookimpl
+        CONSTANT = 3
+        class Helper:
+            pass
+        @hookimpl
+        def register_tasks(registrar):
+            pass
+        def helper():
+            pass
+    """), module.__dict__)
+    pm = PluginManager(PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    looked_up = []
+    original = pluggy._manager._static_hook_attr
+    monkeypatch.setattr(pluggy._manager, "_static_hook_attr",
+                        lambda obj, name: looked_up.append(name) or original(obj, name))
+    pm.register(module, name="iris_ops_test_module_plugin")
+    assert sorted(set(looked_up)) == ["helper", "register_tasks"]
+    assert [impl.plugin for impl in pm.hook.register_tasks.get_hookimpls()] == [module]
+
+
 def test_a_plugin_hook_that_does_not_exist_is_rejected():
     class Broken:
         @hookimpl
@@ -109,6 +144,8 @@ def test_listing_tasks_imports_neither_docker_nor_iris():
     assert not {m for m in imported if m == "docker" or m.startswith("docker.")}
     assert "iris" not in imported
     assert not {m for m in imported if m.startswith("iris_ops.testing.engine") or m.startswith("iris_ops.testing.irissim.instance")}
+    # the sim tasks' module is a built-in plugin: what its bodies need waits for them (start-up time)
+    assert "tempfile" not in imported
 
 
 def test_inv_lists_the_same_tasks_as_iris_ops():

@@ -17,7 +17,6 @@ import os
 import shlex
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 from invoke import Collection
@@ -41,6 +40,8 @@ def default_dir() -> Path:
     configured = os.environ.get(DIR_ENV)
     if configured:
         return Path(configured)
+    import tempfile  # here: --list imports this module, and tempfile brings random with it
+
     return Path(tempfile.gettempdir()) / f"iris-ops-sim-{os.getuid()}"
 
 
