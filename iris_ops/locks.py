@@ -38,8 +38,6 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator
 
-import structlog
-
 from iris_ops import objectscript as os_
 from iris_ops.errors import ConflictError, DeadlineExceeded, InstanceError, IrisOpsError
 
@@ -47,7 +45,14 @@ if TYPE_CHECKING:
     from iris_ops.operations.context import Operation
     from iris_ops.transports.base import OpenSession
 
-log = structlog.get_logger(__name__)
+
+def _log():
+    # structlog is imported here, not at the top: backup, restore and delete import this module,
+    # so every `iris-ops --list` did (a tenth of its start-up), for two debug lines.
+    import structlog
+
+    return structlog.get_logger(__name__)
+
 
 LOCK_GLOBAL = "IRISOPS.Lock"
 HOLDER_GLOBAL = "IRISOPS.Holder"
@@ -162,7 +167,7 @@ def holding(op: "Operation", namespace: str, *, wait: float, freeze: bool = Fals
         except BaseException:
             refused.append(InstanceError(f"interrupted before it could {script.purpose}"))
             raise
-        log.debug("lock.held", ns=namespace, freeze=freeze)
+        _log().debug("lock.held", ns=namespace, freeze=freeze)
 
     op.runner.set_gate(take)
     try:
@@ -171,7 +176,7 @@ def holding(op: "Operation", namespace: str, *, wait: float, freeze: bool = Fals
         op.runner.set_gate(None)
         if taken:
             _release(taken[0])
-            log.debug("lock.released", ns=namespace)
+            _log().debug("lock.released", ns=namespace)
 
 
 def _take(op: "Operation", script: LockScript) -> "OpenSession":
