@@ -137,7 +137,9 @@ def test_restore_signal_at_each_phase_rolls_back(shared_sim, rel_cli, fixture_di
     sc = shared_sim
     before = sc.instance.listing()
     at = At(signum, **RESTORE_PHASES[phase])
-    code, _, err = rel_cli("restore", "--src", fixture_dir, "--ns", "SIGREST", plugins=[at])
+    # (an earlier case may have left the file in the fixture cache: the upload must happen)
+    no_cache = ["--no-cache"] if phase == "upload" else []
+    code, _, err = rel_cli("restore", "--src", fixture_dir, "--ns", "SIGREST", *no_cache, plugins=[at])
     assert at.seen >= at.nth, f"phase {phase} never reached"
     _assert_clean(sc, before, tmp_path, code, err, signum)
 
