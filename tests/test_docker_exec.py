@@ -64,7 +64,9 @@ def test_importing_the_primitives_does_not_import_docker():
 
 
 def test_immediate_output_is_not_lost(api, c):
-    for i in range(200):
+    # docker-py's exec_run lost the output of 280 in 300 such runs (DOCKER.md): 60 in a row
+    # would not all survive a regression
+    for i in range(60):
         result = exec_command(api, c, ["echo", f"hello-{i}"], deadline=soon())
         assert (result.exit_code, result.stdout) == (0, f"hello-{i}\n".encode())
 
@@ -149,10 +151,10 @@ def test_engine_gone_after_connecting():
 def test_no_file_descriptors_leak(api, c):
     # docker-py keeps a connection pool per URL (up to 25, least recently used evicted), and
     # every exec has its own inspect URL: let that cache fill before counting
-    for _ in range(60):
+    for _ in range(30):
         exec_command(api, c, ["cat"], stdin=b"warm up", deadline=soon())
     before = len(os.listdir("/proc/self/fd"))
-    for _ in range(100):
+    for _ in range(60):
         exec_command(api, c, ["cat"], stdin=b"x", deadline=soon())
     assert len(os.listdir("/proc/self/fd")) <= before + 4
 

@@ -380,3 +380,34 @@ def test_write_launchers_for_a_host_install(tmp_path):
     run = subprocess.run([str(tmp_path / "bin" / "iris-sim"), "state"], capture_output=True, text=True)
     assert (run.returncode, run.stdout) == (0, "ctl ['state']\n")
     assert (tmp_path / "bin" / "iris").read_text().startswith(f"#!{sys.executable}\n")
+
+
+def test_the_image_lock_serialises_builders_and_leaves_no_file(tmp_path):
+    """Three threads take the builders' lock in turn (never two at once), and the lock file is
+    gone once the last one released it."""
+    import threading
+    import time
+
+    from iris_ops.testing.image import _image_lock
+
+    class Client:
+        def info(self):
+            return {"ID": "engine-1"}
+
+    inside, most, order = [0], [0], []
+
+    def build(n):
+        with _image_lock(Client(), tmp_path):
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+            time.sleep(0.05)
+            order.append(n)
+            inside[0] -= 1
+
+    threads = [threading.Thread(target=build, args=(n,)) for n in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert sorted(order) == [0, 1, 2] and most[0] == 1
+    assert list(tmp_path.iterdir()) == []

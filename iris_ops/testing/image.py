@@ -26,6 +26,7 @@ container and the host run the simulator through one code path.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import io
@@ -538,16 +539,28 @@ def plan_sim_image(base_ref: str, base_id: str, source_dir: Path = SOURCE_DIR) -
 
 @contextmanager
 def _image_lock(client: docker.DockerClient, lock_dir: str | os.PathLike | None) -> Iterator[None]:
-    """One builder per engine at a time, across processes."""
+    """One builder per engine at a time, across processes.  The lock file is removed when the
+    lock is released (no file left in the temp directory): whoever then holds a lock on the
+    removed file finds the path gone or another file there, and locks again."""
     engine_id = str(client.info().get("ID", "unknown"))
     directory = Path(lock_dir) if lock_dir is not None else Path(tempfile.gettempdir())
-    name = f"iris-ops-image-{hashlib.sha256(engine_id.encode()).hexdigest()[:12]}.lock"
-    with open(directory / name, "a+b") as lock:
+    path = directory / f"iris-ops-image-{hashlib.sha256(engine_id.encode()).hexdigest()[:12]}.lock"
+    while True:
+        lock = open(path, "a+b")
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+            if os.stat(path).st_ino == os.fstat(lock.fileno()).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        lock.close()
+    try:
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        lock.close()
 
 
 def ensure_image(
