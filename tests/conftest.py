@@ -13,14 +13,6 @@ except ImportError:
     pass
 
 
-def pytest_collection_modifyitems(config, items):
-    """Modules holding a slow test run first, each module's tests together and in their order:
-    under pytest-xdist's worksteal the long tests then start early, instead of ending the run on
-    one worker while the other has nothing left."""
-    slow = {item.path for item in items if item.get_closest_marker("slow") is not None}
-    items.sort(key=lambda item: item.path not in slow)
-
-
 @pytest.fixture
 def inproc(sim_container, monkeypatch, tmp_path, capsys):
     """Run ``iris_ops.cli.main`` in this process; returns (exit code, stdout, stderr)."""
