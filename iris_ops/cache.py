@@ -8,7 +8,7 @@ the sha256 of its uncompressed bytes (the manifest's digest), with a record ``<s
 Safety rests on three rules:
 
 * files appear under their final names only by renaming a complete temporary file, the record
-  last (:func:`iris_ops.scripts.cache.cache_fill`);
+  last (:func:`iris_ops.scripts.cache.fill_statements`);
 * an entry is served only when its record parses, names the manifest's digest and size, and the
   cached file has that size; otherwise the restore streams and replaces the entry;
 * every entry holds the same bytes for the same key, so concurrent fills, and a prune racing a

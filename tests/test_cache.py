@@ -264,8 +264,11 @@ def test_the_cache_scripts_parse():
     parser = ts.Parser(ts.Language(grammar.language_objectscript()))
     mgr = "/usr/irissys/mgr/"
     sha = "a" * 64
-    made = [scripts.cache_clone(f"{mgr}iris-ops-cache/", sha, 8192, f"{mgr}t1/", "0" * 12),
-            scripts.cache_fill(f"{mgr}iris-ops-cache/", sha, 8192, f"{mgr}t1/IRIS.DAT", "0" * 12),
+    cdir = f"{mgr}iris-ops-cache/"
+    made = [scripts.restore_databases("T1", [scripts.NewDatabase("T1", f"{mgr}t1/", "%DB_APP",
+                                                                 clone=(cdir, sha, 8192, "0" * 12))], "T1", "T1"),
+            scripts.restore_databases("T1", [scripts.NewDatabase("T1", f"{mgr}t1/", None,
+                                                                 fill=(cdir, sha, 8192, "0" * 12))], "T1", "T1"),
             scripts.cache_describe(f"{mgr}iris-ops-cache/", [f"{sha}.DAT", f"{sha}.json"]),
             scripts.cache_remove(f"{mgr}iris-ops-cache/", [f"{sha}.json", f"{sha}.DAT"]),
             scripts.resources_exist(["%DB_APP", "%DB_%DEFAULT"]),
@@ -276,5 +279,6 @@ def test_the_cache_scripts_parse():
             tree = parser.parse((" " + line + "\n").encode())
             assert not tree.root_node.has_error, line
     with pytest.raises(Exception):
-        scripts.cache_clone(f"{mgr}iris-ops-cache/", sha, 8192, f"{mgr}t1/../x/", "0" * 12)
+        scripts.restore_databases("T1", [scripts.NewDatabase("T1", f"{mgr}t1/../x/", None,
+                                                             clone=(cdir, sha, 8192, "0" * 12))], "T1", "T1")
     assert names.instance_path(cache.directory(mgr)) == f"{mgr}iris-ops-cache/"

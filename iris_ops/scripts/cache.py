@@ -1,5 +1,6 @@
-"""The fixture cache's scripts (``<mgr>/iris-ops-cache/``): serve an entry, fill one, describe
-and remove entries.  All file work is ``%Library.File`` (ref/2024.1/%Library/File.cls:
+"""The fixture cache's scripts (``<mgr>/iris-ops-cache/``): the steps that serve an entry and
+fill one (parts of restore's session, :func:`iris_ops.scripts.restore_databases`), and the
+scripts that describe and remove entries.  All file work is ``%Library.File`` (ref/2024.1/%Library/File.cls:
 ``CopyFile``, ``Rename``, ``GetFileSize``, ``GetFileDateModified``, ``Delete``, ``Exists``);
 records are read with ``%Stream.FileBinary`` and parsed with ``%DynamicObject.%FromJSON``.
 
@@ -123,14 +124,6 @@ def clone_steps(script: Script, cache_dir: "str | Code", sha256: str, size: int,
     return script
 
 
-def cache_clone(cache_dir: str, sha256: str, size: int, directory: str, token: str) -> Script:
-    """:func:`clone_steps` as a script of its own.  Result: ``hit`` (0/1) and ``reason``."""
-    script = clone_steps(Script("%SYS", purpose=f"serve {sha256[:12]} from the fixture cache"), cache_dir, sha256,
-                         size, directory, token)
-    script.step("report", result("hit", var("hit")), result("reason", var("why")))
-    return script
-
-
 def fill_statements(cache_dir: str, sha256: str, size: int, source: str, token: str, filled: Code,
                     why: Code) -> list[Code]:
     """Statements that put a verified copy of ``source`` (``size`` bytes) in the cache as
@@ -160,16 +153,6 @@ def fill_statements(cache_dir: str, sha256: str, size: int, source: str, token: 
         _delete_if_there(dat_tmp),
         _delete_if_there(record_tmp),
     ]
-
-
-def cache_fill(cache_dir: str, sha256: str, size: int, source: str, token: str) -> Script:
-    """:func:`fill_statements` as a script of its own.  Result: ``filled`` (0 when it failed or
-    a concurrent restore placed the entry first) and ``reason``."""
-    filled, why = var("filled"), var("why")
-    script = Script("%SYS", purpose=f"fill the fixture cache with {sha256[:12]}")
-    script.step("fill", *fill_statements(cache_dir, sha256, size, source, token, filled, why),
-                result("filled", filled), result("reason", why))
-    return script
 
 
 def cache_describe(cache_dir: str, files: list[str]) -> Script:
