@@ -11,6 +11,11 @@ Config.Namespaces.Create mapping Globals and Routines as in the source; then row
 verified.  Every step that changes the instance first records its undo; a failure anywhere
 (Ctrl-C included) replays the undo log backwards.  A verified cache entry is not the restore's
 output and may remain.
+
+Sessions: one read-only session for every fact (:func:`restore_checks.preflight`), then one that
+makes every change (:func:`iris_ops.scripts.restore_databases`), run a second time only when the
+cache did not serve every file; a rollback is one more.  The journal, the provenance markers and
+streamed files move through the transport.
 """
 
 from __future__ import annotations
