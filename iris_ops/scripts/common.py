@@ -121,6 +121,29 @@ def mappings_of(namespace: Code, kind: str, *body: Code) -> list[Code]:
     ]
 
 
+def resource_users(res: Code, users: Code) -> list[Code]:
+    """Statements pushing onto the array ``users`` the name of each database that some namespace
+    uses as its Globals or Routines and whose label names the resource ``res``."""
+    db, obj = var("db"), var("obj")
+    per_role = []
+    for role in ("Globals", "Routines"):
+        per_role += [
+            set_(db, func("$Get", var("p", role))),
+            o.kill(var("d")),
+            o.if_(
+                op(db, "'=", lit("")),
+                set_(var("dsc"), call("Config.Databases", "Get", db, o.byref("d"))),
+                o.if_(
+                    o.not_(o.system("Status.IsError", var("dsc"))),
+                    set_(obj, call("SYS.Database", "%OpenId", var("d", "Directory"))),
+                    o.if_(op(obj, "'=", lit("")), o.if_(op(prop(obj, "ResourceName"), "=", res), o.push(users, db))),
+                    o.kill(obj),
+                ),
+            ),
+        ]
+    return for_each_namespace(*per_role)
+
+
 def for_each_namespace(*body: Code) -> list[Code]:
     """Statements running ``body`` with ``ns`` set to each namespace that has a
     configuration (%SYS.Namespace.ListAll) and ``p`` holding its Config.Namespaces properties.

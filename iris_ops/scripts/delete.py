@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from iris_ops import names
 from iris_ops import objectscript as o
-from iris_ops.objectscript import Code, Script, call, check_status, check_true, func, lit, method, op, prop, result, set_, system, var
+from iris_ops.objectscript import Code, Script, call, check_status, check_true, func, lit, method, op, prop, result, set_, var
 from .common import FILE
 
 
@@ -89,7 +89,7 @@ def delete_all(namespace: str, databases: list[tuple[str, str, str]], *, keep_fi
     with its role when restore created that too.  Result: ``namespace_deleted`` (0/1),
     ``databases`` {NAME: what :func:`delete_database` returns}, ``resources`` {NAME: {"outcome":
     one of ``RESOURCE_*``, "users": [database names]}}."""
-    from .common import RESOURCE_DESCRIPTION, RESOURCE_WITH_ROLE_DESCRIPTION, for_each_namespace
+    from .common import RESOURCE_DESCRIPTION, RESOURCE_WITH_ROLE_DESCRIPTION, resource_users
 
     ns = lit(names.namespace(namespace))
     dbs, one, res_out = var("dbs"), var("one"), var("ress")
@@ -104,21 +104,9 @@ def delete_all(namespace: str, databases: list[tuple[str, str, str]], *, keep_fi
         for _, part in _database_steps(name, directory, keep_files, one):
             statements += part
         script.step(f"db{i}", *statements)
-    users, db, obj, desc, outcome = var("users"), var("db"), var("obj"), var("desc"), var("out")
+    users, desc, outcome = var("users"), var("desc"), var("out")
     for i, resource in enumerate(dict.fromkeys(r for _, _, r in databases if r and not names.is_system_resource(r))):
         res = lit(names.user_resource(resource))
-        per_role = []
-        for role in ("Globals", "Routines"):
-            per_role += [
-                set_(db, func("$Get", var("p", role))),
-                o.kill(var("d")),
-                o.if_(op(db, "'=", lit("")),
-                      set_(var("dsc"), call("Config.Databases", "Get", db, o.byref("d"))),
-                      o.if_(o.not_(system("Status.IsError", var("dsc"))),
-                            set_(obj, call("SYS.Database", "%OpenId", var("d", "Directory"))),
-                            o.if_(op(obj, "'=", lit("")), o.if_(op(prop(obj, "ResourceName"), "=", res), o.push(users, db))),
-                            o.kill(obj))),
-            ]
         ours = op(op(desc, "=", lit(RESOURCE_DESCRIPTION)), "!", op(desc, "=", lit(RESOURCE_WITH_ROLE_DESCRIPTION)))
         script.step(
             f"resource{i}",
@@ -129,7 +117,7 @@ def delete_all(namespace: str, databases: list[tuple[str, str, str]], *, keep_fi
                   check_status(call("Security.Resources", "Get", res, o.byref("rp"))),
                   set_(desc, func("$Get", var("rp", "Description"))),
                   set_(outcome, lit(RESOURCE_NOT_OURS)),
-                  o.if_(ours, *for_each_namespace(*per_role), set_(outcome, lit(RESOURCE_IN_USE)),
+                  o.if_(ours, *resource_users(res, users), set_(outcome, lit(RESOURCE_IN_USE)),
                         o.if_(op(method(users, "%Size"), "=", 0),
                               o.if_(op(desc, "=", lit(RESOURCE_WITH_ROLE_DESCRIPTION)),
                                     o.if_(call("Security.Roles", "Exists", res),

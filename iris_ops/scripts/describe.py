@@ -15,7 +15,6 @@ from iris_ops.objectscript import (
     prop,
     result,
     set_,
-    system,
     var,
 )
 from .common import (
@@ -26,6 +25,7 @@ from .common import (
     database_facts,
     for_each_namespace,
     mappings_of,
+    resource_users,
     table_counts,
 )
 
@@ -150,23 +150,7 @@ def resource_status(resource: str) -> Script:
     """Read-only.  Result: ``exists``; ``description`` (Security.Resources.Get); ``users``
     [database names, as Globals or Routines of some namespace, whose label names the resource]."""
     res = lit(names.resource(resource))
-    users, db, obj = var("users"), var("db"), var("obj")
-    per_role = []
-    for role in ("Globals", "Routines"):
-        per_role += [
-            set_(db, func("$Get", var("p", role))),
-            o.kill(var("d")),
-            o.if_(
-                op(db, "'=", lit("")),
-                set_(var("dsc"), call("Config.Databases", "Get", db, o.byref("d"))),
-                o.if_(
-                    o.not_(system("Status.IsError", var("dsc"))),
-                    set_(obj, call("SYS.Database", "%OpenId", var("d", "Directory"))),
-                    o.if_(op(obj, "'=", lit("")), o.if_(op(prop(obj, "ResourceName"), "=", res), o.push(users, db))),
-                    o.kill(obj),
-                ),
-            ),
-        ]
+    users = var("users")
     script = Script("%SYS", purpose=f"check resource {resource}")
     script.step(
         "resource",
@@ -179,7 +163,7 @@ def resource_status(resource: str) -> Script:
             result("description", func("$Get", var("rp", "Description"))),
         ),
         set_(users, o.new_array()),
-        *for_each_namespace(*per_role),
+        *resource_users(res, users),
         result("users", users),
     )
     return script
