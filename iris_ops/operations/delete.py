@@ -88,7 +88,7 @@ def delete_namespace(op: "Operation", namespace: str, *, keep_files: bool = Fals
 
     if info.get("exists"):
         doomed, kept = plan(op, namespace, info, keep_files)
-        script = scripts.delete_all(namespace, [(d.name, d.directory, d.resource) for d in doomed], keep_files=keep_files)
+        script = _script(namespace, doomed, keep_files)  # names validated before the first change
         op.hook.pre_delete(operation=op, namespace=namespace)
         _write_record(op, record, namespace, doomed, keep_files)
         for name, why in kept:
@@ -97,7 +97,7 @@ def delete_namespace(op: "Operation", namespace: str, *, keep_files: bool = Fals
         doomed = _read_record(op, record, keep_files)
         if doomed is None:
             return []
-        script = scripts.delete_all(namespace, [(d.name, d.directory, d.resource) for d in doomed], keep_files=keep_files)
+        script = _script(namespace, doomed, keep_files)
     done = op.runner.run(script)
     if op.dry_run:
         note("namespace", namespace, "would delete")
@@ -126,6 +126,10 @@ def delete_namespace(op: "Operation", namespace: str, *, keep_files: bool = Fals
                             fix="Run `iris-ops doctor --fix`, or remove the file yourself.")
     op.hook.post_delete(operation=op, namespace=namespace, steps=steps)
     return steps
+
+
+def _script(namespace: str, doomed: list[Doomed], keep_files: bool):
+    return scripts.delete_all(namespace, [(d.name, d.directory, d.resource) for d in doomed], keep_files=keep_files)
 
 
 def _resource_outcome(resource: str, found: dict | None) -> str:

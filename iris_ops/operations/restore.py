@@ -104,7 +104,8 @@ class Journal:
     def remove(self) -> None:
         # Written by the transport, removed by it: one exec, no `iris session`.
         if not self.op.runner.remove_path(self.path, timeout=self.op.settings.timeout):
-            raise InstanceError(f"could not remove the restore journal {self.path}")
+            raise InstanceError(f"could not remove the restore journal {self.path}",
+                                fix="Run `iris-ops doctor --fix`: it finishes what a restore left behind.")
 
 
 class UndoLog:
@@ -244,14 +245,6 @@ def stream_source(op: "Operation", loaded: "Fixture", item: PlannedDatabase, pat
             bar.close()
 
 
-def _copies_keep_owner(op: "Operation") -> bool:
-    """Whether a file that an in-instance copy creates belongs to the instance owner.  It
-    belongs to the session's OS user: in a container, the image's user (``irisowner`` in IRIS
-    images, the owner); a local session run by root is not.  Anything else gets an empty file
-    made by the transport first (owner and mode as for a streamed file), which the copy fills."""
-    return op.target.transport == "docker"
-
-
 def _new_database(item: PlannedDatabase, **cache) -> "scripts.NewDatabase":
     from iris_ops.scripts.restore import NewDatabase
 
@@ -296,7 +289,7 @@ def restore_databases(op: "Operation", loaded: "Fixture", planned: list[PlannedD
                         reason="no entry that may be served (`iris-ops cache list` says why)")
     done: dict = {}
     if serve:
-        if not _copies_keep_owner(op):
+        if not op.target.copies_keep_owner:
             for item in serve:
                 op.runner.write_file(io.BytesIO(b""), 0, item.directory + "IRIS.DAT", timeout=op.settings.timeout)
         t0 = time.monotonic()

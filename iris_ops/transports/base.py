@@ -35,6 +35,15 @@ class Target:
             return b""
         return f"{self.username}\n{self.password}\n".encode("utf-8")
 
+    @property
+    def copies_keep_owner(self) -> bool:
+        """Whether a file an in-instance copy creates (``%File.CopyFile``) belongs to the instance
+        owner.  It belongs to the session's OS user: in a container, the image's user
+        (``irisowner`` in IRIS images, the owner); a local session run by root is not, and
+        another transport is not assumed to be.  When False, restore has the transport make an
+        empty file first (owner and mode as for a streamed one), which the copy then fills."""
+        return self.transport == "docker"
+
     def describe(self) -> str:
         if self.transport == "docker":
             return f"container {self.container!r} (instance {self.instance})"
