@@ -19,7 +19,9 @@ namespace being restored may not exist yet).
 Who holds it: right after taking its locks, the holder also takes
 ``^IRISOPS.Holder(<key>,<operation>,<host>,<pid>,<since>)`` for each.  A process that times out finds it
 with ``$Order(^$LOCK(...))`` and names the holder in its error; that entry, too, dies with the
-holder.
+holder.  Taking the lock and recording the holder are two commands, so a process may meet the
+lock in between: it looks again for up to three seconds (:data:`RECORD_POLLS`) before it
+reports "another process (it has not recorded itself yet)".
 
 The wait: ``--lock-wait SECONDS`` (setting ``lock_wait``), default 0: scripts and CI should
 fail at once and say who holds the namespace rather than hang behind a multi-minute backup;
@@ -59,6 +61,10 @@ HOLDER_GLOBAL = "IRISOPS.Holder"
 LOCK_NAMESPACE = "%SYS"
 #: Seconds ``close`` waits for the holder session to exit after its stdin closed.
 CLOSE_WAIT = 10.0
+#: A process that finds a lock busy but no holder recorded looks again this many times, this
+#: many seconds apart (the holder records itself right after it takes the lock).
+RECORD_POLLS = 60
+RECORD_POLL_SECONDS = 0.05
 _SUBSCRIPT = re.compile(r'"((?:[^"]|"")*)"|(-?[0-9.]+)')
 
 
@@ -114,11 +120,15 @@ class LockScript:
         return f"<<<{self.token}:{word}>>>".encode()
 
     def lines(self) -> list[str]:
-        tok, h, p = os_.var("ltok"), os_.var("lh"), os_.var("lp")
+        tok, h, p, i = os_.var("ltok"), os_.var("lh"), os_.var("lp"), os_.var("li")
         prefix_of_h = os_.func("$Extract", h, 1, os_.func("$Length", p))
-        find = os_.for_ever(os_.set_(h, os_.lock_order(h)), os_.quit_if(os_.op(h, "=", "")),
+        scan = os_.for_ever(os_.set_(h, os_.lock_order(h)), os_.quit_if(os_.op(h, "=", "")),
                             os_.quit_if(os_.op(prefix_of_h, "=", p)))
-        lines = [os_.sequence(os_.set_(tok, os_.split_token(self.token)), os_.set_(h, ""))]
+        # The holder takes the lock, then records itself on its next line: a process that finds
+        # the lock busy in between looks again for a while before it says "not recorded yet".
+        find = os_.for_(i, 1, RECORD_POLLS, os_.set_(h, ""), scan, os_.quit_if(os_.op(h, "'=", "")),
+                        os_.hang(RECORD_POLL_SECONDS))
+        lines = [os_.set_(tok, os_.split_token(self.token))]
         for key in self.keys:
             busy = [os_.set_(p, f"^{HOLDER_GLOBAL}({os_.lit(key)},"), find,
                     os_.write_marker(tok, "BUSY", key, "|", h), os_.write_marker(tok, "END"), os_.HALT]

@@ -387,6 +387,13 @@ def lock(ref: Code, *, timeout: float | None = None, shared: bool = False, relea
     return _code(text)
 
 
+def hang(seconds: float) -> Code:
+    """``Hang seconds``: pause the process (fractions allowed)."""
+    if not 0 <= seconds <= 60:
+        raise ValueError(f"a hang of {seconds!r} s is outside 0..60")
+    return _code("Hang " + lit(int(seconds) if float(seconds).is_integer() else float(seconds)))
+
+
 def lock_order(after: Value) -> Code:
     """``$Order(^$LOCK(after))``: the next lock name held in the namespace's lock table."""
     return _code(f"$Order(^$LOCK({_expr(after)}))")

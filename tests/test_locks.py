@@ -165,6 +165,28 @@ def test_lock_builders_quote_and_validate():
     assert parse_holder('^IRISOPS.Holder("NS","op","h")') is None
 
 
+def test_a_holder_that_records_itself_late_is_still_named(host):
+    """The holder takes the lock, then records itself on its next line: a process that meets the
+    lock in between looks again (for up to three seconds) rather than say "not recorded yet"."""
+    import threading
+    import time
+
+    holder = Holder(host, 'Lock +^IRISOPS.Lock("LATE")')
+    try:
+        script = LockScript(("LATE",), "probe", 0)
+        seen: list[str] = []
+        probe = threading.Thread(target=lambda: seen.append(_session(host, script.render() + "Halt\n")))
+        probe.start()
+        time.sleep(1.0)  # the probe's session starts in well under a second and finds no record
+        holder.proc.stdin.write(b'Lock +^IRISOPS.Holder("LATE","backup","there",42,"t1")\n')
+        holder.proc.stdin.flush()
+        probe.join(timeout=60)
+    finally:
+        holder.end("halt")
+    busy = seen[0].split(script.marker("BUSY").decode(), 1)[1]
+    assert parse_holder(busy.split("|", 1)[1].split("\n", 1)[0]).describe() == "backup (pid 42 on there, since t1)"
+
+
 # -- iris-ops through the CLI -------------------------------------------------------------------
 
 
