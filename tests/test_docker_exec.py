@@ -187,6 +187,40 @@ def fresh_dir(api, c, mode="755") -> str:
     return d
 
 
+@pytest.fixture(params=["one exec", "archive"])
+def write_path(request, monkeypatch):
+    """Small files go in one exec with their bytes on stdin; larger ones (and every file on a
+    transport that cannot half-close stdin) through put_archive: the same outcomes either way."""
+    if request.param == "archive":
+        monkeypatch.setattr(docker_files, "SMALL_FILE", -1)
+    return request.param
+
+
+def test_small_files_take_one_exec_and_large_ones_two_and_an_upload(api, c, monkeypatch):
+    calls = []
+    real = docker_files.exec_command
+    monkeypatch.setattr(docker_files, "exec_command", lambda *a, **k: calls.append(a[2][:2]) or real(*a, **k))
+    d = f"/tmp/t-{secrets.token_hex(4)}/sub"
+    docker_files.write_file(api, c, io.BytesIO(b"j" * 100), f"{d}/journal.json", size=100, deadline=soon())
+    assert len(calls) == 1 and stat(api, c, f"{d}/journal.json") == ["660", "51773", "51773"]
+    assert stat(api, c, d) == ["770", "51773", "51773"]  # made here: the file's own directory
+    calls.clear()
+    big = docker_files.SMALL_FILE + 1
+    docker_files.write_file(api, c, io.BytesIO(b"b" * big), f"{d}/big", size=big, deadline=soon())
+    assert len(calls) == 2 and listing(api, c, d) == ["big", "journal.json"]  # mkdir and chown (put_archive is no exec)
+
+
+def test_a_small_write_cut_short_leaves_nothing(api, c):
+    """A client that dies while sending sends end of input early: the shell finds fewer bytes than
+    announced, removes its temporary file and never renames it into place."""
+    d = fresh_dir(api, c)
+    argv = ["sh", "-c", docker_files._WRITE_SMALL, "sh", d, f"{d}/f", f"{d}/f.tmp-x", "10", "irisowner:irisowner",
+            "660", ""]
+    result = exec_command(api, c, argv, stdin=b"12345", user="root", deadline=soon())
+    assert result.exit_code == 3 and b"received 5 of 10 bytes" in result.stderr
+    assert listing(api, c, d) == []
+
+
 def test_write_then_read_a_file(api, c):
     data = os.urandom(3 * (1 << 20) + 123)
     d = f"/usr/irissys/mgr/newdb-{secrets.token_hex(3)}"
@@ -203,7 +237,7 @@ def test_write_then_read_a_file(api, c):
     assert out.getvalue() == data
 
 
-def test_write_file_from_a_host_path_and_dir_mode_none(api, c, tmp_path):
+def test_write_file_from_a_host_path_and_dir_mode_none(api, c, write_path, tmp_path):
     src = tmp_path / "f"
     src.write_bytes(b"hello")
     d = fresh_dir(api, c)
@@ -212,7 +246,7 @@ def test_write_file_from_a_host_path_and_dir_mode_none(api, c, tmp_path):
     assert stat(api, c, d) == ["755", "0", "0"]  # the directory is left as it was
 
 
-def test_write_file_leaves_an_existing_directory_as_it_was(api, c):
+def test_write_file_leaves_an_existing_directory_as_it_was(api, c, write_path):
     """Writing into the manager directory must not change its mode or owner behind IRIS's back."""
     d = fresh_dir(api, c, mode="775")
     assert sh(api, c, f"touch {d}/IRIS.DAT", user="root").exit_code == 0  # it already holds files
@@ -222,21 +256,21 @@ def test_write_file_leaves_an_existing_directory_as_it_was(api, c):
 
 
 @pytest.mark.parametrize("actual", [100, 300])
-def test_write_file_with_the_wrong_size_leaves_nothing(api, c, actual):
+def test_write_file_with_the_wrong_size_leaves_nothing(api, c, write_path, actual):
     d = fresh_dir(api, c)
     with pytest.raises(errors.UsageError, match="announced"):
         docker_files.write_file(api, c, io.BytesIO(b"x" * actual), f"{d}/IRIS.DAT", size=200, deadline=soon())
     assert listing(api, c, d) == []
 
 
-def test_write_file_with_an_unknown_owner_leaves_nothing(api, c):
+def test_write_file_with_an_unknown_owner_leaves_nothing(api, c, write_path):
     d = fresh_dir(api, c)
     with pytest.raises(errors.InstanceError, match="chown"):
         docker_files.write_file(api, c, io.BytesIO(b"x"), f"{d}/f", size=1, owner="nobody", deadline=soon())
     assert listing(api, c, d) == []
 
 
-def test_write_file_past_its_deadline(api, c):
+def test_write_file_past_its_deadline(api, c, write_path):
     class Slow(io.RawIOBase):
         def readable(self):
             return True

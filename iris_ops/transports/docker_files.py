@@ -7,10 +7,11 @@ object and hands ``put_archive`` a generator (sent with chunked encoding).
 
 :func:`write_file` leaves nothing behind when it fails: the parent directory is created, the file
 extracted under its final name, then owner and mode are set, all as root through ``exec``
-(``mkdir -p`` before the upload, then ``chown`` and ``chmod`` in one ``sh -c``); after any failure from the upload on, ``rm -f`` removes
-the destination.  Those utilities exist in IRIS images and in the simulated engine.  (Uploading
-to a temporary name and renaming would also keep a half-written file from ever carrying the
-final name, but needs ``mv``, which the simulated engine does not provide.)
+(``mkdir -p`` before the upload, then ``chown`` and ``chmod`` in one ``sh -c``); after any failure
+from the upload on, ``rm -f`` removes the destination.  A small file (a journal, a marker, a cache
+record: at most :data:`SMALL_FILE` bytes) takes one ``exec`` instead, its bytes on stdin, written
+to a temporary name, checked for size and renamed into place (``mv``).  Those utilities exist in
+IRIS images and in the simulated image.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from __future__ import annotations
 import hashlib
 import os
 import posixpath
+import secrets
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, Iterator
 
 from iris_ops import errors, tarstream
-from iris_ops.transports.docker_exec import exec_command, remaining, translate_errors
+from iris_ops.transports.docker_exec import exec_command, remaining, supports_stdin_half_close, translate_errors
 from iris_ops.transports.hashsink import HashSink
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -34,6 +36,9 @@ __all__ = ["FileDigest", "read_file", "write_file", "CHUNK_SIZE"]
 #: Transfer chunk: large enough that per-chunk Python overhead vanishes next to hashing, small
 #: enough to keep the client's memory flat.
 CHUNK_SIZE = 1 << 20
+#: Files up to this size are written in one exec (:func:`_write_small`) where the transport can
+#: half-close an exec's stdin; larger ones, or on TLS and ssh engines, through ``put_archive``.
+SMALL_FILE = 64 * 1024
 #: Go's os.FileMode bits in the X-Docker-Container-Path-Stat header
 _MODE_DIR = 1 << 31
 _MODE_SYMLINK = 1 << 27
@@ -322,6 +327,9 @@ def write_file(
     parent, name = posixpath.split(dest_path)
     ownership = f"{owner}:{group}"
     remaining(deadline, what)
+    if size <= SMALL_FILE and supports_stdin_half_close(api):
+        return _write_small(api, container, src, dest_path, size=size, ownership=ownership,
+                            file_mode=file_mode, dir_mode=dir_mode, deadline=deadline, what=what)
 
     own = _root(api, container, ["sh", "-c", _MAKE_PARENT, "sh", parent], deadline, what).strip() == b"own"
     dir_mode = dir_mode if own else None
@@ -349,6 +357,59 @@ def write_file(
         return FileDigest(bytes=reader.count, sha256=reader.digest.hexdigest())
     finally:
         if uploaded:
+            _cleanup(api, container, dest_path, deadline)
+
+
+#: One exec for a small file, its bytes on stdin: the parent is made (and said to be the file's
+#: own as in :data:`_MAKE_PARENT`), the bytes land in a temporary file beside the target, which
+#: must hold exactly the announced size (a client that dies mid-write sends end of input early),
+#: gets its owner and mode and is renamed into place; the file's own directory gets the owner and
+#: ``dir_mode`` last.  A failure before the rename removes the temporary file (the trap).
+#: Arguments: $1 parent, $2 target, $3 temporary name, $4 size, $5 owner:group, $6 file mode,
+#: $7 directory mode or "".
+_WRITE_SMALL = (
+    'set -e; own=0; '
+    'if [ ! -d "$1" ]; then mkdir -p "$1"; own=1; elif [ -z "$(ls -A "$1")" ]; then own=1; fi; '
+    "trap 'rm -f \"$3\"' EXIT; cat > \"$3\"; n=$(wc -c < \"$3\"); "
+    'if [ $((n)) -ne "$4" ]; then echo "received $((n)) of $4 bytes" >&2; exit 3; fi; '
+    'chown "$5" "$3"; chmod "$6" "$3"; mv -f "$3" "$2"; trap - EXIT; '
+    'if [ "$own" = 1 ] && [ -n "$7" ]; then chown "$5" "$1"; chmod "$7" "$1"; fi'
+)
+
+
+def _write_small(api, container: str, src: BinaryIO, dest_path: str, *, size: int, ownership: str,
+                 file_mode: int, dir_mode: int | None, deadline: float, what: str) -> FileDigest:
+    """:func:`write_file` for a file of at most :data:`SMALL_FILE` bytes: one round trip instead
+    of three (``mkdir``, ``put_archive``, ``chown``/``chmod``), about 0.1 s less per journal,
+    marker or cache record through a real engine.  Same outcome, same errors."""
+    reader = _HashingReader(src, deadline, what)
+    data = reader.read(size + 1)
+    while len(data) <= size:  # a short read is not the end of a file object that is not a file
+        more = reader.read(size + 1 - len(data))
+        if not more:
+            break
+        data += more
+    if len(data) != size:
+        raise _source_error(tarstream.SourceSizeError(), what, len(data), size)
+    parent = posixpath.dirname(dest_path)
+    temporary = f"{dest_path}.tmp-{secrets.token_hex(6)}"
+    mode = "" if dir_mode is None else format(dir_mode, "o")
+    argv = ["sh", "-c", _WRITE_SMALL, "sh", parent, dest_path, temporary, str(size), ownership,
+            format(file_mode, "o"), mode]
+    written = False
+    try:
+        result = exec_command(api, container, argv, stdin=data, user="root", deadline=deadline)
+        if result.exit_code != 0:
+            message = (result.stderr or result.stdout).decode("utf-8", "replace").strip()
+            raise errors.InstanceError(
+                f"{what}: the write failed with exit status {result.exit_code}: {message}",
+                fix="Check that the path, owner and group exist in the container.",
+                details={"exit_code": result.exit_code, "output": message},
+            )
+        written = True
+        return FileDigest(bytes=size, sha256=reader.digest.hexdigest())
+    finally:
+        if not written:  # as the archive path: nothing under the final name after a failure
             _cleanup(api, container, dest_path, deadline)
 
 
