@@ -31,7 +31,7 @@ def main(paths: list[str]) -> int:
           "clone | docker-cp method | peak RSS |\n|---|---|---|---|---|---|---|---|---|---|---|")
     for r in sorted(results, key=lambda r: r["size_mib"]):
         w = r["raw"]
-        rss = max(w[k]["peak_rss_mib"] for k in ("backup", "restore", "clone", "validate"))
+        rss = r["ratios"]["peak_rss_mib"]
         print(f"| {r['size_mib']} MiB | {fmt(w['hash_seconds'])} | {fmt(w['archive_read_seconds'])} | "
               f"{fmt(w['archive_write_seconds'])} | {fmt(w['container_cp_seconds'])} | "
               f"{fmt(w['backup']['wall'])} ({fmt(w['backup']['window'])}) | {fmt(w['validate']['wall'])} | "
