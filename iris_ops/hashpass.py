@@ -243,13 +243,21 @@ def fixture_files(fixture_dir: str) -> list[str]:
             if path.startswith(root + os.sep):
                 files.append(path)
         return files
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, TypeError):  # whatever a hostile manifest holds
         return []
 
 
 def prefetch_for(argv: list[str]) -> None:
     """When ``argv`` (the command line after the program name) validates a fixture given as a
-    directory, start the passes over its plain database files.  Anything else: nothing."""
+    directory, start the passes over its plain database files.  Anything else, and anything
+    that goes wrong here: nothing (validate then hashes as usual, and reports what is wrong)."""
+    try:
+        _prefetch_for(argv)
+    except Exception:  # noqa: BLE001 - an optimisation must never be why a command fails
+        return
+
+
+def _prefetch_for(argv: list[str]) -> None:
     words = [word for word in argv if not word.startswith("-")]
     if not words or words[0] != "validate":  # the task's name first (an option's value before it: no prefetch)
         return

@@ -51,8 +51,11 @@ def test_only_plain_files_inside_the_fixture_are_prefetched(tmp_path):
     assert hashpass.fixture_files(str(fx)) == [str(fx / "databases/A/IRIS.DAT")]
     assert hashpass.fixture_files(str(_fixture(tmp_path / "z", b"x", compressed=True))) == []
     assert hashpass.fixture_files(str(tmp_path / "nowhere")) == []
-    (fx / "manifest.json").write_text("{not json")
-    assert hashpass.fixture_files(str(fx)) == []
+    for hostile in ("{not json", '{"databases": 7}', "[1, 2]", '{"databases": [7, {"file": 5}, {"file": null}]}',
+                    '{"databases": [{"file": "databases/A/IRIS.DAT", "compressed": 1}]}'):
+        (fx / "manifest.json").write_text(hostile)
+        assert hashpass.fixture_files(str(fx)) == [], hostile
+        hashpass.prefetch_for(["validate", str(fx)])  # never raises
 
 
 def test_a_process_with_threads_never_forks(tmp_path):
