@@ -210,6 +210,14 @@ def test_small_files_take_one_exec_and_large_ones_two_and_an_upload(api, c, monk
     assert len(calls) == 2 and listing(api, c, d) == ["big", "journal.json"]  # mkdir and chown (put_archive is no exec)
 
 
+def test_a_write_over_a_directory_is_refused(api, c, write_path):
+    d = fresh_dir(api, c)
+    assert sh(api, c, f"mkdir {d}/IRIS.DAT && touch {d}/IRIS.DAT/keep", user="root").exit_code == 0
+    with pytest.raises(errors.InstanceError):
+        docker_files.write_file(api, c, io.BytesIO(b"x"), f"{d}/IRIS.DAT", size=1, deadline=soon())
+    assert listing(api, c, d) == ["IRIS.DAT"] and listing(api, c, f"{d}/IRIS.DAT") == ["keep"]
+
+
 def test_a_small_write_cut_short_leaves_nothing(api, c):
     """A client that dies while sending sends end of input early: the shell finds fewer bytes than
     announced, removes its temporary file and never renames it into place."""

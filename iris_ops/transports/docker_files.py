@@ -269,8 +269,9 @@ def _root(api, container: str, argv: list[str], deadline: float, what: str) -> b
 #: Creates the directory when missing and says whether it is the file's own: one created here, or
 #: an empty one (a database directory a restore just made).  Only the file's own directory gets
 #: the file's owner and ``dir_mode``; a directory that already holds files (the manager
-#: directory, say) is never changed behind IRIS's back.
+#: directory, say) is never changed behind IRIS's back.  A directory where the file goes is refused.
 _MAKE_PARENT = (
+    'if [ -d "$2" ]; then echo "$2 is a directory" >&2; exit 4; fi; '
     'if [ ! -d "$1" ]; then mkdir -p "$1" && echo own; '
     'elif [ -z "$(ls -A "$1")" ]; then echo own; else echo shared; fi'
 )
@@ -331,7 +332,9 @@ def write_file(
         return _write_small(api, container, src, dest_path, size=size, ownership=ownership,
                             file_mode=file_mode, dir_mode=dir_mode, deadline=deadline, what=what)
 
-    own = _root(api, container, ["sh", "-c", _MAKE_PARENT, "sh", parent], deadline, what).strip() == b"own"
+    # (a directory where the file goes is refused: the engine's extraction would replace it, and
+    # everything in it, with the file)
+    own = _root(api, container, ["sh", "-c", _MAKE_PARENT, "sh", parent, dest_path], deadline, what).strip() == b"own"
     dir_mode = dir_mode if own else None
     uploaded = False
     try:
@@ -370,6 +373,7 @@ def write_file(
 _WRITE_SMALL = (
     'set -e; own=0; '
     'if [ ! -d "$1" ]; then mkdir -p "$1"; own=1; elif [ -z "$(ls -A "$1")" ]; then own=1; fi; '
+    'if [ -d "$2" ]; then echo "$2 is a directory" >&2; exit 4; fi; '
     "trap 'rm -f \"$3\"' EXIT; cat > \"$3\"; n=$(wc -c < \"$3\"); "
     'if [ $((n)) -ne "$4" ]; then echo "received $((n)) of $4 bytes" >&2; exit 3; fi; '
     'chown "$5" "$3"; chmod "$6" "$3"; mv -f "$3" "$2"; trap - EXIT; '
