@@ -147,6 +147,7 @@ def test_listing_tasks_imports_neither_docker_nor_iris():
     # the sim tasks' module is a built-in plugin: what its bodies need waits for them (start-up time)
     assert "tempfile" not in imported
     assert "structlog" not in imported  # a listing never logs; locks.py imports it where it logs
+    assert "iris_ops.hashpass" not in imported  # only validate starts its pass before the program
 
 
 def test_inv_lists_the_same_tasks_as_iris_ops():
