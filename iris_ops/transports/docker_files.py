@@ -329,11 +329,11 @@ def write_file(
     ownership = f"{owner}:{group}"
     remaining(deadline, what)
     if size <= SMALL_FILE and supports_stdin_half_close(api):
-        return _write_small(api, container, src, dest_path, size=size, ownership=ownership,
+        return _write_small(api, container, src, parent, dest_path, size=size, ownership=ownership,
                             file_mode=file_mode, dir_mode=dir_mode, deadline=deadline, what=what)
 
-    # (a directory where the file goes is refused: the engine's extraction would replace it, and
-    # everything in it, with the file)
+    # (_MAKE_PARENT refuses a directory where the file goes: the engine's extraction would
+    # replace it, and everything in it, with the file)
     own = _root(api, container, ["sh", "-c", _MAKE_PARENT, "sh", parent, dest_path], deadline, what).strip() == b"own"
     dir_mode = dir_mode if own else None
     uploaded = False
@@ -381,7 +381,7 @@ _WRITE_SMALL = (
 )
 
 
-def _write_small(api, container: str, src: BinaryIO, dest_path: str, *, size: int, ownership: str,
+def _write_small(api, container: str, src: BinaryIO, parent: str, dest_path: str, *, size: int, ownership: str,
                  file_mode: int, dir_mode: int | None, deadline: float, what: str) -> FileDigest:
     """:func:`write_file` for a file of at most :data:`SMALL_FILE` bytes: one round trip instead
     of three (``mkdir``, ``put_archive``, ``chown``/``chmod``), about 0.1 s less per journal,
@@ -395,7 +395,6 @@ def _write_small(api, container: str, src: BinaryIO, dest_path: str, *, size: in
         data += more
     if len(data) != size:
         raise _source_error(tarstream.SourceSizeError(), what, len(data), size)
-    parent = posixpath.dirname(dest_path)
     temporary = f"{dest_path}.tmp-{secrets.token_hex(6)}"
     mode = "" if dir_mode is None else format(dir_mode, "o")
     argv = ["sh", "-c", _WRITE_SMALL, "sh", parent, dest_path, temporary, str(size), ownership,
