@@ -97,3 +97,21 @@ def test_an_owner_this_host_lacks_is_a_config_error(tmp_path):
         local.write_file(target=Target(transport="local", owner="no-such-user-here"), src=io.BytesIO(b"abc"),
                          size=3, path=str(tmp_path / "f"), timeout=5)
     assert "IRIS_OPS_OWNER" in caught.value.fix and not (tmp_path / "f").exists()
+
+
+def test_an_item_deleted_between_listing_and_reading_is_skipped(iris_shim):
+    """What a List query named may be gone when it is read (another delete-ns at the same time):
+    read_listed skips it, and reads what is there."""
+    from iris_ops import objectscript as o
+    from iris_ops.scripts.common import read_listed
+
+    seen = o.var("seen")
+    script = o.Script("%SYS", purpose="read listed")
+    statements = [o.set_(seen, o.new_array())]
+    for name in ("USER", "GONE_SINCE_LISTED"):
+        statements += read_listed(o.call("Config.Databases", "Get", o.lit(name), o.byref("d")),
+                                  o.call("Config.Databases", "Exists", o.lit(name)), o.push(seen, o.lit(name)))
+    script.step("read", *statements, o.result("seen", seen))
+    pm = new_plugin_manager(load_entry_points=False)
+    runner = Runner(pm, Target(transport="local", iris_command=str(iris_shim)), timeout=30)
+    assert runner.run(script, changes=False)["seen"] == ["USER"]

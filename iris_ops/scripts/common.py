@@ -99,6 +99,15 @@ def database_facts(role: str, db_name: Code) -> list[Code]:
 MAP_CLASSES = {"globals": "Config.MapGlobals", "routines": "Config.MapRoutines", "packages": "Config.MapPackages"}
 
 
+def read_listed(get: Code, still_there: Code, *then: Code) -> list[Code]:
+    """``get`` (a ``Config.*.Get`` of an item a List query or ListAll just named), then ``then``.
+    An item deleted since it was listed (another operation's delete-ns, running at the same
+    time) is skipped: ``still_there`` (its ``Exists``) is false.  Any other error is thrown."""
+    gs = var("gs")
+    return [set_(gs, get),
+            o.if_(o.system("Status.IsError", gs), o.if_(still_there, check_status(gs)), else_=then)]
+
+
 def mappings_of(namespace: Code, kind: str, *body: Code) -> list[Code]:
     """Statements running ``body`` for each ``kind`` mapping of ``namespace`` (the List query of
     Config.Map*, the mapping's name first), with ``mn`` its name and ``mp`` its properties
@@ -114,8 +123,7 @@ def mappings_of(namespace: Code, kind: str, *body: Code) -> list[Code]:
             method(rs, "%Next"),
             set_(mn, method(rs, "%GetData", 1)),
             o.kill(var("mp")),
-            check_status(call(cls, "Get", namespace, mn, o.byref("mp"))),
-            *body,
+            *read_listed(call(cls, "Get", namespace, mn, o.byref("mp")), call(cls, "Exists", namespace, mn), *body),
         ),
         o.kill(st, rs),
     ]
@@ -158,8 +166,8 @@ def for_each_namespace(*body: Code) -> list[Code]:
             o.kill(var("p")),
             o.if_(
                 op(explicit, "&", call("Config.Namespaces", "Exists", ns)),
-                check_status(call("Config.Namespaces", "Get", ns, o.byref("p"))),
-                *body,
+                *read_listed(call("Config.Namespaces", "Get", ns, o.byref("p")), call("Config.Namespaces", "Exists", ns),
+                             *body),
             ),
             set_(ns, func("$Order", var("all", ns))),
         ),

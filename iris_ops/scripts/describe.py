@@ -25,6 +25,7 @@ from .common import (
     database_facts,
     for_each_namespace,
     mappings_of,
+    read_listed,
     resource_users,
     table_counts,
 )
@@ -138,8 +139,8 @@ def database_users(namespace: str, databases: list[tuple[str, str]]) -> Script:
             method(rs, "%Next"),
             set_(dn, method(rs, "%GetData", 1)),
             o.kill(var("d")),
-            check_status(call("Config.Databases", "Get", dn, o.byref("d"))),
-            *same_dir,
+            *read_listed(call("Config.Databases", "Get", dn, o.byref("d")), call("Config.Databases", "Exists", dn),
+                         *same_dir),
         ),
         result("users", users),
     )
