@@ -61,7 +61,11 @@ class HostCommandLines(threading.Thread):
 
     def run(self) -> None:
         while self.running:
-            for entry in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                entries = list(Path("/proc").glob("[0-9]*/cmdline"))
+            except OSError:  # a process ended while /proc was being listed: list it again
+                continue
+            for entry in entries:
                 try:
                     self.seen.add(entry.read_bytes())
                 except OSError:
@@ -69,6 +73,7 @@ class HostCommandLines(threading.Thread):
             time.sleep(0.003)
 
     def stop(self) -> bytes:
+        assert self.is_alive(), "the command-line watcher died: it saw only part of the run"
         self.running = False
         self.join(10)
         return b"\n".join(sorted(self.seen))
