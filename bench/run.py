@@ -130,8 +130,14 @@ def sessions(stderr: str) -> int:
     return stderr.count('"script.start"')
 
 
-def median_of(n: int, argv: list[str], env: dict) -> float:
-    return statistics.median(run_cli(argv, env)[0] for _ in range(n))
+def medians_alternated(n: int, commands: dict[str, list[str]], env: dict) -> dict[str, float]:
+    """The median wall time of ``n`` runs of each command, the commands taking turns: a change in
+    the machine's load during the measure then weighs on all of them alike, not on one."""
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(n):
+        for name, argv in commands.items():
+            times[name].append(run_cli(argv, env)[0])
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def sha256_file(path: Path) -> str:
@@ -405,13 +411,12 @@ def main(argv: list[str] | None = None) -> int:
             quiet.pop("PYTHONDONTWRITEBYTECODE", None)
             for warm in (["iris-ops", "--list"], ["inv", "--version"], ["iris-ops", "run", "--ns", "%SYS", "Write 1"]):
                 run_cli([str(BIN / warm[0]), *warm[1:]], quiet)
-            raw["startup"] = {
-                "iris_ops_list": round(median_of(n, [str(BIN / "iris-ops"), "--list"], quiet), 4),
-                "inv_version": round(median_of(n, [str(BIN / "inv"), "--version"], quiet), 4),
-                "iris_ops_run": round(median_of(n, [str(BIN / "iris-ops"), "run", "--ns", "%SYS", "Write 1"], quiet), 4),
-                "runs": n,
-                "bytecode": "cached",
-            }
+            startup = medians_alternated(n, {
+                "iris_ops_list": [str(BIN / "iris-ops"), "--list"],
+                "inv_version": [str(BIN / "inv"), "--version"],
+                "iris_ops_run": [str(BIN / "iris-ops"), "run", "--ns", "%SYS", "Write 1"],
+            }, quiet)
+            raw["startup"] = {**{k: round(v, 4) for k, v in startup.items()}, "runs": n, "bytecode": "cached"}
         finally:
             sc.remove()
 

@@ -1,3 +1,3 @@
-from iris_ops.console import main
+from iris_ops.console import script
 
-main()
+script()

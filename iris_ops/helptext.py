@@ -9,7 +9,8 @@ paragraph of indented command lines.
 from __future__ import annotations
 
 import inspect
-import shutil
+import os
+import sys
 import textwrap
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable
@@ -184,11 +185,27 @@ def program_help(prog: str, collection: "Collection", core_args: Iterable["Argum
     return "\n".join(out)
 
 
+def _terminal_columns() -> int:
+    """The terminal's width as :func:`shutil.get_terminal_size` finds it (``COLUMNS``, then
+    stdout's terminal, else 100), at least 60.  shutil itself is not imported for it: it brings
+    the compression modules, and ``--list`` needs only this (start-up time)."""
+    try:
+        width = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        width = 0
+    if width <= 0:
+        try:
+            width = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, ValueError, OSError):  # no stdout, or not a terminal
+            width = 0
+    return max(width or 100, 60)
+
+
 def columns(rows: list[tuple[str, str]]) -> list[str]:
     if not rows:
         return []
     width = min(max(len(spec) for spec, _ in rows), 34)
-    total = max(shutil.get_terminal_size((100, 24)).columns, 60)
+    total = _terminal_columns()
     lines = []
     for spec, text in rows:
         indent = 2 + width + 3
@@ -203,6 +220,6 @@ def columns(rows: list[tuple[str, str]]) -> list[str]:
 
 
 def _wrap(text: str, indent: int) -> str:
-    total = max(shutil.get_terminal_size((100, 24)).columns, 60)
+    total = _terminal_columns()
     return textwrap.fill(text, width=min(total, 100) - 1, initial_indent=" " * indent,
                          subsequent_indent=" " * indent, break_on_hyphens=False)

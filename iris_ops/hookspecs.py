@@ -158,8 +158,7 @@ def open_session(target: "Target", namespace: str, timeout: float) -> "OpenSessi
 
     Example::
 
-        import subprocess
-        from iris_ops.transports.local import LocalSession
+        from iris_ops.transports.base import OpenSession
 
         @hookimpl
         def open_session(target, namespace, timeout):

@@ -17,7 +17,6 @@ Why it looks like this (IRIS.md §5):
 from __future__ import annotations
 
 import re
-import secrets
 from typing import Iterable, Union
 
 from iris_ops import names
@@ -276,6 +275,8 @@ class Script:
     ``always`` steps (thaw, cleanup), which run whatever happened."""
 
     def __init__(self, namespace: str = "%SYS", *, purpose: str = "script") -> None:
+        import secrets  # here: its import (hashlib, random) would be start-up time for every task
+
         self.namespace = names.namespace(namespace)
         self.purpose = purpose
         self.token = secrets.token_hex(12)

@@ -295,3 +295,16 @@ def test_run_output_keeps_iris_line_breaks():
     blank = ("\nNode: vm, Instance: IRIS\n\nUSER>\n\nUSER>\n1\n\n2\nUSER>\n\nUSER>\n\n"
              f"{begin}\n{{\"ok\":1}}\n{end}\n")
     assert user_output(blank, script) == "1\n\n2"
+
+
+@pytest.mark.parametrize(("columns", "width"), [("120", 120), ("30", 60), ("", 100), ("wide", 100), ("-5", 100)])
+def test_help_is_as_wide_as_columns_says(monkeypatch, columns, width):
+    # COLUMNS, else the terminal's width (none here), else 100; never below 60.
+    from iris_ops import helptext
+
+    def no_terminal(fd):
+        raise OSError("not a terminal")
+
+    monkeypatch.setattr(helptext.os, "get_terminal_size", no_terminal)
+    monkeypatch.setenv("COLUMNS", columns)
+    assert helptext._terminal_columns() == width

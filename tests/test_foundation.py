@@ -148,6 +148,10 @@ def test_listing_tasks_imports_neither_docker_nor_iris():
     assert "tempfile" not in imported
     assert "structlog" not in imported  # a listing never logs; locks.py imports it where it logs
     assert "iris_ops.hashpass" not in imported  # only validate starts its pass before the program
+    # What only task bodies need is imported in them (docs/PERFORMANCE.md, "Start-up"):
+    # secrets brings hashlib, hmac and random; shutil the compression modules.
+    assert not imported & {"secrets", "shutil", "iris_ops.locks", "iris_ops.versions", "iris_ops.transports.base",
+                           "iris_ops.operations.restore_checks", "iris_ops_security.scripts"}
 
 
 def test_inv_lists_the_same_tasks_as_iris_ops():

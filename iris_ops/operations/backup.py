@@ -15,13 +15,11 @@ is the same as without it.
 
 from __future__ import annotations
 
-import secrets
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from iris_ops import __version__, hookimpl, names, scripts, signals, versions
-from iris_ops import flags, locks
+from iris_ops import __version__, flags, hookimpl, names, scripts, signals
 from iris_ops.cli import task
 from iris_ops.errors import (
     ConflictError,
@@ -282,6 +280,8 @@ def run_backup(op: "Operation", namespace: str, out: Path, *, force: bool, dismo
     not_restored = not_recreated(info)
     for item in not_restored:
         op.log.warning("backup.not_restored", setting=item, note="recorded in the manifest; a restore does not recreate it")
+    import secrets
+
     manager_dir = names.directory(info["manager_directory"], what="manager directory")
     stage = f"{manager_dir}iris-ops-backup-{secrets.token_hex(6)}/"
     staged = {db["name"]: f"{stage}{names.database(db['name'])}/" for db in dbs}
@@ -333,6 +333,8 @@ def run_backup(op: "Operation", namespace: str, out: Path, *, force: bool, dismo
         finally:
             if not removed:
                 _cleanup_stage(op, stage)
+        from iris_ops import versions
+
         zv = info.get("version", "")
         parsed = versions.parse(zv)
         manifest = fixture.Manifest(
@@ -394,7 +396,7 @@ def backup(c, ns="", out="", force=False, dismount=False, description="", compre
         iris-ops backup --ns USER --force --dismount
         iris-ops backup --ns USER --compress
     """
-    from iris_ops import fixtures_dir
+    from iris_ops import fixtures_dir, locks
     from iris_ops.operations.context import Operation, refuse_json_dry_run
 
     refuse_json_dry_run(json_, dry_run)

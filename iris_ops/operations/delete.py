@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from iris_ops import hookimpl, names, scripts
-from iris_ops import flags, locks
+from iris_ops import flags
 from iris_ops.cli import task
 from iris_ops.errors import InstanceError, InternalError, UsageError
 
@@ -200,6 +200,7 @@ def delete_ns(c, ns="", yes=False, keep_files=False, dry_run=False, json_=False,
         iris-ops delete-ns --ns TEST1 --keep-files
         iris-ops delete-ns --ns TEST1 --dry-run
     """
+    from iris_ops import locks
     from iris_ops.operations.context import Operation, confirm, refuse_json_dry_run
 
     refuse_json_dry_run(json_, dry_run)

@@ -26,7 +26,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -84,6 +83,8 @@ def examine(op: "Operation", host_dirs: list[Path]) -> list[Finding]:
     from iris_ops import cache
 
     found += cache.check(op, mgr)
+    import shutil
+
     for directory in host_dirs:
         if not directory.is_dir():
             continue

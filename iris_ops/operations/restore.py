@@ -28,10 +28,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from iris_ops import __version__, hookimpl, names, scripts
-from iris_ops import flags, locks
+from iris_ops import flags
 from iris_ops.cli import task
 from iris_ops.errors import ConflictError, InstanceError, IrisOpsError, ValidationError
-from iris_ops.operations.restore_checks import check_fixture, preflight, warn_if_older
 
 if TYPE_CHECKING:
     from iris_ops.fixture import Database, Fixture
@@ -347,6 +346,7 @@ def run_restore(op: "Operation", src: Path, namespace: str, *, force: bool, veri
     """Restore ``src`` into ``namespace``; returns (tables, planned databases), or (None,
     planned) in a dry run.  ``use_cache=False`` neither reads nor fills the fixture cache."""
     from iris_ops import fixture
+    from iris_ops.operations.restore_checks import check_fixture, preflight, warn_if_older
 
     loaded = fixture.load(src)
     check_fixture(op, loaded, src)
@@ -453,7 +453,7 @@ def restore(c, src, ns="", force=False, yes=False, no_verify=False, no_cache=Fal
         iris-ops restore USER --ns TEST1 --dry-run
         iris-ops restore USER --ns TEST1 --no-cache
     """
-    from iris_ops import fixtures_dir
+    from iris_ops import fixtures_dir, locks
     from iris_ops.operations.context import Operation, confirm, refuse_json_dry_run
 
     refuse_json_dry_run(json_, dry_run)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import sys
 from pathlib import Path
 
@@ -154,6 +153,8 @@ def down(c, dir=None, container=None):  # noqa: A002
     """Remove the simulated instance (idempotent): its container, or its host install."""
     host = _host(dir)
     if _host_first(dir, container) and host.installed():
+        import shutil  # here, like tempfile: shutil brings the compression modules with it
+
         shutil.rmtree(host.home)
         print(f"simulated IRIS removed from {host.home}")
         return

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import time
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from iris_ops import hookimpl
-from iris_ops.transports.base import ExecResult, FileDigest, Target
+
+if TYPE_CHECKING:
+    from iris_ops.transports.base import ExecResult, Target
 
 NAME = "docker"
 
@@ -30,6 +33,7 @@ def _session_argv(target: Target, namespace: str, *extra: str) -> list[str]:
 
 
 def _exec(target: Target, argv: list[str], timeout: float, stdin: bytes | None = None, user: str | None = None) -> ExecResult:
+    from iris_ops.transports.base import ExecResult
     from iris_ops.transports.docker_exec import exec_command
 
     result = exec_command(
@@ -59,6 +63,7 @@ def read_file(target: Target, path: str, dest, timeout: float):
     if target.transport != NAME:
         return None
     from iris_ops.transports import docker_files, docker_host
+    from iris_ops.transports.base import FileDigest
 
     api, deadline = _api(target.docker_host, timeout), time.monotonic() + timeout
     local = docker_host.host_path(api, target.container, path)
@@ -75,6 +80,7 @@ def write_file(target: Target, src, size: int, path: str, timeout: float):
     if target.transport != NAME:
         return None
     from iris_ops.transports import docker_files
+    from iris_ops.transports.base import FileDigest
 
     digest = docker_files.write_file(
         _api(target.docker_host, timeout), target.container, src, path,

@@ -6,23 +6,25 @@ through the filesystem.  Claims targets whose ``transport`` is ``local``.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import select
-import shutil
 import subprocess
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from iris_ops import hookimpl
 from iris_ops.errors import ConfigError, DeadlineExceeded, InstanceError, UnreachableError
-from iris_ops.transports.base import ExecResult, FileDigest, OpenSession, Target
+
+if TYPE_CHECKING:
+    from iris_ops.transports.base import ExecResult, Target
 
 NAME = "local"
 CHUNK = 1 << 20
 
 
 def _run(target: Target, argv: list[str], stdin: bytes, timeout: float) -> ExecResult:
+    from iris_ops.transports.base import ExecResult
+
     command = [target.iris_command, *argv]
     try:
         done = subprocess.run(command, input=stdin, capture_output=True, timeout=timeout, check=False)
@@ -55,6 +57,7 @@ def exec_argument_call(target: Target, entry: str, namespace: str, timeout: floa
 def read_file(target: Target, path: str, dest, timeout: float):
     if target.transport != NAME:
         return None
+    from iris_ops.transports.base import FileDigest
     from iris_ops.transports.hashsink import copy_file
 
     try:
@@ -75,6 +78,8 @@ def write_file(target: Target, src, size: int, path: str, timeout: float):
     dest.parent.mkdir(parents=True, exist_ok=True)
     import hashlib
 
+    from iris_ops.transports.base import FileDigest
+
     digest = hashlib.sha256()
     remaining = size
     try:
@@ -90,6 +95,8 @@ def write_file(target: Target, src, size: int, path: str, timeout: float):
         if created:
             os.chmod(dest.parent, 0o770)
         if os.geteuid() == 0:
+            import shutil
+
             # a name, or a numeric id for a host that lacks the instance owner's name
             owner = int(target.owner) if str(target.owner).isdigit() else target.owner
             try:
@@ -111,6 +118,8 @@ def write_file(target: Target, src, size: int, path: str, timeout: float):
 def remove_path(target: Target, path: str, timeout: float):
     if target.transport != NAME:
         return None
+    import shutil
+
     p = Path(path)
     if p.is_dir() and not p.is_symlink():
         shutil.rmtree(p)
@@ -130,63 +139,12 @@ def list_directory(target: Target, path: str, timeout: float):
         return []
 
 
-class LocalSession(OpenSession):
-    """``iris session`` as a child process with pipes.  It runs in a session of its own, so a
-    Ctrl-C at the terminal reaches iris-ops (which cleans up, then closes this) and not the
-    child; if iris-ops dies, the pipe closes and the child reads the end of its input."""
-
-    def __init__(self, target: Target, namespace: str) -> None:
-        try:
-            self.proc = subprocess.Popen(
-                [target.iris_command, "session", target.instance, "-U", namespace],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-            )
-        except FileNotFoundError:
-            raise UnreachableError(
-                f"the `{target.iris_command}` command was not found on this host",
-                fix="Install IRIS here, run iris-ops inside the container, or set iris_command / use --transport docker.",
-            ) from None
-        self.output = bytearray()
-        self.ended = False
-
-    def send(self, data: bytes) -> None:
-        try:
-            self.proc.stdin.write(data)
-            self.proc.stdin.flush()
-        except BrokenPipeError:
-            self.ended = True
-
-    def read_until(self, markers: tuple[bytes, ...], deadline: float) -> bytes:
-        fd = self.proc.stdout.fileno()
-        while not self.ended and not any(m in self.output for m in markers):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise DeadlineExceeded("iris session did not answer in time")
-            ready, _, _ = select.select([fd], [], [], left)
-            if ready:
-                chunk = os.read(fd, 65536)
-                self.output += chunk
-                self.ended = not chunk
-        return bytes(self.output)
-
-    def close(self, deadline: float) -> int | None:
-        with contextlib.suppress(OSError):
-            self.proc.stdin.close()
-        with contextlib.suppress(DeadlineExceeded):
-            self.read_until((), deadline)
-        try:
-            return self.proc.wait(max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            return None
-        finally:
-            with contextlib.suppress(OSError):
-                self.proc.stdout.close()
-
-
 @hookimpl(trylast=True)
 def open_session(target: Target, namespace: str, timeout: float):
     if target.transport != NAME:
         return None
+    from iris_ops.transports.local_session import LocalSession
+
     session = LocalSession(target, namespace)
     session.send(target.login_input())
     return session

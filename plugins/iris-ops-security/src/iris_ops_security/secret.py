@@ -15,16 +15,15 @@ import base64
 import io
 import os
 import re
-import secrets
 import sys
 from typing import TYPE_CHECKING
 
 from iris_ops.errors import IrisOpsError, UsageError
 
-from .scripts import Secret
-
 if TYPE_CHECKING:
     from iris_ops.operations.context import Operation
+
+    from .scripts import Secret
 
 #: The environment variable read by default.
 PASSWORD_ENV = "IRIS_OPS_NEW_PASSWORD"
@@ -63,9 +62,13 @@ def read_password(env_name: str = "", from_stdin: bool = False) -> str:
     return password
 
 
-def stage(op: "Operation", password: str, manager_directory: str) -> Secret:
+def stage(op: "Operation", password: str, manager_directory: str) -> "Secret":
     """Write the masked password to a one-time file inside the instance (not in a dry run) and
     return where it is and the pad the script needs."""
+    import secrets
+
+    from .scripts import Secret
+
     data = password.encode("utf-8")
     pad = secrets.token_bytes(len(data))
     payload = base64.b64encode(bytes((d + p) % 256 for d, p in zip(data, pad)))
@@ -80,7 +83,7 @@ def stage(op: "Operation", password: str, manager_directory: str) -> Secret:
     return staged
 
 
-def discard(op: "Operation", staged: Secret, removed: bool) -> None:
+def discard(op: "Operation", staged: "Secret", removed: bool) -> None:
     """Remove the one-time directory when the script could not say it did.  A failure here is
     logged, not raised: it must not hide the error that stopped the script."""
     if removed or op.dry_run:

@@ -15,7 +15,7 @@ from typing import Any
 from iris_ops.cli import task
 from iris_ops.errors import ConflictError, InstanceError, ScriptError, UsageError
 
-from . import scripts, secret
+from . import secret  # `scripts` is imported in the bodies that use it: a listing needs none
 
 _SERVICE = re.compile(r"^%Service_[A-Za-z]+$")
 USER_MAX = 160  # Security.Users: "Maximum length of a user name is 160 characters"
@@ -71,6 +71,8 @@ def _operation(name: str, target: dict, dry_run: bool):
 
 def _describe(op, *, users: list[str] | None = None, services: tuple[str, ...] | list[str] = (),
               roles: list[str] = ()) -> dict:
+    from . import scripts
+
     return op.runner.run(scripts.describe(users, list(services), list(roles)), changes=False)
 
 
@@ -140,6 +142,8 @@ def _unexpire_changes(user: dict) -> dict[str, int]:
 })
 def unexpire_passwords(c, user="", dry_run=False, **target):
     """No forced password change and no password expiry, for one IRIS user or all of them."""
+    from . import scripts
+
     name = user_name(user) if user else ""
     op = _operation("unexpire-passwords", target, dry_run)
     with op.bound(user=name or "*"):
@@ -180,6 +184,8 @@ def unexpire_passwords(c, user="", dry_run=False, **target):
 })
 def set_password(c, user="", password_env="", password_stdin=False, dry_run=False, **target):
     """Set an IRIS user's password, taken from an environment variable or stdin, never argv."""
+    from . import scripts
+
     name = user_name(user)
     password = secret.read_password(password_env, password_stdin)
     op = _operation("set-password", target, dry_run)
@@ -209,6 +215,8 @@ def create_user(c, user="", roles=None, full_name=None, update=False, password_e
                 dry_run=False, **target):
     """Create an IRIS user with a password from an environment variable or stdin; exit 3 if it
     exists, unless --update."""
+    from . import scripts
+
     name = user_name(user)
     wanted_roles = role_names(roles) if roles else []
     if full_name is not None and (_control(full_name) or len(full_name) > 2048):
@@ -250,6 +258,8 @@ def create_user(c, user="", roles=None, full_name=None, update=False, password_e
 # --- services ------------------------------------------------------------------------------------
 
 def _set_service(name: str, service: str, enabled: bool, dry_run: bool, target: dict) -> None:
+    from . import scripts
+
     service = service_name(service)
     op = _operation(name, target, dry_run)
     with op.bound(service=service):
@@ -318,6 +328,8 @@ def _yes(flag: bool) -> str:
                          "dry_run": "accepted for uniformity: the report changes nothing"})
 def security_report(c, json_=False, dry_run=False, **target):
     """Users with their roles, password expiry and forced-change state; services, enabled or not."""
+    from . import scripts
+
     op = _operation("security-report", target, dry_run)
     with op.bound():
         report = report_rows(_describe(op, users=None, services=scripts.DOCUMENTED_SERVICES))

@@ -1,0 +1,65 @@
+"""The local transport's open session: ``iris session`` as a child process with pipes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import subprocess
+import time
+
+from iris_ops.errors import DeadlineExceeded, UnreachableError
+from iris_ops.transports.base import OpenSession, Target
+
+
+class LocalSession(OpenSession):
+    """``iris session`` as a child process with pipes.  It runs in a session of its own, so a
+    Ctrl-C at the terminal reaches iris-ops (which cleans up, then closes this) and not the
+    child; if iris-ops dies, the pipe closes and the child reads the end of its input."""
+
+    def __init__(self, target: Target, namespace: str) -> None:
+        try:
+            self.proc = subprocess.Popen(
+                [target.iris_command, "session", target.instance, "-U", namespace],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        except FileNotFoundError:
+            raise UnreachableError(
+                f"the `{target.iris_command}` command was not found on this host",
+                fix="Install IRIS here, run iris-ops inside the container, or set iris_command / use --transport docker.",
+            ) from None
+        self.output = bytearray()
+        self.ended = False
+
+    def send(self, data: bytes) -> None:
+        try:
+            self.proc.stdin.write(data)
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            self.ended = True
+
+    def read_until(self, markers: tuple[bytes, ...], deadline: float) -> bytes:
+        fd = self.proc.stdout.fileno()
+        while not self.ended and not any(m in self.output for m in markers):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise DeadlineExceeded("iris session did not answer in time")
+            ready, _, _ = select.select([fd], [], [], left)
+            if ready:
+                chunk = os.read(fd, 65536)
+                self.output += chunk
+                self.ended = not chunk
+        return bytes(self.output)
+
+    def close(self, deadline: float) -> int | None:
+        with contextlib.suppress(OSError):
+            self.proc.stdin.close()
+        with contextlib.suppress(DeadlineExceeded):
+            self.read_until((), deadline)
+        try:
+            return self.proc.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            return None
+        finally:
+            with contextlib.suppress(OSError):
+                self.proc.stdout.close()
