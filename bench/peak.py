@@ -3,11 +3,14 @@
 ``wait4``'s ``ru_maxrss`` cannot be trusted for a child: Linux carries the parent's high-water
 mark into it across fork and exec, so a benchmark that holds a large buffer would report its own
 memory as the child's.  ``VmHWM`` in ``/proc/self/status`` belongs to this process's address
-space, made new by exec; it is written to OUT (KiB) however the script ends.
+space, made new by exec; it is written to OUT (KiB) however the script ends: by an ``atexit``
+handler, which Python's exit runs and so does the iris-ops console script's faster one
+(:func:`iris_ops.console.script` leaves with ``os._exit`` after the handlers).
 """
 
 from __future__ import annotations
 
+import atexit
 import runpy
 import sys
 
@@ -23,11 +26,13 @@ def _peak_kib() -> int:
 def main() -> None:
     out, script, *args = sys.argv[1:]
     sys.argv = [script, *args]
-    try:
-        runpy.run_path(script, run_name="__main__")
-    finally:
-        with open(out, "w") as f:
-            f.write(str(_peak_kib()))
+    atexit.register(_write_peak, out)
+    runpy.run_path(script, run_name="__main__")
+
+
+def _write_peak(out: str) -> None:
+    with open(out, "w") as f:
+        f.write(str(_peak_kib()))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -72,3 +73,18 @@ def test_python_m_iris_ops_is_the_console_script():
     done = subprocess.run([sys.executable, "-m", "iris_ops", "backup", "--ns", "bad name"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
+
+
+def test_the_bench_reads_the_peak_memory_of_the_console_script(tmp_path):
+    # bench/peak.py runs the script in its own process and writes VmHWM from an atexit handler:
+    # the script's os._exit must not skip it (it did: every peak read 0).
+    root = Path(__file__).resolve().parents[1]
+    script = Path(sys.executable).parent / "iris-ops"
+    if not script.exists():
+        pytest.skip("no iris-ops console script beside this interpreter")
+    out = tmp_path / "peak"
+    done = subprocess.run([sys.executable, str(root / "bench" / "peak.py"), str(out), str(script), "--list"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "backup" in done.stdout
+    assert 10_000 < int(out.read_text()) < 200_000  # KiB: a Python process with invoke loaded
