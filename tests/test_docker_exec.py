@@ -13,6 +13,7 @@ import os
 import secrets
 import subprocess
 import sys
+import threading
 import time
 import tracemalloc
 
@@ -123,6 +124,21 @@ def test_stopped_container(api, sim_container):
     sim_container.stop()
     with pytest.raises(errors.UnreachableError, match=f"container '{sim_container.name}' is not running") as info:
         exec_command(api, sim_container.name, ["true"], deadline=soon())
+    assert f"docker start {sim_container.name}" in info.value.fix
+
+
+def test_a_container_killed_while_the_command_runs_is_unreachable(api, sim_container):
+    # The command's failure (killed with its container) is the container's state, exit 6: not
+    # a failed command (exit 5).  A command that fails in a running container keeps its exit
+    # status (test_stderr_is_demultiplexed_and_the_exit_code_returned).
+    killer = threading.Timer(1.0, sim_container.stop, kwargs={"kill": True})
+    killer.start()
+    try:
+        with pytest.raises(errors.UnreachableError, match=f"container '{sim_container.name}' is not running") as info:
+            exec_command(api, sim_container.name, ["sleep", "30"], deadline=soon(25))
+    finally:
+        killer.cancel()
+    assert info.value.exit_code == 6
     assert f"docker start {sim_container.name}" in info.value.fix
 
 

@@ -389,7 +389,33 @@ def exec_command(
             raw.close()
 
     exit_code = _exit_code(api, container, exec_id, deadline, what)
+    if exit_code != 0:
+        _raise_if_stopped(api, container, exit_code)
     return ExecResult(exit_code=exit_code, stdout=b"".join(out), stderr=b"".join(err))
+
+
+#: How long to look for a container's stop after a command ended by a signal (status 128+n) or
+#: refused by the runtime (126): the engine records the container's exit a moment after the exec's.
+_STOP_POLLS = (0.0, 0.05, 0.1, 0.2, 0.4)
+
+
+def _raise_if_stopped(api, container: str, exit_code: int) -> None:
+    """A command that failed because its container stopped (killed, or stopped while it ran, or
+    just before it started: the runtime then answers exit status 126, "cannot exec in a stopped
+    container") is the container being unreachable, not the command failing: raise that.  A
+    failure in a container that still runs is the command's own: return."""
+    import docker
+
+    for delay in _STOP_POLLS if exit_code >= 126 else (0.0,):
+        time.sleep(delay)
+        try:
+            state = (api.inspect_container(container).get("State") or {})
+        except docker.errors.NotFound:
+            raise _container_missing(container) from None
+        except Exception:  # noqa: BLE001 - no answer about the state: the command's failure stands
+            return
+        if state.get("Running") is False or state.get("Paused") or state.get("Restarting"):
+            raise _conflict(container, str(state.get("Status") or "not running"))
 
 
 def _exit_code(api, container: str, exec_id: str, deadline: float, what: str) -> int:
