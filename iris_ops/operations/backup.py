@@ -258,7 +258,9 @@ def _flag(value) -> int | None:
 
 def run_backup(op: "Operation", namespace: str, out: Path, *, force: bool, dismount: bool, description: str,
                compress: bool = False):
-    from iris_ops import compression, fixture, progress
+    import secrets
+
+    from iris_ops import compression, fixture, progress, versions
 
     if compress:  # exit 2 with the fix line, before any instance work
         compression.available()
@@ -280,8 +282,6 @@ def run_backup(op: "Operation", namespace: str, out: Path, *, force: bool, dismo
     not_restored = not_recreated(info)
     for item in not_restored:
         op.log.warning("backup.not_restored", setting=item, note="recorded in the manifest; a restore does not recreate it")
-    import secrets
-
     manager_dir = names.directory(info["manager_directory"], what="manager directory")
     stage = f"{manager_dir}iris-ops-backup-{secrets.token_hex(6)}/"
     staged = {db["name"]: f"{stage}{names.database(db['name'])}/" for db in dbs}
@@ -333,8 +333,6 @@ def run_backup(op: "Operation", namespace: str, out: Path, *, force: bool, dismo
         finally:
             if not removed:
                 _cleanup_stage(op, stage)
-        from iris_ops import versions
-
         zv = info.get("version", "")
         parsed = versions.parse(zv)
         manifest = fixture.Manifest(

@@ -58,6 +58,8 @@ class Finding:
 
 
 def examine(op: "Operation", host_dirs: list[Path]) -> list[Finding]:
+    import shutil
+
     from iris_ops.operations import backup
 
     found: list[Finding] = []
@@ -83,8 +85,6 @@ def examine(op: "Operation", host_dirs: list[Path]) -> list[Finding]:
     from iris_ops import cache
 
     found += cache.check(op, mgr)
-    import shutil
-
     for directory in host_dirs:
         if not directory.is_dir():
             continue

@@ -71,15 +71,16 @@ def read_file(target: Target, path: str, dest, timeout: float):
 def write_file(target: Target, src, size: int, path: str, timeout: float):
     if target.transport != NAME:
         return None
+    import hashlib
+    import shutil
+
+    from iris_ops.transports.base import FileDigest
+
     dest = Path(path)
     # Only the file's own directory (made here, or empty: a database directory a restore just
     # created) gets our mode and owner; one that already holds files is left as it is.
     created = not dest.parent.is_dir() or not any(dest.parent.iterdir())
     dest.parent.mkdir(parents=True, exist_ok=True)
-    import hashlib
-
-    from iris_ops.transports.base import FileDigest
-
     digest = hashlib.sha256()
     remaining = size
     try:
@@ -95,8 +96,6 @@ def write_file(target: Target, src, size: int, path: str, timeout: float):
         if created:
             os.chmod(dest.parent, 0o770)
         if os.geteuid() == 0:
-            import shutil
-
             # a name, or a numeric id for a host that lacks the instance owner's name
             owner = int(target.owner) if str(target.owner).isdigit() else target.owner
             try:
