@@ -5,7 +5,7 @@
     .venv/bin/python bench/run.py --size 4G --json bench/results-4g.json
 
 It uses the suite's test bed: a reachable Docker engine or a private dockerd
-(:func:`iris_ops.testing.dockerd.engine`), the ``iris-ops-sim`` image built from this checkout,
+(:func:`iris_ops_sim.dockerd.engine`), the ``iris-ops-sim`` image built from this checkout,
 and one container of it.  In that container it creates three databases:
 
 * ``BIG``: ``--size`` bytes, filled end to end (``iris-sim create-db --fill``), for throughput;
@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from iris_ops import tarstream  # noqa: E402
-from iris_ops.testing import dockerd, image, simcontainer  # noqa: E402
+from iris_ops_sim import dockerd, image, simcontainer  # noqa: E402
 from iris_ops.transports import docker_exec, docker_files  # noqa: E402
 
 MIB = 1 << 20

@@ -37,7 +37,6 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "iris_ops.operations.delete",
     "iris_ops.operations.doctor",
     "iris_ops.operations.cache_tasks",
-    "iris_ops.testing.tasks",
 )
 
 
@@ -134,20 +133,7 @@ def new_plugin_manager(disabled: Iterable[str] = (), *, load_entry_points: bool 
             continue
         pm.register(importlib.import_module(module_name), name=module_name)
     _reject_unknown_hooks(pm)
-    _register_fault(pm)
     return pm
-
-
-def _register_fault(pm: PluginManager) -> None:
-    """``IRIS_OPS_FAULT`` (tests only): the fault injector of :mod:`iris_ops.testing.faults`."""
-    import os
-
-    if os.environ.get("IRIS_OPS_FAULT"):
-        from iris_ops.testing import faults
-
-        fault = faults.from_environment()
-        pm.register(fault, name="iris-ops-fault")
-        fault.pm = pm
 
 
 @dataclass(frozen=True)

@@ -182,34 +182,16 @@ class IrisSession:
         self.sweep()
 
     def _start_sim(self) -> dict[str, Any]:
-        """A simulated instance for this session: a container on a reachable engine, or a host
-        install.  Stopped at the end of the session."""
-        import tempfile
-
-        from iris_ops.testing import dockerd
-        from iris_ops.testing.simcontainer import HostSim, run_container
-
-        url = dockerd.find_engine()
-        if url is not None:
-            from iris_ops.testing import image
-
-            client = dockerd.client_for(url)
-            name = f"iris-ops-pytest-{self.run_id.lower()}-{self.worker.lower()}"
-            sc = run_container(client, url, image.ensure_image(client), name)
-            self._stop_sim = sc.remove
-            self.where = f"simulated IRIS container {name}"
-            return {"container": name, "docker_host": url, "transport": "docker"}
-        home = tempfile.mkdtemp(prefix="iris-ops-pytest-")
-        sim = HostSim(home).install()
-
-        def remove() -> None:
-            import shutil
-
-            shutil.rmtree(home, ignore_errors=True)
-
-        self._stop_sim = remove
-        self.where = f"simulated IRIS installed in {home}"
-        return {"transport": "local", "iris_command": str(sim.iris_command)}
+        """A simulated instance for this session, from the plugin that provides one (the
+        ``iris-ops-sim`` distribution); stopped at the end of the session."""
+        name = f"iris-ops-pytest-{self.run_id.lower()}-{self.worker.lower()}"
+        started = self._pm.hook.start_simulated_instance(name=name)
+        if started is None:
+            pytest.fail("--iris-sim asks for a simulated IRIS, but no plugin provides one: install iris-ops-sim "
+                        "(pip install 'iris-ops[sim]'; from a checkout of iris-ops: pip install -e plugins/iris-ops-sim), "
+                        "or aim the tests at a real IRIS container with --iris-container NAME", pytrace=False)
+        settings, self._stop_sim, self.where = started
+        return settings
 
     def stop(self) -> None:
         try:

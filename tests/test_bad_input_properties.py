@@ -83,7 +83,7 @@ def test_literal_quoting_round_trips_or_refuses_control_characters(text):
 @example('x" Kill  Write "y')
 def test_literals_mean_exactly_the_text_to_the_simulated_parser(text):
     """The simulator's ObjectScript parser reads the literal back as one string: the text, not code."""
-    from iris_ops.testing.irissim.objectscript import parser
+    from iris_ops_sim.irissim.objectscript import parser
 
     (cmd,) = parser.parse_line(f"Set x={lit(text)}")
     assert cmd.kind == "SET"

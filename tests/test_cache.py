@@ -22,7 +22,7 @@ from iris_ops import cache, names, scripts
 
 @pytest.fixture(scope="module")
 def sim():
-    from iris_ops.testing.simcontainer import HostSim
+    from iris_ops_sim.simcontainer import HostSim
 
     home = tempfile.mkdtemp(prefix="iris-ops-cache-")
     try:

@@ -119,7 +119,7 @@ def test_docker_transport_logs_in_and_nothing_shows_the_password(sim_container):
 def test_a_login_prompt_counts_as_ready():
     from types import SimpleNamespace
 
-    from iris_ops.testing.simcontainer import wait_ready
+    from iris_ops_sim.simcontainer import wait_ready
 
     asking = SimpleNamespace(name="c", exec=lambda argv, stdin=None: (1, b"\nNode: c, Instance: IRIS\n\nUsername: ", b""))
     wait_ready(asking, timeout=1)  # returns at once: the instance answers, it wants a login

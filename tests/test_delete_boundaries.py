@@ -8,7 +8,7 @@ import re
 
 from clihelp import cli, manifest, objectscript, ok
 from cli_helpers import plugin
-from iris_ops.testing.faults import Fault
+from iris_ops_sim.faults import Fault
 
 MGR = "/usr/irissys/mgr/"
 

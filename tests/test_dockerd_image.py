@@ -1,5 +1,5 @@
-"""A real Docker engine for the test bed (``iris_ops.testing.dockerd``) and the simulator's image
-(``iris_ops.testing.image``): a private dockerd starts, the image builds from this host's Python,
+"""A real Docker engine for the test bed (``iris_ops_sim.dockerd``) and the simulator's image
+(``iris_ops_sim.image``): a private dockerd starts, the image builds from this host's Python,
 a container of it behaves as an IRIS container does, and stopping the engine leaves nothing.
 
 Marked ``docker``: skipped where no private engine can start (not root, no dockerd), failed
@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from iris_ops.testing import dockerd, image
-from iris_ops.testing.dockerd import PrivateEngine
+from iris_ops_sim import dockerd, image
+from iris_ops_sim.dockerd import PrivateEngine
 
 docker_only = pytest.mark.docker
 NUL = b"\0"
@@ -217,7 +217,7 @@ def test_a_start_that_fails_says_why_and_leaves_nothing():
 @docker_only
 def test_atexit_stops_an_engine_nobody_stopped():
     _require_private_engine()
-    script = "from iris_ops.testing.dockerd import PrivateEngine; e = PrivateEngine().start(); print(e.dir, e.pid)"
+    script = "from iris_ops_sim.dockerd import PrivateEngine; e = PrivateEngine().start(); print(e.dir, e.pid)"
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     directory, pid = run.stdout.splitlines()[-1].split()  # after the engine's log line
@@ -388,7 +388,7 @@ def test_the_image_lock_serialises_builders_and_leaves_no_file(tmp_path):
     import threading
     import time
 
-    from iris_ops.testing.image import _image_lock
+    from iris_ops_sim.image import _image_lock
 
     class Client:
         def info(self):

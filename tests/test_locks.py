@@ -28,7 +28,7 @@ IRIS_OPS = [sys.executable, "-m", "iris_ops"]
 @pytest.fixture(scope="module")
 def host():
     """One simulated native install for the whole module (the tests leave it as they found it)."""
-    from iris_ops.testing.simcontainer import HostSim
+    from iris_ops_sim.simcontainer import HostSim
 
     home = tempfile.mkdtemp(prefix="iris-ops-locks-")
     try:
@@ -157,7 +157,7 @@ def test_lock_builders_quote_and_validate():
         os_.global_ref("X", "new\nline")
     with pytest.raises(TypeError):
         os_.lock('^X("a")')
-    from iris_ops.testing.syntax import syntax_errors
+    from iris_ops_sim.syntax import syntax_errors
 
     assert syntax_errors(LockScript(('N"S', FREEZE), "restore", 2.5)) == []  # InterSystems' grammar reads it
     holder = parse_holder(str(LockScript(("NS",), "restore", 0).holder("NS")))

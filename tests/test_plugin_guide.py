@@ -32,6 +32,7 @@ def test_the_guide_gives_every_file_of_its_layout():
     assert set(guide_files()) == {
         f"{DIST}/pyproject.toml",
         f"{DIST}/src/iris_ops_fixture_size/__init__.py",
+        f"{DIST}/tests/conftest.py",
         f"{DIST}/tests/test_fixture_size.py",
     }
 

@@ -18,7 +18,7 @@ from iris_ops import hookimpl
 
 @pytest.fixture(scope="module")
 def shared_sim(docker_engine, sim_image):
-    from iris_ops.testing.simcontainer import run_container
+    from iris_ops_sim.simcontainer import run_container
 
     sc = run_container(docker_engine.client, docker_engine.base_url, sim_image, f"iris-rel-{secrets.token_hex(4)}")
     try:

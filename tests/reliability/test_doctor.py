@@ -18,10 +18,12 @@ from iris_ops.errors import InstanceError
 from reliability.conftest import comparable, leftovers_in
 
 
-def _popen(sc, cwd, *args, **extra):
+def _popen(sc, cwd, *args, fault=None, **extra):
+    from clihelp import command
+
     env = {k: v for k, v in os.environ.items() if not k.startswith("IRIS_OPS_")}
     env.update(sc.env, IRIS_OPS_LOG_FORMAT="json", **extra)
-    return subprocess.Popen([sys.executable, "-m", "iris_ops", *map(str, args)], env=env, cwd=cwd,
+    return subprocess.Popen(command(*args, fault=fault), env=env, cwd=cwd,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -149,7 +151,7 @@ def test_power_loss_mid_count_leaves_a_counting_namespace_which_doctor_removes(s
     sc = shared_sim
     before = sc.instance.listing()
     proc = _popen(sc, tmp_path, "backup", "--ns", "USER", "--out", tmp_path / "fx",
-                  IRIS_OPS_FAULT="slow@##class(Config.Namespaces).Create(")
+                  fault="slow@##class(Config.Namespaces).Create(")
     counting = lambda: any(n.startswith("IRISOPS-COUNT-") for n in sc.instance.read_config()["Databases"])  # noqa: E731
     _wait_for(counting, proc, "the counting databases")
     proc.send_signal(signal.SIGKILL)

@@ -99,7 +99,7 @@ def every_script():
 @pytest.mark.parametrize("script", list(every_script()), ids=lambda s: s.purpose)
 def test_every_script_parses(script):
     pytest.importorskip("tree_sitter_objectscript")
-    from iris_ops.testing.syntax import syntax_errors
+    from iris_ops_sim.syntax import syntax_errors
 
     assert syntax_errors(script) == []
 
@@ -107,7 +107,7 @@ def test_every_script_parses(script):
 def test_the_syntax_check_can_fail():
     pytest.importorskip("tree_sitter_objectscript")
     from iris_ops import objectscript as o
-    from iris_ops.testing.syntax import syntax_errors
+    from iris_ops_sim.syntax import syntax_errors
 
     broken = o.Script("%SYS").step("bad", o.user_code('Set x=("a"'))
     assert syntax_errors(broken) == [line for line in broken.lines() if 'Set x=("a"' in line]
@@ -151,8 +151,8 @@ def test_role_and_service_names_are_checked():
 
 @pytest.fixture
 def instance(tmp_path):
-    from iris_ops.testing.irissim.instance import SimInstance
-    from iris_ops.testing.irissim.instance.fs import ContainerFS
+    from iris_ops_sim.irissim.instance import SimInstance
+    from iris_ops_sim.irissim.instance.fs import ContainerFS
 
     return SimInstance.create(ContainerFS(tmp_path / "rootfs", tmp_path / "fsmeta.json"))
 
@@ -173,7 +173,7 @@ def _operation(instance):
 
 
 def _run(instance, script) -> tuple[dict, bytes]:
-    from iris_ops.testing.irissim.objectscript import iris_main
+    from iris_ops_sim.irissim.objectscript import iris_main
 
     chunks: list[bytes] = []
     code = iris_main(instance, ["session", "IRIS", "-U", "%SYS"], io.BytesIO(script.render().encode()), chunks.append)
@@ -183,7 +183,7 @@ def _run(instance, script) -> tuple[dict, bytes]:
 
 @pytest.mark.parametrize("password", ["Grüße, Welt! 12", "plain-ASCII-pw", "Ωmega-密码-9"])
 def test_a_staged_password_reaches_the_instance_and_nothing_else(instance, password):
-    from iris_ops.testing.irissim.instance import security
+    from iris_ops_sim.irissim.instance import security
 
     op = _operation(instance)
     staged = secret.stage(op, password, instance.manager_directory())

@@ -2,7 +2,7 @@
 real Docker engine, or a native install on this host.
 
 Both are reached the way a real IRIS is reached (``docker exec … iris session``, or ``iris`` on
-the host) and seeded through ``iris-sim`` (:mod:`iris_ops.testing.control`).  Used by the
+the host) and seeded through ``iris-sim`` (:mod:`iris_ops_sim.control`).  Used by the
 pytest fixtures, ``iris-ops sim``, the demo and the benchmark.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from iris_ops.errors import UnreachableError
-from iris_ops.testing.control import SimControl, docker_exec, host_exec
+from iris_ops_sim.control import SimControl, docker_exec, host_exec
 
 #: Every container the kit starts carries this label (``docker ps --filter label=iris-ops.sim=1``).
 LABEL = "iris-ops.sim"
@@ -111,7 +111,7 @@ def host_owner() -> str:
     its id (51773) on a host that has no user of that name, as a container's files show there."""
     import pwd
 
-    from iris_ops.testing.irissim.instance.fs import USERS
+    from iris_ops_sim.irissim.instance.fs import USERS
 
     try:
         return pwd.getpwnam("irisowner").pw_name
@@ -161,7 +161,7 @@ class HostSim:
 
     def install(self) -> "HostSim":
         """Launchers in ``<home>/bin`` and the default instance (idempotent)."""
-        from iris_ops.testing import image
+        from iris_ops_sim import image
 
         if self.installed():
             return self

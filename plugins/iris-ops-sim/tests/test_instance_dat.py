@@ -8,7 +8,7 @@ import struct
 import pytest
 
 from _instance_helpers import call, new_instance
-from iris_ops.testing.irissim.instance import datfile
+from iris_ops_sim.irissim.instance import datfile
 
 
 @pytest.fixture

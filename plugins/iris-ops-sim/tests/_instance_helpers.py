@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from iris_ops.testing.irissim.instance import SimInstance
-from iris_ops.testing.irissim.instance.fs import ContainerFS
-from iris_ops.testing.irissim.objectscript import runtime
-from iris_ops.testing.irissim.objectscript.runtime import ByRef, Process
+from iris_ops_sim.irissim.instance import SimInstance
+from iris_ops_sim.irissim.instance.fs import ContainerFS
+from iris_ops_sim.irissim.objectscript import runtime
+from iris_ops_sim.irissim.objectscript.runtime import ByRef, Process
 
 
 def new_instance(root: Path) -> SimInstance:

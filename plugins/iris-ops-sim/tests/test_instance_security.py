@@ -10,9 +10,9 @@ import os
 import pytest
 
 from _instance_helpers import ByRef, call, new_instance
-from iris_ops.testing.irissim.instance import security
-from iris_ops.testing.irissim.objectscript import iris_main
-from iris_ops.testing.irissim.objectscript.runtime import IrisError, is_error_status
+from iris_ops_sim.irissim.instance import security
+from iris_ops_sim.irissim.objectscript import iris_main
+from iris_ops_sim.irissim.objectscript.runtime import IrisError, is_error_status
 
 USERS = "Security.Users"
 

@@ -7,8 +7,8 @@ import json
 import pytest
 from objectscript_fakes import FakeInstance
 
-from iris_ops.testing.irissim.objectscript import Interpreter
-from iris_ops.testing.irissim.objectscript.runtime import IrisError, Process, ThrownException
+from iris_ops_sim.irissim.objectscript import Interpreter
+from iris_ops_sim.irissim.objectscript.runtime import IrisError, Process, ThrownException
 
 
 @pytest.fixture

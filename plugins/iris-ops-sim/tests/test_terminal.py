@@ -6,7 +6,7 @@ import io
 
 from objectscript_fakes import FakeInstance, body, run, session
 
-from iris_ops.testing.irissim.objectscript import iris_main
+from iris_ops_sim.irissim.objectscript import iris_main
 
 
 def test_banner_is_written_before_any_input_is_read():

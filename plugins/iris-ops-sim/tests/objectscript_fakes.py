@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 
-from iris_ops.testing.irissim.objectscript import iris_main
-from iris_ops.testing.irissim.objectscript.runtime import IrisError, SimClass, error_status, ok_status, register_class
+from iris_ops_sim.irissim.objectscript import iris_main
+from iris_ops_sim.irissim.objectscript.runtime import IrisError, SimClass, error_status, ok_status, register_class
 
 VERSION = (
     "IRIS for UNIX (Ubuntu Server LTS for x86-64 Containers) 2024.1 (Build 267.2U) "

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from objectscript_fakes import FakeInstance
 
-from iris_ops.testing.irissim.objectscript import Interpreter, ParseError, parse_line
-from iris_ops.testing.irissim.objectscript.interpreter import QuitSignal
-from iris_ops.testing.irissim.objectscript.runtime import Halt, IrisError, Process
+from iris_ops_sim.irissim.objectscript import Interpreter, ParseError, parse_line
+from iris_ops_sim.irissim.objectscript.interpreter import QuitSignal
+from iris_ops_sim.irissim.objectscript.runtime import Halt, IrisError, Process
 
 
 class Box:

@@ -7,9 +7,9 @@ import os
 import pytest
 
 from _instance_helpers import ByRef, call, new_instance
-from iris_ops.testing.irissim.instance import lists
-from iris_ops.testing.irissim.objectscript import runtime
-from iris_ops.testing.irissim.objectscript.runtime import IrisError, Process, is_error_status
+from iris_ops_sim.irissim.instance import lists
+from iris_ops_sim.irissim.objectscript import runtime
+from iris_ops_sim.irissim.objectscript.runtime import IrisError, Process, is_error_status
 
 
 @pytest.fixture
@@ -125,7 +125,7 @@ def test_root_owned_0644_file_mounts_read_only(inst):
     db = call(inst, "SYS.Database", "%OpenId", d)
     p = Process(inst, "%SYS", lambda s: None)
     assert db.get_property(p, "ReadOnlyMounted") == 1 and db.get_property(p, "ROReasonText")
-    from iris_ops.testing.irissim.instance.sql import SqlError
+    from iris_ops_sim.irissim.instance.sql import SqlError
 
     with pytest.raises(SqlError) as err:
         inst.sql("APP", "INSERT INTO X VALUES (1)")

@@ -7,10 +7,10 @@ import time
 import pytest
 
 from _instance_helpers import ByRef, call, new_instance
-from iris_ops.testing.irissim.instance import datfile
-from iris_ops.testing.irissim.instance.sql import SqlError
-from iris_ops.testing.irissim.objectscript.runtime import Halt, Process, is_error_status
-from iris_ops.testing.irissim.objectscript import runtime
+from iris_ops_sim.irissim.instance import datfile
+from iris_ops_sim.irissim.instance.sql import SqlError
+from iris_ops_sim.irissim.objectscript.runtime import Halt, Process, is_error_status
+from iris_ops_sim.irissim.objectscript import runtime
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from iris_ops.testing.irissim.instance.fs import USERS, ContainerFS, ContainerPathError
+from iris_ops_sim.irissim.instance.fs import USERS, ContainerFS, ContainerPathError
 
 IRISOWNER = USERS["irisowner"]
 

@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 
-PACKAGE = "iris_ops.testing.irissim"
+PACKAGE = "iris_ops_sim.irissim"
 
 
 def _fresh(code: str) -> object:

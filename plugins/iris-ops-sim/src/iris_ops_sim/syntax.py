@@ -1,7 +1,7 @@
 """Syntax checks of generated scripts with InterSystems' tree-sitter grammar, for tests
 (``pip install iris-ops[test]`` brings ``tree-sitter`` and ``tree-sitter-objectscript``).
 
-    from iris_ops.testing.syntax import syntax_errors
+    from iris_ops_sim.syntax import syntax_errors
     assert syntax_errors(my_script) == []
 """
 

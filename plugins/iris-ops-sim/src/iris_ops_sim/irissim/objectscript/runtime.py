@@ -1,7 +1,7 @@
 """The contract between the simulated ObjectScript interpreter and the simulated IRIS classes.
 
 The interpreter (``interpreter.py``) evaluates ObjectScript; the classes (in
-``iris_ops.testing.irissim.instance``) implement IRIS system classes.  They meet only here:
+``iris_ops_sim.irissim.instance``) implement IRIS system classes.  They meet only here:
 
 * :class:`IrisError` is an ObjectScript runtime error (``$ZERROR``);
 * :class:`Process` is one ``iris session`` process (namespace, ``$JOB``, output);

@@ -1,8 +1,12 @@
 """Fault injection for the reliability tests and for anyone reproducing a failure by hand.
 
-:class:`Fault` is a plugin.  Tests register it in process; ``IRIS_OPS_FAULT=KIND@WHERE`` (for
-example ``status@##class(Config.Databases).Create(``) makes the plugin manager register it for a
-whole ``iris-ops`` run, so the same faults reach a subprocess.  Never set it outside a test.
+:class:`Fault` is a plugin of the test kit, never of an installed iris-ops: tests register it in
+process (a throwaway plugin), and :func:`main` runs a whole ``iris-ops`` command with it in a
+separate process, saying so on stderr every time::
+
+    python -m iris_ops_sim.faults 'status@##class(Config.Databases).Create(' restore --src F --ns T
+
+No environment variable or file makes ``iris-ops`` itself load it.
 
 | kind | what happens | where |
 |---|---|---|
@@ -23,7 +27,7 @@ whole ``iris-ops`` run, so the same faults reach a subprocess.  Never set it out
 The first matching call fires; later ones run normally (the cleanup must work).  The container
 faults act on the real container through the engine (``docker stop``/``kill``), at the named
 step, so that the case is deterministic; ``engine-gone`` needs the test's proxy (``on_gone``) and
-does nothing through ``IRIS_OPS_FAULT``.
+does nothing through :func:`main`.
 """
 
 from __future__ import annotations
@@ -37,20 +41,39 @@ import signal
 from iris_ops import hookimpl
 from iris_ops.errors import DeadlineExceeded, UnreachableError
 
-ENV = "IRIS_OPS_FAULT"
 STEP = re.compile(r"Try \{ If n=\d+ \{ ")
+#: What :func:`main` prints before the command runs: a run with a fault is never mistaken for a real one.
+WARNING = "iris-ops-sim: FAULT INJECTION ACTIVE ({spec}): this run fails on purpose, for a test"
 
 
 def signal_self(signum: int) -> None:
     os.kill(os.getpid(), signum)
 
 
-def from_environment() -> "Fault | None":
-    spec = os.environ.get(ENV, "")
-    if not spec:
-        return None
+def parse(spec: str) -> "Fault":
+    """``KIND@WHERE`` as a :class:`Fault`."""
     kind, _, where = spec.partition("@")
+    if kind not in SCRIPT_FAULTS | TRANSFER_FAULTS:
+        raise SystemExit(f"unknown fault kind {kind!r}; known: {', '.join(sorted(SCRIPT_FAULTS | TRANSFER_FAULTS))}")
     return Fault(kind, where)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m iris_ops_sim.faults KIND@WHERE IRIS-OPS-ARGS...``: the ``iris-ops`` command
+    with the fault registered as a plugin."""
+    import sys
+
+    from iris_ops import cli
+    from iris_ops.manager import get_plugin_manager
+
+    words = sys.argv[1:] if argv is None else argv
+    if not words:
+        raise SystemExit("usage: python -m iris_ops_sim.faults KIND@WHERE IRIS-OPS-ARGS...")
+    fault = parse(words[0])
+    print(WARNING.format(spec=words[0]), file=sys.stderr, flush=True)
+    fault.pm = get_plugin_manager()
+    fault.pm.register(fault, name="iris-ops-fault")
+    cli.main(["iris-ops", *words[1:]])
 
 
 class Fault:
@@ -174,3 +197,7 @@ class Limited(io.RawIOBase):
         return getattr(self.inner, name)
 
 
+
+
+if __name__ == "__main__":
+    main()

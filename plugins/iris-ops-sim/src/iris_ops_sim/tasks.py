@@ -45,14 +45,14 @@ def default_dir() -> Path:
 
 
 def _host(dir: str | None):  # noqa: A002 - the flag is --dir
-    from iris_ops.testing.simcontainer import HostSim
+    from iris_ops_sim.simcontainer import HostSim
 
     return HostSim(Path(dir).expanduser().absolute() if dir else default_dir())
 
 
 def _engine(required: bool):
     """(base_url, DockerClient) of a reachable engine, or None."""
-    from iris_ops.testing import dockerd
+    from iris_ops_sim import dockerd
 
     url = dockerd.find_engine()
     if url is None:
@@ -94,8 +94,8 @@ def _where(dir: str | None, container: str | None):  # noqa: A002
 def _sim_container(client, url: str, name: str):
     import docker
 
-    from iris_ops.testing.control import SimControl, docker_exec
-    from iris_ops.testing.simcontainer import LABEL, SimContainer
+    from iris_ops_sim.control import SimControl, docker_exec
+    from iris_ops_sim.simcontainer import LABEL, SimContainer
 
     try:
         found = client.containers.get(name)
@@ -123,8 +123,8 @@ def up(c, dir=None, container=None):  # noqa: A002
         return
     import docker
 
-    from iris_ops.testing import image
-    from iris_ops.testing.simcontainer import run_container, wait_ready
+    from iris_ops_sim import image
+    from iris_ops_sim.simcontainer import run_container, wait_ready
 
     url, client = found
     name = _container_name(container)
@@ -227,7 +227,7 @@ def create_db(c, name, size_mb=1, namespace=None, fill=False, dir=None, containe
 @task
 def image(c):
     """Build the iris-ops-sim image on the reachable engine (only when its sources changed)."""
-    from iris_ops.testing import image as images
+    from iris_ops_sim import image as images
 
     _url, client = _engine(required=True)
     print(images.ensure_image(client))
@@ -236,3 +236,26 @@ def image(c):
 @hookimpl
 def register_tasks(registrar):
     registrar.add_collection(Collection("sim", up, down, status, sql, create_db, image))
+
+
+@hookimpl
+def start_simulated_instance(name):
+    """A simulated instance for a test session (``pytest --iris-sim``): a container on a
+    reachable engine, or else a host install under a temporary directory."""
+    from iris_ops_sim import dockerd
+    from iris_ops_sim.simcontainer import HostSim, run_container
+
+    url = dockerd.find_engine()
+    if url is not None:
+        from iris_ops_sim import image as images
+
+        client = dockerd.client_for(url)
+        sc = run_container(client, url, images.ensure_image(client), name)
+        return {"container": name, "docker_host": url, "transport": "docker"}, sc.remove, f"simulated IRIS container {name}"
+    import shutil
+    import tempfile
+
+    home = tempfile.mkdtemp(prefix="iris-ops-pytest-")
+    sim = HostSim(home).install()
+    return ({"transport": "local", "iris_command": str(sim.iris_command)},
+            lambda: shutil.rmtree(home, ignore_errors=True), f"simulated IRIS installed in {home}")

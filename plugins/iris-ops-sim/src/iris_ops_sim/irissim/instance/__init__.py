@@ -12,7 +12,7 @@ from .writer import Writer
 __all__ = ["SimInstance", "SqlResult", "Writer", "CLASS_MODULES"]
 
 #: Module (relative to this package) → the classes it registers (names and aliases), and the
-#: classes whose class queries it registers.  tests/testing/test_lazy_classes.py checks this table against
+#: classes whose class queries it registers.  plugins/iris-ops-sim/tests/test_lazy_classes.py checks this table against
 #: what each module really registers.
 CLASS_MODULES: dict[str, tuple[str, ...]] = {
     "classes.backup": ("Backup.General", "%Dictionary.CompiledMethod"),

@@ -8,7 +8,7 @@
   Without either, tests that need it are skipped; with ``IRIS_OPS_REQUIRE_DOCKER=1`` they fail.
 * ``sim_image`` (session): the ``iris-ops-sim`` image, built locally when its sources changed.
 * ``sim_container`` (function): a fresh container of that image with a unique name, removed after
-  the test; see :class:`~iris_ops.testing.simcontainer.SimContainer`.
+  the test; see :class:`~iris_ops_sim.simcontainer.SimContainer`.
 * ``sim_host`` (function): a simulated instance installed on this host, for the local transport.
 * Tests marked ``real_iris`` are skipped unless ``IRIS_OPS_REAL_CONTAINER`` names a container.
 
@@ -55,7 +55,7 @@ class DockerEngine:
 
 @pytest.fixture(scope="session")
 def docker_engine() -> Iterator[DockerEngine]:
-    from iris_ops.testing import dockerd
+    from iris_ops_sim import dockerd
 
     if os.environ.get(SHARED_PROBLEM_ENV):
         _no_engine(os.environ[SHARED_PROBLEM_ENV])
@@ -107,7 +107,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     this machine allows it, and costs about a second."""
     if not _xdist_controller(session.config) or os.environ.get(SHARED_ENGINE_ENV):
         return
-    from iris_ops.testing import dockerd
+    from iris_ops_sim import dockerd
 
     reachable = dockerd.find_engine()
     if reachable is not None:
@@ -170,14 +170,14 @@ def _no_engine(reason: str) -> None:
 
 @pytest.fixture(scope="session")
 def sim_image(docker_engine) -> str:
-    from iris_ops.testing import image
+    from iris_ops_sim import image
 
     return image.ensure_image(docker_engine.client, lock_dir=docker_engine.lock_dir)
 
 
 @pytest.fixture
 def sim_container(docker_engine, sim_image) -> Iterator[Any]:
-    from iris_ops.testing.simcontainer import run_container
+    from iris_ops_sim.simcontainer import run_container
 
     name = f"iris-t{next(_counter)}-{secrets.token_hex(3)}"
     sc = run_container(docker_engine.client, docker_engine.base_url, sim_image, name)
@@ -189,7 +189,7 @@ def sim_container(docker_engine, sim_image) -> Iterator[Any]:
 
 @pytest.fixture
 def sim_host() -> Iterator[Any]:
-    from iris_ops.testing.simcontainer import HostSim
+    from iris_ops_sim.simcontainer import HostSim
 
     import shutil
 
