@@ -59,6 +59,7 @@ METAVARS: dict[str, str] = {
     "statement": "SQL",
     "description": "TEXT",
     "dir": "DIR",
+    "variant": "NAME",
     "container": "NAME",
     "instance": "NAME",
     "transport": "NAME",

@@ -12,7 +12,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from iris_ops.errors import UnreachableError
 from iris_ops_sim.control import SimControl, docker_exec, host_exec
@@ -63,10 +63,13 @@ class SimContainer:
             pass
 
 
-def run_container(client: Any, base_url: str, image: str, name: str) -> SimContainer:
-    """Start a fresh simulated instance (no network, labelled) and wait until a session answers."""
+def run_container(client: Any, base_url: str, image: str, name: str, variants: "Iterable[str]" = ()) -> SimContainer:
+    """Start a fresh simulated instance (no network, labelled) and wait until a session answers.
+    ``variants`` (``irissim/variants.py``) are fixed in the container's environment."""
+    from iris_ops_sim.irissim import variants as known
+
     client.containers.run(image, name=name, detach=True, network_mode="none", labels={LABEL: "1"},
-                          hostname=name[:63])
+                          hostname=name[:63], environment=known.environment(tuple(variants)))
     sc = SimContainer(name=name, base_url=base_url, instance=SimControl(docker_exec(base_url, name)), client=client)
     try:
         wait_ready(sc)
@@ -126,6 +129,8 @@ class HostSim:
     """A simulated instance installed on this host (``<home>/irissys``), for the local transport."""
 
     home: Path
+    #: The instance's variants (``irissim/variants.py``), pinned in its launchers at install.
+    variants: tuple[str, ...] = ()
     instance: SimControl = field(init=False)
 
     def __post_init__(self) -> None:
@@ -171,7 +176,10 @@ class HostSim:
         # install; mkdtemp makes 0700 directories.
         self.home.chmod(0o755)
         package_parent = Path(__file__).resolve().parent  # holds the irissim package
+        from iris_ops_sim.irissim import variants
+
         image.write_launchers(self.home / "bin", str(package_parent), env={"IRISSIM_REGISTRY": str(self.registry)},
-                              pycache=self.home / "pycache")
+                              pycache=self.home / "pycache",
+                              pinned={variants.ENV: variants.environment(self.variants).get(variants.ENV, "")})
         self.instance.call("init", "--install-dir", str(self.install_dir))
         return self

@@ -36,6 +36,7 @@ from __future__ import annotations
 import os
 from typing import Any, BinaryIO, Callable
 
+from .. import variants
 from .interpreter import ContinueSignal, Interpreter, QuitSignal
 from .locking import release_everything
 from .parser import Cmd, ParseError, parse_entry
@@ -110,6 +111,33 @@ def password_login(instance: Any, stdin: BinaryIO, out: Callable[[str], None]) -
     try:
         return authenticate(username, password)
     except PermissionError as refused:  # security.LoginRefused: what the terminal prints
+        if getattr(refused, "user", None) and variants.on(variants.PASSWORD_CHANGE_PROMPT):
+            return new_password_login(instance, refused.user, stdin, out)
+        out(f"\n{refused}\n")
+        return None
+
+
+def new_password_login(instance: Any, user: str, stdin: BinaryIO, out: Callable[[str], None]) -> str | None:
+    """The variant ``password-change-prompt`` [UNV wording]: a login whose password must change
+    asks for a new one twice (neither echoed) and goes on once it is set.  Whatever the client
+    types next is taken as that password: a client that sends code after its two login lines
+    would make its first two lines the user's password if they matched."""
+    out("\nPassword change required\nNew password: ")
+    first = read_line(stdin)
+    if first is None:
+        out("\n")
+        return None
+    out("\nConfirm new password: ")
+    second = read_line(stdin)
+    if second is None:
+        out("\n")
+        return None
+    if first != second:
+        out("\nPasswords do not match\nAccess Denied\n")
+        return None
+    try:
+        return instance.change_password_at_login(user, first)
+    except PermissionError as refused:
         out(f"\n{refused}\n")
         return None
 
