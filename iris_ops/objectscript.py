@@ -126,7 +126,7 @@ def func(name: str, *args: Value) -> Code:
 
 _FUNCTIONS = frozenset({"$Get", "$Select", "$Piece", "$Length", "$Data", "$Extract", "$Replace", "$Order",
                         "$Ascii", "$Char", "$ZConvert"})
-SPECIAL = {name: _code(name) for name in ("$ZVersion", "$JOB", "$Namespace", "$Horolog", "$ZTimeStamp")}
+SPECIAL = {name: _code(name) for name in ("$ZVersion", "$JOB", "$Namespace", "$Horolog", "$ZTimeStamp", "$TLevel")}
 
 
 def op(left: Value, operator: str, right: Value) -> Code:
@@ -400,6 +400,16 @@ def lock_order(after: Value) -> Code:
     return _code(f"$Order(^$LOCK({_expr(after)}))")
 
 
+def lock_owner(ref: Code) -> Code:
+    """``^$LOCK(name,"OWNER")``: the pid of the process holding the lock ``ref`` (a
+    :func:`global_ref`), ``""`` when none does.  ``ref``'s subscripts must be strings that are
+    not numbers, so that the name reads as IRIS shows it."""
+    _require_code(ref)
+    if not str(ref).startswith("^"):
+        raise ValueError("lock names built here are global names (global_ref)")
+    return _code(f'^$LOCK({lit(str(ref))},"OWNER")')
+
+
 def write_marker(token: Code, word: str, *values: Value) -> Code:
     """Write ``<<<token:WORD>>>`` then ``values``, assembled at run time (see :class:`Script`)."""
     _require_code(token)
@@ -437,3 +447,7 @@ def sequence(*statements: Code) -> Code:
 
 TEST = _code("$Test")
 HALT = _code("Halt")
+#: Start a transaction, and roll back every level of it (``$TLevel`` says how deep it is).
+#: Argumentless commands: the trailing blank makes the two spaces the next command needs.
+TSTART = _code("TStart ")
+TROLLBACK = _code("TRollback ")
