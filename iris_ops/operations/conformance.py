@@ -143,7 +143,7 @@ def probe(op: "Operation") -> "Observations":
     seen = Observations()
     manager = op.runner.run(scripts.manager_directory(), changes=False)["manager_directory"]
     scratch = scripts.ConformanceScratch.new(manager)
-    op.log.debug("conformance.scratch", token=scratch.token, directory=scratch.root)
+    op.log.debug("conformance.scratch", token=scratch.token, directories=scratch.directories)
     try:
         note = b"scratch directory of `iris-ops conformance`; removed when it ends\n"
         op.runner.write_file(io.BytesIO(note), len(note), scratch.marker, timeout=op.settings.timeout)
@@ -174,18 +174,22 @@ def _cleanup(op: "Operation", scratch, failing: BaseException | None = None) -> 
     try:
         try:
             op.runner.run(scripts.conformance_cleanup(scratch, wait=SERIAL_WAIT))
-        finally:
-            # What the instance could not remove (a file the transport made as another user).
-            with contextlib.suppress(IrisOpsError):
-                op.runner.remove_path(scratch.root)
+        except IrisOpsError:
+            # What the instance could not remove (a file the transport made as another user)
+            # goes through the transport, then the rest once more.
+            for directory in scratch.directories:
+                with contextlib.suppress(IrisOpsError):
+                    op.runner.remove_path(directory)
+            op.runner.run(scripts.conformance_cleanup(scratch, wait=SERIAL_WAIT))
         op.log.debug("conformance.cleaned", token=scratch.token)
     except IrisOpsError as exc:
         op.log.error("conformance.cleanup_failed", error=exc.message, token=scratch.token,
-                     left=[scratch.root, scratch.namespace, scratch.copy_namespace, scratch.resource, scratch.user])
+                     left=[*scratch.directories, scratch.namespace, scratch.copy_namespace, scratch.resource, scratch.user])
         if failing is None:
             raise InstanceError(f"the conformance probes could not remove their scratch objects: {exc.message}",
                                 fix=f"Remove what is named after {scratch.token} by hand (namespaces and databases "
-                                f"{scratch.database}*, {scratch.root}, resource {scratch.resource}, user {scratch.user}).",
+                                f"{scratch.database}*, directories {' '.join(scratch.directories)}, resource "
+                                f"{scratch.resource}, user {scratch.user}).",
                                 details=exc.details) from exc
 
 

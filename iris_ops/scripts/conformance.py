@@ -2,7 +2,8 @@
 
 Everything they create is named from one token ``c<10 hex>`` (:class:`ConformanceScratch`), so that they
 never touch anything they did not create: a directory ``<mgr>/iris-ops-conformance-<token>/``
-(beside iris-ops' own staging directories), a 1 MB database in it and a copy of that database,
+(beside iris-ops' own staging directories) with a 1 MB database and a few files in it, a copy of
+that database in ``<mgr>/iris-ops-conformance-<token>-ro/``,
 two namespaces and configured databases ``IRISOPS-CONF-<TOKEN>`` (``-RO``: the read-only copy),
 a resource ``%DB_IRISOPS-CONF-<TOKEN>`` and, when the instance asks for logins, a user
 ``IRISOPSCONF<TOKEN>``.  Nothing here freezes the instance: ExternalFreeze's signature is read
@@ -51,25 +52,24 @@ class ConformanceScratch:
         return cls("c" + secrets.token_hex(5), names.directory(manager_dir))
 
     @property
-    def root(self) -> str:
+    def db_dir(self) -> str:
+        """The scratch database's directory, beside iris-ops' own staging directories; the file
+        probes work there too."""
         return f"{self.manager_dir}iris-ops-conformance-{self.token}/"
 
     @property
-    def db_dir(self) -> str:
-        return self.root + "db/"
-
-    @property
     def marker(self) -> str:
-        """What the transport writes first: it makes the database's directory, as for a restore."""
+        """What the transport writes first: it makes :attr:`db_dir`, owned by the instance's
+        owner as a restore's directories are."""
         return self.db_dir + "iris-ops-conformance.txt"
 
     @property
     def copy_dir(self) -> str:
-        return self.root + "ro/"
+        return f"{self.manager_dir}iris-ops-conformance-{self.token}-ro/"
 
     @property
-    def files_dir(self) -> str:
-        return self.root + "files/"
+    def directories(self) -> tuple[str, str]:
+        return self.db_dir, self.copy_dir
 
     @property
     def database(self) -> str:
@@ -144,8 +144,8 @@ def conformance_transaction() -> Script:
 
 def _file_probes(scratch: ConformanceScratch) -> list[Code]:
     """CopyFile and Rename onto existing files of the scratch directory, and the owner and mode
-    a copy leaves: ``a`` is a copy of the database file, ``b`` and ``c`` empty files."""
-    a, b, c = (lit(scratch.files_dir + name) for name in ("a.dat", "b.dat", "c.dat"))
+    a copy leaves: ``a`` is a copy of the (dismounted) database file, ``b`` and ``c`` empty files."""
+    a, b, c = (lit(scratch.db_dir + name) for name in ("a.dat", "b.dat", "c.dat"))
     rc, ob, oa = var("frc"), var("fob"), var("foa")
     mode = lambda path: op(call(FILE, "Attributes", path), "#", 4096)  # noqa: E731 - the permission bits
     return [
@@ -187,8 +187,8 @@ def conformance_setup(scratch: ConformanceScratch, *, wait: float) -> Script:
     script.step("freeze_spec", *argument_checks())
     script.step("write_daemon", o.try_(result("wd_suspended", call("Backup.General", "IsWDSuspended")),
                                       catch=[result("wd_error", method(var("ex"), "DisplayString"))]))
-    script.step("directories", *[check_true(call(FILE, "CreateDirectoryChain", lit(d)), f"cannot create {d}")
-                                 for d in (scratch.copy_dir, scratch.files_dir)])
+    script.step("directories", check_true(call(FILE, "CreateDirectoryChain", lit(scratch.copy_dir)),
+                                          f"cannot create {scratch.copy_dir}"))
     script.step(
         "database",
         check_status(call("SYS.Database", "CreateDatabase", path, 1)),
@@ -363,10 +363,11 @@ def conformance_cleanup(scratch: ConformanceScratch, *, wait: float) -> Script:
             o.kill(obj),
             always=True,
         )
-    root = lit(scratch.root)
-    script.step("directory", o.if_(call(FILE, "DirectoryExists", root),
-                                   check_true(call(FILE, "RemoveDirectoryTree", root), f"cannot remove {scratch.root}")),
-                always=True)
+    for index, directory in enumerate(scratch.directories):
+        path = lit(directory)
+        script.step(f"directory{index}", o.if_(call(FILE, "DirectoryExists", path),
+                                               check_true(call(FILE, "RemoveDirectoryTree", path), f"cannot remove {directory}")),
+                    always=True)
     resource = lit(scratch.resource)
     script.step("resource",
                 o.if_(call("Security.Resources", "Exists", resource), check_status(call("Security.Resources", "Delete", resource))),

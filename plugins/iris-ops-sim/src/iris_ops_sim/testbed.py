@@ -10,6 +10,10 @@
 * ``sim_container`` (function): a fresh container of that image with a unique name, removed after
   the test; see :class:`~iris_ops_sim.simcontainer.SimContainer`.
 * ``sim_host`` (function): a simulated instance installed on this host, for the local transport.
+* ``variant_container`` (module): a container whose instance takes one variant's answer to an
+  open IRIS question (``irissim/variants.py``), named by the test's parameter
+  (``@pytest.mark.parametrize("variant_container", VARIANT_NAMES, indirect=True)``); one per
+  module and variant, so the module's tests must leave it as they found it.
 * Tests marked ``real_iris`` are skipped unless ``IRIS_OPS_REAL_CONTAINER`` names a container.
 
 Importing this module imports neither docker nor the simulator: every pytest run of a project
@@ -34,7 +38,10 @@ REQUIRE_DOCKER_ENV = "IRIS_OPS_REQUIRE_DOCKER"
 SHARED_ENGINE_ENV = "IRIS_OPS_TEST_PRIVATE_ENGINE"
 #: Set by a pytest-xdist controller whose private engine could not start: why.
 SHARED_PROBLEM_ENV = "IRIS_OPS_TEST_ENGINE_PROBLEM"
-DOCKER_FIXTURES = {"docker_engine", "sim_image", "sim_container"}
+DOCKER_FIXTURES = {"docker_engine", "sim_image", "sim_container", "variant_container"}
+#: Every variant of the simulated instance, for ``parametrize("variant_container", ..., indirect=True)``.
+VARIANT_NAMES = ("eof-keeps-session", "rename-replaces", "copy-takes-new-owner", "resource-creates-role",
+                 "readonly-sql-fails", "password-change-prompt")
 _counter = itertools.count(1)
 _docker_tests: dict[str, Any] = {"ran": 0, "engine": None}
 _shared: dict[str, Any] = {"engine": None}
@@ -187,6 +194,21 @@ def sim_container(docker_engine, sim_image) -> Iterator[Any]:
         sc.remove()
 
 
+@pytest.fixture(scope="module")
+def variant_container(request, docker_engine, sim_image) -> Iterator[Any]:
+    from iris_ops_sim.simcontainer import run_container
+
+    variant = getattr(request, "param", None)
+    if not variant:
+        raise pytest.UsageError("variant_container needs a variant: parametrize it with indirect=True")
+    name = f"iris-v{next(_counter)}-{secrets.token_hex(3)}"
+    sc = run_container(docker_engine.client, docker_engine.base_url, sim_image, name, variants=(variant,))
+    try:
+        yield sc
+    finally:
+        sc.remove()
+
+
 @pytest.fixture
 def sim_host() -> Iterator[Any]:
     from iris_ops_sim.simcontainer import HostSim
@@ -203,6 +225,7 @@ def sim_host() -> Iterator[Any]:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "docker: needs a real Docker engine (one reachable, or a private dockerd)")
     config.addinivalue_line("markers", "real_iris: needs a real IRIS container (set IRIS_OPS_REAL_CONTAINER)")
+    config.addinivalue_line("markers", "variants: runs under every variant of the simulated IRIS (-m variants)")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
