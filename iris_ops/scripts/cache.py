@@ -1,7 +1,8 @@
 """The fixture cache's scripts (``<mgr>/iris-ops-cache/``): the steps that serve an entry and
 fill one (parts of restore's session, :func:`iris_ops.scripts.restore_databases`), and the
 scripts that describe and remove entries.  All file work is ``%Library.File`` (ref/2024.1/%Library/File.cls:
-``CopyFile``, ``Rename``, ``GetFileSize``, ``GetFileDateModified``, ``Delete``, ``Exists``);
+``CopyFile``, ``Rename``, ``GetFileSize``, ``GetFileDateModified``, ``Delete``, ``Exists``,
+``Attributes``, ``SetAttributes``, ``GetOwnerGroup``, ``SetOwnerGroup``);
 records are read with ``%Stream.FileBinary`` and parsed with ``%DynamicObject.%FromJSON``.
 
 An entry is ``<sha256>.DAT`` plus its record ``<sha256>.json``.  Files only ever appear under
@@ -93,24 +94,42 @@ def clone_steps(script: Script, cache_dir: "str | Code", sha256: str, size: int,
                 key: str = "") -> Script:
     """Adds the steps that serve ``<sha256>`` to ``<directory>IRIS.DAT``: when the record names
     that digest and ``size`` and the cached DAT has that size, ``CopyFile`` copies it (over an
-    empty file the transport made, if there is one, so that it keeps that file's owner and mode;
-    [UNV] that IRIS's CopyFile without pDeleteBeforeCopy rewrites an existing file in place, as
-    the simulator does) and the copy's size is checked.  A hit also renews the record's
-    modification time (the entry's last use, for ``prune``).  Leaves ``hit`` (0/1) and ``why``
-    set; ``key`` suffixes the step names (several databases in one script)."""
+    empty file the transport made, if there is one, whose owner and mode the copy must have) and
+    the copy's size is checked.  Whether IRIS's CopyFile keeps an existing file's owner and mode
+    is not documented [UNV; the simulator's variant ``copy-takes-new-owner`` says no]: they are
+    read before the copy and set again when it changed them (``SetAttributes``, and
+    ``SetOwnerGroup``, which needs a session allowed to chown: the local transport's, as root);
+    when that fails the entry is not served.  A hit also renews the record's modification time
+    (the entry's last use, for ``prune``).  Leaves ``hit`` (0/1) and ``why`` set; ``key``
+    suffixes the step names (several databases in one script)."""
     dat, record = _at(cache_dir, f"{sha256}.DAT"), _at(cache_dir, f"{sha256}.json")
     used = _at(cache_dir, f"{sha256}.json.used-{token}")
     target = _path(directory, "IRIS.DAT")
-    hit, why = var("hit"), var("why")
+    hit, why, mode, owner, now = var("hit"), var("why"), var("cmode"), var("cown"), var("cnow")
+    permissions = op(call(FILE, "Attributes", target), "#", 4096)
+    keep = [  # the placed file's owner and mode, whatever CopyFile did to them
+        o.if_(op(permissions, "'=", mode), check_true(call(FILE, "SetAttributes", target, mode),
+                                                      "cannot give the copy its mode back")),
+        set_(now, lit("")),
+        o.do(call(FILE, "GetOwnerGroup", target, o.byref("cnow"))),
+        o.if_(op(now, "'=", owner), o.check_status(call(FILE, "SetOwnerGroup", target, owner))),
+    ]
     script.step(f"probe{key}", *_probe_at(dat, record, sha256, size))
     script.step(
         f"copy{key}",
+        set_(mode, lit("")),
+        set_(owner, lit("")),
+        o.if_(op(hit, "&", call(FILE, "Exists", target)), set_(mode, permissions),
+              o.do(call(FILE, "GetOwnerGroup", target, o.byref("cown")))),
         o.if_(hit, o.if_(
             o.not_(call(FILE, "CopyFile", dat, target, 0)),
             set_(hit, 0), set_(why, lit("the copy failed")),
             else_=[o.if_(op(call(FILE, "GetFileSize", target), "'=", lit(size)),
                          set_(hit, 0), set_(why, lit("the copy is short")))],
         )),
+        o.if_(op(hit, "&", op(mode, "'=", lit(""))), o.try_(
+            *keep, catch=[set_(hit, 0), set_(why, op(lit("the copy's owner or mode: "), "_",
+                                                     method(var("ex"), "DisplayString")))])),
     )
     script.step(
         f"touch{key}",

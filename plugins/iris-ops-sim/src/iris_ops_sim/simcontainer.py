@@ -164,6 +164,21 @@ class HostSim:
     def installed(self) -> bool:
         return self.registry.exists() and self.iris_command.exists()
 
+    def end_sessions(self) -> list[int]:
+        """Kill every ``iris session`` of this install that still runs (one that never saw the
+        end of its input, as with the variant ``eof-keeps-session``); their pids."""
+        import signal
+
+        from iris_ops_sim.irissim.instance import jobs
+
+        pids = jobs.live(str(self.install_dir / "mgr" / ".sim" / "jobs"))
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        return pids
+
     def install(self) -> "HostSim":
         """Launchers in ``<home>/bin`` and the default instance (idempotent)."""
         from iris_ops_sim import image

@@ -10,10 +10,11 @@
 * ``sim_container`` (function): a fresh container of that image with a unique name, removed after
   the test; see :class:`~iris_ops_sim.simcontainer.SimContainer`.
 * ``sim_host`` (function): a simulated instance installed on this host, for the local transport.
-* ``variant_container`` (module): a container whose instance takes one variant's answer to an
+* ``variant_host`` (module): a host install whose instance takes one variant's answer to an
   open IRIS question (``irissim/variants.py``), named by the test's parameter
-  (``@pytest.mark.parametrize("variant_container", VARIANT_NAMES, indirect=True)``); one per
-  module and variant, so the module's tests must leave it as they found it.
+  (``@pytest.mark.parametrize("variant_host", VARIANT_NAMES, indirect=True)``); one per module
+  and variant, so the module's tests must leave it as they found it.  (A container with
+  variants: ``run_container(..., variants=...)``.)
 * Tests marked ``real_iris`` are skipped unless ``IRIS_OPS_REAL_CONTAINER`` names a container.
 
 Importing this module imports neither docker nor the simulator: every pytest run of a project
@@ -38,8 +39,8 @@ REQUIRE_DOCKER_ENV = "IRIS_OPS_REQUIRE_DOCKER"
 SHARED_ENGINE_ENV = "IRIS_OPS_TEST_PRIVATE_ENGINE"
 #: Set by a pytest-xdist controller whose private engine could not start: why.
 SHARED_PROBLEM_ENV = "IRIS_OPS_TEST_ENGINE_PROBLEM"
-DOCKER_FIXTURES = {"docker_engine", "sim_image", "sim_container", "variant_container"}
-#: Every variant of the simulated instance, for ``parametrize("variant_container", ..., indirect=True)``.
+DOCKER_FIXTURES = {"docker_engine", "sim_image", "sim_container"}
+#: Every variant of the simulated instance, for ``parametrize("variant_host", ..., indirect=True)``.
 VARIANT_NAMES = ("eof-keeps-session", "rename-replaces", "copy-takes-new-owner", "resource-creates-role",
                  "readonly-sql-fails", "password-change-prompt")
 _counter = itertools.count(1)
@@ -195,18 +196,22 @@ def sim_container(docker_engine, sim_image) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def variant_container(request, docker_engine, sim_image) -> Iterator[Any]:
-    from iris_ops_sim.simcontainer import run_container
+def variant_host(request) -> Iterator[Any]:
+    """A host install whose instance takes the variant named by the test's parameter."""
+    from iris_ops_sim.simcontainer import HostSim
+
+    import shutil
 
     variant = getattr(request, "param", None)
     if not variant:
-        raise pytest.UsageError("variant_container needs a variant: parametrize it with indirect=True")
-    name = f"iris-v{next(_counter)}-{secrets.token_hex(3)}"
-    sc = run_container(docker_engine.client, docker_engine.base_url, sim_image, name, variants=(variant,))
+        raise pytest.UsageError("variant_host needs a variant: parametrize it with indirect=True")
+    home = tempfile.mkdtemp(prefix=f"iris-ops-{variant}-")
+    sim = HostSim(home, variants=(variant,))
     try:
-        yield sc
-    finally:
-        sc.remove()
+        yield sim.install()
+    finally:  # a session that outlived its input (eof-keeps-session) must not outlive the test
+        sim.end_sessions()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture

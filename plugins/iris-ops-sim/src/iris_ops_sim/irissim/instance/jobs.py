@@ -76,6 +76,16 @@ def _holder(path: str) -> int | None:
         os.close(fd)
 
 
+def live(jobs_dir: str) -> list[int]:
+    """The pids of the sessions registered in ``jobs_dir`` that still run."""
+    try:
+        names = os.listdir(jobs_dir)
+    except OSError:
+        return []
+    return sorted(pid for name in names if name.isdigit()
+                  for pid in [_holder(os.path.join(jobs_dir, name))] if pid == int(name))
+
+
 def terminate(inst: Any, pid: int, status: int) -> int:
     """Terminate(pid, status) of another process: 1, or -3 when ``pid`` is no live session of
     ``inst``, or -1 when it cannot be signalled."""

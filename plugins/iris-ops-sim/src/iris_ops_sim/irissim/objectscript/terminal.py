@@ -88,21 +88,27 @@ def read_line(stdin: BinaryIO) -> str | None:
     return text
 
 
+def _answer(prompt: str, stdin: BinaryIO, out: Callable[[str], None]) -> str | None:
+    """A login prompt's answer (not echoed); None at the end of input, after a new line."""
+    out(prompt)
+    line = read_line(stdin)
+    if line is None:
+        out("\n")
+    return line
+
+
 def password_login(instance: Any, stdin: BinaryIO, out: Callable[[str], None]) -> str | None:
     """OS authentication off: ``Username:`` and ``Password:`` prompts (no input is echoed), checked
     against the instance's users.  The user's name, or None after
     ``Access Denied`` (or the end of input).  An instance without users (a test double) refuses
-    every login.  [UNV] IRIS asks a user who must change the password for a new one; the
-    simulator says ``Password change required`` and refuses the login (stricter)."""
-    out("\nUsername: ")
-    username = read_line(stdin)
+    every login.  [UNV] what IRIS does when the password must change: the simulator says
+    ``Password change required`` and refuses the login; the variant ``password-change-prompt``
+    asks for a new one (:func:`new_password_login`)."""
+    username = _answer("\nUsername: ", stdin, out)
     if username is None:
-        out("\n")
         return None
-    out("\nPassword: ")
-    password = read_line(stdin)
+    password = _answer("\nPassword: ", stdin, out)
     if password is None:
-        out("\n")
         return None
     authenticate = getattr(instance, "authenticate", None)
     if authenticate is None:
@@ -122,15 +128,11 @@ def new_password_login(instance: Any, user: str, stdin: BinaryIO, out: Callable[
     asks for a new one twice (neither echoed) and goes on once it is set.  Whatever the client
     types next is taken as that password: a client that sends code after its two login lines
     would make its first two lines the user's password if they matched."""
-    out("\nPassword change required\nNew password: ")
-    first = read_line(stdin)
+    first = _answer("\nPassword change required\nNew password: ", stdin, out)
     if first is None:
-        out("\n")
         return None
-    out("\nConfirm new password: ")
-    second = read_line(stdin)
+    second = _answer("\nConfirm new password: ", stdin, out)
     if second is None:
-        out("\n")
         return None
     if first != second:
         out("\nPasswords do not match\nAccess Denied\n")

@@ -299,6 +299,24 @@ class LibraryFile(SimClass):
         set_ref(args, 1, f"{_user_name(uid)}:{_group_name(gid)}")
         return ok_status()
 
+    def SetOwnerGroup(self, proc: Process, *args: Any) -> Any:
+        """SetOwnerGroup(filename, OwnerGroup) As %Status: chown to ``owner:group`` (names or
+        numbers).  Only root may give a file away; another user may only name what it has."""
+        args = list(args)
+        path = self._path(proc, arg(args, 0))
+        fs = self._fs(proc)
+        owner, _, group = str(arg(args, 1, "")).partition(":")
+        if path is None or not fs.exists(path):
+            return error_status(E_GENERAL, f"File '{arg(args, 0)}' does not exist")  # [UNV] text
+        uid = int(owner) if owner.isdigit() else (fs.lookup_user(owner) or (None,))[0]
+        gid = int(group) if group.isdigit() else (fs.lookup_group(group) if group else fs.owner(path)[1])
+        if uid is None or gid is None:
+            return error_status(E_GENERAL, f"Unknown owner or group '{arg(args, 1, '')}'")  # [UNV] text
+        if user_of(proc)[0] and (uid, gid) != tuple(fs.owner(path)):
+            return error_status(E_GENERAL, f"chown {arg(args, 1, '')} {path}: Operation not permitted")  # [UNV] text
+        fs.chown(path, uid, gid)
+        return ok_status()
+
     def GetFileDateModified(self, proc: Process, *args: Any) -> Any:
         """GetFileDateModified(filename, utc=0) As %String: $H with milliseconds.  [UNV] a missing
         file: the reference does not say; the simulator returns ""."""
