@@ -40,7 +40,8 @@ _NEW_PASSWORD = re.compile(r"new\s+password", re.IGNORECASE)
 
 
 def _run(op: "Operation", script: "Script") -> tuple[dict, str]:
-    """A script's result and the session's whole output (what came before the result matters)."""
+    """A read-only script's result and the session's whole output: what came before the result
+    says whether the instance asked for a login."""
     from iris_ops.runner import normalise
 
     result = op.runner.execute(script.render(), script.namespace)
@@ -141,13 +142,13 @@ def probe(op: "Operation") -> "Observations":
     from iris_ops.conformance import Observations
 
     seen = Observations()
-    manager = op.runner.run(scripts.manager_directory(), changes=False)["manager_directory"]
-    scratch = scripts.ConformanceScratch.new(manager)
+    found, first_output = _run(op, scripts.manager_directory())
+    scratch = scripts.ConformanceScratch.new(found["manager_directory"])
     op.log.debug("conformance.scratch", token=scratch.token, directories=scratch.directories)
     try:
         note = b"scratch directory of `iris-ops conformance`; removed when it ends\n"
         op.runner.write_file(io.BytesIO(note), len(note), scratch.marker, timeout=op.settings.timeout)
-        seen.setup, first_output = _run(op, scripts.conformance_setup(scratch, wait=SERIAL_WAIT))
+        seen.setup = op.runner.run(scripts.conformance_setup(scratch, wait=SERIAL_WAIT))
         password = None
         if _USERNAME.search(first_output.split("<<<", 1)[0]):
             password = "Cf-" + secrets.token_hex(12)
