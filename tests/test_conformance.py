@@ -56,17 +56,22 @@ def test_probes_without_a_variant_fail_too(sim_container):
     assert "$ZVERSION format" in done.stderr and "IsWDSuspended" in done.stderr
 
 
-@pytest.fixture
-def eof_container(docker_engine, sim_image):
-    """An instance whose sessions outlive their input: the end-of-input probe waits there."""
-    from iris_ops_sim.simcontainer import run_container
+def _container(engine, image: str, **options):
+    """A container of the simulated IRIS with ``options`` for ``containers.run``."""
+    from iris_ops_sim.control import SimControl, docker_exec
+    from iris_ops_sim.simcontainer import LABEL, SimContainer, wait_ready
 
-    sc = run_container(docker_engine.client, docker_engine.base_url, sim_image,
-                       f"iris-conf-{os.getpid()}-{id(docker_engine) % 10000}", variants=("eof-keeps-session",))
+    name = f"iris-conf-{os.getpid()}-{len(options)}-{os.urandom(3).hex()}"
+    sc = SimContainer(name=name, base_url=engine.base_url, instance=SimControl(docker_exec(engine.base_url, name)),
+                      client=engine.client)
+    engine.client.containers.run(image, name=name, detach=True, network_mode="none", labels={LABEL: "1"},
+                                 hostname=name[:63], **options)
     try:
-        yield sc
-    finally:
+        wait_ready(sc, timeout=60)
+    except BaseException:
         sc.remove()
+        raise
+    return sc
 
 
 def _sessions(sc) -> list[str]:
@@ -75,35 +80,45 @@ def _sessions(sc) -> list[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("signum, when", [
-    (signal.SIGINT, "probe the instance (conformance, part 1)"),
-    (signal.SIGTERM, "probe the instance (conformance, part 2)"),
-], ids=["SIGINT-in-the-first-script", "SIGTERM-in-the-session-probes"])
-def test_a_signal_mid_probe_leaves_nothing_behind(eof_container, signum, when):
-    """The first script is still running in the instance when SIGINT arrives (the cleanup waits
-    for it); SIGTERM arrives once the second has ended, while the session probes run (here the
+@pytest.mark.parametrize("signum, when, environment, fault", [
+    (signal.SIGINT, ("script.start", "probe the instance (conformance, part 1)"), {},
+     "slow@##class(SYS.Database).CreateDatabase("),
+    (signal.SIGTERM, ("script.done", "probe the instance (conformance, part 2)"), {"IRISSIM_VARIANTS": "eof-keeps-session"},
+     None),
+], ids=["SIGINT-while-the-first-script-runs-on-in-the-instance", "SIGTERM-in-the-session-probes"])
+def test_a_signal_mid_probe_leaves_nothing_behind(docker_engine, sim_image, signum, when, environment, fault):
+    """SIGINT arrives while the first probing script waits in the instance before it creates the
+    scratch database (the test kit's ``slow`` fault): that script runs on after iris-ops gave up
+    on it, and the cleanup must wait for it (the run's own lock) before it removes anything.
+    SIGTERM arrives once the second script has ended, while the session probes run (there the
     end-of-input probe waits five seconds for a session that never ends)."""
-    sc = eof_container
-    before = instance_state(sc)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IRIS_OPS_")}
-    env.update(sc.env, IRIS_OPS_LOG_FORMAT="json")
-    proc = subprocess.Popen([sys.executable, "-m", "iris_ops", "-v", "conformance"], env=env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wanted = "script.start" if signum == signal.SIGINT else "script.done"
-    seen = []
-    for line in proc.stderr:
-        seen.append(line)
-        if line.startswith("{"):
-            event = json.loads(line)
-            if event.get("event") == wanted and event.get("purpose") == when:
+    from clihelp import command
+
+    sc = _container(docker_engine, sim_image, environment=environment)
+    try:
+        before = instance_state(sc)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("IRIS_OPS_")}
+        env.update(sc.env, IRIS_OPS_LOG_FORMAT="json")
+        proc = subprocess.Popen(command("-v", "conformance", fault=fault), env=env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        seen = []
+        for line in proc.stderr:
+            seen.append(line)
+            event = json.loads(line) if line.startswith("{") else {}
+            if (event.get("event"), event.get("purpose")) == when:
+                if fault:
+                    while not _sessions(sc):  # the script has reached the instance
+                        assert proc.poll() is None
                 proc.send_signal(signum)
                 break
-    out, err = proc.communicate(timeout=120)
-    log = "".join(seen) + err
-    assert proc.returncode == 128 + signum, log
-    assert "cleanup ran" in log and "conformance.cleanup_failed" not in log
-    assert instance_state(sc) == before
-    assert _sessions(sc) == []
+        _out, err = proc.communicate(timeout=120)
+        log = "".join(seen) + err
+        assert proc.returncode == 128 + signum, log
+        assert "cleanup ran" in log and "conformance.cleanup_failed" not in log
+        assert instance_state(sc) == before
+        assert _sessions(sc) == []
+    finally:
+        sc.remove()
 
 
 def test_it_freezes_nothing():
