@@ -68,7 +68,7 @@ def _int(value: Any) -> int | None:
 def _zversion(o: Observations):
     text = str(o.setup.get("zversion", ""))
     parsed = versions.parse(text)
-    return (OK, f"{parsed} ({text})") if parsed else (DIFFERS, f"unreadable: {text!r}")
+    return (OK, f"{parsed}") if parsed else (DIFFERS, f"unreadable: {text!r}")
 
 
 def _freeze(o: Observations):

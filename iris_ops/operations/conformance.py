@@ -194,19 +194,21 @@ def _cleanup(op: "Operation", scratch, failing: BaseException | None = None) -> 
                                 details=exc.details) from exc
 
 
-_COLUMNS = (("FACT", 26), ("STATUS", 10), ("IRIS-OPS EXPECTS", 36), ("THIS INSTANCE", 36), ("DEPENDS ON IT", 30))
+#: The table's wrapped columns (the fact's title is never wrapped: it is what a report names).
+_COLUMNS = (("STATUS", 10), ("IRIS-OPS EXPECTS", 34), ("THIS INSTANCE", 34), ("DEPENDS ON IT", 28))
 
 
 def _table(op: "Operation", findings: "list[Finding]", zversion: str) -> None:
+    columns = (("FACT", max(len(f.fact.title) for f in findings)), *_COLUMNS)
     op.emit(f"conformance of {op.target.describe()}: {zversion or 'version unknown'}")
-    op.emit("  ".join(f"{title:<{width}}" for title, width in _COLUMNS).rstrip())
+    op.emit("  ".join(f"{title:<{width}}" for title, width in columns).rstrip())
     for finding in findings:
         cells = (finding.fact.title, finding.status.upper() if finding.status == "differs" else finding.status,
                  finding.fact.expects, finding.observed, "; ".join(finding.fact.operations))
-        wrapped = [textwrap.wrap(cell, width) or [""] for cell, (_, width) in zip(cells, _COLUMNS)]
+        wrapped = [textwrap.wrap(cell, width) or [""] for cell, (_, width) in zip(cells, columns)]
         for line in range(max(len(w) for w in wrapped)):
             op.emit("  ".join(f"{(w[line] if line < len(w) else ''):<{width}}"
-                              for w, (_, width) in zip(wrapped, _COLUMNS)).rstrip())
+                              for w, (_, width) in zip(wrapped, columns)).rstrip())
 
 
 @task(target=True, help={"json": "print the findings as one JSON document (attach it to bug reports)"})
