@@ -42,7 +42,8 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
     Variant(EOF_KEEPS_SESSION,
             "Does `iris session` end when its standard input ends, or wait?",
             "it ends: `<ENDOFFILE>`, exit status 1",
-            "it waits for ever after the end of its input (until it is terminated or its container stops)"),
+            "it never sees the end of its input: it waits at its prompt until it is terminated or its "
+            "container stops, and a timed Read waits out its timeout as on a quiet input"),
     Variant(RENAME_REPLACES,
             "Does %Library.File.Rename onto an existing file replace it?",
             "no: it fails (return -17) and both files stay",
