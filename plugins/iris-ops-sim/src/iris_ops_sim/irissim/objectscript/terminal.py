@@ -88,13 +88,18 @@ def read_line(stdin: BinaryIO) -> str | None:
     return text
 
 
-def _answer(prompt: str, stdin: BinaryIO, out: Callable[[str], None]) -> str | None:
-    """A login prompt's answer (not echoed); None at the end of input, after a new line."""
-    out(prompt)
-    line = read_line(stdin)
-    if line is None:
-        out("\n")
-    return line
+def _answers(stdin: BinaryIO, out: Callable[[str], None], *prompts: str) -> list[str] | None:
+    """The answers to login prompts, one input line each (not echoed); None at the end of input,
+    after a new line."""
+    answers = []
+    for prompt in prompts:
+        out(prompt)
+        line = read_line(stdin)
+        if line is None:
+            out("\n")
+            return None
+        answers.append(line)
+    return answers
 
 
 def password_login(instance: Any, stdin: BinaryIO, out: Callable[[str], None]) -> str | None:
@@ -104,12 +109,10 @@ def password_login(instance: Any, stdin: BinaryIO, out: Callable[[str], None]) -
     every login.  [UNV] what IRIS does when the password must change: the simulator says
     ``Password change required`` and refuses the login; the variant ``password-change-prompt``
     asks for a new one (:func:`new_password_login`)."""
-    username = _answer("\nUsername: ", stdin, out)
-    if username is None:
+    answers = _answers(stdin, out, "\nUsername: ", "\nPassword: ")
+    if answers is None:
         return None
-    password = _answer("\nPassword: ", stdin, out)
-    if password is None:
-        return None
+    username, password = answers
     authenticate = getattr(instance, "authenticate", None)
     if authenticate is None:
         out("\nAccess Denied\n")
@@ -128,12 +131,10 @@ def new_password_login(instance: Any, user: str, stdin: BinaryIO, out: Callable[
     asks for a new one twice (neither echoed) and goes on once it is set.  Whatever the client
     types next is taken as that password: a client that sends code after its two login lines
     would make its first two lines the user's password if they matched."""
-    first = _answer("\nPassword change required\nNew password: ", stdin, out)
-    if first is None:
+    answers = _answers(stdin, out, "\nPassword change required\nNew password: ", "\nConfirm new password: ")
+    if answers is None:
         return None
-    second = _answer("\nConfirm new password: ", stdin, out)
-    if second is None:
-        return None
+    first, second = answers
     if first != second:
         out("\nPasswords do not match\nAccess Denied\n")
         return None
