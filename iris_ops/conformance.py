@@ -28,6 +28,8 @@ END_WAIT = 5.0
 class Observations:
     """What the probes saw: the two probing scripts' results, the sessions' outcomes, the login."""
 
+    #: what is read before anything is created: $ZVERSION, ExternalFreeze's spec, IsWDSuspended
+    facts: dict = field(default_factory=dict)
     setup: dict = field(default_factory=dict)
     #: the transaction probe's result, or {"tx_error": text} when its script failed
     transaction: dict = field(default_factory=dict)
@@ -66,25 +68,25 @@ def _int(value: Any) -> int | None:
 
 
 def _zversion(o: Observations):
-    text = str(o.setup.get("zversion", ""))
+    text = str(o.facts.get("zversion", ""))
     parsed = versions.parse(text)
     return (OK, f"{parsed}") if parsed else (DIFFERS, f"unreadable: {text!r}")
 
 
 def _freeze(o: Observations):
-    if not _flag(o.setup.get("known")):
+    if not _flag(o.facts.get("known")):
         return DIFFERS, "the FormalSpec of Backup.General.ExternalFreeze could not be read"
-    spec = str(o.setup.get("spec", ""))
-    missing = [name for name in ("ExternalFreezeTimeOut", "WDSuspendLimit") if not _flag(o.setup.get(name))]
+    spec = str(o.facts.get("spec", ""))
+    missing = [name for name in ("ExternalFreezeTimeOut", "WDSuspendLimit") if not _flag(o.facts.get(name))]
     if missing:
         return DIFFERS, f"{' and '.join(missing)} not where the freeze passes them: {spec}"
     return OK, "as expected"
 
 
 def _wd(o: Observations):
-    if "wd_error" in o.setup:
-        return DIFFERS, f"IsWDSuspended failed: {o.setup['wd_error']}"
-    value = str(o.setup.get("wd_suspended", ""))
+    if "wd_error" in o.facts:
+        return DIFFERS, f"IsWDSuspended failed: {o.facts['wd_error']}"
+    value = str(o.facts.get("wd_suspended", ""))
     return (OK, "0") if value == "0" else (DIFFERS, f"returns {value!r}: the instance is frozen (ExternalFreeze)")
 
 
@@ -215,12 +217,12 @@ class Fact:
 
 FACTS: tuple[Fact, ...] = (
     Fact("zversion", "$ZVERSION format", "reads as '<product> for <platform> <version> (Build <build>)'",
-         ("backup (the manifest's version)", "restore (refuses a newer database)"), judge=_zversion),
+         ("backup (the manifest's version)", "restore (refuses a newer database)"), phase="facts", judge=_zversion),
     Fact("freeze-signature", "ExternalFreeze signature",
          "ExternalFreezeTimeOut is argument 7 and WDSuspendLimit argument 10 (its FormalSpec; never called)",
-         ("backup (freeze)",), judge=_freeze),
+         ("backup (freeze)",), phase="facts", judge=_freeze),
     Fact("wd-suspended", "IsWDSuspended", "exists and returns 0: the instance is not frozen",
-         ("backup (freeze)", "doctor"), judge=_wd),
+         ("backup (freeze)", "doctor"), phase="facts", judge=_wd),
     Fact("in-transaction", "InTransaction in a transaction",
          "after TSTART the backup's query counts this session (%SYS.ProcessQuery InTransaction > 0, a journal offset)",
          ("backup (the manifest's open transactions)",),

@@ -49,7 +49,10 @@ def test_probes_without_a_variant_fail_too(sim_container):
     finally:
         ok(cli(sc, "run", "--ns", "%SYS", "Write ##class(Backup.General).ExternalThaw()"))
     facts = _facts(done)
-    assert {"zversion", "freeze-signature", "wd-suspended"} <= set(json.loads(done.stdout)["differences"])
+    assert set(json.loads(done.stdout)["differences"]) == {"zversion", "freeze-signature", "wd-suspended"}
+    # a frozen instance gets nothing that writes
+    assert {key for key, row in facts.items() if row["status"] == NOT_PROBED} == {
+        f.key for f in FACTS if f.phase != "facts"}
     assert "WDSuspendLimit" in facts["freeze-signature"]["observed"]
     assert "frozen" in facts["wd-suspended"]["observed"]
     assert "IRIS 2031.5 (Build 1)" in facts["zversion"]["observed"]
@@ -125,7 +128,7 @@ def test_it_freezes_nothing():
     """No script it runs calls ExternalFreeze or ExternalThaw (the signature is read, not called)."""
     scratch = scripts.ConformanceScratch.new("/usr/irissys/mgr/")
     rendered = [s.render() for s in (
-        scripts.conformance_setup(scratch, wait=5), scripts.conformance_transaction(),
+        scripts.conformance_facts(), scripts.conformance_setup(scratch, wait=5), scripts.conformance_transaction(),
         scripts.conformance_checks(scratch, wait=5, login=("Pw-123456", "probe")),
         scripts.conformance_end_session(scratch, "eof"), scripts.conformance_cleanup(scratch, wait=5))]
     rendered.append(scripts.conformance_session_lines(scratch, "lock", "0123456789ab"))
@@ -140,7 +143,8 @@ def test_the_scripts_parse():
     from iris_ops_sim.syntax import syntax_errors
 
     scratch = scripts.ConformanceScratch.new("/usr/irissys/mgr/")
-    for script in (scripts.conformance_setup(scratch, wait=5), scripts.conformance_transaction(),
+    for script in (scripts.conformance_facts(), scripts.conformance_setup(scratch, wait=5),
+                   scripts.conformance_transaction(),
                    scripts.conformance_checks(scratch, wait=5, login=("Pw-123456", "probe")),
                    scripts.conformance_end_session(scratch, "lock"), scripts.conformance_cleanup(scratch, wait=5)):
         assert syntax_errors(script) == [], script.purpose

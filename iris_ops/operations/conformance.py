@@ -142,8 +142,14 @@ def probe(op: "Operation") -> "Observations":
     from iris_ops.conformance import Observations
 
     seen = Observations()
-    found, first_output = _run(op, scripts.manager_directory())
-    scratch = scripts.ConformanceScratch.new(found["manager_directory"])
+    seen.facts, first_output = _run(op, scripts.conformance_facts())
+    if str(seen.facts.get("wd_suspended")) != "0":
+        # A frozen instance (or one that cannot say) gets nothing that writes: its writes could
+        # wait for a thaw that is not ours to give.
+        why = "the write daemon is suspended (or could not say): nothing that writes was probed"
+        seen.missing = dict.fromkeys(("setup", "transaction", "checks", "eof", "lock", "login"), why)
+        return seen
+    scratch = scripts.ConformanceScratch.new(seen.facts["manager_directory"])
     op.log.debug("conformance.scratch", token=scratch.token, directories=scratch.directories)
     try:
         note = b"scratch directory of `iris-ops conformance`; removed when it ends\n"
@@ -236,7 +242,7 @@ def conformance(c, json_=False, **target):
     with op.bound():
         seen = probe(op)
     findings = evaluate(seen)
-    zversion = str(seen.setup.get("zversion", ""))
+    zversion = str(seen.facts.get("zversion", ""))
     doc = {"instance": op.target.describe(), "zversion": zversion, "facts": [f.row() for f in findings]}
     if not json_:
         _table(op, findings, zversion)

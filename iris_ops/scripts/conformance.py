@@ -134,6 +134,19 @@ def _transaction_probe() -> list[Code]:
     ]
 
 
+def conformance_facts() -> Script:
+    """Read-only, before anything is created: ``manager_directory``, ``zversion``; ExternalFreeze's
+    ``known``, ``spec`` and one flag per argument (:func:`~iris_ops.scripts.freeze.argument_checks`);
+    ``wd_suspended`` (or ``wd_error``)."""
+    script = Script("%SYS", purpose="read the instance's facts (conformance)")
+    script.step("facts", result("manager_directory", call(FILE, "ManagerDirectory")),
+                result("zversion", o.SPECIAL["$ZVersion"]))
+    script.step("freeze_spec", *argument_checks())
+    script.step("write_daemon", o.try_(result("wd_suspended", call("Backup.General", "IsWDSuspended")),
+                                      catch=[result("wd_error", method(var("ex"), "DisplayString"))]))
+    return script
+
+
 def conformance_transaction() -> Script:
     """A transaction of its own process, rolled back whatever happens: what the backup's query
     sees of it.  Result: ``tx_level``, ``tx_count``, ``tx_own`` (or ``tx_error``, ``tx_own_error``)."""
@@ -173,9 +186,7 @@ def _file_probes(scratch: ConformanceScratch) -> list[Code]:
 
 def conformance_setup(scratch: ConformanceScratch, *, wait: float) -> Script:
     """The first probing script (the transport has made :attr:`ConformanceScratch.db_dir`, owned
-    by the instance's owner as a restore's are).  Result: ``zversion``; ExternalFreeze's ``known``, ``spec`` and
-    one flag per argument (:func:`~iris_ops.scripts.freeze.argument_checks`); ``wd_suspended``
-    (or ``wd_error``); ``db_mounted``, ``mount_mounted_error`` and its text ``mount_mounted_text``;
+    by the instance's owner as a restore's are).  Result: ``db_mounted``, ``mount_mounted_error`` and its text ``mount_mounted_text``;
     ``dismount_error`` and ``dismount_text``; the file probes (``copy_ok``, ``copy_size``,
     ``source_size``, ``mode_before``/``mode_after``, ``owner_before``/``owner_after``,
     ``rename_ok``, ``rename_rc``, ``rename_source_left``, ``rename_target_size``)."""
@@ -183,10 +194,6 @@ def conformance_setup(scratch: ConformanceScratch, *, wait: float) -> Script:
     obj, sc = var("obj"), var("psc")
     script = Script("%SYS", purpose="probe the instance (conformance, part 1)")
     script.step("serial", *_serial(scratch, wait))
-    script.step("version", result("zversion", o.SPECIAL["$ZVersion"]))
-    script.step("freeze_spec", *argument_checks())
-    script.step("write_daemon", o.try_(result("wd_suspended", call("Backup.General", "IsWDSuspended")),
-                                      catch=[result("wd_error", method(var("ex"), "DisplayString"))]))
     script.step("directories", check_true(call(FILE, "CreateDirectoryChain", lit(scratch.copy_dir)),
                                           f"cannot create {scratch.copy_dir}"))
     script.step(
