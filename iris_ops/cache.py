@@ -33,7 +33,7 @@ from iris_ops.errors import IrisOpsError, UsageError
 
 if TYPE_CHECKING:
     from iris_ops.objectscript import Script
-    from iris_ops.operations.context import Operation
+    from iris_ops.operation import Operation
 
 from iris_ops.scripts.cache import DIRECTORY  # noqa: E402  (where the scripts and this module agree)
 
@@ -194,22 +194,3 @@ def prune(op: "Operation", max_size: int | None, everything: bool) -> list[Entry
         removed.append(entry)
         op.log.info("cache.pruned", sha256=entry.sha256, bytes=entry.size, problem=entry.problem or None)
     return removed
-
-
-def check(op: "Operation", manager_directory: str | None = None) -> list:
-    """``doctor``'s findings about the cache: temporary files of an interrupted fill, entries
-    whose size disagrees with their record, records without their file, unreadable records."""
-    from iris_ops.operations.doctor import Finding
-
-    found = survey(op, manager_directory)
-    cache_dir = found.directory
-    findings = []
-    for name in found.temps:
-        findings.append(Finding("cache-temp", cache_dir + name, "a partial cache file of an interrupted restore",
-                                "remove the file",
-                                lambda n=name: op.runner.run(scripts.cache_remove(cache_dir, [n]))))
-    for entry in found.entries:
-        if entry.problem:
-            findings.append(Finding("cache", cache_dir + entry.sha256, f"a cache entry that is never served: {entry.problem}",
-                                    "remove the entry", lambda e=entry: remove_entry(op, cache_dir, e)))
-    return findings

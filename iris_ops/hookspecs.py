@@ -19,7 +19,7 @@ from iris_ops import PROJECT_NAME
 
 if TYPE_CHECKING:
     from iris_ops.fixture import Fixture, Manifest
-    from iris_ops.operations.context import Operation
+    from iris_ops.operation import Operation
     from iris_ops.registrar import TaskRegistrar
     from iris_ops.transports.base import ExecResult, FileDigest, OpenSession, Target
 
@@ -62,7 +62,7 @@ def register_tasks(registrar: "TaskRegistrar") -> None:
 
     Example::
 
-        from iris_ops.cli import task
+        from iris_ops.task import task
 
         @task(required=("ns",), help={"ns": "namespace to greet"})
         def hello(c, ns=""):

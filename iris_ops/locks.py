@@ -44,7 +44,7 @@ from iris_ops import objectscript as os_
 from iris_ops.errors import ConflictError, DeadlineExceeded, InstanceError, IrisOpsError
 
 if TYPE_CHECKING:
-    from iris_ops.operations.context import Operation
+    from iris_ops.operation import Operation
     from iris_ops.transports.base import OpenSession
 
 

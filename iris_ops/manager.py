@@ -283,7 +283,7 @@ def plugin_defaults(pm: pluggy.PluginManager) -> list[tuple[str, dict]]:
                 raise PluginError(f"plugin {impl.plugin_name}: config_defaults returned "
                                   f"{type(defaults).__name__}, not a dict", fix=disable_fix(impl.plugin_name))
         except IrisOpsError as exc:
-            _warn_once(impl.plugin_name, "config_defaults", exc)
+            warn_once(impl.plugin_name, "config_defaults", exc)
             continue
         found.append((impl.plugin_name, defaults))
     return found
@@ -292,7 +292,7 @@ def plugin_defaults(pm: pluggy.PluginManager) -> list[tuple[str, dict]]:
 _warned: set[tuple[str, str]] = set()
 
 
-def _warn_once(plugin: str, hook: str, exc: IrisOpsError) -> None:
+def warn_once(plugin: str, hook: str, exc: IrisOpsError) -> None:
     """A plugin hook that builds the tool itself failed: leave its part out and say so."""
     if (plugin, hook) in _warned:
         return

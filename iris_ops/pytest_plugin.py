@@ -201,7 +201,7 @@ class IrisSession:
                 self._stop_sim()
 
     def operation(self, name: str):
-        from iris_ops.operations.context import Operation
+        from iris_ops.operation import Operation
 
         return Operation(name, self._settings, self._pm)
 

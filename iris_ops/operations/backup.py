@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from iris_ops import __version__, flags, hookimpl, names, scripts, signals
-from iris_ops.cli import task
+from iris_ops.task import task
 from iris_ops.errors import (
     ConflictError,
     InstanceError,
@@ -32,7 +32,7 @@ from iris_ops.errors import (
 )
 
 if TYPE_CHECKING:
-    from iris_ops.operations.context import Operation
+    from iris_ops.operation import Operation
 
 
 #: The only block size iris-ops copies (IRIS.md §3; the one the offline label check knows).
@@ -62,7 +62,7 @@ def ensure_thawed(op: "Operation") -> None:
         )
 
 
-def _cleanup_stage(op: "Operation", stage: str) -> None:
+def cleanup_stage(op: "Operation", stage: str) -> None:
     with signals.shielded():
         _remove_stage(op, stage)
 
@@ -332,7 +332,7 @@ def run_backup(op: "Operation", namespace: str, out: Path, *, force: bool, dismo
             tables, row_counts, removed = _count_and_remove(op, count_script)
         finally:
             if not removed:
-                _cleanup_stage(op, stage)
+                cleanup_stage(op, stage)
         zv = info.get("version", "")
         parsed = versions.parse(zv)
         manifest = fixture.Manifest(
@@ -395,11 +395,11 @@ def backup(c, ns="", out="", force=False, dismount=False, description="", compre
         iris-ops backup --ns USER --compress
     """
     from iris_ops import fixtures_dir, locks
-    from iris_ops.operations.context import Operation, refuse_json_dry_run
+    from iris_ops.operations.context import operation_from_flags, refuse_json_dry_run
 
     refuse_json_dry_run(json_, dry_run)
     namespace = names.user_namespace(ns, action="back up")
-    op = Operation.from_flags("backup", target, dry_run=dry_run)
+    op = operation_from_flags("backup", target, dry_run=dry_run)
     target_dir = Path(out) if out else fixtures_dir.default_out(op.settings, namespace)
     with op.bound(ns=namespace), locks.holding(op, namespace, wait=lock_wait or 0, freeze=not dismount):
         manifest = run_backup(op, namespace, target_dir, force=force, dismount=dismount, description=description,

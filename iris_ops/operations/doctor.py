@@ -12,7 +12,7 @@ anything iris-ops did not create:
   a backup configures to count the rows of its staged copies, left configured (and mounted)
   when the instance or its session died mid-count;
 * in the fixture cache ``<mgr>/iris-ops-cache/``: temporary files of an interrupted fill, and
-  entries that would never be served (see :func:`iris_ops.cache.check`);
+  entries that would never be served (see :func:`cache_leftovers`);
 * temporary fixture directories on this host (``.<name>.iris-ops-tmp-*``, ``.<name>.iris-ops-old-*``)
   in the fixtures directory.
 
@@ -31,11 +31,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from iris_ops import hookimpl, names, scripts
-from iris_ops.cli import task
+from iris_ops.task import task
 from iris_ops.errors import IrisOpsError, ValidationError
 
 if TYPE_CHECKING:
-    from iris_ops.operations.context import Operation
+    from iris_ops.operation import Operation
 
 _STAGE = re.compile(r"^iris-ops-backup-[0-9a-f]{12}/$")
 _JOURNAL = re.compile(r"^iris-ops-restore-(?P<ns>[%A-Za-z0-9_-]{1,64})\.json$")
@@ -74,7 +74,7 @@ def examine(op: "Operation", host_dirs: list[Path]) -> list[Finding]:
         path = f"{mgr}{entry}"
         if _STAGE.match(entry):
             found.append(Finding("staging", path, "a backup's staging copy was never removed",
-                                 "remove the directory", lambda p=path: backup._cleanup_stage(op, p)))
+                                 "remove the directory", lambda p=path: backup.cleanup_stage(op, p)))
         elif (m := _JOURNAL.match(entry)):
             found.append(_unfinished_restore(op, path, m["ns"]))
         elif (m := _PLAN.match(entry)):
@@ -82,9 +82,7 @@ def examine(op: "Operation", host_dirs: list[Path]) -> list[Finding]:
             found.append(Finding("delete-ns", path, f"delete-ns of {ns} stopped halfway",
                                  f"finish it (as `iris-ops delete-ns --ns {ns}` would)",
                                  lambda n=ns: _finish_delete(op, n)))
-    from iris_ops import cache
-
-    found += cache.check(op, mgr)
+    found += cache_leftovers(op, mgr)
     for directory in host_dirs:
         if not directory.is_dir():
             continue
@@ -116,6 +114,25 @@ def counting_leftovers(op: "Operation") -> list[Finding]:
     return found
 
 
+def cache_leftovers(op: "Operation", manager_directory: str) -> list[Finding]:
+    """In the fixture cache: temporary files of an interrupted fill, entries whose size
+    disagrees with their record, records without their file, unreadable records."""
+    from iris_ops import cache
+
+    found = cache.survey(op, manager_directory)
+    cache_dir = found.directory
+    findings = []
+    for name in found.temps:
+        findings.append(Finding("cache-temp", cache_dir + name, "a partial cache file of an interrupted restore",
+                                "remove the file",
+                                lambda n=name: op.runner.run(scripts.cache_remove(cache_dir, [n]))))
+    for entry in found.entries:
+        if entry.problem:
+            findings.append(Finding("cache", cache_dir + entry.sha256, f"a cache entry that is never served: {entry.problem}",
+                                    "remove the entry", lambda e=entry: cache.remove_entry(op, cache_dir, e)))
+    return findings
+
+
 def _remove_counting(op: "Operation", namespace: str, dbs: tuple) -> None:
     op.runner.run(scripts.delete_namespace(namespace))
     for name, directory in dbs:
@@ -145,7 +162,7 @@ def _unfinished_restore(op: "Operation", path: str, namespace: str) -> Finding:
 
 
 def _roll_back(op: "Operation", path: str, namespace: str, dbs: list, resources: list) -> None:
-    from iris_ops.operations.restore import MARKER, _remove_directory
+    from iris_ops.operations.restore import MARKER, remove_directory
 
     op.runner.run(scripts.delete_namespace(namespace))
     for name, directory in dbs:
@@ -162,7 +179,7 @@ def _roll_back(op: "Operation", path: str, namespace: str, dbs: list, resources:
             # configuration, then remove the directory (as root if need be).
             op.log.warning("doctor.unreadable_database", directory=directory, error=str(exc))
             op.runner.run(scripts.delete_database(name, directory, keep_files=True))
-        _remove_directory(op, directory)
+        remove_directory(op, directory)
     for resource, with_role in resources:
         op.runner.run(scripts.delete_resource(resource, with_role=with_role))
     op.runner.run(scripts.remove_file(path))
@@ -202,9 +219,9 @@ def doctor(c, fix=False, yes=False, json_=False, **target):
         iris-ops doctor --fix
         iris-ops doctor --fix --yes --json
     """
-    from iris_ops.operations.context import Operation, confirm
+    from iris_ops.operations.context import confirm, operation_from_flags
 
-    op = Operation.from_flags("doctor", target)
+    op = operation_from_flags("doctor", target)
     with op.bound():
         hosts = host_directories(op)
         findings = examine(op, hosts)

@@ -1,6 +1,7 @@
 """What a restore checks before its first change (:mod:`iris_ops.operations.restore`): the
 fixture's files without reading them whole, the target's version, and in one read-only session
-the manager directory, the targets, the resources and the fixture cache."""
+the manager directory, the targets, the resources and the fixture cache, for each planned
+database (:class:`PlannedDatabase`)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,22 @@ from iris_ops.errors import SystemTargetError
 
 if TYPE_CHECKING:
     from iris_ops.fixture import Database, Fixture
-    from iris_ops.operations.context import Operation
-    from iris_ops.operations.restore import PlannedDatabase
+    from iris_ops.operation import Operation
+
+
+@dataclass
+class PlannedDatabase:
+    """A database the restore will create (:func:`iris_ops.operations.restore.plan` names it,
+    :func:`preflight` places its directory)."""
+
+    source: "Database"
+    name: str
+    directory: str
+    resource: str
+    #: Bytes of the file (the manifest's, else the file's own size).
+    size: int = 0
+    #: True when the file was copied from the instance's fixture cache instead of streamed.
+    cached: bool = False
 
 
 def warn_if_older(op: "Operation", source, target_zversion: str) -> None:

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from iris_ops import hookimpl, names
-from iris_ops.cli import task
+from iris_ops.task import task
 from iris_ops.errors import ScriptError, UsageError
 
 _HALT = re.compile(r"^\s*(halt|h)\s*$", re.IGNORECASE)
@@ -79,7 +79,7 @@ def run(c, code=None, file="", ns="USER", dry_run=False, json_=False, **target):
         iris-ops run --file setup.mac
         echo 'Write 1,!' | iris-ops run --file -
     """
-    from iris_ops.operations.context import Operation, refuse_json_dry_run
+    from iris_ops.operations.context import operation_from_flags, refuse_json_dry_run
 
     refuse_json_dry_run(json_, dry_run)
     namespace = names.namespace(ns)
@@ -92,7 +92,7 @@ def run(c, code=None, file="", ns="USER", dry_run=False, json_=False, **target):
         except OSError as exc:
             raise UsageError(f"cannot read {file}: {exc.strerror}") from None
     script = build_script(code, namespace)
-    op = Operation.from_flags("run", target, dry_run=dry_run)
+    op = operation_from_flags("run", target, dry_run=dry_run)
     with op.bound(ns=namespace):
         if dry_run:
             op.runner.show(script)

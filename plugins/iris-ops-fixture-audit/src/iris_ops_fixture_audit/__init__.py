@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from iris_ops import hookimpl
-from iris_ops.cli import task
+from iris_ops.task import task
 from iris_ops.errors import VetoedError
 
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from iris_ops.errors import IrisOpsError, UsageError
 
 if TYPE_CHECKING:
-    from iris_ops.operations.context import Operation
+    from iris_ops.operation import Operation
 
     from .scripts import Secret
 

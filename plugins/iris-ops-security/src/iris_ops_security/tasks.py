@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from iris_ops.cli import task
+from iris_ops.task import task
 from iris_ops.errors import ConflictError, InstanceError, ScriptError, UsageError
 
 from . import secret  # `scripts` is imported in the bodies that use it: a listing needs none
@@ -64,9 +64,9 @@ def service_name(value: str) -> str:
 # --- the common steps ----------------------------------------------------------------------------
 
 def _operation(name: str, target: dict, dry_run: bool):
-    from iris_ops.operations.context import Operation
+    from iris_ops.operations.context import operation_from_flags
 
-    return Operation.from_flags(name, target, dry_run=dry_run)
+    return operation_from_flags(name, target, dry_run=dry_run)
 
 
 def _describe(op, *, users: list[str] | None = None, services: tuple[str, ...] | list[str] = (),

@@ -21,7 +21,7 @@ from pathlib import Path
 from invoke import Collection
 
 from iris_ops import hookimpl
-from iris_ops.cli import task
+from iris_ops.task import task
 from iris_ops.errors import ConflictError, UnreachableError, UsageError
 
 #: Where ``sim up`` installs a host instance unless ``--dir`` says otherwise.

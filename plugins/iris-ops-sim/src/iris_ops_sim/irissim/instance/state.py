@@ -13,7 +13,7 @@ Everything lives under the container root so every process and thread sees one i
   (:mod:`.writedaemon`).
 
 The instance's jobs are split by module: mounting in :mod:`.mounts`, the write daemon and the
-freeze in :mod:`.writedaemon`, the background writer in :mod:`.writer`.
+freeze in :mod:`.writedaemon`, SQL in :mod:`.sql`, the background writer in :mod:`.writer`.
 """
 
 from __future__ import annotations
@@ -24,19 +24,19 @@ import json
 import os
 import posixpath
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
 from . import datfile
 from .fs import USERS, ContainerFS, normalize
 from .mounts import AlreadyMounted, MountError, MountsMixin
+from .sql import SqlMixin
 from .writedaemon import FrozenWaitCancelled, WriteDaemonMixin
 
 if TYPE_CHECKING:
     from .writer import Writer
 
-__all__ = ["SimInstance", "SqlResult", "MountError", "AlreadyMounted", "FrozenWaitCancelled"]
+__all__ = ["SimInstance", "MountError", "AlreadyMounted", "FrozenWaitCancelled"]
 
 IRISOWNER = USERS["irisowner"]
 VERSION = "IRIS for UNIX (Ubuntu Server LTS for x86-64 Containers) 2024.1 (Build 263U) Wed Mar 13 2024 15:21:28 EDT"
@@ -59,13 +59,6 @@ NS_DEFAULTS = {"TempGlobals": "IRISTEMP", "Library": "IRISLIB", "SysGlobals": "I
 DB_DEFAULTS = {"Server": "", "MountRequired": "0", "MountAtStartup": "0", "ClusterMountMode": "0", "StreamLocation": ""}
 
 
-@dataclass
-class SqlResult:
-    columns: list[str]
-    rows: list[tuple]
-    rowcount: int
-
-
 def _qlist_version(zversion: str) -> str:
     """``2024.1.0.263.0`` from ``... 2024.1 (Build 263U) ...``."""
     import re
@@ -77,7 +70,7 @@ def _qlist_version(zversion: str) -> str:
     return ".".join(parts + [m.group(2), "0"])
 
 
-class SimInstance(MountsMixin, WriteDaemonMixin):
+class SimInstance(MountsMixin, WriteDaemonMixin, SqlMixin):
     """One simulated IRIS instance inside a container (see docs/ARCHITECTURE.md)."""
 
     def __init__(self, fs: ContainerFS, name: str, install_dir: str) -> None:
@@ -432,12 +425,7 @@ class SimInstance(MountsMixin, WriteDaemonMixin):
         return [{"JobNumber": int(job), "NameSpace": t["namespace"], "InTransaction": 1 if t["level"] else 0}
                 for job, t in sorted(self._state().get("transactions", {}).items())]
 
-    # --- SQL --------------------------------------------------------------------------------
-
-    def sql(self, namespace: str, statement: str, params: tuple = ()) -> SqlResult:
-        from . import sql
-
-        return sql.execute(self, namespace, statement, params)
+    # --- the background writer ---------------------------------------------------------------
 
     def start_writer(self, namespace: str, table: str, column: str, interval: float = 0.01,
                      mode: str = "update") -> "Writer":

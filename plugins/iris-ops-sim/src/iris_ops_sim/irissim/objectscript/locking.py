@@ -25,14 +25,23 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from .runtime import IrisError
+from .runtime import IrisError, Process
 from .values import format_ref, subscript, to_num, to_str
 
 if TYPE_CHECKING:
     from ..instance.locktable import LockTable
-    from .interpreter import Interpreter
+
+
+class Interpreter(Protocol):
+    """What LOCK needs of :class:`.interpreter.Interpreter` (which imports this module): its
+    process, expression evaluation, and ``$TEST``."""
+
+    proc: Process
+    test: int
+
+    def eval(self, node: Any) -> Any: ...
 
 
 def _table(interp: "Interpreter") -> "LockTable":
