@@ -96,10 +96,6 @@ def disable_fix(name: str) -> str:
     return f"Upgrade, fix or uninstall plugin {name}, or set IRIS_OPS_DISABLE_PLUGINS={name}."
 
 
-# Kept for callers of the old name.
-_disable_fix = disable_fix
-
-
 def _naming(fn: Callable, plugin: str, hook: str) -> Callable:
     """The implementation, with its failures naming the plugin."""
 

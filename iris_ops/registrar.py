@@ -39,9 +39,6 @@ class TaskRegistrar:
         self._claim(name)
         self._collections.append((name, collection))
 
-    def owner_of(self, name: str) -> str | None:
-        return self._owners.get(_normal(name))
-
     def _claim(self, name: str) -> None:
         key = _normal(name)
         previous = self._owners.get(key)

@@ -86,11 +86,6 @@ def _handler(signum: int, frame) -> None:  # noqa: ARG001 - signal handler signa
     raise Interrupted(signum)
 
 
-def stopped_by() -> int | None:
-    """The signal that stopped the running task, if one did."""
-    return _state.first
-
-
 @contextlib.contextmanager
 def handled() -> Iterator[None]:
     """Install the handlers for the duration of a task body (main thread only; nested use is a

@@ -24,15 +24,15 @@ from pathlib import Path
 
 import pytest
 
-from iris_ops_sim import dockerd, image
+from iris_ops_sim import dockerd, image, testbed
 from iris_ops_sim.dockerd import PrivateEngine
 
 docker_only = pytest.mark.docker
 NUL = b"\0"
 
 def _skip_or_fail(reason: str) -> None:
-    if os.environ.get(dockerd.REQUIRE_ENV) == "1":
-        pytest.fail(f"{dockerd.REQUIRE_ENV}=1 but {reason}")
+    if os.environ.get(testbed.REQUIRE_DOCKER_ENV) == "1":
+        pytest.fail(f"{testbed.REQUIRE_DOCKER_ENV}=1 but {reason}")
     pytest.skip(reason)
 
 

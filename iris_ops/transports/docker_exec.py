@@ -155,11 +155,6 @@ def _conflict(container: str, explanation: str) -> errors.UnreachableError:
     )
 
 
-def _is_no_such_container(exc: BaseException) -> bool:
-    text = f"{getattr(exc, 'explanation', '') or ''} {exc}".lower()
-    return "no such container" in text
-
-
 @contextlib.contextmanager
 def translate_errors(api: "docker.APIClient", container: str, what: str) -> Iterator[None]:
     """Turn docker/requests failures inside the block into iris-ops errors.

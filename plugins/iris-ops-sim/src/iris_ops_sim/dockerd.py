@@ -51,7 +51,6 @@ log = structlog.get_logger(__name__)
 #: What the tests speak: Debian's docker.io 20.10 serves API 1.41, newer engines still accept it.
 API_VERSION = "1.41"
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
-REQUIRE_ENV = "IRIS_OPS_REQUIRE_DOCKER"
 #: sun_path is 108 bytes including the terminating NUL.
 MAX_SOCKET_PATH = 107
 #: Where root's binaries live even when PATH (a venv, a CI runner) leaves them out.

@@ -321,13 +321,6 @@ class SimInstance(MountsMixin, WriteDaemonMixin, SqlMixin):
             directory = self.manager_directory() + directory
         return normalize(directory).rstrip("/") + "/"
 
-    def database_directory(self, name: str) -> str | None:
-        props = self.read_config()["Databases"].get(str(name).upper())
-        return props["Directory"] if props else None
-
-    def dat_path(self, directory: str) -> str:
-        return self.normalize_directory(directory) + "IRIS.DAT"
-
     # --- databases (Python API, used by tests and the engine's control API) -------------------
 
     def create_database(self, name: str, directory: str | None = None, size_mb: int = 1, *,

@@ -195,13 +195,6 @@ class WriteDaemonMixin:
             self._flush()
         return was
 
-    def freeze_info(self) -> dict | None:
-        """The current freeze record, or None."""
-        self.write_daemon_tick()
-        with self.locked() as st:
-            fz = st.get("freeze")
-            return dict(fz) if fz and self._frozen(st) else None
-
     @staticmethod
     def _open_transaction_count(st: dict) -> int:
         return sum(1 for t in st.get("transactions", {}).values() if int(t.get("level", 0)) > 0)

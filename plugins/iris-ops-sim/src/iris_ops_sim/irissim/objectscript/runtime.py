@@ -285,13 +285,6 @@ def lookup_class(name: str) -> SimClass:
     raise IrisError("CLASS DOES NOT EXIST", f"*{name}")
 
 
-def registered_classes() -> dict[str, SimClass]:
-    """Every class, the ones not loaded yet included (this loads them)."""
-    for name in list(_providers):
-        _load(name)
-    return dict(_registry)
-
-
 # --- class queries -------------------------------------------------------------------------
 
 #: A class query: ``fn(proc, *args) -> (column names, rows)``; reached through
