@@ -37,6 +37,11 @@ if TYPE_CHECKING:
 
 from iris_ops.scripts.cache import DIRECTORY  # noqa: E402  (where the scripts and this module agree)
 
+__all__ = [
+    "directory", "new_token", "prepare_fill", "Entry", "Survey", "survey", "remove_entry", "parse_size",
+    "prune",
+]
+
 _ENTRY = re.compile(r"^(?P<sha>[0-9a-f]{64})\.(?P<kind>DAT|json)$")
 _TEMP = re.compile(r"^(?P<sha>[0-9a-f]{64})\.(DAT|json)\.(tmp|used)-[0-9a-f]{12}$")
 #: $HOROLOG day 47117 is 1970-01-01.

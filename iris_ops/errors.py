@@ -17,6 +17,14 @@ the CLI layer (:mod:`iris_ops.cli`) turns them into exit codes and messages.
 
 from __future__ import annotations
 
+__all__ = [
+    "IrisOpsError", "repair", "InternalError", "UsageError", "InvalidNameError", "FixtureError",
+    "ConfigError", "HostDiskFullError", "from_host_oserror", "ConflictError", "SystemTargetError",
+    "UnsupportedError", "VetoedError", "ValidationError", "InstanceError", "ScriptError",
+    "UnreachableError", "AuthenticationError", "DeadlineExceeded", "EXIT_INTERRUPTED", "EXIT_HANGUP",
+    "EXIT_TERMINATED", "EXIT_STDOUT_CLOSED", "EXIT_CODES",
+]
+
 
 class IrisOpsError(Exception):
     """Base class.  ``message`` says what went wrong, ``fix`` how to fix it."""

@@ -23,6 +23,13 @@ if TYPE_CHECKING:
     from iris_ops.registrar import TaskRegistrar
     from iris_ops.transports.base import ExecResult, FileDigest, OpenSession, Target
 
+__all__ = [
+    "hookspec", "config_defaults", "register_tasks", "run_objectscript", "exec_argument_call",
+    "open_session", "read_file", "write_file", "remove_path", "list_directory", "pre_backup",
+    "post_backup", "pre_restore", "post_restore", "pre_delete", "post_delete", "validate",
+    "start_simulated_instance",
+]
+
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 
 

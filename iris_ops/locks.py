@@ -47,6 +47,11 @@ if TYPE_CHECKING:
     from iris_ops.operation import Operation
     from iris_ops.transports.base import OpenSession
 
+__all__ = [
+    "LOCK_GLOBAL", "HOLDER_GLOBAL", "LOCK_NAMESPACE", "CLOSE_WAIT", "RECORD_POLLS", "RECORD_POLL_SECONDS",
+    "Holder", "parse_holder", "FREEZE", "LockScript", "holding",
+]
+
 
 def _log():
     # structlog is imported here, not at the top: backup, restore and delete import this module,

@@ -25,6 +25,12 @@ import pluggy
 from iris_ops import PROJECT_NAME, hookspecs
 from iris_ops.errors import ConfigError, InternalError, IrisOpsError, repair
 
+__all__ = [
+    "BUILTIN_PLUGINS", "PluginError", "BrokenPlugin", "PluginManager", "disable_fix",
+    "new_plugin_manager", "EntryPoint", "entry_point_names", "entry_points", "report_problems",
+    "get_plugin_manager", "plugin_defaults", "warn_once", "plugin_distribution",
+]
+
 #: Built-in plugins, registered exactly like installed ones (last registered runs first).
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "iris_ops.transports.docker",

@@ -20,6 +20,8 @@ from iris_ops.errors import UsageError
 from iris_ops.runner import Runner
 from iris_ops.transports.base import Target
 
+__all__ = ["target_from_settings", "Operation"]
+
 _CONTAINER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _INSTANCE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 

@@ -16,6 +16,11 @@ from typing import Any
 from iris_ops import logs, progress, redact
 from iris_ops.errors import IrisOpsError, repair
 
+__all__ = [
+    "PROGRAM_NAME", "INTERNAL_FIX", "report_error", "report_internal_error", "print_plain_error",
+    "report_interrupt", "failure_document", "write_json", "silence_stdout",
+]
+
 PROGRAM_NAME = "iris-ops"
 INTERNAL_FIX = "This is a bug in iris-ops or a plugin; rerun with -v for the traceback and report it."
 

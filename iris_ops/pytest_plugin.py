@@ -39,6 +39,12 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
+__all__ = [
+    "PREFIX", "STALE_FOREIGN_RUN", "pytest_addoption", "SqlResult", "IrisNamespace", "RestoreRecord",
+    "IrisSession", "iris_session", "iris_namespace", "pytest_runtest_makereport",
+    "pytest_runtest_teardown", "pytest_terminal_summary",
+]
+
 PREFIX = "PYT_"
 STALE_FOREIGN_RUN = 24 * 3600
 _KEEP_KEY = pytest.StashKey[bool]()

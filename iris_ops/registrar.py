@@ -10,6 +10,8 @@ from iris_ops.errors import ConfigError
 if TYPE_CHECKING:
     from invoke import Collection, Task
 
+__all__ = ["TaskRegistrar"]
+
 
 class TaskRegistrar:
     """Collects tasks from every plugin, refusing two plugins that claim the same name."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import fnmatch
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +74,11 @@ class Import:
     bound: str = ""  # the name a module import binds ("from package import module as bound")
 
 
+@functools.lru_cache(maxsize=None)
+def parsed(path: Path) -> ast.Module:
+    return ast.parse(path.read_text(encoding="utf-8"))
+
+
 def module_files() -> dict[str, Path]:
     """Every module of the core and of each plugin distribution: dotted name -> file."""
     found = {}
@@ -96,7 +102,7 @@ def imports(modules: dict[str, Path]) -> list[Import]:
     found = []
     for name, path in modules.items():
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in ast.walk(parsed(path)):
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     target = _known(alias.name, modules)
@@ -205,10 +211,14 @@ def test_no_module_uses_another_modules_private_names(graph):
     assert private == []
     modules, _ = graph
     reached = []  # module._name, through a module imported by name
+    bound_modules: dict[str, set[str]] = {}
+    for i in found:
+        if i.bound:
+            bound_modules.setdefault(i.source, set()).add(i.bound)
     for name, path in modules.items():
-        bound = {i.bound for i in found if i.source == name and i.bound}
+        bound = bound_modules.get(name, set())
         reached += [f"{name}: {node.value.id}.{node.attr}, line {node.lineno}"
-                    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+                    for node in ast.walk(parsed(path))
                     if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in bound
                     and node.attr.startswith("_") and not node.attr.startswith("__")]
     assert reached == []
@@ -225,3 +235,58 @@ def test_the_layers_are_the_ones_architecture_md_names():
         documented.append((layer, tuple(re.findall(r"`([^`]+)`", patterns)),
                            tuple(may.split(", ")) if may != "nothing" else ()))
     assert documented == [(layer, patterns, may) for layer, patterns, may in LAYERS]
+
+
+@functools.lru_cache(maxsize=None)
+def exported(path: Path) -> list[str] | None:
+    """A module's ``__all__`` as written (a literal list, or ``sorted(<dict>)`` of a literal
+    dict as in :mod:`iris_ops.scripts`); None when it has none."""
+    tree = parsed(path)
+    literals = {}
+    for node in tree.body:
+        target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else \
+            node.target if isinstance(node, ast.AnnAssign) else None
+        if isinstance(target, ast.Name) and node.value is not None:
+            literals[target.id] = node.value
+    value = literals.get("__all__")
+    if value is None:
+        return None
+    if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "sorted":
+        value = literals[value.args[0].id]
+        return sorted(ast.literal_eval(value))
+    return list(ast.literal_eval(value))
+
+
+def bound_names(path: Path) -> set[str]:
+    """The names a module binds at its top level (definitions, assignments, imports)."""
+    names = set()
+    for node in parsed(path).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                names |= {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+    return names
+
+
+def test_every_public_module_says_what_it_exports(graph):
+    """Public and private as pluggy marks them: each module (no leading underscore) lists its
+    public names in ``__all__``, and each listed name exists (PEP 562 lazy names aside)."""
+    modules, _ = graph
+    missing = [name for name, path in modules.items()
+               if not any(part.startswith("_") for part in name.split(".")) and exported(path) is None]
+    assert missing == []
+    unbound = [f"{name}.{x}" for name, path in modules.items() if name != "iris_ops.scripts"
+               for x in exported(path) or () if x not in bound_names(path)]
+    assert unbound == []
+
+
+def test_modules_import_from_each_other_only_what_is_exported(graph):
+    """``from module import name`` between our modules takes only a name of that module's
+    ``__all__`` (or one of its submodules): the rest of a module is its own business."""
+    modules, found = graph
+    wrong = [f"{i.source} imports {i.target}.{name}, line {i.line}" for i in found for name in i.names
+             if name not in (exported(modules[i.target]) or ()) and (i.source, i.target) not in PRIVATE_SHARED]
+    assert wrong == []

@@ -34,6 +34,11 @@ from iris_ops.errors import (
 if TYPE_CHECKING:
     from iris_ops.operation import Operation
 
+__all__ = [
+    "BLOCK_SIZE", "database_file", "ensure_thawed", "cleanup_stage", "copyable", "not_recreated",
+    "run_backup", "backup", "register_tasks",
+]
+
 
 #: The only block size iris-ops copies (IRIS.md §3; the one the offline label check knows).
 BLOCK_SIZE = 8192

@@ -8,6 +8,8 @@ from invoke import Collection
 from iris_ops import hookimpl
 from iris_ops.task import task
 
+__all__ = ["list_", "prune", "register_tasks"]
+
 
 def _mib(size: int | None) -> str:
     return "-" if size is None else f"{size / (1 << 20):.1f}"

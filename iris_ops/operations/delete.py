@@ -29,6 +29,10 @@ from iris_ops.errors import InstanceError, InternalError, UsageError
 if TYPE_CHECKING:
     from iris_ops.operation import Operation
 
+__all__ = [
+    "RECORD_VERSION", "Doomed", "record_path", "plan", "delete_namespace", "delete_ns", "register_tasks",
+]
+
 RECORD_VERSION = 1
 
 

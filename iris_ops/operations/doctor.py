@@ -37,6 +37,11 @@ from iris_ops.errors import IrisOpsError, ValidationError
 if TYPE_CHECKING:
     from iris_ops.operation import Operation
 
+__all__ = [
+    "Finding", "examine", "counting_leftovers", "cache_leftovers", "host_directories", "doctor",
+    "register_tasks",
+]
+
 _STAGE = re.compile(r"^iris-ops-backup-[0-9a-f]{12}/$")
 _JOURNAL = re.compile(r"^iris-ops-restore-(?P<ns>[%A-Za-z0-9_-]{1,64})\.json$")
 _PLAN = re.compile(r"^iris-ops-delete-(?P<ns>[%A-Za-z0-9_-]{1,64})\.json$")

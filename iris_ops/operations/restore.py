@@ -37,6 +37,11 @@ if TYPE_CHECKING:
     from iris_ops.objectscript import Script
     from iris_ops.operations.restore_checks import Facts, PlannedDatabase
 
+__all__ = [
+    "MARKER", "JOURNAL_PREFIX", "plan", "journal_path", "Journal", "UndoLog", "remove_directory",
+    "check_targets", "stream_source", "restore_databases", "run_restore", "restore", "register_tasks",
+]
+
 
 #: Provenance written by restore into each database directory it creates.
 MARKER = "iris-ops-restore.json"

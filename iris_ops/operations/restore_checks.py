@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from iris_ops.fixture import Database, Fixture
     from iris_ops.operation import Operation
 
+__all__ = ["PlannedDatabase", "warn_if_older", "Facts", "preflight", "check_fixture"]
+
 
 @dataclass
 class PlannedDatabase:

@@ -18,6 +18,8 @@ from iris_ops import hookimpl, names
 from iris_ops.task import task
 from iris_ops.errors import ScriptError, UsageError
 
+__all__ = ["build_script", "user_output", "run", "register_tasks"]
+
 _HALT = re.compile(r"^\s*(halt|h)\s*$", re.IGNORECASE)
 # The terminal's prompt before each input line: `USER>`, `TL1:USER>`, `%SYS 2d0>`.
 _PROMPT = re.compile(r"\n(?:TL\d+:)?%?[A-Za-z0-9_-]+(?: \d+d\d+)?>")

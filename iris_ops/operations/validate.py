@@ -18,6 +18,11 @@ if TYPE_CHECKING:
     from iris_ops.fixture import Finding, Fixture
     from iris_ops.operation import Operation
 
+__all__ = [
+    "validate", "online_findings", "compare_counts", "collect", "failure", "validate_task",
+    "register_tasks",
+]
+
 
 @hookimpl
 def validate(operation: "Operation", fixture: "Fixture", online: bool, namespace: str | None):

@@ -7,6 +7,11 @@ import functools
 from iris_ops import objectscript as o
 from iris_ops.objectscript import Code, Script, call, func, lit, op, prop, result, set_, var
 
+__all__ = [
+    "wd_suspended", "thaw_entry", "FREEZE_ARGUMENTS", "FREEZE_ARGUMENTS_MISSING", "argument_checks",
+    "freeze_arguments",
+]
+
 
 def wd_suspended() -> Script:
     """Read-only.  Result: ``suspended`` (Backup.General.IsWDSuspended)."""

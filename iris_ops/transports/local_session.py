@@ -11,6 +11,8 @@ import time
 from iris_ops.errors import DeadlineExceeded, UnreachableError
 from iris_ops.transports.base import OpenSession, Target
 
+__all__ = ["LocalSession"]
+
 
 class LocalSession(OpenSession):
     """``iris session`` as a child process with pipes.  It runs in a session of its own, so a

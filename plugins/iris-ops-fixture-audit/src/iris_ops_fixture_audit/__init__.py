@@ -6,6 +6,8 @@ from iris_ops import hookimpl
 from iris_ops.task import task
 from iris_ops.errors import VetoedError
 
+__all__ = ["config_defaults", "pre_backup", "validate", "fixture_info", "register_tasks"]
+
 
 @hookimpl
 def config_defaults():

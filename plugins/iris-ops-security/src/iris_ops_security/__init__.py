@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from iris_ops import hookimpl
 
+__all__ = ["TASKS", "register_tasks"]
+
 __version__ = "0.1.0"
 
 #: Task name -> function name in :mod:`iris_ops_security.tasks`.

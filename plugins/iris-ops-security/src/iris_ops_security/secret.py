@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
     from .scripts import Secret
 
+__all__ = ["PASSWORD_ENV", "read_password", "stage", "discard"]
+
 #: The environment variable read by default.
 PASSWORD_ENV = "IRIS_OPS_NEW_PASSWORD"
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

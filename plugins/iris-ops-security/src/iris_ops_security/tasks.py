@@ -17,6 +17,12 @@ from iris_ops.errors import ConflictError, InstanceError, ScriptError, UsageErro
 
 from . import secret  # `scripts` is imported in the bodies that use it: a listing needs none
 
+__all__ = [
+    "USER_MAX", "ROLE_MAX", "PASSWORD_HELP", "user_name", "role_names", "service_name",
+    "unexpire_passwords", "set_password", "create_user", "SERVICE_HELP", "enable_service",
+    "disable_service", "report_rows", "security_report",
+]
+
 _SERVICE = re.compile(r"^%Service_[A-Za-z]+$")
 USER_MAX = 160  # Security.Users: "Maximum length of a user name is 160 characters"
 ROLE_MAX = 64  # Security.Roles: "Maximum length of a role name is 64 characters"

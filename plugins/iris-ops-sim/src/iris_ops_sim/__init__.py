@@ -11,3 +11,5 @@
 
 iris-ops itself never imports this package.
 """
+
+__all__: list[str] = []

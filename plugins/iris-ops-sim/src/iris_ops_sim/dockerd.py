@@ -46,6 +46,11 @@ from iris_ops.errors import UnreachableError
 if TYPE_CHECKING:
     import docker
 
+__all__ = [
+    "API_VERSION", "DEFAULT_SOCKET", "MAX_SOCKET_PATH", "EngineUnavailableError", "ping", "find_engine",
+    "private_engine_blocker", "unavailable_reason", "Engine", "client_for", "engine", "PrivateEngine",
+]
+
 log = structlog.get_logger(__name__)
 
 #: What the tests speak: Debian's docker.io 20.10 serves API 1.41, newer engines still accept it.

@@ -53,6 +53,13 @@ from iris_ops.errors import InternalError
 if TYPE_CHECKING:
     import docker
 
+__all__ = [
+    "SIM_REPOSITORY", "BASE_REPOSITORY", "SIM_LABEL", "BASE_LABEL", "IRISOWNER_ID", "SOURCE_DIR",
+    "IMAGE_PYTHON", "IMAGE_SIM_PATH", "IMAGE_INSTALL_DIR", "LAUNCHERS", "BUSYBOX_APPLETS",
+    "ImageBuildError", "launcher_text", "write_launchers", "write_host_runtime_rootfs",
+    "ensure_base_image", "sim_dockerfile", "SimImagePlan", "plan_sim_image", "ensure_image",
+]
+
 log = structlog.get_logger(__name__)
 
 SIM_REPOSITORY = "iris-ops-sim"

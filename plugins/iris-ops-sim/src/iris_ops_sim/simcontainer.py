@@ -17,6 +17,8 @@ from typing import Any
 from iris_ops.errors import UnreachableError
 from iris_ops_sim.control import SimControl, docker_exec, host_exec
 
+__all__ = ["LABEL", "READY_TIMEOUT", "SimContainer", "run_container", "wait_ready", "host_owner", "HostSim"]
+
 #: Every container the kit starts carries this label (``docker ps --filter label=iris-ops.sim=1``).
 LABEL = "iris-ops.sim"
 READY_TIMEOUT = 30.0

@@ -24,6 +24,11 @@ from iris_ops import hookimpl
 from iris_ops.task import task
 from iris_ops.errors import ConflictError, UnreachableError, UsageError
 
+__all__ = [
+    "DIR_ENV", "DEFAULT_CONTAINER", "default_dir", "up", "down", "status", "sql", "create_db", "image",
+    "register_tasks", "start_simulated_instance",
+]
+
 #: Where ``sim up`` installs a host instance unless ``--dir`` says otherwise.
 DIR_ENV = "IRIS_OPS_SIM_DIR"
 DEFAULT_CONTAINER = "iris"

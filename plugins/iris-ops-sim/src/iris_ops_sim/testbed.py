@@ -27,6 +27,13 @@ from typing import Any, Iterator
 
 import pytest
 
+__all__ = [
+    "REAL_CONTAINER_ENV", "REQUIRE_DOCKER_ENV", "SHARED_ENGINE_ENV", "SHARED_PROBLEM_ENV",
+    "DOCKER_FIXTURES", "DockerEngine", "docker_engine", "pytest_sessionstart", "pytest_sessionfinish",
+    "sim_image", "sim_container", "sim_host", "pytest_configure", "pytest_collection_modifyitems",
+    "pytest_runtest_logreport", "pytest_terminal_summary",
+]
+
 REAL_CONTAINER_ENV = "IRIS_OPS_REAL_CONTAINER"
 REQUIRE_DOCKER_ENV = "IRIS_OPS_REQUIRE_DOCKER"
 #: Set by a pytest-xdist controller for its workers: the directory of the private engine it

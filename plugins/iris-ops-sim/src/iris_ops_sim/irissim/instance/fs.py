@@ -18,6 +18,8 @@ import stat
 from pathlib import Path
 from typing import Iterator
 
+__all__ = ["USERS", "ContainerPathError", "normalize", "ContainerFS", "NativeFS", "current_user"]
+
 USERS: dict[str, tuple[int, int]] = {"root": (0, 0), "irisowner": (51773, 51773)}
 
 _PASSWD = "root:x:0:0:root:/root:/bin/bash\nirisowner:x:51773:51773:irisowner:/home/irisowner:/bin/bash\n"

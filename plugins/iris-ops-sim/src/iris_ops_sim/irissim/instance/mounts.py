@@ -14,6 +14,8 @@ from __future__ import annotations
 from . import datfile
 from .fs import USERS
 
+__all__ = ["IRISOWNER", "MountError", "AlreadyMounted", "MountsMixin"]
+
 IRISOWNER = USERS["irisowner"]
 
 

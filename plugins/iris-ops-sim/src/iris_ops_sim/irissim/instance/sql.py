@@ -25,6 +25,8 @@ from .mounts import MountError
 if TYPE_CHECKING:
     import sqlite3
 
+__all__ = ["CATALOG", "RTN", "DEFAULT_SCHEMA", "SqlResult", "SqlMixin", "SqlError", "execute"]
+
 CATALOG = "^oddDEF"
 RTN = "^RTN"
 DEFAULT_SCHEMA = "SQLUser"

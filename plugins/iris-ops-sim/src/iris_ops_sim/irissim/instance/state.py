@@ -36,7 +36,11 @@ from .writedaemon import FrozenWaitCancelled, WriteDaemonMixin
 if TYPE_CHECKING:
     from .writer import Writer
 
-__all__ = ["SimInstance", "MountError", "AlreadyMounted", "FrozenWaitCancelled"]
+__all__ = [
+    "SimInstance", "MountError", "AlreadyMounted", "FrozenWaitCancelled", "IRISOWNER", "VERSION", "FREEZE_ARGS",
+    "REGISTRY", "REGISTRY_ENV", "registry_path", "SYSTEM_DATABASES", "DB_FIELDS", "NS_FIELDS", "NS_DEFAULTS",
+    "DB_DEFAULTS",
+]
 
 IRISOWNER = USERS["irisowner"]
 VERSION = "IRIS for UNIX (Ubuntu Server LTS for x86-64 Containers) 2024.1 (Build 263U) Wed Mar 13 2024 15:21:28 EDT"

@@ -24,6 +24,8 @@ from .fs import ContainerPathError, normalize
 from .state import IRISOWNER
 from .classes.common import E_GENERAL
 
+__all__ = ["DEFAULT_READ", "FileBinaryObject", "StreamFileBinary"]
+
 DEFAULT_READ = 32000  # FileBinary's Read(len=32000)
 
 

@@ -33,6 +33,8 @@ from typing import Callable, Iterator
 
 from . import datfile
 
+__all__ = ["DEFAULT_FREEZE_TIMEOUT", "FrozenWaitCancelled", "WriteDaemonMixin"]
+
 #: ExternalFreezeTimeOut when 0 is passed: "the system will wait for 600 seconds". [DOC]
 DEFAULT_FREEZE_TIMEOUT = 600.0
 _POLL = 0.005

@@ -11,6 +11,8 @@ from .writedaemon import FrozenWaitCancelled
 if TYPE_CHECKING:
     from .sql import SqlMixin
 
+__all__ = ["MODES", "Writer"]
+
 MODES = ("update", "insert")
 
 

@@ -16,6 +16,8 @@ from typing import Any
 from .runtime import OMITTED, ByRef, IrisError, Process, SimClass, register_class
 from .values import to_num, to_str
 
+__all__ = ["PBKDF2_BITS", "to_bytes", "from_bytes", "random_binary", "pbkdf2", "SystemEncryption"]
+
 #: PBKDF2 ``bitlength`` -> hashlib name (the legal values the reference lists).
 PBKDF2_BITS = {160: "sha1", 224: "sha224", 256: "sha256", 384: "sha384", 512: "sha512"}
 

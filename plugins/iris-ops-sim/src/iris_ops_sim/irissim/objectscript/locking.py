@@ -33,6 +33,8 @@ from .values import format_ref, subscript, to_num, to_str
 if TYPE_CHECKING:
     from ..instance.locktable import LockTable
 
+__all__ = ["Interpreter", "release_everything", "run_lock", "lock_info", "lock_order"]
+
 
 class Interpreter(Protocol):
     """What LOCK needs of :class:`.interpreter.Interpreter` (which imports this module): its

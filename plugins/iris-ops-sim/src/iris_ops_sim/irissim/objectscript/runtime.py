@@ -19,6 +19,12 @@ from __future__ import annotations
 import itertools
 from typing import Any, Callable, Iterator
 
+__all__ = [
+    "OMITTED", "IrisError", "ThrownException", "Halt", "ErrorStatus", "ok_status", "error_status",
+    "is_error_status", "ByRef", "arg", "set_ref", "collation_key", "Process", "SimObject", "SimClass",
+    "provide", "register_class", "lookup_class", "ClassQuery", "register_query", "lookup_query",
+]
+
 OMITTED: Any = type("Omitted", (), {"__repr__": lambda self: "OMITTED"})()
 
 

@@ -41,6 +41,8 @@ from .locking import release_everything
 from .parser import Cmd, ParseError, parse_entry
 from .runtime import Halt, IrisError, Process, ThrownException
 
+__all__ = ["USAGE", "display_line", "read_line", "password_login", "Session", "Instances", "iris_main"]
+
 USAGE = (
     "Usage: iris <command> [arguments]\n"
     "  iris session <instance> [-U <namespace>] [\"<entry>\"]\n"
