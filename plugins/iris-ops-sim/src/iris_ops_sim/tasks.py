@@ -2,6 +2,7 @@
 
     eval "$(iris-ops sim up)"      # a container of the iris-ops-sim image on a reachable Docker
                                    # engine, or else an instance installed on this host
+    eval "$(iris-ops sim up --dir ~/sim)"   # installed on this host, engine or not
     iris-ops sim sql --ns USER "SELECT 1"
     iris-ops sim create-db --name BIG --size-mb 256 --namespace BIG
     iris-ops sim status
@@ -32,7 +33,10 @@ __all__ = [
 #: Where ``sim up`` installs a host instance unless ``--dir`` says otherwise.
 DIR_ENV = "IRIS_OPS_SIM_DIR"
 DEFAULT_CONTAINER = "iris"
-_DIR_HELP = f"host install directory when no engine is reachable (default ${DIR_ENV} or <tempdir>/iris-ops-sim-<uid>)"
+_DEFAULT_DIR = f"${DIR_ENV} or <tempdir>/iris-ops-sim-<uid>"
+_DIR_HELP = f"the host install in DIR (default {_DEFAULT_DIR})"
+_UP_DIR_HELP = (f"install on this host, in DIR, even when a Docker engine is reachable (with no engine, "
+                f"`sim up` installs on this host anyway, in {_DEFAULT_DIR})")
 _CONTAINER_HELP = f"container name (default ${{IRIS_OPS_CONTAINER}} or {DEFAULT_CONTAINER})"
 
 
@@ -112,13 +116,25 @@ def _sim_container(client, url: str, name: str):
     return SimContainer(name=name, base_url=url, instance=SimControl(docker_exec(url, name)), client=client)
 
 
-@task(help={"dir": _DIR_HELP, "container": _CONTAINER_HELP})
+@task(help={"dir": _UP_DIR_HELP, "container": _CONTAINER_HELP})
 def up(c, dir=None, container=None):  # noqa: A002
-    """Start a simulated instance (idempotent); print shell exports for `eval`."""
+    """Start a simulated instance (idempotent); print shell exports for `eval`.
+
+    A container of the iris-ops-sim image when a Docker engine is reachable; an install on this
+    host when none is, or when --dir asks for one.
+
+    Examples:
+        eval "$(iris-ops sim up)"
+        eval "$(iris-ops sim up --dir ~/iris-sim)"
+    """
+    if dir and container:
+        raise UsageError("--dir asks for an install on this host and --container for a container: give one",
+                         fix="iris-ops sim up --dir DIR (on this host), or iris-ops sim up --container NAME")
     found = None if dir else _engine(required=False)
     if found is None:
         host = _host(dir).install()
-        _say(f"simulated IRIS installed on this host at {host.install_dir} (no Docker engine reachable); "
+        why = "--dir asks for a host install" if dir else "no Docker engine reachable"
+        _say(f"simulated IRIS installed on this host at {host.install_dir} ({why}); "
              "iris-ops will use the local transport")
         print("export IRIS_OPS_TRANSPORT=local")
         print(f"export IRIS_OPS_IRIS_COMMAND={shlex.quote(str(host.iris_command))}")
