@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 from iris_ops.scripts.cache import DIRECTORY  # noqa: E402  (where the scripts and this module agree)
 
 __all__ = [
-    "directory", "new_token", "prepare_fill", "Entry", "Survey", "survey", "remove_entry", "parse_size",
+    "location", "new_token", "prepare_fill", "Entry", "Survey", "survey", "remove_entry", "parse_size",
     "prune",
 ]
 
@@ -48,7 +48,8 @@ _TEMP = re.compile(r"^(?P<sha>[0-9a-f]{64})\.(DAT|json)\.(tmp|used)-[0-9a-f]{12}
 _EPOCH_DAY = 47117
 
 
-def directory(manager_directory: str) -> str:
+def location(manager_directory: str) -> str:
+    """The cache directory under a manager directory."""
     return names.instance_path(names.directory(manager_directory) + DIRECTORY)
 
 
@@ -146,7 +147,7 @@ def survey(op: "Operation", manager_directory: str | None = None) -> Survey:
     """Every entry and temporary file in the cache (files with other names are not ours)."""
     if manager_directory is None:
         manager_directory = op.runner.run(scripts.manager_directory(), changes=False)["manager_directory"]
-    cache_dir = directory(manager_directory)
+    cache_dir = location(manager_directory)
     listed = sorted(op.runner.list_directory(cache_dir))
     files = [f for f in listed if _ENTRY.match(f)]
     temps = [f for f in listed if _TEMP.match(f)]

@@ -290,3 +290,28 @@ def test_modules_import_from_each_other_only_what_is_exported(graph):
     wrong = [f"{i.source} imports {i.target}.{name}, line {i.line}" for i in found for name in i.names
              if name not in (exported(modules[i.target]) or ()) and (i.source, i.target) not in PRIVATE_SHARED]
     assert wrong == []
+
+
+#: Classes that share a name, and why it is one meaning: the transports' own raw results (left to
+#: the transports' branch), and one SQL result seen from the users' plugin, the simulator's
+#: host-side control and the simulated instance.
+SHARED_CLASS_NAMES = {"ExecResult", "FileDigest", "SqlResult"}
+
+
+def test_names_say_one_thing(graph):
+    """No two public classes share a name (``Finding`` is the fixture's; doctor's are ``Leftover``), and
+    the functions named ``directory`` and ``check`` each mean one thing: ``names.directory``
+    validates a directory; ``check`` validates a fixture, or a simulated IRIS.DAT, and returns
+    what is wrong."""
+    modules, _ = graph
+    classes: dict[str, list[str]] = {}
+    functions: dict[str, list[str]] = {}
+    for name, path in modules.items():
+        for node in parsed(path).body:
+            if isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
+                classes.setdefault(node.name, []).append(name)
+            elif isinstance(node, ast.FunctionDef):
+                functions.setdefault(node.name, []).append(name)
+    assert {n: where for n, where in classes.items() if len(where) > 1 and n not in SHARED_CLASS_NAMES} == {}
+    assert functions["directory"] == ["iris_ops.names"]
+    assert sorted(functions["check"]) == ["iris_ops.fixture.checks", "iris_ops_sim.irissim.instance.datfile"]

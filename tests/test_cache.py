@@ -281,4 +281,4 @@ def test_the_cache_scripts_parse():
     with pytest.raises(Exception):
         scripts.restore_databases("T1", [scripts.NewDatabase("T1", f"{mgr}t1/../x/", None,
                                                              clone=(cdir, sha, 8192, "0" * 12))], "T1", "T1")
-    assert names.instance_path(cache.directory(mgr)) == f"{mgr}iris-ops-cache/"
+    assert names.instance_path(cache.location(mgr)) == f"{mgr}iris-ops-cache/"

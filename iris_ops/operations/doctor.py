@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from iris_ops.operation import Operation
 
 __all__ = [
-    "Finding", "examine", "counting_leftovers", "cache_leftovers", "host_directories", "doctor",
+    "Leftover", "examine", "counting_leftovers", "cache_leftovers", "host_directories", "doctor",
     "register_tasks",
 ]
 
@@ -51,7 +51,9 @@ _HOST_TEMP = re.compile(r"^\..+\.iris-ops-(tmp|old)-[0-9a-f]{12}$")
 
 
 @dataclass
-class Finding:
+class Leftover:
+    """Something an interrupted iris-ops run left behind, and how ``--fix`` repairs it."""
+
     kind: str
     where: str
     problem: str
@@ -62,15 +64,15 @@ class Finding:
         return {"kind": self.kind, "where": self.where, "problem": self.problem, "repair": self.repair}
 
 
-def examine(op: "Operation", host_dirs: list[Path]) -> list[Finding]:
+def examine(op: "Operation", host_dirs: list[Path]) -> list[Leftover]:
     import shutil
 
     from iris_ops.operations import backup
 
-    found: list[Finding] = []
+    found: list[Leftover] = []
     where = op.target.describe()
     if op.runner.run(scripts.wd_suspended(), changes=False).get("suspended") in (1, True, "1"):
-        found.append(Finding("frozen", where, "the write daemon is suspended (ExternalFreeze): writes reach no database file",
+        found.append(Leftover("frozen", where, "the write daemon is suspended (ExternalFreeze): writes reach no database file",
                              "thaw (command-line ExternalThaw)", lambda: backup.ensure_thawed(op)))
     # Before the staging directories: the counting databases live in them, mounted.
     found += counting_leftovers(op)
@@ -78,13 +80,13 @@ def examine(op: "Operation", host_dirs: list[Path]) -> list[Finding]:
     for entry in sorted(op.runner.list_directory(mgr)):
         path = f"{mgr}{entry}"
         if _STAGE.match(entry):
-            found.append(Finding("staging", path, "a backup's staging copy was never removed",
+            found.append(Leftover("staging", path, "a backup's staging copy was never removed",
                                  "remove the directory", lambda p=path: backup.cleanup_stage(op, p)))
         elif (m := _JOURNAL.match(entry)):
             found.append(_unfinished_restore(op, path, m["ns"]))
         elif (m := _PLAN.match(entry)):
             ns = m["ns"]
-            found.append(Finding("delete-ns", path, f"delete-ns of {ns} stopped halfway",
+            found.append(Leftover("delete-ns", path, f"delete-ns of {ns} stopped halfway",
                                  f"finish it (as `iris-ops delete-ns --ns {ns}` would)",
                                  lambda n=ns: _finish_delete(op, n)))
     found += cache_leftovers(op, mgr)
@@ -93,12 +95,12 @@ def examine(op: "Operation", host_dirs: list[Path]) -> list[Finding]:
             continue
         for child in sorted(directory.iterdir()):
             if _HOST_TEMP.match(child.name) and child.is_dir() and not child.is_symlink():
-                found.append(Finding("host-temp", str(child), "a partial fixture of an interrupted backup",
+                found.append(Leftover("host-temp", str(child), "a partial fixture of an interrupted backup",
                                      "remove the directory", lambda c=child: shutil.rmtree(c)))
     return found
 
 
-def counting_leftovers(op: "Operation") -> list[Finding]:
+def counting_leftovers(op: "Operation") -> list[Leftover]:
     """A backup's counting namespace and databases (only names matching iris-ops' own pattern),
     one finding per counting run.  The repair removes the configuration and dismounts; the
     files stay, they are the staging copy (removed with its staging directory)."""
@@ -113,13 +115,13 @@ def counting_leftovers(op: "Operation") -> list[Finding]:
     found = []
     for namespace, dbs in sorted(runs.items()):
         what = [f"namespace {namespace}"] + [f"database {n} ({d})" for n, d in dbs]
-        found.append(Finding("counting", namespace, "a backup's row-counting configuration was never removed: "
+        found.append(Leftover("counting", namespace, "a backup's row-counting configuration was never removed: "
                              + ", ".join(what), "remove the configuration and dismount (files kept)",
                              lambda ns=namespace, d=tuple(dbs): _remove_counting(op, ns, d)))
     return found
 
 
-def cache_leftovers(op: "Operation", manager_directory: str) -> list[Finding]:
+def cache_leftovers(op: "Operation", manager_directory: str) -> list[Leftover]:
     """In the fixture cache: temporary files of an interrupted fill, entries whose size
     disagrees with their record, records without their file, unreadable records."""
     from iris_ops import cache
@@ -128,12 +130,12 @@ def cache_leftovers(op: "Operation", manager_directory: str) -> list[Finding]:
     cache_dir = found.directory
     findings = []
     for name in found.temps:
-        findings.append(Finding("cache-temp", cache_dir + name, "a partial cache file of an interrupted restore",
+        findings.append(Leftover("cache-temp", cache_dir + name, "a partial cache file of an interrupted restore",
                                 "remove the file",
                                 lambda n=name: op.runner.run(scripts.cache_remove(cache_dir, [n]))))
     for entry in found.entries:
         if entry.problem:
-            findings.append(Finding("cache", cache_dir + entry.sha256, f"a cache entry that is never served: {entry.problem}",
+            findings.append(Leftover("cache", cache_dir + entry.sha256, f"a cache entry that is never served: {entry.problem}",
                                     "remove the entry", lambda e=entry: cache.remove_entry(op, cache_dir, e)))
     return findings
 
@@ -150,7 +152,7 @@ def _read_instance_json(op: "Operation", path: str) -> dict:
     return json.loads(buffer.getvalue() or b"{}")
 
 
-def _unfinished_restore(op: "Operation", path: str, namespace: str) -> Finding:
+def _unfinished_restore(op: "Operation", path: str, namespace: str) -> Leftover:
     try:
         journal = _read_instance_json(op, path)
         dbs = [(names.database(d["name"]), names.directory(d["directory"])) for d in journal.get("databases", [])]
@@ -158,16 +160,16 @@ def _unfinished_restore(op: "Operation", path: str, namespace: str) -> Finding:
         if journal.get("namespace") != namespace:
             raise ValueError("its namespace does not match its name")
     except (IrisOpsError, ValueError, KeyError, TypeError) as exc:
-        return Finding("restore", path, f"an unreadable restore journal ({exc})", "none: read it and clean up by hand",
+        return Leftover("restore", path, f"an unreadable restore journal ({exc})", "none: read it and clean up by hand",
                        lambda: None)
     what = [f"namespace {namespace}"] + [f"database {n} ({d})" for n, d in dbs] + [f"resource {r}" for r, _ in resources]
-    return Finding("restore", path, f"a restore into {namespace} never finished; it may have created "
+    return Leftover("restore", path, f"a restore into {namespace} never finished; it may have created "
                    + ", ".join(what), "roll it back: " + ", ".join(what) + " removed",
                    lambda: _roll_back(op, path, namespace, dbs, resources))
 
 
 def _roll_back(op: "Operation", path: str, namespace: str, dbs: list, resources: list) -> None:
-    from iris_ops.operations.restore import MARKER, remove_directory
+    from iris_ops.operations.restore import MARKER, remove_created_directory
 
     op.runner.run(scripts.delete_namespace(namespace))
     for name, directory in dbs:
@@ -184,7 +186,7 @@ def _roll_back(op: "Operation", path: str, namespace: str, dbs: list, resources:
             # configuration, then remove the directory (as root if need be).
             op.log.warning("doctor.unreadable_database", directory=directory, error=str(exc))
             op.runner.run(scripts.delete_database(name, directory, keep_files=True))
-        remove_directory(op, directory)
+        remove_created_directory(op, directory)
     for resource, with_role in resources:
         op.runner.run(scripts.delete_resource(resource, with_role=with_role))
     op.runner.run(scripts.remove_file(path))

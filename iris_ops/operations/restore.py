@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from iris_ops.operations.restore_checks import Facts, PlannedDatabase
 
 __all__ = [
-    "MARKER", "JOURNAL_PREFIX", "plan", "journal_path", "Journal", "UndoLog", "remove_directory",
+    "MARKER", "JOURNAL_PREFIX", "plan", "journal_path", "Journal", "UndoLog", "remove_created_directory",
     "check_targets", "stream_source", "restore_databases", "run_restore", "restore", "register_tasks",
 ]
 
@@ -170,7 +170,8 @@ class UndoLog:
         return failed
 
 
-def remove_directory(op: "Operation", directory: str) -> None:
+def remove_created_directory(op: "Operation", directory: str) -> None:
+    """Remove a database directory a restore created (as root when the instance cannot)."""
     try:
         op.runner.run(scripts.remove_directory(directory))
     except IrisOpsError:
@@ -219,7 +220,7 @@ def check_targets(op: "Operation", namespace: str, planned: list[PlannedDatabase
             fix="Delete them yourself if they are yours, or restore under another --ns.",
         )
     for directory in leftover_dirs:  # orphan directories of an earlier, unconfigured database
-        remove_directory(op, directory)
+        remove_created_directory(op, directory)
     return True
 
 
@@ -260,7 +261,7 @@ def restore_databases(op: "Operation", loaded: "Fixture", planned: list[PlannedD
     creations = []
     for item in planned:
         undo.add(f"directory {item.directory}", scripts.remove_directory(item.directory),
-                 fallback=lambda item=item: remove_directory(op, item.directory))
+                 fallback=lambda item=item: remove_created_directory(op, item.directory))
         # Provenance; writing it also creates the directory (owner and mode as for the file).
         marker = json.dumps({"tool": f"iris-ops {__version__}", "fixture": fixture_id, "database": item.name}).encode()
         op.runner.write_file(io.BytesIO(marker), len(marker), item.directory + MARKER, timeout=op.settings.timeout)

@@ -93,7 +93,7 @@ def preflight(op: "Operation", namespace: str, planned: list[PlannedDatabase], u
         # unlike we normalise it): ask again about exactly our paths.
         facts.update(op.runner.run(scripts.existing(namespace, [p.name for p in planned],
                                                     [p.directory for p in planned]), changes=False))
-    cache_dir = cache.directory(manager_directory) if use_cache else None
+    cache_dir = cache.location(manager_directory) if use_cache else None
     in_cache = {sha: int(str(v) == "1") for sha, v in (facts.get("cache") or {}).items()}
     if use_cache and facts.get("cache_dir") != cache_dir:
         op.log.warning("restore.cache_elsewhere", expected=cache_dir, instance=facts.get("cache_dir"),

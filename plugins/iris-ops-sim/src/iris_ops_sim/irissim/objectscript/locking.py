@@ -33,10 +33,10 @@ from .values import format_ref, subscript, to_num, to_str
 if TYPE_CHECKING:
     from ..instance.locktable import LockTable
 
-__all__ = ["Interpreter", "release_everything", "run_lock", "lock_info", "lock_order"]
+__all__ = ["InterpreterView", "release_everything", "run_lock", "lock_info", "lock_order"]
 
 
-class Interpreter(Protocol):
+class InterpreterView(Protocol):
     """What LOCK needs of :class:`.interpreter.Interpreter` (which imports this module): its
     process, expression evaluation, and ``$TEST``."""
 
@@ -46,7 +46,7 @@ class Interpreter(Protocol):
     def eval(self, node: Any) -> Any: ...
 
 
-def _table(interp: "Interpreter") -> "LockTable":
+def _table(interp: "InterpreterView") -> "LockTable":
     """This process's table for its namespace's globals database."""
     from ..instance.locktable import LockTable
 
@@ -63,12 +63,12 @@ def _table(interp: "Interpreter") -> "LockTable":
     return tables[database]
 
 
-def release_everything(interp: "Interpreter") -> None:
+def release_everything(interp: "InterpreterView") -> None:
     for table in interp.proc.__dict__.get("lock_tables", {}).values():
         table.release_all()
 
 
-def run_lock(interp: "Interpreter", items: list[dict] | None) -> None:
+def run_lock(interp: "InterpreterView", items: list[dict] | None) -> None:
     """One LOCK command (parsed by ``parser.cmd_lock``)."""
     if items is None:
         release_everything(interp)
@@ -96,7 +96,7 @@ def run_lock(interp: "Interpreter", items: list[dict] | None) -> None:
             interp.test = 1 if got else 0
 
 
-def lock_info(interp: "Interpreter", args: list) -> Any:
+def lock_info(interp: "InterpreterView", args: list) -> Any:
     """``^$LOCK(name,info_type)``."""
     if len(args) < 2:
         raise IrisError("FUNCTION")
@@ -110,7 +110,7 @@ def lock_info(interp: "Interpreter", args: list) -> Any:
     raise IrisError("UNIMPLEMENTED", f"*simulator does not answer ^$LOCK info type {info}")
 
 
-def lock_order(interp: "Interpreter", args: list, direction: int) -> str:
+def lock_order(interp: "InterpreterView", args: list, direction: int) -> str:
     """``$ORDER(^$LOCK(name),direction)``: the next (or previous) held lock name, or ``""``."""
     if len(args) != 1:
         raise IrisError("SYNTAX")
