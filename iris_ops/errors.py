@@ -2,7 +2,8 @@
 
 Every error a user can meet is an :class:`IrisOpsError`.  Each class carries the process exit
 code it maps to and a ``fix`` line telling the user what to do.  Library code raises these; only
-the CLI layer (:mod:`iris_ops.cli`) turns them into exit codes and messages.
+the task boundary (:mod:`iris_ops.task`) and the CLI (:mod:`iris_ops.cli`) turn them into exit
+codes and messages.
 
 | code | class                    | meaning                                                        |
 |------|--------------------------|----------------------------------------------------------------|

@@ -121,7 +121,7 @@ class IrisOpsTask(invoke.Task):
     """An invoke Task with the iris-ops flag scheme.
 
     ``required`` names flags the task cannot run without; they are checked before the body
-    runs (see :func:`iris_ops.cli.task`) and shown without brackets in usage lines.
+    runs (see :func:`iris_ops.task.task`) and shown without brackets in usage lines.
     """
 
     def __init__(self, body, *args: Any, required: tuple[str, ...] = (), **kwargs: Any) -> None:

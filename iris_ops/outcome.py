@@ -1,7 +1,7 @@
 """How an outcome reaches the user: errors on stderr, JSON documents on stdout, exit codes.
 
-Used only by the command-line layer (:mod:`iris_ops.cli`, :mod:`iris_ops.program`).  An
-expected failure is logged with its fix line; with ``--json`` it is also the one JSON document
+Used only by the command-line layers (:mod:`iris_ops.task`, :mod:`iris_ops.cli`,
+:mod:`iris_ops.program`).  An expected failure is logged with its fix line; with ``--json`` it is also the one JSON document
 on stdout (``{"ok": false, "error": ..., "exit_code": ...}``), so CI can always parse stdout.
 """
 

@@ -28,7 +28,7 @@ class TaskRegistrar:
         return self
 
     def add_task(self, task: "Task", name: str | None = None) -> None:
-        """Add an invoke task (decorate it with :func:`iris_ops.cli.task`) under ``name``."""
+        """Add an invoke task (decorate it with :func:`iris_ops.task.task`) under ``name``."""
         name = name or task.name
         self._claim(name)
         self._tasks.append((name, task))
