@@ -50,7 +50,8 @@ LAYERS: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
      ("foundation", "fixture", "transports", "builders", "runtime", "plugins", "tasks", "operations")),
     # The simulated IRIS runs inside a container built from its files alone: the standard library only.
     ("simulated IRIS", ("iris_ops_sim.irissim", "iris_ops_sim.irissim.*"), ()),
-    ("simulator host side", ("iris_ops_sim", "iris_ops_sim.syntax", "iris_ops_sim.dockerd", "iris_ops_sim.image",
+    ("simulator host side", ("iris_ops_sim", "iris_ops_sim.syntax", "iris_ops_sim.engines", "iris_ops_sim.dockerd",
+                             "iris_ops_sim.launchers", "iris_ops_sim.rootfs", "iris_ops_sim.image",
                              "iris_ops_sim.control", "iris_ops_sim.simcontainer"),
      ("simulated IRIS", "foundation", "transports")),
     ("simulator front", ("iris_ops_sim.tasks", "iris_ops_sim.testbed", "iris_ops_sim.faults"),

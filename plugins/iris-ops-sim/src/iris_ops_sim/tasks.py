@@ -61,15 +61,15 @@ def _host(dir: str | None):  # noqa: A002 - the flag is --dir
 
 def _engine(required: bool):
     """(base_url, DockerClient) of a reachable engine, or None."""
-    from iris_ops_sim import dockerd
+    from iris_ops_sim import engines
 
-    url = dockerd.find_engine()
+    url = engines.find_engine()
     if url is None:
         if required:
             raise UnreachableError("no Docker engine is reachable (DOCKER_HOST, the docker context, /var/run/docker.sock)",
                                    fix="Start Docker, or set DOCKER_HOST.")
         return None
-    return url, dockerd.client_for(url)
+    return url, engines.client_for(url)
 
 
 def _container_name(container: str | None) -> str:
@@ -263,14 +263,14 @@ def register_tasks(registrar):
 def start_simulated_instance(name):
     """A simulated instance for a test session (``pytest --iris-sim``): a container on a
     reachable engine, or else a host install under a temporary directory."""
-    from iris_ops_sim import dockerd
+    from iris_ops_sim import engines
     from iris_ops_sim.simcontainer import HostSim, run_container
 
-    url = dockerd.find_engine()
+    url = engines.find_engine()
     if url is not None:
         from iris_ops_sim import image as images
 
-        client = dockerd.client_for(url)
+        client = engines.client_for(url)
         sc = run_container(client, url, images.ensure_image(client), name)
         return {"container": name, "docker_host": url, "transport": "docker"}, sc.remove, f"simulated IRIS container {name}"
     import shutil

@@ -62,21 +62,21 @@ class DockerEngine:
 
 @pytest.fixture(scope="session")
 def docker_engine() -> Iterator[DockerEngine]:
-    from iris_ops_sim import dockerd
+    from iris_ops_sim import dockerd, engines
 
     if os.environ.get(SHARED_PROBLEM_ENV):
         _no_engine(os.environ[SHARED_PROBLEM_ENV])
     shared_dir = os.environ.get(SHARED_ENGINE_ENV)
     if shared_dir:  # an xdist worker: the controller's private engine
         url = os.environ.get("DOCKER_HOST", "")
-        client = dockerd.client_for(url)
+        client = engines.client_for(url)
         _docker_tests["engine"] = f"a private dockerd ({url})"
         try:
             yield DockerEngine(base_url=url, client=client, lock_dir=shared_dir)
         finally:
             client.close()
         return
-    url = dockerd.find_engine()
+    url = engines.find_engine()
     private = None
     if url is None:
         blocker = dockerd.private_engine_blocker()
@@ -90,7 +90,7 @@ def docker_engine() -> Iterator[DockerEngine]:
             _no_engine(f"a private dockerd could not start: {e}")
         url = private.url
         _stop_on_sigterm(private)
-    client = dockerd.client_for(url)
+    client = engines.client_for(url)
     _docker_tests["engine"] = f"a private dockerd ({url})" if private else url
     try:
         yield DockerEngine(base_url=url, client=client, lock_dir=private.dir if private else None)
@@ -114,9 +114,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     this machine allows it, and costs about a second."""
     if not _xdist_controller(session.config) or os.environ.get(SHARED_ENGINE_ENV):
         return
-    from iris_ops_sim import dockerd
+    from iris_ops_sim import dockerd, engines
 
-    reachable = dockerd.find_engine()
+    reachable = engines.find_engine()
     if reachable is not None:
         _docker_tests["engine"] = reachable  # the workers find it too
         return
