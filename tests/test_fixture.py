@@ -12,7 +12,7 @@ import pytest
 
 from dat_factory import dat_bytes, write_dat
 from iris_ops import fixture as fx
-from iris_ops.errors import ConflictError, FixtureError, InternalError
+from iris_ops.errors import ConflictError, FixtureError, InternalError, UsageError
 
 DATA = "databases/APP_DATA/IRIS.DAT"
 CODE = "databases/APP_CODE/IRIS.DAT"
@@ -547,6 +547,17 @@ def test_replaceable_names_what_is_not_a_fixture(tmp_path):
     (tmp_path / "link").symlink_to(project)
     with pytest.raises(ConflictError, match="it is a symbolic link"):
         fx.writer.replaceable(tmp_path / "link")
+
+
+@pytest.mark.parametrize("under", ["file.txt/app", "file.txt/new/app", "/sys/iris-ops-test/app"])
+def test_writer_that_cannot_create_its_directory_says_so(tmp_path, under):
+    (tmp_path / "file.txt").write_text("mine")
+    out = tmp_path / under
+    with pytest.raises(UsageError) as refused:
+        with fx.FixtureWriter(out):
+            pass
+    assert refused.value.exit_code == 2 and str(refused.value).startswith(f"cannot write a fixture at {out}: ")
+    assert siblings(tmp_path) == ["file.txt"] and (tmp_path / "file.txt").read_text() == "mine"
 
 
 def test_writer_removes_the_parents_it_made_on_failure(tmp_path, files):
