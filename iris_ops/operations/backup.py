@@ -27,7 +27,6 @@ from iris_ops.errors import (
     ScriptError,
     SystemTargetError,
     UnsupportedError,
-    UsageError,
 )
 
 if TYPE_CHECKING:
@@ -275,10 +274,9 @@ def run_backup(op: "Operation", namespace: str, out: Path, *, force: bool, dismo
     op.hook.pre_backup(operation=op, namespace=namespace, out=str(out))
     info = op.runner.run(scripts.describe_namespace(namespace), changes=False)
     if not info.get("exists"):
-        raise UsageError(
-            f"namespace {namespace} does not exist in {op.target.describe()}",
-            fix="Check the name: `iris-ops run --ns %SYS 'Do ##class(%SYS.Namespace).ListAll(.n) zwrite n'`.",
-        )
+        from iris_ops.operations.context import no_such_namespace
+
+        raise no_such_namespace(op, namespace)
     dbs = info["dbs"]
     for db in dbs:
         if names.is_system_database(db["name"]):
