@@ -276,7 +276,7 @@ class Bench:
         return run_measured([str(BIN / "iris-ops"), *argv], {**self.env, **(env or {})})
 
     def backup(self, ns: str, out: Path, *extra: str, env: dict | None = None) -> dict:
-        wall, rss, _, err = self.iris_ops("backup", "--ns", ns, "--out", str(out), "--force", *extra, env=env)
+        wall, rss, _, err = self.iris_ops("backup", "--ns", ns, "--out", str(out), "--force", "--yes", *extra, env=env)
         manifest = json.loads((out / "manifest.json").read_text())
         window = (manifest.get("consistency") or {}).get("window_seconds")
         size = sum(int(db.get("bytes") or 0) for db in manifest.get("databases", []))

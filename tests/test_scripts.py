@@ -20,6 +20,7 @@ def every_script():
               (f"{MGR}app_code/IRIS.DAT", f"{MGR}iris-ops-backup-1/APP_CODE/IRIS.DAT")]
     yield scripts.describe_namespace("APP")
     yield scripts.describe_namespace("APP", with_tables=True)
+    yield scripts.namespace_exists("APP")
     yield scripts.database_users("APP", [("APP_DATA", f"{MGR}app_data/"), ("APP_CODE", f"{MGR}app_code/")])
     yield scripts.file_exists(f"{MGR}iris-ops-delete-T1.json")
     yield scripts.remove_file(f"{MGR}iris-ops-delete-T1.json")
@@ -59,7 +60,7 @@ def every_script():
                 scripts.NewDatabase("T1_CODE", f"{MGR}t1_code/", None)]
     yield scripts.restore_databases("T1", streamed, "T1_DATA", "T1_CODE")
     # the cache's own scripts: tests/test_cache.py
-    yield build_script('Write $ZVersion\nSet x=1 Write x,!\nHalt', "%SYS")
+    yield build_script('Write $ZVersion\nSet x=1 Write x,!\nHang 0', "%SYS")
 
 
 @pytest.fixture(scope="module")

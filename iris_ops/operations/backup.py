@@ -17,21 +17,20 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from iris_ops import __version__, flags, hookimpl, names, scripts, signals
 from iris_ops.cli import task
 from iris_ops.errors import (
-    ConflictError,
     InstanceError,
     IrisOpsError,
     ScriptError,
     SystemTargetError,
     UnsupportedError,
-    UsageError,
 )
 
 if TYPE_CHECKING:
+    from iris_ops import fixture
     from iris_ops.operations.context import Operation
 
 
@@ -257,22 +256,27 @@ def _flag(value) -> int | None:
 
 
 def run_backup(op: "Operation", namespace: str, out: Path, *, force: bool, dismount: bool, description: str,
-               compress: bool = False):
+               compress: bool = False, confirm: "Callable[[fixture.Fixture], None] | None" = None):
+    """Back ``namespace`` up into ``out``; ``confirm`` is asked (with the fixture) before
+    ``force`` replaces one, and may refuse.  Returns the manifest, or None in a dry run."""
     import secrets
 
     from iris_ops import compression, fixture, progress, versions
+    from iris_ops.operations import backup_out
 
-    if compress:  # exit 2 with the fix line, before any instance work
+    # Every check of the input and of this host before any instance work: exit 2 or 3 with the
+    # fix line, nothing frozen (FixtureWriter checks the replaced fixture again at the end).
+    if compress:
         compression.available()
-    if out.exists() and not force:  # before any instance work (FixtureWriter checks again)
-        raise ConflictError(f"{out} already exists", fix="Choose another --out, or pass --force to replace it.")
+    replaced = backup_out.check(out, op.settings, force=force)
+    if replaced is not None and confirm is not None:
+        confirm(replaced)
     op.hook.pre_backup(operation=op, namespace=namespace, out=str(out))
     info = op.runner.run(scripts.describe_namespace(namespace), changes=False)
     if not info.get("exists"):
-        raise UsageError(
-            f"namespace {namespace} does not exist in {op.target.describe()}",
-            fix="Check the name: `iris-ops run --ns %SYS 'Do ##class(%SYS.Namespace).ListAll(.n) zwrite n'`.",
-        )
+        from iris_ops.operations.context import no_such_namespace
+
+        raise no_such_namespace(op, namespace)
     dbs = info["dbs"]
     for db in dbs:
         if names.is_system_database(db["name"]):
@@ -368,8 +372,11 @@ def run_backup(op: "Operation", namespace: str, out: Path, *, force: bool, dismo
     required=("ns",),
     help={
         "ns": "namespace to back up",
-        "out": "fixture directory to write (default: <fixtures_dir>/<NS>); must not exist unless --force",
-        "force": "replace an existing fixture directory (only once the new one is complete)",
+        "out": "fixture directory to write (default: <fixtures_dir>/<NS>); must not exist unless --force; "
+               "never the working directory, the project root, the home or fixtures directory, or one above them",
+        "force": "replace the fixture at --out (only a fixture: its manifest and files, nothing else; only once "
+                 "the new one is complete); asks unless --yes",
+        "yes": "do not ask before --force replaces a fixture (needed when stdin is not a terminal)",
         "dismount": "copy with the databases dismounted instead of freezing the instance (quiet databases only)",
         "description": "free text stored in the manifest",
         "compress": "store each database file as zstd (IRIS.DAT.zst; needs `pip install 'iris-ops[zstd]'`)",
@@ -378,8 +385,8 @@ def run_backup(op: "Operation", namespace: str, out: Path, *, force: bool, dismo
         "lock_wait": flags.LOCK_WAIT_HELP,
     },
 )
-def backup(c, ns="", out="", force=False, dismount=False, description="", compress=False, dry_run=False, json_=False,
-           lock_wait=None, **target):
+def backup(c, ns="", out="", force=False, yes=False, dismount=False, description="", compress=False, dry_run=False,
+           json_=False, lock_wait=None, **target):
     """Back up a namespace's databases (Globals and Routines) into a fixture directory.
 
     The instance is frozen (ExternalFreeze) only while the files are copied inside the container;
@@ -388,22 +395,35 @@ def backup(c, ns="", out="", force=False, dismount=False, description="", compre
     With --compress each file is stored as zstd, compressed here after the thaw; validate and
     restore read it in the stream.
 
+    --force replaces only a fixture: a directory holding a manifest (iris-ops or iris-devtester)
+    and the files it lists, nothing else (exit 3 otherwise, naming what is there). It asks first;
+    without a terminal it needs --yes. --out is never the working directory, the project root,
+    the home directory or the fixtures directory, nor a directory above one of them (exit 2).
+
     Examples:
         iris-ops backup --ns USER
         iris-ops backup --ns USER --out fixtures/user-v2 --description "after migration 42"
-        iris-ops backup --ns USER --force --dismount
+        iris-ops backup --ns USER --force --yes --dismount
         iris-ops backup --ns USER --compress
     """
     from iris_ops import fixtures_dir, locks
-    from iris_ops.operations.context import Operation, refuse_json_dry_run
+    from iris_ops.operations.context import Operation, confirm, refuse_json_dry_run
 
     refuse_json_dry_run(json_, dry_run)
     namespace = names.user_namespace(ns, action="back up")
     op = Operation.from_flags("backup", target, dry_run=dry_run)
-    target_dir = Path(out) if out else fixtures_dir.default_out(op.settings, namespace)
+    target_dir = Path(out).expanduser() if out else fixtures_dir.default_out(op.settings, namespace)
+
+    def ask(replaced) -> None:
+        if not yes and not dry_run:
+            manifest = replaced.manifest
+            confirm(f"--force: replace fixture {target_dir} (namespace {manifest.namespace.name}, written "
+                    f"{manifest.created_at or 'at an unknown time'}) with a new backup of {namespace}?",
+                    refused=f"refusing to replace fixture {target_dir}")
+
     with op.bound(ns=namespace), locks.holding(op, namespace, wait=lock_wait or 0, freeze=not dismount):
         manifest = run_backup(op, namespace, target_dir, force=force, dismount=dismount, description=description,
-                              compress=compress)
+                              compress=compress, confirm=ask)
     if manifest is None:
         return None
     if json_:

@@ -50,6 +50,14 @@ def target_from_settings(settings: config.Settings) -> Target:
     )
 
 
+def no_such_namespace(op: "Operation", namespace: str) -> UsageError:
+    """Exit 2: the user named a namespace the instance does not have."""
+    return UsageError(
+        f"namespace {namespace} does not exist in {op.target.describe()}",
+        fix="Check the name: `iris-ops run --ns %SYS 'Do ##class(%SYS.Namespace).ListAll(.n) zwrite n'`.",
+    )
+
+
 def refuse_json_dry_run(json_: bool, dry_run: bool) -> None:
     """A dry run's output is the scripts it would run, not a JSON document."""
     if json_ and dry_run:

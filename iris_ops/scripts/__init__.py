@@ -46,6 +46,7 @@ _WHERE = {
     "counts": "describe",
     "database_users": "describe",
     "describe_namespace": "describe",
+    "namespace_exists": "describe",
     "namespace_names": "describe",
     "resource_status": "describe",
     "sql_statement": "describe",

@@ -177,6 +177,14 @@ def counts(namespace: str) -> Script:
     return script
 
 
+def namespace_exists(namespace: str) -> Script:
+    """Read-only.  Result: ``exists`` (0/1), whether ``namespace`` is configured."""
+    ns = names.namespace(namespace)
+    script = Script("%SYS", purpose=f"check that namespace {ns} exists")
+    script.step("check", result("exists", call("Config.Namespaces", "Exists", lit(ns))))
+    return script
+
+
 def namespace_names() -> Script:
     """Read-only.  Result: ``namespaces``, the name of every configured namespace."""
     script = Script("%SYS", purpose="list namespaces")

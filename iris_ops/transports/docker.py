@@ -43,19 +43,31 @@ def _exec(target: Target, argv: list[str], timeout: float, stdin: bytes | None =
     return ExecResult(exit_code=result.exit_code, stdout=result.stdout, stderr=result.stderr)
 
 
+def _iris(target: Target, argv: list[str], timeout: float, stdin: bytes) -> ExecResult:
+    """``iris ...`` in the container; a container without that command says so (exit 6)."""
+    from iris_ops.transports.docker_exec import no_iris_command
+
+    result = _exec(target, argv, timeout, stdin=stdin)
+    if result.exit_code in (126, 127):  # the runtime could not start it
+        missing = no_iris_command(target.container, result.stdout + result.stderr)
+        if missing is not None:
+            raise missing
+    return result
+
+
 @hookimpl(trylast=True)
 def run_objectscript(target: Target, script: str, namespace: str, timeout: float):
     if target.transport != NAME:
         return None
     stdin = target.login_input() + script.encode("utf-8")
-    return _exec(target, _session_argv(target, namespace), timeout, stdin=stdin)
+    return _iris(target, _session_argv(target, namespace), timeout, stdin=stdin)
 
 
 @hookimpl(trylast=True)
 def exec_argument_call(target: Target, entry: str, namespace: str, timeout: float):
     if target.transport != NAME:
         return None
-    return _exec(target, _session_argv(target, namespace, entry), timeout, stdin=target.login_input())
+    return _iris(target, _session_argv(target, namespace, entry), timeout, stdin=target.login_input())
 
 
 @hookimpl(trylast=True)

@@ -15,6 +15,7 @@ are read through that buffered reader, so nothing that arrived with the headers 
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import struct
 import threading
@@ -134,6 +135,27 @@ def _container_missing(container: str) -> errors.UnreachableError:
             "List running containers with `docker ps` and pass the right name with --container "
             "(or set IRIS_OPS_CONTAINER)."
         ),
+    )
+
+
+#: The runtime's answer when a command does not exist in the container: runc's `exec: "iris":
+#: executable file not found in $PATH` (for a path: `stat /x/iris: no such file or directory`),
+#: crun's "executable file `iris` not found in $PATH".
+_NO_COMMAND = re.compile(r"executable file\b[^\n]*\bnot found|\bexec: [^\n]*: no such file or directory", re.I)
+
+
+def no_iris_command(container: str, output: bytes) -> errors.UnreachableError | None:
+    """The error for an ``iris`` exec that the runtime could not start because the container has
+    no such command (its answer is in ``output``), else None.  Exit 6, as for a missing
+    instance: the container answers, but there is no IRIS in it to reach."""
+    text = output.decode("utf-8", "replace")
+    if "iris" not in text or not _NO_COMMAND.search(text):
+        return None
+    return errors.UnreachableError(
+        f"container '{container}' has no `iris` command: is it an IRIS container?",
+        fix="Point --container (IRIS_OPS_CONTAINER, or `container` in iris-ops.toml) at the container that runs "
+        "IRIS; `docker ps --format '{{.Names}}  {{.Image}}'` lists each container with its image.",
+        details={"output_tail": text[-_TAIL:].strip()},
     )
 
 

@@ -21,6 +21,7 @@ from iris_ops.transports.docker_exec import (
     _FrameReader,
     _half_close,
     _raw_socket,
+    no_iris_command,
     remaining,
     translate_errors,
 )
@@ -63,6 +64,9 @@ class DockerSession(OpenSession):
         except OSError as exc:
             raise _engine_unreachable(_address(self.api), exc) from exc
         self.ended = True
+        missing = no_iris_command(self.container, bytes(self.output))
+        if missing is not None:
+            raise missing
         return bytes(self.output)
 
     def close(self, deadline: float) -> int | None:

@@ -130,6 +130,49 @@ def test_passwords_come_from_the_environment_or_stdin(monkeypatch):
     assert "S3cret" not in caught.value.message + caught.value.fix
 
 
+def _on_a_terminal(args: list[str], keys: bytes, after: bytes) -> tuple[int, str]:
+    """``iris-ops ARGS`` with a pseudo-terminal as its controlling terminal (where getpass asks);
+    ``keys`` are typed once ``after`` has been shown.  Returns the exit status and what it showed."""
+    import pty
+    import select
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IRIS_OPS_")}
+    env.update({"IRIS_OPS_LOG_FORMAT": "json", "IRIS_OPS_CONTAINER": "iris-nowhere",
+                "DOCKER_HOST": "unix:///nonexistent/iris-ops-test.sock"})
+    pid, leader = pty.fork()
+    if pid == 0:  # the child: its stdin, stdout, stderr and /dev/tty are the terminal
+        os.execve(sys.executable, [sys.executable, "-m", "iris_ops", *args], env)
+    shown, typed = b"", False
+    try:
+        while True:
+            if not typed and after in shown:
+                os.write(leader, keys)
+                typed = True
+            ready, _, _ = select.select([leader], [], [], 120)
+            if not ready:
+                break  # nothing more within two minutes: the status below says what happened
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(leader)
+        _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), shown.decode(errors="replace")
+
+
+@pytest.mark.parametrize("task", ["set-password", "create-user"])
+def test_ctrl_d_at_the_password_prompt_is_exit_2(task):
+    code, shown = _on_a_terminal([task, "--user", "alice", "--password-stdin"], b"\x04", after=b"New password:")
+    assert code == 2, shown
+    event = json.loads(shown[shown.index("{"):].splitlines()[0])
+    assert event["event"] == "no password given: the prompt was closed (Ctrl-D); nothing was changed"
+    assert "--password-stdin" in event["fix"] and event["exit_code"] == 2
+
+
 @pytest.mark.parametrize("bad", ["", " lead", "a*b", "a@b", "a,b", "x" * 161, "line\nbreak"])
 def test_user_names_are_checked_before_any_container_work(bad):
     with pytest.raises(UsageError):

@@ -37,7 +37,12 @@ def read_password(env_name: str = "", from_stdin: bool = False) -> str:
     if from_stdin and sys.stdin.isatty():
         import getpass
 
-        password = getpass.getpass("New password: ")  # a terminal: ask without echo
+        try:
+            password = getpass.getpass("New password: ")  # a terminal: ask without echo
+        except EOFError:  # Ctrl-D at the prompt: the user gave no password and changed nothing
+            raise UsageError("no password given: the prompt was closed (Ctrl-D); nothing was changed",
+                             fix="Run it again and type the new password at the prompt, or pipe it in with "
+                             f"--password-stdin, or set {PASSWORD_ENV}.") from None
         where = "the terminal"
     elif from_stdin:
         line = sys.stdin.readline()
