@@ -18,6 +18,7 @@ import pytest
 from clihelp import cli, events, fails, manifest, ok
 
 from iris_ops import cache, names, scripts
+from iris_ops.scripts.cache import record_text
 
 
 @pytest.fixture(scope="module")
@@ -265,12 +266,14 @@ def test_the_cache_scripts_parse():
     mgr = "/usr/irissys/mgr/"
     sha = "a" * 64
     cdir = f"{mgr}iris-ops-cache/"
+    record = record_text({"sha256": sha, "size": 8192, "fixture": "f"})
     made = [scripts.restore_databases("T1", [scripts.NewDatabase("T1", f"{mgr}t1/", "%DB_APP",
                                                                  clone=(cdir, sha, 8192, "0" * 12))], "T1", "T1"),
             scripts.restore_databases("T1", [scripts.NewDatabase("T1", f"{mgr}t1/", None,
-                                                                 fill=(cdir, sha, 8192, "0" * 12))], "T1", "T1"),
+                                                                 fill=(cdir, sha, 8192, "0" * 12, record))], "T1", "T1"),
             scripts.cache_describe(f"{mgr}iris-ops-cache/", [f"{sha}.DAT", f"{sha}.json"]),
             scripts.cache_remove(f"{mgr}iris-ops-cache/", [f"{sha}.json", f"{sha}.DAT"]),
+            scripts.cache_hash(f"{mgr}iris-ops-cache/", sha),
             scripts.resources_exist(["%DB_APP", "%DB_%DEFAULT"]),
             scripts.restore_facts("T1", ["T1"], ["%DB_APP"], [(sha, 8192)]),
             scripts.create_database("T1", f"{mgr}t1/", "%DB_APP")]
