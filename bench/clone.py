@@ -17,14 +17,12 @@ import argparse
 import json
 import statistics
 import sys
-import tempfile
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import run  # noqa: E402  (bench/run.py: the benchmark's own measures)
-from run import Bench, dockerd, image, simcontainer  # noqa: E402
+from run import Bench  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,28 +31,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", default="", help="also write the figures to this file")
     args = parser.parse_args(argv)
     args.size_mib = run.parse_size(args.size)
-    with tempfile.TemporaryDirectory(prefix="iris-ops-bench-clone-") as tmp, dockerd.engine() as eng:
-        work = Path(tmp)
-        client = eng.client(timeout=600)
-        ref = image.ensure_image(client, lock_dir=eng.lock_dir)
-        sc = simcontainer.run_container(client, eng.url, ref, f"iris-ops-bench-{uuid.uuid4().hex[:8]}")
-        try:
-            b = Bench(args, eng, sc, work)
-            big = sc.instance.create_database("BIG", size_mb=args.size_mib, namespace="BIG", fill=True)
-            b.sql("BIG", "CREATE TABLE Marker (Name VARCHAR(20))")
-            b.sql("BIG", "INSERT INTO Marker (Name) VALUES ('big')")
-            run.os.sync()
-            fixture = work / "fx-big"
-            b.backup("BIG", fixture)
-            hash_seconds = round(run.timed(run.sha256_file, b.fixture_dat(fixture))[0], 3)
-            first = b.restore(fixture, "R1")
-            copies, clones = [], []
-            for k in range(3):
-                copies.append(b.container_cp(big + "IRIS.DAT", f"/tmp/bench-cp-{k}.DAT"))
-                clones.append(b.restore(fixture, f"R{k + 2}"))
-            b.exec(["rm", "-f", *(f"/tmp/bench-cp-{k}.DAT" for k in range(3))])
-        finally:
-            sc.remove()
+    with run.bench_container("iris-ops-bench-clone-") as (work, eng, _, sc):
+        b = Bench(args, eng, sc, work)
+        big = sc.instance.create_database("BIG", size_mb=args.size_mib, namespace="BIG", fill=True)
+        b.sql("BIG", "CREATE TABLE Marker (Name VARCHAR(20))")
+        b.sql("BIG", "INSERT INTO Marker (Name) VALUES ('big')")
+        run.os.sync()
+        fixture = work / "fx-big"
+        b.backup("BIG", fixture)
+        hash_seconds = round(run.timed(run.sha256_file, b.fixture_dat(fixture))[0], 3)
+        first = b.restore(fixture, "R1")
+        copies, clones = [], []
+        for k in range(3):
+            copies.append(b.container_cp(big + "IRIS.DAT", f"/tmp/bench-cp-{k}.DAT"))
+            clones.append(b.restore(fixture, f"R{k + 2}"))
+        b.exec(["rm", "-f", *(f"/tmp/bench-cp-{k}.DAT" for k in range(3))])
     figures = {"size_mib": args.size_mib, "sha256_on_the_host": hash_seconds, "first_restore": first,
                "container_cp_samples": copies, "clone_samples": clones}
     print(f"\nclone at {args.size_mib} MiB; sha256 of the fixture's file on this host alone: {hash_seconds:.3f} s")

@@ -20,8 +20,9 @@ Safety rests on these rules:
 Why these fields, and not the inode: IRIS reads the size, the mtime and, on Unix, the ctime
 (``GetFileDateCreated`` is "the date of the last file status change"), in the very session that
 serves the entry, at no extra cost, through any transport.  Every write, truncation, ``touch``,
-``chmod`` or rename of the file sets its ctime to the current time, and nothing in user space
-can set it back; a file put in the entry's place has the ctime of its own making.  IRIS has no
+``chmod`` or rename of the file sets its ctime to the current time (to the kernel's timestamp
+granularity), and nothing in user space can set it back; a file put in the entry's place has the
+ctime of its own making.  IRIS has no
 call that returns an inode, so reading one would cost every clone another command in the
 container (``stat``), and it would catch nothing more than a file replaced within the same
 millisecond as the fill.  What the identity cannot see (bytes changed below the file system, a

@@ -121,8 +121,9 @@ def _compressed_findings(db: "Database", path: Path) -> list:
 def check_fixture(op: "Operation", loaded: "Fixture", src: Path) -> None:
     """What can be checked without reading whole files: each file exists with the manifest's
     size, its label is plausible and names the manifest's resource and block size (a compressed
-    file: its size and sha256); and what any other plugin's ``validate`` finds.  The sha256 is checked while the file streams (a cache
-    hit serves bytes verified when they entered the cache, and reads no file here)."""
+    file: its size and sha256); and what any other plugin's ``validate`` finds.  The sha256 is
+    checked later: while the file streams, or, when the cache serves it, by
+    :class:`ServedFilesCheck` while the instance copies the cached file."""
     from iris_ops import datlabel
     from iris_ops.fixture import Finding
     from iris_ops.operations import validate
@@ -230,5 +231,6 @@ class ServedFilesCheck:
                 raise content_differs(db.file, db.sha256, found)
 
     def abandon(self) -> None:
+        """Stop the pass (a plain file within 64 MiB of reading; the thread only ever reads)."""
         self._stop.set()
-        self._thread.join(timeout=5)
+        self._thread.join(timeout=1)
