@@ -35,6 +35,7 @@ entry it added may remain.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import secrets
@@ -238,9 +239,13 @@ def _hash_problem(op: "Operation", cache_dir: str, entry: Entry) -> str:
     """Hash the entry's DAT inside the instance: why it is unsound, or ""."""
     done = op.runner.run(scripts.cache_hash(cache_dir, entry.sha256), changes=False,
                          timeout=op.settings.transfer_timeout)
-    digest = str(done.get("sha256") or "").lower()
-    if not re.fullmatch(r"[0-9a-f]{64}", digest):
+    try:
+        raw = base64.b64decode(str(done.get("sha256") or ""), validate=True)
+    except ValueError:
+        raw = b""
+    if len(raw) != 32:
         return f"its file cannot be hashed: {done.get('error') or 'no digest came back'}"
+    digest = raw.hex()
     if str(done.get("changed")) == "1":
         return "its file changed while it was hashed"
     if digest != entry.sha256:

@@ -4,7 +4,7 @@ scripts that describe, hash and remove entries.  All file work is ``%Library.Fil
 (ref/2024.1/%Library/File.cls: ``CopyFile``, ``Rename``, ``GetFileSize``, ``GetFileDateModified``,
 ``GetFileDateCreated``, ``Delete``, ``Exists``); records are read and written with
 ``%Stream.FileBinary`` and parsed with ``%DynamicObject.%FromJSON``; an entry is hashed with
-``$SYSTEM.Encryption.SHAHashStream`` and ``ToHex`` (ref/2024.1/%SYSTEM/Encryption.cls).
+``$SYSTEM.Encryption.SHAHashStream`` (ref/2024.1/%SYSTEM/Encryption.cls).
 
 An entry is ``<sha256>.DAT`` plus its record ``<sha256>.json``.  Files only ever appear under
 their final name by ``Rename`` of a complete temporary file, record last.  The record holds the
@@ -241,9 +241,10 @@ def cache_describe(cache_dir: str, files: list[str]) -> Script:
 
 def cache_hash(cache_dir: str, sha256: str) -> Script:
     """Read-only: the sha256 of ``<sha256>.DAT``, computed inside the instance
-    (``SHAHashStream`` of a %Stream.FileBinary linked to it, ``ToHex``).  Result: ``sha256``
-    (hex, of either case; "" when it could not be hashed, then ``error`` says why) and
-    ``changed`` (1 when the file's size, mtime or ctime moved while it was hashed)."""
+    (``SHAHashStream`` of a %Stream.FileBinary linked to it).  Result: ``sha256``, the digest's
+    32 bytes in Base64 (``Base64Encode`` with no line breaks: older than ``ToHex``, whose case is
+    not documented); "" when it could not be hashed, then ``error`` says why; and ``changed`` (1
+    when the file's size, mtime or ctime moved while it was hashed)."""
     dat = _path(cache_dir, f"{sha256}.DAT")
     stream, digest, status, before = var("stm"), var("dig"), var("hsc"), var("was")
 
@@ -263,7 +264,7 @@ def cache_hash(cache_dir: str, sha256: str) -> Script:
             set_(digest, o.system("Encryption.SHAHashStream", 256, stream, o.byref("hsc"))),
             o.check_status(status),
             o.kill(stream),
-            result("sha256", o.system("Encryption.ToHex", digest)),
+            result("sha256", o.system("Encryption.Base64Encode", digest, 1)),
             result("changed", op(identity(), "'=", before)),
             catch=[result("error", method(var("ex"), "DisplayString"))],
         ),

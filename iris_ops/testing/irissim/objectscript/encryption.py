@@ -111,9 +111,3 @@ class SystemEncryption(SimClass):
             digest.update(data)
         set_ref(args, 0, ok_status())
         return from_bytes(digest.digest())
-
-    def ToHex(self, proc: Process, text: Any = OMITTED) -> str:
-        """ToHex(toEncode) As %String: twice as long as its input.  [UNV] the case of the digits is
-        not documented: the simulator writes upper case (what $ZHEX writes), so a caller must not
-        count on either; a character above 255 is ``<WIDE CHAR>``."""
-        return to_bytes(to_str("" if text is OMITTED else _value(text))).hex().upper()
