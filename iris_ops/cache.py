@@ -22,12 +22,11 @@ Why these fields, and not the inode: IRIS reads the size, the mtime and, on Unix
 serves the entry, at no extra cost, through any transport.  Every write, truncation, ``touch``,
 ``chmod`` or rename of the file sets its ctime to the current time (to the kernel's timestamp
 granularity), and nothing in user space can set it back; a file put in the entry's place has the
-ctime of its own making.  IRIS has no
-call that returns an inode, so reading one would cost every clone another command in the
-container (``stat``), and it would catch nothing more than a file replaced within the same
-millisecond as the fill.  What the identity cannot see (bytes changed below the file system, a
-record rewritten to match a changed file) ``iris-ops cache verify`` finds: it hashes every
-entry inside the instance.
+ctime of its own making.  IRIS has no call that returns an inode, so reading one would cost every
+clone another command in the container (``stat``), and it would catch nothing more than a file
+replaced within the same millisecond as the fill.  What the identity cannot see (bytes changed
+below the file system, a record rewritten to match a changed file) ``iris-ops cache verify``
+finds: it hashes every entry inside the instance.
 
 The cache is not a restore's output: a failed restore removes what it created, but a verified
 entry it added may remain.

@@ -16,6 +16,8 @@ its record names the manifest's digest and size and the DAT still has all three.
 
 from __future__ import annotations
 
+import json
+
 from iris_ops import names
 from iris_ops import objectscript as o
 from iris_ops.objectscript import Code, Script, call, check_true, lit, method, op, result, set_, var
@@ -165,8 +167,6 @@ def record_text(fields: dict) -> tuple[str, str, str]:
     only the session that puts the DAT in place can read): ``fields`` (digest, size, fixture,
     ...), then ``"mtime": "<$H>"`` and ``"ctime": "<$H>"``.  ASCII only, as a binary stream
     writes it."""
-    import json
-
     head = json.dumps(fields)  # ensure_ascii: any other character is escaped
     return head[:-1] + ', "mtime": "', '", "ctime": "', '"}'
 
@@ -174,13 +174,13 @@ def record_text(fields: dict) -> tuple[str, str, str]:
 def fill_statements(cache_dir: str, sha256: str, size: int, source: str, token: str, record: tuple[str, str, str],
                     filled: Code, why: Code) -> list[Code]:
     """Statements that put a verified copy of ``source`` (``size`` bytes) in the cache as
-    ``<sha256>.DAT``, with its record (:func:`record_text`): the cache directory is created if
-    missing, the DAT is copied to a temporary
-    name, any previous entry is removed (record first), the DAT is renamed into place, its
-    record is written as ``<sha256>.json.tmp-<token>`` with the DAT's mtime and ctime as they
-    now are (a rename may change the ctime), then renamed into place.  They never throw:
-    ``filled`` ends 1, or 0 with ``why`` (a failure, or a concurrent restore that placed the
-    entry first), and the temporary files are removed whatever happened."""
+    ``<sha256>.DAT``, with its record (:func:`record_text`): the cache directory is created
+    if missing, the DAT is copied to a temporary name, any previous entry is removed (record
+    first), the DAT is renamed into place, its record is written as
+    ``<sha256>.json.tmp-<token>`` with the DAT's mtime and ctime as they now are (a rename
+    may change the ctime), then renamed into place.  They never throw: ``filled`` ends 1, or
+    0 with ``why`` (a failure, or a concurrent restore that placed the entry first), and the
+    temporary files are removed whatever happened."""
     dat, final_record = _path(cache_dir, f"{sha256}.DAT"), _path(cache_dir, f"{sha256}.json")
     dat_tmp = _path(cache_dir, f"{sha256}.DAT.tmp-{token}")
     record_tmp = _path(cache_dir, f"{sha256}.json.tmp-{token}")
