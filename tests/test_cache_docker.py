@@ -101,9 +101,11 @@ def test_a_changed_entry_or_a_damaged_fixture_is_never_served_in_a_container(sim
         byte = f.read(1)
         f.seek(-1, 1)
         f.write(bytes([byte[0] ^ 0x5A]))
+    assert sc.instance.delete_resource(db["resource"])  # so that the restore creates it, and must undo that
     before = state(sc)
     proc = fails(cli(sc, "restore", "--src", damaged, "--ns", "DAMAGED"), 4)
-    assert "restore.cloned" in [e["event"] for e in events(proc)]
+    assert {"restore.cloned", "restore.rollback"} <= {e["event"] for e in events(proc)}
+    assert f"resource {db['resource']}" in [e.get("undone") for e in events(proc)]
     assert f"{db['file']}: content differs from the manifest" in proc.stderr
     assert state(sc) == before
     assert "DAMAGED" not in sc.instance.read_config()["Namespaces"] and not sc.exists(MGR + "damaged")
