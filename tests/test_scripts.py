@@ -8,6 +8,7 @@ from iris_ops import names, scripts
 from iris_ops import objectscript as o
 from iris_ops.errors import AuthenticationError, InvalidNameError, ScriptError, SystemTargetError, UsageError
 from iris_ops.operations.run import build_script
+from iris_ops.scripts.cache import record_text
 from iris_ops.runner import Runner
 from iris_ops.transports.base import ExecResult, Target
 
@@ -51,12 +52,13 @@ def every_script():
     yield scripts.resource_exists("%DB_APP_DATA")
     yield scripts.resource_status("%DB_APP_DATA")
     cache = f"{MGR}iris-ops-cache/"
+    RECORD = record_text({"sha256": "a" * 64, "size": 8192, "fixture": 'a "quoted" fixture \u00e9'})
     yield scripts.restore_facts("T1", ["T1_DATA", "T1_CODE"], ["%DB_APP_DATA", "%DB_%DEFAULT"])
     yield scripts.restore_facts("T1", ["T1"], ["%DB_APP_DATA"], [("a" * 64, 8192)])
     served = [scripts.NewDatabase("T1_DATA", f"{MGR}t1_data/", "%DB_APP_DATA", clone=(cache, "a" * 64, 8192, "0" * 12)),
               scripts.NewDatabase("T1_CODE", f"{MGR}t1_code/", None, clone=(cache, "b" * 64, 8192, "0" * 12))]
     yield scripts.restore_databases("T1", served, "T1_DATA", "T1_CODE")
-    streamed = [scripts.NewDatabase("T1_DATA", f"{MGR}t1_data/", "%DB_APP_DATA", fill=(cache, "a" * 64, 8192, "0" * 12)),
+    streamed = [scripts.NewDatabase("T1_DATA", f"{MGR}t1_data/", "%DB_APP_DATA", fill=(cache, "a" * 64, 8192, "0" * 12, RECORD)),
                 scripts.NewDatabase("T1_CODE", f"{MGR}t1_code/", None)]
     yield scripts.restore_databases("T1", streamed, "T1_DATA", "T1_CODE")
     # the cache's own scripts: tests/test_cache.py

@@ -98,8 +98,8 @@ def restore_facts(namespace: str, databases: list[str], resources: list[str],
     ``<mgr>iris-ops-cache/``.  Result: ``manager_directory`` and ``version`` (as
     :func:`manager_directory`), what :func:`existing` returns (``directories`` keyed by the
     computed paths), what :func:`resources_exist` returns, and with ``cached`` (a list of
-    (sha256, size)) ``cache_dir`` and ``cache`` {sha256: 0/1}: whether the fixture cache may serve
-    each (:func:`iris_ops.scripts.cache.probe_step`)."""
+    (sha256, size)) ``cache_dir``, ``cache`` {sha256: 0/1}: whether the fixture cache may serve
+    each, and ``cache_why`` {sha256: why not} (:func:`iris_ops.scripts.cache.probe_step`)."""
     from .cache import DIRECTORY, probe_step
 
     ns = names.namespace(namespace)
@@ -137,9 +137,9 @@ class NewDatabase:
     resource: str | None
     #: (cache_dir, sha256, size, token): serve the file from the fixture cache.
     clone: tuple[str, str, int, str] | None = None
-    #: (cache_dir, sha256, size, token): leave the streamed file in the fixture cache (its record
-    #: already written as ``<sha256>.json.tmp-<token>``).
-    fill: tuple[str, str, int, str] | None = None
+    #: (cache_dir, sha256, size, token, record): leave the streamed file in the fixture cache,
+    #: with its record (:func:`iris_ops.scripts.cache.record_text`).
+    fill: tuple[str, str, int, str, tuple[str, str, str]] | None = None
 
 
 def restore_databases(namespace: str, databases: list[NewDatabase], globals_db: str, routines_db: str) -> Script:
@@ -182,10 +182,10 @@ def restore_databases(namespace: str, databases: list[NewDatabase], globals_db: 
 
     for i, db in enumerate(databases):
         if db.fill is not None:
-            cache_dir, sha256, size, token = db.fill
+            cache_dir, sha256, size, token, record = db.fill
             ok, why = var("fok"), var("fwhy")
             script.step(f"fill{i}", *guarded(
-                *fill_statements(cache_dir, sha256, size, db.directory + "IRIS.DAT", token, ok, why),
+                *fill_statements(cache_dir, sha256, size, db.directory + "IRIS.DAT", token, record, ok, why),
                 o.do(method(filled, "%Set", lit(names.database(db.name)), ok)),
                 o.do(method(errors, "%Set", lit(names.database(db.name)), why))))
         if db.resource is not None:
