@@ -168,6 +168,26 @@ def resource_users(res: Code, users: Code) -> list[Code]:
     return for_each_namespace(*per_role)
 
 
+def for_each_database(*body: Code) -> list[Code]:
+    """Statements running ``body`` with ``dn`` set to each configured database (the List query of
+    Config.Databases) and ``d`` holding its Config.Databases properties (``d("Directory")``);
+    one deleted since it was listed is skipped (:func:`read_listed`)."""
+    st, rs, dn = var("st"), var("rs"), var("dn")
+    return [
+        set_(st, call("%SQL.Statement", "%New")),
+        check_status(method(st, "%PrepareClassQuery", lit("Config.Databases"), lit("List"))),
+        set_(rs, method(st, "%Execute")),
+        check_sql(rs),
+        o.while_(
+            method(rs, "%Next"),
+            set_(dn, method(rs, "%GetData", 1)),
+            o.kill(var("d")),
+            *read_listed(call("Config.Databases", "Get", dn, o.byref("d")), call("Config.Databases", "Exists", dn),
+                         *body),
+        ),
+    ]
+
+
 def for_each_namespace(*body: Code) -> list[Code]:
     """Statements running ``body`` with ``ns`` set to each namespace that has a
     configuration (%SYS.Namespace.ListAll) and ``p`` holding its Config.Namespaces properties.

@@ -23,9 +23,9 @@ from .common import (
     NAMESPACE_PROPERTIES,
     check_sql,
     database_facts,
+    for_each_database,
     for_each_namespace,
     mappings_of,
-    read_listed,
     read_small_file,
     resource_users,
     table_counts,
@@ -126,25 +126,11 @@ def database_users(namespace: str | None, databases: list[tuple[str, str]]) -> S
         "all",
         o.if_(call("Config.Namespaces", "Exists", lit("%ALL")), set_(cur, lit("%ALL")), *mapped),
     )
-    st, rs, dn = var("st"), var("rs"), var("dn")
+    dn = var("dn")
     same_dir = [o.if_(op(op(dn, "'=", lit(db)), "&", op(func("$Get", var("d", "Directory")), "=", lit(directory))),
                       reason(db, op(op(lit("database "), "_", dn), "_", lit(" (same directory)"))))
                 for db, directory in dbs]
-    script.step(
-        "directories",
-        set_(st, call("%SQL.Statement", "%New")),
-        check_status(method(st, "%PrepareClassQuery", lit("Config.Databases"), lit("List"))),
-        set_(rs, method(st, "%Execute")),
-        check_sql(rs),
-        o.while_(
-            method(rs, "%Next"),
-            set_(dn, method(rs, "%GetData", 1)),
-            o.kill(var("d")),
-            *read_listed(call("Config.Databases", "Get", dn, o.byref("d")), call("Config.Databases", "Exists", dn),
-                         *same_dir),
-        ),
-        result("users", users),
-    )
+    script.step("directories", *for_each_database(*same_dir), result("users", users))
     return script
 
 
@@ -153,37 +139,25 @@ def restored_databases(marker: str) -> Script:
     database whose directory holds the file ``marker`` (the provenance a restore writes), with
     the ``database`` that file names ("" when it does not parse) and the resource in the
     database's label ("" when its file cannot be opened)."""
-    st, rs, name, obj, text, mark = var("st"), var("rs"), var("dn"), var("obj"), var("mtxt"), var("mrk")
+    name, obj, text, mark, entry = var("dn"), var("obj"), var("mtxt"), var("mrk"), var("entry")
     directory = var("d", "Directory")
     path = op(directory, "_", lit(marker))
-    entry = o.new_array()
     script = Script("%SYS", purpose="find the databases a restore created")
     script.step(
         "list",
         set_(var("found"), o.new_array()),
-        set_(st, call("%SQL.Statement", "%New")),
-        check_status(method(st, "%PrepareClassQuery", lit("Config.Databases"), lit("List"))),
-        set_(rs, method(st, "%Execute")),
-        check_sql(rs),
-        o.while_(
-            method(rs, "%Next"),
-            set_(name, method(rs, "%GetData", 1)),
-            o.kill(var("d")),
-            *read_listed(call("Config.Databases", "Get", name, o.byref("d")), call("Config.Databases", "Exists", name),
-                         o.if_(call(FILE, "Exists", path),
-                               *read_small_file(path, text),
-                               set_(mark, lit("")),
-                               o.try_(set_(var("mjs"), call("%Library.DynamicObject", "%FromJSON", text)),
-                                      set_(mark, method(var("mjs"), "%Get", lit("database")))),
-                               set_(obj, call("SYS.Database", "%OpenId", directory)),
-                               set_(var("entry"), entry),
-                               o.push(var("entry"), name), o.push(var("entry"), directory), o.push(var("entry"), mark),
-                               o.push(var("entry"), o.select((op(obj, "=", lit("")), lit("")),
-                                                             default=prop(obj, "ResourceName"))),
-                               o.push(var("found"), var("entry")),
-                               o.kill(obj))),
-        ),
-        o.kill(st, rs),
+        *for_each_database(o.if_(
+            call(FILE, "Exists", path),
+            *read_small_file(path, text),
+            set_(mark, lit("")),
+            o.try_(set_(var("mjs"), call("%Library.DynamicObject", "%FromJSON", text)),
+                   set_(mark, method(var("mjs"), "%Get", lit("database")))),
+            set_(obj, call("SYS.Database", "%OpenId", directory)),
+            set_(entry, o.new_array()),
+            *[o.push(entry, value) for value in (name, directory, mark)],
+            o.push(entry, o.select((op(obj, "=", lit("")), lit("")), default=prop(obj, "ResourceName"))),
+            o.push(var("found"), entry),
+            o.kill(obj))),
         result("restored", var("found")),
     )
     return script
