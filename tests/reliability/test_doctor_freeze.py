@@ -47,7 +47,11 @@ def _record(sc) -> dict | None:
 def _frozen_backup(sc, tmp_path):
     """A backup whose in-instance session holds the freeze, stopped (SIGSTOP) right there: the
     backup process and the freeze's record (its ``job`` is the session's pid in the container)."""
-    proc = _popen(sc, tmp_path, "backup", "--ns", "USER", "--out", tmp_path / "fx", IRIS_OPS_FAULT=SLOW_COPY)
+    return _frozen_backup_with(sc, tmp_path)
+
+
+def _frozen_backup_with(sc, tmp_path, **env):
+    proc = _popen(sc, tmp_path, "backup", "--ns", "USER", "--out", tmp_path / "fx", IRIS_OPS_FAULT=SLOW_COPY, **env)
     deadline = time.monotonic() + 60
     while (record := _record(sc)) is None:
         assert proc.poll() is None, f"the backup ended before it froze: {proc.communicate()}"
@@ -179,3 +183,38 @@ def test_a_freeze_whose_backup_still_runs_is_not_thawed_and_the_backup_thaws_it(
     assert leftovers_in(after) == [] and comparable(after) == comparable(before)
     code, doc, err = _doctor(rel_cli)
     assert code == 0 and doc["findings"] == [], err
+
+
+def test_a_record_older_than_its_limit_never_makes_a_later_freeze_look_like_iris_ops(shared_sim, rel_cli, tmp_path):
+    """A backup and its session killed after WDSuspendLimit ended their freeze leave a record
+    behind.  A freeze someone makes later is not the one it describes: doctor leaves it frozen.
+    Once that freeze is gone, the stale record is a finding of its own, which --fix removes."""
+    sc = shared_sim
+    before = sc.instance.listing()
+    proc, record = _frozen_backup_with(sc, tmp_path, IRIS_OPS_FREEZE_LIMIT="2")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert sc.exec(["kill", "-9", str(record["job"])])[0] == 0
+    _job_gone(sc, record["job"])
+    deadline = time.monotonic() + 60
+    while sc.instance.is_frozen():  # WDSuspendLimit resumes the write daemon by itself
+        assert time.monotonic() < deadline, "the freeze never ended"
+        time.sleep(0.2)
+    assert _record(sc) == record
+    code, _, err = rel_cli("run", "--ns", "%SYS", 'Set sc=##class(Backup.General).ExternalFreeze(,"snapshot",,,,,0,,,600)')
+    assert code == 0, err
+    try:
+        code, doc, _ = _doctor(rel_cli, "--fix", "--yes")
+        assert code == 4
+        [row] = _rows(doc, "frozen-foreign")
+        assert "older than its freeze_limit of 2 s" in row["problem"]
+        assert sc.instance.is_frozen(), "doctor thawed a freeze because of a stale record"
+    finally:
+        _thaw(sc)
+    code, doc, _ = _doctor(rel_cli)
+    assert code == 4 and [f["kind"] for f in doc["findings"]] == ["freeze-record"]
+    code, doc, err = _doctor(rel_cli, "--fix", "--yes")
+    assert code == 0, err
+    assert _record(sc) is None
+    after = sc.instance.listing()
+    assert leftovers_in(after) == [] and comparable(after) == comparable(before)
