@@ -13,6 +13,15 @@ own would have ended); its session's job no longer exists (``$DATA(^$JOB(job))``
 freezing backup holds iris-ops' freeze lock.  Anything else is reported, never thawed, with
 what to do.  A record left once the freeze ended (its session killed after the write daemon
 resumed by itself) is removed.
+
+Where IRIS leaves a point open, either answer is safe:
+
+* whether a login hangs during a freeze: iris-ops' own freeze ends (freeze_limit) before IRIS
+  blocks updating processes (freeze_timeout, and the settings refuse a limit above it); a
+  session that hangs on a foreign freeze fails at its deadline and thaws nothing;
+* whether ``^$LOCK(name,"OWNER")`` names the holder of iris-ops' freeze lock: if it never
+  did, the job check alone still keeps a running backup's freeze, since its session lives;
+* whether ``Open("WSN")`` replaces or truncates an existing record: the content is the same.
 """
 
 from __future__ import annotations
