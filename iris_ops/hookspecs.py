@@ -20,6 +20,7 @@ from iris_ops import PROJECT_NAME
 if TYPE_CHECKING:
     from iris_ops.fixture import Fixture, Manifest
     from iris_ops.operations.context import Operation
+    from iris_ops.operations.leftovers import Finding
     from iris_ops.registrar import TaskRegistrar
     from iris_ops.transports.base import ExecResult, FileDigest, OpenSession, Target
 
@@ -428,6 +429,46 @@ def validate(operation: "Operation", fixture: "Fixture", online: bool, namespace
             described = bool(fixture.manifest.description.strip())
             return [Finding(file="manifest.json", check="description", ok=described,
                             expected="a description", actual="present" if described else "empty")]
+    """
+
+
+# -------------------------------------------------------------------------------------------
+# Doctor: what an interrupted run left behind.
+# -------------------------------------------------------------------------------------------
+
+
+@hookspec
+def doctor_findings(operation: "Operation", manager_directory: str, entries: list[str]) -> "list[Finding] | None":
+    """Report what an interrupted run of this plugin's tasks (``kill -9``, a lost container) left
+    in the instance, for ``iris-ops doctor``.
+
+    Every implementation runs; the findings are shown with doctor's own, doctor exits 4 while any
+    remains, and ``doctor --fix`` calls each finding's ``action`` after confirmation (``--yes``:
+    without asking), then looks again.  Report only what the plugin itself creates, recognised by
+    a name only it gives, and repair only that: doctor never touches anything iris-ops did not
+    create.  Called after doctor's own checks of the manager directory; not in a dry run.
+
+    :param operation: the running ``doctor`` operation (``operation.runner`` reaches the instance).
+    :param manager_directory: the instance's manager directory, ending in ``/``.
+    :param entries: the names in it (a directory's ends in ``/``), listed once by doctor.
+    :returns: a list of :class:`iris_ops.operations.leftovers.Finding` (``kind``, ``where``,
+        ``problem``, ``repair``, ``action``; ``action=None`` reports what iris-ops must not
+        repair), or None.
+
+    Example::
+
+        import re
+        from iris_ops.operations.leftovers import Finding
+
+        @hookimpl
+        def doctor_findings(operation, manager_directory, entries):
+            found = []
+            for entry in entries:
+                if re.fullmatch(r"my-plugin-tmp-[0-9a-f]{16}/", entry):
+                    path = manager_directory + entry
+                    found.append(Finding("my-plugin", path, "a temporary directory of an interrupted run",
+                                         "remove the directory", lambda p=path: operation.runner.remove_path(p)))
+            return found
     """
 
 

@@ -400,6 +400,19 @@ def lock_order(after: Value) -> Code:
     return _code(f"$Order(^$LOCK({_expr(after)}))")
 
 
+def lock_owner(ref: Code) -> Code:
+    """``^$LOCK("^name(subs)","OWNER")``: the ``$JOB`` holding the lock ``ref``, "" when none."""
+    _require_code(ref)
+    if not str(ref).startswith("^"):
+        raise ValueError("lock names built here are global names (global_ref)")
+    return _code(f"^$LOCK({lit(str(ref))},{lit('OWNER')})")
+
+
+def job_exists(job: Value) -> Code:
+    """``$Data(^$JOB(job))``: 1 while the process ``job`` (a pid on UNIX) exists, else 0."""
+    return _code(f"$Data(^$JOB({_expr(job)}))")
+
+
 def write_marker(token: Code, word: str, *values: Value) -> Code:
     """Write ``<<<token:WORD>>>`` then ``values``, assembled at run time (see :class:`Script`)."""
     _require_code(token)

@@ -49,6 +49,11 @@ def every_script():
     yield scripts.delete_all("T1", [("T1", f"{MGR}t1/", "")], keep_files=True)
     yield scripts.wd_suspended()
     yield scripts.freeze_arguments()
+    yield scripts.freeze_state()
+    yield scripts.release_freeze("0123456789abcdef")
+    yield scripts.restored_databases("iris-ops-restore.json")
+    yield scripts.database_users(None, [("APP_DATA", f"{MGR}app_data/")])
+    yield scripts.delete_all(None, [("T1_DATA", f"{MGR}t1_data/", "%DB_T1_DATA")])
     yield scripts.resource_exists("%DB_APP_DATA")
     yield scripts.resource_status("%DB_APP_DATA")
     cache = f"{MGR}iris-ops-cache/"

@@ -43,10 +43,24 @@ def database_file(name: str, *, compressed: bool = False) -> str:
     return f"databases/{names.database(name)}/IRIS.DAT" + (".zst" if compressed else "")
 
 
-def ensure_thawed(op: "Operation") -> None:
-    """Thaw with the command-line form (no login, so it cannot hang on a frozen instance), then
-    confirm with IsWDSuspended.  Raises if the instance is still frozen."""
+def ensure_thawed(op: "Operation", token: str, *, ours: bool = False) -> None:
+    """Thaw the freeze whose record names ``token`` (or, with ``ours``, the freeze the caller
+    knows it made although no record says so): remove the record, thaw with the command-line
+    form (no login, so it cannot hang on a frozen instance), then confirm with IsWDSuspended.
+    Raises if the instance is still frozen.  A freeze that is not ours is left as it is."""
     entry = scripts.thaw_entry()
+    try:
+        state = op.runner.run(scripts.release_freeze(token))
+    except IrisOpsError as exc:  # cannot tell whose freeze it is: only ``ours`` may decide
+        op.log.error("backup.freeze_record_unknown", error=str(exc))
+        state = {"suspended": 1}
+    if str(state.get("suspended")) != "1":
+        return
+    if not (ours or str(state.get("released")) == "1"):
+        op.log.warning("backup.freeze_not_ours", note="the instance is frozen, but not (provably) by this backup: "
+                       f"left frozen; a freeze of iris-ops ends by itself after freeze_limit = {op.settings.freeze_limit} s",
+                       fix=f"Once its owner is done: iris session {op.target.instance} -U %SYS \"{entry}\"")
+        return
     try:
         result = op.runner.argument_call(entry, "%SYS", timeout=op.settings.timeout)
         op.log.info("backup.thaw", exit_status=result.exit_code, thawed=result.exit_code == 5)
@@ -74,9 +88,10 @@ def _remove_stage(op: "Operation", stage: str) -> None:
         op.runner.remove_path(stage)
 
 
-def _copy_in_instance(op: "Operation", script, *, dismount: bool, timeout: float, version: str = "") -> dict:
+def _copy_in_instance(op: "Operation", script, *, dismount: bool, timeout: float, version: str = "",
+                      token: str = "") -> dict:
     """Run the freeze (or dismount) and copy script; on any failure make sure the instance is
-    thawed, unless the freeze was someone else's."""
+    thawed, unless the freeze was someone else's (``token``: the freeze record's)."""
     try:
         copied = op.runner.run(script, timeout=timeout)
         if not dismount and not copied.get("known"):
@@ -87,8 +102,11 @@ def _copy_in_instance(op: "Operation", script, *, dismount: bool, timeout: float
         payload = exc.details.get("result") if isinstance(exc, ScriptError) else None
         ours = payload is None or bool(payload.get("frozen"))
         if not dismount and ours and not (payload and payload.get("thawed")):
+            # Without a result, the record tells whether the freeze is ours; with one, the script
+            # also knows when it froze without writing the record or after removing it.
+            known = payload is not None and (not payload.get("recorded") or bool(payload.get("released")))
             with signals.shielded():  # a second signal must not abandon a frozen instance
-                ensure_thawed(op)
+                ensure_thawed(op, token, ours=known)
         if isinstance(exc, ScriptError):
             step, text = exc.details.get("step"), exc.details.get("iris_error", "")
             if step == "arguments" and payload is not None:
@@ -290,12 +308,14 @@ def run_backup(op: "Operation", namespace: str, out: Path, *, force: bool, dismo
     stage = f"{manager_dir}iris-ops-backup-{secrets.token_hex(6)}/"
     staged = {db["name"]: f"{stage}{names.database(db['name'])}/" for db in dbs}
     copies = [(names.directory(db["directory"]) + "IRIS.DAT", staged[db["name"]] + "IRIS.DAT") for db in dbs]
+    owner = scripts.FreezeOwner.new()
     if dismount:
         script = scripts.dismount_and_copy(stage, [db["directory"] for db in dbs], copies)
         deadline = op.settings.timeout
     else:
         script = scripts.freeze_and_copy(
             stage, copies, freeze_timeout=op.settings.freeze_timeout, freeze_limit=op.settings.freeze_limit,
+            owner=owner,
         )
         # The copy may take up to freeze_limit; the session must outlive it (and the thaw after it).
         deadline = op.settings.timeout + op.settings.freeze_limit
@@ -325,7 +345,7 @@ def run_backup(op: "Operation", namespace: str, out: Path, *, force: bool, dismo
             expected = sum(float(db.get("size_mb") or 0) for db in dbs) * (1 << 20)
             with progress.Elapsed(f"copying {progress.mib(expected)} in the instance ({state})") as line:
                 copied = _copy_in_instance(op, script, dismount=dismount, timeout=deadline,
-                                           version=info.get("version", ""))
+                                           version=info.get("version", ""), token=owner.token)
                 window = time.monotonic() - started
                 sizes = {item["file"]: int(item["bytes"]) for item in copied.get("copied", [])}
                 line.finish(f"copied {progress.mib(sum(sizes.values()))} in the instance ({state} {window:.2f} s)")

@@ -20,7 +20,7 @@ from iris_ops.objectscript import (
     var,
 )
 from .common import FILE, table_counts
-from .freeze import argument_checks
+from .freeze import FreezeOwner, argument_checks, record_freeze, release_record
 
 
 def _copy_steps(script: Script, copies: list[tuple[str, str]]) -> None:
@@ -74,17 +74,21 @@ def _open_transactions() -> list[Code]:
     ]
 
 
-def freeze_and_copy(stage: str, copies: list[tuple[str, str]], *, freeze_timeout: int, freeze_limit: int) -> Script:
+def freeze_and_copy(stage: str, copies: list[tuple[str, str]], *, freeze_timeout: int, freeze_limit: int,
+                    owner: FreezeOwner | None = None) -> Script:
     """Creates ``stage``; refuses if the instance is already frozen; freezes it
     (Backup.General.ExternalFreeze with ExternalFreezeTimeOut and a WDSuspendLimit dead-man
-    switch); records the open transactions; copies each (source, target) inside the instance;
-    proves the freeze still held (IsWDSuspended) before thawing; and thaws whatever happened (an
-    ``always`` step; not when the write daemon already resumed by itself).  First of all, before
-    anything changes, it checks that ExternalFreeze takes the arguments it passes and throws
-    :data:`~iris_ops.scripts.freeze.FREEZE_ARGUMENTS_MISSING` (step ``arguments``) when not: one
-    session fewer than a separate check.  Result: ``copied`` [{file, bytes}], ``frozen``,
-    ``open_transactions``, ``held``, ``thawed``, and ``known``/``spec``/one flag per argument
-    (:func:`~iris_ops.scripts.freeze.argument_checks`)."""
+    switch) and records who froze (``owner``: :func:`~iris_ops.scripts.freeze.record_freeze`);
+    records the open transactions; copies each (source, target) inside the instance; proves the
+    freeze still held (IsWDSuspended) before thawing; and thaws whatever happened (an ``always``
+    step; not when the write daemon already resumed by itself, nor when the record is no longer
+    ``owner``'s: someone else thawed this freeze, and the freeze there now is another's).  First
+    of all, before anything changes, it checks that ExternalFreeze takes the arguments it passes
+    and throws :data:`~iris_ops.scripts.freeze.FREEZE_ARGUMENTS_MISSING` (step ``arguments``)
+    when not: one session fewer than a separate check.  Result: ``copied`` [{file, bytes}],
+    ``frozen``, ``recorded``, ``open_transactions``, ``held``, ``released``, ``thawed``, and
+    ``known``/``spec``/one flag per argument (:func:`~iris_ops.scripts.freeze.argument_checks`)."""
+    owner = owner or FreezeOwner.new()
     script = Script("%SYS", purpose="freeze and copy")
     script.step("arguments", *argument_checks(refuse=True))
     _stage_steps(script, stage, copies)
@@ -100,6 +104,7 @@ def freeze_and_copy(stage: str, copies: list[tuple[str, str]], *, freeze_timeout
         set_(var("frozen"), 1),
         result("frozen", 1),
     )
+    script.step("record", *record_freeze(owner, int(freeze_limit)))
     script.step("transactions", *_open_transactions())
     _copy_steps(script, copies)
     held = var("held")
@@ -110,13 +115,19 @@ def freeze_and_copy(stage: str, copies: list[tuple[str, str]], *, freeze_timeout
         o.if_(o.not_(held), o.throw(lit(FREEZE_EXPIRED))),
     )
     script.step("report", result("copied", var("copied")))
+    ours = var("fours")
     script.step(
         "thaw",
         set_(o.SPECIAL["$Namespace"], lit("%SYS")),
         o.if_(
             func("$Get", var("frozen")),
-            o.if_(call("Backup.General", "IsWDSuspended"), check_status(call("Backup.General", "ExternalThaw"))),
-            result("thawed", 1),
+            # A freeze whose record was never written is this script's own; a recorded one is
+            # only while the record is still ours.
+            set_(ours, o.not_(func("$Get", var("recorded")))),
+            o.if_(func("$Get", var("recorded")), *release_record(owner.token), set_(ours, var("released"))),
+            o.if_(ours,
+                  o.if_(call("Backup.General", "IsWDSuspended"), check_status(call("Backup.General", "ExternalThaw"))),
+                  result("thawed", 1)),
         ),
         always=True,
     )

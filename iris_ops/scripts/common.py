@@ -16,6 +16,22 @@ RESOURCE_WITH_ROLE_DESCRIPTION = "created by iris-ops restore, with the role of 
 TABLES_QUERY = "SELECT TABLE_SCHEMA,TABLE_NAME FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_TYPE='BASE TABLE'"
 
 
+#: One Read of a small JSON file iris-ops wrote (records, markers: a few hundred bytes).
+SMALL_READ = 32000
+
+
+def read_small_file(path: Code, into: Code) -> list[Code]:
+    """Statements reading the file at ``path`` (which must exist) into ``into``, in one Read of
+    :data:`SMALL_READ` characters (%Stream.FileBinary)."""
+    stream = var("sfstm")
+    return [
+        set_(stream, call("%Stream.FileBinary", "%New")),
+        check_status(method(stream, "LinkToFile", path)),
+        set_(into, method(stream, "Read", SMALL_READ)),
+        o.kill(stream),
+    ]
+
+
 def quoted_identifier(name: Code) -> Code:
     """A delimited SQL identifier built at run time: ``"na""me"``."""
     return op(op(lit('"'), "_", func("$Replace", name, lit('"'), lit('""'))), "_", lit('"'))
@@ -150,6 +166,26 @@ def resource_users(res: Code, users: Code) -> list[Code]:
             ),
         ]
     return for_each_namespace(*per_role)
+
+
+def for_each_database(*body: Code) -> list[Code]:
+    """Statements running ``body`` with ``dn`` set to each configured database (the List query of
+    Config.Databases) and ``d`` holding its Config.Databases properties (``d("Directory")``);
+    one deleted since it was listed is skipped (:func:`read_listed`)."""
+    st, rs, dn = var("st"), var("rs"), var("dn")
+    return [
+        set_(st, call("%SQL.Statement", "%New")),
+        check_status(method(st, "%PrepareClassQuery", lit("Config.Databases"), lit("List"))),
+        set_(rs, method(st, "%Execute")),
+        check_sql(rs),
+        o.while_(
+            method(rs, "%Next"),
+            set_(dn, method(rs, "%GetData", 1)),
+            o.kill(var("d")),
+            *read_listed(call("Config.Databases", "Get", dn, o.byref("d")), call("Config.Databases", "Exists", dn),
+                         *body),
+        ),
+    ]
 
 
 def for_each_namespace(*body: Code) -> list[Code]:

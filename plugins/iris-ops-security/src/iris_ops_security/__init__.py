@@ -28,3 +28,10 @@ def register_tasks(registrar):
 
     for name, function in TASKS.items():
         registrar.add_task(getattr(tasks, function), name=name)
+
+
+@hookimpl
+def doctor_findings(operation, manager_directory, entries):
+    from . import secret
+
+    return secret.leftovers(operation, manager_directory, entries)

@@ -22,7 +22,7 @@ import time
 from typing import Any
 
 from . import builtins as _b
-from . import locking
+from . import jobs, locking
 from .parser import Cmd, parse_line
 from .runtime import (
     OMITTED,
@@ -396,6 +396,8 @@ class Interpreter:
             return _b.build_json(self, node[1])
         if kind == "ssvn_lock":
             return locking.lock_info(self, node[1])
+        if kind == "ssvn_job":
+            raise IrisError("UNIMPLEMENTED", "*simulator answers ^$JOB only as the argument of $DATA")
         raise IrisError("SYNTAX")  # pragma: no cover
 
     def read_var(self, node: tuple) -> Any:
@@ -545,6 +547,8 @@ class Interpreter:
             return self.eval(args[1]) if len(args) == 2 else ""
         if name == "DATA":
             nargs(1, 1)
+            if args[0][0] == "ssvn_job":
+                return jobs.job_data(self, args[0][1])
             ref = self.lookup_node(args[0])
             if ref is None:
                 return 0
@@ -554,6 +558,8 @@ class Interpreter:
         if name == "ORDER":
             nargs(1, 2)
             node = args[0]
+            if node[0] == "ssvn_job":
+                raise IrisError("UNIMPLEMENTED", "*simulator answers ^$JOB only as the argument of $DATA")
             if node[0] not in ("var", "ssvn_lock") or not node[-1]:
                 raise IrisError("SYNTAX")
             direction = to_num(self.eval(args[1])) if len(args) == 2 else 1

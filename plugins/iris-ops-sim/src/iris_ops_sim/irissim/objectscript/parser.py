@@ -670,9 +670,12 @@ class _Parser:
         if c == "^":
             if self.peek(1) == "$":
                 self.i += 2
-                if self.word().upper() in ("LOCK", "L") and self.peek() == "(":
+                word = self.word().upper()
+                if word in ("LOCK", "L") and self.peek() == "(":
                     return ("ssvn_lock", self.args())
-                raise self.unsimulated("structured system variables other than ^$LOCK")
+                if word in ("JOB", "J") and self.peek() == "(":
+                    return ("ssvn_job", self.args())
+                raise self.unsimulated("structured system variables other than ^$LOCK and ^$JOB")
             raise self.unsimulated("globals")
         if c == "." :
             raise self.err()  # ..Method() and .var are not expressions at the prompt

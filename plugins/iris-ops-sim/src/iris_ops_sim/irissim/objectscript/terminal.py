@@ -322,6 +322,10 @@ def iris_main(instances: Any, argv: list[str], stdin: BinaryIO, write: Callable[
         return 1
     session = Session(instance, namespace, stdin, write, user, job)
     session.proc.username = username  # $USERNAME: the login's user, or the OS user
+    from ..instance import jobtable
+
+    jobs = jobtable.directory(instance)
+    jobtable.register(jobs, session.proc.job)  # ^$JOB: the job exists while the process runs
     try:
         if entry is not None:
             return session.run_entry(entry)
@@ -330,3 +334,4 @@ def iris_main(instances: Any, argv: list[str], stdin: BinaryIO, write: Callable[
         # The kernel drops the process's locks as it exits anyway; releasing them here also
         # removes the lock files nobody else holds.
         release_everything(session.interp)
+        jobtable.unregister(jobs, session.proc.job)

@@ -66,6 +66,12 @@ class LibraryFile(SimClass):
     def _fs(self, proc: Process) -> ContainerFS:
         return instance_of(proc).fs
 
+    def _pct_New(self, proc: Process, *args: Any) -> Any:
+        """%New(initval) -> a file object named ``initval`` (see :mod:`..fileobject`)."""
+        from ..fileobject import FileObject
+
+        return FileObject(str(arg(list(args), 0, "")))
+
     def Exists(self, proc: Process, *args: Any) -> Any:
         """Exists(filename, Output return) As %Boolean."""
         args = list(args)
