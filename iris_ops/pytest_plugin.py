@@ -156,6 +156,7 @@ class IrisSession:
 
     def start(self) -> None:
         from iris_ops import config as settings_module
+        from iris_ops.errors import IrisOpsError
         from iris_ops.manager import get_plugin_manager, plugin_defaults
 
         self._pm = get_plugin_manager()
@@ -178,8 +179,10 @@ class IrisSession:
         try:
             self._write_record()
             self.sweep()
-        except BaseException:
+        except BaseException as err:
             self._stop_simulated()  # nothing of a session that could not start stays behind
+            if isinstance(err, IrisOpsError):
+                _fail(f"iris-ops could not use {self.report.where[-1]}", err)
             raise
 
     def _start_sim(self) -> dict[str, Any]:
@@ -247,10 +250,7 @@ class IrisSession:
             with op.bound(ns=name, fixture=str(source)):
                 _tables, planned = run_restore(op, source, name, force=False, verify=True)
         except IrisOpsError as err:
-            text = f"iris-ops could not restore {fixture!r} into {name}: {err}"
-            if getattr(err, "fix", None):
-                text += f"\nfix: {err.fix}"
-            pytest.fail(text, pytrace=False)
+            _fail(f"iris-ops could not restore {fixture!r} into {name}", err)
         cached = sum(1 for p in planned if getattr(p, "cached", False))
         self.report.restores.append(RestoreRecord(str(fixture), name, time.monotonic() - began, cached,
                                                   len(planned) - cached))
@@ -343,6 +343,14 @@ class IrisSession:
         for (run, worker), alive in verdicts.items():
             if not alive:
                 runner.remove_path(self._record_path(run, worker))
+
+
+def _fail(what: str, err: Exception) -> None:
+    """Fail the test with iris-ops' message and fix, not a traceback into the plugin."""
+    text = f"{what}: {err}"
+    if getattr(err, "fix", None):
+        text += f"\nfix: {err.fix}"
+    pytest.fail(text, pytrace=False)
 
 
 def _alive(record: dict) -> bool:

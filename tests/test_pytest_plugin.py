@@ -120,6 +120,21 @@ def test_iris_sim_without_the_sim_plugin_says_how_to_install_it(tmp_path):
     assert SIMULATED not in done.stdout
 
 
+def test_a_simulated_iris_that_cannot_be_used_is_removed_and_says_why(tmp_path):
+    """The instance starts, then the session cannot use it (no instance NOPE in it): the test
+    reads iris-ops' error and its fix, and the simulated IRIS does not outlive the run."""
+    (tmp_path / "test_mixed.py").write_text(NEEDS_A_NAMESPACE)
+    done = pytest_run(tmp_path, None, "--iris-sim", env=_env(IRIS_OPS_INSTANCE="NOPE"))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "1 passed, 2 errors" in done.stdout
+    failed = re.search(r"iris-ops could not use simulated IRIS (?:container|installed in) (\S+): "
+                       r"Instance 'NOPE' not found", done.stdout)
+    assert failed, done.stdout
+    assert "\nfix: List the instances with `iris qlist`" in done.stdout
+    assert "Traceback" not in done.stdout and "pytest_plugin.py" not in done.stdout
+    assert_gone(failed.group(1))
+
+
 @pytest.mark.parametrize("parallel", [(), ("-n", "2")], ids=["serial", "xdist"])
 def test_the_documented_example_passes_on_the_simulated_iris_it_asks_for(project, parallel):
     """No instance configured (the fixture came from the one on this host, which this run never
@@ -306,3 +321,18 @@ def test_one_fixture_for_20_tests_costs_one_transfer(project, sim_host):
     assert "databases from the cache: 19, streamed: 1" in done.stdout
     assert (project / "transfers.txt").read_text() == "1"
     assert leftovers(sim_host) == []
+
+
+def test_xdist_workers_that_sweep_the_same_dead_run_report_it_once():
+    """Both workers of a run sweep the same dead run at once: one sweeps, the other is refused (or
+    finds it gone); the controller reports one sweep and no failure for it."""
+    from iris_ops.pytest_report import RunReport
+
+    gathered = RunReport()
+    for worker in (RunReport(sweep_errors=[["PYT_DEAD_GW0_1", "locked by another iris-ops operation"]]),
+                   RunReport(swept=["PYT_DEAD_GW0_1"]),
+                   RunReport(swept=["PYT_DEAD_GW0_1"], sweep_errors=[["PYT_DEAD_GW0_2", "refused"]])):
+        gathered.merge(RunReport.from_data(worker.to_data()))
+    assert gathered.lines(report=False) == [
+        "iris-ops: swept 1 namespace(s) left by runs that died: PYT_DEAD_GW0_1",
+        "iris-ops: could not sweep PYT_DEAD_GW0_2: refused"]
