@@ -62,19 +62,24 @@ def simulated_instances(stdout: str) -> list[str]:
 
 
 def assert_gone(instance: str) -> None:
-    """A simulated instance the run started is removed: its container, or its host install."""
+    """A simulated instance the run started is removed: its container, or its host install (a
+    leftover is removed here, then reported)."""
     if instance.startswith("/"):
-        assert not Path(instance).exists()
+        left = Path(instance).exists()
+        shutil.rmtree(instance, ignore_errors=True)
+        assert not left, f"the run left {instance}"
         return
     import docker
     from iris_ops_sim import dockerd
 
     client = dockerd.client_for(dockerd.find_engine())
     try:
-        with pytest.raises(docker.errors.NotFound):
-            client.containers.get(instance)
+        client.containers.get(instance).remove(force=True, v=True)
+    except docker.errors.NotFound:
+        return
     finally:
         client.close()
+    pytest.fail(f"the run left container {instance}")
 
 
 def leftovers(sim_host) -> list[str]:
