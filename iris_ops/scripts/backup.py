@@ -37,9 +37,11 @@ def _copy_steps(script: Script, copies: list[tuple[str, str]]) -> None:
 ALREADY_FROZEN = "the instance is already frozen: the write daemon is suspended by someone else's ExternalFreeze"
 #: Thrown by the ``held`` step when WDSuspendLimit passed during the copy.
 FREEZE_EXPIRED = "the write daemon resumed before the copy finished (WDSuspendLimit passed): the copy is not consistent"
-#: Open transactions right now: %SYS.ProcessQuery's InTransaction [UNV: to confirm on a real instance;
-#: the step tolerates its absence and reports the count as unknown].
-OPEN_TRANSACTIONS_QUERY = "SELECT COUNT(*) FROM %SYS.ProcessQuery WHERE InTransaction=1"
+#: Open transactions right now.  %SYS.ProcessQuery's InTransaction is an %Integer: 0 outside a
+#: transaction, above 0 the journal offset where it began (ref %SYS/ProcessQuery.cls), so a
+#: transaction is ``> 0``, never ``= 1``.  The step tolerates the query failing and reports the
+#: count as unknown.
+OPEN_TRANSACTIONS_QUERY = "SELECT COUNT(*) FROM %SYS.ProcessQuery WHERE InTransaction>0"
 
 
 def _stage_steps(script: Script, stage: str, copies: list[tuple[str, str]]) -> None:

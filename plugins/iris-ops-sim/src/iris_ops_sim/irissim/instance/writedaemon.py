@@ -202,10 +202,6 @@ class WriteDaemonMixin:
             fz = st.get("freeze")
             return dict(fz) if fz and self._frozen(st) else None
 
-    @staticmethod
-    def _open_transaction_count(st: dict) -> int:
-        return sum(1 for t in st.get("transactions", {}).values() if int(t.get("level", 0)) > 0)
-
     # --- reads and writes ----------------------------------------------------------------------
 
     def read_image(self, directory: str) -> bytes:
