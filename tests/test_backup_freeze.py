@@ -83,14 +83,19 @@ def test_the_session_deadline_outlives_the_freeze_limit(sim_container, inproc, m
     ((), {"IRIS_OPS_FREEZE_LIMIT": "-1"}, ["freeze_limit"]),
     ((), {"IRIS_OPS_FREEZE_LIMIT": "900"}, ["freeze_limit", "freeze_timeout", "ExternalFreezeTimeOut"]),
     ((), {"IRIS_OPS_FREEZE_TIMEOUT": "-5"}, ["freeze_timeout"]),
+    ((), {"IRIS_OPS_FREEZE_TIMEOUT": "1300"}, ["freeze_timeout", "between 0 and 1200", "at most 1200"]),
+    ((), {"IRIS_OPS_FREEZE_TIMEOUT": "1200", "IRIS_OPS_FREEZE_LIMIT": "1500"}, ["Lower freeze_limit", "at most 1200"]),
 ], ids=["timeout-0", "timeout-negative", "limit-0", "limit-negative", "limit-over-freeze-timeout",
-        "freeze-timeout-negative"])
+        "freeze-timeout-negative", "freeze-timeout-over-iris-cap", "limit-over-iris-cap"])
 def test_impossible_freeze_settings_are_usage_errors(sim_container, tmp_path, args, env, words):
     proc = cli(sim_container, "backup", "--ns", "USER", "--out", tmp_path / "fx", *args, **env)
     assert proc.returncode == 2, proc.stderr
     for word in words:
         assert word in proc.stderr
     assert not (tmp_path / "fx").exists()
+    # the advice never recommends a freeze_timeout IRIS would not honour
+    for advised in re.findall(r"freeze_timeout[^.]*?at least (\d+)", proc.stderr):
+        assert int(advised) <= 1200, proc.stderr
 
 
 def test_freeze_settings_map_to_the_arguments_iris_honours(sim_container, tmp_path):

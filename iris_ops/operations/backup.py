@@ -105,7 +105,9 @@ def _copy_in_instance(op: "Operation", script, *, dismount: bool, timeout: float
                 raise InstanceError(
                     f"backup failed: {scripts.FREEZE_EXPIRED}; freeze_limit is {op.settings.freeze_limit} s",
                     fix="Raise the setting freeze_limit (IRIS_OPS_FREEZE_LIMIT, or freeze_limit in iris-ops.toml) "
-                    "above the time the copy takes, and freeze_timeout at least as high.",
+                    "above the time the copy takes, and freeze_timeout at least as high; both stay at most 1200 "
+                    "(IRIS caps ExternalFreezeTimeOut there). A copy that needs longer cannot be made under a "
+                    "freeze: back up with --dismount while the databases are quiet.",
                     details=exc.details,
                 ) from None
         raise
