@@ -139,7 +139,7 @@ def _count_and_remove(op: "Operation", count_script) -> tuple[list, "object", bo
         removed = bool((exc.details.get("result") or {}).get("removed"))
         return [], fixture.RowCounts("not-fixed", f"the copied files could not be counted: {exc}"), removed
     tables = [fixture.Table(name=t["name"], row_count=int(t["row_count"])) for t in counted.get("tables", [])]
-    return tables, fixture.RowCounts("copied-files", "counted in the copied files, mounted read-only"), True
+    return tables, fixture.RowCounts("copied-files", "counted in the copied files, after they were streamed"), True
 
 
 def _stream(op: "Operation", writer, db: dict, copy: str, sizes: dict, compress: bool = False) -> "object":

@@ -128,8 +128,8 @@ def freeze_and_copy(stage: str, copies: list[tuple[str, str]], *, freeze_timeout
 def count_staged(namespace: str, databases: list[tuple[str, str, str]], *, remove: str = "") -> Script:
     """Counts the rows the copied files hold: each ``(name, role, directory)`` of a staged copy
     (``directory`` holds its IRIS.DAT) is configured under the temporary database ``name`` and
-    mounted read-only (so the copy's bytes do not change), a temporary ``namespace`` maps them as
-    the source did, the rows are counted, and everything is removed again whatever happened.
+    mounted read-write, a temporary ``namespace`` maps them as the source did, the rows are
+    counted, and everything is removed again whatever happened.
     With ``remove`` (the staging directory), a last ``always`` step removes that tree too, as
     :func:`remove_directory` does: one session for both.
     Result: ``tables`` [{name, row_count}] (and ``removed``)."""
@@ -147,7 +147,12 @@ def count_staged(namespace: str, databases: list[tuple[str, str, str]], *, remov
             check_status(call("Config.Databases", "Create", lit(name), o.byref("props"))),
             set_(obj, call("SYS.Database", "%OpenId", lit(directory))),
             o.if_(op(obj, "=", lit("")), o.throw(lit(f"cannot open the copy in {directory}"))),
-            o.if_(o.not_(prop(obj, "Mounted")), check_status(call("SYS.Database", "MountDatabase", lit(directory), 1))),
+            # Read-write, not read-only: whether dynamic SQL runs on a database mounted read-only
+            # is not documented (each prepare writes a cached query somewhere), and the count
+            # runs after the copies were streamed and hashed, so nothing it could write changes
+            # the fixture; the staging copies are ours and are deleted right after.  A read-only
+            # mount would buy nothing and could make every count fail.
+            o.if_(o.not_(prop(obj, "Mounted")), check_status(call("SYS.Database", "MountDatabase", lit(directory)))),
             o.kill(obj),
         )
     script.step(
