@@ -40,9 +40,7 @@ class DockerSession(OpenSession):
         self.output = bytearray()
         self.ended = False
 
-    def send(self, data: bytes) -> None:
-        if not data:
-            return
+    def _send(self, data: bytes) -> None:
         try:
             self.raw.settimeout(None)
             self.raw.sendall(data)
@@ -50,6 +48,28 @@ class DockerSession(OpenSession):
             self.ended = True  # the session is gone; its output says why
         except OSError as exc:
             raise _engine_unreachable(_address(self.api), exc) from exc
+
+    def read(self, deadline: float, settle: float | None = None):
+        from iris_ops.transports.login import QUIET
+
+        if self.ended:
+            return None
+        frames = _FrameReader(self.reader, self.raw, deadline, self.what)
+        try:
+            if settle is not None and frames.quiet(settle):
+                return QUIET
+            frame = next(frames.frames(), None)
+        except OSError as exc:
+            raise _engine_unreachable(_address(self.api), exc) from exc
+        if frame is None:
+            self.ended = True
+            return None
+        self.output += frame[1]
+        return frame[1]
+
+    def close_input(self) -> None:
+        with contextlib.suppress(OSError):
+            _half_close(self.raw)
 
     def read_until(self, markers: tuple[bytes, ...], deadline: float) -> bytes:
         if self.ended or any(m in self.output for m in markers):
@@ -67,8 +87,7 @@ class DockerSession(OpenSession):
 
     def close(self, deadline: float) -> int | None:
         try:
-            with contextlib.suppress(OSError):
-                _half_close(self.raw)
+            self.close_input()
             with contextlib.suppress(errors.IrisOpsError):
                 self.read_until((), deadline)
         finally:

@@ -12,6 +12,45 @@ from iris_ops.errors import DeadlineExceeded, UnreachableError
 from iris_ops.transports.base import OpenSession, Target
 
 
+def read_pipe(fd: int, deadline: float, settle: float | None = None):
+    """The next output on the pipe ``fd``: bytes, None at its end, or ``login.QUIET`` when
+    ``settle`` seconds passed without any (the exchange :func:`iris_ops.transports.login.converse` reads)."""
+    from iris_ops.transports.login import QUIET
+
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise DeadlineExceeded("iris session did not answer in time")
+    ready, _, _ = select.select([fd], [], [], left if settle is None else min(settle, left))
+    if not ready:
+        if settle is not None and settle < left:
+            return QUIET
+        raise DeadlineExceeded("iris session did not answer in time")
+    return os.read(fd, 65536) or None
+
+
+class PipeExchange:
+    """A child's stdin and stdout as :func:`iris_ops.transports.login.converse` sees them."""
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.proc = proc
+        self.output = bytearray()
+        self.ended = False
+
+    def send(self, data: bytes) -> None:
+        try:
+            self.proc.stdin.write(data)
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            self.ended = True
+
+    def read(self, deadline: float, settle: float | None = None):
+        chunk = read_pipe(self.proc.stdout.fileno(), deadline, settle)
+        if isinstance(chunk, bytes):
+            self.output += chunk
+        self.ended = self.ended or chunk is None
+        return chunk
+
+
 class LocalSession(OpenSession):
     """``iris session`` as a child process with pipes.  It runs in a session of its own, so a
     Ctrl-C at the terminal reaches iris-ops (which cleans up, then closes this) and not the
@@ -31,12 +70,25 @@ class LocalSession(OpenSession):
         self.output = bytearray()
         self.ended = False
 
-    def send(self, data: bytes) -> None:
+    def _send(self, data: bytes) -> None:
         try:
             self.proc.stdin.write(data)
             self.proc.stdin.flush()
         except BrokenPipeError:
             self.ended = True
+
+    def read(self, deadline: float, settle: float | None = None):
+        if self.ended:
+            return None
+        chunk = read_pipe(self.proc.stdout.fileno(), deadline, settle)
+        if isinstance(chunk, bytes):
+            self.output += chunk
+        self.ended = chunk is None
+        return chunk
+
+    def close_input(self) -> None:
+        with contextlib.suppress(OSError):
+            self.proc.stdin.close()
 
     def read_until(self, markers: tuple[bytes, ...], deadline: float) -> bytes:
         fd = self.proc.stdout.fileno()
@@ -52,8 +104,7 @@ class LocalSession(OpenSession):
         return bytes(self.output)
 
     def close(self, deadline: float) -> int | None:
-        with contextlib.suppress(OSError):
-            self.proc.stdin.close()
+        self.close_input()
         with contextlib.suppress(DeadlineExceeded):
             self.read_until((), deadline)
         try:
