@@ -164,3 +164,66 @@ def test_no_password_leaves_a_trace(sim_container, tap):
     control = sc.instance
     assert control.check_password("alice", probes["set"]) and control.check_password("bob", probes["second-user"])
     assert not control.check_password("alice", probes["dry-run"])
+
+
+def test_a_configured_password_stays_home_when_os_authentication_lets_iris_session_in(sim_container, tap, tmp_path):
+    """OS authentication on (no login asked) and IRIS_OPS_USERNAME / IRIS_OPS_PASSWORD set: every
+    task and the security plugin's commands run, and the password is typed nowhere: not into the
+    session (it asked for no login), so not in any output, log (-v, -vv), error, engine traffic,
+    command line or exec environment."""
+    sc = sim_container
+    api = sc.client.api
+    password = f"Leak-Login-{secrets.token_hex(6)}"
+    sc.instance.sql("USER", "CREATE TABLE Demo.T (N INT)")
+    sc.instance.sql("USER", "INSERT INTO Demo.T (N) VALUES (1)")
+    env = {**sc.env, "DOCKER_HOST": tap.url, "IRIS_OPS_USERNAME": "_SYSTEM", "IRIS_OPS_PASSWORD": password}
+    fx, cached = tmp_path / "fx", tmp_path / "fx2"
+    sampler = api.exec_create(sc.name, ["sh", "-c", SAMPLER], user="root")["Id"]
+    api.exec_start(sampler, detach=True)
+    host = HostCommandLines()
+    host.start()
+    runs = []
+    try:
+        runs.append(ok(cli(env, "-vv", "run", "--ns", "USER", 'Write "ran as ",$USERNAME,!')))
+        runs.append(ok(cli(env, "-v", "--log-format", "console", "backup", "--ns", "USER", "--out", str(fx))))
+        runs.append(ok(cli(env, "-vv", "validate", "--src", str(fx), "--online", "--ns", "USER")))
+        runs.append(ok(cli(env, "-v", "restore", "--src", str(fx), "--ns", "LEAKCOPY")))
+        runs.append(ok(cli(env, "-v", "backup", "--ns", "LEAKCOPY", "--out", str(cached), "--dismount")))
+        runs.append(ok(cli(env, "-v", "cache", "list")))
+        runs.append(ok(cli(env, "-v", "delete-ns", "--ns", "LEAKCOPY", "--yes")))
+        runs.append(ok(cli(env, "-v", "doctor")))
+        runs.append(ok(cli(env, "-v", "config")))
+        runs.append(ok(cli(env, "-v", "plugins")))
+        runs.append(ok(cli(env, "-v", "security-report")))
+        runs.append(ok(cli(env, "-v", "unexpire-passwords", "--user", "_SYSTEM")))
+        runs.append(ok(cli(env, "-v", "enable-service", "--service", "%Service_Bindings")))
+        runs.append(ok(cli(env, "-v", "create-user", "--user", "carol", "--roles", "%Developer",
+                           "--password-env", "CAROL_PW", CAROL_PW=f"Carol-{secrets.token_hex(4)}")))
+        failed = cli(env, "-vv", "run", "--ns", "USER", "Write undefinedvariable")  # an error, quoted
+        assert failed.returncode == 5 and "<UNDEFINED>" in failed.stderr, failed.stderr
+        runs.append(failed)
+        refused = cli(env, "-v", "restore", "--src", str(fx), "--ns", "USER")  # exit 3: exists
+        assert refused.returncode == 3, refused.stderr
+        runs.append(refused)
+    finally:
+        host_lines = host.stop()
+        sc.exec(["rm", "-f", "/tmp/sampler.pid"], user="root")
+    time.sleep(0.1)
+    captured = tap.captured
+    container_lines = sc.exec(["cat", "/tmp/sampler.out"], user="root")[1]
+
+    # the tasks did reach the instance through the proxy, as the OS user (no login)
+    assert b"ExternalFreeze" in captured and b"Config.Namespaces" in captured
+    assert "ran as irisowner" in runs[0].stdout
+    assert len(container_lines) > 1000 and b"iris\x00session" in container_lines
+    inspected = [api.inspect_container(sc.name)]
+    inspected += [api.exec_inspect(exec_id) for exec_id in inspected[0].get("ExecIDs") or []]
+    places = {
+        "engine traffic": captured,
+        "stdout/stderr": "\n".join(r.stdout + r.stderr for r in runs).encode("utf-8"),
+        "host command lines": host_lines,
+        "container command lines and environments": container_lines,
+        "docker inspect": json.dumps(inspected).encode(),
+        "instance files at rest": archive(sc, "/usr/irissys"),
+    }
+    assert leaks({"IRIS_OPS_PASSWORD": password}, places) == []
