@@ -92,7 +92,7 @@ def test_local_transport_logs_in_with_the_configured_user(sim_host):
             scripts.manager_directory(), changes=False)
 
 
-def test_docker_transport_logs_in_and_nothing_shows_the_password(sim_container):
+def test_docker_transport_logs_in_and_nothing_shows_the_password(sim_container, tmp_path):
     sc = sim_container
     sc.instance.seed_user("Ops", roles="%All", change_password=0, password=SECRET)
     sc.instance.set_os_authentication(False)
@@ -104,11 +104,14 @@ def test_docker_transport_logs_in_and_nothing_shows_the_password(sim_container):
     target = Target(container=sc.name, docker_host=sc.base_url, username="Ops", password=SECRET)
     runner = Runner(new_plugin_manager(load_entry_points=False), target, timeout=30)
     assert runner.argument_call("##class(Backup.General).IsWDSuspendedExt()").exit_code == 3
+    # a backup logs in for its scripts and for the session that holds its locks
+    backup = cli(env, "backup", "--ns", "USER", "--out", str(tmp_path / "fx"))
+    assert backup.returncode == 0, backup.stderr
     refused = cli({**env, "IRIS_OPS_PASSWORD": "wrong-one"}, "run", "Write 1")
     assert refused.returncode == 6 and "Access Denied" in refused.stderr
     missing = cli({k: v for k, v in env.items() if k not in ("IRIS_OPS_USERNAME", "IRIS_OPS_PASSWORD")}, "run", "Write 1")
     assert missing.returncode == 6 and "asked for a login" in missing.stderr
-    for proc in (done, refused):
+    for proc in (done, backup, refused):
         assert SECRET not in proc.stdout + proc.stderr
     inspected = json.dumps(sc.client.api.inspect_container(sc.name))
     assert SECRET not in inspected
