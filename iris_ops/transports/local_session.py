@@ -67,41 +67,26 @@ class LocalSession(OpenSession):
                 f"the `{target.iris_command}` command was not found on this host",
                 fix="Install IRIS here, run iris-ops inside the container, or set iris_command / use --transport docker.",
             ) from None
-        self.output = bytearray()
-        self.ended = False
+        self.pipe = PipeExchange(self.proc)
+
+    @property
+    def output(self) -> bytearray:
+        return self.pipe.output
 
     def _send(self, data: bytes) -> None:
-        try:
-            self.proc.stdin.write(data)
-            self.proc.stdin.flush()
-        except BrokenPipeError:
-            self.ended = True
+        self.pipe.send(data)
 
     def read(self, deadline: float, settle: float | None = None):
-        if self.ended:
-            return None
-        chunk = read_pipe(self.proc.stdout.fileno(), deadline, settle)
-        if isinstance(chunk, bytes):
-            self.output += chunk
-        self.ended = chunk is None
-        return chunk
+        return None if self.pipe.ended else self.pipe.read(deadline, settle)
 
     def close_input(self) -> None:
         with contextlib.suppress(OSError):
             self.proc.stdin.close()
 
     def read_until(self, markers: tuple[bytes, ...], deadline: float) -> bytes:
-        fd = self.proc.stdout.fileno()
-        while not self.ended and not any(m in self.output for m in markers):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise DeadlineExceeded("iris session did not answer in time")
-            ready, _, _ = select.select([fd], [], [], left)
-            if ready:
-                chunk = os.read(fd, 65536)
-                self.output += chunk
-                self.ended = not chunk
-        return bytes(self.output)
+        while not self.pipe.ended and not any(m in self.pipe.output for m in markers):
+            self.pipe.read(deadline)
+        return bytes(self.pipe.output)
 
     def close(self, deadline: float) -> int | None:
         self.close_input()
