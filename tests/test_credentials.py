@@ -190,8 +190,6 @@ def test_any_other_question_gets_nothing(outputs):
 
 
 def test_a_colon_in_passing_output_is_no_question():
-    from iris_ops.transports.login import QUIET  # noqa: F401 - the settle read finds more output
-
     session = Scripted(BANNER + b"\nERROR #5001:", b" details\n", b"\nUSER>")
     assert talk(session)[1] and session.sent == []
 
@@ -218,6 +216,20 @@ def test_a_session_stopped_at_a_prompt_is_a_login_failure(output, wanted):
     with pytest.raises(AuthenticationError) as caught:
         runner.run(scripts.manager_directory(), changes=False)
     assert wanted in caught.value.message and caught.value.exit_code == 6 and caught.value.fix
+
+
+@pytest.mark.docker
+def test_a_user_who_must_change_the_password_is_a_login_failure_with_nothing_typed_into_it(sim_container):
+    """However IRIS words it (a refusal, or a prompt for a new password), exit 6, a fix, and the
+    password in no output: nothing is typed into a prompt iris-ops does not answer."""
+    sc = sim_container
+    sc.instance.seed_user("Ops", roles="%All", change_password=1, password=SECRET)
+    sc.instance.set_os_authentication(False)
+    env = {**sc.env, "IRIS_OPS_USERNAME": "Ops", "IRIS_OPS_PASSWORD": SECRET}
+    done = cli(env, "-v", "run", "Write 1")
+    assert done.returncode == 6, done.stderr
+    assert "password" in done.stderr.lower() and SECRET not in done.stdout + done.stderr
+    assert sc.instance.check_password("Ops", SECRET)  # and no script line became its new password
 
 
 def test_a_login_with_no_output_after_it_is_no_failure():
