@@ -86,9 +86,11 @@ def run_objectscript(target: "Target", script: str, namespace: str, timeout: flo
     """Run an ObjectScript ``script`` with ``iris session`` on the instance ``target`` names.
 
     Stops at the first non-None result.  Return None when ``target.transport`` is not yours.
-    When the instance has OS authentication off, ``iris session`` asks for a login first: send
-    ``target.login_input()`` (the configured username and password lines, or nothing) ahead of
-    the script on stdin, never in argv or the process environment.
+    When the instance has OS authentication off, ``iris session`` asks for a login first.  Read
+    the session's output as it comes and let :func:`iris_ops.transports.login.converse` answer
+    it (``target.username`` to a ``Username:`` prompt, ``target.password`` to the ``Password:``
+    prompt after it, nothing to any other question); send the script only when it returns True,
+    and never put the credentials in argv, the environment, or ahead of the script.
 
     :param target: where to run: transport name, container, instance name, docker host, user.
     :param script: the complete script text, one statement per line, ending with ``Halt``.
@@ -118,8 +120,8 @@ def exec_argument_call(target: "Target", entry: str, namespace: str, timeout: fl
 
     Stops at the first non-None result.  Used where IRIS documents the command-line form, such
     as ``Backup.General.ExternalThaw()`` (exit status 5 on success, 3 on failure), which skips
-    the normal login that can hang while the instance is frozen.  Its stdin is
-    ``target.login_input()`` (see :func:`run_objectscript`).
+    the normal login that can hang while the instance is frozen.  A login it asks for is
+    answered as in :func:`run_objectscript` (``converse(..., interactive=False)``).
 
     :param target: where to run (see :func:`run_objectscript`).
     :param entry: the call, built by :mod:`iris_ops.objectscript`, e.g.
@@ -150,7 +152,7 @@ def open_session(target: "Target", namespace: str, timeout: float) -> "OpenSessi
     iris-ops holds its per-namespace locks (:mod:`iris_ops.locks`) in such a session: the lock
     lives exactly as long as the process, so the session must end when its stdin is closed
     **and** when this iris-ops process dies (a pipe, or a connection the far side closes).
-    Send ``target.login_input()`` first (see :func:`run_objectscript`).
+    Answer a login it asks for first (``OpenSession.log_in``, see :func:`run_objectscript`).
 
     :param target: where to run (see :func:`run_objectscript`).
     :param namespace: the namespace for ``-U``.

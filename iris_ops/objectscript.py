@@ -126,7 +126,8 @@ def func(name: str, *args: Value) -> Code:
 
 _FUNCTIONS = frozenset({"$Get", "$Select", "$Piece", "$Length", "$Data", "$Extract", "$Replace", "$Order",
                         "$Ascii", "$Char", "$ZConvert"})
-SPECIAL = {name: _code(name) for name in ("$ZVersion", "$JOB", "$Namespace", "$Horolog", "$ZTimeStamp")}
+SPECIAL = {name: _code(name) for name in ("$ZVersion", "$JOB", "$Namespace", "$Horolog", "$ZTimeStamp", "$ZEOF",
+                                          "$ZHorolog")}
 
 
 def op(left: Value, operator: str, right: Value) -> Code:
@@ -386,6 +387,17 @@ def lock(ref: Code, *, timeout: float | None = None, shared: bool = False, relea
         seconds = max(timeout, 0)
         text += ":" + lit(int(seconds) if float(seconds).is_integer() else float(seconds))
     return _code(text)
+
+
+def read(target: Code, *, timeout: float) -> Code:
+    """``Read target:timeout``: a line from the principal device (the session's stdin); $TEST
+    says whether one came before the timeout (RCOS READ, $TEST)."""
+    _require_code(target)
+    if not _IDENT.match(str(target)) or target in RESERVED:
+        raise ValueError(f"read into a plain local variable, not {target!r}")
+    if not 0 < timeout <= 3600:
+        raise ValueError(f"a read timeout of {timeout!r} s is outside 0..3600")
+    return _code(f"Read {target}:" + lit(int(timeout) if float(timeout).is_integer() else float(timeout)))
 
 
 def hang(seconds: float) -> Code:

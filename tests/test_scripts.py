@@ -234,3 +234,12 @@ def test_loop_select_and_character_builders():
     assert o.func("$ZConvert", o.var("p"), "I", "UTF8") == '$ZConvert(p,"I","UTF8")'
     with pytest.raises(ValueError):
         o.for_(o.var("n"), 1, 2)  # the frame's step counter
+
+
+def test_row_counts_mount_the_staged_copies_read_write():
+    """Whether SQL runs on a read-only mount is not documented: the count mounts its staging
+    copies read-write (they were streamed already, and are discarded), never read-only."""
+    stage = f"{MGR}iris-ops-backup-1/"
+    text = scripts.count_staged("IRISOPS-COUNT-1", [("IRISOPS-COUNT-1-0", "globals+routines", stage + "USER/")]).render()
+    mounts = [line for line in text.splitlines() if "MountDatabase(" in line]
+    assert mounts and all(f'MountDatabase("{stage}USER/")' in line for line in mounts), mounts

@@ -122,7 +122,9 @@ def _copy_in_instance(op: "Operation", script, *, dismount: bool, timeout: float
                 raise InstanceError(
                     f"backup failed: {scripts.FREEZE_EXPIRED}; freeze_limit is {op.settings.freeze_limit} s",
                     fix="Raise the setting freeze_limit (IRIS_OPS_FREEZE_LIMIT, or freeze_limit in iris-ops.toml) "
-                    "above the time the copy takes, and freeze_timeout at least as high.",
+                    "above the time the copy takes, and freeze_timeout at least as high; both stay at most 1200 "
+                    "(IRIS caps ExternalFreezeTimeOut there). A copy that needs longer cannot be made under a "
+                    "freeze: back up with --dismount while the databases are quiet.",
                     details=exc.details,
                 ) from None
         raise
@@ -154,7 +156,7 @@ def _count_and_remove(op: "Operation", count_script) -> tuple[list, "object", bo
         removed = bool((exc.details.get("result") or {}).get("removed"))
         return [], fixture.RowCounts("not-fixed", f"the copied files could not be counted: {exc}"), removed
     tables = [fixture.Table(name=t["name"], row_count=int(t["row_count"])) for t in counted.get("tables", [])]
-    return tables, fixture.RowCounts("copied-files", "counted in the copied files, mounted read-only"), True
+    return tables, fixture.RowCounts("copied-files", "counted in the copied files, after they were streamed"), True
 
 
 def _stream(op: "Operation", writer, db: dict, copy: str, sizes: dict, compress: bool = False) -> "object":

@@ -37,9 +37,11 @@ def _copy_steps(script: Script, copies: list[tuple[str, str]]) -> None:
 ALREADY_FROZEN = "the instance is already frozen: the write daemon is suspended by someone else's ExternalFreeze"
 #: Thrown by the ``held`` step when WDSuspendLimit passed during the copy.
 FREEZE_EXPIRED = "the write daemon resumed before the copy finished (WDSuspendLimit passed): the copy is not consistent"
-#: Open transactions right now: %SYS.ProcessQuery's InTransaction [UNV: to confirm on a real instance;
-#: the step tolerates its absence and reports the count as unknown].
-OPEN_TRANSACTIONS_QUERY = "SELECT COUNT(*) FROM %SYS.ProcessQuery WHERE InTransaction=1"
+#: Open transactions right now.  %SYS.ProcessQuery's InTransaction is an %Integer: 0 outside a
+#: transaction, above 0 the journal offset where it began (ref %SYS/ProcessQuery.cls), so a
+#: transaction is ``> 0``, never ``= 1``.  The step tolerates the query failing and reports the
+#: count as unknown.
+OPEN_TRANSACTIONS_QUERY = "SELECT COUNT(*) FROM %SYS.ProcessQuery WHERE InTransaction>0"
 
 
 def _stage_steps(script: Script, stage: str, copies: list[tuple[str, str]]) -> None:
@@ -137,8 +139,8 @@ def freeze_and_copy(stage: str, copies: list[tuple[str, str]], *, freeze_timeout
 def count_staged(namespace: str, databases: list[tuple[str, str, str]], *, remove: str = "") -> Script:
     """Counts the rows the copied files hold: each ``(name, role, directory)`` of a staged copy
     (``directory`` holds its IRIS.DAT) is configured under the temporary database ``name`` and
-    mounted read-only (so the copy's bytes do not change), a temporary ``namespace`` maps them as
-    the source did, the rows are counted, and everything is removed again whatever happened.
+    mounted read-write, a temporary ``namespace`` maps them as the source did, the rows are
+    counted, and everything is removed again whatever happened.
     With ``remove`` (the staging directory), a last ``always`` step removes that tree too, as
     :func:`remove_directory` does: one session for both.
     Result: ``tables`` [{name, row_count}] (and ``removed``)."""
@@ -156,7 +158,12 @@ def count_staged(namespace: str, databases: list[tuple[str, str, str]], *, remov
             check_status(call("Config.Databases", "Create", lit(name), o.byref("props"))),
             set_(obj, call("SYS.Database", "%OpenId", lit(directory))),
             o.if_(op(obj, "=", lit("")), o.throw(lit(f"cannot open the copy in {directory}"))),
-            o.if_(o.not_(prop(obj, "Mounted")), check_status(call("SYS.Database", "MountDatabase", lit(directory), 1))),
+            # Read-write, not read-only: whether dynamic SQL runs on a database mounted read-only
+            # is not documented (each prepare writes a cached query somewhere), and the count
+            # runs after the copies were streamed and hashed, so nothing it could write changes
+            # the fixture; the staging copies are ours and are deleted right after.  A read-only
+            # mount would buy nothing and could make every count fail.
+            o.if_(o.not_(prop(obj, "Mounted")), check_status(call("SYS.Database", "MountDatabase", lit(directory)))),
             o.kill(obj),
         )
     script.step(

@@ -11,7 +11,11 @@ FILE = "%Library.File"
 NAMESPACE_PROPERTIES = ("Globals", "Routines", "TempGlobals", "Library", "SysGlobals", "SysRoutines", "Interop")
 #: The Description of resources a restore creates: delete-ns removes only these.
 RESOURCE_DESCRIPTION = "created by iris-ops restore"
-#: ... and of those it created together with the role of the same name (removed with them).
+#: The Description of a role a restore creates beside its resource: only such a role is removed
+#: with the resource.  Whether the role is ours is known only after the resource exists (IRIS
+#: may create a ``%DB_`` role with it), so it is marked on the role itself.
+ROLE_DESCRIPTION = "created by iris-ops restore for the resource of the same name"
+#: What earlier restores wrote on a resource created with its role, and on that role: still ours.
 RESOURCE_WITH_ROLE_DESCRIPTION = "created by iris-ops restore, with the role of the same name"
 TABLES_QUERY = "SELECT TABLE_SCHEMA,TABLE_NAME FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_TYPE='BASE TABLE'"
 
@@ -35,6 +39,22 @@ def read_small_file(path: Code, into: Code) -> list[Code]:
 def quoted_identifier(name: Code) -> Code:
     """A delimited SQL identifier built at run time: ``"na""me"``."""
     return op(op(lit('"'), "_", func("$Replace", name, lit('"'), lit('""'))), "_", lit('"'))
+
+
+def delete_our_role(res: Code, deleted: Code) -> list[Code]:
+    """Statements that delete the role named ``res`` if iris-ops created it (its Description says
+    so), setting ``deleted`` to 1 then, else 0; a role that is absent, or not ours (one IRIS made
+    with the resource, or anyone else's), is left alone."""
+    role = var("rl")
+    ours = op(op(prop(role, "Description"), "=", lit(ROLE_DESCRIPTION)), "!",
+              op(prop(role, "Description"), "=", lit(RESOURCE_WITH_ROLE_DESCRIPTION)))
+    return [
+        set_(deleted, 0),
+        o.kill(role),
+        o.if_(call("Security.Roles", "Exists", res, o.byref("rl")),
+              o.if_(ours, check_status(call("Security.Roles", "Delete", res)), set_(deleted, 1))),
+        o.kill(role),
+    ]
 
 
 def table_counts(namespace: str) -> list[Code]:

@@ -86,10 +86,11 @@ def delete_all(namespace: str | None, databases: list[tuple[str, str, str]], *, 
     database's resource (``databases``: (name, directory, resource or "")), if it is a user
     resource that iris-ops restore created (its Description says so) and no database of any
     namespace still names it (as :func:`iris_ops.scripts.describe.resource_status` finds them),
-    with its role when restore created that too.  Result: ``namespace_deleted`` (0/1),
+    with its role when restore created that too (the role's Description says so; a role that is
+    absent, or that IRIS made with the resource, is left alone).  Result: ``namespace_deleted`` (0/1),
     ``databases`` {NAME: what :func:`delete_database` returns}, ``resources`` {NAME: {"outcome":
     one of ``RESOURCE_*``, "users": [database names]}}."""
-    from .common import RESOURCE_DESCRIPTION, RESOURCE_WITH_ROLE_DESCRIPTION, resource_users
+    from .common import RESOURCE_DESCRIPTION, RESOURCE_WITH_ROLE_DESCRIPTION, delete_our_role, resource_users
 
     dbs, one, res_out = var("dbs"), var("one"), var("ress")
     start = [set_(dbs, o.dynamic_object()), set_(res_out, o.dynamic_object()),
@@ -108,7 +109,7 @@ def delete_all(namespace: str | None, databases: list[tuple[str, str, str]], *, 
         for _, part in _database_steps(name, directory, keep_files, one):
             statements += part
         script.step(f"db{i}", *statements)
-    users, desc, outcome = var("users"), var("desc"), var("out")
+    users, desc, outcome, role_deleted = var("users"), var("desc"), var("out"), var("rd")
     for i, resource in enumerate(dict.fromkeys(r for _, _, r in databases if r and not names.is_system_resource(r))):
         res = lit(names.user_resource(resource))
         ours = op(op(desc, "=", lit(RESOURCE_DESCRIPTION)), "!", op(desc, "=", lit(RESOURCE_WITH_ROLE_DESCRIPTION)))
@@ -123,13 +124,10 @@ def delete_all(namespace: str | None, databases: list[tuple[str, str, str]], *, 
                   set_(outcome, lit(RESOURCE_NOT_OURS)),
                   o.if_(ours, *resource_users(res, users), set_(outcome, lit(RESOURCE_IN_USE)),
                         o.if_(op(method(users, "%Size"), "=", 0),
-                              o.if_(op(desc, "=", lit(RESOURCE_WITH_ROLE_DESCRIPTION)),
-                                    o.if_(call("Security.Roles", "Exists", res),
-                                          check_status(call("Security.Roles", "Delete", res))),
-                                    check_status(call("Security.Resources", "Delete", res)),
-                                    set_(outcome, lit(RESOURCE_DELETED_WITH_ROLE)),
-                                    else_=[check_status(call("Security.Resources", "Delete", res)),
-                                           set_(outcome, lit(RESOURCE_DELETED))])))),
+                              *delete_our_role(res, role_deleted),
+                              check_status(call("Security.Resources", "Delete", res)),
+                              set_(outcome, lit(RESOURCE_DELETED)),
+                              o.if_(role_deleted, set_(outcome, lit(RESOURCE_DELETED_WITH_ROLE)))))),
             o.do(method(res_out, "%Set", res, o.dynamic_object(outcome=outcome, users=users))),
         )
     return script

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from iris_ops import names
 from iris_ops import objectscript as o
 from iris_ops.objectscript import Code, Script, call, check_status, check_true, lit, method, op, prop, result, set_, var
-from .common import FILE, RESOURCE_DESCRIPTION, RESOURCE_WITH_ROLE_DESCRIPTION
+from .common import FILE, RESOURCE_DESCRIPTION, ROLE_DESCRIPTION, delete_our_role
 
 
 def existing(namespace: str, databases: list[str], directories: list[str]) -> Script:
@@ -57,9 +57,11 @@ def ensure_resource(resource: str) -> Script:
     """Creates the resource named in a DAT label if the instance lacks it, with no public
     permission, and then, if no role of that name exists, the role ``<resource>`` granting
     ``<resource>:RW`` (what the Management Portal and IPM create beside a database resource), so
-    that users holding that role can use the restored database.  The resource's Description says
-    whether the role is ours too.  Never for a system resource (exit 3 when built).  Result:
-    ``created`` and ``role_created`` (1 when this call created them)."""
+    that users holding that role can use the restored database.  Resource first, then the role
+    check, as IPM's ``Build.cls`` does: IRIS may create the ``%DB_`` role with the resource
+    itself, and then there is nothing to create (never a failure because the role exists).  The
+    role's Description says whether it is ours.  Never for a system resource (exit 3 when
+    built).  Result: ``created`` and ``role_created`` (1 when this call created them)."""
     return _resource_step(Script("%SYS", purpose=f"ensure resource {resource}"), resource)
 
 
@@ -75,17 +77,13 @@ def _resource_statements(resource: str) -> list[Code]:
         result("role_created", 0),
         o.if_(
             o.not_(call("Security.Resources", "Exists", res)),
-            o.if_(
-                call("Security.Roles", "Exists", res),
-                check_status(call("Security.Resources", "Create", res, lit(RESOURCE_DESCRIPTION), lit(""))),
-                else_=[
-                    check_status(call("Security.Resources", "Create", res, lit(RESOURCE_WITH_ROLE_DESCRIPTION), lit(""))),
-                    check_status(call("Security.Roles", "Create", res, lit(RESOURCE_WITH_ROLE_DESCRIPTION),
-                                      lit(f"{resource}:RW"), lit(""))),
-                    result("role_created", 1),
-                ],
-            ),
+            check_status(call("Security.Resources", "Create", res, lit(RESOURCE_DESCRIPTION), lit(""))),
             result("created", 1),
+            o.if_(
+                o.not_(call("Security.Roles", "Exists", res)),
+                check_status(call("Security.Roles", "Create", res, lit(ROLE_DESCRIPTION), lit(f"{resource}:RW"), lit(""))),
+                result("role_created", 1),
+            ),
         ),
     ]
 
@@ -233,13 +231,13 @@ def resource_exists(resource: str) -> Script:
 
 def delete_resource(resource: str, *, with_role: bool = False) -> Script:
     """Deletes a resource iris-ops created (never a system resource: exit 3 when built), and with
-    ``with_role`` the role of the same name.  Result: ``deleted``."""
+    ``with_role`` the role of the same name if iris-ops created it too (its Description says so;
+    an absent role, or one IRIS made with the resource, is left alone).  Result: ``deleted``."""
     res = lit(names.user_resource(resource))
     script = Script("%SYS", purpose=f"delete resource {resource}")
-    role = [o.if_(call("Security.Roles", "Exists", res), check_status(call("Security.Roles", "Delete", res)))]
     script.step(
         "resource",
-        *(role if with_role else []),
+        *(delete_our_role(res, var("rd")) if with_role else []),
         o.if_(call("Security.Resources", "Exists", res), check_status(call("Security.Resources", "Delete", res))),
         result("deleted", 1),
     )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import select
 import socket
 import struct
 import threading
@@ -314,6 +315,21 @@ class _FrameReader:
             got += len(piece)
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
+    def quiet(self, seconds: float) -> bool:
+        """Whether no output arrives for ``seconds``.  Neither waits on the buffered reader with a
+        timeout (a socket file that timed out cannot be read again): a non-blocking peek finds
+        what is buffered already, then ``select`` waits on the socket."""
+        try:
+            self.raw.settimeout(0.0)
+            if self.reader.peek(1) or getattr(self.raw, "pending", lambda: 0)():
+                return False
+        except OSError:
+            return False  # the next read says what happened
+        finally:
+            self.raw.settimeout(remaining(self.deadline, self.what))
+        ready, _, _ = select.select([self.raw], [], [], max(0.0, min(seconds, self.deadline - time.monotonic())))
+        return not ready
+
     def frames(self) -> Iterator[tuple[int, bytes]]:
         while True:
             header = self._read(8, at_boundary=True)
@@ -321,6 +337,37 @@ class _FrameReader:
                 return
             stream, length = _FRAME_HEADER.unpack(header)
             yield stream, (self._read(length, at_boundary=False) if length else b"")
+
+
+class _Exchange:
+    """The exec as :func:`iris_ops.transports.login.converse` sees it (stdout only; stderr kept)."""
+
+    def __init__(self, raw, frames: _FrameReader, out: list[bytes], err: list[bytes]) -> None:
+        self.raw, self.frames, self.out, self.err = raw, frames, out, err
+        self.ended = False
+        self._iter = frames.frames()
+
+    def send(self, data: bytes) -> None:
+        try:
+            self.raw.settimeout(remaining(self.frames.deadline, self.frames.what))
+            self.raw.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            self.ended = True  # the process ended; its output says why
+
+    def read(self, deadline: float, settle: float | None = None):
+        from iris_ops.transports.login import QUIET
+
+        while True:
+            if settle is not None and self.frames.quiet(settle):
+                return QUIET
+            frame = next(self._iter, None)
+            if frame is None:
+                self.ended = True
+                return None
+            stream, payload = frame
+            (self.err if stream == _STDERR else self.out).append(payload)
+            if stream != _STDERR:
+                return payload
 
 
 def _buffered_reader(sock):
@@ -345,6 +392,7 @@ def exec_command(
     stdin: bytes | None = None,
     user: str | None = None,
     deadline: float,
+    converse=None,
 ) -> ExecResult:
     """Run ``argv`` in ``container`` (no shell, no TTY) and return its exit code and output.
 
@@ -355,6 +403,10 @@ def exec_command(
     call, socket reads included; past it :class:`errors.DeadlineExceeded` is raised (the SDK
     has no exec timeout, docker-py #2651).  Docker cannot kill an exec'd process: after a
     deadline it may still be running inside the container.
+
+    ``converse`` (for ``iris session``): called first with an exchange (``send``, ``read``) and
+    the deadline, it answers a login (:func:`iris_ops.transports.login.converse`) and returns
+    whether ``stdin`` may be sent; when not, the process gets only the end of its input.
 
     Works on ``unix://`` and ``tcp://`` engines.  On TLS, ssh and named-pipe transports the
     stdin half-close is unreliable (see :func:`supports_stdin_half_close`): there, pass no stdin
@@ -379,12 +431,19 @@ def exec_command(
     out: list[bytes] = []
     err: list[bytes] = []
     try:
-        if stdin is not None:
-            raw.settimeout(remaining(deadline, what))
-            feeder = _StdinFeeder(raw, stdin)
-            feeder.start()
+        frames = _FrameReader(reader, raw, deadline, what)
         try:
-            for stream, payload in _FrameReader(reader, raw, deadline, what).frames():
+            ended = False
+            if converse is not None:
+                exchange = _Exchange(raw, frames, out, err)
+                if not converse(exchange, deadline):
+                    stdin = b""
+                ended = exchange.ended
+            if stdin is not None and not ended:
+                raw.settimeout(remaining(deadline, what))
+                feeder = _StdinFeeder(raw, stdin)
+                feeder.start()
+            for stream, payload in ([] if ended else frames.frames()):
                 (err if stream == _STDERR else out).append(payload)
         except errors.DeadlineExceeded as exc:
             elapsed = time.monotonic() - started

@@ -251,3 +251,22 @@ def test_a_missing_secret_file_fails_the_script_and_changes_nothing(instance):
     with pytest.raises(ScriptError) as caught:
         _run(instance, scripts.set_password("Admin", staged, create=("%SQL", "")))
     assert caught.value.details["step"] == "secret" and caught.value.details["result"]["secret_removed"] == 1
+
+
+def test_the_docs_name_the_service_each_client_needs():
+    """The external Python driver (intersystems-irispython) connects through %Service_Bindings;
+    %Service_CallIn serves embedded Python and callin programs (IRIS.md 4c).  The README and the
+    task help say so, and nothing tells a driver user to enable %Service_CallIn."""
+    readme = (PLUGIN.parents[1] / "README.md").read_text()
+    shown = cli({}, "enable-service", "--help")
+    assert shown.returncode == 0, shown.stderr
+    rows = {line.split("|")[2].strip(): line.split("|")[1] for line in readme.splitlines()
+            if line.startswith("| ") and "`%Service_" in line.split("|")[2]}
+    assert "intersystems-irispython" in rows["`%Service_Bindings`"] and "Python driver" in rows["`%Service_Bindings`"]
+    assert "embedded Python" in rows["`%Service_CallIn`"] and "callin" in rows["`%Service_CallIn`"]
+    help_text = " ".join(shown.stdout.split())
+    assert "%Service_Bindings (the external Python driver" in help_text
+    for text in (readme, help_text, tasks.enable_service.__doc__ or ""):
+        for sentence in re.split(r"(?<=[.:|\n])", text):
+            if "CallIn" in sentence and "Python" in sentence:
+                assert "embedded Python" in sentence, sentence  # never "CallIn ... the Python driver"
