@@ -45,6 +45,7 @@ def build_collection(disabled: list[str] | None = None, *, pm=None) -> Collectio
     collection = registrar.populate(Collection())
     for name in collection.task_names:
         flags.remember_help(collection[name])
+        collection[name].typed_name = name  # `delete-ns`, `sim.create-db`: not the function's name
     return collection
 
 

@@ -262,8 +262,9 @@ def readme(text: str) -> str:
 
 
 def package_roots(root: Path = ROOT) -> list[Path]:
-    """The core's package and each plugin distribution's, as this checkout holds them."""
-    return [root / "iris_ops", *sorted(p for p in (root / "plugins").glob("*/src/*") if p.is_dir())]
+    """The core's package and each plugin distribution's, as this checkout holds them (packages
+    only: an editable install's ``*.egg-info`` beside them is not the source)."""
+    return [root / "iris_ops", *sorted(p for p in (root / "plugins").glob("*/src/*") if (p / "__init__.py").is_file())]
 
 
 def summary(path: Path) -> str:

@@ -13,7 +13,8 @@ codes and messages.
 | 3    | ConflictError            | target exists, or refused operation on a system namespace/db   |
 | 4    | ValidationError          | checksum, DAT label, row counts                                |
 | 5    | InstanceError            | the instance refused or failed an operation                    |
-| 6    | UnreachableError         | the container or instance cannot be reached                    |
+| 6    | UnreachableError         | the container or instance cannot be reached (a container with  |
+|      |                          | no `iris` command has no instance to reach)                    |
 """
 
 from __future__ import annotations
@@ -186,7 +187,8 @@ EXIT_CODES = {
     3: "conflict: the target already exists, or a refused operation on a system namespace or database",
     4: "validation failed: checksum, DAT label, row counts",
     5: "the instance refused or failed an operation (error status, freeze, mount)",
-    6: "the container or instance cannot be reached",
+    6: "the container or instance cannot be reached (also: a container without an `iris` command, not an IRIS "
+       "container)",
     EXIT_HANGUP: "stopped by SIGHUP (terminal closed); the same cleanup as Ctrl-C ran",
     EXIT_INTERRUPTED: "interrupted (Ctrl-C); cleanup ran",
     EXIT_STDOUT_CLOSED: "stdout was closed by its reader (e.g. piped into `head`) while a task was writing",

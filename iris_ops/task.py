@@ -145,8 +145,9 @@ def _positional_asks_help(made_task: invoke.Task, kwargs: dict) -> bool:
 def _check_required(made_task: invoke.Task, kwargs: dict) -> None:
     for name in flags.required_flags(made_task):
         if kwargs.get(name) in (None, ""):
-            usage = helptext.usage(_prog(), made_task.name, made_task)
-            raise UsageError(f"{made_task.name} needs {flags.flag_of(name)} {flags.metavar(name)}",
+            typed = _typed_name(made_task)
+            usage = helptext.usage(_prog(), typed, made_task)
+            raise UsageError(f"{typed} needs {flags.flag_of(name)} {flags.metavar(name)}",
                              fix=f"For example: {_first_example(made_task) or usage}",
                              details={"usage": usage})
 
@@ -157,9 +158,14 @@ def _first_example(made_task: invoke.Task) -> str:
 
 
 def _typed_name(made_task: invoke.Task) -> str:
-    """The task's name as typed (``sim.sql`` under plain ``inv``), else its own name."""
-    return next((word for word in sys.argv[1:] if word == made_task.name or word.endswith("." + made_task.name)),
-                made_task.name)
+    """The task's name as users type it, never the function's: ``delete-ns``, ``sim create-db``;
+    under plain ``inv`` the dotted word on the command line (``sim.create-db``, or however a
+    project's ``tasks.py`` nests the collection)."""
+    known = getattr(made_task, "typed_name", None) or made_task.name.replace("_", "-")
+    if _prog() != "inv":
+        return known.replace(".", " ")
+    own = known.rsplit(".", 1)[-1]
+    return next((word for word in sys.argv[1:] if word == own or word.endswith("." + own)), known)
 
 
 def _prog() -> str:

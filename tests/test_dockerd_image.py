@@ -10,7 +10,6 @@ instead when ``IRIS_OPS_REQUIRE_DOCKER=1``.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import re
@@ -18,13 +17,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import tarfile
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from cli_helpers import busybox_image
 from iris_ops_sim import dockerd, engines, image, launchers, rootfs, testbed
 from iris_ops_sim.dockerd import PrivateEngine
 
@@ -126,18 +125,6 @@ def test_unavailable_reason_names_every_failure(monkeypatch):
             pass
 
 
-def _busybox_image(client) -> str:
-    """A 2 MB image (static busybox only) for containers that just need to exist."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        tar.add(os.path.realpath(shutil.which("busybox") or "/bin/busybox"), "bin/busybox")
-        link = tarfile.TarInfo("bin/sh")
-        link.type, link.linkname = tarfile.SYMTYPE, "busybox"
-        tar.addfile(link)
-    client.api.import_image_from_data(buffer.getvalue(), repository="iris-ops-busybox", tag="t")
-    return "iris-ops-busybox:t"
-
-
 def _traces(directory: str, dockerd_pid: int | None) -> list[str]:
     """Processes naming ``directory``, mounts under it, the directory itself, a live dockerd."""
     found = []
@@ -162,7 +149,7 @@ def _engine_with_a_running_container() -> tuple[PrivateEngine, str, list[str]]:
     private = PrivateEngine(shutdown_timeout=1).start()
     client = private.client()
     try:
-        client.containers.run(_busybox_image(client), ["/bin/busybox", "sleep", "300"], detach=True, network_mode="none")
+        client.containers.run(busybox_image(client), ["/bin/busybox", "sleep", "300"], detach=True, network_mode="none")
         assert _traces(str(private.dir), None), "the engine should be visible while it runs"
     except BaseException:
         private.stop()

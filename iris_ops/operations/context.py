@@ -12,7 +12,7 @@ from iris_ops.errors import UsageError
 if TYPE_CHECKING:
     from iris_ops.operation import Operation
 
-__all__ = ["operation_from_flags", "confirm", "refuse_json_dry_run"]
+__all__ = ["operation_from_flags", "no_such_namespace", "confirm", "refuse_json_dry_run"]
 
 
 def operation_from_flags(name: str, flags: Mapping[str, Any], *, dry_run: bool = False) -> "Operation":
@@ -25,6 +25,14 @@ def operation_from_flags(name: str, flags: Mapping[str, Any], *, dry_run: bool =
     pm = get_plugin_manager()
     settings = config.load(plugin_defaults(pm)).with_overrides(flags)
     return Operation(name, settings, pm, dry_run=dry_run)
+
+
+def no_such_namespace(op: "Operation", namespace: str) -> UsageError:
+    """Exit 2: the user named a namespace the instance does not have."""
+    return UsageError(
+        f"namespace {namespace} does not exist in {op.target.describe()}",
+        fix="Check the name: `iris-ops run --ns %SYS 'Do ##class(%SYS.Namespace).ListAll(.n) zwrite n'`.",
+    )
 
 
 def refuse_json_dry_run(json_: bool, dry_run: bool) -> None:

@@ -63,7 +63,7 @@ def role_names(value: str) -> list[str]:
 
 def service_name(value: str) -> str:
     if not _SERVICE.match(value or ""):
-        raise UsageError(f"invalid service name {value!r}", fix="Services are named like %Service_CallIn.")
+        raise UsageError(f"invalid service name {value!r}", fix="Services are named like %Service_Bindings.")
     return value
 
 
@@ -287,12 +287,14 @@ def _set_service(name: str, service: str, enabled: bool, dry_run: bool, target: 
         _emit(op, service, f"changed: {state} (was {'disabled' if enabled else 'enabled'})", 20)
 
 
-SERVICE_HELP = {"service": "the service, e.g. %Service_CallIn", "dry_run": "say what would change, change nothing"}
+SERVICE_HELP = {"service": "the service, e.g. %Service_Bindings (the external Python driver, "
+                           "intersystems-irispython) or %Service_CallIn (embedded Python, callin programs)",
+                "dry_run": "say what would change, change nothing"}
 
 
 @task(target=True, help=SERVICE_HELP)
 def enable_service(c, service="", dry_run=False, **target):
-    """Enable a service, e.g. %Service_CallIn (which the Python driver needs)."""
+    """Enable a service, e.g. %Service_Bindings, which the external Python driver connects through."""
     _set_service("enable-service", service, True, dry_run, target)
 
 

@@ -1,4 +1,6 @@
-"""pytest fixtures of the testing kit (registered as the ``iris_ops`` pytest11 entry point).
+"""pytest fixtures of the testing kit: iris-ops' own test bed, loaded only when a run asks for
+it (``-p iris_ops_sim.testbed``, as iris-ops' pyproject addopts do).  It has no pytest11 entry
+point: users' projects with iris-ops-sim installed never get these fixtures or the summary line.
 
 * ``docker_engine`` (session): a real Docker engine.  A reachable one (``DOCKER_HOST``, the docker
   context, the default socket), or else a private ``dockerd`` that this session starts under a
@@ -12,8 +14,8 @@
 * ``sim_host`` (function): a simulated instance installed on this host, for the local transport.
 * Tests marked ``real_iris`` are skipped unless ``IRIS_OPS_REAL_CONTAINER`` names a container.
 
-Importing this module imports neither docker nor the simulator: every pytest run of a project
-that has iris-ops installed loads it.
+Importing this module imports neither docker nor the simulator: every run of iris-ops' suite
+loads it, and most tests need neither.
 """
 
 from __future__ import annotations

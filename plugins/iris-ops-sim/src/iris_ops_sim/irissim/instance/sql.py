@@ -73,9 +73,12 @@ def _data_table(schema: str, table: str) -> str:
 
 
 def execute(inst: "SqlMixin", namespace: str, statement: str, params: tuple = (),
-            cancelled: Callable[[], bool] | None = None, dry_run: bool = False) -> SqlResult:
+            cancelled: Callable[[], bool] | None = None, dry_run: bool = False,
+            journal: Callable[[dict], None] | None = None) -> SqlResult:
     """Run ``statement`` in ``namespace``.  ``dry_run`` compiles without executing or writing
-    (what ``%Prepare`` does): unknown tables and columns and syntax errors surface, nothing else."""
+    (what ``%Prepare`` does): unknown tables and columns and syntax errors surface, nothing else.
+    ``journal`` (a process inside a transaction) is told what an update changed:
+    ``{directory: (image before, image after)}``."""
     cpf = inst.read_config()
     ns = cpf["Namespaces"].get(str(namespace).upper())
     if ns is None:
@@ -116,7 +119,11 @@ def execute(inst: "SqlMixin", namespace: str, statement: str, params: tuple = ()
             raise SqlError(-400, f"<PROTECT> database {d} is mounted read-only ({info['reason']})")
     try:
         with inst.writing(sorted(targets), cancelled) as boxes:
-            return _run(inst, text, params, gdir, rdir, boxes, create, drop)
+            before = {d: box["image"] for d, box in boxes.items()}
+            done = _run(inst, text, params, gdir, rdir, boxes, create, drop)
+            if journal is not None:
+                journal({d: (before[d], boxes[d]["image"]) for d in boxes})
+            return done
     except datfile.DatError as e:
         raise SqlError(-400, f"<DATABASE> {e}") from None
 

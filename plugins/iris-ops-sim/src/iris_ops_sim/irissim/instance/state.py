@@ -13,7 +13,8 @@ Everything lives under the container root so every process and thread sees one i
   (:mod:`.writedaemon`).
 
 The instance's jobs are split by module: mounting in :mod:`.mounts`, the write daemon and the
-freeze in :mod:`.writedaemon`, SQL in :mod:`.sql`, the background writer in :mod:`.writer`.
+freeze in :mod:`.writedaemon`, open transactions in :mod:`.journal`, SQL in :mod:`.sql`, the
+background writer in :mod:`.writer`.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Iterator
 
 from . import datfile
 from .fs import USERS, ContainerFS, normalize
+from .journal import JournalMixin
 from .mounts import AlreadyMounted, MountError, MountsMixin
 from .sql import SqlMixin
 from .writedaemon import FrozenWaitCancelled, WriteDaemonMixin
@@ -74,7 +76,7 @@ def _qlist_version(zversion: str) -> str:
     return ".".join(parts + [m.group(2), "0"])
 
 
-class SimInstance(MountsMixin, WriteDaemonMixin, SqlMixin):
+class SimInstance(MountsMixin, WriteDaemonMixin, JournalMixin, SqlMixin):
     """One simulated IRIS instance inside a container (see docs/ARCHITECTURE.md)."""
 
     def __init__(self, fs: ContainerFS, name: str, install_dir: str) -> None:
@@ -401,26 +403,6 @@ class SimInstance(MountsMixin, WriteDaemonMixin, SqlMixin):
             if rows != ["ok"]:
                 return [f"database contents damaged: {r}" for r in rows]
         return []
-
-    # --- processes --------------------------------------------------------------------------
-
-    def open_transaction(self, namespace: str) -> str:
-        """Seed a process that holds an open transaction (TSTART without TCOMMIT): what
-        ``%SYS.ProcessQuery`` reports as InTransaction.  Returns its id."""
-        with self.locked() as st:
-            transactions = st.setdefault("transactions", {})
-            job = str(max([int(k) for k in transactions] or [9000]) + 1)
-            transactions[job] = {"level": 1, "namespace": str(namespace).upper(), "since": time.time()}
-            return job
-
-    def close_transaction(self, job: str) -> bool:
-        with self.locked() as st:
-            return st.setdefault("transactions", {}).pop(str(job), None) is not None
-
-    def processes(self) -> list[dict]:
-        """The rows of %SYS.ProcessQuery the simulator knows: the seeded processes."""
-        return [{"JobNumber": int(job), "NameSpace": t["namespace"], "InTransaction": 1 if t["level"] else 0}
-                for job, t in sorted(self._state().get("transactions", {}).items())]
 
     # --- the background writer ---------------------------------------------------------------
 

@@ -311,6 +311,16 @@ class SystemProcess(SimClass):
             raise IrisError("ILLEGAL VALUE")
         raise Halt(status)
 
+    def SetZEOF(self, proc: Process, switch: Any = OMITTED) -> int:
+        """``SetZEOF(switch)``: 1 makes the end of a file set $ZEOF to -1 (READ returns "")
+        instead of raising <ENDOFFILE>; without an argument it only answers.  Returns the
+        previous setting."""
+        before = 1 if proc.zeof_mode else 0
+        switch = _value(switch)
+        if switch is not OMITTED:
+            proc.zeof_mode = bool(to_num(switch))
+        return before
+
 
 _VERSION_NUMBER = re.compile(r"\s(\d+)\.(\d+)(?:\.(\d+))?\s")
 

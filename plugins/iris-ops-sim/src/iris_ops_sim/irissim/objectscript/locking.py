@@ -20,7 +20,9 @@
   shared by several processes shows one owner.
 * ``^$LOCK(name)`` without an info type outside ``$ORDER``: ``<FUNCTION>``.
 * Unlocking a name the process does not hold does nothing.
-* No transactions exist in the simulator, so no lock is ever deferred.
+* Inside a transaction IRIS defers the release of a lock until the transaction ends; the
+  simulator does not defer: a release inside one (``Lock -``, ``Lock ^name``, argumentless
+  ``Lock``) is ``<UNIMPLEMENTED>``.
 """
 
 from __future__ import annotations
@@ -70,6 +72,8 @@ def release_everything(interp: "InterpreterView") -> None:
 
 def run_lock(interp: "InterpreterView", items: list[dict] | None) -> None:
     """One LOCK command (parsed by ``parser.cmd_lock``)."""
+    if interp.proc.in_transaction and (items is None or any(item["op"] != "+" for item in items)):
+        raise IrisError("UNIMPLEMENTED", "*simulator does not defer lock releases inside a transaction")
     if items is None:
         release_everything(interp)
         return

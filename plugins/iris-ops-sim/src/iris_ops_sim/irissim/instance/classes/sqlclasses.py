@@ -238,8 +238,11 @@ def run_class_query(proc: Process, class_name: str, query: str, params: list) ->
 
 
 def run_sql(proc: Process, text: str, params: list) -> StatementResult:
+    from ...objectscript import transactions
+
+    journal = (lambda images: transactions.journal(proc, images)) if proc.in_transaction else None
     try:
-        result = sql.execute(instance_of(proc), proc.namespace, text, tuple(params))
+        result = sql.execute(instance_of(proc), proc.namespace, text, tuple(params), journal=journal)
     except sql.SqlError as e:
         return StatementResult([], [], e.sqlcode, e.message)
     return StatementResult(result.columns, result.rows, 0, "", 0 if result.columns else result.rowcount)
