@@ -47,10 +47,15 @@ from iris_ops.errors import UsageError
 
 if TYPE_CHECKING:
     from iris_ops.objectscript import Script
-    from iris_ops.operations.context import Operation
+    from iris_ops.operation import Operation
 
 # where the scripts and this module agree
 from iris_ops.scripts.cache import CHANGED, DIRECTORY, NO_IDENTITY  # noqa: E402
+
+__all__ = [
+    "location", "new_token", "prepare_fill", "Entry", "Survey", "survey", "remove_entry", "parse_size",
+    "prune", "Verdict", "verify",
+]
 
 _ENTRY = re.compile(r"^(?P<sha>[0-9a-f]{64})\.(?P<kind>DAT|json)$")
 _TEMP = re.compile(r"^(?P<sha>[0-9a-f]{64})\.(DAT|json)\.(tmp|used)-[0-9a-f]{12}$")
@@ -58,7 +63,8 @@ _TEMP = re.compile(r"^(?P<sha>[0-9a-f]{64})\.(DAT|json)\.(tmp|used)-[0-9a-f]{12}
 _EPOCH_DAY = 47117
 
 
-def directory(manager_directory: str) -> str:
+def location(manager_directory: str) -> str:
+    """The cache directory under a manager directory."""
     return names.instance_path(names.directory(manager_directory) + DIRECTORY)
 
 
@@ -164,7 +170,7 @@ def survey(op: "Operation", manager_directory: str | None = None) -> Survey:
     """Every entry and temporary file in the cache (files with other names are not ours)."""
     if manager_directory is None:
         manager_directory = op.runner.run(scripts.manager_directory(), changes=False)["manager_directory"]
-    cache_dir = directory(manager_directory)
+    cache_dir = location(manager_directory)
     listed = sorted(op.runner.list_directory(cache_dir))
     files = [f for f in listed if _ENTRY.match(f)]
     temps = [f for f in listed if _TEMP.match(f)]
@@ -271,24 +277,3 @@ def verify(op: "Operation") -> tuple[Survey, list[Verdict]]:
             op.log.info("cache.verified", sha256=entry.sha256, bytes=entry.size)
         verdicts.append(verdict)
     return found, verdicts
-
-
-def check(op: "Operation", manager_directory: str | None = None) -> list:
-    """``doctor``'s findings about the cache: temporary files of an interrupted fill, and entries
-    that fail the cheap check: a file whose size, mtime or ctime is not what its record holds
-    (changed since it was cached), a record without its file, an unreadable record.  Nothing is
-    hashed here (``iris-ops cache verify`` does)."""
-    from iris_ops.operations.doctor import Finding
-
-    found = survey(op, manager_directory)
-    cache_dir = found.directory
-    findings = []
-    for name in found.temps:
-        findings.append(Finding("cache-temp", cache_dir + name, "a partial cache file of an interrupted restore",
-                                "remove the file",
-                                lambda n=name: op.runner.run(scripts.cache_remove(cache_dir, [n]))))
-    for entry in found.entries:
-        if entry.problem:
-            findings.append(Finding("cache", cache_dir + entry.sha256, f"a cache entry that is never served: {entry.problem}",
-                                    "remove the entry", lambda e=entry: remove_entry(op, cache_dir, e)))
-    return findings

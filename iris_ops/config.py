@@ -15,6 +15,12 @@ from typing import Any, Iterable, Mapping
 
 from iris_ops.errors import ConfigError
 
+__all__ = [
+    "ENV_PREFIX", "PROJECT_FILE", "CORE_SETTINGS", "SECRET_SETTINGS", "SECRET_FIX", "POSITIVE",
+    "IRIS_FREEZE_TIMEOUT_DEFAULT", "Value", "Settings", "find_project_file", "load",
+    "IRIS_FREEZE_TIMEOUT_MAX", "MAXIMUM",
+]
+
 ENV_PREFIX = "IRIS_OPS_"
 PROJECT_FILE = "iris-ops.toml"
 

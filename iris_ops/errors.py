@@ -2,7 +2,8 @@
 
 Every error a user can meet is an :class:`IrisOpsError`.  Each class carries the process exit
 code it maps to and a ``fix`` line telling the user what to do.  Library code raises these; only
-the CLI layer (:mod:`iris_ops.cli`) turns them into exit codes and messages.
+the task boundary (:mod:`iris_ops.task`) and the CLI (:mod:`iris_ops.cli`) turn them into exit
+codes and messages.
 
 | code | class                    | meaning                                                        |
 |------|--------------------------|----------------------------------------------------------------|
@@ -17,6 +18,14 @@ the CLI layer (:mod:`iris_ops.cli`) turns them into exit codes and messages.
 """
 
 from __future__ import annotations
+
+__all__ = [
+    "IrisOpsError", "repair", "InternalError", "UsageError", "InvalidNameError", "FixtureError",
+    "ConfigError", "HostDiskFullError", "from_host_oserror", "ConflictError", "SystemTargetError",
+    "UnsupportedError", "VetoedError", "ValidationError", "InstanceError", "ScriptError",
+    "UnreachableError", "AuthenticationError", "DeadlineExceeded", "EXIT_INTERRUPTED", "EXIT_HANGUP",
+    "EXIT_TERMINATED", "EXIT_STDOUT_CLOSED", "EXIT_CODES",
+]
 
 
 class IrisOpsError(Exception):

@@ -21,6 +21,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+__all__ = ["HALT_WORDS", "Token", "HaltCommand", "tokens", "find_halt"]
+
 HALT_WORDS = frozenset({"h", "halt"})
 
 _TOKEN = re.compile(r"""
@@ -44,7 +46,7 @@ class Token:
 
 
 @dataclass(frozen=True)
-class Halt:
+class HaltCommand:
     column: int
     text: str  # the command as written, postconditional included
 
@@ -65,7 +67,7 @@ def tokens(line: str) -> list[Token]:
     return found
 
 
-def find_halt(line: str) -> Halt | None:
+def find_halt(line: str) -> HaltCommand | None:
     """The first HALT command of ``line`` (see the module's rules), or None."""
     toks = tokens(line)
     i = 0
@@ -85,7 +87,7 @@ def find_halt(line: str) -> Halt | None:
             i = _skip_arguments(toks, i)
         elif command.text.lower() in HALT_WORDS:
             last = toks[i - 1]
-            return Halt(command.column, line[command.column - 1:last.column - 1 + len(last.text)])
+            return HaltCommand(command.column, line[command.column - 1:last.column - 1 + len(last.text)])
     return None
 
 

@@ -30,6 +30,11 @@ import stat
 import threading
 from typing import Union
 
+__all__ = [
+    "PathLike", "CHUNK", "AHEAD", "hash_plain", "prefetch", "take", "forget", "fixture_files",
+    "prefetch_for",
+]
+
 PathLike = Union[str, "os.PathLike[str]"]
 
 #: Bytes per read; chunks the reader may run ahead of the hashing.

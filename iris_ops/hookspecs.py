@@ -19,10 +19,17 @@ from iris_ops import PROJECT_NAME
 
 if TYPE_CHECKING:
     from iris_ops.fixture import Fixture, Manifest
-    from iris_ops.operations.context import Operation
-    from iris_ops.operations.leftovers import Finding
+    from iris_ops.leftovers import Leftover
+    from iris_ops.operation import Operation
     from iris_ops.registrar import TaskRegistrar
     from iris_ops.transports.base import ExecResult, FileDigest, OpenSession, Target
+
+__all__ = [
+    "hookspec", "config_defaults", "register_tasks", "run_objectscript", "exec_argument_call",
+    "open_session", "read_file", "write_file", "remove_path", "list_directory", "pre_backup",
+    "post_backup", "pre_restore", "post_restore", "pre_delete", "post_delete", "validate",
+    "doctor_findings", "start_simulated_instance",
+]
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 
@@ -63,7 +70,7 @@ def register_tasks(registrar: "TaskRegistrar") -> None:
 
     Example::
 
-        from iris_ops.cli import task
+        from iris_ops.task import task
 
         @task(required=("ns",), help={"ns": "namespace to greet"})
         def hello(c, ns=""):
@@ -440,7 +447,7 @@ def validate(operation: "Operation", fixture: "Fixture", online: bool, namespace
 
 
 @hookspec
-def doctor_findings(operation: "Operation", manager_directory: str, entries: list[str]) -> "list[Finding] | None":
+def doctor_findings(operation: "Operation", manager_directory: str, entries: list[str]) -> "list[Leftover] | None":
     """Report what an interrupted run of this plugin's tasks (``kill -9``, a lost container) left
     in the instance, for ``iris-ops doctor``.
 
@@ -453,14 +460,14 @@ def doctor_findings(operation: "Operation", manager_directory: str, entries: lis
     :param operation: the running ``doctor`` operation (``operation.runner`` reaches the instance).
     :param manager_directory: the instance's manager directory, ending in ``/``.
     :param entries: the names in it (a directory's ends in ``/``), listed once by doctor.
-    :returns: a list of :class:`iris_ops.operations.leftovers.Finding` (``kind``, ``where``,
+    :returns: a list of :class:`iris_ops.leftovers.Leftover` (``kind``, ``where``,
         ``problem``, ``repair``, ``action``; ``action=None`` reports what iris-ops must not
         repair), or None.
 
     Example::
 
         import re
-        from iris_ops.operations.leftovers import Finding
+        from iris_ops.leftovers import Leftover
 
         @hookimpl
         def doctor_findings(operation, manager_directory, entries):
@@ -468,8 +475,8 @@ def doctor_findings(operation: "Operation", manager_directory: str, entries: lis
             for entry in entries:
                 if re.fullmatch(r"my-plugin-tmp-[0-9a-f]{16}/", entry):
                     path = manager_directory + entry
-                    found.append(Finding("my-plugin", path, "a temporary directory of an interrupted run",
-                                         "remove the directory", lambda p=path: operation.runner.remove_path(p)))
+                    found.append(Leftover("my-plugin", path, "a temporary directory of an interrupted run",
+                                          "remove the directory", lambda p=path: operation.runner.remove_path(p)))
             return found
     """
 

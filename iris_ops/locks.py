@@ -51,8 +51,13 @@ from iris_ops import objectscript as os_
 from iris_ops.errors import ConflictError, DeadlineExceeded, InstanceError, IrisOpsError
 
 if TYPE_CHECKING:
-    from iris_ops.operations.context import Operation
+    from iris_ops.operation import Operation
     from iris_ops.transports.base import OpenSession
+
+__all__ = [
+    "LOCK_GLOBAL", "HOLDER_GLOBAL", "LOCK_NAMESPACE", "CLOSE_WAIT", "RECORD_POLLS", "RECORD_POLL_SECONDS",
+    "Holder", "parse_holder", "FREEZE", "LockScript", "holding", "READ_TIMEOUT",
+]
 
 
 def _log():

@@ -21,6 +21,14 @@ from typing import Iterable, Union
 
 from iris_ops import names
 
+__all__ = [
+    "RESERVED", "Code", "Value", "lit", "var", "byref", "call", "method", "prop", "system", "func", "SPECIAL",
+    "op", "select", "not_", "dynamic_object", "new_array", "set_", "kill", "do", "check_status", "check_true",
+    "check_sql", "throw", "if_", "try_", "while_", "for_", "result", "push", "Script", "user_code",
+    "argument_call", "global_ref", "lock", "hang", "lock_order", "write_marker", "split_token", "quit_if",
+    "for_ever", "sequence", "TEST", "HALT", "read", "lock_owner", "job_exists",
+]
+
 _IDENT = re.compile(r"^%?[A-Za-z][A-Za-z0-9]*$")
 _CLASS = re.compile(r"^%?[A-Za-z][A-Za-z0-9]*(\.[A-Za-z][A-Za-z0-9]*)*$")
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -44,6 +44,12 @@ import pytest
 
 from iris_ops.pytest_report import WORKER_KEY, RestoreRecord, RunReport
 
+__all__ = [
+    "PREFIX", "STALE_FOREIGN_RUN", "pytest_addoption", "SqlResult", "IrisNamespace", "IrisSession",
+    "iris_session", "iris_namespace", "pytest_runtest_makereport", "pytest_runtest_teardown",
+    "pytest_sessionfinish", "pytest_testnodedown", "pytest_terminal_summary", "NO_INSTANCE",
+]
+
 PREFIX = "PYT_"
 STALE_FOREIGN_RUN = 24 * 3600
 NO_INSTANCE = (
@@ -211,7 +217,7 @@ class IrisSession:
             stop()
 
     def operation(self, name: str):
-        from iris_ops.operations.context import Operation
+        from iris_ops.operation import Operation
 
         return Operation(name, self._settings, self._pm)
 

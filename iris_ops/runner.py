@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
     from iris_ops.transports.base import ExecResult, FileDigest, OpenSession, Target
 
+__all__ = ["TAIL_LINES", "normalise", "tail", "Runner", "require", "stalled_at_login"]
+
 log = structlog.get_logger(__name__)
 
 TAIL_LINES = 15

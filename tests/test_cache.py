@@ -403,7 +403,7 @@ def test_the_cache_scripts_parse():
     with pytest.raises(Exception):
         scripts.restore_databases("T1", [scripts.NewDatabase("T1", f"{mgr}t1/../x/", None,
                                                              clone=(cdir, sha, 8192, "0" * 12))], "T1", "T1")
-    assert names.instance_path(cache.directory(mgr)) == f"{mgr}iris-ops-cache/"
+    assert names.instance_path(cache.location(mgr)) == f"{mgr}iris-ops-cache/"
 
 
 def test_a_damaged_fixture_is_refused_with_the_cache_warm(sim, fixtures, clean, tmp_path):

@@ -105,7 +105,7 @@ def test_a_missing_flag_names_a_plugin_subcommand_as_typed(inproc_nowhere):
     from invoke import Collection
 
     from iris_ops import hookimpl
-    from iris_ops.cli import task
+    from iris_ops.task import task
 
     @task(required=("ns",), help={"ns": "a namespace"})
     def make_copy(c, ns=""):

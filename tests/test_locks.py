@@ -292,8 +292,8 @@ def test_two_restores_into_the_same_new_namespace(host, races):
 _HOLD = textwrap.dedent("""
     import sys, time
     from iris_ops import locks, scripts
-    from iris_ops.operations.context import Operation
-    op = Operation.from_flags("restore", {})
+    from iris_ops.operations.context import operation_from_flags
+    op = operation_from_flags("restore", {})
     with op.bound(), locks.holding(op, sys.argv[1], wait=0):
         op.runner.run(scripts.wd_suspended(), changes=False)  # the first contact takes the lock
         print("HOLDING", flush=True)
@@ -375,7 +375,7 @@ def test_a_freezing_backup_names_the_holder_of_the_freeze(host, monkeypatch, tmp
 def test_the_lock_is_taken_at_the_first_contact_and_a_refusal_sticks(host, monkeypatch, tmp_path):
     from iris_ops import locks, scripts
     from iris_ops.errors import ConflictError
-    from iris_ops.operations.context import Operation
+    from iris_ops.operations.context import operation_from_flags
 
     for key in [k for k in os.environ if k.startswith("IRIS_OPS_")]:
         monkeypatch.delenv(key)
@@ -384,7 +384,7 @@ def test_the_lock_is_taken_at_the_first_contact_and_a_refusal_sticks(host, monke
     monkeypatch.chdir(tmp_path)
     holder = Holder(host, 'Lock +^IRISOPS.Lock("USER")')
     try:
-        op = Operation.from_flags("delete-ns", {})
+        op = operation_from_flags("delete-ns", {})
         with locks.holding(op, "USER", wait=0):
             first = pytest.raises(ConflictError, op.runner.run, scripts.wd_suspended(), changes=False)
             # a cleanup path's contact meets the same refusal: it never touches what USER's holder holds
@@ -392,7 +392,7 @@ def test_the_lock_is_taken_at_the_first_contact_and_a_refusal_sticks(host, monke
         assert first.value is again.value and "namespace USER is locked by another process" in str(first.value)
     finally:
         holder.end("halt")
-    op = Operation.from_flags("delete-ns", {})
+    op = operation_from_flags("delete-ns", {})
     with locks.holding(op, "USER", wait=0):
         assert op.runner.run(scripts.wd_suspended(), changes=False)["ok"]
 

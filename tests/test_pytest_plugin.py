@@ -70,9 +70,9 @@ def assert_gone(instance: str) -> None:
         assert not left, f"the run left {instance}"
         return
     import docker
-    from iris_ops_sim import dockerd
+    from iris_ops_sim import engines
 
-    client = dockerd.client_for(dockerd.find_engine())
+    client = engines.client_for(engines.find_engine())
     try:
         client.containers.get(instance).remove(force=True, v=True)
     except docker.errors.NotFound:

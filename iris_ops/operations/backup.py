@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from iris_ops import __version__, flags, hookimpl, names, scripts, signals
-from iris_ops.cli import task
+from iris_ops.task import task
 from iris_ops.errors import (
     InstanceError,
     IrisOpsError,
@@ -31,7 +31,12 @@ from iris_ops.errors import (
 
 if TYPE_CHECKING:
     from iris_ops import fixture
-    from iris_ops.operations.context import Operation
+    from iris_ops.operation import Operation
+
+__all__ = [
+    "BLOCK_SIZE", "database_file", "ensure_thawed", "cleanup_stage", "copyable", "not_recreated",
+    "run_backup", "backup", "register_tasks",
+]
 
 
 #: The only block size iris-ops copies (IRIS.md §3; the one the offline label check knows).
@@ -75,7 +80,7 @@ def ensure_thawed(op: "Operation", token: str, *, ours: bool = False) -> None:
         )
 
 
-def _cleanup_stage(op: "Operation", stage: str) -> None:
+def cleanup_stage(op: "Operation", stage: str) -> None:
     with signals.shielded():
         _remove_stage(op, stage)
 
@@ -288,7 +293,7 @@ def run_backup(op: "Operation", namespace: str, out: Path, *, force: bool, dismo
     # fix line, nothing frozen (FixtureWriter checks the replaced fixture again at the end).
     if compress:
         compression.available()
-    replaced = backup_out.check(out, op.settings, force=force)
+    replaced = backup_out.vet(out, op.settings, force=force)
     if replaced is not None and confirm is not None:
         confirm(replaced)
     op.hook.pre_backup(operation=op, namespace=namespace, out=str(out))
@@ -358,7 +363,7 @@ def run_backup(op: "Operation", namespace: str, out: Path, *, force: bool, dismo
             tables, row_counts, removed = _count_and_remove(op, count_script)
         finally:
             if not removed:
-                _cleanup_stage(op, stage)
+                cleanup_stage(op, stage)
         zv = info.get("version", "")
         parsed = versions.parse(zv)
         manifest = fixture.Manifest(
@@ -429,11 +434,11 @@ def backup(c, ns="", out="", force=False, yes=False, dismount=False, description
         iris-ops backup --ns USER --compress
     """
     from iris_ops import fixtures_dir, locks
-    from iris_ops.operations.context import Operation, confirm, refuse_json_dry_run
+    from iris_ops.operations.context import confirm, operation_from_flags, refuse_json_dry_run
 
     refuse_json_dry_run(json_, dry_run)
     namespace = names.user_namespace(ns, action="back up")
-    op = Operation.from_flags("backup", target, dry_run=dry_run)
+    op = operation_from_flags("backup", target, dry_run=dry_run)
     target_dir = Path(out).expanduser() if out else fixtures_dir.default_out(op.settings, namespace)
 
     def ask(replaced) -> None:

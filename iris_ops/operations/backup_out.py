@@ -30,10 +30,12 @@ if TYPE_CHECKING:
     from iris_ops.config import Settings
     from iris_ops.fixture import Fixture
 
+__all__ = ["TASKS_FILE", "vet", "protected", "refuse_protected", "require_writable"]
+
 TASKS_FILE = "tasks.py"
 
 
-def check(out: Path, settings: "Settings", *, force: bool) -> "Fixture | None":
+def vet(out: Path, settings: "Settings", *, force: bool) -> "Fixture | None":
     """Refuse an ``--out`` a backup must not or cannot write; return the fixture that
     ``--force`` would replace there (None when nothing stands there)."""
     from iris_ops import names

@@ -6,7 +6,9 @@ from __future__ import annotations
 from invoke import Collection
 
 from iris_ops import hookimpl
-from iris_ops.cli import task
+from iris_ops.task import task
+
+__all__ = ["list_", "prune", "register_tasks", "verify"]
 
 
 def _mib(size: int | None) -> str:
@@ -25,9 +27,9 @@ def list_(c, json_=False, **target):
         iris-ops cache list --json
     """
     from iris_ops import cache
-    from iris_ops.operations.context import Operation
+    from iris_ops.operations.context import operation_from_flags
 
-    op = Operation.from_flags("cache", target)
+    op = operation_from_flags("cache", target)
     with op.bound():
         found = cache.survey(op)
     rows = sorted((e.row() for e in found.entries), key=lambda r: r["last_used"] or "", reverse=True)
@@ -62,10 +64,10 @@ def prune(c, max_size="", all=False, json_=False, **target):  # noqa: A002 - the
         iris-ops cache prune --all
     """
     from iris_ops import cache
-    from iris_ops.operations.context import Operation
+    from iris_ops.operations.context import operation_from_flags
 
     limit = cache.parse_size(max_size) if max_size else None
-    op = Operation.from_flags("cache", target)
+    op = operation_from_flags("cache", target)
     with op.bound():
         removed = cache.prune(op, limit, bool(all))
     if json_:
@@ -94,9 +96,9 @@ def verify(c, json_=False, **target):
     """
     from iris_ops import cache
     from iris_ops.errors import ValidationError
-    from iris_ops.operations.context import Operation
+    from iris_ops.operations.context import operation_from_flags
 
-    op = Operation.from_flags("cache", target)
+    op = operation_from_flags("cache", target)
     with op.bound():
         found, verdicts = cache.verify(op)
     rows = [v.row() for v in verdicts]

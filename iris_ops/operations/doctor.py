@@ -13,7 +13,7 @@ touches anything iris-ops did not create:
   a backup configures to count the rows of its staged copies, left configured (and mounted)
   when the instance or its session died mid-count;
 * in the fixture cache ``<mgr>/iris-ops-cache/``: temporary files of an interrupted fill, and
-  entries that would never be served (see :func:`iris_ops.cache.check`);
+  entries that would never be served (see :func:`cache_leftovers`);
 * databases a restore created that nothing uses any more (:mod:`.orphans`), such as one
   delete-ns kept for a mapping that has gone since;
 * what plugins report through the ``doctor_findings`` hook (the security plugin: the one-time
@@ -36,14 +36,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from iris_ops import hookimpl, names, scripts
-from iris_ops.cli import task
+from iris_ops.task import task
 from iris_ops.errors import IrisOpsError, ValidationError
-from iris_ops.operations.leftovers import Finding
-
-__all__ = ["Finding", "examine", "doctor"]
+from iris_ops.leftovers import Leftover
 
 if TYPE_CHECKING:
-    from iris_ops.operations.context import Operation
+    from iris_ops.operation import Operation
+
+__all__ = [
+    "examine", "counting_leftovers", "cache_leftovers", "host_directories", "doctor",
+    "register_tasks",
+]
 
 _STAGE = re.compile(r"^iris-ops-backup-[0-9a-f]{12}/$")
 _JOURNAL = re.compile(r"^iris-ops-restore-(?P<ns>[%A-Za-z0-9_-]{1,64})\.json$")
@@ -53,12 +56,12 @@ _COUNT_DB = re.compile(r"^(?P<ns>IRISOPS-COUNT-[0-9A-F]{8})-[0-9]{1,3}$")
 _HOST_TEMP = re.compile(r"^\..+\.iris-ops-(tmp|old)-[0-9a-f]{12}$")
 
 
-def examine(op: "Operation", host_dirs: list[Path]) -> list[Finding]:
+def examine(op: "Operation", host_dirs: list[Path]) -> list[Leftover]:
     import shutil
 
     from iris_ops.operations import backup, frozen, orphans
 
-    found: list[Finding] = frozen.findings(op)
+    found: list[Leftover] = frozen.findings(op)
     # Before the staging directories: the counting databases live in them, mounted.
     found += counting_leftovers(op)
     mgr = names.directory(op.runner.run(scripts.manager_directory(), changes=False)["manager_directory"])
@@ -67,19 +70,17 @@ def examine(op: "Operation", host_dirs: list[Path]) -> list[Finding]:
     for entry in entries:
         path = f"{mgr}{entry}"
         if _STAGE.match(entry):
-            found.append(Finding("staging", path, "a backup's staging copy was never removed",
-                                 "remove the directory", lambda p=path: backup._cleanup_stage(op, p)))
+            found.append(Leftover("staging", path, "a backup's staging copy was never removed",
+                                  "remove the directory", lambda p=path: backup.cleanup_stage(op, p)))
         elif (m := _JOURNAL.match(entry)):
             found.append(_unfinished_restore(op, path, m["ns"], pending))
         elif (m := _PLAN.match(entry)):
             ns = m["ns"]
             pending |= _planned_databases(op, path)
-            found.append(Finding("delete-ns", path, f"delete-ns of {ns} stopped halfway",
-                                 f"finish it (as `iris-ops delete-ns --ns {ns}` would)",
-                                 lambda n=ns: _finish_delete(op, n)))
-    from iris_ops import cache
-
-    found += cache.check(op, mgr)
+            found.append(Leftover("delete-ns", path, f"delete-ns of {ns} stopped halfway",
+                                  f"finish it (as `iris-ops delete-ns --ns {ns}` would)",
+                                  lambda n=ns: _finish_delete(op, n)))
+    found += cache_leftovers(op, mgr)
     for contributed in op.hook.doctor_findings(operation=op, manager_directory=mgr, entries=entries):
         found += contributed or []
     found += orphans.findings(op, pending)
@@ -88,12 +89,12 @@ def examine(op: "Operation", host_dirs: list[Path]) -> list[Finding]:
             continue
         for child in sorted(directory.iterdir()):
             if _HOST_TEMP.match(child.name) and child.is_dir() and not child.is_symlink():
-                found.append(Finding("host-temp", str(child), "a partial fixture of an interrupted backup",
-                                     "remove the directory", lambda c=child: shutil.rmtree(c)))
+                found.append(Leftover("host-temp", str(child), "a partial fixture of an interrupted backup",
+                                      "remove the directory", lambda c=child: shutil.rmtree(c)))
     return found
 
 
-def counting_leftovers(op: "Operation") -> list[Finding]:
+def counting_leftovers(op: "Operation") -> list[Leftover]:
     """A backup's counting namespace and databases (only names matching iris-ops' own pattern),
     one finding per counting run.  The repair removes the configuration and dismounts; the
     files stay, they are the staging copy (removed with its staging directory)."""
@@ -108,10 +109,31 @@ def counting_leftovers(op: "Operation") -> list[Finding]:
     found = []
     for namespace, dbs in sorted(runs.items()):
         what = [f"namespace {namespace}"] + [f"database {n} ({d})" for n, d in dbs]
-        found.append(Finding("counting", namespace, "a backup's row-counting configuration was never removed: "
-                             + ", ".join(what), "remove the configuration and dismount (files kept)",
-                             lambda ns=namespace, d=tuple(dbs): _remove_counting(op, ns, d)))
+        found.append(Leftover("counting", namespace, "a backup's row-counting configuration was never removed: "
+                              + ", ".join(what), "remove the configuration and dismount (files kept)",
+                              lambda ns=namespace, d=tuple(dbs): _remove_counting(op, ns, d)))
     return found
+
+
+def cache_leftovers(op: "Operation", manager_directory: str) -> list[Leftover]:
+    """In the fixture cache: temporary files of an interrupted fill, and entries that fail the
+    cheap check: a file whose size, mtime or ctime is not what its record holds (changed since
+    it was cached), a record without its file, an unreadable record.  Nothing is hashed here
+    (``iris-ops cache verify`` does)."""
+    from iris_ops import cache
+
+    found = cache.survey(op, manager_directory)
+    cache_dir = found.directory
+    findings = []
+    for name in found.temps:
+        findings.append(Leftover("cache-temp", cache_dir + name, "a partial cache file of an interrupted restore",
+                                 "remove the file",
+                                 lambda n=name: op.runner.run(scripts.cache_remove(cache_dir, [n]))))
+    for entry in found.entries:
+        if entry.problem:
+            findings.append(Leftover("cache", cache_dir + entry.sha256, f"a cache entry that is never served: {entry.problem}",
+                                     "remove the entry", lambda e=entry: cache.remove_entry(op, cache_dir, e)))
+    return findings
 
 
 def _remove_counting(op: "Operation", namespace: str, dbs: tuple) -> None:
@@ -134,7 +156,7 @@ def _planned_databases(op: "Operation", path: str) -> set[str]:
         return set()
 
 
-def _unfinished_restore(op: "Operation", path: str, namespace: str, pending: set[str]) -> Finding:
+def _unfinished_restore(op: "Operation", path: str, namespace: str, pending: set[str]) -> Leftover:
     try:
         journal = _read_instance_json(op, path)
         dbs = [(names.database(d["name"]), names.directory(d["directory"])) for d in journal.get("databases", [])]
@@ -142,16 +164,16 @@ def _unfinished_restore(op: "Operation", path: str, namespace: str, pending: set
         if journal.get("namespace") != namespace:
             raise ValueError("its namespace does not match its name")
     except (IrisOpsError, ValueError, KeyError, TypeError) as exc:
-        return Finding("restore", path, f"an unreadable restore journal ({exc})", "none: read it and clean up by hand")
+        return Leftover("restore", path, f"an unreadable restore journal ({exc})", "none: read it and clean up by hand")
     pending.update(name for name, _ in dbs)
     what = [f"namespace {namespace}"] + [f"database {n} ({d})" for n, d in dbs] + [f"resource {r}" for r, _ in resources]
-    return Finding("restore", path, f"a restore into {namespace} never finished; it may have created "
-                   + ", ".join(what), "roll it back: " + ", ".join(what) + " removed",
-                   lambda: _roll_back(op, path, namespace, dbs, resources))
+    return Leftover("restore", path, f"a restore into {namespace} never finished; it may have created "
+                    + ", ".join(what), "roll it back: " + ", ".join(what) + " removed",
+                    lambda: _roll_back(op, path, namespace, dbs, resources))
 
 
 def _roll_back(op: "Operation", path: str, namespace: str, dbs: list, resources: list) -> None:
-    from iris_ops.operations.restore import MARKER, _remove_directory
+    from iris_ops.operations.restore import MARKER, remove_created_directory
 
     op.runner.run(scripts.delete_namespace(namespace))
     for name, directory in dbs:
@@ -168,7 +190,7 @@ def _roll_back(op: "Operation", path: str, namespace: str, dbs: list, resources:
             # configuration, then remove the directory (as root if need be).
             op.log.warning("doctor.unreadable_database", directory=directory, error=str(exc))
             op.runner.run(scripts.delete_database(name, directory, keep_files=True))
-        _remove_directory(op, directory)
+        remove_created_directory(op, directory)
     for resource, with_role in resources:
         op.runner.run(scripts.delete_resource(resource, with_role=with_role))
     op.runner.run(scripts.remove_file(path))
@@ -211,9 +233,9 @@ def doctor(c, fix=False, yes=False, json_=False, **target):
         iris-ops doctor --fix
         iris-ops doctor --fix --yes --json
     """
-    from iris_ops.operations.context import Operation, confirm
+    from iris_ops.operations.context import confirm, operation_from_flags
 
-    op = Operation.from_flags("doctor", target)
+    op = operation_from_flags("doctor", target)
     with op.bound():
         hosts = host_directories(op)
         findings = examine(op, hosts)

@@ -30,10 +30,12 @@ import json
 from typing import TYPE_CHECKING
 
 from iris_ops import scripts
-from iris_ops.operations.leftovers import Finding
+from iris_ops.leftovers import Leftover
 
 if TYPE_CHECKING:
-    from iris_ops.operations.context import Operation
+    from iris_ops.operation import Operation
+
+__all__ = ["findings"]
 
 
 def _seconds(timestamp: object) -> float | None:
@@ -55,7 +57,7 @@ def _record(text: object) -> dict | None:
     return found
 
 
-def findings(op: "Operation") -> list[Finding]:
+def findings(op: "Operation") -> list[Leftover]:
     """The freeze, if any, and the record, as findings (empty when neither is there)."""
     from iris_ops.operations.backup import ensure_thawed
 
@@ -71,8 +73,8 @@ def findings(op: "Operation") -> list[Finding]:
         if record is not None and str(state.get("job_alive")) == "1":
             return []  # its session still runs: it removes the record itself
         token = (record or {}).get("token", "")
-        return [Finding("freeze-record", path, "the record of an iris-ops freeze that has ended (its session is gone)",
-                        "remove the record", lambda: _remove_record(op, token))]
+        return [Leftover("freeze-record", path, "the record of an iris-ops freeze that has ended (its session is gone)",
+                         "remove the record", lambda: _remove_record(op, token))]
     if record is None:
         why = "it has no iris-ops freeze record" if "record" not in state else "its iris-ops record is unreadable"
         return [_foreign(where, why, thaw)]
@@ -84,22 +86,22 @@ def findings(op: "Operation") -> list[Finding]:
     who = f"an iris-ops {record.get('operation', 'backup')} (pid {record.get('pid')} on {record.get('host')})"
     ends = f"it ends by itself {max(limit - (now - since), 0):.0f} s from now (freeze_limit)"
     if str(state.get("lock_owner", "")) != "":
-        return [Finding("frozen-running", where, f"frozen by {who}, which is still running (job "
-                        f"{state['lock_owner']} holds its freeze lock)",
-                        f"none: that backup thaws the instance when it ends; {ends}")]
+        return [Leftover("frozen-running", where, f"frozen by {who}, which is still running (job "
+                         f"{state['lock_owner']} holds its freeze lock)",
+                         f"none: that backup thaws the instance when it ends; {ends}")]
     if str(state.get("job_alive")) != "0":
         alive = "still runs" if str(state.get("job_alive")) == "1" else "may still run (it could not be checked)"
-        return [Finding("frozen-running", where, f"frozen by {who}, whose freezing session (job {record['job']}) {alive}",
-                        f"none: the session thaws the instance when its copy ends; {ends}")]
-    return [Finding("frozen", where, f"frozen by {who}, whose freezing session (job {record['job']}) is gone: "
-                    "writes reach no database file", "thaw (command-line ExternalThaw)",
-                    lambda: ensure_thawed(op, str(record["token"])))]
+        return [Leftover("frozen-running", where, f"frozen by {who}, whose freezing session (job {record['job']}) {alive}",
+                         f"none: the session thaws the instance when its copy ends; {ends}")]
+    return [Leftover("frozen", where, f"frozen by {who}, whose freezing session (job {record['job']}) is gone: "
+                     "writes reach no database file", "thaw (command-line ExternalThaw)",
+                     lambda: ensure_thawed(op, str(record["token"])))]
 
 
-def _foreign(where: str, why: str, thaw: str) -> Finding:
-    return Finding("frozen-foreign", where, f"frozen by something other than iris-ops ({why}): "
-                   "an external backup or snapshot may be under way",
-                   f"none: iris-ops never thaws it. Once its owner is done, thaw it with: {thaw}")
+def _foreign(where: str, why: str, thaw: str) -> Leftover:
+    return Leftover("frozen-foreign", where, f"frozen by something other than iris-ops ({why}): "
+                    "an external backup or snapshot may be under way",
+                    f"none: iris-ops never thaws it. Once its owner is done, thaw it with: {thaw}")
 
 
 def _remove_record(op: "Operation", token: str) -> None:

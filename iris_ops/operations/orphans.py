@@ -22,13 +22,15 @@ from typing import TYPE_CHECKING
 
 from iris_ops import names, scripts
 from iris_ops.errors import InvalidNameError
-from iris_ops.operations.leftovers import Finding
+from iris_ops.leftovers import Leftover
 
 if TYPE_CHECKING:
-    from iris_ops.operations.context import Operation
+    from iris_ops.operation import Operation
+
+__all__ = ["findings"]
 
 
-def findings(op: "Operation", pending: set[str]) -> list[Finding]:
+def findings(op: "Operation", pending: set[str]) -> list[Leftover]:
     """``pending``: database names an unfinished restore or delete-ns lists."""
     from iris_ops.operations.restore import MARKER
 
@@ -45,11 +47,11 @@ def findings(op: "Operation", pending: set[str]) -> list[Finding]:
     if not candidates:
         return []
     users = _users(op, candidates)
-    return [Finding("orphan-db", f"{name} ({directory})",
-                    "a database an iris-ops restore created, which no namespace, mapping or other database uses any more",
-                    "remove it as delete-ns would: configuration, mount, IRIS.DAT and directory"
-                    + (f", and resource {resource} if a restore created it and nothing else names it" if resource else ""),
-                    lambda item=(name, directory, resource): _remove(op, item))
+    return [Leftover("orphan-db", f"{name} ({directory})",
+                     "a database an iris-ops restore created, which no namespace, mapping or other database uses any more",
+                     "remove it as delete-ns would: configuration, mount, IRIS.DAT and directory"
+                     + (f", and resource {resource} if a restore created it and nothing else names it" if resource else ""),
+                     lambda item=(name, directory, resource): _remove(op, item))
             for name, directory, resource in candidates if not users.get(name)]
 
 

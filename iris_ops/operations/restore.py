@@ -23,20 +23,24 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from iris_ops import __version__, hookimpl, names, scripts
 from iris_ops import flags
-from iris_ops.cli import task
+from iris_ops.task import task
 from iris_ops.errors import ConflictError, InstanceError, IrisOpsError, ValidationError
 
 if TYPE_CHECKING:
-    from iris_ops.fixture import Database, Fixture
-    from iris_ops.operations.context import Operation
+    from iris_ops.fixture import Fixture
+    from iris_ops.operation import Operation
     from iris_ops.objectscript import Script
-    from iris_ops.operations.restore_checks import Facts
+    from iris_ops.operations.restore_checks import Facts, PlannedDatabase
+
+__all__ = [
+    "MARKER", "JOURNAL_PREFIX", "plan", "journal_path", "Journal", "UndoLog", "remove_created_directory",
+    "check_targets", "restore_databases", "run_restore", "restore", "register_tasks",
+]
 
 
 #: Provenance written by restore into each database directory it creates.
@@ -45,23 +49,12 @@ MARKER = "iris-ops-restore.json"
 JOURNAL_PREFIX = "iris-ops-restore-"
 
 
-@dataclass
-class PlannedDatabase:
-    source: "Database"
-    name: str
-    directory: str
-    resource: str
-    #: Bytes of the file (the manifest's, else the file's own size).
-    size: int = 0
-    #: True when the file was copied from the instance's fixture cache instead of streamed.
-    cached: bool = False
-
-
 def plan(op: "Operation", loaded: "Fixture", namespace: str) -> list[PlannedDatabase]:
     """Names for the new databases: ``<NS>`` for a one-database fixture, ``<NS>_DATA`` and
     ``<NS>_CODE`` when Globals and Routines were separate.  Their directories, under the
     manager directory, are set by :func:`~iris_ops.operations.restore_checks.preflight`."""
     from iris_ops import datlabel
+    from iris_ops.operations.restore_checks import PlannedDatabase
 
     dbs = loaded.databases
     planned = []
@@ -177,7 +170,8 @@ class UndoLog:
         return failed
 
 
-def _remove_directory(op: "Operation", directory: str) -> None:
+def remove_created_directory(op: "Operation", directory: str) -> None:
+    """Remove a database directory a restore created (as root when the instance cannot)."""
     try:
         op.runner.run(scripts.remove_directory(directory))
     except IrisOpsError:
@@ -226,7 +220,7 @@ def check_targets(op: "Operation", namespace: str, planned: list[PlannedDatabase
             fix="Delete them yourself if they are yours, or restore under another --ns.",
         )
     for directory in leftover_dirs:  # orphan directories of an earlier, unconfigured database
-        _remove_directory(op, directory)
+        remove_created_directory(op, directory)
     return True
 
 
@@ -250,7 +244,7 @@ def restore_databases(op: "Operation", loaded: "Fixture", planned: list[PlannedD
     creations = []
     for item in planned:
         undo.add(f"directory {item.directory}", scripts.remove_directory(item.directory),
-                 fallback=lambda item=item: _remove_directory(op, item.directory))
+                 fallback=lambda item=item: remove_created_directory(op, item.directory))
         # Provenance; writing it also creates the directory (owner and mode as for the file).
         marker = json.dumps({"tool": f"iris-ops {__version__}", "fixture": fixture_id, "database": item.name}).encode()
         op.runner.write_file(io.BytesIO(marker), len(marker), item.directory + MARKER, timeout=op.settings.timeout)
@@ -395,11 +389,11 @@ def restore(c, src, ns="", force=False, yes=False, no_verify=False, no_cache=Fal
         iris-ops restore USER --ns TEST1 --no-cache
     """
     from iris_ops import fixtures_dir, locks
-    from iris_ops.operations.context import Operation, confirm, refuse_json_dry_run
+    from iris_ops.operations.context import confirm, operation_from_flags, refuse_json_dry_run
 
     refuse_json_dry_run(json_, dry_run)
     namespace = names.user_namespace(ns, action="restore into")
-    op = Operation.from_flags("restore", target, dry_run=dry_run)
+    op = operation_from_flags("restore", target, dry_run=dry_run)
     source = fixtures_dir.locate(src, op.settings)
 
     def ask(clash: list[str]) -> None:

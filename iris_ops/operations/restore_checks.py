@@ -1,8 +1,8 @@
 """What a restore checks (:mod:`iris_ops.operations.restore`): before its first change, the
 fixture's files without reading them whole, the target's version, and in one read-only session
-the manager directory, the targets, the resources and the fixture cache; and while the instance
-copies files from the fixture cache, the sha256 of the fixture's own files
-(:class:`ServedFilesCheck`)."""
+the manager directory, the targets, the resources and the fixture cache, for each planned
+database (:class:`PlannedDatabase`); and while the instance copies files from the fixture cache,
+the sha256 of the fixture's own files (:class:`ServedFilesCheck`)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,26 @@ from iris_ops.errors import IrisOpsError, SystemTargetError, ValidationError
 
 if TYPE_CHECKING:
     from iris_ops.fixture import Database, Fixture
-    from iris_ops.operations.context import Operation
-    from iris_ops.operations.restore import PlannedDatabase
+    from iris_ops.operation import Operation
+
+__all__ = [
+    "PlannedDatabase", "warn_if_older", "Facts", "preflight", "check_fixture", "content_differs", "ServedFilesCheck",
+]
+
+
+@dataclass
+class PlannedDatabase:
+    """A database the restore will create (:func:`iris_ops.operations.restore.plan` names it,
+    :func:`preflight` places its directory)."""
+
+    source: "Database"
+    name: str
+    directory: str
+    resource: str
+    #: Bytes of the file (the manifest's, else the file's own size).
+    size: int = 0
+    #: True when the file was copied from the instance's fixture cache instead of streamed.
+    cached: bool = False
 
 
 def warn_if_older(op: "Operation", source, target_zversion: str) -> None:
@@ -82,7 +100,7 @@ def preflight(op: "Operation", namespace: str, planned: list[PlannedDatabase], u
         # unlike we normalise it): ask again about exactly our paths.
         facts.update(op.runner.run(scripts.existing(namespace, [p.name for p in planned],
                                                     [p.directory for p in planned]), changes=False))
-    cache_dir = cache.directory(manager_directory) if use_cache else None
+    cache_dir = cache.location(manager_directory) if use_cache else None
     in_cache = {sha: int(str(v) == "1") for sha, v in (facts.get("cache") or {}).items()}
     cache_why = {sha: str(v) for sha, v in (facts.get("cache_why") or {}).items()}
     if use_cache and facts.get("cache_dir") != cache_dir:

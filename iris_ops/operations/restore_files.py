@@ -12,15 +12,28 @@ from __future__ import annotations
 
 import io
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable, Protocol
 
 from iris_ops import names, scripts
 
 if TYPE_CHECKING:
     from iris_ops.fixture import Fixture
-    from iris_ops.operations.context import Operation
-    from iris_ops.operations.restore import PlannedDatabase, UndoLog
-    from iris_ops.operations.restore_checks import Facts
+    from iris_ops.objectscript import Script
+    from iris_ops.operation import Operation
+    from iris_ops.operations.restore_checks import Facts, PlannedDatabase
+
+__all__ = ["Undo", "stream_source", "new_database", "place_files"]
+
+
+class Undo(Protocol):
+    """What :func:`place_files` needs of the restore's undo log
+    (:class:`iris_ops.operations.restore.UndoLog`, which imports this module)."""
+
+    def add(self, what: str, script: "Script", fallback: Callable[[], object] | None = None) -> None: ...
+
+    def record(self, actions: list[tuple[str, "Script"]]) -> int: ...
+
+    def forget(self, mark: int) -> None: ...
 
 
 def stream_source(op: "Operation", loaded: "Fixture", item: "PlannedDatabase", path: str):
@@ -45,7 +58,7 @@ def new_database(item: "PlannedDatabase", **cache) -> "scripts.NewDatabase":
 
 
 def place_files(op: "Operation", loaded: "Fixture", planned: list["PlannedDatabase"], serve: list, namespace: str,
-                facts: "Facts", undo: "UndoLog", token: str, creations: list) -> dict:
+                facts: "Facts", undo: Undo, token: str, creations: list) -> dict:
     """Serve ``serve`` from the fixture cache, stream the rest, and run the session that creates
     everything (``creations``: the undo of each, recorded with ``undo`` before the session that
     may make them).  Sets ``cached`` on each item the cache served; returns the last session's

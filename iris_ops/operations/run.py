@@ -15,8 +15,10 @@ import sys
 from pathlib import Path
 
 from iris_ops import hookimpl, names
-from iris_ops.cli import task
+from iris_ops.task import task
 from iris_ops.errors import ScriptError, UsageError
+
+__all__ = ["build_script", "user_output", "run", "register_tasks"]
 
 # The terminal's prompt before each input line: `USER>`, `TL1:USER>`, `%SYS 2d0>`.
 _PROMPT = re.compile(r"\n(?:TL\d+:)?%?[A-Za-z0-9_-]+(?: \d+d\d+)?>")
@@ -91,7 +93,7 @@ def run(c, code=None, file="", ns="USER", dry_run=False, json_=False, **target):
         iris-ops run --file setup.mac
         echo 'Write 1,!' | iris-ops run --file -
     """
-    from iris_ops.operations.context import Operation, no_such_namespace, refuse_json_dry_run
+    from iris_ops.operations.context import no_such_namespace, operation_from_flags, refuse_json_dry_run
 
     refuse_json_dry_run(json_, dry_run)
     namespace = names.namespace(ns)
@@ -104,7 +106,7 @@ def run(c, code=None, file="", ns="USER", dry_run=False, json_=False, **target):
         except OSError as exc:
             raise UsageError(f"cannot read {file}: {exc.strerror}") from None
     script = build_script(code, namespace)
-    op = Operation.from_flags("run", target, dry_run=dry_run)
+    op = operation_from_flags("run", target, dry_run=dry_run)
     with op.bound(ns=namespace):
         if dry_run:
             op.runner.show(script)

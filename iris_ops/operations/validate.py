@@ -11,12 +11,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from iris_ops import hookimpl, names, scripts
-from iris_ops.cli import task
+from iris_ops.task import task
 from iris_ops.errors import UsageError, ValidationError
 
 if TYPE_CHECKING:
     from iris_ops.fixture import Finding, Fixture
-    from iris_ops.operations.context import Operation
+    from iris_ops.operation import Operation
+
+__all__ = [
+    "validate", "online_findings", "compare_counts", "collect", "failure", "validate_task", "register_tasks",
+    "LIVE_CHECKS",
+]
 
 
 @hookimpl
@@ -129,12 +134,13 @@ def validate_task(c, src, json_=False, online=False, ns="", **target):
     from iris_ops import fixture as fixture_module
     from iris_ops import fixtures_dir
     from iris_ops.fixture import Report
-    from iris_ops.operations.context import Operation
+    from iris_ops.operations.context import operation_from_flags
 
     if online and not ns:
         raise UsageError("--online needs --ns", fix="iris-ops validate FIXTURE --online --ns MYTEST")
     namespace = names.namespace(ns) if ns else None
-    op = Operation.from_flags("validate", target) if online else _offline_operation()
+    # Offline validation needs no target: an operation whose runner is never used.
+    op = operation_from_flags("validate", target if online else {"transport": "offline"})
     source = fixtures_dir.locate(src, op.settings)
     loaded = fixture_module.load(source)  # a malformed fixture is a usage error (exit 2)
     with op.bound(ns=namespace, fixture=str(source)):
@@ -151,17 +157,6 @@ def validate_task(c, src, json_=False, online=False, ns="", **target):
         return report.to_dict()
     print(report.table())
     return None
-
-
-def _offline_operation():
-    """Offline validation needs no target: an Operation whose runner is never used."""
-    from iris_ops import config
-    from iris_ops.manager import get_plugin_manager, plugin_defaults
-    from iris_ops.operations.context import Operation
-
-    pm = get_plugin_manager()
-    settings = config.load(plugin_defaults(pm)).with_overrides({"transport": "offline"})
-    return Operation("validate", settings, pm)
 
 
 @hookimpl

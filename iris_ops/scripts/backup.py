@@ -22,6 +22,11 @@ from iris_ops.objectscript import (
 from .common import FILE, table_counts
 from .freeze import FreezeOwner, argument_checks, record_freeze, release_record
 
+__all__ = [
+    "ALREADY_FROZEN", "FREEZE_EXPIRED", "OPEN_TRANSACTIONS_QUERY", "freeze_and_copy", "count_staged",
+    "dismount_and_copy", "remove_directory",
+]
+
 
 def _copy_steps(script: Script, copies: list[tuple[str, str]]) -> None:
     for index, (source, target) in enumerate(copies):

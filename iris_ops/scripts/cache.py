@@ -23,6 +23,12 @@ from iris_ops import objectscript as o
 from iris_ops.objectscript import Code, Script, call, check_true, lit, method, op, result, set_, var
 from .common import FILE
 
+__all__ = [
+    "DIRECTORY", "RECORD_READ", "probe_step", "clone_steps", "fill_statements", "cache_describe",
+    "cache_remove", "NO_ENTRY", "UNREADABLE", "OTHER_ENTRY", "NO_IDENTITY", "OTHER_SIZE", "CHANGED",
+    "CHANGED_IN_COPY", "record_text", "cache_hash",
+]
+
 #: The fixture cache, under the manager directory.
 DIRECTORY = "iris-ops-cache/"
 #: One Read of a record: records are a few hundred bytes; a longer one reads as garbled.

@@ -6,6 +6,13 @@ from iris_ops import names
 from iris_ops import objectscript as o
 from iris_ops.objectscript import Code, call, check_sql, check_status, func, lit, method, op, prop, result, set_, var
 
+__all__ = [
+    "FILE", "NAMESPACE_PROPERTIES", "RESOURCE_DESCRIPTION", "RESOURCE_WITH_ROLE_DESCRIPTION", "TABLES_QUERY",
+    "quoted_identifier", "table_counts", "database_facts", "MAP_CLASSES", "read_listed", "mappings_of",
+    "resource_users", "for_each_namespace", "ROLE_DESCRIPTION", "SMALL_READ", "read_small_file",
+    "delete_our_role", "for_each_database",
+]
+
 
 FILE = "%Library.File"
 NAMESPACE_PROPERTIES = ("Globals", "Routines", "TempGlobals", "Library", "SysGlobals", "SysRoutines", "Interop")

@@ -7,6 +7,11 @@ from iris_ops import objectscript as o
 from iris_ops.objectscript import Code, Script, call, check_status, check_true, func, lit, method, op, prop, result, set_, var
 from .common import FILE
 
+__all__ = [
+    "RESOURCE_ABSENT", "RESOURCE_NOT_OURS", "RESOURCE_IN_USE", "RESOURCE_DELETED", "RESOURCE_DELETED_WITH_ROLE",
+    "delete_namespace", "delete_database", "delete_all", "file_exists", "remove_file",
+]
+
 
 def delete_namespace(namespace: str) -> Script:
     """Config.Namespaces.Delete if it exists.  Result: ``deleted`` (0 when absent)."""

@@ -7,6 +7,7 @@ from iris_ops import objectscript as o
 from iris_ops.objectscript import (
     Script,
     call,
+    check_sql,
     check_status,
     func,
     lit,
@@ -21,7 +22,6 @@ from .common import (
     FILE,
     MAP_CLASSES,
     NAMESPACE_PROPERTIES,
-    check_sql,
     database_facts,
     for_each_database,
     for_each_namespace,
@@ -30,6 +30,11 @@ from .common import (
     resource_users,
     table_counts,
 )
+
+__all__ = [
+    "describe_namespace", "DATABASE_ROLES", "database_users", "resource_status", "counts", "namespace_names",
+    "configured_names", "sql_statement", "restored_databases", "namespace_exists",
+]
 
 
 def describe_namespace(namespace: str, *, with_tables: bool = False) -> Script:

@@ -9,6 +9,12 @@ from iris_ops import objectscript as o
 from iris_ops.objectscript import Code, Script, call, check_status, check_true, func, lit, method, op, prop, result, set_, var
 from .common import FILE, read_small_file
 
+__all__ = [
+    "wd_suspended", "thaw_entry", "FREEZE_ARGUMENTS", "FREEZE_ARGUMENTS_MISSING", "argument_checks",
+    "freeze_arguments", "FREEZE_RECORD", "FREEZE_LOCK", "FreezeOwner", "record_freeze", "release_record",
+    "release_freeze", "freeze_state",
+]
+
 
 def wd_suspended() -> Script:
     """Read-only.  Result: ``suspended`` (Backup.General.IsWDSuspended)."""

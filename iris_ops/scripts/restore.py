@@ -9,6 +9,12 @@ from iris_ops import objectscript as o
 from iris_ops.objectscript import Code, Script, call, check_status, check_true, lit, method, op, prop, result, set_, var
 from .common import FILE, RESOURCE_DESCRIPTION, ROLE_DESCRIPTION, delete_our_role
 
+__all__ = [
+    "existing", "manager_directory", "make_directory", "ensure_resource", "restore_facts", "NewDatabase",
+    "restore_databases", "resources_exist", "resource_exists", "delete_resource", "create_database",
+    "create_namespace",
+]
+
 
 def existing(namespace: str, databases: list[str], directories: list[str]) -> Script:
     """Read-only.  Result: ``namespace`` (0/1), ``databases`` {NAME: 0/1},

@@ -19,6 +19,11 @@ from iris_ops import hookimpl
 if TYPE_CHECKING:
     from iris_ops.transports.base import ExecResult, Target
 
+__all__ = [
+    "NAME", "run_objectscript", "exec_argument_call", "read_file", "write_file", "remove_path",
+    "list_directory", "open_session",
+]
+
 NAME = "docker"
 
 

@@ -30,12 +30,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import docker
 
 __all__ = [
-    "ExecResult",
-    "connect",
-    "exec_command",
-    "supports_stdin_half_close",
-    "remaining",
-    "translate_errors",
+    "ExecResult", "connect", "exec_command", "supports_stdin_half_close", "remaining", "translate_errors",
+    "no_iris_command",
 ]
 
 _FRAME_HEADER = struct.Struct(">BxxxL")
@@ -176,11 +172,6 @@ def _conflict(container: str, explanation: str) -> errors.UnreachableError:
         fix=f"Start it: `docker start {container}` (and wait until IRIS is up).",
         details={"engine_message": explanation},
     )
-
-
-def _is_no_such_container(exc: BaseException) -> bool:
-    text = f"{getattr(exc, 'explanation', '') or ''} {exc}".lower()
-    return "no such container" in text
 
 
 @contextlib.contextmanager

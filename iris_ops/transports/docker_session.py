@@ -26,6 +26,8 @@ from iris_ops.transports.docker_exec import (
     translate_errors,
 )
 
+__all__ = ["DockerSession"]
+
 
 class DockerSession(OpenSession):
     def __init__(self, api, container: str, argv: list[str], deadline: float) -> None:

@@ -18,6 +18,11 @@ from iris_ops.errors import ConfigError, DeadlineExceeded, InstanceError, Unreac
 if TYPE_CHECKING:
     from iris_ops.transports.base import ExecResult, Target
 
+__all__ = [
+    "NAME", "CHUNK", "run_objectscript", "exec_argument_call", "read_file", "write_file", "remove_path",
+    "list_directory", "open_session",
+]
+
 NAME = "local"
 CHUNK = 1 << 20
 

@@ -11,6 +11,8 @@ import time
 from iris_ops.errors import DeadlineExceeded, UnreachableError
 from iris_ops.transports.base import OpenSession, Target
 
+__all__ = ["LocalSession", "read_pipe", "PipeExchange"]
+
 
 def read_pipe(fd: int, deadline: float, settle: float | None = None):
     """The next output on the pipe ``fd``: bytes, None at its end, or ``login.QUIET`` when

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+__all__ = ["QUIET", "SETTLE", "USERNAME_PROMPT", "PASSWORD_PROMPT", "Exchange", "converse"]
+
 #: What :meth:`Exchange.read` returns when ``settle`` seconds passed with no new output.
 QUIET = object()
 #: Seconds a last line ending in ``:`` must stay the last output to count as a question: IRIS

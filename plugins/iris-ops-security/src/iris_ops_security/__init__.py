@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from iris_ops import hookimpl
 
+__all__ = ["TASKS", "register_tasks", "doctor_findings"]
+
 __version__ = "0.1.0"
 
 #: Task name -> function name in :mod:`iris_ops_security.tasks`.

@@ -21,9 +21,11 @@ from typing import TYPE_CHECKING
 from iris_ops.errors import InstanceError, IrisOpsError, UsageError
 
 if TYPE_CHECKING:
-    from iris_ops.operations.context import Operation
+    from iris_ops.operation import Operation
 
     from .scripts import Secret
+
+__all__ = ["PASSWORD_ENV", "read_password", "stage", "discard", "STAGED", "leftovers"]
 
 #: The environment variable read by default.
 PASSWORD_ENV = "IRIS_OPS_NEW_PASSWORD"
@@ -106,15 +108,15 @@ def discard(op: "Operation", staged: "Secret", removed: bool) -> None:
 def leftovers(op: "Operation", manager_directory: str, entries: list[str]) -> list:
     """``doctor``'s findings: one-time directories a task killed before its script ran (or
     before it removed them) left in the manager directory; each holds a masked password."""
-    from iris_ops.operations.leftovers import Finding
+    from iris_ops.leftovers import Leftover
 
     found = []
     for entry in entries:
         if STAGED.match(entry):
             path = manager_directory.rstrip("/") + "/" + entry
-            found.append(Finding("secret", path, "a one-time password directory of an interrupted security task "
-                                 "(it holds a masked password)", "remove the directory",
-                                 lambda p=path: _remove_staged(op, p)))
+            found.append(Leftover("secret", path, "a one-time password directory of an interrupted security task "
+                                  "(it holds a masked password)", "remove the directory",
+                                  lambda p=path: _remove_staged(op, p)))
     return found
 
 

@@ -12,10 +12,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from iris_ops.cli import task
+from iris_ops.task import task
 from iris_ops.errors import ConflictError, InstanceError, ScriptError, UsageError
 
 from . import secret  # `scripts` is imported in the bodies that use it: a listing needs none
+
+__all__ = [
+    "USER_MAX", "ROLE_MAX", "PASSWORD_HELP", "user_name", "role_names", "service_name",
+    "unexpire_passwords", "set_password", "create_user", "SERVICE_HELP", "enable_service",
+    "disable_service", "report_rows", "security_report",
+]
 
 _SERVICE = re.compile(r"^%Service_[A-Za-z]+$")
 USER_MAX = 160  # Security.Users: "Maximum length of a user name is 160 characters"
@@ -64,9 +70,9 @@ def service_name(value: str) -> str:
 # --- the common steps ----------------------------------------------------------------------------
 
 def _operation(name: str, target: dict, dry_run: bool):
-    from iris_ops.operations.context import Operation
+    from iris_ops.operations.context import operation_from_flags
 
-    return Operation.from_flags(name, target, dry_run=dry_run)
+    return operation_from_flags(name, target, dry_run=dry_run)
 
 
 def _describe(op, *, users: list[str] | None = None, services: tuple[str, ...] | list[str] = (),

@@ -17,6 +17,8 @@ from typing import Any
 from iris_ops.errors import UnreachableError
 from iris_ops_sim.control import SimControl, docker_exec, host_exec
 
+__all__ = ["LABEL", "READY_TIMEOUT", "SimContainer", "run_container", "wait_ready", "host_owner", "HostSim"]
+
 #: Every container the kit starts carries this label (``docker ps --filter label=iris-ops.sim=1``).
 LABEL = "iris-ops.sim"
 READY_TIMEOUT = 30.0
@@ -161,7 +163,7 @@ class HostSim:
 
     def install(self) -> "HostSim":
         """Launchers in ``<home>/bin`` and the default instance (idempotent)."""
-        from iris_ops_sim import image
+        from iris_ops_sim import launchers
 
         if self.installed():
             return self
@@ -171,7 +173,7 @@ class HostSim:
         # install; mkdtemp makes 0700 directories.
         self.home.chmod(0o755)
         package_parent = Path(__file__).resolve().parent  # holds the irissim package
-        image.write_launchers(self.home / "bin", str(package_parent), env={"IRISSIM_REGISTRY": str(self.registry)},
-                              pycache=self.home / "pycache")
+        launchers.write_launchers(self.home / "bin", str(package_parent), env={"IRISSIM_REGISTRY": str(self.registry)},
+                                  pycache=self.home / "pycache")
         self.instance.call("init", "--install-dir", str(self.install_dir))
         return self

@@ -29,6 +29,13 @@ from typing import Any, Iterator
 
 import pytest
 
+__all__ = [
+    "REAL_CONTAINER_ENV", "REQUIRE_DOCKER_ENV", "SHARED_ENGINE_ENV", "SHARED_PROBLEM_ENV",
+    "DOCKER_FIXTURES", "DockerEngine", "docker_engine", "pytest_sessionstart", "pytest_sessionfinish",
+    "sim_image", "sim_container", "sim_host", "pytest_configure", "pytest_collection_modifyitems",
+    "pytest_runtest_logreport", "pytest_terminal_summary",
+]
+
 REAL_CONTAINER_ENV = "IRIS_OPS_REAL_CONTAINER"
 REQUIRE_DOCKER_ENV = "IRIS_OPS_REQUIRE_DOCKER"
 #: Set by a pytest-xdist controller for its workers: the directory of the private engine it
@@ -57,21 +64,21 @@ class DockerEngine:
 
 @pytest.fixture(scope="session")
 def docker_engine() -> Iterator[DockerEngine]:
-    from iris_ops_sim import dockerd
+    from iris_ops_sim import dockerd, engines
 
     if os.environ.get(SHARED_PROBLEM_ENV):
         _no_engine(os.environ[SHARED_PROBLEM_ENV])
     shared_dir = os.environ.get(SHARED_ENGINE_ENV)
     if shared_dir:  # an xdist worker: the controller's private engine
         url = os.environ.get("DOCKER_HOST", "")
-        client = dockerd.client_for(url)
+        client = engines.client_for(url)
         _docker_tests["engine"] = f"a private dockerd ({url})"
         try:
             yield DockerEngine(base_url=url, client=client, lock_dir=shared_dir)
         finally:
             client.close()
         return
-    url = dockerd.find_engine()
+    url = engines.find_engine()
     private = None
     if url is None:
         blocker = dockerd.private_engine_blocker()
@@ -85,7 +92,7 @@ def docker_engine() -> Iterator[DockerEngine]:
             _no_engine(f"a private dockerd could not start: {e}")
         url = private.url
         _stop_on_sigterm(private)
-    client = dockerd.client_for(url)
+    client = engines.client_for(url)
     _docker_tests["engine"] = f"a private dockerd ({url})" if private else url
     try:
         yield DockerEngine(base_url=url, client=client, lock_dir=private.dir if private else None)
@@ -109,9 +116,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     this machine allows it, and costs about a second."""
     if not _xdist_controller(session.config) or os.environ.get(SHARED_ENGINE_ENV):
         return
-    from iris_ops_sim import dockerd
+    from iris_ops_sim import dockerd, engines
 
-    reachable = dockerd.find_engine()
+    reachable = engines.find_engine()
     if reachable is not None:
         _docker_tests["engine"] = reachable  # the workers find it too
         return

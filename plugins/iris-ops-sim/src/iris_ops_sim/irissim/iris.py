@@ -21,6 +21,8 @@ from .instance import SimInstance
 from .instance.fs import NativeFS, current_user
 from .objectscript.terminal import Instances, iris_main
 
+__all__ = ["main", "slow_down"]
+
 
 def _write(data: bytes) -> None:
     """Unbuffered, so that the banner and prompts leave at once, as IRIS writes them."""

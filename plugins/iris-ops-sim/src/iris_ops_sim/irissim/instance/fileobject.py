@@ -32,6 +32,8 @@ from ..objectscript.runtime import IrisError, Process, SimObject, arg, error_sta
 from .classes.common import E_GENERAL, instance_of, user_of
 from .fs import ContainerPathError, normalize
 
+__all__ = ["FileObject"]
+
 
 class FileObject(SimObject):
     class_name = "%Library.File"

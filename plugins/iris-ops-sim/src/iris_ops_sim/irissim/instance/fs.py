@@ -18,8 +18,9 @@ import stat
 from pathlib import Path
 from typing import Iterator
 
+__all__ = ["USERS", "ContainerPathError", "normalize", "ContainerFS", "NativeFS", "current_user"]
+
 USERS: dict[str, tuple[int, int]] = {"root": (0, 0), "irisowner": (51773, 51773)}
-GROUPS: dict[str, int] = {"root": 0, "irisowner": 51773}
 
 _PASSWD = "root:x:0:0:root:/root:/bin/bash\nirisowner:x:51773:51773:irisowner:/home/irisowner:/bin/bash\n"
 _GROUP = "root:x:0:\nirisowner:x:51773:\n"
@@ -95,13 +96,6 @@ class ContainerFS:
         if real != self._root_real and not real.startswith(self._root_real + os.sep):
             raise ContainerPathError(f"path escapes the container root: {path!r}")
         return Path(host)
-
-    def container_path(self, host: Path) -> str:
-        """The container path of a host path under ``rootfs``."""
-        rel = os.path.relpath(os.path.realpath(host), self._root_real)
-        if rel.startswith(".."):
-            raise ContainerPathError(f"host path outside the container: {host}")
-        return normalize("/" + ("" if rel == "." else rel))
 
     # --- ownership metadata ----------------------------------------------------------------
 
@@ -228,16 +222,6 @@ class ContainerFS:
             pass
         return USERS.get(name)
 
-    def lookup_group(self, name: str) -> int | None:
-        try:
-            for line in (self.rootfs / "etc" / "group").read_text().splitlines():
-                fields = line.split(":")
-                if len(fields) >= 3 and fields[0] == name:
-                    return int(fields[2])
-        except FileNotFoundError:
-            pass
-        return GROUPS.get(name)
-
 
 class NativeFS(ContainerFS):
     """The filesystem as it really is: inside a real container, or a native install on a host.
@@ -254,9 +238,6 @@ class NativeFS(ContainerFS):
 
     def host_path(self, path: str) -> Path:
         return Path(normalize(path))
-
-    def container_path(self, host: Path) -> str:
-        return normalize(os.path.abspath(host))
 
     def owner(self, path: str) -> tuple[int, int]:
         st = os.stat(self.host_path(path))
@@ -280,14 +261,6 @@ class NativeFS(ContainerFS):
         except KeyError:
             return USERS.get(name)
         return entry.pw_uid, entry.pw_gid
-
-    def lookup_group(self, name: str) -> int | None:
-        import grp
-
-        try:
-            return grp.getgrnam(name).gr_gid
-        except KeyError:
-            return GROUPS.get(name)
 
 
 def current_user() -> str:

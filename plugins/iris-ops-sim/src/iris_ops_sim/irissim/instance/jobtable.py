@@ -22,13 +22,15 @@ import os
 import struct
 from pathlib import Path
 
+__all__ = ["location", "register", "unregister", "exists"]
+
 # struct flock (see locktable.py): short l_type, short l_whence, off_t l_start, off_t l_len, pid_t l_pid.
 _FLOCK = struct.Struct("@hhqqi4x")
 #: Job files this OS process holds: path -> descriptor.
 _mine: dict[Path, int] = {}
 
 
-def directory(instance) -> Path | None:
+def location(instance) -> Path | None:
     """Where ``instance`` keeps its job table (None for a test double without a filesystem)."""
     try:
         return Path(instance.fs.host_path(instance.install_dir.rstrip("/") + "/mgr/.sim/jobs"))

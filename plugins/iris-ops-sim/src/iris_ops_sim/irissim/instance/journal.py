@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import time
 
+__all__ = ["JOURNAL_START", "BEGIN_RECORD", "JournalMixin"]
+
 #: Where the first transaction of a new instance begins: past a journal file's header [SIM].
 JOURNAL_START = 131072
 #: What a begin-transaction record takes in the journal [SIM].

@@ -15,14 +15,17 @@ Errors are raised as :class:`SqlError` with IRIS's SQLCODE and message.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 from . import datfile
 from .datfile import quote
-from .state import MountError, SimInstance, SqlResult
+from .mounts import MountError
 
 if TYPE_CHECKING:
     import sqlite3
+
+__all__ = ["CATALOG", "RTN", "DEFAULT_SCHEMA", "SqlResult", "SqlMixin", "SqlError", "execute"]
 
 CATALOG = "^oddDEF"
 RTN = "^RTN"
@@ -32,6 +35,22 @@ _IDENT = r'(?:"(?:[^"]|"")+"|[A-Za-z%_][A-Za-z0-9_%$@#]*)'
 _QNAME = rf"({_IDENT})(?:\s*\.\s*({_IDENT}))?"
 _CREATE = re.compile(rf"^\s*CREATE\s+TABLE\s+{_QNAME}\s*(\(.*)$", re.I | re.S)
 _DROP = re.compile(rf"^\s*DROP\s+TABLE\s+{_QNAME}\s*;?\s*$", re.I | re.S)
+
+
+@dataclass
+class SqlResult:
+    columns: list[str]
+    rows: list[tuple]
+    rowcount: int
+
+
+class SqlMixin:
+    """``SimInstance.sql``.  :func:`execute` takes the instance as this mixin (state.py builds
+    :class:`~.state.SimInstance` from it, so this module cannot name that class): it reads the
+    configuration, mounts and write daemon the other mixins give the instance."""
+
+    def sql(self, namespace: str, statement: str, params: tuple = ()) -> SqlResult:
+        return execute(self, namespace, statement, params)
 
 
 class SqlError(Exception):
@@ -53,7 +72,7 @@ def _data_table(schema: str, table: str) -> str:
     return f"^{schema}.{table}D"
 
 
-def execute(inst: SimInstance, namespace: str, statement: str, params: tuple = (),
+def execute(inst: "SqlMixin", namespace: str, statement: str, params: tuple = (),
             cancelled: Callable[[], bool] | None = None, dry_run: bool = False,
             journal: Callable[[dict], None] | None = None) -> SqlResult:
     """Run ``statement`` in ``namespace``.  ``dry_run`` compiles without executing or writing
@@ -109,7 +128,7 @@ def execute(inst: SimInstance, namespace: str, statement: str, params: tuple = (
         raise SqlError(-400, f"<DATABASE> {e}") from None
 
 
-def _image(inst: SimInstance, directory: str, boxes: dict) -> bytes:
+def _image(inst: "SqlMixin", directory: str, boxes: dict) -> bytes:
     if directory in boxes:
         return boxes[directory]["image"]
     try:

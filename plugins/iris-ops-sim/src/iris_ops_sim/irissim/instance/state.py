@@ -13,8 +13,8 @@ Everything lives under the container root so every process and thread sees one i
   (:mod:`.writedaemon`).
 
 The instance's jobs are split by module: mounting in :mod:`.mounts`, the write daemon and the
-freeze in :mod:`.writedaemon`, open transactions in :mod:`.journal`, the background writer in
-:mod:`.writer`.
+freeze in :mod:`.writedaemon`, open transactions in :mod:`.journal`, SQL in :mod:`.sql`, the
+background writer in :mod:`.writer`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ import json
 import os
 import posixpath
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
@@ -33,12 +32,17 @@ from . import datfile
 from .fs import USERS, ContainerFS, normalize
 from .journal import JournalMixin
 from .mounts import AlreadyMounted, MountError, MountsMixin
+from .sql import SqlMixin
 from .writedaemon import FrozenWaitCancelled, WriteDaemonMixin
 
 if TYPE_CHECKING:
     from .writer import Writer
 
-__all__ = ["SimInstance", "SqlResult", "MountError", "AlreadyMounted", "FrozenWaitCancelled"]
+__all__ = [
+    "SimInstance", "MountError", "AlreadyMounted", "FrozenWaitCancelled", "IRISOWNER", "VERSION", "FREEZE_ARGS",
+    "REGISTRY", "REGISTRY_ENV", "registry_path", "SYSTEM_DATABASES", "DB_FIELDS", "NS_FIELDS", "NS_DEFAULTS",
+    "DB_DEFAULTS",
+]
 
 IRISOWNER = USERS["irisowner"]
 VERSION = "IRIS for UNIX (Ubuntu Server LTS for x86-64 Containers) 2024.1 (Build 263U) Wed Mar 13 2024 15:21:28 EDT"
@@ -61,13 +65,6 @@ NS_DEFAULTS = {"TempGlobals": "IRISTEMP", "Library": "IRISLIB", "SysGlobals": "I
 DB_DEFAULTS = {"Server": "", "MountRequired": "0", "MountAtStartup": "0", "ClusterMountMode": "0", "StreamLocation": ""}
 
 
-@dataclass
-class SqlResult:
-    columns: list[str]
-    rows: list[tuple]
-    rowcount: int
-
-
 def _qlist_version(zversion: str) -> str:
     """``2024.1.0.263.0`` from ``... 2024.1 (Build 263U) ...``."""
     import re
@@ -79,7 +76,7 @@ def _qlist_version(zversion: str) -> str:
     return ".".join(parts + [m.group(2), "0"])
 
 
-class SimInstance(MountsMixin, WriteDaemonMixin, JournalMixin):
+class SimInstance(MountsMixin, WriteDaemonMixin, JournalMixin, SqlMixin):
     """One simulated IRIS instance inside a container (see docs/ARCHITECTURE.md)."""
 
     def __init__(self, fs: ContainerFS, name: str, install_dir: str) -> None:
@@ -330,13 +327,6 @@ class SimInstance(MountsMixin, WriteDaemonMixin, JournalMixin):
             directory = self.manager_directory() + directory
         return normalize(directory).rstrip("/") + "/"
 
-    def database_directory(self, name: str) -> str | None:
-        props = self.read_config()["Databases"].get(str(name).upper())
-        return props["Directory"] if props else None
-
-    def dat_path(self, directory: str) -> str:
-        return self.normalize_directory(directory) + "IRIS.DAT"
-
     # --- databases (Python API, used by tests and the engine's control API) -------------------
 
     def create_database(self, name: str, directory: str | None = None, size_mb: int = 1, *,
@@ -414,12 +404,7 @@ class SimInstance(MountsMixin, WriteDaemonMixin, JournalMixin):
                 return [f"database contents damaged: {r}" for r in rows]
         return []
 
-    # --- SQL --------------------------------------------------------------------------------
-
-    def sql(self, namespace: str, statement: str, params: tuple = ()) -> SqlResult:
-        from . import sql
-
-        return sql.execute(self, namespace, statement, params)
+    # --- the background writer ---------------------------------------------------------------
 
     def start_writer(self, namespace: str, table: str, column: str, interval: float = 0.01,
                      mode: str = "update") -> "Writer":

@@ -27,6 +27,8 @@ from .fs import ContainerPathError, normalize
 from .state import IRISOWNER
 from .classes.common import E_GENERAL
 
+__all__ = ["DEFAULT_READ", "FileBinaryObject", "StreamFileBinary", "CHUNK"]
+
 DEFAULT_READ = 32000  # FileBinary's Read(len=32000)
 CHUNK = 1 << 20
 

@@ -33,6 +33,8 @@ from typing import Callable, Iterator
 
 from . import datfile
 
+__all__ = ["DEFAULT_FREEZE_TIMEOUT", "MAX_FREEZE_TIMEOUT", "FrozenWaitCancelled", "WriteDaemonMixin"]
+
 #: ExternalFreezeTimeOut when 0 is passed: "the system will wait for 600 seconds". [DOC]
 DEFAULT_FREEZE_TIMEOUT = 600.0
 #: ExternalFreezeTimeOut's maximum: a larger value is used as 1200 (IRIS.md section 4). [DOC, one source]
@@ -199,7 +201,7 @@ class WriteDaemonMixin:
         return was
 
     def freeze_info(self) -> dict | None:
-        """The current freeze record, or None."""
+        """The current freeze record, or None (what the tests read of ExternalFreeze's arguments)."""
         self.write_daemon_tick()
         with self.locked() as st:
             fz = st.get("freeze")

@@ -29,6 +29,14 @@ from .runtime import (
 )
 from .values import canon_number, to_num, to_str, truth
 
+__all__ = [
+    "LibObject", "SYSTEM_ERROR_CODES", "ExceptionObject", "GeneralExceptionObject",
+    "StatusExceptionObject", "SystemExceptionObject", "GeneralException", "StatusException",
+    "SystemException", "STATUS_TEMPLATES", "SystemStatus", "SystemProcess", "SystemVersion", "JsonNumber",
+    "to_json", "from_json", "DynamicObjectObject", "DynamicArrayObject", "IteratorObject",
+    "DynamicObjectClass", "DynamicArrayClass", "DynamicAbstractClass", "build_json",
+]
+
 _orefs = itertools.count(1)
 
 

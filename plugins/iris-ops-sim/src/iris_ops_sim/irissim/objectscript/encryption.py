@@ -16,6 +16,8 @@ from typing import Any
 from .runtime import OMITTED, ByRef, IrisError, Process, SimClass, error_status, ok_status, register_class, set_ref
 from .values import to_num, to_str
 
+__all__ = ["PBKDF2_BITS", "to_bytes", "from_bytes", "random_binary", "pbkdf2", "SystemEncryption", "SHA_BITS"]
+
 #: PBKDF2 ``bitlength`` -> hashlib name (the legal values the reference lists).
 PBKDF2_BITS = {160: "sha1", 224: "sha224", 256: "sha256", 384: "sha384", 512: "sha512"}
 #: SHAHashStream's legal ``bitlength`` values are the same (SHA-1 and the SHA-2 family).

@@ -47,6 +47,8 @@ from .values import (
     truth,
 )
 
+__all__ = ["QuitSignal", "ContinueSignal", "Interpreter"]
+
 
 class QuitSignal(Exception):
     def __init__(self, value: Any = None, has_value: bool = False) -> None:

@@ -16,10 +16,12 @@ from .runtime import IrisError
 from .values import to_num
 
 if TYPE_CHECKING:
-    from .interpreter import Interpreter
+    from .locking import InterpreterView  # what LOCK needs of the interpreter is what this needs
+
+__all__ = ["job_data"]
 
 
-def job_data(interp: "Interpreter", args: list) -> int:
+def job_data(interp: "InterpreterView", args: list) -> int:
     """``$DATA(^$JOB(job))``."""
     from ..instance import jobtable
 
@@ -31,4 +33,4 @@ def job_data(interp: "Interpreter", args: list) -> int:
     job = int(number)
     if job == interp.proc.job:
         return 1
-    return 1 if jobtable.exists(jobtable.directory(interp.proc.instance), job) else 0
+    return 1 if jobtable.exists(jobtable.location(interp.proc.instance), job) else 0

@@ -33,6 +33,11 @@ from typing import Any
 
 from .runtime import IrisError
 
+__all__ = [
+    "ParseError", "Cmd", "COMMANDS", "UNSIMULATED_COMMANDS", "BINOPS", "FUNCTIONS",
+    "UNSIMULATED_FUNCTIONS", "SPECIALS", "UNSIMULATED_SPECIALS", "parse_line", "parse_entry",
+]
+
 
 class ParseError(IrisError):
     """A syntax error; ``pos`` is the column of the command that holds it."""

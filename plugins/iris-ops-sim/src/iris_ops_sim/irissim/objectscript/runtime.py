@@ -19,6 +19,12 @@ from __future__ import annotations
 import itertools
 from typing import Any, Callable, Iterator
 
+__all__ = [
+    "OMITTED", "IrisError", "ThrownException", "Halt", "ErrorStatus", "ok_status", "error_status",
+    "is_error_status", "ByRef", "arg", "set_ref", "collation_key", "Process", "SimObject", "SimClass",
+    "provide", "register_class", "lookup_class", "ClassQuery", "register_query", "lookup_query", "TIMED_OUT",
+]
+
 OMITTED: Any = type("Omitted", (), {"__repr__": lambda self: "OMITTED"})()
 #: What the principal device's ``readline(timeout)`` returns when the timeout passed first.
 TIMED_OUT: Any = type("TimedOut", (), {"__repr__": lambda self: "TIMED_OUT"})()
@@ -292,13 +298,6 @@ def lookup_class(name: str) -> SimClass:
         if full in _registry or _load(full):
             return _registry[full]
     raise IrisError("CLASS DOES NOT EXIST", f"*{name}")
-
-
-def registered_classes() -> dict[str, SimClass]:
-    """Every class, the ones not loaded yet included (this loads them)."""
-    for name in list(_providers):
-        _load(name)
-    return dict(_registry)
 
 
 # --- class queries -------------------------------------------------------------------------

@@ -44,6 +44,10 @@ from .locking import release_everything
 from .parser import Cmd, ParseError, parse_entry
 from .runtime import TIMED_OUT, Halt, IrisError, Process, ThrownException
 
+__all__ = [
+    "USAGE", "display_line", "read_line", "password_login", "Session", "Instances", "iris_main", "LineInput",
+]
+
 USAGE = (
     "Usage: iris <command> [arguments]\n"
     "  iris session <instance> [-U <namespace>] [\"<entry>\"]\n"
@@ -370,7 +374,7 @@ def iris_main(instances: Any, argv: list[str], stdin: BinaryIO, write: Callable[
     session.proc.username = username  # $USERNAME: the login's user, or the OS user
     from ..instance import jobtable
 
-    jobs = jobtable.directory(instance)
+    jobs = jobtable.location(instance)
     jobtable.register(jobs, session.proc.job)  # ^$JOB: the job exists while the process runs
     try:
         if entry is not None:

@@ -34,6 +34,8 @@ from .runtime import IrisError
 if TYPE_CHECKING:
     from .runtime import Process
 
+__all__ = ["MAX_LEVEL", "tstart", "tcommit", "trollback", "journal", "end_of_process"]
+
 MAX_LEVEL = 255
 
 

@@ -10,6 +10,8 @@ from ...objectscript.runtime import Process, SimClass, register_class
 from ..fs import ContainerFS, ContainerPathError, normalize
 from .common import arg, instance_of, set_ref, truth, user_of
 
+__all__ = ["LibraryFile"]
+
 
 def _copy_contents(fin, fout) -> None:
     """Copy in the kernel where it can (``copy_file_range``: what coreutils ``cp`` does, and a

@@ -9,6 +9,8 @@ from .. import security
 from .common import E_GENERAL, arg, instance_of, set_ref
 from .config import ConfigObject
 
+__all__ = ["SecurityResources", "SecurityRoles", "SecurityRoleObject"]
+
 
 @register_class
 class SecurityResources(SimClass):

@@ -18,6 +18,10 @@ from ...objectscript.runtime import (
 from .. import sql
 from .common import E_GENERAL, E_SQL, arg, instance_of, set_ref
 
+__all__ = [
+    "StatementResult", "StatementObject", "CLASS_QUERIES", "run_class_query", "run_sql", "SqlStatement",
+]
+
 
 def _sql_value(value: Any) -> Any:
     if value is None:
