@@ -25,6 +25,12 @@ import pluggy
 from iris_ops import PROJECT_NAME, hookspecs
 from iris_ops.errors import ConfigError, InternalError, IrisOpsError, repair
 
+__all__ = [
+    "BUILTIN_PLUGINS", "PluginError", "BrokenPlugin", "PluginManager", "disable_fix",
+    "new_plugin_manager", "EntryPoint", "entry_point_names", "entry_points", "report_problems",
+    "get_plugin_manager", "plugin_defaults", "warn_once", "plugin_distribution",
+]
+
 #: Built-in plugins, registered exactly like installed ones (last registered runs first).
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "iris_ops.transports.docker",
@@ -95,10 +101,6 @@ class PluginManager(pluggy.PluginManager):
 
 def disable_fix(name: str) -> str:
     return f"Upgrade, fix or uninstall plugin {name}, or set IRIS_OPS_DISABLE_PLUGINS={name}."
-
-
-# Kept for callers of the old name.
-_disable_fix = disable_fix
 
 
 def _naming(fn: Callable, plugin: str, hook: str) -> Callable:
@@ -284,7 +286,7 @@ def plugin_defaults(pm: pluggy.PluginManager) -> list[tuple[str, dict]]:
                 raise PluginError(f"plugin {impl.plugin_name}: config_defaults returned "
                                   f"{type(defaults).__name__}, not a dict", fix=disable_fix(impl.plugin_name))
         except IrisOpsError as exc:
-            _warn_once(impl.plugin_name, "config_defaults", exc)
+            warn_once(impl.plugin_name, "config_defaults", exc)
             continue
         found.append((impl.plugin_name, defaults))
     return found
@@ -293,7 +295,7 @@ def plugin_defaults(pm: pluggy.PluginManager) -> list[tuple[str, dict]]:
 _warned: set[tuple[str, str]] = set()
 
 
-def _warn_once(plugin: str, hook: str, exc: IrisOpsError) -> None:
+def warn_once(plugin: str, hook: str, exc: IrisOpsError) -> None:
     """A plugin hook that builds the tool itself failed: leave its part out and say so."""
     if (plugin, hook) in _warned:
         return

@@ -31,6 +31,8 @@ from invoke.parser import Argument, Parser, ParserContext
 from iris_ops import flags, helptext, outcome
 from iris_ops.errors import EXIT_INTERRUPTED, IrisOpsError, UsageError
 
+__all__ = ["PLUGIN_GROUPS", "PROGRAM_NAME", "HELP_WORDS", "IrisOpsProgram"]
+
 #: Task groups of first-party plugin distributions: typed without the plugin, they say how to
 #: install it instead of "unknown task".
 PLUGIN_GROUPS = {

@@ -25,6 +25,8 @@ import signal
 import threading
 from typing import Iterator
 
+__all__ = ["HANDLED", "Interrupted", "signal_name", "exit_code_of", "handled", "shielded"]
+
 #: The signals that stop a task with cleanup.  SIGHUP does not exist on Windows.
 HANDLED: tuple[signal.Signals, ...] = tuple(
     getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
@@ -84,11 +86,6 @@ def _handler(signum: int, frame) -> None:  # noqa: ARG001 - signal handler signa
         return
     _state.first = signum
     raise Interrupted(signum)
-
-
-def stopped_by() -> int | None:
-    """The signal that stopped the running task, if one did."""
-    return _state.first
 
 
 @contextlib.contextmanager

@@ -1,12 +1,16 @@
 """Helpers the CLI tests import by name (a conftest module is not importable by name: the
-plugin distributions' tests have a conftest of their own): a throwaway plugin, the CLI in-process."""
+plugin distributions' tests have a conftest of their own): a throwaway plugin, the CLI in-process,
+an image that is not IRIS, a process that holds a namespace's lock, the instance's state."""
 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
+import shutil
 import subprocess
 import sys
+import tarfile
 import textwrap
 
 
@@ -50,8 +54,8 @@ def make_inproc(env, monkeypatch, tmp_path, capsys):
 _HOLD = textwrap.dedent("""
     import sys, time
     from iris_ops import locks, scripts
-    from iris_ops.operations.context import Operation
-    op = Operation.from_flags("restore", {})
+    from iris_ops.operations.context import operation_from_flags
+    op = operation_from_flags("restore", {})
     with op.bound(), locks.holding(op, sys.argv[1], wait=0):
         op.runner.run(scripts.wd_suspended(), changes=False)  # the first contact takes the lock
         print("HOLDING", flush=True)
@@ -87,3 +91,13 @@ def instance_state(sc, manager_dir: str = "/usr/irissys/mgr/") -> dict:
     return {"files": {p: e for p, e in listing["files"].items() if not p.startswith(manager_dir + "iris-ops-cache")},
             "config": listing["config"], "resources": listing["resources"], "mounted": listing["mounted"],
             "frozen": listing["frozen"], "roles": security["roles"], "users": sorted(security["users"])}
+def busybox_image(client) -> str:
+    """A 2 MB image (static busybox only, no `iris`) for containers that just need to exist."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        tar.add(os.path.realpath(shutil.which("busybox") or "/bin/busybox"), "bin/busybox")
+        link = tarfile.TarInfo("bin/sh")
+        link.type, link.linkname = tarfile.SYMTYPE, "busybox"
+        tar.addfile(link)
+    client.api.import_image_from_data(buffer.getvalue(), repository="iris-ops-busybox", tag="t")
+    return "iris-ops-busybox:t"

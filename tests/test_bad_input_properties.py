@@ -112,10 +112,9 @@ def _good_manifest() -> dict:
 
 
 def _parse(raw: str | bytes):
-    from iris_ops.fixture.model import Manifest
-    from iris_ops.fixture.schema import parse_json
+    from iris_ops.fixture import manifest_from_json
 
-    return Manifest.from_dict(parse_json(raw, "manifest.json"), where="manifest.json")
+    return manifest_from_json(raw, where="manifest.json")
 
 
 @given(JSON_VALUES)

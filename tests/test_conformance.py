@@ -15,7 +15,7 @@ import pytest
 from cli_helpers import instance_state
 from clihelp import cli, fails, ok
 from iris_ops import scripts
-from iris_ops.conformance import DIFFERS, FACTS, NOT_PROBED, OK
+from iris_ops.operations.conformance_facts import DIFFERS, FACTS, NOT_PROBED, OK
 from iris_ops_sim.testbed import VARIANT_NAMES
 
 

@@ -14,7 +14,7 @@ import pytest
 from invoke import Collection
 
 from iris_ops import config, hookimpl, hookspecs
-from iris_ops.cli import task
+from iris_ops.task import task
 from iris_ops.errors import ConfigError
 from iris_ops.manager import BUILTIN_PLUGINS, new_plugin_manager
 from iris_ops.registrar import TaskRegistrar
@@ -272,7 +272,7 @@ def test_internal_errors_hide_the_traceback_unless_verbose(tmp_path):
     module = tmp_path / "boom_plugin.py"
     module.write_text(textwrap.dedent('''
         from iris_ops import hookimpl
-        from iris_ops.cli import task
+        from iris_ops.task import task
 
         @task
         def boom(c):

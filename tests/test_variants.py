@@ -19,7 +19,7 @@ import pytest
 
 from cli_helpers import instance_state, kill_holder, start_lock_holder
 from clihelp import cli, fails, manifest, ok
-from iris_ops.conformance import DIFFERS, FACTS
+from iris_ops.operations.conformance_facts import DIFFERS, FACTS
 from iris_ops_sim.testbed import VARIANT_NAMES
 
 pytestmark = [pytest.mark.variants, pytest.mark.slow,

@@ -2,8 +2,8 @@
 iris-ops with it.
 
 It probes every IRIS behaviour iris-ops relies on that can be probed safely (the facts of
-:mod:`iris_ops.conformance`), on scratch objects it creates and removes (:mod:`iris_ops.scripts.conformance`):
-two probing scripts, a session whose input closes, a session whose lock must die with it, and,
+:mod:`iris_ops.operations.conformance_facts`), on scratch objects it creates and removes
+(:mod:`iris_ops.scripts.conformance`): two probing scripts, a session whose input closes, a session whose lock must die with it, and,
 when the instance asks for logins, a login of a scratch user who must change its password (its
 password is right: no wrong password is ever sent).  It freezes nothing.
 
@@ -18,18 +18,20 @@ import contextlib
 import dataclasses
 import io
 import re
-import secrets
 import textwrap
 import time
 from typing import TYPE_CHECKING
 
 from iris_ops import hookimpl
-from iris_ops.cli import task
+from iris_ops.task import task
 
 if TYPE_CHECKING:
-    from iris_ops.conformance import Finding, Observations
-    from iris_ops.operations.context import Operation
+    from iris_ops.operations.conformance_facts import Assessment, Observations
     from iris_ops.objectscript import Script
+    from iris_ops.operation import Operation
+
+__all__ = ["SERIAL_WAIT", "transaction", "end_of_input", "lock_release", "login", "probe", "conformance",
+           "register_tasks"]
 
 #: Seconds a probing or cleanup script waits for the one before it (the run's own lock).
 SERIAL_WAIT = 20.0
@@ -63,6 +65,8 @@ def _held(op: "Operation", session, token: str) -> tuple[str, str]:
 
 
 def _probe_session(op: "Operation", scratch, key: str):
+    import secrets  # here: it brings hashlib, hmac and random, which `iris-ops --list` must not load
+
     from iris_ops import scripts
 
     token = secrets.token_hex(12)
@@ -93,7 +97,7 @@ def transaction(op: "Operation") -> dict:
 def end_of_input(op: "Operation", scratch) -> dict:
     """Does a session end once its input closes?  One that does not is ended with Terminate."""
     from iris_ops import scripts
-    from iris_ops.conformance import END_WAIT
+    from iris_ops.operations.conformance_facts import END_WAIT
 
     session, pid, _ = _probe_session(op, scratch, "eof")
     code = session.close(time.monotonic() + END_WAIT)
@@ -139,7 +143,7 @@ def login(op: "Operation", scratch, password: str | None, first_output: str, eof
 def probe(op: "Operation") -> "Observations":
     """Every probe, then the cleanup (also after a failure or a signal)."""
     from iris_ops import redact, scripts, signals
-    from iris_ops.conformance import Observations
+    from iris_ops.operations.conformance_facts import Observations
 
     seen = Observations()
     seen.facts, first_output = _run(op, scripts.conformance_facts())
@@ -157,6 +161,8 @@ def probe(op: "Operation") -> "Observations":
         seen.setup = op.runner.run(scripts.conformance_setup(scratch, wait=SERIAL_WAIT))
         password = None
         if _USERNAME.search(first_output.split("<<<", 1)[0]):
+            import secrets
+
             password = "Cf-" + secrets.token_hex(12)
             redact.remember(password)
         seen.transaction = transaction(op)
@@ -204,7 +210,7 @@ def _cleanup(op: "Operation", scratch, failing: BaseException | None = None) -> 
 _COLUMNS = (("STATUS", 10), ("IRIS-OPS EXPECTS", 34), ("THIS INSTANCE", 34), ("DEPENDS ON IT", 28))
 
 
-def _table(op: "Operation", findings: "list[Finding]", zversion: str) -> None:
+def _table(op: "Operation", findings: "list[Assessment]", zversion: str) -> None:
     columns = (("FACT", max(len(f.fact.title) for f in findings)), *_COLUMNS)
     op.emit(f"conformance of {op.target.describe()}: {zversion or 'version unknown'}")
     op.emit("  ".join(f"{title:<{width}}" for title, width in columns).rstrip())
@@ -234,11 +240,11 @@ def conformance(c, json_=False, **target):
         iris-ops conformance
         iris-ops conformance --json > conformance.json
     """
-    from iris_ops.conformance import DIFFERS, evaluate
+    from iris_ops.operations.conformance_facts import DIFFERS, evaluate
     from iris_ops.errors import ValidationError
-    from iris_ops.operations.context import Operation
+    from iris_ops.operations.context import operation_from_flags
 
-    op = Operation.from_flags("conformance", target)
+    op = operation_from_flags("conformance", target)
     with op.bound():
         seen = probe(op)
     findings = evaluate(seen)

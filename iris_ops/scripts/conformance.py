@@ -30,6 +30,10 @@ from .backup import OPEN_TRANSACTIONS_QUERY
 from .common import FILE, table_counts
 from .freeze import argument_checks
 
+__all__ = ["OWN_TRANSACTION_QUERY", "PROBE_MODE", "RELEASE_POLLS", "PROBE_KEYS", "ConformanceScratch",
+           "conformance_facts", "conformance_transaction", "conformance_setup", "conformance_checks",
+           "conformance_session_lines", "conformance_end_session", "conformance_cleanup"]
+
 #: The per-transaction row of the process itself (Pid: the OS pid, ``$JOB``; the row's ID).
 OWN_TRANSACTION_QUERY = "SELECT InTransaction FROM %SYS.ProcessQuery WHERE Pid=?"
 #: The mode a probe gives the file it copies onto: a mode no new file gets by default.

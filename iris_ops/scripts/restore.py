@@ -7,7 +7,13 @@ from dataclasses import dataclass
 from iris_ops import names
 from iris_ops import objectscript as o
 from iris_ops.objectscript import Code, Script, call, check_status, check_true, lit, method, op, prop, result, set_, var
-from .common import FILE, RESOURCE_DESCRIPTION, RESOURCE_WITH_ROLE_DESCRIPTION
+from .common import FILE, RESOURCE_DESCRIPTION, ROLE_DESCRIPTION, delete_our_role
+
+__all__ = [
+    "existing", "manager_directory", "make_directory", "ensure_resource", "restore_facts", "NewDatabase",
+    "restore_databases", "resources_exist", "resource_exists", "delete_resource", "create_database",
+    "create_namespace",
+]
 
 
 def existing(namespace: str, databases: list[str], directories: list[str]) -> Script:
@@ -57,9 +63,11 @@ def ensure_resource(resource: str) -> Script:
     """Creates the resource named in a DAT label if the instance lacks it, with no public
     permission, and then, if no role of that name exists, the role ``<resource>`` granting
     ``<resource>:RW`` (what the Management Portal and IPM create beside a database resource), so
-    that users holding that role can use the restored database.  The resource's Description says
-    whether the role is ours too.  Never for a system resource (exit 3 when built).  Result:
-    ``created`` and ``role_created`` (1 when this call created them)."""
+    that users holding that role can use the restored database.  Resource first, then the role
+    check, as IPM's ``Build.cls`` does: IRIS may create the ``%DB_`` role with the resource
+    itself, and then there is nothing to create (never a failure because the role exists).  The
+    role's Description says whether it is ours.  Never for a system resource (exit 3 when
+    built).  Result: ``created`` and ``role_created`` (1 when this call created them)."""
     return _resource_step(Script("%SYS", purpose=f"ensure resource {resource}"), resource)
 
 
@@ -75,17 +83,13 @@ def _resource_statements(resource: str) -> list[Code]:
         result("role_created", 0),
         o.if_(
             o.not_(call("Security.Resources", "Exists", res)),
-            o.if_(
-                call("Security.Roles", "Exists", res),
-                check_status(call("Security.Resources", "Create", res, lit(RESOURCE_DESCRIPTION), lit(""))),
-                else_=[
-                    check_status(call("Security.Resources", "Create", res, lit(RESOURCE_WITH_ROLE_DESCRIPTION), lit(""))),
-                    check_status(call("Security.Roles", "Create", res, lit(RESOURCE_WITH_ROLE_DESCRIPTION),
-                                      lit(f"{resource}:RW"), lit(""))),
-                    result("role_created", 1),
-                ],
-            ),
+            check_status(call("Security.Resources", "Create", res, lit(RESOURCE_DESCRIPTION), lit(""))),
             result("created", 1),
+            o.if_(
+                o.not_(call("Security.Roles", "Exists", res)),
+                check_status(call("Security.Roles", "Create", res, lit(ROLE_DESCRIPTION), lit(f"{resource}:RW"), lit(""))),
+                result("role_created", 1),
+            ),
         ),
     ]
 
@@ -98,8 +102,8 @@ def restore_facts(namespace: str, databases: list[str], resources: list[str],
     ``<mgr>iris-ops-cache/``.  Result: ``manager_directory`` and ``version`` (as
     :func:`manager_directory`), what :func:`existing` returns (``directories`` keyed by the
     computed paths), what :func:`resources_exist` returns, and with ``cached`` (a list of
-    (sha256, size)) ``cache_dir`` and ``cache`` {sha256: 0/1}: whether the fixture cache may serve
-    each (:func:`iris_ops.scripts.cache.probe_step`)."""
+    (sha256, size)) ``cache_dir``, ``cache`` {sha256: 0/1}: whether the fixture cache may serve
+    each, and ``cache_why`` {sha256: why not} (:func:`iris_ops.scripts.cache.probe_step`)."""
     from .cache import DIRECTORY, probe_step
 
     ns = names.namespace(namespace)
@@ -137,9 +141,9 @@ class NewDatabase:
     resource: str | None
     #: (cache_dir, sha256, size, token): serve the file from the fixture cache.
     clone: tuple[str, str, int, str] | None = None
-    #: (cache_dir, sha256, size, token): leave the streamed file in the fixture cache (its record
-    #: already written as ``<sha256>.json.tmp-<token>``).
-    fill: tuple[str, str, int, str] | None = None
+    #: (cache_dir, sha256, size, token, record): leave the streamed file in the fixture cache,
+    #: with its record (:func:`iris_ops.scripts.cache.record_text`).
+    fill: tuple[str, str, int, str, tuple[str, str, str]] | None = None
 
 
 def restore_databases(namespace: str, databases: list[NewDatabase], globals_db: str, routines_db: str) -> Script:
@@ -182,10 +186,10 @@ def restore_databases(namespace: str, databases: list[NewDatabase], globals_db: 
 
     for i, db in enumerate(databases):
         if db.fill is not None:
-            cache_dir, sha256, size, token = db.fill
+            cache_dir, sha256, size, token, record = db.fill
             ok, why = var("fok"), var("fwhy")
             script.step(f"fill{i}", *guarded(
-                *fill_statements(cache_dir, sha256, size, db.directory + "IRIS.DAT", token, ok, why),
+                *fill_statements(cache_dir, sha256, size, db.directory + "IRIS.DAT", token, record, ok, why),
                 o.do(method(filled, "%Set", lit(names.database(db.name)), ok)),
                 o.do(method(errors, "%Set", lit(names.database(db.name)), why))))
         if db.resource is not None:
@@ -233,13 +237,13 @@ def resource_exists(resource: str) -> Script:
 
 def delete_resource(resource: str, *, with_role: bool = False) -> Script:
     """Deletes a resource iris-ops created (never a system resource: exit 3 when built), and with
-    ``with_role`` the role of the same name.  Result: ``deleted``."""
+    ``with_role`` the role of the same name if iris-ops created it too (its Description says so;
+    an absent role, or one IRIS made with the resource, is left alone).  Result: ``deleted``."""
     res = lit(names.user_resource(resource))
     script = Script("%SYS", purpose=f"delete resource {resource}")
-    role = [o.if_(call("Security.Roles", "Exists", res), check_status(call("Security.Roles", "Delete", res)))]
     script.step(
         "resource",
-        *(role if with_role else []),
+        *(delete_our_role(res, var("rd")) if with_role else []),
         o.if_(call("Security.Resources", "Exists", res), check_status(call("Security.Resources", "Delete", res))),
         result("deleted", 1),
     )

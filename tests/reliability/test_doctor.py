@@ -70,20 +70,6 @@ def test_kill_9_mid_backup_leaves_staging_and_a_partial_fixture_which_doctor_rep
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
-def test_a_freeze_whose_owner_died_is_found_and_thawed(shared_sim, rel_cli):
-    """The client and its in-instance session both gone (container-level kill, power loss of
-    the client machine with the session killed): the instance stays frozen until WDSuspendLimit."""
-    code, _, err = rel_cli("run", "--ns", "%SYS",
-                           'Set sc=##class(Backup.General).ExternalFreeze(,"iris-ops backup",,,,,0,,,600)')
-    assert code == 0, err
-    assert shared_sim.instance.is_frozen()
-    code, doc, _ = _doctor(rel_cli)
-    assert code == 4 and _kinds(doc) == ["frozen"]
-    code, doc, err = _doctor(rel_cli, "--fix", "--yes")
-    assert code == 0, err
-    assert not shared_sim.instance.is_frozen()
-
-
 @pytest.fixture(scope="module")
 def big_fixture(shared_sim, tmp_path_factory):
     from clihelp import cli, ok

@@ -174,3 +174,28 @@ def test_sql_statement_results(inst):
     assert rs.get_property(p, "%SQLCODE") == -30 and "not found" in rs.get_property(p, "%Message")
     rs = cls.call_class_method(p, "%ExecDirect", [ByRef(), "UPDATE Person SET Name = 'b'"])
     assert rs.get_property(p, "%SQLCODE") == 0 and rs.get_property(p, "%ROWCOUNT") == 1
+
+
+def test_file_dates_are_its_modification_and_change_times(inst):
+    import datetime
+
+    f = "%Library.File"
+    path = "/usr/irissys/mgr/user/IRIS.DAT"
+    host = inst.fs.host_path(path)
+    when = datetime.datetime(2024, 1, 2, 3, 4, 5, 678000, tzinfo=datetime.timezone.utc)
+    ns = int(when.timestamp()) * 10**9 + 678_400_000
+    os.utime(host, ns=(ns, ns))
+    # $H in UTC, rounded to the millisecond; the seconds a canonical number
+    assert call(inst, f, "GetFileDateModified", path, 1) == "66841,11045.678"
+    os.utime(host, ns=(ns, ns - 178_400_000))
+    assert call(inst, f, "GetFileDateModified", path, 1) == "66841,11045.5"
+    # On Unix "the date of the last file status change": the ctime, which any change moves
+    def horolog(ns: int) -> str:
+        days, rest = divmod((ns + 500_000) // 1_000_000, 86_400_000)
+        return f"{days + 47117},{rest // 1000}.{rest % 1000:03d}".rstrip("0").rstrip(".")
+
+    assert call(inst, f, "GetFileDateCreated", path, 1) == horolog(os.stat(host).st_ctime_ns)
+    os.chmod(host, 0o640)
+    assert call(inst, f, "GetFileDateCreated", path, 1) == horolog(os.stat(host).st_ctime_ns)
+    assert call(inst, f, "GetFileDateModified", path, 1) == "66841,11045.5"
+    assert call(inst, f, "GetFileDateCreated", "/usr/irissys/mgr/nothere", 1) == ""

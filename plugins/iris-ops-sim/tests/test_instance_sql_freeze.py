@@ -120,6 +120,16 @@ def test_writers_block_after_external_freeze_timeout(inst):
         inst.thaw()
 
 
+def test_external_freeze_timeout_is_capped_at_1200_seconds(inst):
+    """A larger ExternalFreezeTimeOut is used as 1200; 0 is the default of 600."""
+    for asked, used in ((5000, 1200.0), (1200, 1200.0), (900, 900.0), (0, 600.0)):
+        assert call(inst, "Backup.General", "ExternalFreeze", "", "", 1, 10, 0, 0, asked) == 1
+        try:
+            assert inst.freeze_info()["timeout"] == used
+        finally:
+            inst.thaw()
+
+
 def test_second_freeze_fails_and_first_parameter_is_the_log_file(inst):
     assert call(inst, "Backup.General", "ExternalFreeze", "0") == 1
     assert inst.fs.exists("/usr/irissys/mgr/0")  # ExternalFreeze(0) names a log file "0"

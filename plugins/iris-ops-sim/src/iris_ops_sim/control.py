@@ -16,6 +16,8 @@ from typing import Any, Callable
 
 from iris_ops.errors import InstanceError
 
+__all__ = ["Exec", "SqlResult", "SimWriter", "SimControl", "docker_exec", "host_exec"]
+
 #: ``run(argv, user, stdin=None)`` -> (exit status, stdout, stderr) of ``iris-sim argv...``
 Exec = Callable[..., "tuple[int, bytes, bytes]"]
 

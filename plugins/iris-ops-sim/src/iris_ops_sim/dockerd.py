@@ -1,8 +1,5 @@
-"""The test bed's Docker engine: one that is already reachable, or a private ``dockerd``.
-
-:func:`find_engine` returns the URL of an engine that answers ``/_ping`` now: ``DOCKER_HOST``
-when it is set (the only candidate then, as for the docker CLI), otherwise the active CLI
-context's endpoint and the default socket.
+"""A private ``dockerd`` for the test bed when no engine answers, and :func:`engine`: the engine
+:mod:`iris_ops_sim.engines` finds, else a private one.
 
 :class:`PrivateEngine` starts Debian's ``dockerd`` (20.10, API 1.41) when none answers and the
 machine allows it (root, ``dockerd`` on PATH).  Everything it writes lives under one short
@@ -41,17 +38,17 @@ from typing import TYPE_CHECKING, Iterator
 
 import structlog
 
-from iris_ops.errors import UnreachableError
+from iris_ops_sim.engines import API_VERSION, EngineUnavailableError, client_for, ping, probe
 
 if TYPE_CHECKING:
     import docker
 
+__all__ = [
+    "MAX_SOCKET_PATH", "private_engine_blocker", "unavailable_reason", "Engine", "engine", "PrivateEngine",
+]
+
 log = structlog.get_logger(__name__)
 
-#: What the tests speak: Debian's docker.io 20.10 serves API 1.41, newer engines still accept it.
-API_VERSION = "1.41"
-DEFAULT_SOCKET = "unix:///var/run/docker.sock"
-REQUIRE_ENV = "IRIS_OPS_REQUIRE_DOCKER"
 #: sun_path is 108 bytes including the terminating NUL.
 MAX_SOCKET_PATH = 107
 #: Where root's binaries live even when PATH (a venv, a CI runner) leaves them out.
@@ -63,75 +60,7 @@ _ENGINE_PROGRAMS = ("dockerd", "containerd", "containerd-shim", "containerd-shim
 _LOG_TAIL_LINES = 25
 
 
-class EngineUnavailableError(UnreachableError):
-    """No Docker engine answers and none can be started here; the message says why."""
-
-    default_fix = (
-        "Start a Docker engine (or set DOCKER_HOST to one), or run the tests as root on a machine "
-        "with dockerd installed (Debian: apt-get install docker.io) so a private one can start."
-    )
-
-
-# --- finding an engine --------------------------------------------------------------------------
-
-def ping(url: str, timeout: float = 2.0, *, tls: object = None) -> str | None:
-    """None when the engine at ``url`` answers ``/_ping`` within ``timeout``; else why not."""
-    import docker
-
-    try:
-        client = docker.APIClient(base_url=url, version=API_VERSION, timeout=timeout, tls=tls)
-        try:
-            client.ping()
-        finally:
-            client.close()
-    except Exception as exc:  # any transport (unix, tcp, ssh, TLS) fails in its own way
-        return f"{type(exc).__name__}: {exc}"
-    return None
-
-
-def _candidates() -> list[tuple[str, str, object]]:
-    """(what, url, tls) in the docker CLI's order of precedence."""
-    import docker
-    from docker.context import ContextAPI
-
-    environment = os.environ
-    if environment.get("DOCKER_HOST"):
-        params = docker.utils.kwargs_from_env(environment=environment)
-        return [("DOCKER_HOST", params["base_url"], params.get("tls"))]
-    found: list[tuple[str, str, object]] = []
-    try:
-        context = ContextAPI.get_context(environment.get("DOCKER_CONTEXT") or None)
-    except Exception as exc:  # a broken ~/.docker/config.json must not hide the default socket
-        log.debug("docker context unreadable", error=str(exc))
-        context = None
-    if context is not None and context.Host:
-        # docker-py's own context writer stores the requests form of a socket URL.
-        url = re.sub(r"^http\+unix://", "unix://", context.Host)
-        found.append((f"docker context {context.Name!r}", url, context.TLSConfig))
-    if all(url != DEFAULT_SOCKET for _, url, _ in found):
-        found.append(("default socket", DEFAULT_SOCKET, None))
-    return found
-
-
-def _probe(timeout: float) -> tuple[str | None, list[str]]:
-    failures = []
-    for what, url, tls in _candidates():
-        problem = ping(url, timeout, tls=tls)
-        if problem is None:
-            return url, failures
-        failures.append(f"{what} {url}: {problem}")
-    return None, failures
-
-
-def find_engine(timeout: float = 2.0) -> str | None:
-    """The URL of a Docker engine that answers now, or None.
-
-    ``DOCKER_HOST`` when set (and then nothing else: an explicit choice is not second-guessed);
-    otherwise the active docker context's endpoint, then ``/var/run/docker.sock``.  TLS settings
-    stay those of the environment or context, as ``docker.from_env()`` applies them.
-    """
-    return _probe(timeout)[0]
-
+# --- reachable, or private ------------------------------------------------------------------
 
 def private_engine_blocker() -> str | None:
     """Why this machine cannot start a :class:`PrivateEngine`, or None when it can."""
@@ -152,7 +81,7 @@ def _no_engine_reason(failures: list[str]) -> str | None:
 
 def unavailable_reason(timeout: float = 2.0) -> str | None:
     """None when an engine can be had (one answers, or a private one may start); else why not."""
-    url, failures = _probe(timeout)
+    url, failures = probe(timeout)
     return None if url is not None else _no_engine_reason(failures)
 
 
@@ -172,21 +101,10 @@ class Engine:
         return client_for(self.url, timeout)
 
 
-def client_for(url: str, timeout: float = 120.0) -> docker.DockerClient:
-    """A high-level client for ``url``, speaking :data:`API_VERSION` (no version round trip)."""
-    import docker
-
-    tls = None
-    for _, candidate, candidate_tls in _candidates():
-        if candidate == url:
-            tls = candidate_tls
-    return docker.DockerClient(base_url=url, version=API_VERSION, timeout=timeout, tls=tls)
-
-
 @contextmanager
 def engine(timeout: float = 2.0) -> Iterator[Engine]:
     """An engine for the duration of the block: a reachable one, else a private one (stopped after)."""
-    url, failures = _probe(timeout)
+    url, failures = probe(timeout)
     if url is not None:
         yield Engine(url)
         return

@@ -41,6 +41,11 @@ import signal
 from iris_ops import hookimpl
 from iris_ops.errors import DeadlineExceeded, UnreachableError
 
+__all__ = [
+    "STEP", "WARNING", "signal_self", "parse", "main", "Fault", "stop_container", "SCRIPT_FAULTS",
+    "TRANSFER_FAULTS", "INJECT", "Limited",
+]
+
 STEP = re.compile(r"Try \{ If n=\d+ \{ ")
 #: What :func:`main` prints before the command runs: a run with a fault is never mistaken for a real one.
 WARNING = "iris-ops-sim: FAULT INJECTION ACTIVE ({spec}): this run fails on purpose, for a test"

@@ -17,6 +17,8 @@ from typing import Any, Iterable
 from iris_ops.errors import UnreachableError
 from iris_ops_sim.control import SimControl, docker_exec, host_exec
 
+__all__ = ["LABEL", "READY_TIMEOUT", "SimContainer", "run_container", "wait_ready", "host_owner", "HostSim"]
+
 #: Every container the kit starts carries this label (``docker ps --filter label=iris-ops.sim=1``).
 LABEL = "iris-ops.sim"
 READY_TIMEOUT = 30.0
@@ -169,9 +171,9 @@ class HostSim:
         end of its input, as with the variant ``eof-keeps-session``); their pids."""
         import signal
 
-        from iris_ops_sim.irissim.instance import jobs
+        from iris_ops_sim.irissim.instance import jobtable
 
-        pids = jobs.live(str(self.install_dir / "mgr" / ".sim" / "jobs"))
+        pids = jobtable.live(self.install_dir / "mgr" / ".sim" / "jobs")
         for pid in pids:
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -181,7 +183,7 @@ class HostSim:
 
     def install(self) -> "HostSim":
         """Launchers in ``<home>/bin`` and the default instance (idempotent)."""
-        from iris_ops_sim import image
+        from iris_ops_sim import launchers
 
         if self.installed():
             return self
@@ -193,8 +195,8 @@ class HostSim:
         package_parent = Path(__file__).resolve().parent  # holds the irissim package
         from iris_ops_sim.irissim import variants
 
-        image.write_launchers(self.home / "bin", str(package_parent), env={"IRISSIM_REGISTRY": str(self.registry)},
-                              pycache=self.home / "pycache",
-                              pinned={variants.ENV: variants.environment(self.variants).get(variants.ENV, "")})
+        launchers.write_launchers(self.home / "bin", str(package_parent), env={"IRISSIM_REGISTRY": str(self.registry)},
+                                  pycache=self.home / "pycache",
+                                  pinned={variants.ENV: variants.environment(self.variants).get(variants.ENV, "")})
         self.instance.call("init", "--install-dir", str(self.install_dir))
         return self

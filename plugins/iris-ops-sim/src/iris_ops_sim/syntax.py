@@ -10,6 +10,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+__all__ = ["parser", "syntax_errors"]
+
 
 @lru_cache(maxsize=1)
 def parser() -> Any:

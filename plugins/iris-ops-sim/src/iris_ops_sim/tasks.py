@@ -2,6 +2,7 @@
 
     eval "$(iris-ops sim up)"      # a container of the iris-ops-sim image on a reachable Docker
                                    # engine, or else an instance installed on this host
+    eval "$(iris-ops sim up --dir ~/sim)"   # installed on this host, engine or not
     iris-ops sim sql --ns USER "SELECT 1"
     iris-ops sim create-db --name BIG --size-mb 256 --namespace BIG
     iris-ops sim status
@@ -21,13 +22,21 @@ from pathlib import Path
 from invoke import Collection
 
 from iris_ops import hookimpl
-from iris_ops.cli import task
+from iris_ops.task import task
 from iris_ops.errors import ConflictError, UnreachableError, UsageError
+
+__all__ = [
+    "DIR_ENV", "DEFAULT_CONTAINER", "default_dir", "up", "down", "status", "sql", "create_db", "variants", "image",
+    "register_tasks", "start_simulated_instance",
+]
 
 #: Where ``sim up`` installs a host instance unless ``--dir`` says otherwise.
 DIR_ENV = "IRIS_OPS_SIM_DIR"
 DEFAULT_CONTAINER = "iris"
-_DIR_HELP = f"host install directory when no engine is reachable (default ${DIR_ENV} or <tempdir>/iris-ops-sim-<uid>)"
+_DEFAULT_DIR = f"${DIR_ENV} or <tempdir>/iris-ops-sim-<uid>"
+_DIR_HELP = f"the host install in DIR (default {_DEFAULT_DIR})"
+_UP_DIR_HELP = (f"install on this host, in DIR, even when a Docker engine is reachable (with no engine, "
+                f"`sim up` installs on this host anyway, in {_DEFAULT_DIR})")
 _CONTAINER_HELP = f"container name (default ${{IRIS_OPS_CONTAINER}} or {DEFAULT_CONTAINER})"
 
 
@@ -52,15 +61,15 @@ def _host(dir: str | None):  # noqa: A002 - the flag is --dir
 
 def _engine(required: bool):
     """(base_url, DockerClient) of a reachable engine, or None."""
-    from iris_ops_sim import dockerd
+    from iris_ops_sim import engines
 
-    url = dockerd.find_engine()
+    url = engines.find_engine()
     if url is None:
         if required:
             raise UnreachableError("no Docker engine is reachable (DOCKER_HOST, the docker context, /var/run/docker.sock)",
                                    fix="Start Docker, or set DOCKER_HOST.")
         return None
-    return url, dockerd.client_for(url)
+    return url, engines.client_for(url)
 
 
 def _container_name(container: str | None) -> str:
@@ -125,16 +134,23 @@ def _same_variants(sim, wanted: tuple[str, ...], where: str) -> None:
             fix="Remove it first with `iris-ops sim down` (variants are fixed when an instance starts).")
 
 
-@task(help={"dir": _DIR_HELP, "container": _CONTAINER_HELP,
+@task(help={"dir": _UP_DIR_HELP, "container": _CONTAINER_HELP,
             "variant": "take this variant's answer to an open question (repeatable; `iris-ops sim variants` lists them)"},
       iterable=["variant"])
 def up(c, dir=None, container=None, variant=None):  # noqa: A002
     """Start a simulated instance (idempotent); print shell exports for `eval`.
 
+    A container of the iris-ops-sim image when a Docker engine is reachable; an install on this
+    host when none is, or when --dir asks for one.
+
     Examples:
         eval "$(iris-ops sim up)"
+        eval "$(iris-ops sim up --dir ~/iris-sim)"
         eval "$(iris-ops sim up --variant eof-keeps-session --variant rename-replaces)"
     """
+    if dir and container:
+        raise UsageError("--dir asks for an install on this host and --container for a container: give one",
+                         fix="iris-ops sim up --dir DIR (on this host), or iris-ops sim up --container NAME")
     chosen = _chosen_variants(variant)
     found = None if dir else _engine(required=False)
     if found is None:
@@ -142,7 +158,8 @@ def up(c, dir=None, container=None, variant=None):  # noqa: A002
         if host.installed():
             _same_variants(host, chosen, f"the simulated instance in {host.home}")
         host = type(host)(host.home, variants=chosen).install()
-        _say(f"simulated IRIS installed on this host at {host.install_dir} (no Docker engine reachable); "
+        why = "--dir asks for a host install" if dir else "no Docker engine reachable"
+        _say(f"simulated IRIS installed on this host at {host.install_dir} ({why}); "
              "iris-ops will use the local transport")
         print("export IRIS_OPS_TRANSPORT=local")
         print(f"export IRIS_OPS_IRIS_COMMAND={shlex.quote(str(host.iris_command))}")
@@ -296,14 +313,14 @@ def register_tasks(registrar):
 def start_simulated_instance(name):
     """A simulated instance for a test session (``pytest --iris-sim``): a container on a
     reachable engine, or else a host install under a temporary directory."""
-    from iris_ops_sim import dockerd
+    from iris_ops_sim import engines
     from iris_ops_sim.simcontainer import HostSim, run_container
 
-    url = dockerd.find_engine()
+    url = engines.find_engine()
     if url is not None:
         from iris_ops_sim import image as images
 
-        client = dockerd.client_for(url)
+        client = engines.client_for(url)
         sc = run_container(client, url, images.ensure_image(client), name)
         return {"container": name, "docker_host": url, "transport": "docker"}, sc.remove, f"simulated IRIS container {name}"
     import shutil

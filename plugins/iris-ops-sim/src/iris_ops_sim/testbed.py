@@ -1,4 +1,6 @@
-"""pytest fixtures of the testing kit (registered as the ``iris_ops`` pytest11 entry point).
+"""pytest fixtures of the testing kit: iris-ops' own test bed, loaded only when a run asks for
+it (``-p iris_ops_sim.testbed``, as iris-ops' pyproject addopts do).  It has no pytest11 entry
+point: users' projects with iris-ops-sim installed never get these fixtures or the summary line.
 
 * ``docker_engine`` (session): a real Docker engine.  A reachable one (``DOCKER_HOST``, the docker
   context, the default socket), or else a private ``dockerd`` that this session starts under a
@@ -17,8 +19,8 @@
   variants: ``run_container(..., variants=...)``.)
 * Tests marked ``real_iris`` are skipped unless ``IRIS_OPS_REAL_CONTAINER`` names a container.
 
-Importing this module imports neither docker nor the simulator: every pytest run of a project
-that has iris-ops installed loads it.
+Importing this module imports neither docker nor the simulator: every run of iris-ops' suite
+loads it, and most tests need neither.
 """
 
 from __future__ import annotations
@@ -31,6 +33,13 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 import pytest
+
+__all__ = [
+    "REAL_CONTAINER_ENV", "REQUIRE_DOCKER_ENV", "SHARED_ENGINE_ENV", "SHARED_PROBLEM_ENV",
+    "DOCKER_FIXTURES", "DockerEngine", "docker_engine", "pytest_sessionstart", "pytest_sessionfinish",
+    "sim_image", "sim_container", "sim_host", "pytest_configure", "pytest_collection_modifyitems",
+    "pytest_runtest_logreport", "pytest_terminal_summary",
+]
 
 REAL_CONTAINER_ENV = "IRIS_OPS_REAL_CONTAINER"
 REQUIRE_DOCKER_ENV = "IRIS_OPS_REQUIRE_DOCKER"
@@ -63,21 +72,21 @@ class DockerEngine:
 
 @pytest.fixture(scope="session")
 def docker_engine() -> Iterator[DockerEngine]:
-    from iris_ops_sim import dockerd
+    from iris_ops_sim import dockerd, engines
 
     if os.environ.get(SHARED_PROBLEM_ENV):
         _no_engine(os.environ[SHARED_PROBLEM_ENV])
     shared_dir = os.environ.get(SHARED_ENGINE_ENV)
     if shared_dir:  # an xdist worker: the controller's private engine
         url = os.environ.get("DOCKER_HOST", "")
-        client = dockerd.client_for(url)
+        client = engines.client_for(url)
         _docker_tests["engine"] = f"a private dockerd ({url})"
         try:
             yield DockerEngine(base_url=url, client=client, lock_dir=shared_dir)
         finally:
             client.close()
         return
-    url = dockerd.find_engine()
+    url = engines.find_engine()
     private = None
     if url is None:
         blocker = dockerd.private_engine_blocker()
@@ -91,7 +100,7 @@ def docker_engine() -> Iterator[DockerEngine]:
             _no_engine(f"a private dockerd could not start: {e}")
         url = private.url
         _stop_on_sigterm(private)
-    client = dockerd.client_for(url)
+    client = engines.client_for(url)
     _docker_tests["engine"] = f"a private dockerd ({url})" if private else url
     try:
         yield DockerEngine(base_url=url, client=client, lock_dir=private.dir if private else None)
@@ -115,9 +124,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     this machine allows it, and costs about a second."""
     if not _xdist_controller(session.config) or os.environ.get(SHARED_ENGINE_ENV):
         return
-    from iris_ops_sim import dockerd
+    from iris_ops_sim import dockerd, engines
 
-    reachable = dockerd.find_engine()
+    reachable = engines.find_engine()
     if reachable is not None:
         _docker_tests["engine"] = reachable  # the workers find it too
         return

@@ -42,6 +42,12 @@ from . import variants
 from .instance import SimInstance
 from .instance.fs import NativeFS
 
+__all__ = [
+    "cmd_init", "cmd_daemon", "cmd_sql", "cmd_create_db", "cmd_create_ns", "cmd_writer",
+    "cmd_transaction", "cmd_set_version", "cmd_integrity", "cmd_state", "cmd_delete_resource",
+    "cmd_os_auth", "cmd_security", "cmd_check_password", "cmd_user", "cmd_listing", "parser", "main",
+]
+
 
 def _instance(name: str) -> SimInstance:
     return SimInstance.open(NativeFS(), name)

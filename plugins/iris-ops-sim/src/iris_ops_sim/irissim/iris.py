@@ -10,14 +10,16 @@ program runs on a host as a native install (its launcher sets ``IRISSIM_REGISTRY
 session`` wait that long before it reads its input: a slow, overloaded instance that overruns
 every deadline.  The session then runs what it was sent, as a late IRIS process would.
 
-A session registers itself (``instance/jobs.py``) so that another one can end it with
-``$SYSTEM.Process.Terminate(pid)``: SIGTERM ends it as a ``Halt`` with the status asked for.
+A session is a job of the instance's job table (``instance/jobtable.py``), so that another one
+can end it with ``$SYSTEM.Process.Terminate(pid)``: SIGTERM ends it as a ``Halt`` with the status
+asked for.
 With the variant ``eof-keeps-session`` (``variants.py``) the session never sees the end of its
 input: it reads from a pipe this process keeps open, fed from the real input.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
@@ -25,10 +27,12 @@ import threading
 import time
 
 from . import variants
-from .instance import SimInstance, jobs
+from .instance import SimInstance, jobtable
 from .instance.fs import NativeFS, current_user
 from .objectscript.runtime import Halt
 from .objectscript.terminal import Instances, iris_main
+
+__all__ = ["main", "slow_down"]
 
 
 def _write(data: bytes) -> None:
@@ -58,8 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         except LookupError:
             return None
         if session:
-            jobs.register(found, os.getpid())
-            signal.signal(signal.SIGTERM, _terminated)
+            signal.signal(signal.SIGTERM, functools.partial(_terminated, jobtable.location(found)))
         return found
 
     def every() -> list:
@@ -71,15 +74,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except Halt as h:  # terminated by another process while it waited for input
         return h.exit_code
-    finally:
-        jobs.unregister()
 
 
-def _terminated(signum, frame) -> None:  # noqa: ARG001
+def _terminated(where, signum, frame) -> None:  # noqa: ARG001
     """SIGTERM from ``$SYSTEM.Process.Terminate``: end as ``Halt`` would, so that the session
     releases what it holds on its way out."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    raise Halt(jobs.exit_status())
+    raise Halt(jobtable.exit_status(where, os.getpid()))
 
 
 def keep_input_open() -> None:

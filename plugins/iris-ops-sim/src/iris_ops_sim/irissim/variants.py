@@ -18,6 +18,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+__all__ = ["ENV", "Variant", "EOF_KEEPS_SESSION", "RENAME_REPLACES", "COPY_TAKES_NEW_OWNER", "RESOURCE_CREATES_ROLE",
+           "READONLY_SQL_FAILS", "PASSWORD_CHANGE_PROMPT", "VARIANTS", "UnknownVariant", "parse", "active", "on",
+           "check_environment", "environment"]
+
 ENV = "IRISSIM_VARIANTS"
 
 

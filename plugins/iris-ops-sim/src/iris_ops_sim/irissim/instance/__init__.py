@@ -6,7 +6,8 @@ every class module at start-up would cost each one more than most scripts run.
 """
 
 from ..objectscript import runtime as _runtime
-from .state import SimInstance, SqlResult
+from .sql import SqlResult
+from .state import SimInstance
 from .writer import Writer
 
 __all__ = ["SimInstance", "SqlResult", "Writer", "CLASS_MODULES"]

@@ -43,6 +43,12 @@ from typing import TYPE_CHECKING, Iterator
 if TYPE_CHECKING:
     import sqlite3
 
+__all__ = [
+    "BLOCK", "FORMAT", "LABEL_BLOCKS", "CRC_TABLE_OFFSET", "CRC_TABLE_BLOCKS", "MAX_IMAGE_BLOCKS",
+    "IMAGE_OFFSET", "MIN_FILE_SIZE", "MB", "DatError", "Label", "empty_image", "create", "read_label",
+    "check", "read", "update", "check_capacity", "open_image", "quote",
+]
+
 BLOCK = 8192
 FORMAT = 1
 LABEL_BLOCKS = 3

@@ -18,8 +18,9 @@ import stat
 from pathlib import Path
 from typing import Iterator
 
+__all__ = ["USERS", "ContainerPathError", "normalize", "ContainerFS", "NativeFS", "current_user"]
+
 USERS: dict[str, tuple[int, int]] = {"root": (0, 0), "irisowner": (51773, 51773)}
-GROUPS: dict[str, int] = {"root": 0, "irisowner": 51773}
 
 _PASSWD = "root:x:0:0:root:/root:/bin/bash\nirisowner:x:51773:51773:irisowner:/home/irisowner:/bin/bash\n"
 _GROUP = "root:x:0:\nirisowner:x:51773:\n"
@@ -95,13 +96,6 @@ class ContainerFS:
         if real != self._root_real and not real.startswith(self._root_real + os.sep):
             raise ContainerPathError(f"path escapes the container root: {path!r}")
         return Path(host)
-
-    def container_path(self, host: Path) -> str:
-        """The container path of a host path under ``rootfs``."""
-        rel = os.path.relpath(os.path.realpath(host), self._root_real)
-        if rel.startswith(".."):
-            raise ContainerPathError(f"host path outside the container: {host}")
-        return normalize("/" + ("" if rel == "." else rel))
 
     # --- ownership metadata ----------------------------------------------------------------
 
@@ -229,6 +223,7 @@ class ContainerFS:
         return USERS.get(name)
 
     def lookup_group(self, name: str) -> int | None:
+        """A group's id by name (``%File.SetOwnerGroup``), from the container's /etc/group."""
         try:
             for line in (self.rootfs / "etc" / "group").read_text().splitlines():
                 fields = line.split(":")
@@ -236,7 +231,7 @@ class ContainerFS:
                     return int(fields[2])
         except FileNotFoundError:
             pass
-        return GROUPS.get(name)
+        return _default_group(name)
 
 
 class NativeFS(ContainerFS):
@@ -254,9 +249,6 @@ class NativeFS(ContainerFS):
 
     def host_path(self, path: str) -> Path:
         return Path(normalize(path))
-
-    def container_path(self, host: Path) -> str:
-        return normalize(os.path.abspath(host))
 
     def owner(self, path: str) -> tuple[int, int]:
         st = os.stat(self.host_path(path))
@@ -287,7 +279,13 @@ class NativeFS(ContainerFS):
         try:
             return grp.getgrnam(name).gr_gid
         except KeyError:
-            return GROUPS.get(name)
+            return _default_group(name)
+
+
+def _default_group(name: str) -> int | None:
+    """The group of a known user's name (root and irisowner each have a group of their own)."""
+    ids = USERS.get(name)
+    return ids[1] if ids else None
 
 
 def current_user() -> str:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import struct
 from typing import Any
 
+__all__ = ["listbuild", "parse"]
+
 
 def _element(value: Any) -> bytes:
     if isinstance(value, bool):

@@ -33,6 +33,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+__all__ = ["POLL", "Held", "Owner", "LockTable"]
+
 # struct flock on Linux x86-64 and arm64: short l_type, short l_whence, off_t l_start,
 # off_t l_len, pid_t l_pid (then padding to 32 bytes).
 _FLOCK = struct.Struct("@hhqqi4x")

@@ -14,6 +14,8 @@ from __future__ import annotations
 from . import datfile
 from .fs import USERS
 
+__all__ = ["IRISOWNER", "MountError", "AlreadyMounted", "MountsMixin"]
+
 IRISOWNER = USERS["irisowner"]
 
 
@@ -38,10 +40,6 @@ class MountsMixin:
 
     def mount_info(self, directory: str) -> dict | None:
         return self._state()["mounted"].get(self.normalize_directory(directory))
-
-    def is_dismounted(self, directory: str) -> bool:
-        """Explicitly dismounted (as opposed to not used yet)."""
-        return self.normalize_directory(directory) in self._state().get("dismounted", [])
 
     def mount(self, directory: str, readonly: bool = False) -> dict:
         """MountDatabase: returns the mount record; raises :class:`AlreadyMounted` when it is

@@ -22,6 +22,13 @@ from typing import Any
 
 from ..objectscript import encryption
 
+__all__ = [
+    "SYSTEM_DEFAULTS", "ALGORITHM_BITS", "DEFAULT_PASSWORD", "DEFAULT_USERS", "DEFAULT_ROLES",
+    "DEFAULT_SERVICES", "SERVICE_AUTHE_CAPABILITIES", "LoginRefused", "hash_password", "check_password",
+    "pattern_ok", "default_state", "of", "find_user", "find_role", "new_user", "set_password",
+    "password_expired", "authenticate", "public_user",
+]
+
 #: Security.System defaults (ref/2024.1/Security/System.cls, InitialExpression of each property).
 SYSTEM_DEFAULTS = {
     "PasswordPattern": "3.128ANP",

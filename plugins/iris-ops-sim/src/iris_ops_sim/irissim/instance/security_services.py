@@ -25,6 +25,8 @@ from ..objectscript.runtime import (
 from . import security
 from .classes.common import E_GENERAL
 
+__all__ = ["GET_KEYS", "WRITABLE", "SecurityServiceObject", "SecurityServices"]
+
 GET_KEYS = ("AutheEnabled", "AutheEnabledCapabilities", "Capabilities", "ClientSystems", "Description", "Enabled")
 WRITABLE = ("AutheEnabled", "ClientSystems", "Enabled")
 

@@ -29,6 +29,11 @@ from ..objectscript.runtime import (
 from . import security
 from .classes.common import E_GENERAL
 
+__all__ = [
+    "NAME_MAX", "GET_KEYS", "WRITABLE", "BOOLEANS", "PASSWORD_KEYS", "CREATE_PARAMETERS",
+    "SecurityUserObject", "SecurityUsers", "sql_users",
+]
+
 _HOROLOG_EPOCH = _dt.date(1840, 12, 31).toordinal()
 NAME_MAX = 160  # "Maximum length of a user name is 160 characters"
 

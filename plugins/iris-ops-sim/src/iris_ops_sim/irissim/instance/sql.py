@@ -15,14 +15,17 @@ Errors are raised as :class:`SqlError` with IRIS's SQLCODE and message.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 from . import datfile
 from .datfile import quote
-from .state import MountError, SimInstance, SqlResult
+from .mounts import MountError
 
 if TYPE_CHECKING:
     import sqlite3
+
+__all__ = ["CATALOG", "RTN", "DEFAULT_SCHEMA", "SqlResult", "SqlMixin", "SqlError", "execute"]
 
 CATALOG = "^oddDEF"
 RTN = "^RTN"
@@ -32,6 +35,22 @@ _IDENT = r'(?:"(?:[^"]|"")+"|[A-Za-z%_][A-Za-z0-9_%$@#]*)'
 _QNAME = rf"({_IDENT})(?:\s*\.\s*({_IDENT}))?"
 _CREATE = re.compile(rf"^\s*CREATE\s+TABLE\s+{_QNAME}\s*(\(.*)$", re.I | re.S)
 _DROP = re.compile(rf"^\s*DROP\s+TABLE\s+{_QNAME}\s*;?\s*$", re.I | re.S)
+
+
+@dataclass
+class SqlResult:
+    columns: list[str]
+    rows: list[tuple]
+    rowcount: int
+
+
+class SqlMixin:
+    """``SimInstance.sql``.  :func:`execute` takes the instance as this mixin (state.py builds
+    :class:`~.state.SimInstance` from it, so this module cannot name that class): it reads the
+    configuration, mounts and write daemon the other mixins give the instance."""
+
+    def sql(self, namespace: str, statement: str, params: tuple = ()) -> SqlResult:
+        return execute(self, namespace, statement, params)
 
 
 class SqlError(Exception):
@@ -53,10 +72,13 @@ def _data_table(schema: str, table: str) -> str:
     return f"^{schema}.{table}D"
 
 
-def execute(inst: SimInstance, namespace: str, statement: str, params: tuple = (),
-            cancelled: Callable[[], bool] | None = None, dry_run: bool = False) -> SqlResult:
+def execute(inst: "SqlMixin", namespace: str, statement: str, params: tuple = (),
+            cancelled: Callable[[], bool] | None = None, dry_run: bool = False,
+            journal: Callable[[dict], None] | None = None) -> SqlResult:
     """Run ``statement`` in ``namespace``.  ``dry_run`` compiles without executing or writing
-    (what ``%Prepare`` does): unknown tables and columns and syntax errors surface, nothing else."""
+    (what ``%Prepare`` does): unknown tables and columns and syntax errors surface, nothing else.
+    ``journal`` (a process inside a transaction) is told what an update changed:
+    ``{directory: (image before, image after)}``."""
     cpf = inst.read_config()
     ns = cpf["Namespaces"].get(str(namespace).upper())
     if ns is None:
@@ -98,12 +120,16 @@ def execute(inst: SimInstance, namespace: str, statement: str, params: tuple = (
             raise SqlError(-400, f"<PROTECT> database {d} is mounted read-only ({info['reason']})")
     try:
         with inst.writing(sorted(targets), cancelled) as boxes:
-            return _run(inst, text, params, gdir, rdir, boxes, create, drop)
+            before = {d: box["image"] for d, box in boxes.items()}
+            done = _run(inst, text, params, gdir, rdir, boxes, create, drop)
+            if journal is not None:
+                journal({d: (before[d], boxes[d]["image"]) for d in boxes})
+            return done
     except datfile.DatError as e:
         raise SqlError(-400, f"<DATABASE> {e}") from None
 
 
-def _cached_query_writable(inst: SimInstance, routines_dir: str) -> None:
+def _cached_query_writable(inst: "SqlMixin", routines_dir: str) -> None:
     """[UNV] Every prepare writes a cached query (GSOC_cachedqueries); where is not documented.
     By default reads work on a read-only routines database; the variant ``readonly-sql-fails``
     puts the cached query there, so every statement of such a namespace fails."""
@@ -117,7 +143,7 @@ def _cached_query_writable(inst: SimInstance, routines_dir: str) -> None:
                              f"is mounted read-only ({info['reason']})")
 
 
-def _image(inst: SimInstance, directory: str, boxes: dict) -> bytes:
+def _image(inst: "SqlMixin", directory: str, boxes: dict) -> bytes:
     if directory in boxes:
         return boxes[directory]["image"]
     try:

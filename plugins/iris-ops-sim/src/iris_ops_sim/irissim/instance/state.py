@@ -13,7 +13,8 @@ Everything lives under the container root so every process and thread sees one i
   (:mod:`.writedaemon`).
 
 The instance's jobs are split by module: mounting in :mod:`.mounts`, the write daemon and the
-freeze in :mod:`.writedaemon`, the background writer in :mod:`.writer`.
+freeze in :mod:`.writedaemon`, open transactions in :mod:`.journal`, SQL in :mod:`.sql`, the
+background writer in :mod:`.writer`.
 """
 
 from __future__ import annotations
@@ -24,19 +25,24 @@ import json
 import os
 import posixpath
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
 from . import datfile
 from .fs import USERS, ContainerFS, normalize
+from .journal import JournalMixin
 from .mounts import AlreadyMounted, MountError, MountsMixin
+from .sql import SqlMixin
 from .writedaemon import FrozenWaitCancelled, WriteDaemonMixin
 
 if TYPE_CHECKING:
     from .writer import Writer
 
-__all__ = ["SimInstance", "SqlResult", "MountError", "AlreadyMounted", "FrozenWaitCancelled"]
+__all__ = [
+    "SimInstance", "MountError", "AlreadyMounted", "FrozenWaitCancelled", "IRISOWNER", "VERSION", "FREEZE_ARGS",
+    "REGISTRY", "REGISTRY_ENV", "registry_path", "SYSTEM_DATABASES", "DB_FIELDS", "NS_FIELDS", "NS_DEFAULTS",
+    "DB_DEFAULTS",
+]
 
 IRISOWNER = USERS["irisowner"]
 VERSION = "IRIS for UNIX (Ubuntu Server LTS for x86-64 Containers) 2024.1 (Build 263U) Wed Mar 13 2024 15:21:28 EDT"
@@ -59,13 +65,6 @@ NS_DEFAULTS = {"TempGlobals": "IRISTEMP", "Library": "IRISLIB", "SysGlobals": "I
 DB_DEFAULTS = {"Server": "", "MountRequired": "0", "MountAtStartup": "0", "ClusterMountMode": "0", "StreamLocation": ""}
 
 
-@dataclass
-class SqlResult:
-    columns: list[str]
-    rows: list[tuple]
-    rowcount: int
-
-
 def _qlist_version(zversion: str) -> str:
     """``2024.1.0.263.0`` from ``... 2024.1 (Build 263U) ...``."""
     import re
@@ -77,7 +76,7 @@ def _qlist_version(zversion: str) -> str:
     return ".".join(parts + [m.group(2), "0"])
 
 
-class SimInstance(MountsMixin, WriteDaemonMixin):
+class SimInstance(MountsMixin, WriteDaemonMixin, JournalMixin, SqlMixin):
     """One simulated IRIS instance inside a container (see docs/ARCHITECTURE.md)."""
 
     def __init__(self, fs: ContainerFS, name: str, install_dir: str) -> None:
@@ -334,13 +333,6 @@ class SimInstance(MountsMixin, WriteDaemonMixin):
             directory = self.manager_directory() + directory
         return normalize(directory).rstrip("/") + "/"
 
-    def database_directory(self, name: str) -> str | None:
-        props = self.read_config()["Databases"].get(str(name).upper())
-        return props["Directory"] if props else None
-
-    def dat_path(self, directory: str) -> str:
-        return self.normalize_directory(directory) + "IRIS.DAT"
-
     # --- databases (Python API, used by tests and the engine's control API) -------------------
 
     def create_database(self, name: str, directory: str | None = None, size_mb: int = 1, *,
@@ -418,32 +410,7 @@ class SimInstance(MountsMixin, WriteDaemonMixin):
                 return [f"database contents damaged: {r}" for r in rows]
         return []
 
-    # --- processes --------------------------------------------------------------------------
-
-    def open_transaction(self, namespace: str) -> str:
-        """Seed a process that holds an open transaction (TSTART without TCOMMIT): what
-        ``%SYS.ProcessQuery`` reports as InTransaction.  Returns its id."""
-        with self.locked() as st:
-            transactions = st.setdefault("transactions", {})
-            job = str(max([int(k) for k in transactions] or [9000]) + 1)
-            transactions[job] = {"level": 1, "namespace": str(namespace).upper(), "since": time.time()}
-            return job
-
-    def close_transaction(self, job: str) -> bool:
-        with self.locked() as st:
-            return st.setdefault("transactions", {}).pop(str(job), None) is not None
-
-    def processes(self) -> list[dict]:
-        """The rows of %SYS.ProcessQuery the simulator knows: the seeded processes."""
-        return [{"JobNumber": int(job), "NameSpace": t["namespace"], "InTransaction": 1 if t["level"] else 0}
-                for job, t in sorted(self._state().get("transactions", {}).items())]
-
-    # --- SQL --------------------------------------------------------------------------------
-
-    def sql(self, namespace: str, statement: str, params: tuple = ()) -> SqlResult:
-        from . import sql
-
-        return sql.execute(self, namespace, statement, params)
+    # --- the background writer ---------------------------------------------------------------
 
     def start_writer(self, namespace: str, table: str, column: str, interval: float = 0.01,
                      mode: str = "update") -> "Writer":

@@ -9,8 +9,8 @@ What IRIS does on a non-clustered instance, and so what this module does:
 * ``ExternalThaw`` resumes the write daemon, which writes the buffered updates to the files. [DOC]
 * ``WDSuspendLimit`` (seconds, 0 = never): once passed, the write daemon resumes "as when
   ExternalThaw is called"; a copy still running is no longer consistent. [DOC]
-* ``ExternalFreezeTimeOut`` (seconds, 0 = the system default of 600): after it, processes that
-  update a database block until the thaw. [DOC]
+* ``ExternalFreezeTimeOut`` (seconds, 0 = the system default of 600, at most 1200: a larger
+  value is used as 1200): after it, processes that update a database block until the thaw. [DOC]
 
 The buffer pool is shared between processes (each ``iris session`` is its own OS process), so
 it lives in files: one pending image per database directory under ``mgr/.sim/buffers/``, written
@@ -33,8 +33,12 @@ from typing import Callable, Iterator
 
 from . import datfile
 
+__all__ = ["DEFAULT_FREEZE_TIMEOUT", "MAX_FREEZE_TIMEOUT", "FrozenWaitCancelled", "WriteDaemonMixin"]
+
 #: ExternalFreezeTimeOut when 0 is passed: "the system will wait for 600 seconds". [DOC]
 DEFAULT_FREEZE_TIMEOUT = 600.0
+#: ExternalFreezeTimeOut's maximum: a larger value is used as 1200 (IRIS.md section 4). [DOC, one source]
+MAX_FREEZE_TIMEOUT = 1200.0
 _POLL = 0.005
 
 
@@ -177,7 +181,8 @@ class WriteDaemonMixin:
             st["freeze"] = {
                 "since": time.time(),
                 "limit": max(float(limit or 0), 0.0),
-                "timeout": float(timeout) if timeout and float(timeout) > 0 else DEFAULT_FREEZE_TIMEOUT,
+                "timeout": (min(float(timeout), MAX_FREEZE_TIMEOUT) if timeout and float(timeout) > 0
+                            else DEFAULT_FREEZE_TIMEOUT),
                 "open_transactions": self._open_transaction_count(st),
             }
             return True
@@ -196,15 +201,11 @@ class WriteDaemonMixin:
         return was
 
     def freeze_info(self) -> dict | None:
-        """The current freeze record, or None."""
+        """The current freeze record, or None (what the tests read of ExternalFreeze's arguments)."""
         self.write_daemon_tick()
         with self.locked() as st:
             fz = st.get("freeze")
             return dict(fz) if fz and self._frozen(st) else None
-
-    @staticmethod
-    def _open_transaction_count(st: dict) -> int:
-        return sum(1 for t in st.get("transactions", {}).values() if int(t.get("level", 0)) > 0)
 
     # --- reads and writes ----------------------------------------------------------------------
 

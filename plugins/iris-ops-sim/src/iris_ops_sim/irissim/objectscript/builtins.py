@@ -29,6 +29,14 @@ from .runtime import (
 )
 from .values import canon_number, to_num, to_str, truth
 
+__all__ = [
+    "LibObject", "SYSTEM_ERROR_CODES", "ExceptionObject", "GeneralExceptionObject",
+    "StatusExceptionObject", "SystemExceptionObject", "GeneralException", "StatusException",
+    "SystemException", "STATUS_TEMPLATES", "SystemStatus", "SystemProcess", "SystemVersion", "JsonNumber",
+    "to_json", "from_json", "DynamicObjectObject", "DynamicArrayObject", "IteratorObject",
+    "DynamicObjectClass", "DynamicArrayClass", "DynamicAbstractClass", "build_json",
+]
+
 _orefs = itertools.count(1)
 
 
@@ -292,7 +300,7 @@ class SystemProcess(SimClass):
 
     def Terminate(self, proc: Process, pid: Any = OMITTED, exit_status: Any = OMITTED) -> int:
         """``Terminate(pid=$JOB, ExitStatus=1)``: ends the process with ExitStatus as its OS exit
-        status.  Another pid: that session of the instance ends the same way (``instance/jobs.py``),
+        status.  Another pid: that session of the instance ends the same way (``instance/jobtable.py``),
         and the answer is 1; -3 when it is no session of this instance ("pid does not reference an
         InterSystems IRIS process")."""
         pid = _value(pid)
@@ -304,13 +312,23 @@ class SystemProcess(SimClass):
             raise IrisError("ILLEGAL VALUE")
         raise Halt(status)
 
+    def SetZEOF(self, proc: Process, switch: Any = OMITTED) -> int:
+        """``SetZEOF(switch)``: 1 makes the end of a file set $ZEOF to -1 (READ returns "")
+        instead of raising <ENDOFFILE>; without an argument it only answers.  Returns the
+        previous setting."""
+        before = 1 if proc.zeof_mode else 0
+        switch = _value(switch)
+        if switch is not OMITTED:
+            proc.zeof_mode = bool(to_num(switch))
+        return before
+
 
 def _terminate_other(proc: Process, pid: Any, status: int) -> int:
-    from ..instance import jobs
+    from ..instance import jobtable
 
-    if getattr(proc.instance, "fs", None) is None or int(pid) != pid or pid <= 0:
-        return -3  # an instance without processes (a test double), or no pid at all
-    return jobs.terminate(proc.instance, int(pid), status)
+    if int(pid) != pid or pid <= 0:
+        return -3  # no pid at all
+    return jobtable.terminate(jobtable.location(proc.instance), int(pid), status)
 
 
 _VERSION_NUMBER = re.compile(r"\s(\d+)\.(\d+)(?:\.(\d+))?\s")

@@ -13,11 +13,15 @@ import hashlib
 import secrets
 from typing import Any
 
-from .runtime import OMITTED, ByRef, IrisError, Process, SimClass, register_class
+from .runtime import OMITTED, ByRef, IrisError, Process, SimClass, error_status, ok_status, register_class, set_ref
 from .values import to_num, to_str
+
+__all__ = ["PBKDF2_BITS", "to_bytes", "from_bytes", "random_binary", "pbkdf2", "SystemEncryption", "SHA_BITS"]
 
 #: PBKDF2 ``bitlength`` -> hashlib name (the legal values the reference lists).
 PBKDF2_BITS = {160: "sha1", 224: "sha224", 256: "sha256", 384: "sha384", 512: "sha512"}
+#: SHAHashStream's legal ``bitlength`` values are the same (SHA-1 and the SHA-2 family).
+SHA_BITS = PBKDF2_BITS
 
 
 def _value(v: Any) -> Any:
@@ -83,3 +87,29 @@ class SystemEncryption(SimClass):
     def GenCryptRand(self, proc: Process, length: Any, best: Any = OMITTED) -> str:
         """GenCryptRand(Length, RequireBestEntropy): a random binary string."""
         return random_binary(int(to_num(_value(length))))
+
+    def SHAHashStream(self, proc: Process, bits: Any, stream: Any, sc: Any = OMITTED) -> str:
+        """SHAHashStream(bitlength, input As %Stream.Object, ByRef sc) As %String: the hash,
+        "one byte per character".  bitlength 160, 224, 256, 384 or 512; any other is
+        ``<ILLEGAL VALUE>`` [UNV].  Only a %Stream.FileBinary is simulated (anything else that is
+        not a stream: ``<INVALID OREF>``).  [UNV] the stream is read from its current position to
+        its end (the reference does not say whether it rewinds: a caller that read part of it
+        first gets the hash of the rest); a file that cannot be read sets ``sc`` to an error and
+        gives ""."""
+        algorithm = SHA_BITS.get(int(to_num(_value(bits))))
+        if algorithm is None:
+            raise IrisError("ILLEGAL VALUE")
+        source = _value(stream)
+        reader = getattr(source, "chunks", None)
+        if reader is None:
+            raise IrisError("INVALID OREF")
+        chunks = reader(proc)
+        args = [sc]
+        if chunks is None:
+            set_ref(args, 0, error_status(5001, f"Unable to open file {getattr(source, 'filename', '')}"))
+            return ""
+        digest = hashlib.new(algorithm)
+        for data in chunks:
+            digest.update(data)
+        set_ref(args, 0, ok_status())
+        return from_bytes(digest.digest())

@@ -22,7 +22,7 @@ import time
 from typing import Any
 
 from . import builtins as _b
-from . import locking
+from . import jobs, locking, transactions
 from .parser import Cmd, parse_line
 from .runtime import (
     OMITTED,
@@ -31,6 +31,7 @@ from .runtime import (
     IrisError,
     Process,
     SimClass,
+    TIMED_OUT,
     SimObject,
     ThrownException,
     lookup_class,
@@ -45,6 +46,8 @@ from .values import (
     to_str,
     truth,
 )
+
+__all__ = ["QuitSignal", "ContinueSignal", "Interpreter"]
 
 
 class QuitSignal(Exception):
@@ -307,6 +310,44 @@ class Interpreter:
     def x_lock(self, cmd: Cmd) -> None:
         locking.run_lock(self, cmd.a["items"])
 
+    def x_tstart(self, cmd: Cmd) -> None:
+        transactions.tstart(self.proc)
+
+    def x_tcommit(self, cmd: Cmd) -> None:
+        transactions.tcommit(self.proc)
+
+    def x_trollback(self, cmd: Cmd) -> None:
+        transactions.trollback(self.proc, one=cmd.a["one"])
+
+    def x_read(self, cmd: Cmd) -> None:
+        """``Read var[:timeout]`` from the principal device, a line at a time (RCOS READ, $TEST,
+        $ZEOF, %SYSTEM.Process SetZEOF).  A timed read sets $TEST: 1 when a line came, 0 when
+        the timeout passed first ([UNV] the variable is then "" and what was typed of a line
+        stays for the next read).  At the end of input: ``<ENDOFFILE>``, the default for
+        sequential files; after ``SetZEOF(1)`` the variable is "" and $ZEOF -1 ([UNV] $TEST 1:
+        the read completed).  [UNV] whether the principal device of an ``iris session`` fed by
+        a pipe behaves as a sequential file at its end is not documented."""
+        proc = self.proc
+        timeout = None
+        if cmd.a["timeout"] is not None:
+            timeout = max(0.0, float(to_num(self.eval(cmd.a["timeout"]))))
+        source = proc.input
+        line = None if source is None else source.readline(timeout)
+        if line is TIMED_OUT:
+            self.assign(cmd.a["var"], "")
+            self.test = 0
+            return
+        if line is None:
+            if not proc.zeof_mode:
+                raise IrisError("ENDOFFILE")
+            proc.zeof = -1
+            line = ""
+        else:
+            proc.zeof = 0
+        self.assign(cmd.a["var"], line)
+        if timeout is not None:
+            self.test = 1
+
     def x_halt(self, cmd: Cmd) -> None:
         raise Halt(0)
 
@@ -396,6 +437,8 @@ class Interpreter:
             return _b.build_json(self, node[1])
         if kind == "ssvn_lock":
             return locking.lock_info(self, node[1])
+        if kind == "ssvn_job":
+            raise IrisError("UNIMPLEMENTED", "*simulator answers ^$JOB only as the argument of $DATA")
         raise IrisError("SYNTAX")  # pragma: no cover
 
     def read_var(self, node: tuple) -> Any:
@@ -525,6 +568,12 @@ class Interpreter:
             return proc.username or proc.user
         if name == "TEST":
             return self.test
+        if name == "ZEOF":
+            return proc.zeof
+        if name == "ZHOROLOG":
+            # seconds since the instance started, with fractions; no day boundary (RCOS $ZHOROLOG)
+            state = getattr(proc.instance, "_state", None)
+            return round(time.time() - float(state().get("started", 0.0) if state else 0.0), 6)
         if name == "X":
             return self.x
         if name == "Y":
@@ -545,6 +594,8 @@ class Interpreter:
             return self.eval(args[1]) if len(args) == 2 else ""
         if name == "DATA":
             nargs(1, 1)
+            if args[0][0] == "ssvn_job":
+                return jobs.job_data(self, args[0][1])
             ref = self.lookup_node(args[0])
             if ref is None:
                 return 0
@@ -554,6 +605,8 @@ class Interpreter:
         if name == "ORDER":
             nargs(1, 2)
             node = args[0]
+            if node[0] == "ssvn_job":
+                raise IrisError("UNIMPLEMENTED", "*simulator answers ^$JOB only as the argument of $DATA")
             if node[0] not in ("var", "ssvn_lock") or not node[-1]:
                 raise IrisError("SYNTAX")
             direction = to_num(self.eval(args[1])) if len(args) == 2 else 1

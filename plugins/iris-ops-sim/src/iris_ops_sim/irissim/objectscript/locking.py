@@ -20,22 +20,35 @@
   shared by several processes shows one owner.
 * ``^$LOCK(name)`` without an info type outside ``$ORDER``: ``<FUNCTION>``.
 * Unlocking a name the process does not hold does nothing.
-* No transactions exist in the simulator, so no lock is ever deferred.
+* Inside a transaction IRIS defers the release of a lock until the transaction ends; the
+  simulator does not defer: a release inside one (``Lock -``, ``Lock ^name``, argumentless
+  ``Lock``) is ``<UNIMPLEMENTED>``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from .runtime import IrisError
+from .runtime import IrisError, Process
 from .values import format_ref, subscript, to_num, to_str
 
 if TYPE_CHECKING:
     from ..instance.locktable import LockTable
-    from .interpreter import Interpreter
+
+__all__ = ["InterpreterView", "release_everything", "run_lock", "lock_info", "lock_order"]
 
 
-def _table(interp: "Interpreter") -> "LockTable":
+class InterpreterView(Protocol):
+    """What LOCK needs of :class:`.interpreter.Interpreter` (which imports this module): its
+    process, expression evaluation, and ``$TEST``."""
+
+    proc: Process
+    test: int
+
+    def eval(self, node: Any) -> Any: ...
+
+
+def _table(interp: "InterpreterView") -> "LockTable":
     """This process's table for its namespace's globals database."""
     from ..instance.locktable import LockTable
 
@@ -52,13 +65,15 @@ def _table(interp: "Interpreter") -> "LockTable":
     return tables[database]
 
 
-def release_everything(interp: "Interpreter") -> None:
+def release_everything(interp: "InterpreterView") -> None:
     for table in interp.proc.__dict__.get("lock_tables", {}).values():
         table.release_all()
 
 
-def run_lock(interp: "Interpreter", items: list[dict] | None) -> None:
+def run_lock(interp: "InterpreterView", items: list[dict] | None) -> None:
     """One LOCK command (parsed by ``parser.cmd_lock``)."""
+    if interp.proc.in_transaction and (items is None or any(item["op"] != "+" for item in items)):
+        raise IrisError("UNIMPLEMENTED", "*simulator does not defer lock releases inside a transaction")
     if items is None:
         release_everything(interp)
         return
@@ -85,7 +100,7 @@ def run_lock(interp: "Interpreter", items: list[dict] | None) -> None:
             interp.test = 1 if got else 0
 
 
-def lock_info(interp: "Interpreter", args: list) -> Any:
+def lock_info(interp: "InterpreterView", args: list) -> Any:
     """``^$LOCK(name,info_type)``."""
     if len(args) < 2:
         raise IrisError("FUNCTION")
@@ -99,7 +114,7 @@ def lock_info(interp: "Interpreter", args: list) -> Any:
     raise IrisError("UNIMPLEMENTED", f"*simulator does not answer ^$LOCK info type {info}")
 
 
-def lock_order(interp: "Interpreter", args: list, direction: int) -> str:
+def lock_order(interp: "InterpreterView", args: list, direction: int) -> str:
     """``$ORDER(^$LOCK(name),direction)``: the next (or previous) held lock name, or ``""``."""
     if len(args) != 1:
         raise IrisError("SYNTAX")

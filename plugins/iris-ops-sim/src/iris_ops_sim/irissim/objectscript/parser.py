@@ -33,6 +33,11 @@ from typing import Any
 
 from .runtime import IrisError
 
+__all__ = [
+    "ParseError", "Cmd", "COMMANDS", "UNSIMULATED_COMMANDS", "BINOPS", "FUNCTIONS",
+    "UNSIMULATED_FUNCTIONS", "SPECIALS", "UNSIMULATED_SPECIALS", "parse_line", "parse_entry",
+]
+
 
 class ParseError(IrisError):
     """A syntax error; ``pos`` is the column of the command that holds it."""
@@ -74,14 +79,17 @@ COMMANDS = {
     "ZNSPACE": {"ZN", "ZNSPACE"},
     "XECUTE": {"X", "XECUTE"},
     "LOCK": {"L", "LOCK"},
+    "TSTART": {"TS", "TSTART"},
+    "TCOMMIT": {"TC", "TCOMMIT"},
+    "TROLLBACK": {"TRO", "TROLLBACK"},
+    "READ": {"R", "READ"},
 }
 _SPELLING = {s: canon for canon, spellings in COMMANDS.items() for s in spellings}
 
 # Real IRIS commands that this simulator does not run (rejected as <UNIMPLEMENTED>).
 UNSIMULATED_COMMANDS = {
     "B", "BREAK", "C", "CLOSE", "G", "GOTO", "J", "JOB", "M", "MERGE", "N", "NEW",
-    "O", "OPEN", "R", "READ", "RET", "RETURN", "TC", "TCOMMIT", "TRO", "TROLLBACK", "TS",
-    "TSTART", "U", "USE", "V", "VIEW", "ZW", "ZWRITE", "ZZDUMP", "ZZWRITE",
+    "O", "OPEN", "RET", "RETURN", "U", "USE", "V", "VIEW", "ZW", "ZWRITE", "ZZDUMP", "ZZWRITE",
     "ZB", "ZBREAK", "ZL", "ZLOAD", "ZP", "ZPRINT", "ZS", "ZSAVE", "ZT", "ZTRAP", "ZK", "ZKILL",
     "P", "PRINT", "ZI", "ZINSERT", "ZR", "ZREMOVE",
 }
@@ -140,11 +148,13 @@ SPECIALS = {
     "USERNAME": "USERNAME",
     "TEST": "TEST", "T": "TEST",
     "X": "X", "Y": "Y",
+    "ZEOF": "ZEOF",
+    "ZHOROLOG": "ZHOROLOG", "ZH": "ZHOROLOG",
 }
 UNSIMULATED_SPECIALS = {
     "ECODE", "EC", "ESTACK", "ES", "ETRAP", "ET", "IO", "KEY", "K", "PRINCIPAL", "P", "QUIT", "Q",
-    "ROLES", "STACK", "ST", "STORAGE", "S", "SYSTEM", "THIS", "ZA", "ZB", "ZCHILD", "ZC", "ZEOF",
-    "ZEOS", "ZHOROLOG", "ZH", "ZIO", "ZJOB", "ZJ", "ZMODE", "ZM", "ZNAME", "ZN", "ZORDER", "ZO",
+    "ROLES", "STACK", "ST", "STORAGE", "S", "SYSTEM", "THIS", "ZA", "ZB", "ZCHILD", "ZC",
+    "ZEOS", "ZIO", "ZJOB", "ZJ", "ZMODE", "ZM", "ZNAME", "ZN", "ZORDER", "ZO",
     "ZPARENT", "ZP", "ZPI", "ZPOS", "ZREFERENCE", "ZR", "ZSTORAGE", "ZS", "ZTIMEZONE", "ZTZ",
     "ZTRAP", "ZT", "DEVICE", "D", "HALT", "ZU",
 }
@@ -525,6 +535,45 @@ class _Parser:
         if self.has_args():
             raise self.err()
 
+    def cmd_tstart(self, cmd: Cmd, in_block: bool) -> None:
+        """Argumentless ``TSTART`` only (RCOS TSTART): the ``(vars):(...)`` forms are not run."""
+        if self.has_args():
+            raise self.unsimulated("TSTART with arguments")
+
+    def cmd_tcommit(self, cmd: Cmd, in_block: bool) -> None:
+        if self.has_args():
+            raise self.err()  # TCOMMIT takes no argument (RCOS TCOMMIT)
+
+    def cmd_trollback(self, cmd: Cmd, in_block: bool) -> None:
+        """``TROLLBACK`` (every level) or ``TROLLBACK 1`` (the innermost), RCOS TROLLBACK."""
+        cmd.a["one"] = False
+        if self.has_args():
+            self.i += 1
+            if self.peek() != "1" or self.peek(1) not in ("", " ", "\t", "}"):
+                raise self.err()
+            self.i += 1
+            cmd.a["one"] = True
+
+    def cmd_read(self, cmd: Cmd, in_block: bool) -> None:
+        """``Read var`` and ``Read var:timeout`` (RCOS READ); prompts, formats, ``*var`` and
+        ``var#n`` are not run."""
+        self.require_args()
+        c = self.peek()
+        if c in ("!", "#", "?", "*", '"'):
+            raise self.unsimulated("READ with prompts, formats or single characters")
+        target = self.postfix(self.primary())
+        if target[0] != "var":
+            raise self.err()
+        if self.peek() == "#":
+            raise self.unsimulated("READ var#length")
+        timeout = None
+        if self.peek() == ":":
+            self.i += 1
+            timeout = self.expr()
+        if self.peek() == ",":
+            raise self.unsimulated("READ of several variables")
+        cmd.a["var"], cmd.a["timeout"] = target, timeout
+
     def cmd_hang(self, cmd: Cmd, in_block: bool) -> None:
         self.require_args()
         cmd.a["expr"] = self.expr()
@@ -670,9 +719,12 @@ class _Parser:
         if c == "^":
             if self.peek(1) == "$":
                 self.i += 2
-                if self.word().upper() in ("LOCK", "L") and self.peek() == "(":
+                word = self.word().upper()
+                if word in ("LOCK", "L") and self.peek() == "(":
                     return ("ssvn_lock", self.args())
-                raise self.unsimulated("structured system variables other than ^$LOCK")
+                if word in ("JOB", "J") and self.peek() == "(":
+                    return ("ssvn_job", self.args())
+                raise self.unsimulated("structured system variables other than ^$LOCK and ^$JOB")
             raise self.unsimulated("globals")
         if c == "." :
             raise self.err()  # ..Method() and .var are not expressions at the prompt

@@ -19,7 +19,15 @@ from __future__ import annotations
 import itertools
 from typing import Any, Callable, Iterator
 
+__all__ = [
+    "OMITTED", "IrisError", "ThrownException", "Halt", "ErrorStatus", "ok_status", "error_status",
+    "is_error_status", "ByRef", "arg", "set_ref", "collation_key", "Process", "SimObject", "SimClass",
+    "provide", "register_class", "lookup_class", "ClassQuery", "register_query", "lookup_query", "TIMED_OUT",
+]
+
 OMITTED: Any = type("Omitted", (), {"__repr__": lambda self: "OMITTED"})()
+#: What the principal device's ``readline(timeout)`` returns when the timeout passed first.
+TIMED_OUT: Any = type("TimedOut", (), {"__repr__": lambda self: "TIMED_OUT"})()
 
 
 class IrisError(Exception):
@@ -185,7 +193,14 @@ class Process:
         self.user = user
         #: The IRIS user of a password login ($USERNAME); None with OS authentication.
         self.username: str | None = None
+        #: $TLEVEL, and per level the updates a rollback undoes (see :mod:`.transactions`).
         self.in_transaction = 0
+        self.undo: list[list] = []
+        #: The principal device's input (a :class:`~.terminal.LineInput`); None: no input at all.
+        self.input: Any = None
+        #: %SYSTEM.Process.SetZEOF: end of input sets $ZEOF to -1 instead of <ENDOFFILE>.
+        self.zeof_mode = False
+        self.zeof = 0
         # True when the process runs the single-call argument form
         # (`iris session IRIS -U %SYS "##Class(Backup.General).ExternalFreeze()"`): no prompt
         # loop, and some entry points (Backup.General) report through the exit status.
@@ -283,13 +298,6 @@ def lookup_class(name: str) -> SimClass:
         if full in _registry or _load(full):
             return _registry[full]
     raise IrisError("CLASS DOES NOT EXIST", f"*{name}")
-
-
-def registered_classes() -> dict[str, SimClass]:
-    """Every class, the ones not loaded yet included (this loads them)."""
-    for name in list(_providers):
-        _load(name)
-    return dict(_registry)
 
 
 # --- class queries -------------------------------------------------------------------------

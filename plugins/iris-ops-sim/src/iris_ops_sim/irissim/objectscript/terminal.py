@@ -34,13 +34,20 @@ What the output looks like, and where that comes from:
 from __future__ import annotations
 
 import os
+import select
+import time
 from typing import Any, BinaryIO, Callable
 
 from .. import variants
+from . import transactions
 from .interpreter import ContinueSignal, Interpreter, QuitSignal
 from .locking import release_everything
 from .parser import Cmd, ParseError, parse_entry
-from .runtime import Halt, IrisError, Process, ThrownException
+from .runtime import TIMED_OUT, Halt, IrisError, Process, ThrownException
+
+__all__ = [
+    "USAGE", "display_line", "read_line", "password_login", "Session", "Instances", "iris_main", "LineInput",
+]
 
 USAGE = (
     "Usage: iris <command> [arguments]\n"
@@ -75,17 +82,58 @@ def display_line(text: str, cmds: list[Cmd] | None) -> tuple[str, int]:
     return "".join(chars)[offset:], offset
 
 
-def read_line(stdin: BinaryIO) -> str | None:
+class LineInput:
+    """The principal device's input, a line at a time, with an optional timeout (what ``Read
+    var:t`` needs).  On a real file descriptor it reads with ``os.read`` and ``select`` into its
+    own buffer (a buffered reader would hide what it read ahead from ``select``); a stream
+    without one (an in-memory test input) is read with ``readline``, never waiting."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+        try:
+            self.fd: int | None = stream.fileno()
+        except (AttributeError, OSError, ValueError):
+            self.fd = None
+        self.buffer = b""
+        self.ended = False
+
+    def _fill(self, deadline: float | None) -> bool:
+        """Read more input; False when the deadline passed first."""
+        if self.fd is None:
+            chunk = self.stream.readline()
+        else:
+            if deadline is not None:
+                ready, _, _ = select.select([self.fd], [], [], max(0.0, deadline - time.monotonic()))
+                if not ready:
+                    return False
+            chunk = os.read(self.fd, 65536)
+        if chunk:
+            self.buffer += chunk
+        else:
+            self.ended = True
+        return True
+
+    def readline(self, timeout: float | None = None) -> Any:
+        """One line without its terminator; None at the end of input; :data:`TIMED_OUT` when
+        ``timeout`` seconds passed without a whole line."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while b"\n" not in self.buffer and not self.ended:
+            if not self._fill(deadline):
+                return TIMED_OUT
+        if b"\n" in self.buffer:
+            raw, self.buffer = self.buffer.split(b"\n", 1)
+        elif self.buffer:
+            raw, self.buffer = self.buffer, b""
+        else:
+            return None
+        text = raw.decode("utf-8", errors="replace")
+        return text[:-1] if text.endswith("\r") else text
+
+
+def read_line(stdin: Any) -> str | None:
     """One input line without its terminator; None at the end of input."""
-    raw = stdin.readline()
-    if not raw:
-        return None
-    text = raw.decode("utf-8", errors="replace")
-    if text.endswith("\n"):
-        text = text[:-1]
-    if text.endswith("\r"):
-        text = text[:-1]
-    return text
+    source = stdin if isinstance(stdin, LineInput) else LineInput(stdin)
+    return source.readline()
 
 
 def _answers(stdin: BinaryIO, out: Callable[[str], None], *prompts: str) -> list[str] | None:
@@ -155,11 +203,12 @@ def _thrown_zerror(t: ThrownException) -> str:
 class Session:
     """One ``iris session`` process: reads lines, runs them, writes the terminal output."""
 
-    def __init__(self, instance: Any, namespace: str, stdin: BinaryIO, write: Callable[[bytes], None], user: str,
+    def __init__(self, instance: Any, namespace: str, stdin: Any, write: Callable[[bytes], None], user: str,
                  job: int | None = None) -> None:
-        self.stdin = stdin
+        self.stdin = stdin if isinstance(stdin, LineInput) else LineInput(stdin)
         self.raw_write = write
         self.proc = Process(instance, namespace, self.out, user, job)
+        self.proc.input = self.stdin
         self.interp = Interpreter(self.proc)
         self.frames = 0
 
@@ -344,6 +393,7 @@ def iris_main(instances: Any, argv: list[str], stdin: BinaryIO, write: Callable[
     if entry is None:
         out(f"\nNode: {_hostname(instance)}, Instance: {instance.name}\n")
     username = None
+    stdin = LineInput(stdin)
     if not instance.os_authentication:
         username = password_login(instance, stdin, out)
         if username is None:
@@ -353,11 +403,19 @@ def iris_main(instances: Any, argv: list[str], stdin: BinaryIO, write: Callable[
         return 1
     session = Session(instance, namespace, stdin, write, user, job)
     session.proc.username = username  # $USERNAME: the login's user, or the OS user
+    from ..instance import jobtable
+
+    jobs = jobtable.location(instance)
+    jobtable.register(jobs, session.proc.job)  # ^$JOB: the job exists while the process runs
     try:
         if entry is not None:
             return session.run_entry(entry)
         return session.loop()
     finally:
-        # The kernel drops the process's locks as it exits anyway; releasing them here also
-        # removes the lock files nobody else holds.
-        release_everything(session.interp)
+        try:
+            transactions.end_of_process(session.proc)
+        finally:
+            # The kernel drops the process's locks as it exits anyway; releasing them here also
+            # removes the lock files nobody else holds.
+            release_everything(session.interp)
+            jobtable.unregister(jobs, session.proc.job)

@@ -20,6 +20,11 @@ from typing import Any
 
 from .runtime import IrisError, SimObject
 
+__all__ = [
+    "canon_number", "to_str", "from_decimal", "to_num", "truth", "is_canonical_number_string", "arith",
+    "collates_after", "subscript", "format_ref",
+]
+
 _CTX = decimal.Context(prec=18, rounding=decimal.ROUND_HALF_EVEN)
 _LEADING = re.compile(r"([+-]*)(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 

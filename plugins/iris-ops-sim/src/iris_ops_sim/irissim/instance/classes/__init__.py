@@ -7,3 +7,5 @@ behaviour is then the stricter one, never the more forgiving.  One module per cl
 each registers its classes with the interpreter's runtime when first imported, which happens
 when a script first names one of them (``CLASS_MODULES`` in the parent package).
 """
+
+__all__: list[str] = []

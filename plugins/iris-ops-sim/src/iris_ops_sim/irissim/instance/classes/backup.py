@@ -20,6 +20,8 @@ from .common import E_GENERAL, arg, instance_of, set_ref, user_of
 from .config import ConfigObject
 from .files import LibraryFile
 
+__all__ = ["BackupGeneral", "DictionaryCompiledMethod"]
+
 
 def _seconds(value: Any) -> float:
     """A %Integer argument of seconds; what is not a positive number counts as 0 (the default)."""

@@ -6,8 +6,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ...objectscript.runtime import ByRef, Process, arg, set_ref  # noqa: F401  (arg, set_ref: shared by the class modules)
+from ...objectscript.runtime import ByRef, Process, arg, set_ref
 from ..state import IRISOWNER, SimInstance
+
+__all__ = [
+    "ByRef", "arg", "set_ref",  # the runtime's argument access, shared by every class module
+    "E_DOES_NOT_EXIST", "E_ALREADY_EXISTS", "E_REQUIRED", "E_GENERAL", "E_SQL", "NS_NAME", "DB_NAME",
+    "instance_of", "truth", "user_of",
+]
 
 # Verified: "ERROR #420: Namespace X does not exist" (%ObjectErrors CPFNameDoesNotExist).
 E_DOES_NOT_EXIST = 420

@@ -11,6 +11,8 @@ from ..fs import ContainerPathError
 from ..state import DB_FIELDS, NS_DEFAULTS
 from .common import E_DOES_NOT_EXIST, E_ALREADY_EXISTS, E_REQUIRED, E_GENERAL, NS_NAME, DB_NAME, arg, instance_of, set_ref, truth
 
+__all__ = ["ConfigObject", "ConfigNamespaces", "ConfigDatabases"]
+
 
 class ConfigObject(SimObject):
     def __init__(self, class_name: str, name: str, props: dict) -> None:

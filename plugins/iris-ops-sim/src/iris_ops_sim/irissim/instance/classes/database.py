@@ -12,6 +12,8 @@ from ..fs import ContainerPathError
 from ..state import IRISOWNER, AlreadyMounted, MountError
 from .common import E_GENERAL, arg, instance_of, set_ref, truth
 
+__all__ = ["SysDatabaseObject", "SysDatabase"]
+
 
 class SysDatabaseObject(SimObject):
     """A SYS.Database instance opened by ``%OpenId(Directory)``: a snapshot taken at open."""

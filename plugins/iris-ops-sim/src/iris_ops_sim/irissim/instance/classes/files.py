@@ -6,11 +6,12 @@ import os
 import posixpath
 from typing import Any
 
-from ...objectscript.runtime import Process, SimClass, register_class
-from ..fs import USERS, ContainerFS, ContainerPathError, normalize
 from ... import variants
-from ...objectscript.runtime import error_status, ok_status
+from ...objectscript.runtime import Process, SimClass, error_status, ok_status, register_class
+from ..fs import USERS, ContainerFS, ContainerPathError, normalize
 from .common import E_GENERAL, arg, instance_of, set_ref, truth, user_of
+
+__all__ = ["LibraryFile"]
 
 
 def _copy_contents(fin, fout) -> None:
@@ -31,8 +32,22 @@ def _copy_contents(fin, fout) -> None:
     shutil.copyfileobj(fin, fout, 1024 * 1024)
 
 
-@register_class
+def _horolog(ns: int, utc: bool) -> str:
+    """A file time (nanoseconds since the epoch) as %Library.File gives it: $H, "rounded to
+    millisecond precision", in UTC or local time.  The seconds are a canonical number (no
+    trailing zeros) [UNV: the reference shows no example]."""
+    import time
 
+    ms = (ns + 500_000) // 1_000_000
+    if not utc:
+        local = time.localtime(ms // 1000)
+        ms -= (time.altzone if local.tm_isdst > 0 else time.timezone) * 1000
+    days, ms = divmod(ms, 86_400_000)
+    seconds = f"{ms // 1000}.{ms % 1000:03d}".rstrip("0").rstrip(".")
+    return f"{days + 47117},{seconds}"
+
+
+@register_class
 class LibraryFile(SimClass):
     """%Library.File (ref/2024.1/%Library/File.cls).  Returns %Boolean (not %Status).  Runs as the
     process user and honours the container's permissions; what it creates belongs to that user."""
@@ -53,6 +68,12 @@ class LibraryFile(SimClass):
 
     def _fs(self, proc: Process) -> ContainerFS:
         return instance_of(proc).fs
+
+    def _pct_New(self, proc: Process, *args: Any) -> Any:
+        """%New(initval) -> a file object named ``initval`` (see :mod:`..fileobject`)."""
+        from ..fileobject import FileObject
+
+        return FileObject(str(arg(list(args), 0, "")))
 
     def Exists(self, proc: Process, *args: Any) -> Any:
         """Exists(filename, Output return) As %Boolean."""
@@ -317,20 +338,24 @@ class LibraryFile(SimClass):
         fs.chown(path, uid, gid)
         return ok_status()
 
-    def GetFileDateModified(self, proc: Process, *args: Any) -> Any:
-        """GetFileDateModified(filename, utc=0) As %String: $H with milliseconds.  [UNV] a missing
-        file: the reference does not say; the simulator returns ""."""
-        import time
-
+    def _date(self, proc: Process, args: tuple, field: str) -> str:
         path = self._path(proc, arg(list(args), 0))
         fs = self._fs(proc)
         if path is None or not fs.exists(path) or not fs._can_reach(path, user_of(proc)[0]):
             return ""
-        mtime = os.path.getmtime(fs.host_path(path))
-        if not truth(arg(list(args), 1, 0)):
-            mtime -= time.timezone if not time.localtime(mtime).tm_isdst else time.altzone
-        days, seconds = divmod(mtime, 86400)
-        return f"{int(days) + 47117},{round(seconds, 3):g}"
+        return _horolog(getattr(os.stat(fs.host_path(path)), field), truth(arg(list(args), 1, 0)))
+
+    def GetFileDateModified(self, proc: Process, *args: Any) -> Any:
+        """GetFileDateModified(filename, utc=0) As %String: $H with milliseconds.  [UNV] a missing
+        file: the reference does not say; the simulator returns ""."""
+        return self._date(proc, args, "st_mtime_ns")
+
+    def GetFileDateCreated(self, proc: Process, *args: Any) -> Any:
+        """GetFileDateCreated(filename, utc=0) As %String: "Windows is the only current platform
+        that tracks the created date.  Other systems return the date of the last file 'status'
+        change": on Linux the file's change time (st_ctime), $H with milliseconds.  [UNV] a
+        missing file: ""."""
+        return self._date(proc, args, "st_ctime_ns")
 
     def NormalizeDirectory(self, proc: Process, *args: Any) -> Any:
         """NormalizeDirectory(directory, absolutedirectory="", addnull) As %String: absolute, trailing /."""

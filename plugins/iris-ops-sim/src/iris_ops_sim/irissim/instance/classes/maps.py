@@ -15,6 +15,8 @@ from ...objectscript.runtime import ByRef, Process, SimClass, error_status, ok_s
 from .common import E_ALREADY_EXISTS, E_DOES_NOT_EXIST, E_REQUIRED, arg, instance_of, set_ref
 from .config import ConfigObject
 
+__all__ = ["ConfigMapGlobals", "ConfigMapRoutines", "ConfigMapPackages"]
+
 class _MapSection(SimClass):
     namespace = "%SYS"
     prefix = ""

@@ -7,6 +7,8 @@ from typing import Any
 from ...objectscript.runtime import ByRef, Process, SimClass, ok_status, register_class
 from .common import arg, instance_of, truth
 
+__all__ = ["SysNamespace"]
+
 
 @register_class
 class SysNamespace(SimClass):

@@ -10,6 +10,8 @@ from .. import security
 from .common import E_GENERAL, arg, instance_of, set_ref
 from .config import ConfigObject
 
+__all__ = ["SecurityResources", "SecurityRoles", "SecurityRoleObject"]
+
 
 def _implicit_role(resource: str) -> bool:
     """The variant ``resource-creates-role``: a ``%DB_*`` resource comes and goes with the role of

@@ -18,6 +18,10 @@ from ...objectscript.runtime import (
 from .. import sql
 from .common import E_GENERAL, E_SQL, arg, instance_of, set_ref
 
+__all__ = [
+    "StatementResult", "StatementObject", "CLASS_QUERIES", "run_class_query", "run_sql", "SqlStatement",
+]
+
 
 def _sql_value(value: Any) -> Any:
     if value is None:
@@ -234,8 +238,11 @@ def run_class_query(proc: Process, class_name: str, query: str, params: list) ->
 
 
 def run_sql(proc: Process, text: str, params: list) -> StatementResult:
+    from ...objectscript import transactions
+
+    journal = (lambda images: transactions.journal(proc, images)) if proc.in_transaction else None
     try:
-        result = sql.execute(instance_of(proc), proc.namespace, text, tuple(params))
+        result = sql.execute(instance_of(proc), proc.namespace, text, tuple(params), journal=journal)
     except sql.SqlError as e:
         return StatementResult([], [], e.sqlcode, e.message)
     return StatementResult(result.columns, result.rows, 0, "", 0 if result.columns else result.rowcount)

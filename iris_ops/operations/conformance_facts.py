@@ -6,7 +6,7 @@ one behaviour iris-ops depends on: what it expects (the simulator's default answ
 operations depend on it, and, where the sources leave it open, the simulator variant that gives
 the other answer (iris-ops is tested under both; a difference is still worth a report).
 
-:func:`evaluate` turns what the probes saw (:class:`Observations`) into one :class:`Finding` per
+:func:`evaluate` turns what the probes saw (:class:`Observations`) into one :class:`Assessment` per
 fact: ``ok``, ``differs`` or ``not probed`` (with the reason).  The probes themselves run in
 :mod:`iris_ops.operations.conformance`.
 """
@@ -18,6 +18,8 @@ from typing import Any, Callable
 
 from iris_ops import versions
 from iris_ops.scripts.conformance import PROBE_MODE
+
+__all__ = ["OK", "DIFFERS", "NOT_PROBED", "END_WAIT", "Observations", "Assessment", "Fact", "FACTS", "evaluate"]
 
 OK, DIFFERS, NOT_PROBED = "ok", "differs", "not probed"
 #: Seconds a session may take to end after its input closed, and a lock to be free again.
@@ -45,7 +47,7 @@ class Observations:
 
 
 @dataclass
-class Finding:
+class Assessment:
     fact: Fact
     status: str
     observed: str
@@ -261,15 +263,15 @@ FACTS: tuple[Fact, ...] = (
 )
 
 
-def evaluate(observations: Observations) -> list[Finding]:
+def evaluate(observations: Observations) -> list[Assessment]:
     """One finding per fact, in :data:`FACTS` order.  A fact whose probe never ran (an earlier
     phase failed) is ``not probed``, with the reason."""
     findings = []
     for fact in FACTS:
         if fact.phase in observations.missing or not getattr(observations, fact.phase):
             reason = observations.missing.get(fact.phase, "its probe did not run")
-            findings.append(Finding(fact, NOT_PROBED, reason))
+            findings.append(Assessment(fact, NOT_PROBED, reason))
             continue
         status, observed = fact.judge(observations)
-        findings.append(Finding(fact, status, observed))
+        findings.append(Assessment(fact, status, observed))
     return findings
