@@ -65,6 +65,7 @@ METAVARS: dict[str, str] = {
     "statement": "SQL",
     "description": "TEXT",
     "dir": "DIR",
+    "variant": "NAME",
     "container": "NAME",
     "instance": "NAME",
     "transport": "NAME",

@@ -135,7 +135,7 @@ def func(name: str, *args: Value) -> Code:
 _FUNCTIONS = frozenset({"$Get", "$Select", "$Piece", "$Length", "$Data", "$Extract", "$Replace", "$Order",
                         "$Ascii", "$Char", "$ZConvert"})
 SPECIAL = {name: _code(name) for name in ("$ZVersion", "$JOB", "$Namespace", "$Horolog", "$ZTimeStamp", "$ZEOF",
-                                          "$ZHorolog")}
+                                          "$ZHorolog", "$TLevel")}
 
 
 def op(left: Value, operator: str, right: Value) -> Code:
@@ -470,3 +470,7 @@ def sequence(*statements: Code) -> Code:
 
 TEST = _code("$Test")
 HALT = _code("Halt")
+#: Start a transaction, and roll back every level of it (``$TLevel`` says how deep it is).
+#: Argumentless commands: the trailing blank makes the two spaces the next command needs.
+TSTART = _code("TStart ")
+TROLLBACK = _code("TRollback ")

@@ -1,6 +1,6 @@
 """Helpers the CLI tests import by name (a conftest module is not importable by name: the
 plugin distributions' tests have a conftest of their own): a throwaway plugin, the CLI in-process,
-an image that is not IRIS."""
+an image that is not IRIS, a process that holds a namespace's lock, the instance's state."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ import contextlib
 import io
 import os
 import shutil
+import subprocess
+import sys
 import tarfile
+import textwrap
 
 
 @contextlib.contextmanager
@@ -48,6 +51,46 @@ def make_inproc(env, monkeypatch, tmp_path, capsys):
     return run
 
 
+_HOLD = textwrap.dedent("""
+    import sys, time
+    from iris_ops import locks, scripts
+    from iris_ops.operations.context import operation_from_flags
+    op = operation_from_flags("restore", {})
+    with op.bound(), locks.holding(op, sys.argv[1], wait=0):
+        op.runner.run(scripts.wd_suspended(), changes=False)  # the first contact takes the lock
+        print("HOLDING", flush=True)
+        time.sleep(600)
+""")
+
+
+def start_lock_holder(env: dict, cwd, namespace: str = "USER") -> subprocess.Popen:
+    """An iris-ops process (a restore, as far as the lock says) that holds ``namespace``'s lock
+    until it is killed."""
+    proc = subprocess.Popen([sys.executable, "-c", _HOLD, namespace], cwd=cwd, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    seen = []
+    for line in proc.stdout:  # log lines (structlog is not configured here) come first
+        seen.append(line.decode())
+        if line.strip() == b"HOLDING":
+            return proc
+    proc.wait(timeout=30)
+    raise AssertionError("the holder ended without the lock:\n" + "".join(seen))
+
+
+def kill_holder(proc: subprocess.Popen) -> None:
+    """``kill -9`` the holder, and reap it."""
+    proc.kill()
+    proc.communicate(timeout=30)
+
+
+def instance_state(sc, manager_dir: str = "/usr/irissys/mgr/") -> dict:
+    """What an operation that cleans up after itself must leave as it was: files (the fixture
+    cache aside: it is kept on purpose), configuration, resources, roles, users, mounts, freeze."""
+    listing = sc.instance.listing()
+    security = sc.instance.security()
+    return {"files": {p: e for p, e in listing["files"].items() if not p.startswith(manager_dir + "iris-ops-cache")},
+            "config": listing["config"], "resources": listing["resources"], "mounted": listing["mounted"],
+            "frozen": listing["frozen"], "roles": security["roles"], "users": sorted(security["users"])}
 def busybox_image(client) -> str:
     """A 2 MB image (static busybox only, no `iris`) for containers that just need to exist."""
     buffer = io.BytesIO()

@@ -15,12 +15,13 @@ import signal
 import subprocess
 import sys
 import tempfile
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from iris_ops import objectscript as os_
+from cli_helpers import kill_holder as kill
+from cli_helpers import start_lock_holder as start_holder
 from iris_ops.locks import FREEZE, LockScript, parse_holder
 
 IRIS_OPS = [sys.executable, "-m", "iris_ops"]
@@ -287,36 +288,6 @@ def test_two_restores_into_the_same_new_namespace(host, races):
     # without a wait it meets the lock; with one it waits, then finds the namespace made
     assert loser.returncode == 3, loser.stderr
     assert _databases(host, "RACE2") == [host.instance.read_config()["Namespaces"]["RACE2"]["Globals"]]
-
-
-_HOLD = textwrap.dedent("""
-    import sys, time
-    from iris_ops import locks, scripts
-    from iris_ops.operations.context import operation_from_flags
-    op = operation_from_flags("restore", {})
-    with op.bound(), locks.holding(op, sys.argv[1], wait=0):
-        op.runner.run(scripts.wd_suspended(), changes=False)  # the first contact takes the lock
-        print("HOLDING", flush=True)
-        time.sleep(600)
-""")
-
-
-def start_holder(env: dict, cwd) -> subprocess.Popen:
-    """An iris-ops process that holds USER's lock until it is killed."""
-    proc = subprocess.Popen([sys.executable, "-c", _HOLD, "USER"], cwd=cwd, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
-    seen = []
-    for line in proc.stdout:  # log lines (structlog is not configured here) come first
-        seen.append(line.decode())
-        if line.strip() == b"HOLDING":
-            return proc
-    proc.wait(timeout=30)
-    raise AssertionError("the holder ended without the lock:\n" + "".join(seen))
-
-
-def kill(proc: subprocess.Popen) -> None:
-    proc.kill()
-    proc.communicate(timeout=30)
 
 
 @pytest.mark.slow

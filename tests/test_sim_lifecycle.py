@@ -108,6 +108,33 @@ def test_sim_up_with_no_engine_installs_on_this_host(tmp_path):
     assert not home.exists()
 
 
+def test_sim_up_with_variants(docker_engine, sim_image, tmp_path):
+    """A variant is fixed when the instance starts: in the container's environment, shown by
+    `sim status`, refused when the running instance has other ones; an unknown name is exit 2."""
+    env = _env(DOCKER_HOST=docker_engine.base_url)
+    name = f"iris-ops-variants-{os.getpid()}"
+    bogus = iris_ops(env, "sim", "up", "--container", name, "--variant", "renames-replace")
+    assert bogus.returncode == 2 and "renames-replace" in bogus.stderr and "sim variants" in bogus.stderr
+    ok(iris_ops(env, "sim", "up", "--container", name, "--variant", "rename-replaces", "--variant", "eof-keeps-session"))
+    try:
+        inspected = docker_engine.client.api.inspect_container(name)
+        assert "IRISSIM_VARIANTS=eof-keeps-session,rename-replaces" in inspected["Config"]["Env"]
+        status = ok(iris_ops(env, "sim", "status", "--container", name))
+        assert "variants: eof-keeps-session, rename-replaces" in status.stdout
+        again = iris_ops(env, "sim", "up", "--container", name)
+        assert again.returncode == 3 and "already runs with variants [eof-keeps-session, rename-replaces]" in again.stderr
+        ok(iris_ops(env, "sim", "up", "--container", name, "--variant", "eof-keeps-session", "--variant", "rename-replaces"))
+        # the sessions of that instance take the variant's answer
+        done = ok(iris_ops({**env, "IRIS_OPS_CONTAINER": name}, "run", "--ns", "%SYS",
+                           'Set f="/tmp/v" Write ##class(%File).Truncate(f_1),##class(%File).Truncate(f_2),'
+                           '##class(%File).Rename(f_1,f_2)'))
+        assert "111" in done.stdout
+    finally:
+        ok(iris_ops(env, "sim", "down", "--container", name))
+    listed = ok(iris_ops(env, "sim", "variants"))
+    assert "rename-replaces" in listed.stdout and "default:" in listed.stdout
+
+
 def test_sim_up_dir_installs_on_this_host_even_with_an_engine(docker_engine, tmp_path):
     """--dir asks for a host install: with an engine reachable, no container is started."""
     import tempfile

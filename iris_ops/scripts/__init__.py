@@ -6,7 +6,7 @@ documented in its docstring.  The test suite parses every one of them with
 ``tree-sitter-objectscript``.  APIs: IRIS.md §3-§7 (IRIS 2024.1 class reference).
 
 One module per job: :mod:`.describe` (read-only facts), :mod:`.backup`, :mod:`.restore`,
-:mod:`.delete`, :mod:`.freeze`, :mod:`.cache`; :mod:`.common` holds what they share.
+:mod:`.delete`, :mod:`.freeze`, :mod:`.cache`, :mod:`.conformance`; :mod:`.common` holds what they share.
 """
 
 from __future__ import annotations
@@ -27,6 +27,14 @@ _WHERE = {
     "cache_describe": "cache",
     "cache_hash": "cache",
     "cache_remove": "cache",
+    "ConformanceScratch": "conformance",
+    "conformance_checks": "conformance",
+    "conformance_cleanup": "conformance",
+    "conformance_end_session": "conformance",
+    "conformance_facts": "conformance",
+    "conformance_session_lines": "conformance",
+    "conformance_setup": "conformance",
+    "conformance_transaction": "conformance",
     "FILE": "common",
     "NAMESPACE_PROPERTIES": "common",
     "RESOURCE_DESCRIPTION": "common",
@@ -95,6 +103,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover - what type checkers and IDEs see
     from .backup import ALREADY_FROZEN, FREEZE_EXPIRED, OPEN_TRANSACTIONS_QUERY, count_staged, dismount_and_copy, freeze_and_copy, remove_directory  # noqa: F401
     from .cache import cache_describe, cache_hash, cache_remove  # noqa: F401
+    from .conformance import ConformanceScratch, conformance_checks, conformance_cleanup, conformance_end_session, conformance_facts, conformance_session_lines, conformance_setup, conformance_transaction  # noqa: F401
     from .common import FILE, NAMESPACE_PROPERTIES, RESOURCE_DESCRIPTION, RESOURCE_WITH_ROLE_DESCRIPTION, ROLE_DESCRIPTION, TABLES_QUERY, table_counts  # noqa: F401
     from .delete import RESOURCE_ABSENT, RESOURCE_DELETED, RESOURCE_DELETED_WITH_ROLE, RESOURCE_IN_USE, RESOURCE_NOT_OURS, delete_all, delete_database, delete_namespace, file_exists, remove_file  # noqa: F401
     from .describe import configured_names, counts, database_users, describe_namespace, namespace_names, resource_status, restored_databases, sql_statement  # noqa: F401

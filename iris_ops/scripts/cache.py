@@ -2,7 +2,8 @@
 fill one (parts of restore's session, :func:`iris_ops.scripts.restore_databases`), and the
 scripts that describe, hash and remove entries.  All file work is ``%Library.File``
 (ref/2024.1/%Library/File.cls: ``CopyFile``, ``Rename``, ``GetFileSize``, ``GetFileDateModified``,
-``GetFileDateCreated``, ``Delete``, ``Exists``); records are read and written with
+``GetFileDateCreated``, ``Delete``, ``Exists``, ``Attributes``, ``SetAttributes``,
+``GetOwnerGroup``, ``SetOwnerGroup``); records are read and written with
 ``%Stream.FileBinary`` and parsed with ``%DynamicObject.%FromJSON``; an entry is hashed with
 ``$SYSTEM.Encryption.SHAHashStream`` (ref/2024.1/%SYSTEM/Encryption.cls).
 
@@ -133,20 +134,34 @@ def clone_steps(script: Script, cache_dir: "str | Code", sha256: str, size: int,
                 key: str = "") -> Script:
     """Adds the steps that serve ``<sha256>`` to ``<directory>IRIS.DAT``: when the record names
     that digest and ``size`` and the cached DAT still has the size, mtime and ctime the record
-    holds, ``CopyFile`` copies it (over an empty file the transport made, if there is one, so
-    that it keeps that file's owner and mode; [UNV] that IRIS's CopyFile without
-    pDeleteBeforeCopy rewrites an existing file in place, as the simulator does); then the
-    copy's size is checked, and the DAT's identity again (a change during the copy is a miss).
-    A hit also renews the record's modification time (the entry's last use, for ``prune``).
-    Leaves ``hit`` (0/1) and ``why`` set; ``key`` suffixes the step names (several databases in
-    one script)."""
+    holds, ``CopyFile`` copies it (over an empty file the transport made, if there is one, whose
+    owner and mode the copy must have); then the copy's size is checked, and the DAT's identity
+    again (a change during the copy is a miss).  Whether IRIS's CopyFile keeps an existing
+    file's owner and mode is not documented [UNV; the simulator's variant
+    ``copy-takes-new-owner`` says no]: they are read before the copy and set again when it
+    changed them (``SetAttributes``, and ``SetOwnerGroup``, which needs a session allowed to
+    chown: the local transport's, as root); when that fails the entry is not served.  A hit also
+    renews the record's modification time (the entry's last use, for ``prune``).  Leaves ``hit``
+    (0/1) and ``why`` set; ``key`` suffixes the step names (several databases in one script)."""
     dat, record = _at(cache_dir, f"{sha256}.DAT"), _at(cache_dir, f"{sha256}.json")
     used = _at(cache_dir, f"{sha256}.json.used-{token}")
     target = _path(directory, "IRIS.DAT")
-    hit, why = var("hit"), var("why")
+    hit, why, mode, owner, now = var("hit"), var("why"), var("cmode"), var("cown"), var("cnow")
+    permissions = op(call(FILE, "Attributes", target), "#", 4096)
+    keep = [  # the placed file's owner and mode, whatever CopyFile did to them
+        o.if_(op(permissions, "'=", mode), check_true(call(FILE, "SetAttributes", target, mode),
+                                                      "cannot give the copy its mode back")),
+        set_(now, lit("")),
+        o.do(call(FILE, "GetOwnerGroup", target, o.byref("cnow"))),
+        o.if_(op(now, "'=", owner), o.check_status(call(FILE, "SetOwnerGroup", target, owner))),
+    ]
     script.step(f"probe{key}", *_probe_at(dat, record, sha256, size))
     script.step(
         f"copy{key}",
+        set_(mode, lit("")),
+        set_(owner, lit("")),
+        o.if_(op(hit, "&", call(FILE, "Exists", target)), set_(mode, permissions),
+              o.do(call(FILE, "GetOwnerGroup", target, o.byref("cown")))),
         o.if_(hit, o.if_(
             o.not_(call(FILE, "CopyFile", dat, target, 0)),
             set_(hit, 0), set_(why, lit("the copy failed")),
@@ -155,6 +170,9 @@ def clone_steps(script: Script, cache_dir: "str | Code", sha256: str, size: int,
                          else_=[o.if_(_identity_differs(dat, var("rec"), size),
                                       set_(hit, 0), set_(why, lit(CHANGED_IN_COPY)))])],
         )),
+        o.if_(op(hit, "&", op(mode, "'=", lit(""))), o.try_(
+            *keep, catch=[set_(hit, 0), set_(why, op(lit("the copy's owner or mode: "), "_",
+                                                     method(var("ex"), "DisplayString")))])),
     )
     script.step(
         f"touch{key}",

@@ -16,12 +16,13 @@ LAUNCHERS = {"iris": "irissim.iris:main", "iris-sim": "irissim.ctl:main"}
 
 
 def launcher_text(entry: str, sys_path_dir: str, python: str, env: Mapping[str, str] | None = None,
-                  pycache: str | None = None) -> str:
+                  pycache: str | None = None, pinned: Mapping[str, str] | None = None) -> str:
     """A small Python script that runs ``entry`` ("module:function") with ``sys_path_dir`` first on sys.path.
 
     ``pycache`` (a host install) keeps the simulator's bytecode there, even where the caller's
     environment says PYTHONDONTWRITEBYTECODE: every ``iris`` call is a process of its own, and
-    compiling the simulator each time would triple what a session costs."""
+    compiling the simulator each time would triple what a session costs.  ``pinned`` holds
+    variables set whatever the caller's environment says (the instance's variants)."""
     module, function = entry.split(":")
     lines = [
         f"#!{python}",
@@ -31,6 +32,7 @@ def launcher_text(entry: str, sys_path_dir: str, python: str, env: Mapping[str, 
         "",
     ]
     lines += [f"os.environ.setdefault({key!r}, {value!r})" for key, value in sorted((env or {}).items())]
+    lines += [f"os.environ[{key!r}] = {value!r}" for key, value in sorted((pinned or {}).items())]
     if pycache:
         lines += [f"sys.pycache_prefix = {pycache!r}", "sys.dont_write_bytecode = False"]
     lines += [
@@ -49,11 +51,13 @@ def write_launchers(
     python: str = sys.executable,
     env: Mapping[str, str] | None = None,
     pycache: str | os.PathLike | None = None,
+    pinned: Mapping[str, str] | None = None,
 ) -> list[Path]:
     """Write ``iris`` and ``iris-sim`` into ``bin_dir`` (mode 755) for ``sys_path_dir/irissim``.
 
     ``env`` holds defaults the launched program sees unless the caller's environment sets
-    them (a host install names its registry with ``IRISSIM_REGISTRY``).
+    them (a host install names its registry with ``IRISSIM_REGISTRY``); ``pinned`` holds what
+    it always sees (a host install's variants, ``IRISSIM_VARIANTS``).
     """
     bin_dir = Path(bin_dir)
     bin_dir.mkdir(parents=True, exist_ok=True)
@@ -61,7 +65,8 @@ def write_launchers(
     for name, entry in LAUNCHERS.items():
         target = bin_dir / name
         partial = bin_dir / f".{name}.{os.getpid()}.tmp"
-        partial.write_text(launcher_text(entry, str(sys_path_dir), python, env, str(pycache) if pycache else None))
+        partial.write_text(launcher_text(entry, str(sys_path_dir), python, env, str(pycache) if pycache else None,
+                                         pinned))
         partial.chmod(0o755)
         os.replace(partial, target)  # whole or absent, for a concurrent reader
         written.append(target)

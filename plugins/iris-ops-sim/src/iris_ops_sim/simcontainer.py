@@ -12,7 +12,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from iris_ops.errors import UnreachableError
 from iris_ops_sim.control import SimControl, docker_exec, host_exec
@@ -65,10 +65,13 @@ class SimContainer:
             pass
 
 
-def run_container(client: Any, base_url: str, image: str, name: str) -> SimContainer:
-    """Start a fresh simulated instance (no network, labelled) and wait until a session answers."""
+def run_container(client: Any, base_url: str, image: str, name: str, variants: "Iterable[str]" = ()) -> SimContainer:
+    """Start a fresh simulated instance (no network, labelled) and wait until a session answers.
+    ``variants`` (``irissim/variants.py``) are fixed in the container's environment."""
+    from iris_ops_sim.irissim import variants as known
+
     client.containers.run(image, name=name, detach=True, network_mode="none", labels={LABEL: "1"},
-                          hostname=name[:63])
+                          hostname=name[:63], environment=known.environment(tuple(variants)))
     sc = SimContainer(name=name, base_url=base_url, instance=SimControl(docker_exec(base_url, name)), client=client)
     try:
         wait_ready(sc)
@@ -128,6 +131,8 @@ class HostSim:
     """A simulated instance installed on this host (``<home>/irissys``), for the local transport."""
 
     home: Path
+    #: The instance's variants (``irissim/variants.py``), pinned in its launchers at install.
+    variants: tuple[str, ...] = ()
     instance: SimControl = field(init=False)
 
     def __post_init__(self) -> None:
@@ -161,6 +166,21 @@ class HostSim:
     def installed(self) -> bool:
         return self.registry.exists() and self.iris_command.exists()
 
+    def end_sessions(self) -> list[int]:
+        """Kill every ``iris session`` of this install that still runs (one that never saw the
+        end of its input, as with the variant ``eof-keeps-session``); their pids."""
+        import signal
+
+        from iris_ops_sim.irissim.instance import jobtable
+
+        pids = jobtable.live(self.install_dir / "mgr" / ".sim" / "jobs")
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        return pids
+
     def install(self) -> "HostSim":
         """Launchers in ``<home>/bin`` and the default instance (idempotent)."""
         from iris_ops_sim import launchers
@@ -173,7 +193,10 @@ class HostSim:
         # install; mkdtemp makes 0700 directories.
         self.home.chmod(0o755)
         package_parent = Path(__file__).resolve().parent  # holds the irissim package
+        from iris_ops_sim.irissim import variants
+
         launchers.write_launchers(self.home / "bin", str(package_parent), env={"IRISSIM_REGISTRY": str(self.registry)},
-                                  pycache=self.home / "pycache")
+                                  pycache=self.home / "pycache",
+                                  pinned={variants.ENV: variants.environment(self.variants).get(variants.ENV, "")})
         self.instance.call("init", "--install-dir", str(self.install_dir))
         return self

@@ -26,7 +26,7 @@ from iris_ops.task import task
 from iris_ops.errors import ConflictError, UnreachableError, UsageError
 
 __all__ = [
-    "DIR_ENV", "DEFAULT_CONTAINER", "default_dir", "up", "down", "status", "sql", "create_db", "image",
+    "DIR_ENV", "DEFAULT_CONTAINER", "default_dir", "up", "down", "status", "sql", "create_db", "variants", "image",
     "register_tasks", "start_simulated_instance",
 ]
 
@@ -116,8 +116,28 @@ def _sim_container(client, url: str, name: str):
     return SimContainer(name=name, base_url=url, instance=SimControl(docker_exec(url, name)), client=client)
 
 
-@task(help={"dir": _UP_DIR_HELP, "container": _CONTAINER_HELP})
-def up(c, dir=None, container=None):  # noqa: A002
+def _chosen_variants(variant) -> tuple[str, ...]:
+    from iris_ops_sim.irissim import variants
+
+    try:
+        return tuple(sorted(variants.parse(",".join(variant or []))))
+    except variants.UnknownVariant as e:
+        raise UsageError(str(e), fix="`iris-ops sim variants` lists them.") from None
+
+
+def _same_variants(sim, wanted: tuple[str, ...], where: str) -> None:
+    """An instance that already runs keeps the variants it started with."""
+    running = tuple(sim.instance.state().get("variants") or ())
+    if running != wanted:
+        raise ConflictError(
+            f"{where} already runs with variants [{', '.join(running) or 'none'}], not [{', '.join(wanted) or 'none'}]",
+            fix="Remove it first with `iris-ops sim down` (variants are fixed when an instance starts).")
+
+
+@task(help={"dir": _UP_DIR_HELP, "container": _CONTAINER_HELP,
+            "variant": "take this variant's answer to an open question (repeatable; `iris-ops sim variants` lists them)"},
+      iterable=["variant"])
+def up(c, dir=None, container=None, variant=None):  # noqa: A002
     """Start a simulated instance (idempotent); print shell exports for `eval`.
 
     A container of the iris-ops-sim image when a Docker engine is reachable; an install on this
@@ -126,13 +146,18 @@ def up(c, dir=None, container=None):  # noqa: A002
     Examples:
         eval "$(iris-ops sim up)"
         eval "$(iris-ops sim up --dir ~/iris-sim)"
+        eval "$(iris-ops sim up --variant eof-keeps-session --variant rename-replaces)"
     """
     if dir and container:
         raise UsageError("--dir asks for an install on this host and --container for a container: give one",
                          fix="iris-ops sim up --dir DIR (on this host), or iris-ops sim up --container NAME")
+    chosen = _chosen_variants(variant)
     found = None if dir else _engine(required=False)
     if found is None:
-        host = _host(dir).install()
+        host = _host(dir)
+        if host.installed():
+            _same_variants(host, chosen, f"the simulated instance in {host.home}")
+        host = type(host)(host.home, variants=chosen).install()
         why = "--dir asks for a host install" if dir else "no Docker engine reachable"
         _say(f"simulated IRIS installed on this host at {host.install_dir} ({why}); "
              "iris-ops will use the local transport")
@@ -158,11 +183,13 @@ def up(c, dir=None, container=None):  # noqa: A002
         if existing.status != "running":
             existing.start()
         wait_ready(sc)
+        _same_variants(sc, chosen, f"container {name}")
         _say(f"simulated IRIS container {name} already runs on {url}")
     else:
         tag = image.ensure_image(client)
-        run_container(client, url, tag, name)
-        _say(f"simulated IRIS container {name} ({tag}) started on {url}")
+        run_container(client, url, tag, name, variants=chosen)
+        _say(f"simulated IRIS container {name} ({tag}) started on {url}"
+             + (f" with variants {', '.join(chosen)}" if chosen else ""))
     print(f"export DOCKER_HOST={shlex.quote(url)}")
     print(f"export IRIS_OPS_CONTAINER={shlex.quote(name)}")
     print("export IRIS_OPS_TRANSPORT=docker")
@@ -206,6 +233,7 @@ def status(c, dir=None, container=None):  # noqa: A002
     where = f"host install {sim.home}" if hasattr(sim, "home") else f"container {sim.name} on {sim.base_url}"
     print(f"simulated IRIS: running ({where})")
     print(f"  version: {state['version']}")
+    print(f"  variants: {', '.join(state.get('variants') or []) or 'none (the strictest reading of every open question)'}")
     print(f"  frozen:  {'yes' if state['frozen'] else 'no'}")
     print(f"  namespaces: {', '.join(sorted(state['config']['Namespaces']))}")
 
@@ -245,6 +273,28 @@ def create_db(c, name, size_mb=1, namespace=None, fill=False, dir=None, containe
     print(f"database {name.upper()} created at {directory}" + (f", namespace {namespace.upper()} on it" if namespace else ""))
 
 
+@task(help={"json": "print the variants as one JSON document"})
+def variants(c, json_=False):
+    """List the simulator's variants: each open IRIS question, its default answer and the other one.
+
+    Examples:
+        iris-ops sim variants
+        iris-ops sim up --variant readonly-sql-fails
+    """
+    from iris_ops_sim.irissim import variants as known
+
+    rows = [{"name": v.name, "question": v.question, "default": v.default, "variant": v.answer}
+            for v in known.VARIANTS.values()]
+    if json_:
+        return {"variants": rows}
+    width = max(len(r["name"]) for r in rows)
+    for r in rows:
+        print(f"{r['name']:<{width}}  {r['question']}")
+        print(f"{'':<{width}}    default: {r['default']}")
+        print(f"{'':<{width}}    variant: {r['variant']}")
+    return None
+
+
 @task
 def image(c):
     """Build the iris-ops-sim image on the reachable engine (only when its sources changed)."""
@@ -256,7 +306,7 @@ def image(c):
 
 @hookimpl
 def register_tasks(registrar):
-    registrar.add_collection(Collection("sim", up, down, status, sql, create_db, image))
+    registrar.add_collection(Collection("sim", up, down, status, sql, create_db, variants, image))
 
 
 @hookimpl

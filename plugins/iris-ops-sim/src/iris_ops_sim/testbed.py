@@ -12,6 +12,11 @@ point: users' projects with iris-ops-sim installed never get these fixtures or t
 * ``sim_container`` (function): a fresh container of that image with a unique name, removed after
   the test; see :class:`~iris_ops_sim.simcontainer.SimContainer`.
 * ``sim_host`` (function): a simulated instance installed on this host, for the local transport.
+* ``variant_host`` (module): a host install whose instance takes one variant's answer to an
+  open IRIS question (``irissim/variants.py``), named by the test's parameter
+  (``@pytest.mark.parametrize("variant_host", VARIANT_NAMES, indirect=True)``); one per module
+  and variant, so the module's tests must leave it as they found it.  (A container with
+  variants: ``run_container(..., variants=...)``.)
 * Tests marked ``real_iris`` are skipped unless ``IRIS_OPS_REAL_CONTAINER`` names a container.
 
 Importing this module imports neither docker nor the simulator: every run of iris-ops' suite
@@ -44,6 +49,9 @@ SHARED_ENGINE_ENV = "IRIS_OPS_TEST_PRIVATE_ENGINE"
 #: Set by a pytest-xdist controller whose private engine could not start: why.
 SHARED_PROBLEM_ENV = "IRIS_OPS_TEST_ENGINE_PROBLEM"
 DOCKER_FIXTURES = {"docker_engine", "sim_image", "sim_container"}
+#: Every variant of the simulated instance, for ``parametrize("variant_host", ..., indirect=True)``.
+VARIANT_NAMES = ("eof-keeps-session", "rename-replaces", "copy-takes-new-owner", "resource-creates-role",
+                 "readonly-sql-fails", "password-change-prompt")
 _counter = itertools.count(1)
 _docker_tests: dict[str, Any] = {"ran": 0, "engine": None}
 _shared: dict[str, Any] = {"engine": None}
@@ -196,6 +204,25 @@ def sim_container(docker_engine, sim_image) -> Iterator[Any]:
         sc.remove()
 
 
+@pytest.fixture(scope="module")
+def variant_host(request) -> Iterator[Any]:
+    """A host install whose instance takes the variant named by the test's parameter."""
+    from iris_ops_sim.simcontainer import HostSim
+
+    import shutil
+
+    variant = getattr(request, "param", None)
+    if not variant:
+        raise pytest.UsageError("variant_host needs a variant: parametrize it with indirect=True")
+    home = tempfile.mkdtemp(prefix=f"iris-ops-{variant}-")
+    sim = HostSim(home, variants=(variant,))
+    try:
+        yield sim.install()
+    finally:  # a session that outlived its input (eof-keeps-session) must not outlive the test
+        sim.end_sessions()
+        shutil.rmtree(home, ignore_errors=True)
+
+
 @pytest.fixture
 def sim_host() -> Iterator[Any]:
     from iris_ops_sim.simcontainer import HostSim
@@ -212,6 +239,7 @@ def sim_host() -> Iterator[Any]:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "docker: needs a real Docker engine (one reachable, or a private dockerd)")
     config.addinivalue_line("markers", "real_iris: needs a real IRIS container (set IRIS_OPS_REAL_CONTAINER)")
+    config.addinivalue_line("markers", "variants: runs under every variant of the simulated IRIS (-m variants)")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

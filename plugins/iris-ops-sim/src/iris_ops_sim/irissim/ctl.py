@@ -38,6 +38,7 @@ import time
 from decimal import Decimal
 from typing import Any
 
+from . import variants
 from .instance import SimInstance
 from .instance.fs import NativeFS
 
@@ -230,6 +231,7 @@ def cmd_state(args: argparse.Namespace) -> Any:
     state["config"] = inst.read_config()
     state["version"] = inst.version
     state["manager_directory"] = inst.manager_directory()
+    state["variants"] = sorted(variants.active())
     return state
 
 
@@ -406,6 +408,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    problem = variants.check_environment()
+    if problem:
+        sys.stderr.write(f"iris-sim: {problem}\n")
+        return 1
     try:
         args = parser().parse_args(sys.argv[1:] if argv is None else argv)
         doc = args.run(args)

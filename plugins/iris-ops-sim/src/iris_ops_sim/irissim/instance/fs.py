@@ -222,6 +222,17 @@ class ContainerFS:
             pass
         return USERS.get(name)
 
+    def lookup_group(self, name: str) -> int | None:
+        """A group's id by name (``%File.SetOwnerGroup``), from the container's /etc/group."""
+        try:
+            for line in (self.rootfs / "etc" / "group").read_text().splitlines():
+                fields = line.split(":")
+                if len(fields) >= 3 and fields[0] == name:
+                    return int(fields[2])
+        except FileNotFoundError:
+            pass
+        return _default_group(name)
+
 
 class NativeFS(ContainerFS):
     """The filesystem as it really is: inside a real container, or a native install on a host.
@@ -261,6 +272,20 @@ class NativeFS(ContainerFS):
         except KeyError:
             return USERS.get(name)
         return entry.pw_uid, entry.pw_gid
+
+    def lookup_group(self, name: str) -> int | None:
+        import grp
+
+        try:
+            return grp.getgrnam(name).gr_gid
+        except KeyError:
+            return _default_group(name)
+
+
+def _default_group(name: str) -> int | None:
+    """The group of a known user's name (root and irisowner each have a group of their own)."""
+    ids = USERS.get(name)
+    return ids[1] if ids else None
 
 
 def current_user() -> str:

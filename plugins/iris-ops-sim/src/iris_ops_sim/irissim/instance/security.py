@@ -93,6 +93,14 @@ class LoginRefused(PermissionError):
     """A password login failed; ``str()`` is what the terminal prints (never the password)."""
 
 
+class PasswordChangeRequired(LoginRefused):
+    """The password was right but must be changed first; ``user`` is the user's name."""
+
+    def __init__(self, user: str) -> None:
+        super().__init__("Password change required\nAccess Denied")
+        self.user = user
+
+
 # --- hashing ------------------------------------------------------------------------------------
 
 def _password_bytes(password: str) -> str:
@@ -238,7 +246,25 @@ def authenticate(inst: Any, username: str, password: str) -> str:
                 record["InvalidLoginAttempts"] = int(record.get("InvalidLoginAttempts", 0)) + 1
             raise LoginRefused("Access Denied")
         if record.get("ChangePassword") or password_expired(security, record):
-            raise LoginRefused("Password change required\nAccess Denied")
+            raise PasswordChangeRequired(record["Name"])
+        record["InvalidLoginAttempts"] = 0
+        record["LoginDateTime"] = _zts()
+        return record["Name"]
+
+
+def change_password_at_login(inst: Any, username: str, password: str) -> str:
+    """The variant ``password-change-prompt``: the new password the login asked for.  It must
+    match the pattern; then it is the user's, the forced change is over, and the login goes on.
+    The user's name, or :class:`LoginRefused` (what the terminal prints; never the password)."""
+    with inst.locked() as st:
+        security = of(st)
+        record = find_user(security, username)
+        if record is None:
+            raise LoginRefused("Access Denied")
+        if not pattern_ok(password, str(security["system"].get("PasswordPattern", ""))):
+            raise LoginRefused("Password does not match length or pattern requirements\nAccess Denied")
+        set_password(security, record, password)
+        record["ChangePassword"] = 0
         record["InvalidLoginAttempts"] = 0
         record["LoginDateTime"] = _zts()
         return record["Name"]

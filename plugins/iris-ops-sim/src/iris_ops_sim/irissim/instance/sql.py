@@ -93,6 +93,7 @@ def execute(inst: "SqlMixin", namespace: str, statement: str, params: tuple = ()
             inst.ensure_mounted(d)
         except MountError as e:
             raise SqlError(-400, f"<DIRECTORY> {e}") from None
+    _cached_query_writable(inst, rdir)
 
     text = statement.strip().rstrip(";").strip()
     verb = text.split(None, 1)[0].upper() if text else ""
@@ -126,6 +127,20 @@ def execute(inst: "SqlMixin", namespace: str, statement: str, params: tuple = ()
             return done
     except datfile.DatError as e:
         raise SqlError(-400, f"<DATABASE> {e}") from None
+
+
+def _cached_query_writable(inst: "SqlMixin", routines_dir: str) -> None:
+    """[UNV] Every prepare writes a cached query (GSOC_cachedqueries); where is not documented.
+    By default reads work on a read-only routines database; the variant ``readonly-sql-fails``
+    puts the cached query there, so every statement of such a namespace fails."""
+    from .. import variants
+
+    if not variants.on(variants.READONLY_SQL_FAILS):
+        return
+    info = inst.mount_info(routines_dir)
+    if info and info["readonly"]:
+        raise SqlError(-400, f"<PROTECT> cannot save the cached query: routines database {routines_dir} "
+                             f"is mounted read-only ({info['reason']})")
 
 
 def _image(inst: "SqlMixin", directory: str, boxes: dict) -> bytes:
@@ -184,10 +199,12 @@ def _run(inst, text, params, gdir, rdir, boxes, create, drop, dry_run: bool = Fa
                          "VALUES (?, ?, 'BASE TABLE', 'YES', 'NO', ?, '_SYSTEM', 'NO')",
                          [(s, n, _classname(s, n)) for s, n, _ in catalog])
         conn.execute(f"ATTACH ':memory:' AS {quote('%SYS')}")
-        conn.execute(f"CREATE TABLE {quote('%SYS')}.ProcessQuery (JobNumber INTEGER, NameSpace TEXT, "
+        # Pid: the OS process id, what $JOB is (the row's ID on IRIS).
+        conn.execute(f"CREATE TABLE {quote('%SYS')}.ProcessQuery (Pid INTEGER, JobNumber INTEGER, NameSpace TEXT, "
                      "InTransaction INTEGER)")
-        conn.executemany(f"INSERT INTO {quote('%SYS')}.ProcessQuery VALUES (?, ?, ?)",
-                         [(p["JobNumber"], p["NameSpace"], p["InTransaction"]) for p in inst.processes()])
+        conn.executemany(f"INSERT INTO {quote('%SYS')}.ProcessQuery VALUES (?, ?, ?, ?)",
+                         [(p.get("Pid", p["JobNumber"]), p["JobNumber"], p["NameSpace"], p["InTransaction"])
+                          for p in inst.processes()])
         text = _quote_percent_schemas(text)
         before = conn.total_changes
 

@@ -310,6 +310,12 @@ class SimInstance(MountsMixin, WriteDaemonMixin, JournalMixin, SqlMixin):
 
         return security.authenticate(self, username, password)
 
+    def change_password_at_login(self, username: str, password: str) -> str:
+        """The new password a login asked for (variant ``password-change-prompt``)."""
+        from . import security
+
+        return security.change_password_at_login(self, username, password)
+
     def namespace_exists(self, ns: str) -> bool:
         return str(ns).upper() in self.read_config()["Namespaces"]
 

@@ -300,13 +300,14 @@ class SystemProcess(SimClass):
 
     def Terminate(self, proc: Process, pid: Any = OMITTED, exit_status: Any = OMITTED) -> int:
         """``Terminate(pid=$JOB, ExitStatus=1)``: ends the process with ExitStatus as its OS exit
-        status.  For a pid that is not this process the simulator knows no other IRIS process:
-        returns -3 ("pid does not reference an InterSystems IRIS process")."""
+        status.  Another pid: that session of the instance ends the same way (``instance/jobtable.py``),
+        and the answer is 1; -3 when it is no session of this instance ("pid does not reference an
+        InterSystems IRIS process")."""
         pid = _value(pid)
         target = proc.job if pid is OMITTED or to_str(pid) == "" else to_num(pid)
         status = 1 if exit_status is OMITTED else int(to_num(_value(exit_status)))
         if target != proc.job:
-            return -3
+            return _terminate_other(proc, target, status)
         if status < 0 and status != -65:
             raise IrisError("ILLEGAL VALUE")
         raise Halt(status)
@@ -320,6 +321,14 @@ class SystemProcess(SimClass):
         if switch is not OMITTED:
             proc.zeof_mode = bool(to_num(switch))
         return before
+
+
+def _terminate_other(proc: Process, pid: Any, status: int) -> int:
+    from ..instance import jobtable
+
+    if int(pid) != pid or pid <= 0:
+        return -3  # no pid at all
+    return jobtable.terminate(jobtable.location(proc.instance), int(pid), status)
 
 
 _VERSION_NUMBER = re.compile(r"\s(\d+)\.(\d+)(?:\.(\d+))?\s")

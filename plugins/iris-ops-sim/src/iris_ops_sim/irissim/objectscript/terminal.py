@@ -38,6 +38,7 @@ import select
 import time
 from typing import Any, BinaryIO, Callable
 
+from .. import variants
 from . import transactions
 from .interpreter import ContinueSignal, Interpreter, QuitSignal
 from .locking import release_everything
@@ -135,22 +136,31 @@ def read_line(stdin: Any) -> str | None:
     return source.readline()
 
 
+def _answers(stdin: BinaryIO, out: Callable[[str], None], *prompts: str) -> list[str] | None:
+    """The answers to login prompts, one input line each (not echoed); None at the end of input,
+    after a new line."""
+    answers = []
+    for prompt in prompts:
+        out(prompt)
+        line = read_line(stdin)
+        if line is None:
+            out("\n")
+            return None
+        answers.append(line)
+    return answers
+
+
 def password_login(instance: Any, stdin: BinaryIO, out: Callable[[str], None]) -> str | None:
     """OS authentication off: ``Username:`` and ``Password:`` prompts (no input is echoed), checked
     against the instance's users.  The user's name, or None after
     ``Access Denied`` (or the end of input).  An instance without users (a test double) refuses
-    every login.  [UNV] IRIS asks a user who must change the password for a new one; the
-    simulator says ``Password change required`` and refuses the login (stricter)."""
-    out("\nUsername: ")
-    username = read_line(stdin)
-    if username is None:
-        out("\n")
+    every login.  [UNV] what IRIS does when the password must change: the simulator says
+    ``Password change required`` and refuses the login; the variant ``password-change-prompt``
+    asks for a new one (:func:`new_password_login`)."""
+    answers = _answers(stdin, out, "\nUsername: ", "\nPassword: ")
+    if answers is None:
         return None
-    out("\nPassword: ")
-    password = read_line(stdin)
-    if password is None:
-        out("\n")
-        return None
+    username, password = answers
     authenticate = getattr(instance, "authenticate", None)
     if authenticate is None:
         out("\nAccess Denied\n")
@@ -158,6 +168,27 @@ def password_login(instance: Any, stdin: BinaryIO, out: Callable[[str], None]) -
     try:
         return authenticate(username, password)
     except PermissionError as refused:  # security.LoginRefused: what the terminal prints
+        if getattr(refused, "user", None) and variants.on(variants.PASSWORD_CHANGE_PROMPT):
+            return new_password_login(instance, refused.user, stdin, out)
+        out(f"\n{refused}\n")
+        return None
+
+
+def new_password_login(instance: Any, user: str, stdin: BinaryIO, out: Callable[[str], None]) -> str | None:
+    """The variant ``password-change-prompt`` [UNV wording]: a login whose password must change
+    asks for a new one twice (neither echoed) and goes on once it is set.  Whatever the client
+    types next is taken as that password: a client that sends code after its two login lines
+    would make its first two lines the user's password if they matched."""
+    answers = _answers(stdin, out, "\nPassword change required\nNew password: ", "\nConfirm new password: ")
+    if answers is None:
+        return None
+    first, second = answers
+    if first != second:
+        out("\nPasswords do not match\nAccess Denied\n")
+        return None
+    try:
+        return instance.change_password_at_login(user, first)
+    except PermissionError as refused:
         out(f"\n{refused}\n")
         return None
 

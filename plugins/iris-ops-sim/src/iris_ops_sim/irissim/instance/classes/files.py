@@ -6,9 +6,10 @@ import os
 import posixpath
 from typing import Any
 
-from ...objectscript.runtime import Process, SimClass, register_class
-from ..fs import ContainerFS, ContainerPathError, normalize
-from .common import arg, instance_of, set_ref, truth, user_of
+from ... import variants
+from ...objectscript.runtime import Process, SimClass, error_status, ok_status, register_class
+from ..fs import USERS, ContainerFS, ContainerPathError, normalize
+from .common import E_GENERAL, arg, instance_of, set_ref, truth, user_of
 
 __all__ = ["LibraryFile"]
 
@@ -207,7 +208,7 @@ class LibraryFile(SimClass):
             set_ref(args, 3, -21)
             return 0
         existed = fs.exists(dst)
-        if existed and truth(arg(args, 2, 0)):
+        if existed and (truth(arg(args, 2, 0)) or variants.on(variants.COPY_TAKES_NEW_OWNER)):
             if not fs.can_delete(dst, uid):
                 set_ref(args, 3, -13)
                 return 0
@@ -237,7 +238,8 @@ class LibraryFile(SimClass):
     def Rename(self, proc: Process, *args: Any) -> Any:
         """Rename(oldname, newname, Output return) As %Boolean: rename(2) within the filesystem.
         [UNV] whether an existing ``newname`` is replaced is not documented: the simulator takes
-        the stricter reading and fails (-17, EEXIST), so callers must delete it first."""
+        the stricter reading and fails (-17, EEXIST), so callers must delete it first; the
+        variant ``rename-replaces`` replaces it, as rename(2) does."""
         args = list(args)
         src = self._path(proc, arg(args, 0))
         dst = self._path(proc, arg(args, 1))
@@ -246,7 +248,7 @@ class LibraryFile(SimClass):
         if src is None or dst is None or not fs.exists(src):
             set_ref(args, 2, -2)
             return 0
-        if fs.exists(dst):
+        if fs.exists(dst) and (fs.host_path(dst).is_dir() or not variants.on(variants.RENAME_REPLACES)):
             set_ref(args, 2, -17)
             return 0
         if not fs.can_delete(src, uid) or not fs.can_write(dst, uid):
@@ -254,9 +256,87 @@ class LibraryFile(SimClass):
             return 0
         owner = fs.owner(src)
         os.rename(fs.host_path(src), fs.host_path(dst))
+        fs.forget(dst)
         fs.forget(src)
         fs.created(dst, *owner)
         return 1
+
+    def Truncate(self, proc: Process, *args: Any) -> Any:
+        """Truncate(filename, Output return) As %Boolean: an existing file emptied in place (owner
+        and mode kept), or a new empty file (the process's, mode 0644)."""
+        args = list(args)
+        path = self._path(proc, arg(args, 0))
+        fs = self._fs(proc)
+        uid, gid = user_of(proc)
+        if path is None or (fs.exists(path) and fs.host_path(path).is_dir()):
+            set_ref(args, 1, -21 if path else -2)
+            return 0
+        existed = fs.exists(path)
+        if not fs.can_write(path, uid):
+            set_ref(args, 1, -13)
+            return 0
+        with open(fs.host_path(path), "r+b" if existed else "wb") as f:
+            f.truncate()
+        if not existed:
+            os.chmod(fs.host_path(path), 0o644)
+            fs.created(path, uid, gid)
+        return 1
+
+    def Attributes(self, proc: Process, *args: Any) -> Any:
+        """Attributes(filename) As %String: on Unix the mode map, file type bits included (a
+        regular file with mode 0660 is 33200).  [UNV] a missing file: ""."""
+        path = self._path(proc, arg(list(args), 0))
+        fs = self._fs(proc)
+        if path is None or not fs.exists(path) or not fs._can_reach(path, user_of(proc)[0]):
+            return ""
+        kind = 0o040000 if fs.host_path(path).is_dir() else 0o100000
+        return kind | fs.mode(path)
+
+    def SetAttributes(self, proc: Process, *args: Any) -> Any:
+        """SetAttributes(filename, attributes, Output return) As %Boolean: on Unix the permission
+        bits of the mode map (chmod); only the owner (or root) may (rc -1, EPERM)."""
+        args = list(args)
+        path = self._path(proc, arg(args, 0))
+        fs = self._fs(proc)
+        uid = user_of(proc)[0]
+        if path is None or not fs.exists(path):
+            set_ref(args, 2, -2)
+            return 0
+        if uid and fs.owner(path)[0] != uid:
+            set_ref(args, 2, -1)
+            return 0
+        fs.chmod(path, int(str(arg(args, 1, 0)) or 0) & 0o7777)
+        return 1
+
+    def GetOwnerGroup(self, proc: Process, *args: Any) -> Any:
+        """GetOwnerGroup(File, ByRef OwnerGroup) As %Status: ``owner:group`` by name (a number
+        where the id has no name)."""
+        args = list(args)
+        path = self._path(proc, arg(args, 0))
+        fs = self._fs(proc)
+        if path is None or not fs.exists(path):
+            return error_status(E_GENERAL, f"File '{arg(args, 0)}' does not exist")  # [UNV] text
+        uid, gid = fs.owner(path)
+        set_ref(args, 1, f"{_user_name(uid)}:{_group_name(gid)}")
+        return ok_status()
+
+    def SetOwnerGroup(self, proc: Process, *args: Any) -> Any:
+        """SetOwnerGroup(filename, OwnerGroup) As %Status: chown to ``owner:group`` (names or
+        numbers).  Only root may give a file away; another user may only name what it has."""
+        args = list(args)
+        path = self._path(proc, arg(args, 0))
+        fs = self._fs(proc)
+        owner, _, group = str(arg(args, 1, "")).partition(":")
+        if path is None or not fs.exists(path):
+            return error_status(E_GENERAL, f"File '{arg(args, 0)}' does not exist")  # [UNV] text
+        uid = int(owner) if owner.isdigit() else (fs.lookup_user(owner) or (None,))[0]
+        gid = int(group) if group.isdigit() else (fs.lookup_group(group) if group else fs.owner(path)[1])
+        if uid is None or gid is None:
+            return error_status(E_GENERAL, f"Unknown owner or group '{arg(args, 1, '')}'")  # [UNV] text
+        if user_of(proc)[0] and (uid, gid) != tuple(fs.owner(path)):
+            return error_status(E_GENERAL, f"chown {arg(args, 1, '')} {path}: Operation not permitted")  # [UNV] text
+        fs.chown(path, uid, gid)
+        return ok_status()
 
     def _date(self, proc: Process, args: tuple, field: str) -> str:
         path = self._path(proc, arg(list(args), 0))
@@ -302,3 +382,21 @@ class LibraryFile(SimClass):
         if not fs._can_reach(path, user_of(proc)[0]):
             return -13
         return os.path.getsize(fs.host_path(path))
+
+
+def _user_name(uid: int) -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return next((name for name, ids in USERS.items() if ids[0] == uid), str(uid))
+
+
+def _group_name(gid: int) -> str:
+    import grp
+
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return next((name for name, ids in USERS.items() if ids[1] == gid), str(gid))

@@ -5,11 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from ...objectscript.runtime import ByRef, Process, SimClass, SimObject, error_status, ok_status, register_class
+from ... import variants
 from .. import security
 from .common import E_GENERAL, arg, instance_of, set_ref
 from .config import ConfigObject
 
 __all__ = ["SecurityResources", "SecurityRoles", "SecurityRoleObject"]
+
+
+def _implicit_role(resource: str) -> bool:
+    """The variant ``resource-creates-role``: a ``%DB_*`` resource comes and goes with the role of
+    its name ([UNV] the reference calls those roles implicit; by default they are not made)."""
+    return resource.upper().startswith("%DB_") and variants.on(variants.RESOURCE_CREATES_ROLE)
 
 
 @register_class
@@ -35,6 +42,8 @@ class SecurityResources(SimClass):
             if name.upper() in {k.upper() for k in st["resources"]}:
                 return error_status(E_GENERAL, f"Resource {name} already exists")  # [UNV]
             st["resources"][name] = {"Description": str(arg(args, 1, "")), "PublicPermission": perm}
+            if _implicit_role(name) and not security.find_role(security.of(st), name):
+                security.of(st)["roles"][name] = {"Name": name, "Description": "", "Resources": f"{name}:RW"}
         return ok_status()
 
     def Delete(self, proc: Process, *args: Any) -> Any:
@@ -45,6 +54,9 @@ class SecurityResources(SimClass):
             if key is None:
                 return error_status(E_GENERAL, f"Resource {name} does not exist")  # [UNV]
             del st["resources"][key]
+            implicit = security.find_role(security.of(st), key) if _implicit_role(key) else None
+            if implicit:
+                del security.of(st)["roles"][implicit]
             for role in security.of(st)["roles"].values():  # [DOC] Delete "will update all the roles which hold this resource"
                 role["Resources"] = ",".join(g for g in role.get("Resources", "").split(",")
                                              if g and g.partition(":")[0].upper() != key.upper())

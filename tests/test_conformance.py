@@ -1,0 +1,173 @@
+"""`iris-ops conformance` (issue 21, point 9) on the simulated IRIS: the default instance
+conforms, probes without a variant can fail too, nothing is left behind even when a real signal
+interrupts it, and it freezes nothing.  (Each variant's difference: tests/test_variants.py.)"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from cli_helpers import instance_state
+from clihelp import cli, fails, ok
+from iris_ops import scripts
+from iris_ops.operations.conformance_facts import DIFFERS, FACTS, NOT_PROBED, OK
+from iris_ops_sim.testbed import VARIANT_NAMES
+
+
+def _facts(proc) -> dict[str, dict]:
+    return {row["fact"]: row for row in json.loads(proc.stdout)["facts"]}
+
+
+def test_the_default_instance_conforms(sim_container):
+    sc = sim_container
+    before = instance_state(sc)
+    table = ok(cli(sc, "conformance"))
+    for fact in FACTS:
+        assert fact.title in table.stdout
+    assert "DIFFERS" not in table.stdout and sc.instance.version in table.stdout
+    facts = _facts(ok(cli(sc, "conformance", "--json")))
+    assert list(facts) == [f.key for f in FACTS]
+    # OS authentication lets iris-ops in: there is no login prompt to probe
+    assert {key: row["status"] for key, row in facts.items() if row["status"] != OK} == {"login-prompts": NOT_PROBED}
+    assert all(row["expects"] and row["operations"] for row in facts.values())
+    assert instance_state(sc) == before
+
+
+def test_probes_without_a_variant_fail_too(sim_container):
+    """A $ZVERSION iris-ops cannot read, an ExternalFreeze without WDSuspendLimit, a frozen instance."""
+    sc = sim_container
+    sc.instance.set_version("IRIS 2031.5 (Build 1)", freeze_args=["LogFile", "Text", "SwitchJournalFile", "TimeOut",
+                                                                   "Hibernate", "Verbose", "ExternalFreezeTimeOut"])
+    ok(cli(sc, "run", "--ns", "%SYS", "Write ##class(Backup.General).ExternalFreeze()"))
+    try:
+        done = fails(cli(sc, "conformance", "--json"), 4)
+    finally:
+        ok(cli(sc, "run", "--ns", "%SYS", "Write ##class(Backup.General).ExternalThaw()"))
+    facts = _facts(done)
+    assert set(json.loads(done.stdout)["differences"]) == {"zversion", "freeze-signature", "wd-suspended"}
+    # a frozen instance gets nothing that writes
+    assert {key for key, row in facts.items() if row["status"] == NOT_PROBED} == {
+        f.key for f in FACTS if f.phase != "facts"}
+    assert "WDSuspendLimit" in facts["freeze-signature"]["observed"]
+    assert "frozen" in facts["wd-suspended"]["observed"]
+    assert "IRIS 2031.5 (Build 1)" in facts["zversion"]["observed"]
+    assert "$ZVERSION format" in done.stderr and "IsWDSuspended" in done.stderr
+
+
+def _container(engine, image: str, **options):
+    """A container of the simulated IRIS with ``options`` for ``containers.run``."""
+    from iris_ops_sim.control import SimControl, docker_exec
+    from iris_ops_sim.simcontainer import LABEL, SimContainer, wait_ready
+
+    name = f"iris-conf-{os.getpid()}-{len(options)}-{os.urandom(3).hex()}"
+    sc = SimContainer(name=name, base_url=engine.base_url, instance=SimControl(docker_exec(engine.base_url, name)),
+                      client=engine.client)
+    engine.client.containers.run(image, name=name, detach=True, network_mode="none", labels={LABEL: "1"},
+                                 hostname=name[:63], **options)
+    try:
+        wait_ready(sc, timeout=60)
+    except BaseException:
+        sc.remove()
+        raise
+    return sc
+
+
+def _sessions(sc) -> list[str]:
+    _code, out, _err = sc.exec(["ps", "-o", "args"])
+    return [line for line in out.decode().splitlines() if "iris session" in line]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum, when, environment, fault", [
+    (signal.SIGINT, ("script.start", "probe the instance (conformance, part 1)"), {},
+     "slow@##class(SYS.Database).CreateDatabase("),
+    (signal.SIGTERM, ("script.done", "probe the instance (conformance, part 2)"), {"IRISSIM_VARIANTS": "eof-keeps-session"},
+     None),
+], ids=["SIGINT-while-the-first-script-runs-on-in-the-instance", "SIGTERM-in-the-session-probes"])
+def test_a_signal_mid_probe_leaves_nothing_behind(docker_engine, sim_image, signum, when, environment, fault):
+    """SIGINT arrives while the first probing script waits in the instance before it creates the
+    scratch database (the test kit's ``slow`` fault): that script runs on after iris-ops gave up
+    on it, and the cleanup must wait for it (the run's own lock) before it removes anything.
+    SIGTERM arrives once the second script has ended, while the session probes run (there the
+    end-of-input probe waits five seconds for a session that never ends)."""
+    from clihelp import command
+
+    sc = _container(docker_engine, sim_image, environment=environment)
+    try:
+        before = instance_state(sc)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("IRIS_OPS_")}
+        env.update(sc.env, IRIS_OPS_LOG_FORMAT="json")
+        proc = subprocess.Popen(command("-v", "conformance", fault=fault), env=env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        seen = []
+        for line in proc.stderr:
+            seen.append(line)
+            event = json.loads(line) if line.startswith("{") else {}
+            if (event.get("event"), event.get("purpose")) == when:
+                if fault:
+                    while not _sessions(sc):  # the script has reached the instance
+                        assert proc.poll() is None
+                proc.send_signal(signum)
+                break
+        _out, err = proc.communicate(timeout=120)
+        log = "".join(seen) + err
+        assert proc.returncode == 128 + signum, log
+        assert "cleanup ran" in log and "conformance.cleanup_failed" not in log
+        assert instance_state(sc) == before
+        assert _sessions(sc) == []
+    finally:
+        sc.remove()
+
+
+def test_it_freezes_nothing():
+    """No script it runs calls ExternalFreeze or ExternalThaw (the signature is read, not called)."""
+    scratch = scripts.ConformanceScratch.new("/usr/irissys/mgr/")
+    rendered = [s.render() for s in (
+        scripts.conformance_facts(), scripts.conformance_setup(scratch, wait=5), scripts.conformance_transaction(),
+        scripts.conformance_checks(scratch, wait=5, login=("Pw-123456", "probe")),
+        scripts.conformance_end_session(scratch, "eof"), scripts.conformance_cleanup(scratch, wait=5))]
+    rendered.append(scripts.conformance_session_lines(scratch, "lock", "0123456789ab"))
+    for text in rendered:
+        assert "ExternalFreeze(" not in text and "ExternalThaw" not in text
+    assert '"Backup.General||ExternalFreeze"' in rendered[0]
+
+
+def test_the_scripts_parse():
+    from types import SimpleNamespace
+
+    from iris_ops_sim.syntax import syntax_errors
+
+    scratch = scripts.ConformanceScratch.new("/usr/irissys/mgr/")
+    for script in (scripts.conformance_facts(), scripts.conformance_setup(scratch, wait=5),
+                   scripts.conformance_transaction(),
+                   scripts.conformance_checks(scratch, wait=5, login=("Pw-123456", "probe")),
+                   scripts.conformance_end_session(scratch, "lock"), scripts.conformance_cleanup(scratch, wait=5)):
+        assert syntax_errors(script) == [], script.purpose
+    lines = scripts.conformance_session_lines(scratch, "eof", "0123456789ab").splitlines()
+    assert syntax_errors(SimpleNamespace(lines=lambda: lines)) == []
+
+
+def test_an_unreachable_instance_is_exit_6(docker_engine):
+    done = subprocess.run([sys.executable, "-m", "iris_ops", "conformance"], capture_output=True, text=True,
+                          env={**{k: v for k, v in os.environ.items() if not k.startswith("IRIS_OPS_")},
+                               "DOCKER_HOST": docker_engine.base_url, "IRIS_OPS_CONTAINER": "no-such-iris-ops-container"},
+                          stdin=subprocess.DEVNULL, timeout=60)
+    assert done.returncode == 6, done.stderr
+    assert "no-such-iris-ops-container" in done.stderr
+
+
+def test_every_variant_answers_one_fact():
+    """Each simulator variant is the other answer to one fact, and each open fact has a variant."""
+    assert sorted(f.variant for f in FACTS if f.variant) == sorted(VARIANT_NAMES)
+    from iris_ops_sim.irissim.variants import VARIANTS
+
+    assert tuple(VARIANTS) == VARIANT_NAMES
+    listed = subprocess.run([sys.executable, "-m", "iris_ops", "sim", "variants", "--json"], capture_output=True,
+                            text=True, check=True).stdout
+    assert [row["name"] for row in json.loads(listed)["variants"]] == list(VARIANT_NAMES)
+    assert DIFFERS != OK
