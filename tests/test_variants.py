@@ -30,6 +30,27 @@ SECRET = "Vari4nt-Login:Secret"
 RENEW_SECRET = "Renew-Me-7f2c"
 
 
+#: Where iris-ops is not yet right under an answer (issue 21 stays open for these): marked
+#: xfail(strict), so each case still runs, and a fix that makes it pass turns the run red until
+#: the mark goes.
+KNOWN_GAPS = {
+    ("test_a_killed_iris_ops_holds_no_lock", "eof-keeps-session"):
+        "the lock holder halts only when its input ends; under this answer it never ends, so the lock "
+        "outlives a killed iris-ops (needs a keepalive the holder times out on)",
+    ("test_round_trip", "readonly-sql-fails"):
+        "on a root local transport the staged copies are root-owned 0644, so the instance mounts them "
+        "read-only anyway and the row count fails (staged copies need the instance owner's owner and mode)",
+}
+
+
+@pytest.fixture(autouse=True)
+def _known_gap(request):
+    variant = request.node.callspec.params.get("variant_host")
+    reason = KNOWN_GAPS.get((request.node.originalname, variant))
+    if reason:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
+
+
 @pytest.fixture(scope="module")
 def seeded(variant_host, tmp_path_factory):
     """A fixture of namespace VSRC, whose database's resource %DB_VSRC the instance no longer has
