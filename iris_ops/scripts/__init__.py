@@ -6,7 +6,8 @@ documented in its docstring.  The test suite parses every one of them with
 ``tree-sitter-objectscript``.  APIs: IRIS.md §3-§7 (IRIS 2024.1 class reference).
 
 One module per job: :mod:`.describe` (read-only facts), :mod:`.backup`, :mod:`.restore`,
-:mod:`.delete`, :mod:`.freeze`, :mod:`.cache`; :mod:`.common` holds what they share.
+:mod:`.delete`, :mod:`.freeze`, :mod:`.cache`, :mod:`.replace` (restore --force's swap);
+:mod:`.common` holds what they share.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ _WHERE = {
     "delete_namespace": "delete",
     "file_exists": "delete",
     "remove_file": "delete",
+    "resource_steps": "delete",
     "configured_names": "describe",
     "counts": "describe",
     "database_users": "describe",
@@ -66,6 +68,10 @@ _WHERE = {
     "restore_facts": "restore",
     "NewDatabase": "restore",
     "restore_databases": "restore",
+    "Guard": "restore",
+    "guard_step": "restore",
+    "revoke_step": "restore",
+    "swap": "replace",
 }
 
 __all__ = sorted(_WHERE)
@@ -88,7 +94,8 @@ if TYPE_CHECKING:  # pragma: no cover - what type checkers and IDEs see
     from .backup import ALREADY_FROZEN, FREEZE_EXPIRED, OPEN_TRANSACTIONS_QUERY, count_staged, dismount_and_copy, freeze_and_copy, remove_directory  # noqa: F401
     from .cache import cache_describe, cache_remove  # noqa: F401
     from .common import FILE, NAMESPACE_PROPERTIES, RESOURCE_DESCRIPTION, RESOURCE_WITH_ROLE_DESCRIPTION, TABLES_QUERY, table_counts  # noqa: F401
-    from .delete import RESOURCE_ABSENT, RESOURCE_DELETED, RESOURCE_DELETED_WITH_ROLE, RESOURCE_IN_USE, RESOURCE_NOT_OURS, delete_all, delete_database, delete_namespace, file_exists, remove_file  # noqa: F401
+    from .delete import RESOURCE_ABSENT, RESOURCE_DELETED, RESOURCE_DELETED_WITH_ROLE, RESOURCE_IN_USE, RESOURCE_NOT_OURS, delete_all, delete_database, delete_namespace, file_exists, remove_file, resource_steps  # noqa: F401
     from .describe import configured_names, counts, database_users, describe_namespace, namespace_names, resource_status, sql_statement  # noqa: F401
     from .freeze import FREEZE_ARGUMENTS, FREEZE_ARGUMENTS_MISSING, freeze_arguments, thaw_entry, wd_suspended  # noqa: F401
-    from .restore import create_database, create_namespace, delete_resource, ensure_resource, existing, make_directory, manager_directory, resource_exists, resources_exist, restore_facts, NewDatabase, restore_databases  # noqa: F401
+    from .replace import swap  # noqa: F401
+    from .restore import Guard, create_database, create_namespace, delete_resource, ensure_resource, existing, guard_step, make_directory, manager_directory, resource_exists, resources_exist, restore_facts, revoke_step, NewDatabase, restore_databases  # noqa: F401

@@ -89,8 +89,6 @@ def delete_all(namespace: str, databases: list[tuple[str, str, str]], *, keep_fi
     with its role when restore created that too.  Result: ``namespace_deleted`` (0/1),
     ``databases`` {NAME: what :func:`delete_database` returns}, ``resources`` {NAME: {"outcome":
     one of ``RESOURCE_*``, "users": [database names]}}."""
-    from .common import RESOURCE_DESCRIPTION, RESOURCE_WITH_ROLE_DESCRIPTION, resource_users
-
     ns = lit(names.namespace(namespace))
     dbs, one, res_out = var("dbs"), var("one"), var("ress")
     script = Script("%SYS", purpose=f"delete namespace {names.namespace(namespace)} and its databases")
@@ -104,8 +102,18 @@ def delete_all(namespace: str, databases: list[tuple[str, str, str]], *, keep_fi
         for _, part in _database_steps(name, directory, keep_files, one):
             statements += part
         script.step(f"db{i}", *statements)
+    return resource_steps(script, [r for _, _, r in databases], res_out)
+
+
+def resource_steps(script: Script, resources: list[str], res_out: Code) -> Script:
+    """Adds a step per user resource of ``resources`` (duplicates, "" and system resources are
+    skipped): delete it if iris-ops restore created it (its Description says so) and no database
+    of any namespace still names it, with its role when restore created that too.  Each outcome
+    goes into the dynamic object ``res_out`` as {"outcome": one of ``RESOURCE_*``, "users": [...]}."""
+    from .common import RESOURCE_DESCRIPTION, RESOURCE_WITH_ROLE_DESCRIPTION, resource_users
+
     users, desc, outcome = var("users"), var("desc"), var("out")
-    for i, resource in enumerate(dict.fromkeys(r for _, _, r in databases if r and not names.is_system_resource(r))):
+    for i, resource in enumerate(dict.fromkeys(r for r in resources if r and not names.is_system_resource(r))):
         res = lit(names.user_resource(resource))
         ours = op(op(desc, "=", lit(RESOURCE_DESCRIPTION)), "!", op(desc, "=", lit(RESOURCE_WITH_ROLE_DESCRIPTION)))
         script.step(

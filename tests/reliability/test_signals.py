@@ -127,7 +127,6 @@ RESTORE_PHASES = {  # (databases, namespace and row counts are one session)
     "directories": dict(hook="write_file", among="iris-ops-restore.json"),
     "upload": dict(hook="write_file", among="IRIS.DAT"),
     "databases": dict(hook="run_objectscript", among="Config.Namespaces"),
-    "finishing": dict(hook="remove_path", among="iris-ops-restore-SIGREST.json"),  # the journal
 }
 
 
@@ -142,6 +141,40 @@ def test_restore_signal_at_each_phase_rolls_back(shared_sim, rel_cli, fixture_di
     code, _, err = rel_cli("restore", "--src", fixture_dir, "--ns", "SIGREST", *no_cache, plugins=[at])
     assert at.seen >= at.nth, f"phase {phase} never reached"
     _assert_clean(sc, before, tmp_path, code, err, signum)
+
+
+@pytest.mark.parametrize("moment", ["journal-removal", "result"])
+def test_restore_signal_past_its_point_of_no_return_completes_and_says_so(shared_sim, rel_cli, fixture_dir,
+                                                                          tmp_path, monkeypatch, moment):
+    """Issue 20 point 5: a signal as the journal is removed (the point of no return), or while
+    the result is printed, no longer reports a rollback that did not happen (exit 143, "cleanup
+    ran", and the namespace there with its rows): the restore completes and says so."""
+    sc = shared_sim
+    before = sc.instance.listing()
+    plugins = []
+    with monkeypatch.context() as patch:
+        if moment == "journal-removal":
+            plugins.append(At(signal.SIGTERM, hook="remove_path", among="iris-ops-restore-SIGDONE.json"))
+        else:
+            from iris_ops.operations.context import Operation
+
+            real = Operation.emit
+
+            def emit(self, text=""):
+                if text.startswith("restored "):
+                    signal_self(signal.SIGTERM)
+                real(self, text)
+
+            patch.setattr(Operation, "emit", emit)
+        code, out, err = rel_cli("restore", "--src", fixture_dir, "--ns", "SIGDONE", plugins=plugins)
+    assert code == 0, err
+    assert "restored" in out and "namespace SIGDONE" in out and "table SQLUser.t" in out, out
+    assert "cleanup ran" not in err and "stopped by" not in err  # (its note went to fd 2: test_signals_unit)
+    assert [tuple(r) for r in sc.instance.sql("SIGDONE", "SELECT COUNT(*) FROM t").rows] == [(1,)]
+    assert not sc.exists(f"{sc.instance.manager_directory()}iris-ops-restore-SIGDONE.json")
+    code, _, err = rel_cli("delete-ns", "--ns", "SIGDONE", "--yes")
+    assert code == 0, err
+    assert comparable(sc.instance.listing()) == comparable(before)
 
 
 @pytest.mark.parametrize("sig", ["TERM"])
