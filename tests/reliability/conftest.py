@@ -79,6 +79,49 @@ class Hang:
         return others(target=target, script=script, namespace=namespace, timeout=timeout)
 
 
+class At:
+    """Sends ``signum`` when the hook ``hook`` fires (optionally only for scripts holding ``among``)."""
+
+    def __init__(self, signum, hook, among=None, nth=1):
+        self.signum, self.hook, self.among, self.nth, self.seen, self.pm = signum, hook, among, nth, 0, None
+
+    def _maybe(self, hook, text=""):
+        if hook != self.hook or (self.among and self.among not in text):
+            return
+        self.seen += 1
+        if self.seen == self.nth:
+            signal_self(self.signum)
+
+    @hookimpl(tryfirst=True)
+    def pre_backup(self, operation, namespace, out):
+        self._maybe("pre_backup")
+
+    @hookimpl(tryfirst=True)
+    def post_restore(self, operation, fixture, namespace, databases):
+        self._maybe("post_restore")
+
+    @hookimpl(tryfirst=True)
+    def run_objectscript(self, target, script, namespace, timeout):
+        self._maybe("run_objectscript", script)
+
+    @hookimpl(tryfirst=True)
+    def read_file(self, target, path, dest, timeout):
+        dest.write(b"\0" * 8192)  # some bytes reached the fixture already
+        self._maybe("read_file", path)
+
+    @hookimpl(tryfirst=True)
+    def write_file(self, target, src, size, path, timeout):
+        self._maybe("write_file", path)
+
+    @hookimpl(tryfirst=True)
+    def exec_argument_call(self, target, entry, namespace, timeout):
+        self._maybe("exec_argument_call", entry)
+
+    @hookimpl(tryfirst=True)
+    def remove_path(self, target, path, timeout):
+        self._maybe("remove_path", path)
+
+
 def staging_leftovers(sc) -> list[str]:
     """Files and directories iris-ops stages in the instance (backup copies, delete plans, counting namespaces)."""
     return leftovers_in(sc.instance.listing())
