@@ -80,7 +80,8 @@ RESOURCE_ABSENT, RESOURCE_NOT_OURS, RESOURCE_IN_USE, RESOURCE_DELETED, RESOURCE_
     "absent", "not-ours", "in-use", "deleted", "deleted-with-role")
 
 
-def delete_all(namespace: str, databases: list[tuple[str, str, str]], *, keep_files: bool = False) -> Script:
+def delete_all(namespace: str, databases: list[tuple[str, str, str]], *, keep_files: bool = False,
+               wait: float | None = None) -> Script:
     """A delete-ns in one session, each part tolerating what is already gone: the namespace;
     then each database (as :func:`delete_database`; a failure stops the script there); then each
     database's resource (``databases``: (name, directory, resource or "")), if it is a user
@@ -88,10 +89,16 @@ def delete_all(namespace: str, databases: list[tuple[str, str, str]], *, keep_fi
     namespace still names it (as :func:`iris_ops.scripts.describe.resource_status` finds them),
     with its role when restore created that too.  Result: ``namespace_deleted`` (0/1),
     ``databases`` {NAME: what :func:`delete_database` returns}, ``resources`` {NAME: {"outcome":
-    one of ``RESOURCE_*``, "users": [database names]}}."""
+    one of ``RESOURCE_*``, "users": [database names]}}.  With ``wait``, the script first waits
+    that long for any session of an earlier operation on the namespace still running in the
+    instance (:func:`iris_ops.scripts.restore.guard_step`, without a journal)."""
+    from .restore import Guard, guard_step
+
     ns = lit(names.namespace(namespace))
     dbs, one, res_out = var("dbs"), var("one"), var("ress")
     script = Script("%SYS", purpose=f"delete namespace {names.namespace(namespace)} and its databases")
+    if wait is not None:
+        guard_step(script, Guard(namespace, (), "", wait), check_journal=False)
     script.step("namespace", result("namespace_deleted", 0),
                 set_(dbs, o.dynamic_object()), set_(res_out, o.dynamic_object()),
                 result("databases", dbs), result("resources", res_out),

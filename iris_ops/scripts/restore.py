@@ -9,8 +9,8 @@ from iris_ops import objectscript as o
 from iris_ops.objectscript import Code, Script, call, check_status, check_true, lit, method, op, prop, result, set_, var
 from .common import FILE, RESOURCE_DESCRIPTION, RESOURCE_WITH_ROLE_DESCRIPTION
 
-#: Held by every session that changes the instance for a restore into ``<NS>``, while it runs.
-GUARD_LOCK = "IRISOPS.Restore"
+#: Held by every session that changes namespace ``<NS>`` for a restore or a delete-ns, while it runs.
+GUARD_LOCK = "IRISOPS.Session"
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,7 @@ class Guard:
     A session the client gave up on (a signal, a deadline, ``kill -9``) still runs in the
     instance, and would otherwise create its part after the rollback removed everything (a
     namespace left with its rows, its journal gone).  So each changing session first takes
-    ``^IRISOPS.Restore(<NS>)`` (within ``wait`` seconds), which it holds until it ends, and then
+    ``^IRISOPS.Session(<NS>)`` (within ``wait`` seconds), which it holds until it ends, and then
     goes on only while one of ``journals`` (the restore's journal, under the names it may have)
     holds ``token``, this restore's own.  A rollback takes the same lock, waiting for such a
     session to end, and renames the journal aside (:func:`revoke_step`) before it undoes
@@ -40,7 +40,7 @@ def guard_step(script: Script, guard: Guard, *, check_journal: bool = True) -> S
 
     text, found = var("gtxt"), var("gfile")
     statements = [o.lock(o.global_ref(GUARD_LOCK, names.namespace(guard.namespace)), timeout=guard.wait),
-                  o.if_(o.not_(o.TEST), o.throw(lit(f"another session of this restore into {guard.namespace} "
+                  o.if_(o.not_(o.TEST), o.throw(lit(f"an earlier session of an operation on namespace {guard.namespace} "
                                                     f"still runs in the instance (waited {guard.wait:g} s)")))]
     if check_journal:
         statements += [set_(text, lit("")), set_(found, 0)]

@@ -194,12 +194,12 @@ def test_the_container_killed_keeps_the_old(shared_sim, rel_cli, fx, old, reques
 
 
 def test_a_lock_held_elsewhere_stops_the_swap_and_its_rollback_waits(shared_sim, rel_cli, fx, old, monkeypatch):
-    """Another session holds ^IRISOPS.Restore(FOLD) (as a session of this restore the client
+    """Another session holds ^IRISOPS.Session(FOLD) (as a session of this restore the client
     gave up on would) when the swap starts: the swap, then the rollback, wait for it and give
     up; nothing of the old namespace was touched, and doctor --fix rolls back once it ended."""
     sc = shared_sim
     monkeypatch.setenv("IRIS_OPS_TIMEOUT", "4")
-    script = b'Lock +^IRISOPS.Restore("FOLD")\nWrite "HELD",!\nHang 14\nHalt\n'
+    script = b'Lock +^IRISOPS.Session("FOLD")\nWrite "HELD",!\nHang 14\nHalt\n'
     holder = threading.Thread(target=sc.exec, args=(["iris", "session", "IRIS", "-U", "%SYS"],), kwargs={"stdin": script})
 
     class Holds:
