@@ -11,7 +11,10 @@ Config.Namespaces.Delete, then for each database no one else needs: Config.Datab
 DismountDatabase, DeleteDatabase, RemoveDirectoryTree, and its label's resource when a restore
 created it (its Description says so) and no database of another namespace still names it.
 System resources (``%DB_%DEFAULT``) are never deleted.  All the deleting is one session
-(:func:`iris_ops.scripts.delete_all`); a failure stops it where it happened.
+(:func:`iris_ops.scripts.delete_all`); a failure stops it where it happened.  That session first
+waits for one of an earlier operation on the namespace that its client gave up on (it still runs
+in the instance).  A signal once the plan is written leaves the plan, and the message says to run
+delete-ns again; once the plan is removed the delete is done, and a signal changes nothing.
 """
 
 from __future__ import annotations

@@ -339,7 +339,8 @@ def _show(op: "Operation", loaded: "Fixture", planned: list[PlannedDatabase], in
     help={
         "src": "the fixture: a name in fixtures_dir (as `backup` wrote it), or a directory",
         "ns": "new namespace to create",
-        "force": "delete an existing namespace of that name (and its databases) first; asks unless --yes",
+        "force": "replace an existing namespace of that name (and its databases), kept until the new one is "
+                 "verified; asks unless --yes",
         "yes": "do not ask before --force deletes (needed when stdin is not a terminal)",
         "no_verify": "skip the row-count check against the manifest",
         "no_cache": "neither copy from the instance's fixture cache nor leave the files in it",
@@ -361,6 +362,10 @@ def restore(c, src, ns="", force=False, yes=False, no_verify=False, no_cache=Fal
     instance's fixture cache (<mgr>/iris-ops-cache/): a later restore of the same file copies
     it inside the instance instead (`cached` in the result). --no-cache bypasses the cache.
 
+    With --force over an existing namespace, every file is hashed first, the new namespace is
+    restored and verified beside the old one (under a staging name), and only then takes its
+    place; until then any failure or signal leaves the old one exactly as it was.
+
     Examples:
         iris-ops restore USER --ns TEST1
         iris-ops restore --src fixtures/user --ns TEST1 --force --yes
@@ -377,7 +382,7 @@ def restore(c, src, ns="", force=False, yes=False, no_verify=False, no_cache=Fal
 
     def ask(clash: list[str]) -> None:
         if not yes:
-            confirm(f"--force: delete {', '.join(clash)} and restore {source} in its place?",
+            confirm(f"--force: replace {', '.join(clash)} with {source} (deleted once the new namespace is verified)?",
                     refused=f"refusing to replace namespace {namespace}")
 
     with op.bound(ns=namespace, fixture=str(source)), locks.holding(op, namespace, wait=lock_wait or 0):

@@ -101,12 +101,24 @@ def test_kill_9_mid_restore_leaves_a_journal_and_doctor_rolls_it_back(shared_sim
     _wait_for(lambda: sc.exists(journal), proc, "the restore journal")
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    # Issue 20 point 7: a retry names the journal and the way out (delete-ns has nothing to delete)
+    for force in ((), ("--force", "--yes")):
+        code, _, err = rel_cli("restore", "--src", big_fixture, "--ns", "DOCDST", *force)
+        event = json.loads(err.strip().splitlines()[-1])
+        assert code == 3 and journal in event["event"] and "did not finish" in event["event"], err
+        assert "doctor --fix" in event["fix"] and "delete-ns" not in event["fix"], event
+    code, out, _ = rel_cli("delete-ns", "--ns", "DOCDST", "--yes")
+    assert code == 0 and "nothing to delete" in out  # what the old fix line led to
     code, doc, _ = _doctor(rel_cli)
     assert code == 4 and _kinds(doc) == ["restore"], doc
     assert "DOCDST" in doc["findings"][0]["problem"]
     code, doc, err = _doctor(rel_cli, "--fix", "--yes")
     assert code == 0, err
     assert comparable(sc.instance.listing()) == comparable(before)
+    code, _, err = rel_cli("restore", "--src", big_fixture, "--ns", "DOCDST")  # and now it goes
+    assert code == 0, err
+    code, _, err = rel_cli("delete-ns", "--ns", "DOCDST", "--yes")
+    assert code == 0, err
 
 
 class FailDismount:
