@@ -76,15 +76,12 @@ def prepare(op: "Operation", loaded: "Fixture", namespace: str, planned: list["P
 
     info = op.runner.run(scripts.describe_namespace(namespace), changes=False)
     doomed, kept = delete_plan(op, namespace, info, keep_files=False) if info.get("exists") else ([], [])
-    configured = op.runner.run(scripts.configured_names(), changes=False)
-    directories: dict[str, list[str]] = {}
-    for name, directory in configured.get("databases", []):
-        directories.setdefault(names.directory(str(directory)), []).append(str(name).upper())
-    going = {d.name for d in doomed}
-    why_kept = dict(kept)
-    foreign = [f"database {p.final}" + (f" ({why_kept[p.final]})" if p.final in why_kept else
-                                       f" (not a database of namespace {namespace})")
-               for p in planned if any(p.final in users for users in directories.values()) and p.final not in going]
+    configured = op.runner.run(scripts.configured_names(), changes=False).get("databases", [])
+    databases = {str(name).upper() for name, _ in configured}
+    used = {names.directory(str(directory)) for _, directory in configured}  # directories a database has
+    going, why_kept = {d.name for d in doomed}, dict(kept)
+    foreign = [f"database {p.final} ({why_kept.get(p.final) or f'not a database of namespace {namespace}'})"
+               for p in planned if p.final in databases and p.final not in going]
     if foreign:
         raise ConflictError(
             f"--force would replace namespace {namespace}, but these are not its to delete: {', '.join(foreign)}",
@@ -95,7 +92,7 @@ def prepare(op: "Operation", loaded: "Fixture", namespace: str, planned: list["P
     found = facts.found.get("directories") or {}
     for i, item in enumerate(planned, 1):
         if str(found.get(item.directory)) == "1":
-            if not directories.get(item.directory):
+            if item.directory not in used:
                 replacement.orphans.append(item.directory)
             item.directory = f"{facts.manager_directory}{item.final.lower()}-{token.lower()}/"
         item.name = names.database(f"{replacement.staging_namespace}-{i}")

@@ -140,6 +140,20 @@ def test_a_damaged_fixture_is_refused_before_anything_changes(shared_sim, rel_cl
     _old_kept(sc, old)
 
 
+def test_a_database_another_namespace_needs_is_refused_before_anything_changes(shared_sim, rel_cli, fx, old):
+    """FOLD's database is also FOTHER's: --force may not delete it, and the new database could
+    not take its name.  Refused (exit 3) before any change, naming who needs it."""
+    sc = shared_sim
+    sc.instance.create_namespace("FOTHER", NS)
+    with_other = sc.instance.listing()
+    code, _, err = _force(rel_cli, fx)
+    assert code == 3 and "database FOLD (needed by namespace FOTHER" in err, err
+    _old_kept(sc, with_other)
+    code, _, err = rel_cli("delete-ns", "--ns", "FOTHER", "--yes")  # keeps FOLD's database: FOLD uses it
+    assert code == 0, err
+    _old_kept(sc, old)
+
+
 # --- a failure at each step -------------------------------------------------------------------
 
 
