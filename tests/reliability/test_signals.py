@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from iris_ops import hookimpl
+from reliability import beds
 from reliability.conftest import SIGNALS, At, Hang, comparable, host_leftovers, leftovers_in, signal_self, staging_leftovers
 
 
@@ -138,6 +139,66 @@ def test_restore_signal_past_its_point_of_no_return_completes_and_says_so(shared
     assert comparable(sc.instance.listing()) == comparable(before)
 
 
+class SlowStart:
+    """The first script holding ``among`` waits ``seconds`` before its first step (an `iris
+    session` slow to start, as under load), and ``then`` runs as it is sent."""
+
+    def __init__(self, among: str, seconds: float, then) -> None:
+        self.among, self.seconds, self.then, self.fired, self.pm = among, seconds, then, 0, None
+
+    @hookimpl(tryfirst=True)
+    def run_objectscript(self, target, script, namespace, timeout):
+        import re
+
+        if self.fired or self.among not in script:
+            return None
+        self.fired += 1
+        start = re.search(r"Try \{ If n=\d+ \{ ", script).end()
+        script = script[:start] + f"Hang {self.seconds} " + script[start:]
+        self.then()
+        return self.pm.subset_hook_caller("run_objectscript", remove_plugins=[self])(
+            target=target, script=script, namespace=namespace, timeout=timeout)
+
+
+def test_a_session_the_client_gave_up_on_changes_nothing_after_the_rollback(shared_sim, rel_cli, fixture_dir,
+                                                                             tmp_path):
+    """Issue 20 point 5: SIGTERM while iris-ops waits for the session that creates the databases
+    and the namespace.  That session still runs in the instance after the client is gone; here it
+    starts late, after the rollback.  It must change nothing then (it finds its journal gone):
+    before, it created what the rollback had just removed, and the run said "cleanup ran"."""
+    sc = shared_sim
+    before = sc.instance.listing()
+    late = SlowStart("Config.Namespaces).Create", 2.5, then=lambda: signal_self(signal.SIGTERM, after=0.5))
+    code, _, err = rel_cli("restore", "--src", fixture_dir, "--ns", "SIGLATE", "--no-cache", plugins=[late])
+    assert late.fired
+    beds.wait_for_late_sessions(sc)
+    _assert_clean(sc, before, tmp_path, code, err, signal.SIGTERM)
+
+
+def test_backup_signal_past_its_point_of_no_return_completes_and_says_so(shared_sim, rel_cli, tmp_path,
+                                                                        monkeypatch):
+    """A signal as the fixture is renamed into place: the backup completes (exit 0, its result),
+    instead of exit 143 with the fixture there."""
+    from iris_ops.fixture import writer
+
+    real = writer.FixtureWriter.commit
+
+    def commit(self):
+        done = real(self)
+        signal_self(signal.SIGTERM)
+        return done
+
+    out = tmp_path / "fx"
+    with monkeypatch.context() as patch:
+        patch.setattr(writer.FixtureWriter, "commit", commit)
+        code, stdout, err = rel_cli("backup", "--ns", "USER", "--out", out)
+    assert code == 0 and f"fixture {out}" in stdout, err
+    assert "cleanup ran" not in err
+    code, _, err = rel_cli("validate", "--src", out)
+    assert code == 0, err
+    assert not shared_sim.instance.is_frozen() and host_leftovers(tmp_path) == []
+
+
 @pytest.mark.parametrize("sig", ["TERM"])
 def test_delete_ns_signal_between_steps_then_a_rerun_finishes(shared_sim, rel_cli, fixture_dir, tmp_path, sig):
     signum = SIGNALS[sig]
@@ -149,6 +210,7 @@ def test_delete_ns_signal_between_steps_then_a_rerun_finishes(shared_sim, rel_cl
     code, _, err = rel_cli("delete-ns", "--ns", "SIGDEL", "--yes", plugins=[at])
     assert at.seen
     assert code == 128 + signum and f"stopped by {signal.Signals(signum).name}" in err
+    assert "cleanup ran" not in err and "delete-ns --ns SIGDEL --yes` again to finish" in err, err
     code, _, err = rel_cli("delete-ns", "--ns", "SIGDEL", "--yes")
     assert code == 0, err
     _assert_clean(sc, before, tmp_path, 128 + signum, f"iris-ops: stopped by {signal.Signals(signum).name}; cleanup ran.", signum)
