@@ -175,6 +175,38 @@ def test_a_session_the_client_gave_up_on_changes_nothing_after_the_rollback(shar
     _assert_clean(sc, before, tmp_path, code, err, signal.SIGTERM)
 
 
+def test_a_rollback_that_cannot_run_is_not_reported_as_cleanup(shared_sim, rel_cli, fixture_dir, tmp_path,
+                                                                 monkeypatch):
+    """SIGTERM mid-restore while another session holds the namespace's session lock (as one the
+    client gave up on would): the rollback waits, gives up, and the exit says so and how to
+    finish it, not "cleanup ran"; doctor --fix finishes it once that session has ended."""
+    import threading
+
+    sc = shared_sim
+    before = sc.instance.listing()
+    monkeypatch.setenv("IRIS_OPS_TIMEOUT", "3")
+    holder = threading.Thread(target=sc.exec, args=(["iris", "session", "IRIS", "-U", "%SYS"],),
+                              kwargs={"stdin": b'Lock +^IRISOPS.Session("SIGHELD")\nHang 8\nHalt\n'})
+
+    class Holds:
+        pm = None
+
+        @hookimpl(tryfirst=True)
+        def pre_restore(self, operation, fixture, namespace):
+            holder.start()
+            time.sleep(1.5)  # it has taken the lock
+
+    at = At(signal.SIGTERM, hook="write_file", among="iris-ops-restore.json")  # the first directory
+    code, _, err = rel_cli("restore", "--src", fixture_dir, "--ns", "SIGHELD", plugins=[Holds(), at])
+    assert code == 143 and "cleanup ran" not in err, err
+    assert "stopped by SIGTERM; rollback incomplete: nothing was undone" in err and "doctor --fix" in err, err
+    holder.join()
+    monkeypatch.delenv("IRIS_OPS_TIMEOUT")
+    code, out, err = rel_cli("doctor", "--fix", "--yes")
+    assert code == 0 and "repaired  restore" in out, out + err
+    _assert_clean(sc, before, tmp_path, 143, "iris-ops: stopped by SIGTERM; cleanup ran.", signal.SIGTERM)
+
+
 def test_backup_signal_past_its_point_of_no_return_completes_and_says_so(shared_sim, rel_cli, tmp_path,
                                                                         monkeypatch):
     """A signal as the fixture is renamed into place: the backup completes (exit 0, its result),
