@@ -35,13 +35,13 @@ from iris_ops import __version__, hookimpl, names, scripts
 from iris_ops import flags
 from iris_ops.cli import task
 from iris_ops.errors import ConflictError, IrisOpsError, ValidationError
-from iris_ops.operations.restore_journal import MARKER, Journal, UndoLog
 
 if TYPE_CHECKING:
     from iris_ops.fixture import Database, Fixture
     from iris_ops.operations import restore_replace
     from iris_ops.operations.context import Operation
     from iris_ops.operations.restore_checks import Facts
+    from iris_ops.operations.restore_journal import UndoLog
     from iris_ops.scripts.restore import Guard
 
 
@@ -161,7 +161,7 @@ def restore_databases(op: "Operation", loaded: "Fixture", planned: list[PlannedD
     sha256 verified as they go), and a second session leaves them in the cache and does the
     rest.  Returns that session's result.  ``guard``: what each session checks first."""
     from iris_ops import cache
-    from iris_ops.operations.restore_journal import remove_directory
+    from iris_ops.operations.restore_journal import MARKER, remove_directory
 
     fixture_id, cache_dir = loaded.manifest.fixture_id, facts.cache_dir
     token = cache.new_token()
@@ -250,6 +250,7 @@ def run_restore(op: "Operation", src: Path, namespace: str, *, force: bool, veri
     from iris_ops import fixture, signals
     from iris_ops.operations import restore_replace
     from iris_ops.operations.restore_checks import check_fixture, preflight, warn_if_older
+    from iris_ops.operations.restore_journal import Journal, UndoLog
 
     loaded = fixture.load(src)
     check_fixture(op, loaded, src)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import secrets
 from typing import TYPE_CHECKING, Callable
 
 from iris_ops import __version__, names, scripts
@@ -64,6 +63,8 @@ class Journal:
     def __init__(self, op: "Operation", manager_directory: str, namespace: str, planned: list,
                  new_resources: dict[str, bool] | None = None, *, creates: str | None = None,
                  replaces: dict | None = None) -> None:
+        import secrets  # here: its import is start-up time for every task (docs/PERFORMANCE.md)
+
         self.op = op
         self.manager_directory = manager_directory
         self.namespace = namespace

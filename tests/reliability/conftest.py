@@ -122,6 +122,28 @@ class At:
         self._maybe("remove_path", path)
 
 
+def popen_cli(sc, cwd, *args, **extra):
+    """``iris-ops ARGS`` as a process of its own aimed at ``sc`` (to be killed for real), JSON logs."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IRIS_OPS_")}
+    env.update(sc.env, IRIS_OPS_LOG_FORMAT="json", **extra)
+    return subprocess.Popen([sys.executable, "-m", "iris_ops", *map(str, args)], env=env, cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(predicate, proc, what, timeout=30.0):
+    """Poll ``predicate`` until true; fail if ``proc`` ends first or ``timeout`` passes."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert proc.poll() is None, f"finished before {what}: {proc.communicate()}"
+        assert time.monotonic() < deadline, f"never saw {what}"
+        time.sleep(0.02)
+
+
 def staging_leftovers(sc) -> list[str]:
     """Files and directories iris-ops stages in the instance (backup copies, delete plans, counting namespaces)."""
     return leftovers_in(sc.instance.listing())

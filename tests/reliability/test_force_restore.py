@@ -12,11 +12,8 @@ not remove, and SIGTERM or `kill -9` of iris-ops.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -27,7 +24,7 @@ from iris_ops import hookimpl
 from iris_ops.errors import VetoedError
 from iris_ops.testing.faults import Fault
 from reliability import beds
-from reliability.conftest import At, Hang, comparable, leftovers_in
+from reliability.conftest import At, Hang, comparable, leftovers_in, popen_cli, wait_for
 
 NS = "FOLD"
 FIXTURE_ROWS = [(1, "fixture"), (2, "fixture")]
@@ -277,16 +274,11 @@ def disk_bed(docker_engine, sim_image, tmp_path_factory):
     """An instance on a small tmpfs, namespace FOLD on it, then the disk filled (4 MB left)."""
     from clihelp import cli, ok
 
-    sc = beds.run_bed(docker_engine, sim_image, "disk")
-    try:
-        sc.instance.create_database("BIG", size_mb=beds.BIG_MB, namespace="BIG", fill=True)
-        fixture = tmp_path_factory.mktemp("disk") / "BIG"
-        ok(cli(sc, "backup", "--ns", "BIG", "--out", fixture))
+    def old_namespace(sc, fixture):
         ok(cli(sc, "restore", "--src", fixture, "--ns", NS, "--no-cache"))
-        beds.fill_disk(sc)
-        yield sc, fixture
-    finally:
-        beds.remove_bed(sc)
+
+    with beds.big_disk_bed(docker_engine, sim_image, tmp_path_factory.mktemp("disk"), old_namespace) as bed:
+        yield bed
 
 
 def test_the_instance_disk_full_keeps_the_old(disk_bed, monkeypatch, tmp_path, capsys):
@@ -331,21 +323,6 @@ def test_sigterm_at_each_step(shared_sim, rel_cli, fx, old, step):
         _new_whole(sc, rel_cli)
 
 
-def _popen(sc, cwd, *args, **extra):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IRIS_OPS_")}
-    env.update(sc.env, IRIS_OPS_LOG_FORMAT="json", **extra)
-    return subprocess.Popen([sys.executable, "-m", "iris_ops", *map(str, args)], env=env, cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def _wait_for(predicate, proc, what, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert proc.poll() is None, f"finished before {what}: {proc.communicate()}"
-        assert time.monotonic() < deadline, f"never saw {what}"
-        time.sleep(0.02)
-
-
 @pytest.mark.parametrize("moment", ["staging", "swap"])
 def test_kill_9_then_doctor_leaves_one_whole_namespace(shared_sim, rel_cli, fx, old, tmp_path, moment):
     """`kill -9` of iris-ops once the staging journal is there (the old namespace comes back
@@ -353,10 +330,10 @@ def test_kill_9_then_doctor_leaves_one_whole_namespace(shared_sim, rel_cli, fx, 
     sc = shared_sim
     mgr = sc.instance.manager_directory()
     # The step after the journal's commit waits 3 s first: the kill lands inside the swap.
-    proc = _popen(sc, tmp_path, "restore", "--src", fx, "--ns", NS, "--force", "--yes", "--no-cache",
+    proc = popen_cli(sc, tmp_path, "restore", "--src", fx, "--ns", NS, "--force", "--yes", "--no-cache",
                   IRIS_OPS_FAULT="slow@##class(SYS.Database).DismountDatabase(")
     journal = f"{mgr}iris-ops-restore-FOLD{'.committed' if moment == 'swap' else ''}.json"
-    _wait_for(lambda: sc.exists(journal), proc, journal)
+    wait_for(lambda: sc.exists(journal), proc, journal)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     beds.wait_for_late_sessions(sc)  # a session the client left still runs in the instance
