@@ -5,7 +5,7 @@
     .venv/bin/python bench/run.py --size 4G --json bench/results-4g.json
 
 It uses the suite's test bed: a reachable Docker engine or a private dockerd
-(:func:`iris_ops.testing.dockerd.engine`), the ``iris-ops-sim`` image built from this checkout,
+(:func:`iris_ops_sim.dockerd.engine`), the ``iris-ops-sim`` image built from this checkout,
 and one container of it.  In that container it creates three databases:
 
 * ``BIG``: ``--size`` bytes, filled end to end (``iris-sim create-db --fill``), for throughput;
@@ -25,6 +25,7 @@ Figures it cannot take (a feature not built yet) are ``null`` and say why under 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import hashlib
 import json
@@ -43,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from iris_ops import tarstream  # noqa: E402
-from iris_ops.testing import dockerd, image, simcontainer  # noqa: E402
+from iris_ops_sim import dockerd, image, simcontainer  # noqa: E402
 from iris_ops.transports import docker_exec, docker_files  # noqa: E402
 
 MIB = 1 << 20
@@ -276,7 +277,7 @@ class Bench:
         return run_measured([str(BIN / "iris-ops"), *argv], {**self.env, **(env or {})})
 
     def backup(self, ns: str, out: Path, *extra: str, env: dict | None = None) -> dict:
-        wall, rss, _, err = self.iris_ops("backup", "--ns", ns, "--out", str(out), "--force", *extra, env=env)
+        wall, rss, _, err = self.iris_ops("backup", "--ns", ns, "--out", str(out), "--force", "--yes", *extra, env=env)
         manifest = json.loads((out / "manifest.json").read_text())
         window = (manifest.get("consistency") or {}).get("window_seconds")
         size = sum(int(db.get("bytes") or 0) for db in manifest.get("databases", []))
@@ -289,7 +290,13 @@ class Bench:
 
     def restore(self, fixture: Path, ns: str, *extra: str) -> dict:
         wall, rss, _, err = self.iris_ops("restore", "--src", str(fixture), "--ns", ns, *extra)
-        return {"wall": round(wall, 3), "peak_rss_mib": round(rss, 1), "sessions": sessions(err)}
+        figures = {"wall": round(wall, 3), "peak_rss_mib": round(rss, 1), "sessions": sessions(err)}
+        # A clone hashes the fixture's file while the instance copies the cached one: how long
+        # that took, and how long the restore waited for it once the instance was done.
+        checked = [json.loads(line) for line in err.splitlines() if '"restore.fixture_checked"' in line]
+        if checked:
+            figures["fixture_check"] = {k: checked[-1][k] for k in ("seconds", "waited")}
+        return figures
 
     def validate(self, fixture: Path) -> dict:
         wall, rss, _, _ = self.iris_ops("validate", "--src", str(fixture))
@@ -319,6 +326,20 @@ class Bench:
         return figures
 
 
+@contextlib.contextmanager
+def bench_container(prefix: str):
+    """A work directory, the engine (reachable, or a private dockerd), the ``iris-ops-sim`` image
+    built from this checkout and one container of it, all removed at the end."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp, dockerd.engine() as eng:
+        client = eng.client(timeout=600)
+        ref = image.ensure_image(client, lock_dir=eng.lock_dir)
+        sc = simcontainer.run_container(client, eng.url, ref, f"iris-ops-bench-{uuid.uuid4().hex[:8]}")
+        try:
+            yield Path(tmp), eng, client, sc
+        finally:
+            sc.remove()
+
+
 def compress_supported() -> bool:
     out = subprocess.run([str(BIN / "iris-ops"), "backup", "--help"], capture_output=True, text=True)
     return "--compress" in out.stdout
@@ -343,82 +364,75 @@ def main(argv: list[str] | None = None) -> int:
     args.compress_supported = compress_supported()
     started = datetime.datetime.now(datetime.timezone.utc)
 
-    with tempfile.TemporaryDirectory(prefix="iris-ops-bench-") as tmp, dockerd.engine() as eng:
-        work = Path(tmp)
-        client = eng.client(timeout=600)
-        ref = image.ensure_image(client, lock_dir=eng.lock_dir)
-        sc = simcontainer.run_container(client, eng.url, ref, f"iris-ops-bench-{uuid.uuid4().hex[:8]}")
-        try:
-            b = Bench(args, eng, sc, work)
-            dirs = b.seed()
-            # What seeding wrote must not be billed to the first measure (the backup's staged copy
-            # queued behind it: docs/PERFORMANCE.md).
-            os.sync()
-            big_dat = dirs["BIG"] + "IRIS.DAT"
-            size = args.size_mib * MIB
-            raw = b.raw
-            engine_info = client.version()
-            raw["engine"] = {"version": engine_info.get("Version"), "api": engine_info.get("ApiVersion"),
-                             "storage_driver": client.info().get("Driver"), "private": eng.private is not None}
+    with bench_container("iris-ops-bench-") as (work, eng, client, sc):
+        b = Bench(args, eng, sc, work)
+        dirs = b.seed()
+        # What seeding wrote must not be billed to the first measure (the backup's staged copy
+        # queued behind it: docs/PERFORMANCE.md).
+        os.sync()
+        big_dat = dirs["BIG"] + "IRIS.DAT"
+        size = args.size_mib * MIB
+        raw = b.raw
+        engine_info = client.version()
+        raw["engine"] = {"version": engine_info.get("Version"), "api": engine_info.get("ApiVersion"),
+                         "storage_driver": client.info().get("Driver"), "private": eng.private is not None}
 
-            # backup first: the fixture's file is the host copy every other limit reads
-            fx_big = work / "fx-big"
-            raw["backup"] = b.backup("BIG", fx_big)
-            # The same backup with the host-side read turned off: every byte through the engine's
-            # archive endpoint (what a remote engine, or a user who cannot read the engine's data
-            # root, gets).
-            raw["backup_via_engine"] = b.backup("BIG", work / "fx-big-engine", env={"IRIS_OPS_HOST_READ": "0"})
-            shutil.rmtree(work / "fx-big-engine")
-            host_dat = b.fixture_dat(fx_big)
-            raw["hash_seconds"] = round(timed(sha256_file, host_dat)[0], 3)
-            raw["archive_read_seconds"] = round(b.archive_read(big_dat), 3)
-            raw["archive_write_seconds"] = round(b.archive_write(host_dat, size), 3)
-            raw["exec_round_trip_seconds"] = round(b.exec_round_trip(), 4)
-            raw["docker_cp_method"] = b.docker_cp_method(big_dat)
-            raw["validate"] = b.validate(fx_big)
-            raw["restore"] = b.restore(fx_big, "R1")
-            # The in-container cp and the clone, alternated (cp, clone, cp, clone, cp, clone), each
-            # writing a new file that stays until all six are done: the same conditions for both;
-            # medians of three.
-            copies, clones = [], []
-            for k in range(3):
-                copies.append(b.container_cp(big_dat, f"/tmp/bench-cp-{k}.DAT"))
-                clones.append(b.restore(fx_big, f"R{k + 2}"))
-            b.exec(["rm", "-f", *(f"/tmp/bench-cp-{k}.DAT" for k in range(3))])
-            raw["container_cp_samples"] = copies
-            raw["container_cp_seconds"] = statistics.median(copies)
-            raw["clone_samples"] = clones
-            raw["clone"] = sorted(clones, key=lambda c: c["wall"])[1]
-            raw["container_cp_into_freed_space_samples"] = b.container_cp_into_freed_space(big_dat)
+        # backup first: the fixture's file is the host copy every other limit reads
+        fx_big = work / "fx-big"
+        raw["backup"] = b.backup("BIG", fx_big)
+        # The same backup with the host-side read turned off: every byte through the engine's
+        # archive endpoint (what a remote engine, or a user who cannot read the engine's data
+        # root, gets).
+        raw["backup_via_engine"] = b.backup("BIG", work / "fx-big-engine", env={"IRIS_OPS_HOST_READ": "0"})
+        shutil.rmtree(work / "fx-big-engine")
+        host_dat = b.fixture_dat(fx_big)
+        raw["hash_seconds"] = round(timed(sha256_file, host_dat)[0], 3)
+        raw["archive_read_seconds"] = round(b.archive_read(big_dat), 3)
+        raw["archive_write_seconds"] = round(b.archive_write(host_dat, size), 3)
+        raw["exec_round_trip_seconds"] = round(b.exec_round_trip(), 4)
+        raw["docker_cp_method"] = b.docker_cp_method(big_dat)
+        raw["validate"] = b.validate(fx_big)
+        raw["restore"] = b.restore(fx_big, "R1")
+        # The in-container cp and the clone, alternated (cp, clone, cp, clone, cp, clone), each
+        # writing a new file that stays until all six are done: the same conditions for both;
+        # medians of three.
+        copies, clones = [], []
+        for k in range(3):
+            copies.append(b.container_cp(big_dat, f"/tmp/bench-cp-{k}.DAT"))
+            clones.append(b.restore(fx_big, f"R{k + 2}"))
+        b.exec(["rm", "-f", *(f"/tmp/bench-cp-{k}.DAT" for k in range(3))])
+        raw["container_cp_samples"] = copies
+        raw["container_cp_seconds"] = statistics.median(copies)
+        raw["clone_samples"] = clones
+        raw["clone"] = sorted(clones, key=lambda c: c["wall"])[1]
+        raw["container_cp_into_freed_space_samples"] = b.container_cp_into_freed_space(big_dat)
 
-            fx_small = work / "fx-small"
-            raw["small_backup"] = b.backup("SMALL", fx_small)
-            raw["small_restore"] = b.restore(fx_small, "S1")
-            raw["small_clone"] = b.restore(fx_small, "S2")
+        fx_small = work / "fx-small"
+        raw["small_backup"] = b.backup("SMALL", fx_small)
+        raw["small_restore"] = b.restore(fx_small, "S1")
+        raw["small_clone"] = b.restore(fx_small, "S2")
 
-            fx_typ = work / "fx-typ"
-            raw["typical_backup"] = b.backup("TYP", fx_typ)
-            raw["typical_restore"] = b.restore(fx_typ, "TYPR")
-            raw["zstd"] = b.zstd()
+        fx_typ = work / "fx-typ"
+        raw["typical_backup"] = b.backup("TYP", fx_typ)
+        raw["typical_restore"] = b.restore(fx_typ, "TYPR")
+        raw["zstd"] = b.zstd()
 
-            n = args.repeats
-            # Start-up is measured as an installed copy runs: with its modules' bytecode cached
-            # (pip compiles it at install).  A checkout run with PYTHONDONTWRITEBYTECODE=1
-            # compiles every iris-ops module on every start instead, and inv's own (installed)
-            # modules would not be: the comparison would be unfair.  One warm-up run each fills
-            # a private cache.
-            quiet = dict(b.env, IRIS_OPS_LOG_LEVEL="warning", PYTHONPYCACHEPREFIX=str(work / "pycache"))
-            quiet.pop("PYTHONDONTWRITEBYTECODE", None)
-            for warm in (["iris-ops", "--list"], ["inv", "--version"], ["iris-ops", "run", "--ns", "%SYS", "Write 1"]):
-                run_cli([str(BIN / warm[0]), *warm[1:]], quiet)
-            startup = medians_alternated(n, {
-                "iris_ops_list": [str(BIN / "iris-ops"), "--list"],
-                "inv_version": [str(BIN / "inv"), "--version"],
-                "iris_ops_run": [str(BIN / "iris-ops"), "run", "--ns", "%SYS", "Write 1"],
-            }, quiet)
-            raw["startup"] = {**{k: round(v, 4) for k, v in startup.items()}, "runs": n, "bytecode": "cached"}
-        finally:
-            sc.remove()
+        n = args.repeats
+        # Start-up is measured as an installed copy runs: with its modules' bytecode cached
+        # (pip compiles it at install).  A checkout run with PYTHONDONTWRITEBYTECODE=1
+        # compiles every iris-ops module on every start instead, and inv's own (installed)
+        # modules would not be: the comparison would be unfair.  One warm-up run each fills
+        # a private cache.
+        quiet = dict(b.env, IRIS_OPS_LOG_LEVEL="warning", PYTHONPYCACHEPREFIX=str(work / "pycache"))
+        quiet.pop("PYTHONDONTWRITEBYTECODE", None)
+        for warm in (["iris-ops", "--list"], ["inv", "--version"], ["iris-ops", "run", "--ns", "%SYS", "Write 1"]):
+            run_cli([str(BIN / warm[0]), *warm[1:]], quiet)
+        startup = medians_alternated(n, {
+            "iris_ops_list": [str(BIN / "iris-ops"), "--list"],
+            "inv_version": [str(BIN / "inv"), "--version"],
+            "iris_ops_run": [str(BIN / "iris-ops"), "run", "--ns", "%SYS", "Write 1"],
+        }, quiet)
+        raw["startup"] = {**{k: round(v, 4) for k, v in startup.items()}, "runs": n, "bytecode": "cached"}
 
     zstd = raw.get("zstd") or {}
     cp_total = (raw.get("docker_cp_method") or {}).get("total")
@@ -489,6 +503,8 @@ def print_table(result: dict) -> None:
         ("validate (offline)", raw["validate"]["wall"], size),
         ("restore", raw["restore"]["wall"], size),
         ("clone (median of 3, alternated with the cp)", raw["clone"]["wall"], size),
+        ("  its fixture check: hashing (in a thread)", (raw["clone"].get("fixture_check") or {}).get("seconds"), size),
+        ("  its fixture check: waited for it", (raw["clone"].get("fixture_check") or {}).get("waited"), None),
         ("small (8 MiB) clone", raw["small_clone"]["wall"], None),
         ("typical backup", raw["typical_backup"]["wall"], None),
         ("typical backup --compress", (raw.get("zstd") or {}).get("backup", {}).get("wall"), None),

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from iris_ops.testing import dockerd, image, simcontainer  # noqa: E402
+from iris_ops_sim import dockerd, image, simcontainer  # noqa: E402
 
 PROBE = ("import sys, time; sys.path.insert(0, '/usr/irissys/sim'); t = time.perf_counter(); "
          "import irissim.iris; print(time.perf_counter() - t)")

@@ -1,3 +1,5 @@
+"""``python -m iris_ops``: the ``iris-ops`` command."""
+
 from iris_ops.console import script
 
 script()

@@ -2,17 +2,31 @@
 
 The first restore of a database file leaves a verified copy there, ``<sha256>.DAT``, keyed by
 the sha256 of its uncompressed bytes (the manifest's digest), with a record ``<sha256>.json``
-(digest, size, fixture id, time).  A later restore of the same file copies it inside the instance
-(``%Library.File.CopyFile``) instead of streaming it again.
+(digest, size, fixture id, time, and the DAT's identity).  A later restore of the same file
+copies it inside the instance (``%Library.File.CopyFile``) instead of streaming it again.
 
-Safety rests on three rules:
+Safety rests on these rules:
 
 * files appear under their final names only by renaming a complete temporary file, the record
   last (:func:`iris_ops.scripts.cache.fill_statements`);
-* an entry is served only when its record parses, names the manifest's digest and size, and the
-  cached file has that size; otherwise the restore streams and replaces the entry;
+* the record holds what identifies the DAT's bytes as it stood once in place: its size, its
+  modification time and its change time (ctime), as the instance reads them;
+* an entry is served only when its record parses and names the manifest's digest and size, and
+  the DAT still has that size, mtime and ctime, checked in the session that copies it, before
+  and after the copy; otherwise the restore streams the file and replaces the entry;
 * every entry holds the same bytes for the same key, so concurrent fills, and a prune racing a
   restore, can only cost a miss (a copy already open keeps reading a deleted file).
+
+Why these fields, and not the inode: IRIS reads the size, the mtime and, on Unix, the ctime
+(``GetFileDateCreated`` is "the date of the last file status change"), in the very session that
+serves the entry, at no extra cost, through any transport.  Every write, truncation, ``touch``,
+``chmod`` or rename of the file sets its ctime to the current time (to the kernel's timestamp
+granularity), and nothing in user space can set it back; a file put in the entry's place has the
+ctime of its own making.  IRIS has no call that returns an inode, so reading one would cost every
+clone another command in the container (``stat``), and it would catch nothing more than a file
+replaced within the same millisecond as the fill.  What the identity cannot see (bytes changed
+below the file system, a record rewritten to match a changed file) ``iris-ops cache verify``
+finds: it hashes every entry inside the instance.
 
 The cache is not a restore's output: a failed restore removes what it created, but a verified
 entry it added may remain.
@@ -20,7 +34,7 @@ entry it added may remain.
 
 from __future__ import annotations
 
-import io
+import base64
 import json
 import re
 import secrets
@@ -29,13 +43,19 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
 from iris_ops import __version__, names, scripts
-from iris_ops.errors import IrisOpsError, UsageError
+from iris_ops.errors import UsageError
 
 if TYPE_CHECKING:
     from iris_ops.objectscript import Script
-    from iris_ops.operations.context import Operation
+    from iris_ops.operation import Operation
 
-from iris_ops.scripts.cache import DIRECTORY  # noqa: E402  (where the scripts and this module agree)
+# where the scripts and this module agree
+from iris_ops.scripts.cache import CHANGED, DIRECTORY, NO_IDENTITY  # noqa: E402
+
+__all__ = [
+    "location", "new_token", "prepare_fill", "Entry", "Survey", "survey", "remove_entry", "parse_size",
+    "prune", "Verdict", "verify",
+]
 
 _ENTRY = re.compile(r"^(?P<sha>[0-9a-f]{64})\.(?P<kind>DAT|json)$")
 _TEMP = re.compile(r"^(?P<sha>[0-9a-f]{64})\.(DAT|json)\.(tmp|used)-[0-9a-f]{12}$")
@@ -43,7 +63,8 @@ _TEMP = re.compile(r"^(?P<sha>[0-9a-f]{64})\.(DAT|json)\.(tmp|used)-[0-9a-f]{12}
 _EPOCH_DAY = 47117
 
 
-def directory(manager_directory: str) -> str:
+def location(manager_directory: str) -> str:
+    """The cache directory under a manager directory."""
     return names.instance_path(names.directory(manager_directory) + DIRECTORY)
 
 
@@ -58,22 +79,18 @@ def new_token() -> str:
 # and :func:`~iris_ops.scripts.cache.fill_statements`); what comes first is here.
 
 
-def prepare_fill(op: "Operation", cache_dir: str, sha256: str, size: int, fixture_id: str, token: str,
-                 on_failure: "Callable[[str, Script], None]") -> bool:
-    """Before a verified file (``size`` bytes of ``sha256``) is left in the cache: write its
-    record as ``<sha256>.json.tmp-<token>``, and register with the caller's undo log the removal
-    of the temporary files the fill may leave if its session is cut short.  A cache that cannot
-    be filled costs a warning, never the restore: False then."""
+def prepare_fill(cache_dir: str, sha256: str, size: int, fixture_id: str, token: str,
+                 on_failure: "Callable[[str, Script], None]") -> tuple[str, str, str]:
+    """Before a verified file (``size`` bytes of ``sha256``) is left in the cache: register with
+    the caller's undo log the removal of the temporary files the fill may leave if its session
+    is cut short, and return its record's text (the session adds the DAT's mtime and ctime:
+    :func:`iris_ops.scripts.cache.record_text`)."""
+    from iris_ops.scripts.cache import record_text
+
     temps = [f"{sha256}.DAT.tmp-{token}", f"{sha256}.json.tmp-{token}"]
     on_failure(f"cache temporary files {cache_dir}{{{','.join(temps)}}}", scripts.cache_remove(cache_dir, temps))
-    record = json.dumps({"tool": f"iris-ops {__version__}", "sha256": sha256, "size": size,
-                         "fixture": fixture_id, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}).encode()
-    try:
-        op.runner.write_file(io.BytesIO(record), len(record), cache_dir + temps[1], timeout=op.settings.timeout)
-    except IrisOpsError as exc:
-        op.log.warning("cache.fill_failed", sha256=sha256, error=str(exc), note="the restore goes on without it")
-        return False
-    return True
+    return record_text({"tool": f"iris-ops {__version__}", "sha256": sha256, "size": size, "fixture": fixture_id,
+                        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
 
 
 # --- what is in it -------------------------------------------------------------------------
@@ -87,10 +104,14 @@ class Entry:
     record_present: bool = False
     last_used: float | None = None     # epoch seconds: the record's modification time
     files: list[str] = field(default_factory=list)
+    #: The DAT's mtime and ctime as the instance reports them ($H, UTC), for the identity check.
+    modified: str | None = None
+    changed: str | None = None
 
     @property
     def problem(self) -> str:
-        """Why this entry would not be served ("" when it would)."""
+        """Why this entry would not be served ("" when it would): what the restore's probe
+        (:mod:`iris_ops.scripts.cache`) checks, read from a survey."""
         if not self.record_present:
             return "no record"
         if self.record is None:
@@ -101,6 +122,10 @@ class Entry:
             return "record without its file"
         if self.record.get("size") != self.size:
             return f"file has {self.size} bytes, its record says {self.record.get('size')}"
+        if not self.record.get("ctime"):
+            return NO_IDENTITY
+        if (self.record.get("mtime"), self.record.get("ctime")) != (self.modified, self.changed):
+            return CHANGED
         return ""
 
     def row(self) -> dict:
@@ -129,6 +154,10 @@ def _iso(epoch: float | None) -> str | None:
     return None if epoch is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
+def _text(value: object) -> str | None:
+    return None if value in (None, "") else str(value)
+
+
 def _record(text: object) -> dict | None:
     try:
         loaded = json.loads(str(text))
@@ -141,7 +170,7 @@ def survey(op: "Operation", manager_directory: str | None = None) -> Survey:
     """Every entry and temporary file in the cache (files with other names are not ours)."""
     if manager_directory is None:
         manager_directory = op.runner.run(scripts.manager_directory(), changes=False)["manager_directory"]
-    cache_dir = directory(manager_directory)
+    cache_dir = location(manager_directory)
     listed = sorted(op.runner.list_directory(cache_dir))
     files = [f for f in listed if _ENTRY.match(f)]
     temps = [f for f in listed if _TEMP.match(f)]
@@ -149,6 +178,7 @@ def survey(op: "Operation", manager_directory: str | None = None) -> Survey:
         return Survey(cache_dir, [], temps)
     info = op.runner.run(scripts.cache_describe(cache_dir, files), changes=False)
     sizes, modified, records = info.get("sizes", {}), info.get("modified", {}), info.get("records", {})
+    changed = info.get("changed", {})
     entries: dict[str, Entry] = {}
     for name in files:
         m = _ENTRY.match(name)
@@ -157,6 +187,7 @@ def survey(op: "Operation", manager_directory: str | None = None) -> Survey:
         size = sizes.get(name)
         if m["kind"] == "DAT":
             entry.size = int(size) if size is not None and int(size) >= 0 else None
+            entry.modified, entry.changed = _text(modified.get(name)), _text(changed.get(name))
         else:
             entry.record_present = int(size if size is not None else -1) >= 0
             entry.record = _record(records.get(name, ""))
@@ -196,20 +227,53 @@ def prune(op: "Operation", max_size: int | None, everything: bool) -> list[Entry
     return removed
 
 
-def check(op: "Operation", manager_directory: str | None = None) -> list:
-    """``doctor``'s findings about the cache: temporary files of an interrupted fill, entries
-    whose size disagrees with their record, records without their file, unreadable records."""
-    from iris_ops.operations.doctor import Finding
+@dataclass
+class Verdict:
+    """What ``cache verify`` found of one entry."""
 
-    found = survey(op, manager_directory)
-    cache_dir = found.directory
-    findings = []
-    for name in found.temps:
-        findings.append(Finding("cache-temp", cache_dir + name, "a partial cache file of an interrupted restore",
-                                "remove the file",
-                                lambda n=name: op.runner.run(scripts.cache_remove(cache_dir, [n]))))
-    for entry in found.entries:
-        if entry.problem:
-            findings.append(Finding("cache", cache_dir + entry.sha256, f"a cache entry that is never served: {entry.problem}",
-                                    "remove the entry", lambda e=entry: remove_entry(op, cache_dir, e)))
-    return findings
+    entry: Entry
+    #: Why it was removed ("" when it is sound).
+    problem: str = ""
+    removed: bool = False
+
+    def row(self) -> dict:
+        return {**self.entry.row(), "ok": not self.problem, "problem": self.problem, "removed": self.removed}
+
+
+def _hash_problem(op: "Operation", cache_dir: str, entry: Entry) -> str:
+    """Hash the entry's DAT inside the instance: why it is unsound, or ""."""
+    done = op.runner.run(scripts.cache_hash(cache_dir, entry.sha256), changes=False,
+                         timeout=op.settings.transfer_timeout)
+    try:
+        raw = base64.b64decode(str(done.get("sha256") or ""), validate=True)
+    except ValueError:
+        raw = b""
+    if len(raw) != 32:
+        return f"its file cannot be hashed: {done.get('error') or 'no digest came back'}"
+    digest = raw.hex()
+    if str(done.get("changed")) == "1":
+        return "its file changed while it was hashed"
+    if digest != entry.sha256:
+        return f"its content differs from its digest (the file hashes to {digest})"
+    return ""
+
+
+def verify(op: "Operation") -> tuple[Survey, list[Verdict]]:
+    """Hash every entry that would be served, inside the instance (nothing is transferred), and
+    remove every entry that is unsound: one whose bytes do not hash to its digest, that changed
+    while it was hashed, or that would never be served (:attr:`Entry.problem`: those are not
+    hashed).  Temporary files are left alone, as :func:`prune` leaves them."""
+    found = survey(op)
+    verdicts = []
+    for entry in sorted(found.entries, key=lambda e: e.sha256):
+        verdict = Verdict(entry, entry.problem)
+        if not verdict.problem:
+            verdict.problem = _hash_problem(op, found.directory, entry)
+        if verdict.problem:
+            remove_entry(op, found.directory, entry)
+            verdict.removed = True
+            op.log.warning("cache.removed", sha256=entry.sha256, bytes=entry.size, problem=verdict.problem)
+        else:
+            op.log.info("cache.verified", sha256=entry.sha256, bytes=entry.size)
+        verdicts.append(verdict)
+    return found, verdicts

@@ -21,6 +21,11 @@ from typing import BinaryIO
 
 from iris_ops import errors
 
+__all__ = [
+    "DEFAULT_LEVEL", "DEFAULT_THREADS", "CHUNK", "MAX_WINDOW", "FIX_DAMAGED", "CompressedDigest",
+    "available", "CompressingWriter", "DecompressingReader", "Scan", "scan", "verify",
+]
+
 #: zstd level and worker threads of ``backup --compress``, chosen by figures on 256 MiB files
 #: streamed in 1 MiB writes (2026-11-29, the typical database of bench/run.py and a filled one):
 #: on the typical one (mostly empty blocks) levels 1, 3, 6, 9 and 19 all store it 5,200-5,900 x

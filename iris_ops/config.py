@@ -15,6 +15,12 @@ from typing import Any, Iterable, Mapping
 
 from iris_ops.errors import ConfigError
 
+__all__ = [
+    "ENV_PREFIX", "PROJECT_FILE", "CORE_SETTINGS", "SECRET_SETTINGS", "SECRET_FIX", "POSITIVE",
+    "IRIS_FREEZE_TIMEOUT_DEFAULT", "Value", "Settings", "find_project_file", "load",
+    "IRIS_FREEZE_TIMEOUT_MAX", "MAXIMUM",
+]
+
 ENV_PREFIX = "IRIS_OPS_"
 PROJECT_FILE = "iris-ops.toml"
 
@@ -29,9 +35,9 @@ CORE_SETTINGS: dict[str, tuple[Any, str]] = {
     "timeout": (120.0, "seconds one ObjectScript session may take"),
     "transfer_timeout": (3600.0, "seconds one file transfer may take"),
     "freeze_limit": (300, "WDSuspendLimit: seconds after which the write daemon resumes by itself if iris-ops "
-                          "dies; a copy not finished by then fails (above 0)"),
+                          "dies; a copy not finished by then fails (above 0, at most freeze_timeout)"),
     "freeze_timeout": (0, "ExternalFreezeTimeOut: seconds processes may keep updating while the write daemon "
-                          "is suspended before IRIS blocks them; 0 means IRIS's default of 600"),
+                          "is suspended before IRIS blocks them; 0 means IRIS's default of 600, at most 1200"),
     "log_format": ("auto", "auto (console on a TTY, JSON otherwise), console or json"),
     "log_level": ("info", "debug, info, warning or error"),
     "disable_plugins": ([], "plugin names not to load (entry-point names or built-in module names)"),
@@ -55,6 +61,23 @@ POSITIVE = {
 }
 #: ExternalFreezeTimeOut when 0 is passed (Backup.General.ExternalFreeze) [DOC].
 IRIS_FREEZE_TIMEOUT_DEFAULT = 600
+#: ExternalFreezeTimeOut's maximum: IRIS uses a larger value as 1200 (IRIS.md section 4), so a
+#: larger freeze_timeout would promise users a window they do not get.
+IRIS_FREEZE_TIMEOUT_MAX = 1200
+#: Settings with an upper bound: name -> (maximum, why).
+MAXIMUM = {
+    "freeze_timeout": (IRIS_FREEZE_TIMEOUT_MAX, "IRIS caps ExternalFreezeTimeOut at 1200 s and uses a larger "
+                                                "value as 1200"),
+}
+
+
+def _freeze_fix(limit: float) -> str:
+    """How to make freeze_limit fit the window IRIS can give, which is at most 1200 s."""
+    if limit > IRIS_FREEZE_TIMEOUT_MAX:
+        return (f"Lower freeze_limit (IRIS_OPS_FREEZE_LIMIT) to at most {IRIS_FREEZE_TIMEOUT_MAX} and set "
+                f"freeze_timeout to at least that: IRIS caps ExternalFreezeTimeOut at {IRIS_FREEZE_TIMEOUT_MAX} s.")
+    return (f"Set freeze_timeout (IRIS_OPS_FREEZE_TIMEOUT) to at least {limit:g} (at most "
+            f"{IRIS_FREEZE_TIMEOUT_MAX}), or lower freeze_limit.")
 
 
 @dataclass(frozen=True)
@@ -112,7 +135,7 @@ class Settings(Mapping[str, Any]):
                     f"processes keep updating during a freeze (freeze_timeout -> ExternalFreezeTimeOut: "
                     f"{blocks_after} s, from {self.source('freeze_timeout')}): the instance's users would block "
                     "for the rest of the freeze",
-                    fix=f"Set freeze_timeout (IRIS_OPS_FREEZE_TIMEOUT) to at least {limit}, or lower freeze_limit.",
+                    fix=_freeze_fix(limit),
                 )
         return self
 
@@ -243,6 +266,12 @@ def _coerce(name: str, raw: Any, default: Any, origin: str) -> Any:
                     f"{origin}: setting {name!r} must be above 0, got {raw!r}: {POSITIVE[name]}",
                     fix=f"Pass a number above 0 to {origin}." if origin.startswith("--")
                     else f"Set {name} to a number above 0.",
+                )
+            if name in MAXIMUM and value > MAXIMUM[name][0]:
+                top, why = MAXIMUM[name]
+                raise ConfigError(
+                    f"{origin}: setting {name!r} must be between 0 and {top} seconds, got {raw!r}: {why}",
+                    fix=f"Set {name} to at most {top} (0 means IRIS's default of {IRIS_FREEZE_TIMEOUT_DEFAULT}).",
                 )
             return value
         if isinstance(raw, (dict, list)):

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import sys
 
+__all__ = ["main", "script"]
+
 
 def main(argv: list[str] | None = None) -> None:
     """The program, as a function: it returns, or raises :class:`SystemExit` with the exit code."""

@@ -5,7 +5,10 @@
 * ``docs/hooks.md``: every hook specification in :mod:`iris_ops.hookspecs`, its parameters,
   when it fires, whether it is firstresult, and its example implementation;
 * the README's settings table (:data:`iris_ops.config.CORE_SETTINGS`) and exit-code table
-  (:data:`iris_ops.errors.EXIT_CODES` and the exception classes), between marker comments.
+  (:data:`iris_ops.errors.EXIT_CODES` and the exception classes), between marker comments;
+* docs/ARCHITECTURE.md's map of packages and modules, each with the first sentence of its
+  docstring, read from the sources of the core and of every plugin distribution (``ast``: nothing
+  is imported, so the core never loads the simulator), between marker comments.
 
 Regenerate after changing any of them::
 
@@ -16,6 +19,7 @@ Regenerate after changing any of them::
 from __future__ import annotations
 
 import argparse
+import ast
 import inspect
 import re
 import sys
@@ -24,6 +28,12 @@ from pathlib import Path
 from typing import Callable
 
 from iris_ops import config, errors, helptext, hookspecs
+
+__all__ = [
+    "ROOT", "PROG", "GENERATED", "builtin_collection", "tasks_md", "hook_specs", "split_hook_doc",
+    "hooks_md", "settings_table", "exit_code_table", "tasks_table", "README_TABLES", "readme", "expected",
+    "package_roots", "summary", "module_map", "fill_markers", "stale", "main",
+]
 
 ROOT = Path(__file__).resolve().parents[1]
 PROG = "iris-ops"
@@ -244,12 +254,60 @@ README_TABLES: dict[str, Callable[[], str]] = {
 
 
 def readme(text: str) -> str:
-    """``text`` with each generated table between ``<!-- generated:NAME -->`` and
+    """README.md's ``text`` with each generated table current."""
+    return fill_markers(text, README_TABLES, "README.md")
+
+
+# -- docs/ARCHITECTURE.md: the map of the house ---------------------------------------------
+
+
+def package_roots(root: Path = ROOT) -> list[Path]:
+    """The core's package and each plugin distribution's, as this checkout holds them (packages
+    only: an editable install's ``*.egg-info`` beside them is not the source)."""
+    return [root / "iris_ops", *sorted(p for p in (root / "plugins").glob("*/src/*") if (p / "__init__.py").is_file())]
+
+
+def summary(path: Path) -> str:
+    """The first sentence of a module's docstring, on one line, reST made Markdown."""
+    doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8")))
+    if not doc:
+        raise ValueError(f"{path} has no docstring: its first sentence is its line in docs/ARCHITECTURE.md")
+    paragraph = " ".join(doc.split("\n\n")[0].split())
+    end = re.search(r"(?<!\be\.g)(?<!\bi\.e)(?<!\betc)\.(\s|$)", paragraph)
+    return _rst(paragraph[: end.start() + 1] if end else paragraph)
+
+
+def _tree(directory: Path, top: Path) -> list[tuple[str, Path]]:
+    """(label, file) for a package and what it holds: its ``__init__``, its modules, then its
+    subpackages, each in name order."""
+    rows = []
+    init = directory / "__init__.py"
+    if init.exists():
+        rows.append((f"{directory.relative_to(top.parent).as_posix()}/", init))
+    rows += [(path.relative_to(top.parent).as_posix(), path) for path in sorted(directory.glob("*.py"))
+             if path.name != "__init__.py"]
+    for sub in sorted(p for p in directory.iterdir() if p.is_dir() and any(p.rglob("*.py"))):
+        rows += _tree(sub, top)
+    return rows
+
+
+def module_map(root: Path = ROOT) -> str:
+    out = []
+    for top in package_roots(root):
+        where = top.parent.parent.relative_to(root).as_posix() if top.parent.name == "src" else "the core"
+        out += [f"### `{top.name}` ({where})", "", "| module | what it is |", "|---|---|"]
+        out += [f"| `{label}` | {_cell(summary(path))} |" for label, path in _tree(top, top)]
+        out.append("")
+    return "\n".join(out).rstrip()
+
+
+def fill_markers(text: str, blocks: dict[str, Callable[[], str]], where: str) -> str:
+    """``text`` with each block between ``<!-- generated:NAME -->`` and
     ``<!-- /generated:NAME -->`` replaced by its current content."""
-    for name, make in README_TABLES.items():
+    for name, make in blocks.items():
         pattern = re.compile(rf"(<!-- generated:{name} -->\n).*?(<!-- /generated:{name} -->)", re.S)
         if not pattern.search(text):
-            raise ValueError(f"README.md lacks the markers <!-- generated:{name} --> ... <!-- /generated:{name} -->")
+            raise ValueError(f"{where} lacks the markers <!-- generated:{name} --> ... <!-- /generated:{name} -->")
         text = pattern.sub(lambda m: m.group(1) + make() + "\n" + m.group(2), text)
     return text
 
@@ -263,6 +321,9 @@ def expected(root: Path = ROOT) -> dict[Path, str]:
         root / "docs" / "tasks.md": tasks_md(),
         root / "docs" / "hooks.md": hooks_md(),
         root / "README.md": readme((root / "README.md").read_text(encoding="utf-8")),
+        root / "docs" / "ARCHITECTURE.md": fill_markers(
+            (root / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8"),
+            {"modules": lambda: module_map(root)}, "docs/ARCHITECTURE.md"),
     }
 
 

@@ -2,7 +2,8 @@
 
 Every error a user can meet is an :class:`IrisOpsError`.  Each class carries the process exit
 code it maps to and a ``fix`` line telling the user what to do.  Library code raises these; only
-the CLI layer (:mod:`iris_ops.cli`) turns them into exit codes and messages.
+the task boundary (:mod:`iris_ops.task`) and the CLI (:mod:`iris_ops.cli`) turn them into exit
+codes and messages.
 
 | code | class                    | meaning                                                        |
 |------|--------------------------|----------------------------------------------------------------|
@@ -12,10 +13,19 @@ the CLI layer (:mod:`iris_ops.cli`) turns them into exit codes and messages.
 | 3    | ConflictError            | target exists, or refused operation on a system namespace/db   |
 | 4    | ValidationError          | checksum, DAT label, row counts                                |
 | 5    | InstanceError            | the instance refused or failed an operation                    |
-| 6    | UnreachableError         | the container or instance cannot be reached                    |
+| 6    | UnreachableError         | the container or instance cannot be reached (a container with  |
+|      |                          | no `iris` command has no instance to reach)                    |
 """
 
 from __future__ import annotations
+
+__all__ = [
+    "IrisOpsError", "repair", "InternalError", "UsageError", "InvalidNameError", "FixtureError",
+    "ConfigError", "HostDiskFullError", "from_host_oserror", "ConflictError", "SystemTargetError",
+    "UnsupportedError", "VetoedError", "ValidationError", "InstanceError", "ScriptError",
+    "UnreachableError", "AuthenticationError", "DeadlineExceeded", "EXIT_INTERRUPTED", "EXIT_HANGUP",
+    "EXIT_TERMINATED", "EXIT_STDOUT_CLOSED", "EXIT_CODES",
+]
 
 
 class IrisOpsError(Exception):
@@ -177,7 +187,8 @@ EXIT_CODES = {
     3: "conflict: the target already exists, or a refused operation on a system namespace or database",
     4: "validation failed: checksum, DAT label, row counts",
     5: "the instance refused or failed an operation (error status, freeze, mount)",
-    6: "the container or instance cannot be reached",
+    6: "the container or instance cannot be reached (also: a container without an `iris` command, not an IRIS "
+       "container)",
     EXIT_HANGUP: "stopped by SIGHUP (terminal closed); the same cleanup as Ctrl-C ran",
     EXIT_INTERRUPTED: "interrupted (Ctrl-C); cleanup ran",
     EXIT_STDOUT_CLOSED: "stdout was closed by its reader (e.g. piped into `head`) while a task was writing",

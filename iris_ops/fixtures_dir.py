@@ -12,6 +12,8 @@ from iris_ops.errors import FixtureError
 if TYPE_CHECKING:
     from iris_ops.config import Settings
 
+__all__ = ["path", "default_out", "locate"]
+
 
 def path(settings: "Settings") -> Path:
     return settings.path("fixtures_dir")

@@ -20,6 +20,12 @@ import invoke
 from invoke import ParseError
 from invoke.parser import Argument
 
+__all__ = [
+    "TARGET_FLAGS", "SHORT_FLAGS", "FLAG_TYPES", "LOCK_WAIT_HELP", "METAVARS", "flag_of", "metavar",
+    "FlagValueError", "TypedArgument", "IrisOpsTask", "remember_help", "arguments",
+    "optional_positionals", "required_flags",
+]
+
 #: Flags every task that talks to an instance accepts, with their help.  Each overrides the
 #: setting of the same name (see :mod:`iris_ops.config`).
 TARGET_FLAGS: dict[str, str] = {
@@ -115,7 +121,7 @@ class IrisOpsTask(invoke.Task):
     """An invoke Task with the iris-ops flag scheme.
 
     ``required`` names flags the task cannot run without; they are checked before the body
-    runs (see :func:`iris_ops.cli.task`) and shown without brackets in usage lines.
+    runs (see :func:`iris_ops.task.task`) and shown without brackets in usage lines.
     """
 
     def __init__(self, body, *args: Any, required: tuple[str, ...] = (), **kwargs: Any) -> None:

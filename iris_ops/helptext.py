@@ -21,6 +21,11 @@ if TYPE_CHECKING:
     from invoke import Collection, Task
     from invoke.parser import Argument
 
+__all__ = [
+    "HIDDEN_GLOBALS", "Doc", "FlagRow", "task_doc", "helpline", "flag_rows", "flag_spec", "usage",
+    "task_help", "task_names", "collection_help", "task_list", "program_help", "columns",
+]
+
 
 #: Global options that exist for machines, not people (the completion scripts call --complete).
 HIDDEN_GLOBALS = frozenset({"complete"})

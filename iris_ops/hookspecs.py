@@ -11,7 +11,7 @@ the parameters documented below.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable
 
 import pluggy
 
@@ -19,9 +19,17 @@ from iris_ops import PROJECT_NAME
 
 if TYPE_CHECKING:
     from iris_ops.fixture import Fixture, Manifest
-    from iris_ops.operations.context import Operation
+    from iris_ops.leftovers import Leftover
+    from iris_ops.operation import Operation
     from iris_ops.registrar import TaskRegistrar
     from iris_ops.transports.base import ExecResult, FileDigest, OpenSession, Target
+
+__all__ = [
+    "hookspec", "config_defaults", "register_tasks", "run_objectscript", "exec_argument_call",
+    "open_session", "read_file", "write_file", "remove_path", "list_directory", "pre_backup",
+    "post_backup", "pre_restore", "post_restore", "pre_delete", "post_delete", "validate",
+    "doctor_findings", "start_simulated_instance",
+]
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 
@@ -62,7 +70,7 @@ def register_tasks(registrar: "TaskRegistrar") -> None:
 
     Example::
 
-        from iris_ops.cli import task
+        from iris_ops.task import task
 
         @task(required=("ns",), help={"ns": "namespace to greet"})
         def hello(c, ns=""):
@@ -85,9 +93,11 @@ def run_objectscript(target: "Target", script: str, namespace: str, timeout: flo
     """Run an ObjectScript ``script`` with ``iris session`` on the instance ``target`` names.
 
     Stops at the first non-None result.  Return None when ``target.transport`` is not yours.
-    When the instance has OS authentication off, ``iris session`` asks for a login first: send
-    ``target.login_input()`` (the configured username and password lines, or nothing) ahead of
-    the script on stdin, never in argv or the process environment.
+    When the instance has OS authentication off, ``iris session`` asks for a login first.  Read
+    the session's output as it comes and let :func:`iris_ops.transports.login.converse` answer
+    it (``target.username`` to a ``Username:`` prompt, ``target.password`` to the ``Password:``
+    prompt after it, nothing to any other question); send the script only when it returns True,
+    and never put the credentials in argv, the environment, or ahead of the script.
 
     :param target: where to run: transport name, container, instance name, docker host, user.
     :param script: the complete script text, one statement per line, ending with ``Halt``.
@@ -117,8 +127,8 @@ def exec_argument_call(target: "Target", entry: str, namespace: str, timeout: fl
 
     Stops at the first non-None result.  Used where IRIS documents the command-line form, such
     as ``Backup.General.ExternalThaw()`` (exit status 5 on success, 3 on failure), which skips
-    the normal login that can hang while the instance is frozen.  Its stdin is
-    ``target.login_input()`` (see :func:`run_objectscript`).
+    the normal login that can hang while the instance is frozen.  A login it asks for is
+    answered as in :func:`run_objectscript` (``converse(..., interactive=False)``).
 
     :param target: where to run (see :func:`run_objectscript`).
     :param entry: the call, built by :mod:`iris_ops.objectscript`, e.g.
@@ -149,7 +159,7 @@ def open_session(target: "Target", namespace: str, timeout: float) -> "OpenSessi
     iris-ops holds its per-namespace locks (:mod:`iris_ops.locks`) in such a session: the lock
     lives exactly as long as the process, so the session must end when its stdin is closed
     **and** when this iris-ops process dies (a pipe, or a connection the far side closes).
-    Send ``target.login_input()`` first (see :func:`run_objectscript`).
+    Answer a login it asks for first (``OpenSession.log_in``, see :func:`run_objectscript`).
 
     :param target: where to run (see :func:`run_objectscript`).
     :param namespace: the namespace for ``-U``.
@@ -432,4 +442,75 @@ def validate(operation: "Operation", fixture: "Fixture", online: bool, namespace
             described = bool(fixture.manifest.description.strip())
             return [Finding(file="manifest.json", check="description", ok=described,
                             expected="a description", actual="present" if described else "empty")]
+    """
+
+
+# -------------------------------------------------------------------------------------------
+# Doctor: what an interrupted run left behind.
+# -------------------------------------------------------------------------------------------
+
+
+@hookspec
+def doctor_findings(operation: "Operation", manager_directory: str, entries: list[str]) -> "list[Leftover] | None":
+    """Report what an interrupted run of this plugin's tasks (``kill -9``, a lost container) left
+    in the instance, for ``iris-ops doctor``.
+
+    Every implementation runs; the findings are shown with doctor's own, doctor exits 4 while any
+    remains, and ``doctor --fix`` calls each finding's ``action`` after confirmation (``--yes``:
+    without asking), then looks again.  Report only what the plugin itself creates, recognised by
+    a name only it gives, and repair only that: doctor never touches anything iris-ops did not
+    create.  Called after doctor's own checks of the manager directory; not in a dry run.
+
+    :param operation: the running ``doctor`` operation (``operation.runner`` reaches the instance).
+    :param manager_directory: the instance's manager directory, ending in ``/``.
+    :param entries: the names in it (a directory's ends in ``/``), listed once by doctor.
+    :returns: a list of :class:`iris_ops.leftovers.Leftover` (``kind``, ``where``,
+        ``problem``, ``repair``, ``action``; ``action=None`` reports what iris-ops must not
+        repair), or None.
+
+    Example::
+
+        import re
+        from iris_ops.leftovers import Leftover
+
+        @hookimpl
+        def doctor_findings(operation, manager_directory, entries):
+            found = []
+            for entry in entries:
+                if re.fullmatch(r"my-plugin-tmp-[0-9a-f]{16}/", entry):
+                    path = manager_directory + entry
+                    found.append(Leftover("my-plugin", path, "a temporary directory of an interrupted run",
+                                          "remove the directory", lambda p=path: operation.runner.remove_path(p)))
+            return found
+    """
+
+
+# -------------------------------------------------------------------------------------------
+# Test runs: instances made for a test session
+# -------------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def start_simulated_instance(name: str) -> "tuple[dict[str, Any], Callable[[], None], str] | None":
+    """Start a simulated IRIS instance for a test session (``pytest --iris-sim``).
+
+    Stops at the first non-None result.
+
+    iris-ops itself has no simulator: the ``iris-ops-sim`` plugin implements this hook.  When no
+    plugin does, the pytest plugin says how to install one.
+
+    :param name: a name for the instance, unique to the session (a container name, say).
+    :return: ``(settings, stop, where)``: the settings that aim iris-ops at the instance (as
+        ``iris-ops.toml`` keys: ``container``, ``docker_host``, ``transport``, ...), a callable
+        that stops and removes it, and a phrase that says where it runs, for the test summary.
+
+    Example::
+
+        import subprocess
+
+        @hookimpl
+        def start_simulated_instance(name):
+            subprocess.run(["my-iris-double", "start", name], check=True)
+            stop = lambda: subprocess.run(["my-iris-double", "rm", name], check=True)
+            return {"container": name, "transport": "docker"}, stop, f"my IRIS double {name}"
     """

@@ -8,6 +8,13 @@ stdin ends it, and so does the death of iris-ops, even by ``kill -9``: the pipe 
 connection closes, the session reads the end of its input and exits, and the lock is gone.
 A crash therefore never leaves a namespace locked, and ``doctor`` has nothing to repair.
 
+Whether ``iris session`` itself ends when its input ends is not documented, so the holder does
+not wait at the prompt: it waits in its own read loop (:meth:`LockScript.wait_line`), which
+halts on a line read (the release), on the end of input whichever way IRIS reports it
+(``<ENDOFFILE>``, or ``$ZEOF`` -1 when the process has SetZEOF on), and on a timed read that
+returned early with nothing (an end of input that is neither); a read that only timed out
+waits again.
+
 Which operations conflict: every operation that changes or reads a namespace as a whole
 (backup, restore, delete-ns) takes ``^IRISOPS.Lock(<NS>)`` **exclusively**.  Two backups
 could in principle share, but a freezing backup freezes the whole instance and a second freeze
@@ -44,8 +51,13 @@ from iris_ops import objectscript as os_
 from iris_ops.errors import ConflictError, DeadlineExceeded, InstanceError, IrisOpsError
 
 if TYPE_CHECKING:
-    from iris_ops.operations.context import Operation
+    from iris_ops.operation import Operation
     from iris_ops.transports.base import OpenSession
+
+__all__ = [
+    "LOCK_GLOBAL", "HOLDER_GLOBAL", "LOCK_NAMESPACE", "CLOSE_WAIT", "RECORD_POLLS", "RECORD_POLL_SECONDS",
+    "Holder", "parse_holder", "FREEZE", "LockScript", "holding", "READ_TIMEOUT",
+]
 
 
 def _log():
@@ -61,6 +73,9 @@ HOLDER_GLOBAL = "IRISOPS.Holder"
 LOCK_NAMESPACE = "%SYS"
 #: Seconds ``close`` waits for the holder session to exit after its stdin closed.
 CLOSE_WAIT = 10.0
+#: Seconds each read of the holder's wait loop lasts; one that returns in less than half of it
+#: with nothing read is taken as the end of input.
+READ_TIMEOUT = 60
 #: A process that finds a lock busy but no holder recorded looks again this many times, this
 #: many seconds apart (the holder records itself right after it takes the lock).
 RECORD_POLLS = 60
@@ -100,9 +115,9 @@ FREEZE = "*freeze"
 
 class LockScript:
     """The holder's script: take each lock within ``wait`` seconds, record the holder, print a
-    marker, and then wait at the prompt (no ``Halt``).  On a timeout it prints the key and the
-    holder it found, and halts (which releases what it took).  ``render``, ``namespace`` and
-    ``purpose`` let a dry run show it."""
+    marker, and then wait in its read loop until its input says to end or ends.  On a timeout
+    it prints the key and the holder it found, and halts (which releases what it took).
+    ``render``, ``namespace`` and ``purpose`` let a dry run show it."""
 
     def __init__(self, keys: tuple[str, ...], operation: str, wait: float) -> None:
         self.keys = keys
@@ -136,7 +151,20 @@ class LockScript:
                                       os_.if_(os_.not_(os_.TEST), *busy)))
         lines.append(os_.sequence(*(os_.lock(self.holder(key)) for key in self.keys),
                                   os_.write_marker(tok, "HELD")))
+        lines.append(self.wait_line())
         return lines
+
+    @staticmethod
+    def wait_line() -> os_.Code:
+        """The holder's own wait: the session ends itself (Halt) when a line arrives or its input
+        ends, whatever ``iris session`` would do at the end of input at the prompt."""
+        line, got, eof, since = os_.var("lx"), os_.var("lt"), os_.var("le"), os_.var("lz")
+        elapsed = os_.op(os_.SPECIAL["$ZHorolog"], "-", since)
+        early = os_.op(os_.op(elapsed, ">", -1), "&", os_.op(elapsed, "<", READ_TIMEOUT / 2))
+        read = os_.try_(os_.read(line, timeout=READ_TIMEOUT), os_.set_(got, os_.TEST),
+                        os_.set_(eof, os_.SPECIAL["$ZEOF"]), catch=[os_.HALT])
+        return os_.for_ever(os_.set_(since, os_.SPECIAL["$ZHorolog"]), read,
+                            os_.if_(os_.op(os_.op(got, "!", eof), "!", os_.op(os_.not_(got), "&", early)), os_.HALT))
 
     def render(self) -> str:
         return "\n".join(self.lines()) + "\n"
@@ -231,7 +259,8 @@ def _conflict(key: str, holder: Holder | None, wait: float) -> ConflictError:
 
 
 def _release(session: "OpenSession") -> None:
-    # Halt ends the session at once; closing stdin would end it too (with <ENDOFFILE>).
+    # A line ends the holder's read loop (and Halt ends a session still at the prompt); closing
+    # stdin would end it too.
     with contextlib.suppress(Exception):
         session.send(b"Halt\n")
     with contextlib.suppress(Exception):

@@ -13,6 +13,8 @@ import sys
 
 from iris_ops import progress, redact
 
+__all__ = ["LEVELS", "OWN_LOGGER", "is_configured", "console", "configure", "verbose"]
+
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 #: The logger every iris-ops event goes through (``structlog.get_logger("iris_ops.<module>")``).
 OWN_LOGGER = "iris_ops"

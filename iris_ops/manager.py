@@ -25,6 +25,12 @@ import pluggy
 from iris_ops import PROJECT_NAME, hookspecs
 from iris_ops.errors import ConfigError, InternalError, IrisOpsError, repair
 
+__all__ = [
+    "BUILTIN_PLUGINS", "PluginError", "BrokenPlugin", "PluginManager", "disable_fix",
+    "new_plugin_manager", "EntryPoint", "entry_point_names", "entry_points", "report_problems",
+    "get_plugin_manager", "plugin_defaults", "warn_once", "plugin_distribution",
+]
+
 #: Built-in plugins, registered exactly like installed ones (last registered runs first).
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "iris_ops.transports.docker",
@@ -37,7 +43,6 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "iris_ops.operations.delete",
     "iris_ops.operations.doctor",
     "iris_ops.operations.cache_tasks",
-    "iris_ops.testing.tasks",
 )
 
 
@@ -97,10 +102,6 @@ def disable_fix(name: str) -> str:
     return f"Upgrade, fix or uninstall plugin {name}, or set IRIS_OPS_DISABLE_PLUGINS={name}."
 
 
-# Kept for callers of the old name.
-_disable_fix = disable_fix
-
-
 def _naming(fn: Callable, plugin: str, hook: str) -> Callable:
     """The implementation, with its failures naming the plugin."""
 
@@ -134,20 +135,7 @@ def new_plugin_manager(disabled: Iterable[str] = (), *, load_entry_points: bool 
             continue
         pm.register(importlib.import_module(module_name), name=module_name)
     _reject_unknown_hooks(pm)
-    _register_fault(pm)
     return pm
-
-
-def _register_fault(pm: PluginManager) -> None:
-    """``IRIS_OPS_FAULT`` (tests only): the fault injector of :mod:`iris_ops.testing.faults`."""
-    import os
-
-    if os.environ.get("IRIS_OPS_FAULT"):
-        from iris_ops.testing import faults
-
-        fault = faults.from_environment()
-        pm.register(fault, name="iris-ops-fault")
-        fault.pm = pm
 
 
 @dataclass(frozen=True)
@@ -297,7 +285,7 @@ def plugin_defaults(pm: pluggy.PluginManager) -> list[tuple[str, dict]]:
                 raise PluginError(f"plugin {impl.plugin_name}: config_defaults returned "
                                   f"{type(defaults).__name__}, not a dict", fix=disable_fix(impl.plugin_name))
         except IrisOpsError as exc:
-            _warn_once(impl.plugin_name, "config_defaults", exc)
+            warn_once(impl.plugin_name, "config_defaults", exc)
             continue
         found.append((impl.plugin_name, defaults))
     return found
@@ -306,7 +294,7 @@ def plugin_defaults(pm: pluggy.PluginManager) -> list[tuple[str, dict]]:
 _warned: set[tuple[str, str]] = set()
 
 
-def _warn_once(plugin: str, hook: str, exc: IrisOpsError) -> None:
+def warn_once(plugin: str, hook: str, exc: IrisOpsError) -> None:
     """A plugin hook that builds the tool itself failed: leave its part out and say so."""
     if (plugin, hook) in _warned:
         return

@@ -10,6 +10,12 @@ import re
 
 from iris_ops.errors import InvalidNameError, SystemTargetError, UsageError
 
+__all__ = [
+    "MAX_NAME", "SHOWN_CHARS", "SYSTEM_DATABASES", "SYSTEM_NAMESPACES", "shown", "namespace", "database",
+    "DEFAULT_RESOURCE", "resource", "is_system_resource", "user_resource", "user_namespace",
+    "is_system_namespace", "is_system_database", "derived_database", "instance_path", "directory",
+]
+
 MAX_NAME = 64
 #: How much of a rejected name an error message repeats.
 SHOWN_CHARS = 40

@@ -21,6 +21,14 @@ from typing import Iterable, Union
 
 from iris_ops import names
 
+__all__ = [
+    "RESERVED", "Code", "Value", "lit", "var", "byref", "call", "method", "prop", "system", "func", "SPECIAL",
+    "op", "select", "not_", "dynamic_object", "new_array", "set_", "kill", "do", "check_status", "check_true",
+    "check_sql", "throw", "if_", "try_", "while_", "for_", "result", "push", "Script", "user_code",
+    "argument_call", "global_ref", "lock", "hang", "lock_order", "write_marker", "split_token", "quit_if",
+    "for_ever", "sequence", "TEST", "HALT", "read", "lock_owner", "job_exists",
+]
+
 _IDENT = re.compile(r"^%?[A-Za-z][A-Za-z0-9]*$")
 _CLASS = re.compile(r"^%?[A-Za-z][A-Za-z0-9]*(\.[A-Za-z][A-Za-z0-9]*)*$")
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -126,7 +134,8 @@ def func(name: str, *args: Value) -> Code:
 
 _FUNCTIONS = frozenset({"$Get", "$Select", "$Piece", "$Length", "$Data", "$Extract", "$Replace", "$Order",
                         "$Ascii", "$Char", "$ZConvert"})
-SPECIAL = {name: _code(name) for name in ("$ZVersion", "$JOB", "$Namespace", "$Horolog", "$ZTimeStamp")}
+SPECIAL = {name: _code(name) for name in ("$ZVersion", "$JOB", "$Namespace", "$Horolog", "$ZTimeStamp", "$ZEOF",
+                                          "$ZHorolog")}
 
 
 def op(left: Value, operator: str, right: Value) -> Code:
@@ -388,6 +397,17 @@ def lock(ref: Code, *, timeout: float | None = None, shared: bool = False, relea
     return _code(text)
 
 
+def read(target: Code, *, timeout: float) -> Code:
+    """``Read target:timeout``: a line from the principal device (the session's stdin); $TEST
+    says whether one came before the timeout (RCOS READ, $TEST)."""
+    _require_code(target)
+    if not _IDENT.match(str(target)) or target in RESERVED:
+        raise ValueError(f"read into a plain local variable, not {target!r}")
+    if not 0 < timeout <= 3600:
+        raise ValueError(f"a read timeout of {timeout!r} s is outside 0..3600")
+    return _code(f"Read {target}:" + lit(int(timeout) if float(timeout).is_integer() else float(timeout)))
+
+
 def hang(seconds: float) -> Code:
     """``Hang seconds``: pause the process (fractions allowed)."""
     if not 0 <= seconds <= 60:
@@ -398,6 +418,19 @@ def hang(seconds: float) -> Code:
 def lock_order(after: Value) -> Code:
     """``$Order(^$LOCK(after))``: the next lock name held in the namespace's lock table."""
     return _code(f"$Order(^$LOCK({_expr(after)}))")
+
+
+def lock_owner(ref: Code) -> Code:
+    """``^$LOCK("^name(subs)","OWNER")``: the ``$JOB`` holding the lock ``ref``, "" when none."""
+    _require_code(ref)
+    if not str(ref).startswith("^"):
+        raise ValueError("lock names built here are global names (global_ref)")
+    return _code(f"^$LOCK({lit(str(ref))},{lit('OWNER')})")
+
+
+def job_exists(job: Value) -> Code:
+    """``$Data(^$JOB(job))``: 1 while the process ``job`` (a pid on UNIX) exists, else 0."""
+    return _code(f"$Data(^$JOB({_expr(job)}))")
 
 
 def write_marker(token: Code, word: str, *values: Value) -> Code:

@@ -1,7 +1,7 @@
 """How an outcome reaches the user: errors on stderr, JSON documents on stdout, exit codes.
 
-Used only by the command-line layer (:mod:`iris_ops.cli`, :mod:`iris_ops.program`).  An
-expected failure is logged with its fix line; with ``--json`` it is also the one JSON document
+Used only by the command-line layers (:mod:`iris_ops.task`, :mod:`iris_ops.cli`,
+:mod:`iris_ops.program`).  An expected failure is logged with its fix line; with ``--json`` it is also the one JSON document
 on stdout (``{"ok": false, "error": ..., "exit_code": ...}``), so CI can always parse stdout.
 """
 
@@ -15,6 +15,11 @@ from typing import Any
 
 from iris_ops import logs, progress, redact
 from iris_ops.errors import IrisOpsError, repair
+
+__all__ = [
+    "PROGRAM_NAME", "INTERNAL_FIX", "report_error", "report_internal_error", "print_plain_error",
+    "report_interrupt", "failure_document", "write_json", "silence_stdout",
+]
 
 PROGRAM_NAME = "iris-ops"
 INTERNAL_FIX = "This is a bug in iris-ops or a plugin; rerun with -v for the traceback and report it."

@@ -31,6 +31,14 @@ from invoke.parser import Argument, Parser, ParserContext
 from iris_ops import flags, helptext, outcome
 from iris_ops.errors import EXIT_INTERRUPTED, IrisOpsError, UsageError
 
+__all__ = ["PLUGIN_GROUPS", "PROGRAM_NAME", "HELP_WORDS", "IrisOpsProgram"]
+
+#: Task groups of first-party plugin distributions: typed without the plugin, they say how to
+#: install it instead of "unknown task".
+PLUGIN_GROUPS = {
+    "sim": ("iris-ops-sim", "pip install 'iris-ops[sim]' (from a checkout of iris-ops: pip install -e plugins/iris-ops-sim)"),
+}
+
 PROGRAM_NAME = outcome.PROGRAM_NAME
 HELP_WORDS = ("-h", "--help")
 
@@ -368,6 +376,10 @@ class IrisOpsProgram(invoke.Program):
             hint = f"Did you mean `{PROGRAM_NAME} {word} {close[0]}`? " if close else ""
             return (f"{word} has no subcommand {following!r}",
                     f"{hint}Subcommands: {', '.join(subs)} (`{PROGRAM_NAME} {word} --help`).")
+        if word in PLUGIN_GROUPS:
+            distribution, install = PLUGIN_GROUPS[word]
+            return (f"`{PROGRAM_NAME} {word}` comes from the plugin {distribution}, which is not installed",
+                    f"Install it: {install}")
         names = [name for name, _ in helptext.task_names(self.collection, spaced=True)]
         close = difflib.get_close_matches(word, names + list(collections), n=1, cutoff=0.6)
         hint = f"Did you mean `{PROGRAM_NAME} {close[0]}`? " if close else ""

@@ -14,6 +14,11 @@ import threading
 import time
 from typing import BinaryIO
 
+__all__ = [
+    "allow", "enabled", "interactive", "draw", "clear_line", "end_line", "mib", "ProgressWriter",
+    "ProgressReader", "Elapsed",
+]
+
 _lock = threading.Lock()
 _allowed = False
 _open = False

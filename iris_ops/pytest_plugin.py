@@ -15,9 +15,12 @@ pytest, so projects that never ask for ``iris_namespace`` pay nothing.
 
 Options (each also an ini setting): ``--iris-container`` (default: the iris-ops settings, so
 ``iris-ops.toml`` and ``IRIS_OPS_*`` work as for the CLI), ``--iris-fixtures`` (the fixtures
-directory), ``--iris-keep`` (keep the namespaces of failed tests), ``--iris-sim`` (start the
-simulated instance for the session; the default when no container is configured) and
-``--iris-report`` (restore times and cache use per fixture in the summary).
+directory), ``--iris-keep`` (keep the namespaces of failed tests), ``--iris-sim`` (start a
+simulated instance for the session, from the ``iris-ops-sim`` plugin; the summary says so) and
+``--iris-report`` (restore times and cache use per fixture in the summary).  With no container
+configured and no ``--iris-sim``, the tests that ask for a namespace fail and say how to
+configure one: a simulated instance is never used unless asked for.  Under pytest-xdist the
+controller prints the workers' summaries (:mod:`iris_ops.pytest_report`).
 
 Names are ``PYT_<run id>_<worker>_<n>``: the run id is shared by pytest-xdist workers.  Each run
 keeps a record of itself in the instance (``<mgr>/iris-ops-pytest/<run>-<worker>.json``: host,
@@ -39,9 +42,21 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
+from iris_ops.pytest_report import WORKER_KEY, RestoreRecord, RunReport
+
+__all__ = [
+    "PREFIX", "STALE_FOREIGN_RUN", "pytest_addoption", "SqlResult", "IrisNamespace", "IrisSession",
+    "iris_session", "iris_namespace", "pytest_runtest_makereport", "pytest_runtest_teardown",
+    "pytest_sessionfinish", "pytest_testnodedown", "pytest_terminal_summary", "NO_INSTANCE",
+]
+
 PREFIX = "PYT_"
 STALE_FOREIGN_RUN = 24 * 3600
-_KEEP_KEY = pytest.StashKey[bool]()
+NO_INSTANCE = (
+    "no IRIS instance to restore into: iris-ops has no container configured. Aim the tests at your IRIS container "
+    "with --iris-container NAME (or ini iris_container = NAME, or IRIS_OPS_CONTAINER=NAME, or container = \"NAME\" "
+    "in iris-ops.toml; IRIS_OPS_TRANSPORT=local for an instance on this host), or ask for a throwaway simulated IRIS "
+    "with --iris-sim (or ini iris_sim = true; needs the iris-ops-sim plugin)")
 
 
 # --- options ------------------------------------------------------------------------------------
@@ -127,15 +142,6 @@ class IrisNamespace:
                 self._dbapi = None
 
 
-@dataclass
-class RestoreRecord:
-    fixture: str
-    namespace: str
-    seconds: float
-    cached: int
-    streamed: int
-
-
 class IrisSession:
     """One pytest process's view of the instance: settings, naming, restores, cleanup."""
 
@@ -144,15 +150,11 @@ class IrisSession:
         self.run_id = (os.environ.get("PYTEST_XDIST_TESTRUNUID") or secrets.token_hex(4))[:8].upper()
         self.worker = (os.environ.get("PYTEST_XDIST_WORKER") or "gw").upper()
         self.counter = 0
-        self.restores: list[RestoreRecord] = []
-        self.kept: list[IrisNamespace] = []
-        self.swept: list[str] = []
-        self.sweep_errors: list[str] = []
+        self.report = RunReport()
         self._settings = None
         self._pm = None
         self._stop_sim: Callable[[], None] | None = None
         self._record_directory: str | None = None
-        self.where = ""
         #: namespaces of module and session scope: (scope, fixture, module) -> IrisNamespace
         self.shared: dict[tuple, IrisNamespace] = {}
 
@@ -160,6 +162,7 @@ class IrisSession:
 
     def start(self) -> None:
         from iris_ops import config as settings_module
+        from iris_ops.errors import IrisOpsError
         from iris_ops.manager import get_plugin_manager, plugin_defaults
 
         self._pm = get_plugin_manager()
@@ -172,54 +175,49 @@ class IrisSession:
         if fixtures:
             overrides["fixtures_dir"] = str(Path(fixtures).absolute())
         settings = settings.with_overrides(overrides, source="pytest option")
-        configured = settings.container or settings.transport == "local"
-        if _option(self.config, "iris_sim") or not configured:
+        if _option(self.config, "iris_sim"):
             settings = settings.with_overrides(self._start_sim(), source="pytest --iris-sim")
+        elif settings.container or settings.transport == "local":
+            self.report.where.append(f"container {settings.container}" if settings.container else "the local instance")
         else:
-            self.where = f"container {settings.container}" if settings.container else "the local instance"
+            pytest.fail(NO_INSTANCE, pytrace=False)
         self._settings = settings
-        self._write_record()
-        self.sweep()
+        try:
+            self._write_record()
+            self.sweep()
+        except BaseException as err:
+            self._stop_simulated()  # nothing of a session that could not start stays behind
+            if isinstance(err, IrisOpsError):
+                _fail(f"iris-ops could not use {self.report.where[-1]}", err)
+            raise
 
     def _start_sim(self) -> dict[str, Any]:
-        """A simulated instance for this session: a container on a reachable engine, or a host
-        install.  Stopped at the end of the session."""
-        import tempfile
-
-        from iris_ops.testing import dockerd
-        from iris_ops.testing.simcontainer import HostSim, run_container
-
-        url = dockerd.find_engine()
-        if url is not None:
-            from iris_ops.testing import image
-
-            client = dockerd.client_for(url)
-            name = f"iris-ops-pytest-{self.run_id.lower()}-{self.worker.lower()}"
-            sc = run_container(client, url, image.ensure_image(client), name)
-            self._stop_sim = sc.remove
-            self.where = f"simulated IRIS container {name}"
-            return {"container": name, "docker_host": url, "transport": "docker"}
-        home = tempfile.mkdtemp(prefix="iris-ops-pytest-")
-        sim = HostSim(home).install()
-
-        def remove() -> None:
-            import shutil
-
-            shutil.rmtree(home, ignore_errors=True)
-
-        self._stop_sim = remove
-        self.where = f"simulated IRIS installed in {home}"
-        return {"transport": "local", "iris_command": str(sim.iris_command)}
+        """A simulated instance for this session, from the plugin that provides one (the
+        ``iris-ops-sim`` distribution); stopped at the end of the session."""
+        name = f"iris-ops-pytest-{self.run_id.lower()}-{self.worker.lower()}"
+        started = self._pm.hook.start_simulated_instance(name=name)
+        if started is None:
+            pytest.fail("--iris-sim asks for a simulated IRIS, but no plugin provides one: install iris-ops-sim "
+                        "(pip install 'iris-ops[sim]'; from a checkout of iris-ops: pip install -e plugins/iris-ops-sim), "
+                        "or aim the tests at a real IRIS container with --iris-container NAME", pytrace=False)
+        settings, self._stop_sim, where = started
+        self.report.where.append(where)
+        self.report.simulated.append(where)
+        return settings
 
     def stop(self) -> None:
         try:
             self._remove_record()
         finally:
-            if self._stop_sim is not None:
-                self._stop_sim()
+            self._stop_simulated()
+
+    def _stop_simulated(self) -> None:
+        stop, self._stop_sim = self._stop_sim, None
+        if stop is not None:
+            stop()
 
     def operation(self, name: str):
-        from iris_ops.operations.context import Operation
+        from iris_ops.operation import Operation
 
         return Operation(name, self._settings, self._pm)
 
@@ -258,12 +256,10 @@ class IrisSession:
             with op.bound(ns=name, fixture=str(source)):
                 _tables, planned = run_restore(op, source, name, force=False, verify=True)
         except IrisOpsError as err:
-            text = f"iris-ops could not restore {fixture!r} into {name}: {err}"
-            if getattr(err, "fix", None):
-                text += f"\nfix: {err.fix}"
-            pytest.fail(text, pytrace=False)
+            _fail(f"iris-ops could not restore {fixture!r} into {name}", err)
         cached = sum(1 for p in planned if getattr(p, "cached", False))
-        self.restores.append(RestoreRecord(str(fixture), name, time.monotonic() - began, cached, len(planned) - cached))
+        self.report.restores.append(RestoreRecord(str(fixture), name, time.monotonic() - began, cached,
+                                                  len(planned) - cached))
         self._write_record()
         return IrisNamespace(name=name, fixture=str(fixture), databases=[p.name for p in planned], scope=scope,
                              session=self)
@@ -271,16 +267,19 @@ class IrisSession:
     def dispose(self, ns: IrisNamespace) -> None:
         ns.close()
         if ns.failed and _option(self.config, "iris_keep"):
-            self.kept.append(ns)
-            return
+            if self._stop_sim is None:
+                self.report.kept.append([ns.name, ns.fixture])
+                return
+            self.report.lost.append(ns.name)  # the simulated instance goes at the end of the run
         self.delete(ns.name)
 
-    def delete(self, name: str) -> None:
+    def delete(self, name: str) -> bool:
+        """Delete namespace ``name``; False when it was gone already (another xdist worker swept it)."""
         from iris_ops.operations.delete import delete_namespace
 
         op = self.operation("delete-ns")
         with op.bound(ns=name):
-            delete_namespace(op, name)
+            return bool(delete_namespace(op, name))
 
     # -- runs, records and the sweep --
 
@@ -307,8 +306,8 @@ class IrisSession:
         sweep never touches a namespace kept on purpose)."""
         if self._settings is None:
             return
-        if self.kept:
-            self._write_record(kept=[ns.name for ns in self.kept])
+        if self.report.kept:
+            self._write_record(kept=[name for name, _fixture in self.report.kept])
         else:
             self.operation("pytest").runner.remove_path(self._record_path(self.run_id, self.worker))
 
@@ -343,13 +342,21 @@ class IrisSession:
             if len(parts) != 3 or parts[0] == self.run_id or self._alive(parts[0], parts[1], verdicts):
                 continue
             try:
-                self.delete(name)
-                self.swept.append(name)
+                if self.delete(name):
+                    self.report.swept.append(name)
             except Exception as exc:  # reported, never fatal to this run
-                self.sweep_errors.append(f"{name}: {exc}")
+                self.report.sweep_errors.append([name, str(exc)])
         for (run, worker), alive in verdicts.items():
             if not alive:
                 runner.remove_path(self._record_path(run, worker))
+
+
+def _fail(what: str, err: Exception) -> None:
+    """Fail the test with iris-ops' message and fix, not a traceback into the plugin."""
+    text = f"{what}: {err}"
+    if getattr(err, "fix", None):
+        text += f"\nfix: {err.fix}"
+    pytest.fail(text, pytrace=False)
 
 
 def _alive(record: dict) -> bool:
@@ -375,8 +382,8 @@ _SESSION = pytest.StashKey[IrisSession]()
 def iris_session(request: pytest.FixtureRequest) -> Iterator[IrisSession]:
     """The instance this test session restores into (started on first use)."""
     session = IrisSession(request.config)
-    request.config.stash[_SESSION] = session
     session.start()
+    request.config.stash[_SESSION] = session
     try:
         yield session
     finally:
@@ -447,26 +454,29 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
             session.dispose(ns)
 
 
+@pytest.hookimpl(trylast=True)  # after the session's fixtures are torn down (namespaces kept, records written)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    iris = session.config.stash.get(_SESSION, None)
+    if iris is not None and hasattr(session.config, "workeroutput"):  # an xdist worker
+        session.config.workeroutput[WORKER_KEY] = iris.report.to_data()
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: called on the controller
+def pytest_testnodedown(node: Any, error: object) -> None:
+    data = getattr(node, "workeroutput", {}).get(WORKER_KEY)
+    if data is not None:
+        node.config.stash.setdefault(_GATHERED, RunReport()).merge(RunReport.from_data(data))
+
+
+_GATHERED = pytest.StashKey[RunReport]()
+
+
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    if hasattr(config, "workerinput"):
+        return  # the controller prints what the workers sent
     session = config.stash.get(_SESSION, None)
-    if session is None:
+    report = config.stash.get(_GATHERED, None) or (session.report if session is not None else None)
+    if report is None:
         return
-    write = terminalreporter.write_line
-    if session.swept or session.sweep_errors:
-        write(f"iris-ops: swept {len(session.swept)} namespace(s) left by runs that died: {', '.join(session.swept)}")
-        for problem in session.sweep_errors:
-            write(f"iris-ops: could not sweep {problem}")
-    for ns in session.kept:
-        write(f"iris-ops: kept {ns.name} (failed test; fixture {ns.fixture}): "
-              f"iris-ops run --ns {ns.name} 'Write $Namespace'; delete it with iris-ops delete-ns --ns {ns.name} --yes")
-    if _option(config, "iris_report") and session.restores:
-        write(f"iris-ops: restores on {session.where}")
-        by_fixture: dict[str, list[RestoreRecord]] = {}
-        for record in session.restores:
-            by_fixture.setdefault(record.fixture, []).append(record)
-        for fixture, records in by_fixture.items():
-            times = sorted(r.seconds for r in records)
-            hits = sum(r.cached for r in records)
-            streamed = sum(r.streamed for r in records)
-            write(f"  {fixture}: {len(records)} restores, median {times[len(times) // 2]:.2f} s, "
-                  f"max {times[-1]:.2f} s; databases from the cache: {hits}, streamed: {streamed}")
+    for line in report.lines(bool(_option(config, "iris_report"))):
+        terminalreporter.write_line(line)

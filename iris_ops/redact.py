@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 from typing import Any, Mapping
 
+__all__ = ["MASK", "declare", "is_secret", "remember", "remember_environment", "text", "value", "processor"]
+
 MASK = "***"
 _SUFFIXES = ("password", "passwd", "secret", "token")
 _declared: set[str] = set()

@@ -10,6 +10,8 @@ from iris_ops.errors import ConfigError
 if TYPE_CHECKING:
     from invoke import Collection, Task
 
+__all__ = ["TaskRegistrar"]
+
 
 class TaskRegistrar:
     """Collects tasks from every plugin, refusing two plugins that claim the same name."""
@@ -26,7 +28,7 @@ class TaskRegistrar:
         return self
 
     def add_task(self, task: "Task", name: str | None = None) -> None:
-        """Add an invoke task (decorate it with :func:`iris_ops.cli.task`) under ``name``."""
+        """Add an invoke task (decorate it with :func:`iris_ops.task.task`) under ``name``."""
         name = name or task.name
         self._claim(name)
         self._tasks.append((name, task))
@@ -38,9 +40,6 @@ class TaskRegistrar:
             raise ConfigError(f"plugin {self._plugin} added a collection without a name")
         self._claim(name)
         self._collections.append((name, collection))
-
-    def owner_of(self, name: str) -> str | None:
-        return self._owners.get(_normal(name))
 
     def _claim(self, name: str) -> None:
         key = _normal(name)

@@ -2,7 +2,8 @@
 
 Success needs all three: both run-time markers present, ``ok`` true in the JSON between them,
 and exit status 0.  Anything else raises :class:`~iris_ops.errors.ScriptError` carrying the
-IRIS error text and the tail of the output; a login prompt raises an exit-6 error.
+IRIS error text and the tail of the output; a login prompt (any question the session stopped
+at before its terminal prompt, whatever its wording) raises an exit-6 error.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
 
     from iris_ops.transports.base import ExecResult, FileDigest, OpenSession, Target
 
+__all__ = ["TAIL_LINES", "normalise", "tail", "Runner", "require", "stalled_at_login"]
+
 log = structlog.get_logger(__name__)
 
 TAIL_LINES = 15
@@ -33,6 +36,23 @@ _REFUSED = re.compile(r"^\s*Access Denied", re.MULTILINE)
 _CHANGE_REQUIRED = re.compile(r"^\s*Password change required", re.MULTILINE)
 # `<UNDEFINED> *x`, `<SYNTAX>`, `ERROR #5001: ...` as printed by the terminal.
 _IRIS_ERROR = re.compile(r"^\s*(<[A-Z][A-Z ]*>.*|ERROR #\d+:.*)$", re.MULTILINE)
+
+
+def stalled_at_login(text: str, answered: bool = False) -> str | None:
+    """The question a session stopped at before it ever showed its terminal prompt (a last line
+    ending in ``:``, and no line ending in ``>``), or None.  The transports answer only the first
+    ``Username:`` and the ``Password:`` after it (``answered``: credentials were configured, so
+    those two were answered) and close the session's input at anything else (see
+    :mod:`iris_ops.transports.login`), so such an ending is a login that did not complete."""
+    lines = [line.strip() for line in normalise(text).split("\n") if line.strip()]
+    if any(line.endswith(">") for line in lines):
+        return None
+    if answered and "Username:" in lines:
+        at = lines.index("Username:")
+        lines = lines[:at] + lines[at + 1:]
+        if "Password:" in lines[at:]:
+            lines.pop(lines.index("Password:", at))
+    return lines[-1] if lines and lines[-1].endswith(":") else None
 
 
 def normalise(text: str) -> str:
@@ -202,6 +222,7 @@ class Runner:
                     f"iris session on {where} asked for a login (OS authentication is off)",
                     details={"output_tail": tail(text)},
                 )
+            self._check_stalled(text, where)
             return
         # Credentials were sent: the prompts are expected, a refusal is not.  The terminal
         # echoes neither line, so the tail holds no password.
@@ -218,6 +239,21 @@ class Runner:
                 fix="Check IRIS_OPS_USERNAME / IRIS_OPS_PASSWORD, and that the user is enabled.",
                 details={"output_tail": tail(text)},
             )
+        self._check_stalled(text, where)
+
+    def _check_stalled(self, text: str, where: str) -> None:
+        question = stalled_at_login(text, answered=bool(self.target.username))
+        if question is None:
+            return
+        if question in ("Username:", "Password:") and self.target.username:
+            what = f"asked for a login again after IRIS user {self.target.username!r} answered (refused)"
+            fix = "Check IRIS_OPS_USERNAME / IRIS_OPS_PASSWORD, and that the user is enabled."
+        else:
+            what = f"stopped at a login prompt iris-ops does not answer ({question!r})"
+            fix = ("Log in once interactively (`iris session` with a terminal) and answer it, e.g. set the new "
+                   "password it asks for; or configure a user that logs in with IRIS_OPS_USERNAME / "
+                   "IRIS_OPS_PASSWORD alone, or enable OS authentication.")
+        raise AuthenticationError(f"iris session on {where} {what}", fix=fix, details={"output_tail": tail(text)})
 
     def show(self, script: Script) -> None:
         """Dry run: print what would run, and where."""

@@ -32,6 +32,9 @@ import signal
 import threading
 from typing import Iterator
 
+__all__ = ["HANDLED", "Interrupted", "signal_name", "exit_code_of", "committed", "stopped_by", "handled", "shielded",
+           "point_of_no_return"]
+
 #: The signals that stop a task with cleanup.  SIGHUP does not exist on Windows.
 HANDLED: tuple[signal.Signals, ...] = tuple(
     getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)

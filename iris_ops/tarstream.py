@@ -53,7 +53,6 @@ _REGULAR_TYPES = (b"0", b"\0", b"7")
 #: hard link, symlink, char/block device, directory, fifo: a size in their header is not data
 _NO_DATA_TYPES = (b"1", b"2", b"3", b"4", b"5", b"6")
 _POSIX_MAGIC = b"ustar\x0000"
-_GNU_MAGIC = b"ustar  \x00"
 
 _OCTAL_LIMITS = {8: 0o7777777, 12: 0o77777777777}
 
@@ -151,12 +150,6 @@ class TarMember:
 
     def isdir(self) -> bool:
         return self.type == b"5"
-
-    def issym(self) -> bool:
-        return self.type == b"2"
-
-    def islnk(self) -> bool:
-        return self.type == b"1"
 
     def iter_data(self) -> Iterator[memoryview]:
         """Yield the member's data as views into the input chunks (valid until the next chunk

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+__all__ = ["IrisVersion", "parse"]
+
 _ZV = re.compile(
     r"^(?P<product>.+?) for (?P<platform>.+?) (?P<version>\d+(?:\.\d+){1,3}) \(Build (?P<build>[^)]+)\)"
 )

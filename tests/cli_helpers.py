@@ -1,10 +1,14 @@
 """Helpers the CLI tests import by name (a conftest module is not importable by name: the
-plugin distributions' tests have a conftest of their own): a throwaway plugin, the CLI in-process."""
+plugin distributions' tests have a conftest of their own): a throwaway plugin, the CLI in-process,
+an image that is not IRIS."""
 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
+import shutil
+import tarfile
 
 
 @contextlib.contextmanager
@@ -42,3 +46,15 @@ def make_inproc(env, monkeypatch, tmp_path, capsys):
         return code, out, err
 
     return run
+
+
+def busybox_image(client) -> str:
+    """A 2 MB image (static busybox only, no `iris`) for containers that just need to exist."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        tar.add(os.path.realpath(shutil.which("busybox") or "/bin/busybox"), "bin/busybox")
+        link = tarfile.TarInfo("bin/sh")
+        link.type, link.linkname = tarfile.SYMTYPE, "busybox"
+        tar.addfile(link)
+    client.api.import_image_from_data(buffer.getvalue(), repository="iris-ops-busybox", tag="t")
+    return "iris-ops-busybox:t"

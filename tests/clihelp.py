@@ -9,11 +9,18 @@ import sys
 from pathlib import Path
 
 
-def cli(sc, *args, **env) -> subprocess.CompletedProcess:
+def command(*args, fault: str | None = None) -> list[str]:
+    """The argv of ``iris-ops ARGS``; with ``fault`` (``KIND@WHERE``), through the test kit's
+    fault launcher (an installed iris-ops never loads a fault)."""
+    launcher = ["-m", "iris_ops_sim.faults", fault] if fault else ["-m", "iris_ops"]
+    return [sys.executable, *launcher, *map(str, args)]
+
+
+def cli(sc, *args, fault: str | None = None, **env) -> subprocess.CompletedProcess:
     """``iris-ops ARGS`` as a subprocess aimed at ``sc`` (a ``sim_container``), JSON logs on stderr."""
     full = {k: v for k, v in os.environ.items() if not k.startswith("IRIS_OPS_")}
     full.update(sc.env, IRIS_OPS_LOG_FORMAT="json", **env)
-    return subprocess.run([sys.executable, "-m", "iris_ops", *map(str, args)], env=full, capture_output=True,
+    return subprocess.run(command(*args, fault=fault), env=full, capture_output=True,
                           text=True, stdin=subprocess.DEVNULL, timeout=120)
 
 

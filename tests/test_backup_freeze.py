@@ -5,7 +5,9 @@ through ``.env``, ``.name`` and ``.instance``)."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 
 import pytest
 
@@ -81,14 +83,19 @@ def test_the_session_deadline_outlives_the_freeze_limit(sim_container, inproc, m
     ((), {"IRIS_OPS_FREEZE_LIMIT": "-1"}, ["freeze_limit"]),
     ((), {"IRIS_OPS_FREEZE_LIMIT": "900"}, ["freeze_limit", "freeze_timeout", "ExternalFreezeTimeOut"]),
     ((), {"IRIS_OPS_FREEZE_TIMEOUT": "-5"}, ["freeze_timeout"]),
+    ((), {"IRIS_OPS_FREEZE_TIMEOUT": "1300"}, ["freeze_timeout", "between 0 and 1200", "at most 1200"]),
+    ((), {"IRIS_OPS_FREEZE_TIMEOUT": "1200", "IRIS_OPS_FREEZE_LIMIT": "1500"}, ["Lower freeze_limit", "at most 1200"]),
 ], ids=["timeout-0", "timeout-negative", "limit-0", "limit-negative", "limit-over-freeze-timeout",
-        "freeze-timeout-negative"])
+        "freeze-timeout-negative", "freeze-timeout-over-iris-cap", "limit-over-iris-cap"])
 def test_impossible_freeze_settings_are_usage_errors(sim_container, tmp_path, args, env, words):
     proc = cli(sim_container, "backup", "--ns", "USER", "--out", tmp_path / "fx", *args, **env)
     assert proc.returncode == 2, proc.stderr
     for word in words:
         assert word in proc.stderr
     assert not (tmp_path / "fx").exists()
+    # the advice never recommends a freeze_timeout IRIS would not honour
+    for advised in re.findall(r"freeze_timeout[^.]*?at least (\d+)", proc.stderr):
+        assert int(advised) <= 1200, proc.stderr
 
 
 def test_freeze_settings_map_to_the_arguments_iris_honours(sim_container, tmp_path):
@@ -158,13 +165,51 @@ def test_restore_verification_honours_counts_that_were_not_fixed(sim_container, 
     assert any(e["event"] == "restore.counts_not_verified" for e in events(proc))
 
 
-def test_backup_warns_about_transactions_open_at_the_freeze(sim_container, tmp_path):
+class InTransaction:
+    """A real ``iris session`` in the container (``docker exec -i``), kept open inside a
+    ``TSTART`` with one update made; :meth:`close` rolls it back and ends the session."""
+
+    def __init__(self, sc, table: str) -> None:
+        self.proc = subprocess.Popen(["docker", "exec", "-i", sc.name, "iris", "session", "IRIS", "-U", "USER"],
+                                     env={**os.environ, "DOCKER_HOST": sc.base_url},
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        insert = f'INSERT INTO {table} (N) VALUES (7)'
+        self.proc.stdin.write((f'TSTART  Set r=##class(%SQL.Statement).%ExecDirect(,"{insert}") '
+                               'Write "<<<",r.%SQLCODE,":",$TLEVEL,":IN>>>",!\n').encode())
+        self.proc.stdin.flush()
+        seen = b""
+        while b"<<<0:1:IN>>>" not in seen:
+            chunk = self.proc.stdout.read1(4096)
+            assert chunk, seen.decode()
+            seen += chunk
+
+    def close(self) -> int:
+        # Roll back and halt: whether iris session ends at the end of its input is not documented.
+        self.proc.stdin.write(b"TROLLBACK\nHalt\n")
+        self.proc.stdin.close()
+        self.proc.stdout.read()
+        return self.proc.wait(timeout=30)
+
+
+def test_backup_counts_transactions_open_at_the_freeze(sim_container, tmp_path):
+    """InTransaction is the journal offset where a transaction began (never just 1): a backup made
+    while another session sits inside a TSTART with an update records it and warns."""
     sc = sim_container
+    sc.instance.sql("USER", "CREATE TABLE Demo.T (N INT)")
     clean = ok(cli(sc, "backup", "--ns", "USER", "--out", tmp_path / "clean"))
     assert not any(e["event"] == "backup.open_transactions" for e in events(clean))
     assert manifest(tmp_path / "clean")["consistency"]["open_transactions"] == 0
-    sc.instance.open_transaction("USER")  # iris-sim transaction open --ns USER
-    proc = ok(cli(sc, "backup", "--ns", "USER", "--out", tmp_path / "fx"))
+    session = InTransaction(sc, "Demo.T")
+    try:
+        offsets = sc.instance.sql("%SYS", "SELECT InTransaction FROM %SYS.ProcessQuery WHERE InTransaction>0").rows
+        assert offsets and all(int(o) > 1 for (o,) in offsets)  # an offset in the journal, not a flag
+        proc = ok(cli(sc, "backup", "--ns", "USER", "--out", tmp_path / "fx"))
+    finally:
+        session.close()
     warned = [e for e in events(proc) if e["event"] == "backup.open_transactions"]
-    assert warned and warned[0]["count"] == 1 and "not transactionally" in warned[0]["note"]
-    assert manifest(tmp_path / "fx")["consistency"]["open_transactions"] == 1
+    assert warned and warned[0]["count"] >= 1 and "not transactionally" in warned[0]["note"]
+    assert manifest(tmp_path / "fx")["consistency"]["open_transactions"] >= 1
+    # the session ended: its transaction is gone and its update rolled back
+    assert sc.instance.sql("USER", "SELECT COUNT(*) FROM Demo.T").rows == [(0,)]
+    after = ok(cli(sc, "backup", "--ns", "USER", "--out", tmp_path / "after"))
+    assert manifest(tmp_path / "after")["consistency"]["open_transactions"] == 0, after.stderr

@@ -83,7 +83,7 @@ def test_literal_quoting_round_trips_or_refuses_control_characters(text):
 @example('x" Kill  Write "y')
 def test_literals_mean_exactly_the_text_to_the_simulated_parser(text):
     """The simulator's ObjectScript parser reads the literal back as one string: the text, not code."""
-    from iris_ops.testing.irissim.objectscript import parser
+    from iris_ops_sim.irissim.objectscript import parser
 
     (cmd,) = parser.parse_line(f"Set x={lit(text)}")
     assert cmd.kind == "SET"
@@ -112,10 +112,9 @@ def _good_manifest() -> dict:
 
 
 def _parse(raw: str | bytes):
-    from iris_ops.fixture.model import Manifest
-    from iris_ops.fixture.schema import parse_json
+    from iris_ops.fixture import manifest_from_json
 
-    return Manifest.from_dict(parse_json(raw, "manifest.json"), where="manifest.json")
+    return manifest_from_json(raw, where="manifest.json")
 
 
 @given(JSON_VALUES)

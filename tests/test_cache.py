@@ -1,12 +1,15 @@
-"""The fixture cache inside the instance (iris_ops.cache): hits, corrupted entries, concurrent
-restores and prunes, --no-cache, doctor, and what a failed restore leaves.
+"""The fixture cache inside the instance (iris_ops.cache): hits, corrupted and changed entries,
+`cache verify`, concurrent restores and prunes, --no-cache, doctor, what a failed restore leaves,
+and a damaged fixture refused while the cache serves its file.
 
 One simulated instance installed on this host serves the whole module (the local transport: no
 Docker engine needed); each test restores into its own namespaces and removes them."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -15,14 +18,15 @@ import threading
 from pathlib import Path
 
 import pytest
-from clihelp import cli, events, fails, manifest, ok
+from clihelp import cli, events, fails, manifest, objectscript, ok
 
 from iris_ops import cache, names, scripts
+from iris_ops.scripts.cache import CHANGED, NO_IDENTITY, record_text
 
 
 @pytest.fixture(scope="module")
 def sim():
-    from iris_ops.testing.simcontainer import HostSim
+    from iris_ops_sim.simcontainer import HostSim
 
     home = tempfile.mkdtemp(prefix="iris-ops-cache-")
     try:
@@ -163,6 +167,122 @@ def test_a_damaged_entry_is_never_served_and_is_replaced(sim, fixtures, clean):
     assert not entry["ok"] and "its record says" in entry["problem"]
 
 
+def flip_a_byte(path: Path) -> None:
+    """One byte in the middle of ``path`` changed in place, its size kept (a real write)."""
+    with open(path, "r+b") as f:
+        f.seek(path.stat().st_size // 2 + 17)
+        byte = f.read(1)
+        f.seek(-1, os.SEEK_CUR)
+        f.write(bytes([byte[0] ^ 0x5A]))
+
+
+def _one_byte_changed(d: Path, sha: str):
+    flip_a_byte(d / f"{sha}.DAT")
+
+
+def _touched(d: Path, sha: str):  # the same bytes, another modification time
+    dat = d / f"{sha}.DAT"
+    os.utime(dat, ns=(dat.stat().st_atime_ns, dat.stat().st_mtime_ns + 10**9))
+
+
+def _changed_then_mtime_set_back(d: Path, sha: str):  # `touch -d` after an edit: only the ctime tells
+    dat = d / f"{sha}.DAT"
+    before = dat.stat()
+    flip_a_byte(dat)
+    os.utime(dat, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (dat.stat().st_size, dat.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+
+
+def _record_without_identity(d: Path, sha: str):  # what an older iris-ops wrote
+    record = json.loads((d / f"{sha}.json").read_text())
+    del record["mtime"], record["ctime"]
+    (d / f"{sha}.json").write_text(json.dumps(record))
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.slow
+def test_a_changed_entry_is_never_served_and_is_replaced(sim, fixtures, clean):
+    """An entry whose file changed inside the instance after it was cached (a byte, its mtime
+    alone, or a byte with the mtime set back) is streamed again and replaced, the reason logged;
+    the restored file is the manifest's."""
+    sha = digest(fixtures / "user")
+    restore(sim, fixtures / "user", "CH0")
+    for n, (damage, reason) in enumerate([(_one_byte_changed, CHANGED), (_touched, CHANGED),
+                                          (_changed_then_mtime_set_back, CHANGED),
+                                          (_record_without_identity, NO_IDENTITY)], 1):
+        damage(cache_dir(sim), sha)
+        [entry] = entries(sim)
+        assert not entry["ok"] and entry["problem"] == reason, damage.__name__
+        proc = ok(cli(sim, "restore", "--src", fixtures / "user", "--ns", f"CH{n}", "--json"))
+        result, log = json.loads(proc.stdout), events(proc)
+        assert result["databases"][0]["cached"] is False, damage.__name__
+        assert [e["reason"] for e in log if e["event"] == "restore.cache_miss"] == [reason], damage.__name__
+        assert {"restore.streamed", "cache.filled"} <= {e["event"] for e in log}, damage.__name__
+        assert sha256_of(Path(result["databases"][0]["directory"]) / "IRIS.DAT") == sha, damage.__name__
+        assert sha256_of(cache_dir(sim) / f"{sha}.DAT") == sha, damage.__name__
+        [entry] = entries(sim)
+        assert entry["ok"], damage.__name__  # replaced: its record holds the new file's identity
+        result, log = restore(sim, fixtures / "user", f"CH{n}B")
+        assert result["databases"][0]["cached"] is True and "restore.streamed" not in log, damage.__name__
+
+
+def set_identity(sim, d: Path, sha: str) -> None:
+    """Forge the record of ``sha`` to hold its DAT's size, mtime and ctime as the instance reads
+    them now: the cheap check passes whatever the bytes are."""
+    dat = names.instance_path(str(d / f"{sha}.DAT"))
+    out = objectscript(sim, f'Write ##class(%File).GetFileSize("{dat}"),"|",##class(%File).GetFileDateModified('
+                            f'"{dat}",1),"|",##class(%File).GetFileDateCreated("{dat}",1)')
+    size, mtime, ctime = out.splitlines()[-1].split("|")
+    record = json.loads((d / f"{sha}.json").read_text())
+    record.update(size=int(size), mtime=mtime, ctime=ctime)
+    (d / f"{sha}.json").write_text(json.dumps(record))
+
+
+@pytest.mark.slow
+def test_cache_verify_hashes_every_entry_and_removes_the_unsound(sim, fixtures, clean):
+    restore(sim, fixtures / "user", "CV1")
+    restore(sim, fixtures / "other", "CV2")
+    user, other = digest(fixtures / "user"), digest(fixtures / "other")
+    proc = ok(cli(sim, "cache", "verify"))
+    assert sorted(line.split()[-1] for line in proc.stdout.splitlines()[:2]) == ["ok", "ok"]
+    assert "2 entries verified, 0 removed" in proc.stdout
+    # bytes changed, and the record forged to the changed file's identity: only a hash finds it
+    flip_a_byte(cache_dir(sim) / f"{user}.DAT")
+    altered = sha256_of(cache_dir(sim) / f"{user}.DAT")
+    set_identity(sim, cache_dir(sim), user)
+    assert all(e["ok"] for e in entries(sim))  # the cheap check is fooled
+    proc = fails(cli(sim, "cache", "verify"), 4)
+    rows = {line.split()[0]: line for line in proc.stdout.splitlines()[:2]}
+    assert rows[other[:16]].endswith(" ok")
+    assert rows[user[:16]].endswith(f"REMOVED: its content differs from its digest (the file hashes to {altered})")
+    assert "held 1 unsound entry, now removed" in proc.stderr
+    assert entry_files(sim) == sorted([f"{other}.DAT", f"{other}.json"])
+    # an entry that fails the cheap check is removed unhashed; --json tells the same
+    _touched(cache_dir(sim), other)
+    doc = json.loads(fails(cli(sim, "cache", "verify", "--json"), 4).stdout)
+    assert doc["ok"] is False and doc["exit_code"] == 4 and doc["removed"] == 1
+    assert [(e["sha256"], e["removed"], e["problem"]) for e in doc["entries"]] == [(other, True, CHANGED)]
+    assert entry_files(sim) == []
+    assert json.loads(ok(cli(sim, "cache", "verify", "--json")).stdout)["removed"] == 0
+
+
+def test_doctor_reports_a_changed_entry_and_fix_removes_it(sim, fixtures, clean):
+    restore(sim, fixtures / "user", "DC1")
+    sha = digest(fixtures / "user")
+    ok(cli(sim, "doctor"))
+    _changed_then_mtime_set_back(cache_dir(sim), sha)
+    doc = json.loads(fails(cli(sim, "doctor", "--json"), 4).stdout)
+    findings = doc["details"]["findings"] if "details" in doc else doc["findings"]
+    assert [(f["kind"], Path(f["where"]).name) for f in findings] == [("cache", sha)]
+    assert CHANGED in findings[0]["problem"]
+    ok(cli(sim, "doctor", "--fix", "--yes"))
+    assert entry_files(sim) == []
+    ok(cli(sim, "doctor"))
+
+
 @pytest.mark.slow
 def test_concurrent_restores_fill_one_entry_safely(sim, fixtures, clean):
     procs = [subprocess.Popen([sys.executable, "-m", "iris_ops", "restore", "--src", str(fixtures / "other"),
@@ -265,12 +385,14 @@ def test_the_cache_scripts_parse():
     mgr = "/usr/irissys/mgr/"
     sha = "a" * 64
     cdir = f"{mgr}iris-ops-cache/"
+    record = record_text({"sha256": sha, "size": 8192, "fixture": "f"})
     made = [scripts.restore_databases("T1", [scripts.NewDatabase("T1", f"{mgr}t1/", "%DB_APP",
                                                                  clone=(cdir, sha, 8192, "0" * 12))], "T1", "T1"),
             scripts.restore_databases("T1", [scripts.NewDatabase("T1", f"{mgr}t1/", None,
-                                                                 fill=(cdir, sha, 8192, "0" * 12))], "T1", "T1"),
+                                                                 fill=(cdir, sha, 8192, "0" * 12, record))], "T1", "T1"),
             scripts.cache_describe(f"{mgr}iris-ops-cache/", [f"{sha}.DAT", f"{sha}.json"]),
             scripts.cache_remove(f"{mgr}iris-ops-cache/", [f"{sha}.json", f"{sha}.DAT"]),
+            scripts.cache_hash(f"{mgr}iris-ops-cache/", sha),
             scripts.resources_exist(["%DB_APP", "%DB_%DEFAULT"]),
             scripts.restore_facts("T1", ["T1"], ["%DB_APP"], [(sha, 8192)]),
             scripts.create_database("T1", f"{mgr}t1/", "%DB_APP")]
@@ -281,4 +403,32 @@ def test_the_cache_scripts_parse():
     with pytest.raises(Exception):
         scripts.restore_databases("T1", [scripts.NewDatabase("T1", f"{mgr}t1/../x/", None,
                                                              clone=(cdir, sha, 8192, "0" * 12))], "T1", "T1")
-    assert names.instance_path(cache.directory(mgr)) == f"{mgr}iris-ops-cache/"
+    assert names.instance_path(cache.location(mgr)) == f"{mgr}iris-ops-cache/"
+
+
+def test_a_damaged_fixture_is_refused_with_the_cache_warm(sim, fixtures, clean, tmp_path):
+    """The cache serves the file by the manifest's digest; the fixture's own file is hashed
+    meanwhile, and one flipped byte in its middle rolls the restore back (exit 4, the file named)."""
+    damaged = tmp_path / "damaged"
+    shutil.copytree(fixtures / "user", damaged)
+    restore(sim, damaged, "WARM")  # the cache now holds this file's digest
+    [db] = manifest(damaged)["databases"]
+    flip_a_byte(damaged / db["file"])
+    fails(cli(sim, "validate", "--src", damaged), 4)
+    instance = sim.instance
+    before = (set(instance.read_config()["Namespaces"]), set(instance.read_config()["Databases"]),
+              instance.resources(), sorted(os.listdir(instance.manager_directory())))
+    proc = fails(cli(sim, "restore", "--src", damaged, "--ns", "DAMAGED"), 4)
+    log = events(proc)
+    assert "restore.cloned" in [e["event"] for e in log]  # the cache did serve it
+    [error] = [e for e in log if e.get("exit_code") == 4]
+    assert error["event"].startswith(f"{db['file']}: content differs from the manifest (expected sha256 {db['sha256']}")
+    assert error["file"] == db["file"] and "nothing was kept" in error["event"]
+    after = (set(instance.read_config()["Namespaces"]), set(instance.read_config()["Databases"]),
+             instance.resources(), sorted(os.listdir(instance.manager_directory())))
+    assert after == before  # no namespace, database, resource, directory or journal left
+    assert not (Path(instance.manager_directory()) / "damaged").exists()
+    [entry] = entries(sim)
+    assert entry["ok"] and sha256_of(cache_dir(sim) / f"{db['sha256']}.DAT") == db["sha256"]
+    doc = json.loads(fails(cli(sim, "restore", "--src", damaged, "--ns", "DAMAGED", "--json"), 4).stdout)
+    assert doc["exit_code"] == 4 and doc["file"] == db["file"]

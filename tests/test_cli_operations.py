@@ -82,7 +82,7 @@ def test_the_makefile_story_with_inv(sim_container, project):
     assert not namespace_exists(sc, "T1", project)
     again = inv(sc, "backup", "--ns", "USER", cwd=project, **env)
     assert again.returncode == 3 and "--force" in again.stderr
-    ok(inv(sc, "backup", "--ns", "USER", "--force", cwd=project, **env))
+    ok(inv(sc, "backup", "--ns", "USER", "--force", "--yes", cwd=project, **env))
     helped = ok(inv(sc, "run", "--help", cwd=project, **env))
     assert "--code" in helped.stdout
     helped = ok(inv(sc, "sim.sql", "--help", cwd=project, **env))
@@ -175,7 +175,8 @@ def test_on_a_terminal_each_step_shows_once_with_the_frozen_copy(sim_container, 
     ok(iris_ops(sc, "restore", "USER", "--ns", "T3", cwd=tmp_path))
     shown = _on_a_terminal(sc, "delete-ns", "--ns", "T3", "--yes", cwd=tmp_path)
     assert shown.count("database-config") == 1 and "delete.step" not in shown
-    json_logs = _on_a_terminal(sc, "--log-format", "json", "backup", "--ns", "USER", "--force", cwd=tmp_path)
+    json_logs = _on_a_terminal(sc, "--log-format", "json", "backup", "--ns", "USER", "--force", "--yes",
+                               cwd=tmp_path)
     assert "in the instance (frozen" not in json_logs and "[###" not in json_logs  # no bars between JSON lines
     assert '"backup.streamed"' in json_logs
 

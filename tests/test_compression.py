@@ -308,7 +308,7 @@ def test_plain_manifests_keep_schema_1_and_older_ones_still_load(tmp_path):
     m = fx.load(zroot).manifest
     assert m.databases[0].compressed == fx.Compressed("zstd", len(packed()), sha(packed()))
     assert json.loads(m.to_json())["schema"] == fx.SCHEMA_ID
-    assert fx.Manifest.from_json(m.to_json()) == m
+    assert fx.manifest_from_json(m.to_json()) == m
 
 
 # --- restore's reader ---------------------------------------------------------------------------------

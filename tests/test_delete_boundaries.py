@@ -4,11 +4,18 @@ a restore creates come with a role that can use them.  Through the CLI."""
 
 from __future__ import annotations
 
+import io
 import re
 
+import pytest
 from clihelp import cli, manifest, objectscript, ok
 from cli_helpers import plugin
-from iris_ops.testing.faults import Fault
+from iris_ops_sim.faults import Fault
+
+from iris_ops import hookimpl, scripts
+from iris_ops.manager import new_plugin_manager
+from iris_ops.runner import Runner
+from iris_ops.transports.base import ExecResult, Target
 
 MGR = "/usr/irissys/mgr/"
 
@@ -95,3 +102,80 @@ def test_a_restore_creates_a_role_that_can_use_the_resources_it_creates(sim_cont
     assert "deleted with its role" in proc.stdout
     assert not exists(sc, "Security.Resources", "%DB_FRESH")
     assert not exists(sc, "Security.Roles", "%DB_FRESH")
+
+
+class InProcessIris:
+    """Scripts run by the simulated ``iris session`` in this process, on ``inst``."""
+
+    def __init__(self, inst) -> None:
+        self.inst = inst
+
+    @hookimpl(tryfirst=True)
+    def run_objectscript(self, target, script, namespace, timeout):
+        from iris_ops_sim.irissim.objectscript.terminal import iris_main
+
+        out: list[bytes] = []
+        code = iris_main(self.inst, ["session", "IRIS", "-U", namespace], io.BytesIO(script.encode()), out.append)
+        return ExecResult(code, b"".join(out))
+
+
+@pytest.fixture
+def inproc_runner(tmp_path):
+    from iris_ops_sim.irissim.instance import SimInstance
+    from iris_ops_sim.irissim.instance.fs import ContainerFS
+
+    inst = SimInstance.create(ContainerFS(tmp_path / "rootfs", tmp_path / "fsmeta.json"))
+    pm = new_plugin_manager(load_entry_points=False)
+    pm.register(InProcessIris(inst))
+    return inst, Runner(pm, Target(transport="inprocess"), timeout=30)
+
+
+def role(inst, name: str) -> dict | None:
+    from iris_ops_sim.irissim.instance import security
+
+    with inst.locked() as st:
+        found = security.find_role(security.of(st), name)
+        return dict(security.of(st)["roles"][found]) if found else None
+
+
+def test_a_role_iris_creates_with_the_resource_is_no_failure_and_is_not_ours(inproc_runner, monkeypatch):
+    """IRIS may create the %DB_ role itself when the resource is created (the reference calls
+    those roles implicit): restore creates the resource first, then finds the role and creates
+    none; removing the resource leaves that role to IRIS."""
+    from iris_ops_sim.irissim.instance.classes.security import SecurityResources, SecurityRoles
+
+    inst, runner = inproc_runner
+    create = SecurityResources.Create
+
+    def create_with_its_role(self, proc, *args):
+        status = create(self, proc, *args)
+        if status == 1:
+            SecurityRoles().Create(proc, args[0], "implicit", f"{args[0]}:RW", "")
+        return status
+
+    monkeypatch.setattr(SecurityResources, "Create", create_with_its_role)
+    made = runner.run(scripts.ensure_resource("%DB_NEWONE"))
+    assert made["created"] == 1 and made["role_created"] == 0
+    assert role(inst, "%DB_NEWONE")["Description"] == "implicit"
+    runner.run(scripts.delete_resource("%DB_NEWONE", with_role=True))
+    assert not inst.resource_exists("%DB_NEWONE")
+    assert role(inst, "%DB_NEWONE")["Description"] == "implicit"  # not ours to delete
+
+
+def test_a_role_restore_created_goes_with_its_resource_and_may_already_be_gone(inproc_runner):
+    inst, runner = inproc_runner
+    made = runner.run(scripts.ensure_resource("%DB_NEWTWO"))
+    assert made["created"] == 1 and made["role_created"] == 1
+    assert role(inst, "%DB_NEWTWO")["Description"] == scripts.ROLE_DESCRIPTION
+    runner.run(scripts.delete_resource("%DB_NEWTWO", with_role=True))
+    assert not inst.resource_exists("%DB_NEWTWO") and role(inst, "%DB_NEWTWO") is None
+    runner.run(scripts.ensure_resource("%DB_NEWTWO"))
+    runner.run(o_script('Do ##class(Security.Roles).Delete("%DB_NEWTWO")'))  # someone removed it
+    runner.run(scripts.delete_resource("%DB_NEWTWO", with_role=True))
+    assert not inst.resource_exists("%DB_NEWTWO")
+
+
+def o_script(line: str):
+    from iris_ops.operations.run import build_script
+
+    return build_script(line, "%SYS")

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.docker
 @pytest.fixture(scope="module")
 def box(docker_engine, sim_image):
     """One simulated IRIS container for the whole module (tests use paths of their own)."""
-    from iris_ops.testing.simcontainer import run_container
+    from iris_ops_sim.simcontainer import run_container
 
     sc = run_container(docker_engine.client, docker_engine.base_url, sim_image, f"iris-x-{secrets.token_hex(3)}")
     yield sc
@@ -150,7 +150,7 @@ def test_connect_to_a_missing_engine(tmp_path):
 
 def test_engine_gone_after_connecting():
     """A second private engine of our own, stopped under the client's feet."""
-    from iris_ops.testing import dockerd
+    from iris_ops_sim import dockerd
 
     if dockerd.private_engine_blocker():
         pytest.skip(dockerd.private_engine_blocker())

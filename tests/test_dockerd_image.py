@@ -1,6 +1,7 @@
-"""A real Docker engine for the test bed (``iris_ops.testing.dockerd``) and the simulator's image
-(``iris_ops.testing.image``): a private dockerd starts, the image builds from this host's Python,
-a container of it behaves as an IRIS container does, and stopping the engine leaves nothing.
+"""A real Docker engine for the test bed (``iris_ops_sim.engines``, ``iris_ops_sim.dockerd``) and the
+simulator's image (``iris_ops_sim.image``, ``.rootfs``, ``.launchers``): a private dockerd starts,
+the image builds from this host's Python, a container of it behaves as an IRIS container does,
+and stopping the engine leaves nothing.
 
 Marked ``docker``: skipped where no private engine can start (not root, no dockerd), failed
 instead when ``IRIS_OPS_REQUIRE_DOCKER=1``.
@@ -9,7 +10,6 @@ instead when ``IRIS_OPS_REQUIRE_DOCKER=1``.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import re
@@ -17,22 +17,22 @@ import shutil
 import signal
 import subprocess
 import sys
-import tarfile
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from iris_ops.testing import dockerd, image
-from iris_ops.testing.dockerd import PrivateEngine
+from cli_helpers import busybox_image
+from iris_ops_sim import dockerd, engines, image, launchers, rootfs, testbed
+from iris_ops_sim.dockerd import PrivateEngine
 
 docker_only = pytest.mark.docker
 NUL = b"\0"
 
 def _skip_or_fail(reason: str) -> None:
-    if os.environ.get(dockerd.REQUIRE_ENV) == "1":
-        pytest.fail(f"{dockerd.REQUIRE_ENV}=1 but {reason}")
+    if os.environ.get(testbed.REQUIRE_DOCKER_ENV) == "1":
+        pytest.fail(f"{testbed.REQUIRE_DOCKER_ENV}=1 but {reason}")
     pytest.skip(reason)
 
 
@@ -90,13 +90,13 @@ def _exec(box, argv, user="irisowner") -> tuple[int, str]:
 
 @docker_only
 def test_private_engine_answers_and_find_engine_follows_docker_host(engine, monkeypatch):
-    assert dockerd.ping(engine.url) is None
+    assert engines.ping(engine.url) is None
     assert len(engine.url.removeprefix("unix://").encode()) <= dockerd.MAX_SOCKET_PATH
     monkeypatch.setenv("DOCKER_HOST", engine.url)
-    assert dockerd.find_engine() == engine.url
+    assert engines.find_engine() == engine.url
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
     began = time.monotonic()
-    assert dockerd.find_engine(timeout=1.0) is None  # DOCKER_HOST is the only candidate once set
+    assert engines.find_engine(timeout=1.0) is None  # DOCKER_HOST is the only candidate once set
     assert time.monotonic() - began < 3
 
 
@@ -111,7 +111,7 @@ def test_find_engine_follows_the_active_docker_context(engine, monkeypatch, tmp_
     meta.parent.mkdir(parents=True)
     meta.write_text(json.dumps({"Name": "iris-ops-test", "Metadata": {},
                                 "Endpoints": {"docker": {"Host": engine.url, "SkipTLSVerify": False}}}))
-    assert dockerd.find_engine() == engine.url
+    assert engines.find_engine() == engine.url
 
 
 def test_unavailable_reason_names_every_failure(monkeypatch):
@@ -120,21 +120,9 @@ def test_unavailable_reason_names_every_failure(monkeypatch):
     reason = dockerd.unavailable_reason(timeout=0.5)
     assert reason is not None
     assert "DOCKER_HOST unix:///nonexistent/docker.sock" in reason and "needs root" in reason
-    with pytest.raises(dockerd.EngineUnavailableError, match="needs root"):
+    with pytest.raises(engines.EngineUnavailableError, match="needs root"):
         with dockerd.engine(timeout=0.5):
             pass
-
-
-def _busybox_image(client) -> str:
-    """A 2 MB image (static busybox only) for containers that just need to exist."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        tar.add(os.path.realpath(shutil.which("busybox") or "/bin/busybox"), "bin/busybox")
-        link = tarfile.TarInfo("bin/sh")
-        link.type, link.linkname = tarfile.SYMTYPE, "busybox"
-        tar.addfile(link)
-    client.api.import_image_from_data(buffer.getvalue(), repository="iris-ops-busybox", tag="t")
-    return "iris-ops-busybox:t"
 
 
 def _traces(directory: str, dockerd_pid: int | None) -> list[str]:
@@ -161,7 +149,7 @@ def _engine_with_a_running_container() -> tuple[PrivateEngine, str, list[str]]:
     private = PrivateEngine(shutdown_timeout=1).start()
     client = private.client()
     try:
-        client.containers.run(_busybox_image(client), ["/bin/busybox", "sleep", "300"], detach=True, network_mode="none")
+        client.containers.run(busybox_image(client), ["/bin/busybox", "sleep", "300"], detach=True, network_mode="none")
         assert _traces(str(private.dir), None), "the engine should be visible while it runs"
     except BaseException:
         private.stop()
@@ -206,7 +194,7 @@ def test_stop_after_dockerd_was_killed():
 def test_a_start_that_fails_says_why_and_leaves_nothing():
     _require_private_engine()
     private = PrivateEngine(ready_timeout=0)
-    with pytest.raises(dockerd.EngineUnavailableError, match="no answer on unix://") as raised:
+    with pytest.raises(engines.EngineUnavailableError, match="no answer on unix://") as raised:
         private.start()
     assert "dockerd" in str(raised.value)  # the log's tail follows
     assert private.dir is None and private.stop() == []
@@ -217,7 +205,7 @@ def test_a_start_that_fails_says_why_and_leaves_nothing():
 @docker_only
 def test_atexit_stops_an_engine_nobody_stopped():
     _require_private_engine()
-    script = "from iris_ops.testing.dockerd import PrivateEngine; e = PrivateEngine().start(); print(e.dir, e.pid)"
+    script = "from iris_ops_sim.dockerd import PrivateEngine; e = PrivateEngine().start(); print(e.dir, e.pid)"
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     directory, pid = run.stdout.splitlines()[-1].split()  # after the engine's log line
@@ -231,7 +219,7 @@ def test_storage_driver_refused_falls_back_to_vfs():
     try:
         private.start()
         assert private.driver == "vfs"
-        assert dockerd.ping(private.url) is None
+        assert engines.ping(private.url) is None
     finally:
         directory = str(private.dir)
         assert private.stop() == []
@@ -242,8 +230,8 @@ def test_storage_driver_refused_falls_back_to_vfs():
 
 def test_host_runtime_rootfs_keeps_no_host_path():
     try:
-        entries = image._host_runtime_entries()
-    except image.ImageBuildError as exc:  # no busybox, and not root to install it
+        entries = rootfs.host_runtime_entries()
+    except rootfs.ImageBuildError as exc:  # no busybox, and not root to install it
         _skip_or_fail(str(exc))
     paths = {entry.path: entry for entry in entries}
     prefix = sys.base_prefix
@@ -255,7 +243,7 @@ def test_host_runtime_rootfs_keeps_no_host_path():
     for excluded in ("test", "idlelib", "tkinter", "ensurepip"):
         assert not any(p.startswith(f"{stdlib}/{excluded}/") for p in paths)
     assert not any(p.startswith(f"{stdlib}/site-packages/") for p in paths)
-    assert paths["/tmp"].mode == 0o1777 and paths["/home/irisowner"].uid == image.IRISOWNER_ID
+    assert paths["/tmp"].mode == 0o1777 and paths["/home/irisowner"].uid == rootfs.IRISOWNER_ID
     for applet in ("sh", "cp", "mkdir", "chown", "chmod", "rm", "cat", "ls", "mv", "ln", "sleep", "stat",
                    "sha256sum", "test", "true", "false", "id", "env", "head", "tail", "dd", "du", "df",
                    "find", "kill", "ps", "tar"):
@@ -372,7 +360,7 @@ def test_write_launchers_for_a_host_install(tmp_path):
         "import os\ndef main(argv):\n    print(argv, os.environ['IRISSIM_REGISTRY'])\n    return 3\n"
     )
     (package / "ctl.py").write_text("def main(argv):\n    print('ctl', argv)\n    return 0\n")
-    written = image.write_launchers(tmp_path / "bin", tmp_path / "sim", env={"IRISSIM_REGISTRY": "/r.json"})
+    written = launchers.write_launchers(tmp_path / "bin", tmp_path / "sim", env={"IRISSIM_REGISTRY": "/r.json"})
     assert sorted(p.name for p in written) == ["iris", "iris-sim"]
     run = subprocess.run([str(tmp_path / "bin" / "iris"), "session", "IRIS"], capture_output=True, text=True,
                          env={k: v for k, v in os.environ.items() if k != "IRISSIM_REGISTRY"})
@@ -388,7 +376,7 @@ def test_the_image_lock_serialises_builders_and_leaves_no_file(tmp_path):
     import threading
     import time
 
-    from iris_ops.testing.image import _image_lock
+    from iris_ops_sim.image import _image_lock
 
     class Client:
         def info(self):

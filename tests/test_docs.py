@@ -13,7 +13,7 @@ from iris_ops.manager import new_plugin_manager
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("relative", ["docs/tasks.md", "docs/hooks.md", "README.md"])
+@pytest.mark.parametrize("relative", ["docs/tasks.md", "docs/hooks.md", "README.md", "docs/ARCHITECTURE.md"])
 def test_generated_docs_are_current(relative):
     path = ROOT / relative
     wanted = docsgen.expected(ROOT)[path]
@@ -70,3 +70,14 @@ def test_readme_tables_come_from_the_code():
         assert f"| `{name}` | `IRIS_OPS_{name.upper()}` |" in text
     for code in errors.EXIT_CODES:
         assert f"\n| {code} | " in text
+
+
+def test_the_module_map_lists_every_module_with_its_docstring():
+    text = (ROOT / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    block = text.split("<!-- generated:modules -->", 1)[1].split("<!-- /generated:modules -->", 1)[0]
+    for top in docsgen.package_roots(ROOT):
+        for path in top.rglob("*.py"):
+            label = path.relative_to(top.parent).as_posix()
+            label = label[: -len("__init__.py")] if path.name == "__init__.py" else label
+            assert f"| `{label}` | {docsgen._cell(docsgen.summary(path))} |" in block, label
+    assert "| `iris_ops_sim/irissim/instance/sql.py` |" in block  # the plugins' modules too

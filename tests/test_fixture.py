@@ -12,7 +12,7 @@ import pytest
 
 from dat_factory import dat_bytes, write_dat
 from iris_ops import fixture as fx
-from iris_ops.errors import ConflictError, FixtureError, InternalError
+from iris_ops.errors import ConflictError, FixtureError, InternalError, UsageError
 
 DATA = "databases/APP_DATA/IRIS.DAT"
 CODE = "databases/APP_CODE/IRIS.DAT"
@@ -85,8 +85,8 @@ def test_round_trip(files):
     m = manifest_for(files)
     text = m.to_json()
     assert json.loads(text)["schema"] == fx.SCHEMA_PLAIN  # the lowest schema that holds it
-    assert fx.Manifest.from_json(text) == m
-    assert fx.Manifest.from_json(text).to_json() == text
+    assert fx.manifest_from_json(text) == m
+    assert fx.manifest_from_json(text).to_json() == text
 
 
 def test_written_fixture_loads_and_checks(good, files):
@@ -109,7 +109,7 @@ def test_utc_now_is_accepted_by_the_schema(files):
     m = manifest_for(files)
     m.created_at = fx.utc_now()
     assert m.created_at.endswith("Z")
-    fx.Manifest.from_json(m.to_json())
+    fx.manifest_from_json(m.to_json())
 
 
 # ------------------------------------------------------------------------------ damage found
@@ -219,7 +219,7 @@ def test_devtester_manifest_loads_normalized_and_checks(tmp_path):
     assert r.ok, r.table()
     assert r.schema == "iris-devtester/1.0"
     # Converted to our schema, it still round-trips (nullable fields allowed only because imported).
-    assert fx.Manifest.from_json(m.to_json()) == m
+    assert fx.manifest_from_json(m.to_json()) == m
 
 
 def test_devtester_gof_marker_fails_the_label_check_with_a_clear_reason(tmp_path):
@@ -474,14 +474,98 @@ def test_writer_force_replaces_only_when_complete(good, files):
             assert fx.check(good).ok  # old one still complete while the new one is written
             raise RuntimeError("copy failed")
     assert fx.check(good).ok and siblings(good.parent) == ["app"]
-    (good / "stale.txt").write_text("old")
     with fx.FixtureWriter(good, force=True) as w:
         for rel, content in new.items():
             w.path_for(rel).write_bytes(content)
         w.write_manifest(manifest_for(new))
     assert fx.check(good).ok
-    assert (good / DATA).read_bytes() == new[DATA] and not (good / "stale.txt").exists()
+    assert (good / DATA).read_bytes() == new[DATA]
     assert siblings(good.parent) == ["app"]
+
+
+def tree(root: Path) -> dict:
+    return {p.relative_to(root).as_posix(): p.read_bytes() if p.is_file() else None for p in root.rglob("*")}
+
+
+@pytest.mark.parametrize("extra", ["notes.txt", "databases/mine.txt", "databases/OTHER/", ".git/"])
+def test_writer_force_refuses_a_fixture_holding_anything_else(good, files, extra):
+    path = good / extra.rstrip("/")
+    if extra.endswith("/"):
+        path.mkdir()
+        (path / "HEAD").write_text("mine")
+    else:
+        path.write_text("mine")
+    before = tree(good)
+    with pytest.raises(ConflictError) as refused:
+        with fx.FixtureWriter(good, force=True) as w:
+            w.path_for(DATA).write_bytes(files[DATA])
+    assert refused.value.exit_code == 3
+    assert f"refusing to replace {good}: besides the fixture it holds 1 entry: {extra}" in str(refused.value)
+    assert tree(good) == before and siblings(good.parent) == ["app"]
+
+
+def test_writer_force_checks_again_before_it_replaces(good, files):
+    """Something of the user's put there while the backup ran is never deleted."""
+    with pytest.raises(ConflictError, match="1 entry: late.txt"):
+        with fx.FixtureWriter(good, force=True) as w:
+            for rel, content in files.items():
+                w.path_for(rel).write_bytes(content)
+            w.write_manifest(manifest_for(files))
+            (good / "late.txt").write_text("mine")
+    assert (good / "late.txt").read_text() == "mine" and fx.check(good).ok
+    assert siblings(good.parent) == ["app"]
+
+
+def test_writer_force_replaces_an_iris_devtester_fixture(tmp_path, files):
+    dt = devtester_fixture(tmp_path, dat_bytes(directory="/usr/irissys/mgr/user/", resource="%DB_USER"))
+    assert fx.writer.replaceable(dt).manifest.fixture_id == "test-entities-100"
+    with fx.FixtureWriter(dt, force=True) as w:
+        for rel, content in files.items():
+            w.path_for(rel).write_bytes(content)
+        w.write_manifest(manifest_for(files))
+    assert fx.check(dt).ok and not (dt / "IRIS.DAT").exists()
+
+
+def test_replaceable_names_what_is_not_a_fixture(tmp_path):
+    project = tmp_path / "project"
+    (project / "src").mkdir(parents=True)
+    for name in ("a.py", "b.py", "c.py", "d.py", "e.py", "f.py", "g.py"):
+        (project / name).write_text("")
+    with pytest.raises(ConflictError) as refused:
+        fx.writer.replaceable(project)
+    assert str(refused.value) == (f"refusing to replace {project}: it holds no manifest.json, so it is not a "
+                                  "fixture; in it: 8 entries: a.py, b.py, c.py, d.py, e.py and 3 more")
+    (project / "manifest.json").write_text("{}")
+    with pytest.raises(ConflictError, match="its manifest.json is not a fixture's"):
+        fx.writer.replaceable(project)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ConflictError, match="it is empty"):
+        fx.writer.replaceable(empty)
+    with pytest.raises(ConflictError, match="it is a file"):
+        fx.writer.replaceable(project / "a.py")
+    (tmp_path / "link").symlink_to(project)
+    with pytest.raises(ConflictError, match="it is a symbolic link"):
+        fx.writer.replaceable(tmp_path / "link")
+
+
+@pytest.mark.parametrize("under", ["file.txt/app", "file.txt/new/app", "/sys/iris-ops-test/app"])
+def test_writer_that_cannot_create_its_directory_says_so(tmp_path, under):
+    (tmp_path / "file.txt").write_text("mine")
+    out = tmp_path / under
+    with pytest.raises(UsageError) as refused:
+        with fx.FixtureWriter(out):
+            pass
+    assert refused.value.exit_code == 2 and str(refused.value).startswith(f"cannot write a fixture at {out}: ")
+    assert siblings(tmp_path) == ["file.txt"] and (tmp_path / "file.txt").read_text() == "mine"
+
+
+def test_writer_removes_the_parents_it_made_on_failure(tmp_path, files):
+    with pytest.raises(RuntimeError):
+        with fx.FixtureWriter(tmp_path / "new" / "deeper" / "app") as w:
+            w.path_for(DATA).write_bytes(files[DATA])
+            raise RuntimeError("copy failed")
+    assert siblings(tmp_path) == []
 
 
 def test_writer_without_manifest_is_a_bug_and_leaves_nothing(tmp_path, files):

@@ -14,7 +14,7 @@ import pytest
 from invoke import Collection
 
 from iris_ops import config, hookimpl, hookspecs
-from iris_ops.cli import task
+from iris_ops.task import task
 from iris_ops.errors import ConfigError
 from iris_ops.manager import BUILTIN_PLUGINS, new_plugin_manager
 from iris_ops.registrar import TaskRegistrar
@@ -143,8 +143,8 @@ def test_listing_tasks_imports_neither_docker_nor_iris():
     assert "backup" in done.stdout
     assert not {m for m in imported if m == "docker" or m.startswith("docker.")}
     assert "iris" not in imported
-    assert not {m for m in imported if m.startswith("iris_ops.testing.engine") or m.startswith("iris_ops.testing.irissim.instance")}
-    # the sim tasks' module is a built-in plugin: what its bodies need waits for them (start-up time)
+    assert not {m for m in imported if m.startswith("iris_ops_sim.engine") or m.startswith("iris_ops_sim.irissim.instance")}
+    # the sim plugin's tasks module is loaded here (installed): what its bodies need waits for them
     assert "tempfile" not in imported
     assert "structlog" not in imported  # a listing never logs; locks.py imports it where it logs
     assert "iris_ops.hashpass" not in imported  # only validate starts its pass before the program
@@ -152,6 +152,33 @@ def test_listing_tasks_imports_neither_docker_nor_iris():
     # secrets brings hashlib, hmac and random; shutil the compression modules.
     assert not imported & {"secrets", "shutil", "iris_ops.locks", "iris_ops.versions", "iris_ops.transports.base",
                            "iris_ops.operations.restore_checks", "iris_ops_security.scripts"}
+
+
+def test_the_core_never_imports_the_simulator():
+    """Every module of iris_ops imported (the pytest plugin for users included): no module of the
+    iris-ops-sim distribution is loaded. The simulator reaches iris-ops only as a plugin."""
+    probe = textwrap.dedent("""
+        import importlib, pkgutil, sys
+        import iris_ops
+        names = [m.name for m in pkgutil.walk_packages(iris_ops.__path__, "iris_ops.") if m.name != "iris_ops.__main__"]
+        for name in names:
+            importlib.import_module(name)
+        from iris_ops.manager import new_plugin_manager
+        new_plugin_manager(load_entry_points=False)
+        print(len(names), sorted(m for m in sys.modules if m.split(".")[0] == "iris_ops_sim"))
+    """)
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert done.returncode == 0, done.stderr
+    count, loaded = done.stdout.split(" ", 1)
+    assert int(count) > 40 and loaded.strip() == "[]", done.stdout
+
+
+def test_sim_without_its_plugin_says_how_to_install_it():
+    """`iris-ops sim ...` where the iris-ops-sim plugin is not there: exit 2 with the install line."""
+    done = run_cli("sim", "up", env={"IRIS_OPS_DISABLE_PLUGINS": "sim"})
+    assert done.returncode == 2, done.stderr
+    assert "iris-ops-sim, which is not installed" in done.stderr
+    assert "pip install 'iris-ops[sim]'" in done.stderr and "pip install -e plugins/iris-ops-sim" in done.stderr
 
 
 def test_inv_lists_the_same_tasks_as_iris_ops():
@@ -245,7 +272,7 @@ def test_internal_errors_hide_the_traceback_unless_verbose(tmp_path):
     module = tmp_path / "boom_plugin.py"
     module.write_text(textwrap.dedent('''
         from iris_ops import hookimpl
-        from iris_ops.cli import task
+        from iris_ops.task import task
 
         @task
         def boom(c):

@@ -8,6 +8,7 @@ No assertion is about time: each asserts who won, the exit codes and the instanc
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import signal
@@ -28,7 +29,7 @@ IRIS_OPS = [sys.executable, "-m", "iris_ops"]
 @pytest.fixture(scope="module")
 def host():
     """One simulated native install for the whole module (the tests leave it as they found it)."""
-    from iris_ops.testing.simcontainer import HostSim
+    from iris_ops_sim.simcontainer import HostSim
 
     home = tempfile.mkdtemp(prefix="iris-ops-locks-")
     try:
@@ -157,7 +158,7 @@ def test_lock_builders_quote_and_validate():
         os_.global_ref("X", "new\nline")
     with pytest.raises(TypeError):
         os_.lock('^X("a")')
-    from iris_ops.testing.syntax import syntax_errors
+    from iris_ops_sim.syntax import syntax_errors
 
     assert syntax_errors(LockScript(('N"S', FREEZE), "restore", 2.5)) == []  # InterSystems' grammar reads it
     holder = parse_holder(str(LockScript(("NS",), "restore", 0).holder("NS")))
@@ -291,8 +292,8 @@ def test_two_restores_into_the_same_new_namespace(host, races):
 _HOLD = textwrap.dedent("""
     import sys, time
     from iris_ops import locks, scripts
-    from iris_ops.operations.context import Operation
-    op = Operation.from_flags("restore", {})
+    from iris_ops.operations.context import operation_from_flags
+    op = operation_from_flags("restore", {})
     with op.bound(), locks.holding(op, sys.argv[1], wait=0):
         op.runner.run(scripts.wd_suspended(), changes=False)  # the first contact takes the lock
         print("HOLDING", flush=True)
@@ -374,7 +375,7 @@ def test_a_freezing_backup_names_the_holder_of_the_freeze(host, monkeypatch, tmp
 def test_the_lock_is_taken_at_the_first_contact_and_a_refusal_sticks(host, monkeypatch, tmp_path):
     from iris_ops import locks, scripts
     from iris_ops.errors import ConflictError
-    from iris_ops.operations.context import Operation
+    from iris_ops.operations.context import operation_from_flags
 
     for key in [k for k in os.environ if k.startswith("IRIS_OPS_")]:
         monkeypatch.delenv(key)
@@ -383,7 +384,7 @@ def test_the_lock_is_taken_at_the_first_contact_and_a_refusal_sticks(host, monke
     monkeypatch.chdir(tmp_path)
     holder = Holder(host, 'Lock +^IRISOPS.Lock("USER")')
     try:
-        op = Operation.from_flags("delete-ns", {})
+        op = operation_from_flags("delete-ns", {})
         with locks.holding(op, "USER", wait=0):
             first = pytest.raises(ConflictError, op.runner.run, scripts.wd_suspended(), changes=False)
             # a cleanup path's contact meets the same refusal: it never touches what USER's holder holds
@@ -391,6 +392,88 @@ def test_the_lock_is_taken_at_the_first_contact_and_a_refusal_sticks(host, monke
         assert first.value is again.value and "namespace USER is locked by another process" in str(first.value)
     finally:
         holder.end("halt")
-    op = Operation.from_flags("delete-ns", {})
+    op = operation_from_flags("delete-ns", {})
     with locks.holding(op, "USER", wait=0):
         assert op.runner.run(scripts.wd_suspended(), changes=False)["ok"]
+
+
+# --- the holder ends itself when its input ends (issue 21, point 5) -------------------------------
+
+class _PromptMustNotWait:
+    """A terminal that, at the prompt, would wait on after its input ended (whether ``iris
+    session`` ends there is not documented): reaching the prompt at the end of input fails."""
+
+    @staticmethod
+    def session(inst, text: str, input_=None):
+        from iris_ops_sim.irissim.objectscript.terminal import Session
+
+        class Session_(Session):
+            def readline(self):
+                line = super().readline()
+                if line is None:
+                    raise AssertionError("the holder went back to the prompt after its input ended")
+                return line
+
+        out: list[bytes] = []
+        session = Session_(inst, "%SYS", io.BytesIO(text.encode()), out.append, "irisowner", job=4343)
+        if input_ is not None:
+            session.proc.input = input_(session.proc.input)
+        return session, out
+
+
+class _NothingAtTheEnd:
+    """A principal device whose timed read at the end of input returns at once with nothing and
+    no error ($TEST 0): the third way an end of input could show."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.empty_reads = 0
+
+    def readline(self, timeout=None):
+        from iris_ops_sim.irissim.objectscript.runtime import TIMED_OUT
+
+        line = self.inner.readline(timeout)
+        if line is None and timeout is not None:
+            self.empty_reads += 1
+            if self.empty_reads > 100:
+                raise AssertionError("the holder keeps reading an input that has ended")
+            return TIMED_OUT
+        return line
+
+
+@pytest.mark.parametrize("prefix, device", [
+    ("", None),  # <ENDOFFILE>, IRIS's default for a sequential device
+    ("Do ##class(%SYSTEM.Process).SetZEOF(1)\n", None),  # $ZEOF -1 and an empty line
+    ("", _NothingAtTheEnd),  # an early return with nothing read
+], ids=["endoffile", "zeof", "early-empty-read"])
+def test_the_holder_halts_itself_when_its_input_ends(tmp_path, prefix, device):
+    from iris_ops_sim.irissim.objectscript.locking import release_everything
+
+    sys_path_helpers()
+    from _instance_helpers import new_instance
+
+    inst = new_instance(tmp_path)
+    script = LockScript(("USER",), "restore", 0)
+    session, out = _PromptMustNotWait.session(inst, prefix + script.render(), device)
+    try:
+        assert session.loop() == 0  # Halt from its own read loop, never the prompt's end of input
+    finally:
+        release_everything(session.interp)
+    assert script.marker("HELD") in b"".join(out)
+
+
+def test_a_line_releases_the_holder(tmp_path):
+    sys_path_helpers()
+    from _instance_helpers import new_instance
+
+    inst = new_instance(tmp_path)
+    script = LockScript(("USER",), "restore", 0)
+    session, out = _PromptMustNotWait.session(inst, script.render() + "Halt\nWrite \"not run\",!\n")
+    assert session.loop() == 0 and b"not run" not in b"".join(out)
+
+
+def sys_path_helpers() -> None:
+    """The simulator's own test helpers (plugins/iris-ops-sim/tests) on the import path."""
+    helpers = str(Path(__file__).resolve().parents[1] / "plugins" / "iris-ops-sim" / "tests")
+    if helpers not in sys.path:
+        sys.path.insert(0, helpers)

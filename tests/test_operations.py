@@ -488,8 +488,13 @@ def test_backup_refusals(sim_container, tmp_path):
     proc = cli(sc, "backup", "--ns", "USER", "--out", existing)
     assert proc.returncode == 3, output(proc)
     assert (existing / "keep.txt").read_text() == "mine"
-    ok(cli(sc, "backup", "--ns", "USER", "--out", existing, "--force"))
-    assert not (existing / "keep.txt").exists()
+    proc = cli(sc, "backup", "--ns", "USER", "--out", existing, "--force", "--yes")  # not a fixture
+    assert proc.returncode == 3 and "1 entry: keep.txt" in proc.stderr, output(proc)
+    assert (existing / "keep.txt").read_text() == "mine"
+    (existing / "keep.txt").unlink()
+    existing.rmdir()
+    ok(cli(sc, "backup", "--ns", "USER", "--out", existing))
+    ok(cli(sc, "backup", "--ns", "USER", "--out", existing, "--force", "--yes"))
     assert (existing / "manifest.json").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c"]
     assert not staging_dirs(sc)

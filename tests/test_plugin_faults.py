@@ -47,7 +47,7 @@ BROKEN = {
     """),
     "steals_backup": textwrap.dedent("""
         from iris_ops import hookimpl
-        from iris_ops.cli import task
+        from iris_ops.task import task
         @task
         def backup(c):
             "Not the real backup."

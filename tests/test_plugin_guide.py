@@ -1,8 +1,10 @@
 """docs/plugins.md is tested as written: its files are built and installed as a distribution,
-iris-ops loads the plugin through its entry point, and the guide's own test passes."""
+iris-ops loads the plugin through its entry point, and the guide's own test passes; the guide's
+plugin and the first-party plugins import only what its table "The public API" lists."""
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -28,10 +30,62 @@ def guide_files() -> dict[str, str]:
     return files
 
 
+def public_api() -> dict[str, set[str] | None]:
+    """The guide's table "The public API": module -> the names a plugin may import (None: every name)."""
+    section = GUIDE.read_text(encoding="utf-8").split("## The public API", 1)[1].split("\n## ", 1)[0]
+    api: dict[str, set[str] | None] = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) < 2 or not cells[0].startswith("`iris_ops"):
+            continue
+        api[cells[0].strip("`")] = None if cells[1].startswith("every") else set(re.findall(r"`([A-Za-z_]+)", cells[1]))
+    return api
+
+
+def iris_ops_imports(sources: dict[str, str]) -> list[tuple[str, str, str | None]]:
+    """(file, module, name) for every import of iris-ops in ``sources`` (name None: ``import module``)."""
+    used = []
+    for where, text in sources.items():
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "iris_ops" and not node.level:
+                used += [(where, node.module, alias.name) for alias in node.names]
+            elif isinstance(node, ast.Import):
+                used += [(where, alias.name, None) for alias in node.names if alias.name.split(".")[0] == "iris_ops"]
+    return used
+
+
+def _plugin_sources(name: str) -> dict[str, str]:
+    return {str(p.relative_to(ROOT)): p.read_text(encoding="utf-8") for p in (ROOT / "plugins" / name / "src").rglob("*.py")}
+
+
+@pytest.mark.parametrize("plugin", ["the guide's example", "iris-ops-fixture-audit", "iris-ops-security"])
+def test_plugins_import_only_the_public_api(plugin):
+    sources = ({k: v for k, v in guide_files().items() if k.endswith(".py")} if plugin == "the guide's example"
+               else _plugin_sources(plugin))
+    api = public_api()
+    used = iris_ops_imports(sources)
+    assert used, f"{plugin} imports nothing of iris-ops"
+    wrong = []
+    for where, module, name in used:
+        if name is not None and f"{module}.{name}" in api:
+            continue  # a public module imported by name: from iris_ops import fixture
+        if module not in api or not (name is None or api[module] is None or name in api[module]):
+            wrong.append(f"{where}: {module}" + (f".{name}" if name else ""))
+    assert wrong == [], f"{plugin} imports what docs/plugins.md does not make public"
+
+
+def test_the_public_api_check_catches_a_private_import():
+    used = iris_ops_imports({"x.py": "from iris_ops.manager import get_plugin_manager\nfrom iris_ops import hookimpl\n"})
+    api = public_api()
+    assert ("x.py", "iris_ops.manager", "get_plugin_manager") in used and "iris_ops.manager" not in api
+    assert "hookimpl" in api["iris_ops"]
+
+
 def test_the_guide_gives_every_file_of_its_layout():
     assert set(guide_files()) == {
         f"{DIST}/pyproject.toml",
         f"{DIST}/src/iris_ops_fixture_size/__init__.py",
+        f"{DIST}/tests/conftest.py",
         f"{DIST}/tests/test_fixture_size.py",
     }
 

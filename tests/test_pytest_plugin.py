@@ -1,10 +1,14 @@
-"""The pytest plugin (iris_ops.pytest_plugin): the documented example in docs/examples/pytest,
-run as a user would run it, serially and with pytest-xdist, against a simulated IRIS installed
-on this host; leftovers of a run killed with SIGKILL are swept by the next one."""
+"""The pytest plugin (iris_ops.pytest_plugin), run as a user would run it on a small project:
+the documented example in docs/examples/pytest, serially and with pytest-xdist, on the simulated
+IRIS it asks for; with no container configured and no --iris-sim, the tests that need a namespace
+fail and say how to configure one; with a configured instance (a simulated IRIS installed on this
+host, the local transport), the summary of an xdist run says what a serial one says, and leftovers
+of a run killed with SIGKILL are swept by the next one."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -35,15 +39,47 @@ def project(sim_host, tmp_path):
     return tmp_path
 
 
-def _env(sim_host) -> dict:
+def _env(sim_host=None, **extra) -> dict:
+    """A user's environment: no iris-ops settings but those of ``sim_host`` (none: no instance
+    configured at all)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("IRIS_OPS_", "PYTEST_"))}
-    env.update(sim_host.env, IRIS_OPS_LOG_FORMAT="json")
+    env.update(sim_host.env if sim_host is not None else {}, IRIS_OPS_LOG_FORMAT="json", **extra)
     return env
 
 
-def pytest_run(project, sim_host, *args, timeout=300) -> subprocess.CompletedProcess:
+def pytest_run(project, sim_host, *args, timeout=300, env=None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args], cwd=project,
-                          env=_env(sim_host), capture_output=True, text=True, timeout=timeout)
+                          env=env or _env(sim_host), capture_output=True, text=True, timeout=timeout)
+
+
+SIMULATED = "iris-ops: these tests ran against a simulated IRIS (--iris-sim), not a real one: "
+
+
+def simulated_instances(stdout: str) -> list[str]:
+    """The simulated instances the summary names (containers, or host install directories)."""
+    line = next(line for line in stdout.splitlines() if line.startswith(SIMULATED))
+    return re.findall(r"simulated IRIS (?:container|installed in) (\S+?)(?:;|$)", line[len(SIMULATED):])
+
+
+def assert_gone(instance: str) -> None:
+    """A simulated instance the run started is removed: its container, or its host install (a
+    leftover is removed here, then reported)."""
+    if instance.startswith("/"):
+        left = Path(instance).exists()
+        shutil.rmtree(instance, ignore_errors=True)
+        assert not left, f"the run left {instance}"
+        return
+    import docker
+    from iris_ops_sim import engines
+
+    client = engines.client_for(engines.find_engine())
+    try:
+        client.containers.get(instance).remove(force=True, v=True)
+    except docker.errors.NotFound:
+        return
+    finally:
+        client.close()
+    pytest.fail(f"the run left container {instance}")
 
 
 def leftovers(sim_host) -> list[str]:
@@ -61,15 +97,115 @@ def test_importing_the_plugin_costs_nothing_but_pytest():
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
+NEEDS_A_NAMESPACE = (
+    "def test_restores(iris_namespace):\n    iris_namespace('user')\n"
+    "def test_session(iris_session):\n    pass\n"
+    "def test_plain():\n    assert 1 + 1 == 2\n")
+
+
+def test_without_a_container_the_tests_that_need_a_namespace_fail_and_say_how_to_configure_one(tmp_path):
+    (tmp_path / "test_mixed.py").write_text(NEEDS_A_NAMESPACE)
+    done = pytest_run(tmp_path, None, "-ra")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "1 passed, 2 errors" in done.stdout
+    message = done.stdout[done.stdout.index("no IRIS instance to restore into"):]
+    for way in ("--iris-container NAME", "iris_container", "IRIS_OPS_CONTAINER", "iris-ops.toml", "--iris-sim",
+                "iris-ops-sim"):
+        assert way in message.splitlines()[0]
+    assert SIMULATED not in done.stdout
+    assert "Traceback" not in done.stdout and "pytest_plugin.py" not in done.stdout
+
+
+def test_iris_sim_without_the_sim_plugin_says_how_to_install_it(tmp_path):
+    (tmp_path / "test_mixed.py").write_text(NEEDS_A_NAMESPACE)
+    done = pytest_run(tmp_path, None, "--iris-sim", env=_env(IRIS_OPS_DISABLE_PLUGINS="sim"))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "1 passed, 2 errors" in done.stdout
+    assert "no plugin provides one: install iris-ops-sim (pip install 'iris-ops[sim]'" in done.stdout
+    assert SIMULATED not in done.stdout
+
+
+def test_a_simulated_iris_that_cannot_be_used_is_removed_and_says_why(tmp_path):
+    """The instance starts, then the session cannot use it (no instance NOPE in it): the test
+    reads iris-ops' error and its fix, and the simulated IRIS does not outlive the run."""
+    (tmp_path / "test_mixed.py").write_text(NEEDS_A_NAMESPACE)
+    done = pytest_run(tmp_path, None, "--iris-sim", env=_env(IRIS_OPS_INSTANCE="NOPE"))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "1 passed, 2 errors" in done.stdout
+    failed = re.search(r"iris-ops could not use simulated IRIS (?:container|installed in) (\S+): "
+                       r"Instance 'NOPE' not found", done.stdout)
+    assert failed, done.stdout
+    assert "\nfix: List the instances with `iris qlist`" in done.stdout
+    assert "Traceback" not in done.stdout and "pytest_plugin.py" not in done.stdout
+    assert_gone(failed.group(1))
+
+
 @pytest.mark.parametrize("parallel", [(), ("-n", "2")], ids=["serial", "xdist"])
-def test_the_documented_example_passes_and_leaves_nothing(project, sim_host, parallel):
-    done = pytest_run(project, sim_host, "--iris-report", *parallel)
+def test_the_documented_example_passes_on_the_simulated_iris_it_asks_for(project, parallel):
+    """No instance configured (the fixture came from the one on this host, which this run never
+    sees): the simulated IRIS is used because it is asked for, and the summary says so."""
+    if parallel:  # asked for in the ini file this time
+        (project / "pytest.ini").write_text("[pytest]\niris_sim = true\n")
+        asked = ()
+    else:
+        asked = ("--iris-sim",)
+    done = pytest_run(project, None, *asked, "--iris-report", *parallel)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "2 passed" in done.stdout
-    if not parallel:  # (xdist workers' terminal summaries are not shown by the controller)
-        assert "restores on the local instance" in done.stdout
-        assert "user: 2 restores" in done.stdout
-    assert leftovers(sim_host) == []
+    instances = simulated_instances(done.stdout)
+    assert 1 <= len(instances) <= (2 if parallel else 1)
+    assert "iris-ops: restores on simulated IRIS" in done.stdout
+    assert "user: 2 restores" in done.stdout
+    for instance in instances:
+        assert_gone(instance)
+
+
+def test_iris_keep_on_a_simulated_iris_says_nothing_was_kept(project):
+    (project / "test_broken.py").write_text("def test_broken(accounts):\n    assert False\n")
+    done = pytest_run(project, None, "--iris-sim", "--iris-keep", "test_broken.py")
+    assert done.returncode == 1
+    assert "iris-ops: --iris-keep kept nothing: the simulated IRIS is removed at the end of the run, with PYT_" in done.stdout
+    assert "iris-ops: kept" not in done.stdout
+    for instance in simulated_instances(done.stdout):
+        assert_gone(instance)
+
+
+def test_an_xdist_summary_says_what_a_serial_one_says(project, sim_host):
+    """Swept, kept and --iris-report, gathered by the controller from its two workers."""
+    dead = "PYT_DEADBEEF_GW0_1"  # a namespace of a run that died (it has no record)
+    done = subprocess.run([sys.executable, "-m", "iris_ops", "restore", "user", "--ns", dead], cwd=project,
+                          env=_env(sim_host), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    (project / "test_broken.py").write_text("def test_broken(accounts):\n    assert False\n")
+    done = pytest_run(project, sim_host, "-n", "2", "--iris-keep", "--iris-report")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "1 failed, 2 passed" in done.stdout
+    kept = leftovers(sim_host)
+    assert len(kept) == 1 and kept[0] != dead
+    assert f"iris-ops: swept 1 namespace(s) left by runs that died: {dead}\n" in done.stdout
+    assert "could not sweep" not in done.stdout
+    assert f"iris-ops: kept {kept[0]} (failed test; fixture user): iris-ops run --ns {kept[0]}" in done.stdout
+    assert "iris-ops: restores on the local instance\n" in done.stdout
+    assert "user: 3 restores" in done.stdout
+    assert SIMULATED not in done.stdout
+
+
+USER_PROJECT = "def test_plain():\n    assert True\n"
+
+
+def test_a_user_project_gets_no_test_bed_unless_it_asks(tmp_path):
+    """iris-ops and iris-ops-sim installed: the test bed of iris-ops' own suite (its fixtures,
+    its "N Docker tests ran against ..." line) stays out of a user's run; -p loads it."""
+    (tmp_path / "test_plain.py").write_text(USER_PROJECT)
+    done = pytest_run(tmp_path, None, "-n", "2")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 passed" in done.stdout
+    assert "Docker tests ran" not in done.stdout
+    fixtures = pytest_run(tmp_path, None, "--fixtures")
+    assert "iris_namespace" in fixtures.stdout
+    assert "sim_container" not in fixtures.stdout and "docker_engine" not in fixtures.stdout
+    asked = pytest_run(tmp_path, None, "-p", "iris_ops_sim.testbed", "--fixtures")
+    assert "sim_container" in asked.stdout and "docker_engine" in asked.stdout
 
 
 def test_failed_tests_keep_their_namespace_with_iris_keep(project, sim_host):
@@ -80,6 +216,7 @@ def test_failed_tests_keep_their_namespace_with_iris_keep(project, sim_host):
     kept = leftovers(sim_host)
     assert len(kept) == 1
     assert f"iris-ops run --ns {kept[0]}" in done.stdout
+    assert SIMULATED not in done.stdout  # a configured instance: no simulator, and no line about one
     done = pytest_run(project, sim_host, "test_broken.py")  # without --iris-keep nothing more stays,
     assert done.returncode == 1
     assert leftovers(sim_host) == kept  # and what was kept on purpose is never swept
@@ -189,3 +326,18 @@ def test_one_fixture_for_20_tests_costs_one_transfer(project, sim_host):
     assert "databases from the cache: 19, streamed: 1" in done.stdout
     assert (project / "transfers.txt").read_text() == "1"
     assert leftovers(sim_host) == []
+
+
+def test_xdist_workers_that_sweep_the_same_dead_run_report_it_once():
+    """Both workers of a run sweep the same dead run at once: one sweeps, the other is refused (or
+    finds it gone); the controller reports one sweep and no failure for it."""
+    from iris_ops.pytest_report import RunReport
+
+    gathered = RunReport()
+    for worker in (RunReport(sweep_errors=[["PYT_DEAD_GW0_1", "locked by another iris-ops operation"]]),
+                   RunReport(swept=["PYT_DEAD_GW0_1"]),
+                   RunReport(swept=["PYT_DEAD_GW0_1"], sweep_errors=[["PYT_DEAD_GW0_2", "refused"]])):
+        gathered.merge(RunReport.from_data(worker.to_data()))
+    assert gathered.lines(report=False) == [
+        "iris-ops: swept 1 namespace(s) left by runs that died: PYT_DEAD_GW0_1",
+        "iris-ops: could not sweep PYT_DEAD_GW0_2: refused"]

@@ -8,6 +8,7 @@ from iris_ops import names, scripts
 from iris_ops import objectscript as o
 from iris_ops.errors import AuthenticationError, InvalidNameError, ScriptError, SystemTargetError, UsageError
 from iris_ops.operations.run import build_script
+from iris_ops.scripts.cache import record_text
 from iris_ops.runner import Runner
 from iris_ops.transports.base import ExecResult, Target
 
@@ -20,6 +21,7 @@ def every_script():
               (f"{MGR}app_code/IRIS.DAT", f"{MGR}iris-ops-backup-1/APP_CODE/IRIS.DAT")]
     yield scripts.describe_namespace("APP")
     yield scripts.describe_namespace("APP", with_tables=True)
+    yield scripts.namespace_exists("APP")
     yield scripts.database_users("APP", [("APP_DATA", f"{MGR}app_data/"), ("APP_CODE", f"{MGR}app_code/")])
     yield scripts.file_exists(f"{MGR}iris-ops-delete-T1.json")
     yield scripts.remove_file(f"{MGR}iris-ops-delete-T1.json")
@@ -47,15 +49,21 @@ def every_script():
     yield scripts.delete_all("T1", [("T1", f"{MGR}t1/", "")], keep_files=True)
     yield scripts.wd_suspended()
     yield scripts.freeze_arguments()
+    yield scripts.freeze_state()
+    yield scripts.release_freeze("0123456789abcdef")
+    yield scripts.restored_databases("iris-ops-restore.json")
+    yield scripts.database_users(None, [("APP_DATA", f"{MGR}app_data/")])
+    yield scripts.delete_all(None, [("T1_DATA", f"{MGR}t1_data/", "%DB_T1_DATA")])
     yield scripts.resource_exists("%DB_APP_DATA")
     yield scripts.resource_status("%DB_APP_DATA")
     cache = f"{MGR}iris-ops-cache/"
+    RECORD = record_text({"sha256": "a" * 64, "size": 8192, "fixture": 'a "quoted" fixture \u00e9'})
     yield scripts.restore_facts("T1", ["T1_DATA", "T1_CODE"], ["%DB_APP_DATA", "%DB_%DEFAULT"])
     yield scripts.restore_facts("T1", ["T1"], ["%DB_APP_DATA"], [("a" * 64, 8192)])
     served = [scripts.NewDatabase("T1_DATA", f"{MGR}t1_data/", "%DB_APP_DATA", clone=(cache, "a" * 64, 8192, "0" * 12)),
               scripts.NewDatabase("T1_CODE", f"{MGR}t1_code/", None, clone=(cache, "b" * 64, 8192, "0" * 12))]
     yield scripts.restore_databases("T1", served, "T1_DATA", "T1_CODE")
-    streamed = [scripts.NewDatabase("T1_DATA", f"{MGR}t1_data/", "%DB_APP_DATA", fill=(cache, "a" * 64, 8192, "0" * 12)),
+    streamed = [scripts.NewDatabase("T1_DATA", f"{MGR}t1_data/", "%DB_APP_DATA", fill=(cache, "a" * 64, 8192, "0" * 12, RECORD)),
                 scripts.NewDatabase("T1_CODE", f"{MGR}t1_code/", None)]
     yield scripts.restore_databases("T1", streamed, "T1_DATA", "T1_CODE")
     journal = f"{MGR}iris-ops-restore-T1.json"
@@ -69,7 +77,7 @@ def every_script():
                         ("IRISOPS-NEW-0A1B2C3D-2", "T1_CODE", f"{MGR}t1_code/")], "T1_DATA", "T1_CODE",
                        [("T1_DATA", f"{MGR}t1_data/", "%DB_T1_DATA"), ("OLD", f"{MGR}old/", "")], [f"{MGR}t1_code/"])
     # the cache's own scripts: tests/test_cache.py
-    yield build_script('Write $ZVersion\nSet x=1 Write x,!\nHalt', "%SYS")
+    yield build_script('Write $ZVersion\nSet x=1 Write x,!\nHang 0', "%SYS")
 
 
 @pytest.fixture(scope="module")
@@ -236,3 +244,12 @@ def test_loop_select_and_character_builders():
     assert o.func("$ZConvert", o.var("p"), "I", "UTF8") == '$ZConvert(p,"I","UTF8")'
     with pytest.raises(ValueError):
         o.for_(o.var("n"), 1, 2)  # the frame's step counter
+
+
+def test_row_counts_mount_the_staged_copies_read_write():
+    """Whether SQL runs on a read-only mount is not documented: the count mounts its staging
+    copies read-write (they were streamed already, and are discarded), never read-only."""
+    stage = f"{MGR}iris-ops-backup-1/"
+    text = scripts.count_staged("IRISOPS-COUNT-1", [("IRISOPS-COUNT-1-0", "globals+routines", stage + "USER/")]).render()
+    mounts = [line for line in text.splitlines() if "MountDatabase(" in line]
+    assert mounts and all(f'MountDatabase("{stage}USER/")' in line for line in mounts), mounts

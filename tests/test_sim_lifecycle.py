@@ -106,3 +106,29 @@ def test_sim_up_with_no_engine_installs_on_this_host(tmp_path):
         ok(iris_ops(sim, "sim", "down"))
         shutil.rmtree(home.parent, ignore_errors=True)
     assert not home.exists()
+
+
+def test_sim_up_dir_installs_on_this_host_even_with_an_engine(docker_engine, tmp_path):
+    """--dir asks for a host install: with an engine reachable, no container is started."""
+    import tempfile
+
+    env = _env(DOCKER_HOST=docker_engine.base_url)
+    helped = ok(iris_ops(env, "sim", "up", "--help"))
+    assert "even when a Docker engine is reachable" in " ".join(helped.stdout.split())
+    both = iris_ops(env, "sim", "up", "--dir", tmp_path / "sim", "--container", "iris-ops-both")
+    assert both.returncode == 2 and "give one" in both.stderr and not (tmp_path / "sim").exists()
+    home = Path(tempfile.mkdtemp(prefix="iris-ops-test-")) / "sim"  # pytest's own tmp is private
+    home.parent.chmod(0o755)
+    before = {c.id for c in docker_engine.client.containers.list(all=True)}
+    try:
+        up = ok(iris_ops(env, "sim", "up", "--dir", home))
+        found = exports(up.stdout)
+        assert found["IRIS_OPS_TRANSPORT"] == "local" and found["IRIS_OPS_SIM_DIR"] == str(home)
+        assert "installed on this host" in up.stderr and "--dir asks for a host install" in up.stderr
+        assert {c.id for c in docker_engine.client.containers.list(all=True)} == before
+        status = ok(iris_ops({**env, "IRIS_OPS_SIM_DIR": str(home)}, "sim", "status", "--dir", home))
+        assert f"host install {home}" in status.stdout
+    finally:
+        ok(iris_ops(env, "sim", "down", "--dir", home))
+        shutil.rmtree(home.parent, ignore_errors=True)
+    assert not home.exists()

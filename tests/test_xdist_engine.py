@@ -1,5 +1,5 @@
 """Under pytest-xdist the controller starts one private engine that every worker uses, and stops
-it at the end (iris_ops.testing.pytest_plugin)."""
+it at the end (iris_ops_sim.testbed)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from iris_ops.testing import dockerd
+from iris_ops_sim import dockerd
 
 PROBE = '''
 import json, os
@@ -33,7 +33,7 @@ def test_xdist_workers_share_one_private_engine_that_is_stopped(tmp_path):
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("IRIS_OPS_", "PYTEST_")) and k not in ("DOCKER_HOST", "DOCKER_CONTEXT")}
     env.update(PROBE_OUT=str(tmp_path / "seen.jsonl"), HOME=str(tmp_path))  # no docker context of ours
-    reachable = subprocess.run([sys.executable, "-c", "from iris_ops.testing import dockerd; print(dockerd.find_engine() or '')"],
+    reachable = subprocess.run([sys.executable, "-c", "from iris_ops_sim import engines; print(engines.find_engine() or '')"],
                                env=env, capture_output=True, text=True, timeout=60).stdout.strip()
     if reachable:
         pytest.skip(f"an engine is reachable ({reachable}): the workers use it, no private engine is started")

@@ -17,22 +17,26 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from iris_ops import __version__, flags, hookimpl, names, scripts, signals
-from iris_ops.cli import task
+from iris_ops.task import task
 from iris_ops.errors import (
-    ConflictError,
     InstanceError,
     IrisOpsError,
     ScriptError,
     SystemTargetError,
     UnsupportedError,
-    UsageError,
 )
 
 if TYPE_CHECKING:
-    from iris_ops.operations.context import Operation
+    from iris_ops import fixture
+    from iris_ops.operation import Operation
+
+__all__ = [
+    "BLOCK_SIZE", "database_file", "ensure_thawed", "cleanup_stage", "copyable", "not_recreated",
+    "run_backup", "backup", "register_tasks",
+]
 
 
 #: The only block size iris-ops copies (IRIS.md §3; the one the offline label check knows).
@@ -44,10 +48,24 @@ def database_file(name: str, *, compressed: bool = False) -> str:
     return f"databases/{names.database(name)}/IRIS.DAT" + (".zst" if compressed else "")
 
 
-def ensure_thawed(op: "Operation") -> None:
-    """Thaw with the command-line form (no login, so it cannot hang on a frozen instance), then
-    confirm with IsWDSuspended.  Raises if the instance is still frozen."""
+def ensure_thawed(op: "Operation", token: str, *, ours: bool = False) -> None:
+    """Thaw the freeze whose record names ``token`` (or, with ``ours``, the freeze the caller
+    knows it made although no record says so): remove the record, thaw with the command-line
+    form (no login, so it cannot hang on a frozen instance), then confirm with IsWDSuspended.
+    Raises if the instance is still frozen.  A freeze that is not ours is left as it is."""
     entry = scripts.thaw_entry()
+    try:
+        state = op.runner.run(scripts.release_freeze(token))
+    except IrisOpsError as exc:  # cannot tell whose freeze it is: only ``ours`` may decide
+        op.log.error("backup.freeze_record_unknown", error=str(exc))
+        state = {"suspended": 1}
+    if str(state.get("suspended")) != "1":
+        return
+    if not (ours or str(state.get("released")) == "1"):
+        op.log.warning("backup.freeze_not_ours", note="the instance is frozen, but not (provably) by this backup: "
+                       f"left frozen; a freeze of iris-ops ends by itself after freeze_limit = {op.settings.freeze_limit} s",
+                       fix=f"Once its owner is done: iris session {op.target.instance} -U %SYS \"{entry}\"")
+        return
     try:
         result = op.runner.argument_call(entry, "%SYS", timeout=op.settings.timeout)
         op.log.info("backup.thaw", exit_status=result.exit_code, thawed=result.exit_code == 5)
@@ -62,7 +80,7 @@ def ensure_thawed(op: "Operation") -> None:
         )
 
 
-def _cleanup_stage(op: "Operation", stage: str) -> None:
+def cleanup_stage(op: "Operation", stage: str) -> None:
     with signals.shielded():
         _remove_stage(op, stage)
 
@@ -75,9 +93,10 @@ def _remove_stage(op: "Operation", stage: str) -> None:
         op.runner.remove_path(stage)
 
 
-def _copy_in_instance(op: "Operation", script, *, dismount: bool, timeout: float, version: str = "") -> dict:
+def _copy_in_instance(op: "Operation", script, *, dismount: bool, timeout: float, version: str = "",
+                      token: str = "") -> dict:
     """Run the freeze (or dismount) and copy script; on any failure make sure the instance is
-    thawed, unless the freeze was someone else's."""
+    thawed, unless the freeze was someone else's (``token``: the freeze record's)."""
     try:
         copied = op.runner.run(script, timeout=timeout)
         if not dismount and not copied.get("known"):
@@ -88,8 +107,11 @@ def _copy_in_instance(op: "Operation", script, *, dismount: bool, timeout: float
         payload = exc.details.get("result") if isinstance(exc, ScriptError) else None
         ours = payload is None or bool(payload.get("frozen"))
         if not dismount and ours and not (payload and payload.get("thawed")):
+            # Without a result, the record tells whether the freeze is ours; with one, the script
+            # also knows when it froze without writing the record or after removing it.
+            known = payload is not None and (not payload.get("recorded") or bool(payload.get("released")))
             with signals.shielded():  # a second signal must not abandon a frozen instance
-                ensure_thawed(op)
+                ensure_thawed(op, token, ours=known)
         if isinstance(exc, ScriptError):
             step, text = exc.details.get("step"), exc.details.get("iris_error", "")
             if step == "arguments" and payload is not None:
@@ -105,7 +127,9 @@ def _copy_in_instance(op: "Operation", script, *, dismount: bool, timeout: float
                 raise InstanceError(
                     f"backup failed: {scripts.FREEZE_EXPIRED}; freeze_limit is {op.settings.freeze_limit} s",
                     fix="Raise the setting freeze_limit (IRIS_OPS_FREEZE_LIMIT, or freeze_limit in iris-ops.toml) "
-                    "above the time the copy takes, and freeze_timeout at least as high.",
+                    "above the time the copy takes, and freeze_timeout at least as high; both stay at most 1200 "
+                    "(IRIS caps ExternalFreezeTimeOut there). A copy that needs longer cannot be made under a "
+                    "freeze: back up with --dismount while the databases are quiet.",
                     details=exc.details,
                 ) from None
         raise
@@ -137,7 +161,7 @@ def _count_and_remove(op: "Operation", count_script) -> tuple[list, "object", bo
         removed = bool((exc.details.get("result") or {}).get("removed"))
         return [], fixture.RowCounts("not-fixed", f"the copied files could not be counted: {exc}"), removed
     tables = [fixture.Table(name=t["name"], row_count=int(t["row_count"])) for t in counted.get("tables", [])]
-    return tables, fixture.RowCounts("copied-files", "counted in the copied files, mounted read-only"), True
+    return tables, fixture.RowCounts("copied-files", "counted in the copied files, after they were streamed"), True
 
 
 def _stream(op: "Operation", writer, db: dict, copy: str, sizes: dict, compress: bool = False) -> "object":
@@ -257,22 +281,27 @@ def _flag(value) -> int | None:
 
 
 def run_backup(op: "Operation", namespace: str, out: Path, *, force: bool, dismount: bool, description: str,
-               compress: bool = False):
+               compress: bool = False, confirm: "Callable[[fixture.Fixture], None] | None" = None):
+    """Back ``namespace`` up into ``out``; ``confirm`` is asked (with the fixture) before
+    ``force`` replaces one, and may refuse.  Returns the manifest, or None in a dry run."""
     import secrets
 
     from iris_ops import compression, fixture, progress, versions
+    from iris_ops.operations import backup_out
 
-    if compress:  # exit 2 with the fix line, before any instance work
+    # Every check of the input and of this host before any instance work: exit 2 or 3 with the
+    # fix line, nothing frozen (FixtureWriter checks the replaced fixture again at the end).
+    if compress:
         compression.available()
-    if out.exists() and not force:  # before any instance work (FixtureWriter checks again)
-        raise ConflictError(f"{out} already exists", fix="Choose another --out, or pass --force to replace it.")
+    replaced = backup_out.vet(out, op.settings, force=force)
+    if replaced is not None and confirm is not None:
+        confirm(replaced)
     op.hook.pre_backup(operation=op, namespace=namespace, out=str(out))
     info = op.runner.run(scripts.describe_namespace(namespace), changes=False)
     if not info.get("exists"):
-        raise UsageError(
-            f"namespace {namespace} does not exist in {op.target.describe()}",
-            fix="Check the name: `iris-ops run --ns %SYS 'Do ##class(%SYS.Namespace).ListAll(.n) zwrite n'`.",
-        )
+        from iris_ops.operations.context import no_such_namespace
+
+        raise no_such_namespace(op, namespace)
     dbs = info["dbs"]
     for db in dbs:
         if names.is_system_database(db["name"]):
@@ -286,12 +315,14 @@ def run_backup(op: "Operation", namespace: str, out: Path, *, force: bool, dismo
     stage = f"{manager_dir}iris-ops-backup-{secrets.token_hex(6)}/"
     staged = {db["name"]: f"{stage}{names.database(db['name'])}/" for db in dbs}
     copies = [(names.directory(db["directory"]) + "IRIS.DAT", staged[db["name"]] + "IRIS.DAT") for db in dbs]
+    owner = scripts.FreezeOwner.new()
     if dismount:
         script = scripts.dismount_and_copy(stage, [db["directory"] for db in dbs], copies)
         deadline = op.settings.timeout
     else:
         script = scripts.freeze_and_copy(
             stage, copies, freeze_timeout=op.settings.freeze_timeout, freeze_limit=op.settings.freeze_limit,
+            owner=owner,
         )
         # The copy may take up to freeze_limit; the session must outlive it (and the thaw after it).
         deadline = op.settings.timeout + op.settings.freeze_limit
@@ -321,7 +352,7 @@ def run_backup(op: "Operation", namespace: str, out: Path, *, force: bool, dismo
             expected = sum(float(db.get("size_mb") or 0) for db in dbs) * (1 << 20)
             with progress.Elapsed(f"copying {progress.mib(expected)} in the instance ({state})") as line:
                 copied = _copy_in_instance(op, script, dismount=dismount, timeout=deadline,
-                                           version=info.get("version", ""))
+                                           version=info.get("version", ""), token=owner.token)
                 window = time.monotonic() - started
                 sizes = {item["file"]: int(item["bytes"]) for item in copied.get("copied", [])}
                 line.finish(f"copied {progress.mib(sum(sizes.values()))} in the instance ({state} {window:.2f} s)")
@@ -332,7 +363,7 @@ def run_backup(op: "Operation", namespace: str, out: Path, *, force: bool, dismo
             tables, row_counts, removed = _count_and_remove(op, count_script)
         finally:
             if not removed:
-                _cleanup_stage(op, stage)
+                cleanup_stage(op, stage)
         zv = info.get("version", "")
         parsed = versions.parse(zv)
         manifest = fixture.Manifest(
@@ -371,8 +402,11 @@ def run_backup(op: "Operation", namespace: str, out: Path, *, force: bool, dismo
     required=("ns",),
     help={
         "ns": "namespace to back up",
-        "out": "fixture directory to write (default: <fixtures_dir>/<NS>); must not exist unless --force",
-        "force": "replace an existing fixture directory (only once the new one is complete)",
+        "out": "fixture directory to write (default: <fixtures_dir>/<NS>); must not exist unless --force; "
+               "never the working directory, the project root, the home or fixtures directory, or one above them",
+        "force": "replace the fixture at --out (only a fixture: its manifest and files, nothing else; only once "
+                 "the new one is complete); asks unless --yes",
+        "yes": "do not ask before --force replaces a fixture (needed when stdin is not a terminal)",
         "dismount": "copy with the databases dismounted instead of freezing the instance (quiet databases only)",
         "description": "free text stored in the manifest",
         "compress": "store each database file as zstd (IRIS.DAT.zst; needs `pip install 'iris-ops[zstd]'`)",
@@ -381,8 +415,8 @@ def run_backup(op: "Operation", namespace: str, out: Path, *, force: bool, dismo
         "lock_wait": flags.LOCK_WAIT_HELP,
     },
 )
-def backup(c, ns="", out="", force=False, dismount=False, description="", compress=False, dry_run=False, json_=False,
-           lock_wait=None, **target):
+def backup(c, ns="", out="", force=False, yes=False, dismount=False, description="", compress=False, dry_run=False,
+           json_=False, lock_wait=None, **target):
     """Back up a namespace's databases (Globals and Routines) into a fixture directory.
 
     The instance is frozen (ExternalFreeze) only while the files are copied inside the container;
@@ -391,22 +425,35 @@ def backup(c, ns="", out="", force=False, dismount=False, description="", compre
     With --compress each file is stored as zstd, compressed here after the thaw; validate and
     restore read it in the stream.
 
+    --force replaces only a fixture: a directory holding a manifest (iris-ops or iris-devtester)
+    and the files it lists, nothing else (exit 3 otherwise, naming what is there). It asks first;
+    without a terminal it needs --yes. --out is never the working directory, the project root,
+    the home directory or the fixtures directory, nor a directory above one of them (exit 2).
+
     Examples:
         iris-ops backup --ns USER
         iris-ops backup --ns USER --out fixtures/user-v2 --description "after migration 42"
-        iris-ops backup --ns USER --force --dismount
+        iris-ops backup --ns USER --force --yes --dismount
         iris-ops backup --ns USER --compress
     """
     from iris_ops import fixtures_dir, locks
-    from iris_ops.operations.context import Operation, refuse_json_dry_run
+    from iris_ops.operations.context import confirm, operation_from_flags, refuse_json_dry_run
 
     refuse_json_dry_run(json_, dry_run)
     namespace = names.user_namespace(ns, action="back up")
-    op = Operation.from_flags("backup", target, dry_run=dry_run)
-    target_dir = Path(out) if out else fixtures_dir.default_out(op.settings, namespace)
+    op = operation_from_flags("backup", target, dry_run=dry_run)
+    target_dir = Path(out).expanduser() if out else fixtures_dir.default_out(op.settings, namespace)
+
+    def ask(replaced) -> None:
+        if not yes and not dry_run:
+            manifest = replaced.manifest
+            confirm(f"--force: replace fixture {target_dir} (namespace {manifest.namespace.name}, written "
+                    f"{manifest.created_at or 'at an unknown time'}) with a new backup of {namespace}?",
+                    refused=f"refusing to replace fixture {target_dir}")
+
     with op.bound(ns=namespace), locks.holding(op, namespace, wait=lock_wait or 0, freeze=not dismount):
         manifest = run_backup(op, namespace, target_dir, force=force, dismount=dismount, description=description,
-                              compress=compress)
+                              compress=compress, confirm=ask)
     if manifest is None:
         return None
     if json_:

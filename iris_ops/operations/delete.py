@@ -26,11 +26,15 @@ from typing import TYPE_CHECKING
 
 from iris_ops import hookimpl, names, scripts, signals
 from iris_ops import flags
-from iris_ops.cli import task
+from iris_ops.task import task
 from iris_ops.errors import InstanceError, InternalError, UsageError
 
 if TYPE_CHECKING:
-    from iris_ops.operations.context import Operation
+    from iris_ops.operation import Operation
+
+__all__ = [
+    "RECORD_VERSION", "Doomed", "record_path", "plan", "delete_namespace", "delete_ns", "register_tasks",
+]
 
 RECORD_VERSION = 1
 
@@ -219,11 +223,11 @@ def delete_ns(c, ns="", yes=False, keep_files=False, dry_run=False, json_=False,
         iris-ops delete-ns --ns TEST1 --dry-run
     """
     from iris_ops import locks
-    from iris_ops.operations.context import Operation, confirm, refuse_json_dry_run
+    from iris_ops.operations.context import confirm, operation_from_flags, refuse_json_dry_run
 
     refuse_json_dry_run(json_, dry_run)
     namespace = names.user_namespace(ns, action="delete")
-    op = Operation.from_flags("delete-ns", target, dry_run=dry_run)
+    op = operation_from_flags("delete-ns", target, dry_run=dry_run)
     with op.bound(ns=namespace):
         if not yes and not dry_run:
             confirm(f"Delete namespace {namespace} and the databases only it uses?",

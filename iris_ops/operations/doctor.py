@@ -1,9 +1,10 @@
 """Built-in plugin: `doctor`, what an earlier crash, ``kill -9`` or power loss left behind.
 
-Each kind of leftover is recognised by a name only iris-ops gives, so doctor never touches
-anything iris-ops did not create:
+Each kind of leftover is recognised by a name or a record only iris-ops gives, so doctor never
+touches anything iris-ops did not create:
 
-* the instance still frozen (the write daemon suspended);
+* the instance still frozen by a backup whose session is gone (:mod:`.frozen`: a freeze with no
+  iris-ops record, or one whose backup still runs, is reported and never thawed);
 * staging directories ``<mgr>/iris-ops-backup-<random>/`` of a backup that never cleaned up;
 * a restore that never finished: its journal ``<mgr>/iris-ops-restore-<NS>.json`` lists the
   namespace, databases, directories and resources it may have created (rolled back), or, renamed
@@ -14,28 +15,40 @@ anything iris-ops did not create:
   a backup configures to count the rows of its staged copies, left configured (and mounted)
   when the instance or its session died mid-count;
 * in the fixture cache ``<mgr>/iris-ops-cache/``: temporary files of an interrupted fill, and
-  entries that would never be served (see :func:`iris_ops.cache.check`);
+  entries that would never be served (see :func:`cache_leftovers`);
+* databases a restore created that nothing uses any more (:mod:`.orphans`), such as one
+  delete-ns kept for a mapping that has gone since;
+* what plugins report through the ``doctor_findings`` hook (the security plugin: the one-time
+  password directories of a killed ``set-password``);
 * temporary fixture directories on this host (``.<name>.iris-ops-tmp-*``, ``.<name>.iris-ops-old-*``)
   in the fixtures directory.
 
 Exit 4 when something is wrong.  ``--fix`` repairs each finding after confirmation (or with
-``--yes``), then looks again.  Do not run ``--fix`` while another iris-ops task works on the
+``--yes``), then looks again; a finding iris-ops must not repair (a foreign freeze) stays, and
+its repair column says what to do.  Do not run ``--fix`` while another iris-ops task works on the
 instance: a running backup's staging directory looks exactly like an abandoned one.
 """
 
 from __future__ import annotations
 
+import io
+import json
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from iris_ops import hookimpl, names, scripts
-from iris_ops.cli import task
-from iris_ops.errors import ValidationError
+from iris_ops.task import task
+from iris_ops.errors import IrisOpsError, ValidationError
+from iris_ops.leftovers import Leftover
 
 if TYPE_CHECKING:
-    from iris_ops.operations.context import Operation
+    from iris_ops.operation import Operation
+
+__all__ = [
+    "examine", "counting_leftovers", "cache_leftovers", "host_directories", "doctor",
+    "register_tasks",
+]
 
 _STAGE = re.compile(r"^iris-ops-backup-[0-9a-f]{12}/$")
 _PLAN = re.compile(r"^iris-ops-delete-(?P<ns>[%A-Za-z0-9_-]{1,64})\.json$")
@@ -44,57 +57,45 @@ _COUNT_DB = re.compile(r"^(?P<ns>IRISOPS-COUNT-[0-9A-F]{8})-[0-9]{1,3}$")
 _HOST_TEMP = re.compile(r"^\..+\.iris-ops-(tmp|old)-[0-9a-f]{12}$")
 
 
-@dataclass
-class Finding:
-    kind: str
-    where: str
-    problem: str
-    repair: str
-    action: Callable[[], None] = field(repr=False)
-
-    def row(self) -> dict:
-        return {"kind": self.kind, "where": self.where, "problem": self.problem, "repair": self.repair}
-
-
-def examine(op: "Operation", host_dirs: list[Path]) -> list[Finding]:
+def examine(op: "Operation", host_dirs: list[Path]) -> list[Leftover]:
     import shutil
 
-    from iris_ops.operations import backup, restore_replace
+    from iris_ops.operations import backup, frozen, orphans, restore_replace
 
-    found: list[Finding] = []
-    where = op.target.describe()
-    if op.runner.run(scripts.wd_suspended(), changes=False).get("suspended") in (1, True, "1"):
-        found.append(Finding("frozen", where, "the write daemon is suspended (ExternalFreeze): writes reach no database file",
-                             "thaw (command-line ExternalThaw)", lambda: backup.ensure_thawed(op)))
+    found: list[Leftover] = frozen.findings(op)
     # Before the staging directories: the counting databases live in them, mounted.
     found += counting_leftovers(op)
     mgr = names.directory(op.runner.run(scripts.manager_directory(), changes=False)["manager_directory"])
-    for entry in sorted(op.runner.list_directory(mgr)):
+    entries = sorted(op.runner.list_directory(mgr))
+    pending: set[str] = set()  # databases an unfinished restore or delete-ns lists
+    for entry in entries:
         path = f"{mgr}{entry}"
         if _STAGE.match(entry):
-            found.append(Finding("staging", path, "a backup's staging copy was never removed",
-                                 "remove the directory", lambda p=path: backup._cleanup_stage(op, p)))
-        elif (journal := restore_replace.recover(op, mgr, entry)) is not None:
-            found.append(Finding("restore", path, journal.problem, journal.repair, journal.action))
+            found.append(Leftover("staging", path, "a backup's staging copy was never removed",
+                                  "remove the directory", lambda p=path: backup.cleanup_stage(op, p)))
+        elif (journal := restore_replace.recover(op, mgr, entry, pending)) is not None:
+            found.append(journal)
         elif (m := _PLAN.match(entry)):
             ns = m["ns"]
-            found.append(Finding("delete-ns", path, f"delete-ns of {ns} stopped halfway",
-                                 f"finish it (as `iris-ops delete-ns --ns {ns}` would)",
-                                 lambda n=ns: _finish_delete(op, n)))
-    from iris_ops import cache
-
-    found += cache.check(op, mgr)
+            pending |= _planned_databases(op, path)
+            found.append(Leftover("delete-ns", path, f"delete-ns of {ns} stopped halfway",
+                                  f"finish it (as `iris-ops delete-ns --ns {ns}` would)",
+                                  lambda n=ns: _finish_delete(op, n)))
+    found += cache_leftovers(op, mgr)
+    for contributed in op.hook.doctor_findings(operation=op, manager_directory=mgr, entries=entries):
+        found += contributed or []
+    found += orphans.findings(op, pending)
     for directory in host_dirs:
         if not directory.is_dir():
             continue
         for child in sorted(directory.iterdir()):
             if _HOST_TEMP.match(child.name) and child.is_dir() and not child.is_symlink():
-                found.append(Finding("host-temp", str(child), "a partial fixture of an interrupted backup",
-                                     "remove the directory", lambda c=child: shutil.rmtree(c)))
+                found.append(Leftover("host-temp", str(child), "a partial fixture of an interrupted backup",
+                                      "remove the directory", lambda c=child: shutil.rmtree(c)))
     return found
 
 
-def counting_leftovers(op: "Operation") -> list[Finding]:
+def counting_leftovers(op: "Operation") -> list[Leftover]:
     """A backup's counting namespace and databases (only names matching iris-ops' own pattern),
     one finding per counting run.  The repair removes the configuration and dismounts; the
     files stay, they are the staging copy (removed with its staging directory)."""
@@ -109,16 +110,51 @@ def counting_leftovers(op: "Operation") -> list[Finding]:
     found = []
     for namespace, dbs in sorted(runs.items()):
         what = [f"namespace {namespace}"] + [f"database {n} ({d})" for n, d in dbs]
-        found.append(Finding("counting", namespace, "a backup's row-counting configuration was never removed: "
-                             + ", ".join(what), "remove the configuration and dismount (files kept)",
-                             lambda ns=namespace, d=tuple(dbs): _remove_counting(op, ns, d)))
+        found.append(Leftover("counting", namespace, "a backup's row-counting configuration was never removed: "
+                              + ", ".join(what), "remove the configuration and dismount (files kept)",
+                              lambda ns=namespace, d=tuple(dbs): _remove_counting(op, ns, d)))
     return found
+
+
+def cache_leftovers(op: "Operation", manager_directory: str) -> list[Leftover]:
+    """In the fixture cache: temporary files of an interrupted fill, and entries that fail the
+    cheap check: a file whose size, mtime or ctime is not what its record holds (changed since
+    it was cached), a record without its file, an unreadable record.  Nothing is hashed here
+    (``iris-ops cache verify`` does)."""
+    from iris_ops import cache
+
+    found = cache.survey(op, manager_directory)
+    cache_dir = found.directory
+    findings = []
+    for name in found.temps:
+        findings.append(Leftover("cache-temp", cache_dir + name, "a partial cache file of an interrupted restore",
+                                 "remove the file",
+                                 lambda n=name: op.runner.run(scripts.cache_remove(cache_dir, [n]))))
+    for entry in found.entries:
+        if entry.problem:
+            findings.append(Leftover("cache", cache_dir + entry.sha256, f"a cache entry that is never served: {entry.problem}",
+                                     "remove the entry", lambda e=entry: cache.remove_entry(op, cache_dir, e)))
+    return findings
 
 
 def _remove_counting(op: "Operation", namespace: str, dbs: tuple) -> None:
     op.runner.run(scripts.delete_namespace(namespace))
     for name, directory in dbs:
         op.runner.run(scripts.delete_database(name, directory, keep_files=True))
+
+
+def _read_instance_json(op: "Operation", path: str) -> dict:
+    buffer = io.BytesIO()
+    op.runner.read_file(path, buffer, timeout=op.settings.timeout)
+    return json.loads(buffer.getvalue() or b"{}")
+
+
+def _planned_databases(op: "Operation", path: str) -> set[str]:
+    """The database names a delete-ns plan lists (none when it cannot be read: its own finding says so)."""
+    try:
+        return {str(d["name"]).upper() for d in _read_instance_json(op, path).get("databases", [])}
+    except (IrisOpsError, ValueError, KeyError, TypeError, AttributeError):
+        return set()
 
 
 def _finish_delete(op: "Operation", namespace: str) -> None:
@@ -146,24 +182,29 @@ def doctor(c, fix=False, yes=False, json_=False, **target):
     """Find what an earlier crash, kill -9 or power loss left behind; exit 4 if anything.
 
     Checks that the instance is not frozen, that no staging directory, row-counting namespace
-    or database, unfinished restore or half-done delete-ns of iris-ops remains in it, and that no temporary fixture directory remains
-    in the fixtures directory (or the current one). It never touches anything iris-ops did not
-    create. Do not run --fix while another iris-ops task works on the instance.
+    or database, unfinished restore or half-done delete-ns of iris-ops remains in it, nor a
+    database a restore created that nothing uses any more (nor what a plugin reports), and that
+    no temporary fixture directory remains in the fixtures directory (or the current one). It
+    never touches anything iris-ops did not create: it thaws only a freeze an iris-ops backup
+    made whose session is gone, and reports any other freeze (exit 4) with how to thaw it once
+    its owner is done. Do not run --fix while another iris-ops task works on the instance.
 
     Examples:
         iris-ops doctor
         iris-ops doctor --fix
         iris-ops doctor --fix --yes --json
     """
-    from iris_ops.operations.context import Operation, confirm
+    from iris_ops.operations.context import confirm, operation_from_flags
 
-    op = Operation.from_flags("doctor", target)
+    op = operation_from_flags("doctor", target)
     with op.bound():
         hosts = host_directories(op)
         findings = examine(op, hosts)
         repaired = []
         if fix:
             for finding in findings:
+                if finding.action is None:
+                    continue  # not iris-ops' to repair: its repair column says what to do
                 if not yes:
                     confirm(f"{finding.kind} {finding.where}: {finding.repair}?", refused="repairing")
                 finding.action()
@@ -174,9 +215,12 @@ def doctor(c, fix=False, yes=False, json_=False, **target):
     if not json_:
         _table(op, rows, repaired)
     if rows:
-        raise ValidationError(f"doctor found {len(rows)} problem(s) left by an earlier iris-ops run",
-                              fix="Run `iris-ops doctor --fix` (add --yes to skip the questions).",
-                              details={"findings": rows, "repaired": repaired})
+        fixable = any(r["fixable"] for r in rows)
+        raise ValidationError(
+            f"doctor found {len(rows)} problem(s)" + ("" if fixable else " that iris-ops may not repair"),
+            fix="Run `iris-ops doctor --fix` (add --yes to skip the questions)." if fixable
+            else "Do what the repair column of each finding says; iris-ops leaves them as they are.",
+            details={"findings": rows, "repaired": repaired})
     return {"findings": [], "repaired": repaired} if json_ else None
 
 

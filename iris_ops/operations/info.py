@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from iris_ops import hookimpl
-from iris_ops.cli import task
+from iris_ops.task import task
+
+__all__ = ["plugins", "config", "register_tasks"]
 
 
 @task(help={"json": "print the plugins as one JSON document"})

@@ -24,49 +24,32 @@ streamed files move through the transport.
 
 from __future__ import annotations
 
-import io
 import json
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from iris_ops import __version__, hookimpl, names, scripts
 from iris_ops import flags
-from iris_ops.cli import task
+from iris_ops.task import task
 from iris_ops.errors import ConflictError, IrisOpsError, ValidationError
 
 if TYPE_CHECKING:
-    from iris_ops.fixture import Database, Fixture
+    from iris_ops.fixture import Fixture
+    from iris_ops.operation import Operation
     from iris_ops.operations import restore_replace
-    from iris_ops.operations.context import Operation
-    from iris_ops.operations.restore_checks import Facts
+    from iris_ops.operations.restore_checks import Facts, PlannedDatabase
     from iris_ops.operations.restore_journal import UndoLog
     from iris_ops.scripts.restore import Guard
 
-
-@dataclass
-class PlannedDatabase:
-    source: "Database"
-    name: str
-    directory: str
-    resource: str
-    #: Bytes of the file (the manifest's, else the file's own size).
-    size: int = 0
-    #: True when the file was copied from the instance's fixture cache instead of streamed.
-    cached: bool = False
-    #: The name it has once restored (``name`` is a staging name while a --force restore runs).
-    final: str = ""
-
-    def __post_init__(self) -> None:
-        self.final = self.final or self.name
+__all__ = ["plan", "check_targets", "restore_databases", "run_restore", "restore", "register_tasks"]
 
 
-def plan(op: "Operation", loaded: "Fixture", namespace: str) -> list[PlannedDatabase]:
+def plan(op: "Operation", loaded: "Fixture", namespace: str) -> list["PlannedDatabase"]:
     """Names for the new databases: ``<NS>`` for a one-database fixture, ``<NS>_DATA`` and
     ``<NS>_CODE`` when Globals and Routines were separate.  Their directories, under the
     manager directory, are set by :func:`~iris_ops.operations.restore_checks.preflight`."""
     from iris_ops import datlabel
+    from iris_ops.operations.restore_checks import PlannedDatabase
 
     dbs = loaded.databases
     planned = []
@@ -81,7 +64,7 @@ def plan(op: "Operation", loaded: "Fixture", namespace: str) -> list[PlannedData
     return planned
 
 
-def check_targets(op: "Operation", loaded: "Fixture", src: Path, namespace: str, planned: list[PlannedDatabase],
+def check_targets(op: "Operation", loaded: "Fixture", src: Path, namespace: str, planned: list["PlannedDatabase"],
                   facts: "Facts", force: bool,
                   confirm: Callable[[list[str]], None] | None = None) -> "restore_replace.Replacement | None":
     """Refuse a restore over an unfinished one (its journal) or over anything that exists,
@@ -122,124 +105,55 @@ def check_targets(op: "Operation", loaded: "Fixture", src: Path, namespace: str,
     return replacement
 
 
-def _write_small(op: "Operation", data: bytes, path: str) -> None:
-    """A marker or an empty file, written whole or not at all: a write cut short by a signal
-    could still land in the instance after the rollback."""
-    from iris_ops import signals
-
-    with signals.shielded():
-        op.runner.write_file(io.BytesIO(data), len(data), path, timeout=op.settings.timeout)
-
-
-def stream_source(op: "Operation", loaded: "Fixture", item: PlannedDatabase, path: str):
-    """Send the fixture's file for ``item`` to ``path`` in the instance; return the transport's
-    digest of the bytes sent (what the manifest's sha256 is checked against)."""
-    from iris_ops import fixture, progress
-
-    # the database's uncompressed bytes (a compressed file is decompressed in the stream)
-    with fixture.open_database(loaded, item.source) as (handle, size):
-        bar = progress.ProgressReader(handle, size, item.name)
-        try:
-            return op.runner.write_file(bar, size, path, timeout=op.settings.transfer_timeout)
-        finally:
-            bar.close()
-
-
-def _new_database(item: PlannedDatabase, **cache) -> "scripts.NewDatabase":
-    from iris_ops.scripts.restore import NewDatabase
-
-    return NewDatabase(item.name, item.directory, None if names.is_system_resource(item.resource) else item.resource,
-                       **cache)
-
-
-def restore_databases(op: "Operation", loaded: "Fixture", planned: list[PlannedDatabase], namespace: str,
-                      facts: "Facts", undo: UndoLog, guard: "Guard | None" = None) -> dict:
+def restore_databases(op: "Operation", loaded: "Fixture", planned: list["PlannedDatabase"], namespace: str,
+                      facts: "Facts", undo: "UndoLog", guard: "Guard | None" = None) -> dict:
     """Every change of a restore, each undo recorded before the change it undoes: the
-    directories (with provenance), then one session that serves what the fixture cache holds
-    and, when it held everything, creates the databases and the namespace and counts its rows
-    (:func:`iris_ops.scripts.restore_databases`).  Otherwise the missed files stream in (their
-    sha256 verified as they go), and a second session leaves them in the cache and does the
-    rest.  Returns that session's result.  ``guard``: what each session checks first."""
+    directories (with provenance), then the files and the rest
+    (:func:`iris_ops.operations.restore_files.place_files`): one session that serves what the
+    fixture cache holds and, when it held everything, creates the databases and the namespace
+    and counts its rows (:func:`iris_ops.scripts.restore_databases`).  Otherwise the missed
+    files stream in (their sha256 verified as they go), and a second session leaves them in the
+    cache and does the rest.  The fixture's files the cache serves are hashed here meanwhile
+    (:class:`~iris_ops.operations.restore_checks.ServedFilesCheck`): a damaged fixture is
+    refused, cache or not.  Returns the last session's result.  ``guard``: what each session
+    checks first."""
     from iris_ops import cache
-    from iris_ops.operations.restore_journal import MARKER, remove_directory
+    from iris_ops.operations.restore_checks import ServedFilesCheck
+    from iris_ops.operations.restore_files import place_files, write_small
+    from iris_ops.operations.restore_journal import MARKER, remove_created_directory
 
     fixture_id, cache_dir = loaded.manifest.fixture_id, facts.cache_dir
-    token = cache.new_token()
     new_resources = dict(facts.new_resources)
     creations = []
     for item in planned:
         undo.add(f"directory {item.directory}", scripts.remove_directory(item.directory),
-                 fallback=lambda item=item: remove_directory(op, item.directory))
+                 fallback=lambda item=item: remove_created_directory(op, item.directory))
         # Provenance; writing it also creates the directory (owner and mode as for the file).
-        _write_small(op, json.dumps({"tool": f"iris-ops {__version__}", "fixture": fixture_id,
-                                     "database": item.final}).encode(), item.directory + MARKER)
+        write_small(op, json.dumps({"tool": f"iris-ops {__version__}", "fixture": fixture_id,
+                                    "database": item.final}).encode(), item.directory + MARKER)
         # A resource created just before a failure (a lost reply included) must be deleted too,
         # but never one that existed before this restore, nor a system resource.
         if item.resource in new_resources and not names.is_system_resource(item.resource):
             with_role = new_resources.pop(item.resource)
             creations.append((f"resource {item.resource}", scripts.delete_resource(item.resource, with_role=with_role)))
         creations.append((f"database {item.name}", scripts.delete_database(item.name, item.directory)))
-    globals_db = next(p.name for p in planned if p.source.has_globals)
-    routines_db = next(p.name for p in planned if p.source.has_routines)
     creations.append((f"namespace {namespace}", scripts.delete_namespace(namespace)))
 
     serve = [item for item in planned if cache_dir is not None and facts.in_cache.get(item.source.sha256)]
     for item in planned:
         if cache_dir is not None and item not in serve:
             op.log.info("restore.cache_miss", database=item.name, sha256=item.source.sha256,
-                        reason="no entry that may be served (`iris-ops cache list` says why)")
-    done: dict = {}
-    if serve:
-        if not op.target.copies_keep_owner:
-            for item in serve:
-                _write_small(op, b"", item.directory + "IRIS.DAT")
-        t0 = time.monotonic()
-        mark = undo.record(creations)  # the session below may create all of them
-        done = op.runner.run(scripts.restore_databases(namespace, [
-            _new_database(item, clone=(cache_dir, item.source.sha256, item.size, token)) if item in serve
-            else _new_database(item) for item in planned], globals_db, routines_db, guard),
-            timeout=op.settings.transfer_timeout)
-        for item in serve:
-            item.cached = str((done.get("cloned") or {}).get(item.name)) == "1"
-            if item.cached:
-                op.step("restore.cloned", database=item.name, bytes=item.size, sha256=item.source.sha256,
-                        seconds=round(time.monotonic() - t0, 3))
-            else:
-                op.log.info("restore.cache_miss", database=item.name, sha256=item.source.sha256,
-                            reason=str((done.get("reasons") or {}).get(item.name) or ""))
-        if str(done.get("finished")) == "1":
-            return done
-        undo.forget(mark)  # it stopped after the copies: it created none of them
-
-    fills = {}
-    for item in planned:
-        if item.cached:
-            continue
-        t0 = time.monotonic()
-        digest = stream_source(op, loaded, item, item.directory + "IRIS.DAT")
-        seconds = max(time.monotonic() - t0, 1e-9)
-        op.step("restore.streamed", database=item.name, bytes=digest.bytes, sha256=digest.sha256,
-                mib_per_s=round(digest.bytes / seconds / (1 << 20), 1))
-        if digest.sha256 != item.source.sha256:
-            raise ValidationError(
-                f"{item.source.file}: content differs from the manifest (expected sha256 {item.source.sha256}, "
-                f"sent {digest.sha256}); nothing was kept",
-                fix="The fixture's file is damaged or changed: `iris-ops validate` shows it; recreate the fixture "
-                "with `iris-ops backup`.",
-            )
-        filling = cache_dir is not None and all(f[1] != item.source.sha256 for f in fills.values())
-        if filling and cache.prepare_fill(op, cache_dir, item.source.sha256, digest.bytes, fixture_id, token, undo.add):
-            fills[item.name] = (cache_dir, item.source.sha256, digest.bytes, token)
-    undo.record(creations)
-    done = op.runner.run(scripts.restore_databases(namespace, [
-        _new_database(item, fill=fills.get(item.name)) for item in planned], globals_db, routines_db, guard),
-        timeout=op.settings.transfer_timeout)
-    for name, (_, sha256, size, _) in fills.items():
-        if str((done.get("filled") or {}).get(name)) == "1":
-            op.log.info("cache.filled", sha256=sha256, bytes=size)
-        else:
-            op.log.warning("cache.fill_failed", sha256=sha256, error=str((done.get("fill_errors") or {}).get(name)),
-                           note="the restore goes on without it")
+                        reason=facts.cache_why.get(item.source.sha256) or "no entry that may be served")
+    check = ServedFilesCheck(loaded, [item.source for item in serve]) if serve else None
+    try:
+        done = place_files(op, loaded, planned, serve, namespace, facts, undo, cache.new_token(), creations,
+                           guard)
+        if check is not None:
+            check.result(op.log)
+    except BaseException:
+        if check is not None:
+            check.abandon()
+        raise
     return done
 
 
@@ -315,23 +229,28 @@ def _rollback_incomplete(exc: BaseException, failed: list[str]) -> None:
         exc.unfinished = f"{what}; run `iris-ops doctor --fix` to finish it"  # type: ignore[attr-defined]
 
 
-def _show(op: "Operation", loaded: "Fixture", planned: list[PlannedDatabase], into: str, facts: "Facts") -> None:
+def _show(op: "Operation", loaded: "Fixture", planned: list["PlannedDatabase"], into: str, facts: "Facts") -> None:
     """Dry run: the scripts and transfers a restore would run."""
+    from iris_ops import cache
+    from iris_ops.operations.restore_files import new_database
+
     globals_db = next(p.name for p in planned if p.source.has_globals)
     routines_db = next(p.name for p in planned if p.source.has_routines)
     cache_dir = facts.cache_dir
     serve = [p for p in planned if cache_dir is not None and facts.in_cache.get(p.source.sha256)]
     if serve:
         op.runner.run(scripts.restore_databases(into, [
-            _new_database(p, clone=(cache_dir, p.source.sha256, p.size, "0" * 12)) if p in serve
-            else _new_database(p) for p in planned], globals_db, routines_db))
+            new_database(p, clone=(cache_dir, p.source.sha256, p.size, "0" * 12)) if p in serve
+            else new_database(p) for p in planned], globals_db, routines_db))
     for item in planned:
         op.runner.show_command(f"{'unless the cache served it, ' if item in serve else ''}stream "
                                f"{loaded.path_of(item.source)} to {item.directory}IRIS.DAT "
                                f"(owner {op.target.owner}, mode 660, directory 770)")
     op.runner.run(scripts.restore_databases(into, [
-        _new_database(p, fill=None if p in serve or cache_dir is None else (
-            cache_dir, p.source.sha256, p.size, "0" * 12)) for p in planned], globals_db, routines_db))
+        new_database(p, fill=None if p in serve or cache_dir is None else (
+            cache_dir, p.source.sha256, p.size, "0" * 12, cache.prepare_fill(
+                cache_dir, p.source.sha256, p.size, loaded.manifest.fixture_id, "0" * 12, lambda *_: None)))
+        for p in planned], globals_db, routines_db))
 
 
 @task(
@@ -374,11 +293,11 @@ def restore(c, src, ns="", force=False, yes=False, no_verify=False, no_cache=Fal
         iris-ops restore USER --ns TEST1 --no-cache
     """
     from iris_ops import fixtures_dir, locks
-    from iris_ops.operations.context import Operation, confirm, refuse_json_dry_run
+    from iris_ops.operations.context import confirm, operation_from_flags, refuse_json_dry_run
 
     refuse_json_dry_run(json_, dry_run)
     namespace = names.user_namespace(ns, action="restore into")
-    op = Operation.from_flags("restore", target, dry_run=dry_run)
+    op = operation_from_flags("restore", target, dry_run=dry_run)
     source = fixtures_dir.locate(src, op.settings)
 
     def ask(clash: list[str]) -> None:

@@ -1,20 +1,47 @@
-"""What a restore checks before its first change (:mod:`iris_ops.operations.restore`): the
+"""What a restore checks (:mod:`iris_ops.operations.restore`): before its first change, the
 fixture's files without reading them whole, the target's version, and in one read-only session
-the manager directory, the targets, the resources and the fixture cache."""
+the manager directory, the targets, the resources and the fixture cache, for each planned
+database (:class:`PlannedDatabase`); and while the instance copies files from the fixture cache,
+the sha256 of the fixture's own files (:class:`ServedFilesCheck`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from iris_ops import names, scripts
-from iris_ops.errors import SystemTargetError
+from iris_ops.errors import IrisOpsError, SystemTargetError, ValidationError
 
 if TYPE_CHECKING:
     from iris_ops.fixture import Database, Fixture
-    from iris_ops.operations.context import Operation
-    from iris_ops.operations.restore import PlannedDatabase
+    from iris_ops.operation import Operation
+
+__all__ = [
+    "PlannedDatabase", "warn_if_older", "Facts", "preflight", "check_fixture", "content_differs", "ServedFilesCheck",
+]
+
+
+@dataclass
+class PlannedDatabase:
+    """A database the restore will create (:func:`iris_ops.operations.restore.plan` names it,
+    :func:`preflight` places its directory)."""
+
+    source: "Database"
+    name: str
+    directory: str
+    resource: str
+    #: Bytes of the file (the manifest's, else the file's own size).
+    size: int = 0
+    #: True when the file was copied from the instance's fixture cache instead of streamed.
+    cached: bool = False
+    #: The name it has once restored (``name`` is a staging name while a --force restore runs).
+    final: str = ""
+
+    def __post_init__(self) -> None:
+        self.final = self.final or self.name
 
 
 def warn_if_older(op: "Operation", source, target_zversion: str) -> None:
@@ -47,6 +74,8 @@ class Facts:
     #: What exists of the targets and whether a journal of an earlier restore into the namespace
     #: does, for :func:`iris_ops.operations.restore.check_targets`.
     found: dict
+    #: Why the fixture cache may not serve a digest {sha256: why} (e.g. its file changed).
+    cache_why: dict[str, str] = field(default_factory=dict)
 
 
 def preflight(op: "Operation", namespace: str, planned: list[PlannedDatabase], use_cache: bool) -> Facts:
@@ -79,8 +108,9 @@ def preflight(op: "Operation", namespace: str, planned: list[PlannedDatabase], u
         # unlike we normalise it): ask again about exactly our paths.
         facts.update(op.runner.run(scripts.existing(namespace, [p.name for p in planned],
                                                     [p.directory for p in planned]), changes=False))
-    cache_dir = cache.directory(manager_directory) if use_cache else None
+    cache_dir = cache.location(manager_directory) if use_cache else None
     in_cache = {sha: int(str(v) == "1") for sha, v in (facts.get("cache") or {}).items()}
+    cache_why = {sha: str(v) for sha, v in (facts.get("cache_why") or {}).items()}
     if use_cache and facts.get("cache_dir") != cache_dir:
         op.log.warning("restore.cache_elsewhere", expected=cache_dir, instance=facts.get("cache_dir"),
                        note="the fixture cache is not used by this restore")
@@ -98,7 +128,7 @@ def preflight(op: "Operation", namespace: str, planned: list[PlannedDatabase], u
                 fix="Restore into an instance that has it (every IRIS has %DB_%DEFAULT).",
             )
         missing[item.resource] = str(status.get("role_exists")) != "1"
-    return Facts(manager_directory, str(facts.get("version") or ""), missing, cache_dir, in_cache, facts)
+    return Facts(manager_directory, str(facts.get("version") or ""), missing, cache_dir, in_cache, facts, cache_why)
 
 
 def _compressed_findings(db: "Database", path: Path) -> list:
@@ -117,8 +147,9 @@ def _compressed_findings(db: "Database", path: Path) -> list:
 def check_fixture(op: "Operation", loaded: "Fixture", src: Path) -> None:
     """What can be checked without reading whole files: each file exists with the manifest's
     size, its label is plausible and names the manifest's resource and block size (a compressed
-    file: its size and sha256); and what any other plugin's ``validate`` finds.  The sha256 is checked while the file streams (a cache
-    hit serves bytes verified when they entered the cache, and reads no file here)."""
+    file: its size and sha256); and what any other plugin's ``validate`` finds.  The sha256 is
+    checked later: while the file streams, or, when the cache serves it, by
+    :class:`ServedFilesCheck` while the instance copies the cached file."""
     from iris_ops import datlabel
     from iris_ops.fixture import Finding
     from iris_ops.operations import validate
@@ -156,3 +187,76 @@ def check_fixture(op: "Operation", loaded: "Fixture", src: Path) -> None:
                  for f in group]
     if any(not f.ok for f in findings):
         raise validate.failure(findings, str(src))
+
+
+def content_differs(file: str, expected: str, actual: str) -> ValidationError:
+    """A fixture's file whose bytes are not the manifest's (found while streaming it, or while
+    the cache served it): the restore is rolled back."""
+    return ValidationError(
+        f"{file}: content differs from the manifest (expected sha256 {expected}, found {actual}); nothing was kept",
+        fix="The fixture's file is damaged or changed: `iris-ops validate` shows it; recreate the fixture "
+        "with `iris-ops backup`.",
+        details={"file": file},
+    )
+
+
+class ServedFilesCheck:
+    """The sha256 of the fixture's files that the fixture cache serves, computed on this side
+    while the instance copies them: a restore reads every file of its fixture, cache or not.
+
+    The files are hashed one after the other in a thread of this process (hashlib and file
+    reads release the GIL, and this process mostly waits for the instance meanwhile); a
+    compressed file is decompressed as it is hashed, so its digest is that of what the cache
+    holds.  :meth:`result` waits for the end and raises :class:`ValidationError` naming the first
+    file that differs from the manifest; :meth:`abandon` stops the pass after a failure."""
+
+    def __init__(self, loaded: "Fixture", databases: list["Database"]) -> None:
+        self.loaded = loaded
+        self.databases = databases
+        self.failure: BaseException | None = None
+        self.found: dict[str, str] = {}
+        self.seconds = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="fixture-check", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        from iris_ops import hashpass
+        from iris_ops.fixture import content
+
+        started = time.monotonic()
+        try:
+            for db in self.databases:
+                path = self.loaded.path_of(db)
+                if db.compressed is None:
+                    _, digest, _ = hashpass.hash_plain(path, 0, abandon=self._stop.is_set)
+                else:
+                    digest = content.scan(path, db).sha256 or "(it does not decompress)"
+                self.found[db.file] = digest
+        except InterruptedError:
+            pass
+        except BaseException as exc:  # noqa: BLE001 - handed to result()
+            self.failure = exc
+        self.seconds = time.monotonic() - started
+
+    def result(self, log) -> None:
+        """Wait for the pass; raise when a file is not the manifest's."""
+        began = time.monotonic()
+        self._thread.join()
+        log.info("restore.fixture_checked", files=len(self.databases), seconds=round(self.seconds, 3),
+                 waited=round(time.monotonic() - began, 3))
+        if isinstance(self.failure, IrisOpsError):
+            raise self.failure
+        for db in self.databases:
+            found = self.found.get(db.file)
+            if found is None:
+                reason = f"{type(self.failure).__name__}: {self.failure}" if self.failure else "not read"
+                raise ValidationError(f"{db.file}: cannot be read to check it against the manifest ({reason}); "
+                                      "nothing was kept", details={"file": db.file})
+            if found != db.sha256:
+                raise content_differs(db.file, db.sha256, found)
+
+    def abandon(self) -> None:
+        """Stop the pass (a plain file within 64 MiB of reading; the thread only ever reads)."""
+        self._stop.set()
+        self._thread.join(timeout=1)

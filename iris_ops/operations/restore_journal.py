@@ -28,8 +28,14 @@ from iris_ops.errors import InstanceError, IrisOpsError, ScriptError
 
 if TYPE_CHECKING:
     from iris_ops.objectscript import Script
-    from iris_ops.operations.context import Operation
+    from iris_ops.operation import Operation
     from iris_ops.scripts.restore import Guard
+
+__all__ = [
+    "JOURNAL_PREFIX", "UNDER_WAY", "ROLLING_BACK", "COMMITTED", "MARKER", "journal_path", "journal_names",
+    "recognise", "Journal", "guarded_revoke", "UndoLog", "remove_journal", "remove_created_directory", "read",
+    "what_it_created", "listed_databases", "roll_back",
+]
 
 #: ``<mgr>/iris-ops-restore-<NS>.json`` exists while a restore into NS is unfinished.
 JOURNAL_PREFIX = "iris-ops-restore-"
@@ -220,7 +226,8 @@ def remove_journal(journal: Journal, state: str = UNDER_WAY) -> None:
                                    fix="`iris-ops doctor --fix` removes it")
 
 
-def remove_directory(op: "Operation", directory: str) -> None:
+def remove_created_directory(op: "Operation", directory: str) -> None:
+    """Remove a database directory a restore created (as root when the instance cannot)."""
     try:
         op.runner.run(scripts.remove_directory(directory))
     except IrisOpsError:
@@ -242,6 +249,14 @@ def read(op: "Operation", path: str, namespace: str) -> dict:
                         for d in doc.get("databases", [])]
     doc["resources"] = [(r["name"], bool(r.get("with_role"))) for r in doc.get("resources", [])]
     return doc
+
+
+def listed_databases(doc: dict) -> set[str]:
+    """Every database name a journal (as :func:`read` returns it) lists: staged, final and, for a
+    replacement, the old ones (doctor's orphan check leaves them to the journal's finding)."""
+    found = {d["name"] for d in doc["databases"]} | {names.database(d["final"]) for d in doc["databases"] if d.get("final")}
+    found |= {names.database(d["name"]) for d in (doc.get("replaces") or {}).get("databases", [])}
+    return found
 
 
 def what_it_created(doc: dict) -> list[str]:
@@ -279,7 +294,7 @@ def roll_back(op: "Operation", mgr: str, namespace: str, state: str, doc: dict) 
             # configuration, then remove the directory (as root if need be).
             op.log.warning("doctor.unreadable_database", directory=directory, error=str(exc))
             op.runner.run(scripts.delete_database(name, directory, keep_files=True))
-        remove_directory(op, directory)
+        remove_created_directory(op, directory)
     for resource, with_role in doc["resources"]:
         op.runner.run(scripts.delete_resource(resource, with_role=with_role))
     op.runner.run(scripts.remove_file(path))

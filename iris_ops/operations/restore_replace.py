@@ -30,12 +30,15 @@ from iris_ops.errors import ConflictError, IrisOpsError, ScriptError
 
 if TYPE_CHECKING:
     from iris_ops.fixture import Fixture
+    from iris_ops.leftovers import Leftover
     from iris_ops.objectscript import Script
-    from iris_ops.operations.context import Operation
+    from iris_ops.operation import Operation
     from iris_ops.operations.delete import Doomed
-    from iris_ops.operations.restore import PlannedDatabase
-    from iris_ops.operations.restore_checks import Facts
+    from iris_ops.operations.restore_checks import Facts, PlannedDatabase
     from iris_ops.operations.restore_journal import Journal, UndoLog
+
+__all__ = ["STAGING_PREFIX", "Replacement", "prepare", "check_every_file", "swap_script", "swap_in", "roll_forward",
+           "recover"]
 
 #: The staging identity: namespace ``IRISOPS-NEW-<8 hex>``, databases ``IRISOPS-NEW-<8 hex>-<n>``.
 STAGING_PREFIX = "IRISOPS-NEW-"
@@ -182,17 +185,10 @@ def roll_forward(op: "Operation", mgr: str, namespace: str, doc: dict) -> None:
     op.runner.run(scripts.remove_file(path))
 
 
-@dataclass
-class Recovery:
-    """What doctor reports for a journal left behind, and how ``--fix`` repairs it."""
-
-    problem: str
-    repair: str
-    action: object
-
-
-def recover(op: "Operation", mgr: str, entry: str) -> Recovery | None:
-    """Doctor's view of ``<mgr>/<entry>`` when it is a restore journal, else None."""
+def recover(op: "Operation", mgr: str, entry: str, pending: set[str]) -> "Leftover | None":
+    """Doctor's view of ``<mgr>/<entry>`` when it is a restore journal, else None; the databases
+    it lists are added to ``pending`` (this finding covers them)."""
+    from iris_ops.leftovers import Leftover
     from iris_ops.operations import restore_journal as rj
 
     found = rj.recognise(entry)
@@ -204,17 +200,19 @@ def recover(op: "Operation", mgr: str, entry: str) -> Recovery | None:
         doc = rj.read(op, path, namespace)
         if state == rj.COMMITTED and not (doc.get("replaces") and doc.get("token")):
             raise ValueError("a committed journal without what it replaces")
-    except (IrisOpsError, ValueError, KeyError, TypeError) as exc:
-        return Recovery(f"an unreadable restore journal ({exc})", "none: read it and clean up by hand", lambda: None)
+        pending |= rj.listed_databases(doc)
+    except (IrisOpsError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        return Leftover("restore", path, f"an unreadable restore journal ({exc})", "none: read it and clean up by hand")
     what = ", ".join(rj.what_it_created(doc))
     if state == rj.COMMITTED:
         final = ", ".join(d["final"] for d in doc["databases"])
-        return Recovery(f"a restore --force into {namespace} stopped while the new namespace (verified) took the "
+        return Leftover("restore", path,
+                        f"a restore --force into {namespace} stopped while the new namespace (verified) took the "
                         "place of the old one",
                         f"finish it: namespace {namespace} with databases {final}; the old databases removed",
                         lambda: roll_forward(op, mgr, namespace, doc))
     began = " (its rollback began)" if state == rj.ROLLING_BACK else ""
     kept = f"; namespace {namespace} as it was is kept" if doc.get("replaces") else ""
-    return Recovery(f"a restore into {namespace} never finished{began}; it may have created {what}",
+    return Leftover("restore", path, f"a restore into {namespace} never finished{began}; it may have created {what}",
                     f"roll it back: {what} removed{kept}",
                     lambda: rj.roll_back(op, mgr, namespace, state, doc))

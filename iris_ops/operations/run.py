@@ -15,23 +15,31 @@ import sys
 from pathlib import Path
 
 from iris_ops import hookimpl, names
-from iris_ops.cli import task
+from iris_ops.task import task
 from iris_ops.errors import ScriptError, UsageError
 
-_HALT = re.compile(r"^\s*(halt|h)\s*$", re.IGNORECASE)
+__all__ = ["build_script", "user_output", "run", "register_tasks"]
+
 # The terminal's prompt before each input line: `USER>`, `TL1:USER>`, `%SYS 2d0>`.
 _PROMPT = re.compile(r"\n(?:TL\d+:)?%?[A-Za-z0-9_-]+(?: \d+d\d+)?>")
 
 
 def build_script(code: str, namespace: str):
+    from iris_ops import haltscan
     from iris_ops import objectscript as o
 
     script = o.Script(namespace, purpose="run")
     for number, line in enumerate(code.replace("\r\n", "\n").split("\n"), start=1):
         if not line.strip():
             continue
-        if _HALT.match(line):
-            break  # the frame ends the session itself, after reporting
+        halt = haltscan.find_halt(line)
+        if halt is not None:  # it would end the session before the frame reports, and drop the rest
+            raise UsageError(
+                f"line {number}, column {halt.column}: `{halt.text}` is a HALT command: it would end the session "
+                "before iris-ops reads the result, and no line after it would run",
+                fix="Remove it: the session ends by itself after the last line, and a failing line stops the "
+                "rest. (`H` with an argument is HANG; a variable named halt is fine.)",
+                details={"line": number, "column": halt.column})
         try:
             script.step(f"line{number}", o.user_code(line))
         except ValueError as exc:
@@ -74,12 +82,18 @@ def run(c, code=None, file="", ns="USER", dry_run=False, json_=False, **target):
     Give the code as CODE, or with --file F (--file - reads stdin). Each line runs in turn and
     a failing line stops the rest. The output is what IRIS wrote, line breaks included.
 
+    A line with a HALT command is refused (exit 2), since the session then ends before its
+    result is read: HALT or H without an argument, in any case, with or without a
+    postconditional (H:x), wherever a command may stand on the line, but not inside a string
+    or a comment, and not a variable named halt; H with an argument is HANG. A HALT reached
+    through Xecute, indirection or a called routine cannot be seen: the run then fails (exit 5).
+
     Examples:
         iris-ops run --ns %SYS 'Write $ZVersion,!'
         iris-ops run --file setup.mac
         echo 'Write 1,!' | iris-ops run --file -
     """
-    from iris_ops.operations.context import Operation, refuse_json_dry_run
+    from iris_ops.operations.context import no_such_namespace, operation_from_flags, refuse_json_dry_run
 
     refuse_json_dry_run(json_, dry_run)
     namespace = names.namespace(ns)
@@ -92,25 +106,35 @@ def run(c, code=None, file="", ns="USER", dry_run=False, json_=False, **target):
         except OSError as exc:
             raise UsageError(f"cannot read {file}: {exc.strerror}") from None
     script = build_script(code, namespace)
-    op = Operation.from_flags("run", target, dry_run=dry_run)
+    op = operation_from_flags("run", target, dry_run=dry_run)
     with op.bound(ns=namespace):
         if dry_run:
             op.runner.show(script)
             return None
         result = op.runner.execute(script.render(), namespace)
         shown = user_output(result.text, script)
-        if json_:
-            try:
-                op.runner.parse(script, result)
-            except ScriptError as exc:
-                exc.details["output"] = shown
-                raise
-            return {"namespace": namespace, "output": shown}
-        if shown:
+        if shown and not json_:
             op.out.write(shown if shown.endswith("\n") else shown + "\n")
             op.out.flush()
-        op.runner.parse(script, result)
+        try:
+            op.runner.parse(script, result)
+        except ScriptError as exc:
+            # No result at all: the session may never have entered the namespace.  Asked only
+            # now, so a run that works costs no second session.
+            if exc.details.get("result") is None and not _exists(op, namespace):
+                raise no_such_namespace(op, namespace) from None
+            if json_:
+                exc.details["output"] = shown
+            raise
+        if json_:
+            return {"namespace": namespace, "output": shown}
     return None
+
+
+def _exists(op, namespace: str) -> bool:
+    from iris_ops import scripts
+
+    return bool(int(op.runner.run(scripts.namespace_exists(namespace), changes=False).get("exists") or 0))
 
 
 @hookimpl

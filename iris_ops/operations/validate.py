@@ -11,12 +11,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from iris_ops import hookimpl, names, scripts
-from iris_ops.cli import task
+from iris_ops.task import task
 from iris_ops.errors import UsageError, ValidationError
 
 if TYPE_CHECKING:
     from iris_ops.fixture import Finding, Fixture
-    from iris_ops.operations.context import Operation
+    from iris_ops.operation import Operation
+
+__all__ = [
+    "validate", "online_findings", "compare_counts", "collect", "failure", "validate_task", "register_tasks",
+    "LIVE_CHECKS",
+]
 
 
 @hookimpl
@@ -75,13 +80,33 @@ def collect(op: "Operation", fixture: "Fixture", *, online: bool, namespace: str
     return [finding for group in results if group for finding in group]
 
 
-def failure(findings: list["Finding"], fixture_dir: str) -> ValidationError:
+#: The checks of the live namespace (``--online``): when one fails, the namespace changed, not the fixture.
+LIVE_CHECKS = frozenset({"namespace", "mounted-rw", "row-count"})
+
+
+def failure(findings: list["Finding"], fixture_dir: str, namespace: str | None = None) -> ValidationError:
+    """Exit 4, saying which side differs: the fixture from its manifest (recreate it), or the
+    live namespace from the fixture (the namespace changed: restore it again if that was not meant)."""
     bad = [f for f in findings if not f.ok]
-    lines = [f"{f.file or '-'}: {f.check} failed: {f.message} (expected {f.expected}, actual {f.actual})" for f in bad]
-    return ValidationError(
-        f"fixture {fixture_dir} failed {len(bad)} check(s):\n  " + "\n  ".join(lines),
-        details={"failed": [f.check + ":" + (f.file or "-") for f in bad]},
-    )
+    live = [f for f in bad if namespace and f.check in LIVE_CHECKS]
+    own = [f for f in bad if not (namespace and f.check in LIVE_CHECKS)]
+    parts, fixes = [], []
+    if own:
+        parts.append(f"fixture {fixture_dir} failed {len(own)} check(s):\n  " + _lines(own))
+        fixes.append(ValidationError.default_fix)
+    if live:
+        parts.append(f"the live namespace {namespace} differs from fixture {fixture_dir} in {len(live)} "
+                     f"check(s):\n  " + _lines(live))
+        fixes.append(f"The namespace {namespace} is not as the fixture left it (changed since it was restored, or "
+                     "never restored from it); that is no fault of the fixture. To start it again from the fixture: "
+                     f"`iris-ops restore {fixture_dir} --ns {namespace} --force --yes`.")
+    return ValidationError("\n".join(parts), fix=" ".join(fixes),
+                           details={"failed": [f.check + ":" + (f.file or "-") for f in bad]})
+
+
+def _lines(findings: list["Finding"]) -> str:
+    return "\n  ".join(f"{f.file or '-'}: {f.check} failed: {f.message} (expected {f.expected}, actual {f.actual})"
+                        for f in findings)
 
 
 @task(
@@ -98,7 +123,8 @@ def validate_task(c, src, json_=False, online=False, ns="", **target):
 
     Offline checks need no instance. With --online --ns NS the namespace must exist, its
     databases must be mounted read-write and its row counts must equal the manifest's. Every
-    plugin's findings are reported together; any failure exits 4.
+    plugin's findings are reported together; any failure exits 4. A live namespace that differs
+    is said as such (the namespace changed, not the fixture), apart from a damaged fixture.
 
     Examples:
         iris-ops validate USER
@@ -108,19 +134,20 @@ def validate_task(c, src, json_=False, online=False, ns="", **target):
     from iris_ops import fixture as fixture_module
     from iris_ops import fixtures_dir
     from iris_ops.fixture import Report
-    from iris_ops.operations.context import Operation
+    from iris_ops.operations.context import operation_from_flags
 
     if online and not ns:
         raise UsageError("--online needs --ns", fix="iris-ops validate FIXTURE --online --ns MYTEST")
     namespace = names.namespace(ns) if ns else None
-    op = Operation.from_flags("validate", target) if online else _offline_operation()
+    # Offline validation needs no target: an operation whose runner is never used.
+    op = operation_from_flags("validate", target if online else {"transport": "offline"})
     source = fixtures_dir.locate(src, op.settings)
     loaded = fixture_module.load(source)  # a malformed fixture is a usage error (exit 2)
     with op.bound(ns=namespace, fixture=str(source)):
         findings = collect(op, loaded, online=online, namespace=namespace)
     report = Report(fixture=str(source), schema=loaded.schema, findings=findings)
     if not report.ok:
-        error = failure(findings, str(source))
+        error = failure(findings, str(source), namespace if online else None)
         if json_:
             error.details.update({k: v for k, v in report.to_dict().items() if k != "ok"})
         else:
@@ -130,17 +157,6 @@ def validate_task(c, src, json_=False, online=False, ns="", **target):
         return report.to_dict()
     print(report.table())
     return None
-
-
-def _offline_operation():
-    """Offline validation needs no target: an Operation whose runner is never used."""
-    from iris_ops import config
-    from iris_ops.manager import get_plugin_manager, plugin_defaults
-    from iris_ops.operations.context import Operation
-
-    pm = get_plugin_manager()
-    settings = config.load(plugin_defaults(pm)).with_overrides({"transport": "offline"})
-    return Operation("validate", settings, pm)
 
 
 @hookimpl

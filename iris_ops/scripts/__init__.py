@@ -26,11 +26,13 @@ _WHERE = {
     "freeze_and_copy": "backup",
     "remove_directory": "backup",
     "cache_describe": "cache",
+    "cache_hash": "cache",
     "cache_remove": "cache",
     "FILE": "common",
     "NAMESPACE_PROPERTIES": "common",
     "RESOURCE_DESCRIPTION": "common",
     "RESOURCE_WITH_ROLE_DESCRIPTION": "common",
+    "ROLE_DESCRIPTION": "common",
     "TABLES_QUERY": "common",
     "table_counts": "common",
     "RESOURCE_ABSENT": "delete",
@@ -48,12 +50,18 @@ _WHERE = {
     "counts": "describe",
     "database_users": "describe",
     "describe_namespace": "describe",
+    "namespace_exists": "describe",
     "namespace_names": "describe",
     "resource_status": "describe",
+    "restored_databases": "describe",
     "sql_statement": "describe",
     "FREEZE_ARGUMENTS": "freeze",
     "FREEZE_ARGUMENTS_MISSING": "freeze",
+    "FREEZE_RECORD": "freeze",
+    "FreezeOwner": "freeze",
     "freeze_arguments": "freeze",
+    "freeze_state": "freeze",
+    "release_freeze": "freeze",
     "thaw_entry": "freeze",
     "wd_suspended": "freeze",
     "create_database": "restore",
@@ -92,10 +100,10 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover - what type checkers and IDEs see
     from .backup import ALREADY_FROZEN, FREEZE_EXPIRED, OPEN_TRANSACTIONS_QUERY, count_staged, dismount_and_copy, freeze_and_copy, remove_directory  # noqa: F401
-    from .cache import cache_describe, cache_remove  # noqa: F401
-    from .common import FILE, NAMESPACE_PROPERTIES, RESOURCE_DESCRIPTION, RESOURCE_WITH_ROLE_DESCRIPTION, TABLES_QUERY, table_counts  # noqa: F401
+    from .cache import cache_describe, cache_hash, cache_remove  # noqa: F401
+    from .common import FILE, NAMESPACE_PROPERTIES, RESOURCE_DESCRIPTION, RESOURCE_WITH_ROLE_DESCRIPTION, ROLE_DESCRIPTION, TABLES_QUERY, table_counts  # noqa: F401
     from .delete import RESOURCE_ABSENT, RESOURCE_DELETED, RESOURCE_DELETED_WITH_ROLE, RESOURCE_IN_USE, RESOURCE_NOT_OURS, delete_all, delete_database, delete_namespace, file_exists, remove_file, resource_steps  # noqa: F401
-    from .describe import configured_names, counts, database_users, describe_namespace, namespace_names, resource_status, sql_statement  # noqa: F401
-    from .freeze import FREEZE_ARGUMENTS, FREEZE_ARGUMENTS_MISSING, freeze_arguments, thaw_entry, wd_suspended  # noqa: F401
+    from .describe import configured_names, counts, database_users, describe_namespace, namespace_names, resource_status, restored_databases, sql_statement  # noqa: F401
+    from .freeze import FREEZE_ARGUMENTS, FREEZE_ARGUMENTS_MISSING, FREEZE_RECORD, FreezeOwner, freeze_arguments, freeze_state, release_freeze, thaw_entry, wd_suspended  # noqa: F401
     from .replace import swap  # noqa: F401
     from .restore import Guard, create_database, create_namespace, delete_resource, ensure_resource, existing, guard_step, make_directory, manager_directory, resource_exists, resources_exist, restore_facts, revoke_step, NewDatabase, restore_databases  # noqa: F401

@@ -20,7 +20,12 @@ from iris_ops.objectscript import (
     var,
 )
 from .common import FILE, table_counts
-from .freeze import argument_checks
+from .freeze import FreezeOwner, argument_checks, record_freeze, release_record
+
+__all__ = [
+    "ALREADY_FROZEN", "FREEZE_EXPIRED", "OPEN_TRANSACTIONS_QUERY", "freeze_and_copy", "count_staged",
+    "dismount_and_copy", "remove_directory",
+]
 
 
 def _copy_steps(script: Script, copies: list[tuple[str, str]]) -> None:
@@ -37,9 +42,11 @@ def _copy_steps(script: Script, copies: list[tuple[str, str]]) -> None:
 ALREADY_FROZEN = "the instance is already frozen: the write daemon is suspended by someone else's ExternalFreeze"
 #: Thrown by the ``held`` step when WDSuspendLimit passed during the copy.
 FREEZE_EXPIRED = "the write daemon resumed before the copy finished (WDSuspendLimit passed): the copy is not consistent"
-#: Open transactions right now: %SYS.ProcessQuery's InTransaction [UNV: to confirm on a real instance;
-#: the step tolerates its absence and reports the count as unknown].
-OPEN_TRANSACTIONS_QUERY = "SELECT COUNT(*) FROM %SYS.ProcessQuery WHERE InTransaction=1"
+#: Open transactions right now.  %SYS.ProcessQuery's InTransaction is an %Integer: 0 outside a
+#: transaction, above 0 the journal offset where it began (ref %SYS/ProcessQuery.cls), so a
+#: transaction is ``> 0``, never ``= 1``.  The step tolerates the query failing and reports the
+#: count as unknown.
+OPEN_TRANSACTIONS_QUERY = "SELECT COUNT(*) FROM %SYS.ProcessQuery WHERE InTransaction>0"
 
 
 def _stage_steps(script: Script, stage: str, copies: list[tuple[str, str]]) -> None:
@@ -74,17 +81,21 @@ def _open_transactions() -> list[Code]:
     ]
 
 
-def freeze_and_copy(stage: str, copies: list[tuple[str, str]], *, freeze_timeout: int, freeze_limit: int) -> Script:
+def freeze_and_copy(stage: str, copies: list[tuple[str, str]], *, freeze_timeout: int, freeze_limit: int,
+                    owner: FreezeOwner | None = None) -> Script:
     """Creates ``stage``; refuses if the instance is already frozen; freezes it
     (Backup.General.ExternalFreeze with ExternalFreezeTimeOut and a WDSuspendLimit dead-man
-    switch); records the open transactions; copies each (source, target) inside the instance;
-    proves the freeze still held (IsWDSuspended) before thawing; and thaws whatever happened (an
-    ``always`` step; not when the write daemon already resumed by itself).  First of all, before
-    anything changes, it checks that ExternalFreeze takes the arguments it passes and throws
-    :data:`~iris_ops.scripts.freeze.FREEZE_ARGUMENTS_MISSING` (step ``arguments``) when not: one
-    session fewer than a separate check.  Result: ``copied`` [{file, bytes}], ``frozen``,
-    ``open_transactions``, ``held``, ``thawed``, and ``known``/``spec``/one flag per argument
-    (:func:`~iris_ops.scripts.freeze.argument_checks`)."""
+    switch) and records who froze (``owner``: :func:`~iris_ops.scripts.freeze.record_freeze`);
+    records the open transactions; copies each (source, target) inside the instance; proves the
+    freeze still held (IsWDSuspended) before thawing; and thaws whatever happened (an ``always``
+    step; not when the write daemon already resumed by itself, nor when the record is no longer
+    ``owner``'s: someone else thawed this freeze, and the freeze there now is another's).  First
+    of all, before anything changes, it checks that ExternalFreeze takes the arguments it passes
+    and throws :data:`~iris_ops.scripts.freeze.FREEZE_ARGUMENTS_MISSING` (step ``arguments``)
+    when not: one session fewer than a separate check.  Result: ``copied`` [{file, bytes}],
+    ``frozen``, ``recorded``, ``open_transactions``, ``held``, ``released``, ``thawed``, and
+    ``known``/``spec``/one flag per argument (:func:`~iris_ops.scripts.freeze.argument_checks`)."""
+    owner = owner or FreezeOwner.new()
     script = Script("%SYS", purpose="freeze and copy")
     script.step("arguments", *argument_checks(refuse=True))
     _stage_steps(script, stage, copies)
@@ -100,6 +111,7 @@ def freeze_and_copy(stage: str, copies: list[tuple[str, str]], *, freeze_timeout
         set_(var("frozen"), 1),
         result("frozen", 1),
     )
+    script.step("record", *record_freeze(owner, int(freeze_limit)))
     script.step("transactions", *_open_transactions())
     _copy_steps(script, copies)
     held = var("held")
@@ -110,13 +122,19 @@ def freeze_and_copy(stage: str, copies: list[tuple[str, str]], *, freeze_timeout
         o.if_(o.not_(held), o.throw(lit(FREEZE_EXPIRED))),
     )
     script.step("report", result("copied", var("copied")))
+    ours = var("fours")
     script.step(
         "thaw",
         set_(o.SPECIAL["$Namespace"], lit("%SYS")),
         o.if_(
             func("$Get", var("frozen")),
-            o.if_(call("Backup.General", "IsWDSuspended"), check_status(call("Backup.General", "ExternalThaw"))),
-            result("thawed", 1),
+            # A freeze whose record was never written is this script's own; a recorded one is
+            # only while the record is still ours.
+            set_(ours, o.not_(func("$Get", var("recorded")))),
+            o.if_(func("$Get", var("recorded")), *release_record(owner.token), set_(ours, var("released"))),
+            o.if_(ours,
+                  o.if_(call("Backup.General", "IsWDSuspended"), check_status(call("Backup.General", "ExternalThaw"))),
+                  result("thawed", 1)),
         ),
         always=True,
     )
@@ -126,8 +144,8 @@ def freeze_and_copy(stage: str, copies: list[tuple[str, str]], *, freeze_timeout
 def count_staged(namespace: str, databases: list[tuple[str, str, str]], *, remove: str = "") -> Script:
     """Counts the rows the copied files hold: each ``(name, role, directory)`` of a staged copy
     (``directory`` holds its IRIS.DAT) is configured under the temporary database ``name`` and
-    mounted read-only (so the copy's bytes do not change), a temporary ``namespace`` maps them as
-    the source did, the rows are counted, and everything is removed again whatever happened.
+    mounted read-write, a temporary ``namespace`` maps them as the source did, the rows are
+    counted, and everything is removed again whatever happened.
     With ``remove`` (the staging directory), a last ``always`` step removes that tree too, as
     :func:`remove_directory` does: one session for both.
     Result: ``tables`` [{name, row_count}] (and ``removed``)."""
@@ -145,7 +163,12 @@ def count_staged(namespace: str, databases: list[tuple[str, str, str]], *, remov
             check_status(call("Config.Databases", "Create", lit(name), o.byref("props"))),
             set_(obj, call("SYS.Database", "%OpenId", lit(directory))),
             o.if_(op(obj, "=", lit("")), o.throw(lit(f"cannot open the copy in {directory}"))),
-            o.if_(o.not_(prop(obj, "Mounted")), check_status(call("SYS.Database", "MountDatabase", lit(directory), 1))),
+            # Read-write, not read-only: whether dynamic SQL runs on a database mounted read-only
+            # is not documented (each prepare writes a cached query somewhere), and the count
+            # runs after the copies were streamed and hashed, so nothing it could write changes
+            # the fixture; the staging copies are ours and are deleted right after.  A read-only
+            # mount would buy nothing and could make every count fail.
+            o.if_(o.not_(prop(obj, "Mounted")), check_status(call("SYS.Database", "MountDatabase", lit(directory)))),
             o.kill(obj),
         )
     script.step(

@@ -1,25 +1,47 @@
 """The fixture cache's scripts (``<mgr>/iris-ops-cache/``): the steps that serve an entry and
 fill one (parts of restore's session, :func:`iris_ops.scripts.restore_databases`), and the
-scripts that describe and remove entries.  All file work is ``%Library.File`` (ref/2024.1/%Library/File.cls:
-``CopyFile``, ``Rename``, ``GetFileSize``, ``GetFileDateModified``, ``Delete``, ``Exists``);
-records are read with ``%Stream.FileBinary`` and parsed with ``%DynamicObject.%FromJSON``.
+scripts that describe, hash and remove entries.  All file work is ``%Library.File``
+(ref/2024.1/%Library/File.cls: ``CopyFile``, ``Rename``, ``GetFileSize``, ``GetFileDateModified``,
+``GetFileDateCreated``, ``Delete``, ``Exists``); records are read and written with
+``%Stream.FileBinary`` and parsed with ``%DynamicObject.%FromJSON``; an entry is hashed with
+``$SYSTEM.Encryption.SHAHashStream`` (ref/2024.1/%SYSTEM/Encryption.cls).
 
 An entry is ``<sha256>.DAT`` plus its record ``<sha256>.json``.  Files only ever appear under
-their final name by ``Rename`` of a complete temporary file, record last, so a reader that
-finds a record whose digest and size match, and a DAT of that size, has a complete entry.
+their final name by ``Rename`` of a complete temporary file, record last.  The record holds the
+DAT's identity as it stood once in place: its size, modification time and change time
+(``mtime``, ``ctime``: $H in UTC, milliseconds, as %Library.File reports them; on Unix
+``GetFileDateCreated`` is the time of the last status change).  An entry is served only when
+its record names the manifest's digest and size and the DAT still has all three.
 """
 
 from __future__ import annotations
+
+import json
 
 from iris_ops import names
 from iris_ops import objectscript as o
 from iris_ops.objectscript import Code, Script, call, check_true, lit, method, op, result, set_, var
 from .common import FILE
 
+__all__ = [
+    "DIRECTORY", "RECORD_READ", "probe_step", "clone_steps", "fill_statements", "cache_describe",
+    "cache_remove", "NO_ENTRY", "UNREADABLE", "OTHER_ENTRY", "NO_IDENTITY", "OTHER_SIZE", "CHANGED",
+    "CHANGED_IN_COPY", "record_text", "cache_hash",
+]
+
 #: The fixture cache, under the manager directory.
 DIRECTORY = "iris-ops-cache/"
 #: One Read of a record: records are a few hundred bytes; a longer one reads as garbled.
 RECORD_READ = 32000
+
+#: Why an entry is not served (the probe's ``why``; :class:`iris_ops.cache.Entry` says the same).
+NO_ENTRY = "no entry"
+UNREADABLE = "its record is unreadable"
+OTHER_ENTRY = "its record does not match the manifest"
+NO_IDENTITY = "its record holds no identity of its file (an older iris-ops made it)"
+OTHER_SIZE = "the cached file's size differs from its record"
+CHANGED = "the cached file changed since it was cached (its modification or change time differs from its record)"
+CHANGED_IN_COPY = "the cached file changed while it was copied"
 
 
 def _path(directory: str, name: str) -> Code:
@@ -46,32 +68,50 @@ def _probe(cache_dir: "str | Code", sha256: str, size: int) -> list[Code]:
     return _probe_at(_at(cache_dir, f"{sha256}.DAT"), _at(cache_dir, f"{sha256}.json"), sha256, size)
 
 
+def _modified(dat: Code) -> Code:
+    return call(FILE, "GetFileDateModified", dat, 1)
+
+
+def _changed(dat: Code) -> Code:
+    return call(FILE, "GetFileDateCreated", dat, 1)
+
+
+def _identity_differs(dat: Code, rec: Code, size: int) -> Code:
+    """True when ``dat`` no longer has the size, mtime and ctime its parsed record ``rec`` holds."""
+    return op(op(op(call(FILE, "GetFileSize", dat), "'=", lit(size)), "!",
+                 op(_modified(dat), "'=", method(rec, "%Get", lit("mtime")))),
+              "!", op(_changed(dat), "'=", method(rec, "%Get", lit("ctime"))))
+
+
 def _probe_at(dat: Code, record: Code, sha256: str, size: int) -> list[Code]:
     hit, why, text, rec = var("hit"), var("why"), var("txt"), var("rec")
     agrees = op(op(method(rec, "%Get", lit("sha256")), "=", lit(sha256)), "&",
                 op(method(rec, "%Get", lit("size")), "=", lit(size)))
     return [
         set_(hit, 0),
-        set_(why, lit("no entry")),
+        set_(why, lit(NO_ENTRY)),
         o.if_(call(FILE, "Exists", record), o.try_(
             *_read_record(record, text),
             set_(rec, call("%Library.DynamicObject", "%FromJSON", text)),
-            o.if_(o.not_(agrees), set_(why, lit("its record does not match the manifest")), else_=[
-                o.if_(op(call(FILE, "GetFileSize", dat), "=", lit(size)), set_(hit, 1),
-                      else_=[set_(why, lit("the cached file's size differs from its record"))])]),
-            catch=[set_(why, lit("its record is unreadable"))],
+            o.if_(o.not_(agrees), set_(why, lit(OTHER_ENTRY)), else_=[
+                o.if_(op(method(rec, "%Get", lit("ctime")), "=", lit("")), set_(why, lit(NO_IDENTITY)), else_=[
+                    o.if_(op(call(FILE, "GetFileSize", dat), "'=", lit(size)), set_(why, lit(OTHER_SIZE)), else_=[
+                        o.if_(_identity_differs(dat, rec, size), set_(why, lit(CHANGED)),
+                              else_=[set_(hit, 1)])])])]),
+            catch=[set_(why, lit(UNREADABLE))],
         )),
     ]
 
 
 def probe_step(script: Script, cache_dir: "str | Code", entries: list[tuple[str, int]]) -> Script:
-    """Adds a read-only step to ``script``: result ``cache`` {sha256: 1 when servable, else 0}
-    for each (sha256, size) of ``entries``."""
-    found = var("cached")
-    statements: list[Code] = [set_(found, o.dynamic_object())]
+    """Adds a read-only step to ``script``: results ``cache`` {sha256: 1 when servable, else 0}
+    and ``cache_why`` {sha256: why not} for each (sha256, size) of ``entries``."""
+    found, reasons = var("cached"), var("cwhy")
+    statements: list[Code] = [set_(found, o.dynamic_object()), set_(reasons, o.dynamic_object())]
     for sha256, size in dict.fromkeys(entries):
-        statements += [*_probe(cache_dir, sha256, size), o.do(method(found, "%Set", lit(sha256), var("hit")))]
-    script.step("cache", *statements, result("cache", found))
+        statements += [*_probe(cache_dir, sha256, size), o.do(method(found, "%Set", lit(sha256), var("hit"))),
+                       o.do(method(reasons, "%Set", lit(sha256), var("why")))]
+    script.step("cache", *statements, result("cache", found), result("cache_why", reasons))
     return script
 
 
@@ -92,12 +132,14 @@ def _at(directory: "str | Code", name: str) -> Code:
 def clone_steps(script: Script, cache_dir: "str | Code", sha256: str, size: int, directory: str, token: str,
                 key: str = "") -> Script:
     """Adds the steps that serve ``<sha256>`` to ``<directory>IRIS.DAT``: when the record names
-    that digest and ``size`` and the cached DAT has that size, ``CopyFile`` copies it (over an
-    empty file the transport made, if there is one, so that it keeps that file's owner and mode;
-    [UNV] that IRIS's CopyFile without pDeleteBeforeCopy rewrites an existing file in place, as
-    the simulator does) and the copy's size is checked.  A hit also renews the record's
-    modification time (the entry's last use, for ``prune``).  Leaves ``hit`` (0/1) and ``why``
-    set; ``key`` suffixes the step names (several databases in one script)."""
+    that digest and ``size`` and the cached DAT still has the size, mtime and ctime the record
+    holds, ``CopyFile`` copies it (over an empty file the transport made, if there is one, so
+    that it keeps that file's owner and mode; [UNV] that IRIS's CopyFile without
+    pDeleteBeforeCopy rewrites an existing file in place, as the simulator does); then the
+    copy's size is checked, and the DAT's identity again (a change during the copy is a miss).
+    A hit also renews the record's modification time (the entry's last use, for ``prune``).
+    Leaves ``hit`` (0/1) and ``why`` set; ``key`` suffixes the step names (several databases in
+    one script)."""
     dat, record = _at(cache_dir, f"{sha256}.DAT"), _at(cache_dir, f"{sha256}.json")
     used = _at(cache_dir, f"{sha256}.json.used-{token}")
     target = _path(directory, "IRIS.DAT")
@@ -109,7 +151,9 @@ def clone_steps(script: Script, cache_dir: "str | Code", sha256: str, size: int,
             o.not_(call(FILE, "CopyFile", dat, target, 0)),
             set_(hit, 0), set_(why, lit("the copy failed")),
             else_=[o.if_(op(call(FILE, "GetFileSize", target), "'=", lit(size)),
-                         set_(hit, 0), set_(why, lit("the copy is short")))],
+                         set_(hit, 0), set_(why, lit("the copy is short")),
+                         else_=[o.if_(_identity_differs(dat, var("rec"), size),
+                                      set_(hit, 0), set_(why, lit(CHANGED_IN_COPY)))])],
         )),
     )
     script.step(
@@ -124,29 +168,53 @@ def clone_steps(script: Script, cache_dir: "str | Code", sha256: str, size: int,
     return script
 
 
-def fill_statements(cache_dir: str, sha256: str, size: int, source: str, token: str, filled: Code,
-                    why: Code) -> list[Code]:
+def record_text(fields: dict) -> tuple[str, str, str]:
+    """The record of an entry as three pieces of JSON text around its mtime and its ctime (which
+    only the session that puts the DAT in place can read): ``fields`` (digest, size, fixture,
+    ...), then ``"mtime": "<$H>"`` and ``"ctime": "<$H>"``.  ASCII only, as a binary stream
+    writes it."""
+    head = json.dumps(fields)  # ensure_ascii: any other character is escaped
+    return head[:-1] + ', "mtime": "', '", "ctime": "', '"}'
+
+
+def fill_statements(cache_dir: str, sha256: str, size: int, source: str, token: str, record: tuple[str, str, str],
+                    filled: Code, why: Code) -> list[Code]:
     """Statements that put a verified copy of ``source`` (``size`` bytes) in the cache as
-    ``<sha256>.DAT``, with the record the client already wrote as ``<sha256>.json.tmp-<token>``:
-    the DAT is copied to a temporary name, any previous entry is removed, then the DAT and the
-    record are renamed into place (record last).  They never throw: ``filled`` ends 1, or 0
-    with ``why`` (a failure, or a concurrent restore that placed the entry first), and the
+    ``<sha256>.DAT``, with its record (:func:`record_text`): the cache directory is created
+    if missing, the DAT is copied to a temporary name, any previous entry is removed (record
+    first), the DAT is renamed into place, its record is written as
+    ``<sha256>.json.tmp-<token>`` with the DAT's mtime and ctime as they now are (a rename
+    may change the ctime), then renamed into place.  They never throw: ``filled`` ends 1, or
+    0 with ``why`` (a failure, or a concurrent restore that placed the entry first), and the
     temporary files are removed whatever happened."""
-    dat, record = _path(cache_dir, f"{sha256}.DAT"), _path(cache_dir, f"{sha256}.json")
+    dat, final_record = _path(cache_dir, f"{sha256}.DAT"), _path(cache_dir, f"{sha256}.json")
     dat_tmp = _path(cache_dir, f"{sha256}.DAT.tmp-{token}")
     record_tmp = _path(cache_dir, f"{sha256}.json.tmp-{token}")
+    stream = var("stm")
+    head, middle, tail = (lit(piece) for piece in record)
+    text = op(op(op(op(head, "_", _modified(dat)), "_", middle), "_", _changed(dat)), "_", tail)
+    directory = lit(names.directory(cache_dir))
+    exists = call(FILE, "DirectoryExists", directory)
     return [
         set_(filled, 0),
         set_(why, lit("")),
         o.try_(
+            # made by the first fill (a concurrent one may make it first)
+            o.if_(o.not_(exists), o.if_(op(o.not_(call(FILE, "CreateDirectoryChain", directory)), "&", o.not_(exists)),
+                                        o.throw(lit(f"cannot create {cache_dir}")))),
             check_true(call(FILE, "CopyFile", lit(names.instance_path(source)), dat_tmp),
                        f"cannot copy {source} to the cache"),
             o.if_(op(call(FILE, "GetFileSize", dat_tmp), "'=", lit(size)), o.throw(lit("the cache copy is short"))),
-            _delete_if_there(record),
+            _delete_if_there(final_record),
             _delete_if_there(dat),
-            o.if_(call(FILE, "Rename", dat_tmp, dat),
-                  o.if_(call(FILE, "Rename", record_tmp, record), set_(filled, 1),
-                        else_=[set_(why, lit("cannot rename its record into place"))]),
+            o.if_(call(FILE, "Rename", dat_tmp, dat), *[
+                set_(stream, call("%Stream.FileBinary", "%New")),
+                o.check_status(method(stream, "LinkToFile", record_tmp)),
+                o.check_status(method(stream, "Write", text)),
+                o.check_status(method(stream, "%Save")),
+                o.kill(stream),
+                o.if_(call(FILE, "Rename", record_tmp, final_record), set_(filled, 1),
+                      else_=[set_(why, lit("cannot rename its record into place"))])],
                   else_=[set_(why, lit("a concurrent restore placed it first"))]),
             catch=[set_(why, method(var("ex"), "DisplayString"))],
         ),
@@ -157,21 +225,56 @@ def fill_statements(cache_dir: str, sha256: str, size: int, source: str, token: 
 
 def cache_describe(cache_dir: str, files: list[str]) -> Script:
     """Read-only.  For each file name in the cache directory: ``sizes`` {name: bytes},
-    ``modified`` {name: $H in UTC}; for each record (``*.json``): ``records`` {name: text, or ""
-    when unreadable}."""
-    sizes, modified, records, text = var("sizes"), var("mod"), var("recs"), var("txt")
+    ``modified`` {name: $H in UTC}; for each DAT: ``changed`` {name: its ctime, $H in UTC}; for
+    each record (``*.json``): ``records`` {name: text, or "" when unreadable}."""
+    sizes, modified, changed, records, text = var("sizes"), var("mod"), var("chg"), var("recs"), var("txt")
     statements: list[Code] = [set_(sizes, o.dynamic_object()), set_(modified, o.dynamic_object()),
-                              set_(records, o.dynamic_object())]
+                              set_(changed, o.dynamic_object()), set_(records, o.dynamic_object())]
     for name in files:
         path = _path(cache_dir, name)
         statements += [o.do(method(sizes, "%Set", lit(name), call(FILE, "GetFileSize", path))),
-                       o.do(method(modified, "%Set", lit(name), call(FILE, "GetFileDateModified", path, 1)))]
+                       o.do(method(modified, "%Set", lit(name), _modified(path)))]
+        if name.endswith(".DAT"):
+            statements.append(o.do(method(changed, "%Set", lit(name), _changed(path))))
         if name.endswith(".json"):
             statements.append(o.try_(*_read_record(path, text), o.do(method(records, "%Set", lit(name), text)),
                                      catch=[o.do(method(records, "%Set", lit(name), lit("")))]))
     script = Script("%SYS", purpose="describe the fixture cache")
     script.step("describe", *statements, result("sizes", sizes), result("modified", modified),
-                result("records", records))
+                result("changed", changed), result("records", records))
+    return script
+
+
+def cache_hash(cache_dir: str, sha256: str) -> Script:
+    """Read-only: the sha256 of ``<sha256>.DAT``, computed inside the instance
+    (``SHAHashStream`` of a %Stream.FileBinary linked to it).  Result: ``sha256``, the digest's
+    32 bytes in Base64 (``Base64Encode`` with no line breaks: older than ``ToHex``, whose case is
+    not documented); "" when it could not be hashed, then ``error`` says why; and ``changed`` (1
+    when the file's size, mtime or ctime moved while it was hashed)."""
+    dat = _path(cache_dir, f"{sha256}.DAT")
+    stream, digest, status, before = var("stm"), var("dig"), var("hsc"), var("was")
+
+    def identity() -> Code:
+        return op(op(op(call(FILE, "GetFileSize", dat), "_", lit("/")), "_", _modified(dat)), "_",
+                  op(lit("/"), "_", _changed(dat)))
+
+    script = Script("%SYS", purpose=f"hash fixture cache entry {sha256[:16]}")
+    script.step(
+        "hash",
+        result("sha256", ""), result("error", ""), result("changed", 0),
+        o.try_(
+            set_(before, identity()),
+            set_(stream, call("%Stream.FileBinary", "%New")),
+            o.check_status(method(stream, "LinkToFile", dat)),
+            set_(status, 1),
+            set_(digest, o.system("Encryption.SHAHashStream", 256, stream, o.byref("hsc"))),
+            o.check_status(status),
+            o.kill(stream),
+            result("sha256", o.system("Encryption.Base64Encode", digest, 1)),
+            result("changed", op(identity(), "'=", before)),
+            catch=[result("error", method(var("ex"), "DisplayString"))],
+        ),
+    )
     return script
 
 

@@ -6,19 +6,62 @@ from iris_ops import names
 from iris_ops import objectscript as o
 from iris_ops.objectscript import Code, call, check_sql, check_status, func, lit, method, op, prop, result, set_, var
 
+__all__ = [
+    "FILE", "NAMESPACE_PROPERTIES", "RESOURCE_DESCRIPTION", "RESOURCE_WITH_ROLE_DESCRIPTION", "TABLES_QUERY",
+    "quoted_identifier", "table_counts", "database_facts", "MAP_CLASSES", "read_listed", "mappings_of",
+    "resource_users", "for_each_namespace", "ROLE_DESCRIPTION", "SMALL_READ", "read_small_file",
+    "delete_our_role", "for_each_database",
+]
+
 
 FILE = "%Library.File"
 NAMESPACE_PROPERTIES = ("Globals", "Routines", "TempGlobals", "Library", "SysGlobals", "SysRoutines", "Interop")
 #: The Description of resources a restore creates: delete-ns removes only these.
 RESOURCE_DESCRIPTION = "created by iris-ops restore"
-#: ... and of those it created together with the role of the same name (removed with them).
+#: The Description of a role a restore creates beside its resource: only such a role is removed
+#: with the resource.  Whether the role is ours is known only after the resource exists (IRIS
+#: may create a ``%DB_`` role with it), so it is marked on the role itself.
+ROLE_DESCRIPTION = "created by iris-ops restore for the resource of the same name"
+#: What earlier restores wrote on a resource created with its role, and on that role: still ours.
 RESOURCE_WITH_ROLE_DESCRIPTION = "created by iris-ops restore, with the role of the same name"
 TABLES_QUERY = "SELECT TABLE_SCHEMA,TABLE_NAME FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_TYPE='BASE TABLE'"
+
+
+#: One Read of a small JSON file iris-ops wrote (records, markers: a few hundred bytes).
+SMALL_READ = 32000
+
+
+def read_small_file(path: Code, into: Code) -> list[Code]:
+    """Statements reading the file at ``path`` (which must exist) into ``into``, in one Read of
+    :data:`SMALL_READ` characters (%Stream.FileBinary)."""
+    stream = var("sfstm")
+    return [
+        set_(stream, call("%Stream.FileBinary", "%New")),
+        check_status(method(stream, "LinkToFile", path)),
+        set_(into, method(stream, "Read", SMALL_READ)),
+        o.kill(stream),
+    ]
 
 
 def quoted_identifier(name: Code) -> Code:
     """A delimited SQL identifier built at run time: ``"na""me"``."""
     return op(op(lit('"'), "_", func("$Replace", name, lit('"'), lit('""'))), "_", lit('"'))
+
+
+def delete_our_role(res: Code, deleted: Code) -> list[Code]:
+    """Statements that delete the role named ``res`` if iris-ops created it (its Description says
+    so), setting ``deleted`` to 1 then, else 0; a role that is absent, or not ours (one IRIS made
+    with the resource, or anyone else's), is left alone."""
+    role = var("rl")
+    ours = op(op(prop(role, "Description"), "=", lit(ROLE_DESCRIPTION)), "!",
+              op(prop(role, "Description"), "=", lit(RESOURCE_WITH_ROLE_DESCRIPTION)))
+    return [
+        set_(deleted, 0),
+        o.kill(role),
+        o.if_(call("Security.Roles", "Exists", res, o.byref("rl")),
+              o.if_(ours, check_status(call("Security.Roles", "Delete", res)), set_(deleted, 1))),
+        o.kill(role),
+    ]
 
 
 def table_counts(namespace: str) -> list[Code]:
@@ -150,6 +193,26 @@ def resource_users(res: Code, users: Code) -> list[Code]:
             ),
         ]
     return for_each_namespace(*per_role)
+
+
+def for_each_database(*body: Code) -> list[Code]:
+    """Statements running ``body`` with ``dn`` set to each configured database (the List query of
+    Config.Databases) and ``d`` holding its Config.Databases properties (``d("Directory")``);
+    one deleted since it was listed is skipped (:func:`read_listed`)."""
+    st, rs, dn = var("st"), var("rs"), var("dn")
+    return [
+        set_(st, call("%SQL.Statement", "%New")),
+        check_status(method(st, "%PrepareClassQuery", lit("Config.Databases"), lit("List"))),
+        set_(rs, method(st, "%Execute")),
+        check_sql(rs),
+        o.while_(
+            method(rs, "%Next"),
+            set_(dn, method(rs, "%GetData", 1)),
+            o.kill(var("d")),
+            *read_listed(call("Config.Databases", "Get", dn, o.byref("d")), call("Config.Databases", "Exists", dn),
+                         *body),
+        ),
+    ]
 
 
 def for_each_namespace(*body: Code) -> list[Code]:

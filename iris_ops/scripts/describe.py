@@ -7,6 +7,7 @@ from iris_ops import objectscript as o
 from iris_ops.objectscript import (
     Script,
     call,
+    check_sql,
     check_status,
     func,
     lit,
@@ -21,14 +22,19 @@ from .common import (
     FILE,
     MAP_CLASSES,
     NAMESPACE_PROPERTIES,
-    check_sql,
     database_facts,
+    for_each_database,
     for_each_namespace,
     mappings_of,
-    read_listed,
+    read_small_file,
     resource_users,
     table_counts,
 )
+
+__all__ = [
+    "describe_namespace", "DATABASE_ROLES", "database_users", "resource_status", "counts", "namespace_names",
+    "configured_names", "sql_statement", "restored_databases", "namespace_exists",
+]
 
 
 def describe_namespace(namespace: str, *, with_tables: bool = False) -> Script:
@@ -89,12 +95,12 @@ def describe_namespace(namespace: str, *, with_tables: bool = False) -> Script:
 DATABASE_ROLES = ("Globals", "Routines", "TempGlobals", "Library", "SysGlobals", "SysRoutines")
 
 
-def database_users(namespace: str, databases: list[tuple[str, str]]) -> Script:
+def database_users(namespace: str | None, databases: list[tuple[str, str]]) -> Script:
     """Read-only.  Who else needs each ``(name, directory)`` database: ``users`` {DB: [reasons]},
-    a reason for each namespace other than ``namespace`` that maps to it directly (Globals,
-    Routines, ...) or through a global, routine or package mapping (``%ALL`` included), and for
-    each other database configuration naming the same directory."""
-    ns = names.namespace(namespace)
+    a reason for each namespace other than ``namespace`` (every namespace when it is None) that
+    maps to it directly (Globals, Routines, ...) or through a global, routine or package mapping
+    (``%ALL`` included), and for each other database configuration naming the same directory."""
+    ns = names.namespace(namespace) if namespace is not None else None
     dbs = [(names.database(n), names.directory(d)) for n, d in databases]
     script = Script("%SYS", purpose="find who uses databases")
     users, cur = var("users"), var("ns")
@@ -107,7 +113,7 @@ def database_users(namespace: str, databases: list[tuple[str, str]]) -> Script:
         for role in DATABASE_ROLES:
             direct.append(o.if_(op(func("$Get", var("p", role)), "=", lit(db)),
                                 reason(db, op(op(lit("namespace "), "_", cur), "_", lit(f" ({role})")))))
-    other = op(cur, "'=", lit(ns))
+    other = op(cur, "'=", lit(ns)) if ns is not None else lit(1)
     script.step(
         "direct",
         set_(users, o.dynamic_object()),
@@ -125,24 +131,39 @@ def database_users(namespace: str, databases: list[tuple[str, str]]) -> Script:
         "all",
         o.if_(call("Config.Namespaces", "Exists", lit("%ALL")), set_(cur, lit("%ALL")), *mapped),
     )
-    st, rs, dn = var("st"), var("rs"), var("dn")
+    dn = var("dn")
     same_dir = [o.if_(op(op(dn, "'=", lit(db)), "&", op(func("$Get", var("d", "Directory")), "=", lit(directory))),
                       reason(db, op(op(lit("database "), "_", dn), "_", lit(" (same directory)"))))
                 for db, directory in dbs]
+    script.step("directories", *for_each_database(*same_dir), result("users", users))
+    return script
+
+
+def restored_databases(marker: str) -> Script:
+    """Read-only.  Result: ``restored`` [[name, directory, marked, resource]]: each configured
+    database whose directory holds the file ``marker`` (the provenance a restore writes), with
+    the ``database`` that file names ("" when it does not parse) and the resource in the
+    database's label ("" when its file cannot be opened)."""
+    name, obj, text, mark, entry = var("dn"), var("obj"), var("mtxt"), var("mrk"), var("entry")
+    directory = var("d", "Directory")
+    path = op(directory, "_", lit(marker))
+    script = Script("%SYS", purpose="find the databases a restore created")
     script.step(
-        "directories",
-        set_(st, call("%SQL.Statement", "%New")),
-        check_status(method(st, "%PrepareClassQuery", lit("Config.Databases"), lit("List"))),
-        set_(rs, method(st, "%Execute")),
-        check_sql(rs),
-        o.while_(
-            method(rs, "%Next"),
-            set_(dn, method(rs, "%GetData", 1)),
-            o.kill(var("d")),
-            *read_listed(call("Config.Databases", "Get", dn, o.byref("d")), call("Config.Databases", "Exists", dn),
-                         *same_dir),
-        ),
-        result("users", users),
+        "list",
+        set_(var("found"), o.new_array()),
+        *for_each_database(o.if_(
+            call(FILE, "Exists", path),
+            *read_small_file(path, text),
+            set_(mark, lit("")),
+            o.try_(set_(var("mjs"), call("%Library.DynamicObject", "%FromJSON", text)),
+                   set_(mark, method(var("mjs"), "%Get", lit("database")))),
+            set_(obj, call("SYS.Database", "%OpenId", directory)),
+            set_(entry, o.new_array()),
+            *[o.push(entry, value) for value in (name, directory, mark)],
+            o.push(entry, o.select((op(obj, "=", lit("")), lit("")), default=prop(obj, "ResourceName"))),
+            o.push(var("found"), entry),
+            o.kill(obj))),
+        result("restored", var("found")),
     )
     return script
 
@@ -174,6 +195,14 @@ def counts(namespace: str) -> Script:
     """Read-only.  Result: ``tables`` [{name, row_count}] of ``namespace``."""
     script = Script("%SYS", purpose=f"count rows in {names.namespace(namespace)}")
     script.step("tables", *table_counts(namespace))
+    return script
+
+
+def namespace_exists(namespace: str) -> Script:
+    """Read-only.  Result: ``exists`` (0/1), whether ``namespace`` is configured."""
+    ns = names.namespace(namespace)
+    script = Script("%SYS", purpose=f"check that namespace {ns} exists")
+    script.step("check", result("exists", call("Config.Namespaces", "Exists", lit(ns))))
     return script
 
 

@@ -15,6 +15,8 @@ from iris_ops.objectscript import Code, Script, call, check_status, check_true, 
 from .common import FILE
 from .restore import Guard, guard_step
 
+__all__ = ["swap"]
+
 
 def _same_directory(configured: Code, directory: str) -> Code:
     """Whether a configured Directory is ``directory`` (both normalised by the instance)."""
@@ -54,8 +56,8 @@ def swap(namespace: str, guard: Guard, journal: str, committed: str, staging_nam
 
     Result: ``committed`` 1 after step 1, ``resources`` (as :func:`iris_ops.scripts.delete_all`),
     ``finished`` 1 at the end."""
-    from .delete import _database_steps, resource_steps
-    from .restore import _database_statements, _namespace_statements
+    from .delete import database_steps, resource_steps
+    from .restore import database_statements, namespace_statements
 
     ns = lit(names.namespace(namespace))
     src, dst = lit(names.instance_path(journal)), lit(names.instance_path(committed))
@@ -81,7 +83,7 @@ def swap(namespace: str, guard: Guard, journal: str, committed: str, staging_nam
                           check_status(call("Config.Databases", "Delete", db))))
     for i, (staged, final, directory) in enumerate(databases):
         old, new = lit(names.database(staged)), lit(names.database(final))
-        config, mount = _database_statements(final, directory)
+        config, mount = database_statements(final, directory)
         script.step(f"rename{i}",
                     o.if_(call("Config.Databases", "Exists", old), check_status(call("Config.Databases", "Delete", old))),
                     o.if_(o.not_(call("Config.Databases", "Exists", new)), *config),
@@ -90,10 +92,10 @@ def swap(namespace: str, guard: Guard, journal: str, committed: str, staging_nam
                           o.throw(lit(f"database {final} exists with another directory than {directory}"))),
                     *mount)
     script.step("namespace", o.if_(o.not_(call("Config.Namespaces", "Exists", ns)),
-                                   *_namespace_statements(namespace, globals_db, routines_db)))
+                                   *namespace_statements(namespace, globals_db, routines_db)))
     for i, (name, directory, _) in enumerate(old_databases):
         statements: list[Code] = []
-        for _, part in _database_steps(name, directory, False, None)[1:]:  # its configuration went above
+        for _, part in database_steps(name, directory, False, None)[1:]:  # its configuration went above
             statements += part
         script.step(f"oldfiles{i}", *statements)
     if orphans:

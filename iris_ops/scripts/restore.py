@@ -7,7 +7,14 @@ from dataclasses import dataclass
 from iris_ops import names
 from iris_ops import objectscript as o
 from iris_ops.objectscript import Code, Script, call, check_status, check_true, lit, method, op, prop, result, set_, var
-from .common import FILE, RESOURCE_DESCRIPTION, RESOURCE_WITH_ROLE_DESCRIPTION
+from .common import FILE, RESOURCE_DESCRIPTION, ROLE_DESCRIPTION, delete_our_role, read_small_file
+
+__all__ = [
+    "existing", "manager_directory", "make_directory", "ensure_resource", "restore_facts", "NewDatabase",
+    "restore_databases", "resources_exist", "resource_exists", "delete_resource", "create_database",
+    "create_namespace", "GUARD_LOCK", "Guard", "guard_step", "revoke_step",
+    "database_statements", "namespace_statements",
+]
 
 #: Held by every session that changes namespace ``<NS>`` for a restore or a delete-ns, while it runs.
 GUARD_LOCK = "IRISOPS.Session"
@@ -36,8 +43,6 @@ def guard_step(script: Script, guard: Guard, *, check_journal: bool = True) -> S
     """Adds step ``guard``: take the lock, then (with ``check_journal``) require the token in the
     first of ``guard.journals`` that exists (read with ``%Stream.FileBinary``).  Fails the script
     (step ``guard``) when either is missing."""
-    from .cache import _read_record
-
     text, found = var("gtxt"), var("gfile")
     statements = [o.lock(o.global_ref(GUARD_LOCK, names.namespace(guard.namespace)), timeout=guard.wait),
                   o.if_(o.not_(o.TEST), o.throw(lit(f"an earlier session of an operation on namespace {guard.namespace} "
@@ -47,7 +52,7 @@ def guard_step(script: Script, guard: Guard, *, check_journal: bool = True) -> S
         for path in guard.journals:
             journal = lit(names.instance_path(path))
             statements.append(o.if_(op(o.not_(found), "&", call(FILE, "Exists", journal)), set_(found, 1),
-                                    *_read_record(journal, text)))
+                                    *read_small_file(journal, text)))
         statements.append(o.if_(op(text, "'[", lit(guard.token)),
                                 o.throw(lit(f"this restore into {guard.namespace} was rolled back or replaced: "
                                             "its journal is gone"))))
@@ -112,9 +117,11 @@ def ensure_resource(resource: str) -> Script:
     """Creates the resource named in a DAT label if the instance lacks it, with no public
     permission, and then, if no role of that name exists, the role ``<resource>`` granting
     ``<resource>:RW`` (what the Management Portal and IPM create beside a database resource), so
-    that users holding that role can use the restored database.  The resource's Description says
-    whether the role is ours too.  Never for a system resource (exit 3 when built).  Result:
-    ``created`` and ``role_created`` (1 when this call created them)."""
+    that users holding that role can use the restored database.  Resource first, then the role
+    check, as IPM's ``Build.cls`` does: IRIS may create the ``%DB_`` role with the resource
+    itself, and then there is nothing to create (never a failure because the role exists).  The
+    role's Description says whether it is ours.  Never for a system resource (exit 3 when
+    built).  Result: ``created`` and ``role_created`` (1 when this call created them)."""
     return _resource_step(Script("%SYS", purpose=f"ensure resource {resource}"), resource)
 
 
@@ -130,17 +137,13 @@ def _resource_statements(resource: str) -> list[Code]:
         result("role_created", 0),
         o.if_(
             o.not_(call("Security.Resources", "Exists", res)),
-            o.if_(
-                call("Security.Roles", "Exists", res),
-                check_status(call("Security.Resources", "Create", res, lit(RESOURCE_DESCRIPTION), lit(""))),
-                else_=[
-                    check_status(call("Security.Resources", "Create", res, lit(RESOURCE_WITH_ROLE_DESCRIPTION), lit(""))),
-                    check_status(call("Security.Roles", "Create", res, lit(RESOURCE_WITH_ROLE_DESCRIPTION),
-                                      lit(f"{resource}:RW"), lit(""))),
-                    result("role_created", 1),
-                ],
-            ),
+            check_status(call("Security.Resources", "Create", res, lit(RESOURCE_DESCRIPTION), lit(""))),
             result("created", 1),
+            o.if_(
+                o.not_(call("Security.Roles", "Exists", res)),
+                check_status(call("Security.Roles", "Create", res, lit(ROLE_DESCRIPTION), lit(f"{resource}:RW"), lit(""))),
+                result("role_created", 1),
+            ),
         ),
     ]
 
@@ -153,9 +156,10 @@ def restore_facts(namespace: str, databases: list[str], resources: list[str],
     ``<mgr>iris-ops-cache/``.  Result: ``manager_directory`` and ``version`` (as
     :func:`manager_directory`), what :func:`existing` returns (``directories`` keyed by the
     computed paths), what :func:`resources_exist` returns, and with ``cached`` (a list of
-    (sha256, size)) ``cache_dir`` and ``cache`` {sha256: 0/1}: whether the fixture cache may serve
-    each (:func:`iris_ops.scripts.cache.probe_step`), and with ``journals`` (file names in the
-    manager directory) ``journals`` {name: 0/1}: whether each exists."""
+    (sha256, size)) ``cache_dir``, ``cache`` {sha256: 0/1}: whether the fixture cache may serve
+    each, and ``cache_why`` {sha256: why not} (:func:`iris_ops.scripts.cache.probe_step`), and
+    with ``journals`` (file names in the manager directory) ``journals`` {name: 0/1}: whether
+    each exists."""
     from .cache import DIRECTORY, probe_step
 
     ns = names.namespace(namespace)
@@ -206,9 +210,9 @@ class NewDatabase:
     resource: str | None
     #: (cache_dir, sha256, size, token): serve the file from the fixture cache.
     clone: tuple[str, str, int, str] | None = None
-    #: (cache_dir, sha256, size, token): leave the streamed file in the fixture cache (its record
-    #: already written as ``<sha256>.json.tmp-<token>``).
-    fill: tuple[str, str, int, str] | None = None
+    #: (cache_dir, sha256, size, token, record): leave the streamed file in the fixture cache,
+    #: with its record (:func:`iris_ops.scripts.cache.record_text`).
+    fill: tuple[str, str, int, str, tuple[str, str, str]] | None = None
 
 
 def restore_databases(namespace: str, databases: list[NewDatabase], globals_db: str, routines_db: str,
@@ -256,18 +260,18 @@ def restore_databases(namespace: str, databases: list[NewDatabase], globals_db: 
 
     for i, db in enumerate(databases):
         if db.fill is not None:
-            cache_dir, sha256, size, token = db.fill
+            cache_dir, sha256, size, token, record = db.fill
             ok, why = var("fok"), var("fwhy")
             script.step(f"fill{i}", *guarded(
-                *fill_statements(cache_dir, sha256, size, db.directory + "IRIS.DAT", token, ok, why),
+                *fill_statements(cache_dir, sha256, size, db.directory + "IRIS.DAT", token, record, ok, why),
                 o.do(method(filled, "%Set", lit(names.database(db.name)), ok)),
                 o.do(method(errors, "%Set", lit(names.database(db.name)), why))))
         if db.resource is not None:
             script.step(f"resource{i}", *guarded(*_resource_statements(db.resource)))
-        config, mount = _database_statements(db.name, db.directory)
+        config, mount = database_statements(db.name, db.directory)
         script.step(f"config{i}", *guarded(*config))
         script.step(f"mount{i}", *guarded(*mount))
-    script.step("namespace", *guarded(*_namespace_statements(namespace, globals_db, routines_db)))
+    script.step("namespace", *guarded(*namespace_statements(namespace, globals_db, routines_db)))
     script.step("tables", *guarded(*table_counts(namespace), result("finished", 1)))
     return script
 
@@ -307,13 +311,13 @@ def resource_exists(resource: str) -> Script:
 
 def delete_resource(resource: str, *, with_role: bool = False) -> Script:
     """Deletes a resource iris-ops created (never a system resource: exit 3 when built), and with
-    ``with_role`` the role of the same name.  Result: ``deleted``."""
+    ``with_role`` the role of the same name if iris-ops created it too (its Description says so;
+    an absent role, or one IRIS made with the resource, is left alone).  Result: ``deleted``."""
     res = lit(names.user_resource(resource))
     script = Script("%SYS", purpose=f"delete resource {resource}")
-    role = [o.if_(call("Security.Roles", "Exists", res), check_status(call("Security.Roles", "Delete", res)))]
     script.step(
         "resource",
-        *(role if with_role else []),
+        *(delete_our_role(res, var("rd")) if with_role else []),
         o.if_(call("Security.Resources", "Exists", res), check_status(call("Security.Resources", "Delete", res))),
         result("deleted", 1),
     )
@@ -328,13 +332,13 @@ def create_database(name: str, directory: str, resource: str | None = None) -> S
     script = Script("%SYS", purpose=f"create database {name}")
     if resource is not None:
         _resource_step(script, resource)
-    config, mount = _database_statements(name, directory)
+    config, mount = database_statements(name, directory)
     script.step("config", *config)
     script.step("mount", *mount)
     return script
 
 
-def _database_statements(name: str, directory: str) -> tuple[list[Code], list[Code]]:
+def database_statements(name: str, directory: str) -> tuple[list[Code], list[Code]]:
     """The configuration and the mount of :func:`create_database`, as two statement lists."""
     db, path = lit(names.database(name)), lit(names.directory(directory))
     obj = var("obj")
@@ -364,11 +368,12 @@ def _database_statements(name: str, directory: str) -> tuple[list[Code], list[Co
 def create_namespace(namespace: str, globals_db: str, routines_db: str) -> Script:
     """Config.Namespaces.Create with Globals and Routines.  Result: ``created``."""
     script = Script("%SYS", purpose=f"create namespace {namespace}")
-    script.step("create", *_namespace_statements(namespace, globals_db, routines_db))
+    script.step("create", *namespace_statements(namespace, globals_db, routines_db))
     return script
 
 
-def _namespace_statements(namespace: str, globals_db: str, routines_db: str) -> list[Code]:
+def namespace_statements(namespace: str, globals_db: str, routines_db: str) -> list[Code]:
+    """The statements of :func:`create_namespace`."""
     return [
         o.kill(var("props")),
         set_(var("props", "Globals"), lit(names.database(globals_db))),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+__all__ = ["Target", "ExecResult", "FileDigest", "OpenSession"]
+
 
 @dataclass(frozen=True)
 class Target:
@@ -22,18 +24,12 @@ class Target:
     #: The local `iris` command for the local transport.
     iris_command: str = "iris"
     #: Credentials for an instance without OS authentication (settings ``username`` and the
-    #: secret ``password``); empty when OS authentication lets ``iris session`` in.
+    #: secret ``password``); empty when OS authentication lets ``iris session`` in.  Transports
+    #: type them only in answer to the prompts (:mod:`iris_ops.transports.login`), never in argv,
+    #: the environment, or ahead of the script.
     username: str = ""
     password: str = field(default="", repr=False, compare=False)
     extra: dict = field(default_factory=dict, compare=False, hash=False)
-
-    def login_input(self) -> bytes:
-        """What ``iris session`` reads first when it asks for a login: the username and password
-        lines, as a person would type them; nothing when no username is configured.  Transports
-        put it before the script on the session's stdin, never in argv or the environment."""
-        if not self.username:
-            return b""
-        return f"{self.username}\n{self.password}\n".encode("utf-8")
 
     @property
     def copies_keep_owner(self) -> bool:
@@ -76,11 +72,38 @@ class OpenSession:
 
     The session lives as long as its stdin: :meth:`close` (or the death of this process, which
     closes the pipe or the exec connection) ends it with end of input.  Transports implement
-    the three methods below."""
+    ``_send``, ``read``, ``close_input``, ``read_until`` and ``close``; :meth:`log_in` answers the
+    login once, right after the start."""
+
+    #: False once the login stopped at a prompt iris-ops does not answer: nothing is sent any more.
+    ready = True
 
     def send(self, data: bytes) -> None:
-        """Write ``data`` to the session's stdin."""
+        """Write ``data`` to the session's stdin (nothing, once the login failed)."""
+        if self.ready and data:
+            self._send(data)
+
+    def _send(self, data: bytes) -> None:
         raise NotImplementedError
+
+    def read(self, deadline: float, settle: float | None = None):
+        """The next output, None once the session ended, or ``login.QUIET`` after ``settle``
+        seconds without any (see :class:`iris_ops.transports.login.Exchange`)."""
+        raise NotImplementedError
+
+    def close_input(self) -> None:
+        """End the session's stdin (it reads the end of its input)."""
+        raise NotImplementedError
+
+    def log_in(self, username: str, password: str, deadline: float) -> None:
+        """Wait for the terminal prompt, answering a login it asks for; when it stops at a
+        prompt we do not answer, end its input (``read_until`` then shows why)."""
+        from iris_ops.transports.login import converse
+
+        _, ready = converse(self, username, password, deadline)
+        if not ready:
+            self.close_input()
+            self.ready = False
 
     def read_until(self, markers: tuple[bytes, ...], deadline: float) -> bytes:
         """All output so far, once it holds one of ``markers`` or the session ended.  Past

@@ -1,7 +1,8 @@
 """Built-in plugin: the docker transport.
 
-Runs ``iris session`` through the Docker Engine API (the docker SDK) with the script on stdin
-(after the login lines when credentials are configured), and moves files as streamed tar
+Runs ``iris session`` through the Docker Engine API (the docker SDK) with the script on stdin,
+sent once the session shows its prompt (a login it asks for is answered first, prompt by prompt:
+:mod:`iris_ops.transports.login`), and moves files as streamed tar
 archives (or, when the engine is on this machine and the file is readable here, reads it from
 the host side: :mod:`iris_ops.transports.docker_host`).  Claims targets whose ``transport`` is ``docker``.  docker is imported only when a
 hook runs, so listing tasks stays fast.
@@ -18,6 +19,11 @@ from iris_ops import hookimpl
 if TYPE_CHECKING:
     from iris_ops.transports.base import ExecResult, Target
 
+__all__ = [
+    "NAME", "run_objectscript", "exec_argument_call", "read_file", "write_file", "remove_path",
+    "list_directory", "open_session",
+]
+
 NAME = "docker"
 
 
@@ -32,30 +38,52 @@ def _session_argv(target: Target, namespace: str, *extra: str) -> list[str]:
     return ["iris", "session", target.instance, "-U", namespace, *extra]
 
 
-def _exec(target: Target, argv: list[str], timeout: float, stdin: bytes | None = None, user: str | None = None) -> ExecResult:
+def _login(target: Target, interactive: bool):
+    """The conversation that answers ``iris session``'s login for ``target`` (see the module)."""
+    from iris_ops.transports.login import converse
+
+    return lambda exchange, deadline: converse(exchange, target.username, target.password, deadline,
+                                               interactive=interactive)[1]
+
+
+def _exec(target: Target, argv: list[str], timeout: float, stdin: bytes | None = None, user: str | None = None,
+          login=None) -> ExecResult:
     from iris_ops.transports.base import ExecResult
     from iris_ops.transports.docker_exec import exec_command
 
     result = exec_command(
         _api(target.docker_host, timeout), target.container, argv,
-        stdin=stdin, user=user, deadline=time.monotonic() + timeout,
+        stdin=stdin, user=user, deadline=time.monotonic() + timeout, converse=login,
     )
     return ExecResult(exit_code=result.exit_code, stdout=result.stdout, stderr=result.stderr)
+
+
+def _iris(target: Target, argv: list[str], timeout: float, stdin: bytes, login=None) -> ExecResult:
+    """``iris ...`` in the container; a container without that command says so (exit 6)."""
+    from iris_ops.transports.docker_exec import no_iris_command
+
+    result = _exec(target, argv, timeout, stdin=stdin, login=login)
+    if result.exit_code in (126, 127):  # the runtime could not start it
+        missing = no_iris_command(target.container, result.stdout + result.stderr)
+        if missing is not None:
+            raise missing
+    return result
 
 
 @hookimpl(trylast=True)
 def run_objectscript(target: Target, script: str, namespace: str, timeout: float):
     if target.transport != NAME:
         return None
-    stdin = target.login_input() + script.encode("utf-8")
-    return _exec(target, _session_argv(target, namespace), timeout, stdin=stdin)
+    return _iris(target, _session_argv(target, namespace), timeout, stdin=script.encode("utf-8"),
+                 login=_login(target, interactive=True))
 
 
 @hookimpl(trylast=True)
 def exec_argument_call(target: Target, entry: str, namespace: str, timeout: float):
     if target.transport != NAME:
         return None
-    return _exec(target, _session_argv(target, namespace, entry), timeout, stdin=target.login_input())
+    return _iris(target, _session_argv(target, namespace, entry), timeout, stdin=b"",
+                 login=_login(target, interactive=False))
 
 
 @hookimpl(trylast=True)
@@ -113,7 +141,8 @@ def open_session(target: Target, namespace: str, timeout: float):
         return None
     from iris_ops.transports.docker_session import DockerSession
 
+    deadline = time.monotonic() + timeout
     session = DockerSession(_api(target.docker_host, timeout), target.container, _session_argv(target, namespace),
-                            deadline=time.monotonic() + timeout)
-    session.send(target.login_input())
+                            deadline=deadline)
+    session.log_in(target.username, target.password, deadline)
     return session

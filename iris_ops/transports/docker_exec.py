@@ -15,6 +15,8 @@ are read through that buffered reader, so nothing that arrived with the headers 
 from __future__ import annotations
 
 import contextlib
+import re
+import select
 import socket
 import struct
 import threading
@@ -28,12 +30,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import docker
 
 __all__ = [
-    "ExecResult",
-    "connect",
-    "exec_command",
-    "supports_stdin_half_close",
-    "remaining",
-    "translate_errors",
+    "ExecResult", "connect", "exec_command", "supports_stdin_half_close", "remaining", "translate_errors",
+    "no_iris_command",
 ]
 
 _FRAME_HEADER = struct.Struct(">BxxxL")
@@ -137,6 +135,27 @@ def _container_missing(container: str) -> errors.UnreachableError:
     )
 
 
+#: The runtime's answer when a command does not exist in the container: runc's `exec: "iris":
+#: executable file not found in $PATH` (for a path: `stat /x/iris: no such file or directory`),
+#: crun's "executable file `iris` not found in $PATH".
+_NO_COMMAND = re.compile(r"executable file\b[^\n]*\bnot found|\bexec: [^\n]*: no such file or directory", re.I)
+
+
+def no_iris_command(container: str, output: bytes) -> errors.UnreachableError | None:
+    """The error for an ``iris`` exec that the runtime could not start because the container has
+    no such command (its answer is in ``output``), else None.  Exit 6, as for a missing
+    instance: the container answers, but there is no IRIS in it to reach."""
+    text = output.decode("utf-8", "replace")
+    if "iris" not in text or not _NO_COMMAND.search(text):
+        return None
+    return errors.UnreachableError(
+        f"container '{container}' has no `iris` command: is it an IRIS container?",
+        fix="Point --container (IRIS_OPS_CONTAINER, or `container` in iris-ops.toml) at the container that runs "
+        "IRIS; `docker ps --format '{{.Names}}  {{.Image}}'` lists each container with its image.",
+        details={"output_tail": text[-_TAIL:].strip()},
+    )
+
+
 def _conflict(container: str, explanation: str) -> errors.UnreachableError:
     text = explanation.lower()
     if "paused" in text:
@@ -153,11 +172,6 @@ def _conflict(container: str, explanation: str) -> errors.UnreachableError:
         fix=f"Start it: `docker start {container}` (and wait until IRIS is up).",
         details={"engine_message": explanation},
     )
-
-
-def _is_no_such_container(exc: BaseException) -> bool:
-    text = f"{getattr(exc, 'explanation', '') or ''} {exc}".lower()
-    return "no such container" in text
 
 
 @contextlib.contextmanager
@@ -292,6 +306,21 @@ class _FrameReader:
             got += len(piece)
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
+    def quiet(self, seconds: float) -> bool:
+        """Whether no output arrives for ``seconds``.  Neither waits on the buffered reader with a
+        timeout (a socket file that timed out cannot be read again): a non-blocking peek finds
+        what is buffered already, then ``select`` waits on the socket."""
+        try:
+            self.raw.settimeout(0.0)
+            if self.reader.peek(1) or getattr(self.raw, "pending", lambda: 0)():
+                return False
+        except OSError:
+            return False  # the next read says what happened
+        finally:
+            self.raw.settimeout(remaining(self.deadline, self.what))
+        ready, _, _ = select.select([self.raw], [], [], max(0.0, min(seconds, self.deadline - time.monotonic())))
+        return not ready
+
     def frames(self) -> Iterator[tuple[int, bytes]]:
         while True:
             header = self._read(8, at_boundary=True)
@@ -299,6 +328,37 @@ class _FrameReader:
                 return
             stream, length = _FRAME_HEADER.unpack(header)
             yield stream, (self._read(length, at_boundary=False) if length else b"")
+
+
+class _Exchange:
+    """The exec as :func:`iris_ops.transports.login.converse` sees it (stdout only; stderr kept)."""
+
+    def __init__(self, raw, frames: _FrameReader, out: list[bytes], err: list[bytes]) -> None:
+        self.raw, self.frames, self.out, self.err = raw, frames, out, err
+        self.ended = False
+        self._iter = frames.frames()
+
+    def send(self, data: bytes) -> None:
+        try:
+            self.raw.settimeout(remaining(self.frames.deadline, self.frames.what))
+            self.raw.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            self.ended = True  # the process ended; its output says why
+
+    def read(self, deadline: float, settle: float | None = None):
+        from iris_ops.transports.login import QUIET
+
+        while True:
+            if settle is not None and self.frames.quiet(settle):
+                return QUIET
+            frame = next(self._iter, None)
+            if frame is None:
+                self.ended = True
+                return None
+            stream, payload = frame
+            (self.err if stream == _STDERR else self.out).append(payload)
+            if stream != _STDERR:
+                return payload
 
 
 def _buffered_reader(sock):
@@ -323,6 +383,7 @@ def exec_command(
     stdin: bytes | None = None,
     user: str | None = None,
     deadline: float,
+    converse=None,
 ) -> ExecResult:
     """Run ``argv`` in ``container`` (no shell, no TTY) and return its exit code and output.
 
@@ -333,6 +394,10 @@ def exec_command(
     call, socket reads included; past it :class:`errors.DeadlineExceeded` is raised (the SDK
     has no exec timeout, docker-py #2651).  Docker cannot kill an exec'd process: after a
     deadline it may still be running inside the container.
+
+    ``converse`` (for ``iris session``): called first with an exchange (``send``, ``read``) and
+    the deadline, it answers a login (:func:`iris_ops.transports.login.converse`) and returns
+    whether ``stdin`` may be sent; when not, the process gets only the end of its input.
 
     Works on ``unix://`` and ``tcp://`` engines.  On TLS, ssh and named-pipe transports the
     stdin half-close is unreliable (see :func:`supports_stdin_half_close`): there, pass no stdin
@@ -357,12 +422,19 @@ def exec_command(
     out: list[bytes] = []
     err: list[bytes] = []
     try:
-        if stdin is not None:
-            raw.settimeout(remaining(deadline, what))
-            feeder = _StdinFeeder(raw, stdin)
-            feeder.start()
+        frames = _FrameReader(reader, raw, deadline, what)
         try:
-            for stream, payload in _FrameReader(reader, raw, deadline, what).frames():
+            ended = False
+            if converse is not None:
+                exchange = _Exchange(raw, frames, out, err)
+                if not converse(exchange, deadline):
+                    stdin = b""
+                ended = exchange.ended
+            if stdin is not None and not ended:
+                raw.settimeout(remaining(deadline, what))
+                feeder = _StdinFeeder(raw, stdin)
+                feeder.start()
+            for stream, payload in ([] if ended else frames.frames()):
                 (err if stream == _STDERR else out).append(payload)
         except errors.DeadlineExceeded as exc:
             elapsed = time.monotonic() - started

@@ -21,9 +21,12 @@ from iris_ops.transports.docker_exec import (
     _FrameReader,
     _half_close,
     _raw_socket,
+    no_iris_command,
     remaining,
     translate_errors,
 )
+
+__all__ = ["DockerSession"]
 
 
 class DockerSession(OpenSession):
@@ -40,9 +43,7 @@ class DockerSession(OpenSession):
         self.output = bytearray()
         self.ended = False
 
-    def send(self, data: bytes) -> None:
-        if not data:
-            return
+    def _send(self, data: bytes) -> None:
         try:
             self.raw.settimeout(None)
             self.raw.sendall(data)
@@ -51,24 +52,49 @@ class DockerSession(OpenSession):
         except OSError as exc:
             raise _engine_unreachable(_address(self.api), exc) from exc
 
-    def read_until(self, markers: tuple[bytes, ...], deadline: float) -> bytes:
-        if self.ended or any(m in self.output for m in markers):
-            return bytes(self.output)
-        frames = _FrameReader(self.reader, self.raw, deadline, self.what).frames()
+    def read(self, deadline: float, settle: float | None = None):
+        from iris_ops.transports.login import QUIET
+
+        if self.ended:
+            return None
+        frames = _FrameReader(self.reader, self.raw, deadline, self.what)
         try:
-            for _stream, payload in frames:
-                self.output += payload
-                if any(m in self.output for m in markers):
-                    return bytes(self.output)
+            if settle is not None and frames.quiet(settle):
+                return QUIET
+            frame = next(frames.frames(), None)
         except OSError as exc:
             raise _engine_unreachable(_address(self.api), exc) from exc
-        self.ended = True
+        if frame is None:
+            self.ended = True
+            return None
+        self.output += frame[1]
+        return frame[1]
+
+    def close_input(self) -> None:
+        with contextlib.suppress(OSError):
+            _half_close(self.raw)
+
+    def read_until(self, markers: tuple[bytes, ...], deadline: float) -> bytes:
+        if any(m in self.output for m in markers):
+            return bytes(self.output)
+        if not self.ended:  # (the login may have read to the end already)
+            frames = _FrameReader(self.reader, self.raw, deadline, self.what).frames()
+            try:
+                for _stream, payload in frames:
+                    self.output += payload
+                    if any(m in self.output for m in markers):
+                        return bytes(self.output)
+            except OSError as exc:
+                raise _engine_unreachable(_address(self.api), exc) from exc
+            self.ended = True
+        missing = no_iris_command(self.container, bytes(self.output))
+        if missing is not None:
+            raise missing
         return bytes(self.output)
 
     def close(self, deadline: float) -> int | None:
         try:
-            with contextlib.suppress(OSError):
-                _half_close(self.raw)
+            self.close_input()
             with contextlib.suppress(errors.IrisOpsError):
                 self.read_until((), deadline)
         finally:

@@ -18,39 +18,57 @@ from iris_ops.errors import ConfigError, DeadlineExceeded, InstanceError, Unreac
 if TYPE_CHECKING:
     from iris_ops.transports.base import ExecResult, Target
 
+__all__ = [
+    "NAME", "CHUNK", "run_objectscript", "exec_argument_call", "read_file", "write_file", "remove_path",
+    "list_directory", "open_session",
+]
+
 NAME = "local"
 CHUNK = 1 << 20
 
 
-def _run(target: Target, argv: list[str], stdin: bytes, timeout: float) -> ExecResult:
+def _run(target: Target, argv: list[str], stdin: bytes, timeout: float, *, interactive: bool) -> ExecResult:
+    """``iris ARGV``: the login it asks for answered prompt by prompt, then ``stdin`` (only once
+    the session is ready: :mod:`iris_ops.transports.login`), then the end of input."""
     from iris_ops.transports.base import ExecResult
+    from iris_ops.transports.local_session import PipeExchange
+    from iris_ops.transports.login import converse
 
     command = [target.iris_command, *argv]
+    deadline = time.monotonic() + timeout
     try:
-        done = subprocess.run(command, input=stdin, capture_output=True, timeout=timeout, check=False)
+        proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     except FileNotFoundError:
         raise UnreachableError(
             f"the `{target.iris_command}` command was not found on this host",
             fix="Install IRIS here, run iris-ops inside the container, or set iris_command / use --transport docker.",
         ) from None
-    except subprocess.TimeoutExpired:
-        raise DeadlineExceeded(f"iris session did not finish within {timeout:g} s") from None
-    return ExecResult(exit_code=done.returncode, stdout=done.stdout, stderr=done.stderr)
+    with proc:
+        try:
+            exchange = PipeExchange(proc)
+            _, ready = converse(exchange, target.username, target.password, deadline, interactive=interactive)
+            rest, err = proc.communicate(input=stdin if ready and not exchange.ended else b"",
+                                         timeout=max(0.001, deadline - time.monotonic()))
+        except (subprocess.TimeoutExpired, DeadlineExceeded):
+            proc.kill()
+            proc.wait()
+            raise DeadlineExceeded(f"iris session did not finish within {timeout:g} s") from None
+    return ExecResult(exit_code=proc.returncode, stdout=bytes(exchange.output) + rest, stderr=err)
 
 
 @hookimpl(trylast=True)
 def run_objectscript(target: Target, script: str, namespace: str, timeout: float):
     if target.transport != NAME:
         return None
-    stdin = target.login_input() + script.encode("utf-8")
-    return _run(target, ["session", target.instance, "-U", namespace], stdin, timeout)
+    return _run(target, ["session", target.instance, "-U", namespace], script.encode("utf-8"), timeout,
+                interactive=True)
 
 
 @hookimpl(trylast=True)
 def exec_argument_call(target: Target, entry: str, namespace: str, timeout: float):
     if target.transport != NAME:
         return None
-    return _run(target, ["session", target.instance, "-U", namespace, entry], target.login_input(), timeout)
+    return _run(target, ["session", target.instance, "-U", namespace, entry], b"", timeout, interactive=False)
 
 
 @hookimpl(trylast=True)
@@ -144,6 +162,7 @@ def open_session(target: Target, namespace: str, timeout: float):
         return None
     from iris_ops.transports.local_session import LocalSession
 
+    deadline = time.monotonic() + timeout
     session = LocalSession(target, namespace)
-    session.send(target.login_input())
+    session.log_in(target.username, target.password, deadline)
     return session

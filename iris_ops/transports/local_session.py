@@ -11,6 +11,47 @@ import time
 from iris_ops.errors import DeadlineExceeded, UnreachableError
 from iris_ops.transports.base import OpenSession, Target
 
+__all__ = ["LocalSession", "read_pipe", "PipeExchange"]
+
+
+def read_pipe(fd: int, deadline: float, settle: float | None = None):
+    """The next output on the pipe ``fd``: bytes, None at its end, or ``login.QUIET`` when
+    ``settle`` seconds passed without any (the exchange :func:`iris_ops.transports.login.converse` reads)."""
+    from iris_ops.transports.login import QUIET
+
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise DeadlineExceeded("iris session did not answer in time")
+    ready, _, _ = select.select([fd], [], [], left if settle is None else min(settle, left))
+    if not ready:
+        if settle is not None and settle < left:
+            return QUIET
+        raise DeadlineExceeded("iris session did not answer in time")
+    return os.read(fd, 65536) or None
+
+
+class PipeExchange:
+    """A child's stdin and stdout as :func:`iris_ops.transports.login.converse` sees them."""
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.proc = proc
+        self.output = bytearray()
+        self.ended = False
+
+    def send(self, data: bytes) -> None:
+        try:
+            self.proc.stdin.write(data)
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            self.ended = True
+
+    def read(self, deadline: float, settle: float | None = None):
+        chunk = read_pipe(self.proc.stdout.fileno(), deadline, settle)
+        if isinstance(chunk, bytes):
+            self.output += chunk
+        self.ended = self.ended or chunk is None
+        return chunk
+
 
 class LocalSession(OpenSession):
     """``iris session`` as a child process with pipes.  It runs in a session of its own, so a
@@ -28,32 +69,29 @@ class LocalSession(OpenSession):
                 f"the `{target.iris_command}` command was not found on this host",
                 fix="Install IRIS here, run iris-ops inside the container, or set iris_command / use --transport docker.",
             ) from None
-        self.output = bytearray()
-        self.ended = False
+        self.pipe = PipeExchange(self.proc)
 
-    def send(self, data: bytes) -> None:
-        try:
-            self.proc.stdin.write(data)
-            self.proc.stdin.flush()
-        except BrokenPipeError:
-            self.ended = True
+    @property
+    def output(self) -> bytearray:
+        return self.pipe.output
 
-    def read_until(self, markers: tuple[bytes, ...], deadline: float) -> bytes:
-        fd = self.proc.stdout.fileno()
-        while not self.ended and not any(m in self.output for m in markers):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise DeadlineExceeded("iris session did not answer in time")
-            ready, _, _ = select.select([fd], [], [], left)
-            if ready:
-                chunk = os.read(fd, 65536)
-                self.output += chunk
-                self.ended = not chunk
-        return bytes(self.output)
+    def _send(self, data: bytes) -> None:
+        self.pipe.send(data)
 
-    def close(self, deadline: float) -> int | None:
+    def read(self, deadline: float, settle: float | None = None):
+        return None if self.pipe.ended else self.pipe.read(deadline, settle)
+
+    def close_input(self) -> None:
         with contextlib.suppress(OSError):
             self.proc.stdin.close()
+
+    def read_until(self, markers: tuple[bytes, ...], deadline: float) -> bytes:
+        while not self.pipe.ended and not any(m in self.pipe.output for m in markers):
+            self.pipe.read(deadline)
+        return bytes(self.pipe.output)
+
+    def close(self, deadline: float) -> int | None:
+        self.close_input()
         with contextlib.suppress(DeadlineExceeded):
             self.read_until((), deadline)
         try:

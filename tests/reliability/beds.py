@@ -8,7 +8,7 @@ import contextlib
 import secrets
 import time
 
-from iris_ops.testing.simcontainer import LABEL, SimContainer, wait_ready
+from iris_ops_sim.simcontainer import LABEL, SimContainer, wait_ready
 
 #: The disk bed: the whole install (``/disk/irissys``) lives on a tmpfs of this size.
 DISK_MB = 40
@@ -22,7 +22,7 @@ SLOW_TIMEOUT_S = 1
 
 
 def run_bed(engine, image: str, kind: str) -> SimContainer:
-    from iris_ops.testing.control import SimControl, docker_exec
+    from iris_ops_sim.control import SimControl, docker_exec
 
     name = f"iris-rel-{kind}-{secrets.token_hex(4)}"
     options: dict = {}

@@ -18,7 +18,7 @@ from iris_ops import hookimpl
 
 @pytest.fixture(scope="module")
 def shared_sim(docker_engine, sim_image):
-    from iris_ops.testing.simcontainer import run_container
+    from iris_ops_sim.simcontainer import run_container
 
     sc = run_container(docker_engine.client, docker_engine.base_url, sim_image, f"iris-rel-{secrets.token_hex(4)}")
     try:
@@ -122,14 +122,16 @@ class At:
         self._maybe("remove_path", path)
 
 
-def popen_cli(sc, cwd, *args, **extra):
-    """``iris-ops ARGS`` as a process of its own aimed at ``sc`` (to be killed for real), JSON logs."""
+def popen_cli(sc, cwd, *args, fault=None, **extra):
+    """``iris-ops ARGS`` as a process of its own aimed at ``sc`` (to be killed for real), JSON logs;
+    with ``fault`` (``KIND@WHERE``), through the fault launcher (:func:`clihelp.command`)."""
     import subprocess
-    import sys
+
+    from clihelp import command
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("IRIS_OPS_")}
     env.update(sc.env, IRIS_OPS_LOG_FORMAT="json", **extra)
-    return subprocess.Popen([sys.executable, "-m", "iris_ops", *map(str, args)], env=env, cwd=cwd,
+    return subprocess.Popen(command(*args, fault=fault), env=env, cwd=cwd,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

@@ -35,7 +35,7 @@ def test_kill_9_mid_backup_leaves_staging_and_a_partial_fixture_which_doctor_rep
     proc = popen_cli(sc, tmp_path, "backup", "--ns", "DOCBIG", "--out", tmp_path / "fx")
     # Killed while streaming: the copy in the instance is done (and thawed), the fixture half written.
     wait_for(lambda: any(tmp_path.glob(".fx.iris-ops-tmp-*/databases/DOCBIG/IRIS.DAT")), proc, "streaming",
-              timeout=60)
+             timeout=60)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     code, doc, _ = _doctor(rel_cli)
@@ -47,20 +47,6 @@ def test_kill_9_mid_backup_leaves_staging_and_a_partial_fixture_which_doctor_rep
     after = sc.instance.listing()
     assert leftovers_in(after) == [] and comparable(after) == comparable(before)
     assert sorted(p.name for p in tmp_path.iterdir()) == []
-
-
-def test_a_freeze_whose_owner_died_is_found_and_thawed(shared_sim, rel_cli):
-    """The client and its in-instance session both gone (container-level kill, power loss of
-    the client machine with the session killed): the instance stays frozen until WDSuspendLimit."""
-    code, _, err = rel_cli("run", "--ns", "%SYS",
-                           'Set sc=##class(Backup.General).ExternalFreeze(,"iris-ops backup",,,,,0,,,600)')
-    assert code == 0, err
-    assert shared_sim.instance.is_frozen()
-    code, doc, _ = _doctor(rel_cli)
-    assert code == 4 and _kinds(doc) == ["frozen"]
-    code, doc, err = _doctor(rel_cli, "--fix", "--yes")
-    assert code == 0, err
-    assert not shared_sim.instance.is_frozen()
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +128,7 @@ def test_power_loss_mid_count_leaves_a_counting_namespace_which_doctor_removes(s
     sc = shared_sim
     before = sc.instance.listing()
     proc = popen_cli(sc, tmp_path, "backup", "--ns", "USER", "--out", tmp_path / "fx",
-                  IRIS_OPS_FAULT="slow@##class(Config.Namespaces).Create(")
+                     fault="slow@##class(Config.Namespaces).Create(")
     counting = lambda: any(n.startswith("IRISOPS-COUNT-") for n in sc.instance.read_config()["Databases"])  # noqa: E731
     wait_for(counting, proc, "the counting databases")
     proc.send_signal(signal.SIGKILL)

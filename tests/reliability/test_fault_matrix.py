@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from iris_ops.testing.faults import Fault
+from iris_ops_sim.faults import Fault
 from reliability import beds
 from reliability.conftest import comparable, host_leftovers, leftovers_in
 from reliability.engineproxy import EngineProxy
@@ -355,7 +355,7 @@ def write_report(results: dict[str, dict]) -> None:
         "## How each fault is made",
         "",
         "- **status, throw, false, cut, deadline, unreachable, sigterm, transfer**: in process, by the",
-        "  fault plugin (`iris_ops/testing/faults.py`, also `IRIS_OPS_FAULT=KIND@WHERE`) at the step that",
+        "  fault plugin (`plugins/iris-ops-sim/src/iris_ops_sim/faults.py`, also `python -m iris_ops_sim.faults KIND@WHERE ...`) at the step that",
         "  calls the named class method. Each kind fires at every operation's primary point (mid-copy",
         "  while frozen or dismounted, the last restore step, the database deletion); at the other points",
         "  the three whose cleanup paths differ (an error status, the reply lost, SIGTERM) fire, except",
@@ -412,13 +412,15 @@ def write_report(results: dict[str, dict]) -> None:
     os.replace(partial, report)  # two workers finishing together write the same text
 
 
-def test_the_fault_switch_reaches_a_subprocess(shared_sim, matrix_bed):
-    """IRIS_OPS_FAULT, the documented switch: the same fault in a separate `iris-ops` process."""
+def test_the_fault_launcher_reaches_a_subprocess(shared_sim, matrix_bed):
+    """The test kit's launcher (`python -m iris_ops_sim.faults`): the same fault in a separate
+    `iris-ops` process, which says on stderr that a fault is active."""
     from clihelp import cli
 
     before = shared_sim.instance.listing()
     done = cli(shared_sim, "restore", "--src", matrix_bed, "--ns", "MTXSUB",
-               IRIS_OPS_FAULT="status@##class(Config.Namespaces).Create(")
+               fault="status@##class(Config.Namespaces).Create(")
     assert done.returncode == 5, done.stderr
+    assert "FAULT INJECTION ACTIVE (status@##class(Config.Namespaces).Create()" in done.stderr
     assert "injected: class(Config.Namespaces).Create returned an error status" in done.stderr
     assert comparable(shared_sim.instance.listing()) == comparable(before)

@@ -22,7 +22,7 @@ import pytest
 
 from iris_ops import hookimpl
 from iris_ops.errors import VetoedError
-from iris_ops.testing.faults import Fault
+from iris_ops_sim.faults import Fault
 from reliability import beds
 from reliability.conftest import At, Hang, comparable, leftovers_in, popen_cli, wait_for
 
@@ -254,10 +254,18 @@ def test_the_container_killed_mid_swap_and_doctor_finishes_it(shared_sim, rel_cl
     sc = shared_sim
     request.addfinalizer(lambda: sc.client.containers.get(sc.name).status == "running" or sc.start())
 
-    def kill_soon():
-        threading.Timer(0.8, lambda: sc.client.containers.get(sc.name).kill()).start()
+    committed = f"{sc.instance.manager_directory()}iris-ops-restore-{NS}.committed.json"
 
-    hang = Hang("DismountDatabase", "DismountDatabase", 3, then=kill_soon)
+    def kill_once_committed():  # the swap then hangs before its first dismount: killed inside it
+        deadline = time.monotonic() + 60
+        while not sc.exists(committed) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        sc.client.containers.get(sc.name).kill()
+
+    def kill_soon():
+        threading.Thread(target=kill_once_committed, daemon=True).start()
+
+    hang = Hang("DismountDatabase", "DismountDatabase", 30, then=kill_soon)
     code, _, err = _force(rel_cli, fx, plugins=[hang])
     assert hang.fired and code == 6, err
     assert "doctor --fix" in err
@@ -331,7 +339,7 @@ def test_kill_9_then_doctor_leaves_one_whole_namespace(shared_sim, rel_cli, fx, 
     mgr = sc.instance.manager_directory()
     # The step after the journal's commit waits 3 s first: the kill lands inside the swap.
     proc = popen_cli(sc, tmp_path, "restore", "--src", fx, "--ns", NS, "--force", "--yes", "--no-cache",
-                  IRIS_OPS_FAULT="slow@##class(SYS.Database).DismountDatabase(")
+                     fault="slow@##class(SYS.Database).DismountDatabase(")
     journal = f"{mgr}iris-ops-restore-FOLD{'.committed' if moment == 'swap' else ''}.json"
     wait_for(lambda: sc.exists(journal), proc, journal)
     proc.send_signal(signal.SIGKILL)

@@ -118,7 +118,7 @@ def test_restore_signal_past_its_point_of_no_return_completes_and_says_so(shared
         if moment == "journal-removal":
             plugins.append(At(signal.SIGTERM, hook="remove_path", among="iris-ops-restore-SIGDONE.json"))
         else:
-            from iris_ops.operations.context import Operation
+            from iris_ops.operation import Operation
 
             real = Operation.emit
 
@@ -280,9 +280,12 @@ def test_kill_term_mid_copy_exits_143_thawed_and_clean(shared_sim, tmp_path):
     before = sc.instance.listing()
     env = {k: v for k, v in os.environ.items() if not k.startswith("IRIS_OPS_")}
     env.update(sc.env, IRIS_OPS_LOG_FORMAT="json", IRIS_OPS_LOG_LEVEL="debug",
-               # The copy step waits 3 s first: the test sees the freeze whatever the machine's load.
-               IRIS_OPS_FAULT="slow@##class(%Library.File).CopyFile(")
-    proc = subprocess.Popen([sys.executable, "-m", "iris_ops", "backup", "--ns", "BIGSIG", "--out", tmp_path / "fx"],
+               )
+    from clihelp import command
+
+    # The copy step waits 3 s first: the test sees the freeze whatever the machine's load.
+    proc = subprocess.Popen(command("backup", "--ns", "BIGSIG", "--out", tmp_path / "fx",
+                                    fault="slow@##class(%Library.File).CopyFile("),
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
     deadline = time.monotonic() + 30
     while not sc.instance.is_frozen():

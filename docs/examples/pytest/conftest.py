@@ -1,4 +1,8 @@
-"""The accounts fixture: a fresh namespace restored from fixtures/user for every test."""
+"""The accounts fixture: a fresh namespace restored from fixtures/user for every test.
+
+Run against your IRIS container with `pytest --iris-container NAME` (or the container setting of
+iris-ops.toml), or on a simulated IRIS (iris-ops-sim installed) with `pytest --iris-sim`.
+"""
 
 import pytest
 

@@ -7,6 +7,7 @@ none of the passwords the tasks handled, in any usual encoding.  And the passwor
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import os
@@ -79,6 +80,28 @@ class HostCommandLines(threading.Thread):
         return b"\n".join(sorted(self.seen))
 
 
+@contextlib.contextmanager
+def watched(sc):
+    """Every command line on this host, and every command line and environment in the container,
+    while the block runs: the dict it yields is filled when the block ends."""
+    api = sc.client.api
+    sampler = api.exec_create(sc.name, ["sh", "-c", SAMPLER], user="root")["Id"]
+    api.exec_start(sampler, detach=True)
+    host = HostCommandLines()
+    host.start()
+    seen: dict[str, bytes] = {}
+    try:
+        yield seen
+    finally:
+        seen["host command lines"] = host.stop()
+        sc.exec(["rm", "-f", "/tmp/sampler.pid"], user="root")
+    time.sleep(0.1)
+    seen["container command lines and environments"] = sc.exec(["cat", "/tmp/sampler.out"], user="root")[1]
+    inspected = [api.inspect_container(sc.name)]
+    inspected += [api.exec_inspect(exec_id) for exec_id in inspected[0].get("ExecIDs") or []]
+    seen["docker inspect"] = json.dumps(inspected).encode()
+
+
 def archive(sc, path: str) -> bytes:
     """Every byte of the files under ``path`` in the container."""
     stream, _ = sc.client.api.get_archive(sc.name, path)
@@ -106,7 +129,6 @@ def tap(docker_engine):
 
 def test_no_password_leaves_a_trace(sim_container, tap):
     sc = sim_container
-    api = sc.client.api
     token = secrets.token_hex(6)
     probes = {
         "created": f"Leäk-Créate-{token}",
@@ -117,12 +139,8 @@ def test_no_password_leaves_a_trace(sim_container, tap):
         "second-user": f"Leak-Bob-{token}",
     }
     env = {**sc.env, "DOCKER_HOST": tap.url}
-    sampler = api.exec_create(sc.name, ["sh", "-c", SAMPLER], user="root")["Id"]
-    api.exec_start(sampler, detach=True)
-    host = HostCommandLines()
-    host.start()
     runs = []
-    try:
+    with watched(sc) as seen:
         runs.append(ok(cli(env, "-v", "--log-format", "console", "create-user", "--user", "alice", "--roles",
                            "%Developer", "--full-name", "Leak Canary", IRIS_OPS_NEW_PASSWORD=probes["created"])))
         runs.append(ok(cli(env, "-v", "create-user", "--user", "alice", "--update",
@@ -135,25 +153,17 @@ def test_no_password_leaves_a_trace(sim_container, tap):
         runs.append(refused)
         runs.append(ok(cli(env, "-v", "create-user", "--user", "bob", "--password-env", "BOB_PW",
                            BOB_PW=probes["second-user"])))
-    finally:
-        host_lines = host.stop()
-        sc.exec(["rm", "-f", "/tmp/sampler.pid"], user="root")
-    time.sleep(0.1)
     captured = tap.captured
-    container_lines = sc.exec(["cat", "/tmp/sampler.out"], user="root")[1]
+    container_lines = seen["container command lines and environments"]
 
     # the proxy saw the real traffic: scripts, the one-time file's upload, and the argv canary
     assert b"Security.Users" in captured and b"iris-ops-secret-" in captured and b"Leak Canary" in captured
     assert len(container_lines) > 1000 and b"iris\x00session" in container_lines
 
-    inspected = [api.inspect_container(sc.name)]
-    inspected += [api.exec_inspect(exec_id) for exec_id in inspected[0].get("ExecIDs") or []]
     places = {
+        **seen,
         "engine traffic": captured,
         "stdout/stderr": "\n".join(r.stdout + r.stderr for r in runs).encode("utf-8"),
-        "host command lines": host_lines,
-        "container command lines and environments": container_lines,
-        "docker inspect": json.dumps(inspected).encode(),
         "instance files at rest": archive(sc, "/usr/irissys"),
         "container /tmp": archive(sc, "/tmp"),
     }
@@ -164,3 +174,53 @@ def test_no_password_leaves_a_trace(sim_container, tap):
     control = sc.instance
     assert control.check_password("alice", probes["set"]) and control.check_password("bob", probes["second-user"])
     assert not control.check_password("alice", probes["dry-run"])
+
+
+def test_a_configured_password_stays_home_when_os_authentication_lets_iris_session_in(sim_container, tap, tmp_path):
+    """OS authentication on (no login asked) and IRIS_OPS_USERNAME / IRIS_OPS_PASSWORD set: every
+    task and the security plugin's commands run, and the password is typed nowhere: not into the
+    session (it asked for no login), so not in any output, log (-v, -vv), error, engine traffic,
+    command line or exec environment."""
+    sc = sim_container
+    password = f"Leak-Login-{secrets.token_hex(6)}"
+    sc.instance.sql("USER", "CREATE TABLE Demo.T (N INT)")
+    sc.instance.sql("USER", "INSERT INTO Demo.T (N) VALUES (1)")
+    env = {**sc.env, "DOCKER_HOST": tap.url, "IRIS_OPS_USERNAME": "_SYSTEM", "IRIS_OPS_PASSWORD": password}
+    fx, cached = tmp_path / "fx", tmp_path / "fx2"
+    runs = []
+    with watched(sc) as seen:
+        runs.append(ok(cli(env, "-vv", "run", "--ns", "USER", 'Write "ran as ",$USERNAME,!')))
+        runs.append(ok(cli(env, "-v", "--log-format", "console", "backup", "--ns", "USER", "--out", str(fx))))
+        runs.append(ok(cli(env, "-vv", "validate", "--src", str(fx), "--online", "--ns", "USER")))
+        runs.append(ok(cli(env, "-v", "restore", "--src", str(fx), "--ns", "LEAKCOPY")))
+        runs.append(ok(cli(env, "-v", "backup", "--ns", "LEAKCOPY", "--out", str(cached), "--dismount")))
+        runs.append(ok(cli(env, "-v", "cache", "list")))
+        runs.append(ok(cli(env, "-v", "delete-ns", "--ns", "LEAKCOPY", "--yes")))
+        runs.append(ok(cli(env, "-v", "doctor")))
+        runs.append(ok(cli(env, "-v", "config")))
+        runs.append(ok(cli(env, "-v", "plugins")))
+        runs.append(ok(cli(env, "-v", "security-report")))
+        runs.append(ok(cli(env, "-v", "unexpire-passwords", "--user", "_SYSTEM")))
+        runs.append(ok(cli(env, "-v", "enable-service", "--service", "%Service_Bindings")))
+        runs.append(ok(cli(env, "-v", "create-user", "--user", "carol", "--roles", "%Developer",
+                           "--password-env", "CAROL_PW", CAROL_PW=f"Carol-{secrets.token_hex(4)}")))
+        failed = cli(env, "-vv", "run", "--ns", "USER", "Write undefinedvariable")  # an error, quoted
+        assert failed.returncode == 5 and "<UNDEFINED>" in failed.stderr, failed.stderr
+        runs.append(failed)
+        refused = cli(env, "-v", "restore", "--src", str(fx), "--ns", "USER")  # exit 3: exists
+        assert refused.returncode == 3, refused.stderr
+        runs.append(refused)
+    captured = tap.captured
+    container_lines = seen["container command lines and environments"]
+
+    # the tasks did reach the instance through the proxy, as the OS user (no login)
+    assert b"ExternalFreeze" in captured and b"Config.Namespaces" in captured
+    assert "ran as irisowner" in runs[0].stdout
+    assert len(container_lines) > 1000 and b"iris\x00session" in container_lines
+    places = {
+        **seen,
+        "engine traffic": captured,
+        "stdout/stderr": "\n".join(r.stdout + r.stderr for r in runs).encode("utf-8"),
+        "instance files at rest": archive(sc, "/usr/irissys"),
+    }
+    assert leaks({"IRIS_OPS_PASSWORD": password}, places) == []

@@ -1,10 +1,10 @@
-"""iris-ops-security without Docker: it is found through its entry point, imports only iris-ops'
-public API, generates scripts that parse, reads passwords only from the environment or stdin,
-and its one-time secret really carries the password into the (in-process) simulated instance."""
+"""iris-ops-security without Docker: it is found through its entry point, generates scripts that
+parse, reads passwords only from the environment or stdin, and its one-time secret really carries
+the password into the (in-process) simulated instance.  That it imports only iris-ops' public API
+is checked with the other plugins' imports in tests/test_plugin_guide.py."""
 
 from __future__ import annotations
 
-import ast
 import inspect
 import io
 import json
@@ -27,7 +27,6 @@ from iris_ops_security import scripts, secret, tasks  # noqa: E402
 from security_helpers import cli  # noqa: E402
 
 PLUGIN = Path(iris_ops_security.__file__).resolve().parent
-GUIDE = Path(__file__).resolve().parents[3] / "docs" / "plugins.md"
 
 
 def test_the_entry_point_brings_every_task_and_the_plugin():
@@ -37,41 +36,9 @@ def test_the_entry_point_brings_every_task_and_the_plugin():
         assert re.search(rf"^\s+{re.escape(name)}\s", listed.stdout, re.MULTILINE), name
     shown = cli({}, "plugins", "--json")
     rows = {row["name"]: row for row in json.loads(shown.stdout)["plugins"]}
-    assert rows["security"]["distribution"] == "iris-ops-security" and rows["security"]["hooks"] == ["register_tasks"]
+    assert rows["security"]["distribution"] == "iris-ops-security" and rows["security"]["hooks"] == ["doctor_findings", "register_tasks"]
     blocked = cli({"IRIS_OPS_DISABLE_PLUGINS": "security"}, "--list")
     assert "unexpire-passwords" not in blocked.stdout
-
-
-def _public_api() -> dict[str, set[str] | None]:
-    """The table "The public API" of docs/plugins.md: module -> allowed names (None: every name)."""
-    section = GUIDE.read_text().split("## The public API", 1)[1].split("\n## ", 1)[0]
-    api: dict[str, set[str] | None] = {}
-    for line in section.splitlines():
-        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        if len(cells) < 2 or not cells[0].startswith("`iris_ops"):
-            continue
-        module = cells[0].strip("`")
-        api[module] = None if cells[1].startswith("every") else set(re.findall(r"`([A-Za-z_]+)", cells[1]))
-    return api
-
-
-def test_the_plugin_imports_only_the_documented_public_api():
-    api = _public_api()
-    assert {"iris_ops", "iris_ops.cli", "iris_ops.objectscript", "iris_ops.operations.context"} <= set(api)
-    used = []
-    for source in PLUGIN.glob("*.py"):
-        for node in ast.walk(ast.parse(source.read_text())):
-            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("iris_ops") and not node.level:
-                for alias in node.names:
-                    used.append((source.name, node.module, alias.name))
-            elif isinstance(node, ast.Import):
-                used += [(source.name, alias.name, None) for alias in node.names if alias.name.startswith("iris_ops")]
-    assert used
-    for where, module, name in used:
-        if name is not None and f"{module}.{name}" in api:
-            continue  # a public module imported by name
-        assert module in api, f"{where} imports {module}, which is not public"
-        assert name is None or api[module] is None or name in api[module], f"{where} imports {module}.{name}"
 
 
 def test_tasks_take_no_password_argument():
@@ -99,7 +66,7 @@ def every_script():
 @pytest.mark.parametrize("script", list(every_script()), ids=lambda s: s.purpose)
 def test_every_script_parses(script):
     pytest.importorskip("tree_sitter_objectscript")
-    from iris_ops.testing.syntax import syntax_errors
+    from iris_ops_sim.syntax import syntax_errors
 
     assert syntax_errors(script) == []
 
@@ -107,7 +74,7 @@ def test_every_script_parses(script):
 def test_the_syntax_check_can_fail():
     pytest.importorskip("tree_sitter_objectscript")
     from iris_ops import objectscript as o
-    from iris_ops.testing.syntax import syntax_errors
+    from iris_ops_sim.syntax import syntax_errors
 
     broken = o.Script("%SYS").step("bad", o.user_code('Set x=("a"'))
     assert syntax_errors(broken) == [line for line in broken.lines() if 'Set x=("a"' in line]
@@ -128,6 +95,49 @@ def test_passwords_come_from_the_environment_or_stdin(monkeypatch):
     with pytest.raises(UsageError) as caught:
         secret.read_password("S3cret typed here!")
     assert "S3cret" not in caught.value.message + caught.value.fix
+
+
+def _on_a_terminal(args: list[str], keys: bytes, after: bytes) -> tuple[int, str]:
+    """``iris-ops ARGS`` with a pseudo-terminal as its controlling terminal (where getpass asks);
+    ``keys`` are typed once ``after`` has been shown.  Returns the exit status and what it showed."""
+    import pty
+    import select
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IRIS_OPS_")}
+    env.update({"IRIS_OPS_LOG_FORMAT": "json", "IRIS_OPS_CONTAINER": "iris-nowhere",
+                "DOCKER_HOST": "unix:///nonexistent/iris-ops-test.sock"})
+    pid, leader = pty.fork()
+    if pid == 0:  # the child: its stdin, stdout, stderr and /dev/tty are the terminal
+        os.execve(sys.executable, [sys.executable, "-m", "iris_ops", *args], env)
+    shown, typed = b"", False
+    try:
+        while True:
+            if not typed and after in shown:
+                os.write(leader, keys)
+                typed = True
+            ready, _, _ = select.select([leader], [], [], 120)
+            if not ready:
+                break  # nothing more within two minutes: the status below says what happened
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(leader)
+        _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), shown.decode(errors="replace")
+
+
+@pytest.mark.parametrize("task", ["set-password", "create-user"])
+def test_ctrl_d_at_the_password_prompt_is_exit_2(task):
+    code, shown = _on_a_terminal([task, "--user", "alice", "--password-stdin"], b"\x04", after=b"New password:")
+    assert code == 2, shown
+    event = json.loads(shown[shown.index("{"):].splitlines()[0])
+    assert event["event"] == "no password given: the prompt was closed (Ctrl-D); nothing was changed"
+    assert "--password-stdin" in event["fix"] and event["exit_code"] == 2
 
 
 @pytest.mark.parametrize("bad", ["", " lead", "a*b", "a@b", "a,b", "x" * 161, "line\nbreak"])
@@ -151,8 +161,8 @@ def test_role_and_service_names_are_checked():
 
 @pytest.fixture
 def instance(tmp_path):
-    from iris_ops.testing.irissim.instance import SimInstance
-    from iris_ops.testing.irissim.instance.fs import ContainerFS
+    from iris_ops_sim.irissim.instance import SimInstance
+    from iris_ops_sim.irissim.instance.fs import ContainerFS
 
     return SimInstance.create(ContainerFS(tmp_path / "rootfs", tmp_path / "fsmeta.json"))
 
@@ -173,7 +183,7 @@ def _operation(instance):
 
 
 def _run(instance, script) -> tuple[dict, bytes]:
-    from iris_ops.testing.irissim.objectscript import iris_main
+    from iris_ops_sim.irissim.objectscript import iris_main
 
     chunks: list[bytes] = []
     code = iris_main(instance, ["session", "IRIS", "-U", "%SYS"], io.BytesIO(script.render().encode()), chunks.append)
@@ -183,7 +193,7 @@ def _run(instance, script) -> tuple[dict, bytes]:
 
 @pytest.mark.parametrize("password", ["Grüße, Welt! 12", "plain-ASCII-pw", "Ωmega-密码-9"])
 def test_a_staged_password_reaches_the_instance_and_nothing_else(instance, password):
-    from iris_ops.testing.irissim.instance import security
+    from iris_ops_sim.irissim.instance import security
 
     op = _operation(instance)
     staged = secret.stage(op, password, instance.manager_directory())
@@ -208,3 +218,22 @@ def test_a_missing_secret_file_fails_the_script_and_changes_nothing(instance):
     with pytest.raises(ScriptError) as caught:
         _run(instance, scripts.set_password("Admin", staged, create=("%SQL", "")))
     assert caught.value.details["step"] == "secret" and caught.value.details["result"]["secret_removed"] == 1
+
+
+def test_the_docs_name_the_service_each_client_needs():
+    """The external Python driver (intersystems-irispython) connects through %Service_Bindings;
+    %Service_CallIn serves embedded Python and callin programs (IRIS.md 4c).  The README and the
+    task help say so, and nothing tells a driver user to enable %Service_CallIn."""
+    readme = (PLUGIN.parents[1] / "README.md").read_text()
+    shown = cli({}, "enable-service", "--help")
+    assert shown.returncode == 0, shown.stderr
+    rows = {line.split("|")[2].strip(): line.split("|")[1] for line in readme.splitlines()
+            if line.startswith("| ") and "`%Service_" in line.split("|")[2]}
+    assert "intersystems-irispython" in rows["`%Service_Bindings`"] and "Python driver" in rows["`%Service_Bindings`"]
+    assert "embedded Python" in rows["`%Service_CallIn`"] and "callin" in rows["`%Service_CallIn`"]
+    help_text = " ".join(shown.stdout.split())
+    assert "%Service_Bindings (the external Python driver" in help_text
+    for text in (readme, help_text, tasks.enable_service.__doc__ or ""):
+        for sentence in re.split(r"(?<=[.:|\n])", text):
+            if "CallIn" in sentence and "Python" in sentence:
+                assert "embedded Python" in sentence, sentence  # never "CallIn ... the Python driver"

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from iris_ops import hookimpl
-from iris_ops.cli import task
+from iris_ops.task import task
 from iris_ops.errors import VetoedError
+
+__all__ = ["config_defaults", "pre_backup", "validate", "fixture_info", "register_tasks"]
 
 
 @hookimpl

@@ -1,5 +1,6 @@
 """iris-ops-security: the first pains of a fresh IRIS container (expired passwords, a disabled
-%Service_CallIn), solved with nothing but iris-ops' public hooks, its task registrar and its
+service: %Service_Bindings for the external Python driver, %Service_CallIn for embedded Python
+and callin programs), solved with nothing but iris-ops' public hooks, its task registrar and its
 script builder.  See README.md.
 
 Importing this module stays cheap: no docker, no iris, no script is built until a task runs.
@@ -8,6 +9,8 @@ Importing this module stays cheap: no docker, no iris, no script is built until 
 from __future__ import annotations
 
 from iris_ops import hookimpl
+
+__all__ = ["TASKS", "register_tasks", "doctor_findings"]
 
 __version__ = "0.1.0"
 
@@ -28,3 +31,10 @@ def register_tasks(registrar):
 
     for name, function in TASKS.items():
         registrar.add_task(getattr(tasks, function), name=name)
+
+
+@hookimpl
+def doctor_findings(operation, manager_directory, entries):
+    from . import secret
+
+    return secret.leftovers(operation, manager_directory, entries)

@@ -15,6 +15,11 @@ from dataclasses import dataclass
 from iris_ops import objectscript as o
 from iris_ops.objectscript import Code, Script, byref, call, check_sql, check_status, func, lit, method, op, prop, result, set_, system, var
 
+__all__ = [
+    "USERS", "SERVICES", "FILE", "DOCUMENTED_SERVICES", "HASH_BITS", "Secret", "describe", "modify_users",
+    "set_service", "read_secret", "set_password",
+]
+
 USERS = "Security.Users"
 SERVICES = "Security.Services"
 FILE = "%Library.File"

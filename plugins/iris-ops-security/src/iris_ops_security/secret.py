@@ -18,16 +18,20 @@ import re
 import sys
 from typing import TYPE_CHECKING
 
-from iris_ops.errors import IrisOpsError, UsageError
+from iris_ops.errors import InstanceError, IrisOpsError, UsageError
 
 if TYPE_CHECKING:
-    from iris_ops.operations.context import Operation
+    from iris_ops.operation import Operation
 
     from .scripts import Secret
+
+__all__ = ["PASSWORD_ENV", "read_password", "stage", "discard", "STAGED", "leftovers"]
 
 #: The environment variable read by default.
 PASSWORD_ENV = "IRIS_OPS_NEW_PASSWORD"
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: The one-time directory :func:`stage` makes, as the manager directory's listing shows it.
+STAGED = re.compile(r"^iris-ops-secret-[0-9a-f]{16}/$")
 
 
 def read_password(env_name: str = "", from_stdin: bool = False) -> str:
@@ -37,7 +41,12 @@ def read_password(env_name: str = "", from_stdin: bool = False) -> str:
     if from_stdin and sys.stdin.isatty():
         import getpass
 
-        password = getpass.getpass("New password: ")  # a terminal: ask without echo
+        try:
+            password = getpass.getpass("New password: ")  # a terminal: ask without echo
+        except EOFError:  # Ctrl-D at the prompt: the user gave no password and changed nothing
+            raise UsageError("no password given: the prompt was closed (Ctrl-D); nothing was changed",
+                             fix="Run it again and type the new password at the prompt, or pipe it in with "
+                             f"--password-stdin, or set {PASSWORD_ENV}.") from None
         where = "the terminal"
     elif from_stdin:
         line = sys.stdin.readline()
@@ -94,3 +103,23 @@ def discard(op: "Operation", staged: "Secret", removed: bool) -> None:
     except IrisOpsError as exc:
         op.log.warning("secret.not_removed", directory=staged.directory, error=exc.message,
                        fix="Remove that directory by hand; it holds the masked password.")
+
+
+def leftovers(op: "Operation", manager_directory: str, entries: list[str]) -> list:
+    """``doctor``'s findings: one-time directories a task killed before its script ran (or
+    before it removed them) left in the manager directory; each holds a masked password."""
+    from iris_ops.leftovers import Leftover
+
+    found = []
+    for entry in entries:
+        if STAGED.match(entry):
+            path = manager_directory.rstrip("/") + "/" + entry
+            found.append(Leftover("secret", path, "a one-time password directory of an interrupted security task "
+                                  "(it holds a masked password)", "remove the directory",
+                                  lambda p=path: _remove_staged(op, p)))
+    return found
+
+
+def _remove_staged(op: "Operation", path: str) -> None:
+    if not op.runner.remove_path(path.rstrip("/"), timeout=op.settings.timeout):
+        raise InstanceError(f"could not remove {path}", fix="Remove that directory by hand; it holds a masked password.")

@@ -12,10 +12,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from iris_ops.cli import task
+from iris_ops.task import task
 from iris_ops.errors import ConflictError, InstanceError, ScriptError, UsageError
 
 from . import secret  # `scripts` is imported in the bodies that use it: a listing needs none
+
+__all__ = [
+    "USER_MAX", "ROLE_MAX", "PASSWORD_HELP", "user_name", "role_names", "service_name",
+    "unexpire_passwords", "set_password", "create_user", "SERVICE_HELP", "enable_service",
+    "disable_service", "report_rows", "security_report",
+]
 
 _SERVICE = re.compile(r"^%Service_[A-Za-z]+$")
 USER_MAX = 160  # Security.Users: "Maximum length of a user name is 160 characters"
@@ -57,16 +63,16 @@ def role_names(value: str) -> list[str]:
 
 def service_name(value: str) -> str:
     if not _SERVICE.match(value or ""):
-        raise UsageError(f"invalid service name {value!r}", fix="Services are named like %Service_CallIn.")
+        raise UsageError(f"invalid service name {value!r}", fix="Services are named like %Service_Bindings.")
     return value
 
 
 # --- the common steps ----------------------------------------------------------------------------
 
 def _operation(name: str, target: dict, dry_run: bool):
-    from iris_ops.operations.context import Operation
+    from iris_ops.operations.context import operation_from_flags
 
-    return Operation.from_flags(name, target, dry_run=dry_run)
+    return operation_from_flags(name, target, dry_run=dry_run)
 
 
 def _describe(op, *, users: list[str] | None = None, services: tuple[str, ...] | list[str] = (),
@@ -281,12 +287,14 @@ def _set_service(name: str, service: str, enabled: bool, dry_run: bool, target: 
         _emit(op, service, f"changed: {state} (was {'disabled' if enabled else 'enabled'})", 20)
 
 
-SERVICE_HELP = {"service": "the service, e.g. %Service_CallIn", "dry_run": "say what would change, change nothing"}
+SERVICE_HELP = {"service": "the service, e.g. %Service_Bindings (the external Python driver, "
+                           "intersystems-irispython) or %Service_CallIn (embedded Python, callin programs)",
+                "dry_run": "say what would change, change nothing"}
 
 
 @task(target=True, help=SERVICE_HELP)
 def enable_service(c, service="", dry_run=False, **target):
-    """Enable a service, e.g. %Service_CallIn (which the Python driver needs)."""
+    """Enable a service, e.g. %Service_Bindings, which the external Python driver connects through."""
     _set_service("enable-service", service, True, dry_run, target)
 
 

@@ -1,0 +1,179 @@
+"""A simulated IRIS where a real one would run: a container of the ``iris-ops-sim`` image on a
+real Docker engine, or a native install on this host.
+
+Both are reached the way a real IRIS is reached (``docker exec … iris session``, or ``iris`` on
+the host) and seeded through ``iris-sim`` (:mod:`iris_ops_sim.control`).  Used by the
+pytest fixtures, ``iris-ops sim``, the demo and the benchmark.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from iris_ops.errors import UnreachableError
+from iris_ops_sim.control import SimControl, docker_exec, host_exec
+
+__all__ = ["LABEL", "READY_TIMEOUT", "SimContainer", "run_container", "wait_ready", "host_owner", "HostSim"]
+
+#: Every container the kit starts carries this label (``docker ps --filter label=iris-ops.sim=1``).
+LABEL = "iris-ops.sim"
+READY_TIMEOUT = 30.0
+
+
+@dataclass
+class SimContainer:
+    """A simulated instance in a container; ``env`` aims a subprocess (``iris-ops``, ``docker``) at it."""
+
+    name: str
+    base_url: str
+    instance: SimControl
+    client: Any = None  # docker.DockerClient
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"DOCKER_HOST": self.base_url, "IRIS_OPS_CONTAINER": self.name, "IRIS_OPS_TRANSPORT": "docker"}
+
+    def exec(self, argv: list[str], user: str | None = None, stdin: bytes | None = None) -> tuple[int, bytes, bytes]:
+        """Run ``argv`` in the container (e.g. ``["sh", "-c", "test -e /x"]``)."""
+        from iris_ops.transports import docker_exec as primitives
+
+        api = primitives.connect(self.base_url, timeout=60)
+        result = primitives.exec_command(api, self.name, argv, user=user, stdin=stdin, deadline=time.monotonic() + 60)
+        return result.exit_code, result.stdout, result.stderr
+
+    def exists(self, path: str) -> bool:
+        return self.exec(["test", "-e", path])[0] == 0
+
+    def stop(self, kill: bool = False) -> None:
+        c = self.client.containers.get(self.name)
+        c.kill() if kill else c.stop(timeout=5)
+
+    def start(self) -> None:
+        self.client.containers.get(self.name).start()
+        wait_ready(self)
+
+    def remove(self) -> None:
+        import docker
+
+        try:
+            self.client.containers.get(self.name).remove(force=True, v=True)
+        except docker.errors.NotFound:
+            pass
+
+
+def run_container(client: Any, base_url: str, image: str, name: str) -> SimContainer:
+    """Start a fresh simulated instance (no network, labelled) and wait until a session answers."""
+    client.containers.run(image, name=name, detach=True, network_mode="none", labels={LABEL: "1"},
+                          hostname=name[:63])
+    sc = SimContainer(name=name, base_url=base_url, instance=SimControl(docker_exec(base_url, name)), client=client)
+    try:
+        wait_ready(sc)
+    except BaseException:
+        sc.remove()
+        raise
+    return sc
+
+
+def wait_ready(sc: SimContainer, timeout: float = READY_TIMEOUT) -> None:
+    """``iris qlist`` says "running" before logins work: wait for a real session round trip."""
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        try:
+            code, out, err = sc.exec(["iris", "session", "IRIS", "-U", "%SYS"], stdin=b'Write "ready",!\nHalt\n')
+            if (code == 0 and b"ready" in out) or b"Username:" in out:
+                return  # a login prompt answers too (OS authentication off: iris-sim os-auth off)
+            last = (out + err).decode(errors="replace")[-300:]
+        except Exception as e:  # the container may still be starting
+            last = str(e)
+        time.sleep(0.1)
+    raise UnreachableError(f"the simulated instance in {sc.name} did not answer within {timeout:.0f} s: {last}")
+
+
+def _check_reachable(home: Path) -> None:
+    """The instance runs as irisowner, which must be able to search every directory above its
+    install directory (a private one such as pytest's basetemp, mode 0700, is not)."""
+    from iris_ops.errors import UsageError
+
+    for parent in home.absolute().parents:
+        if not parent.stat().st_mode & 0o001:
+            raise UsageError(
+                f"{home} cannot hold a simulated IRIS: irisowner, which the instance runs as, cannot "
+                f"enter {parent} (mode {oct(parent.stat().st_mode & 0o777)})",
+                fix="Pass a --dir that every user can reach, e.g. under /tmp.",
+            )
+
+
+def host_owner() -> str:
+    """Who owns restored files on a host install: irisowner, as on a native IRIS install; by
+    its id (51773) on a host that has no user of that name, as a container's files show there."""
+    import pwd
+
+    from iris_ops_sim.irissim.instance.fs import USERS
+
+    try:
+        return pwd.getpwnam("irisowner").pw_name
+    except KeyError:
+        return str(USERS["irisowner"][0])
+
+
+# --- a native install on this host ---------------------------------------------------------------
+
+@dataclass
+class HostSim:
+    """A simulated instance installed on this host (``<home>/irissys``), for the local transport."""
+
+    home: Path
+    instance: SimControl = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.home = Path(self.home)
+        self.instance = SimControl(host_exec(str(self.ctl_command)))
+
+    @property
+    def install_dir(self) -> Path:
+        return self.home / "irissys"
+
+    @property
+    def iris_command(self) -> Path:
+        return self.home / "bin" / "iris"
+
+    @property
+    def ctl_command(self) -> Path:
+        return self.home / "bin" / "iris-sim"
+
+    @property
+    def registry(self) -> Path:
+        return self.home / "simregistry.json"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"IRIS_OPS_TRANSPORT": "local", "IRIS_OPS_IRIS_COMMAND": str(self.iris_command),
+                "IRIS_OPS_OWNER": host_owner()}
+
+    def exists(self, path: str) -> bool:
+        return os.path.exists(path)
+
+    def installed(self) -> bool:
+        return self.registry.exists() and self.iris_command.exists()
+
+    def install(self) -> "HostSim":
+        """Launchers in ``<home>/bin`` and the default instance (idempotent)."""
+        from iris_ops_sim import launchers
+
+        if self.installed():
+            return self
+        self.home.mkdir(parents=True, exist_ok=True)
+        _check_reachable(self.home)
+        # The instance's owner (irisowner) must reach its install directory, as on a native
+        # install; mkdtemp makes 0700 directories.
+        self.home.chmod(0o755)
+        package_parent = Path(__file__).resolve().parent  # holds the irissim package
+        launchers.write_launchers(self.home / "bin", str(package_parent), env={"IRISSIM_REGISTRY": str(self.registry)},
+                                  pycache=self.home / "pycache")
+        self.instance.call("init", "--install-dir", str(self.install_dir))
+        return self

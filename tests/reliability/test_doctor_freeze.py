@@ -1,0 +1,222 @@
+"""Issue 20 point 3: `doctor --fix` thaws only a freeze an iris-ops backup made whose session is
+gone.  A freeze made by anyone else's ExternalFreeze, or one whose backup still runs, stays
+frozen and is reported (exit 4) with what to do.  Each case freezes for real: an ExternalFreeze
+of another session, or a backup (a subprocess) stopped or killed with real signals while its
+in-instance session holds the freeze."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from reliability.conftest import comparable, leftovers_in
+
+RECORD = "/usr/irissys/mgr/iris-ops-freeze.json"
+#: The frozen copy's step waits 3 s first (``slow``): the test finds the freeze while it holds.
+SLOW_COPY = "slow@##class(%Library.File).CopyFile("
+THAW = '##Class(Backup.General).ExternalThaw()'
+
+
+def _popen(sc, cwd, *args, fault=None, **extra):
+    from clihelp import command
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IRIS_OPS_")}
+    env.update(sc.env, IRIS_OPS_LOG_FORMAT="json", **extra)
+    return subprocess.Popen(command(*args, fault=fault), env=env, cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _doctor(rel_cli, *flags):
+    code, out, err = rel_cli("doctor", "--json", *flags)
+    return code, json.loads(out), err
+
+
+def _rows(doc, kind):
+    return [f for f in doc.get("findings", []) if f["kind"] == kind]
+
+
+def _record(sc) -> dict | None:
+    code, out, _ = sc.exec(["cat", RECORD])
+    return json.loads(out) if code == 0 and out.strip() else None
+
+
+def _frozen_backup(sc, tmp_path):
+    """A backup whose in-instance session holds the freeze, stopped (SIGSTOP) right there: the
+    backup process and the freeze's record (its ``job`` is the session's pid in the container)."""
+    return _frozen_backup_with(sc, tmp_path)
+
+
+def _frozen_backup_with(sc, tmp_path, **env):
+    proc = _popen(sc, tmp_path, "backup", "--ns", "USER", "--out", tmp_path / "fx", fault=SLOW_COPY, **env)
+    deadline = time.monotonic() + 60
+    while (record := _record(sc)) is None:
+        assert proc.poll() is None, f"the backup ended before it froze: {proc.communicate()}"
+        assert time.monotonic() < deadline, "never saw the freeze record"
+        time.sleep(0.05)
+    code, _, err = sc.exec(["kill", "-STOP", str(record["job"])])
+    assert code == 0, err
+    assert sc.instance.is_frozen()
+    assert record["pid"] == proc.pid and record["operation"] == "backup"
+    return proc, record
+
+
+def _job_gone(sc, job: int, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while sc.exec(["kill", "-0", str(job)])[0] == 0:
+        assert time.monotonic() < deadline, f"job {job} never ended"
+        time.sleep(0.2)
+
+
+def _thaw(sc):
+    sc.exec(["iris", "session", "IRIS", "-U", "%SYS", THAW])
+
+
+@pytest.mark.parametrize("how", ["iris-ops-run", "own-session"])
+def test_a_freeze_someone_else_made_stays_frozen(shared_sim, rel_cli, how):
+    """ExternalFreeze through `iris-ops run`, or in the instance's own `iris session` (an ops
+    team's snapshot script): doctor --fix --yes exits 4, says what it is and how to thaw it once
+    its owner is done, and leaves it frozen."""
+    sc = shared_sim
+    if how == "iris-ops-run":
+        code, _, err = rel_cli("run", "--ns", "%SYS", 'Set sc=##class(Backup.General).ExternalFreeze(,"snapshot",,,,,0,,,600)')
+        assert code == 0, err
+    else:
+        code, out, err = sc.exec(["iris", "session", "IRIS", "-U", "%SYS", "##Class(Backup.General).ExternalFreeze()"])
+        assert code == 5, (out, err)  # the documented exit status of a successful freeze
+    try:
+        assert sc.instance.is_frozen()
+        code, out, err = rel_cli("doctor", "--fix", "--yes")
+        assert code == 4, err
+        assert "frozen-foreign" in out and "frozen by something other than iris-ops" in out
+        assert f'Once its owner is done, thaw it with: iris session IRIS -U %SYS "{THAW}"' in out
+        assert "repaired" not in out
+        assert "iris-ops may not repair" in err
+        assert sc.instance.is_frozen(), "doctor thawed a freeze iris-ops did not make"
+        code, doc, _ = _doctor(rel_cli)
+        assert code == 4 and [r["fixable"] for r in _rows(doc, "frozen-foreign")] == [False]
+    finally:
+        _thaw(sc)
+    assert not sc.instance.is_frozen()
+    code, doc, err = _doctor(rel_cli)
+    assert code == 0 and doc["findings"] == [], err
+
+
+def test_a_backup_killed_with_its_session_leaves_a_freeze_that_doctor_thaws(shared_sim, rel_cli, tmp_path):
+    """`kill -9` of iris-ops during the frozen copy, and of its in-instance session (a client and
+    a session both gone: power loss, a container-level kill): the record names a job that no
+    longer exists, so doctor --fix thaws, and removes the record and the staging copy."""
+    sc = shared_sim
+    before = sc.instance.listing()
+    proc, record = _frozen_backup(sc, tmp_path)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert sc.exec(["kill", "-9", str(record["job"])])[0] == 0
+    _job_gone(sc, record["job"])
+    assert sc.instance.is_frozen()
+    code, doc, _ = _doctor(rel_cli)
+    assert code == 4
+    [row] = _rows(doc, "frozen")
+    assert f"pid {proc.pid}" in row["problem"] and f"job {record['job']}" in row["problem"] and "is gone" in row["problem"]
+    code, doc, err = _doctor(rel_cli, "--fix", "--yes")
+    assert code == 0, err
+    assert "frozen" in {r["kind"] for r in doc["repaired"]}
+    assert not sc.instance.is_frozen()
+    assert _record(sc) is None
+    after = sc.instance.listing()
+    assert leftovers_in(after) == [] and comparable(after) == comparable(before)
+
+
+def test_a_freeze_whose_session_still_runs_is_not_thawed(shared_sim, rel_cli, tmp_path):
+    """`kill -9` of iris-ops during the frozen copy while its in-instance session still exists
+    (stopped here, so that it cannot finish first): doctor --fix --yes leaves the freeze, says
+    the session still runs.  Once the session goes on, it thaws and removes the record itself."""
+    sc = shared_sim
+    before = sc.instance.listing()
+    proc, record = _frozen_backup(sc, tmp_path)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    try:
+        code, doc, _ = _doctor(rel_cli, "--fix", "--yes")
+        assert code == 4
+        [row] = _rows(doc, "frozen-running")
+        assert f"job {record['job']}" in row["problem"] and "still runs" in row["problem"] and not row["fixable"]
+        assert "frozen" not in {r["kind"] for r in doc["repaired"]}
+        assert sc.instance.is_frozen(), "doctor thawed the freeze of a session that still runs"
+        assert _record(sc) == record
+    finally:
+        sc.exec(["kill", "-CONT", str(record["job"])])
+    _job_gone(sc, record["job"])
+    assert not sc.instance.is_frozen() and _record(sc) is None  # the session thawed, and removed its record
+    code, doc, err = _doctor(rel_cli, "--fix", "--yes")
+    assert code == 0, err
+    after = sc.instance.listing()
+    assert leftovers_in(after) == [] and comparable(after) == comparable(before)
+
+
+def test_a_freeze_whose_backup_still_runs_is_not_thawed_and_the_backup_thaws_it(shared_sim, rel_cli, tmp_path):
+    """The freezing session killed while iris-ops itself lives on (stopped here): its freeze lock
+    says a backup runs, so doctor leaves the freeze.  Resumed, the backup finds its session gone
+    and thaws through the record (its own thaw path), which it removes."""
+    sc = shared_sim
+    before = sc.instance.listing()
+    proc, record = _frozen_backup(sc, tmp_path)
+    os.kill(proc.pid, signal.SIGSTOP)
+    try:
+        assert sc.exec(["kill", "-9", str(record["job"])])[0] == 0
+        _job_gone(sc, record["job"])
+        code, doc, _ = _doctor(rel_cli, "--fix", "--yes")
+        assert code == 4
+        [row] = _rows(doc, "frozen-running")
+        assert "holds its freeze lock" in row["problem"] and f"pid {proc.pid}" in row["problem"]
+        assert sc.instance.is_frozen()
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 5, err  # the instance's session died: the backup failed
+    assert '"backup.thaw"' in err and '"thawed": true' in err
+    assert not sc.instance.is_frozen() and _record(sc) is None
+    after = sc.instance.listing()
+    assert leftovers_in(after) == [] and comparable(after) == comparable(before)
+    code, doc, err = _doctor(rel_cli)
+    assert code == 0 and doc["findings"] == [], err
+
+
+def test_a_record_older_than_its_limit_never_makes_a_later_freeze_look_like_iris_ops(shared_sim, rel_cli, tmp_path):
+    """A backup and its session killed after WDSuspendLimit ended their freeze leave a record
+    behind.  A freeze someone makes later is not the one it describes: doctor leaves it frozen.
+    Once that freeze is gone, the stale record is a finding of its own, which --fix removes."""
+    sc = shared_sim
+    before = sc.instance.listing()
+    proc, record = _frozen_backup_with(sc, tmp_path, IRIS_OPS_FREEZE_LIMIT="2")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert sc.exec(["kill", "-9", str(record["job"])])[0] == 0
+    _job_gone(sc, record["job"])
+    deadline = time.monotonic() + 60
+    while sc.instance.is_frozen():  # WDSuspendLimit resumes the write daemon by itself
+        assert time.monotonic() < deadline, "the freeze never ended"
+        time.sleep(0.2)
+    assert _record(sc) == record
+    code, _, err = rel_cli("run", "--ns", "%SYS", 'Set sc=##class(Backup.General).ExternalFreeze(,"snapshot",,,,,0,,,600)')
+    assert code == 0, err
+    try:
+        code, doc, _ = _doctor(rel_cli, "--fix", "--yes")
+        assert code == 4
+        [row] = _rows(doc, "frozen-foreign")
+        assert "older than its freeze_limit of 2 s" in row["problem"]
+        assert sc.instance.is_frozen(), "doctor thawed a freeze because of a stale record"
+    finally:
+        _thaw(sc)
+    code, doc, _ = _doctor(rel_cli)
+    assert code == 4 and [f["kind"] for f in doc["findings"]] == ["freeze-record"]
+    code, doc, err = _doctor(rel_cli, "--fix", "--yes")
+    assert code == 0, err
+    assert _record(sc) is None
+    after = sc.instance.listing()
+    assert leftovers_in(after) == [] and comparable(after) == comparable(before)
