@@ -363,11 +363,15 @@ def pre_restore(operation: "Operation", fixture: "Fixture", namespace: str) -> N
 def post_restore(operation: "Operation", fixture: "Fixture", namespace: str, databases: list[str]) -> None:
     """Called after a restore completed and verified.
 
-    Raising here fails the restore, which is then rolled back completely.
+    Raising here fails the restore, which is then rolled back completely.  With ``--force`` over
+    an existing namespace, the new one is verified under a staging name (``IRISOPS-NEW-<8 hex>``,
+    databases ``IRISOPS-NEW-<8 hex>-<n>``) beside the old one, and this is called then: the names
+    given are the staging ones, and raising still keeps the old namespace exactly as it was.  It
+    takes the old one's place (and its final names) once this returns.
 
     :param operation: the running operation.
     :param fixture: the fixture that was restored.
-    :param namespace: the namespace created.
+    :param namespace: the namespace created (the staging one when replacing).
     :param databases: names of the databases created for it.
 
     Example::

@@ -72,9 +72,14 @@ def print_plain_error(exc: IrisOpsError) -> None:
 
 
 def report_interrupt(exc: BaseException | None = None) -> None:
-    """One line: which signal stopped the task (Ctrl-C says just "interrupted")."""
+    """One line: which signal stopped the task (Ctrl-C says just "interrupted"), and that its
+    cleanup ran, or what it left unfinished when it could not (``exc.unfinished``)."""
     progress.end_line()
-    print(f"{PROGRAM_NAME}: {_interrupted(exc)}; cleanup ran.", file=sys.stderr)
+    print(f"{PROGRAM_NAME}: {_interrupted(exc)}; {_cleanup(exc)}.", file=sys.stderr)
+
+
+def _cleanup(exc: BaseException | None) -> str:
+    return getattr(exc, "unfinished", None) or "cleanup ran"
 
 
 def _interrupted(exc: BaseException | None) -> str:
@@ -97,7 +102,7 @@ def failure_document(exc: BaseException) -> dict[str, Any]:
     if isinstance(exc, KeyboardInterrupt):
         from iris_ops import signals
 
-        return {"ok": False, "error": f"{_interrupted(exc)}; cleanup ran", "exit_code": signals.exit_code_of(exc),
+        return {"ok": False, "error": f"{_interrupted(exc)}; {_cleanup(exc)}", "exit_code": signals.exit_code_of(exc),
                 "error_type": "KeyboardInterrupt", "fix": None}
     return {"ok": False, "error": f"unexpected internal error: {type(exc).__name__}: {exc}", "exit_code": 1,
             "error_type": "InternalError", "fix": INTERNAL_FIX}

@@ -10,6 +10,13 @@ signal, until the task has ended, is deferred and reported on stderr, never rais
 to its end.  Code that cleans up after some *other* failure wraps it in :func:`shielded`, so a
 first signal arriving there waits until the cleanup is done too.
 
+An operation's point of no return (a restore's journal gone, a fixture renamed into place) is
+:func:`point_of_no_return`: a signal arriving while it runs waits for it, and once it has
+completed the operation *is* done: that signal and every later one are noted on stderr and
+ignored, and the task ends as it would have, with its normal output and exit status.  Without
+this, a signal during the last few steps (releasing the lock, printing the result) reported an
+interruption and "cleanup ran" for an operation that had completed and was kept.
+
 SIGXFSZ (a write past ``ulimit -f``) is ignored for the same span, so that the write fails with
 EFBIG like a full disk, and the cleanup runs, instead of the process dying on the spot.
 
@@ -25,7 +32,8 @@ import signal
 import threading
 from typing import Iterator
 
-__all__ = ["HANDLED", "Interrupted", "signal_name", "exit_code_of", "handled", "shielded"]
+__all__ = ["HANDLED", "Interrupted", "signal_name", "exit_code_of", "committed", "stopped_by", "handled", "shielded",
+           "point_of_no_return"]
 
 #: The signals that stop a task with cleanup.  SIGHUP does not exist on Windows.
 HANDLED: tuple[signal.Signals, ...] = tuple(
@@ -63,6 +71,10 @@ class _State:
         self.pending: int | None = None  # a first signal that arrived inside a shielded block
         self.shield_depth = 0
         self.deferred: list[int] = []
+        #: What completed at the point of no return (signals are then ignored), or None.
+        self.committed: str | None = None
+        #: What is completing inside :func:`point_of_no_return`, or None.
+        self.completing: str | None = None
 
 
 _state = _State()
@@ -76,16 +88,33 @@ def _say(text: str) -> None:
 
 
 def _handler(signum: int, frame) -> None:  # noqa: ARG001 - signal handler signature
+    if _state.committed is not None:
+        _state.deferred.append(signum)
+        _say(f"{signal_name(signum)} received after {_state.committed} completed: it is kept")
+        return
     if _state.first is not None or _state.pending is not None:
         _state.deferred.append(signum)
         _say(f"{signal_name(signum)} received during cleanup; it finishes first (kill -9 abandons it)")
         return
     if _state.shield_depth:
         _state.pending = signum
-        _say(f"{signal_name(signum)} received during cleanup; stopping once it has finished")
+        if _state.completing is not None:
+            _say(f"{signal_name(signum)} received while {_state.completing} completes; it finishes first")
+        else:
+            _say(f"{signal_name(signum)} received during cleanup; stopping once it has finished")
         return
     _state.first = signum
     raise Interrupted(signum)
+
+
+def committed() -> str | None:
+    """What completed at the running task's point of no return, if it has passed it."""
+    return _state.committed
+
+
+def stopped_by() -> int | None:
+    """The signal that stopped the running task, if one did."""
+    return _state.first
 
 
 @contextlib.contextmanager
@@ -111,6 +140,7 @@ def handled() -> Iterator[None]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        _state.committed = None
         _state.installed = False  # type: ignore[attr-defined]
 
 
@@ -131,3 +161,24 @@ def shielded() -> Iterator[None]:
 
             if sys.exc_info()[1] is None:
                 raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def point_of_no_return(what: str) -> Iterator[None]:
+    """The block that makes an operation's outcome final (``what`` names the outcome, e.g. "the
+    restore").  A signal arriving inside waits for it, as in :func:`shielded`.  If the block
+    completes, the operation is done: the waiting signal, and any later one until the task ends,
+    is noted on stderr and ignored (the task reports its result and exits as without it).  If it
+    raises, the operation is not done, and the signal is raised as after any shielded block."""
+    outer, _state.completing = _state.completing, what
+    try:
+        with shielded():
+            yield
+            if _state.first is None:  # no handler stopped the task before the block began
+                if _state.pending is not None:
+                    signum, _state.pending = _state.pending, None
+                    _state.deferred.append(signum)
+                    _say(f"{what} completed before {signal_name(signum)} could stop it: it is kept")
+                _state.committed = what
+    finally:
+        _state.completing = outer

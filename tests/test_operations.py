@@ -263,7 +263,10 @@ def test_conflict_and_force(sim_container, user_fixture):
     assert len(accounts(sc, "NEW")) == 4
     ok(cli(sc, "restore", "--src", user_fixture, "--ns", "NEW", "--force", "--yes"))
     assert accounts(sc, "NEW") == EXPECTED
-    assert sc.instance.check_integrity(MGR + "new/") == []
+    # restored beside the old database (whose directory it was), which went once it was replaced
+    directory = sc.instance.read_config()["Databases"]["NEW"]["Directory"]
+    assert directory.startswith(MGR + "new-") and not sc.exists(MGR + "new/")
+    assert sc.instance.check_integrity(directory) == []
     assert accounts(sc, "USER") == EXPECTED
 
 

@@ -66,6 +66,16 @@ def every_script():
     streamed = [scripts.NewDatabase("T1_DATA", f"{MGR}t1_data/", "%DB_APP_DATA", fill=(cache, "a" * 64, 8192, "0" * 12, RECORD)),
                 scripts.NewDatabase("T1_CODE", f"{MGR}t1_code/", None)]
     yield scripts.restore_databases("T1", streamed, "T1_DATA", "T1_CODE")
+    journal = f"{MGR}iris-ops-restore-T1.json"
+    guard = scripts.Guard("T1", (journal, f"{MGR}iris-ops-restore-T1.committed.json"), "f" * 32, 120)
+    yield scripts.restore_databases("IRISOPS-NEW-0A1B2C3D", streamed, "T1_DATA", "T1_CODE", guard)
+    yield scripts.restore_facts("T1", ["T1"], ["%DB_APP_DATA"], None, ["iris-ops-restore-T1.json"])
+    yield scripts.revoke_step(scripts.guard_step(o.Script(purpose="stop the restore"), guard, check_journal=False),
+                              journal, f"{MGR}iris-ops-restore-T1.rollback.json")
+    yield scripts.swap("T1", guard, journal, f"{MGR}iris-ops-restore-T1.committed.json", "IRISOPS-NEW-0A1B2C3D",
+                       [("IRISOPS-NEW-0A1B2C3D-1", "T1_DATA", f"{MGR}t1_data-0a1b2c3d/"),
+                        ("IRISOPS-NEW-0A1B2C3D-2", "T1_CODE", f"{MGR}t1_code/")], "T1_DATA", "T1_CODE",
+                       [("T1_DATA", f"{MGR}t1_data/", "%DB_T1_DATA"), ("OLD", f"{MGR}old/", "")], [f"{MGR}t1_code/"])
     # the cache's own scripts: tests/test_cache.py
     yield build_script('Write $ZVersion\nSet x=1 Write x,!\nHang 0', "%SYS")
 

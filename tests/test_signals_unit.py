@@ -40,3 +40,40 @@ def test_a_shielded_cleanup_finishes_then_the_signal_is_raised():
                 os.kill(os.getpid(), signal.SIGTERM)
                 done.append("cleanup")
     assert done == ["cleanup"]
+
+
+def test_past_the_point_of_no_return_a_signal_is_noted_and_ignored(capfd):
+    """A signal while the operation's outcome becomes final waits for it; after it, the task
+    goes on to its normal end (its result reported, exit 0), for that signal and later ones."""
+    done = []
+    with signals.handled():
+        with signals.point_of_no_return("the restore"):
+            os.kill(os.getpid(), signal.SIGTERM)
+            done.append("journal removed")
+        assert signals.committed() == "the restore"
+        os.kill(os.getpid(), signal.SIGINT)  # while the result is printed
+        done.append("result printed")
+    assert done == ["journal removed", "result printed"]
+    assert signals._state.deferred == [signal.SIGTERM, signal.SIGINT] and signals.stopped_by() is None
+    err = capfd.readouterr().err
+    assert "SIGTERM received while the restore completes; it finishes first" in err
+    assert "the restore completed before SIGTERM could stop it: it is kept" in err
+    assert "SIGINT received after the restore completed: it is kept" in err
+
+
+def test_a_point_of_no_return_that_fails_leaves_the_signal_to_stop_the_task():
+    with signals.handled():
+        with pytest.raises(OSError):
+            with signals.point_of_no_return("the backup"):
+                os.kill(os.getpid(), signal.SIGTERM)
+                raise OSError("the rename failed")
+        assert signals.committed() is None and signals.stopped_by() == signal.SIGTERM
+
+
+def test_before_the_point_of_no_return_a_signal_stops_the_task():
+    with signals.handled():
+        with pytest.raises(signals.Interrupted):
+            os.kill(os.getpid(), signal.SIGTERM)
+            with signals.point_of_no_return("the restore"):
+                pass
+        assert signals.committed() is None

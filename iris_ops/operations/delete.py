@@ -11,7 +11,10 @@ Config.Namespaces.Delete, then for each database no one else needs: Config.Datab
 DismountDatabase, DeleteDatabase, RemoveDirectoryTree, and its label's resource when a restore
 created it (its Description says so) and no database of another namespace still names it.
 System resources (``%DB_%DEFAULT``) are never deleted.  All the deleting is one session
-(:func:`iris_ops.scripts.delete_all`); a failure stops it where it happened.
+(:func:`iris_ops.scripts.delete_all`); a failure stops it where it happened.  That session first
+waits for one of an earlier operation on the namespace that its client gave up on (it still runs
+in the instance).  A signal once the plan is written leaves the plan, and the message says to run
+delete-ns again; once the plan is removed the delete is done, and a signal changes nothing.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from iris_ops import hookimpl, names, scripts
+from iris_ops import hookimpl, names, scripts, signals
 from iris_ops import flags
 from iris_ops.task import task
 from iris_ops.errors import InstanceError, InternalError, UsageError
@@ -74,8 +77,9 @@ def _doomed(name: str, directory: str, resource: str, keep_files: bool) -> Doome
     return Doomed(names.database(name), names.directory(directory), resource)
 
 
-def delete_namespace(op: "Operation", namespace: str, *, keep_files: bool = False) -> list[dict]:
+def delete_namespace(op: "Operation", namespace: str, *, keep_files: bool = False, last: bool = False) -> list[dict]:
     """Delete ``namespace`` and the databases no one else needs; returns the steps taken.
+    ``last``: this ends the task (delete-ns), so removing the plan is its point of no return.
 
     Read-only first (the namespace, then which of its databases another namespace needs), then
     the plan is recorded on the instance, then one session deletes the namespace, each doomed
@@ -90,50 +94,64 @@ def delete_namespace(op: "Operation", namespace: str, *, keep_files: bool = Fals
         steps.append({"step": step, "target": target, "result": outcome})
         op.step("delete.step", step=step, target=target, result=outcome)
 
-    if info.get("exists"):
-        doomed, kept = plan(op, namespace, info, keep_files)
-        script = _script(namespace, doomed, keep_files)  # names validated before the first change
-        op.hook.pre_delete(operation=op, namespace=namespace)
-        _write_record(op, record, namespace, doomed, keep_files)
-        for name, why in kept:
-            note("database", name, f"kept ({why})")
-    else:
-        doomed = _read_record(op, record, keep_files)
-        if doomed is None:
-            return []
-        script = _script(namespace, doomed, keep_files)
-    done = op.runner.run(script)
-    if op.dry_run:
-        note("namespace", namespace, "would delete")
-        for item in doomed:
-            note("database", item.name, "would delete")
-        return steps
-    if info.get("exists"):
-        note("namespace", namespace, "deleted" if str(done.get("namespace_deleted")) == "1" else "absent")
-    else:
-        note("namespace", namespace, "absent (finishing an earlier delete)")
-    for item in doomed:
-        outcome = (done.get("databases") or {}).get(item.name) or {}
-        note("database-config", item.name, "deleted" if str(outcome.get("configured")) == "1" else "absent")
-        note("dismount", item.directory, "dismounted" if str(outcome.get("dismounted")) == "1" else "was not mounted")
-        if keep_files:
-            note("files", item.directory, "kept (--keep-files)")
+    planned = False  # the plan is in the instance: a rerun finishes the delete
+    try:
+        if info.get("exists"):
+            doomed, kept = plan(op, namespace, info, keep_files)
+            script = _script(namespace, doomed, keep_files, op.settings.timeout)  # names validated before the first change
+            op.hook.pre_delete(operation=op, namespace=namespace)
+            with signals.shielded():  # written whole or not at all: a signal after it finds it there
+                _write_record(op, record, namespace, doomed, keep_files)
+                planned = True
+            for name, why in kept:
+                note("database", name, f"kept ({why})")
         else:
-            note("database-file", item.directory + "IRIS.DAT",
-                 "deleted" if str(outcome.get("deleted_file")) == "1" else "absent")
-            note("directory", item.directory, "removed" if str(outcome.get("removed_directory")) == "1" else "absent")
-    for resource in dict.fromkeys(d.resource for d in doomed if d.resource):
-        note("resource", resource, _resource_outcome(resource, (done.get("resources") or {}).get(resource)))
-    # Written by the transport, removed by it: one exec, no `iris session`.
-    if not op.runner.remove_path(record, timeout=op.settings.timeout):
-        raise InstanceError(f"could not remove the delete plan {record}",
-                            fix="Run `iris-ops doctor --fix`, or remove the file yourself.")
+            doomed = _read_record(op, record, keep_files)
+            if doomed is None:
+                return []
+            planned = True
+            script = _script(namespace, doomed, keep_files, op.settings.timeout)
+        done = op.runner.run(script)
+        if op.dry_run:
+            note("namespace", namespace, "would delete")
+            for item in doomed:
+                note("database", item.name, "would delete")
+            return steps
+        if info.get("exists"):
+            note("namespace", namespace, "deleted" if str(done.get("namespace_deleted")) == "1" else "absent")
+        else:
+            note("namespace", namespace, "absent (finishing an earlier delete)")
+        for item in doomed:
+            outcome = (done.get("databases") or {}).get(item.name) or {}
+            note("database-config", item.name, "deleted" if str(outcome.get("configured")) == "1" else "absent")
+            note("dismount", item.directory, "dismounted" if str(outcome.get("dismounted")) == "1" else "was not mounted")
+            if keep_files:
+                note("files", item.directory, "kept (--keep-files)")
+            else:
+                note("database-file", item.directory + "IRIS.DAT",
+                     "deleted" if str(outcome.get("deleted_file")) == "1" else "absent")
+                note("directory", item.directory, "removed" if str(outcome.get("removed_directory")) == "1" else "absent")
+        for resource in dict.fromkeys(d.resource for d in doomed if d.resource):
+            note("resource", resource, _resource_outcome(resource, (done.get("resources") or {}).get(resource)))
+        # Written by the transport, removed by it: one exec, no `iris session`.  Once it is gone the
+        # delete is done: a signal from there on is noted and the steps are reported.
+        with signals.point_of_no_return(f"the delete of namespace {namespace}") if last else signals.shielded():
+            if not op.runner.remove_path(record, timeout=op.settings.timeout):
+                raise InstanceError(f"could not remove the delete plan {record}",
+                                    fix="Run `iris-ops doctor --fix`, or remove the file yourself.")
+    except KeyboardInterrupt as exc:  # a signal: once the plan is there, it says how to go on
+        if planned and not op.dry_run:
+            exc.unfinished = (f"namespace {namespace} may be partly deleted: run `iris-ops delete-ns --ns {namespace} "  # type: ignore[attr-defined]
+                              "--yes` again to finish it (or `iris-ops doctor --fix`)")
+        raise
     op.hook.post_delete(operation=op, namespace=namespace, steps=steps)
     return steps
 
 
-def _script(namespace: str, doomed: list[Doomed], keep_files: bool):
-    return scripts.delete_all(namespace, [(d.name, d.directory, d.resource) for d in doomed], keep_files=keep_files)
+def _script(namespace: str, doomed: list[Doomed], keep_files: bool, wait: float | None = None):
+    # ``wait``: for a session of an earlier operation on the namespace that a client gave up on
+    return scripts.delete_all(namespace, [(d.name, d.directory, d.resource) for d in doomed], keep_files=keep_files,
+                              wait=wait)
 
 
 def _resource_outcome(resource: str, found: dict | None) -> str:
@@ -215,7 +233,7 @@ def delete_ns(c, ns="", yes=False, keep_files=False, dry_run=False, json_=False,
             confirm(f"Delete namespace {namespace} and the databases only it uses?",
                     refused=f"refusing to delete namespace {namespace}")
         with locks.holding(op, namespace, wait=lock_wait or 0):
-            steps = delete_namespace(op, namespace, keep_files=keep_files)
+            steps = delete_namespace(op, namespace, keep_files=keep_files, last=True)
     if json_:
         return {"namespace": namespace, "existed": bool(steps), "steps": steps}
     if not steps:

@@ -7,7 +7,9 @@ touches anything iris-ops did not create:
   iris-ops record, or one whose backup still runs, is reported and never thawed);
 * staging directories ``<mgr>/iris-ops-backup-<random>/`` of a backup that never cleaned up;
 * a restore that never finished: its journal ``<mgr>/iris-ops-restore-<NS>.json`` lists the
-  namespace, databases, directories and resources it may have created;
+  namespace, databases, directories and resources it may have created (rolled back), or, renamed
+  ``...<NS>.committed.json``, a ``restore --force`` that had begun putting the verified new
+  namespace in the place of the old one (finished); see :mod:`iris_ops.operations.restore_journal`;
 * a delete-ns that stopped halfway: its plan ``<mgr>/iris-ops-delete-<NS>.json``;
 * the temporary namespace ``IRISOPS-COUNT-<8 hex>`` and databases ``IRISOPS-COUNT-<8 hex>-<n>``
   a backup configures to count the rows of its staged copies, left configured (and mounted)
@@ -49,7 +51,6 @@ __all__ = [
 ]
 
 _STAGE = re.compile(r"^iris-ops-backup-[0-9a-f]{12}/$")
-_JOURNAL = re.compile(r"^iris-ops-restore-(?P<ns>[%A-Za-z0-9_-]{1,64})\.json$")
 _PLAN = re.compile(r"^iris-ops-delete-(?P<ns>[%A-Za-z0-9_-]{1,64})\.json$")
 _COUNT_NS = re.compile(r"^IRISOPS-COUNT-[0-9A-F]{8}$")
 _COUNT_DB = re.compile(r"^(?P<ns>IRISOPS-COUNT-[0-9A-F]{8})-[0-9]{1,3}$")
@@ -59,7 +60,7 @@ _HOST_TEMP = re.compile(r"^\..+\.iris-ops-(tmp|old)-[0-9a-f]{12}$")
 def examine(op: "Operation", host_dirs: list[Path]) -> list[Leftover]:
     import shutil
 
-    from iris_ops.operations import backup, frozen, orphans
+    from iris_ops.operations import backup, frozen, orphans, restore_replace
 
     found: list[Leftover] = frozen.findings(op)
     # Before the staging directories: the counting databases live in them, mounted.
@@ -72,8 +73,8 @@ def examine(op: "Operation", host_dirs: list[Path]) -> list[Leftover]:
         if _STAGE.match(entry):
             found.append(Leftover("staging", path, "a backup's staging copy was never removed",
                                   "remove the directory", lambda p=path: backup.cleanup_stage(op, p)))
-        elif (m := _JOURNAL.match(entry)):
-            found.append(_unfinished_restore(op, path, m["ns"], pending))
+        elif (journal := restore_replace.recover(op, mgr, entry, pending)) is not None:
+            found.append(journal)
         elif (m := _PLAN.match(entry)):
             ns = m["ns"]
             pending |= _planned_databases(op, path)
@@ -154,46 +155,6 @@ def _planned_databases(op: "Operation", path: str) -> set[str]:
         return {str(d["name"]).upper() for d in _read_instance_json(op, path).get("databases", [])}
     except (IrisOpsError, ValueError, KeyError, TypeError, AttributeError):
         return set()
-
-
-def _unfinished_restore(op: "Operation", path: str, namespace: str, pending: set[str]) -> Leftover:
-    try:
-        journal = _read_instance_json(op, path)
-        dbs = [(names.database(d["name"]), names.directory(d["directory"])) for d in journal.get("databases", [])]
-        resources = [(r["name"], bool(r.get("with_role"))) for r in journal.get("resources", [])]
-        if journal.get("namespace") != namespace:
-            raise ValueError("its namespace does not match its name")
-    except (IrisOpsError, ValueError, KeyError, TypeError) as exc:
-        return Leftover("restore", path, f"an unreadable restore journal ({exc})", "none: read it and clean up by hand")
-    pending.update(name for name, _ in dbs)
-    what = [f"namespace {namespace}"] + [f"database {n} ({d})" for n, d in dbs] + [f"resource {r}" for r, _ in resources]
-    return Leftover("restore", path, f"a restore into {namespace} never finished; it may have created "
-                    + ", ".join(what), "roll it back: " + ", ".join(what) + " removed",
-                    lambda: _roll_back(op, path, namespace, dbs, resources))
-
-
-def _roll_back(op: "Operation", path: str, namespace: str, dbs: list, resources: list) -> None:
-    from iris_ops.operations.restore import MARKER, remove_created_directory
-
-    op.runner.run(scripts.delete_namespace(namespace))
-    for name, directory in dbs:
-        # Only a directory holding nothing but what the restore put there.
-        content = set(op.runner.list_directory(directory))
-        if content - {"IRIS.DAT", MARKER, "iris.lck"}:
-            op.log.warning("doctor.kept_directory", directory=directory, extra=sorted(content))
-            op.runner.run(scripts.delete_database(name, directory, keep_files=True))
-            continue
-        try:
-            op.runner.run(scripts.delete_database(name, directory))
-        except IrisOpsError as exc:
-            # A file the instance cannot open (an upload cut short leaves it root-owned): drop the
-            # configuration, then remove the directory (as root if need be).
-            op.log.warning("doctor.unreadable_database", directory=directory, error=str(exc))
-            op.runner.run(scripts.delete_database(name, directory, keep_files=True))
-        remove_created_directory(op, directory)
-    for resource, with_role in resources:
-        op.runner.run(scripts.delete_resource(resource, with_role=with_role))
-    op.runner.run(scripts.remove_file(path))
 
 
 def _finish_delete(op: "Operation", namespace: str) -> None:

@@ -4,7 +4,7 @@ delete-ns keeps a database another namespace needs (a mapping, say); once that n
 command would remove it.  Doctor reports each configured database that
 
 * an iris-ops restore created: its directory holds the provenance file restore writes there
-  (:data:`iris_ops.operations.restore.MARKER`), and that file names this very database;
+  (:data:`iris_ops.operations.restore_journal.MARKER`), and that file names this very database;
 * no namespace names (Globals, Routines or another database property), no global, routine or
   package mapping uses (``%ALL`` included), and no other database configuration shares the
   directory of (the test delete-ns makes, :func:`iris_ops.scripts.database_users`);
@@ -32,7 +32,7 @@ __all__ = ["findings"]
 
 def findings(op: "Operation", pending: set[str]) -> list[Leftover]:
     """``pending``: database names an unfinished restore or delete-ns lists."""
-    from iris_ops.operations.restore import MARKER
+    from iris_ops.operations.restore_journal import MARKER
 
     restored = op.runner.run(scripts.restored_databases(MARKER), changes=False).get("restored") or []
     candidates = []

@@ -1,17 +1,20 @@
 """Built-in plugin: `restore`, a fixture into a new namespace, all or nothing.
 
 What needs no reading of the files is checked first (manifest, sizes, DAT labels, and any
-plugin's ``validate`` findings); the sha256 of each file is verified while it streams, or, for a
-file the fixture cache serves, hashed here while the instance copies the cached one; a mismatch
-rolls the restore back.  Then, for each database (IRIS.md §7): a directory under the
+plugin's ``validate`` findings); the sha256 of each file is verified while it streams, and a
+mismatch rolls the restore back.  Then, for each database (IRIS.md §7): a directory under the
 manager directory, and the file, copied inside the instance from the fixture cache
 (:mod:`iris_ops.cache`) when it holds that digest, else streamed in (owner and mode set by the
 transport) and then left in the cache; the label's resource created if missing,
 Config.Databases.Create, MountDatabase with Mounted=1 and ReadOnlyMounted=0 required; then
 Config.Namespaces.Create mapping Globals and Routines as in the source; then row counts are
 verified.  Every step that changes the instance first records its undo; a failure anywhere
-(Ctrl-C included) replays the undo log backwards.  A verified cache entry is not the restore's
-output and may remain.
+(Ctrl-C included) replays the undo log backwards (:mod:`iris_ops.operations.restore_journal`:
+the journal, and the guard that stops a session the client gave up on).  Removing the journal
+is the point of no return: a signal from there on leaves the restore done, and reported so.  A
+verified cache entry is not the restore's output and may remain.  With ``--force`` over an
+existing namespace, the new one is restored beside it and takes its place only once verified
+(:mod:`iris_ops.operations.restore_replace`).
 
 Sessions: one read-only session for every fact (:func:`restore_checks.preflight`), then one that
 makes every change (:func:`iris_ops.scripts.restore_databases`), run a second time only when the
@@ -21,7 +24,6 @@ streamed files move through the transport.
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -29,27 +31,20 @@ from typing import TYPE_CHECKING, Callable
 from iris_ops import __version__, hookimpl, names, scripts
 from iris_ops import flags
 from iris_ops.task import task
-from iris_ops.errors import ConflictError, InstanceError, IrisOpsError, ValidationError
+from iris_ops.errors import ConflictError, IrisOpsError, ValidationError
 
 if TYPE_CHECKING:
     from iris_ops.fixture import Fixture
     from iris_ops.operation import Operation
-    from iris_ops.objectscript import Script
+    from iris_ops.operations import restore_replace
     from iris_ops.operations.restore_checks import Facts, PlannedDatabase
+    from iris_ops.operations.restore_journal import UndoLog
+    from iris_ops.scripts.restore import Guard
 
-__all__ = [
-    "MARKER", "JOURNAL_PREFIX", "plan", "journal_path", "Journal", "UndoLog", "remove_created_directory",
-    "check_targets", "restore_databases", "run_restore", "restore", "register_tasks",
-]
-
-
-#: Provenance written by restore into each database directory it creates.
-MARKER = "iris-ops-restore.json"
-#: ``<mgr>/iris-ops-restore-<NS>.json`` exists while a restore into NS is unfinished.
-JOURNAL_PREFIX = "iris-ops-restore-"
+__all__ = ["plan", "check_targets", "restore_databases", "run_restore", "restore", "register_tasks"]
 
 
-def plan(op: "Operation", loaded: "Fixture", namespace: str) -> list[PlannedDatabase]:
+def plan(op: "Operation", loaded: "Fixture", namespace: str) -> list["PlannedDatabase"]:
     """Names for the new databases: ``<NS>`` for a one-database fixture, ``<NS>_DATA`` and
     ``<NS>_CODE`` when Globals and Routines were separate.  Their directories, under the
     manager directory, are set by :func:`~iris_ops.operations.restore_checks.preflight`."""
@@ -69,163 +64,49 @@ def plan(op: "Operation", loaded: "Fixture", namespace: str) -> list[PlannedData
     return planned
 
 
-def journal_path(manager_directory: str, namespace: str) -> str:
-    return names.instance_path(f"{names.directory(manager_directory)}{JOURNAL_PREFIX}{namespace}.json")
+def check_targets(op: "Operation", loaded: "Fixture", src: Path, namespace: str, planned: list["PlannedDatabase"],
+                  facts: "Facts", force: bool,
+                  confirm: Callable[[list[str]], None] | None = None) -> "restore_replace.Replacement | None":
+    """Refuse a restore over an unfinished one (its journal) or over anything that exists,
+    unless ``force``.  With ``force``, read what the replacement involves
+    (:func:`~iris_ops.operations.restore_replace.prepare`), then ``confirm`` (asked with what
+    would be replaced) may still refuse, then every file of the fixture is hashed: all before the
+    first change.  Returns the replacement, or None when nothing is in the way."""
+    from iris_ops.operations import restore_replace
 
-
-class Journal:
-    """``<mgr>/iris-ops-restore-<NS>.json``: what this restore may create, written before the
-    first change and removed once the restore succeeded or was rolled back completely.  Left
-    behind (``kill -9``, power loss), it tells ``iris-ops doctor`` exactly what to undo, and
-    nothing else."""
-
-    def __init__(self, op: "Operation", manager_directory: str, namespace: str, planned: list,
-                 new_resources: dict[str, bool] | None = None) -> None:
-        self.op = op
-        self.path = journal_path(manager_directory, namespace)
-        # Resources this restore may create (none of them existed when it started): listed up
-        # front, so that creating one costs no second journal write.
-        self.doc = {"tool": f"iris-ops {__version__}", "namespace": namespace,
-                    "databases": [{"name": p.name, "directory": p.directory} for p in planned],
-                    "resources": [{"name": r, "with_role": w} for r, w in (new_resources or {}).items()]}
-
-    def write(self) -> None:
-        data = json.dumps(self.doc).encode()
-        self.op.runner.write_file(io.BytesIO(data), len(data), self.path, timeout=self.op.settings.timeout)
-
-    def remove(self) -> None:
-        # Written by the transport, removed by it: one exec, no `iris session`.
-        if not self.op.runner.remove_path(self.path, timeout=self.op.settings.timeout):
-            raise InstanceError(f"could not remove the restore journal {self.path}",
-                                fix="Run `iris-ops doctor --fix`: it finishes what a restore left behind.")
-
-
-class UndoLog:
-    """Undo actions recorded before each change; replayed newest first on failure.
-
-    Each action is a script, optionally with a ``fallback`` (what to do instead when run on its
-    own: removing a directory falls back to the transport's root removal).  A replay first runs
-    them all, and then the removal of the journal, as one session, each action a step that
-    runs only when every earlier one completed; if that session fails anywhere, every action
-    is replayed on its own (each tolerates what is already undone), and the journal stays
-    unless all of them succeeded."""
-
-    def __init__(self, op: "Operation", journal: Journal | None = None) -> None:
-        self.op = op
-        self.journal = journal
-        self.actions: list[tuple[str, "Script", Callable[[], object] | None]] = []
-
-    def add(self, what: str, script: "Script", fallback: Callable[[], object] | None = None) -> None:
-        self.actions.append((what, script, fallback))
-
-    def record(self, actions: list[tuple[str, "Script"]]) -> int:
-        """Add several undo actions at once (a session that may make all those changes is about
-        to run); returns a mark for :meth:`forget`."""
-        mark = len(self.actions)
-        self.actions.extend((what, script, None) for what, script in actions)
-        return mark
-
-    def forget(self, mark: int) -> None:
-        """Drop the actions recorded since ``mark``: the session that might have made those
-        changes proved it made none."""
-        del self.actions[mark:]
-
-    def replay(self) -> list[str]:
-        """Undo everything; returns what could not be undone (the journal is then kept)."""
-        from iris_ops import signals
-
-        with signals.shielded():  # a signal now must not leave the namespace half restored
-            try:
-                return self._replay()
-            finally:
-                self.actions.clear()
-
-    def _replay(self) -> list[str]:
-        from iris_ops.objectscript import Script
-
-        if self.actions or self.journal is not None:
-            whole = Script("%SYS", purpose="roll back the restore")
-            for i, (_, script, _) in enumerate(reversed(self.actions)):
-                whole.step(f"undo{i}", *script.folded())
-            if self.journal is not None:
-                whole.step("journal", *scripts.remove_file(self.journal.path).folded())
-            try:
-                self.op.runner.run(whole)
-            except Exception as exc:  # undo one by one: each tolerates what is already undone
-                self.op.log.warning("restore.rollback_retry", error=str(exc), note="undoing each change on its own")
-            else:
-                for what, _, _ in reversed(self.actions):
-                    self.op.log.info("restore.rollback", undone=what)
-                return []
-        failed = []
-        for what, script, fallback in reversed(self.actions):
-            try:
-                fallback() if fallback is not None else self.op.runner.run(script)
-                self.op.log.info("restore.rollback", undone=what)
-            except BaseException as exc:  # keep undoing the rest
-                failed.append(f"{what}: {exc}")
-                self.op.log.error("restore.rollback_failed", undo=what, error=str(exc))
-        if not failed and self.journal is not None:
-            _remove_journal(self.journal)
-        return failed
-
-
-def remove_created_directory(op: "Operation", directory: str) -> None:
-    """Remove a database directory a restore created (as root when the instance cannot)."""
-    try:
-        op.runner.run(scripts.remove_directory(directory))
-    except IrisOpsError:
-        # A file the transport wrote may still be root-owned if chown failed: remove as root.
-        op.runner.remove_path(directory)
-
-
-def check_targets(op: "Operation", namespace: str, planned: list[PlannedDatabase], force: bool,
-                  confirm: Callable[[list[str]], None] | None = None, found: dict | None = None) -> bool:
-    """Refuse a restore over anything that exists, unless ``force``; then ``confirm`` (asked
-    with what would be destroyed) may still refuse before anything is deleted.  ``found``: what
-    :func:`iris_ops.scripts.existing` already answered.  True when ``force`` deleted something."""
-    from iris_ops.operations.delete import delete_namespace
-
-    def existing() -> list[str]:
-        nonlocal found
-        found = found or op.runner.run(
-            scripts.existing(namespace, [p.name for p in planned], [p.directory for p in planned]), changes=False
-        )
-        clash = [f"namespace {namespace}"] if found["namespace"] else []
-        clash += [f"database {name}" for name, there in found["databases"].items() if there]
-        clash += [f"directory {d}" for d, there in found["directories"].items() if there]
-        found = None  # asked again after a --force delete
-        return clash
-
-    clash = existing()
+    found = facts.found
+    journals = [name for name, there in (found.get("journals") or {}).items() if str(there) == "1"]
+    if journals:
+        raise ConflictError(
+            f"an earlier restore into {namespace} did not finish: its journal {facts.manager_directory}{journals[0]} "
+            "is still in the instance",
+            fix="Run `iris-ops doctor --fix`: it rolls that restore back (or finishes the namespace it was "
+            "replacing), and nothing else; then restore again.")
+    clash = [f"namespace {namespace}"] if str(found["namespace"]) == "1" else []
+    clash += [f"database {name}" for name, there in found["databases"].items() if str(there) == "1"]
+    clash += [f"directory {d}" for d in dict.fromkeys(p.directory for p in planned)
+              if str((found.get("directories") or {}).get(d)) == "1"]
     if not clash:
-        return False
+        return None
     if not force:
         raise ConflictError(
             f"restore target already exists: {', '.join(clash)}",
-            fix="Choose another --ns, delete it with `iris-ops delete-ns`, or pass --force to replace it.",
+            fix=("Choose another --ns, delete it with `iris-ops delete-ns`, or pass --force to replace it."
+                 if str(found["namespace"]) == "1" else
+                 f"No namespace {namespace} uses them: `iris-ops doctor` finds what an interrupted iris-ops run left "
+                 "(and `--fix` removes it); or choose another --ns, or pass --force to replace them."),
         )
+    replacement = restore_replace.prepare(op, loaded, namespace, planned, facts)
     if confirm is not None and not op.dry_run:
         confirm(clash)
-    op.log.warning("restore.force_delete", existing=clash)
-    delete_namespace(op, namespace)
-    if op.dry_run:
-        return True
-    remaining = existing()
-    leftover_dirs = [c.split(" ", 1)[1] for c in remaining if c.startswith("directory ")]
-    if any(not c.startswith("directory ") for c in remaining):
-        raise ConflictError(
-            f"--force removed namespace {namespace}, but these still exist and belong to something else: "
-            f"{', '.join(c for c in remaining if not c.startswith('directory '))}",
-            fix="Delete them yourself if they are yours, or restore under another --ns.",
-        )
-    for directory in leftover_dirs:  # orphan directories of an earlier, unconfigured database
-        remove_created_directory(op, directory)
-    return True
+    op.log.warning("restore.force_replace", existing=clash,
+                   note="the old namespace stays as it is until the new one is restored and verified")
+    restore_replace.check_every_file(op, loaded, src)
+    return replacement
 
 
-def restore_databases(op: "Operation", loaded: "Fixture", planned: list[PlannedDatabase], namespace: str,
-                      facts: "Facts", undo: UndoLog) -> dict:
+def restore_databases(op: "Operation", loaded: "Fixture", planned: list["PlannedDatabase"], namespace: str,
+                      facts: "Facts", undo: "UndoLog", guard: "Guard | None" = None) -> dict:
     """Every change of a restore, each undo recorded before the change it undoes: the
     directories (with provenance), then the files and the rest
     (:func:`iris_ops.operations.restore_files.place_files`): one session that serves what the
@@ -234,10 +115,12 @@ def restore_databases(op: "Operation", loaded: "Fixture", planned: list[PlannedD
     files stream in (their sha256 verified as they go), and a second session leaves them in the
     cache and does the rest.  The fixture's files the cache serves are hashed here meanwhile
     (:class:`~iris_ops.operations.restore_checks.ServedFilesCheck`): a damaged fixture is
-    refused, cache or not.  Returns the last session's result."""
+    refused, cache or not.  Returns the last session's result.  ``guard``: what each session
+    checks first."""
     from iris_ops import cache
     from iris_ops.operations.restore_checks import ServedFilesCheck
-    from iris_ops.operations.restore_files import place_files
+    from iris_ops.operations.restore_files import place_files, write_small
+    from iris_ops.operations.restore_journal import MARKER, remove_created_directory
 
     fixture_id, cache_dir = loaded.manifest.fixture_id, facts.cache_dir
     new_resources = dict(facts.new_resources)
@@ -246,8 +129,8 @@ def restore_databases(op: "Operation", loaded: "Fixture", planned: list[PlannedD
         undo.add(f"directory {item.directory}", scripts.remove_directory(item.directory),
                  fallback=lambda item=item: remove_created_directory(op, item.directory))
         # Provenance; writing it also creates the directory (owner and mode as for the file).
-        marker = json.dumps({"tool": f"iris-ops {__version__}", "fixture": fixture_id, "database": item.name}).encode()
-        op.runner.write_file(io.BytesIO(marker), len(marker), item.directory + MARKER, timeout=op.settings.timeout)
+        write_small(op, json.dumps({"tool": f"iris-ops {__version__}", "fixture": fixture_id,
+                                    "database": item.final}).encode(), item.directory + MARKER)
         # A resource created just before a failure (a lost reply included) must be deleted too,
         # but never one that existed before this restore, nor a system resource.
         if item.resource in new_resources and not names.is_system_resource(item.resource):
@@ -263,7 +146,8 @@ def restore_databases(op: "Operation", loaded: "Fixture", planned: list[PlannedD
                         reason=facts.cache_why.get(item.source.sha256) or "no entry that may be served")
     check = ServedFilesCheck(loaded, [item.source for item in serve]) if serve else None
     try:
-        done = place_files(op, loaded, planned, serve, namespace, facts, undo, cache.new_token(), creations)
+        done = place_files(op, loaded, planned, serve, namespace, facts, undo, cache.new_token(), creations,
+                           guard)
         if check is not None:
             check.result(op.log)
     except BaseException:
@@ -277,9 +161,10 @@ def run_restore(op: "Operation", src: Path, namespace: str, *, force: bool, veri
                 confirm: Callable[[list[str]], None] | None = None, use_cache: bool = True):
     """Restore ``src`` into ``namespace``; returns (tables, planned databases), or (None,
     planned) in a dry run.  ``use_cache=False`` neither reads nor fills the fixture cache."""
-    from iris_ops import cache, fixture
+    from iris_ops import fixture, signals
+    from iris_ops.operations import restore_replace
     from iris_ops.operations.restore_checks import check_fixture, preflight, warn_if_older
-    from iris_ops.operations.restore_files import new_database
+    from iris_ops.operations.restore_journal import Journal, UndoLog
 
     loaded = fixture.load(src)
     check_fixture(op, loaded, src)
@@ -289,34 +174,22 @@ def run_restore(op: "Operation", src: Path, namespace: str, *, force: bool, veri
     planned = plan(op, loaded, namespace)
     facts = preflight(op, namespace, planned, use_cache)
     warn_if_older(op, loaded.manifest.source, facts.version)
-    if check_targets(op, namespace, planned, force, confirm, facts.found) and not op.dry_run:
-        # --force deleted the old namespace, and with it perhaps resources a restore had made
-        facts = preflight(op, namespace, planned, use_cache)
-    globals_db = next(p.name for p in planned if p.source.has_globals)
-    routines_db = next(p.name for p in planned if p.source.has_routines)
+    replacement = check_targets(op, loaded, src, namespace, planned, facts, force, confirm)
+    # Restored under its staging identity when it replaces a namespace, then swapped in.
+    into = replacement.staging_namespace if replacement else namespace
+    journal = Journal(op, facts.manager_directory, namespace, planned, facts.new_resources, creates=into,
+                      replaces=replacement.journal_entry(planned) if replacement else None)
+    swap = restore_replace.swap_script(journal, replacement, planned) if replacement else None  # names checked now
     if op.dry_run:
-        cache_dir = facts.cache_dir
-        serve = [p for p in planned if cache_dir is not None and facts.in_cache.get(p.source.sha256)]
-        if serve:
-            op.runner.run(scripts.restore_databases(namespace, [
-                new_database(p, clone=(cache_dir, p.source.sha256, p.size, "0" * 12)) if p in serve
-                else new_database(p) for p in planned], globals_db, routines_db))
-        for item in planned:
-            op.runner.show_command(f"{'unless the cache served it, ' if item in serve else ''}stream "
-                                   f"{loaded.path_of(item.source)} to {item.directory}IRIS.DAT "
-                                   f"(owner {op.target.owner}, mode 660, directory 770)")
-        op.runner.run(scripts.restore_databases(namespace, [
-            new_database(p, fill=None if p in serve or cache_dir is None else (
-                cache_dir, p.source.sha256, p.size, "0" * 12, cache.prepare_fill(
-                    cache_dir, p.source.sha256, p.size, loaded.manifest.fixture_id, "0" * 12, lambda *_: None)))
-            for p in planned], globals_db, routines_db))
+        _show(op, loaded, planned, into, facts)
+        if swap is not None:
+            op.runner.run(swap)
         return None, planned
 
-    journal = Journal(op, facts.manager_directory, namespace, planned, facts.new_resources)
-    journal.write()
     undo = UndoLog(op, journal)
     try:
-        done = restore_databases(op, loaded, planned, namespace, facts, undo)
+        journal.write()
+        done = restore_databases(op, loaded, planned, into, facts, undo, journal.guard())
         tables = done.get("tables") or []
         if verify and not loaded.manifest.counts_are_exact:
             op.log.warning("restore.counts_not_verified", reason=loaded.manifest.row_counts.note,
@@ -331,27 +204,53 @@ def run_restore(op: "Operation", src: Path, namespace: str, *, force: bool, veri
                     + "; ".join(f"{f.file}: expected {f.expected}, found {f.actual}" for f in bad),
                     fix="The fixture's databases and manifest disagree: recreate it with `iris-ops backup`.",
                 )
-        op.hook.post_restore(operation=op, fixture=loaded, namespace=namespace, databases=[p.name for p in planned])
-        journal.remove()  # inside: a signal before it is gone still rolls everything back
+        op.hook.post_restore(operation=op, fixture=loaded, namespace=into, databases=[p.name for p in planned])
+        if swap is not None:
+            restore_replace.swap_in(op, journal, replacement, planned, undo, swap)
+        else:
+            with signals.point_of_no_return(f"the restore into {namespace}"):
+                journal.remove()
     except BaseException as exc:
         failed = undo.replay()  # and removes the journal unless something could not be undone
-        if failed and isinstance(exc, IrisOpsError):
-            exc.message += "; rollback incomplete: " + "; ".join(failed)
-            exc.args = (exc.message,)
-            exc.fix = "Run `iris-ops doctor --fix` to finish the rollback. " + (exc.fix or "")
+        if failed:
+            _rollback_incomplete(exc, failed)
         raise
     return tables, planned
 
 
-def _remove_journal(journal: Journal) -> None:
-    from iris_ops import signals
+def _rollback_incomplete(exc: BaseException, failed: list[str]) -> None:
+    """Say that the rollback did not finish, in the error the user sees (a signal's included)."""
+    what = "rollback incomplete: " + "; ".join(failed)
+    if isinstance(exc, IrisOpsError):
+        exc.message += "; " + what
+        exc.args = (exc.message,)
+        exc.fix = "Run `iris-ops doctor --fix` to finish the rollback. " + (exc.fix or "")
+    else:
+        exc.unfinished = f"{what}; run `iris-ops doctor --fix` to finish it"  # type: ignore[attr-defined]
 
-    with signals.shielded():
-        try:
-            journal.remove()
-        except IrisOpsError as exc:
-            journal.op.log.warning("restore.journal_left", path=journal.path, error=str(exc),
-                                   fix="`iris-ops doctor --fix` removes it")
+
+def _show(op: "Operation", loaded: "Fixture", planned: list["PlannedDatabase"], into: str, facts: "Facts") -> None:
+    """Dry run: the scripts and transfers a restore would run."""
+    from iris_ops import cache
+    from iris_ops.operations.restore_files import new_database
+
+    globals_db = next(p.name for p in planned if p.source.has_globals)
+    routines_db = next(p.name for p in planned if p.source.has_routines)
+    cache_dir = facts.cache_dir
+    serve = [p for p in planned if cache_dir is not None and facts.in_cache.get(p.source.sha256)]
+    if serve:
+        op.runner.run(scripts.restore_databases(into, [
+            new_database(p, clone=(cache_dir, p.source.sha256, p.size, "0" * 12)) if p in serve
+            else new_database(p) for p in planned], globals_db, routines_db))
+    for item in planned:
+        op.runner.show_command(f"{'unless the cache served it, ' if item in serve else ''}stream "
+                               f"{loaded.path_of(item.source)} to {item.directory}IRIS.DAT "
+                               f"(owner {op.target.owner}, mode 660, directory 770)")
+    op.runner.run(scripts.restore_databases(into, [
+        new_database(p, fill=None if p in serve or cache_dir is None else (
+            cache_dir, p.source.sha256, p.size, "0" * 12, cache.prepare_fill(
+                cache_dir, p.source.sha256, p.size, loaded.manifest.fixture_id, "0" * 12, lambda *_: None)))
+        for p in planned], globals_db, routines_db))
 
 
 @task(
@@ -360,7 +259,8 @@ def _remove_journal(journal: Journal) -> None:
     help={
         "src": "the fixture: a name in fixtures_dir (as `backup` wrote it), or a directory",
         "ns": "new namespace to create",
-        "force": "delete an existing namespace of that name (and its databases) first; asks unless --yes",
+        "force": "replace an existing namespace of that name (and its databases), kept until the new one is "
+                 "verified; asks unless --yes",
         "yes": "do not ask before --force deletes (needed when stdin is not a terminal)",
         "no_verify": "skip the row-count check against the manifest",
         "no_cache": "neither copy from the instance's fixture cache nor leave the files in it",
@@ -382,6 +282,10 @@ def restore(c, src, ns="", force=False, yes=False, no_verify=False, no_cache=Fal
     instance's fixture cache (<mgr>/iris-ops-cache/): a later restore of the same file copies
     it inside the instance instead (`cached` in the result). --no-cache bypasses the cache.
 
+    With --force over an existing namespace, every file is hashed first, the new namespace is
+    restored and verified beside the old one (under a staging name), and only then takes its
+    place; until then any failure or signal leaves the old one exactly as it was.
+
     Examples:
         iris-ops restore USER --ns TEST1
         iris-ops restore --src fixtures/user --ns TEST1 --force --yes
@@ -398,7 +302,7 @@ def restore(c, src, ns="", force=False, yes=False, no_verify=False, no_cache=Fal
 
     def ask(clash: list[str]) -> None:
         if not yes:
-            confirm(f"--force: delete {', '.join(clash)} and restore {source} in its place?",
+            confirm(f"--force: replace {', '.join(clash)} with {source} (deleted once the new namespace is verified)?",
                     refused=f"refusing to replace namespace {namespace}")
 
     with op.bound(ns=namespace, fixture=str(source)), locks.holding(op, namespace, wait=lock_wait or 0):

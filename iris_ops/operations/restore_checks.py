@@ -37,6 +37,11 @@ class PlannedDatabase:
     size: int = 0
     #: True when the file was copied from the instance's fixture cache instead of streamed.
     cached: bool = False
+    #: The name it has once restored (``name`` is a staging name while a --force restore runs).
+    final: str = ""
+
+    def __post_init__(self) -> None:
+        self.final = self.final or self.name
 
 
 def warn_if_older(op: "Operation", source, target_zversion: str) -> None:
@@ -66,7 +71,8 @@ class Facts:
     #: The fixture cache (None with ``--no-cache``), and which digests it may serve {sha256: 0/1}.
     cache_dir: str | None
     in_cache: dict[str, int]
-    #: What exists of the targets, for :func:`iris_ops.operations.restore.check_targets`.
+    #: What exists of the targets and whether a journal of an earlier restore into the namespace
+    #: does, for :func:`iris_ops.operations.restore.check_targets`.
     found: dict
     #: Why the fixture cache may not serve a digest {sha256: why} (e.g. its file changed).
     cache_why: dict[str, str] = field(default_factory=dict)
@@ -80,12 +86,14 @@ def preflight(op: "Operation", namespace: str, planned: list[PlannedDatabase], u
     script validates them), and a label naming a system resource the instance lacks is refused
     (iris-ops never creates a system resource: exit 3)."""
     from iris_ops import cache
+    from iris_ops.operations import restore_journal
 
     globals_db = next(p.name for p in planned if p.source.has_globals)
     routines_db = next(p.name for p in planned if p.source.has_routines)
     scripts.create_namespace(namespace, globals_db, routines_db)
     facts = op.runner.run(scripts.restore_facts(namespace, [p.name for p in planned], [p.resource for p in planned],
-                                                [(p.source.sha256, p.size) for p in planned] if use_cache else None),
+                                                [(p.source.sha256, p.size) for p in planned] if use_cache else None,
+                                                restore_journal.journal_names(namespace)),
                           changes=False)
     manager_directory = names.directory(str(facts.get("manager_directory")), what="manager directory")
     for item in planned:

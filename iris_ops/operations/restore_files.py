@@ -21,8 +21,9 @@ if TYPE_CHECKING:
     from iris_ops.objectscript import Script
     from iris_ops.operation import Operation
     from iris_ops.operations.restore_checks import Facts, PlannedDatabase
+    from iris_ops.scripts.restore import Guard
 
-__all__ = ["Undo", "stream_source", "new_database", "place_files"]
+__all__ = ["Undo", "write_small", "stream_source", "new_database", "place_files"]
 
 
 class Undo(Protocol):
@@ -34,6 +35,15 @@ class Undo(Protocol):
     def record(self, actions: list[tuple[str, "Script"]]) -> int: ...
 
     def forget(self, mark: int) -> None: ...
+
+
+def write_small(op: "Operation", data: bytes, path: str) -> None:
+    """A marker or an empty file, written whole or not at all: a write cut short by a signal
+    could still land in the instance after the rollback."""
+    from iris_ops import signals
+
+    with signals.shielded():
+        op.runner.write_file(io.BytesIO(data), len(data), path, timeout=op.settings.timeout)
 
 
 def stream_source(op: "Operation", loaded: "Fixture", item: "PlannedDatabase", path: str):
@@ -58,11 +68,11 @@ def new_database(item: "PlannedDatabase", **cache) -> "scripts.NewDatabase":
 
 
 def place_files(op: "Operation", loaded: "Fixture", planned: list["PlannedDatabase"], serve: list, namespace: str,
-                facts: "Facts", undo: Undo, token: str, creations: list) -> dict:
+                facts: "Facts", undo: Undo, token: str, creations: list, guard: "Guard | None" = None) -> dict:
     """Serve ``serve`` from the fixture cache, stream the rest, and run the session that creates
     everything (``creations``: the undo of each, recorded with ``undo`` before the session that
     may make them).  Sets ``cached`` on each item the cache served; returns the last session's
-    result."""
+    result.  ``guard``: what each changing session checks first."""
     from iris_ops import cache
     from iris_ops.operations.restore_checks import content_differs
 
@@ -73,12 +83,12 @@ def place_files(op: "Operation", loaded: "Fixture", planned: list["PlannedDataba
     if serve:
         if not op.target.copies_keep_owner:
             for item in serve:
-                op.runner.write_file(io.BytesIO(b""), 0, item.directory + "IRIS.DAT", timeout=op.settings.timeout)
+                write_small(op, b"", item.directory + "IRIS.DAT")
         t0 = time.monotonic()
         mark = undo.record(creations)  # the session below may create all of them
         done = op.runner.run(scripts.restore_databases(namespace, [
             new_database(item, clone=(cache_dir, item.source.sha256, item.size, token)) if item in serve
-            else new_database(item) for item in planned], globals_db, routines_db),
+            else new_database(item) for item in planned], globals_db, routines_db, guard),
             timeout=op.settings.transfer_timeout)
         for item in serve:
             item.cached = str((done.get("cloned") or {}).get(item.name)) == "1"
@@ -109,7 +119,7 @@ def place_files(op: "Operation", loaded: "Fixture", planned: list["PlannedDataba
             fills[item.name] = (cache_dir, item.source.sha256, digest.bytes, token, record)
     undo.record(creations)
     done = op.runner.run(scripts.restore_databases(namespace, [
-        new_database(item, fill=fills.get(item.name)) for item in planned], globals_db, routines_db),
+        new_database(item, fill=fills.get(item.name)) for item in planned], globals_db, routines_db, guard),
         timeout=op.settings.transfer_timeout)
     for name, (_, sha256, size, _, _) in fills.items():
         if str((done.get("filled") or {}).get(name)) == "1":

@@ -6,7 +6,8 @@ documented in its docstring.  The test suite parses every one of them with
 ``tree-sitter-objectscript``.  APIs: IRIS.md §3-§7 (IRIS 2024.1 class reference).
 
 One module per job: :mod:`.describe` (read-only facts), :mod:`.backup`, :mod:`.restore`,
-:mod:`.delete`, :mod:`.freeze`, :mod:`.cache`, :mod:`.conformance`; :mod:`.common` holds what they share.
+:mod:`.delete`, :mod:`.freeze`, :mod:`.cache`, :mod:`.replace` (restore --force's swap),
+:mod:`.conformance`; :mod:`.common` holds what they share.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ _WHERE = {
     "delete_namespace": "delete",
     "file_exists": "delete",
     "remove_file": "delete",
+    "resource_steps": "delete",
     "configured_names": "describe",
     "counts": "describe",
     "database_users": "describe",
@@ -82,6 +84,10 @@ _WHERE = {
     "restore_facts": "restore",
     "NewDatabase": "restore",
     "restore_databases": "restore",
+    "Guard": "restore",
+    "guard_step": "restore",
+    "revoke_step": "restore",
+    "swap": "replace",
 }
 
 __all__ = sorted(_WHERE)
@@ -105,7 +111,8 @@ if TYPE_CHECKING:  # pragma: no cover - what type checkers and IDEs see
     from .cache import cache_describe, cache_hash, cache_remove  # noqa: F401
     from .conformance import ConformanceScratch, conformance_checks, conformance_cleanup, conformance_end_session, conformance_facts, conformance_session_lines, conformance_setup, conformance_transaction  # noqa: F401
     from .common import FILE, NAMESPACE_PROPERTIES, RESOURCE_DESCRIPTION, RESOURCE_WITH_ROLE_DESCRIPTION, ROLE_DESCRIPTION, TABLES_QUERY, table_counts  # noqa: F401
-    from .delete import RESOURCE_ABSENT, RESOURCE_DELETED, RESOURCE_DELETED_WITH_ROLE, RESOURCE_IN_USE, RESOURCE_NOT_OURS, delete_all, delete_database, delete_namespace, file_exists, remove_file  # noqa: F401
+    from .delete import RESOURCE_ABSENT, RESOURCE_DELETED, RESOURCE_DELETED_WITH_ROLE, RESOURCE_IN_USE, RESOURCE_NOT_OURS, delete_all, delete_database, delete_namespace, file_exists, remove_file, resource_steps  # noqa: F401
     from .describe import configured_names, counts, database_users, describe_namespace, namespace_names, resource_status, restored_databases, sql_statement  # noqa: F401
     from .freeze import FREEZE_ARGUMENTS, FREEZE_ARGUMENTS_MISSING, FREEZE_RECORD, FreezeOwner, freeze_arguments, freeze_state, release_freeze, thaw_entry, wd_suspended  # noqa: F401
-    from .restore import create_database, create_namespace, delete_resource, ensure_resource, existing, make_directory, manager_directory, resource_exists, resources_exist, restore_facts, NewDatabase, restore_databases  # noqa: F401
+    from .replace import swap  # noqa: F401
+    from .restore import Guard, create_database, create_namespace, delete_resource, ensure_resource, existing, guard_step, make_directory, manager_directory, resource_exists, resources_exist, restore_facts, revoke_step, NewDatabase, restore_databases  # noqa: F401

@@ -9,7 +9,7 @@ from .common import FILE
 
 __all__ = [
     "RESOURCE_ABSENT", "RESOURCE_NOT_OURS", "RESOURCE_IN_USE", "RESOURCE_DELETED", "RESOURCE_DELETED_WITH_ROLE",
-    "delete_namespace", "delete_database", "delete_all", "file_exists", "remove_file",
+    "delete_namespace", "delete_database", "delete_all", "database_steps", "resource_steps", "file_exists", "remove_file",
 ]
 
 
@@ -35,7 +35,7 @@ def delete_database(name: str, directory: str, *, keep_files: bool = False) -> S
     Each step tolerates what is already gone.  Result: ``configured``, ``dismounted``,
     ``deleted_file``, ``removed_directory`` (1 for each action taken)."""
     script = Script("%SYS", purpose=f"delete database {name}")
-    for step, statements in _database_steps(name, directory, keep_files, None):
+    for step, statements in database_steps(name, directory, keep_files, None):
         script.step(step, *statements)
     return script
 
@@ -45,7 +45,9 @@ def _record(into: Code | None, key: str, value) -> Code:
     return result(key, value) if into is None else o.do(method(into, "%Set", lit(key), value))
 
 
-def _database_steps(name: str, directory: str, keep_files: bool, into: Code | None) -> list[tuple[str, list[Code]]]:
+def database_steps(name: str, directory: str, keep_files: bool, into: Code | None) -> list[tuple[str, list[Code]]]:
+    """The (step name, statements) that delete database ``name``, each tolerating what is
+    already gone; outcomes go to results (``into`` None) or into the dynamic object ``into``."""
     db, path = lit(names.database(name)), lit(names.directory(directory))
     obj = var("obj")
     steps = [
@@ -85,17 +87,21 @@ RESOURCE_ABSENT, RESOURCE_NOT_OURS, RESOURCE_IN_USE, RESOURCE_DELETED, RESOURCE_
     "absent", "not-ours", "in-use", "deleted", "deleted-with-role")
 
 
-def delete_all(namespace: str | None, databases: list[tuple[str, str, str]], *, keep_files: bool = False) -> Script:
+def delete_all(namespace: str | None, databases: list[tuple[str, str, str]], *, keep_files: bool = False,
+               wait: float | None = None) -> Script:
     """A delete-ns in one session, each part tolerating what is already gone: the namespace
-    (none when it is None: ``doctor`` removing databases nothing uses any more); then each database (as :func:`delete_database`; a failure stops the script there); then each
+    (none when it is None: ``doctor`` removing databases nothing uses any more); then each
+    database (as :func:`delete_database`; a failure stops the script there); then each
     database's resource (``databases``: (name, directory, resource or "")), if it is a user
     resource that iris-ops restore created (its Description says so) and no database of any
     namespace still names it (as :func:`iris_ops.scripts.describe.resource_status` finds them),
     with its role when restore created that too (the role's Description says so; a role that is
     absent, or that IRIS made with the resource, is left alone).  Result: ``namespace_deleted`` (0/1),
     ``databases`` {NAME: what :func:`delete_database` returns}, ``resources`` {NAME: {"outcome":
-    one of ``RESOURCE_*``, "users": [database names]}}."""
-    from .common import RESOURCE_DESCRIPTION, RESOURCE_WITH_ROLE_DESCRIPTION, delete_our_role, resource_users
+    one of ``RESOURCE_*``, "users": [database names]}}.  With ``wait`` (and a namespace), the
+    script first waits that long for any session of an earlier operation on the namespace still
+    running in the instance (:func:`iris_ops.scripts.restore.guard_step`, without a journal)."""
+    from .restore import Guard, guard_step
 
     dbs, one, res_out = var("dbs"), var("one"), var("ress")
     start = [set_(dbs, o.dynamic_object()), set_(res_out, o.dynamic_object()),
@@ -106,16 +112,29 @@ def delete_all(namespace: str | None, databases: list[tuple[str, str, str]], *, 
     else:
         ns = lit(names.namespace(namespace))
         script = Script("%SYS", purpose=f"delete namespace {names.namespace(namespace)} and its databases")
+        if wait is not None:
+            guard_step(script, Guard(namespace, (), "", wait), check_journal=False)
         script.step("namespace", result("namespace_deleted", 0), *start,
                     o.if_(call("Config.Namespaces", "Exists", ns), check_status(call("Config.Namespaces", "Delete", ns)),
                           result("namespace_deleted", 1)))
     for i, (name, directory, _) in enumerate(databases):
         statements = [set_(one, o.dynamic_object()), o.do(method(dbs, "%Set", lit(names.database(name)), one))]
-        for _, part in _database_steps(name, directory, keep_files, one):
+        for _, part in database_steps(name, directory, keep_files, one):
             statements += part
         script.step(f"db{i}", *statements)
+    return resource_steps(script, [r for _, _, r in databases], res_out)
+
+
+def resource_steps(script: Script, resources: list[str], res_out: Code) -> Script:
+    """Adds a step per user resource of ``resources`` (duplicates, "" and system resources are
+    skipped): delete it if iris-ops restore created it (its Description says so) and no database
+    of any namespace still names it, with its role when restore created that too (the role's
+    Description says so).  Each outcome goes into the dynamic object ``res_out`` as
+    {"outcome": one of ``RESOURCE_*``, "users": [...]}."""
+    from .common import RESOURCE_DESCRIPTION, RESOURCE_WITH_ROLE_DESCRIPTION, delete_our_role, resource_users
+
     users, desc, outcome, role_deleted = var("users"), var("desc"), var("out"), var("rd")
-    for i, resource in enumerate(dict.fromkeys(r for _, _, r in databases if r and not names.is_system_resource(r))):
+    for i, resource in enumerate(dict.fromkeys(r for r in resources if r and not names.is_system_resource(r))):
         res = lit(names.user_resource(resource))
         ours = op(op(desc, "=", lit(RESOURCE_DESCRIPTION)), "!", op(desc, "=", lit(RESOURCE_WITH_ROLE_DESCRIPTION)))
         script.step(

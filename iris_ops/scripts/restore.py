@@ -7,13 +7,67 @@ from dataclasses import dataclass
 from iris_ops import names
 from iris_ops import objectscript as o
 from iris_ops.objectscript import Code, Script, call, check_status, check_true, lit, method, op, prop, result, set_, var
-from .common import FILE, RESOURCE_DESCRIPTION, ROLE_DESCRIPTION, delete_our_role
+from .common import FILE, RESOURCE_DESCRIPTION, ROLE_DESCRIPTION, delete_our_role, read_small_file
 
 __all__ = [
     "existing", "manager_directory", "make_directory", "ensure_resource", "restore_facts", "NewDatabase",
     "restore_databases", "resources_exist", "resource_exists", "delete_resource", "create_database",
-    "create_namespace",
+    "create_namespace", "GUARD_LOCK", "Guard", "guard_step", "revoke_step",
+    "database_statements", "namespace_statements",
 ]
+
+#: Held by every session that changes namespace ``<NS>`` for a restore or a delete-ns, while it runs.
+GUARD_LOCK = "IRISOPS.Session"
+
+
+@dataclass(frozen=True)
+class Guard:
+    """What each session of one restore checks before it changes anything.
+
+    A session the client gave up on (a signal, a deadline, ``kill -9``) still runs in the
+    instance, and would otherwise create its part after the rollback removed everything (a
+    namespace left with its rows, its journal gone).  So each changing session first takes
+    ``^IRISOPS.Session(<NS>)`` (within ``wait`` seconds), which it holds until it ends, and then
+    goes on only while one of ``journals`` (the restore's journal, under the names it may have)
+    holds ``token``, this restore's own.  A rollback takes the same lock, waiting for such a
+    session to end, and renames the journal aside (:func:`revoke_step`) before it undoes
+    anything: a session starting later finds no journal with its token, and stops."""
+
+    namespace: str
+    journals: tuple[str, ...]
+    token: str
+    wait: float
+
+
+def guard_step(script: Script, guard: Guard, *, check_journal: bool = True) -> Script:
+    """Adds step ``guard``: take the lock, then (with ``check_journal``) require the token in the
+    first of ``guard.journals`` that exists (read with ``%Stream.FileBinary``).  Fails the script
+    (step ``guard``) when either is missing."""
+    text, found = var("gtxt"), var("gfile")
+    statements = [o.lock(o.global_ref(GUARD_LOCK, names.namespace(guard.namespace)), timeout=guard.wait),
+                  o.if_(o.not_(o.TEST), o.throw(lit(f"an earlier session of an operation on namespace {guard.namespace} "
+                                                    f"still runs in the instance (waited {guard.wait:g} s)")))]
+    if check_journal:
+        statements += [set_(text, lit("")), set_(found, 0)]
+        for path in guard.journals:
+            journal = lit(names.instance_path(path))
+            statements.append(o.if_(op(o.not_(found), "&", call(FILE, "Exists", journal)), set_(found, 1),
+                                    *read_small_file(journal, text)))
+        statements.append(o.if_(op(text, "'[", lit(guard.token)),
+                                o.throw(lit(f"this restore into {guard.namespace} was rolled back or replaced: "
+                                            "its journal is gone"))))
+    script.step("guard", *statements)
+    return script
+
+
+def revoke_step(script: Script, journal: str, aside: str) -> Script:
+    """Adds step ``revoke``: rename the journal to ``aside`` if it is there (a session of the
+    restore that starts later finds no journal with its token).  Result: ``revoked`` (0/1)."""
+    src, dst = lit(names.instance_path(journal)), lit(names.instance_path(aside))
+    script.step("revoke", result("revoked", 0),
+                o.if_(call(FILE, "Exists", src), check_true(call(FILE, "Rename", src, dst), f"cannot rename {journal}"),
+                      result("revoked", 1)))
+    return script
 
 
 def existing(namespace: str, databases: list[str], directories: list[str]) -> Script:
@@ -95,7 +149,7 @@ def _resource_statements(resource: str) -> list[Code]:
 
 
 def restore_facts(namespace: str, databases: list[str], resources: list[str],
-                  cached: "list[tuple[str, int]] | None" = None) -> Script:
+                  cached: "list[tuple[str, int]] | None" = None, journals: "list[str] | None" = None) -> Script:
     """Read-only: what a restore must know before its first change, in one session.  The
     databases' directories are ``<mgr><name in lower case>/``, computed in the script from
     ``ManagerDirectory`` (``NormalizeDirectory`` relative to it), as is the fixture cache
@@ -103,7 +157,9 @@ def restore_facts(namespace: str, databases: list[str], resources: list[str],
     :func:`manager_directory`), what :func:`existing` returns (``directories`` keyed by the
     computed paths), what :func:`resources_exist` returns, and with ``cached`` (a list of
     (sha256, size)) ``cache_dir``, ``cache`` {sha256: 0/1}: whether the fixture cache may serve
-    each, and ``cache_why`` {sha256: why not} (:func:`iris_ops.scripts.cache.probe_step`)."""
+    each, and ``cache_why`` {sha256: why not} (:func:`iris_ops.scripts.cache.probe_step`), and
+    with ``journals`` (file names in the manager directory) ``journals`` {name: 0/1}: whether
+    each exists."""
     from .cache import DIRECTORY, probe_step
 
     ns = names.namespace(namespace)
@@ -122,6 +178,12 @@ def restore_facts(namespace: str, databases: list[str], resources: list[str],
             o.do(method(dirs, "%Set", path, call(FILE, "DirectoryExists", path))),
         ]
     script.step("check", *statements, result("databases", dbs), result("directories", dirs))
+    if journals:
+        found = var("jnl")
+        script.step("journals", set_(found, o.dynamic_object()),
+                    *[o.do(method(found, "%Set", lit(name), call(FILE, "Exists", op(mgr, "_", lit(_file_name(name))))))
+                      for name in journals],
+                    result("journals", found))
     _resources_step(script, resources)
     if cached is not None:
         cache_dir = var("cdir")
@@ -129,6 +191,13 @@ def restore_facts(namespace: str, databases: list[str], resources: list[str],
                     result("cache_dir", cache_dir))
         probe_step(script, cache_dir, list(cached))
     return script
+
+
+def _file_name(name: str) -> str:
+    names.instance_path("/" + name)
+    if "/" in name:
+        raise ValueError(f"not a file name: {name!r}")
+    return name
 
 
 @dataclass(frozen=True)
@@ -146,10 +215,13 @@ class NewDatabase:
     fill: tuple[str, str, int, str, tuple[str, str, str]] | None = None
 
 
-def restore_databases(namespace: str, databases: list[NewDatabase], globals_db: str, routines_db: str) -> Script:
+def restore_databases(namespace: str, databases: list[NewDatabase], globals_db: str, routines_db: str,
+                      guard: Guard | None = None) -> Script:
     """A restore's changes in one session, for databases whose files are in place or served by
     the fixture cache.
 
+    0. With ``guard``: :func:`guard_step` (the session stops there, having changed nothing, when
+       its restore was rolled back).
     1. For each database with ``clone``: copy the file from the cache
        (:func:`iris_ops.scripts.cache.clone_steps`).  When every database has ``clone`` and every
        copy succeeded, the script goes on; otherwise it stops here, successfully, with
@@ -168,6 +240,8 @@ def restore_databases(namespace: str, databases: list[NewDatabase], globals_db: 
 
     go, cloned, reasons, filled, errors = var("go"), var("cloned"), var("reasons"), var("filled"), var("fillerr")
     script = Script("%SYS", purpose=f"restore into namespace {names.namespace(namespace)}")
+    if guard is not None:
+        guard_step(script, guard)
     clones = [d for d in databases if d.clone is not None]
     script.step("start", set_(go, 1 if len(clones) == len(databases) or not clones else 0),
                 set_(cloned, o.dynamic_object()), set_(reasons, o.dynamic_object()),
@@ -194,10 +268,10 @@ def restore_databases(namespace: str, databases: list[NewDatabase], globals_db: 
                 o.do(method(errors, "%Set", lit(names.database(db.name)), why))))
         if db.resource is not None:
             script.step(f"resource{i}", *guarded(*_resource_statements(db.resource)))
-        config, mount = _database_statements(db.name, db.directory)
+        config, mount = database_statements(db.name, db.directory)
         script.step(f"config{i}", *guarded(*config))
         script.step(f"mount{i}", *guarded(*mount))
-    script.step("namespace", *guarded(*_namespace_statements(namespace, globals_db, routines_db)))
+    script.step("namespace", *guarded(*namespace_statements(namespace, globals_db, routines_db)))
     script.step("tables", *guarded(*table_counts(namespace), result("finished", 1)))
     return script
 
@@ -258,13 +332,13 @@ def create_database(name: str, directory: str, resource: str | None = None) -> S
     script = Script("%SYS", purpose=f"create database {name}")
     if resource is not None:
         _resource_step(script, resource)
-    config, mount = _database_statements(name, directory)
+    config, mount = database_statements(name, directory)
     script.step("config", *config)
     script.step("mount", *mount)
     return script
 
 
-def _database_statements(name: str, directory: str) -> tuple[list[Code], list[Code]]:
+def database_statements(name: str, directory: str) -> tuple[list[Code], list[Code]]:
     """The configuration and the mount of :func:`create_database`, as two statement lists."""
     db, path = lit(names.database(name)), lit(names.directory(directory))
     obj = var("obj")
@@ -294,11 +368,12 @@ def _database_statements(name: str, directory: str) -> tuple[list[Code], list[Co
 def create_namespace(namespace: str, globals_db: str, routines_db: str) -> Script:
     """Config.Namespaces.Create with Globals and Routines.  Result: ``created``."""
     script = Script("%SYS", purpose=f"create namespace {namespace}")
-    script.step("create", *_namespace_statements(namespace, globals_db, routines_db))
+    script.step("create", *namespace_statements(namespace, globals_db, routines_db))
     return script
 
 
-def _namespace_statements(namespace: str, globals_db: str, routines_db: str) -> list[Code]:
+def namespace_statements(namespace: str, globals_db: str, routines_db: str) -> list[Code]:
+    """The statements of :func:`create_namespace`."""
     return [
         o.kill(var("props")),
         set_(var("props", "Globals"), lit(names.database(globals_db))),

@@ -4,6 +4,7 @@ disk is a small tmpfs (the instance's disk full, for real), and one whose every 
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import time
 
@@ -84,3 +85,22 @@ def wait_for_late_sessions(sc: SimContainer, timeout: float = 60) -> None:
             return
         assert time.monotonic() < deadline, "a late session never ended"
         time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def big_disk_bed(engine, image: str, directory, before_fill=None):
+    """A disk bed holding namespace BIG (BIG_MB) and its fixture ``directory/BIG``; ``before_fill(sc,
+    fixture)`` runs next, then the disk is filled.  Yields (bed, fixture)."""
+    from clihelp import cli, ok
+
+    sc = run_bed(engine, image, "disk")
+    try:
+        sc.instance.create_database("BIG", size_mb=BIG_MB, namespace="BIG", fill=True)
+        fixture = directory / "BIG"
+        ok(cli(sc, "backup", "--ns", "BIG", "--out", fixture))
+        if before_fill is not None:
+            before_fill(sc, fixture)
+        fill_disk(sc)
+        yield sc, fixture
+    finally:
+        remove_bed(sc)

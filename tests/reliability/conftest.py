@@ -79,6 +79,73 @@ class Hang:
         return others(target=target, script=script, namespace=namespace, timeout=timeout)
 
 
+class At:
+    """Sends ``signum`` when the hook ``hook`` fires (optionally only for scripts holding ``among``)."""
+
+    def __init__(self, signum, hook, among=None, nth=1):
+        self.signum, self.hook, self.among, self.nth, self.seen, self.pm = signum, hook, among, nth, 0, None
+
+    def _maybe(self, hook, text=""):
+        if hook != self.hook or (self.among and self.among not in text):
+            return
+        self.seen += 1
+        if self.seen == self.nth:
+            signal_self(self.signum)
+
+    @hookimpl(tryfirst=True)
+    def pre_backup(self, operation, namespace, out):
+        self._maybe("pre_backup")
+
+    @hookimpl(tryfirst=True)
+    def post_restore(self, operation, fixture, namespace, databases):
+        self._maybe("post_restore")
+
+    @hookimpl(tryfirst=True)
+    def run_objectscript(self, target, script, namespace, timeout):
+        self._maybe("run_objectscript", script)
+
+    @hookimpl(tryfirst=True)
+    def read_file(self, target, path, dest, timeout):
+        dest.write(b"\0" * 8192)  # some bytes reached the fixture already
+        self._maybe("read_file", path)
+
+    @hookimpl(tryfirst=True)
+    def write_file(self, target, src, size, path, timeout):
+        self._maybe("write_file", path)
+
+    @hookimpl(tryfirst=True)
+    def exec_argument_call(self, target, entry, namespace, timeout):
+        self._maybe("exec_argument_call", entry)
+
+    @hookimpl(tryfirst=True)
+    def remove_path(self, target, path, timeout):
+        self._maybe("remove_path", path)
+
+
+def popen_cli(sc, cwd, *args, fault=None, **extra):
+    """``iris-ops ARGS`` as a process of its own aimed at ``sc`` (to be killed for real), JSON logs;
+    with ``fault`` (``KIND@WHERE``), through the fault launcher (:func:`clihelp.command`)."""
+    import subprocess
+
+    from clihelp import command
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IRIS_OPS_")}
+    env.update(sc.env, IRIS_OPS_LOG_FORMAT="json", **extra)
+    return subprocess.Popen(command(*args, fault=fault), env=env, cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(predicate, proc, what, timeout=30.0):
+    """Poll ``predicate`` until true; fail if ``proc`` ends first or ``timeout`` passes."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert proc.poll() is None, f"finished before {what}: {proc.communicate()}"
+        assert time.monotonic() < deadline, f"never saw {what}"
+        time.sleep(0.02)
+
+
 def staging_leftovers(sc) -> list[str]:
     """Files and directories iris-ops stages in the instance (backup copies, delete plans, counting namespaces)."""
     return leftovers_in(sc.instance.listing())

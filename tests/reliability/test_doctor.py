@@ -5,34 +5,13 @@ two others.  Each test ends with doctor reporting a clean instance and the listi
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
 
 import pytest
 
 from iris_ops import hookimpl
 from iris_ops.errors import InstanceError
-from reliability.conftest import comparable, leftovers_in
-
-
-def _popen(sc, cwd, *args, fault=None, **extra):
-    from clihelp import command
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IRIS_OPS_")}
-    env.update(sc.env, IRIS_OPS_LOG_FORMAT="json", **extra)
-    return subprocess.Popen(command(*args, fault=fault), env=env, cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def _wait_for(predicate, proc, what, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert proc.poll() is None, f"finished before {what}: {proc.communicate()}"
-        assert time.monotonic() < deadline, f"never saw {what}"
-        time.sleep(0.05)
+from reliability.conftest import comparable, leftovers_in, popen_cli, wait_for
 
 
 def _doctor(rel_cli, *flags):
@@ -53,10 +32,10 @@ def test_kill_9_mid_backup_leaves_staging_and_a_partial_fixture_which_doctor_rep
     sc = shared_sim
     sc.instance.create_database("DOCBIG", size_mb=24, namespace="DOCBIG")
     before = sc.instance.listing()
-    proc = _popen(sc, tmp_path, "backup", "--ns", "DOCBIG", "--out", tmp_path / "fx")
+    proc = popen_cli(sc, tmp_path, "backup", "--ns", "DOCBIG", "--out", tmp_path / "fx")
     # Killed while streaming: the copy in the instance is done (and thawed), the fixture half written.
-    _wait_for(lambda: any(tmp_path.glob(".fx.iris-ops-tmp-*/databases/DOCBIG/IRIS.DAT")), proc, "streaming",
-              timeout=60)
+    wait_for(lambda: any(tmp_path.glob(".fx.iris-ops-tmp-*/databases/DOCBIG/IRIS.DAT")), proc, "streaming",
+             timeout=60)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     code, doc, _ = _doctor(rel_cli)
@@ -85,16 +64,28 @@ def test_kill_9_mid_restore_leaves_a_journal_and_doctor_rolls_it_back(shared_sim
     before = sc.instance.listing()
     mgr = sc.instance.manager_directory()
     journal = f"{mgr}iris-ops-restore-DOCDST.json"
-    proc = _popen(sc, tmp_path, "restore", "--src", big_fixture, "--ns", "DOCDST")
-    _wait_for(lambda: sc.exists(journal), proc, "the restore journal")
+    proc = popen_cli(sc, tmp_path, "restore", "--src", big_fixture, "--ns", "DOCDST")
+    wait_for(lambda: sc.exists(journal), proc, "the restore journal")
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    # Issue 20 point 7: a retry names the journal and the way out (delete-ns has nothing to delete)
+    for force in ((), ("--force", "--yes")):
+        code, _, err = rel_cli("restore", "--src", big_fixture, "--ns", "DOCDST", *force)
+        event = json.loads(err.strip().splitlines()[-1])
+        assert code == 3 and journal in event["event"] and "did not finish" in event["event"], err
+        assert "doctor --fix" in event["fix"] and "delete-ns" not in event["fix"], event
+    code, out, _ = rel_cli("delete-ns", "--ns", "DOCDST", "--yes")
+    assert code == 0 and "nothing to delete" in out  # what the old fix line led to
     code, doc, _ = _doctor(rel_cli)
     assert code == 4 and _kinds(doc) == ["restore"], doc
     assert "DOCDST" in doc["findings"][0]["problem"]
     code, doc, err = _doctor(rel_cli, "--fix", "--yes")
     assert code == 0, err
     assert comparable(sc.instance.listing()) == comparable(before)
+    code, _, err = rel_cli("restore", "--src", big_fixture, "--ns", "DOCDST")  # and now it goes
+    assert code == 0, err
+    code, _, err = rel_cli("delete-ns", "--ns", "DOCDST", "--yes")
+    assert code == 0, err
 
 
 class FailDismount:
@@ -136,10 +127,10 @@ def test_power_loss_mid_count_leaves_a_counting_namespace_which_doctor_removes(s
     databases configured; doctor finds them (and the staging copy) and --fix removes them."""
     sc = shared_sim
     before = sc.instance.listing()
-    proc = _popen(sc, tmp_path, "backup", "--ns", "USER", "--out", tmp_path / "fx",
-                  fault="slow@##class(Config.Namespaces).Create(")
+    proc = popen_cli(sc, tmp_path, "backup", "--ns", "USER", "--out", tmp_path / "fx",
+                     fault="slow@##class(Config.Namespaces).Create(")
     counting = lambda: any(n.startswith("IRISOPS-COUNT-") for n in sc.instance.read_config()["Databases"])  # noqa: E731
-    _wait_for(counting, proc, "the counting databases")
+    wait_for(counting, proc, "the counting databases")
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     sc.stop(kill=True)

@@ -181,19 +181,12 @@ def _all_results(directory: Path) -> dict[str, dict]:
 @pytest.fixture(scope="module")
 def disk_bed(docker_engine, sim_image, tmp_path_factory):
     """(instance on a small tmpfs, a fixture of its BIG database); the disk is filled afterwards."""
-    from clihelp import cli, ok
+    from clihelp import cli
 
-    sc = beds.run_bed(docker_engine, sim_image, "disk")
-    try:
-        sc.instance.create_database("BIG", size_mb=beds.BIG_MB, namespace="BIG", fill=True)
-        fixture = tmp_path_factory.mktemp("disk") / "BIG"
-        ok(cli(sc, "backup", "--ns", "BIG", "--out", fixture))
-        beds.fill_disk(sc)
+    with beds.big_disk_bed(docker_engine, sim_image, tmp_path_factory.mktemp("disk")) as (sc, fixture):
         yield sc, fixture
         done = cli(sc, "doctor")
         assert done.returncode == 0, done.stdout + done.stderr
-    finally:
-        beds.remove_bed(sc)
 
 
 @pytest.fixture(scope="module")

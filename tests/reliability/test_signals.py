@@ -19,46 +19,8 @@ from pathlib import Path
 import pytest
 
 from iris_ops import hookimpl
-from reliability.conftest import SIGNALS, Hang, comparable, host_leftovers, leftovers_in, signal_self, staging_leftovers
-
-
-class At:
-    """Sends ``signum`` when the hook ``hook`` fires (optionally only for scripts holding ``among``)."""
-
-    def __init__(self, signum, hook, among=None, nth=1):
-        self.signum, self.hook, self.among, self.nth, self.seen, self.pm = signum, hook, among, nth, 0, None
-
-    def _maybe(self, hook, text=""):
-        if hook != self.hook or (self.among and self.among not in text):
-            return
-        self.seen += 1
-        if self.seen == self.nth:
-            signal_self(self.signum)
-
-    @hookimpl(tryfirst=True)
-    def pre_backup(self, operation, namespace, out):
-        self._maybe("pre_backup")
-
-    @hookimpl(tryfirst=True)
-    def run_objectscript(self, target, script, namespace, timeout):
-        self._maybe("run_objectscript", script)
-
-    @hookimpl(tryfirst=True)
-    def read_file(self, target, path, dest, timeout):
-        dest.write(b"\0" * 8192)  # some bytes reached the fixture already
-        self._maybe("read_file", path)
-
-    @hookimpl(tryfirst=True)
-    def write_file(self, target, src, size, path, timeout):
-        self._maybe("write_file", path)
-
-    @hookimpl(tryfirst=True)
-    def exec_argument_call(self, target, entry, namespace, timeout):
-        self._maybe("exec_argument_call", entry)
-
-    @hookimpl(tryfirst=True)
-    def remove_path(self, target, path, timeout):
-        self._maybe("remove_path", path)
+from reliability import beds
+from reliability.conftest import SIGNALS, At, Hang, comparable, host_leftovers, leftovers_in, signal_self, staging_leftovers
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +89,6 @@ RESTORE_PHASES = {  # (databases, namespace and row counts are one session)
     "directories": dict(hook="write_file", among="iris-ops-restore.json"),
     "upload": dict(hook="write_file", among="IRIS.DAT"),
     "databases": dict(hook="run_objectscript", among="Config.Namespaces"),
-    "finishing": dict(hook="remove_path", among="iris-ops-restore-SIGREST.json"),  # the journal
 }
 
 
@@ -144,6 +105,132 @@ def test_restore_signal_at_each_phase_rolls_back(shared_sim, rel_cli, fixture_di
     _assert_clean(sc, before, tmp_path, code, err, signum)
 
 
+@pytest.mark.parametrize("moment", ["journal-removal", "result"])
+def test_restore_signal_past_its_point_of_no_return_completes_and_says_so(shared_sim, rel_cli, fixture_dir,
+                                                                          tmp_path, monkeypatch, moment):
+    """Issue 20 point 5: a signal as the journal is removed (the point of no return), or while
+    the result is printed, no longer reports a rollback that did not happen (exit 143, "cleanup
+    ran", and the namespace there with its rows): the restore completes and says so."""
+    sc = shared_sim
+    before = sc.instance.listing()
+    plugins = []
+    with monkeypatch.context() as patch:
+        if moment == "journal-removal":
+            plugins.append(At(signal.SIGTERM, hook="remove_path", among="iris-ops-restore-SIGDONE.json"))
+        else:
+            from iris_ops.operation import Operation
+
+            real = Operation.emit
+
+            def emit(self, text=""):
+                if text.startswith("restored "):
+                    signal_self(signal.SIGTERM)
+                real(self, text)
+
+            patch.setattr(Operation, "emit", emit)
+        code, out, err = rel_cli("restore", "--src", fixture_dir, "--ns", "SIGDONE", plugins=plugins)
+    assert code == 0, err
+    assert "restored" in out and "namespace SIGDONE" in out and "table SQLUser.t" in out, out
+    assert "cleanup ran" not in err and "stopped by" not in err  # (its note went to fd 2: test_signals_unit)
+    assert [tuple(r) for r in sc.instance.sql("SIGDONE", "SELECT COUNT(*) FROM t").rows] == [(1,)]
+    assert not sc.exists(f"{sc.instance.manager_directory()}iris-ops-restore-SIGDONE.json")
+    code, _, err = rel_cli("delete-ns", "--ns", "SIGDONE", "--yes")
+    assert code == 0, err
+    assert comparable(sc.instance.listing()) == comparable(before)
+
+
+class SlowStart:
+    """The first script holding ``among`` waits ``seconds`` before its first step (an `iris
+    session` slow to start, as under load), and ``then`` runs as it is sent."""
+
+    def __init__(self, among: str, seconds: float, then) -> None:
+        self.among, self.seconds, self.then, self.fired, self.pm = among, seconds, then, 0, None
+
+    @hookimpl(tryfirst=True)
+    def run_objectscript(self, target, script, namespace, timeout):
+        import re
+
+        if self.fired or self.among not in script:
+            return None
+        self.fired += 1
+        start = re.search(r"Try \{ If n=\d+ \{ ", script).end()
+        script = script[:start] + f"Hang {self.seconds} " + script[start:]
+        self.then()
+        return self.pm.subset_hook_caller("run_objectscript", remove_plugins=[self])(
+            target=target, script=script, namespace=namespace, timeout=timeout)
+
+
+def test_a_session_the_client_gave_up_on_changes_nothing_after_the_rollback(shared_sim, rel_cli, fixture_dir,
+                                                                             tmp_path):
+    """Issue 20 point 5: SIGTERM while iris-ops waits for the session that creates the databases
+    and the namespace.  That session still runs in the instance after the client is gone; here it
+    starts late, after the rollback.  It must change nothing then (it finds its journal gone):
+    before, it created what the rollback had just removed, and the run said "cleanup ran"."""
+    sc = shared_sim
+    before = sc.instance.listing()
+    late = SlowStart("Config.Namespaces).Create", 2.5, then=lambda: signal_self(signal.SIGTERM, after=0.5))
+    code, _, err = rel_cli("restore", "--src", fixture_dir, "--ns", "SIGLATE", "--no-cache", plugins=[late])
+    assert late.fired
+    beds.wait_for_late_sessions(sc)
+    _assert_clean(sc, before, tmp_path, code, err, signal.SIGTERM)
+
+
+def test_a_rollback_that_cannot_run_is_not_reported_as_cleanup(shared_sim, rel_cli, fixture_dir, tmp_path,
+                                                                 monkeypatch):
+    """SIGTERM mid-restore while another session holds the namespace's session lock (as one the
+    client gave up on would): the rollback waits, gives up, and the exit says so and how to
+    finish it, not "cleanup ran"; doctor --fix finishes it once that session has ended."""
+    import threading
+
+    sc = shared_sim
+    before = sc.instance.listing()
+    monkeypatch.setenv("IRIS_OPS_TIMEOUT", "3")
+    holder = threading.Thread(target=sc.exec, args=(["iris", "session", "IRIS", "-U", "%SYS"],),
+                              kwargs={"stdin": b'Lock +^IRISOPS.Session("SIGHELD")\nHang 8\nHalt\n'})
+
+    class Holds:
+        pm = None
+
+        @hookimpl(tryfirst=True)
+        def pre_restore(self, operation, fixture, namespace):
+            holder.start()
+            time.sleep(1.5)  # it has taken the lock
+
+    at = At(signal.SIGTERM, hook="write_file", among="iris-ops-restore.json")  # the first directory
+    code, _, err = rel_cli("restore", "--src", fixture_dir, "--ns", "SIGHELD", plugins=[Holds(), at])
+    assert code == 143 and "cleanup ran" not in err, err
+    assert "stopped by SIGTERM; rollback incomplete: nothing was undone" in err and "doctor --fix" in err, err
+    holder.join()
+    monkeypatch.delenv("IRIS_OPS_TIMEOUT")
+    code, out, err = rel_cli("doctor", "--fix", "--yes")
+    assert code == 0 and "repaired  restore" in out, out + err
+    _assert_clean(sc, before, tmp_path, 143, "iris-ops: stopped by SIGTERM; cleanup ran.", signal.SIGTERM)
+
+
+def test_backup_signal_past_its_point_of_no_return_completes_and_says_so(shared_sim, rel_cli, tmp_path,
+                                                                        monkeypatch):
+    """A signal as the fixture is renamed into place: the backup completes (exit 0, its result),
+    instead of exit 143 with the fixture there."""
+    from iris_ops.fixture import writer
+
+    real = writer.FixtureWriter.commit
+
+    def commit(self):
+        done = real(self)
+        signal_self(signal.SIGTERM)
+        return done
+
+    out = tmp_path / "fx"
+    with monkeypatch.context() as patch:
+        patch.setattr(writer.FixtureWriter, "commit", commit)
+        code, stdout, err = rel_cli("backup", "--ns", "USER", "--out", out)
+    assert code == 0 and f"fixture {out}" in stdout, err
+    assert "cleanup ran" not in err
+    code, _, err = rel_cli("validate", "--src", out)
+    assert code == 0, err
+    assert not shared_sim.instance.is_frozen() and host_leftovers(tmp_path) == []
+
+
 @pytest.mark.parametrize("sig", ["TERM"])
 def test_delete_ns_signal_between_steps_then_a_rerun_finishes(shared_sim, rel_cli, fixture_dir, tmp_path, sig):
     signum = SIGNALS[sig]
@@ -155,6 +242,7 @@ def test_delete_ns_signal_between_steps_then_a_rerun_finishes(shared_sim, rel_cl
     code, _, err = rel_cli("delete-ns", "--ns", "SIGDEL", "--yes", plugins=[at])
     assert at.seen
     assert code == 128 + signum and f"stopped by {signal.Signals(signum).name}" in err
+    assert "cleanup ran" not in err and "delete-ns --ns SIGDEL --yes` again to finish" in err, err
     code, _, err = rel_cli("delete-ns", "--ns", "SIGDEL", "--yes")
     assert code == 0, err
     _assert_clean(sc, before, tmp_path, 128 + signum, f"iris-ops: stopped by {signal.Signals(signum).name}; cleanup ran.", signum)
