@@ -98,9 +98,18 @@ class OpenSession:
     def log_in(self, username: str, password: str, deadline: float) -> None:
         """Wait for the terminal prompt, answering a login it asks for; when it stops at a
         prompt we do not answer, end its input (``read_until`` then shows why)."""
+        import time
+
+        from iris_ops.errors import DeadlineExceeded
         from iris_ops.transports.login import converse
 
-        _, ready = converse(self, username, password, deadline)
+        started = time.monotonic()
+        try:
+            _, ready = converse(self, username, password, deadline)
+        except DeadlineExceeded as exc:  # said as every other session past its deadline says it
+            raise DeadlineExceeded(
+                f"{getattr(self, 'what', 'the session')} did not finish within {time.monotonic() - started:.1f} s "
+                "(it never showed its prompt); it may still be running in the instance") from exc
         if not ready:
             self.close_input()
             self.ready = False
