@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -120,6 +121,41 @@ def test_a_signal_mid_probe_leaves_nothing_behind(docker_engine, sim_image, sign
         assert "cleanup ran" in log and "conformance.cleanup_failed" not in log
         assert instance_state(sc) == before
         assert _sessions(sc) == []
+    finally:
+        sc.remove()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("late", [False, True], ids=["session-then-cleanup", "cleanup-then-late-session"])
+def test_no_probe_session_outlives_the_cleanup(docker_engine, sim_image, late):
+    """Where a session outlives its input (variant eof-keeps-session), a probe session iris-ops
+    gave up on is still ended: one that holds its probe lock when the cleanup runs is ended by it,
+    and one that reaches the instance after the cleanup halts by itself."""
+    import threading
+
+    sc = _container(docker_engine, sim_image, environment={"IRISSIM_VARIANTS": "eof-keeps-session"})
+    try:
+        scratch = scripts.ConformanceScratch.new(sc.instance.manager_directory())
+        sc.instance.create_database(scratch.database, namespace=scratch.namespace)
+        probe = scripts.conformance_session_lines(scratch, "eof", "0123456789ab").encode()
+        cleanup = (scripts.conformance_cleanup(scratch, wait=5).render() + "Halt\n").encode()
+        session = ["iris", "session", "IRIS", "-U", "%SYS"]
+        ended = []
+        if late:
+            assert sc.exec(session, stdin=cleanup)[0] == 0
+        thread = threading.Thread(target=lambda: ended.append(sc.exec(session, stdin=probe)), daemon=True)
+        thread.start()
+        if not late:
+            deadline = time.monotonic() + 30
+            busy = f'Lock +{scratch.probe_lock("eof")}:0 Write "free=",$Test,!\nHalt\n'.encode()
+            while b"free=0" not in sc.exec(session, stdin=busy)[1]:  # the probe session holds its lock
+                assert time.monotonic() < deadline and thread.is_alive(), ended
+                time.sleep(0.1)
+            assert sc.exec(session, stdin=cleanup)[0] == 0
+        thread.join(30)
+        assert not thread.is_alive(), "the probe session is still in the instance"
+        assert _sessions(sc) == []
+        assert (b":HELD>>>" in ended[0][1]) is not late
     finally:
         sc.remove()
 

@@ -41,7 +41,7 @@ def test_xdist_workers_share_one_private_engine_that_is_stopped(tmp_path):
     if blocker:
         pytest.skip(blocker)
     (tmp_path / "test_probe.py").write_text(PROBE)
-    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "2", "-q",
+    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "iris_ops_sim.testbed", "-n", "2", "-q",
                            "test_probe.py"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     seen = [json.loads(line) for line in (tmp_path / "seen.jsonl").read_text().splitlines()]

@@ -308,12 +308,18 @@ def conformance_checks(scratch: ConformanceScratch, *, wait: float, login: tuple
 
 def conformance_session_lines(scratch: ConformanceScratch, key: str, token: str) -> str:
     """What a probe session runs: take its probe lock, then write ``<<<token:HELD>>>$JOB|$Test``
-    and ``<<<token:END>>>``, and wait at the prompt (no Halt)."""
-    tok = var("ptok")
+    and ``<<<token:END>>>``, and wait at the prompt (no Halt).
+
+    A session that starts late (iris-ops gave up on it, or was interrupted, before it took its
+    lock) must not outlive the run: having taken its lock, it halts when the scratch namespace is
+    gone.  :func:`conformance_cleanup` deletes that namespace before it ends the lock holders, so
+    whichever comes first, the session either is found holding its lock or finds no namespace."""
+    tok, got = var("ptok"), var("pgot")
     return "\n".join([
         o.set_(tok, o.split_token(token)),
-        o.sequence(o.lock(scratch.probe_lock(key), timeout=5),
-                   o.write_marker(tok, "HELD", o.SPECIAL["$JOB"], "|", o.TEST), o.write_marker(tok, "END")),
+        o.sequence(o.lock(scratch.probe_lock(key), timeout=5), o.set_(got, o.TEST)),
+        o.if_(op(got, "&", o.not_(call("Config.Namespaces", "Exists", lit(scratch.namespace)))), o.HALT),
+        o.sequence(o.write_marker(tok, "HELD", o.SPECIAL["$JOB"], "|", got), o.write_marker(tok, "END")),
     ]) + "\n"
 
 
@@ -349,20 +355,22 @@ def conformance_end_session(scratch: ConformanceScratch, key: str) -> Script:
 
 def conformance_cleanup(scratch: ConformanceScratch, *, wait: float) -> Script:
     """Removes whatever of :class:`ConformanceScratch` exists, each kind in an ``always`` step: the probe
-    sessions still holding their locks, the namespaces, the configured and mounted databases,
+    namespaces, the probe sessions still holding their locks, the configured and mounted databases,
     the directory, the resource and a role of its name, the scratch user.  Result: ``serialized``
     (0 when the probing scripts' lock was not free within ``wait`` seconds; the cleanup ran anyway)."""
     obj = var("obj")
     script = Script("%SYS", purpose="remove the conformance probes' scratch objects")
     script.step("serial", o.lock(scratch.serial_lock(), timeout=wait), result("serialized", o.TEST), always=True)
-    for key in PROBE_KEYS:
-        owner = var("pown")
-        script.step(f"session{key}", set_(owner, o.lock_owner(scratch.probe_lock(key))),
-                    o.if_(op(owner, "'=", lit("")), o.do(call("%SYSTEM.Process", "Terminate", owner))), always=True)
     for index, ns in enumerate((scratch.copy_namespace, scratch.namespace)):
         script.step(f"namespace{index}",
                     o.if_(call("Config.Namespaces", "Exists", lit(ns)), check_status(call("Config.Namespaces", "Delete", lit(ns)))),
                     always=True)
+    # After the namespaces: a probe session that takes its lock later finds no namespace and halts
+    # (conformance_session_lines).
+    for key in PROBE_KEYS:
+        owner = var("pown")
+        script.step(f"session{key}", set_(owner, o.lock_owner(scratch.probe_lock(key))),
+                    o.if_(op(owner, "'=", lit("")), o.do(call("%SYSTEM.Process", "Terminate", owner))), always=True)
     for index, (db, directory) in enumerate(((scratch.copy_database, scratch.copy_dir), (scratch.database, scratch.db_dir))):
         path = lit(directory)
         script.step(

@@ -97,7 +97,13 @@ class OpenSession:
 
     def log_in(self, username: str, password: str, deadline: float) -> None:
         """Wait for the terminal prompt, answering a login it asks for; when it stops at a
-        prompt we do not answer, end its input (``read_until`` then shows why)."""
+        prompt we do not answer, end its input (``read_until`` then shows why).
+
+        A login that fails or is interrupted (the deadline, a signal) closes the session here,
+        without waiting: its caller never gets it to close.  Its input ends at once, so a session
+        that reaches the instance late reads the end of its input at its prompt and exits,
+        having run nothing (in-process callers, such as ``inv`` tasks, live on after the error,
+        and an open connection would keep that session waiting)."""
         import time
 
         from iris_ops.errors import DeadlineExceeded
@@ -107,9 +113,13 @@ class OpenSession:
         try:
             _, ready = converse(self, username, password, deadline)
         except DeadlineExceeded as exc:  # said as every other session past its deadline says it
+            self.close(time.monotonic())
             raise DeadlineExceeded(
                 f"{getattr(self, 'what', 'the session')} did not finish within {time.monotonic() - started:.1f} s "
                 "(it never showed its prompt); it may still be running in the instance") from exc
+        except BaseException:
+            self.close(time.monotonic())
+            raise
         if not ready:
             self.close_input()
             self.ready = False

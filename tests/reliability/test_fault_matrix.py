@@ -228,13 +228,6 @@ def _limited_subprocess(sc, cwd: Path, args: list, limit: int) -> tuple[int, str
 @pytest.mark.slow
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_fault(case: Case, request, shared_sim, matrix_bed, rel_cli, tmp_path, monkeypatch, capsys):
-    if case.fault == "slow-instance":
-        # KNOWN REGRESSION (found at the end of the session that merged issue 21's login conversation
-        # and lock loop): a session whose login outlasts --timeout can stay in the instance for up to
-        # the lock holder's 60 s read after iris-ops gave up ("a late session never ended").  Not
-        # strict: the case passes when the machine is quiet.  The next session fixes it first.
-        request.applymarker(pytest.mark.xfail(strict=False, reason="known regression: a late session outlives "
-                                                               "the deadline by up to 60 s (see the comment)"))
     from cli_helpers import make_inproc
 
     sc, fixture, run = shared_sim, matrix_bed, rel_cli

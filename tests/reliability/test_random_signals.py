@@ -112,10 +112,6 @@ def test_restore_at_random_moments(shared_sim, rel_cli, fx):
     _doctor_clean(rel_cli, f"seed {SEED}, restores")
 
 
-# KNOWN REGRESSION (the same as the fault matrix's slow-instance cases): a session iris-ops gave up
-# on can stay in the instance for up to the lock holder's 60 s read ("a late session never ended").
-# Not strict: it passes on most runs.  The next session fixes it first.
-@pytest.mark.xfail(strict=False, reason="known regression: a late session can outlive iris-ops by up to 60 s")
 def test_delete_ns_at_random_moments(shared_sim, rel_cli, fx):
     sc, rng = shared_sim, random.Random(SEED + 1)
     before = comparable(sc.instance.listing())
