@@ -311,19 +311,19 @@ def pytest_sessionfinish(session):
 
 
 @pytest.mark.slow
-def test_one_fixture_for_20_tests_costs_one_transfer(project, sim_host):
+def test_one_fixture_for_8_tests_costs_one_transfer(project, sim_host):
     (project / "conftest.py").write_text((project / "conftest.py").read_text() + TRANSFER_COUNTER)
-    (project / "test_twenty.py").write_text(
+    (project / "test_eight.py").write_text(
         "import pytest\n"
-        "@pytest.mark.parametrize('n', range(20))\n"
+        "@pytest.mark.parametrize('n', range(8))\n"
         "def test_each(accounts, n):\n"
         "    assert accounts.sql('SELECT COUNT(*) FROM Demo.Account').rows == [[3]]\n"
         "    accounts.sql('DELETE FROM Demo.Account')\n")
-    done = pytest_run(project, sim_host, "--iris-report", "test_twenty.py", timeout=600)
+    done = pytest_run(project, sim_host, "--iris-report", "test_eight.py", timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "20 passed" in done.stdout
-    assert "user: 20 restores" in done.stdout
-    assert "databases from the cache: 19, streamed: 1" in done.stdout
+    assert "8 passed" in done.stdout
+    assert "user: 8 restores" in done.stdout
+    assert "databases from the cache: 7, streamed: 1" in done.stdout
     assert (project / "transfers.txt").read_text() == "1"
     assert leftovers(sim_host) == []
 
