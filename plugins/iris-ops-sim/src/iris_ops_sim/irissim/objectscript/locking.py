@@ -39,7 +39,7 @@ __all__ = ["InterpreterView", "release_everything", "run_lock", "lock_info", "lo
 
 
 class InterpreterView(Protocol):
-    """What LOCK needs of :class:`.interpreter.Interpreter` (which imports this module): its
+    """What LOCK needs of :class:`.interpreter.Interpreter` (whose modules import this one): its
     process, expression evaluation, and ``$TEST``."""
 
     proc: Process

@@ -40,10 +40,12 @@ from typing import Any, BinaryIO, Callable
 
 from .. import variants
 from . import transactions
+from .cmdparser import Cmd
 from .interpreter import ContinueSignal, Interpreter, QuitSignal
 from .locking import release_everything
-from .parser import Cmd, ParseError, parse_entry
+from .parser import parse_entry
 from .runtime import TIMED_OUT, Halt, IrisError, Process, ThrownException
+from .scanner import ParseError
 
 __all__ = [
     "USAGE", "display_line", "read_line", "password_login", "Session", "Instances", "iris_main", "LineInput",

@@ -21,8 +21,8 @@ from typing import Any
 from .runtime import IrisError, SimObject
 
 __all__ = [
-    "canon_number", "to_str", "from_decimal", "to_num", "truth", "is_canonical_number_string", "arith",
-    "collates_after", "subscript", "format_ref",
+    "canon_number", "to_str", "from_decimal", "to_num", "truth", "from_bool", "is_canonical_number_string",
+    "arith", "collates_after", "subscript", "format_ref",
 ]
 
 _CTX = decimal.Context(prec=18, rounding=decimal.ROUND_HALF_EVEN)
@@ -102,6 +102,11 @@ def to_num(v: Any) -> int | float:
 
 def truth(v: Any) -> bool:
     return to_num(v) != 0
+
+
+def from_bool(b: bool) -> int:
+    """A truth as ObjectScript's logical and relational operators give it: 1 or 0."""
+    return 1 if b else 0
 
 
 def is_canonical_number_string(s: str) -> bool:
