@@ -37,7 +37,7 @@ LAYERS: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
                     "iris_ops.hashpass", "iris_ops.datlabel", "iris_ops.compression", "iris_ops.haltscan"), ()),
     ("fixture", ("iris_ops.fixture", "iris_ops.fixture.*", "iris_ops.fixtures_dir"), ("foundation",)),
     ("transports", ("iris_ops.transports", "iris_ops.transports.*"), ("foundation",)),
-    ("builders", ("iris_ops.scripts", "iris_ops.scripts.*"), ("foundation",)),
+    ("builders", ("iris_ops.script_builders", "iris_ops.script_builders.*"), ("foundation",)),
     ("runtime", ("iris_ops.runner", "iris_ops.operation", "iris_ops.locks", "iris_ops.cache"),
      ("foundation", "fixture", "transports", "builders")),
     ("plugins", ("iris_ops.hookspecs", "iris_ops.leftovers", "iris_ops.registrar", "iris_ops.manager"),
@@ -241,7 +241,7 @@ def test_the_layers_are_the_ones_architecture_md_names():
 @functools.lru_cache(maxsize=None)
 def exported(path: Path) -> list[str] | None:
     """A module's ``__all__`` as written (a literal list, or ``sorted(<dict>)`` of a literal
-    dict as in :mod:`iris_ops.scripts`); None when it has none."""
+    dict as in :mod:`iris_ops.script_builders`); None when it has none."""
     tree = parsed(path)
     literals = {}
     for node in tree.body:
@@ -279,7 +279,7 @@ def test_every_public_module_says_what_it_exports(graph):
     missing = [name for name, path in modules.items()
                if not any(part.startswith("_") for part in name.split(".")) and exported(path) is None]
     assert missing == []
-    unbound = [f"{name}.{x}" for name, path in modules.items() if name != "iris_ops.scripts"
+    unbound = [f"{name}.{x}" for name, path in modules.items() if name != "iris_ops.script_builders"
                for x in exported(path) or () if x not in bound_names(path)]
     assert unbound == []
 
