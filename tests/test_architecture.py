@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import fnmatch
 import functools
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -301,9 +302,10 @@ SHARED_CLASS_NAMES = {"ExecResult", "FileDigest", "SqlResult"}
 
 def test_names_say_one_thing(graph):
     """No two public classes share a name (``Finding`` is the fixture's; doctor's are ``Leftover``), and
-    the functions named ``directory`` and ``check`` each mean one thing: ``names.directory``
-    validates a directory; ``check`` validates a fixture, or a simulated IRIS.DAT, and returns
-    what is wrong."""
+    the functions named ``directory`` and ``check`` each mean one thing, methods and nested
+    functions included: ``names.directory`` validates a directory; ``check`` validates a fixture,
+    or a simulated IRIS.DAT, and returns what is wrong (the settings' rules, which raise, are
+    ``Settings.require_consistent``)."""
     modules, _ = graph
     classes: dict[str, list[str]] = {}
     functions: dict[str, list[str]] = {}
@@ -311,8 +313,21 @@ def test_names_say_one_thing(graph):
         for node in parsed(path).body:
             if isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
                 classes.setdefault(node.name, []).append(name)
-            elif isinstance(node, ast.FunctionDef):
+        for node in ast.walk(parsed(path)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 functions.setdefault(node.name, []).append(name)
     assert {n: where for n, where in classes.items() if len(where) > 1 and n not in SHARED_CLASS_NAMES} == {}
     assert functions["directory"] == ["iris_ops.names"]
     assert sorted(functions["check"]) == ["iris_ops.fixture.checks", "iris_ops_sim.irissim.instance.datfile"]
+
+
+def test_one_module_is_the_pytest_plugin():
+    """``pytest_plugin.py`` is iris-ops' pytest plugin for users' suites (entry point
+    ``iris_ops_pytest``) and nothing else: the simulator's fixtures for this suite are
+    ``iris_ops_sim.testbed``."""
+    found = []
+    for top, dirs, files in os.walk(ROOT):
+        dirs[:] = [d for d in dirs if not d.startswith(".") and d not in ("__pycache__", "build")
+                   and not d.endswith(".egg-info")]
+        found += [Path(top, f).relative_to(ROOT).as_posix() for f in files if f == "pytest_plugin.py"]
+    assert found == ["iris_ops/pytest_plugin.py"]
