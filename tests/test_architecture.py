@@ -63,10 +63,6 @@ LAYERS: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
      ("foundation", "fixture", "transports", "runtime", "plugins", "tasks", "operations")),
 ]
 
-#: Modules whose private names a sibling may use, until the module is split (transports branch).
-PRIVATE_SHARED = {("iris_ops.transports.docker_session", "iris_ops.transports.docker_exec")}
-
-
 @dataclass(frozen=True)
 class Import:
     source: str      # the importing module
@@ -209,7 +205,7 @@ def test_no_module_imports_a_layer_it_may_not(graph):
 def test_no_module_uses_another_modules_private_names(graph):
     _, found = graph
     private = [f"{i.source} imports {i.target}.{name}, line {i.line}" for i in found for name in i.names
-               if name.startswith("_") and not name.startswith("__") and (i.source, i.target) not in PRIVATE_SHARED]
+               if name.startswith("_") and not name.startswith("__")]
     assert private == []
     modules, _ = graph
     reached = []  # module._name, through a module imported by name
@@ -290,7 +286,7 @@ def test_modules_import_from_each_other_only_what_is_exported(graph):
     ``__all__`` (or one of its submodules): the rest of a module is its own business."""
     modules, found = graph
     wrong = [f"{i.source} imports {i.target}.{name}, line {i.line}" for i in found for name in i.names
-             if name not in (exported(modules[i.target]) or ()) and (i.source, i.target) not in PRIVATE_SHARED]
+             if name not in (exported(modules[i.target]) or ())]
     assert wrong == []
 
 
