@@ -8,7 +8,7 @@ copies it inside the instance (``%Library.File.CopyFile``) instead of streaming 
 Safety rests on these rules:
 
 * files appear under their final names only by renaming a complete temporary file, the record
-  last (:func:`iris_ops.scripts.cache.fill_statements`);
+  last (:func:`iris_ops.script_builders.cache.fill_statements`);
 * the record holds what identifies the DAT's bytes as it stood once in place: its size, its
   modification time and its change time (ctime), as the instance reads them;
 * an entry is served only when its record parses and names the manifest's digest and size, and
@@ -42,7 +42,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
-from iris_ops import __version__, names, scripts
+from iris_ops import __version__, names, script_builders
 from iris_ops.errors import UsageError
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from iris_ops.operation import Operation
 
 # where the scripts and this module agree
-from iris_ops.scripts.cache import CHANGED, DIRECTORY, NO_IDENTITY  # noqa: E402
+from iris_ops.script_builders.cache import CHANGED, DIRECTORY, NO_IDENTITY  # noqa: E402
 
 __all__ = [
     "location", "new_token", "prepare_fill", "Entry", "Survey", "survey", "remove_entry", "parse_size",
@@ -75,8 +75,9 @@ def new_token() -> str:
 
 # --- restore's side ------------------------------------------------------------------------
 # Serving an entry and filling one are steps of restore's session
-# (:func:`iris_ops.scripts.restore_databases`, with :func:`iris_ops.scripts.cache.clone_steps`
-# and :func:`~iris_ops.scripts.cache.fill_statements`); what comes first is here.
+# (:func:`iris_ops.script_builders.restore_databases`, with
+# :func:`iris_ops.script_builders.cache.clone_steps` and
+# :func:`~iris_ops.script_builders.cache.fill_statements`); what comes first is here.
 
 
 def prepare_fill(cache_dir: str, sha256: str, size: int, fixture_id: str, token: str,
@@ -84,11 +85,12 @@ def prepare_fill(cache_dir: str, sha256: str, size: int, fixture_id: str, token:
     """Before a verified file (``size`` bytes of ``sha256``) is left in the cache: register with
     the caller's undo log the removal of the temporary files the fill may leave if its session
     is cut short, and return its record's text (the session adds the DAT's mtime and ctime:
-    :func:`iris_ops.scripts.cache.record_text`)."""
-    from iris_ops.scripts.cache import record_text
+    :func:`iris_ops.script_builders.cache.record_text`)."""
+    from iris_ops.script_builders.cache import record_text
 
     temps = [f"{sha256}.DAT.tmp-{token}", f"{sha256}.json.tmp-{token}"]
-    on_failure(f"cache temporary files {cache_dir}{{{','.join(temps)}}}", scripts.cache_remove(cache_dir, temps))
+    on_failure(f"cache temporary files {cache_dir}{{{','.join(temps)}}}",
+               script_builders.cache_remove(cache_dir, temps))
     return record_text({"tool": f"iris-ops {__version__}", "sha256": sha256, "size": size, "fixture": fixture_id,
                         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
 
@@ -111,7 +113,7 @@ class Entry:
     @property
     def problem(self) -> str:
         """Why this entry would not be served ("" when it would): what the restore's probe
-        (:mod:`iris_ops.scripts.cache`) checks, read from a survey."""
+        (:mod:`iris_ops.script_builders.cache`) checks, read from a survey."""
         if not self.record_present:
             return "no record"
         if self.record is None:
@@ -169,14 +171,14 @@ def _record(text: object) -> dict | None:
 def survey(op: "Operation", manager_directory: str | None = None) -> Survey:
     """Every entry and temporary file in the cache (files with other names are not ours)."""
     if manager_directory is None:
-        manager_directory = op.runner.run(scripts.manager_directory(), changes=False)["manager_directory"]
+        manager_directory = op.runner.run(script_builders.manager_directory(), changes=False)["manager_directory"]
     cache_dir = location(manager_directory)
     listed = sorted(op.runner.list_directory(cache_dir))
     files = [f for f in listed if _ENTRY.match(f)]
     temps = [f for f in listed if _TEMP.match(f)]
     if not files:
         return Survey(cache_dir, [], temps)
-    info = op.runner.run(scripts.cache_describe(cache_dir, files), changes=False)
+    info = op.runner.run(script_builders.cache_describe(cache_dir, files), changes=False)
     sizes, modified, records = info.get("sizes", {}), info.get("modified", {}), info.get("records", {})
     changed = info.get("changed", {})
     entries: dict[str, Entry] = {}
@@ -198,7 +200,7 @@ def survey(op: "Operation", manager_directory: str | None = None) -> Survey:
 def remove_entry(op: "Operation", cache_dir: str, entry: Entry) -> None:
     """Record first: from then on no restore serves it."""
     order = sorted(entry.files, key=lambda f: not f.endswith(".json"))
-    op.runner.run(scripts.cache_remove(cache_dir, order))
+    op.runner.run(script_builders.cache_remove(cache_dir, order))
 
 
 def parse_size(text: str) -> int:
@@ -242,7 +244,7 @@ class Verdict:
 
 def _hash_problem(op: "Operation", cache_dir: str, entry: Entry) -> str:
     """Hash the entry's DAT inside the instance: why it is unsound, or ""."""
-    done = op.runner.run(scripts.cache_hash(cache_dir, entry.sha256), changes=False,
+    done = op.runner.run(script_builders.cache_hash(cache_dir, entry.sha256), changes=False,
                          timeout=op.settings.transfer_timeout)
     try:
         raw = base64.b64decode(str(done.get("sha256") or ""), validate=True)

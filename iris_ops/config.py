@@ -124,8 +124,9 @@ class Settings(Mapping[str, Any]):
         base = self.project_file.parent if self.project_file is not None else Path.cwd()
         return base / value
 
-    def check(self) -> "Settings":
-        """Rules between settings, checked once every source is applied.  Raises ConfigError."""
+    def require_consistent(self) -> "Settings":
+        """These settings, once the rules between them hold (checked once every source is applied).
+        Raises ConfigError."""
         if {"freeze_limit", "freeze_timeout"} <= set(self._values):
             limit = self.freeze_limit
             blocks_after = self.freeze_timeout or IRIS_FREEZE_TIMEOUT_DEFAULT

@@ -1,4 +1,4 @@
-"""The ObjectScript script builder: the only way iris-ops produces ObjectScript.
+"""The ObjectScript helpers every script is made of: the only way iris-ops produces ObjectScript.
 
 Why it looks like this (IRIS.md §5):
 

@@ -63,7 +63,7 @@ class Operation:
 
     def __init__(self, name: str, settings: config.Settings, pm, *, dry_run: bool = False, out=None) -> None:
         self.name = name
-        self.settings = settings.check()
+        self.settings = settings.require_consistent()
         self.pm = pm
         self.dry_run = dry_run
         self.out = out or sys.stdout

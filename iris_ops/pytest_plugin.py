@@ -119,9 +119,9 @@ class IrisNamespace:
 
     def sql(self, statement: str) -> SqlResult:
         """Run one SQL statement in this namespace through the instance."""
-        from iris_ops import scripts
+        from iris_ops import script_builders
 
-        done = self.session.operation("sql").runner.run(scripts.sql_statement(self.name, statement))
+        done = self.session.operation("sql").runner.run(script_builders.sql_statement(self.name, statement))
         return SqlResult(list(done.get("columns", [])), [list(r) for r in done.get("rows", [])],
                          int(done.get("rowcount") or 0))
 
@@ -285,10 +285,10 @@ class IrisSession:
 
     def _record_path(self, run: str, worker: str) -> str:
         """Where the record of run ``run``, worker ``worker`` lives in the instance."""
-        from iris_ops import scripts
+        from iris_ops import script_builders
 
         if self._record_directory is None:
-            facts = self.operation("pytest").runner.run(scripts.manager_directory(), changes=False)
+            facts = self.operation("pytest").runner.run(script_builders.manager_directory(), changes=False)
             self._record_directory = facts["manager_directory"].rstrip("/") + "/iris-ops-pytest/"
         return f"{self._record_directory}{run}-{worker}.json"
 
@@ -332,10 +332,10 @@ class IrisSession:
     def sweep(self) -> None:
         """Delete namespaces of earlier runs that died (their prefix, no live record), and
         their records."""
-        from iris_ops import scripts
+        from iris_ops import script_builders
 
         runner = self.operation("pytest").runner
-        names = runner.run(scripts.namespace_names(), changes=False).get("namespaces", [])
+        names = runner.run(script_builders.namespace_names(), changes=False).get("namespaces", [])
         verdicts: dict = {}
         for name in names:
             parts = name[len(PREFIX):].split("_") if name.startswith(PREFIX) else []

@@ -53,11 +53,11 @@ def make_inproc(env, monkeypatch, tmp_path, capsys):
 
 _HOLD = textwrap.dedent("""
     import sys, time
-    from iris_ops import locks, scripts
+    from iris_ops import locks, script_builders
     from iris_ops.operations.context import operation_from_flags
     op = operation_from_flags("restore", {})
     with op.bound(), locks.holding(op, sys.argv[1], wait=0):
-        op.runner.run(scripts.wd_suspended(), changes=False)  # the first contact takes the lock
+        op.runner.run(script_builders.wd_suspended(), changes=False)  # the first contact takes the lock
         print("HOLDING", flush=True)
         time.sleep(600)
 """)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import fnmatch
 import functools
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +38,7 @@ LAYERS: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
                     "iris_ops.hashpass", "iris_ops.datlabel", "iris_ops.compression", "iris_ops.haltscan"), ()),
     ("fixture", ("iris_ops.fixture", "iris_ops.fixture.*", "iris_ops.fixtures_dir"), ("foundation",)),
     ("transports", ("iris_ops.transports", "iris_ops.transports.*"), ("foundation",)),
-    ("builders", ("iris_ops.scripts", "iris_ops.scripts.*"), ("foundation",)),
+    ("builders", ("iris_ops.script_builders", "iris_ops.script_builders.*"), ("foundation",)),
     ("runtime", ("iris_ops.runner", "iris_ops.operation", "iris_ops.locks", "iris_ops.cache"),
      ("foundation", "fixture", "transports", "builders")),
     ("plugins", ("iris_ops.hookspecs", "iris_ops.leftovers", "iris_ops.registrar", "iris_ops.manager"),
@@ -61,10 +62,6 @@ LAYERS: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
                               "iris_ops_fixture_audit.*"),
      ("foundation", "fixture", "transports", "runtime", "plugins", "tasks", "operations")),
 ]
-
-#: Modules whose private names a sibling may use, until the module is split (transports branch).
-PRIVATE_SHARED = {("iris_ops.transports.docker_session", "iris_ops.transports.docker_exec")}
-
 
 @dataclass(frozen=True)
 class Import:
@@ -208,7 +205,7 @@ def test_no_module_imports_a_layer_it_may_not(graph):
 def test_no_module_uses_another_modules_private_names(graph):
     _, found = graph
     private = [f"{i.source} imports {i.target}.{name}, line {i.line}" for i in found for name in i.names
-               if name.startswith("_") and not name.startswith("__") and (i.source, i.target) not in PRIVATE_SHARED]
+               if name.startswith("_") and not name.startswith("__")]
     assert private == []
     modules, _ = graph
     reached = []  # module._name, through a module imported by name
@@ -241,7 +238,7 @@ def test_the_layers_are_the_ones_architecture_md_names():
 @functools.lru_cache(maxsize=None)
 def exported(path: Path) -> list[str] | None:
     """A module's ``__all__`` as written (a literal list, or ``sorted(<dict>)`` of a literal
-    dict as in :mod:`iris_ops.scripts`); None when it has none."""
+    dict as in :mod:`iris_ops.script_builders`); None when it has none."""
     tree = parsed(path)
     literals = {}
     for node in tree.body:
@@ -279,7 +276,7 @@ def test_every_public_module_says_what_it_exports(graph):
     missing = [name for name, path in modules.items()
                if not any(part.startswith("_") for part in name.split(".")) and exported(path) is None]
     assert missing == []
-    unbound = [f"{name}.{x}" for name, path in modules.items() if name != "iris_ops.scripts"
+    unbound = [f"{name}.{x}" for name, path in modules.items() if name != "iris_ops.script_builders"
                for x in exported(path) or () if x not in bound_names(path)]
     assert unbound == []
 
@@ -289,7 +286,7 @@ def test_modules_import_from_each_other_only_what_is_exported(graph):
     ``__all__`` (or one of its submodules): the rest of a module is its own business."""
     modules, found = graph
     wrong = [f"{i.source} imports {i.target}.{name}, line {i.line}" for i in found for name in i.names
-             if name not in (exported(modules[i.target]) or ()) and (i.source, i.target) not in PRIVATE_SHARED]
+             if name not in (exported(modules[i.target]) or ())]
     assert wrong == []
 
 
@@ -301,9 +298,10 @@ SHARED_CLASS_NAMES = {"ExecResult", "FileDigest", "SqlResult"}
 
 def test_names_say_one_thing(graph):
     """No two public classes share a name (``Finding`` is the fixture's; doctor's are ``Leftover``), and
-    the functions named ``directory`` and ``check`` each mean one thing: ``names.directory``
-    validates a directory; ``check`` validates a fixture, or a simulated IRIS.DAT, and returns
-    what is wrong."""
+    the functions named ``directory`` and ``check`` each mean one thing, methods and nested
+    functions included: ``names.directory`` validates a directory; ``check`` validates a fixture,
+    or a simulated IRIS.DAT, and returns what is wrong (the settings' rules, which raise, are
+    ``Settings.require_consistent``)."""
     modules, _ = graph
     classes: dict[str, list[str]] = {}
     functions: dict[str, list[str]] = {}
@@ -311,8 +309,21 @@ def test_names_say_one_thing(graph):
         for node in parsed(path).body:
             if isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
                 classes.setdefault(node.name, []).append(name)
-            elif isinstance(node, ast.FunctionDef):
+        for node in ast.walk(parsed(path)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 functions.setdefault(node.name, []).append(name)
     assert {n: where for n, where in classes.items() if len(where) > 1 and n not in SHARED_CLASS_NAMES} == {}
     assert functions["directory"] == ["iris_ops.names"]
     assert sorted(functions["check"]) == ["iris_ops.fixture.checks", "iris_ops_sim.irissim.instance.datfile"]
+
+
+def test_one_module_is_the_pytest_plugin():
+    """``pytest_plugin.py`` is iris-ops' pytest plugin for users' suites (entry point
+    ``iris_ops_pytest``) and nothing else: the simulator's fixtures for this suite are
+    ``iris_ops_sim.testbed``."""
+    found = []
+    for top, dirs, files in os.walk(ROOT):
+        dirs[:] = [d for d in dirs if not d.startswith(".") and d not in ("__pycache__", "build")
+                   and not d.endswith(".egg-info")]
+        found += [Path(top, f).relative_to(ROOT).as_posix() for f in files if f == "pytest_plugin.py"]
+    assert found == ["iris_ops/pytest_plugin.py"]

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from clihelp import cli, events, fails, manifest, objectscript, ok
 
-from iris_ops import cache, names, scripts
-from iris_ops.scripts.cache import CHANGED, NO_IDENTITY, record_text
+from iris_ops import cache, names, script_builders
+from iris_ops.script_builders.cache import CHANGED, NO_IDENTITY, record_text
 
 
 @pytest.fixture(scope="module")
@@ -386,23 +386,23 @@ def test_the_cache_scripts_parse():
     sha = "a" * 64
     cdir = f"{mgr}iris-ops-cache/"
     record = record_text({"sha256": sha, "size": 8192, "fixture": "f"})
-    made = [scripts.restore_databases("T1", [scripts.NewDatabase("T1", f"{mgr}t1/", "%DB_APP",
-                                                                 clone=(cdir, sha, 8192, "0" * 12))], "T1", "T1"),
-            scripts.restore_databases("T1", [scripts.NewDatabase("T1", f"{mgr}t1/", None,
-                                                                 fill=(cdir, sha, 8192, "0" * 12, record))], "T1", "T1"),
-            scripts.cache_describe(f"{mgr}iris-ops-cache/", [f"{sha}.DAT", f"{sha}.json"]),
-            scripts.cache_remove(f"{mgr}iris-ops-cache/", [f"{sha}.json", f"{sha}.DAT"]),
-            scripts.cache_hash(f"{mgr}iris-ops-cache/", sha),
-            scripts.resources_exist(["%DB_APP", "%DB_%DEFAULT"]),
-            scripts.restore_facts("T1", ["T1"], ["%DB_APP"], [(sha, 8192)]),
-            scripts.create_database("T1", f"{mgr}t1/", "%DB_APP")]
+    cloned = script_builders.NewDatabase("T1", f"{mgr}t1/", "%DB_APP", clone=(cdir, sha, 8192, "0" * 12))
+    filled = script_builders.NewDatabase("T1", f"{mgr}t1/", None, fill=(cdir, sha, 8192, "0" * 12, record))
+    made = [script_builders.restore_databases("T1", [cloned], "T1", "T1"),
+            script_builders.restore_databases("T1", [filled], "T1", "T1"),
+            script_builders.cache_describe(f"{mgr}iris-ops-cache/", [f"{sha}.DAT", f"{sha}.json"]),
+            script_builders.cache_remove(f"{mgr}iris-ops-cache/", [f"{sha}.json", f"{sha}.DAT"]),
+            script_builders.cache_hash(f"{mgr}iris-ops-cache/", sha),
+            script_builders.resources_exist(["%DB_APP", "%DB_%DEFAULT"]),
+            script_builders.restore_facts("T1", ["T1"], ["%DB_APP"], [(sha, 8192)]),
+            script_builders.create_database("T1", f"{mgr}t1/", "%DB_APP")]
     for script in made:
         for line in script.lines():
             tree = parser.parse((" " + line + "\n").encode())
             assert not tree.root_node.has_error, line
     with pytest.raises(Exception):
-        scripts.restore_databases("T1", [scripts.NewDatabase("T1", f"{mgr}t1/../x/", None,
-                                                             clone=(cdir, sha, 8192, "0" * 12))], "T1", "T1")
+        script_builders.restore_databases("T1", [script_builders.NewDatabase(
+            "T1", f"{mgr}t1/../x/", None, clone=(cdir, sha, 8192, "0" * 12))], "T1", "T1")
     assert names.instance_path(cache.location(mgr)) == f"{mgr}iris-ops-cache/"
 
 

@@ -11,7 +11,7 @@ import shutil
 
 from clihelp import cli, events, fails, manifest, objectscript, ok
 
-from iris_ops.scripts.cache import CHANGED
+from iris_ops.script_builders.cache import CHANGED
 
 MGR = "/usr/irissys/mgr/"
 CACHE = MGR + "iris-ops-cache/"

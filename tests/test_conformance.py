@@ -15,7 +15,7 @@ import pytest
 
 from cli_helpers import instance_state
 from clihelp import cli, fails, ok
-from iris_ops import scripts
+from iris_ops import script_builders
 from iris_ops.operations.conformance_facts import DIFFERS, FACTS, NOT_PROBED, OK
 from iris_ops_sim.testbed import VARIANT_NAMES
 
@@ -135,10 +135,10 @@ def test_no_probe_session_outlives_the_cleanup(docker_engine, sim_image, late):
 
     sc = _container(docker_engine, sim_image, environment={"IRISSIM_VARIANTS": "eof-keeps-session"})
     try:
-        scratch = scripts.ConformanceScratch.new(sc.instance.manager_directory())
+        scratch = script_builders.ConformanceScratch.new(sc.instance.manager_directory())
         sc.instance.create_database(scratch.database, namespace=scratch.namespace)
-        probe = scripts.conformance_session_lines(scratch, "eof", "0123456789ab").encode()
-        cleanup = (scripts.conformance_cleanup(scratch, wait=5).render() + "Halt\n").encode()
+        probe = script_builders.conformance_session_lines(scratch, "eof", "0123456789ab").encode()
+        cleanup = (script_builders.conformance_cleanup(scratch, wait=5).render() + "Halt\n").encode()
         session = ["iris", "session", "IRIS", "-U", "%SYS"]
         ended = []
         if late:
@@ -162,12 +162,13 @@ def test_no_probe_session_outlives_the_cleanup(docker_engine, sim_image, late):
 
 def test_it_freezes_nothing():
     """No script it runs calls ExternalFreeze or ExternalThaw (the signature is read, not called)."""
-    scratch = scripts.ConformanceScratch.new("/usr/irissys/mgr/")
+    scratch = script_builders.ConformanceScratch.new("/usr/irissys/mgr/")
     rendered = [s.render() for s in (
-        scripts.conformance_facts(), scripts.conformance_setup(scratch, wait=5), scripts.conformance_transaction(),
-        scripts.conformance_checks(scratch, wait=5, login=("Pw-123456", "probe")),
-        scripts.conformance_end_session(scratch, "eof"), scripts.conformance_cleanup(scratch, wait=5))]
-    rendered.append(scripts.conformance_session_lines(scratch, "lock", "0123456789ab"))
+        script_builders.conformance_facts(), script_builders.conformance_setup(scratch, wait=5),
+        script_builders.conformance_transaction(),
+        script_builders.conformance_checks(scratch, wait=5, login=("Pw-123456", "probe")),
+        script_builders.conformance_end_session(scratch, "eof"), script_builders.conformance_cleanup(scratch, wait=5))]
+    rendered.append(script_builders.conformance_session_lines(scratch, "lock", "0123456789ab"))
     for text in rendered:
         assert "ExternalFreeze(" not in text and "ExternalThaw" not in text
     assert '"Backup.General||ExternalFreeze"' in rendered[0]
@@ -178,13 +179,14 @@ def test_the_scripts_parse():
 
     from iris_ops_sim.syntax import syntax_errors
 
-    scratch = scripts.ConformanceScratch.new("/usr/irissys/mgr/")
-    for script in (scripts.conformance_facts(), scripts.conformance_setup(scratch, wait=5),
-                   scripts.conformance_transaction(),
-                   scripts.conformance_checks(scratch, wait=5, login=("Pw-123456", "probe")),
-                   scripts.conformance_end_session(scratch, "lock"), scripts.conformance_cleanup(scratch, wait=5)):
+    scratch = script_builders.ConformanceScratch.new("/usr/irissys/mgr/")
+    for script in (script_builders.conformance_facts(), script_builders.conformance_setup(scratch, wait=5),
+                   script_builders.conformance_transaction(),
+                   script_builders.conformance_checks(scratch, wait=5, login=("Pw-123456", "probe")),
+                   script_builders.conformance_end_session(scratch, "lock"),
+                   script_builders.conformance_cleanup(scratch, wait=5)):
         assert syntax_errors(script) == [], script.purpose
-    lines = scripts.conformance_session_lines(scratch, "eof", "0123456789ab").splitlines()
+    lines = script_builders.conformance_session_lines(scratch, "eof", "0123456789ab").splitlines()
     assert syntax_errors(SimpleNamespace(lines=lambda: lines)) == []
 
 

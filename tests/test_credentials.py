@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from iris_ops import config, scripts
+from iris_ops import config, script_builders
 from iris_ops.errors import AuthenticationError, ConfigError
 from iris_ops.manager import new_plugin_manager
 from iris_ops.runner import Runner
@@ -73,7 +73,7 @@ class _PM:
 def test_a_refused_login_with_credentials_is_an_authentication_error(output, wanted):
     runner = Runner(_PM(output), Target(container="c", username="_SYSTEM", password=SECRET), timeout=5)
     with pytest.raises(AuthenticationError) as caught:
-        runner.run(scripts.manager_directory(), changes=False)
+        runner.run(script_builders.manager_directory(), changes=False)
     assert wanted in caught.value.message and caught.value.exit_code == 6
     assert SECRET not in str(caught.value) + caught.value.fix + json.dumps(caught.value.details)
 
@@ -83,13 +83,13 @@ def test_local_transport_logs_in_with_the_configured_user(sim_host):
     sim_host.instance.set_os_authentication(False)
     pm = new_plugin_manager(load_entry_points=False)
     target = Target(transport="local", iris_command=str(sim_host.iris_command), username="ops", password=SECRET)
-    assert Runner(pm, target, timeout=30).run(scripts.manager_directory(), changes=False)["manager_directory"]
+    assert Runner(pm, target, timeout=30).run(script_builders.manager_directory(), changes=False)["manager_directory"]
     wrong = Target(transport="local", iris_command=str(sim_host.iris_command), username="ops", password="nope")
     with pytest.raises(AuthenticationError, match="refused"):
-        Runner(pm, wrong, timeout=30).run(scripts.manager_directory(), changes=False)
+        Runner(pm, wrong, timeout=30).run(script_builders.manager_directory(), changes=False)
     with pytest.raises(AuthenticationError, match="asked for a login"):
         Runner(pm, Target(transport="local", iris_command=str(sim_host.iris_command)), timeout=30).run(
-            scripts.manager_directory(), changes=False)
+            script_builders.manager_directory(), changes=False)
 
 
 def test_docker_transport_logs_in_and_nothing_shows_the_password(sim_container, tmp_path):
@@ -214,7 +214,7 @@ def test_the_single_call_form_answers_the_login_then_lets_the_call_run():
 def test_a_session_stopped_at_a_prompt_is_a_login_failure(output, wanted):
     runner = Runner(_PM(output), Target(container="c", username="_SYSTEM", password=SECRET), timeout=5)
     with pytest.raises(AuthenticationError) as caught:
-        runner.run(scripts.manager_directory(), changes=False)
+        runner.run(script_builders.manager_directory(), changes=False)
     assert wanted in caught.value.message and caught.value.exit_code == 6 and caught.value.fix
 
 

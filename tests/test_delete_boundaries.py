@@ -12,7 +12,7 @@ from clihelp import cli, manifest, objectscript, ok
 from cli_helpers import plugin
 from iris_ops_sim.faults import Fault
 
-from iris_ops import hookimpl, scripts
+from iris_ops import hookimpl, script_builders
 from iris_ops.manager import new_plugin_manager
 from iris_ops.runner import Runner
 from iris_ops.transports.base import ExecResult, Target
@@ -154,24 +154,24 @@ def test_a_role_iris_creates_with_the_resource_is_no_failure_and_is_not_ours(inp
         return status
 
     monkeypatch.setattr(SecurityResources, "Create", create_with_its_role)
-    made = runner.run(scripts.ensure_resource("%DB_NEWONE"))
+    made = runner.run(script_builders.ensure_resource("%DB_NEWONE"))
     assert made["created"] == 1 and made["role_created"] == 0
     assert role(inst, "%DB_NEWONE")["Description"] == "implicit"
-    runner.run(scripts.delete_resource("%DB_NEWONE", with_role=True))
+    runner.run(script_builders.delete_resource("%DB_NEWONE", with_role=True))
     assert not inst.resource_exists("%DB_NEWONE")
     assert role(inst, "%DB_NEWONE")["Description"] == "implicit"  # not ours to delete
 
 
 def test_a_role_restore_created_goes_with_its_resource_and_may_already_be_gone(inproc_runner):
     inst, runner = inproc_runner
-    made = runner.run(scripts.ensure_resource("%DB_NEWTWO"))
+    made = runner.run(script_builders.ensure_resource("%DB_NEWTWO"))
     assert made["created"] == 1 and made["role_created"] == 1
-    assert role(inst, "%DB_NEWTWO")["Description"] == scripts.ROLE_DESCRIPTION
-    runner.run(scripts.delete_resource("%DB_NEWTWO", with_role=True))
+    assert role(inst, "%DB_NEWTWO")["Description"] == script_builders.ROLE_DESCRIPTION
+    runner.run(script_builders.delete_resource("%DB_NEWTWO", with_role=True))
     assert not inst.resource_exists("%DB_NEWTWO") and role(inst, "%DB_NEWTWO") is None
-    runner.run(scripts.ensure_resource("%DB_NEWTWO"))
+    runner.run(script_builders.ensure_resource("%DB_NEWTWO"))
     runner.run(o_script('Do ##class(Security.Roles).Delete("%DB_NEWTWO")'))  # someone removed it
-    runner.run(scripts.delete_resource("%DB_NEWTWO", with_role=True))
+    runner.run(script_builders.delete_resource("%DB_NEWTWO", with_role=True))
     assert not inst.resource_exists("%DB_NEWTWO")
 
 

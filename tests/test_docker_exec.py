@@ -58,7 +58,8 @@ def sh(api, container, script: str, user: str | None = None):
 
 def test_importing_the_primitives_does_not_import_docker():
     code = (
-        "import sys, iris_ops.transports.docker_exec, iris_ops.transports.docker_files, iris_ops.tarstream;"
+        "import sys, iris_ops.transports.docker_exec, iris_ops.transports.docker_session,"
+        " iris_ops.transports.docker_files, iris_ops.tarstream;"
         "sys.exit(1 if 'docker' in sys.modules or 'requests' in sys.modules else 0)"
     )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

@@ -151,7 +151,7 @@ def test_listing_tasks_imports_neither_docker_nor_iris():
     # What only task bodies need is imported in them (docs/PERFORMANCE.md, "Start-up"):
     # secrets brings hashlib, hmac and random; shutil the compression modules.
     assert not imported & {"secrets", "shutil", "iris_ops.locks", "iris_ops.versions", "iris_ops.transports.base",
-                           "iris_ops.operations.restore_checks", "iris_ops_security.scripts"}
+                           "iris_ops.operations.restore_checks", "iris_ops_security.script_builders"}
 
 
 def test_the_core_never_imports_the_simulator():

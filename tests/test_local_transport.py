@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from iris_ops import scripts
+from iris_ops import script_builders
 from iris_ops.errors import DeadlineExceeded, ScriptError, UnreachableError
 from iris_ops.manager import new_plugin_manager
 from iris_ops.runner import Runner
@@ -29,7 +29,7 @@ def iris_shim(sim_host):
 def test_scripts_run_through_the_same_runner(iris_shim):
     pm = new_plugin_manager(load_entry_points=False)
     runner = Runner(pm, Target(transport="local", iris_command=str(iris_shim)), timeout=30)
-    info = runner.run(scripts.describe_namespace("USER"), changes=False)
+    info = runner.run(script_builders.describe_namespace("USER"), changes=False)
     assert info["exists"] == 1 and info["dbs"][0]["name"] == "USER"
 
 
@@ -37,7 +37,7 @@ def test_a_failing_script_is_an_instance_error(iris_shim):
     pm = new_plugin_manager(load_entry_points=False)
     runner = Runner(pm, Target(transport="local", iris_command=str(iris_shim)), timeout=30)
     with pytest.raises(ScriptError):
-        runner.run(scripts.create_namespace("NEWNS", "NO_SUCH_DB", "NO_SUCH_DB"))
+        runner.run(script_builders.create_namespace("NEWNS", "NO_SUCH_DB", "NO_SUCH_DB"))
 
 
 def test_missing_iris_command_is_unreachable(tmp_path):
@@ -103,7 +103,7 @@ def test_an_item_deleted_between_listing_and_reading_is_skipped(iris_shim):
     """What a List query named may be gone when it is read (another delete-ns at the same time):
     read_listed skips it, and reads what is there."""
     from iris_ops import objectscript as o
-    from iris_ops.scripts.common import read_listed
+    from iris_ops.script_builders.common import read_listed
 
     seen = o.var("seen")
     script = o.Script("%SYS", purpose="read listed")

@@ -344,7 +344,7 @@ def test_a_freezing_backup_names_the_holder_of_the_freeze(host, monkeypatch, tmp
 
 
 def test_the_lock_is_taken_at_the_first_contact_and_a_refusal_sticks(host, monkeypatch, tmp_path):
-    from iris_ops import locks, scripts
+    from iris_ops import locks, script_builders
     from iris_ops.errors import ConflictError
     from iris_ops.operations.context import operation_from_flags
 
@@ -357,7 +357,7 @@ def test_the_lock_is_taken_at_the_first_contact_and_a_refusal_sticks(host, monke
     try:
         op = operation_from_flags("delete-ns", {})
         with locks.holding(op, "USER", wait=0):
-            first = pytest.raises(ConflictError, op.runner.run, scripts.wd_suspended(), changes=False)
+            first = pytest.raises(ConflictError, op.runner.run, script_builders.wd_suspended(), changes=False)
             # a cleanup path's contact meets the same refusal: it never touches what USER's holder holds
             again = pytest.raises(ConflictError, op.runner.remove_path, "/nowhere")
         assert first.value is again.value and "namespace USER is locked by another process" in str(first.value)
@@ -365,7 +365,7 @@ def test_the_lock_is_taken_at_the_first_contact_and_a_refusal_sticks(host, monke
         holder.end("halt")
     op = operation_from_flags("delete-ns", {})
     with locks.holding(op, "USER", wait=0):
-        assert op.runner.run(scripts.wd_suspended(), changes=False)["ok"]
+        assert op.runner.run(script_builders.wd_suspended(), changes=False)["ok"]
 
 
 # --- the holder ends itself when its input ends (issue 21, point 5) -------------------------------

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from iris_ops import names, scripts
+from iris_ops import names, script_builders
 from iris_ops import objectscript as o
 from iris_ops.errors import AuthenticationError, InvalidNameError, ScriptError, SystemTargetError, UsageError
 from iris_ops.operations.run import build_script
-from iris_ops.scripts.cache import record_text
+from iris_ops.script_builders.cache import record_text
 from iris_ops.runner import Runner
 from iris_ops.transports.base import ExecResult, Target
 
@@ -19,63 +19,68 @@ def every_script():
     """Every script the tool can generate, for every operation and option."""
     copies = [(f"{MGR}app_data/IRIS.DAT", f"{MGR}iris-ops-backup-1/APP_DATA/IRIS.DAT"),
               (f"{MGR}app_code/IRIS.DAT", f"{MGR}iris-ops-backup-1/APP_CODE/IRIS.DAT")]
-    yield scripts.describe_namespace("APP")
-    yield scripts.describe_namespace("APP", with_tables=True)
-    yield scripts.namespace_exists("APP")
-    yield scripts.database_users("APP", [("APP_DATA", f"{MGR}app_data/"), ("APP_CODE", f"{MGR}app_code/")])
-    yield scripts.file_exists(f"{MGR}iris-ops-delete-T1.json")
-    yield scripts.remove_file(f"{MGR}iris-ops-delete-T1.json")
-    yield scripts.counts("USER")
-    yield scripts.freeze_and_copy(f"{MGR}iris-ops-backup-1/", copies, freeze_timeout=0, freeze_limit=300)
-    yield scripts.dismount_and_copy(f"{MGR}iris-ops-backup-1/", [f"{MGR}app_data/", f"{MGR}app_code/"], copies)
-    yield scripts.count_staged("IRISOPS-COUNT-1", [("IRISOPS-COUNT-1-0", "globals", f"{MGR}iris-ops-backup-1/APP_DATA/"),
-                                                   ("IRISOPS-COUNT-1-1", "routines", f"{MGR}iris-ops-backup-1/APP_CODE/")])
-    yield scripts.remove_directory(f"{MGR}iris-ops-backup-1/")
-    yield scripts.existing("T1", ["T1_DATA", "T1_CODE"], [f"{MGR}t1_data/", f"{MGR}t1_code/"])
-    yield scripts.manager_directory()
-    yield scripts.configured_names()
-    yield scripts.make_directory(f"{MGR}t1_data/")
-    yield scripts.ensure_resource("%DB_APP_DATA")
-    yield scripts.delete_resource("%DB_APP_DATA")
-    yield scripts.delete_resource("%DB_APP_DATA", with_role=True)
-    yield scripts.resource_exists("%DB_%DEFAULT")
-    yield scripts.resource_status("%DB_%DEFAULT")
-    yield scripts.create_database("T1_DATA", f"{MGR}t1_data/")
-    yield scripts.create_namespace("T1", "T1_DATA", "T1_CODE")
-    yield scripts.delete_namespace("T1")
-    yield scripts.delete_database("T1_DATA", f"{MGR}t1_data/")
-    yield scripts.delete_database("T1_DATA", f"{MGR}t1_data/", keep_files=True)
-    yield scripts.delete_all("T1", [("T1_DATA", f"{MGR}t1_data/", "%DB_T1_DATA"), ("T1_CODE", f"{MGR}t1_code/", "%DB_%DEFAULT")])
-    yield scripts.delete_all("T1", [("T1", f"{MGR}t1/", "")], keep_files=True)
-    yield scripts.wd_suspended()
-    yield scripts.freeze_arguments()
-    yield scripts.freeze_state()
-    yield scripts.release_freeze("0123456789abcdef")
-    yield scripts.restored_databases("iris-ops-restore.json")
-    yield scripts.database_users(None, [("APP_DATA", f"{MGR}app_data/")])
-    yield scripts.delete_all(None, [("T1_DATA", f"{MGR}t1_data/", "%DB_T1_DATA")])
-    yield scripts.resource_exists("%DB_APP_DATA")
-    yield scripts.resource_status("%DB_APP_DATA")
+    yield script_builders.describe_namespace("APP")
+    yield script_builders.describe_namespace("APP", with_tables=True)
+    yield script_builders.namespace_exists("APP")
+    yield script_builders.database_users("APP", [("APP_DATA", f"{MGR}app_data/"), ("APP_CODE", f"{MGR}app_code/")])
+    yield script_builders.file_exists(f"{MGR}iris-ops-delete-T1.json")
+    yield script_builders.remove_file(f"{MGR}iris-ops-delete-T1.json")
+    yield script_builders.counts("USER")
+    yield script_builders.freeze_and_copy(f"{MGR}iris-ops-backup-1/", copies, freeze_timeout=0, freeze_limit=300)
+    yield script_builders.dismount_and_copy(f"{MGR}iris-ops-backup-1/", [f"{MGR}app_data/", f"{MGR}app_code/"], copies)
+    yield script_builders.count_staged("IRISOPS-COUNT-1", [
+        ("IRISOPS-COUNT-1-0", "globals", f"{MGR}iris-ops-backup-1/APP_DATA/"),
+        ("IRISOPS-COUNT-1-1", "routines", f"{MGR}iris-ops-backup-1/APP_CODE/")])
+    yield script_builders.remove_directory(f"{MGR}iris-ops-backup-1/")
+    yield script_builders.existing("T1", ["T1_DATA", "T1_CODE"], [f"{MGR}t1_data/", f"{MGR}t1_code/"])
+    yield script_builders.manager_directory()
+    yield script_builders.configured_names()
+    yield script_builders.make_directory(f"{MGR}t1_data/")
+    yield script_builders.ensure_resource("%DB_APP_DATA")
+    yield script_builders.delete_resource("%DB_APP_DATA")
+    yield script_builders.delete_resource("%DB_APP_DATA", with_role=True)
+    yield script_builders.resource_exists("%DB_%DEFAULT")
+    yield script_builders.resource_status("%DB_%DEFAULT")
+    yield script_builders.create_database("T1_DATA", f"{MGR}t1_data/")
+    yield script_builders.create_namespace("T1", "T1_DATA", "T1_CODE")
+    yield script_builders.delete_namespace("T1")
+    yield script_builders.delete_database("T1_DATA", f"{MGR}t1_data/")
+    yield script_builders.delete_database("T1_DATA", f"{MGR}t1_data/", keep_files=True)
+    yield script_builders.delete_all("T1", [("T1_DATA", f"{MGR}t1_data/", "%DB_T1_DATA"),
+                                            ("T1_CODE", f"{MGR}t1_code/", "%DB_%DEFAULT")])
+    yield script_builders.delete_all("T1", [("T1", f"{MGR}t1/", "")], keep_files=True)
+    yield script_builders.wd_suspended()
+    yield script_builders.freeze_arguments()
+    yield script_builders.freeze_state()
+    yield script_builders.release_freeze("0123456789abcdef")
+    yield script_builders.restored_databases("iris-ops-restore.json")
+    yield script_builders.database_users(None, [("APP_DATA", f"{MGR}app_data/")])
+    yield script_builders.delete_all(None, [("T1_DATA", f"{MGR}t1_data/", "%DB_T1_DATA")])
+    yield script_builders.resource_exists("%DB_APP_DATA")
+    yield script_builders.resource_status("%DB_APP_DATA")
     cache = f"{MGR}iris-ops-cache/"
     RECORD = record_text({"sha256": "a" * 64, "size": 8192, "fixture": 'a "quoted" fixture \u00e9'})
-    yield scripts.restore_facts("T1", ["T1_DATA", "T1_CODE"], ["%DB_APP_DATA", "%DB_%DEFAULT"])
-    yield scripts.restore_facts("T1", ["T1"], ["%DB_APP_DATA"], [("a" * 64, 8192)])
-    served = [scripts.NewDatabase("T1_DATA", f"{MGR}t1_data/", "%DB_APP_DATA", clone=(cache, "a" * 64, 8192, "0" * 12)),
-              scripts.NewDatabase("T1_CODE", f"{MGR}t1_code/", None, clone=(cache, "b" * 64, 8192, "0" * 12))]
-    yield scripts.restore_databases("T1", served, "T1_DATA", "T1_CODE")
-    streamed = [scripts.NewDatabase("T1_DATA", f"{MGR}t1_data/", "%DB_APP_DATA", fill=(cache, "a" * 64, 8192, "0" * 12, RECORD)),
-                scripts.NewDatabase("T1_CODE", f"{MGR}t1_code/", None)]
-    yield scripts.restore_databases("T1", streamed, "T1_DATA", "T1_CODE")
+    yield script_builders.restore_facts("T1", ["T1_DATA", "T1_CODE"], ["%DB_APP_DATA", "%DB_%DEFAULT"])
+    yield script_builders.restore_facts("T1", ["T1"], ["%DB_APP_DATA"], [("a" * 64, 8192)])
+    served = [script_builders.NewDatabase("T1_DATA", f"{MGR}t1_data/", "%DB_APP_DATA",
+                                          clone=(cache, "a" * 64, 8192, "0" * 12)),
+              script_builders.NewDatabase("T1_CODE", f"{MGR}t1_code/", None, clone=(cache, "b" * 64, 8192, "0" * 12))]
+    yield script_builders.restore_databases("T1", served, "T1_DATA", "T1_CODE")
+    streamed = [script_builders.NewDatabase("T1_DATA", f"{MGR}t1_data/", "%DB_APP_DATA",
+                                            fill=(cache, "a" * 64, 8192, "0" * 12, RECORD)),
+                script_builders.NewDatabase("T1_CODE", f"{MGR}t1_code/", None)]
+    yield script_builders.restore_databases("T1", streamed, "T1_DATA", "T1_CODE")
     journal = f"{MGR}iris-ops-restore-T1.json"
-    guard = scripts.Guard("T1", (journal, f"{MGR}iris-ops-restore-T1.committed.json"), "f" * 32, 120)
-    yield scripts.restore_databases("IRISOPS-NEW-0A1B2C3D", streamed, "T1_DATA", "T1_CODE", guard)
-    yield scripts.restore_facts("T1", ["T1"], ["%DB_APP_DATA"], None, ["iris-ops-restore-T1.json"])
-    yield scripts.revoke_step(scripts.guard_step(o.Script(purpose="stop the restore"), guard, check_journal=False),
-                              journal, f"{MGR}iris-ops-restore-T1.rollback.json")
-    yield scripts.swap("T1", guard, journal, f"{MGR}iris-ops-restore-T1.committed.json", "IRISOPS-NEW-0A1B2C3D",
-                       [("IRISOPS-NEW-0A1B2C3D-1", "T1_DATA", f"{MGR}t1_data-0a1b2c3d/"),
-                        ("IRISOPS-NEW-0A1B2C3D-2", "T1_CODE", f"{MGR}t1_code/")], "T1_DATA", "T1_CODE",
-                       [("T1_DATA", f"{MGR}t1_data/", "%DB_T1_DATA"), ("OLD", f"{MGR}old/", "")], [f"{MGR}t1_code/"])
+    guard = script_builders.Guard("T1", (journal, f"{MGR}iris-ops-restore-T1.committed.json"), "f" * 32, 120)
+    yield script_builders.restore_databases("IRISOPS-NEW-0A1B2C3D", streamed, "T1_DATA", "T1_CODE", guard)
+    yield script_builders.restore_facts("T1", ["T1"], ["%DB_APP_DATA"], None, ["iris-ops-restore-T1.json"])
+    guarded = script_builders.guard_step(o.Script(purpose="stop the restore"), guard, check_journal=False)
+    yield script_builders.revoke_step(guarded, journal, f"{MGR}iris-ops-restore-T1.rollback.json")
+    yield script_builders.swap("T1", guard, journal, f"{MGR}iris-ops-restore-T1.committed.json", "IRISOPS-NEW-0A1B2C3D",
+                               [("IRISOPS-NEW-0A1B2C3D-1", "T1_DATA", f"{MGR}t1_data-0a1b2c3d/"),
+                                ("IRISOPS-NEW-0A1B2C3D-2", "T1_CODE", f"{MGR}t1_code/")], "T1_DATA", "T1_CODE",
+                               [("T1_DATA", f"{MGR}t1_data/", "%DB_T1_DATA"), ("OLD", f"{MGR}old/", "")],
+                               [f"{MGR}t1_code/"])
     # the cache's own scripts: tests/test_cache.py
     yield build_script('Write $ZVersion\nSet x=1 Write x,!\nHang 0', "%SYS")
 
@@ -127,7 +132,7 @@ def test_builders_refuse_plain_strings_where_code_belongs():
 
 
 def test_markers_never_appear_whole_in_the_source():
-    script = scripts.describe_namespace("USER")
+    script = script_builders.describe_namespace("USER")
     begin, end = script.markers
     source = script.render()
     assert begin not in source and end not in source
@@ -182,7 +187,7 @@ def _frame(script, body, *, status=0, before="", after=""):
 
 
 def test_success_needs_markers_ok_and_exit_status():
-    script = scripts.manager_directory()
+    script = script_builders.manager_directory()
     ok_body = '{"ok":1,"error":"","step":"","steps":1,"manager_directory":"/m/"}'
     assert _runner(_frame(script, ok_body)).run(script, changes=False)["manager_directory"] == "/m/"
     with pytest.raises(ScriptError):  # exit status alone
@@ -190,19 +195,19 @@ def test_success_needs_markers_ok_and_exit_status():
     with pytest.raises(ScriptError):  # ok false
         _runner(_frame(script, ok_body.replace('"ok":1', '"ok":0'))).run(script, changes=False)
     with pytest.raises(ScriptError):  # markers of another run
-        other = scripts.manager_directory()
+        other = script_builders.manager_directory()
         _runner(_frame(other, ok_body)).run(script, changes=False)
 
 
 def test_a_success_word_in_the_output_is_not_success():
-    script = scripts.manager_directory()
+    script = script_builders.manager_directory()
     text = 'SUCCESS\n{"ok":1}\n<<<' + script.token[:6] + ":BEGIN>>>\n"
     with pytest.raises(ScriptError):
         _runner(ExecResult(0, text.encode())).run(script, changes=False)
 
 
 def test_failure_carries_the_iris_error_and_output_tail():
-    script = scripts.delete_namespace("T1")
+    script = script_builders.delete_namespace("T1")
     body = '{"ok":0,"error":"ERROR #5001: boom","step":"delete","steps":0}'
     with pytest.raises(ScriptError) as caught:
         _runner(_frame(script, body, status=1)).run(script)
@@ -213,7 +218,7 @@ def test_failure_carries_the_iris_error_and_output_tail():
 
 
 def test_error_without_result_reports_what_iris_printed():
-    script = scripts.counts("USER")
+    script = script_builders.counts("USER")
     text = "%SYS>\nSet x=y\n     ^\n<UNDEFINED> *y\n%SYS>\n"
     with pytest.raises(ScriptError) as caught:
         _runner(ExecResult(0, text.encode())).run(script, changes=False)
@@ -222,7 +227,7 @@ def test_error_without_result_reports_what_iris_printed():
 
 @pytest.mark.parametrize("prompt", ["Username: ", "\nAccess Denied\n"])
 def test_login_prompt_is_an_unreachable_error(prompt):
-    script = scripts.counts("USER")
+    script = script_builders.counts("USER")
     with pytest.raises(AuthenticationError) as caught:
         _runner(ExecResult(1, prompt.encode())).run(script, changes=False)
     assert caught.value.exit_code == 6
@@ -231,7 +236,7 @@ def test_login_prompt_is_an_unreachable_error(prompt):
 
 def test_dry_run_prints_changing_scripts_and_runs_nothing(capsys):
     runner = Runner(_FakePM(None), Target(container="c"), timeout=5, dry_run=True)
-    assert runner.run(scripts.delete_namespace("T1"))["dry_run"]
+    assert runner.run(script_builders.delete_namespace("T1"))["dry_run"]
     out = capsys.readouterr().out
     assert "Config.Namespaces).Delete" in out and "dry run" in out
 
@@ -250,6 +255,7 @@ def test_row_counts_mount_the_staged_copies_read_write():
     """Whether SQL runs on a read-only mount is not documented: the count mounts its staging
     copies read-write (they were streamed already, and are discarded), never read-only."""
     stage = f"{MGR}iris-ops-backup-1/"
-    text = scripts.count_staged("IRISOPS-COUNT-1", [("IRISOPS-COUNT-1-0", "globals+routines", stage + "USER/")]).render()
+    text = script_builders.count_staged("IRISOPS-COUNT-1",
+                                        [("IRISOPS-COUNT-1-0", "globals+routines", stage + "USER/")]).render()
     mounts = [line for line in text.splitlines() if "MountDatabase(" in line]
     assert mounts and all(f'MountDatabase("{stage}USER/")' in line for line in mounts), mounts

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from iris_ops import __version__, flags, hookimpl, names, scripts, signals
+from iris_ops import __version__, flags, hookimpl, names, script_builders, signals
 from iris_ops.task import task
 from iris_ops.errors import (
     InstanceError,
@@ -53,9 +53,9 @@ def ensure_thawed(op: "Operation", token: str, *, ours: bool = False) -> None:
     knows it made although no record says so): remove the record, thaw with the command-line
     form (no login, so it cannot hang on a frozen instance), then confirm with IsWDSuspended.
     Raises if the instance is still frozen.  A freeze that is not ours is left as it is."""
-    entry = scripts.thaw_entry()
+    entry = script_builders.thaw_entry()
     try:
-        state = op.runner.run(scripts.release_freeze(token))
+        state = op.runner.run(script_builders.release_freeze(token))
     except IrisOpsError as exc:  # cannot tell whose freeze it is: only ``ours`` may decide
         op.log.error("backup.freeze_record_unknown", error=str(exc))
         state = {"suspended": 1}
@@ -71,7 +71,7 @@ def ensure_thawed(op: "Operation", token: str, *, ours: bool = False) -> None:
         op.log.info("backup.thaw", exit_status=result.exit_code, thawed=result.exit_code == 5)
     except IrisOpsError as exc:
         op.log.error("backup.thaw_failed", error=str(exc))
-    state = op.runner.run(scripts.wd_suspended(), changes=False)
+    state = op.runner.run(script_builders.wd_suspended(), changes=False)
     if state.get("suspended") in (1, True, "1"):
         raise InstanceError(
             f"the instance in {op.target.describe()} is still frozen",
@@ -87,7 +87,7 @@ def cleanup_stage(op: "Operation", stage: str) -> None:
 
 def _remove_stage(op: "Operation", stage: str) -> None:
     try:
-        op.runner.run(scripts.remove_directory(stage))
+        op.runner.run(script_builders.remove_directory(stage))
     except IrisOpsError as exc:
         op.log.warning("backup.stage_cleanup_retry", stage=stage, error=str(exc))
         op.runner.remove_path(stage)
@@ -116,16 +116,17 @@ def _copy_in_instance(op: "Operation", script, *, dismount: bool, timeout: float
             step, text = exc.details.get("step"), exc.details.get("iris_error", "")
             if step == "arguments" and payload is not None:
                 raise _missing_arguments(op, payload, version) from None
-            if scripts.ALREADY_FROZEN in text:
+            if script_builders.ALREADY_FROZEN in text:
                 raise InstanceError(
-                    f"refusing to back up: {scripts.ALREADY_FROZEN} (IsWDSuspended is 1 in {op.target.describe()})",
+                    f"refusing to back up: {script_builders.ALREADY_FROZEN} "
+                    f"(IsWDSuspended is 1 in {op.target.describe()})",
                     fix="Wait for the other backup to thaw the instance, or thaw it yourself: "
-                    f"iris session {op.target.instance} -U %SYS \"{scripts.thaw_entry()}\".",
+                    f"iris session {op.target.instance} -U %SYS \"{script_builders.thaw_entry()}\".",
                     details=exc.details,
                 ) from None
             if step == "held":
                 raise InstanceError(
-                    f"backup failed: {scripts.FREEZE_EXPIRED}; freeze_limit is {op.settings.freeze_limit} s",
+                    f"backup failed: {script_builders.FREEZE_EXPIRED}; freeze_limit is {op.settings.freeze_limit} s",
                     fix="Raise the setting freeze_limit (IRIS_OPS_FREEZE_LIMIT, or freeze_limit in iris-ops.toml) "
                     "above the time the copy takes, and freeze_timeout at least as high; both stay at most 1200 "
                     "(IRIS caps ExternalFreezeTimeOut there). A copy that needs longer cannot be made under a "
@@ -249,7 +250,7 @@ def _missing_arguments(op: "Operation", found: dict, zversion: str) -> InstanceE
     first step refused (exit 5, before any change) a version whose ExternalFreeze lacks them
     there.  (When the signature cannot be read, the script goes on and says so: the freeze
     itself would then fail loudly.)"""
-    missing = [name for name in scripts.FREEZE_ARGUMENTS if not found.get(name)]
+    missing = [name for name in script_builders.FREEZE_ARGUMENTS if not found.get(name)]
     return InstanceError(
         f"this IRIS ({zversion or 'version unknown'}) has no {' or '.join(missing)} argument in "
         f"Backup.General.ExternalFreeze({found.get('spec', '')}): iris-ops cannot freeze it safely",
@@ -297,7 +298,7 @@ def run_backup(op: "Operation", namespace: str, out: Path, *, force: bool, dismo
     if replaced is not None and confirm is not None:
         confirm(replaced)
     op.hook.pre_backup(operation=op, namespace=namespace, out=str(out))
-    info = op.runner.run(scripts.describe_namespace(namespace), changes=False)
+    info = op.runner.run(script_builders.describe_namespace(namespace), changes=False)
     if not info.get("exists"):
         from iris_ops.operations.context import no_such_namespace
 
@@ -315,12 +316,12 @@ def run_backup(op: "Operation", namespace: str, out: Path, *, force: bool, dismo
     stage = f"{manager_dir}iris-ops-backup-{secrets.token_hex(6)}/"
     staged = {db["name"]: f"{stage}{names.database(db['name'])}/" for db in dbs}
     copies = [(names.directory(db["directory"]) + "IRIS.DAT", staged[db["name"]] + "IRIS.DAT") for db in dbs]
-    owner = scripts.FreezeOwner.new()
+    owner = script_builders.FreezeOwner.new()
     if dismount:
-        script = scripts.dismount_and_copy(stage, [db["directory"] for db in dbs], copies)
+        script = script_builders.dismount_and_copy(stage, [db["directory"] for db in dbs], copies)
         deadline = op.settings.timeout
     else:
-        script = scripts.freeze_and_copy(
+        script = script_builders.freeze_and_copy(
             stage, copies, freeze_timeout=op.settings.freeze_timeout, freeze_limit=op.settings.freeze_limit,
             owner=owner,
         )
@@ -328,7 +329,7 @@ def run_backup(op: "Operation", namespace: str, out: Path, *, force: bool, dismo
         deadline = op.settings.timeout + op.settings.freeze_limit
     count_ns = f"IRISOPS-COUNT-{secrets.token_hex(4).upper()}"
     # Counted after the stream, in the session that removes the staging directory.
-    count_script = scripts.count_staged(
+    count_script = script_builders.count_staged(
         count_ns, [(f"{count_ns}-{i}", db["role"], staged[db["name"]]) for i, db in enumerate(dbs)], remove=stage,
     )
     if op.dry_run:

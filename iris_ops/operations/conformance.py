@@ -3,9 +3,10 @@ iris-ops with it.
 
 It probes every IRIS behaviour iris-ops relies on that can be probed safely (the facts of
 :mod:`iris_ops.operations.conformance_facts`), on scratch objects it creates and removes
-(:mod:`iris_ops.scripts.conformance`): two probing scripts, a session whose input closes, a session whose lock must die with it, and,
-when the instance asks for logins, a login of a scratch user who must change its password (its
-password is right: no wrong password is ever sent).  It freezes nothing.
+(:mod:`iris_ops.script_builders.conformance`): two probing scripts, a session whose input
+closes, a session whose lock must die with it, and, when the instance asks for logins, a login
+of a scratch user who must change its password (its password is right: no wrong password is
+ever sent).  It freezes nothing.
 
 The scratch objects go whatever happens: after the probes, after a failure, and after SIGINT,
 SIGTERM or SIGHUP (the cleanup script waits for a probing script still running in the instance,
@@ -67,12 +68,12 @@ def _held(op: "Operation", session, token: str) -> tuple[str, str]:
 def _probe_session(op: "Operation", scratch, key: str):
     import secrets  # here: it brings hashlib, hmac and random, which `iris-ops --list` must not load
 
-    from iris_ops import scripts
+    from iris_ops import script_builders
 
     token = secrets.token_hex(12)
     session = op.runner.open_session("%SYS")
     try:
-        session.send(scripts.conformance_session_lines(scratch, key, token).encode())
+        session.send(script_builders.conformance_session_lines(scratch, key, token).encode())
         pid, test = _held(op, session, token)
     except BaseException:
         with contextlib.suppress(Exception):
@@ -83,11 +84,11 @@ def _probe_session(op: "Operation", scratch, key: str):
 
 def transaction(op: "Operation") -> dict:
     """What the backup's open-transaction query sees of a transaction; its failure is the finding."""
-    from iris_ops import scripts
+    from iris_ops import script_builders
     from iris_ops.errors import AuthenticationError, IrisOpsError
 
     try:
-        return op.runner.run(scripts.conformance_transaction())
+        return op.runner.run(script_builders.conformance_transaction())
     except AuthenticationError:
         raise
     except IrisOpsError as exc:
@@ -96,26 +97,26 @@ def transaction(op: "Operation") -> dict:
 
 def end_of_input(op: "Operation", scratch) -> dict:
     """Does a session end once its input closes?  One that does not is ended with Terminate."""
-    from iris_ops import scripts
+    from iris_ops import script_builders
     from iris_ops.operations.conformance_facts import END_WAIT
 
     session, pid, _ = _probe_session(op, scratch, "eof")
     code = session.close(time.monotonic() + END_WAIT)
     if code is not None:
         return {"ended": True, "exit_code": code, "pid": pid}
-    ended = op.runner.run(scripts.conformance_end_session(scratch, "eof"))
+    ended = op.runner.run(script_builders.conformance_end_session(scratch, "eof"))
     return {"ended": False, "pid": pid, "terminated": ended.get("terminated")}
 
 
 def lock_release(op: "Operation", scratch) -> dict:
     """Is a lock free once the process holding it has ended (Terminate from another process)?"""
-    from iris_ops import scripts
+    from iris_ops import script_builders
 
     session, pid, test = _probe_session(op, scratch, "lock")
     try:
         if test != "1":
             return {"problem": "the probe session could not take its lock"}
-        ended = op.runner.run(scripts.conformance_end_session(scratch, "lock"))
+        ended = op.runner.run(script_builders.conformance_end_session(scratch, "lock"))
         return {"pid": pid, **{key: ended.get(key) for key in ("owner", "free_before", "terminated", "released")}}
     finally:
         with contextlib.suppress(Exception):
@@ -142,23 +143,23 @@ def login(op: "Operation", scratch, password: str | None, first_output: str, eof
 
 def probe(op: "Operation") -> "Observations":
     """Every probe, then the cleanup (also after a failure or a signal)."""
-    from iris_ops import redact, scripts, signals
+    from iris_ops import redact, script_builders, signals
     from iris_ops.operations.conformance_facts import Observations
 
     seen = Observations()
-    seen.facts, first_output = _run(op, scripts.conformance_facts())
+    seen.facts, first_output = _run(op, script_builders.conformance_facts())
     if str(seen.facts.get("wd_suspended")) != "0":
         # A frozen instance (or one that cannot say) gets nothing that writes: its writes could
         # wait for a thaw that is not ours to give.
         why = "the write daemon is suspended (or could not say): nothing that writes was probed"
         seen.missing = dict.fromkeys(("setup", "transaction", "checks", "eof", "lock", "login"), why)
         return seen
-    scratch = scripts.ConformanceScratch.new(seen.facts["manager_directory"])
+    scratch = script_builders.ConformanceScratch.new(seen.facts["manager_directory"])
     op.log.debug("conformance.scratch", token=scratch.token, directories=scratch.directories)
     try:
         note = b"scratch directory of `iris-ops conformance`; removed when it ends\n"
         op.runner.write_file(io.BytesIO(note), len(note), scratch.marker, timeout=op.settings.timeout)
-        seen.setup = op.runner.run(scripts.conformance_setup(scratch, wait=SERIAL_WAIT))
+        seen.setup = op.runner.run(script_builders.conformance_setup(scratch, wait=SERIAL_WAIT))
         password = None
         if _USERNAME.search(first_output.split("<<<", 1)[0]):
             import secrets
@@ -166,7 +167,7 @@ def probe(op: "Operation") -> "Observations":
             password = "Cf-" + secrets.token_hex(12)
             redact.remember(password)
         seen.transaction = transaction(op)
-        seen.checks = op.runner.run(scripts.conformance_checks(
+        seen.checks = op.runner.run(script_builders.conformance_checks(
             scratch, wait=SERIAL_WAIT, login=(password, "iris-ops conformance probe") if password else None))
         seen.eof = end_of_input(op, scratch)
         seen.lock = lock_release(op, scratch)
@@ -181,19 +182,19 @@ def probe(op: "Operation") -> "Observations":
 
 def _cleanup(op: "Operation", scratch, failing: BaseException | None = None) -> None:
     """Remove the scratch objects; a failure here is the task's error unless one is on its way."""
-    from iris_ops import scripts
+    from iris_ops import script_builders
     from iris_ops.errors import InstanceError, IrisOpsError
 
     try:
         try:
-            op.runner.run(scripts.conformance_cleanup(scratch, wait=SERIAL_WAIT))
+            op.runner.run(script_builders.conformance_cleanup(scratch, wait=SERIAL_WAIT))
         except IrisOpsError:
             # What the instance could not remove (a file the transport made as another user)
             # goes through the transport, then the rest once more.
             for directory in scratch.directories:
                 with contextlib.suppress(IrisOpsError):
                     op.runner.remove_path(directory)
-            op.runner.run(scripts.conformance_cleanup(scratch, wait=SERIAL_WAIT))
+            op.runner.run(script_builders.conformance_cleanup(scratch, wait=SERIAL_WAIT))
         op.log.debug("conformance.cleaned", token=scratch.token)
     except IrisOpsError as exc:
         op.log.error("conformance.cleanup_failed", error=exc.message, token=scratch.token,

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from iris_ops import versions
-from iris_ops.scripts.conformance import PROBE_MODE
+from iris_ops.script_builders.conformance import PROBE_MODE
 
 __all__ = ["OK", "DIFFERS", "NOT_PROBED", "END_WAIT", "Observations", "Assessment", "Fact", "FACTS", "evaluate"]
 

@@ -11,10 +11,11 @@ Config.Namespaces.Delete, then for each database no one else needs: Config.Datab
 DismountDatabase, DeleteDatabase, RemoveDirectoryTree, and its label's resource when a restore
 created it (its Description says so) and no database of another namespace still names it.
 System resources (``%DB_%DEFAULT``) are never deleted.  All the deleting is one session
-(:func:`iris_ops.scripts.delete_all`); a failure stops it where it happened.  That session first
-waits for one of an earlier operation on the namespace that its client gave up on (it still runs
-in the instance).  A signal once the plan is written leaves the plan, and the message says to run
-delete-ns again; once the plan is removed the delete is done, and a signal changes nothing.
+(:func:`iris_ops.script_builders.delete_all`); a failure stops it where it happened.  That
+session first waits for one of an earlier operation on the namespace that its client gave up on
+(it still runs in the instance).  A signal once the plan is written leaves the plan, and the
+message says to run delete-ns again; once the plan is removed the delete is done, and a signal
+changes nothing.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from iris_ops import hookimpl, names, scripts, signals
+from iris_ops import hookimpl, names, script_builders, signals
 from iris_ops import flags
 from iris_ops.task import task
 from iris_ops.errors import InstanceError, InternalError, UsageError
@@ -56,7 +57,7 @@ def plan(op: "Operation", namespace: str, info: dict, keep_files: bool) -> tuple
     """Which databases go and which stay (and why), read-only; every script built up front."""
     dbs = info["dbs"]
     users = op.runner.run(
-        scripts.database_users(namespace, [(db["name"], db["directory"]) for db in dbs]), changes=False
+        script_builders.database_users(namespace, [(db["name"], db["directory"]) for db in dbs]), changes=False
     )["users"]
     doomed, kept = [], []
     for db in dbs:
@@ -84,8 +85,8 @@ def delete_namespace(op: "Operation", namespace: str, *, keep_files: bool = Fals
     Read-only first (the namespace, then which of its databases another namespace needs), then
     the plan is recorded on the instance, then one session deletes the namespace, each doomed
     database and the resources restore created that nothing names any more
-    (:func:`iris_ops.scripts.delete_all`), and the plan is removed."""
-    info = op.runner.run(scripts.describe_namespace(namespace), changes=False)
+    (:func:`iris_ops.script_builders.delete_all`), and the plan is removed."""
+    info = op.runner.run(script_builders.describe_namespace(namespace), changes=False)
     mgr = info["manager_directory"]
     record = record_path(mgr, namespace)
     steps: list[dict] = []
@@ -150,23 +151,23 @@ def delete_namespace(op: "Operation", namespace: str, *, keep_files: bool = Fals
 
 def _script(namespace: str, doomed: list[Doomed], keep_files: bool, wait: float | None = None):
     # ``wait``: for a session of an earlier operation on the namespace that a client gave up on
-    return scripts.delete_all(namespace, [(d.name, d.directory, d.resource) for d in doomed], keep_files=keep_files,
-                              wait=wait)
+    return script_builders.delete_all(namespace, [(d.name, d.directory, d.resource) for d in doomed],
+                                      keep_files=keep_files, wait=wait)
 
 
 def _resource_outcome(resource: str, found: dict | None) -> str:
     if names.is_system_resource(resource):
         return "kept (system resource)"
     outcome = (found or {}).get("outcome")
-    if outcome == scripts.RESOURCE_ABSENT:
+    if outcome == script_builders.RESOURCE_ABSENT:
         return "absent"
-    if outcome == scripts.RESOURCE_NOT_OURS:
+    if outcome == script_builders.RESOURCE_NOT_OURS:
         return "kept (not created by iris-ops restore)"
-    if outcome == scripts.RESOURCE_IN_USE:
+    if outcome == script_builders.RESOURCE_IN_USE:
         return "kept (still named by " + ", ".join(sorted(set(found.get("users") or []))) + ")"
-    if outcome == scripts.RESOURCE_DELETED_WITH_ROLE:
+    if outcome == script_builders.RESOURCE_DELETED_WITH_ROLE:
         return "deleted with its role (created by restore, no longer used)"
-    if outcome == scripts.RESOURCE_DELETED:
+    if outcome == script_builders.RESOURCE_DELETED:
         return "deleted (created by restore, no longer used)"
     raise InternalError(f"delete-ns: no outcome for resource {resource}: {found!r}")
 
@@ -184,7 +185,7 @@ def _write_record(op: "Operation", path: str, namespace: str, doomed: list[Doome
 
 def _read_record(op: "Operation", path: str, keep_files: bool) -> list[Doomed] | None:
     """The plan of an earlier delete that did not finish, or None."""
-    if not op.runner.run(scripts.file_exists(path), changes=False).get("exists"):
+    if not op.runner.run(script_builders.file_exists(path), changes=False).get("exists"):
         return None
     buffer = io.BytesIO()
     op.runner.read_file(path, buffer, timeout=op.settings.timeout)

@@ -37,7 +37,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from iris_ops import hookimpl, names, scripts
+from iris_ops import hookimpl, names, script_builders
 from iris_ops.task import task
 from iris_ops.errors import IrisOpsError, ValidationError
 from iris_ops.leftovers import Leftover
@@ -65,7 +65,7 @@ def examine(op: "Operation", host_dirs: list[Path]) -> list[Leftover]:
     found: list[Leftover] = frozen.findings(op)
     # Before the staging directories: the counting databases live in them, mounted.
     found += counting_leftovers(op)
-    mgr = names.directory(op.runner.run(scripts.manager_directory(), changes=False)["manager_directory"])
+    mgr = names.directory(op.runner.run(script_builders.manager_directory(), changes=False)["manager_directory"])
     entries = sorted(op.runner.list_directory(mgr))
     pending: set[str] = set()  # databases an unfinished restore or delete-ns lists
     for entry in entries:
@@ -99,7 +99,7 @@ def counting_leftovers(op: "Operation") -> list[Leftover]:
     """A backup's counting namespace and databases (only names matching iris-ops' own pattern),
     one finding per counting run.  The repair removes the configuration and dismounts; the
     files stay, they are the staging copy (removed with its staging directory)."""
-    configured = op.runner.run(scripts.configured_names(), changes=False)
+    configured = op.runner.run(script_builders.configured_names(), changes=False)
     runs: dict[str, list] = {}
     for namespace in configured.get("namespaces", []):
         if _COUNT_NS.match(str(namespace)):
@@ -129,7 +129,7 @@ def cache_leftovers(op: "Operation", manager_directory: str) -> list[Leftover]:
     for name in found.temps:
         findings.append(Leftover("cache-temp", cache_dir + name, "a partial cache file of an interrupted restore",
                                  "remove the file",
-                                 lambda n=name: op.runner.run(scripts.cache_remove(cache_dir, [n]))))
+                                 lambda n=name: op.runner.run(script_builders.cache_remove(cache_dir, [n]))))
     for entry in found.entries:
         if entry.problem:
             findings.append(Leftover("cache", cache_dir + entry.sha256, f"a cache entry that is never served: {entry.problem}",
@@ -138,9 +138,9 @@ def cache_leftovers(op: "Operation", manager_directory: str) -> list[Leftover]:
 
 
 def _remove_counting(op: "Operation", namespace: str, dbs: tuple) -> None:
-    op.runner.run(scripts.delete_namespace(namespace))
+    op.runner.run(script_builders.delete_namespace(namespace))
     for name, directory in dbs:
-        op.runner.run(scripts.delete_database(name, directory, keep_files=True))
+        op.runner.run(script_builders.delete_database(name, directory, keep_files=True))
 
 
 def _read_instance_json(op: "Operation", path: str) -> dict:

@@ -1,7 +1,7 @@
 """Doctor's findings about a frozen instance: thaw only a freeze iris-ops made and nobody runs.
 
 A freezing backup records who froze in ``<mgr>/iris-ops-freeze.json``
-(:func:`iris_ops.scripts.freeze.record_freeze`): a random token, the freezing session's
+(:func:`iris_ops.script_builders.freeze.record_freeze`): a random token, the freezing session's
 ``$JOB``, this iris-ops process (host, pid), when, and the WDSuspendLimit that ends the freeze
 at the latest.  The record is written right after ExternalFreeze succeeded and removed right
 before the thaw, so a freeze without a record is never iris-ops' to thaw (at worst it is one
@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from iris_ops import scripts
+from iris_ops import script_builders
 from iris_ops.leftovers import Leftover
 
 if TYPE_CHECKING:
@@ -61,14 +61,14 @@ def findings(op: "Operation") -> list[Leftover]:
     """The freeze, if any, and the record, as findings (empty when neither is there)."""
     from iris_ops.operations.backup import ensure_thawed
 
-    state = op.runner.run(scripts.freeze_state(), changes=False)
+    state = op.runner.run(script_builders.freeze_state(), changes=False)
     where = op.target.describe()
     frozen = str(state.get("suspended")) == "1"
     if "record" not in state and not frozen:
         return []
     record = _record(state.get("record", ""))
-    thaw = f"iris session {op.target.instance} -U %SYS \"{scripts.thaw_entry()}\""
-    path = scripts.FREEZE_RECORD
+    thaw = f"iris session {op.target.instance} -U %SYS \"{script_builders.thaw_entry()}\""
+    path = script_builders.FREEZE_RECORD
     if not frozen:
         if record is not None and str(state.get("job_alive")) == "1":
             return []  # its session still runs: it removes the record itself
@@ -106,7 +106,7 @@ def _foreign(where: str, why: str, thaw: str) -> Leftover:
 
 def _remove_record(op: "Operation", token: str) -> None:
     if token:  # only while it is still that record: a backup starting now writes its own
-        op.runner.run(scripts.release_freeze(token))
+        op.runner.run(script_builders.release_freeze(token))
         return
-    manager = op.runner.run(scripts.manager_directory(), changes=False)["manager_directory"]
-    op.runner.remove_path(manager + scripts.FREEZE_RECORD)
+    manager = op.runner.run(script_builders.manager_directory(), changes=False)["manager_directory"]
+    op.runner.remove_path(manager + script_builders.FREEZE_RECORD)

@@ -7,7 +7,7 @@ command would remove it.  Doctor reports each configured database that
   (:data:`iris_ops.operations.restore_journal.MARKER`), and that file names this very database;
 * no namespace names (Globals, Routines or another database property), no global, routine or
   package mapping uses (``%ALL`` included), and no other database configuration shares the
-  directory of (the test delete-ns makes, :func:`iris_ops.scripts.database_users`);
+  directory of (the test delete-ns makes, :func:`iris_ops.script_builders.database_users`);
 * no unfinished restore or delete-ns lists (their own findings cover those).
 
 ``--fix`` removes it as delete-ns would (configuration, mount, IRIS.DAT, directory, and its
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from iris_ops import names, scripts
+from iris_ops import names, script_builders
 from iris_ops.errors import InvalidNameError
 from iris_ops.leftovers import Leftover
 
@@ -34,7 +34,7 @@ def findings(op: "Operation", pending: set[str]) -> list[Leftover]:
     """``pending``: database names an unfinished restore or delete-ns lists."""
     from iris_ops.operations.restore_journal import MARKER
 
-    restored = op.runner.run(scripts.restored_databases(MARKER), changes=False).get("restored") or []
+    restored = op.runner.run(script_builders.restored_databases(MARKER), changes=False).get("restored") or []
     candidates = []
     for name, directory, marked, resource in restored:
         name = str(name).upper()
@@ -56,7 +56,7 @@ def findings(op: "Operation", pending: set[str]) -> list[Leftover]:
 
 
 def _users(op: "Operation", dbs: list[tuple[str, str, str]]) -> dict:
-    return op.runner.run(scripts.database_users(None, [(n, d) for n, d, _ in dbs]), changes=False)["users"]
+    return op.runner.run(script_builders.database_users(None, [(n, d) for n, d, _ in dbs]), changes=False)["users"]
 
 
 def _remove(op: "Operation", item: tuple[str, str, str]) -> None:
@@ -65,4 +65,4 @@ def _remove(op: "Operation", item: tuple[str, str, str]) -> None:
     if now:  # taken into use since doctor looked: it is no orphan any more
         op.log.warning("doctor.kept_database", database=name, users=now)
         return
-    op.runner.run(scripts.delete_all(None, [item]))
+    op.runner.run(script_builders.delete_all(None, [item]))

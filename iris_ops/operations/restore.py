@@ -17,8 +17,8 @@ existing namespace, the new one is restored beside it and takes its place only o
 (:mod:`iris_ops.operations.restore_replace`).
 
 Sessions: one read-only session for every fact (:func:`restore_checks.preflight`), then one that
-makes every change (:func:`iris_ops.scripts.restore_databases`), run a second time only when the
-cache did not serve every file; a rollback is one more.  The journal, the provenance markers and
+makes every change (:func:`iris_ops.script_builders.restore_databases`), run a second time only
+when the cache did not serve every file; a rollback is one more.  The journal, the provenance markers and
 streamed files move through the transport.
 """
 
@@ -28,7 +28,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from iris_ops import __version__, hookimpl, names, scripts
+from iris_ops import __version__, hookimpl, names, script_builders
 from iris_ops import flags
 from iris_ops.task import task
 from iris_ops.errors import ConflictError, IrisOpsError, ValidationError
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from iris_ops.operations import restore_replace
     from iris_ops.operations.restore_checks import Facts, PlannedDatabase
     from iris_ops.operations.restore_journal import UndoLog
-    from iris_ops.scripts.restore import Guard
+    from iris_ops.script_builders.restore import Guard
 
 __all__ = ["plan", "check_targets", "restore_databases", "run_restore", "restore", "register_tasks"]
 
@@ -111,7 +111,7 @@ def restore_databases(op: "Operation", loaded: "Fixture", planned: list["Planned
     directories (with provenance), then the files and the rest
     (:func:`iris_ops.operations.restore_files.place_files`): one session that serves what the
     fixture cache holds and, when it held everything, creates the databases and the namespace
-    and counts its rows (:func:`iris_ops.scripts.restore_databases`).  Otherwise the missed
+    and counts its rows (:func:`iris_ops.script_builders.restore_databases`).  Otherwise the missed
     files stream in (their sha256 verified as they go), and a second session leaves them in the
     cache and does the rest.  The fixture's files the cache serves are hashed here meanwhile
     (:class:`~iris_ops.operations.restore_checks.ServedFilesCheck`): a damaged fixture is
@@ -126,7 +126,7 @@ def restore_databases(op: "Operation", loaded: "Fixture", planned: list["Planned
     new_resources = dict(facts.new_resources)
     creations = []
     for item in planned:
-        undo.add(f"directory {item.directory}", scripts.remove_directory(item.directory),
+        undo.add(f"directory {item.directory}", script_builders.remove_directory(item.directory),
                  fallback=lambda item=item: remove_created_directory(op, item.directory))
         # Provenance; writing it also creates the directory (owner and mode as for the file).
         write_small(op, json.dumps({"tool": f"iris-ops {__version__}", "fixture": fixture_id,
@@ -135,9 +135,10 @@ def restore_databases(op: "Operation", loaded: "Fixture", planned: list["Planned
         # but never one that existed before this restore, nor a system resource.
         if item.resource in new_resources and not names.is_system_resource(item.resource):
             with_role = new_resources.pop(item.resource)
-            creations.append((f"resource {item.resource}", scripts.delete_resource(item.resource, with_role=with_role)))
-        creations.append((f"database {item.name}", scripts.delete_database(item.name, item.directory)))
-    creations.append((f"namespace {namespace}", scripts.delete_namespace(namespace)))
+            creations.append((f"resource {item.resource}",
+                              script_builders.delete_resource(item.resource, with_role=with_role)))
+        creations.append((f"database {item.name}", script_builders.delete_database(item.name, item.directory)))
+    creations.append((f"namespace {namespace}", script_builders.delete_namespace(namespace)))
 
     serve = [item for item in planned if cache_dir is not None and facts.in_cache.get(item.source.sha256)]
     for item in planned:
@@ -239,14 +240,14 @@ def _show(op: "Operation", loaded: "Fixture", planned: list["PlannedDatabase"], 
     cache_dir = facts.cache_dir
     serve = [p for p in planned if cache_dir is not None and facts.in_cache.get(p.source.sha256)]
     if serve:
-        op.runner.run(scripts.restore_databases(into, [
+        op.runner.run(script_builders.restore_databases(into, [
             new_database(p, clone=(cache_dir, p.source.sha256, p.size, "0" * 12)) if p in serve
             else new_database(p) for p in planned], globals_db, routines_db))
     for item in planned:
         op.runner.show_command(f"{'unless the cache served it, ' if item in serve else ''}stream "
                                f"{loaded.path_of(item.source)} to {item.directory}IRIS.DAT "
                                f"(owner {op.target.owner}, mode 660, directory 770)")
-    op.runner.run(scripts.restore_databases(into, [
+    op.runner.run(script_builders.restore_databases(into, [
         new_database(p, fill=None if p in serve or cache_dir is None else (
             cache_dir, p.source.sha256, p.size, "0" * 12, cache.prepare_fill(
                 cache_dir, p.source.sha256, p.size, loaded.manifest.fixture_id, "0" * 12, lambda *_: None)))

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from iris_ops import names, scripts
+from iris_ops import names, script_builders
 from iris_ops.errors import IrisOpsError, SystemTargetError, ValidationError
 
 if TYPE_CHECKING:
@@ -90,24 +90,24 @@ def preflight(op: "Operation", namespace: str, planned: list[PlannedDatabase], u
 
     globals_db = next(p.name for p in planned if p.source.has_globals)
     routines_db = next(p.name for p in planned if p.source.has_routines)
-    scripts.create_namespace(namespace, globals_db, routines_db)
-    facts = op.runner.run(scripts.restore_facts(namespace, [p.name for p in planned], [p.resource for p in planned],
-                                                [(p.source.sha256, p.size) for p in planned] if use_cache else None,
-                                                restore_journal.journal_names(namespace)),
-                          changes=False)
+    script_builders.create_namespace(namespace, globals_db, routines_db)
+    facts = op.runner.run(script_builders.restore_facts(
+        namespace, [p.name for p in planned], [p.resource for p in planned],
+        [(p.source.sha256, p.size) for p in planned] if use_cache else None,
+        restore_journal.journal_names(namespace)), changes=False)
     manager_directory = names.directory(str(facts.get("manager_directory")), what="manager directory")
     for item in planned:
         item.directory = f"{manager_directory}{item.name.lower()}/"
-        scripts.make_directory(item.directory)
+        script_builders.make_directory(item.directory)
         if not names.is_system_resource(item.resource):
-            scripts.delete_resource(item.resource, with_role=True)
-        scripts.create_database(item.name, item.directory,
-                                None if names.is_system_resource(item.resource) else item.resource)
+            script_builders.delete_resource(item.resource, with_role=True)
+        script_builders.create_database(item.name, item.directory,
+                                        None if names.is_system_resource(item.resource) else item.resource)
     if any(item.directory not in (facts.get("directories") or {}) for item in planned):
         # The instance placed them elsewhere than we would (a manager directory IRIS reports
         # unlike we normalise it): ask again about exactly our paths.
-        facts.update(op.runner.run(scripts.existing(namespace, [p.name for p in planned],
-                                                    [p.directory for p in planned]), changes=False))
+        facts.update(op.runner.run(script_builders.existing(namespace, [p.name for p in planned],
+                                                            [p.directory for p in planned]), changes=False))
     cache_dir = cache.location(manager_directory) if use_cache else None
     in_cache = {sha: int(str(v) == "1") for sha, v in (facts.get("cache") or {}).items()}
     cache_why = {sha: str(v) for sha, v in (facts.get("cache_why") or {}).items()}

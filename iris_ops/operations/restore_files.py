@@ -5,7 +5,7 @@ the session that creates the databases and the namespace.
 
 Sessions: one that serves what the cache holds and, when it held everything, does the rest; or,
 when it did not, the streams and then one session that fills the cache and does the rest
-(:func:`iris_ops.scripts.restore_databases`).
+(:func:`iris_ops.script_builders.restore_databases`).
 """
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ import io
 import time
 from typing import TYPE_CHECKING, Callable, Protocol
 
-from iris_ops import names, scripts
+from iris_ops import names, script_builders
 
 if TYPE_CHECKING:
     from iris_ops.fixture import Fixture
     from iris_ops.objectscript import Script
     from iris_ops.operation import Operation
     from iris_ops.operations.restore_checks import Facts, PlannedDatabase
-    from iris_ops.scripts.restore import Guard
+    from iris_ops.script_builders.restore import Guard
 
 __all__ = ["Undo", "write_small", "stream_source", "new_database", "place_files"]
 
@@ -60,8 +60,8 @@ def stream_source(op: "Operation", loaded: "Fixture", item: "PlannedDatabase", p
             bar.close()
 
 
-def new_database(item: "PlannedDatabase", **cache) -> "scripts.NewDatabase":
-    from iris_ops.scripts.restore import NewDatabase
+def new_database(item: "PlannedDatabase", **cache) -> "script_builders.NewDatabase":
+    from iris_ops.script_builders.restore import NewDatabase
 
     return NewDatabase(item.name, item.directory, None if names.is_system_resource(item.resource) else item.resource,
                        **cache)
@@ -86,7 +86,7 @@ def place_files(op: "Operation", loaded: "Fixture", planned: list["PlannedDataba
                 write_small(op, b"", item.directory + "IRIS.DAT")
         t0 = time.monotonic()
         mark = undo.record(creations)  # the session below may create all of them
-        done = op.runner.run(scripts.restore_databases(namespace, [
+        done = op.runner.run(script_builders.restore_databases(namespace, [
             new_database(item, clone=(cache_dir, item.source.sha256, item.size, token)) if item in serve
             else new_database(item) for item in planned], globals_db, routines_db, guard),
             timeout=op.settings.transfer_timeout)
@@ -118,7 +118,7 @@ def place_files(op: "Operation", loaded: "Fixture", planned: list["PlannedDataba
             record = cache.prepare_fill(cache_dir, item.source.sha256, digest.bytes, fixture_id, token, undo.add)
             fills[item.name] = (cache_dir, item.source.sha256, digest.bytes, token, record)
     undo.record(creations)
-    done = op.runner.run(scripts.restore_databases(namespace, [
+    done = op.runner.run(script_builders.restore_databases(namespace, [
         new_database(item, fill=fills.get(item.name)) for item in planned], globals_db, routines_db, guard),
         timeout=op.settings.transfer_timeout)
     for name, (_, sha256, size, _, _) in fills.items():

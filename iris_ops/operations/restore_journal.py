@@ -2,8 +2,8 @@
 
 The journal ``<mgr>/iris-ops-restore-<NS>.json`` lists what the restore may create; it is
 written before the first change, and it carries a random token that every changing session of
-the restore checks first (:class:`iris_ops.scripts.restore.Guard`).  It goes by three names, one
-per state, each reached by a rename inside the instance:
+the restore checks first (:class:`iris_ops.script_builders.restore.Guard`).  It goes by three
+names, one per state, each reached by a rename inside the instance:
 
 * ``iris-ops-restore-<NS>.json``: the restore is under way; undoing it means removing what it
   lists (``doctor --fix`` rolls it back);
@@ -23,13 +23,13 @@ import json
 import re
 from typing import TYPE_CHECKING, Callable
 
-from iris_ops import __version__, names, scripts
+from iris_ops import __version__, names, script_builders
 from iris_ops.errors import InstanceError, IrisOpsError, ScriptError
 
 if TYPE_CHECKING:
     from iris_ops.objectscript import Script
     from iris_ops.operation import Operation
-    from iris_ops.scripts.restore import Guard
+    from iris_ops.script_builders.restore import Guard
 
 __all__ = [
     "JOURNAL_PREFIX", "UNDER_WAY", "ROLLING_BACK", "COMMITTED", "MARKER", "journal_path", "journal_names",
@@ -88,7 +88,7 @@ class Journal:
         return journal_path(self.manager_directory, self.namespace, state)
 
     def guard(self, *, wait: float | None = None, states: tuple[str, ...] = (UNDER_WAY,)) -> "Guard":
-        from iris_ops.scripts.restore import Guard
+        from iris_ops.script_builders.restore import Guard
 
         return Guard(self.namespace, tuple(self.at(s) for s in states), self.token,
                      self.op.settings.timeout if wait is None else wait)
@@ -110,9 +110,9 @@ class Journal:
 
 def guarded_revoke(journal_file: str, aside: str, guard: "Guard") -> "Script":
     """Wait for any session of the restore to end, then rename its journal aside (see
-    :class:`~iris_ops.scripts.restore.Guard`)."""
+    :class:`~iris_ops.script_builders.restore.Guard`)."""
     from iris_ops.objectscript import Script
-    from iris_ops.scripts.restore import guard_step, revoke_step
+    from iris_ops.script_builders.restore import guard_step, revoke_step
 
     script = Script("%SYS", purpose=f"stop the restore into {guard.namespace}")
     guard_step(script, guard, check_journal=False)
@@ -169,7 +169,7 @@ class UndoLog:
 
     def _replay(self) -> list[str]:
         from iris_ops.objectscript import Script
-        from iris_ops.scripts.restore import guard_step, revoke_step
+        from iris_ops.script_builders.restore import guard_step, revoke_step
 
         if not self.actions and self.journal is None:
             return []
@@ -181,7 +181,7 @@ class UndoLog:
         for i, (_, script, _) in enumerate(reversed(self.actions)):
             whole.step(f"undo{i}", *script.folded())
         if journal is not None:
-            whole.step("journal", *scripts.remove_file(journal.at(ROLLING_BACK)).folded())
+            whole.step("journal", *script_builders.remove_file(journal.at(ROLLING_BACK)).folded())
         try:
             self.op.runner.run(whole, timeout=2 * self.op.settings.timeout)
         except Exception as exc:  # undo one by one: each tolerates what is already undone
@@ -229,7 +229,7 @@ def remove_journal(journal: Journal, state: str = UNDER_WAY) -> None:
 def remove_created_directory(op: "Operation", directory: str) -> None:
     """Remove a database directory a restore created (as root when the instance cannot)."""
     try:
-        op.runner.run(scripts.remove_directory(directory))
+        op.runner.run(script_builders.remove_directory(directory))
     except IrisOpsError:
         # A file the transport wrote may still be root-owned if chown failed: remove as root.
         op.runner.remove_path(directory)
@@ -270,7 +270,7 @@ def roll_back(op: "Operation", mgr: str, namespace: str, state: str, doc: dict) 
     began, wait for its sessions and rename the journal aside; then remove the namespace it
     created, each database (a directory holding anything but what the restore put there keeps
     its files) and each resource it created; then the journal."""
-    from iris_ops.scripts.restore import Guard
+    from iris_ops.script_builders.restore import Guard
 
     path = journal_path(mgr, namespace, state)
     if state == UNDER_WAY and doc.get("token"):
@@ -278,23 +278,23 @@ def roll_back(op: "Operation", mgr: str, namespace: str, state: str, doc: dict) 
         op.runner.run(guarded_revoke(path, aside, Guard(namespace, (), doc["token"], op.settings.timeout)),
                       timeout=2 * op.settings.timeout)
         path = aside
-    op.runner.run(scripts.delete_namespace(doc.get("creates") or namespace))
+    op.runner.run(script_builders.delete_namespace(doc.get("creates") or namespace))
     for db in doc["databases"]:
         name, directory = db["name"], db["directory"]
         # Only a directory holding nothing but what the restore put there.
         content = set(op.runner.list_directory(directory))
         if content - {"IRIS.DAT", MARKER, "iris.lck"}:
             op.log.warning("doctor.kept_directory", directory=directory, extra=sorted(content))
-            op.runner.run(scripts.delete_database(name, directory, keep_files=True))
+            op.runner.run(script_builders.delete_database(name, directory, keep_files=True))
             continue
         try:
-            op.runner.run(scripts.delete_database(name, directory))
+            op.runner.run(script_builders.delete_database(name, directory))
         except IrisOpsError as exc:
             # A file the instance cannot open (an upload cut short leaves it root-owned): drop the
             # configuration, then remove the directory (as root if need be).
             op.log.warning("doctor.unreadable_database", directory=directory, error=str(exc))
-            op.runner.run(scripts.delete_database(name, directory, keep_files=True))
+            op.runner.run(script_builders.delete_database(name, directory, keep_files=True))
         remove_created_directory(op, directory)
     for resource, with_role in doc["resources"]:
-        op.runner.run(scripts.delete_resource(resource, with_role=with_role))
-    op.runner.run(scripts.remove_file(path))
+        op.runner.run(script_builders.delete_resource(resource, with_role=with_role))
+    op.runner.run(script_builders.remove_file(path))

@@ -10,9 +10,9 @@ databases ``IRISOPS-NEW-<8 hex>-<n>`` in directories of their own (``<mgr>/<name
 failure or signal until then rolls back only what was staged: the old namespace was never
 touched.
 
-Then one session (:func:`iris_ops.scripts.replace.swap`) renames the journal to its committed
-name, the point of no return, and puts the new namespace in the old one's place: the new
-databases take their final names (``<NS>``, or ``<NS>_DATA`` and ``<NS>_CODE``), the old
+Then one session (:func:`iris_ops.script_builders.replace.swap`) renames the journal to its
+committed name, the point of no return, and puts the new namespace in the old one's place: the
+new databases take their final names (``<NS>``, or ``<NS>_DATA`` and ``<NS>_CODE``), the old
 databases, their files and the directories in the way are deleted.  A signal during that session
 waits for it, and the restore then completes and says so.  If the instance dies in the middle,
 the committed journal tells ``doctor --fix`` to finish it: the outcome is always either the old
@@ -25,7 +25,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from iris_ops import names, scripts
+from iris_ops import names, script_builders
 from iris_ops.errors import ConflictError, IrisOpsError, ScriptError
 
 if TYPE_CHECKING:
@@ -77,9 +77,9 @@ def prepare(op: "Operation", loaded: "Fixture", namespace: str, planned: list["P
     (exit 3) a database of the final name that is not the old namespace's to delete."""
     from iris_ops.operations.delete import plan as delete_plan
 
-    info = op.runner.run(scripts.describe_namespace(namespace), changes=False)
+    info = op.runner.run(script_builders.describe_namespace(namespace), changes=False)
     doomed, kept = delete_plan(op, namespace, info, keep_files=False) if info.get("exists") else ([], [])
-    configured = op.runner.run(scripts.configured_names(), changes=False).get("databases", [])
+    configured = op.runner.run(script_builders.configured_names(), changes=False).get("databases", [])
     databases = {str(name).upper() for name, _ in configured}
     used = {names.directory(str(directory)) for _, directory in configured}  # directories a database has
     going, why_kept = {d.name for d in doomed}, dict(kept)
@@ -99,8 +99,8 @@ def prepare(op: "Operation", loaded: "Fixture", namespace: str, planned: list["P
                 replacement.orphans.append(item.directory)
             item.directory = f"{facts.manager_directory}{item.final.lower()}-{token.lower()}/"
         item.name = names.database(f"{replacement.staging_namespace}-{i}")
-    there = op.runner.run(scripts.existing(replacement.staging_namespace, [p.name for p in planned],
-                                           [p.directory for p in planned]), changes=False)
+    there = op.runner.run(script_builders.existing(replacement.staging_namespace, [p.name for p in planned],
+                                                   [p.directory for p in planned]), changes=False)
     taken = [k for k, v in {**there["databases"], **there["directories"]}.items() if str(v) == "1"]
     if str(there["namespace"]) == "1" or taken:  # 32 random bits met a leftover of the same draw
         raise ConflictError(f"the staging names of this restore are taken: {', '.join(taken) or replacement.staging_namespace}",
@@ -121,7 +121,7 @@ def check_every_file(op: "Operation", loaded: "Fixture", src) -> None:
 
 def swap_script(journal: "Journal", replacement: Replacement, planned: list["PlannedDatabase"]) -> "Script":
     from iris_ops.operations.restore_journal import COMMITTED, UNDER_WAY
-    from iris_ops.scripts.replace import swap
+    from iris_ops.script_builders.replace import swap
 
     entry = replacement.journal_entry(planned)
     return swap(replacement.namespace, journal.guard(states=(UNDER_WAY, COMMITTED)), journal.path,
@@ -170,8 +170,8 @@ def roll_forward(op: "Operation", mgr: str, namespace: str, doc: dict) -> None:
     """Finish a replacement whose journal is committed (``doctor --fix``): run the swap again
     (each step tolerates what is done), then remove the journal."""
     from iris_ops.operations.restore_journal import COMMITTED, UNDER_WAY, journal_path
-    from iris_ops.scripts.replace import swap
-    from iris_ops.scripts.restore import Guard
+    from iris_ops.script_builders.replace import swap
+    from iris_ops.script_builders.restore import Guard
 
     old = doc["replaces"]
     path = journal_path(mgr, namespace, COMMITTED)
@@ -182,7 +182,7 @@ def roll_forward(op: "Operation", mgr: str, namespace: str, doc: dict) -> None:
                        [(d["name"], d["directory"], d.get("resource") or "") for d in old["databases"]],
                        [names.directory(d) for d in old.get("directories", [])]),
                   timeout=op.settings.transfer_timeout)
-    op.runner.run(scripts.remove_file(path))
+    op.runner.run(script_builders.remove_file(path))
 
 
 def recover(op: "Operation", mgr: str, entry: str, pending: set[str]) -> "Leftover | None":

@@ -132,9 +132,9 @@ def run(c, code=None, file="", ns="USER", dry_run=False, json_=False, **target):
 
 
 def _exists(op, namespace: str) -> bool:
-    from iris_ops import scripts
+    from iris_ops import script_builders
 
-    return bool(int(op.runner.run(scripts.namespace_exists(namespace), changes=False).get("exists") or 0))
+    return bool(int(op.runner.run(script_builders.namespace_exists(namespace), changes=False).get("exists") or 0))
 
 
 @hookimpl

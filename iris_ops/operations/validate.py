@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from iris_ops import hookimpl, names, scripts
+from iris_ops import hookimpl, names, script_builders
 from iris_ops.task import task
 from iris_ops.errors import UsageError, ValidationError
 
@@ -37,7 +37,7 @@ def validate(operation: "Operation", fixture: "Fixture", online: bool, namespace
 def online_findings(op: "Operation", fixture: "Fixture", namespace: str) -> list["Finding"]:
     from iris_ops.fixture import Finding
 
-    info = op.runner.run(scripts.describe_namespace(namespace, with_tables=True), changes=False)
+    info = op.runner.run(script_builders.describe_namespace(namespace, with_tables=True), changes=False)
     if not info.get("exists"):
         return [Finding(file="", check="namespace", ok=False, expected=namespace, actual="missing",
                         message=f"namespace {namespace} does not exist")]

@@ -25,7 +25,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, Iterator
 
 from iris_ops import errors, tarstream
-from iris_ops.transports.docker_exec import exec_command, remaining, supports_stdin_half_close, translate_errors
+from iris_ops.transports.docker_errors import translate_errors
+from iris_ops.transports.docker_exec import exec_command, supports_stdin_half_close
+from iris_ops.transports.exec_stream import remaining
 from iris_ops.transports.hashsink import HashSink
 
 if TYPE_CHECKING:  # pragma: no cover

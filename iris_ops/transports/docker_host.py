@@ -27,7 +27,7 @@ import stat as stat_mod
 from typing import TYPE_CHECKING, BinaryIO
 
 from iris_ops import errors
-from iris_ops.transports.docker_exec import translate_errors
+from iris_ops.transports.docker_errors import translate_errors
 from iris_ops.transports.hashsink import copy_file
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -13,17 +13,15 @@ import time
 
 from iris_ops import errors
 from iris_ops.transports.base import OpenSession
-from iris_ops.transports.docker_exec import (
-    _address,
-    _buffered_reader,
-    _engine_unreachable,
-    _exit_code,
-    _FrameReader,
-    _half_close,
-    _raw_socket,
-    no_iris_command,
+from iris_ops.transports.docker_errors import engine_address, engine_unreachable, translate_errors
+from iris_ops.transports.docker_exec import no_iris_command
+from iris_ops.transports.exec_stream import (
+    FrameReader,
+    buffered_reader,
+    exec_exit_code,
+    half_close,
+    raw_socket,
     remaining,
-    translate_errors,
 )
 
 __all__ = ["DockerSession"]
@@ -38,8 +36,8 @@ class DockerSession(OpenSession):
         with translate_errors(api, container, self.what):
             self.exec_id = api.exec_create(container, argv, stdout=True, stderr=True, stdin=True, tty=False)["Id"]
             self.sock = api.exec_start(self.exec_id, socket=True)
-        self.response, self.reader = _buffered_reader(self.sock)
-        self.raw = _raw_socket(self.sock)
+        self.response, self.reader = buffered_reader(self.sock)
+        self.raw = raw_socket(self.sock)
         self.output = bytearray()
         self.ended = False
 
@@ -50,20 +48,20 @@ class DockerSession(OpenSession):
         except (BrokenPipeError, ConnectionResetError):
             self.ended = True  # the session is gone; its output says why
         except OSError as exc:
-            raise _engine_unreachable(_address(self.api), exc) from exc
+            raise engine_unreachable(engine_address(self.api), exc) from exc
 
     def read(self, deadline: float, settle: float | None = None):
         from iris_ops.transports.login import QUIET
 
         if self.ended:
             return None
-        frames = _FrameReader(self.reader, self.raw, deadline, self.what)
+        frames = FrameReader(self.reader, self.raw, deadline, self.what)
         try:
             if settle is not None and frames.quiet(settle):
                 return QUIET
             frame = next(frames.frames(), None)
         except OSError as exc:
-            raise _engine_unreachable(_address(self.api), exc) from exc
+            raise engine_unreachable(engine_address(self.api), exc) from exc
         if frame is None:
             self.ended = True
             return None
@@ -72,20 +70,20 @@ class DockerSession(OpenSession):
 
     def close_input(self) -> None:
         with contextlib.suppress(OSError):
-            _half_close(self.raw)
+            half_close(self.raw)
 
     def read_until(self, markers: tuple[bytes, ...], deadline: float) -> bytes:
         if any(m in self.output for m in markers):
             return bytes(self.output)
         if not self.ended:  # (the login may have read to the end already)
-            frames = _FrameReader(self.reader, self.raw, deadline, self.what).frames()
+            frames = FrameReader(self.reader, self.raw, deadline, self.what).frames()
             try:
                 for _stream, payload in frames:
                     self.output += payload
                     if any(m in self.output for m in markers):
                         return bytes(self.output)
             except OSError as exc:
-                raise _engine_unreachable(_address(self.api), exc) from exc
+                raise engine_unreachable(engine_address(self.api), exc) from exc
             self.ended = True
         missing = no_iris_command(self.container, bytes(self.output))
         if missing is not None:
@@ -104,6 +102,6 @@ class DockerSession(OpenSession):
         if not self.ended:
             return None
         try:
-            return _exit_code(self.api, self.container, self.exec_id, max(deadline, time.monotonic() + 1), self.what)
+            return exec_exit_code(self.api, self.container, self.exec_id, max(deadline, time.monotonic() + 1), self.what)
         except errors.IrisOpsError:
             return None

@@ -23,7 +23,7 @@ import iris_ops_security  # noqa: E402
 from iris_ops.errors import UsageError  # noqa: E402
 from iris_ops.runner import Runner  # noqa: E402
 from iris_ops.transports.base import ExecResult  # noqa: E402
-from iris_ops_security import scripts, secret, tasks  # noqa: E402
+from iris_ops_security import script_builders, secret, tasks  # noqa: E402
 from security_helpers import cli  # noqa: E402
 
 PLUGIN = Path(iris_ops_security.__file__).resolve().parent
@@ -52,15 +52,15 @@ def test_tasks_take_no_password_argument():
 
 
 def every_script():
-    staged = scripts.Secret(directory="/usr/irissys/mgr/iris-ops-secret-0/", path="/usr/irissys/mgr/iris-ops-secret-0/s",
-                            pad="AAEC", size=4)
-    yield scripts.describe(None, list(scripts.DOCUMENTED_SERVICES), ["%All", "%Developer"])
-    yield scripts.describe(["_SYSTEM", 'we"ird'])
-    yield scripts.modify_users({"_SYSTEM": {"ChangePassword": 0, "PasswordNeverExpires": 1}})
-    yield scripts.set_service("%Service_CallIn", True)
-    yield scripts.set_password("alice", staged)
-    yield scripts.set_password("alice", staged, properties={"Roles": "%SQL", "FullName": "A"})
-    yield scripts.set_password("alice", staged, create=("%Developer,%SQL", "Alice"))
+    staged = script_builders.Secret(directory="/usr/irissys/mgr/iris-ops-secret-0/",
+                                    path="/usr/irissys/mgr/iris-ops-secret-0/s", pad="AAEC", size=4)
+    yield script_builders.describe(None, list(script_builders.DOCUMENTED_SERVICES), ["%All", "%Developer"])
+    yield script_builders.describe(["_SYSTEM", 'we"ird'])
+    yield script_builders.modify_users({"_SYSTEM": {"ChangePassword": 0, "PasswordNeverExpires": 1}})
+    yield script_builders.set_service("%Service_CallIn", True)
+    yield script_builders.set_password("alice", staged)
+    yield script_builders.set_password("alice", staged, properties={"Roles": "%SQL", "FullName": "A"})
+    yield script_builders.set_password("alice", staged, create=("%Developer,%SQL", "Alice"))
 
 
 @pytest.mark.parametrize("script", list(every_script()), ids=lambda s: s.purpose)
@@ -198,7 +198,7 @@ def test_a_staged_password_reaches_the_instance_and_nothing_else(instance, passw
     op = _operation(instance)
     staged = secret.stage(op, password, instance.manager_directory())
     stored = instance.fs.host_path(staged.path).read_bytes()
-    script = scripts.set_password("Admin", staged)
+    script = script_builders.set_password("Admin", staged)
     payload, output = _run(instance, script)
     assert payload["password_changed"] == 1 and payload["secret_removed"] == 1
     with instance.locked() as st:
@@ -206,17 +206,17 @@ def test_a_staged_password_reaches_the_instance_and_nothing_else(instance, passw
     assert not instance.fs.exists(staged.directory)
     for text in (script.render().encode(), output, stored, json.dumps(payload).encode()):
         assert password.encode() not in text and password.encode("utf-8").hex().encode() not in text
-    again = scripts.set_password("Admin", secret.stage(op, password, instance.manager_directory()))
+    again = script_builders.set_password("Admin", secret.stage(op, password, instance.manager_directory()))
     assert _run(instance, again)[0]["password_changed"] == 0  # idempotent: the hash already matches
 
 
 def test_a_missing_secret_file_fails_the_script_and_changes_nothing(instance):
     from iris_ops.errors import ScriptError
 
-    staged = scripts.Secret(directory=instance.manager_directory() + "iris-ops-secret-x/",
-                            path=instance.manager_directory() + "iris-ops-secret-x/s", pad="AAAA", size=4)
+    staged = script_builders.Secret(directory=instance.manager_directory() + "iris-ops-secret-x/",
+                                    path=instance.manager_directory() + "iris-ops-secret-x/s", pad="AAAA", size=4)
     with pytest.raises(ScriptError) as caught:
-        _run(instance, scripts.set_password("Admin", staged, create=("%SQL", "")))
+        _run(instance, script_builders.set_password("Admin", staged, create=("%SQL", "")))
     assert caught.value.details["step"] == "secret" and caught.value.details["result"]["secret_removed"] == 1
 
 

@@ -1,7 +1,7 @@
 """iris-ops-security: the first pains of a fresh IRIS container (expired passwords, a disabled
 service: %Service_Bindings for the external Python driver, %Service_CallIn for embedded Python
 and callin programs), solved with nothing but iris-ops' public hooks, its task registrar and its
-script builder.  See README.md.
+ObjectScript helpers.  See README.md.
 
 Importing this module stays cheap: no docker, no iris, no script is built until a task runs.
 """

@@ -23,7 +23,7 @@ from iris_ops.errors import InstanceError, IrisOpsError, UsageError
 if TYPE_CHECKING:
     from iris_ops.operation import Operation
 
-    from .scripts import Secret
+    from .script_builders import Secret
 
 __all__ = ["PASSWORD_ENV", "read_password", "stage", "discard", "STAGED", "leftovers"]
 
@@ -76,7 +76,7 @@ def stage(op: "Operation", password: str, manager_directory: str) -> "Secret":
     return where it is and the pad the script needs."""
     import secrets
 
-    from .scripts import Secret
+    from .script_builders import Secret
 
     data = password.encode("utf-8")
     pad = secrets.token_bytes(len(data))

@@ -15,7 +15,7 @@ from typing import Any
 from iris_ops.task import task
 from iris_ops.errors import ConflictError, InstanceError, ScriptError, UsageError
 
-from . import secret  # `scripts` is imported in the bodies that use it: a listing needs none
+from . import secret  # `script_builders` is imported in the bodies that use it: a listing needs none
 
 __all__ = [
     "USER_MAX", "ROLE_MAX", "PASSWORD_HELP", "user_name", "role_names", "service_name",
@@ -77,9 +77,9 @@ def _operation(name: str, target: dict, dry_run: bool):
 
 def _describe(op, *, users: list[str] | None = None, services: tuple[str, ...] | list[str] = (),
               roles: list[str] = ()) -> dict:
-    from . import scripts
+    from . import script_builders
 
-    return op.runner.run(scripts.describe(users, list(services), list(roles)), changes=False)
+    return op.runner.run(script_builders.describe(users, list(services), list(roles)), changes=False)
 
 
 def _require_user(op, found: dict, name: str) -> dict:
@@ -148,7 +148,7 @@ def _unexpire_changes(user: dict) -> dict[str, int]:
 })
 def unexpire_passwords(c, user="", dry_run=False, **target):
     """No forced password change and no password expiry, for one IRIS user or all of them."""
-    from . import scripts
+    from . import script_builders
 
     name = user_name(user) if user else ""
     op = _operation("unexpire-passwords", target, dry_run)
@@ -162,7 +162,7 @@ def unexpire_passwords(c, user="", dry_run=False, **target):
         changes = {u["name"]: _unexpire_changes(u) for u in candidates}
         changes = {who: props for who, props in changes.items() if props}
         if changes:
-            payload = op.runner.run(scripts.modify_users(changes))  # a dry run prints it
+            payload = op.runner.run(script_builders.modify_users(changes))  # a dry run prints it
             if not dry_run:
                 _verify(changes, payload["users"])
             op.log.info("unexpire.done", changed=sorted(changes), dry_run=dry_run)
@@ -190,7 +190,7 @@ def unexpire_passwords(c, user="", dry_run=False, **target):
 })
 def set_password(c, user="", password_env="", password_stdin=False, dry_run=False, **target):
     """Set an IRIS user's password, taken from an environment variable or stdin, never argv."""
-    from . import scripts
+    from . import script_builders
 
     name = user_name(user)
     password = secret.read_password(password_env, password_stdin)
@@ -200,7 +200,7 @@ def set_password(c, user="", password_env="", password_stdin=False, dry_run=Fals
         found = _require_user(op, state["users"][0], name)
         staged = secret.stage(op, password, state["manager_directory"])
         del password
-        payload = _run_with_secret(op, scripts.set_password(found["name"], staged), staged)
+        payload = _run_with_secret(op, script_builders.set_password(found["name"], staged), staged)
         if dry_run:
             _emit(op, found["name"], "would set the password (unless it already is this one)")
         elif payload.get("password_changed"):
@@ -221,7 +221,7 @@ def create_user(c, user="", roles=None, full_name=None, update=False, password_e
                 dry_run=False, **target):
     """Create an IRIS user with a password from an environment variable or stdin; exit 3 if it
     exists, unless --update."""
-    from . import scripts
+    from . import script_builders
 
     name = user_name(user)
     wanted_roles = role_names(roles) if roles else []
@@ -241,7 +241,7 @@ def create_user(c, user="", roles=None, full_name=None, update=False, password_e
         staged = secret.stage(op, password, state["manager_directory"])
         del password
         if not found.get("exists"):
-            script = scripts.set_password(name, staged, create=(",".join(wanted_roles), full_name or ""))
+            script = script_builders.set_password(name, staged, create=(",".join(wanted_roles), full_name or ""))
             _run_with_secret(op, script, staged)
             _emit(op, name, f"{'would create' if dry_run else 'created'}: roles {','.join(wanted_roles) or '(none)'}")
             return
@@ -251,7 +251,8 @@ def create_user(c, user="", roles=None, full_name=None, update=False, password_e
             properties["Roles"] = ",".join(wanted_roles)
         if full_name is not None and full_name != found.get("full_name", ""):
             properties["FullName"] = full_name
-        payload = _run_with_secret(op, scripts.set_password(found["name"], staged, properties=properties), staged)
+        script = script_builders.set_password(found["name"], staged, properties=properties)
+        payload = _run_with_secret(op, script, staged)
         if dry_run:
             what = ", ".join(properties) + (" and " if properties else "") + "the password unless it already is this one"
             _emit(op, found["name"], f"would update {what}")
@@ -264,7 +265,7 @@ def create_user(c, user="", roles=None, full_name=None, update=False, password_e
 # --- services ------------------------------------------------------------------------------------
 
 def _set_service(name: str, service: str, enabled: bool, dry_run: bool, target: dict) -> None:
-    from . import scripts
+    from . import script_builders
 
     service = service_name(service)
     op = _operation(name, target, dry_run)
@@ -277,7 +278,7 @@ def _set_service(name: str, service: str, enabled: bool, dry_run: bool, target: 
         if bool(int(found.get("enabled") or 0)) == enabled:
             _emit(op, service, f"unchanged: already {state}", 20)
             return
-        payload = op.runner.run(scripts.set_service(service, enabled))
+        payload = op.runner.run(script_builders.set_service(service, enabled))
         if dry_run:
             _emit(op, service, f"would be {state} (it is {'disabled' if enabled else 'enabled'})", 20)
             return
@@ -336,11 +337,11 @@ def _yes(flag: bool) -> str:
                          "dry_run": "accepted for uniformity: the report changes nothing"})
 def security_report(c, json_=False, dry_run=False, **target):
     """Users with their roles, password expiry and forced-change state; services, enabled or not."""
-    from . import scripts
+    from . import script_builders
 
     op = _operation("security-report", target, dry_run)
     with op.bound():
-        report = report_rows(_describe(op, users=None, services=scripts.DOCUMENTED_SERVICES))
+        report = report_rows(_describe(op, users=None, services=script_builders.DOCUMENTED_SERVICES))
     if json_:
         return report  # the program prints it as one JSON document, {"ok": true, ...}
     users = [["USER", "ENABLED", "ROLES", "CHANGE-PASSWORD", "PASSWORD-NEVER-EXPIRES", "EXPIRATION-DATE"]]

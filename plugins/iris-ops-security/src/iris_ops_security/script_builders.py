@@ -1,5 +1,5 @@
-"""Every ObjectScript script this plugin runs, built only with iris-ops' public script builder
-(:mod:`iris_ops.objectscript`).  APIs: IRIS 2024.1 class reference, ``Security/Users.cls``,
+"""The builders of every ObjectScript script this plugin runs, made only of iris-ops' public
+ObjectScript helpers (:mod:`iris_ops.objectscript`).  APIs: IRIS 2024.1 class reference, ``Security/Users.cls``,
 ``Security/Services.cls``, ``Security/Roles.cls``, ``%Library/SQLCatalogPriv.cls``,
 ``%Stream/FileBinary.cls``, ``%SYSTEM/Encryption.cls``.
 

@@ -140,7 +140,7 @@ def _transaction_probe() -> list[Code]:
 
 def conformance_facts() -> Script:
     """Read-only, before anything is created: ``manager_directory``, ``zversion``; ExternalFreeze's
-    ``known``, ``spec`` and one flag per argument (:func:`~iris_ops.scripts.freeze.argument_checks`);
+    ``known``, ``spec`` and one flag per argument (:func:`~iris_ops.script_builders.freeze.argument_checks`);
     ``wd_suspended`` (or ``wd_error``)."""
     script = Script("%SYS", purpose="read the instance's facts (conformance)")
     script.step("facts", result("manager_directory", call(FILE, "ManagerDirectory")),

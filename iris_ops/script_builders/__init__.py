@@ -1,4 +1,4 @@
-"""Every admin script iris-ops runs, built from :mod:`iris_ops.objectscript` helpers.
+"""The builders of every admin script iris-ops runs, made of :mod:`iris_ops.objectscript` helpers.
 
 Operations call these and never write ObjectScript themselves.  Each function validates its
 names and paths and returns a :class:`~iris_ops.objectscript.Script` whose result keys are

@@ -42,7 +42,7 @@ def swap(namespace: str, guard: Guard, journal: str, committed: str, staging_nam
     database no other namespace uses; ``orphans``: directories no database uses that stood where
     a new database would have gone.
 
-    0. :func:`~iris_ops.scripts.restore.guard_step` (the journal, or the renamed one).
+    0. :func:`~iris_ops.script_builders.restore.guard_step` (the journal, or the renamed one).
     1. ``commit``: rename ``journal`` to ``committed`` (from here on the replacement is finished,
        never undone).
     2. Delete the staging namespace; delete ``namespace`` unless its Globals database is already
@@ -54,8 +54,8 @@ def swap(namespace: str, guard: Guard, journal: str, committed: str, staging_nam
        delete each old database's resource if restore created it and no database names it
        (as delete-ns does).
 
-    Result: ``committed`` 1 after step 1, ``resources`` (as :func:`iris_ops.scripts.delete_all`),
-    ``finished`` 1 at the end."""
+    Result: ``committed`` 1 after step 1, ``resources`` (as
+    :func:`iris_ops.script_builders.delete_all`), ``finished`` 1 at the end."""
     from .delete import database_steps, resource_steps
     from .restore import database_statements, namespace_statements
 

@@ -155,11 +155,11 @@ def restore_facts(namespace: str, databases: list[str], resources: list[str],
     ``ManagerDirectory`` (``NormalizeDirectory`` relative to it), as is the fixture cache
     ``<mgr>iris-ops-cache/``.  Result: ``manager_directory`` and ``version`` (as
     :func:`manager_directory`), what :func:`existing` returns (``directories`` keyed by the
-    computed paths), what :func:`resources_exist` returns, and with ``cached`` (a list of
-    (sha256, size)) ``cache_dir``, ``cache`` {sha256: 0/1}: whether the fixture cache may serve
-    each, and ``cache_why`` {sha256: why not} (:func:`iris_ops.scripts.cache.probe_step`), and
-    with ``journals`` (file names in the manager directory) ``journals`` {name: 0/1}: whether
-    each exists."""
+    computed paths), what :func:`resources_exist` returns, and with ``cached`` (a list of (sha256,
+    size)) ``cache_dir``, ``cache`` {sha256: 0/1}: whether the fixture cache may serve each, and
+    ``cache_why`` {sha256: why not} (:func:`iris_ops.script_builders.cache.probe_step`), and with
+    ``journals`` (file names in the manager directory) ``journals`` {name: 0/1}: whether each
+    exists."""
     from .cache import DIRECTORY, probe_step
 
     ns = names.namespace(namespace)
@@ -211,7 +211,7 @@ class NewDatabase:
     #: (cache_dir, sha256, size, token): serve the file from the fixture cache.
     clone: tuple[str, str, int, str] | None = None
     #: (cache_dir, sha256, size, token, record): leave the streamed file in the fixture cache,
-    #: with its record (:func:`iris_ops.scripts.cache.record_text`).
+    #: with its record (:func:`iris_ops.script_builders.cache.record_text`).
     fill: tuple[str, str, int, str, tuple[str, str, str]] | None = None
 
 
@@ -223,15 +223,15 @@ def restore_databases(namespace: str, databases: list[NewDatabase], globals_db: 
     0. With ``guard``: :func:`guard_step` (the session stops there, having changed nothing, when
        its restore was rolled back).
     1. For each database with ``clone``: copy the file from the cache
-       (:func:`iris_ops.scripts.cache.clone_steps`).  When every database has ``clone`` and every
-       copy succeeded, the script goes on; otherwise it stops here, successfully, with
+       (:func:`iris_ops.script_builders.cache.clone_steps`).  When every database has ``clone`` and
+       every copy succeeded, the script goes on; otherwise it stops here, successfully, with
        ``finished`` 0 (the client streams the missed files, then runs this again without them).
     2. For each database with ``fill``: leave its verified file in the cache (never fails the
        script: ``filled`` {NAME: 0/1} and ``fill_errors`` {NAME: why}).
     3. For each database: :func:`ensure_resource` of its resource, ``Config.Databases.Create``
        and the mount (as :func:`create_database`).
     4. ``Config.Namespaces.Create`` (as :func:`create_namespace`), then the row counts of the new
-       namespace (``tables``, as :func:`iris_ops.scripts.describe.counts`).
+       namespace (``tables``, as :func:`iris_ops.script_builders.describe.counts`).
 
     Result: ``cloned`` {NAME: 0/1}, ``reasons`` {NAME: why not}, ``filled``, ``fill_errors``,
     ``finished`` (1 once step 4 ran) and ``tables``."""

@@ -94,13 +94,14 @@ def delete_all(namespace: str | None, databases: list[tuple[str, str, str]], *, 
     database (as :func:`delete_database`; a failure stops the script there); then each
     database's resource (``databases``: (name, directory, resource or "")), if it is a user
     resource that iris-ops restore created (its Description says so) and no database of any
-    namespace still names it (as :func:`iris_ops.scripts.describe.resource_status` finds them),
-    with its role when restore created that too (the role's Description says so; a role that is
-    absent, or that IRIS made with the resource, is left alone).  Result: ``namespace_deleted`` (0/1),
-    ``databases`` {NAME: what :func:`delete_database` returns}, ``resources`` {NAME: {"outcome":
-    one of ``RESOURCE_*``, "users": [database names]}}.  With ``wait`` (and a namespace), the
-    script first waits that long for any session of an earlier operation on the namespace still
-    running in the instance (:func:`iris_ops.scripts.restore.guard_step`, without a journal)."""
+    namespace still names it (as :func:`iris_ops.script_builders.describe.resource_status` finds
+    them), with its role when restore created that too (the role's Description says so; a role that
+    is absent, or that IRIS made with the resource, is left alone).  Result: ``namespace_deleted``
+    (0/1), ``databases`` {NAME: what :func:`delete_database` returns}, ``resources`` {NAME:
+    {"outcome": one of ``RESOURCE_*``, "users": [database names]}}.  With ``wait`` (and a
+    namespace), the script first waits that long for any session of an earlier operation on the
+    namespace still running in the instance (:func:`iris_ops.script_builders.restore.guard_step`,
+    without a journal)."""
     from .restore import Guard, guard_step
 
     dbs, one, res_out = var("dbs"), var("one"), var("ress")

@@ -1,5 +1,5 @@
 """The fixture cache's scripts (``<mgr>/iris-ops-cache/``): the steps that serve an entry and
-fill one (parts of restore's session, :func:`iris_ops.scripts.restore_databases`), and the
+fill one (parts of restore's session, :func:`iris_ops.script_builders.restore_databases`), and the
 scripts that describe, hash and remove entries.  All file work is ``%Library.File``
 (ref/2024.1/%Library/File.cls: ``CopyFile``, ``Rename``, ``GetFileSize``, ``GetFileDateModified``,
 ``GetFileDateCreated``, ``Delete``, ``Exists``, ``Attributes``, ``SetAttributes``,

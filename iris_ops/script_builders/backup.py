@@ -84,17 +84,18 @@ def _open_transactions() -> list[Code]:
 def freeze_and_copy(stage: str, copies: list[tuple[str, str]], *, freeze_timeout: int, freeze_limit: int,
                     owner: FreezeOwner | None = None) -> Script:
     """Creates ``stage``; refuses if the instance is already frozen; freezes it
-    (Backup.General.ExternalFreeze with ExternalFreezeTimeOut and a WDSuspendLimit dead-man
-    switch) and records who froze (``owner``: :func:`~iris_ops.scripts.freeze.record_freeze`);
+    (Backup.General.ExternalFreeze with ExternalFreezeTimeOut and a WDSuspendLimit dead-man switch)
+    and records who froze (``owner``: :func:`~iris_ops.script_builders.freeze.record_freeze`);
     records the open transactions; copies each (source, target) inside the instance; proves the
     freeze still held (IsWDSuspended) before thawing; and thaws whatever happened (an ``always``
     step; not when the write daemon already resumed by itself, nor when the record is no longer
-    ``owner``'s: someone else thawed this freeze, and the freeze there now is another's).  First
-    of all, before anything changes, it checks that ExternalFreeze takes the arguments it passes
-    and throws :data:`~iris_ops.scripts.freeze.FREEZE_ARGUMENTS_MISSING` (step ``arguments``)
+    ``owner``'s: someone else thawed this freeze, and the freeze there now is another's).  First of
+    all, before anything changes, it checks that ExternalFreeze takes the arguments it passes and
+    throws :data:`~iris_ops.script_builders.freeze.FREEZE_ARGUMENTS_MISSING` (step ``arguments``)
     when not: one session fewer than a separate check.  Result: ``copied`` [{file, bytes}],
     ``frozen``, ``recorded``, ``open_transactions``, ``held``, ``released``, ``thawed``, and
-    ``known``/``spec``/one flag per argument (:func:`~iris_ops.scripts.freeze.argument_checks`)."""
+    ``known``/``spec``/one flag per argument
+    (:func:`~iris_ops.script_builders.freeze.argument_checks`)."""
     owner = owner or FreezeOwner.new()
     script = Script("%SYS", purpose="freeze and copy")
     script.step("arguments", *argument_checks(refuse=True))
