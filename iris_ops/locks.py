@@ -8,12 +8,20 @@ stdin ends it, and so does the death of iris-ops, even by ``kill -9``: the pipe 
 connection closes, the session reads the end of its input and exits, and the lock is gone.
 A crash therefore never leaves a namespace locked, and ``doctor`` has nothing to repair.
 
-Whether ``iris session`` itself ends when its input ends is not documented, so the holder does
-not wait at the prompt: it waits in its own read loop (:meth:`LockScript.wait_line`), which
-halts on a line read (the release), on the end of input whichever way IRIS reports it
-(``<ENDOFFILE>``, or ``$ZEOF`` -1 when the process has SetZEOF on), and on a timed read that
-returned early with nothing (an end of input that is neither); a read that only timed out
-waits again.
+Whether ``iris session`` itself ends when its input ends is not documented (IRIS.md §4b; the
+simulator's variant ``eof-keeps-session`` answers no), so the holder does not wait at the
+prompt: it waits in its own read loop (:meth:`LockScript.wait_line`), and iris-ops sends it a
+keepalive line (:data:`KEEPALIVE`) every :data:`KEEPALIVE_EVERY` seconds from a thread
+(:class:`Keepalive`).  The loop reads again after a keepalive and halts on anything else: the
+release line, the end of input whichever way IRIS reports it (``<ENDOFFILE>``, or ``$ZEOF`` -1
+when the process has SetZEOF on), or a read of :data:`READ_TIMEOUT` seconds that brought
+nothing.  So the lock of an iris-ops that died is free at once where a session sees the end of
+its input, and within :data:`READ_TIMEOUT` seconds where it never does.
+
+The price: an iris-ops stopped for longer than that (``kill -STOP``, Ctrl-Z) may have lost its
+lock.  It notices before it touches the instance again: every later contact fails with exit 5
+(:meth:`Keepalive.lapsed`), cleanups included, for another operation may hold the namespace
+now; ``doctor`` finds what it left.
 
 Which operations conflict: every operation that changes or reads a namespace as a whole
 (backup, restore, delete-ns) takes ``^IRISOPS.Lock(<NS>)`` **exclusively**.  Two backups
@@ -43,6 +51,7 @@ import os
 import re
 import secrets
 import socket
+import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator
@@ -56,7 +65,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LOCK_GLOBAL", "HOLDER_GLOBAL", "LOCK_NAMESPACE", "CLOSE_WAIT", "RECORD_POLLS", "RECORD_POLL_SECONDS",
-    "Holder", "parse_holder", "FREEZE", "LockScript", "holding", "READ_TIMEOUT",
+    "Holder", "parse_holder", "FREEZE", "LockScript", "holding", "READ_TIMEOUT", "KEEPALIVE", "KEEPALIVE_EVERY",
+    "Keepalive",
 ]
 
 
@@ -73,9 +83,14 @@ HOLDER_GLOBAL = "IRISOPS.Holder"
 LOCK_NAMESPACE = "%SYS"
 #: Seconds ``close`` waits for the holder session to exit after its stdin closed.
 CLOSE_WAIT = 10.0
-#: Seconds each read of the holder's wait loop lasts; one that returns in less than half of it
-#: with nothing read is taken as the end of input.
-READ_TIMEOUT = 60
+#: Seconds each read of the holder's wait loop lasts: one that brings nothing ends the holder
+#: (no keepalive came, or its input ended).
+READ_TIMEOUT = 20
+#: Seconds between two keepalive lines; well under READ_TIMEOUT, so that a busy machine never
+#: makes a living iris-ops miss one.
+KEEPALIVE_EVERY = 3
+#: The keepalive line (any other line ends the holder).
+KEEPALIVE = "."
 #: A process that finds a lock busy but no holder recorded looks again this many times, this
 #: many seconds apart (the holder records itself right after it takes the lock).
 RECORD_POLLS = 60
@@ -156,15 +171,15 @@ class LockScript:
 
     @staticmethod
     def wait_line() -> os_.Code:
-        """The holder's own wait: the session ends itself (Halt) when a line arrives or its input
-        ends, whatever ``iris session`` would do at the end of input at the prompt."""
-        line, got, eof, since = os_.var("lx"), os_.var("lt"), os_.var("le"), os_.var("lz")
-        elapsed = os_.op(os_.SPECIAL["$ZHorolog"], "-", since)
-        early = os_.op(os_.op(elapsed, ">", -1), "&", os_.op(elapsed, "<", READ_TIMEOUT / 2))
-        read = os_.try_(os_.read(line, timeout=READ_TIMEOUT), os_.set_(got, os_.TEST),
+        """The holder's own wait: it reads again after each keepalive line and ends itself
+        (Halt) on anything else: another line, the end of its input (an ``<ENDOFFILE>`` error,
+        or ``$ZEOF``), or a read that timed out with nothing, whatever ``iris session`` would do
+        at the end of input at the prompt."""
+        line, got, eof = os_.var("lx"), os_.var("lt"), os_.var("le")
+        read = os_.try_(os_.set_(line, os_.lit("")), os_.read(line, timeout=READ_TIMEOUT), os_.set_(got, os_.TEST),
                         os_.set_(eof, os_.SPECIAL["$ZEOF"]), catch=[os_.HALT])
-        return os_.for_ever(os_.set_(since, os_.SPECIAL["$ZHorolog"]), read,
-                            os_.if_(os_.op(os_.op(got, "!", eof), "!", os_.op(os_.not_(got), "&", early)), os_.HALT))
+        keepalive = os_.op(os_.op(got, "&", os_.op(eof, ">", -1)), "&", os_.op(line, "=", os_.lit(KEEPALIVE)))
+        return os_.for_ever(read, os_.if_(os_.not_(keepalive), os_.HALT))
 
     def render(self) -> str:
         return "\n".join(self.lines()) + "\n"
@@ -172,6 +187,55 @@ class LockScript:
 
 def _what(key: str) -> str:
     return "the instance's freeze" if key == FREEZE else f"namespace {key}"
+
+
+class Keepalive:
+    """Sends a holder session :data:`KEEPALIVE` every :data:`KEEPALIVE_EVERY` seconds from a
+    daemon thread, until :meth:`end`.  The thread only writes; nothing else writes to the session
+    until it has ended."""
+
+    #: Seconds between two keepalives past which the holder may have given up (its read times
+    #: out READ_TIMEOUT seconds after it received the one before).
+    LIMIT = READ_TIMEOUT - KEEPALIVE_EVERY
+
+    def __init__(self, session: "OpenSession") -> None:
+        self.session = session
+        self.sent = time.monotonic()  # the holder's first read starts about now
+        self.gap: float | None = None  # set for good once a keepalive came too late, or not at all
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="iris-ops-lock-keepalive", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        line = (KEEPALIVE + "\n").encode()
+        while not self._stop.wait(KEEPALIVE_EVERY):
+            previous = self.sent
+            try:
+                # A send to a session that has ended may not fail (the transports note it and go
+                # on): what tells is the time, measured once the line is on its way.
+                self.session.send(line)
+            except Exception:
+                self.gap = time.monotonic() - previous
+                return
+            now = time.monotonic()
+            if now - previous > self.LIMIT:
+                self.gap = now - previous
+                return
+            self.sent = now
+
+    def lapsed(self) -> float | None:
+        """The seconds without a keepalive when the holder may have given up waiting for the next
+        one (this process was stopped, or could not send), else None."""
+        if self.gap is not None:
+            return self.gap
+        silent = time.monotonic() - self.sent
+        return silent if silent > self.LIMIT else None
+
+    def end(self) -> "OpenSession":
+        """Stop sending; returns the session (nothing sends to it any more)."""
+        self._stop.set()
+        self._thread.join(KEEPALIVE_EVERY + 5)
+        return self.session
 
 
 @contextlib.contextmanager
@@ -189,16 +253,25 @@ def holding(op: "Operation", namespace: str, *, wait: float, freeze: bool = Fals
         op.runner.show(script)
         yield
         return
-    taken: list["OpenSession"] = []
+    taken: list[Keepalive] = []
     refused: list[IrisOpsError] = []
 
     def take() -> None:
         if taken:
-            return
+            silent = taken[0].lapsed()
+            if silent is None:
+                return
+            refused.append(InstanceError(
+                f"stopped: the lock on {' and '.join(_what(key) for key in script.keys)} may have lapsed (no keepalive "
+                f"reached its holder for {silent:.0f} s; it gives up after {READ_TIMEOUT} s), so another operation may "
+                "hold it now; nothing more was done",
+                fix="Was iris-ops stopped (Ctrl-Z, kill -STOP)? Run the operation again; `iris-ops doctor` lists "
+                "anything this one left."))
+            taken.clear()  # the holder is released below, as after any failure
         if refused:
             raise refused[0]
         try:
-            taken.append(_take(op, script))
+            taken.append(Keepalive(_take(op, script)))
         except IrisOpsError as exc:
             refused.append(exc)
             raise
@@ -213,7 +286,7 @@ def holding(op: "Operation", namespace: str, *, wait: float, freeze: bool = Fals
     finally:
         op.runner.set_gate(None)
         if taken:
-            _release(taken[0])
+            _release(taken[0].end())
             _log().debug("lock.released", ns=namespace)
 
 

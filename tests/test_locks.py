@@ -448,3 +448,67 @@ def sys_path_helpers() -> None:
     helpers = str(Path(__file__).resolve().parents[1] / "plugins" / "iris-ops-sim" / "tests")
     if helpers not in sys.path:
         sys.path.insert(0, helpers)
+
+
+_CONTACTS = """
+import sys
+from iris_ops import locks, script_builders
+from iris_ops.errors import IrisOpsError
+from iris_ops.operations.context import operation_from_flags
+op = operation_from_flags("restore", {})
+with op.bound(), locks.holding(op, sys.argv[1], wait=0):
+    for _ in sys.stdin:  # each line: one more contact with the instance, through the lock's gate
+        try:
+            op.runner.run(script_builders.wd_suspended(), changes=False)
+            print("CONTACT ok", flush=True)
+        except IrisOpsError as exc:
+            print(f"CONTACT exit {exc.exit_code}: {exc.message}", flush=True)
+"""
+
+
+def _lock_free(host, namespace: str) -> bool:
+    text = _session(host, f'Lock +^IRISOPS.Lock("{namespace}"):0 Write "free=",$Test,!\nHalt\n')
+    return "free=1" in text
+
+
+@pytest.mark.slow
+def test_a_living_holder_keeps_its_lock_and_a_stopped_one_loses_it_and_says_so(host, tmp_path):
+    """The holder's session ends after a read of READ_TIMEOUT seconds without a keepalive, so
+    that a lock never outlives its iris-ops even where a session never sees the end of its input.
+    A living iris-ops keeps it past that time (its keepalives); one stopped longer (SIGSTOP, as
+    Ctrl-Z does) loses it, and says so at its next contact instead of going on without it."""
+    import time
+
+    from iris_ops.locks import READ_TIMEOUT
+
+    proc = subprocess.Popen([sys.executable, "-c", _CONTACTS, "LAPSE"], cwd=tmp_path, env=_env(host),
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+
+    def contact() -> str:
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        for line in proc.stdout:  # structlog, not configured here, logs to stdout too
+            if line.startswith("CONTACT"):
+                return line.strip()
+        return "(it ended)"
+
+    try:
+        assert contact() == "CONTACT ok"  # the first contact takes the lock
+        time.sleep(READ_TIMEOUT + 3)
+        assert not _lock_free(host, "LAPSE"), "a living iris-ops lost its lock"
+        assert contact() == "CONTACT ok"
+        proc.send_signal(signal.SIGSTOP)
+        try:
+            deadline = time.monotonic() + READ_TIMEOUT + 30
+            while not _lock_free(host, "LAPSE"):
+                assert time.monotonic() < deadline, "the lock of a stopped iris-ops never lapsed"
+                time.sleep(1)
+        finally:
+            proc.send_signal(signal.SIGCONT)
+        said = contact()
+        assert said.startswith("CONTACT exit 5: stopped: the lock on namespace LAPSE may have lapsed"), said
+        assert contact().startswith("CONTACT exit 5: stopped:")  # and at every later contact
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=30)
+    assert _lock_free(host, "LAPSE")

@@ -29,8 +29,8 @@ def every_script():
     yield script_builders.freeze_and_copy(f"{MGR}iris-ops-backup-1/", copies, freeze_timeout=0, freeze_limit=300)
     yield script_builders.dismount_and_copy(f"{MGR}iris-ops-backup-1/", [f"{MGR}app_data/", f"{MGR}app_code/"], copies)
     yield script_builders.count_staged("IRISOPS-COUNT-1", [
-        ("IRISOPS-COUNT-1-0", "globals", f"{MGR}iris-ops-backup-1/APP_DATA/"),
-        ("IRISOPS-COUNT-1-1", "routines", f"{MGR}iris-ops-backup-1/APP_CODE/")])
+        ("IRISOPS-COUNT-1-0", "globals", f"{MGR}iris-ops-backup-1/APP_DATA/", f"{MGR}app_data/"),
+        ("IRISOPS-COUNT-1-1", "routines", f"{MGR}iris-ops-backup-1/APP_CODE/", f"{MGR}app_code/")])
     yield script_builders.remove_directory(f"{MGR}iris-ops-backup-1/")
     yield script_builders.existing("T1", ["T1_DATA", "T1_CODE"], [f"{MGR}t1_data/", f"{MGR}t1_code/"])
     yield script_builders.manager_directory()
@@ -256,6 +256,6 @@ def test_row_counts_mount_the_staged_copies_read_write():
     copies read-write (they were streamed already, and are discarded), never read-only."""
     stage = f"{MGR}iris-ops-backup-1/"
     text = script_builders.count_staged("IRISOPS-COUNT-1",
-                                        [("IRISOPS-COUNT-1-0", "globals+routines", stage + "USER/")]).render()
+                                        [("IRISOPS-COUNT-1-0", "globals+routines", stage + "USER/", f"{MGR}user/")]).render()
     mounts = [line for line in text.splitlines() if "MountDatabase(" in line]
     assert mounts and all(f'MountDatabase("{stage}USER/")' in line for line in mounts), mounts

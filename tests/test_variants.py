@@ -20,6 +20,7 @@ import pytest
 from cli_helpers import instance_state, kill_holder, start_lock_holder
 from clihelp import cli, fails, manifest, ok
 from iris_ops.operations.conformance_facts import DIFFERS, FACTS
+from iris_ops.locks import READ_TIMEOUT
 from iris_ops_sim.testbed import VARIANT_NAMES
 
 pytestmark = [pytest.mark.variants, pytest.mark.slow,
@@ -28,27 +29,6 @@ pytestmark = [pytest.mark.variants, pytest.mark.slow,
 ROWS = [("Alice", "100.50"), ("Bob", "200.75"), ("Charlie", "300.25")]
 SECRET = "Vari4nt-Login:Secret"
 RENEW_SECRET = "Renew-Me-7f2c"
-
-
-#: Where iris-ops is not yet right under an answer (issue 21 stays open for these): marked
-#: xfail(strict), so each case still runs, and a fix that makes it pass turns the run red until
-#: the mark goes.
-KNOWN_GAPS = {
-    ("test_a_killed_iris_ops_holds_no_lock", "eof-keeps-session"):
-        "the lock holder halts only when its input ends; under this answer it never ends, so the lock "
-        "outlives a killed iris-ops (needs a keepalive the holder times out on)",
-    ("test_round_trip", "readonly-sql-fails"):
-        "on a root local transport the staged copies are root-owned 0644, so the instance mounts them "
-        "read-only anyway and the row count fails (staged copies need the instance owner's owner and mode)",
-}
-
-
-@pytest.fixture(autouse=True)
-def _known_gap(request):
-    variant = request.node.callspec.params.get("variant_host")
-    reason = KNOWN_GAPS.get((request.node.originalname, variant))
-    if reason:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
 
 
 @pytest.fixture(scope="module")
@@ -99,9 +79,9 @@ def test_a_killed_iris_ops_holds_no_lock(seeded, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("IRIS_OPS_")}
     env.update(sim.env, IRIS_OPS_LOG_FORMAT="json")
     kill_holder(start_lock_holder(env, tmp_path, "APP"))
-    # Its session must end once its input is gone, whatever `iris session` does at the end of
-    # its input.  The wait only absorbs the moment the session needs to see it.
-    ok(cli(sim, "backup", "--ns", "APP", "--out", tmp_path / "after", "--lock-wait", "10"))
+    # Its session must end whatever `iris session` does at the end of its input: at once where it
+    # sees it, within the holder's read timeout (no keepalive comes any more) where it never does.
+    ok(cli(sim, "backup", "--ns", "APP", "--out", tmp_path / "after", "--lock-wait", str(READ_TIMEOUT + 10)))
 
 
 def test_password_logins(seeded):

@@ -330,7 +330,8 @@ def run_backup(op: "Operation", namespace: str, out: Path, *, force: bool, dismo
     count_ns = f"IRISOPS-COUNT-{secrets.token_hex(4).upper()}"
     # Counted after the stream, in the session that removes the staging directory.
     count_script = script_builders.count_staged(
-        count_ns, [(f"{count_ns}-{i}", db["role"], staged[db["name"]]) for i, db in enumerate(dbs)], remove=stage,
+        count_ns, [(f"{count_ns}-{i}", db["role"], staged[db["name"]], db["directory"]) for i, db in enumerate(dbs)],
+        remove=stage,
     )
     if op.dry_run:
         op.runner.show(script)

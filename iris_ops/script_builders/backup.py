@@ -19,7 +19,7 @@ from iris_ops.objectscript import (
     set_,
     var,
 )
-from .common import FILE, table_counts
+from .common import FILE, file_mode, give_owner_and_mode, table_counts
 from .freeze import FreezeOwner, argument_checks, record_freeze, release_record
 
 __all__ = [
@@ -142,23 +142,34 @@ def freeze_and_copy(stage: str, copies: list[tuple[str, str]], *, freeze_timeout
     return script
 
 
-def count_staged(namespace: str, databases: list[tuple[str, str, str]], *, remove: str = "") -> Script:
-    """Counts the rows the copied files hold: each ``(name, role, directory)`` of a staged copy
-    (``directory`` holds its IRIS.DAT) is configured under the temporary database ``name`` and
-    mounted read-write, a temporary ``namespace`` maps them as the source did, the rows are
-    counted, and everything is removed again whatever happened.
+def count_staged(namespace: str, databases: list[tuple[str, str, str, str]], *, remove: str = "") -> Script:
+    """Counts the rows the copied files hold: each ``(name, role, directory, source)`` of a staged
+    copy (``directory`` holds the copy of ``source``'s IRIS.DAT) is given the source file's owner
+    and mode, configured under the temporary database ``name`` and mounted read-write, a
+    temporary ``namespace`` maps them as the source did, the rows are counted, and everything is
+    removed again whatever happened.
+
+    The owner and mode first: a copy made by a session that is not the instance's owner (a local
+    session run by root) belongs to that session, 0644, and the instance would mount it
+    read-only however it is asked; whether CopyFile gives the copy the source's owner and mode is
+    not documented either way.
     With ``remove`` (the staging directory), a last ``always`` step removes that tree too, as
     :func:`remove_directory` does: one session for both.
     Result: ``tables`` [{name, row_count}] (and ``removed``)."""
     ns = lit(names.namespace(namespace))
-    dbs = [(names.database(n), role, names.directory(d)) for n, role, d in databases]
-    globals_db = next(n for n, role, _ in dbs if role in ("globals", "globals+routines"))
-    routines_db = next(n for n, role, _ in dbs if role in ("routines", "globals+routines"))
-    obj = var("obj")
+    dbs = [(names.database(n), role, names.directory(d), names.directory(src)) for n, role, d, src in databases]
+    globals_db = next(n for n, role, _, _ in dbs if role in ("globals", "globals+routines"))
+    routines_db = next(n for n, role, _, _ in dbs if role in ("routines", "globals+routines"))
+    obj, mode, owner = var("obj"), var("smode"), var("sown")
     script = Script("%SYS", purpose="count rows in the copies")
-    for index, (name, _, directory) in enumerate(dbs):
+    for index, (name, _, directory, source) in enumerate(dbs):
+        copy, original = lit(directory + "IRIS.DAT"), lit(source + "IRIS.DAT")
         script.step(
             f"attach{index}",
+            set_(mode, file_mode(original)),
+            set_(owner, lit("")),
+            o.do(call(FILE, "GetOwnerGroup", original, o.byref("sown"))),
+            *give_owner_and_mode(copy, mode, owner, what=f"the copy of {source}IRIS.DAT"),
             o.kill(var("props")),
             set_(var("props", "Directory"), lit(directory)),
             check_status(call("Config.Databases", "Create", lit(name), o.byref("props"))),
@@ -186,7 +197,7 @@ def count_staged(namespace: str, databases: list[tuple[str, str, str]], *, remov
         o.if_(call("Config.Namespaces", "Exists", ns), check_status(call("Config.Namespaces", "Delete", ns))),
         always=True,
     )
-    for index, (name, _, directory) in enumerate(dbs):
+    for index, (name, _, directory, _) in enumerate(dbs):
         script.step(
             f"detach{index}",
             o.if_(call("Config.Databases", "Exists", lit(name)), check_status(call("Config.Databases", "Delete", lit(name)))),

@@ -22,7 +22,7 @@ import json
 from iris_ops import names
 from iris_ops import objectscript as o
 from iris_ops.objectscript import Code, Script, call, check_true, lit, method, op, result, set_, var
-from .common import FILE
+from .common import FILE, file_mode, give_owner_and_mode
 
 __all__ = [
     "DIRECTORY", "RECORD_READ", "probe_step", "clone_steps", "fill_statements", "cache_describe",
@@ -146,15 +146,10 @@ def clone_steps(script: Script, cache_dir: "str | Code", sha256: str, size: int,
     dat, record = _at(cache_dir, f"{sha256}.DAT"), _at(cache_dir, f"{sha256}.json")
     used = _at(cache_dir, f"{sha256}.json.used-{token}")
     target = _path(directory, "IRIS.DAT")
-    hit, why, mode, owner, now = var("hit"), var("why"), var("cmode"), var("cown"), var("cnow")
-    permissions = op(call(FILE, "Attributes", target), "#", 4096)
-    keep = [  # the placed file's owner and mode, whatever CopyFile did to them
-        o.if_(op(permissions, "'=", mode), check_true(call(FILE, "SetAttributes", target, mode),
-                                                      "cannot give the copy its mode back")),
-        set_(now, lit("")),
-        o.do(call(FILE, "GetOwnerGroup", target, o.byref("cnow"))),
-        o.if_(op(now, "'=", owner), o.check_status(call(FILE, "SetOwnerGroup", target, owner))),
-    ]
+    hit, why, mode, owner = var("hit"), var("why"), var("cmode"), var("cown")
+    permissions = file_mode(target)
+    # the placed file's owner and mode, whatever CopyFile did to them
+    keep = give_owner_and_mode(target, mode, owner, what="the copy")
     script.step(f"probe{key}", *_probe_at(dat, record, sha256, size))
     script.step(
         f"copy{key}",

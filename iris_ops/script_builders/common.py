@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from iris_ops import names
 from iris_ops import objectscript as o
-from iris_ops.objectscript import Code, call, check_sql, check_status, func, lit, method, op, prop, result, set_, var
+from iris_ops.objectscript import (Code, call, check_sql, check_status, check_true, func, lit, method, op, prop, result,
+                                   set_, var)
 
 __all__ = [
     "FILE", "NAMESPACE_PROPERTIES", "RESOURCE_DESCRIPTION", "RESOURCE_WITH_ROLE_DESCRIPTION", "TABLES_QUERY",
     "quoted_identifier", "table_counts", "database_facts", "MAP_CLASSES", "read_listed", "mappings_of",
     "resource_users", "for_each_namespace", "ROLE_DESCRIPTION", "SMALL_READ", "read_small_file",
-    "delete_our_role", "for_each_database",
+    "delete_our_role", "for_each_database", "file_mode", "give_owner_and_mode",
 ]
 
 
@@ -234,4 +235,24 @@ def for_each_namespace(*body: Code) -> list[Code]:
             ),
             set_(ns, func("$Order", var("all", ns))),
         ),
+    ]
+
+
+def file_mode(path: Code) -> Code:
+    """The permission bits of the file at ``path`` (``%File.Attributes`` modulo 4096)."""
+    return op(call(FILE, "Attributes", path), "#", 4096)
+
+
+def give_owner_and_mode(path: Code, mode: Code, owner: Code, *, what: str) -> list[Code]:
+    """Statements giving the file at ``path`` the permission bits in ``mode`` and the
+    ``owner:group`` in ``owner`` when it has others.  ``SetOwnerGroup`` is called only then: it
+    needs a session allowed to chown (a local session run by root, whose copies are root's);
+    a session whose copies already have the owner never calls it."""
+    now = var("gonow")
+    return [
+        o.if_(op(file_mode(path), "'=", mode), check_true(call(FILE, "SetAttributes", path, mode),
+                                                          f"cannot give {what} its mode")),
+        set_(now, lit("")),
+        o.do(call(FILE, "GetOwnerGroup", path, o.byref("gonow"))),
+        o.if_(op(now, "'=", owner), check_status(call(FILE, "SetOwnerGroup", path, owner))),
     ]

@@ -192,6 +192,16 @@ def host_runtime_entries() -> tuple[_Entry, ...]:
             add(_Entry(f"/usr/local/lib/{base}", "file", os.path.realpath(library)))
             add(_Entry(f"{default_dirs[0]}/{base}", "symlink", f"/usr/local/lib/{base}"))
 
+    # glibc loads libgcc_s.so.1 by dlopen (no ldd names it) when a thread ends: CPython ends
+    # each thread with pthread_exit, which without it aborts the process ("libgcc_s.so.1 must
+    # be installed for pthread_exit to work", exit status 134).
+    libc = next((lib for lib in libraries if os.path.basename(lib).startswith("libc.so")), None)
+    gcc_s = os.path.join(os.path.dirname(libc), "libgcc_s.so.1") if libc else ""
+    if not os.path.exists(gcc_s):
+        raise ImageBuildError("libgcc_s.so.1 not found beside this host's libc",
+                              fix="Install Debian's libgcc-s1, which every Python thread's end needs.")
+    add(_Entry(f"{default_dirs[0]}/libgcc_s.so.1", "file", os.path.realpath(gcc_s)))
+
     add(_Entry("/bin/busybox", "file", busybox))
     available = set(subprocess.run([busybox, "--list"], capture_output=True, text=True).stdout.split())
     missing = [a for a in BUSYBOX_APPLETS if a not in available and a != "["]
