@@ -85,10 +85,10 @@ LOCK_NAMESPACE = "%SYS"
 CLOSE_WAIT = 10.0
 #: Seconds each read of the holder's wait loop lasts: one that brings nothing ends the holder
 #: (no keepalive came, or its input ended).
-READ_TIMEOUT = 20
+READ_TIMEOUT = 10
 #: Seconds between two keepalive lines; well under READ_TIMEOUT, so that a busy machine never
 #: makes a living iris-ops miss one.
-KEEPALIVE_EVERY = 3
+KEEPALIVE_EVERY = 2
 #: The keepalive line (any other line ends the holder).
 KEEPALIVE = "."
 #: A process that finds a lock busy but no holder recorded looks again this many times, this
@@ -189,6 +189,12 @@ def _what(key: str) -> str:
     return "the instance's freeze" if key == FREEZE else f"namespace {key}"
 
 
+def _clock() -> float:
+    """Seconds on a clock that also runs while this machine sleeps (CLOCK_BOOTTIME where there is
+    one): an instance elsewhere does not sleep with it, and its holder's read times out."""
+    return time.clock_gettime(time.CLOCK_BOOTTIME) if hasattr(time, "CLOCK_BOOTTIME") else time.monotonic()
+
+
 class Keepalive:
     """Sends a holder session :data:`KEEPALIVE` every :data:`KEEPALIVE_EVERY` seconds from a
     daemon thread, until :meth:`end`.  The thread only writes; nothing else writes to the session
@@ -200,7 +206,7 @@ class Keepalive:
 
     def __init__(self, session: "OpenSession") -> None:
         self.session = session
-        self.sent = time.monotonic()  # the holder's first read starts about now
+        self.sent = _clock()  # the holder's first read starts about now
         self.gap: float | None = None  # set for good once a keepalive came too late, or not at all
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="iris-ops-lock-keepalive", daemon=True)
@@ -215,9 +221,9 @@ class Keepalive:
                 # on): what tells is the time, measured once the line is on its way.
                 self.session.send(line)
             except Exception:
-                self.gap = time.monotonic() - previous
+                self.gap = _clock() - previous
                 return
-            now = time.monotonic()
+            now = _clock()
             if now - previous > self.LIMIT:
                 self.gap = now - previous
                 return
@@ -228,7 +234,7 @@ class Keepalive:
         one (this process was stopped, or could not send), else None."""
         if self.gap is not None:
             return self.gap
-        silent = time.monotonic() - self.sent
+        silent = _clock() - self.sent
         return silent if silent > self.LIMIT else None
 
     def end(self) -> "OpenSession":
