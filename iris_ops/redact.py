@@ -13,7 +13,8 @@ from __future__ import annotations
 import os
 from typing import Any, Mapping
 
-__all__ = ["MASK", "declare", "is_secret", "remember", "remember_environment", "text", "value", "processor"]
+__all__ = ["MASK", "declare", "is_secret", "remember", "remember_environment", "child_environment", "text", "value",
+           "processor"]
 
 MASK = "***"
 _SUFFIXES = ("password", "passwd", "secret", "token")
@@ -43,6 +44,16 @@ def remember_environment(environ: Mapping[str, str] | None = None) -> None:
     for name, secret in (os.environ if environ is None else environ).items():
         if is_secret(name):
             remember(secret)
+
+
+def child_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for a process iris-ops starts on this host (a local ``iris session``):
+    this one's, without iris-ops' own secret settings (``IRIS_OPS_PASSWORD`` and any other
+    secret ``IRIS_OPS_*``).  The session gets its login on stdin, and whatever runs in it could
+    read its environment.  Other variables pass, for the user's own code to read."""
+    environ = os.environ if environ is None else environ
+    return {name: held for name, held in environ.items()
+            if not (name.upper().startswith("IRIS_OPS_") and is_secret(name))}
 
 
 def text(s: str) -> str:

@@ -115,3 +115,40 @@ def test_an_item_deleted_between_listing_and_reading_is_skipped(iris_shim):
     pm = new_plugin_manager(load_entry_points=False)
     runner = Runner(pm, Target(transport="local", iris_command=str(iris_shim)), timeout=30)
     assert runner.run(script, changes=False)["seen"] == ["USER"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["script", "lock-holder"])
+def test_the_iris_it_starts_never_sees_a_secret_setting(sim_host, tmp_path, kind):
+    """The local transport starts `iris session` with this process's environment but iris-ops'
+    secret settings: whatever runs in the session could read it.  Read from /proc while each
+    kind of session runs (a script's, and the lock holder's that lives through an operation)."""
+    import time
+
+    secret = "Env-Leak-Check-7d1e"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IRIS_OPS_")}
+    env.update(sim_host.env, IRIS_OPS_PASSWORD=secret, IRIS_OPS_LOG_FORMAT="json", USERS_OWN_VARIABLE="kept")
+    # OS authentication lets `iris session` in: the password is configured but never asked for.
+    args = ["run", "--ns", "%SYS", "Hang 3"] if kind == "script" else [
+        "backup", "--ns", "USER", "--out", str(tmp_path / "fx")]
+    proc = subprocess.Popen([sys.executable, "-m", "iris_ops", *args], env=env, cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    seen: dict[int, bytes] = {}
+    while proc.poll() is None:
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    argv = f.read().split(b"\0")
+                if any(a.endswith(b"/iris") for a in argv) and b"session" in argv:
+                    with open(f"/proc/{pid}/environ", "rb") as f:
+                        seen[int(pid)] = f.read()
+            except OSError:  # it ended meanwhile
+                continue
+        time.sleep(0.02)
+    out, err = proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    assert seen, "no `iris session` was seen running"
+    for environ in seen.values():
+        assert secret.encode() not in environ
+        assert b"USERS_OWN_VARIABLE=kept" in environ.split(b"\0")
+    assert secret.encode() not in out + err

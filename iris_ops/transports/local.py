@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from iris_ops import hookimpl
+from iris_ops import hookimpl, redact
 from iris_ops.errors import ConfigError, DeadlineExceeded, InstanceError, UnreachableError
 
 if TYPE_CHECKING:
@@ -37,7 +37,8 @@ def _run(target: Target, argv: list[str], stdin: bytes, timeout: float, *, inter
     command = [target.iris_command, *argv]
     deadline = time.monotonic() + timeout
     try:
-        proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=redact.child_environment())
     except FileNotFoundError:
         raise UnreachableError(
             f"the `{target.iris_command}` command was not found on this host",

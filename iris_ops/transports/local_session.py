@@ -8,6 +8,7 @@ import select
 import subprocess
 import time
 
+from iris_ops import redact
 from iris_ops.errors import DeadlineExceeded, UnreachableError
 from iris_ops.transports.base import OpenSession, Target
 
@@ -63,6 +64,7 @@ class LocalSession(OpenSession):
             self.proc = subprocess.Popen(
                 [target.iris_command, "session", target.instance, "-U", namespace],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+                env=redact.child_environment(),
             )
         except FileNotFoundError:
             raise UnreachableError(
