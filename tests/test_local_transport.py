@@ -152,3 +152,18 @@ def test_the_iris_it_starts_never_sees_a_secret_setting(sim_host, tmp_path, kind
         assert secret.encode() not in environ
         assert b"USERS_OWN_VARIABLE=kept" in environ.split(b"\0")
     assert secret.encode() not in out + err
+
+
+def test_a_host_install_is_the_instance_it_was_installed_as_whatever_the_caller_sets(sim_host, tmp_path):
+    """The local transport hands `iris session` the caller's environment: the simulator's own
+    switches there (another registry, a delay past every deadline, a variant) change nothing of
+    a host install, whose launchers pin what its instance is."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IRIS_OPS_")}
+    env.update(sim_host.env, IRISSIM_REGISTRY=str(tmp_path / "other.json"), IRISSIM_DELAY="600",
+               IRISSIM_VARIANTS="eof-keeps-session")
+    done = subprocess.run([sys.executable, "-m", "iris_ops", "run", "--ns", "%SYS", "--timeout", "20",
+                           'Write "seen ",##class(Config.Namespaces).Exists("USER"),!'], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "seen 1" in done.stdout
+    assert not (tmp_path / "other.json").exists()

@@ -195,8 +195,11 @@ class HostSim:
         package_parent = Path(__file__).resolve().parent  # holds the irissim package
         from iris_ops_sim.irissim import variants
 
-        launchers.write_launchers(self.home / "bin", str(package_parent), env={"IRISSIM_REGISTRY": str(self.registry)},
-                                  pycache=self.home / "pycache",
-                                  pinned={variants.ENV: variants.environment(self.variants).get(variants.ENV, "")})
+        # Everything that makes this instance what it is, pinned: the local transport hands a
+        # session the caller's environment, and a test variable there (another registry, a
+        # delay) must not change which instance answers or how.
+        launchers.write_launchers(self.home / "bin", str(package_parent), pycache=self.home / "pycache",
+                                  pinned={"IRISSIM_REGISTRY": str(self.registry), "IRISSIM_DELAY": "",
+                                          variants.ENV: variants.environment(self.variants).get(variants.ENV, "")})
         self.instance.call("init", "--install-dir", str(self.install_dir))
         return self
