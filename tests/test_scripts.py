@@ -39,7 +39,6 @@ def every_script():
     yield script_builders.ensure_resource("%DB_APP_DATA")
     yield script_builders.delete_resource("%DB_APP_DATA")
     yield script_builders.delete_resource("%DB_APP_DATA", with_role=True)
-    yield script_builders.resource_exists("%DB_%DEFAULT")
     yield script_builders.resource_status("%DB_%DEFAULT")
     yield script_builders.create_database("T1_DATA", f"{MGR}t1_data/")
     yield script_builders.create_namespace("T1", "T1_DATA", "T1_CODE")
@@ -56,7 +55,6 @@ def every_script():
     yield script_builders.restored_databases("iris-ops-restore.json")
     yield script_builders.database_users(None, [("APP_DATA", f"{MGR}app_data/")])
     yield script_builders.delete_all(None, [("T1_DATA", f"{MGR}t1_data/", "%DB_T1_DATA")])
-    yield script_builders.resource_exists("%DB_APP_DATA")
     yield script_builders.resource_status("%DB_APP_DATA")
     cache = f"{MGR}iris-ops-cache/"
     RECORD = record_text({"sha256": "a" * 64, "size": 8192, "fixture": 'a "quoted" fixture \u00e9'})

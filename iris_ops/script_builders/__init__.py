@@ -79,8 +79,6 @@ _WHERE = {
     "existing": "restore",
     "make_directory": "restore",
     "manager_directory": "restore",
-    "resource_exists": "restore",
-    "resources_exist": "restore",
     "restore_facts": "restore",
     "NewDatabase": "restore",
     "restore_databases": "restore",
@@ -115,4 +113,4 @@ if TYPE_CHECKING:  # pragma: no cover - what type checkers and IDEs see
     from .describe import configured_names, counts, database_users, describe_namespace, namespace_names, resource_status, restored_databases, sql_statement  # noqa: F401
     from .freeze import FREEZE_ARGUMENTS, FREEZE_ARGUMENTS_MISSING, FREEZE_RECORD, FreezeOwner, freeze_arguments, freeze_state, release_freeze, thaw_entry, wd_suspended  # noqa: F401
     from .replace import swap  # noqa: F401
-    from .restore import Guard, create_database, create_namespace, delete_resource, ensure_resource, existing, guard_step, make_directory, manager_directory, resource_exists, resources_exist, restore_facts, revoke_step, NewDatabase, restore_databases  # noqa: F401
+    from .restore import Guard, create_database, create_namespace, delete_resource, ensure_resource, existing, guard_step, make_directory, manager_directory, restore_facts, revoke_step, NewDatabase, restore_databases  # noqa: F401

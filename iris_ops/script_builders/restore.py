@@ -11,7 +11,7 @@ from .common import FILE, RESOURCE_DESCRIPTION, ROLE_DESCRIPTION, delete_our_rol
 
 __all__ = [
     "existing", "manager_directory", "make_directory", "ensure_resource", "restore_facts", "NewDatabase",
-    "restore_databases", "resources_exist", "resource_exists", "delete_resource", "create_database",
+    "restore_databases", "delete_resource", "create_database",
     "create_namespace", "GUARD_LOCK", "Guard", "guard_step", "revoke_step",
     "database_statements", "namespace_statements",
 ]
@@ -155,7 +155,7 @@ def restore_facts(namespace: str, databases: list[str], resources: list[str],
     ``ManagerDirectory`` (``NormalizeDirectory`` relative to it), as is the fixture cache
     ``<mgr>iris-ops-cache/``.  Result: ``manager_directory`` and ``version`` (as
     :func:`manager_directory`), what :func:`existing` returns (``directories`` keyed by the
-    computed paths), what :func:`resources_exist` returns, and with ``cached`` (a list of (sha256,
+    computed paths), ``resources`` as :func:`_resources_step` reads them, and with ``cached`` (a list of (sha256,
     size)) ``cache_dir``, ``cache`` {sha256: 0/1}: whether the fixture cache may serve each, and
     ``cache_why`` {sha256: why not} (:func:`iris_ops.script_builders.cache.probe_step`), and with
     ``journals`` (file names in the manager directory) ``journals`` {name: 0/1}: whether each
@@ -276,13 +276,9 @@ def restore_databases(namespace: str, databases: list[NewDatabase], globals_db: 
     return script
 
 
-def resources_exist(resources: list[str]) -> Script:
-    """Read-only.  Result: ``resources`` {NAME: {"exists": 0/1, "role_exists": 0/1}}
-    (Security.Resources.Exists, and Security.Roles.Exists of the same name)."""
-    return _resources_step(Script("%SYS", purpose="check resources"), resources)
-
-
 def _resources_step(script: Script, resources: list[str]) -> Script:
+    """Adds step ``resources``: {NAME: {"exists": 0/1, "role_exists": 0/1}} (Security.Resources.Exists,
+    and Security.Roles.Exists of the same name).  Read-only."""
     found, one = var("found"), var("one")
     statements = [set_(found, o.dynamic_object())]
     for resource in dict.fromkeys(resources):
@@ -293,19 +289,6 @@ def _resources_step(script: Script, resources: list[str]) -> Script:
             o.do(method(found, "%Set", res, one)),
         ]
     script.step("resources", *statements, result("resources", found))
-    return script
-
-
-def resource_exists(resource: str) -> Script:
-    """Read-only.  Result: ``exists`` (Security.Resources.Exists) and ``role_exists``
-    (Security.Roles.Exists of the same name)."""
-    res = lit(names.resource(resource))
-    script = Script("%SYS", purpose=f"check resource {resource}")
-    script.step(
-        "resource",
-        result("exists", call("Security.Resources", "Exists", res)),
-        result("role_exists", call("Security.Roles", "Exists", res)),
-    )
     return script
 
 
