@@ -393,7 +393,6 @@ def test_the_cache_scripts_parse():
             script_builders.cache_describe(f"{mgr}iris-ops-cache/", [f"{sha}.DAT", f"{sha}.json"]),
             script_builders.cache_remove(f"{mgr}iris-ops-cache/", [f"{sha}.json", f"{sha}.DAT"]),
             script_builders.cache_hash(f"{mgr}iris-ops-cache/", sha),
-            script_builders.resources_exist(["%DB_APP", "%DB_%DEFAULT"]),
             script_builders.restore_facts("T1", ["T1"], ["%DB_APP"], [(sha, 8192)]),
             script_builders.create_database("T1", f"{mgr}t1/", "%DB_APP")]
     for script in made:
