@@ -137,9 +137,12 @@ def test_the_iris_it_starts_never_sees_a_secret_setting(sim_host, tmp_path, kind
     while proc.poll() is None:
         for pid in filter(str.isdigit, os.listdir("/proc")):
             try:
+                with open(f"/proc/{pid}/stat", "rb") as f:  # ppid: the 2nd field after "(comm)"
+                    parent = int(f.read().rsplit(b")", 1)[1].split()[1])
                 with open(f"/proc/{pid}/cmdline", "rb") as f:
                     argv = f.read().split(b"\0")
-                if any(a.endswith(b"/iris") for a in argv) and b"session" in argv:
+                # this iris-ops' own children only (other tests' containers show here too)
+                if parent == proc.pid and any(a.endswith(b"/iris") for a in argv) and b"session" in argv:
                     with open(f"/proc/{pid}/environ", "rb") as f:
                         seen[int(pid)] = f.read()
             except OSError:  # it ended meanwhile

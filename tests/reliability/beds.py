@@ -21,6 +21,10 @@ DELAY_S = 2
 SLOW_TIMEOUT_S = 1
 
 
+#: The file the disk bed's command makes once its state lives off the full disk.
+BED_READY = "/tmp/bed-ready"
+
+
 def run_bed(engine, image: str, kind: str) -> SimContainer:
     from iris_ops_sim.control import SimControl, docker_exec
 
@@ -37,9 +41,11 @@ def run_bed(engine, image: str, kind: str) -> SimContainer:
             environment={"IRISSIM_REGISTRY": "/disk/simregistry.json"},
             # The simulator's own bookkeeping (mgr/.sim: the freeze, mounts; IRIS keeps these in
             # shared memory) stays off the full disk; databases, CPF and staging copies are on it.
+            # /tmp/bed-ready once the state has moved: a session works as soon as init is done,
+            # and one that ran between the move and the link would find no state.
             command=["sh", "-c", "iris-sim init --install-dir /disk/irissys >/dev/null"
                      " && mv /disk/irissys/mgr/.sim /tmp/simstate && ln -s /tmp/simstate /disk/irissys/mgr/.sim"
-                     " && exec iris-sim daemon"],
+                     f" && touch {BED_READY} && exec iris-sim daemon"],
         )
     elif kind == "slow":
         options = dict(environment={"IRISSIM_DELAY": str(DELAY_S)})
@@ -48,6 +54,11 @@ def run_bed(engine, image: str, kind: str) -> SimContainer:
     try:
         engine.client.containers.run(image, name=name, detach=True, network_mode="none", labels={LABEL: "1"},
                                      hostname=name[:63], **options)
+        if kind == "disk":
+            deadline = time.monotonic() + 60
+            while not sc.exists(BED_READY):
+                assert time.monotonic() < deadline, f"the disk bed {name} never got ready"
+                time.sleep(0.1)
         wait_ready(sc, timeout=60)
     except BaseException:
         remove_bed(sc)
