@@ -368,7 +368,7 @@ def test_transfers_use_bounded_memory(api, c):
 
 
 @pytest.mark.slow
-def test_90_iris_sessions_each_complete(docker_engine, c):
+def test_45_iris_sessions_each_complete(docker_engine, c):
     """docker-py loses the banner of most `iris session` runs; exec_command loses nothing, also
     with three sessions running at a time (one engine client per thread)."""
     from concurrent.futures import ThreadPoolExecutor
@@ -378,7 +378,7 @@ def test_90_iris_sessions_each_complete(docker_engine, c):
     def run(first: int) -> int:
         client = docker_exec.connect(docker_engine.base_url, timeout=10)
         try:
-            for i in range(first, 90, 3):
+            for i in range(first, 45, 3):
                 marker = f"done-{i}"
                 script = f'Write "{marker}",!\nHalt\n'.encode()
                 result = exec_command(client, c, argv, stdin=script, deadline=soon(30))
@@ -387,12 +387,12 @@ def test_90_iris_sessions_each_complete(docker_engine, c):
                 assert text.startswith("\nNode: ") or text.startswith("Node: "), (i, text)
                 assert "Instance: IRIS" in text, (i, text)
                 assert marker + "\n" in text.replace("\r\n", "\n"), (i, text)
-            return len(range(first, 90, 3))
+            return len(range(first, 45, 3))
         finally:
             client.close()
 
     with ThreadPoolExecutor(3) as pool:
-        assert sum(pool.map(run, range(3))) == 90
+        assert sum(pool.map(run, range(3))) == 45
 
 
 # -- reading from the host side (iris_ops.transports.docker_host) -------------------------------

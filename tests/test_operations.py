@@ -157,7 +157,7 @@ def test_backup_during_writes(sim_container, tmp_path):
     sc.instance.sql("USER", "CREATE TABLE Demo.Counter (Id INT, N INT)")
     for i in range(20):
         sc.instance.sql("USER", f"INSERT INTO Demo.Counter (Id, N) VALUES ({i}, 0)")
-    writer = sc.instance.start_writer("USER", "Demo.Counter", "N", interval=0.001)
+    writer = sc.instance.start_writer("USER", "Demo.Counter", "N", interval=0.005)
     try:
         out = tmp_path / "fx"
         ok(cli(sc, "backup", "--ns", "USER", "--out", out))

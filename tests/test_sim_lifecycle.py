@@ -146,13 +146,18 @@ def test_sim_up_dir_installs_on_this_host_even_with_an_engine(docker_engine, tmp
     assert both.returncode == 2 and "give one" in both.stderr and not (tmp_path / "sim").exists()
     home = Path(tempfile.mkdtemp(prefix="iris-ops-test-")) / "sim"  # pytest's own tmp is private
     home.parent.chmod(0o755)
-    before = {c.id for c in docker_engine.client.containers.list(all=True)}
+    from iris_ops_sim.tasks import DEFAULT_CONTAINER
+
+    def named() -> list[str]:  # the container `sim up` would start (other tests' come and go meanwhile)
+        return [c.id for c in docker_engine.client.containers.list(all=True) if c.name == DEFAULT_CONTAINER]
+
+    before = named()
     try:
         up = ok(iris_ops(env, "sim", "up", "--dir", home))
         found = exports(up.stdout)
         assert found["IRIS_OPS_TRANSPORT"] == "local" and found["IRIS_OPS_SIM_DIR"] == str(home)
         assert "installed on this host" in up.stderr and "--dir asks for a host install" in up.stderr
-        assert {c.id for c in docker_engine.client.containers.list(all=True)} == before
+        assert named() == before
         status = ok(iris_ops({**env, "IRIS_OPS_SIM_DIR": str(home)}, "sim", "status", "--dir", home))
         assert f"host install {home}" in status.stdout
     finally:
