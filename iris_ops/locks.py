@@ -263,18 +263,19 @@ def holding(op: "Operation", namespace: str, *, wait: float, freeze: bool = Fals
     refused: list[IrisOpsError] = []
 
     def take() -> None:
+        if refused:
+            raise refused[0]
         if taken:
             silent = taken[0].lapsed()
             if silent is None:
                 return
+            # Kept in `taken`: the block's end still stops the keepalives and ends the holder.
             refused.append(InstanceError(
                 f"stopped: the lock on {' and '.join(_what(key) for key in script.keys)} may have lapsed (no keepalive "
                 f"reached its holder for {silent:.0f} s; it gives up after {READ_TIMEOUT} s), so another operation may "
                 "hold it now; nothing more was done",
                 fix="Was iris-ops stopped (Ctrl-Z, kill -STOP)? Run the operation again; `iris-ops doctor` lists "
                 "anything this one left."))
-            taken.clear()  # the holder is released below, as after any failure
-        if refused:
             raise refused[0]
         try:
             taken.append(Keepalive(_take(op, script)))

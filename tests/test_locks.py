@@ -463,6 +463,8 @@ with op.bound(), locks.holding(op, sys.argv[1], wait=0):
             print("CONTACT ok", flush=True)
         except IrisOpsError as exc:
             print(f"CONTACT exit {exc.exit_code}: {exc.message}", flush=True)
+import threading
+print("CONTACT keepalives left:", sum(t.name == "iris-ops-lock-keepalive" for t in threading.enumerate()), flush=True)
 """
 
 
@@ -484,9 +486,12 @@ def test_a_living_holder_keeps_its_lock_and_a_stopped_one_loses_it_and_says_so(h
     proc = subprocess.Popen([sys.executable, "-c", _CONTACTS, "LAPSE"], cwd=tmp_path, env=_env(host),
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
 
-    def contact() -> str:
-        proc.stdin.write("\n")
-        proc.stdin.flush()
+    def contact(line: str = "\n") -> str:
+        if line:
+            proc.stdin.write(line)
+            proc.stdin.flush()
+        else:
+            proc.stdin.close()
         for line in proc.stdout:  # structlog, not configured here, logs to stdout too
             if line.startswith("CONTACT"):
                 return line.strip()
@@ -508,7 +513,10 @@ def test_a_living_holder_keeps_its_lock_and_a_stopped_one_loses_it_and_says_so(h
         said = contact()
         assert said.startswith("CONTACT exit 5: stopped: the lock on namespace LAPSE may have lapsed"), said
         assert contact().startswith("CONTACT exit 5: stopped:")  # and at every later contact
+        # its input ends, and so does the operation: the lock's keepalive thread with it
+        assert contact("") == "CONTACT keepalives left: 0"
     finally:
-        proc.stdin.close()
+        if not proc.stdin.closed:
+            proc.stdin.close()
         proc.wait(timeout=30)
     assert _lock_free(host, "LAPSE")
