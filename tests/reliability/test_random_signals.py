@@ -34,7 +34,7 @@ import pytest
 from reliability import beds
 from reliability.conftest import comparable, host_leftovers, leftovers_in
 
-MOMENTS = 5  # per operation
+MOMENTS = 4  # per operation
 SEED = int(os.environ.get("IRIS_OPS_SIGNAL_SEED") or time.time_ns() % 1_000_000)
 
 
