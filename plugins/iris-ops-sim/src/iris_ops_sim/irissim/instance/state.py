@@ -252,16 +252,7 @@ class SimInstance(MountsMixin, WriteDaemonMixin, JournalMixin, SqlMixin):
                 lines += ["", f"[Map.{ns}]"] + [f"{key}={value}" for key, value in entries.items()]
         host = self._host(self.cpf_path)
         fresh = not host.exists()
-        # Whole or not at all (a new file renamed over the old one, with its owner and mode): a
-        # container killed mid-write must not leave a torn CPF that has lost %SYS.
-        tmp = host.with_name(host.name + ".tmp")
-        tmp.write_text("\n".join(lines) + "\n")
-        if not fresh:
-            was = host.stat()
-            os.chmod(tmp, was.st_mode & 0o7777)
-            if (was.st_uid, was.st_gid) != (os.geteuid(), os.getegid()):
-                os.chown(tmp, was.st_uid, was.st_gid)
-        os.replace(tmp, host)
+        host.write_text("\n".join(lines) + "\n")
         if fresh:
             self.fs.created(self.cpf_path, *IRISOWNER)
             os.chmod(host, 0o664)
