@@ -199,3 +199,15 @@ def test_file_dates_are_its_modification_and_change_times(inst):
     assert call(inst, f, "GetFileDateCreated", path, 1) == horolog(os.stat(host).st_ctime_ns)
     assert call(inst, f, "GetFileDateModified", path, 1) == "66841,11045.5"
     assert call(inst, f, "GetFileDateCreated", "/usr/irissys/mgr/nothere", 1) == ""
+
+
+def test_a_cpf_write_cut_short_is_mended_from_the_last_whole_copy(tmp_path):
+    """A container killed while iris.cpf is rewritten in place leaves a torn file; the instance
+    reads back the last whole configuration (the namespace made just before included)."""
+    inst = new_instance(tmp_path)
+    inst.create_namespace("TORN", "USER")
+    cpf = inst.fs.host_path(inst.cpf_path)
+    whole = cpf.read_text()
+    cpf.write_text(whole[: len(whole) // 3])  # the kill, a third of the way through
+    assert {"%SYS", "USER", "APP", "TORN"} <= set(inst.read_config()["Namespaces"])
+    assert cpf.read_text() == whole

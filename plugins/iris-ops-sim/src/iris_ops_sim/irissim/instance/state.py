@@ -218,6 +218,7 @@ class SimInstance(MountsMixin, WriteDaemonMixin, JournalMixin, SqlMixin):
             text = self._host(self.cpf_path).read_text()
         except FileNotFoundError:
             return cpf
+        text = self._whole_cpf(text)
         for line in text.splitlines():
             if line.startswith("[") and line.endswith("]"):
                 section = line[1:-1]
@@ -250,12 +251,31 @@ class SimInstance(MountsMixin, WriteDaemonMixin, JournalMixin, SqlMixin):
         for ns, entries in cpf.get("Maps", {}).items():
             if entries:
                 lines += ["", f"[Map.{ns}]"] + [f"{key}={value}" for key, value in entries.items()]
+        text = "\n".join(lines) + "\n"
+        # iris.cpf is written in place (irisowner may not create files in the install directory),
+        # so a kill mid-write could tear it: the whole text goes first, atomically, to a copy the
+        # instance reads back when the two differ (the way IRIS keeps a last good CPF).
+        copy = self._host(self._sim + "/iris.cpf.last")
+        tmp = copy.with_name("iris.cpf.last.tmp")
+        tmp.unlink(missing_ok=True)  # left by a kill, perhaps by another user
+        tmp.write_text(text)
+        os.replace(tmp, copy)
         host = self._host(self.cpf_path)
         fresh = not host.exists()
-        host.write_text("\n".join(lines) + "\n")
+        host.write_text(text)
         if fresh:
             self.fs.created(self.cpf_path, *IRISOWNER)
             os.chmod(host, 0o664)
+
+    def _whole_cpf(self, text: str) -> str:
+        """The CPF's text, mended from the last whole copy when a write into it was cut short."""
+        try:
+            last = self._host(self._sim + "/iris.cpf.last").read_text()
+        except FileNotFoundError:
+            return text
+        if text != last:
+            self._host(self.cpf_path).write_text(last)
+        return last
 
     @contextlib.contextmanager
     def config(self) -> Iterator[dict]:
