@@ -20,10 +20,10 @@ import contextlib
 import re
 import threading
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from iris_ops import errors
+from iris_ops.transports.base import ExecResult  # what exec_command returns, as every transport does
 from iris_ops.transports.docker_errors import (
     container_missing,
     container_not_running,
@@ -47,15 +47,6 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["ExecResult", "connect", "exec_command", "supports_stdin_half_close", "no_iris_command"]
 
 _TAIL = 2000
-
-
-@dataclass(frozen=True)
-class ExecResult:
-    """Outcome of :func:`exec_command`."""
-
-    exit_code: int
-    stdout: bytes
-    stderr: bytes
 
 
 # --------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ an expression contains no whitespace (``Write 1 + 2`` is a ``<SYNTAX>`` error).
 
 Errors: :class:`~.scanner.ParseError` (an :class:`~.runtime.IrisError` ``<SYNTAX>``) for text IRIS rejects,
 and ``<UNIMPLEMENTED>`` for valid ObjectScript this simulator does not run (globals, routines,
-``$$`` extrinsics, ``New``, ``Xecute``...): rejecting it is stricter than IRIS, never more
+``$$`` extrinsics, ``New``...): rejecting it is stricter than IRIS, never more
 forgiving.  ``pos`` is the column of the command that holds the error (where the caret goes).
 
 The work is shared out: :mod:`.scanner` reads the characters, :mod:`.vocabulary` holds the
