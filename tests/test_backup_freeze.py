@@ -126,22 +126,13 @@ def test_backup_refuses_an_instance_frozen_by_someone_else(sim_container, tmp_pa
 def test_backup_during_inserts_restores_the_rows_at_the_freeze(sim_container, tmp_path):
     """A writer keeps inserting during the backup: the manifest counts what the copied files hold,
     a restore with verification succeeds, and the restored rows are exactly those at the freeze."""
-    assert backup_during_inserts(sim_container, tmp_path) == [{"database": "USER", "method": "copy"}]
-
-
-def test_a_reflinked_backup_during_inserts_restores_the_rows_at_the_freeze(xfs_container, tmp_path):
-    """The same on XFS, where the staging copy is a reflink made while the instance is frozen."""
-    assert backup_during_inserts(xfs_container, tmp_path) == [{"database": "USER", "method": "reflink"}]
-
-
-def backup_during_inserts(sc, tmp_path) -> list[dict]:
-    """The check of both tests above; returns how the staging copy was made."""
+    sc = sim_container
     sc.instance.sql("USER", "CREATE TABLE Demo.Log (N INT)")
     for n in range(1, 6):
         sc.instance.sql("USER", f"INSERT INTO Demo.Log (N) VALUES ({n})")
     writer = sc.instance.start_writer("USER", "Demo.Log", "N", interval=0.002, mode="insert")
     try:
-        staged = json.loads(ok(cli(sc, "backup", "--ns", "USER", "--out", tmp_path / "fx", "--json")).stdout)
+        ok(cli(sc, "backup", "--ns", "USER", "--out", tmp_path / "fx"))
     finally:
         inserted = writer.stop()
     assert inserted > 0 and writer.errors == []
@@ -155,7 +146,6 @@ def backup_during_inserts(sc, tmp_path) -> list[dict]:
     count, top = sc.instance.sql("COPY", "SELECT COUNT(*), MAX(N) FROM Demo.Log").rows[0]
     assert int(count) == at_freeze == int(top)  # rows 1..N: exactly those present at the freeze
     ok(cli(sc, "validate", "--src", tmp_path / "fx", "--online", "--ns", "COPY"))
-    return staged["staging_copies"]
 
 
 def test_restore_verification_honours_counts_that_were_not_fixed(sim_container, tmp_path):

@@ -1,9 +1,11 @@
 """Issue 24, points 1 and 2: copies that share blocks where the storage can, full copies where it
 cannot, through both transports, on a real XFS filesystem (a loop file the test bed mounts and
-binds into the container as the instance's durable data directory) and on plain ext4/overlay.
+binds into the container as the instance's durable data directory) and on plain ext4.
 
 Blocks are checked where the kernel keeps them (FIEMAP's "shared" flag on the host side of the
-data directory), not only in what iris-ops reports."""
+data directory), not only in what iris-ops reports.  The module shares one XFS volume, one
+instance on it and one instance on ext4 (suite time): each test uses names of its own and leaves
+the instances thawed."""
 
 from __future__ import annotations
 
@@ -46,10 +48,12 @@ def shared_bytes(path: Path) -> int:
     return total
 
 
-def host_file(data: Path, path: str) -> Path:
+def host_file(sc, path: str) -> Path:
     """The host side of a container path under the durable data directory."""
+    from iris_ops_sim.simcontainer import data_directory
+
     assert path.startswith(DATA + "/"), path
-    return data / "iris" / path[len(DATA) + 1:]
+    return Path(data_directory(sc.client, sc.name)) / "iris" / path[len(DATA) + 1:]
 
 
 def sh(sc, script: str, *args: str) -> str:
@@ -58,154 +62,187 @@ def sh(sc, script: str, *args: str) -> str:
     return out.decode()
 
 
-def seed(sim) -> None:
-    sim.instance.create_database("BIG", size_mb=8, namespace="BIG", fill=True)
-    sim.instance.sql("BIG", "CREATE TABLE Demo.Item (N INT)")
-    for n in range(1, 4):
-        sim.instance.sql("BIG", f"INSERT INTO Demo.Item (N) VALUES ({n})")
-
-
 def copy_events(proc) -> list[tuple[str, str]]:
     return [(e["copy"], e["method"]) for e in events(proc) if e.get("event") == "copy.method"]
 
 
-def round_trip(sim, fixture: Path) -> dict:
-    """backup, validate, restore (stream + cache fill), restore (clone), delete-ns: what each
-    reported about its copies."""
-    backup = ok(cli(sim, "-v", "backup", "--ns", "BIG", "--out", fixture, "--json"))
-    ok(cli(sim, "validate", "--src", fixture))
-    first = json.loads(ok(cli(sim, "restore", "--src", fixture, "--ns", "ONE", "--json")).stdout)
-    second = ok(cli(sim, "-v", "restore", "--src", fixture, "--ns", "TWO"))
-    found = {
-        "staging": json.loads(backup.stdout)["staging_copies"],
-        "staging_log": copy_events(backup),
-        "first": first["databases"][0],
-        "second_console": second.stdout,
-        "second_log": copy_events(second),
-        "second_dir": first["databases"][0]["directory"].replace("/one/", "/two/"),
-    }
-    for ns in ("ONE",):
-        ok(cli(sim, "delete-ns", "--ns", ns, "--yes"))
-    return found
-
-
-# --- point 1 and 2: on XFS every copy is a reflink; the clone is a copy all the same -----------
-
-def test_on_xfs_the_staging_copy_the_cache_fill_and_the_clone_share_blocks(xfs_container, tmp_path):
-    sc = xfs_container
-    data = Path(xfs_volume_dir(sc))
-    seed(sc)
-    fixture = tmp_path / "fx"
-    found = round_trip(sc, fixture)
-    assert found["staging"] == [{"database": "BIG", "method": "reflink"}]
-    assert found["staging_log"] == [("staging", "reflink")]
-    assert (found["first"]["method"], found["first"]["cache_fill"]) == ("stream", "reflink")
-    assert "(copied from the fixture cache: reflink)" in found["second_console"]
-    assert found["second_log"] == [("clone", "reflink")]
-
-    # the kernel's view: the clone and the cache entry share every block
-    sha = manifest(fixture)["databases"][0]["sha256"]
-    size = manifest(fixture)["databases"][0]["bytes"]
-    entry = host_file(data, f"{DATA}/mgr/iris-ops-cache/{sha}.DAT")
-    clone = host_file(data, found["second_dir"] + "IRIS.DAT")
-    assert shared_bytes(clone) >= size and shared_bytes(entry) >= size
-
-    # independent all the same: a byte rewritten in the clone, in place, and rows written
-    # through the instance change neither the cache entry nor the fixture
-    sh(sc, 'printf Z | dd of="$1" bs=1 seek=$(( $(stat -c %s "$1") / 2 + 17 )) conv=notrunc 2>/dev/null',
-       found["second_dir"] + "IRIS.DAT")
-    sc.instance.sql("TWO", "INSERT INTO Demo.Item (N) VALUES (99)")
-    assert sh(sc, 'sha256sum "$1"', f"{DATA}/mgr/iris-ops-cache/{sha}.DAT").split()[0] == sha
-    assert shared_bytes(clone) < size  # its written blocks are its own now
-    ok(cli(sc, "validate", "--src", fixture))
-    verified = ok(cli(sc, "cache", "verify"))
-    assert "REMOVED" not in verified.stdout
-    third = json.loads(ok(cli(sc, "restore", "--src", fixture, "--ns", "THREE", "--json")).stdout)
-    assert third["databases"][0]["method"] == "reflink"
-    rows = sc.instance.sql("THREE", "SELECT COUNT(*) FROM Demo.Item").rows
-    assert int(rows[0][0]) == 3
-    ok(cli(sc, "delete-ns", "--ns", "TWO", "--yes"))
-    ok(cli(sc, "delete-ns", "--ns", "THREE", "--yes"))
-
-
-def xfs_volume_dir(sc) -> str:
-    from iris_ops_sim.simcontainer import data_directory
-
-    return data_directory(sc.client, sc.name)
-
-
-def test_on_plain_storage_every_copy_is_a_full_copy(docker_engine, sim_image, tmp_path):
-    """The same round trip with the data directory on this host's ext4 (and, for the staging
-    copy, on the container's overlay): full copies, no block shared."""
+@pytest.fixture(scope="module")
+def plain_container(docker_engine, sim_image, tmp_path_factory):
+    """An instance whose data directory is on this host's ext4 (no shared blocks)."""
     from iris_ops_sim.simcontainer import run_container
 
-    data = Path(tmp_path / "data")
-    data.mkdir()
+    data = tmp_path_factory.mktemp("plain-data")
     os.chown(data, 51773, 51773)
     sc = run_container(docker_engine.client, docker_engine.base_url, sim_image, f"iris-plain-{os.getpid()}",
                        data_dir=data)
     try:
-        seed(sc)
-        fixture = tmp_path / "fx"
-        found = round_trip(sc, fixture)
-        assert found["staging"] == [{"database": "BIG", "method": "copy"}]
-        assert found["staging_log"] == []  # the probe said no: nothing was tried
-        assert (found["first"]["method"], found["first"]["cache_fill"]) == ("stream", "copy")
-        assert "(copied from the fixture cache: copy)" in found["second_console"]
-        clone = host_file(data, found["second_dir"] + "IRIS.DAT")
-        assert clone.stat().st_size == manifest(fixture)["databases"][0]["bytes"]
-        assert shared_bytes(clone) == 0
+        yield sc
     finally:
         sc.remove()
         shutil.rmtree(data, ignore_errors=True)
 
 
-def test_a_database_outside_the_shared_filesystem_is_copied_in_full(xfs_container, tmp_path):
-    """The probe says the manager directory shares blocks, but a database elsewhere (the
-    container's overlay) cannot be reflinked into it: that copy is a full one, the rest are
-    reflinks, and the backup is whole."""
-    sc = xfs_container
-    sc.instance.create_database("ELSE_DATA", directory="/home/irisowner/else_data/", size_mb=2)
-    sc.instance.create_database("ELSE_CODE", size_mb=2)
-    sc.instance.create_namespace("ELSE", "ELSE_DATA", "ELSE_CODE")
-    proc = ok(cli(sc, "-v", "backup", "--ns", "ELSE", "--out", tmp_path / "fx"))
-    assert "staging copy: copy: ELSE_DATA; reflink: ELSE_CODE" in proc.stdout
-    assert sorted(copy_events(proc)) == [("staging", "copy"), ("staging", "reflink")]
-    result = json.loads(ok(cli(sc, "restore", "--src", tmp_path / "fx", "--ns", "BACK", "--json")).stdout)
-    assert {d["name"] for d in result["databases"]} == {"BACK_DATA", "BACK_CODE"}
+@pytest.fixture
+def storage_container(request):
+    """(``xfs`` or ``plain``, the module's instance on that storage)."""
+    return request.param, request.getfixturevalue(f"{request.param}_container")
+
+
+# --- the round trip, on XFS and on plain storage -------------------------------------------------
+
+@pytest.mark.parametrize("storage_container", ["xfs", "plain"], indirect=True)
+def test_the_round_trip_shares_blocks_on_xfs_and_copies_them_elsewhere(storage_container, tmp_path):
+    """backup (under inserts), restore (streamed, left in the cache), restore (cloned from the
+    cache): on XFS the staging copy, the cache fill and the clone are reflinks, on ext4 full
+    copies; the result, the console and the debug log say which; the rows restored are exactly
+    those at the freeze.  The namespace's routines database lies outside the data directory
+    (the container's overlay): where the probe said yes, its staging copy cannot be a reflink
+    and is a full one all the same."""
+    storage, sc = storage_container
+    on_xfs = storage == "xfs"
+    method = "reflink" if on_xfs else "copy"
+    sc.instance.create_database("RT_DATA", size_mb=8, fill=True)
+    sc.instance.create_database("RT_CODE", directory="/home/irisowner/rt_code/", size_mb=1)
+    sc.instance.create_namespace("RT", "RT_DATA", "RT_CODE")
+    sc.instance.sql("RT", "CREATE TABLE Demo.Log (N INT)")
+    sc.instance.sql("RT", "INSERT INTO Demo.Log (N) VALUES (1)")
+    fixture = tmp_path / "fx"
+    writer = sc.instance.start_writer("RT", "Demo.Log", "N", interval=0.005, mode="insert")
+    try:
+        backup = ok(cli(sc, "-v", "backup", "--ns", "RT", "--out", fixture, "--json"))
+    finally:
+        writer.stop()
+    assert json.loads(backup.stdout)["staging_copies"] == [{"database": "RT_DATA", "method": method},
+                                                           {"database": "RT_CODE", "method": "copy"}]
+    # on ext4 the probe said no: nothing was tried
+    assert sorted(copy_events(backup)) == ([("staging", "copy"), ("staging", "reflink")] if on_xfs else [])
+    [table] = manifest(fixture)["tables"]
+    live = int(sc.instance.sql("RT", "SELECT COUNT(*) FROM Demo.Log").rows[0][0])
+    assert 1 <= table["row_count"] < live, "the writer did not keep inserting after the freeze"
+    data = next(d for d in manifest(fixture)["databases"] if d["name"] == "RT_DATA")
+
+    first = json.loads(ok(cli(sc, "restore", "--src", fixture, "--ns", "RT1", "--json")).stdout)["databases"]
+    assert {(d["method"], d["cache_fill"]) for d in first} == {("stream", method)}
+    count, top = sc.instance.sql("RT1", "SELECT COUNT(*), MAX(N) FROM Demo.Log").rows[0]
+    assert int(count) == table["row_count"] == int(top)  # rows 1..N: exactly those at the freeze
+
+    second = ok(cli(sc, "-v", "restore", "--src", fixture, "--ns", "RT2"))
+    assert second.stdout.count(f"(copied from the fixture cache: {method})") == 2
+    assert copy_events(second) == ([("clone", "reflink")] * 2 if on_xfs else [])
+    clone_path = f"{DATA}/mgr/rt2_data/IRIS.DAT"
+    clone, entry = host_file(sc, clone_path), host_file(sc, f"{DATA}/mgr/iris-ops-cache/{data['sha256']}.DAT")
+    assert clone.stat().st_size == data["bytes"]
+    if not on_xfs:
+        return
+    # the kernel's view: the clone and the cache entry share every block
+    assert shared_bytes(clone) >= data["bytes"] and shared_bytes(entry) >= data["bytes"]
+    # and the clone is a copy all the same: rows written through the instance and a byte
+    # rewritten in place leave the cache entry as it was
+    sc.instance.sql("RT2", "INSERT INTO Demo.Log (N) VALUES (-1)")
+    sh(sc, 'printf Z | dd of="$1" bs=1 seek=$(( $(stat -c %s "$1") / 2 + 17 )) conv=notrunc 2>/dev/null', clone_path)
+    assert sh(sc, 'sha256sum "$1"', f"{DATA}/mgr/iris-ops-cache/{data['sha256']}.DAT").split()[0] == data["sha256"]
+    assert shared_bytes(clone) < data["bytes"]  # its written blocks are its own now
 
 
 def test_the_local_transport_reflinks_on_xfs(xfs_volume, tmp_path):
-    """An instance installed on this host, on XFS: the FICLONE ioctl, the files handed to the
+    """An instance installed on this host, on XFS: the FICLONE ioctl, and the files handed to the
     instance owner as the streamed ones are."""
     from iris_ops_sim.simcontainer import HostSim
 
     home = xfs_volume.new_directory(f"host-{os.getpid()}")
     try:
         sim = HostSim(home).install()
-        seed(sim)
-        found = round_trip(sim, tmp_path / "fx")
-        assert found["staging"] == [{"database": "BIG", "method": "reflink"}]
-        assert (found["first"]["method"], found["first"]["cache_fill"]) == ("stream", "reflink")
-        assert found["second_log"] == [("clone", "reflink")]
-        clone = Path(found["second_dir"]) / "IRIS.DAT"
-        assert shared_bytes(clone) >= clone.stat().st_size
+        sim.instance.create_database("LOC", size_mb=2, namespace="LOC", fill=True)
+        fixture = tmp_path / "fx"
+        backup = json.loads(ok(cli(sim, "backup", "--ns", "LOC", "--out", fixture, "--json")).stdout)
+        assert backup["staging_copies"] == [{"database": "LOC", "method": "reflink"}]
+        first = json.loads(ok(cli(sim, "restore", "--src", fixture, "--ns", "LOC1", "--json")).stdout)
+        assert first["databases"][0]["cache_fill"] == "reflink"
+        second = ok(cli(sim, "-v", "restore", "--src", fixture, "--ns", "LOC2"))
+        assert copy_events(second) == [("clone", "reflink")]
+        clone = Path(first["databases"][0]["directory"].replace("/loc1/", "/loc2/")) / "IRIS.DAT"
+        assert shared_bytes(clone) >= clone.stat().st_size > 0
         assert (clone.stat().st_uid, oct(clone.stat().st_mode & 0o777)) == (51773, "0o660")
     finally:
         shutil.rmtree(home, ignore_errors=True)
 
 
-# --- the probe's scratch files never outlive it ------------------------------------------------
+# --- the reflinked staging copy is made under the freeze -----------------------------------------
 
-def test_the_container_probe_leaves_nothing_and_says_why_not(sim_container):
-    sc = sim_container
-    mgr = sc.instance.manager_directory()
+class Meanwhile:
+    """Runs ``action`` inside the transport's reflink of the staging copy, then lets it go on."""
+
+    def __init__(self, action) -> None:
+        self.action, self.fired, self.pm = action, 0, None
+
+    @hookimpl(tryfirst=True)
+    def reflink_files(self, target, pairs, timeout):
+        self.fired += 1
+        self.action()
+        others = self.pm.subset_hook_caller("reflink_files", remove_plugins=[self])
+        return others(target=target, pairs=pairs, timeout=timeout)
+
+
+def backup_with(sc, monkeypatch, tmp_path, capsys, meanwhile, **env):
+    from cli_helpers import make_inproc, plugin
+
+    run = make_inproc(sc.env, monkeypatch, tmp_path, capsys)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with plugin(meanwhile) as pm:
+        meanwhile.pm = pm
+        return run("backup", "--ns", "USER", "--out", tmp_path / "fx")
+
+
+def frozen(sc) -> bool:
+    return sc.instance.is_frozen()
+
+
+def staging_dirs(sc) -> list[str]:
+    return [n for n in sh(sc, 'ls -A "$1"', f"{DATA}/mgr/").split() if n.startswith("iris-ops-backup-")]
+
+
+def test_a_reflink_that_outlasts_the_freeze_fails_the_backup(xfs_container, monkeypatch, tmp_path, capsys):
+    """WDSuspendLimit passes while the transport reflinks: the freeze no longer holds when the
+    session checks it after the copies, so the copy is not consistent: exit 5, nothing left."""
+    sc = xfs_container
+    slow = Meanwhile(lambda: time.sleep(1.5))
+    code, _, err = backup_with(sc, monkeypatch, tmp_path, capsys, slow, IRIS_OPS_FREEZE_LIMIT="1")
+    assert slow.fired == 1
+    assert code == 5, err
+    assert "the write daemon resumed before the copy finished" in err
+    assert not (tmp_path / "fx").exists() and staging_dirs(sc) == []
+    assert not frozen(sc)
+
+
+def test_a_signal_during_the_reflink_thaws_and_cleans_up(xfs_container, monkeypatch, tmp_path, capsys):
+    """SIGTERM while the instance is frozen and the transport reflinks: the backup thaws (its
+    freeze record says the freeze is its own), removes its staging directory, exits 143."""
+    sc = xfs_container
+    seen = []
+
+    def signal_now():
+        seen.append(frozen(sc))
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    code, _, err = backup_with(sc, monkeypatch, tmp_path, capsys, Meanwhile(signal_now))
+    assert seen == [True]
+    assert code == 143, err
+    assert not frozen(sc)
+    assert not (tmp_path / "fx").exists() and staging_dirs(sc) == []
+
+
+# --- the probe ------------------------------------------------------------------------------------
+
+def test_the_container_probe_leaves_nothing_and_says_why_not(plain_container):
+    sc = plain_container
+    mgr = f"{DATA}/mgr/"
     before = sh(sc, 'ls -A "$1"', mgr)
-    argv = transport_reflink.probe_argv("0123456789ab", [mgr, mgr + "iris-ops-cache/"])
+    argv = transport_reflink.probe_argv("0123456789ab", [mgr, mgr + "absent/"])
     code, out, err = sc.exec(argv, user="irisowner")
     assert code == 0, err
     answers = out.decode().splitlines()
-    assert answers[0].startswith("no\t") and len(answers[0]) > 3  # overlay: the reason cp gave
+    assert answers[0].startswith("no\t") and len(answers[0]) > 3  # ext4: the reason cp gave
     assert answers[1] == "no\tabsent"
     assert sh(sc, 'ls -A "$1"', mgr) == before
 
@@ -231,9 +268,17 @@ def test_a_probe_stopped_by_a_signal_removes_its_scratch_files(tmp_path):
     assert list(work.iterdir()) == []
 
 
-def test_the_host_probe_names_no_file(tmp_path):
-    answers = transport_reflink.probe_here([str(tmp_path), str(tmp_path / "absent")])
-    assert answers[str(tmp_path / "absent")].reason == transport_reflink.ABSENT
+def test_the_host_probe_names_no_file(tmp_path, xfs_volume):
+    """Here (O_TMPFILE): yes on XFS, no on ext4 with the kernel's reason, and no file either way."""
+    shared = xfs_volume.new_directory(f"probe-{os.getpid()}")
+    try:
+        answers = transport_reflink.probe_here([str(shared), str(shared / "absent")])
+        assert answers[str(shared)].done and answers[str(shared / "absent")].reason == transport_reflink.ABSENT
+        assert list(shared.iterdir()) == []
+    finally:
+        shutil.rmtree(shared)
+    plain = transport_reflink.probe_here([str(tmp_path)])[str(tmp_path)]
+    assert not plain.done and plain.reason
     assert list(tmp_path.iterdir()) == []
 
 
@@ -274,76 +319,11 @@ def test_a_shell_that_answered_part_refuses_the_rest():
     assert [a.done for a in answers] == [True, False, False] and answers[2].reason == "Killed"
 
 
-# --- the reflinked staging copy is made under the freeze -----------------------------------------
-
-class Meanwhile:
-    """Runs ``action`` inside the transport's reflink of the staging copy, then lets it go on."""
-
-    def __init__(self, action) -> None:
-        self.action, self.fired, self.pm = action, 0, None
-
-    @hookimpl(tryfirst=True)
-    def reflink_files(self, target, pairs, timeout):
-        self.fired += 1
-        self.action()
-        others = self.pm.subset_hook_caller("reflink_files", remove_plugins=[self])
-        return others(target=target, pairs=pairs, timeout=timeout)
-
-
-def backup_with(xfs_container, monkeypatch, tmp_path, capsys, meanwhile, **env):
-    from cli_helpers import make_inproc, plugin
-
-    run = make_inproc(xfs_container.env, monkeypatch, tmp_path, capsys)
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    with plugin(meanwhile) as pm:
-        meanwhile.pm = pm
-        return run("backup", "--ns", "USER", "--out", tmp_path / "fx")
-
-
-def wd_suspended(sc) -> str:
-    return ok(cli(sc, "run", "--ns", "%SYS", "Write ##class(Backup.General).IsWDSuspended()")).stdout.strip()
-
-
-def staging_dirs(sc) -> list[str]:
-    return [n for n in sh(sc, 'ls -A "$1"', f"{DATA}/mgr/").split() if n.startswith("iris-ops-backup-")]
-
-
-def test_a_reflink_that_outlasts_the_freeze_fails_the_backup(xfs_container, monkeypatch, tmp_path, capsys):
-    """WDSuspendLimit passes while the transport reflinks: the freeze no longer holds when the
-    session checks it after the copies, so the copy is not consistent: exit 5, nothing left."""
-    sc = xfs_container
-    slow = Meanwhile(lambda: time.sleep(2.5))
-    code, _, err = backup_with(sc, monkeypatch, tmp_path, capsys, slow, IRIS_OPS_FREEZE_LIMIT="1")
-    assert slow.fired == 1
-    assert code == 5, err
-    assert "the write daemon resumed before the copy finished" in err
-    assert not (tmp_path / "fx").exists() and staging_dirs(sc) == []
-    assert wd_suspended(sc) == "0"
-
-
-def test_a_signal_during_the_reflink_thaws_and_cleans_up(xfs_container, monkeypatch, tmp_path, capsys):
-    """SIGTERM while the instance is frozen and the transport reflinks: the backup thaws (its
-    freeze record says the freeze is its own), removes its staging directory, exits 143."""
-    sc = xfs_container
-    frozen = []
-
-    def signal_now():
-        frozen.append(wd_suspended(sc))
-        os.kill(os.getpid(), signal.SIGTERM)
-
-    code, _, err = backup_with(sc, monkeypatch, tmp_path, capsys, Meanwhile(signal_now))
-    assert frozen == ["1"]
-    assert code == 143, err
-    assert wd_suspended(sc) == "0"
-    assert not (tmp_path / "fx").exists() and staging_dirs(sc) == []
-
-
 # --- iris-ops sim up --data-dir -----------------------------------------------------------------
 
 def test_sim_up_keeps_the_instance_on_its_data_directory(docker_engine, sim_image, xfs_volume):
     """`sim up --data-dir` makes the directory (given to the instance owner), runs the instance
-    on it, and `sim down` keeps it: the next `sim up` on it finds the same rows.  A container
+    on it, and `sim down` keeps it: the next `sim up` on it finds the namespace made before.  A container
     that runs on another data directory is not reused."""
     from clihelp import command
 
@@ -358,13 +338,12 @@ def test_sim_up_keeps_the_instance_on_its_data_directory(docker_engine, sim_imag
     try:
         up = ok(sim("up", "--data-dir", data))
         assert f"its data in {data}" in up.stderr and data.stat().st_uid == 51773
-        ok(sim("sql", "--ns", "USER", "CREATE TABLE Demo.Kept (N INT)"))
-        ok(sim("sql", "--ns", "USER", "INSERT INTO Demo.Kept (N) VALUES (42)"))
-        assert "  data:    /durable/iris" in ok(sim("status")).stdout
+        ok(sim("create-db", "--name", "KEPT", "--size-mb", "1", "--namespace", "KEPT"))
         assert f"its data directory {data} is kept" in ok(sim("down")).stdout
-        assert (data / "iris" / "mgr" / "user" / "IRIS.DAT").exists()
+        assert (data / "iris" / "mgr" / "kept" / "IRIS.DAT").exists()
         ok(sim("up", "--data-dir", data))
-        assert "42" in ok(sim("sql", "--ns", "USER", "SELECT N FROM Demo.Kept")).stdout
+        status = ok(sim("status")).stdout
+        assert "  data:    /durable/iris" in status and "KEPT" in status.split("namespaces:")[1]
         other = fails(sim("up", "--data-dir", xfs_volume.path / f"{name}-other"), 3)
         assert f"already runs on data directory {data}" in other.stderr
         assert not (xfs_volume.path / f"{name}-other").exists()
@@ -390,7 +369,7 @@ def test_a_failing_run_unmounts_and_removes_its_xfs_volume(xfs_volume, tmp_path)
         f"    open({str(tmp_path / 'where')!r}, 'w').write(f'{{xfs_volume.image}}\\n{{xfs_volume.path}}')\n"
         "    assert False, 'on purpose'\n")
     env = {k: v for k, v in os.environ.items() if k != "PYTEST_XDIST_WORKER"}
-    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "iris_ops_sim.testbed",
+    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist", "-p", "iris_ops_sim.testbed",
                            "-q", "test_fails.py"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1 and "1 failed" in done.stdout and "on purpose" in done.stdout, done.stdout + done.stderr
     image, mount = (tmp_path / "where").read_text().splitlines()

@@ -17,11 +17,13 @@ point: users' projects with iris-ops-sim installed never get these fixtures or t
   (``@pytest.mark.parametrize("variant_host", VARIANT_NAMES, indirect=True)``); one per module
   and variant, so the module's tests must leave it as they found it.  (A container with
   variants: ``run_container(..., variants=...)``.)
-* ``xfs_volume`` (session): an XFS filesystem that shares blocks, in a loop file, mounted
+* ``xfs_volume`` (module): an XFS filesystem that shares blocks, in a loop file, mounted
   (:mod:`iris_ops_sim.xfs`; root and Debian's xfsprogs needed), unmounted and deleted at the end
-  even after a failure; skipped without them, failed with ``IRIS_OPS_REQUIRE_DOCKER=1``.
-* ``xfs_container`` (function): a ``sim_container`` whose data directory (durable %SYS) is a
-  fresh directory of that volume.
+  of the module even after a failure; skipped without them, failed with
+  ``IRIS_OPS_REQUIRE_DOCKER=1``.
+* ``xfs_container`` (module): a container like ``sim_container`` whose data directory (durable
+  %SYS) is a directory of that volume; one per module (suite time), so the module's tests must
+  leave it usable (thawed, names of their own).
 * Tests marked ``real_iris`` are skipped unless ``IRIS_OPS_REAL_CONTAINER`` names a container.
 
 Importing this module imports neither docker nor the simulator: every run of iris-ops' suite
@@ -241,7 +243,7 @@ def sim_host() -> Iterator[Any]:
         shutil.rmtree(home, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def xfs_volume() -> Iterator[Any]:
     from iris_ops_sim import xfs
 
@@ -259,7 +261,7 @@ def xfs_volume() -> Iterator[Any]:
             raise RuntimeError(f"the XFS volume left {', '.join(left)}")
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def xfs_container(docker_engine, sim_image, xfs_volume) -> Iterator[Any]:
     """A simulated instance whose data (manager directory, databases, cache) lives on XFS."""
     import shutil
