@@ -4,9 +4,11 @@ Consistency (IRIS.md §4): by default the instance is frozen with
 ``Backup.General.ExternalFreeze`` and a ``WDSuspendLimit`` dead-man switch, the databases are
 copied *inside* the instance (page-cache speed, the shortest window), and it is thawed in the
 same script whatever happens; the client thaws again on any failure or Ctrl-C.  Only then are
-the copies streamed to this machine, hashed in the same pass.  ``--dismount`` copies quiet
-databases while dismounted instead.  The fixture is written to a temporary sibling and renamed
-into place on success; on failure nothing is left, here or in the container.
+the copies streamed to this machine, hashed in the same pass.  Where the storage shares blocks
+the staging copies are reflinks, made while frozen (:mod:`iris_ops.operations.backup_reflink`).
+``--dismount`` copies quiet databases while dismounted instead.  The fixture is written to a
+temporary sibling and renamed into place on success; on failure nothing is left, here or in
+the container.
 
 ``--compress`` stores each DAT as zstd (``IRIS.DAT.zst``, :mod:`iris_ops.compression`),
 compressed on this side as it streams out of the staging copy, after the thaw: the freeze window
@@ -95,9 +97,9 @@ def _remove_stage(op: "Operation", stage: str) -> None:
 
 def _copy_in_instance(op: "Operation", copy: "Callable[[], dict]", *, dismount: bool, version: str = "",
                       token: str = "") -> dict:
-    """Run the freeze (or dismount) and copy (``copy``: the script's result); on any failure
-    make sure the instance is thawed, unless the freeze was someone else's (``token``: the
-    freeze record's)."""
+    """Run the freeze (or dismount) and copy (``copy`` runs it and returns the script's result);
+    on any failure make sure the instance is thawed, unless the freeze was someone else's
+    (``token``: the freeze record's)."""
     try:
         copied = copy()
         if not dismount and not copied.get("known"):
@@ -135,39 +137,6 @@ def _copy_in_instance(op: "Operation", copy: "Callable[[], dict]", *, dismount: 
                     details=exc.details,
                 ) from None
         raise
-
-
-def _freeze_reflink_thaw(op: "Operation", stage: str, copies: list[tuple[str, str]], owner, *, timeout: float) -> dict:
-    """The frozen copy where the storage shares blocks: one session freezes and waits at its
-    prompt while the transport reflinks the files, then the same session copies what could not
-    be reflinked, proves the freeze held, and thaws (:func:`iris_ops.script_builders.copy_and_thaw`).
-    One session, so no second login meets the freeze, and every copy is made between the freeze
-    and the IsWDSuspended check, as in the one-script copy.  A failure in between leaves the
-    thaw to :func:`_copy_in_instance`'s handler, as for a lost session."""
-    from iris_ops import storage
-
-    deadline = time.monotonic() + timeout
-    frozen = script_builders.freeze_and_copy(stage, copies, freeze_timeout=op.settings.freeze_timeout,
-                                             freeze_limit=op.settings.freeze_limit, owner=owner, reflink=True)
-    session = op.runner.open_session("%SYS", timeout=op.settings.timeout)
-    try:
-        kept = op.runner.run_in(session, frozen, deadline=deadline)
-        methods = storage.reflink(op, copies, "staging")
-        finish = script_builders.copy_and_thaw(copies, [m == storage.REFLINK for m in methods], owner=owner)
-        done = op.runner.run_in(session, finish, deadline=deadline, final=True)
-    finally:
-        with signals.shielded():
-            _end_session(session)
-    return {**kept, **done, "methods": methods}
-
-
-def _end_session(session) -> None:
-    import contextlib
-
-    with contextlib.suppress(Exception):
-        session.send(b"Halt\n")  # a no-op once the last script halted it
-    with contextlib.suppress(Exception):
-        session.close(time.monotonic() + 10)
 
 
 def _warn_open_transactions(op: "Operation", copied: dict) -> None:
@@ -321,10 +290,11 @@ def run_backup(op: "Operation", namespace: str, out: Path, *, force: bool, dismo
     ``force`` replaces one, and may refuse.  Returns the manifest and how each database's
     staging copy was made ({name: ``reflink`` or ``copy``}: :mod:`iris_ops.storage`), or None
     in a dry run."""
+    import functools
     import secrets
 
     from iris_ops import compression, fixture, progress, storage, versions
-    from iris_ops.operations import backup_out
+    from iris_ops.operations import backup_out, backup_reflink
 
     # Every check of the input and of this host before any instance work: exit 2 or 3 with the
     # fix line, nothing frozen (FixtureWriter checks the replaced fixture again at the end).
@@ -393,10 +363,11 @@ def run_backup(op: "Operation", namespace: str, out: Path, *, force: bool, dismo
             expected = sum(float(db.get("size_mb") or 0) for db in dbs) * (1 << 20)
             with progress.Elapsed(f"copying {progress.mib(expected)} in the instance ({state})") as line:
                 if reflink:
-                    copy = lambda: _freeze_reflink_thaw(op, stage, copies, owner, timeout=deadline)  # noqa: E731
+                    copy_now = functools.partial(backup_reflink.freeze_reflink_thaw, op, stage, copies, owner,
+                                                 timeout=deadline)
                 else:
-                    copy = lambda: op.runner.run(script, timeout=deadline)  # noqa: E731
-                copied = _copy_in_instance(op, copy, dismount=dismount, version=info.get("version", ""),
+                    copy_now = functools.partial(op.runner.run, script, timeout=deadline)
+                copied = _copy_in_instance(op, copy_now, dismount=dismount, version=info.get("version", ""),
                                            token=owner.token)
                 window = time.monotonic() - started
                 sizes = {item["file"]: int(item["bytes"]) for item in copied.get("copied", [])}
