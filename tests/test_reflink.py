@@ -329,6 +329,7 @@ def test_sim_up_keeps_the_instance_on_its_data_directory(docker_engine, sim_imag
     on it, and `sim down` keeps it: the next `sim up` on it finds the namespace made before.  A container
     that runs on another data directory is not reused."""
     from clihelp import command
+    from iris_ops_sim.control import SimControl, docker_exec
 
     name = f"iris-up-{os.getpid()}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("IRIS_OPS_")}
@@ -341,12 +342,13 @@ def test_sim_up_keeps_the_instance_on_its_data_directory(docker_engine, sim_imag
     try:
         up = ok(sim("up", "--data-dir", data))
         assert f"its data in {data}" in up.stderr and data.stat().st_uid == 51773
-        ok(sim("create-db", "--name", "KEPT", "--size-mb", "1", "--namespace", "KEPT"))
+        instance = SimControl(docker_exec(docker_engine.base_url, name))
+        instance.create_database("KEPT", size_mb=1, namespace="KEPT")
         assert f"its data directory {data} is kept" in ok(sim("down")).stdout
         assert (data / "iris" / "mgr" / "kept" / "IRIS.DAT").exists()
         ok(sim("up", "--data-dir", data))
         status = ok(sim("status")).stdout
-        assert "  data:    /durable/iris" in status and "KEPT" in status.split("namespaces:")[1]
+        assert f"  data:    {DATA}\n" in status and "KEPT" in status.split("namespaces:")[1]
         other = fails(sim("up", "--data-dir", xfs_volume.path / f"{name}-other"), 3)
         assert f"already runs on data directory {data}" in other.stderr
         assert not (xfs_volume.path / f"{name}-other").exists()
