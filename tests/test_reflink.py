@@ -132,8 +132,10 @@ def test_the_round_trip_shares_blocks_on_xfs_and_copies_them_elsewhere(storage_c
     clone_path = f"{DATA}/mgr/rt2_data/IRIS.DAT"
     clone, entry = host_file(sc, clone_path), host_file(sc, f"{DATA}/mgr/iris-ops-cache/{data['sha256']}.DAT")
     assert clone.stat().st_size == data["bytes"]
+    assert clone.stat().st_uid == 51773  # the instance owner's, as IRIS would make it
     if not on_xfs:
         return
+    assert oct(clone.stat().st_mode & 0o777) == "0o660"  # as the transport writes a streamed file
     # the kernel's view: the clone, the cache entry and the streamed file it was filled from
     # share every block
     streamed = host_file(sc, f"{DATA}/mgr/rt1_data/IRIS.DAT")
