@@ -376,19 +376,27 @@ def test_a_failing_run_unmounts_and_removes_its_xfs_volume(xfs_volume, tmp_path)
         f"    open({str(tmp_path / 'where')!r}, 'w').write(f'{{xfs_volume.image}}\\n{{xfs_volume.path}}')\n"
         "    assert False, 'on purpose'\n")
     env = {k: v for k, v in os.environ.items() if k != "PYTEST_XDIST_WORKER"}
-    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist", "-p", "iris_ops_sim.testbed",
-                           "-q", "test_fails.py"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist",
+                           "-p", "iris_ops_sim.testbed", "-q", "test_fails.py"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1 and "1 failed" in done.stdout and "on purpose" in done.stdout, done.stdout + done.stderr
     image, mount = (tmp_path / "where").read_text().splitlines()
     assert _still_there(image, mount) == [] and not Path(image).parent.exists()
 
 
-def test_a_volume_left_by_its_process_is_removed_at_exit(xfs_volume, tmp_path):
-    """The atexit guard: a process that made a volume and exits without removing it."""
-    done = subprocess.run([sys.executable, "-c",
-                           "from iris_ops_sim import xfs\n"
-                           "v = xfs.XfsVolume(size_mb=320).create()\n"
-                           "print(v.image, v.path)\n"], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    image, mount = done.stdout.split()
+@pytest.mark.parametrize("end", ["exit", "SIGTERM"])
+def test_a_volume_left_by_its_process_is_removed_when_it_ends(xfs_volume, end):
+    """The atexit guard, and the SIGTERM handler (a CI timeout runs no atexit handler): a process
+    that made a volume and ends without removing it."""
+    proc = subprocess.Popen([sys.executable, "-c",
+                             "import sys, time\n"
+                             "from iris_ops_sim import xfs\n"
+                             "v = xfs.XfsVolume(size_mb=320).create()\n"
+                             "print(v.image, v.path, flush=True)\n"
+                             f"time.sleep({60 if end == 'SIGTERM' else 0})\n"],
+                            stdout=subprocess.PIPE, text=True)
+    image, mount = proc.stdout.readline().split()
+    if end == "SIGTERM":
+        proc.send_signal(signal.SIGTERM)
+    assert proc.wait(60) == (-signal.SIGTERM if end == "SIGTERM" else 0)
     assert _still_there(image, mount) == [] and not Path(image).parent.exists()

@@ -86,7 +86,8 @@ def place_files(op: "Operation", loaded: "Fixture", planned: list["PlannedDataba
         reflinked = set()
         if share:
             pairs = [(cache_dir + f"{item.source.sha256}.DAT", item.directory + "IRIS.DAT") for item in serve]
-            reflinked = {item.name for item, m in zip(serve, storage.reflink(op, pairs, "clone")) if m == storage.REFLINK}
+            methods = storage.reflink(op, pairs, "clone")
+            reflinked = {item.name for item, m in zip(serve, methods) if m == storage.REFLINK}
         if not op.target.copies_keep_owner:
             for item in serve:
                 if item.name not in reflinked:
@@ -128,7 +129,9 @@ def place_files(op: "Operation", loaded: "Fixture", planned: list["PlannedDataba
     filled_by = {name: storage.COPY for name in fills}
     if share and fills:
         items = {item.name: item for item in planned}
-        pairs = [(items[name].directory + "IRIS.DAT", f"{fill[0]}{fill[1]}.DAT.tmp-{fill[3]}") for name, fill in fills.items()]
+        # the temporary name the fill renames into place (script_builders.cache.fill_statements)
+        pairs = [(items[name].directory + "IRIS.DAT", f"{cache_dir}{fill[1]}.DAT.tmp-{token}")
+                 for name, fill in fills.items()]
         filled_by = dict(zip(fills, storage.reflink(op, pairs, "cache fill")))
     undo.record(creations)
     done = op.runner.run(script_builders.restore_databases(namespace, [

@@ -9,8 +9,9 @@ bed and the benchmark: the storage on which iris-ops' copies become reflinks.
 The loop file is sparse, so the filesystem costs only what is written to it.  Whatever happens,
 nothing stays: :meth:`XfsVolume.remove` unmounts (lazily when something still holds it, which
 also frees the loop device once that goes) and deletes the loop file, and an ``atexit`` guard
-removes every volume this process made and did not remove.  :func:`leftovers` says what is still
-there (a mount in ``/proc/mounts``, a loop device ``losetup`` lists).
+(and a SIGTERM handler, before whatever handled that signal) removes every volume this process
+made and did not remove.  :func:`leftovers` says what is still there (a mount in
+``/proc/mounts``, a loop device ``losetup`` lists).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ __all__ = ["DEFAULT_SIZE_MB", "blocker", "XfsVolume", "leftovers"]
 #: mkfs.xfs refuses filesystems below 300 MB; a sparse file costs nothing until written.
 DEFAULT_SIZE_MB = 1024
 _live: list["XfsVolume"] = []
+_guard = {"set": False}
 
 
 def blocker() -> str | None:
@@ -67,6 +69,7 @@ class XfsVolume:
     def create(self) -> "XfsVolume":
         self.home = Path(tempfile.mkdtemp(prefix="iris-ops-xfs-", dir=self.parent))
         _live.append(self)
+        _remove_all_on_sigterm()
         try:
             # the instance owner must reach the directories made below (a host install runs as it)
             self.home.chmod(0o755)
@@ -127,3 +130,31 @@ def leftovers(volume: XfsVolume) -> list[str]:
 def _remove_all() -> None:
     for volume in list(_live):
         volume.remove()
+
+
+def _remove_all_on_sigterm() -> None:
+    """A run stopped with SIGTERM (a CI timeout, `kill`) runs no atexit handler: remove every
+    volume first, then let the signal do what it did before (the handler that was there, such as
+    the test bed's for its private engine, or death).  Set once, from the main thread (the only
+    one that may set a handler); not where SIGTERM is ignored."""
+    import signal
+    import threading
+
+    if _guard["set"] or threading.current_thread() is not threading.main_thread():
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous == signal.SIG_IGN:
+        return
+
+    def remove_then_go_on(signum, frame):
+        try:
+            _remove_all()
+        finally:
+            signal.signal(signal.SIGTERM, previous if callable(previous) else signal.SIG_DFL)
+            if callable(previous):
+                previous(signum, frame)
+            else:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, remove_then_go_on)
+    _guard["set"] = True
