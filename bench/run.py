@@ -276,13 +276,15 @@ class Bench:
 
 
 @contextlib.contextmanager
-def bench_container(prefix: str):
+def bench_container(prefix: str, data_dir: Path | None = None):
     """A work directory, the engine (reachable, or a private dockerd), the ``iris-ops-sim`` image
-    built from this checkout and one container of it, all removed at the end."""
+    built from this checkout and one container of it (its data in ``data_dir`` when given), all
+    removed at the end."""
     with tempfile.TemporaryDirectory(prefix=prefix) as tmp, dockerd.engine() as eng:
         client = eng.client(timeout=600)
         ref = image.ensure_image(client, lock_dir=eng.lock_dir)
-        sc = simcontainer.run_container(client, eng.url, ref, f"iris-ops-bench-{uuid.uuid4().hex[:8]}")
+        sc = simcontainer.run_container(client, eng.url, ref, f"iris-ops-bench-{uuid.uuid4().hex[:8]}",
+                                        data_dir=data_dir)
         try:
             yield Path(tmp), eng, client, sc
         finally:

@@ -22,12 +22,12 @@ if TYPE_CHECKING:
     from iris_ops.leftovers import Leftover
     from iris_ops.operation import Operation
     from iris_ops.registrar import TaskRegistrar
-    from iris_ops.transports.base import ExecResult, FileDigest, OpenSession, Target
+    from iris_ops.transports.base import ExecResult, FileDigest, OpenSession, Reflink, Target
 
 __all__ = [
     "hookspec", "config_defaults", "register_tasks", "run_objectscript", "exec_argument_call",
-    "open_session", "read_file", "write_file", "remove_path", "list_directory", "pre_backup",
-    "post_backup", "pre_restore", "post_restore", "pre_delete", "post_delete", "validate",
+    "open_session", "read_file", "write_file", "remove_path", "list_directory", "reflink_files", "probe_reflink",
+    "pre_backup", "post_backup", "pre_restore", "post_restore", "pre_delete", "post_delete", "validate",
     "doctor_findings", "start_simulated_instance",
 ]
 
@@ -291,6 +291,70 @@ def list_directory(target: "Target", path: str, timeout: float) -> "list[str] | 
             done = subprocess.run(["ssh", target.container, "ls", "-1Ap", "--", path],
                                   capture_output=True, text=True, timeout=timeout)
             return done.stdout.splitlines() if done.returncode == 0 else []
+    """
+
+
+@hookspec(firstresult=True)
+def reflink_files(target: "Target", pairs: list[tuple[str, str]], timeout: float) -> "list[Reflink] | None":
+    """Make each ``(source, dest)`` of ``pairs`` a copy that shares its blocks with its source
+    (a reflink: ``cp --reflink=always``, the FICLONE ioctl), as the instance owner would.
+
+    Stops at the first non-None result; return None when ``target.transport`` is not yours (or
+    you cannot reflink: iris-ops then copies every byte inside the instance, as without this
+    hook).  ``dest`` does not exist yet; its directory is created if missing.  A reflink the
+    storage refuses (another filesystem, one that cannot share blocks) is not an error: answer
+    ``Reflink(False, reason)`` and leave no ``dest`` behind.  A made ``dest`` is owned by
+    ``target.owner`` with mode 660.
+
+    :param target: where the files live.
+    :param pairs: absolute (source, dest) paths as the instance sees them.
+    :param timeout: seconds the call may take.
+    :returns: one :class:`iris_ops.transports.base.Reflink` per pair, in order.
+
+    Example::
+
+        import shlex, subprocess
+        from iris_ops.transports.base import Reflink
+
+        @hookimpl
+        def reflink_files(target, pairs, timeout):
+            if target.transport != "ssh":
+                return None
+            done = [subprocess.run(["ssh", target.container, shlex.join(["cp", "--reflink=always", "--", src, dst])],
+                                   capture_output=True, text=True, timeout=timeout) for src, dst in pairs]
+            return [Reflink(d.returncode == 0, d.stderr.strip()) for d in done]
+    """
+
+
+@hookspec(firstresult=True)
+def probe_reflink(target: "Target", directories: list[str], timeout: float) -> "dict[str, Reflink] | None":
+    """Whether a file in ``directories[0]`` can share its blocks with a copy in each of
+    ``directories``, tried with a scratch file as :func:`reflink_files` would copy.
+
+    Stops at the first non-None result; None as for :func:`reflink_files`.  The scratch files
+    are gone when the call returns, also when it is interrupted (removed in the same process
+    that makes them, or never given a name).  A directory that does not exist answers
+    ``Reflink(False, "absent")``.
+
+    :param target: where the directories live.
+    :param directories: absolute paths as the instance sees them (the manager directory first).
+    :param timeout: seconds the call may take.
+    :returns: a :class:`iris_ops.transports.base.Reflink` for each directory.
+
+    Example::
+
+        import shlex, subprocess
+        from iris_ops.transports.base import ExecResult
+        from iris_ops.transports.reflink import probe_argv, read_answers
+
+        @hookimpl
+        def probe_reflink(target, directories, timeout):
+            if target.transport != "ssh":
+                return None
+            command = shlex.join(probe_argv("0" * 12, directories))  # the docker transport's shell
+            done = subprocess.run(["ssh", target.container, command], capture_output=True, timeout=timeout)
+            return dict(zip(directories, read_answers(ExecResult(done.returncode, done.stdout, done.stderr),
+                                                      len(directories))))
     """
 
 

@@ -66,7 +66,7 @@ if TYPE_CHECKING:
 __all__ = [
     "LOCK_GLOBAL", "HOLDER_GLOBAL", "LOCK_NAMESPACE", "CLOSE_WAIT", "RECORD_POLLS", "RECORD_POLL_SECONDS",
     "Holder", "parse_holder", "FREEZE", "LockScript", "holding", "READ_TIMEOUT", "KEEPALIVE", "KEEPALIVE_EVERY",
-    "Keepalive",
+    "Keepalive", "end_session",
 ]
 
 
@@ -293,7 +293,7 @@ def holding(op: "Operation", namespace: str, *, wait: float, freeze: bool = Fals
     finally:
         op.runner.set_gate(None)
         if taken:
-            _release(taken[0].end())
+            end_session(taken[0].end())
             _log().debug("lock.released", ns=namespace)
 
 
@@ -323,7 +323,7 @@ def _take(op: "Operation", script: LockScript) -> "OpenSession":
         raise InstanceError(f"could not {script.purpose}: the session ended without an answer",
                             details={"output_tail": tail(text)})
     except BaseException:
-        _release(session)
+        end_session(session)
         raise
 
 
@@ -338,7 +338,8 @@ def _conflict(key: str, holder: Holder | None, wait: float) -> ConflictError:
     )
 
 
-def _release(session: "OpenSession") -> None:
+def end_session(session: "OpenSession") -> None:
+    """End an open session, whatever it is doing, and wait for it up to :data:`CLOSE_WAIT`."""
     # A line ends the holder's read loop (and Halt ends a session still at the prompt); closing
     # stdin would end it too.
     with contextlib.suppress(Exception):

@@ -315,7 +315,10 @@ class Script:
     def markers(self) -> tuple[str, str]:
         return f"<<<{self.token}:BEGIN>>>", f"<<<{self.token}:END>>>"
 
-    def lines(self) -> list[str]:
+    def lines(self, *, final: bool = True) -> list[str]:
+        """The script's lines; ``final=False`` leaves the session at its prompt afterwards (no
+        ``Halt``, no failing exit status): for a session that is sent more (see
+        :meth:`iris_ops.runner.Runner.run_in`)."""
         half = len(self.token) // 2
         out = [
             # The token is split so that no source line holds a whole marker.
@@ -337,13 +340,13 @@ class Script:
             f"Do r.%Set(\"ok\",(err=\"\")&(n={regular})&(a={always_count})),r.%Set(\"error\",err),"
             "r.%Set(\"step\",step),r.%Set(\"steps\",n+a)",
             'Write !,"<<<",tok,":BEGIN>>>",!,r.%ToJSON(),!,"<<<",tok,":END>>>",!',
-            "If 'r.%Get(\"ok\") { Do ##class(%SYSTEM.Process).Terminate($JOB,1) }",
-            "Halt",
         ]
+        if final:
+            out += ["If 'r.%Get(\"ok\") { Do ##class(%SYSTEM.Process).Terminate($JOB,1) }", "Halt"]
         return out
 
-    def render(self) -> str:
-        return "\n".join(self.lines()) + "\n"
+    def render(self, *, final: bool = True) -> str:
+        return "\n".join(self.lines(final=final)) + "\n"
 
 
 def user_code(line: str) -> Code:

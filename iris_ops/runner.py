@@ -22,7 +22,7 @@ from iris_ops.objectscript import Script
 if TYPE_CHECKING:
     import pluggy
 
-    from iris_ops.transports.base import ExecResult, FileDigest, OpenSession, Target
+    from iris_ops.transports.base import ExecResult, FileDigest, OpenSession, Reflink, Target
 
 __all__ = ["TAIL_LINES", "normalise", "tail", "Runner", "require", "stalled_at_login"]
 
@@ -128,6 +128,15 @@ class Runner:
         return self._claimed(self.pm.hook.list_directory(target=self.target, path=path,
                                                          timeout=timeout or self.timeout))
 
+    def reflink_files(self, pairs: list[tuple[str, str]], *, timeout: float) -> "list[Reflink] | None":
+        """None when no transport can reflink (the copies are then made inside the instance)."""
+        self._through_gate()
+        return self.pm.hook.reflink_files(target=self.target, pairs=pairs, timeout=timeout)
+
+    def probe_reflink(self, directories: list[str], *, timeout: float | None = None) -> "dict[str, Reflink] | None":
+        self._through_gate()
+        return self.pm.hook.probe_reflink(target=self.target, directories=directories, timeout=timeout or self.timeout)
+
     def _claimed(self, result):
         """A firstresult transport hook answered None: no plugin handles this transport."""
         if result is None:
@@ -151,6 +160,24 @@ class Runner:
         log.debug("script.start", purpose=script.purpose, namespace=script.namespace, steps=len(script.step_names))
         result = self.execute(text, script.namespace, timeout=timeout)
         payload = self.parse(script, result)
+        log.debug("script.done", purpose=script.purpose, seconds=round(time.monotonic() - started, 3))
+        return payload
+
+    def run_in(self, session: "OpenSession", script: Script, *, deadline: float, final: bool = False) -> dict[str, Any]:
+        """Run ``script`` in an open session (:meth:`open_session`), whose process (its login,
+        its variables) outlives it unless ``final``; its result, as :meth:`run` returns it.
+        ``deadline``: a :func:`time.monotonic` value."""
+        from iris_ops.transports.base import ExecResult
+
+        self._through_gate()
+        started = time.monotonic()
+        log.debug("script.start", purpose=script.purpose, namespace=script.namespace, steps=len(script.step_names),
+                  session="open")
+        session.send(script.render(final=final).encode("utf-8"))
+        output = session.read_until((script.markers[1].encode(),), deadline)
+        self._check_login(output.decode("utf-8", "replace"))
+        # the session's exit status comes only when it ends: the result's ``ok`` decides
+        payload = self.parse(script, ExecResult(exit_code=0, stdout=output))
         log.debug("script.done", purpose=script.purpose, seconds=round(time.monotonic() - started, 3))
         return payload
 

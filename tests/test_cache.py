@@ -77,13 +77,15 @@ def entries(sim) -> list[dict]:
 def test_the_second_restore_copies_inside_the_instance(sim, fixtures, clean):
     first, log = restore(sim, fixtures / "user", "CA1")
     assert first["databases"][0]["cached"] is False
+    # plain storage (the host's temporary directory): every copy is a full one
+    assert (first["databases"][0]["method"], first["databases"][0]["cache_fill"]) == ("stream", "copy")
     assert "restore.streamed" in log and "cache.filled" in log
     proc = ok(cli(sim, "restore", "--src", fixtures / "user", "--ns", "CA2"))
-    assert "(copied from the fixture cache)" in proc.stdout
+    assert "(copied from the fixture cache: copy)" in proc.stdout
     log = [e["event"] for e in events(proc)]
     second = json.loads(ok(cli(sim, "restore", "--src", fixtures / "user", "--ns", "CA2", "--json",
                                "--force", "--yes")).stdout)
-    assert second["databases"][0]["cached"] is True
+    assert second["databases"][0]["cached"] is True and second["databases"][0]["method"] == "copy"
     assert "restore.cloned" in log and "restore.streamed" not in log
     assert second["tables"] == first["tables"]
     restored = Path(second["databases"][0]["directory"]) / "IRIS.DAT"

@@ -47,6 +47,8 @@ TEST_VARIABLES = {
     "IRISSIM_REGISTRY": "/nonexistent/simregistry.json",
     "IRISSIM_DELAY": "600",
     "IRISSIM_VARIANTS": "eof-keeps-session",
+    # read by the simulated instance's container entry point only (durable %SYS, as IRIS's)
+    "ISC_DATA_DIRECTORY": "/nonexistent/iris-durable",
     "IRIS_OPS_SIGNAL_SEED": "1",
     "PROBE_OUT": "/nonexistent/iris-ops-probe.jsonl",
     "PYTEST_XDIST_WORKER": "gw9",

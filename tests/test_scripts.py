@@ -27,6 +27,10 @@ def every_script():
     yield script_builders.remove_file(f"{MGR}iris-ops-delete-T1.json")
     yield script_builders.counts("USER")
     yield script_builders.freeze_and_copy(f"{MGR}iris-ops-backup-1/", copies, freeze_timeout=0, freeze_limit=300)
+    owner = script_builders.FreezeOwner("0123456789abcdef", "host", 1)
+    yield script_builders.freeze_and_copy(f"{MGR}iris-ops-backup-1/", copies, freeze_timeout=0, freeze_limit=300,
+                                          owner=owner, reflink=True)
+    yield script_builders.copy_and_thaw(copies, [True, False], owner=owner)
     yield script_builders.dismount_and_copy(f"{MGR}iris-ops-backup-1/", [f"{MGR}app_data/", f"{MGR}app_code/"], copies)
     yield script_builders.count_staged("IRISOPS-COUNT-1", [
         ("IRISOPS-COUNT-1-0", "globals", f"{MGR}iris-ops-backup-1/APP_DATA/", f"{MGR}app_data/"),
@@ -68,6 +72,12 @@ def every_script():
                                             fill=(cache, "a" * 64, 8192, "0" * 12, RECORD)),
                 script_builders.NewDatabase("T1_CODE", f"{MGR}t1_code/", None)]
     yield script_builders.restore_databases("T1", streamed, "T1_DATA", "T1_CODE")
+    reflinked = [script_builders.NewDatabase("T1", f"{MGR}t1/", None, clone=(cache, "a" * 64, 8192, "0" * 12),
+                                             clone_reflinked=True),
+                 script_builders.NewDatabase("T2", f"{MGR}t2/", None, fill=(cache, "b" * 64, 8192, "0" * 12, RECORD),
+                                             fill_reflinked=True)]
+    yield script_builders.restore_databases("T1", reflinked[:1], "T1", "T1")
+    yield script_builders.restore_databases("T1", reflinked[1:], "T2", "T2")
     journal = f"{MGR}iris-ops-restore-T1.json"
     guard = script_builders.Guard("T1", (journal, f"{MGR}iris-ops-restore-T1.committed.json"), "f" * 32, 120)
     yield script_builders.restore_databases("IRISOPS-NEW-0A1B2C3D", streamed, "T1_DATA", "T1_CODE", guard)

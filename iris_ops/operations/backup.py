@@ -4,9 +4,11 @@ Consistency (IRIS.md §4): by default the instance is frozen with
 ``Backup.General.ExternalFreeze`` and a ``WDSuspendLimit`` dead-man switch, the databases are
 copied *inside* the instance (page-cache speed, the shortest window), and it is thawed in the
 same script whatever happens; the client thaws again on any failure or Ctrl-C.  Only then are
-the copies streamed to this machine, hashed in the same pass.  ``--dismount`` copies quiet
-databases while dismounted instead.  The fixture is written to a temporary sibling and renamed
-into place on success; on failure nothing is left, here or in the container.
+the copies streamed to this machine, hashed in the same pass.  Where the storage shares blocks
+the staging copies are reflinks, made while frozen (:mod:`iris_ops.operations.backup_reflink`).
+``--dismount`` copies quiet databases while dismounted instead.  The fixture is written to a
+temporary sibling and renamed into place on success; on failure nothing is left, here or in
+the container.
 
 ``--compress`` stores each DAT as zstd (``IRIS.DAT.zst``, :mod:`iris_ops.compression`),
 compressed on this side as it streams out of the staging copy, after the thaw: the freeze window
@@ -93,12 +95,13 @@ def _remove_stage(op: "Operation", stage: str) -> None:
         op.runner.remove_path(stage)
 
 
-def _copy_in_instance(op: "Operation", script, *, dismount: bool, timeout: float, version: str = "",
+def _copy_in_instance(op: "Operation", copy: "Callable[[], dict]", *, dismount: bool, version: str = "",
                       token: str = "") -> dict:
-    """Run the freeze (or dismount) and copy script; on any failure make sure the instance is
-    thawed, unless the freeze was someone else's (``token``: the freeze record's)."""
+    """Run the freeze (or dismount) and copy (``copy`` runs it and returns the script's result);
+    on any failure make sure the instance is thawed, unless the freeze was someone else's
+    (``token``: the freeze record's)."""
     try:
-        copied = op.runner.run(script, timeout=timeout)
+        copied = copy()
         if not dismount and not copied.get("known"):
             op.log.warning("backup.freeze_arguments_unknown", version=version,
                            note="cannot read Backup.General.ExternalFreeze's arguments on this version")
@@ -284,11 +287,14 @@ def _flag(value) -> int | None:
 def run_backup(op: "Operation", namespace: str, out: Path, *, force: bool, dismount: bool, description: str,
                compress: bool = False, confirm: "Callable[[fixture.Fixture], None] | None" = None):
     """Back ``namespace`` up into ``out``; ``confirm`` is asked (with the fixture) before
-    ``force`` replaces one, and may refuse.  Returns the manifest, or None in a dry run."""
+    ``force`` replaces one, and may refuse.  Returns the manifest and how each database's
+    staging copy was made ({name: ``reflink`` or ``copy``}: :mod:`iris_ops.storage`), or None
+    in a dry run."""
+    import functools
     import secrets
 
-    from iris_ops import compression, fixture, progress, versions
-    from iris_ops.operations import backup_out
+    from iris_ops import compression, fixture, progress, storage, versions
+    from iris_ops.operations import backup_out, backup_reflink
 
     # Every check of the input and of this host before any instance work: exit 2 or 3 with the
     # fix line, nothing frozen (FixtureWriter checks the replaced fixture again at the end).
@@ -343,6 +349,9 @@ def run_backup(op: "Operation", namespace: str, out: Path, *, force: bool, dismo
         return None
 
     method = "dismount" if dismount else "external-freeze"
+    # Reflinks only under a freeze: a dismounted database has no dead-man switch, and a second
+    # session while it is dismounted would leave it so if this process died in between.
+    reflink = not dismount and storage.probe(op, manager_dir).staging
     copied: dict = {}
     writer = fixture.FixtureWriter(out, force=force)
     writer.open()
@@ -353,13 +362,20 @@ def run_backup(op: "Operation", namespace: str, out: Path, *, force: bool, dismo
             state = "dismounted" if dismount else "frozen"
             expected = sum(float(db.get("size_mb") or 0) for db in dbs) * (1 << 20)
             with progress.Elapsed(f"copying {progress.mib(expected)} in the instance ({state})") as line:
-                copied = _copy_in_instance(op, script, dismount=dismount, timeout=deadline,
-                                           version=info.get("version", ""), token=owner.token)
+                if reflink:
+                    copy_now = functools.partial(backup_reflink.freeze_reflink_thaw, op, stage, copies, owner,
+                                                 timeout=deadline)
+                else:
+                    copy_now = functools.partial(op.runner.run, script, timeout=deadline)
+                copied = _copy_in_instance(op, copy_now, dismount=dismount, version=info.get("version", ""),
+                                           token=owner.token)
                 window = time.monotonic() - started
                 sizes = {item["file"]: int(item["bytes"]) for item in copied.get("copied", [])}
-                line.finish(f"copied {progress.mib(sum(sizes.values()))} in the instance ({state} {window:.2f} s)")
+                methods = dict(zip([db["name"] for db in dbs], copied.get("methods") or [storage.COPY] * len(dbs)))
+                line.finish(f"copied {progress.mib(sum(sizes.values()))} in the instance ({state} {window:.2f} s, "
+                            f"{storage.describe(methods)})")
             op.step("backup.copied_in_instance", method=method, window_seconds=round(window, 3),
-                    bytes=sum(sizes.values()), databases=[db["name"] for db in dbs])
+                    bytes=sum(sizes.values()), databases=[db["name"] for db in dbs], copy=methods)
             _warn_open_transactions(op, copied)
             entries = [_stream(op, writer, db, copy, sizes, compress) for (_, copy), db in zip(copies, dbs)]
             tables, row_counts, removed = _count_and_remove(op, count_script)
@@ -396,7 +412,7 @@ def run_backup(op: "Operation", namespace: str, out: Path, *, force: bool, dismo
             writer.abort()
         raise
     op.hook.post_backup(operation=op, namespace=namespace, out=str(out), manifest=manifest)
-    return manifest
+    return manifest, methods
 
 
 @task(
@@ -421,8 +437,9 @@ def backup(c, ns="", out="", force=False, yes=False, dismount=False, description
            json_=False, lock_wait=None, **target):
     """Back up a namespace's databases (Globals and Routines) into a fixture directory.
 
-    The instance is frozen (ExternalFreeze) only while the files are copied inside the container;
-    the copies are then streamed here and hashed. Without --out the fixture is written to
+    The instance is frozen (ExternalFreeze) only while the files are copied inside the container
+    (reflinks where the storage shares blocks: `staging copy` in the result); the copies are
+    then streamed here and hashed. Without --out the fixture is written to
     <fixtures_dir>/<NS> (setting fixtures_dir, default `fixtures` next to the project file).
     With --compress each file is stored as zstd, compressed here after the thaw; validate and
     restore read it in the stream.
@@ -438,7 +455,7 @@ def backup(c, ns="", out="", force=False, yes=False, dismount=False, description
         iris-ops backup --ns USER --force --yes --dismount
         iris-ops backup --ns USER --compress
     """
-    from iris_ops import fixtures_dir, locks
+    from iris_ops import fixtures_dir, locks, storage
     from iris_ops.operations.context import confirm, operation_from_flags, refuse_json_dry_run
 
     refuse_json_dry_run(json_, dry_run)
@@ -454,14 +471,16 @@ def backup(c, ns="", out="", force=False, yes=False, dismount=False, description
                     refused=f"refusing to replace fixture {target_dir}")
 
     with op.bound(ns=namespace), locks.holding(op, namespace, wait=lock_wait or 0, freeze=not dismount):
-        manifest = run_backup(op, namespace, target_dir, force=force, dismount=dismount, description=description,
-                              compress=compress, confirm=ask)
-    if manifest is None:
+        done = run_backup(op, namespace, target_dir, force=force, dismount=dismount, description=description,
+                          compress=compress, confirm=ask)
+    if done is None:
         return None
+    manifest, methods = done
     if json_:
-        return {"fixture": str(target_dir), "manifest": manifest.to_dict()}
+        return {"fixture": str(target_dir), "manifest": manifest.to_dict(),
+                "staging_copies": [{"database": name, "method": m} for name, m in methods.items()]}
     op.emit(f"fixture {target_dir}  namespace {namespace}  ({manifest.consistency.method}, "
-            f"window {manifest.consistency.window_seconds:.3f} s)")
+            f"window {manifest.consistency.window_seconds:.3f} s, staging copy: {storage.describe(methods)})")
     for db in manifest.databases:
         op.emit(f"  {db.name:<24} {db.role:<17} {db.bytes:>14,} bytes  sha256 {db.sha256}")
         if db.compressed is not None:

@@ -282,6 +282,8 @@ def restore(c, src, ns="", force=False, yes=False, no_verify=False, no_cache=Fal
     Each file's sha256 is verified while it streams, and the verified file is left in the
     instance's fixture cache (<mgr>/iris-ops-cache/): a later restore of the same file copies
     it inside the instance instead (`cached` in the result). --no-cache bypasses the cache.
+    Where the storage shares blocks (XFS, Btrfs) the cache's copies are reflinks: `method`
+    and `cache_fill` in the result say `reflink` or `copy`.
 
     With --force over an existing namespace, every file is hashed first, the new namespace is
     restored and verified beside the old one (under a staging name), and only then takes its
@@ -313,12 +315,14 @@ def restore(c, src, ns="", force=False, yes=False, no_verify=False, no_cache=Fal
         return None
     if json_:
         return {"fixture": str(source), "namespace": namespace,
-                "databases": [{"name": item.name, "directory": item.directory, "cached": item.cached}
-                              for item in planned],
+                "databases": [{"name": item.name, "directory": item.directory, "cached": item.cached,
+                               "method": item.method, "cache_fill": item.cache_fill} for item in planned],
                 "tables": [{"name": t["name"], "row_count": int(t["row_count"])} for t in tables]}
     op.emit(f"restored {source} into namespace {namespace}")
     for item in planned:
-        op.emit(f"  database {item.name:<24} {item.directory}" + ("  (copied from the fixture cache)" if item.cached else ""))
+        how = (f"copied from the fixture cache: {item.method}" if item.cached
+               else f"streamed, left in the fixture cache: {item.cache_fill}" if item.cache_fill else "streamed")
+        op.emit(f"  database {item.name:<24} {item.directory}  ({how})")
     for table in tables:
         op.emit(f"  table {table['name']:<40} {int(table['row_count']):>10,} rows")
     from iris_ops import fixture

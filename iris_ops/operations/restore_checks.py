@@ -39,6 +39,11 @@ class PlannedDatabase:
     cached: bool = False
     #: The name it has once restored (``name`` is a staging name while a --force restore runs).
     final: str = ""
+    #: How the file was put in place: ``stream``, or from the cache ``reflink`` or ``copy``
+    #: (:mod:`iris_ops.storage`).
+    method: str = "stream"
+    #: How a streamed file was left in the cache (``reflink``, ``copy``), or None.
+    cache_fill: str | None = None
 
     def __post_init__(self) -> None:
         self.final = self.final or self.name

@@ -73,28 +73,37 @@ def place_files(op: "Operation", loaded: "Fixture", planned: list["PlannedDataba
     everything (``creations``: the undo of each, recorded with ``undo`` before the session that
     may make them).  Sets ``cached`` on each item the cache served; returns the last session's
     result.  ``guard``: what each changing session checks first."""
-    from iris_ops import cache
+    from iris_ops import cache, storage
     from iris_ops.operations.restore_checks import content_differs
 
     fixture_id, cache_dir = loaded.manifest.fixture_id, facts.cache_dir
     globals_db = next(p.name for p in planned if p.source.has_globals)
     routines_db = next(p.name for p in planned if p.source.has_routines)
+    share = cache_dir is not None and storage.probe(op, facts.manager_directory).cache_copies
     done: dict = {}
     if serve:
+        t0 = time.monotonic()
+        reflinked = set()
+        if share:
+            pairs = [(cache_dir + f"{item.source.sha256}.DAT", item.directory + "IRIS.DAT") for item in serve]
+            methods = storage.reflink(op, pairs, "clone")
+            reflinked = {item.name for item, m in zip(serve, methods) if m == storage.REFLINK}
         if not op.target.copies_keep_owner:
             for item in serve:
-                write_small(op, b"", item.directory + "IRIS.DAT")
-        t0 = time.monotonic()
+                if item.name not in reflinked:
+                    write_small(op, b"", item.directory + "IRIS.DAT")
         mark = undo.record(creations)  # the session below may create all of them
         done = op.runner.run(script_builders.restore_databases(namespace, [
-            new_database(item, clone=(cache_dir, item.source.sha256, item.size, token)) if item in serve
+            new_database(item, clone=(cache_dir, item.source.sha256, item.size, token),
+                         clone_reflinked=item.name in reflinked) if item in serve
             else new_database(item) for item in planned], globals_db, routines_db, guard),
             timeout=op.settings.transfer_timeout)
         for item in serve:
             item.cached = str((done.get("cloned") or {}).get(item.name)) == "1"
             if item.cached:
+                item.method = storage.REFLINK if item.name in reflinked else storage.COPY
                 op.step("restore.cloned", database=item.name, bytes=item.size, sha256=item.source.sha256,
-                        seconds=round(time.monotonic() - t0, 3))
+                        seconds=round(time.monotonic() - t0, 3), method=item.method)
             else:
                 op.log.info("restore.cache_miss", database=item.name, sha256=item.source.sha256,
                             reason=str((done.get("reasons") or {}).get(item.name) or ""))
@@ -117,13 +126,24 @@ def place_files(op: "Operation", loaded: "Fixture", planned: list["PlannedDataba
             # the entry replaces any other of that digest (one that changed, for instance)
             record = cache.prepare_fill(cache_dir, item.source.sha256, digest.bytes, fixture_id, token, undo.add)
             fills[item.name] = (cache_dir, item.source.sha256, digest.bytes, token, record)
+    filled_by = {name: storage.COPY for name in fills}
+    if share and fills:
+        items = {item.name: item for item in planned}
+        # the temporary name the fill renames into place (script_builders.cache.fill_statements)
+        pairs = [(items[name].directory + "IRIS.DAT", f"{cache_dir}{fill[1]}.DAT.tmp-{token}")
+                 for name, fill in fills.items()]
+        filled_by = dict(zip(fills, storage.reflink(op, pairs, "cache fill")))
     undo.record(creations)
     done = op.runner.run(script_builders.restore_databases(namespace, [
-        new_database(item, fill=fills.get(item.name)) for item in planned], globals_db, routines_db, guard),
+        new_database(item, fill=fills.get(item.name), fill_reflinked=filled_by.get(item.name) == storage.REFLINK)
+        for item in planned], globals_db, routines_db, guard),
         timeout=op.settings.transfer_timeout)
+    for item in planned:
+        if item.name in fills and str((done.get("filled") or {}).get(item.name)) == "1":
+            item.cache_fill = filled_by[item.name]
     for name, (_, sha256, size, _, _) in fills.items():
         if str((done.get("filled") or {}).get(name)) == "1":
-            op.log.info("cache.filled", sha256=sha256, bytes=size)
+            op.log.info("cache.filled", sha256=sha256, bytes=size, method=filled_by[name])
         else:
             op.log.warning("cache.fill_failed", sha256=sha256, error=str((done.get("fill_errors") or {}).get(name)),
                            note="the restore goes on without it")

@@ -21,6 +21,7 @@ _WHERE = {
     "ALREADY_FROZEN": "backup",
     "FREEZE_EXPIRED": "backup",
     "OPEN_TRANSACTIONS_QUERY": "backup",
+    "copy_and_thaw": "backup",
     "count_staged": "backup",
     "dismount_and_copy": "backup",
     "freeze_and_copy": "backup",
@@ -105,7 +106,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - what type checkers and IDEs see
-    from .backup import ALREADY_FROZEN, FREEZE_EXPIRED, OPEN_TRANSACTIONS_QUERY, count_staged, dismount_and_copy, freeze_and_copy, remove_directory  # noqa: F401
+    from .backup import ALREADY_FROZEN, FREEZE_EXPIRED, OPEN_TRANSACTIONS_QUERY, copy_and_thaw, count_staged, dismount_and_copy, freeze_and_copy, remove_directory  # noqa: F401
     from .cache import cache_describe, cache_hash, cache_remove  # noqa: F401
     from .conformance import ConformanceScratch, conformance_checks, conformance_cleanup, conformance_end_session, conformance_facts, conformance_session_lines, conformance_setup, conformance_transaction  # noqa: F401
     from .common import FILE, NAMESPACE_PROPERTIES, RESOURCE_DESCRIPTION, RESOURCE_WITH_ROLE_DESCRIPTION, ROLE_DESCRIPTION, TABLES_QUERY, table_counts  # noqa: F401

@@ -23,7 +23,7 @@ from .common import FILE, file_mode, give_owner_and_mode, table_counts
 from .freeze import FreezeOwner, argument_checks, record_freeze, release_record
 
 __all__ = [
-    "ALREADY_FROZEN", "FREEZE_EXPIRED", "OPEN_TRANSACTIONS_QUERY", "freeze_and_copy", "count_staged",
+    "ALREADY_FROZEN", "FREEZE_EXPIRED", "OPEN_TRANSACTIONS_QUERY", "freeze_and_copy", "copy_and_thaw", "count_staged",
     "dismount_and_copy", "remove_directory",
 ]
 
@@ -82,7 +82,7 @@ def _open_transactions() -> list[Code]:
 
 
 def freeze_and_copy(stage: str, copies: list[tuple[str, str]], *, freeze_timeout: int, freeze_limit: int,
-                    owner: FreezeOwner | None = None) -> Script:
+                    owner: FreezeOwner | None = None, reflink: bool = False) -> Script:
     """Creates ``stage``; refuses if the instance is already frozen; freezes it
     (Backup.General.ExternalFreeze with ExternalFreezeTimeOut and a WDSuspendLimit dead-man switch)
     and records who froze (``owner``: :func:`~iris_ops.script_builders.freeze.record_freeze`);
@@ -95,9 +95,13 @@ def freeze_and_copy(stage: str, copies: list[tuple[str, str]], *, freeze_timeout
     when not: one session fewer than a separate check.  Result: ``copied`` [{file, bytes}],
     ``frozen``, ``recorded``, ``open_transactions``, ``held``, ``released``, ``thawed``, and
     ``known``/``spec``/one flag per argument
-    (:func:`~iris_ops.script_builders.freeze.argument_checks`)."""
+    (:func:`~iris_ops.script_builders.freeze.argument_checks`).
+
+    With ``reflink`` it stops once the instance is frozen and recorded (result ``kept``), and
+    leaves it frozen: the transport then reflinks the files and :func:`copy_and_thaw`, sent to
+    the same session, finishes.  A failure before ``kept`` thaws as above."""
     owner = owner or FreezeOwner.new()
-    script = Script("%SYS", purpose="freeze and copy")
+    script = Script("%SYS", purpose="freeze" + ("" if reflink else " and copy"))
     script.step("arguments", *argument_checks(refuse=True))
     _stage_steps(script, stage, copies)
     script.step(
@@ -114,7 +118,37 @@ def freeze_and_copy(stage: str, copies: list[tuple[str, str]], *, freeze_timeout
     )
     script.step("record", *record_freeze(owner, int(freeze_limit)))
     script.step("transactions", *_open_transactions())
+    if reflink:
+        script.step("kept", set_(var("kept"), 1), result("kept", 1))
+        _thaw_step(script, owner)
+        return script
     _copy_steps(script, copies)
+    _held_and_thaw(script, owner)
+    return script
+
+
+def copy_and_thaw(copies: list[tuple[str, str]], reflinked: list[bool], *, owner: FreezeOwner) -> Script:
+    """The end of a reflinking backup, sent to the session :func:`freeze_and_copy` (``reflink``)
+    froze and left waiting: copies each (source, target) the transport could not reflink, as
+    :func:`freeze_and_copy` does; checks every reflinked target is there; then, like it, proves
+    the freeze held and thaws (always).  Same results."""
+    script = Script("%SYS", purpose="copy and thaw")
+    # what the freezing part of this session did before (its variables are still set)
+    script.step("frozen", set_(var("frozen"), 1), set_(var("recorded"), 1), set_(var("kept"), 0),
+                set_(var("copied"), o.new_array()), result("frozen", 1), result("recorded", 1))
+    _copy_steps(script, [pair for pair, done in zip(copies, reflinked) if not done])
+    for index, (_, target) in enumerate(pair for pair, done in zip(copies, reflinked) if done):
+        dst = lit(names.instance_path(target))
+        script.step(
+            f"reflinked{index}",
+            o.if_(op(call(FILE, "GetFileSize", dst), "<", 0), o.throw(lit(f"the reflinked copy {target} is missing"))),
+            o.push(var("copied"), o.dynamic_object(file=dst, bytes=call(FILE, "GetFileSize", dst))),
+        )
+    _held_and_thaw(script, owner)
+    return script
+
+
+def _held_and_thaw(script: Script, owner: FreezeOwner) -> None:
     held = var("held")
     script.step(
         "held",
@@ -123,12 +157,17 @@ def freeze_and_copy(stage: str, copies: list[tuple[str, str]], *, freeze_timeout
         o.if_(o.not_(held), o.throw(lit(FREEZE_EXPIRED))),
     )
     script.step("report", result("copied", var("copied")))
+    _thaw_step(script, owner)
+
+
+def _thaw_step(script: Script, owner: FreezeOwner) -> None:
+    """Thaw (always) what this session froze, unless it is ``kept`` frozen for the reflinks."""
     ours = var("fours")
     script.step(
         "thaw",
         set_(o.SPECIAL["$Namespace"], lit("%SYS")),
         o.if_(
-            func("$Get", var("frozen")),
+            op(func("$Get", var("frozen")), "&", o.not_(func("$Get", var("kept")))),
             # A freeze whose record was never written is this script's own; a recorded one is
             # only while the record is still ours.
             set_(ours, o.not_(func("$Get", var("recorded")))),
@@ -139,7 +178,6 @@ def freeze_and_copy(stage: str, copies: list[tuple[str, str]], *, freeze_timeout
         ),
         always=True,
     )
-    return script
 
 
 def count_staged(namespace: str, databases: list[tuple[str, str, str, str]], *, remove: str = "") -> Script:

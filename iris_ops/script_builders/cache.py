@@ -131,7 +131,7 @@ def _at(directory: "str | Code", name: str) -> Code:
 
 
 def clone_steps(script: Script, cache_dir: "str | Code", sha256: str, size: int, directory: str, token: str,
-                key: str = "") -> Script:
+                key: str = "", reflinked: bool = False) -> Script:
     """Adds the steps that serve ``<sha256>`` to ``<directory>IRIS.DAT``: when the record names
     that digest and ``size`` and the cached DAT still has the size, mtime and ctime the record
     holds, ``CopyFile`` copies it (over an empty file the transport made, if there is one, whose
@@ -142,7 +142,13 @@ def clone_steps(script: Script, cache_dir: "str | Code", sha256: str, size: int,
     changed them (``SetAttributes``, and ``SetOwnerGroup``, which needs a session allowed to
     chown: the local transport's, as root); when that fails the entry is not served.  A hit also
     renews the record's modification time (the entry's last use, for ``prune``).  Leaves ``hit``
-    (0/1) and ``why`` set; ``key`` suffixes the step names (several databases in one script)."""
+    (0/1) and ``why`` set; ``key`` suffixes the step names (several databases in one script).
+
+    With ``reflinked`` the transport has already reflinked the cached DAT to the target (after
+    the preflight's probe), as the instance owner with mode 660: nothing is copied, the target's
+    size is checked, and a miss deletes the target (the restore streams the file there instead).
+    The probe here is enough: a DAT whose size, mtime and ctime are still its record's has not
+    changed since it was cached, so it had not when it was reflinked either."""
     dat, record = _at(cache_dir, f"{sha256}.DAT"), _at(cache_dir, f"{sha256}.json")
     used = _at(cache_dir, f"{sha256}.json.used-{token}")
     target = _path(directory, "IRIS.DAT")
@@ -151,24 +157,32 @@ def clone_steps(script: Script, cache_dir: "str | Code", sha256: str, size: int,
     # the placed file's owner and mode, whatever CopyFile did to them
     keep = give_owner_and_mode(target, mode, owner, what="the copy")
     script.step(f"probe{key}", *_probe_at(dat, record, sha256, size))
-    script.step(
-        f"copy{key}",
-        set_(mode, lit("")),
-        set_(owner, lit("")),
-        o.if_(op(hit, "&", call(FILE, "Exists", target)), set_(mode, permissions),
-              o.do(call(FILE, "GetOwnerGroup", target, o.byref("cown")))),
-        o.if_(hit, o.if_(
-            o.not_(call(FILE, "CopyFile", dat, target, 0)),
-            set_(hit, 0), set_(why, lit("the copy failed")),
-            else_=[o.if_(op(call(FILE, "GetFileSize", target), "'=", lit(size)),
-                         set_(hit, 0), set_(why, lit("the copy is short")),
-                         else_=[o.if_(_identity_differs(dat, var("rec"), size),
-                                      set_(hit, 0), set_(why, lit(CHANGED_IN_COPY)))])],
-        )),
-        o.if_(op(hit, "&", op(mode, "'=", lit(""))), o.try_(
-            *keep, catch=[set_(hit, 0), set_(why, op(lit("the copy's owner or mode: "), "_",
-                                                     method(var("ex"), "DisplayString")))])),
-    )
+    if reflinked:
+        script.step(
+            f"copy{key}",
+            o.if_(hit, o.if_(op(call(FILE, "GetFileSize", target), "'=", lit(size)),
+                             set_(hit, 0), set_(why, lit("the reflinked copy is short")))),
+            o.if_(o.not_(hit), _delete_if_there(target)),
+        )
+    else:
+        script.step(
+            f"copy{key}",
+            set_(mode, lit("")),
+            set_(owner, lit("")),
+            o.if_(op(hit, "&", call(FILE, "Exists", target)), set_(mode, permissions),
+                  o.do(call(FILE, "GetOwnerGroup", target, o.byref("cown")))),
+            o.if_(hit, o.if_(
+                o.not_(call(FILE, "CopyFile", dat, target, 0)),
+                set_(hit, 0), set_(why, lit("the copy failed")),
+                else_=[o.if_(op(call(FILE, "GetFileSize", target), "'=", lit(size)),
+                             set_(hit, 0), set_(why, lit("the copy is short")),
+                             else_=[o.if_(_identity_differs(dat, var("rec"), size),
+                                          set_(hit, 0), set_(why, lit(CHANGED_IN_COPY)))])],
+            )),
+            o.if_(op(hit, "&", op(mode, "'=", lit(""))), o.try_(
+                *keep, catch=[set_(hit, 0), set_(why, op(lit("the copy's owner or mode: "), "_",
+                                                         method(var("ex"), "DisplayString")))])),
+        )
     script.step(
         f"touch{key}",
         o.if_(hit, o.try_(
@@ -191,7 +205,7 @@ def record_text(fields: dict) -> tuple[str, str, str]:
 
 
 def fill_statements(cache_dir: str, sha256: str, size: int, source: str, token: str, record: tuple[str, str, str],
-                    filled: Code, why: Code) -> list[Code]:
+                    filled: Code, why: Code, reflinked: bool = False) -> list[Code]:
     """Statements that put a verified copy of ``source`` (``size`` bytes) in the cache as
     ``<sha256>.DAT``, with its record (:func:`record_text`): the cache directory is created
     if missing, the DAT is copied to a temporary name, any previous entry is removed (record
@@ -199,7 +213,8 @@ def fill_statements(cache_dir: str, sha256: str, size: int, source: str, token: 
     ``<sha256>.json.tmp-<token>`` with the DAT's mtime and ctime as they now are (a rename
     may change the ctime), then renamed into place.  They never throw: ``filled`` ends 1, or
     0 with ``why`` (a failure, or a concurrent restore that placed the entry first), and the
-    temporary files are removed whatever happened."""
+    temporary files are removed whatever happened.  With ``reflinked`` the transport has already
+    reflinked ``source`` to the temporary name: it is checked, not copied."""
     dat, final_record = _path(cache_dir, f"{sha256}.DAT"), _path(cache_dir, f"{sha256}.json")
     dat_tmp = _path(cache_dir, f"{sha256}.DAT.tmp-{token}")
     record_tmp = _path(cache_dir, f"{sha256}.json.tmp-{token}")
@@ -215,8 +230,8 @@ def fill_statements(cache_dir: str, sha256: str, size: int, source: str, token: 
             # made by the first fill (a concurrent one may make it first)
             o.if_(o.not_(exists), o.if_(op(o.not_(call(FILE, "CreateDirectoryChain", directory)), "&", o.not_(exists)),
                                         o.throw(lit(f"cannot create {cache_dir}")))),
-            check_true(call(FILE, "CopyFile", lit(names.instance_path(source)), dat_tmp),
-                       f"cannot copy {source} to the cache"),
+            *([] if reflinked else [check_true(call(FILE, "CopyFile", lit(names.instance_path(source)), dat_tmp),
+                                               f"cannot copy {source} to the cache")]),
             o.if_(op(call(FILE, "GetFileSize", dat_tmp), "'=", lit(size)), o.throw(lit("the cache copy is short"))),
             _delete_if_there(final_record),
             _delete_if_there(dat),

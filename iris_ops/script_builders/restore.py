@@ -213,6 +213,10 @@ class NewDatabase:
     #: (cache_dir, sha256, size, token, record): leave the streamed file in the fixture cache,
     #: with its record (:func:`iris_ops.script_builders.cache.record_text`).
     fill: tuple[str, str, int, str, tuple[str, str, str]] | None = None
+    #: The transport already reflinked the cached file into place (``clone``), or the streamed
+    #: one to the cache's temporary name (``fill``): the session checks it instead of copying.
+    clone_reflinked: bool = False
+    fill_reflinked: bool = False
 
 
 def restore_databases(namespace: str, databases: list[NewDatabase], globals_db: str, routines_db: str,
@@ -250,7 +254,7 @@ def restore_databases(namespace: str, databases: list[NewDatabase], globals_db: 
                 result("fill_errors", errors), result("finished", 0))
     for i, db in enumerate(clones):
         cache_dir, sha256, size, token = db.clone
-        clone_steps(script, cache_dir, sha256, size, db.directory, token, key=str(i))
+        clone_steps(script, cache_dir, sha256, size, db.directory, token, key=str(i), reflinked=db.clone_reflinked)
         script.step(f"served{i}", o.do(method(cloned, "%Set", lit(names.database(db.name)), var("hit"))),
                     o.do(method(reasons, "%Set", lit(names.database(db.name)), var("why"))),
                     set_(go, op(go, "&", var("hit"))))
@@ -263,7 +267,8 @@ def restore_databases(namespace: str, databases: list[NewDatabase], globals_db: 
             cache_dir, sha256, size, token, record = db.fill
             ok, why = var("fok"), var("fwhy")
             script.step(f"fill{i}", *guarded(
-                *fill_statements(cache_dir, sha256, size, db.directory + "IRIS.DAT", token, record, ok, why),
+                *fill_statements(cache_dir, sha256, size, db.directory + "IRIS.DAT", token, record, ok, why,
+                                 reflinked=db.fill_reflinked),
                 o.do(method(filled, "%Set", lit(names.database(db.name)), ok)),
                 o.do(method(errors, "%Set", lit(names.database(db.name)), why))))
         if db.resource is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["Target", "ExecResult", "FileDigest", "OpenSession"]
+__all__ = ["Target", "ExecResult", "FileDigest", "Reflink", "OpenSession"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,15 @@ class ExecResult:
     @property
     def text(self) -> str:
         return self.stdout.decode("utf-8", "replace")
+
+
+@dataclass(frozen=True)
+class Reflink:
+    """Whether a file was made to share its blocks with another (``reflink_files``), or whether a
+    directory can hold such a copy (``probe_reflink``); ``reason`` says why not."""
+
+    done: bool
+    reason: str = ""
 
 
 @dataclass(frozen=True)

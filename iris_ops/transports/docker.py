@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "NAME", "run_objectscript", "exec_argument_call", "read_file", "write_file", "remove_path",
-    "list_directory", "open_session",
+    "list_directory", "reflink_files", "probe_reflink", "open_session",
 ]
 
 NAME = "docker"
@@ -133,6 +133,29 @@ def list_directory(target: Target, path: str, timeout: float):
     if result.exit_code != 0:
         return []
     return [line for line in result.stdout.decode("utf-8", "replace").splitlines() if line]
+
+
+@hookimpl(trylast=True)
+def reflink_files(target: Target, pairs: list, timeout: float):
+    if target.transport != NAME:
+        return None
+    from iris_ops.transports import reflink
+
+    # as the instance owner, as IRIS itself would make the file
+    result = _exec(target, reflink.shell_argv(pairs), timeout, user=target.owner)
+    return reflink.read_answers(result, len(pairs))
+
+
+@hookimpl(trylast=True)
+def probe_reflink(target: Target, directories: list, timeout: float):
+    if target.transport != NAME:
+        return None
+    import secrets
+
+    from iris_ops.transports import reflink
+
+    result = _exec(target, reflink.probe_argv(secrets.token_hex(6), directories), timeout, user=target.owner)
+    return dict(zip(directories, reflink.read_answers(result, len(directories))))
 
 
 @hookimpl(trylast=True)

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "NAME", "CHUNK", "run_objectscript", "exec_argument_call", "read_file", "write_file", "remove_path",
-    "list_directory", "open_session",
+    "list_directory", "reflink_files", "probe_reflink", "open_session",
 ]
 
 NAME = "local"
@@ -91,7 +91,6 @@ def write_file(target: Target, src, size: int, path: str, timeout: float):
     if target.transport != NAME:
         return None
     import hashlib
-    import shutil
 
     from iris_ops.transports.base import FileDigest
 
@@ -114,22 +113,60 @@ def write_file(target: Target, src, size: int, path: str, timeout: float):
         os.chmod(dest, 0o660)
         if created:
             os.chmod(dest.parent, 0o770)
-        if os.geteuid() == 0:
-            # a name, or a numeric id for a host that lacks the instance owner's name
-            owner = int(target.owner) if str(target.owner).isdigit() else target.owner
-            try:
-                shutil.chown(dest, owner, owner)
-                if created:
-                    shutil.chown(dest.parent, owner, owner)
-            except LookupError:
-                raise ConfigError(
-                    f"the instance owner {target.owner!r} is not a user of this host",
-                    fix="Set IRIS_OPS_OWNER (setting `owner`) to the OS user the instance runs as, or its numeric id.",
-                ) from None
+        _give_to_owner(target, dest, *([dest.parent] if created else []))
     except BaseException:
         dest.unlink(missing_ok=True)
         raise
     return FileDigest(bytes=size, sha256=digest.hexdigest())
+
+
+def _give_to_owner(target: Target, *paths: Path) -> None:
+    """Run as root, hand what this process made to the instance owner (as it would have made it)."""
+    import shutil
+
+    if os.geteuid() != 0:
+        return
+    # a name, or a numeric id for a host that lacks the instance owner's name
+    owner = int(target.owner) if str(target.owner).isdigit() else target.owner
+    try:
+        for path in paths:
+            shutil.chown(path, owner, owner)
+    except LookupError:
+        raise ConfigError(
+            f"the instance owner {target.owner!r} is not a user of this host",
+            fix="Set IRIS_OPS_OWNER (setting `owner`) to the OS user the instance runs as, or its numeric id.",
+        ) from None
+
+
+@hookimpl(trylast=True)
+def reflink_files(target: Target, pairs: list, timeout: float):
+    if target.transport != NAME:
+        return None
+    from iris_ops.transports.reflink import reflink_here
+
+    answers = []
+    for source, dest in pairs:
+        parent = Path(dest).parent
+        made = [] if parent.is_dir() else [p for p in (parent, *parent.parents) if not p.exists()]
+        parent.mkdir(parents=True, exist_ok=True)
+        answer = reflink_here(source, dest)
+        if answer.done:
+            try:
+                _give_to_owner(target, Path(dest), *made)
+            except BaseException:
+                Path(dest).unlink(missing_ok=True)
+                raise
+        answers.append(answer)
+    return answers
+
+
+@hookimpl(trylast=True)
+def probe_reflink(target: Target, directories: list, timeout: float):
+    if target.transport != NAME:
+        return None
+    from iris_ops.transports.reflink import probe_here
+
+    return probe_here(directories)
 
 
 @hookimpl(trylast=True)

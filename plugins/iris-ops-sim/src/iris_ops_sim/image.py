@@ -24,6 +24,7 @@ import fcntl
 import hashlib
 import io
 import os
+import posixpath
 import re
 import sys
 import tarfile
@@ -37,6 +38,7 @@ from typing import TYPE_CHECKING, Iterator, Mapping
 
 import structlog
 
+from iris_ops_sim.irissim.instance.state import REGISTRY
 from iris_ops_sim.launchers import LAUNCHERS, launcher_text
 from iris_ops_sim.rootfs import (
     IRISOWNER_ID,
@@ -219,8 +221,10 @@ FROM {base_ref}
 COPY irissim {IMAGE_SIM_PATH}/irissim
 {launcher_copies}
 # As root: the instance is created as the installer creates it; bytecode is compiled where
-# irisowner could not write it later.
-RUN {IMAGE_PYTHON} -m compileall -q {IMAGE_SIM_PATH} && iris-sim init --install-dir {IMAGE_INSTALL_DIR}
+# irisowner could not write it later.  The registry is the instance owner's: durable %SYS
+# (ISC_DATA_DIRECTORY) moves the instance's data when the container starts.
+RUN {IMAGE_PYTHON} -m compileall -q {IMAGE_SIM_PATH} && iris-sim init --install-dir {IMAGE_INSTALL_DIR} \
+    && chown -R {IRISOWNER_ID}:{IRISOWNER_ID} {posixpath.dirname(REGISTRY)}
 USER irisowner
 WORKDIR /home/irisowner
 LABEL {SIM_LABEL}=1

@@ -17,11 +17,18 @@ from typing import Any, Iterable
 from iris_ops.errors import UnreachableError
 from iris_ops_sim.control import SimControl, docker_exec, host_exec
 
-__all__ = ["LABEL", "READY_TIMEOUT", "SimContainer", "run_container", "wait_ready", "host_owner", "HostSim"]
+__all__ = [
+    "LABEL", "READY_TIMEOUT", "DURABLE_MOUNT", "DURABLE_DATA", "data_directory", "SimContainer", "run_container",
+    "wait_ready", "host_owner", "HostSim",
+]
 
 #: Every container the kit starts carries this label (``docker ps --filter label=iris-ops.sim=1``).
 LABEL = "iris-ops.sim"
 READY_TIMEOUT = 30.0
+#: Where a data directory is mounted in the container, and the durable %SYS directory in it
+#: (``ISC_DATA_DIRECTORY``), as InterSystems' durable %SYS examples have them.
+DURABLE_MOUNT = "/durable"
+DURABLE_DATA = DURABLE_MOUNT + "/iris"
 
 
 @dataclass
@@ -65,36 +72,76 @@ class SimContainer:
             pass
 
 
-def run_container(client: Any, base_url: str, image: str, name: str, variants: "Iterable[str]" = ()) -> SimContainer:
+def run_container(client: Any, base_url: str, image: str, name: str, variants: "Iterable[str]" = (),
+                  data_dir: str | os.PathLike | None = None) -> SimContainer:
     """Start a fresh simulated instance (no network, labelled) and wait until a session answers.
-    ``variants`` (``irissim/variants.py``) are fixed in the container's environment."""
+    ``variants`` (``irissim/variants.py``) are fixed in the container's environment.
+
+    ``data_dir``: a directory on the engine's host, mounted at :data:`DURABLE_MOUNT`, where the
+    instance keeps its data (manager directory, databases, CPF) in :data:`DURABLE_DATA`, as a
+    real IRIS container keeps durable %SYS on a volume; it must be writable by the instance
+    owner (uid 51773), and outlives the container."""
     from iris_ops_sim.irissim import variants as known
 
+    environment = known.environment(tuple(variants))
+    volumes = {}
+    if data_dir is not None:
+        environment = {**environment, "ISC_DATA_DIRECTORY": DURABLE_DATA}
+        volumes = {str(data_dir): {"bind": DURABLE_MOUNT, "mode": "rw"}}
     client.containers.run(image, name=name, detach=True, network_mode="none", labels={LABEL: "1"},
-                          hostname=name[:63], environment=known.environment(tuple(variants)))
+                          hostname=name[:63], environment=environment, volumes=volumes)
     sc = SimContainer(name=name, base_url=base_url, instance=SimControl(docker_exec(base_url, name)), client=client)
     try:
-        wait_ready(sc)
+        wait_ready(sc, data_dir=DURABLE_DATA if data_dir is not None else None)
     except BaseException:
         sc.remove()
         raise
     return sc
 
 
-def wait_ready(sc: SimContainer, timeout: float = READY_TIMEOUT) -> None:
-    """``iris qlist`` says "running" before logins work: wait for a real session round trip."""
+def data_directory(client: Any, name: str) -> str | None:
+    """The host directory a container of the kit keeps its data in (None: in the container)."""
+    for mount in client.containers.get(name).attrs.get("Mounts") or []:
+        if mount.get("Destination") == DURABLE_MOUNT:
+            return mount.get("Source")
+    return None
+
+
+def wait_ready(sc: SimContainer, timeout: float = READY_TIMEOUT, data_dir: str | None = None) -> None:
+    """``iris qlist`` says "running" before logins work: wait for a real session round trip
+    (and, with ``data_dir``, for the instance to run on it: ``iris qlist``'s data directory)."""
     deadline = time.monotonic() + timeout
     last = ""
     while time.monotonic() < deadline:
         try:
-            code, out, err = sc.exec(["iris", "session", "IRIS", "-U", "%SYS"], stdin=b'Write "ready",!\nHalt\n')
-            if (code == 0 and b"ready" in out) or b"Username:" in out:
-                return  # a login prompt answers too (OS authentication off: iris-sim os-auth off)
-            last = (out + err).decode(errors="replace")[-300:]
+            if data_dir is not None and not _runs_on(sc, data_dir):
+                last = f"it does not run on its data directory {data_dir} yet"
+            else:
+                code, out, err = sc.exec(["iris", "session", "IRIS", "-U", "%SYS"], stdin=b'Write "ready",!\nHalt\n')
+                if (code == 0 and b"ready" in out) or b"Username:" in out:
+                    return  # a login prompt answers too (OS authentication off: iris-sim os-auth off)
+                last = (out + err).decode(errors="replace")[-300:]
         except Exception as e:  # the container may still be starting
             last = str(e)
+        if data_dir is not None:
+            _raise_if_exited(sc)
         time.sleep(0.1)
     raise UnreachableError(f"the simulated instance in {sc.name} did not answer within {timeout:.0f} s: {last}")
+
+
+def _runs_on(sc: SimContainer, data_dir: str) -> bool:
+    """``iris qlist``'s last field is the instance's data directory."""
+    code, out, _ = sc.exec(["iris", "qlist"])
+    return code == 0 and out.decode(errors="replace").strip().split("^")[-1] == data_dir
+
+
+def _raise_if_exited(sc: SimContainer) -> None:
+    """A container whose main process failed (durable %SYS it could not set up) says why."""
+    container = sc.client.containers.get(sc.name)
+    if container.status in ("exited", "dead"):
+        logs = container.logs(tail=5).decode(errors="replace").strip()
+        raise UnreachableError(f"the simulated instance in {sc.name} stopped: {logs}",
+                               fix="A data directory must be writable by the instance owner (uid 51773).")
 
 
 def _check_reachable(home: Path) -> None:

@@ -2,6 +2,7 @@
 
     eval "$(iris-ops sim up)"      # a container of the iris-ops-sim image on a reachable Docker
                                    # engine, or else an instance installed on this host
+    eval "$(iris-ops sim up --data-dir /srv/iris-data)"   # its data on that host directory
     eval "$(iris-ops sim up --dir ~/sim)"   # installed on this host, engine or not
     iris-ops sim sql --ns USER "SELECT 1"
     iris-ops sim create-db --name BIG --size-mb 256 --namespace BIG
@@ -38,6 +39,9 @@ _DIR_HELP = f"the host install in DIR (default {_DEFAULT_DIR})"
 _UP_DIR_HELP = (f"install on this host, in DIR, even when a Docker engine is reachable (with no engine, "
                 f"`sim up` installs on this host anyway, in {_DEFAULT_DIR})")
 _CONTAINER_HELP = f"container name (default ${{IRIS_OPS_CONTAINER}} or {DEFAULT_CONTAINER})"
+_DATA_DIR_HELP = ("keep the instance's data (manager directory, databases) in this directory of the engine's host, "
+                  "mounted into the container as IRIS's durable %SYS (ISC_DATA_DIRECTORY); made if missing; "
+                  "it must be writable by the instance owner, uid 51773 (given to it when run as root)")
 
 
 def _say(text: str) -> None:
@@ -134,25 +138,52 @@ def _same_variants(sim, wanted: tuple[str, ...], where: str) -> None:
             fix="Remove it first with `iris-ops sim down` (variants are fixed when an instance starts).")
 
 
-@task(help={"dir": _UP_DIR_HELP, "container": _CONTAINER_HELP,
+def _data_dir(where: Path) -> Path:
+    """The data directory, made if missing and writable by the instance owner (uid 51773)."""
+    from iris_ops_sim.rootfs import IRISOWNER_ID
+
+    if where.exists() and not where.is_dir():
+        raise UsageError(f"--data-dir {where} is not a directory", fix="Give a directory (it is made if missing).")
+    where.mkdir(parents=True, exist_ok=True)
+    stat = where.stat()
+    if stat.st_uid != IRISOWNER_ID and not stat.st_mode & 0o002:
+        if os.geteuid() != 0:
+            raise UsageError(f"--data-dir {where} is not writable by the instance owner (uid {IRISOWNER_ID})",
+                             fix=f"sudo chown {IRISOWNER_ID}:{IRISOWNER_ID} {shlex.quote(str(where))}")
+        os.chown(where, IRISOWNER_ID, IRISOWNER_ID)
+    return where
+
+
+@task(help={"dir": _UP_DIR_HELP, "container": _CONTAINER_HELP, "data_dir": _DATA_DIR_HELP,
             "variant": "take this variant's answer to an open question (repeatable; `iris-ops sim variants` lists them)"},
       iterable=["variant"])
-def up(c, dir=None, container=None, variant=None):  # noqa: A002
+def up(c, dir=None, container=None, variant=None, data_dir=None):  # noqa: A002
     """Start a simulated instance (idempotent); print shell exports for `eval`.
 
     A container of the iris-ops-sim image when a Docker engine is reachable; an install on this
-    host when none is, or when --dir asks for one.
+    host when none is, or when --dir asks for one.  With --data-dir the container keeps the
+    instance's data on that host directory, as a real IRIS container keeps durable %SYS on a
+    volume: put it on the storage to try (XFS shares blocks: iris-ops' copies become reflinks).
+    It outlives `sim down`.
 
     Examples:
         eval "$(iris-ops sim up)"
         eval "$(iris-ops sim up --dir ~/iris-sim)"
         eval "$(iris-ops sim up --variant eof-keeps-session --variant rename-replaces)"
+        eval "$(iris-ops sim up --data-dir /srv/iris-data)"
     """
     if dir and container:
         raise UsageError("--dir asks for an install on this host and --container for a container: give one",
                          fix="iris-ops sim up --dir DIR (on this host), or iris-ops sim up --container NAME")
     chosen = _chosen_variants(variant)
+    if data_dir and dir:
+        raise UsageError("--data-dir is for a container; --dir installs on this host",
+                         fix="For a host install, give --dir on the filesystem you want; else drop --dir.")
     found = None if dir else _engine(required=False)
+    if found is None and data_dir:
+        raise UsageError("--data-dir needs a Docker engine, and none is reachable",
+                         fix="Start Docker (or set DOCKER_HOST); for an instance on this host, give --dir on that "
+                         "filesystem instead.")
     if found is None:
         host = _host(dir)
         if host.installed():
@@ -170,26 +201,32 @@ def up(c, dir=None, container=None, variant=None):  # noqa: A002
     import docker
 
     from iris_ops_sim import image
-    from iris_ops_sim.simcontainer import run_container, wait_ready
+    from iris_ops_sim.simcontainer import DURABLE_DATA, data_directory, run_container, wait_ready
 
     url, client = found
     name = _container_name(container)
+    where = Path(data_dir).expanduser().absolute() if data_dir else None
     try:
         existing = client.containers.get(name)
     except docker.errors.NotFound:
         existing = None
     if existing is not None:
         sc = _sim_container(client, url, name)
+        has = data_directory(client, name)
+        if where is not None and has != str(where):
+            raise ConflictError(f"container {name!r} already runs " + (f"on data directory {has}" if has else
+                                "with its data inside the container"),
+                                fix=f"`iris-ops sim down --container {name}` first, or pass another --container.")
         if existing.status != "running":
             existing.start()
-        wait_ready(sc)
+        wait_ready(sc, data_dir=DURABLE_DATA if has else None)
         _same_variants(sc, chosen, f"container {name}")
         _say(f"simulated IRIS container {name} already runs on {url}")
     else:
         tag = image.ensure_image(client)
-        run_container(client, url, tag, name, variants=chosen)
+        run_container(client, url, tag, name, variants=chosen, data_dir=_data_dir(where) if where else None)
         _say(f"simulated IRIS container {name} ({tag}) started on {url}"
-             + (f" with variants {', '.join(chosen)}" if chosen else ""))
+             + (f" with variants {', '.join(chosen)}" if chosen else "") + (f", its data in {where}" if where else ""))
     print(f"export DOCKER_HOST={shlex.quote(url)}")
     print(f"export IRIS_OPS_CONTAINER={shlex.quote(name)}")
     print("export IRIS_OPS_TRANSPORT=docker")
@@ -217,8 +254,11 @@ def down(c, dir=None, container=None):  # noqa: A002
     except UnreachableError:
         print(f"no container {name} on {url}; nothing to remove")
         return
+    from iris_ops_sim.simcontainer import data_directory
+
+    kept = data_directory(client, name)
     sc.remove()
-    print(f"simulated IRIS container {name} removed")
+    print(f"simulated IRIS container {name} removed" + (f" (its data directory {kept} is kept)" if kept else ""))
 
 
 @task(help={"dir": _DIR_HELP, "container": _CONTAINER_HELP})
@@ -234,6 +274,7 @@ def status(c, dir=None, container=None):  # noqa: A002
     print(f"simulated IRIS: running ({where})")
     print(f"  version: {state['version']}")
     print(f"  variants: {', '.join(state.get('variants') or []) or 'none (the strictest reading of every open question)'}")
+    print(f"  data:    {state.get('data_directory', '')}")
     print(f"  frozen:  {'yes' if state['frozen'] else 'no'}")
     print(f"  namespaces: {', '.join(sorted(state['config']['Namespaces']))}")
 

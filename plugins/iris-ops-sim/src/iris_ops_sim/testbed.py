@@ -17,6 +17,13 @@ point: users' projects with iris-ops-sim installed never get these fixtures or t
   (``@pytest.mark.parametrize("variant_host", VARIANT_NAMES, indirect=True)``); one per module
   and variant, so the module's tests must leave it as they found it.  (A container with
   variants: ``run_container(..., variants=...)``.)
+* ``xfs_volume`` (module): an XFS filesystem that shares blocks, in a loop file, mounted
+  (:mod:`iris_ops_sim.xfs`; root and Debian's xfsprogs needed), unmounted and deleted at the end
+  of the module even after a failure; skipped without them, failed with
+  ``IRIS_OPS_REQUIRE_DOCKER=1``.
+* ``xfs_container`` (module): a container like ``sim_container`` whose data directory (durable
+  %SYS) is a directory of that volume; one per module (suite time), so the module's tests must
+  leave it usable (thawed, names of their own).
 * Tests marked ``real_iris`` are skipped unless ``IRIS_OPS_REAL_CONTAINER`` names a container.
 
 Importing this module imports neither docker nor the simulator: every run of iris-ops' suite
@@ -37,8 +44,8 @@ import pytest
 __all__ = [
     "REAL_CONTAINER_ENV", "REQUIRE_DOCKER_ENV", "SHARED_ENGINE_ENV", "SHARED_PROBLEM_ENV",
     "DOCKER_FIXTURES", "DockerEngine", "docker_engine", "pytest_sessionstart", "pytest_sessionfinish",
-    "sim_image", "sim_container", "sim_host", "pytest_configure", "pytest_collection_modifyitems",
-    "pytest_runtest_logreport", "pytest_terminal_summary",
+    "sim_image", "sim_container", "sim_host", "xfs_volume", "xfs_container",
+    "pytest_configure", "pytest_collection_modifyitems", "pytest_runtest_logreport", "pytest_terminal_summary",
 ]
 
 REAL_CONTAINER_ENV = "IRIS_OPS_REAL_CONTAINER"
@@ -48,7 +55,7 @@ REQUIRE_DOCKER_ENV = "IRIS_OPS_REQUIRE_DOCKER"
 SHARED_ENGINE_ENV = "IRIS_OPS_TEST_PRIVATE_ENGINE"
 #: Set by a pytest-xdist controller whose private engine could not start: why.
 SHARED_PROBLEM_ENV = "IRIS_OPS_TEST_ENGINE_PROBLEM"
-DOCKER_FIXTURES = {"docker_engine", "sim_image", "sim_container"}
+DOCKER_FIXTURES = {"docker_engine", "sim_image", "sim_container", "xfs_container"}
 #: Every variant of the simulated instance, for ``parametrize("variant_host", ..., indirect=True)``.
 VARIANT_NAMES = ("eof-keeps-session", "rename-replaces", "copy-takes-new-owner", "resource-creates-role",
                  "readonly-sql-fails", "password-change-prompt")
@@ -234,6 +241,43 @@ def sim_host() -> Iterator[Any]:
         yield HostSim(home).install()
     finally:  # also when the install itself failed
         shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def xfs_volume() -> Iterator[Any]:
+    from iris_ops_sim import xfs
+
+    why = xfs.blocker()
+    if why:
+        if os.environ.get(REQUIRE_DOCKER_ENV) == "1":
+            pytest.fail(f"{REQUIRE_DOCKER_ENV}=1 and no XFS volume can be made: {why}", pytrace=False)
+        pytest.skip(f"no XFS volume: {why}")
+    volume = xfs.XfsVolume().create()
+    try:
+        yield volume
+    finally:
+        left = volume.remove()
+        if left:
+            raise RuntimeError(f"the XFS volume left {', '.join(left)}")
+
+
+@pytest.fixture(scope="module")
+def xfs_container(docker_engine, sim_image, xfs_volume) -> Iterator[Any]:
+    """A simulated instance whose data (manager directory, databases, cache) lives on XFS."""
+    import shutil
+
+    from iris_ops_sim.simcontainer import run_container
+
+    name = f"iris-x{next(_counter)}-{secrets.token_hex(3)}"
+    data = xfs_volume.new_directory(name)
+    try:
+        sc = run_container(docker_engine.client, docker_engine.base_url, sim_image, name, data_dir=data)
+        try:
+            yield sc
+        finally:
+            sc.remove()
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -5,8 +5,9 @@ Real IRIS has no such command: it is the testing kit's back door, for what a tes
 or look at without going through the instance's own APIs.  Every answer is one JSON document on
 stdout; errors go to stderr with exit status 1 (2 for usage).
 
-    iris-sim init --install-dir /usr/irissys [--name IRIS]
-    iris-sim daemon                                   the container's main process
+    iris-sim init --install-dir /usr/irissys [--name IRIS] [--data-dir DIR]
+    iris-sim daemon                                   the container's main process (durable %SYS in
+                                                      $ISC_DATA_DIRECTORY, when set, first)
     iris-sim sql --ns USER "SELECT 1"
     iris-sim create-db --name DB --size-mb 64 [--namespace NS] [--directory D] [--resource R] [--fill]
                        [--block-size N] [--encrypted] [--mirrored] [--volumes N] [--stream-files]
@@ -43,7 +44,7 @@ from .instance import SimInstance
 from .instance.fs import NativeFS
 
 __all__ = [
-    "cmd_init", "cmd_daemon", "cmd_sql", "cmd_create_db", "cmd_create_ns", "cmd_writer",
+    "DATA_DIRECTORY_ENV", "cmd_init", "cmd_daemon", "cmd_sql", "cmd_create_db", "cmd_create_ns", "cmd_writer",
     "cmd_transaction", "cmd_set_version", "cmd_integrity", "cmd_state", "cmd_delete_resource",
     "cmd_os_auth", "cmd_security", "cmd_check_password", "cmd_user", "cmd_listing", "parser", "main",
 ]
@@ -68,13 +69,20 @@ def _emit(doc: Any) -> None:
 # --- commands -----------------------------------------------------------------------------------
 
 def cmd_init(args: argparse.Namespace) -> Any:
-    inst = SimInstance.create(NativeFS(), args.name, args.install_dir)
-    return {"name": inst.name, "install_dir": inst.install_dir, "manager_directory": inst.manager_directory()}
+    inst = SimInstance.create(NativeFS(), args.name, args.install_dir, args.data_dir)
+    return {"name": inst.name, "install_dir": inst.install_dir, "data_dir": inst.data_dir,
+            "manager_directory": inst.manager_directory()}
+
+
+#: What an IRIS container reads at start to keep %SYS and its databases on a volume.
+DATA_DIRECTORY_ENV = "ISC_DATA_DIRECTORY"
 
 
 def cmd_daemon(args: argparse.Namespace) -> Any:
-    """PID 1 of the container: reaps orphans (writers, sessions) and runs the write daemon's
-    clock, so that ``WDSuspendLimit`` ends a freeze even when no session looks."""
+    """PID 1 of the container: sets up durable %SYS when ``ISC_DATA_DIRECTORY`` names a
+    directory (as IRIS's container entry point does, before the instance answers), then reaps
+    orphans (writers, sessions) and runs the write daemon's clock, so that ``WDSuspendLimit``
+    ends a freeze even when no session looks."""
     stop = {"now": False}
 
     def ask_stop(signum, frame):  # noqa: ARG001
@@ -82,7 +90,8 @@ def cmd_daemon(args: argparse.Namespace) -> Any:
 
     signal.signal(signal.SIGTERM, ask_stop)
     signal.signal(signal.SIGINT, ask_stop)
-    inst = _instance(args.name)
+    durable = os.environ.get(DATA_DIRECTORY_ENV, "")
+    inst = SimInstance.durable(NativeFS(), args.name, durable) if durable else _instance(args.name)
     while not stop["now"]:
         try:
             while os.waitpid(-1, os.WNOHANG)[0] > 0:
@@ -232,6 +241,7 @@ def cmd_state(args: argparse.Namespace) -> Any:
     state["version"] = inst.version
     state["manager_directory"] = inst.manager_directory()
     state["variants"] = sorted(variants.active())
+    state["data_directory"] = inst.data_dir
     return state
 
 
@@ -289,15 +299,15 @@ def cmd_user(args: argparse.Namespace) -> Any:
 
 
 def cmd_listing(args: argparse.Namespace) -> Any:
-    """Every file and directory under the install directory (the instance's own bookkeeping
-    under ``mgr/.sim`` left out), with mode, owner, size and sha256: compare two to see what
-    changed."""
+    """Every file and directory under the install directory and the data directory (the
+    instance's own bookkeeping under ``mgr/.sim`` left out), with mode, owner, size and sha256:
+    compare two to see what changed."""
     inst = _instance(args.name)
-    root = str(inst.fs.host_path(inst.install_dir))
-    skip = os.path.join(root, "mgr", ".sim")
+    roots = dict.fromkeys(str(inst.fs.host_path(d)) for d in (inst.install_dir, inst.data_dir))
+    skip = {os.path.join(root, "mgr", ".sim") for root in roots}
     files = {}
-    for directory, dirs, names in os.walk(root):
-        dirs[:] = [d for d in dirs if os.path.join(directory, d) != skip]
+    for directory, dirs, names in (step for root in roots for step in os.walk(root)):
+        dirs[:] = [d for d in dirs if os.path.join(directory, d) not in skip]
         for name in sorted(dirs) + sorted(names):
             path = os.path.join(directory, name)
             st = os.lstat(path)
@@ -338,6 +348,7 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     s = sub.add_parser("init", help="create the instance with its default contents")
     s.add_argument("--install-dir", default="/usr/irissys")
+    s.add_argument("--data-dir", help="keep the instance's data (mgr, databases, CPF) there (durable %%SYS)")
     s.set_defaults(run=cmd_init)
     sub.add_parser("daemon", help="the container's main process").set_defaults(run=cmd_daemon)
     s = sub.add_parser("sql", help="run one SQL statement")

@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         return found
 
     def every() -> list:
-        return [SimInstance(fs, name, directory) for name, directory in SimInstance.registered(fs).items()]
+        return SimInstance.every(fs)
 
     try:
         return iris_main(Instances(find, every), argv, sys.stdin.buffer, _write, user=current_user(), job=os.getpid())

@@ -41,7 +41,7 @@ _mine: dict[Path, int] = {}
 def location(instance) -> Path | None:
     """Where ``instance`` keeps its job table (None for a test double without a filesystem)."""
     try:
-        return Path(instance.fs.host_path(instance.install_dir.rstrip("/") + "/mgr/.sim/jobs"))
+        return Path(instance.fs.host_path(instance.sim_directory + "/jobs"))
     except AttributeError:
         return None
 

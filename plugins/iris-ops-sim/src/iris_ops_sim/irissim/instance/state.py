@@ -1,15 +1,17 @@
 """The simulated instance: configuration (iris.cpf), runtime state and database files on disk.
 
-Everything lives under the container root so every process and thread sees one instance:
+Everything lives under the container root so every process and thread sees one instance, in
+its data directory (``<data>``: the install directory, or the durable directory a container's
+``ISC_DATA_DIRECTORY`` names, :meth:`SimInstance.durable`):
 
-* ``<install>/iris.cpf``: CPF-like configuration, sections ``[Databases]`` (``NAME=Directory,
+* ``<data>/iris.cpf``: CPF-like configuration, sections ``[Databases]`` (``NAME=Directory,
   Server,MountRequired,MountAtStartup,ClusterMountMode,StreamLocation``) and ``[Namespaces]``
   (``NAME=Globals,Routines,TempGlobals,Library,SysGlobals,SysRoutines,Interop``);
-* ``<install>/mgr/.sim/state.json``: mounted and dismounted databases, the freeze, security
+* ``<data>/mgr/.sim/state.json``: mounted and dismounted databases, the freeze, security
   resources, open transactions, and the security database (users with hashed passwords, roles,
   services: ``security_users.py``);
-* ``<install>/mgr/.sim/state.lock``: flock guarding both;
-* ``<install>/mgr/.sim/buffers/`` and ``buffers.lock``: the write daemon's shared buffer pool
+* ``<data>/mgr/.sim/state.lock``: flock guarding both;
+* ``<data>/mgr/.sim/buffers/`` and ``buffers.lock``: the write daemon's shared buffer pool
   (:mod:`.writedaemon`).
 
 The instance's jobs are split by module: mounting in :mod:`.mounts`, the write daemon and the
@@ -79,25 +81,31 @@ def _qlist_version(zversion: str) -> str:
 class SimInstance(MountsMixin, WriteDaemonMixin, JournalMixin, SqlMixin):
     """One simulated IRIS instance inside a container (see docs/ARCHITECTURE.md)."""
 
-    def __init__(self, fs: ContainerFS, name: str, install_dir: str) -> None:
+    def __init__(self, fs: ContainerFS, name: str, install_dir: str, data_dir: str | None = None) -> None:
         self.fs = fs
         self.name = name
         self.install_dir = install_dir.rstrip("/") or "/"
-        self._sim = posixpath.join(self.install_dir, "mgr", ".sim")
+        #: Where the instance keeps its data (its manager directory, databases and CPF): the
+        #: install directory, or a durable directory (IRIS's durable %SYS).
+        self.data_dir = (data_dir or install_dir).rstrip("/") or "/"
+        self._sim = posixpath.join(self.data_dir, "mgr", ".sim")
+
+    @property
+    def sim_directory(self) -> str:
+        """The simulator's own bookkeeping (state, buffers, job and lock tables)."""
+        return self._sim
 
     # --- creation ---------------------------------------------------------------------------
 
     @classmethod
-    def create(cls, fs: ContainerFS, name: str = "IRIS", install_dir: str = "/usr/irissys") -> "SimInstance":
-        inst = cls(fs, name, install_dir)
+    def create(cls, fs: ContainerFS, name: str = "IRIS", install_dir: str = "/usr/irissys",
+               data_dir: str | None = None) -> "SimInstance":
+        inst = cls(fs, name, install_dir, data_dir)
         inst._mkdirs(inst.install_dir, owner=(0, 0), mode=0o755)
+        inst._mkdirs(inst.data_dir, owner=IRISOWNER, mode=0o775)
         inst._mkdirs(inst.manager_directory(), owner=IRISOWNER, mode=0o775)
         inst._mkdirs(inst._sim, owner=IRISOWNER, mode=0o775)
-        reg_host = fs.host_path(registry_path())
-        reg_host.parent.mkdir(parents=True, exist_ok=True)
-        registry = json.loads(reg_host.read_text()) if reg_host.exists() else {}
-        registry[name] = inst.install_dir
-        reg_host.write_text(json.dumps(registry))
+        inst._register()
         mgr = inst.manager_directory()
         dbs = {
             "IRISSYS": mgr,
@@ -148,20 +156,53 @@ class SimInstance(MountsMixin, WriteDaemonMixin, JournalMixin, SqlMixin):
         return inst
 
     @classmethod
+    def durable(cls, fs: ContainerFS, name: str, data_dir: str) -> "SimInstance":
+        """Durable %SYS, as an IRIS container sets it up at start when ``ISC_DATA_DIRECTORY``
+        names ``data_dir`` (on a mounted volume): the first start makes the instance's data
+        there (a new instance's contents), a later one (the volume kept) finds it; either way
+        the instance runs on it from now on."""
+        current = cls.open(fs, name)
+        data_dir = data_dir.rstrip("/") or "/"
+        if current.data_dir == data_dir:
+            return current
+        if fs.host_path(data_dir + "/iris.cpf").exists():
+            found = cls(fs, current.name, current.install_dir, data_dir)
+            found._register()
+            return found
+        return cls.create(fs, current.name, current.install_dir, data_dir)
+
+    def _register(self) -> None:
+        reg_host = self.fs.host_path(registry_path())
+        reg_host.parent.mkdir(parents=True, exist_ok=True)
+        registry = json.loads(reg_host.read_text()) if reg_host.exists() else {}
+        registry[self.name] = (self.install_dir if self.data_dir == self.install_dir
+                               else {"install_dir": self.install_dir, "data_dir": self.data_dir})
+        partial = reg_host.with_name(reg_host.name + f".{os.getpid()}.tmp")
+        partial.write_text(json.dumps(registry))
+        os.replace(partial, reg_host)  # whole, for the sessions that read it meanwhile
+
+    @classmethod
     def open(cls, fs: ContainerFS, name: str = "IRIS") -> "SimInstance":
         """The registered instance ``name`` (instance names are not case-sensitive)."""
-        for registered, install_dir in cls.registered(fs).items():
-            if registered.upper() == str(name).upper():
-                return cls(fs, registered, install_dir)
+        for found in cls.every(fs):
+            if found.name.upper() == str(name).upper():
+                return found
         raise LookupError(f"no instance {name!r} in this container")
 
-    @staticmethod
-    def registered(fs: ContainerFS) -> dict[str, str]:
-        """Every registered instance: name -> install directory."""
+    @classmethod
+    def every(cls, fs: ContainerFS) -> list["SimInstance"]:
+        """Every registered instance."""
         try:
-            return json.loads(fs.host_path(registry_path()).read_text())
+            registry = json.loads(fs.host_path(registry_path()).read_text())
         except FileNotFoundError:
-            return {}
+            return []
+        return [cls(fs, name, entry, None) if isinstance(entry, str)
+                else cls(fs, name, entry["install_dir"], entry.get("data_dir")) for name, entry in registry.items()]
+
+    @classmethod
+    def registered(cls, fs: ContainerFS) -> dict[str, str]:
+        """Every registered instance: name -> install directory."""
+        return {inst.name: inst.install_dir for inst in cls.every(fs)}
 
     def _mkdirs(self, directory: str, owner: tuple[int, int], mode: int) -> None:
         path = normalize(directory)
@@ -206,7 +247,7 @@ class SimInstance(MountsMixin, WriteDaemonMixin, JournalMixin, SqlMixin):
 
     @property
     def cpf_path(self) -> str:
-        return self.install_dir + "/iris.cpf"
+        return self.data_dir + "/iris.cpf"
 
     def _read_cpf(self) -> dict:
         """``{"Databases": {NAME: props}, "Namespaces": {NAME: props}, "Maps": {NS: {"Global_X": DB}}}``:
@@ -313,7 +354,7 @@ class SimInstance(MountsMixin, WriteDaemonMixin, JournalMixin, SqlMixin):
         return list(self._state().get("freeze_args") or FREEZE_ARGS)
 
     def manager_directory(self) -> str:
-        return self.install_dir.rstrip("/") + "/mgr/"
+        return self.data_dir.rstrip("/") + "/mgr/"
 
     @property
     def os_authentication(self) -> bool:
@@ -343,7 +384,7 @@ class SimInstance(MountsMixin, WriteDaemonMixin, JournalMixin, SqlMixin):
         started = time.strftime("%a %b %d %H:%M:%S %Y", time.localtime(self._state().get("started", time.time())))
         return "^".join([
             self.name, self.install_dir, _qlist_version(self.version), f"running, since {started}", "iris.cpf",
-            "1972", "52773", "0", "ok", "IRIS", "", "", self.install_dir,
+            "1972", "52773", "0", "ok", "IRIS", "", "", self.data_dir,
         ])
 
     def normalize_directory(self, directory: str) -> str:

@@ -57,7 +57,7 @@ def _table(interp: "InterpreterView") -> "LockTable":
     instance = proc.instance
     try:
         database = instance.read_config()["Namespaces"][proc.namespace]["Globals"]
-        directory = instance.fs.host_path(instance.install_dir.rstrip("/") + "/mgr/.sim/locks")
+        directory = instance.fs.host_path(instance.sim_directory + "/locks")
     except (AttributeError, KeyError) as exc:  # a test double without a configuration
         raise IrisError("UNIMPLEMENTED", "*LOCK needs a simulated instance") from exc
     if database not in tables:
