@@ -1,0 +1,212 @@
+"""Issue 22 point 4 for iris-ops-security: secret tests that reach the secret.
+
+Every task runs to success on a simulated instance that asks for a login (OS authentication off;
+``IRIS_OPS_USERNAME`` / ``IRIS_OPS_PASSWORD``), the new passwords given by ``--password-env``,
+``--password-stdin`` and ``IRIS_OPS_NEW_PASSWORD``, with ``-v`` and JSON logs; dry runs and
+failing runs too.  Each runs once, recorded (stdout, stderr, the engine's socket, command lines
+and environments on this host and in the container, ``docker inspect``), and the tests are cheap
+assertions over that recording: neither the login's password nor any new one shows anywhere but
+the login's answer to the password prompt, -v's settings show ``***``, and each new password
+arrived where it should (a dry run's and a refused one did not).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import secrets
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("iris_ops_security")
+
+from iris_ops import redact  # noqa: E402
+from iris_ops_security import secret  # noqa: E402
+
+pytestmark = pytest.mark.docker
+
+USERNAME = "Ops"
+_TOKEN = secrets.token_hex(5)
+LOGIN = f"Login-{_TOKEN}-pw"
+NEW = {"created": f"Créé-{_TOKEN}-1", "updated": f"Updated-{_TOKEN}-2", "set by stdin": f"Stdin {_TOKEN} 3!",
+       "dry run": f"DryRun-{_TOKEN}-4", "set by env": f"Env-{_TOKEN}-5", "unknown user": f"Nobody-{_TOKEN}-6",
+       "exists": f"Exists-{_TOKEN}-7", "too long": f"TooLong-{_TOKEN}-" + "x" * 120,
+       "created, dry run": f"Bob-{_TOKEN}-8"}
+
+
+@dataclass(frozen=True)
+class Step:
+    args: tuple[str, ...]
+    code: int = 0
+    stdin: str | None = None
+    env: dict = field(default_factory=dict)
+    then: str | None = None  # alice's password after it (a dry run's or a refused one must not arrive)
+
+
+_ALICE = ("--user", "alice")
+STEPS = {  # in the order they run
+    "security-report --json": Step(("security-report", "--json")),
+    "unexpire-passwords --dry-run": Step(("unexpire-passwords", "--dry-run")),
+    "unexpire-passwords": Step(("unexpire-passwords",)),
+    "enable-service --dry-run": Step(("enable-service", "--service", "%Service_CallIn", "--dry-run")),
+    "enable-service": Step(("enable-service", "--service", "%Service_CallIn")),
+    "disable-service": Step(("disable-service", "--service", "%Service_CallIn")),
+    "create-user --dry-run": Step(("create-user", "--user", "bob", "--dry-run"),
+                                  env={"IRIS_OPS_NEW_PASSWORD": NEW["created, dry run"]}),
+    "create-user --password-env": Step(("create-user", *_ALICE, "--roles", "%Developer", "--password-env", "ALICE_PW"),
+                                       env={"ALICE_PW": NEW["created"]}, then="created"),
+    "create-user --update --password-stdin": Step(("create-user", *_ALICE, "--update", "--full-name", "Alice",
+                                                   "--password-stdin"), stdin=NEW["updated"] + "\n", then="updated"),
+    "set-password --password-stdin": Step(("set-password", *_ALICE, "--password-stdin"),
+                                          stdin=NEW["set by stdin"] + "\n", then="set by stdin"),
+    "set-password --dry-run": Step(("set-password", *_ALICE, "--password-stdin", "--dry-run"),
+                                   stdin=NEW["dry run"] + "\n", then="set by stdin"),
+    "set-password, IRIS_OPS_NEW_PASSWORD": Step(("set-password", *_ALICE),
+                                                env={"IRIS_OPS_NEW_PASSWORD": NEW["set by env"]}, then="set by env"),
+    # failures: the error, its fix line
+    "set-password, no such user": Step(("set-password", "--user", "nobody"), code=2,
+                                       env={"IRIS_OPS_NEW_PASSWORD": NEW["unknown user"]}),
+    "create-user, exists": Step(("create-user", *_ALICE), code=3, env={"IRIS_OPS_NEW_PASSWORD": NEW["exists"]},
+                                then="set by env"),
+    "set-password, refused by IRIS": Step(("set-password", *_ALICE, "--password-stdin"), code=5,
+                                          stdin=NEW["too long"] + "\n", then="set by env"),
+}
+
+
+@dataclass
+class Recording:
+    runs: dict  # step name -> secrettrace.Run
+    arrived: dict[str, bool]  # step name -> alice's password was the wanted one after it
+    places: dict[str, bytes]  # host and container processes, docker inspect
+    left: list[str]  # one-time secret directories left in the instance
+    report: dict  # the instance's security, at the end
+
+
+def _record(docker_engine, sim_image, directory: Path) -> Recording:
+    from iris_ops_sim.secrettrace import EngineTap, inspected, record, watching
+    from iris_ops_sim.simcontainer import run_container
+    from security_helpers import secret_dirs
+
+    tap = EngineTap(docker_engine.base_url, str(directory)).start()
+    sc = run_container(docker_engine.client, docker_engine.base_url, sim_image, f"iris-secsec-{secrets.token_hex(4)}")
+    try:
+        sc.instance.seed_user(USERNAME, roles="%All", change_password=0, password=LOGIN)
+        sc.instance.set_os_authentication(False)
+        env = {**sc.env, "DOCKER_HOST": tap.url, "IRIS_OPS_DOCKER_HOST": tap.url, "IRIS_OPS_USERNAME": USERNAME,
+               "IRIS_OPS_PASSWORD": LOGIN, "IRIS_OPS_LOG_FORMAT": "json"}
+        runs, arrived = {}, {}
+        with watching(sc) as seen:
+            for name, step in STEPS.items():
+                runs[name] = record(tap, {**env, **step.env}, ["-v", *step.args], stdin=step.stdin, cwd=directory)
+                if step.then:
+                    arrived[name] = sc.instance.check_password("alice", NEW[step.then])
+            arrived["create-user --dry-run"] = "bob" not in sc.instance.security()["users"]
+        return Recording(runs, arrived, {**seen, "docker inspect": inspected(sc)}, secret_dirs(sc),
+                         sc.instance.security())
+    finally:
+        sc.remove()
+        tap.stop()
+
+
+@pytest.fixture(scope="module")
+def recording(docker_engine, sim_image, tmp_path_factory) -> Recording:
+    from iris_ops_sim.secrettrace import once_per_session
+
+    if not docker_engine.base_url.startswith("unix://"):
+        pytest.skip(f"the recording tap needs a unix-socket engine, not {docker_engine.base_url}")
+    return once_per_session(tmp_path_factory, "security-secrets",
+                            lambda: _record(docker_engine, sim_image, tmp_path_factory.mktemp("secsecrets")))
+
+
+def _run(recording, name):
+    run = recording.runs[name]
+    return run, f"{name}: exit {run.code}\nstdout:\n{run.stdout}\nstderr:\n{run.stderr}"
+
+
+ALL = {"login": LOGIN, **NEW}
+
+
+@pytest.mark.parametrize("name", list(STEPS))
+def test_runs_as_it_should_with_a_login(recording, name):
+    """Exit code as wanted, after a login the instance asked for (the password typed at its prompt)."""
+    from iris_ops_sim.secrettrace import transcript_problems
+
+    run, why = _run(recording, name)
+    assert run.code == STEPS[name].code, why
+    assert transcript_problems(run.streams, USERNAME, LOGIN)[0] > 0, why
+
+
+@pytest.mark.parametrize("name", [name for name in STEPS if STEPS[name].then] + ["create-user --dry-run"])
+def test_the_new_password_arrived_or_not(recording, name):
+    """The password given arrived; a dry run's and a refused one did not (the old one stays)."""
+    assert recording.arrived[name]
+
+
+@pytest.mark.parametrize("name", list(STEPS))
+def test_stdout_holds_no_password(recording, name):
+    from iris_ops_sim.secrettrace import leaks
+
+    run, why = _run(recording, name)
+    assert leaks(ALL, {"stdout": run.stdout}) == [], why
+
+
+@pytest.mark.parametrize("name", list(STEPS))
+def test_stderr_holds_no_password(recording, name):
+    """-v's logs and error messages (the refusals' too)."""
+    from iris_ops_sim.secrettrace import leaks
+
+    run, why = _run(recording, name)
+    assert leaks(ALL, {"stderr": run.stderr}) == [], why
+
+
+@pytest.mark.parametrize("name", list(STEPS))
+def test_the_engine_sees_the_login_only_at_its_prompt_and_no_new_password(recording, name):
+    """A new password travels masked in a one-time file: in no form on the engine's socket."""
+    from iris_ops_sim.secrettrace import leaks, transcript_problems
+
+    run, why = _run(recording, name)
+    assert transcript_problems(run.streams, USERNAME, LOGIN)[1] == [], why
+    traffic = b"".join(bytes(stream.sent) + bytes(stream.received) for stream in run.streams)
+    assert leaks(NEW, {"engine traffic": traffic}) == [], why
+
+
+@pytest.mark.parametrize("name", list(STEPS))
+def test_verbose_settings_show_the_mask(recording, name):
+    run, why = _run(recording, name)
+    [event] = run.events("operation.settings")
+    assert event["settings"]["password"] == redact.MASK and event["settings"]["username"] == USERNAME, why
+
+
+@pytest.mark.parametrize("place", ["host command lines", "host environments",
+                                   "container command lines and environments", "docker inspect"])
+def test_no_process_or_inspect_holds_a_password(recording, place):
+    from iris_ops_sim.secrettrace import leaks
+
+    assert leaks(ALL, {place: recording.places[place]}) == []
+
+
+def test_the_watchers_saw_the_runs_and_the_tasks_did_their_work(recording):
+    assert b"iris_ops\x00-v\x00set-password" in recording.places["host command lines"]
+    in_container = recording.places["container command lines and environments"]
+    assert b"iris\x00session\x00IRIS" in in_container and len(in_container) > 1000
+    assert json.loads(recording.runs["security-report --json"].stdout)["users"]
+    assert recording.report["users"]["alice"]["FullName"] == "Alice"
+    assert recording.left == []
+
+
+@pytest.mark.parametrize("source", ["--password-env", "--password-stdin"])
+def test_a_password_read_is_masked_from_then_on(monkeypatch, source):
+    """A password named by no secret-looking variable (or piped in) is masked as one that is:
+    anything that would show it later (a log event, an error) shows ``***``."""
+    password = f"Unnamed-{secrets.token_hex(5)}"
+    if source == "--password-env":
+        monkeypatch.setenv("MY_PW", password)
+        read = secret.read_password("MY_PW")
+    else:
+        monkeypatch.setattr(sys, "stdin", io.StringIO(password + "\n"))
+        read = secret.read_password(from_stdin=True)
+    assert read == password
+    assert redact.text(f"user alice, password {password}.") == "user alice, password ***."
