@@ -211,6 +211,7 @@ def test_the_watchers_saw_the_runs(recording):
     assert b"iris_ops\x00-v\x00backup" in recording.places["host command lines"]
     in_container = recording.places["container command lines and environments"]
     assert b"iris\x00session\x00IRIS" in in_container and len(in_container) > 1000
+    assert b"\x00PATH=" in in_container  # environments were read there, not only command lines
 
 
 @pytest.mark.parametrize("place", ["host command lines", "host environments",

@@ -192,6 +192,7 @@ def test_the_watchers_saw_the_runs_and_the_tasks_did_their_work(recording):
     assert b"iris_ops\x00-v\x00set-password" in recording.places["host command lines"]
     in_container = recording.places["container command lines and environments"]
     assert b"iris\x00session\x00IRIS" in in_container and len(in_container) > 1000
+    assert b"\x00PATH=" in in_container  # environments were read there, not only command lines
     assert json.loads(recording.runs["security-report --json"].stdout)["users"]
     assert recording.report["users"]["alice"]["FullName"] == "Alice"
     assert recording.left == []

@@ -262,30 +262,39 @@ class HostProcesses(threading.Thread):
                 "host environments": b"\n".join(sorted(self.environments.values()))}
 
 
-SAMPLER = ("echo $$ > /tmp/sampler.pid; while [ -e /tmp/sampler.pid ]; do "
-           "cat /proc/[0-9]*/cmdline /proc/[0-9]*/environ 2>/dev/null; echo; sleep 0.02; done > /tmp/sampler.out")
+#: One sampling loop; {name} tells the loops apart.
+SAMPLER = ("echo $$ > /tmp/{name}.pid; while [ -e /tmp/{name}.pid ]; do "
+           "cat /proc/[0-9]*/cmdline /proc/[0-9]*/environ 2>/dev/null; echo; sleep 0.02; done > /tmp/{name}.out")
 
 
 class ContainerSampler:
     """Every process's command line and environment in a container (``sc``, a SimContainer),
-    sampled every 20 ms from :meth:`start` to :meth:`stop`."""
+    sampled every 20 ms from :meth:`start` to :meth:`stop`.  A loop as root and one as the
+    image's user: root in a container may not read another user's /proc/PID/environ (no
+    CAP_SYS_PTRACE), and the sessions run as the image's user."""
+
+    USERS = {"sampler-root": "root", "sampler-user": ""}
 
     def __init__(self, sc) -> None:
         self.sc = sc
 
     def start(self) -> "ContainerSampler":
         api = self.sc.client.api
-        api.exec_start(api.exec_create(self.sc.name, ["sh", "-c", SAMPLER], user="root")["Id"], detach=True)
+        for name, user in self.USERS.items():
+            api.exec_start(api.exec_create(self.sc.name, ["sh", "-c", SAMPLER.format(name=name)], user=user)["Id"],
+                           detach=True)
         deadline = time.monotonic() + 30
-        while not self.sc.exists("/tmp/sampler.out"):
+        while not all(self.sc.exists(f"/tmp/{name}.out") for name in self.USERS):
             assert time.monotonic() < deadline, "the sampler did not start"
             time.sleep(0.02)
         return self
 
     def stop(self) -> bytes:
-        self.sc.exec(["rm", "-f", "/tmp/sampler.pid"], user="root")
+        for name, user in self.USERS.items():
+            ended = self.sc.exec(["sh", "-c", f"kill -0 $(cat /tmp/{name}.pid) && rm /tmp/{name}.pid"], user=user)[0]
+            assert ended == 0, f"the container's {name} died: it saw only part of the run"
         time.sleep(0.1)
-        return self.sc.exec(["cat", "/tmp/sampler.out"], user="root")[1]
+        return b"".join(self.sc.exec(["cat", f"/tmp/{name}.out"], user="root")[1] for name in self.USERS)
 
 
 @contextlib.contextmanager
