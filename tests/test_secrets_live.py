@@ -25,9 +25,6 @@ from iris_ops import redact
 
 pytestmark = pytest.mark.docker
 
-#: Fresh for each test session, so nothing an earlier run left can match.
-PASSWORD = f"Pw-{secrets.token_hex(5)}-Hunter2"
-WRONG = f"Wrong-{secrets.token_hex(5)}"
 USERNAME = "Ops"
 
 
@@ -38,10 +35,9 @@ class Case:
     logs_in: bool = True  # it opens a session (a dry run of `run` and `config` only print)
     settings: bool = True  # it builds an operation, whose -v settings event shows
     script_has_secret: bool = False  # the user's own script holds the password (so the traffic does)
-    password: str = PASSWORD  # the one it is given
+    wrong_password: bool = False  # it is given one the instance refuses
 
 
-_SCRIPT = f'Write "user {USERNAME} has {PASSWORD}",!'
 #: In the order they run: each restore's namespace is deleted later; {dir} is a fresh directory.
 CASES = {
     "backup": Case(("backup", "--ns", "USER", "--out", "{dir}/fx")),
@@ -74,7 +70,7 @@ CASES = {
     "no such namespace": Case(("backup", "--ns", "NOSUCH", "--out", "{dir}/fx4", "--json"), code=2),
     "namespace exists": Case(("restore", "{dir}/fx", "--ns", "USER", "--json"), code=3),
     "a line fails": Case(("run", "--ns", "%SYS", "Set x=1/0", "--json"), code=5),
-    "login refused": Case(("run", "--ns", "%SYS", "Write 1"), code=6, password=WRONG),
+    "login refused": Case(("run", "--ns", "%SYS", "Write 1"), code=6, wrong_password=True),
 }
 #: Where the secret shows as ***: the user's output, as the instance wrote it or the dry run shows it.
 MASKED_OUTPUT = {"run, the script writes it", "run --dry-run, the script holds it",
@@ -83,49 +79,46 @@ MASKED_OUTPUT = {"run, the script writes it", "run --dry-run, the script holds i
 
 @dataclass
 class Recording:
+    password: str  # the login's
+    wrong: str  # one the instance refuses
     runs: dict  # case name -> secrettrace.Run
     places: dict[str, bytes]  # host and container processes, docker inspect
 
+    def given(self, name: str) -> str:
+        """The password the run ``name`` was given."""
+        return self.wrong if CASES[name].wrong_password else self.password
+
+    def secrets(self, name: str) -> dict[str, str]:
+        return {"password": self.password, "given": self.given(name)}
+
 
 def _record(docker_engine, sim_image, directory: Path) -> Recording:
-    from iris_ops_sim.secrettrace import EngineTap, inspected, record, watching
-    from iris_ops_sim.simcontainer import run_container
+    """Every case run once, recorded.  The passwords are made here, fresh for each test session
+    (nothing an earlier run left can match), and travel with the recording: under pytest-xdist,
+    a worker that reads it never made them."""
+    from iris_ops_sim.secrettrace import asking_for_a_login, inspected, record, watching
 
-    (directory / "secret.mac").write_text(_SCRIPT + "\n")
-    (directory / "fails.mac").write_text(_SCRIPT + "\nSet x=1/0\n")
-    tap = EngineTap(docker_engine.base_url, str(directory)).start()
-    sc = run_container(docker_engine.client, docker_engine.base_url, sim_image, f"iris-sec-{secrets.token_hex(4)}")
-    try:
+    password, wrong = f"Pw-{secrets.token_hex(5)}-Hunter2", f"Wrong-{secrets.token_hex(5)}"
+    script = f'Write "user {USERNAME} has {password}",!'
+    (directory / "secret.mac").write_text(script + "\n")
+    (directory / "fails.mac").write_text(script + "\nSet x=1/0\n")
+    with asking_for_a_login(docker_engine, sim_image, directory, USERNAME, password) as (sc, tap, env):
         sc.instance.sql("USER", "CREATE TABLE Sec.Row (Name VARCHAR(20))")
         sc.instance.sql("USER", "INSERT INTO Sec.Row (Name) VALUES ('one')")
-        sc.instance.seed_user(USERNAME, roles="%All", change_password=0, password=PASSWORD)
-        sc.instance.set_os_authentication(False)
-        env = {**sc.env, "DOCKER_HOST": tap.url, "IRIS_OPS_DOCKER_HOST": tap.url, "IRIS_OPS_USERNAME": USERNAME,
-               "IRIS_OPS_LOG_FORMAT": "json"}
         runs = {}
         with watching(sc) as seen:
             for name, case in CASES.items():
                 args = ["-v", *(word.format(dir=directory) for word in case.args)]
-                runs[name] = record(tap, {**env, "IRIS_OPS_PASSWORD": case.password}, args, cwd=directory)
-        return Recording(runs, {**seen, "docker inspect": inspected(sc)})
-    finally:
-        sc.remove()
-        tap.stop()
+                given = wrong if case.wrong_password else password
+                runs[name] = record(tap, {**env, "IRIS_OPS_PASSWORD": given}, args, cwd=directory)
+        return Recording(password, wrong, runs, {**seen, "docker inspect": inspected(sc)})
 
 
 @pytest.fixture(scope="module")
 def recording(docker_engine, sim_image, tmp_path_factory) -> Recording:
-    from iris_ops_sim.secrettrace import once_per_session
+    from iris_ops_sim.secrettrace import recorded_once
 
-    if not docker_engine.base_url.startswith("unix://"):
-        pytest.skip(f"the recording tap needs a unix-socket engine, not {docker_engine.base_url}")
-    return once_per_session(tmp_path_factory, "core-secrets",
-                            lambda: _record(docker_engine, sim_image, tmp_path_factory.mktemp("secrets")))
-
-
-def _run(recording, name):
-    run = recording.runs[name]
-    return run, f"{name}: exit {run.code}\nstdout:\n{run.stdout}\nstderr:\n{run.stderr}"
+    return recorded_once(docker_engine, sim_image, tmp_path_factory, "core-secrets", _record)
 
 
 # --- each run -------------------------------------------------------------------------------------
@@ -136,9 +129,10 @@ def test_runs_as_it_should_with_the_password(recording, name):
     the instance asked for, in every run that opens a session."""
     from iris_ops_sim.secrettrace import transcript_problems
 
-    run, why = _run(recording, name)
+    run = recording.runs[name]
+    why = run.report()
     assert run.code == CASES[name].code, why
-    logins, _ = transcript_problems(run.streams, USERNAME, CASES[name].password)
+    logins, _ = transcript_problems(run.streams, USERNAME, recording.given(name))
     assert (logins > 0) == CASES[name].logs_in, f"{logins} logins\n{why}"
 
 
@@ -147,8 +141,9 @@ def test_stdout_holds_no_password(recording, name):
     """Results, --json documents, dry-run scripts, what the instance wrote back."""
     from iris_ops_sim.secrettrace import leaks
 
-    run, why = _run(recording, name)
-    assert leaks({"password": PASSWORD, "tried": CASES[name].password}, {"stdout": run.stdout}) == [], why
+    run = recording.runs[name]
+    why = run.report()
+    assert leaks(recording.secrets(name), {"stdout": run.stdout}) == [], why
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -156,8 +151,9 @@ def test_stderr_holds_no_password(recording, name):
     """-v's logs (every event, the settings event included) and error messages with their fix lines."""
     from iris_ops_sim.secrettrace import leaks
 
-    run, why = _run(recording, name)
-    assert leaks({"password": PASSWORD, "tried": CASES[name].password}, {"stderr": run.stderr}) == [], why
+    run = recording.runs[name]
+    why = run.report()
+    assert leaks(recording.secrets(name), {"stderr": run.stderr}) == [], why
 
 
 @pytest.mark.parametrize("name", [name for name, case in CASES.items() if not case.script_has_secret])
@@ -166,14 +162,16 @@ def test_the_engine_sees_the_password_only_as_the_login(recording, name):
     comes back): the password only as the answer to the login's password prompt."""
     from iris_ops_sim.secrettrace import transcript_problems
 
-    run, why = _run(recording, name)
-    assert transcript_problems(run.streams, USERNAME, CASES[name].password)[1] == [], why
+    run = recording.runs[name]
+    why = run.report()
+    assert transcript_problems(run.streams, USERNAME, recording.given(name))[1] == [], why
 
 
 @pytest.mark.parametrize("name", [name for name, case in CASES.items() if case.settings])
 def test_verbose_settings_show_the_mask(recording, name):
     """-v's ``operation.settings`` event names every setting: the password reads ***."""
-    run, why = _run(recording, name)
+    run = recording.runs[name]
+    why = run.report()
     if "console" in run.args:
         [line] = [line for line in run.stderr.splitlines() if "operation.settings" in line]
         assert "'password': '***'" in line and f"'username': '{USERNAME}'" in line, why
@@ -187,7 +185,8 @@ def test_verbose_settings_show_the_mask(recording, name):
 def test_the_password_in_the_users_script_shows_as_the_mask(recording, name):
     """What the instance writes back, the script a dry run shows, the failure's document: ***
     where the password was."""
-    run, why = _run(recording, name)
+    run = recording.runs[name]
+    why = run.report()
     assert f"user {USERNAME} has {redact.MASK}" in run.stdout, why
 
 
@@ -197,7 +196,8 @@ def test_the_session_ran_as_the_user_who_logged_in(recording):
 
 
 def test_config_shows_the_mask(recording):
-    run, why = _run(recording, "config")
+    run = recording.runs["config"]
+    why = run.report()
     assert re.search(r"^password +'\*\*\*' +env IRIS_OPS_PASSWORD$", run.stdout, re.MULTILINE), why
     rows = {row["name"]: row["value"] for row in json.loads(recording.runs["config --json"].stdout)["settings"]}
     assert rows["password"] == redact.MASK and rows["username"] == USERNAME
@@ -221,4 +221,4 @@ def test_no_process_or_inspect_holds_the_password(recording, place):
     (a docker exec's, any child's), and the engine's record of every exec."""
     from iris_ops_sim.secrettrace import leaks
 
-    assert leaks({"password": PASSWORD, "tried": WRONG}, {place: recording.places[place]}) == []
+    assert leaks({"password": recording.password, "wrong": recording.wrong}, {place: recording.places[place]}) == []

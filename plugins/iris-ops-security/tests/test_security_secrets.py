@@ -29,20 +29,25 @@ from iris_ops_security import secret  # noqa: E402
 pytestmark = pytest.mark.docker
 
 USERNAME = "Ops"
-_TOKEN = secrets.token_hex(5)
-LOGIN = f"Login-{_TOKEN}-pw"
-NEW = {"created": f"Créé-{_TOKEN}-1", "updated": f"Updated-{_TOKEN}-2", "set by stdin": f"Stdin {_TOKEN} 3!",
-       "dry run": f"DryRun-{_TOKEN}-4", "set by env": f"Env-{_TOKEN}-5", "unknown user": f"Nobody-{_TOKEN}-6",
-       "exists": f"Exists-{_TOKEN}-7", "too long": f"TooLong-{_TOKEN}-" + "x" * 120,
-       "created, dry run": f"Bob-{_TOKEN}-8"}
+
+
+def new_passwords() -> dict[str, str]:
+    """The new passwords, by what each is for: fresh for each test session (nothing an earlier
+    run left can match); they travel with the recording, since under pytest-xdist a worker that
+    reads it never made them."""
+    token = secrets.token_hex(5)
+    return {"created": f"Créé-{token}-1", "updated": f"Updated-{token}-2", "set by stdin": f"Stdin {token} 3!",
+            "dry run": f"DryRun-{token}-4", "set by env": f"Env-{token}-5", "unknown user": f"Nobody-{token}-6",
+            "exists": f"Exists-{token}-7", "too long": f"TooLong-{token}-" + "x" * 120,
+            "created, dry run": f"Bob-{token}-8"}
 
 
 @dataclass(frozen=True)
 class Step:
     args: tuple[str, ...]
     code: int = 0
-    stdin: str | None = None
-    env: dict = field(default_factory=dict)
+    stdin: str | None = None  # which new password is piped in
+    env: dict = field(default_factory=dict)  # variable -> which new password it holds
     then: str | None = None  # alice's password after it (a dry run's or a refused one must not arrive)
 
 
@@ -55,29 +60,31 @@ STEPS = {  # in the order they run
     "enable-service": Step(("enable-service", "--service", "%Service_CallIn")),
     "disable-service": Step(("disable-service", "--service", "%Service_CallIn")),
     "create-user --dry-run": Step(("create-user", "--user", "bob", "--dry-run"),
-                                  env={"IRIS_OPS_NEW_PASSWORD": NEW["created, dry run"]}),
+                                  env={"IRIS_OPS_NEW_PASSWORD": "created, dry run"}),
     "create-user --password-env": Step(("create-user", *_ALICE, "--roles", "%Developer", "--password-env", "ALICE_PW"),
-                                       env={"ALICE_PW": NEW["created"]}, then="created"),
+                                       env={"ALICE_PW": "created"}, then="created"),
     "create-user --update --password-stdin": Step(("create-user", *_ALICE, "--update", "--full-name", "Alice",
-                                                   "--password-stdin"), stdin=NEW["updated"] + "\n", then="updated"),
+                                                   "--password-stdin"), stdin="updated", then="updated"),
     "set-password --password-stdin": Step(("set-password", *_ALICE, "--password-stdin"),
-                                          stdin=NEW["set by stdin"] + "\n", then="set by stdin"),
+                                          stdin="set by stdin", then="set by stdin"),
     "set-password --dry-run": Step(("set-password", *_ALICE, "--password-stdin", "--dry-run"),
-                                   stdin=NEW["dry run"] + "\n", then="set by stdin"),
+                                   stdin="dry run", then="set by stdin"),
     "set-password, IRIS_OPS_NEW_PASSWORD": Step(("set-password", *_ALICE),
-                                                env={"IRIS_OPS_NEW_PASSWORD": NEW["set by env"]}, then="set by env"),
+                                                env={"IRIS_OPS_NEW_PASSWORD": "set by env"}, then="set by env"),
     # failures: the error, its fix line
     "set-password, no such user": Step(("set-password", "--user", "nobody"), code=2,
-                                       env={"IRIS_OPS_NEW_PASSWORD": NEW["unknown user"]}),
-    "create-user, exists": Step(("create-user", *_ALICE), code=3, env={"IRIS_OPS_NEW_PASSWORD": NEW["exists"]},
+                                       env={"IRIS_OPS_NEW_PASSWORD": "unknown user"}),
+    "create-user, exists": Step(("create-user", *_ALICE), code=3, env={"IRIS_OPS_NEW_PASSWORD": "exists"},
                                 then="set by env"),
     "set-password, refused by IRIS": Step(("set-password", *_ALICE, "--password-stdin"), code=5,
-                                          stdin=NEW["too long"] + "\n", then="set by env"),
+                                          stdin="too long", then="set by env"),
 }
 
 
 @dataclass
 class Recording:
+    login: str  # the login's password
+    new: dict[str, str]  # the new passwords, by what each is for
     runs: dict  # step name -> secrettrace.Run
     arrived: dict[str, bool]  # step name -> alice's password was the wanted one after it
     places: dict[str, bytes]  # host and container processes, docker inspect
@@ -86,47 +93,29 @@ class Recording:
 
 
 def _record(docker_engine, sim_image, directory: Path) -> Recording:
-    from iris_ops_sim.secrettrace import EngineTap, inspected, record, watching
-    from iris_ops_sim.simcontainer import run_container
+    from iris_ops_sim.secrettrace import asking_for_a_login, inspected, record, watching
     from security_helpers import secret_dirs
 
-    tap = EngineTap(docker_engine.base_url, str(directory)).start()
-    sc = run_container(docker_engine.client, docker_engine.base_url, sim_image, f"iris-secsec-{secrets.token_hex(4)}")
-    try:
-        sc.instance.seed_user(USERNAME, roles="%All", change_password=0, password=LOGIN)
-        sc.instance.set_os_authentication(False)
-        env = {**sc.env, "DOCKER_HOST": tap.url, "IRIS_OPS_DOCKER_HOST": tap.url, "IRIS_OPS_USERNAME": USERNAME,
-               "IRIS_OPS_PASSWORD": LOGIN, "IRIS_OPS_LOG_FORMAT": "json"}
+    login, new = f"Login-{secrets.token_hex(5)}-pw", new_passwords()
+    with asking_for_a_login(docker_engine, sim_image, directory, USERNAME, login) as (sc, tap, env):
         runs, arrived = {}, {}
         with watching(sc) as seen:
             for name, step in STEPS.items():
-                runs[name] = record(tap, {**env, **step.env}, ["-v", *step.args], stdin=step.stdin, cwd=directory)
+                given = {variable: new[which] for variable, which in step.env.items()}
+                stdin = new[step.stdin] + "\n" if step.stdin else None
+                runs[name] = record(tap, {**env, **given}, ["-v", *step.args], stdin=stdin, cwd=directory)
                 if step.then:
-                    arrived[name] = sc.instance.check_password("alice", NEW[step.then])
+                    arrived[name] = sc.instance.check_password("alice", new[step.then])
             arrived["create-user --dry-run"] = "bob" not in sc.instance.security()["users"]
-        return Recording(runs, arrived, {**seen, "docker inspect": inspected(sc)}, secret_dirs(sc),
+        return Recording(login, new, runs, arrived, {**seen, "docker inspect": inspected(sc)}, secret_dirs(sc),
                          sc.instance.security())
-    finally:
-        sc.remove()
-        tap.stop()
 
 
 @pytest.fixture(scope="module")
 def recording(docker_engine, sim_image, tmp_path_factory) -> Recording:
-    from iris_ops_sim.secrettrace import once_per_session
+    from iris_ops_sim.secrettrace import recorded_once
 
-    if not docker_engine.base_url.startswith("unix://"):
-        pytest.skip(f"the recording tap needs a unix-socket engine, not {docker_engine.base_url}")
-    return once_per_session(tmp_path_factory, "security-secrets",
-                            lambda: _record(docker_engine, sim_image, tmp_path_factory.mktemp("secsecrets")))
-
-
-def _run(recording, name):
-    run = recording.runs[name]
-    return run, f"{name}: exit {run.code}\nstdout:\n{run.stdout}\nstderr:\n{run.stderr}"
-
-
-ALL = {"login": LOGIN, **NEW}
+    return recorded_once(docker_engine, sim_image, tmp_path_factory, "security-secrets", _record)
 
 
 @pytest.mark.parametrize("name", list(STEPS))
@@ -134,9 +123,10 @@ def test_runs_as_it_should_with_a_login(recording, name):
     """Exit code as wanted, after a login the instance asked for (the password typed at its prompt)."""
     from iris_ops_sim.secrettrace import transcript_problems
 
-    run, why = _run(recording, name)
+    run = recording.runs[name]
+    why = run.report()
     assert run.code == STEPS[name].code, why
-    assert transcript_problems(run.streams, USERNAME, LOGIN)[0] > 0, why
+    assert transcript_problems(run.streams, USERNAME, recording.login)[0] > 0, why
 
 
 @pytest.mark.parametrize("name", [name for name in STEPS if STEPS[name].then] + ["create-user --dry-run"])
@@ -149,8 +139,9 @@ def test_the_new_password_arrived_or_not(recording, name):
 def test_stdout_holds_no_password(recording, name):
     from iris_ops_sim.secrettrace import leaks
 
-    run, why = _run(recording, name)
-    assert leaks(ALL, {"stdout": run.stdout}) == [], why
+    run = recording.runs[name]
+    why = run.report()
+    assert leaks({"login": recording.login, **recording.new}, {"stdout": run.stdout}) == [], why
 
 
 @pytest.mark.parametrize("name", list(STEPS))
@@ -158,8 +149,9 @@ def test_stderr_holds_no_password(recording, name):
     """-v's logs and error messages (the refusals' too)."""
     from iris_ops_sim.secrettrace import leaks
 
-    run, why = _run(recording, name)
-    assert leaks(ALL, {"stderr": run.stderr}) == [], why
+    run = recording.runs[name]
+    why = run.report()
+    assert leaks({"login": recording.login, **recording.new}, {"stderr": run.stderr}) == [], why
 
 
 @pytest.mark.parametrize("name", list(STEPS))
@@ -167,15 +159,17 @@ def test_the_engine_sees_the_login_only_at_its_prompt_and_no_new_password(record
     """A new password travels masked in a one-time file: in no form on the engine's socket."""
     from iris_ops_sim.secrettrace import leaks, transcript_problems
 
-    run, why = _run(recording, name)
-    assert transcript_problems(run.streams, USERNAME, LOGIN)[1] == [], why
+    run = recording.runs[name]
+    why = run.report()
+    assert transcript_problems(run.streams, USERNAME, recording.login)[1] == [], why
     traffic = b"".join(bytes(stream.sent) + bytes(stream.received) for stream in run.streams)
-    assert leaks(NEW, {"engine traffic": traffic}) == [], why
+    assert leaks(recording.new, {"engine traffic": traffic}) == [], why
 
 
 @pytest.mark.parametrize("name", list(STEPS))
 def test_verbose_settings_show_the_mask(recording, name):
-    run, why = _run(recording, name)
+    run = recording.runs[name]
+    why = run.report()
     [event] = run.events("operation.settings")
     assert event["settings"]["password"] == redact.MASK and event["settings"]["username"] == USERNAME, why
 
@@ -185,7 +179,7 @@ def test_verbose_settings_show_the_mask(recording, name):
 def test_no_process_or_inspect_holds_a_password(recording, place):
     from iris_ops_sim.secrettrace import leaks
 
-    assert leaks(ALL, {place: recording.places[place]}) == []
+    assert leaks({"login": recording.login, **recording.new}, {place: recording.places[place]}) == []
 
 
 def test_the_watchers_saw_the_runs_and_the_tasks_did_their_work(recording):

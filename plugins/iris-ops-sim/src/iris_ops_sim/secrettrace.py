@@ -14,10 +14,12 @@
   password prompt (the line after the username) and nothing else: not a line of a script, not an
   exec's environment or argv, never in what the engine sends back.
 * :func:`leaks`: a secret in any of the encodings it could leak in.
-* :func:`iris_ops`, :func:`record` and :func:`once_per_session`: iris-ops run as a user runs it,
-  the same recorded (a :class:`Run`: exit code, stdout, stderr, its engine traffic), and a
-  recording made once per test session however many pytest-xdist workers run the tests that
-  read it.
+* :func:`asking_for_a_login`: a fresh simulated instance with OS authentication off, reached
+  through a tap.
+* :func:`iris_ops`, :func:`record`, :func:`once_per_session` and :func:`recorded_once`: iris-ops
+  run as a user runs it, the same recorded (a :class:`Run`: exit code, stdout, stderr, its engine
+  traffic), and a recording made once per test session however many pytest-xdist workers run
+  the tests that read it.
 
 Nothing here imports docker at module level.
 """
@@ -43,7 +45,7 @@ from typing import Any, Callable, Iterator
 
 __all__ = ["encodings", "leaks", "Stream", "EngineTap", "transcript_problems", "HostProcesses", "SAMPLER",
            "ContainerSampler", "watching", "inspected", "Run", "iris_ops", "record",
-           "once_per_session"]
+           "once_per_session", "recorded_once", "asking_for_a_login"]
 
 CHUNK = 1 << 16
 
@@ -339,6 +341,10 @@ class Run:
     stderr: str
     streams: list[Stream] = field(default_factory=list)
 
+    def report(self) -> str:
+        """What a failed assertion about this run shows."""
+        return f"iris-ops {' '.join(self.args)}: exit {self.code}\nstdout:\n{self.stdout}\nstderr:\n{self.stderr}"
+
     def events(self, name: str) -> list[dict]:
         """The JSON log events called ``name`` on stderr."""
         found = []
@@ -349,6 +355,34 @@ class Run:
                     if event.get("event") == name:
                         found.append(event)
         return found
+
+
+@contextlib.contextmanager
+def asking_for_a_login(docker_engine: Any, sim_image: str, directory: Path, username: str,
+                       password: str) -> Iterator[tuple[Any, EngineTap, dict[str, str]]]:
+    """A fresh simulated instance (a SimContainer) whose ``iris session`` asks for a login (OS
+    authentication off; ``username`` has ``password`` and %All), a tap on the engine's socket in
+    ``directory``, and the environment that aims iris-ops at the instance through the tap with
+    that login and JSON logs; both are gone when the block ends."""
+    from iris_ops_sim.simcontainer import run_container
+
+    tap = EngineTap(docker_engine.base_url, str(directory)).start()
+    try:
+        sc = run_container(docker_engine.client, docker_engine.base_url, sim_image,
+                           f"iris-login-{os.getpid()}-{next(_instances)}")
+        try:
+            sc.instance.seed_user(username, roles="%All", change_password=0, password=password)
+            sc.instance.set_os_authentication(False)
+            yield sc, tap, {**sc.env, "DOCKER_HOST": tap.url, "IRIS_OPS_DOCKER_HOST": tap.url,
+                            "IRIS_OPS_USERNAME": username, "IRIS_OPS_PASSWORD": password,
+                            "IRIS_OPS_LOG_FORMAT": "json"}
+        finally:
+            sc.remove()
+    finally:
+        tap.stop()
+
+
+_instances = itertools.count(1)
 
 
 def iris_ops(env: dict[str, str], args: list[str], *, stdin: str | None = None,
@@ -386,3 +420,15 @@ def once_per_session(tmp_path_factory: Any, key: str, produce: Callable[[], Any]
         made = produce()
         path.write_bytes(pickle.dumps(made))
         return made
+
+
+def recorded_once(docker_engine: Any, sim_image: str, tmp_path_factory: Any, key: str,
+                  produce: Callable[[Any, str, Path], Any]) -> Any:
+    """``produce(docker_engine, sim_image, directory)`` (a fresh directory, for the tap's socket
+    and the run's files) once per test session (:func:`once_per_session`); the test is skipped on
+    an engine the tap cannot stand in front of."""
+    import pytest
+
+    if not docker_engine.base_url.startswith("unix://"):
+        pytest.skip(f"the recording tap needs a unix-socket engine, not {docker_engine.base_url}")
+    return once_per_session(tmp_path_factory, key, lambda: produce(docker_engine, sim_image, Path(tmp_path_factory.mktemp(key))))
