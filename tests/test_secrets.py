@@ -61,6 +61,28 @@ def test_a_secret_in_a_plugin_log_event_or_error_is_masked(secret_env, capfd, ca
     assert "plugin.debug" in caplog.text and SECRET not in caplog.text
 
 
+def test_a_secret_in_a_logged_exception_is_masked_and_its_traceback_kept(capfd):
+    """The pipeline masks an event before any handler gets it, but leaves its exc_info for the
+    formatter: the traceback is rendered, and masked there."""
+    import structlog
+
+    from iris_ops import logs
+
+    redact.remember(SECRET)
+    logs.configure("debug", "json", force=True)
+    try:
+        try:
+            raise RuntimeError(f"login {SECRET} refused")
+        except RuntimeError as exc:
+            caught = exc
+        # logged once the handler is over (a plugin reporting what it caught earlier)
+        structlog.get_logger("iris_ops.test").error("plugin.failed", exc_info=caught)
+        shown = capfd.readouterr().err
+    finally:
+        logs.configure("info", "auto", force=True)
+    assert SECRET not in shown and "login *** refused" in shown and "Traceback" in shown, shown
+
+
 class UrlSetting:
     @hookimpl
     def config_defaults(self):
