@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,21 +73,29 @@ CASES = {
     "a line fails": Case(("run", "--ns", "%SYS", "Set x=1/0", "--json"), code=5),
     "login refused": Case(("run", "--ns", "%SYS", "Write 1"), code=6, wrong_password=True),
 }
+#: Through the local transport too (`iris session` started on this host, its input on its stdin).
+LOCAL = ("backup", "restore", "run", "run --json", "delete-ns", "doctor --json", "login refused")
+#: Every recorded run: "TRANSPORT: CASE".
+RUNS = [f"docker: {name}" for name in CASES] + [f"local: {name}" for name in LOCAL]
 #: Where the secret shows as ***: the user's output, as the instance wrote it or the dry run shows it.
-MASKED_OUTPUT = {"run, the script writes it", "run --dry-run, the script holds it",
-                 "run --json, the script writes it and fails"}
+MASKED_OUTPUT = {"docker: run, the script writes it", "docker: run --dry-run, the script holds it",
+                 "docker: run --json, the script writes it and fails"}
+
+
+def case_of(run: str) -> Case:
+    return CASES[run.split(": ", 1)[1]]
 
 
 @dataclass
 class Recording:
     password: str  # the login's
     wrong: str  # one the instance refuses
-    runs: dict  # case name -> secrettrace.Run
-    places: dict[str, bytes]  # host and container processes, docker inspect
+    runs: dict  # "TRANSPORT: CASE" -> secrettrace.Run
+    places: dict[str, bytes]  # "TRANSPORT: PLACE" -> what it held: processes, docker inspect
 
     def given(self, name: str) -> str:
         """The password the run ``name`` was given."""
-        return self.wrong if CASES[name].wrong_password else self.password
+        return self.wrong if case_of(name).wrong_password else self.password
 
     def secrets(self, name: str) -> dict[str, str]:
         return {"password": self.password, "given": self.given(name)}
@@ -102,16 +111,92 @@ def _record(docker_engine, sim_image, directory: Path) -> Recording:
     script = f'Write "user {USERNAME} has {password}",!'
     (directory / "secret.mac").write_text(script + "\n")
     (directory / "fails.mac").write_text(script + "\nSet x=1/0\n")
+    runs, places = {}, {}
     with asking_for_a_login(docker_engine, sim_image, directory, USERNAME, password) as (sc, tap, env):
-        sc.instance.sql("USER", "CREATE TABLE Sec.Row (Name VARCHAR(20))")
-        sc.instance.sql("USER", "INSERT INTO Sec.Row (Name) VALUES ('one')")
-        runs = {}
+        _table(sc.instance)
         with watching(sc) as seen:
             for name, case in CASES.items():
                 args = ["-v", *(word.format(dir=directory) for word in case.args)]
                 given = wrong if case.wrong_password else password
-                runs[name] = record(tap, {**env, "IRIS_OPS_PASSWORD": given}, args, cwd=directory)
-        return Recording(password, wrong, runs, {**seen, "docker inspect": inspected(sc)})
+                runs[f"docker: {name}"] = record(tap, {**env, "IRIS_OPS_PASSWORD": given}, args, cwd=directory)
+        places.update({f"docker: {place}": held for place, held in {**seen, "docker inspect": inspected(sc)}.items()})
+    runs.update(_record_local(directory / "local", password, wrong, places))
+    return Recording(password, wrong, runs, places)
+
+
+def _table(instance) -> None:
+    instance.sql("USER", "CREATE TABLE Sec.Row (Name VARCHAR(20))")
+    instance.sql("USER", "INSERT INTO Sec.Row (Name) VALUES ('one')")
+
+
+#: An `iris` that keeps what it is typed in TYPED/<pid>.in and hands it to the real one.  In
+#: Python, not `tee | iris`: a shell pipeline would outlive an `iris` that ends before its input
+#: does (a refused login), and iris-ops would wait for it until its deadline.
+TRANSCRIBING = """#!{python}
+import os, subprocess, sys, threading
+log = open("{typed}/%d.in" % os.getpid(), "wb")
+child = subprocess.Popen(["{iris}", *sys.argv[1:]], stdin=subprocess.PIPE)
+def pump():
+    try:
+        while True:
+            chunk = os.read(0, 65536)
+            if not chunk:
+                break
+            log.write(chunk)
+            log.flush()
+            child.stdin.write(chunk)
+            child.stdin.flush()
+    except OSError:
+        pass
+    finally:
+        try:
+            child.stdin.close()
+        except OSError:
+            pass
+threading.Thread(target=pump, daemon=True).start()
+sys.exit(child.wait())
+"""
+
+
+def _record_local(directory: Path, password: str, wrong: str, places: dict) -> dict:
+    """The LOCAL cases through the local transport, on an instance installed on this host that
+    asks for the login.  Its `iris` is a wrapper that keeps what each call is typed (its stdin):
+    the session transcripts, one stream per call."""
+    import shutil
+    import tempfile
+
+    from iris_ops_sim.secrettrace import Run, Stream, iris_ops, watching
+    from iris_ops_sim.simcontainer import HostSim
+
+    typed = directory / "typed"
+    typed.mkdir(parents=True)
+    home = tempfile.mkdtemp(prefix="iris-ops-secrets-")  # irisowner must reach it: not under pytest's 0700 tmp
+    sim = HostSim(home)
+    try:
+        sim.install()
+        _table(sim.instance)
+        sim.instance.seed_user(USERNAME, roles="%All", change_password=0, password=password)
+        sim.instance.set_os_authentication(False)
+        wrapper = directory / "iris"
+        wrapper.write_text(TRANSCRIBING.format(python=sys.executable, typed=typed, iris=sim.iris_command))
+        wrapper.chmod(0o755)
+        env = {**sim.env, "IRIS_OPS_IRIS_COMMAND": str(wrapper), "IRIS_OPS_USERNAME": USERNAME,
+               "IRIS_OPS_LOG_FORMAT": "json"}
+        runs = {}
+        with watching() as seen:
+            for name in LOCAL:
+                case = CASES[name]
+                before = set(typed.iterdir())
+                done = iris_ops({**env, "IRIS_OPS_PASSWORD": wrong if case.wrong_password else password},
+                                ["-v", *(word.format(dir=directory) for word in case.args)], cwd=directory)
+                streams = [Stream(number, sent=bytearray(path.read_bytes()))
+                           for number, path in enumerate(sorted(set(typed.iterdir()) - before))]
+                runs[f"local: {name}"] = Run(tuple(done.args[3:]), done.returncode, done.stdout, done.stderr, streams)
+        places.update({f"local: {place}": held for place, held in seen.items()})
+        return runs
+    finally:
+        sim.end_sessions()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +208,7 @@ def recording(docker_engine, sim_image, tmp_path_factory) -> Recording:
 
 # --- each run -------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.parametrize("name", RUNS)
 def test_runs_as_it_should_with_the_password(recording, name):
     """Exit code as wanted (0 but for the failures), and the password really was typed at a login
     the instance asked for, in every run that opens a session."""
@@ -131,12 +216,12 @@ def test_runs_as_it_should_with_the_password(recording, name):
 
     run = recording.runs[name]
     why = run.report()
-    assert run.code == CASES[name].code, why
+    assert run.code == case_of(name).code, why
     logins, _ = transcript_problems(run.streams, USERNAME, recording.given(name))
-    assert (logins > 0) == CASES[name].logs_in, f"{logins} logins\n{why}"
+    assert (logins > 0) == case_of(name).logs_in, f"{logins} logins\n{why}"
 
 
-@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.parametrize("name", RUNS)
 def test_stdout_holds_no_password(recording, name):
     """Results, --json documents, dry-run scripts, what the instance wrote back."""
     from iris_ops_sim.secrettrace import leaks
@@ -146,7 +231,7 @@ def test_stdout_holds_no_password(recording, name):
     assert leaks(recording.secrets(name), {"stdout": run.stdout}) == [], why
 
 
-@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.parametrize("name", RUNS)
 def test_stderr_holds_no_password(recording, name):
     """-v's logs (every event, the settings event included) and error messages with their fix lines."""
     from iris_ops_sim.secrettrace import leaks
@@ -156,10 +241,11 @@ def test_stderr_holds_no_password(recording, name):
     assert leaks(recording.secrets(name), {"stderr": run.stderr}) == [], why
 
 
-@pytest.mark.parametrize("name", [name for name, case in CASES.items() if not case.script_has_secret])
-def test_the_engine_sees_the_password_only_as_the_login(recording, name):
+@pytest.mark.parametrize("name", [name for name in RUNS if not case_of(name).script_has_secret])
+def test_the_sessions_see_the_password_only_as_the_login(recording, name):
     """On the engine's socket (exec commands and environments, the session's input, uploads, what
-    comes back): the password only as the answer to the login's password prompt."""
+    comes back), and on the stdin of every `iris` the local transport starts: the password only
+    as the answer to the login's password prompt."""
     from iris_ops_sim.secrettrace import transcript_problems
 
     run = recording.runs[name]
@@ -167,7 +253,7 @@ def test_the_engine_sees_the_password_only_as_the_login(recording, name):
     assert transcript_problems(run.streams, USERNAME, recording.given(name))[1] == [], why
 
 
-@pytest.mark.parametrize("name", [name for name, case in CASES.items() if case.settings])
+@pytest.mark.parametrize("name", [name for name in RUNS if case_of(name).settings])
 def test_verbose_settings_show_the_mask(recording, name):
     """-v's ``operation.settings`` event names every setting: the password reads ***."""
     run = recording.runs[name]
@@ -190,16 +276,17 @@ def test_the_password_in_the_users_script_shows_as_the_mask(recording, name):
     assert f"user {USERNAME} has {redact.MASK}" in run.stdout, why
 
 
-def test_the_session_ran_as_the_user_who_logged_in(recording):
-    assert recording.runs["run"].stdout.strip() == USERNAME
-    assert json.loads(recording.runs["run --json"].stdout)["output"].strip() == USERNAME
+@pytest.mark.parametrize("transport", ["docker", "local"])
+def test_the_session_ran_as_the_user_who_logged_in(recording, transport):
+    assert recording.runs[f"{transport}: run"].stdout.strip() == USERNAME
+    assert json.loads(recording.runs[f"{transport}: run --json"].stdout)["output"].strip() == USERNAME
 
 
 def test_config_shows_the_mask(recording):
-    run = recording.runs["config"]
+    run = recording.runs["docker: config"]
     why = run.report()
     assert re.search(r"^password +'\*\*\*' +env IRIS_OPS_PASSWORD$", run.stdout, re.MULTILINE), why
-    rows = {row["name"]: row["value"] for row in json.loads(recording.runs["config --json"].stdout)["settings"]}
+    rows = {row["name"]: row["value"] for row in json.loads(recording.runs["docker: config --json"].stdout)["settings"]}
     assert rows["password"] == redact.MASK and rows["username"] == USERNAME
 
 
@@ -207,18 +294,25 @@ def test_config_shows_the_mask(recording):
 
 def test_the_watchers_saw_the_runs(recording):
     """Proof that the places below were watched while iris-ops ran: iris-ops' own command lines
-    here, `iris session` in the container."""
-    assert b"iris_ops\x00-v\x00backup" in recording.places["host command lines"]
-    in_container = recording.places["container command lines and environments"]
+    here, `iris session` in the container and, for the local transport, here."""
+    assert b"iris_ops\x00-v\x00backup" in recording.places["docker: host command lines"]
+    in_container = recording.places["docker: container command lines and environments"]
     assert b"iris\x00session\x00IRIS" in in_container and len(in_container) > 1000
     assert b"\x00PATH=" in in_container  # environments were read there, not only command lines
+    here = recording.places["local: host command lines"]
+    assert b"iris_ops\x00-v\x00restore" in here and re.search(rb"/iris\x00session\x00IRIS\x00", here)
+    assert b"\x00PATH=" in recording.places["local: host environments"]
 
 
-@pytest.mark.parametrize("place", ["host command lines", "host environments",
-                                   "container command lines and environments", "docker inspect"])
+PLACES = ["docker: host command lines", "docker: host environments",
+          "docker: container command lines and environments", "docker: docker inspect",
+          "local: host command lines", "local: host environments"]
+
+
+@pytest.mark.parametrize("place", PLACES)
 def test_no_process_or_inspect_holds_the_password(recording, place):
     """``ps`` argv on this host and in the container, every environment iris-ops' processes got
-    (a docker exec's, any child's), and the engine's record of every exec."""
+    (a docker exec's, a local `iris`'s, any child's), and the engine's record of every exec."""
     from iris_ops_sim.secrettrace import leaks
 
     assert leaks({"password": recording.password, "wrong": recording.wrong}, {place: recording.places[place]}) == []

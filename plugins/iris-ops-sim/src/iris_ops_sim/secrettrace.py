@@ -431,4 +431,5 @@ def recorded_once(docker_engine: Any, sim_image: str, tmp_path_factory: Any, key
 
     if not docker_engine.base_url.startswith("unix://"):
         pytest.skip(f"the recording tap needs a unix-socket engine, not {docker_engine.base_url}")
-    return once_per_session(tmp_path_factory, key, lambda: produce(docker_engine, sim_image, Path(tmp_path_factory.mktemp(key))))
+    return once_per_session(tmp_path_factory, key,
+                            lambda: produce(docker_engine, sim_image, Path(tmp_path_factory.mktemp(key))))
