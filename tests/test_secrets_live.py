@@ -7,8 +7,11 @@ task runs once, and everything is recorded during that run: stdout (results, ``-
 documents, ``--dry-run`` scripts), stderr (``-v`` logs, errors), the bytes on the engine's socket
 (a recording tap: exec commands and environments, the session transcript), every command line on
 this host and every command line and environment in the container (sampled from /proc), and
-``docker inspect`` at the end.  The tests below are cheap assertions over that one recording,
-each on its own, so that a broken mask fails many of them without more runs.
+``docker inspect`` at the end.  Seven of the cases run through the local transport too, on an
+instance installed on this host (the `iris` it starts read from /proc, its stdin kept).  The
+tests below are cheap assertions over that one recording, each on its own, so that a broken mask
+fails many of them without more runs; the recording is made once per test session, whichever
+pytest-xdist worker needs it first.
 """
 
 from __future__ import annotations
