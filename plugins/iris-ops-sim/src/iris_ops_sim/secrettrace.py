@@ -411,9 +411,11 @@ def once_per_session(tmp_path_factory: Any, key: str, produce: Callable[[], Any]
     what it returns must pickle."""
     if os.environ.get("PYTEST_XDIST_WORKER") is None:
         return produce()
-    shared = Path(tmp_path_factory.getbasetemp()).parent  # one directory per run, every worker's parent
-    path = shared / f"{key}.pickle"
-    with open(shared / f"{key}.lock", "w") as lock:
+    shared = Path(tmp_path_factory.getbasetemp()).parent  # every worker's parent
+    # named by the run as well: a --basetemp of one's own is the same directory run after run
+    name = f"{key}-{os.environ.get('PYTEST_XDIST_TESTRUNUID', '')}"
+    path = shared / f"{name}.pickle"
+    with open(shared / f"{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if path.exists():
             return pickle.loads(path.read_bytes())
