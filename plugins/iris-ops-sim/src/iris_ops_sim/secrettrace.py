@@ -364,12 +364,14 @@ def asking_for_a_login(docker_engine: Any, sim_image: str, directory: Path, user
     authentication off; ``username`` has ``password`` and %All), a tap on the engine's socket in
     ``directory``, and the environment that aims iris-ops at the instance through the tap with
     that login and JSON logs; both are gone when the block ends."""
+    import secrets
+
     from iris_ops_sim.simcontainer import run_container
 
     tap = EngineTap(docker_engine.base_url, str(directory)).start()
     try:
         sc = run_container(docker_engine.client, docker_engine.base_url, sim_image,
-                           f"iris-login-{os.getpid()}-{next(_instances)}")
+                           f"iris-login-{secrets.token_hex(4)}")
         try:
             sc.instance.seed_user(username, roles="%All", change_password=0, password=password)
             sc.instance.set_os_authentication(False)
@@ -380,9 +382,6 @@ def asking_for_a_login(docker_engine: Any, sim_image: str, directory: Path, user
             sc.remove()
     finally:
         tap.stop()
-
-
-_instances = itertools.count(1)
 
 
 def iris_ops(env: dict[str, str], args: list[str], *, stdin: str | None = None,
