@@ -90,6 +90,9 @@ def configure(level: str = "info", fmt: str = "auto", *, stream=None, force: boo
             *shared,
             structlog.stdlib.PositionalArgumentsFormatter(),
             structlog.processors.StackInfoRenderer(),
+            # masked before the record leaves structlog: every handler of the root logger (a
+            # user's, pytest's log capture) gets it, not only ours
+            redact.processor,
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],
         logger_factory=structlog.stdlib.LoggerFactory(),

@@ -70,6 +70,11 @@ class Operation:
         self.target = target_from_settings(settings)
         self.runner = Runner(pm, self.target, timeout=settings.timeout, dry_run=dry_run, out=self.out)
         self.log = structlog.get_logger(f"iris_ops.{name}")
+        # What -v users need to see which instance and limits a run used.  Values as they are:
+        # the log pipeline masks every secret (redact.processor), as in any other event.
+        self.log.debug("operation.settings", settings={key: self.settings[key] for key in self.settings},
+                       sources={key: self.settings.source(key) for key in self.settings
+                                if self.settings.source(key) != "default"})
 
     @contextlib.contextmanager
     def bound(self, **context: Any) -> Iterator["Operation"]:

@@ -81,5 +81,7 @@ def value(obj: Any) -> Any:
 
 
 def processor(logger, method_name, event_dict):  # noqa: ARG001 - structlog processor signature
-    """The structlog processor: every field of every event, ours and the libraries'."""
-    return value(event_dict)
+    """The structlog processor: every field of every event, ours and the libraries'.  An event's
+    ``exc_info`` is left for the formatter to render (and this processor, run again after it,
+    to mask): made a string here, the traceback would be lost."""
+    return {key: held if key == "exc_info" else value(held) for key, held in event_dict.items()}

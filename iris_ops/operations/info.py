@@ -46,6 +46,7 @@ def config(c, json_=False):
         IRIS_OPS_CONTAINER=other iris-ops config --json
     """
     from iris_ops import config as config_module
+    from iris_ops import redact
     from iris_ops.manager import get_plugin_manager, plugin_defaults
 
     settings = config_module.load(plugin_defaults(get_plugin_manager()))
@@ -54,8 +55,8 @@ def config(c, json_=False):
         return {"settings": rows}
     width = max(len(r["name"]) for r in rows)
     vwidth = max(len(repr(r["value"])) for r in rows)
-    for r in rows:
-        print(f"{r['name']:<{width}}  {r['value']!r:<{vwidth}}  {r['source']}")
+    for r in rows:  # masked as every output is: a secret may sit inside another setting's value
+        print(redact.text(f"{r['name']:<{width}}  {r['value']!r:<{vwidth}}  {r['source']}"))
 
 
 @hookimpl

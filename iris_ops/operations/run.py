@@ -114,7 +114,7 @@ def run(c, code=None, file="", ns="USER", dry_run=False, json_=False, **target):
         result = op.runner.execute(script.render(), namespace)
         shown = user_output(result.text, script)
         if shown and not json_:
-            op.out.write(shown if shown.endswith("\n") else shown + "\n")
+            op.emit(shown[:-1] if shown.endswith("\n") else shown)
             op.out.flush()
         try:
             op.runner.parse(script, result)

@@ -6,100 +6,16 @@ none of the passwords the tasks handled, in any usual encoding.  And the passwor
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import io
-import json
-import os
 import secrets
-import shutil
 import tarfile
-import tempfile
-import threading
-import time
-import urllib.parse
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("iris_ops_security")
 
-from engine_tap import EngineTap  # noqa: E402
+from iris_ops_sim.secrettrace import inspected, leaks, watching  # noqa: E402
 from security_helpers import cli, ok, secret_dirs  # noqa: E402
-
-SAMPLER = ("echo $$ > /tmp/sampler.pid; while [ -e /tmp/sampler.pid ]; do "
-           "cat /proc/[0-9]*/cmdline /proc/[0-9]*/environ 2>/dev/null; echo; sleep 0.02; done > /tmp/sampler.out")
-
-
-def encodings(secret: str) -> dict[str, bytes]:
-    """The password as bytes in every form a leak could take."""
-    raw = secret.encode("utf-8")
-    forms = {
-        "utf-8": raw, "hex": raw.hex().encode(), "HEX": raw.hex().upper().encode(),
-        "base64": base64.b64encode(raw).rstrip(b"="), "json": json.dumps(secret)[1:-1].encode(),
-        "url": urllib.parse.quote(secret).encode(), "utf-16": secret.encode("utf-16-le"),
-    }
-    try:
-        forms["latin-1"] = secret.encode("latin-1")
-    except UnicodeEncodeError:
-        pass
-    return forms
-
-
-def leaks(secrets_: dict[str, str], where: dict[str, bytes]) -> list[str]:
-    return [f"{name} ({form}) in {place}"
-            for name, secret in secrets_.items() for form, needle in encodings(secret).items()
-            for place, data in where.items() if needle in data]
-
-
-class HostCommandLines(threading.Thread):
-    """Every distinct command line on this host while it runs."""
-
-    def __init__(self) -> None:
-        super().__init__(daemon=True)
-        self.seen: set[bytes] = set()
-        self.running = True
-
-    def run(self) -> None:
-        while self.running:
-            try:
-                entries = list(Path("/proc").glob("[0-9]*/cmdline"))
-            except OSError:  # a process ended while /proc was being listed: list it again
-                continue
-            for entry in entries:
-                try:
-                    self.seen.add(entry.read_bytes())
-                except OSError:
-                    pass
-            time.sleep(0.003)
-
-    def stop(self) -> bytes:
-        assert self.is_alive(), "the command-line watcher died: it saw only part of the run"
-        self.running = False
-        self.join(10)
-        return b"\n".join(sorted(self.seen))
-
-
-@contextlib.contextmanager
-def watched(sc):
-    """Every command line on this host, and every command line and environment in the container,
-    while the block runs: the dict it yields is filled when the block ends."""
-    api = sc.client.api
-    sampler = api.exec_create(sc.name, ["sh", "-c", SAMPLER], user="root")["Id"]
-    api.exec_start(sampler, detach=True)
-    host = HostCommandLines()
-    host.start()
-    seen: dict[str, bytes] = {}
-    try:
-        yield seen
-    finally:
-        seen["host command lines"] = host.stop()
-        sc.exec(["rm", "-f", "/tmp/sampler.pid"], user="root")
-    time.sleep(0.1)
-    seen["container command lines and environments"] = sc.exec(["cat", "/tmp/sampler.out"], user="root")[1]
-    inspected = [api.inspect_container(sc.name)]
-    inspected += [api.exec_inspect(exec_id) for exec_id in inspected[0].get("ExecIDs") or []]
-    seen["docker inspect"] = json.dumps(inspected).encode()
 
 
 def archive(sc, path: str) -> bytes:
@@ -114,21 +30,8 @@ def archive(sc, path: str) -> bytes:
     return b"\n".join(out)
 
 
-@pytest.fixture
-def tap(docker_engine):
-    if not docker_engine.base_url.startswith("unix://"):
-        pytest.skip(f"the recording proxy needs a unix-socket engine, not {docker_engine.base_url}")
-    directory = tempfile.mkdtemp(prefix="tap-")
-    tapped = EngineTap(docker_engine.base_url, directory).start()
-    try:
-        yield tapped
-    finally:
-        tapped.stop()
-        shutil.rmtree(directory, ignore_errors=True)
-
-
-def test_no_password_leaves_a_trace(sim_container, tap):
-    sc = sim_container
+def test_no_password_leaves_a_trace(sim_container, engine_tap):
+    sc, tap = sim_container, engine_tap
     token = secrets.token_hex(6)
     probes = {
         "created": f"Leäk-Créate-{token}",
@@ -140,7 +43,7 @@ def test_no_password_leaves_a_trace(sim_container, tap):
     }
     env = {**sc.env, "DOCKER_HOST": tap.url}
     runs = []
-    with watched(sc) as seen:
+    with watching(sc) as seen:
         runs.append(ok(cli(env, "-v", "--log-format", "console", "create-user", "--user", "alice", "--roles",
                            "%Developer", "--full-name", "Leak Canary", IRIS_OPS_NEW_PASSWORD=probes["created"])))
         runs.append(ok(cli(env, "-v", "create-user", "--user", "alice", "--update",
@@ -162,6 +65,7 @@ def test_no_password_leaves_a_trace(sim_container, tap):
 
     places = {
         **seen,
+        "docker inspect": inspected(sc),
         "engine traffic": captured,
         "stdout/stderr": "\n".join(r.stdout + r.stderr for r in runs).encode("utf-8"),
         "instance files at rest": archive(sc, "/usr/irissys"),
@@ -176,19 +80,20 @@ def test_no_password_leaves_a_trace(sim_container, tap):
     assert not control.check_password("alice", probes["dry-run"])
 
 
-def test_a_configured_password_stays_home_when_os_authentication_lets_iris_session_in(sim_container, tap, tmp_path):
+def test_a_configured_password_stays_home_when_os_authentication_lets_iris_session_in(sim_container, engine_tap,
+                                                                                     tmp_path):
     """OS authentication on (no login asked) and IRIS_OPS_USERNAME / IRIS_OPS_PASSWORD set: every
     task and the security plugin's commands run, and the password is typed nowhere: not into the
     session (it asked for no login), so not in any output, log (-v, -vv), error, engine traffic,
     command line or exec environment."""
-    sc = sim_container
+    sc, tap = sim_container, engine_tap
     password = f"Leak-Login-{secrets.token_hex(6)}"
     sc.instance.sql("USER", "CREATE TABLE Demo.T (N INT)")
     sc.instance.sql("USER", "INSERT INTO Demo.T (N) VALUES (1)")
     env = {**sc.env, "DOCKER_HOST": tap.url, "IRIS_OPS_USERNAME": "_SYSTEM", "IRIS_OPS_PASSWORD": password}
     fx, cached = tmp_path / "fx", tmp_path / "fx2"
     runs = []
-    with watched(sc) as seen:
+    with watching(sc) as seen:
         runs.append(ok(cli(env, "-vv", "run", "--ns", "USER", 'Write "ran as ",$USERNAME,!')))
         runs.append(ok(cli(env, "-v", "--log-format", "console", "backup", "--ns", "USER", "--out", str(fx))))
         runs.append(ok(cli(env, "-vv", "validate", "--src", str(fx), "--online", "--ns", "USER")))
@@ -219,6 +124,7 @@ def test_a_configured_password_stays_home_when_os_authentication_lets_iris_sessi
     assert len(container_lines) > 1000 and b"iris\x00session" in container_lines
     places = {
         **seen,
+        "docker inspect": inspected(sc),
         "engine traffic": captured,
         "stdout/stderr": "\n".join(r.stdout + r.stderr for r in runs).encode("utf-8"),
         "instance files at rest": archive(sc, "/usr/irissys"),

@@ -18,6 +18,7 @@ import re
 import sys
 from typing import TYPE_CHECKING
 
+from iris_ops import redact
 from iris_ops.errors import InstanceError, IrisOpsError, UsageError
 
 if TYPE_CHECKING:
@@ -68,6 +69,9 @@ def read_password(env_name: str = "", from_stdin: bool = False) -> str:
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in password):
         raise UsageError(f"the password from {where} holds a control character",
                          fix="Use letters, digits, punctuation and spaces (IRIS's default password pattern).")
+    # masked wherever it could surface, as IRIS_OPS_NEW_PASSWORD is by its name; --password-env
+    # may name any variable, and stdin has no name at all
+    redact.remember(password)
     return password
 
 

@@ -12,6 +12,9 @@ point: users' projects with iris-ops-sim installed never get these fixtures or t
 * ``sim_container`` (function): a fresh container of that image with a unique name, removed after
   the test; see :class:`~iris_ops_sim.simcontainer.SimContainer`.
 * ``sim_host`` (function): a simulated instance installed on this host, for the local transport.
+* ``engine_tap`` (function): a recording proxy on the engine's socket
+  (:class:`~iris_ops_sim.secrettrace.EngineTap`): aim ``DOCKER_HOST`` at its ``url``; skipped on an
+  engine that is not a unix socket.
 * ``variant_host`` (module): a host install whose instance takes one variant's answer to an
   open IRIS question (``irissim/variants.py``), named by the test's parameter
   (``@pytest.mark.parametrize("variant_host", VARIANT_NAMES, indirect=True)``); one per module
@@ -44,7 +47,7 @@ import pytest
 __all__ = [
     "REAL_CONTAINER_ENV", "REQUIRE_DOCKER_ENV", "SHARED_ENGINE_ENV", "SHARED_PROBLEM_ENV",
     "DOCKER_FIXTURES", "DockerEngine", "docker_engine", "pytest_sessionstart", "pytest_sessionfinish",
-    "sim_image", "sim_container", "sim_host", "xfs_volume", "xfs_container",
+    "sim_image", "sim_container", "sim_host", "xfs_volume", "xfs_container", "engine_tap",
     "pytest_configure", "pytest_collection_modifyitems", "pytest_runtest_logreport", "pytest_terminal_summary",
 ]
 
@@ -278,6 +281,19 @@ def xfs_container(docker_engine, sim_image, xfs_volume) -> Iterator[Any]:
             sc.remove()
     finally:
         shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture
+def engine_tap(docker_engine, tmp_path_factory) -> Iterator[Any]:
+    from iris_ops_sim.secrettrace import EngineTap
+
+    if not docker_engine.base_url.startswith("unix://"):
+        pytest.skip(f"the recording tap needs a unix-socket engine, not {docker_engine.base_url}")
+    tap = EngineTap(docker_engine.base_url, str(tmp_path_factory.mktemp("tap"))).start()
+    try:
+        yield tap
+    finally:
+        tap.stop()
 
 
 def pytest_configure(config: pytest.Config) -> None:
