@@ -457,7 +457,10 @@ def _fail(what: str, err: Exception) -> None:
     text = f"{what}: {err}"
     if getattr(err, "fix", None):
         text += f"\nfix: {err.fix}"
-    pytest.fail(text, pytrace=False)
+    try:
+        pytest.fail(text, pytrace=False)
+    except pytest.fail.Exception as failed:
+        raise failed from None  # the error is in the text: not shown a second time as its cause
 
 
 def _alive(record: dict) -> bool:

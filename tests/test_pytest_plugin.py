@@ -7,6 +7,8 @@ of a run killed with SIGKILL are swept by the next one."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 import shutil
@@ -88,8 +90,25 @@ def leftovers(sim_host) -> list[str]:
 
 def test_pytest_help_lists_the_options():
     shown = subprocess.run([sys.executable, "-m", "pytest", "--help"], capture_output=True, text=True, timeout=60)
-    for option in ("--iris-container", "--iris-fixtures", "--iris-keep", "--iris-sim", "--iris-report"):
+    for option in ("--iris-container", "--iris-fixtures", "--iris-keep", "--iris-sim", "--iris-report", "--iris-pool",
+                   "--iris-pool-fixtures"):
         assert option in shown.stdout
+
+
+@pytest.mark.parametrize("args, ini, says", [
+    (("--iris-pool", "-1"), "", "--iris-pool (ini iris_pool) takes how many namespaces to keep ready per fixture, "
+                                "not -1: e.g. --iris-pool 4, or 0 for no pool"),
+    ((), "iris_pool = lots\n", "not 'lots': e.g. --iris-pool 4"),
+    (("--iris-pool-fixtures", "user"), "", "--iris-pool-fixtures (ini iris_pool_fixtures) names fixtures to restore "
+                                           "ahead, but there is no pool: add --iris-pool N"),
+], ids=["negative", "ini-not-a-number", "fixtures-without-a-pool"])
+def test_a_bad_pool_option_stops_the_run_and_says_what_to_pass(tmp_path, args, ini, says):
+    (tmp_path / "test_plain.py").write_text(USER_PROJECT)
+    (tmp_path / "pytest.ini").write_text("[pytest]\n" + ini)
+    done = pytest_run(tmp_path, None, *args)
+    assert done.returncode == 4, done.stdout + done.stderr  # pytest's usage error
+    assert says in done.stderr
+    assert "passed" not in done.stdout
 
 
 def test_importing_the_plugin_costs_nothing_but_pytest():
@@ -233,6 +252,30 @@ def test_a_restore_failure_reads_as_an_iris_ops_error(project, sim_host):
     assert "Traceback" not in done.stdout and "pytest_plugin.py" not in done.stdout
 
 
+def test_a_pooled_restore_failure_reads_as_an_iris_ops_error(project, sim_host):
+    """The restore in the background fails (a fixture whose database file was cut short): the
+    test that asked reads iris-ops' error and fix; a fixture to warm that does not exist fails
+    the tests that need a namespace, saying which option named it."""
+    broken = project / "fixtures" / "broken"
+    shutil.copytree(project / "fixtures" / "user", broken)
+    dat = next(broken.rglob("*.DAT"))
+    dat.write_bytes(dat.read_bytes()[:8192])
+    (project / "test_broken_fixture.py").write_text(
+        "def test_broken(iris_namespace):\n    iris_namespace('broken')\n")
+    done = pytest_run(project, sim_host, "--iris-pool", "2", "test_broken_fixture.py")
+    assert done.returncode == 1, done.stdout + done.stderr
+    failed = re.search(r"(?s)iris-ops could not restore 'broken' into PYT_\w+: (.*?)\nfix: ", done.stdout)
+    assert failed and "IRIS.DAT: size failed" in failed.group(1), done.stdout
+    assert "recreate it with `iris-ops backup`" in done.stdout
+    assert "During handling" not in done.stdout
+    assert "Traceback" not in done.stdout and "pytest_pool.py" not in done.stdout
+    done = pytest_run(project, sim_host, "--iris-pool", "2", "--iris-pool-fixtures", "user,nope", "test_accounts.py")
+    assert done.returncode == 1 and "2 errors" in done.stdout, done.stdout
+    assert "--iris-pool-fixtures names a fixture iris-ops cannot find: no fixture named 'nope' in " in done.stdout
+    assert "During handling" not in done.stdout
+    assert leftovers(sim_host) == [] and pytest_databases(sim_host) == []
+
+
 def test_module_and_session_scopes_share_one_namespace(project, sim_host):
     (project / "test_scopes.py").write_text(
         "def test_one(iris_namespace):\n"
@@ -341,3 +384,221 @@ def test_xdist_workers_that_sweep_the_same_dead_run_report_it_once():
     assert gathered.lines(report=False) == [
         "iris-ops: swept 1 namespace(s) left by runs that died: PYT_DEAD_GW0_1",
         "iris-ops: could not sweep PYT_DEAD_GW0_2: refused"]
+
+
+# --- the warm pool (--iris-pool) ---------------------------------------------------------------
+
+POOLED_TESTS = '''
+import contextlib
+import json
+import time
+
+import pytest
+from iris_ops import scripts
+
+
+def existing(iris_session):
+    return iris_session.operation("pytest").runner.run(scripts.namespace_names(), changes=False)["namespaces"]
+
+
+@pytest.mark.parametrize("n", range({count}))
+def test_each(iris_session, iris_namespace, n):
+    before = existing(iris_session)
+    ns = iris_namespace("user")
+    if n == 0:  # the first request; the others come once the pool is full
+        deadline = time.monotonic() + 600
+        while iris_session.pool.ready("user") < 4:
+            assert time.monotonic() < deadline, "the pool never filled"
+            time.sleep(0.1)
+    with open("handed.jsonl", "a") as out:
+        out.write(json.dumps({{"file": __name__, "n": n, "name": ns.name, "existed": ns.name in before}}) + "\\n")
+    assert ns.sql("SELECT COUNT(*) FROM Demo.Account").rows == [[3]]  # nobody had it before
+    ns.sql("DELETE FROM Demo.Account")
+'''
+POOL_LINE = re.compile(r"  user: pool of 4(?: in each of (\d) processes)?: (\d+) hits, (\d+) misses, "
+                       r"[\d.]+ s waiting for a namespace in all; (\d+) restored in the background, (\d+) of them "
+                       r"never used\n")
+
+
+def project_processes(project: Path) -> list[int]:
+    """Processes working in the project: pytest, and the iris-ops processes of its pool."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and os.readlink(entry / "cwd") == str(project):
+                found.append(int(entry.name))
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+    return found
+
+
+def wait_for(condition, what: str, seconds: float = 300) -> None:
+    """A guard against a hang while waiting for ``condition``; never a measure of time."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"never happened: {what}"
+        time.sleep(0.05)
+
+
+def pytest_databases(sim_host) -> list[str]:
+    return [db for db in sim_host.instance.read_config()["Databases"] if db.startswith(PREFIX)]
+
+
+@pytest.mark.parametrize("parallel", [(), ("-n", "2", "--dist", "loadfile")], ids=["serial", "xdist"])
+def test_a_pooled_test_gets_a_namespace_restored_before_it_asked(project, sim_host, parallel):
+    """--iris-pool 4: after a fixture's first request (a miss), the tests get namespaces that
+    existed before they asked for them, each handed out once, and no restore runs in the pytest
+    process; under -n 2 each worker has its pool and the controller sums their figures.
+    Nothing is left at the end."""
+    files = {"test_a.py": 4, "test_b.py": 4} if parallel else {"test_pooled.py": 6}
+    for name, count in files.items():
+        (project / name).write_text(POOLED_TESTS.format(count=count))
+    done = pytest_run(project, sim_host, "-s", "--iris-pool", "4", "--iris-report", *parallel, *files)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"{sum(files.values())} passed" in done.stdout
+    handed = [json.loads(line) for line in (project / "handed.jsonl").read_text().splitlines()]
+    assert len({h["name"] for h in handed}) == len(handed) == sum(files.values())
+    for name, count in files.items():
+        mine = sorted((h for h in handed if h["file"] == name[:-3]), key=lambda h: h["n"])
+        # the four after each process's first request were ready before they asked (the last
+        # one of six may have had to wait for its restore)
+        ready = min(count - 1, 4)
+        assert [h["existed"] for h in mine[1:1 + ready]] == [True] * ready, mine
+        assert len({h["name"].rsplit("_", 1)[0] for h in mine}) == 1  # one worker's names
+    if parallel:  # each file ran on its own worker
+        assert len({h["name"].rsplit("_", 1)[0] for h in handed}) == 2
+    pool = POOL_LINE.search(done.stdout)
+    assert pool, done.stdout
+    processes, hits, misses, restored, unused = pool.groups()
+    assert processes == ("2" if parallel else None)
+    assert int(hits) >= (6 if parallel else 4) and int(hits) + int(misses) == sum(files.values())
+    assert int(restored) == sum(files.values()) + int(unused)
+    assert re.search(rf"  user: {restored} restores, median", done.stdout)
+    if not parallel:  # every restore ran in an iris-ops process of the pool: none logged in pytest's
+        # own output (-s shows it; a restore in the process logs restore.streamed or restore.cloned)
+        assert not re.search(r"restore\.(streamed|cloned)", done.stdout + done.stderr)
+    assert "the pool could not" not in done.stdout
+    assert leftovers(sim_host) == [] and pytest_databases(sim_host) == []
+    assert project_processes(project) == []
+
+
+HELD = '''
+import time
+
+
+def test_held(iris_session, iris_namespace):
+    ns = iris_namespace("user")
+    deadline = time.monotonic() + 600
+    while iris_session.pool.ready("user") < 4:
+        assert time.monotonic() < deadline, "the pool never filled"
+        time.sleep(0.1)
+    print("pool full:", ns.name, flush=True)
+    time.sleep(600)
+'''
+
+
+def start_pooled(project, sim_host, *args) -> subprocess.Popen:
+    (project / "test_held.py").write_text(HELD)
+    return subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-s", "--iris-pool", "4",
+                             *args, "test_held.py"], cwd=project, env=_env(sim_host), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def stop_everything(proc: subprocess.Popen, project: Path) -> None:
+    """After a failed test: no pytest and no process of its pool outlives it."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    for pid in project_processes(project):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_ctrl_c_in_a_pooled_run_deletes_every_namespace_of_the_pool(project, sim_host):
+    """SIGINT while a test holds a namespace and four more wait ready: the session's teardown
+    deletes all five, and no process of the pool is left."""
+    proc = start_pooled(project, sim_host)
+    try:
+        shown = ""
+        for line in proc.stdout:
+            shown += line
+            if line.startswith("pool full:"):
+                break
+        assert "pool full:" in shown, shown
+        assert len(leftovers(sim_host)) == 5
+        proc.send_signal(signal.SIGINT)
+        shown += proc.communicate(timeout=600)[0]
+    finally:
+        stop_everything(proc, project)
+    assert proc.returncode == 2, shown  # interrupted
+    assert "KeyboardInterrupt" in shown
+    assert leftovers(sim_host) == [] and pytest_databases(sim_host) == []
+    assert project_processes(project) == []
+    done = pytest_run(project, sim_host, "test_accounts.py")  # and the run left no record of itself
+    assert done.returncode == 0 and "swept" not in done.stdout
+
+
+def test_a_killed_pooled_run_rolls_back_its_restores_in_flight_and_is_swept_by_the_next(project, sim_host):
+    """kill -9 of pytest while the pool restores: a restore caught between its first change and
+    its end (held there with SIGSTOP) gets SIGTERM from the kernel when pytest dies and rolls
+    back; what the pool had finished is swept by the next run."""
+    proc = start_pooled(project, sim_host, "--iris-pool-fixtures", "user")
+    mgr = sim_host.install_dir / "mgr"
+    held = None
+
+    def catch_a_restore() -> bool:
+        nonlocal held
+        for pid in project_processes(project):
+            try:
+                argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"restore" not in argv or pid == proc.pid:
+                continue
+            ns = argv[argv.index(b"--ns") + 1].decode()
+            journal = mgr / f"iris-ops-restore-{ns}.json"
+            if ns.endswith("_1") or not journal.exists():  # the first restore of a fixture runs alone
+                continue
+            os.kill(pid, signal.SIGSTOP)
+            if journal.exists():  # still between its first change and its end
+                held = (pid, ns, journal)
+                return True
+            os.kill(pid, signal.SIGCONT)
+        return False
+
+    try:
+        wait_for(catch_a_restore, "a restore of the pool in flight")
+        proc.kill()
+        proc.wait()
+        os.kill(held[0], signal.SIGCONT)
+        wait_for(lambda: project_processes(project) == [], "the pool's processes ended")
+    finally:
+        stop_everything(proc, project)
+    pid, ns, journal = held
+    left = leftovers(sim_host)
+    assert ns not in left and not journal.exists()  # rolled back
+    assert left and set(pytest_databases(sim_host)) == set(left)  # nothing half restored
+    assert not list(mgr.glob("iris-ops-restore-*.json"))
+    done = pytest_run(project, sim_host, "test_accounts.py")
+    assert done.returncode == 0, done.stdout + done.stderr
+    swept = re.search(r"iris-ops: swept (\d+) namespace\(s\) left by runs that died: (.*)\n", done.stdout)
+    assert swept and sorted(swept.group(2).split(", ")) == sorted(left), done.stdout
+    assert leftovers(sim_host) == [] and pytest_databases(sim_host) == []
+
+
+def test_the_controller_sums_the_workers_pools():
+    from iris_ops.pytest_report import PoolRecord, RunReport
+
+    gathered = RunReport()
+    for worker in (RunReport(pools=[PoolRecord("user", 4, hits=5, misses=1, waited=1.25, restored=10, unused=4),
+                                    PoolRecord("orders", 4, hits=0, misses=1, waited=2.0, restored=5, unused=4)]),
+                   RunReport(pools=[PoolRecord("user", 4, hits=3, misses=2, waited=0.5, restored=9, unused=4)],
+                             pool_errors=[["PYT_X_GW1_3", "refused"]])):
+        gathered.merge(RunReport.from_data(worker.to_data()))
+    assert gathered.lines(report=True) == [
+        "iris-ops: the pool could not finish with PYT_X_GW1_3: refused; the next run sweeps it",
+        "  user: pool of 4 in each of 2 processes: 8 hits, 3 misses, 1.75 s waiting for a namespace in all; "
+        "19 restored in the background, 8 of them never used",
+        "  orders: pool of 4: 0 hits, 1 misses, 2.00 s waiting for a namespace in all; "
+        "5 restored in the background, 4 of them never used"]
+    assert gathered.lines(report=False) == gathered.lines(report=True)[:1]
