@@ -17,27 +17,22 @@ Options (each also an ini setting): ``--iris-container`` (default: the iris-ops 
 ``iris-ops.toml`` and ``IRIS_OPS_*`` work as for the CLI), ``--iris-fixtures`` (the fixtures
 directory), ``--iris-keep`` (keep the namespaces of failed tests), ``--iris-sim`` (start a
 simulated instance for the session, from the ``iris-ops-sim`` plugin; the summary says so) and
-``--iris-report`` (restore times and cache use per fixture in the summary), ``--iris-pool N``
-(keep N namespaces per fixture restored ahead of the tests: :mod:`iris_ops.pytest_pool`) and
-``--iris-pool-fixtures`` (the fixtures to warm at session start).  With no container
+``--iris-report`` (restore times and cache use per fixture in the summary); ``--iris-pool N``
+keeps N namespaces per fixture restored ahead of the tests (:mod:`iris_ops.pytest_pool`), and
+``--iris-pool-fixtures`` names the fixtures to warm at session start.  With no container
 configured and no ``--iris-sim``, the tests that ask for a namespace fail and say how to
 configure one: a simulated instance is never used unless asked for.  Under pytest-xdist the
 controller prints the workers' summaries (:mod:`iris_ops.pytest_report`).
 
-Names are ``PYT_<run id>_<worker>_<n>``: the run id is shared by pytest-xdist workers.  Each run
-keeps a record of itself in the instance (``<mgr>/iris-ops-pytest/<run>-<worker>.json``: host,
-pid) while it runs; at session start, namespaces of runs with no record, or whose record names a
-dead process, are deleted and reported.  A run whose record is on another host counts as alive
-for a day.  Namespaces kept by ``--iris-keep`` are listed in their run's record and never swept.
+Names are ``PYT_<run id>_<worker>_<n>``; what a run leaves when it dies is swept by the next
+(:mod:`iris_ops.pytest_runs`).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import secrets
-import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,18 +41,15 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from iris_ops.pytest_report import WORKER_KEY, PoolRecord, RestoreRecord, RunReport
+from iris_ops.pytest_runs import PREFIX, RECORD_REFRESH, RunRecords
 
 __all__ = [
-    "PREFIX", "STALE_FOREIGN_RUN", "pytest_addoption", "SqlResult", "IrisNamespace", "IrisSession",
+    "pytest_addoption", "SqlResult", "IrisNamespace", "IrisSession",
     "iris_session", "iris_namespace", "pytest_runtest_makereport", "pytest_runtest_teardown",
     "pytest_sessionfinish", "pytest_testnodedown", "pytest_terminal_summary", "NO_INSTANCE",
+    "pool_options", "pytest_configure",
 ]
 
-PREFIX = "PYT_"
-STALE_FOREIGN_RUN = 24 * 3600
-#: With a pool, the run's record is rewritten at most this often (without one, after each
-#: restore): often enough that a run on another host never looks stale, and no exec per test.
-RECORD_REFRESH = 3600
 NO_INSTANCE = (
     "no IRIS instance to restore into: iris-ops has no container configured. Aim the tests at your IRIS container "
     "with --iris-container NAME (or ini iris_container = NAME, or IRIS_OPS_CONTAINER=NAME, or container = \"NAME\" "
@@ -175,7 +167,7 @@ class IrisNamespace:
                 self._dbapi = None
 
 
-class IrisSession:
+class IrisSession(RunRecords):
     """One pytest process's view of the instance: settings, naming, restores, cleanup."""
 
     def __init__(self, config: pytest.Config) -> None:
@@ -187,8 +179,6 @@ class IrisSession:
         self._settings = None
         self._pm = None
         self._stop_sim: Callable[[], None] | None = None
-        self._record_directory: str | None = None
-        self._record_written = 0.0
         #: what the pytest options and --iris-sim set on top of the iris-ops settings
         self._overrides: dict[str, Any] = {}
         #: namespaces of module and session scope: (scope, fixture, module) -> IrisNamespace
@@ -381,76 +371,6 @@ class IrisSession:
         with op.bound(ns=name):
             return bool(delete_namespace(op, name))
 
-    # -- runs, records and the sweep --
-
-    def _record_path(self, run: str, worker: str) -> str:
-        """Where the record of run ``run``, worker ``worker`` lives in the instance."""
-        from iris_ops import script_builders
-
-        if self._record_directory is None:
-            facts = self.operation("pytest").runner.run(script_builders.manager_directory(), changes=False)
-            self._record_directory = facts["manager_directory"].rstrip("/") + "/iris-ops-pytest/"
-        return f"{self._record_directory}{run}-{worker}.json"
-
-    def _write_record(self, kept: list[str] | None = None) -> None:
-        import io
-
-        data = json.dumps({"run": self.run_id, "worker": self.worker, "host": socket.gethostname(),
-                           "pid": os.getpid(), "updated": time.time(), "kept": kept or []}).encode()
-        self.operation("pytest").runner.write_file(io.BytesIO(data), len(data),
-                                                    self._record_path(self.run_id, self.worker),
-                                                    timeout=self._settings.timeout)
-        self._record_written = time.time()
-
-    def _remove_record(self) -> None:
-        """At the end of the run: gone, or, when --iris-keep kept namespaces, saying so (the
-        sweep never touches a namespace kept on purpose)."""
-        if self._settings is None:
-            return
-        if self.report.kept:
-            self._write_record(kept=[name for name, _fixture in self.report.kept])
-        else:
-            self.operation("pytest").runner.remove_path(self._record_path(self.run_id, self.worker))
-
-    def _alive(self, run: str, worker: str, cache: dict) -> bool:
-        """Whether the run that made a namespace may still be running: its record names a live
-        process on this host, or was updated recently on another.  No record: dead."""
-        import io
-
-        key = (run, worker)
-        if key not in cache:
-            buffer = io.BytesIO()
-            try:
-                self.operation("pytest").runner.read_file(self._record_path(run, worker), buffer,
-                                                          timeout=self._settings.timeout)
-                cache[key] = _alive(json.loads(buffer.getvalue()))
-            except ValueError:  # a record half written: its run is alive this time
-                cache[key] = True
-            except Exception:  # no record at all: the run is gone
-                cache[key] = False
-        return cache[key]
-
-    def sweep(self) -> None:
-        """Delete namespaces of earlier runs that died (their prefix, no live record), and
-        their records."""
-        from iris_ops import script_builders
-
-        runner = self.operation("pytest").runner
-        names = runner.run(script_builders.namespace_names(), changes=False).get("namespaces", [])
-        verdicts: dict = {}
-        for name in names:
-            parts = name[len(PREFIX):].split("_") if name.startswith(PREFIX) else []
-            if len(parts) != 3 or parts[0] == self.run_id or self._alive(parts[0], parts[1], verdicts):
-                continue
-            try:
-                if self.delete(name):
-                    self.report.swept.append(name)
-            except Exception as exc:  # reported, never fatal to this run
-                self.report.sweep_errors.append([name, str(exc)])
-        for (run, worker), alive in verdicts.items():
-            if not alive:
-                runner.remove_path(self._record_path(run, worker))
-
 
 def _fail(what: str, err: Exception) -> None:
     """Fail the test with iris-ops' message and fix, not a traceback into the plugin."""
@@ -461,20 +381,6 @@ def _fail(what: str, err: Exception) -> None:
         pytest.fail(text, pytrace=False)
     except pytest.fail.Exception as failed:
         raise failed from None  # the error is in the text: not shown a second time as its cause
-
-
-def _alive(record: dict) -> bool:
-    if record.get("kept"):
-        return True  # kept with --iris-keep: the user deletes them (iris-ops delete-ns)
-    if record.get("host") != socket.gethostname():
-        return time.time() - float(record.get("updated") or 0) < STALE_FOREIGN_RUN
-    try:
-        os.kill(int(record.get("pid") or 0), 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, ValueError):
-        return True
-    return True
 
 
 # --- fixtures -----------------------------------------------------------------------------------

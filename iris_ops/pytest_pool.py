@@ -36,6 +36,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable
 
+__all__ = ["PARALLEL", "PoolFailure", "Restored", "Acquired", "FixturePool", "NamespacePool"]
+
 #: Background ``iris-ops`` processes one pool runs at once (restores and deletes together).
 PARALLEL = 2
 
@@ -141,7 +143,6 @@ class NamespacePool:
         self._abandoned = False
         #: (namespace, problem): background deletes that failed, and restores that failed at the end
         self.errors: list[list[str]] = []
-        self.deleted: list[str] = []
 
     # -- what the plugin calls --------------------------------------------------------------
 
@@ -267,6 +268,7 @@ class NamespacePool:
 
     def _start(self, job: _Job) -> None:
         self._running.append(job)
+        self._threads = [thread for thread in self._threads if thread.is_alive()]
         thread = threading.Thread(target=self._run, args=(job,), name=f"iris-ops-pool-{job.kind}", daemon=True)
         self._threads.append(thread)
         thread.start()
@@ -311,9 +313,7 @@ class NamespacePool:
         # whose work is done
         failure = None if doc.get("ok") is True else _failure(job.name, code, doc, err)
         if job.kind == "delete":
-            if failure is None:
-                self.deleted.append(job.name)
-            else:
+            if failure is not None:
                 self.errors.append([job.name, _described(failure)])
             return
         fixture = job.fixture

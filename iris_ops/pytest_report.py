@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["WORKER_KEY", "RestoreRecord", "RunReport"]
+__all__ = ["WORKER_KEY", "RestoreRecord", "PoolRecord", "RunReport"]
 
 #: The key of a worker's report in ``config.workeroutput``.
 WORKER_KEY = "iris_ops_pytest"
