@@ -394,11 +394,11 @@ import json
 import time
 
 import pytest
-from iris_ops import scripts
+from iris_ops import script_builders
 
 
 def existing(iris_session):
-    return iris_session.operation("pytest").runner.run(scripts.namespace_names(), changes=False)["namespaces"]
+    return iris_session.operation("pytest").runner.run(script_builders.namespace_names(), changes=False)["namespaces"]
 
 
 @pytest.mark.parametrize("n", range({count}))
@@ -477,7 +477,7 @@ def test_a_pooled_test_gets_a_namespace_restored_before_it_asked(project, sim_ho
     if not parallel:  # every restore ran in an iris-ops process of the pool: none logged in pytest's
         # own output (-s shows it; a restore in the process logs restore.streamed or restore.cloned)
         assert not re.search(r"restore\.(streamed|cloned)", done.stdout + done.stderr)
-    assert "the pool could not" not in done.stdout
+    assert "the pool could not" not in done.stdout, done.stdout
     assert leftovers(sim_host) == [] and pytest_databases(sim_host) == []
     assert project_processes(project) == []
 
