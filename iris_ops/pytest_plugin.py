@@ -213,9 +213,10 @@ class IrisSession(RunRecords):
         self._settings = settings
         self._overrides = overrides
         try:
+            warm = self._pool_sources()  # a fixture that is not there stops the session before any change
             self._write_record()
             self.sweep()
-            self._start_pool()
+            self._start_pool(warm)
         except BaseException as err:
             self._stop_simulated()  # nothing of a session that could not start stays behind
             if isinstance(err, IrisOpsError):
@@ -236,25 +237,30 @@ class IrisSession(RunRecords):
         self.report.simulated.append(where)
         return settings
 
-    def _start_pool(self) -> None:
-        """With ``--iris-pool N``: the pool, and the fixtures to warm at once."""
-        from iris_ops import config as settings_module
+    def _pool_sources(self) -> dict[str, str]:
+        """The fixtures ``--iris-pool-fixtures`` names, found: {fixture: its directory}."""
         from iris_ops.errors import IrisOpsError
-        from iris_ops.pytest_pool import NamespacePool
 
-        size, warm = pool_options(self.config)
-        if not size:
-            return
+        _size, warm = pool_options(self.config)
         try:
-            sources = {fixture: str(self.fixture_path(fixture).absolute()) for fixture in warm}
+            return {fixture: str(self.fixture_path(fixture).absolute()) for fixture in warm}
         except IrisOpsError as err:
             _fail("--iris-pool-fixtures names a fixture iris-ops cannot find", err)
+
+    def _start_pool(self, warm: dict[str, str]) -> None:
+        """With ``--iris-pool N``: the pool, restoring the fixtures to warm at once."""
+        from iris_ops import config as settings_module
+        from iris_ops.pytest_pool import NamespacePool
+
+        size, _fixtures = pool_options(self.config)
+        if not size:
+            return
         # the children read the same settings: the environment and project file as here, and
         # what the options set on top, as the variables that outrank both
         env = dict(os.environ, **{settings_module.ENV_PREFIX + name.upper(): str(value)
                                   for name, value in self._overrides.items()})
         self.pool = NamespacePool(size, self.next_name, env, os.getcwd())
-        for fixture, source in sources.items():
+        for fixture, source in warm.items():
             self.pool.warm(fixture, source)
 
     def close_pool(self) -> None:

@@ -252,30 +252,6 @@ def test_a_restore_failure_reads_as_an_iris_ops_error(project, sim_host):
     assert "Traceback" not in done.stdout and "pytest_plugin.py" not in done.stdout
 
 
-def test_a_pooled_restore_failure_reads_as_an_iris_ops_error(project, sim_host):
-    """The restore in the background fails (a fixture whose database file was cut short): the
-    test that asked reads iris-ops' error and fix; a fixture to warm that does not exist fails
-    the tests that need a namespace, saying which option named it."""
-    broken = project / "fixtures" / "broken"
-    shutil.copytree(project / "fixtures" / "user", broken)
-    dat = next(broken.rglob("*.DAT"))
-    dat.write_bytes(dat.read_bytes()[:8192])
-    (project / "test_broken_fixture.py").write_text(
-        "def test_broken(iris_namespace):\n    iris_namespace('broken')\n")
-    done = pytest_run(project, sim_host, "--iris-pool", "2", "test_broken_fixture.py")
-    assert done.returncode == 1, done.stdout + done.stderr
-    failed = re.search(r"(?s)iris-ops could not restore 'broken' into PYT_\w+: (.*?)\nfix: ", done.stdout)
-    assert failed and "IRIS.DAT: size failed" in failed.group(1), done.stdout
-    assert "recreate it with `iris-ops backup`" in done.stdout
-    assert "During handling" not in done.stdout
-    assert "Traceback" not in done.stdout and "pytest_pool.py" not in done.stdout
-    done = pytest_run(project, sim_host, "--iris-pool", "2", "--iris-pool-fixtures", "user,nope", "test_accounts.py")
-    assert done.returncode == 1 and "2 errors" in done.stdout, done.stdout
-    assert "--iris-pool-fixtures names a fixture iris-ops cannot find: no fixture named 'nope' in " in done.stdout
-    assert "During handling" not in done.stdout
-    assert leftovers(sim_host) == [] and pytest_databases(sim_host) == []
-
-
 def test_module_and_session_scopes_share_one_namespace(project, sim_host):
     (project / "test_scopes.py").write_text(
         "def test_one(iris_namespace):\n"
@@ -388,8 +364,7 @@ def test_xdist_workers_that_sweep_the_same_dead_run_report_it_once():
 
 # --- the warm pool (--iris-pool) ---------------------------------------------------------------
 
-POOLED_TESTS = '''
-import contextlib
+POOLED_TESTS = """
 import json
 import time
 
@@ -401,21 +376,29 @@ def existing(iris_session):
     return iris_session.operation("pytest").runner.run(script_builders.namespace_names(), changes=False)["namespaces"]
 
 
+def pool_full(iris_session):
+    deadline = time.monotonic() + 600
+    while iris_session.pool.ready("user") < {size}:
+        assert time.monotonic() < deadline, "the pool never filled"
+        time.sleep(0.1)
+
+
 @pytest.mark.parametrize("n", range({count}))
 def test_each(iris_session, iris_namespace, n):
     before = existing(iris_session)
     ns = iris_namespace("user")
-    if n == 0:  # the first request; the others come once the pool is full
-        deadline = time.monotonic() + 600
-        while iris_session.pool.ready("user") < 4:
-            assert time.monotonic() < deadline, "the pool never filled"
-            time.sleep(0.1)
+    if n == 0:  # the first request (a miss); the others come once the pool is full
+        pool_full(iris_session)
     with open("handed.jsonl", "a") as out:
         out.write(json.dumps({{"file": __name__, "n": n, "name": ns.name, "existed": ns.name in before}}) + "\\n")
     assert ns.sql("SELECT COUNT(*) FROM Demo.Account").rows == [[3]]  # nobody had it before
     ns.sql("DELETE FROM Demo.Account")
-'''
-POOL_LINE = re.compile(r"  user: pool of 4(?: in each of (\d) processes)?: (\d+) hits, (\d+) misses, "
+    if n == {hold}:  # held with the pool full again, until the run is stopped
+        pool_full(iris_session)
+        print("\\nheld:", ns.name, flush=True)
+        time.sleep(600)
+"""
+POOL_LINE = re.compile(r"  user: pool of (\d)(?: in each of (\d) processes)?: (\d+) hits, (\d+) misses, "
                        r"[\d.]+ s waiting for a namespace in all; (\d+) restored in the background, (\d+) of them "
                        r"never used\n")
 
@@ -444,64 +427,19 @@ def pytest_databases(sim_host) -> list[str]:
     return [db for db in sim_host.instance.read_config()["Databases"] if db.startswith(PREFIX)]
 
 
-@pytest.mark.parametrize("parallel", [(), ("-n", "2", "--dist", "loadfile")], ids=["serial", "xdist"])
-def test_a_pooled_test_gets_a_namespace_restored_before_it_asked(project, sim_host, parallel):
-    """--iris-pool 4: after a fixture's first request (a miss), the tests get namespaces that
-    existed before they asked for them, each handed out once, and no restore runs in the pytest
-    process; under -n 2 each worker has its pool and the controller sums their figures.
-    Nothing is left at the end."""
-    files = {"test_a.py": 4, "test_b.py": 4} if parallel else {"test_pooled.py": 6}
-    for name, count in files.items():
-        (project / name).write_text(POOLED_TESTS.format(count=count))
-    done = pytest_run(project, sim_host, "-s", "--iris-pool", "4", "--iris-report", *parallel, *files)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert f"{sum(files.values())} passed" in done.stdout
-    handed = [json.loads(line) for line in (project / "handed.jsonl").read_text().splitlines()]
-    assert len({h["name"] for h in handed}) == len(handed) == sum(files.values())
-    for name, count in files.items():
-        mine = sorted((h for h in handed if h["file"] == name[:-3]), key=lambda h: h["n"])
-        # the four after each process's first request were ready before they asked (the last
-        # one of six may have had to wait for its restore)
-        ready = min(count - 1, 4)
-        assert [h["existed"] for h in mine[1:1 + ready]] == [True] * ready, mine
-        assert len({h["name"].rsplit("_", 1)[0] for h in mine}) == 1  # one worker's names
-    if parallel:  # each file ran on its own worker
-        assert len({h["name"].rsplit("_", 1)[0] for h in handed}) == 2
-    pool = POOL_LINE.search(done.stdout)
-    assert pool, done.stdout
-    processes, hits, misses, restored, unused = pool.groups()
-    assert processes == ("2" if parallel else None)
-    assert int(hits) >= (6 if parallel else 4) and int(hits) + int(misses) == sum(files.values())
-    assert int(restored) == sum(files.values()) + int(unused)
-    assert re.search(rf"  user: {restored} restores, median", done.stdout)
-    if not parallel:  # every restore ran in an iris-ops process of the pool: none logged in pytest's
-        # own output (-s shows it; a restore in the process logs restore.streamed or restore.cloned)
-        assert not re.search(r"restore\.(streamed|cloned)", done.stdout + done.stderr)
-    assert "the pool could not" not in done.stdout, done.stdout
+def handed_out(project: Path) -> list[dict]:
+    """What each pooled test got, in the order the tests asked."""
+    return [json.loads(line) for line in (project / "handed.jsonl").read_text().splitlines()]
+
+
+def assert_nothing_left(project: Path, sim_host) -> None:
     assert leftovers(sim_host) == [] and pytest_databases(sim_host) == []
     assert project_processes(project) == []
 
 
-HELD = '''
-import time
-
-
-def test_held(iris_session, iris_namespace):
-    ns = iris_namespace("user")
-    deadline = time.monotonic() + 600
-    while iris_session.pool.ready("user") < 4:
-        assert time.monotonic() < deadline, "the pool never filled"
-        time.sleep(0.1)
-    print("pool full:", ns.name, flush=True)
-    time.sleep(600)
-'''
-
-
-def start_pooled(project, sim_host, *args) -> subprocess.Popen:
-    (project / "test_held.py").write_text(HELD)
-    return subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-s", "--iris-pool", "4",
-                             *args, "test_held.py"], cwd=project, env=_env(sim_host), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+def start_pytest(project, sim_host, *args) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-s", *args], cwd=project,
+                            env=_env(sim_host), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 def stop_everything(proc: subprocess.Popen, project: Path) -> None:
@@ -514,60 +452,72 @@ def stop_everything(proc: subprocess.Popen, project: Path) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
-def test_ctrl_c_in_a_pooled_run_deletes_every_namespace_of_the_pool(project, sim_host):
-    """SIGINT while a test holds a namespace and four more wait ready: the session's teardown
-    deletes all five, and no process of the pool is left."""
-    proc = start_pooled(project, sim_host)
+def catch_a_restore_in_flight(project: Path, pytest_pid: int, mgr: Path) -> tuple[int, str, Path] | None:
+    """A restore of the pool between its first change and its end (its journal exists), stopped
+    there with SIGSTOP: (pid, namespace, journal); None while there is none."""
+    for pid in project_processes(project):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"restore" not in argv or pid == pytest_pid:
+            continue
+        ns = argv[argv.index(b"--ns") + 1].decode()
+        journal = mgr / f"iris-ops-restore-{ns}.json"
+        if ns.endswith("_1") or not journal.exists():  # the first restore of a fixture runs alone
+            continue
+        os.kill(pid, signal.SIGSTOP)
+        if journal.exists():  # still between its first change and its end
+            return pid, ns, journal
+        os.kill(pid, signal.SIGCONT)
+    return None
+
+
+def test_a_pooled_test_gets_a_namespace_restored_before_it_asked_and_no_crash_leaves_one(project, sim_host):
+    """--iris-pool 4 (issue 24's "done when"): after the fixture's first request (a miss), the next
+    three tests get namespaces that existed before they asked, each handed out once, and every
+    restore of the run is one of the pool's background restores.  Ctrl-C while a test holds one
+    and four wait ready: the session's teardown deletes them all, stops the pool's processes, and
+    the summary still counts the pool.  kill -9 while the pool restores: a restore caught between
+    its first change and its end gets SIGTERM from the kernel and rolls back; what the pool had
+    finished is swept by the next run, and only that."""
+    (project / "test_pooled.py").write_text(POOLED_TESTS.format(count=4, size=4, hold=3))
+    proc = start_pytest(project, sim_host, "--iris-pool", "4", "--iris-report", "test_pooled.py")
     try:
         shown = ""
         for line in proc.stdout:
             shown += line
-            if line.startswith("pool full:"):
+            if line.startswith("held:"):
                 break
-        assert "pool full:" in shown, shown
-        assert len(leftovers(sim_host)) == 5
+        assert "held:" in shown, shown
+        assert len(leftovers(sim_host)) >= 5  # the one held and four ready (and used ones not deleted yet)
         proc.send_signal(signal.SIGINT)
         shown += proc.communicate(timeout=600)[0]
     finally:
         stop_everything(proc, project)
-    assert proc.returncode == 2, shown  # interrupted
-    assert "KeyboardInterrupt" in shown
-    assert leftovers(sim_host) == [] and pytest_databases(sim_host) == []
-    assert project_processes(project) == []
-    done = pytest_run(project, sim_host, "test_accounts.py")  # and the run left no record of itself
-    assert done.returncode == 0 and "swept" not in done.stdout
+    assert proc.returncode == 2 and "KeyboardInterrupt" in shown, shown  # interrupted
+    handed = handed_out(project)
+    assert len({h["name"] for h in handed}) == len(handed) == 4
+    assert [h["existed"] for h in handed] == [False, True, True, True], handed
+    pool = POOL_LINE.search(shown)
+    assert pool and pool.groups()[:4] == ("4", None, "3", "1"), shown
+    restored, unused = (int(n) for n in pool.groups()[4:])
+    # every restore of the run was the pool's, in its processes: none in the tests' time
+    assert restored == 4 + unused and re.search(rf"  user: {restored} restores, median", shown)
+    assert "the pool could not" not in shown, shown
+    assert_nothing_left(project, sim_host)
 
-
-def test_a_killed_pooled_run_rolls_back_its_restores_in_flight_and_is_swept_by_the_next(project, sim_host):
-    """kill -9 of pytest while the pool restores: a restore caught between its first change and
-    its end (held there with SIGSTOP) gets SIGTERM from the kernel when pytest dies and rolls
-    back; what the pool had finished is swept by the next run."""
-    proc = start_pooled(project, sim_host, "--iris-pool-fixtures", "user")
+    (project / "test_held.py").write_text(POOLED_TESTS.format(count=1, size=4, hold=0))
+    proc = start_pytest(project, sim_host, "--iris-pool", "4", "--iris-pool-fixtures", "user", "test_held.py")
     mgr = sim_host.install_dir / "mgr"
     held = None
-
-    def catch_a_restore() -> bool:
-        nonlocal held
-        for pid in project_processes(project):
-            try:
-                argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if b"restore" not in argv or pid == proc.pid:
-                continue
-            ns = argv[argv.index(b"--ns") + 1].decode()
-            journal = mgr / f"iris-ops-restore-{ns}.json"
-            if ns.endswith("_1") or not journal.exists():  # the first restore of a fixture runs alone
-                continue
-            os.kill(pid, signal.SIGSTOP)
-            if journal.exists():  # still between its first change and its end
-                held = (pid, ns, journal)
-                return True
-            os.kill(pid, signal.SIGCONT)
-        return False
-
     try:
-        wait_for(catch_a_restore, "a restore of the pool in flight")
+        def caught() -> bool:
+            nonlocal held
+            held = catch_a_restore_in_flight(project, proc.pid, mgr)
+            return held is not None
+
+        wait_for(caught, "a restore of the pool in flight")
         proc.kill()
         proc.wait()
         os.kill(held[0], signal.SIGCONT)
@@ -583,7 +533,57 @@ def test_a_killed_pooled_run_rolls_back_its_restores_in_flight_and_is_swept_by_t
     assert done.returncode == 0, done.stdout + done.stderr
     swept = re.search(r"iris-ops: swept (\d+) namespace\(s\) left by runs that died: (.*)\n", done.stdout)
     assert swept and sorted(swept.group(2).split(", ")) == sorted(left), done.stdout
-    assert leftovers(sim_host) == [] and pytest_databases(sim_host) == []
+    assert_nothing_left(project, sim_host)
+
+
+BROKEN_FIXTURE_TEST = """
+
+def test_broken(iris_namespace):
+    iris_namespace("broken")
+"""
+
+
+def test_pools_under_xdist_hand_out_each_namespace_once_and_say_what_failed(project, sim_host):
+    """-n 2: each worker has its pool (its own names), the controller sums their figures, and
+    two pools deleting at once leave nothing and report nothing.  A background restore that
+    fails (a fixture whose database file was cut short) fails the test that asked with iris-ops'
+    message and fix, once; a fixture to warm that does not exist stops the session, saying which
+    option named it, before the run changes anything."""
+    done = pytest_run(project, sim_host, "--iris-pool", "2", "--iris-pool-fixtures", "user,nope", "test_accounts.py")
+    assert done.returncode == 1 and "2 errors" in done.stdout, done.stdout
+    assert "--iris-pool-fixtures names a fixture iris-ops cannot find: no fixture named 'nope' in " in done.stdout
+    assert "During handling" not in done.stdout
+    assert not list((sim_host.install_dir / "mgr").glob("iris-ops-pytest/*.json"))  # not even its record
+
+    broken = project / "fixtures" / "broken"
+    shutil.copytree(project / "fixtures" / "user", broken)
+    dat = next(broken.rglob("*.DAT"))
+    dat.write_bytes(dat.read_bytes()[:8192])
+    (project / "test_a.py").write_text(POOLED_TESTS.format(count=2, size=2, hold=-1) + BROKEN_FIXTURE_TEST)
+    (project / "test_b.py").write_text(POOLED_TESTS.format(count=2, size=2, hold=-1))
+    done = pytest_run(project, sim_host, "--iris-pool", "2", "--iris-report", "-n", "2", "--dist", "loadfile",
+                      "test_a.py", "test_b.py")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "1 failed, 4 passed" in done.stdout, done.stdout
+    failed = re.findall(r"(?s)iris-ops could not restore 'broken' into PYT_\w+: (.*?)\nfix: ", done.stdout)
+    assert len(failed) == 1 and "IRIS.DAT: size failed" in failed[0], done.stdout
+    assert "recreate it with `iris-ops backup`" in done.stdout
+    assert "During handling" not in done.stdout
+    assert "Traceback" not in done.stdout and "pytest_pool.py" not in done.stdout
+    handed = handed_out(project)
+    assert len({h["name"] for h in handed}) == len(handed) == 4
+    for name in ("test_a", "test_b"):
+        mine = sorted((h for h in handed if h["file"] == name), key=lambda h: h["n"])
+        assert [h["existed"] for h in mine] == [False, True], mine
+        assert len({h["name"].rsplit("_", 1)[0] for h in mine}) == 1  # one worker's names
+    assert len({h["name"].rsplit("_", 1)[0] for h in handed}) == 2  # each file on its own worker
+    pool = POOL_LINE.search(done.stdout)
+    assert pool, done.stdout
+    size, processes, hits, misses, restored, unused = pool.groups()
+    assert (size, processes, hits, misses) == ("2", "2", "2", "2")
+    assert int(restored) == 4 + int(unused)
+    assert "the pool could not" not in done.stdout, done.stdout
+    assert_nothing_left(project, sim_host)
 
 
 def test_the_controller_sums_the_workers_pools():

@@ -126,12 +126,16 @@ def test_a_warmed_fixture_is_ready_before_the_first_request(fake):
     second = pool.acquire("user", str(source))
     assert first.hit and second.hit
     assert {first.namespace.name, second.namespace.name} == set(before)  # restored before they were asked for
+    until(lambda: pool.ready("user") == 2, "the two taken replaced")  # without a third request
+    third = pool.acquire("user", str(source))
+    assert third.hit and third.namespace.name not in before
     pool.release(first.namespace.name)
+    pool.release(third.namespace.name)
     pool.close()  # second was never given back: the test that had it still has it (--iris-keep)
     assert namespaces(state) == [second.namespace.name]
     [fixture] = pool.fixtures()
-    assert (fixture.hits, fixture.misses) == (2, 0)
-    assert fixture.unused == len(fixture.restores) - 2
+    assert (fixture.hits, fixture.misses) == (3, 0)
+    assert fixture.unused == len(fixture.restores) - 3
 
 
 def test_the_end_of_the_session_stops_a_restore_in_flight(fake):
