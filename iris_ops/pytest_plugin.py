@@ -17,24 +17,22 @@ Options (each also an ini setting): ``--iris-container`` (default: the iris-ops 
 ``iris-ops.toml`` and ``IRIS_OPS_*`` work as for the CLI), ``--iris-fixtures`` (the fixtures
 directory), ``--iris-keep`` (keep the namespaces of failed tests), ``--iris-sim`` (start a
 simulated instance for the session, from the ``iris-ops-sim`` plugin; the summary says so) and
-``--iris-report`` (restore times and cache use per fixture in the summary).  With no container
+``--iris-report`` (restore times and cache use per fixture in the summary); ``--iris-pool N``
+keeps N namespaces per fixture restored ahead of the tests (:mod:`iris_ops.pytest_pool`), and
+``--iris-pool-fixtures`` names the fixtures to warm at session start.  With no container
 configured and no ``--iris-sim``, the tests that ask for a namespace fail and say how to
 configure one: a simulated instance is never used unless asked for.  Under pytest-xdist the
 controller prints the workers' summaries (:mod:`iris_ops.pytest_report`).
 
-Names are ``PYT_<run id>_<worker>_<n>``: the run id is shared by pytest-xdist workers.  Each run
-keeps a record of itself in the instance (``<mgr>/iris-ops-pytest/<run>-<worker>.json``: host,
-pid) while it runs; at session start, namespaces of runs with no record, or whose record names a
-dead process, are deleted and reported.  A run whose record is on another host counts as alive
-for a day.  Namespaces kept by ``--iris-keep`` are listed in their run's record and never swept.
+Names are ``PYT_<run id>_<worker>_<n>``; what a run leaves when it dies is swept by the next
+(:mod:`iris_ops.pytest_runs`).
 """
 
 from __future__ import annotations
 
-import json
 import os
+import re
 import secrets
-import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,16 +40,16 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from iris_ops.pytest_report import WORKER_KEY, RestoreRecord, RunReport
+from iris_ops.pytest_report import WORKER_KEY, PoolRecord, RestoreRecord, RunReport
+from iris_ops.pytest_runs import PREFIX, RECORD_REFRESH, RunRecords
 
 __all__ = [
-    "PREFIX", "STALE_FOREIGN_RUN", "pytest_addoption", "SqlResult", "IrisNamespace", "IrisSession",
+    "pytest_addoption", "SqlResult", "IrisNamespace", "IrisSession",
     "iris_session", "iris_namespace", "pytest_runtest_makereport", "pytest_runtest_teardown",
     "pytest_sessionfinish", "pytest_testnodedown", "pytest_terminal_summary", "NO_INSTANCE",
+    "pool_options", "pytest_configure",
 ]
 
-PREFIX = "PYT_"
-STALE_FOREIGN_RUN = 24 * 3600
 NO_INSTANCE = (
     "no IRIS instance to restore into: iris-ops has no container configured. Aim the tests at your IRIS container "
     "with --iris-container NAME (or ini iris_container = NAME, or IRIS_OPS_CONTAINER=NAME, or container = \"NAME\" "
@@ -71,6 +69,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     for flag, ini, help_text, default in options:
         group.addoption(flag, dest=ini, default=default, help=help_text)
         parser.addini(ini, help_text, default=default)
+    group.addoption("--iris-pool", dest="iris_pool", type=int, default=None, metavar="N",
+                    help="keep N namespaces per fixture restored ahead of the tests (default 0: restore when asked)")
+    parser.addini("iris_pool", "namespaces per fixture restored ahead of the tests", default="0")
+    group.addoption("--iris-pool-fixtures", dest="iris_pool_fixtures", default=None, metavar="F1,F2",
+                    help="with --iris-pool: fixtures to restore at session start (others: from their first request)")
+    parser.addini("iris_pool_fixtures", "with iris_pool: fixtures to restore at session start", default="")
     for flag, ini, help_text in [
         ("--iris-keep", "iris_keep", "keep the namespaces of failed tests, and say how to reach them"),
         ("--iris-sim", "iris_sim", "start the simulated IRIS instance for the session"),
@@ -83,6 +87,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def _option(config: pytest.Config, name: str) -> Any:
     value = config.getoption(name)
     return value if value is not None else config.getini(name)
+
+
+def pool_options(config: pytest.Config) -> tuple[int, list[str]]:
+    """``--iris-pool`` and ``--iris-pool-fixtures``, checked (a usage error says what to pass)."""
+    raw = _option(config, "iris_pool")
+    try:
+        size = int(str(raw).strip() or 0)
+    except ValueError:
+        size = -1
+    if size < 0:
+        raise pytest.UsageError(f"--iris-pool (ini iris_pool) takes how many namespaces to keep ready per fixture, "
+                                f"not {raw!r}: e.g. --iris-pool 4, or 0 for no pool")
+    fixtures = [part for part in re.split(r"[,\s]+", str(_option(config, "iris_pool_fixtures") or "")) if part]
+    if fixtures and not size:
+        raise pytest.UsageError("--iris-pool-fixtures (ini iris_pool_fixtures) names fixtures to restore ahead, "
+                                "but there is no pool: add --iris-pool N (ini iris_pool = N)")
+    return size, fixtures
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    pool_options(config)  # a bad value stops the run before any test
 
 
 # --- what a test gets ---------------------------------------------------------------------------
@@ -142,7 +167,7 @@ class IrisNamespace:
                 self._dbapi = None
 
 
-class IrisSession:
+class IrisSession(RunRecords):
     """One pytest process's view of the instance: settings, naming, restores, cleanup."""
 
     def __init__(self, config: pytest.Config) -> None:
@@ -154,9 +179,11 @@ class IrisSession:
         self._settings = None
         self._pm = None
         self._stop_sim: Callable[[], None] | None = None
-        self._record_directory: str | None = None
+        #: what the pytest options and --iris-sim set on top of the iris-ops settings
+        self._overrides: dict[str, Any] = {}
         #: namespaces of module and session scope: (scope, fixture, module) -> IrisNamespace
         self.shared: dict[tuple, IrisNamespace] = {}
+        self.pool = None
 
     # -- settings and the instance --
 
@@ -176,15 +203,20 @@ class IrisSession:
             overrides["fixtures_dir"] = str(Path(fixtures).absolute())
         settings = settings.with_overrides(overrides, source="pytest option")
         if _option(self.config, "iris_sim"):
-            settings = settings.with_overrides(self._start_sim(), source="pytest --iris-sim")
+            simulated = self._start_sim()
+            settings = settings.with_overrides(simulated, source="pytest --iris-sim")
+            overrides.update(simulated)
         elif settings.container or settings.transport == "local":
             self.report.where.append(f"container {settings.container}" if settings.container else "the local instance")
         else:
             pytest.fail(NO_INSTANCE, pytrace=False)
         self._settings = settings
+        self._overrides = overrides
         try:
+            warm = self._pool_sources()  # a fixture that is not there stops the session before any change
             self._write_record()
             self.sweep()
+            self._start_pool(warm)
         except BaseException as err:
             self._stop_simulated()  # nothing of a session that could not start stays behind
             if isinstance(err, IrisOpsError):
@@ -204,6 +236,48 @@ class IrisSession:
         self.report.where.append(where)
         self.report.simulated.append(where)
         return settings
+
+    def _pool_sources(self) -> dict[str, str]:
+        """The fixtures ``--iris-pool-fixtures`` names, found: {fixture: its directory}."""
+        from iris_ops.errors import IrisOpsError
+
+        _size, warm = pool_options(self.config)
+        try:
+            return {fixture: str(self.fixture_path(fixture).absolute()) for fixture in warm}
+        except IrisOpsError as err:
+            _fail("--iris-pool-fixtures names a fixture iris-ops cannot find", err)
+
+    def _start_pool(self, warm: dict[str, str]) -> None:
+        """With ``--iris-pool N``: the pool, restoring the fixtures to warm at once."""
+        from iris_ops import config as settings_module
+        from iris_ops.pytest_pool import NamespacePool
+
+        size, _fixtures = pool_options(self.config)
+        if not size:
+            return
+        # the children read the same settings: the environment and project file as here, and
+        # what the options set on top, as the variables that outrank both
+        env = dict(os.environ, **{settings_module.ENV_PREFIX + name.upper(): str(value)
+                                  for name, value in self._overrides.items()})
+        self.pool = NamespacePool(size, self.next_name, env, os.getcwd())
+        for fixture, source in warm.items():
+            self.pool.warm(fixture, source)
+
+    def close_pool(self) -> None:
+        """Stop the pool's background work, delete what it holds, and keep its figures."""
+        pool, self.pool = self.pool, None
+        if pool is None:
+            return
+        try:
+            pool.close()
+        finally:
+            for fixture in pool.fixtures():
+                self.report.pools.append(PoolRecord(fixture.key, pool.size, fixture.hits, fixture.misses,
+                                                    round(sum(fixture.waits), 3), len(fixture.restores),
+                                                    fixture.unused))
+                self.report.restores.extend(RestoreRecord(fixture.key, r.name, r.seconds, r.cached, r.streamed)
+                                            for r in fixture.restores)
+            self.report.pool_errors.extend(pool.errors)
 
     def stop(self) -> None:
         try:
@@ -248,6 +322,8 @@ class IrisSession:
         from iris_ops.errors import IrisOpsError
         from iris_ops.operations.restore import run_restore
 
+        if self.pool is not None:
+            return self._from_pool(fixture, scope)
         name = self.next_name()
         op = self.operation("restore")
         began = time.monotonic()
@@ -264,6 +340,23 @@ class IrisSession:
         return IrisNamespace(name=name, fixture=str(fixture), databases=[p.name for p in planned], scope=scope,
                              session=self)
 
+    def _from_pool(self, fixture: str | os.PathLike, scope: str) -> IrisNamespace:
+        from iris_ops.errors import IrisOpsError
+        from iris_ops.pytest_pool import PoolFailure
+
+        try:
+            source = str(self.fixture_path(fixture).absolute())
+        except IrisOpsError as err:
+            _fail(f"iris-ops could not restore {fixture!r}", err)
+        try:
+            got = self.pool.acquire(str(fixture), source)
+        except PoolFailure as err:
+            _fail(f"iris-ops could not restore {fixture!r} into {err.namespace}", err)
+        if time.time() - self._record_written > RECORD_REFRESH:
+            self._write_record()
+        return IrisNamespace(name=got.namespace.name, fixture=str(fixture), databases=got.namespace.databases,
+                             scope=scope, session=self)
+
     def dispose(self, ns: IrisNamespace) -> None:
         ns.close()
         if ns.failed and _option(self.config, "iris_keep"):
@@ -271,7 +364,10 @@ class IrisSession:
                 self.report.kept.append([ns.name, ns.fixture])
                 return
             self.report.lost.append(ns.name)  # the simulated instance goes at the end of the run
-        self.delete(ns.name)
+        if self.pool is not None:
+            self.pool.release(ns.name)
+        else:
+            self.delete(ns.name)
 
     def delete(self, name: str) -> bool:
         """Delete namespace ``name``; False when it was gone already (another xdist worker swept it)."""
@@ -281,96 +377,16 @@ class IrisSession:
         with op.bound(ns=name):
             return bool(delete_namespace(op, name))
 
-    # -- runs, records and the sweep --
-
-    def _record_path(self, run: str, worker: str) -> str:
-        """Where the record of run ``run``, worker ``worker`` lives in the instance."""
-        from iris_ops import script_builders
-
-        if self._record_directory is None:
-            facts = self.operation("pytest").runner.run(script_builders.manager_directory(), changes=False)
-            self._record_directory = facts["manager_directory"].rstrip("/") + "/iris-ops-pytest/"
-        return f"{self._record_directory}{run}-{worker}.json"
-
-    def _write_record(self, kept: list[str] | None = None) -> None:
-        import io
-
-        data = json.dumps({"run": self.run_id, "worker": self.worker, "host": socket.gethostname(),
-                           "pid": os.getpid(), "updated": time.time(), "kept": kept or []}).encode()
-        self.operation("pytest").runner.write_file(io.BytesIO(data), len(data),
-                                                    self._record_path(self.run_id, self.worker),
-                                                    timeout=self._settings.timeout)
-
-    def _remove_record(self) -> None:
-        """At the end of the run: gone, or, when --iris-keep kept namespaces, saying so (the
-        sweep never touches a namespace kept on purpose)."""
-        if self._settings is None:
-            return
-        if self.report.kept:
-            self._write_record(kept=[name for name, _fixture in self.report.kept])
-        else:
-            self.operation("pytest").runner.remove_path(self._record_path(self.run_id, self.worker))
-
-    def _alive(self, run: str, worker: str, cache: dict) -> bool:
-        """Whether the run that made a namespace may still be running: its record names a live
-        process on this host, or was updated recently on another.  No record: dead."""
-        import io
-
-        key = (run, worker)
-        if key not in cache:
-            buffer = io.BytesIO()
-            try:
-                self.operation("pytest").runner.read_file(self._record_path(run, worker), buffer,
-                                                          timeout=self._settings.timeout)
-                cache[key] = _alive(json.loads(buffer.getvalue()))
-            except ValueError:  # a record half written: its run is alive this time
-                cache[key] = True
-            except Exception:  # no record at all: the run is gone
-                cache[key] = False
-        return cache[key]
-
-    def sweep(self) -> None:
-        """Delete namespaces of earlier runs that died (their prefix, no live record), and
-        their records."""
-        from iris_ops import script_builders
-
-        runner = self.operation("pytest").runner
-        names = runner.run(script_builders.namespace_names(), changes=False).get("namespaces", [])
-        verdicts: dict = {}
-        for name in names:
-            parts = name[len(PREFIX):].split("_") if name.startswith(PREFIX) else []
-            if len(parts) != 3 or parts[0] == self.run_id or self._alive(parts[0], parts[1], verdicts):
-                continue
-            try:
-                if self.delete(name):
-                    self.report.swept.append(name)
-            except Exception as exc:  # reported, never fatal to this run
-                self.report.sweep_errors.append([name, str(exc)])
-        for (run, worker), alive in verdicts.items():
-            if not alive:
-                runner.remove_path(self._record_path(run, worker))
-
 
 def _fail(what: str, err: Exception) -> None:
     """Fail the test with iris-ops' message and fix, not a traceback into the plugin."""
     text = f"{what}: {err}"
     if getattr(err, "fix", None):
         text += f"\nfix: {err.fix}"
-    pytest.fail(text, pytrace=False)
-
-
-def _alive(record: dict) -> bool:
-    if record.get("kept"):
-        return True  # kept with --iris-keep: the user deletes them (iris-ops delete-ns)
-    if record.get("host") != socket.gethostname():
-        return time.time() - float(record.get("updated") or 0) < STALE_FOREIGN_RUN
     try:
-        os.kill(int(record.get("pid") or 0), 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, ValueError):
-        return True
-    return True
+        pytest.fail(text, pytrace=False)
+    except pytest.fail.Exception as failed:
+        raise failed from None  # the error is in the text: not shown a second time as its cause
 
 
 # --- fixtures -----------------------------------------------------------------------------------
@@ -388,8 +404,11 @@ def iris_session(request: pytest.FixtureRequest) -> Iterator[IrisSession]:
         yield session
     finally:
         try:
-            for ns in list(session.shared.values()):
-                session.dispose(ns)
+            try:
+                for ns in list(session.shared.values()):
+                    session.dispose(ns)
+            finally:
+                session.close_pool()
         finally:
             session.stop()
 

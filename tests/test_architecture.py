@@ -47,7 +47,8 @@ LAYERS: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
     ("operations", ("iris_ops.operations", "iris_ops.operations.*"),
      ("foundation", "fixture", "transports", "builders", "runtime", "plugins", "tasks")),
     ("entry points", ("iris_ops.cli", "iris_ops.program", "iris_ops.console", "iris_ops.__main__",
-                      "iris_ops.docsgen", "iris_ops.pytest_plugin", "iris_ops.pytest_report"),
+                      "iris_ops.docsgen", "iris_ops.pytest_plugin", "iris_ops.pytest_report",
+                      "iris_ops.pytest_runs", "iris_ops.pytest_pool"),
      ("foundation", "fixture", "transports", "builders", "runtime", "plugins", "tasks", "operations")),
     # The simulated IRIS runs inside a container built from its files alone: the standard library only.
     ("simulated IRIS", ("iris_ops_sim.irissim", "iris_ops_sim.irissim.*"), ()),

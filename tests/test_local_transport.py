@@ -117,6 +117,23 @@ def test_an_item_deleted_between_listing_and_reading_is_skipped(iris_shim):
     assert runner.run(script, changes=False)["seen"] == ["USER"]
 
 
+def test_the_mappings_of_a_namespace_deleted_since_it_was_listed_are_none(iris_shim):
+    """Two delete-ns at once (xdist workers, the pytest plugin's pool): one lists the namespaces
+    while the other deletes one of them; its mapping query then fails, and that is no error."""
+    from iris_ops import objectscript as o
+    from iris_ops.script_builders.common import mappings_of
+
+    seen = o.var("seen")
+    script = o.Script("%SYS", purpose="mappings")
+    statements = [o.set_(seen, o.new_array())]
+    for name in ("USER", "GONE_SINCE_LISTED"):
+        statements += mappings_of(o.lit(name), "globals", o.push(seen, o.var("mn")))
+    script.step("read", *statements, o.result("seen", seen))
+    pm = new_plugin_manager(load_entry_points=False)
+    runner = Runner(pm, Target(transport="local", iris_command=str(iris_shim)), timeout=30)
+    assert runner.run(script, changes=False)["seen"] == []
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["script", "lock-holder"])
 def test_the_iris_it_starts_never_sees_a_secret_setting(sim_host, tmp_path, kind):

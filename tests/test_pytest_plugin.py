@@ -7,6 +7,8 @@ of a run killed with SIGKILL are swept by the next one."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 import shutil
@@ -88,8 +90,25 @@ def leftovers(sim_host) -> list[str]:
 
 def test_pytest_help_lists_the_options():
     shown = subprocess.run([sys.executable, "-m", "pytest", "--help"], capture_output=True, text=True, timeout=60)
-    for option in ("--iris-container", "--iris-fixtures", "--iris-keep", "--iris-sim", "--iris-report"):
+    for option in ("--iris-container", "--iris-fixtures", "--iris-keep", "--iris-sim", "--iris-report", "--iris-pool",
+                   "--iris-pool-fixtures"):
         assert option in shown.stdout
+
+
+@pytest.mark.parametrize("args, ini, says", [
+    (("--iris-pool", "-1"), "", "--iris-pool (ini iris_pool) takes how many namespaces to keep ready per fixture, "
+                                "not -1: e.g. --iris-pool 4, or 0 for no pool"),
+    ((), "iris_pool = lots\n", "not 'lots': e.g. --iris-pool 4"),
+    (("--iris-pool-fixtures", "user"), "", "--iris-pool-fixtures (ini iris_pool_fixtures) names fixtures to restore "
+                                           "ahead, but there is no pool: add --iris-pool N"),
+], ids=["negative", "ini-not-a-number", "fixtures-without-a-pool"])
+def test_a_bad_pool_option_stops_the_run_and_says_what_to_pass(tmp_path, args, ini, says):
+    (tmp_path / "test_plain.py").write_text(USER_PROJECT)
+    (tmp_path / "pytest.ini").write_text("[pytest]\n" + ini)
+    done = pytest_run(tmp_path, None, *args)
+    assert done.returncode == 4, done.stdout + done.stderr  # pytest's usage error
+    assert says in done.stderr
+    assert "passed" not in done.stdout
 
 
 def test_importing_the_plugin_costs_nothing_but_pytest():
@@ -341,3 +360,245 @@ def test_xdist_workers_that_sweep_the_same_dead_run_report_it_once():
     assert gathered.lines(report=False) == [
         "iris-ops: swept 1 namespace(s) left by runs that died: PYT_DEAD_GW0_1",
         "iris-ops: could not sweep PYT_DEAD_GW0_2: refused"]
+
+
+# --- the warm pool (--iris-pool) ---------------------------------------------------------------
+
+POOLED_TESTS = """
+import json
+import time
+
+import pytest
+from iris_ops import script_builders
+
+
+def existing(iris_session):
+    return iris_session.operation("pytest").runner.run(script_builders.namespace_names(), changes=False)["namespaces"]
+
+
+def pool_full(iris_session):
+    deadline = time.monotonic() + 600
+    while iris_session.pool.ready("user") < {size}:
+        assert time.monotonic() < deadline, "the pool never filled"
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("n", range({count}))
+def test_each(iris_session, iris_namespace, n):
+    before = existing(iris_session)
+    ns = iris_namespace("user")
+    if n == 0:  # the first request (a miss); the others come once the pool is full
+        pool_full(iris_session)
+    with open("handed.jsonl", "a") as out:
+        out.write(json.dumps({{"file": __name__, "n": n, "name": ns.name, "existed": ns.name in before}}) + "\\n")
+    assert ns.sql("SELECT COUNT(*) FROM Demo.Account").rows == [[3]]  # nobody had it before
+    ns.sql("DELETE FROM Demo.Account")
+    if n == {hold}:  # held with the pool full again, until the run is stopped
+        pool_full(iris_session)
+        print("\\nheld:", ns.name, flush=True)
+        time.sleep(600)
+"""
+POOL_LINE = re.compile(r"  user: pool of (\d)(?: in each of (\d) processes)?: (\d+) hits, (\d+) misses, "
+                       r"[\d.]+ s waiting for a namespace in all; (\d+) restored in the background, (\d+) of them "
+                       r"never used\n")
+
+
+def project_processes(project: Path) -> list[int]:
+    """Processes working in the project: pytest, and the iris-ops processes of its pool."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and os.readlink(entry / "cwd") == str(project):
+                found.append(int(entry.name))
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+    return found
+
+
+def wait_for(condition, what: str, seconds: float = 300) -> None:
+    """A guard against a hang while waiting for ``condition``; never a measure of time."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"never happened: {what}"
+        time.sleep(0.05)
+
+
+def pytest_databases(sim_host) -> list[str]:
+    return [db for db in sim_host.instance.read_config()["Databases"] if db.startswith(PREFIX)]
+
+
+def handed_out(project: Path) -> list[dict]:
+    """What each pooled test got, in the order the tests asked."""
+    return [json.loads(line) for line in (project / "handed.jsonl").read_text().splitlines()]
+
+
+def assert_nothing_left(project: Path, sim_host) -> None:
+    assert leftovers(sim_host) == [] and pytest_databases(sim_host) == []
+    assert project_processes(project) == []
+
+
+def start_pytest(project, sim_host, *args) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-s", *args], cwd=project,
+                            env=_env(sim_host), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def stop_everything(proc: subprocess.Popen, project: Path) -> None:
+    """After a failed test: no pytest and no process of its pool outlives it."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    for pid in project_processes(project):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def catch_a_restore_in_flight(project: Path, pytest_pid: int, mgr: Path) -> tuple[int, str, Path] | None:
+    """A restore of the pool between its first change and its end (its journal exists), stopped
+    there with SIGSTOP: (pid, namespace, journal); None while there is none."""
+    for pid in project_processes(project):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"restore" not in argv or pid == pytest_pid:
+            continue
+        ns = argv[argv.index(b"--ns") + 1].decode()
+        journal = mgr / f"iris-ops-restore-{ns}.json"
+        if ns.endswith("_1") or not journal.exists():  # the first restore of a fixture runs alone
+            continue
+        os.kill(pid, signal.SIGSTOP)
+        if journal.exists():  # still between its first change and its end
+            return pid, ns, journal
+        os.kill(pid, signal.SIGCONT)
+    return None
+
+
+def test_a_pooled_test_gets_a_namespace_restored_before_it_asked_and_no_crash_leaves_one(project, sim_host):
+    """--iris-pool 4 (issue 24's "done when"): after the fixture's first request (a miss), the next
+    three tests get namespaces that existed before they asked, each handed out once, and every
+    restore of the run is one of the pool's background restores.  Ctrl-C while a test holds one
+    and four wait ready: the session's teardown deletes them all, stops the pool's processes, and
+    the summary still counts the pool.  kill -9 while the pool restores: a restore caught between
+    its first change and its end gets SIGTERM from the kernel and rolls back; what the pool had
+    finished is swept by the next run, and only that."""
+    (project / "test_pooled.py").write_text(POOLED_TESTS.format(count=4, size=4, hold=3))
+    proc = start_pytest(project, sim_host, "--iris-pool", "4", "--iris-report", "test_pooled.py")
+    try:
+        shown = ""
+        for line in proc.stdout:
+            shown += line
+            if line.startswith("held:"):
+                break
+        assert "held:" in shown, shown
+        assert len(leftovers(sim_host)) >= 5  # the one held and four ready (and used ones not deleted yet)
+        proc.send_signal(signal.SIGINT)
+        shown += proc.communicate(timeout=600)[0]
+    finally:
+        stop_everything(proc, project)
+    assert proc.returncode == 2 and "KeyboardInterrupt" in shown, shown  # interrupted
+    handed = handed_out(project)
+    assert len({h["name"] for h in handed}) == len(handed) == 4
+    assert [h["existed"] for h in handed] == [False, True, True, True], handed
+    pool = POOL_LINE.search(shown)
+    assert pool and pool.groups()[:4] == ("4", None, "3", "1"), shown
+    restored, unused = (int(n) for n in pool.groups()[4:])
+    # every restore of the run was the pool's, in its processes: none in the tests' time
+    assert restored == 4 + unused and re.search(rf"  user: {restored} restores, median", shown)
+    assert "the pool could not" not in shown, shown
+    assert_nothing_left(project, sim_host)
+
+    (project / "test_held.py").write_text(POOLED_TESTS.format(count=1, size=4, hold=0))
+    proc = start_pytest(project, sim_host, "--iris-pool", "4", "--iris-pool-fixtures", "user", "test_held.py")
+    mgr = sim_host.install_dir / "mgr"
+    held = None
+    try:
+        def caught() -> bool:
+            nonlocal held
+            held = catch_a_restore_in_flight(project, proc.pid, mgr)
+            return held is not None
+
+        wait_for(caught, "a restore of the pool in flight")
+        proc.kill()
+        proc.wait()
+        os.kill(held[0], signal.SIGCONT)
+        wait_for(lambda: project_processes(project) == [], "the pool's processes ended")
+    finally:
+        stop_everything(proc, project)
+    pid, ns, journal = held
+    left = leftovers(sim_host)
+    assert ns not in left and not journal.exists()  # rolled back
+    assert left and set(pytest_databases(sim_host)) == set(left)  # nothing half restored
+    assert not list(mgr.glob("iris-ops-restore-*.json"))
+    done = pytest_run(project, sim_host, "test_accounts.py")
+    assert done.returncode == 0, done.stdout + done.stderr
+    swept = re.search(r"iris-ops: swept (\d+) namespace\(s\) left by runs that died: (.*)\n", done.stdout)
+    assert swept and sorted(swept.group(2).split(", ")) == sorted(left), done.stdout
+    assert_nothing_left(project, sim_host)
+
+
+BROKEN_FIXTURE_TEST = """
+
+def test_broken(iris_namespace):
+    iris_namespace("broken")
+"""
+
+
+def test_pools_under_xdist_hand_out_each_namespace_once_and_say_what_failed(project, sim_host):
+    """-n 2: each worker has its pool (its own names), the controller sums their figures, and
+    two pools deleting at once leave nothing and report nothing.  A background restore that
+    fails (a fixture whose database file was cut short) fails the test that asked with iris-ops'
+    message and fix, once; a fixture to warm that does not exist stops the session, saying which
+    option named it, before the run changes anything."""
+    done = pytest_run(project, sim_host, "--iris-pool", "2", "--iris-pool-fixtures", "user,nope", "test_accounts.py")
+    assert done.returncode == 1 and "2 errors" in done.stdout, done.stdout
+    assert "--iris-pool-fixtures names a fixture iris-ops cannot find: no fixture named 'nope' in " in done.stdout
+    assert "During handling" not in done.stdout
+    assert not list((sim_host.install_dir / "mgr").glob("iris-ops-pytest/*.json"))  # not even its record
+
+    broken = project / "fixtures" / "broken"
+    shutil.copytree(project / "fixtures" / "user", broken)
+    dat = next(broken.rglob("*.DAT"))
+    dat.write_bytes(dat.read_bytes()[:8192])
+    (project / "test_a.py").write_text(POOLED_TESTS.format(count=2, size=2, hold=-1) + BROKEN_FIXTURE_TEST)
+    (project / "test_b.py").write_text(POOLED_TESTS.format(count=2, size=2, hold=-1))
+    done = pytest_run(project, sim_host, "--iris-pool", "2", "--iris-report", "-n", "2", "--dist", "loadfile",
+                      "test_a.py", "test_b.py")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "1 failed, 4 passed" in done.stdout, done.stdout
+    failed = re.findall(r"(?s)iris-ops could not restore 'broken' into PYT_\w+: (.*?)\nfix: ", done.stdout)
+    assert len(failed) == 1 and "IRIS.DAT: size failed" in failed[0], done.stdout
+    assert "recreate it with `iris-ops backup`" in done.stdout
+    assert "During handling" not in done.stdout
+    assert "Traceback" not in done.stdout and "pytest_pool.py" not in done.stdout
+    handed = handed_out(project)
+    assert len({h["name"] for h in handed}) == len(handed) == 4
+    for name in ("test_a", "test_b"):
+        mine = sorted((h for h in handed if h["file"] == name), key=lambda h: h["n"])
+        assert [h["existed"] for h in mine] == [False, True], mine
+        assert len({h["name"].rsplit("_", 1)[0] for h in mine}) == 1  # one worker's names
+    assert len({h["name"].rsplit("_", 1)[0] for h in handed}) == 2  # each file on its own worker
+    pool = POOL_LINE.search(done.stdout)
+    assert pool, done.stdout
+    size, processes, hits, misses, restored, unused = pool.groups()
+    assert (size, processes, hits, misses) == ("2", "2", "2", "2")
+    assert int(restored) == 4 + int(unused)
+    assert "the pool could not" not in done.stdout, done.stdout
+    assert_nothing_left(project, sim_host)
+
+
+def test_the_controller_sums_the_workers_pools():
+    from iris_ops.pytest_report import PoolRecord, RunReport
+
+    gathered = RunReport()
+    for worker in (RunReport(pools=[PoolRecord("user", 4, hits=5, misses=1, waited=1.25, restored=10, unused=4),
+                                    PoolRecord("orders", 4, hits=0, misses=1, waited=2.0, restored=5, unused=4)]),
+                   RunReport(pools=[PoolRecord("user", 4, hits=3, misses=2, waited=0.5, restored=9, unused=4)],
+                             pool_errors=[["PYT_X_GW1_3", "refused"]])):
+        gathered.merge(RunReport.from_data(worker.to_data()))
+    assert gathered.lines(report=True) == [
+        "iris-ops: the pool could not finish with PYT_X_GW1_3: refused; the next run sweeps it",
+        "  user: pool of 4 in each of 2 processes: 8 hits, 3 misses, 1.75 s waiting for a namespace in all; "
+        "19 restored in the background, 8 of them never used",
+        "  orders: pool of 4: 0 hits, 1 misses, 2.00 s waiting for a namespace in all; "
+        "5 restored in the background, 4 of them never used"]
+    assert gathered.lines(report=False) == gathered.lines(report=True)[:1]

@@ -155,20 +155,22 @@ def read_listed(get: Code, still_there: Code, *then: Code) -> list[Code]:
 def mappings_of(namespace: Code, kind: str, *body: Code) -> list[Code]:
     """Statements running ``body`` for each ``kind`` mapping of ``namespace`` (the List query of
     Config.Map*, the mapping's name first), with ``mn`` its name and ``mp`` its properties
-    (``mp("Database")``)."""
+    (``mp("Database")``).  A namespace deleted since it was listed (another delete-ns at the same
+    time) has no mappings: its query's error is thrown only while the namespace exists."""
     st, rs, mn = var("st"), var("rs"), var("mn")
     cls = MAP_CLASSES[kind]
     return [
         set_(st, call("%SQL.Statement", "%New")),
         check_status(method(st, "%PrepareClassQuery", lit(cls), lit("List"))),
         set_(rs, method(st, "%Execute", namespace)),
-        check_sql(rs),
-        o.while_(
-            method(rs, "%Next"),
-            set_(mn, method(rs, "%GetData", 1)),
-            o.kill(var("mp")),
-            *read_listed(call(cls, "Get", namespace, mn, o.byref("mp")), call(cls, "Exists", namespace, mn), *body),
-        ),
+        o.if_(op(prop(rs, "%SQLCODE"), "<", 0), o.if_(call("Config.Namespaces", "Exists", namespace), check_sql(rs)),
+              else_=[o.while_(
+                  method(rs, "%Next"),
+                  set_(mn, method(rs, "%GetData", 1)),
+                  o.kill(var("mp")),
+                  *read_listed(call(cls, "Get", namespace, mn, o.byref("mp")), call(cls, "Exists", namespace, mn),
+                               *body),
+              )]),
         o.kill(st, rs),
     ]
 
