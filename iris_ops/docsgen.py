@@ -114,18 +114,19 @@ def _md(text: str) -> str:
 
 
 def hook_specs() -> list[tuple[str, str, Callable]]:
-    """(phase, name, spec) in the order of :mod:`iris_ops.hookspecs`; the phase is the title of
-    the banner comment above the spec."""
-    source = inspect.getsource(hookspecs)
-    banners = [(m.start(), m.group(1)) for m in re.finditer(r"^# -{20,}\n((?:# .*\n)+)# -{20,}$", source, re.M)]
+    """(phase, name, spec) in the order of :data:`iris_ops.hookspecs.PHASES` and of each module;
+    the phase is the title of the banner comment above the spec."""
     found = []
-    for match in re.finditer(r"^def (\w+)\(", source, re.M):
-        fn = getattr(hookspecs, match.group(1))
-        if not hasattr(fn, "iris_ops_spec"):
-            continue
-        before = [text for start, text in banners if start < match.start()]
-        phase = " ".join(line[2:].strip() for line in before[-1].splitlines()) if before else ""
-        found.append((phase, match.group(1), fn))
+    for module in hookspecs.PHASES:
+        source = inspect.getsource(module)
+        banners = [(m.start(), m.group(1)) for m in re.finditer(r"^# -{20,}\n((?:# .*\n)+)# -{20,}$", source, re.M)]
+        for match in re.finditer(r"^def (\w+)\(", source, re.M):
+            fn = getattr(module, match.group(1))
+            if not hasattr(fn, "iris_ops_spec"):
+                continue
+            before = [text for start, text in banners if start < match.start()]
+            phase = " ".join(line[2:].strip() for line in before[-1].splitlines()) if before else ""
+            found.append((phase, match.group(1), fn))
     return found
 
 
@@ -159,7 +160,7 @@ def split_hook_doc(fn: Callable) -> tuple[str, list[tuple[str, str]], str, str]:
 
 
 def hooks_md() -> str:
-    out = ["# Hooks", "", GENERATED.format(source="`iris_ops/hookspecs.py`"), "",
+    out = ["# Hooks", "", GENERATED.format(source="`iris_ops/hookspecs/`"), "",
            "Implement a hook with a function of the same name marked `@iris_ops.hookimpl` in a module your "
            "distribution names in the entry-point group `iris_ops` ([plugins.md](plugins.md) walks through a "
            "complete plugin). Hooks are called with keyword arguments: an implementation may accept any subset "
