@@ -132,3 +132,12 @@ def test_readme_keeps_no_hand_counted_test_total():
     import re
 
     assert not re.search(r"\d[\d,]* tests\b", text), "a test count in the README goes stale: pytest prints it"
+
+
+def test_readme_lock_timings_are_the_code_s():
+    """The README's lock keepalive figures are the constants iris-ops runs with."""
+    from iris_ops import locks
+
+    text = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    assert (f"in any case {locks.READ_TIMEOUT} s after the last keepalive iris-ops sends it every "
+            f"{locks.KEEPALIVE_EVERY} s") in text

@@ -6,8 +6,8 @@ Every fault is made where it happens (tests/reliability/matrix.py says how, case
 session really hung, the engine's connection really cut, the engine gone, iris-ops signalled or
 killed, the container killed or stopped, a full filesystem in the instance or on this host.  A
 fault at a step happens while the instance runs that step (:mod:`reliability.stepfaults`).  The
-only simulated ones say so: an error status the simulated instance returns instead of running a
-call, and an instance whose every session starts late.  Each case asserts: the exit code and
+only simulated one says so: an error status the simulated instance returns instead of running a
+call.  Each case asserts: the exit code and
 the message; nothing left in the instance (no staging directory, plan, journal or counting
 namespace) nor on this host; the instance's full listing (files with mode, owner, size and
 sha256, configuration, mounts, resources, freeze) exactly as before, after `doctor --fix` where
@@ -71,15 +71,6 @@ def disk_bed(docker_engine, sim_image, tmp_path_factory):
         assert done.returncode == 0, done.stdout + done.stderr
 
 
-@pytest.fixture(scope="module")
-def slow_bed(docker_engine, sim_image):
-    sc = beds.run_bed(docker_engine, sim_image, "slow")
-    try:
-        yield sc
-    finally:
-        beds.remove_bed(sc)
-
-
 def _args(case: Case, fixture: Path, out: Path) -> list[str]:
     ns = {"instance-disk-full": "BIG"}.get(case.fault, "USER")
     target = {"instance-disk-full": "BIGCOPY"}.get(case.fault, "MTX")
@@ -93,8 +84,6 @@ def _args(case: Case, fixture: Path, out: Path) -> list[str]:
         # a class method call, so that the instance can hold the session at it
         "run": ["run", "--ns", ns, "Write ##class(%SYSTEM.Version).GetNumber()"],
     }[case.operation]
-    if case.fault == "slow-instance":
-        args += ["--timeout", beds.SLOW_TIMEOUT_S]
     if case.fault == "deadline" or (case.operation == "restore" and case.fault in ("cut", "sigterm") and case.at_step):
         # a restore's rollback waits up to --timeout for its own session, which is held
         args += ["--timeout", HANG_TIMEOUT_S]
@@ -126,7 +115,7 @@ def _run_case(case: Case, sc, run, args: list, tmp_path: Path, monkeypatch, requ
         code, out, err = _limited_subprocess(sc, tmp_path, args, 256 * 1024)
         assert "File too large" in err, err  # the limit, not something else, stopped it
         return code, out, err
-    if case.fault in ("instance-disk-full", "slow-instance", "directory-not-writable"):
+    if case.fault in ("instance-disk-full", "directory-not-writable"):
         return run(*args)
     proxy = _through_proxy(sc, monkeypatch, request) if case.bed == "proxy" else None
     if case.where in ("read", "write"):  # a transfer cut short after its first bytes
@@ -160,11 +149,8 @@ def _bed(case: Case, request, shared_sim, matrix_bed, rel_cli, monkeypatch, tmp_
     """(instance, fixture, in-process CLI) of the case's bed."""
     from cli_helpers import make_inproc
 
-    if case.bed in ("disk", "slow"):
-        if case.bed == "disk":
-            sc, fixture = request.getfixturevalue("disk_bed")
-        else:
-            sc, fixture = request.getfixturevalue("slow_bed"), matrix_bed
+    if case.bed == "disk":
+        sc, fixture = request.getfixturevalue("disk_bed")
         inproc = make_inproc(sc.env, monkeypatch, tmp_path, capsys)
         return sc, fixture, inproc
     return shared_sim, matrix_bed, rel_cli
@@ -189,7 +175,7 @@ def test_fault(case: Case, request, shared_sim, matrix_bed, rel_cli, tmp_path, t
     monkeypatch.delenv("IRIS_OPS_DOCKER_HOST", raising=False)
     assert code == case.code, f"{case.id}: exit {code}\n{err}"
     assert case.said(err), err
-    if case.at_step or case.fault == "slow-instance":
+    if case.at_step:
         beds.wait_for_late_sessions(sc)  # the held (or late) script has run to its end
     message = _message(case, err)
     if case.leftovers:  # before the listing: a half-written file may not even be readable yet
