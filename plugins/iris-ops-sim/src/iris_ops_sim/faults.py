@@ -27,10 +27,7 @@ import re
 
 from iris_ops import hookimpl
 
-__all__ = [
-    "STEP", "WARNING", "signal_self", "parse", "main", "Fault", "stop_container", "SCRIPT_FAULTS",
-    "TRANSFER_FAULTS", "INJECT", "Limited",
-]
+__all__ = ["STEP", "WARNING", "parse", "main", "Fault", "INJECT"]
 
 STEP = re.compile(r"Try \{ If n=\d+ \{ ")
 #: What :func:`main` prints before the command runs: a run with a fault is never mistaken for a real one.

@@ -29,6 +29,8 @@ import os
 import time
 from typing import Any
 
+__all__ = ["ARMED", "HELD", "MAX_HOLD", "reached", "arm", "wait", "release", "clear"]
+
 ARMED = "stop-armed"
 HELD = "stop-held."
 #: A session never holds longer than this, whatever the test does: a forgotten stop point
