@@ -95,6 +95,34 @@ def test_exit_code_recorded_after_the_stream_closed_is_waited_for(api, c):
     assert result.exit_code == 4
 
 
+def test_a_connection_cut_while_the_command_runs_is_unreachable_not_a_deadline(docker_engine, c):
+    """The client's connection to the engine is cut for real (a socket proxy closes it) while the
+    command runs on: the stream ends as if the command had, and the engine still says it runs.
+    That is the connection lost (exit 6, "may still be running"), said as soon as it is clear,
+    not the deadline reached minutes later."""
+    from reliability.engineproxy import EngineProxy
+
+    proxy = EngineProxy(docker_engine.base_url).start()
+    proxy.watch(b"sleep 30")
+    api = docker_exec.connect(proxy.url, timeout=10)
+
+    def cut_once_it_runs():
+        while not proxy.cut(b"sleep 30"):
+            time.sleep(0.05)
+
+    cutter = threading.Thread(target=cut_once_it_runs)
+    cutter.start()
+    try:
+        with pytest.raises(errors.UnreachableError, match="connection to the Docker engine ended while the "
+                           "command was still running") as info:
+            exec_command(api, c, ["sh"], stdin=b"echo started; sleep 30\n", deadline=soon(20))
+        assert "may still be running" in str(info.value) and info.value.exit_code == 6
+    finally:
+        cutter.join(10)
+        api.close()
+        proxy.remove()
+
+
 def test_user_is_passed_to_the_engine(api, c):
     assert sh(api, c, "id -u", user="root").stdout == b"0\n"
     assert sh(api, c, "id -u").stdout == b"51773\n"  # the image's user, as in IRIS images

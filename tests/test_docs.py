@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import types
 from pathlib import Path
 
@@ -81,3 +82,62 @@ def test_the_module_map_lists_every_module_with_its_docstring():
             label = label[: -len("__init__.py")] if path.name == "__init__.py" else label
             assert f"| `{label}` | {docsgen._cell(docsgen.summary(path))} |" in block, label
     assert "| `iris_ops_sim/irissim/instance/sql.py` |" in block  # the plugins' modules too
+
+
+def test_reliability_md_is_what_the_matrix_and_its_last_run_say():
+    """docs/RELIABILITY.md is rendered from the cases (tests/reliability/matrix.py) and the
+    messages the last full run recorded (tests/reliability/results.json), never edited by hand
+    nor written by the suite."""
+    from reliability import matrix
+
+    wanted = matrix.render(matrix.load_results())
+    assert matrix.REPORT.read_text(encoding="utf-8") == wanted, (
+        f"docs/RELIABILITY.md differs from what the matrix and its last run say: `{matrix.REGENERATE}` runs "
+        f"the matrix and writes it (`--render` when only the text changed)"
+    )
+
+
+def test_each_recorded_message_is_the_one_its_case_expects():
+    from reliability import matrix
+
+    messages = matrix.load_results()
+    assert sorted(messages) == sorted(case.id for case in matrix.CASES), (
+        f"tests/reliability/results.json is from another set of cases: run `{matrix.REGENERATE}`"
+    )
+    for case in matrix.CASES:
+        assert case.said(messages[case.id]), f"{case.id}: the recorded message does not say {case.says!r}"
+        assert "injected" not in messages[case.id].lower()
+    assert "injected" not in matrix.REPORT.read_text(encoding="utf-8").lower()
+
+
+def _bench_table():
+    spec = importlib.util.spec_from_file_location("bench_table", ROOT / "bench" / "table.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_readme_benchmark_figures_are_rendered_from_the_committed_results():
+    table = _bench_table()
+    files, body = table.readme_block((ROOT / "README.md").read_text(encoding="utf-8"))
+    assert files, "the README's benchmark block names no results file"
+    assert body == table.render(files), (
+        "README.md's benchmark block differs from bench/table.py's rendering of the files it names: "
+        "run `python bench/table.py --readme` (never edit the figures by hand)"
+    )
+
+
+def test_readme_keeps_no_hand_counted_test_total():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    import re
+
+    assert not re.search(r"\d[\d,]* tests\b", text), "a test count in the README goes stale: pytest prints it"
+
+
+def test_readme_lock_timings_are_the_code_s():
+    """The README's lock keepalive figures are the constants iris-ops runs with."""
+    from iris_ops import locks
+
+    text = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    assert (f"in any case {locks.READ_TIMEOUT} s after the last keepalive iris-ops sends it every "
+            f"{locks.KEEPALIVE_EVERY} s") in text

@@ -29,6 +29,11 @@ STDOUT, STDERR = 1, 2
 #: How long exec_inspect may keep saying "Running" after the stream ended (the engine records the
 #: exit status a moment after closing the stream); bounded by the deadline as well.
 _EXIT_CODE_POLL = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
+#: How long an exec may go on running after its output stream ended before iris-ops calls the
+#: connection cut: the engine ends the stream when the command's output closes, which the commands
+#: iris-ops runs do only by exiting, and records the exit status a moment later (milliseconds;
+#: this leaves room for a loaded machine).
+_CUT_AFTER = 5.0
 
 
 def remaining(deadline: float, what: str) -> float:
@@ -128,14 +133,24 @@ class FrameReader:
 
 
 def exec_exit_code(api, container: str, exec_id: str, deadline: float, what: str) -> int:
-    """The exit code of an exec whose stream ended, as soon as the engine records it."""
+    """The exit code of an exec whose stream ended, as soon as the engine records it.  An exec
+    still running :data:`_CUT_AFTER` seconds later lost its connection, not its output: that is
+    said at once rather than after the deadline (up to freeze_limit more for a backup's copy)."""
     delays = iter(_EXIT_CODE_POLL)
+    cut_after = time.monotonic() + _CUT_AFTER
     while True:
         with translate_errors(api, container, what):
             info = api.exec_inspect(exec_id)
         if not info.get("Running") and info.get("ExitCode") is not None:
             return int(info["ExitCode"])
         delay = next(delays, _EXIT_CODE_POLL[-1])
+        if info.get("Running") and time.monotonic() + delay > cut_after:
+            raise errors.UnreachableError(
+                f"{what}: the connection to the Docker engine ended while the command was still running; "
+                "it may still be running in the container",
+                fix="The connection to the engine broke (a proxy or tunnel in between, a restarted engine); check "
+                "`docker ps` and retry. `iris-ops doctor` finds what a command left behind if it went on alone.",
+            )
         if time.monotonic() + delay > deadline:
             raise errors.DeadlineExceeded(f"{what}: output ended but the engine reports no exit code yet")
         time.sleep(delay)

@@ -1,6 +1,6 @@
-"""Test beds of the fault matrix that the shared instance cannot be: a simulated instance whose
-disk is a small tmpfs (the instance's disk full, for real), and one whose every session is slow
-(``IRISSIM_DELAY``).  Each is one container per module, reached like any other."""
+"""A test bed of the fault matrix that the shared instance cannot be: a simulated instance whose
+disk is a small tmpfs (the instance's disk full, for real), one container per module, reached
+like any other."""
 
 from __future__ import annotations
 
@@ -16,9 +16,6 @@ DISK_MB = 40
 FREE_MB = 4
 #: The database the disk bed backs up: larger than what is free, smaller than the disk.
 BIG_MB = 8
-#: The slow bed: every ``iris session`` starts this late, longer than the operations' --timeout.
-DELAY_S = 2
-SLOW_TIMEOUT_S = 1
 
 
 #: The file the disk bed's command makes once its state lives off the full disk.
@@ -47,8 +44,6 @@ def run_bed(engine, image: str, kind: str) -> SimContainer:
                      " && mv /disk/irissys/mgr/.sim /tmp/simstate && ln -s /tmp/simstate /disk/irissys/mgr/.sim"
                      f" && touch {BED_READY} && exec iris-sim daemon"],
         )
-    elif kind == "slow":
-        options = dict(environment={"IRISSIM_DELAY": str(DELAY_S)})
     sc = SimContainer(name=name, base_url=engine.base_url, instance=SimControl(docker_exec(engine.base_url, name)),
                       client=engine.client)
     try:
@@ -88,7 +83,7 @@ def fill_disk(sc: SimContainer) -> None:
 
 
 def wait_for_late_sessions(sc: SimContainer, timeout: float = 60) -> None:
-    """A slow instance still runs what a client gave up on: wait until no session is left."""
+    """The instance still runs what a client gave up on: wait until no session is left."""
     deadline = time.monotonic() + timeout
     while True:
         code, out, _ = sc.exec(["sh", "-c", "ps -o args | grep -c '[i]ris.* session' || true"])

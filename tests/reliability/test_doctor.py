@@ -9,8 +9,6 @@ import signal
 
 import pytest
 
-from iris_ops import hookimpl
-from iris_ops.errors import InstanceError
 from reliability.conftest import comparable, leftovers_in, popen_cli, wait_for
 
 
@@ -88,22 +86,19 @@ def test_kill_9_mid_restore_leaves_a_journal_and_doctor_rolls_it_back(shared_sim
     assert code == 0, err
 
 
-class FailDismount:
-    pm = None
-
-    @hookimpl(tryfirst=True)
-    def run_objectscript(self, target, script, namespace, timeout):
-        if "DismountDatabase" in script:
-            raise InstanceError("injected: the instance failed between two delete-ns steps")
-
-
 def test_a_delete_ns_stopped_halfway_is_finished_by_doctor(shared_sim, rel_cli, big_fixture):
+    """The instance fails the database's dismount (simulated: the simulated instance returns an
+    error status from that call, `iris-sim stop arm --fail`), after the namespace went."""
     sc = shared_sim
     before = sc.instance.listing()
     code, _, err = rel_cli("restore", "--src", big_fixture, "--ns", "DOCDEL")
     assert code == 0, err
-    code, _, err = rel_cli("delete-ns", "--ns", "DOCDEL", "--yes", plugins=[FailDismount()])
-    assert code == 5, err
+    sc.instance.arm_stop("SYS.Database.DismountDatabase", fail=True)
+    try:
+        code, _, err = rel_cli("delete-ns", "--ns", "DOCDEL", "--yes")
+    finally:
+        sc.instance.clear_stops()
+    assert code == 5 and "the simulated instance was told to fail this call" in err, err
     code, doc, _ = _doctor(rel_cli)
     assert code == 4 and _kinds(doc) == ["delete-ns"], doc
     code, doc, err = _doctor(rel_cli, "--fix", "--yes")

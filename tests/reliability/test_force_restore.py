@@ -22,9 +22,9 @@ import pytest
 
 from iris_ops import hookimpl
 from iris_ops.errors import VetoedError
-from iris_ops_sim.faults import Fault
 from reliability import beds
 from reliability.conftest import At, Hang, comparable, leftovers_in, popen_cli, wait_for
+from reliability.stepfaults import StepFault
 
 NS = "FOLD"
 FIXTURE_ROWS = [(1, "fixture"), (2, "fixture")]
@@ -192,14 +192,13 @@ def test_row_counts_that_disagree_with_the_manifest_keep_the_old(shared_sim, rel
 
 
 def test_the_container_killed_keeps_the_old(shared_sim, rel_cli, fx, old, request):
-    """`docker kill` of the instance as the staged namespace is to be created: exit 6, and once
-    the container is back, doctor --fix rolls the staged one back."""
+    """`docker kill` of the instance while it creates the staged namespace (the session held at
+    that call): exit 6, and once the container is back, doctor --fix rolls the staged one back."""
     sc = shared_sim
     request.addfinalizer(lambda: sc.client.containers.get(sc.name).status == "running" or sc.start())
-    fault = Fault("container-kill", "##class(Config.Namespaces).Create(")
-    code, _, err = _force(rel_cli, fx, "--no-cache", plugins=[fault])
-    assert fault.fired and code == 6, err
-    sc.start()
+    with StepFault(sc, "Config.Namespaces.Create", "container-kill"):  # starts it again at the end
+        code, _, err = _force(rel_cli, fx, "--no-cache")
+    assert code == 6 and "is not running" in err, err
     _doctor_fixes(rel_cli)
     _old_kept(sc, old)
 

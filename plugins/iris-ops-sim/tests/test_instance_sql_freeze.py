@@ -184,3 +184,21 @@ def test_list_all_has_implicit_namespaces(inst):
     keys = [k for k, _ in array.items()]
     assert {"%SYS", "USER", "APP"} <= set(keys)
     assert {"^^/usr/irissys/mgr/", "^^/usr/irissys/mgr/user/"} <= set(keys)
+
+
+def test_a_start_of_the_instance_ends_the_freeze_and_every_dismount(inst):
+    """What IRIS keeps in shared memory does not outlive a restart (the container killed while
+    frozen and dismounted, then started): the held updates are written, the database mounts."""
+    inst.sql("USER", "CREATE TABLE C (n INT)")
+    inst.sql("APP", "SELECT 1")
+    assert call(inst, "SYS.Database", "DismountDatabase", "/usr/irissys/mgr/app_data/") == 1
+    assert call(inst, "Backup.General", "ExternalFreeze") == 1
+    inst.sql("USER", "INSERT INTO C VALUES (1)")
+    dat = inst.fs.host_path("/usr/irissys/mgr/user/IRIS.DAT")
+    assert _rows_in_file(dat, "C") == 0
+    inst.boot()
+    assert call(inst, "Backup.General", "IsWDSuspended") == 0
+    assert _rows_in_file(dat, "C") == 1
+    assert inst.mount_info("/usr/irissys/mgr/app_data/") == {"readonly": False, "reason": ""}
+    inst.ensure_mounted("/usr/irissys/mgr/app_data/")  # no longer dismounted: no MountError
+    assert inst.mount_info("/usr/irissys/mgr/user/") == {"readonly": False, "reason": ""}

@@ -133,6 +133,23 @@ class SimControl:
     def listing(self) -> dict:
         return self.call("listing")
 
+    # --- stop points (irissim/instance/stops.py) ---------------------------------------------------
+
+    def arm_stop(self, call: str, fail: bool = False) -> None:
+        """The next session calling ``call`` (``Class.Method``) holds there (``fail``: the call
+        returns an error status instead)."""
+        self.call("stop", "arm", call, *(["--fail"] if fail else []))
+
+    def wait_stop(self, timeout: float = 60.0) -> int:
+        """Block until a session holds at the armed call; its pid inside the instance."""
+        return int(self.call("stop", "wait", "--timeout", timeout)["pid"])
+
+    def release_stop(self) -> None:
+        self.call("stop", "release")
+
+    def clear_stops(self) -> None:
+        self.call("stop", "clear")
+
     # --- security --------------------------------------------------------------------------------
 
     def set_os_authentication(self, on: bool) -> None:

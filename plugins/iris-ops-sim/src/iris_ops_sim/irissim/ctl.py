@@ -26,6 +26,8 @@ stdout; errors go to stderr with exit status 1 (2 for usage).
     iris-sim check-password USER  < password          -> {"ok": ...}: passwords travel on stdin only
     iris-sim user USER [--roles R,..] [--change-password 0|1] [--password-never-expires 0|1]
                        [--enabled 0|1] [--password-stdin]
+    iris-sim stop arm CLASS.METHOD [--fail] | wait [--timeout S] | release | clear
+                                                      a test's stop point (instance/stops.py)
 """
 
 from __future__ import annotations
@@ -92,6 +94,7 @@ def cmd_daemon(args: argparse.Namespace) -> Any:
     signal.signal(signal.SIGINT, ask_stop)
     durable = os.environ.get(DATA_DIRECTORY_ENV, "")
     inst = SimInstance.durable(NativeFS(), args.name, durable) if durable else _instance(args.name)
+    inst.boot()  # a restarted container is a restarted instance
     while not stop["now"]:
         try:
             while os.waitpid(-1, os.WNOHANG)[0] > 0:
@@ -298,6 +301,19 @@ def cmd_user(args: argparse.Namespace) -> Any:
         return security.public_user(record)
 
 
+def cmd_stop(args: argparse.Namespace) -> Any:
+    from .instance import stops
+
+    inst = _instance(args.name)
+    if args.action == "arm":
+        if not args.call:
+            raise _Usage("stop arm needs CLASS.METHOD")
+        return stops.arm(inst, args.call, fail=args.fail)
+    if args.action == "wait":
+        return stops.wait(inst, args.timeout)
+    return getattr(stops, args.action)(inst)
+
+
 def cmd_listing(args: argparse.Namespace) -> Any:
     """Every file and directory under the install directory and the data directory (the
     instance's own bookkeeping under ``mgr/.sim`` left out), with mode, owner, size and sha256:
@@ -415,6 +431,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--enabled", type=int, choices=(0, 1))
     s.add_argument("--password-stdin", action="store_true", help="set the password read from stdin")
     s.set_defaults(run=cmd_user)
+    s = sub.add_parser("stop", help="a test's stop point: hold (or fail) the next session calling CLASS.METHOD")
+    s.add_argument("action", choices=("arm", "wait", "release", "clear"))
+    s.add_argument("call", nargs="?", help="CLASS.METHOD, e.g. %%Library.File.CopyFile (arm)")
+    s.add_argument("--fail", action="store_true", help="the call returns an error status instead of holding")
+    s.add_argument("--timeout", type=float, default=60.0, help="seconds wait blocks at most")
+    s.set_defaults(run=cmd_stop)
     return p
 
 

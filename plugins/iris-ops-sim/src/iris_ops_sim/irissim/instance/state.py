@@ -356,6 +356,32 @@ class SimInstance(MountsMixin, WriteDaemonMixin, JournalMixin, SqlMixin):
     def manager_directory(self) -> str:
         return self.data_dir.rstrip("/") + "/mgr/"
 
+    def boot(self) -> None:
+        """A start of the instance (the container's, after a stop or a kill): what IRIS keeps in
+        shared memory is gone.  The freeze has ended and the updates the suspended write daemon
+        held are written (as recovery would), no transaction is open, and no database is
+        dismounted any more: each one the instance had mounted or dismounted is mounted again,
+        read-write unless its file says otherwise, as its first use after the start would."""
+        with self._buffer_lock(exclusive=True):
+            with self.locked() as st:
+                st["freeze"] = None
+            self._flush()
+        with self.locked() as st:
+            again = {}
+            for directory in [*st["mounted"], *st.get("dismounted", [])]:
+                try:
+                    again[directory] = self._check_mountable(directory, st, readonly=False)
+                except MountError:
+                    pass  # its file went away while the instance was down
+            st["mounted"], st["dismounted"], st["transactions"] = again, [], {}
+
+    def stop_point(self, class_name: str, method: str) -> str | None:
+        """Before each class method call: a test's stop point (:mod:`.stops`) may hold the
+        session here, or fail the call (the error text is returned)."""
+        from . import stops
+
+        return stops.reached(self, class_name, method)
+
     @property
     def os_authentication(self) -> bool:
         return bool(self._state().get("os_authentication", True))

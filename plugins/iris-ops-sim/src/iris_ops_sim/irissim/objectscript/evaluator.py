@@ -20,7 +20,7 @@ from typing import Any
 from . import locking
 from .intrinsics import IntrinsicFunctions
 from .libdynamic import build_json
-from .runtime import OMITTED, ByRef, IrisError, Process, SimClass, SimObject, lookup_class
+from .runtime import OMITTED, ByRef, IrisError, Process, SimClass, SimObject, error_status, lookup_class
 from .values import arith, collates_after, format_ref, from_bool, subscript, to_num, to_str, truth
 
 __all__ = ["Evaluator"]
@@ -191,6 +191,11 @@ class Evaluator(IntrinsicFunctions):
                 if cls.namespace:
                     self.proc.require_namespace(cls.namespace, cls.name)
                 raise IrisError("PARAMETER") from None
+        # a test's stop point (instance/stops.py): hold here, or fail the call
+        stop = getattr(self.proc.instance, "stop_point", None)
+        failure = stop(cls.name, method) if stop is not None else None
+        if failure is not None:
+            return error_status(5001, failure)
         return cls.call_class_method(self.proc, method, args)
 
     def special(self, name: str) -> Any:
