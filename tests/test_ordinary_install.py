@@ -51,6 +51,7 @@ TEST_VARIABLES = {
     "ISC_DATA_DIRECTORY": "/nonexistent/iris-durable",
     "IRIS_OPS_SIGNAL_SEED": "1",
     "PROBE_OUT": "/nonexistent/iris-ops-probe.jsonl",
+    "FAKE_STATE": "/nonexistent/iris-ops-fake-pool-state",  # the pool tests' stand-in iris-ops
     "PYTEST_XDIST_WORKER": "gw9",
     "PYTEST_XDIST_TESTRUNUID": "0123456789abcdef",
 }
