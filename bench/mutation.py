@@ -1,0 +1,200 @@
+"""Mutation testing of the pure-logic modules: run mutmut, then write its summary.
+
+    .venv/bin/pip install -e '.[test,mutation]' -c .ci/constraints.txt   # once
+    .venv/bin/python bench/mutation.py run        # mutmut from scratch (about an hour on 2 cores), then report
+    .venv/bin/python bench/mutation.py report     # bench/mutation.json and docs/MUTATION.md from mutants/
+    .venv/bin/python bench/mutation.py render     # docs/MUTATION.md from bench/mutation.json alone
+
+What is mutated, and which tests run against each mutant, is ``[tool.mutmut]`` in pyproject.toml:
+fast unit tests only (no Docker, no xdist).  ``run`` starts from an empty ``mutants/`` so that no
+verdict of an earlier run (or of other tests) survives into the summary, and checks before it
+writes anything that the tests ran the mutated copy: mutmut's own forced-failure run, and a
+canary mutant of :func:`iris_ops.versions.parse` that the tests must kill.
+
+A surviving mutant is a missing test, or an equivalent mutant that no test can tell from the
+original.  The second kind is explained one by one in bench/mutation_equivalent.toml (keyed by
+the mutant's name, with the change it makes, so that an explanation goes stale when the code
+moves); ``report`` refuses to finish while a survivor has no explanation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "mutation.json"
+EXPLAINED = ROOT / "bench" / "mutation_equivalent.toml"
+DOC = ROOT / "docs" / "MUTATION.md"
+BEGIN, END = "<!-- mutation:begin (bench/mutation.py render) -->", "<!-- mutation:end -->"
+#: A killed mutant that must be killed: without it the tests did not import the mutated copy.
+CANARY = ("iris_ops/versions.py", "-    if not match:", "+    if match:")
+#: mutmut's exit codes: what each means here.  A timeout or a crash of the test run is a detection.
+KILLED = {1: "killed", 3: "killed", 36: "timeout", -24: "timeout", 24: "timeout", 152: "timeout", 255: "timeout",
+          -11: "crashed", -9: "crashed"}
+UNDETECTED = {0: "survived", 33: "no tests", 5: "no tests", 34: "skipped", 35: "suspicious", None: "not run"}
+MIN_TOTAL, MIN_MODULE = 0.85, 0.75
+
+
+def _mutmut() -> str:
+    return str(Path(sys.executable).with_name("mutmut"))
+
+
+def run(max_children: int) -> None:
+    os.chdir(ROOT)
+    shutil.rmtree(ROOT / "mutants", ignore_errors=True)
+    done = subprocess.run([_mutmut(), "run", "--max-children", str(max_children)], stdin=subprocess.DEVNULL)
+    if done.returncode != 0:
+        raise SystemExit(f"mutmut run failed (exit {done.returncode}): nothing written")
+    report()
+
+
+def _changes(name: str, path: str) -> list[str]:
+    """The lines a mutant removes and adds, as ``-…`` and ``+…``."""
+    from mutmut.mutation.diff_apply import get_diff_for_mutant
+
+    diff = get_diff_for_mutant(name, path=path).splitlines()
+    return [line for line in diff[2:] if line[:1] in "+-"]
+
+
+def _explanations() -> dict:
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+    if not EXPLAINED.exists():
+        return {}
+    return tomllib.loads(EXPLAINED.read_text())
+
+
+def collect() -> dict:
+    """Per module: mutants, killed, and every mutant not killed with its change, from mutants/."""
+    from mutmut.mutation.data import SourceFileMutationData
+
+    os.chdir(ROOT)
+    explained = _explanations()
+    modules: dict[str, dict] = {}
+    canary = None
+    for meta in sorted((ROOT / "mutants").rglob("*.py.meta")):
+        path = str(meta.relative_to(ROOT / "mutants"))[: -len(".meta")]
+        data = SourceFileMutationData(path=path)
+        data.load()
+        if not data.exit_code_by_key:
+            continue
+        entry = {"mutants": len(data.exit_code_by_key), "killed": 0, "not_run": 0, "survived": []}
+        for name, code in sorted(data.exit_code_by_key.items(), key=lambda kv: _order(kv[0])):
+            if code is None:  # an interrupted run: neither killed nor survived
+                entry["not_run"] += 1
+                continue
+            if code in KILLED:
+                entry["killed"] += 1
+                if canary is None and path == CANARY[0] and _changes(name, path) == list(CANARY[1:]):
+                    canary = name
+                continue
+            change = _changes(name, path)
+            why = explained.get(name, {})
+            survivor = {"mutant": name, "status": UNDETECTED.get(code, f"exit {code}"), "change": change}
+            if why:
+                survivor["why"] = why["why"] if why.get("change") == change else ""
+            entry["survived"].append(survivor)
+        run = entry["mutants"] - entry["not_run"]
+        entry["score"] = round(entry["killed"] / run, 4) if run else None
+        modules[path[: -len(".py")].replace("/", ".")] = entry
+    if not modules:
+        raise SystemExit("no results in mutants/: run `bench/mutation.py run` first")
+    if canary is None:
+        raise SystemExit(f"the canary mutant of {CANARY[0]} ({CANARY[1]} -> {CANARY[2]}) was not killed: "
+                         "the tests did not run the mutated copy, and no score here would mean anything")
+    total = sum(m["mutants"] for m in modules.values())
+    killed = sum(m["killed"] for m in modules.values())
+    not_run = sum(m["not_run"] for m in modules.values())
+    return {"date": dt.date.today().isoformat(), "mutmut": _version(), "canary": canary,
+            "complete": not_run == 0, "score": round(killed / (total - not_run), 4), "mutants": total,
+            "killed": killed, "not_run": not_run, "modules": modules}
+
+
+def _order(name: str) -> tuple:
+    head, _, number = name.rpartition("__mutmut_")
+    return head, int(number) if number.isdigit() else 0
+
+
+def _version() -> str:
+    from importlib.metadata import version
+
+    return version("mutmut")
+
+
+def report() -> None:
+    results = collect()
+    RESULTS.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
+    render()
+    unexplained = [s["mutant"] for m in results["modules"].values() for s in m["survived"] if not s.get("why")]
+    print(f"score {results['score']:.3f} ({results['killed']} of {results['mutants']} killed); "
+          f"{len(unexplained)} survivors without an explanation in {EXPLAINED.relative_to(ROOT)}")
+    if not results["complete"]:
+        raise SystemExit(f"partial run: {results['not_run']} of {results['mutants']} mutants not run; "
+                         "the scores cover the mutants that ran (run `bench/mutation.py run` to finish)")
+    low = [name for name, m in results["modules"].items() if m["score"] < MIN_MODULE]
+    if results["score"] < MIN_TOTAL or low:
+        raise SystemExit(f"below the bar ({MIN_TOTAL} overall, {MIN_MODULE} per module): {', '.join(low) or 'overall'}")
+
+
+def render_text(results: dict) -> str:
+    """The generated part of docs/MUTATION.md."""
+    ran = results["mutants"] - results["not_run"]
+    lines = [BEGIN, "",
+             f"Run of {results['date']} (mutmut {results['mutmut']}): **{results['killed']} of {ran} mutants "
+             f"killed, score {results['score']:.3f}**.  The canary `{results['canary']}` was killed."]
+    if not results["complete"]:
+        lines.append(f"**Partial run**: {results['not_run']} of {results['mutants']} mutants were not run (the run "
+                     "was stopped); the scores below cover the mutants that ran.")
+    lines += ["", "| module | mutants | not run | killed | not killed | score |", "|---|---:|---:|---:|---:|---:|"]
+    for name, m in results["modules"].items():
+        score = "-" if m["score"] is None else f"{m['score']:.3f}"
+        lines.append(f"| `{name}` | {m['mutants']} | {m['not_run']} | {m['killed']} | {len(m['survived'])} | {score} |")
+    lines += ["", "### Not killed, one by one", ""]
+    for name, m in results["modules"].items():
+        if not m["survived"]:
+            continue
+        lines += [f"#### `{name}`", ""]
+        for s in m["survived"]:
+            status = "" if s["status"] == "survived" else f" ({s['status']})"
+            lines.append(f"- `{s['mutant'].rpartition('.')[2]}`{status}: {s.get('why') or '**not explained**'}")
+            lines += ["  ```diff", *(f"  {c}" for c in s["change"]), "  ```"]
+        lines.append("")
+    lines.append(END)
+    return "\n".join(lines)
+
+
+def render() -> None:
+    results = json.loads(RESULTS.read_text())
+    text = DOC.read_text()
+    start, stop = text.index(BEGIN), text.index(END) + len(END)
+    DOC.write_text(text[:start] + render_text(results) + text[stop:])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    go = sub.add_parser("run", help="mutmut from scratch, then report")
+    go.add_argument("--max-children", type=int, default=2, help="mutmut worker processes (default 2)")
+    sub.add_parser("report", help="bench/mutation.json and docs/MUTATION.md from mutants/")
+    sub.add_parser("render", help="docs/MUTATION.md from bench/mutation.json")
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        run(args.max_children)
+    elif args.command == "report":
+        report()
+    else:
+        render()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

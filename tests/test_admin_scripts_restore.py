@@ -1,0 +1,129 @@
+"""What the restore scripts do to an instance, run on a simulated one (tests/inproc_sim.py):
+targets checked, directories and resources made, databases configured and mounted, the
+namespace created, and the whole restore session with its cache steps."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+import pytest
+
+from inproc_sim import InProcessIris
+from iris_ops import script_builders as scripts
+from iris_ops.errors import ScriptError, SystemTargetError
+from iris_ops.script_builders.common import RESOURCE_DESCRIPTION, RESOURCE_WITH_ROLE_DESCRIPTION
+
+MGR = "/usr/irissys/mgr/"
+CACHE = MGR + "iris-ops-cache/"
+
+
+@pytest.fixture
+def sim(tmp_path):
+    return InProcessIris(tmp_path)
+
+
+def _fails(sim, script) -> ScriptError:
+    with pytest.raises(ScriptError) as caught:
+        sim.run(script)
+    return caught.value
+
+
+def test_existing_reports_the_namespace_databases_and_directories(sim):
+    found = sim.run(scripts.existing("app", ["T1_DATA", "app_data"], [MGR + "t1_data", MGR + "app_data/"]))
+    assert found["namespace"] == 1
+    assert found["databases"] == {"T1_DATA": 0, "APP_DATA": 1}
+    assert found["directories"] == {MGR + "t1_data/": 0, MGR + "app_data/": 1}
+    assert found["manager_directory"] == MGR
+    assert sim.run(scripts.existing("T1", [], []))["namespace"] == 0
+
+
+def test_manager_directory_and_version(sim):
+    found = sim.run(scripts.manager_directory())
+    assert (found["manager_directory"], found["version"]) == (MGR, sim.instance.version)
+
+
+def test_make_directory_creates_the_chain_or_says_why_not(sim):
+    assert sim.run(scripts.make_directory(MGR + "a/b/c"))["created"] == 1
+    assert sim.host(MGR + "a/b/c").is_dir()
+    sim.put(MGR + "blocker", b"a file in the way")
+    error = _fails(sim, scripts.make_directory(MGR + "blocker/sub"))
+    assert f"cannot create {MGR}blocker/sub" in str(error) and error.details["step"] == "mkdir"
+
+
+def test_ensure_resource_beside_an_existing_role_creates_only_the_resource(sim):
+    sim.session('Write ##class(Security.Roles).Create("%DB_T2","theirs","")')
+    made = sim.run(scripts.ensure_resource("%DB_T2"))
+    assert (made["created"], made["role_created"]) == (1, 0)
+    assert sim.resources()["%DB_T2"]["Description"] == RESOURCE_DESCRIPTION
+    with sim.instance.locked() as state:
+        assert state["security"]["roles"]["%DB_T2"]["Description"] == "theirs"
+
+
+def test_system_resources_are_refused_before_anything_runs():
+    for build in (scripts.ensure_resource, scripts.delete_resource):
+        with pytest.raises(SystemTargetError) as caught:
+            build("%DB_%DEFAULT")
+        assert caught.value.exit_code == 3
+
+
+def test_delete_resource_removes_the_role_only_when_asked(sim):
+    sim.run(scripts.ensure_resource("%DB_T1"))
+    assert sim.run(scripts.delete_resource("%DB_T1"))["deleted"] == 1
+    assert "%DB_T1" not in sim.resources() and "%DB_T1" in sim.roles()
+    sim.run(scripts.ensure_resource("%DB_T1"))
+    sim.run(scripts.delete_resource("%DB_T1", with_role=True))
+    assert "%DB_T1" not in sim.resources() and "%DB_T1" not in sim.roles()
+    assert sim.run(scripts.delete_resource("%DB_T1", with_role=True))["deleted"] == 1  # already gone: fine
+
+
+def test_create_database_configures_and_mounts_read_write(sim):
+    sim.put(MGR + "t1_data/IRIS.DAT", sim.database_bytes())
+    done = sim.run(scripts.create_database("T1_DATA", MGR + "t1_data", "%DB_T1"))
+    assert (done["created"], done["role_created"], done["configured"], done["mounted"]) == (1, 1, 1, 1)
+    assert sim.config()["Databases"]["T1_DATA"]["Directory"] == MGR + "t1_data/"
+    assert sim.mounted(MGR + "t1_data/")
+    error = _fails(sim, scripts.create_database("T1_DATA", MGR + "t1_data/"))
+    assert error.details["step"] == "config" and "already exists" in str(error)
+
+
+def test_a_database_that_will_not_open_or_mounts_read_only_fails_the_mount_step(sim):
+    error = _fails(sim, scripts.create_database("T2_DATA", MGR + "t2_data/"))
+    assert error.details["step"] == "mount" and f"cannot open database {MGR}t2_data/" in str(error)
+    sim.put(MGR + "t3_data/IRIS.DAT", sim.database_bytes())
+    os.chmod(sim.host(MGR + "t3_data/IRIS.DAT"), 0o440)
+    error = _fails(sim, scripts.create_database("T3_DATA", MGR + "t3_data/"))
+    assert error.details["step"] == "mount"
+    assert f"database {MGR}t3_data/ mounted read-only: Database file is write-protected" in str(error)
+
+
+def test_create_namespace_uses_the_globals_and_routines_databases(sim):
+    assert sim.run(scripts.create_namespace("t1", "app_data", "app_code"))["created"] == 1
+    assert sim.config()["Namespaces"]["T1"]["Globals"] == "APP_DATA"
+    assert sim.config()["Namespaces"]["T1"]["Routines"] == "APP_CODE"
+    error = _fails(sim, scripts.create_namespace("T2", "NO_SUCH", "APP_CODE"))
+    assert error.details["step"] == "create"
+
+
+def _cache_entry(sim, data: bytes, *, record: dict | None = None) -> str:
+    digest = hashlib.sha256(data).hexdigest()
+    sim.put(CACHE + digest + ".DAT", data)
+    sim.put(CACHE + digest + ".json", json.dumps(record or {"sha256": digest, "size": len(data)}).encode())
+    return digest
+
+
+def _streamed_restore(sim, ns: str, *, fill: bool):
+    data, code = sim.database_bytes(), sim.database_bytes("APP_CODE")
+    digest = hashlib.sha256(data).hexdigest()
+    lower = ns.lower()
+    sim.put(f"{MGR}{lower}_data/IRIS.DAT", data)
+    sim.put(f"{MGR}{lower}_code/IRIS.DAT", code)
+    if fill:
+        sim.put(f"{CACHE}{digest}.json.tmp-tok1", json.dumps({"sha256": digest, "size": len(data)}).encode())
+    databases = [scripts.NewDatabase(f"{ns}_DATA", f"{MGR}{lower}_data/", f"%DB_{ns}",
+                                     fill=(CACHE, digest, len(data), "tok1") if fill else None),
+                 scripts.NewDatabase(f"{ns}_CODE", f"{MGR}{lower}_code/", None)]
+    return sim.run(scripts.restore_databases(ns, databases, f"{ns}_DATA", f"{ns}_CODE")), digest
+
+
