@@ -218,3 +218,35 @@ def test_a_script_names_its_namespace_and_purpose():
     assert (begin, end) == (f"<<<{script.token}:BEGIN>>>", f"<<<{script.token}:END>>>")
     assert o.argument_call("Backup.General", "ExternalThaw") == "##Class(Backup.General).ExternalThaw()"
     assert o.argument_call("A.B", "C") == "##Class(A.B).C()"
+
+
+def test_reads_lock_owners_jobs_and_loops(sim):
+    """What the lock holder's helpers mean (iris_ops.locks uses them): a timed Read of the next
+    input line, the owner of a held lock, whether a process exists, and a loop left by Quit."""
+    x = var("x")
+    assert 'got:hello:1' in sim.session(f'{o.read(x, timeout=1)} Write "got:",x,":",$Test,!\nhello')
+    ref = o.global_ref("IrisOps.Lock", "ns")
+    job = o.SPECIAL["$JOB"]
+    held = sim.session(f'{o.lock(ref, timeout=0)} Write "owner:",{o.lock_owner(ref)}={job},":",'
+                       f'{o.job_exists(job)},":",{o.job_exists(lit(999999))},":",{o.lock_owner(o.global_ref("Free"))},"|",!')
+    assert "owner:1:1:0:|" in held
+    counted = o.for_ever(o.sequence(o.set_(var("i"), o.op(var("i"), "+", lit(1)))), o.quit_if(o.op(var("i"), "=", lit(3))))
+    assert "i:3" in sim.session(f'Set i=0 {counted} Write "i:",i,!')
+    assert o.read(x, timeout=2.0) == "Read x:2" and o.read(x, timeout=0.5) == "Read x:0.5"
+    assert o.lock_owner(ref) == '^$LOCK("^IrisOps.Lock(""ns"")","OWNER")'
+    assert o.job_exists(lit(7)) == "$Data(^$JOB(7))" and o.quit_if(lit(1)) == "Quit:1 "
+    assert o.sequence(o.HALT, o.HALT) == "Halt Halt" and o.for_ever(o.HALT) == "For  { Halt }"
+
+
+@pytest.mark.parametrize("build,message", [
+    (lambda: o.read(var("x"), timeout=0), "a read timeout of 0 s is outside 0..3600"),
+    (lambda: o.read(var("x"), timeout=3601), "a read timeout of 3601 s is outside 0..3600"),
+    (lambda: o.read(var("x", 1), timeout=1), "read into a plain local variable, not 'x(1)'"),
+    (lambda: o.read(var("tok"), timeout=1), "read into a plain local variable, not 'tok'"),
+    (lambda: o.lock_owner(var("x")), "lock names built here are global names (global_ref)"),
+])
+def test_what_the_lock_helpers_refuse(build, message):
+    with pytest.raises(ValueError) as caught:
+        build()
+    assert str(caught.value) == message
+    assert o.read(var("x"), timeout=3600) == "Read x:3600"

@@ -275,3 +275,71 @@ def test_only_the_environment_settings_came_from_is_remembered(empty, secrets_ke
     s = config.load(environ={"CI_DEPLOY_TOKEN": "given-token-value"}, start=empty)
     s.with_overrides({"instance": "X"})
     assert redact.text("given-token-value process-token-value") == "*** process-token-value"
+
+
+def test_the_child_environment_drops_only_our_own_secret_settings(monkeypatch):
+    given = {"IRIS_OPS_PASSWORD": "pw-1234", "iris_ops_api_token": "tok-1234", "IRIS_OPS_CONTAINER": "iris",
+             "MY_PASSWORD": "the user's own", "PATH": "/bin"}
+    assert redact.child_environment(given) == {"IRIS_OPS_CONTAINER": "iris", "MY_PASSWORD": "the user's own",
+                                               "PATH": "/bin"}
+    monkeypatch.setenv("IRIS_OPS_SECRET", "from-this-process")
+    monkeypatch.setenv("IRIS_OPS_INSTANCE", "IRIS")
+    child = redact.child_environment()
+    assert "IRIS_OPS_SECRET" not in child and child["IRIS_OPS_INSTANCE"] == "IRIS"
+
+
+def test_a_secret_inside_a_longer_one_does_not_leave_the_rest_showing(secrets_kept):
+    # "word" sorts after "pass-word": masked first, it would leave "pass-" showing
+    redact.remember("word")
+    redact.remember("pass-word")
+    assert redact.text("it is pass-word, or word") == "it is ***, or ***"
+
+
+def test_a_freeze_limit_of_exactly_the_iris_maximum_can_still_be_met(empty):
+    error = refused(lambda: config.load(environ={"IRIS_OPS_FREEZE_LIMIT": "1200"}, start=empty).require_consistent())
+    assert error.fix == "Set freeze_timeout (IRIS_OPS_FREEZE_TIMEOUT) to at least 1200 (at most 1200), or lower freeze_limit."
+    error = refused(lambda: config.load(environ={"IRIS_OPS_FREEZE_LIMIT": "1201"}, start=empty).require_consistent())
+    assert error.fix.startswith("Lower freeze_limit (IRIS_OPS_FREEZE_LIMIT) to at most 1200 and set freeze_timeout")
+
+
+def test_only_underscores_are_trimmed_from_a_flag_name():
+    assert flags.flag_of("Xmx_") == "--Xmx" and flags.flag_of("_X_") == "--X"
+    assert flags.metavar("Xmx_") == "XMX" and flags.metavar("_X_") == "X"
+
+
+def test_a_task_takes_invokes_positional_arguments():
+    def body(c, ns=""):
+        pass
+
+    t = flags.IrisOpsTask(body, "other-name")
+    assert t.name == "other-name" and t.auto_shortflags is False
+
+
+def test_arguments_of_a_plain_invoke_task_keep_their_help_and_ignore_unknown_help():
+    import invoke
+
+    def body(c, ns=""):
+        pass
+
+    t = invoke.Task(body, help={"ns": "the namespace", "gone": "help for a flag the task no longer has"})
+    flags.remember_help(t)
+    t.get_arguments(ignore_unknown_help=True)  # what invoke's parser does: empties t.help
+    assert {a.name: a.help for a in flags.arguments(t)} == {"ns": "the namespace"}
+    assert {a.name: a.help for a in flags.arguments(t)} == {"ns": "the namespace"}
+
+
+def test_settings_holding_only_the_two_freeze_settings_are_checked_too():
+    both = {"freeze_limit": config.Value(900, "a plugin"), "freeze_timeout": config.Value(0, "default")}
+    error = refused(lambda: config.Settings(both, help={}).require_consistent())
+    assert error.message.startswith("freeze_limit (900 s, from a plugin) is longer than")
+    assert config.Settings({"freeze_limit": config.Value(900, "a plugin")}, help={}).require_consistent()
+
+
+def test_a_typed_flag_left_uncast_keeps_the_value_as_given():
+    def body(c, timeout=None):
+        pass
+
+    timeout = {a.name: a for a in flags.arguments(_task(body))}["timeout"]
+    # invoke's parser does this for an optional-value flag given without a value: True, kept a bool
+    timeout.set_value(True, cast=False)
+    assert timeout.value is True
