@@ -104,7 +104,10 @@ def collect() -> dict:
                 survivor["why"] = why["why"] if why.get("change") == change else ""
             entry["survived"].append(survivor)
         run = entry["mutants"] - entry["not_run"]
-        entry["score"] = round(entry["killed"] / run, 4) if run else None
+        entry["equivalent"] = sum(1 for s in entry["survived"] if s.get("why"))
+        entry["raw_score"] = round(entry["killed"] / run, 4) if run else None
+        judged = run - entry["equivalent"]
+        entry["score"] = round(entry["killed"] / judged, 4) if judged else None
         modules[path[: -len(".py")].replace("/", ".")] = entry
     if not modules:
         raise SystemExit("no results in mutants/: run `bench/mutation.py run` first")
@@ -114,9 +117,11 @@ def collect() -> dict:
     total = sum(m["mutants"] for m in modules.values())
     killed = sum(m["killed"] for m in modules.values())
     not_run = sum(m["not_run"] for m in modules.values())
+    equivalent = sum(m["equivalent"] for m in modules.values())
     return {"date": dt.date.today().isoformat(), "mutmut": _version(), "canary": canary,
-            "complete": not_run == 0, "score": round(killed / (total - not_run), 4), "mutants": total,
-            "killed": killed, "not_run": not_run, "modules": modules}
+            "complete": not_run == 0, "score": round(killed / (total - not_run - equivalent), 4),
+            "raw_score": round(killed / (total - not_run), 4), "mutants": total, "killed": killed,
+            "equivalent": equivalent, "not_run": not_run, "modules": modules}
 
 
 def _order(name: str) -> tuple:
@@ -140,7 +145,7 @@ def report() -> None:
     if not results["complete"]:
         raise SystemExit(f"partial run: {results['not_run']} of {results['mutants']} mutants not run; "
                          "the scores cover the mutants that ran (run `bench/mutation.py run` to finish)")
-    low = [name for name, m in results["modules"].items() if m["score"] < MIN_MODULE]
+    low = [name for name, m in results["modules"].items() if m["score"] is not None and m["score"] < MIN_MODULE]
     if results["score"] < MIN_TOTAL or low:
         raise SystemExit(f"below the bar ({MIN_TOTAL} overall, {MIN_MODULE} per module): {', '.join(low) or 'overall'}")
 
@@ -150,14 +155,18 @@ def render_text(results: dict) -> str:
     ran = results["mutants"] - results["not_run"]
     lines = [BEGIN, "",
              f"Run of {results['date']} (mutmut {results['mutmut']}): **{results['killed']} of {ran} mutants "
-             f"killed, score {results['score']:.3f}**.  The canary `{results['canary']}` was killed."]
+             f"killed, {results['equivalent']} explained as equivalent: score {results['score']:.3f}** (killed / "
+             f"(run - equivalent); {results['raw_score']:.3f} counting the equivalent ones as not killed).  "
+             f"The canary `{results['canary']}` was killed."]
     if not results["complete"]:
         lines.append(f"**Partial run**: {results['not_run']} of {results['mutants']} mutants were not run (the run "
                      "was stopped); the scores below cover the mutants that ran.")
-    lines += ["", "| module | mutants | not run | killed | not killed | score |", "|---|---:|---:|---:|---:|---:|"]
+    lines += ["", "| module | mutants | not run | killed | not killed | of which equivalent | score |",
+              "|---|---:|---:|---:|---:|---:|---:|"]
     for name, m in results["modules"].items():
         score = "-" if m["score"] is None else f"{m['score']:.3f}"
-        lines.append(f"| `{name}` | {m['mutants']} | {m['not_run']} | {m['killed']} | {len(m['survived'])} | {score} |")
+        lines.append(f"| `{name}` | {m['mutants']} | {m['not_run']} | {m['killed']} | {len(m['survived'])} "
+                     f"| {m['equivalent']} | {score} |")
     lines += ["", "### Not killed, one by one", ""]
     for name, m in results["modules"].items():
         if not m["survived"]:

@@ -1,5 +1,6 @@
 """What the read-only describe scripts report, run on a simulated instance (tests/inproc_sim.py):
-namespaces, their databases and mappings, who uses a database, resources, row counts, SQL."""
+namespaces, their databases and mappings, who uses a database, resources, row counts, SQL; and
+what the conformance probes observe there, and that their cleanup leaves nothing behind."""
 
 from __future__ import annotations
 
@@ -268,3 +269,60 @@ def test_every_script_names_the_step_an_error_happened_in():
     for script, purpose in _built():
         if purpose in STEPS:
             assert script.step_names == STEPS[purpose], purpose
+
+
+# --- conformance: the probes on scratch objects, judged as `iris-ops conformance` judges them ------
+
+
+def _instance_state(sim) -> tuple:
+    with sim.instance.locked() as state:
+        security = {kind: sorted(state["security"].get(kind, {})) for kind in ("roles", "users")}
+        mounted = sorted(state["mounted"])
+    return sim.config(), sim.resources(), security, mounted
+
+
+def _conformance(sim, login=None):
+    from iris_ops.operations.conformance_facts import Observations, evaluate
+
+    seen = Observations()
+    seen.facts = sim.run(scripts.conformance_facts())
+    scratch = scripts.ConformanceScratch("c0123456789", seen.facts["manager_directory"])
+    before = _instance_state(sim)
+    sim.put(scratch.marker, b"what the transport writes first\n")
+    seen.setup = sim.run(scripts.conformance_setup(scratch, wait=5))
+    seen.transaction = sim.run(scripts.conformance_transaction())
+    seen.checks = sim.run(scripts.conformance_checks(scratch, wait=5, login=login))
+    seen.users = _instance_state(sim)[2]["users"]
+    seen.session = sim.session(scripts.conformance_session_lines(scratch, "eof", "tok0123456789"))
+    cleaned = sim.run(scripts.conformance_cleanup(scratch, wait=5))
+    seen.late_session = sim.session(scripts.conformance_session_lines(scratch, "eof", "tok0123456789"))
+    return scratch, seen, {a.fact.key: (a.status, a.observed) for a in evaluate(seen)}, before, cleaned
+
+
+def test_the_conformance_probes_find_the_simulated_instance_conforming_and_leave_nothing(sim):
+    from iris_ops.operations.conformance_facts import NOT_PROBED, OK
+
+    scratch, seen, facts, before, cleaned = _conformance(sim)
+    assert {key for key, (status, _) in facts.items() if status != OK} == {"end-of-input", "lock-release",
+                                                                         "login-prompts"}
+    assert {status for key, (status, _) in facts.items() if status != OK} == {NOT_PROBED}
+    assert facts["copy-owner-mode"][1] == "kept: mode 600, owner irisowner:irisowner (was 600, irisowner:irisowner)"
+    assert facts["rename-onto-existing"][1] == "refused (return -17)"
+    assert facts["in-transaction"][1] == "counted 1; this session's InTransaction 131072"
+    assert (seen.setup["source_size"], seen.setup["copy_size"]) == (1048576, 1048576)
+    assert seen.checks["ro_reason"] == "Mounted read-only at user request" and seen.checks["role_with_resource"] == 0
+    assert cleaned["serialized"] == 1
+    # a probe session writes who holds its lock; one that starts after the cleanup halts at once
+    assert f"<<<tok0123456789:HELD>>>{os.getpid()}|1" in seen.session and "<<<tok0123456789:END>>>" in seen.session
+    assert "<<<" not in seen.late_session
+    assert _instance_state(sim) == before
+    assert not sim.host(scratch.db_dir).exists() and not sim.host(scratch.copy_dir).exists()
+
+
+def test_the_conformance_login_probe_user_is_made_and_removed(sim):
+    from iris_ops.operations.conformance_facts import OK
+
+    scratch, seen, facts, before, _ = _conformance(sim, login=("Cf-0123456789abcdef", "iris-ops conformance probe"))
+    assert facts["db-role"][0] == OK and seen.checks["user_created"] == 1
+    assert scratch.user.upper() in {name.upper() for name in seen.users}
+    assert _instance_state(sim) == before
