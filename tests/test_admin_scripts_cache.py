@@ -120,3 +120,17 @@ def test_a_cache_file_that_cannot_be_removed_is_named(sim):
     with pytest.raises(ScriptError) as caught:
         sim.run(scripts.cache_remove(CACHE, ["held.json"]))
     assert "cannot remove held.json from the cache" in str(caught.value)
+
+
+def test_an_entry_is_hashed_inside_the_instance(sim):
+    import base64
+
+    data = sim.database_bytes() + b"tail that makes it differ"
+    digest = _entry(sim, data)
+    other = _entry(sim, b"another file of the cache")
+    script = scripts.cache_hash(CACHE, digest)
+    assert script.purpose == f"hash fixture cache entry {digest[:16]}"
+    assert sim.run(script) | {} == {"sha256": base64.b64encode(hashlib.sha256(data).digest()).decode(), "error": "",
+                                    "changed": 0, "ok": 1, "step": "", "steps": 1}
+    assert sim.run(scripts.cache_hash(CACHE, other))["sha256"] == base64.b64encode(
+        hashlib.sha256(b"another file of the cache").digest()).decode()

@@ -13,6 +13,7 @@ import pytest
 from inproc_sim import InProcessIris
 from iris_ops import script_builders as scripts
 from iris_ops.errors import ScriptError, SystemTargetError
+from iris_ops.script_builders.cache import record_text
 from iris_ops.script_builders.common import RESOURCE_DESCRIPTION, RESOURCE_WITH_ROLE_DESCRIPTION
 
 MGR = "/usr/irissys/mgr/"
@@ -106,11 +107,6 @@ def test_create_namespace_uses_the_globals_and_routines_databases(sim):
     assert error.details["step"] == "create"
 
 
-def _cache_entry(sim, data: bytes, *, record: dict | None = None) -> str:
-    digest = hashlib.sha256(data).hexdigest()
-    sim.put(CACHE + digest + ".DAT", data)
-    sim.put(CACHE + digest + ".json", json.dumps(record or {"sha256": digest, "size": len(data)}).encode())
-    return digest
 
 
 def _streamed_restore(sim, ns: str, *, fill: bool):
@@ -119,11 +115,72 @@ def _streamed_restore(sim, ns: str, *, fill: bool):
     lower = ns.lower()
     sim.put(f"{MGR}{lower}_data/IRIS.DAT", data)
     sim.put(f"{MGR}{lower}_code/IRIS.DAT", code)
-    if fill:
-        sim.put(f"{CACHE}{digest}.json.tmp-tok1", json.dumps({"sha256": digest, "size": len(data)}).encode())
+    record = record_text({"sha256": digest, "size": len(data), "fixture": "fx"})
     databases = [scripts.NewDatabase(f"{ns}_DATA", f"{MGR}{lower}_data/", f"%DB_{ns}",
-                                     fill=(CACHE, digest, len(data), "tok1") if fill else None),
+                                     fill=(CACHE, digest, len(data), "tok1", record) if fill else None),
                  scripts.NewDatabase(f"{ns}_CODE", f"{MGR}{lower}_code/", None)]
     return sim.run(scripts.restore_databases(ns, databases, f"{ns}_DATA", f"{ns}_CODE")), digest
 
 
+def test_a_streamed_restore_makes_resources_databases_and_the_namespace_in_one_session(sim):
+    sim.instance.sql("APP", "CREATE TABLE Demo.T (A INT)")
+    sim.instance.sql("APP", "INSERT INTO Demo.T (A) VALUES (1)")
+    done, _ = _streamed_restore(sim, "T1", fill=False)
+    assert done["finished"] == 1
+    assert (done["cloned"], done["reasons"], done["filled"], done["fill_errors"]) == ({}, {}, {}, {})
+    assert done["tables"] == [{"name": "Demo.T", "row_count": 1}]
+    namespace = sim.config()["Namespaces"]["T1"]
+    assert (namespace["Globals"], namespace["Routines"]) == ("T1_DATA", "T1_CODE")
+    assert sim.mounted(MGR + "t1_data/") and sim.mounted(MGR + "t1_code/")
+    assert (done["created"], done["role_created"]) == (1, 1)
+    assert sim.resources()["%DB_T1"]["Description"] == RESOURCE_DESCRIPTION and "%DB_T1" in sim.roles()
+    assert not sim.host(CACHE).exists()
+
+
+def test_a_streamed_restore_leaves_its_verified_file_in_the_cache_and_the_next_is_served_from_it(sim):
+    done, digest = _streamed_restore(sim, "T1", fill=True)
+    assert done["finished"] == 1
+    assert (done["filled"], done["fill_errors"]) == ({"T1_DATA": 1}, {"T1_DATA": ""})
+    assert sorted(p.name for p in sim.host(CACHE).iterdir()) == [digest + ".DAT", digest + ".json"]
+    data = sim.database_bytes()
+    assert sim.host(CACHE + digest + ".DAT").read_bytes() == data
+    record = json.loads(sim.host(CACHE + digest + ".json").read_text())
+    assert (record["sha256"], record["size"], record["fixture"]) == (digest, len(data), "fx")
+    assert record["mtime"] and record["ctime"]
+    sim.put(MGR + "t2_data/IRIS.DAT", b"")  # the empty file the client writes first (owner, mode)
+    served = sim.run(scripts.restore_databases("T2", [scripts.NewDatabase(
+        "T2_DATA", MGR + "t2_data/", "%DB_APP_DATA", clone=(CACHE, digest, len(data), "tok2"))], "T2_DATA", "T2_DATA"))
+    assert served["cloned"] == {"T2_DATA": 1} and served["finished"] == 1 and served["role_created"] == 0
+    assert sim.host(MGR + "t2_data/IRIS.DAT").read_bytes() == data
+    assert sim.config()["Namespaces"]["T2"]["Globals"] == "T2_DATA" and sim.mounted(MGR + "t2_data/")
+    assert sim.resources()["%DB_APP_DATA"]["Description"] == ""  # it was there: left as it was
+
+
+def test_one_cache_miss_stops_the_session_before_any_change(sim):
+    _, digest = _streamed_restore(sim, "T1", fill=True)
+    data, code = sim.database_bytes(), sim.database_bytes("APP_CODE")
+    missing = hashlib.sha256(code).hexdigest()
+    sim.put(MGR + "t2_data/IRIS.DAT", b"")
+    sim.put(MGR + "t2_code/IRIS.DAT", b"")
+    done = sim.run(scripts.restore_databases("T2", [
+        scripts.NewDatabase("T2_DATA", MGR + "t2_data/", "%DB_T2", clone=(CACHE, digest, len(data), "tok3")),
+        scripts.NewDatabase("T2_CODE", MGR + "t2_code/", None, clone=(CACHE, missing, len(code), "tok3")),
+    ], "T2_DATA", "T2_CODE"))
+    assert done["finished"] == 0
+    assert done["cloned"] == {"T2_DATA": 1, "T2_CODE": 0}
+    assert done["reasons"]["T2_CODE"] == "no entry"
+    assert "T2" not in sim.config()["Namespaces"] and "T2_DATA" not in sim.config()["Databases"]
+    assert "%DB_T2" not in sim.resources()
+
+
+def test_a_restore_with_some_databases_to_stream_serves_the_others_and_stops(sim):
+    _, digest = _streamed_restore(sim, "T1", fill=True)
+    data = sim.database_bytes()
+    sim.put(MGR + "t2_data/IRIS.DAT", b"")
+    done = sim.run(scripts.restore_databases("T2", [
+        scripts.NewDatabase("T2_DATA", MGR + "t2_data/", None, clone=(CACHE, digest, len(data), "tok4")),
+        scripts.NewDatabase("T2_CODE", MGR + "t2_code/", None),
+    ], "T2_DATA", "T2_CODE"))
+    assert done["cloned"] == {"T2_DATA": 1} and done["finished"] == 0
+    assert sim.host(MGR + "t2_data/IRIS.DAT").read_bytes() == data
+    assert "T2_DATA" not in sim.config()["Databases"]
