@@ -343,3 +343,17 @@ def test_a_typed_flag_left_uncast_keeps_the_value_as_given():
     # invoke's parser does this for an optional-value flag given without a value: True, kept a bool
     timeout.set_value(True, cast=False)
     assert timeout.value is True
+
+
+def test_the_freeze_timeout_is_capped_where_iris_caps_it(empty):
+    assert config.load(environ={"IRIS_OPS_FREEZE_TIMEOUT": "1200"}, start=empty).freeze_timeout == 1200
+    error = refused(lambda: config.load(environ={"IRIS_OPS_FREEZE_TIMEOUT": "1201"}, start=empty))
+    assert error.message == ("IRIS_OPS_FREEZE_TIMEOUT: setting 'freeze_timeout' must be between 0 and 1200 seconds, "
+                             "got '1201': IRIS caps ExternalFreezeTimeOut at 1200 s and uses a larger value as 1200")
+    assert error.fix == "Set freeze_timeout to at most 1200 (0 means IRIS's default of 600)."
+
+
+def test_this_process_environment_is_remembered_when_none_is_given(secrets_kept, monkeypatch):
+    monkeypatch.setenv("IRIS_OPS_PASSWORD", "from-this-process")
+    redact.remember_environment()
+    assert redact.text("pw from-this-process") == "pw ***"
