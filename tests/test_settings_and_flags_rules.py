@@ -357,3 +357,52 @@ def test_this_process_environment_is_remembered_when_none_is_given(secrets_kept,
     monkeypatch.setenv("IRIS_OPS_PASSWORD", "from-this-process")
     redact.remember_environment()
     assert redact.text("pw from-this-process") == "pw ***"
+
+
+class _Stamp:
+    """A flag type of a plugin's own: refuses what it cannot read."""
+
+    def __init__(self, text):
+        raise ValueError(text)
+
+
+def test_a_flag_of_another_type_says_what_it_needs_by_the_type_name():
+    import functools
+
+    stamp = flags.TypedArgument(names=("when", "w"), kind=_Stamp)
+    with pytest.raises(flags.FlagValueError) as caught:
+        stamp.set_value("soon")
+    assert (str(caught.value), caught.value.fix) == ("--when needs a _Stamp, got 'soon'", "Pass a _Stamp to --when.")
+    count = flags.TypedArgument(names=("count", "c"), kind=int)
+    with pytest.raises(flags.FlagValueError) as caught:
+        count.set_value("many")
+    assert str(caught.value) == "--count needs a whole number, got 'many'"
+    nameless = flags.TypedArgument(names=("base",), kind=functools.partial(int, base=16))
+    with pytest.raises(flags.FlagValueError) as caught:
+        nameless.set_value("zz")
+    assert (str(caught.value), caught.value.fix) == ("--base needs a value, got 'zz'", "Pass a value to --base.")
+
+
+def test_a_trailing_underscore_keeps_the_short_flag_and_invoke_options_survive():
+    def body(c, out_="", verbose=0, color=None):
+        pass
+
+    t = _task(body, incrementable=["verbose"], optional=["color"], help={"gone": "help for no flag"})
+    args = {a.name: a for a in flags.arguments(t)}
+    assert args["out_"].names == ("out", "o")
+    assert args["verbose"].incrementable and not args["out_"].incrementable
+    assert args["color"].optional and not args["verbose"].optional
+    assert all(isinstance(a, flags.TypedArgument) for a in args.values())
+
+
+def test_help_remembered_twice_is_not_forgotten():
+    import invoke
+
+    def body(c, ns=""):
+        pass
+
+    t = invoke.Task(body, help={"ns": "the namespace"})
+    flags.remember_help(t)
+    t.get_arguments()  # empties t.help
+    flags.remember_help(t)
+    assert t.help_text == {"ns": "the namespace"}
