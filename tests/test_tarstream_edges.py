@@ -296,3 +296,37 @@ def test_an_empty_file_makes_a_complete_archive():
     assert len(raw) == 512 + 1024
     (member, data), = _members(raw)
     assert (member.name, member.size, data, member.mode) == ("empty", 0, b"", 0o600)
+
+
+def test_user_and_group_names_stay_in_their_fields_with_data_after_them():
+    name = "p" * 120 + "/" + "n" * 90  # a ustar prefix, after the user and group fields
+    header = tarstream.file_header(name, 3, 0o644, 0, 0, 0, "irisowner", "irisowner")
+    assert len(header) == 512
+    raw = header + b"abc" + bytes(509) + END
+    (member, data), = _members(raw)
+    assert (member.name, member.uname, member.gname, data) == (name, "irisowner", "irisowner", b"abc")
+    with tarfile.open(fileobj=io.BytesIO(raw)) as tf:
+        (info,) = tf.getmembers()
+        assert (info.name, info.uname, info.gname, tf.extractfile(info).read()) == (name, "irisowner", "irisowner", b"abc")
+
+
+def test_the_defaults_and_the_shortest_pax_records():
+    (member, _), = _members(tarstream.file_header("f", 0, 0o644, 0, 0, 0) + END)
+    assert (member.uname, member.gname) == ("", "")
+    # " uid=-1\n" is 8 bytes: "9 uid=-1\n" and "10 uid=-1\n" both count themselves; tarfile writes the first
+    assert b"9 uid=-1\n" in tarstream.file_header("f", 0, 0o644, -1, 0, 0)
+
+
+def test_a_slash_just_before_the_last_character_still_splits_the_name():
+    name = "d" * 120 + "/x"
+    header = tarstream.file_header(name, 0, 0o644, 0, 0, 0)
+    assert len(header) == 512 and header[:2] == b"x\0" and header[345:466].rstrip(b"\0") == b"d" * 120
+
+
+def test_the_stand_in_name_of_a_pax_path_is_never_absolute():
+    name = "é/" + "X" + "b" * 98  # not ASCII: the name goes in a pax record, a stand-in in the ustar field
+    header = tarstream.file_header(name, 0, 0o644, 0, 0, 0)
+    main = header[-512:]
+    assert main[:100].rstrip(b"\0") == b"X" + b"b" * 98
+    (member, _), = _members(header + END)
+    assert member.name == name
