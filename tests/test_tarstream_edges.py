@@ -330,3 +330,10 @@ def test_the_stand_in_name_of_a_pax_path_is_never_absolute():
     assert main[:100].rstrip(b"\0") == b"X" + b"b" * 98
     (member, _), = _members(header + END)
     assert member.name == name
+
+
+def test_names_cut_to_their_fields_leave_the_next_fields_readable_by_tar():
+    header = tarstream.file_header("f", 0, 0o644, 0, 0, 0, "u" * 40, "g" * 40)
+    with tarfile.open(fileobj=io.BytesIO(header + END)) as tf:  # devmajor follows gname: it must stay a number
+        (info,) = tf.getmembers()
+    assert (info.uname, info.gname, info.devmajor) == ("u" * 32, "g" * 32, 0)
