@@ -337,3 +337,22 @@ def test_names_cut_to_their_fields_leave_the_next_fields_readable_by_tar():
     with tarfile.open(fileobj=io.BytesIO(header + END)) as tf:  # devmajor follows gname: it must stay a number
         (info,) = tf.getmembers()
     assert (info.uname, info.gname, info.devmajor) == ("u" * 32, "g" * 32, 0)
+
+
+def test_a_pax_keyword_that_is_not_utf8_is_an_unknown_keyword_and_ignored():
+    (member, _), = _members(_pax_member(b"7 \xff\xfe=1\n" + tarstream._pax_record("path", "kept")))
+    assert member.name == "kept"
+
+
+def test_base256_numbers_whose_second_byte_is_all_ones():
+    big = 0xFF << 48  # positive, but its second byte is 0xff
+    raw = _header(name="x", uid=big, gid=-(1 << 55), format=tarfile.GNU_FORMAT)
+    assert raw[108:110] == b"\x80\xff" and raw[116:118] == b"\xff\x80"
+    (member, _), = _members(raw + END)
+    assert (member.uid, member.gid) == (big, -(1 << 55))
+
+
+def test_a_numeric_field_with_a_stray_letter_is_refused():
+    block = bytearray(_header(name="x"))
+    block[124:136] = b"0000000012X\0"
+    assert _error(_resum(block) + END) == "invalid size field in tar header: b'0000000012X\\x00'"
