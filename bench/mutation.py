@@ -102,9 +102,11 @@ def collect() -> dict:
             survivor = {"mutant": name, "status": UNDETECTED.get(code, f"exit {code}"), "change": change}
             if why:
                 survivor["why"] = why["why"] if why.get("change") == change else ""
+                # explained, but not equivalent (a difference no test should pin): still not killed
+                survivor["equivalent"] = bool(survivor["why"]) and why.get("equivalent", True)
             entry["survived"].append(survivor)
         run = entry["mutants"] - entry["not_run"]
-        entry["equivalent"] = sum(1 for s in entry["survived"] if s.get("why"))
+        entry["equivalent"] = sum(1 for s in entry["survived"] if s.get("equivalent"))
         entry["raw_score"] = round(entry["killed"] / run, 4) if run else None
         judged = run - entry["equivalent"]
         entry["score"] = round(entry["killed"] / judged, 4) if judged else None
