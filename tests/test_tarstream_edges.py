@@ -356,3 +356,34 @@ def test_a_numeric_field_with_a_stray_letter_is_refused():
     block = bytearray(_header(name="x"))
     block[124:136] = b"0000000012X\0"
     assert _error(_resum(block) + END) == "invalid size field in tar header: b'0000000012X\\x00'"
+
+
+def test_a_gnu_sparse_member_is_refused():
+    block = bytearray(_header(name="x"))
+    block[156:157] = b"S"
+    assert _error(_resum(block) + END) == "sparse tar members are not supported"
+
+
+@pytest.mark.parametrize("field,where", [("mode", slice(100, 108)), ("uid", slice(108, 116)),
+                                         ("gid", slice(116, 124)), ("mtime", slice(136, 148))])
+def test_each_bad_numeric_field_is_named(field, where):
+    block = bytearray(_header(name="x"))
+    width = where.stop - where.start
+    block[where] = b"9" * (width - 1) + b"\0"
+    assert _error(_resum(block) + END) == f"invalid {field} field in tar header: {bytes(block[where])!r}"
+
+
+def test_fields_that_fill_their_bytes_end_where_the_field_ends():
+    block = bytearray(_header(name="x", uid=1, gname="g" * 32))
+    block[100:108] = b"00000644"  # eight digits, no NUL: the uid field follows at once
+    (member, _), = _members(_resum(block) + END)
+    assert (member.mode, member.uid, member.gname) == (0o644, 1, "g" * 32)
+
+
+def test_a_link_with_a_size_has_no_data_and_unread_data_is_skipped():
+    link = bytearray(_header(name="l", type=tarfile.SYMTYPE, linkname="t"))
+    link[124:136] = b"%011o\0" % 10  # a size on a link: nothing follows it
+    data = _header(name="d", size=700) + b"d" * 700 + bytes(-700 % 512)
+    raw = _resum(link) + data + _header(name="e", size=3) + b"abc" + bytes(509) + END
+    chunks = [raw[i:i + 512] for i in range(0, len(raw), 512)]
+    assert [m.name for m in tarstream.iter_members(chunks)] == ["l", "d", "e"]  # no data read
