@@ -103,3 +103,29 @@ def test_a_listed_file_of_the_wrong_size_is_a_bug(tmp_path, files):
     size = len(files[DATA])
     assert caught.value.message == f"manifest says {DATA} has {size + 1} bytes; the file has {size}"
     assert os.listdir(tmp_path) == []
+
+
+def test_an_aborted_writer_stays_closed_if_opened_again(tmp_path):
+    w = fx.FixtureWriter(tmp_path / "made" / "app")
+    w.open()
+    (tmp_path / "made" / "mine").write_text("appeared meanwhile")  # the parent it made cannot go
+    w.abort()
+    assert os.listdir(tmp_path / "made") == ["mine"]
+    w.open()
+    try:
+        with pytest.raises(InternalError):
+            w.path_for(DATA)
+    finally:
+        w.abort()
+
+
+def test_an_unwritable_place_names_the_directory_it_could_not_create_in(tmp_path):
+    import errno
+
+    from iris_ops.fixture.writer import unwritable
+
+    out = tmp_path / "a" / "fx"
+    named = unwritable(out, OSError(errno.EACCES, "Permission denied", str(tmp_path / "b" / "c")))
+    assert named.message == f"cannot write a fixture at {out}: cannot create a directory in {tmp_path / 'b'} (Permission denied)"
+    unnamed = unwritable(out, OSError(errno.EACCES, "Permission denied"))
+    assert unnamed.message == f"cannot write a fixture at {out}: cannot create a directory in {tmp_path / 'a'} (Permission denied)"

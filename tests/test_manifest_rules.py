@@ -321,3 +321,11 @@ def test_a_manifest_that_is_a_symlink_out_of_the_fixture_is_refused(tmp_path):
     assert caught.value.message == (f"{tmp_path / 'fx' / 'manifest.json'} is a symlink pointing outside the fixture "
                                     f"({outside})")
     assert caught.value.fix == FIX_PATH
+
+
+def test_a_manifest_time_is_whole_seconds_in_utc():
+    import re
+
+    from iris_ops.fixture.model import utc_now
+
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", utc_now())
