@@ -127,5 +127,11 @@ def test_an_unwritable_place_names_the_directory_it_could_not_create_in(tmp_path
     out = tmp_path / "a" / "fx"
     named = unwritable(out, OSError(errno.EACCES, "Permission denied", str(tmp_path / "b" / "c")))
     assert named.message == f"cannot write a fixture at {out}: cannot create a directory in {tmp_path / 'b'} (Permission denied)"
+    assert named.fix == ("Choose an --out in a directory you can write (check its permissions, and that its "
+                         "filesystem is not read-only).")
+    assert (named.exit_code, named.details) == (2, {"path": str(out), "errno": errno.EACCES})
     unnamed = unwritable(out, OSError(errno.EACCES, "Permission denied"))
     assert unnamed.message == f"cannot write a fixture at {out}: cannot create a directory in {tmp_path / 'a'} (Permission denied)"
+
+    full = unwritable(out, OSError(errno.ENOSPC, "No space left on device"))  # no file named: the fixture's path
+    assert full.message == f"this host's disk is full: cannot write {out} (No space left on device)"
