@@ -184,3 +184,59 @@ def test_a_restore_with_some_databases_to_stream_serves_the_others_and_stops(sim
     assert done["cloned"] == {"T2_DATA": 1} and done["finished"] == 0
     assert sim.host(MGR + "t2_data/IRIS.DAT").read_bytes() == data
     assert "T2_DATA" not in sim.config()["Databases"]
+
+
+# --- restore --force: the swap that puts the staged namespace in the old one's place -------------
+
+STAGING = "IRISOPS-NEW-0A1B2C3D"
+JOURNAL, COMMITTED = MGR + "iris-ops-restore-APP.json", MGR + "iris-ops-restore-APP.committed.json"
+
+
+def _staged_swap(sim, token: str = "tok-123456"):
+    from iris_ops.script_builders.restore import Guard
+
+    sim.put(MGR + "app_data-n1/IRIS.DAT", sim.database_bytes())
+    sim.put(MGR + "app_code-n1/IRIS.DAT", sim.database_bytes("APP_CODE"))
+    sim.put(MGR + "app_orphan/IRIS.DAT", b"left by an interrupted restore")
+    staged = [scripts.NewDatabase(STAGING + "-0", MGR + "app_data-n1/", None),
+              scripts.NewDatabase(STAGING + "-1", MGR + "app_code-n1/", None)]
+    assert sim.run(scripts.restore_databases(STAGING, staged, STAGING + "-0", STAGING + "-1"))["finished"] == 1
+    assert sim.run(scripts.ensure_resource("%DB_APP_OLD"))["created"] == 1  # one restore made: it goes with the swap
+    sim.put(JOURNAL, json.dumps({"token": "tok-123456"}).encode())
+    return scripts.swap("APP", Guard("APP", (JOURNAL, COMMITTED), token, 5), JOURNAL, COMMITTED, STAGING,
+                        [(STAGING + "-0", "APP_DATA", MGR + "app_data-n1/"), (STAGING + "-1", "APP_CODE", MGR + "app_code-n1/")],
+                        "APP_DATA", "APP_CODE",
+                        [("APP_DATA", MGR + "app_data/", "%DB_APP_DATA"), ("APP_CODE", MGR + "app_code/", "%DB_APP_OLD")],
+                        [MGR + "app_orphan/"])
+
+
+def test_the_swap_puts_the_staged_namespace_in_place_and_can_run_again(sim):
+    swap = _staged_swap(sim)
+    assert swap.purpose == "put the restored namespace in the place of APP"
+    done = sim.run(swap)
+    assert (done["committed"], done["finished"]) == (1, 1)
+    assert done["resources"]["%DB_APP_DATA"]["outcome"] == "not-ours"
+    assert done["resources"]["%DB_APP_OLD"]["outcome"] == "deleted-with-role" and "%DB_APP_OLD" not in sim.resources()
+    assert "%DB_APP_OLD" not in sim.roles()
+    config = sim.config()
+    assert (config["Namespaces"]["APP"]["Globals"], config["Namespaces"]["APP"]["Routines"]) == ("APP_DATA", "APP_CODE")
+    assert config["Databases"]["APP_DATA"]["Directory"] == MGR + "app_data-n1/"
+    assert config["Databases"]["APP_CODE"]["Directory"] == MGR + "app_code-n1/"
+    assert STAGING not in config["Namespaces"] and not [d for d in config["Databases"] if d.startswith("IRISOPS")]
+    assert sim.mounted(MGR + "app_data-n1/") and sim.mounted(MGR + "app_code-n1/")
+    for gone in ("app_data/", "app_code/", "app_orphan/"):
+        assert not sim.host(MGR + gone).exists(), gone
+    assert not sim.host(JOURNAL).exists() and sim.host(COMMITTED).exists()
+    again = sim.run(swap)  # what doctor --fix does after a dead instance: every step tolerates its own work
+    assert (again["finished"], again["dismounted"], again["removed_directory"]) == (1, 0, 0)
+    assert sim.config() == config
+
+
+def test_a_swap_whose_restore_was_rolled_back_changes_nothing(sim):
+    swap = _staged_swap(sim, token="tok-other")
+    before = sim.config()
+    with pytest.raises(ScriptError) as caught:
+        sim.run(swap)
+    assert caught.value.details["step"] == "guard"
+    assert "this restore into APP was rolled back or replaced: its journal is gone" in str(caught.value)
+    assert sim.config() == before and sim.host(JOURNAL).exists() and not sim.host(COMMITTED).exists()
