@@ -8,7 +8,7 @@ import os
 import pytest
 
 from iris_ops import fixture as fx
-from iris_ops.errors import ConflictError, InternalError
+from iris_ops.errors import ConflictError, FixtureError, InternalError
 from iris_ops.fixture.writer import FIX_REPLACE, replaceable
 from test_fixture import CODE, DATA, files, good, manifest_for  # noqa: F401 - pytest fixtures
 
@@ -135,3 +135,51 @@ def test_an_unwritable_place_names_the_directory_it_could_not_create_in(tmp_path
 
     full = unwritable(out, OSError(errno.ENOSPC, "No space left on device"))  # no file named: the fixture's path
     assert full.message == f"this host's disk is full: cannot write {out} (No space left on device)"
+
+
+def test_a_compressed_file_is_checked_against_its_compressed_size(tmp_path, files):
+    import dataclasses
+    import hashlib
+
+    stored = b"zstd frame standing in for the compressed file"
+    m = manifest_for(files)
+    data = m.databases[0]
+    m.databases[0] = dataclasses.replace(data, file=DATA + ".zst", compressed=fx.Compressed(
+        "zstd", len(stored), hashlib.sha256(stored).hexdigest()))
+    with fx.FixtureWriter(tmp_path / "app") as w:
+        w.path_for(DATA + ".zst").write_bytes(stored)
+        w.path_for(CODE).write_bytes(files[CODE])
+        w.write_manifest(m)
+    assert (tmp_path / "app" / (DATA + ".zst")).read_bytes() == stored
+
+
+def test_a_manifest_the_loader_would_refuse_is_never_written(tmp_path, files):
+    import dataclasses
+
+    w = fx.FixtureWriter(tmp_path / "app")
+    w.open()
+    try:
+        for rel, content in files.items():
+            w.path_for(rel).write_bytes(content)
+        with pytest.raises(FixtureError) as caught:
+            w.write_manifest(dataclasses.replace(manifest_for(files), fixture_id="a\tb"))
+        assert str(caught.value).startswith(f"manifest for {tmp_path / 'app'}: field 'fixture_id' contains control")
+    finally:
+        w.abort()
+
+
+def test_a_committed_writer_can_be_aborted_harmlessly_and_stays_closed(tmp_path, files):
+    w = fx.FixtureWriter(tmp_path / "app", force=True)
+    with w:
+        for rel, content in files.items():
+            w.path_for(rel).write_bytes(content)
+        w.write_manifest(manifest_for(files))
+    w.abort()  # after the commit: nothing of the fixture goes
+    assert (tmp_path / "app" / "manifest.json").is_file()
+    w.open()  # --force: the fixture may be replaced, but not by this writer
+    try:
+        with pytest.raises(InternalError):
+            w.path_for(DATA)
+    finally:
+        w.abort()
+    assert (tmp_path / "app" / "manifest.json").is_file()
