@@ -183,3 +183,24 @@ def test_a_committed_writer_can_be_aborted_harmlessly_and_stays_closed(tmp_path,
     finally:
         w.abort()
     assert (tmp_path / "app" / "manifest.json").is_file()
+
+
+def test_a_writer_used_before_it_is_opened_or_over_an_existing_fixture(tmp_path, good):
+    w = fx.FixtureWriter(tmp_path / "app")
+    with pytest.raises(InternalError) as caught:
+        w.path_for(DATA)
+    assert caught.value.message == "FixtureWriter is not open (use it as a context manager)"
+    w.abort()  # before open: nothing to remove
+    with pytest.raises(ConflictError) as caught:
+        fx.FixtureWriter(good).open()
+    assert caught.value.message == f"{good} already exists"
+    assert caught.value.fix == "Choose another --out directory, or pass --force to replace it."
+
+
+def test_the_same_file_may_be_asked_for_twice(tmp_path):
+    w = fx.FixtureWriter(tmp_path / "app")
+    w.open()
+    try:
+        assert w.path_for(DATA) == w.path_for(DATA)
+    finally:
+        w.abort()

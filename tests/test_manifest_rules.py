@@ -329,3 +329,10 @@ def test_a_manifest_time_is_whole_seconds_in_utc():
     from iris_ops.fixture.model import utc_now
 
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", utc_now())
+
+
+def test_manifest_json_is_indented_and_keeps_non_ascii_text_readable():
+    m = fx.manifest_from_dict(_changed(("description",), "Café des données"))
+    text = m.to_json()
+    assert text.startswith('{\n  "') and text.endswith("}\n") and "Café des données" in text
+    assert "\n" not in m.to_json(indent=None).rstrip("\n")
