@@ -326,3 +326,29 @@ def test_the_conformance_login_probe_user_is_made_and_removed(sim):
     assert facts["db-role"][0] == OK and seen.checks["user_created"] == 1
     assert scratch.user.upper() in {name.upper() for name in seen.users}
     assert _instance_state(sim) == before
+
+
+def test_the_databases_a_restore_created_are_found_by_their_marker(sim):
+    import json
+
+    marker = ".iris-ops-restored.json"
+    sim.put(MGR + "app_data/" + marker, json.dumps({"database": "APP_DATA", "fixture": "fx"}).encode())
+    sim.put(MGR + "app_code/" + marker, b"not json")
+    script = scripts.restored_databases(marker)
+    assert script.purpose == "find the databases a restore created"
+    found = sorted(sim.run(script)["restored"])
+    assert found == [["APP_CODE", MGR + "app_code/", "", "%DB_APP_CODE"],
+                     ["APP_DATA", MGR + "app_data/", "APP_DATA", "%DB_APP_DATA"]]
+    os.remove(sim.host(MGR + "app_code/IRIS.DAT"))  # its file gone: no label to read the resource from
+    assert sorted(sim.run(script)["restored"])[0] == ["APP_CODE", MGR + "app_code/", "", ""]
+
+
+def test_ending_a_probe_session_that_is_not_there(sim):
+    scratch = scripts.ConformanceScratch("c0123456789", MGR)
+    script = scripts.conformance_end_session(scratch, "lock")
+    assert script.purpose == "end the lock probe session (conformance)"
+    assert sim.run(script) | {} == {"owner": "", "free_before": 1, "terminated": "", "released": 1, "ok": 1,
+                                    "error": "", "step": "", "steps": 3}
+    with pytest.raises(ValueError) as caught:
+        scratch.probe_lock("other")
+    assert str(caught.value) == "no probe session 'other'"
