@@ -279,7 +279,7 @@ def test_file_paths_on_disk_stay_inside_the_fixture(tmp_path):
         database_file(tmp_path, "out/passwd")
     assert caught.value.message == (f"unsafe file path 'out/passwd' in the manifest: resolves to /etc/passwd, "
                                     f"outside the fixture {tmp_path.resolve()}")
-    assert caught.value.details == {"path": "out/passwd", "resolved": "/etc/passwd"}
+    assert caught.value.details == {"path": "out/passwd", "resolved": "/etc/passwd"} and caught.value.fix == FIX_PATH
     (tmp_path / "self").symlink_to(tmp_path)
     with pytest.raises(FixtureError, match="outside the fixture"):
         database_file(tmp_path, "self")
@@ -336,3 +336,12 @@ def test_manifest_json_is_indented_and_keeps_non_ascii_text_readable():
     text = m.to_json()
     assert text.startswith('{\n  "') and text.endswith("}\n") and "Café des données" in text
     assert "\n" not in m.to_json(indent=None).rstrip("\n")
+
+
+def test_the_place_a_manifest_came_from_is_in_every_error():
+    with pytest.raises(FixtureError) as caught:
+        fx.manifest_from_json('{"schema": 5}', where="fx/manifest.json")
+    assert caught.value.message.startswith("fx/manifest.json: field 'schema' is 5")
+    with pytest.raises(FixtureError) as caught:
+        fx.manifest_from_json("{", where="fx/manifest.json")
+    assert caught.value.message.startswith("fx/manifest.json: ")
