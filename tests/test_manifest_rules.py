@@ -344,4 +344,4 @@ def test_the_place_a_manifest_came_from_is_in_every_error():
     assert caught.value.message.startswith("fx/manifest.json: field 'schema' is 5")
     with pytest.raises(FixtureError) as caught:
         fx.manifest_from_json("{", where="fx/manifest.json")
-    assert caught.value.message.startswith("fx/manifest.json: ")
+    assert caught.value.message.startswith("fx/manifest.json is not valid JSON: ")
