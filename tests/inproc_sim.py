@@ -15,7 +15,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from iris_ops import hookimpl
+from iris_ops.errors import ScriptError
 from iris_ops.manager import new_plugin_manager
 from iris_ops.objectscript import Script
 from iris_ops.runner import Runner
@@ -104,3 +107,16 @@ class InProcessIris:
     def database_bytes(self, name: str = "APP_DATA") -> bytes:
         """An IRIS.DAT of this instance, as a fixture would carry it."""
         return self.host(self.mgr + name.lower() + "/IRIS.DAT").read_bytes()
+
+
+@pytest.fixture
+def sim(tmp_path) -> InProcessIris:
+    """A fresh in-process simulated instance for one test (import it into the test module)."""
+    return InProcessIris(tmp_path)
+
+
+def fails(sim: InProcessIris, script: Script) -> ScriptError:
+    """The ScriptError ``script`` fails with on ``sim``."""
+    with pytest.raises(ScriptError) as caught:
+        sim.run(script)
+    return caught.value

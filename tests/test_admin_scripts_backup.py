@@ -9,9 +9,8 @@ import os
 
 import pytest
 
-from inproc_sim import InProcessIris
+from inproc_sim import fails, sim  # noqa: F401 - sim is a fixture
 from iris_ops import script_builders as scripts
-from iris_ops.errors import ScriptError
 
 MGR = "/usr/irissys/mgr/"
 STAGE = MGR + "iris-ops-backup-1/"
@@ -19,17 +18,6 @@ COPIES = [(MGR + "app_data/IRIS.DAT", STAGE + "APP_DATA/IRIS.DAT"),
           (MGR + "app_code/IRIS.DAT", STAGE + "APP_CODE/IRIS.DAT")]
 WITHOUT_LIMIT = ["LogFile", "Text", "SwitchJournalFile", "TimeOut", "Hibernate", "Verbose", "ExternalFreezeTimeOut",
                  "Username", "Password", "RequiredFile"]
-
-
-@pytest.fixture
-def sim(tmp_path):
-    return InProcessIris(tmp_path)
-
-
-def _fails(sim, script) -> ScriptError:
-    with pytest.raises(ScriptError) as caught:
-        sim.run(script)
-    return caught.value
 
 
 def _frozen(sim) -> int:
@@ -53,7 +41,7 @@ def test_freeze_and_copy_copies_under_one_freeze_and_thaws(sim, monkeypatch):
 
 def test_a_failed_copy_still_thaws_and_names_the_file(sim):
     copies = [COPIES[0], (MGR + "no_such/IRIS.DAT", STAGE + "NO_SUCH/IRIS.DAT")]
-    error = _fails(sim, scripts.freeze_and_copy(STAGE, copies, freeze_timeout=0, freeze_limit=300))
+    error = fails(sim, scripts.freeze_and_copy(STAGE, copies, freeze_timeout=0, freeze_limit=300))
     assert error.details["step"] == "copy1"
     assert f"copying {MGR}no_such/IRIS.DAT to {STAGE}NO_SUCH/IRIS.DAT failed" in str(error)
     assert error.details["result"]["thawed"] == 1 and "held" not in error.details["result"]
@@ -62,18 +50,18 @@ def test_a_failed_copy_still_thaws_and_names_the_file(sim):
 
 def test_someone_elses_freeze_is_refused_and_left_alone(sim):
     sim.session("Do ##class(Backup.General).ExternalFreeze()")
-    error = _fails(sim, scripts.freeze_and_copy(STAGE, COPIES, freeze_timeout=0, freeze_limit=300))
+    error = fails(sim, scripts.freeze_and_copy(STAGE, COPIES, freeze_timeout=0, freeze_limit=300))
     assert error.details["step"] == "freeze" and scripts.ALREADY_FROZEN in str(error)
     assert "thawed" not in error.details["result"] and not sim.host(STAGE + "APP_DATA/IRIS.DAT").exists()
     assert _frozen(sim) == 1
-    error = _fails(sim, scripts.dismount_and_copy(STAGE, [MGR + "app_data/"], COPIES[:1]))
+    error = fails(sim, scripts.dismount_and_copy(STAGE, [MGR + "app_data/"], COPIES[:1]))
     assert error.details["step"] == "check" and scripts.ALREADY_FROZEN in str(error)
     assert sim.mounted(MGR + "app_data/")
 
 
 def test_a_freeze_without_the_arguments_it_passes_is_refused_before_any_change(sim):
     sim.instance.set_version(sim.instance.version, WITHOUT_LIMIT)
-    error = _fails(sim, scripts.freeze_and_copy(STAGE, COPIES, freeze_timeout=0, freeze_limit=300))
+    error = fails(sim, scripts.freeze_and_copy(STAGE, COPIES, freeze_timeout=0, freeze_limit=300))
     assert error.details["step"] == "arguments" and scripts.FREEZE_ARGUMENTS_MISSING in str(error)
     assert (error.details["result"]["WDSuspendLimit"], error.details["result"]["ExternalFreezeTimeOut"]) == (0, 1)
     assert not sim.host(STAGE).exists() and _frozen(sim) == 0
@@ -90,14 +78,14 @@ def test_freeze_arguments_of_a_version_that_has_them(sim):
 
 def test_the_staging_directory_that_cannot_be_made_fails_first(sim):
     sim.put(MGR + "iris-ops-backup-1", b"a file in the way")
-    error = _fails(sim, scripts.freeze_and_copy(STAGE, COPIES, freeze_timeout=0, freeze_limit=300))
+    error = fails(sim, scripts.freeze_and_copy(STAGE, COPIES, freeze_timeout=0, freeze_limit=300))
     assert error.details["step"] == "stage" and f"cannot create staging directory {STAGE}" in str(error)
     assert _frozen(sim) == 0 and "frozen" not in error.details["result"]
 
 
 def test_one_copy_directory_that_cannot_be_made_names_it(sim):
     sim.put(STAGE + "APP_CODE", b"a file in the way")
-    error = _fails(sim, scripts.dismount_and_copy(STAGE, [MGR + "app_code/"], COPIES))
+    error = fails(sim, scripts.dismount_and_copy(STAGE, [MGR + "app_code/"], COPIES))
     assert error.details["step"] == "stage" and f"cannot create staging directory {STAGE}APP_CODE/" in str(error)
 
 
@@ -112,14 +100,14 @@ def test_dismount_and_copy_dismounts_what_was_mounted_and_mounts_it_again(sim):
 
 def test_dismount_and_copy_mounts_again_after_a_failed_copy(sim):
     copies = [(MGR + "no_such/IRIS.DAT", STAGE + "X/IRIS.DAT")]
-    error = _fails(sim, scripts.dismount_and_copy(STAGE, [MGR + "app_data/"], copies))
+    error = fails(sim, scripts.dismount_and_copy(STAGE, [MGR + "app_data/"], copies))
     assert error.details["step"] == "copy0"
     assert error.details["result"]["dismounted"] == [MGR + "app_data/"]
     assert sim.mounted(MGR + "app_data/")
 
 
 def test_a_database_that_cannot_be_opened_is_named(sim):
-    error = _fails(sim, scripts.dismount_and_copy(STAGE, [MGR + "app_data/", MGR + "nothing/"], COPIES))
+    error = fails(sim, scripts.dismount_and_copy(STAGE, [MGR + "app_data/", MGR + "nothing/"], COPIES))
     assert error.details["step"] == "dismount1" and f"cannot open database {MGR}nothing/" in str(error)
     assert sim.mounted(MGR + "app_data/")
 
@@ -176,7 +164,7 @@ def test_a_tree_that_cannot_be_removed_is_named(sim):
     sim.put(STAGE + "A/IRIS.DAT", b"x")
     sim.host(STAGE + "A").chmod(0o500)
     try:
-        error = _fails(sim, scripts.remove_directory(STAGE))
+        error = fails(sim, scripts.remove_directory(STAGE))
     finally:
         sim.host(STAGE + "A").chmod(0o700)
     assert f"cannot remove {STAGE}" in str(error)

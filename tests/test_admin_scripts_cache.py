@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from inproc_sim import InProcessIris
+from inproc_sim import sim  # noqa: F401 - sim is a fixture
 from iris_ops import script_builders as scripts
 from iris_ops.errors import ScriptError
 
@@ -19,11 +19,6 @@ CACHE = MGR + "iris-ops-cache/"
 #: 2025-01-31T12:00:00Z, and the same instant as IRIS's $HOROLOG (days since 1840-12-31, seconds)
 OLD = 1738324800
 OLD_H = "67236,43200"
-
-
-@pytest.fixture
-def sim(tmp_path):
-    return InProcessIris(tmp_path)
 
 
 def _entry(sim, data: bytes, record: bytes | None = None, *, dat: bytes | None = None) -> str:

@@ -6,16 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from inproc_sim import InProcessIris
+from inproc_sim import sim  # noqa: F401 - sim is a fixture
 from iris_ops import script_builders as scripts
 from iris_ops.errors import ScriptError
 
 MGR = "/usr/irissys/mgr/"
-
-
-@pytest.fixture
-def sim(tmp_path):
-    return InProcessIris(tmp_path)
 
 
 def _restored(sim, ns: str, resource: str) -> None:

@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from inproc_sim import InProcessIris
+from inproc_sim import fails, sim  # noqa: F401 - sim is a fixture
 from iris_ops import script_builders as scripts
 from iris_ops.errors import ScriptError, SystemTargetError
 from iris_ops.script_builders.cache import record_text
@@ -18,17 +18,6 @@ from iris_ops.script_builders.common import RESOURCE_DESCRIPTION, RESOURCE_WITH_
 
 MGR = "/usr/irissys/mgr/"
 CACHE = MGR + "iris-ops-cache/"
-
-
-@pytest.fixture
-def sim(tmp_path):
-    return InProcessIris(tmp_path)
-
-
-def _fails(sim, script) -> ScriptError:
-    with pytest.raises(ScriptError) as caught:
-        sim.run(script)
-    return caught.value
 
 
 def test_existing_reports_the_namespace_databases_and_directories(sim):
@@ -49,7 +38,7 @@ def test_make_directory_creates_the_chain_or_says_why_not(sim):
     assert sim.run(scripts.make_directory(MGR + "a/b/c"))["created"] == 1
     assert sim.host(MGR + "a/b/c").is_dir()
     sim.put(MGR + "blocker", b"a file in the way")
-    error = _fails(sim, scripts.make_directory(MGR + "blocker/sub"))
+    error = fails(sim, scripts.make_directory(MGR + "blocker/sub"))
     assert f"cannot create {MGR}blocker/sub" in str(error) and error.details["step"] == "mkdir"
 
 
@@ -85,16 +74,16 @@ def test_create_database_configures_and_mounts_read_write(sim):
     assert (done["created"], done["role_created"], done["configured"], done["mounted"]) == (1, 1, 1, 1)
     assert sim.config()["Databases"]["T1_DATA"]["Directory"] == MGR + "t1_data/"
     assert sim.mounted(MGR + "t1_data/")
-    error = _fails(sim, scripts.create_database("T1_DATA", MGR + "t1_data/"))
+    error = fails(sim, scripts.create_database("T1_DATA", MGR + "t1_data/"))
     assert error.details["step"] == "config" and "already exists" in str(error)
 
 
 def test_a_database_that_will_not_open_or_mounts_read_only_fails_the_mount_step(sim):
-    error = _fails(sim, scripts.create_database("T2_DATA", MGR + "t2_data/"))
+    error = fails(sim, scripts.create_database("T2_DATA", MGR + "t2_data/"))
     assert error.details["step"] == "mount" and f"cannot open database {MGR}t2_data/" in str(error)
     sim.put(MGR + "t3_data/IRIS.DAT", sim.database_bytes())
     os.chmod(sim.host(MGR + "t3_data/IRIS.DAT"), 0o440)
-    error = _fails(sim, scripts.create_database("T3_DATA", MGR + "t3_data/"))
+    error = fails(sim, scripts.create_database("T3_DATA", MGR + "t3_data/"))
     assert error.details["step"] == "mount"
     assert f"database {MGR}t3_data/ mounted read-only: Database file is write-protected" in str(error)
 
@@ -103,7 +92,7 @@ def test_create_namespace_uses_the_globals_and_routines_databases(sim):
     assert sim.run(scripts.create_namespace("t1", "app_data", "app_code"))["created"] == 1
     assert sim.config()["Namespaces"]["T1"]["Globals"] == "APP_DATA"
     assert sim.config()["Namespaces"]["T1"]["Routines"] == "APP_CODE"
-    error = _fails(sim, scripts.create_namespace("T2", "NO_SUCH", "APP_CODE"))
+    error = fails(sim, scripts.create_namespace("T2", "NO_SUCH", "APP_CODE"))
     assert error.details["step"] == "create"
 
 

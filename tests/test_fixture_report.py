@@ -71,25 +71,24 @@ def _rows(report):
     return [(f.file, f.check, f.ok, f.expected, f.actual, f.message) for f in report.findings]
 
 
+def _good_rows(file: str, name: str, role: str, content: bytes) -> list[tuple]:
+    return [
+        (file, "path", True, None, None, "inside the fixture"),
+        (file, "exists", True, None, None, f"database {name} ({role})"),
+        (file, "size", True, len(content), len(content), f"{len(content)} bytes"),
+        (file, "sha256", True, sha(content), sha(content), "matches the manifest"),
+        (file, "dat-label", True, "plausible IRIS.DAT label", "plausible", "plausible (a filter; the mount is the real check)"),
+        (file, "label-resource", True, f"%DB_{name}", f"%DB_{name}", f"%DB_{name}"),
+        (file, "label-block-size", True, 8192, 8192, "8192"),
+    ]
+
+
 def test_every_finding_of_a_good_fixture(good, files):
-    data, code = files[DATA], files[CODE]
     assert _rows(fx.check(good)) == [
         ("manifest.json", "schema", True, "iris-ops/fixture/1, iris-ops/fixture/1.1 or iris-devtester 1.0",
          "iris-ops/fixture/1", "iris-ops/fixture/1, 2 database(s)"),
-        (DATA, "path", True, None, None, "inside the fixture"),
-        (DATA, "exists", True, None, None, "database APP_DATA (globals)"),
-        (DATA, "size", True, len(data), len(data), f"{len(data)} bytes"),
-        (DATA, "sha256", True, sha(data), sha(data), "matches the manifest"),
-        (DATA, "dat-label", True, "plausible IRIS.DAT label", "plausible", "plausible (a filter; the mount is the real check)"),
-        (DATA, "label-resource", True, "%DB_APP_DATA", "%DB_APP_DATA", "%DB_APP_DATA"),
-        (DATA, "label-block-size", True, 8192, 8192, "8192"),
-        (CODE, "path", True, None, None, "inside the fixture"),
-        (CODE, "exists", True, None, None, "database APP_CODE (routines)"),
-        (CODE, "size", True, len(code), len(code), f"{len(code)} bytes"),
-        (CODE, "sha256", True, sha(code), sha(code), "matches the manifest"),
-        (CODE, "dat-label", True, "plausible IRIS.DAT label", "plausible", "plausible (a filter; the mount is the real check)"),
-        (CODE, "label-resource", True, "%DB_APP_CODE", "%DB_APP_CODE", "%DB_APP_CODE"),
-        (CODE, "label-block-size", True, 8192, 8192, "8192"),
+        *_good_rows(DATA, "APP_DATA", "globals", files[DATA]),
+        *_good_rows(CODE, "APP_CODE", "routines", files[CODE]),
     ]
 
 

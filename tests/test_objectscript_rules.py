@@ -5,15 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from inproc_sim import InProcessIris
+from inproc_sim import sim  # noqa: F401 - sim is a fixture
 from iris_ops import objectscript as o
 from iris_ops.errors import ScriptError
 from iris_ops.objectscript import Script, lit, var
-
-
-@pytest.fixture
-def sim(tmp_path):
-    return InProcessIris(tmp_path)
 
 
 def value_of(sim, expr, *setup) -> object:
