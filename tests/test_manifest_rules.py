@@ -348,3 +348,22 @@ def test_the_place_a_manifest_came_from_is_in_every_error():
     with pytest.raises(FixtureError) as caught:
         fx.manifest_from_json("{", where="fx/manifest.json")
     assert caught.value.message.startswith("fx/manifest.json is not valid JSON: ")
+
+
+@pytest.mark.parametrize("path,value,message", [
+    (("databases",), [], "manifest.json: field 'databases' is empty; a namespace backup carries its Globals and "
+                         "Routines databases"),
+    (("databases", 1, "name"), "app_data", "manifest.json: field 'databases[1].name' repeats database 'app_data'"),
+    (("databases", 1, "file"), DATA, f"manifest.json: field 'databases[1].file' repeats file '{DATA}'"),
+    (("databases", 1, "role"), "globals", "manifest.json: field 'databases' must hold exactly one database with "
+                                          "the globals role ('globals' or 'globals+routines'), found 2"),
+])
+def test_what_the_databases_must_cover_is_named(path, value, message):
+    error = _refused(_changed(path, value))
+    assert error.message == message
+
+
+def test_times_in_utc_with_an_offset_and_manifests_without_tables():
+    m = fx.manifest_from_dict(_changed(("created_at",), "2025-01-31T12:00:00+00:00"))
+    assert m.created_at == "2025-01-31T12:00:00+00:00"
+    assert fx.manifest_from_dict(_changed(("tables",), MISSING)).tables == []
