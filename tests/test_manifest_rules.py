@@ -367,3 +367,6 @@ def test_times_in_utc_with_an_offset_and_manifests_without_tables():
     m = fx.manifest_from_dict(_changed(("created_at",), "2025-01-31T12:00:00+00:00"))
     assert m.created_at == "2025-01-31T12:00:00+00:00"
     assert fx.manifest_from_dict(_changed(("tables",), MISSING)).tables == []
+    assert _refused(_changed(("created_at",), "2025-01-31T12:00:00z")).message == (
+        "manifest.json: field 'created_at' must be a UTC ISO-8601 time such as '2025-01-31T12:00:00Z', "
+        "got '2025-01-31T12:00:00z'")
