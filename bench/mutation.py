@@ -25,6 +25,7 @@ import fnmatch
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -179,6 +180,63 @@ def collect() -> dict:
             "equivalent": equivalent, "not_run": not_run, "modules": modules}
 
 
+#: Two kinds of builder survivor that are equivalent by construction, explained by
+#: ``explain-renames`` one by one (each entry still names the mutant and its change):
+#: a local variable of the generated script renamed (``var("st")`` -> ``var("XXstXX")`` or
+#: ``var("ST")``) where the name is written nowhere else in the builders, so every use follows
+#: the one Code object and nothing else can clash with the new name; and ``Script("%SYS", ...)``
+#: losing or lower-casing its namespace, which is Script's default and upper-cased by it.
+_VAR = re.compile(r'\bvar\("(%?[A-Za-z][A-Za-z0-9]*)"')
+_SCRIPT_NS = re.compile(r'Script\("%SYS", ')
+WHY_RENAME = ("A local variable of the generated script renamed: its name is written only here in the builders, "
+              "so every use of it is this one Code object and follows the new name, which no other variable "
+              "has (ObjectScript names are case-sensitive).  The script does the same.")
+WHY_SCRIPT_NS = ("Script's namespace defaults to \"%SYS\" and is upper-cased (names.namespace): "
+                 "Script(purpose=...) and Script(\"%sys\", ...) are Script(\"%SYS\", ...).")
+
+
+def _builder_literals() -> str:
+    return "\n".join(p.read_text() for p in sorted((ROOT / "iris_ops" / "script_builders").glob("*.py")))
+
+
+def _equivalent_by_construction(change: list[str], literals: str) -> str:
+    """The reason when ``change`` is one of the two kinds above, else ""."""
+    if len(change) != 2 or not change[0].startswith("-") or not change[1].startswith("+"):
+        return ""
+    old, new = change[0][1:], change[1][1:]
+    if _SCRIPT_NS.search(old) and new in (old.replace('Script("%SYS", ', "Script("),
+                                          old.replace('Script("%SYS", ', 'Script("%sys", ')):
+        return WHY_SCRIPT_NS
+    old_parts, new_parts = _VAR.split(old), _VAR.split(new)  # text, name, text, name, ..., text
+    if len(old_parts) != len(new_parts) or old_parts[::2] != new_parts[::2]:
+        return ""
+    renamed = [(a, b) for a, b in zip(old_parts[1::2], new_parts[1::2]) if a != b]
+    if len(renamed) == 1:
+        name, to = renamed[0]
+        if to in (f"XX{name}XX", name.upper()) and literals.count(f'"{name}"') == 1 and f'"{to}"' not in literals:
+            return WHY_RENAME
+    return ""
+
+
+def explain_by_construction() -> None:
+    """Append to bench/mutation_equivalent.toml an entry for each unexplained survivor of the
+    two kinds above."""
+    results = collect()
+    literals = _builder_literals()
+    added = []
+    for name, m in results["modules"].items():
+        if not name.startswith("iris_ops.script_builders."):
+            continue
+        for s in m["survived"]:
+            why = "" if s.get("why") else _equivalent_by_construction(s["change"], literals)
+            if why:
+                added.append(f'\n[{json.dumps(s["mutant"], ensure_ascii=False)}]\n'
+                             f'change = {json.dumps(s["change"], ensure_ascii=False)}\nwhy = {json.dumps(why)}\n')
+    with EXPLAINED.open("a") as f:
+        f.write("".join(added))
+    print(f"{len(added)} survivors explained by construction")
+
+
 def _order(name: str) -> tuple:
     head, _, number = name.rpartition("__mutmut_")
     return head, int(number) if number.isdigit() else 0
@@ -257,11 +315,15 @@ def main(argv: list[str] | None = None) -> int:
                     help="keep mutants/ (verdicts of a stopped run) instead of starting from scratch")
     sub.add_parser("report", help="bench/mutation.json and docs/MUTATION.md from mutants/")
     sub.add_parser("render", help="docs/MUTATION.md from bench/mutation.json")
+    sub.add_parser("explain-renames", help="explain the builders' survivors that are equivalent by construction "
+                                           "(a script variable renamed, Script's default namespace)")
     args = parser.parse_args(argv)
     if args.command == "run":
         run(args.max_children, args.fresh)
     elif args.command == "report":
         report()
+    elif args.command == "explain-renames":
+        explain_by_construction()
     else:
         render()
     return 0
