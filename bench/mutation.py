@@ -256,7 +256,7 @@ def report() -> None:
           f"{len(unexplained)} survivors without an explanation in {EXPLAINED.relative_to(ROOT)}")
     if not results["complete"]:
         raise SystemExit(f"partial run: {results['not_run']} of {results['mutants']} mutants not run; "
-                         "the scores cover the mutants that ran (run `bench/mutation.py run` to finish)")
+                         "the scores cover the mutants that ran (`bench/mutation.py run --continue` goes on)")
     low = [name for name, m in results["modules"].items() if m["score"] is not None and m["score"] < MIN_MODULE]
     if results["score"] < MIN_TOTAL or low:
         raise SystemExit(f"below the bar ({MIN_TOTAL} overall, {MIN_MODULE} per module): {', '.join(low) or 'overall'}")
