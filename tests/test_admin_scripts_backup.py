@@ -180,3 +180,34 @@ def test_the_command_line_thaw_thaws_with_exit_status_5_and_3_when_not_frozen(si
     sim.session("Do ##class(Backup.General).ExternalFreeze()")
     assert thaw() == 5 and _frozen(sim) == 0
     assert thaw() == 3
+
+
+def test_a_freeze_record_names_its_owner_until_its_owner_releases_it(sim):
+    import json
+
+    from iris_ops.objectscript import Script
+    from iris_ops.script_builders.freeze import FREEZE_RECORD, FreezeOwner, record_freeze
+
+    idle = sim.run(scripts.freeze_state())
+    assert {k: idle[k] for k in ("suspended", "lock_owner")} == {"suspended": 0, "lock_owner": ""}
+    assert "record" not in idle and "job" not in idle and idle["now"].count(",") == 1  # $ZTimeStamp
+    owner = FreezeOwner("tok-freeze-1", "host-a", 4242)
+    record = Script("%SYS", purpose="record")
+    record.step("record", *record_freeze(owner, 240))
+    assert sim.run(record)["recorded"] == 1
+    written = json.loads(sim.host(MGR + FREEZE_RECORD).read_text())
+    assert {k: written[k] for k in ("tool", "token", "host", "pid", "operation", "limit")} == {
+        "tool": "iris-ops", "token": "tok-freeze-1", "host": "host-a", "pid": 4242, "operation": "backup", "limit": 240}
+    state = sim.run(scripts.freeze_state())
+    # in this process every session's $JOB is this pid, so the freezing job is still there
+    assert (state["job"], state["job_alive"]) == (os.getpid(), 1) == (written["job"], 1)
+    assert json.loads(state["record"])["token"] == "tok-freeze-1"
+    sim.put(MGR + FREEZE_RECORD, json.dumps({**written, "job": 999999}).encode())
+    assert (sim.run(scripts.freeze_state())["job_alive"]) == 0  # the session that froze is gone
+    other = sim.run(scripts.release_freeze("tok-other"))
+    assert ("released" in other, other["foreign"], other["suspended"]) == (False, 1, 0)
+    assert sim.host(MGR + FREEZE_RECORD).exists()
+    mine = sim.run(scripts.release_freeze("tok-freeze-1"))
+    assert (mine["released"], "foreign" in mine) == (1, False) and not sim.host(MGR + FREEZE_RECORD).exists()
+    assert scripts.freeze_state().purpose == "find who froze the instance"
+    assert scripts.release_freeze("t").purpose == "release the freeze record"

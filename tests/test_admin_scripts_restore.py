@@ -229,3 +229,21 @@ def test_a_swap_whose_restore_was_rolled_back_changes_nothing(sim):
     assert caught.value.details["step"] == "guard"
     assert "this restore into APP was rolled back or replaced: its journal is gone" in str(caught.value)
     assert sim.config() == before and sim.host(JOURNAL).exists() and not sim.host(COMMITTED).exists()
+
+
+def test_a_revoked_journal_stops_every_later_session_of_its_restore(sim):
+    from iris_ops.objectscript import Script
+    from iris_ops.script_builders.restore import Guard, guard_step, revoke_step
+
+    aside = MGR + "iris-ops-restore-APP.revoked.json"
+    sim.put(JOURNAL, json.dumps({"token": "tok-123456"}).encode())
+    guarded = guard_step(Script("%SYS", purpose="guarded"), Guard("APP", (JOURNAL, COMMITTED), "tok-123456", 1))
+    assert sim.run(guarded)["ok"] == 1
+    revoke = revoke_step(Script("%SYS", purpose="revoke"), JOURNAL, aside)
+    assert sim.run(revoke)["revoked"] == 1 and sim.host(aside).exists() and not sim.host(JOURNAL).exists()
+    assert sim.run(revoke)["revoked"] == 0  # again: nothing left to rename
+    error = fails(sim, guarded)
+    assert error.details["step"] == "guard" and "its journal is gone" in str(error)
+    unchecked = guard_step(Script("%SYS", purpose="unchecked"), Guard("APP", (JOURNAL,), "tok-123456", 1),
+                           check_journal=False)
+    assert sim.run(unchecked)["ok"] == 1  # only the lock: a rollback's own session
