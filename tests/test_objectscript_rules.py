@@ -245,3 +245,16 @@ def test_what_the_lock_helpers_refuse(build, message):
         build()
     assert str(caught.value) == message
     assert o.read(var("x"), timeout=3600) == "Read x:3600"
+
+
+def test_kill_several_system_classes_with_dots_and_what_a_throw_says(sim):
+    setup = (o.set_(var("x"), 1), o.set_(var("y"), 2), o.set_(var("z"), 3), o.kill(var("x"), var("y")))
+    assert value_of(sim, o.op(o.op(o.func("$Data", var("x")), "+", o.func("$Data", var("y"))), "+",
+                              o.func("$Data", var("z"))), *setup) == 1
+    assert o.kill(var("x"), var("y")) == "Kill x,y"
+    assert o.system("SQL.Schema.Exists", lit("T")) == '$SYSTEM.SQL.Schema.Exists("T")'
+    script = Script("%SYS", purpose="boom")
+    script.step("b", o.throw(lit("it broke")))
+    with pytest.raises(ScriptError) as caught:
+        sim.run(script)
+    assert str(caught.value) == "boom failed at step 'b' (exit status 1): iris-ops 5001 it broke"
