@@ -258,3 +258,13 @@ def test_kill_several_system_classes_with_dots_and_what_a_throw_says(sim):
     with pytest.raises(ScriptError) as caught:
         sim.run(script)
     assert str(caught.value) == "boom failed at step 'b' (exit status 1): iris-ops 5001 it broke"
+
+
+def test_arithmetic_operators_and_a_released_lock(sim):
+    assert value_of(sim, o.op(o.op(lit(7), "-", lit(2)), "*", lit(3))) == 15
+    assert value_of(sim, o.op(lit(7), "/", lit(2))) == 3.5
+    ref = o.global_ref("IrisOps.Held", "ns")
+    assert o.lock(ref, release=True) == 'Lock -^IrisOps.Held("ns")'
+    held = sim.session(f'{o.lock(ref, timeout=0)} Write "held:",{o.lock_owner(ref)}\'="",! '
+                       f'{o.lock(ref, release=True)} Write "after:",{o.lock_owner(ref)}\'="",!')
+    assert "held:1" in held and "after:0" in held
