@@ -170,7 +170,7 @@ def test_two_label_problems_are_listed_together(good, files):
     assert label[5] == "not a plausible IRIS.DAT: 2 problem(s)"
 
 
-def test_a_file_the_checker_cannot_read_is_a_failed_sha256(good, tmp_path):
+def test_a_file_the_checker_cannot_read_is_a_failed_sha256_and_readable_it_passes(good, tmp_path):
     """A real permission error: the check runs as an unprivileged user (root reads anything)."""
     import os
     import shutil
