@@ -168,21 +168,26 @@ def test_a_manifest_the_loader_would_refuse_is_never_written(tmp_path, files):
         w.abort()
 
 
-def test_a_committed_writer_can_be_aborted_harmlessly_and_stays_closed(tmp_path, files):
-    w = fx.FixtureWriter(tmp_path / "app", force=True)
-    with w:
+def test_a_committed_writer_stays_closed_and_can_be_aborted_harmlessly(tmp_path, files):
+    def write(w):
         for rel, content in files.items():
             w.path_for(rel).write_bytes(content)
         w.write_manifest(manifest_for(files))
-    w.abort()  # after the commit: nothing of the fixture goes
-    assert (tmp_path / "app" / "manifest.json").is_file()
+
+    w = fx.FixtureWriter(tmp_path / "app", force=True)
+    with w:
+        write(w)
     w.open()  # --force: the fixture may be replaced, but not by this writer
     try:
         with pytest.raises(InternalError):
             w.path_for(DATA)
     finally:
         w.abort()
-    assert (tmp_path / "app" / "manifest.json").is_file()
+    replacing = fx.FixtureWriter(tmp_path / "app", force=True)  # the replacement path of commit
+    with replacing:
+        write(replacing)
+    replacing.abort()  # after the commit: nothing of the fixture goes
+    assert sorted(os.listdir(tmp_path)) == ["app"] and (tmp_path / "app" / "manifest.json").is_file()
 
 
 def test_a_writer_used_before_it_is_opened_or_over_an_existing_fixture(tmp_path, good):

@@ -370,3 +370,13 @@ def test_times_in_utc_with_an_offset_and_manifests_without_tables():
     assert _refused(_changed(("created_at",), "2025-01-31T12:00:00z")).message == (
         "manifest.json: field 'created_at' must be a UTC ISO-8601 time such as '2025-01-31T12:00:00Z', "
         "got '2025-01-31T12:00:00z'")
+
+
+def test_a_lowercase_drive_letter_is_absolute_and_a_compressed_format_is_named():
+    from iris_ops.fixture.paths import check_relative_path
+
+    with pytest.raises(FixtureError) as caught:
+        check_relative_path("c:x")
+    assert caught.value.message == "unsafe file path 'c:x' in the manifest: absolute path"
+    assert _refused(_compressed(format=5)).message == (
+        "manifest.json: field 'databases[0].compressed.format' must be a string, got integer")
