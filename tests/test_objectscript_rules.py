@@ -268,3 +268,8 @@ def test_arithmetic_operators_and_a_released_lock(sim):
     held = sim.session(f'{o.lock(ref, timeout=0)} Write "held:",{o.lock_owner(ref)}\'="",! '
                        f'{o.lock(ref, release=True)} Write "after:",{o.lock_owner(ref)}\'="",!')
     assert "held:1" in held and "after:0" in held
+
+
+def test_floats_are_written_in_canonical_form():
+    assert (lit(2.0), lit(-0.5), lit(1e-7), lit(0.1234567), lit(1e21)) == (
+        "2", "-0.5", "0", "0.1234567", "1000000000000000000000")

@@ -390,6 +390,11 @@ def test_a_trailing_underscore_keeps_the_short_flag_and_invoke_options_survive()
     t = _task(body, incrementable=["verbose"], optional=["color"], help={"gone": "help for no flag"})
     args = {a.name: a for a in flags.arguments(t)}
     assert args["out_"].names == ("out", "o")
+
+    def other(c, Xns=""):  # noqa: N803 - a parameter beginning with X: only underscores are trimmed
+        pass
+
+    assert {a.name: a.names for a in flags.arguments(_task(other))}["Xns"] == ("Xns",)
     assert args["verbose"].incrementable and not args["out_"].incrementable
     assert args["color"].optional and not args["verbose"].optional
     assert all(isinstance(a, flags.TypedArgument) for a in args.values())
