@@ -196,6 +196,10 @@ def test_the_scripts_package_lists_and_loads_every_builder():
 
 
 def _built():
+    from iris_ops.script_builders.restore import Guard
+
+    scratch = scripts.ConformanceScratch("c0123456789", MGR)
+    guard = Guard("T1", (MGR + "j.json",), "tok", 5)
     return [
         (scripts.describe_namespace("app"), "describe namespace APP"),
         (scripts.namespace_exists("app"), "check that namespace APP exists"),
@@ -226,10 +230,26 @@ def _built():
         (scripts.sql_statement("app", "SELECT 1"), "run SQL in APP"),
         (scripts.cache_describe(MGR + "c/", []), "describe the fixture cache"),
         (scripts.cache_remove(MGR + "c/", []), "remove fixture cache files"),
+        (scripts.cache_hash(MGR + "c/", "a" * 64), "hash fixture cache entry aaaaaaaaaaaaaaaa"),
+        (scripts.restored_databases(".m"), "find the databases a restore created"),
+        (scripts.freeze_state(), "find who froze the instance"),
+        (scripts.release_freeze("t"), "release the freeze record"),
+        (scripts.conformance_facts(), "read the instance's facts (conformance)"),
+        (scripts.conformance_transaction(), "probe InTransaction (conformance)"),
+        (scripts.conformance_setup(scratch, wait=5), "probe the instance (conformance, part 1)"),
+        (scripts.conformance_checks(scratch, wait=5, login=("p", "n")), "probe the instance (conformance, part 2)"),
+        (scripts.conformance_end_session(scratch, "eof"), "end the eof probe session (conformance)"),
+        (scripts.conformance_cleanup(scratch, wait=5), "remove the conformance probes' scratch objects"),
+        (scripts.restore_databases("t1", [scripts.NewDatabase("T1_DATA", MGR + "t1_data/", "%DB_T1", clone=(
+            MGR + "c/", "a" * 64, 8192, "tok"))], "T1_DATA", "T1_DATA", guard=guard), "restore into namespace T1"),
+        (scripts.swap("APP", guard, MGR + "j.json", MGR + "k.json", "IRISOPS-NEW-0A1B2C3D",
+                      [("IRISOPS-NEW-0A1B2C3D-0", "APP_DATA", MGR + "n/")], "APP_DATA", "APP_DATA",
+                      [("APP_DATA", MGR + "app_data/", "%DB_APP_DATA")], [MGR + "o/"]),
+         "put the restored namespace in the place of APP"),
     ]
 
 
-def test_every_script_says_what_it_is_for_in_its_errors(sim):
+def test_every_builder_says_what_its_script_is_for_in_its_errors(sim):
     """The purpose starts every error message of a script ("restore into namespace T1 failed at
     step 'mount0' ...") and every dry-run block."""
     for script, purpose in _built():
@@ -257,13 +277,31 @@ STEPS = {
     "remove fixture cache files": ["remove"], "check the write daemon": ["check"], "create namespace T1": ["create"],
     "delete namespace T1": ["delete"], "find the manager directory": ["mgr"], "check restore targets": ["check"],
     f"create {MGR}t1/": ["mkdir"], "ensure resource %DB_T1": ["resource"], "check resources": ["resources"],
+    "check that namespace APP exists": ["check"], f"check {MGR}x.json": ["check"], f"remove {MGR}x.json": ["remove"],
+    "count rows in USER": ["tables"], f"remove {MGR}s/": ["remove"], "delete resource %DB_T1": ["resource"],
+    "check resource %DB_T1": ["resource"], "hash fixture cache entry aaaaaaaaaaaaaaaa": ["hash"],
+    "find the databases a restore created": ["list"], "find who froze the instance": ["state"],
+    "release the freeze record": ["record", "check"],
+    "read the instance's facts (conformance)": ["facts", "freeze_spec", "write_daemon"],
+    "probe InTransaction (conformance)": ["transaction"],
+    "probe the instance (conformance, part 1)": ["serial", "directories", "database", "mount_mounted", "dismount",
+                                                 "files", "copy"],
+    "probe the instance (conformance, part 2)": ["serial", "dismounted", "readonly", "readonly_sql", "role", "user"],
+    "end the eof probe session (conformance)": ["owner", "terminate", "wait"],
+    "remove the conformance probes' scratch objects": ["serial", "namespace0", "namespace1", "sessioneof",
+                                                       "sessionlock", "database0", "database1", "directory0",
+                                                       "directory1", "resource", "user", "done"],
+    "restore into namespace T1": ["guard", "start", "probe0", "copy0", "touch0", "served0", "resource0", "config0",
+                                  "mount0", "namespace", "tables"],
+    "put the restored namespace in the place of APP": ["guard", "commit", "staging", "old", "oldconfig0", "rename0",
+                                                       "namespace", "oldfiles0", "orphans", "resources",
+                                                       "resource0", "finished"],
 }
 
 
-def test_every_script_names_the_step_an_error_happened_in():
+def test_every_builder_names_the_steps_an_error_may_happen_in():
     for script, purpose in _built():
-        if purpose in STEPS:
-            assert script.step_names == STEPS[purpose], purpose
+        assert script.step_names == STEPS[purpose], purpose
 
 
 # --- conformance: the probes on scratch objects, judged as `iris-ops conformance` judges them ------
