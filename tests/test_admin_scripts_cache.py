@@ -129,3 +129,13 @@ def test_an_entry_is_hashed_inside_the_instance(sim):
                                     "changed": 0, "ok": 1, "step": "", "steps": 1}
     assert sim.run(scripts.cache_hash(CACHE, other))["sha256"] == base64.b64encode(
         hashlib.sha256(b"another file of the cache").digest()).decode()
+
+
+def test_the_cache_description_has_each_dat_s_change_time_and_each_record_s_text(sim):
+    digest = _entry(sim, b"a cached file", json.dumps({"sha256": "x"}).encode())
+    names = [digest + ".DAT", digest + ".json"]
+    described = sim.run(scripts.cache_describe(CACHE, names))
+    assert described["sizes"] == {digest + ".DAT": 13, digest + ".json": len(json.dumps({"sha256": "x"}))}
+    assert set(described["modified"]) == set(names) and list(described["changed"]) == [digest + ".DAT"]
+    assert described["changed"][digest + ".DAT"].count(",") == 1  # $H, in UTC
+    assert described["records"] == {digest + ".json": json.dumps({"sha256": "x"})}

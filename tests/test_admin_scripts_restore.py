@@ -247,3 +247,17 @@ def test_a_revoked_journal_stops_every_later_session_of_its_restore(sim):
     unchecked = guard_step(Script("%SYS", purpose="unchecked"), Guard("APP", (JOURNAL,), "tok-123456", 1),
                            check_journal=False)
     assert sim.run(unchecked)["ok"] == 1  # only the lock: a rollback's own session
+
+
+def test_restore_facts_say_which_cached_files_may_be_served_and_which_journals_exist(sim):
+    _, digest = _streamed_restore(sim, "T1", fill=True)
+    size = len(sim.database_bytes())
+    sim.put(JOURNAL, b"{}")
+    facts = sim.run(scripts.restore_facts("T2", ["T2_DATA"], [], cached=[(digest, size), ("0" * 64, 5)],
+                                          journals=["iris-ops-restore-APP.json", "iris-ops-restore-T2.json"]))
+    assert facts["cache_dir"] == CACHE
+    assert facts["cache"] == {digest: 1, "0" * 64: 0} and facts["cache_why"]["0" * 64] == "no entry"
+    assert facts["journals"] == {"iris-ops-restore-APP.json": 1, "iris-ops-restore-T2.json": 0}
+    with pytest.raises(ValueError) as caught:
+        scripts.restore_facts("T2", [], [], journals=["a/b.json"])
+    assert str(caught.value) == "not a file name: 'a/b.json'"
