@@ -255,6 +255,13 @@ def test_restore_facts_say_which_cached_files_may_be_served_and_which_journals_e
     sim.put(JOURNAL, b"{}")
     facts = sim.run(scripts.restore_facts("T2", ["T2_DATA"], [], cached=[(digest, size), ("0" * 64, 5)],
                                           journals=["iris-ops-restore-APP.json", "iris-ops-restore-T2.json"]))
+    assert (facts["manager_directory"], facts["namespace"]) == (MGR, 0) and facts["version"].startswith("IRIS for ")
+    assert facts["databases"] == {"T2_DATA": 0} and facts["directories"] == {MGR + "t2_data/": 0}
+    assert facts["resources"] == {}
+    there = sim.run(scripts.restore_facts("app", ["APP_DATA"], ["%DB_APP_DATA"]))
+    assert (there["namespace"], there["databases"], there["directories"]) == (1, {"APP_DATA": 1}, {MGR + "app_data/": 1})
+    assert there["resources"] == {"%DB_APP_DATA": {"exists": 1, "role_exists": 1}}
+    assert "cache" not in there and "journals" not in there
     assert facts["cache_dir"] == CACHE
     assert facts["cache"] == {digest: 1, "0" * 64: 0} and facts["cache_why"]["0" * 64] == "no entry"
     assert facts["journals"] == {"iris-ops-restore-APP.json": 1, "iris-ops-restore-T2.json": 0}
