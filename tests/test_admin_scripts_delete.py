@@ -123,3 +123,17 @@ def test_a_file_that_cannot_be_removed_fails_with_its_name(sim):
     finally:
         sim.host(MGR + "held").chmod(0o700)
     assert f"cannot remove {MGR}held/iris-ops-delete-T1.json" in str(caught.value)
+
+
+def test_waiting_for_an_earlier_session_then_deleting_what_nothing_uses(sim):
+    guarded = scripts.delete_all("app", [("APP_DATA", MGR + "app_data/", "%DB_APP_DATA")], wait=5)
+    assert guarded.purpose == "delete namespace APP and its databases"
+    assert guarded.step_names[:3] == ["guard", "namespace", "db0"]
+    assert 'Lock +^IRISOPS.Session("APP"):5' in guarded.render()
+    done = sim.run(guarded)
+    assert done["namespace_deleted"] == 1 and "APP" not in sim.config()["Namespaces"]
+    orphans = scripts.delete_all(None, [("APP_CODE", MGR + "app_code/", "")])  # doctor: nothing uses it now
+    assert (orphans.purpose, orphans.step_names[:2]) == ("delete databases nothing uses", ["start", "db0"])
+    done = sim.run(orphans)
+    assert "namespace_deleted" not in done and set(done["databases"]) == {"APP_CODE"}
+    assert "APP_CODE" not in sim.config()["Databases"] and not sim.host(MGR + "app_code/").exists()
