@@ -218,6 +218,7 @@ def test_the_swap_puts_the_staged_namespace_in_place_and_can_run_again(sim):
     assert not sim.host(JOURNAL).exists() and sim.host(COMMITTED).exists()
     again = sim.run(swap)  # what doctor --fix does after a dead instance: every step tolerates its own work
     assert (again["finished"], again["dismounted"], again["removed_directory"]) == (1, 0, 0)
+    assert "created" not in again  # the namespace already had the new Globals: kept, not made again
     assert sim.config() == config
 
 
