@@ -211,3 +211,15 @@ def test_a_freeze_record_names_its_owner_until_its_owner_releases_it(sim):
     assert (mine["released"], "foreign" in mine) == (1, False) and not sim.host(MGR + FREEZE_RECORD).exists()
     assert scripts.freeze_state().purpose == "find who froze the instance"
     assert scripts.release_freeze("t").purpose == "release the freeze record"
+
+
+def test_count_staged_cleans_up_when_a_copy_is_gone(sim):
+    _staged(sim)
+    os.remove(sim.host(STAGE + "APP_CODE/IRIS.DAT"))
+    error = fails(sim, scripts.count_staged("IRISOPS-COUNT-1", STAGED, remove=STAGE))
+    assert error.details["step"] == "attach1"
+    assert f"cannot give the copy of {MGR}app_code/IRIS.DAT its mode" in str(error)
+    config = sim.config()
+    assert not {"IRISOPS-COUNT-1-0", "IRISOPS-COUNT-1-1"} & set(config["Databases"])
+    assert "IRISOPS-COUNT-1" not in config["Namespaces"]
+    assert not sim.mounted(STAGE + "APP_DATA/") and not sim.host(STAGE).exists()
