@@ -385,3 +385,8 @@ def test_ending_a_probe_session_that_is_not_there(sim):
     with pytest.raises(ValueError) as caught:
         scratch.probe_lock("other")
     assert str(caught.value) == "no probe session 'other'"
+
+
+def test_without_a_namespace_every_namespace_is_a_user(sim):
+    users = sim.run(scripts.database_users(None, [("APP_DATA", MGR + "app_data/")]))["users"]
+    assert users == {"APP_DATA": ["namespace APP (Globals)"]}
