@@ -390,3 +390,21 @@ def test_ending_a_probe_session_that_is_not_there(sim):
 def test_without_a_namespace_every_namespace_is_a_user(sim):
     users = sim.run(scripts.database_users(None, [("APP_DATA", MGR + "app_data/")]))["users"]
     assert users == {"APP_DATA": ["namespace APP (Globals)"]}
+
+
+def test_a_conformance_run_names_everything_from_one_token():
+    import re
+
+    scratch = scripts.ConformanceScratch.new("/usr/irissys/mgr")
+    assert re.fullmatch(r"c[0-9a-f]{10}", scratch.token) and scratch.manager_dir == MGR
+    upper = scratch.token.upper()
+    assert scratch.db_dir == f"{MGR}iris-ops-conformance-{scratch.token}/"
+    assert scratch.copy_dir == f"{MGR}iris-ops-conformance-{scratch.token}-ro/"
+    assert scratch.directories == (scratch.db_dir, scratch.copy_dir)
+    assert scratch.marker == scratch.db_dir + "iris-ops-conformance.txt"
+    assert (scratch.database, scratch.copy_database) == (f"IRISOPS-CONF-{upper}", f"IRISOPS-CONF-{upper}-RO")
+    assert (scratch.namespace, scratch.resource, scratch.user) == (
+        f"IRISOPS-CONF-{upper}", f"%DB_IRISOPS-CONF-{upper}", f"IRISOPSCONF{upper}")
+    assert scratch.serial_lock() == f'^IRISOPS.Conformance("{scratch.token}")'
+    assert scratch.probe_lock("eof") == f'^IRISOPS.Probe("{scratch.token}","eof")'
+    assert scripts.ConformanceScratch.new(MGR).token != scratch.token
