@@ -380,3 +380,19 @@ def test_a_lowercase_drive_letter_is_absolute_and_a_compressed_format_is_named()
     assert caught.value.message == "unsafe file path 'c:x' in the manifest: absolute path"
     assert _refused(_compressed(format=5)).message == (
         "manifest.json: field 'databases[0].compressed.format' must be a string, got integer")
+
+
+@pytest.mark.parametrize("path,value,message", [
+    (("tables", 0, "row_count"), None, "manifest.json: field 'tables[0].row_count' must be an integer, got null"),
+    (("consistency", "window_seconds"), MISSING, "manifest.json: field 'consistency.window_seconds' is missing"),
+    (("source",), MISSING, "manifest.json: field 'source' is missing"),
+    (("databases", 0, "name"), "1bad", "manifest.json: field 'databases[0].name' is not a valid database name: "
+                                        "'1bad' (1-64 characters: a letter, then letters, digits, - or _)"),
+    (("source",), {"iris_version": "v", "x": 1, "y": 2}, "manifest.json: field 'source' has unknown key(s) 'x', 'y'"),
+])
+def test_more_fields_named_exactly(path, value, message):
+    assert _refused(_changed(path, value)).message == message
+
+
+def test_imported_from_may_be_null():
+    assert fx.manifest_from_dict(_changed(("imported_from",), None)).to_dict().get("imported_from") is None
