@@ -223,3 +223,13 @@ def test_count_staged_cleans_up_when_a_copy_is_gone(sim):
     assert not {"IRISOPS-COUNT-1-0", "IRISOPS-COUNT-1-1"} & set(config["Databases"])
     assert "IRISOPS-COUNT-1" not in config["Namespaces"]
     assert not sim.mounted(STAGE + "APP_DATA/") and not sim.host(STAGE).exists()
+
+
+def test_an_unsafe_staging_directory_is_refused_by_name():
+    from iris_ops.errors import UsageError
+
+    for build in (lambda: scripts.freeze_and_copy("relative/", [], freeze_timeout=0, freeze_limit=300),
+                  lambda: scripts.dismount_and_copy("/a/../b/", [], [])):
+        with pytest.raises(UsageError) as caught:
+            build()
+        assert caught.value.message.startswith("unsafe staging directory '")
