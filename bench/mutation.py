@@ -60,8 +60,9 @@ GROUPS = [
 ]
 
 
-def _sample(name: str) -> bool:
-    return int(hashlib.sha1(name.encode()).hexdigest(), 16) % 4 == 0
+def _sample(name: str, parts: int = 4) -> bool:
+    """Whether ``name`` is in the fixed 1/``parts`` of the mutants (the eighth is part of the quarter)."""
+    return int(hashlib.sha1(name.encode()).hexdigest(), 16) % parts == 0
 
 
 def _unrun(wanted) -> list[str]:
@@ -131,16 +132,21 @@ def collect() -> dict:
         if not data.exit_code_by_key:
             continue
         entry = {"mutants": len(data.exit_code_by_key), "killed": 0, "not_run": 0, "survived": []}
-        quarter = {"run": 0, "killed": 0, "equivalent": 0}  # the fixed quarter run first (see GROUPS)
+        # the fixed quarter and eighth of the module's mutants (see GROUPS), for a stopped run
+        samples = {parts: {"of": 0, "run": 0, "killed": 0, "equivalent": 0} for parts in (4, 8)}
         for name, code in sorted(data.exit_code_by_key.items(), key=lambda kv: _order(kv[0])):
+            chosen = [s for parts, s in samples.items() if _sample(name, parts)]
+            for s in chosen:
+                s["of"] += 1
             if code is None:  # an interrupted run: neither killed nor survived
                 entry["not_run"] += 1
                 continue
-            in_quarter = _sample(name)
-            quarter["run"] += in_quarter
+            for s in chosen:
+                s["run"] += 1
             if code in KILLED:
                 entry["killed"] += 1
-                quarter["killed"] += in_quarter
+                for s in chosen:
+                    s["killed"] += 1
                 if canary is None and path == CANARY[0] and _changes(name, path) == list(CANARY[1:]):
                     canary = name
                 continue
@@ -152,17 +158,21 @@ def collect() -> dict:
                 # explained, but not equivalent (a difference no test should pin): still not killed
                 survivor["equivalent"] = bool(survivor["why"]) and why.get("equivalent", True)
             entry["survived"].append(survivor)
-            quarter["equivalent"] += in_quarter and bool(survivor.get("equivalent"))
+            for s in chosen:
+                s["equivalent"] += bool(survivor.get("equivalent"))
         run = entry["mutants"] - entry["not_run"]
         entry["equivalent"] = sum(1 for s in entry["survived"] if s.get("equivalent"))
         entry["raw_score"] = round(entry["killed"] / run, 4) if run else None
         judged = run - entry["equivalent"]
         entry["score"] = round(entry["killed"] / judged, 4) if judged else None
         if entry["not_run"]:
-            # a stopped run: the score of the fixed quarter, complete when the run got past it, is
-            # the unbiased estimate (the rest ran fastest-first, not at random)
-            judged = quarter["run"] - quarter["equivalent"]
-            entry["quarter"] = {**quarter, "score": round(quarter["killed"] / judged, 4) if judged else None}
+            # a stopped run: the score of the fixed quarter (or, when the quarter did not finish, of
+            # the fixed eighth) is the unbiased estimate: the rest ran fastest-first, not at random
+            parts = 4 if samples[4]["run"] == samples[4]["of"] else 8
+            s = samples[parts]
+            judged = s["run"] - s["equivalent"]
+            entry["sample"] = {"part": f"1/{parts}", **s, "complete": s["run"] == s["of"],
+                               "score": round(s["killed"] / judged, 4) if judged else None}
         modules[path[: -len(".py")].replace("/", ".")] = entry
     if not modules:
         raise SystemExit("no results in mutants/: run `bench/mutation.py run` first")
@@ -274,15 +284,16 @@ def render_text(results: dict) -> str:
     if not results["complete"]:
         lines.append(f"**Partial run**: {results['not_run']} of {results['mutants']} mutants were not run (the run "
                      "was stopped); the scores cover the mutants that ran.  Where a module was not run whole, "
-                     "*quarter* is the score of its fixed quarter (the mutants run first, chosen by a hash of "
-                     "their names): the estimate that does not lean towards the fast mutants the rest ran first.")
-    lines += ["", "| module | mutants | not run | killed | not killed | of which equivalent | score | quarter |",
+                     "*sample* is the score of its fixed quarter, or of its fixed eighth when the quarter did not "
+                     "finish (chosen by a hash of the mutants' names, run before the rest): the estimate that does "
+                     "not lean towards the fast mutants, which mutmut runs first.")
+    lines += ["", "| module | mutants | not run | killed | not killed | of which equivalent | score | sample |",
               "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name, m in results["modules"].items():
         score = "-" if m["score"] is None else f"{m['score']:.3f}"
-        quarter = m.get("quarter")
-        part = "" if not quarter else (f"{quarter['score']:.3f} ({quarter['killed']} of {quarter['run']})"
-                                       if quarter["score"] is not None else "-")
+        s = m.get("sample")
+        part = "" if not s else "-" if s["score"] is None else (
+            f"{s['score']:.3f} ({s['part']}: {s['run']} of {s['of']} run{'' if s['complete'] else ', not all'})")
         lines.append(f"| `{name}` | {m['mutants']} | {m['not_run']} | {m['killed']} | {len(m['survived'])} "
                      f"| {m['equivalent']} | {score} | {part} |")
     lines += ["", "### Not killed, one by one", ""]
