@@ -342,6 +342,9 @@ def test_the_conformance_probes_find_the_simulated_instance_conforming_and_leave
     assert facts["copy-owner-mode"][1] == "kept: mode 600, owner irisowner:irisowner (was 600, irisowner:irisowner)"
     assert facts["rename-onto-existing"][1] == "refused (return -17)"
     assert facts["in-transaction"][1] == "counted 1; this session's InTransaction 131072"
+    assert {k: seen.transaction[k] for k in ("tx_level", "tx_count", "tx_own")} == {"tx_level": 1, "tx_count": 1,
+                                                                                     "tx_own": 131072}
+    assert "tx_error" not in seen.transaction and "tx_own_error" not in seen.transaction
     assert (seen.setup["source_size"], seen.setup["copy_size"]) == (1048576, 1048576)
     assert seen.checks["ro_reason"] == "Mounted read-only at user request" and seen.checks["role_with_resource"] == 0
     assert cleaned["serialized"] == 1
