@@ -396,3 +396,14 @@ def test_more_fields_named_exactly(path, value, message):
 
 def test_imported_from_may_be_null():
     assert fx.manifest_from_dict(_changed(("imported_from",), None)).to_dict().get("imported_from") is None
+
+
+@pytest.mark.parametrize("path,message", [
+    (("namespace",), "manifest.json: field 'namespace' must be a JSON object, got integer"),
+    (("namespace", "properties"), "manifest.json: field 'namespace.properties' must be a JSON object, got integer"),
+    (("namespace", "name"), "manifest.json: field 'namespace.name' must be a string, got integer"),
+    (("databases", 0, "name"), "manifest.json: field 'databases[0].name' must be a string, got integer"),
+    (("databases", 0, "file"), "manifest.json: field 'databases[0].file' must be a string, got integer"),
+])
+def test_a_number_where_an_object_or_a_string_belongs_is_named(path, message):
+    assert _refused(_changed(path, 5)).message == message
