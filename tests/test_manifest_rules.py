@@ -407,3 +407,9 @@ def test_imported_from_may_be_null():
 ])
 def test_a_number_where_an_object_or_a_string_belongs_is_named(path, message):
     assert _refused(_changed(path, 5)).message == message
+
+
+def test_a_manifest_that_is_not_an_object_is_refused_at_the_top_level():
+    error = _refused([1])
+    assert error.message == "manifest.json: the top level must be a JSON object, got array"
+    assert error.details == {"file": "manifest.json", "field": ""}
