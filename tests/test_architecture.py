@@ -325,7 +325,8 @@ def test_one_module_is_the_pytest_plugin():
     ``iris_ops_sim.testbed``."""
     found = []
     for top, dirs, files in os.walk(ROOT):
-        dirs[:] = [d for d in dirs if not d.startswith(".") and d not in ("__pycache__", "build")
+        # mutants/: mutation testing's copy of the project (docs/MUTATION.md), ignored by git
+        dirs[:] = [d for d in dirs if not d.startswith(".") and d not in ("__pycache__", "build", "mutants")
                    and not d.endswith(".egg-info")]
         found += [Path(top, f).relative_to(ROOT).as_posix() for f in files if f == "pytest_plugin.py"]
     assert found == ["iris_ops/pytest_plugin.py"]

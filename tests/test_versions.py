@@ -59,3 +59,13 @@ def test_a_version_without_the_freeze_arguments_is_refused_clearly(sim_container
     assert "no WDSuspendLimit argument" in proc.stderr and "2023.1" in proc.stderr and "--dismount" in proc.stderr
     assert not (tmp_path / "fx").exists()
     ok(cli(sc, "backup", "--ns", "USER", "--out", tmp_path / "fx", "--dismount"))
+
+
+def test_a_version_is_not_older_than_itself_and_the_build_breaks_ties():
+    a = versions.parse(OLDER)
+    assert not a.older_than(a)
+    later_build = versions.parse(OLDER.replace("Build 229U", "Build 230U"))
+    assert a.older_than(later_build) and not later_build.older_than(a)
+    assert versions.parse(OLDER.replace("2023.1 ", "2023.1.0.0 ")).key == a.key
+    assert str(a) == "IRIS 2023.1 (Build 229U)"
+    assert versions.parse(None) is None and versions.parse("") is None

@@ -1,0 +1,211 @@
+"""What `--force` may replace and exactly what a refusal says, and a writer that is closed
+stays closed (iris_ops.fixture.writer)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from iris_ops import fixture as fx
+from iris_ops.errors import ConflictError, FixtureError, InternalError
+from iris_ops.fixture.writer import FIX_REPLACE, replaceable
+from test_fixture import CODE, DATA, files, good, manifest_for  # noqa: F401 - pytest fixtures
+
+
+def refusal(path) -> ConflictError:
+    with pytest.raises(ConflictError) as caught:
+        replaceable(path)
+    assert caught.value.exit_code == 3 and caught.value.fix == FIX_REPLACE
+    return caught.value
+
+
+def test_what_is_not_a_fixture_directory(tmp_path):
+    (tmp_path / "file").write_text("x")
+    assert refusal(tmp_path / "file").message == f"refusing to replace {tmp_path / 'file'}: it is a file, not a fixture directory"
+    (tmp_path / "link").symlink_to(tmp_path / "file")
+    assert refusal(tmp_path / "link").message == (f"refusing to replace {tmp_path / 'link'}: it is a symbolic link "
+                                                  f"(to {tmp_path / 'file'}), not a fixture directory")
+    (tmp_path / "empty").mkdir()
+    error = refusal(tmp_path / "empty")
+    assert error.message == (f"refusing to replace {tmp_path / 'empty'}: it holds no manifest.json, so it is not a "
+                             "fixture; it is empty")
+    assert error.details == {"entries": [], "count": 0}
+
+
+@pytest.mark.parametrize("count,listed", [
+    (1, "1 entry: e0"),
+    (5, "5 entries: e0, e1, e2, e3, e4"),
+    (6, "6 entries: e0, e1, e2, e3, e4 and 1 more"),
+])
+def test_what_is_in_the_way_is_counted_and_the_first_five_named(tmp_path, count, listed):
+    for i in range(count):
+        (tmp_path / f"e{i}").write_text("")
+    error = refusal(tmp_path)
+    assert error.message == f"refusing to replace {tmp_path}: it holds no manifest.json, so it is not a fixture; in it: {listed}"
+    assert error.details == {"entries": [f"e{i}" for i in range(min(count, 5))], "count": count}
+
+
+def test_a_fixture_holding_anything_else_is_refused_with_what(good):
+    (good / "databases" / "notes.txt").write_text("mine")
+    (good / "databases" / "APP_DATA" / "sub").mkdir()
+    os.symlink(good / "databases", good / "dirlink")
+    error = refusal(good)
+    assert error.message == (f"refusing to replace {good}: besides the fixture it holds 3 entries: "
+                             "databases/APP_DATA/sub/, databases/notes.txt, dirlink")
+    assert error.details == {"entries": ["databases/APP_DATA/sub/", "databases/notes.txt", "dirlink"], "count": 3}
+
+
+def test_a_broken_manifest_is_named(good):
+    (good / "manifest.json").write_text("{}")
+    error = refusal(good)
+    assert error.message.startswith(f"refusing to replace {good}: its manifest.json is not a fixture's ({good}/manifest.json: ")
+    assert error.message.endswith("; in it: 2 entries: databases/, manifest.json")
+
+
+def test_a_fixture_and_nothing_else_is_replaceable(good):
+    assert replaceable(good).manifest.fixture_id == "app-baseline"
+
+
+def test_an_aborted_writer_is_closed_and_leaves_what_it_found(tmp_path, files):
+    (tmp_path / "kept").mkdir()
+    w = fx.FixtureWriter(tmp_path / "kept" / "new" / "app")
+    w.open()
+    (tmp_path / "kept" / "new" / "mine").write_text("appeared meanwhile")
+    w.abort()
+    assert sorted(os.listdir(tmp_path / "kept" / "new")) == ["mine"]
+    for call in (lambda: w.path_for(DATA), lambda: w.write_manifest(manifest_for(files)), w.commit):
+        with pytest.raises(InternalError) as caught:
+            call()
+        assert caught.value.message == "FixtureWriter is not open (use it as a context manager)"
+    w.abort()  # twice: nothing left to do
+
+
+def test_a_committed_writer_is_closed(tmp_path, files):
+    with fx.FixtureWriter(tmp_path / "app") as w:
+        for rel, content in files.items():
+            w.path_for(rel).write_bytes(content)
+        w.write_manifest(manifest_for(files))
+    with pytest.raises(InternalError):
+        w.path_for(DATA)
+    assert (tmp_path / "app" / "manifest.json").stat().st_mode & 0o777 == 0o640
+    assert (tmp_path / "app").stat().st_mode & 0o777 == 0o750
+
+
+def test_a_listed_file_of_the_wrong_size_is_a_bug(tmp_path, files):
+    m = manifest_for(files)
+    m.databases[0].bytes += 1
+    with pytest.raises(InternalError) as caught:
+        with fx.FixtureWriter(tmp_path / "app") as w:
+            for rel, content in files.items():
+                w.path_for(rel).write_bytes(content)
+            w.write_manifest(m)
+    size = len(files[DATA])
+    assert caught.value.message == f"manifest says {DATA} has {size + 1} bytes; the file has {size}"
+    assert os.listdir(tmp_path) == []
+
+
+def test_an_aborted_writer_stays_closed_if_opened_again(tmp_path):
+    w = fx.FixtureWriter(tmp_path / "made" / "app")
+    w.open()
+    (tmp_path / "made" / "mine").write_text("appeared meanwhile")  # the parent it made cannot go
+    w.abort()
+    assert os.listdir(tmp_path / "made") == ["mine"]
+    w.open()
+    try:
+        with pytest.raises(InternalError):
+            w.path_for(DATA)
+    finally:
+        w.abort()
+
+
+def test_an_unwritable_place_names_the_directory_it_could_not_create_in(tmp_path):
+    import errno
+
+    from iris_ops.fixture.writer import unwritable
+
+    out = tmp_path / "a" / "fx"
+    named = unwritable(out, OSError(errno.EACCES, "Permission denied", str(tmp_path / "b" / "c")))
+    assert named.message == f"cannot write a fixture at {out}: cannot create a directory in {tmp_path / 'b'} (Permission denied)"
+    assert named.fix == ("Choose an --out in a directory you can write (check its permissions, and that its "
+                         "filesystem is not read-only).")
+    assert (named.exit_code, named.details) == (2, {"path": str(out), "errno": errno.EACCES})
+    unnamed = unwritable(out, OSError(errno.EACCES, "Permission denied"))
+    assert unnamed.message == f"cannot write a fixture at {out}: cannot create a directory in {tmp_path / 'a'} (Permission denied)"
+
+    full = unwritable(out, OSError(errno.ENOSPC, "No space left on device"))  # no file named: the fixture's path
+    assert full.message == f"this host's disk is full: cannot write {out} (No space left on device)"
+
+
+def test_a_compressed_file_is_checked_against_its_compressed_size(tmp_path, files):
+    import dataclasses
+    import hashlib
+
+    stored = b"zstd frame standing in for the compressed file"
+    m = manifest_for(files)
+    data = m.databases[0]
+    m.databases[0] = dataclasses.replace(data, file=DATA + ".zst", compressed=fx.Compressed(
+        "zstd", len(stored), hashlib.sha256(stored).hexdigest()))
+    with fx.FixtureWriter(tmp_path / "app") as w:
+        w.path_for(DATA + ".zst").write_bytes(stored)
+        w.path_for(CODE).write_bytes(files[CODE])
+        w.write_manifest(m)
+    assert (tmp_path / "app" / (DATA + ".zst")).read_bytes() == stored
+
+
+def test_a_manifest_the_loader_would_refuse_is_never_written(tmp_path, files):
+    import dataclasses
+
+    w = fx.FixtureWriter(tmp_path / "app")
+    w.open()
+    try:
+        for rel, content in files.items():
+            w.path_for(rel).write_bytes(content)
+        with pytest.raises(FixtureError) as caught:
+            w.write_manifest(dataclasses.replace(manifest_for(files), fixture_id="a\tb"))
+        assert str(caught.value).startswith(f"manifest for {tmp_path / 'app'}: field 'fixture_id' contains control")
+    finally:
+        w.abort()
+
+
+def test_a_committed_writer_stays_closed_and_can_be_aborted_harmlessly(tmp_path, files):
+    def write(w):
+        for rel, content in files.items():
+            w.path_for(rel).write_bytes(content)
+        w.write_manifest(manifest_for(files))
+
+    w = fx.FixtureWriter(tmp_path / "app", force=True)
+    with w:
+        write(w)
+    w.open()  # --force: the fixture may be replaced, but not by this writer
+    try:
+        with pytest.raises(InternalError):
+            w.path_for(DATA)
+    finally:
+        w.abort()
+    replacing = fx.FixtureWriter(tmp_path / "app", force=True)  # the replacement path of commit
+    with replacing:
+        write(replacing)
+    replacing.abort()  # after the commit: nothing of the fixture goes
+    assert sorted(os.listdir(tmp_path)) == ["app"] and (tmp_path / "app" / "manifest.json").is_file()
+
+
+def test_a_writer_used_before_it_is_opened_or_over_an_existing_fixture(tmp_path, good):
+    w = fx.FixtureWriter(tmp_path / "app")
+    with pytest.raises(InternalError) as caught:
+        w.path_for(DATA)
+    assert caught.value.message == "FixtureWriter is not open (use it as a context manager)"
+    w.abort()  # before open: nothing to remove
+    with pytest.raises(ConflictError) as caught:
+        fx.FixtureWriter(good).open()
+    assert caught.value.message == f"{good} already exists"
+    assert caught.value.fix == "Choose another --out directory, or pass --force to replace it."
+
+
+def test_the_same_file_may_be_asked_for_twice(tmp_path):
+    w = fx.FixtureWriter(tmp_path / "app")
+    w.open()
+    try:
+        assert w.path_for(DATA) == w.path_for(DATA)
+    finally:
+        w.abort()

@@ -1,0 +1,106 @@
+"""The name rules at their edges, and the exact message and fix line a refused name gets
+(iris_ops.names): what the user reads before anything touches an instance."""
+
+from __future__ import annotations
+
+import pytest
+
+from iris_ops import names
+from iris_ops.errors import InvalidNameError, SystemTargetError, UsageError
+
+NAME_FIX = InvalidNameError.default_fix
+
+
+def refused(check, value, **kw):
+    with pytest.raises(UsageError) as caught:
+        check(value, **kw)
+    assert caught.value.exit_code == 2
+    return caught.value
+
+
+def test_a_shown_name_is_quoted_escaped_and_shortened():
+    assert names.shown("ok") == "'ok'"
+    assert names.shown("naïve\x1b[2J") == "'naïve\\x1b[2J'"
+    assert names.shown("x" * 40) == "'" + "x" * 40 + "'"
+    assert names.shown("x" * 41) == "'" + "x" * 40 + "…' (41 characters)"
+    assert names.shown("abcdef", limit=3) == "'abc…' (6 characters)"
+    assert names.shown(12) == "'12'"
+
+
+def test_namespace_messages():
+    error = refused(names.namespace, "1bad")
+    assert error.message == "invalid namespace name '1bad': use 1-64 characters, a letter or % first, then letters, digits, - or _"
+    assert error.fix == NAME_FIX
+    assert refused(names.namespace, "", what="target namespace").message.startswith("invalid target namespace name ''")
+    assert refused(names.namespace, None).message.startswith("invalid namespace name 'None'")
+    assert names.namespace("%sys") == "%SYS" and names.namespace("a" * 64) == "A" * 64
+    refused(names.namespace, "a" * 65)
+
+
+def test_database_messages():
+    error = refused(names.database, "%DB")
+    assert error.message == "invalid database name '%DB': use 1-64 characters, a letter first, then letters, digits, - or _"
+    assert error.fix == NAME_FIX
+    assert refused(names.database, 7).message.startswith("invalid database name '7'")
+    assert names.database("app_Data-1") == "APP_DATA-1"
+
+
+def test_resource_names_at_their_limits():
+    assert names.resource("R") == "R" and names.resource("r" * 64) == "r" * 64
+    for bad in ("", "r" * 65, "a\x7fb", "a\x1fb", 5):
+        error = refused(names.resource, bad)
+        assert error.fix == "Check the resource named in the database label (the fixture's manifest shows it)."
+    assert refused(names.resource, "a,b").message == \
+        "invalid resource name 'a,b': IRIS resource names are 1-64 characters without ',' or ':'"
+
+
+def test_a_system_resource_is_one_with_percent_right_after_the_first_underscore():
+    assert names.is_system_resource("%DB_%DEFAULT")
+    assert not names.is_system_resource("%DB_USER")
+    assert not names.is_system_resource("App_Res_%1")  # the first underscore decides
+    assert not names.is_system_resource("NoUnderscore%")
+    assert names.user_resource("App_Res_%1") == "App_Res_%1"
+    with pytest.raises(SystemTargetError) as caught:
+        names.user_resource("%DB_%DEFAULT")
+    assert caught.value.message == "refusing to create or delete system resource %DB_%DEFAULT"
+    assert caught.value.exit_code == 3
+
+
+def test_system_namespaces_and_databases():
+    with pytest.raises(SystemTargetError) as caught:
+        names.user_namespace("%sys", action="restore over")
+    assert caught.value.message == "refusing to restore over system namespace %SYS"
+    assert names.user_namespace("app", action="delete") == "APP"
+    assert names.is_system_namespace("hslib") and names.is_system_namespace("%Anything")
+    assert not names.is_system_namespace("USER")
+    assert names.is_system_database("IRISLIB") and names.is_system_database("irissys")
+    assert not names.is_system_database("USER")
+
+
+def test_derived_database_names_and_the_64_character_limit():
+    assert names.derived_database("t1", "data") == "T1_DATA"
+    assert names.derived_database("n" * 59, "DATA") == "N" * 59 + "_DATA"  # exactly 64
+    error = refused(names.derived_database, "n" * 60, suffix="DATA")
+    assert error.message == (f"namespace '{'n' * 40}…' (60 characters) is too long: the database name "
+                             f"'{'N' * 60}_DATA' it needs exceeds 64 characters")
+    assert error.fix == "Use a namespace name of at most 59 characters."
+    long = refused(names.derived_database, "n" * 70, suffix="CODE")
+    assert f"'{'N' * 70}_C…' (75 characters)" in long.message
+    with pytest.raises(InvalidNameError):
+        names.derived_database("bad name", "DATA")
+
+
+def test_instance_paths_and_directories():
+    assert names.instance_path("/usr/irissys/mgr/user/IRIS.DAT") == "/usr/irissys/mgr/user/IRIS.DAT"
+    for bad in ("relative/x", "/a//b", "/a/./b", "/a/../b", "/a/..", "/a b", 3):
+        error = refused(names.instance_path, bad)
+        assert error.fix == "Check the directory reported by the instance or the one you passed."
+    error = refused(names.instance_path, "/a/../b")
+    assert error.message == ("unsafe path '/a/../b': instance paths must be absolute and use only letters, "
+                             "digits, '.', '_', '-' and '/' (no '..')")
+    assert refused(names.instance_path, "/" + "d" * 130 + " x", what="staging directory").message.startswith(
+        "unsafe staging directory '/" + "d" * 119 + "…' (133 characters): instance paths")
+    assert names.directory("/usr/irissys/mgr/user") == "/usr/irissys/mgr/user/"
+    assert names.directory("/usr/irissys/mgr/user/") == "/usr/irissys/mgr/user/"
+    assert refused(names.directory, "x").message.startswith("unsafe directory 'x'")
+    assert refused(names.directory, "x", what="cache").message.startswith("unsafe cache 'x'")
