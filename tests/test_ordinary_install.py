@@ -65,6 +65,8 @@ USER_VARIABLES = {
     # plugins' settings (tests/test_secrets.py registers plugins that add them)
     "IRIS_OPS_INSTANCE_PASSWORD", "IRIS_OPS_LDAP_URL",
     "MY_PW",  # a variable a user names with iris-ops-security's --password-env
+    # a user's own variables, as the masking and child-environment tests set them
+    "PROCESS_WIDE_TOKEN", "IRIS_OPS_SECRET",
     "DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_CONFIG",
     "COLUMNS", "PATH", "PWD", "HOME", "DEBIAN_FRONTEND", "PYTHONDONTWRITEBYTECODE",
 }
