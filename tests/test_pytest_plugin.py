@@ -565,7 +565,9 @@ def test_pools_under_xdist_hand_out_each_namespace_once_and_say_what_failed(proj
                       "test_a.py", "test_b.py")
     assert done.returncode == 1, done.stdout + done.stderr
     assert "1 failed, 4 passed" in done.stdout, done.stdout
-    failed = re.findall(r"(?s)iris-ops could not restore 'broken' into PYT_\w+: (.*?)\nfix: ", done.stdout)
+    # the failure's section (the short summary repeats the message, whole where pytest sees CI set)
+    failures = done.stdout.split("short test summary info")[0]
+    failed = re.findall(r"(?s)iris-ops could not restore 'broken' into PYT_\w+: (.*?)\nfix: ", failures)
     assert len(failed) == 1 and "IRIS.DAT: size failed" in failed[0], done.stdout
     assert "recreate it with `iris-ops backup`" in done.stdout
     assert "During handling" not in done.stdout
