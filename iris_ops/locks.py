@@ -57,6 +57,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator
 
 from iris_ops import objectscript as os_
+from iris_ops import signals
 from iris_ops.errors import ConflictError, DeadlineExceeded, InstanceError, IrisOpsError
 
 if TYPE_CHECKING:
@@ -278,7 +279,11 @@ def holding(op: "Operation", namespace: str, *, wait: float, freeze: bool = Fals
                 "anything this one left."))
             raise refused[0]
         try:
-            taken.append(Keepalive(_take(op, script)))
+            session = _take(op, script)  # ends its session itself on any failure
+            # Starting the thread waits for it, and a signal may arrive there: recorded before any
+            # signal can stop this, the holder is ended by the block's end, not left to its keepalives.
+            with signals.finishing("the lock's keepalive starts"):
+                taken.append(Keepalive(session))
         except IrisOpsError as exc:
             refused.append(exc)
             raise

@@ -33,7 +33,7 @@ import threading
 from typing import Iterator
 
 __all__ = ["HANDLED", "Interrupted", "signal_name", "exit_code_of", "committed", "stopped_by", "handled", "shielded",
-           "point_of_no_return"]
+           "finishing", "point_of_no_return"]
 
 #: The signals that stop a task with cleanup.  SIGHUP does not exist on Windows.
 HANDLED: tuple[signal.Signals, ...] = tuple(
@@ -99,7 +99,7 @@ def _handler(signum: int, frame) -> None:  # noqa: ARG001 - signal handler signa
     if _state.shield_depth:
         _state.pending = signum
         if _state.completing is not None:
-            _say(f"{signal_name(signum)} received while {_state.completing} completes; it finishes first")
+            _say(f"{signal_name(signum)} received while {_state.completing}; it finishes first")
         else:
             _say(f"{signal_name(signum)} received during cleanup; stopping once it has finished")
         return
@@ -164,13 +164,26 @@ def shielded() -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def finishing(what: str) -> Iterator[None]:
+    """A short step that must not stop halfway, as :func:`shielded`, with its own words on stderr:
+    ``what`` says what is under way (e.g. "the lock's keepalive starts").  For steps where something
+    acquired is being recorded for its cleanup, so that a signal cannot fall between the two."""
+    outer, _state.completing = _state.completing, what
+    try:
+        with shielded():
+            yield
+    finally:
+        _state.completing = outer
+
+
+@contextlib.contextmanager
 def point_of_no_return(what: str) -> Iterator[None]:
     """The block that makes an operation's outcome final (``what`` names the outcome, e.g. "the
     restore").  A signal arriving inside waits for it, as in :func:`shielded`.  If the block
     completes, the operation is done: the waiting signal, and any later one until the task ends,
     is noted on stderr and ignored (the task reports its result and exits as without it).  If it
     raises, the operation is not done, and the signal is raised as after any shielded block."""
-    outer, _state.completing = _state.completing, what
+    outer, _state.completing = _state.completing, f"{what} completes"
     try:
         with shielded():
             yield

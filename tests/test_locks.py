@@ -520,3 +520,48 @@ def test_a_living_holder_keeps_its_lock_and_a_stopped_one_loses_it_and_says_so(h
             proc.stdin.close()
         proc.wait(timeout=30)
     assert _lock_free(host, "LAPSE")
+
+
+_SIGNALLED_AT_START = """
+import os, signal, sys, threading
+from iris_ops import locks, script_builders, signals
+from iris_ops.operations.context import operation_from_flags
+
+class SignalledAsItStarts(locks.Keepalive):
+    def __init__(self, session):
+        super().__init__(session)  # its thread runs: a Ctrl-C now, before the holder is recorded
+        os.kill(os.getpid(), signal.SIGINT)
+
+locks.Keepalive = SignalledAsItStarts
+op = operation_from_flags("restore", {})
+try:
+    with signals.handled(), op.bound(), locks.holding(op, sys.argv[1], wait=0):
+        op.runner.run(script_builders.wd_suspended(), changes=False)
+        print("NOT INTERRUPTED", flush=True)
+except KeyboardInterrupt as exc:
+    print("INTERRUPTED", type(exc).__name__, flush=True)
+print("keepalives left:", sum(t.name == "iris-ops-lock-keepalive" for t in threading.enumerate()), flush=True)
+sys.stdin.read()  # alive, as `inv` or a test session would be after an interrupted task
+"""
+
+
+def test_a_signal_as_the_keepalive_starts_still_ends_the_holder(host, tmp_path):
+    """Starting the keepalive thread waits for it, and a Ctrl-C can land in that wait.  The
+    holder is recorded for the block's end first, so the interrupted operation ends its session and
+    its keepalives: in a process that lives on, the lock does not stay held by a thread nobody ends."""
+    proc = subprocess.Popen([sys.executable, "-c", _SIGNALLED_AT_START, "KEEPSIG"], cwd=tmp_path, env=_env(host),
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        said = []
+        for line in proc.stdout:  # structlog, not configured here, logs to stdout too
+            if line.startswith(("INTERRUPTED", "NOT INTERRUPTED", "keepalives left")):
+                said.append(line.strip())
+            if len(said) == 2:
+                break
+        assert said == ["INTERRUPTED Interrupted", "keepalives left: 0"], said
+        assert _lock_free(host, "KEEPSIG"), "the interrupted operation's lock is still held"
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=30)
+    err = proc.stderr.read()
+    assert "SIGINT received while the lock's keepalive starts; it finishes first" in err, err

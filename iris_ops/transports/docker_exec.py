@@ -210,12 +210,15 @@ def exec_command(
         remaining(deadline, what)
         sock = api.exec_start(exec_id, socket=True)
 
-    response, reader = buffered_reader(sock)
-    raw = raw_socket(sock)
+    # From here the connection is closed whatever stops this (a signal included): its end is the
+    # end of the process's input, so nothing it runs waits for a client that has gone.
+    response = raw = None
     feeder = None
     out: list[bytes] = []
     err: list[bytes] = []
     try:
+        response, reader = buffered_reader(sock)
+        raw = raw_socket(sock)
         frames = FrameReader(reader, raw, deadline, what)
         try:
             ended = False
@@ -247,12 +250,10 @@ def exec_command(
                     fix="The Docker engine dropped the connection; check `docker ps` and retry.",
                 ) from feeder.error
     finally:
-        with contextlib.suppress(Exception):
-            sock.close()
-        with contextlib.suppress(Exception):
-            response.close()
-        with contextlib.suppress(Exception):
-            raw.close()
+        for part in (sock, response, raw):
+            if part is not None:
+                with contextlib.suppress(Exception):
+                    part.close()
 
     exit_code = exec_exit_code(api, container, exec_id, deadline, what)
     if exit_code != 0:

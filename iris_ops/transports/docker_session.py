@@ -36,8 +36,13 @@ class DockerSession(OpenSession):
         with translate_errors(api, container, self.what):
             self.exec_id = api.exec_create(container, argv, stdout=True, stderr=True, stdin=True, tty=False)["Id"]
             self.sock = api.exec_start(self.exec_id, socket=True)
-        self.response, self.reader = buffered_reader(self.sock)
-        self.raw = raw_socket(self.sock)
+        try:
+            self.response, self.reader = buffered_reader(self.sock)
+            self.raw = raw_socket(self.sock)
+        except BaseException:  # no session object for the caller to close: the session ends here
+            with contextlib.suppress(Exception):
+                self.sock.close()
+            raise
         self.output = bytearray()
         self.ended = False
 

@@ -82,14 +82,14 @@ def fill_disk(sc: SimContainer) -> None:
     assert code == 0, err
 
 
-def wait_for_late_sessions(sc: SimContainer, timeout: float = 60) -> None:
+def wait_for_late_sessions(sc: SimContainer, timeout: float = 60, where: str = "") -> None:
     """The instance still runs what a client gave up on: wait until no session is left."""
     deadline = time.monotonic() + timeout
     while True:
-        code, out, _ = sc.exec(["sh", "-c", "ps -o args | grep -c '[i]ris.* session' || true"])
-        if out.decode().strip() in ("0", ""):
+        code, out, _ = sc.exec(["sh", "-c", "ps -o pid,stat,args | grep '[i]ris.* session' || true"])
+        if not out.decode().strip():
             return
-        assert time.monotonic() < deadline, "a late session never ended"
+        assert time.monotonic() < deadline, f"{where}: a late session never ended:\n{out.decode()}"
         time.sleep(0.2)
 
 

@@ -106,7 +106,7 @@ def test_restore_at_random_moments(shared_sim, rel_cli, fx):
             assert rel_cli("delete-ns", "--ns", "RND", "--yes")[0] == 0
         else:
             assert code == 128 + signum and "cleanup ran" in err, f"{where}: exit {code}\n{err}"
-            beds.wait_for_late_sessions(sc)  # a session the client gave up on stops at its guard
+            beds.wait_for_late_sessions(sc, where=where)  # a session the client gave up on stops at its guard
             after = sc.instance.listing()
             assert comparable(after) == before and leftovers_in(after) == [], f"{where}: something was left"
     _doctor_clean(rel_cli, f"seed {SEED}, restores")
@@ -129,7 +129,7 @@ def test_delete_ns_at_random_moments(shared_sim, rel_cli, fx):
             if "again to finish" not in err:  # stopped before its plan was written: nothing deleted
                 assert "cleanup ran" in err and _rows(sc) == [(1,)], f"{where}: {err}"
                 assert not sc.exists(f"{sc.instance.manager_directory()}iris-ops-delete-RND.json"), where
-            beds.wait_for_late_sessions(sc)
+            beds.wait_for_late_sessions(sc, where=where)
             code, _, err = rel_cli("delete-ns", "--ns", "RND", "--yes")  # as it says: it finishes
             assert code == 0, f"{where}: the rerun: {err}"
         after = sc.instance.listing()
@@ -155,7 +155,7 @@ def test_backup_at_random_moments(shared_sim, rel_cli, fx, tmp_path):
         else:
             assert code == 128 + signum and "cleanup ran" in err, f"{where}: exit {code}\n{err}"
             assert not out.exists(), f"{where}: a fixture was left"
-        beds.wait_for_late_sessions(sc)
+        beds.wait_for_late_sessions(sc, where=where)
         assert host_leftovers(tmp_path) == [], f"{where}: {host_leftovers(tmp_path)}"
         after = sc.instance.listing()
         assert not after["frozen"] and leftovers_in(after) == [], f"{where}: {leftovers_in(after)}"
