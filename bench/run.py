@@ -1,8 +1,9 @@
 """The iris-ops benchmark: every byte path against the real engine's limits, in one run.
 
-    .venv/bin/python bench/run.py                 # 1 GiB database (about 6 minutes)
-    .venv/bin/python bench/run.py --quick         # 128 MiB, fewer repeats (about a minute)
+    .venv/bin/python bench/run.py                 # 1 GiB, plain storage and XFS (about 15 minutes)
+    .venv/bin/python bench/run.py --quick         # 128 MiB, fewer repeats (a few minutes)
     .venv/bin/python bench/run.py --size 4G --json bench/results-4g.json
+    .venv/bin/python bench/run.py --storage plain # without the XFS half (no root or xfsprogs needed)
 
 It uses the suite's test bed: a reachable Docker engine or a private dockerd
 (:func:`iris_ops_sim.dockerd.engine`), the ``iris-ops-sim`` image built from this checkout,
@@ -27,8 +28,17 @@ of Docker Desktop or of a remote engine gets it:
 * the backup with the host-side read (root and a local engine) apart, under ``*_host_read``;
 * small and typical databases, zstd on the typical fixture, start-up times.
 
-Each headline figure is the median of three runs, with their min and max.  It prints a table
-with the targets of issues 12 and 24 and writes the raw figures and the ratios as JSON.
+Each headline figure is the median of three runs, with their min and max.
+
+Every figure is taken twice (``--storage both``, the default): once with the instance's data on
+the container's own filesystem (plain storage: overlay2 on this host), and once with it on an XFS
+filesystem that shares blocks (``mkfs.xfs -m reflink=1`` in a loop file, bound into the container
+as ``--data-dir``, removed at the end; root and Debian's ``xfsprogs``), where the backup's
+staging copy, the cache fill and every clone are reflinks.  On XFS a 1 GiB run also clones a
+4 GiB database (``clone_4g``), for the ratio of the two clones.  The JSON keeps both halves under
+``storage`` (each with the filesystem it measured); its top-level ``raw`` and ``ratios`` are plain
+storage's, with the XFS headline figures (``xfs_*``) among the ratios.  It prints a table with the
+targets of issues 12 and 24 per storage.
 Figures it cannot take (a feature not built yet) are ``null`` and say why under ``missing``.
 """
 
@@ -53,6 +63,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from summary import print_table  # noqa: E402  (bench/summary.py: the table it prints)
+from targets import TARGETS, ratios_of, verdicts_of, xfs_headlines  # noqa: E402  (bench/targets.py)
 from measure import (  # noqa: E402  (bench/measure.py: how the benchmark measures)
     CHUNK,
     MIB,
@@ -61,7 +72,6 @@ from measure import (  # noqa: E402  (bench/measure.py: how the benchmark measur
     median_run,
     medians_alternated,
     parse_size,
-    ratio,
     run_cli,
     run_measured,
     sessions,
@@ -76,26 +86,6 @@ from iris_ops_sim import dockerd, image, simcontainer  # noqa: E402
 from iris_ops.transports import docker_exec, docker_files  # noqa: E402
 
 BIN = Path(sys.executable).parent
-
-#: the targets (issues 12 and 24): ratio name -> (comparison, bound).  Every time is taken through
-#: the engine, as a user of Docker Desktop or a remote engine gets it: the host-side read (root
-#: and a local engine) is measured apart, under ``*_host_read`` keys, and has no target.
-TARGETS = {
-    "backup_over_archive_read": ("<=", 1.5),
-    "backup_speedup_vs_docker_cp": (">=", 1.3),
-    "window_over_container_cp": ("<=", 1.2),
-    "restore_over_archive_write": ("<=", 1.5),
-    "restore_fill_over_archive_write": ("<=", 2.3),
-    "clone_over_container_cp": ("<=", 1.3),
-    "small_clone_over_run": ("<=", 4.0),
-    "validate_over_hash": ("<=", 1.15),
-    "peak_rss_mib": ("<=", 80.0),
-    "list_over_inv_version": ("<=", 1.3),
-    "zstd_size_ratio": (">=", 10.0),
-    "zstd_backup_over_plain": ("<=", 1.2),
-    "zstd_restore_over_plain": ("<=", 1.2),
-}
-
 
 class Bench:
     def __init__(self, args: argparse.Namespace, eng: dockerd.Engine, sc: simcontainer.SimContainer, work: Path):
@@ -353,20 +343,33 @@ def measure_big(b: Bench, big_dat: str, size: int, work: Path) -> None:
     raw["container_cp_into_freed_space_samples"] = b.container_cp_into_freed_space(big_dat)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", default="1G", help="size of the filled database: 256M, 1G, 4G (default 1G)")
-    parser.add_argument("--quick", action="store_true", help="128 MiB and fewer repeats: about a minute")
-    parser.add_argument("--json", default=str(ROOT / "bench" / "results.json"), help="where to write the figures")
-    args = parser.parse_args(argv)
-    args.size_mib = 128 if args.quick else parse_size(args.size)
-    args.typical_mib = 64 if args.quick else 256
-    args.typical_batches = 2 if args.quick else 8
-    args.repeats = 5 if args.quick else 10
-    args.compress_supported = compress_supported()
-    started = datetime.datetime.now(datetime.timezone.utc)
+def measure_clone_at(b: Bench, size_mib: int, work: Path) -> dict:
+    """A clone of a ``size_mib`` database (the median of ``RUNS``): seeded, backed up, restored
+    once (which fills the cache), then cloned; everything it made removed, untimed."""
+    ns = f"C{size_mib}"
+    b.sc.instance.create_database(ns, size_mb=size_mib, namespace=ns, fill=True)
+    os.sync()
+    fixture = work / f"fx-{ns}"
+    b.backup(ns, fixture)
+    b.restore(fixture, f"{ns}F")
+    clones = [b.restore(fixture, f"{ns}R{k}") for k in range(RUNS)]
+    b.delete_ns(f"{ns}F", *(f"{ns}R{k}" for k in range(RUNS)), ns)
+    b.empty_cache()
+    shutil.rmtree(fixture)
+    return median_run(clones)
 
-    with bench_container("iris-ops-bench-") as (work, eng, client, sc):
+
+def filesystem(b: Bench) -> str:
+    """The filesystem under the instance's manager directory, as the container sees it."""
+    out = b.exec(["sh", "-c", f"df -T {b.sc.instance.manager_directory()} 2>/dev/null || df {b.sc.instance.manager_directory()}"])
+    lines = out.decode(errors="replace").split("\n")
+    return " ".join(lines[1].split()[:2]) if len(lines) > 1 else "unknown"
+
+
+def measure_storage(args: argparse.Namespace, data_dir: Path | None) -> tuple[dict, dict]:
+    """Every figure with the instance's data in ``data_dir`` (None: the container's own
+    filesystem): (raw figures, missing figures)."""
+    with bench_container("iris-ops-bench-", data_dir) as (work, eng, client, sc):
         b = Bench(args, eng, sc, work)
         dirs = b.seed()
         # What seeding wrote must not be billed to the first measure (the backup's staged copy
@@ -378,6 +381,7 @@ def main(argv: list[str] | None = None) -> int:
         engine_info = client.version()
         raw["engine"] = {"version": engine_info.get("Version"), "api": engine_info.get("ApiVersion"),
                          "storage_driver": client.info().get("Driver"), "private": eng.private is not None}
+        raw["filesystem"] = filesystem(b)
 
         measure_big(b, big_dat, size, work)
         fx_small = work / "fx-small"
@@ -406,43 +410,63 @@ def main(argv: list[str] | None = None) -> int:
             "iris_ops_run": [str(BIN / "iris-ops"), "run", "--ns", "%SYS", "Write 1"],
         }, quiet)
         raw["startup"] = {**{k: round(v, 4) for k, v in startup.items()}, "runs": n, "bytecode": "cached"}
+        if data_dir is not None and args.size_mib == 1024:
+            raw["clone_4g"] = measure_clone_at(b, 4096, work)
+    return raw, b.missing
 
-    zstd = raw.get("zstd") or {}
-    cp_total = (raw.get("docker_cp_method") or {}).get("total")
-    write = raw["archive_write_seconds"]
-    ratios = {
-        "backup_over_archive_read": ratio(raw["backup"]["wall"], raw["archive_read_seconds"]),
-        "backup_speedup_vs_docker_cp": ratio(cp_total, raw["backup"]["wall"]),
-        "window_over_container_cp": ratio(raw["backup"]["window"], raw["container_cp_seconds"]),
-        "restore_over_archive_write": ratio(raw["restore"]["wall"], write),
-        "restore_fill_over_archive_write": ratio(raw["restore_fill"]["wall"], write),
-        "clone_over_container_cp": ratio(raw["clone"]["wall"], raw["container_cp_seconds"]),
-        "small_clone_over_run": ratio(raw["small_clone"]["wall"], raw["startup"]["iris_ops_run"]),
-        "validate_over_hash": ratio(raw["validate"]["wall"], raw["hash_seconds"]),
-        "peak_rss_mib": max(raw[k]["peak_rss_mib"] for k in
-                            ("backup", "backup_host_read", "restore", "restore_fill", "clone", "validate")),
-        "list_over_inv_version": ratio(raw["startup"]["iris_ops_list"], raw["startup"]["inv_version"]),
-        "zstd_size_ratio": ratio(zstd.get("plain_bytes"), zstd.get("zstd_bytes")),
-        "zstd_backup_over_plain": ratio((zstd.get("backup") or {}).get("wall"), raw["typical_backup"]["wall"]),
-        "zstd_restore_over_plain": ratio((zstd.get("restore") or {}).get("wall"), raw["typical_restore"]["wall"]),
-        # the shortcut apart, for the record (no target)
-        "backup_host_read_over_archive_read": ratio(raw["backup_host_read"]["wall"], raw["archive_read_seconds"]),
-    }
-    verdicts = {}
-    for name, (op, bound) in TARGETS.items():
-        value = ratios.get(name)
-        verdicts[name] = None if value is None else (value <= bound if op == "<=" else value >= bound)
 
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", default="1G", help="size of the filled database: 256M, 1G, 4G (default 1G)")
+    parser.add_argument("--quick", action="store_true", help="128 MiB and fewer repeats: a few minutes")
+    parser.add_argument("--storage", choices=("plain", "xfs", "both"), default="both",
+                        help="where the instance keeps its data: the container's filesystem, XFS, or both (default)")
+    parser.add_argument("--json", default=str(ROOT / "bench" / "results.json"), help="where to write the figures")
+    args = parser.parse_args(argv)
+    args.size_mib = 128 if args.quick else parse_size(args.size)
+    args.typical_mib = 64 if args.quick else 256
+    args.typical_batches = 2 if args.quick else 8
+    args.repeats = 5 if args.quick else 10
+    args.compress_supported = compress_supported()
+    wanted = ("plain", "xfs") if args.storage == "both" else (args.storage,)
+    if "xfs" in wanted:
+        from iris_ops_sim import xfs
+
+        why = xfs.blocker()
+        if why:
+            print(f"bench/run.py: XFS figures need an XFS volume, and {why}; run as root with Debian's xfsprogs, "
+                  "or pass --storage plain", file=sys.stderr)
+            return 2
+    started = datetime.datetime.now(datetime.timezone.utc)
+
+    halves: dict[str, dict] = {}
+    for storage in wanted:
+        with contextlib.ExitStack() as stack:
+            data_dir = None
+            if storage == "xfs":
+                # sparse: it costs what is written (the 4 GiB clone's database and fixture included)
+                volume = xfs.XfsVolume(size_mb=8 * max(args.size_mib, 4096) + 8192).create()
+                stack.callback(volume.remove)
+                data_dir = volume.new_directory("bench")
+            raw, missing = measure_storage(args, data_dir)
+        ratios = ratios_of(raw)
+        halves[storage] = {"raw": raw, "ratios": ratios, "met": verdicts_of(ratios), "missing": missing}
+
+    main_half = halves.get("plain") or halves["xfs"]
+    ratios = dict(main_half["ratios"])
+    if "xfs" in halves:
+        ratios.update(xfs_headlines(args.size_mib, halves["xfs"]["raw"], halves["xfs"]["ratios"]))
     result = {
         "date": started.isoformat(timespec="seconds"),
         "size_mib": args.size_mib,
         "quick": args.quick,
         "machine": machine(),
-        "raw": raw,
+        "storage": {name: {"filesystem": half["raw"]["filesystem"], **half} for name, half in halves.items()},
+        "raw": main_half["raw"],
         "ratios": ratios,
         "targets": {k: f"{op} {bound}" for k, (op, bound) in TARGETS.items()},
-        "met": verdicts,
-        "missing": b.missing,
+        "met": verdicts_of(ratios),
+        "missing": main_half["missing"],
     }
     Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
     print_table(result)

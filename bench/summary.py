@@ -6,11 +6,19 @@ from measure import RUNS
 
 
 def print_table(result: dict) -> None:
-    raw, ratios = result["raw"], result["ratios"]
+    """The figures of each storage the run measured, then every ratio with its target."""
     m = result["machine"]
+    halves = result.get("storage") or {"plain": {"raw": result["raw"], "filesystem": "?"}}
+    engine = next(iter(halves.values()))["raw"]["engine"]
     print(f"\niris-ops benchmark, {result['size_mib']} MiB, {result['date']}; {m['nproc']} cores, {m['memory']}, "
-          f"kernel {m['kernel']}, Docker {raw['engine']['version']} ({raw['engine']['storage_driver']})")
-    size = result["size_mib"]
+          f"kernel {m['kernel']}, Docker {engine['version']} ({engine['storage_driver']})")
+    for name, half in halves.items():
+        print(f"\n== {name} storage: the instance's data on {half['filesystem']}")
+        print_figures(half["raw"], result["size_mib"])
+    print_ratios(result)
+
+
+def print_figures(raw: dict, size: int) -> None:
     spreads = {"hash_seconds": raw.get("hash_spread"), "archive_read_seconds": raw.get("archive_read_spread"),
                "archive_write_seconds": raw.get("archive_write_spread"),
                "container_cp_seconds": raw.get("container_cp_spread")}
@@ -62,8 +70,19 @@ def print_table(result: dict) -> None:
         rate = f"{mib / seconds:8.0f}" if mib and seconds else " " * 8
         rng = f"  {low:.3f}-{high:.3f}" if low is not None and high is not None else ""
         print(f"{label:44} {seconds:9.3f} {rate}{rng}")
+    if raw.get("clone_4g"):
+        print(f"{'clone of a 4 GiB database':44} {raw['clone_4g']['wall']:9.3f}")
     print(f"peak client RSS (MiB): backup {raw['backup']['peak_rss_mib']}, restore {raw['restore']['peak_rss_mib']}, "
           f"validate {raw['validate']['peak_rss_mib']}")
+
+
+def print_ratios(result: dict) -> None:
+    halves = result.get("storage") or {}
+    ratios = result["ratios"]
+    if "xfs" in halves:  # the XFS half's own ratios, beside plain storage's
+        print(f"\n{'ratio':34} {'xfs':>8}")
+        for name, value in halves["xfs"]["ratios"].items():
+            print(f"{name:34} {'-' if value is None else f'{value:.2f}':>8}")
     print(f"\n{'ratio':34} {'value':>8} {'target':>8}  met")
     for name, value in ratios.items():
         met = result["met"].get(name)

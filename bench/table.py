@@ -68,20 +68,25 @@ def render(paths: list[str]) -> str:
     for name in first["ratios"]:
         cells = []
         for r in runs:
-            value, met = r["ratios"][name], r["met"][name]
+            value, met = r["ratios"].get(name), r["met"].get(name)
             cells.append(f"{fmt(value)}" + ("" if met is None or met else " **no**"))
         out.append(f"| {name} | {first['targets'][name]} | {' | '.join(cells)} |")
     out += ["", *_met_summary(runs, first), "", "Times in seconds.", ""]
-    out += ["| size | hash | archive read | archive write | container cp | backup (window) | validate | restore | "
-            "clone | docker-cp method | peak RSS |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    out += ["| size, storage | hash | archive read | archive write | container cp | backup (window) | validate | "
+            "restore --no-cache | first restore | clone | docker-cp method | peak RSS |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in sorted(results, key=lambda r: (r["size_mib"], r["date"])):
-        w = r["raw"]
-        rss = r["ratios"]["peak_rss_mib"]
-        out.append(f"| {r['size_mib']} MiB ({r['date'][11:16]}) | {fmt(w['hash_seconds'])} | "
-                   f"{fmt(w['archive_read_seconds'])} | {fmt(w['archive_write_seconds'])} | "
-                   f"{fmt(w['container_cp_seconds'])} | {fmt(w['backup']['wall'])} ({fmt(w['backup']['window'])}) | "
-                   f"{fmt(w['validate']['wall'])} | {fmt(w['restore']['wall'])} | {fmt(w['clone']['wall'])} | "
-                   f"{fmt((w.get('docker_cp_method') or {}).get('total'))} | {rss:.0f} MiB |")
+        # plain storage and XFS side by side: a row each (a run before the XFS half: plain only)
+        for storage, half in (r.get("storage") or {"plain": r}).items():
+            w = half["raw"]
+            rss = half["ratios"]["peak_rss_mib"]
+            fill = (w.get("restore_fill") or {}).get("wall")
+            out.append(f"| {r['size_mib']} MiB, {storage} ({r['date'][11:16]}) | {fmt(w['hash_seconds'])} | "
+                       f"{fmt(w['archive_read_seconds'])} | {fmt(w['archive_write_seconds'])} | "
+                       f"{fmt(w['container_cp_seconds'])} | {fmt(w['backup']['wall'])} ({fmt(w['backup']['window'])}) | "
+                       f"{fmt(w['validate']['wall'])} | {fmt(w['restore']['wall'])} | {fmt(fill)} | "
+                       f"{fmt(w['clone']['wall'])} | {fmt((w.get('docker_cp_method') or {}).get('total'))} | "
+                       f"{rss:.0f} MiB |")
     return "\n".join(out) + "\n"
 
 
