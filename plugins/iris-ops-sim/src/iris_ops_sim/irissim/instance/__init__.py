@@ -6,7 +6,6 @@ every class module at start-up would cost each one more than most scripts run.
 """
 
 from ..objectscript import runtime as _runtime
-from .sql import SqlResult
 from .state import SimInstance
 from .writer import Writer
 
@@ -32,3 +31,11 @@ CLASS_MODULES: dict[str, tuple[str, ...]] = {
 
 for _module, _names in CLASS_MODULES.items():
     _runtime.provide(__name__ + "." + _module, *_names)
+
+
+def __getattr__(name: str):
+    if name == "SqlResult":  # on first use: a session that runs no SQL never loads the SQL module
+        from .sql import SqlResult
+
+        return SqlResult
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -34,10 +34,10 @@ from . import datfile
 from .fs import USERS, ContainerFS, normalize
 from .journal import JournalMixin
 from .mounts import AlreadyMounted, MountError, MountsMixin
-from .sql import SqlMixin
 from .writedaemon import FrozenWaitCancelled, WriteDaemonMixin
 
 if TYPE_CHECKING:
+    from .sql import SqlResult
     from .writer import Writer
 
 __all__ = [
@@ -78,7 +78,7 @@ def _qlist_version(zversion: str) -> str:
     return ".".join(parts + [m.group(2), "0"])
 
 
-class SimInstance(MountsMixin, WriteDaemonMixin, JournalMixin, SqlMixin):
+class SimInstance(MountsMixin, WriteDaemonMixin, JournalMixin):
     """One simulated IRIS instance inside a container (see docs/ARCHITECTURE.md)."""
 
     def __init__(self, fs: ContainerFS, name: str, install_dir: str, data_dir: str | None = None) -> None:
@@ -497,7 +497,12 @@ class SimInstance(MountsMixin, WriteDaemonMixin, JournalMixin, SqlMixin):
                 return [f"database contents damaged: {r}" for r in rows]
         return []
 
-    # --- the background writer ---------------------------------------------------------------
+    # --- SQL and the background writer -------------------------------------------------------
+
+    def sql(self, namespace: str, statement: str, params: tuple = ()) -> SqlResult:
+        from .sql import execute  # lazily: a session that runs no SQL never loads the SQL module
+
+        return execute(self, namespace, statement, params)
 
     def start_writer(self, namespace: str, table: str, column: str, interval: float = 0.01,
                      mode: str = "update") -> "Writer":

@@ -26,7 +26,6 @@ What the simulator does, and where it is stricter or simpler [SIM]:
 
 from __future__ import annotations
 
-import hashlib
 from typing import TYPE_CHECKING
 
 from .runtime import IrisError
@@ -40,6 +39,8 @@ MAX_LEVEL = 255
 
 
 def _digest(image: bytes) -> str:
+    import hashlib  # lazily: most sessions open no transaction, and OpenSSL's hashes cost each one a load
+
     return hashlib.sha1(image).hexdigest()
 
 
