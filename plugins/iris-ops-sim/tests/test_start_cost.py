@@ -16,9 +16,9 @@ from iris_ops_sim.irissim.objectscript import runtime
 from iris_ops_sim.irissim.objectscript.evaluator import takes
 
 #: Never on the path of a session that runs no SQL: dataclasses imports inspect (with ast, dis,
-#: tokenize), the SQL module its regular expressions and sqlite3, and site (the launcher's -S) a
-#: virtual environment's .pth files.
-HEAVY = ("dataclasses", "inspect", "ast", "irissim.instance.sql", "sqlite3", "site")
+#: tokenize), the SQL module its regular expressions and sqlite3, hashlib OpenSSL, typing is for
+#: type checkers only, and site (the launcher's -S) reads a virtual environment's .pth files.
+HEAVY = ("dataclasses", "inspect", "ast", "irissim.instance.sql", "sqlite3", "hashlib", "typing", "site")
 
 
 def _imported(host, script: str) -> tuple[str, set[str]]:

@@ -36,11 +36,12 @@ import fcntl
 import os
 import struct
 import zlib
-from typing import TYPE_CHECKING, Iterator
 
+TYPE_CHECKING = False  # typing's own flag would cost every simulator process the import of typing
 if TYPE_CHECKING:
     import sqlite3
     from pathlib import Path
+    from typing import Iterator
 
 __all__ = [
     "BLOCK", "FORMAT", "LABEL_BLOCKS", "CRC_TABLE_OFFSET", "CRC_TABLE_BLOCKS", "MAX_IMAGE_BLOCKS",

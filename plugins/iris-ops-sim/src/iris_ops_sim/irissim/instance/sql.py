@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import re
 from collections import namedtuple
-from typing import TYPE_CHECKING, Callable
 
 from . import datfile
 from .datfile import quote
 from .mounts import MountError
 
+TYPE_CHECKING = False  # typing's own flag would cost every simulator process the import of typing
 if TYPE_CHECKING:
     import sqlite3
+    from typing import Callable
 
     from .state import SimInstance
 

@@ -28,7 +28,6 @@ import os
 import posixpath
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
 
 from . import datfile
 from .fs import USERS, ContainerFS, normalize
@@ -36,7 +35,10 @@ from .journal import JournalMixin
 from .mounts import AlreadyMounted, MountError, MountsMixin
 from .writedaemon import FrozenWaitCancelled, WriteDaemonMixin
 
+TYPE_CHECKING = False  # typing's own flag would cost every simulator process the import of typing
 if TYPE_CHECKING:
+    from typing import Iterator
+
     from .sql import SqlResult
     from .writer import Writer
 

@@ -4,10 +4,10 @@ own process)."""
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
 
 from .writedaemon import FrozenWaitCancelled
 
+TYPE_CHECKING = False  # typing's own flag would cost every simulator process the import of typing
 if TYPE_CHECKING:
     from .state import SimInstance
 

@@ -7,10 +7,13 @@ commands (If, For, While, Do, Try) are :mod:`.parser`'s.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from .exprparser import ExpressionParser
 from .vocabulary import FUNCTIONS, SPECIALS, UNSIMULATED_FUNCTIONS, UNSIMULATED_SPECIALS
+
+TYPE_CHECKING = False  # typing's own flag would cost every simulator process the import of typing
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Cmd", "CommandParser"]
 

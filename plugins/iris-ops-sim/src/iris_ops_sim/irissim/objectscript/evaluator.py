@@ -14,13 +14,16 @@ The intrinsic functions are :mod:`.intrinsics`'; the commands :mod:`.cmdrunner`'
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from . import locking
 from .intrinsics import IntrinsicFunctions
 from .libdynamic import build_json
 from .runtime import OMITTED, ByRef, IrisError, Process, SimClass, SimObject, error_status, lookup_class
 from .values import arith, collates_after, format_ref, from_bool, subscript, to_num, to_str, truth
+
+TYPE_CHECKING = False  # typing's own flag would cost every simulator process the import of typing
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Evaluator"]
 

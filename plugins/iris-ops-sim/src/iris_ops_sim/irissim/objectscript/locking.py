@@ -27,25 +27,25 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
-
 from .runtime import IrisError, Process
 from .values import format_ref, subscript, to_num, to_str
 
+TYPE_CHECKING = False  # typing's own flag would cost every simulator process the import of typing
 if TYPE_CHECKING:
+    from typing import Any, Protocol
+
     from ..instance.locktable import LockTable
 
-__all__ = ["InterpreterView", "release_everything", "run_lock", "lock_info", "lock_order"]
+    class InterpreterView(Protocol):
+        """What LOCK needs of :class:`.interpreter.Interpreter` (whose modules import this one):
+        its process, expression evaluation, and ``$TEST``."""
 
+        proc: Process
+        test: int
 
-class InterpreterView(Protocol):
-    """What LOCK needs of :class:`.interpreter.Interpreter` (whose modules import this one): its
-    process, expression evaluation, and ``$TEST``."""
+        def eval(self, node: Any) -> Any: ...
 
-    proc: Process
-    test: int
-
-    def eval(self, node: Any) -> Any: ...
+__all__ = ["release_everything", "run_lock", "lock_info", "lock_order"]
 
 
 def _table(interp: "InterpreterView") -> "LockTable":

@@ -26,10 +26,9 @@ What the simulator does, and where it is stricter or simpler [SIM]:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from .runtime import IrisError
 
+TYPE_CHECKING = False  # typing's own flag would cost every simulator process the import of typing
 if TYPE_CHECKING:
     from .runtime import Process
 
