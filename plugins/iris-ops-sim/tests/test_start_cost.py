@@ -7,7 +7,10 @@ from __future__ import annotations
 import functools
 import inspect
 import os
+import shutil
 import subprocess
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +22,17 @@ from iris_ops_sim.irissim.objectscript.evaluator import takes
 #: tokenize), the SQL module its regular expressions and sqlite3, hashlib OpenSSL, typing is for
 #: type checkers only, and site (the launcher's -S) reads a virtual environment's .pth files.
 HEAVY = ("dataclasses", "inspect", "ast", "irissim.instance.sql", "sqlite3", "hashlib", "typing", "site")
+
+
+@pytest.fixture(scope="module")
+def host():
+    from iris_ops_sim.simcontainer import HostSim
+
+    home = tempfile.mkdtemp(prefix="iris-ops-start-")
+    try:
+        yield HostSim(Path(home)).install()
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def _imported(host, script: str) -> tuple[str, set[str]]:
@@ -39,8 +53,8 @@ def _imported(host, script: str) -> tuple[str, set[str]]:
     ("Write 1+1,!\nHalt\n", "\n2\n"),
     ('Write ##class(Config.Namespaces).Exists("USER"),!\nHalt\n', "\n1\n"),
 ], ids=["trivial", "class-method"])
-def test_a_session_without_sql_imports_nothing_heavy(sim_host, script, shown):
-    output, names = _imported(sim_host, script)
+def test_a_session_without_sql_imports_nothing_heavy(host, script, shown):
+    output, names = _imported(host, script)
     assert shown in output
     assert "irissim.iris" in names  # the trace is there: an empty one would prove nothing
     assert not names & set(HEAVY), f"on a session's path: {sorted(names & set(HEAVY))}"

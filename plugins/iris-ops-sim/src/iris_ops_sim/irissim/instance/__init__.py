@@ -9,7 +9,7 @@ from ..objectscript import runtime as _runtime
 from .state import SimInstance
 from .writer import Writer
 
-__all__ = ["SimInstance", "SqlResult", "Writer", "CLASS_MODULES"]
+__all__ = ["SimInstance", "Writer", "CLASS_MODULES"]
 
 #: Module (relative to this package) → the classes it registers (names and aliases), and the
 #: classes whose class queries it registers.  plugins/iris-ops-sim/tests/test_lazy_classes.py checks this table against
@@ -31,11 +31,3 @@ CLASS_MODULES: dict[str, tuple[str, ...]] = {
 
 for _module, _names in CLASS_MODULES.items():
     _runtime.provide(__name__ + "." + _module, *_names)
-
-
-def __getattr__(name: str):
-    if name == "SqlResult":  # on first use: a session that runs no SQL never loads the SQL module
-        from .sql import SqlResult
-
-        return SqlResult
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

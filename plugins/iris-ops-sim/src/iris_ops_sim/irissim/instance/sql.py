@@ -24,11 +24,12 @@ from .mounts import MountError
 TYPE_CHECKING = False  # typing's own flag would cost every simulator process the import of typing
 if TYPE_CHECKING:
     import sqlite3
-    from typing import Callable
+    from contextlib import AbstractContextManager
+    from typing import Callable, Protocol
+else:
+    Protocol = object  # SqlInstance is a Protocol for type checkers only
 
-    from .state import SimInstance
-
-__all__ = ["CATALOG", "RTN", "DEFAULT_SCHEMA", "SqlResult", "SqlError", "execute"]
+__all__ = ["CATALOG", "RTN", "DEFAULT_SCHEMA", "SqlInstance", "SqlResult", "SqlError", "execute"]
 
 CATALOG = "^oddDEF"
 RTN = "^RTN"
@@ -38,6 +39,24 @@ _IDENT = r'(?:"(?:[^"]|"")+"|[A-Za-z%_][A-Za-z0-9_%$@#]*)'
 _QNAME = rf"({_IDENT})(?:\s*\.\s*({_IDENT}))?"
 _CREATE = re.compile(rf"^\s*CREATE\s+TABLE\s+{_QNAME}\s*(\(.*)$", re.I | re.S)
 _DROP = re.compile(rf"^\s*DROP\s+TABLE\s+{_QNAME}\s*;?\s*$", re.I | re.S)
+
+
+class SqlInstance(Protocol):
+    """What :func:`execute` needs of the instance (:class:`~.state.SimInstance`, whose module
+    imports this one): the configuration, mounts and write daemon its other modules give it."""
+
+    def read_config(self) -> dict: ...
+
+    def ensure_mounted(self, directory: str) -> dict: ...
+
+    def mount_info(self, directory: str) -> dict | None: ...
+
+    def read_image(self, directory: str) -> bytes: ...
+
+    def writing(self, directories: list[str],
+                cancelled: Callable[[], bool] | None = None) -> AbstractContextManager[dict]: ...
+
+    def processes(self) -> list[dict]: ...
 
 
 class SqlResult(namedtuple("SqlResult", "columns rows rowcount")):
@@ -65,7 +84,7 @@ def _data_table(schema: str, table: str) -> str:
     return f"^{schema}.{table}D"
 
 
-def execute(inst: SimInstance, namespace: str, statement: str, params: tuple = (),
+def execute(inst: SqlInstance, namespace: str, statement: str, params: tuple = (),
             cancelled: Callable[[], bool] | None = None, dry_run: bool = False,
             journal: Callable[[dict], None] | None = None) -> SqlResult:
     """Run ``statement`` in ``namespace``.  ``dry_run`` compiles without executing or writing
@@ -122,7 +141,7 @@ def execute(inst: SimInstance, namespace: str, statement: str, params: tuple = (
         raise SqlError(-400, f"<DATABASE> {e}") from None
 
 
-def _cached_query_writable(inst: SimInstance, routines_dir: str) -> None:
+def _cached_query_writable(inst: SqlInstance, routines_dir: str) -> None:
     """[UNV] Every prepare writes a cached query (GSOC_cachedqueries); where is not documented.
     By default reads work on a read-only routines database; the variant ``readonly-sql-fails``
     puts the cached query there, so every statement of such a namespace fails."""
@@ -136,7 +155,7 @@ def _cached_query_writable(inst: SimInstance, routines_dir: str) -> None:
                              f"is mounted read-only ({info['reason']})")
 
 
-def _image(inst: SimInstance, directory: str, boxes: dict) -> bytes:
+def _image(inst: SqlInstance, directory: str, boxes: dict) -> bytes:
     if directory in boxes:
         return boxes[directory]["image"]
     try:

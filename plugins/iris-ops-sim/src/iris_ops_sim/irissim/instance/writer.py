@@ -9,7 +9,7 @@ from .writedaemon import FrozenWaitCancelled
 
 TYPE_CHECKING = False  # typing's own flag would cost every simulator process the import of typing
 if TYPE_CHECKING:
-    from .state import SimInstance
+    from .sql import SqlInstance
 
 __all__ = ["MODES", "Writer"]
 
@@ -21,7 +21,7 @@ class Writer:
     ExternalFreezeTimeOut).  ``update``: ``UPDATE t SET c = c + 1``; ``insert``: one row per step
     whose ``c`` is 1 more than the largest so far."""
 
-    def __init__(self, inst: SimInstance, namespace: str, table: str, column: str, interval: float,
+    def __init__(self, inst: SqlInstance, namespace: str, table: str, column: str, interval: float,
                  mode: str = "update") -> None:
         if mode not in MODES:
             raise ValueError(f"writer mode must be one of {', '.join(MODES)}")

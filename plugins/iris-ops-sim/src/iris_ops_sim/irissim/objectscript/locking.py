@@ -35,17 +35,20 @@ if TYPE_CHECKING:
     from typing import Any, Protocol
 
     from ..instance.locktable import LockTable
+else:
+    Protocol = object  # InterpreterView is a Protocol for type checkers only
 
-    class InterpreterView(Protocol):
-        """What LOCK needs of :class:`.interpreter.Interpreter` (whose modules import this one):
-        its process, expression evaluation, and ``$TEST``."""
+__all__ = ["InterpreterView", "release_everything", "run_lock", "lock_info", "lock_order"]
 
-        proc: Process
-        test: int
 
-        def eval(self, node: Any) -> Any: ...
+class InterpreterView(Protocol):
+    """What LOCK needs of :class:`.interpreter.Interpreter` (whose modules import this one): its
+    process, expression evaluation, and ``$TEST``."""
 
-__all__ = ["release_everything", "run_lock", "lock_info", "lock_order"]
+    proc: Process
+    test: int
+
+    def eval(self, node: Any) -> Any: ...
 
 
 def _table(interp: "InterpreterView") -> "LockTable":
