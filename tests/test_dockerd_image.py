@@ -331,7 +331,7 @@ def test_container_is_an_iris_container(container):
 def test_container_runs_the_simulator_through_its_launchers(container):
     for path in ("/usr/irissys/bin/iris", "/usr/bin/iris", "/usr/bin/iris-sim"):
         code, out = _exec(container, ["head", "-1", path])
-        assert (code, out) == (0, "#!/usr/local/bin/python3\n")
+        assert (code, out) == (0, "#!/usr/local/bin/python3 -S\n")
     code, out = _exec(container, ["python3", "-c", "import sys; sys.path.insert(0, '/usr/irissys/sim'); import irissim"])
     assert code == 0, out
     code, out = _exec(container, ["ps"])
@@ -369,14 +369,16 @@ def test_write_launchers_for_a_host_install(tmp_path):
         "import os\ndef main(argv):\n    print(argv, os.environ['IRISSIM_REGISTRY'])\n    return 3\n"
     )
     (package / "ctl.py").write_text("def main(argv):\n    print('ctl', argv)\n    return 0\n")
+    shutil.copy(image.SOURCE_DIR / "leave.py", package)  # how the launchers end the process
     written = launchers.write_launchers(tmp_path / "bin", tmp_path / "sim", env={"IRISSIM_REGISTRY": "/r.json"})
     assert sorted(p.name for p in written) == ["iris", "iris-sim"]
-    run = subprocess.run([str(tmp_path / "bin" / "iris"), "session", "IRIS"], capture_output=True, text=True,
-                         env={k: v for k, v in os.environ.items() if k != "IRISSIM_REGISTRY"})
+    # buffered output (no PYTHONUNBUFFERED) still arrives: the launcher flushes as it leaves
+    env = {k: v for k, v in os.environ.items() if k not in ("IRISSIM_REGISTRY", "PYTHONUNBUFFERED")}
+    run = subprocess.run([str(tmp_path / "bin" / "iris"), "session", "IRIS"], capture_output=True, text=True, env=env)
     assert (run.returncode, run.stdout) == (3, "['session', 'IRIS'] /r.json\n")
-    run = subprocess.run([str(tmp_path / "bin" / "iris-sim"), "state"], capture_output=True, text=True)
+    run = subprocess.run([str(tmp_path / "bin" / "iris-sim"), "state"], capture_output=True, text=True, env=env)
     assert (run.returncode, run.stdout) == (0, "ctl ['state']\n")
-    assert (tmp_path / "bin" / "iris").read_text().startswith(f"#!{sys.executable}\n")
+    assert (tmp_path / "bin" / "iris").read_text().startswith(f"#!{sys.executable} -S\n")
 
 
 def test_the_image_lock_serialises_builders_and_leaves_no_file(tmp_path):

@@ -39,11 +39,14 @@ import signal
 import sys
 import time
 from decimal import Decimal
-from typing import Any
 
 from . import variants
 from .instance import SimInstance
 from .instance.fs import NativeFS
+
+TYPE_CHECKING = False  # typing's own flag would cost every simulator process the import of typing
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "DATA_DIRECTORY_ENV", "cmd_init", "cmd_daemon", "cmd_sql", "cmd_create_db", "cmd_create_ns", "cmd_writer",

@@ -16,7 +16,7 @@ error at the start of every process (:func:`check_environment`), never a silentl
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections import namedtuple
 
 __all__ = ["ENV", "Variant", "EOF_KEEPS_SESSION", "RENAME_REPLACES", "COPY_TAKES_NEW_OWNER", "RESOURCE_CREATES_ROLE",
            "READONLY_SQL_FAILS", "PASSWORD_CHANGE_PROMPT", "VARIANTS", "UnknownVariant", "parse", "active", "on",
@@ -25,14 +25,12 @@ __all__ = ["ENV", "Variant", "EOF_KEEPS_SESSION", "RENAME_REPLACES", "COPY_TAKES
 ENV = "IRISSIM_VARIANTS"
 
 
-@dataclass(frozen=True)
-class Variant:
+# A named tuple, not a dataclass: every process imports this module, and dataclasses costs
+# each one the import of inspect.
+class Variant(namedtuple("Variant", "name question default answer")):
     """One open question: what the simulator does by default, and what this variant does."""
 
-    name: str
-    question: str
-    default: str
-    answer: str
+    __slots__ = ()
 
 
 EOF_KEEPS_SESSION = "eof-keeps-session"

@@ -6,11 +6,10 @@ every class module at start-up would cost each one more than most scripts run.
 """
 
 from ..objectscript import runtime as _runtime
-from .sql import SqlResult
 from .state import SimInstance
 from .writer import Writer
 
-__all__ = ["SimInstance", "SqlResult", "Writer", "CLASS_MODULES"]
+__all__ = ["SimInstance", "Writer", "CLASS_MODULES"]
 
 #: Module (relative to this package) → the classes it registers (names and aliases), and the
 #: classes whose class queries it registers.  plugins/iris-ops-sim/tests/test_lazy_classes.py checks this table against

@@ -36,12 +36,12 @@ import fcntl
 import os
 import struct
 import zlib
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
 
+TYPE_CHECKING = False  # typing's own flag would cost every simulator process the import of typing
 if TYPE_CHECKING:
     import sqlite3
+    from pathlib import Path
+    from typing import Iterator
 
 __all__ = [
     "BLOCK", "FORMAT", "LABEL_BLOCKS", "CRC_TABLE_OFFSET", "CRC_TABLE_BLOCKS", "MAX_IMAGE_BLOCKS",
@@ -73,21 +73,30 @@ class DatError(Exception):
     """The file is missing, not an IRIS.DAT, or damaged."""
 
 
-@dataclass
 class Label:
-    directory: str
-    resource: str
-    file_size: int
-    image_length: int
-    generation: int
-    image_blocks: int
-    readonly: bool
-    size_mb: int
-    #: What the database declares (SYS.Database BlockSize, EncryptedDB, Mirrored).  The simulated
-    #: layout is 8 KiB whatever is declared: only the properties differ.
-    block_size: int = BLOCK
-    encrypted: bool = False
-    mirrored: bool = False
+    """A database's label.  ``block_size``, ``encrypted`` and ``mirrored`` are what the database
+    declares (SYS.Database BlockSize, EncryptedDB, Mirrored): the simulated layout is 8 KiB
+    whatever is declared, only the properties differ."""
+
+    # A plain class, not a dataclass: every session imports this module, and dataclasses costs
+    # each session process the import of inspect.
+    def __init__(self, directory: str, resource: str, file_size: int, image_length: int, generation: int,
+                 image_blocks: int, readonly: bool, size_mb: int, block_size: int = BLOCK, encrypted: bool = False,
+                 mirrored: bool = False) -> None:
+        self.directory = directory
+        self.resource = resource
+        self.file_size = file_size
+        self.image_length = image_length
+        self.generation = generation
+        self.image_blocks = image_blocks
+        self.readonly = readonly
+        self.size_mb = size_mb
+        self.block_size = block_size
+        self.encrypted = encrypted
+        self.mirrored = mirrored
+
+    def __repr__(self) -> str:
+        return "Label(" + ", ".join(f"{key}={value!r}" for key, value in vars(self).items()) + ")"
 
 
 def _crc(data: bytes) -> int:

@@ -26,11 +26,14 @@ from __future__ import annotations
 
 import os
 import posixpath
-from typing import Any
 
 from ..objectscript.runtime import IrisError, Process, SimObject, arg, error_status, ok_status
 from .classes.common import E_GENERAL, instance_of, user_of
 from .fs import ContainerPathError, normalize
+
+TYPE_CHECKING = False  # typing's own flag would cost every simulator process the import of typing
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["FileObject"]
 

@@ -16,7 +16,10 @@ import os
 import posixpath
 import stat
 from pathlib import Path
-from typing import Iterator
+
+TYPE_CHECKING = False  # typing's own flag would cost every simulator process the import of typing
+if TYPE_CHECKING:
+    from typing import Iterator
 
 __all__ = ["USERS", "ContainerPathError", "normalize", "ContainerFS", "NativeFS", "current_user"]
 

@@ -9,7 +9,10 @@ Elements longer than 253 bytes use ``\\x00`` + u16 length (or ``\\x00\\x00\\x00`
 from __future__ import annotations
 
 import struct
-from typing import Any
+
+TYPE_CHECKING = False  # typing's own flag would cost every simulator process the import of typing
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["listbuild", "parse"]
 

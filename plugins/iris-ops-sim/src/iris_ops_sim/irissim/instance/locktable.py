@@ -30,7 +30,7 @@ import json
 import os
 import struct
 import time
-from dataclasses import dataclass, field
+from collections import namedtuple
 from pathlib import Path
 
 __all__ = ["POLL", "Held", "Owner", "LockTable"]
@@ -42,13 +42,15 @@ _FLOCK = struct.Struct("@hhqqi4x")
 POLL = 0.01
 
 
-@dataclass
+# Plain classes, not dataclasses: dataclasses costs each session process that locks the
+# import of inspect.
 class Held:
     """This process's hold on one lock name: the open file and its incremental counts."""
 
-    fd: int
-    exclusive: int = 0
-    shared: int = 0
+    def __init__(self, fd: int, exclusive: int = 0, shared: int = 0) -> None:
+        self.fd = fd
+        self.exclusive = exclusive
+        self.shared = shared
 
     def wanted(self) -> int:
         if self.exclusive:
@@ -56,22 +58,19 @@ class Held:
         return fcntl.F_RDLCK if self.shared else fcntl.F_UNLCK
 
 
-@dataclass
-class Owner:
-    """One entry of the table as another process sees it."""
+class Owner(namedtuple("Owner", "name pid mode")):
+    """One entry of the table as another process sees it (``mode``: "X" or "S")."""
 
-    name: str
-    pid: int
-    mode: str  # "X" or "S"
+    __slots__ = ()
 
 
-@dataclass
 class LockTable:
     """The locks one process holds, and the instance's table it shares with the others."""
 
-    directory: Path
-    database: str
-    held: dict[str, Held] = field(default_factory=dict)
+    def __init__(self, directory: Path, database: str) -> None:
+        self.directory = directory
+        self.database = database
+        self.held: dict[str, Held] = {}
 
     # -- files ------------------------------------------------------------------------------------
     def _path(self, name: str) -> Path:

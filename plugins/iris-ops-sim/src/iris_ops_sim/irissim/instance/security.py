@@ -15,12 +15,12 @@ services' initial states are [UNV]; see :data:`DEFAULT_USERS` and :data:`DEFAULT
 
 from __future__ import annotations
 
-import hmac
 import string
 import time
-from typing import Any
 
-from ..objectscript import encryption
+TYPE_CHECKING = False  # typing's own flag would cost every simulator process the import of typing
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "SYSTEM_DEFAULTS", "ALGORITHM_BITS", "DEFAULT_PASSWORD", "DEFAULT_USERS", "DEFAULT_ROLES",
@@ -110,6 +110,8 @@ def _password_bytes(password: str) -> str:
 
 def hash_password(password: str, system: dict) -> dict:
     """The stored form of ``password``: PBKDF2 hash, salt, algorithm and work factor."""
+    from ..objectscript import encryption  # lazily, as in check_password
+
     algorithm = system.get("PasswordHashAlgorithm", "SHA512")
     work = int(system.get("PasswordHashWorkFactor", 10000))
     width = ALGORITHM_BITS[algorithm] // 8
@@ -123,6 +125,11 @@ def hash_password(password: str, system: dict) -> dict:
 def check_password(record: dict, password: str) -> bool:
     if not record.get("Password"):
         return False
+    # lazily: a session that only creates a resource or a role never hashes (OpenSSL, secrets)
+    import hmac
+
+    from ..objectscript import encryption
+
     algorithm = record["PasswordHashAlgorithm"]
     stored = bytes.fromhex(record["Password"])
     digest = encryption.pbkdf2(_password_bytes(password), int(record["PasswordHashWorkFactor"]),

@@ -9,8 +9,6 @@ Service names are matched exactly (``COLLATION = "Exact"``) [UNV, stricter than 
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..objectscript.runtime import (
     ByRef,
     Process,
@@ -24,6 +22,10 @@ from ..objectscript.runtime import (
 )
 from . import security
 from .classes.common import E_GENERAL
+
+TYPE_CHECKING = False  # typing's own flag would cost every simulator process the import of typing
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["GET_KEYS", "WRITABLE", "SecurityServiceObject", "SecurityServices"]
 

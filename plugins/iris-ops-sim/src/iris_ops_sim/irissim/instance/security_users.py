@@ -11,7 +11,6 @@ what the reference says.  No error text ever contains a password.
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Any
 
 from ..objectscript import runtime
 from ..objectscript.runtime import (
@@ -28,6 +27,10 @@ from ..objectscript.runtime import (
 )
 from . import security
 from .classes.common import E_GENERAL
+
+TYPE_CHECKING = False  # typing's own flag would cost every simulator process the import of typing
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "NAME_MAX", "GET_KEYS", "WRITABLE", "BOOLEANS", "PASSWORD_KEYS", "CREATE_PARAMETERS",

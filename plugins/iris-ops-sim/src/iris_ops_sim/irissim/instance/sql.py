@@ -15,17 +15,21 @@ Errors are raised as :class:`SqlError` with IRIS's SQLCODE and message.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from collections import namedtuple
 
 from . import datfile
 from .datfile import quote
 from .mounts import MountError
 
+TYPE_CHECKING = False  # typing's own flag would cost every simulator process the import of typing
 if TYPE_CHECKING:
     import sqlite3
+    from contextlib import AbstractContextManager
+    from typing import Callable, Protocol
+else:
+    Protocol = object  # SqlInstance is a Protocol for type checkers only
 
-__all__ = ["CATALOG", "RTN", "DEFAULT_SCHEMA", "SqlResult", "SqlMixin", "SqlError", "execute"]
+__all__ = ["CATALOG", "RTN", "DEFAULT_SCHEMA", "SqlInstance", "SqlResult", "SqlError", "execute"]
 
 CATALOG = "^oddDEF"
 RTN = "^RTN"
@@ -37,20 +41,28 @@ _CREATE = re.compile(rf"^\s*CREATE\s+TABLE\s+{_QNAME}\s*(\(.*)$", re.I | re.S)
 _DROP = re.compile(rf"^\s*DROP\s+TABLE\s+{_QNAME}\s*;?\s*$", re.I | re.S)
 
 
-@dataclass
-class SqlResult:
-    columns: list[str]
-    rows: list[tuple]
-    rowcount: int
+class SqlInstance(Protocol):
+    """What :func:`execute` needs of the instance (:class:`~.state.SimInstance`, whose module
+    imports this one): the configuration, mounts and write daemon its other modules give it."""
+
+    def read_config(self) -> dict: ...
+
+    def ensure_mounted(self, directory: str) -> dict: ...
+
+    def mount_info(self, directory: str) -> dict | None: ...
+
+    def read_image(self, directory: str) -> bytes: ...
+
+    def writing(self, directories: list[str],
+                cancelled: Callable[[], bool] | None = None) -> AbstractContextManager[dict]: ...
+
+    def processes(self) -> list[dict]: ...
 
 
-class SqlMixin:
-    """``SimInstance.sql``.  :func:`execute` takes the instance as this mixin (state.py builds
-    :class:`~.state.SimInstance` from it, so this module cannot name that class): it reads the
-    configuration, mounts and write daemon the other mixins give the instance."""
+class SqlResult(namedtuple("SqlResult", "columns rows rowcount")):
+    """What a statement answered: column names, rows (tuples) and the row count."""
 
-    def sql(self, namespace: str, statement: str, params: tuple = ()) -> SqlResult:
-        return execute(self, namespace, statement, params)
+    __slots__ = ()
 
 
 class SqlError(Exception):
@@ -72,7 +84,7 @@ def _data_table(schema: str, table: str) -> str:
     return f"^{schema}.{table}D"
 
 
-def execute(inst: "SqlMixin", namespace: str, statement: str, params: tuple = (),
+def execute(inst: SqlInstance, namespace: str, statement: str, params: tuple = (),
             cancelled: Callable[[], bool] | None = None, dry_run: bool = False,
             journal: Callable[[dict], None] | None = None) -> SqlResult:
     """Run ``statement`` in ``namespace``.  ``dry_run`` compiles without executing or writing
@@ -129,7 +141,7 @@ def execute(inst: "SqlMixin", namespace: str, statement: str, params: tuple = ()
         raise SqlError(-400, f"<DATABASE> {e}") from None
 
 
-def _cached_query_writable(inst: "SqlMixin", routines_dir: str) -> None:
+def _cached_query_writable(inst: SqlInstance, routines_dir: str) -> None:
     """[UNV] Every prepare writes a cached query (GSOC_cachedqueries); where is not documented.
     By default reads work on a read-only routines database; the variant ``readonly-sql-fails``
     puts the cached query there, so every statement of such a namespace fails."""
@@ -143,7 +155,7 @@ def _cached_query_writable(inst: "SqlMixin", routines_dir: str) -> None:
                              f"is mounted read-only ({info['reason']})")
 
 
-def _image(inst: "SqlMixin", directory: str, boxes: dict) -> bytes:
+def _image(inst: SqlInstance, directory: str, boxes: dict) -> bytes:
     if directory in boxes:
         return boxes[directory]["image"]
     try:

@@ -28,16 +28,18 @@ import os
 import posixpath
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
 
 from . import datfile
 from .fs import USERS, ContainerFS, normalize
 from .journal import JournalMixin
 from .mounts import AlreadyMounted, MountError, MountsMixin
-from .sql import SqlMixin
 from .writedaemon import FrozenWaitCancelled, WriteDaemonMixin
 
+TYPE_CHECKING = False  # typing's own flag would cost every simulator process the import of typing
 if TYPE_CHECKING:
+    from typing import Iterator
+
+    from .sql import SqlResult
     from .writer import Writer
 
 __all__ = [
@@ -78,7 +80,7 @@ def _qlist_version(zversion: str) -> str:
     return ".".join(parts + [m.group(2), "0"])
 
 
-class SimInstance(MountsMixin, WriteDaemonMixin, JournalMixin, SqlMixin):
+class SimInstance(MountsMixin, WriteDaemonMixin, JournalMixin):
     """One simulated IRIS instance inside a container (see docs/ARCHITECTURE.md)."""
 
     def __init__(self, fs: ContainerFS, name: str, install_dir: str, data_dir: str | None = None) -> None:
@@ -497,7 +499,12 @@ class SimInstance(MountsMixin, WriteDaemonMixin, JournalMixin, SqlMixin):
                 return [f"database contents damaged: {r}" for r in rows]
         return []
 
-    # --- the background writer ---------------------------------------------------------------
+    # --- SQL and the background writer -------------------------------------------------------
+
+    def sql(self, namespace: str, statement: str, params: tuple = ()) -> SqlResult:
+        from .sql import execute  # lazily: a session that runs no SQL never loads the SQL module
+
+        return execute(self, namespace, statement, params)
 
     def start_writer(self, namespace: str, table: str, column: str, interval: float = 0.01,
                      mode: str = "update") -> "Writer":

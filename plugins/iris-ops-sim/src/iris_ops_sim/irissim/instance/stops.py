@@ -27,7 +27,10 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import Any
+
+TYPE_CHECKING = False  # typing's own flag would cost every simulator process the import of typing
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["ARMED", "HELD", "MAX_HOLD", "reached", "arm", "wait", "release", "clear"]
 

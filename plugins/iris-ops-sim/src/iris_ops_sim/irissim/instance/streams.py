@@ -9,7 +9,6 @@ container's permissions.
 from __future__ import annotations
 
 import os
-from typing import Any, Iterator
 
 from ..objectscript.runtime import (
     ByRef,
@@ -26,6 +25,10 @@ from ..objectscript.runtime import (
 from .fs import ContainerPathError, normalize
 from .state import IRISOWNER
 from .classes.common import E_GENERAL
+
+TYPE_CHECKING = False  # typing's own flag would cost every simulator process the import of typing
+if TYPE_CHECKING:
+    from typing import Any, Iterator
 
 __all__ = ["DEFAULT_READ", "FileBinaryObject", "StreamFileBinary", "CHUNK"]
 

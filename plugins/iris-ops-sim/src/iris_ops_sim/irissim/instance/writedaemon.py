@@ -29,9 +29,12 @@ import fcntl
 import os
 import threading
 import time
-from typing import Callable, Iterator
 
 from . import datfile
+
+TYPE_CHECKING = False  # typing's own flag would cost every simulator process the import of typing
+if TYPE_CHECKING:
+    from typing import Callable, Iterator
 
 __all__ = ["DEFAULT_FREEZE_TIMEOUT", "MAX_FREEZE_TIMEOUT", "FrozenWaitCancelled", "WriteDaemonMixin"]
 

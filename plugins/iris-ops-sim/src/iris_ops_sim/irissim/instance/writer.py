@@ -4,12 +4,12 @@ own process)."""
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
 
 from .writedaemon import FrozenWaitCancelled
 
+TYPE_CHECKING = False  # typing's own flag would cost every simulator process the import of typing
 if TYPE_CHECKING:
-    from .sql import SqlMixin
+    from .sql import SqlInstance
 
 __all__ = ["MODES", "Writer"]
 
@@ -21,7 +21,7 @@ class Writer:
     ExternalFreezeTimeOut).  ``update``: ``UPDATE t SET c = c + 1``; ``insert``: one row per step
     whose ``c`` is 1 more than the largest so far."""
 
-    def __init__(self, inst: "SqlMixin", namespace: str, table: str, column: str, interval: float,
+    def __init__(self, inst: SqlInstance, namespace: str, table: str, column: str, interval: float,
                  mode: str = "update") -> None:
         if mode not in MODES:
             raise ValueError(f"writer mode must be one of {', '.join(MODES)}")

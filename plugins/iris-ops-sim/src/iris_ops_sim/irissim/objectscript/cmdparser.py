@@ -6,26 +6,33 @@ commands (If, For, While, Do, Try) are :mod:`.parser`'s.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import re
-from typing import Any
 
 from .exprparser import ExpressionParser
 from .vocabulary import FUNCTIONS, SPECIALS, UNSIMULATED_FUNCTIONS, UNSIMULATED_SPECIALS
 
+TYPE_CHECKING = False  # typing's own flag would cost every simulator process the import of typing
+if TYPE_CHECKING:
+    from typing import Any
+
 __all__ = ["Cmd", "CommandParser"]
 
 
-@dataclass
 class Cmd:
     """One parsed command: ``kind`` (canonical upper-case name), its column, the length of its name
     as written, its postconditional and its fields in ``a``."""
 
-    kind: str
-    pos: int
-    name_len: int
-    postcond: Any = None
-    a: dict = field(default_factory=dict)
+    # A plain class, not a dataclass: every session parses, and dataclasses costs each session
+    # process the import of inspect.
+    def __init__(self, kind: str, pos: int, name_len: int, postcond: Any = None, a: dict | None = None) -> None:
+        self.kind = kind
+        self.pos = pos
+        self.name_len = name_len
+        self.postcond = postcond
+        self.a = {} if a is None else a
+
+    def __repr__(self) -> str:
+        return f"Cmd({self.kind!r}, {self.pos!r}, {self.name_len!r}, {self.postcond!r}, {self.a!r})"
 
 
 _GLOBAL_NAME = re.compile(r"%?[A-Za-z][A-Za-z0-9]*(\.[A-Za-z0-9]+)*")

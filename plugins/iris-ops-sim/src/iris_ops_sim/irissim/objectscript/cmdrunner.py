@@ -7,13 +7,16 @@ The commands that hold commands or leave them (If, For, While, Do, Xecute, Try, 
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from . import locking, transactions
 from .cmdparser import Cmd
 from .evaluator import Evaluator
 from .runtime import TIMED_OUT, ByRef, Halt, IrisError
 from .values import subscript, to_num, to_str
+
+TYPE_CHECKING = False  # typing's own flag would cost every simulator process the import of typing
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["CommandRunner"]
 

@@ -11,10 +11,13 @@ import base64
 import binascii
 import hashlib
 import secrets
-from typing import Any
 
 from .runtime import OMITTED, ByRef, IrisError, Process, SimClass, error_status, ok_status, register_class, set_ref
 from .values import to_num, to_str
+
+TYPE_CHECKING = False  # typing's own flag would cost every simulator process the import of typing
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["PBKDF2_BITS", "to_bytes", "from_bytes", "random_binary", "pbkdf2", "SystemEncryption", "SHA_BITS"]
 

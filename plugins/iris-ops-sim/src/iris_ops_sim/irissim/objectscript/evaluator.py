@@ -13,9 +13,7 @@ The intrinsic functions are :mod:`.intrinsics`'; the commands :mod:`.cmdrunner`'
 
 from __future__ import annotations
 
-import inspect
 import time
-from typing import Any
 
 from . import locking
 from .intrinsics import IntrinsicFunctions
@@ -23,9 +21,37 @@ from .libdynamic import build_json
 from .runtime import OMITTED, ByRef, IrisError, Process, SimClass, SimObject, error_status, lookup_class
 from .values import arith, collates_after, format_ref, from_bool, subscript, to_num, to_str, truth
 
+TYPE_CHECKING = False  # typing's own flag would cost every simulator process the import of typing
+if TYPE_CHECKING:
+    from typing import Any
+
 __all__ = ["Evaluator"]
 
 _HOROLOG_EPOCH = 672046
+_CO_VARARGS = 0x04  # inspect.CO_VARARGS
+
+
+def takes(impl: Any, count: int) -> bool:
+    """Whether ``impl`` accepts ``count`` positional arguments, as ``inspect.signature(impl).bind``
+    decides.  A plain function or method is read from its code object: inspect costs a session
+    process more to import than most scripts take to run, and most scripts call a class method."""
+    func = getattr(impl, "__func__", impl)
+    code = getattr(func, "__code__", None)
+    if code is None or hasattr(func, "__wrapped__") or hasattr(func, "__signature__"):
+        import inspect  # lazily: only a callable that is no plain function needs it
+
+        try:
+            inspect.signature(impl).bind(*range(count))
+        except TypeError:
+            return False
+        return True
+    if func is not impl:
+        count += 1  # the bound first argument
+    if code.co_kwonlyargcount > len(func.__kwdefaults__ or {}):
+        return False  # a keyword-only parameter without a default can never be given here
+    if count < code.co_argcount - len(func.__defaults__ or ()):
+        return False
+    return count <= code.co_argcount or bool(code.co_flags & _CO_VARARGS)
 
 
 class Evaluator(IntrinsicFunctions):
@@ -185,12 +211,10 @@ class Evaluator(IntrinsicFunctions):
         attr = "_pct_" + method[1:] if method.startswith("%") else method
         impl = getattr(cls, attr, None)
         if callable(impl) and not attr.startswith("__"):
-            try:
-                inspect.signature(impl).bind(self.proc, *args)
-            except TypeError:
+            if not takes(impl, 1 + len(args)):
                 if cls.namespace:
                     self.proc.require_namespace(cls.namespace, cls.name)
-                raise IrisError("PARAMETER") from None
+                raise IrisError("PARAMETER")
         # a test's stop point (instance/stops.py): hold here, or fail the call
         stop = getattr(self.proc.instance, "stop_point", None)
         failure = stop(cls.name, method) if stop is not None else None

@@ -14,14 +14,16 @@ the subset fails loudly (``<SYNTAX>`` or ``<UNIMPLEMENTED>``).
 
 from __future__ import annotations
 
-from typing import Any
-
 from .cmdparser import Cmd
 from .cmdrunner import CommandRunner
 from .libexceptions import ExceptionObject, SystemExceptionObject
 from .parser import parse_line
 from .runtime import ByRef, IrisError, SimObject, ThrownException
 from .values import arith, to_num, to_str, truth
+
+TYPE_CHECKING = False  # typing's own flag would cost every simulator process the import of typing
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["QuitSignal", "ContinueSignal", "Interpreter"]
 

@@ -7,11 +7,13 @@ A call with the wrong number of arguments is ``<SYNTAX>``.
 
 from __future__ import annotations
 
-from typing import Any
-
 from . import jobs, locking
 from .runtime import IrisError, SimObject, lookup_class
 from .values import canon_number, from_bool, subscript, to_num, to_str, truth
+
+TYPE_CHECKING = False  # typing's own flag would cost every simulator process the import of typing
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["IntrinsicFunctions"]
 

@@ -10,11 +10,10 @@ not an integer is ``<ILLEGAL VALUE>``; the table covers the instance's ``iris se
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from .runtime import IrisError
 from .values import to_num
 
+TYPE_CHECKING = False  # typing's own flag would cost every simulator process the import of typing
 if TYPE_CHECKING:
     from .locking import InterpreterView  # what LOCK needs of the interpreter is what this needs
 

@@ -8,12 +8,15 @@ Where the reference is silent the stricter behaviour is chosen and marked [UNV].
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from .libexceptions import GeneralExceptionObject
 from .libobject import LibObject, by_value
 from .runtime import OMITTED, ByRef, IrisError, Process, SimClass, SimObject, ThrownException, register_class
 from .values import canon_number, to_num, to_str, truth
+
+TYPE_CHECKING = False  # typing's own flag would cost every simulator process the import of typing
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "JsonNumber", "to_json", "from_json", "DynamicObjectObject", "DynamicArrayObject", "IteratorObject",

@@ -7,11 +7,13 @@ Where the reference is silent the stricter behaviour is chosen and marked [UNV].
 
 from __future__ import annotations
 
-from typing import Any
-
 from .libobject import LibObject, arg_at, by_value
 from .runtime import OMITTED, ErrorStatus, IrisError, Process, SimClass, error_status, register_class
 from .values import to_num, to_str
+
+TYPE_CHECKING = False  # typing's own flag would cost every simulator process the import of typing
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "SYSTEM_ERROR_CODES", "ExceptionObject", "GeneralExceptionObject", "StatusExceptionObject",

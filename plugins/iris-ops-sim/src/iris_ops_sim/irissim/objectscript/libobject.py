@@ -8,10 +8,13 @@ The library classes the interpreter itself needs build on it: :mod:`.libexceptio
 from __future__ import annotations
 
 import itertools
-from typing import Any
 
 from .runtime import OMITTED, ByRef, IrisError, Process, SimObject
 from .values import truth
+
+TYPE_CHECKING = False  # typing's own flag would cost every simulator process the import of typing
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["LibObject", "arg_at", "by_value"]
 

@@ -8,7 +8,6 @@ Where the reference is silent the stricter behaviour is chosen and marked [UNV].
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from .libobject import by_value
 from .runtime import (
@@ -24,6 +23,10 @@ from .runtime import (
     register_class,
 )
 from .values import to_num, to_str
+
+TYPE_CHECKING = False  # typing's own flag would cost every simulator process the import of typing
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["STATUS_TEMPLATES", "SystemStatus", "SystemProcess", "SystemVersion"]
 

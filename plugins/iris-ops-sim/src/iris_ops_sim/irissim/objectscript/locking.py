@@ -27,13 +27,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
-
 from .runtime import IrisError, Process
 from .values import format_ref, subscript, to_num, to_str
 
+TYPE_CHECKING = False  # typing's own flag would cost every simulator process the import of typing
 if TYPE_CHECKING:
+    from typing import Any, Protocol
+
     from ..instance.locktable import LockTable
+else:
+    Protocol = object  # InterpreterView is a Protocol for type checkers only
 
 __all__ = ["InterpreterView", "release_everything", "run_lock", "lock_info", "lock_order"]
 

@@ -17,7 +17,11 @@ An omitted argument (``M(,x)``) arrives as :data:`OMITTED`; implementations appl
 from __future__ import annotations
 
 import itertools
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+
+TYPE_CHECKING = False  # typing's own flag would cost every simulator process the import of typing
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "OMITTED", "IrisError", "ThrownException", "Halt", "ErrorStatus", "ok_status", "error_status",

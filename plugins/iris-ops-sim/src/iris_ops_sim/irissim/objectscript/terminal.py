@@ -36,7 +36,6 @@ from __future__ import annotations
 import os
 import select
 import time
-from typing import Any, BinaryIO, Callable
 
 from .. import variants
 from . import transactions
@@ -46,6 +45,10 @@ from .locking import release_everything
 from .parser import parse_entry
 from .runtime import TIMED_OUT, Halt, IrisError, Process, ThrownException
 from .scanner import ParseError
+
+TYPE_CHECKING = False  # typing's own flag would cost every simulator process the import of typing
+if TYPE_CHECKING:
+    from typing import Any, BinaryIO, Callable
 
 __all__ = [
     "USAGE", "display_line", "read_line", "password_login", "Session", "Instances", "iris_main", "LineInput",

@@ -26,11 +26,9 @@ What the simulator does, and where it is stricter or simpler [SIM]:
 
 from __future__ import annotations
 
-import hashlib
-from typing import TYPE_CHECKING
-
 from .runtime import IrisError
 
+TYPE_CHECKING = False  # typing's own flag would cost every simulator process the import of typing
 if TYPE_CHECKING:
     from .runtime import Process
 
@@ -40,6 +38,8 @@ MAX_LEVEL = 255
 
 
 def _digest(image: bytes) -> str:
+    import hashlib  # lazily: most sessions open no transaction, and OpenSSL's hashes cost each one a load
+
     return hashlib.sha1(image).hexdigest()
 
 

@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import decimal
 import re
-from typing import Any
 
 from .runtime import IrisError, SimObject
+
+TYPE_CHECKING = False  # typing's own flag would cost every simulator process the import of typing
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "canon_number", "to_str", "from_decimal", "to_num", "truth", "from_bool", "is_canonical_number_string",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from ...objectscript import runtime
 from ...objectscript.runtime import (
@@ -19,6 +18,10 @@ from ...objectscript.runtime import (
 from .common import E_GENERAL, arg, instance_of, set_ref, user_of
 from .config import ConfigObject
 from .files import LibraryFile
+
+TYPE_CHECKING = False  # typing's own flag would cost every simulator process the import of typing
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["BackupGeneral", "DictionaryCompiledMethod"]
 

@@ -4,10 +4,13 @@ error numbers (see ``docs/simulation.md`` §4)."""
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from ...objectscript.runtime import ByRef, Process, arg, set_ref
 from ..state import IRISOWNER, SimInstance
+
+TYPE_CHECKING = False  # typing's own flag would cost every simulator process the import of typing
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "ByRef", "arg", "set_ref",  # the runtime's argument access, shared by every class module

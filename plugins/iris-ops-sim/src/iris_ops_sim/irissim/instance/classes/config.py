@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from ...objectscript.runtime import ByRef, Process, SimClass, SimObject, error_status, ok_status, register_class
 from .. import lists
 from ..fs import ContainerPathError
 from ..state import DB_FIELDS, NS_DEFAULTS
 from .common import E_DOES_NOT_EXIST, E_ALREADY_EXISTS, E_REQUIRED, E_GENERAL, NS_NAME, DB_NAME, arg, instance_of, set_ref, truth
+
+TYPE_CHECKING = False  # typing's own flag would cost every simulator process the import of typing
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["ConfigObject", "ConfigNamespaces", "ConfigDatabases"]
 

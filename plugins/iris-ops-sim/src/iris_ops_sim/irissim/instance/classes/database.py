@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from ...objectscript import runtime
 from ...objectscript.runtime import Process, SimClass, SimObject, error_status, ok_status, register_class
@@ -11,6 +10,10 @@ from .. import datfile
 from ..fs import ContainerPathError
 from ..state import IRISOWNER, AlreadyMounted, MountError
 from .common import E_GENERAL, arg, instance_of, set_ref, truth
+
+TYPE_CHECKING = False  # typing's own flag would cost every simulator process the import of typing
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["SysDatabaseObject", "SysDatabase"]
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import posixpath
-from typing import Any
 
 from ... import variants
 from ...objectscript.runtime import Process, SimClass, error_status, ok_status, register_class
 from ..fs import USERS, ContainerFS, ContainerPathError, normalize
 from .common import E_GENERAL, arg, instance_of, set_ref, truth, user_of
+
+TYPE_CHECKING = False  # typing's own flag would cost every simulator process the import of typing
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["LibraryFile"]
 

@@ -9,11 +9,13 @@ global mappings) is not simulated.
 
 from __future__ import annotations
 
-from typing import Any
-
 from ...objectscript.runtime import ByRef, Process, SimClass, error_status, ok_status, register_class
 from .common import E_ALREADY_EXISTS, E_DOES_NOT_EXIST, E_REQUIRED, arg, instance_of, set_ref
 from .config import ConfigObject
+
+TYPE_CHECKING = False  # typing's own flag would cost every simulator process the import of typing
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["ConfigMapGlobals", "ConfigMapRoutines", "ConfigMapPackages"]
 

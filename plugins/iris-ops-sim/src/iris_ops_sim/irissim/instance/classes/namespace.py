@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from ...objectscript.runtime import ByRef, Process, SimClass, ok_status, register_class
 from .common import arg, instance_of, truth
+
+TYPE_CHECKING = False  # typing's own flag would cost every simulator process the import of typing
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["SysNamespace"]
 

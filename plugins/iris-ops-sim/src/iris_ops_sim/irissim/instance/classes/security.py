@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from ...objectscript.runtime import ByRef, Process, SimClass, SimObject, error_status, ok_status, register_class
 from ... import variants
 from .. import security
 from .common import E_GENERAL, arg, instance_of, set_ref
 from .config import ConfigObject
+
+TYPE_CHECKING = False  # typing's own flag would cost every simulator process the import of typing
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["SecurityResources", "SecurityRoles", "SecurityRoleObject"]
 

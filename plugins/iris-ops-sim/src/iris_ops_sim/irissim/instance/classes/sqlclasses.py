@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from ...objectscript import runtime
 from ...objectscript.runtime import (
     ByRef,
@@ -17,6 +15,10 @@ from ...objectscript.runtime import (
 )
 from .. import sql
 from .common import E_GENERAL, E_SQL, arg, instance_of, set_ref
+
+TYPE_CHECKING = False  # typing's own flag would cost every simulator process the import of typing
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "StatementResult", "StatementObject", "CLASS_QUERIES", "run_class_query", "run_sql", "SqlStatement",
