@@ -209,3 +209,80 @@ def test_the_same_file_may_be_asked_for_twice(tmp_path):
         assert w.path_for(DATA) == w.path_for(DATA)
     finally:
         w.abort()
+
+
+def test_a_place_taken_during_the_swap_keeps_the_old_fixture_where_the_error_says(tmp_path, files, monkeypatch):
+    """--force sets the old fixture aside, then renames the new one in.  Another process that puts
+    something at the fixture's place in between makes that rename fail (a real ENOTEMPTY), and
+    the way back too: the old fixture stays aside, named in the error (exit 3), the new one goes,
+    and what the other process wrote is left alone."""
+    from iris_ops.fixture import writer as writer_module
+
+    def write(w):
+        for rel, content in files.items():
+            w.path_for(rel).write_bytes(content)
+        w.write_manifest(manifest_for(files))
+
+    out = tmp_path / "app"
+    with fx.FixtureWriter(out) as w:
+        write(w)
+    real_rename = os.rename
+
+    def another_process_takes_the_place(src, dst):
+        if os.path.basename(src).startswith(".app.iris-ops-tmp-"):
+            os.makedirs(dst)
+            (out / "theirs.txt").write_text("written by another process\n")
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(writer_module.os, "rename", another_process_takes_the_place)
+    replacing = fx.FixtureWriter(out, force=True)
+    replacing.open()
+    write(replacing)
+    with pytest.raises(ConflictError) as caught:
+        replacing.commit()
+    monkeypatch.undo()
+    kept = tmp_path / caught.value.details["kept"]
+    assert caught.value.exit_code == 3 and f"is kept at {kept}" in str(caught.value)
+    assert f"mv {kept} {out}" in caught.value.fix
+    assert fx.load(kept).manifest.databases  # the old fixture, whole
+    assert sorted(os.listdir(out)) == ["theirs.txt"]
+    assert sorted(os.listdir(tmp_path)) == sorted(["app", kept.name])  # the new one's directory is gone
+
+
+def test_the_old_fixture_goes_back_when_the_new_one_cannot_take_its_place(tmp_path, files, monkeypatch):
+    """The rename of the new fixture refused while the place is free again at once (a directory that
+    came and went): the old fixture is back at its place, the error is exit 3, nothing else is left."""
+    from iris_ops.fixture import writer as writer_module
+
+    def write(w):
+        for rel, content in files.items():
+            w.path_for(rel).write_bytes(content)
+        w.write_manifest(manifest_for(files))
+
+    out = tmp_path / "app"
+    with fx.FixtureWriter(out) as w:
+        write(w)
+    before = sorted(p.relative_to(out).as_posix() for p in out.rglob("*"))
+    real_rename = os.rename
+
+    def taken_for_a_moment(src, dst):
+        if os.path.basename(src).startswith(".app.iris-ops-tmp-"):
+            os.makedirs(dst)
+            (out / "theirs.txt").write_text("x")
+            try:
+                return real_rename(src, dst)
+            finally:
+                (out / "theirs.txt").unlink()
+                os.rmdir(dst)
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(writer_module.os, "rename", taken_for_a_moment)
+    replacing = fx.FixtureWriter(out, force=True)
+    replacing.open()
+    write(replacing)
+    with pytest.raises(ConflictError) as caught:
+        replacing.commit()
+    monkeypatch.undo()
+    assert caught.value.exit_code == 3 and "the old fixture is back where it was" in str(caught.value)
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == before
+    assert sorted(os.listdir(tmp_path)) == ["app"]
