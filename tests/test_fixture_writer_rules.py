@@ -211,6 +211,21 @@ def test_the_same_file_may_be_asked_for_twice(tmp_path):
         w.abort()
 
 
+def _replacing(out, files):
+    """A fixture at ``out``, and an open --force writer holding its replacement, ready to commit."""
+    def write(w):
+        for rel, content in files.items():
+            w.path_for(rel).write_bytes(content)
+        w.write_manifest(manifest_for(files))
+
+    with fx.FixtureWriter(out) as w:
+        write(w)
+    replacing = fx.FixtureWriter(out, force=True)
+    replacing.open()
+    write(replacing)
+    return replacing
+
+
 def test_a_place_taken_during_the_swap_keeps_the_old_fixture_where_the_error_says(tmp_path, files, monkeypatch):
     """--force sets the old fixture aside, then renames the new one in.  Another process that puts
     something at the fixture's place in between makes that rename fail (a real ENOTEMPTY), and
@@ -218,14 +233,8 @@ def test_a_place_taken_during_the_swap_keeps_the_old_fixture_where_the_error_say
     and what the other process wrote is left alone."""
     from iris_ops.fixture import writer as writer_module
 
-    def write(w):
-        for rel, content in files.items():
-            w.path_for(rel).write_bytes(content)
-        w.write_manifest(manifest_for(files))
-
     out = tmp_path / "app"
-    with fx.FixtureWriter(out) as w:
-        write(w)
+    replacing = _replacing(out, files)
     real_rename = os.rename
 
     def another_process_takes_the_place(src, dst):
@@ -235,9 +244,6 @@ def test_a_place_taken_during_the_swap_keeps_the_old_fixture_where_the_error_say
         return real_rename(src, dst)
 
     monkeypatch.setattr(writer_module.os, "rename", another_process_takes_the_place)
-    replacing = fx.FixtureWriter(out, force=True)
-    replacing.open()
-    write(replacing)
     with pytest.raises(ConflictError) as caught:
         replacing.commit()
     monkeypatch.undo()
@@ -254,14 +260,8 @@ def test_the_old_fixture_goes_back_when_the_new_one_cannot_take_its_place(tmp_pa
     came and went): the old fixture is back at its place, the error is exit 3, nothing else is left."""
     from iris_ops.fixture import writer as writer_module
 
-    def write(w):
-        for rel, content in files.items():
-            w.path_for(rel).write_bytes(content)
-        w.write_manifest(manifest_for(files))
-
     out = tmp_path / "app"
-    with fx.FixtureWriter(out) as w:
-        write(w)
+    replacing = _replacing(out, files)
     before = sorted(p.relative_to(out).as_posix() for p in out.rglob("*"))
     real_rename = os.rename
 
@@ -277,9 +277,6 @@ def test_the_old_fixture_goes_back_when_the_new_one_cannot_take_its_place(tmp_pa
         return real_rename(src, dst)
 
     monkeypatch.setattr(writer_module.os, "rename", taken_for_a_moment)
-    replacing = fx.FixtureWriter(out, force=True)
-    replacing.open()
-    write(replacing)
     with pytest.raises(ConflictError) as caught:
         replacing.commit()
     monkeypatch.undo()
