@@ -148,8 +148,12 @@ def test_sim_up_dir_installs_on_this_host_even_with_an_engine(docker_engine, tmp
     home.parent.chmod(0o755)
     from iris_ops_sim.tasks import DEFAULT_CONTAINER
 
-    def named() -> list[str]:  # the container `sim up` would start (other tests' come and go meanwhile)
-        return [c.id for c in docker_engine.client.containers.list(all=True) if c.name == DEFAULT_CONTAINER]
+    def named() -> list[str]:
+        """The container `sim up` would start.  One listing call, no inspect per container: other
+        tests' containers come and go meanwhile, and one removed between a listing and its inspect
+        is a 404."""
+        listed = docker_engine.client.api.containers(all=True, filters={"name": f"^/{DEFAULT_CONTAINER}$"})
+        return [c["Id"] for c in listed]
 
     before = named()
     try:
