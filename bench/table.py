@@ -3,10 +3,9 @@
     .venv/bin/python bench/table.py bench/results.json [more.json ...]   print them
     .venv/bin/python bench/table.py --readme                           rewrite the README's block
 
-The first file is described in the heading; it and every other run of its size give a column of
-the targets table, and the summary below it says which targets every run met; every file gives
-a row of the sizes table.  The README's block sits between ``<!-- bench:table FILES -->`` and
-``<!-- /bench:table -->``; ``--readme`` renders it again from the files its opening marker names.
+The first file is described in the heading; every file gives a column of the targets table (the
+summary below it says which targets every run met) and a row per storage of the sizes table.
+The README's block sits between ``<!-- bench:table FILES -->`` and ``<!-- /bench:table -->``; ``--readme`` renders it again from the files its opening marker names.
 tests/test_docs.py fails when the block differs from what this renders from the committed files:
 the figures in the README are never typed by hand.
 """
@@ -28,15 +27,16 @@ def fmt(value, digits: int = 2) -> str:
 
 
 def _run_name(result: dict) -> str:
-    return f"{result['date'][11:16]} run"
+    return f"{result['size_mib']} MiB ({result['date'][11:16]})"
 
 
 def _met_summary(runs: list[dict], first: dict) -> list[str]:
-    """Which targets every run of the first file's size met, which only some did, which none."""
+    """Which targets every run met, which only some did, which none (a target a run could not
+    measure, such as the 4 GiB clone of a run at another size, is left out of that run)."""
     every, some, none = [], [], []
-    for name in first["ratios"]:
-        met = [r for r in runs if r["met"][name]]
-        known = [r for r in runs if r["met"][name] is not None]
+    for name in first["targets"]:
+        met = [r for r in runs if r["met"].get(name)]
+        known = [r for r in runs if r["met"].get(name) is not None]
         if not known:
             continue
         if len(met) == len(known):
@@ -45,8 +45,7 @@ def _met_summary(runs: list[dict], first: dict) -> list[str]:
             some.append(f"`{name}` ({', '.join(_run_name(r) for r in met)})")
         else:
             none.append(f"`{name}`")
-    size = f"{first['size_mib']} MiB"
-    lines = [f"Targets at {size} met in every run: {', '.join(every) or 'none'}."]
+    lines = [f"Targets met in every run that measured them: {', '.join(every) or 'none'}."]
     if len(runs) > 1:
         lines.append(f"Met in some runs only: {', '.join(some) or 'none'}.")
     lines.append(f"Met in no run: {', '.join(none) or 'none'}.")
@@ -61,8 +60,8 @@ def render(paths: list[str]) -> str:
                                 for p, r in zip(paths, results)) + ".", ""]
     out += [f"{first['date']}, {first['size_mib']} MiB: {m['nproc']} cores, {m['memory']} memory, kernel {m['kernel']}, "
             f"Docker {raw['engine']['version']} ({raw['engine']['storage_driver']}), Python {m['python']}", ""]
-    # every run of the first file's size gets a column (the first is the one described above)
-    runs = [r for r in results if r["size_mib"] == first["size_mib"]]
+    # every file gets a column, in the order the marker names them (the first is described above)
+    runs = results
     head = " | ".join(_run_name(r) for r in runs)
     out += [f"| ratio | target | {head} |", f"|---|---|{'---|' * len(runs)}"]
     for name in first["ratios"]:
@@ -70,7 +69,7 @@ def render(paths: list[str]) -> str:
         for r in runs:
             value, met = r["ratios"].get(name), r["met"].get(name)
             cells.append(f"{fmt(value)}" + ("" if met is None or met else " **no**"))
-        out.append(f"| {name} | {first['targets'][name]} | {' | '.join(cells)} |")
+        out.append(f"| {name} | {first['targets'].get(name, '-')} | {' | '.join(cells)} |")
     out += ["", *_met_summary(runs, first), "", "Times in seconds.", ""]
     out += ["| size, storage | hash | archive read | archive write | container cp | backup (window) | validate | "
             "restore --no-cache | first restore | clone | docker-cp method | peak RSS |",
