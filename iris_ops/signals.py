@@ -183,15 +183,11 @@ def point_of_no_return(what: str) -> Iterator[None]:
     completes, the operation is done: the waiting signal, and any later one until the task ends,
     is noted on stderr and ignored (the task reports its result and exits as without it).  If it
     raises, the operation is not done, and the signal is raised as after any shielded block."""
-    outer, _state.completing = _state.completing, f"{what} completes"
-    try:
-        with shielded():
-            yield
-            if _state.first is None:  # no handler stopped the task before the block began
-                if _state.pending is not None:
-                    signum, _state.pending = _state.pending, None
-                    _state.deferred.append(signum)
-                    _say(f"{what} completed before {signal_name(signum)} could stop it: it is kept")
-                _state.committed = what
-    finally:
-        _state.completing = outer
+    with finishing(f"{what} completes"):
+        yield
+        if _state.first is None:  # no handler stopped the task before the block began
+            if _state.pending is not None:
+                signum, _state.pending = _state.pending, None
+                _state.deferred.append(signum)
+                _say(f"{what} completed before {signal_name(signum)} could stop it: it is kept")
+            _state.committed = what
