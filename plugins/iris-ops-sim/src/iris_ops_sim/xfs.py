@@ -21,6 +21,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 from iris_ops_sim.rootfs import IRISOWNER_ID
@@ -112,7 +113,7 @@ class XfsVolume:
             _run("umount", "-l", str(self.path))  # still held (a container not gone yet): detach now
         for device in self.loop_devices():
             _run("losetup", "-d", device)
-        left = leftovers(self)
+        left = _settled_leftovers(self)
         if not self.mounted():
             shutil.rmtree(self.home, ignore_errors=True)
         if self in _live:
@@ -124,6 +125,21 @@ def leftovers(volume: XfsVolume) -> list[str]:
     """What of ``volume`` is still on this host: its mount, its loop devices."""
     left = [f"mount {volume.path}"] if volume.mounted() else []
     return left + [f"loop device {device}" for device in volume.loop_devices()]
+
+
+#: How long a detached loop device may take to go.  ``losetup -d`` of a device whose last user
+#: has not closed it yet (the filesystem just unmounted) only marks it to clear, and the kernel
+#: detaches it when that user is gone, a moment later (seen in a CI-like run: still listed at once).
+SETTLE_S = 10.0
+
+
+def _settled_leftovers(volume: XfsVolume) -> list[str]:
+    deadline = time.monotonic() + SETTLE_S
+    while True:
+        left = leftovers(volume)
+        if not left or time.monotonic() >= deadline:
+            return left
+        time.sleep(0.05)
 
 
 @atexit.register
