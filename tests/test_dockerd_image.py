@@ -82,7 +82,14 @@ def container(client, sim_image):
 
 
 def _exec(box, argv, user="irisowner") -> tuple[int, str]:
-    code, out = box.exec_run(argv, user=user, demux=False)
+    """``argv`` in ``box``: (exit code, output).  The engine sometimes loses a short exec's output
+    and still reports its exit 0 (moby/moby#27289, docker/docker-py#2042; seen here once in a
+    loaded run), so a silent success is asked again, twice at most: every command here may run
+    more than once."""
+    for _ in range(3):
+        code, out = box.exec_run(argv, user=user, demux=False)
+        if code != 0 or out:
+            break
     return code, out.decode("utf-8", "replace")
 
 
