@@ -30,8 +30,8 @@ of Docker Desktop or of a remote engine gets it:
 
 Each headline figure is the median of three runs, with their min and max.
 
-Every figure is taken twice (``--storage both``, the default): once with the instance's data on
-the container's own filesystem (plain storage: overlay2 on this host), and once with it on an XFS
+Every figure but start-up is taken twice (``--storage both``, the default): once with the
+instance's data on the container's own filesystem (plain storage: overlay2 on this host), and once with it on an XFS
 filesystem that shares blocks (``mkfs.xfs -m reflink=1`` in a loop file, bound into the container
 as ``--data-dir``, removed at the end; root and Debian's ``xfsprogs``), where the backup's
 staging copy, the cache fill and every clone are reflinks.  On XFS a 1 GiB run also clones a
@@ -361,14 +361,35 @@ def measure_clone_at(b: Bench, size_mib: int, work: Path) -> dict:
 
 def filesystem(b: Bench) -> str:
     """The filesystem under the instance's manager directory, as the container sees it."""
-    out = b.exec(["sh", "-c", f"df -T {b.sc.instance.manager_directory()} 2>/dev/null || df {b.sc.instance.manager_directory()}"])
-    lines = out.decode(errors="replace").split("\n")
+    lines = b.exec(["df", "-T", b.sc.instance.manager_directory()]).decode(errors="replace").split("\n")
     return " ".join(lines[1].split()[:2]) if len(lines) > 1 else "unknown"
 
 
-def measure_storage(args: argparse.Namespace, data_dir: Path | None) -> tuple[dict, dict]:
+def measure_startup(b: Bench, work: Path) -> dict:
+    """The medians of ``iris-ops --list``, ``inv --version`` and ``iris-ops run``.
+
+    Start-up is measured as an installed copy runs: with its modules' bytecode cached (pip
+    compiles it at install).  A checkout run with PYTHONDONTWRITEBYTECODE=1 compiles every
+    iris-ops module on every start instead, and inv's own (installed) modules would not be: the
+    comparison would be unfair.  One warm-up run each fills a private cache."""
+    n = b.args.repeats
+    quiet = dict(b.env, IRIS_OPS_LOG_LEVEL="warning", PYTHONPYCACHEPREFIX=str(work / "pycache"))
+    quiet.pop("PYTHONDONTWRITEBYTECODE", None)
+    for warm in (["iris-ops", "--list"], ["inv", "--version"], ["iris-ops", "run", "--ns", "%SYS", "Write 1"]):
+        run_cli([str(BIN / warm[0]), *warm[1:]], quiet)
+    startup = medians_alternated(n, {
+        "iris_ops_list": [str(BIN / "iris-ops"), "--list"],
+        "inv_version": [str(BIN / "inv"), "--version"],
+        "iris_ops_run": [str(BIN / "iris-ops"), "run", "--ns", "%SYS", "Write 1"],
+    }, quiet)
+    return {**{k: round(v, 4) for k, v in startup.items()}, "runs": n, "bytecode": "cached"}
+
+
+def measure_storage(args: argparse.Namespace, data_dir: Path | None,
+                    startup: dict | None = None) -> tuple[dict, dict]:
     """Every figure with the instance's data in ``data_dir`` (None: the container's own
-    filesystem): (raw figures, missing figures)."""
+    filesystem): (raw figures, missing figures).  ``startup``: the start-up figures of an earlier
+    half, taken again when None."""
     with bench_container("iris-ops-bench-", data_dir) as (work, eng, client, sc):
         b = Bench(args, eng, sc, work)
         dirs = b.seed()
@@ -394,22 +415,8 @@ def measure_storage(args: argparse.Namespace, data_dir: Path | None) -> tuple[di
         raw["typical_restore"] = b.restore(fx_typ, "TYPR")
         raw["zstd"] = b.zstd()
 
-        n = args.repeats
-        # Start-up is measured as an installed copy runs: with its modules' bytecode cached
-        # (pip compiles it at install).  A checkout run with PYTHONDONTWRITEBYTECODE=1
-        # compiles every iris-ops module on every start instead, and inv's own (installed)
-        # modules would not be: the comparison would be unfair.  One warm-up run each fills
-        # a private cache.
-        quiet = dict(b.env, IRIS_OPS_LOG_LEVEL="warning", PYTHONPYCACHEPREFIX=str(work / "pycache"))
-        quiet.pop("PYTHONDONTWRITEBYTECODE", None)
-        for warm in (["iris-ops", "--list"], ["inv", "--version"], ["iris-ops", "run", "--ns", "%SYS", "Write 1"]):
-            run_cli([str(BIN / warm[0]), *warm[1:]], quiet)
-        startup = medians_alternated(n, {
-            "iris_ops_list": [str(BIN / "iris-ops"), "--list"],
-            "inv_version": [str(BIN / "inv"), "--version"],
-            "iris_ops_run": [str(BIN / "iris-ops"), "run", "--ns", "%SYS", "Write 1"],
-        }, quiet)
-        raw["startup"] = {**{k: round(v, 4) for k, v in startup.items()}, "runs": n, "bytecode": "cached"}
+        # storage plays no part in start-up: measured in the first half only, shared by the next
+        raw["startup"] = startup or measure_startup(b, work)
         if data_dir is not None and args.size_mib == 1024:
             raw["clone_4g"] = measure_clone_at(b, 4096, work)
     return raw, b.missing
@@ -448,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
                 volume = xfs.XfsVolume(size_mb=8 * max(args.size_mib, 4096) + 8192).create()
                 stack.callback(volume.remove)
                 data_dir = volume.new_directory("bench")
-            raw, missing = measure_storage(args, data_dir)
+            raw, missing = measure_storage(args, data_dir, next((h["raw"]["startup"] for h in halves.values()), None))
         ratios = ratios_of(raw)
         halves[storage] = {"raw": raw, "ratios": ratios, "met": verdicts_of(ratios), "missing": missing}
 
