@@ -31,16 +31,15 @@ of Docker Desktop or of a remote engine gets it:
 Each headline figure is the median of three runs, with their min and max.
 
 Every figure but start-up is taken twice (``--storage both``, the default): once with the
-instance's data on the container's own filesystem (plain storage: overlay2 on this host), and once with it on an XFS
-filesystem that shares blocks (``mkfs.xfs -m reflink=1`` in a loop file, bound into the container
-as ``--data-dir``, removed at the end; root and Debian's ``xfsprogs``), where the backup's
-staging copy, the cache fill and every clone are reflinks.  On XFS a 1 GiB run also clones a
-4 GiB database (``clone_4g``), for the ratio of the two clones.  The JSON keeps both halves under
-``storage`` (each with the filesystem it measured); its top-level ``raw`` and ``ratios`` are plain
-storage's, with the XFS headline figures (``xfs_*``) among the ratios.  It prints a table with the
-targets of issues 12 and 24 per storage.
-Figures it cannot take (a feature not built yet) are ``null`` and say why under ``missing``.
-"""
+instance's data on the container's own filesystem (plain storage: overlay2 on this host), and once
+with it on an XFS filesystem that shares blocks (``mkfs.xfs -m reflink=1`` in a loop file, bound
+into the container as ``--data-dir``, removed at the end; root and Debian's ``xfsprogs``), where
+the backup's staging copy, the cache fill and every clone are reflinks. On XFS a 1 GiB run also
+clones a 4 GiB database (``clone_4g``), for the ratio of the two clones. The JSON keeps both halves
+under ``storage`` (each with the filesystem it measured); its top-level ``raw`` and ``ratios`` are
+plain storage's, with the XFS headline figures (``xfs_*``) among the ratios. It prints a table with
+the targets of issues 12 and 24 per storage. Figures it cannot take (a feature not built yet) are
+``null`` and say why under ``missing``. """
 
 from __future__ import annotations
 
