@@ -39,7 +39,8 @@ clones a 4 GiB database (``clone_4g``), for the ratio of the two clones. The JSO
 under ``storage`` (each with the filesystem it measured); its top-level ``raw`` and ``ratios`` are
 plain storage's, with the XFS headline figures (``xfs_*``) among the ratios. It prints a table with
 the targets of issues 12 and 24 per storage. Figures it cannot take (a feature not built yet) are
-``null`` and say why under ``missing``. """
+``null`` and say why under ``missing``.
+"""
 
 from __future__ import annotations
 
