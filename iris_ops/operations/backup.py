@@ -174,11 +174,9 @@ def _stream(op: "Operation", writer, db: dict, copy: str, sizes: dict, compress:
     from iris_ops import compression, fixture, progress
 
     relative = database_file(db["name"], compressed=compress)
-    target_path = writer.path_for(relative)
-    target_path.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     packed = None
-    with open(target_path, "wb") as handle:
+    with writer.create(relative) as handle:
         sink = compression.CompressingWriter(handle, hash_plain=False) if compress else handle
         bar = progress.ProgressWriter(sink, sizes.get(copy), f"{db['name']}")
         digest = op.runner.read_file(copy, bar, timeout=op.settings.transfer_timeout)

@@ -1,0 +1,99 @@
+"""A fixture's file is handed to the disk as it is written (iris_ops.fixture.writebehind): every
+byte reaches the file, every range is handed over once, in order, and a hand-over that fails
+stops the hand-overs, never the writing."""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+
+import pytest
+
+from iris_ops import fixture as fx
+from iris_ops.fixture.writebehind import STEP, WriteBehind, start_writeback
+
+
+class Recorder:
+    """A hand-over that notes what it was given, and how much of the file was in it then."""
+
+    def __init__(self, answer: int = 0) -> None:
+        self.ranges: list[tuple[int, int]] = []
+        self.sizes: list[int] = []
+        self.answer = answer
+
+    def __call__(self, fd: int, offset: int, nbytes: int) -> int:
+        self.ranges.append((offset, nbytes))
+        self.sizes.append(os.fstat(fd).st_size)
+        return self.answer
+
+
+def test_every_range_is_handed_over_once_in_order_once_it_is_in_the_file(tmp_path):
+    pieces = [os.urandom(n) for n in (700, 1, 300, 1024, 5, 2000, 999, 4096, 3)]
+    start = Recorder()
+    path = tmp_path / "IRIS.DAT"
+    with WriteBehind(open(path, "wb"), step=1000, start=start) as out:
+        assert [out.write(p) for p in pieces] == [len(p) for p in pieces]
+    data = b"".join(pieces)
+    assert path.read_bytes() == data
+    # Hand-overs begin where the last one ended, once at least a step was written since.
+    assert start.ranges == [(0, 1001), (1001, 1024), (2025, 2005), (4030, 5095)]
+    # Each range was in the file (flushed out of Python's buffer) when it was handed over.
+    assert all(size >= offset + n for (offset, n), size in zip(start.ranges, start.sizes))
+
+
+def test_less_than_a_step_is_left_to_the_fsync(tmp_path):
+    start = Recorder()
+    with WriteBehind(open(tmp_path / "f", "wb"), step=4096, start=start) as out:
+        out.write(b"x" * 4095)
+    assert start.ranges == [] and (tmp_path / "f").stat().st_size == 4095
+
+
+def test_a_failed_hand_over_is_not_tried_again_and_the_writing_goes_on(tmp_path):
+    start = Recorder(answer=-1)
+    with WriteBehind(open(tmp_path / "f", "wb"), step=10, start=start) as out:
+        for _ in range(5):
+            out.write(b"0123456789")
+    assert start.ranges == [(0, 10)]
+    assert (tmp_path / "f").read_bytes() == b"0123456789" * 5
+
+
+def test_closing_it_closes_the_file(tmp_path):
+    handle = open(tmp_path / "f", "wb")
+    with WriteBehind(handle, start=Recorder()):
+        pass
+    assert handle.closed
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sync_file_range is Linux's")
+def test_the_real_hand_over_takes_a_range_of_a_real_file(tmp_path):
+    start = start_writeback()
+    assert start is not None
+    with open(tmp_path / "f", "wb") as handle:
+        handle.write(b"y" * (1 << 20))
+        handle.flush()
+        assert start(handle.fileno(), 0, 1 << 20) == 0
+        # A range past 4 GiB (a database that size is common).
+        handle.seek((5 << 30) - 1)
+        handle.write(b"z")
+        handle.flush()
+        assert start(handle.fileno(), (5 << 30) - 1, 1) == 0
+        assert start(handle.fileno(), -1, 1) == -1  # the kernel saw the offset: negative is EINVAL
+    closed = os.open(tmp_path / "f", os.O_RDONLY)
+    os.close(closed)
+    import ctypes
+
+    assert start(closed, 0, 1) == -1 and ctypes.get_errno() == errno.EBADF
+
+
+def test_the_fixture_writer_writes_databases_through_it(tmp_path):
+    out = tmp_path / "fx"
+    writer = fx.FixtureWriter(out)
+    writer.open()
+    data = os.urandom(3 * 8192)
+    with writer.create("databases/APP/IRIS.DAT") as handle:
+        assert isinstance(handle, WriteBehind) and handle.step == STEP
+        handle.write(data)
+    assert (writer.tmp / "databases/APP/IRIS.DAT").read_bytes() == data
+    writer.abort()
+    assert not out.exists()
