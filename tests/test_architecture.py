@@ -48,7 +48,7 @@ LAYERS: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
      ("foundation", "fixture", "transports", "builders", "runtime", "plugins", "tasks")),
     ("entry points", ("iris_ops.cli", "iris_ops.program", "iris_ops.console", "iris_ops.__main__",
                       "iris_ops.docsgen", "iris_ops.pytest_plugin", "iris_ops.pytest_report",
-                      "iris_ops.pytest_runs", "iris_ops.pytest_pool"),
+                      "iris_ops.pytest_runs", "iris_ops.pytest_pool", "iris_ops.pytest_session"),
      ("foundation", "fixture", "transports", "builders", "runtime", "plugins", "tasks", "operations")),
     # The simulated IRIS runs inside a container built from its files alone: the standard library only.
     ("simulated IRIS", ("iris_ops_sim.irissim", "iris_ops_sim.irissim.*"), ()),
