@@ -1,6 +1,8 @@
-"""A fixture's file is handed to the disk as it is written (iris_ops.fixture.writebehind): every
-byte reaches the file, every range is handed over once, in order, and a hand-over that fails
-stops the hand-overs, never the writing."""
+"""A fixture's new file (iris_ops.fixture.newfile): written around the page cache where the
+filesystem allows, every byte reaches the file whatever the sizes of the pieces, and a direct
+write the kernel refuses goes through the page cache instead, never losing a byte or an error.
+Where direct writes cannot be had, the file is handed to the disk as it is written: every range
+once, in order, and a hand-over that fails stops the hand-overs, never the writing."""
 
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ import sys
 import pytest
 
 from iris_ops import fixture as fx
-from iris_ops.fixture.writebehind import STEP, WriteBehind, start_writeback
+from iris_ops.fixture import newfile
+from iris_ops.fixture.newfile import BLOCK, DirectFile, WriteBehind, start_writeback
 
 
 class Recorder:
@@ -86,13 +89,76 @@ def test_the_real_hand_over_takes_a_range_of_a_real_file(tmp_path):
     assert start(closed, 0, 1) == -1 and ctypes.get_errno() == errno.EBADF
 
 
-def test_the_fixture_writer_writes_databases_through_it(tmp_path):
+def direct_or_skip(path) -> DirectFile:
+    handle = newfile.create(path)
+    if not isinstance(handle, DirectFile):
+        handle.close()
+        pytest.skip(f"{path.parent}'s filesystem does not take O_DIRECT")
+    return handle
+
+
+def o_direct(fd: int) -> bool:
+    import fcntl
+
+    return bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT)
+
+
+@pytest.mark.parametrize("sizes", [
+    [], [1], [BLOCK - 1], [BLOCK], [BLOCK + 1], [8192] * 3,
+    [(4 << 20) - 1, 1], [4 << 20], [3, (4 << 20) + 5, 8192, 700], [(9 << 20) + 12345],
+])
+def test_a_direct_file_holds_exactly_what_was_written(tmp_path, sizes):
+    path = tmp_path / "IRIS.DAT"
+    pieces = [os.urandom(n) for n in sizes]
+    with direct_or_skip(path) as out:
+        assert o_direct(out.fileno())
+        assert [out.write(p) for p in pieces] == sizes
+    assert path.read_bytes() == b"".join(pieces)
+
+
+def test_a_direct_file_takes_memoryviews_of_other_buffers(tmp_path):
+    data = bytearray(os.urandom(3 * BLOCK + 17))
+    with direct_or_skip(tmp_path / "f") as out:
+        out.write(memoryview(data)[5:])
+        data[:] = b"\0" * len(data)  # the caller may reuse its buffer at once
+    assert (tmp_path / "f").stat().st_size == 3 * BLOCK + 12
+
+
+def test_a_direct_write_cut_short_by_the_file_size_limit_ends_in_efbig_not_einval(tmp_path):
+    """RLIMIT_FSIZE (what `ulimit -f` sets; the fault matrix's "this host's disk full") cuts a
+    direct write short at an unaligned size; the rest must fail as the limit says."""
+    import resource
+    import signal
+
+    limit = (4 << 20) + 1000
+    old = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, old[1]))
+    try:
+        with pytest.raises(OSError) as caught:
+            with direct_or_skip(tmp_path / "f") as out:
+                out.write(os.urandom(8 << 20))
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, old)
+        signal.signal(signal.SIGXFSZ, previous)
+    assert caught.value.errno == errno.EFBIG
+    assert (tmp_path / "f").stat().st_size == limit
+
+
+def test_without_direct_writes_the_file_is_written_behind(tmp_path):
+    with newfile.create(tmp_path / "f", direct=False) as out:
+        assert isinstance(out, WriteBehind) and out.step == newfile.STEP
+        out.write(b"xyz")
+    assert (tmp_path / "f").read_bytes() == b"xyz"
+
+
+def test_the_fixture_writer_writes_databases_around_the_page_cache(tmp_path):
     out = tmp_path / "fx"
     writer = fx.FixtureWriter(out)
     writer.open()
     data = os.urandom(3 * 8192)
     with writer.create("databases/APP/IRIS.DAT") as handle:
-        assert isinstance(handle, WriteBehind) and handle.step == STEP
+        assert isinstance(handle, DirectFile)
         handle.write(data)
     assert (writer.tmp / "databases/APP/IRIS.DAT").read_bytes() == data
     writer.abort()
