@@ -43,6 +43,9 @@ CORE_SETTINGS: dict[str, tuple[Any, str]] = {
     "disable_plugins": ([], "plugin names not to load (entry-point names or built-in module names)"),
     "fixtures_dir": ("fixtures", "where `backup` writes and `validate`/`restore` find fixtures by name; "
                      "relative to the project file's directory when there is one"),
+    "fixture_check": ("changed", "how a restore checks the fixture's files when the instance's fixture cache serves "
+                                 "them: changed (read a file whole unless it is the very file an earlier read found "
+                                 "right) or always (read every byte every time)"),
     "username": ("", "IRIS user for instances without OS authentication (iris session asks for a login)"),
     "password": ("", "that user's password: a secret, read from IRIS_OPS_PASSWORD only"),
 }

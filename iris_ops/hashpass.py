@@ -31,7 +31,8 @@ import threading
 from typing import Union
 
 __all__ = [
-    "PathLike", "CHUNK", "AHEAD", "hash_plain", "prefetch", "take", "forget", "fixture_files",
+    "PathLike", "CHUNK", "AHEAD", "hash_plain", "hash_stable", "signature", "prefetch", "take", "forget",
+    "fixture_files",
     "prefetch_for",
 ]
 
@@ -56,6 +57,18 @@ def hash_plain(path: PathLike, head_bytes: int, chunk: int = CHUNK, abandon=None
     stop the pass (:class:`InterruptedError`)."""
     with open(path, "rb", buffering=0) as f:
         return _hash_open(f, head_bytes, chunk, abandon)
+
+
+def hash_stable(path: PathLike, abandon=None) -> tuple[str, os.stat_result | None]:
+    """The sha256 of a plain file, and its status when nothing about the file changed while it
+    was read (the same :func:`signature` before and after, and as many bytes as its size), else
+    None with the digest of what was read."""
+    with open(path, "rb", buffering=0) as f:
+        before = os.fstat(f.fileno())
+        total, digest, _ = _hash_open(f, 0, abandon=abandon)
+        after = os.fstat(f.fileno())
+    stable = signature(before) == signature(after) and total == before.st_size
+    return digest, before if stable else None
 
 
 def _hash_open(f, head_bytes: int, chunk: int = CHUNK, abandon=None) -> tuple[int, str, bytes]:
@@ -112,7 +125,9 @@ def _hash_open(f, head_bytes: int, chunk: int = CHUNK, abandon=None) -> tuple[in
 # any thread exists (the console script; never in a process with threads), and writes one line
 # per file to a pipe.  It watches its parent and stops when the parent is gone.
 
-def _signature(st: os.stat_result) -> list:
+def signature(st: os.stat_result) -> list:
+    """What identifies a file's content without reading it: device, inode, size, modification
+    and change times."""
     return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
 
 
@@ -125,8 +140,8 @@ def _child(paths: list[str], out: int, parent: int) -> None:
                 before = os.fstat(f.fileno())
                 if stat.S_ISREG(before.st_mode):  # never a FIFO or a device
                     total, digest, _ = _hash_open(f, 0, abandon=lambda: os.getppid() != parent)
-                    if _signature(os.fstat(f.fileno())) == _signature(before) and total == before.st_size:
-                        line.update(size=total, sha256=digest, signature=_signature(before))
+                    if signature(os.fstat(f.fileno())) == signature(before) and total == before.st_size:
+                        line.update(size=total, sha256=digest, signature=signature(before))
         except InterruptedError:  # the parent is gone
             return
         except OSError:
@@ -215,7 +230,7 @@ def take(path: PathLike, head_bytes: int) -> tuple[int, str, bytes] | None:
     try:
         with open(path, "rb", buffering=0) as f:
             head = f.read(head_bytes)
-            if _signature(os.fstat(f.fileno())) != item["signature"]:
+            if signature(os.fstat(f.fileno())) != item["signature"]:
                 return None
     except OSError:
         return None

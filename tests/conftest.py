@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+
 import pytest
 
 try:  # property tests: a loaded 2-core CI machine makes per-example deadlines flaky
@@ -11,6 +15,29 @@ try:  # property tests: a loaded 2-core CI machine makes per-example deadlines f
     _hypothesis_settings.load_profile("iris-ops")
 except ImportError:
     pass
+
+
+#: The directory of this run's per-user records (XDG_CACHE_HOME), made by the controller.
+_RUN_CACHE_ENV = "IRIS_OPS_TEST_RUN_CACHE"
+_made: list[str] = []
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """iris-ops keeps per-user records under XDG_CACHE_HOME (iris_ops.checked): the suite's
+    processes keep theirs in a directory of this run (pytest-xdist's workers inherit it), removed
+    at its end, never in the home directory of whoever runs the tests."""
+    if os.environ.get(_RUN_CACHE_ENV):
+        return
+    path = tempfile.mkdtemp(prefix="iris-ops-test-cache-")
+    os.environ["XDG_CACHE_HOME"] = os.environ[_RUN_CACHE_ENV] = path
+    _made.append(path)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    while _made:
+        shutil.rmtree(_made.pop(), ignore_errors=True)
 
 
 @pytest.fixture

@@ -1,16 +1,19 @@
 """The fixture cache through the docker transport, changed where users change it: inside the
 container (`docker exec`).  A changed entry is never served (it is streamed again and replaced),
 `cache verify` finds what the cheap check cannot, `doctor` reports a changed entry, and a fixture
-with one flipped byte is refused while the cache serves its file.  (tests/test_cache.py covers
+with one flipped byte is refused while the cache serves its file, even after a read that found it
+right let the restores before skip reading it.  (tests/test_cache.py covers
 the same through the local transport, case by case.)"""
 
 from __future__ import annotations
 
 import json
 import shutil
+import time
 
 from clihelp import cli, events, fails, manifest, objectscript, ok
 
+from iris_ops import checked
 from iris_ops.script_builders.cache import CHANGED
 
 MGR = "/usr/irissys/mgr/"
@@ -93,8 +96,15 @@ def test_a_changed_entry_or_a_damaged_fixture_is_never_served_in_a_container(sim
     # 3. with the cache warm, one flipped byte in the fixture's own file: exit 4, nothing left
     restore_json(sc, fixture, "C9")
     assert entry(sc)["ok"]
+    # (a fixture older than the racy window, as users' are: read whole once, then known unchanged)
     damaged = tmp_path / "damaged"
     shutil.copytree(fixture, damaged)
+    time.sleep(checked.RACY_NS / 1e9 + 0.2)
+    for ns, read in (("C10", 1), ("C11", 0)):
+        _, log = restore_json(sc, damaged, ns)
+        assert [e["read"] for e in log if e["event"] == "restore.fixture_checked"] == [read]
+    proc = ok(cli(sc, "restore", "--src", damaged, "--ns", "C12", IRIS_OPS_FIXTURE_CHECK="always"))
+    assert [e["read"] for e in events(proc) if e["event"] == "restore.fixture_checked"] == [1]
     db = manifest(damaged)["databases"][0]
     with open(damaged / db["file"], "r+b") as f:
         f.seek((damaged / db["file"]).stat().st_size // 2 + 17)

@@ -118,7 +118,7 @@ def restore_databases(op: "Operation", loaded: "Fixture", planned: list["Planned
     refused, cache or not.  Returns the last session's result.  ``guard``: what each session
     checks first."""
     from iris_ops import cache
-    from iris_ops.operations.restore_checks import ServedFilesCheck
+    from iris_ops.operations.restore_checks import ServedFilesCheck, fixture_check_always
     from iris_ops.operations.restore_files import place_files, write_small
     from iris_ops.operations.restore_journal import MARKER, remove_created_directory
 
@@ -145,7 +145,7 @@ def restore_databases(op: "Operation", loaded: "Fixture", planned: list["Planned
         if cache_dir is not None and item not in serve:
             op.log.info("restore.cache_miss", database=item.name, sha256=item.source.sha256,
                         reason=facts.cache_why.get(item.source.sha256) or "no entry that may be served")
-    check = ServedFilesCheck(loaded, [item.source for item in serve]) if serve else None
+    check = ServedFilesCheck(loaded, [item.source for item in serve], always=fixture_check_always(op)) if serve else None
     try:
         done = place_files(op, loaded, planned, serve, namespace, facts, undo, cache.new_token(), creations,
                            guard)
@@ -164,9 +164,10 @@ def run_restore(op: "Operation", src: Path, namespace: str, *, force: bool, veri
     planned) in a dry run.  ``use_cache=False`` neither reads nor fills the fixture cache."""
     from iris_ops import fixture, signals
     from iris_ops.operations import restore_replace
-    from iris_ops.operations.restore_checks import check_fixture, preflight, warn_if_older
+    from iris_ops.operations.restore_checks import check_fixture, fixture_check_always, preflight, warn_if_older
     from iris_ops.operations.restore_journal import Journal, UndoLog
 
+    fixture_check_always(op)  # a bad setting stops the restore before it reads or changes anything
     loaded = fixture.load(src)
     check_fixture(op, loaded, src)
     op.hook.pre_restore(operation=op, fixture=loaded, namespace=namespace)

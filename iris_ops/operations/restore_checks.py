@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PlannedDatabase", "warn_if_older", "Facts", "preflight", "check_fixture", "content_differs", "ServedFilesCheck",
+    "fixture_check_always",
 ]
 
 
@@ -205,28 +206,44 @@ def content_differs(file: str, expected: str, actual: str) -> ValidationError:
     )
 
 
+def fixture_check_always(op: "Operation") -> bool:
+    """The setting ``fixture_check``: whether every restore reads every byte of the fixture."""
+    value = str(op.settings.fixture_check).strip().lower()
+    if value not in ("changed", "always"):
+        from iris_ops.errors import ConfigError
+
+        raise ConfigError(f"fixture_check must be changed or always, got {op.settings.fixture_check!r}",
+                          fix="Set fixture_check = \"changed\" (the default) or \"always\" in iris-ops.toml, "
+                          "or IRIS_OPS_FIXTURE_CHECK.")
+    return value == "always"
+
+
 class ServedFilesCheck:
-    """The sha256 of the fixture's files that the fixture cache serves, computed on this side
-    while the instance copies them: a restore reads every file of its fixture, cache or not.
+    """The sha256 of the fixture's files that the fixture cache serves, found on this side while
+    the instance copies them: a restore checks every file of its fixture, cache or not.
 
-    The files are hashed one after the other in a thread of this process (hashlib and file
-    reads release the GIL, and this process mostly waits for the instance meanwhile); a
-    compressed file is decompressed as it is hashed, so its digest is that of what the cache
-    holds.  :meth:`result` waits for the end and raises :class:`ValidationError` naming the first
-    file that differs from the manifest; :meth:`abandon` stops the pass after a failure."""
+    A plain file that an earlier check read whole and found right, and that is provably the same
+    file since (:mod:`iris_ops.checked`), is not read again unless ``always``; any other is read
+    whole in a thread of this process (hashlib and file reads release the GIL, and this process
+    mostly waits for the instance meanwhile).  A compressed file is decompressed as it is hashed,
+    every time, so its digest is that of what the cache holds.  :meth:`result` waits for the end
+    and raises :class:`ValidationError` naming the first file that differs from the manifest;
+    :meth:`abandon` stops the pass after a failure."""
 
-    def __init__(self, loaded: "Fixture", databases: list["Database"]) -> None:
+    def __init__(self, loaded: "Fixture", databases: list["Database"], *, always: bool = False) -> None:
         self.loaded = loaded
         self.databases = databases
+        self.always = always
         self.failure: BaseException | None = None
         self.found: dict[str, str] = {}
+        self.read = 0
         self.seconds = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="fixture-check", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        from iris_ops import hashpass
+        from iris_ops import checked
         from iris_ops.fixture import content
 
         started = time.monotonic()
@@ -234,9 +251,11 @@ class ServedFilesCheck:
             for db in self.databases:
                 path = self.loaded.path_of(db)
                 if db.compressed is None:
-                    _, digest, _ = hashpass.hash_plain(path, 0, abandon=self._stop.is_set)
+                    digest, read = checked.sha256_of(path, db.sha256, always=self.always, abandon=self._stop.is_set)
+                    self.read += int(read)
                 else:
                     digest = content.scan(path, db).sha256 or "(it does not decompress)"
+                    self.read += 1
                 self.found[db.file] = digest
         except InterruptedError:
             pass
@@ -248,8 +267,8 @@ class ServedFilesCheck:
         """Wait for the pass; raise when a file is not the manifest's."""
         began = time.monotonic()
         self._thread.join()
-        log.info("restore.fixture_checked", files=len(self.databases), seconds=round(self.seconds, 3),
-                 waited=round(time.monotonic() - began, 3))
+        log.info("restore.fixture_checked", files=len(self.databases), read=self.read,
+                 seconds=round(self.seconds, 3), waited=round(time.monotonic() - began, 3))
         if isinstance(self.failure, IrisOpsError):
             raise self.failure
         for db in self.databases:
