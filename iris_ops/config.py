@@ -26,8 +26,9 @@ PROJECT_FILE = "iris-ops.toml"
 
 #: name -> (default, help).  The type of each setting is the type of its default.
 CORE_SETTINGS: dict[str, tuple[Any, str]] = {
-    "transport": ("docker", "how to reach the instance: docker (the SDK) or local (`iris` on this host)"),
-    "container": ("", "the IRIS container's name or id (docker transport)"),
+    "transport": ("docker", "how to reach the instance: docker (the SDK), local (`iris` on this host) or ssh "
+                            "(on the host `ssh_host`, natively or in `container` there)"),
+    "container": ("", "the IRIS container's name or id (docker transport; ssh: a container on that host)"),
     "instance": ("IRIS", "the IRIS instance name inside the container"),
     "docker_host": ("", "Docker engine URL; empty means DOCKER_HOST or the docker defaults"),
     "owner": ("irisowner", "OS user that owns instance files; restored files are chowned to it"),
@@ -43,6 +44,12 @@ CORE_SETTINGS: dict[str, tuple[Any, str]] = {
     "disable_plugins": ([], "plugin names not to load (entry-point names or built-in module names)"),
     "fixtures_dir": ("fixtures", "where `backup` writes and `validate`/`restore` find fixtures by name; "
                      "relative to the project file's directory when there is one"),
+    "ssh_host": ("", "the instance's host for the ssh transport: a name, an ssh_config alias or user@host:port"),
+    "ssh_config": ("~/.ssh/config", "the ssh_config file the ssh transport reads SSH options from (as Fabric reads "
+                                    "them; /etc/ssh/ssh_config after it)"),
+    "known_hosts": ("~/.ssh/known_hosts", "the known_hosts file the ssh transport checks host keys against"),
+    "accept_new_host_key": (False, "ssh transport: add an unknown host key to known_hosts, like OpenSSH's "
+                                   "StrictHostKeyChecking=accept-new (a changed key is refused all the same)"),
     "username": ("", "IRIS user for instances without OS authentication (iris session asks for a login)"),
     "password": ("", "that user's password: a secret, read from IRIS_OPS_PASSWORD only"),
 }

@@ -11,8 +11,8 @@ __all__ = ["Target", "ExecResult", "FileDigest", "Reflink", "OpenSession"]
 class Target:
     """Where an instance lives and how to reach it.
 
-    ``transport`` picks the plugin (``docker`` or ``local`` built in); the other fields are
-    read by the transport that claims it.
+    ``transport`` picks the plugin (``docker``, ``local`` and ``ssh`` built in); the other fields
+    are read by the transport that claims it.
     """
 
     transport: str = "docker"
@@ -30,6 +30,17 @@ class Target:
     username: str = ""
     password: str = field(default="", repr=False, compare=False)
     extra: dict = field(default_factory=dict, compare=False, hash=False)
+    #: The target's name in the project file; empty for an unnamed single instance.
+    name: str = ""
+    #: The ssh transport's destination: a host name, an ssh_config alias, or ``user@host:port``.
+    ssh_host: str = ""
+    #: Like OpenSSH's ``StrictHostKeyChecking=accept-new``: an unknown host key is added to
+    #: ``known_hosts``; a changed one is refused all the same.
+    accept_new_host_key: bool = False
+    #: The known_hosts file host keys are checked against (a resolved path).
+    known_hosts: str = ""
+    #: The ssh_config file SSH options are read from (a resolved path).
+    ssh_config: str = ""
 
     @property
     def copies_keep_owner(self) -> bool:
@@ -38,11 +49,14 @@ class Target:
         (``irisowner`` in IRIS images, the owner); a local session run by root is not, and
         another transport is not assumed to be.  When False, restore has the transport make an
         empty file first (owner and mode as for a streamed one), which the copy then fills."""
-        return self.transport == "docker"
+        return self.transport == "docker" or (self.transport == "ssh" and bool(self.container))
 
     def describe(self) -> str:
         if self.transport == "docker":
             return f"container {self.container!r} (instance {self.instance})"
+        if self.transport == "ssh":
+            where = f"container {self.container!r} on " if self.container else ""
+            return f"{where}host {self.ssh_host!r} (instance {self.instance})"
         return f"{self.transport} instance {self.instance}"
 
 

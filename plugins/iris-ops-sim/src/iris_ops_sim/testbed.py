@@ -27,6 +27,11 @@ point: users' projects with iris-ops-sim installed never get these fixtures or t
 * ``xfs_container`` (module): a container like ``sim_container`` whose data directory (durable
   %SYS) is a directory of that volume; one per module (suite time), so the module's tests must
   leave it usable (thawed, names of their own).
+* ``ssh_bed`` (module): an OpenSSH server on a loopback address (127.0.0.2, ...) with a
+  simulated native instance on that "host" (this machine), for the ssh transport
+  (:class:`~iris_ops_sim.sshd.SshSim`: ``bed``, ``host``, ``sim``, ``env``); more hosts with
+  ``bed.add_host()``.  Everything is stopped by pid and removed at the end of the module;
+  skipped without Debian's openssh-server (failed with ``IRIS_OPS_REQUIRE_DOCKER=1``).
 * Tests marked ``real_iris`` are skipped unless ``IRIS_OPS_REAL_CONTAINER`` names a container.
 
 Importing this module imports neither docker nor the simulator: every run of iris-ops' suite
@@ -47,7 +52,7 @@ import pytest
 __all__ = [
     "REAL_CONTAINER_ENV", "REQUIRE_DOCKER_ENV", "SHARED_ENGINE_ENV", "SHARED_PROBLEM_ENV",
     "DOCKER_FIXTURES", "DockerEngine", "docker_engine", "pytest_sessionstart", "pytest_sessionfinish",
-    "sim_image", "sim_container", "sim_host", "xfs_volume", "xfs_container", "engine_tap",
+    "sim_image", "sim_container", "sim_host", "xfs_volume", "xfs_container", "engine_tap", "ssh_bed",
     "pytest_configure", "pytest_collection_modifyitems", "pytest_runtest_logreport", "pytest_terminal_summary",
 ]
 
@@ -244,6 +249,22 @@ def sim_host() -> Iterator[Any]:
         yield HostSim(home).install()
     finally:  # also when the install itself failed
         shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def ssh_bed() -> Iterator[Any]:
+    from iris_ops_sim import sshd
+
+    why = sshd.blocker()
+    if why:
+        if os.environ.get(REQUIRE_DOCKER_ENV) == "1":
+            pytest.fail(f"{REQUIRE_DOCKER_ENV}=1 and no sshd can run: {why}", pytrace=False)
+        pytest.skip(f"no sshd: {why}")
+    bed = sshd.SshSim.start()
+    try:
+        yield bed
+    finally:
+        bed.down()
 
 
 @pytest.fixture(scope="module")

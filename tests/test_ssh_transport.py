@@ -1,0 +1,238 @@
+"""The ssh transport against a real OpenSSH server (Debian's sshd on a loopback address, the test
+bed's ``ssh_bed``) and a simulated native instance on that host: tasks round trip, a hung session
+is ended on the host, and every way a connection fails is exit 6 with its own message."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import stat
+import subprocess
+import sys
+import time
+
+import pytest
+
+from iris_ops import errors
+from iris_ops.transports import ssh, ssh_exec
+from iris_ops.transports.base import Target
+
+
+@pytest.fixture
+def cli(ssh_bed, monkeypatch, tmp_path, capsys):
+    """``iris-ops`` in this process aimed at the bed's host; extra settings per call."""
+    from cli_helpers import make_inproc
+
+    def run(*args, **settings):
+        for key, value in settings.items():
+            monkeypatch.setenv(f"IRIS_OPS_{key.upper()}", str(value))
+        return inproc(*args)
+
+    inproc = make_inproc(ssh_bed.env, monkeypatch, tmp_path, capsys)
+    return run
+
+
+def target_of(env: dict, **fields) -> Target:
+    values = dict(transport="ssh", ssh_host=env["IRIS_OPS_SSH_HOST"], ssh_config=env["IRIS_OPS_SSH_CONFIG"],
+                  known_hosts=env["IRIS_OPS_KNOWN_HOSTS"], iris_command=env["IRIS_OPS_IRIS_COMMAND"],
+                  owner=env["IRIS_OPS_OWNER"])
+    values.update(fields)
+    return Target(**values)
+
+
+def error_of(err: str) -> dict:
+    """The error event a failed task logged (JSON logs)."""
+    events = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    return [e for e in events if "exit_code" in e and e.get("level") == "error"][-1]
+
+
+def live_sessions(ssh_bed) -> list[int]:
+    """The instance's `iris session` processes that still run, once the ones just killed are reaped."""
+    from iris_ops_sim.irissim.instance import jobtable
+
+    jobs = ssh_bed.sim.install_dir / "mgr" / ".sim" / "jobs"
+    for _ in range(100):
+        live = [pid for pid in jobtable.live(jobs) if _running(pid)]
+        if not live:
+            return []
+        time.sleep(0.05)
+    return live
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+# -- tasks over SSH ---------------------------------------------------------------------------------
+
+
+def test_run_backup_and_restore_over_ssh(ssh_bed, cli, tmp_path):
+    code, out, err = cli("run", "--ns", "USER", 'Write "over ssh in ",$Namespace,!')
+    assert code == 0, err
+    assert "over ssh in USER" in out
+
+    code, out, err = cli("backup", "--ns", "USER", "--out", tmp_path / "fx")
+    assert code == 0, err
+    manifest = json.loads((tmp_path / "fx" / "manifest.json").read_text())
+    entry = manifest["databases"][0]
+    copied = (tmp_path / "fx" / entry["file"]).read_bytes()
+    assert hashlib.sha256(copied).hexdigest() == entry["sha256"]
+    on_host = ssh_bed.sim.install_dir / "mgr" / "user" / "IRIS.DAT"
+    assert copied == on_host.read_bytes()  # the instance's own file, through SFTP
+
+    code, out, err = cli("restore", "--src", tmp_path / "fx", "--ns", "SSHCOPY")
+    assert code == 0, err
+    restored = ssh_bed.sim.install_dir / "mgr" / "sshcopy" / "IRIS.DAT"
+    assert restored.read_bytes() == copied
+    assert stat.S_IMODE(restored.stat().st_mode) == 0o660
+    code, out, err = cli("run", "--ns", "SSHCOPY", 'Write "in ",$Namespace,!')
+    assert code == 0 and "in SSHCOPY" in out, err
+    assert cli("delete-ns", "--ns", "SSHCOPY", "--yes")[0] == 0
+    assert live_sessions(ssh_bed) == []  # the lock holder's session ended with the restore
+
+
+def test_a_session_past_its_deadline_is_ended_on_the_host(ssh_bed, cli):
+    """Without a pty the host's `iris session` outlives its channel: the transport kills it by pid."""
+    code, out, err = cli("run", "--ns", "USER", "--timeout", "2", "Hang 120")
+    assert code == 6
+    event = error_of(err)
+    assert "did not finish within" in event["event"] and "it was ended on host" in event["event"]
+    assert live_sessions(ssh_bed) == []
+
+
+def test_an_argument_reaches_the_host_as_one_word(ssh_bed, tmp_path):
+    hostile = f"$(touch {tmp_path}/a); `touch {tmp_path}/b`; 'q' \"d\" \\ * ;touch {tmp_path}/c"
+    result = ssh_exec.run(target_of(ssh_bed.env), ["printf", "%s", hostile], deadline=time.monotonic() + 30,
+                          what="printf")
+    assert result.exit_code == 0 and result.stdout.decode() == hostile
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- files ------------------------------------------------------------------------------------------
+
+
+def test_files_stream_over_sftp_with_their_owner_and_mode(ssh_bed, tmp_path):
+    tmp_path.chmod(0o755)
+    data = os.urandom(3 * (1 << 20) + 17)
+    target = target_of(ssh_bed.env, owner="daemon")
+    dest = tmp_path / "db" / "new" / "IRIS.DAT"
+    digest = ssh.write_file(target=target, src=io.BytesIO(data), size=len(data), path=str(dest), timeout=30)
+    assert digest.sha256 == hashlib.sha256(data).hexdigest() and dest.read_bytes() == data
+    assert stat.S_IMODE(dest.stat().st_mode) == 0o660 and stat.S_IMODE(dest.parent.stat().st_mode) == 0o770
+    import pwd
+
+    assert dest.stat().st_uid == dest.parent.stat().st_uid == pwd.getpwnam("daemon").pw_uid  # root gave them away
+    assert os.listdir(dest.parent) == ["IRIS.DAT"]
+    back = io.BytesIO()
+    assert ssh.read_file(target=target, path=str(dest), dest=back, timeout=30) == digest
+    assert back.getvalue() == data
+    assert sorted(ssh.list_directory(target=target, path=str(tmp_path / "db"), timeout=30)) == ["new/"]
+    assert ssh.remove_path(target=target, path=str(tmp_path / "db"), timeout=30) is True
+    assert not (tmp_path / "db").exists()
+
+
+def test_a_short_source_leaves_nothing_on_the_host(ssh_bed, tmp_path):
+    dest = tmp_path / "IRIS.DAT"
+    with pytest.raises(errors.UsageError, match="ended after 3 bytes"):
+        ssh.write_file(target=target_of(ssh_bed.env), src=io.BytesIO(b"abc"), size=10, path=str(dest), timeout=30)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_reading_a_missing_file_is_the_instance_refusing(ssh_bed, tmp_path):
+    with pytest.raises(errors.InstanceError, match="does not exist on host") as caught:
+        ssh.read_file(target=target_of(ssh_bed.env), path=str(tmp_path / "none"), dest=io.BytesIO(), timeout=30)
+    assert caught.value.exit_code == 5
+
+
+# -- reaching the host ------------------------------------------------------------------------------
+
+
+def test_an_unknown_host_key_is_refused_or_accepted_as_new(ssh_bed, cli, tmp_path):
+    known = tmp_path / "known_hosts"
+    known.write_text("")
+    code, out, err = cli("run", "--ns", "USER", 'Write "reached",!', known_hosts=known)
+    assert code == 6 and "reached" not in out
+    event = error_of(err)
+    assert "is unknown" in event["event"] and "accept_new_host_key" in event["fix"]
+    assert known.read_text() == ""
+
+    code, out, err = cli("run", "--ns", "USER", 'Write "reached",!', known_hosts=known, accept_new_host_key=1)
+    assert code == 0 and "reached" in out, err
+    assert known.read_text() == ssh_bed.host.known_hosts_line()  # like accept-new: the key, recorded
+
+    code, out, err = cli("run", "--ns", "USER", 'Write "again",!', known_hosts=known, accept_new_host_key=0)
+    assert code == 0 and "again" in out, err
+
+
+def test_a_changed_host_key_is_refused_even_with_accept_new(ssh_bed, cli, tmp_path):
+    host = ssh_bed.bed.add_host()
+    try:
+        host.stop()
+        host.new_host_key()  # the host reinstalled, or another in its place
+        host.start()
+        code, out, err = cli("run", "--ns", "USER", 'Write "reached",!', ssh_host=host.alias,
+                             accept_new_host_key=1)
+        assert code == 6 and "reached" not in out
+        event = error_of(err)
+        assert "has CHANGED" in event["event"] and "ssh-keygen -R" in event["fix"]
+    finally:
+        host.stop()
+
+
+def test_a_host_whose_sshd_is_down_is_unreachable(ssh_bed, cli):
+    host = ssh_bed.bed.add_host()
+    host.stop()
+    code, out, err = cli("run", "--ns", "USER", 'Write 1', ssh_host=host.alias)
+    assert code == 6
+    event = error_of(err)
+    assert "nothing answers SSH" in event["event"] and f"{host.address}:{host.port}" in event["event"]
+
+
+def test_a_refused_login_is_unreachable(ssh_bed, cli, tmp_path):
+    other = tmp_path / "stranger_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+    config = ssh_bed.bed.ssh_config.read_text().replace(str(ssh_bed.bed.client_key), str(other))
+    (tmp_path / "ssh_config").write_text(config)
+    code, out, err = cli("run", "--ns", "USER", 'Write 1', ssh_config=tmp_path / "ssh_config")
+    assert code == 6
+    event = error_of(err)
+    assert "refused to authenticate" in event["event"] and "authorized_keys" in event["fix"]
+
+
+def test_a_host_that_never_answers_times_out(ssh_bed, cli, tmp_path):
+    """A host that takes the connection and says nothing (a hung sshd): ConnectTimeout."""
+    import socket
+
+    silent = socket.socket()
+    silent.bind((ssh_bed.host.address, 0))
+    silent.listen(4)
+    try:
+        config = tmp_path / "ssh_config"
+        config.write_text(f"Host silent\n    HostName {ssh_bed.host.address}\n    Port {silent.getsockname()[1]}\n"
+                          "    ConnectTimeout 1\n")
+        code, out, err = cli("run", "--ns", "USER", 'Write 1', ssh_host="silent", ssh_config=config)
+    finally:
+        silent.close()
+    assert code == 6
+    assert "timed out after 1 s" in error_of(err)["event"]
+
+
+def test_without_fabric_the_ssh_transport_says_how_to_install_it(ssh_bed, cli, monkeypatch):
+    from iris_ops.transports import ssh_connect
+
+    monkeypatch.setitem(sys.modules, "fabric", None)  # an import of it fails, as when not installed
+    monkeypatch.setattr(ssh_connect, "_open", {})
+    code, out, err = cli("run", "--ns", "USER", 'Write 1')
+    assert code == 2
+    assert "pip install 'iris-ops[fleet]'" in error_of(err)["fix"]
+
+
+def test_the_ssh_transport_needs_a_host(cli):
+    code, out, err = cli("run", "--ns", "USER", 'Write 1', ssh_host="")
+    assert code == 2 and "IRIS_OPS_SSH_HOST" in error_of(err)["fix"]
