@@ -79,10 +79,10 @@ def _check_iris(target: Target, pid: int | None, stdout: bytes, stderr: bytes, s
 
 def _session_ended(target: Target):
     """:func:`_check_iris` for an open session whose output ended."""
-    def check(proc, deadline: float) -> None:
+    def ended(proc, deadline: float) -> None:
         status = proc.exit_status(max(deadline, time.monotonic() + 1)) if proc.pid is not None else None
         _check_iris(target, proc.pid, bytes(proc.output), bytes(proc.stderr), status)
-    return check
+    return ended
 
 
 def _iris(target: Target, argv: list[str], timeout: float, stdin: bytes, login) -> ExecResult:

@@ -32,7 +32,7 @@ from iris_ops.transports.ssh_connect import connection, lost
 if TYPE_CHECKING:  # pragma: no cover
     from iris_ops.transports.base import Target
 
-__all__ = ["PID_LINE", "KILL_GRACE", "command_line", "where", "RemoteProcess", "run", "checked"]
+__all__ = ["PID_LINE", "KILL_GRACE", "command_line", "where", "RemoteProcess", "run", "not_started", "checked"]
 
 #: The first line every command prints: its pid.  Anything before it (a login shell's rc file
 #: that prints) is dropped.
