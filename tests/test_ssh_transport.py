@@ -236,3 +236,38 @@ def test_without_fabric_the_ssh_transport_says_how_to_install_it(ssh_bed, cli, m
 def test_the_ssh_transport_needs_a_host(cli):
     code, out, err = cli("run", "--ns", "USER", 'Write 1', ssh_host="")
     assert code == 2 and "IRIS_OPS_SSH_HOST" in error_of(err)["fix"]
+
+
+# -- a container on the host, through docker exec over SSH ------------------------------------------
+
+
+def test_a_container_on_the_host_through_docker_exec(ssh_bed, sim_container, tmp_path):
+    """The host's engine runs the instance: `docker exec` there, as the instance owner for its
+    sessions and as root for its files; a session past its deadline is killed inside the container."""
+    target = target_of(ssh_bed.env, container=sim_container.name, docker_host=sim_container.base_url,
+                       owner="irisowner", iris_command="iris")
+    result = ssh.run_objectscript(target=target, script='Write "in ",$Namespace," as ",$USERNAME,!\nHalt\n',
+                                  namespace="USER", timeout=30)
+    assert result.exit_code == 0 and "in USER" in result.text, result
+
+    data = os.urandom((1 << 20) + 5)
+    path = "/usr/irissys/mgr/sshdb/IRIS.DAT"
+    digest = ssh.write_file(target=target, src=io.BytesIO(data), size=len(data), path=path, timeout=30)
+    assert digest.sha256 == hashlib.sha256(data).hexdigest()
+    code, out, _ = sim_container.exec(["stat", "-c", "%a %u", path, "/usr/irissys/mgr/sshdb"])
+    assert out.decode().split("\n")[:2] == ["660 51773", "770 51773"]
+    back = io.BytesIO()
+    assert ssh.read_file(target=target, path=path, dest=back, timeout=30) == digest and back.getvalue() == data
+    assert ssh.list_directory(target=target, path="/usr/irissys/mgr/sshdb", timeout=30) == ["IRIS.DAT"]
+    assert ssh.remove_path(target=target, path="/usr/irissys/mgr/sshdb", timeout=30)
+    assert not sim_container.exists("/usr/irissys/mgr/sshdb")
+
+    with pytest.raises(errors.DeadlineExceeded, match="ended on container"):
+        ssh.run_objectscript(target=target, script="Hang 120\nHalt\n", namespace="USER", timeout=2)
+    code, out, _ = sim_container.exec(["sh", "-c", "ps -o args | grep -c '[i]ris session' || true"])
+    assert out.strip() == b"0", out
+
+    gone = target_of(ssh_bed.env, container="no-such-container", docker_host=sim_container.base_url)
+    with pytest.raises(errors.UnreachableError, match="could not start") as caught:
+        ssh.run_objectscript(target=gone, script="Halt\n", namespace="USER", timeout=30)
+    assert "No such container" in caught.value.message
