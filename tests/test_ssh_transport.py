@@ -271,3 +271,17 @@ def test_a_container_on_the_host_through_docker_exec(ssh_bed, sim_container, tmp
     with pytest.raises(errors.UnreachableError, match="could not start") as caught:
         ssh.run_objectscript(target=gone, script="Halt\n", namespace="USER", timeout=30)
     assert "No such container" in caught.value.message
+
+
+def test_a_lock_held_over_ssh_dies_with_its_iris_ops_process(ssh_bed, cli, tmp_path):
+    """The lock lives in an `iris session` on the host: killed with -9, iris-ops closes nothing,
+    yet its connection's end closes the session's stdin there, and the lock is free again."""
+    from cli_helpers import kill_holder, start_lock_holder
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IRIS_OPS_")}
+    holder = start_lock_holder({**env, **ssh_bed.env}, tmp_path, "USER")
+    code, out, err = cli("backup", "--ns", "USER", "--out", tmp_path / "while-held")
+    assert code == 3 and "is locked by" in error_of(err)["event"]
+    kill_holder(holder)
+    # gone within live_sessions' 5 s: its input ended (the holder's own silence limit is 10 s)
+    assert live_sessions(ssh_bed) == []

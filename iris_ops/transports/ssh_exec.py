@@ -78,6 +78,7 @@ class RemoteProcess:
         self.keep_output = True
         self.stderr = bytearray()
         self.ended = False  # stdout reached its end
+        self.input_gone = False  # its stdin cannot take more
         self._head = bytearray()
         conn = connection(target, deadline)
         try:
@@ -97,8 +98,10 @@ class RemoteProcess:
     def send(self, data: bytes) -> None:
         try:
             self.channel.sendall(data)
+        except socket.timeout:
+            raise errors.DeadlineExceeded(f"{self.what}: the host took no more input before the deadline") from None
         except OSError:
-            self.ended = self.ended or self.channel.closed  # it ended; its output says why
+            self.input_gone = True  # it ended, or its channel did; its output says why
 
     def read(self, deadline: float, settle: float | None = None):
         """The next output (bytes after the pid line), None at its end, or ``login.QUIET`` when
@@ -231,7 +234,7 @@ def run(target: Target, argv: list[str], *, deadline: float, what: str, user: st
     try:
         ready = login(proc, deadline) if login is not None else True
         if stdin is not None:
-            feeder = _Feeder(proc, stdin if ready and not proc.ended else b"")
+            feeder = _Feeder(proc, stdin if ready and not (proc.ended or proc.input_gone) else b"")
             feeder.start()
         proc.drain(deadline)
         result = proc.result(deadline)

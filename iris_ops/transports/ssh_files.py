@@ -176,7 +176,7 @@ def _send_through_exec(target: Target, argv: list[str], reader: HashingReader, s
     proc = RemoteProcess(target, argv, deadline=deadline, what=what, user="root", stdin=True)
     try:
         left = size
-        while left and not proc.ended:
+        while left and not proc.input_gone:
             piece = reader.read(min(CHUNK, left))
             if not piece:
                 break  # the shell finds fewer bytes than announced, and says so
