@@ -114,6 +114,27 @@ def test_an_argument_reaches_the_host_as_one_word(ssh_bed, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_login_is_answered_over_ssh_and_only_to_its_prompts(ssh_bed):
+    """OS authentication off: the session asks, and the transport answers each prompt it sees."""
+    from iris_ops import script_builders
+    from iris_ops.errors import AuthenticationError
+    from iris_ops.manager import new_plugin_manager
+    from iris_ops.runner import Runner
+
+    secret = "Ssh-Login-Check-51c2"
+    ssh_bed.sim.instance.seed_user("SshOps", roles="%All", change_password=0, password=secret)
+    ssh_bed.sim.instance.set_os_authentication(False)
+    try:
+        pm = new_plugin_manager(load_entry_points=False)
+        target = target_of(ssh_bed.env, username="SshOps", password=secret)
+        assert Runner(pm, target, timeout=30).run(script_builders.manager_directory(), changes=False)
+        wrong = target_of(ssh_bed.env, username="SshOps", password="nope")
+        with pytest.raises(AuthenticationError, match="refused"):
+            Runner(pm, wrong, timeout=30).run(script_builders.manager_directory(), changes=False)
+    finally:
+        ssh_bed.sim.instance.set_os_authentication(True)
+
+
 # -- files ------------------------------------------------------------------------------------------
 
 
