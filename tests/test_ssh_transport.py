@@ -16,7 +16,7 @@ import time
 import pytest
 
 from iris_ops import errors
-from iris_ops.transports import ssh, ssh_exec
+from iris_ops.transports import ssh, ssh_connect, ssh_exec
 from iris_ops.transports.base import Target
 
 
@@ -77,8 +77,11 @@ def test_run_backup_and_restore_over_ssh(ssh_bed, cli, tmp_path):
     assert code == 0, err
     assert "over ssh in USER" in out
 
+    ssh_connect.close_all()  # (connections of this test process's earlier tasks)
+    logins = ssh_bed.host.logins()
     code, out, err = cli("backup", "--ns", "USER", "--out", tmp_path / "fx")
     assert code == 0, err
+    assert ssh_bed.host.logins() == logins + 1  # one connection served the whole backup
     manifest = json.loads((tmp_path / "fx" / "manifest.json").read_text())
     entry = manifest["databases"][0]
     copied = (tmp_path / "fx" / entry["file"]).read_bytes()
@@ -169,6 +172,26 @@ def test_reading_a_missing_file_is_the_instance_refusing(ssh_bed, tmp_path):
     with pytest.raises(errors.InstanceError, match="does not exist on host") as caught:
         ssh.read_file(target=target_of(ssh_bed.env), path=str(tmp_path / "none"), dest=io.BytesIO(), timeout=30)
     assert caught.value.exit_code == 5
+
+
+def test_reflinks_are_made_on_the_host_for_the_owner(ssh_bed, xfs_volume):
+    """On storage that shares blocks, the host makes the copy (the owner's, mode 660); where it
+    cannot (a directory that is not there), it says why and leaves no copy."""
+    import pwd
+
+    shared = xfs_volume.new_directory(f"ssh-{os.getpid()}")
+    (shared / "IRIS.DAT").write_bytes(os.urandom(65536))
+    target = target_of(ssh_bed.env, owner="daemon")
+    probed = ssh.probe_reflink(target=target, directories=[str(shared), str(shared / "none")], timeout=30)
+    assert probed[str(shared)].done and probed[str(shared / "none")].reason == "absent"
+    assert [p.name for p in shared.iterdir()] == ["IRIS.DAT"]  # the probe's scratch files are gone
+    made, refused = ssh.reflink_files(target=target, pairs=[(str(shared / "IRIS.DAT"), str(shared / "copy.DAT")),
+                                                            (str(shared / "none.DAT"), str(shared / "x.DAT"))],
+                                      timeout=30)
+    assert made.done and (shared / "copy.DAT").read_bytes() == (shared / "IRIS.DAT").read_bytes()
+    copied = (shared / "copy.DAT").stat()
+    assert stat.S_IMODE(copied.st_mode) == 0o660 and copied.st_uid == pwd.getpwnam("daemon").pw_uid
+    assert not refused.done and refused.reason and not (shared / "x.DAT").exists()
 
 
 # -- reaching the host ------------------------------------------------------------------------------

@@ -123,7 +123,7 @@ class SshHost:
             # runs nested: the bed's commands skip whatever the login user's rc file starts
             # (a developer's pyenv init costs each command 0.2 s)
             "SetEnv SHLVL=1",
-            "LogLevel ERROR",
+            "LogLevel INFO",  # a line per login: how many connections a client made (logins())
             "",
         ]))
         return config
@@ -162,6 +162,13 @@ class SshHost:
             time.sleep(0.02)
         self.stop()
         return False
+
+    def logins(self) -> int:
+        """How many logins this host accepted so far (one per SSH connection)."""
+        try:
+            return (self.home / "sshd.log").read_text(errors="replace").count("Accepted publickey for ")
+        except OSError:
+            return 0
 
     def log_tail(self) -> str:
         try:
