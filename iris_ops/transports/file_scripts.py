@@ -12,7 +12,14 @@ id) exist in IRIS images, in the simulated image and on every Linux host.
 
 from __future__ import annotations
 
-__all__ = ["MAKE_PARENT", "WRITE_STDIN", "PLACE", "finish_argv", "write_stdin_argv", "place_argv"]
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from iris_ops.transports.base import ExecResult
+
+__all__ = [
+    "MAKE_PARENT", "WRITE_STDIN", "PLACE", "finish_argv", "write_stdin_argv", "place_argv", "list_argv", "read_listing",
+]
 
 #: Arguments: $1 parent, $2 target.  Creates the parent when missing and prints whether it is
 #: the file's own (``own``) or ``shared``.
@@ -75,3 +82,15 @@ def place_argv(temporary: str, path: str, ownership: str, file_mode: int, parent
     """The command that runs :data:`PLACE`."""
     mode = "" if dir_mode is None else format(dir_mode, "o")
     return ["sh", "-c", PLACE, "sh", temporary, path, ownership, format(file_mode, "o"), parent, mode]
+
+
+def list_argv(path: str) -> list[str]:
+    """The command that lists a directory's entries, a directory's name ending in ``/``."""
+    return ["ls", "-1Ap", "--", path]
+
+
+def read_listing(result: "ExecResult") -> list[str]:
+    """The entries :func:`list_argv` printed; none for a directory that is not there."""
+    if result.exit_code != 0:
+        return []
+    return [line for line in result.stdout.decode("utf-8", "replace").splitlines() if line]

@@ -162,10 +162,10 @@ def remove_path(target: Target, path: str, timeout: float):
 def list_directory(target: Target, path: str, timeout: float):
     if target.transport != NAME:
         return None
-    result = _run(target, ["ls", "-1Ap", "--", path], timeout, f"listing {path}", _root_user(target))
-    if result.exit_code != 0:
-        return []
-    return [line for line in result.stdout.decode("utf-8", "replace").splitlines() if line]
+    from iris_ops.transports import file_scripts
+
+    return file_scripts.read_listing(_run(target, file_scripts.list_argv(path), timeout, f"listing {path}",
+                                          _root_user(target)))
 
 
 @hookimpl(trylast=True)

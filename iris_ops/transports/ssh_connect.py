@@ -110,11 +110,13 @@ def _close(conn) -> None:
 
 
 def _quiet_paramiko() -> None:
-    """Paramiko logs each connect and login at info; they are iris-ops' debug events (``-v``)."""
+    """Paramiko logs each connect and login at info, and a failed one at error, from its own
+    thread and sometimes after iris-ops has reported it in its own words: its records are for
+    ``-v`` (debug) only."""
     import logging
 
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
-        logging.getLogger("paramiko").setLevel(logging.WARNING)
+        logging.getLogger("paramiko").setLevel(logging.CRITICAL)
 
 
 def _connect(target: Target, deadline: float):

@@ -23,7 +23,7 @@ import shlex
 import socket
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 from iris_ops import errors
 from iris_ops.transports.base import ExecResult
@@ -32,7 +32,9 @@ from iris_ops.transports.ssh_connect import connection, lost
 if TYPE_CHECKING:  # pragma: no cover
     from iris_ops.transports.base import Target
 
-__all__ = ["PID_LINE", "KILL_GRACE", "command_line", "where", "RemoteProcess", "run", "not_started", "checked"]
+__all__ = [
+    "PID_LINE", "KILL_GRACE", "command_line", "where", "RemoteProcess", "ending", "run", "not_started", "checked",
+]
 
 #: The first line every command prints: its pid.  Anything before it (a login shell's rc file
 #: that prints) is dropped.
@@ -69,6 +71,7 @@ class RemoteProcess:
 
     def __init__(self, target: Target, argv: list[str], *, deadline: float, what: str, user: str | None = None,
                  stdin: bool = False) -> None:
+        self.started = time.monotonic()
         self.target = target
         self.what = what
         self.user = user
@@ -183,7 +186,29 @@ class RemoteProcess:
             self.channel.close()
 
     def result(self, deadline: float) -> ExecResult:
-        return ExecResult(exit_code=self.exit_status(deadline), stdout=bytes(self.output), stderr=bytes(self.stderr))
+        """Its exit status and output, once it ended; one that never started is said so."""
+        result = ExecResult(exit_code=self.exit_status(deadline), stdout=bytes(self.output), stderr=bytes(self.stderr))
+        if self.pid is None:
+            raise not_started(self.target, self.what, result)
+        return result
+
+
+@contextlib.contextmanager
+def ending(proc: RemoteProcess) -> Iterator[RemoteProcess]:
+    """``proc``'s channel is closed whatever happens; past its deadline, ``proc`` is ended on the
+    host first, and the error says so."""
+    try:
+        yield proc
+    except errors.DeadlineExceeded as exc:
+        proc.end()
+        raise errors.DeadlineExceeded(
+            f"{proc.what} did not finish within {time.monotonic() - proc.started:.1f} s; it was ended on "
+            f"{where(proc.target)}",
+            details={"stdout_tail": bytes(proc.output)[-_TAIL:].decode("utf-8", "replace"),
+                     "stderr_tail": bytes(proc.stderr)[-_TAIL:].decode("utf-8", "replace")},
+        ) from exc
+    finally:
+        proc.close()
 
 
 def _left(deadline: float, what: str) -> float:
@@ -228,28 +253,13 @@ def run(target: Target, argv: list[str], *, deadline: float, what: str, user: st
     ``login`` (for ``iris session``): called with the process and the deadline before ``stdin`` is
     sent, it answers a login and returns whether ``stdin`` may be sent.  Past ``deadline`` the
     process is ended on the host and :class:`iris_ops.errors.DeadlineExceeded` raised."""
-    started = time.monotonic()
     proc = RemoteProcess(target, argv, deadline=deadline, what=what, user=user, stdin=stdin is not None)
-    feeder = None
-    try:
+    with ending(proc):
         ready = login(proc, deadline) if login is not None else True
         if stdin is not None:
-            feeder = _Feeder(proc, stdin if ready and not (proc.ended or proc.input_gone) else b"")
-            feeder.start()
+            _Feeder(proc, stdin if ready and not (proc.ended or proc.input_gone) else b"").start()
         proc.drain(deadline)
-        result = proc.result(deadline)
-    except errors.DeadlineExceeded as exc:
-        proc.end()
-        raise errors.DeadlineExceeded(
-            f"{what} did not finish within {time.monotonic() - started:.1f} s; it was ended on {where(target)}",
-            details={"stdout_tail": bytes(proc.output)[-_TAIL:].decode("utf-8", "replace"),
-                     "stderr_tail": bytes(proc.stderr)[-_TAIL:].decode("utf-8", "replace")},
-        ) from exc
-    finally:
-        proc.close()
-    if proc.pid is None:
-        raise not_started(target, what, result)
-    return result
+        return proc.result(deadline)
 
 
 def not_started(target: Target, what: str, result: ExecResult) -> errors.UnreachableError:

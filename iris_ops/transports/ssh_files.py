@@ -25,7 +25,7 @@ from iris_ops.transports import file_scripts
 from iris_ops.transports.base import FileDigest
 from iris_ops.transports.hashsink import HashingReader, HashSink
 from iris_ops.transports.ssh_connect import connection, lost
-from iris_ops.transports.ssh_exec import RemoteProcess, checked, not_started, where
+from iris_ops.transports.ssh_exec import RemoteProcess, checked, ending, where
 
 if TYPE_CHECKING:  # pragma: no cover
     from iris_ops.transports.base import Target
@@ -83,18 +83,11 @@ def read_file(target: Target, path: str, dest: BinaryIO, *, deadline: float) -> 
 def _read_through_exec(target: Target, path: str, dest: BinaryIO, deadline: float, what: str) -> FileDigest:
     proc = RemoteProcess(target, ["sh", "-c", _CAT_REGULAR, "sh", path], deadline=deadline, what=what, user="root")
     proc.keep_output = False  # the file's bytes go to the sink only
-    try:
+    with ending(proc):
         with HashSink(dest) as sink:
             while (piece := proc.read(deadline)) is not None:
                 sink.put(piece)
         result = proc.result(deadline)
-    except errors.DeadlineExceeded:
-        proc.end()
-        raise
-    finally:
-        proc.close()
-    if proc.pid is None:
-        raise not_started(target, what, result)
     if result.exit_code == 65:
         raise _missing(target, path)
     if result.exit_code == 66:
@@ -174,7 +167,7 @@ def _short(what: str, count: int, size: int) -> errors.UsageError:
 def _send_through_exec(target: Target, argv: list[str], reader: HashingReader, size: int, deadline: float,
                        what: str) -> None:
     proc = RemoteProcess(target, argv, deadline=deadline, what=what, user="root", stdin=True)
-    try:
+    with ending(proc):
         left = size
         while left and not proc.input_gone:
             piece = reader.read(min(CHUNK, left))
@@ -188,13 +181,6 @@ def _send_through_exec(target: Target, argv: list[str], reader: HashingReader, s
         proc.close_input()
         proc.drain(deadline)
         result = proc.result(deadline)
-    except errors.DeadlineExceeded:
-        proc.end()
-        raise
-    finally:
-        proc.close()
-    if proc.pid is None:
-        raise not_started(target, what, result)
     if result.exit_code == 3:
         raise _short(what, reader.count, size)
     if result.exit_code != 0:

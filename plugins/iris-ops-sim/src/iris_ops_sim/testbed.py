@@ -195,9 +195,14 @@ def _stop_on_sigterm(private: Any) -> None:
 
 
 def _no_engine(reason: str) -> None:
+    _cannot("no Docker engine", reason)
+
+
+def _cannot(what: str, reason: str) -> None:
+    """Skip a test whose part of the bed cannot be had here; fail it under IRIS_OPS_REQUIRE_DOCKER=1."""
     if os.environ.get(REQUIRE_DOCKER_ENV) == "1":
-        pytest.fail(f"{REQUIRE_DOCKER_ENV}=1 and no Docker engine: {reason}", pytrace=False)
-    pytest.skip(f"no Docker engine: {reason}")
+        pytest.fail(f"{REQUIRE_DOCKER_ENV}=1 and {what}: {reason}", pytrace=False)
+    pytest.skip(f"{what}: {reason}")
 
 
 @pytest.fixture(scope="session")
@@ -257,9 +262,7 @@ def ssh_bed() -> Iterator[Any]:
 
     why = sshd.blocker()
     if why:
-        if os.environ.get(REQUIRE_DOCKER_ENV) == "1":
-            pytest.fail(f"{REQUIRE_DOCKER_ENV}=1 and no sshd can run: {why}", pytrace=False)
-        pytest.skip(f"no sshd: {why}")
+        _cannot("no sshd can run", why)
     bed = sshd.SshSim.start()
     try:
         yield bed
@@ -273,9 +276,7 @@ def xfs_volume() -> Iterator[Any]:
 
     why = xfs.blocker()
     if why:
-        if os.environ.get(REQUIRE_DOCKER_ENV) == "1":
-            pytest.fail(f"{REQUIRE_DOCKER_ENV}=1 and no XFS volume can be made: {why}", pytrace=False)
-        pytest.skip(f"no XFS volume: {why}")
+        _cannot("no XFS volume can be made", why)
     volume = xfs.XfsVolume().create()
     try:
         yield volume
