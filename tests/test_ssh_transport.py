@@ -143,7 +143,7 @@ def test_a_login_is_answered_over_ssh_and_only_to_its_prompts(ssh_bed):
 
 def test_files_stream_over_sftp_with_their_owner_and_mode(ssh_bed, tmp_path):
     tmp_path.chmod(0o755)
-    data = os.urandom(3 * (1 << 20) + 17)
+    data = os.urandom(9 * (1 << 20) + 17)  # more than one window of SFTP reads
     target = target_of(ssh_bed.env, owner="daemon")
     dest = tmp_path / "db" / "new" / "IRIS.DAT"
     digest = ssh.write_file(target=target, src=io.BytesIO(data), size=len(data), path=str(dest), timeout=30)

@@ -35,6 +35,8 @@ __all__ = ["CHUNK", "read_file", "write_file"]
 #: Transfer chunk: SFTP requests are at most 32 KiB each; Paramiko pipelines them.
 CHUNK = 1 << 20
 _SFTP_CHUNK = 32 * 1024
+#: Bytes asked for at once when reading over SFTP: enough requests in flight to fill the link.
+_WINDOW = 8 << 20
 #: Seconds a failed write may take to remove its temporary file, even past the deadline.
 _CLEANUP_GRACE = 10.0
 #: Exit status 65: no such file; 66: not a regular file (a directory, a link).  Argument: $1 path.
@@ -67,10 +69,17 @@ def read_file(target: Target, path: str, dest: BinaryIO, *, deadline: float) -> 
                 raise errors.UsageError(f"'{path}' on {where(target)} is not a regular file",
                                         fix="Give the path of a single regular file (not a link or a directory).")
             with sftp.open(path, "rb") as src, HashSink(dest) as sink:
-                src.prefetch(info.st_size)
-                while piece := src.read(CHUNK):
+                # Paramiko's prefetch of a whole file keeps every answer it has not handed out:
+                # a window at a time keeps memory bounded when the sink is slower than the network
+                for start in range(0, info.st_size, _WINDOW):
+                    end = min(start + _WINDOW, info.st_size)
+                    for piece in src.readv([(at, min(_SFTP_CHUNK, end - at)) for at in range(start, end, _SFTP_CHUNK)]):
+                        sink.put(piece)
                     _in_time(deadline, what)
-                    sink.put(piece)
+                src.seek(info.st_size)
+                if src.read(1):
+                    raise errors.InstanceError(f"{what}: the file grew while it was read",
+                                               fix="Read a file nothing writes to (the backup's staging copy).")
         except FileNotFoundError:
             raise _missing(target, path) from None
         except (socket.timeout, TimeoutError) as exc:
@@ -122,6 +131,7 @@ def write_file(target: Target, src: BinaryIO, path: str, *, size: int, file_mode
         with _sftp(target, deadline, what) as sftp:
             try:
                 with sftp.open(temporary, "wb") as out:
+                    out.chmod(0o600)  # a copy of the instance's data: nobody else's while it arrives
                     out.set_pipelined(True)
                     _copy(reader, out, size, what)
             except (socket.timeout, TimeoutError) as exc:
