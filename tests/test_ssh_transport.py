@@ -238,6 +238,31 @@ def test_a_host_whose_sshd_is_down_is_unreachable(ssh_bed, cli):
     assert "nothing answers SSH" in event["event"] and f"{host.address}:{host.port}" in event["event"]
 
 
+def test_a_host_that_goes_down_mid_session_is_unreachable(ssh_bed, tmp_path):
+    """The host's sshd (and with it the connection) goes away while a session runs."""
+    host = ssh_bed.bed.add_host()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IRIS_OPS_")}
+    env.update(ssh_bed.env, IRIS_OPS_SSH_HOST=host.alias, IRIS_OPS_LOG_FORMAT="json")
+    proc = subprocess.Popen([sys.executable, "-m", "iris_ops", "run", "--ns", "USER", "Hang 60"], env=env,
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        from iris_ops_sim.irissim.instance import jobtable
+
+        jobs = ssh_bed.sim.install_dir / "mgr" / ".sim" / "jobs"
+        for _ in range(200):  # until its session runs on the host
+            if jobtable.live(jobs) or proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        host.stop()
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        ssh_bed.sim.end_sessions()  # the session went on alone, as the message says it may
+    assert proc.returncode == 6, err
+    event = error_of(err.decode())
+    assert "broke" in event["event"] and "may still be running there" in event["event"]
+
+
 def test_a_refused_login_is_unreachable(ssh_bed, cli, tmp_path):
     other = tmp_path / "stranger_key"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)

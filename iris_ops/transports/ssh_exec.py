@@ -143,7 +143,8 @@ class RemoteProcess:
                 self._head.clear()
                 return data
             return b""
-        self.pid = int(self._head[at + len(PID_LINE):end].strip() or 0)
+        digits = bytes(self._head[at + len(PID_LINE):end]).strip()
+        self.pid = int(digits) if digits.isdigit() else -1
         rest = bytes(self._head[end + 1:])
         self._head.clear()
         return rest
@@ -164,9 +165,10 @@ class RemoteProcess:
         if not self.channel.status_event.wait(max(0.0, deadline - time.monotonic())):
             raise errors.DeadlineExceeded(f"{self.what}: output ended but the host sent no exit status yet")
         status = self.channel.exit_status
-        if status < 0:  # the channel closed without one: the connection, not the command
+        if status < 0 and not self.channel.get_transport().is_active():
+            # the channel closed without one: the connection broke, not the command
             raise lost(self.target, self.what, EOFError("the channel closed without an exit status"))
-        return status
+        return status  # -1: a signal ended it (sshd says which in an exit-signal Paramiko ignores)
 
     def exited(self) -> bool:
         return self.channel.exit_status_ready()
