@@ -109,6 +109,31 @@ def test_a_session_past_its_deadline_is_ended_on_the_host(ssh_bed, cli):
     assert live_sessions(ssh_bed) == []
 
 
+def test_a_command_past_its_deadline_ends_with_what_it_started(ssh_bed):
+    """Its process group goes with it: a child it started does not outlive it on the host."""
+    seconds = str(300 + os.getpid() % 97)  # a sleep of our own to look for
+    with pytest.raises(errors.DeadlineExceeded, match="it was ended on host"):
+        ssh_exec.run(target_of(ssh_bed.env), ["sh", "-c", f"sleep {seconds} & wait"],
+                     deadline=time.monotonic() + 1, what="a command with a child")
+
+    def sleeping() -> list[int]:
+        found = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if f.read() == f"sleep\0{seconds}\0".encode():
+                        found.append(int(pid))
+            except OSError:
+                pass
+        return found
+
+    for _ in range(100):
+        if not sleeping():
+            break
+        time.sleep(0.05)
+    assert sleeping() == []
+
+
 def test_an_argument_reaches_the_host_as_one_word(ssh_bed, tmp_path):
     hostile = f"$(touch {tmp_path}/a); `touch {tmp_path}/b`; 'q' \"d\" \\ * ;touch {tmp_path}/c"
     result = ssh_exec.run(target_of(ssh_bed.env), ["printf", "%s", hostile], deadline=time.monotonic() + 30,

@@ -178,7 +178,10 @@ class RemoteProcess:
         channel alone would leave it running."""
         if self.pid is None or self.pid <= 0 or self.exited():
             return
-        kill = ["sh", "-c", 'kill -KILL "$1" 2>/dev/null || true', "sh", str(self.pid)]
+        # its process group too when it leads one (sshd starts each command in a session of its
+        # own, and a login shell execs a single command): what it started ends with it.  `kill -9
+        # -PGID` is the one spelling dash, bash and busybox all take.
+        kill = ["sh", "-c", 'kill -9 -"$1" 2>/dev/null; kill -9 "$1" 2>/dev/null; true', "sh", str(self.pid)]
         with contextlib.suppress(errors.IrisOpsError):
             run(self.target, kill, deadline=time.monotonic() + KILL_GRACE, what=f"ending {self.what}",
                 user="root" if self.target.container else None)
