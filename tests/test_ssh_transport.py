@@ -379,3 +379,10 @@ def test_a_lock_held_over_ssh_dies_with_its_iris_ops_process(ssh_bed, cli, tmp_p
     kill_holder(holder)
     # gone within live_sessions' 5 s: its input ended (the holder's own silence limit is 10 s)
     assert live_sessions(ssh_bed) == []
+
+
+def test_a_host_without_that_iris_command_is_unreachable(cli, tmp_path):
+    code, out, err = cli("run", "--ns", "USER", 'Write 1', iris_command=tmp_path / "no-iris")
+    assert code == 6
+    event = error_of(err)
+    assert "has no" in event["event"] and "IRIS_OPS_IRIS_COMMAND" in event["fix"]
