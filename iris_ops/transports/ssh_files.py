@@ -18,7 +18,7 @@ import secrets
 import socket
 import stat
 import time
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, Iterator
 
 from iris_ops import errors
 from iris_ops.transports import file_scripts
@@ -62,31 +62,44 @@ def read_file(target: Target, path: str, dest: BinaryIO, *, deadline: float) -> 
     what = f"reading '{path}' from {where(target)}"
     if target.container:
         return _read_through_exec(target, path, dest, deadline, what)
-    with _sftp(target, deadline, what) as sftp:
+    with _sftp(target, deadline, what) as sftp, HashSink(dest) as sink:
+        for piece in _sftp_pieces(target, sftp, path, deadline, what):
+            sink.put(piece)  # (this host's disk full: its own error, not the connection's)
+    return FileDigest(bytes=sink.count, sha256=sink.hexdigest())
+
+
+def _sftp_pieces(target: Target, sftp, path: str, deadline: float, what: str) -> Iterator[bytes]:
+    """The file's bytes over SFTP, a window at a time: Paramiko's prefetch of a whole file keeps
+    every answer it has not handed out, so memory stays bounded when the sink is slower."""
+    with _over_ssh(target, what):
         try:
             info = sftp.lstat(path)
-            if not stat.S_ISREG(info.st_mode or 0):
-                raise errors.UsageError(f"'{path}' on {where(target)} is not a regular file",
-                                        fix="Give the path of a single regular file (not a link or a directory).")
-            with sftp.open(path, "rb") as src, HashSink(dest) as sink:
-                # Paramiko's prefetch of a whole file keeps every answer it has not handed out:
-                # a window at a time keeps memory bounded when the sink is slower than the network
-                for start in range(0, info.st_size, _WINDOW):
-                    end = min(start + _WINDOW, info.st_size)
-                    for piece in src.readv([(at, min(_SFTP_CHUNK, end - at)) for at in range(start, end, _SFTP_CHUNK)]):
-                        sink.put(piece)
-                    _in_time(deadline, what)
-                src.seek(info.st_size)
-                if src.read(1):
-                    raise errors.InstanceError(f"{what}: the file grew while it was read",
-                                               fix="Read a file nothing writes to (the backup's staging copy).")
         except FileNotFoundError:
             raise _missing(target, path) from None
-        except (socket.timeout, TimeoutError) as exc:
-            raise errors.DeadlineExceeded(f"{what}: the host stopped sending before the deadline") from exc
-        except (OSError, EOFError) as exc:
-            raise _broken(target, what, exc) from exc
-    return FileDigest(bytes=sink.count, sha256=sink.hexdigest())
+        if not stat.S_ISREG(info.st_mode or 0):
+            raise errors.UsageError(f"'{path}' on {where(target)} is not a regular file",
+                                    fix="Give the path of a single regular file (not a link or a directory).")
+        with sftp.open(path, "rb") as src:
+            for start in range(0, info.st_size, _WINDOW):
+                end = min(start + _WINDOW, info.st_size)
+                yield from src.readv([(at, min(_SFTP_CHUNK, end - at)) for at in range(start, end, _SFTP_CHUNK)])
+                _in_time(deadline, what)
+            src.seek(info.st_size)
+            if src.read(1):
+                raise errors.InstanceError(f"{what}: the file grew while it was read",
+                                           fix="Read a file nothing writes to (the backup's staging copy).")
+
+
+@contextlib.contextmanager
+def _over_ssh(target: Target, what: str) -> Iterator[None]:
+    """SFTP's failures as iris-ops errors: only around what goes over the connection (a failure of
+    this host's own disk or source file is not the connection's)."""
+    try:
+        yield
+    except (socket.timeout, TimeoutError) as exc:
+        raise errors.DeadlineExceeded(f"{what}: the host stopped answering before the deadline") from exc
+    except (OSError, EOFError) as exc:
+        raise _broken(target, what, exc) from exc
 
 
 def _read_through_exec(target: Target, path: str, dest: BinaryIO, deadline: float, what: str) -> FileDigest:
@@ -129,15 +142,16 @@ def write_file(target: Target, src: BinaryIO, path: str, *, size: int, file_mode
     placed = False
     try:
         with _sftp(target, deadline, what) as sftp:
+            with _over_ssh(target, what):
+                out = sftp.open(temporary, "wb")
             try:
-                with sftp.open(temporary, "wb") as out:
+                with _over_ssh(target, what):
                     out.chmod(0o600)  # a copy of the instance's data: nobody else's while it arrives
                     out.set_pipelined(True)
-                    _copy(reader, out, size, what)
-            except (socket.timeout, TimeoutError) as exc:
-                raise errors.DeadlineExceeded(f"{what}: the host stopped taking data before the deadline") from exc
-            except (OSError, EOFError) as exc:
-                raise _broken(target, what, exc) from exc
+                _copy(target, reader, out, size, what)
+            finally:
+                with _over_ssh(target, what):
+                    out.close()  # (waits for the pipelined writes' answers)
         try:
             checked(target, file_scripts.place_argv(temporary, path, ownership, file_mode, parent,
                                                     dir_mode if own else None), deadline=deadline, what=what)
@@ -155,14 +169,15 @@ def write_file(target: Target, src: BinaryIO, path: str, *, size: int, file_mode
     return FileDigest(bytes=size, sha256=reader.digest.hexdigest())
 
 
-def _copy(reader: HashingReader, out, size: int, what: str) -> None:
+def _copy(target: Target, reader: HashingReader, out, size: int, what: str) -> None:
     left = size
     while left:
         piece = reader.read(min(CHUNK, left))
         if not piece:
             raise _short(what, reader.count, size)
-        for at in range(0, len(piece), _SFTP_CHUNK):
-            out.write(piece[at:at + _SFTP_CHUNK])
+        with _over_ssh(target, what):
+            for at in range(0, len(piece), _SFTP_CHUNK):
+                out.write(piece[at:at + _SFTP_CHUNK])
         left -= len(piece)
     if reader.read(1):
         raise _short(what, reader.count, size)
