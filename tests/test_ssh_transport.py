@@ -386,3 +386,19 @@ def test_a_host_without_that_iris_command_is_unreachable(cli, tmp_path):
     assert code == 6
     event = error_of(err)
     assert "has no" in event["event"] and "IRIS_OPS_IRIS_COMMAND" in event["fix"]
+
+
+def test_this_hosts_full_disk_is_its_own_error_not_the_connections(ssh_bed, tmp_path):
+    """A backup over SSH whose fixture cannot be written here (`ulimit -f`: EFBIG, as a full disk)."""
+    import resource
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024, 256 * 1024))
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IRIS_OPS_")}
+    env.update(ssh_bed.env, IRIS_OPS_LOG_FORMAT="json")
+    done = subprocess.run([sys.executable, "-m", "iris_ops", "backup", "--ns", "USER", "--out", str(tmp_path / "fx")],
+                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120, preexec_fn=small_files)
+    assert done.returncode == 2, done.stderr
+    assert "this host's disk is full" in error_of(done.stderr)["event"]
+    assert not (tmp_path / "fx").exists()
