@@ -102,7 +102,8 @@ def test_run_backup_and_restore_over_ssh(ssh_bed, cli, tmp_path):
 
 def test_a_session_past_its_deadline_is_ended_on_the_host(ssh_bed, cli):
     """Without a pty the host's `iris session` outlives its channel: the transport kills it by pid."""
-    code, out, err = cli("run", "--ns", "USER", "--timeout", "2", "Hang 120")
+    assert cli("run", "--ns", "USER", "Write 1")[0] == 0  # connected: the deadline is the session's alone
+    code, out, err = cli("run", "--ns", "USER", "--timeout", "3", "Hang 120")
     assert code == 6
     event = error_of(err)
     assert "did not finish within" in event["event"] and "it was ended on host" in event["event"]
@@ -112,9 +113,11 @@ def test_a_session_past_its_deadline_is_ended_on_the_host(ssh_bed, cli):
 def test_a_command_past_its_deadline_ends_with_what_it_started(ssh_bed):
     """Its process group goes with it: a child it started does not outlive it on the host."""
     seconds = str(300 + os.getpid() % 97)  # a sleep of our own to look for
-    with pytest.raises(errors.DeadlineExceeded, match="it was ended on host"):
-        ssh_exec.run(target_of(ssh_bed.env), ["sh", "-c", f"sleep {seconds} & wait"],
-                     deadline=time.monotonic() + 1, what="a command with a child")
+    target = target_of(ssh_bed.env)
+    ssh_exec.run(target, ["true"], deadline=time.monotonic() + 60, what="connecting first")  # (the deadline
+    with pytest.raises(errors.DeadlineExceeded, match="it was ended on host"):  # is the command's alone)
+        ssh_exec.run(target, ["sh", "-c", f"sleep {seconds} & wait"], deadline=time.monotonic() + 1,
+                     what="a command with a child")
 
     def sleeping() -> list[int]:
         found = []
@@ -274,7 +277,7 @@ def test_a_host_that_goes_down_mid_session_is_unreachable(ssh_bed, tmp_path):
         from iris_ops_sim.irissim.instance import jobtable
 
         jobs = ssh_bed.sim.install_dir / "mgr" / ".sim" / "jobs"
-        for _ in range(200):  # until its session runs on the host
+        for _ in range(600):  # until its session runs on the host
             if jobtable.live(jobs) or proc.poll() is not None:
                 break
             time.sleep(0.05)

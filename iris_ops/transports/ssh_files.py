@@ -225,13 +225,23 @@ def _remove(target: Target, path: str, deadline: float) -> None:
 def _sftp(target: Target, deadline: float, what: str):
     """An SFTP session on the target's connection, for one transfer: its reads and writes time out
     at the deadline."""
+    import paramiko
+
     conn = connection(target, deadline)
+    channel = None
     try:
-        sftp = conn.transport.open_sftp_client()
+        # not Transport.open_sftp_client(): its channel waits up to an hour, and its handshake forever
+        channel = conn.transport.open_session(timeout=max(0.001, deadline - time.monotonic()))
+        channel.settimeout(max(0.001, deadline - time.monotonic()))
+        channel.invoke_subsystem("sftp")
+        sftp = paramiko.SFTPClient(channel)
     except Exception as exc:  # noqa: BLE001 - Paramiko's and the socket's
+        if channel is not None:
+            channel.close()
+        if isinstance(exc, (socket.timeout, TimeoutError)):
+            raise errors.DeadlineExceeded(f"{what}: the host's SFTP server did not answer before the deadline") from exc
         raise _broken(target, what, exc) from exc
     try:
-        sftp.get_channel().settimeout(max(0.001, deadline - time.monotonic()))
         yield sftp
     finally:
         with contextlib.suppress(Exception):
