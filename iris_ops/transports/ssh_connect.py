@@ -126,12 +126,18 @@ def _connect(target: Target, deadline: float):
     left = deadline - started
     if left <= 0:
         raise errors.DeadlineExceeded(f"no time left to connect to host {target.ssh_host!r}")
-    config = fabric.Config(user_ssh_path=_ssh_config_path(target))
+    path = _ssh_config_path(target)
+    try:
+        config = fabric.Config(user_ssh_path=path)
+    except Exception as exc:  # noqa: BLE001 - Paramiko's parser raises several kinds
+        raise errors.ConfigError(f"cannot read the ssh_config file {path} (or /etc/ssh/ssh_config): {exc}",
+                                 fix="Fix the line it names, or point ssh_config (IRIS_OPS_SSH_CONFIG) at another "
+                                 "file.") from exc
     try:
         conn = fabric.Connection(target.ssh_host, config=config)
-    except ValueError as exc:  # Fabric's own refusal of the destination's shape
-        raise errors.UsageError(f"invalid ssh_host {target.ssh_host!r}: {exc}",
-                                fix="Give a host name, an ssh_config alias or user@host:port.") from exc
+    except ValueError as exc:  # Fabric's refusal of the destination's shape, or of its Port in ssh_config
+        raise errors.UsageError(f"invalid ssh_host {target.ssh_host!r}, or its entry in {path}: {exc}",
+                                fix="Give a host name, an ssh_config alias or user@host:port, and a numeric Port.") from exc
     client = conn.client
     known_hosts = os.path.expanduser(target.known_hosts or DEFAULT_KNOWN_HOSTS)
     _load_known_hosts(client, known_hosts)
