@@ -137,7 +137,8 @@ def _connect(target: Target, deadline: float):
         conn = fabric.Connection(target.ssh_host, config=config)
     except ValueError as exc:  # Fabric's refusal of the destination's shape, or of its Port in ssh_config
         raise errors.UsageError(f"invalid ssh_host {target.ssh_host!r}, or its entry in {path}: {exc}",
-                                fix="Give a host name, an ssh_config alias or user@host:port, and a numeric Port.") from exc
+                                fix="Give a host name, an ssh_config alias or user@host:port, and a numeric "
+                                "Port.") from exc
     client = conn.client
     known_hosts = os.path.expanduser(target.known_hosts or DEFAULT_KNOWN_HOSTS)
     _load_known_hosts(client, known_hosts)
