@@ -117,7 +117,7 @@ def open_session(target: Target, namespace: str, timeout: float):
 
     deadline = time.monotonic() + timeout
     session = SshSession(target, _session_argv(target, namespace), deadline=deadline, what=_what(target),
-                         user=_iris_user(target), started=_session_ended(target))
+                         user=_iris_user(target), on_end=_session_ended(target))
     session.log_in(target.username, target.password, deadline)
     return session
 

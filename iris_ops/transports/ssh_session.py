@@ -24,12 +24,12 @@ __all__ = ["SshSession"]
 
 class SshSession(OpenSession):
     def __init__(self, target: Target, argv: list[str], *, deadline: float, what: str, user: str | None,
-                 started) -> None:
+                 on_end) -> None:
         self.what = what
         self.proc = RemoteProcess(target, argv, deadline=deadline, what=what, user=user, stdin=True)
-        #: called with the output once the session ended, raises what a command that never
-        #: started means (the ssh plugin's check)
-        self._started = started
+        #: called with the process once the session's output ended: raises what an end that
+        #: came too early means (the ssh plugin's check: it never started, no `iris` there)
+        self._on_end = on_end
 
     @property
     def output(self) -> bytearray:
@@ -47,7 +47,7 @@ class SshSession(OpenSession):
     def read_until(self, markers: tuple[bytes, ...], deadline: float) -> bytes:
         while not any(m in self.proc.output for m in markers):
             if self.proc.read(deadline) is None:
-                self._started(self.proc, deadline)
+                self._on_end(self.proc, deadline)
                 break
         return bytes(self.proc.output)
 
