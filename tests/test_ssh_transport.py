@@ -257,6 +257,29 @@ def test_a_changed_host_key_is_refused_even_with_accept_new(ssh_bed, cli, tmp_pa
         host.stop()
 
 
+def test_a_proxyjump_hosts_key_is_checked_too(ssh_bed, cli, tmp_path):
+    """Fabric reaches the host through the jump host of ssh_config's ProxyJump; Fabric alone
+    would take the jump host's key unchecked."""
+    jump = ssh_bed.bed.add_host()
+    try:
+        config = tmp_path / "ssh_config"
+        config.write_text(ssh_bed.bed.ssh_config.read_text() + f"Host behind\n    HostName {ssh_bed.host.address}\n"
+                          f"    Port {ssh_bed.host.port}\n    ProxyJump {jump.alias}\n"
+                          f"    IdentityFile {ssh_bed.bed.client_key}\n")
+        known = tmp_path / "known_hosts"
+        known.write_text(ssh_bed.host.known_hosts_line())  # the target's key, not the jump host's
+        code, out, err = cli("run", "--ns", "USER", 'Write "reached",!', ssh_host="behind", ssh_config=config,
+                             known_hosts=known)
+        assert code == 6 and "reached" not in out
+        assert f"{jump.address}]:{jump.port}" in error_of(err)["event"] and "is unknown" in error_of(err)["event"]
+        known.write_text(ssh_bed.host.known_hosts_line() + jump.known_hosts_line())
+        code, out, err = cli("run", "--ns", "USER", 'Write "reached",!', ssh_host="behind", ssh_config=config,
+                             known_hosts=known)
+        assert code == 0 and "reached" in out, err
+    finally:
+        jump.stop()
+
+
 def test_a_host_whose_sshd_is_down_is_unreachable(ssh_bed, cli):
     host = ssh_bed.bed.add_host()
     host.stop()

@@ -141,8 +141,11 @@ def _connect(target: Target, deadline: float):
                                 "Port.") from exc
     client = conn.client
     known_hosts = os.path.expanduser(target.known_hosts or DEFAULT_KNOWN_HOSTS)
-    _load_known_hosts(client, known_hosts)
-    client.set_missing_host_key_policy(_HostKeyPolicy(known_hosts, target.accept_new_host_key))
+    hop = conn
+    while isinstance(hop, fabric.Connection):  # a ProxyJump host's key is checked the same way
+        _load_known_hosts(hop.client, known_hosts)
+        hop.client.set_missing_host_key_policy(_HostKeyPolicy(known_hosts, target.accept_new_host_key))
+        hop = hop.gateway
     timeout = min(left, float(conn.connect_timeout or CONNECT_TIMEOUT))
     conn.connect_timeout = timeout
     conn.connect_kwargs.setdefault("banner_timeout", timeout)
