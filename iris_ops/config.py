@@ -45,13 +45,14 @@ CORE_SETTINGS: dict[str, tuple[Any, str]] = {
     "fixtures_dir": ("fixtures", "where `backup` writes and `validate`/`restore` find fixtures by name; "
                      "relative to the project file's directory when there is one"),
     "ssh_host": ("", "the instance's host for the ssh transport: a name, an ssh_config alias or user@host:port"),
-    "ssh_config": ("~/.ssh/config", "the ssh_config file the ssh transport reads SSH options from (as Fabric reads "
-                                    "them; /etc/ssh/ssh_config after it)"),
-    "known_hosts": ("~/.ssh/known_hosts", "the known_hosts file the ssh transport checks host keys against"),
     "accept_new_host_key": (False, "ssh transport: add an unknown host key to known_hosts, like OpenSSH's "
                                    "StrictHostKeyChecking=accept-new (a changed key is refused all the same)"),
     "username": ("", "IRIS user for instances without OS authentication (iris session asks for a login)"),
     "password": ("", "that user's password: a secret, read from IRIS_OPS_PASSWORD only"),
+    "ssh_config": ("~/.ssh/config", "the OpenSSH client configuration SSH targets are reached with; relative to the "
+                   "project file's directory when there is one"),
+    "known_hosts": ("~/.ssh/known_hosts", "the host keys SSH targets must present; relative to the project file's "
+                    "directory when there is one"),
 }
 
 #: Settings that hold secrets: read from the environment only (never a task flag, never the

@@ -30,16 +30,14 @@ class Target:
     username: str = ""
     password: str = field(default="", repr=False, compare=False)
     extra: dict = field(default_factory=dict, compare=False, hash=False)
-    #: The target's name in the project file; empty for an unnamed single instance.
+    #: The target's name in the project file (``[targets.NAME]``); empty for an unnamed instance.
     name: str = ""
-    #: The ssh transport's destination: a host name, an ssh_config alias, or ``user@host:port``.
+    #: The SSH destination of an ``ssh`` target (a name, an ssh_config alias, user@host:port).
     ssh_host: str = ""
-    #: Like OpenSSH's ``StrictHostKeyChecking=accept-new``: an unknown host key is added to
-    #: ``known_hosts``; a changed one is refused all the same.
+    #: Accept and record a host key not yet in known_hosts (OpenSSH's ``accept-new``).
     accept_new_host_key: bool = False
-    #: The known_hosts file host keys are checked against (a resolved path).
+    #: Resolved paths of the known_hosts file and the OpenSSH client configuration.
     known_hosts: str = ""
-    #: The ssh_config file SSH options are read from (a resolved path).
     ssh_config: str = ""
 
     @property
@@ -48,16 +46,20 @@ class Target:
         owner.  It belongs to the session's OS user: in a container, the image's user
         (``irisowner`` in IRIS images, the owner); a local session run by root is not, and
         another transport is not assumed to be.  When False, restore has the transport make an
-        empty file first (owner and mode as for a streamed one), which the copy then fills."""
+        empty file first (owner and mode as for a streamed one), which the copy then fills.  The ssh
+        transport runs a container's sessions as the owner (``docker exec -u``); a native host's run
+        as whoever logs in, who is not assumed to be the owner."""
         return self.transport == "docker" or (self.transport == "ssh" and bool(self.container))
 
     def describe(self) -> str:
         if self.transport == "docker":
-            return f"container {self.container!r} (instance {self.instance})"
-        if self.transport == "ssh":
-            where = f"container {self.container!r} on " if self.container else ""
-            return f"{where}host {self.ssh_host!r} (instance {self.instance})"
-        return f"{self.transport} instance {self.instance}"
+            where = f"container {self.container!r} (instance {self.instance})"
+        elif self.transport == "ssh":
+            on = f"container {self.container!r} on " if self.container else ""
+            where = f"{on}host {self.ssh_host!r} (instance {self.instance})"
+        else:
+            where = f"{self.transport} instance {self.instance}"
+        return f"{where} of target {self.name}" if self.name else where
 
 
 @dataclass(frozen=True)
