@@ -26,8 +26,9 @@ PROJECT_FILE = "iris-ops.toml"
 
 #: name -> (default, help).  The type of each setting is the type of its default.
 CORE_SETTINGS: dict[str, tuple[Any, str]] = {
-    "transport": ("docker", "how to reach the instance: docker (the SDK) or local (`iris` on this host)"),
-    "container": ("", "the IRIS container's name or id (docker transport)"),
+    "transport": ("docker", "how to reach the instance: docker (the SDK), local (`iris` on this host) or ssh "
+                            "(on the host `ssh_host`, natively or in `container` there)"),
+    "container": ("", "the IRIS container's name or id (docker transport; ssh: a container on that host)"),
     "instance": ("IRIS", "the IRIS instance name inside the container"),
     "docker_host": ("", "Docker engine URL; empty means DOCKER_HOST or the docker defaults"),
     "owner": ("irisowner", "OS user that owns instance files; restored files are chowned to it"),
@@ -46,8 +47,15 @@ CORE_SETTINGS: dict[str, tuple[Any, str]] = {
     "fixture_check": ("changed", "how a restore checks the fixture's files when the instance's fixture cache serves "
                                  "them: changed (read a file whole unless it is the very file an earlier read found "
                                  "right) or always (read every byte every time)"),
+    "ssh_host": ("", "the instance's host for the ssh transport: a name, an ssh_config alias or user@host:port"),
+    "accept_new_host_key": (False, "ssh transport: add an unknown host key to known_hosts, like OpenSSH's "
+                                   "StrictHostKeyChecking=accept-new (a changed key is refused all the same)"),
     "username": ("", "IRIS user for instances without OS authentication (iris session asks for a login)"),
     "password": ("", "that user's password: a secret, read from IRIS_OPS_PASSWORD only"),
+    "ssh_config": ("~/.ssh/config", "the OpenSSH client configuration SSH targets are reached with; relative to the "
+                   "project file's directory when there is one"),
+    "known_hosts": ("~/.ssh/known_hosts", "the host keys SSH targets must present; relative to the project file's "
+                    "directory when there is one"),
 }
 
 #: Settings that hold secrets: read from the environment only (never a task flag, never the

@@ -31,7 +31,7 @@ __all__ = [
 TARGET_FLAGS: dict[str, str] = {
     "container": "IRIS container name or id (setting `container`, env IRIS_OPS_CONTAINER)",
     "instance": "IRIS instance name inside the container (default IRIS)",
-    "transport": "docker or local (setting `transport`)",
+    "transport": "docker, local or ssh (setting `transport`)",
     "docker_host": "Docker engine URL, e.g. unix:///var/run/docker.sock (default: DOCKER_HOST)",
     "timeout": "seconds one ObjectScript session may take (default 120)",
 }

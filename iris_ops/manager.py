@@ -35,6 +35,7 @@ __all__ = [
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "iris_ops.transports.docker",
     "iris_ops.transports.local",
+    "iris_ops.transports.ssh",
     "iris_ops.operations.info",
     "iris_ops.operations.run",
     "iris_ops.operations.validate",

@@ -28,7 +28,9 @@ _INSTANCE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 
 def target_from_settings(settings: config.Settings) -> Target:
     transport = settings.transport
-    if settings.transport == "docker":
+    if transport == "ssh":
+        _check_ssh_host(settings.ssh_host)
+    if transport == "docker" or (transport == "ssh" and settings.container):
         if not settings.container:
             raise UsageError(
                 "no IRIS container configured",
@@ -46,6 +48,7 @@ def target_from_settings(settings: config.Settings) -> Target:
         # each is one line of the login; the message never quotes them
         raise UsageError("the username or password setting holds a control character",
                          fix="Set IRIS_OPS_USERNAME / IRIS_OPS_PASSWORD to one line each.")
+    ssh = transport == "ssh"
     return Target(
         transport=transport,
         container=settings.container,
@@ -55,7 +58,25 @@ def target_from_settings(settings: config.Settings) -> Target:
         iris_command=settings.iris_command,
         username=username,
         password=password,
+        ssh_host=settings.ssh_host if ssh else "",
+        accept_new_host_key=bool(settings.accept_new_host_key) if ssh else False,
+        known_hosts=str(settings.path("known_hosts")) if ssh else "",
+        ssh_config=str(settings.path("ssh_config")) if ssh else "",
     )
+
+
+def _check_ssh_host(host: str) -> None:
+    """The ssh transport's destination: one that is set, and that ssh could not read as an option
+    or split into two words (it names a host; it never reaches a shell: the transport connects
+    through Paramiko)."""
+    if not host:
+        raise UsageError(
+            "the ssh transport needs the instance's host",
+            fix="Set IRIS_OPS_SSH_HOST (setting `ssh_host`) to a host name, an ssh_config alias or user@host:port.",
+        )
+    if host.startswith("-") or any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in host):
+        raise UsageError(f"invalid ssh_host {host!r}",
+                         fix="Give a host name, an ssh_config alias or user@host:port, without spaces.")
 
 
 class Operation:

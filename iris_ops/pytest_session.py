@@ -146,8 +146,11 @@ class IrisSession(RunRecords):
             simulated = self._start_sim()
             settings = settings.with_overrides(simulated, source="pytest --iris-sim")
             overrides.update(simulated)
-        elif settings.container or settings.transport == "local":
-            self.report.where.append(f"container {settings.container}" if settings.container else "the local instance")
+        elif settings.container or settings.transport in ("local", "ssh"):
+            where = f"container {settings.container}" if settings.container else "the local instance"
+            if settings.transport == "ssh":
+                where = f"{where if settings.container else 'the instance'} on host {settings.ssh_host}"
+            self.report.where.append(where)
         else:
             pytest.fail(NO_INSTANCE, pytrace=False)
         self._settings = settings

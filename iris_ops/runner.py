@@ -142,7 +142,7 @@ class Runner:
         if result is None:
             raise ConfigError(
                 f"no installed transport handles {self.target.transport!r}",
-                fix="Use --transport docker or --transport local (IRIS_OPS_TRANSPORT), "
+                fix="Use --transport docker, local or ssh (IRIS_OPS_TRANSPORT), "
                 "or install the plugin that provides it.",
             )
         return result

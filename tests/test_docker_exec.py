@@ -20,7 +20,7 @@ import tracemalloc
 import pytest
 
 from iris_ops import errors
-from iris_ops.transports import docker_exec, docker_files
+from iris_ops.transports import docker_exec, docker_files, file_scripts
 from iris_ops.transports.docker_exec import exec_command
 
 pytestmark = pytest.mark.docker
@@ -267,7 +267,7 @@ def test_a_small_write_cut_short_leaves_nothing(api, c):
     """A client that dies while sending sends end of input early: the shell finds fewer bytes than
     announced, removes its temporary file and never renames it into place."""
     d = fresh_dir(api, c)
-    argv = ["sh", "-c", docker_files._WRITE_SMALL, "sh", d, f"{d}/f", f"{d}/f.tmp-x", "10", "irisowner:irisowner",
+    argv = ["sh", "-c", file_scripts.WRITE_STDIN, "sh", d, f"{d}/f", f"{d}/f.tmp-x", "10", "irisowner:irisowner",
             "660", ""]
     result = exec_command(api, c, argv, stdin=b"12345", user="root", deadline=soon())
     assert result.exit_code == 3 and b"received 5 of 10 bytes" in result.stderr

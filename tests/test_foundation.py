@@ -325,9 +325,9 @@ def test_collection_is_built_from_plugins():
 
 def test_unknown_transport_and_bad_flag_values_are_usage_errors():
     env = {"IRIS_OPS_LOG_FORMAT": "json", "DOCKER_HOST": "unix:///nonexistent.sock"}
-    ssh = run_cli("run", "--container", "c", "--transport", "ssh", "Write 1", env=env)
-    assert ssh.returncode == 2, ssh.stderr
-    assert "no installed transport handles 'ssh'" in ssh.stderr
+    telnet = run_cli("run", "--container", "c", "--transport", "telnet", "Write 1", env=env)
+    assert telnet.returncode == 2, telnet.stderr
+    assert "no installed transport handles 'telnet'" in telnet.stderr
     slow = run_cli("run", "--container", "c", "--timeout", "soon", "Write 1", env=env)
     assert slow.returncode == 2
     assert json.loads(slow.stderr.strip().splitlines()[-1])["fix"] == "Pass a non-negative number to --timeout."

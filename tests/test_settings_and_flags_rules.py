@@ -119,7 +119,7 @@ def test_the_project_file_and_its_refusals(tmp_path):
     project.write_text("nope = 1\n")
     error = refused(lambda: config.load(environ={}, start=tmp_path))
     assert error.message == f"{project.resolve()}: unknown setting 'nope'"
-    assert error.fix.startswith("Known settings: container, disable_plugins, docker_host, fixtures_dir,")
+    assert error.fix.startswith("Known settings: accept_new_host_key, container, disable_plugins, docker_host,")
     project.write_text('password = "c"\n')
     error = refused(lambda: config.load(environ={}, start=tmp_path))
     assert error.message == f"{project.resolve()}: 'password' is a secret and is not read from project files"

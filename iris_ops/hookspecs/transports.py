@@ -45,10 +45,10 @@ def run_objectscript(target: "Target", script: str, namespace: str, timeout: flo
 
         @hookimpl
         def run_objectscript(target, script, namespace, timeout):
-            if target.transport != "ssh":
+            if target.transport != "podman":
                 return None  # not ours: another transport answers
-            done = subprocess.run(["ssh", target.container, "iris", "session", target.instance, "-U", namespace],
-                                  input=script.encode(), capture_output=True, timeout=timeout)
+            done = subprocess.run(["podman", "exec", "-i", target.container, "iris", "session", target.instance, "-U",
+                                   namespace], input=script.encode(), capture_output=True, timeout=timeout)
             return ExecResult(exit_code=done.returncode, stdout=done.stdout, stderr=done.stderr)
     """
 
@@ -75,10 +75,10 @@ def exec_argument_call(target: "Target", entry: str, namespace: str, timeout: fl
 
         @hookimpl
         def exec_argument_call(target, entry, namespace, timeout):
-            if target.transport != "ssh":
+            if target.transport != "podman":
                 return None
-            done = subprocess.run(["ssh", target.container, "iris", "session", target.instance, "-U", namespace,
-                                   entry], capture_output=True, timeout=timeout)
+            done = subprocess.run(["podman", "exec", target.container, "iris", "session", target.instance, "-U",
+                                   namespace, entry], capture_output=True, timeout=timeout)
             return ExecResult(exit_code=done.returncode, stdout=done.stdout, stderr=done.stderr)
     """
 
@@ -104,9 +104,9 @@ def open_session(target: "Target", namespace: str, timeout: float) -> "OpenSessi
 
         @hookimpl
         def open_session(target, namespace, timeout):
-            if target.transport != "ssh":
+            if target.transport != "podman":
                 return None
-            return MySshSession(target, namespace)  # an OpenSession over `ssh host iris session ...`
+            return MyPodmanSession(target, namespace)  # an OpenSession over `podman exec -i ... iris session`
     """
 
 
@@ -130,9 +130,9 @@ def read_file(target: "Target", path: str, dest: BinaryIO, timeout: float) -> "F
 
         @hookimpl
         def read_file(target, path, dest, timeout):
-            if target.transport != "ssh":
+            if target.transport != "podman":
                 return None
-            proc = subprocess.Popen(["ssh", target.container, "cat", path], stdout=subprocess.PIPE)
+            proc = subprocess.Popen(["podman", "exec", target.container, "cat", path], stdout=subprocess.PIPE)
             digest, size = hashlib.sha256(), 0
             for chunk in iter(lambda: proc.stdout.read(1 << 20), b""):
                 dest.write(chunk)
@@ -165,11 +165,12 @@ def write_file(target: "Target", src: BinaryIO, size: int, path: str, timeout: f
 
         @hookimpl
         def write_file(target, src, size, path, timeout):
-            if target.transport != "ssh":
+            if target.transport != "podman":
                 return None
             data = src.read(size)  # a real transport streams; this keeps the example short
-            install = f"install -D -m 660 -o {target.owner} /dev/stdin {path}"
-            subprocess.run(["ssh", target.container, install], input=data, check=True, timeout=timeout)
+            install = ["install", "-D", "-m", "660", "-o", target.owner, "/dev/stdin", path]
+            subprocess.run(["podman", "exec", "-i", "-u", "root", target.container, *install], input=data, check=True,
+                           timeout=timeout)
             return FileDigest(bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
     """
 
@@ -192,9 +193,10 @@ def remove_path(target: "Target", path: str, timeout: float) -> "bool | None":
 
         @hookimpl
         def remove_path(target, path, timeout):
-            if target.transport != "ssh":
+            if target.transport != "podman":
                 return None
-            subprocess.run(["ssh", target.container, "rm", "-rf", "--", path], check=True, timeout=timeout)
+            subprocess.run(["podman", "exec", "-u", "root", target.container, "rm", "-rf", "--", path], check=True,
+                           timeout=timeout)
             return True
     """
 
@@ -218,9 +220,9 @@ def list_directory(target: "Target", path: str, timeout: float) -> "list[str] | 
 
         @hookimpl
         def list_directory(target, path, timeout):
-            if target.transport != "ssh":
+            if target.transport != "podman":
                 return None
-            done = subprocess.run(["ssh", target.container, "ls", "-1Ap", "--", path],
+            done = subprocess.run(["podman", "exec", target.container, "ls", "-1Ap", "--", path],
                                   capture_output=True, text=True, timeout=timeout)
             return done.stdout.splitlines() if done.returncode == 0 else []
     """
@@ -245,14 +247,14 @@ def reflink_files(target: "Target", pairs: list[tuple[str, str]], timeout: float
 
     Example::
 
-        import shlex, subprocess
+        import subprocess
         from iris_ops.transports.base import Reflink
 
         @hookimpl
         def reflink_files(target, pairs, timeout):
-            if target.transport != "ssh":
+            if target.transport != "podman":
                 return None
-            done = [subprocess.run(["ssh", target.container, shlex.join(["cp", "--reflink=always", "--", src, dst])],
+            done = [subprocess.run(["podman", "exec", target.container, "cp", "--reflink=always", "--", src, dst],
                                    capture_output=True, text=True, timeout=timeout) for src, dst in pairs]
             return [Reflink(d.returncode == 0, d.stderr.strip()) for d in done]
     """
@@ -275,16 +277,16 @@ def probe_reflink(target: "Target", directories: list[str], timeout: float) -> "
 
     Example::
 
-        import shlex, subprocess
+        import subprocess
         from iris_ops.transports.base import ExecResult
         from iris_ops.transports.reflink import probe_argv, read_answers
 
         @hookimpl
         def probe_reflink(target, directories, timeout):
-            if target.transport != "ssh":
+            if target.transport != "podman":
                 return None
-            command = shlex.join(probe_argv("0" * 12, directories))  # the docker transport's shell
-            done = subprocess.run(["ssh", target.container, command], capture_output=True, timeout=timeout)
+            command = probe_argv("0" * 12, directories)  # the docker transport's shell
+            done = subprocess.run(["podman", "exec", target.container, *command], capture_output=True, timeout=timeout)
             return dict(zip(directories, read_answers(ExecResult(done.returncode, done.stdout, done.stderr),
                                                       len(directories))))
     """

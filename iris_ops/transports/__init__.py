@@ -1,4 +1,4 @@
-"""How iris-ops reaches an instance: the built-in transport plugins (docker, local) and what every
-transport speaks (:mod:`.base`)."""
+"""How iris-ops reaches an instance: the built-in transport plugins (docker, local, ssh) and what
+every transport speaks (:mod:`.base`)."""
 
 __all__: list[str] = []

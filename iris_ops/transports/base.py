@@ -11,8 +11,8 @@ __all__ = ["Target", "ExecResult", "FileDigest", "Reflink", "OpenSession"]
 class Target:
     """Where an instance lives and how to reach it.
 
-    ``transport`` picks the plugin (``docker`` or ``local`` built in); the other fields are
-    read by the transport that claims it.
+    ``transport`` picks the plugin (``docker``, ``local`` and ``ssh`` built in); the other fields
+    are read by the transport that claims it.
     """
 
     transport: str = "docker"
@@ -30,6 +30,15 @@ class Target:
     username: str = ""
     password: str = field(default="", repr=False, compare=False)
     extra: dict = field(default_factory=dict, compare=False, hash=False)
+    #: The target's name in the project file (``[targets.NAME]``); empty for an unnamed instance.
+    name: str = ""
+    #: The SSH destination of an ``ssh`` target (a name, an ssh_config alias, user@host:port).
+    ssh_host: str = ""
+    #: Accept and record a host key not yet in known_hosts (OpenSSH's ``accept-new``).
+    accept_new_host_key: bool = False
+    #: Resolved paths of the known_hosts file and the OpenSSH client configuration.
+    known_hosts: str = ""
+    ssh_config: str = ""
 
     @property
     def copies_keep_owner(self) -> bool:
@@ -37,13 +46,20 @@ class Target:
         owner.  It belongs to the session's OS user: in a container, the image's user
         (``irisowner`` in IRIS images, the owner); a local session run by root is not, and
         another transport is not assumed to be.  When False, restore has the transport make an
-        empty file first (owner and mode as for a streamed one), which the copy then fills."""
-        return self.transport == "docker"
+        empty file first (owner and mode as for a streamed one), which the copy then fills.  The ssh
+        transport runs a container's sessions as the owner (``docker exec -u``); a native host's run
+        as whoever logs in, who is not assumed to be the owner."""
+        return self.transport == "docker" or (self.transport == "ssh" and bool(self.container))
 
     def describe(self) -> str:
         if self.transport == "docker":
-            return f"container {self.container!r} (instance {self.instance})"
-        return f"{self.transport} instance {self.instance}"
+            where = f"container {self.container!r} (instance {self.instance})"
+        elif self.transport == "ssh":
+            on = f"container {self.container!r} on " if self.container else ""
+            where = f"{on}host {self.ssh_host!r} (instance {self.instance})"
+        else:
+            where = f"{self.transport} instance {self.instance}"
+        return f"{where} of target {self.name}" if self.name else where
 
 
 @dataclass(frozen=True)

@@ -129,10 +129,9 @@ def remove_path(target: Target, path: str, timeout: float):
 def list_directory(target: Target, path: str, timeout: float):
     if target.transport != NAME:
         return None
-    result = _exec(target, ["ls", "-1Ap", "--", path], timeout, user="root")
-    if result.exit_code != 0:
-        return []
-    return [line for line in result.stdout.decode("utf-8", "replace").splitlines() if line]
+    from iris_ops.transports import file_scripts
+
+    return file_scripts.read_listing(_exec(target, file_scripts.list_argv(path), timeout, user="root"))
 
 
 @hookimpl(trylast=True)

@@ -16,7 +16,6 @@ IRIS images and in the simulated image.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import posixpath
 import secrets
@@ -25,10 +24,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, Iterator
 
 from iris_ops import errors, tarstream
+from iris_ops.transports import file_scripts
 from iris_ops.transports.docker_errors import translate_errors
 from iris_ops.transports.docker_exec import exec_command, supports_stdin_half_close
 from iris_ops.transports.exec_stream import remaining
-from iris_ops.transports.hashsink import HashSink
+from iris_ops.transports.hashsink import HashingReader, HashSink
 
 if TYPE_CHECKING:  # pragma: no cover
     import docker
@@ -227,26 +227,6 @@ def _deadline_chunks(chunks: Iterator[bytes], deadline: float, what: str) -> Ite
         ) from exc
 
 
-class _HashingReader:
-    """Reads from ``src``, hashing and counting what it hands out."""
-
-    def __init__(self, src: BinaryIO, deadline: float, what: str) -> None:
-        self.src = src
-        self.digest = hashlib.sha256()
-        self.count = 0
-        self.deadline = deadline
-        self.what = what
-
-    def read(self, n: int = -1) -> bytes:
-        if time.monotonic() > self.deadline:
-            raise errors.DeadlineExceeded(f"{self.what} did not finish before its deadline")
-        data = self.src.read(n)
-        if data:
-            self.digest.update(data)
-            self.count += len(data)
-        return data
-
-
 def _guarded(body: Iterator[bytes], failure: list[BaseException]) -> Iterator[bytes]:
     """Remember why the body stopped: the HTTP stack may wrap or swallow the exception."""
     try:
@@ -266,29 +246,6 @@ def _root(api, container: str, argv: list[str], deadline: float, what: str) -> b
             details={"argv": argv, "exit_code": result.exit_code, "output": message},
         )
     return result.stdout
-
-
-#: Creates the directory when missing and says whether it is the file's own: one created here, or
-#: an empty one (a database directory a restore just made).  Only the file's own directory gets
-#: the file's owner and ``dir_mode``; a directory that already holds files (the manager
-#: directory, say) is never changed behind IRIS's back.  A directory where the file goes is refused.
-_MAKE_PARENT = (
-    'if [ -d "$2" ]; then echo "$2 is a directory" >&2; exit 4; fi; '
-    'if [ ! -d "$1" ]; then mkdir -p "$1" && echo own; '
-    'elif [ -z "$(ls -A "$1")" ]; then echo own; else echo shared; fi'
-)
-
-
-def _finish_argv(ownership: str, path: str, file_mode: int, parent: str, dir_mode: int | None) -> list[str]:
-    """Owner and mode of the file (and of the directory we created) in one exec: each exec is a
-    round trip of about 50 ms through a real engine, and a restore writes one file per database.
-    Values travel as positional arguments, never inside the script text."""
-    script = 'set -e; chown "$1" "$2"; chmod "$3" "$2"'
-    argv = ["sh", "-c", script, "sh", ownership, path, format(file_mode, "o")]
-    if dir_mode is not None:
-        argv[2] = script + '; chown "$1" "$4"; chmod "$5" "$4"'
-        argv += [parent, format(dir_mode, "o")]
-    return argv
 
 
 def write_file(
@@ -334,13 +291,14 @@ def write_file(
         return _write_small(api, container, src, parent, dest_path, size=size, ownership=ownership,
                             file_mode=file_mode, dir_mode=dir_mode, deadline=deadline, what=what)
 
-    # (_MAKE_PARENT refuses a directory where the file goes: the engine's extraction would
+    # (MAKE_PARENT refuses a directory where the file goes: the engine's extraction would
     # replace it, and everything in it, with the file)
-    own = _root(api, container, ["sh", "-c", _MAKE_PARENT, "sh", parent, dest_path], deadline, what).strip() == b"own"
+    made = _root(api, container, ["sh", "-c", file_scripts.MAKE_PARENT, "sh", parent, dest_path], deadline, what)
+    own = made.strip() == b"own"
     dir_mode = dir_mode if own else None
     uploaded = False
     try:
-        reader = _HashingReader(src, deadline, what)
+        reader = HashingReader(src, deadline, what)
         failure: list[BaseException] = []
         body = _guarded(
             tarstream.single_file_tar(name, size, file_mode, 0, 0, time.time(), reader, CHUNK_SIZE),
@@ -357,7 +315,8 @@ def write_file(
         if failure:  # pragma: no cover - an exception in the body always surfaces above
             raise _source_error(failure[0], what, reader.count, size)
 
-        _root(api, container, _finish_argv(ownership, dest_path, file_mode, parent, dir_mode), deadline, what)
+        _root(api, container, file_scripts.finish_argv(ownership, dest_path, file_mode, parent, dir_mode),
+              deadline, what)
         uploaded = False
         return FileDigest(bytes=reader.count, sha256=reader.digest.hexdigest())
     finally:
@@ -365,30 +324,12 @@ def write_file(
             _cleanup(api, container, dest_path, deadline)
 
 
-#: One exec for a small file, its bytes on stdin: the parent is made (and said to be the file's
-#: own as in :data:`_MAKE_PARENT`), the bytes land in a temporary file beside the target, which
-#: must hold exactly the announced size (a client that dies mid-write sends end of input early),
-#: gets its owner and mode and is renamed into place; the file's own directory gets the owner and
-#: ``dir_mode`` last.  A failure before the rename removes the temporary file (the trap).
-#: Arguments: $1 parent, $2 target, $3 temporary name, $4 size, $5 owner:group, $6 file mode,
-#: $7 directory mode or "".
-_WRITE_SMALL = (
-    'set -e; own=0; '
-    'if [ ! -d "$1" ]; then mkdir -p "$1"; own=1; elif [ -z "$(ls -A "$1")" ]; then own=1; fi; '
-    'if [ -d "$2" ]; then echo "$2 is a directory" >&2; exit 4; fi; '
-    "trap 'rm -f \"$3\"' EXIT; cat > \"$3\"; n=$(wc -c < \"$3\"); "
-    'if [ $((n)) -ne "$4" ]; then echo "received $((n)) of $4 bytes" >&2; exit 3; fi; '
-    'chown "$5" "$3"; chmod "$6" "$3"; mv -f "$3" "$2"; trap - EXIT; '
-    'if [ "$own" = 1 ] && [ -n "$7" ]; then chown "$5" "$1"; chmod "$7" "$1"; fi'
-)
-
-
 def _write_small(api, container: str, src: BinaryIO, parent: str, dest_path: str, *, size: int, ownership: str,
                  file_mode: int, dir_mode: int | None, deadline: float, what: str) -> FileDigest:
     """:func:`write_file` for a file of at most :data:`SMALL_FILE` bytes: one round trip instead
     of three (``mkdir``, ``put_archive``, ``chown``/``chmod``), about 0.1 s less per journal,
     marker or cache record through a real engine.  Same outcome, same errors."""
-    reader = _HashingReader(src, deadline, what)
+    reader = HashingReader(src, deadline, what)
     data = reader.read(size + 1)
     while len(data) <= size:  # a short read is not the end of a file object that is not a file
         more = reader.read(size + 1 - len(data))
@@ -398,9 +339,7 @@ def _write_small(api, container: str, src: BinaryIO, parent: str, dest_path: str
     if len(data) != size:
         raise _source_error(tarstream.SourceSizeError(), what, len(data), size)
     temporary = f"{dest_path}.tmp-{secrets.token_hex(6)}"
-    mode = "" if dir_mode is None else format(dir_mode, "o")
-    argv = ["sh", "-c", _WRITE_SMALL, "sh", parent, dest_path, temporary, str(size), ownership,
-            format(file_mode, "o"), mode]
+    argv = file_scripts.write_stdin_argv(parent, dest_path, temporary, size, ownership, file_mode, dir_mode)
     written = False
     try:
         result = exec_command(api, container, argv, stdin=data, user="root", deadline=deadline)

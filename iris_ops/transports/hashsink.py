@@ -23,7 +23,7 @@ import threading
 import time
 from typing import BinaryIO, Callable
 
-__all__ = ["HashSink", "copy_file", "DEPTH", "BATCH", "READ_SIZE"]
+__all__ = ["HashSink", "HashingReader", "copy_file", "DEPTH", "BATCH", "READ_SIZE"]
 
 #: Batches that may wait for each worker.
 DEPTH = 4
@@ -154,6 +154,30 @@ class HashSink:
             worker.abandon()
         for worker in self._workers:
             worker.thread.join()
+
+
+class HashingReader:
+    """Reads from ``src``, hashing and counting what it hands out (the sending side of a
+    transfer); past ``deadline`` (a :func:`time.monotonic` value) it raises
+    :class:`iris_ops.errors.DeadlineExceeded` naming ``what``."""
+
+    def __init__(self, src: BinaryIO, deadline: float, what: str) -> None:
+        self.src = src
+        self.digest = hashlib.sha256()
+        self.count = 0
+        self.deadline = deadline
+        self.what = what
+
+    def read(self, n: int = -1) -> bytes:
+        from iris_ops import errors
+
+        if time.monotonic() > self.deadline:
+            raise errors.DeadlineExceeded(f"{self.what} did not finish before its deadline")
+        data = self.src.read(n)
+        if data:
+            self.digest.update(data)
+            self.count += len(data)
+        return data
 
 
 def copy_file(path, dest: BinaryIO, *, deadline: float, what: str) -> tuple[int, str]:

@@ -27,6 +27,11 @@ point: users' projects with iris-ops-sim installed never get these fixtures or t
 * ``xfs_container`` (module): a container like ``sim_container`` whose data directory (durable
   %SYS) is a directory of that volume; one per module (suite time), so the module's tests must
   leave it usable (thawed, names of their own).
+* ``ssh_bed`` (module): an OpenSSH server on a loopback address (127.0.0.2, ...) with a
+  simulated native instance on that "host" (this machine), for the ssh transport
+  (:class:`~iris_ops_sim.sshd.SshSim`: ``bed``, ``host``, ``sim``, ``env``); more hosts with
+  ``bed.add_host()``.  Everything is stopped by pid and removed at the end of the module;
+  skipped without Debian's openssh-server (failed with ``IRIS_OPS_REQUIRE_DOCKER=1``).
 * Tests marked ``real_iris`` are skipped unless ``IRIS_OPS_REAL_CONTAINER`` names a container.
 
 Importing this module imports neither docker nor the simulator: every run of iris-ops' suite
@@ -47,7 +52,7 @@ import pytest
 __all__ = [
     "REAL_CONTAINER_ENV", "REQUIRE_DOCKER_ENV", "SHARED_ENGINE_ENV", "SHARED_PROBLEM_ENV",
     "DOCKER_FIXTURES", "DockerEngine", "docker_engine", "pytest_sessionstart", "pytest_sessionfinish",
-    "sim_image", "sim_container", "sim_host", "xfs_volume", "xfs_container", "engine_tap",
+    "sim_image", "sim_container", "sim_host", "xfs_volume", "xfs_container", "engine_tap", "ssh_bed",
     "pytest_configure", "pytest_collection_modifyitems", "pytest_runtest_logreport", "pytest_terminal_summary",
 ]
 
@@ -190,9 +195,14 @@ def _stop_on_sigterm(private: Any) -> None:
 
 
 def _no_engine(reason: str) -> None:
+    _cannot("no Docker engine", reason)
+
+
+def _cannot(what: str, reason: str) -> None:
+    """Skip a test whose part of the bed cannot be had here; fail it under IRIS_OPS_REQUIRE_DOCKER=1."""
     if os.environ.get(REQUIRE_DOCKER_ENV) == "1":
-        pytest.fail(f"{REQUIRE_DOCKER_ENV}=1 and no Docker engine: {reason}", pytrace=False)
-    pytest.skip(f"no Docker engine: {reason}")
+        pytest.fail(f"{REQUIRE_DOCKER_ENV}=1 and {what}: {reason}", pytrace=False)
+    pytest.skip(f"{what}: {reason}")
 
 
 @pytest.fixture(scope="session")
@@ -247,14 +257,26 @@ def sim_host() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
+def ssh_bed() -> Iterator[Any]:
+    from iris_ops_sim import sshd
+
+    why = sshd.blocker()
+    if why:
+        _cannot("no sshd can run", why)
+    bed = sshd.SshSim.start()
+    try:
+        yield bed
+    finally:
+        bed.down()
+
+
+@pytest.fixture(scope="module")
 def xfs_volume() -> Iterator[Any]:
     from iris_ops_sim import xfs
 
     why = xfs.blocker()
     if why:
-        if os.environ.get(REQUIRE_DOCKER_ENV) == "1":
-            pytest.fail(f"{REQUIRE_DOCKER_ENV}=1 and no XFS volume can be made: {why}", pytrace=False)
-        pytest.skip(f"no XFS volume: {why}")
+        _cannot("no XFS volume can be made", why)
     volume = xfs.XfsVolume().create()
     try:
         yield volume

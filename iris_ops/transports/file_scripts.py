@@ -1,0 +1,96 @@
+"""The shell scripts that put a file in place on the instance's machine, with its owner and mode:
+shared by the transports that run commands there (docker: in the container; ssh: on the host, or
+in its container).
+
+Values always travel as positional arguments (``sh -c SCRIPT sh ARG...``), never inside the
+script text.  Only the file's own directory (made here, or empty: a database directory a restore
+just created) gets the file's owner and the directory mode; one that already holds files (the
+manager directory, say) is never changed behind IRIS's back.  A directory where the file goes is
+refused (exit status 4).  The utilities they use (sh, mkdir, ls, cat, wc, chown, chmod, mv, rm,
+id) exist in IRIS images, in the simulated image and on every Linux host.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from iris_ops.transports.base import ExecResult
+
+__all__ = [
+    "MAKE_PARENT", "WRITE_STDIN", "PLACE", "finish_argv", "write_stdin_argv", "place_argv", "list_argv", "read_listing",
+]
+
+#: Arguments: $1 parent, $2 target.  Creates the parent when missing and prints whether it is
+#: the file's own (``own``) or ``shared``.
+MAKE_PARENT = (
+    'if [ -d "$2" ]; then echo "$2 is a directory" >&2; exit 4; fi; '
+    'if [ ! -d "$1" ]; then mkdir -p "$1" && echo own; '
+    'elif [ -z "$(ls -A "$1")" ]; then echo own; else echo shared; fi'
+)
+
+#: One command for a file whose bytes come on stdin: the parent is made (and said to be the
+#: file's own as in :data:`MAKE_PARENT`), the bytes land in a temporary file beside the target,
+#: which must hold exactly the announced size (a client that dies mid-write sends end of input
+#: early), gets its owner and mode and is renamed into place; the file's own directory gets the
+#: owner and ``dir_mode`` last.  A failure before the rename removes the temporary file (the
+#: trap).  Arguments: $1 parent, $2 target, $3 temporary name, $4 size, $5 owner:group, $6 file
+#: mode, $7 directory mode or "".
+WRITE_STDIN = (
+    'set -e; own=0; '
+    'if [ ! -d "$1" ]; then mkdir -p "$1"; own=1; elif [ -z "$(ls -A "$1")" ]; then own=1; fi; '
+    'if [ -d "$2" ]; then echo "$2 is a directory" >&2; exit 4; fi; '
+    "trap 'rm -f \"$3\"' EXIT; cat > \"$3\"; n=$(wc -c < \"$3\"); "
+    'if [ $((n)) -ne "$4" ]; then echo "received $((n)) of $4 bytes" >&2; exit 3; fi; '
+    'chown "$5" "$3"; chmod "$6" "$3"; mv -f "$3" "$2"; trap - EXIT; '
+    'if [ "$own" = 1 ] && [ -n "$7" ]; then chown "$5" "$1"; chmod "$7" "$1"; fi'
+)
+
+#: A file already written under a temporary name beside its target (by SFTP, say), put in place:
+#: owner (only when run by root: anyone else cannot give a file away, as the local transport
+#: does), mode, rename; then the file's own directory.  A failure before the rename removes the
+#: temporary file.  Arguments: $1 temporary name, $2 target, $3 owner:group, $4 file mode,
+#: $5 parent, $6 directory mode or "" (the parent is not the file's own).
+PLACE = (
+    'set -e; root=0; [ "$(id -u)" = 0 ] && root=1; '
+    "trap 'rm -f \"$1\"' EXIT; "
+    'if [ $root = 1 ]; then chown "$3" "$1"; fi; chmod "$4" "$1"; mv -f "$1" "$2"; trap - EXIT; '
+    'if [ -n "$6" ]; then if [ $root = 1 ]; then chown "$3" "$5"; fi; chmod "$6" "$5"; fi'
+)
+
+
+def finish_argv(ownership: str, path: str, file_mode: int, parent: str, dir_mode: int | None) -> list[str]:
+    """Owner and mode of the file (and of the directory we created) in one command: each command is
+    a round trip (about 50 ms through a real engine), and a restore writes one file per database."""
+    script = 'set -e; chown "$1" "$2"; chmod "$3" "$2"'
+    argv = ["sh", "-c", script, "sh", ownership, path, format(file_mode, "o")]
+    if dir_mode is not None:
+        argv[2] = script + '; chown "$1" "$4"; chmod "$5" "$4"'
+        argv += [parent, format(dir_mode, "o")]
+    return argv
+
+
+def write_stdin_argv(parent: str, path: str, temporary: str, size: int, ownership: str, file_mode: int,
+                     dir_mode: int | None) -> list[str]:
+    """The command that runs :data:`WRITE_STDIN`."""
+    mode = "" if dir_mode is None else format(dir_mode, "o")
+    return ["sh", "-c", WRITE_STDIN, "sh", parent, path, temporary, str(size), ownership, format(file_mode, "o"), mode]
+
+
+def place_argv(temporary: str, path: str, ownership: str, file_mode: int, parent: str,
+               dir_mode: int | None) -> list[str]:
+    """The command that runs :data:`PLACE`."""
+    mode = "" if dir_mode is None else format(dir_mode, "o")
+    return ["sh", "-c", PLACE, "sh", temporary, path, ownership, format(file_mode, "o"), parent, mode]
+
+
+def list_argv(path: str) -> list[str]:
+    """The command that lists a directory's entries, a directory's name ending in ``/``."""
+    return ["ls", "-1Ap", "--", path]
+
+
+def read_listing(result: "ExecResult") -> list[str]:
+    """The entries :func:`list_argv` printed; none for a directory that is not there."""
+    if result.exit_code != 0:
+        return []
+    return [line for line in result.stdout.decode("utf-8", "replace").splitlines() if line]
