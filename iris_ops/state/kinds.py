@@ -64,7 +64,7 @@ class Kind:
             given = raw[item.name]
             if item.toml_type is int and isinstance(given, bool) or not isinstance(given, item.toml_type):
                 problems.add(where(item.name), f"{schema.title} {item.name!r} must be "
-                                               f"{_TYPE_WORDS[item.toml_type]}, got {names.shown(given)}")
+                                               f"{_TYPE_WORDS[item.toml_type]}, got {_given(given)}")
                 continue
             try:
                 values[item.name] = item.check(given)
@@ -98,14 +98,16 @@ def assemble(source: str, objects: list[StateObject], kinds: tuple[Kind, ...], p
         if earlier is None:
             merged[ident] = obj
             continue
+        key_fields = kind.schema.key if kind else ()
         clashes = [name for name, value in obj.values.items()
-                   if name in earlier.values and earlier.values[name] != value]
+                   if name not in key_fields and name in earlier.values and earlier.values[name] != value]
         if clashes:
             for name in clashes:
                 problems.add(obj.origin, f"{obj.kind[:-1].replace('_', ' ')} {obj.label}: {name!r} is "
                                          f"{earlier.values[name]!r} at {earlier.origin} and {obj.values[name]!r} here")
             continue
-        merged[ident] = StateObject(obj.kind, earlier.key, {**earlier.values, **obj.values}, earlier.origin)
+        values = {**earlier.values, **{k: v for k, v in obj.values.items() if k not in key_fields}}
+        merged[ident] = StateObject(obj.kind, earlier.key, values, earlier.origin)
     order = {kind.name: index for index, kind in enumerate(kinds)}
     ordered = sorted(merged.values(), key=lambda item: order.get(item.kind, len(order)))
     return DesiredState(source, tuple(ordered))
@@ -123,6 +125,11 @@ def text(value: Any, *, limit: int = 256) -> str:
 
 
 _RWU = "RWU"
+
+
+def _given(value: Any) -> str:
+    """A value the file gave, for a message: text quoted (:func:`iris_ops.names.shown`), others as Python shows them."""
+    return names.shown(value) if isinstance(value, str) else repr(value)
 
 
 def permission(value: Any, *, empty: bool = True) -> str:
@@ -164,7 +171,7 @@ def role_list(value: Any) -> list[str]:
 def size_mb(value: Any) -> int:
     """A database size in MB: a whole number from 1 (SYS.Database ``Size``)."""
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 33553904:
-        raise UsageError(f"invalid size {names.shown(value)}: a whole number of MB from 1 to 33553904 "
+        raise UsageError(f"invalid size {_given(value)}: a whole number of MB from 1 to 33553904 "
                          "(the largest MaxSize of an 8 KB database, SYS.Database)")
     return value
 
@@ -179,7 +186,7 @@ def directory(value: Any) -> str:
 
 def flag(value: Any) -> bool:
     if not isinstance(value, bool):
-        raise UsageError(f"expected true or false, got {names.shown(value)}")
+        raise UsageError(f"expected true or false, got {_given(value)}")
     return value
 
 
