@@ -6,3 +6,13 @@ kinds of object it is made of.
 :mod:`.toml_reader` and :mod:`.tomllines` (TOML, with the line of every key), :mod:`.cpf_reader`
 (CPF merge files).
 """
+
+from __future__ import annotations
+
+from .cpf_reader import read_cpf
+from .kinds import CORE_KINDS, Kind
+from .model import DesiredState, Field, Origin, Schema, StateObject
+from .toml_reader import read_project_state, read_state_file
+
+__all__ = ["read_cpf", "CORE_KINDS", "Kind", "DesiredState", "Field", "Origin", "Schema", "StateObject",
+           "read_project_state", "read_state_file"]

@@ -19,7 +19,7 @@ from iris_ops import names
 from iris_ops.errors import UsageError
 from iris_ops.state.model import DesiredState, Field, Origin, Problems, Schema, StateObject
 
-__all__ = ["Kind", "CORE_KINDS", "kind_named", "assemble", "permission", "grants", "text", "size_mb", "directory", "flag",
+__all__ = ["Kind", "CORE_KINDS", "kind_named", "assemble", "permission", "grants", "text", "size_mb", "database_directory", "flag",
            "role_list"]
 
 
@@ -176,7 +176,7 @@ def size_mb(value: Any) -> int:
     return value
 
 
-def directory(value: Any) -> str:
+def database_directory(value: Any) -> str:
     """Absolute (``/data/app/``), or relative to the manager directory (``app-data/``); with a
     trailing ``/`` either way, as IRIS reports directories."""
     if isinstance(value, str) and value.startswith("/"):
@@ -205,7 +205,7 @@ DATABASES = Kind(Schema(
     fields=(
         Field("name", "Name", str, _checked(names.database), "the database name (upper-cased, as IRIS stores it)",
               required=True),
-        Field("directory", "Directory", str, directory,
+        Field("directory", "Directory", str, database_directory,
               "its directory: relative to the manager directory, or absolute"),
         Field("size", "Size", int, size_mb, "its size in MB, at least (a database only grows)"),
         Field("resource", "ResourceName", str, _checked(names.resource), "the resource in its label"),
