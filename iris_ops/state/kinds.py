@@ -17,6 +17,8 @@ from typing import Any, Callable
 
 from iris_ops import names
 from iris_ops.errors import UsageError
+from iris_ops.objectscript import Code
+from iris_ops.script_builders import state as readers
 from iris_ops.state.model import DesiredState, Field, Origin, Problems, Schema, StateObject
 
 __all__ = ["Kind", "CORE_KINDS", "kind_named", "assemble", "permission", "grants", "text", "size_mb", "database_directory", "flag",
@@ -25,12 +27,15 @@ __all__ = ["Kind", "CORE_KINDS", "kind_named", "assemble", "permission", "grants
 
 @dataclass(frozen=True)
 class Kind:
-    """An object kind: its schema, the CPF action noun it answers (``"Database"`` answers
-    ``CreateDatabase`` and ``ModifyDatabase``; ``""`` for none) and the keys of its entries in
-    TOML: one table per object keyed by name (``[state.databases.APP]``) when its key is a single
+    """An object kind: its schema, the reader of its current state, the CPF action noun it
+    answers (``"Database"`` answers ``CreateDatabase`` and ``ModifyDatabase``; ``""`` for none)
+    and the keys of its entries in TOML: one table per object keyed by name (``[state.databases.APP]``) when its key is a single
     ``name`` field, else an array of tables (``[[state.global_mappings]]``)."""
 
     schema: Schema
+    #: The reader of the current state: one list of statements per key, each pushing an entry
+    #: ``{key fields..., "exists": 0|1, field: value...}`` (:mod:`iris_ops.script_builders.state`).
+    reader: Callable[[list[tuple[str, ...]]], list[list[Code]]]
     cpf_noun: str = ""
     caseless_key: tuple[str, ...] = ()
 
@@ -190,6 +195,55 @@ def flag(value: Any) -> bool:
     return value
 
 
+def _caseless(wanted: Any, current: Any) -> bool:
+    return str(wanted).upper() == str(current).upper()
+
+
+def _at_least(wanted: Any, current: Any) -> bool:
+    return isinstance(current, int) and current >= wanted
+
+
+def _integer(value: Any) -> Any:
+    return int(value) if isinstance(value, int) or str(value).isdigit() else value
+
+
+def _iris_flag(value: Any) -> Any:
+    return {0: False, 1: True, "0": False, "1": True, "": False}.get(value, value)
+
+
+def iris_permission(value: Any) -> str:
+    """A permission as IRIS gives it: letters (``RW``), or the bitmap of Security.Datatype.Permission
+    (bit 0 read, bit 1 write, bit 2 use) where a release gives the number (docs/STATE.md)."""
+    text = str(value)
+    if text.isdigit():
+        bits = int(text)
+        return "".join(letter for bit, letter in enumerate(_RWU) if bits & (1 << bit))
+    return "".join(ch for ch in _RWU if ch in text.upper())
+
+
+def _iris_grants(value: Any) -> dict[str, str]:
+    """``Resources`` of Security.Roles.Get: ``res:RWU,res2:R``."""
+    out: dict[str, str] = {}
+    for part in str(value).split(","):
+        if part:
+            resource, _, perm = part.partition(":")
+            out[resource] = iris_permission(perm)
+    return out
+
+
+def _same_grants(wanted: dict[str, str], current: Any) -> bool:
+    return isinstance(current, dict) and {k.upper(): v for k, v in wanted.items()} == \
+        {k.upper(): v for k, v in current.items()}
+
+
+def _iris_roles(value: Any) -> list[str]:
+    return [part for part in str(value).split(",") if part]
+
+
+def _same_roles(wanted: list[str], current: Any) -> bool:
+    return isinstance(current, list) and sorted(r.upper() for r in wanted) == sorted(r.upper() for r in current)
+
+
 def _namespace(value: Any) -> str:
     return names.namespace(value)
 
@@ -206,45 +260,51 @@ DATABASES = Kind(Schema(
         Field("name", "Name", str, _checked(names.database), "the database name (upper-cased, as IRIS stores it)",
               required=True),
         Field("directory", "Directory", str, database_directory,
-              "its directory: relative to the manager directory, or absolute"),
-        Field("size", "Size", int, size_mb, "its size in MB, at least (a database only grows)"),
-        Field("resource", "ResourceName", str, _checked(names.resource), "the resource in its label"),
+              "its directory: relative to the manager directory, or absolute",
+              in_instance=lambda value, mgr: value if value.startswith("/") else mgr + value),
+        Field("size", "Size", int, size_mb, "its size in MB, at least (a database only grows)",
+              from_iris=_integer, same=_at_least),
+        Field("resource", "ResourceName", str, _checked(names.resource), "the resource in its label",
+              same=_caseless),
     ),
-), cpf_noun="Database")
+), reader=lambda keys: readers.read_databases([key[0] for key in keys]), cpf_noun="Database")
 
 NAMESPACES = Kind(Schema(
     kind="namespaces", title="namespace", key=("name",),
     fields=(
         Field("name", "Name", str, _namespace, "the namespace name", required=True),
-        Field("globals", "Globals", str, _checked(names.database), "its globals database"),
-        Field("routines", "Routines", str, _checked(names.database), "its routines database"),
-        Field("temp_globals", "TempGlobals", str, _checked(names.database), "its temporary globals database"),
-        Field("interop", "Interop", bool, flag, "whether interoperability is enabled in it"),
+        Field("globals", "Globals", str, _checked(names.database), "its globals database", same=_caseless),
+        Field("routines", "Routines", str, _checked(names.database), "its routines database", same=_caseless),
+        Field("temp_globals", "TempGlobals", str, _checked(names.database), "its temporary globals database",
+              same=_caseless),
+        Field("interop", "Interop", bool, flag, "whether interoperability is enabled in it", from_iris=_iris_flag),
         Field("fixture", "", str, _checked(names.fixture_name),
               "a fixture to restore into it when it is missing (instead of globals and routines)"),
     ),
     one_of=(("globals", "fixture"),),
     exclusive=(("fixture", "globals"), ("fixture", "routines")),
-), cpf_noun="Namespace")
+), reader=lambda keys: readers.read_namespaces([key[0] for key in keys]), cpf_noun="Namespace")
 
 
-def _mapping(kind: str, title: str, noun: str, check: Callable[[str], str], what: str) -> Kind:
+def _mapping(kind: str, title: str, noun: str, check: Callable[[str], str], what: str, of: str) -> Kind:
     return Kind(Schema(
         kind=kind, title=title, key=("namespace", "name"),
         fields=(
             Field("namespace", "Namespace", str, _namespace, "the namespace it belongs to (%ALL for every one)",
                   required=True),
             Field("name", "Name", str, _checked(check), what, required=True),
-            Field("database", "Database", str, _checked(names.database), "the database it maps to", required=True),
+            Field("database", "Database", str, _checked(names.database), "the database it maps to", required=True,
+                  same=_caseless),
         ),
-    ), cpf_noun=noun)
+    ), reader=lambda keys: readers.read_mappings(of, list(keys)), cpf_noun=noun)
 
 
 GLOBAL_MAPPINGS = _mapping("global_mappings", "global mapping", "MapGlobal", names.global_mapping,
-                           "the global (without ^), Name*, or Name(subscripts)")
+                           "the global (without ^), Name*, or Name(subscripts)", "globals")
 ROUTINE_MAPPINGS = _mapping("routine_mappings", "routine mapping", "MapRoutine", names.routine_mapping,
-                            "the routine, Name*, optionally with _MAC, _INT, _INC or _OBJ")
-PACKAGE_MAPPINGS = _mapping("package_mappings", "package mapping", "MapPackage", names.package, "the class package")
+                            "the routine, Name*, optionally with _MAC, _INT, _INC or _OBJ", "routines")
+PACKAGE_MAPPINGS = _mapping("package_mappings", "package mapping", "MapPackage", names.package, "the class package",
+                            "packages")
 
 RESOURCES = Kind(Schema(
     kind="resources", title="resource", key=("name",),
@@ -252,19 +312,22 @@ RESOURCES = Kind(Schema(
         Field("name", "Name", str, _checked(names.resource), "the resource name", required=True),
         Field("description", "Description", str, text, "its description"),
         Field("public_permission", "PublicPermission", str, permission,
-              "what everyone may do with it: R, W, U, or \"\" for nothing"),
+              "what everyone may do with it: R, W, U, or \"\" for nothing", from_iris=iris_permission),
     ),
-), cpf_noun="Resource", caseless_key=("name",))
+), reader=lambda keys: readers.read_resources([key[0] for key in keys]), cpf_noun="Resource",
+    caseless_key=("name",))
 
 ROLES = Kind(Schema(
     kind="roles", title="role", key=("name",),
     fields=(
         Field("name", "Name", str, _checked(names.role), "the role name", required=True),
         Field("description", "Description", str, text, "its description"),
-        Field("resources", "Resources", dict, grants, "the resources it grants: {resource = permission}"),
-        Field("granted_roles", "GrantedRoles", list, role_list, "the roles it grants in turn"),
+        Field("resources", "Resources", dict, grants, "the resources it grants: {resource = permission}",
+              from_iris=_iris_grants, same=_same_grants),
+        Field("granted_roles", "GrantedRoles", list, role_list, "the roles it grants in turn",
+              from_iris=_iris_roles, same=_same_roles),
     ),
-), cpf_noun="Role", caseless_key=("name",))
+), reader=lambda keys: readers.read_roles([key[0] for key in keys]), cpf_noun="Role", caseless_key=("name",))
 
 #: The kinds iris-ops itself knows, in dependency order (what apply will follow).
 CORE_KINDS: tuple[Kind, ...] = (RESOURCES, ROLES, DATABASES, NAMESPACES, GLOBAL_MAPPINGS, ROUTINE_MAPPINGS,

@@ -37,6 +37,8 @@ class Field:
     the instance reads and a CPF action names), ``check`` turns a value the file gave into the
     value iris-ops compares, raising an :class:`iris_ops.errors.UsageError` with the reason, and
     ``toml_type`` is the TOML type the file must use (``str``, ``int``, ``bool``, ``list``, ``dict``).
+    ``prop`` is ``""`` for a field that is no IRIS property (a namespace's ``fixture``): it is
+    never compared with the instance.
     """
 
     name: str
@@ -45,6 +47,13 @@ class Field:
     check: Callable[[Any], Any]
     help: str
     required: bool = False
+    #: What the instance's value (as its reader gives it) is in this field's terms.
+    from_iris: Callable[[Any], Any] = str
+    #: Whether the instance's value (``from_iris``'d) satisfies the wanted one.
+    same: Callable[[Any, Any], bool] = lambda wanted, current: wanted == current
+    #: The wanted value as the instance holds it, given its manager directory (a database
+    #: directory relative to it becomes absolute).
+    in_instance: Callable[[Any, str], Any] = lambda value, manager_directory: value
 
 
 @dataclass(frozen=True)
