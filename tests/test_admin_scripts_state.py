@@ -139,3 +139,22 @@ def test_a_reader_that_answers_for_fewer_objects_is_an_instance_error():
                                              ("5", "RU"), ("7", "RWU")])
 def test_a_permission_reads_as_letters_or_as_the_bitmap(given, letters):
     assert iris_permission(given) == letters
+
+
+def test_a_size_is_a_minimum_since_a_database_only_grows(sim):
+    sim.instance.create_database("BIG", size_mb=3)
+    text = '[state.databases.BIG]\nsize = {}\n'
+    assert _steps(sim, text.format(2))["databases:BIG"].action == "ok"
+    assert _steps(sim, text.format(3))["databases:BIG"].action == "ok"
+    assert _steps(sim, text.format(4))["databases:BIG"].changes == (plan.Change("size", 3, 4),)
+
+
+def test_the_simulated_security_roles_get_is_no_more_forgiving_than_iris(sim):
+    out = sim.session('\n'.join([
+        'Set sc=##class(Security.Roles).Get("NO_SUCH_ROLE",.p) Write "missing=",$SYSTEM.Status.IsError(sc),!',
+        'Set sc=##class(Security.Roles).Create("R1","","","NO_SUCH_ROLE") Write "granted=",$SYSTEM.Status.IsError(sc),!',
+        'Set sc=##class(Security.Roles).Create("R2","two","","%Developer") Write "made=",sc,!',
+        'Kill p Set sc=##class(Security.Roles).Get("r2",.p) Write "got=",p("Description"),"|",p("GrantedRoles"),!',
+    ]))
+    for seen in ("missing=1", "granted=1", "made=1", "got=two|%Developer"):
+        assert seen in out, out

@@ -191,10 +191,36 @@ def test_a_multi_line_string_does_not_shift_the_lines_and_a_line_break_is_refuse
         [state.resources.R]
         description = """one
         two = 2
+        colour = 3
         """
         colour = "red"
         ''') == [
-        "iris-ops.toml:5: unknown key 'colour' in [state.resources.R] (known: description, public_permission)",
+        "iris-ops.toml:6: unknown key 'colour' in [state.resources.R] (known: description, public_permission)",
         "iris-ops.toml:2: resource 'description': expected text of at most 256 characters without control "
-        "characters, got 'one\\ntwo = 2\\n'",
+        "characters, got 'one\\ntwo = 2\\ncolour = 3\\n'",
+    ]
+
+
+def test_a_key_named_twice_is_reported_where_it_is_first_named():
+    assert _problems("""\
+        [state.users.bob]
+        roles = []
+
+        [state.users.alice]
+        roles = []
+        """) == ["iris-ops.toml:1: unknown key 'users' in [state] (known kinds: resources, roles, databases, "
+                 "namespaces, global_mappings, routine_mappings, package_mappings)"]
+
+
+def test_dotted_keys_and_escaped_quotes_in_keys_keep_their_lines():
+    assert _problems('''\
+        [state]
+        namespaces.APP.interop = true
+        namespaces.APP.routines = "APP"
+
+        [state.resources."R\\"1"]
+        colour = "red"
+        ''') == [
+        "iris-ops.toml:2: namespace needs one of 'globals', 'fixture'",
+        "iris-ops.toml:6: unknown key 'colour' in [state.resources.\"R\\\"1\"] (known: description, public_permission)",
     ]
