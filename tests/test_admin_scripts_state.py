@@ -20,7 +20,7 @@ public_permission = "R"
 
 [state.roles.APP_READER]
 description = "reads the app"
-resources = { app_res = "R" }
+resources = { APP_RES = "R" }
 granted_roles = ["%Developer"]
 
 [state.databases.APP_DATA]
@@ -58,7 +58,7 @@ database = "APP_CODE"
 def _setup(sim) -> None:
     out = sim.session('\n'.join([
         'Write "res=",##class(Security.Resources).Create("APP_RES","the app\'s data","R"),!',
-        'Write "role=",##class(Security.Roles).Create("APP_READER","reads the app","APP_RES:R","%Developer"),!',
+        'Write "role=",##class(Security.Roles).Create("APP_READER","reads the app","app_res:R","%Developer"),!',
         'Set p("Database")="USER" Write "gm=",##class(Config.MapGlobals).Create("APP","Orders(1):(100)",.p),!',
         'Set p("Database")="APP_DATA" Write "pm=",##class(Config.MapPackages).Create("APP","App.Model",.p),!',
     ]))
@@ -158,3 +158,16 @@ def test_the_simulated_security_roles_get_is_no_more_forgiving_than_iris(sim):
     ]))
     for seen in ("missing=1", "granted=1", "made=1", "got=two|%Developer"):
         assert seen in out, out
+
+
+def test_a_namespace_restored_from_a_fixture_is_ok_once_it_exists(sim):
+    assert _steps(sim, '[state.namespaces.APP]\nfixture = "APP"\n')["namespaces:APP"].action == "ok"
+
+
+def test_values_iris_gives_as_text_compare_as_their_meaning():
+    desired = state_from_text('[state.namespaces.APP]\nglobals = "APP"\ninterop = false\n'
+                              '[state.resources.R]\npublic_permission = "RW"\n', "iris-ops.toml")
+    result = {"manager_directory": MGR,
+              "namespaces": [{"name": "APP", "exists": 1, "globals": "app", "interop": "0"}],
+              "resources": [{"name": "R", "exists": 1, "public_permission": "3"}]}
+    assert [s.action for s in plan.compare(desired, result)] == ["ok", "ok"]

@@ -195,3 +195,14 @@ def test_plan_refuses_an_unsupported_merge_file_before_reaching_any_instance(tmp
     both = run("--cpf", DATA / "refused.cpf", "--state", "x.toml")
     assert both.returncode == 2
     assert "--state and --cpf cannot be combined" in both.stderr
+
+
+def test_a_modify_action_manages_only_what_it_names():
+    state = cpf_from_text("[Actions]\nModifyNamespace:Name=APP,Interop=0\nModifyMapGlobal:Namespace=APP,Name=X\n"
+                          "ModifyRole:Name=R,Description=\"d\"\n", "m.cpf")
+    assert state.as_data() == {"roles": [{"name": "R", "description": "d"}],
+                               "namespaces": [{"name": "APP", "interop": False}],
+                               "global_mappings": [{"namespace": "APP", "name": "X"}]}
+    assert _problems("[Actions]\nCreateNamespace:Name=APP,Interop=0\nCreateMapGlobal:Namespace=APP,Name=X\n") == [
+        "merge.cpf:2: namespace needs one of 'globals', 'fixture'",
+        "merge.cpf:3: global mapping needs 'database' (the database it maps to)"]
