@@ -173,30 +173,6 @@ def test_quoted_values_keep_commas_and_equals_signs():
                                           "resources": {"R1": "R", "R2": "RW"}}]}
 
 
-def test_plan_refuses_an_unsupported_merge_file_before_reaching_any_instance(tmp_path):
-    """Exit 2 naming each refused line, with no instance configured at all: the file is read first."""
-    import os
-    import subprocess
-
-    from clihelp import command
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IRIS_OPS_")}
-    env.update(IRIS_OPS_LOG_FORMAT="console", IRIS_OPS_CONTAINER="no-such-container")
-    run = lambda *args: subprocess.run(command("plan", *args), env=env, cwd=tmp_path, capture_output=True, text=True,
-                                       stdin=subprocess.DEVNULL, timeout=60)
-    refused = run("--cpf", DATA / "refused.cpf")
-    assert refused.returncode == 2, refused.stderr
-    assert refused.stdout == ""
-    assert f"{DATA / 'refused.cpf'}:8: ModifyService: needs the security plugin's kinds (not yet)" in refused.stderr
-    assert f"{DATA / 'refused.cpf'}:15: [actions]: IRIS reads section headers with their case" in refused.stderr
-    nothing = run()
-    assert nothing.returncode == 2
-    assert "no desired state: give --state FILE or --cpf FILE, or add a [state] table to iris-ops.toml" in nothing.stderr
-    both = run("--cpf", DATA / "refused.cpf", "--state", "x.toml")
-    assert both.returncode == 2
-    assert "--state and --cpf cannot be combined" in both.stderr
-
-
 def test_a_modify_action_manages_only_what_it_names():
     state = cpf_from_text("[Actions]\nModifyNamespace:Name=APP,Interop=0\nModifyMapGlobal:Namespace=APP,Name=X\n"
                           "ModifyRole:Name=R,Description=\"d\"\n", "m.cpf")
