@@ -70,17 +70,18 @@ def database(name: str) -> str:
 DEFAULT_RESOURCE = "%DB_%DEFAULT"
 
 
+def _security_name(name: object) -> bool:
+    """Security.Resources' rule: 1-64 characters, no ``,`` or ``:``, and no control characters
+    (which cannot be sent)."""
+    return (isinstance(name, str) and 1 <= len(name) <= MAX_NAME and "," not in name and ":" not in name
+            and not any(ord(ch) < 32 or ord(ch) == 127 for ch in name))
+
+
 def resource(name: str) -> str:
     """Validate a resource name by IRIS's own rules (Security.Resources): 1-64 characters, no
     ``,`` or ``:`` (and no control characters, which cannot be sent).  Case is kept: IRIS
     compares resource names without case.  System names such as ``%DB_%DEFAULT`` are valid."""
-    if (
-        not isinstance(name, str)
-        or not 1 <= len(name) <= MAX_NAME
-        or "," in name
-        or ":" in name
-        or any(ord(ch) < 32 or ord(ch) == 127 for ch in name)
-    ):
+    if not _security_name(name):
         raise InvalidNameError(
             f"invalid resource name {name!r}: IRIS resource names are 1-{MAX_NAME} characters without ',' or ':'",
             fix="Check the resource named in the database label (the fixture's manifest shows it).",
@@ -156,13 +157,7 @@ def role(name: str) -> str:
     """Validate a role name.  The class reference states no rule for role names; iris-ops applies
     the resource rule (1-64 characters, no ``,`` or ``:``), which every role IRIS itself defines
     satisfies, and which a role's ``Resources`` list (``res:RW,...``) needs.  Case is kept."""
-    if (
-        not isinstance(name, str)
-        or not 1 <= len(name) <= MAX_NAME
-        or "," in name
-        or ":" in name
-        or any(ord(ch) < 32 or ord(ch) == 127 for ch in name)
-    ):
+    if not _security_name(name):
         raise InvalidNameError(
             f"invalid role name {shown(name)}: use 1-{MAX_NAME} characters without ',' or ':'",
             fix="Name the role as the Management Portal shows it (e.g. %Developer, APP_READER).",
@@ -185,38 +180,35 @@ def _printable(text: str) -> bool:
     return all(32 <= ord(ch) != 127 for ch in text)
 
 
+def _matching(name: object, pattern: re.Pattern, limit: int, what: str, rule: str, fix: str) -> str:
+    """``name`` when it is printable text of at most ``limit`` characters that ``pattern``
+    matches; else exit 2 saying ``rule``."""
+    if not isinstance(name, str) or len(name) > limit or not _printable(name) or not pattern.match(name):
+        raise InvalidNameError(f"invalid {what} {shown(name)}: {rule}", fix=fix)
+    return name
+
+
 def global_mapping(name: str) -> str:
     """Validate what a global mapping maps: ``Name``, ``Name*``, ``Name(subscripts)`` or
     ``Name(from):(to)``; returned as given (global names are case-sensitive)."""
-    if not isinstance(name, str) or len(name) > 511 or not _printable(name) or not _GLOBAL_NAME.match(name):
-        raise InvalidNameError(
-            f"invalid global mapping {shown(name)}: give a global name without ^ (a letter or % first, then "
-            "letters, digits or .), optionally ending in * or followed by subscripts such as (1):(100)",
-            fix="For example Orders, Orders*, or Orders(2020):(2024).",
-        )
-    return name
+    return _matching(name, _GLOBAL_NAME, 511, "global mapping",
+                     "give a global name without ^ (a letter or % first, then letters, digits or .), optionally "
+                     "ending in * or followed by subscripts such as (1):(100)",
+                     "For example Orders, Orders*, or Orders(2020):(2024).")
 
 
 def routine_mapping(name: str) -> str:
     """Validate what a routine mapping maps: a routine name, optionally ending in ``*``, with an
     optional type ``_MAC``, ``_INT``, ``_INC`` or ``_OBJ``; returned as given."""
-    if not isinstance(name, str) or not _ROUTINE_NAME.match(name):
-        raise InvalidNameError(
-            f"invalid routine mapping {shown(name)}: give a routine name (a letter or % first, then letters, "
-            "digits or .), optionally ending in *, optionally followed by _MAC, _INT, _INC or _OBJ",
-            fix="For example ACC*, or TEST_OBJ.",
-        )
-    return name
+    return _matching(name, _ROUTINE_NAME, 80, "routine mapping",
+                     "give a routine name (a letter or % first, then letters, digits or .), optionally ending in *, "
+                     "optionally followed by _MAC, _INT, _INC or _OBJ", "For example ACC*, or TEST_OBJ.")
 
 
 def package(name: str) -> str:
     """Validate a class package name (``App``, ``App.Model``); returned as given."""
-    if not isinstance(name, str) or len(name) > 189 or not _PACKAGE_NAME.match(name):
-        raise InvalidNameError(
-            f"invalid package name {shown(name)}: use dotted names of letters and digits, a letter or % first",
-            fix="For example App.Model.",
-        )
-    return name
+    return _matching(name, _PACKAGE_NAME, 189, "package name",
+                     "use dotted names of letters and digits, a letter or % first", "For example App.Model.")
 
 
 _FIXTURE_NAME = re.compile(r"^[A-Za-z0-9%_-][A-Za-z0-9%._-]{0,254}\Z")
@@ -224,13 +216,9 @@ _FIXTURE_NAME = re.compile(r"^[A-Za-z0-9%_-][A-Za-z0-9%._-]{0,254}\Z")
 
 def fixture_name(name: str) -> str:
     """A fixture by name (a directory in ``fixtures_dir``): one plain path component."""
-    if not isinstance(name, str) or not _FIXTURE_NAME.match(name):
-        raise InvalidNameError(
-            f"invalid fixture name {shown(name)}: a fixture is named by its directory in fixtures_dir "
-            "(letters, digits, %, ., _ or -; no /)",
-            fix="Name a fixture that `iris-ops backup --ns NS` wrote (fixtures/NS).",
-        )
-    return name
+    return _matching(name, _FIXTURE_NAME, 255, "fixture name",
+                     "a fixture is named by its directory in fixtures_dir (letters, digits, %, ., _ or -; no /)",
+                     "Name a fixture that `iris-ops backup --ns NS` wrote (fixtures/NS).")
 
 
 def relative_directory(path: str, *, what: str = "directory") -> str:

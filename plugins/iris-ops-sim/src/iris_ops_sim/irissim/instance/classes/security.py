@@ -131,10 +131,7 @@ class SecurityRoles(SimClass):
         """Exists(Name, ByRef Role, ByRef Status) As %Boolean: Status is $$$OK when it exists."""
         args = list(args)
         name = str(arg(args, 0))
-        with instance_of(proc).locked() as st:
-            db = security.of(st)
-            role = security.find_role(db, name)
-            record = dict(db["roles"][role]) if role else None
+        record = _role_record(proc, name)
         if record is None:
             set_ref(args, 1, "")
             set_ref(args, 2, error_status(E_GENERAL, f'Role "{name}" does not exist'))  # [UNV]
@@ -149,10 +146,7 @@ class SecurityRoles(SimClass):
         for a role that does not exist."""
         args = list(args)
         name = str(arg(args, 0))
-        with instance_of(proc).locked() as st:
-            db = security.of(st)
-            role = security.find_role(db, name)
-            record = dict(db["roles"][role]) if role else None
+        record = _role_record(proc, name)
         if record is None:
             return error_status(E_GENERAL, f"Role {name} does not exist")  # [UNV] text
         if len(args) > 1 and isinstance(args[1], ByRef):
@@ -170,6 +164,14 @@ class SecurityRoles(SimClass):
                 return error_status(E_GENERAL, f"Role {name} does not exist")  # [UNV]
             del db["roles"][role]
         return ok_status()
+
+
+def _role_record(proc: Process, name: str) -> dict | None:
+    """A copy of the role ``name`` (matched without case), or None."""
+    with instance_of(proc).locked() as st:
+        db = security.of(st)
+        role = security.find_role(db, name)
+        return dict(db["roles"][role]) if role else None
 
 
 class SecurityRoleObject(SimObject):
