@@ -160,7 +160,7 @@ Routin_Y=APP
 
 
 def test_a_missing_merge_file_is_exit_2_not_success(tmp_path):
-    with pytest.raises(StateFileError, match="merge file .*absent.cpf does not exist") as caught:
+    with pytest.raises(StateFileError, match="merge file '.*absent.cpf' does not exist") as caught:
         read_cpf(tmp_path / "absent.cpf")
     assert caught.value.exit_code == 2
 
@@ -182,3 +182,10 @@ def test_a_modify_action_manages_only_what_it_names():
     assert _problems("[Actions]\nCreateNamespace:Name=APP,Interop=0\nCreateMapGlobal:Namespace=APP,Name=X\n") == [
         "merge.cpf:2: namespace needs one of 'globals', 'fixture'",
         "merge.cpf:3: global mapping needs 'database' (the database it maps to)"]
+
+
+def test_a_path_no_filesystem_takes_is_exit_2_and_shown_escaped():
+    with pytest.raises(StateFileError) as caught:
+        read_cpf(Path("a\x00b\r\nSet ^X=1"))
+    assert caught.value.exit_code == 2
+    assert caught.value.message.startswith("cannot read merge file 'a\\x00b\\r\\nSet ^X=1': ")

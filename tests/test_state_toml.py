@@ -154,7 +154,7 @@ def test_a_state_file_holds_the_state_table_only(tmp_path):
 
 
 def test_a_missing_or_broken_state_file_is_exit_2(tmp_path):
-    with pytest.raises(StateFileError, match="state file .*nope.toml does not exist") as caught:
+    with pytest.raises(StateFileError, match="state file '.*nope.toml' does not exist") as caught:
         read_state_file(tmp_path / "nope.toml")
     assert caught.value.exit_code == 2
     bad = tmp_path / "bad.toml"

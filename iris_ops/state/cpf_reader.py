@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from iris_ops import names
-from iris_ops.errors import StateFileError, UsageError
+from iris_ops.errors import UsageError
 from iris_ops.state.kinds import CORE_KINDS, Kind, assemble
-from iris_ops.state.model import DesiredState, Origin, Problems, StateObject
+from iris_ops.state.model import DesiredState, Origin, Problems, StateObject, read_text
 
 __all__ = ["ACTIONS", "SECURITY_ACTIONS", "read_cpf", "cpf_from_text", "split_properties"]
 
@@ -37,14 +37,8 @@ FIX = ("Each line named above is one iris-ops would read differently from IRIS, 
 
 def read_cpf(path: Path, kinds: tuple[Kind, ...] = CORE_KINDS) -> DesiredState:
     """The desired state of the merge file at ``path`` (``--cpf``)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        # `iris merge` reports success for a file that is not there; this does not.
-        raise StateFileError(f"merge file {path} does not exist", fix="Check the path given to --cpf.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise StateFileError(f"cannot read merge file {path}: {exc}") from None
-    return cpf_from_text(text, str(path), kinds)
+    # `iris merge` reports success for a file that is not there; this does not.
+    return cpf_from_text(read_text(path, "merge file", "--cpf"), str(path), kinds)
 
 
 def cpf_from_text(text: str, source: str, kinds: tuple[Kind, ...] = CORE_KINDS) -> DesiredState:

@@ -11,11 +11,13 @@ produces the same :class:`DesiredState`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
+from iris_ops import names
 from iris_ops.errors import StateFileError
 
-__all__ = ["Origin", "Field", "Schema", "StateObject", "DesiredState", "Problems"]
+__all__ = ["Origin", "Field", "Schema", "StateObject", "DesiredState", "Problems", "read_text"]
 
 
 @dataclass(frozen=True)
@@ -141,3 +143,16 @@ class DesiredState:
         for obj in self.objects:
             out.setdefault(obj.kind, []).append(dict(obj.values))
         return out
+
+
+def read_text(path: Path, what: str, flag: str) -> str:
+    """The text of the file ``path`` that ``flag`` gave; exit 2 when it cannot be read (it is
+    missing, unreadable, not UTF-8, or a name no filesystem takes)."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise StateFileError(f"{what} {names.shown(str(path), 200)} does not exist",
+                             fix=f"Check the path given to {flag}.") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise StateFileError(f"cannot read {what} {names.shown(str(path), 200)}: {exc}",
+                             fix=f"Check the path given to {flag}.") from None

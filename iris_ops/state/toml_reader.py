@@ -15,7 +15,7 @@ from iris_ops import names
 from iris_ops.config import STATE_TABLE, find_project_file
 from iris_ops.errors import StateFileError
 from iris_ops.state.kinds import CORE_KINDS, Kind, assemble, kind_named
-from iris_ops.state.model import DesiredState, Origin, Problems, StateObject
+from iris_ops.state.model import DesiredState, Origin, Problems, StateObject, read_text
 from iris_ops.state.tomllines import key_lines, line_of
 
 __all__ = ["STATE_TABLE", "read_state_file", "read_project_state", "state_from_text"]
@@ -34,18 +34,9 @@ def _parse(text: str, source: str) -> dict[str, Any]:
         raise StateFileError(f"{source}: not valid TOML: {exc}", fix="Fix the TOML syntax at the line named.") from None
 
 
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise StateFileError(f"state file {path} does not exist", fix="Check the path given to --state.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise StateFileError(f"cannot read state file {path}: {exc}") from None
-
-
 def read_state_file(path: Path, kinds: tuple[Kind, ...] = CORE_KINDS) -> DesiredState:
     """The ``[state]`` of the file ``path`` (``--state``): it holds nothing else."""
-    text = _read_text(path)
+    text = read_text(path, "state file", "--state")
     document = _parse(text, str(path))
     lines = key_lines(text)
     problems = Problems(str(path))
@@ -67,7 +58,7 @@ def read_project_state(start: Path | None = None, kinds: tuple[Kind, ...] = CORE
         return None
     path = found[0]
     prefix = (STATE_TABLE,) if path.name != "pyproject.toml" else ("tool", "iris-ops", STATE_TABLE)
-    return state_from_text(_read_text(path), str(path), prefix, kinds)
+    return state_from_text(read_text(path, "project file", "iris-ops.toml"), str(path), prefix, kinds)
 
 
 def state_from_text(text: str, source: str, prefix: tuple[str, ...] = (STATE_TABLE,),
