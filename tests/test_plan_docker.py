@@ -47,3 +47,17 @@ def test_plan_reads_the_instance_once_and_says_create_change_or_ok(sim_container
     merge.write_text("[Actions]\nCreateNamespace:Name=USER,Globals=USER,Routines=USER\n")
     assert ok(cli(sc, "plan", "--cpf", merge)).stdout.splitlines() == ["ok      namespace USER",
                                                                         "plan: 0 to create, 0 to change, 1 ok"]
+
+
+def test_a_namespace_to_restore_needs_its_fixture(sim_container, tmp_path):
+    sc = sim_container
+    path = tmp_path / "state.toml"
+    path.write_text('[state.namespaces.TEST1]\nfixture = "APP"\n')
+    fixtures = tmp_path / "fixtures"
+    fixtures.mkdir()
+    missing = cli(sc, "plan", "--state", path, IRIS_OPS_FIXTURES_DIR=str(fixtures))
+    assert missing.returncode == 2, missing.stderr
+    assert f"the plan cannot be carried out: namespace TEST1: no fixture named 'APP' in {fixtures}" in missing.stderr
+    (fixtures / "APP").mkdir()
+    assert ok(cli(sc, "plan", "--state", path, IRIS_OPS_FIXTURES_DIR=str(fixtures))).stdout.splitlines() == [
+        "create  namespace TEST1 (fixture=APP)", "plan: 1 to create, 0 to change, 0 ok"]

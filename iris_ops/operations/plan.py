@@ -60,11 +60,31 @@ def plan(c, state="", cpf="", json_=False, **target):
     with op.bound(source=desired.source):
         result = op.runner.run(planning.read_script(desired))
     steps = planning.compare(desired, result)
+    _fixtures_exist(steps, op.settings)
     if json_:
         return {"source": desired.source, **planning.as_data(steps)}
     for line in planning.lines(steps):
         op.emit(line)
     return None
+
+
+def _fixtures_exist(steps, settings) -> None:
+    """A namespace to create from a fixture needs that fixture: a plan naming one that is not
+    there cannot be carried out (exit 2, naming each)."""
+    from iris_ops import fixtures_dir
+    from iris_ops.errors import FixtureError
+
+    missing = []
+    for step in steps:
+        fixture = (step.fields or {}).get("fixture") if step.action == "create" else None
+        if fixture:
+            try:
+                fixtures_dir.locate(fixture, settings)
+            except FixtureError as exc:
+                missing.append(f"namespace {step.label}: {exc.message}")
+    if missing:
+        raise FixtureError("the plan cannot be carried out: " + "; ".join(missing),
+                           fix="Write the fixture with `iris-ops backup --ns NS`, or set fixtures_dir.")
 
 
 @hookimpl
