@@ -31,7 +31,8 @@ def desired_state(state: str, cpf: str, start: Path | None = None):
     found = read_project_state(start)
     if found is None:
         raise UsageError("no desired state: give --state FILE or --cpf FILE, or add a [state] table to iris-ops.toml",
-                         fix="docs/STATE.md describes the file; e.g. [state.databases.APP_DATA] directory = \"app-data\".")
+                         fix="docs/STATE.md describes the file, e.g. [state.databases.APP_DATA] with "
+                             "directory = \"app-data\".")
     return found
 
 

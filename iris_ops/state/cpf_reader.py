@@ -254,7 +254,8 @@ def _entry(section: str, line: str, where: Origin, kinds: tuple[Kind, ...], prob
     return [obj] if obj is not None else []
 
 
-def _mapping(namespace: str, line: str, where: Origin, kinds: tuple[Kind, ...], problems: Problems) -> list[StateObject]:
+def _mapping(namespace: str, line: str, where: Origin, kinds: tuple[Kind, ...],
+             problems: Problems) -> list[StateObject]:
     """``[Map.<NS>] Global_<name>=DB`` (and ``Routine_``, ``Package_``)."""
     key, sep, database = line.partition("=")
     prefix = next((p for p in _MAP_PREFIXES if key.startswith(p)), None)

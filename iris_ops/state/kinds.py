@@ -21,16 +21,17 @@ from iris_ops.objectscript import Code
 from iris_ops.script_builders import state as readers
 from iris_ops.state.model import DesiredState, Field, Origin, Problems, Schema, StateObject
 
-__all__ = ["Kind", "CORE_KINDS", "kind_named", "assemble", "permission", "grants", "text", "size_mb", "database_directory", "flag",
-           "role_list"]
+__all__ = ["Kind", "CORE_KINDS", "kind_named", "assemble", "permission", "grants", "text", "size_mb",
+           "database_directory", "flag", "role_list", "iris_permission"]
 
 
 @dataclass(frozen=True)
 class Kind:
     """An object kind: its schema, the reader of its current state, the CPF action noun it
     answers (``"Database"`` answers ``CreateDatabase`` and ``ModifyDatabase``; ``""`` for none)
-    and the keys of its entries in TOML: one table per object keyed by name (``[state.databases.APP]``) when its key is a single
-    ``name`` field, else an array of tables (``[[state.global_mappings]]``)."""
+    and the keys of its entries in TOML: one table per object keyed by name
+    (``[state.databases.APP]``) when its key is a single ``name`` field, else an array of tables
+    (``[[state.global_mappings]]``)."""
 
     schema: Schema
     #: The reader of the current state: one list of statements per key, each pushing an entry
@@ -108,7 +109,7 @@ def assemble(source: str, objects: list[StateObject], kinds: tuple[Kind, ...], p
                    if name not in key_fields and name in earlier.values and earlier.values[name] != value]
         if clashes:
             for name in clashes:
-                problems.add(obj.origin, f"{obj.kind[:-1].replace('_', ' ')} {obj.label}: {name!r} is "
+                problems.add(obj.origin, f"{kind.schema.title if kind else obj.kind} {obj.label}: {name!r} is "
                                          f"{earlier.values[name]!r} at {earlier.origin} and {obj.values[name]!r} here")
             continue
         values = {**earlier.values, **{k: v for k, v in obj.values.items() if k not in key_fields}}
@@ -133,14 +134,16 @@ _RWU = "RWU"
 
 
 def _given(value: Any) -> str:
-    """A value the file gave, for a message: text quoted (:func:`iris_ops.names.shown`), others as Python shows them."""
+    """A value the file gave, for a message: text quoted (:func:`iris_ops.names.shown`), others
+    as Python shows them."""
     return names.shown(value) if isinstance(value, str) else repr(value)
 
 
 def permission(value: Any, *, empty: bool = True) -> str:
     """A permission: letters of R (read), W (write), U (use), in any case and order, given back
     in IRIS's order (``RWU``); ``""`` (no permission) only where ``empty``."""
-    if not isinstance(value, str) or any(ch not in _RWU for ch in value.upper()) or len(set(value.upper())) != len(value):
+    letters = value.upper() if isinstance(value, str) else ""
+    if not isinstance(value, str) or any(ch not in _RWU for ch in letters) or len(set(letters)) != len(value):
         raise UsageError(f"invalid permission {names.shown(value)}: use the letters R, W and U, each at most once")
     if not value and not empty:
         raise UsageError("an empty permission grants nothing: give R, W and/or U")
@@ -244,27 +247,19 @@ def _same_roles(wanted: list[str], current: Any) -> bool:
     return isinstance(current, list) and sorted(r.upper() for r in wanted) == sorted(r.upper() for r in current)
 
 
-def _namespace(value: Any) -> str:
-    return names.namespace(value)
-
-
-def _checked(check: Callable[[str], str]) -> Callable[[Any], str]:
-    return lambda value: check(value)
-
-
 # --- the core kinds -------------------------------------------------------------------------------
 
 DATABASES = Kind(Schema(
     kind="databases", title="database", key=("name",),
     fields=(
-        Field("name", "Name", str, _checked(names.database), "the database name (upper-cased, as IRIS stores it)",
+        Field("name", "Name", str, names.database, "the database name (upper-cased, as IRIS stores it)",
               required=True),
         Field("directory", "Directory", str, database_directory,
               "its directory: relative to the manager directory, or absolute",
               in_instance=lambda value, mgr: value if value.startswith("/") else mgr + value),
         Field("size", "Size", int, size_mb, "its size in MB, at least (a database only grows)",
               from_iris=_integer, same=_at_least),
-        Field("resource", "ResourceName", str, _checked(names.resource), "the resource in its label",
+        Field("resource", "ResourceName", str, names.resource, "the resource in its label",
               same=_caseless),
     ),
 ), reader=lambda keys: readers.read_databases([key[0] for key in keys]), cpf_noun="Database")
@@ -272,13 +267,13 @@ DATABASES = Kind(Schema(
 NAMESPACES = Kind(Schema(
     kind="namespaces", title="namespace", key=("name",),
     fields=(
-        Field("name", "Name", str, _namespace, "the namespace name", required=True),
-        Field("globals", "Globals", str, _checked(names.database), "its globals database", same=_caseless),
-        Field("routines", "Routines", str, _checked(names.database), "its routines database", same=_caseless),
-        Field("temp_globals", "TempGlobals", str, _checked(names.database), "its temporary globals database",
+        Field("name", "Name", str, names.namespace, "the namespace name", required=True),
+        Field("globals", "Globals", str, names.database, "its globals database", same=_caseless),
+        Field("routines", "Routines", str, names.database, "its routines database", same=_caseless),
+        Field("temp_globals", "TempGlobals", str, names.database, "its temporary globals database",
               same=_caseless),
         Field("interop", "Interop", bool, flag, "whether interoperability is enabled in it", from_iris=_iris_flag),
-        Field("fixture", "", str, _checked(names.fixture_name),
+        Field("fixture", "", str, names.fixture_name,
               "a fixture to restore into it when it is missing (instead of globals and routines)"),
     ),
     one_of=(("globals", "fixture"),),
@@ -290,10 +285,10 @@ def _mapping(kind: str, title: str, noun: str, check: Callable[[str], str], what
     return Kind(Schema(
         kind=kind, title=title, key=("namespace", "name"),
         fields=(
-            Field("namespace", "Namespace", str, _namespace, "the namespace it belongs to (%ALL for every one)",
+            Field("namespace", "Namespace", str, names.namespace, "the namespace it belongs to (%ALL for every one)",
                   required=True),
-            Field("name", "Name", str, _checked(check), what, required=True),
-            Field("database", "Database", str, _checked(names.database), "the database it maps to", required=True,
+            Field("name", "Name", str, check, what, required=True),
+            Field("database", "Database", str, names.database, "the database it maps to", required=True,
                   same=_caseless),
         ),
     ), reader=lambda keys: readers.read_mappings(of, list(keys)), cpf_noun=noun)
@@ -309,7 +304,7 @@ PACKAGE_MAPPINGS = _mapping("package_mappings", "package mapping", "MapPackage",
 RESOURCES = Kind(Schema(
     kind="resources", title="resource", key=("name",),
     fields=(
-        Field("name", "Name", str, _checked(names.resource), "the resource name", required=True),
+        Field("name", "Name", str, names.resource, "the resource name", required=True),
         Field("description", "Description", str, text, "its description"),
         Field("public_permission", "PublicPermission", str, permission,
               "what everyone may do with it: R, W, U, or \"\" for nothing", from_iris=iris_permission),
@@ -320,7 +315,7 @@ RESOURCES = Kind(Schema(
 ROLES = Kind(Schema(
     kind="roles", title="role", key=("name",),
     fields=(
-        Field("name", "Name", str, _checked(names.role), "the role name", required=True),
+        Field("name", "Name", str, names.role, "the role name", required=True),
         Field("description", "Description", str, text, "its description"),
         Field("resources", "Resources", dict, grants, "the resources it grants: {resource = permission}",
               from_iris=_iris_grants, same=_same_grants),
