@@ -189,3 +189,8 @@ def test_a_path_no_filesystem_takes_is_exit_2_and_shown_escaped():
         read_cpf(Path("a\x00b\r\nSet ^X=1"))
     assert caught.value.exit_code == 2
     assert caught.value.message.startswith("cannot read merge file 'a\\x00b\\r\\nSet ^X=1': ")
+
+
+def test_a_byte_order_mark_is_refused_rather_than_guessed_at():
+    assert _problems("\ufeff[Actions]\nCreateDatabase:Name=APP,Directory=/data/app\n") == [
+        "merge.cpf:1: the file starts with a byte order mark: save it as UTF-8 without one"]

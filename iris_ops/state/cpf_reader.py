@@ -45,6 +45,10 @@ def cpf_from_text(text: str, source: str, kinds: tuple[Kind, ...] = CORE_KINDS) 
     problems = Problems(source)
     objects: list[StateObject] = []
     section: str | None = None
+    if text.startswith("\ufeff"):
+        # Whether IRIS skips a byte order mark before the first header is not documented.
+        problems.add(Origin(source, 1), "the file starts with a byte order mark: save it as UTF-8 without one")
+        text = text[1:]
     for number, line in enumerate(text.splitlines(), start=1):
         where = Origin(source, number)
         stripped = line.strip()
