@@ -18,11 +18,13 @@ from iris_ops.errors import ConfigError
 __all__ = [
     "ENV_PREFIX", "PROJECT_FILE", "CORE_SETTINGS", "SECRET_SETTINGS", "SECRET_FIX", "POSITIVE",
     "IRIS_FREEZE_TIMEOUT_DEFAULT", "Value", "Settings", "find_project_file", "load",
-    "IRIS_FREEZE_TIMEOUT_MAX", "MAXIMUM",
+    "IRIS_FREEZE_TIMEOUT_MAX", "MAXIMUM", "STATE_TABLE",
 ]
 
 ENV_PREFIX = "IRIS_OPS_"
 PROJECT_FILE = "iris-ops.toml"
+#: The project file's table of the desired state (``iris-ops plan``), which is not a setting.
+STATE_TABLE = "state"
 
 #: name -> (default, help).  The type of each setting is the type of its default.
 CORE_SETTINGS: dict[str, tuple[Any, str]] = {
@@ -209,6 +211,8 @@ def load(
     if found:
         path, table = found
         for key, raw in table.items():
+            if key == STATE_TABLE:
+                continue  # the desired state, not a setting: iris_ops.state reads it
             name = key.replace("-", "_")
             if name not in values:
                 raise ConfigError(

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 __all__ = [
     "IrisOpsError", "repair", "InternalError", "UsageError", "InvalidNameError", "FixtureError",
-    "ConfigError", "HostDiskFullError", "from_host_oserror", "ConflictError", "SystemTargetError",
+    "ConfigError", "StateFileError", "HostDiskFullError", "from_host_oserror", "ConflictError", "SystemTargetError",
     "UnsupportedError", "VetoedError", "ValidationError", "InstanceError", "ScriptError",
     "UnreachableError", "AuthenticationError", "DeadlineExceeded", "EXIT_INTERRUPTED", "EXIT_HANGUP",
     "EXIT_TERMINATED", "EXIT_STDOUT_CLOSED", "EXIT_CODES",
@@ -84,6 +84,14 @@ class FixtureError(UsageError):
 
 class ConfigError(UsageError):
     default_fix = "Fix the setting in iris-ops.toml, [tool.iris-ops] in pyproject.toml, or the IRIS_OPS_* variable."
+
+
+class StateFileError(UsageError):
+    """A desired-state file (``[state]``, ``--state``, ``--cpf``) that iris-ops will not act on: an
+    unknown key, a bad value, a CPF action or section it does not support.  The message names
+    the file and line of each problem."""
+
+    default_fix = "Fix each line named above; docs/STATE.md describes the file formats."
 
 
 class HostDiskFullError(UsageError):

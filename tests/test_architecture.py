@@ -40,17 +40,18 @@ LAYERS: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
     ("fixture", ("iris_ops.fixture", "iris_ops.fixture.*", "iris_ops.fixtures_dir"), ("foundation",)),
     ("transports", ("iris_ops.transports", "iris_ops.transports.*"), ("foundation",)),
     ("builders", ("iris_ops.script_builders", "iris_ops.script_builders.*"), ("foundation",)),
+    ("state", ("iris_ops.state", "iris_ops.state.*"), ("foundation", "builders")),
     ("runtime", ("iris_ops.runner", "iris_ops.operation", "iris_ops.locks", "iris_ops.cache", "iris_ops.storage"),
      ("foundation", "fixture", "transports", "builders")),
     ("plugins", ("iris_ops.hookspecs", "iris_ops.hookspecs.*", "iris_ops.leftovers", "iris_ops.registrar", "iris_ops.manager"),
-     ("foundation", "fixture", "transports", "builders", "runtime")),
+     ("foundation", "fixture", "transports", "builders", "state", "runtime")),
     ("tasks", ("iris_ops.task",), ("foundation", "fixture", "transports", "builders", "runtime", "plugins")),
     ("operations", ("iris_ops.operations", "iris_ops.operations.*"),
-     ("foundation", "fixture", "transports", "builders", "runtime", "plugins", "tasks")),
+     ("foundation", "fixture", "transports", "builders", "state", "runtime", "plugins", "tasks")),
     ("entry points", ("iris_ops.cli", "iris_ops.program", "iris_ops.console", "iris_ops.__main__",
                       "iris_ops.docsgen", "iris_ops.pytest_plugin", "iris_ops.pytest_report",
                       "iris_ops.pytest_runs", "iris_ops.pytest_pool", "iris_ops.pytest_session"),
-     ("foundation", "fixture", "transports", "builders", "runtime", "plugins", "tasks", "operations")),
+     ("foundation", "fixture", "transports", "builders", "state", "runtime", "plugins", "tasks", "operations")),
     # The simulated IRIS runs inside a container built from its files alone: the standard library only.
     ("simulated IRIS", ("iris_ops_sim.irissim", "iris_ops_sim.irissim.*"), ()),
     ("simulator host side", ("iris_ops_sim", "iris_ops_sim.syntax", "iris_ops_sim.engines", "iris_ops_sim.dockerd",
@@ -63,7 +64,7 @@ LAYERS: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
     # Plugins reach the core through its public API only (docs/plugins.md; test_plugin_guide.py).
     ("plugin distributions", ("iris_ops_security", "iris_ops_security.*", "iris_ops_fixture_audit",
                               "iris_ops_fixture_audit.*"),
-     ("foundation", "fixture", "transports", "runtime", "plugins", "tasks", "operations")),
+     ("foundation", "fixture", "transports", "state", "runtime", "plugins", "tasks", "operations")),
 ]
 
 @dataclass(frozen=True)

@@ -104,3 +104,39 @@ def test_instance_paths_and_directories():
     assert names.directory("/usr/irissys/mgr/user/") == "/usr/irissys/mgr/user/"
     assert refused(names.directory, "x").message.startswith("unsafe directory 'x'")
     assert refused(names.directory, "x", what="cache").message.startswith("unsafe cache 'x'")
+
+
+def test_role_names_follow_the_resource_rule_and_keep_their_case():
+    assert names.role("%Developer") == "%Developer"
+    assert names.role("r" * 64) == "r" * 64
+    for bad in ("", "r" * 65, "a,b", "a:b", "a\nb", "a\x7fb", 3):
+        assert refused(names.role, bad).message.startswith("invalid role name")
+
+
+def test_what_mappings_map():
+    for good in ("Orders", "%Z*", "Orders(1):(100)", "Orders(\"a\",2)", "A.B.C*", "x" * 63):
+        assert names.global_mapping(good) == good
+    for bad in ("^Orders", "1X", "A B", "A(", "A()", "Orders*x", "x" * 64, "A(\n)", 3):
+        assert refused(names.global_mapping, bad).message.startswith("invalid global mapping")
+    for good in ("ACC*", "TEST_OBJ", "%Z.R_MAC", "R_INT", "R_INC"):
+        assert names.routine_mapping(good) == good
+    for bad in ("ACC**", "TEST_XYZ", "_MAC", "1R", "R-1", "R*_OBJ*"):
+        assert refused(names.routine_mapping, bad).message.startswith("invalid routine mapping")
+    for good in ("App", "App.Model", "%Z.Pkg2"):
+        assert names.package(good) == good
+    for bad in ("App.", ".App", "App..Model", "1App", "App.2x", "App Model", "A*"):
+        assert refused(names.package, bad).message.startswith("invalid package name")
+
+
+def test_fixture_names_and_directories_under_the_manager_directory():
+    for good in ("USER", "app-1.2_x", "%SYS"):
+        assert names.fixture_name(good) == good
+    for bad in ("", ".hidden", "a/b", "..", "a b", "x" * 256):
+        assert refused(names.fixture_name, bad).message.startswith("invalid fixture name")
+    assert names.relative_directory("app-data") == "app-data/"
+    assert names.relative_directory("apps/data/") == "apps/data/"
+    for bad in ("", "/abs", "../up", "a/../b", "a//b", "a b"):
+        with pytest.raises(UsageError):
+            names.relative_directory(bad)
+    assert refused(names.relative_directory, "").message == (
+        "empty directory: name a directory under the manager directory")

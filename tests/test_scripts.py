@@ -89,6 +89,14 @@ def every_script():
                                 ("IRISOPS-NEW-0A1B2C3D-2", "T1_CODE", f"{MGR}t1_code/")], "T1_DATA", "T1_CODE",
                                [("T1_DATA", f"{MGR}t1_data/", "%DB_T1_DATA"), ("OLD", f"{MGR}old/", "")],
                                [f"{MGR}t1_code/"])
+    yield script_builders.current_state([
+        ("databases", script_builders.read_databases(["APP_DATA"])),
+        ("namespaces", script_builders.read_namespaces(["APP"])),
+        ("global_mappings", script_builders.read_mappings("globals", [("APP", "Orders(1):(100)")])),
+        ("routine_mappings", script_builders.read_mappings("routines", [("%ALL", "ACC*")])),
+        ("package_mappings", script_builders.read_mappings("packages", [("APP", "App.Model")])),
+        ("resources", script_builders.read_resources(['%DB_A "quoted"'])),
+        ("roles", script_builders.read_roles(["%Developer"]))])
     # the cache's own scripts: tests/test_cache.py
     yield build_script('Write $ZVersion\nSet x=1 Write x,!\nHang 0', "%SYS")
 

@@ -96,7 +96,8 @@ class SecurityResources(SimClass):
 class SecurityRoles(SimClass):
     """Security.Roles: ``Exists`` as the class reference documents it (ref/2024.1/Security/Roles.cls),
     ``Create(Name, Description, "Resource:RW", GrantedRoles)`` and ``Delete(Name)`` as InterSystems'
-    own IPM calls them [CODE intersystems/ipm Build.cls].  Roles live in the instance's security
+    own IPM calls them [CODE intersystems/ipm Build.cls], ``Get(Name, .Properties)`` as public
+    code reads it [CODE].  Roles live in the instance's security
     database (``instance/security.py``) beside the predefined ones; names are not case-sensitive."""
 
     name = "Security.Roles"
@@ -118,17 +119,19 @@ class SecurityRoles(SimClass):
                 resource, _, perm = grant.partition(":")
                 if resource.upper() not in known or not perm or any(c not in "RWU" for c in perm.upper()):
                     return error_status(E_GENERAL, f"Invalid resource grant '{grant}'")  # [UNV]
-            roles[name] = {"Name": name, "Description": str(arg(args, 1, "")), "Resources": ",".join(grants)}
+            granted = [g for g in str(arg(args, 3, "") or "").split(",") if g]
+            for other in granted:
+                if not security.find_role(security.of(st), other):
+                    return error_status(E_GENERAL, f"Role {other} does not exist")  # [UNV] text; stricter reading
+            roles[name] = {"Name": name, "Description": str(arg(args, 1, "")), "Resources": ",".join(grants),
+                           "GrantedRoles": ",".join(granted)}
         return ok_status()
 
     def Exists(self, proc: Process, *args: Any) -> Any:
         """Exists(Name, ByRef Role, ByRef Status) As %Boolean: Status is $$$OK when it exists."""
         args = list(args)
         name = str(arg(args, 0))
-        with instance_of(proc).locked() as st:
-            db = security.of(st)
-            role = security.find_role(db, name)
-            record = dict(db["roles"][role]) if role else None
+        record = _role_record(proc, name)
         if record is None:
             set_ref(args, 1, "")
             set_ref(args, 2, error_status(E_GENERAL, f'Role "{name}" does not exist'))  # [UNV]
@@ -136,6 +139,20 @@ class SecurityRoles(SimClass):
         set_ref(args, 1, SecurityRoleObject(record))
         set_ref(args, 2, ok_status())
         return 1
+
+    def Get(self, proc: Process, *args: Any) -> Any:
+        """Get(Name, ByRef Properties) As %Status: ``Description``, ``Resources`` (``res:RWU,...``)
+        and ``GrantedRoles`` (``a,b``), as InterSystems' users read them [CODE]; an error status
+        for a role that does not exist."""
+        args = list(args)
+        name = str(arg(args, 0))
+        record = _role_record(proc, name)
+        if record is None:
+            return error_status(E_GENERAL, f"Role {name} does not exist")  # [UNV] text
+        if len(args) > 1 and isinstance(args[1], ByRef):
+            for key in ("Description", "Resources", "GrantedRoles"):
+                args[1].set_sub(key, str(record.get(key, "")))
+        return ok_status()
 
     def Delete(self, proc: Process, *args: Any) -> Any:
         """Delete(Name) As %Status."""
@@ -147,6 +164,14 @@ class SecurityRoles(SimClass):
                 return error_status(E_GENERAL, f"Role {name} does not exist")  # [UNV]
             del db["roles"][role]
         return ok_status()
+
+
+def _role_record(proc: Process, name: str) -> dict | None:
+    """A copy of the role ``name`` (matched without case), or None."""
+    with instance_of(proc).locked() as st:
+        db = security.of(st)
+        role = security.find_role(db, name)
+        return dict(db["roles"][role]) if role else None
 
 
 class SecurityRoleObject(SimObject):

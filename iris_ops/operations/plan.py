@@ -1,0 +1,93 @@
+"""Built-in plugin: ``plan``, what the instance lacks of a desired state (:mod:`iris_ops.state`).
+
+Reads the state (``--state FILE``, ``--cpf FILE``, or ``[state]`` of the project file), then the
+current state of each object it names in one read-only session, and prints each object with
+``create``, ``change`` (field by field, old -> new) or ``ok``.  It changes nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from iris_ops import hookimpl
+from iris_ops.errors import UsageError
+from iris_ops.task import task
+
+__all__ = ["plan", "register_tasks", "desired_state"]
+
+
+def desired_state(state: str, cpf: str, start: Path | None = None):
+    """The desired state the flags name: ``--state FILE``, ``--cpf FILE``, or the project file's
+    ``[state]``.  Exit 2 when none, or both flags, are given."""
+    from iris_ops.state import read_cpf, read_project_state, read_state_file
+
+    if state and cpf:
+        raise UsageError("--state and --cpf cannot be combined: a plan reads one desired state",
+                         fix="Give one of them.")
+    if state:
+        return read_state_file(Path(state))
+    if cpf:
+        return read_cpf(Path(cpf))
+    found = read_project_state(start)
+    if found is None:
+        raise UsageError("no desired state: give --state FILE or --cpf FILE, or add a [state] table to iris-ops.toml",
+                         fix="docs/STATE.md describes the file, e.g. [state.databases.APP_DATA] with "
+                             "directory = \"app-data\".")
+    return found
+
+
+@task(target=True, help={
+    "state": "a TOML file whose [state] table is the desired state (default: [state] of iris-ops.toml)",
+    "cpf": "a CPF merge file (its [Actions], [Databases], [Namespaces] and [Map.<NS>] sections) as the desired state",
+    "json": "print the plan as one JSON document",
+})
+def plan(c, state="", cpf="", json_=False, **target):
+    """Show what the instance lacks of a desired state: each object as create, change or ok.
+
+    The desired state is `--state FILE`, `--cpf FILE`, or the [state] table of iris-ops.toml.
+    The instance is read in one read-only session; nothing is changed. A field the state does
+    not give is not compared; an object it does not name is not read.
+
+    Examples:
+        iris-ops plan
+        iris-ops plan --cpf merge.cpf
+        iris-ops plan --state state.toml --json
+    """
+    from iris_ops.operations.context import operation_from_flags
+    from iris_ops.state import plan as planning
+
+    desired = desired_state(state, cpf)
+    op = operation_from_flags("plan", target)
+    with op.bound(source=desired.source):
+        result = op.runner.run(planning.read_script(desired))
+    steps = planning.compare(desired, result)
+    _fixtures_exist(steps, op.settings)
+    if json_:
+        return {"source": desired.source, **planning.as_data(steps)}
+    for line in planning.lines(steps):
+        op.emit(line)
+    return None
+
+
+def _fixtures_exist(steps, settings) -> None:
+    """A namespace to create from a fixture needs that fixture: a plan naming one that is not
+    there cannot be carried out (exit 2, naming each)."""
+    from iris_ops import fixtures_dir
+    from iris_ops.errors import FixtureError
+
+    missing = []
+    for step in steps:
+        fixture = (step.fields or {}).get("fixture") if step.action == "create" else None
+        if fixture:
+            try:
+                fixtures_dir.locate(fixture, settings)
+            except FixtureError as exc:
+                missing.append(f"namespace {step.label}: {exc.message}")
+    if missing:
+        raise FixtureError("the plan cannot be carried out: " + "; ".join(missing),
+                           fix="Write the fixture with `iris-ops backup --ns NS`, or set fixtures_dir.")
+
+
+@hookimpl
+def register_tasks(registrar):
+    registrar.add_task(plan)

@@ -1,0 +1,333 @@
+"""The kinds of object a desired state describes, and the core ones iris-ops knows.
+
+A :class:`Kind` is what a plugin will contribute through a hook (issue 26, point 6): a schema
+(:class:`~iris_ops.state.model.Schema`), the CPF merge actions it answers (``Create<noun>`` and
+``Modify<noun>``), and a reader of the instance's current state.  The change builder and its
+undo join it with ``apply``.  The core kinds below are built through this same interface, so a
+plugin's kind (users, services) is read, validated and planned exactly like them.
+
+Field names are the TOML keys of a state file; ``prop`` is the IRIS property each one is, as the
+class reference spells it (docs/STATE.md lists the sources).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from iris_ops import names
+from iris_ops.errors import UsageError
+from iris_ops.objectscript import Code
+from iris_ops.script_builders import state as readers
+from iris_ops.state.model import DesiredState, Field, Origin, Problems, Schema, StateObject
+
+__all__ = ["Kind", "CORE_KINDS", "kind_named", "assemble", "permission", "grants", "text", "size_mb",
+           "database_directory", "flag", "role_list", "iris_permission"]
+
+
+@dataclass(frozen=True)
+class Kind:
+    """An object kind: its schema, the reader of its current state, the CPF action noun it
+    answers (``"Database"`` answers ``CreateDatabase`` and ``ModifyDatabase``; ``""`` for none)
+    and the keys of its entries in TOML: one table per object keyed by name
+    (``[state.databases.APP]``) when its key is a single ``name`` field, else an array of tables
+    (``[[state.global_mappings]]``)."""
+
+    schema: Schema
+    #: The reader of the current state: one list of statements per key, each pushing an entry
+    #: ``{key fields..., "exists": 0|1, field: value...}`` (:mod:`iris_ops.script_builders.state`).
+    reader: Callable[[list[tuple[str, ...]]], list[list[Code]]]
+    cpf_noun: str = ""
+    caseless_key: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.schema.kind
+
+    @property
+    def keyed_by_name(self) -> bool:
+        return self.schema.key == ("name",)
+
+    def identity(self, key: tuple[str, ...]) -> tuple[str, ...]:
+        """The key as IRIS compares it: resource and role names without case (IRIS stores
+        namespace and database names upper-cased already)."""
+        return tuple(part.upper() if name in self.caseless_key else part for name, part in zip(self.schema.key, key))
+
+    def build(self, raw: dict[str, Any], origin: Origin, problems: Problems,
+              where: Callable[[str], Origin] | None = None, *, partial: bool = False) -> StateObject | None:
+        """The object ``raw`` (field name -> value as the file gave it) describes, every value
+        checked; None after adding each problem (``where(field)`` says the line of a field).
+        ``partial`` (a CPF ``Modify`` action) asks for the key fields only."""
+        where = where or (lambda _name: origin)
+        schema = self.schema
+        values: dict[str, Any] = {}
+        before = len(problems.items)
+        for item in schema.fields:
+            if item.name not in raw:
+                if item.required and (not partial or item.name in schema.key):
+                    problems.add(origin, f"{schema.title} needs {item.name!r} ({item.help})")
+                continue
+            given = raw[item.name]
+            if item.toml_type is int and isinstance(given, bool) or not isinstance(given, item.toml_type):
+                problems.add(where(item.name), f"{schema.title} {item.name!r} must be "
+                                               f"{_TYPE_WORDS[item.toml_type]}, got {_given(given)}")
+                continue
+            try:
+                values[item.name] = item.check(given)
+            except UsageError as exc:
+                problems.add(where(item.name), f"{schema.title} {item.name!r}: {exc.message}")
+        for group in () if partial else schema.one_of:
+            if not any(name in raw for name in group):
+                problems.add(origin, f"{schema.title} needs one of {', '.join(repr(n) for n in group)}")
+        for first, second in schema.exclusive:
+            if first in raw and second in raw:
+                problems.add(where(second), f"{schema.title} takes {first!r} or {second!r}, not both")
+        if len(problems.items) > before:
+            return None
+        key = tuple(values[name] for name in schema.key)
+        return StateObject(self.name, key, values, origin)
+
+
+_TYPE_WORDS = {str: "a string", int: "a whole number", bool: "true or false", list: "a list", dict: "a table"}
+
+
+def assemble(source: str, objects: list[StateObject], kinds: tuple[Kind, ...], problems: Problems) -> DesiredState:
+    """The desired state of ``objects``: each object once.  Two declarations of one object (its
+    key as IRIS compares it) are merged when they give no field two different values, which is
+    how a CPF file's ``Create`` and ``Modify`` of one object read; otherwise each clash is a
+    problem naming both lines."""
+    merged: dict[tuple[str, tuple[str, ...]], StateObject] = {}
+    for obj in objects:
+        kind = kind_named(obj.kind, kinds)
+        ident = (obj.kind, kind.identity(obj.key) if kind else obj.key)
+        earlier = merged.get(ident)
+        if earlier is None:
+            merged[ident] = obj
+            continue
+        key_fields = kind.schema.key if kind else ()
+        clashes = [name for name, value in obj.values.items()
+                   if name not in key_fields and name in earlier.values and earlier.values[name] != value]
+        if clashes:
+            for name in clashes:
+                problems.add(obj.origin, f"{kind.schema.title if kind else obj.kind} {obj.label}: {name!r} is "
+                                         f"{earlier.values[name]!r} at {earlier.origin} and {obj.values[name]!r} here")
+            continue
+        values = {**earlier.values, **{k: v for k, v in obj.values.items() if k not in key_fields}}
+        merged[ident] = StateObject(obj.kind, earlier.key, values, earlier.origin)
+    order = {kind.name: index for index, kind in enumerate(kinds)}
+    ordered = sorted(merged.values(), key=lambda item: order.get(item.kind, len(order)))
+    return DesiredState(source, tuple(ordered))
+
+
+# --- value checks -------------------------------------------------------------------------------
+
+
+def text(value: Any, *, limit: int = 256) -> str:
+    """A description: printable text (a CR or LF would end a generated script line, IRIS.md §5)."""
+    if not isinstance(value, str) or len(value) > limit or any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise UsageError(f"expected text of at most {limit} characters without control characters, got "
+                         f"{names.shown(value)}")
+    return value
+
+
+_RWU = "RWU"
+
+
+def _given(value: Any) -> str:
+    """A value the file gave, for a message: text quoted (:func:`iris_ops.names.shown`), others
+    as Python shows them."""
+    return names.shown(value) if isinstance(value, str) else repr(value)
+
+
+def permission(value: Any, *, empty: bool = True) -> str:
+    """A permission: letters of R (read), W (write), U (use), in any case and order, given back
+    in IRIS's order (``RWU``); ``""`` (no permission) only where ``empty``."""
+    letters = value.upper() if isinstance(value, str) else ""
+    if not isinstance(value, str) or any(ch not in _RWU for ch in letters) or len(set(letters)) != len(value):
+        raise UsageError(f"invalid permission {names.shown(value)}: use the letters R, W and U, each at most once")
+    if not value and not empty:
+        raise UsageError("an empty permission grants nothing: give R, W and/or U")
+    return "".join(ch for ch in _RWU if ch in value.upper())
+
+
+def grants(value: Any) -> dict[str, str]:
+    """A role's resources: ``{resource: permission}``."""
+    if not isinstance(value, dict):
+        raise UsageError("expected a table of resource = permission, e.g. {\"%DB_APP\" = \"RW\"}")
+    out: dict[str, str] = {}
+    for resource, perm in value.items():
+        name = names.resource(resource)
+        if name.upper() in {known.upper() for known in out}:
+            raise UsageError(f"resource {name} is granted twice (IRIS compares resource names without case)")
+        out[name] = permission(perm, empty=False)
+    return out
+
+
+def role_list(value: Any) -> list[str]:
+    """Role names, each once (compared without case)."""
+    if not isinstance(value, list):
+        raise UsageError("expected a list of role names")
+    out: list[str] = []
+    for item in value:
+        role = names.role(item)
+        if role.upper() in {known.upper() for known in out}:
+            raise UsageError(f"role {role} is named twice")
+        out.append(role)
+    return out
+
+
+def size_mb(value: Any) -> int:
+    """A database size in MB: a whole number from 1 (SYS.Database ``Size``)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 33553904:
+        raise UsageError(f"invalid size {_given(value)}: a whole number of MB from 1 to 33553904 "
+                         "(the largest MaxSize of an 8 KB database, SYS.Database)")
+    return value
+
+
+def database_directory(value: Any) -> str:
+    """Absolute (``/data/app/``), or relative to the manager directory (``app-data/``); with a
+    trailing ``/`` either way, as IRIS reports directories."""
+    if isinstance(value, str) and value.startswith("/"):
+        return names.directory(value, what="database directory")
+    return names.relative_directory(value, what="database directory")
+
+
+def flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise UsageError(f"expected true or false, got {_given(value)}")
+    return value
+
+
+def _caseless(wanted: Any, current: Any) -> bool:
+    return str(wanted).upper() == str(current).upper()
+
+
+def _at_least(wanted: Any, current: Any) -> bool:
+    return isinstance(current, int) and current >= wanted
+
+
+def _integer(value: Any) -> Any:
+    return int(value) if isinstance(value, int) or str(value).isdigit() else value
+
+
+def _iris_flag(value: Any) -> Any:
+    return {0: False, 1: True, "0": False, "1": True, "": False}.get(value, value)
+
+
+def iris_permission(value: Any) -> str:
+    """A permission as IRIS gives it: letters (``RW``), or the bitmap of Security.Datatype.Permission
+    (bit 0 read, bit 1 write, bit 2 use) where a release gives the number (docs/STATE.md)."""
+    text = str(value)
+    if text.isdigit():
+        bits = int(text)
+        return "".join(letter for bit, letter in enumerate(_RWU) if bits & (1 << bit))
+    return "".join(ch for ch in _RWU if ch in text.upper())
+
+
+def _iris_grants(value: Any) -> dict[str, str]:
+    """``Resources`` of Security.Roles.Get: ``res:RWU,res2:R``."""
+    out: dict[str, str] = {}
+    for part in str(value).split(","):
+        if part:
+            resource, _, perm = part.partition(":")
+            out[resource] = iris_permission(perm)
+    return out
+
+
+def _same_grants(wanted: dict[str, str], current: Any) -> bool:
+    return isinstance(current, dict) and {k.upper(): v for k, v in wanted.items()} == \
+        {k.upper(): v for k, v in current.items()}
+
+
+def _iris_roles(value: Any) -> list[str]:
+    return [part for part in str(value).split(",") if part]
+
+
+def _same_roles(wanted: list[str], current: Any) -> bool:
+    return isinstance(current, list) and sorted(r.upper() for r in wanted) == sorted(r.upper() for r in current)
+
+
+# --- the core kinds -------------------------------------------------------------------------------
+
+DATABASES = Kind(Schema(
+    kind="databases", title="database", key=("name",),
+    fields=(
+        Field("name", "Name", str, names.database, "the database name (upper-cased, as IRIS stores it)",
+              required=True),
+        Field("directory", "Directory", str, database_directory,
+              "its directory: relative to the manager directory, or absolute",
+              in_instance=lambda value, mgr: value if value.startswith("/") else mgr + value),
+        Field("size", "Size", int, size_mb, "its size in MB, at least (a database only grows)",
+              from_iris=_integer, same=_at_least),
+        Field("resource", "ResourceName", str, names.resource, "the resource in its label",
+              same=_caseless),
+    ),
+), reader=lambda keys: readers.read_databases([key[0] for key in keys]), cpf_noun="Database")
+
+NAMESPACES = Kind(Schema(
+    kind="namespaces", title="namespace", key=("name",),
+    fields=(
+        Field("name", "Name", str, names.namespace, "the namespace name", required=True),
+        Field("globals", "Globals", str, names.database, "its globals database", same=_caseless),
+        Field("routines", "Routines", str, names.database, "its routines database", same=_caseless),
+        Field("temp_globals", "TempGlobals", str, names.database, "its temporary globals database",
+              same=_caseless),
+        Field("interop", "Interop", bool, flag, "whether interoperability is enabled in it", from_iris=_iris_flag),
+        Field("fixture", "", str, names.fixture_name,
+              "a fixture to restore into it when it is missing (instead of globals and routines)"),
+    ),
+    one_of=(("globals", "fixture"),),
+    exclusive=(("fixture", "globals"), ("fixture", "routines")),
+), reader=lambda keys: readers.read_namespaces([key[0] for key in keys]), cpf_noun="Namespace")
+
+
+def _mapping(kind: str, title: str, noun: str, check: Callable[[str], str], what: str, of: str) -> Kind:
+    return Kind(Schema(
+        kind=kind, title=title, key=("namespace", "name"),
+        fields=(
+            Field("namespace", "Namespace", str, names.namespace, "the namespace it belongs to (%ALL for every one)",
+                  required=True),
+            Field("name", "Name", str, check, what, required=True),
+            Field("database", "Database", str, names.database, "the database it maps to", required=True,
+                  same=_caseless),
+        ),
+    ), reader=lambda keys: readers.read_mappings(of, list(keys)), cpf_noun=noun)
+
+
+GLOBAL_MAPPINGS = _mapping("global_mappings", "global mapping", "MapGlobal", names.global_mapping,
+                           "the global (without ^), Name*, or Name(subscripts)", "globals")
+ROUTINE_MAPPINGS = _mapping("routine_mappings", "routine mapping", "MapRoutine", names.routine_mapping,
+                            "the routine, Name*, optionally with _MAC, _INT, _INC or _OBJ", "routines")
+PACKAGE_MAPPINGS = _mapping("package_mappings", "package mapping", "MapPackage", names.package, "the class package",
+                            "packages")
+
+RESOURCES = Kind(Schema(
+    kind="resources", title="resource", key=("name",),
+    fields=(
+        Field("name", "Name", str, names.resource, "the resource name", required=True),
+        Field("description", "Description", str, text, "its description"),
+        Field("public_permission", "PublicPermission", str, permission,
+              "what everyone may do with it: R, W, U, or \"\" for nothing", from_iris=iris_permission),
+    ),
+), reader=lambda keys: readers.read_resources([key[0] for key in keys]), cpf_noun="Resource",
+    caseless_key=("name",))
+
+ROLES = Kind(Schema(
+    kind="roles", title="role", key=("name",),
+    fields=(
+        Field("name", "Name", str, names.role, "the role name", required=True),
+        Field("description", "Description", str, text, "its description"),
+        Field("resources", "Resources", dict, grants, "the resources it grants: {resource = permission}",
+              from_iris=_iris_grants, same=_same_grants),
+        Field("granted_roles", "GrantedRoles", list, role_list, "the roles it grants in turn",
+              from_iris=_iris_roles, same=_same_roles),
+    ),
+), reader=lambda keys: readers.read_roles([key[0] for key in keys]), cpf_noun="Role", caseless_key=("name",))
+
+#: The kinds iris-ops itself knows, in dependency order (what apply will follow).
+CORE_KINDS: tuple[Kind, ...] = (RESOURCES, ROLES, DATABASES, NAMESPACES, GLOBAL_MAPPINGS, ROUTINE_MAPPINGS,
+                                PACKAGE_MAPPINGS)
+
+
+def kind_named(name: str, kinds: tuple[Kind, ...] = CORE_KINDS) -> Kind | None:
+    return next((kind for kind in kinds if kind.name == name), None)

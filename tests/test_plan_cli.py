@@ -1,0 +1,33 @@
+"""``iris-ops plan`` as a process, where it needs no instance: a desired state it refuses is exit 2,
+named line by line, before any instance is reached (kept apart from the in-process tests that
+mutation testing runs)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from clihelp import command
+
+DATA = Path(__file__).parent / "data" / "cpf"
+
+
+def test_plan_refuses_an_unsupported_merge_file_before_reaching_any_instance(tmp_path):
+    """Exit 2 naming each refused line, with no instance configured at all: the file is read first."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IRIS_OPS_")}
+    env.update(IRIS_OPS_LOG_FORMAT="console", IRIS_OPS_CONTAINER="no-such-container")
+    run = lambda *args: subprocess.run(command("plan", *args), env=env, cwd=tmp_path, capture_output=True, text=True,
+                                       stdin=subprocess.DEVNULL, timeout=60)
+    refused = run("--cpf", DATA / "refused.cpf")
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stdout == ""
+    assert f"{DATA / 'refused.cpf'}:8: ModifyService: needs the security plugin's kinds (not yet)" in refused.stderr
+    assert f"{DATA / 'refused.cpf'}:15: [actions]: IRIS reads section headers with their case" in refused.stderr
+    nothing = run()
+    assert nothing.returncode == 2
+    assert "no desired state: give --state FILE or --cpf FILE, or add a [state] table to iris-ops.toml" in nothing.stderr
+    both = run("--cpf", DATA / "refused.cpf", "--state", "x.toml")
+    assert both.returncode == 2
+    assert "--state and --cpf cannot be combined" in both.stderr
+

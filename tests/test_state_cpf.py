@@ -1,0 +1,196 @@
+"""CPF merge files as a desired state (``--cpf``): files of the kinds users publish (tests/data/cpf),
+read as IRIS reads them, case included, and every line iris-ops does not model refused, named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from iris_ops.errors import StateFileError
+from iris_ops.state.cpf_reader import cpf_from_text, read_cpf, split_properties
+from state_strategies import cpf_states, to_cpf
+
+DATA = Path(__file__).parent / "data" / "cpf"
+
+
+def _problems(text: str) -> list[str]:
+    with pytest.raises(StateFileError) as caught:
+        cpf_from_text(text, "merge.cpf")
+    assert caught.value.exit_code == 2
+    return caught.value.details["problems"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(cpf_states)
+def test_a_state_written_as_create_actions_reads_back_the_same(state):
+    expected = {kind: [dict(obj, routines=obj["routines"] if "routines" in obj else obj["globals"])
+                       if kind == "namespaces" else obj for obj in objects] for kind, objects in state.items()}
+    assert cpf_from_text(to_cpf(state), "merge.cpf").as_data() == expected
+
+
+def test_a_community_template_reads_as_resources_databases_and_a_namespace():
+    assert read_cpf(DATA / "app-template.cpf").as_data() == {
+        "resources": [{"name": "%DB_IRISAPP_DATA", "description": "IRISAPP_DATA database"},
+                      {"name": "%DB_IRISAPP_CODE", "description": "IRISAPP_CODE database"}],
+        "databases": [{"name": "IRISAPP_DATA", "directory": "/usr/irissys/mgr/IRISAPP_DATA/",
+                       "resource": "%DB_IRISAPP_DATA"},
+                      {"name": "IRISAPP_CODE", "directory": "/usr/irissys/mgr/IRISAPP_CODE/",
+                       "resource": "%DB_IRISAPP_CODE"}],
+        "namespaces": [{"name": "IRISAPP", "globals": "IRISAPP_DATA", "routines": "IRISAPP_CODE", "interop": True}],
+    }
+
+
+def test_mappings_roles_and_a_modify_of_a_namespace_read_as_given():
+    state = read_cpf(DATA / "mappings.cpf").as_data()
+    assert state["namespaces"] == [
+        # ModifyNamespace manages what it names; CreateNamespace's Routines defaults to Globals.
+        {"name": "APPA", "globals": "APPA", "interop": True},
+        {"name": "APPB", "globals": "APPB", "routines": "APPB", "interop": True},
+    ]
+    assert state["global_mappings"] == [{"namespace": "APPB", "name": "Orders(1):(101)", "database": "APPA"}]
+    assert state["routine_mappings"] == [{"namespace": "APPB", "name": "ACC*", "database": "APPA"}]
+    assert state["package_mappings"] == [{"namespace": "APPB", "name": "App.Model", "database": "APPA"}]
+    assert state["roles"] == [{"name": "APPA_READER", "description": "Reads APPA",
+                               "resources": {"APPA_RES": "R", "%DB_APPA": "RW"}, "granted_roles": ["%Developer"]}]
+    assert state["resources"] == [{"name": "APPA_RES", "description": "APPA's data", "public_permission": "R"}]
+
+
+def test_the_configuration_sections_read_onto_the_same_model():
+    assert read_cpf(DATA / "sections.cpf").as_data() == {
+        "databases": [{"name": "APPDATA", "directory": "/usr/irissys/mgr/appdata/"},
+                      {"name": "APPCODE", "directory": "/usr/irissys/mgr/appcode/"}],
+        "namespaces": [{"name": "APP", "globals": "APPDATA", "routines": "APPCODE"}],
+        "global_mappings": [{"namespace": "APP", "name": "Orders", "database": "APPDATA"}],
+        "routine_mappings": [{"namespace": "APP", "name": "ACC*", "database": "APPCODE"}],
+        "package_mappings": [{"namespace": "APP", "name": "App.Model", "database": "APPCODE"}],
+    }
+
+
+def test_every_line_iris_ops_does_not_model_is_refused_and_named():
+    with pytest.raises(StateFileError) as caught:
+        read_cpf(DATA / "refused.cpf")
+    where = str(DATA / "refused.cpf")
+    assert caught.value.exit_code == 2
+    assert caught.value.details["problems"] == [
+        f"{where}:2: [config]: not part of iris-ops' desired state (which holds databases, namespaces, mappings, "
+        "resources and roles); apply it with `iris merge`",
+        f"{where}:6: CreateDatabase: property MaxSize is not part of iris-ops' database "
+        "(known: Name, Directory, Size, ResourceName)",
+        f"{where}:8: ModifyService: needs the security plugin's kinds (not yet): users and services are not part "
+        "of the desired state yet",
+        f"{where}:9: ModifyUser: needs the security plugin's kinds (not yet): users and services are not part of "
+        "the desired state yet",
+        f"{where}:10: CreateApplication: not supported by iris-ops' desired state; apply it with `iris merge`",
+        f"{where}:11: DeleteDatabase: not supported: a desired state names what exists; iris-ops never deletes "
+        "what a file does not name",
+        f"{where}:12: createnamespace: write CreateNamespace: iris-ops reads action names with their case, as IRIS "
+        "reads [Actions]",
+        f"{where}:13: '%DB_APP2' is not Property=Value: quote a value that holds commas "
+        "(Resources=\"%DB_A:RW,%DB_B:R\"), as InterSystems' examples do; how IRIS reads an unquoted comma is not "
+        "documented",
+        f"{where}:15: [actions]: IRIS reads section headers with their case and ignores [actions] (`iris merge` "
+        "still reports success): write [Actions]",
+    ]
+    assert str(caught.value).startswith(f"{where}: 9 problems in the merge file:\n  {where}:2: [config]")
+
+
+def test_a_lower_case_actions_header_alone_is_refused_not_read_as_nothing():
+    assert _problems("[actions]\nCreateDatabase:Name=APP,Directory=/data/app\n") == [
+        "merge.cpf:1: [actions]: IRIS reads section headers with their case and ignores [actions] (`iris merge` "
+        "still reports success): write [Actions]"]
+
+
+def test_property_names_are_read_with_their_case_and_values_checked():
+    assert _problems("""[Actions]
+CreateDatabase:Name=APP,directory=/data/app
+CreateDatabase:Name=APP2,Directory=/data/app2,Size=ten
+CreateNamespace:Name=APP,Globals=APP,Interop=yes
+CreateRole:Name=R,Resources="%DB_APP"
+CreateNamespace:Name=BAD NAME,Globals=APP
+ModifyService:Name=%Service_CallIn,AutheEnabled=$$$AutheOS
+CreateResource:Name=R2,Name=R3
+CreateResource:Name="R4
+""") == [
+        "merge.cpf:2: CreateDatabase: write Directory, not directory: IRIS property names are case-sensitive",
+        "merge.cpf:3: CreateDatabase: Size: expected a whole number, got 'ten'",
+        "merge.cpf:4: CreateNamespace: Interop: expected 1 or 0, got 'yes'",
+        "merge.cpf:5: CreateRole: Resources: grant '%DB_APP' names no permission: write Resource:RW",
+        "merge.cpf:6: namespace 'name': invalid namespace name 'BAD NAME': use 1-64 characters, a letter or % "
+        "first, then letters, digits, - or _",
+        "merge.cpf:7: ModifyService: needs the security plugin's kinds (not yet): users and services are not part "
+        "of the desired state yet",
+        "merge.cpf:8: property Name is given twice",
+        "merge.cpf:9: a double quote is not closed",
+    ]
+
+
+def test_create_and_modify_of_one_object_merge_and_a_clash_names_both_lines():
+    state = cpf_from_text("[Actions]\nCreateResource:Name=R,Description=\"x\"\nModifyResource:Name=r,PublicPermission=RW\n"
+                          "[Databases]\nAPP=/data/app/\n[Actions]\nModifyDatabase:Name=APP,Size=10\n", "merge.cpf")
+    assert state.as_data() == {"resources": [{"name": "R", "description": "x", "public_permission": "RW"}],
+                               "databases": [{"name": "APP", "directory": "/data/app/", "size": 10}]}
+    assert _problems("[Databases]\nAPP=/data/app/\n[Actions]\nCreateDatabase:Name=APP,Directory=/data/other\n") == [
+        "merge.cpf:4: database APP: 'directory' is '/data/app/' at merge.cpf:2 and '/data/other/' here"]
+
+
+def test_what_the_sections_hold_beyond_the_model_is_refused():
+    assert _problems("""Name=outside
+[Databases]
+REMOTE=/data/r/,ecpserver
+APP=/data/app/,,1
+[Namespaces]
+APP=A,B,C,D
+[Map.APP]
+Global_X=APP,APP2
+Routin_Y=APP
+[databases]
+""") == [
+        "merge.cpf:1: a line outside any [section]",
+        "merge.cpf:3: [Databases] REMOTE: only the directory is part of iris-ops' model (remote server 'ecpserver')",
+        "merge.cpf:4: [Databases] APP: only the directory is part of iris-ops' model (mount at startup '1')",
+        "merge.cpf:6: [Namespaces] APP: expected globals[,routines[,temporary]]",
+        "merge.cpf:8: [Map.APP] Global_X: only the database of a mapping is part of iris-ops' model",
+        "merge.cpf:9: [Map.APP] 'Routin_Y': expected Global_<name>=DATABASE, Routine_<name>=DATABASE or "
+        "Package_<name>=DATABASE",
+        "merge.cpf:10: [databases]: write [Databases], as the CPF spells it (iris-ops reads headers with their "
+        "case, as IRIS reads [Actions])",
+    ]
+
+
+def test_a_missing_merge_file_is_exit_2_not_success(tmp_path):
+    with pytest.raises(StateFileError, match="merge file '.*absent.cpf' does not exist") as caught:
+        read_cpf(tmp_path / "absent.cpf")
+    assert caught.value.exit_code == 2
+
+
+def test_quoted_values_keep_commas_and_equals_signs():
+    assert split_properties('Name=X,Description="a, b = c",Resources="R1:R,R2:RW"') == [
+        "Name=X", 'Description="a, b = c"', 'Resources="R1:R,R2:RW"']
+    state = cpf_from_text('[Actions]\nCreateRole:Name=X,Description="a, b = c",Resources="R1:r,R2:WR"\n', "m.cpf")
+    assert state.as_data() == {"roles": [{"name": "X", "description": "a, b = c",
+                                          "resources": {"R1": "R", "R2": "RW"}}]}
+
+
+def test_a_modify_action_manages_only_what_it_names():
+    state = cpf_from_text("[Actions]\nModifyNamespace:Name=APP,Interop=0\nModifyMapGlobal:Namespace=APP,Name=X\n"
+                          "ModifyRole:Name=R,Description=\"d\"\n", "m.cpf")
+    assert state.as_data() == {"roles": [{"name": "R", "description": "d"}],
+                               "namespaces": [{"name": "APP", "interop": False}],
+                               "global_mappings": [{"namespace": "APP", "name": "X"}]}
+    assert _problems("[Actions]\nCreateNamespace:Name=APP,Interop=0\nCreateMapGlobal:Namespace=APP,Name=X\n") == [
+        "merge.cpf:2: namespace needs one of 'globals', 'fixture'",
+        "merge.cpf:3: global mapping needs 'database' (the database it maps to)"]
+
+
+def test_a_path_no_filesystem_takes_is_exit_2_and_shown_escaped():
+    with pytest.raises(StateFileError) as caught:
+        read_cpf(Path("a\x00b\r\nSet ^X=1"))
+    assert caught.value.exit_code == 2
+    assert caught.value.message.startswith("cannot read merge file 'a\\x00b\\r\\nSet ^X=1': ")
+
+
+def test_a_byte_order_mark_is_refused_rather_than_guessed_at():
+    assert _problems("\ufeff[Actions]\nCreateDatabase:Name=APP,Directory=/data/app\n") == [
+        "merge.cpf:1: the file starts with a byte order mark: save it as UTF-8 without one"]

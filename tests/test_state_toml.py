@@ -1,0 +1,226 @@
+"""The desired state in TOML: ``[state]`` of iris-ops.toml, pyproject.toml or a ``--state`` file.
+
+Pure logic, in-process: a round trip of Hypothesis-drawn states, and the exact exit-2 messages
+(file, line, key) of what a file may not say."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from iris_ops import config
+from iris_ops.errors import StateFileError
+from iris_ops.state.toml_reader import read_project_state, read_state_file, state_from_text
+from state_strategies import states, to_toml
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(states)
+def test_a_state_written_as_toml_reads_back_the_same(state):
+    assert state_from_text(to_toml(state), "iris-ops.toml").as_data() == state
+
+
+def _problems(text: str, source: str = "iris-ops.toml") -> list[str]:
+    with pytest.raises(StateFileError) as caught:
+        state_from_text(textwrap.dedent(text), source)
+    assert caught.value.exit_code == 2
+    return caught.value.details["problems"]
+
+
+def test_an_unknown_key_names_the_file_the_line_and_the_key():
+    assert _problems("""\
+        container = "app"
+
+        [state.databases.APP_DATA]
+        directory = "app-data"
+        sise = 10
+
+        [[state.global_mappings]]
+        namespace = "APP"
+        name = "Orders"
+        database = "APP_DATA"
+        collation = 5
+        """) == [
+        "iris-ops.toml:5: unknown key 'sise' in [state.databases.APP_DATA] (known: directory, size, resource)",
+        "iris-ops.toml:11: unknown key 'collation' in [[state.global_mappings]] (entry 1) "
+        "(known: namespace, name, database)",
+    ]
+
+
+def test_an_unknown_kind_a_dotted_key_and_an_inline_table_are_found_on_their_lines():
+    assert _problems("""\
+        [state]
+        databases.APP.directory = "app"
+        databases.APP.owner = "me"
+        users = { bob = {} }
+        """) == [
+        "iris-ops.toml:3: unknown key 'owner' in [state.databases.APP] (known: directory, size, resource)",
+        "iris-ops.toml:4: unknown key 'users' in [state] (known kinds: resources, roles, databases, namespaces, "
+        "global_mappings, routine_mappings, package_mappings)",
+    ]
+
+
+def test_the_second_array_entry_is_found_on_its_own_line():
+    assert _problems("""\
+        [[state.routine_mappings]]
+        namespace = "APP"
+        name = "ACC*"
+        database = "APP"
+
+        [[state.routine_mappings]]
+        namespace = "APP"
+        nmae = "TEST"
+        database = "APP"
+        """) == [
+        "iris-ops.toml:8: unknown key 'nmae' in [[state.routine_mappings]] (entry 2) (known: namespace, name, database)",
+        "iris-ops.toml:6: routine mapping needs 'name' (the routine, Name*, optionally with _MAC, _INT, _INC or _OBJ)",
+    ]
+
+
+def test_bad_values_are_named_with_their_line_and_the_rule():
+    assert _problems("""\
+        [state.databases.APP]
+        directory = "../etc"
+        size = "10"
+
+        [state.namespaces.APP]
+        fixture = "APP"
+        globals = "APP"
+
+        [state.namespaces.EMPTY]
+        interop = true
+
+        [state.resources.R1]
+        public_permission = "RX"
+
+        [state.roles.READER]
+        resources = { "%DB_APP" = "" }
+        name = "READER"
+        """) == [
+        "iris-ops.toml:2: database 'directory': unsafe database directory '/../etc': instance paths must be "
+        "absolute and use only letters, digits, '.', '_', '-' and '/' (no '..')",
+        "iris-ops.toml:3: database 'size' must be a whole number, got '10'",
+        "iris-ops.toml:7: namespace takes 'fixture' or 'globals', not both",
+        "iris-ops.toml:9: namespace needs one of 'globals', 'fixture'",
+        "iris-ops.toml:13: resource 'public_permission': invalid permission 'RX': use the letters R, W and U, "
+        "each at most once",
+        "iris-ops.toml:17: unknown key 'name' in [state.roles.READER]: the name is the table's own key",
+        "iris-ops.toml:16: role 'resources': an empty permission grants nothing: give R, W and/or U",
+    ]
+
+
+def test_names_are_validated_and_one_object_is_not_declared_twice():
+    assert _problems("""\
+        [state.databases."1BAD"]
+        [state.databases.app]
+        [state.databases.APP]
+        [state.resources.MyRes]
+        [state.resources.MYRES]
+        [[state.global_mappings]]
+        namespace = "APP"
+        name = "^Orders"
+        database = "APP"
+        """) == [
+        "iris-ops.toml:1: database 'name': invalid database name '1BAD': use 1-64 characters, a letter first, "
+        "then letters, digits, - or _",
+        "iris-ops.toml:3: database 'APP' is declared twice (also as 'app': IRIS does not tell them apart)",
+        "iris-ops.toml:5: resource 'MYRES' is declared twice (also as 'MyRes': IRIS does not tell them apart)",
+        "iris-ops.toml:8: global mapping 'name': invalid global mapping '^Orders': give a global name without ^ "
+        "(a letter or % first, then letters, digits or .), optionally ending in * or followed by subscripts such "
+        "as (1):(100)",
+    ]
+
+
+def test_the_error_says_how_many_problems_and_where(tmp_path):
+    path = tmp_path / "state.toml"
+    path.write_text('[state.databases.APP]\nsize = 0\n')
+    with pytest.raises(StateFileError) as caught:
+        read_state_file(path)
+    assert str(caught.value).startswith(f"{path}: 1 problem in the desired state:\n  {path}:2: database 'size': "
+                                        "invalid size 0")
+
+
+def test_a_state_file_holds_the_state_table_only(tmp_path):
+    path = tmp_path / "state.toml"
+    path.write_text('container = "x"\n[state.databases.APP]\ndirectory = "app"\n')
+    with pytest.raises(StateFileError) as caught:
+        read_state_file(path)
+    assert caught.value.details["problems"] == [
+        f"{path}:1: unknown key 'container': a state file holds a [state] table only"]
+    path.write_text("[state.databases.APP]\ndirectory = \"app\"\n")
+    assert read_state_file(path).as_data() == {"databases": [{"name": "APP", "directory": "app/"}]}
+
+
+def test_a_missing_or_broken_state_file_is_exit_2(tmp_path):
+    with pytest.raises(StateFileError, match="state file '.*nope.toml' does not exist") as caught:
+        read_state_file(tmp_path / "nope.toml")
+    assert caught.value.exit_code == 2
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[state\n")
+    with pytest.raises(StateFileError, match=r"bad.toml: not valid TOML: .*line 1"):
+        read_state_file(bad)
+
+
+def test_the_project_file_holds_settings_and_the_state(tmp_path):
+    (tmp_path / "iris-ops.toml").write_text('container = "app-iris"\n\n[state.databases.APP]\nsize = 5\n')
+    assert config.load(environ={}, start=tmp_path).container == "app-iris"
+    assert read_project_state(tmp_path).as_data() == {"databases": [{"name": "APP", "size": 5}]}
+
+
+def test_pyproject_state_lines_are_found_under_tool_iris_ops(tmp_path):
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "x"\n\n[tool.iris-ops]\ncontainer = "c"\n\n[tool.iris-ops.state.databases.APP]\nsiz = 5\n')
+    assert config.load(environ={}, start=tmp_path).container == "c"
+    with pytest.raises(StateFileError) as caught:
+        read_project_state(tmp_path)
+    assert caught.value.details["problems"] == [
+        f"{tmp_path / 'pyproject.toml'}:8: unknown key 'siz' in [tool.iris-ops.state.databases.APP] "
+        "(known: directory, size, resource)"]
+
+
+def test_no_project_file_or_no_state_table_is_no_state(tmp_path):
+    assert read_project_state(tmp_path) is None
+    (tmp_path / "iris-ops.toml").write_text('container = "c"\n')
+    assert read_project_state(tmp_path) is None
+
+
+def test_a_multi_line_string_does_not_shift_the_lines_and_a_line_break_is_refused():
+    assert _problems('''\
+        [state.resources.R]
+        description = """one
+        two = 2
+        colour = 3
+        """
+        colour = "red"
+        ''') == [
+        "iris-ops.toml:6: unknown key 'colour' in [state.resources.R] (known: description, public_permission)",
+        "iris-ops.toml:2: resource 'description': expected text of at most 256 characters without control "
+        "characters, got 'one\\ntwo = 2\\ncolour = 3\\n'",
+    ]
+
+
+def test_a_key_named_twice_is_reported_where_it_is_first_named():
+    assert _problems("""\
+        [state.users.bob]
+        roles = []
+
+        [state.users.alice]
+        roles = []
+        """) == ["iris-ops.toml:1: unknown key 'users' in [state] (known kinds: resources, roles, databases, "
+                 "namespaces, global_mappings, routine_mappings, package_mappings)"]
+
+
+def test_dotted_keys_and_escaped_quotes_in_keys_keep_their_lines():
+    assert _problems('''\
+        [state]
+        namespaces.APP.interop = true
+        namespaces.APP.routines = "APP"
+
+        [state.resources."R\\"1"]
+        colour = "red"
+        ''') == [
+        "iris-ops.toml:2: namespace needs one of 'globals', 'fixture'",
+        "iris-ops.toml:6: unknown key 'colour' in [state.resources.\"R\\\"1\"] (known: description, public_permission)",
+    ]
