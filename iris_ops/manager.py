@@ -44,6 +44,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "iris_ops.operations.doctor",
     "iris_ops.operations.cache_tasks",
     "iris_ops.operations.conformance",
+    "iris_ops.operations.targets",
 )
 
 

@@ -46,6 +46,7 @@ def target_from_settings(settings: config.Settings) -> Target:
         # each is one line of the login; the message never quotes them
         raise UsageError("the username or password setting holds a control character",
                          fix="Set IRIS_OPS_USERNAME / IRIS_OPS_PASSWORD to one line each.")
+    named = settings.named
     return Target(
         transport=transport,
         container=settings.container,
@@ -55,6 +56,11 @@ def target_from_settings(settings: config.Settings) -> Target:
         iris_command=settings.iris_command,
         username=username,
         password=password,
+        name=named.name if named else "",
+        ssh_host=named.host if named else "",
+        accept_new_host_key=named.accept_new_host_key if named else False,
+        known_hosts=str(settings.path("known_hosts")) if "known_hosts" in settings else "",
+        ssh_config=str(settings.path("ssh_config")) if "ssh_config" in settings else "",
     )
 
 
@@ -79,7 +85,8 @@ class Operation:
     @contextlib.contextmanager
     def bound(self, **context: Any) -> Iterator["Operation"]:
         with structlog.contextvars.bound_contextvars(
-            operation=self.name, container=self.target.container or None, **context
+            operation=self.name, target=self.target.name or None, container=self.target.container or None,
+            **context
         ):
             yield self
 

@@ -30,6 +30,15 @@ class Target:
     username: str = ""
     password: str = field(default="", repr=False, compare=False)
     extra: dict = field(default_factory=dict, compare=False, hash=False)
+    #: The target's name in the project file (``[targets.NAME]``); empty for an unnamed instance.
+    name: str = ""
+    #: The SSH destination of an ``ssh`` target (a name, an ssh_config alias, user@host:port).
+    ssh_host: str = ""
+    #: Accept and record a host key not yet in known_hosts (OpenSSH's ``accept-new``).
+    accept_new_host_key: bool = False
+    #: Resolved paths of the known_hosts file and the OpenSSH client configuration.
+    known_hosts: str = ""
+    ssh_config: str = ""
 
     @property
     def copies_keep_owner(self) -> bool:
@@ -42,8 +51,10 @@ class Target:
 
     def describe(self) -> str:
         if self.transport == "docker":
-            return f"container {self.container!r} (instance {self.instance})"
-        return f"{self.transport} instance {self.instance}"
+            where = f"container {self.container!r} (instance {self.instance})"
+        else:
+            where = f"{self.transport} instance {self.instance}"
+        return f"{where} of target {self.name}" if self.name else where
 
 
 @dataclass(frozen=True)
