@@ -9,7 +9,6 @@ its own line).
 
 from __future__ import annotations
 
-import shutil
 import sys
 import threading
 import time
@@ -58,6 +57,8 @@ def draw_lines(lines: list[str]) -> None:
         return
     with _lock:
         if len(lines) > 1:
+            import shutil  # here: `--list` and `--help` never draw (start-up time)
+
             width = max(shutil.get_terminal_size().columns - 1, 20)
             lines = [line[:width] for line in lines]
         below = "\x1b[J" if _rows > len(lines) else ""
