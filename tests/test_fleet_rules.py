@@ -217,7 +217,7 @@ def test_live_lines_are_redrawn_in_place_and_cleared_as_one(monkeypatch):
 
 
 def test_each_task_says_its_key_figure():
-    from iris_ops.operations import backup, restore, run
+    from iris_ops.operations import backup, delete, restore, run, validate
 
     assert backup._figure({"manifest": {"databases": [{"bytes": 3 << 20}, {"bytes": 1 << 20}],
                                         "consistency": {"window_seconds": 0.25}}}) == "4.0 MiB in 2 files, window 0.250 s"
@@ -226,3 +226,6 @@ def test_each_task_says_its_key_figure():
     assert run._figure({"output": "42\n"}) == "42"
     assert run._figure({"output": "a\nb\n"}) == "a ..."
     assert run._figure({"output": ""}) == "(no output)"
+    assert delete._figure({"existed": True, "steps": [{}, {}, {}]}) == "3 steps"
+    assert delete._figure({"existed": False, "steps": []}) == "did not exist: nothing to delete"
+    assert validate._figure({"ok": True, "findings": [{}, {}]}) == "2 checks passed"

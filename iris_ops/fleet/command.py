@@ -72,7 +72,8 @@ def fan_out(fn: Callable, args: tuple, kwargs: dict, *, targets: str, every: boo
         if given:
             bases[flag] = Path(str(given)).expanduser()
     takes_json = "json_" in inspect.signature(fn).parameters
-    child_json = takes_json and not kwargs.get("dry_run")
+    # a dry run prints scripts, not a document: each target's run refuses --json with it itself
+    child_json = takes_json and (not kwargs.get("dry_run") or bool(kwargs.get("json_")))
     shared = child_words(fn, args, kwargs, skip=("json_", "target", *bases))
 
     def command(name: str) -> list[str]:

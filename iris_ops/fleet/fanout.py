@@ -124,10 +124,10 @@ def run(plan: Plan) -> dict:
 
 
 def _child_env() -> dict[str, str]:
-    """The children log JSON (this process relays it) at this process's level."""
-    level = logging.getLevelName(logging.getLogger("iris_ops").getEffectiveLevel()).lower()
-    return {**os.environ, "IRIS_OPS_LOG_FORMAT": "json",
-            "IRIS_OPS_LOG_LEVEL": level if level in ("debug", "info", "warning", "error") else "info"}
+    """The children log JSON, which this process relays, filtered by its own level.  They log
+    their steps (info) even under ``-q``: the live lines show them."""
+    debug = logging.getLogger("iris_ops").getEffectiveLevel() <= logging.DEBUG
+    return {**os.environ, "IRIS_OPS_LOG_FORMAT": "json", "IRIS_OPS_LOG_LEVEL": "debug" if debug else "info"}
 
 
 def _start(name: str, argv: list[str], env: dict, events: queue.Queue) -> _Child:
