@@ -13,6 +13,7 @@ import secrets
 import signal
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -30,10 +31,15 @@ def fleet(docker_engine, sim_image, tmp_path_factory):
 
     token = secrets.token_hex(3)
     started = {}
+
+    def start(name: str) -> None:
+        started[name] = run_container(docker_engine.client, docker_engine.base_url, sim_image,
+                                      f"iris-fleet-{token}-{name}")
+
     try:
-        for name in NAMES:
-            started[name] = run_container(docker_engine.client, docker_engine.base_url, sim_image,
-                                          f"iris-fleet-{token}-{name}")
+        with ThreadPoolExecutor(len(NAMES)) as pool:  # each waits for its instance to answer: together
+            list(pool.map(start, NAMES))
+        started = {name: started[name] for name in NAMES}
         root = tmp_path_factory.mktemp("fleet")
         tables = "".join(f'[targets.{name}]\ncontainer = "{sc.name}"\n' for name, sc in started.items())
         (root / "iris-ops.toml").write_text(tables + '[groups]\npair = ["a", "b"]\n')

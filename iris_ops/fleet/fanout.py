@@ -116,6 +116,13 @@ def run(plan: Plan) -> dict:
             signum = getattr(exc, "signum", signal.SIGINT)
             for name in running:
                 _forward(children[name], signum)
+        except BaseException:  # a bug here must not leave targets running unwatched: they clean up
+            with signals.shielded():
+                for name in running:
+                    _forward(children[name], signal.SIGTERM)
+                for name in running:
+                    children[name].proc.wait()
+            raise
     progress.clear_line()
     for name in waiting:
         rows[name] = Row(name, "not started", None, None)

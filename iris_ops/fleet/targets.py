@@ -125,7 +125,6 @@ def load(settings: config.Settings) -> Fleet:
     found = config.find_project_file(path.parent)
     table = found[1] if found and found[0] == path else {}
     prefix = "tool.iris-ops." if path.name == "pyproject.toml" else ""
-    fleet = Fleet(path, {}, {})
     raw_targets = table.get("targets", {})
     if not isinstance(raw_targets, dict):
         raise _bad(path, f"{prefix}targets", "must be a table of [targets.NAME] tables")
