@@ -81,6 +81,7 @@ def test_targets_lists_targets_and_groups(project):
     ("[targets.a]\ncontainer = 'x'\n[groups]\nci = []\n", "groups.ci", "is empty"),
     ("[targets.'../up']\ncontainer = 'x'\n", "targets.../up", "is not a valid target name"),
     ("[targets.a]\nhost = 'h'\ntransport = 'docker'\n", "targets.a.transport", "a target with a host is reached over ssh"),
+    ("[targets.a]\ntransport = 'ssh'\n", "targets.a.transport", "the target has no host to reach"),
     ("[targets.a]\ntimeout = 'soon'\n", "[targets.a]: setting 'timeout'", "must be a non-negative number"),
     ("targets = 3\n", "targets", "must be a table"),
 ])
@@ -160,6 +161,16 @@ def test_a_target_table_beats_the_environment_and_loses_to_flags(project, monkey
     assert far.known_hosts == str(project.path.parent / "keys" / "known")
     assert far.ssh_config == os.path.expanduser("~/.ssh/config")
     assert target_from_settings(ci1).name == "ci-1" and target_from_settings(base).name == ""
+
+
+def test_config_shows_a_named_targets_settings_and_where_each_came_from(project, monkeypatch):
+    monkeypatch.setenv("IRIS_OPS_TIMEOUT", "99")
+    code, out, err = project(FLEET, "config", "--target", "ci-1", "--json")
+    assert code == 0, err
+    rows = {row["name"]: row for row in json.loads(out)["settings"]}
+    assert (rows["container"]["value"], rows["timeout"]["value"]) == ("iris-ci-1", 30.0)
+    assert rows["container"]["source"] == rows["timeout"]["source"] == f"{project.path} [targets.ci-1]"
+    assert rows["instance"]["source"] == "default"
 
 
 def test_each_target_runs_the_task_with_the_flags_it_was_given():

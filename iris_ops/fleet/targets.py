@@ -167,6 +167,9 @@ def _entry(path: Path, prefix: str, name: str, raw: Any, settings: config.Settin
         raise _bad(path, f"{key}.host", f"must be an SSH destination (name, alias or user@host:port), got {host!r}")
     if not isinstance(accept, bool):
         raise _bad(path, f"{key}.accept_new_host_key", f"must be true or false, got {accept!r}")
+    if not host and values.get("transport") == "ssh":
+        raise _bad(path, f"{key}.transport", "is 'ssh', but the target has no host to reach",
+                   fix=f'Add host = "user@host" to [targets.{name}] (transport is then ssh by itself).')
     if host and values.get("transport", "ssh") != "ssh":
         raise _bad(path, f"{key}.transport", f"is {values['transport']!r}, but a target with a host is reached over ssh",
                    fix=f"Remove transport from [targets.{name}] (host means ssh), or remove host.")
