@@ -85,7 +85,7 @@ def run(plan: Plan) -> dict:
     stopped: KeyboardInterrupt | None = None
     drawn = 0.0
     env = _child_env()
-    while waiting or running:
+    while running or (waiting and stopped is None):  # once stopped, no waiting target starts
         try:
             while waiting and len(running) < plan.parallel and stopped is None:
                 with signals.finishing(f"target {waiting[0]} starts"):  # recorded once started: signals reach it
