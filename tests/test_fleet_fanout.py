@@ -65,7 +65,7 @@ if mode == "trap":  # cleans up on the first signal, as a task's run does
         if time.monotonic() > deadline:
             say({"ok": False, "error": "no signal came"}, 9)
         time.sleep(0.02)
-    time.sleep(0.2)  # a second signal would arrive while it cleans up
+    time.sleep(0.2)  # the cleanup takes a while: the run waits for it
     note(f"cleanup {name} {got}")
     say({"ok": False, "error": "interrupted; cleanup ran", "exit_code": 128 + got[0]}, 128 + got[0])
 '''
@@ -120,7 +120,7 @@ def test_parallel_runs_that_many_at_once_and_no_more(tmp_path, capsys):
     assert most == 2
 
 
-def test_a_signal_reaches_every_running_target_once_and_the_run_waits_for_their_cleanup(tmp_path, capsys):
+def test_a_signal_reaches_every_running_target_the_run_waits_for_their_cleanup_and_starts_no_other(tmp_path, capsys):
     log = tmp_path / "log"
     log.touch()
 
