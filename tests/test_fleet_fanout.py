@@ -1,7 +1,8 @@
 """Issue 25 (core): the fan-out's own machinery, with real child processes that are small Python
 scripts standing in for a target's run (they start in milliseconds): rows, the worst exit code,
 the relay of their log events with ``target``, the live lines, ``--parallel``, and a real signal
-forwarded once to every running child."""
+forwarded to every running child (that it arrives once, with Ctrl-C at a terminal's process
+group, is test_fleet_docker's)."""
 
 from __future__ import annotations
 
