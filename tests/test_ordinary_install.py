@@ -54,6 +54,7 @@ TEST_VARIABLES = {
     "FAKE_STATE": "/nonexistent/iris-ops-fake-pool-state",  # the pool tests' stand-in iris-ops
     "PYTEST_XDIST_WORKER": "gw9",
     "PYTEST_XDIST_TESTRUNUID": "0123456789abcdef",
+    "IRIS_OPS_TEST_RUN_CACHE": "/nonexistent/iris-ops-test-cache",  # tests/conftest.py: the run's XDG_CACHE_HOME
 }
 #: Read by nothing any more; kept so that a switch coming back under its old name is caught.
 FORMER_SWITCHES = {"IRIS_OPS_FAULT"}
@@ -69,6 +70,7 @@ USER_VARIABLES = {
     "PROCESS_WIDE_TOKEN", "IRIS_OPS_SECRET",
     "DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_CONFIG",
     "COLUMNS", "PATH", "PWD", "HOME", "DEBIAN_FRONTEND", "PYTHONDONTWRITEBYTECODE",
+    "XDG_CACHE_HOME",  # where iris_ops.checked keeps the files a restore found right (README)
 }
 #: Where variables are read: iris-ops, its plugins (the test kit included), its tests, scripts.
 SOURCES = ("iris_ops", "plugins", "tests", "bench", ".ci", "tasks.py")
