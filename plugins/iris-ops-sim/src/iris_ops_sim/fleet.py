@@ -182,8 +182,23 @@ class Fleet:
             ended = HostSim(Path(host.home)).end_sessions() if host.home and Path(host.home).exists() else []
             if ended:
                 say(f"{host.name}: {len(ended)} iris session(s) ended (pids {', '.join(map(str, ended))})")
+        for pid, marker in self._strays():
+            if sshd.stop_pid(pid, marker):
+                say(f"stopped pid {pid}, which fleet.json did not record ({marker})")
         shutil.rmtree(self.dir)
         say(f"{self.dir} removed")
+
+
+    def _strays(self) -> list[tuple[int, str]]:
+        """Processes still running one of this fleet's sshd configurations or instance daemons
+        that the state file lost track of (a start interrupted before it recorded the pid)."""
+        markers = [self.sshd_marker(h) for h in self.hosts]
+        markers += [self.daemon_marker(h) + " daemon" for h in self.hosts if h.kind == "native" and h.home]
+        found = []
+        for entry in filter(str.isdigit, os.listdir("/proc")):
+            line = sshd.command_line(int(entry))
+            found += [(int(entry), m) for m in markers if m in line]
+        return found
 
 
 def _client(url: str):
