@@ -262,3 +262,30 @@ def test_fleet_usage_errors_are_exit_2_with_the_fix(args, said, monkeypatch, tmp
     event = json.loads(err.strip().splitlines()[-1])
     assert said in event["event"] and event["fix"]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_sim_fleet_is_a_group_of_its_own_on_the_command_line(monkeypatch, tmp_path, capsys):
+    from cli_helpers import make_inproc
+
+    run = make_inproc({}, monkeypatch, tmp_path, capsys)
+    code, out, err = run("sim", "fleet")
+    assert code == 0 and "sim fleet up" in out and "sim fleet down" in out, err
+    code, out, err = run("sim", "fleet", "bogus")
+    assert code == 2
+    event = json.loads(err.strip().splitlines()[-1])
+    assert event["event"] == "sim fleet has no subcommand 'bogus'" and "down, start, status, stop, up" in event["fix"]
+    code, out, err = run("sim", "--help")
+    assert code == 0 and "sim fleet up" in out
+
+
+def test_a_pid_that_runs_something_else_is_left_alone():
+    """fleet.json may outlive its processes; the kernel gives their pids to others."""
+    from iris_ops_sim.sshd import running, stop_pid
+
+    other = subprocess.Popen(["sleep", "30"])
+    try:
+        assert not stop_pid(other.pid, "/no/such/sshd_config") and other.poll() is None
+        assert running(other.pid, "sleep 30") and stop_pid(other.pid, "sleep 30")
+        assert not os.path.exists(f"/proc/{other.pid}")  # ended, and reaped: no zombie left
+    finally:
+        other.kill()
