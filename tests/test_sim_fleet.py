@@ -284,6 +284,8 @@ def test_a_pid_that_runs_something_else_is_left_alone():
 
     other = subprocess.Popen(["sleep", "30"])
     try:
+        while not running(other.pid, "sleep 30"):  # (Popen may return before the exec)
+            assert other.poll() is None
         assert not stop_pid(other.pid, "/no/such/sshd_config") and other.poll() is None
         assert running(other.pid, "sleep 30") and stop_pid(other.pid, "sleep 30")
         assert not os.path.exists(f"/proc/{other.pid}")  # ended, and reaped: no zombie left
