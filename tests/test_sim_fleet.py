@@ -136,6 +136,7 @@ def test_a_stopped_host_fails_alone_with_exit_6(fleet, tmp_path):
     finally:
         started = fleet.run("sim", "fleet", "start", "host-2")
     assert started.returncode == 0 and "runs (pid" in started.stdout, started.stderr
+    assert fleet.now().sshd_running(fleet.now().host("host-2"))
     assert proc.returncode == 6, proc.stderr
     rows = _rows(proc.stdout)
     assert rows["host-2"].split()[1:3] == ["failed", "6"]
