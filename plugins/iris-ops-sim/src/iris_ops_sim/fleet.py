@@ -144,12 +144,13 @@ class Fleet:
         host = self.host(name)
         if self.sshd_running(host):
             return host
-        ssh_host = self.ssh_host(host).start()
+        ssh_host = self.ssh_host(host)
+        recorded_as = ssh_host.known_hosts_name
+        ssh_host.start()
         host.sshd_pid = ssh_host.proc.pid
         if ssh_host.port != host.port:  # the old port was taken meanwhile: the client files follow
-            old = ssh_host.known_hosts_name.replace(str(ssh_host.port), str(host.port))
             host.port = ssh_host.port
-            self._write_client_files(replace_known=(old, ssh_host.known_hosts_line()))
+            self._write_client_files(replace_known=(recorded_as, ssh_host.known_hosts_line()))
         self.save()
         return host
 
@@ -254,8 +255,8 @@ def _fleet_dir(dir: str | os.PathLike | None) -> Path:  # noqa: A002
     return made
 
 
-def start_fleet(hosts: int, dir: str | os.PathLike | None, containers: int | None,
-                engine: tuple[str, Any] | None, say: Callable[[str], None]) -> Fleet:
+def start_fleet(hosts: int, dir: str | os.PathLike | None, containers: int,  # noqa: A002
+                engine: tuple[str, Any] | None) -> Fleet:
     """N hosts, the last ``containers`` of them with their instance in a container of ``engine``
     ((url, client), or None), the others native; the project file.  All or nothing."""
     if containers and engine is None:

@@ -78,7 +78,7 @@ def up(c, hosts, dir=None, containers=None):  # noqa: A002
     if wanted is None:
         _say(f"Docker engine {engine[0]}: the last host runs its instance in a container (--containers 0 for none)"
              if engine is not None else "no Docker engine reachable: every host's instance is native")
-    made = fleets.start_fleet(count, dir, in_containers, engine, _say)
+    made = fleets.start_fleet(count, dir, in_containers, engine)
     print(f"fleet of {count} host{'s' if count != 1 else ''} in {made.dir}")
     for host in made.hosts:
         print(f"  {host.name:<8} sshd {host.address}:{host.port} (pid {host.sshd_pid}); instance {host.where()}")
