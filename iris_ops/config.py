@@ -18,7 +18,7 @@ from iris_ops.errors import ConfigError
 __all__ = [
     "ENV_PREFIX", "PROJECT_FILE", "CORE_SETTINGS", "SECRET_SETTINGS", "SECRET_FIX", "POSITIVE",
     "IRIS_FREEZE_TIMEOUT_DEFAULT", "Value", "Settings", "find_project_file", "load",
-    "IRIS_FREEZE_TIMEOUT_MAX", "MAXIMUM", "STATE_TABLE",
+    "IRIS_FREEZE_TIMEOUT_MAX", "MAXIMUM", "STATE_TABLE", "FLEET_TABLES", "NamedTarget",
 ]
 
 ENV_PREFIX = "IRIS_OPS_"
@@ -60,6 +60,10 @@ CORE_SETTINGS: dict[str, tuple[Any, str]] = {
                     "directory when there is one"),
 }
 
+#: Tables of the project file that are not settings: named targets and their groups, read by
+#: :mod:`iris_ops.fleet`.
+FLEET_TABLES = ("targets", "groups")
+
 #: Settings that hold secrets: read from the environment only (never a task flag, never the
 #: project file, which ends up in version control), and shown masked.
 SECRET_SETTINGS = frozenset({"password"})
@@ -99,14 +103,27 @@ class Value:
     source: str
 
 
+@dataclass(frozen=True)
+class NamedTarget:
+    """The named target (``[targets.NAME]``) settings were resolved for: what the target's table
+    says beyond settings (its SSH destination), carried to :class:`iris_ops.transports.base.Target`."""
+
+    name: str
+    host: str = ""
+    accept_new_host_key: bool = False
+
+
 class Settings(Mapping[str, Any]):
     """Effective settings: a read-only mapping of name -> value, plus :meth:`source`."""
 
-    def __init__(self, values: dict[str, Value], help: dict[str, str], project_file: Path | None = None) -> None:
+    def __init__(self, values: dict[str, Value], help: dict[str, str], project_file: Path | None = None,
+                 named: NamedTarget | None = None) -> None:
         self._values = values
         self._help = help
         #: The project file the values came from, if any.
         self.project_file = project_file
+        #: The named target these settings are for (``--target NAME``), or None.
+        self.named = named
 
     def __getitem__(self, name: str) -> Any:
         return self._values[name].value
@@ -174,7 +191,12 @@ class Settings(Mapping[str, Any]):
             origin = "--" + name.replace("_", "-") if source == "flag" else source
             values[name] = Value(_coerce(name, raw, values[name].value, origin), source)
         _remember_secrets(values, {})
-        return Settings(values, self._help, self.project_file)
+        return Settings(values, self._help, self.project_file, self.named)
+
+    def for_target(self, named: NamedTarget, table: Mapping[str, Any], source: str) -> "Settings":
+        """A copy for the named target: its table's settings over these (``source`` says where
+        the table is, for messages), the target remembered in :attr:`named`."""
+        return Settings(self.with_overrides(table, source=source)._values, self._help, self.project_file, named)
 
 
 def find_project_file(start: Path | None = None) -> tuple[Path, dict] | None:
@@ -214,6 +236,8 @@ def load(
             if key == STATE_TABLE:
                 continue  # the desired state, not a setting: iris_ops.state reads it
             name = key.replace("-", "_")
+            if name in FLEET_TABLES:
+                continue
             if name not in values:
                 raise ConfigError(
                     f"{path}: unknown setting {key!r}",

@@ -21,7 +21,7 @@ from invoke import ParseError
 from invoke.parser import Argument
 
 __all__ = [
-    "TARGET_FLAGS", "SHORT_FLAGS", "FLAG_TYPES", "LOCK_WAIT_HELP", "METAVARS", "flag_of", "metavar",
+    "TARGET_FLAGS", "FLEET_FLAGS", "SHORT_FLAGS", "FLAG_TYPES", "LOCK_WAIT_HELP", "METAVARS", "flag_of", "metavar",
     "FlagValueError", "TypedArgument", "IrisOpsTask", "remember_help", "arguments",
     "optional_positionals", "required_flags",
 ]
@@ -34,6 +34,16 @@ TARGET_FLAGS: dict[str, str] = {
     "transport": "docker, local or ssh (setting `transport`)",
     "docker_host": "Docker engine URL, e.g. unix:///var/run/docker.sock (default: DOCKER_HOST)",
     "timeout": "seconds one ObjectScript session may take (default 120)",
+}
+
+#: Flags that choose named targets ([targets.NAME] in the project file), beside :data:`TARGET_FLAGS`
+#: on every task that talks to an instance (see :mod:`iris_ops.fleet`).
+FLEET_FLAGS: dict[str, str] = {
+    "target": "the named target to run on ([targets.NAME] in the project file; `iris-ops targets` lists them)",
+    "targets": "run on these targets and groups (comma-separated), each in a process of its own, then print "
+               "a table; the exit code is the worst target's",
+    "all_targets": "run on every target of the project file, as --targets",
+    "parallel": "with --targets or --all-targets: how many targets run at once (default 8)",
 }
 
 #: parameter name -> its one short flag, the same in every task.  Letters the program itself
@@ -49,6 +59,7 @@ SHORT_FLAGS: dict[str, str] = {
 FLAG_TYPES: dict[str, type] = {
     "timeout": float,
     "lock_wait": float,
+    "parallel": int,
 }
 
 #: The help of ``--lock-wait``, the same on every task that locks a namespace (see :mod:`iris_ops.locks`).
@@ -72,6 +83,9 @@ METAVARS: dict[str, str] = {
     "docker_host": "URL",
     "timeout": "SECONDS",
     "lock_wait": "SECONDS",
+    "target": "NAME",
+    "targets": "LIST",
+    "parallel": "N",
     # global options
     "help": "TASK",
     "list": "GROUP",

@@ -49,6 +49,7 @@ def target_from_settings(settings: config.Settings) -> Target:
         raise UsageError("the username or password setting holds a control character",
                          fix="Set IRIS_OPS_USERNAME / IRIS_OPS_PASSWORD to one line each.")
     ssh = transport == "ssh"
+    named = settings.named
     return Target(
         transport=transport,
         container=settings.container,
@@ -58,6 +59,7 @@ def target_from_settings(settings: config.Settings) -> Target:
         iris_command=settings.iris_command,
         username=username,
         password=password,
+        name=named.name if named else "",
         ssh_host=settings.ssh_host if ssh else "",
         accept_new_host_key=bool(settings.accept_new_host_key) if ssh else False,
         known_hosts=str(settings.path("known_hosts")) if ssh else "",
@@ -100,7 +102,8 @@ class Operation:
     @contextlib.contextmanager
     def bound(self, **context: Any) -> Iterator["Operation"]:
         with structlog.contextvars.bound_contextvars(
-            operation=self.name, container=self.target.container or None, **context
+            operation=self.name, target=self.target.name or None, container=self.target.container or None,
+            **context
         ):
             yield self
 

@@ -15,13 +15,13 @@ import time
 from typing import BinaryIO
 
 __all__ = [
-    "allow", "enabled", "interactive", "draw", "clear_line", "end_line", "mib", "ProgressWriter",
+    "allow", "enabled", "interactive", "draw", "draw_lines", "clear_line", "end_line", "mib", "ProgressWriter",
     "ProgressReader", "Elapsed",
 ]
 
 _lock = threading.Lock()
 _allowed = False
-_open = False
+_rows = 0  # rows of the status block drawn last (0: none open)
 _stream = None
 
 
@@ -46,32 +46,49 @@ def _out():
 
 
 def draw(text: str) -> None:
-    global _open
-    if not _allowed:
+    draw_lines([text])
+
+
+def draw_lines(lines: list[str]) -> None:
+    """Draw ``lines`` in place of the status block drawn last.  Each is cut to the terminal's
+    width: a wrapped line would take a row the next redraw does not erase."""
+    global _rows
+    if not _allowed or not lines:
         return
     with _lock:
-        _out().write("\r" + text + "\x1b[K")
+        if len(lines) > 1:
+            import shutil  # here: `--list` and `--help` never draw (start-up time)
+
+            width = max(shutil.get_terminal_size().columns - 1, 20)
+            lines = [line[:width] for line in lines]
+        below = "\x1b[J" if _rows > len(lines) else ""
+        _out().write(_up(_rows) + "\r" + "\x1b[K\n".join(lines) + "\x1b[K" + below)
         _out().flush()
-        _open = True
+        _rows = len(lines)
+
+
+def _up(rows: int) -> str:
+    return f"\x1b[{rows - 1}A" if rows > 1 else ""
 
 
 def clear_line() -> None:
-    """Erase the status line (before a log line is written, or when its work is done)."""
-    _close("\r\x1b[K")
+    """Erase the status line or block (before a log line is written, or when its work is done)."""
+    with _lock:
+        _close(_up(_rows) + ("\r\x1b[J" if _rows > 1 else "\r\x1b[K"))
 
 
 def end_line() -> None:
     """Keep the status line as it is and move to a new line."""
-    _close("\n")
+    with _lock:
+        _close("\n")
 
 
 def _close(text: str) -> None:
-    global _open
-    with _lock:
-        if _open:
-            _out().write(text)
-            _out().flush()
-            _open = False
+    global _rows
+    if _rows:
+        _out().write(text)
+        _out().flush()
+        _rows = 0
 
 
 def mib(n: float) -> str:

@@ -18,9 +18,9 @@ from invoke import Exit, ParseError
 
 from iris_ops import errors, flags, helptext, outcome, signals
 from iris_ops.errors import EXIT_STDOUT_CLOSED, IrisOpsError, UsageError
-from iris_ops.flags import TARGET_FLAGS
+from iris_ops.flags import FLEET_FLAGS, TARGET_FLAGS
 
-__all__ = ["task", "TARGET_FLAGS"]
+__all__ = ["task", "TARGET_FLAGS", "FLEET_FLAGS"]
 
 
 def task(*args: Any, **kwargs: Any) -> Callable:
@@ -30,7 +30,16 @@ def task(*args: Any, **kwargs: Any) -> Callable:
     Use it for plugin tasks too: ``@task(help={...})`` or bare ``@task``.
 
     * ``target=True`` adds the instance flags of :data:`TARGET_FLAGS` to the task's signature;
-      they reach the body as keyword arguments.
+      they reach the body as keyword arguments.  It adds the flags of named targets too
+      (:data:`iris_ops.flags.FLEET_FLAGS`): ``--target NAME`` reaches the body with the others
+      (:func:`iris_ops.operations.context.operation_from_flags` applies it); ``--targets`` and
+      ``--all-targets`` run the task once per target, each in a process of its own
+      (:mod:`iris_ops.fleet`), and never reach the body.
+    * ``per_target={"out": default}`` (with ``target=True``): on many targets, each target's run
+      gets ``<value>/<target>`` for that path flag; ``default(flags, settings)`` is the value when
+      the flag is not given (None: the flag is left out).
+    * ``figure=fn`` (with ``target=True``): ``fn(document)`` is the key figure of a target's
+      successful run in the table of a run on many targets (``document``: its ``--json`` output).
     * ``required=("ns",)`` names flags the task cannot run without: a missing one is a usage
       error with the task's usage line, before the body runs.
     * A parameter ``json_`` makes ``--json``: the body returns a dict, printed as the one JSON
@@ -39,16 +48,18 @@ def task(*args: Any, **kwargs: Any) -> Callable:
       command lines appears in its help and in docs/tasks.md.
     """
     with_target = kwargs.pop("target", False)
+    per_target = kwargs.pop("per_target", {})
+    figure = kwargs.pop("figure", None)
     kwargs.setdefault("klass", flags.IrisOpsTask)
 
     def decorate(fn: Callable) -> invoke.Task:
         made: dict[str, invoke.Task] = {}
-        body = _error_boundary(fn, made)
+        body = _error_boundary(_on_targets(fn, made, per_target, figure) if with_target else fn, made)
         if with_target:
             body = _with_target_flags(body, fn)
-            kwargs["help"] = {**TARGET_FLAGS, **kwargs.get("help", {})}
+            kwargs["help"] = {**TARGET_FLAGS, **FLEET_FLAGS, **kwargs.get("help", {})}
         made["task"] = invoke.task(**kwargs)(body)
-        made["task"].target_flags = tuple(TARGET_FLAGS) if with_target else ()
+        made["task"].target_flags = (*TARGET_FLAGS, *FLEET_FLAGS) if with_target else ()
         return made["task"]
 
     if args and callable(args[0]) and len(args) == 1:
@@ -62,8 +73,8 @@ def _with_target_flags(body: Callable, original: Callable) -> Callable:
     params = [p for p in sig.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
     names = {p.name for p in params}
     extra = [
-        inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None)
-        for name in TARGET_FLAGS
+        inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=False if name == "all_targets" else None)
+        for name in (*TARGET_FLAGS, *FLEET_FLAGS)
         if name not in names
     ]
 
@@ -73,6 +84,46 @@ def _with_target_flags(body: Callable, original: Callable) -> Callable:
 
     wrapper.__signature__ = sig.replace(parameters=[*params, *extra])  # type: ignore[attr-defined]
     return wrapper
+
+
+def _on_targets(fn: Callable, made: dict, per_target: dict, figure: Callable | None) -> Callable:
+    """The body, or with ``--targets`` / ``--all-targets`` the body once per target, each run in
+    a child process (:mod:`iris_ops.fleet.command`)."""
+
+    @functools.wraps(fn)
+    def body(c, *args, **kwargs):
+        many, every, parallel = kwargs.pop("targets", None), kwargs.pop("all_targets", False), kwargs.pop("parallel", None)
+        if not many and not every:
+            if parallel is not None:
+                raise UsageError("--parallel goes with --targets or --all-targets",
+                                 fix="Name the targets: --targets NAME,GROUP (or --all-targets), or drop --parallel.")
+            return fn(c, *args, **kwargs)
+        from iris_ops.fleet import command
+
+        return command.fan_out(fn, args, kwargs, targets=many or "", every=every, parallel=parallel,
+                               per_target=per_target, figure=figure,
+                               program=_child_program(), word=_child_word(made["task"]))
+
+    return body
+
+
+def _child_program() -> list[str]:
+    """How a target's own run is started: this program again, with this Python.  Under plain
+    ``inv``, invoke with the same collection options, so a project's own tasks are found too."""
+    if _prog() != "inv":
+        return [sys.executable, "-m", "iris_ops"]
+    words, kept = sys.argv[1:], []
+    for index, word in enumerate(words):
+        if word in ("-c", "--collection", "-r", "--search-root") and index + 1 < len(words):
+            kept += [word, words[index + 1]]
+        elif word.startswith(("--collection=", "--search-root=")):
+            kept.append(word)
+    return [sys.executable, "-m", "invoke", *kept]
+
+
+def _child_word(made_task: invoke.Task) -> str:
+    """The task's name for the child's command line (``sim.create-db`` is understood by both)."""
+    return _typed_name(made_task) if _prog() == "inv" else (getattr(made_task, "typed_name", None) or made_task.name)
 
 
 def _error_boundary(fn: Callable, made: dict) -> Callable:

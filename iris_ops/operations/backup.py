@@ -413,9 +413,26 @@ def run_backup(op: "Operation", namespace: str, out: Path, *, force: bool, dismo
     return manifest, methods
 
 
+def _default_out(flags, settings) -> Path:
+    from iris_ops import fixtures_dir
+
+    return fixtures_dir.default_out(settings, names.user_namespace(flags.get("ns", ""), action="back up"))
+
+
+def _figure(doc: dict) -> str:
+    """A backup's key figure: what it copied, and how long the instance was frozen."""
+    manifest = doc["manifest"]
+    total = sum(int(db["bytes"]) for db in manifest["databases"])
+    window = manifest["consistency"]["window_seconds"]
+    files = len(manifest["databases"])
+    return f"{total / (1 << 20):.1f} MiB in {files} file{'s' if files != 1 else ''}, window {window:.3f} s"
+
+
 @task(
     target=True,
     required=("ns",),
+    per_target={"out": _default_out},
+    figure=_figure,
     help={
         "ns": "namespace to back up",
         "out": "fixture directory to write (default: <fixtures_dir>/<NS>); must not exist unless --force; "
@@ -447,11 +464,15 @@ def backup(c, ns="", out="", force=False, yes=False, dismount=False, description
     without a terminal it needs --yes. --out is never the working directory, the project root,
     the home directory or the fixtures directory, nor a directory above one of them (exit 2).
 
+    On many targets (--targets, --all-targets) each target's fixture is <out>/<target>
+    (default <fixtures_dir>/<NS>/<target>).
+
     Examples:
         iris-ops backup --ns USER
         iris-ops backup --ns USER --out fixtures/user-v2 --description "after migration 42"
         iris-ops backup --ns USER --force --yes --dismount
         iris-ops backup --ns USER --compress
+        iris-ops backup --ns USER --out fixtures/nightly --targets ci,staging-1
     """
     from iris_ops import fixtures_dir, locks, storage
     from iris_ops.operations.context import confirm, operation_from_flags, refuse_json_dry_run

@@ -17,13 +17,22 @@ __all__ = ["operation_from_flags", "no_such_namespace", "confirm", "refuse_json_
 
 def operation_from_flags(name: str, flags: Mapping[str, Any], *, dry_run: bool = False) -> "Operation":
     """The operation ``name`` against the instance the settings and ``flags`` (a task's
-    ``**target``) name, with every plugin loaded."""
+    ``**target``) name, with every plugin loaded.  ``flags["target"]`` names a target of the
+    project file: its table applies between the environment and the other flags."""
     from iris_ops import config
+    from iris_ops.fleet import targets
     from iris_ops.manager import get_plugin_manager, plugin_defaults
     from iris_ops.operation import Operation
 
     pm = get_plugin_manager()
-    settings = config.load(plugin_defaults(pm)).with_overrides(flags)
+    flags = dict(flags)
+    named = flags.pop("target", None)
+    settings = config.load(plugin_defaults(pm))
+    if named:
+        fleet = targets.load(settings)
+        targets.require_fleet_extra([fleet.entry(named)])
+        settings = fleet.settings_for(named, settings)
+    settings = settings.with_overrides(flags)
     return Operation(name, settings, pm, dry_run=dry_run)
 
 

@@ -199,9 +199,15 @@ def _read_record(op: "Operation", path: str, keep_files: bool) -> list[Doomed] |
                          fix=f"Remove {path} if no delete-ns is unfinished.") from None
 
 
+def _figure(doc: dict) -> str:
+    """A deletion's key figure: how many steps it took, or that there was nothing to delete."""
+    return f"{len(doc['steps'])} steps" if doc.get("existed") else "did not exist: nothing to delete"
+
+
 @task(
     target=True,
     required=("ns",),
+    figure=_figure,
     help={
         "ns": "namespace to delete",
         "yes": "do not ask for confirmation (needed when stdin is not a terminal)",

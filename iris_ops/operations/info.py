@@ -37,19 +37,25 @@ def plugins(c, json_=False):
         print(f"{b['name']:<{width}}  NOT LOADED: it {b['problem']}; fix: {b['fix']}")
 
 
-@task(help={"json": "print the settings as one JSON document"})
-def config(c, json_=False):
+@task(help={"json": "print the settings as one JSON document",
+            "target": "the settings of this named target ([targets.NAME] in the project file)"})
+def config(c, json_=False, target=None):
     """Print the effective settings and where each value came from.
 
     Examples:
         iris-ops config
         IRIS_OPS_CONTAINER=other iris-ops config --json
+        iris-ops config --target ci-1
     """
     from iris_ops import config as config_module
     from iris_ops import redact
     from iris_ops.manager import get_plugin_manager, plugin_defaults
 
     settings = config_module.load(plugin_defaults(get_plugin_manager()))
+    if target:
+        from iris_ops.fleet import targets
+
+        settings = targets.load(settings).settings_for(target, settings)
     rows = [{"name": k, "value": settings.display(k), "source": settings.source(k)} for k in settings]
     if json_:
         return {"settings": rows}

@@ -255,9 +255,17 @@ def _show(op: "Operation", loaded: "Fixture", planned: list["PlannedDatabase"], 
         for p in planned], globals_db, routines_db))
 
 
+def _figure(doc: dict) -> str:
+    """A restore's key figure: databases and rows it put in place."""
+    rows = sum(int(table["row_count"]) for table in doc["tables"])
+    cached = sum(1 for db in doc["databases"] if db.get("cached"))
+    return f"{len(doc['databases'])} databases ({cached} from the cache), {rows:,} rows"
+
+
 @task(
     target=True,
     required=("ns",),
+    figure=_figure,
     help={
         "src": "the fixture: a name in fixtures_dir (as `backup` wrote it), or a directory",
         "ns": "new namespace to create",

@@ -65,8 +65,15 @@ def user_output(text: str, script) -> str:
     return "".join(piece[1:] if piece.startswith("\n") else piece for piece in pieces)
 
 
+def _figure(doc: dict) -> str:
+    """What ``run`` printed, its first line (on many targets, the table's figure)."""
+    lines = [line for line in str(doc.get("output", "")).splitlines() if line.strip()]
+    return (lines[0][:60] + (" ..." if len(lines) > 1 or len(lines[0]) > 60 else "")) if lines else "(no output)"
+
+
 @task(
     target=True,
+    figure=_figure,
     positional=["code"],
     help={
         "code": "ObjectScript to run; several lines separated by newlines",

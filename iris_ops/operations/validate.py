@@ -109,8 +109,14 @@ def _lines(findings: list["Finding"]) -> str:
                         for f in findings)
 
 
+def _figure(doc: dict) -> str:
+    """A validation's key figure: the checks that passed."""
+    return f"{len(doc['findings'])} checks passed"
+
+
 @task(
     target=True,
+    figure=_figure,
     help={
         "src": "the fixture: a name in fixtures_dir (as `backup` wrote it), or a directory",
         "json": "print the findings (or the failure) as one JSON document",
