@@ -73,6 +73,13 @@ class Fleet:
     def instance(self, name: str):
         return self.made.instance(self.made.host(name))
 
+    def each(self, call) -> dict:
+        """``call(name)`` for every host at once (each asks its instance through a process)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(len(NAMES)) as pool:
+            return dict(zip(NAMES, pool.map(call, NAMES)))
+
 
 def _rows(text: str) -> dict[str, str]:
     lines = text.splitlines()
@@ -83,12 +90,6 @@ def _rows(text: str) -> dict[str, str]:
 def _complete(out: Path) -> None:
     report = fixture.check(out)
     assert report.ok, report.table()
-
-
-def _clean(instance, name: str) -> None:
-    listing = instance.listing()
-    assert not listing["frozen"], f"{name} was left frozen"
-    assert [p for p in listing["files"] if "/iris-ops-backup-" in p] == [], f"{name} kept a staging copy"
 
 
 @pytest.fixture(scope="module")
@@ -153,8 +154,8 @@ def test_one_fixture_restored_to_every_host(fleet, backed_up):
     assert proc.returncode == 0, proc.stderr
     rows = _rows(proc.stdout)
     assert all(rows[name].split()[1:3] == ["ok", "0"] for name in NAMES), proc.stdout
-    for name in NAMES:
-        assert "FLEETCOPY" in fleet.instance(name).state()["config"]["Namespaces"], name
+    namespaces = fleet.each(lambda name: fleet.instance(name).state()["config"]["Namespaces"])
+    assert all("FLEETCOPY" in namespaces[name] for name in NAMES), namespaces
 
 
 def test_a_changed_host_key_and_a_hung_session_fail_on_their_own(fleet):
@@ -196,29 +197,28 @@ def test_a_changed_host_key_and_a_hung_session_fail_on_their_own(fleet):
 def test_ctrl_c_during_a_three_host_backup_leaves_every_host_thawed_and_clean(fleet, tmp_path):
     out = tmp_path / "fx"
     instances = {name: fleet.instance(name) for name in NAMES}
-    for instance in instances.values():
-        instance.arm_stop("%Library.File.CopyFile")
+    fleet.each(lambda name: instances[name].arm_stop("%Library.File.CopyFile"))
     proc = subprocess.Popen([sys.executable, "-m", "iris_ops", "backup", "--ns", "USER", "--out", str(out),
                              "--all-targets"], cwd=fleet.dir, env=fleet.env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        for name, instance in instances.items():  # all three inside their frozen copy at once
-            instance.wait_stop(90)
-            assert instance.is_frozen(), name
+    try:  # all three inside their frozen copy at once
+        held = fleet.each(lambda name: instances[name].wait_stop(90) and instances[name].is_frozen())
+        assert held == {name: True for name in NAMES}
         os.killpg(proc.pid, signal.SIGINT)  # as Ctrl-C in a terminal: the run's process group
         stdout, stderr = proc.communicate(timeout=90)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
-        for instance in instances.values():
-            instance.release_stop()
+        fleet.each(lambda name: instances[name].release_stop())
     assert proc.returncode == 130, stderr
     rows = _rows(stdout)
     assert {name: row.split()[1:3] for name, row in rows.items()} == {name: ["interrupted", "130"] for name in NAMES}
-    for name, instance in instances.items():
-        _clean(instance, name)
-        instance.clear_stops()
+    listings = fleet.each(lambda name: instances[name].listing())
+    fleet.each(lambda name: instances[name].clear_stops())
+    for name, listing in listings.items():
+        assert not listing["frozen"], f"{name} was left frozen"
+        assert [p for p in listing["files"] if "/iris-ops-backup-" in p] == [], f"{name} kept a staging copy"
     assert not out.exists() or list(out.iterdir()) == [], list(out.iterdir())
 
 
