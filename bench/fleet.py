@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -102,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         "hosts": [{"name": h.name, "instance": h.kind} for h in fleet.hosts],
         "size_mib": size_mib,
         "runs": args.runs,
-        "machine": machine(),
+        # on a machine others use, the figure says little: the load says how busy it was
+        "machine": {**machine(), "load_average": [round(x, 2) for x in os.getloadavg()]},
         "started": started.isoformat(timespec="seconds"),
     }
     kinds = ", ".join(f"{h.name} {h.kind}" for h in fleet.hosts)
