@@ -35,7 +35,7 @@ from typing import Any, Callable
 from iris_ops.errors import ConflictError, UnreachableError, UsageError
 from iris_ops_sim import sshd
 
-__all__ = ["STATE_FILE", "PROJECT_FILE", "GROUP", "MAX_HOSTS", "FleetHost", "Fleet", "start_fleet", "open_fleet"]
+__all__ = ["STATE_FILE", "PROJECT_FILE", "GROUP", "MAX_HOSTS", "FleetHost", "SimFleet", "start_fleet", "open_fleet"]
 
 STATE_FILE = "fleet.json"
 PROJECT_FILE = "iris-ops.toml"
@@ -79,7 +79,7 @@ def _toml(text: str) -> str:
 
 
 @dataclass
-class Fleet:
+class SimFleet:
     """A fleet directory and what runs for it (``fleet.json``)."""
 
     dir: Path
@@ -224,7 +224,7 @@ def _remove_container(client: Any, name: str) -> bool:
     return True
 
 
-def open_fleet(dir: str | os.PathLike) -> Fleet:  # noqa: A002
+def open_fleet(dir: str | os.PathLike) -> SimFleet:  # noqa: A002
     """The fleet in ``dir``, as ``fleet.json`` records it."""
     where = Path(dir).expanduser().absolute()
     state = where / STATE_FILE
@@ -237,7 +237,7 @@ def open_fleet(dir: str | os.PathLike) -> Fleet:  # noqa: A002
     except (ValueError, KeyError, TypeError) as e:
         raise UsageError(f"{state} is not a fleet's state file ({e})",
                          fix=f"Remove the directory by hand (stop its processes first: {state} lists them).") from None
-    return Fleet(where, hosts)
+    return SimFleet(where, hosts)
 
 
 def _fleet_dir(dir: str | os.PathLike | None) -> Path:  # noqa: A002
@@ -256,13 +256,13 @@ def _fleet_dir(dir: str | os.PathLike | None) -> Path:  # noqa: A002
 
 
 def start_fleet(hosts: int, dir: str | os.PathLike | None, containers: int,  # noqa: A002
-                engine: tuple[str, Any] | None) -> Fleet:
+                engine: tuple[str, Any] | None) -> SimFleet:
     """N hosts, the last ``containers`` of them with their instance in a container of ``engine``
     ((url, client), or None), the others native; the project file.  All or nothing."""
     if containers and engine is None:
         raise UnreachableError(f"--containers {containers} needs a Docker engine, and none is reachable",
                                fix="Start Docker (or set DOCKER_HOST), or pass --containers 0.")
-    fleet = Fleet(_fleet_dir(dir))
+    fleet = SimFleet(_fleet_dir(dir))
     try:
         bed = sshd.SshBed(fleet.dir / "ssh")
         for i in range(hosts):
@@ -290,7 +290,7 @@ def _image(client: Any) -> str:
     return image.ensure_image(client)
 
 
-def _start_instance(fleet: Fleet, host: FleetHost, engine: tuple[str, Any] | None, image: str) -> None:
+def _start_instance(fleet: SimFleet, host: FleetHost, engine: tuple[str, Any] | None, image: str) -> None:
     if host.kind == "container":
         from iris_ops_sim.simcontainer import run_container
 
@@ -308,7 +308,7 @@ def _start_instance(fleet: Fleet, host: FleetHost, engine: tuple[str, Any] | Non
                                            stderr=log, start_new_session=True).pid
 
 
-def _write_project(fleet: Fleet) -> None:
+def _write_project(fleet: SimFleet) -> None:
     from iris_ops_sim.simcontainer import host_owner
 
     bed = fleet.bed
