@@ -243,7 +243,12 @@ class IrisOpsProgram(invoke.Program):
             complete(names=self.binary_names, core=self.core, initial_context=self.initial_context,
                      collection=self.collection, parser=self._make_parser())
         if words and words[0] in collections:
-            names = [words[0], *sorted(collections[words[0]].tasks)]
+            group = collections[words[0]]
+            for word in words[1:]:  # `sim fleet`: the innermost group's subcommands
+                if word not in group.collections:
+                    break
+                group = group.collections[word]
+            names = [words[0], *sorted(group.tasks), *sorted(group.collections)]
         else:
             names = [*sorted(self.collection.tasks), *sorted(collections)]
         print("\n".join(names))

@@ -279,6 +279,8 @@ def test_sim_fleet_is_a_group_of_its_own_on_the_command_line(monkeypatch, tmp_pa
     assert event["event"] == "sim fleet has no subcommand 'bogus'" and "down, start, status, stop, up" in event["fix"]
     code, out, err = run("sim", "--help")
     assert code == 0 and "sim fleet up" in out
+    code, out, err = run("--complete", "--", "iris-ops", "sim", "fleet")
+    assert code == 0 and out.split()[1:] == ["down", "start", "status", "stop", "up"], out
 
 
 def test_a_pid_that_runs_something_else_is_left_alone():
