@@ -296,3 +296,25 @@ def test_a_pid_that_runs_something_else_is_left_alone():
         assert not os.path.exists(f"/proc/{other.pid}")  # ended, and reaped: no zombie left
     finally:
         other.kill()
+
+
+def test_a_fleet_that_cannot_start_leaves_nothing(monkeypatch, tmp_path, capsys):
+    """The second step fails for real (the instances' owner cannot enter a 0700 directory above
+    the fleet's) after the hosts' sshd started: they are stopped and the directory removed."""
+    import tempfile
+
+    from cli_helpers import make_inproc
+    from iris_ops_sim import sshd
+
+    if sshd.blocker():
+        pytest.skip(sshd.blocker())
+    private = Path(tempfile.mkdtemp(prefix="iris-ops-fleet-private-"))  # mode 0700
+    try:
+        run = make_inproc({}, monkeypatch, tmp_path, capsys)
+        code, out, err = run("sim", "fleet", "up", "--hosts", "2", "--containers", "0", "--dir", private / "f")
+        assert code == 2 and "cannot hold a simulated IRIS" in err, err
+        assert list(private.iterdir()) == []
+        left = [pid for pid in filter(str.isdigit, os.listdir("/proc")) if str(private) in sshd.command_line(int(pid))]
+        assert left == []
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
