@@ -7,7 +7,7 @@ What it changes in invoke's Program, and why:
 * help never runs anything: ``TASK --help`` / ``TASK -h`` print the task's help even when the
   task takes a positional argument; ``iris-ops sim`` and ``iris-ops sim --help`` list the
   sim subcommands (any sub-collection's); ``iris-ops`` alone prints the task list;
-* ``iris-ops sim up`` is accepted for invoke's ``sim.up``;
+* ``iris-ops sim up`` is accepted for invoke's ``sim.up`` (and ``sim fleet up`` for ``sim.fleet.up``);
 * a task's optional positional (``run [CODE]``) may be left out;
 * parse errors read as iris-ops usage errors with the task's usage line, and an unknown task
   suggests the nearest name;
@@ -101,11 +101,14 @@ class IrisOpsProgram(invoke.Program):
         """The task part of the command line, made ready for invoke's parser: ``sim up`` reads
         as ``sim.up``; a help flag anywhere after a task, or a bare group name, asks for help."""
         collections = self.namespace.collections if self.namespace is not None else {}
-        if words and words[0] in collections and len(words) > 1 and words[1] in collections[words[0]].tasks:
-            words = [f"{words[0]}.{words[1]}", *words[2:]]
+        words = _dotted(self.namespace, words)
         body = words[: words.index("--")] if "--" in words else words
         if not body:
             return words
+        group = _group_path(self.namespace, body)
+        if group:
+            self.args.help.set_value(group, cast=False)
+            return []
         if any(word in HELP_WORDS for word in body[1:]) or (body[0] in collections and len(body) == 1):
             self.args.help.set_value(body[0], cast=False)
             return []
@@ -217,9 +220,12 @@ class IrisOpsProgram(invoke.Program):
         print("Tasks:", *helptext.columns(rows), "", sep="\n")
 
     def _print_help_for(self, name: str) -> None:
-        collections = self.collection.collections
-        if name in collections:
-            print(helptext.collection_help(PROGRAM_NAME, name, collections[name]), end="")
+        try:
+            group = self.collection.subcollection_from_path(name)
+        except (KeyError, ValueError):
+            group = None
+        if group is not None:
+            print(helptext.collection_help(PROGRAM_NAME, name.replace(".", " "), group), end="")
             return
         try:
             task = self.collection[name]
@@ -230,16 +236,19 @@ class IrisOpsProgram(invoke.Program):
     def _complete(self) -> None:
         """Completion candidates: invoke's for flags; task names as ``iris-ops`` spells them."""
         invocation = re.sub(r"^({}) ".format("|".join(map(re.escape, self.binary_names))), "", self.core.remainder)
-        words = shlex.split(invocation)
+        words = _dotted(self.collection, shlex.split(invocation))
         collections = self.collection.collections
-        if words and words[0] in collections and len(words) > 1 and words[1] in collections[words[0]].tasks:
-            words = [f"{words[0]}.{words[1]}", *words[2:]]
         if words and words[-1].startswith("-"):
             self.core.remainder = " ".join(shlex.quote(w) for w in [self.binary_names[0], *words])
             complete(names=self.binary_names, core=self.core, initial_context=self.initial_context,
                      collection=self.collection, parser=self._make_parser())
         if words and words[0] in collections:
-            names = [words[0], *sorted(collections[words[0]].tasks)]
+            group = collections[words[0]]
+            for word in words[1:]:  # `sim fleet`: the innermost group's subcommands
+                if word not in group.collections:
+                    break
+                group = group.collections[word]
+            names = [words[0], *sorted(group.tasks), *sorted(group.collections)]
         else:
             names = [*sorted(self.collection.tasks), *sorted(collections)]
         print("\n".join(names))
@@ -371,11 +380,14 @@ class IrisOpsProgram(invoke.Program):
         collections = self.collection.collections
         following = self._after(word)
         if word in collections:
-            subs = sorted(collections[word].tasks)
+            group, where = collections[word], word
+            while following in group.collections:  # `sim fleet bogus`: the innermost group says it
+                group, where, following = group.collections[following], f"{where} {following}", self._after(following)
+            subs = sorted([*group.tasks, *group.collections])
             close = difflib.get_close_matches(following or "", subs, n=1)
-            hint = f"Did you mean `{PROGRAM_NAME} {word} {close[0]}`? " if close else ""
-            return (f"{word} has no subcommand {following!r}",
-                    f"{hint}Subcommands: {', '.join(subs)} (`{PROGRAM_NAME} {word} --help`).")
+            hint = f"Did you mean `{PROGRAM_NAME} {where} {close[0]}`? " if close else ""
+            return (f"{where} has no subcommand {following!r}",
+                    f"{hint}Subcommands: {', '.join(subs)} (`{PROGRAM_NAME} {where} --help`).")
         if word in PLUGIN_GROUPS:
             distribution, install = PLUGIN_GROUPS[word]
             return (f"`{PROGRAM_NAME} {word}` comes from the plugin {distribution}, which is not installed",
@@ -406,7 +418,36 @@ class IrisOpsProgram(invoke.Program):
             return None
 
     def _display(self, name: str) -> str:
-        """``sim.up`` as typed on the ``iris-ops`` command line: ``sim up``."""
+        """``sim.up`` as typed on the ``iris-ops`` command line: ``sim up`` (``sim fleet up``)."""
         head, _, rest = name.partition(".")
         collections = self.namespace.collections if self.namespace is not None else {}
-        return f"{head} {rest}" if rest and head in collections else name
+        return name.replace(".", " ") if rest and head in collections else name
+
+
+def _dotted(root, words: list[str]) -> list[str]:
+    """``sim fleet up ...`` as invoke names the task: ``sim.fleet.up ...`` (group words, then a
+    task of the innermost group); other words as they are."""
+    group, path = root, []
+    for index, word in enumerate(words):
+        if group is None:
+            break
+        if word in group.collections:
+            group, path = group.collections[word], [*path, word]
+        elif path and word in group.tasks:
+            return [".".join([*path, word]), *words[index + 1:]]
+        else:
+            break
+    return words
+
+
+def _group_path(root, body: list[str]) -> str:
+    """``sim fleet`` (a group inside a group, alone or with a help flag): ``sim.fleet``; else ""."""
+    group, path = root, []
+    for word in body:
+        if group is None or word not in group.collections:
+            break
+        group, path = group.collections[word], [*path, word]
+    rest = body[len(path):]
+    if len(path) > 1 and all(word in HELP_WORDS for word in rest):
+        return ".".join(path)
+    return ""

@@ -58,9 +58,9 @@ LAYERS: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
     ("simulator host side", ("iris_ops_sim", "iris_ops_sim.syntax", "iris_ops_sim.engines", "iris_ops_sim.dockerd",
                              "iris_ops_sim.launchers", "iris_ops_sim.rootfs", "iris_ops_sim.image",
                              "iris_ops_sim.control", "iris_ops_sim.simcontainer", "iris_ops_sim.xfs",
-                             "iris_ops_sim.secrettrace", "iris_ops_sim.sshd"),
+                             "iris_ops_sim.secrettrace", "iris_ops_sim.sshd", "iris_ops_sim.fleet"),
      ("simulated IRIS", "foundation", "transports")),
-    ("simulator front", ("iris_ops_sim.tasks", "iris_ops_sim.testbed", "iris_ops_sim.faults"),
+    ("simulator front", ("iris_ops_sim.tasks", "iris_ops_sim.fleettasks", "iris_ops_sim.testbed", "iris_ops_sim.faults"),
      ("simulator host side", "simulated IRIS", "foundation", "transports", "plugins", "tasks", "entry points")),
     # Plugins reach the core through its public API only (docs/plugins.md; test_plugin_guide.py).
     ("plugin distributions", ("iris_ops_security", "iris_ops_security.*", "iris_ops_fixture_audit",

@@ -28,7 +28,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["SSHD", "LOOPBACK", "FIRST_ADDRESS", "blocker", "SshHost", "SshBed", "SshSim"]
+__all__ = ["SSHD", "LOOPBACK", "FIRST_ADDRESS", "blocker", "command_line", "running", "stop_pid", "SshHost", "SshBed",
+           "SshSim"]
 
 SSHD = "/usr/sbin/sshd"
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
@@ -189,11 +190,56 @@ class SshHost:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        for pid in children:
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
+        _terminate(children)
+
+
+def command_line(pid: int) -> str:
+    """``pid``'s command line, its words joined by spaces ("" when it is gone or a zombie)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+def running(pid: int | None, marker: str) -> bool:
+    """Whether ``pid`` still runs the command whose line names ``marker`` (a path of its own):
+    a pid the kernel gave to another process since is not it."""
+    return bool(pid) and marker in command_line(pid)
+
+
+def stop_pid(pid: int | None, marker: str, wait: float = 5.0) -> bool:
+    """Stop a process that need not be a child of this one (a detached sshd, a simulated
+    instance's daemon) by its pid, and the processes it started (sshd's connections), when it
+    still runs ``marker`` (:func:`running`); SIGKILL after ``wait`` seconds.  Whether it ran."""
+    if not running(pid, marker):
+        return False
+    children = _children(pid)
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + wait
+    while running(pid, marker):
+        try:  # our own child (started by this process): reaped here, or it stays a zombie
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            deadline = float("inf")
+        time.sleep(0.02)
+    try:
+        os.waitpid(pid, os.WNOHANG)  # a child of ours that ended at once: no zombie left behind
+    except ChildProcessError:
+        pass
+    _terminate(children)
+    return True
+
+
+def _terminate(pids: list[int]) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
 
 
 def _children(pid: int) -> list[int]:
@@ -223,7 +269,8 @@ class SshBed:
         if not self.client_key.exists():
             _keygen(self.client_key, "iris-ops-sim client")
         self.known_hosts.touch(mode=0o600)
-        self._write_ssh_config()
+        if not self.ssh_config.exists():  # a bed opened again keeps its hosts' entries
+            self.write_ssh_config()
 
     @property
     def client_key(self) -> Path:
@@ -247,7 +294,7 @@ class SshBed:
         host = SshHost(home, alias, address, authorized_keys=self.client_key.with_suffix(".pub").read_text())
         host.start()
         self.hosts.append(host)
-        self._write_ssh_config()
+        self.write_ssh_config()
         if known:
             self.know(host)
         return host
@@ -260,7 +307,7 @@ class SshBed:
     def forget_all(self) -> None:
         self.known_hosts.write_text("")
 
-    def _write_ssh_config(self) -> None:
+    def write_ssh_config(self) -> None:
         blocks = []
         for host in self.hosts:
             blocks += [f"Host {host.alias}", f"    HostName {host.address}", f"    Port {host.port}",

@@ -8,6 +8,7 @@
     iris-ops sim create-db --name BIG --size-mb 256 --namespace BIG
     iris-ops sim status
     iris-ops sim down
+    iris-ops sim fleet up --hosts 3   # many targets over SSH: iris_ops_sim.fleettasks
 
 Importing this module must stay cheap (``iris-ops --list``): docker and the simulator are
 imported inside the task bodies.
@@ -347,7 +348,11 @@ def image(c):
 
 @hookimpl
 def register_tasks(registrar):
-    registrar.add_collection(Collection("sim", up, down, status, sql, create_db, variants, image))
+    from iris_ops_sim import fleettasks
+
+    sim = Collection("sim", up, down, status, sql, create_db, variants, image)
+    sim.add_collection(fleettasks.collection)
+    registrar.add_collection(sim)
 
 
 @hookimpl
