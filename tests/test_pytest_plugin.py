@@ -379,6 +379,9 @@ def existing(iris_session):
 def pool_full(iris_session):
     deadline = time.monotonic() + 600
     while iris_session.pool.ready("user") < {size}:
+        # a failed restore stops the refills until the next request, which this loop never makes
+        failed = [f.failure for f in iris_session.pool.fixtures() if f.failure is not None]
+        assert not failed, f"a restore of the pool failed: {{failed[0]}}"
         assert time.monotonic() < deadline, "the pool never filled"
         time.sleep(0.1)
 
