@@ -219,3 +219,18 @@ def test_mount_of_the_mounted_scratch_database_reports_the_error_iris_gives(sim)
     setup = _set_up(sim)
     assert setup["mount_mounted_error"] == 1
     assert setup["mount_mounted_text"].endswith(f"Database {SCRATCH.db_dir} is already mounted")
+
+
+def test_a_read_only_mount_that_fails_is_reported_with_iris_s_reason(sim):
+    from iris_ops.operations.conformance_facts import DIFFERS, Observations, evaluate
+    from iris_ops_sim.irissim.instance import datfile
+
+    _set_up(sim)
+    copy = sim.host(SCRATCH.copy_dir + "IRIS.DAT")
+    copy.unlink()
+    datfile.create(copy, SCRATCH.copy_dir, "%DB_NOSUCH", 1)  # its label names a resource this instance lacks
+    seen = Observations(checks=sim.run(scripts.conformance_checks(SCRATCH, wait=5)))
+    assert seen.checks["ro_mounted"] == 0
+    found = {a.fact.key: (a.status, a.observed) for a in evaluate(seen)}
+    assert found["readonly-mount"] == (DIFFERS, f"not mounted: ERROR #5001: Cannot mount {SCRATCH.copy_dir}: "
+                                                "resource %DB_NOSUCH does not exist")
