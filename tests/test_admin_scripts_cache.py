@@ -13,6 +13,7 @@ import pytest
 from inproc_sim import sim  # noqa: F401 - sim is a fixture
 from iris_ops import script_builders as scripts
 from iris_ops.errors import ScriptError
+from iris_ops.script_builders.cache import CHANGED_IN_COPY
 
 MGR = "/usr/irissys/mgr/"
 CACHE = MGR + "iris-ops-cache/"
@@ -139,3 +140,114 @@ def test_the_cache_description_has_each_dat_s_change_time_and_each_record_s_text
     assert set(described["modified"]) == set(names) and list(described["changed"]) == [digest + ".DAT"]
     assert described["changed"][digest + ".DAT"].count(",") == 1  # $H, in UTC
     assert described["records"] == {digest + ".json": json.dumps({"sha256": "x"})}
+
+
+# --- serving an entry: the copy, its checks, the placed file's owner and mode, the record's renewal -----
+
+T1_DAT = MGR + "t1_data/IRIS.DAT"
+
+
+def _cached(sim) -> tuple[bytes, str]:
+    """An entry as a fill leaves it: the DAT and its record with the DAT's size, mtime and ctime."""
+    data = sim.database_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    sim.put(CACHE + digest + ".DAT", data)
+    stamps = sim.run(scripts.cache_describe(CACHE, [digest + ".DAT"]))
+    sim.put(CACHE + digest + ".json", json.dumps({
+        "sha256": digest, "size": len(data), "mtime": stamps["modified"][digest + ".DAT"],
+        "ctime": stamps["changed"][digest + ".DAT"]}).encode())
+    return data, digest
+
+
+def _placed_by_the_transport(sim, owner: str = "irisowner") -> None:
+    """The empty file the transport writes first, with the owner and mode the copy must keep."""
+    from iris_ops_sim.irissim.instance.fs import USERS
+
+    sim.put(T1_DAT, b"")
+    sim.instance.fs.chown(T1_DAT, *USERS[owner])
+    sim.instance.fs.chmod(T1_DAT, 0o660)
+
+
+def _served(sim, digest: str, size: int) -> dict:
+    done = sim.run(scripts.restore_databases("T1", [scripts.NewDatabase(
+        "T1_DATA", MGR + "t1_data/", None, clone=(CACHE, digest, size, "tok9"))], "T1_DATA", "T1_DATA"))
+    # why is read only for a miss (a hit leaves the probe's first value there)
+    return {"cloned": done["cloned"]["T1_DATA"], "finished": done["finished"],
+            **({} if done["cloned"]["T1_DATA"] else {"why": done["reasons"]["T1_DATA"]})}
+
+
+def test_an_entry_is_served_where_no_file_was_placed_first(sim):
+    data, digest = _cached(sim)
+    sim.put(MGR + "t1_data/.keep", b"")  # the directory, without the empty file
+    assert _served(sim, digest, len(data)) == {"cloned": 1, "finished": 1}
+    assert sim.host(T1_DAT).read_bytes() == data
+
+
+@pytest.mark.parametrize("user", ["irisowner", "root"])
+def test_a_served_copy_has_the_placed_file_s_owner_and_mode_when_copyfile_makes_a_new_file(sim, monkeypatch, user):
+    """The variant copy-takes-new-owner: CopyFile makes the target anew, the copying session's,
+    mode 0644.  The session (the instance owner's, or the local transport's as root) sets them back."""
+    from iris_ops_sim.irissim.instance.fs import USERS
+
+    monkeypatch.setenv("IRISSIM_VARIANTS", "copy-takes-new-owner")
+    sim.transport.user = user
+    data, digest = _cached(sim)
+    _placed_by_the_transport(sim)
+    assert _served(sim, digest, len(data)) == {"cloned": 1, "finished": 1}
+    assert sim.host(T1_DAT).read_bytes() == data
+    assert (sim.instance.fs.owner(T1_DAT), sim.instance.fs.mode(T1_DAT)) == (tuple(USERS["irisowner"]), 0o660)
+
+
+def test_a_copy_whose_owner_cannot_be_given_back_is_not_served(sim, monkeypatch):
+    monkeypatch.setenv("IRISSIM_VARIANTS", "copy-takes-new-owner")
+    data, digest = _cached(sim)
+    _placed_by_the_transport(sim, owner="root")  # a session of the instance owner may not chown to root
+    served = _served(sim, digest, len(data))
+    assert (served["cloned"], served["finished"]) == (0, 0)
+    assert served["why"].startswith("the copy's owner or mode: ERROR #5001: chown root:root")
+    assert "T1_DATA" not in sim.config()["Databases"]
+
+
+def test_a_failed_copy_is_not_served(sim):
+    data, digest = _cached(sim)
+    sim.put(T1_DAT + "/inside", b"")  # a directory where the file goes: CopyFile fails
+    assert _served(sim, digest, len(data)) == {"cloned": 0, "why": "the copy failed", "finished": 0}
+
+
+@pytest.mark.parametrize("change, why", [
+    (lambda path: path.write_bytes(path.read_bytes()[:-8192]), "the copy is short"),  # cut before the copy
+    (lambda path: path.write_bytes(path.read_bytes() + b"\0" * 8192), CHANGED_IN_COPY),  # grown after
+])
+def test_an_entry_that_changes_while_it_is_copied_is_not_served(sim, monkeypatch, change, why):
+    """Another process writes the cached DAT while CopyFile copies it (the simulator's copy is
+    wrapped to let it in at that moment)."""
+    from iris_ops_sim.irissim.instance.classes import files
+
+    data, digest = _cached(sim)
+    _placed_by_the_transport(sim)
+    copy = files._copy_contents
+    source = sim.host(CACHE + digest + ".DAT")
+    cut = why == "the copy is short"
+
+    def copy_while_written(fin, fout):
+        if cut:
+            change(source)
+            fin.seek(0)
+        copy(fin, fout)
+        if not cut:
+            change(source)
+
+    monkeypatch.setattr(files, "_copy_contents", copy_while_written)
+    assert _served(sim, digest, len(data)) == {"cloned": 0, "why": why, "finished": 0}
+
+
+def test_serving_an_entry_renews_its_record_s_modification_time(sim):
+    data, digest = _cached(sim)
+    record = sim.host(CACHE + digest + ".json")
+    text = record.read_bytes()
+    os.utime(record, (OLD, OLD))
+    _placed_by_the_transport(sim)
+    assert _served(sim, digest, len(data))["cloned"] == 1
+    assert record.read_bytes() == text and record.stat().st_mtime > OLD
+    assert sorted(p.name for p in sim.host(CACHE).iterdir()) == [digest + ".DAT", digest + ".json"]
+    assert sim.run(scripts.restore_facts("T2", [], [], [(digest, len(data))]))["cache"] == {digest: 1}
