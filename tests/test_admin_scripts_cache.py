@@ -126,10 +126,19 @@ def test_an_entry_is_hashed_inside_the_instance(sim):
     other = _entry(sim, b"another file of the cache")
     script = scripts.cache_hash(CACHE, digest)
     assert script.purpose == f"hash fixture cache entry {digest[:16]}"
-    assert sim.run(script) | {} == {"sha256": base64.b64encode(hashlib.sha256(data).digest()).decode(), "error": "",
-                                    "changed": 0, "ok": 1, "step": "", "steps": 1}
+    assert sim.run(script) | {} == {"sha256": base64.b64encode(hashlib.sha256(data).digest()).decode(),
+                                    "hash_error": "", "changed": 0, "ok": 1, "error": "", "step": "", "steps": 1}
     assert sim.run(scripts.cache_hash(CACHE, other))["sha256"] == base64.b64encode(
         hashlib.sha256(b"another file of the cache").digest()).decode()
+
+
+@pytest.mark.parametrize("unreadable", ["missing", "directory"])
+def test_an_entry_that_cannot_be_hashed_says_why(sim, unreadable):
+    digest = "b" * 64
+    sim.put(CACHE + (digest + ".DAT/inside" if unreadable == "directory" else "other.json"), b"")
+    done = sim.run(scripts.cache_hash(CACHE, digest))
+    assert (done["ok"], done["sha256"], done["changed"]) == (1, "", 0)
+    assert done["hash_error"] == f"ERROR #5001: Unable to open file {CACHE}{digest}.DAT"
 
 
 def test_the_cache_description_has_each_dat_s_change_time_and_each_record_s_text(sim):
