@@ -74,20 +74,6 @@ def test_the_probe_reports_each_entry_once(sim):
     assert facts["cache"] == {good: 0}  # the last answer for a digest wins: asked with a wrong size
 
 
-def _fill(sim, *, record_written: bool = True, cache_dir_there: bool = True) -> tuple[dict, str]:
-    data = sim.database_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    sim.put(MGR + "t1_data/IRIS.DAT", data)
-    if record_written:
-        sim.put(f"{CACHE}{digest}.json.tmp-tok5", json.dumps({"sha256": digest, "size": len(data)}).encode())
-    elif cache_dir_there:
-        sim.put(CACHE + "other.json", b"{}")
-    done = sim.run(scripts.restore_databases("T1", [scripts.NewDatabase(
-        "T1_DATA", MGR + "t1_data/", None, fill=(CACHE, digest, len(data), "tok5"))], "T1_DATA", "T1_DATA"))
-    assert done["finished"] == 1 and sim.config()["Namespaces"]["T1"]["Globals"] == "T1_DATA"
-    return done, digest
-
-
 def test_cache_describe_reports_sizes_times_and_records(sim):
     data = sim.database_bytes()
     digest = _entry(sim, data)
@@ -260,3 +246,57 @@ def test_serving_an_entry_renews_its_record_s_modification_time(sim):
     assert record.read_bytes() == text and record.stat().st_mtime > OLD
     assert sorted(p.name for p in sim.host(CACHE).iterdir()) == [digest + ".DAT", digest + ".json"]
     assert sim.run(scripts.restore_facts("T2", [], [], [(digest, len(data))]))["cache"] == {digest: 1}
+
+
+# --- filling an entry: the verified file of a streamed restore left in the cache ------------------
+
+
+def _fill(sim) -> tuple[dict, str, bytes]:
+    """A restore of T1 whose streamed T1_DATA is left in the cache: (its result, digest, bytes)."""
+    from iris_ops.script_builders.cache import record_text
+
+    data = sim.database_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    sim.put(T1_DAT, data)
+    record = record_text({"sha256": digest, "size": len(data), "fixture": "fx"})
+    done = sim.run(scripts.restore_databases("T1", [scripts.NewDatabase(
+        "T1_DATA", MGR + "t1_data/", None, fill=(CACHE, digest, len(data), "tok5", record))], "T1_DATA", "T1_DATA"))
+    assert done["finished"] == 1 and sim.config()["Namespaces"]["T1"]["Globals"] == "T1_DATA"
+    return done, digest, data
+
+
+def test_a_fill_replaces_an_entry_left_there_before(sim):
+    data = sim.database_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    sim.put(CACHE + digest + ".DAT", b"an older, damaged copy")
+    sim.put(CACHE + digest + ".json", b'{"sha256": "stale"}')
+    done, _, _ = _fill(sim)
+    assert (done["filled"], done["fill_errors"]) == ({"T1_DATA": 1}, {"T1_DATA": ""})
+    assert sim.host(CACHE + digest + ".DAT").read_bytes() == data
+    assert json.loads(sim.host(CACHE + digest + ".json").read_text())["fixture"] == "fx"
+    assert sorted(p.name for p in sim.host(CACHE).iterdir()) == [digest + ".DAT", digest + ".json"]
+
+
+def test_a_cache_directory_that_cannot_be_made_is_named_and_the_restore_goes_on(sim):
+    sim.put(CACHE.rstrip("/"), b"a file where the cache directory goes")
+    done, _, _ = _fill(sim)
+    assert (done["filled"], done["fill_errors"]) == ({"T1_DATA": 0}, {"T1_DATA": f"iris-ops 5001 cannot create {CACHE}"})
+
+
+def test_a_short_copy_to_the_cache_is_named_and_left_nowhere(sim, monkeypatch):
+    """The cache's temporary copy loses its last block before it is checked (another writer cuts
+    it as CopyFile ends: the simulator's copy is wrapped to let it in)."""
+    from iris_ops_sim.irissim.instance.classes import files
+
+    copy = files._copy_contents
+
+    def copy_then_cut(fin, fout):
+        copy(fin, fout)
+        fout.flush()
+        os.ftruncate(fout.fileno(), os.fstat(fout.fileno()).st_size - 8192)
+        fout.seek(0, os.SEEK_END)  # where CopyFile's own truncate() then cuts
+
+    monkeypatch.setattr(files, "_copy_contents", copy_then_cut)
+    done, _, _ = _fill(sim)
+    assert (done["filled"], done["fill_errors"]) == ({"T1_DATA": 0}, {"T1_DATA": "iris-ops 5001 the cache copy is short"})
+    assert list(sim.host(CACHE).iterdir()) == []
