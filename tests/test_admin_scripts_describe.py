@@ -411,3 +411,36 @@ def test_a_conformance_run_names_everything_from_one_token():
     assert scratch.serial_lock() == f'^IRISOPS.Conformance("{scratch.token}")'
     assert scratch.probe_lock("eof") == f'^IRISOPS.Probe("{scratch.token}","eof")'
     assert scripts.ConformanceScratch.new(MGR).token != scratch.token
+
+
+def _racing_get(sim, monkeypatch, victim: str, *, deleted: bool) -> None:
+    """Config.Namespaces.Get of ``victim`` meets another operation (the simulator's Get wrapped to
+    let it in): a delete-ns that removed the namespace since ListAll named it (``deleted``), or
+    else an error while the namespace is still there."""
+    from iris_ops_sim.irissim.instance.classes.config import ConfigNamespaces
+    from iris_ops_sim.irissim.objectscript.runtime import error_status
+
+    get = ConfigNamespaces.Get
+
+    def racing(self, proc, *args):
+        if str(args[0]).upper() == victim:
+            if not deleted:
+                return error_status(5001, f"Namespace {victim} could not be read")
+            with sim.instance.config() as cpf:
+                cpf["Namespaces"].pop(victim, None)
+        return get(self, proc, *args)
+
+    monkeypatch.setattr(ConfigNamespaces, "Get", racing)
+
+
+def test_a_namespace_deleted_while_the_namespaces_are_read_is_skipped(sim, monkeypatch):
+    _racing_get(sim, monkeypatch, "APP", deleted=True)
+    users = sim.run(scripts.database_users(None, [("APP_DATA", MGR + "app_data/")]))["users"]
+    assert users == {"APP_DATA": []}
+
+
+def test_a_namespace_that_cannot_be_read_fails_the_script(sim, monkeypatch):
+    _racing_get(sim, monkeypatch, "APP", deleted=False)
+    with pytest.raises(ScriptError) as caught:
+        sim.run(scripts.database_users(None, [("APP_DATA", MGR + "app_data/")]))
+    assert caught.value.details["step"] == "direct" and "Namespace APP could not be read" in str(caught.value)
