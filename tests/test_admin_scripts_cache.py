@@ -13,7 +13,7 @@ import pytest
 from inproc_sim import sim  # noqa: F401 - sim is a fixture
 from iris_ops import script_builders as scripts
 from iris_ops.errors import ScriptError
-from iris_ops.script_builders.cache import CHANGED_IN_COPY
+from iris_ops.script_builders.cache import CHANGED_IN_COPY, OTHER_SIZE
 
 MGR = "/usr/irissys/mgr/"
 CACHE = MGR + "iris-ops-cache/"
@@ -300,3 +300,28 @@ def test_a_short_copy_to_the_cache_is_named_and_left_nowhere(sim, monkeypatch):
     done, _, _ = _fill(sim)
     assert (done["filled"], done["fill_errors"]) == ({"T1_DATA": 0}, {"T1_DATA": "iris-ops 5001 the cache copy is short"})
     assert list(sim.host(CACHE).iterdir()) == []
+
+
+@pytest.fixture
+def new_york(monkeypatch):
+    """The instance's local time is not UTC (the in-process instance's zone is this process's)."""
+    import time
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_the_cache_s_times_are_utc_whatever_the_instance_s_zone(sim, new_york):
+    digest = _entry(sim, b"a cached file")
+    os.utime(sim.host(CACHE + digest + ".DAT"), (OLD, OLD))
+    assert sim.run(scripts.cache_describe(CACHE, [digest + ".DAT"]))["modified"] == {digest + ".DAT": OLD_H}
+
+
+def test_an_entry_whose_file_is_no_longer_its_record_s_size_is_not_served(sim):
+    data, digest = _cached(sim)
+    sim.host(CACHE + digest + ".DAT").write_bytes(data + b"\0" * 8192)
+    _placed_by_the_transport(sim)
+    assert _served(sim, digest, len(data)) == {"cloned": 0, "why": OTHER_SIZE, "finished": 0}
