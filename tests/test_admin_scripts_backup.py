@@ -37,6 +37,7 @@ def test_freeze_and_copy_copies_under_one_freeze_and_thaws(sim, monkeypatch):
         assert sim.host(target).read_bytes() == sim.host(source).read_bytes()
     assert (done["known"], done["ExternalFreezeTimeOut"], done["WDSuspendLimit"]) == (1, 1, 1)
     assert _frozen(sim) == 0
+    assert (done["recorded"], done["released"]) == (1, 1) and not sim.host(MGR + "iris-ops-freeze.json").exists()
 
 
 def test_a_failed_copy_still_thaws_and_names_the_file(sim):
@@ -233,3 +234,24 @@ def test_an_unsafe_staging_directory_is_refused_by_name():
         with pytest.raises(UsageError) as caught:
             build()
         assert caught.value.message.startswith("unsafe staging directory '")
+
+
+def test_a_freeze_record_that_does_not_parse_is_nobody_s_and_stays(sim):
+    from iris_ops.script_builders.freeze import FREEZE_RECORD
+
+    sim.put(MGR + FREEZE_RECORD, b"{not json")
+    found = sim.run(scripts.release_freeze("tok-freeze-1"))
+    assert ("released" in found, found["foreign"], found["record"]) == (False, 1, "{not json")
+    assert sim.host(MGR + FREEZE_RECORD).read_bytes() == b"{not json"
+
+
+def test_a_freeze_whose_signature_cannot_be_read_goes_ahead(sim, monkeypatch):
+    """An instance that does not let the session read ExternalFreeze's FormalSpec (its
+    %Dictionary.CompiledMethod opens nothing here): the freeze is not refused for that, and
+    ``known`` 0 lets the caller say so."""
+    from iris_ops_sim.irissim.instance.classes.backup import DictionaryCompiledMethod
+
+    monkeypatch.setattr(DictionaryCompiledMethod, "_pct_OpenId", lambda self, proc, *args: "")
+    done = sim.run(scripts.freeze_and_copy(STAGE, COPIES, freeze_timeout=0, freeze_limit=300))
+    assert (done["known"], done["spec"], done["frozen"], done["thawed"]) == (0, "", 1, 1)
+    assert _frozen(sim) == 0
