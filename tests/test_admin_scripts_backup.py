@@ -255,3 +255,25 @@ def test_a_freeze_whose_signature_cannot_be_read_goes_ahead(sim, monkeypatch):
     done = sim.run(scripts.freeze_and_copy(STAGE, COPIES, freeze_timeout=0, freeze_limit=300))
     assert (done["known"], done["spec"], done["frozen"], done["thawed"]) == (0, "", 1, 1)
     assert _frozen(sim) == 0
+
+
+def test_a_freeze_whose_record_another_backup_took_over_is_not_thawed_by_this_one(sim, monkeypatch):
+    """While the copies run, another process writes its own freeze record (the simulator's copy
+    wrapped to let it in): the record is not this backup's any more, so it neither removes it nor
+    thaws, and says whose it found."""
+    import json
+
+    from iris_ops.script_builders.freeze import FREEZE_RECORD
+    from iris_ops_sim.irissim.instance.classes import files
+
+    copy = files._copy_contents
+    theirs = json.dumps({"tool": "iris-ops", "token": "tok-someone-else"}).encode()
+
+    def copy_while_another_records(fin, fout):
+        sim.host(MGR + FREEZE_RECORD).write_bytes(theirs)
+        copy(fin, fout)
+
+    monkeypatch.setattr(files, "_copy_contents", copy_while_another_records)
+    done = sim.run(scripts.freeze_and_copy(STAGE, COPIES, freeze_timeout=0, freeze_limit=300))
+    assert (done["recorded"], done["foreign"], "released" in done, "thawed" in done) == (1, 1, False, False)
+    assert _frozen(sim) == 1 and sim.host(MGR + FREEZE_RECORD).read_bytes() == theirs
