@@ -127,6 +127,19 @@ def test_an_entry_that_cannot_be_hashed_says_why(sim, unreadable):
     assert done["hash_error"] == f"ERROR #5001: Unable to open file {CACHE}{digest}.DAT"
 
 
+def test_cache_verify_says_why_an_entry_could_not_be_hashed(sim):
+    """What `cache verify` prints for it (the entry's problem), with the instance's reason."""
+    from types import SimpleNamespace
+
+    from iris_ops import cache
+
+    digest = "b" * 64
+    sim.put(CACHE + digest + ".DAT/inside", b"")  # a directory where the DAT should be
+    op = SimpleNamespace(runner=sim.runner, settings=SimpleNamespace(transfer_timeout=30))
+    problem = cache._hash_problem(op, CACHE, SimpleNamespace(sha256=digest))
+    assert problem == f"its file cannot be hashed: ERROR #5001: Unable to open file {CACHE}{digest}.DAT"
+
+
 def test_the_cache_description_has_each_dat_s_change_time_and_each_record_s_text(sim):
     digest = _entry(sim, b"a cached file", json.dumps({"sha256": "x"}).encode())
     names = [digest + ".DAT", digest + ".json"]
