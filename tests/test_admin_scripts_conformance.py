@@ -17,6 +17,10 @@ import pytest
 from inproc_sim import fails, sim  # noqa: F401 - sim is a fixture
 from iris_ops import script_builders as scripts
 from iris_ops.objectscript import lock
+# imported here, not in the forked child: a fork copies no other thread, so the child imports nothing
+from iris_ops_sim.irissim.instance import jobtable
+from iris_ops_sim.irissim.objectscript.runtime import Halt
+from iris_ops_sim.irissim.objectscript.terminal import iris_main
 
 MGR = "/usr/irissys/mgr/"
 SCRATCH = scripts.ConformanceScratch("c0123456789", MGR)
@@ -60,19 +64,20 @@ class _Session:
         return self.status
 
     def close(self) -> None:
-        """Its input ends (the session ends: <ENDOFFILE>); waits for it."""
-        for fd in (self._input, self._output):
-            if fd is not None:
-                os.close(fd)
-        self._input = self._output = None
+        """Its input ends (the session ends: <ENDOFFILE>); reads what it still prints, and waits
+        for it."""
+        if self._input is not None:
+            os.close(self._input)
+            self._input = None
+        if self._output is not None:
+            while os.read(self._output, 65536):
+                pass
+            os.close(self._output)
+            self._output = None
         self.ended()
 
 
 def _run_session(sim, feed: int, sink: int) -> int:
-    from iris_ops_sim.irissim.instance import jobtable
-    from iris_ops_sim.irissim.objectscript.runtime import Halt
-    from iris_ops_sim.irissim.objectscript.terminal import iris_main
-
     where = jobtable.location(sim.instance)
 
     def terminated(signum, frame):  # noqa: ARG001 - what iris.py does on Terminate's SIGTERM
