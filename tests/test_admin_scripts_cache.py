@@ -338,3 +338,62 @@ def test_an_entry_whose_file_is_no_longer_its_record_s_size_is_not_served(sim):
     sim.host(CACHE + digest + ".DAT").write_bytes(data + b"\0" * 8192)
     _placed_by_the_transport(sim)
     assert _served(sim, digest, len(data)) == {"cloned": 0, "why": OTHER_SIZE, "finished": 0}
+
+
+# --- an entry the transport already reflinked into place (clone_reflinked) --------------------------
+
+
+def _served_reflinked(sim, digest: str, size: int) -> dict:
+    done = sim.run(scripts.restore_databases("T1", [scripts.NewDatabase(
+        "T1_DATA", MGR + "t1_data/", None, clone=(CACHE, digest, size, "tok9"), clone_reflinked=True)],
+        "T1_DATA", "T1_DATA"))
+    return {"cloned": done["cloned"]["T1_DATA"], "finished": done["finished"],
+            **({} if done["cloned"]["T1_DATA"] else {"why": done["reasons"]["T1_DATA"]})}
+
+
+def test_a_reflinked_entry_is_checked_and_served_in_place(sim):
+    data, digest = _cached(sim)
+    sim.put(T1_DAT, data)  # what the transport's reflink left there
+    assert _served_reflinked(sim, digest, len(data)) == {"cloned": 1, "finished": 1}
+    assert sim.host(T1_DAT).read_bytes() == data and sim.mounted(MGR + "t1_data/")
+
+
+def test_a_reflinked_copy_that_is_short_is_removed_for_the_stream(sim):
+    data, digest = _cached(sim)
+    sim.put(T1_DAT, data[:-8192])
+    assert _served_reflinked(sim, digest, len(data)) == {"cloned": 0, "why": "the reflinked copy is short",
+                                                         "finished": 0}
+    assert not sim.host(T1_DAT).exists() and "T1_DATA" not in sim.config()["Databases"]
+
+
+def test_a_reflinked_entry_the_probe_refuses_is_removed_for_the_stream(sim):
+    data, digest = _cached(sim)
+    sim.put(T1_DAT, data)
+    sim.host(CACHE + digest + ".DAT").write_bytes(data + b"\0" * 8192)  # changed since the transport's probe
+    assert _served_reflinked(sim, digest, len(data)) == {"cloned": 0, "why": OTHER_SIZE, "finished": 0}
+    assert not sim.host(T1_DAT).exists()
+
+
+@pytest.mark.parametrize("placed, why", [
+    (".DAT", "a concurrent restore placed it first"),
+    (".json", "cannot rename its record into place"),
+])
+def test_a_fill_that_another_restore_overtakes_leaves_no_temporary_file(sim, monkeypatch, placed, why):
+    """Another restore puts the same entry's file in place just before this one renames its own
+    there (the simulator's Rename wrapped to let it in): this fill gives way, says why, and removes
+    its temporary files; the restore itself goes on."""
+    from iris_ops_sim.irissim.instance.classes.files import LibraryFile
+
+    rename = LibraryFile.Rename
+    digest = hashlib.sha256(sim.database_bytes()).hexdigest()
+
+    def overtaken(self, proc, *args):
+        if str(args[1]).endswith(digest + placed):
+            sim.put(CACHE + digest + placed, b"the other restore's")
+        return rename(self, proc, *args)
+
+    monkeypatch.setattr(LibraryFile, "Rename", overtaken)
+    done, _, _ = _fill(sim)
+    assert (done["filled"], done["fill_errors"]) == ({"T1_DATA": 0}, {"T1_DATA": why})
+    assert not [p.name for p in sim.host(CACHE).iterdir() if ".tmp-" in p.name]
+    assert sim.host(CACHE + digest + placed).read_bytes() == b"the other restore's"
