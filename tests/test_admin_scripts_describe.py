@@ -444,3 +444,37 @@ def test_a_namespace_that_cannot_be_read_fails_the_script(sim, monkeypatch):
     with pytest.raises(ScriptError) as caught:
         sim.run(scripts.database_users(None, [("APP_DATA", MGR + "app_data/")]))
     assert caught.value.details["step"] == "direct" and "Namespace APP could not be read" in str(caught.value)
+
+
+def _mapping_query_meets(sim, monkeypatch, victim: str, *, deleted: bool) -> None:
+    """The List query of ``victim``'s mappings meets another operation (the simulator's class
+    query wrapped to let it in): a delete-ns that removed the namespace since it was read
+    (``deleted``), or else a failure while the namespace is still there."""
+    from iris_ops_sim.irissim.instance.classes import sqlclasses
+    from iris_ops_sim.irissim.instance.classes.sqlclasses import StatementResult
+
+    execute = sqlclasses.run_class_query
+
+    def meeting(proc, class_name, query, params):
+        if class_name.startswith("Config.Map") and params and str(params[0]).upper() == victim:
+            if not deleted:
+                return StatementResult([], [], -400, f"Mappings of {victim} could not be listed")
+            with sim.instance.config() as cpf:
+                cpf["Namespaces"].pop(victim, None)
+        return execute(proc, class_name, query, params)
+
+    monkeypatch.setattr(sqlclasses, "run_class_query", meeting)
+
+
+def test_mappings_of_a_namespace_deleted_while_they_are_read_are_skipped(sim, monkeypatch):
+    _map(sim, "Globals", "APP", "Foo*", "USER")
+    _mapping_query_meets(sim, monkeypatch, "APP", deleted=True)
+    users = sim.run(scripts.database_users(None, [("USER", MGR + "user/")]))["users"]
+    assert users == {"USER": ["namespace USER (Globals)", "namespace USER (Routines)"]}
+
+
+def test_mappings_that_cannot_be_listed_fail_the_script(sim, monkeypatch):
+    _mapping_query_meets(sim, monkeypatch, "APP", deleted=False)
+    with pytest.raises(ScriptError) as caught:
+        sim.run(scripts.database_users(None, [("USER", MGR + "user/")]))
+    assert caught.value.details["step"] == "mapped" and "Mappings of APP could not be listed" in str(caught.value)
