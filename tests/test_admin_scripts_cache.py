@@ -397,3 +397,35 @@ def test_a_fill_that_another_restore_overtakes_leaves_no_temporary_file(sim, mon
     assert (done["filled"], done["fill_errors"]) == ({"T1_DATA": 0}, {"T1_DATA": why})
     assert not [p.name for p in sim.host(CACHE).iterdir() if ".tmp-" in p.name]
     assert sim.host(CACHE + digest + placed).read_bytes() == b"the other restore's"
+
+
+def test_a_served_copy_is_written_into_the_placed_file_whoever_owns_it(sim):
+    """The placed file is root's, writable by the instance owner's group: CopyFile rewrites it in
+    place (it is not deleted first), so it keeps its owner, which that session could not give back."""
+    from iris_ops_sim.irissim.instance.fs import USERS
+
+    data, digest = _cached(sim)
+    _placed_by_the_transport(sim)
+    sim.instance.fs.chown(T1_DAT, USERS["root"][0], USERS["irisowner"][1])
+    assert _served(sim, digest, len(data)) == {"cloned": 1, "finished": 1}
+    assert sim.instance.fs.owner(T1_DAT) == (USERS["root"][0], USERS["irisowner"][1])
+    assert sim.host(T1_DAT).read_bytes() == data
+
+
+def test_a_record_renewal_another_restore_overtakes_still_serves_and_leaves_no_temporary_file(sim, monkeypatch):
+    """Another restore renews the same record between this one's Delete and Rename (the
+    simulator's Rename wrapped to let it in): the entry is served all the same."""
+    from iris_ops_sim.irissim.instance.classes.files import LibraryFile
+
+    data, digest = _cached(sim)
+    _placed_by_the_transport(sim)
+    rename = LibraryFile.Rename
+
+    def overtaken(self, proc, *args):
+        if ".json.used-" in str(args[0]):
+            sim.put(CACHE + digest + ".json", b"the other restore's renewal")
+        return rename(self, proc, *args)
+
+    monkeypatch.setattr(LibraryFile, "Rename", overtaken)
+    assert _served(sim, digest, len(data)) == {"cloned": 1, "finished": 1}
+    assert sorted(p.name for p in sim.host(CACHE).iterdir()) == [digest + ".DAT", digest + ".json"]

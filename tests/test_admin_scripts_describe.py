@@ -478,3 +478,16 @@ def test_mappings_that_cannot_be_listed_fail_the_script(sim, monkeypatch):
     with pytest.raises(ScriptError) as caught:
         sim.run(scripts.database_users(None, [("USER", MGR + "user/")]))
     assert caught.value.details["step"] == "mapped" and "Mappings of APP could not be listed" in str(caught.value)
+
+
+def test_a_mapping_that_cannot_be_read_fails_the_script(sim, monkeypatch):
+    """Config.MapGlobals.Get fails for a mapping that is still there (the simulator's Get
+    wrapped to fail): only a mapping deleted since it was listed may be skipped."""
+    from iris_ops_sim.irissim.instance.classes.maps import ConfigMapGlobals
+    from iris_ops_sim.irissim.objectscript.runtime import error_status
+
+    _map(sim, "Globals", "APP", "Foo*", "USER")
+    monkeypatch.setattr(ConfigMapGlobals, "Get", lambda self, proc, *args: error_status(5001, "Mapping unreadable"))
+    with pytest.raises(ScriptError) as caught:
+        sim.run(scripts.database_users(None, [("USER", MGR + "user/")]))
+    assert caught.value.details["step"] == "mapped" and "Mapping unreadable" in str(caught.value)
