@@ -277,3 +277,47 @@ def test_a_freeze_whose_record_another_backup_took_over_is_not_thawed_by_this_on
     done = sim.run(scripts.freeze_and_copy(STAGE, COPIES, freeze_timeout=0, freeze_limit=300))
     assert (done["recorded"], done["foreign"], "released" in done, "thawed" in done) == (1, 1, False, False)
     assert _frozen(sim) == 1 and sim.host(MGR + FREEZE_RECORD).read_bytes() == theirs
+
+
+def _reflinking_backup(sim, reflinked: list[bool], placed: bool = True):
+    """freeze_and_copy with reflink, then copy_and_thaw, in one session as the backup sends them;
+    the transport's reflinks (made between the two while the instance is frozen) are in place
+    beforehand here (unless not ``placed``), which the freeze does not touch.  The two results."""
+    import dataclasses
+
+    from iris_ops.script_builders.freeze import FreezeOwner
+
+    owner = FreezeOwner("tok-reflink-1", "host-a", 4242)
+    for (source, target), done in zip(COPIES, reflinked):
+        if done and placed:
+            sim.put(target, sim.host(source).read_bytes())
+    first = scripts.freeze_and_copy(STAGE, COPIES, freeze_timeout=0, freeze_limit=300, owner=owner, reflink=True)
+    second = scripts.copy_and_thaw(COPIES, reflinked, owner=owner)
+    out = sim.runner.execute(first.render(final=False) + second.render(), "%SYS")
+    # the session's exit status is the second script's: the first is read as if it had ended well
+    kept = sim.runner.parse(first, dataclasses.replace(out, exit_code=0))
+    return kept, lambda: sim.runner.parse(second, out)
+
+
+def test_a_reflinking_backup_keeps_the_freeze_for_the_reflinks_then_copies_the_rest_and_thaws(sim):
+    kept, second = _reflinking_backup(sim, [True, False])
+    done = second()
+    assert (kept["frozen"], kept["recorded"], kept["kept"], "thawed" in kept) == (1, 1, 1, False)
+    assert (done["held"], done["released"], done["thawed"]) == (1, 1, 1)
+    assert sorted(done["copied"], key=lambda c: c["file"]) == sorted(
+        ({"file": target, "bytes": 1 << 20} for _, target in COPIES), key=lambda c: c["file"])
+    for source, target in COPIES:
+        assert sim.host(target).read_bytes() == sim.host(source).read_bytes()
+    assert _frozen(sim) == 0 and not sim.host(MGR + "iris-ops-freeze.json").exists()
+
+
+def test_a_reflink_that_is_missing_fails_the_backup_and_still_thaws(sim):
+    from iris_ops.errors import ScriptError
+
+    kept, second = _reflinking_backup(sim, [True, False], placed=False)
+    assert kept["kept"] == 1
+    with pytest.raises(ScriptError) as caught:
+        second()
+    error = caught.value
+    assert error.details["step"] == "reflinked0" and f"the reflinked copy {COPIES[0][1]} is missing" in str(error)
+    assert error.details["result"]["thawed"] == 1 and _frozen(sim) == 0
