@@ -303,7 +303,7 @@ def test_a_reflinking_backup_keeps_the_freeze_for_the_reflinks_then_copies_the_r
     kept, second = _reflinking_backup(sim, [True, False])
     done = second()
     assert (kept["frozen"], kept["recorded"], kept["kept"], "thawed" in kept) == (1, 1, 1, False)
-    assert (done["held"], done["released"], done["thawed"]) == (1, 1, 1)
+    assert (done["frozen"], done["recorded"], done["held"], done["released"], done["thawed"]) == (1, 1, 1, 1, 1)
     assert sorted(done["copied"], key=lambda c: c["file"]) == sorted(
         ({"file": target, "bytes": 1 << 20} for _, target in COPIES), key=lambda c: c["file"])
     for source, target in COPIES:
@@ -319,5 +319,28 @@ def test_a_reflink_that_is_missing_fails_the_backup_and_still_thaws(sim):
     with pytest.raises(ScriptError) as caught:
         second()
     error = caught.value
-    assert error.details["step"] == "reflinked0" and f"the reflinked copy {COPIES[0][1]} is missing" in str(error)
-    assert error.details["result"]["thawed"] == 1 and _frozen(sim) == 0
+    assert str(error).startswith("copy and thaw failed at step 'reflinked0'")
+    assert f"the reflinked copy {COPIES[0][1]} is missing" in str(error)
+    assert {k: error.details["result"][k] for k in ("frozen", "recorded", "thawed")} == {
+        "frozen": 1, "recorded": 1, "thawed": 1}
+    assert _frozen(sim) == 0
+
+
+def test_a_freeze_that_ended_during_the_copies_fails_the_backup(sim, monkeypatch):
+    """The write daemon resumes while the files are copied (WDSuspendLimit reached, or someone
+    thawed: the simulator's copy wrapped to let that happen): the copies are not consistent."""
+    from iris_ops.errors import ScriptError
+    from iris_ops.script_builders.backup import FREEZE_EXPIRED
+    from iris_ops_sim.irissim.instance.classes import files
+
+    copy = files._copy_contents
+
+    def copy_while_the_freeze_ends(fin, fout):
+        copy(fin, fout)
+        sim.instance.thaw()
+
+    monkeypatch.setattr(files, "_copy_contents", copy_while_the_freeze_ends)
+    with pytest.raises(ScriptError) as caught:
+        sim.run(scripts.freeze_and_copy(STAGE, COPIES, freeze_timeout=0, freeze_limit=300))
+    assert caught.value.details["step"] == "held" and FREEZE_EXPIRED in str(caught.value)
+    assert caught.value.details["result"]["held"] == 0
