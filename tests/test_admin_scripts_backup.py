@@ -344,3 +344,12 @@ def test_a_freeze_that_ended_during_the_copies_fails_the_backup(sim, monkeypatch
         sim.run(scripts.freeze_and_copy(STAGE, COPIES, freeze_timeout=0, freeze_limit=300))
     assert caught.value.details["step"] == "held" and FREEZE_EXPIRED in str(caught.value)
     assert caught.value.details["result"]["held"] == 0
+
+
+def test_a_freeze_whose_record_cannot_be_written_is_thawed(sim):
+    from iris_ops.script_builders.freeze import FREEZE_RECORD
+
+    sim.put(MGR + FREEZE_RECORD + "/inside", b"")  # a directory where the record goes
+    error = fails(sim, scripts.freeze_and_copy(STAGE, COPIES, freeze_timeout=0, freeze_limit=300))
+    assert error.details["step"] == "record"
+    assert error.details["result"]["thawed"] == 1 and _frozen(sim) == 0
