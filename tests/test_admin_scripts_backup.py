@@ -82,6 +82,10 @@ def test_the_staging_directory_that_cannot_be_made_fails_first(sim):
     error = fails(sim, scripts.freeze_and_copy(STAGE, COPIES, freeze_timeout=0, freeze_limit=300))
     assert error.details["step"] == "stage" and f"cannot create staging directory {STAGE}" in str(error)
     assert _frozen(sim) == 0 and "frozen" not in error.details["result"]
+    # the reflinking backup's first part (it copies nothing) says it is the freeze
+    reflinking = fails(sim, scripts.freeze_and_copy(STAGE, COPIES, freeze_timeout=0, freeze_limit=300, reflink=True))
+    assert str(reflinking).startswith("freeze failed at step 'stage'")
+    assert str(error).startswith("freeze and copy failed at step 'stage'")
 
 
 def test_one_copy_directory_that_cannot_be_made_names_it(sim):
