@@ -251,7 +251,7 @@ def _hash_problem(op: "Operation", cache_dir: str, entry: Entry) -> str:
     except ValueError:
         raw = b""
     if len(raw) != 32:
-        return f"its file cannot be hashed: {done.get('error') or 'no digest came back'}"
+        return f"its file cannot be hashed: {done.get('hash_error') or 'no digest came back'}"
     digest = raw.hex()
     if str(done.get("changed")) == "1":
         return "its file changed while it was hashed"

@@ -36,6 +36,9 @@ _NUMBER = re.compile(r"^-?(0|[1-9][0-9]*)(\.[0-9]*[1-9])?$")
 
 #: Variables the script frame itself uses; steps must not assign them.
 RESERVED = frozenset({"tok", "err", "step", "n", "a", "r", "e", "sc"})
+#: Result keys the script frame itself writes last (Script.lines): a step's value under one of
+#: them would be overwritten unseen.
+RESERVED_KEYS = frozenset({"ok", "error", "step", "steps"})
 
 
 class Code(str):
@@ -268,6 +271,8 @@ def result(key: str, value: Value) -> Code:
     """Record ``key`` in the result object printed at the end."""
     if not _KEY.match(key):
         raise ValueError(f"invalid result key {key!r}")
+    if key in RESERVED_KEYS:
+        raise ValueError(f"result key {key!r} is the script frame's own")
     return _code(f"Do r.%Set({lit(key)},{_expr(value)})")
 
 

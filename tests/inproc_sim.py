@@ -32,6 +32,8 @@ class _Transport:
 
     def __init__(self, instance: Any) -> None:
         self.instance = instance
+        #: who the session runs as: the instance's owner (docker exec), or root (the local transport)
+        self.user = "irisowner"
 
     @hookimpl
     def run_objectscript(self, target, script, namespace, timeout):  # noqa: ARG002 - hook signature
@@ -44,7 +46,7 @@ class _Transport:
         out: list[bytes] = []
         stdin = io.BytesIO(script.encode("utf-8"))
         status = iris_main(self.instance, ["session", target.instance, "-U", namespace], stdin, out.append,
-                           job=os.getpid())
+                           user=self.user, job=os.getpid())
         return ExecResult(exit_code=status, stdout=b"".join(out))
 
 
@@ -58,7 +60,8 @@ class InProcessIris:
 
         self.instance = SimInstance.create(ContainerFS(root / "rootfs", root / "fsmeta.json"))
         pm = new_plugin_manager(load_entry_points=False)
-        pm.register(_Transport(self.instance))
+        self.transport = _Transport(self.instance)
+        pm.register(self.transport)
         self.runner = Runner(pm, Target(transport=TRANSPORT), timeout=30)
         self.mgr = self.instance.manager_directory()
 

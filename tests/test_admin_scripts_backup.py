@@ -37,6 +37,7 @@ def test_freeze_and_copy_copies_under_one_freeze_and_thaws(sim, monkeypatch):
         assert sim.host(target).read_bytes() == sim.host(source).read_bytes()
     assert (done["known"], done["ExternalFreezeTimeOut"], done["WDSuspendLimit"]) == (1, 1, 1)
     assert _frozen(sim) == 0
+    assert (done["recorded"], done["released"]) == (1, 1) and not sim.host(MGR + "iris-ops-freeze.json").exists()
 
 
 def test_a_failed_copy_still_thaws_and_names_the_file(sim):
@@ -81,6 +82,10 @@ def test_the_staging_directory_that_cannot_be_made_fails_first(sim):
     error = fails(sim, scripts.freeze_and_copy(STAGE, COPIES, freeze_timeout=0, freeze_limit=300))
     assert error.details["step"] == "stage" and f"cannot create staging directory {STAGE}" in str(error)
     assert _frozen(sim) == 0 and "frozen" not in error.details["result"]
+    # the reflinking backup's first part (it copies nothing) says it is the freeze
+    reflinking = fails(sim, scripts.freeze_and_copy(STAGE, COPIES, freeze_timeout=0, freeze_limit=300, reflink=True))
+    assert str(reflinking).startswith("freeze failed at step 'stage'")
+    assert str(error).startswith("freeze and copy failed at step 'stage'")
 
 
 def test_one_copy_directory_that_cannot_be_made_names_it(sim):
@@ -233,3 +238,122 @@ def test_an_unsafe_staging_directory_is_refused_by_name():
         with pytest.raises(UsageError) as caught:
             build()
         assert caught.value.message.startswith("unsafe staging directory '")
+
+
+def test_a_freeze_record_that_does_not_parse_is_nobody_s_and_stays(sim):
+    from iris_ops.script_builders.freeze import FREEZE_RECORD
+
+    sim.put(MGR + FREEZE_RECORD, b"{not json")
+    found = sim.run(scripts.release_freeze("tok-freeze-1"))
+    assert ("released" in found, found["foreign"], found["record"]) == (False, 1, "{not json")
+    assert sim.host(MGR + FREEZE_RECORD).read_bytes() == b"{not json"
+
+
+def test_a_freeze_whose_signature_cannot_be_read_goes_ahead(sim, monkeypatch):
+    """An instance that does not let the session read ExternalFreeze's FormalSpec (its
+    %Dictionary.CompiledMethod opens nothing here): the freeze is not refused for that, and
+    ``known`` 0 lets the caller say so."""
+    from iris_ops_sim.irissim.instance.classes.backup import DictionaryCompiledMethod
+
+    monkeypatch.setattr(DictionaryCompiledMethod, "_pct_OpenId", lambda self, proc, *args: "")
+    done = sim.run(scripts.freeze_and_copy(STAGE, COPIES, freeze_timeout=0, freeze_limit=300))
+    assert (done["known"], done["spec"], done["frozen"], done["thawed"]) == (0, "", 1, 1)
+    assert _frozen(sim) == 0
+
+
+def test_a_freeze_whose_record_another_backup_took_over_is_not_thawed_by_this_one(sim, monkeypatch):
+    """While the copies run, another process writes its own freeze record (the simulator's copy
+    wrapped to let it in): the record is not this backup's any more, so it neither removes it nor
+    thaws, and says whose it found."""
+    import json
+
+    from iris_ops.script_builders.freeze import FREEZE_RECORD
+    from iris_ops_sim.irissim.instance.classes import files
+
+    copy = files._copy_contents
+    theirs = json.dumps({"tool": "iris-ops", "token": "tok-someone-else"}).encode()
+
+    def copy_while_another_records(fin, fout):
+        sim.host(MGR + FREEZE_RECORD).write_bytes(theirs)
+        copy(fin, fout)
+
+    monkeypatch.setattr(files, "_copy_contents", copy_while_another_records)
+    done = sim.run(scripts.freeze_and_copy(STAGE, COPIES, freeze_timeout=0, freeze_limit=300))
+    assert (done["recorded"], done["foreign"], "released" in done, "thawed" in done) == (1, 1, False, False)
+    assert _frozen(sim) == 1 and sim.host(MGR + FREEZE_RECORD).read_bytes() == theirs
+
+
+def _reflinking_backup(sim, reflinked: list[bool], placed: bool = True):
+    """freeze_and_copy with reflink, then copy_and_thaw, in one session as the backup sends them;
+    the transport's reflinks (made between the two while the instance is frozen) are in place
+    beforehand here (unless not ``placed``), which the freeze does not touch.  The two results."""
+    import dataclasses
+
+    from iris_ops.script_builders.freeze import FreezeOwner
+
+    owner = FreezeOwner("tok-reflink-1", "host-a", 4242)
+    for (source, target), done in zip(COPIES, reflinked):
+        if done and placed:
+            sim.put(target, sim.host(source).read_bytes())
+    first = scripts.freeze_and_copy(STAGE, COPIES, freeze_timeout=0, freeze_limit=300, owner=owner, reflink=True)
+    second = scripts.copy_and_thaw(COPIES, reflinked, owner=owner)
+    out = sim.runner.execute(first.render(final=False) + second.render(), "%SYS")
+    # the session's exit status is the second script's: the first is read as if it had ended well
+    kept = sim.runner.parse(first, dataclasses.replace(out, exit_code=0))
+    return kept, lambda: sim.runner.parse(second, out)
+
+
+def test_a_reflinking_backup_keeps_the_freeze_for_the_reflinks_then_copies_the_rest_and_thaws(sim):
+    kept, second = _reflinking_backup(sim, [True, False])
+    done = second()
+    assert (kept["frozen"], kept["recorded"], kept["kept"], "thawed" in kept) == (1, 1, 1, False)
+    assert (done["frozen"], done["recorded"], done["held"], done["released"], done["thawed"]) == (1, 1, 1, 1, 1)
+    assert sorted(done["copied"], key=lambda c: c["file"]) == sorted(
+        ({"file": target, "bytes": 1 << 20} for _, target in COPIES), key=lambda c: c["file"])
+    for source, target in COPIES:
+        assert sim.host(target).read_bytes() == sim.host(source).read_bytes()
+    assert _frozen(sim) == 0 and not sim.host(MGR + "iris-ops-freeze.json").exists()
+
+
+def test_a_reflink_that_is_missing_fails_the_backup_and_still_thaws(sim):
+    from iris_ops.errors import ScriptError
+
+    kept, second = _reflinking_backup(sim, [True, False], placed=False)
+    assert kept["kept"] == 1
+    with pytest.raises(ScriptError) as caught:
+        second()
+    error = caught.value
+    assert str(error).startswith("copy and thaw failed at step 'reflinked0'")
+    assert f"the reflinked copy {COPIES[0][1]} is missing" in str(error)
+    assert {k: error.details["result"][k] for k in ("frozen", "recorded", "thawed")} == {
+        "frozen": 1, "recorded": 1, "thawed": 1}
+    assert _frozen(sim) == 0
+
+
+def test_a_freeze_that_ended_during_the_copies_fails_the_backup(sim, monkeypatch):
+    """The write daemon resumes while the files are copied (WDSuspendLimit reached, or someone
+    thawed: the simulator's copy wrapped to let that happen): the copies are not consistent."""
+    from iris_ops.errors import ScriptError
+    from iris_ops.script_builders.backup import FREEZE_EXPIRED
+    from iris_ops_sim.irissim.instance.classes import files
+
+    copy = files._copy_contents
+
+    def copy_while_the_freeze_ends(fin, fout):
+        copy(fin, fout)
+        sim.instance.thaw()
+
+    monkeypatch.setattr(files, "_copy_contents", copy_while_the_freeze_ends)
+    with pytest.raises(ScriptError) as caught:
+        sim.run(scripts.freeze_and_copy(STAGE, COPIES, freeze_timeout=0, freeze_limit=300))
+    assert caught.value.details["step"] == "held" and FREEZE_EXPIRED in str(caught.value)
+    assert caught.value.details["result"]["held"] == 0
+
+
+def test_a_freeze_whose_record_cannot_be_written_is_thawed(sim):
+    from iris_ops.script_builders.freeze import FREEZE_RECORD
+
+    sim.put(MGR + FREEZE_RECORD + "/inside", b"")  # a directory where the record goes
+    error = fails(sim, scripts.freeze_and_copy(STAGE, COPIES, freeze_timeout=0, freeze_limit=300))
+    assert error.details["step"] == "record"
+    assert error.details["result"]["thawed"] == 1 and _frozen(sim) == 0

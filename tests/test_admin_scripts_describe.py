@@ -411,3 +411,83 @@ def test_a_conformance_run_names_everything_from_one_token():
     assert scratch.serial_lock() == f'^IRISOPS.Conformance("{scratch.token}")'
     assert scratch.probe_lock("eof") == f'^IRISOPS.Probe("{scratch.token}","eof")'
     assert scripts.ConformanceScratch.new(MGR).token != scratch.token
+
+
+def _racing_get(sim, monkeypatch, victim: str, *, deleted: bool) -> None:
+    """Config.Namespaces.Get of ``victim`` meets another operation (the simulator's Get wrapped to
+    let it in): a delete-ns that removed the namespace since ListAll named it (``deleted``), or
+    else an error while the namespace is still there."""
+    from iris_ops_sim.irissim.instance.classes.config import ConfigNamespaces
+    from iris_ops_sim.irissim.objectscript.runtime import error_status
+
+    get = ConfigNamespaces.Get
+
+    def racing(self, proc, *args):
+        if str(args[0]).upper() == victim:
+            if not deleted:
+                return error_status(5001, f"Namespace {victim} could not be read")
+            with sim.instance.config() as cpf:
+                cpf["Namespaces"].pop(victim, None)
+        return get(self, proc, *args)
+
+    monkeypatch.setattr(ConfigNamespaces, "Get", racing)
+
+
+def test_a_namespace_deleted_while_the_namespaces_are_read_is_skipped(sim, monkeypatch):
+    _racing_get(sim, monkeypatch, "APP", deleted=True)
+    users = sim.run(scripts.database_users(None, [("APP_DATA", MGR + "app_data/")]))["users"]
+    assert users == {"APP_DATA": []}
+
+
+def test_a_namespace_that_cannot_be_read_fails_the_script(sim, monkeypatch):
+    _racing_get(sim, monkeypatch, "APP", deleted=False)
+    with pytest.raises(ScriptError) as caught:
+        sim.run(scripts.database_users(None, [("APP_DATA", MGR + "app_data/")]))
+    assert caught.value.details["step"] == "direct" and "Namespace APP could not be read" in str(caught.value)
+
+
+def _mapping_query_meets(sim, monkeypatch, victim: str, *, deleted: bool) -> None:
+    """The List query of ``victim``'s mappings meets another operation (the simulator's class
+    query wrapped to let it in): a delete-ns that removed the namespace since it was read
+    (``deleted``), or else a failure while the namespace is still there."""
+    from iris_ops_sim.irissim.instance.classes import sqlclasses
+    from iris_ops_sim.irissim.instance.classes.sqlclasses import StatementResult
+
+    execute = sqlclasses.run_class_query
+
+    def meeting(proc, class_name, query, params):
+        if class_name.startswith("Config.Map") and params and str(params[0]).upper() == victim:
+            if not deleted:
+                return StatementResult([], [], -400, f"Mappings of {victim} could not be listed")
+            with sim.instance.config() as cpf:
+                cpf["Namespaces"].pop(victim, None)
+        return execute(proc, class_name, query, params)
+
+    monkeypatch.setattr(sqlclasses, "run_class_query", meeting)
+
+
+def test_mappings_of_a_namespace_deleted_while_they_are_read_are_skipped(sim, monkeypatch):
+    _map(sim, "Globals", "APP", "Foo*", "USER")
+    _mapping_query_meets(sim, monkeypatch, "APP", deleted=True)
+    users = sim.run(scripts.database_users(None, [("USER", MGR + "user/")]))["users"]
+    assert users == {"USER": ["namespace USER (Globals)", "namespace USER (Routines)"]}
+
+
+def test_mappings_that_cannot_be_listed_fail_the_script(sim, monkeypatch):
+    _mapping_query_meets(sim, monkeypatch, "APP", deleted=False)
+    with pytest.raises(ScriptError) as caught:
+        sim.run(scripts.database_users(None, [("USER", MGR + "user/")]))
+    assert caught.value.details["step"] == "mapped" and "Mappings of APP could not be listed" in str(caught.value)
+
+
+def test_a_mapping_that_cannot_be_read_fails_the_script(sim, monkeypatch):
+    """Config.MapGlobals.Get fails for a mapping that is still there (the simulator's Get
+    wrapped to fail): only a mapping deleted since it was listed may be skipped."""
+    from iris_ops_sim.irissim.instance.classes.maps import ConfigMapGlobals
+    from iris_ops_sim.irissim.objectscript.runtime import error_status
+
+    _map(sim, "Globals", "APP", "Foo*", "USER")
+    monkeypatch.setattr(ConfigMapGlobals, "Get", lambda self, proc, *args: error_status(5001, "Mapping unreadable"))
+    with pytest.raises(ScriptError) as caught:
+        sim.run(scripts.database_users(None, [("USER", MGR + "user/")]))
+    assert caught.value.details["step"] == "mapped" and "Mapping unreadable" in str(caught.value)

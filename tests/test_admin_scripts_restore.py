@@ -250,6 +250,18 @@ def test_a_revoked_journal_stops_every_later_session_of_its_restore(sim):
     assert sim.run(unchecked)["ok"] == 1  # only the lock: a rollback's own session
 
 
+def test_a_journal_that_cannot_be_set_aside_fails_the_revoke_step(sim):
+    from iris_ops.objectscript import Script
+    from iris_ops.script_builders.restore import revoke_step
+
+    aside = MGR + "iris-ops-restore-APP.revoked.json"
+    sim.put(JOURNAL, b"{}")
+    sim.put(aside, b"left by an earlier revoke")  # Rename does not replace it
+    error = fails(sim, revoke_step(Script("%SYS", purpose="revoke"), JOURNAL, aside))
+    assert error.details["step"] == "revoke" and f"cannot rename {JOURNAL}" in str(error)
+    assert sim.host(JOURNAL).exists()
+
+
 def test_restore_facts_say_which_cached_files_may_be_served_and_which_journals_exist(sim):
     _, digest = _streamed_restore(sim, "T1", fill=True)
     size = len(sim.database_bytes())

@@ -177,6 +177,7 @@ def test_markers_are_assembled_at_run_time(sim):
     (lambda: o.kill(var("x"), var("tok")), "tok is reserved by the script frame"),
     (lambda: o.for_(var("step"), 1, 2), "step is reserved by the script frame"),
     (lambda: o.result("bad key", 1), "invalid result key 'bad key'"),
+    (lambda: o.result("error", ""), "result key 'error' is the script frame's own"),
     (lambda: Script("%SYS").step("bad step"), "invalid step name 'bad step'"),
     (lambda: o.global_ref("bad name"), "invalid global name 'bad name'"),
     (lambda: o.lock(var("x")), "lock names built here are global names (global_ref)"),

@@ -275,3 +275,20 @@ def test_row_counts_mount_the_staged_copies_read_write():
                                         [("IRISOPS-COUNT-1-0", "globals+routines", stage + "USER/", f"{MGR}user/")]).render()
     mounts = [line for line in text.splitlines() if "MountDatabase(" in line]
     assert mounts and all(f'MountDatabase("{stage}USER/")' in line for line in mounts), mounts
+
+
+def test_every_public_builder_name_is_loaded_from_its_module_on_first_use(monkeypatch):
+    """The package imports a builder module only when one of its names is first used (PEP 562);
+    then the name is the module's own, and kept."""
+    import importlib
+
+    from iris_ops.script_builders import _WHERE
+
+    for name, module in _WHERE.items():
+        monkeypatch.delitem(vars(script_builders), name, raising=False)  # not used yet in this process
+        value = getattr(script_builders, name)
+        assert value is getattr(importlib.import_module(f"iris_ops.script_builders.{module}"), name)
+        assert vars(script_builders)[name] is value
+    with pytest.raises(AttributeError) as caught:
+        script_builders.no_such_builder  # noqa: B018
+    assert str(caught.value) == "module 'iris_ops.script_builders' has no attribute 'no_such_builder'"

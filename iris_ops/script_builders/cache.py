@@ -277,7 +277,7 @@ def cache_hash(cache_dir: str, sha256: str) -> Script:
     """Read-only: the sha256 of ``<sha256>.DAT``, computed inside the instance
     (``SHAHashStream`` of a %Stream.FileBinary linked to it).  Result: ``sha256``, the digest's
     32 bytes in Base64 (``Base64Encode`` with no line breaks: older than ``ToHex``, whose case is
-    not documented); "" when it could not be hashed, then ``error`` says why; and ``changed`` (1
+    not documented); "" when it could not be hashed, then ``hash_error`` says why; and ``changed`` (1
     when the file's size, mtime or ctime moved while it was hashed)."""
     dat = _path(cache_dir, f"{sha256}.DAT")
     stream, digest, status, before = var("stm"), var("dig"), var("hsc"), var("was")
@@ -289,7 +289,7 @@ def cache_hash(cache_dir: str, sha256: str) -> Script:
     script = Script("%SYS", purpose=f"hash fixture cache entry {sha256[:16]}")
     script.step(
         "hash",
-        result("sha256", ""), result("error", ""), result("changed", 0),
+        result("sha256", ""), result("hash_error", ""), result("changed", 0),
         o.try_(
             set_(before, identity()),
             set_(stream, call("%Stream.FileBinary", "%New")),
@@ -300,7 +300,7 @@ def cache_hash(cache_dir: str, sha256: str) -> Script:
             o.kill(stream),
             result("sha256", o.system("Encryption.Base64Encode", digest, 1)),
             result("changed", op(identity(), "'=", before)),
-            catch=[result("error", method(var("ex"), "DisplayString"))],
+            catch=[result("hash_error", method(var("ex"), "DisplayString"))],
         ),
     )
     return script

@@ -103,6 +103,12 @@ def test_create_mount_dismount_delete(inst):
     assert call(inst, "SYS.Database", "%OpenId", d) == ""
 
 
+def test_an_empty_id_opens_no_database(inst):
+    """Not the manager directory, which NormalizeDirectory would make of ""."""
+    assert call(inst, "SYS.Database", "%OpenId", "/usr/irissys/mgr/") != ""
+    assert call(inst, "SYS.Database", "%OpenId", "") == ""
+
+
 def test_label_resource_missing_fails_the_mount(inst):
     d = "/usr/irissys/mgr/res/"
     call(inst, "%Library.File", "CreateDirectoryChain", d)

@@ -152,6 +152,14 @@ def test_if_elseif_else_blocks(run):
     assert run('If 1 Write "a" Write "b"') == "ab"
 
 
+def test_only_the_legacy_if_sets_test(run):
+    """RCOS_CIF_LEGACY: "The new version of IF does not use the $TEST special variable"."""
+    assert run('If 0 Write "x"') == "" and w(run, "$Test") == "0"
+    assert run('If 1 { Write "y" } Else { Write "n" }') == "y" and w(run, "$Test") == "0"
+    assert run('If 1 Write "z"') == "z" and w(run, "$Test") == "1"
+    assert run('If 0 { Write "y" }') == "" and w(run, "$Test") == "1"
+
+
 def test_for_while_and_quit(run):
     assert run("For i=1:1:5 { Write i }") == "12345"
     assert run("For i=5:-2:1 { Write i }") == "531"

@@ -95,12 +95,12 @@ class Interpreter(CommandRunner):
                 return
 
     def x_if(self, cmd: Cmd) -> None:
+        # [DOC RCOS_CIF_LEGACY] "The new version of IF does not use the $TEST special variable":
+        # the block-structured IF leaves $TEST as it was (only the legacy IF sets it).
         for conds, body in cmd.a["branches"]:
             if self.all_true(conds):
-                self.test = 1
                 self.block(body)
                 return
-        self.test = 0
         if cmd.a["else"] is not None:
             self.block(cmd.a["else"])
 

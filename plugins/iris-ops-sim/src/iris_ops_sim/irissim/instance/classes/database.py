@@ -140,6 +140,11 @@ class SysDatabase(SimClass):
         """%OpenId(id, concurrency=-1, ByRef sc) As %ObjectHandle (%Persistent): "" when absent."""
         args = list(args)
         inst = instance_of(proc)
+        if str(arg(args, 0, "")) == "":
+            # [DOC %Library.Persistent] an empty id is no object's: %OpenId opens nothing (it is
+            # not the current directory, which NormalizeDirectory would make of it)
+            set_ref(args, 2, error_status(E_GENERAL, "Cannot open a database with an empty id"))  # [UNV] text
+            return ""
         directory = self._dir(proc, arg(args, 0))
         if not isinstance(directory, str):
             set_ref(args, 2, directory)
