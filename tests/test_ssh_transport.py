@@ -428,3 +428,48 @@ def test_this_hosts_full_disk_is_its_own_error_not_the_connections(ssh_bed, tmp_
     assert done.returncode == 2, done.stderr
     assert "this host's disk is full" in error_of(done.stderr)["event"]
     assert not (tmp_path / "fx").exists()
+
+
+def _holding(path) -> list[int]:
+    """The processes with ``path`` open (the host's sshd and everything it started log there)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fds = os.listdir(f"/proc/{entry}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/{entry}/fd/{fd}").removesuffix(" (deleted)") == str(path):
+                    found.append(int(entry))
+                    break
+            except OSError:
+                continue
+    return found
+
+
+def test_stopping_a_host_ends_the_connections_it_was_still_negotiating(ssh_bed):
+    """A connection in its pre-authentication stage is a monitor and, below it, an unprivileged
+    `sshd: [net]` child: stopping the host ends both (the child of a monitor that died first was
+    given to init and stayed for good)."""
+    import socket
+
+    host = ssh_bed.bed.add_host()
+    log = host.home / "sshd.log"
+    client = socket.create_connection((host.address, host.port), timeout=10)
+    try:
+        assert client.recv(64).startswith(b"SSH-2.0-")  # the banner: the connection's processes run
+        client.sendall(b"SSH-2.0-iris-ops-test\r\n")
+        deadline = time.monotonic() + 10
+        while len(_holding(log)) < 3 and time.monotonic() < deadline:  # sshd, the monitor, [net]
+            time.sleep(0.05)
+        assert len(_holding(log)) >= 3
+        host.stop()
+        deadline = time.monotonic() + 10
+        while _holding(log) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _holding(log) == []
+    finally:
+        client.close()

@@ -183,7 +183,7 @@ class SshHost:
         proc, self.proc = self.proc, None
         if proc is None or proc.poll() is not None:
             return
-        children = _children(proc.pid)
+        children = _descendants(proc.pid)
         proc.terminate()
         try:
             proc.wait(5)
@@ -214,7 +214,7 @@ def stop_pid(pid: int | None, marker: str, wait: float = 5.0) -> bool:
     still runs ``marker`` (:func:`running`); SIGKILL after ``wait`` seconds.  Whether it ran."""
     if not running(pid, marker):
         return False
-    children = _children(pid)
+    children = _descendants(pid)
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + wait
     while running(pid, marker):
@@ -242,9 +242,11 @@ def _terminate(pids: list[int]) -> None:
             pass
 
 
-def _children(pid: int) -> list[int]:
-    """The pids whose parent is ``pid`` (sshd's per-connection processes)."""
-    found = []
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid``: sshd's per-connection monitors and, below them, their
+    unprivileged children (``sshd: [net]``), collected before any of them is stopped; a child
+    whose monitor dies first is given to init and would otherwise stay."""
+    parents: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -252,8 +254,12 @@ def _children(pid: int) -> list[int]:
             fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             continue
-        if int(fields[1]) == pid:
-            found.append(int(entry))
+        parents.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = [], list(parents.get(pid, []))
+    while todo:
+        child = todo.pop()
+        found.append(child)
+        todo.extend(parents.get(child, []))
     return found
 
 
