@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 
 import pytest
@@ -29,6 +30,13 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     at its end, never in the home directory of whoever runs the tests."""
     if os.environ.get(_RUN_CACHE_ENV):
         return
+    # Started in the background by a shell without job control (`bash .ci/run &`), this process
+    # and everything it starts would ignore SIGINT and SIGQUIT (POSIX), and the tests that press
+    # Ctrl-C on a process they start would wait in vain.  Their defaults, for the workers too.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if signal.getsignal(signal.SIGQUIT) is signal.SIG_IGN:
+        signal.signal(signal.SIGQUIT, signal.SIG_DFL)
     path = tempfile.mkdtemp(prefix="iris-ops-test-cache-")
     os.environ["XDG_CACHE_HOME"] = os.environ[_RUN_CACHE_ENV] = path
     _made.append(path)
