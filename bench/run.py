@@ -93,8 +93,11 @@ class Bench:
         self.sc = sc
         self.api = docker_exec.connect(eng.url, timeout=600)
         # Every figure goes through the engine (IRIS_OPS_HOST_READ=0) unless it says otherwise.
+        # The per-user record of checked fixture files (iris_ops.checked) lives in the work
+        # directory, so that a run leaves nothing in the home directory.
         self.env = dict(os.environ, **sc.env, IRIS_OPS_LOG_LEVEL="debug", IRIS_OPS_LOG_FORMAT="json",
-                        IRIS_OPS_HOST_READ="0", PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+                        IRIS_OPS_HOST_READ="0", PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+                        XDG_CACHE_HOME=str(work / "cache"))
         self.env.pop("IRIS_OPS_FIXTURES_DIR", None)
         self.work = work
         self.raw: dict[str, object] = {}
