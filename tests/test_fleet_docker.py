@@ -1,6 +1,8 @@
 """Issue 25 (core): a task on many targets, end to end.  The targets are simulated IRIS
 containers on the local engine (transport docker), named in a project file; ``iris-ops`` runs as
-the user runs it, a process that starts a process per target.
+the user runs it, a process that starts a process per target.  Every target succeeding and
+Ctrl-C on three targets are tests/test_sim_fleet.py's cases, over SSH (the fan-out is the same
+whatever the transport).
 
 One set of three instances serves the module (suite time): every case leaves them thawed,
 running and without staging copies."""
@@ -10,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -114,43 +115,6 @@ def test_a_stopped_container_fails_on_its_own_and_the_others_complete(fleet, tmp
     assert not (out / "b").exists()
     said = [e for e in _events(proc) if e.get("target") == "b" and e["level"] == "error"]
     assert said and said[0]["exit_code"] == 6 and "docker start" in said[0]["fix"]
-
-
-def test_ctrl_c_during_a_three_target_backup_cleans_up_on_every_target(fleet, tmp_path):
-    """Each instance is held inside its frozen copy; then SIGINT reaches the run's process group,
-    as Ctrl-C in a terminal does.  Each target gets it once: from the parent, which waits."""
-    out = tmp_path / "fx"
-    instances = [sc.instance for sc in fleet.containers.values()]
-    for instance in instances:
-        instance.arm_stop("%Library.File.CopyFile")
-    proc = subprocess.Popen(fleet.command("backup", "--ns", "USER", "--out", out, "--all-targets"), cwd=fleet.root,
-                            env=fleet.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
-    try:
-        for instance in instances:  # all three at once: the targets run in parallel
-            instance.wait_stop(90)
-            assert instance.is_frozen()
-        os.killpg(proc.pid, signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-        for instance in instances:
-            instance.release_stop()
-    assert proc.returncode == 130, stderr
-    assert "iris-ops: interrupted; cleanup ran." in stderr
-    assert "received during cleanup" not in stderr  # no target was signalled twice
-    rows = _rows(stdout)
-    assert {name: row[1:3] for name, row in rows.items()} == {name: ["interrupted", "130"] for name in NAMES}
-    interrupted = {e["target"] for e in _events(subprocess.CompletedProcess([], 0, "", stderr))
-                   if e["event"] == "interrupted; cleanup ran."}
-    assert interrupted == set(NAMES)
-    for sc in fleet.containers.values():
-        _clean(sc)
-    assert not out.exists() or list(out.iterdir()) == [], list(out.iterdir())
-    for instance in instances:
-        instance.clear_stops()
 
 
 def test_targets_check_reports_each_target_and_the_worst_exit_code(fleet):

@@ -214,6 +214,8 @@ def test_ctrl_c_during_a_three_host_backup_leaves_every_host_thawed_and_clean(fl
             proc.communicate()
         fleet.each(lambda name: instances[name].release_stop())
     assert proc.returncode == 130, stderr
+    assert "iris-ops: interrupted; cleanup ran." in stderr
+    assert "received during cleanup" not in stderr  # each target got the signal once: from the parent
     rows = _rows(stdout)
     assert {name: row.split()[1:3] for name, row in rows.items()} == {name: ["interrupted", "130"] for name in NAMES}
     listings = fleet.each(lambda name: instances[name].listing())
