@@ -18,8 +18,8 @@ import pytest
 from reliability.conftest import comparable, leftovers_in
 
 RECORD = "/usr/irissys/mgr/iris-ops-freeze.json"
-#: The frozen copy's step waits 3 s first (``slow``): the test finds the freeze while it holds.
-SLOW_COPY = "slow@##class(%Library.File).CopyFile("
+#: The frozen step: its session holds at this call (a stop point) until the test has stopped it.
+COPY_CALL = "%Library.File.CopyFile"
 THAW = '##Class(Backup.General).ExternalThaw()'
 
 
@@ -53,16 +53,29 @@ def _frozen_backup(sc, tmp_path):
 
 
 def _frozen_backup_with(sc, tmp_path, **env):
-    proc = _popen(sc, tmp_path, "backup", "--ns", "USER", "--out", tmp_path / "fx", fault=SLOW_COPY, **env)
-    deadline = time.monotonic() + 60
-    while (record := _record(sc)) is None:
-        assert proc.poll() is None, f"the backup ended before it froze: {proc.communicate()}"
-        assert time.monotonic() < deadline, "never saw the freeze record"
-        time.sleep(0.05)
-    code, _, err = sc.exec(["kill", "-STOP", str(record["job"])])
-    assert code == 0, err
-    assert sc.instance.is_frozen()
-    assert record["pid"] == proc.pid and record["operation"] == "backup"
+    """The session is held at the frozen copy (a stop point, so it holds no lock of the instance's
+    own) and stopped there with SIGSTOP; then the hold is released, so the session goes on with
+    the copy once it is continued.  Stopping it on sight of the record instead raced the lines
+    between the record and the copy."""
+    sc.instance.arm_stop(COPY_CALL)
+    proc = _popen(sc, tmp_path, "backup", "--ns", "USER", "--out", tmp_path / "fx", **env)
+    job = None
+    try:
+        job = sc.instance.wait_stop(60)
+        code, _, err = sc.exec(["kill", "-STOP", str(job)], user="root")
+        assert code == 0, err
+        sc.instance.release_stop()
+        record = _record(sc)
+        assert record is not None, "the freeze record was not written before the frozen copy"
+        assert sc.instance.is_frozen()
+        assert record["pid"] == proc.pid and record["operation"] == "backup" and record["job"] == job
+    except BaseException:
+        if job is not None:
+            sc.exec(["kill", "-9", str(job)], user="root")
+        sc.instance.clear_stops()
+        proc.kill()
+        proc.communicate()
+        raise
     return proc, record
 
 
