@@ -28,7 +28,7 @@ from iris_ops.errors import ConfigError, InternalError, IrisOpsError, repair
 __all__ = [
     "BUILTIN_PLUGINS", "PluginError", "BrokenPlugin", "PluginManager", "disable_fix",
     "new_plugin_manager", "EntryPoint", "entry_point_names", "entry_points", "report_problems",
-    "get_plugin_manager", "plugin_defaults", "warn_once", "plugin_distribution",
+    "get_plugin_manager", "plugin_defaults", "state_kinds", "warn_once", "plugin_distribution",
 ]
 
 #: Built-in plugins, registered exactly like installed ones (last registered runs first).
@@ -318,3 +318,30 @@ def plugin_distribution(pm: pluggy.PluginManager, plugin: object) -> tuple[str, 
     from iris_ops import __version__
 
     return "iris-ops", __version__
+
+
+def state_kinds(pm: PluginManager | None = None) -> tuple:
+    """The kinds of the desired state: iris-ops' own, then every plugin's (the ``state_kinds``
+    hook, in registration order).  Exit 1 when a plugin's kind is no
+    :class:`iris_ops.state.kinds.Kind` or takes a name another kind has, naming the plugin."""
+    from iris_ops.state.kinds import CORE_KINDS, Kind
+
+    pm = pm or get_plugin_manager()
+    kinds = list(CORE_KINDS)
+    owner = {kind.name: "iris-ops" for kind in kinds}
+    for impl in reversed(pm.hook.state_kinds.get_hookimpls()):  # pluggy lists the last registered first
+        try:
+            given = impl.function() or ()
+        except Exception as exc:  # noqa: BLE001 - a broken plugin, named
+            raise PluginError(f"plugin {impl.plugin_name} failed in hook state_kinds: {type(exc).__name__}: {exc}",
+                              fix=disable_fix(impl.plugin_name)) from exc
+        for kind in given:
+            if not isinstance(kind, Kind):
+                raise PluginError(f"plugin {impl.plugin_name}: state_kinds returned {kind!r}, not an "
+                                  "iris_ops.state.kinds.Kind", fix=disable_fix(impl.plugin_name))
+            if kind.name in owner:
+                raise PluginError(f"plugin {impl.plugin_name}: the state kind {kind.name!r} exists already "
+                                  f"(from {owner[kind.name]})", fix=disable_fix(impl.plugin_name))
+            owner[kind.name] = impl.plugin_name
+            kinds.append(kind)
+    return tuple(kinds)

@@ -9,11 +9,11 @@ Hooks are always called with keyword arguments; an implementation may accept any
 the parameters documented below.
 
 One module per phase, in the order they come into play: :mod:`.startup`, :mod:`.transports`,
-:mod:`.operations`, :mod:`.doctor` and :mod:`.simulator`.  This package holds them all, so
+:mod:`.operations`, :mod:`.state`, :mod:`.doctor` and :mod:`.simulator`.  This package holds them all, so
 ``pm.add_hookspecs(iris_ops.hookspecs)`` registers every one.
 """
 
-from iris_ops.hookspecs import doctor, operations, simulator, startup, transports
+from iris_ops.hookspecs import doctor, operations, simulator, startup, state, transports
 from iris_ops.hookspecs.startup import config_defaults, register_tasks
 from iris_ops.hookspecs.transports import (
     run_objectscript,
@@ -36,16 +36,17 @@ from iris_ops.hookspecs.operations import (
     validate,
 )
 from iris_ops.hookspecs.doctor import doctor_findings
+from iris_ops.hookspecs.state import state_kinds
 from iris_ops.hookspecs.simulator import start_simulated_instance
 from iris_ops.hookspecs.marker import hookspec
 
 #: the modules, in the order of the phases (docs/hooks.md follows it)
-PHASES = (startup, transports, operations, doctor, simulator)
+PHASES = (startup, transports, operations, state, doctor, simulator)
 
 __all__ = [
     "PHASES", "hookspec", "config_defaults", "register_tasks", "run_objectscript",
     "exec_argument_call", "open_session", "read_file", "write_file", "remove_path",
     "list_directory", "reflink_files", "probe_reflink", "pre_backup", "post_backup", "pre_restore",
-    "post_restore", "pre_delete", "post_delete", "validate", "doctor_findings",
+    "post_restore", "pre_delete", "post_delete", "validate", "state_kinds", "doctor_findings",
     "start_simulated_instance",
 ]

@@ -16,19 +16,20 @@ from iris_ops.task import task
 __all__ = ["plan", "register_tasks", "desired_state"]
 
 
-def desired_state(state: str, cpf: str, start: Path | None = None):
+def desired_state(state: str, cpf: str, kinds: tuple, start: Path | None = None):
     """The desired state the flags name: ``--state FILE``, ``--cpf FILE``, or the project file's
-    ``[state]``.  Exit 2 when none, or both flags, are given."""
+    ``[state]``, read with ``kinds`` (:func:`iris_ops.manager.state_kinds`).  Exit 2 when none,
+    or both flags, are given."""
     from iris_ops.state import read_cpf, read_project_state, read_state_file
 
     if state and cpf:
         raise UsageError("--state and --cpf cannot be combined: a plan reads one desired state",
                          fix="Give one of them.")
     if state:
-        return read_state_file(Path(state))
+        return read_state_file(Path(state), kinds)
     if cpf:
-        return read_cpf(Path(cpf))
-    found = read_project_state(start)
+        return read_cpf(Path(cpf), kinds)
+    found = read_project_state(start, kinds)
     if found is None:
         raise UsageError("no desired state: give --state FILE or --cpf FILE, or add a [state] table to iris-ops.toml",
                          fix="docs/STATE.md describes the file, e.g. [state.databases.APP_DATA] with "
@@ -53,18 +54,20 @@ def plan(c, state="", cpf="", json_=False, **target):
         iris-ops plan --cpf merge.cpf
         iris-ops plan --state state.toml --json
     """
+    from iris_ops.manager import state_kinds
     from iris_ops.operations.context import operation_from_flags
     from iris_ops.state import plan as planning
 
-    desired = desired_state(state, cpf)
+    kinds = state_kinds()
+    desired = desired_state(state, cpf, kinds)
     op = operation_from_flags("plan", target)
     with op.bound(source=desired.source):
-        result = op.runner.run(planning.read_script(desired))
-    steps = planning.compare(desired, result)
+        result = op.runner.run(planning.read_script(desired, kinds))
+    steps = planning.compare(desired, result, kinds)
     _fixtures_exist(steps, op.settings)
     if json_:
         return {"source": desired.source, **planning.as_data(steps)}
-    for line in planning.lines(steps):
+    for line in planning.lines(steps, kinds):
         op.emit(line)
     return None
 

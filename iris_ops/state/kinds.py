@@ -12,8 +12,8 @@ class reference spells it (docs/STATE.md lists the sources).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
 
 from iris_ops import names
 from iris_ops.errors import UsageError
@@ -21,8 +21,22 @@ from iris_ops.objectscript import Code
 from iris_ops.script_builders import state as readers
 from iris_ops.state.model import DesiredState, Field, Origin, Problems, Schema, StateObject
 
-__all__ = ["Kind", "CORE_KINDS", "kind_named", "assemble", "permission", "grants", "text", "size_mb",
+__all__ = ["ChangeContext", "Kind", "CORE_KINDS", "kind_named", "assemble", "permission", "grants", "text", "size_mb",
            "database_directory", "flag", "role_list", "iris_permission"]
+
+
+@dataclass
+class ChangeContext:
+    """What a change builder may use besides the object: the instance's manager directory, the
+    operation (its runner, settings and log: to put a file in the instance before the session),
+    and ``on_end``, callables run after the session whatever happened (newest first)."""
+
+    manager_directory: str
+    operation: Any = None
+    ends: list[Callable[[], object]] = field(default_factory=list)
+
+    def on_end(self, action: Callable[[], object]) -> None:
+        self.ends.append(action)
 
 
 @dataclass(frozen=True)
@@ -39,6 +53,29 @@ class Kind:
     reader: Callable[[list[tuple[str, ...]]], list[list[Code]]]
     cpf_noun: str = ""
     caseless_key: tuple[str, ...] = ()
+    #: ``apply``'s change builders, each returning the statements of one script step (run in
+    #: %SYS; a failure is a thrown error or a failing ``check_status``).  None where apply cannot
+    #: make that change: a plan that needs it is refused before anything changes (exit 2).
+    #:
+    #: * ``create(key, fields, ctx)``: make the object.  ``fields`` holds every field the state
+    #:   gives, key fields included, each value as the instance holds it (``Field.in_instance``:
+    #:   a database directory is absolute).
+    #: * ``modify(key, fields, ctx)``: set those fields (field name -> value) of the existing
+    #:   object and leave the others.  A change's undo is ``modify`` with the old values the plan
+    #:   read (``Field.from_iris``'d).
+    #: * ``remove(key, ctx)``: remove the object when it exists, and do nothing when it does not
+    #:   (the undo of a create, and ``--prune``).
+    #:
+    #: ``ctx`` is a :class:`ChangeContext`.  A builder runs before the session does: one that
+    #: must put something in the instance first (a password, see the security plugin) does it
+    #: through ``ctx.operation`` and registers its removal with ``ctx.on_end``.
+    create: "Callable[[tuple[str, ...], Mapping[str, Any], ChangeContext], list[Code]] | None" = None
+    modify: "Callable[[tuple[str, ...], Mapping[str, Any], ChangeContext], list[Code]] | None" = None
+    remove: "Callable[[tuple[str, ...], ChangeContext], list[Code]] | None" = None
+    #: Fields whose change cannot be undone (a database's size: IRIS does not shrink a database;
+    #: a password: the old one cannot be read).  Apply makes those changes after every other one
+    #: of the session, and a rollback leaves them.
+    one_way: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -331,3 +368,4 @@ CORE_KINDS: tuple[Kind, ...] = (RESOURCES, ROLES, DATABASES, NAMESPACES, GLOBAL_
 
 def kind_named(name: str, kinds: tuple[Kind, ...] = CORE_KINDS) -> Kind | None:
     return next((kind for kind in kinds if kind.name == name), None)
+
