@@ -66,7 +66,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LOCK_GLOBAL", "HOLDER_GLOBAL", "LOCK_NAMESPACE", "CLOSE_WAIT", "RECORD_POLLS", "RECORD_POLL_SECONDS",
-    "Holder", "parse_holder", "FREEZE", "LockScript", "holding", "READ_TIMEOUT", "KEEPALIVE", "KEEPALIVE_EVERY",
+    "Holder", "parse_holder", "FREEZE", "STATE", "LockScript", "holding", "READ_TIMEOUT", "KEEPALIVE", "KEEPALIVE_EVERY",
     "Keepalive", "end_session",
 ]
 
@@ -127,6 +127,9 @@ def parse_holder(name: str) -> Holder | None:
 #: The key of the instance-wide lock a freezing backup also takes: the freeze is the whole
 #: instance's, and a second ExternalFreeze fails.  ``*`` is in no namespace name.
 FREEZE = "*freeze"
+#: ``apply`` takes it besides each namespace it changes: two applies never overlap, whatever
+#: objects their states name (resources and roles belong to no namespace).
+STATE = "*state"
 
 
 class LockScript:
@@ -187,7 +190,7 @@ class LockScript:
 
 
 def _what(key: str) -> str:
-    return "the instance's freeze" if key == FREEZE else f"namespace {key}"
+    return {FREEZE: "the instance's freeze", STATE: "the instance's desired state"}.get(key, f"namespace {key}")
 
 
 def _clock() -> float:
@@ -246,7 +249,8 @@ class Keepalive:
 
 
 @contextlib.contextmanager
-def holding(op: "Operation", namespace: str, *, wait: float, freeze: bool = False) -> Iterator[None]:
+def holding(op: "Operation", namespace: str, *, wait: float, freeze: bool = False,
+            also: tuple[str, ...] = ()) -> Iterator[None]:
     """Hold ``namespace``'s lock (and, with ``freeze``, the instance-wide one a freezing backup
     needs) from the operation's first contact with the instance to the end of the block.
 
@@ -255,7 +259,8 @@ def holding(op: "Operation", namespace: str, *, wait: float, freeze: bool = Fals
     prints the script and takes nothing.  Raises :class:`ConflictError` (exit 3) naming the
     holder when ``wait`` seconds pass first; every later contact raises it again, so no cleanup
     path can touch what another operation holds."""
-    script = LockScript((namespace, FREEZE) if freeze else (namespace,), op.name, wait)
+    keys = ((namespace, FREEZE) if freeze else (namespace,)) + tuple(k for k in also if k != namespace)
+    script = LockScript(keys, op.name, wait)
     if op.dry_run:
         op.runner.show(script)
         yield

@@ -46,6 +46,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "iris_ops.operations.cache_tasks",
     "iris_ops.operations.conformance",
     "iris_ops.operations.plan",
+    "iris_ops.operations.apply",
     "iris_ops.operations.targets",
 )
 

@@ -49,6 +49,38 @@ class _Transport:
                            user=self.user, job=os.getpid())
         return ExecResult(exit_code=status, stdout=b"".join(out))
 
+    # Files as the docker transport moves them: written as the instance's owner, read whole.
+    @hookimpl
+    def write_file(self, target, src, size, path, timeout):  # noqa: ARG002 - hook signature
+        if target.transport != TRANSPORT:
+            return None
+        import hashlib
+
+        from iris_ops.transports.base import FileDigest
+        from iris_ops_sim.irissim.instance.state import IRISOWNER
+
+        data = src.read(size)
+        self.instance._mkdirs(path.rsplit("/", 1)[0] + "/", owner=IRISOWNER, mode=0o775)
+        self.instance.fs.host_path(path).write_bytes(data)
+        self.instance.fs.created(path, *IRISOWNER)
+        return FileDigest(len(data), hashlib.sha256(data).hexdigest())
+
+    @hookimpl
+    def read_file(self, target, path, dest, timeout):  # noqa: ARG002 - hook signature
+        if target.transport != TRANSPORT:
+            return None
+        import hashlib
+
+        from iris_ops.errors import InstanceError
+        from iris_ops.transports.base import FileDigest
+
+        try:
+            data = self.instance.fs.host_path(path).read_bytes()
+        except FileNotFoundError:
+            raise InstanceError(f"{path} does not exist in the instance") from None
+        dest.write(data)
+        return FileDigest(len(data), hashlib.sha256(data).hexdigest())
+
 
 class InProcessIris:
     """A fresh simulated instance (namespaces %SYS, USER and APP, databases under
@@ -62,8 +94,33 @@ class InProcessIris:
         pm = new_plugin_manager(load_entry_points=False)
         self.transport = _Transport(self.instance)
         pm.register(self.transport)
+        self.pm = pm
         self.runner = Runner(pm, Target(transport=TRANSPORT), timeout=30)
         self.mgr = self.instance.manager_directory()
+
+    def operation(self, name: str, root: Path, **environ: str):
+        """A real :class:`~iris_ops.operation.Operation` aimed at this instance (settings from
+        ``environ``, ``IRIS_OPS_<SETTING>`` as a user sets them; no project file above ``root``)."""
+        from iris_ops import config
+        from iris_ops.operation import Operation
+
+        settings = config.load(environ={"IRIS_OPS_TRANSPORT": TRANSPORT, **environ}, start=root)
+        return Operation(name, settings, self.pm)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything the instance holds, to compare before and after: its runtime state
+        (configuration, mounts, security) and every file under its install directory with its
+        size (a database's bytes are its size here: apply never writes data)."""
+        import json as _json
+
+        with self.instance.locked() as state:
+            held = _json.loads(_json.dumps(state))
+        for role in held.get("security", {}).get("roles", {}).values():
+            role.setdefault("Resources", "")  # the simulator writes an absent list as "" when it edits one
+        root = self.host("/usr/irissys/")
+        files = sorted((str(p.relative_to(root)), p.stat().st_size if p.is_file() else -1) for p in root.rglob("*")
+                       if ".sim" not in p.parts)
+        return {"state": held, "config": self.config(), "files": files}
 
     def run(self, script: Script) -> dict[str, Any]:
         """The script's result object; :class:`~iris_ops.errors.ScriptError` when it failed."""

@@ -13,7 +13,7 @@ from iris_ops import hookimpl
 from iris_ops.errors import UsageError
 from iris_ops.task import task
 
-__all__ = ["plan", "register_tasks", "desired_state"]
+__all__ = ["plan", "register_tasks", "desired_state", "fixtures_exist"]
 
 
 def desired_state(state: str, cpf: str, kinds: tuple, start: Path | None = None):
@@ -64,7 +64,7 @@ def plan(c, state="", cpf="", json_=False, **target):
     with op.bound(source=desired.source):
         result = op.runner.run(planning.read_script(desired, kinds))
     steps = planning.compare(desired, result, kinds)
-    _fixtures_exist(steps, op.settings)
+    fixtures_exist(steps, op.settings)
     if json_:
         return {"source": desired.source, **planning.as_data(steps)}
     for line in planning.lines(steps, kinds):
@@ -72,7 +72,7 @@ def plan(c, state="", cpf="", json_=False, **target):
     return None
 
 
-def _fixtures_exist(steps, settings) -> None:
+def fixtures_exist(steps, settings) -> None:
     """A namespace to create from a fixture needs that fixture: a plan naming one that is not
     there cannot be carried out (exit 2, naming each)."""
     from iris_ops import fixtures_dir

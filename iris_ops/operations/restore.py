@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from iris_ops.operations.restore_journal import UndoLog
     from iris_ops.script_builders.restore import Guard
 
-__all__ = ["plan", "check_targets", "restore_databases", "run_restore", "restore", "register_tasks"]
+__all__ = ["plan", "check_targets", "restore_databases", "run_restore", "restore", "register_tasks", "rollback_incomplete"]
 
 
 def plan(op: "Operation", loaded: "Fixture", namespace: str) -> list["PlannedDatabase"]:
@@ -215,12 +215,12 @@ def run_restore(op: "Operation", src: Path, namespace: str, *, force: bool, veri
     except BaseException as exc:
         failed = undo.replay()  # and removes the journal unless something could not be undone
         if failed:
-            _rollback_incomplete(exc, failed)
+            rollback_incomplete(exc, failed)
         raise
     return tables, planned
 
 
-def _rollback_incomplete(exc: BaseException, failed: list[str]) -> None:
+def rollback_incomplete(exc: BaseException, failed: list[str]) -> None:
     """Say that the rollback did not finish, in the error the user sees (a signal's included)."""
     what = "rollback incomplete: " + "; ".join(failed)
     if isinstance(exc, IrisOpsError):

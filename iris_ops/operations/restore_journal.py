@@ -132,9 +132,11 @@ class UndoLog:
     the journal stays unless all of them succeeded.  If a session of the restore still runs when
     the wait ends, nothing is undone: ``doctor --fix`` does it once that session has ended."""
 
-    def __init__(self, op: "Operation", journal: Journal | None = None) -> None:
+    def __init__(self, op: "Operation", journal: Journal | None = None, *, name: str = "restore") -> None:
         self.op = op
         self.journal = journal
+        #: Whose undo this is, in its script's purpose and its log events (``restore.rollback``).
+        self.name = name
         self.actions: list[tuple[str, "Script", Callable[[], object] | None]] = []
 
     def add(self, what: str, script: "Script", fallback: Callable[[], object] | None = None) -> None:
@@ -174,7 +176,7 @@ class UndoLog:
         if not self.actions and self.journal is None:
             return []
         journal = self.journal
-        whole = Script("%SYS", purpose="roll back the restore")
+        whole = Script("%SYS", purpose=f"roll back the {self.name}")
         if journal is not None:
             guard_step(whole, journal.guard(), check_journal=False)
             revoke_step(whole, journal.path, journal.at(ROLLING_BACK))
@@ -187,10 +189,10 @@ class UndoLog:
         except Exception as exc:  # undo one by one: each tolerates what is already undone
             if journal is not None and _failed_at(exc, "guard"):
                 return [f"nothing was undone: {exc}; `iris-ops doctor --fix` rolls it back once that session has ended"]
-            self.op.log.warning("restore.rollback_retry", error=str(exc), note="undoing each change on its own")
+            self.op.log.warning(f"{self.name}.rollback_retry", error=str(exc), note="undoing each change on its own")
         else:
             for what, _, _ in reversed(self.actions):
-                self.op.log.info("restore.rollback", undone=what)
+                self.op.log.info(f"{self.name}.rollback", undone=what)
             return []
         if journal is not None:
             try:
@@ -201,10 +203,10 @@ class UndoLog:
         for what, script, fallback in reversed(self.actions):
             try:
                 fallback() if fallback is not None else self.op.runner.run(script)
-                self.op.log.info("restore.rollback", undone=what)
+                self.op.log.info(f"{self.name}.rollback", undone=what)
             except BaseException as exc:  # keep undoing the rest
                 failed.append(f"{what}: {exc}")
-                self.op.log.error("restore.rollback_failed", undo=what, error=str(exc))
+                self.op.log.error(f"{self.name}.rollback_failed", undo=what, error=str(exc))
         if not failed and journal is not None:
             remove_journal(journal, ROLLING_BACK)
         return failed

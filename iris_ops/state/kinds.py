@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from iris_ops import names
-from iris_ops.errors import UsageError
+from iris_ops.errors import ConflictError, UsageError
 from iris_ops.objectscript import Code
 from iris_ops.script_builders import state as readers
+from iris_ops.script_builders import state_changes as changes
 from iris_ops.state.model import DesiredState, Field, Origin, Problems, Schema, StateObject
 
 __all__ = ["ChangeContext", "Kind", "CORE_KINDS", "kind_named", "assemble", "permission", "grants", "text", "size_mb",
@@ -63,15 +64,17 @@ class Kind:
     #: * ``modify(key, fields, ctx)``: set those fields (field name -> value) of the existing
     #:   object and leave the others.  A change's undo is ``modify`` with the old values the plan
     #:   read (``Field.from_iris``'d).
-    #: * ``remove(key, ctx)``: remove the object when it exists, and do nothing when it does not
-    #:   (the undo of a create, and ``--prune``).
+    #: * ``remove(key, fields, ctx)``: remove the object when it exists, and do nothing when it
+    #:   does not (the undo of a create, and ``--prune``).  ``fields``: what apply knows of it (the
+    #:   create's fields, or what the plan read), for a kind whose removal needs more than its
+    #:   key (a database's directory).
     #:
     #: ``ctx`` is a :class:`ChangeContext`.  A builder runs before the session does: one that
     #: must put something in the instance first (a password, see the security plugin) does it
     #: through ``ctx.operation`` and registers its removal with ``ctx.on_end``.
     create: "Callable[[tuple[str, ...], Mapping[str, Any], ChangeContext], list[Code]] | None" = None
     modify: "Callable[[tuple[str, ...], Mapping[str, Any], ChangeContext], list[Code]] | None" = None
-    remove: "Callable[[tuple[str, ...], ChangeContext], list[Code]] | None" = None
+    remove: "Callable[[tuple[str, ...], Mapping[str, Any], ChangeContext], list[Code]] | None" = None
     #: Fields whose change cannot be undone (a database's size: IRIS does not shrink a database;
     #: a password: the old one cannot be read).  Apply makes those changes after every other one
     #: of the session, and a rollback leaves them.
@@ -286,6 +289,23 @@ def _same_roles(wanted: list[str], current: Any) -> bool:
 
 # --- the core kinds -------------------------------------------------------------------------------
 
+
+def _required_directory(name: str, fields: Mapping[str, Any]) -> str:
+    """A database to create needs its directory (as ``CreateDatabase`` of a merge file does)."""
+    if not fields.get("directory"):
+        raise UsageError(f"database {name} is to be created, and the state gives no directory for it",
+                         fix=f"Add directory = \"...\" to [state.databases.{name}] (relative to the manager directory).")
+    return fields["directory"]
+
+
+def _movable(name: str, fields: Mapping[str, Any]) -> Mapping[str, Any]:
+    """apply changes a database's size and resource; it does not move one to another directory."""
+    if "directory" in fields:
+        raise ConflictError(f"database {name} is in another directory than the state gives: apply does not move "
+                               "a database", fix="Give the directory it has, or move it yourself (dismount, move "
+                               "the file, Config.Databases.Modify) and apply again.")
+    return fields
+
 DATABASES = Kind(Schema(
     kind="databases", title="database", key=("name",),
     fields=(
@@ -299,7 +319,11 @@ DATABASES = Kind(Schema(
         Field("resource", "ResourceName", str, names.resource, "the resource in its label",
               same=_caseless),
     ),
-), reader=lambda keys: readers.read_databases([key[0] for key in keys]), cpf_noun="Database")
+), reader=lambda keys: readers.read_databases([key[0] for key in keys]), cpf_noun="Database",
+    create=lambda key, fields, ctx: changes.create_database(key[0], _required_directory(key[0], fields), fields),
+    modify=lambda key, fields, ctx: changes.modify_database(key[0], _movable(key[0], fields)),
+    remove=lambda key, fields, ctx: changes.remove_database(key[0], fields["directory"]),
+    one_way=("size",))
 
 NAMESPACES = Kind(Schema(
     kind="namespaces", title="namespace", key=("name",),
@@ -315,7 +339,10 @@ NAMESPACES = Kind(Schema(
     ),
     one_of=(("globals", "fixture"),),
     exclusive=(("fixture", "globals"), ("fixture", "routines")),
-), reader=lambda keys: readers.read_namespaces([key[0] for key in keys]), cpf_noun="Namespace")
+), reader=lambda keys: readers.read_namespaces([key[0] for key in keys]), cpf_noun="Namespace",
+    create=lambda key, fields, ctx: changes.create_namespace(key[0], fields),
+    modify=lambda key, fields, ctx: changes.modify_namespace(key[0], fields),
+    remove=lambda key, fields, ctx: changes.remove_namespace(key[0]))
 
 
 def _mapping(kind: str, title: str, noun: str, check: Callable[[str], str], what: str, of: str) -> Kind:
@@ -328,7 +355,10 @@ def _mapping(kind: str, title: str, noun: str, check: Callable[[str], str], what
             Field("database", "Database", str, names.database, "the database it maps to", required=True,
                   same=_caseless),
         ),
-    ), reader=lambda keys: readers.read_mappings(of, list(keys)), cpf_noun=noun)
+    ), reader=lambda keys: readers.read_mappings(of, list(keys)), cpf_noun=noun,
+        create=lambda key, fields, ctx: changes.create_mapping(of, key[0], key[1], fields),
+        modify=lambda key, fields, ctx: changes.modify_mapping(of, key[0], key[1], fields),
+        remove=lambda key, fields, ctx: changes.remove_mapping(of, key[0], key[1]))
 
 
 GLOBAL_MAPPINGS = _mapping("global_mappings", "global mapping", "MapGlobal", names.global_mapping,
@@ -347,7 +377,10 @@ RESOURCES = Kind(Schema(
               "what everyone may do with it: R, W, U, or \"\" for nothing", from_iris=iris_permission),
     ),
 ), reader=lambda keys: readers.read_resources([key[0] for key in keys]), cpf_noun="Resource",
-    caseless_key=("name",))
+    caseless_key=("name",),
+    create=lambda key, fields, ctx: changes.create_resource(key[0], fields),
+    modify=lambda key, fields, ctx: changes.modify_resource(key[0], fields),
+    remove=lambda key, fields, ctx: changes.remove_resource(key[0]))
 
 ROLES = Kind(Schema(
     kind="roles", title="role", key=("name",),
@@ -359,7 +392,10 @@ ROLES = Kind(Schema(
         Field("granted_roles", "GrantedRoles", list, role_list, "the roles it grants in turn",
               from_iris=_iris_roles, same=_same_roles),
     ),
-), reader=lambda keys: readers.read_roles([key[0] for key in keys]), cpf_noun="Role", caseless_key=("name",))
+), reader=lambda keys: readers.read_roles([key[0] for key in keys]), cpf_noun="Role", caseless_key=("name",),
+    create=lambda key, fields, ctx: changes.create_role(key[0], fields),
+    modify=lambda key, fields, ctx: changes.modify_role(key[0], fields),
+    remove=lambda key, fields, ctx: changes.remove_role(key[0]))
 
 #: The kinds iris-ops itself knows, in dependency order (what apply will follow).
 CORE_KINDS: tuple[Kind, ...] = (RESOURCES, ROLES, DATABASES, NAMESPACES, GLOBAL_MAPPINGS, ROUTINE_MAPPINGS,

@@ -17,7 +17,7 @@ from iris_ops.script_builders.state import current_state
 from iris_ops.state.kinds import CORE_KINDS, Kind, kind_named
 from iris_ops.state.model import DesiredState, StateObject
 
-__all__ = ["Change", "Step", "read_script", "compare", "as_data", "lines"]
+__all__ = ["Change", "Step", "read_script", "compare", "as_data", "lines", "shown", "CREATE", "CHANGE", "OK"]
 
 CREATE, CHANGE, OK = "create", "change", "ok"
 
@@ -39,6 +39,7 @@ class Step:
     action: str
     changes: tuple[Change, ...] = ()
     fields: Mapping[str, Any] | None = None
+    key: tuple[str, ...] = ()
 
 
 def read_script(state: DesiredState, kinds: tuple[Kind, ...] = CORE_KINDS) -> Script:
@@ -67,7 +68,7 @@ def compare(state: DesiredState, result: Mapping[str, Any], kinds: tuple[Kind, .
 def _step(kind: Kind, obj: StateObject, entry: Mapping[str, Any], manager_directory: str) -> Step:
     wanted = {name: kind.schema.field(name).in_instance(value, manager_directory) for name, value in obj.values.items()}
     if not entry.get("exists"):
-        return Step(kind.name, obj.label, CREATE, fields=wanted)
+        return Step(kind.name, obj.label, CREATE, fields=wanted, key=obj.key)
     changes = []
     for item in kind.schema.fields:
         if item.name in kind.schema.key or item.name not in wanted or not item.prop:
@@ -75,7 +76,7 @@ def _step(kind: Kind, obj: StateObject, entry: Mapping[str, Any], manager_direct
         current = item.from_iris(entry[item.name]) if item.name in entry else None
         if current is None or not item.same(wanted[item.name], current):
             changes.append(Change(item.name, current, wanted[item.name]))
-    return Step(kind.name, obj.label, CHANGE if changes else OK, tuple(changes))
+    return Step(kind.name, obj.label, CHANGE if changes else OK, tuple(changes), key=obj.key)
 
 
 def as_data(steps: list[Step]) -> dict[str, Any]:
@@ -92,7 +93,7 @@ def as_data(steps: list[Step]) -> dict[str, Any]:
     return {"plan": out, "summary": counts}
 
 
-def _shown(value: Any) -> str:
+def shown(value: Any) -> str:
     if value is None:
         return "(none)"
     if isinstance(value, bool):
@@ -112,12 +113,12 @@ def lines(steps: list[Step], kinds: tuple[Kind, ...] = CORE_KINDS) -> list[str]:
         title = kind.schema.title if kind else step.kind
         head = f"{step.action:<7} {title} {step.label}"
         if step.action == CREATE:
-            given = ", ".join(f"{k}={_shown(v)}" for k, v in (step.fields or {}).items()
+            given = ", ".join(f"{k}={shown(v)}" for k, v in (step.fields or {}).items()
                               if not kind or k not in kind.schema.key)
             out.append(head + (f" ({given})" if given else ""))
         else:
             out.append(head)
-            out += [f"          {c.field}: {_shown(c.old)} -> {_shown(c.new)}" for c in step.changes]
+            out += [f"          {c.field}: {shown(c.old)} -> {shown(c.new)}" for c in step.changes]
     counts = {action: sum(1 for s in steps if s.action == action) for action in (CREATE, CHANGE, OK)}
     out.append(f"plan: {counts[CREATE]} to create, {counts[CHANGE]} to change, {counts[OK]} ok")
     return out
