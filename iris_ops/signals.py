@@ -32,7 +32,7 @@ import signal
 import threading
 from typing import Iterator
 
-__all__ = ["HANDLED", "Interrupted", "signal_name", "exit_code_of", "committed", "stopped_by", "handled", "shielded",
+__all__ = ["HANDLED", "Interrupted", "signal_name", "exit_code_of", "committed", "stopped_by", "handled", "shielded", "step_of_a_task",
            "finishing", "point_of_no_return"]
 
 #: The signals that stop a task with cleanup.  SIGHUP does not exist on Windows.
@@ -75,6 +75,10 @@ class _State:
         self.committed: str | None = None
         #: What is completing inside :func:`point_of_no_return`, or None.
         self.completing: str | None = None
+        #: How many :func:`step_of_a_task` blocks are open, and the signals that arrived after
+        #: the point of no return of the operation one of them runs (they stop the task later).
+        self.steps = 0
+        self.kept: list[int] = []
 
 
 _state = _State()
@@ -90,7 +94,12 @@ def _say(text: str) -> None:
 def _handler(signum: int, frame) -> None:  # noqa: ARG001 - signal handler signature
     if _state.committed is not None:
         _state.deferred.append(signum)
-        _say(f"{signal_name(signum)} received after {_state.committed} completed: it is kept")
+        if _state.steps:
+            _state.kept.append(signum)
+            _say(f"{signal_name(signum)} received after {_state.committed} completed: it stops the task once that "
+                 "step ends")
+        else:
+            _say(f"{signal_name(signum)} received after {_state.committed} completed: it is kept")
         return
     if _state.first is not None or _state.pending is not None:
         _state.deferred.append(signum)
@@ -189,5 +198,33 @@ def point_of_no_return(what: str) -> Iterator[None]:
             if _state.pending is not None:
                 signum, _state.pending = _state.pending, None
                 _state.deferred.append(signum)
-                _say(f"{what} completed before {signal_name(signum)} could stop it: it is kept")
+                if _state.steps:
+                    _state.kept.append(signum)
+                    _say(f"{what} completed before {signal_name(signum)} could stop it: it stops the task once "
+                         "that step ends")
+                else:
+                    _say(f"{what} completed before {signal_name(signum)} could stop it: it is kept")
             _state.committed = what
+
+
+@contextlib.contextmanager
+def step_of_a_task(what: str) -> Iterator[None]:
+    """An operation run as one step of a larger task (a restore inside ``apply``): its point of
+    no return completes that step, not the task.  Once the block ends, the task can be stopped
+    again, and a signal that arrived after the step's point of no return stops it then (the
+    task's own cleanup undoes the step).  ``what`` names the step."""
+    outer, kept = _state.committed, len(_state.kept)
+    _state.steps += 1
+    try:
+        yield
+    finally:
+        _state.steps -= 1
+        _state.committed = outer
+        late = _state.kept[kept:]
+        del _state.kept[kept:]
+        import sys
+
+        if late and outer is None and _state.first is None and sys.exc_info()[1] is None:
+            _state.first = late[0]
+            _say(f"{what} ended: {signal_name(late[0])} stops the task now")
+            raise Interrupted(late[0])

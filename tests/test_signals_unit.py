@@ -77,3 +77,36 @@ def test_before_the_point_of_no_return_a_signal_stops_the_task():
             with signals.point_of_no_return("the restore"):
                 pass
         assert signals.committed() is None
+
+
+@pytest.mark.parametrize("when", ["while it completes", "after it completed"])
+def test_a_point_of_no_return_inside_a_step_of_a_larger_task_stops_the_task_when_the_step_ends(capfd, when):
+    """A restore run as one step of apply: a signal at or after the restore's point of no return
+    lets the restore finish (and its undo be recorded), then stops apply, whose rollback undoes
+    the restore.  After the step, the task can be stopped as before it."""
+    done = []
+    with signals.handled():
+        with pytest.raises(signals.Interrupted) as info:
+            with signals.step_of_a_task("the restore into T1"):
+                with signals.point_of_no_return("the restore"):
+                    if when == "while it completes":
+                        os.kill(os.getpid(), signal.SIGTERM)
+                    done.append("journal removed")
+                if when == "after it completed":
+                    os.kill(os.getpid(), signal.SIGTERM)
+                done.append("undo recorded")
+        assert info.value.exit_code == 143 and signals.committed() is None
+    assert done == ["journal removed", "undo recorded"]
+    err = capfd.readouterr().err
+    assert "it stops the task once that step ends" in err and "it is kept" not in err
+    assert "the restore into T1 ended: SIGTERM stops the task now" in err
+
+
+def test_a_step_without_a_signal_leaves_the_task_to_be_stopped_later():
+    with signals.handled():
+        with signals.step_of_a_task("the restore into T1"):
+            with signals.point_of_no_return("the restore"):
+                pass
+        assert signals.committed() is None
+        with pytest.raises(signals.Interrupted):
+            os.kill(os.getpid(), signal.SIGTERM)

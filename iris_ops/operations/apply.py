@@ -234,7 +234,7 @@ def _failed_action(exc: "IrisOpsError") -> int | None:
 def _restore(op: "Operation", action: "Action", undo, record: dict) -> None:
     """A namespace created from a fixture: restore's own all-or-nothing; its undo removes the
     namespace, the databases the restore created and the resources it created."""
-    from iris_ops import fixtures_dir
+    from iris_ops import fixtures_dir, signals
     from iris_ops.operations.restore import run_restore
 
     namespace = action.key[0]
@@ -246,11 +246,14 @@ def _restore(op: "Operation", action: "Action", undo, record: dict) -> None:
     # Recorded first, for the namespace only (a rollback tolerates what is absent): the restore
     # undoes its own databases if it fails; once it succeeded, the undo is replaced by the whole.
     mark = undo.record([(action.what, script_builders.delete_namespace(namespace))])
-    _, planned = run_restore(op, source, namespace, force=False, verify=True)
-    databases = [(p.final, p.directory, p.resource) for p in planned]
-    undo.forget(mark)
-    undo.add(action.what, script_builders.delete_all(namespace, databases))
-    action.fields["databases"] = [list(d) for d in databases]  # for the record (--prune)
+    # A signal after the restore's own point of no return stops apply once the block has ended,
+    # with the whole restore's undo recorded.
+    with signals.step_of_a_task(f"the restore into {namespace}"):
+        _, planned = run_restore(op, source, namespace, force=False, verify=True)
+        databases = [(p.final, p.directory, p.resource) for p in planned]
+        undo.forget(mark)
+        undo.add(action.what, script_builders.delete_all(namespace, databases))
+        action.fields["databases"] = [list(d) for d in databases]  # for the record (--prune)
 
 
 def _read_back(op: "Operation", desired, kinds, removed: list["Action"]) -> None:
@@ -384,6 +387,10 @@ def _write_record(op: "Operation", manager_directory: str, record: dict, done: l
                 item.update(fixture=action.fixture, databases=action.fields.get("databases", []))
             created.append(item)
     if created == record.get("created") and not removed:
+        return
+    if not created:  # everything earlier applies created is gone again
+        with signals.shielded():
+            op.runner.remove_path(_record_path(manager_directory), timeout=op.settings.timeout)
         return
     data = json.dumps({"tool": f"iris-ops {__version__}", "created": created}, indent=1).encode()
     with signals.shielded():

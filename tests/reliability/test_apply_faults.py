@@ -1,0 +1,170 @@
+"""Issue 26 point 7: a failure injected at each step of ``apply`` leaves the instance exactly as
+before: files (with their bytes), configuration, mounts, resources, roles and users.
+
+Each fault happens where it really does: the instance refuses a call (``iris-sim stop arm CALL
+--fail``: that class method returns an error status), another session changes an object while the
+apply's own session is held at a call (so the read-back finds a field IRIS did not keep), or a
+real SIGTERM reaches iris-ops while its session is held.  The state names a namespace restored
+from a fixture too, so that a failure after the restore undoes the restore.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+STATE = """\
+[state.resources.AP_RES]
+description = "the app's data"
+public_permission = "R"
+
+[state.roles.AP_READER]
+description = "reads the app"
+resources = { AP_RES = "R" }
+
+[state.databases.AP_DATA]
+directory = "ap-data"
+size = 2
+
+[state.databases.AP_CODE]
+directory = "ap-code"
+resource = "AP_RES"
+
+[state.namespaces.APNS]
+globals = "AP_DATA"
+routines = "AP_CODE"
+
+[state.namespaces.APFX]
+fixture = "USERFX"
+
+[[state.global_mappings]]
+namespace = "APNS"
+name = "Orders"
+database = "AP_CODE"
+
+[[state.global_mappings]]
+namespace = "APFX"
+name = "Extra"
+database = "USER"
+"""
+
+#: Every class method apply calls to create what STATE names, in the order it calls them; the
+#: fixture's restore comes between the namespaces and the mappings.
+CALLS = ["Security.Resources.Create", "Security.Roles.Create", "SYS.Database.CreateDatabase",
+         "Config.Databases.Create", "Config.Namespaces.Create", "Config.MapGlobals.Create"]
+
+
+@pytest.fixture(scope="module")
+def project(shared_sim, tmp_path_factory):
+    """A project directory: STATE, and the fixture USERFX (a backup of USER) in its fixtures."""
+    from clihelp import cli, ok
+
+    root = tmp_path_factory.mktemp("apply-project")
+    (root / "state.toml").write_text(STATE)
+    ok(cli(shared_sim, "backup", "--ns", "USER", "--out", root / "fixtures" / "USERFX"))
+    return root
+
+
+def _held(sc) -> dict:
+    """What the instance holds: every file with its bytes' hash (but the fixture cache, which a
+    restore fills on purpose, and log sizes), the configuration, the mounts, the resources, and
+    the security database (users, services, roles)."""
+    from reliability.conftest import comparable
+
+    return {"listing": comparable(sc.instance.listing()), "security": sc.instance.security()}
+
+
+def _apply(sc, project, *args) -> subprocess.Popen:
+    from clihelp import command
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IRIS_OPS_")}
+    env.update(sc.env, IRIS_OPS_LOG_FORMAT="json", IRIS_OPS_FIXTURES_DIR=str(project / "fixtures"))
+    return subprocess.Popen(command("apply", "--state", project / "state.toml", *args), env=env, cwd=project,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+
+
+def _error(err: str) -> str:
+    lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    return next((line["event"] for line in lines if line.get("level") == "error"), err)
+
+
+@pytest.mark.parametrize("call", CALLS)
+def test_a_call_the_instance_refuses_leaves_it_as_before(shared_sim, project, call):
+    sc = shared_sim
+    before = _held(sc)
+    sc.instance.arm_stop(call, fail=True)
+    try:
+        proc = _apply(sc, project)
+        out, err = proc.communicate(timeout=180)
+    finally:
+        sc.instance.clear_stops()
+    assert proc.returncode == 5, err
+    message = _error(err)
+    assert f"{call} failed" in message and "every change of this apply was rolled back" in message, message
+    assert out == ""
+    assert _held(sc) == before
+
+
+def test_a_field_changed_by_another_session_fails_the_read_back_and_rolls_back(shared_sim, project):
+    """Another session changes the new namespace while apply's session is held at its last call:
+    the read-back finds the field, exit 5 naming it, and the rollback removes everything."""
+    sc = shared_sim
+    before = _held(sc)
+    sc.instance.arm_stop("Config.MapGlobals.Create")
+    try:
+        proc = _apply(sc, project)
+        sc.instance.wait_stop(120)
+        code, out, err = sc.exec(["iris", "session", "IRIS", "-U", "%SYS"], stdin=(
+            b'Set p("Globals")="USER" Write "modified=",##class(Config.Namespaces).Modify("APNS",.p),!\nHalt\n'))
+        assert code == 0 and b"modified=1" in out, (out, err)
+        sc.instance.release_stop()
+        out, err = proc.communicate(timeout=180)
+    finally:
+        sc.instance.clear_stops()
+    assert proc.returncode == 5, err
+    message = _error(err)
+    assert "namespaces APNS: globals is USER after apply set AP_DATA" in message, message
+    assert _held(sc) == before
+
+
+def test_sigterm_while_the_session_runs_rolls_back(shared_sim, project):
+    sc = shared_sim
+    before = _held(sc)
+    sc.instance.arm_stop("Config.MapGlobals.Create")
+    try:
+        proc = _apply(sc, project)
+        sc.instance.wait_stop(120)
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)  # the signal is in; the session finishes the call it was held at
+        sc.instance.release_stop()
+        out, err = proc.communicate(timeout=180)
+    finally:
+        sc.instance.clear_stops()
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert '"apply.rollback"' in err
+    assert _held(sc) == before
+
+
+def test_the_state_applies_and_a_second_apply_changes_nothing(shared_sim, project):
+    """The same state with no fault: applied, then nothing to do, no drift; and removed again by
+    --prune once the state names nothing of it (the instance as it was)."""
+    from clihelp import cli, ok
+
+    sc = shared_sim
+    before = _held(sc)
+    first = ok(cli(sc, "apply", "--state", project / "state.toml", IRIS_OPS_FIXTURES_DIR=str(project / "fixtures")))
+    assert first.stdout.splitlines()[-1] == "apply: 8 created, 0 changed, 0 ok"
+    applied = _held(sc)
+    again = ok(cli(sc, "apply", "--state", project / "state.toml", IRIS_OPS_FIXTURES_DIR=str(project / "fixtures")))
+    assert again.stdout.splitlines()[-1] == "apply: 0 created, 0 changed, 8 ok"
+    assert _held(sc) == applied
+    ok(cli(sc, "apply", "--state", project / "state.toml", "--check", IRIS_OPS_FIXTURES_DIR=str(project / "fixtures")))
+    (project / "empty.toml").write_text("[state.namespaces.USER]\nglobals = \"USER\"\n")
+    pruned = ok(cli(sc, "apply", "--state", project / "empty.toml", "--prune", IRIS_OPS_FIXTURES_DIR=str(project / "fixtures")))
+    assert pruned.stdout.splitlines()[-1] == "apply: 0 created, 0 changed, 1 ok, 8 removed"
+    assert _held(sc) == before
