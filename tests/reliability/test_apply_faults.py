@@ -157,6 +157,10 @@ def test_the_state_applies_and_a_second_apply_changes_nothing(shared_sim, projec
 
     sc = shared_sim
     before = _held(sc)
+    dry = ok(cli(sc, "apply", "--state", project / "state.toml", "--dry-run",
+                 IRIS_OPS_FIXTURES_DIR=str(project / "fixtures")))
+    assert 'Config.Namespaces).Create("APNS"' in dry.stdout and 'Security.Roles).Create("AP_READER"' in dry.stdout
+    assert _held(sc) == before, "a dry run changed the instance"
     first = ok(cli(sc, "apply", "--state", project / "state.toml", IRIS_OPS_FIXTURES_DIR=str(project / "fixtures")))
     assert first.stdout.splitlines()[-1] == "apply: 8 created, 0 changed, 0 ok"
     applied = _held(sc)
