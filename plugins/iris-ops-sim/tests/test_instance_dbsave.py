@@ -63,10 +63,16 @@ def test_a_saved_size_grows_the_file_and_keeps_its_contents(inst):
     assert save(inst, Size=3) == "1" and os.path.getsize(dat(inst)) == 3 * MB  # the same size: no change
 
 
-@pytest.mark.parametrize("size", ["2", "0", "-4", "2.5", "abc", ""])
-def test_a_size_below_the_current_one_or_not_a_whole_number_of_mb_is_refused(inst, size):
+@pytest.mark.parametrize("size,why", [
+    ("2", "cannot be shrunk to 2 MB"),
+    # Size As %Integer(MINVAL = 1), at most MaxSize's largest value for 8 KB blocks (33553904 MB)
+    *[(size, "Datatype validation failed on property 'SYS.Database:Size'")
+      for size in ("0", "-4", "2.5", "abc", "", "33553905")],
+])
+def test_a_size_below_the_current_one_or_not_a_whole_number_of_mb_is_refused(inst, size, why):
     assert save(inst, Size=3) == "1"
-    assert save(inst, Size=size).startswith("0 ERROR #")
+    status = save(inst, Size=size)
+    assert status.startswith("0 ERROR #") and why in status
     assert os.path.getsize(dat(inst)) == 3 * MB and inst.check_integrity(USER) == []
 
 
@@ -105,6 +111,15 @@ def test_a_resource_name_that_is_not_a_database_resource_is_refused(inst, name):
     assert call(inst, "Security.Resources", "Create", "%DB_" + "X" * 47, "", "") == 1
     assert save(inst, ResourceName=name).startswith("0 ERROR #")
     assert datfile.read_label(dat(inst)).resource == "%DB_USER"
+
+
+def test_create_database_takes_only_a_database_resource_too(inst):
+    d = "/usr/irissys/mgr/new/"
+    assert call(inst, "%Library.File", "CreateDirectoryChain", d) == 1
+    assert call(inst, "Security.Resources", "Create", "APP_RES", "", "") == 1
+    assert str(call(inst, "SYS.Database", "CreateDatabase", d, 1, 8192, 0, "APP_RES")).startswith("0 ERROR #")
+    assert not inst.fs.exists(d + "IRIS.DAT")
+    assert call(inst, "SYS.Database", "CreateDatabase", d, 1, 8192, 0, "%db_user") == 1
 
 
 def test_size_and_resource_change_together_or_not_at_all(inst):

@@ -180,15 +180,18 @@ def test_a_namespace_modify_changes_the_databases_passed(inst):
     assert namespace(inst, "APP")["Routines"] == "USER"
 
 
-@pytest.mark.parametrize("props", [
-    {"Globals": ""}, {"Routines": ""}, {"TempGlobals": ""},  # Required, MINLEN = 1
-    {"Routines": "NO_SUCH_DB"}, {"TempGlobals": "NO_SUCH_DB"},
-    {"Interop": "2"}, {"Interop": "yes"},                      # a %Boolean
-    {"Database": "USER"},                                     # not a namespace property
+@pytest.mark.parametrize("props,error", [
+    *[({key: ""}, f"ERROR #5659: Property 'Config.Namespaces::{key}(APP)' required")  # Required, MINLEN = 1
+      for key in ("Globals", "Routines", "TempGlobals")],
+    ({"Routines": "NO_SUCH_DB"}, "ERROR #420: Database NO_SUCH_DB does not exist"),
+    ({"TempGlobals": "no_such_db"}, "ERROR #420: Database NO_SUCH_DB does not exist"),
+    ({"Interop": "2"}, "not a boolean"), ({"Interop": "yes"}, "not a boolean"),  # a %Boolean
+    ({"Database": "USER"}, "Property 'Database' does not exist"),           # not a namespace property
 ])
-def test_a_namespace_modify_refuses_what_the_reference_does_not_allow(inst, props):
+def test_a_namespace_modify_refuses_what_the_reference_does_not_allow(inst, props, error):
     before = namespace(inst, "APP")
-    assert refused(modify(inst, "Config.Namespaces", "APP", **props))
+    status = modify(inst, "Config.Namespaces", "APP", **props)
+    assert refused(status) and error in status
     assert namespace(inst, "APP") == before
 
 

@@ -47,6 +47,13 @@ MAX_SIZE_MB = 33553904
 RESOURCE_NAME_MAXLEN = 50
 
 
+def _database_resource_error(resource: str) -> Any:
+    """"All database resource names must begin with %DB_" [DOC TSQS_DatabaseResources]."""
+    if not resource.upper().startswith("%DB_"):
+        return error_status(E_GENERAL, f"Invalid database resource name {resource}: it must begin with %DB_")  # [UNV]
+    return None
+
+
 class SysDatabaseObject(SimObject):
     """A SYS.Database instance opened by ``%OpenId(Directory)``: a snapshot taken at open.
     ``Size`` and ``ResourceName`` can be set and ``%Save()``d; the reference's other writable
@@ -108,8 +115,8 @@ class SysDatabaseObject(SimObject):
             if len(resource) > RESOURCE_NAME_MAXLEN:
                 return error_status(E_GENERAL, f"Datatype validation failed on property 'SYS.Database:ResourceName', "
                                                f'with value equal to "{resource}"')  # [UNV] number and text
-            if not resource.upper().startswith("%DB_"):
-                return error_status(E_GENERAL, f"Invalid database resource name {resource}: it must begin with %DB_")
+            if (bad := _database_resource_error(resource)) is not None:
+                return bad
         directory = self.props["Directory"]
         try:
             instance_of(proc).change_database(directory, size, resource)
@@ -138,7 +145,8 @@ class SysDatabase(SimClass):
 
     def CreateDatabase(self, proc: Process, *args: Any) -> Any:
         """CreateDatabase(Directory, Size=1, BlockSize=8192, EncryptedDB=0, Resource="%DB_%DEFAULT", ...) As %Status.
-        "This assumes the Directory has been created"."""
+        "This assumes the Directory has been created".  The resource is a database resource
+        (``%DB_...``) that exists, as ``%Save`` requires of ``ResourceName``."""
         args = list(args)
         inst = instance_of(proc)
         directory = self._dir(proc, arg(args, 0))
@@ -163,6 +171,8 @@ class SysDatabase(SimClass):
             return error_status(E_GENERAL, f"Database {directory} already exists")  # [UNV]
         if not fs.can_write(dat, IRISOWNER[0]):
             return error_status(E_GENERAL, f"Cannot create {dat}: permission denied")  # [UNV]
+        if (bad := _database_resource_error(resource)) is not None:
+            return bad
         if not inst.resource_exists(resource):
             return error_status(E_GENERAL, f"Resource {resource} does not exist")  # [UNV]
         datfile.create(fs.host_path(dat), directory, resource, size)
