@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BLOCK", "FORMAT", "LABEL_BLOCKS", "CRC_TABLE_OFFSET", "CRC_TABLE_BLOCKS", "MAX_IMAGE_BLOCKS",
     "IMAGE_OFFSET", "MIN_FILE_SIZE", "MB", "DatError", "Label", "empty_image", "create", "read_label",
-    "check", "read", "update", "check_capacity", "open_image", "quote",
+    "check", "read", "update", "relabel", "check_capacity", "open_image", "quote",
 ]
 
 BLOCK = 8192
@@ -283,6 +283,38 @@ def update(path: Path) -> Iterator[dict]:
         box = {"label": lab, "image": image}
         yield box
         _write_in_place(f, box["label"], box["image"], old_padded=_pad(image))
+
+
+def relabel(path: Path, *, size_mb: int | None = None, resource: str | None = None) -> None:
+    """SYS.Database %Save of an existing database: grow the file to ``size_mb`` MB and/or name
+    ``resource`` in its label.  The file must be sound.  A size below the current one (in whole
+    MB, as SYS.Database ``Size`` reads) raises :class:`DatError`: the database is never shrunk.
+    The new blocks are allocated, not left sparse (SYS.Database ``SparseDB`` 0: "Force allocation
+    of unused blocks"), so a full disk fails the expansion; the file is then cut back to its
+    size.  The file grows first and the label follows, in place, as every write here."""
+    with _locked(path, write=True) as f:
+        lab, image, problems = _read_verified(f, path)
+        if problems:
+            raise DatError("; ".join(problems))
+        old_size = lab.file_size
+        if size_mb is not None:
+            if size_mb < old_size // MB:
+                raise DatError(f"the database is {old_size // MB} MB: it cannot be shrunk to {size_mb} MB")
+            if size_mb * MB > old_size:
+                lab.file_size, lab.size_mb = size_mb * MB, size_mb
+        if resource is not None:
+            lab.resource = resource
+        lab.generation += 1
+        label = _build_label(lab, _crc(_crc_table(_pad(image))))  # before the file grows: it may refuse
+        if lab.file_size > old_size:
+            try:
+                os.posix_fallocate(f.fileno(), 0, lab.file_size)
+            except OSError as e:
+                os.ftruncate(f.fileno(), old_size)
+                raise DatError(f"cannot expand the database to {size_mb} MB: {e.strerror}") from None
+        f.seek(0)
+        f.write(label)
+        f.flush()
 
 
 def check_capacity(image: bytes) -> None:

@@ -7,6 +7,10 @@
   restart, not simulated): using it fails. [DOC GSA_manage_databases_details; %SYS.Namespace.Enabled]
 * ``MountDatabase`` of a mounted database is an error (``$$$AlreadyMounted``). [CODE intersystems/ipm
   Build.cls; number and text UNV]
+* SYS.Database ``%Save`` of an existing database (its ``Size`` and ``ResourceName``) changes the
+  file of a database mounted read-write only: IRIS expands a database it has open and writes its
+  label.  [UNV] the reference does not say; a database not mounted, mounted read-only, or while
+  the write daemon is suspended (ExternalFreeze) is refused, the stricter reading.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 from . import datfile
 from .fs import USERS
 
-__all__ = ["IRISOWNER", "MountError", "AlreadyMounted", "MountsMixin"]
+__all__ = ["IRISOWNER", "MountError", "AlreadyMounted", "ChangeRefused", "MountsMixin"]
 
 IRISOWNER = USERS["irisowner"]
 
@@ -25,6 +29,10 @@ class MountError(Exception):
 
 class AlreadyMounted(MountError):
     """MountDatabase of a database that is mounted."""
+
+
+class ChangeRefused(Exception):
+    """A database's size or label resource could not be changed; ``str()`` is the reason."""
 
 
 class MountsMixin:
@@ -103,6 +111,28 @@ class MountsMixin:
             st.setdefault("dismounted", [])
             if directory not in st["dismounted"]:
                 st["dismounted"].append(directory)
+
+    def change_database(self, directory: str, size_mb: int | None = None, resource: str | None = None) -> None:
+        """SYS.Database %Save: grow the database to ``size_mb`` MB and/or name ``resource`` in its
+        label (see the module's notes); raises :class:`ChangeRefused`.  The buffer lock (the write
+        daemon's, :mod:`.writedaemon`) keeps every update out meanwhile, as a freeze does."""
+        directory = self.normalize_directory(directory)
+        self.write_daemon_tick()
+        with self._buffer_lock(exclusive=True), self.locked() as st:
+            info = st["mounted"].get(directory)
+            if info is None:
+                raise ChangeRefused(f"Database {directory} is not mounted")
+            if info["readonly"]:
+                raise ChangeRefused(f"Database {directory} is mounted read-only ({info['reason']})")
+            if self._frozen(st):
+                raise ChangeRefused("The write daemon is suspended (ExternalFreeze): the database cannot change now")
+            if resource is not None and resource.upper() not in {k.upper() for k in st.get("resources", {})}:
+                raise ChangeRefused(f"Resource {resource} does not exist")
+            self._flush()
+            try:
+                datfile.relabel(self._host(directory + "IRIS.DAT"), size_mb=size_mb, resource=resource)
+            except datfile.DatError as e:
+                raise ChangeRefused(f"Cannot change database {directory}: {e}") from None
 
     def forget_database(self, directory: str) -> None:
         """The database file was deleted: no mount record of any kind remains."""

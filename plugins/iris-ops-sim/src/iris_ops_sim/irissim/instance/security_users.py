@@ -26,7 +26,7 @@ from ..objectscript.runtime import (
     set_ref,
 )
 from . import security
-from .classes.common import E_GENERAL
+from .classes.common import E_GENERAL, props_in
 
 TYPE_CHECKING = False  # typing's own flag would cost every simulator process the import of typing
 if TYPE_CHECKING:
@@ -88,11 +88,6 @@ def _get_value(record: dict, key: str) -> Any:
     if key == "SuperUser":
         return _superuser(record)
     return record.get(key, "")
-
-
-def _props(args: list, i: int) -> dict:
-    ref = args[i] if i < len(args) and isinstance(args[i], ByRef) else None
-    return {str(k): v for k, v in ref.items()} if ref else {}
 
 
 def _holds_all(roles: list[str]) -> bool:
@@ -257,7 +252,7 @@ class SecurityUsers(SimClass):
         """Modify(Username, ByRef Properties) As %Status: only the keys passed change."""
         args = list(args)
         name = str(arg(args, 0))
-        props = _props(args, 1)
+        props = props_in(args, 1)
         with proc.instance.locked() as st:
             security_db = security.of(st)
             record = security.find_user(security_db, name)
@@ -278,7 +273,7 @@ class SecurityUsers(SimClass):
         args = list(args)
         name = str(arg(args, 0))
         if len(args) == 2 and isinstance(args[1], ByRef) and args[1].subscripts:
-            props = _props(args, 1)
+            props = props_in(args, 1)
             props.setdefault("Password", "")
         else:
             props = {}

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ByRef", "arg", "set_ref",  # the runtime's argument access, shared by every class module
     "E_DOES_NOT_EXIST", "E_ALREADY_EXISTS", "E_REQUIRED", "E_GENERAL", "E_SQL", "NS_NAME", "DB_NAME",
-    "instance_of", "truth", "user_of",
+    "instance_of", "props_in", "truth", "user_of",
 ]
 
 # Verified: "ERROR #420: Namespace X does not exist" (%ObjectErrors CPFNameDoesNotExist).
@@ -32,6 +32,13 @@ DB_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 
 def instance_of(proc: Process) -> SimInstance:
     return proc.instance
+
+
+def props_in(args: list, i: int) -> dict:
+    """The properties array passed by reference as argument ``i`` (``.Properties``): its defined
+    first-level subscripts; ``{}`` when the argument is absent or not by reference."""
+    ref = args[i] if i < len(args) and isinstance(args[i], ByRef) else None
+    return {str(k): v for k, v in ref.items()} if ref else {}
 
 
 def truth(value: Any) -> bool:

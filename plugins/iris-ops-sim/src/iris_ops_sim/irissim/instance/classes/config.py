@@ -8,7 +8,7 @@ from ...objectscript.runtime import ByRef, Process, SimClass, SimObject, error_s
 from .. import lists
 from ..fs import ContainerPathError
 from ..state import DB_FIELDS, NS_DEFAULTS
-from .common import E_DOES_NOT_EXIST, E_ALREADY_EXISTS, E_REQUIRED, E_GENERAL, NS_NAME, DB_NAME, arg, instance_of, set_ref, truth
+from .common import E_DOES_NOT_EXIST, E_ALREADY_EXISTS, E_REQUIRED, E_GENERAL, NS_NAME, DB_NAME, arg, instance_of, props_in, set_ref, truth
 
 TYPE_CHECKING = False  # typing's own flag would cost every simulator process the import of typing
 if TYPE_CHECKING:
@@ -46,10 +46,6 @@ class _ConfigSection(SimClass):
         set_ref(args, i, instance_of(proc).cpf_path)
         return None
 
-    def _props_in(self, args: list, i: int) -> dict:
-        ref = args[i] if i < len(args) and isinstance(args[i], ByRef) else None
-        return {str(k): v for k, v in ref.items()} if ref else {}
-
     def _validate(self, proc: Process, name: str, props: dict, cpf: dict) -> Any:
         return None
 
@@ -64,7 +60,7 @@ class _ConfigSection(SimClass):
             return bad
         if not self.name_rule.match(name):
             return error_status(E_GENERAL, f"Invalid {self.label.lower()} name '{name}'")  # [UNV] number
-        props = self._props_in(args, 1)
+        props = props_in(args, 1)
         for key in props:
             if key not in self.fields:
                 return error_status(E_GENERAL, f"Property '{key}' does not exist in class {self.name}")  # [UNV]
@@ -83,7 +79,7 @@ class _ConfigSection(SimClass):
         name = str(arg(args, 0)).upper()
         if (bad := self._cpf_arg(proc, args, 2)) is not None:
             return bad
-        changes = self._props_in(args, 1)
+        changes = props_in(args, 1)
         for key in changes:
             if key not in self.fields:
                 return error_status(E_GENERAL, f"Property '{key}' does not exist in class {self.name}")  # [UNV]
@@ -92,6 +88,8 @@ class _ConfigSection(SimClass):
                 return error_status(E_DOES_NOT_EXIST, f"{self.label} {name} does not exist")
             merged = dict(cpf[self.section][name], **{k: str(v) for k, v in changes.items()})
             if (bad := self._validate(proc, name, merged, cpf)) is not None:
+                return bad
+            if (bad := self._refuse_change(name, cpf[self.section][name], merged)) is not None:
                 return bad
             cpf[self.section][name] = merged
         return ok_status()
@@ -126,6 +124,9 @@ class _ConfigSection(SimClass):
         return ok_status()
 
     def _refuse_delete(self, name: str, cpf: dict) -> Any:
+        return None
+
+    def _refuse_change(self, name: str, old: dict, new: dict) -> Any:
         return None
 
     def _after_delete(self, name: str, cpf: dict) -> None:
@@ -177,12 +178,26 @@ class ConfigNamespaces(_ConfigSection):
         return {**NS_DEFAULTS, **{k: v for k, v in props.items() if v != ""}}
 
     def _validate(self, proc: Process, name: str, props: dict, cpf: dict) -> Any:
-        if not props.get("Globals"):
-            return error_status(E_REQUIRED, f"Property 'Config.Namespaces::Globals({name})' required")
+        """Each database property is ``%String(MINLEN = 1) [ Required ]`` [DOC], so never ``""``
+        (a Modify can pass one), and names a configured database; ``Interop`` is a %Boolean:
+        0 or 1 (``""`` is the null value, read as 0)."""
         for key in ("Globals", "Routines", "TempGlobals", "Library", "SysGlobals", "SysRoutines"):
             props[key] = str(props.get(key, "")).upper()
-            if props[key] and props[key] not in cpf["Databases"]:
+            if not props[key]:
+                return error_status(E_REQUIRED, f"Property 'Config.Namespaces::{key}({name})' required")
+            if props[key] not in cpf["Databases"]:
                 return error_status(E_DOES_NOT_EXIST, f"Database {props[key]} does not exist")
+        interop = str(props.get("Interop", ""))
+        if interop not in ("", "0", "1"):
+            return error_status(E_GENERAL, f"Interop {interop} is not a boolean (0 or 1)")  # [UNV] number and text
+        props["Interop"] = interop or "0"
+        return None
+
+    def _refuse_change(self, name: str, old: dict, new: dict) -> Any:
+        """Interop enables interoperability ("In order to enable interoperability", ModifyOne
+        [DOC]); nothing documents turning it off.  [UNV, stricter] 1 -> 0 is refused."""
+        if str(old.get("Interop", "0")) == "1" and new["Interop"] == "0":
+            return error_status(E_GENERAL, f"Interoperability cannot be disabled in namespace {name}")  # [UNV]
         return None
 
     def _after_delete(self, name: str, cpf: dict) -> None:

@@ -5,12 +5,17 @@ Methods of ``Config.CommonMapMethods``: ``Create(Namespace, Name, .Properties)``
 ``Get(Namespace, Name, .Properties)``, ``Modify``, ``Delete(Namespace, Name)``, ``Exists(Namespace,
 Name, .Obj, .Status)``.  Every property but ``Database`` (and ``Collation``, ``LockDatabase`` of
 global mappings) is not simulated.
+
+The properties passed are those of the class: ``Database`` (``%String(MINLEN = 1) [ Required ]``,
+so never ``""``), and for global mappings ``Collation`` and ``LockDatabase``, which keep their
+initial values here (5 and ``""``): another value is refused as not simulated.  [UNV, stricter]
+any other key is refused, as Config.Namespaces does with one.
 """
 
 from __future__ import annotations
 
 from ...objectscript.runtime import ByRef, Process, SimClass, error_status, ok_status, register_class
-from .common import E_ALREADY_EXISTS, E_DOES_NOT_EXIST, E_REQUIRED, arg, instance_of, set_ref
+from .common import E_ALREADY_EXISTS, E_DOES_NOT_EXIST, E_GENERAL, E_REQUIRED, arg, instance_of, props_in, set_ref
 from .config import ConfigObject
 
 TYPE_CHECKING = False  # typing's own flag would cost every simulator process the import of typing
@@ -37,15 +42,27 @@ class _MapSection(SimClass):
             props.update(Collation=5, LockDatabase="")
         return props
 
+    def _refused(self, props: dict, ns: str, key: str) -> Any:
+        """The error status of properties the class does not take (see the module's notes)."""
+        for prop, value in props.items():
+            if prop not in self.shown:
+                return error_status(E_GENERAL, f"Property '{prop}' does not exist in class {self.name}")  # [UNV]
+            if prop != "Database" and str(value) != str(self._props("")[prop]):
+                return error_status(E_GENERAL, f"{prop} {value} of a mapping is not simulated")
+        if "Database" in props and str(props["Database"]) == "":
+            return error_status(E_REQUIRED, f"Property '{self.name}::Database({ns},{key})' required")
+        return None
+
     def Create(self, proc: Process, *args: Any) -> Any:
         """Create(Namespace, Name, ByRef Properties, CPFFile="", Flags) As %Status."""
         args = list(args)
         ns, key = self._key(args)
-        ref = args[2] if len(args) > 2 and isinstance(args[2], ByRef) else None
-        props = {str(k): v for k, v in ref.items()} if ref else {}
+        props = props_in(args, 2)
         database = str(props.get("Database", "")).upper()
         if not database:
             return error_status(E_REQUIRED, f"Property '{self.name}::Database({ns},{key})' required")
+        if (bad := self._refused(props, ns, key)) is not None:
+            return bad
         with instance_of(proc).config() as cpf:
             if not self._namespace_known(cpf, ns):
                 return error_status(E_DOES_NOT_EXIST, f"Namespace {ns} does not exist")
@@ -58,11 +75,14 @@ class _MapSection(SimClass):
         return ok_status()
 
     def Modify(self, proc: Process, *args: Any) -> Any:
-        """Modify(Namespace, Name, ByRef Properties, ...) As %Status: Database only."""
+        """Modify(Namespace, Name, ByRef Properties, ...) As %Status: a property not passed is not
+        modified [DOC]; ``Database`` is the one that changes here."""
         args = list(args)
         ns, key = self._key(args)
-        ref = args[2] if len(args) > 2 and isinstance(args[2], ByRef) else None
-        database = str((ref.get_sub("Database", "") if ref else "") or "").upper()
+        props = props_in(args, 2)
+        if (bad := self._refused(props, ns, key)) is not None:
+            return bad
+        database = str(props.get("Database", "")).upper()
         with instance_of(proc).config() as cpf:
             entries = cpf["Maps"].get(ns, {})
             if key not in entries:
