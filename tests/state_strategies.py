@@ -34,7 +34,8 @@ def _named(values: st.SearchStrategy[dict], names_: st.SearchStrategy[str]) -> s
         lambda pairs: [{"name": name, **rest} for name, rest in pairs])
 
 
-databases = _named(_optional(directory=directories, size=st.integers(1, 100000), resource=resource_names), db_names)
+databases = _named(_optional(directory=directories, size=st.integers(1, 100000),
+                             resource=resource_names.map(lambda name: ("%DB_" + name)[:64])), db_names)
 namespaces = _named(st.one_of(
     st.fixed_dictionaries({"globals": db_names}, optional={"routines": db_names, "temp_globals": db_names,
                                                            "interop": st.booleans()}),

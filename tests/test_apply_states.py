@@ -28,7 +28,7 @@ from iris_ops.state import plan as planning
 from iris_ops.state.toml_reader import state_from_text
 from state_strategies import to_toml
 
-RESOURCES = ["R_A", "R_B"]
+RESOURCES = ["%DB_RA", "R_B"]
 ROLES = ["ROLE_A", "ROLE_B"]
 DATABASES = ["DB_A", "DB_B"]
 NAMESPACES = ["NS_A", "NS_B"]
@@ -40,6 +40,7 @@ PERMS = st.sampled_from(["", "R", "RW", "RWU"])
 def applicable_states(draw) -> dict[str, list[dict]]:
     resources = draw(st.lists(st.sampled_from(RESOURCES), unique=True, max_size=2))
     known_resources = resources + ["%DB_USER"]
+    database_resources = [r for r in known_resources if r.startswith("%DB_")]
     state: dict[str, list[dict]] = {}
     state["resources"] = [{"name": r, **draw(st.fixed_dictionaries({}, optional={
         "description": TEXT, "public_permission": PERMS}))} for r in resources]
@@ -53,7 +54,7 @@ def applicable_states(draw) -> dict[str, list[dict]]:
         }))})
     databases = draw(st.lists(st.sampled_from(DATABASES), unique=True, max_size=2))
     state["databases"] = [{"name": db, "directory": db.lower().replace("_", "-"), **draw(st.fixed_dictionaries(
-        {}, optional={"size": st.integers(1, 3), "resource": st.sampled_from(known_resources)}))} for db in databases]
+        {}, optional={"size": st.integers(1, 3), "resource": st.sampled_from(database_resources)}))} for db in databases]
     if draw(st.booleans()):  # one the instance has
         state["databases"].append({"name": "APP_DATA", "directory": "app_data"})
     usable = databases + ["USER", "APP_DATA"]
@@ -110,9 +111,9 @@ def test_the_generated_states_are_mostly_applied(tmp_path):
 def _fixed(seed: int) -> dict[str, list[dict]]:
     """Six states without randomness: each a plausible setup, built on the one before."""
     base = {
-        "resources": [{"name": "R_A", "description": "the app", "public_permission": "R"}],
-        "roles": [{"name": "ROLE_A", "resources": {"R_A": "RW"}, "granted_roles": ["%Developer"]}],
-        "databases": [{"name": "DB_A", "directory": "db-a", "size": 2}],
+        "resources": [{"name": "%DB_RA", "description": "the app", "public_permission": "R"}],
+        "roles": [{"name": "ROLE_A", "resources": {"%DB_RA": "RW"}, "granted_roles": ["%Developer"]}],
+        "databases": [{"name": "DB_A", "directory": "db-a", "size": 2, "resource": "%DB_RA"}],
         "namespaces": [{"name": "NS_A", "globals": "DB_A", "routines": "USER"}],
         "global_mappings": [{"namespace": "NS_A", "name": "Orders", "database": "USER"}],
     }
@@ -123,6 +124,6 @@ def _fixed(seed: int) -> dict[str, list[dict]]:
         {"databases": [{"name": "DB_B", "directory": "db-b", "resource": "%DB_USER"}]},
         {"namespaces": [{"name": "NS_B", "globals": "DB_B"}], "global_mappings": [
             {"namespace": "NS_B", "name": "Log*", "database": "USER"}]},
-        {"resources": [{"name": "R_B"}], "roles": [{"name": "ROLE_B", "resources": {"R_B": "R", "R_A": "R"}}]},
+        {"resources": [{"name": "R_B"}], "roles": [{"name": "ROLE_B", "resources": {"R_B": "R", "%DB_RA": "R"}}]},
     ]
     return steps[seed]

@@ -146,6 +146,10 @@ def modify_database(name: str, fields: Mapping[str, Any]) -> list[Code]:
         set_(obj, call("SYS.Database", "%OpenId", var("chp", "Directory"))),
         o.if_(op(obj, "=", lit("")), o.throw(op(lit(f"cannot open the database file of {names.database(name)} in "), "_",
                                                  var("chp", "Directory")))),
+        # %Save changes a mounted database only (the simulator's strict reading, docs/STATE.md):
+        # said as such rather than as whatever %Save would answer.
+        o.if_(o.not_(prop(obj, "Mounted")), o.throw(lit(f"database {names.database(name)} is not mounted: mount it, "
+                                                          "then apply again"))),
         *sets,
         check_status(method(obj, "%Save")),
         o.kill(obj),

@@ -232,6 +232,15 @@ def database_directory(value: Any) -> str:
     return names.relative_directory(value, what="database directory")
 
 
+def database_resource(value: Any) -> str:
+    """A database's resource: "All database resource names must begin with %DB_" (SYS.Database)."""
+    name = names.resource(value) if isinstance(value, str) else value
+    if not isinstance(name, str) or not name.upper().startswith("%DB_"):
+        raise UsageError(f"invalid database resource {_given(value)}: a database's resource name begins with %DB_ "
+                         "(e.g. %DB_APP_DATA)")
+    return name
+
+
 def flag(value: Any) -> bool:
     if not isinstance(value, bool):
         raise UsageError(f"expected true or false, got {_given(value)}")
@@ -316,7 +325,7 @@ DATABASES = Kind(Schema(
               in_instance=lambda value, mgr: value if value.startswith("/") else mgr + value),
         Field("size", "Size", int, size_mb, "its size in MB, at least (a database only grows)",
               from_iris=_integer, same=_at_least),
-        Field("resource", "ResourceName", str, names.resource, "the resource in its label",
+        Field("resource", "ResourceName", str, database_resource, "the resource in its label (%DB_...)",
               same=_caseless),
     ),
 ), reader=lambda keys: readers.read_databases([key[0] for key in keys]), cpf_noun="Database",
@@ -342,7 +351,10 @@ NAMESPACES = Kind(Schema(
 ), reader=lambda keys: readers.read_namespaces([key[0] for key in keys]), cpf_noun="Namespace",
     create=lambda key, fields, ctx: changes.create_namespace(key[0], fields),
     modify=lambda key, fields, ctx: changes.modify_namespace(key[0], fields),
-    remove=lambda key, fields, ctx: changes.remove_namespace(key[0]))
+    remove=lambda key, fields, ctx: changes.remove_namespace(key[0]),
+    # Enabling interoperability creates what it needs; whether IRIS can disable it again is not
+    # documented (docs/STATE.md): made last and never undone, right whichever way IRIS answers.
+    one_way=("interop",))
 
 
 def _mapping(kind: str, title: str, noun: str, check: Callable[[str], str], what: str, of: str) -> Kind:

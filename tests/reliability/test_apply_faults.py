@@ -19,13 +19,13 @@ import time
 import pytest
 
 STATE = """\
-[state.resources.AP_RES]
+[state.resources."%DB_AP"]
 description = "the app's data"
 public_permission = "R"
 
 [state.roles.AP_READER]
 description = "reads the app"
-resources = { AP_RES = "R" }
+resources = { "%DB_AP" = "R" }
 
 [state.databases.AP_DATA]
 directory = "ap-data"
@@ -33,7 +33,7 @@ size = 2
 
 [state.databases.AP_CODE]
 directory = "ap-code"
-resource = "AP_RES"
+resource = "%DB_AP"
 
 [state.namespaces.APNS]
 globals = "AP_DATA"
