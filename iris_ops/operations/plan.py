@@ -13,7 +13,7 @@ from iris_ops import hookimpl
 from iris_ops.errors import UsageError
 from iris_ops.task import task
 
-__all__ = ["plan", "register_tasks", "desired_state"]
+__all__ = ["plan", "register_tasks", "desired_state", "read_current"]
 
 
 def desired_state(state: str, cpf: str, kinds: tuple, start: Path | None = None):
@@ -62,7 +62,7 @@ def plan(c, state="", cpf="", json_=False, **target):
     desired = desired_state(state, cpf, kinds)
     op = operation_from_flags("plan", target)
     with op.bound(source=desired.source):
-        result = op.runner.run(planning.read_script(desired, kinds))
+        result = read_current(op, desired, kinds)
     steps = planning.compare(desired, result, kinds)
     _fixtures_exist(steps, op.settings)
     if json_:
@@ -70,6 +70,31 @@ def plan(c, state="", cpf="", json_=False, **target):
     for line in planning.lines(steps, kinds):
         op.emit(line)
     return None
+
+
+def read_current(op, desired, kinds) -> dict:
+    """The read-only session of :func:`iris_ops.state.plan.read_script`; what a kind's reader
+    put in the instance first (a password to compare) is removed afterwards, whatever happened
+    (its ``ctx.on_end`` actions, newest first)."""
+    from iris_ops.errors import IrisOpsError, ScriptError
+    from iris_ops.state import plan as planning
+    from iris_ops.state.kinds import ChangeContext
+
+    ctx = ChangeContext("", operation=op)
+    try:
+        script = planning.read_script(desired, kinds, ctx)
+        try:
+            ctx.result = op.runner.run(script, changes=False)
+        except ScriptError as exc:
+            ctx.result = exc.details.get("result")
+            raise
+        return ctx.result
+    finally:
+        for end in reversed(ctx.ends):
+            try:
+                end()
+            except IrisOpsError as exc:  # never hides the error that stopped the read
+                op.log.warning("plan.cleanup_failed", error=exc.message, fix=exc.fix)
 
 
 def _fixtures_exist(steps, settings) -> None:
