@@ -60,6 +60,8 @@ class _Transport:
             self.instance.fs.created(item, *IRISOWNER)
             os.chmod(self.instance.fs.host_path(item), mode)
         self.bed.staged.append(data)
+        if self.bed.after_write is not None:
+            self.bed.after_write(path)
         return FileDigest(bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
 
     @hookimpl
@@ -83,6 +85,8 @@ class Bed:
         self.sessions: list[tuple[str, bytes]] = []
         self.staged: list[bytes] = []
         self.removed_by_transport: list[str] = []
+        #: Called with each written file's path: a test changes the instance's files there.
+        self.after_write: Any = None
         pm = new_plugin_manager(load_entry_points=False)
         pm.register(_Transport(self.instance, self))
         self.runner = Runner(pm, Target(transport=TRANSPORT), timeout=30)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any, Mapping
 
-from iris_ops import names
 from iris_ops.errors import InternalError, SystemTargetError, UsageError
 from iris_ops.state.kinds import ChangeContext, Kind, flag, role_list, text
 from iris_ops.state.model import Field, Schema, StateObject
@@ -63,7 +62,7 @@ def methods(value: Any) -> list[str]:
     for item in value:
         name, bit = _BIT.get(item.upper(), ("", -1))
         if not name:
-            raise UsageError(f"unknown authentication method {names.shown(item)} "
+            raise UsageError(f"unknown authentication method {item!r} "
                              f"(known: {', '.join(n for n, _ in AUTHENTICATION)})")
         if bit in found:
             raise UsageError(f"authentication method {name} is named twice")
@@ -102,7 +101,7 @@ def authentication_from_cpf(value: str) -> list[str]:
     for part in value.split("+"):
         macro = part.strip()[3:] if part.strip().startswith("$$$") else ""
         if macro not in MACROS:
-            raise UsageError(f"{names.shown(part.strip())} is not a macro whose value is documented: write a number "
+            raise UsageError(f"{part.strip()!r} is not a macro whose value is documented: write a number "
                              f"or a sum of {', '.join('$$$' + m for m in MACROS)}")
         out.append(methods_of_bits(MACROS[macro])[0])
     return out
