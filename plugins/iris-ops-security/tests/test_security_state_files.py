@@ -198,3 +198,14 @@ def test_an_undocumented_bit_the_instance_holds_survives_a_round_trip():
     held = kinds.methods_of_bits(str((1 << 12) | (1 << 5)))
     assert held == ["Password", "bit12"]
     assert kinds.bits_of(held) == 4128
+
+
+def test_the_example_of_docs_state_md_reads_as_written():
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "STATE.md").read_text(encoding="utf-8")
+    example = doc.split("## The TOML format", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
+    state = state_from_text(example, "STATE.md", kinds=KINDS).as_data()
+    assert state["users"][0] == {"name": "alice", "roles": ["%Developer", "APP_READER"], "full_name": "Alice A",
+                                 "enabled": True, "password_env": "ALICE_PASSWORD"}
+    assert state["services"] == [{"name": "%Service_Bindings", "enabled": True, "authentication": ["Password"]}]
