@@ -229,3 +229,23 @@ def test_a_method_the_service_does_not_allow_fails_and_changes_nothing(bed):
                                                      {"enabled": False, "authentication": ["K5API"]}, ctx))
     assert "not allowed" in caught.value.message
     assert bed.service("%Service_Bindings") == before
+
+
+def test_every_reader_and_builder_parses():
+    pytest.importorskip("tree_sitter_objectscript")
+    from iris_ops.objectscript import Script
+    from iris_ops_security import state_scripts
+    from iris_ops_security.script_builders import Secret
+    from iris_ops_sim.syntax import syntax_errors
+
+    staged = Secret(directory="/usr/irissys/mgr/iris-ops-secret-0123456789abcdef/",
+                    path="/usr/irissys/mgr/iris-ops-secret-0123456789abcdef/s", pad="AAEC", size=4)
+    fields = {"roles": ["%SQL", 'we"ird'], "full_name": "A", "comment": "c", "enabled": True, "change_password": False,
+              "password_never_expires": True, "account_never_expires": False}
+    steps = [*state_scripts.read_users([("alice", staged), ("bob", None)]), *state_scripts.read_services(["%Service_X"]),
+             state_scripts.create_user("alice", fields, staged), state_scripts.create_user("bob", {}, staged),
+             state_scripts.modify_user("alice", fields, staged), state_scripts.modify_user("alice", fields, None),
+             state_scripts.remove_user("alice"),
+             state_scripts.modify_service("%Service_X", {"enabled": False, "authentication": 48})]
+    for index, statements in enumerate(steps):
+        assert syntax_errors(Script("%SYS").step(f"s{index}", *statements)) == [], index

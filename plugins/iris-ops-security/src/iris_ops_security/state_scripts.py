@@ -1,11 +1,11 @@
 """The ObjectScript of the users and services kinds (``iris-ops plan`` and ``apply``): their
 readers and change builders, made of iris-ops' public ObjectScript helpers and reader entries
-(:mod:`iris_ops.script_builders.state`).  APIs: ``ref/2024.1/Security/Users.cls`` and
+(:mod:`iris_ops.state.entries`).  APIs: ``ref/2024.1/Security/Users.cls`` and
 ``Security/Services.cls``.
 
 A password never reaches a script: it is staged in a one-time file (:mod:`.secret`) that the
 step reads with :func:`~.script_builders.read_secret` and removes at once, before it uses it.
-Whether a password differs is decided inside the instance (:func:`~.script_builders._password_matches`):
+Whether a password differs is decided inside the instance (:func:`~.script_builders.password_matches`):
 the entry says only 1 (the same) or 0, never a hash.
 """
 
@@ -15,9 +15,9 @@ from typing import Any, Mapping
 
 from iris_ops import objectscript as o
 from iris_ops.objectscript import Code, byref, call, check_status, func, lit, result, set_, var
-from iris_ops.script_builders.state import if_exists, push_entry, put, start_entry
+from iris_ops.state.entries import if_exists, push_entry, put, start_entry
 
-from .script_builders import FILE, SERVICES, USERS, Secret, _password_matches, read_secret
+from .script_builders import FILE, SERVICES, USERS, Secret, password_matches, read_secret
 
 __all__ = ["USER_PROPERTIES", "SERVICE_PROPERTIES", "removed_key", "read_users", "read_services", "forget",
            "create_user", "modify_user", "remove_user", "modify_service"]
@@ -65,7 +65,7 @@ def read_users(users: list[tuple[str, Secret | None]]) -> list[list[Code]]:
                       o.kill(_GOT)),
         ]
         if staged is not None:
-            statements += [*forget(staged), if_exists(*_password_matches(lit(name)), put("password_env", var("same"))),
+            statements += [*forget(staged), if_exists(*password_matches(lit(name)), put("password_env", var("same"))),
                            o.kill(var("pw"), var("same"))]
         out.append([*statements, push_entry("users")])
     return out
