@@ -118,32 +118,40 @@ def test_a_state_naming_a_service_the_instance_lacks_is_refused(bed):
                                     "service %Service_callin (state.toml:3)")
 
 
-def test_a_missing_password_variable_is_refused_before_any_session(bed, monkeypatch):
+def test_a_missing_or_unusable_password_is_refused_before_any_session(bed, monkeypatch):
     monkeypatch.delenv("APP_PW")
     with pytest.raises(UsageError) as caught:
         bed.plan(STATE)
     assert caught.value.exit_code == 2
     assert caught.value.message == ("user alice (state.toml:2): no password in the environment variable APP_PW "
                                     "(its password_env)")
+    monkeypatch.setenv("APP_PW", "two\nlines")
+    with pytest.raises(UsageError) as caught:
+        bed.plan(STATE)
+    assert caught.value.message == "the password from the environment variable APP_PW holds a control character"
     assert bed.sessions == [] and bed.staged == []
 
 
 def test_a_secret_the_session_cannot_remove_is_removed_after_the_failed_read(bed):
-    def root_owned(path: str) -> None:
-        # the directory becomes root's, readable but not writable by the instance's owner
-        directory = path.rsplit("/", 1)[0]
-        bed.instance.fs.chown(directory, 0, 0)
-        bed.instance.fs.chmod(directory, 0o755)
+    written: list[str] = []
 
-    bed.after_write = root_owned
+    def second_root_owned(path: str) -> None:
+        # the second user's directory becomes root's: readable, not writable by the instance's owner
+        written.append(path.rsplit("/", 1)[0])
+        if len(written) == 2:
+            bed.instance.fs.chown(written[1], 0, 0)
+            bed.instance.fs.chmod(written[1], 0o755)
+
+    bed.after_write = second_root_owned
     with pytest.raises(ScriptError) as caught:
         bed.plan(STATE)
     assert "cannot remove the one-time secret directory" in caught.value.message
+    assert caught.value.details["step"] == "users_1"
     assert NEW not in caught.value.message + json.dumps(caught.value.details)
     assert bed.secret_dirs() == []
-    # the step that failed could not remove its file, and the later ones never ran: the transport
-    # removed all three (every password is staged before the session)
-    assert len(bed.staged) == len(bed.removed_by_transport) == 3
+    # the first user's step removed its file and said so; the second could not, and the third
+    # never ran (every password is staged before the session): the transport removed those two
+    assert bed.removed_by_transport == written[:0:-1]  # newest first
 
 
 def test_a_read_in_a_dry_run_still_compares_the_password(bed):

@@ -71,8 +71,9 @@ def methods(value: Any) -> list[str]:
 
 
 def methods_of_bits(value: Any) -> Any:
-    """``AutheEnabled`` as the instance gives it (a number) in this field's terms; a bit the
-    reference does not document reads ``bit<N>``, so that an undo can set it back."""
+    """``AutheEnabled`` as the instance gives it (a number) in this field's terms, in bit order
+    as :func:`methods` gives them (so equal lists are equal methods); a bit the reference does
+    not document reads ``bit<N>``, so that an undo can set it back."""
     if not str(value).isdigit():
         return value
     bits = int(value)
@@ -105,10 +106,6 @@ def authentication_from_cpf(value: str) -> list[str]:
                              f"or a sum of {', '.join('$$$' + m for m in MACROS)}")
         out.append(methods_of_bits(MACROS[macro])[0])
     return out
-
-
-def _same_methods(wanted: list[str], current: Any) -> bool:
-    return isinstance(current, list) and sorted(wanted) == sorted(current)
 
 
 # --- value checks -------------------------------------------------------------------------------
@@ -260,7 +257,7 @@ SERVICES = Kind(
             _flag_field("enabled", "Enabled", "whether it is enabled"),
             Field("authentication", "AutheEnabled", list, methods,
                   "the authentication methods it allows, e.g. [\"Password\"]: exactly these",
-                  from_iris=methods_of_bits, same=_same_methods, from_cpf=authentication_from_cpf),
+                  from_iris=methods_of_bits, from_cpf=authentication_from_cpf),
         ),
     ),
     reader=lambda keys: state_scripts.read_services([key[0] for key in keys]),
