@@ -13,7 +13,7 @@ from iris_ops import hookimpl
 from iris_ops.errors import UsageError
 from iris_ops.task import task
 
-__all__ = ["plan", "register_tasks", "desired_state", "read_current"]
+__all__ = ["plan", "register_tasks", "desired_state", "read_current", "run_in_context"]
 
 
 def desired_state(state: str, cpf: str, kinds: tuple, start: Path | None = None):
@@ -73,18 +73,25 @@ def plan(c, state="", cpf="", json_=False, **target):
 
 
 def read_current(op, desired, kinds) -> dict:
-    """The read-only session of :func:`iris_ops.state.plan.read_script`; what a kind's reader
-    put in the instance first (a password to compare) is removed afterwards, whatever happened
-    (its ``ctx.on_end`` actions, newest first)."""
-    from iris_ops.errors import IrisOpsError, ScriptError
+    """The result of the read-only session of :func:`iris_ops.state.plan.read_script`."""
     from iris_ops.state import plan as planning
     from iris_ops.state.kinds import ChangeContext
 
     ctx = ChangeContext("", operation=op)
+    return run_in_context(op, ctx, lambda: planning.read_script(desired, kinds, ctx), changes=False)
+
+
+def run_in_context(op, ctx, build, *, changes: bool = True) -> dict:
+    """Run the script ``build()`` makes with the builders (or readers) given ``ctx``, and keep
+    its result in ``ctx.result`` (a failed script's partial one); then, whatever happened, the
+    ends those registered (a staged password's removal), newest first.  An end that fails is
+    logged: it never hides the error that stopped the script."""
+    from iris_ops.errors import IrisOpsError, ScriptError
+
     try:
-        script = planning.read_script(desired, kinds, ctx)
+        script = build()
         try:
-            ctx.result = op.runner.run(script, changes=False)
+            ctx.result = op.runner.run(script, changes=changes)
         except ScriptError as exc:
             ctx.result = exc.details.get("result")
             raise
@@ -93,8 +100,8 @@ def read_current(op, desired, kinds) -> dict:
         for end in reversed(ctx.ends):
             try:
                 end()
-            except IrisOpsError as exc:  # never hides the error that stopped the read
-                op.log.warning("plan.cleanup_failed", error=exc.message, fix=exc.fix)
+            except IrisOpsError as exc:
+                op.log.warning("state.cleanup_failed", error=exc.message, fix=exc.fix)
 
 
 def _fixtures_exist(steps, settings) -> None:

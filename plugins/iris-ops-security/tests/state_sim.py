@@ -130,20 +130,10 @@ class Bed:
         return {f"{s.kind}:{s.label}": s for s in plan.compare(desired, result, self.kinds)}
 
     def change(self, build) -> dict:
-        """Run the statements ``build(ctx)`` returns as one step of a script, as apply would,
-        then the context's ends; the script's result."""
-        from iris_ops.errors import ScriptError
+        """Run the statements ``build(ctx)`` returns as one step of a script, as apply would
+        (then the context's ends); the script's result."""
         from iris_ops.objectscript import Script
+        from iris_ops.operations.plan import run_in_context
 
         ctx = ChangeContext(self.mgr, operation=self.op)
-        try:
-            script = Script("%SYS", purpose="change").step("change", *build(ctx))
-            try:
-                ctx.result = self.runner.run(script)
-            except ScriptError as exc:
-                ctx.result = exc.details.get("result")
-                raise
-            return ctx.result
-        finally:
-            for end in reversed(ctx.ends):
-                end()
+        return run_in_context(self.op, ctx, lambda: Script("%SYS", purpose="change").step("change", *build(ctx)))
