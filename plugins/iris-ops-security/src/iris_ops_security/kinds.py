@@ -49,6 +49,7 @@ _UNDOCUMENTED = re.compile(r"^bit([0-9]|[12][0-9]|3[01])$")
 PREDEFINED_USERS = ("Admin", "CSPSystem", "IAM", "SuperUser", "UnknownUser", "_Ensemble", "_PUBLIC", "_SYSTEM",
                     "irisowner")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SERVICE = re.compile(r"^%service_[a-z]+$", re.IGNORECASE)
 
 
 # --- authentication methods ---------------------------------------------------------------------
@@ -117,7 +118,11 @@ def _user_name(value: Any) -> str:
 
 
 def _service_name(value: Any) -> str:
-    return tasks.service_name(value if isinstance(value, str) else "")
+    # any case: InterSystems' own merge example writes %service_ecp; the instance says whether
+    # it knows the name as written (the reference does not say whether it matches without case)
+    if not isinstance(value, str) or not _SERVICE.match(value):
+        raise UsageError(f"invalid service name {value!r}: services are named like %Service_Bindings")
+    return value
 
 
 def _env_name(value: Any) -> str:
@@ -252,8 +257,7 @@ SERVICES = Kind(
     Schema(
         kind="services", title="service", key=("name",),
         fields=(
-            Field("name", "Name", str, _service_name, "the service, e.g. %Service_Bindings (matched exactly)",
-                  required=True),
+            Field("name", "Name", str, _service_name, "the service, e.g. %Service_Bindings", required=True),
             _flag_field("enabled", "Enabled", "whether it is enabled"),
             Field("authentication", "AutheEnabled", list, methods,
                   "the authentication methods it allows, e.g. [\"Password\"]: exactly these",
@@ -262,6 +266,8 @@ SERVICES = Kind(
     ),
     reader=lambda keys: state_scripts.read_services([key[0] for key in keys]),
     cpf_noun="Service",
+    # two spellings of one name are refused: right whether or not IRIS matches names without case
+    caseless_key=("name",),
     modify=_modify_service,
     must_exist=True,
 )
