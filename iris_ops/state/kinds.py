@@ -67,15 +67,17 @@ class Kind:
     #: * ``modify(key, fields, ctx)``: set those fields (field name -> value) of the existing
     #:   object and leave the others.  A change's undo is ``modify`` with the old values the plan
     #:   read (``Field.from_iris``'d).
-    #: * ``remove(key, ctx)``: remove the object when it exists, and do nothing when it does not
-    #:   (the undo of a create, and ``--prune``).
+    #: * ``remove(key, fields, ctx)``: remove the object when it exists, and do nothing when it
+    #:   does not (the undo of a create, and ``--prune``).  ``fields``: what apply knows of it (the
+    #:   create's fields, or what the plan read), for a kind whose removal needs more than its
+    #:   key (a database's directory).
     #:
     #: ``ctx`` is a :class:`ChangeContext`.  A builder runs before the session does: one that
     #: must put something in the instance first (a password, see the security plugin) does it
     #: through ``ctx.operation`` and registers its removal with ``ctx.on_end``.
     create: "Callable[[tuple[str, ...], Mapping[str, Any], ChangeContext], list[Code]] | None" = None
     modify: "Callable[[tuple[str, ...], Mapping[str, Any], ChangeContext], list[Code]] | None" = None
-    remove: "Callable[[tuple[str, ...], ChangeContext], list[Code]] | None" = None
+    remove: "Callable[[tuple[str, ...], Mapping[str, Any], ChangeContext], list[Code]] | None" = None
     #: Fields whose change cannot be undone (a database's size: IRIS does not shrink a database;
     #: a password: the old one cannot be read).  Apply makes those changes after every other one
     #: of the session, and a rollback leaves them.

@@ -195,16 +195,16 @@ def test_a_user_is_created_changed_and_removed_as_the_state_says(bed):
     finally:
         del os.environ["OTHER_PW"]
 
-    bed.change(lambda ctx: kinds.USERS.remove(("CAROL",), ctx))
+    bed.change(lambda ctx: kinds.USERS.remove(("CAROL",), {}, ctx))
     assert bed.user("carol") is None
-    bed.change(lambda ctx: kinds.USERS.remove(("carol",), ctx))  # a user that is not there: nothing to do
+    bed.change(lambda ctx: kinds.USERS.remove(("carol",), {}, ctx))  # a user that is not there: nothing to do
     assert bed.secret_dirs() == []
 
 
 def test_a_predefined_user_is_never_removed(bed):
     for name in (*kinds.PREDEFINED_USERS, "_system", "superuser"):
         with pytest.raises(SystemTargetError) as caught:
-            bed.change(lambda ctx: kinds.USERS.remove((name,), ctx))
+            bed.change(lambda ctx: kinds.USERS.remove((name,), {}, ctx))
         assert caught.value.exit_code == 3 and caught.value.message == f"user {name} is predefined: iris-ops never " \
                                                                       "removes it"
         assert bed.user(name) is not None

@@ -226,7 +226,7 @@ def _modify_user(key: tuple[str, ...], fields: Mapping[str, Any], ctx: ChangeCon
     return state_scripts.modify_user(key[0], fields, staged)
 
 
-def _remove_user(key: tuple[str, ...], ctx: ChangeContext) -> list:
+def _remove_user(key: tuple[str, ...], fields: Mapping[str, Any], ctx: ChangeContext) -> list:
     if key[0].upper() in {name.upper() for name in PREDEFINED_USERS}:
         raise SystemTargetError(f"user {key[0]} is predefined: iris-ops never removes it",
                                 fix="Disable it instead (enabled = false).")
