@@ -1,6 +1,7 @@
 """docs/plugins.md is tested as written: its files are built and installed as a distribution,
-iris-ops loads the plugin through its entry point, and the guide's own test passes; the guide's
-plugin and the first-party plugins import only what its table "The public API" lists."""
+iris-ops loads the plugin through its entry point, and the guide's own test passes; its kind of
+the desired state is planned and applied against a simulated instance; the guide's plugins and
+the first-party plugins import only what its table "The public API" lists."""
 
 from __future__ import annotations
 
@@ -14,17 +15,20 @@ from pathlib import Path
 
 import pytest
 
+from inproc_sim import sim  # noqa: F401 - sim is a fixture
+
 ROOT = Path(__file__).resolve().parents[1]
 GUIDE = ROOT / "docs" / "plugins.md"
 DIST = "iris-ops-fixture-size"
+KIND_MODULE = "iris-ops-service-clients/src/iris_ops_service_clients/__init__.py"
 
 
-def guide_files() -> dict[str, str]:
-    """Every code block of the guide whose first line is ``# iris-ops-fixture-size/<path>``."""
+def guide_files(dist: str = DIST) -> dict[str, str]:
+    """Every code block of the guide whose first line is ``# <dist>/<path>``."""
     files = {}
     for block in re.findall(r"^```\w*\n(.*?)^```", GUIDE.read_text(encoding="utf-8"), re.S | re.M):
         first = block.partition("\n")[0]
-        named = re.fullmatch(rf"# ({re.escape(DIST)}/\S+)", first)
+        named = re.fullmatch(rf"# ({re.escape(dist)}/\S+)", first)
         if named:
             files[named.group(1)] = block
     return files
@@ -58,10 +62,14 @@ def _plugin_sources(name: str) -> dict[str, str]:
     return {str(p.relative_to(ROOT)): p.read_text(encoding="utf-8") for p in (ROOT / "plugins" / name / "src").rglob("*.py")}
 
 
-@pytest.mark.parametrize("plugin", ["the guide's example", "iris-ops-fixture-audit", "iris-ops-security"])
+@pytest.mark.parametrize("plugin", ["the guide's example", "the guide's kind", "iris-ops-fixture-audit",
+                                    "iris-ops-security"])
 def test_plugins_import_only_the_public_api(plugin):
-    sources = ({k: v for k, v in guide_files().items() if k.endswith(".py")} if plugin == "the guide's example"
-               else _plugin_sources(plugin))
+    if plugin.startswith("the guide's"):
+        dist = DIST if plugin == "the guide's example" else KIND_MODULE.split("/")[0]
+        sources = {k: v for k, v in guide_files(dist).items() if k.endswith(".py")}
+    else:
+        sources = _plugin_sources(plugin)
     api = public_api()
     used = iris_ops_imports(sources)
     assert used, f"{plugin} imports nothing of iris-ops"
@@ -124,3 +132,51 @@ def test_the_guide_plugin_installs_loads_and_passes_its_test(tmp_path):
     )
     assert tested.returncode == 0, tested.stdout + tested.stderr
     assert "1 passed" in tested.stdout
+
+
+def test_the_guide_kind_is_planned_and_applied_as_written(sim):
+    """The guide's kind, from its module as written: registered through the hook, read from a
+    state file, planned against the instance, changed by its builder, planned again as ok, and
+    changed back by its undo (the same builder with the values the plan read)."""
+    import types
+
+    from iris_ops.errors import StateFileError
+    from iris_ops.manager import new_plugin_manager, state_kinds
+    from iris_ops.state import plan
+    from iris_ops.state.kinds import ChangeContext
+    from iris_ops.state.toml_reader import state_from_text
+
+    module = types.ModuleType("iris_ops_service_clients")
+    exec(compile(guide_files(KIND_MODULE.split("/")[0])[KIND_MODULE], KIND_MODULE, "exec"), module.__dict__)
+    pm = new_plugin_manager(load_entry_points=False)
+    pm.register(module, name="service_clients")
+    kinds = state_kinds(pm)
+    assert kinds[-1] is module.SERVICE_CLIENTS
+    toml = GUIDE.read_text(encoding="utf-8").split("```toml\n# iris-ops.toml\n", 1)[1].split("```", 1)[0]
+
+    def steps(text: str) -> list:
+        desired = state_from_text(text, "iris-ops.toml", kinds=kinds)
+        return plan.compare(desired, sim.run(plan.read_script(desired, kinds)), kinds)
+
+    def change(values: dict) -> None:
+        from iris_ops.objectscript import Script
+
+        ctx = ChangeContext(sim.mgr)
+        sim.run(Script("%SYS").step("change", *module.SERVICE_CLIENTS.modify(("%Service_Bindings",), values, ctx)))
+
+    def client_systems() -> str:
+        with sim.instance.locked() as state:
+            return state["security"]["services"]["%Service_Bindings"]["ClientSystems"]
+
+    first = steps(toml)
+    assert [(s.action, s.changes) for s in first] == [
+        ("change", (plan.Change("client_systems", [], ["10.0.0.5", "10.0.0.6"]),))]
+    change({c.field: c.new for c in first[0].changes})
+    assert client_systems() == "10.0.0.5;10.0.0.6"
+    assert [s.action for s in steps(toml)] == ["ok"]
+    change({c.field: c.old for c in first[0].changes})
+    assert client_systems() == ""
+    with pytest.raises(StateFileError, match="invalid service name 'Bindings'"):
+        steps('[state.service_clients.Bindings]\nclient_systems = []\n')
+    with pytest.raises(Exception, match="the instance has no service clients %Service_Nope"):
+        steps('[state.service_clients."%Service_Nope"]\nclient_systems = []\n')

@@ -78,10 +78,10 @@ def test_every_line_iris_ops_does_not_model_is_refused_and_named():
         "resources and roles); apply it with `iris merge`",
         f"{where}:6: CreateDatabase: property MaxSize is not part of iris-ops' database "
         "(known: Name, Directory, Size, ResourceName)",
-        f"{where}:8: ModifyService: needs the security plugin's kinds (not yet): users and services are not part "
-        "of the desired state yet",
-        f"{where}:9: ModifyUser: needs the security plugin's kinds (not yet): users and services are not part of "
-        "the desired state yet",
+        f"{where}:8: ModifyService: users and services are kinds of the security plugin: install iris-ops-security "
+        "(pip install ./plugins/iris-ops-security from an iris-ops checkout)",
+        f"{where}:9: ModifyUser: users and services are kinds of the security plugin: install iris-ops-security "
+        "(pip install ./plugins/iris-ops-security from an iris-ops checkout)",
         f"{where}:10: CreateApplication: not supported by iris-ops' desired state; apply it with `iris merge`",
         f"{where}:11: DeleteDatabase: not supported: a desired state names what exists; iris-ops never deletes "
         "what a file does not name",
@@ -119,8 +119,8 @@ CreateResource:Name="R4
         "merge.cpf:5: CreateRole: Resources: grant '%DB_APP' names no permission: write Resource:RW",
         "merge.cpf:6: namespace 'name': invalid namespace name 'BAD NAME': use 1-64 characters, a letter or % "
         "first, then letters, digits, - or _",
-        "merge.cpf:7: ModifyService: needs the security plugin's kinds (not yet): users and services are not part "
-        "of the desired state yet",
+        "merge.cpf:7: ModifyService: users and services are kinds of the security plugin: install iris-ops-security "
+        "(pip install ./plugins/iris-ops-security from an iris-ops checkout)",
         "merge.cpf:8: property Name is given twice",
         "merge.cpf:9: a double quote is not closed",
     ]

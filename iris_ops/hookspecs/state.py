@@ -30,7 +30,9 @@ def state_kinds() -> "list[Kind] | None":
     one that clashes with another kind's stops the program (exit 1), naming both plugins.
 
     A kind is read, validated, planned and applied exactly like the core kinds; the core kinds
-    are built through the same interface (:mod:`iris_ops.state.kinds`).
+    are built through the same interface (:mod:`iris_ops.state.kinds`).  docs/plugins.md ("A kind
+    of the desired state") builds a whole one, tested as written; iris-ops-security's users and
+    services come through this hook too.
 
     Example::
 

@@ -70,7 +70,7 @@ def apply(c, state="", cpf="", check=False, prune=False, dry_run=False, json_=Fa
     """
     from iris_ops.manager import state_kinds
     from iris_ops.operations.context import operation_from_flags, refuse_json_dry_run
-    from iris_ops.operations.plan import desired_state
+    from iris_ops.operations.plan import desired_state, read_current
     from iris_ops.state import plan as planning
 
     refuse_json_dry_run(json_, dry_run)
@@ -79,7 +79,7 @@ def apply(c, state="", cpf="", check=False, prune=False, dry_run=False, json_=Fa
     op = operation_from_flags("apply", target, dry_run=dry_run and not check)
     with op.bound(source=desired.source):
         if check:
-            steps = planning.compare(desired, op.runner.run(planning.read_script(desired, kinds), changes=False), kinds)
+            steps = planning.compare(desired, read_current(op, desired, kinds), kinds)
             return _check(op, desired, steps, kinds, json_)
         doc = run_apply(op, desired, kinds, prune=prune, lock_wait=lock_wait or 0)
     if json_:
@@ -128,12 +128,12 @@ def run_apply(op: "Operation", desired: "DesiredState", kinds: tuple["Kind", ...
 
 def apply_state(op: "Operation", desired: "DesiredState", kinds: tuple["Kind", ...], *, prune: bool) -> dict[str, Any]:
     """Read, plan and carry out ``desired`` (the caller holds the locks)."""
-    from iris_ops.operations.plan import fixtures_exist
+    from iris_ops.operations.plan import fixtures_exist, read_current
     from iris_ops.state import changeset
     from iris_ops.state import plan as planning
     from iris_ops.state.kinds import ChangeContext
 
-    current = op.runner.run(planning.read_script(desired, kinds), changes=False)
+    current = read_current(op, desired, kinds)
     steps = planning.compare(desired, current, kinds)
     fixtures_exist(steps, op.settings)
     ctx = ChangeContext(str(current.get("manager_directory", "")), op)
@@ -164,12 +164,12 @@ def _carry_out(op: "Operation", desired, kinds, todo: list["Action"], record: di
         batch: list[tuple[int, "Action"]] = []
         for index, action in enumerate(todo):
             if action.fixture:
-                _run_batch(op, batch, undo)
+                _run_batch(op, batch, undo, ctx)
                 batch = []
                 _restore(op, action, undo, record)
             else:
                 batch.append((index, action))
-        _run_batch(op, batch, undo)
+        _run_batch(op, batch, undo, ctx)
         if op.dry_run:
             return todo
         _read_back(op, desired, kinds, [a for a in todo if a.action == "remove"])
@@ -195,7 +195,7 @@ def _say_rolled_back(exc: "IrisOpsError", todo: list["Action"]) -> None:
     exc.args = (exc.message,)
 
 
-def _run_batch(op: "Operation", batch: list[tuple[int, "Action"]], undo) -> None:
+def _run_batch(op: "Operation", batch: list[tuple[int, "Action"]], undo, ctx: "ChangeContext") -> None:
     """One session for a run of actions; every undo is recorded before it starts.  Step
     ``a<N>`` is the N-th action of the whole apply (what a failure names)."""
     from iris_ops.objectscript import Script
@@ -215,8 +215,9 @@ def _run_batch(op: "Operation", batch: list[tuple[int, "Action"]], undo) -> None
     for _, action in batch:
         op.log.info("apply.change", change=action.what)
     try:
-        op.runner.run(script)
+        ctx.result = op.runner.run(script)  # what the ends of the builders (a staged password) look at
     except ScriptError as exc:
+        ctx.result = exc.details.get("result")
         # A step runs only when every earlier one completed: the actions after the failed step
         # never started, and their undos (of changes that did not happen) are dropped.
         failed = _failed_action(exc)
@@ -261,14 +262,19 @@ def _read_back(op: "Operation", desired, kinds, removed: list["Action"]) -> None
     apply (exit 5), naming the field.  A pruned object must be gone."""
     from iris_ops.state import plan as planning
 
-    after = planning.compare(desired, op.runner.run(planning.read_script(desired, kinds), changes=False), kinds)
+    from iris_ops.operations.plan import read_current
+
+    after = planning.compare(desired, read_current(op, desired, kinds), kinds)
     wrong = []
     for step in after:
         if step.action == planning.CREATE:
             wrong.append(f"{step.kind} {step.label} does not exist after it was created")
         for change in step.changes:
-            wrong.append(f"{step.kind} {step.label}: {change.field} is {planning.shown(change.old)} after apply set "
-                         f"{planning.shown(change.new)}")
+            if change.secret:
+                wrong.append(f"{step.kind} {step.label}: {change.field} differs after apply set it")
+            else:
+                wrong.append(f"{step.kind} {step.label}: {change.field} is {planning.shown(change.old)} after apply "
+                             f"set {planning.shown(change.new)}")
     if removed:
         gone = _read_objects(op, kinds, [(a.kind, a.key) for a in removed])
         wrong += [f"{kind} {'/'.join(key)} still exists after --prune removed it"

@@ -13,7 +13,7 @@ from iris_ops import hookimpl
 from iris_ops.errors import UsageError
 from iris_ops.task import task
 
-__all__ = ["plan", "register_tasks", "desired_state", "fixtures_exist"]
+__all__ = ["plan", "register_tasks", "desired_state", "fixtures_exist", "read_current", "run_in_context"]
 
 
 def desired_state(state: str, cpf: str, kinds: tuple, start: Path | None = None):
@@ -62,7 +62,7 @@ def plan(c, state="", cpf="", json_=False, **target):
     desired = desired_state(state, cpf, kinds)
     op = operation_from_flags("plan", target)
     with op.bound(source=desired.source):
-        result = op.runner.run(planning.read_script(desired, kinds))
+        result = read_current(op, desired, kinds)
     steps = planning.compare(desired, result, kinds)
     fixtures_exist(steps, op.settings)
     if json_:
@@ -70,6 +70,38 @@ def plan(c, state="", cpf="", json_=False, **target):
     for line in planning.lines(steps, kinds):
         op.emit(line)
     return None
+
+
+def read_current(op, desired, kinds) -> dict:
+    """The result of the read-only session of :func:`iris_ops.state.plan.read_script`."""
+    from iris_ops.state import plan as planning
+    from iris_ops.state.kinds import ChangeContext
+
+    ctx = ChangeContext("", operation=op)
+    return run_in_context(op, ctx, lambda: planning.read_script(desired, kinds, ctx), changes=False)
+
+
+def run_in_context(op, ctx, build, *, changes: bool = True) -> dict:
+    """Run the script ``build()`` makes with the builders (or readers) given ``ctx``, and keep
+    its result in ``ctx.result`` (a failed script's partial one); then, whatever happened, the
+    ends those registered (a staged password's removal), newest first.  An end that fails is
+    logged: it never hides the error that stopped the script."""
+    from iris_ops.errors import IrisOpsError, ScriptError
+
+    try:
+        script = build()
+        try:
+            ctx.result = op.runner.run(script, changes=changes)
+        except ScriptError as exc:
+            ctx.result = exc.details.get("result")
+            raise
+        return ctx.result
+    finally:
+        for end in reversed(ctx.ends):
+            try:
+                end()
+            except IrisOpsError as exc:
+                op.log.warning("state.cleanup_failed", error=exc.message, fix=exc.fix)
 
 
 def fixtures_exist(steps, settings) -> None:

@@ -17,7 +17,7 @@ from iris_ops.objectscript import Code, Script, call, check_status, func, lit, m
 from .common import FILE, MAP_CLASSES
 
 __all__ = ["Reader", "read_databases", "read_namespaces", "read_mappings", "read_resources", "read_roles",
-           "current_state"]
+           "current_state", "start_entry", "put", "if_exists", "push_entry"]
 
 #: One object's statements: the kind's reader for one key.
 Reader = list[Code]
@@ -145,3 +145,28 @@ def current_state(readers: Sequence[tuple[str, list[Reader]]]) -> Script:
             script.step(f"{kind}_{index}", *statements)
     script.step("done", *[result(kind, method(var("stall"), "%Get", lit(kind))) for kind in kinds])
     return script
+
+
+# --- the same entry, for the readers of plugins' kinds (the state_kinds hook) -----------------------
+
+
+def start_entry(found: Code, **key: str) -> list[Code]:
+    """Start the entry of one object: its key fields and ``exists`` (``found``: true when the
+    object exists).  Then :func:`put` its fields (inside :func:`if_exists`) and
+    :func:`push_entry` it onto its kind's array."""
+    return _entry(found, **key)
+
+
+def put(name: str, value: o.Value) -> Code:
+    """Set the field ``name`` of the entry."""
+    return _put(name, value)
+
+
+def if_exists(*body: Code) -> Code:
+    """Run ``body`` when the entry's object exists."""
+    return _if_exists(*body)
+
+
+def push_entry(kind: str) -> Code:
+    """Push the entry onto the result array of ``kind``."""
+    return _push(kind)

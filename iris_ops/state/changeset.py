@@ -100,6 +100,17 @@ def actions(steps: list[Step], kinds: tuple[Kind, ...], ctx: ChangeContext) -> l
     return regular + last
 
 
+def _recreate(kind: Kind, key: tuple[str, ...], fields: Mapping[str, Any], ctx: ChangeContext) -> tuple[Code, ...] | None:
+    """The undo of a removal: the object created again from what the instance held; None when the
+    kind cannot (no create builder, or one that needs what no instance gives back: a password)."""
+    if kind.create is None:
+        return None
+    try:
+        return tuple(kind.create(key, fields, ctx))
+    except UsageError:
+        return None
+
+
 def prune_actions(found: list[tuple[Kind, tuple[str, ...], str, Mapping[str, Any]]], ctx: ChangeContext,
                   removals: Mapping[tuple[str, tuple[str, ...]], tuple[tuple[Code, ...], bool]] | None = None
                   ) -> list[Action]:
@@ -117,7 +128,7 @@ def prune_actions(found: list[tuple[Kind, tuple[str, ...], str, Mapping[str, Any
         else:
             # A database's files cannot be brought back: its removal comes last, never undone.
             statements, reversible = tuple(_builder(kind, "remove")(key, fields, ctx)), kind.name != "databases"
-        undo = tuple(_builder(kind, "create")(key, fields, ctx)) if reversible and kind.create else None
+        undo = _recreate(kind, key, fields, ctx) if reversible else None
         (undoable if undo is not None else final).append(
             Action(kind.name, key, label, REMOVE, tuple(statements), undo, dict(fields)))
     return undoable + final

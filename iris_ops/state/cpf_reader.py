@@ -25,7 +25,7 @@ ACTIONS = "Actions"
 #: The sections of a CPF that hold objects of the model, as the CPF spells them.
 _SECTIONS = (ACTIONS, "Databases", "Namespaces")
 _MAP = "Map."
-#: Actions of the security plugin's kinds: refused until those kinds exist.
+#: Actions of the security plugin's kinds (users, services): refused when it is not installed.
 SECURITY_ACTIONS = frozenset({"CreateUser", "ModifyUser", "ModifyService"})
 _MAP_PREFIXES = {"Global_": "global_mappings", "Routine_": "routine_mappings", "Package_": "package_mappings"}
 _HEADER = re.compile(r"^\[(.*)\]\s*$")
@@ -106,7 +106,10 @@ def split_properties(text: str) -> list[str]:
     return pieces
 
 
-def _properties(text: str, where: Origin, problems: Problems) -> dict[str, str] | None:
+def _properties(text: str, where: Origin, problems: Problems,
+                macros: frozenset[str] = frozenset()) -> dict[str, str] | None:
+    """``Key=Value`` of an action; ``macros`` names the properties whose value may hold ``$$$``
+    macros (read by their field's ``from_cpf``)."""
     try:
         pieces = split_properties(text)
     except UsageError as exc:
@@ -138,7 +141,7 @@ def _properties(text: str, where: Origin, problems: Problems) -> dict[str, str] 
                 ok = False
                 continue
             value = value[1:-1]
-        elif "$$$" in value:
+        elif "$$$" in value and key not in macros:
             problems.add(where, f"{key}: $$$ macros are for the security kinds' AutheEnabled and LDAPFlags, not here")
             ok = False
             continue
@@ -152,12 +155,13 @@ def _action(line: str, where: Origin, kinds: tuple[Kind, ...], problems: Problem
         problems.add(where, f"{names.shown(line, 60)} is not an action (Action:Property=Value,...)")
         return []
     verb, rest = match.groups()
-    by_verb = {f"{op}{kind.cpf_noun}": kind for kind in kinds if kind.cpf_noun for op in ("Create", "Modify")}
+    by_verb = {f"{op}{kind.cpf_noun}": kind for kind in kinds if kind.cpf_noun for op in ("Create", "Modify")
+               if op == "Modify" or not kind.must_exist}
     kind = by_verb.get(verb)
     if kind is None:
         problems.add(where, f"{verb}: {_refusal(verb, by_verb)}")
         return []
-    props = _properties(rest, where, problems)
+    props = _properties(rest, where, problems, frozenset(f.prop for f in kind.schema.fields if f.from_cpf))
     if props is None:
         return []
     raw = _fields(kind, verb, props, where, problems)
@@ -175,7 +179,8 @@ def _refusal(verb: str, supported: dict[str, Kind]) -> str:
     if spelled:
         return f"write {spelled}: iris-ops reads action names with their case, as IRIS reads [Actions]"
     if verb in SECURITY_ACTIONS or verb.lower() in {name.lower() for name in SECURITY_ACTIONS}:
-        return "needs the security plugin's kinds (not yet): users and services are not part of the desired state yet"
+        return ("users and services are kinds of the security plugin: install iris-ops-security "
+                "(pip install ./plugins/iris-ops-security from an iris-ops checkout)")
     if verb.startswith("Delete"):
         return "not supported: a desired state names what exists; iris-ops never deletes what a file does not name"
     return "not supported by iris-ops' desired state; apply it with `iris merge`"
@@ -185,9 +190,14 @@ def _fields(kind: Kind, verb: str, props: dict[str, str], where: Origin, problem
     raw: dict[str, Any] = {}
     ok = True
     for prop, value in props.items():
+        refused = kind.schema.refusal(prop)
+        if refused:
+            problems.add(where, f"{verb}: {prop}: {refused}")
+            ok = False
+            continue
         item = kind.schema.by_prop(prop) if prop else None
         if item is None:
-            known = [f.prop for f in kind.schema.fields if f.prop]
+            known = [f.prop for f in kind.schema.fields if f.prop and not kind.schema.refusal(f.prop)]
             spelled = next((name for name in known if name.lower() == prop.lower()), None)
             if spelled:
                 problems.add(where, f"{verb}: write {spelled}, not {prop}: IRIS property names are case-sensitive")
@@ -197,7 +207,7 @@ def _fields(kind: Kind, verb: str, props: dict[str, str], where: Origin, problem
             ok = False
             continue
         try:
-            raw[item.name] = _typed(item.toml_type, value)
+            raw[item.name] = item.from_cpf(value) if item.from_cpf else _typed(item.toml_type, value)
         except UsageError as exc:
             problems.add(where, f"{verb}: {prop}: {exc.message}")
             ok = False

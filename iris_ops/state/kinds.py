@@ -35,6 +35,10 @@ class ChangeContext:
     manager_directory: str
     operation: Any = None
     ends: list[Callable[[], object]] = field(default_factory=list)
+    #: The session's result object, set by whoever ran the session before the ends run (the
+    #: partial one a failed script reported; None when it reported nothing): an end can tell
+    #: from it whether the script already undid what the end would (a staged file removed).
+    result: Mapping[str, Any] | None = None
 
     def on_end(self, action: Callable[[], object]) -> None:
         self.ends.append(action)
@@ -79,6 +83,15 @@ class Kind:
     #: a password: the old one cannot be read).  Apply makes those changes after every other one
     #: of the session, and a rollback leaves them.
     one_way: tuple[str, ...] = ()
+    #: A reader that needs more than the keys, used instead of ``reader``: it gets the objects
+    #: (their values) and a :class:`ChangeContext`, to put something in the instance before the
+    #: session (a password the instance compares with the stored hash; its removal through
+    #: ``ctx.on_end``).  ``ctx.manager_directory`` may be ``""`` (not known before the read).
+    read_objects: "Callable[[list[StateObject], ChangeContext], list[list[Code]]] | None" = None
+    #: Objects of this kind exist or not (a service): iris-ops never creates or removes them,
+    #: and a state naming one the instance lacks is refused (exit 2).  Its CPF noun answers
+    #: ``Modify<noun>`` only.
+    must_exist: bool = False
 
     @property
     def name(self) -> str:

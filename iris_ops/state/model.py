@@ -56,6 +56,12 @@ class Field:
     #: The wanted value as the instance holds it, given its manager directory (a database
     #: directory relative to it becomes absolute).
     in_instance: Callable[[Any, str], Any] = lambda value, manager_directory: value
+    #: A secret (a user's password): the plan shows only that it changes, never a value.
+    secret: bool = False
+    #: The value a CPF merge file's text gives, in the field's TOML type, for a field whose
+    #: CPF form is not the TOML type's plain text (a service's ``AutheEnabled``: a number or
+    #: ``$$$`` macros); :class:`~iris_ops.errors.UsageError` when it cannot be read.
+    from_cpf: Callable[[str], Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,12 @@ class Schema:
     fields: tuple[Field, ...]
     one_of: tuple[tuple[str, ...], ...] = ()
     exclusive: tuple[tuple[str, str], ...] = ()
+    #: ``(key, why)``: keys of a state file, or CPF properties, refused with a reason of their
+    #: own rather than as unknown (a user's ``password``: a state never holds one).
+    refused: tuple[tuple[str, str], ...] = ()
+
+    def refusal(self, key: str) -> str | None:
+        return next((why for name, why in self.refused if name == key), None)
 
     def field(self, name: str) -> Field:
         for item in self.fields:

@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from iris_ops.errors import InstanceError
+from iris_ops.errors import InstanceError, UsageError
 from iris_ops.objectscript import Script
 from iris_ops.script_builders.state import current_state
-from iris_ops.state.kinds import CORE_KINDS, Kind, kind_named
+from iris_ops.state.kinds import CORE_KINDS, ChangeContext, Kind, kind_named
 from iris_ops.state.model import DesiredState, StateObject
 
 __all__ = ["Change", "Step", "read_script", "compare", "as_data", "lines", "shown", "CREATE", "CHANGE", "OK"]
@@ -27,6 +27,8 @@ class Change:
     field: str
     old: Any
     new: Any
+    #: A secret field (``Field.secret``): shown only as changed, never its values.
+    secret: bool = False
 
 
 @dataclass(frozen=True)
@@ -42,12 +44,16 @@ class Step:
     key: tuple[str, ...] = ()
 
 
-def read_script(state: DesiredState, kinds: tuple[Kind, ...] = CORE_KINDS) -> Script:
-    """The one read-only session that reads the current state of every object ``state`` names."""
+def read_script(state: DesiredState, kinds: tuple[Kind, ...] = CORE_KINDS, ctx: ChangeContext | None = None) -> Script:
+    """The one read-only session that reads the current state of every object ``state`` names.
+    ``ctx`` reaches the kinds whose reader needs one (``Kind.read_objects``); run its ends after
+    the session, whatever happened."""
     readers = []
     for kind in kinds:
         objects = state.of(kind.name)
-        if objects:
+        if objects and kind.read_objects is not None:
+            readers.append((kind.name, kind.read_objects(objects, ctx or ChangeContext(""))))
+        elif objects:
             readers.append((kind.name, kind.reader([obj.key for obj in objects])))
     return current_state(readers)
 
@@ -56,12 +62,18 @@ def compare(state: DesiredState, result: Mapping[str, Any], kinds: tuple[Kind, .
     """The plan, from the result of :func:`read_script` (the objects in the state's order)."""
     manager_directory = str(result.get("manager_directory", ""))
     steps = []
+    missing = []
     for kind in kinds:
         objects = state.of(kind.name)
         entries = list(result.get(kind.name) or [])
         if len(entries) != len(objects):
             raise InstanceError(f"the reader of {kind.name} answered for {len(entries)} objects, not {len(objects)}")
         steps += [_step(kind, obj, entry, manager_directory) for obj, entry in zip(objects, entries)]
+        missing += [f"{kind.schema.title} {obj.label} ({obj.origin})" for obj, entry in zip(objects, entries)
+                    if kind.must_exist and not entry.get("exists")]
+    if missing:
+        raise UsageError(f"the instance has no {', '.join(missing)}",
+                         fix="iris-ops never creates objects of that kind: check the names against the instance.")
     return steps
 
 
@@ -75,7 +87,7 @@ def _step(kind: Kind, obj: StateObject, entry: Mapping[str, Any], manager_direct
             continue
         current = item.from_iris(entry[item.name]) if item.name in entry else None
         if current is None or not item.same(wanted[item.name], current):
-            changes.append(Change(item.name, current, wanted[item.name]))
+            changes.append(Change(item.name, current, wanted[item.name], item.secret))
     return Step(kind.name, obj.label, CHANGE if changes else OK, tuple(changes), key=obj.key)
 
 
@@ -87,7 +99,8 @@ def as_data(steps: list[Step]) -> dict[str, Any]:
         if step.action == CREATE:
             item["fields"] = dict(step.fields or {})
         if step.action == CHANGE:
-            item["changes"] = {c.field: {"old": c.old, "new": c.new} for c in step.changes}
+            item["changes"] = {c.field: {"changed": True} if c.secret else {"old": c.old, "new": c.new}
+                               for c in step.changes}
         out.append(item)
     counts = {action: sum(1 for s in steps if s.action == action) for action in (CREATE, CHANGE, OK)}
     return {"plan": out, "summary": counts}
@@ -118,7 +131,8 @@ def lines(steps: list[Step], kinds: tuple[Kind, ...] = CORE_KINDS) -> list[str]:
             out.append(head + (f" ({given})" if given else ""))
         else:
             out.append(head)
-            out += [f"          {c.field}: {shown(c.old)} -> {shown(c.new)}" for c in step.changes]
+            out += [f"          {c.field}: " + ("changed" if c.secret else f"{shown(c.old)} -> {shown(c.new)}")
+                    for c in step.changes]
     counts = {action: sum(1 for s in steps if s.action == action) for action in (CREATE, CHANGE, OK)}
     out.append(f"plan: {counts[CREATE]} to create, {counts[CHANGE]} to change, {counts[OK]} ok")
     return out

@@ -130,7 +130,10 @@ def _objects(kind: Kind, entries: Any, prefix: tuple[str, ...], at, problems: Pr
 def _unknown(kind: Kind, raw: dict[str, Any], where: str, at, problems: Problems) -> None:
     allowed = [name for name in kind.schema.names if not (kind.keyed_by_name and name == "name")]
     for key in raw:
-        if key not in kind.schema.names:
+        refused = kind.schema.refusal(key)
+        if refused:
+            problems.add(at(key), f"{key!r} in {where}: {refused}")
+        elif key not in kind.schema.names:
             problems.add(at(key), f"unknown key {key!r} in {where} (known: {', '.join(allowed)})")
 
 

@@ -36,7 +36,7 @@ def test_the_entry_point_brings_every_task_and_the_plugin():
         assert re.search(rf"^\s+{re.escape(name)}\s", listed.stdout, re.MULTILINE), name
     shown = cli({}, "plugins", "--json")
     rows = {row["name"]: row for row in json.loads(shown.stdout)["plugins"]}
-    assert rows["security"]["distribution"] == "iris-ops-security" and rows["security"]["hooks"] == ["doctor_findings", "register_tasks"]
+    assert rows["security"]["distribution"] == "iris-ops-security" and rows["security"]["hooks"] == ["doctor_findings", "register_tasks", "state_kinds"]
     blocked = cli({"IRIS_OPS_DISABLE_PLUGINS": "security"}, "--list")
     assert "unexpire-passwords" not in blocked.stdout
 

@@ -1,7 +1,8 @@
 """iris-ops-security: the first pains of a fresh IRIS container (expired passwords, a disabled
 service: %Service_Bindings for the external Python driver, %Service_CallIn for embedded Python
 and callin programs), solved with nothing but iris-ops' public hooks, its task registrar and its
-ObjectScript helpers.  See README.md.
+ObjectScript helpers; and the users and services of iris-ops' desired state (``plan``,
+``apply``), through the ``state_kinds`` hook.  See README.md.
 
 Importing this module stays cheap: no docker, no iris, no script is built until a task runs.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from iris_ops import hookimpl
 
-__all__ = ["TASKS", "register_tasks", "doctor_findings"]
+__all__ = ["TASKS", "register_tasks", "doctor_findings", "state_kinds"]
 
 __version__ = "0.1.0"
 
@@ -38,3 +39,10 @@ def doctor_findings(operation, manager_directory, entries):
     from . import secret
 
     return secret.leftovers(operation, manager_directory, entries)
+
+
+@hookimpl
+def state_kinds():
+    from .kinds import SERVICES, USERS
+
+    return [USERS, SERVICES]

@@ -17,7 +17,7 @@ from iris_ops.objectscript import Code, Script, byref, call, check_sql, check_st
 
 __all__ = [
     "USERS", "SERVICES", "FILE", "DOCUMENTED_SERVICES", "HASH_BITS", "Secret", "describe", "modify_users",
-    "set_service", "read_secret", "set_password",
+    "set_service", "read_secret", "password_matches", "set_password",
 ]
 
 USERS = "Security.Users"
@@ -178,7 +178,7 @@ def read_secret(secret: Secret) -> list[Code]:
     ]
 
 
-def _password_matches(user: Code) -> list[Code]:
+def password_matches(user: Code) -> list[Code]:
     """Set ``same`` to 1 when ``pw`` is already the user's password: PBKDF2 of ``pw`` with the
     user's salt, work factor and algorithm, compared with the stored hash (all documented
     Security.Users properties).  [UNV] how IRIS feeds a non-ASCII password to PBKDF2: a wrong
@@ -224,7 +224,7 @@ def set_password(user: str, secret: Secret, *, create: tuple[str, str] | None = 
             script.step("modify", *_set_properties(properties), check_status(call(USERS, "Modify", name, byref("p"))))
         script.step(
             "password",
-            *_password_matches(name),
+            *password_matches(name),
             o.if_(
                 o.not_(same),
                 *_set_properties({}),

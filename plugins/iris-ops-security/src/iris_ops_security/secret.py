@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from .script_builders import Secret
 
-__all__ = ["PASSWORD_ENV", "read_password", "stage", "discard", "STAGED", "leftovers"]
+__all__ = ["PASSWORD_ENV", "read_password", "password_from_env", "stage", "discard", "STAGED", "leftovers"]
 
 #: The environment variable read by default.
 PASSWORD_ENV = "IRIS_OPS_NEW_PASSWORD"
@@ -66,6 +66,21 @@ def read_password(env_name: str = "", from_stdin: bool = False) -> str:
         raise UsageError(f"no password in {where}",
                          fix=f"Set {env_name or PASSWORD_ENV} (or name another one with --password-env), "
                          "or pipe it in with --password-stdin. Passwords are never command-line arguments.")
+    return _usable(password, where)
+
+
+def password_from_env(env_name: str, what: str) -> str:
+    """The password of ``what`` (a user of a desired state) in the environment variable
+    ``env_name``, which its ``password_env`` names (checked as a name already)."""
+    password = os.environ.get(env_name, "")
+    if not password:
+        raise UsageError(f"{what}: no password in the environment variable {env_name} (its password_env)",
+                         fix=f"Set {env_name} to the password before running iris-ops; a state file names the "
+                             "variable, never the password.")
+    return _usable(password, f"the environment variable {env_name}")
+
+
+def _usable(password: str, where: str) -> str:
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in password):
         raise UsageError(f"the password from {where} holds a control character",
                          fix="Use letters, digits, punctuation and spaces (IRIS's default password pattern).")
@@ -75,9 +90,10 @@ def read_password(env_name: str = "", from_stdin: bool = False) -> str:
     return password
 
 
-def stage(op: "Operation", password: str, manager_directory: str) -> "Secret":
-    """Write the masked password to a one-time file inside the instance (not in a dry run) and
-    return where it is and the pad the script needs."""
+def stage(op: "Operation", password: str, manager_directory: str, *, for_read: bool = False) -> "Secret":
+    """Write the masked password to a one-time file inside the instance (not in a dry run,
+    unless it is ``for_read``: for a read-only script, which runs in a dry run too) and return
+    where it is and the pad the script needs."""
     import secrets
 
     from .script_builders import Secret
@@ -88,7 +104,7 @@ def stage(op: "Operation", password: str, manager_directory: str) -> "Secret":
     directory = f"{manager_directory.rstrip('/')}/iris-ops-secret-{secrets.token_hex(8)}/"
     staged = Secret(directory=directory, path=directory + "s", pad=base64.b64encode(pad).decode("ascii"),
                     size=len(payload))
-    if op.dry_run:
+    if op.dry_run and not for_read:
         op.runner.show_command(f"write a one-time file {staged.path} (the masked password; mode 660, "
                                "removed by the script)")
     else:
@@ -96,10 +112,10 @@ def stage(op: "Operation", password: str, manager_directory: str) -> "Secret":
     return staged
 
 
-def discard(op: "Operation", staged: "Secret", removed: bool) -> None:
+def discard(op: "Operation", staged: "Secret", removed: bool, *, for_read: bool = False) -> None:
     """Remove the one-time directory when the script could not say it did.  A failure here is
     logged, not raised: it must not hide the error that stopped the script."""
-    if removed or op.dry_run:
+    if removed or (op.dry_run and not for_read):
         return
     try:
         op.runner.remove_path(staged.directory.rstrip("/"))
