@@ -51,12 +51,19 @@ database = "AP_CODE"
 namespace = "APFX"
 name = "Extra"
 database = "USER"
+
+[state.users.ap_user]
+roles = ["AP_READER"]
+full_name = "A. P. User"
+password_env = "AP_USER_PW"
 """
+#: The user's password, in the environment of every apply (never in the state file).
+PASSWORD = {"AP_USER_PW": "Ap-User-Pw-1"}
 
 #: Every class method apply calls to create what STATE names, in the order it calls them; the
 #: fixture's restore comes between the namespaces and the mappings.
 CALLS = ["Security.Resources.Create", "Security.Roles.Create", "SYS.Database.CreateDatabase",
-         "Config.Databases.Create", "Config.Namespaces.Create", "Config.MapGlobals.Create"]
+         "Config.Databases.Create", "Config.Namespaces.Create", "Config.MapGlobals.Create", "Security.Users.Create"]
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +90,7 @@ def _apply(sc, project, *args) -> subprocess.Popen:
     from clihelp import command
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("IRIS_OPS_")}
-    env.update(sc.env, IRIS_OPS_LOG_FORMAT="json", IRIS_OPS_FIXTURES_DIR=str(project / "fixtures"))
+    env.update(sc.env, IRIS_OPS_LOG_FORMAT="json", IRIS_OPS_FIXTURES_DIR=str(project / "fixtures"), **PASSWORD)
     return subprocess.Popen(command("apply", "--state", project / "state.toml", *args), env=env, cwd=project,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
 
@@ -153,22 +160,30 @@ def test_sigterm_while_the_session_runs_rolls_back(shared_sim, project):
 def test_the_state_applies_and_a_second_apply_changes_nothing(shared_sim, project):
     """The same state with no fault: applied, then nothing to do, no drift; and removed again by
     --prune once the state names nothing of it (the instance as it was)."""
-    from clihelp import cli, ok
+    from clihelp import cli, fails, ok
 
     sc = shared_sim
     before = _held(sc)
     dry = ok(cli(sc, "apply", "--state", project / "state.toml", "--dry-run",
-                 IRIS_OPS_FIXTURES_DIR=str(project / "fixtures")))
+                 IRIS_OPS_FIXTURES_DIR=str(project / "fixtures"), **PASSWORD))
     assert 'Config.Namespaces).Create("APNS"' in dry.stdout and 'Security.Roles).Create("AP_READER"' in dry.stdout
     assert _held(sc) == before, "a dry run changed the instance"
-    first = ok(cli(sc, "apply", "--state", project / "state.toml", IRIS_OPS_FIXTURES_DIR=str(project / "fixtures")))
-    assert first.stdout.splitlines()[-1] == "apply: 8 created, 0 changed, 0 ok"
+    first = ok(cli(sc, "apply", "--state", project / "state.toml", IRIS_OPS_FIXTURES_DIR=str(project / "fixtures"), **PASSWORD))
+    assert first.stdout.splitlines()[-1] == "apply: 9 created, 0 changed, 0 ok"
     applied = _held(sc)
-    again = ok(cli(sc, "apply", "--state", project / "state.toml", IRIS_OPS_FIXTURES_DIR=str(project / "fixtures")))
-    assert again.stdout.splitlines()[-1] == "apply: 0 created, 0 changed, 8 ok"
+    again = ok(cli(sc, "apply", "--state", project / "state.toml", IRIS_OPS_FIXTURES_DIR=str(project / "fixtures"), **PASSWORD))
+    assert again.stdout.splitlines()[-1] == "apply: 0 created, 0 changed, 9 ok"
     assert _held(sc) == applied
-    ok(cli(sc, "apply", "--state", project / "state.toml", "--check", IRIS_OPS_FIXTURES_DIR=str(project / "fixtures")))
+    assert sc.instance.check_password("ap_user", PASSWORD["AP_USER_PW"])
+    assert PASSWORD["AP_USER_PW"] not in first.stdout + first.stderr + again.stdout + again.stderr
+    ok(cli(sc, "apply", "--state", project / "state.toml", "--check", IRIS_OPS_FIXTURES_DIR=str(project / "fixtures"), **PASSWORD))
+    code, out, err = sc.exec(["iris", "session", "IRIS", "-U", "%SYS"], stdin=(
+        b'Set p("FullName")="Mallory" Write "modified=",##class(Security.Users).Modify("ap_user",.p),!\nHalt\n'))
+    assert code == 0 and b"modified=1" in out, (out, err)
+    drift = fails(cli(sc, "apply", "--state", project / "state.toml", "--check",
+                      IRIS_OPS_FIXTURES_DIR=str(project / "fixtures"), **PASSWORD), 4)
+    assert drift.stdout.splitlines() == ["change  user ap_user", "          full_name: Mallory -> A. P. User"]
     (project / "empty.toml").write_text("[state.namespaces.USER]\nglobals = \"USER\"\n")
-    pruned = ok(cli(sc, "apply", "--state", project / "empty.toml", "--prune", IRIS_OPS_FIXTURES_DIR=str(project / "fixtures")))
-    assert pruned.stdout.splitlines()[-1] == "apply: 0 created, 0 changed, 1 ok, 8 removed"
+    pruned = ok(cli(sc, "apply", "--state", project / "empty.toml", "--prune", IRIS_OPS_FIXTURES_DIR=str(project / "fixtures"), **PASSWORD))
+    assert pruned.stdout.splitlines()[-1] == "apply: 0 created, 0 changed, 1 ok, 9 removed"
     assert _held(sc) == before
