@@ -66,6 +66,7 @@ USER_VARIABLES = {
     # plugins' settings (tests/test_secrets.py registers plugins that add them)
     "IRIS_OPS_INSTANCE_PASSWORD", "IRIS_OPS_LDAP_URL",
     "MY_PW",  # a variable a user names with iris-ops-security's --password-env
+    "APP_PW", "OTHER_PW", "SYS_PW",  # variables a user names with password_env in a desired state
     # a user's own variables, as the masking and child-environment tests set them
     "PROCESS_WIDE_TOKEN", "IRIS_OPS_SECRET",
     "DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_CONFIG",

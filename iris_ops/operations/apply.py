@@ -160,16 +160,17 @@ def _carry_out(op: "Operation", desired, kinds, todo: list["Action"], record: di
     if not todo:
         return []
     undo = UndoLog(op, name="apply")
+    started: set[int] = set()
     try:
         batch: list[tuple[int, "Action"]] = []
         for index, action in enumerate(todo):
             if action.fixture:
-                _run_batch(op, batch, undo, ctx)
+                _run_batch(op, batch, undo, ctx, started)
                 batch = []
                 _restore(op, action, undo, record)
             else:
                 batch.append((index, action))
-        _run_batch(op, batch, undo, ctx)
+        _run_batch(op, batch, undo, ctx, started)
         if op.dry_run:
             return todo
         _read_back(op, desired, kinds, [a for a in todo if a.action == "remove"])
@@ -179,23 +180,31 @@ def _carry_out(op: "Operation", desired, kinds, todo: list["Action"], record: di
         if failed:
             rollback_incomplete(exc, failed)
         elif isinstance(exc, IrisOpsError) and not op.dry_run:
-            _say_rolled_back(exc, todo)
+            _say_rolled_back(exc, todo, started)
         raise
     return todo
 
 
-def _say_rolled_back(exc: "IrisOpsError", todo: list["Action"]) -> None:
-    """Name the change that failed (its session's step ``a<N>``) and say that every change was
-    undone."""
+def _say_rolled_back(exc: "IrisOpsError", todo: list["Action"], started: set[int]) -> None:
+    """Name the change that failed (its session's step ``a<N>``), and say that every change was
+    undone but the one-way ones that were (or may have been) made before the failure."""
     failed = _failed_action(exc)
     if failed is not None and failed < len(todo):
         exc.message += f" (at: {todo[failed].what})"
-    if "rolled back" not in exc.message:
+    left = [f"{action.what} ({', '.join(action.fields)})" + (", if it got that far" if index == failed else "")
+            for index, action in enumerate(todo)
+            if action.undo is None and index in started and (failed is None or index <= failed)]
+    if left:
+        exc.message += ("; every other change of this apply was rolled back, but not what cannot be undone: "
+                        + "; ".join(left))
+        exc.details["not_undone"] = left
+    elif "rolled back" not in exc.message:
         exc.message += "; every change of this apply was rolled back"
     exc.args = (exc.message,)
 
 
-def _run_batch(op: "Operation", batch: list[tuple[int, "Action"]], undo, ctx: "ChangeContext") -> None:
+def _run_batch(op: "Operation", batch: list[tuple[int, "Action"]], undo, ctx: "ChangeContext",
+               started: set[int]) -> None:
     """One session for a run of actions; every undo is recorded before it starts.  Step
     ``a<N>`` is the N-th action of the whole apply (what a failure names)."""
     from iris_ops.objectscript import Script
@@ -214,6 +223,7 @@ def _run_batch(op: "Operation", batch: list[tuple[int, "Action"]], undo, ctx: "C
     mark = undo.record(undos)
     for _, action in batch:
         op.log.info("apply.change", change=action.what)
+    started.update(index for index, _ in batch)
     try:
         ctx.result = op.runner.run(script)  # what the ends of the builders (a staged password) look at
     except ScriptError as exc:
