@@ -172,8 +172,11 @@ def test_the_state_applies_and_a_second_apply_changes_nothing(shared_sim, projec
     first = ok(cli(sc, "apply", "--state", project / "state.toml", IRIS_OPS_FIXTURES_DIR=str(project / "fixtures"), **PASSWORD))
     assert first.stdout.splitlines()[-1] == "apply: 9 created, 0 changed, 0 ok"
     applied = _held(sc)
-    again = ok(cli(sc, "apply", "--state", project / "state.toml", IRIS_OPS_FIXTURES_DIR=str(project / "fixtures"), **PASSWORD))
-    assert again.stdout.splitlines()[-1] == "apply: 0 created, 0 changed, 9 ok"
+    again = ok(cli(sc, "apply", "--state", project / "state.toml", "--json",
+                   IRIS_OPS_FIXTURES_DIR=str(project / "fixtures"), **PASSWORD))
+    doc = json.loads(again.stdout)
+    assert doc["summary"] == {"created": 0, "changed": 0, "ok": 9, "removed": 0}
+    assert {"kind": "users", "name": "ap_user", "result": "ok"} in doc["applied"]
     assert _held(sc) == applied
     assert sc.instance.check_password("ap_user", PASSWORD["AP_USER_PW"])
     assert PASSWORD["AP_USER_PW"] not in first.stdout + first.stderr + again.stdout + again.stderr
@@ -187,4 +190,23 @@ def test_the_state_applies_and_a_second_apply_changes_nothing(shared_sim, projec
     (project / "empty.toml").write_text("[state.namespaces.USER]\nglobals = \"USER\"\n")
     pruned = ok(cli(sc, "apply", "--state", project / "empty.toml", "--prune", IRIS_OPS_FIXTURES_DIR=str(project / "fixtures"), **PASSWORD))
     assert pruned.stdout.splitlines()[-1] == "apply: 0 created, 0 changed, 1 ok, 9 removed"
+    assert _held(sc) == before
+
+
+def test_a_namespace_another_operation_holds_stops_apply_before_it_changes_anything(shared_sim, project):
+    """apply takes the locks backup, restore and delete-ns take: a restore holding APNS (an
+    iris-ops process holding its lock) makes apply exit 3 naming it, with nothing changed."""
+    from cli_helpers import kill_holder, start_lock_holder
+    from clihelp import cli, fails
+
+    sc = shared_sim
+    before = _held(sc)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IRIS_OPS_")}
+    holder = start_lock_holder({**env, **sc.env}, project, "APNS")
+    try:
+        refused = fails(cli(sc, "apply", "--state", project / "state.toml",
+                            IRIS_OPS_FIXTURES_DIR=str(project / "fixtures"), **PASSWORD), 3)
+    finally:
+        kill_holder(holder)
+    assert "namespace APNS" in refused.stderr and f"pid {holder.pid}" in refused.stderr, refused.stderr
     assert _held(sc) == before
