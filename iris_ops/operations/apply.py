@@ -120,9 +120,15 @@ def run_apply(op: "Operation", desired: "DesiredState", kinds: tuple["Kind", ...
     returns ``{"source", "applied", "pruned", "summary", "lines"}``."""
     from iris_ops import locks
 
-    keys = sorted({obj.key[0] for obj in desired if obj.kind == "namespaces"}
-                  | {obj.key[0] for obj in desired if obj.kind.endswith("_mappings") and obj.key[0] != "%ALL"})
-    with locks.holding(op, locks.STATE, wait=lock_wait, also=tuple(keys)):
+    keys = {obj.key[0] for obj in desired if obj.kind == "namespaces"} \
+        | {obj.key[0] for obj in desired if obj.kind.endswith("_mappings")}
+    if prune:  # the namespaces --prune may remove, or whose mappings it may remove, too
+        mgr = str(op.runner.run(script_builders.manager_directory(), changes=False).get("manager_directory", ""))
+        keys |= {str(item["key"][0]) for item in _read_record(op, mgr)["created"]
+                 if isinstance(item, dict) and isinstance(item.get("key"), list) and item["key"]
+                 and (item.get("kind") == "namespaces" or str(item.get("kind", "")).endswith("_mappings"))}
+    keys.discard("%ALL")
+    with locks.holding(op, locks.STATE, wait=lock_wait, also=tuple(sorted(keys))):
         return apply_state(op, desired, kinds, prune=prune)
 
 
@@ -324,6 +330,8 @@ def _prune(op: "Operation", desired, kinds, record: dict, ctx: "ChangeContext") 
     named = {(obj.kind, kind_named(obj.kind, kinds).identity(obj.key)) for obj in desired}
     candidates = []
     for item in record.get("created", []):
+        if not isinstance(item, dict):
+            continue
         kind = kind_named(item.get("kind", ""), kinds)
         key = tuple(item.get("key") or ())
         if kind is None or len(key) != len(kind.schema.key) or (kind.name, kind.identity(key)) in named:
