@@ -264,9 +264,30 @@ class HostProcesses(threading.Thread):
                 "host environments": b"\n".join(sorted(self.environments.values()))}
 
 
-#: One sampling loop; {name} tells the loops apart.
-SAMPLER = ("echo $$ > /tmp/{name}.pid; while [ -e /tmp/{name}.pid ]; do "
-           "cat /proc/[0-9]*/cmdline /proc/[0-9]*/environ 2>/dev/null; echo; sleep 0.02; done > /tmp/{name}.out")
+#: One sampling loop (``python3 -S -c SAMPLER NAME``; NAME tells the loops apart): every 20 ms,
+#: every process's command line and environment appended to ``/tmp/NAME.out``, as long as
+#: ``/tmp/NAME.pid`` exists.  In-process reads, not a `cat` and a `sleep` started per round: a
+#: fifth of the CPU, on a machine the sampled runs share.
+SAMPLER = """\
+import os, sys, time
+name = sys.argv[1]
+marker = "/tmp/" + name + ".pid"
+with open("/tmp/" + name + ".out", "ab", buffering=0) as out:
+    with open(marker, "w") as pid_file:
+        pid_file.write(str(os.getpid()))
+    while os.path.exists(marker):
+        chunks = []
+        for pid in os.listdir("/proc"):
+            if pid.isdigit():
+                for part in ("cmdline", "environ"):
+                    try:
+                        with open("/proc/" + pid + "/" + part, "rb") as f:
+                            chunks.append(f.read())
+                    except OSError:
+                        pass
+        out.write(b"".join(chunks) + b"\\n")
+        time.sleep(0.02)
+"""
 
 
 class ContainerSampler:
@@ -283,7 +304,7 @@ class ContainerSampler:
     def start(self) -> "ContainerSampler":
         api = self.sc.client.api
         for name, user in self.USERS.items():
-            api.exec_start(api.exec_create(self.sc.name, ["sh", "-c", SAMPLER.format(name=name)], user=user)["Id"],
+            api.exec_start(api.exec_create(self.sc.name, ["python3", "-S", "-c", SAMPLER, name], user=user)["Id"],
                            detach=True)
         deadline = time.monotonic() + 30
         while not all(self.sc.exists(f"/tmp/{name}.out") for name in self.USERS):
