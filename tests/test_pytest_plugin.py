@@ -159,20 +159,16 @@ def test_a_simulated_iris_that_cannot_be_used_is_removed_and_says_why(tmp_path):
     assert_gone(failed.group(1))
 
 
-@pytest.mark.parametrize("parallel", [(), ("-n", "2")], ids=["serial", "xdist"])
-def test_the_documented_example_passes_on_the_simulated_iris_it_asks_for(project, parallel):
+def test_the_documented_example_passes_on_the_simulated_iris_it_asks_for(project):
     """No instance configured (the fixture came from the one on this host, which this run never
-    sees): the simulated IRIS is used because it is asked for, and the summary says so."""
-    if parallel:  # asked for in the ini file this time
-        (project / "pytest.ini").write_text("[pytest]\niris_sim = true\n")
-        asked = ()
-    else:
-        asked = ("--iris-sim",)
-    done = pytest_run(project, None, *asked, "--iris-report", *parallel)
+    sees): the simulated IRIS is used because the ini file asks for it, under pytest-xdist, and
+    the summary says so.  (``--iris-sim`` on the command line, serially: the --iris-keep test.)"""
+    (project / "pytest.ini").write_text("[pytest]\niris_sim = true\n")
+    done = pytest_run(project, None, "--iris-report", "-n", "2")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "2 passed" in done.stdout
     instances = simulated_instances(done.stdout)
-    assert 1 <= len(instances) <= (2 if parallel else 1)
+    assert 1 <= len(instances) <= 2
     assert "iris-ops: restores on simulated IRIS" in done.stdout
     assert "user: 2 restores" in done.stdout
     for instance in instances:
