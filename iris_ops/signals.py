@@ -91,15 +91,20 @@ def _say(text: str) -> None:
         pass
 
 
+def _after_commit(signum: int, said: str) -> None:
+    """A signal that came after (or during) a point of no return: kept for the task's end, or,
+    inside :func:`step_of_a_task`, for the end of that step."""
+    _state.deferred.append(signum)
+    if _state.steps:
+        _state.kept.append(signum)
+        _say(f"{said}: it stops the task once that step ends")
+    else:
+        _say(f"{said}: it is kept")
+
+
 def _handler(signum: int, frame) -> None:  # noqa: ARG001 - signal handler signature
     if _state.committed is not None:
-        _state.deferred.append(signum)
-        if _state.steps:
-            _state.kept.append(signum)
-            _say(f"{signal_name(signum)} received after {_state.committed} completed: it stops the task once that "
-                 "step ends")
-        else:
-            _say(f"{signal_name(signum)} received after {_state.committed} completed: it is kept")
+        _after_commit(signum, f"{signal_name(signum)} received after {_state.committed} completed")
         return
     if _state.first is not None or _state.pending is not None:
         _state.deferred.append(signum)
@@ -197,13 +202,7 @@ def point_of_no_return(what: str) -> Iterator[None]:
         if _state.first is None:  # no handler stopped the task before the block began
             if _state.pending is not None:
                 signum, _state.pending = _state.pending, None
-                _state.deferred.append(signum)
-                if _state.steps:
-                    _state.kept.append(signum)
-                    _say(f"{what} completed before {signal_name(signum)} could stop it: it stops the task once "
-                         "that step ends")
-                else:
-                    _say(f"{what} completed before {signal_name(signum)} could stop it: it is kept")
+                _after_commit(signum, f"{what} completed before {signal_name(signum)} could stop it")
             _state.committed = what
 
 
