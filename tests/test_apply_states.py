@@ -198,3 +198,24 @@ def test_a_call_the_instance_refuses_at_any_step_leaves_it_as_before(tmp_path, p
         assert "(at: " in message and "every change of this apply was rolled back" in message, message
         assert sim.snapshot() == before, f"refusing {call} left the instance changed"
     assert _apply(sim, tmp_path, text) is not None
+
+
+def test_prune_acts_only_on_entries_an_apply_wrote(tmp_path):
+    """A record edited by hand (entries that are no objects, a system namespace, a namespace the
+    state names no more but no apply created) makes --prune remove only what the record really
+    says an apply created, and never a system object."""
+    import json
+
+    sim = InProcessIris(tmp_path)
+    assert _apply(sim, tmp_path, to_toml(_fixed(3))) is not None  # DB_B, created and recorded
+    record = sim.host(sim.mgr + "iris-ops-applied.json")
+    doc = json.loads(record.read_text())
+    doc["created"] += ["junk", {"kind": "namespaces"}, {"kind": "namespaces", "key": [7]},
+                       {"kind": "namespaces", "key": ["%SYS"]}, {"kind": "databases", "key": ["IRISLIB"]}]
+    record.write_text(json.dumps(doc))
+    kinds = state_kinds(sim.pm)
+    desired = state_from_text(to_toml({"namespaces": [{"name": "USER", "globals": "USER"}]}), "s.toml", kinds=kinds)
+    done = apply_state(sim.operation("apply", tmp_path), desired, kinds, prune=True)
+    assert done["pruned"] == [{"kind": "databases", "name": "DB_B"}]
+    config = sim.config()
+    assert "%SYS" in config["Namespaces"] and "IRISLIB" in config["Databases"] and "DB_B" not in config["Databases"]

@@ -39,3 +39,15 @@ def test_plan_refuses_an_unsupported_merge_file_before_reaching_any_instance(tmp
     assert both.returncode == 2
     assert "--state and --cpf cannot be combined" in both.stderr
 
+
+
+def test_apply_check_refuses_flags_that_would_change_something(tmp_path):
+    """--check changes nothing: with --prune or --dry-run it is exit 2, before any file or instance."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IRIS_OPS_")}
+    env.update(IRIS_OPS_LOG_FORMAT="console", IRIS_OPS_CONTAINER="no-such-container")
+    for extra in ("--prune", "--dry-run"):
+        done = subprocess.run(command("apply", "--check", extra), env=env, cwd=tmp_path, capture_output=True,
+                              text=True, stdin=subprocess.DEVNULL, timeout=60)
+        assert done.returncode == 2, done.stderr
+        assert f"--check changes nothing: {extra} means nothing with it" in done.stderr
+        assert done.stdout == ""

@@ -20,7 +20,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from iris_ops import __version__, flags, hookimpl, names, script_builders
-from iris_ops.errors import InstanceError, IrisOpsError, ScriptError, ValidationError
+from iris_ops.errors import InstanceError, IrisOpsError, ScriptError, UsageError, ValidationError
 from iris_ops.task import task
 
 if TYPE_CHECKING:
@@ -75,9 +75,12 @@ def apply(c, state="", cpf="", check=False, prune=False, dry_run=False, json_=Fa
     from iris_ops.state import plan as planning
 
     refuse_json_dry_run(json_, dry_run)
+    if check and (prune or dry_run):
+        raise UsageError(f"--check changes nothing: {'--prune' if prune else '--dry-run'} means nothing with it",
+                         fix="Run `iris-ops apply --check` alone, or apply without --check.")
     kinds = state_kinds()
     desired = desired_state(state, cpf, kinds)
-    op = operation_from_flags("apply", target, dry_run=dry_run and not check)
+    op = operation_from_flags("apply", target, dry_run=dry_run)
     with op.bound(source=desired.source):
         if check:
             steps = planning.compare(desired, read_current(op, desired, kinds), kinds)
@@ -123,18 +126,21 @@ def run_apply(op: "Operation", desired: "DesiredState", kinds: tuple["Kind", ...
 
     keys = {obj.key[0] for obj in desired if obj.kind == "namespaces"} \
         | {obj.key[0] for obj in desired if obj.kind.endswith("_mappings")}
+    record = None
     if prune:  # the namespaces --prune may remove, or whose mappings it may remove, too
         mgr = str(op.runner.run(script_builders.manager_directory(), changes=False).get("manager_directory", ""))
-        keys |= {str(item["key"][0]) for item in _read_record(op, mgr)["created"]
-                 if isinstance(item, dict) and isinstance(item.get("key"), list) and item["key"]
-                 and (item.get("kind") == "namespaces" or str(item.get("kind", "")).endswith("_mappings"))}
+        record = _read_record(op, mgr)  # only applies write it, and the state's lock keeps them out
+        keys |= {item["key"][0] for item in record["created"]
+                 if item["kind"] == "namespaces" or item["kind"].endswith("_mappings")}
     keys.discard("%ALL")
     with locks.holding(op, locks.STATE, wait=lock_wait, also=tuple(sorted(keys))):
-        return apply_state(op, desired, kinds, prune=prune)
+        return apply_state(op, desired, kinds, prune=prune, record=record)
 
 
-def apply_state(op: "Operation", desired: "DesiredState", kinds: tuple["Kind", ...], *, prune: bool) -> dict[str, Any]:
-    """Read, plan and carry out ``desired`` (the caller holds the locks)."""
+def apply_state(op: "Operation", desired: "DesiredState", kinds: tuple["Kind", ...], *, prune: bool,
+                record: dict | None = None) -> dict[str, Any]:
+    """Read, plan and carry out ``desired`` (the caller holds the locks); ``record``: the record
+    of earlier applies when the caller has read it already."""
     from iris_ops.operations.plan import fixtures_exist, read_current
     from iris_ops.state import changeset
     from iris_ops.state import plan as planning
@@ -146,8 +152,9 @@ def apply_state(op: "Operation", desired: "DesiredState", kinds: tuple["Kind", .
     ctx = ChangeContext(str(current.get("manager_directory", "")), op)
     try:
         todo = changeset.actions(steps, kinds, ctx)  # a change apply cannot make stops it here
-        record = _read_record(op, ctx.manager_directory) if (prune or any(a.action == "create" for a in todo)) \
-            else {"created": []}
+        if record is None:
+            needed = prune or any(a.action == "create" for a in todo)
+            record = _read_record(op, ctx.manager_directory) if needed else {"created": []}
         if prune:
             todo += _prune(op, desired, kinds, record, ctx)
         todo.sort(key=lambda action: action.undo is None)  # what cannot be undone comes last
@@ -174,7 +181,7 @@ def _carry_out(op: "Operation", desired, kinds, todo: list["Action"], record: di
             if action.fixture:
                 _run_batch(op, batch, undo, ctx, started)
                 batch = []
-                _restore(op, action, undo, record)
+                _restore(op, action, undo)
             else:
                 batch.append((index, action))
         _run_batch(op, batch, undo, ctx, started)
@@ -249,7 +256,7 @@ def _failed_action(exc: "IrisOpsError") -> int | None:
     return int(step[1:]) if step.startswith("a") and step[1:].isdigit() else None
 
 
-def _restore(op: "Operation", action: "Action", undo, record: dict) -> None:
+def _restore(op: "Operation", action: "Action", undo) -> None:
     """A namespace created from a fixture: restore's own all-or-nothing; its undo removes the
     namespace, the databases the restore created and the resources it created."""
     from iris_ops import fixtures_dir, signals
@@ -297,7 +304,7 @@ def _read_back(op: "Operation", desired, kinds, removed: list["Action"]) -> None
         wrong += [f"{kind} {'/'.join(key)} still exists after --prune removed it"
                   for (kind, key), entry in gone if entry.get("exists")]
     if wrong:
-        raise InstanceError("the instance did not take the state: " + "; ".join(wrong) + "; every change was rolled back",
+        raise InstanceError("the instance did not take the state: " + "; ".join(wrong),
                             fix="IRIS refused or changed a value without an error: check the value against the "
                                 "class reference (docs/STATE.md), or the instance's messages.log.",
                             details={"not_taken": wrong})
@@ -330,11 +337,9 @@ def _prune(op: "Operation", desired, kinds, record: dict, ctx: "ChangeContext") 
 
     named = {(obj.kind, kind_named(obj.kind, kinds).identity(obj.key)) for obj in desired}
     candidates = []
-    for item in record.get("created", []):
-        if not isinstance(item, dict):
-            continue
-        kind = kind_named(item.get("kind", ""), kinds)
-        key = tuple(item.get("key") or ())
+    for item in record["created"]:
+        kind = kind_named(item["kind"], kinds)
+        key = tuple(item["key"])
         if kind is None or len(key) != len(kind.schema.key) or (kind.name, kind.identity(key)) in named:
             continue
         if _system(kind.name, key):
@@ -370,15 +375,12 @@ def _directories_free(op: "Operation", todo: list["Action"]) -> None:
     """A database to create needs a directory that does not exist yet: apply never puts a
     database into a directory that holds anything (exit 3)."""
     from iris_ops.errors import ConflictError
-    from iris_ops.objectscript import Script
     from iris_ops.script_builders.state_changes import directories_in_use
 
     wanted = [a.fields["directory"] for a in todo if a.kind == "databases" and a.action == "create"]
     if not wanted:
         return
-    script = Script("%SYS", purpose="check the new databases' directories")
-    script.step("check", *directories_in_use(wanted))
-    taken = op.runner.run(script, changes=False).get("taken") or []
+    taken = op.runner.run(directories_in_use(wanted), changes=False).get("taken") or []
     if taken:
         raise ConflictError(f"the directory of a database to create exists already: {', '.join(taken)}",
                             fix="Give the database a directory that does not exist yet, or remove that one.")
@@ -396,7 +398,11 @@ def _read_record(op: "Operation", manager_directory: str) -> dict:
         raise InstanceError(f"the record of earlier applies {path} is not JSON: {exc}",
                             fix="Remove it if it is not iris-ops': --prune then removes nothing an earlier "
                                 "apply created.") from None
-    doc.setdefault("created", [])
+    # An entry iris-ops did not write (a hand edit) is left out: --prune never acts on it.
+    created = doc.get("created") if isinstance(doc, dict) else None
+    doc = {"created": [item for item in created or [] if isinstance(item, dict) and isinstance(item.get("kind"), str)
+                       and isinstance(item.get("key"), list) and item["key"]
+                       and all(isinstance(part, str) for part in item["key"])]}
     return doc
 
 
@@ -404,14 +410,14 @@ def _write_record(op: "Operation", manager_directory: str, record: dict, done: l
     from iris_ops import signals
 
     removed = {(a.kind, tuple(a.key)) for a in done if a.action == "remove"}
-    created = [item for item in record.get("created", []) if (item.get("kind"), tuple(item.get("key") or ())) not in removed]
+    created = [item for item in record["created"] if (item["kind"], tuple(item["key"])) not in removed]
     for action in done:
         if action.action == "create":
             item = {"kind": action.kind, "key": list(action.key)}
             if action.fixture:
                 item.update(fixture=action.fixture, databases=action.fields.get("databases", []))
             created.append(item)
-    if created == record.get("created") and not removed:
+    if created == record["created"] and not removed:
         return
     if not created:  # everything earlier applies created is gone again
         with signals.shielded():

@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 
 from iris_ops import names
 from iris_ops import objectscript as o
-from iris_ops.objectscript import Code, call, check_status, check_true, lit, method, op, prop, set_, var
+from iris_ops.objectscript import Code, Script, call, check_status, check_true, lit, method, op, prop, set_, var
 from .common import FILE, MAP_CLASSES
 from .delete import database_steps
 
@@ -165,14 +165,15 @@ def remove_database(name: str, directory: str) -> list[Code]:
     return [*out, o.kill(var("chund"))]
 
 
-def directories_in_use(directories: Sequence[str]) -> list[Code]:
-    """For apply's check before creating databases: a result ``taken`` listing each directory
-    that exists already."""
+def directories_in_use(directories: Sequence[str]) -> Script:
+    """Read-only, apply's check before creating databases.  Result: ``taken``, each of
+    ``directories`` that exists already."""
     taken = var("chtaken")
-    return [set_(taken, o.new_array()),
-            *[o.if_(call(FILE, "DirectoryExists", lit(names.directory(d))), o.push(taken, lit(names.directory(d))))
-              for d in directories],
-            o.result("taken", taken)]
+    script = Script("%SYS", purpose="check the new databases' directories")
+    return script.step("check", set_(taken, o.new_array()),
+                       *[o.if_(call(FILE, "DirectoryExists", lit(names.directory(d))),
+                               o.push(taken, lit(names.directory(d)))) for d in directories],
+                       o.result("taken", taken))
 
 
 # --- namespaces -----------------------------------------------------------------------------------------
