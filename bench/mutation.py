@@ -50,13 +50,15 @@ def _mutmut() -> str:
 
 
 #: The order of a run, so that a run stopped early still says something about every module: the
-#: small modules whole, then tarstream, fixture/ and objectscript, then a fixed quarter of every
+#: small modules whole, then tarstream, fixture/, objectscript and the desired state (state/ and its
+#: builders), then a fixed quarter of every
 #: mutant not run yet (the script builders', in a fresh run; chosen by a hash of their names, so
 #: the same quarter every time), then the rest.
 GROUPS = [
     ("iris_ops.versions.*", "iris_ops.redact.*", "iris_ops.names.*", "iris_ops.flags.*", "iris_ops.datlabel.*",
      "iris_ops.config.*"),
     ("iris_ops.tarstream.*",), ("iris_ops.fixture.*",), ("iris_ops.objectscript.*",),
+    ("iris_ops.state.*", "iris_ops.script_builders.state.*", "iris_ops.script_builders.state_changes.*"),
 ]
 
 
