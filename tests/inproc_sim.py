@@ -81,6 +81,29 @@ class _Transport:
         dest.write(data)
         return FileDigest(len(data), hashlib.sha256(data).hexdigest())
 
+    @hookimpl
+    def list_directory(self, target, path, timeout):  # noqa: ARG002 - hook signature
+        if target.transport != TRANSPORT:
+            return None
+        host = self.instance.fs.host_path(path)
+        if not host.is_dir():
+            return []
+        return sorted(child.name + ("/" if child.is_dir() else "") for child in host.iterdir())
+
+    @hookimpl
+    def remove_path(self, target, path, timeout):  # noqa: ARG002 - hook signature
+        if target.transport != TRANSPORT:
+            return None
+        import shutil
+
+        host = self.instance.fs.host_path(path)
+        if host.is_dir() and not host.is_symlink():
+            shutil.rmtree(host)
+        else:
+            host.unlink(missing_ok=True)
+        self.instance.fs.forget(path)
+        return True
+
 
 class InProcessIris:
     """A fresh simulated instance (namespaces %SYS, USER and APP, databases under

@@ -219,3 +219,39 @@ def test_prune_acts_only_on_entries_an_apply_wrote(tmp_path):
     assert done["pruned"] == [{"kind": "databases", "name": "DB_B"}]
     config = sim.config()
     assert "%SYS" in config["Namespaces"] and "IRISLIB" in config["Databases"] and "DB_B" not in config["Databases"]
+
+
+@pytest.mark.parametrize("phase", ["create", "change", "prune"])
+def test_doctor_builds_every_undo_from_the_journal_as_apply_built_it(tmp_path, phase):
+    """What ``doctor --fix`` runs after a ``kill -9`` is built again from the journal's entries
+    (data, through the kinds): for every action of a create, a change and a --prune, through
+    JSON as the journal stores it, the same ObjectScript as the undo apply itself recorded."""
+    import json
+
+    from iris_ops.objectscript import Script
+    from iris_ops.operations import apply as apply_module
+    from iris_ops.operations.apply_journal import entry_of, undo_script
+    from iris_ops.state import changeset
+    from iris_ops.state.kinds import ChangeContext
+
+    sim = InProcessIris(tmp_path)
+    kinds = state_kinds(sim.pm)
+    if phase != "create":
+        assert _apply(sim, tmp_path, to_toml(_fixed(0))) is not None
+    op = sim.operation("apply", tmp_path)
+    ctx = ChangeContext(sim.mgr, op)
+    if phase == "prune":
+        desired = state_from_text(to_toml({"namespaces": [{"name": "USER", "globals": "USER"}]}), "s.toml", kinds=kinds)
+        record = json.loads(sim.host(sim.mgr + "iris-ops-applied.json").read_text())
+        todo = apply_module._prune(op, desired, kinds, record, ctx)
+    else:
+        desired = state_from_text(to_toml(_fixed(0) if phase == "create" else CHANGED), "s.toml", kinds=kinds)
+        todo = changeset.actions(planning.compare(desired, sim.run(planning.read_script(desired, kinds)), kinds),
+                                 kinds, ctx)
+    undone = [action for action in todo if action.undo is not None]
+    assert len(undone) >= 4, todo
+    for action in undone:
+        entry = json.loads(json.dumps(entry_of(action)))
+        recorded = Script("%SYS", purpose="undo")
+        recorded.step("undo", *action.undo)
+        assert undo_script(entry, kinds, ctx).folded() == recorded.folded(), action.what

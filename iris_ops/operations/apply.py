@@ -7,7 +7,9 @@ the lock of the desired state and of every namespace the state names, it records
 undo before the session that makes it (restore's :class:`UndoLog`), runs the actions, reads
 every object back and compares it field by field.  Any failure, a field IRIS did not take, or a
 signal: the undos run newest first, and the instance is as it was.  A namespace created from a
-fixture is restored with restore's own all-or-nothing, and removed again by the undo.
+fixture is restored with restore's own all-or-nothing, and removed again by the undo.  The
+undos are journaled in the instance before each session (:mod:`.apply_journal`), so that
+``doctor --fix`` rolls back an apply that ``kill -9`` stopped.
 
 What an apply created is recorded in the instance (``<mgr>/iris-ops-applied.json``): ``--prune``
 removes those objects once the state no longer names them, and nothing else.
@@ -60,7 +62,7 @@ def apply(c, state="", cpf="", check=False, prune=False, dry_run=False, json_=Fa
     then the plugins' kinds), reads every object back and compares it field by field. Any
     failure, a field IRIS did not take, Ctrl-C or SIGTERM rolls every change back but those that
     cannot be undone (a database's size, interoperability, a password), which come last and are
-    named. A second apply finds nothing to do. Objects the state does not name are never removed; --prune
+    named; after a kill -9, `iris-ops doctor --fix` does it. A second apply finds nothing to do. Objects the state does not name are never removed; --prune
     removes those an earlier apply created.
 
     Examples:
@@ -141,6 +143,7 @@ def apply_state(op: "Operation", desired: "DesiredState", kinds: tuple["Kind", .
                 record: dict | None = None) -> dict[str, Any]:
     """Read, plan and carry out ``desired`` (the caller holds the locks); ``record``: the record
     of earlier applies when the caller has read it already."""
+    from iris_ops.operations.apply_journal import refuse_unfinished
     from iris_ops.operations.plan import fixtures_exist, read_current
     from iris_ops.state import changeset
     from iris_ops.state import plan as planning
@@ -150,6 +153,8 @@ def apply_state(op: "Operation", desired: "DesiredState", kinds: tuple["Kind", .
     steps = planning.compare(desired, current, kinds)
     fixtures_exist(steps, op.settings)
     ctx = ChangeContext(str(current.get("manager_directory", "")), op)
+    if not op.dry_run:  # even with nothing to do: doctor --fix would undo what that apply made
+        refuse_unfinished(op, ctx.manager_directory)
     try:
         todo = changeset.actions(steps, kinds, ctx)  # a change apply cannot make stops it here
         if record is None:
@@ -168,12 +173,12 @@ def apply_state(op: "Operation", desired: "DesiredState", kinds: tuple["Kind", .
 
 def _carry_out(op: "Operation", desired, kinds, todo: list["Action"], record: dict, ctx: "ChangeContext") -> list:
     """Run ``todo``; roll everything back on any failure (the error then says so)."""
+    from iris_ops.operations.apply_journal import ApplyJournal, JournaledUndo
     from iris_ops.operations.restore import rollback_incomplete
-    from iris_ops.operations.restore_journal import UndoLog
 
     if not todo:
         return []
-    undo = UndoLog(op, name="apply")
+    undo = JournaledUndo(op, ApplyJournal(op, ctx.manager_directory, desired.source))
     started: set[int] = set()
     try:
         batch: list[tuple[int, "Action"]] = []
@@ -189,6 +194,7 @@ def _carry_out(op: "Operation", desired, kinds, todo: list["Action"], record: di
             return todo
         _read_back(op, desired, kinds, [a for a in todo if a.action == "remove"])
         _write_record(op, ctx.manager_directory, record, todo)
+        undo.finish()
     except BaseException as exc:
         failed = undo.replay() if not op.dry_run else []
         if failed:
@@ -219,13 +225,16 @@ def _say_rolled_back(exc: "IrisOpsError", todo: list["Action"], started: set[int
 
 def _run_batch(op: "Operation", batch: list[tuple[int, "Action"]], undo, ctx: "ChangeContext",
                started: set[int]) -> None:
-    """One session for a run of actions; every undo is recorded before it starts.  Step
+    """One session for a run of actions; every undo is recorded, and the journal written, before
+    it starts.  It first takes the guard of the apply's sessions (:mod:`.apply_journal`).  Step
     ``a<N>`` is the N-th action of the whole apply (what a failure names)."""
     from iris_ops.objectscript import Script
+    from iris_ops.operations.apply_journal import entry_of
+    from iris_ops.script_builders.restore import guard_step
 
     if not batch:
         return
-    script = Script("%SYS", purpose="apply the desired state")
+    script = guard_step(Script("%SYS", purpose="apply the desired state"), undo.journal.guard())
     for index, action in batch:
         script.step(f"a{index}", *action.statements)
     undos = []
@@ -233,8 +242,10 @@ def _run_batch(op: "Operation", batch: list[tuple[int, "Action"]], undo, ctx: "C
         if action.undo is not None:
             part = Script("%SYS", purpose=f"undo: {action.what}")
             part.step("undo", *action.undo)
-            undos.append((action.what, part))
-    mark = undo.record(undos)
+            undos.append((action.what, part, entry_of(action)))
+    mark = undo.note(undos)
+    if not op.dry_run:
+        undo.save()
     for _, action in batch:
         op.log.info("apply.change", change=action.what)
     started.update(index for index, _ in batch)
@@ -245,7 +256,9 @@ def _run_batch(op: "Operation", batch: list[tuple[int, "Action"]], undo, ctx: "C
         # A step runs only when every earlier one completed: the actions after the failed step
         # never started, and their undos (of changes that did not happen) are dropped.
         failed = _failed_action(exc)
-        if failed is not None:
+        if exc.details.get("step") == "guard":  # it changed nothing
+            undo.forget(mark)
+        elif failed is not None:
             undo.forget(mark + sum(1 for index, action in batch if index <= failed and action.undo is not None))
         raise
 
@@ -260,6 +273,7 @@ def _restore(op: "Operation", action: "Action", undo) -> None:
     """A namespace created from a fixture: restore's own all-or-nothing; its undo removes the
     namespace, the databases the restore created and the resources it created."""
     from iris_ops import fixtures_dir, signals
+    from iris_ops.operations.apply_journal import namespace_entry
     from iris_ops.operations.restore import run_restore
 
     namespace = action.key[0]
@@ -269,24 +283,27 @@ def _restore(op: "Operation", action: "Action", undo) -> None:
         run_restore(op, source, namespace, force=False, verify=True)
         return
     # Recorded first, for the namespace only (a rollback tolerates what is absent): the restore
-    # undoes its own databases if it fails; once it succeeded, the undo is replaced by the whole.
-    mark = undo.record([(action.what, script_builders.delete_namespace(namespace))])
+    # undoes its own databases if it fails (or its journal tells doctor to); once it succeeded,
+    # the undo is replaced by the whole.
+    mark = undo.note([(action.what, script_builders.delete_namespace(namespace), namespace_entry(action.what, namespace))])
+    undo.save()
     # A signal after the restore's own point of no return stops apply once the block has ended,
     # with the whole restore's undo recorded.
     with signals.step_of_a_task(f"the restore into {namespace}"):
         _, planned = run_restore(op, source, namespace, force=False, verify=True)
         databases = [(p.final, p.directory, p.resource) for p in planned]
         undo.forget(mark)
-        undo.add(action.what, script_builders.delete_all(namespace, databases))
+        undo.note([(action.what, script_builders.delete_all(namespace, databases),
+                    namespace_entry(action.what, namespace, databases))])
+        undo.save()  # the restore's journal is gone: from here on, only this one says what to undo
         action.fields["databases"] = [list(d) for d in databases]  # for the record (--prune)
 
 
 def _read_back(op: "Operation", desired, kinds, removed: list["Action"]) -> None:
     """Every object read again and compared field by field: one IRIS did not take fails the
     apply (exit 5), naming the field.  A pruned object must be gone."""
+    from iris_ops.operations.plan import read_current, read_objects
     from iris_ops.state import plan as planning
-
-    from iris_ops.operations.plan import read_current
 
     after = planning.compare(desired, read_current(op, desired, kinds), kinds)
     wrong = []
@@ -300,7 +317,7 @@ def _read_back(op: "Operation", desired, kinds, removed: list["Action"]) -> None
                 wrong.append(f"{step.kind} {step.label}: {change.field} is {planning.shown(change.old)} after apply "
                              f"set {planning.shown(change.new)}")
     if removed:
-        gone = _read_objects(op, kinds, [(a.kind, a.key) for a in removed])
+        gone = read_objects(op, kinds, [(a.kind, a.key) for a in removed])
         wrong += [f"{kind} {'/'.join(key)} still exists after --prune removed it"
                   for (kind, key), entry in gone if entry.get("exists")]
     if wrong:
@@ -310,28 +327,10 @@ def _read_back(op: "Operation", desired, kinds, removed: list["Action"]) -> None
                             details={"not_taken": wrong})
 
 
-def _read_objects(op: "Operation", kinds, keys: list[tuple[str, tuple[str, ...]]]) -> list:
-    """The reader's entry of each (kind name, key), in order."""
-    from iris_ops.state import plan as planning
-    from iris_ops.state.kinds import kind_named
-    from iris_ops.state.model import DesiredState, Origin, StateObject
-
-    objects = []
-    for kind_name, key in keys:
-        kind = kind_named(kind_name, kinds)
-        objects.append(StateObject(kind_name, tuple(key), dict(zip(kind.schema.key, key)), Origin(RECORD)))
-    probe = DesiredState(RECORD, tuple(objects))
-    result = op.runner.run(planning.read_script(probe, kinds), changes=False)
-    out = []
-    for kind in kinds:
-        for obj, entry in zip(probe.of(kind.name), result.get(kind.name) or []):
-            out.append(((kind.name, obj.key), entry))
-    return out
-
-
 def _prune(op: "Operation", desired, kinds, record: dict, ctx: "ChangeContext") -> list["Action"]:
     """Removals of what an earlier apply created and the state no longer names; never a system
     object, whatever the record says."""
+    from iris_ops.operations.plan import read_objects
     from iris_ops.state import changeset
     from iris_ops.state.kinds import kind_named
 
@@ -348,7 +347,7 @@ def _prune(op: "Operation", desired, kinds, record: dict, ctx: "ChangeContext") 
         candidates.append((kind, key, item))
     order = {kind.name: index for index, kind in enumerate(kinds)}
     candidates.sort(key=lambda found: order[found[0].name])  # dependency order; removed in reverse
-    entries = dict(_read_objects(op, kinds, [(k.name, key) for k, key, _ in candidates]))
+    entries = dict(read_objects(op, kinds, [(k.name, key) for k, key, _ in candidates]))
     found, own = [], {}
     for kind, key, item in candidates:
         entry = entries.get((kind.name, key), {})
@@ -453,3 +452,10 @@ def _report(desired, kinds, steps, done: list["Action"]) -> dict[str, Any]:
 @hookimpl
 def register_tasks(registrar):
     registrar.add_task(apply)
+
+
+@hookimpl
+def doctor_findings(operation, manager_directory, entries):
+    from iris_ops.operations.apply_journal import findings
+
+    return findings(operation, manager_directory, entries)

@@ -18,8 +18,9 @@ touches anything iris-ops did not create:
   entries that would never be served (see :func:`cache_leftovers`);
 * databases a restore created that nothing uses any more (:mod:`.orphans`), such as one
   delete-ns kept for a mapping that has gone since;
-* what plugins report through the ``doctor_findings`` hook (the security plugin: the one-time
-  password directories of a killed ``set-password``);
+* what plugins report through the ``doctor_findings`` hook: the built-in ``apply``, its journal
+  ``<mgr>/iris-ops-apply.json`` (:mod:`iris_ops.operations.apply_journal`: its changes are rolled
+  back); the security plugin, the one-time password directories of a killed ``set-password``;
 * temporary fixture directories on this host (``.<name>.iris-ops-tmp-*``, ``.<name>.iris-ops-old-*``)
   in the fixtures directory.
 

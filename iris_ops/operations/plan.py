@@ -13,7 +13,7 @@ from iris_ops import hookimpl
 from iris_ops.errors import UsageError
 from iris_ops.task import task
 
-__all__ = ["plan", "register_tasks", "desired_state", "fixtures_exist", "read_current", "run_in_context"]
+__all__ = ["plan", "register_tasks", "desired_state", "fixtures_exist", "read_current", "read_objects", "run_in_context"]
 
 
 def desired_state(state: str, cpf: str, kinds: tuple, start: Path | None = None):
@@ -102,6 +102,26 @@ def run_in_context(op, ctx, build, *, changes: bool = True) -> dict:
                 end()
             except IrisOpsError as exc:
                 op.log.warning("state.cleanup_failed", error=exc.message, fix=exc.fix)
+
+
+def read_objects(op, kinds, keys: list[tuple[str, tuple[str, ...]]]) -> list:
+    """The reader's entry of each (kind name, key), in order, in one read-only session:
+    ``[((kind name, key), {"exists": 0|1, field: value...}), ...]``."""
+    from iris_ops.state import plan as planning
+    from iris_ops.state.kinds import kind_named
+    from iris_ops.state.model import DesiredState, Origin, StateObject
+
+    objects = []
+    for kind_name, key in keys:
+        kind = kind_named(kind_name, kinds)
+        objects.append(StateObject(kind_name, tuple(key), dict(zip(kind.schema.key, key)), Origin("iris-ops")))
+    probe = DesiredState("iris-ops", tuple(objects))
+    result = op.runner.run(planning.read_script(probe, kinds), changes=False)
+    out = []
+    for kind in kinds:
+        for obj, entry in zip(probe.of(kind.name), result.get(kind.name) or []):
+            out.append(((kind.name, obj.key), entry))
+    return out
 
 
 def fixtures_exist(steps, settings) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from iris_ops import names
@@ -16,13 +17,15 @@ __all__ = [
     "database_statements", "namespace_statements",
 ]
 
-#: Held by every session that changes namespace ``<NS>`` for a restore or a delete-ns, while it runs.
+#: Held by every session that changes namespace ``<NS>`` for a restore or a delete-ns, while it
+#: runs (``^IRISOPS.Session(<NS>)``), and by every changing session of an apply
+#: (``^IRISOPS.Session("*apply")``).
 GUARD_LOCK = "IRISOPS.Session"
 
 
 @dataclass(frozen=True)
 class Guard:
-    """What each session of one restore checks before it changes anything.
+    """What each session of one restore (or apply) checks before it changes anything.
 
     A session the client gave up on (a signal, a deadline, ``kill -9``) still runs in the
     instance, and would otherwise create its part after the rollback removed everything (a
@@ -37,6 +40,26 @@ class Guard:
     journals: tuple[str, ...]
     token: str
     wait: float
+    #: Whose sessions these are when not a restore's (or a delete-ns') into ``namespace``:
+    #: ``apply`` guards its sessions with ``^IRISOPS.Session("*apply")`` (``namespace`` is then
+    #: ``""``; no namespace name begins with ``*``).
+    operation: str = ""
+
+    @property
+    def subject(self) -> str:
+        """The lock's subscript."""
+        if not self.operation:
+            return names.namespace(self.namespace)
+        if not _OPERATION.match(self.operation):
+            raise ValueError(f"invalid operation name {self.operation!r}")
+        return f"*{self.operation}"
+
+    @property
+    def whose(self) -> str:
+        return f"the {self.operation}" if self.operation else f"an operation on namespace {self.namespace}"
+
+
+_OPERATION = re.compile(r"^[a-z][a-z-]{0,31}$")
 
 
 def guard_step(script: Script, guard: Guard, *, check_journal: bool = True) -> Script:
@@ -44,8 +67,8 @@ def guard_step(script: Script, guard: Guard, *, check_journal: bool = True) -> S
     first of ``guard.journals`` that exists (read with ``%Stream.FileBinary``).  Fails the script
     (step ``guard``) when either is missing."""
     text, found = var("gtxt"), var("gfile")
-    statements = [o.lock(o.global_ref(GUARD_LOCK, names.namespace(guard.namespace)), timeout=guard.wait),
-                  o.if_(o.not_(o.TEST), o.throw(lit(f"an earlier session of an operation on namespace {guard.namespace} "
+    statements = [o.lock(o.global_ref(GUARD_LOCK, guard.subject), timeout=guard.wait),
+                  o.if_(o.not_(o.TEST), o.throw(lit(f"an earlier session of {guard.whose} "
                                                     f"still runs in the instance (waited {guard.wait:g} s)")))]
     if check_journal:
         statements += [set_(text, lit("")), set_(found, 0)]
@@ -54,8 +77,9 @@ def guard_step(script: Script, guard: Guard, *, check_journal: bool = True) -> S
             statements.append(o.if_(op(o.not_(found), "&", call(FILE, "Exists", journal)), set_(found, 1),
                                     *read_small_file(journal, text)))
         statements.append(o.if_(op(text, "'[", lit(guard.token)),
-                                o.throw(lit(f"this restore into {guard.namespace} was rolled back or replaced: "
-                                            "its journal is gone"))))
+                                o.throw(lit(f"this {guard.operation} was rolled back: its journal is gone"
+                                            if guard.operation else f"this restore into {guard.namespace} was "
+                                            "rolled back or replaced: its journal is gone"))))
     script.step("guard", *statements)
     return script
 

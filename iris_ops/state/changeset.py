@@ -29,10 +29,13 @@ from iris_ops.objectscript import Code
 from iris_ops.state.kinds import ChangeContext, Kind, kind_named
 from iris_ops.state.plan import CHANGE, CREATE, Step
 
-__all__ = ["Action", "actions", "prune_actions", "REMOVE"]
+__all__ = ["Action", "actions", "prune_actions", "REMOVE", "UNDO_BUILDER"]
 
 #: The action of a ``--prune`` removal (besides the plan's create and change).
 REMOVE = "remove"
+#: Action -> the kind's builder its undo comes from: a create is undone by removing the object,
+#: a change by setting the old values again, a removal by creating the object again.
+UNDO_BUILDER = {CREATE: "remove", CHANGE: "modify", REMOVE: "create"}
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,10 @@ class Action:
     #: A namespace to create by restoring this fixture (``statements`` and ``undo`` are empty:
     #: the operation runs the restore).
     fixture: str = ""
+    #: What ``undo`` was built from: the kind's builder (:data:`UNDO_BUILDER` of ``action``) and
+    #: these fields.  Enough to build the undo again elsewhere (``doctor --fix`` after a
+    #: ``kill -9``, from apply's journal); None when there is no undo.
+    undo_fields: Mapping[str, Any] | None = None
 
     @property
     def what(self) -> str:
@@ -85,7 +92,7 @@ def actions(steps: list[Step], kinds: tuple[Kind, ...], ctx: ChangeContext) -> l
                 continue
             create, remove = _builder(kind, "create"), _builder(kind, "remove")
             regular.append(Action(step.kind, key, step.label, CREATE, tuple(create(key, fields, ctx)),
-                                  tuple(remove(key, fields, ctx)), fields))
+                                  tuple(remove(key, fields, ctx)), fields, undo_fields=fields))
             continue
         modify = _builder(kind, "modify")
         for one_way in (False, True):
@@ -96,7 +103,8 @@ def actions(steps: list[Step], kinds: tuple[Kind, ...], ctx: ChangeContext) -> l
             old = {c.field: c.old for c in part}
             undo = None if one_way else tuple(modify(key, old, ctx))
             (last if one_way else regular).append(
-                Action(step.kind, key, step.label, CHANGE, tuple(modify(key, new, ctx)), undo, new))
+                Action(step.kind, key, step.label, CHANGE, tuple(modify(key, new, ctx)), undo, new,
+                       undo_fields=None if one_way else old))
     return regular + last
 
 
@@ -130,5 +138,6 @@ def prune_actions(found: list[tuple[Kind, tuple[str, ...], str, Mapping[str, Any
             statements, reversible = tuple(_builder(kind, "remove")(key, fields, ctx)), kind.name != "databases"
         undo = _recreate(kind, key, fields, ctx) if reversible else None
         (undoable if undo is not None else final).append(
-            Action(kind.name, key, label, REMOVE, tuple(statements), undo, dict(fields)))
+            Action(kind.name, key, label, REMOVE, tuple(statements), undo, dict(fields),
+                   undo_fields=dict(fields) if undo is not None else None))
     return undoable + final

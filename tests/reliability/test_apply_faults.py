@@ -210,3 +210,68 @@ def test_a_namespace_another_operation_holds_stops_apply_before_it_changes_anyth
         kill_holder(holder)
     assert "namespace APNS" in refused.stderr and f"pid {holder.pid}" in refused.stderr, refused.stderr
     assert _held(sc) == before
+
+
+def _kill_9_held_at(sc, project, call) -> None:
+    """Start apply, hold its session at ``call``, ``kill -9`` iris-ops: the session stays held."""
+    sc.instance.arm_stop(call)
+    try:
+        proc = _apply(sc, project)
+        sc.instance.wait_stop(120)
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=60)
+    except BaseException:
+        sc.instance.clear_stops()
+        raise
+    assert proc.returncode == -signal.SIGKILL
+
+
+def test_kill_9_during_the_fixtures_restore_then_doctor_fix_leaves_the_instance_as_before(shared_sim, project):
+    """``kill -9`` of iris-ops while the instance copies the fixture's files into the namespace
+    apply restores; the session, released, runs to its end.  What the apply and its restore made
+    stays, a new apply is refused until ``doctor`` has rolled it back (both journals found), and
+    ``doctor --fix`` leaves the instance exactly as before."""
+    from clihelp import cli, fails, ok
+    from reliability import beds
+
+    sc = shared_sim
+    before = _held(sc)
+    _kill_9_held_at(sc, project, "%Library.File.CopyFile")
+    sc.instance.clear_stops()
+    beds.wait_for_late_sessions(sc)  # the released session, and the dead client's lock holders, have ended
+    assert _held(sc) != before, "the apply changed nothing before it was killed"
+    again = fails(cli(sc, "apply", "--state", project / "state.toml", IRIS_OPS_FIXTURES_DIR=str(project / "fixtures"),
+                      **PASSWORD), 3)
+    assert "an earlier apply did not finish" in again.stderr and "doctor --fix" in again.stderr, again.stderr
+    found = fails(cli(sc, "doctor", "--json"), 4)
+    assert sorted({f["kind"] for f in json.loads(found.stdout)["findings"]}) >= ["apply", "restore"], found.stdout
+    ok(cli(sc, "doctor", "--fix", "--yes"))
+    assert _held(sc) == before
+    ok(cli(sc, "doctor"))
+
+
+def test_doctor_fix_waits_for_the_session_a_killed_apply_left_running(shared_sim, project):
+    """``kill -9`` while apply's last session is held at a mapping's creation, and ``doctor
+    --fix`` started while it is still held: doctor waits for that session (the apply's guard)
+    before it undoes anything, so what the session makes once released is undone too."""
+    from clihelp import cli, command, ok
+    from reliability import beds
+
+    sc = shared_sim
+    before = _held(sc)
+    _kill_9_held_at(sc, project, "Config.MapGlobals.Create")
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("IRIS_OPS_")}
+        env.update(sc.env)
+        doctor = subprocess.Popen(command("doctor", "--fix", "--yes"), env=env, cwd=project, text=True,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        time.sleep(1.5)  # doctor has found the journal and waits for the held session
+        assert doctor.poll() is None, doctor.communicate()
+        sc.instance.release_stop()
+        out, err = doctor.communicate(timeout=180)
+    finally:
+        sc.instance.clear_stops()
+    assert doctor.returncode == 0, out + err
+    beds.wait_for_late_sessions(sc)
+    assert _held(sc) == before
+    ok(cli(sc, "doctor"))
