@@ -332,7 +332,7 @@ def state_kinds(pm: PluginManager | None = None) -> tuple:
     pm = pm or get_plugin_manager()
     owner = {kind.name: "iris-ops" for kind in CORE_KINDS}
     added: list[Kind] = []
-    for impl in reversed(pm.hook.state_kinds.get_hookimpls()):  # pluggy lists the last registered first
+    for impl in pm.hook.state_kinds.get_hookimpls():  # in registration order (pluggy calls them the other way)
         try:
             given = impl.function() or ()
         except Exception as exc:  # noqa: BLE001 - a broken plugin, named
@@ -369,7 +369,7 @@ def _in_dependency_order(kinds: list, added: list, owner: dict[str, str]) -> tup
             plugins = sorted({owner[k.name] for k in pending})
             waiting = ", ".join(repr(k.name) for k in pending)
             raise PluginError(f"plugin {', '.join(plugins)}: the state kinds {waiting} cannot be ordered: each is "
-                              "to come after another of them (Kind.after)",
+                              "to come after one of them (Kind.after)",
                               fix=disable_fix(plugins[0]))
         pending.remove(kind)
         if not kind.after:

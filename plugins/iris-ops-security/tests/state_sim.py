@@ -1,8 +1,9 @@
-"""A simulated instance in this process for the users and services kinds: the scripts go through
-iris-ops' own :class:`~iris_ops.runner.Runner` to the simulator's ``iris session`` called in this
-process, and the one-time secret files through the runner's ``write_file`` and ``remove_path``,
-as a transport would (owner irisowner, file 660, directory 770).  Reading, planning and changing
-then run exactly as ``iris-ops plan`` and ``apply`` run them, in milliseconds.
+"""A simulated instance in this process for the roles, users and services kinds: the scripts go
+through iris-ops' own :class:`~iris_ops.runner.Runner` to the simulator's ``iris session`` called
+in this process, and files (the one-time secret files, apply's record) through the runner's
+``write_file``, ``read_file`` and ``remove_path``, as a transport would (owner irisowner, file 660,
+directory 770).  Reading, planning and applying then run exactly as ``iris-ops plan`` and
+``apply`` run them, in milliseconds, with this plugin registered (as its entry point registers it).
 
 Every session's text and output are kept (``sessions``), and every staged file's bytes
 (``staged``), so a test can look for a password in all of them."""
@@ -19,6 +20,7 @@ from typing import Any
 
 import structlog
 
+import iris_ops_security
 from iris_ops import hookimpl
 from iris_ops.manager import new_plugin_manager, state_kinds
 from iris_ops.runner import Runner
@@ -65,17 +67,34 @@ class _Transport:
         return FileDigest(bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
 
     @hookimpl
+    def read_file(self, target, path, dest, timeout):  # noqa: ARG002 - hook signature
+        if target.transport != TRANSPORT:
+            return None
+        from iris_ops.errors import InstanceError
+
+        try:
+            data = self.instance.fs.host_path(path).read_bytes()
+        except FileNotFoundError:
+            raise InstanceError(f"{path} does not exist in the instance") from None
+        dest.write(data)
+        return FileDigest(bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
+
+    @hookimpl
     def remove_path(self, target, path, timeout):  # noqa: ARG002 - hook signature
         if target.transport != TRANSPORT:
             return None
         self.bed.removed_by_transport.append(path)
-        shutil.rmtree(self.instance.fs.host_path(path), ignore_errors=True)
+        host = self.instance.fs.host_path(path)
+        if host.is_dir():
+            shutil.rmtree(host, ignore_errors=True)
+        else:
+            host.unlink(missing_ok=True)  # a file (apply's record), or nothing
         return True
 
 
 class Bed:
-    """A fresh simulated instance, a runner aimed at it, and an operation as hooks and kinds
-    receive it (runner, settings, dry_run, log)."""
+    """A fresh simulated instance, a runner aimed at it, an operation as hooks and kinds receive
+    it (runner, settings, dry_run, log), and the kinds of the desired state with this plugin's."""
 
     def __init__(self, root: Path) -> None:
         from iris_ops_sim.irissim.instance import SimInstance
@@ -88,12 +107,38 @@ class Bed:
         #: Called with each written file's path: a test changes the instance's files there.
         self.after_write: Any = None
         pm = new_plugin_manager(load_entry_points=False)
+        pm.register(iris_ops_security, name="security")
         pm.register(_Transport(self.instance, self))
+        self.pm = pm
         self.runner = Runner(pm, Target(transport=TRANSPORT), timeout=30)
         self.op = SimpleNamespace(runner=self.runner, dry_run=False, settings=SimpleNamespace(timeout=30),
                                   log=structlog.get_logger("test"))
-        self.kinds = state_kinds()
+        self.kinds = state_kinds(pm)
         self.mgr = self.instance.manager_directory()
+
+    def operation(self, root: Path, *, dry_run: bool = False, out: Any = None):
+        """A real :class:`~iris_ops.operation.Operation` aimed at this instance, as ``apply`` runs
+        with (no project file above ``root``)."""
+        from iris_ops import config
+        from iris_ops.operation import Operation
+
+        settings = config.load(environ={"IRIS_OPS_TRANSPORT": TRANSPORT}, start=root)
+        return Operation("apply", settings, self.pm, dry_run=dry_run, out=out)
+
+    def snapshot(self) -> dict:
+        """Everything the instance holds, to compare before and after: its runtime state
+        (configuration, mounts, resources, the security database with every user's password
+        hash) and every file under its install directory with its size."""
+        import json
+
+        with self.instance.locked() as state:
+            held = json.loads(json.dumps(state))
+        for role in held.get("security", {}).get("roles", {}).values():
+            role.setdefault("Resources", "")  # the simulator writes an absent list as "" when it edits one
+        root = self.instance.fs.host_path("/usr/irissys/")
+        files = sorted((str(p.relative_to(root)), p.stat().st_size if p.is_file() else -1) for p in root.rglob("*")
+                       if ".sim" not in p.parts)
+        return {"state": held, "config": self.instance.read_config(), "files": files}
 
     def security(self) -> dict:
         from iris_ops_sim.irissim.instance import security
