@@ -300,6 +300,9 @@ def test_the_example_of_docs_state_md_reads_as_written():
     doc = (Path(__file__).resolve().parents[3] / "docs" / "STATE.md").read_text(encoding="utf-8")
     example = doc.split("## The TOML format", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
     state = state_from_text(example, "STATE.md", kinds=KINDS).as_data()
+    assert list(state) == [kind.name for kind in KINDS]  # every kind, in the order apply follows
+    assert state["roles"] == [{"name": "APP_READER", "description": "reads the app",
+                               "resources": {"APP_RES": "R", "%DB_APP_DATA": "RW"}, "granted_roles": ["%Developer"]}]
     assert state["users"][0] == {"name": "alice", "roles": ["%Developer", "APP_READER"], "full_name": "Alice A",
                                  "enabled": True, "password_env": "ALICE_PASSWORD"}
     assert state["services"] == [{"name": "%Service_Bindings", "enabled": True, "authentication": ["Password"]}]
