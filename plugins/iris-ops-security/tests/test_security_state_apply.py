@@ -127,17 +127,23 @@ FIXED = [
      "users": [{"name": "alice", "password_env": "PW_TWO", "roles": ["ROLE_B"], "enabled": False},
                {"name": "Bob", "password_env": "PW_ONE", "roles": ["ROLE_A"]}]},
     {"resources": [{"name": "R_B", "public_permission": "R"}],
-     "roles": [{"name": "ROLE_B", "resources": {"R_B": "RWU", "%DB_USER": "R"}}]},
+     "roles": [{"name": "ROLE_B", "resources": {"R_B": "RWU", "%DB_USER": "R"}}],
+     "databases": [{"name": "DB_B", "directory": "db-b", "resource": "%DB_USER"}],
+     "users": [{"name": "Bob", "password_env": "PW_TWO", "roles": ["ROLE_B", "%DB_USER"]}]},
 ]
 
 
 def test_the_generated_states_are_mostly_applied(tmp_path, monkeypatch):
     """The property above proves little if every draw fails: these plausible setups, each on top
-    of the one before (a role changed, a user given another role and password), all apply."""
+    of the one before (a role changed, a user given another role and password), all apply, in
+    issue 26's order: resources, then roles, databases, namespaces, mappings, users."""
     for name, password in PASSWORDS.items():
         monkeypatch.setenv(name, password)
     bed = Bed(tmp_path)
-    assert [_apply(bed, tmp_path, to_toml(state)) is not None for state in FIXED] == [True, True, True]
+    done = [_apply(bed, tmp_path, to_toml(state)) for state in FIXED]
+    assert None not in done
+    assert [(item["kind"], item["result"]) for item in done[2]["applied"]] == [
+        ("resources", "created"), ("roles", "changed"), ("databases", "created"), ("users", "changed")]
     assert bed.check_password("alice", PASSWORDS["PW_TWO"]) and bed.user("alice")["Roles"] == ["ROLE_B"]
     assert bed.security()["roles"]["ROLE_B"]["GrantedRoles"] == "ROLE_A"
 
