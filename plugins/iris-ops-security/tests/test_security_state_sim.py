@@ -175,7 +175,7 @@ description = "the app's data"
 
 [state.roles.APP_READER]
 description = "reads the app"
-resources = { APP_RES = "R" }
+resources = { app_res = "R" }
 granted_roles = ["%Developer"]
 '''
 
@@ -187,22 +187,22 @@ def test_a_role_is_planned_then_created_changed_undone_and_removed_as_the_state_
     assert [(key, step.action) for key, step in steps.items()] == [("resources:APP_RES", "create"),
                                                                     ("roles:APP_READER", "create")]
     assert steps["roles:APP_READER"].fields == {"name": "APP_READER", "description": "reads the app",
-                                                "resources": {"APP_RES": "R"}, "granted_roles": ["%Developer"]}
+                                                "resources": {"app_res": "R"}, "granted_roles": ["%Developer"]}
     bed.change(lambda ctx: kind_named("resources", bed.kinds).create(("APP_RES",), {"description": "the app's data"},
                                                                      ctx))
-    # granted as IRIS may spell it back: resource names are compared without case
+    # granted with the resource's own spelling: resource names are compared without case
     bed.change(lambda ctx: kinds.ROLES.create(("APP_READER",), {"description": "reads the app",
-                                                                "resources": {"app_res": "R"},
+                                                                "resources": {"APP_RES": "R"},
                                                                 "granted_roles": ["%Developer"]}, ctx))
     assert {step.action for step in bed.plan(ROLE_STATE).values()} == {"ok"}  # a second apply finds nothing
     before = bed.security()["roles"]["APP_READER"]
 
     changed = ROLE_STATE.replace('granted_roles = ["%Developer"]', 'granted_roles = []').replace('"R"', '"RW"')
     step = bed.plan(changed)["roles:APP_READER"]
-    assert step.changes == (plan.Change("resources", {"app_res": "R"}, {"APP_RES": "RW"}),
+    assert step.changes == (plan.Change("resources", {"APP_RES": "R"}, {"app_res": "RW"}),
                             plan.Change("granted_roles", ["%Developer"], []))
     bed.change(lambda ctx: kinds.ROLES.modify(("APP_READER",), {c.field: c.new for c in step.changes}, ctx))
-    assert bed.security()["roles"]["APP_READER"] == {**before, "Resources": "APP_RES:RW", "GrantedRoles": ""}
+    assert bed.security()["roles"]["APP_READER"] == {**before, "Resources": "app_res:RW", "GrantedRoles": ""}
     assert {step.action for step in bed.plan(changed).values()} == {"ok"}
     bed.change(lambda ctx: kinds.ROLES.modify(("APP_READER",), {c.field: c.old for c in step.changes}, ctx))
     assert bed.security()["roles"]["APP_READER"] == before  # the undo: modify with the values the plan read
