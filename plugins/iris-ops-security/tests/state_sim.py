@@ -28,8 +28,7 @@ from iris_ops.state import plan
 from iris_ops.state.kinds import ChangeContext
 from iris_ops.state.toml_reader import state_from_text
 from iris_ops.transports.base import ExecResult, FileDigest, Target
-
-TRANSPORT = "in-process-sim"
+from iris_ops_sim.inprocess import TRANSPORT, read_file, snapshot
 
 
 class _Transport:
@@ -68,16 +67,7 @@ class _Transport:
 
     @hookimpl
     def read_file(self, target, path, dest, timeout):  # noqa: ARG002 - hook signature
-        if target.transport != TRANSPORT:
-            return None
-        from iris_ops.errors import InstanceError
-
-        try:
-            data = self.instance.fs.host_path(path).read_bytes()
-        except FileNotFoundError:
-            raise InstanceError(f"{path} does not exist in the instance") from None
-        dest.write(data)
-        return FileDigest(bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
+        return read_file(self.instance, path, dest) if target.transport == TRANSPORT else None
 
     @hookimpl
     def remove_path(self, target, path, timeout):  # noqa: ARG002 - hook signature
@@ -126,19 +116,9 @@ class Bed:
         return Operation("apply", settings, self.pm, dry_run=dry_run, out=out)
 
     def snapshot(self) -> dict:
-        """Everything the instance holds, to compare before and after: its runtime state
-        (configuration, mounts, resources, the security database with every user's password
-        hash) and every file under its install directory with its size."""
-        import json
-
-        with self.instance.locked() as state:
-            held = json.loads(json.dumps(state))
-        for role in held.get("security", {}).get("roles", {}).values():
-            role.setdefault("Resources", "")  # the simulator writes an absent list as "" when it edits one
-        root = self.instance.fs.host_path("/usr/irissys/")
-        files = sorted((str(p.relative_to(root)), p.stat().st_size if p.is_file() else -1) for p in root.rglob("*")
-                       if ".sim" not in p.parts)
-        return {"state": held, "config": self.instance.read_config(), "files": files}
+        """Everything the instance holds, passwords' hashes included, to compare before and after
+        (:func:`iris_ops_sim.inprocess.snapshot`)."""
+        return snapshot(self.instance)
 
     def security(self) -> dict:
         from iris_ops_sim.irissim.instance import security
