@@ -322,15 +322,17 @@ def plugin_distribution(pm: pluggy.PluginManager, plugin: object) -> tuple[str, 
 
 
 def state_kinds(pm: PluginManager | None = None) -> tuple:
-    """The kinds of the desired state: iris-ops' own, then every plugin's (the ``state_kinds``
-    hook, in registration order).  Exit 1 when a plugin's kind is no
-    :class:`iris_ops.state.kinds.Kind` or takes a name another kind has, naming the plugin."""
+    """The kinds of the desired state in dependency order: iris-ops' own, and every plugin's (the
+    ``state_kinds`` hook), each right after the last kind its ``Kind.after`` names (after the
+    kinds placed there before it), or else at the end, in registration order.  Exit 1, naming the
+    plugin, when a plugin's kind is no :class:`iris_ops.state.kinds.Kind`, takes a name another
+    kind has, or names in ``after`` a kind that is not installed (or kinds that wait for each other)."""
     from iris_ops.state.kinds import CORE_KINDS, Kind
 
     pm = pm or get_plugin_manager()
-    kinds = list(CORE_KINDS)
-    owner = {kind.name: "iris-ops" for kind in kinds}
-    for impl in reversed(pm.hook.state_kinds.get_hookimpls()):  # pluggy lists the last registered first
+    owner = {kind.name: "iris-ops" for kind in CORE_KINDS}
+    added: list[Kind] = []
+    for impl in pm.hook.state_kinds.get_hookimpls():  # in registration order (pluggy calls them the other way)
         try:
             given = impl.function() or ()
         except Exception as exc:  # noqa: BLE001 - a broken plugin, named
@@ -344,5 +346,48 @@ def state_kinds(pm: PluginManager | None = None) -> tuple:
                 raise PluginError(f"plugin {impl.plugin_name}: the state kind {kind.name!r} exists already "
                                   f"(from {owner[kind.name]})", fix=disable_fix(impl.plugin_name))
             owner[kind.name] = impl.plugin_name
+            added.append(kind)
+    return _in_dependency_order(list(CORE_KINDS), added, owner)
+
+
+def _in_dependency_order(kinds: list, added: list, owner: dict[str, str]) -> tuple:
+    """``kinds`` (the core's, in their order) with each of ``added`` (in registration order) put
+    right after the last kind its ``after`` names, behind the kinds put there before it."""
+    follows: dict[str, str] = {}  # a placed kind -> the kind it was put right after
+    for kind in added:
+        named = [name for name in kind.after if name not in owner]
+        if named:
+            listed = ", ".join(repr(name) for name in named)
+            raise PluginError(f"plugin {owner[kind.name]}: the state kind {kind.name!r} is to come after {listed}, "
+                              f"which no installed kind is (kinds: {', '.join(owner)})",
+                              fix=f"Install the plugin that adds {listed}. " + disable_fix(owner[kind.name]))
+    pending = list(added)
+    while pending:
+        placed = [kind.name for kind in kinds]
+        kind = next((k for k in pending if all(name in placed for name in k.after)), None)
+        if kind is None:  # each waits for another (or for itself)
+            plugins = sorted({owner[k.name] for k in pending})
+            waiting = ", ".join(repr(k.name) for k in pending)
+            raise PluginError(f"plugin {', '.join(plugins)}: the state kinds {waiting} cannot be ordered: each is "
+                              "to come after one of them (Kind.after)",
+                              fix=disable_fix(plugins[0]))
+        pending.remove(kind)
+        if not kind.after:
             kinds.append(kind)
+            continue
+        anchor = max(kind.after, key=placed.index)
+        index = placed.index(anchor) + 1
+        while index < len(placed) and _follows(placed[index], anchor, follows):
+            index += 1
+        follows[kind.name] = anchor
+        kinds.insert(index, kind)
     return tuple(kinds)
+
+
+def _follows(name: str, anchor: str, follows: dict[str, str]) -> bool:
+    """Whether ``name`` was put after ``anchor``, directly or after a kind that was."""
+    while name in follows:
+        name = follows[name]
+        if name == anchor:
+            return True
+    return False

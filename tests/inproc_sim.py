@@ -23,8 +23,7 @@ from iris_ops.manager import new_plugin_manager
 from iris_ops.objectscript import Script
 from iris_ops.runner import Runner
 from iris_ops.transports.base import ExecResult, Target
-
-TRANSPORT = "in-process-sim"
+from iris_ops_sim.inprocess import TRANSPORT, read_file, snapshot
 
 
 class _Transport:
@@ -67,19 +66,7 @@ class _Transport:
 
     @hookimpl
     def read_file(self, target, path, dest, timeout):  # noqa: ARG002 - hook signature
-        if target.transport != TRANSPORT:
-            return None
-        import hashlib
-
-        from iris_ops.errors import InstanceError
-        from iris_ops.transports.base import FileDigest
-
-        try:
-            data = self.instance.fs.host_path(path).read_bytes()
-        except FileNotFoundError:
-            raise InstanceError(f"{path} does not exist in the instance") from None
-        dest.write(data)
-        return FileDigest(len(data), hashlib.sha256(data).hexdigest())
+        return read_file(self.instance, path, dest) if target.transport == TRANSPORT else None
 
     @hookimpl
     def list_directory(self, target, path, timeout):  # noqa: ARG002 - hook signature
@@ -131,19 +118,8 @@ class InProcessIris:
         return Operation(name, settings, self.pm)
 
     def snapshot(self) -> dict[str, Any]:
-        """Everything the instance holds, to compare before and after: its runtime state
-        (configuration, mounts, security) and every file under its install directory with its
-        size (a database's bytes are its size here: apply never writes data)."""
-        import json as _json
-
-        with self.instance.locked() as state:
-            held = _json.loads(_json.dumps(state))
-        for role in held.get("security", {}).get("roles", {}).values():
-            role.setdefault("Resources", "")  # the simulator writes an absent list as "" when it edits one
-        root = self.host("/usr/irissys/")
-        files = sorted((str(p.relative_to(root)), p.stat().st_size if p.is_file() else -1) for p in root.rglob("*")
-                       if ".sim" not in p.parts)
-        return {"state": held, "config": self.config(), "files": files}
+        """Everything the instance holds, to compare before and after (:func:`iris_ops_sim.inprocess.snapshot`)."""
+        return snapshot(self.instance)
 
     def run(self, script: Script) -> dict[str, Any]:
         """The script's result object; :class:`~iris_ops.errors.ScriptError` when it failed."""

@@ -1,6 +1,7 @@
 """What ``iris-ops plan`` reads and decides, run on a simulated instance (tests/inproc_sim.py): the
 reader of each core kind finds what the instance holds (and what it lacks), changes nothing,
-and the plan says create, change (field by field) or ok."""
+and the plan says create, change (field by field) or ok.  (The security plugin's roles, users and
+services: plugins/iris-ops-security/tests/test_security_state_sim.py.)"""
 
 from __future__ import annotations
 
@@ -17,11 +18,6 @@ STATE = '''
 [state.resources.APP_RES]
 description = "the app's data"
 public_permission = "R"
-
-[state.roles.APP_READER]
-description = "reads the app"
-resources = { APP_RES = "R" }
-granted_roles = ["%Developer"]
 
 [state.databases.APP_DATA]
 directory = "app_data"
@@ -58,11 +54,10 @@ database = "APP_CODE"
 def _setup(sim) -> None:
     out = sim.session('\n'.join([
         'Write "res=",##class(Security.Resources).Create("APP_RES","the app\'s data","R"),!',
-        'Write "role=",##class(Security.Roles).Create("APP_READER","reads the app","app_res:R","%Developer"),!',
         'Set p("Database")="USER" Write "gm=",##class(Config.MapGlobals).Create("APP","Orders(1):(100)",.p),!',
         'Set p("Database")="APP_DATA" Write "pm=",##class(Config.MapPackages).Create("APP","App.Model",.p),!',
     ]))
-    for made in ("res=1", "role=1", "gm=1", "pm=1"):
+    for made in ("res=1", "gm=1", "pm=1"):
         assert made in out, out
 
 
@@ -74,7 +69,7 @@ def _steps(sim, text: str = STATE) -> dict[str, plan.Step]:
 def test_an_instance_without_the_objects_plans_to_create_them(sim):
     steps = _steps(sim)
     assert {k for k, s in steps.items() if s.action == "create"} == {
-        "resources:APP_RES", "roles:APP_READER", "databases:NEW_DB", "namespaces:TEST1",
+        "resources:APP_RES", "databases:NEW_DB", "namespaces:TEST1",
         "global_mappings:APP/Orders(1):(100)", "routine_mappings:%ALL/ACC*", "package_mappings:APP/App.Model"}
     assert steps["databases:APP_DATA"].action == "ok"  # size 1 at least, resource without case
     assert steps["namespaces:APP"].action == "ok"
@@ -87,7 +82,6 @@ def test_what_the_instance_holds_is_ok_and_each_difference_is_a_field_change(sim
     _setup(sim)
     steps = _steps(sim)
     assert steps["resources:APP_RES"].action == "ok"
-    assert steps["roles:APP_READER"].action == "ok"  # resource names compared without case
     assert steps["global_mappings:APP/Orders(1):(100)"].action == "ok"
     mapped = steps["package_mappings:APP/App.Model"]
     assert (mapped.action, mapped.changes) == ("change", (plan.Change("database", "APP_DATA", "APP_CODE"),))
@@ -98,8 +92,6 @@ def test_what_the_instance_holds_is_ok_and_each_difference_is_a_field_change(sim
                                                      plan.Change("size", 1, 3))
     assert changed["resources:APP_RES"].changes == (plan.Change("public_permission", "R", "RW"),)
     assert changed["namespaces:APP"].changes == (plan.Change("routines", "APP_CODE", "USER"),)
-    role = _steps(sim, STATE.replace('granted_roles = ["%Developer"]', 'granted_roles = []'))["roles:APP_READER"]
-    assert role.changes == (plan.Change("granted_roles", ["%Developer"], []),)
 
 
 def test_the_reader_changes_nothing(sim):
@@ -122,9 +114,9 @@ def test_the_plan_reads_as_lines_and_as_data(sim):
     assert "change  database APP_DATA" in shown
     assert "          size: 1 -> 2" in shown
     assert "create  namespace TEST1 (fixture=APP)" in shown
-    assert shown[-1] == "plan: 3 to create, 2 to change, 4 ok"
+    assert shown[-1] == "plan: 3 to create, 2 to change, 3 ok"
     data = plan.as_data(steps)
-    assert data["summary"] == {"create": 3, "change": 2, "ok": 4}
+    assert data["summary"] == {"create": 3, "change": 2, "ok": 3}
     assert {"kind": "databases", "name": "APP_DATA", "action": "change",
             "changes": {"size": {"old": 1, "new": 2}}} in data["plan"]
 

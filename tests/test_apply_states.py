@@ -4,12 +4,13 @@ this process (tests/inproc_sim.py; the same scripts, sessions and runner as in a
 For every state Hypothesis draws, one of two things holds, whichever way the instance answers:
 * the apply succeeds; then a second apply changes nothing (every object ``ok``, the instance
   byte for byte as the first left it) and ``--check``'s comparison finds no drift;
-* the apply fails (exit 2, 3 or 5: a database that does not exist, a resource a role cannot
-  grant, a call the simulator refuses); then the instance is exactly as before it.
+* the apply fails (exit 2, 3 or 5: a database that does not exist, a call the simulator
+  refuses); then the instance is exactly as before it.
 
 The states are drawn from a few names, so that they refer to each other and to what the instance
-holds (USER, APP_DATA, %DB_USER, %Developer) and most can be applied; a second state drawn on
-top of the first changes, adds and leaves objects.
+holds (USER, APP_DATA, %DB_USER) and most can be applied; a second state drawn on top of the
+first changes, adds and leaves objects.  The states hold the core kinds; the security plugin's
+roles and users are applied the same way in its own tests (test_security_state_apply.py).
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from iris_ops.state.toml_reader import state_from_text
 from state_strategies import to_toml
 
 RESOURCES = ["%DB_RA", "R_B"]
-ROLES = ["ROLE_A", "ROLE_B"]
 DATABASES = ["DB_A", "DB_B"]
 NAMESPACES = ["NS_A", "NS_B"]
 TEXT = st.sampled_from(["", "the app", "it's data"])
@@ -45,14 +45,6 @@ def applicable_states(draw) -> dict[str, list[dict]]:
     state: dict[str, list[dict]] = {}
     state["resources"] = [{"name": r, **draw(st.fixed_dictionaries({}, optional={
         "description": TEXT, "public_permission": PERMS}))} for r in resources]
-    roles = draw(st.lists(st.sampled_from(ROLES), unique=True, max_size=2))
-    state["roles"] = []
-    for index, role in enumerate(roles):
-        state["roles"].append({"name": role, **draw(st.fixed_dictionaries({}, optional={
-            "description": TEXT,
-            "resources": st.dictionaries(st.sampled_from(known_resources), PERMS.filter(bool), max_size=2),
-            "granted_roles": st.lists(st.sampled_from(["%Developer", *roles[:index]]), unique=True, max_size=2),
-        }))})
     databases = draw(st.lists(st.sampled_from(DATABASES), unique=True, max_size=2))
     state["databases"] = [{"name": db, "directory": db.lower().replace("_", "-"), **draw(st.fixed_dictionaries(
         {}, optional={"size": st.integers(1, 3), "resource": st.sampled_from(database_resources)}))} for db in databases]
@@ -116,7 +108,6 @@ def _fixed(seed: int) -> dict[str, list[dict]]:
     """Six states without randomness: each a plausible setup, built on the one before."""
     base = {
         "resources": [{"name": "%DB_RA", "description": "the app", "public_permission": "R"}],
-        "roles": [{"name": "ROLE_A", "resources": {"%DB_RA": "RW"}, "granted_roles": ["%Developer"]}],
         "databases": [{"name": "DB_A", "directory": "db-a", "size": 2, "resource": "%DB_RA"}],
         "namespaces": [{"name": "NS_A", "globals": "DB_A", "routines": "USER"}],
         "global_mappings": [{"namespace": "NS_A", "name": "Orders", "database": "USER"}],
@@ -128,14 +119,13 @@ def _fixed(seed: int) -> dict[str, list[dict]]:
         {"databases": [{"name": "DB_B", "directory": "db-b", "resource": "%DB_USER"}]},
         {"namespaces": [{"name": "NS_B", "globals": "DB_B"}], "global_mappings": [
             {"namespace": "NS_B", "name": "Log*", "database": "USER"}]},
-        {"resources": [{"name": "R_B"}], "roles": [{"name": "ROLE_B", "resources": {"R_B": "R", "%DB_RA": "R"}}]},
+        {"resources": [{"name": "R_B", "public_permission": "W"}, {"name": "%DB_RA", "description": "the app"}]},
     ]
     return steps[seed]
 
 
 CHANGED = {
     "resources": [{"name": "%DB_RA", "description": "the app, changed", "public_permission": "RW"}],
-    "roles": [{"name": "ROLE_A", "resources": {"%DB_RA": "R"}, "granted_roles": []}],
     "databases": [{"name": "DB_A", "directory": "db-a", "size": 3, "resource": "%DB_USER"},
                   {"name": "DB_C", "directory": "db-c"}],
     "namespaces": [{"name": "NS_A", "globals": "DB_C", "routines": "DB_A", "interop": True}],
@@ -178,10 +168,10 @@ def test_a_call_the_instance_refuses_at_any_step_leaves_it_as_before(tmp_path, p
     text = to_toml(_fixed(0) if phase == "create" else CHANGED)
     kinds = state_kinds(sim.pm)
     calls = _changing_calls(sim, tmp_path, text)
-    wanted = {"create": {"Security.Resources.Create", "Security.Roles.Create", "%Library.File.CreateDirectoryChain",
+    wanted = {"create": {"Security.Resources.Create", "%Library.File.CreateDirectoryChain",
                          "SYS.Database.CreateDatabase", "Config.Databases.Create", "Config.Namespaces.Create",
                          "Config.MapGlobals.Create"},
-              "change": {"Security.Resources.Modify", "Security.Roles.Modify", "Config.Namespaces.Modify",
+              "change": {"Security.Resources.Modify", "Config.Namespaces.Modify",
                          "Config.MapGlobals.Modify", "SYS.Database.CreateDatabase"}}[phase]
     assert wanted <= set(calls), calls
     for call in calls:

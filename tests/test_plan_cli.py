@@ -23,14 +23,15 @@ def test_plan_refuses_an_unsupported_merge_file_before_reaching_any_instance(tmp
     assert refused.returncode == 2, refused.stderr
     assert refused.stdout == ""
     assert f"{DATA / 'refused.cpf'}:15: [actions]: IRIS reads section headers with their case" in refused.stderr
-    # ModifyService and ModifyUser are the security plugin's (installed with the suite), read as
-    # its kinds; without it they are refused, naming it
+    # ModifyService, ModifyUser and CreateRole are the security plugin's (installed with the
+    # suite), read as its kinds; without it they are refused, naming it
     assert f"{DATA / 'refused.cpf'}:8:" not in refused.stderr and f"{DATA / 'refused.cpf'}:9:" not in refused.stderr
     env["IRIS_OPS_DISABLE_PLUGINS"] = "security"
     without = run("--cpf", DATA / "refused.cpf")
     assert without.returncode == 2
-    assert f"{DATA / 'refused.cpf'}:8: ModifyService: users and services are kinds of the security plugin: " \
-           "install iris-ops-security" in without.stderr
+    for line, action in ((8, "ModifyService"), (13, "CreateRole")):
+        assert f"{DATA / 'refused.cpf'}:{line}: {action}: roles, users and services are kinds of the security " \
+               "plugin: install iris-ops-security" in without.stderr
     del env["IRIS_OPS_DISABLE_PLUGINS"]
     nothing = run()
     assert nothing.returncode == 2

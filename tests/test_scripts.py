@@ -95,8 +95,7 @@ def every_script():
         ("global_mappings", script_builders.read_mappings("globals", [("APP", "Orders(1):(100)")])),
         ("routine_mappings", script_builders.read_mappings("routines", [("%ALL", "ACC*")])),
         ("package_mappings", script_builders.read_mappings("packages", [("APP", "App.Model")])),
-        ("resources", script_builders.read_resources(['%DB_A "quoted"'])),
-        ("roles", script_builders.read_roles(["%Developer"]))])
+        ("resources", script_builders.read_resources(['%DB_A "quoted"']))])
     # the cache's own scripts: tests/test_cache.py
     yield build_script('Write $ZVersion\nSet x=1 Write x,!\nHang 0', "%SYS")
 

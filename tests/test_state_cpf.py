@@ -1,5 +1,6 @@
 """CPF merge files as a desired state (``--cpf``): files of the kinds users publish (tests/data/cpf),
-read as IRIS reads them, case included, and every line iris-ops does not model refused, named."""
+read as IRIS reads them, case included, and every line iris-ops does not model refused, named.
+Read with the core kinds only (no plugin): the security plugin's actions are refused, naming it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from iris_ops.state.cpf_reader import cpf_from_text, read_cpf, split_properties
 from state_strategies import cpf_states, to_cpf
 
 DATA = Path(__file__).parent / "data" / "cpf"
+SECURITY = ("roles, users and services are kinds of the security plugin: install iris-ops-security "
+            "(pip install ./plugins/iris-ops-security from an iris-ops checkout)")
 
 
 def _problems(text: str) -> list[str]:
@@ -42,7 +45,7 @@ def test_a_community_template_reads_as_resources_databases_and_a_namespace():
     }
 
 
-def test_mappings_roles_and_a_modify_of_a_namespace_read_as_given():
+def test_mappings_and_a_modify_of_a_namespace_read_as_given():
     state = read_cpf(DATA / "mappings.cpf").as_data()
     assert state["namespaces"] == [
         # ModifyNamespace manages what it names; CreateNamespace's Routines defaults to Globals.
@@ -52,8 +55,6 @@ def test_mappings_roles_and_a_modify_of_a_namespace_read_as_given():
     assert state["global_mappings"] == [{"namespace": "APPB", "name": "Orders(1):(101)", "database": "APPA"}]
     assert state["routine_mappings"] == [{"namespace": "APPB", "name": "ACC*", "database": "APPA"}]
     assert state["package_mappings"] == [{"namespace": "APPB", "name": "App.Model", "database": "APPA"}]
-    assert state["roles"] == [{"name": "APPA_READER", "description": "Reads APPA",
-                               "resources": {"APPA_RES": "R", "%DB_APPA": "RW"}, "granted_roles": ["%Developer"]}]
     assert state["resources"] == [{"name": "APPA_RES", "description": "APPA's data", "public_permission": "R"}]
 
 
@@ -74,22 +75,18 @@ def test_every_line_iris_ops_does_not_model_is_refused_and_named():
     where = str(DATA / "refused.cpf")
     assert caught.value.exit_code == 2
     assert caught.value.details["problems"] == [
-        f"{where}:2: [config]: not part of iris-ops' desired state (which holds databases, namespaces, mappings, "
-        "resources and roles); apply it with `iris merge`",
+        f"{where}:2: [config]: not part of iris-ops' desired state (its kinds: resources, databases, namespaces, "
+        "global_mappings, routine_mappings, package_mappings); apply it with `iris merge`",
         f"{where}:6: CreateDatabase: property MaxSize is not part of iris-ops' database "
         "(known: Name, Directory, Size, ResourceName)",
-        f"{where}:8: ModifyService: users and services are kinds of the security plugin: install iris-ops-security "
-        "(pip install ./plugins/iris-ops-security from an iris-ops checkout)",
-        f"{where}:9: ModifyUser: users and services are kinds of the security plugin: install iris-ops-security "
-        "(pip install ./plugins/iris-ops-security from an iris-ops checkout)",
+        f"{where}:8: ModifyService: {SECURITY}",
+        f"{where}:9: ModifyUser: {SECURITY}",
         f"{where}:10: CreateApplication: not supported by iris-ops' desired state; apply it with `iris merge`",
         f"{where}:11: DeleteDatabase: not supported: a desired state names what exists; iris-ops never deletes "
         "what a file does not name",
         f"{where}:12: createnamespace: write CreateNamespace: iris-ops reads action names with their case, as IRIS "
         "reads [Actions]",
-        f"{where}:13: '%DB_APP2' is not Property=Value: quote a value that holds commas "
-        "(Resources=\"%DB_A:RW,%DB_B:R\"), as InterSystems' examples do; how IRIS reads an unquoted comma is not "
-        "documented",
+        f"{where}:13: CreateRole: {SECURITY}",
         f"{where}:15: [actions]: IRIS reads section headers with their case and ignores [actions] (`iris merge` "
         "still reports success): write [Actions]",
     ]
@@ -107,7 +104,7 @@ def test_property_names_are_read_with_their_case_and_values_checked():
 CreateDatabase:Name=APP,directory=/data/app
 CreateDatabase:Name=APP2,Directory=/data/app2,Size=ten
 CreateNamespace:Name=APP,Globals=APP,Interop=yes
-CreateRole:Name=R,Resources="%DB_APP"
+CreateResource:Name=R,Description=a, b
 CreateNamespace:Name=BAD NAME,Globals=APP
 ModifyService:Name=%Service_CallIn,AutheEnabled=$$$AutheOS
 CreateResource:Name=R2,Name=R3
@@ -116,11 +113,11 @@ CreateResource:Name="R4
         "merge.cpf:2: CreateDatabase: write Directory, not directory: IRIS property names are case-sensitive",
         "merge.cpf:3: CreateDatabase: Size: expected a whole number, got 'ten'",
         "merge.cpf:4: CreateNamespace: Interop: expected 1 or 0, got 'yes'",
-        "merge.cpf:5: CreateRole: Resources: grant '%DB_APP' names no permission: write Resource:RW",
+        "merge.cpf:5: ' b' is not Property=Value: quote a value that holds commas (Resources=\"%DB_A:RW,%DB_B:R\"), "
+        "as InterSystems' examples do; how IRIS reads an unquoted comma is not documented",
         "merge.cpf:6: namespace 'name': invalid namespace name 'BAD NAME': use 1-64 characters, a letter or % "
         "first, then letters, digits, - or _",
-        "merge.cpf:7: ModifyService: users and services are kinds of the security plugin: install iris-ops-security "
-        "(pip install ./plugins/iris-ops-security from an iris-ops checkout)",
+        f"merge.cpf:7: ModifyService: {SECURITY}",
         "merge.cpf:8: property Name is given twice",
         "merge.cpf:9: a double quote is not closed",
     ]
@@ -168,15 +165,14 @@ def test_a_missing_merge_file_is_exit_2_not_success(tmp_path):
 def test_quoted_values_keep_commas_and_equals_signs():
     assert split_properties('Name=X,Description="a, b = c",Resources="R1:R,R2:RW"') == [
         "Name=X", 'Description="a, b = c"', 'Resources="R1:R,R2:RW"']
-    state = cpf_from_text('[Actions]\nCreateRole:Name=X,Description="a, b = c",Resources="R1:r,R2:WR"\n', "m.cpf")
-    assert state.as_data() == {"roles": [{"name": "X", "description": "a, b = c",
-                                          "resources": {"R1": "R", "R2": "RW"}}]}
+    state = cpf_from_text('[Actions]\nCreateResource:Name=X,Description="a, b = c",PublicPermission="wr"\n', "m.cpf")
+    assert state.as_data() == {"resources": [{"name": "X", "description": "a, b = c", "public_permission": "RW"}]}
 
 
 def test_a_modify_action_manages_only_what_it_names():
     state = cpf_from_text("[Actions]\nModifyNamespace:Name=APP,Interop=0\nModifyMapGlobal:Namespace=APP,Name=X\n"
-                          "ModifyRole:Name=R,Description=\"d\"\n", "m.cpf")
-    assert state.as_data() == {"roles": [{"name": "R", "description": "d"}],
+                          "ModifyResource:Name=R,Description=\"d\"\n", "m.cpf")
+    assert state.as_data() == {"resources": [{"name": "R", "description": "d"}],
                                "namespaces": [{"name": "APP", "interop": False}],
                                "global_mappings": [{"namespace": "APP", "name": "X"}]}
     assert _problems("[Actions]\nCreateNamespace:Name=APP,Interop=0\nCreateMapGlobal:Namespace=APP,Name=X\n") == [

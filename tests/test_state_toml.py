@@ -1,7 +1,8 @@
 """The desired state in TOML: ``[state]`` of iris-ops.toml, pyproject.toml or a ``--state`` file.
 
-Pure logic, in-process: a round trip of Hypothesis-drawn states, and the exact exit-2 messages
-(file, line, key) of what a file may not say."""
+Pure logic, in-process, with the core kinds only (no plugin): a round trip of Hypothesis-drawn
+states, and the exact exit-2 messages (file, line, key) of what a file may not say, a kind of the
+security plugin included."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ from iris_ops import config
 from iris_ops.errors import StateFileError
 from iris_ops.state.toml_reader import read_project_state, read_state_file, state_from_text
 from state_strategies import states, to_toml
+
+SECURITY = ("roles, users and services are kinds of the security plugin: install iris-ops-security "
+            "(pip install ./plugins/iris-ops-security from an iris-ops checkout)")
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -54,10 +58,10 @@ def test_an_unknown_kind_a_dotted_key_and_an_inline_table_are_found_on_their_lin
         [state]
         databases.APP.directory = "app"
         databases.APP.owner = "me"
-        users = { bob = {} }
+        applications = { "/csp/app" = {} }
         """) == [
         "iris-ops.toml:3: unknown key 'owner' in [state.databases.APP] (known: directory, size, resource)",
-        "iris-ops.toml:4: unknown key 'users' in [state] (known kinds: resources, roles, databases, namespaces, "
+        "iris-ops.toml:4: unknown key 'applications' in [state] (known kinds: resources, databases, namespaces, "
         "global_mappings, routine_mappings, package_mappings)",
     ]
 
@@ -94,10 +98,6 @@ def test_bad_values_are_named_with_their_line_and_the_rule():
 
         [state.resources.R1]
         public_permission = "RX"
-
-        [state.roles.READER]
-        resources = { "%DB_APP" = "" }
-        name = "READER"
         """) == [
         "iris-ops.toml:2: database 'directory': unsafe database directory '/../etc': instance paths must be "
         "absolute and use only letters, digits, '.', '_', '-' and '/' (no '..')",
@@ -106,8 +106,6 @@ def test_bad_values_are_named_with_their_line_and_the_rule():
         "iris-ops.toml:9: namespace needs one of 'globals', 'fixture'",
         "iris-ops.toml:13: resource 'public_permission': invalid permission 'RX': use the letters R, W and U, "
         "each at most once",
-        "iris-ops.toml:17: unknown key 'name' in [state.roles.READER]: the name is the table's own key",
-        "iris-ops.toml:16: role 'resources': an empty permission grants nothing: give R, W and/or U",
     ]
 
 
@@ -203,13 +201,32 @@ def test_a_multi_line_string_does_not_shift_the_lines_and_a_line_break_is_refuse
 
 def test_a_key_named_twice_is_reported_where_it_is_first_named():
     assert _problems("""\
-        [state.users.bob]
-        roles = []
+        [state.applications.a]
+        path = "/a"
 
-        [state.users.alice]
-        roles = []
-        """) == ["iris-ops.toml:1: unknown key 'users' in [state] (known kinds: resources, roles, databases, "
+        [state.applications.b]
+        path = "/b"
+        """) == ["iris-ops.toml:1: unknown key 'applications' in [state] (known kinds: resources, databases, "
                  "namespaces, global_mappings, routine_mappings, package_mappings)"]
+
+
+def test_a_kind_of_the_security_plugin_without_it_names_the_plugin_and_how_to_install_it():
+    """Roles, users and services come through the security plugin's ``state_kinds``: without it, a
+    file naming one is refused (exit 2) at the kind's line, saying which plugin adds it."""
+    assert _problems("""\
+        [state.resources.APP_RES]
+
+        [state.roles.APP_READER]
+        resources = { APP_RES = "R" }
+
+        [state]
+        users.alice.roles = ["APP_READER"]
+        services = {}
+        """) == [
+        "iris-ops.toml:3: unknown key 'roles' in [state]: " + SECURITY,
+        "iris-ops.toml:7: unknown key 'users' in [state]: " + SECURITY,
+        "iris-ops.toml:8: unknown key 'services' in [state]: " + SECURITY,
+    ]
 
 
 def test_dotted_keys_and_escaped_quotes_in_keys_keep_their_lines():

@@ -24,21 +24,30 @@ def state_kinds() -> "list[Kind] | None":
     checks, the IRIS property each is), a reader of the instance's current state, and the
     change builders ``apply`` runs (create, modify, remove; what a change's undo is).
 
-    Every implementation runs.  A plugin's kinds come after iris-ops' own (resources, roles,
-    databases, namespaces, mappings) in the order ``plan`` reads and ``apply`` changes them,
-    and, between plugins, in the order the plugins are registered.  A kind's name must be new:
-    one that clashes with another kind's stops the program (exit 1), naming both plugins.
+    Every implementation runs.  ``plan`` reads and ``apply`` changes the kinds in dependency
+    order: iris-ops' own (resources, databases, namespaces, global, routine and package
+    mappings), each plugin's kind placed right after the last kind its ``after`` names (the
+    kinds it needs to exist first), behind the kinds placed there before it, and a kind naming
+    none at the end; between plugins, in the order the plugins are registered.  ``--prune`` and a
+    rollback remove in the reverse order.  iris-ops-security's roles name ``("resources",)``, so
+    with it the order is resources, roles, databases, namespaces, mappings, users, services.
+
+    A kind's name must be new, and its ``after`` may name only installed kinds (iris-ops' own,
+    the plugin's, or those of a plugin it requires): a clash, an unknown name or kinds that wait
+    for each other stop the program (exit 1), naming the plugin.
 
     A kind is read, validated, planned and applied exactly like the core kinds; the core kinds
     are built through the same interface (:mod:`iris_ops.state.kinds`).  docs/plugins.md ("A kind
-    of the desired state") builds a whole one, tested as written; iris-ops-security's users and
-    services come through this hook too.
+    of the desired state") builds a whole one, tested as written; iris-ops-security's roles,
+    users and services come through this hook too.
 
     Example::
 
         @hookimpl
         def state_kinds():
-            from my_plugin.kinds import CSP_APPLICATIONS  # a Kind: schema, reader, change builders
+            # a Kind(schema, reader, create=..., modify=..., remove=..., after=("namespaces", "roles")):
+            # planned and applied right after namespaces, the later of the two
+            from my_plugin.kinds import CSP_APPLICATIONS
 
             return [CSP_APPLICATIONS]
     """

@@ -58,8 +58,9 @@ def _figure(doc: dict) -> str:
 def apply(c, state="", cpf="", check=False, prune=False, dry_run=False, json_=False, lock_wait=None, **target):
     """Make the instance match a desired state, all or nothing; --check only says whether it does.
 
-    Carries out the plan in dependency order (resources, roles, databases, namespaces, mappings,
-    then the plugins' kinds), reads every object back and compares it field by field. Any
+    Carries out the plan in dependency order (resources, databases, namespaces, mappings; a
+    plugin's kinds after those they need: the security plugin's roles after resources, its users
+    and services last), reads every object back and compares it field by field. Any
     failure, a field IRIS did not take, Ctrl-C or SIGTERM rolls every change back but those that
     cannot be undone (a database's size, interoperability, a password), which come last and are
     named; after a kill -9, `iris-ops doctor --fix` does it. A second apply finds nothing to do. Objects the state does not name are never removed; --prune

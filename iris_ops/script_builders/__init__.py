@@ -93,7 +93,6 @@ _WHERE = {
     "read_mappings": "state",
     "read_namespaces": "state",
     "read_resources": "state",
-    "read_roles": "state",
 }
 
 __all__ = sorted(_WHERE)
@@ -121,5 +120,5 @@ if TYPE_CHECKING:  # pragma: no cover - what type checkers and IDEs see
     from .describe import configured_names, counts, database_users, describe_namespace, namespace_names, resource_status, restored_databases, sql_statement  # noqa: F401
     from .freeze import FREEZE_ARGUMENTS, FREEZE_ARGUMENTS_MISSING, FREEZE_RECORD, FreezeOwner, freeze_arguments, freeze_state, release_freeze, thaw_entry, wd_suspended  # noqa: F401
     from .replace import swap  # noqa: F401
-    from .state import current_state, read_databases, read_mappings, read_namespaces, read_resources, read_roles  # noqa: F401
+    from .state import current_state, read_databases, read_mappings, read_namespaces, read_resources  # noqa: F401
     from .restore import Guard, create_database, create_namespace, delete_resource, ensure_resource, existing, guard_step, make_directory, manager_directory, restore_facts, revoke_step, NewDatabase, restore_databases  # noqa: F401

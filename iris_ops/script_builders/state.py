@@ -2,9 +2,8 @@
 kind, in one session.
 
 Each reader returns one script step per object: an entry ``{key fields..., "exists": 0|1, ...}``
-pushed onto the result array of its kind.  Only what the class reference (or, for
-Security.Roles.Get, InterSystems' users' code) documents is read; docs/STATE.md lists each
-source.
+pushed onto the result array of its kind.  Only what the class reference documents is read;
+docs/STATE.md lists each source.
 """
 
 from __future__ import annotations
@@ -16,8 +15,8 @@ from iris_ops import objectscript as o
 from iris_ops.objectscript import Code, Script, call, check_status, func, lit, method, op, prop, result, set_, var
 from .common import FILE, MAP_CLASSES
 
-__all__ = ["Reader", "read_databases", "read_namespaces", "read_mappings", "read_resources", "read_roles",
-           "current_state", "start_entry", "put", "if_exists", "push_entry"]
+__all__ = ["Reader", "read_databases", "read_namespaces", "read_mappings", "read_resources", "current_state",
+           "start_entry", "put", "if_exists", "push_entry"]
 
 #: One object's statements: the kind's reader for one key.
 Reader = list[Code]
@@ -111,23 +110,6 @@ def read_resources(keys: Sequence[str]) -> list[Reader]:
                        _put("description", func("$Get", var("stp", "Description"))),
                        _put("public_permission", func("$Get", var("stp", "PublicPermission")))),
             _push("resources"),
-        ])
-    return out
-
-
-def read_roles(keys: Sequence[str]) -> list[Reader]:
-    """Per role: ``description``, ``resources`` (``res:RW,...``) and ``granted_roles`` (``a,b``),
-    as Security.Roles.Get gives them."""
-    out = []
-    for key in keys:
-        name = names.role(key)
-        out.append([
-            *_entry(call("Security.Roles", "Exists", lit(name)), name=name),
-            _if_exists(check_status(call("Security.Roles", "Get", lit(name), o.byref("stp"))),
-                       *[_put(field, func("$Get", var("stp", prop_name))) for field, prop_name in
-                         (("description", "Description"), ("resources", "Resources"),
-                          ("granted_roles", "GrantedRoles"))]),
-            _push("roles"),
         ])
     return out
 

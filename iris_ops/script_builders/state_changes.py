@@ -2,8 +2,7 @@
 each the statements of one script step in %SYS.
 
 Values come in the model's terms (:mod:`iris_ops.state.kinds`): a permission as letters, a
-role's resources as ``{resource: permission}``, granted roles as a list, a database directory
-absolute.  A ``remove`` tolerates an object already gone: it is the undo of a create, which a
+database directory absolute.  A ``remove`` tolerates an object already gone: it is the undo of a create, which a
 rollback may run after the create failed half-way.  The APIs and their sources are in
 docs/STATE.md ("IRIS facts").
 """
@@ -19,9 +18,9 @@ from .common import FILE, MAP_CLASSES
 from .delete import database_steps
 
 __all__ = [
-    "create_resource", "modify_resource", "remove_resource", "create_role", "modify_role", "remove_role",
-    "create_database", "modify_database", "remove_database", "create_namespace", "modify_namespace",
-    "remove_namespace", "create_mapping", "modify_mapping", "remove_mapping", "directories_in_use",
+    "create_resource", "modify_resource", "remove_resource", "create_database", "modify_database", "remove_database",
+    "create_namespace", "modify_namespace", "remove_namespace", "create_mapping", "modify_mapping", "remove_mapping",
+    "directories_in_use",
 ]
 
 _PROPS = var("chp")
@@ -34,15 +33,6 @@ def _properties(values: Mapping[str, Any]) -> list[Code]:
 
 def _flag(value: bool) -> int:
     return 1 if value else 0
-
-
-def grants_text(grants: Mapping[str, str]) -> str:
-    """A role's resources as Security.Roles takes them: ``res:RW,res2:R``."""
-    return ",".join(f"{names.resource(resource)}:{perm}" for resource, perm in grants.items())
-
-
-def roles_text(roles: Sequence[str]) -> str:
-    return ",".join(names.role(role) for role in roles)
 
 
 # --- resources ------------------------------------------------------------------------------------
@@ -67,39 +57,6 @@ def modify_resource(name: str, fields: Mapping[str, Any]) -> list[Code]:
 def remove_resource(name: str) -> list[Code]:
     res = lit(names.resource(name))
     return [o.if_(call("Security.Resources", "Exists", res), check_status(call("Security.Resources", "Delete", res)))]
-
-
-# --- roles ------------------------------------------------------------------------------------------
-
-
-def _role_values(fields: Mapping[str, Any]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    if "description" in fields:
-        values["Description"] = fields["description"]
-    if "resources" in fields:
-        values["Resources"] = grants_text(fields["resources"])
-    if "granted_roles" in fields:
-        values["GrantedRoles"] = roles_text(fields["granted_roles"])
-    return values
-
-
-def create_role(name: str, fields: Mapping[str, Any]) -> list[Code]:
-    """Security.Roles.Create(Name, Description, Resources, GrantedRoles)."""
-    values = _role_values(fields)
-    return [check_status(call("Security.Roles", "Create", lit(names.role(name)), lit(values.get("Description", "")),
-                              lit(values.get("Resources", "")), lit(values.get("GrantedRoles", ""))))]
-
-
-def modify_role(name: str, fields: Mapping[str, Any]) -> list[Code]:
-    """Security.Roles.Modify(Name, .Properties): only the fields given (``Resources`` "" removes
-    every resource, as the class reference says)."""
-    return [*_properties(_role_values(fields)),
-            check_status(call("Security.Roles", "Modify", lit(names.role(name)), o.byref("chp")))]
-
-
-def remove_role(name: str) -> list[Code]:
-    role = lit(names.role(name))
-    return [o.if_(call("Security.Roles", "Exists", role), check_status(call("Security.Roles", "Delete", role)))]
 
 
 # --- databases ----------------------------------------------------------------------------------------

@@ -5,8 +5,9 @@ Pure logic: the kinds' change builders (:class:`iris_ops.state.kinds.Kind`) make
 the operation (:mod:`iris_ops.operations.apply`) runs them, records each undo before the change
 and replays the undos newest first on any failure.
 
-The order is the plan's (the kinds' dependency order: resources, roles, databases, namespaces,
-mappings, then the plugins' kinds), with two exceptions:
+The order is the plan's: the kinds' dependency order (:func:`iris_ops.manager.state_kinds`:
+resources, databases, namespaces, mappings, each plugin's kind after the kinds it needs, e.g. the
+security plugin's roles after resources), with two exceptions:
 
 * a change that cannot be undone (a kind's ``one_way`` fields: a database's size, a password)
   comes after every other action, so that nothing earlier can fail after it was made;

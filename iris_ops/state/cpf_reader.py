@@ -16,7 +16,7 @@ from typing import Any
 
 from iris_ops import names
 from iris_ops.errors import UsageError
-from iris_ops.state.kinds import CORE_KINDS, Kind, assemble
+from iris_ops.state.kinds import CORE_KINDS, Kind, assemble, plugin_of
 from iris_ops.state.model import DesiredState, Origin, Problems, StateObject, read_text
 
 __all__ = ["ACTIONS", "SECURITY_ACTIONS", "read_cpf", "cpf_from_text", "split_properties"]
@@ -25,8 +25,10 @@ ACTIONS = "Actions"
 #: The sections of a CPF that hold objects of the model, as the CPF spells them.
 _SECTIONS = (ACTIONS, "Databases", "Namespaces")
 _MAP = "Map."
-#: Actions of the security plugin's kinds (users, services): refused when it is not installed.
-SECURITY_ACTIONS = frozenset({"CreateUser", "ModifyUser", "ModifyService"})
+#: Actions of the security plugin's kinds (action -> kind): refused, naming the plugin, when it is
+#: not installed.
+SECURITY_ACTIONS = {"CreateRole": "roles", "ModifyRole": "roles", "CreateUser": "users", "ModifyUser": "users",
+                    "ModifyService": "services"}
 _MAP_PREFIXES = {"Global_": "global_mappings", "Routine_": "routine_mappings", "Package_": "package_mappings"}
 _HEADER = re.compile(r"^\[(.*)\]\s*$")
 _ACTION = re.compile(r"^([A-Za-z]+):(.*)$")
@@ -57,7 +59,7 @@ def cpf_from_text(text: str, source: str, kinds: tuple[Kind, ...] = CORE_KINDS) 
         header = _HEADER.match(stripped)
         if header:
             section = header.group(1)
-            _check_section(section, where, problems)
+            _check_section(section, where, problems, kinds)
             continue
         if section is None:
             problems.add(where, "a line outside any [section]")
@@ -72,7 +74,7 @@ def cpf_from_text(text: str, source: str, kinds: tuple[Kind, ...] = CORE_KINDS) 
     return state
 
 
-def _check_section(section: str, where: Origin, problems: Problems) -> None:
+def _check_section(section: str, where: Origin, problems: Problems, kinds: tuple[Kind, ...]) -> None:
     if section in _SECTIONS or section.startswith(_MAP):
         return
     spelled = next((known for known in _SECTIONS if known.lower() == section.lower()), None)
@@ -85,8 +87,8 @@ def _check_section(section: str, where: Origin, problems: Problems) -> None:
         problems.add(where, f"[{section}]: write [{spelled}], as the CPF spells it (iris-ops reads headers with "
                             "their case, as IRIS reads [Actions])")
     else:
-        problems.add(where, f"[{section}]: not part of iris-ops' desired state (which holds databases, namespaces, "
-                            "mappings, resources and roles); apply it with `iris merge`")
+        problems.add(where, f"[{section}]: not part of iris-ops' desired state (its kinds: "
+                            f"{', '.join(kind.name for kind in kinds)}); apply it with `iris merge`")
 
 
 def split_properties(text: str) -> list[str]:
@@ -178,9 +180,9 @@ def _refusal(verb: str, supported: dict[str, Kind]) -> str:
     spelled = next((known for known in supported if known.lower() == verb.lower()), None)
     if spelled:
         return f"write {spelled}: iris-ops reads action names with their case, as IRIS reads [Actions]"
-    if verb in SECURITY_ACTIONS or verb.lower() in {name.lower() for name in SECURITY_ACTIONS}:
-        return ("users and services are kinds of the security plugin: install iris-ops-security "
-                "(pip install ./plugins/iris-ops-security from an iris-ops checkout)")
+    security = next((kind for action, kind in SECURITY_ACTIONS.items() if action.lower() == verb.lower()), None)
+    if security is not None:
+        return plugin_of(security)
     if verb.startswith("Delete"):
         return "not supported: a desired state names what exists; iris-ops never deletes what a file does not name"
     return "not supported by iris-ops' desired state; apply it with `iris merge`"
@@ -215,7 +217,8 @@ def _fields(kind: Kind, verb: str, props: dict[str, str], where: Origin, problem
 
 
 def _typed(kind: type, value: str) -> Any:
-    """A CPF value (text) as the TOML type of its field."""
+    """A CPF value (text) as the TOML type of its field (a table has no plain form: a field of
+    that type reads with its own ``from_cpf``)."""
     if kind is int:
         if not re.fullmatch(r"[0-9]+", value):
             raise UsageError(f"expected a whole number, got {names.shown(value)}")
@@ -226,16 +229,6 @@ def _typed(kind: type, value: str) -> Any:
         return value == "1"
     if kind is list:
         return [part for part in value.split(",")] if value else []
-    if kind is dict:
-        grants: dict[str, str] = {}
-        for part in value.split(",") if value else []:
-            resource, sep, perm = part.partition(":")
-            if not sep:
-                raise UsageError(f"grant {names.shown(part)} names no permission: write Resource:RW")
-            if resource in grants:
-                raise UsageError(f"resource {names.shown(resource)} is granted twice")
-            grants[resource] = perm
-        return grants
     return value
 
 

@@ -4,7 +4,8 @@ A :class:`Kind` is what a plugin will contribute through a hook (issue 26, point
 (:class:`~iris_ops.state.model.Schema`), the CPF merge actions it answers (``Create<noun>`` and
 ``Modify<noun>``), and a reader of the instance's current state.  The change builder and its
 undo join it with ``apply``.  The core kinds below are built through this same interface, so a
-plugin's kind (users, services) is read, validated and planned exactly like them.
+plugin's kind (the security plugin's roles, users and services) is read, validated, planned and
+applied exactly like them.
 
 Field names are the TOML keys of a state file; ``prop`` is the IRIS property each one is, as the
 class reference spells it (docs/STATE.md lists the sources).
@@ -22,8 +23,8 @@ from iris_ops.script_builders import state as readers
 from iris_ops.script_builders import state_changes as changes
 from iris_ops.state.model import DesiredState, Field, Origin, Problems, Schema, StateObject
 
-__all__ = ["ChangeContext", "Kind", "CORE_KINDS", "kind_named", "assemble", "permission", "grants", "text", "size_mb",
-           "database_directory", "flag", "role_list", "iris_permission"]
+__all__ = ["ChangeContext", "Kind", "CORE_KINDS", "FIRST_PARTY_KINDS", "kind_named", "plugin_of", "assemble",
+           "permission", "text", "size_mb", "database_directory", "flag", "role_list", "iris_permission"]
 
 
 @dataclass
@@ -92,6 +93,12 @@ class Kind:
     #: and a state naming one the instance lacks is refused (exit 2).  Its CPF noun answers
     #: ``Modify<noun>`` only.
     must_exist: bool = False
+    #: The kinds this one needs to exist first (a role grants resources: ``("resources",)``).
+    #: :func:`iris_ops.manager.state_kinds` places a plugin's kind right after the last of them
+    #: (after the kinds placed there before it), so that ``plan`` reads and ``apply`` creates it
+    #: after them, and ``--prune`` and a rollback remove it before them; a kind naming none comes
+    #: last.  A name no installed kind has stops the program (exit 1), naming the plugin.
+    after: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -203,19 +210,6 @@ def permission(value: Any, *, empty: bool = True) -> str:
     return "".join(ch for ch in _RWU if ch in value.upper())
 
 
-def grants(value: Any) -> dict[str, str]:
-    """A role's resources: ``{resource: permission}``."""
-    if not isinstance(value, dict):
-        raise UsageError("expected a table of resource = permission, e.g. {\"%DB_APP\" = \"RW\"}")
-    out: dict[str, str] = {}
-    for resource, perm in value.items():
-        name = names.resource(resource)
-        if name.upper() in {known.upper() for known in out}:
-            raise UsageError(f"resource {name} is granted twice (IRIS compares resource names without case)")
-        out[name] = permission(perm, empty=False)
-    return out
-
-
 def role_list(value: Any) -> list[str]:
     """Role names, each once (compared without case)."""
     if not isinstance(value, list):
@@ -285,28 +279,6 @@ def iris_permission(value: Any) -> str:
         return "".join(letter for bit, letter in enumerate(_RWU) if bits & (1 << bit))
     return "".join(ch for ch in _RWU if ch in text.upper())
 
-
-def _iris_grants(value: Any) -> dict[str, str]:
-    """``Resources`` of Security.Roles.Get: ``res:RWU,res2:R``."""
-    out: dict[str, str] = {}
-    for part in str(value).split(","):
-        if part:
-            resource, _, perm = part.partition(":")
-            out[resource] = iris_permission(perm)
-    return out
-
-
-def _same_grants(wanted: dict[str, str], current: Any) -> bool:
-    return isinstance(current, dict) and {k.upper(): v for k, v in wanted.items()} == \
-        {k.upper(): v for k, v in current.items()}
-
-
-def _iris_roles(value: Any) -> list[str]:
-    return [part for part in str(value).split(",") if part]
-
-
-def _same_roles(wanted: list[str], current: Any) -> bool:
-    return isinstance(current, list) and sorted(r.upper() for r in wanted) == sorted(r.upper() for r in current)
 
 
 # --- the core kinds -------------------------------------------------------------------------------
@@ -407,26 +379,22 @@ RESOURCES = Kind(Schema(
     modify=lambda key, fields, ctx: changes.modify_resource(key[0], fields),
     remove=lambda key, fields, ctx: changes.remove_resource(key[0]))
 
-ROLES = Kind(Schema(
-    kind="roles", title="role", key=("name",),
-    fields=(
-        Field("name", "Name", str, names.role, "the role name", required=True),
-        Field("description", "Description", str, text, "its description"),
-        Field("resources", "Resources", dict, grants, "the resources it grants: {resource = permission}",
-              from_iris=_iris_grants, same=_same_grants),
-        Field("granted_roles", "GrantedRoles", list, role_list, "the roles it grants in turn",
-              from_iris=_iris_roles, same=_same_roles),
-    ),
-), reader=lambda keys: readers.read_roles([key[0] for key in keys]), cpf_noun="Role", caseless_key=("name",),
-    create=lambda key, fields, ctx: changes.create_role(key[0], fields),
-    modify=lambda key, fields, ctx: changes.modify_role(key[0], fields),
-    remove=lambda key, fields, ctx: changes.remove_role(key[0]))
+#: The kinds iris-ops itself knows, in dependency order (what apply follows; plugins' kinds join
+#: it through ``Kind.after``).
+CORE_KINDS: tuple[Kind, ...] = (RESOURCES, DATABASES, NAMESPACES, GLOBAL_MAPPINGS, ROUTINE_MAPPINGS, PACKAGE_MAPPINGS)
 
-#: The kinds iris-ops itself knows, in dependency order (what apply will follow).
-CORE_KINDS: tuple[Kind, ...] = (RESOURCES, ROLES, DATABASES, NAMESPACES, GLOBAL_MAPPINGS, ROUTINE_MAPPINGS,
-                                PACKAGE_MAPPINGS)
+_SECURITY_PLUGIN = ("roles, users and services are kinds of the security plugin: install iris-ops-security "
+                    "(pip install ./plugins/iris-ops-security from an iris-ops checkout)")
+#: The kinds of iris-ops' first-party plugins, each with what to tell a state or merge file that
+#: names it when that plugin is not installed (the file is refused, exit 2).
+FIRST_PARTY_KINDS: dict[str, str] = {"roles": _SECURITY_PLUGIN, "users": _SECURITY_PLUGIN,
+                                     "services": _SECURITY_PLUGIN}
 
 
 def kind_named(name: str, kinds: tuple[Kind, ...] = CORE_KINDS) -> Kind | None:
     return next((kind for kind in kinds if kind.name == name), None)
 
+
+def plugin_of(name: str) -> str | None:
+    """Which first-party plugin adds the kind ``name`` and how to install it (None: no such kind)."""
+    return FIRST_PARTY_KINDS.get(name)

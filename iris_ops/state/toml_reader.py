@@ -14,7 +14,7 @@ from typing import Any
 from iris_ops import names
 from iris_ops.config import STATE_TABLE, find_project_file
 from iris_ops.errors import StateFileError
-from iris_ops.state.kinds import CORE_KINDS, Kind, assemble, kind_named
+from iris_ops.state.kinds import CORE_KINDS, Kind, assemble, kind_named, plugin_of
 from iris_ops.state.model import DesiredState, Origin, Problems, StateObject, read_text
 from iris_ops.state.tomllines import key_lines, line_of
 
@@ -83,7 +83,9 @@ def state_from_text(text: str, source: str, prefix: tuple[str, ...] = (STATE_TAB
     for kind_key, entries in table.items():
         kind = kind_named(kind_key, kinds)
         if kind is None:
-            problems.add(at(kind_key), f"unknown key {kind_key!r} in {header} (known kinds: {known})")
+            missing = plugin_of(kind_key)
+            problems.add(at(kind_key), f"unknown key {kind_key!r} in {header}: {missing}" if missing else
+                         f"unknown key {kind_key!r} in {header} (known kinds: {known})")
             continue
         objects += _objects(kind, entries, prefix, at, problems)
     state = assemble(source, objects, kinds, problems)

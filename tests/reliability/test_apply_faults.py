@@ -62,8 +62,9 @@ PASSWORD = {"AP_USER_PW": "Ap-User-Pw-1"}
 
 #: Refused calls tried here, in a container: after the fixture's restore (its undo removes the
 #: restored namespace and databases), and the security plugin's user (a staged password).  Every
-#: other changing call of the core kinds is refused in turn in-process, where it costs
-#: milliseconds (tests/test_apply_states.py).
+#: other changing call is refused in turn in-process, where it costs milliseconds: the core
+#: kinds' in tests/test_apply_states.py, the security plugin's roles and users in its
+#: test_security_state_apply.py.
 CALLS = ["Config.MapGlobals.Create", "Security.Users.Create"]
 
 
@@ -167,6 +168,7 @@ def test_the_state_applies_and_a_second_apply_changes_nothing(shared_sim, projec
     before = _held(sc)
     dry = ok(cli(sc, "apply", "--state", project / "state.toml", "--dry-run",
                  IRIS_OPS_FIXTURES_DIR=str(project / "fixtures"), **PASSWORD))
+    # the role is the security plugin's: the iris-ops process loaded it from its entry point
     assert 'Config.Namespaces).Create("APNS"' in dry.stdout and 'Security.Roles).Create("AP_READER"' in dry.stdout
     assert _held(sc) == before, "a dry run changed the instance"
     first = ok(cli(sc, "apply", "--state", project / "state.toml", IRIS_OPS_FIXTURES_DIR=str(project / "fixtures"), **PASSWORD))

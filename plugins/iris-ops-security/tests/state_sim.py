@@ -1,8 +1,9 @@
-"""A simulated instance in this process for the users and services kinds: the scripts go through
-iris-ops' own :class:`~iris_ops.runner.Runner` to the simulator's ``iris session`` called in this
-process, and the one-time secret files through the runner's ``write_file`` and ``remove_path``,
-as a transport would (owner irisowner, file 660, directory 770).  Reading, planning and changing
-then run exactly as ``iris-ops plan`` and ``apply`` run them, in milliseconds.
+"""A simulated instance in this process for the roles, users and services kinds: the scripts go
+through iris-ops' own :class:`~iris_ops.runner.Runner` to the simulator's ``iris session`` called
+in this process, and files (the one-time secret files, apply's record) through the runner's
+``write_file``, ``read_file`` and ``remove_path``, as a transport would (owner irisowner, file 660,
+directory 770).  Reading, planning and applying then run exactly as ``iris-ops plan`` and
+``apply`` run them, in milliseconds, with this plugin registered (as its entry point registers it).
 
 Every session's text and output are kept (``sessions``), and every staged file's bytes
 (``staged``), so a test can look for a password in all of them."""
@@ -19,6 +20,7 @@ from typing import Any
 
 import structlog
 
+import iris_ops_security
 from iris_ops import hookimpl
 from iris_ops.manager import new_plugin_manager, state_kinds
 from iris_ops.runner import Runner
@@ -26,8 +28,7 @@ from iris_ops.state import plan
 from iris_ops.state.kinds import ChangeContext
 from iris_ops.state.toml_reader import state_from_text
 from iris_ops.transports.base import ExecResult, FileDigest, Target
-
-TRANSPORT = "in-process-sim"
+from iris_ops_sim.inprocess import TRANSPORT, read_file, snapshot
 
 
 class _Transport:
@@ -65,17 +66,25 @@ class _Transport:
         return FileDigest(bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
 
     @hookimpl
+    def read_file(self, target, path, dest, timeout):  # noqa: ARG002 - hook signature
+        return read_file(self.instance, path, dest) if target.transport == TRANSPORT else None
+
+    @hookimpl
     def remove_path(self, target, path, timeout):  # noqa: ARG002 - hook signature
         if target.transport != TRANSPORT:
             return None
         self.bed.removed_by_transport.append(path)
-        shutil.rmtree(self.instance.fs.host_path(path), ignore_errors=True)
+        host = self.instance.fs.host_path(path)
+        if host.is_dir():
+            shutil.rmtree(host, ignore_errors=True)
+        else:
+            host.unlink(missing_ok=True)  # a file (apply's record), or nothing
         return True
 
 
 class Bed:
-    """A fresh simulated instance, a runner aimed at it, and an operation as hooks and kinds
-    receive it (runner, settings, dry_run, log)."""
+    """A fresh simulated instance, a runner aimed at it, an operation as hooks and kinds receive
+    it (runner, settings, dry_run, log), and the kinds of the desired state with this plugin's."""
 
     def __init__(self, root: Path) -> None:
         from iris_ops_sim.irissim.instance import SimInstance
@@ -88,12 +97,28 @@ class Bed:
         #: Called with each written file's path: a test changes the instance's files there.
         self.after_write: Any = None
         pm = new_plugin_manager(load_entry_points=False)
+        pm.register(iris_ops_security, name="security")
         pm.register(_Transport(self.instance, self))
+        self.pm = pm
         self.runner = Runner(pm, Target(transport=TRANSPORT), timeout=30)
         self.op = SimpleNamespace(runner=self.runner, dry_run=False, settings=SimpleNamespace(timeout=30),
                                   log=structlog.get_logger("test"))
-        self.kinds = state_kinds()
+        self.kinds = state_kinds(pm)
         self.mgr = self.instance.manager_directory()
+
+    def operation(self, root: Path, *, dry_run: bool = False, out: Any = None):
+        """A real :class:`~iris_ops.operation.Operation` aimed at this instance, as ``apply`` runs
+        with (no project file above ``root``)."""
+        from iris_ops import config
+        from iris_ops.operation import Operation
+
+        settings = config.load(environ={"IRIS_OPS_TRANSPORT": TRANSPORT}, start=root)
+        return Operation("apply", settings, self.pm, dry_run=dry_run, out=out)
+
+    def snapshot(self) -> dict:
+        """Everything the instance holds, passwords' hashes included, to compare before and after
+        (:func:`iris_ops_sim.inprocess.snapshot`)."""
+        return snapshot(self.instance)
 
     def security(self) -> dict:
         from iris_ops_sim.irissim.instance import security

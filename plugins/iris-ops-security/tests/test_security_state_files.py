@@ -1,6 +1,7 @@
-"""The users and services kinds in state files and CPF merge files, read with the kinds iris-ops
-gets through the ``state_kinds`` hook: what they read, and the exact exit-2 message of what a
-file may not say (a password above all: a state names the variable holding it, never holds it).
+"""The roles, users and services kinds in state files and CPF merge files, read with the kinds
+iris-ops gets through the ``state_kinds`` hook: where they come in the order, what they read, and
+the exact exit-2 message of what a file may not say (a password above all: a state names the
+variable holding it, never holds it).
 
 Pure logic, in-process."""
 
@@ -40,9 +41,54 @@ def _cpf_problems(text: str) -> list[str]:
     return caught.value.details["problems"]
 
 
-def test_the_hook_adds_users_and_services_after_the_core_kinds():
-    assert [kind.name for kind in KINDS][-2:] == ["users", "services"]
+def test_the_hook_adds_roles_after_resources_and_users_and_services_after_the_core_kinds():
+    """Issue 26's order: resources, then roles, databases, namespaces, mappings, users and services."""
+    assert [kind.name for kind in KINDS] == ["resources", "roles", "databases", "namespaces", "global_mappings",
+                                             "routine_mappings", "package_mappings", "users", "services"]
     assert {kind.name: kind.cpf_noun for kind in KINDS}["users"] == "User"
+    assert kinds.ROLES.after == ("resources",) and kinds.ROLES.cpf_noun == "Role"
+
+
+def test_roles_read_from_toml_with_their_grants_and_granted_roles():
+    assert _toml("""\
+        [state.roles.APP_READER]
+        description = "reads the app"
+        resources = { APP_RES = "r", "%DB_APP" = "WR" }
+        granted_roles = ["%Developer"]
+
+        [state.resources.APP_RES]
+        """) == {
+        "resources": [{"name": "APP_RES"}],
+        "roles": [{"name": "APP_READER", "description": "reads the app", "resources": {"APP_RES": "R", "%DB_APP": "RW"},
+                   "granted_roles": ["%Developer"]}],
+    }
+
+
+def test_bad_role_keys_and_values_name_their_line_and_the_rule():
+    assert _toml_problems("""\
+        [state.roles.READER]
+        resources = { "%DB_APP" = "" }
+        name = "READER"
+
+        [state.roles.WRITER]
+        resources = { "%DB_APP" = "W", "%db_app" = "R" }
+        granted_roles = ["%Developer", "%DEVELOPER"]
+
+        [state.roles."A:B"]
+        resources = "%DB_APP:RW"
+
+        [state.roles.Viewer]
+        [state.roles.VIEWER]
+        """) == [
+        "state.toml:3: unknown key 'name' in [state.roles.READER]: the name is the table's own key",
+        "state.toml:2: role 'resources': an empty permission grants nothing: give R, W and/or U",
+        "state.toml:6: role 'resources': resource %db_app is granted twice (IRIS compares resource names without "
+        "case)",
+        "state.toml:7: role 'granted_roles': role %DEVELOPER is named twice",
+        "state.toml:9: role 'name': invalid role name 'A:B': use 1-64 characters without ',' or ':'",
+        "state.toml:10: role 'resources' must be a table, got '%DB_APP:RW'",
+        "state.toml:13: role 'VIEWER' is declared twice (also as 'Viewer': IRIS does not tell them apart)",
+    ]
 
 
 def test_users_and_services_read_from_toml():
@@ -138,6 +184,49 @@ def test_two_spellings_of_one_user_or_service_are_refused():
 
 # --- CPF merge files -------------------------------------------------------------------------------
 
+def test_role_actions_read_as_this_kind_quoted_values_keeping_their_commas():
+    """InterSystems' own example (Automating Configuration with Configuration Merge) with a role
+    added, and a Modify that manages only what it names."""
+    state = cpf_from_text("""[Actions]
+CreateDatabase:Name=APPA,Directory=/database-path/APPA
+CreateResource:Name=APPA_RES,Description="APPA's data",PublicPermission=R
+CreateRole:Name=APPA_READER,Description="Reads APPA, all of it",Resources="APPA_RES:r,%DB_APPA:WR",GrantedRoles="%Developer"
+ModifyRole:Name=OTHER,Description="d"
+""", "merge.cpf", KINDS)
+    assert state.as_data() == {
+        "resources": [{"name": "APPA_RES", "description": "APPA's data", "public_permission": "R"}],
+        "roles": [{"name": "APPA_READER", "description": "Reads APPA, all of it",
+                   "resources": {"APPA_RES": "R", "%DB_APPA": "RW"}, "granted_roles": ["%Developer"]},
+                  {"name": "OTHER", "description": "d"}],
+        "databases": [{"name": "APPA", "directory": "/database-path/APPA/"}],
+    }
+
+
+def test_what_a_role_action_may_not_say_is_refused_and_named():
+    assert _cpf_problems("""[Actions]
+CreateRole:Name=APP_ROLE,Resources=%DB_APP,%DB_APP2
+CreateRole:Name=R,Resources="%DB_APP"
+CreateRole:Name=R2,Resources="%DB_A:R,%DB_A:W"
+CreateRole:Name=R3,Resources=$$$AutheOS
+CreateRole:Name=R4,Resources="%DB_A:RX"
+createrole:Name=R5
+DeleteRole:Name=R6
+""") == [
+        "merge.cpf:2: '%DB_APP2' is not Property=Value: quote a value that holds commas "
+        "(Resources=\"%DB_A:RW,%DB_B:R\"), as InterSystems' examples do; how IRIS reads an unquoted comma is not "
+        "documented",
+        "merge.cpf:3: CreateRole: Resources: grant '%DB_APP' names no permission: write Resource:RW",
+        "merge.cpf:4: CreateRole: Resources: resource '%DB_A' is granted twice",
+        "merge.cpf:5: CreateRole: Resources: $$$ macros are for the security kinds' AutheEnabled and LDAPFlags, "
+        "not here",
+        "merge.cpf:6: role 'resources': invalid permission 'RX': use the letters R, W and U, each at most once",
+        "merge.cpf:7: createrole: write CreateRole: iris-ops reads action names with their case, as IRIS reads "
+        "[Actions]",
+        "merge.cpf:8: DeleteRole: not supported: a desired state names what exists; iris-ops never deletes what a "
+        "file does not name",
+    ]
+
+
 def test_user_and_service_actions_read_as_these_kinds():
     state = cpf_from_text("""[Actions]
 CreateUser:Name=SQLAdmin,Roles="%SQL,%DB_USER",FullName="SQL admin",Enabled=1
@@ -211,6 +300,9 @@ def test_the_example_of_docs_state_md_reads_as_written():
     doc = (Path(__file__).resolve().parents[3] / "docs" / "STATE.md").read_text(encoding="utf-8")
     example = doc.split("## The TOML format", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
     state = state_from_text(example, "STATE.md", kinds=KINDS).as_data()
+    assert list(state) == [kind.name for kind in KINDS]  # every kind, in the order apply follows
+    assert state["roles"] == [{"name": "APP_READER", "description": "reads the app",
+                               "resources": {"APP_RES": "R", "%DB_APP_DATA": "RW"}, "granted_roles": ["%Developer"]}]
     assert state["users"][0] == {"name": "alice", "roles": ["%Developer", "APP_READER"], "full_name": "Alice A",
                                  "enabled": True, "password_env": "ALICE_PASSWORD"}
     assert state["services"] == [{"name": "%Service_Bindings", "enabled": True, "authentication": ["Password"]}]

@@ -1,7 +1,8 @@
-"""The users and services kinds against a simulated instance in this process (tests/state_sim.py):
-the plan reads what the instance holds and says create, change or ok, a password only as
-"changed" and decided inside the instance; the change builders (what ``apply`` runs) leave the
-instance as the state says; and a password appears in no script, output, result, log or file."""
+"""The roles, users and services kinds against a simulated instance in this process
+(tests/state_sim.py): the plan reads what the instance holds and says create, change or ok, a
+password only as "changed" and decided inside the instance; the change builders (what ``apply``
+runs) leave the instance as the state says, and their undo as it was; and a password appears in
+no script, output, result, log or file."""
 
 from __future__ import annotations
 
@@ -168,6 +169,58 @@ def _fields(text: str, bed: Bed) -> dict:
     return dict(state_from_text(text, "state.toml", kinds=bed.kinds).objects[0].values)
 
 
+ROLE_STATE = '''
+[state.resources.APP_RES]
+description = "the app's data"
+
+[state.roles.APP_READER]
+description = "reads the app"
+resources = { app_res = "R" }
+granted_roles = ["%Developer"]
+'''
+
+
+def test_a_role_is_planned_then_created_changed_undone_and_removed_as_the_state_says(bed):
+    from iris_ops.state.kinds import kind_named
+
+    steps = bed.plan(ROLE_STATE)
+    assert [(key, step.action) for key, step in steps.items()] == [("resources:APP_RES", "create"),
+                                                                    ("roles:APP_READER", "create")]
+    assert steps["roles:APP_READER"].fields == {"name": "APP_READER", "description": "reads the app",
+                                                "resources": {"app_res": "R"}, "granted_roles": ["%Developer"]}
+    bed.change(lambda ctx: kind_named("resources", bed.kinds).create(("APP_RES",), {"description": "the app's data"},
+                                                                     ctx))
+    # granted with the resource's own spelling: resource names are compared without case
+    bed.change(lambda ctx: kinds.ROLES.create(("APP_READER",), {"description": "reads the app",
+                                                                "resources": {"APP_RES": "R"},
+                                                                "granted_roles": ["%Developer"]}, ctx))
+    assert {step.action for step in bed.plan(ROLE_STATE).values()} == {"ok"}  # a second apply finds nothing
+    before = bed.security()["roles"]["APP_READER"]
+
+    changed = ROLE_STATE.replace('granted_roles = ["%Developer"]', 'granted_roles = []').replace('"R"', '"RW"')
+    step = bed.plan(changed)["roles:APP_READER"]
+    assert step.changes == (plan.Change("resources", {"APP_RES": "R"}, {"app_res": "RW"}),
+                            plan.Change("granted_roles", ["%Developer"], []))
+    bed.change(lambda ctx: kinds.ROLES.modify(("APP_READER",), {c.field: c.new for c in step.changes}, ctx))
+    assert bed.security()["roles"]["APP_READER"] == {**before, "Resources": "app_res:RW", "GrantedRoles": ""}
+    assert {step.action for step in bed.plan(changed).values()} == {"ok"}
+    bed.change(lambda ctx: kinds.ROLES.modify(("APP_READER",), {c.field: c.old for c in step.changes}, ctx))
+    assert bed.security()["roles"]["APP_READER"] == before  # the undo: modify with the values the plan read
+
+    bed.change(lambda ctx: kinds.ROLES.remove(("app_reader",), {}, ctx))
+    assert "APP_READER" not in bed.security()["roles"]
+    bed.change(lambda ctx: kinds.ROLES.remove(("APP_READER",), {}, ctx))  # a role that is not there: nothing to do
+
+
+def test_the_role_reader_changes_nothing_and_reads_what_get_gives(bed):
+    bed.change(lambda ctx: kinds.ROLES.create(("R1",), {"description": "one", "granted_roles": ["%Developer"]}, ctx))
+    before = bed.security()
+    desired, result = bed.read('[state.roles.r1]\n[state.roles.NOPE]\n')
+    assert bed.security() == before
+    assert result["roles"] == [{"name": "r1", "exists": 1, "description": "one", "resources": "",
+                                "granted_roles": "%Developer"}, {"name": "NOPE", "exists": 0}]
+
+
 def test_a_user_is_created_changed_and_removed_as_the_state_says(bed):
     state = ('[state.users.carol]\nroles = ["%SQL"]\nfull_name = "Carol C"\ncomment = "ops"\nenabled = false\n'
              'password_never_expires = true\naccount_never_expires = true\npassword_env = "APP_PW"\n')
@@ -250,7 +303,11 @@ def test_every_reader_and_builder_parses():
                     path="/usr/irissys/mgr/iris-ops-secret-0123456789abcdef/s", pad="AAEC", size=4)
     fields = {"roles": ["%SQL", 'we"ird'], "full_name": "A", "comment": "c", "enabled": True, "change_password": False,
               "password_never_expires": True, "account_never_expires": False}
-    steps = [*state_scripts.read_users([("alice", staged), ("bob", None)]), *state_scripts.read_services(["%Service_X"]),
+    grants = {"resources": {"%DB_A": "RW", "R\"2": "R"}, "granted_roles": ["%Developer", "x y"], "description": 'a "b"'}
+    steps = [*state_scripts.read_roles(["R1", 'we"ird']), state_scripts.create_role("R1", grants),
+             state_scripts.create_role("R2", {}), state_scripts.modify_role("R1", grants),
+             state_scripts.modify_role("R1", {"resources": {}}), state_scripts.remove_role("R1"),
+             *state_scripts.read_users([("alice", staged), ("bob", None)]), *state_scripts.read_services(["%Service_X"]),
              state_scripts.create_user("alice", fields, staged), state_scripts.create_user("bob", {}, staged),
              state_scripts.modify_user("alice", fields, staged), state_scripts.modify_user("alice", fields, None),
              state_scripts.remove_user("alice"),

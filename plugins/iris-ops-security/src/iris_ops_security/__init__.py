@@ -1,7 +1,7 @@
 """iris-ops-security: the first pains of a fresh IRIS container (expired passwords, a disabled
 service: %Service_Bindings for the external Python driver, %Service_CallIn for embedded Python
 and callin programs), solved with nothing but iris-ops' public hooks, its task registrar and its
-ObjectScript helpers; and the users and services of iris-ops' desired state (``plan``,
+ObjectScript helpers; and the roles, users and services of iris-ops' desired state (``plan``,
 ``apply``), through the ``state_kinds`` hook.  See README.md.
 
 Importing this module stays cheap: no docker, no iris, no script is built until a task runs.
@@ -43,6 +43,6 @@ def doctor_findings(operation, manager_directory, entries):
 
 @hookimpl
 def state_kinds():
-    from .kinds import SERVICES, USERS
+    from .kinds import ROLES, SERVICES, USERS
 
-    return [USERS, SERVICES]
+    return [ROLES, USERS, SERVICES]

@@ -1,5 +1,6 @@
-"""The kinds this plugin adds to the desired state (the ``state_kinds`` hook): ``users`` and
-``services``, read, planned and applied like iris-ops' own kinds (docs/STATE.md).
+"""The kinds this plugin adds to the desired state (the ``state_kinds`` hook): ``roles``, ``users``
+and ``services``, read, planned and applied like iris-ops' own kinds (docs/STATE.md).  Roles
+come right after resources (a role grants them), users and services after every core kind.
 
 A user's password is never in a state file: ``password_env`` names the environment variable that
 holds it.  The plan reads it from there, stages it in the instance (:mod:`.secret`) and lets the
@@ -16,8 +17,9 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any, Mapping
 
+from iris_ops import names
 from iris_ops.errors import InternalError, SystemTargetError, UsageError
-from iris_ops.state.kinds import ChangeContext, Kind, flag, role_list, text
+from iris_ops.state.kinds import ChangeContext, Kind, flag, iris_permission, permission, role_list, text
 from iris_ops.state.model import Field, Schema, StateObject
 
 from . import secret, state_scripts, tasks
@@ -25,8 +27,8 @@ from . import secret, state_scripts, tasks
 if TYPE_CHECKING:
     from .script_builders import Secret
 
-__all__ = ["AUTHENTICATION", "MACROS", "PREDEFINED_USERS", "USERS", "SERVICES", "methods", "methods_of_bits",
-           "bits_of", "authentication_from_cpf"]
+__all__ = ["AUTHENTICATION", "MACROS", "PREDEFINED_USERS", "ROLES", "USERS", "SERVICES", "grants", "grants_from_cpf",
+           "methods", "methods_of_bits", "bits_of", "authentication_from_cpf"]
 
 #: Security.Services ``AutheEnabled`` (ref/2024.1/Security/Services.cls): each documented bit by
 #: the name the reference gives it ("Bit 5 - AuthePassword"), without the ``Authe``.
@@ -149,12 +151,78 @@ def _same_roles(wanted: list[str], current: Any) -> bool:
     return isinstance(current, list) and sorted(r.upper() for r in wanted) == sorted(r.upper() for r in current)
 
 
+def grants(value: Any) -> dict[str, str]:
+    """A role's resources: ``{resource: permission}``, each resource once (compared without case)."""
+    if not isinstance(value, dict):
+        raise UsageError("expected a table of resource = permission, e.g. {\"%DB_APP\" = \"RW\"}")
+    out: dict[str, str] = {}
+    for resource, perm in value.items():
+        name = names.resource(resource)
+        if name.upper() in {known.upper() for known in out}:
+            raise UsageError(f"resource {name} is granted twice (IRIS compares resource names without case)")
+        out[name] = permission(perm, empty=False)
+    return out
+
+
+def grants_from_cpf(value: str) -> dict[str, str]:
+    """A merge file's ``Resources``: ``res:RW,res2:R`` (checked as :func:`grants` then)."""
+    if "$$$" in value:
+        raise UsageError("$$$ macros are for the security kinds' AutheEnabled and LDAPFlags, not here")
+    out: dict[str, str] = {}
+    for part in value.split(",") if value else []:
+        resource, sep, perm = part.partition(":")
+        if not sep:
+            raise UsageError(f"grant {names.shown(part)} names no permission: write Resource:RW")
+        if resource in out:
+            raise UsageError(f"resource {names.shown(resource)} is granted twice")
+        out[resource] = perm
+    return out
+
+
+def _iris_grants(value: Any) -> dict[str, str]:
+    """``Resources`` of Security.Roles.Get: ``res:RWU,res2:R``."""
+    out: dict[str, str] = {}
+    for part in str(value).split(","):
+        if part:
+            resource, _, perm = part.partition(":")
+            out[resource] = iris_permission(perm)
+    return out
+
+
+def _same_grants(wanted: dict[str, str], current: Any) -> bool:
+    return isinstance(current, dict) and {k.upper(): v for k, v in wanted.items()} == \
+        {k.upper(): v for k, v in current.items()}
+
+
 def _flag_field(name: str, prop: str, meaning: str) -> Field:
     return Field(name, prop, bool, flag, meaning, from_iris=_iris_flag)
 
 
 NO_PASSWORD = ("a state never holds a password: set password_env = \"VAR\", the name of an environment variable "
                "that holds it")
+
+# --- roles ---------------------------------------------------------------------------------------
+
+ROLES = Kind(
+    Schema(
+        kind="roles", title="role", key=("name",),
+        fields=(
+            Field("name", "Name", str, names.role, "the role name", required=True),
+            Field("description", "Description", str, text, "its description"),
+            Field("resources", "Resources", dict, grants, "the resources it grants: {resource = permission}",
+                  from_iris=_iris_grants, same=_same_grants, from_cpf=grants_from_cpf),
+            Field("granted_roles", "GrantedRoles", list, role_list, "the roles it grants in turn",
+                  from_iris=_iris_roles, same=_same_roles),
+        ),
+    ),
+    reader=lambda keys: state_scripts.read_roles([key[0] for key in keys]),
+    cpf_noun="Role",
+    caseless_key=("name",),
+    create=lambda key, fields, ctx: state_scripts.create_role(key[0], fields),
+    modify=lambda key, fields, ctx: state_scripts.modify_role(key[0], fields),
+    remove=lambda key, fields, ctx: state_scripts.remove_role(key[0]),
+    after=("resources",),  # a role grants resources: created after them, removed before them
+)
 
 # --- users ---------------------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
-"""The ObjectScript of the users and services kinds (``iris-ops plan`` and ``apply``): their
+"""The ObjectScript of the roles, users and services kinds (``iris-ops plan`` and ``apply``): their
 readers and change builders, made of iris-ops' public ObjectScript helpers and reader entries
-(:mod:`iris_ops.state.entries`).  APIs: ``ref/2024.1/Security/Users.cls`` and
-``Security/Services.cls``.
+(:mod:`iris_ops.state.entries`).  APIs: ``ref/2024.1/Security/Roles.cls``, ``Security/Users.cls``
+and ``Security/Services.cls``.
 
 A password never reaches a script: it is staged in a one-time file (:mod:`.secret`) that the
 step reads with :func:`~.script_builders.read_secret` and removes at once, before it uses it.
@@ -11,16 +11,22 @@ the entry says only 1 (the same) or 0, never a hash.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
+from iris_ops import names
 from iris_ops import objectscript as o
 from iris_ops.objectscript import Code, byref, call, check_status, func, lit, result, set_, var
 from iris_ops.state.entries import if_exists, push_entry, put, start_entry
 
 from .script_builders import FILE, SERVICES, USERS, Secret, password_matches, read_secret
 
-__all__ = ["USER_PROPERTIES", "SERVICE_PROPERTIES", "removed_key", "read_users", "read_services", "forget",
-           "create_user", "modify_user", "remove_user", "modify_service"]
+__all__ = ["ROLES", "ROLE_PROPERTIES", "USER_PROPERTIES", "SERVICE_PROPERTIES", "removed_key", "read_roles",
+           "read_users", "read_services", "forget", "grants_text", "roles_text", "create_role", "modify_role",
+           "remove_role", "create_user", "modify_user", "remove_user", "modify_service"]
+
+ROLES = "Security.Roles"
+#: Field -> Security.Roles property (Get, Create and Modify).
+ROLE_PROPERTIES = {"description": "Description", "resources": "Resources", "granted_roles": "GrantedRoles"}
 
 #: Field -> Security.Users property (Get and Modify), for the fields a user's entry holds.
 USER_PROPERTIES = {
@@ -50,6 +56,22 @@ def forget(staged: Secret) -> list[Code]:
               o.check_true(call(FILE, "RemoveDirectoryTree", directory), "cannot remove the one-time secret directory")),
         result(removed_key(staged), 1),
     ]
+
+
+def read_roles(keys: Sequence[str]) -> list[list[Code]]:
+    """Per role: ``exists``, ``description``, ``resources`` (``res:RW,...``) and ``granted_roles``
+    (``a,b``), as Security.Roles.Get gives them."""
+    out = []
+    for key in keys:
+        name = names.role(key)
+        out.append([
+            *start_entry(call(ROLES, "Exists", lit(name)), name=name),
+            if_exists(o.kill(_GOT), check_status(call(ROLES, "Get", lit(name), byref("sgot"))),
+                      *[put(field, func("$Get", var("sgot", prop))) for field, prop in ROLE_PROPERTIES.items()],
+                      o.kill(_GOT)),
+            push_entry("roles"),
+        ])
+    return out
 
 
 def read_users(users: list[tuple[str, Secret | None]]) -> list[list[Code]]:
@@ -89,6 +111,42 @@ def _iris_value(value: Any) -> str | int:
     if isinstance(value, list):
         return ",".join(value)
     return value
+
+
+def grants_text(grants: Mapping[str, str]) -> str:
+    """A role's resources as Security.Roles takes them: ``res:RW,res2:R``."""
+    return ",".join(f"{names.resource(resource)}:{perm}" for resource, perm in grants.items())
+
+
+def roles_text(roles: Sequence[str]) -> str:
+    return ",".join(names.role(role) for role in roles)
+
+
+def _role_values(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The Security.Roles properties of the fields given: a role's resources as ``{resource:
+    permission}``, its granted roles as a list."""
+    convert = {"description": str, "resources": grants_text, "granted_roles": roles_text}
+    return {ROLE_PROPERTIES[key]: convert[key](value) for key, value in fields.items() if key in ROLE_PROPERTIES}
+
+
+def create_role(name: str, fields: Mapping[str, Any]) -> list[Code]:
+    """Security.Roles.Create(Name, Description, Resources, GrantedRoles)."""
+    values = _role_values(fields)
+    return [check_status(call(ROLES, "Create", lit(names.role(name)), lit(values.get("Description", "")),
+                              lit(values.get("Resources", "")), lit(values.get("GrantedRoles", ""))))]
+
+
+def modify_role(name: str, fields: Mapping[str, Any]) -> list[Code]:
+    """Security.Roles.Modify(Name, .Properties): only the fields given (``Resources`` "" removes
+    every resource, as the class reference says)."""
+    return [o.kill(_PROPS), *[set_(var("p", prop), lit(value)) for prop, value in _role_values(fields).items()],
+            check_status(call(ROLES, "Modify", lit(names.role(name)), byref("p"))), o.kill(_PROPS)]
+
+
+def remove_role(name: str) -> list[Code]:
+    """Security.Roles.Delete when the role exists; nothing when it does not."""
+    role = lit(names.role(name))
+    return [o.if_(call(ROLES, "Exists", role), check_status(call(ROLES, "Delete", role)))]
 
 
 def create_user(name: str, fields: Mapping[str, Any], staged: Secret) -> list[Code]:
