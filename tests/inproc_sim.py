@@ -23,10 +23,10 @@ from iris_ops.manager import new_plugin_manager
 from iris_ops.objectscript import Script
 from iris_ops.runner import Runner
 from iris_ops.transports.base import ExecResult, Target
-from iris_ops_sim.inprocess import TRANSPORT, read_file, snapshot
+from iris_ops_sim.inprocess import TRANSPORT, FileHooks, snapshot
 
 
-class _Transport:
+class _Transport(FileHooks):
     """Answers ``run_objectscript`` for :data:`TRANSPORT` with the simulator's ``iris session``."""
 
     def __init__(self, instance: Any) -> None:
@@ -63,33 +63,6 @@ class _Transport:
         self.instance.fs.host_path(path).write_bytes(data)
         self.instance.fs.created(path, *IRISOWNER)
         return FileDigest(len(data), hashlib.sha256(data).hexdigest())
-
-    @hookimpl
-    def read_file(self, target, path, dest, timeout):  # noqa: ARG002 - hook signature
-        return read_file(self.instance, path, dest) if target.transport == TRANSPORT else None
-
-    @hookimpl
-    def list_directory(self, target, path, timeout):  # noqa: ARG002 - hook signature
-        if target.transport != TRANSPORT:
-            return None
-        host = self.instance.fs.host_path(path)
-        if not host.is_dir():
-            return []
-        return sorted(child.name + ("/" if child.is_dir() else "") for child in host.iterdir())
-
-    @hookimpl
-    def remove_path(self, target, path, timeout):  # noqa: ARG002 - hook signature
-        if target.transport != TRANSPORT:
-            return None
-        import shutil
-
-        host = self.instance.fs.host_path(path)
-        if host.is_dir() and not host.is_symlink():
-            shutil.rmtree(host)
-        else:
-            host.unlink(missing_ok=True)
-        self.instance.fs.forget(path)
-        return True
 
 
 class InProcessIris:

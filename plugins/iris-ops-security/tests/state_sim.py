@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import shutil
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -28,10 +27,10 @@ from iris_ops.state import plan
 from iris_ops.state.kinds import ChangeContext
 from iris_ops.state.toml_reader import state_from_text
 from iris_ops.transports.base import ExecResult, FileDigest, Target
-from iris_ops_sim.inprocess import TRANSPORT, read_file, snapshot
+from iris_ops_sim.inprocess import TRANSPORT, FileHooks, snapshot
 
 
-class _Transport:
+class _Transport(FileHooks):
     def __init__(self, instance: Any, bed: "Bed") -> None:
         self.instance, self.bed = instance, bed
 
@@ -66,20 +65,11 @@ class _Transport:
         return FileDigest(bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
 
     @hookimpl
-    def read_file(self, target, path, dest, timeout):  # noqa: ARG002 - hook signature
-        return read_file(self.instance, path, dest) if target.transport == TRANSPORT else None
-
-    @hookimpl
     def remove_path(self, target, path, timeout):  # noqa: ARG002 - hook signature
         if target.transport != TRANSPORT:
             return None
         self.bed.removed_by_transport.append(path)
-        host = self.instance.fs.host_path(path)
-        if host.is_dir():
-            shutil.rmtree(host, ignore_errors=True)
-        else:
-            host.unlink(missing_ok=True)  # a file (apply's record), or nothing
-        return True
+        return super().remove_path(target, path, timeout)
 
 
 class Bed:
