@@ -180,3 +180,18 @@ def test_the_guide_kind_is_planned_and_applied_as_written(sim):
         steps('[state.service_clients.Bindings]\nclient_systems = []\n')
     with pytest.raises(Exception, match="the instance has no service clients %Service_Nope"):
         steps('[state.service_clients."%Service_Nope"]\nclient_systems = []\n')
+
+
+def test_the_state_kinds_example_of_hooks_md_is_the_guides_tested_kind():
+    """docs/hooks.md's example of ``state_kinds`` (from the hook specification) is the code of the
+    guide's kind module, which the test above runs as written: line for line, in order."""
+    hooks = (ROOT / "docs" / "hooks.md").read_text(encoding="utf-8")
+    section = hooks.split("### state_kinds", 1)[1].split("\n## ", 1)[0]
+    example = re.findall(r"^```python\n(.*?)^```", section, re.S | re.M)
+    assert len(example) == 1, "docs/hooks.md: state_kinds has no example"
+    module = [line for line in guide_files(KIND_MODULE.split("/")[0])[KIND_MODULE].splitlines() if line.strip()]
+    imports = [line for line in example[0].splitlines() if line.startswith(("from ", "import "))]
+    code = [line for line in example[0].splitlines() if line.strip() and line not in imports]
+    where = [at for at in range(len(module)) if module[at:at + len(code)] == code]
+    assert code and where and set(imports) <= set(module), \
+        f"docs/hooks.md's example is not the code of the guide's {KIND_MODULE}:\n{example[0]}"

@@ -41,13 +41,12 @@ def state_kinds() -> "list[Kind] | None":
     of the desired state") builds a whole one, tested as written; iris-ops-security's roles,
     users and services come through this hook too.
 
+    The example is the hook of that plugin, whose module builds ``SERVICE_CLIENTS`` (the client
+    systems each service accepts) whole; the suite checks that it is that module's code.
+
     Example::
 
         @hookimpl
         def state_kinds():
-            # a Kind(schema, reader, create=..., modify=..., remove=..., after=("namespaces", "roles")):
-            # planned and applied right after namespaces, the later of the two
-            from my_plugin.kinds import CSP_APPLICATIONS
-
-            return [CSP_APPLICATIONS]
+            return [SERVICE_CLIENTS]
     """
