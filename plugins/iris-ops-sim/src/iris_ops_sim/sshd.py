@@ -226,12 +226,24 @@ def stop_pid(pid: int | None, marker: str, wait: float = 5.0) -> bool:
             os.kill(pid, signal.SIGKILL)
             deadline = float("inf")
         time.sleep(0.02)
-    try:
-        os.waitpid(pid, os.WNOHANG)  # a child of ours that ended at once: no zombie left behind
-    except ChildProcessError:
-        pass
+    _reap(pid)
     _terminate(children)
     return True
+
+
+def _reap(pid: int, wait: float = 2.0) -> None:
+    """A child of ours that has ended is reaped: no zombie left behind.  Its command line reads
+    empty as soon as it releases its memory, a moment before it becomes a zombie that can be
+    reaped, so this waits (``wait`` seconds at most) rather than trying once."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            reaped, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:  # not our child, or reaped already
+            return
+        if reaped or time.monotonic() > deadline:
+            return
+        time.sleep(0.005)
 
 
 def _terminate(pids: list[int]) -> None:
