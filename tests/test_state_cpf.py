@@ -190,3 +190,25 @@ def test_a_path_no_filesystem_takes_is_exit_2_and_shown_escaped():
 def test_a_byte_order_mark_is_refused_rather_than_guessed_at():
     assert _problems("\ufeff[Actions]\nCreateDatabase:Name=APP,Directory=/data/app\n") == [
         "merge.cpf:1: the file starts with a byte order mark: save it as UTF-8 without one"]
+
+
+def test_each_malformed_property_is_named_once_and_refuses_its_action_alone():
+    """Every malformed ``Key=Value`` of an action is named, at its line, the properties after it
+    are still read (each problem once), and only that action is refused: nothing else is
+    reported for it (no missing field), and a sound action after it reads."""
+    assert _problems("""[Actions]
+CreateDatabase:Name=APP,9Size=10,Directory=/data/app,Name=APP2,Size=x
+CreateResource:Name=R,Description="a"b"c",PublicPermission=$$$RW,Bad Key=1
+CreateResource:Name=R2,PublicPermission=$$$AutheOS
+CreateResource:Name=R3,Description=x,9x=1
+CreateResource:Name=R3,Description=y
+CreateDatabase:Name=OK,Directory=/data/ok
+""") == [
+        "merge.cpf:2: '9Size' is not a property name",
+        "merge.cpf:2: property Name is given twice",
+        "merge.cpf:3: Description: a quoted value must be one \"...\" string, got '\"a\"b\"c\"'",
+        "merge.cpf:3: PublicPermission: $$$ macros are for the security kinds' AutheEnabled and LDAPFlags, not here",
+        "merge.cpf:3: 'Bad Key' is not a property name",
+        "merge.cpf:4: PublicPermission: $$$ macros are for the security kinds' AutheEnabled and LDAPFlags, not here",
+        "merge.cpf:5: '9x' is not a property name",
+    ]
