@@ -163,3 +163,45 @@ def test_values_iris_gives_as_text_compare_as_their_meaning():
               "namespaces": [{"name": "APP", "exists": 1, "globals": "app", "interop": "0"}],
               "resources": [{"name": "R", "exists": 1, "public_permission": "3"}]}
     assert [s.action for s in plan.compare(desired, result)] == ["ok", "ok"]
+
+
+def test_every_kind_of_value_reads_as_the_plan_shows_it():
+    """The console lines and the --json document of a plan, value by value: none, booleans,
+    grants, lists, empty text; a secret shown only as changed; a create's fields without its
+    key; a kind no longer installed shown by its name."""
+    steps = [
+        plan.Step("databases", "APP", plan.CREATE, fields={"name": "APP", "directory": "/mgr/app/", "size": 2}),
+        plan.Step("namespaces", "NS", plan.CREATE, fields={"name": "NS"}),
+        plan.Step("resources", "R", plan.CHANGE, (
+            plan.Change("description", None, ""), plan.Change("public_permission", "", "RW"))),
+        plan.Step("users", "alice", plan.CHANGE, (
+            plan.Change("enabled", True, False), plan.Change("roles", [], ["A", "B"]),
+            plan.Change("grants", {"R": "RW", "S": "R"}, {}), plan.Change("password", "old", "new", secret=True))),
+        plan.Step("roles", "RO", plan.OK),
+    ]
+    assert plan.lines(steps) == [
+        "create  database APP (directory=/mgr/app/, size=2)",
+        "create  namespace NS",
+        "change  resource R",
+        '          description: (none) -> ""',
+        '          public_permission: "" -> RW',
+        "change  users alice",
+        "          enabled: true -> false",
+        '          roles: "" -> A,B',
+        '          grants: R:RW,S:R -> ""',
+        "          password: changed",
+        "ok      roles RO",
+        "plan: 2 to create, 2 to change, 1 ok",
+    ]
+    assert plan.as_data(steps) == {"plan": [
+        {"kind": "databases", "name": "APP", "action": "create",
+         "fields": {"name": "APP", "directory": "/mgr/app/", "size": 2}},
+        {"kind": "namespaces", "name": "NS", "action": "create", "fields": {"name": "NS"}},
+        {"kind": "resources", "name": "R", "action": "change",
+         "changes": {"description": {"old": None, "new": ""}, "public_permission": {"old": "", "new": "RW"}}},
+        {"kind": "users", "name": "alice", "action": "change",
+         "changes": {"enabled": {"old": True, "new": False}, "roles": {"old": [], "new": ["A", "B"]},
+                     "grants": {"old": {"R": "RW", "S": "R"}, "new": {}}, "password": {"changed": True}}},
+        {"kind": "roles", "name": "RO", "action": "ok"},
+    ], "summary": {"create": 2, "change": 2, "ok": 1}}
+    assert plan.as_data([plan.Step("databases", "X", plan.CREATE)])["plan"][0]["fields"] == {}

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 
 from iris_ops import config
 from iris_ops.errors import StateFileError
+from iris_ops.state.kinds import CORE_KINDS
 from iris_ops.state.toml_reader import read_project_state, read_state_file, state_from_text
 from state_strategies import states, to_toml
 
@@ -149,12 +150,23 @@ def test_a_state_file_holds_the_state_table_only(tmp_path):
         f"{path}:1: unknown key 'container': a state file holds a [state] table only"]
     path.write_text("[state.databases.APP]\ndirectory = \"app\"\n")
     assert read_state_file(path).as_data() == {"databases": [{"name": "APP", "directory": "app/"}]}
+    # read with the kinds it is given (a plugin's among them), not the core's alone
+    without = tuple(kind for kind in CORE_KINDS if kind.name != "databases")
+    with pytest.raises(StateFileError) as caught:
+        read_state_file(path, without)
+    assert caught.value.details["problems"][0].startswith(f"{path}:1: unknown key 'databases' in [state]")
+    path.write_text('container = "x"\n')
+    with pytest.raises(StateFileError) as caught:
+        read_state_file(path)
+    assert caught.value.details["problems"] == [
+        f"{path}:1: unknown key 'container': a state file holds a [state] table only", f"{path}: no [state] table"]
+    assert str(caught.value).startswith(f"{path}: 2 problems in the state file:\n  {path}:1: unknown key")
 
 
 def test_a_missing_or_broken_state_file_is_exit_2(tmp_path):
     with pytest.raises(StateFileError, match="state file '.*nope.toml' does not exist") as caught:
         read_state_file(tmp_path / "nope.toml")
-    assert caught.value.exit_code == 2
+    assert caught.value.exit_code == 2 and caught.value.fix == "Check the path given to --state."
     bad = tmp_path / "bad.toml"
     bad.write_text("[state\n")
     with pytest.raises(StateFileError, match=r"bad.toml: not valid TOML: .*line 1"):
