@@ -245,3 +245,41 @@ def test_doctor_builds_every_undo_from_the_journal_as_apply_built_it(tmp_path, p
         recorded = Script("%SYS", purpose="undo")
         recorded.step("undo", *action.undo)
         assert undo_script(entry, kinds, ctx).folded() == recorded.folded(), action.what
+
+
+def test_prune_removes_newest_kind_first_and_what_cannot_come_back_last():
+    """``--prune``'s removals (pure logic): in the reverse of the kinds' order; each undone by
+    creating the object again from what the instance held, through the kind's builders with
+    apply's context; a database (its files are gone) and a namespace removed with the databases
+    a fixture's restore made (statements of its own) are never undone, and come last."""
+    from iris_ops.objectscript import lit, set_, var
+    from iris_ops.state import changeset
+    from iris_ops.state.kinds import DATABASES, GLOBAL_MAPPINGS, NAMESPACES, RESOURCES, ChangeContext, Kind
+    from iris_ops.state.model import Field, Schema
+
+    def build(verb):
+        return lambda key, fields, ctx: [set_(var("x"), lit(f"{verb} {key[0]} in {ctx.manager_directory}"))]
+
+    widgets = Kind(Schema(kind="widgets", title="widget", key=("name",), fields=(
+        Field("name", "Name", str, str, "its name", required=True),)), reader=lambda keys: [],
+        create=build("create"), remove=build("remove"))
+    ctx = ChangeContext("/mgr/")
+    own = (set_(var("x"), lit("delete NSF with its databases")),)
+    found = [(RESOURCES, ("%DB_R",), "%DB_R", {"name": "%DB_R", "description": "d"}),
+             (DATABASES, ("DB",), "DB", {"name": "DB", "directory": "/mgr/db/"}),
+             (NAMESPACES, ("NS",), "NS", {"name": "NS", "globals": "DB"}),
+             (NAMESPACES, ("NSF",), "NSF", {"name": "NSF", "globals": "NSF"}),
+             (GLOBAL_MAPPINGS, ("NS", "Orders"), "NS/Orders", {"namespace": "NS", "name": "Orders", "database": "DB"}),
+             (widgets, ("W",), "W", {"name": "W"})]
+    actions = changeset.prune_actions(found, ctx, {("namespaces", ("NSF",)): (own, False)})
+    assert [(a.kind, a.label, a.undo is not None) for a in actions] == [
+        ("widgets", "W", True), ("global_mappings", "NS/Orders", True), ("namespaces", "NS", True),
+        ("resources", "%DB_R", True), ("namespaces", "NSF", False), ("databases", "DB", False)]
+    assert all(a.action == changeset.REMOVE for a in actions)
+    widget, mapping, namespace, resource, restored, database = actions
+    assert "remove W in /mgr/" in str(widget.statements) and "create W in /mgr/" in str(widget.undo)
+    assert widget.fields == widget.undo_fields == {"name": "W"}
+    assert restored.statements == own and restored.undo is restored.undo_fields is None
+    assert database.undo is database.undo_fields is None and database.fields == {"name": "DB", "directory": "/mgr/db/"}
+    assert resource.undo_fields == {"name": "%DB_R", "description": "d"}
+    assert changeset.prune_actions(found[:1], ctx)[0].undo is not None  # no statements of its own given

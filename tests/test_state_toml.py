@@ -167,6 +167,14 @@ def test_a_missing_or_broken_state_file_is_exit_2(tmp_path):
     with pytest.raises(StateFileError, match="state file '.*nope.toml' does not exist") as caught:
         read_state_file(tmp_path / "nope.toml")
     assert caught.value.exit_code == 2 and caught.value.fix == "Check the path given to --state."
+    latin = tmp_path / "latin.toml"
+    latin.write_bytes('[state.resources.R]\ndescription = "caf\u00e9"\n'.encode("latin-1"))
+    for unreadable in (tmp_path, latin):  # a directory, and a file that is not UTF-8
+        with pytest.raises(StateFileError, match=f"^cannot read state file '{unreadable}': ") as caught:
+            read_state_file(unreadable)
+        assert caught.value.exit_code == 2 and caught.value.fix == "Check the path given to --state."
+    latin.write_bytes('[state.resources.R]\ndescription = "caf\u00e9"\n'.encode())
+    assert read_state_file(latin).as_data() == {"resources": [{"name": "R", "description": "caf\u00e9"}]}
     bad = tmp_path / "bad.toml"
     bad.write_text("[state\n")
     with pytest.raises(StateFileError, match=r"bad.toml: not valid TOML: .*line 1"):
