@@ -143,6 +143,12 @@ APP=A,B,C,D
 Global_X=APP,APP2
 Routin_Y=APP
 [databases]
+[Databases]
+NOVALUE
+STREAM=/data/s/,,,,,/data/stream/
+MANY=/data/m/,,,,,,x
+[Namespaces]
+TWO=A,B,C,
 """) == [
         "merge.cpf:1: a line outside any [section]",
         "merge.cpf:3: [Databases] REMOTE: only the directory is part of iris-ops' model (remote server 'ecpserver')",
@@ -153,7 +159,18 @@ Routin_Y=APP
         "Package_<name>=DATABASE",
         "merge.cpf:10: [databases]: write [Databases], as the CPF spells it (iris-ops reads headers with their "
         "case, as IRIS reads [Actions])",
+        "merge.cpf:12: 'NOVALUE' is not Name=Value",
+        "merge.cpf:13: [Databases] STREAM: only the directory is part of iris-ops' model (stream location "
+        "'/data/stream/')",
+        "merge.cpf:14: [Databases] MANY: only the directory is part of iris-ops' model (more than six fields)",
+        "merge.cpf:16: [Namespaces] TWO: expected globals[,routines[,temporary]]",
     ]
+    # the value is all after the first = (a name holds none)
+    assert _problems("[Namespaces]\nN=G=X\n")[0].startswith("merge.cpf:2: namespace 'globals': invalid database name 'G=X'")
+    # six fields with empty ignored ones, and a temporary globals database, are read
+    state = cpf_from_text("[Databases]\nD=/data/d/,,,,,\n[Namespaces]\nN=G,,T\nM=G,R\n", "merge.cpf")
+    assert state.as_data() == {"databases": [{"name": "D", "directory": "/data/d/"}], "namespaces": [
+        {"name": "N", "globals": "G", "routines": "G", "temp_globals": "T"}, {"name": "M", "globals": "G", "routines": "R"}]}
 
 
 def test_a_missing_merge_file_is_exit_2_not_success(tmp_path):
