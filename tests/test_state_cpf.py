@@ -229,3 +229,42 @@ CreateDatabase:Name=OK,Directory=/data/ok
         "merge.cpf:4: PublicPermission: $$$ macros are for the security kinds' AutheEnabled and LDAPFlags, not here",
         "merge.cpf:5: '9x' is not a property name",
     ]
+
+
+def test_a_plugins_kind_is_read_from_a_merge_file_with_its_own_rules():
+    """What only plugins' kinds use, read the same way for any kind: a property refused with a
+    reason of its own, a field read by its own ``from_cpf`` (which alone may hold ``$$$``
+    macros), and a kind whose objects exist or not (only ``Modify``)."""
+    from iris_ops.errors import UsageError
+    from iris_ops.state.kinds import CORE_KINDS, Kind
+    from iris_ops.state.model import Field, Schema
+
+    def flags(text):
+        if text != "$$$On":
+            raise UsageError(f"expected $$$On, got {text!r}")
+        return 1
+
+    gadgets = Kind(Schema(kind="gadgets", title="gadget", key=("name",), fields=(
+        Field("name", "Name", str, str, "its name", required=True),
+        Field("level", "Level", int, int, "its level", from_cpf=flags),
+        Field("label", "Label", str, str, "its label")),
+        refused=(("Secret", "a gadget's secret is never in a file"),)),
+        reader=lambda keys: [], cpf_noun="Gadget", must_exist=True)
+    kinds = (*CORE_KINDS, gadgets)
+    with pytest.raises(StateFileError) as caught:
+        cpf_from_text("[Actions]\nModifyGadget:Name=G,Secret=x,Label=$$$On,Level=2,Colour=red\n"
+                      "CreateGadget:Name=H\nModifyGadget:Name=K,Secret=y,Label=k\n", "merge.cpf", kinds)
+    assert caught.value.details["problems"] == [
+        "merge.cpf:2: Label: $$$ macros are for the security kinds' AutheEnabled and LDAPFlags, not here",
+        "merge.cpf:3: CreateGadget: not supported by iris-ops' desired state; apply it with `iris merge`",
+        "merge.cpf:4: ModifyGadget: Secret: a gadget's secret is never in a file",
+    ]
+    with pytest.raises(StateFileError) as caught:
+        cpf_from_text("[Actions]\nModifyGadget:Name=G,Secret=x,Level=2,Colour=red\n", "merge.cpf", kinds)
+    assert caught.value.details["problems"] == [
+        "merge.cpf:2: ModifyGadget: Secret: a gadget's secret is never in a file",
+        "merge.cpf:2: ModifyGadget: Level: expected $$$On, got '2'",
+        "merge.cpf:2: ModifyGadget: property Colour is not part of iris-ops' gadget (known: Name, Level, Label)",
+    ]
+    state = cpf_from_text("[Actions]\nModifyGadget:Name=G,Level=$$$On,Label=x\n", "merge.cpf", kinds)
+    assert state.as_data() == {"gadgets": [{"name": "G", "level": 1, "label": "x"}]}
