@@ -283,3 +283,33 @@ def test_prune_removes_newest_kind_first_and_what_cannot_come_back_last():
     assert database.undo is database.undo_fields is None and database.fields == {"name": "DB", "directory": "/mgr/db/"}
     assert resource.undo_fields == {"name": "%DB_R", "description": "d"}
     assert changeset.prune_actions(found[:1], ctx)[0].undo is not None  # no statements of its own given
+
+
+def test_a_database_is_never_moved_and_one_not_mounted_is_named(tmp_path):
+    """A database the instance keeps in another directory than the state gives is exit 3
+    before anything changes (apply does not move one); a size change of a database that is not
+    mounted is exit 5, naming it, and the instance is as before."""
+    from iris_ops.errors import ConflictError
+
+    sim = InProcessIris(tmp_path)
+    kinds = state_kinds(sim.pm)
+    before = sim.snapshot()
+    moved = state_from_text(to_toml({"databases": [{"name": "APP_DATA", "directory": "elsewhere", "size": 3}]}),
+                            "s.toml", kinds=kinds)
+    with pytest.raises(ConflictError) as caught:
+        apply_state(sim.operation("apply", tmp_path), moved, kinds, prune=False)
+    assert caught.value.exit_code == 3 and caught.value.message == (
+        "database APP_DATA is in another directory than the state gives: apply does not move a database")
+    assert caught.value.fix == ("Give the directory it has, or move it yourself (dismount, move the file, "
+                                "Config.Databases.Modify) and apply again.")
+    assert sim.snapshot() == before
+    assert "dismounted=1" in sim.session(f'Write "dismounted=",##class(SYS.Database).DismountDatabase('
+                                         f'"{sim.mgr}app_data/"),!')
+    before = sim.snapshot()
+    grown = state_from_text(to_toml({"databases": [{"name": "APP_DATA", "directory": "app_data", "size": 3}]}),
+                            "s.toml", kinds=kinds)
+    with pytest.raises(IrisOpsError) as caught:
+        apply_state(sim.operation("apply", tmp_path), grown, kinds, prune=False)
+    assert caught.value.exit_code == 5
+    assert "database APP_DATA is not mounted: mount it, then apply again" in caught.value.message, caught.value
+    assert sim.snapshot() == before
