@@ -205,3 +205,14 @@ def test_every_kind_of_value_reads_as_the_plan_shows_it():
         {"kind": "roles", "name": "RO", "action": "ok"},
     ], "summary": {"create": 2, "change": 2, "ok": 1}}
     assert plan.as_data([plan.Step("databases", "X", plan.CREATE)])["plan"][0]["fields"] == {}
+
+
+@pytest.mark.parametrize(("given", "meaning"), [(0, False), (1, True), ("0", False), ("1", True), ("", False),
+                                                ("2", "2"), (True, True)])
+def test_a_flag_iris_gives_reads_as_a_boolean_and_anything_else_as_it_is(given, meaning):
+    """Interoperability as the reader gives it; a value that is no flag stays itself, so that it
+    differs from true and false and the plan shows it."""
+    from iris_ops.state.kinds import NAMESPACES
+
+    assert NAMESPACES.schema.field("interop").from_iris(given) == meaning
+    assert type(NAMESPACES.schema.field("interop").from_iris(given)) is type(meaning)

@@ -268,3 +268,11 @@ def test_a_plugins_kind_is_read_from_a_merge_file_with_its_own_rules():
     ]
     state = cpf_from_text("[Actions]\nModifyGadget:Name=G,Level=$$$On,Label=x\n", "merge.cpf", kinds)
     assert state.as_data() == {"gadgets": [{"name": "G", "level": 1, "label": "x"}]}
+
+
+def test_a_mapping_section_header_is_read_with_its_case():
+    assert _problems("[map.APP]\nGlobal_X=APP\n[MAP.APP]\nGlobal_Y=APP\n") == [
+        "merge.cpf:1: [map.APP]: write [Map.APP], as the CPF spells it (iris-ops reads headers with their case, "
+        "as IRIS reads [Actions])",
+        "merge.cpf:3: [MAP.APP]: write [Map.APP], as the CPF spells it (iris-ops reads headers with their case, "
+        "as IRIS reads [Actions])"]

@@ -185,6 +185,9 @@ def test_the_project_file_holds_settings_and_the_state(tmp_path):
     (tmp_path / "iris-ops.toml").write_text('container = "app-iris"\n\n[state.databases.APP]\nsize = 5\n')
     assert config.load(environ={}, start=tmp_path).container == "app-iris"
     assert read_project_state(tmp_path).as_data() == {"databases": [{"name": "APP", "size": 5}]}
+    with pytest.raises(StateFileError) as caught:  # read with the kinds it is given
+        read_project_state(tmp_path, tuple(kind for kind in CORE_KINDS if kind.name != "databases"))
+    assert caught.value.details["problems"][0].startswith(f"{tmp_path / 'iris-ops.toml'}:3: unknown key 'databases'")
 
 
 def test_pyproject_state_lines_are_found_under_tool_iris_ops(tmp_path):
