@@ -63,8 +63,9 @@ def apply(c, state="", cpf="", check=False, prune=False, dry_run=False, json_=Fa
     and services last), reads every object back and compares it field by field. Any
     failure, a field IRIS did not take, Ctrl-C or SIGTERM rolls every change back but those that
     cannot be undone (a database's size, interoperability, a password), which come last and are
-    named; after a kill -9, `iris-ops doctor --fix` does it. A second apply finds nothing to do. Objects the state does not name are never removed; --prune
-    removes those an earlier apply created.
+    named; after a kill -9, `iris-ops doctor --fix` does it. A second apply finds nothing to do.
+    Objects the state does not name are never removed; --prune removes those an earlier apply
+    created.
 
     Examples:
         iris-ops apply
