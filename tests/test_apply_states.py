@@ -313,3 +313,64 @@ def test_a_database_is_never_moved_and_one_not_mounted_is_named(tmp_path):
     assert caught.value.exit_code == 5
     assert "database APP_DATA is not mounted: mount it, then apply again" in caught.value.message, caught.value
     assert sim.snapshot() == before
+
+
+def test_the_plan_becomes_actions_in_its_order_one_way_changes_last():
+    """changeset.actions (pure logic): every create and change of the plan in its order, a
+    namespace from a fixture as an action of its own, each change split into what can be undone
+    and what cannot (which comes after everything else); the kinds' builders get apply's
+    context; a change a kind has no builder for is refused before anything runs (exit 2)."""
+    from iris_ops.errors import UsageError
+    from iris_ops.objectscript import lit, set_, var
+    from iris_ops.state import changeset
+    from iris_ops.state.kinds import CORE_KINDS, ChangeContext, Kind
+    from iris_ops.state.model import Field, Schema
+    from iris_ops.state.plan import CHANGE, CREATE, OK, Change, Step
+
+    def build(verb):
+        return lambda key, fields, ctx: [set_(var("x"), lit(f"{verb} {key[0]} {sorted(fields.items())} in "
+                                                            f"{ctx.manager_directory}"))]
+
+    schema = Schema(kind="widgets", title="widget", key=("name",), fields=(
+        Field("name", "Name", str, str, "its name", required=True), Field("label", "Label", str, str, "its label")))
+    widgets = Kind(schema, reader=lambda keys: [], create=build("create"), modify=build("modify"),
+                   remove=build("remove"))
+    ctx = ChangeContext("/mgr/")
+    steps = [
+        Step("resources", "R", CREATE, fields={"name": "R", "description": "d"}, key=("R",)),
+        Step("namespaces", "NSF", CREATE, fields={"name": "NSF", "fixture": "FX"}, key=("NSF",)),
+        Step("databases", "DB", CHANGE, (Change("size", 1, 3), Change("resource", "%DB_A", "%DB_B")), key=("DB",)),
+        Step("widgets", "W", CREATE, fields={"name": "W"}, key=("W",)),
+        Step("widgets", "V", CHANGE, (Change("label", "a", "b"),), key=("V",)),
+        Step("namespaces", "NS", OK, key=("NS",)),
+    ]
+    actions = changeset.actions(steps, (*CORE_KINDS, widgets), ctx)
+    assert [(a.kind, a.label, a.action, dict(a.fields), a.fixture, a.undo_fields) for a in actions] == [
+        ("resources", "R", CREATE, {"name": "R", "description": "d"}, "", {"name": "R", "description": "d"}),
+        ("namespaces", "NSF", CREATE, {"name": "NSF", "fixture": "FX"}, "FX", None),
+        ("databases", "DB", CHANGE, {"resource": "%DB_B"}, "", {"resource": "%DB_A"}),
+        ("widgets", "W", CREATE, {"name": "W"}, "", {"name": "W"}),
+        ("widgets", "V", CHANGE, {"label": "b"}, "", {"label": "a"}),
+        ("databases", "DB", CHANGE, {"size": 3}, "", None),
+    ]
+    fixture, size = actions[1], actions[-1]
+    assert fixture.statements == fixture.undo == () and size.undo is None and size.statements
+    created, changed = actions[3], actions[4]
+    def text(codes):
+        return " ".join(map(str, codes))
+
+    assert "create W [('name', 'W')] in /mgr/" in text(created.statements)
+    assert "remove W [('name', 'W')] in /mgr/" in text(created.undo)
+    assert "modify V [('label', 'b')] in /mgr/" in text(changed.statements)
+    assert "modify V [('label', 'a')] in /mgr/" in text(changed.undo)
+
+    frozen = Kind(schema, reader=lambda keys: [], create=build("create"))
+    with pytest.raises(UsageError) as caught:
+        changeset.actions(steps[4:5], (*CORE_KINDS, frozen), ctx)
+    assert caught.value.exit_code == 2 and caught.value.message == (
+        "the state asks to change widget objects, and the kind widgets has no modify builder: apply cannot do it")
+    assert caught.value.fix == ("Make that change yourself, or leave it out of the state; the plugin that adds "
+                                "widgets may support it in a later version.")
+    with pytest.raises(UsageError, match="^the state asks to create widget objects, and the kind widgets has no "
+                                         "remove builder to undo that: apply cannot do it$"):
+        changeset.actions(steps[3:4], (*CORE_KINDS, frozen), ctx)

@@ -65,12 +65,15 @@ class Action:
         return f"{self.action} {self.kind} {self.label}"
 
 
-def _builder(kind: Kind, part: str):
+def _builder(kind: Kind, part: str, undo_of: str = ""):
+    """The kind's ``part`` builder; exit 2 when it has none (``undo_of``: the builder is needed to
+    undo that change, which the state asks for)."""
     found = getattr(kind, part)
     if found is None:
-        verb = {"create": "create", "modify": "change", "remove": "remove"}[part]
-        raise UsageError(f"the state asks to {verb} {kind.schema.title} objects, and the kind {kind.name} has no "
-                         f"{part} builder: apply cannot do it",
+        verb = undo_of or {"create": "create", "modify": "change", "remove": "remove"}[part]
+        need = f"no {part} builder to undo that" if undo_of else f"no {part} builder"
+        raise UsageError(f"the state asks to {verb} {kind.schema.title} objects, and the kind {kind.name} has "
+                         f"{need}: apply cannot do it",
                          fix=f"Make that change yourself, or leave it out of the state; the plugin that adds "
                              f"{kind.name} may support it in a later version.")
     return found
@@ -91,7 +94,7 @@ def actions(steps: list[Step], kinds: tuple[Kind, ...], ctx: ChangeContext) -> l
             if fields.get("fixture"):
                 regular.append(Action(step.kind, key, step.label, CREATE, (), (), fields, fixture=fields["fixture"]))
                 continue
-            create, remove = _builder(kind, "create"), _builder(kind, "remove")
+            create, remove = _builder(kind, "create"), _builder(kind, "remove", undo_of="create")
             regular.append(Action(step.kind, key, step.label, CREATE, tuple(create(key, fields, ctx)),
                                   tuple(remove(key, fields, ctx)), fields, undo_fields=fields))
             continue
