@@ -374,3 +374,27 @@ def test_the_plan_becomes_actions_in_its_order_one_way_changes_last():
     with pytest.raises(UsageError, match="^the state asks to create widget objects, and the kind widgets has no "
                                          "remove builder to undo that: apply cannot do it$"):
         changeset.actions(steps[3:4], (*CORE_KINDS, frozen), ctx)
+
+
+def test_prune_removes_what_an_apply_created_down_to_the_instance_it_found(tmp_path):
+    """An apply, then --prune with a state that names none of it: the mapping, the namespace, the
+    resource and the database it created are removed (newest kind first), the record with
+    them, and the instance is as it was before the first apply; a new database's directory that
+    exists already is refused (exit 3) before anything changes."""
+    from iris_ops.errors import ConflictError
+
+    sim = InProcessIris(tmp_path)
+    kinds = state_kinds(sim.pm)
+    before = sim.snapshot()
+    assert _apply(sim, tmp_path, to_toml(_fixed(0))) is not None
+    empty = state_from_text(to_toml({"namespaces": [{"name": "USER", "globals": "USER"}]}), "s.toml", kinds=kinds)
+    done = apply_state(sim.operation("apply", tmp_path), empty, kinds, prune=True)
+    assert done["pruned"] == [{"kind": "global_mappings", "name": "NS_A/Orders"}, {"kind": "namespaces", "name": "NS_A"},
+                              {"kind": "resources", "name": "%DB_RA"}, {"kind": "databases", "name": "DB_A"}]
+    assert sim.snapshot() == before
+    taken = state_from_text(to_toml({"databases": [{"name": "DB_NEW", "directory": "app_data"}]}), "s.toml",
+                            kinds=kinds)
+    with pytest.raises(ConflictError) as caught:
+        apply_state(sim.operation("apply", tmp_path), taken, kinds, prune=False)
+    assert caught.value.message == f"the directory of a database to create exists already: {sim.mgr}app_data/"
+    assert sim.snapshot() == before
