@@ -186,6 +186,10 @@ def test_a_call_the_instance_refuses_at_any_step_leaves_it_as_before(tmp_path, p
         assert caught.value.exit_code == 5, (call, caught.value)
         message = caught.value.message
         assert "(at: " in message and "every change of this apply was rolled back" in message, message
+        # the instance's own error, passed on (a %File call answers 0, and the step says what failed)
+        said = {"%Library.File.CreateDirectoryChain": "cannot create the directory "}.get(
+            call, f"{call.rsplit('.', 1)[1]} failed")
+        assert said in message, message
         assert sim.snapshot() == before, f"refusing {call} left the instance changed"
     assert _apply(sim, tmp_path, text) is not None
 
