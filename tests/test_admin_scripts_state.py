@@ -216,3 +216,29 @@ def test_a_flag_iris_gives_reads_as_a_boolean_and_anything_else_as_it_is(given, 
 
     assert NAMESPACES.schema.field("interop").from_iris(given) == meaning
     assert type(NAMESPACES.schema.field("interop").from_iris(given)) is type(meaning)
+
+
+@pytest.mark.parametrize(("given", "meaning"), [(5, 5), ("5", 5), ("", ""), ("-1", "-1"), ("5MB", "5MB")])
+def test_a_size_iris_gives_reads_as_a_number_and_anything_else_as_it_is(given, meaning):
+    """A database's size as the reader gives it: digits are a number; anything else stays
+    itself, so that it differs from the number the state gives and the plan shows it."""
+    from iris_ops.state.kinds import DATABASES
+
+    assert DATABASES.schema.field("size").from_iris(given) == meaning
+    assert type(DATABASES.schema.field("size").from_iris(given)) is type(meaning)
+
+
+def test_the_reader_of_a_kind_that_needs_the_objects_gets_them_and_a_context():
+    """A kind with ``read_objects`` (the security plugin's users) is asked with the objects and
+    apply's context, or an empty one for a plan read without it."""
+    from iris_ops.state.kinds import ChangeContext, Kind
+    from iris_ops.state.model import Field, Schema
+
+    asked = []
+    gadgets = Kind(Schema(kind="gadgets", title="gadget", key=("name",), fields=(
+        Field("name", "Name", str, str, "its name", required=True),)), reader=lambda keys: [],
+        read_objects=lambda objects, ctx: asked.append(([o.key for o in objects], ctx.manager_directory)) or [[]])
+    desired = state_from_text("[state.gadgets.G]\n[state.gadgets.H]\n", "iris-ops.toml", kinds=(gadgets,))
+    plan.read_script(desired, (gadgets,), ChangeContext("/mgr/"))
+    plan.read_script(desired, (gadgets,))
+    assert asked == [([("G",), ("H",)], "/mgr/"), ([("G",), ("H",)], "")]

@@ -402,3 +402,16 @@ def test_prune_removes_what_an_apply_created_down_to_the_instance_it_found(tmp_p
         apply_state(sim.operation("apply", tmp_path), taken, kinds, prune=False)
     assert caught.value.message == f"the directory of a database to create exists already: {sim.mgr}app_data/"
     assert sim.snapshot() == before
+
+
+def test_a_database_to_create_needs_its_directory(tmp_path):
+    sim = InProcessIris(tmp_path)
+    kinds = state_kinds(sim.pm)
+    before = sim.snapshot()
+    bare = state_from_text(to_toml({"databases": [{"name": "DB_NEW", "size": 2}]}), "s.toml", kinds=kinds)
+    with pytest.raises(IrisOpsError) as caught:
+        apply_state(sim.operation("apply", tmp_path), bare, kinds, prune=False)
+    assert caught.value.exit_code == 2 and caught.value.message == (
+        "database DB_NEW is to be created, and the state gives no directory for it")
+    assert caught.value.fix == 'Add directory = "..." to [state.databases.DB_NEW] (relative to the manager directory).'
+    assert sim.snapshot() == before
