@@ -264,3 +264,31 @@ def test_dotted_keys_and_escaped_quotes_in_keys_keep_their_lines():
         "iris-ops.toml:2: namespace needs one of 'globals', 'fixture'",
         "iris-ops.toml:6: unknown key 'colour' in [state.resources.\"R\\\"1\"] (known: description, public_permission)",
     ]
+
+
+def test_each_kind_must_have_its_own_shape_and_a_name_is_the_tables_key():
+    text = textwrap.dedent("""\
+        [state]
+        databases = "x"
+        global_mappings = [1, 2]
+
+        [state.namespaces.APP]
+        name = "APP"
+        globals = "USER"
+
+        [state.routine_mappings]
+        namespace = "APP"
+        """)
+    with pytest.raises(StateFileError) as caught:
+        state_from_text(text, "s.toml")
+    assert caught.value.details["problems"] == [
+        "s.toml:2: [state.databases] holds one table per database: [state.databases.<NAME>]",
+        "s.toml:3: global_mappings is an array of tables: [[state.global_mappings]]",
+        "s.toml:6: unknown key 'name' in [state.namespaces.APP]: the name is the table's own key",
+        "s.toml:9: routine_mappings is an array of tables: [[state.routine_mappings]]",
+    ]
+    # a table per object, each of them a table
+    with pytest.raises(StateFileError) as caught:
+        state_from_text('[state.databases]\nAPP = "app"\n', "s.toml")
+    assert caught.value.details["problems"] == [
+        "s.toml:1: [state.databases] holds one table per database: [state.databases.<NAME>]"]
