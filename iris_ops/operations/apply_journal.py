@@ -57,6 +57,8 @@ def _guard(token: str, journals: tuple[str, ...], wait: float) -> "Guard":
 class ApplyJournal:
     """The journal of one apply (the interface :class:`UndoLog` replays with)."""
 
+    operation = OPERATION
+
     def __init__(self, op: "Operation", manager_directory: str, source: str) -> None:
         import secrets  # here: its import is start-up time for every task
 

@@ -66,6 +66,9 @@ class Journal:
     the end (:meth:`remove`).  Left behind (``kill -9``, power loss), it tells ``iris-ops
     doctor`` exactly what to undo or finish, and nothing else."""
 
+    #: Whose journal this is (its log events: ``restore.journal_left``).
+    operation = "restore"
+
     def __init__(self, op: "Operation", manager_directory: str, namespace: str, planned: list,
                  new_resources: dict[str, bool] | None = None, *, creates: str | None = None,
                  replaces: dict | None = None) -> None:
@@ -224,7 +227,7 @@ def remove_journal(journal: Journal, state: str = UNDER_WAY) -> None:
         try:
             journal.remove(state)
         except IrisOpsError as exc:
-            journal.op.log.warning("restore.journal_left", path=journal.at(state), error=str(exc),
+            journal.op.log.warning(f"{journal.operation}.journal_left", path=journal.at(state), error=str(exc),
                                    fix="`iris-ops doctor --fix` removes it")
 
 
