@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from iris_ops import __version__, names, script_builders
 from iris_ops.errors import InstanceError
-from iris_ops.operations.restore_journal import ROLLING_BACK, UNDER_WAY, UndoLog, guarded_revoke
+from iris_ops.operations.restore_journal import ROLLING_BACK, UNDER_WAY, JournalFile, UndoLog, guarded_revoke
 
 if TYPE_CHECKING:
     from iris_ops.leftovers import Leftover
@@ -54,7 +54,7 @@ def _guard(token: str, journals: tuple[str, ...], wait: float) -> "Guard":
     return Guard("", journals, token, wait, operation=OPERATION)
 
 
-class ApplyJournal:
+class ApplyJournal(JournalFile):
     """The journal of one apply (the interface :class:`UndoLog` replays with)."""
 
     operation = OPERATION
@@ -75,19 +75,6 @@ class ApplyJournal:
     def guard(self, *, wait: float | None = None, states: tuple[str, ...] = (UNDER_WAY,)) -> "Guard":
         return _guard(self.token, tuple(self.at(s) for s in states),
                       self.op.settings.timeout if wait is None else wait)
-
-    def write(self, entries: list[dict]) -> None:
-        from iris_ops import signals
-
-        self.doc["undo"] = entries
-        data = json.dumps(self.doc, indent=1).encode()
-        with signals.shielded():  # done or not done: a write cut short could still land after the rollback
-            self.op.runner.write_file(io.BytesIO(data), len(data), self.path, timeout=self.op.settings.timeout)
-
-    def remove(self, state: str = UNDER_WAY) -> None:
-        if not self.op.runner.remove_path(self.at(state), timeout=self.op.settings.timeout):
-            raise InstanceError(f"could not remove the apply journal {self.at(state)}",
-                                fix="Run `iris-ops doctor --fix`: it finishes what an apply left behind.")
 
 
 class JournaledUndo(UndoLog):
@@ -110,7 +97,9 @@ class JournaledUndo(UndoLog):
         del self.entries[mark:]
 
     def save(self) -> None:
-        self.journal.write(self.entries)
+        assert len(self.entries) == len(self.actions), "an undo action was recorded without its journal entry"
+        self.journal.doc["undo"] = self.entries
+        self.journal.write()
 
     def finish(self) -> None:
         """The apply succeeded: nothing is to be undone, and the journal goes."""

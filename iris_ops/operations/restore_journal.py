@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "JOURNAL_PREFIX", "UNDER_WAY", "ROLLING_BACK", "COMMITTED", "MARKER", "journal_path", "journal_names",
-    "recognise", "Journal", "guarded_revoke", "UndoLog", "remove_journal", "remove_created_directory", "read",
+    "recognise", "JournalFile", "Journal", "guarded_revoke", "UndoLog", "remove_journal", "remove_created_directory", "read",
     "what_it_created", "listed_databases", "roll_back",
 ]
 
@@ -61,13 +61,39 @@ def recognise(entry: str) -> tuple[str, str] | None:
     return (m["ns"], m["state"] or UNDER_WAY) if m else None
 
 
-class Journal:
+class JournalFile:
+    """A journal in the instance, as restore and apply keep one: ``doc`` written whole by the
+    transport (:meth:`write`), and removed by it (:meth:`remove`: one exec, no ``iris
+    session``), under the names :meth:`at` gives for each state.  ``operation`` names whose it
+    is, in messages and log events (``restore.journal_left``)."""
+
+    operation = "restore"
+    op: "Operation"
+    path: str
+    doc: dict
+
+    def at(self, state: str) -> str:
+        raise NotImplementedError
+
+    def write(self) -> None:
+        from iris_ops import signals
+
+        data = json.dumps(self.doc).encode()
+        with signals.shielded():  # done or not done: a write cut short could still land after the rollback
+            self.op.runner.write_file(io.BytesIO(data), len(data), self.path, timeout=self.op.settings.timeout)
+
+    def remove(self, state: str = UNDER_WAY) -> None:
+        path = self.at(state)
+        if not self.op.runner.remove_path(path, timeout=self.op.settings.timeout):
+            raise InstanceError(f"could not remove the {self.operation} journal {path}",
+                                fix=f"Run `iris-ops doctor --fix`: it finishes what an interrupted {self.operation} "
+                                    "left behind.")
+
+
+class Journal(JournalFile):
     """The journal of one restore: written before the first change (:meth:`write`), removed at
     the end (:meth:`remove`).  Left behind (``kill -9``, power loss), it tells ``iris-ops
     doctor`` exactly what to undo or finish, and nothing else."""
-
-    #: Whose journal this is (its log events: ``restore.journal_left``).
-    operation = "restore"
 
     def __init__(self, op: "Operation", manager_directory: str, namespace: str, planned: list,
                  new_resources: dict[str, bool] | None = None, *, creates: str | None = None,
@@ -96,19 +122,6 @@ class Journal:
         return Guard(self.namespace, tuple(self.at(s) for s in states), self.token,
                      self.op.settings.timeout if wait is None else wait)
 
-    def write(self) -> None:
-        from iris_ops import signals
-
-        data = json.dumps(self.doc).encode()
-        with signals.shielded():  # done or not done: a write cut short could still land after the rollback
-            self.op.runner.write_file(io.BytesIO(data), len(data), self.path, timeout=self.op.settings.timeout)
-
-    def remove(self, state: str = UNDER_WAY) -> None:
-        # Written by the transport, removed by it: one exec, no `iris session`.
-        path = self.at(state)
-        if not self.op.runner.remove_path(path, timeout=self.op.settings.timeout):
-            raise InstanceError(f"could not remove the restore journal {path}",
-                                fix="Run `iris-ops doctor --fix`: it finishes what a restore left behind.")
 
 
 def guarded_revoke(journal_file: str, aside: str, guard: "Guard") -> "Script":
@@ -117,7 +130,7 @@ def guarded_revoke(journal_file: str, aside: str, guard: "Guard") -> "Script":
     from iris_ops.objectscript import Script
     from iris_ops.script_builders.restore import guard_step, revoke_step
 
-    script = Script("%SYS", purpose=f"stop the restore into {guard.namespace}")
+    script = Script("%SYS", purpose=f"stop {guard.whose}")
     guard_step(script, guard, check_journal=False)
     return revoke_step(script, journal_file, aside)
 
@@ -219,7 +232,7 @@ def _failed_at(exc: BaseException, step: str) -> bool:
     return isinstance(exc, ScriptError) and exc.details.get("step") == step
 
 
-def remove_journal(journal: Journal, state: str = UNDER_WAY) -> None:
+def remove_journal(journal: JournalFile, state: str = UNDER_WAY) -> None:
     """Remove the journal, shielded; a journal that stays is only worth a warning (doctor removes it)."""
     from iris_ops import signals
 
