@@ -1,6 +1,7 @@
 """Mutation testing of the pure-logic modules: run mutmut, then write its summary.
 
-    .venv/bin/pip install -e '.[test,mutation]' -c .ci/constraints.txt   # once
+    .venv/bin/pip install -e '.[test,mutation]' -c .ci/constraints.txt   # once, with:
+    .venv/bin/pip install -e plugins/iris-ops-security -e 'plugins/iris-ops-sim[syntax]' -c .ci/constraints.txt
     .venv/bin/python bench/mutation.py run        # mutmut from scratch (about an hour on 2 cores), then report
     .venv/bin/python bench/mutation.py report     # bench/mutation.json and docs/MUTATION.md from mutants/
     .venv/bin/python bench/mutation.py render     # docs/MUTATION.md from bench/mutation.json alone
