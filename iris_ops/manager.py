@@ -327,10 +327,11 @@ def state_kinds(pm: PluginManager | None = None) -> tuple:
     kinds placed there before it), or else at the end, in registration order.  Exit 1, naming the
     plugin, when a plugin's kind is no :class:`iris_ops.state.kinds.Kind`, takes a name another
     kind has, or names in ``after`` a kind that is not installed (or kinds that wait for each other)."""
-    from iris_ops.state.kinds import CORE_KINDS, Kind
+    from iris_ops.state.kinds import Kind, core_kinds
 
     pm = pm or get_plugin_manager()
-    owner = {kind.name: "iris-ops" for kind in CORE_KINDS}
+    core = core_kinds()
+    owner = {kind.name: "iris-ops" for kind in core}
     added: list[Kind] = []
     for impl in pm.hook.state_kinds.get_hookimpls():  # in registration order (pluggy calls them the other way)
         try:
@@ -347,7 +348,7 @@ def state_kinds(pm: PluginManager | None = None) -> tuple:
                                   f"(from {owner[kind.name]})", fix=disable_fix(impl.plugin_name))
             owner[kind.name] = impl.plugin_name
             added.append(kind)
-    return _in_dependency_order(list(CORE_KINDS), added, owner)
+    return _in_dependency_order(list(core), added, owner)
 
 
 def _in_dependency_order(kinds: list, added: list, owner: dict[str, str]) -> tuple:

@@ -415,3 +415,42 @@ def test_a_database_to_create_needs_its_directory(tmp_path):
         "database DB_NEW is to be created, and the state gives no directory for it")
     assert caught.value.fix == 'Add directory = "..." to [state.databases.DB_NEW] (relative to the manager directory).'
     assert sim.snapshot() == before
+
+
+def test_every_mapping_kind_is_created_changed_and_pruned_in_a_namespace_that_stays(tmp_path):
+    """Each mapping kind end to end in USER (which stays, so its mappings go only by their own
+    removal): created as the plan line says, moved to another database, then removed by --prune,
+    the rest of the instance as the databases' apply left it."""
+    from iris_ops.operations.plan import read_objects
+
+    sim = InProcessIris(tmp_path)
+    kinds = state_kinds(sim.pm)
+    base = {"databases": [{"name": "DB_M", "directory": "db_m"}, {"name": "DB_N", "directory": "db_n"}]}
+    names = {"global_mappings": "Orders", "routine_mappings": "Lib*", "package_mappings": "App.Model"}
+
+    def state(database: str) -> dict:
+        return {**base, **{kind: [{"namespace": "USER", "name": name, "database": database}]
+                           for kind, name in names.items()}}
+
+    def where() -> dict:
+        op = sim.operation("plan", tmp_path)
+        found = read_objects(op, kinds, [(kind, ("USER", name)) for kind, name in names.items()])
+        return {kind: entry.get("database") if entry["exists"] else None for (kind, _), entry in found}
+
+    assert _apply(sim, tmp_path, to_toml(base)) is not None
+    with_databases = sim.snapshot()
+    done = _apply(sim, tmp_path, to_toml(state("DB_M")))
+    assert [line for line in done["lines"] if "mapping" in line] == [
+        "created  global mapping USER/Orders", "created  routine mapping USER/Lib*",
+        "created  package mapping USER/App.Model"]
+    assert where() == dict.fromkeys(names, "DB_M")
+    done = _apply(sim, tmp_path, to_toml(state("DB_N")))
+    assert [line for line in done["lines"] if "mapping" in line] == [
+        "changed  global mapping USER/Orders", "changed  routine mapping USER/Lib*",
+        "changed  package mapping USER/App.Model"]
+    assert where() == dict.fromkeys(names, "DB_N")
+    desired = state_from_text(to_toml(base), "s.toml", kinds=kinds)
+    done = apply_state(sim.operation("apply", tmp_path), desired, kinds, prune=True)
+    assert done["pruned"] == [{"kind": kind, "name": f"USER/{name}"} for kind, name in reversed(names.items())]
+    assert where() == dict.fromkeys(names)
+    assert sim.snapshot() == with_databases

@@ -16,7 +16,7 @@ from typing import Any
 
 from iris_ops import names
 from iris_ops.errors import UsageError
-from iris_ops.state.kinds import CORE_KINDS, Kind, assemble, plugin_of
+from iris_ops.state.kinds import Kind, assemble, core_kinds, plugin_of
 from iris_ops.state.model import DesiredState, Origin, Problems, StateObject, read_text
 
 __all__ = ["ACTIONS", "SECURITY_ACTIONS", "read_cpf", "cpf_from_text", "split_properties"]
@@ -37,13 +37,14 @@ FIX = ("Each line named above is one iris-ops would read differently from IRIS, 
        "or leave it to `iris merge`. docs/STATE.md lists what a merge file may hold.")
 
 
-def read_cpf(path: Path, kinds: tuple[Kind, ...] = CORE_KINDS) -> DesiredState:
+def read_cpf(path: Path, kinds: tuple[Kind, ...] | None = None) -> DesiredState:
     """The desired state of the merge file at ``path`` (``--cpf``)."""
     # `iris merge` reports success for a file that is not there; this does not.
     return cpf_from_text(read_text(path, "merge file", "--cpf"), str(path), kinds)
 
 
-def cpf_from_text(text: str, source: str, kinds: tuple[Kind, ...] = CORE_KINDS) -> DesiredState:
+def cpf_from_text(text: str, source: str, kinds: tuple[Kind, ...] | None = None) -> DesiredState:
+    kinds = core_kinds() if kinds is None else kinds
     problems = Problems(source)
     objects: list[StateObject] = []
     section: str | None = None

@@ -23,7 +23,7 @@ from iris_ops.script_builders import state as readers
 from iris_ops.script_builders import state_changes as changes
 from iris_ops.state.model import DesiredState, Field, Origin, Problems, Schema, StateObject
 
-__all__ = ["ChangeContext", "Kind", "CORE_KINDS", "FIRST_PARTY_KINDS", "kind_named", "plugin_of", "assemble",
+__all__ = ["ChangeContext", "Kind", "CORE_KINDS", "core_kinds", "FIRST_PARTY_KINDS", "kind_named", "plugin_of", "assemble",
            "permission", "text", "size_mb", "database_directory", "flag", "role_list", "iris_permission"]
 
 
@@ -358,12 +358,16 @@ def _mapping(kind: str, title: str, noun: str, check: Callable[[str], str], what
         remove=lambda key, fields, ctx: changes.remove_mapping(of, key[0], key[1]))
 
 
-GLOBAL_MAPPINGS = _mapping("global_mappings", "global mapping", "MapGlobal", names.global_mapping,
-                           "the global (without ^), Name*, or Name(subscripts)", "globals")
-ROUTINE_MAPPINGS = _mapping("routine_mappings", "routine mapping", "MapRoutine", names.routine_mapping,
-                            "the routine, Name*, optionally with _MAC, _INT, _INC or _OBJ", "routines")
-PACKAGE_MAPPINGS = _mapping("package_mappings", "package mapping", "MapPackage", names.package, "the class package",
-                            "packages")
+#: The mapping kinds, as :func:`_mapping` makes them: kind, title, CPF noun, name check, what the
+#: name is, and the Config class family (``Config.MapGlobals``...).
+_MAPPINGS = (
+    ("global_mappings", "global mapping", "MapGlobal", names.global_mapping,
+     "the global (without ^), Name*, or Name(subscripts)", "globals"),
+    ("routine_mappings", "routine mapping", "MapRoutine", names.routine_mapping,
+     "the routine, Name*, optionally with _MAC, _INT, _INC or _OBJ", "routines"),
+    ("package_mappings", "package mapping", "MapPackage", names.package, "the class package", "packages"),
+)
+GLOBAL_MAPPINGS, ROUTINE_MAPPINGS, PACKAGE_MAPPINGS = (_mapping(*spec) for spec in _MAPPINGS)
 
 RESOURCES = Kind(Schema(
     kind="resources", title="resource", key=("name",),
@@ -379,8 +383,16 @@ RESOURCES = Kind(Schema(
     modify=lambda key, fields, ctx: changes.modify_resource(key[0], fields),
     remove=lambda key, fields, ctx: changes.remove_resource(key[0]))
 
-#: The kinds iris-ops itself knows, in dependency order (what apply follows; plugins' kinds join
-#: it through ``Kind.after``).
+
+
+def core_kinds() -> tuple[Kind, ...]:
+    """The kinds iris-ops itself knows, in dependency order (what apply follows; plugins' kinds
+    join it through ``Kind.after``).  Made at each call, as a plugin's kinds are by its hook: the
+    mapping kinds come from :func:`_mapping` then (and mutation testing sees that code run)."""
+    return (RESOURCES, DATABASES, NAMESPACES, *(_mapping(*spec) for spec in _MAPPINGS))
+
+
+#: :func:`core_kinds` as made at import, for code that compares kinds by name.
 CORE_KINDS: tuple[Kind, ...] = (RESOURCES, DATABASES, NAMESPACES, GLOBAL_MAPPINGS, ROUTINE_MAPPINGS, PACKAGE_MAPPINGS)
 
 _SECURITY_PLUGIN = ("roles, users and services are kinds of the security plugin: install iris-ops-security "
@@ -391,8 +403,8 @@ FIRST_PARTY_KINDS: dict[str, str] = {"roles": _SECURITY_PLUGIN, "users": _SECURI
                                      "services": _SECURITY_PLUGIN}
 
 
-def kind_named(name: str, kinds: tuple[Kind, ...] = CORE_KINDS) -> Kind | None:
-    return next((kind for kind in kinds if kind.name == name), None)
+def kind_named(name: str, kinds: tuple[Kind, ...] | None = None) -> Kind | None:
+    return next((kind for kind in (core_kinds() if kinds is None else kinds) if kind.name == name), None)
 
 
 def plugin_of(name: str) -> str | None:

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 from iris_ops.errors import InstanceError, UsageError
 from iris_ops.objectscript import Script
 from iris_ops.script_builders.state import current_state
-from iris_ops.state.kinds import CORE_KINDS, ChangeContext, Kind, kind_named
+from iris_ops.state.kinds import ChangeContext, Kind, core_kinds, kind_named
 from iris_ops.state.model import DesiredState, StateObject
 
 __all__ = ["Change", "Step", "read_script", "compare", "as_data", "lines", "shown", "CREATE", "CHANGE", "OK"]
@@ -44,10 +44,11 @@ class Step:
     key: tuple[str, ...] = ()
 
 
-def read_script(state: DesiredState, kinds: tuple[Kind, ...] = CORE_KINDS, ctx: ChangeContext | None = None) -> Script:
+def read_script(state: DesiredState, kinds: tuple[Kind, ...] | None = None, ctx: ChangeContext | None = None) -> Script:
     """The one read-only session that reads the current state of every object ``state`` names.
     ``ctx`` reaches the kinds whose reader needs one (``Kind.read_objects``); run its ends after
     the session, whatever happened."""
+    kinds = core_kinds() if kinds is None else kinds
     readers = []
     for kind in kinds:
         objects = state.of(kind.name)
@@ -58,8 +59,9 @@ def read_script(state: DesiredState, kinds: tuple[Kind, ...] = CORE_KINDS, ctx: 
     return current_state(readers)
 
 
-def compare(state: DesiredState, result: Mapping[str, Any], kinds: tuple[Kind, ...] = CORE_KINDS) -> list[Step]:
+def compare(state: DesiredState, result: Mapping[str, Any], kinds: tuple[Kind, ...] | None = None) -> list[Step]:
     """The plan, from the result of :func:`read_script` (the objects in the state's order)."""
+    kinds = core_kinds() if kinds is None else kinds
     manager_directory = str(result.get("manager_directory", ""))
     steps = []
     missing = []
@@ -118,8 +120,9 @@ def shown(value: Any) -> str:
     return str(value) if value != "" else '""'
 
 
-def lines(steps: list[Step], kinds: tuple[Kind, ...] = CORE_KINDS) -> list[str]:
+def lines(steps: list[Step], kinds: tuple[Kind, ...] | None = None) -> list[str]:
     """The plan as the console shows it: each object with create, change (old -> new) or ok."""
+    kinds = core_kinds() if kinds is None else kinds
     out = []
     for step in steps:
         kind = kind_named(step.kind, kinds)

@@ -14,7 +14,7 @@ from typing import Any
 from iris_ops import names
 from iris_ops.config import STATE_TABLE, find_project_file
 from iris_ops.errors import StateFileError
-from iris_ops.state.kinds import CORE_KINDS, Kind, assemble, kind_named, plugin_of
+from iris_ops.state.kinds import Kind, assemble, core_kinds, kind_named, plugin_of
 from iris_ops.state.model import DesiredState, Origin, Problems, StateObject, read_text
 from iris_ops.state.tomllines import key_lines, line_of
 
@@ -34,7 +34,7 @@ def _parse(text: str, source: str) -> dict[str, Any]:
         raise StateFileError(f"{source}: not valid TOML: {exc}", fix="Fix the TOML syntax at the line named.") from None
 
 
-def read_state_file(path: Path, kinds: tuple[Kind, ...] = CORE_KINDS) -> DesiredState:
+def read_state_file(path: Path, kinds: tuple[Kind, ...] | None = None) -> DesiredState:
     """The ``[state]`` of the file ``path`` (``--state``): it holds nothing else."""
     text = read_text(path, "state file", "--state")
     document = _parse(text, str(path))
@@ -50,7 +50,7 @@ def read_state_file(path: Path, kinds: tuple[Kind, ...] = CORE_KINDS) -> Desired
     return state_from_text(text, str(path), (STATE_TABLE,), kinds, document=document)
 
 
-def read_project_state(start: Path | None = None, kinds: tuple[Kind, ...] = CORE_KINDS) -> DesiredState | None:
+def read_project_state(start: Path | None = None, kinds: tuple[Kind, ...] | None = None) -> DesiredState | None:
     """The ``[state]`` of the project file (``iris-ops.toml``, or ``[tool.iris-ops.state]`` in
     ``pyproject.toml``), found as settings are; None when there is no project file or it has none."""
     found = find_project_file(start)
@@ -62,8 +62,10 @@ def read_project_state(start: Path | None = None, kinds: tuple[Kind, ...] = CORE
 
 
 def state_from_text(text: str, source: str, prefix: tuple[str, ...] = (STATE_TABLE,),
-                    kinds: tuple[Kind, ...] = CORE_KINDS, *, document: dict[str, Any] | None = None) -> DesiredState:
-    """The desired state in the table at ``prefix`` of the TOML ``text`` read from ``source``."""
+                    kinds: tuple[Kind, ...] | None = None, *, document: dict[str, Any] | None = None) -> DesiredState:
+    """The desired state in the table at ``prefix`` of the TOML ``text`` read from ``source``
+    (with ``kinds``, default :func:`~iris_ops.state.kinds.core_kinds`)."""
+    kinds = core_kinds() if kinds is None else kinds
     document = _parse(text, source) if document is None else document
     table: Any = document
     for part in prefix:
