@@ -9,14 +9,18 @@ either file afterwards copies only the blocks written (copy on write), so the co
 independent as a full one.  IRIS cannot make one: the transport's ``reflink_files`` hook does,
 outside IRIS and as the instance owner (:mod:`iris_ops.transports.reflink`).
 
-Whether to try is found once per process and instance (:func:`probe`): a scratch file in the
-manager directory, reflinked into the manager directory (which holds the staging directories
-and the restored databases) and into the cache (``<mgr>/iris-ops-cache/``; when it does not
-exist yet it will be made there, and the manager directory's answer holds).  Where the probe
-says no, every copy stays a full copy made inside the instance, as before.  Where it says yes,
-each copy is tried as a reflink, and one the storage refuses (a database on another
-filesystem) is made as a full copy.  The method of every copy, :data:`REFLINK` or :data:`COPY`,
-is in the operation's result and in its debug log (``copy.method``).
+Whether to try is found once per process and instance.  The backup asks first (:func:`probe`):
+a scratch file in the manager directory, reflinked into the manager directory (which holds the
+staging directories and the restored databases) and into the cache (``<mgr>/iris-ops-cache/``;
+when it does not exist yet it will be made there, and the manager directory's answer holds),
+because it must choose its frozen session's script before the freeze.  A restore's clones and
+cache fills need no question first (:func:`share`): their own reflinks are tried, one exec where
+a probe and then the reflinks took two, and a process whose first attempt the storage refused
+makes full copies from then on.  Where the answer is no, every copy stays a full copy made
+inside the instance, as before.  Where it is yes, each copy is tried as a reflink, and one the
+storage refuses (a database on another filesystem) is made as a full copy.  The method of every
+copy, :data:`REFLINK` or :data:`COPY`, is in the operation's result and in its debug log
+(``copy.method``).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ if TYPE_CHECKING:
     from iris_ops.operation import Operation
     from iris_ops.transports.base import Reflink
 
-__all__ = ["REFLINK", "COPY", "Storage", "probe", "reflink", "describe"]
+__all__ = ["REFLINK", "COPY", "Storage", "probe", "reflink", "share", "describe"]
 
 REFLINK = "reflink"
 COPY = "copy"
@@ -59,6 +63,9 @@ class Storage:
 
 #: (target, manager directory) -> what the probe found, for the life of this process.
 _found: dict[tuple, Storage] = {}
+#: (target, manager directory) -> whether the cache's copies were reflinks when first tried
+#: (:func:`share`), for the life of this process.
+_shared: dict[tuple, bool] = {}
 
 
 def probe(op: "Operation", manager_directory: str) -> Storage:
@@ -82,6 +89,24 @@ def probe(op: "Operation", manager_directory: str) -> Storage:
                  why_not=found.manager.reason or found.cache.reason or None)
     _found[key] = found
     return found
+
+
+def share(op: "Operation", manager_directory: str, pairs: list[tuple[str, str]], what: str) -> list[str]:
+    """:func:`reflink` for the fixture cache's clones and fills under ``manager_directory``,
+    unless an earlier attempt of this process found that its storage refuses them all (or the
+    probe said no): then :data:`COPY` for each, and nothing is run."""
+    manager = names.directory(manager_directory, what="manager directory")
+    key = (op.target, manager)
+    probed = _found.get(key)
+    if not _shared.get(key, True) or (probed is not None and not probed.cache_copies):
+        for source, dest in pairs:
+            op.log.debug("copy.method", copy=what, source=source, dest=dest, method=COPY,
+                         why_not="the storage shared no blocks when this process tried")
+        return [COPY] * len(pairs)
+    methods = reflink(op, pairs, what)
+    if methods and key not in _shared:
+        _shared[key] = REFLINK in methods
+    return methods
 
 
 def reflink(op: "Operation", pairs: list[tuple[str, str]], what: str) -> list[str]:

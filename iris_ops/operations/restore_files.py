@@ -79,14 +79,13 @@ def place_files(op: "Operation", loaded: "Fixture", planned: list["PlannedDataba
     fixture_id, cache_dir = loaded.manifest.fixture_id, facts.cache_dir
     globals_db = next(p.name for p in planned if p.source.has_globals)
     routines_db = next(p.name for p in planned if p.source.has_routines)
-    share = cache_dir is not None and storage.probe(op, facts.manager_directory).cache_copies
     done: dict = {}
     if serve:
         t0 = time.monotonic()
         reflinked = set()
-        if share:
+        if cache_dir is not None:
             pairs = [(cache_dir + f"{item.source.sha256}.DAT", item.directory + "IRIS.DAT") for item in serve]
-            methods = storage.reflink(op, pairs, "clone")
+            methods = storage.share(op, facts.manager_directory, pairs, "clone")
             reflinked = {item.name for item, m in zip(serve, methods) if m == storage.REFLINK}
         if not op.target.copies_keep_owner:
             for item in serve:
@@ -127,12 +126,12 @@ def place_files(op: "Operation", loaded: "Fixture", planned: list["PlannedDataba
             record = cache.prepare_fill(cache_dir, item.source.sha256, digest.bytes, fixture_id, token, undo.add)
             fills[item.name] = (cache_dir, item.source.sha256, digest.bytes, token, record)
     filled_by = {name: storage.COPY for name in fills}
-    if share and fills:
+    if cache_dir is not None and fills:
         items = {item.name: item for item in planned}
         # the temporary name the fill renames into place (script_builders.cache.fill_statements)
         pairs = [(items[name].directory + "IRIS.DAT", f"{cache_dir}{fill[1]}.DAT.tmp-{token}")
                  for name, fill in fills.items()]
-        filled_by = dict(zip(fills, storage.reflink(op, pairs, "cache fill")))
+        filled_by = dict(zip(fills, storage.share(op, facts.manager_directory, pairs, "cache fill")))
     undo.record(creations)
     done = op.runner.run(script_builders.restore_databases(namespace, [
         new_database(item, fill=fills.get(item.name), fill_reflinked=filled_by.get(item.name) == storage.REFLINK)
