@@ -87,8 +87,12 @@ def apply(c, state="", cpf="", check=False, prune=False, dry_run=False, json_=Fa
     op = operation_from_flags("apply", target, dry_run=dry_run)
     with op.bound(source=desired.source):
         if check:
-            steps = planning.compare(desired, read_current(op, desired, kinds), kinds)
-            return _check(op, desired, steps, kinds, json_)
+            from iris_ops.operations.apply_journal import warn_unfinished
+
+            current = read_current(op, desired, kinds)
+            steps = planning.compare(desired, current, kinds)
+            journal = warn_unfinished(op, str(current.get("manager_directory", "")))
+            return _check(op, desired, steps, kinds, json_, journal)
         doc = run_apply(op, desired, kinds, prune=prune, lock_wait=lock_wait or 0)
     if json_:
         return {k: v for k, v in doc.items() if k != "lines"}
@@ -98,15 +102,18 @@ def apply(c, state="", cpf="", check=False, prune=False, dry_run=False, json_=Fa
     return None
 
 
-def _check(op: "Operation", desired: "DesiredState", steps, kinds, json_: bool) -> dict | None:
+def _check(op: "Operation", desired: "DesiredState", steps, kinds, json_: bool, journal: str | None) -> dict | None:
+    from iris_ops.operations.apply_journal import unfinished_line
     from iris_ops.state import plan as planning
 
     drift = [s for s in steps if s.action != planning.OK]
-    data = {"source": desired.source, **planning.as_data(steps), "drifted": bool(drift)}
+    data = {"source": desired.source, **planning.as_data(steps), "drifted": bool(drift), "unfinished_apply": journal}
     if not drift:
         if json_:
             return data
         op.emit(f"no drift: the instance matches {desired.source} ({len(steps)} objects)")
+        if journal:
+            op.emit(unfinished_line(journal))
         return None
     shown = planning.lines(drift, kinds)[:-1]
     error = ValidationError(
@@ -119,6 +126,8 @@ def _check(op: "Operation", desired: "DesiredState", steps, kinds, json_: bool) 
     else:
         for line in shown:
             op.emit(line)
+        if journal:
+            op.emit(unfinished_line(journal))
     raise error
 
 
@@ -145,7 +154,7 @@ def apply_state(op: "Operation", desired: "DesiredState", kinds: tuple["Kind", .
                 record: dict | None = None) -> dict[str, Any]:
     """Read, plan and carry out ``desired`` (the caller holds the locks); ``record``: the record
     of earlier applies when the caller has read it already."""
-    from iris_ops.operations.apply_journal import refuse_unfinished
+    from iris_ops.operations.apply_journal import refuse_unfinished, warn_unfinished
     from iris_ops.operations.plan import fixtures_exist, read_current
     from iris_ops.state import changeset
     from iris_ops.state import plan as planning
@@ -157,6 +166,8 @@ def apply_state(op: "Operation", desired: "DesiredState", kinds: tuple["Kind", .
     ctx = ChangeContext(str(current.get("manager_directory", "")), op)
     if not op.dry_run:  # even with nothing to do: doctor --fix would undo what that apply made
         refuse_unfinished(op, ctx.manager_directory)
+    else:
+        warn_unfinished(op, ctx.manager_directory)
     try:
         todo = changeset.actions(steps, kinds, ctx)  # a change apply cannot make stops it here
         if record is None:

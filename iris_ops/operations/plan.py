@@ -60,15 +60,20 @@ def plan(c, state="", cpf="", json_=False, **target):
 
     kinds = state_kinds()
     desired = desired_state(state, cpf, kinds)
+    from iris_ops.operations.apply_journal import unfinished_line, warn_unfinished
+
     op = operation_from_flags("plan", target)
     with op.bound(source=desired.source):
         result = read_current(op, desired, kinds)
-    steps = planning.compare(desired, result, kinds)
-    fixtures_exist(steps, op.settings)
+        steps = planning.compare(desired, result, kinds)
+        fixtures_exist(steps, op.settings)
+        journal = warn_unfinished(op, str(result.get("manager_directory", "")))
     if json_:
-        return {"source": desired.source, **planning.as_data(steps)}
+        return {"source": desired.source, **planning.as_data(steps), "unfinished_apply": journal}
     for line in planning.lines(steps, kinds):
         op.emit(line)
+    if journal:
+        op.emit(unfinished_line(journal))
     return None
 
 

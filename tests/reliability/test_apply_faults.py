@@ -246,11 +246,22 @@ def test_kill_9_during_the_fixtures_restore_then_doctor_fix_leaves_the_instance_
     again = fails(cli(sc, "apply", "--state", project / "state.toml", IRIS_OPS_FIXTURES_DIR=str(project / "fixtures"),
                       **PASSWORD), 3)
     assert "an earlier apply did not finish" in again.stderr and "doctor --fix" in again.stderr, again.stderr
+    # what changes nothing says so too: plan and --check show what the rollback would undo
+    plan = lambda *flags: cli(sc, "plan", "--state", project / "state.toml", *flags,  # noqa: E731
+                              IRIS_OPS_FIXTURES_DIR=str(project / "fixtures"), **PASSWORD)
+    journal = json.loads(ok(plan("--json")).stdout)["unfinished_apply"]
+    assert journal and journal.endswith("/iris-ops-apply.json"), journal
+    line = f"an earlier apply did not finish ({journal}): `iris-ops doctor --fix` rolls it back; apply is refused until then"
+    assert ok(plan()).stdout.splitlines()[-1] == line
+    check = cli(sc, "apply", "--check", "--state", project / "state.toml",
+                IRIS_OPS_FIXTURES_DIR=str(project / "fixtures"), **PASSWORD)
+    assert line in check.stdout.splitlines() and "apply.unfinished" in check.stderr, check.stdout + check.stderr
     found = fails(cli(sc, "doctor", "--json"), 4)
     assert sorted({f["kind"] for f in json.loads(found.stdout)["findings"]}) >= ["apply", "restore"], found.stdout
     ok(cli(sc, "doctor", "--fix", "--yes"))
     assert _held(sc) == before
     ok(cli(sc, "doctor"))
+    assert json.loads(ok(plan("--json")).stdout)["unfinished_apply"] is None
 
 
 def test_doctor_fix_waits_for_the_session_a_killed_apply_left_running(shared_sim, project):
