@@ -256,6 +256,9 @@ def test_kill_9_during_the_fixtures_restore_then_doctor_fix_leaves_the_instance_
     check = cli(sc, "apply", "--check", "--state", project / "state.toml",
                 IRIS_OPS_FIXTURES_DIR=str(project / "fixtures"), **PASSWORD)
     assert line in check.stdout.splitlines() and "apply.unfinished" in check.stderr, check.stdout + check.stderr
+    dry = ok(cli(sc, "apply", "--dry-run", "--state", project / "state.toml",
+                 IRIS_OPS_FIXTURES_DIR=str(project / "fixtures"), **PASSWORD))
+    assert "apply.unfinished" in dry.stderr and journal in dry.stderr, dry.stderr
     found = fails(cli(sc, "doctor", "--json"), 4)
     assert sorted({f["kind"] for f in json.loads(found.stdout)["findings"]}) >= ["apply", "restore"], found.stdout
     ok(cli(sc, "doctor", "--fix", "--yes"))
