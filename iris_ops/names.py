@@ -224,8 +224,8 @@ def fixture_name(name: str) -> str:
 def relative_directory(path: str, *, what: str = "directory") -> str:
     """A directory given relative to the manager directory (``app-data`` or ``apps/data``), made of
     plain characters and without ``.`` or ``..`` parts; returned ending with ``/``."""
-    checked = instance_path("/" + path if isinstance(path, str) else path, what=what)[1:]
-    if not checked or checked.startswith("/"):
+    checked = instance_path("/" + path if isinstance(path, str) else path, what=what)[1:]  # "//" is refused there
+    if not checked:
         raise UsageError(f"empty {what}: name a directory under the manager directory",
                          fix="For example directory = \"app-data\".")
     return checked if checked.endswith("/") else checked + "/"

@@ -140,3 +140,42 @@ def test_fixture_names_and_directories_under_the_manager_directory():
             names.relative_directory(bad)
     assert refused(names.relative_directory, "").message == (
         "empty directory: name a directory under the manager directory")
+
+
+@pytest.mark.parametrize("check, bad, message, fix", [
+    (names.global_mapping, "^Orders",
+     "invalid global mapping '^Orders': give a global name without ^ (a letter or % first, then letters, digits or .), "
+     "optionally ending in * or followed by subscripts such as (1):(100)",
+     "For example Orders, Orders*, or Orders(2020):(2024)."),
+    (names.routine_mapping, "R-1",
+     "invalid routine mapping 'R-1': give a routine name (a letter or % first, then letters, digits or .), optionally "
+     "ending in *, optionally followed by _MAC, _INT, _INC or _OBJ",
+     "For example ACC*, or TEST_OBJ."),
+    (names.package, "App..Model",
+     "invalid package name 'App..Model': use dotted names of letters and digits, a letter or % first",
+     "For example App.Model."),
+    (names.fixture_name, "a/b",
+     "invalid fixture name 'a/b': a fixture is named by its directory in fixtures_dir (letters, digits, %, ., _ or -; "
+     "no /)", "Name a fixture that `iris-ops backup --ns NS` wrote (fixtures/NS)."),
+    (names.role, "a,b", "invalid role name 'a,b': use 1-64 characters without ',' or ':'",
+     "Name the role as the Management Portal shows it (e.g. %Developer, APP_READER)."),
+    (names.relative_directory, "", "empty directory: name a directory under the manager directory",
+     'For example directory = "app-data".'),
+])
+def test_each_refused_name_says_the_rule_and_the_fix(check, bad, message, fix):
+    error = refused(check, bad)
+    assert (error.message, error.fix) == (message, fix)
+
+
+def test_mapped_names_at_their_length_limits_and_printable_edges():
+    subscripted = "O(" + "1" * 508 + ")"  # 511 characters: the most Config.MapGlobals takes here
+    assert names.global_mapping(subscripted) == subscripted
+    assert refused(names.global_mapping, subscripted[:-1] + "1)").message.startswith("invalid global mapping")
+    assert names.package("A" * 189) == "A" * 189
+    assert refused(names.package, "A" * 190).message.startswith("invalid package name")
+    # inside subscripts any printable character stands, a space too; control characters never
+    assert names.global_mapping('Orders("a b")') == 'Orders("a b")'
+    assert names.global_mapping('Orders("é")') == 'Orders("é")'
+    for bad in ('Orders("a\x7fb")', 'Orders("a\x1fb")'):
+        assert refused(names.global_mapping, bad).message.startswith("invalid global mapping")
+    assert refused(names.relative_directory, 3).message.startswith("unsafe directory")
