@@ -411,3 +411,24 @@ def test_help_remembered_twice_is_not_forgotten():
     t.get_arguments()  # empties t.help
     flags.remember_help(t)
     assert t.help_text == {"ns": "the namespace"}
+
+
+def test_the_state_and_target_tables_of_the_project_file_do_not_stop_the_settings_after_them(tmp_path):
+    """TOML keeps a file's order: dotted keys of [state] and [targets] may come before settings."""
+    (tmp_path / "iris-ops.toml").write_text('state.databases.APP.directory = "app"\n'
+                                            'targets.a.container = "iris-a"\n'
+                                            'timeout = 7\n')
+    s = config.load(environ={}, start=tmp_path)
+    assert (s["timeout"], s.source("timeout")) == (7, f"file {(tmp_path / 'iris-ops.toml').resolve()}")
+
+
+def test_settings_for_a_named_target_take_its_table_and_keep_it(tmp_path):
+    (tmp_path / "iris-ops.toml").write_text('fixtures_dir = "fx"\ntimeout = 7\n')
+    base = config.load(environ={}, start=tmp_path)
+    named = config.NamedTarget("a", host="ops@127.0.0.2")
+    s = base.for_target(named, {"container": "iris-a", "timeout": 9}, source="iris-ops.toml [targets.a]")
+    assert (s["container"], s["timeout"], s.source("timeout")) == ("iris-a", 9, "iris-ops.toml [targets.a]")
+    assert s.named is named and base.named is None
+    assert s.project_file == base.project_file and s.help("owner") == config.CORE_SETTINGS["owner"][1]
+    again = s.with_overrides({"instance": "X"})
+    assert again.named is named and again["instance"] == "X" and again["container"] == "iris-a"
