@@ -163,3 +163,30 @@ def test_the_fixture_writer_writes_databases_around_the_page_cache(tmp_path):
     assert (writer.tmp / "databases/APP/IRIS.DAT").read_bytes() == data
     writer.abort()
     assert not out.exists()
+
+
+def test_a_direct_file_is_private_and_closing_it_twice_is_one_close(tmp_path):
+    with direct_or_skip(tmp_path / "f") as out:
+        out.write(b"x" * (BLOCK + 3))
+        out.close()  # the with block closes it again
+    assert (tmp_path / "f").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "f").read_bytes() == b"x" * (BLOCK + 3)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not sys.platform.startswith("linux"), reason="mounts a ramfs (root, Linux)")
+def test_a_filesystem_that_refuses_direct_writes_gets_the_file_written_behind(tmp_path):
+    """ramfs has no O_DIRECT: opening with it is EINVAL, and the file is written through the page
+    cache instead, every byte of it."""
+    import subprocess
+
+    mount = tmp_path / "ram"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "ramfs", "ramfs", str(mount)], check=True)
+    try:
+        data = os.urandom(3 * BLOCK + 5)
+        with newfile.create(mount / "IRIS.DAT") as out:
+            assert isinstance(out, WriteBehind)
+            out.write(data)
+        assert (mount / "IRIS.DAT").read_bytes() == data
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
