@@ -248,8 +248,12 @@ def test_a_place_taken_during_the_swap_keeps_the_old_fixture_where_the_error_say
         replacing.commit()
     monkeypatch.undo()
     kept = tmp_path / caught.value.details["kept"]
-    assert caught.value.exit_code == 3 and f"is kept at {kept}" in str(caught.value)
-    assert f"mv {kept} {out}" in caught.value.fix
+    assert caught.value.exit_code == 3
+    assert caught.value.message == (f"{out} was taken by something else while the new fixture was being put in place "
+                                    f"(Directory not empty); the new fixture was not written, and the one it was to "
+                                    f"replace is kept at {kept}")
+    assert caught.value.fix == (f"See what is at {out} now; then move the old fixture back (`mv {kept} {out}`) or "
+                                "remove it, and run the backup again.")
     assert fx.load(kept).manifest.databases  # the old fixture, whole
     assert sorted(os.listdir(out)) == ["theirs.txt"]
     assert sorted(os.listdir(tmp_path)) == sorted(["app", kept.name])  # the new one's directory is gone
@@ -280,6 +284,19 @@ def test_the_old_fixture_goes_back_when_the_new_one_cannot_take_its_place(tmp_pa
     with pytest.raises(ConflictError) as caught:
         replacing.commit()
     monkeypatch.undo()
-    assert caught.value.exit_code == 3 and "the old fixture is back where it was" in str(caught.value)
+    assert caught.value.exit_code == 3
+    assert caught.value.message == (f"the new fixture could not take the place of {out} (Directory not empty); the "
+                                    "old fixture is back where it was, and the new one was not written")
+    assert caught.value.fix == f"Check that nothing else writes to {tmp_path}, and run the backup again."
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == before
     assert sorted(os.listdir(tmp_path)) == ["app"]
+
+
+def test_a_writer_that_replaced_a_fixture_is_closed_and_abort_leaves_the_new_one(tmp_path, files):
+    out = tmp_path / "app"
+    replacing = _replacing(out, files)
+    new_manifest = (replacing.tmp / "manifest.json").read_text()
+    assert replacing.commit() == out
+    replacing.abort()
+    assert (out / "manifest.json").read_text() == new_manifest
+    assert sorted(os.listdir(tmp_path)) == ["app"]  # the old one set aside is gone too
