@@ -413,3 +413,58 @@ def test_a_manifest_that_is_not_an_object_is_refused_at_the_top_level():
     error = _refused([1])
     assert error.message == "manifest.json: the top level must be a JSON object, got array"
     assert error.details == {"file": "manifest.json", "field": ""}
+
+
+def _full() -> dict:
+    """BASE with every optional field given, one database compressed (schema 1.1)."""
+    data = _compressed()
+    data["source"].update(product="IRIS", version="2024.1", build="263U")
+    data["namespace"]["mappings"] = {"globals": [{"name": "G*", "database": "USER"}]}
+    data["consistency"]["open_transactions"] = 2
+    data["row_counts"] = {"source": "copied-files", "note": "counted in the copies"}
+    data["not_restored"] = ["global mapping G*"]
+    data["databases"][0]["checks"] = {"encrypted": 0}
+    return data
+
+
+def _fields(value, path=()):
+    """Every field of a manifest, as a key path (list items by index)."""
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, inner in items:
+        yield (*path, key)
+        yield from _fields(inner, (*path, key))
+
+
+def _named(path) -> str:
+    return "".join(f"[{key}]" if isinstance(key, int) else f".{key}" for key in path).lstrip(".")
+
+
+#: Fields whose type is checked by a rule of their own, or that hold anything (checks, mappings).
+_ANY_TYPE = ("databases[0].checks", "namespace.mappings.globals[", "schema")
+
+
+@pytest.mark.parametrize("path", [p for p in _fields(_full()) if not _named(p).startswith(_ANY_TYPE)], ids=_named)
+def test_every_field_of_the_wrong_type_or_missing_is_named_by_its_path(path):
+    """The error names the very field that is wrong (details and message), for every field of a
+    full manifest: one of another JSON type, and one left out (unless it may be left out)."""
+    full = _full()
+    assert fx.manifest_from_dict(full).compressed
+    current = full
+    for key in path:
+        current = current[key]
+    wrong = "x" if isinstance(current, (list, dict)) or current is None else [current]
+    error = _refused(_changed(path, wrong, full))
+    assert error.details["field"] == _named(path) and f"field {_named(path)!r} " in error.message, error.message
+    if isinstance(path[-1], int):
+        return  # an item left out of a list is a shorter list, checked as a whole
+    try:
+        fx.manifest_from_dict(_changed(path, MISSING, full))
+    except FixtureError as missing:
+        assert missing.details["field"] == _named(path), missing.message
+
+
+def test_a_window_of_zero_and_the_smallest_block_size_are_accepted():
+    assert fx.manifest_from_dict(_changed(("consistency", "window_seconds"), 0)).consistency.window_seconds == 0
+    assert fx.manifest_from_dict(_changed(("databases", 0, "block_size"), 512)).databases[0].block_size == 512
+    assert _refused(_changed(("databases", 0, "block_size"), 511)).message == (
+        "manifest.json: field 'databases[0].block_size' must be at least 512, got 511")
