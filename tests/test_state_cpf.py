@@ -15,7 +15,8 @@ from state_strategies import cpf_states, to_cpf
 
 DATA = Path(__file__).parent / "data" / "cpf"
 SECURITY = ("roles, users and services are kinds of the security plugin: install iris-ops-security "
-            "(pip install ./plugins/iris-ops-security from an iris-ops checkout)")
+            "(pip install ./plugins/iris-ops-security from an iris-ops checkout), "
+            "or, where it is installed, take 'security' out of disable_plugins (IRIS_OPS_DISABLE_PLUGINS)")
 
 
 def _problems(text: str) -> list[str]:

@@ -18,7 +18,8 @@ from iris_ops.state.toml_reader import read_project_state, read_state_file, stat
 from state_strategies import states, to_toml
 
 SECURITY = ("roles, users and services are kinds of the security plugin: install iris-ops-security "
-            "(pip install ./plugins/iris-ops-security from an iris-ops checkout)")
+            "(pip install ./plugins/iris-ops-security from an iris-ops checkout), "
+            "or, where it is installed, take 'security' out of disable_plugins (IRIS_OPS_DISABLE_PLUGINS)")
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -396,7 +396,8 @@ def core_kinds() -> tuple[Kind, ...]:
 CORE_KINDS: tuple[Kind, ...] = (RESOURCES, DATABASES, NAMESPACES, GLOBAL_MAPPINGS, ROUTINE_MAPPINGS, PACKAGE_MAPPINGS)
 
 _SECURITY_PLUGIN = ("roles, users and services are kinds of the security plugin: install iris-ops-security "
-                    "(pip install ./plugins/iris-ops-security from an iris-ops checkout)")
+                    "(pip install ./plugins/iris-ops-security from an iris-ops checkout), "
+                    "or, where it is installed, take 'security' out of disable_plugins (IRIS_OPS_DISABLE_PLUGINS)")
 #: The kinds of iris-ops' first-party plugins, each with what to tell a state or merge file that
 #: names it when that plugin is not installed (the file is refused, exit 2).
 FIRST_PARTY_KINDS: dict[str, str] = {"roles": _SECURITY_PLUGIN, "users": _SECURITY_PLUGIN,
