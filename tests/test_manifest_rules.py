@@ -124,7 +124,9 @@ def test_the_file_is_named_as_given():
     ({"schema_version": "2.0"}, "manifest.json: field 'schema_version' is '2.0'; the iris-devtester schema read is '1.0'"),
 ])
 def test_what_is_not_a_manifest_at_all(data, message):
-    assert _refused(data).message == message
+    error = _refused(data)
+    assert error.message == message
+    assert error.details == {"file": "manifest.json", "field": "schema_version" if "schema_version" in data else ""}
 
 
 @pytest.mark.parametrize("text,message", [
