@@ -277,3 +277,82 @@ def test_a_mapping_section_header_is_read_with_its_case():
         "as IRIS reads [Actions])",
         "merge.cpf:3: [MAP.APP]: write [Map.APP], as the CPF spells it (iris-ops reads headers with their case, "
         "as IRIS reads [Actions])"]
+
+
+def test_a_refused_piece_refuses_its_action_alone_and_long_lines_are_shown_cut():
+    """One bad piece per action, beside a value that would be refused too if the action were read
+    on: only the piece is named (the action stops there).  A line that is not an action, not
+    Name=Value, or no mapping is shown cut at 60 characters; a line starting with X is no
+    comment; the value of a mapping is all after its first =."""
+    long_action = "NotAnActionAtAllButAVeryLongLineThatGoesOnAndOnAndOnPastSixtyCharactersForSure"
+    long_entry = "ALSONOTNAMEVALUEBUTAVERYLONGLINETHATGOESONANDONANDONPASTSIXTYCHARACTERS"
+    long_map = "Global" + "X" * 65 + "=APP"
+    with pytest.raises(StateFileError) as caught:
+        cpf_from_text(f"""[Actions]
+CreateResource:Name=A1,PublicPermission=RX,Junk
+CreateResource:Name=A2,PublicPermission=RX,9k=1
+CreateResource:Name=A3,PublicPermission=RX,Name=A3
+CreateResource:Name=A7,PublicPermission=RX,Description=$$$X
+CreateResource:Name=A8,PublicPermission=RX,Descripton=x
+CreateResource:Name=A9,PublicPermission=RX,description=x
+CreateDatabase:Name=B1,Size=x,Resource=%DB_B1
+CreateNamespace:Name=N1,Color=red
+XCreateDatabase:Name=Q
+{long_action}
+[Databases]
+{long_entry}
+R=/data/r/,srv,1
+[Map.APP]
+Global_X=A=B
+Global_Y=1BAD
+{long_map}
+""", "merge.cpf")
+    assert caught.value.fix == ("Each line named above is one iris-ops would read differently from IRIS, or does not "
+                                "model; fix it, or leave it to `iris merge`. docs/STATE.md lists what a merge file "
+                                "may hold.")
+    invalid = "invalid database name '{}': use 1-64 characters, a letter first, then letters, digits, - or _"
+    assert caught.value.details["problems"] == [
+        "merge.cpf:2: 'Junk' is not Property=Value: quote a value that holds commas (Resources=\"%DB_A:RW,%DB_B:R\"), "
+        "as InterSystems' examples do; how IRIS reads an unquoted comma is not documented",
+        "merge.cpf:3: '9k' is not a property name",
+        "merge.cpf:4: property Name is given twice",
+        "merge.cpf:5: Description: $$$ macros are for the security kinds' AutheEnabled and LDAPFlags, not here",
+        "merge.cpf:6: CreateResource: property Descripton is not part of iris-ops' resource "
+        "(known: Name, Description, PublicPermission)",
+        "merge.cpf:7: CreateResource: write Description, not description: IRIS property names are case-sensitive",
+        "merge.cpf:8: CreateDatabase: Size: expected a whole number, got 'x'",
+        "merge.cpf:8: CreateDatabase: property Resource is not part of iris-ops' database "
+        "(known: Name, Directory, Size, ResourceName)",
+        "merge.cpf:9: CreateNamespace: property Color is not part of iris-ops' namespace "
+        "(known: Name, Globals, Routines, TempGlobals, Interop)",
+        "merge.cpf:10: XCreateDatabase: not supported by iris-ops' desired state; apply it with `iris merge`",
+        f"merge.cpf:11: '{long_action[:60]}…' (78 characters) is not an action (Action:Property=Value,...)",
+        f"merge.cpf:13: '{long_entry[:60]}…' (71 characters) is not Name=Value",
+        "merge.cpf:14: [Databases] R: only the directory is part of iris-ops' model (remote server 'srv', "
+        "mount at startup '1')",
+        "merge.cpf:16: global mapping 'database': " + invalid.format("A=B"),
+        "merge.cpf:17: global mapping 'database': " + invalid.format("1BAD"),
+        f"merge.cpf:18: [Map.APP] '{long_map[:60]}…' (71 characters): expected Global_<name>=DATABASE, "
+        "Routine_<name>=DATABASE or Package_<name>=DATABASE",
+    ]
+    # a namespace of one database: routines in it too, no temporary globals database
+    assert cpf_from_text("[Namespaces]\nO=G\n", "merge.cpf").as_data() == {
+        "namespaces": [{"name": "O", "globals": "G", "routines": "G"}]}
+
+
+def test_a_merge_file_is_read_with_the_kinds_given_and_a_missing_one_names_the_flag(tmp_path):
+    from iris_ops.errors import UsageError
+    from iris_ops.state.kinds import Kind, core_kinds
+    from iris_ops.state.model import Field, Schema
+
+    tags = Kind(Schema(kind="tagged", title="tagged thing", key=("name",), fields=(
+        Field("name", "Name", str, str, "its name", required=True),
+        Field("tags", "Tags", list, list, "its tags"))), reader=lambda keys: [], cpf_noun="Tagged")
+    merge = tmp_path / "merge.cpf"
+    merge.write_text('[Actions]\nCreateTagged:Name=T,Tags="a,b"\nCreateTagged:Name=U,Tags=\n')
+    assert read_cpf(merge, (*core_kinds(), tags)).as_data() == {
+        "tagged": [{"name": "T", "tags": ["a", "b"]}, {"name": "U", "tags": []}]}
+    with pytest.raises(UsageError) as caught:
+        read_cpf(tmp_path / "none.cpf")
+    assert (caught.value.message, caught.value.fix) == (f"merge file '{tmp_path / 'none.cpf'}' does not exist",
+                                                        "Check the path given to --cpf.")
