@@ -293,3 +293,36 @@ def test_each_kind_must_have_its_own_shape_and_a_name_is_the_tables_key():
         state_from_text('[state.databases]\nAPP = "app"\n', "s.toml")
     assert caught.value.details["problems"] == [
         "s.toml:1: [state.databases] holds one table per database: [state.databases.<NAME>]"]
+
+
+def test_the_role_list_helper_plugins_use_keeps_case_and_refuses_a_role_named_twice():
+    """``kinds.role_list``, the check of a field holding role names (the security plugin's users
+    and roles): each role once, compared without case, as given."""
+    from iris_ops.errors import UsageError
+    from iris_ops.state.kinds import role_list
+
+    assert role_list(["%Developer", "App_Reader"]) == ["%Developer", "App_Reader"]
+    assert role_list([]) == []
+    for value, message in [("%Developer", "expected a list of role names"),
+                           (["App", "APP"], "role APP is named twice"),
+                           (["a,b"], "invalid role name 'a,b': use 1-64 characters without ',' or ':'")]:
+        with pytest.raises(UsageError) as caught:
+            role_list(value)
+        assert caught.value.message == message
+
+
+def test_what_a_change_context_is_given_to_do_at_the_end_is_kept_in_order():
+    from iris_ops.state.kinds import ChangeContext
+
+    ctx = ChangeContext("/mgr/")
+    first, second = object(), object()
+    ctx.on_end(first)
+    ctx.on_end(second)
+    assert ctx.ends == [first, second] and ctx.manager_directory == "/mgr/"
+
+
+def test_a_long_value_of_the_wrong_type_is_shown_cut():
+    with pytest.raises(StateFileError) as caught:
+        state_from_text(f'[state.databases.APP]\nsize = "{"9" * 50}"\n', "iris-ops.toml")
+    assert caught.value.details["problems"] == [
+        f"iris-ops.toml:2: database 'size' must be a whole number, got '{'9' * 40}…' (50 characters)"]
