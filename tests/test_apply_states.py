@@ -368,6 +368,10 @@ def test_the_plan_becomes_actions_in_its_order_one_way_changes_last():
     assert "modify V [('label', 'b')] in /mgr/" in text(changed.statements)
     assert "modify V [('label', 'a')] in /mgr/" in text(changed.undo)
 
+    from iris_ops.state import plan as planning
+
+    # the plan's lines name a plugin's objects by its kind's title
+    assert planning.lines(steps[3:5], (*CORE_KINDS, widgets))[:2] == ["create  widget W", "change  widget V"]
     frozen = Kind(schema, reader=lambda keys: [], create=build("create"))
     with pytest.raises(UsageError) as caught:
         changeset.actions(steps[4:5], (*CORE_KINDS, frozen), ctx)
@@ -454,3 +458,19 @@ def test_every_mapping_kind_is_created_changed_and_pruned_in_a_namespace_that_st
     assert done["pruned"] == [{"kind": kind, "name": f"USER/{name}"} for kind, name in reversed(names.items())]
     assert where() == dict.fromkeys(names)
     assert sim.snapshot() == with_databases
+
+
+def test_what_a_state_leaves_out_is_created_empty_and_interoperability_off(tmp_path):
+    """A resource without description or public permission is created with neither (not with a
+    placeholder), and a namespace asked for without interoperability has it off."""
+    from iris_ops.operations.plan import read_objects
+
+    sim = InProcessIris(tmp_path)
+    state = {"resources": [{"name": "R_PLAIN"}], "databases": [{"name": "DB_I", "directory": "db_i"}],
+             "namespaces": [{"name": "NS_I", "globals": "DB_I", "interop": False}]}
+    assert _apply(sim, tmp_path, to_toml(state)) is not None
+    found = dict(read_objects(sim.operation("plan", tmp_path), state_kinds(sim.pm),
+                              [("resources", ("R_PLAIN",)), ("namespaces", ("NS_I",))]))
+    assert (found["resources", ("R_PLAIN",)]["description"], found["resources", ("R_PLAIN",)]["public_permission"]) \
+        == ("", "")
+    assert found["namespaces", ("NS_I",)]["interop"] == 0
