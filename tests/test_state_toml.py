@@ -149,6 +149,7 @@ def test_a_state_file_holds_the_state_table_only(tmp_path):
         read_state_file(path)
     assert caught.value.details["problems"] == [
         f"{path}:1: unknown key 'container': a state file holds a [state] table only"]
+    assert caught.value.fix == "Each problem names its file and line; docs/STATE.md lists every kind and key."
     path.write_text("[state.databases.APP]\ndirectory = \"app\"\n")
     assert read_state_file(path).as_data() == {"databases": [{"name": "APP", "directory": "app/"}]}
     # read with the kinds it is given (a plugin's among them), not the core's alone
@@ -326,3 +327,17 @@ def test_a_long_value_of_the_wrong_type_is_shown_cut():
         state_from_text(f'[state.databases.APP]\nsize = "{"9" * 50}"\n', "iris-ops.toml")
     assert caught.value.details["problems"] == [
         f"iris-ops.toml:2: database 'size' must be a whole number, got '{'9' * 40}…' (50 characters)"]
+
+
+def test_a_state_file_that_is_missing_or_no_file_is_named_cut_at_200_characters(tmp_path):
+    deep = tmp_path / ("d" * 210)
+    deep.mkdir()
+    shown = f"'{str(deep)[:200]}…' ({len(str(deep))} characters)"
+    with pytest.raises(StateFileError) as caught:
+        read_state_file(deep)
+    assert caught.value.message == f"cannot read state file {shown}: [Errno 21] Is a directory: '{deep}'"
+    assert caught.value.fix == "Check the path given to --state."
+    missing = tmp_path / ("m" * 210)
+    with pytest.raises(StateFileError) as caught:
+        read_state_file(missing)
+    assert caught.value.message == f"state file '{str(missing)[:200]}…' ({len(str(missing))} characters) does not exist"
