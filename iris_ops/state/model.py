@@ -122,9 +122,6 @@ class Problems:
     def add(self, origin: Origin, text: str) -> None:
         self.items.append(f"{origin}: {text}")
 
-    def __bool__(self) -> bool:
-        return bool(self.items)
-
     def raise_if_any(self, what: str, fix: str | None = None) -> None:
         if self.items:
             count = len(self.items)
