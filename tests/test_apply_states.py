@@ -317,6 +317,14 @@ def test_a_database_is_never_moved_and_one_not_mounted_is_named(tmp_path):
     assert caught.value.exit_code == 5
     assert "database APP_DATA is not mounted: mount it, then apply again" in caught.value.message, caught.value
     assert sim.snapshot() == before
+    # its file gone (a disk that lost it): named with the directory, exit 5, nothing changed
+    sim.host(f"{sim.mgr}app_data/IRIS.DAT").unlink()
+    before = sim.snapshot()
+    with pytest.raises(IrisOpsError) as caught:
+        apply_state(sim.operation("apply", tmp_path), grown, kinds, prune=False)
+    assert caught.value.exit_code == 5
+    assert f"cannot open the database file of APP_DATA in {sim.mgr}app_data/" in caught.value.message, caught.value
+    assert sim.snapshot() == before
 
 
 def test_the_plan_becomes_actions_in_its_order_one_way_changes_last():
