@@ -482,3 +482,4 @@ def test_what_a_state_leaves_out_is_created_empty_and_interoperability_off(tmp_p
     assert (found["resources", ("R_PLAIN",)]["description"], found["resources", ("R_PLAIN",)]["public_permission"]) \
         == ("", "")
     assert found["namespaces", ("NS_I",)]["interop"] == 0
+    assert [entry["name"] for entry in found.values()] == ["R_PLAIN", "NS_I"]  # each entry names its object
