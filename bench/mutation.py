@@ -3,6 +3,7 @@
     .venv/bin/pip install -e '.[test,mutation]' -c .ci/constraints.txt   # once, with:
     .venv/bin/pip install -e plugins/iris-ops-security -e 'plugins/iris-ops-sim[syntax]' -c .ci/constraints.txt
     .venv/bin/python bench/mutation.py run        # mutmut from scratch (about an hour on 2 cores), then report
+    .venv/bin/python bench/mutation.py rerun 'iris_ops.state.*'   # the not-killed of those modules again
     .venv/bin/python bench/mutation.py report     # bench/mutation.json and docs/MUTATION.md from mutants/
     .venv/bin/python bench/mutation.py render     # docs/MUTATION.md from bench/mutation.json alone
 
@@ -99,6 +100,31 @@ def run(max_children: int, fresh: bool) -> None:
         names = _unrun(wanted)
         if names:
             _mutmut_run(names, max_children)
+    report()
+
+
+def rerun(patterns: list[str], fresh_stats: bool, max_children: int) -> None:
+    """mutmut again on every mutant of the modules ``patterns`` name (``iris_ops.state.*``) that
+    was not killed (survived, no tests): after tests were added for them.  ``fresh_stats``: which
+    tests call each function is collected again first; mutmut collects it for new tests only, so a
+    change of the code that makes other tests reach a function (a factory now called at run time)
+    needs it.  Then report."""
+    from mutmut.mutation.data import SourceFileMutationData
+
+    os.chdir(ROOT)
+    if fresh_stats:
+        (ROOT / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)
+    names = []
+    for meta in sorted((ROOT / "mutants").rglob("*.py.meta")):
+        path = str(meta.relative_to(ROOT / "mutants"))[: -len(".meta")]
+        module = path[: -len(".py")].replace("/", ".")
+        if not any(fnmatch.fnmatch(module, p) for p in patterns):
+            continue
+        data = SourceFileMutationData(path=path)
+        data.load()
+        names += [n for n, code in data.exit_code_by_key.items() if code is not None and code not in KILLED]
+    if names:
+        _mutmut_run(names, max_children)
     report()
 
 
@@ -327,6 +353,12 @@ def main(argv: list[str] | None = None) -> int:
     go.add_argument("--max-children", type=int, default=2, help="mutmut worker processes (default 2)")
     go.add_argument("--continue", dest="fresh", action="store_false",
                     help="keep mutants/ (verdicts of a stopped run) instead of starting from scratch")
+    again = sub.add_parser("rerun", help="mutmut again on the mutants of the named modules that were not killed "
+                                        "(after tests were added), then report")
+    again.add_argument("modules", nargs="+", help="module names or patterns: iris_ops.names, 'iris_ops.state.*'")
+    again.add_argument("--fresh-stats", action="store_true",
+                       help="collect which tests call each function again first (after a change of the code)")
+    again.add_argument("--max-children", type=int, default=2, help="mutmut worker processes (default 2)")
     sub.add_parser("report", help="bench/mutation.json and docs/MUTATION.md from mutants/")
     sub.add_parser("render", help="docs/MUTATION.md from bench/mutation.json")
     sub.add_parser("explain-renames", help="explain the builders' survivors that are equivalent by construction "
@@ -334,6 +366,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "run":
         run(args.max_children, args.fresh)
+    elif args.command == "rerun":
+        rerun(args.modules, args.fresh_stats, args.max_children)
     elif args.command == "report":
         report()
     elif args.command == "explain-renames":
