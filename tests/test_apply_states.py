@@ -483,3 +483,50 @@ def test_what_a_state_leaves_out_is_created_empty_and_interoperability_off(tmp_p
         == ("", "")
     assert found["namespaces", ("NS_I",)]["interop"] == 0
     assert [entry["name"] for entry in found.values()] == ["R_PLAIN", "NS_I"]  # each entry names its object
+
+
+def test_what_a_kind_cannot_do_and_what_must_exist_are_named_before_anything_runs():
+    """Pure logic of the plan and the changes: a kind without a create builder, or without the
+    remove builder --prune needs, stops apply (exit 2) naming the change; objects of kinds that
+    must exist (a plugin's services) and are missing are all named, of every kind, in one error."""
+    from iris_ops.errors import UsageError
+    from iris_ops.objectscript import lit, set_, var
+    from iris_ops.state import changeset
+    from iris_ops.state import plan as planning
+    from iris_ops.state.kinds import CORE_KINDS, ChangeContext, Kind
+    from iris_ops.state.model import DesiredState, Field, Origin, Schema, StateObject
+    from iris_ops.state.plan import CREATE, Step
+
+    def schema(name, title):
+        return Schema(kind=name, title=title, key=("name",), fields=(Field("name", "Name", str, str, "its name",
+                                                                            required=True),))
+
+    remove_only = Kind(schema("widgets", "widget"), reader=lambda keys: [],
+                       remove=lambda key, fields, ctx: [set_(var("x"), lit(1))])
+    with pytest.raises(UsageError, match="^the state asks to create widget objects, and the kind widgets has no "
+                                         "create builder: apply cannot do it$"):
+        changeset.actions([Step("widgets", "W", CREATE, fields={"name": "W"}, key=("W",))],
+                          (*CORE_KINDS, remove_only), ChangeContext("/mgr/"))
+    create_only = Kind(schema("widgets", "widget"), reader=lambda keys: [],
+                       create=lambda key, fields, ctx: [set_(var("x"), lit(1))])
+    with pytest.raises(UsageError, match="^the state asks to remove widget objects, and the kind widgets has no "
+                                         "remove builder: apply cannot do it$"):
+        changeset.prune_actions([(create_only, ("W",), "W", {"name": "W"})], ChangeContext("/mgr/"))
+    services = Kind(schema("gadgets", "gadget"), reader=lambda keys: [], must_exist=True)
+    ports = Kind(schema("gizmos", "gizmo"), reader=lambda keys: [], must_exist=True)
+    state = DesiredState("s.toml", (StateObject("gadgets", ("G",), {"name": "G"}, Origin("s.toml", 2)),
+                                    StateObject("gizmos", ("Z",), {"name": "Z"}, Origin("s.toml", 5))))
+    with pytest.raises(UsageError) as caught:
+        planning.compare(state, {"gadgets": [{"exists": 0}], "gizmos": [{"exists": 0}]}, (services, ports))
+    assert caught.value.message == "the instance has no gadget G (s.toml:2), gizmo Z (s.toml:5)"
+    assert caught.value.fix == "iris-ops never creates objects of that kind: check the names against the instance."
+    # a secret field is compared but never shown; a field the reader did not answer is a change from nothing
+    locks = Kind(Schema(kind="locks", title="lock", key=("name",), fields=(
+        Field("name", "Name", str, str, "its name", required=True),
+        Field("code", "Code", str, str, "its code", secret=True), Field("label", "Label", str, str, "its label"))),
+        reader=lambda keys: [])
+    wanted = DesiredState("s.toml", (StateObject("locks", ("L",), {"name": "L", "code": "new", "label": "x"},
+                                                 Origin("s.toml", 1)),))
+    [step] = planning.compare(wanted, {"locks": [{"exists": 1, "code": "old"}]}, (locks,))
+    assert planning.as_data([step])["plan"][0]["changes"] == {"code": {"changed": True},
+                                                              "label": {"old": None, "new": "x"}}
