@@ -197,6 +197,7 @@ def test_the_scripts_package_lists_and_loads_every_builder():
 
 def _built():
     from iris_ops.script_builders.restore import Guard
+    from iris_ops.script_builders.state_changes import directories_in_use
 
     scratch = scripts.ConformanceScratch("c0123456789", MGR)
     guard = Guard("T1", (MGR + "j.json",), "tok", 5)
@@ -246,6 +247,8 @@ def _built():
                       [("IRISOPS-NEW-0A1B2C3D-0", "APP_DATA", MGR + "n/")], "APP_DATA", "APP_DATA",
                       [("APP_DATA", MGR + "app_data/", "%DB_APP_DATA")], [MGR + "o/"]),
          "put the restored namespace in the place of APP"),
+        (scripts.current_state([("resources", scripts.read_resources(["R1"]))]), "read the current state"),
+        (directories_in_use([MGR + "a/"]), "check the new databases' directories"),
     ]
 
 
@@ -293,6 +296,8 @@ STEPS = {
                                                        "directory1", "resource", "user", "done"],
     "restore into namespace T1": ["guard", "start", "probe0", "copy0", "touch0", "served0", "resource0", "config0",
                                   "mount0", "namespace", "tables"],
+    "read the current state": ["start", "resources_0", "done"],
+    "check the new databases' directories": ["check"],
     "put the restored namespace in the place of APP": ["guard", "commit", "staging", "old", "oldconfig0", "rename0",
                                                        "namespace", "oldfiles0", "orphans", "resources",
                                                        "resource0", "finished"],

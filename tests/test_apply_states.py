@@ -447,6 +447,7 @@ def test_every_mapping_kind_is_created_changed_and_pruned_in_a_namespace_that_st
     def where() -> dict:
         op = sim.operation("plan", tmp_path)
         found = read_objects(op, kinds, [(kind, ("USER", name)) for kind, name in names.items()])
+        assert [(entry["namespace"], entry["name"]) for _, entry in found] == [("USER", n) for n in names.values()]
         return {kind: entry.get("database") if entry["exists"] else None for (kind, _), entry in found}
 
     assert _apply(sim, tmp_path, to_toml(base)) is not None
@@ -481,7 +482,8 @@ def test_what_a_state_leaves_out_is_created_empty_and_interoperability_off(tmp_p
                               [("resources", ("R_PLAIN",)), ("namespaces", ("NS_I",))]))
     assert (found["resources", ("R_PLAIN",)]["description"], found["resources", ("R_PLAIN",)]["public_permission"]) \
         == ("", "")
-    assert found["namespaces", ("NS_I",)]["interop"] == 0
+    assert found["namespaces", ("NS_I",)] == {"name": "NS_I", "exists": 1, "globals": "DB_I", "routines": "DB_I",
+                                              "temp_globals": "IRISTEMP", "interop": 0}
     assert [entry["name"] for entry in found.values()] == ["R_PLAIN", "NS_I"]  # each entry names its object
 
 
