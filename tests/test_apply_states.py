@@ -479,7 +479,8 @@ def test_what_a_state_leaves_out_is_created_empty_and_interoperability_off(tmp_p
              "namespaces": [{"name": "NS_I", "globals": "DB_I", "interop": False}]}
     assert _apply(sim, tmp_path, to_toml(state)) is not None
     found = dict(read_objects(sim.operation("plan", tmp_path), state_kinds(sim.pm),
-                              [("resources", ("R_PLAIN",)), ("namespaces", ("NS_I",))]))
+                              [("resources", ("R_PLAIN",)), ("namespaces", ("NS_I",)), ("databases", ("DB_I",))]))
+    assert found.pop(("databases", ("DB_I",)))["size"] == 1  # no size given: the smallest, 1 MB
     assert (found["resources", ("R_PLAIN",)]["description"], found["resources", ("R_PLAIN",)]["public_permission"]) \
         == ("", "")
     assert found["namespaces", ("NS_I",)] == {"name": "NS_I", "exists": 1, "globals": "DB_I", "routines": "DB_I",
