@@ -87,7 +87,7 @@ def apply(c, state="", cpf="", check=False, prune=False, dry_run=False, json_=Fa
     op = operation_from_flags("apply", target, dry_run=dry_run)
     with op.bound(source=desired.source):
         if check:
-            from iris_ops.operations.apply_journal import warn_unfinished
+            from iris_ops.operations.apply_unfinished import warn_unfinished
 
             current = read_current(op, desired, kinds)
             steps = planning.compare(desired, current, kinds)
@@ -103,7 +103,7 @@ def apply(c, state="", cpf="", check=False, prune=False, dry_run=False, json_=Fa
 
 
 def _check(op: "Operation", desired: "DesiredState", steps, kinds, json_: bool, journal: str | None) -> dict | None:
-    from iris_ops.operations.apply_journal import unfinished_line
+    from iris_ops.operations.apply_unfinished import unfinished_line
     from iris_ops.state import plan as planning
 
     drift = [s for s in steps if s.action != planning.OK]
@@ -154,7 +154,7 @@ def apply_state(op: "Operation", desired: "DesiredState", kinds: tuple["Kind", .
                 record: dict | None = None) -> dict[str, Any]:
     """Read, plan and carry out ``desired`` (the caller holds the locks); ``record``: the record
     of earlier applies when the caller has read it already."""
-    from iris_ops.operations.apply_journal import refuse_unfinished, warn_unfinished
+    from iris_ops.operations.apply_unfinished import refuse_unfinished, warn_unfinished
     from iris_ops.operations.plan import fixtures_exist, read_current
     from iris_ops.state import changeset
     from iris_ops.state import plan as planning

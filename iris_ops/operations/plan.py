@@ -60,7 +60,7 @@ def plan(c, state="", cpf="", json_=False, **target):
 
     kinds = state_kinds()
     desired = desired_state(state, cpf, kinds)
-    from iris_ops.operations.apply_journal import unfinished_line, warn_unfinished
+    from iris_ops.operations.apply_unfinished import unfinished_line, warn_unfinished
 
     op = operation_from_flags("plan", target)
     with op.bound(source=desired.source):
