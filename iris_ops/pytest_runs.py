@@ -65,15 +65,11 @@ class RunRecords:
     def _alive(self, run: str, worker: str, cache: dict) -> bool:
         """Whether the run that made a namespace may still be running: its record names a live
         process on this host, or was updated recently on another.  No record: dead."""
-        import io
-
         key = (run, worker)
         if key not in cache:
-            buffer = io.BytesIO()
             try:
-                self.operation("pytest").runner.read_file(self._record_path(run, worker), buffer,
-                                                          timeout=self._settings.timeout)
-                cache[key] = _alive(json.loads(buffer.getvalue()))
+                cache[key] = _alive(self.operation("pytest").runner.read_json(self._record_path(run, worker),
+                                                                              timeout=self._settings.timeout))
             except ValueError:  # a record half written: its run is alive this time
                 cache[key] = True
             except Exception:  # no record at all: the run is gone

@@ -113,6 +113,19 @@ class Runner:
         self._through_gate()
         return self._claimed(self.pm.hook.read_file(target=self.target, path=path, dest=dest, timeout=timeout))
 
+    def read_json(self, path: str, *, timeout: float) -> dict:
+        """The JSON object in the instance's file ``path``: the records and journals iris-ops
+        keeps in the instance.  ValueError when it is not one (empty, half written, or another
+        JSON value); the transport's errors as :meth:`read_file` raises them."""
+        import io
+
+        buffer = io.BytesIO()
+        self.read_file(path, buffer, timeout=timeout)
+        doc = json.loads(buffer.getvalue())
+        if not isinstance(doc, dict):
+            raise ValueError(f"{path} holds JSON {type(doc).__name__}, not an object")
+        return doc
+
     def write_file(self, src, size: int, path: str, *, timeout: float) -> "FileDigest":
         self._through_gate()
         return self._claimed(

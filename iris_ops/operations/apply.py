@@ -402,16 +402,14 @@ def _read_record(op: "Operation", manager_directory: str) -> dict:
     path = _record_path(manager_directory)
     if not op.runner.run(script_builders.file_exists(path), changes=False).get("exists"):
         return {"created": []}
-    buffer = io.BytesIO()
-    op.runner.read_file(path, buffer, timeout=op.settings.timeout)
     try:
-        doc = json.loads(buffer.getvalue() or b"{}")
+        doc = op.runner.read_json(path, timeout=op.settings.timeout)
     except ValueError as exc:
-        raise InstanceError(f"the record of earlier applies {path} is not JSON: {exc}",
+        raise InstanceError(f"the record of earlier applies {path} is not a JSON object: {exc}",
                             fix="Remove it if it is not iris-ops': --prune then removes nothing an earlier "
                                 "apply created.") from None
     # An entry iris-ops did not write (a hand edit) is left out: --prune never acts on it.
-    created = doc.get("created") if isinstance(doc, dict) else None
+    created = doc.get("created")
     doc = {"created": [item for item in created or [] if isinstance(item, dict) and isinstance(item.get("kind"), str)
                        and isinstance(item.get("key"), list) and item["key"]
                        and all(isinstance(part, str) for part in item["key"])]}

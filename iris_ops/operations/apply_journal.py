@@ -20,8 +20,6 @@ state's lock), so there is one journal.
 
 from __future__ import annotations
 
-import io
-import json
 from typing import TYPE_CHECKING, Any
 
 from iris_ops import __version__, names, script_builders
@@ -149,10 +147,8 @@ def undo_script(entry: dict, kinds: tuple, ctx) -> "Script":
 
 
 def read(op: "Operation", path: str) -> dict:
-    buffer = io.BytesIO()
-    op.runner.read_file(path, buffer, timeout=op.settings.timeout)
-    doc = json.loads(buffer.getvalue() or b"{}")
-    if not isinstance(doc, dict) or not isinstance(doc.get("undo"), list) \
+    doc = op.runner.read_json(path, timeout=op.settings.timeout)
+    if not isinstance(doc.get("undo"), list) \
             or not all(isinstance(e, dict) for e in doc["undo"]):
         raise ValueError("it lists no undo steps")
     return doc

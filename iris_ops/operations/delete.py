@@ -187,10 +187,8 @@ def _read_record(op: "Operation", path: str, keep_files: bool) -> list[Doomed] |
     """The plan of an earlier delete that did not finish, or None."""
     if not op.runner.run(script_builders.file_exists(path), changes=False).get("exists"):
         return None
-    buffer = io.BytesIO()
-    op.runner.read_file(path, buffer, timeout=op.settings.timeout)
     try:
-        doc = json.loads(buffer.getvalue())
+        doc = op.runner.read_json(path, timeout=op.settings.timeout)
         entries = doc["databases"]
         keep_files = keep_files or bool(doc.get("keep_files"))
         return [_doomed(e["name"], e["directory"], e.get("resource") or "", keep_files) for e in entries]

@@ -32,8 +32,6 @@ instance: a running backup's staging directory looks exactly like an abandoned o
 
 from __future__ import annotations
 
-import io
-import json
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -144,16 +142,10 @@ def _remove_counting(op: "Operation", namespace: str, dbs: tuple) -> None:
         op.runner.run(script_builders.delete_database(name, directory, keep_files=True))
 
 
-def _read_instance_json(op: "Operation", path: str) -> dict:
-    buffer = io.BytesIO()
-    op.runner.read_file(path, buffer, timeout=op.settings.timeout)
-    return json.loads(buffer.getvalue() or b"{}")
-
-
 def _planned_databases(op: "Operation", path: str) -> set[str]:
     """The database names a delete-ns plan lists (none when it cannot be read: its own finding says so)."""
     try:
-        return {str(d["name"]).upper() for d in _read_instance_json(op, path).get("databases", [])}
+        return {str(d["name"]).upper() for d in op.runner.read_json(path, timeout=op.settings.timeout).get("databases", [])}
     except (IrisOpsError, ValueError, KeyError, TypeError, AttributeError):
         return set()
 

@@ -258,9 +258,7 @@ def remove_created_directory(op: "Operation", directory: str) -> None:
 
 def read(op: "Operation", path: str, namespace: str) -> dict:
     """The journal at ``path``, checked: ValueError (or an instance error) when it is not one."""
-    buffer = io.BytesIO()
-    op.runner.read_file(path, buffer, timeout=op.settings.timeout)
-    doc = json.loads(buffer.getvalue() or b"{}")
+    doc = op.runner.read_json(path, timeout=op.settings.timeout)
     if doc.get("namespace") != namespace:
         raise ValueError("its namespace does not match its name")
     doc["databases"] = [dict(d, name=names.database(d["name"]), directory=names.directory(d["directory"]))

@@ -139,3 +139,38 @@ def test_power_loss_mid_count_leaves_a_counting_namespace_which_doctor_removes(s
     assert "counting" in {r["kind"] for r in doc["repaired"]}
     after = sc.instance.listing()
     assert leftovers_in(after) == [] and comparable(after) == comparable(before)
+
+
+def test_records_that_are_not_json_objects_are_reported_and_left_alone(shared_sim, rel_cli, big_fixture):
+    """A journal or plan that is not a JSON object (empty, half written, another JSON value) is
+    reported by doctor as what it is, left for a person to read, and blocks what it guards with
+    a fix line, never an internal error."""
+    sc = shared_sim
+    mgr = sc.instance.manager_directory()
+    files = {f"{mgr}iris-ops-restore-DOCBAD.json": b"[]",
+             f"{mgr}iris-ops-apply.json": b"",
+             f"{mgr}iris-ops-delete-DOCHALF.json": b'{"databases": [{"na'}
+    try:
+        for path, data in files.items():
+            code, _, err = sc.exec(["sh", "-c", 'cat > "$1"', "sh", path], stdin=data)
+            assert code == 0, err
+        code, doc, err = _doctor(rel_cli)
+        assert code == 4 and not doc["ok"], err
+        problems = {f["kind"]: f["problem"] for f in doc["findings"]}
+        assert sorted(problems) == ["apply", "delete-ns", "restore"], doc
+        assert problems["restore"] == (f"an unreadable restore journal ({mgr}iris-ops-restore-DOCBAD.json holds JSON "
+                                       "list, not an object)")
+        assert problems["apply"].startswith("an unreadable apply journal (")
+        # what each one guards is refused with its way out
+        code, _, err = rel_cli("restore", "--src", big_fixture, "--ns", "DOCBAD")
+        event = json.loads(err.strip().splitlines()[-1])
+        assert code == 3 and "did not finish" in event["event"] and "doctor --fix" in event["fix"], err
+        code, _, err = rel_cli("delete-ns", "--ns", "DOCHALF", "--yes")
+        event = json.loads(err.strip().splitlines()[-1])
+        assert code == 2 and "is not a delete-ns plan" in event["event"], err
+        assert f"Remove {mgr}iris-ops-delete-DOCHALF.json" in event["fix"]
+        assert all(sc.exists(path) for path in files)  # nothing guessed, nothing removed
+    finally:
+        sc.exec(["rm", "-f", "--", *files])
+    code, doc, err = _doctor(rel_cli)
+    assert code == 0 and doc["findings"] == [], err
