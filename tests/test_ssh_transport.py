@@ -280,6 +280,26 @@ def test_a_proxyjump_hosts_key_is_checked_too(ssh_bed, cli, tmp_path):
         jump.stop()
 
 
+def _connected(err: str) -> dict:
+    return [e for e in map(json.loads, filter(None, err.splitlines())) if e.get("event") == "ssh.connected"][-1]
+
+
+def test_aes_gcm_is_chosen_where_offered_and_a_host_without_it_still_connects(ssh_bed, cli):
+    """One pass of authenticated encryption instead of two (ssh_connect.AEAD_CIPHERS), named in
+    the debug log; a host that offers only AES-CTR is reached as before."""
+    ssh_connect.close_all()
+    code, out, err = cli("-v", "run", "--ns", "USER", 'Write "reached",!')
+    assert code == 0 and "reached" in out, err
+    assert _connected(err)["cipher"] == "aes128-gcm@openssh.com"
+    host = ssh_bed.bed.add_host(ciphers="aes128-ctr")
+    try:
+        code, out, err = cli("-v", "run", "--ns", "USER", 'Write "reached",!', ssh_host=host.alias)
+        assert code == 0 and "reached" in out, err
+        assert _connected(err)["cipher"] == "aes128-ctr"
+    finally:
+        host.stop()
+
+
 def test_a_host_whose_sshd_is_down_is_unreachable(ssh_bed, cli):
     host = ssh_bed.bed.add_host()
     host.stop()

@@ -70,6 +70,8 @@ class SshHost:
     address: str
     port: int = 0
     authorized_keys: str = ""
+    #: sshd's ``Ciphers`` line when set (a host that offers only some, as an older or hardened one)
+    ciphers: str = ""
     proc: subprocess.Popen | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -125,6 +127,7 @@ class SshHost:
             # (a developer's pyenv init costs each command 0.2 s)
             "SetEnv SHLVL=1",
             "LogLevel INFO",  # a line per login: how many connections a client made (logins())
+            *([f"Ciphers {self.ciphers}"] if self.ciphers else []),
             "",
         ]))
         return config
@@ -302,14 +305,17 @@ class SshBed:
     def known_hosts(self) -> Path:
         return self.home / "known_hosts"
 
-    def add_host(self, alias: str | None = None, *, address: str | None = None, known: bool = True) -> SshHost:
+    def add_host(self, alias: str | None = None, *, address: str | None = None, known: bool = True,
+                 ciphers: str = "") -> SshHost:
         """Start one more host on the next loopback address (127.0.0.2 first) and enter it in the
-        ssh_config; with ``known``, its host key in known_hosts too."""
+        ssh_config; with ``known``, its host key in known_hosts too; ``ciphers``: the only ones its
+        sshd offers (sshd_config's ``Ciphers``)."""
         address = address or str(ipaddress.ip_address(FIRST_ADDRESS) + len(self.hosts))
         alias = alias or f"sim-host-{len(self.hosts) + 1}"
         home = self.home / alias
         home.mkdir(exist_ok=True)
-        host = SshHost(home, alias, address, authorized_keys=self.client_key.with_suffix(".pub").read_text())
+        host = SshHost(home, alias, address, authorized_keys=self.client_key.with_suffix(".pub").read_text(),
+                       ciphers=ciphers)
         host.start()
         self.hosts.append(host)
         self.write_ssh_config()
