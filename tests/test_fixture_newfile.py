@@ -166,9 +166,12 @@ def test_the_fixture_writer_writes_databases_around_the_page_cache(tmp_path):
 
 
 def test_a_direct_file_is_private_and_closing_it_twice_is_one_close(tmp_path):
+    before = sorted(os.listdir("/proc/self/fd"))
     with direct_or_skip(tmp_path / "f") as out:
         out.write(b"x" * (BLOCK + 3))
         out.close()  # the with block closes it again
+    assert out.fileno() == -1
+    assert sorted(os.listdir("/proc/self/fd")) == before  # its own descriptor closed, and no other
     assert (tmp_path / "f").stat().st_mode & 0o777 == 0o600
     assert (tmp_path / "f").read_bytes() == b"x" * (BLOCK + 3)
 
