@@ -177,6 +177,8 @@ def test_a_committed_writer_stays_closed_and_can_be_aborted_harmlessly(tmp_path,
     w = fx.FixtureWriter(tmp_path / "app", force=True)
     with w:
         write(w)
+    w.abort()  # after the commit of a new fixture: nothing of it goes
+    assert sorted(os.listdir(tmp_path)) == ["app"] and (tmp_path / "app" / "manifest.json").is_file()
     w.open()  # --force: the fixture may be replaced, but not by this writer
     try:
         with pytest.raises(InternalError):
