@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -104,9 +105,15 @@ def test_the_daemon_tick_resumes_without_any_session(inst):
 
 def test_writers_block_after_external_freeze_timeout(inst):
     inst.sql("USER", "CREATE TABLE C (n INT)")
-    assert call(inst, "Backup.General", "ExternalFreeze", "", "", 1, 10, 0, 0, 0.1) == 1
+    # A write that blocks here would block for good: a thaw after 30 s makes it a failure instead
+    # (the writer below then writes while it must not), never a hung suite.
+    watchdog = threading.Timer(30, inst.thaw)
+    watchdog.start()
+    timeout = 1.0
+    frozen_at = time.monotonic()
+    assert call(inst, "Backup.General", "ExternalFreeze", "", "", 1, 10, 0, 0, timeout) == 1
     inst.sql("USER", "INSERT INTO C VALUES (1)")  # within the timeout: runs
-    time.sleep(0.12)
+    time.sleep(max(0.0, frozen_at + timeout + 0.1 - time.monotonic()))
     writer = inst.start_writer("USER", "C", "n", interval=0.002, mode="insert")
     try:
         time.sleep(0.1)
@@ -116,6 +123,7 @@ def test_writers_block_after_external_freeze_timeout(inst):
         time.sleep(0.1)
         assert writer.updates > 0
     finally:
+        watchdog.cancel()
         writer.stop()
         inst.thaw()
 
