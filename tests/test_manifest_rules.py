@@ -470,3 +470,19 @@ def test_a_window_of_zero_and_the_smallest_block_size_are_accepted():
     assert fx.manifest_from_dict(_changed(("databases", 0, "block_size"), 512)).databases[0].block_size == 512
     assert _refused(_changed(("databases", 0, "block_size"), 511)).message == (
         "manifest.json: field 'databases[0].block_size' must be at least 512, got 511")
+
+
+@pytest.mark.parametrize("path, value, message", [
+    (("databases", 0, "name"), "IRISSYS", "manifest.json: field 'databases[0].name' names the system database IRISSYS; "
+                                         "fixtures never carry system databases"),
+    (("databases",), MISSING, "manifest.json: field 'databases' is missing"),
+    (("x",), 1, "manifest.json: the top level has unknown key(s) 'x'"),
+    (("consistency", "method"), "copy", "manifest.json: field 'consistency.method' must be one of 'external-freeze', "
+                                        "'dismount', got 'copy'"),
+    (("databases", 0, "role"), "x", "manifest.json: field 'databases[0].role' must be one of 'globals', 'routines', "
+                                    "'globals+routines', got 'x'"),
+    # optional, but not nullable: a null note is not a missing one
+    (("row_counts",), {"source": "live", "note": None}, "manifest.json: field 'row_counts.note' must be a string, got null"),
+])
+def test_system_names_missing_lists_wrong_choices_and_null_notes_are_named_exactly(path, value, message):
+    assert _refused(_changed(path, value)).message == message
