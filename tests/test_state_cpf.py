@@ -356,3 +356,31 @@ def test_a_merge_file_is_read_with_the_kinds_given_and_a_missing_one_names_the_f
         read_cpf(tmp_path / "none.cpf")
     assert (caught.value.message, caught.value.fix) == (f"merge file '{tmp_path / 'none.cpf'}' does not exist",
                                                         "Check the path given to --cpf.")
+
+
+def test_every_problem_of_a_line_is_named_and_a_refused_line_takes_no_part_in_the_rest():
+    """A line with several problems names them all (reading goes on past the first); a line that
+    was refused is left out whole, so a later line of the same object is not said to clash with
+    what was refused."""
+    not_property = ("is not Property=Value: quote a value that holds commas (Resources=\"%DB_A:RW,%DB_B:R\"), as "
+                    "InterSystems' examples do; how IRIS reads an unquoted comma is not documented")
+    assert _problems("[Actions]\nCreateResource:Name=R,bogus,Name=R2\nCreateResource:Name=S,Name=S2,junk\n"
+                     "CreateDatabase:Name=APP2,Dirx=/a,Size=ten\n") == [
+        f"merge.cpf:2: 'bogus' {not_property}",
+        "merge.cpf:2: property Name is given twice",
+        "merge.cpf:3: property Name is given twice",
+        f"merge.cpf:3: 'junk' {not_property}",
+        "merge.cpf:4: CreateDatabase: property Dirx is not part of iris-ops' database (known: Name, Directory, Size, "
+        "ResourceName)",
+        "merge.cpf:4: CreateDatabase: Size: expected a whole number, got 'ten'",
+    ]
+    assert _problems('[Actions]\nCreateResource:Name=R5,PublicPermission=R,Description="a""b"\n'
+                     "CreateResource:Name=R5,PublicPermission=W\n"
+                     "CreateDatabase:Name=APP,Directory=/a,Size=ten\nCreateDatabase:Name=APP,Directory=/b\n") == [
+        "merge.cpf:2: Description: a quoted value must be one \"...\" string, got '\"a\"\"b\"'",
+        "merge.cpf:4: CreateDatabase: Size: expected a whole number, got 'ten'",
+    ]
+
+
+def test_a_state_read_from_text_names_its_source():
+    assert cpf_from_text("[Actions]\nCreateResource:Name=R\n", "m.cpf").source == "m.cpf"
