@@ -384,3 +384,21 @@ def test_every_problem_of_a_line_is_named_and_a_refused_line_takes_no_part_in_th
 
 def test_a_state_read_from_text_names_its_source():
     assert cpf_from_text("[Actions]\nCreateResource:Name=R\n", "m.cpf").source == "m.cpf"
+
+
+def test_a_refused_property_is_named_alone_and_not_offered_as_a_known_one():
+    """A plugin kind's refused property (the security plugin's Password: a desired state never
+    holds one) refuses its line, which then takes no part in later clashes, and is not listed
+    among the known properties when a misspelt one is named."""
+    from iris_ops.state.kinds import core_kinds
+
+    users = pytest.importorskip("iris_ops_security.kinds").USERS
+    with pytest.raises(StateFileError) as caught:
+        cpf_from_text("[Actions]\nCreateUser:Name=bob,Comment=a,Password=x\nCreateUser:Name=bob,Comment=b\n"
+                      "CreateUser:Name=eve,Pasword=x\n", "m.cpf", core_kinds() + (users,))
+    assert caught.value.details["problems"] == [
+        "m.cpf:2: CreateUser: Password: a desired state never holds a password: describe the user in a TOML state "
+        "file with password_env (the name of an environment variable holding it), or leave this line to `iris merge`",
+        "m.cpf:4: CreateUser: property Pasword is not part of iris-ops' user (known: Name, Roles, FullName, Comment, "
+        "Enabled, ChangePassword, PasswordNeverExpires, AccountNeverExpires)",
+    ]
