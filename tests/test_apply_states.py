@@ -357,13 +357,13 @@ def test_the_plan_becomes_actions_in_its_order_one_way_changes_last():
         Step("namespaces", "NS", OK, key=("NS",)),
     ]
     actions = changeset.actions(steps, (*CORE_KINDS, widgets), ctx)
-    assert [(a.kind, a.label, a.action, dict(a.fields), a.fixture, a.undo_fields) for a in actions] == [
-        ("resources", "R", CREATE, {"name": "R", "description": "d"}, "", {"name": "R", "description": "d"}),
-        ("namespaces", "NSF", CREATE, {"name": "NSF", "fixture": "FX"}, "FX", None),
-        ("databases", "DB", CHANGE, {"resource": "%DB_B"}, "", {"resource": "%DB_A"}),
-        ("widgets", "W", CREATE, {"name": "W"}, "", {"name": "W"}),
-        ("widgets", "V", CHANGE, {"label": "b"}, "", {"label": "a"}),
-        ("databases", "DB", CHANGE, {"size": 3}, "", None),
+    assert [(a.kind, a.key, a.label, a.action, dict(a.fields), a.fixture, a.undo_fields) for a in actions] == [
+        ("resources", ("R",), "R", CREATE, {"name": "R", "description": "d"}, "", {"name": "R", "description": "d"}),
+        ("namespaces", ("NSF",), "NSF", CREATE, {"name": "NSF", "fixture": "FX"}, "FX", None),
+        ("databases", ("DB",), "DB", CHANGE, {"resource": "%DB_B"}, "", {"resource": "%DB_A"}),
+        ("widgets", ("W",), "W", CREATE, {"name": "W"}, "", {"name": "W"}),
+        ("widgets", ("V",), "V", CHANGE, {"label": "b"}, "", {"label": "a"}),
+        ("databases", ("DB",), "DB", CHANGE, {"size": 3}, "", None),
     ]
     fixture, size = actions[1], actions[-1]
     assert fixture.statements == fixture.undo == () and size.undo is None and size.statements
