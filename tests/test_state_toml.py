@@ -341,3 +341,35 @@ def test_a_state_file_that_is_missing_or_no_file_is_named_cut_at_200_characters(
     with pytest.raises(StateFileError) as caught:
         read_state_file(missing)
     assert caught.value.message == f"state file '{str(missing)[:200]}…' ({len(str(missing))} characters) does not exist"
+
+
+def test_reading_goes_on_past_a_twice_declared_object_and_a_quoted_name_is_shown_escaped():
+    assert _problems("[state.resources.R]\n[state.resources.r]\n[state.resources.S]\nbogus = 1\n"
+                     "[state.resources.'a\\b']\nbogus = 2\n") == [
+        "iris-ops.toml:2: resource 'r' is declared twice (also as 'R': IRIS does not tell them apart)",
+        "iris-ops.toml:4: unknown key 'bogus' in [state.resources.S] (known: description, public_permission)",
+        "iris-ops.toml:6: unknown key 'bogus' in [state.resources.\"a\\\\b\"] (known: description, public_permission)",
+    ]
+
+
+def test_a_plugin_kinds_refused_key_is_named_with_its_reason_and_place():
+    from iris_ops.state.kinds import core_kinds
+
+    users = pytest.importorskip("iris_ops_security.kinds").USERS
+    with pytest.raises(StateFileError) as caught:
+        state_from_text('[state.users.bob]\npassword = "x"\n', "s.toml", kinds=core_kinds() + (users,))
+    assert caught.value.details["problems"] == [
+        "s.toml:2: 'password' in [state.users.bob]: a state never holds a password: set password_env = \"VAR\", "
+        "the name of an environment variable that holds it"]
+
+
+def test_the_public_flag_check_says_what_it_expected():
+    """``iris_ops.state.kinds.flag`` (a value check of the public API, for a plugin's fields)."""
+    from iris_ops.errors import UsageError
+    from iris_ops.state.kinds import flag
+
+    assert flag(True) is True and flag(False) is False
+    for value, shown in (("yes", "'yes'"), (1, "1"), (None, "None")):
+        with pytest.raises(UsageError) as caught:
+            flag(value)
+        assert caught.value.message == f"expected true or false, got {shown}"
