@@ -373,3 +373,29 @@ def test_the_public_flag_check_says_what_it_expected():
         with pytest.raises(UsageError) as caught:
             flag(value)
         assert caught.value.message == f"expected true or false, got {shown}"
+
+
+def test_what_is_no_state_table_is_named_with_its_fix_and_a_state_names_its_source():
+    from iris_ops.state.toml_reader import FIX
+
+    with pytest.raises(StateFileError) as caught:
+        state_from_text("[state\n", "s.toml")
+    assert caught.value.exit_code == 2 and caught.value.message == (
+        "s.toml: not valid TOML: Expected ']' at the end of a table declaration (at line 1, column 7)")
+    assert caught.value.fix == "Fix the TOML syntax at the line named."
+    with pytest.raises(StateFileError) as caught:
+        state_from_text("state = 5\n", "s.toml")
+    assert caught.value.message == "s.toml: 1 problem in the desired state:\n  s.toml:1: [state] must be a table"
+    assert caught.value.details["problems"] == ["s.toml:1: [state] must be a table"] and caught.value.fix == FIX
+    with pytest.raises(StateFileError) as caught:
+        state_from_text("[tool.iris-ops]\nstate = 5\n", "pyproject.toml", prefix=("tool", "iris-ops", "state"))
+    assert caught.value.details["problems"] == ["pyproject.toml:2: [tool.iris-ops.state] must be a table"]
+    with pytest.raises(StateFileError) as caught:
+        state_from_text("[state.resources.R]\nbogus = 1\n", "s.toml")
+    assert caught.value.fix == FIX
+    # a table above the state that is no table holds no state
+    assert state_from_text("tool = 5\n", "pyproject.toml", prefix=("tool", "iris-ops", "state")).as_data() == {}
+    assert state_from_text("[state.resources.R]\n", "s.toml").source == "s.toml"
+    # a document parsed already is read as given, and not parsed again
+    given = state_from_text("not toml at all", "s.toml", document={"state": {"resources": {"R": {}}}})
+    assert given.as_data() == {"resources": [{"name": "R"}]} and given.source == "s.toml"
