@@ -399,3 +399,30 @@ def test_what_is_no_state_table_is_named_with_its_fix_and_a_state_names_its_sour
     # a document parsed already is read as given, and not parsed again
     given = state_from_text("not toml at all", "s.toml", document={"state": {"resources": {"R": {}}}})
     assert given.as_data() == {"resources": [{"name": "R"}]} and given.source == "s.toml"
+
+
+def test_each_key_is_found_on_its_line_however_it_is_quoted_spaced_or_broken():
+    """``tomllines.key_lines``: where each key is, for the messages (tomllib gives no positions).
+    Basic strings unescape, literal ones do not, spaces around dots are allowed, and a quoted key
+    or header that never closes names nothing (the keys after it stay in the table before)."""
+    from iris_ops.state.tomllines import key_lines
+
+    text = ('[ state . "data\\"bases" ]\n'
+            'Xy = 1\n'
+            '"a".b = 2\n'
+            'c  .  d = 3\n'
+            '"e\\\\" = 4\n'
+            '"unterminated = 5\n'
+            "'lit\\' = 6\n"
+            '"q" . \'r\' = 7\n'
+            '"x\\\n'
+            '"ab\\" = 10\n'
+            '["unterminated header\n'
+            '["ab\\"\n'
+            'z = 9\n')
+    table = ("state", 'data"bases')
+    assert key_lines(text) == {
+        ("state",): 1, table: 1, (*table, "Xy"): 2, (*table, "a"): 3, (*table, "a", "b"): 3, (*table, "c"): 4,
+        (*table, "c", "d"): 4, (*table, "e\\"): 5, (*table, "lit\\"): 7, (*table, "q"): 8, (*table, "q", "r"): 8,
+        (*table, "z"): 13,
+    }
