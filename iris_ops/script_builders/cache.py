@@ -21,7 +21,7 @@ import json
 
 from iris_ops import names
 from iris_ops import objectscript as o
-from iris_ops.objectscript import Code, Script, call, check_true, lit, method, op, result, set_, var
+from iris_ops.objectscript import Code, Script, call, check_true, global_ref, lit, method, op, result, set_, var
 from .common import FILE, file_mode, give_owner_and_mode
 
 __all__ = [
@@ -37,6 +37,9 @@ RECORD_READ = 32000
 
 #: Why an entry is not served (the probe's ``why``; :class:`iris_ops.cache.Entry` says the same).
 NO_ENTRY = "no entry"
+#: Seconds a fill waits for another fill of the same digest to place its entry (the lock below).
+FILL_LOCK_WAIT = 30
+FILLING = "a concurrent restore is placing it"
 UNREADABLE = "its record is unreadable"
 OTHER_ENTRY = "its record does not match the manifest"
 NO_IDENTITY = "its record holds no identity of its file (an older iris-ops made it)"
@@ -211,14 +214,18 @@ def fill_statements(cache_dir: str, sha256: str, size: int, source: str, token: 
     if missing, the DAT is copied to a temporary name, any previous entry is removed (record
     first), the DAT is renamed into place, its record is written as
     ``<sha256>.json.tmp-<token>`` with the DAT's mtime and ctime as they now are (a rename
-    may change the ctime), then renamed into place.  They never throw: ``filled`` ends 1, or
-    0 with ``why`` (a failure, or a concurrent restore that placed the entry first), and the
-    temporary files are removed whatever happened.  With ``reflinked`` the transport has already
-    reflinked ``source`` to the temporary name: it is checked, not copied."""
+    may change the ctime), then renamed into place.  From the removal to the record's rename a
+    fill holds the lock ``^IRISOPS.Cache(<sha256>)`` (waiting up to :data:`FILL_LOCK_WAIT`
+    seconds): two restores filling one digest at once could otherwise leave the record of one
+    beside the DAT of the other, an entry that no restore would serve.  They never throw:
+    ``filled`` ends 1, or 0 with ``why`` (a failure, or a concurrent restore that placed the
+    entry first or is placing it), and the temporary files are removed whatever happened.  With
+    ``reflinked`` the transport has already reflinked ``source`` to the temporary name: it is
+    checked, not copied."""
     dat, final_record = _path(cache_dir, f"{sha256}.DAT"), _path(cache_dir, f"{sha256}.json")
     dat_tmp = _path(cache_dir, f"{sha256}.DAT.tmp-{token}")
     record_tmp = _path(cache_dir, f"{sha256}.json.tmp-{token}")
-    stream = var("stm")
+    stream, held, lock = var("stm"), var("fheld"), global_ref("IRISOPS.Cache", sha256)
     head, middle, tail = (lit(piece) for piece in record)
     text = op(op(op(op(head, "_", _modified(dat)), "_", middle), "_", _changed(dat)), "_", tail)
     directory = lit(names.directory(cache_dir))
@@ -226,6 +233,7 @@ def fill_statements(cache_dir: str, sha256: str, size: int, source: str, token: 
     return [
         set_(filled, 0),
         set_(why, lit("")),
+        set_(held, 0),
         o.try_(
             # made by the first fill (a concurrent one may make it first)
             o.if_(o.not_(exists), o.if_(op(o.not_(call(FILE, "CreateDirectoryChain", directory)), "&", o.not_(exists)),
@@ -233,6 +241,9 @@ def fill_statements(cache_dir: str, sha256: str, size: int, source: str, token: 
             *([] if reflinked else [check_true(call(FILE, "CopyFile", lit(names.instance_path(source)), dat_tmp),
                                                f"cannot copy {source} to the cache")]),
             o.if_(op(call(FILE, "GetFileSize", dat_tmp), "'=", lit(size)), o.throw(lit("the cache copy is short"))),
+            o.lock(lock, timeout=FILL_LOCK_WAIT),
+            set_(held, o.TEST),
+            o.if_(o.not_(held), o.throw(lit(FILLING))),
             _delete_if_there(final_record),
             _delete_if_there(dat),
             o.if_(call(FILE, "Rename", dat_tmp, dat), *[
@@ -246,6 +257,7 @@ def fill_statements(cache_dir: str, sha256: str, size: int, source: str, token: 
                   else_=[set_(why, lit("a concurrent restore placed it first"))]),
             catch=[set_(why, method(var("ex"), "DisplayString"))],
         ),
+        o.if_(held, o.lock(lock, release=True)),
         _delete_if_there(dat_tmp),
         _delete_if_there(record_tmp),
     ]
