@@ -123,7 +123,8 @@ class Runner:
         self.read_file(path, buffer, timeout=timeout)
         doc = json.loads(buffer.getvalue())
         if not isinstance(doc, dict):
-            raise ValueError(f"{path} holds JSON {type(doc).__name__}, not an object")
+            # (the caller names the file: its messages say which record it is)
+            raise ValueError(f"it holds JSON {type(doc).__name__}, not an object")
         return doc
 
     def write_file(self, src, size: int, path: str, *, timeout: float) -> "FileDigest":

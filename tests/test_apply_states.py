@@ -215,6 +215,26 @@ def test_prune_acts_only_on_entries_an_apply_wrote(tmp_path):
     assert "%SYS" in config["Namespaces"] and "IRISLIB" in config["Databases"] and "DB_B" not in config["Databases"]
 
 
+def test_prune_refuses_a_record_that_is_not_a_json_object_and_names_it_once(tmp_path):
+    """--prune over a record of earlier applies that holds another JSON value: exit 5's error,
+    the record named once with what it holds, and nothing removed."""
+    from iris_ops.errors import InstanceError
+
+    sim = InProcessIris(tmp_path)
+    assert _apply(sim, tmp_path, to_toml(_fixed(3))) is not None
+    path = sim.mgr + "iris-ops-applied.json"
+    sim.host(path).write_text("[]")
+    before = sim.snapshot()
+    kinds = state_kinds(sim.pm)
+    desired = state_from_text(to_toml({"namespaces": [{"name": "USER", "globals": "USER"}]}), "s.toml", kinds=kinds)
+    with pytest.raises(InstanceError) as refused:
+        apply_state(sim.operation("apply", tmp_path), desired, kinds, prune=True)
+    message = str(refused.value)
+    assert message == (f"the record of earlier applies {path} is not a JSON object: it holds JSON list, "
+                       "not an object"), message
+    assert sim.snapshot() == before
+
+
 @pytest.mark.parametrize("phase", ["create", "change", "prune"])
 def test_doctor_builds_every_undo_from_the_journal_as_apply_built_it(tmp_path, phase):
     """What ``doctor --fix`` runs after a ``kill -9`` is built again from the journal's entries

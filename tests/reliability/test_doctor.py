@@ -158,8 +158,8 @@ def test_records_that_are_not_json_objects_are_reported_and_left_alone(shared_si
         assert code == 4 and not doc["ok"], err
         problems = {f["kind"]: f["problem"] for f in doc["findings"]}
         assert sorted(problems) == ["apply", "delete-ns", "restore"], doc
-        assert problems["restore"] == (f"an unreadable restore journal ({mgr}iris-ops-restore-DOCBAD.json holds JSON "
-                                       "list, not an object)")
+        assert problems["restore"] == "an unreadable restore journal (it holds JSON list, not an object)"
+        assert {f["kind"]: f["where"] for f in doc["findings"]}["restore"] == f"{mgr}iris-ops-restore-DOCBAD.json"
         assert problems["apply"].startswith("an unreadable apply journal (")
         # what each one guards is refused with its way out
         code, _, err = rel_cli("restore", "--src", big_fixture, "--ns", "DOCBAD")
