@@ -133,6 +133,18 @@ class Runner:
             self.pm.hook.write_file(target=self.target, src=src, size=size, path=path, timeout=timeout)
         )
 
+    def write_files(self, files: "list[tuple[bytes, str]]", *, timeout: float) -> None:
+        """Each ``(data, path)`` of ``files`` written whole, in order, as :meth:`write_file`
+        writes one: in one round trip where the transport can (``write_files``), else one
+        :meth:`write_file` each."""
+        import io
+
+        self._through_gate()
+        if self.pm.hook.write_files(target=self.target, files=files, timeout=timeout):
+            return
+        for data, path in files:
+            self.write_file(io.BytesIO(data), len(data), path, timeout=timeout)
+
     def remove_path(self, path: str, *, timeout: float | None = None) -> bool:
         self._through_gate()
         return self._claimed(self.pm.hook.remove_path(target=self.target, path=path, timeout=timeout or self.timeout))

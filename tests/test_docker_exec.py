@@ -255,6 +255,53 @@ def test_small_files_take_one_exec_and_large_ones_two_and_an_upload(api, c, monk
     assert len(calls) == 2 and listing(api, c, d) == ["big", "journal.json"]  # mkdir and chown (put_archive is no exec)
 
 
+def test_several_small_texts_take_one_exec_each_file_as_write_file_leaves_it(api, c, monkeypatch):
+    """A journal and two markers in one exec: each file with the bytes given (quotes, $, a
+    backslash, a newline and non-ASCII kept as they are), 660 and the instance owner's, each
+    new directory 770 and the owner's, an existing one with files untouched; no temporary file."""
+    calls = []
+    real = docker_files.exec_command
+    monkeypatch.setattr(docker_files, "exec_command", lambda *a, **k: calls.append(a[2][:2]) or real(*a, **k))
+    mgr = fresh_dir(api, c)
+    assert sh(api, c, f"touch {mgr}/other", user="root").exit_code == 0
+    files = [('{"token": "a\'b", "x": "$HOME `id` \\\\ \\n"}\n'.encode(), f"{mgr}/journal.json"),
+             ("{\"fixture\": \"déjà\"}".encode(), f"{mgr}/a/marker.json"),
+             (b"", f"{mgr}/b/IRIS.DAT")]
+    assert docker_files.write_texts(api, c, files, deadline=soon()) is True
+    assert len(calls) == 1
+    for data, path in files:
+        out = io.BytesIO()
+        docker_files.read_file(api, c, path, out, deadline=soon())
+        assert out.getvalue() == data, path
+        assert stat(api, c, path) == ["660", "51773", "51773"], path
+    assert stat(api, c, f"{mgr}/a") == ["770", "51773", "51773"] and stat(api, c, f"{mgr}/b") == stat(api, c, f"{mgr}/a")
+    assert stat(api, c, mgr) == ["755", "0", "0"]  # it held a file: never changed behind IRIS's back
+    assert listing(api, c, mgr) == ["a", "b", "journal.json", "other"]
+    assert listing(api, c, f"{mgr}/a") == ["marker.json"]
+
+
+@pytest.mark.parametrize("data", [b"\x00nul", b"\xff not utf-8", b"x" * (docker_files.SMALL_FILE + 1)])
+def test_texts_that_cannot_travel_as_arguments_are_left_to_write_file(api, c, data, monkeypatch):
+    """A NUL, bytes that are not UTF-8, or more than a small file: False before any exec (the
+    caller then writes each file with write_file)."""
+    calls = []
+    monkeypatch.setattr(docker_files, "exec_command", lambda *a, **k: calls.append(a))
+    d = fresh_dir(api, c)
+    assert docker_files.write_texts(api, c, [(b"{}", f"{d}/journal.json"), (data, f"{d}/x")], deadline=soon()) is False
+    assert calls == []
+
+
+def test_a_batch_stops_at_the_file_that_fails_and_keeps_the_ones_before(api, c):
+    d = fresh_dir(api, c)
+    assert sh(api, c, f"mkdir {d}/IRIS.DAT && touch {d}/IRIS.DAT/keep", user="root").exit_code == 0
+    files = [(b"{}", f"{d}/journal.json"), (b"x", f"{d}/IRIS.DAT"), (b"{}", f"{d}/after.json")]
+    with pytest.raises(errors.InstanceError) as failed:
+        docker_files.write_texts(api, c, files, deadline=soon())
+    assert f"{d}/IRIS.DAT is a directory" in str(failed.value) and "exit status 4" in str(failed.value)
+    assert listing(api, c, d) == ["IRIS.DAT", "journal.json"]  # the one before stays; none after, no temporary
+    assert listing(api, c, f"{d}/IRIS.DAT") == ["keep"]
+
+
 def test_a_write_over_a_directory_is_refused(api, c, write_path):
     d = fresh_dir(api, c)
     assert sh(api, c, f"mkdir {d}/IRIS.DAT && touch {d}/IRIS.DAT/keep", user="root").exit_code == 0

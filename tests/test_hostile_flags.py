@@ -80,6 +80,11 @@ class Recorder:
         raise UnreachableError("recorded")
 
     @hookimpl(tryfirst=True)
+    def write_files(self, target, files, timeout):
+        self.other.extend(path for _, path in files)
+        raise UnreachableError("recorded")
+
+    @hookimpl(tryfirst=True)
     def list_directory(self, target, path, timeout):
         self.other.append(path)
         raise UnreachableError("recorded")

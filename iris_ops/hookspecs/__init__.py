@@ -21,6 +21,7 @@ from iris_ops.hookspecs.transports import (
     open_session,
     read_file,
     write_file,
+    write_files,
     remove_path,
     list_directory,
     reflink_files,
@@ -45,7 +46,7 @@ PHASES = (startup, transports, operations, state, doctor, simulator)
 
 __all__ = [
     "PHASES", "hookspec", "config_defaults", "register_tasks", "run_objectscript",
-    "exec_argument_call", "open_session", "read_file", "write_file", "remove_path",
+    "exec_argument_call", "open_session", "read_file", "write_file", "write_files", "remove_path",
     "list_directory", "reflink_files", "probe_reflink", "pre_backup", "post_backup", "pre_restore",
     "post_restore", "pre_delete", "post_delete", "validate", "state_kinds", "doctor_findings",
     "start_simulated_instance",

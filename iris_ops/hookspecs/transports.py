@@ -176,6 +176,31 @@ def write_file(target: "Target", src: BinaryIO, size: int, path: str, timeout: f
 
 
 @hookspec(firstresult=True)
+def write_files(target: "Target", files: "list[tuple[bytes, str]]", timeout: float) -> "bool | None":
+    """Write several small files, in order, in one round trip: ``files`` is a list of
+    ``(data, path)``, each written whole as :func:`write_file` writes one (its parent created,
+    owner and modes the same).  iris-ops writes a restore's journal and the provenance marker of
+    each database it creates this way: one exec through a real engine instead of one per file.
+
+    Stops at the first non-None result.  A transport that does not take them all in one call
+    (or cannot, for these files) returns None: iris-ops then calls :func:`write_file` for each.
+    A failure raises, leaving the files before the one that failed written, as separate calls
+    would; none is left half written.
+
+    :param target: where the files go.
+    :param files: (bytes, absolute path as the instance sees it), in the order to write them.
+    :param timeout: seconds the call may take.
+    :returns: True once every file is written, or None.
+
+    Example::
+
+        @hookimpl
+        def write_files(target, files, timeout):
+            return None  # one write_file each: always correct, one round trip per file
+    """
+
+
+@hookspec(firstresult=True)
 def remove_path(target: "Target", path: str, timeout: float) -> "bool | None":
     """Remove ``path`` (file or directory tree) on the instance's host or container, as root.
 

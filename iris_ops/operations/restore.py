@@ -19,7 +19,8 @@ existing namespace, the new one is restored beside it and takes its place only o
 Sessions: one read-only session for every fact (:func:`restore_checks.preflight`), then one that
 makes every change (:func:`iris_ops.script_builders.restore_databases`), run a second time only
 when the cache did not serve every file; a rollback is one more.  The journal, the provenance markers and
-streamed files move through the transport.
+streamed files move through the transport: the journal and the markers in one round trip where it
+can (``write_files``).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from iris_ops.operation import Operation
     from iris_ops.operations import restore_replace
     from iris_ops.operations.restore_checks import Facts, PlannedDatabase
-    from iris_ops.operations.restore_journal import UndoLog
+    from iris_ops.operations.restore_journal import Journal, UndoLog
     from iris_ops.script_builders.restore import Guard
 
 __all__ = ["plan", "check_targets", "restore_databases", "run_restore", "restore", "register_tasks", "rollback_incomplete"]
@@ -106,9 +107,11 @@ def check_targets(op: "Operation", loaded: "Fixture", src: Path, namespace: str,
 
 
 def restore_databases(op: "Operation", loaded: "Fixture", planned: list["PlannedDatabase"], namespace: str,
-                      facts: "Facts", undo: "UndoLog", guard: "Guard | None" = None) -> dict:
+                      facts: "Facts", undo: "UndoLog", guard: "Guard | None" = None,
+                      journal: "Journal | None" = None) -> dict:
     """Every change of a restore, each undo recorded before the change it undoes: the
-    directories (with provenance), then the files and the rest
+    ``journal`` when given and the directories (with provenance), written in that order in one
+    round trip where the transport can, then the files and the rest
     (:func:`iris_ops.operations.restore_files.place_files`): one session that serves what the
     fixture cache holds and, when it held everything, creates the databases and the namespace
     and counts its rows (:func:`iris_ops.script_builders.restore_databases`).  Otherwise the missed
@@ -119,18 +122,19 @@ def restore_databases(op: "Operation", loaded: "Fixture", planned: list["Planned
     checks first."""
     from iris_ops import cache
     from iris_ops.operations.restore_checks import ServedFilesCheck, fixture_check_always
-    from iris_ops.operations.restore_files import place_files, write_small
+    from iris_ops.operations.restore_files import place_files, write_small_files
     from iris_ops.operations.restore_journal import MARKER, remove_created_directory
 
     fixture_id, cache_dir = loaded.manifest.fixture_id, facts.cache_dir
     new_resources = dict(facts.new_resources)
     creations = []
+    small = [(journal.encoded(), journal.path)] if journal is not None else []
     for item in planned:
         undo.add(f"directory {item.directory}", script_builders.remove_directory(item.directory),
                  fallback=lambda item=item: remove_created_directory(op, item.directory))
         # Provenance; writing it also creates the directory (owner and mode as for the file).
-        write_small(op, json.dumps({"tool": f"iris-ops {__version__}", "fixture": fixture_id,
-                                    "database": item.final}).encode(), item.directory + MARKER)
+        small.append((json.dumps({"tool": f"iris-ops {__version__}", "fixture": fixture_id,
+                                  "database": item.final}).encode(), item.directory + MARKER))
         # A resource created just before a failure (a lost reply included) must be deleted too,
         # but never one that existed before this restore, nor a system resource.
         if item.resource in new_resources and not names.is_system_resource(item.resource):
@@ -139,6 +143,7 @@ def restore_databases(op: "Operation", loaded: "Fixture", planned: list["Planned
                               script_builders.delete_resource(item.resource, with_role=with_role)))
         creations.append((f"database {item.name}", script_builders.delete_database(item.name, item.directory)))
     creations.append((f"namespace {namespace}", script_builders.delete_namespace(namespace)))
+    write_small_files(op, small)  # the journal first: nothing exists yet that it does not name
 
     serve = [item for item in planned if cache_dir is not None and facts.in_cache.get(item.source.sha256)]
     for item in planned:
@@ -190,8 +195,7 @@ def run_restore(op: "Operation", src: Path, namespace: str, *, force: bool, veri
 
     undo = UndoLog(op, journal)
     try:
-        journal.write()
-        done = restore_databases(op, loaded, planned, into, facts, undo, journal.guard())
+        done = restore_databases(op, loaded, planned, into, facts, undo, journal.guard(), journal=journal)
         tables = done.get("tables") or []
         if verify and not loaded.manifest.counts_are_exact:
             op.log.warning("restore.counts_not_verified", reason=loaded.manifest.row_counts.note,

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from iris_ops.operations.restore_checks import Facts, PlannedDatabase
     from iris_ops.script_builders.restore import Guard
 
-__all__ = ["Undo", "write_small", "stream_source", "new_database", "place_files"]
+__all__ = ["Undo", "write_small", "write_small_files", "stream_source", "new_database", "place_files"]
 
 
 class Undo(Protocol):
@@ -44,6 +44,16 @@ def write_small(op: "Operation", data: bytes, path: str) -> None:
 
     with signals.shielded():
         op.runner.write_file(io.BytesIO(data), len(data), path, timeout=op.settings.timeout)
+
+
+def write_small_files(op: "Operation", files: "list[tuple[bytes, str]]") -> None:
+    """Markers and journals, each written whole or not at all and in order, in one round trip
+    where the transport can (:meth:`~iris_ops.runner.Runner.write_files`); a signal waits for
+    the end of the call, as for :func:`write_small`."""
+    from iris_ops import signals
+
+    with signals.shielded():
+        op.runner.write_files(files, timeout=op.settings.timeout)
 
 
 def stream_source(op: "Operation", loaded: "Fixture", item: "PlannedDatabase", path: str):

@@ -75,10 +75,14 @@ class JournalFile:
     def at(self, state: str) -> str:
         raise NotImplementedError
 
+    def encoded(self) -> bytes:
+        """The journal's file, as :meth:`write` writes it."""
+        return json.dumps(self.doc).encode()
+
     def write(self) -> None:
         from iris_ops import signals
 
-        data = json.dumps(self.doc).encode()
+        data = self.encoded()
         with signals.shielded():  # done or not done: a write cut short could still land after the rollback
             self.op.runner.write_file(io.BytesIO(data), len(data), self.path, timeout=self.op.settings.timeout)
 

@@ -118,6 +118,16 @@ def write_file(target: Target, src, size: int, path: str, timeout: float):
 
 
 @hookimpl(trylast=True)
+def write_files(target: Target, files: list, timeout: float):
+    if target.transport != NAME:
+        return None
+    from iris_ops.transports import docker_files
+
+    return docker_files.write_texts(_api(target.docker_host, timeout), target.container, files, owner=target.owner,
+                                    group=target.owner, deadline=time.monotonic() + timeout) or None
+
+
+@hookimpl(trylast=True)
 def remove_path(target: Target, path: str, timeout: float):
     if target.transport != NAME:
         return None

@@ -236,15 +236,19 @@ def _guarded(body: Iterator[bytes], failure: list[BaseException]) -> Iterator[by
         raise
 
 
+def _failed(result, what: str, argv: list[str] | None = None) -> errors.InstanceError:
+    """A file command that exited non-zero, as the user sees it (``argv`` shown when given)."""
+    message = (result.stderr or result.stdout).decode("utf-8", "replace").strip()
+    command = f"`{' '.join(argv)}`" if argv is not None else "the write"
+    details = {"exit_code": result.exit_code, "output": message, **({"argv": argv} if argv is not None else {})}
+    return errors.InstanceError(f"{what}: {command} failed with exit status {result.exit_code}: {message}",
+                                fix="Check that the path, owner and group exist in the container.", details=details)
+
+
 def _root(api, container: str, argv: list[str], deadline: float, what: str) -> bytes:
     result = exec_command(api, container, argv, user="root", deadline=deadline)
     if result.exit_code != 0:
-        message = (result.stderr or result.stdout).decode("utf-8", "replace").strip()
-        raise errors.InstanceError(
-            f"{what}: `{' '.join(argv)}` failed with exit status {result.exit_code}: {message}",
-            fix="Check that the path, owner and group exist in the container.",
-            details={"argv": argv, "exit_code": result.exit_code, "output": message},
-        )
+        raise _failed(result, what, argv)
     return result.stdout
 
 
@@ -344,17 +348,43 @@ def _write_small(api, container: str, src: BinaryIO, parent: str, dest_path: str
     try:
         result = exec_command(api, container, argv, stdin=data, user="root", deadline=deadline)
         if result.exit_code != 0:
-            message = (result.stderr or result.stdout).decode("utf-8", "replace").strip()
-            raise errors.InstanceError(
-                f"{what}: the write failed with exit status {result.exit_code}: {message}",
-                fix="Check that the path, owner and group exist in the container.",
-                details={"exit_code": result.exit_code, "output": message},
-            )
+            raise _failed(result, what)
         written = True
         return FileDigest(bytes=size, sha256=reader.digest.hexdigest())
     finally:
         if not written:  # as the archive path: nothing under the final name after a failure
             _cleanup(api, container, dest_path, deadline)
+
+
+def write_texts(api, container: str, files: "list[tuple[bytes, str]]", *, owner: str = "irisowner",
+                group: str = "irisowner", file_mode: int = 0o660, dir_mode: int | None = 0o770,
+                deadline: float) -> bool:
+    """Several small files, each as :func:`write_file` writes one, in order, in one exec (their
+    bytes as arguments, :data:`file_scripts.WRITE_ARGUMENTS`).  False, and nothing written, when
+    one of them cannot travel so (over :data:`SMALL_FILE` bytes, not UTF-8, or holding a NUL):
+    the caller writes them one by one.  A failure raises :class:`errors.InstanceError` naming
+    the files; those before the one that failed stay written."""
+    if not files or sum(len(data) for data, _ in files) > SMALL_FILE:
+        return False
+    token = secrets.token_hex(6)
+    each = []
+    for data, path in files:
+        _check_path(path)
+        if b"\0" in data:
+            return False
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        each.append((posixpath.dirname(path), path, f"{path}.tmp-{token}", len(data), text))
+    paths = ", ".join(f"'{path}'" for _, path in files)
+    what = f"writing {paths} to container '{container}'"
+    remaining(deadline, what)
+    argv = file_scripts.write_arguments_argv(each, f"{owner}:{group}", file_mode, dir_mode)
+    result = exec_command(api, container, argv, user="root", deadline=deadline)
+    if result.exit_code != 0:
+        raise _failed(result, what)
+    return True
 
 
 def _source_error(exc: BaseException, what: str, count: int, size: int) -> BaseException:

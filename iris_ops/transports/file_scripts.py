@@ -18,7 +18,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from iris_ops.transports.base import ExecResult
 
 __all__ = [
-    "MAKE_PARENT", "WRITE_STDIN", "PLACE", "finish_argv", "write_stdin_argv", "place_argv", "list_argv", "read_listing",
+    "MAKE_PARENT", "WRITE_STDIN", "WRITE_ARGUMENTS", "PLACE", "finish_argv", "write_stdin_argv", "write_arguments_argv",
+    "place_argv", "list_argv", "read_listing",
 ]
 
 #: Arguments: $1 parent, $2 target.  Creates the parent when missing and prints whether it is
@@ -44,6 +45,24 @@ WRITE_STDIN = (
     'if [ $((n)) -ne "$4" ]; then echo "received $((n)) of $4 bytes" >&2; exit 3; fi; '
     'chown "$5" "$3"; chmod "$6" "$3"; mv -f "$3" "$2"; trap - EXIT; '
     'if [ "$own" = 1 ] && [ -n "$7" ]; then chown "$5" "$1"; chmod "$7" "$1"; fi'
+)
+
+#: Several small text files in one command, each as :data:`WRITE_STDIN` writes one (parent,
+#: temporary file of exactly the announced size, owner and mode, rename, the file's own
+#: directory last), in order; their bytes travel as arguments (``printf '%s'``), so only text
+#: without NUL bytes.  A failure stops at that file and removes its temporary file; the files
+#: before it stay written.  Arguments: $1 owner:group, $2 file mode, $3 directory mode or "",
+#: then five for each file: parent, target, temporary name, size, text.
+WRITE_ARGUMENTS = (
+    'set -e; o=$1; fm=$2; dm=$3; shift 3; '
+    'while [ $# -gt 0 ]; do '
+    'own=0; if [ ! -d "$1" ]; then mkdir -p "$1"; own=1; elif [ -z "$(ls -A "$1")" ]; then own=1; fi; '
+    'if [ -d "$2" ]; then echo "$2 is a directory" >&2; exit 4; fi; '
+    "t=$3; trap 'rm -f \"$t\"' EXIT; printf '%s' \"$5\" > \"$t\"; n=$(wc -c < \"$t\"); "
+    'if [ $((n)) -ne "$4" ]; then echo "$2: wrote $((n)) of $4 bytes" >&2; exit 3; fi; '
+    'chown "$o" "$t"; chmod "$fm" "$t"; mv -f "$t" "$2"; trap - EXIT; '
+    'if [ "$own" = 1 ] && [ -n "$dm" ]; then chown "$o" "$1"; chmod "$dm" "$1"; fi; '
+    'shift 5; done'
 )
 
 #: A file already written under a temporary name beside its target (by SFTP, say), put in place:
@@ -75,6 +94,17 @@ def write_stdin_argv(parent: str, path: str, temporary: str, size: int, ownershi
     """The command that runs :data:`WRITE_STDIN`."""
     mode = "" if dir_mode is None else format(dir_mode, "o")
     return ["sh", "-c", WRITE_STDIN, "sh", parent, path, temporary, str(size), ownership, format(file_mode, "o"), mode]
+
+
+def write_arguments_argv(files: "list[tuple[str, str, str, int, str]]", ownership: str, file_mode: int,
+                         dir_mode: int | None) -> list[str]:
+    """The command that runs :data:`WRITE_ARGUMENTS`: ``files`` holds (parent, target,
+    temporary name, size in bytes, text) for each file."""
+    mode = "" if dir_mode is None else format(dir_mode, "o")
+    argv = ["sh", "-c", WRITE_ARGUMENTS, "sh", ownership, format(file_mode, "o"), mode]
+    for parent, path, temporary, size, text in files:
+        argv += [parent, path, temporary, str(size), text]
+    return argv
 
 
 def place_argv(temporary: str, path: str, ownership: str, file_mode: int, parent: str,

@@ -303,8 +303,8 @@ def test_the_instance_disk_full_keeps_the_old(disk_bed, monkeypatch, tmp_path, c
 # --- SIGTERM at each step, kill -9 ------------------------------------------------------------
 
 BEFORE_THE_SWAP = {  # (hook, text its call holds)
-    "journal": ("write_file", "iris-ops-restore-FOLD.json"),
-    "directory": ("write_file", "iris-ops-restore.json"),
+    # the journal and each directory's marker: one round trip (the docker transport's write_files)
+    "journal-and-directories": ("write_file", "iris-ops-restore-FOLD.json"),
     "upload": ("write_file", "IRIS.DAT"),
     "staging-session": ("run_objectscript", "Config.Namespaces).Create"),
     "post-restore": ("post_restore", None),
