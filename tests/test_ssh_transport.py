@@ -413,6 +413,31 @@ def test_a_container_on_the_host_through_docker_exec(ssh_bed, sim_container, tmp
     assert "No such container" in caught.value.message
 
 
+def test_small_files_go_in_one_command_in_a_container_and_one_by_one_on_a_host(ssh_bed, sim_container, monkeypatch):
+    """In a container: a journal and a marker in one command as root, each file's bytes, owner
+    and mode as write_file leaves them.  On a host: None (iris-ops then calls write_file for each:
+    the SSH user need not be root)."""
+    from iris_ops.transports import ssh_files
+
+    commands = []
+    real = ssh_files.checked
+    monkeypatch.setattr(ssh_files, "checked", lambda target, argv, **kw: commands.append(argv[:2]) or real(target, argv, **kw))
+    target = target_of(ssh_bed.env, container=sim_container.name, docker_host=sim_container.base_url,
+                       owner="irisowner", iris_command="iris")
+    files = [(b'{"token": "it\'s $x"}\n', "/usr/irissys/mgr/iris-ops-restore-SSHB.json"),
+             (b'{"database": "SSHB"}', "/usr/irissys/mgr/sshb/iris-ops-restore.json")]
+    assert ssh.write_files(target=target, files=files, timeout=30) is True
+    assert len(commands) == 1
+    for data, path in files:
+        back = io.BytesIO()
+        ssh.read_file(target=target, path=path, dest=back, timeout=30)
+        assert back.getvalue() == data
+    code, out, _ = sim_container.exec(["stat", "-c", "%a %u", files[1][1], "/usr/irissys/mgr/sshb"])
+    assert out.decode().split("\n")[:2] == ["660 51773", "770 51773"]
+    assert ssh.write_files(target=target_of(ssh_bed.env), files=files, timeout=30) is None
+    assert len(commands) == 1
+
+
 def test_a_lock_held_over_ssh_dies_with_its_iris_ops_process(ssh_bed, cli, tmp_path):
     """The lock lives in an `iris session` on the host: killed with -9, iris-ops closes nothing,
     yet its connection's end closes the session's stdin there, and the lock is free again."""

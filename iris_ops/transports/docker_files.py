@@ -361,26 +361,16 @@ def write_texts(api, container: str, files: "list[tuple[bytes, str]]", *, owner:
                 deadline: float) -> bool:
     """Several small files, each as :func:`write_file` writes one, in order, in one exec (their
     bytes as arguments, :data:`file_scripts.WRITE_ARGUMENTS`).  False, and nothing written, when
-    one of them cannot travel so (over :data:`SMALL_FILE` bytes, not UTF-8, or holding a NUL):
+    they cannot travel so (over :data:`SMALL_FILE` bytes in all, not UTF-8, or holding a NUL):
     the caller writes them one by one.  A failure raises :class:`errors.InstanceError` naming
     the files; those before the one that failed stay written."""
-    if not files or sum(len(data) for data, _ in files) > SMALL_FILE:
-        return False
-    token = secrets.token_hex(6)
-    each = []
-    for data, path in files:
+    for _, path in files:
         _check_path(path)
-        if b"\0" in data:
-            return False
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            return False
-        each.append((posixpath.dirname(path), path, f"{path}.tmp-{token}", len(data), text))
-    paths = ", ".join(f"'{path}'" for _, path in files)
-    what = f"writing {paths} to container '{container}'"
+    argv = file_scripts.write_arguments_argv(files, f"{owner}:{group}", file_mode, dir_mode, SMALL_FILE)
+    if argv is None:
+        return False
+    what = f"writing {', '.join(repr(path) for _, path in files)} to container '{container}'"
     remaining(deadline, what)
-    argv = file_scripts.write_arguments_argv(each, f"{owner}:{group}", file_mode, dir_mode)
     result = exec_command(api, container, argv, user="root", deadline=deadline)
     if result.exit_code != 0:
         raise _failed(result, what)

@@ -96,14 +96,27 @@ def write_stdin_argv(parent: str, path: str, temporary: str, size: int, ownershi
     return ["sh", "-c", WRITE_STDIN, "sh", parent, path, temporary, str(size), ownership, format(file_mode, "o"), mode]
 
 
-def write_arguments_argv(files: "list[tuple[str, str, str, int, str]]", ownership: str, file_mode: int,
-                         dir_mode: int | None) -> list[str]:
-    """The command that runs :data:`WRITE_ARGUMENTS`: ``files`` holds (parent, target,
-    temporary name, size in bytes, text) for each file."""
+def write_arguments_argv(files: "list[tuple[bytes, str]]", ownership: str, file_mode: int, dir_mode: int | None,
+                         limit: int) -> list[str] | None:
+    """The command that runs :data:`WRITE_ARGUMENTS` for ``files`` ((bytes, path) each), or
+    None when they cannot travel as arguments: more than ``limit`` bytes in all, or one that is
+    not UTF-8 text without NUL bytes."""
+    import posixpath
+    import secrets
+
+    if not files or sum(len(data) for data, _ in files) > limit:
+        return None
     mode = "" if dir_mode is None else format(dir_mode, "o")
     argv = ["sh", "-c", WRITE_ARGUMENTS, "sh", ownership, format(file_mode, "o"), mode]
-    for parent, path, temporary, size, text in files:
-        argv += [parent, path, temporary, str(size), text]
+    token = secrets.token_hex(6)
+    for data, path in files:
+        if b"\0" in data:
+            return None
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        argv += [posixpath.dirname(path), path, f"{path}.tmp-{token}", str(len(data)), text]
     return argv
 
 

@@ -140,6 +140,15 @@ def write_file(target: Target, src, size: int, path: str, timeout: float):
     return ssh_files.write_file(target, src, path, size=size, deadline=time.monotonic() + timeout)
 
 
+@hookimpl(trylast=True)
+def write_files(target: Target, files: list, timeout: float):
+    if target.transport != NAME:
+        return None
+    from iris_ops.transports import ssh_files
+
+    return ssh_files.write_texts(target, files, deadline=time.monotonic() + timeout) or None
+
+
 def _root_user(target: Target) -> str | None:
     """Cleanup runs as root in a container; on a host, as the SSH user (who is root, or the owner)."""
     return "root" if target.container else None
