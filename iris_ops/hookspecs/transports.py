@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from iris_ops.transports.base import ExecResult, FileDigest, OpenSession, Reflink, Target
 
 __all__ = [
-    "run_objectscript", "exec_argument_call", "open_session", "read_file", "write_file",
+    "run_objectscript", "exec_argument_call", "open_session", "read_file", "write_file", "write_files",
     "remove_path", "list_directory", "reflink_files", "probe_reflink",
 ]
 
@@ -185,7 +185,8 @@ def write_files(target: "Target", files: "list[tuple[bytes, str]]", timeout: flo
     Stops at the first non-None result.  A transport that does not take them all in one call
     (or cannot, for these files) returns None: iris-ops then calls :func:`write_file` for each.
     A failure raises, leaving the files before the one that failed written, as separate calls
-    would; none is left half written.
+    would; none is left half written.  The built-in transports send the bytes as the arguments of
+    one command, so they show in the process list while it runs: never a secret.
 
     :param target: where the files go.
     :param files: (bytes, absolute path as the instance sees it), in the order to write them.
