@@ -50,9 +50,10 @@ WRITE_STDIN = (
 #: Several small text files in one command, each as :data:`WRITE_STDIN` writes one (parent,
 #: temporary file of exactly the announced size, owner and mode, rename, the file's own
 #: directory last), in order; their bytes travel as arguments (``printf '%s'``), so only text
-#: without NUL bytes, and shown in the process list while it runs (never a secret).  A failure stops at that file and removes its temporary file; the files
-#: before it stay written.  Arguments: $1 owner:group, $2 file mode, $3 directory mode or "",
-#: then five for each file: parent, target, temporary name, size, text.
+#: without NUL bytes, shown in the process list while it runs (never a secret).  A failure
+#: stops at that file and removes its temporary file; the files before it stay written.
+#: Arguments: $1 owner:group, $2 file mode, $3 directory mode or "", then five for each file:
+#: parent, target, temporary name, size, text.
 WRITE_ARGUMENTS = (
     'set -e; o=$1; fm=$2; dm=$3; shift 3; '
     'while [ $# -gt 0 ]; do '
