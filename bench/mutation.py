@@ -81,9 +81,23 @@ def _unrun(wanted) -> list[str]:
     return names
 
 
+#: The largest file mutmut and the tests it runs may write.  A mutant of a writer's loop can write
+#: without end: one of ``fixture.newfile`` filled 55 GB of pytest's temporary directory, and the
+#: disk, on 2026-12-06.  Past the limit a write fails (Python ignores SIGXFSZ: OSError EFBIG), so
+#: such a mutant's test fails and it counts as killed; no test of the selection writes 1 GiB.
+MAX_FILE_BYTES = 4 << 30
+
+
+def _limit_file_size() -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_FSIZE, (MAX_FILE_BYTES, MAX_FILE_BYTES))
+
+
 def _mutmut_run(names: list[str], max_children: int) -> None:
     # mutmut runs every mutant it is given by name again, verdict or not: only ever name unrun ones
-    done = subprocess.run([_mutmut(), "run", "--max-children", str(max_children), *names], stdin=subprocess.DEVNULL)
+    done = subprocess.run([_mutmut(), "run", "--max-children", str(max_children), *names], stdin=subprocess.DEVNULL,
+                          preexec_fn=_limit_file_size)
     if done.returncode != 0:
         raise SystemExit(f"mutmut run failed (exit {done.returncode}): run `bench/mutation.py report` for what ran")
 
