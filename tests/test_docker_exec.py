@@ -280,7 +280,7 @@ def test_several_small_texts_take_one_exec_each_file_as_write_file_leaves_it(api
     assert listing(api, c, f"{mgr}/a") == ["marker.json"]
 
 
-@pytest.mark.parametrize("data", [b"\x00nul", b"\xff not utf-8", b"x" * (docker_files.SMALL_FILE + 1)])
+@pytest.mark.parametrize("data", [b"\x00nul", b"\xff not utf-8", b"x" * (file_scripts.ARGUMENTS_LIMIT + 1)])
 def test_texts_that_cannot_travel_as_arguments_are_left_to_write_file(api, c, data, monkeypatch):
     """A NUL, bytes that are not UTF-8, or more than a small file: False before any exec (the
     caller then writes each file with write_file)."""

@@ -107,11 +107,11 @@ def check_targets(op: "Operation", loaded: "Fixture", src: Path, namespace: str,
 
 
 def restore_databases(op: "Operation", loaded: "Fixture", planned: list["PlannedDatabase"], namespace: str,
-                      facts: "Facts", undo: "UndoLog", guard: "Guard | None" = None,
-                      journal: "Journal | None" = None) -> dict:
+                      facts: "Facts", undo: "UndoLog", guard: "Guard | None" = None, *,
+                      journal: "Journal") -> dict:
     """Every change of a restore, each undo recorded before the change it undoes: the
-    ``journal`` when given and the directories (with provenance), written in that order in one
-    round trip where the transport can, then the files and the rest
+    ``journal`` and the directories (with provenance), written in that order in one round trip
+    where the transport can, then the files and the rest
     (:func:`iris_ops.operations.restore_files.place_files`): one session that serves what the
     fixture cache holds and, when it held everything, creates the databases and the namespace
     and counts its rows (:func:`iris_ops.script_builders.restore_databases`).  Otherwise the missed
@@ -128,7 +128,7 @@ def restore_databases(op: "Operation", loaded: "Fixture", planned: list["Planned
     fixture_id, cache_dir = loaded.manifest.fixture_id, facts.cache_dir
     new_resources = dict(facts.new_resources)
     creations = []
-    small = [(journal.encoded(), journal.path)] if journal is not None else []
+    small = [(journal.encoded(), journal.path)]
     for item in planned:
         undo.add(f"directory {item.directory}", script_builders.remove_directory(item.directory),
                  fallback=lambda item=item: remove_created_directory(op, item.directory))

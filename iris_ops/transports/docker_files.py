@@ -361,12 +361,13 @@ def write_texts(api, container: str, files: "list[tuple[bytes, str]]", *, owner:
                 deadline: float) -> bool:
     """Several small files, each as :func:`write_file` writes one, in order, in one exec (their
     bytes as arguments, :data:`file_scripts.WRITE_ARGUMENTS`).  False, and nothing written, when
-    they cannot travel so (over :data:`SMALL_FILE` bytes in all, not UTF-8, or holding a NUL):
+    they cannot travel so (over :data:`file_scripts.ARGUMENTS_LIMIT` bytes in all, not UTF-8,
+    or holding a NUL):
     the caller writes them one by one.  A failure raises :class:`errors.InstanceError` naming
     the files; those before the one that failed stay written."""
     for _, path in files:
         _check_path(path)
-    argv = file_scripts.write_arguments_argv(files, f"{owner}:{group}", file_mode, dir_mode, SMALL_FILE)
+    argv = file_scripts.write_arguments_argv(files, f"{owner}:{group}", file_mode, dir_mode)
     if argv is None:
         return False
     what = f"writing {', '.join(repr(path) for _, path in files)} to container '{container}'"

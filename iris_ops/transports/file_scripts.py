@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from iris_ops.transports.base import ExecResult
 
 __all__ = [
-    "MAKE_PARENT", "WRITE_STDIN", "WRITE_ARGUMENTS", "PLACE", "finish_argv", "write_stdin_argv", "write_arguments_argv",
+    "MAKE_PARENT", "WRITE_STDIN", "WRITE_ARGUMENTS", "ARGUMENTS_LIMIT", "PLACE", "finish_argv", "write_stdin_argv", "write_arguments_argv",
     "place_argv", "list_argv", "read_listing",
 ]
 
@@ -66,6 +66,11 @@ WRITE_ARGUMENTS = (
     'shift 5; done'
 )
 
+#: At most this many bytes of files in all travel as the arguments of one :data:`WRITE_ARGUMENTS`
+#: (Linux takes one argument of up to 128 KiB, and all of them with the environment up to a
+#: quarter of the stack limit, 2 MiB by default).
+ARGUMENTS_LIMIT = 64 * 1024
+
 #: A file already written under a temporary name beside its target (by SFTP, say), put in place:
 #: owner (only when run by root: anyone else cannot give a file away, as the local transport
 #: does), mode, rename; then the file's own directory.  A failure before the rename removes the
@@ -97,15 +102,15 @@ def write_stdin_argv(parent: str, path: str, temporary: str, size: int, ownershi
     return ["sh", "-c", WRITE_STDIN, "sh", parent, path, temporary, str(size), ownership, format(file_mode, "o"), mode]
 
 
-def write_arguments_argv(files: "list[tuple[bytes, str]]", ownership: str, file_mode: int, dir_mode: int | None,
-                         limit: int) -> list[str] | None:
+def write_arguments_argv(files: "list[tuple[bytes, str]]", ownership: str, file_mode: int,
+                         dir_mode: int | None) -> list[str] | None:
     """The command that runs :data:`WRITE_ARGUMENTS` for ``files`` ((bytes, path) each), or
-    None when they cannot travel as arguments: more than ``limit`` bytes in all, or one that is
-    not UTF-8 text without NUL bytes."""
+    None when they cannot travel as arguments: more than :data:`ARGUMENTS_LIMIT` bytes in all,
+    or one that is not UTF-8 text without NUL bytes."""
     import posixpath
     import secrets
 
-    if not files or sum(len(data) for data, _ in files) > limit:
+    if not files or sum(len(data) for data, _ in files) > ARGUMENTS_LIMIT:
         return None
     mode = "" if dir_mode is None else format(dir_mode, "o")
     argv = ["sh", "-c", WRITE_ARGUMENTS, "sh", ownership, format(file_mode, "o"), mode]

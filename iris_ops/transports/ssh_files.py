@@ -169,10 +169,6 @@ def write_file(target: Target, src: BinaryIO, path: str, *, size: int, file_mode
     return FileDigest(bytes=size, sha256=reader.digest.hexdigest())
 
 
-#: At most this many bytes in all travel as the arguments of one command (:func:`write_texts`).
-TEXTS_LIMIT = 64 * 1024
-
-
 def write_texts(target: Target, files: "list[tuple[bytes, str]]", *, file_mode: int = 0o660,
                 dir_mode: int | None = 0o770, deadline: float) -> bool:
     """Several small files in the target's container, each as :func:`write_file` writes one, in
@@ -183,8 +179,7 @@ def write_texts(target: Target, files: "list[tuple[bytes, str]]", *, file_mode: 
         return False
     for _, path in files:
         _check_path(path)
-    argv = file_scripts.write_arguments_argv(files, f"{target.owner}:{target.owner}", file_mode, dir_mode,
-                                             TEXTS_LIMIT)
+    argv = file_scripts.write_arguments_argv(files, f"{target.owner}:{target.owner}", file_mode, dir_mode)
     if argv is None:
         return False
     checked(target, argv, deadline=deadline, what=f"writing {', '.join(repr(p) for _, p in files)} to {where(target)}",
