@@ -19,9 +19,11 @@ nothing.  So the lock of an iris-ops that died is free at once where a session s
 its input, and within :data:`READ_TIMEOUT` seconds where it never does.
 
 The price: an iris-ops stopped for longer than that (``kill -STOP``, Ctrl-Z) may have lost its
-lock.  It notices before it touches the instance again: every later contact fails with exit 5
-(:meth:`Keepalive.lapsed`), cleanups included, for another operation may hold the namespace
-now; ``doctor`` finds what it left.
+lock.  It notices before it touches the instance again (:meth:`Keepalive.lapsed`): every later
+contact fails with exit 5, for another operation may hold the namespace now, except those that
+touch only what this operation alone owns, found by its own random token
+(:meth:`iris_ops.runner.Runner.owned`): a backup still removes its staging directory and thaws
+the freeze its record proves its own.  ``doctor`` finds anything else it left.
 
 Which operations conflict: every operation that changes or reads a namespace as a whole
 (backup, restore, delete-ns) takes ``^IRISOPS.Lock(<NS>)`` **exclusively**.  Two backups
@@ -67,7 +69,7 @@ if TYPE_CHECKING:
 __all__ = [
     "LOCK_GLOBAL", "HOLDER_GLOBAL", "LOCK_NAMESPACE", "CLOSE_WAIT", "RECORD_POLLS", "RECORD_POLL_SECONDS",
     "Holder", "parse_holder", "FREEZE", "STATE", "LockScript", "holding", "READ_TIMEOUT", "KEEPALIVE", "KEEPALIVE_EVERY",
-    "Keepalive", "end_session",
+    "Keepalive", "end_session", "clock",
 ]
 
 
@@ -193,7 +195,7 @@ def _what(key: str) -> str:
     return {FREEZE: "the instance's freeze", STATE: "the instance's desired state"}.get(key, f"namespace {key}")
 
 
-def _clock() -> float:
+def clock() -> float:
     """Seconds on a clock that also runs while this machine sleeps (CLOCK_BOOTTIME where there is
     one): an instance elsewhere does not sleep with it, and its holder's read times out."""
     return time.clock_gettime(time.CLOCK_BOOTTIME) if hasattr(time, "CLOCK_BOOTTIME") else time.monotonic()
@@ -210,7 +212,7 @@ class Keepalive:
 
     def __init__(self, session: "OpenSession") -> None:
         self.session = session
-        self.sent = _clock()  # the holder's first read starts about now
+        self.sent = clock()  # the holder's first read starts about now
         self.gap: float | None = None  # set for good once a keepalive came too late, or not at all
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="iris-ops-lock-keepalive", daemon=True)
@@ -225,9 +227,9 @@ class Keepalive:
                 # on): what tells is the time, measured once the line is on its way.
                 self.session.send(line)
             except Exception:
-                self.gap = _clock() - previous
+                self.gap = clock() - previous
                 return
-            now = _clock()
+            now = clock()
             if now - previous > self.LIMIT:
                 self.gap = now - previous
                 return
@@ -238,7 +240,7 @@ class Keepalive:
         one (this process was stopped, or could not send), else None."""
         if self.gap is not None:
             return self.gap
-        silent = _clock() - self.sent
+        silent = clock() - self.sent
         return silent if silent > self.LIMIT else None
 
     def end(self) -> "OpenSession":
@@ -267,22 +269,28 @@ def holding(op: "Operation", namespace: str, *, wait: float, freeze: bool = Fals
         return
     taken: list[Keepalive] = []
     refused: list[IrisOpsError] = []
+    lapse: list[InstanceError] = []
 
-    def take() -> None:
+    def take(owned: bool = False) -> None:
         if refused:
             raise refused[0]
         if taken:
-            silent = taken[0].lapsed()
-            if silent is None:
+            if not lapse:
+                silent = taken[0].lapsed()
+                if silent is None:
+                    return
+                # Kept in `taken`: the block's end still stops the keepalives and ends the holder.
+                lapse.append(InstanceError(
+                    f"stopped: the lock on {' and '.join(_what(key) for key in script.keys)} may have lapsed (no "
+                    f"keepalive reached its holder for {silent:.0f} s; it gives up after {READ_TIMEOUT} s), so another "
+                    "operation may hold it now; nothing was touched since but what this operation alone owns",
+                    fix="Was iris-ops stopped (Ctrl-Z, kill -STOP)? Run the operation again; `iris-ops doctor` lists "
+                    "anything this one left."))
+                _log().warning("lock.lapsed", ns=namespace, silent_seconds=round(silent, 1),
+                               note="from now on only what this operation alone owns is touched")
+            if owned:  # its own token names what it touches: nobody else's, lock or no lock
                 return
-            # Kept in `taken`: the block's end still stops the keepalives and ends the holder.
-            refused.append(InstanceError(
-                f"stopped: the lock on {' and '.join(_what(key) for key in script.keys)} may have lapsed (no keepalive "
-                f"reached its holder for {silent:.0f} s; it gives up after {READ_TIMEOUT} s), so another operation may "
-                "hold it now; nothing more was done",
-                fix="Was iris-ops stopped (Ctrl-Z, kill -STOP)? Run the operation again; `iris-ops doctor` lists "
-                "anything this one left."))
-            raise refused[0]
+            raise lapse[0]
         try:
             session = _take(op, script)  # ends its session itself on any failure
             # Starting the thread waits for it, and a signal may arrive there: recorded before any

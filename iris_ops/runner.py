@@ -8,11 +8,12 @@ at before its terminal prompt, whatever its wording) raises an exit-6 error.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import sys
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import structlog
 
@@ -74,17 +75,31 @@ class Runner:
         self.timeout = timeout
         self.dry_run = dry_run
         self.out = out or sys.stdout
-        self._gate: Callable[[], None] | None = None
+        self._gate: Callable[[bool], None] | None = None
+        self._owned = False
 
-    def set_gate(self, gate: "Callable[[], None] | None") -> None:
-        """Call ``gate`` before each contact with the instance (None removes it): how
+    def set_gate(self, gate: "Callable[[bool], None] | None") -> None:
+        """Call ``gate(owned)`` before each contact with the instance (None removes it): how
         :func:`iris_ops.locks.holding` takes its lock at the first one, after an operation's
-        local checks and ``pre_*`` hooks.  A gate that raises stops the contact."""
+        local checks and ``pre_*`` hooks.  A gate that raises stops the contact.  ``owned`` is
+        True inside :meth:`owned`."""
         self._gate = gate
+
+    @contextlib.contextmanager
+    def owned(self) -> Iterator[None]:
+        """Contacts in this block touch only what this operation alone owns, found by its own
+        random token (a backup's staging directory, its freeze record and the freeze that record
+        proves): the lock's gate lets them through even when the lock may have lapsed, so an
+        operation stopped too long still cleans up after itself."""
+        before, self._owned = self._owned, True
+        try:
+            yield
+        finally:
+            self._owned = before
 
     def _through_gate(self) -> None:
         if self._gate is not None:
-            self._gate()
+            self._gate(self._owned)
 
     # -- raw access -------------------------------------------------------------------------
 

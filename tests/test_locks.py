@@ -451,15 +451,16 @@ def sys_path_helpers() -> None:
 
 
 _CONTACTS = """
-import sys
+import contextlib, sys
 from iris_ops import locks, script_builders
 from iris_ops.errors import IrisOpsError
 from iris_ops.operations.context import operation_from_flags
 op = operation_from_flags("restore", {})
 with op.bound(), locks.holding(op, sys.argv[1], wait=0):
-    for _ in sys.stdin:  # each line: one more contact with the instance, through the lock's gate
+    for line in sys.stdin:  # each line: one more contact with the instance, through the lock's gate
         try:
-            op.runner.run(script_builders.wd_suspended(), changes=False)
+            with op.runner.owned() if line.strip() == "owned" else contextlib.nullcontext():
+                op.runner.run(script_builders.wd_suspended(), changes=False)
             print("CONTACT ok", flush=True)
         except IrisOpsError as exc:
             print(f"CONTACT exit {exc.exit_code}: {exc.message}", flush=True)
@@ -478,7 +479,8 @@ def test_a_living_holder_keeps_its_lock_and_a_stopped_one_loses_it_and_says_so(h
     """The holder's session ends after a read of READ_TIMEOUT seconds without a keepalive, so
     that a lock never outlives its iris-ops even where a session never sees the end of its input.
     A living iris-ops keeps it past that time (its keepalives); one stopped longer (SIGSTOP, as
-    Ctrl-Z does) loses it, and says so at its next contact instead of going on without it."""
+    Ctrl-Z does) loses it, and says so at its next contact instead of going on without it; only
+    a contact that touches what the operation alone owns (Runner.owned) still goes through."""
     import time
 
     from iris_ops.locks import READ_TIMEOUT
@@ -510,8 +512,10 @@ def test_a_living_holder_keeps_its_lock_and_a_stopped_one_loses_it_and_says_so(h
                 time.sleep(1)
         finally:
             proc.send_signal(signal.SIGCONT)
+        assert contact("owned\n") == "CONTACT ok"  # what only this operation owns: its cleanups
         said = contact()
         assert said.startswith("CONTACT exit 5: stopped: the lock on namespace LAPSE may have lapsed"), said
+        assert contact("owned\n") == "CONTACT ok"
         assert contact().startswith("CONTACT exit 5: stopped:")  # and at every later contact
         # its input ends, and so does the operation: the lock's keepalive thread with it
         assert contact("") == "CONTACT keepalives left: 0"

@@ -17,6 +17,7 @@ is the same as without it.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -50,30 +51,41 @@ def database_file(name: str, *, compressed: bool = False) -> str:
     return f"databases/{names.database(name)}/IRIS.DAT" + (".zst" if compressed else "")
 
 
-def ensure_thawed(op: "Operation", token: str, *, ours: bool = False) -> None:
+def ensure_thawed(op: "Operation", token: str, *, ours: bool = False, frozen_at: float | None = None) -> None:
     """Thaw the freeze whose record names ``token`` (or, with ``ours``, the freeze the caller
     knows it made although no record says so): remove the record, thaw with the command-line
     form (no login, so it cannot hang on a frozen instance), then confirm with IsWDSuspended.
-    Raises if the instance is still frozen.  A freeze that is not ours is left as it is."""
+    Raises if the instance is still frozen.  A freeze that is not ours is left as it is.
+
+    ``frozen_at`` (:func:`iris_ops.locks.clock` just before the freeze was asked for) lets this
+    go on after the operation's lock lapsed (:meth:`iris_ops.runner.Runner.owned`) when the
+    freeze is provably still ours: its record named ``token``, and less than ``freeze_limit``
+    seconds have passed since, so WDSuspendLimit cannot have ended it for another to freeze."""
+    from iris_ops import locks
+
     entry = script_builders.thaw_entry()
     try:
-        state = op.runner.run(script_builders.release_freeze(token))
+        with op.runner.owned():  # removes the record only if it is ``token``'s, and reads
+            state = op.runner.run(script_builders.release_freeze(token))
     except IrisOpsError as exc:  # cannot tell whose freeze it is: only ``ours`` may decide
         op.log.error("backup.freeze_record_unknown", error=str(exc))
         state = {"suspended": 1}
     if str(state.get("suspended")) != "1":
         return
-    if not (ours or str(state.get("released")) == "1"):
+    released = str(state.get("released")) == "1"
+    if not (ours or released):
         op.log.warning("backup.freeze_not_ours", note="the instance is frozen, but not (provably) by this backup: "
                        f"left frozen; a freeze of iris-ops ends by itself after freeze_limit = {op.settings.freeze_limit} s",
                        fix=f"Once its owner is done: iris session {op.target.instance} -U %SYS \"{entry}\"")
         return
-    try:
-        result = op.runner.argument_call(entry, "%SYS", timeout=op.settings.timeout)
-        op.log.info("backup.thaw", exit_status=result.exit_code, thawed=result.exit_code == 5)
-    except IrisOpsError as exc:
-        op.log.error("backup.thaw_failed", error=str(exc))
-    state = op.runner.run(script_builders.wd_suspended(), changes=False)
+    young = frozen_at is not None and locks.clock() - frozen_at < op.settings.freeze_limit
+    with op.runner.owned() if released and young else contextlib.nullcontext():
+        try:
+            result = op.runner.argument_call(entry, "%SYS", timeout=op.settings.timeout)
+            op.log.info("backup.thaw", exit_status=result.exit_code, thawed=result.exit_code == 5)
+        except IrisOpsError as exc:
+            op.log.error("backup.thaw_failed", error=str(exc))
+        state = op.runner.run(script_builders.wd_suspended(), changes=False)
     if state.get("suspended") in (1, True, "1"):
         raise InstanceError(
             f"the instance in {op.target.describe()} is still frozen",
@@ -83,7 +95,9 @@ def ensure_thawed(op: "Operation", token: str, *, ours: bool = False) -> None:
 
 
 def cleanup_stage(op: "Operation", stage: str) -> None:
-    with signals.shielded():
+    """Remove a backup's staging directory (its name holds the backup's token: only that backup
+    ever uses it, so this goes on even after the backup's lock lapsed)."""
+    with signals.shielded(), op.runner.owned():
         _remove_stage(op, stage)
 
 
@@ -100,6 +114,9 @@ def _copy_in_instance(op: "Operation", copy: "Callable[[], dict]", *, dismount: 
     """Run the freeze (or dismount) and copy (``copy`` runs it and returns the script's result);
     on any failure make sure the instance is thawed, unless the freeze was someone else's
     (``token``: the freeze record's)."""
+    from iris_ops import locks
+
+    frozen_at = locks.clock()
     try:
         copied = copy()
         if not dismount and not copied.get("known"):
@@ -114,7 +131,7 @@ def _copy_in_instance(op: "Operation", copy: "Callable[[], dict]", *, dismount: 
             # also knows when it froze without writing the record or after removing it.
             known = payload is not None and (not payload.get("recorded") or bool(payload.get("released")))
             with signals.shielded():  # a second signal must not abandon a frozen instance
-                ensure_thawed(op, token, ours=known)
+                ensure_thawed(op, token, ours=known, frozen_at=frozen_at)
         if isinstance(exc, ScriptError):
             step, text = exc.details.get("step"), exc.details.get("iris_error", "")
             if step == "arguments" and payload is not None:

@@ -86,6 +86,18 @@ def _job_gone(sc, job: int, timeout: float = 120) -> None:
         time.sleep(0.2)
 
 
+def _expired_then_foreign_freeze(sc, rel_cli, record) -> None:
+    """Waits for WDSuspendLimit to end the backup's freeze (its record stays), then freezes the
+    instance as someone else would."""
+    deadline = time.monotonic() + 60
+    while sc.instance.is_frozen():  # WDSuspendLimit resumes the write daemon by itself
+        assert time.monotonic() < deadline, "the freeze never ended"
+        time.sleep(0.2)
+    assert _record(sc) == record
+    code, _, err = rel_cli("run", "--ns", "%SYS", 'Set sc=##class(Backup.General).ExternalFreeze(,"snapshot",,,,,0,,,600)')
+    assert code == 0, err
+
+
 def _thaw(sc):
     sc.exec(["iris", "session", "IRIS", "-U", "%SYS", THAW])
 
@@ -175,11 +187,17 @@ def test_a_freeze_whose_session_still_runs_is_not_thawed(shared_sim, rel_cli, tm
 def test_a_freeze_whose_backup_still_runs_is_not_thawed_and_the_backup_thaws_it(shared_sim, rel_cli, tmp_path):
     """The freezing session killed while iris-ops itself lives on (stopped here): its freeze lock
     says a backup runs, so doctor leaves the freeze.  Resumed, the backup finds its session gone
-    and thaws through the record (its own thaw path), which it removes."""
+    and thaws through the record (its own thaw path), which it removes.  It is kept stopped past
+    the lock's READ_TIMEOUT, so its lock has lapsed by then (however long doctor took): it still
+    removes its own staging copy and thaws the freeze its record proves its own, and touches
+    nothing else."""
+    from iris_ops.locks import READ_TIMEOUT
+
     sc = shared_sim
     before = sc.instance.listing()
     proc, record = _frozen_backup(sc, tmp_path)
     os.kill(proc.pid, signal.SIGSTOP)
+    stopped = time.monotonic()
     try:
         assert sc.exec(["kill", "-9", str(record["job"])])[0] == 0
         _job_gone(sc, record["job"])
@@ -188,16 +206,49 @@ def test_a_freeze_whose_backup_still_runs_is_not_thawed_and_the_backup_thaws_it(
         [row] = _rows(doc, "frozen-running")
         assert "holds its freeze lock" in row["problem"] and f"pid {proc.pid}" in row["problem"]
         assert sc.instance.is_frozen()
+        time.sleep(max(0.0, stopped + READ_TIMEOUT + 2 - time.monotonic()))
     finally:
         os.kill(proc.pid, signal.SIGCONT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 5, err  # the instance's session died: the backup failed
+    assert '"lock.lapsed"' in err, err
     assert '"backup.thaw"' in err and '"thawed": true' in err
     assert not sc.instance.is_frozen() and _record(sc) is None
     after = sc.instance.listing()
     assert leftovers_in(after) == [] and comparable(after) == comparable(before)
     code, doc, err = _doctor(rel_cli)
     assert code == 0 and doc["findings"] == [], err
+
+
+def test_a_backup_whose_lock_lapsed_never_thaws_a_freeze_made_after_its_own_ended(shared_sim, rel_cli, tmp_path):
+    """Stopped past its lock's READ_TIMEOUT and its freeze_limit, the backup's freeze has ended
+    (WDSuspendLimit) and someone else froze since.  Its record still names it, but the freeze is
+    no longer provably its own: resumed, it removes its record and staging copy and leaves the
+    other freeze as it is (exit 5, the lapse named)."""
+    from iris_ops.locks import READ_TIMEOUT
+
+    sc = shared_sim
+    before = sc.instance.listing()
+    proc, record = _frozen_backup_with(sc, tmp_path, IRIS_OPS_FREEZE_LIMIT="2")
+    os.kill(proc.pid, signal.SIGSTOP)
+    stopped = time.monotonic()
+    try:
+        assert sc.exec(["kill", "-9", str(record["job"])])[0] == 0
+        _job_gone(sc, record["job"])
+        _expired_then_foreign_freeze(sc, rel_cli, record)
+        time.sleep(max(0.0, stopped + READ_TIMEOUT + 2 - time.monotonic()))
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+    try:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 5, err
+        assert '"lock.lapsed"' in err and '"backup.thaw"' not in err, err
+        assert sc.instance.is_frozen(), "a backup whose lock lapsed thawed a freeze that was not its own"
+        assert _record(sc) is None
+    finally:
+        _thaw(sc)
+    after = sc.instance.listing()
+    assert leftovers_in(after) == [] and comparable(after) == comparable(before)
 
 
 def test_a_record_older_than_its_limit_never_makes_a_later_freeze_look_like_iris_ops(shared_sim, rel_cli, tmp_path):
@@ -211,13 +262,7 @@ def test_a_record_older_than_its_limit_never_makes_a_later_freeze_look_like_iris
     proc.wait()
     assert sc.exec(["kill", "-9", str(record["job"])])[0] == 0
     _job_gone(sc, record["job"])
-    deadline = time.monotonic() + 60
-    while sc.instance.is_frozen():  # WDSuspendLimit resumes the write daemon by itself
-        assert time.monotonic() < deadline, "the freeze never ended"
-        time.sleep(0.2)
-    assert _record(sc) == record
-    code, _, err = rel_cli("run", "--ns", "%SYS", 'Set sc=##class(Backup.General).ExternalFreeze(,"snapshot",,,,,0,,,600)')
-    assert code == 0, err
+    _expired_then_foreign_freeze(sc, rel_cli, record)
     try:
         code, doc, _ = _doctor(rel_cli, "--fix", "--yes")
         assert code == 4
