@@ -19,6 +19,7 @@ from iris_ops.errors import InstanceError, VetoedError
 
 from iris_ops import hookimpl
 from cli_helpers import plugin
+from clihelp import run_inprocess
 
 ROWS = [("Alice", "100.50"), ("Bob", "200.75"), ("Charlie", "300.25")]
 MGR = "/usr/irissys/mgr/"
@@ -35,11 +36,8 @@ def _env(sc, **extra) -> dict:
 
 
 def cli(sc, *args, cwd=None, **extra) -> subprocess.CompletedProcess:
-    """``iris-ops ARGS`` as a subprocess aimed at the simulated container."""
-    return subprocess.run(
-        [sys.executable, "-m", "iris_ops", *map(str, args)],
-        env=_env(sc, **extra), cwd=cwd, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120,
-    )
+    """``iris-ops ARGS`` aimed at the simulated container (in this process: clihelp.run_inprocess)."""
+    return run_inprocess(_env(sc, **extra), *args, cwd=cwd)
 
 
 def ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
