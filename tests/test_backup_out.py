@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from clihelp import run_inprocess
 from dat_factory import dat_bytes
 from iris_ops import fixture as fx
 
@@ -32,6 +33,8 @@ def _env(home: Path, extra: dict) -> dict:
 
 
 def backup(cwd: Path, *args, home: Path, env: dict = NOWHERE, stdin=subprocess.DEVNULL) -> subprocess.CompletedProcess:
+    if stdin == subprocess.DEVNULL:  # in this process (clihelp.run_inprocess); other input needs a process
+        return run_inprocess(_env(home, env), "backup", "--ns", "USER", *args, cwd=cwd)
     return subprocess.run([sys.executable, "-m", "iris_ops", "backup", "--ns", "USER", *map(str, args)],
                           env=_env(home, env), cwd=cwd, capture_output=True, text=True, stdin=stdin, timeout=120)
 

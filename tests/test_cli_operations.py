@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from clihelp import run_inprocess
+
 TASKS_PY = "from iris_ops.cli import build_collection\nns = build_collection()\n"
 
 
@@ -25,6 +27,8 @@ def _env(sc, **extra) -> dict:
 
 
 def iris_ops(sc, *args, cwd, input=None, **extra) -> subprocess.CompletedProcess:
+    if input is None:  # in this process (clihelp.run_inprocess); input to pipe in needs a process
+        return run_inprocess(_env(sc, **extra), *args, cwd=cwd)
     return subprocess.run([sys.executable, "-m", "iris_ops", *map(str, args)], env=_env(sc, **extra), cwd=cwd,
                           capture_output=True, text=True, input=input,
                           stdin=None if input is not None else subprocess.DEVNULL, timeout=120)
