@@ -33,6 +33,12 @@ fails, so they do not.  For the same reason a freezing backup also takes
 ``--dismount`` backup does not freeze and does not take it).  The locks live in ``%SYS`` (the
 namespace being restored may not exist yet).
 
+The holder's session also runs the operation's first read, when that is a read-only script in
+``%SYS`` that cannot disturb it (:func:`mergeable`): the backup's or delete-ns's describe, the
+restore's check.  It runs right after the locks are held, before the holder's wait, so an
+operation costs one session (an exec, an ``iris`` process) fewer.  Its failure is the script's
+own (the holder goes on holding); a deadline it overruns ends the holder too.
+
 Who holds it: right after taking its locks, the holder also takes
 ``^IRISOPS.Holder(<key>,<operation>,<host>,<pid>,<since>)`` for each.  A process that times out finds it
 with ``$Order(^$LOCK(...))`` and names the holder in its error; that entry, too, dies with the
@@ -63,13 +69,14 @@ from iris_ops import signals
 from iris_ops.errors import ConflictError, DeadlineExceeded, InstanceError, IrisOpsError
 
 if TYPE_CHECKING:
+    from iris_ops.objectscript import Script
     from iris_ops.operation import Operation
-    from iris_ops.transports.base import OpenSession
+    from iris_ops.transports.base import ExecResult, OpenSession
 
 __all__ = [
     "LOCK_GLOBAL", "HOLDER_GLOBAL", "LOCK_NAMESPACE", "CLOSE_WAIT", "RECORD_POLLS", "RECORD_POLL_SECONDS",
     "Holder", "parse_holder", "FREEZE", "STATE", "LockScript", "holding", "READ_TIMEOUT", "KEEPALIVE", "KEEPALIVE_EVERY",
-    "Keepalive", "end_session", "clock",
+    "Keepalive", "end_session", "clock", "mergeable",
 ]
 
 
@@ -187,8 +194,26 @@ class LockScript:
         keepalive = os_.op(os_.op(got, "&", os_.op(eof, ">", -1)), "&", os_.op(line, "=", os_.lit(KEEPALIVE)))
         return os_.for_ever(read, os_.if_(os_.not_(keepalive), os_.HALT))
 
-    def render(self) -> str:
-        return "\n".join(self.lines()) + "\n"
+    def render(self, first: "Script | None" = None) -> str:
+        """The holder's input; with ``first`` (a read-only script, see :func:`mergeable`), that
+        script's lines run once the locks are held, before the holder's wait."""
+        lines = self.lines()
+        if first is not None:
+            lines[-1:-1] = first.lines(final=False)
+        return "\n".join(lines) + "\n"
+
+
+#: Commands a script run in the holder's session may not hold: a Halt would end the holder, a
+#: Read would take its keepalives, a Lock could change what it holds, a Job or Hang has no place in
+#: a read that comes first.
+_NOT_IN_HOLDER = re.compile(r"(?<![.\w$%#])(?:Halt|Read|Lock|Job|Hang|ZNspace|Xecute)(?=[\s:]|$)", re.IGNORECASE | re.MULTILINE)
+
+
+def mergeable(script: "Script") -> bool:
+    """Whether ``script`` (a read-only script, the operation's first contact) may run in the lock
+    holder's own session instead of a session of its own: it runs in the holder's namespace and
+    holds none of :data:`_NOT_IN_HOLDER`.  One session fewer for every operation that locks."""
+    return script.namespace == LOCK_NAMESPACE and not _NOT_IN_HOLDER.search("\n".join(script.lines(final=False)))
 
 
 def _what(key: str) -> str:
@@ -271,14 +296,17 @@ def holding(op: "Operation", namespace: str, *, wait: float, freeze: bool = Fals
     refused: list[IrisOpsError] = []
     lapse: list[InstanceError] = []
 
-    def take(owned: bool = False) -> None:
+    def take(owned: bool = False, first: "Script | None" = None, timeout: float | None = None) -> "ExecResult | None":
+        """The gate: holds the lock from the first contact on.  A read-only ``first`` script that
+        may (:func:`mergeable`) runs in the holder's session as it takes the lock: its result,
+        else None (the caller runs its contact itself)."""
         if refused:
             raise refused[0]
         if taken:
             if not lapse:
                 silent = taken[0].lapsed()
                 if silent is None:
-                    return
+                    return None
                 # Kept in `taken`: the block's end still stops the keepalives and ends the holder.
                 lapse.append(InstanceError(
                     f"stopped: the lock on {' and '.join(_what(key) for key in script.keys)} may have lapsed (no "
@@ -289,10 +317,12 @@ def holding(op: "Operation", namespace: str, *, wait: float, freeze: bool = Fals
                 _log().warning("lock.lapsed", ns=namespace, silent_seconds=round(silent, 1),
                                note="from now on only what this operation alone owns is touched")
             if owned:  # its own token names what it touches: nobody else's, lock or no lock
-                return
+                return None
             raise lapse[0]
+        merged = first if first is not None and mergeable(first) else None
         try:
-            session = _take(op, script)  # ends its session itself on any failure
+            # ends its session itself on any failure
+            session, result = _take(op, script, merged, timeout or op.settings.timeout)
             # Starting the thread waits for it, and a signal may arrive there: recorded before any
             # signal can stop this, the holder is ended by the block's end, not left to its keepalives.
             with signals.finishing("the lock's keepalive starts"):
@@ -303,7 +333,8 @@ def holding(op: "Operation", namespace: str, *, wait: float, freeze: bool = Fals
         except BaseException:
             refused.append(InstanceError(f"interrupted before it could {script.purpose}"))
             raise
-        _log().debug("lock.held", ns=namespace, freeze=freeze)
+        _log().debug("lock.held", ns=namespace, freeze=freeze, with_script=merged.purpose if merged else None)
+        return result
 
     op.runner.set_gate(take)
     try:
@@ -315,21 +346,31 @@ def holding(op: "Operation", namespace: str, *, wait: float, freeze: bool = Fals
             _log().debug("lock.released", ns=namespace)
 
 
-def _take(op: "Operation", script: LockScript) -> "OpenSession":
+def _take(op: "Operation", script: LockScript, first: "Script | None" = None,
+          timeout: float = 0.0) -> "tuple[OpenSession, ExecResult | None]":
+    """Open the holder's session and take the locks; with ``first``, also run that script there
+    once they are held (within ``timeout`` seconds) and return its output."""
     session = op.runner.open_session(LOCK_NAMESPACE)
     try:
-        session.send(script.render().encode())
+        session.send(script.render(first).encode())
         started = time.monotonic()
         deadline = started + len(script.keys) * script.wait + op.settings.timeout
-        try:
-            output = session.read_until((script.marker("HELD"), script.marker("END")), deadline)
-        except DeadlineExceeded as exc:  # worded as every other session that overran (the runner's)
-            raise DeadlineExceeded(
-                f"the session to {script.purpose} did not finish within {time.monotonic() - started:.1f} s "
-                f"({exc.message})", details=exc.details) from exc
+        output = _read(session, (script.marker("HELD"), script.marker("END")), deadline, script.purpose, started)
         text = output.decode("utf-8", "replace")
         if script.marker("HELD").decode() in text:
-            return session
+            if first is None:
+                return session, None
+            from iris_ops.transports.base import ExecResult
+
+            started = time.monotonic()
+            output = _read(session, (first.markers[1].encode(),), started + timeout, first.purpose, started)
+            if first.markers[1].encode() not in output:  # the holder ended: its lock with it
+                from iris_ops.runner import tail
+
+                raise InstanceError(f"could not {first.purpose}: the session holding the lock ended before it "
+                                    "answered", details={"output_tail": tail(output.decode("utf-8", "replace"))})
+            # the session goes on (its exit status comes when it ends): the result's ``ok`` decides
+            return session, ExecResult(exit_code=0, stdout=output)
         op.runner.check_login(text)
         busy = script.marker("BUSY").decode()
         if busy in text:
@@ -343,6 +384,15 @@ def _take(op: "Operation", script: LockScript) -> "OpenSession":
     except BaseException:
         end_session(session)
         raise
+
+
+def _read(session: "OpenSession", markers: tuple[bytes, ...], deadline: float, purpose: str, started: float) -> bytes:
+    try:
+        return session.read_until(markers, deadline)
+    except DeadlineExceeded as exc:  # worded as every other session that overran (the runner's)
+        raise DeadlineExceeded(
+            f"the session to {purpose} did not finish within {time.monotonic() - started:.1f} s "
+            f"({exc.message})", details=exc.details) from exc
 
 
 def _conflict(key: str, holder: Holder | None, wait: float) -> ConflictError:

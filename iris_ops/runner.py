@@ -75,14 +75,16 @@ class Runner:
         self.timeout = timeout
         self.dry_run = dry_run
         self.out = out or sys.stdout
-        self._gate: Callable[[bool], None] | None = None
+        self._gate: Callable[..., "ExecResult | None"] | None = None
         self._owned = False
 
-    def set_gate(self, gate: "Callable[[bool], None] | None") -> None:
+    def set_gate(self, gate: "Callable[..., ExecResult | None] | None") -> None:
         """Call ``gate(owned)`` before each contact with the instance (None removes it): how
         :func:`iris_ops.locks.holding` takes its lock at the first one, after an operation's
         local checks and ``pre_*`` hooks.  A gate that raises stops the contact.  ``owned`` is
-        True inside :meth:`owned`."""
+        True inside :meth:`owned`.  A read-only script's contact is ``gate(owned, script,
+        timeout)``: the gate may run it itself (the lock's session) and return its output, or
+        return None."""
         self._gate = gate
 
     @contextlib.contextmanager
@@ -196,10 +198,14 @@ class Runner:
         if self.dry_run and changes:
             self.show(script)
             return {"ok": 1, "dry_run": True}
-        text = script.render()
         started = time.monotonic()
         log.debug("script.start", purpose=script.purpose, namespace=script.namespace, steps=len(script.step_names))
-        result = self.execute(text, script.namespace, timeout=timeout)
+        # A read-only script may run in the lock's own session as the lock is taken (the gate says)
+        result = self._gate(self._owned, script, timeout) if self._gate is not None and not changes else None
+        if result is None:
+            result = self.execute(script.render(), script.namespace, timeout=timeout)
+        else:
+            self._check_login(result.text)
         payload = self.parse(script, result)
         log.debug("script.done", purpose=script.purpose, seconds=round(time.monotonic() - started, 3))
         return payload

@@ -343,16 +343,21 @@ def test_a_freezing_backup_names_the_holder_of_the_freeze(host, monkeypatch, tmp
     assert dry_code == 0 and "*freeze" not in dry_out  # a --dismount backup does not freeze
 
 
-def test_the_lock_is_taken_at_the_first_contact_and_a_refusal_sticks(host, monkeypatch, tmp_path):
-    from iris_ops import locks, script_builders
-    from iris_ops.errors import ConflictError
-    from iris_ops.operations.context import operation_from_flags
-
+def _aim(host, monkeypatch, tmp_path) -> None:
+    """Operations built in this process reach ``host``, with only its IRIS_OPS_* settings."""
     for key in [k for k in os.environ if k.startswith("IRIS_OPS_")]:
         monkeypatch.delenv(key)
     for key, value in host.env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.chdir(tmp_path)
+
+
+def test_the_lock_is_taken_at_the_first_contact_and_a_refusal_sticks(host, monkeypatch, tmp_path):
+    from iris_ops import locks, script_builders
+    from iris_ops.errors import ConflictError
+    from iris_ops.operations.context import operation_from_flags
+
+    _aim(host, monkeypatch, tmp_path)
     holder = Holder(host, 'Lock +^IRISOPS.Lock("USER")')
     try:
         op = operation_from_flags("delete-ns", {})
@@ -366,6 +371,93 @@ def test_the_lock_is_taken_at_the_first_contact_and_a_refusal_sticks(host, monke
     op = operation_from_flags("delete-ns", {})
     with locks.holding(op, "USER", wait=0):
         assert op.runner.run(script_builders.wd_suspended(), changes=False)["ok"]
+
+
+def _whoami(purpose: str, *, fail: bool = False):
+    """A read-only %SYS script: its session's $JOB, and the $JOB holding USER's lock."""
+    from iris_ops.locks import LOCK_GLOBAL
+
+    script = os_.Script("%SYS", purpose=purpose)
+    script.step("who", os_.result("job", os_.SPECIAL["$JOB"]),
+                os_.result("owner", os_.lock_owner(os_.global_ref(LOCK_GLOBAL, "USER"))))
+    if fail:
+        script.step("fails", os_.throw("the first read fails"))
+    return script
+
+
+def test_the_first_read_runs_in_the_locks_own_session_and_later_ones_in_their_own(host, monkeypatch, tmp_path):
+    """One session fewer per operation: its first contact, a read-only script in %SYS, runs in
+    the session that takes the lock (the lock's owner is that script's own $JOB); later
+    contacts run in sessions of their own (another $JOB), with the lock still held."""
+    from iris_ops import locks
+    from iris_ops.operations.context import operation_from_flags
+
+    _aim(host, monkeypatch, tmp_path)
+    op = operation_from_flags("delete-ns", {})
+    with locks.holding(op, "USER", wait=0):
+        first = op.runner.run(_whoami("first"), changes=False)
+        second = op.runner.run(_whoami("second"), changes=False)
+    assert first["owner"] == first["job"], first
+    assert second["owner"] == first["job"] and second["job"] != first["job"], second
+    assert _lock_free(host, "USER")
+
+
+def test_a_first_read_that_fails_leaves_the_lock_held_and_the_operation_going_on(host, monkeypatch, tmp_path):
+    """The first read fails in the lock's session (its own error, exit 5): the holder goes on
+    holding the lock, so what the operation does next is still under it."""
+    from iris_ops import locks
+    from iris_ops.errors import ScriptError
+    from iris_ops.operations.context import operation_from_flags
+
+    _aim(host, monkeypatch, tmp_path)
+    op = operation_from_flags("delete-ns", {})
+    with locks.holding(op, "USER", wait=0):
+        failed = pytest.raises(ScriptError, op.runner.run, _whoami("first", fail=True), changes=False)
+        assert failed.value.exit_code == 5 and failed.value.details.get("step") == "fails"
+        assert not _lock_free(host, "USER")
+        later = op.runner.run(_whoami("later"), changes=False)
+    assert later["owner"] != later["job"] and later["owner"] != ""
+    assert _lock_free(host, "USER")
+
+
+def test_a_holder_that_ends_during_the_first_read_stops_the_operation(host, monkeypatch, tmp_path):
+    """The session holding the lock ends while it runs the first read (it terminates itself
+    here): the lock went with it, so that contact fails (exit 5, said so) and every later one
+    is refused: nothing runs without the lock."""
+    from iris_ops import locks, script_builders
+    from iris_ops.errors import InstanceError
+    from iris_ops.operations.context import operation_from_flags
+
+    _aim(host, monkeypatch, tmp_path)
+    ends = os_.Script("%SYS", purpose="a read whose session ends")
+    ends.step("ends", os_.do(os_.call("%SYSTEM.Process", "Terminate", os_.SPECIAL["$JOB"], 1)))
+    op = operation_from_flags("delete-ns", {})
+    with locks.holding(op, "USER", wait=0):
+        first = pytest.raises(InstanceError, op.runner.run, ends, changes=False)
+        assert "the session holding the lock ended before it answered" in str(first.value)
+        assert _lock_free(host, "USER")
+        again = pytest.raises(InstanceError, op.runner.run, script_builders.wd_suspended(), changes=False)
+        assert again.value is first.value
+
+
+def test_only_a_read_that_cannot_disturb_the_holder_joins_its_session():
+    from iris_ops.locks import mergeable
+
+    def script(*statements, ns="%SYS"):
+        s = os_.Script(ns, purpose="p")
+        s.step("s", *statements)
+        return s
+
+    x = os_.var("x")
+    assert mergeable(script(os_.result("n", os_.call("Config.Namespaces", "Exists", os_.lit("USER")))))
+    # a method named like a command is no command
+    assert mergeable(script(os_.set_(x, os_.method(os_.var("stream"), "Read", 100))))
+    assert not mergeable(script(os_.result("n", 1), ns="USER"))  # the holder's namespace only
+    assert not mergeable(script(os_.HALT))
+    assert not mergeable(script(os_.lock(os_.global_ref("X", "a"), timeout=0)))
+    assert not mergeable(script(os_.read(x, timeout=1)))
+    assert not mergeable(script(os_.hang(1)))
+    assert not mergeable(script(os_.user_code("Write 1")))
 
 
 # --- the holder ends itself when its input ends (issue 21, point 5) -------------------------------
