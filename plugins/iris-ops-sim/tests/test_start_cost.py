@@ -113,3 +113,32 @@ def test_a_class_calls_arity_check_answers_as_inspect_does():
             assert takes(impl, count) == _inspect_binds(impl, count), (name, count)
             checked += 1
     assert checked > 500
+
+
+def _choices(parser) -> set[str]:
+    import argparse
+
+    return set(next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices)
+
+
+def test_an_iris_sim_call_builds_only_its_own_subcommand_and_help_still_lists_them_all(host):
+    """Each `iris-sim` call is a process of its own (the tests make about 1,500 a run): it builds
+    the parser of the subcommand it runs, not all of them.  Help, and an unknown subcommand's
+    error, still list every one, and every subcommand's own help works."""
+    from iris_ops_sim.irissim import ctl
+
+    everything = _choices(ctl.parser())
+    assert {"init", "state", "listing", "sql", "stop", "transaction"} <= everything
+    assert _choices(ctl.parser("state")) == {"state"}
+    assert _choices(ctl.parser("nosuch")) == everything
+    assert ctl._command(["--name", "X", "stop", "clear"]) == "stop"
+    assert ctl._command(["stop", "--help"]) is None and ctl._command(["-h"]) is None and ctl._command([]) is None
+    shown = subprocess.run([str(host.ctl_command), "--help"], capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0 and all(name in shown.stdout for name in everything), shown.stderr
+    for name in sorted(everything):
+        helped = subprocess.run([str(host.ctl_command), "--name", "IRIS", name, "--help"], capture_output=True,
+                                text=True, timeout=60)
+        assert helped.returncode == 0 and f"iris-sim {name}" in helped.stdout, (name, helped.stderr)
+    unknown = subprocess.run([str(host.ctl_command), "nosuch"], capture_output=True, text=True, timeout=60)
+    assert unknown.returncode == 2 and "invalid choice: 'nosuch'" in unknown.stderr and "listing" in unknown.stderr
+    assert "config" in host.instance.state()  # and a call runs as before

@@ -361,10 +361,48 @@ class _Parser(argparse.ArgumentParser):
         raise _Usage(message)
 
 
-def parser() -> argparse.ArgumentParser:
+class _Unused:
+    """A subcommand's parser that this call does not need: what is added to it is dropped."""
+
+    def add_argument(self, *args, **kwargs) -> None:
+        pass
+
+    def set_defaults(self, **kwargs) -> None:
+        pass
+
+
+def _command(argv: list[str]) -> str | None:
+    """The subcommand ``argv`` names (the first word past ``--name NAME``), or None when it asks
+    for help or names none."""
+    words = iter(argv)
+    for word in words:
+        if word in ("-h", "--help"):
+            return None
+        if word == "--name":
+            next(words, None)
+        elif not word.startswith("-"):
+            return None if any(w in ("-h", "--help") for w in words) else word
+    return None
+
+
+def parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line; with ``command``, only that subcommand's parser is built (each
+    ``iris-sim`` call is a process of its own, and building all of them, with argparse's
+    translation lookups for each, cost a fifth of a call).  An unknown ``command`` gets them all,
+    so that its error lists the choices."""
     p = _Parser(prog="iris-sim", description="Seed and inspect the simulated IRIS instance.")
     p.add_argument("--name", default="IRIS", help="instance name (default IRIS)")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    if command is not None:
+        add, built = sub.add_parser, []
+
+        def only(name: str, **kwargs):
+            if name != command:
+                return _Unused()
+            built.append(name)
+            return add(name, **kwargs)
+
+        sub.add_parser = only
     s = sub.add_parser("init", help="create the instance with its default contents")
     s.add_argument("--install-dir", default="/usr/irissys")
     s.add_argument("--data-dir", help="keep the instance's data (mgr, databases, CPF) there (durable %%SYS)")
@@ -402,7 +440,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--mode", choices=("update", "insert"), default="update",
                    help="update: add 1 to the column of every row; insert: add a row per step")
     s.set_defaults(run=cmd_writer)
-    s = sub.add_parser("transaction", help="a process holding an open transaction (InTransaction in %SYS.ProcessQuery)")
+    s = sub.add_parser("transaction", help="a process holding an open transaction (InTransaction in %%SYS.ProcessQuery)")
     s.add_argument("action", choices=("open", "close"))
     s.add_argument("id", nargs="?")
     s.add_argument("--ns")
@@ -440,6 +478,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--fail", action="store_true", help="the call returns an error status instead of holding")
     s.add_argument("--timeout", type=float, default=60.0, help="seconds wait blocks at most")
     s.set_defaults(run=cmd_stop)
+    if command is not None and not built:
+        return parser()
     return p
 
 
@@ -449,7 +489,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"iris-sim: {problem}\n")
         return 1
     try:
-        args = parser().parse_args(sys.argv[1:] if argv is None else argv)
+        argv = sys.argv[1:] if argv is None else argv
+        args = parser(_command(argv)).parse_args(argv)
         doc = args.run(args)
     except _Usage as e:
         sys.stderr.write(f"iris-sim: {e}\n")
