@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from clihelp import run_inprocess
+
 DOCKER = shutil.which("docker")
 
 
@@ -26,6 +28,8 @@ def run(argv, env, **kw) -> subprocess.CompletedProcess:
 
 
 def iris_ops(env, *args, **kw) -> subprocess.CompletedProcess:
+    if not kw:  # in this process (clihelp.run_inprocess), as a process of its own would run it
+        return run_inprocess(env, *args)
     return run([sys.executable, "-m", "iris_ops", *map(str, args)], env, **kw)
 
 
