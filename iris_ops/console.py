@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-__all__ = ["main", "script"]
+__all__ = ["main", "script", "exit_status"]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -52,7 +52,7 @@ def _leave(code: object) -> None:
     if threading.active_count() > 1 or run_handlers is None:
         sys.exit(code)
     run_handlers()
-    status = _status(code)
+    status = exit_status(code)
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
@@ -61,7 +61,7 @@ def _leave(code: object) -> None:
     os._exit(status)
 
 
-def _status(code: object) -> int:
+def exit_status(code: object) -> int:
     """The exit status :class:`SystemExit` gives ``code``: None is 0, an int itself, anything else
     is printed on stderr and is 1."""
     if code is None:

@@ -204,7 +204,8 @@ class LockScript:
 
 
 #: Commands a script run in the holder's session may not hold: a Halt would end the holder, a
-#: Read would take its keepalives, a Lock could change what it holds, a Job or Hang has no place in
+#: Read would take its keepalives, a Lock could change what it holds, a ZNspace would leave it in
+#: another namespace, an Xecute runs code nothing here has read, and a Job or Hang has no place in
 #: a read that comes first.
 _NOT_IN_HOLDER = re.compile(r"(?<![.\w$%#])(?:Halt|Read|Lock|Job|Hang|ZNspace|Xecute)(?=[\s:]|$)", re.IGNORECASE | re.MULTILINE)
 

@@ -107,6 +107,9 @@ class Runner:
 
     def execute(self, text: str, namespace: str, *, timeout: float | None = None) -> "ExecResult":
         self._through_gate()
+        return self._execute(text, namespace, timeout)
+
+    def _execute(self, text: str, namespace: str, timeout: float | None) -> "ExecResult":
         result = self._claimed(self.pm.hook.run_objectscript(
             target=self.target, script=text, namespace=namespace, timeout=timeout or self.timeout
         ))
@@ -200,10 +203,11 @@ class Runner:
             return {"ok": 1, "dry_run": True}
         started = time.monotonic()
         log.debug("script.start", purpose=script.purpose, namespace=script.namespace, steps=len(script.step_names))
-        # A read-only script may run in the lock's own session as the lock is taken (the gate says)
-        result = self._gate(self._owned, script, timeout) if self._gate is not None and not changes else None
+        # One pass through the gate: a read-only script may run in the lock's own session as the
+        # lock is taken (the gate then returns its output)
+        result = self._gate(self._owned, None if changes else script, timeout) if self._gate is not None else None
         if result is None:
-            result = self.execute(script.render(), script.namespace, timeout=timeout)
+            result = self._execute(script.render(), script.namespace, timeout)
         else:
             self._check_login(result.text)
         payload = self.parse(script, result)

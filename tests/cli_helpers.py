@@ -30,6 +30,7 @@ def plugin(obj):
 def make_inproc(env, monkeypatch, tmp_path, capsys):
     """The in-process CLI with only ``env``'s IRIS_OPS_* settings (JSON logs), run in ``tmp_path``."""
     from iris_ops import cli as cli_module
+    from iris_ops.console import exit_status
 
     for key in list(os.environ):
         if key.startswith("IRIS_OPS_"):
@@ -44,7 +45,7 @@ def make_inproc(env, monkeypatch, tmp_path, capsys):
         try:
             cli_module.main(["iris-ops", *map(str, args)])
         except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            code = exit_status(exc.code)
         out, err = capsys.readouterr()
         return code, out, err
 

@@ -43,6 +43,7 @@ def run_inprocess(env: dict, *args, cwd=None) -> subprocess.CompletedProcess:
         return subprocess.run(command(*args), env=env, capture_output=True, cwd=cwd, text=True,
                               stdin=subprocess.DEVNULL, timeout=120)
     from iris_ops import cli as cli_module
+    from iris_ops.console import exit_status
 
     out, err = (io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="replace", write_through=True)
                 for _ in range(2))
@@ -61,7 +62,7 @@ def run_inprocess(env: dict, *args, cwd=None) -> subprocess.CompletedProcess:
         try:
             cli_module.main(["iris-ops", *map(str, args)])
         except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            code = exit_status(exc.code)
     return subprocess.CompletedProcess(["iris-ops", *map(str, args)], code, _text(out), _text(err))
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from iris_ops.console import _status
+from iris_ops.console import exit_status as _status
 
 
 def run_script(body: str, *argv: str, timeout: float = 60) -> subprocess.CompletedProcess:

@@ -187,6 +187,7 @@ def _fixture(root):
 
 def _run(argv, capsys, *plugins):
     from iris_ops import cli
+    from iris_ops.console import exit_status
 
     capsys.readouterr()
     code = 0
@@ -194,7 +195,7 @@ def _run(argv, capsys, *plugins):
         try:
             cli.main(["iris-ops", *argv])
         except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            code = exit_status(exc.code)
     out, err = capsys.readouterr()
     return code, out, err
 

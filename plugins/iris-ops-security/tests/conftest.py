@@ -16,6 +16,7 @@ def iris_ops(monkeypatch, capsys):
     stdin=None, **extra_env)`` -> CompletedProcess with the exit code, stdout and stderr.  The
     subprocess path is exercised by the entry-point and no-leak tests."""
     from iris_ops import cli as cli_module
+    from iris_ops.console import exit_status
 
     def run(env: dict, *args: str, stdin: str | None = None, **extra: str) -> subprocess.CompletedProcess:
         with monkeypatch.context() as patch:
@@ -29,7 +30,7 @@ def iris_ops(monkeypatch, capsys):
             try:
                 cli_module.main(["iris-ops", *args])
             except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+                code = exit_status(exc.code)
             out, err = capsys.readouterr()
         return subprocess.CompletedProcess(list(args), code, out, err)
 
