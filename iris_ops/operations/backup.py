@@ -57,10 +57,12 @@ def ensure_thawed(op: "Operation", token: str, *, ours: bool = False, frozen_at:
     form (no login, so it cannot hang on a frozen instance), then confirm with IsWDSuspended.
     Raises if the instance is still frozen.  A freeze that is not ours is left as it is.
 
-    ``frozen_at`` (:func:`iris_ops.locks.clock` just before the freeze was asked for) lets this
-    go on after the operation's lock lapsed (:meth:`iris_ops.runner.Runner.owned`) when the
-    freeze is provably still ours: its record named ``token``, and less than ``freeze_limit``
-    seconds have passed since, so WDSuspendLimit cannot have ended it for another to freeze."""
+    ``frozen_at`` (:func:`iris_ops.locks.clock` just before the freeze was asked for) bounds
+    whose freeze it can be: once ``freeze_limit`` seconds have passed since, WDSuspendLimit has
+    resumed the write daemon (IRIS.md §4), so a freeze found now is someone else's, made after
+    ours ended, whatever the record or ``ours`` says: it is left as it is.  Before that, a
+    freeze its record proves ours is thawed even after the operation's lock lapsed
+    (:meth:`iris_ops.runner.Runner.owned`)."""
     from iris_ops import locks
 
     entry = script_builders.thaw_entry()
@@ -78,8 +80,15 @@ def ensure_thawed(op: "Operation", token: str, *, ours: bool = False, frozen_at:
                        f"left frozen; a freeze of iris-ops ends by itself after freeze_limit = {op.settings.freeze_limit} s",
                        fix=f"Once its owner is done: iris session {op.target.instance} -U %SYS \"{entry}\"")
         return
-    young = frozen_at is not None and locks.clock() - frozen_at < op.settings.freeze_limit
-    with op.runner.owned() if released and young else contextlib.nullcontext():
+    age = None if frozen_at is None else locks.clock() - frozen_at
+    if age is not None and age >= op.settings.freeze_limit:
+        op.log.warning("backup.freeze_not_ours", seconds_since_ours=round(age, 1),
+                       note=f"the instance is frozen, but this backup's own freeze ended by itself "
+                       f"(freeze_limit = {op.settings.freeze_limit} s has passed): this freeze is someone "
+                       "else's, made since; left frozen",
+                       fix=f"Once its owner is done: iris session {op.target.instance} -U %SYS \"{entry}\"")
+        return
+    with op.runner.owned() if released and age is not None else contextlib.nullcontext():
         try:
             result = op.runner.argument_call(entry, "%SYS", timeout=op.settings.timeout)
             op.log.info("backup.thaw", exit_status=result.exit_code, thawed=result.exit_code == 5)

@@ -107,6 +107,9 @@ def freeze_and_copy(stage: str, copies: list[tuple[str, str]], *, freeze_timeout
     script.step(
         "freeze",
         _refuse_if_frozen(),
+        # When this freeze began, at the latest, by the instance's own clock (see _young).
+        set_(var("fsince"), o.SPECIAL["$ZHorolog"]),
+        set_(var("flimit"), int(freeze_limit)),
         # ExternalFreeze(LogFile, Text, SwitchJournalFile, TimeOut, Hibernate, Verbose,
         #                ExternalFreezeTimeOut, Username, Password, WDSuspendLimit)
         check_status(
@@ -148,11 +151,20 @@ def copy_and_thaw(copies: list[tuple[str, str]], reflinked: list[bool], *, owner
     return script
 
 
+def _young() -> Code:
+    """Whether this session's freeze can still be the one in force: less than its WDSuspendLimit
+    (``flimit``) has passed since just before it was asked for (``fsince``, ``$ZHorolog``).  Past
+    that the write daemon has resumed by itself (IRIS.md §4), and a suspended write daemon is
+    someone else's freeze, made since: IsWDSuspended alone cannot tell the two apart."""
+    return op(op(o.SPECIAL["$ZHorolog"], "-", func("$Get", var("fsince"))), "<", func("$Get", var("flimit")))
+
+
 def _held_and_thaw(script: Script, owner: FreezeOwner) -> None:
     held = var("held")
     script.step(
         "held",
         set_(held, call("Backup.General", "IsWDSuspended")),
+        o.if_(o.not_(_young()), set_(held, 0)),
         result("held", held),
         o.if_(o.not_(held), o.throw(lit(FREEZE_EXPIRED))),
     )
@@ -172,6 +184,8 @@ def _thaw_step(script: Script, owner: FreezeOwner) -> None:
             # only while the record is still ours.
             set_(ours, o.not_(func("$Get", var("recorded")))),
             o.if_(func("$Get", var("recorded")), *release_record(owner.token), set_(ours, var("released"))),
+            # and only while WDSuspendLimit has not ended it: a freeze there after that is another's
+            o.if_(o.not_(_young()), set_(ours, 0), result("expired", 1)),
             o.if_(ours,
                   o.if_(call("Backup.General", "IsWDSuspended"), check_status(call("Backup.General", "ExternalThaw"))),
                   result("thawed", 1)),

@@ -253,6 +253,35 @@ def test_a_backup_whose_lock_lapsed_never_thaws_a_freeze_made_after_its_own_ende
     assert leftovers_in(after) == [] and comparable(after) == comparable(before)
 
 
+def test_a_freeze_made_after_the_backups_own_ended_is_no_proof_that_its_copy_held(shared_sim, rel_cli, tmp_path):
+    """The backup's session is stopped mid-copy past its freeze_limit: WDSuspendLimit resumes the
+    write daemon, and someone else freezes before the session goes on.  IsWDSuspended is 1 again
+    when the session checks it, but the copy was not made under one freeze: the backup fails
+    (exit 5, the freeze expired), writes no fixture, and leaves the other freeze frozen, neither
+    its session nor this process thawing it."""
+    from iris_ops.script_builders import FREEZE_EXPIRED
+
+    sc = shared_sim
+    before = sc.instance.listing()
+    proc, record = _frozen_backup_with(sc, tmp_path, still_frozen=False, IRIS_OPS_FREEZE_LIMIT="2")
+    try:
+        _expired_then_foreign_freeze(sc, rel_cli, record)
+        assert sc.exec(["kill", "-CONT", str(record["job"])], user="root")[0] == 0
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 5, err
+        assert FREEZE_EXPIRED in err and '"backup.thaw"' not in err, err
+        assert sc.instance.is_frozen(), "the backup thawed a freeze that was not its own"
+        assert _record(sc) is None
+        assert not (tmp_path / "fx").exists()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        _thaw(sc)
+    after = sc.instance.listing()
+    assert leftovers_in(after) == [] and comparable(after) == comparable(before)
+
+
 def test_a_record_older_than_its_limit_never_makes_a_later_freeze_look_like_iris_ops(shared_sim, rel_cli, tmp_path):
     """A backup and its session killed after WDSuspendLimit ended their freeze leave a record
     behind.  A freeze someone makes later is not the one it describes: doctor leaves it frozen.
