@@ -76,7 +76,7 @@ if TYPE_CHECKING:
 __all__ = [
     "LOCK_GLOBAL", "HOLDER_GLOBAL", "LOCK_NAMESPACE", "CLOSE_WAIT", "RECORD_POLLS", "RECORD_POLL_SECONDS",
     "Holder", "parse_holder", "FREEZE", "STATE", "LockScript", "holding", "READ_TIMEOUT", "KEEPALIVE", "KEEPALIVE_EVERY",
-    "Keepalive", "end_session", "clock", "mergeable",
+    "Keepalive", "end_session", "clock", "mergeable", "running",
 ]
 
 
@@ -120,6 +120,15 @@ class Holder:
 
     def describe(self) -> str:
         return f"{self.operation} (pid {self.pid} on {self.host}, since {self.since})"
+
+    @staticmethod
+    def summary(holders: "list[Holder]") -> str:
+        """Each operation once, with what it holds: ``backup (pid 7 on h, since t) holding
+        namespace USER and the instance's freeze; ...``."""
+        held: dict[str, list[str]] = {}
+        for holder in holders:
+            held.setdefault(holder.describe(), []).append(_what(holder.key))
+        return "; ".join(f"{who} holding {' and '.join(sorted(keys, key=str.lower))}" for who, keys in held.items())
 
 
 def parse_holder(name: str) -> Holder | None:
@@ -219,6 +228,27 @@ def mergeable(script: "Script") -> bool:
 
 def _what(key: str) -> str:
     return {FREEZE: "the instance's freeze", STATE: "the instance's desired state"}.get(key, f"namespace {key}")
+
+
+def running(op: "Operation") -> list[Holder]:
+    """The iris-ops operations that hold a lock of this instance now (any host, any namespace):
+    the holders recorded in its lock table, which die with their processes.  One session."""
+    from iris_ops.objectscript import Script
+
+    h, p, found = os_.var("hh"), os_.var("hp"), os_.var("hn")
+    prefix_of_h = os_.func("$Extract", h, 1, os_.func("$Length", p))
+    script = Script(LOCK_NAMESPACE, purpose="list the iris-ops operations running")
+    script.step(
+        "holders",
+        os_.set_(p, os_.lit(f"^{HOLDER_GLOBAL}(")),
+        os_.set_(found, os_.new_array()),
+        os_.set_(h, os_.lit("")),
+        os_.for_ever(os_.set_(h, os_.lock_order(h)), os_.quit_if(os_.op(h, "=", os_.lit(""))),
+                     os_.if_(os_.op(prefix_of_h, "=", p), os_.push(found, h))),
+        os_.result("holders", found),
+    )
+    listed = op.runner.run(script, changes=False).get("holders") or []
+    return [holder for holder in (parse_holder(str(name)) for name in listed) if holder is not None]
 
 
 def clock() -> float:

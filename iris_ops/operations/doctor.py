@@ -26,8 +26,10 @@ touches anything iris-ops did not create:
 
 Exit 4 when something is wrong.  ``--fix`` repairs each finding after confirmation (or with
 ``--yes``), then looks again; a finding iris-ops must not repair (a foreign freeze) stays, and
-its repair column says what to do.  Do not run ``--fix`` while another iris-ops task works on the
-instance: a running backup's staging directory looks exactly like an abandoned one.
+its repair column says what to do.  While another iris-ops operation holds a lock of the
+instance, what it is making (a staging directory, a journal, a partial fixture) looks exactly
+like an abandoned one: doctor reports those findings with who runs, and repairs none of them
+(:func:`_held_back`).
 """
 
 from __future__ import annotations
@@ -91,7 +93,26 @@ def examine(op: "Operation", host_dirs: list[Path]) -> list[Leftover]:
             if _HOST_TEMP.match(child.name) and child.is_dir() and not child.is_symlink():
                 found.append(Leftover("host-temp", str(child), "a partial fixture of an interrupted backup",
                                       "remove the directory", lambda c=child: shutil.rmtree(c)))
-    return found
+    return _held_back(op, found)
+
+
+def _held_back(op: "Operation", found: list[Leftover]) -> list[Leftover]:
+    """While an iris-ops operation holds a lock of the instance (listed after everything was
+    looked at, so that one which made what was found is still holding, or has ended), what it is
+    making looks exactly like what a crash left: a staging directory, a journal, a partial
+    fixture.  Those findings are reported, with who runs, and not repaired.  One rule for all of
+    them: a dead backup's freeze waits too (WDSuspendLimit ends it within freeze_limit anyway)."""
+    from iris_ops import locks
+
+    if not any(f.action is not None for f in found):
+        return found
+    live = locks.running(op)
+    if not live:
+        return found
+    who = locks.Holder.summary(live)
+    return [f if f.action is None else
+            Leftover(f.kind, f.where, f"{f.problem}, or something an iris-ops operation running now is making "
+                     f"({who})", "none while it runs: run doctor again once it has ended") for f in found]
 
 
 def counting_leftovers(op: "Operation") -> list[Leftover]:
@@ -180,7 +201,9 @@ def doctor(c, fix=False, yes=False, json_=False, **target):
     no temporary fixture directory remains in the fixtures directory (or the current one). It
     never touches anything iris-ops did not create: it thaws only a freeze an iris-ops backup
     made whose session is gone, and reports any other freeze (exit 4) with how to thaw it once
-    its owner is done. Do not run --fix while another iris-ops task works on the instance.
+    its owner is done. While another iris-ops operation runs on the instance, --fix repairs none
+    of what that operation could be making (staging copies, journals, partial fixtures): they are
+    reported with who runs.
 
     Examples:
         iris-ops doctor

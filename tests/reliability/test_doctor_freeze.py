@@ -282,6 +282,40 @@ def test_a_freeze_made_after_the_backups_own_ended_is_no_proof_that_its_copy_hel
     assert leftovers_in(after) == [] and comparable(after) == comparable(before)
 
 
+def test_doctor_fix_while_a_backup_copies_repairs_nothing_it_is_making(shared_sim, rel_cli, tmp_path):
+    """A backup held in its frozen copy (its session and its lock alive) while `doctor --fix
+    --yes` runs: its staging directory is reported with the running backup named, and left; the
+    freeze is left too.  Released, the backup completes (exit 0) with a fixture that validates.
+    Before, doctor removed the staging directory under the backup's copy, and the backup failed."""
+    from clihelp import command
+
+    sc = shared_sim
+    before = sc.instance.listing()
+    sc.instance.arm_stop(COPY_CALL)
+    proc = _popen(sc, tmp_path, "backup", "--ns", "USER", "--out", tmp_path / "fx")
+    try:
+        sc.instance.wait_stop(60)
+        code, doc, err = _doctor(rel_cli, "--fix", "--yes")
+        assert code == 4, err
+        [row] = _rows(doc, "staging")
+        assert not row["fixable"] and f"backup (pid {proc.pid} on " in row["problem"], row
+        assert doc.get("repaired", []) == []
+        assert [p for p in sc.instance.listing()["files"] if "/iris-ops-backup-" in p], "doctor removed the staging copy"
+        assert sc.instance.is_frozen()
+    finally:
+        sc.instance.release_stop()
+        sc.instance.clear_stops()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    done = subprocess.run(command("validate", "--src", tmp_path / "fx"), capture_output=True, text=True,
+                          env={**os.environ, **sc.env})
+    assert done.returncode == 0, done.stdout + done.stderr
+    code, doc, err = _doctor(rel_cli)
+    assert code == 0 and doc["findings"] == [], err
+    after = sc.instance.listing()
+    assert leftovers_in(after) == [] and comparable(after) == comparable(before)
+
+
 def test_a_record_older_than_its_limit_never_makes_a_later_freeze_look_like_iris_ops(shared_sim, rel_cli, tmp_path):
     """A backup and its session killed after WDSuspendLimit ended their freeze leave a record
     behind.  A freeze someone makes later is not the one it describes: doctor leaves it frozen.
