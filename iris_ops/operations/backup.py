@@ -51,14 +51,16 @@ def database_file(name: str, *, compressed: bool = False) -> str:
     return f"databases/{names.database(name)}/IRIS.DAT" + (".zst" if compressed else "")
 
 
-def ensure_thawed(op: "Operation", token: str, *, ours: bool = False, frozen_at: float | None = None) -> None:
+def ensure_thawed(op: "Operation", token: str, *, ours: bool = False, frozen_at: float | None = None,
+                  limit: float | None = None) -> None:
     """Thaw the freeze whose record names ``token`` (or, with ``ours``, the freeze the caller
     knows it made although no record says so): remove the record, thaw with the command-line
     form (no login, so it cannot hang on a frozen instance), then confirm with IsWDSuspended.
     Raises if the instance is still frozen.  A freeze that is not ours is left as it is.
 
     ``frozen_at`` (:func:`iris_ops.locks.clock` just before the freeze was asked for) bounds
-    whose freeze it can be: once ``freeze_limit`` seconds have passed since, WDSuspendLimit has
+    whose freeze it can be: once ``limit`` seconds (the freeze's WDSuspendLimit; by default this
+    operation's ``freeze_limit``) have passed since, WDSuspendLimit has
     resumed the write daemon (IRIS.md §4), so a freeze found now is someone else's, made after
     ours ended, whatever the record or ``ours`` says: it is left as it is.  Before that, a
     freeze its record proves ours is thawed even after the operation's lock lapsed
@@ -80,12 +82,13 @@ def ensure_thawed(op: "Operation", token: str, *, ours: bool = False, frozen_at:
                        f"left frozen; a freeze of iris-ops ends by itself after freeze_limit = {op.settings.freeze_limit} s",
                        fix=f"Once its owner is done: iris session {op.target.instance} -U %SYS \"{entry}\"")
         return
+    limit = op.settings.freeze_limit if limit is None else limit
     age = None if frozen_at is None else locks.clock() - frozen_at
-    if age is not None and age >= op.settings.freeze_limit:
+    if age is not None and age >= limit:
         op.log.warning("backup.freeze_not_ours", seconds_since_ours=round(age, 1),
-                       note=f"the instance is frozen, but this backup's own freeze ended by itself "
-                       f"(freeze_limit = {op.settings.freeze_limit} s has passed): this freeze is someone "
-                       "else's, made since; left frozen",
+                       note=f"the instance is frozen, but the iris-ops freeze it knew of ended by itself "
+                       f"(its limit of {limit:g} s has passed): this freeze is someone else's, made since; "
+                       "left frozen",
                        fix=f"Once its owner is done: iris session {op.target.instance} -U %SYS \"{entry}\"")
         return
     with op.runner.owned() if released and age is not None else contextlib.nullcontext():

@@ -8,8 +8,8 @@ before the thaw, so a freeze without a record is never iris-ops' to thaw (at wor
 whose backup died in between those two statements, and WDSuspendLimit ends it).
 
 Doctor thaws only when every one of these holds: the instance is frozen; the record parses;
-it is younger than its limit (an older one cannot describe the freeze there now: iris-ops'
-own would have ended); its session's job no longer exists (``$DATA(^$JOB(job))`` is 0); and no
+it is younger than its limit, when found and again when the thaw runs after --fix's question
+(an older one cannot describe the freeze there now: iris-ops' own would have ended); its session's job no longer exists (``$DATA(^$JOB(job))`` is 0); and no
 freezing backup holds iris-ops' freeze lock.  Anything else is reported, never thawed, with
 what to do.  A record left once the freeze ended (its session killed after the write daemon
 resumed by itself) is removed.
@@ -37,6 +37,10 @@ if TYPE_CHECKING:
 
 __all__ = ["findings"]
 
+#: Seconds a record's time may trail the freeze it records, and the instance's `now` the
+#: moment this process reads it: taken off a freeze's age, so that its end is never missed.
+_RECORD_AFTER_FREEZE = 1.0
+
 
 def _seconds(timestamp: object) -> float | None:
     """``$ZTimeStamp`` (``days,seconds.fff``, UTC) as seconds, or None."""
@@ -59,6 +63,7 @@ def _record(text: object) -> dict | None:
 
 def findings(op: "Operation") -> list[Leftover]:
     """The freeze, if any, and the record, as findings (empty when neither is there)."""
+    from iris_ops import locks
     from iris_ops.operations.backup import ensure_thawed
 
     state = op.runner.run(script_builders.freeze_state(), changes=False)
@@ -93,9 +98,13 @@ def findings(op: "Operation") -> list[Leftover]:
         alive = "still runs" if str(state.get("job_alive")) == "1" else "may still run (it could not be checked)"
         return [Leftover("frozen-running", where, f"frozen by {who}, whose freezing session (job {record['job']}) {alive}",
                          f"none: the session thaws the instance when its copy ends; {ends}")]
+    # When it froze, on this process's clock: --fix may run minutes later (its question waits
+    # for an answer), and once freeze_limit has passed since, a freeze there is another's.  The
+    # record is written just after the freeze, and `now` read before this line: a second earlier.
+    frozen_at = locks.clock() - (now - since) - _RECORD_AFTER_FREEZE
     return [Leftover("frozen", where, f"frozen by {who}, whose freezing session (job {record['job']}) is gone: "
                      "writes reach no database file", "thaw (command-line ExternalThaw)",
-                     lambda: ensure_thawed(op, str(record["token"])))]
+                     lambda: ensure_thawed(op, str(record["token"]), frozen_at=frozen_at, limit=limit))]
 
 
 def _foreign(where: str, why: str, thaw: str) -> Leftover:

@@ -316,6 +316,69 @@ def test_doctor_fix_while_a_backup_copies_repairs_nothing_it_is_making(shared_si
     assert leftovers_in(after) == [] and comparable(after) == comparable(before)
 
 
+def _until(leader: int, text: bytes, seen: bytearray, timeout: float = 60, start: int = 0) -> bool:
+    """Read the terminal into ``seen`` until ``text`` is in it past ``start`` (True) or it
+    closes (False)."""
+    import select
+
+    deadline = time.monotonic() + timeout
+    while text not in seen[start:]:
+        assert time.monotonic() < deadline, f"never saw {text!r} in: {bytes(seen).decode(errors='replace')}"
+        if select.select([leader], [], [], 0.5)[0]:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the other side closed the terminal
+                return False
+            if not chunk:
+                return False
+            seen += chunk
+    return True
+
+
+def test_doctor_fix_never_thaws_a_freeze_that_ended_while_it_asked(shared_sim, rel_cli, tmp_path):
+    """doctor --fix on a terminal finds a killed backup's freeze (its record young, its session
+    gone) and asks before thawing it.  While the question waits, WDSuspendLimit ends that freeze
+    and someone else freezes.  Answered yes, doctor leaves the other freeze as it is."""
+    import pty
+
+    from clihelp import command
+
+    sc = shared_sim
+    before = sc.instance.listing()
+    proc, record = _frozen_backup_with(sc, tmp_path, IRIS_OPS_FREEZE_LIMIT="12")
+    proc.kill()
+    proc.communicate()
+    assert sc.exec(["kill", "-9", str(record["job"])])[0] == 0
+    _job_gone(sc, record["job"])
+    leader, follower = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IRIS_OPS_")}
+    doctor = subprocess.Popen(command("doctor", "--fix"), env={**env, **sc.env}, cwd=tmp_path,
+                              stdin=follower, stdout=follower, stderr=follower)
+    os.close(follower)
+    seen = bytearray()
+    try:
+        assert _until(leader, b"[y/N]", seen)
+        assert b"frozen " in seen and b"thaw" in seen, bytes(seen).decode(errors="replace")
+        _expired_then_foreign_freeze(sc, rel_cli, record)
+        while True:  # yes to the thaw, and to whatever else it asks (the killed backup's staging copy)
+            os.write(leader, b"y\n")
+            asked = len(seen)
+            if not _until(leader, b"[y/N]", seen, start=asked):
+                break
+        assert doctor.wait(timeout=60) == 4, bytes(seen).decode(errors="replace")
+        assert sc.instance.is_frozen(), "doctor thawed a freeze made after the one it had found ended"
+    finally:
+        if doctor.poll() is None:
+            doctor.kill()
+            doctor.wait()
+        os.close(leader)
+        _thaw(sc)
+    code, doc, err = _doctor(rel_cli, "--fix", "--yes")
+    assert code == 0, err
+    after = sc.instance.listing()
+    assert leftovers_in(after) == [] and comparable(after) == comparable(before)
+
+
 def test_a_record_older_than_its_limit_never_makes_a_later_freeze_look_like_iris_ops(shared_sim, rel_cli, tmp_path):
     """A backup and its session killed after WDSuspendLimit ended their freeze leave a record
     behind.  A freeze someone makes later is not the one it describes: doctor leaves it frozen.
