@@ -9,8 +9,9 @@ whose backup died in between those two statements, and WDSuspendLimit ends it).
 
 Doctor thaws only when every one of these holds: the instance is frozen; the record parses;
 it is younger than its limit, when found and again when the thaw runs after --fix's question
-(an older one cannot describe the freeze there now: iris-ops' own would have ended); its session's job no longer exists (``$DATA(^$JOB(job))`` is 0); and no
-freezing backup holds iris-ops' freeze lock.  Anything else is reported, never thawed, with
+(an older one cannot describe the freeze there now: iris-ops' own would have ended); its
+session's job no longer exists (``$DATA(^$JOB(job))`` is 0); and no freezing backup holds
+iris-ops' freeze lock.  Anything else is reported, never thawed, with
 what to do.  A record left once the freeze ended (its session killed after the write daemon
 resumed by itself) is removed.
 
