@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from reliability import beds
 from reliability.conftest import comparable, leftovers_in
 
 RECORD = "/usr/irissys/mgr/iris-ops-freeze.json"
@@ -350,6 +351,8 @@ def test_doctor_fix_never_thaws_a_freeze_that_ended_while_it_asked(shared_sim, r
     proc.communicate()
     assert sc.exec(["kill", "-9", str(record["job"])])[0] == 0
     _job_gone(sc, record["job"])
+    # its lock's session too: while it holds, doctor repairs nothing and would ask nothing
+    beds.wait_for_late_sessions(sc, where="the killed backup's lock")
     leader, follower = pty.openpty()
     env = {k: v for k, v in os.environ.items() if not k.startswith("IRIS_OPS_")}
     doctor = subprocess.Popen(command("doctor", "--fix"), env={**env, **sc.env}, cwd=tmp_path,
