@@ -173,9 +173,7 @@ class LockScript:
 
     def lines(self) -> list[str]:
         tok, h, p, i = os_.var("ltok"), os_.var("lh"), os_.var("lp"), os_.var("li")
-        prefix_of_h = os_.func("$Extract", h, 1, os_.func("$Length", p))
-        scan = os_.for_ever(os_.set_(h, os_.lock_order(h)), os_.quit_if(os_.op(h, "=", "")),
-                            os_.quit_if(os_.op(prefix_of_h, "=", p)))
+        scan = _scan_locks(h, p, os_.quit_if)
         # The holder takes the lock, then records itself on its next line: a process that finds
         # the lock busy in between looks again for a while before it says "not recorded yet".
         find = os_.for_(i, 1, RECORD_POLLS, os_.set_(h, ""), scan, os_.quit_if(os_.op(h, "'=", "")),
@@ -230,21 +228,27 @@ def _what(key: str) -> str:
     return {FREEZE: "the instance's freeze", STATE: "the instance's desired state"}.get(key, f"namespace {key}")
 
 
+def _scan_locks(h: os_.Code, p: os_.Code, at_match) -> os_.Code:
+    """``For { Set h=$Order(^$LOCK(h)) Quit:h=""  ... }`` over the lock table from ``h``, with
+    ``at_match(condition)`` in each round: the condition that lock ``h`` starts with ``p``."""
+    prefix_of_h = os_.func("$Extract", h, 1, os_.func("$Length", p))
+    return os_.for_ever(os_.set_(h, os_.lock_order(h)), os_.quit_if(os_.op(h, "=", "")),
+                        at_match(os_.op(prefix_of_h, "=", p)))
+
+
 def running(op: "Operation") -> list[Holder]:
     """The iris-ops operations that hold a lock of this instance now (any host, any namespace):
     the holders recorded in its lock table, which die with their processes.  One session."""
     from iris_ops.objectscript import Script
 
     h, p, found = os_.var("hh"), os_.var("hp"), os_.var("hn")
-    prefix_of_h = os_.func("$Extract", h, 1, os_.func("$Length", p))
     script = Script(LOCK_NAMESPACE, purpose="list the iris-ops operations running")
     script.step(
         "holders",
         os_.set_(p, os_.lit(f"^{HOLDER_GLOBAL}(")),
         os_.set_(found, os_.new_array()),
         os_.set_(h, os_.lit("")),
-        os_.for_ever(os_.set_(h, os_.lock_order(h)), os_.quit_if(os_.op(h, "=", os_.lit(""))),
-                     os_.if_(os_.op(prefix_of_h, "=", p), os_.push(found, h))),
+        _scan_locks(h, p, lambda matches: os_.if_(matches, os_.push(found, h))),
         os_.result("holders", found),
     )
     listed = op.runner.run(script, changes=False).get("holders") or []
