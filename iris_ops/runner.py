@@ -99,9 +99,9 @@ class Runner:
         finally:
             self._owned = before
 
-    def _through_gate(self) -> None:
-        if self._gate is not None:
-            self._gate(self._owned)
+    def _through_gate(self, first: "Script | None" = None, timeout: float | None = None) -> "ExecResult | None":
+        """Pass the gate (see :meth:`set_gate`): the output of ``first`` when the gate ran it."""
+        return self._gate(self._owned, first, timeout) if self._gate is not None else None
 
     # -- raw access -------------------------------------------------------------------------
 
@@ -205,7 +205,7 @@ class Runner:
         log.debug("script.start", purpose=script.purpose, namespace=script.namespace, steps=len(script.step_names))
         # One pass through the gate: a read-only script may run in the lock's own session as the
         # lock is taken (the gate then returns its output)
-        result = self._gate(self._owned, None if changes else script, timeout) if self._gate is not None else None
+        result = self._through_gate(None if changes else script, timeout)
         if result is None:
             result = self._execute(script.render(), script.namespace, timeout)
         else:

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["findings"]
 
 #: Seconds a record's time may trail the freeze it records, and the instance's `now` the
-#: moment this process reads it: taken off a freeze's age, so that its end is never missed.
+#: moment this process reads it: added to the age found, so that a freeze's end is never missed.
 _RECORD_AFTER_FREEZE = 1.0
 
 
