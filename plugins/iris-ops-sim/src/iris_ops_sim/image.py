@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Iterator, Mapping
 
 import structlog
 
+from iris_ops_sim.irissim.forkserver import SOCKET as FORK_SOCKET
 from iris_ops_sim.irissim.instance.state import REGISTRY
 from iris_ops_sim.launchers import LAUNCHERS, launcher_text
 from iris_ops_sim.rootfs import (
@@ -257,7 +258,7 @@ def plan_sim_image(base_ref: str, base_id: str, source_dir: Path = SOURCE_DIR) -
         f"irissim/{path}": (content, 0o644) for path, content in _sim_sources(Path(source_dir)).items()
     }
     for name, entry in LAUNCHERS.items():
-        context[f"bin/{name}"] = (launcher_text(entry, IMAGE_SIM_PATH, IMAGE_PYTHON).encode(), 0o755)
+        context[f"bin/{name}"] = (launcher_text(entry, IMAGE_SIM_PATH, IMAGE_PYTHON, fork_server=FORK_SOCKET).encode(), 0o755)
     context["Dockerfile"] = (sim_dockerfile(base_ref).encode(), 0o644)
     return SimImagePlan(base_ref, base_id, context)
 

@@ -16,7 +16,8 @@ LAUNCHERS = {"iris": "irissim.iris:main", "iris-sim": "irissim.ctl:main"}
 
 
 def launcher_text(entry: str, sys_path_dir: str, python: str, env: Mapping[str, str] | None = None,
-                  pycache: str | None = None, pinned: Mapping[str, str] | None = None) -> str:
+                  pycache: str | None = None, pinned: Mapping[str, str] | None = None,
+                  fork_server: str | None = None) -> str:
     """A small Python script that runs ``entry`` ("module:function") with ``sys_path_dir`` first on sys.path.
 
     ``pycache`` (a host install) keeps the simulator's bytecode there, even where the caller's
@@ -26,7 +27,11 @@ def launcher_text(entry: str, sys_path_dir: str, python: str, env: Mapping[str, 
 
     The interpreter runs with ``-S``: the simulator is standard library only, and ``site`` (a
     virtual environment's ``.pth`` files, editable installs' finders) would cost every ``iris``
-    process more than its session does.  The process ends through :func:`irissim.leave.leave`."""
+    process more than its session does.  The process ends through :func:`irissim.leave.leave`.
+
+    ``fork_server`` (the image's launchers): the socket of the container's fork server
+    (:mod:`irissim.forkserver`), asked first to run the program from its warm copy of the
+    simulator; where it cannot, the launcher runs the program itself."""
     module, function = entry.split(":")
     lines = [
         f"#!{python} -S",
@@ -39,8 +44,17 @@ def launcher_text(entry: str, sys_path_dir: str, python: str, env: Mapping[str, 
     lines += [f"os.environ[{key!r}] = {value!r}" for key, value in sorted((pinned or {}).items())]
     if pycache:
         lines += [f"sys.pycache_prefix = {pycache!r}", "sys.dont_write_bytecode = False"]
+    lines.append(f"sys.path.insert(0, {sys_path_dir!r})")
+    if fork_server:
+        name = next(name for name, known in LAUNCHERS.items() if known == entry)
+        lines += [
+            "from irissim.forkclient import through",
+            "",
+            f"status = through({fork_server!r}, {name!r}, sys.argv[1:])",
+            "if status is not None:",
+            "    os._exit(status)",
+        ]
     lines += [
-        f"sys.path.insert(0, {sys_path_dir!r})",
         f"from {module} import {function}",
         "from irissim.leave import leave",
         "",

@@ -87,7 +87,9 @@ def cmd_daemon(args: argparse.Namespace) -> Any:
     """PID 1 of the container: sets up durable %SYS when ``ISC_DATA_DIRECTORY`` names a
     directory (as IRIS's container entry point does, before the instance answers), then reaps
     orphans (writers, sessions) and runs the write daemon's clock, so that ``WDSuspendLimit``
-    ends a freeze even when no session looks."""
+    ends a freeze even when no session looks.  As a container's PID 1 it starts the fork server
+    that the image's ``iris`` and ``iris-sim`` launchers ask first (:mod:`irissim.forkserver`),
+    and again a second after it ends."""
     stop = {"now": False}
 
     def ask_stop(signum, frame):  # noqa: ARG001
@@ -98,12 +100,21 @@ def cmd_daemon(args: argparse.Namespace) -> Any:
     durable = os.environ.get(DATA_DIRECTORY_ENV, "")
     inst = SimInstance.durable(NativeFS(), args.name, durable) if durable else _instance(args.name)
     inst.boot()  # a restarted container is a restarted instance
+    from . import forkserver
+
+    # a container's main process only: a native instance's launchers never ask for it, and its
+    # daemon (one per instance of a fleet on one machine) is not where its processes end
+    in_container = os.getpid() == 1
+    server, restart_at = (forkserver.start() if in_container else None), 0.0
     while not stop["now"]:
         try:
-            while os.waitpid(-1, os.WNOHANG)[0] > 0:
-                pass
+            while (pid := os.waitpid(-1, os.WNOHANG)[0]) > 0:
+                if pid == server:
+                    server, restart_at = None, time.monotonic() + 1.0
         except ChildProcessError:
             pass
+        if server is None and restart_at and time.monotonic() >= restart_at:
+            server, restart_at = forkserver.start(), 0.0
         inst.write_daemon_tick()
         time.sleep(0.2)
     return None

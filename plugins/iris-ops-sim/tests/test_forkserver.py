@@ -1,0 +1,111 @@
+"""The container's fork server (``irissim/forkserver.py``): an ``iris session`` run from the
+server's warm copy of the simulator ends, for whoever started it, exactly as one the launcher
+runs itself: the same output and exit status, the same answer to every signal, and no job left
+when its launcher dies.  Each case runs twice in the same container: as the instance owner
+(served: the server serves its own user) and as root (the launcher runs the session itself)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+pytestmark = pytest.mark.docker
+
+#: Run in the container: one session per case, its launcher's pid, the session's $JOB, and how
+#: the launcher ended (``subprocess``'s returncode: negative for a signal).
+_CASES = r'''
+import json, os, signal, subprocess, sys, time
+
+def session():
+    p = subprocess.Popen(["iris", "session", "IRIS", "-U", "%SYS"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    p.stdin.write(b'Write "job=",$JOB,!\n')
+    p.stdin.flush()
+    line = b""
+    while b"job=" not in line:
+        line = p.stdout.readline()
+        if not line:
+            raise SystemExit("no job number: " + repr(p.stdout.read()))
+    return p, int(line.split(b"job=")[1])
+
+def gone(pid, within=5.0):
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().split(") ")[1].startswith("Z"):
+                    return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.05)
+    return False
+
+out = {}
+for case in ("end-of-input", "halt", "terminate-status", "launcher-sigterm", "launcher-sigint", "launcher-sigkill", "job-sigkill"):
+    p, job = session()
+    if case == "end-of-input":
+        p.stdin.close()
+    elif case == "halt":
+        p.stdin.write(b"Halt\n")
+        p.stdin.close()
+    elif case == "terminate-status":
+        p.stdin.write(b"Do ##class(%SYSTEM.Process).Terminate($JOB,7)\n")
+        p.stdin.close()
+    elif case == "job-sigkill":
+        os.kill(job, signal.SIGKILL)
+    else:
+        os.kill(p.pid, getattr(signal, case.split("-")[1].upper()))
+    code = p.wait(10)
+    rest = p.stdout.read().decode("utf-8", "replace")
+    out[case] = {"code": code, "own_job": job == p.pid, "job_gone": gone(job), "rest": rest}
+print(json.dumps(out))
+'''
+
+
+def _cases(sc, user):
+    code, out, err = sc.exec(["python3", "-S", "-c", _CASES], user=user)
+    assert code == 0, err.decode()
+    return json.loads(out)
+
+
+def test_a_served_session_ends_as_one_its_launcher_runs_itself(sim_container):
+    served, alone = _cases(sim_container, None), _cases(sim_container, "root")
+    assert not any(case["own_job"] for case in served.values()), served  # the server's child is the job
+    assert all(case["own_job"] for case in alone.values()), alone
+    for results in (served, alone):
+        assert results["end-of-input"]["code"] == 1 and "<ENDOFFILE>" in results["end-of-input"]["rest"]
+        assert results["halt"]["code"] == 0
+        assert results["terminate-status"]["code"] == 7
+        assert results["launcher-sigkill"]["code"] == -9
+        assert results["job-sigkill"]["code"] == -9
+        assert all(case["job_gone"] for case in results.values()), results
+    assert {case: result["code"] for case, result in served.items()} == {case: result["code"] for case, result in alone.items()}
+    for case in ("end-of-input", "halt", "terminate-status"):  # a signal may come before the prompt
+        assert served[case]["rest"] == alone[case]["rest"], case
+
+
+def _server_pid(sc) -> int | None:
+    code, out, _err = sc.exec(["ps", "-o", "pid,args"])
+    pids = [int(line.split()[0]) for line in out.decode().splitlines()[1:] if "iris-sim daemon" in line]
+    return next((pid for pid in pids if pid != 1), None)
+
+
+def _job_is_launcher(sc) -> bool:
+    code, out, err = sc.exec(["sh", "-c", "echo $$; exec iris session IRIS -U %SYS"], stdin=b"Write $JOB,!\nHalt\n")
+    assert code == 0, err
+    lines = [line.strip() for line in out.decode().splitlines() if line.strip().isdigit()]
+    return lines[0] == lines[-1]
+
+
+def test_sessions_go_on_without_the_server_and_the_instance_starts_it_again(sim_container):
+    sc = sim_container
+    first = _server_pid(sc)
+    assert first is not None and not _job_is_launcher(sc)
+    assert sc.exec(["kill", "-9", str(first)])[0] == 0
+    assert _job_is_launcher(sc)  # the launcher runs it itself
+    deadline = time.monotonic() + 10
+    while (second := _server_pid(sc)) in (None, first) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert second not in (None, first)
+    assert not _job_is_launcher(sc)
