@@ -20,7 +20,8 @@ from iris_ops import hookimpl
 def shared_sim(docker_engine, sim_image):
     from iris_ops_sim.simcontainer import run_container
 
-    sc = run_container(docker_engine.client, docker_engine.base_url, sim_image, f"iris-rel-{secrets.token_hex(4)}")
+    sc = run_container(docker_engine.client, docker_engine.base_url, sim_image, f"iris-rel-{secrets.token_hex(4)}",
+                       control_socket=True)
     try:
         yield sc
     finally:

@@ -109,3 +109,47 @@ def test_sessions_go_on_without_the_server_and_the_instance_starts_it_again(sim_
         time.sleep(0.2)
     assert second not in (None, first)
     assert not _job_is_launcher(sc)
+
+
+#: Run as root in the container: the server's first answer to a request that brings its own
+#: environment (a root launcher's) and to one that leaves it to the server (the kit's call).
+_ROOT_ASKS = r'''
+import marshal, os, socket, struct
+for own in (False, True):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect("/tmp/irissim/fork.sock")
+    request = ("iris-sim", ["state"], None, None, None) if own else ("iris-sim", ["state"], dict(os.environb), "/", 0o22)
+    body = marshal.dumps(request)
+    s.sendmsg([struct.pack("!I", len(body)) + body], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("3i", 0, 1, 2))])
+    print(s.recv(1).decode(), flush=True)
+    if own:
+        s.recv(9)  # the pid's four bytes, then the child's status
+    s.close()
+'''
+
+
+def test_root_gets_the_instance_owners_process_only_as_the_kits_call(sim_container):
+    code, out, err = sim_container.exec(["python3", "-S", "-c", _ROOT_ASKS], user="root")
+    assert code == 0, err
+    assert out.decode().split("\n")[0] == "N"  # a root launcher runs its program itself
+    assert out.decode().split("\n")[1] == "P"
+
+
+def test_the_kits_calls_reach_the_server_without_an_exec(sim_container):
+    sc = sim_container
+    assert sc.control_dir is not None  # the suite runs as root on a local engine
+
+    def execs_during(action) -> int:
+        time.sleep(1.02 - time.time() % 1.0)  # the engine's events count whole seconds: start a fresh one
+        since = int(time.time())
+        action()
+        until = int(time.time()) + 1
+        time.sleep(until - time.time() + 0.05)
+        events = sc.client.api.events(since=since, until=until, decode=True,
+                                      filters={"container": sc.name, "event": "exec_create"})
+        return sum(1 for _ in events)
+
+    assert execs_during(lambda: [sc.instance.call("state") for _ in range(5)]) == 0
+    server = _server_pid(sc)
+    assert sc.exec(["kill", "-9", str(server)])[0] == 0
+    assert execs_during(lambda: sc.instance.call("state")) == 1  # the launcher runs it itself

@@ -392,7 +392,7 @@ def asking_for_a_login(docker_engine: Any, sim_image: str, directory: Path, user
     tap = EngineTap(docker_engine.base_url, str(directory)).start()
     try:
         sc = run_container(docker_engine.client, docker_engine.base_url, sim_image,
-                           f"iris-login-{secrets.token_hex(4)}")
+                           f"iris-login-{secrets.token_hex(4)}", control_socket=True)
         try:
             sc.instance.seed_user(username, roles="%All", change_password=0, password=password)
             sc.instance.set_os_authentication(False)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from iris_ops.errors import UnreachableError
-from iris_ops_sim.control import SimControl, docker_exec, host_exec
+from iris_ops_sim.control import SimControl, docker_exec, fork_server_exec, host_exec
 
 __all__ = [
     "LABEL", "READY_TIMEOUT", "DURABLE_MOUNT", "DURABLE_DATA", "data_directory", "SimContainer", "run_container",
@@ -39,6 +39,8 @@ class SimContainer:
     base_url: str
     instance: SimControl
     client: Any = None  # docker.DockerClient
+    #: The host directory mounted where the container's fork server listens (``control_socket``).
+    control_dir: str | None = None
 
     @property
     def env(self) -> dict[str, str]:
@@ -70,17 +72,27 @@ class SimContainer:
             self.client.containers.get(self.name).remove(force=True, v=True)
         except docker.errors.NotFound:
             pass
+        if self.control_dir is not None:
+            import shutil
+
+            shutil.rmtree(self.control_dir, ignore_errors=True)
 
 
 def run_container(client: Any, base_url: str, image: str, name: str, variants: "Iterable[str]" = (),
-                  data_dir: str | os.PathLike | None = None) -> SimContainer:
+                  data_dir: str | os.PathLike | None = None, control_socket: bool = False) -> SimContainer:
     """Start a fresh simulated instance (no network, labelled) and wait until a session answers.
     ``variants`` (``irissim/variants.py``) are fixed in the container's environment.
 
     ``data_dir``: a directory on the engine's host, mounted at :data:`DURABLE_MOUNT`, where the
     instance keeps its data (manager directory, databases, CPF) in :data:`DURABLE_DATA`, as a
     real IRIS container keeps durable %SYS on a volume; it must be writable by the instance
-    owner (uid 51773), and outlives the container."""
+    owner (uid 51773), and outlives the container.
+
+    ``control_socket`` (the test kit's containers): mount a directory of this host where the
+    container's fork server listens, so that the kit's ``iris-sim`` calls reach it without a
+    ``docker exec`` (:func:`iris_ops_sim.control.fork_server_exec`).  Only for a local engine
+    (``unix://``) and as root, who can give the directory to the instance owner; elsewhere the
+    calls go through ``docker exec`` as always.  :meth:`SimContainer.remove` removes it."""
     from iris_ops_sim.irissim import variants as known
 
     environment = known.environment(tuple(variants))
@@ -88,15 +100,42 @@ def run_container(client: Any, base_url: str, image: str, name: str, variants: "
     if data_dir is not None:
         environment = {**environment, "ISC_DATA_DIRECTORY": DURABLE_DATA}
         volumes = {str(data_dir): {"bind": DURABLE_MOUNT, "mode": "rw"}}
-    client.containers.run(image, name=name, detach=True, network_mode="none", labels={LABEL: "1"},
-                          hostname=name[:63], environment=environment, volumes=volumes)
-    sc = SimContainer(name=name, base_url=base_url, instance=SimControl(docker_exec(base_url, name)), client=client)
+    control = docker_exec(base_url, name)
+    control_dir = _control_dir(base_url) if control_socket else None
+    if control_dir is not None:
+        from iris_ops_sim.irissim.forkserver import SOCKET
+
+        volumes = {**volumes, control_dir: {"bind": os.path.dirname(SOCKET), "mode": "rw"}}
+        control = fork_server_exec(os.path.join(control_dir, os.path.basename(SOCKET)), control)
+    try:
+        client.containers.run(image, name=name, detach=True, network_mode="none", labels={LABEL: "1"},
+                              hostname=name[:63], environment=environment, volumes=volumes)
+    except BaseException:
+        if control_dir is not None:
+            os.rmdir(control_dir)
+        raise
+    sc = SimContainer(name=name, base_url=base_url, instance=SimControl(control), client=client,
+                      control_dir=control_dir)
     try:
         wait_ready(sc, data_dir=DURABLE_DATA if data_dir is not None else None)
     except BaseException:
         sc.remove()
         raise
     return sc
+
+
+def _control_dir(base_url: str) -> str | None:
+    """A fresh directory for a container's fork server socket, the instance owner's (None where
+    this host's directories are not the engine's, or where this process cannot give it away)."""
+    import tempfile
+
+    from iris_ops_sim.rootfs import IRISOWNER_ID
+
+    if not base_url.startswith("unix://") or os.geteuid() != 0:
+        return None
+    directory = tempfile.mkdtemp(prefix="iris-sim-ctl-", dir="/tmp")
+    os.chown(directory, IRISOWNER_ID, IRISOWNER_ID)
+    return directory
 
 
 def data_directory(client: Any, name: str) -> str | None:

@@ -217,7 +217,7 @@ def sim_container(docker_engine, sim_image) -> Iterator[Any]:
     from iris_ops_sim.simcontainer import run_container
 
     name = f"iris-t{next(_counter)}-{secrets.token_hex(3)}"
-    sc = run_container(docker_engine.client, docker_engine.base_url, sim_image, name)
+    sc = run_container(docker_engine.client, docker_engine.base_url, sim_image, name, control_socket=True)
     try:
         yield sc
     finally:
@@ -296,7 +296,7 @@ def xfs_container(docker_engine, sim_image, xfs_volume) -> Iterator[Any]:
     name = f"iris-x{next(_counter)}-{secrets.token_hex(3)}"
     data = xfs_volume.new_directory(name)
     try:
-        sc = run_container(docker_engine.client, docker_engine.base_url, sim_image, name, data_dir=data)
+        sc = run_container(docker_engine.client, docker_engine.base_url, sim_image, name, data_dir=data, control_socket=True)
         try:
             yield sc
         finally:

@@ -14,7 +14,7 @@ import _struct
 import marshal
 import os
 
-__all__ = ["through"]
+__all__ = ["through", "read_exactly"]
 
 _FORWARDED = ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
 
@@ -39,7 +39,7 @@ def through(path: str, program: str, argv: list[str]) -> int | None:
         message = _struct.pack("!I", len(body)) + body
         sent = sock.sendmsg([message], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, _struct.pack("3i", 0, 1, 2))])
         sock.sendall(message[sent:])
-        started = _read(sock, 5)
+        started = read_exactly(sock, 5)
     except OSError:
         sock.close()
         return None
@@ -57,7 +57,7 @@ def through(path: str, program: str, argv: list[str]) -> int | None:
     for name in _FORWARDED:
         _signal.signal(getattr(_signal, name), forward)
     try:
-        ended = _read(sock, 5)
+        ended = read_exactly(sock, 5)
     except OSError:
         ended = b""
     if ended[:1] != b"X" or len(ended) != 5:
@@ -65,7 +65,8 @@ def through(path: str, program: str, argv: list[str]) -> int | None:
     return _as_own(_struct.unpack("!I", ended[1:])[0])
 
 
-def _read(sock, size: int) -> bytes:
+def read_exactly(sock, size: int) -> bytes:
+    """``size`` bytes from ``sock``, or fewer where it ends first."""
     data = b""
     while len(data) < size:
         chunk = sock.recv(size - len(data))

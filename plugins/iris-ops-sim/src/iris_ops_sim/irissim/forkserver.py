@@ -23,7 +23,11 @@ shows the launcher's ``iris session ...`` for as long as the session runs.
 
 The server serves only callers of its own user (``SO_PEERCRED``); any other caller, a server
 that is gone or still starting, or any error before the child starts, and the launcher runs the
-program itself, as it always did.  Standard library only, like the rest of the simulator.
+program itself, as it always did.  One exception: the test kit's ``iris-sim`` calls from the
+host, through a socket directory it mounts (``iris_ops_sim.control.fork_server_exec``), come as
+root and leave environment, directory and umask to the server, which gives the child the
+container's own, as ``docker exec`` gives a process.  Standard library only, like the rest of
+the simulator.
 """
 
 from __future__ import annotations
@@ -116,6 +120,10 @@ class _Server:
         os.set_blocking(self.wake_read, False)
         os.set_blocking(self.wake_write, False)
         self.poll.register(self.wake_read, select.POLLIN)
+        # what ``docker exec`` gives a process: the container's environment and directory
+        self.environ, self.cwd = dict(os.environb), os.getcwd()
+        self.umask = os.umask(0o022)
+        os.umask(self.umask)
         signal.signal(signal.SIGCHLD, lambda signum, frame: None)
         signal.set_wakeup_fd(self.wake_write)
 
@@ -145,9 +153,6 @@ class _Server:
         except (OSError, ValueError, EOFError, TypeError):
             conn.close()  # the launcher runs the program itself
             return
-        if request is None:
-            conn.close()
-            return
         fds, (program, argv, environ, cwd, umask) = request
         try:
             pid = os.fork()
@@ -169,12 +174,14 @@ class _Server:
         self.poll.register(conn.fileno(), select.POLLIN)
 
     def receive(self, conn: socket.socket):
+        """The descriptors and the request, or None when this caller may not have it.  A
+        request that leaves the environment, directory and umask to the server (None: a test
+        kit's control call from the host, through the mounted socket, as ``docker exec`` runs
+        one with the container's own) is taken from root too; any other only from the
+        server's own user, whose process the child becomes."""
         conn.settimeout(5.0)
         creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
         _pid, uid, _gid = struct.unpack("3i", creds)
-        if uid != os.geteuid():
-            conn.sendall(b"N")
-            return None
         data, ancillary, _flags, _addr = conn.recvmsg(65536, socket.CMSG_SPACE(3 * 4))
         fds: list[int] = []
         for level, kind, payload in ancillary:
@@ -195,11 +202,17 @@ class _Server:
             program, argv, environ, cwd, umask = marshal.loads(bytes(body))
             if program not in PROGRAMS:
                 raise ValueError(f"unknown program {program!r}")
+            own = environ is None and cwd is None and umask is None
+            if uid != os.geteuid() and not (uid == 0 and own):
+                conn.sendall(b"N")
+                raise PermissionError(f"uid {uid}")
         except BaseException:
             for fd in fds:
                 os.close(fd)
             raise
         conn.settimeout(None)
+        if own:
+            environ, cwd, umask = self.environ, self.cwd, self.umask
         return fds, (program, list(argv), dict(environ), cwd, int(umask))
 
     def become_child(self, conn, fds, program, argv, environ, cwd, umask) -> None:
