@@ -1,17 +1,19 @@
-"""The container's fork server (``irissim/forkserver.py``): an ``iris session`` run from the
-server's warm copy of the simulator ends, for whoever started it, exactly as one the launcher
-runs itself: the same output and exit status, the same answer to every signal, and no job left
-when its launcher dies.  Each case runs twice in the same container: as the instance owner
-(served: the server serves its own user) and as root (the launcher runs the session itself)."""
+"""The fork server (``irissim/forkserver.py``): an ``iris session`` run from the server's warm
+copy of the simulator ends, for whoever started it, exactly as one the launcher runs itself: the
+same output and exit status, the same answer to every signal, and no job left when its launcher
+dies.  Each case runs twice: in a container as the instance owner (served: the server serves its
+own user) and as root (the launcher runs the session itself); on a host install with its server
+and without."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 
 import pytest
-
-pytestmark = pytest.mark.docker
 
 #: Run in the container: one session per case, its launcher's pid, the session's $JOB, and how
 #: the launcher ended (``subprocess``'s returncode: negative for a signal).
@@ -69,8 +71,7 @@ def _cases(sc, user):
     return json.loads(out)
 
 
-def test_a_served_session_ends_as_one_its_launcher_runs_itself(sim_container):
-    served, alone = _cases(sim_container, None), _cases(sim_container, "root")
+def _same_ends(served: dict, alone: dict) -> None:
     assert not any(case["own_job"] for case in served.values()), served  # the server's child is the job
     assert all(case["own_job"] for case in alone.values()), alone
     for results in (served, alone):
@@ -83,6 +84,24 @@ def test_a_served_session_ends_as_one_its_launcher_runs_itself(sim_container):
     assert {case: result["code"] for case, result in served.items()} == {case: result["code"] for case, result in alone.items()}
     for case in ("end-of-input", "halt", "terminate-status"):  # a signal may come before the prompt
         assert served[case]["rest"] == alone[case]["rest"], case
+
+
+@pytest.mark.docker
+def test_a_served_session_ends_as_one_its_launcher_runs_itself(sim_container):
+    _same_ends(_cases(sim_container, None), _cases(sim_container, "root"))
+
+
+def test_a_host_install_serves_its_sessions_the_same_way(sim_host):
+    def cases() -> dict:
+        env = {**os.environ, "PATH": f"{sim_host.iris_command.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+        done = subprocess.run([sys.executable, "-S", "-c", _CASES], env=env, capture_output=True, timeout=120)
+        assert done.returncode == 0, done.stderr.decode()
+        return json.loads(done.stdout)
+
+    assert sim_host.server is not None  # the fixture's install serves
+    served = cases()
+    sim_host.stop_serving()
+    _same_ends(served, cases())
 
 
 def _server_pid(sc) -> int | None:
@@ -98,6 +117,7 @@ def _job_is_launcher(sc) -> bool:
     return lines[0] == lines[-1]
 
 
+@pytest.mark.docker
 def test_sessions_go_on_without_the_server_and_the_instance_starts_it_again(sim_container):
     sc = sim_container
     first = _server_pid(sc)
@@ -128,6 +148,7 @@ for own in (False, True):
 '''
 
 
+@pytest.mark.docker
 def test_root_gets_the_instance_owners_process_only_as_the_kits_call(sim_container):
     code, out, err = sim_container.exec(["python3", "-S", "-c", _ROOT_ASKS], user="root")
     assert code == 0, err
@@ -135,6 +156,7 @@ def test_root_gets_the_instance_owners_process_only_as_the_kits_call(sim_contain
     assert out.decode().split("\n")[1] == "P"
 
 
+@pytest.mark.docker
 def test_the_kits_calls_reach_the_server_without_an_exec(sim_container):
     sc = sim_container
     assert sc.control_dir is not None  # the suite runs as root on a local engine
@@ -153,3 +175,41 @@ def test_the_kits_calls_reach_the_server_without_an_exec(sim_container):
     server = _server_pid(sc)
     assert sc.exec(["kill", "-9", str(server)])[0] == 0
     assert execs_during(lambda: sc.instance.call("state")) == 1  # the launcher runs it itself
+
+
+def test_a_host_server_ends_with_the_process_that_started_it(sim_host):
+    script = ("import sys; from iris_ops_sim.simcontainer import HostSim; "
+              "print(HostSim(sys.argv[1]).install().serve().server.pid)")
+    sim_host.stop_serving()  # this install again, served by a process that ends at once
+    done = subprocess.run([sys.executable, "-c", script, str(sim_host.home)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    server = int(done.stdout.split()[-1])
+    deadline = time.monotonic() + 10
+    while os.path.exists(f"/proc/{server}") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not os.path.exists(f"/proc/{server}")
+
+
+def test_many_sessions_at_once_each_run_once(sim_host):
+    """Sessions that end before their launcher has finished sending (a loaded machine): each is
+    still one session, never the server's child and then the launcher's own again on the same
+    input (an empty send after the server closed once failed with EPIPE, and the launcher ran
+    the program a second time: two banners, the second at the end of input)."""
+    import threading
+
+    wrong: list = []
+
+    def sessions() -> None:
+        for _ in range(40):
+            done = subprocess.run([str(sim_host.iris_command), "session", "IRIS", "-U", "%SYS"],
+                                  input=b'Write "x",!\nHalt\n', capture_output=True, timeout=60)
+            if done.returncode != 0 or done.stdout.count(b"Node:") != 1:
+                wrong.append((done.returncode, done.stdout[-120:]))
+
+    threads = [threading.Thread(target=sessions) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wrong == []

@@ -224,8 +224,11 @@ def fork_server_exec(socket_path: str, fallback: Exec, timeout: float = 120.0) -
             err_read, err_write = os.pipe()
             ends = [in_read, in_write, out_read, out_write, err_read, err_write]
             body = marshal.dumps(("iris-sim", list(argv), None, None, None))
-            sock.sendmsg([struct.pack("!I", len(body)) + body],
-                         [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("3i", in_read, out_write, err_write))])
+            message = struct.pack("!I", len(body)) + body
+            sent = sock.sendmsg([message], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                             struct.pack("3i", in_read, out_write, err_write))])
+            if sent < len(message):
+                sock.sendall(message[sent:])
             for fd in (in_read, out_write, err_write):
                 os.close(fd)
                 ends.remove(fd)

@@ -71,6 +71,7 @@ def write_launchers(
     env: Mapping[str, str] | None = None,
     pycache: str | os.PathLike | None = None,
     pinned: Mapping[str, str] | None = None,
+    fork_server: str | os.PathLike | None = None,
 ) -> list[Path]:
     """Write ``iris`` and ``iris-sim`` into ``bin_dir`` (mode 755) for ``sys_path_dir/irissim``.
 
@@ -85,7 +86,7 @@ def write_launchers(
         target = bin_dir / name
         partial = bin_dir / f".{name}.{os.getpid()}.tmp"
         partial.write_text(launcher_text(entry, str(sys_path_dir), python, env, str(pycache) if pycache else None,
-                                         pinned))
+                                         pinned, str(fork_server) if fork_server else None))
         partial.chmod(0o755)
         os.replace(partial, target)  # whole or absent, for a concurrent reader
         written.append(target)

@@ -220,6 +220,8 @@ class HostSim:
     #: The instance's variants (``irissim/variants.py``), pinned in its launchers at install.
     variants: tuple[str, ...] = ()
     instance: SimControl = field(init=False)
+    #: The fork server's process while :meth:`serve` runs one.
+    server: Any = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.home = Path(self.home)
@@ -240,6 +242,44 @@ class HostSim:
     @property
     def registry(self) -> Path:
         return self.home / "simregistry.json"
+
+    @property
+    def fork_socket(self) -> Path:
+        """Where :meth:`serve`'s fork server listens; the launchers ask it first."""
+        return self.home / "run" / "fork.sock"
+
+    def serve(self) -> "HostSim":
+        """Start a fork server for this install (``irissim/forkserver.py``): its ``iris`` and
+        ``iris-sim`` processes are then forked from a warm copy of the simulator, as in a
+        container, for the user running this, once it listens (this waits for that, ten seconds
+        at most; until then the launchers run the programs themselves).  It ends with
+        :meth:`stop_serving`, or by itself within a second of this process's end."""
+        import subprocess
+        import sys
+
+        if self.server is not None:
+            return self
+        package_parent = Path(__file__).resolve().parent
+        code = (f"import sys; sys.path.insert(0, {str(package_parent)!r}); "
+                f"sys.pycache_prefix = {str(self.home / 'pycache')!r}; sys.dont_write_bytecode = False; "
+                f"from irissim.forkserver import standalone; sys.exit(standalone({str(self.fork_socket)!r}, {os.getpid()}))")
+        # no environment of ours: each child takes its launcher's
+        self.server = subprocess.Popen([sys.executable, "-S", "-c", code], stdin=subprocess.DEVNULL,
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                       env={"PATH": os.defpath}, start_new_session=True)
+        deadline = time.monotonic() + 10
+        while not self.fork_socket.exists() and self.server.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)  # listening from here on (a caller waits while it imports)
+        return self
+
+    def stop_serving(self) -> None:
+        """End the fork server (its sessions go on, and end as their launchers end)."""
+        if self.server is None:
+            return
+        self.server.terminate()
+        self.server.wait()
+        self.server = None
+        self.fork_socket.unlink(missing_ok=True)
 
     @property
     def env(self) -> dict[str, str]:
@@ -285,7 +325,7 @@ class HostSim:
         # session the caller's environment, and a test variable there (another registry, a
         # delay) must not change which instance answers or how.
         launchers.write_launchers(self.home / "bin", str(package_parent), pycache=self.home / "pycache",
-                                  pinned={"IRISSIM_REGISTRY": str(self.registry), "IRISSIM_DELAY": "",
+                                  fork_server=self.fork_socket, pinned={"IRISSIM_REGISTRY": str(self.registry), "IRISSIM_DELAY": "",
                                           variants.ENV: variants.environment(self.variants).get(variants.ENV, "")})
         self.instance.call("init", "--install-dir", str(self.install_dir))
         return self

@@ -237,8 +237,9 @@ def variant_host(request) -> Iterator[Any]:
     home = tempfile.mkdtemp(prefix=f"iris-ops-{variant}-")
     sim = HostSim(home, variants=(variant,))
     try:
-        yield sim.install()
+        yield sim.install().serve()
     finally:  # a session that outlived its input (eof-keeps-session) must not outlive the test
+        sim.stop_serving()
         sim.end_sessions()
         shutil.rmtree(home, ignore_errors=True)
 
@@ -250,9 +251,11 @@ def sim_host() -> Iterator[Any]:
     import shutil
 
     home = tempfile.mkdtemp(prefix="iris-ops-host-")
+    sim = HostSim(home)
     try:
-        yield HostSim(home).install()
+        yield sim.install().serve()
     finally:  # also when the install itself failed
+        sim.stop_serving()
         shutil.rmtree(home, ignore_errors=True)
 
 

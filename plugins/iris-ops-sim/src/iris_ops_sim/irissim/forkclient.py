@@ -38,7 +38,8 @@ def through(path: str, program: str, argv: list[str]) -> int | None:
         sock.connect(path)
         message = _struct.pack("!I", len(body)) + body
         sent = sock.sendmsg([message], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, _struct.pack("3i", 0, 1, 2))])
-        sock.sendall(message[sent:])
+        if sent < len(message):  # never an empty send: the server may have run the program and
+            sock.sendall(message[sent:])  # closed by then, and the send would fail with EPIPE
         started = read_exactly(sock, 5)
     except OSError:
         sock.close()

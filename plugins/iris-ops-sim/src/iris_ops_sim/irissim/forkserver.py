@@ -32,6 +32,7 @@ the simulator.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import io
 import marshal
@@ -42,7 +43,7 @@ import socket
 import struct
 import sys
 
-__all__ = ["SOCKET", "FORWARDED", "start", "serve"]
+__all__ = ["SOCKET", "FORWARDED", "start", "standalone", "serve"]
 
 #: Where the server listens in the container (its directory is made by the server, mode 0700).
 SOCKET = "/tmp/irissim/fork.sock"
@@ -69,12 +70,31 @@ def start(path: str = SOCKET) -> int | None:
     try:
         for name in ("SIGTERM", "SIGINT"):
             signal.signal(getattr(signal, name), signal.SIG_DFL)
-        gc.disable()  # no collection moves what the children share
-        _preload()
-        gc.freeze()  # and theirs never touch it: copy-on-write copies only what a child writes
+        _warm_up()
         serve(listener)
     finally:
         os._exit(0)
+
+
+def standalone(path: str, parent: int) -> int:
+    """A host install's server, in a process of its own (``HostSim.serve``): it serves until
+    SIGTERM, or until ``parent`` (the process that started it) is gone, within a second."""
+    listener = _listen(path)
+    if listener is None:
+        return 1
+    _warm_up()
+    try:
+        serve(listener, parent)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+    return 0
+
+
+def _warm_up() -> None:
+    gc.disable()  # no collection moves what the children share
+    _preload()
+    gc.freeze()  # and theirs never touch it: copy-on-write copies only what a child writes
 
 
 def _listen(path: str) -> socket.socket | None:
@@ -127,9 +147,9 @@ class _Server:
         signal.signal(signal.SIGCHLD, lambda signum, frame: None)
         signal.set_wakeup_fd(self.wake_write)
 
-    def run(self) -> None:
-        while True:
-            for fd, events in self.poll.poll():
+    def run(self, parent: int | None = None) -> None:
+        while parent is None or os.getppid() == parent:
+            for fd, events in self.poll.poll(None if parent is None else 1000):
                 if fd == self.listener.fileno():
                     self.accept()
                 elif fd == self.wake_read:
@@ -219,58 +239,60 @@ class _Server:
         """In the forked child: take the launcher's descriptors, environment and directory,
         and run the program; never returns."""
         status = 1
-        try:
-            signal.set_wakeup_fd(-1)
-            for name in ("SIGCHLD", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"):
-                signal.signal(getattr(signal, name), signal.SIG_DFL)
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            os.setpgid(0, 0)
-            gc.enable()
-            for other in self.children.values():
-                other.close()
-            self.listener.close()
-            conn.close()
-            os.close(self.wake_read)
-            os.close(self.wake_write)
-            for target, fd in enumerate(fds):
-                os.dup2(fd, target)
-            for fd in fds:
-                if fd > 2:
-                    os.close(fd)
-            os.environb.clear()
-            os.environb.update(environ)
+        try:  # whatever happens, this process ends here: never back in the server's loop
             try:
-                os.chdir(cwd)
-            except OSError:
-                os.chdir("/")
-            os.umask(umask)
-            _fresh_stdio()
-            sys.argv = [program, *argv]
-            module, function = PROGRAMS[program].split(":")
-            entry = getattr(sys.modules[module], function)
-            from .leave import leave
+                signal.set_wakeup_fd(-1)
+                for name in ("SIGCHLD", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"):
+                    signal.signal(getattr(signal, name), signal.SIG_DFL)
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+                os.setpgid(0, 0)
+                gc.enable()
+                for other in self.children.values():
+                    other.close()
+                self.listener.close()
+                conn.close()
+                os.close(self.wake_read)
+                os.close(self.wake_write)
+                for target, fd in enumerate(fds):
+                    os.dup2(fd, target)
+                for fd in fds:
+                    if fd > 2:
+                        os.close(fd)
+                os.environb.clear()
+                os.environb.update(environ)
+                try:
+                    os.chdir(cwd)
+                except OSError:
+                    os.chdir("/")
+                os.umask(umask)
+                _fresh_stdio()
+                sys.argv = [program, *argv]
+                module, function = PROGRAMS[program].split(":")
+                entry = getattr(sys.modules[module], function)
+                from .leave import leave
 
-            leave(entry(argv))
-        except SystemExit as stop:
-            code = stop.code
-            if code is None:
-                status = 0
-            elif isinstance(code, int):
-                status = code & 0xFF
-            else:
-                sys.stderr.write(f"{code}\n")
+                leave(entry(argv))
+            except SystemExit as stop:
+                code = stop.code
+                if code is None:
+                    status = 0
+                elif isinstance(code, int):
+                    status = code & 0xFF
+                else:
+                    sys.stderr.write(f"{code}\n")
+                    status = 1
+            except BaseException as exc:  # what Python does with an uncaught exception
+                import traceback
+
+                traceback.print_exc()
                 status = 1
-        except BaseException as exc:  # what Python does with an uncaught exception
-            import traceback
-
-            traceback.print_exc()
-            status = 1
-            if isinstance(exc, KeyboardInterrupt):  # Python ends by SIGINT, so its parent knows
-                _flush()
-                signal.signal(signal.SIGINT, signal.SIG_DFL)
-                os.kill(os.getpid(), signal.SIGINT)
-        _flush()
-        os._exit(status)
+                if isinstance(exc, KeyboardInterrupt):  # Python ends by SIGINT, so its parent knows
+                    _flush()
+                    signal.signal(signal.SIGINT, signal.SIG_DFL)
+                    os.kill(os.getpid(), signal.SIGINT)
+            _flush()
+        finally:
+            os._exit(status)
 
     def launcher_gone(self, fd: int) -> None:
         """The launcher's end of the connection spoke or closed: it died (it never writes after
@@ -303,8 +325,8 @@ class _Server:
             conn.close()
 
 
-def serve(listener: socket.socket) -> None:
-    _Server(listener).run()
+def serve(listener: socket.socket, parent: int | None = None) -> None:
+    _Server(listener).run(parent)
 
 
 def _flush() -> None:
