@@ -170,6 +170,39 @@ def test_no_probe_session_outlives_the_cleanup(docker_engine, sim_image, late):
         sc.remove()
 
 
+@pytest.mark.slow
+def test_a_late_probe_session_whose_lock_wait_runs_out_still_halts(docker_engine, sim_image):
+    """A probe session that reaches the instance after the cleanup, while something else still
+    holds its probe lock (on a loaded machine: the holder the cleanup is ending), waits its five
+    seconds for the lock in vain; it halts all the same, since the scratch namespace is gone (it
+    used to halt only with the lock taken, and waited at its prompt for good)."""
+    import threading
+
+    sc = _container(docker_engine, sim_image, environment={"IRISSIM_VARIANTS": "eof-keeps-session"})
+    try:
+        scratch = script_builders.ConformanceScratch.new(sc.instance.manager_directory())
+        sc.instance.create_database(scratch.database, namespace=scratch.namespace)
+        cleanup = (script_builders.conformance_cleanup(scratch, wait=5).render() + "Halt\n").encode()
+        session = ["iris", "session", "IRIS", "-U", "%SYS"]
+        assert sc.exec(session, stdin=cleanup)[0] == 0
+        hold = f'Lock +{scratch.probe_lock("eof")} Write "held",!\n'.encode()  # then waits: no end of input
+        threading.Thread(target=lambda: sc.exec(session, stdin=hold), daemon=True).start()
+        busy = f'Lock +{scratch.probe_lock("eof")}:0 Write "free=",$Test,!\nHalt\n'.encode()
+        deadline = time.monotonic() + 30
+        while b"free=0" not in sc.exec(session, stdin=busy)[1]:
+            assert time.monotonic() < deadline, "the holder never took the lock"
+            time.sleep(0.1)
+        probe = script_builders.conformance_session_lines(scratch, "eof", "0123456789ab").encode()
+        ended = []
+        thread = threading.Thread(target=lambda: ended.append(sc.exec(session, stdin=probe)), daemon=True)
+        thread.start()
+        thread.join(30)
+        assert not thread.is_alive(), "the probe session is still in the instance"
+        assert b":HELD>>>" not in ended[0][1]
+    finally:
+        sc.remove()
+
+
 def test_it_freezes_nothing():
     """No script it runs calls ExternalFreeze or ExternalThaw (the signature is read, not called)."""
     scratch = script_builders.ConformanceScratch.new("/usr/irissys/mgr/")

@@ -311,14 +311,16 @@ def conformance_session_lines(scratch: ConformanceScratch, key: str, token: str)
     and ``<<<token:END>>>``, and wait at the prompt (no Halt).
 
     A session that starts late (iris-ops gave up on it, or was interrupted, before it took its
-    lock) must not outlive the run: having taken its lock, it halts when the scratch namespace is
-    gone.  :func:`conformance_cleanup` deletes that namespace before it ends the lock holders, so
-    whichever comes first, the session either is found holding its lock or finds no namespace."""
+    lock) must not outlive the run: once its lock wait ends, it halts when the scratch namespace
+    is gone.  :func:`conformance_cleanup` deletes that namespace before it ends the lock holders, so
+    whichever comes first, the session either is found holding its lock or finds no namespace.
+    The check does not need the lock: a late session whose wait ran out while the cleanup ended
+    the holder (a loaded machine) would otherwise wait at its prompt for good."""
     tok, got = var("ptok"), var("pgot")
     return "\n".join([
         o.set_(tok, o.split_token(token)),
         o.sequence(o.lock(scratch.probe_lock(key), timeout=5), o.set_(got, o.TEST)),
-        o.if_(op(got, "&", o.not_(call("Config.Namespaces", "Exists", lit(scratch.namespace)))), o.HALT),
+        o.if_(o.not_(call("Config.Namespaces", "Exists", lit(scratch.namespace))), o.HALT),
         o.sequence(o.write_marker(tok, "HELD", o.SPECIAL["$JOB"], "|", got), o.write_marker(tok, "END")),
     ]) + "\n"
 
