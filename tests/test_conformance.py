@@ -4,6 +4,7 @@ interrupts it, and it freezes nothing.  (Each variant's difference: tests/test_v
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -16,6 +17,7 @@ import pytest
 from cli_helpers import instance_state
 from clihelp import cli, fails, ok
 from iris_ops import script_builders
+from iris_ops.errors import UnreachableError
 from iris_ops.operations.conformance_facts import DIFFERS, FACTS, NOT_PROBED, OK
 from iris_ops_sim.testbed import VARIANT_NAMES
 
@@ -186,7 +188,12 @@ def test_a_late_probe_session_whose_lock_wait_runs_out_still_halts(docker_engine
         session = ["iris", "session", "IRIS", "-U", "%SYS"]
         assert sc.exec(session, stdin=cleanup)[0] == 0
         hold = f'Lock +{scratch.probe_lock("eof")} Write "held",!\n'.encode()  # then waits: no end of input
-        threading.Thread(target=lambda: sc.exec(session, stdin=hold), daemon=True).start()
+
+        def holder() -> None:
+            with contextlib.suppress(UnreachableError):  # its container is removed under it at the end
+                sc.exec(session, stdin=hold)
+
+        threading.Thread(target=holder, daemon=True).start()
         busy = f'Lock +{scratch.probe_lock("eof")}:0 Write "free=",$Test,!\nHalt\n'.encode()
         deadline = time.monotonic() + 30
         while b"free=0" not in sc.exec(session, stdin=busy)[1]:

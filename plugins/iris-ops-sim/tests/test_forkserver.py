@@ -38,7 +38,7 @@ def gone(pid, within=5.0):
             with open(f"/proc/{pid}/stat") as f:
                 if f.read().split(") ")[1].startswith("Z"):
                     return True
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):  # gone before the open, or before the read
             return True
         time.sleep(0.05)
     return False
