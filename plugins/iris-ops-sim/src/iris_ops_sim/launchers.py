@@ -29,9 +29,10 @@ def launcher_text(entry: str, sys_path_dir: str, python: str, env: Mapping[str, 
     virtual environment's ``.pth`` files, editable installs' finders) would cost every ``iris``
     process more than its session does.  The process ends through :func:`irissim.leave.leave`.
 
-    ``fork_server`` (the image's launchers): the socket of the container's fork server
-    (:mod:`irissim.forkserver`), asked first to run the program from its warm copy of the
-    simulator; where it cannot, the launcher runs the program itself."""
+    ``fork_server``: the socket of the instance's fork server (:mod:`irissim.forkserver`: the
+    container's, or a host install's while ``HostSim.serve`` runs one), asked first to run the
+    program from its warm copy of the simulator; where none answers, or it cannot, the launcher
+    runs the program itself."""
     module, function = entry.split(":")
     lines = [
         f"#!{python} -S",

@@ -263,6 +263,7 @@ class HostSim:
         code = (f"import sys; sys.path.insert(0, {str(package_parent)!r}); "
                 f"sys.pycache_prefix = {str(self.home / 'pycache')!r}; sys.dont_write_bytecode = False; "
                 f"from irissim.forkserver import standalone; sys.exit(standalone({str(self.fork_socket)!r}, {os.getpid()}))")
+        self.fork_socket.unlink(missing_ok=True)  # one a killed server left would look ready
         # no environment of ours: each child takes its launcher's
         self.server = subprocess.Popen([sys.executable, "-S", "-c", code], stdin=subprocess.DEVNULL,
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -273,7 +274,8 @@ class HostSim:
         return self
 
     def stop_serving(self) -> None:
-        """End the fork server (its sessions go on, and end as their launchers end)."""
+        """End the fork server.  A session it forked goes on; its launcher waits for it and then
+        ends with status 1 and says on stderr that the session's own was lost with the server."""
         if self.server is None:
             return
         self.server.terminate()

@@ -1,9 +1,10 @@
-"""The container's fork server: ``iris`` and ``iris-sim`` processes started from a warm copy of
+"""The simulator's fork server: ``iris`` and ``iris-sim`` processes started from a warm copy of
 the simulator instead of a cold Python.
 
 A simulated ``iris session`` spent about two thirds of its CPU importing the simulator, every
-time (docs/PERFORMANCE.md, "A simulated iris process").  In the container, the main process
-(``iris-sim daemon``) starts this server once: a process that has imported every module of the
+time (docs/PERFORMANCE.md, "A simulated iris process").  In a container, the main process
+(``iris-sim daemon``) starts this server once (:func:`start`); the test kit starts one for a host
+install (:func:`standalone`, ``HostSim.serve``): a process that has imported every module of the
 simulator and waits on a Unix socket.  The launchers (:mod:`irissim.forkclient`) connect to it,
 pass their standard input, output and error (``SCM_RIGHTS``), their arguments, environment,
 working directory and umask; the server forks, and the child runs the program on those
@@ -43,12 +44,10 @@ import socket
 import struct
 import sys
 
-__all__ = ["SOCKET", "FORWARDED", "start", "standalone", "serve"]
+__all__ = ["SOCKET", "PROGRAMS", "start", "standalone", "serve"]
 
 #: Where the server listens in the container (its directory is made by the server, mode 0700).
 SOCKET = "/tmp/irissim/fork.sock"
-#: The signals a launcher passes on to its child.
-FORWARDED = ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
 #: The programs a launcher may ask for: name -> "module:function" (iris_ops_sim.launchers.LAUNCHERS).
 PROGRAMS = {"iris": "irissim.iris:main", "iris-sim": "irissim.ctl:main"}
 #: Modules a child may need that the programs import only when a call needs them.
