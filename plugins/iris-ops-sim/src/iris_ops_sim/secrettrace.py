@@ -251,7 +251,13 @@ class HostProcesses(threading.Thread):
             self.command_lines.add(cmdline)
             key = (pid, cmdline)
             if cmdline and key not in self.environments and not self.own(cmdline):
-                self.environments[key] = Path("/proc", pid, "environ").read_bytes()
+                environ = Path("/proc", pid, "environ").read_bytes()
+                # The same program both times, or the environment may be the next one's: a child
+                # of this test's worker, forked to start iris-ops, that execs between the two
+                # reads shows the worker's command line and iris-ops' environment (its password).
+                # The next look reads it again under its new command line.
+                if Path("/proc", pid, "cmdline").read_bytes() == cmdline:
+                    self.environments[key] = environ
         except OSError:
             pass
 
