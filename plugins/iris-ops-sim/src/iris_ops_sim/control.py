@@ -200,20 +200,16 @@ def fork_server_exec(socket_path: str, fallback: Exec, timeout: float = 120.0) -
     (about 50 ms of the engine's CPU a call, and the launcher's).  Where the server cannot take
     the call (none listening, the container restarting, another user asked for) it goes
     through ``fallback``."""
-    import marshal
     import os
     import selectors
     import socket
-    import struct
 
-    from iris_ops_sim.irissim.forkclient import read_exactly
+    from iris_ops_sim.irissim import forkclient
 
     def run(argv: list[str], user: str | None, stdin: bytes | None = None) -> tuple[int, bytes, bytes]:
         if user is not None:
             return fallback(argv, user, stdin)
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        ends: list[int] = []
-        try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(timeout)
             try:
                 sock.connect(socket_path)
@@ -222,47 +218,48 @@ def fork_server_exec(socket_path: str, fallback: Exec, timeout: float = 120.0) -
             in_read, in_write = os.pipe()
             out_read, out_write = os.pipe()
             err_read, err_write = os.pipe()
-            ends = [in_read, in_write, out_read, out_write, err_read, err_write]
-            body = marshal.dumps(("iris-sim", list(argv), None, None, None))
-            message = struct.pack("!I", len(body)) + body
-            sent = sock.sendmsg([message], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
-                                             struct.pack("3i", in_read, out_write, err_write))])
-            if sent < len(message):
-                sock.sendall(message[sent:])
-            for fd in (in_read, out_write, err_write):
-                os.close(fd)
-                ends.remove(fd)
-            started = read_exactly(sock, 5)
-            if started[:1] != b"P":
-                return fallback(argv, user, stdin)
-            if stdin:
-                os.write(in_write, stdin)  # a password or a line: far below a pipe's buffer
-            os.close(in_write)
-            ends.remove(in_write)
-            out, err = bytearray(), bytearray()
-            with selectors.DefaultSelector() as selector:
-                selector.register(out_read, selectors.EVENT_READ, out)
-                selector.register(err_read, selectors.EVENT_READ, err)
-                deadline = time.monotonic() + timeout
-                while selector.get_map():
-                    ready = selector.select(max(0.0, deadline - time.monotonic()))
-                    if not ready:
-                        raise TimeoutError(f"iris-sim {' '.join(argv)}: no end within {timeout} s")
-                    for key, _ in ready:
-                        chunk = os.read(key.fd, 65536)
-                        if chunk:
-                            key.data.extend(chunk)
-                        else:
-                            selector.unregister(key.fd)
-            ended = read_exactly(sock, 5)
-            if ended[:1] != b"X":
+            ours = [in_write, out_read, err_read]
+            try:
+                try:
+                    started = forkclient.start(sock, ("iris-sim", list(argv), None, None, None),
+                                               (in_read, out_write, err_write))
+                except OSError:  # the server went before it took the call: nothing runs
+                    started = None
+                finally:  # the child has its own copies now, or there is no child
+                    for fd in (in_read, out_write, err_write):
+                        os.close(fd)
+                if started is None:
+                    return fallback(argv, user, stdin)
+                ours.remove(in_write)
+                with open(in_write, "wb") as child_stdin:  # closed: the child's end of input
+                    child_stdin.write(stdin or b"")  # a password or a line: far below a pipe's buffer
+                out, err = _drain(out_read, err_read, time.monotonic() + timeout, argv)
+                status = forkclient.wait_status(sock)
+            finally:
+                for fd in ours:
+                    os.close(fd)
+            if status is None:
                 raise ConnectionError(f"iris-sim {' '.join(argv)}: the fork server went away")
-            code = os.waitstatus_to_exitcode(struct.unpack("!I", ended[1:])[0])
-            return (code if code >= 0 else 128 - code), bytes(out), bytes(err)  # a signal, as docker reports it
-        finally:
-            sock.close()
-            for fd in ends:
-                os.close(fd)
+            code = os.waitstatus_to_exitcode(status)
+            return (code if code >= 0 else 128 - code), out, err  # a signal, as docker reports it
+
+    def _drain(out_read: int, err_read: int, deadline: float, argv: list[str]) -> tuple[bytes, bytes]:
+        """Both pipes read to their end (the child's, and any process it left holding them)."""
+        found = {out_read: bytearray(), err_read: bytearray()}
+        with selectors.DefaultSelector() as selector:
+            for fd in found:
+                selector.register(fd, selectors.EVENT_READ)
+            while selector.get_map():
+                ready = selector.select(max(0.0, deadline - time.monotonic()))
+                if not ready:
+                    raise TimeoutError(f"iris-sim {' '.join(argv)}: no end within {timeout} s")
+                for key, _ in ready:
+                    chunk = os.read(key.fd, 65536)
+                    if chunk:
+                        found[key.fd] += chunk
+                    else:
+                        selector.unregister(key.fd)
+        return bytes(found[out_read]), bytes(found[err_read])
 
     return run
 

@@ -14,7 +14,7 @@ import _struct
 import marshal
 import os
 
-__all__ = ["through", "read_exactly"]
+__all__ = ["through", "start", "wait_status"]
 
 _FORWARDED = ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
 
@@ -30,24 +30,18 @@ def through(path: str, program: str, argv: list[str]) -> int | None:
             os.fstat(fd)  # a closed standard stream cannot be passed
         umask = os.umask(0)
         os.umask(umask)
-        body = marshal.dumps((program, argv, dict(os.environb), os.getcwd(), umask))
+        request = (program, argv, dict(os.environb), os.getcwd(), umask)
     except (OSError, ValueError):
         return None
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         sock.connect(path)
-        message = _struct.pack("!I", len(body)) + body
-        sent = sock.sendmsg([message], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, _struct.pack("3i", 0, 1, 2))])
-        if sent < len(message):  # never an empty send: the server may have run the program and
-            sock.sendall(message[sent:])  # closed by then, and the send would fail with EPIPE
-        started = read_exactly(sock, 5)
+        pid = start(sock, request, (0, 1, 2))
     except OSError:
+        pid = None
+    if pid is None:
         sock.close()
         return None
-    if started[:1] != b"P" or len(started) != 5:
-        sock.close()
-        return None  # refused, or the server failed before it forked
-    pid = _struct.unpack("!I", started[1:])[0]
 
     def forward(signum, frame):  # noqa: ARG001
         try:
@@ -58,15 +52,38 @@ def through(path: str, program: str, argv: list[str]) -> int | None:
     for name in _FORWARDED:
         _signal.signal(getattr(_signal, name), forward)
     try:
-        ended = read_exactly(sock, 5)
+        status = wait_status(sock)
     except OSError:
-        ended = b""
+        status = None
+    return _lost(pid) if status is None else _as_own(status)
+
+
+def start(sock, request: tuple, fds: tuple[int, int, int]) -> int | None:
+    """Send ``request`` (program, argv, then environment, directory and umask, or three Nones
+    for the container's own) with ``fds`` as the program's stdin, stdout and stderr over the
+    connected ``sock``; the child's pid once the server has started it, None when it did not
+    (refused, or failed before it forked: nothing runs)."""
+    body = marshal.dumps(request)
+    message = _struct.pack("!I", len(body)) + body
+    sent = sock.sendmsg([message], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, _struct.pack("3i", *fds))])
+    if sent < len(message):  # never an empty send: the server may have run the program and
+        sock.sendall(message[sent:])  # closed by then, and the send would fail with EPIPE
+    started = _read_exactly(sock, 5)
+    if started[:1] != b"P" or len(started) != 5:
+        return None
+    return _struct.unpack("!I", started[1:])[0]
+
+
+def wait_status(sock) -> int | None:
+    """The child's wait status once it ended (as ``os.waitpid`` gives it); None when the server
+    went away first."""
+    ended = _read_exactly(sock, 5)
     if ended[:1] != b"X" or len(ended) != 5:
-        return _lost(pid)
-    return _as_own(_struct.unpack("!I", ended[1:])[0])
+        return None
+    return _struct.unpack("!I", ended[1:])[0]
 
 
-def read_exactly(sock, size: int) -> bytes:
+def _read_exactly(sock, size: int) -> bytes:
     """``size`` bytes from ``sock``, or fewer where it ends first."""
     data = b""
     while len(data) < size:
@@ -97,9 +114,7 @@ def _lost(pid: int) -> int:
     while True:
         try:
             os.kill(pid, 0)
-        except ProcessLookupError:
-            break
-        except OSError:
+        except OSError:  # gone
             break
         time.sleep(0.05)
     os.write(2, b"irissim: the fork server ended before the program did; its exit status is lost\n")
