@@ -213,3 +213,34 @@ def test_many_sessions_at_once_each_run_once(sim_host):
     for thread in threads:
         thread.join()
     assert wrong == []
+
+
+def test_a_signal_as_soon_as_the_session_answers_reaches_it(sim_host):
+    """SIGTERM to launchers the moment their sessions first answer, many at once: each ends as
+    a session ends on SIGTERM (a Halt, status 1), never by the signal itself.  The child answers
+    as soon as it is forked, before its launcher may have heard its pid: a launcher that took its
+    signals only then died of one that came first (-15), and took its session with it."""
+    import signal
+    import threading
+
+    codes: list = []
+
+    def sessions() -> None:
+        for _ in range(25):
+            p = subprocess.Popen([str(sim_host.iris_command), "session", "IRIS", "-U", "%SYS"],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            p.stdin.write(b'Write "job=",$JOB,!\n')
+            p.stdin.flush()
+            while b"job=" not in (line := p.stdout.readline()) and line:
+                pass
+            p.send_signal(signal.SIGTERM)
+            codes.append(p.wait(30))
+            p.stdin.close()
+            p.stdout.close()
+
+    threads = [threading.Thread(target=sessions) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert codes == [1] * 200

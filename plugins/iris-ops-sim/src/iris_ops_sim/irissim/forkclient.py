@@ -33,6 +33,23 @@ def through(path: str, program: str, argv: list[str]) -> int | None:
         request = (program, argv, dict(os.environb), os.getcwd(), umask)
     except (OSError, ValueError):
         return None
+    # Taken before the request goes: a signal may come as soon as the child runs, before its
+    # pid is here (the child writes at once); it reaches the child then, or this process itself
+    # when no child runs, as it would have reached a launcher running the program itself.
+    child: list[int] = []
+    pending: list[int] = []
+
+    def forward(signum, frame):  # noqa: ARG001
+        if not child:
+            pending.append(signum)
+            return
+        try:
+            os.kill(child[0], signum)
+        except OSError:
+            pass
+
+    signals = [getattr(_signal, name) for name in _FORWARDED]
+    previous = {signum: _signal.signal(signum, forward) for signum in signals}
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         sock.connect(path)
@@ -41,16 +58,14 @@ def through(path: str, program: str, argv: list[str]) -> int | None:
         pid = None
     if pid is None:
         sock.close()
+        for signum, handler in previous.items():
+            _signal.signal(signum, handler)
+        for signum in pending:
+            os.kill(os.getpid(), signum)
         return None
-
-    def forward(signum, frame):  # noqa: ARG001
-        try:
-            os.kill(pid, signum)
-        except OSError:
-            pass
-
-    for name in _FORWARDED:
-        _signal.signal(getattr(_signal, name), forward)
+    child.append(pid)
+    for signum in pending:
+        forward(signum, None)
     try:
         status = wait_status(sock)
     except OSError:
