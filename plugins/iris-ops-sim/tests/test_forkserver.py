@@ -58,7 +58,10 @@ for case in ("end-of-input", "halt", "terminate-status", "launcher-sigterm", "la
         os.kill(job, signal.SIGKILL)
     else:
         os.kill(p.pid, getattr(signal, case.split("-")[1].upper()))
-    code = p.wait(10)
+    try:
+        code = p.wait(60)  # a loaded machine is slow; a session that never ends is what fails
+    except subprocess.TimeoutExpired:
+        raise SystemExit(f"{case}: the launcher still runs after 60 s; the job {'is gone' if gone(job, 0) else 'runs'}")
     rest = p.stdout.read().decode("utf-8", "replace")
     out[case] = {"code": code, "own_job": job == p.pid, "job_gone": gone(job), "rest": rest}
 print(json.dumps(out))
