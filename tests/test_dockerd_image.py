@@ -197,16 +197,53 @@ def test_stop_after_dockerd_was_killed():
     _assert_nothing_left(private, directory, pid, cgroup_parent, runtime_dirs_before)
 
 
+def _stop_the_next_dockerd(known: set[int], stopped: list[int], give_up: threading.Event) -> None:
+    """SIGSTOP the first private dockerd (its directory ``iris-ops-dockerd-*``) not in ``known``
+    the moment it appears: an engine that hangs before it answers."""
+    while not give_up.is_set():
+        for pid in _private_dockerds() - known:
+            os.kill(pid, signal.SIGSTOP)
+            stopped.append(pid)
+            return
+        time.sleep(0.001)
+
+
+def _private_dockerds() -> set[int]:
+    found = set()
+    for entry in os.listdir("/proc"):
+        try:
+            argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0") if entry.isdigit() else []
+        except OSError:
+            continue
+        if argv and os.path.basename(argv[0]) == b"dockerd" and any(b"/iris-ops-dockerd-" in a for a in argv):
+            found.add(int(entry))
+    return found
+
+
 @docker_only
-def test_a_start_that_fails_says_why_and_leaves_nothing():
+def test_a_start_that_hangs_says_why_and_leaves_nothing(capsys):
+    """dockerd stopped (SIGSTOP) as it starts: the start gives up at its deadline, says so with
+    the log's tail, and the stop ends the stopped engine too (TERM, then CONT so that it runs
+    the TERM) and leaves nothing."""
     _require_private_engine()
-    private = PrivateEngine(ready_timeout=0)
-    with pytest.raises(engines.EngineUnavailableError, match="no answer on unix://") as raised:
-        private.start()
+    stopped: list[int] = []
+    give_up = threading.Event()
+    watcher = threading.Thread(target=_stop_the_next_dockerd, args=(_private_dockerds(), stopped, give_up))
+    watcher.start()
+    private = PrivateEngine(ready_timeout=1)
+    try:
+        with pytest.raises(engines.EngineUnavailableError, match=r"no answer on unix://\S+ after 1 s") as raised:
+            private.start()
+    finally:
+        give_up.set()
+        watcher.join()
+        private.stop()
+    assert stopped, "the watcher never saw the new dockerd"
+    assert "ignored TERM" not in capsys.readouterr().out  # it shut down, not killed after 15 s
     assert "dockerd" in str(raised.value)  # the log's tail follows
     assert private.dir is None and private.stop() == []
     directory = re.search(r"unix://(/\S+)/d\.sock", str(raised.value)).group(1)
-    assert _traces(directory, None) == []
+    assert _traces(directory, stopped[0]) == []
 
 
 @docker_only

@@ -369,6 +369,9 @@ class PrivateEngine:
             return
         self._kill_containers()
         proc.send_signal(signal.SIGTERM)
+        # An engine someone stopped (SIGSTOP, a debugger) would keep the TERM pending until the
+        # kill below: resumed, it shuts down as it should (what systemd does too).
+        proc.send_signal(signal.SIGCONT)
         try:
             proc.wait(timeout=self.shutdown_timeout + 10)
         except subprocess.TimeoutExpired:
