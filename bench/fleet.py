@@ -13,6 +13,12 @@ fleet's directory as a user runs it:
 
 ``fleet_over_slowest`` is the median of the three-target wall times over the largest of the
 per-host medians (target <= 1.3: running three at once costs little more than the slowest one).
+
+Every host of this fleet is this machine, so the three at once share its cores, and the run
+also records the whole machine's busy CPU time (``/proc/stat``) of each run.  Three at once
+cannot end before their CPU time over the cores: ``cpu_floor_over_slowest`` is that floor over
+the slowest alone, the best ``fleet_over_slowest`` this machine allows whatever iris-ops does
+(hosts on machines of their own, as a real fleet has, share nothing but the client).
 It prints the figures and writes them to ``bench/results-fleet.json`` (``--json`` for another
 file); ``sim fleet down`` removes the fleet at the end, after a failure too.
 """
@@ -40,12 +46,23 @@ from targets import TARGETS  # noqa: E402  (bench/targets.py)
 FIGURE = "fleet_over_slowest"
 
 
-def iris_ops(*args, cwd: Path) -> float:
-    """Seconds ``iris-ops ARGS`` took; it must succeed."""
+def busy_cpu_seconds() -> float:
+    """The whole machine's CPU time spent outside idle and iowait since boot (``/proc/stat``)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")  # guest time is counted in user already
+
+
+def iris_ops(*args, cwd: Path, cpu: list[float] | None = None) -> float:
+    """Seconds ``iris-ops ARGS`` took; it must succeed.  ``cpu`` gets the machine's busy CPU
+    seconds over the same span."""
+    busy = busy_cpu_seconds()
     began = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "iris_ops", *map(str, args)], cwd=cwd, capture_output=True, text=True,
                           stdin=subprocess.DEVNULL)
     took = time.monotonic() - began
+    if cpu is not None:
+        cpu.append(round(busy_cpu_seconds() - busy, 3))
     if done.returncode != 0:
         raise SystemExit(f"iris-ops {' '.join(map(str, args))} failed ({done.returncode}):\n{done.stdout}{done.stderr[-2000:]}")
     return took
@@ -77,11 +94,14 @@ def main(argv: list[str] | None = None) -> int:
         out = scratch / "out"
         alone: dict[str, list[float]] = {h.name: [] for h in fleet.hosts}
         together: list[float] = []
+        alone_cpu: dict[str, list[float]] = {h.name: [] for h in fleet.hosts}
+        together_cpu: list[float] = []
         for run in range(args.runs):  # alternated, so that a slower minute weighs on both alike
             for host in fleet.hosts:
                 alone[host.name].append(iris_ops("backup", "--ns", "BENCH", "--out", out / f"{host.name}-{run}",
-                                                 "--target", host.name, cwd=where))
-            together.append(iris_ops("backup", "--ns", "BENCH", "--out", out / f"all-{run}", "--all-targets", cwd=where))
+                                                 "--target", host.name, cwd=where, cpu=alone_cpu[host.name]))
+            together.append(iris_ops("backup", "--ns", "BENCH", "--out", out / f"all-{run}", "--all-targets", cwd=where,
+                                     cpu=together_cpu))
             shutil.rmtree(out)
     finally:
         down = subprocess.run([sys.executable, "-m", "iris_ops", "sim", "fleet", "down", "--dir", str(where)],
@@ -93,12 +113,18 @@ def main(argv: list[str] | None = None) -> int:
     slowest = max(medians, key=medians.get)
     figure = ratio(statistics.median(together), medians[slowest])
     op, bound = TARGETS[FIGURE]
+    cores = os.cpu_count() or 1
+    floor = statistics.median(together_cpu) / cores
     figures = {
         FIGURE: figure,
         "targets": {FIGURE: f"{op} {bound}"},
         "met": None if figure is None else (figure <= bound if op == "<=" else figure >= bound),
         "all_targets_s": {"median": round(statistics.median(together), 3), "runs": [round(t, 3) for t in together]},
         "alone_s": {name: {"median": medians[name], "runs": [round(t, 3) for t in alone[name]]} for name in medians},
+        # the machine's busy CPU seconds of each run, and the floor they set on this machine
+        "machine_cpu_s": {"all_targets": together_cpu, **alone_cpu},
+        "cpu_floor_s": round(floor, 3),
+        "cpu_floor_over_slowest": ratio(floor, medians[slowest]),
         "slowest": slowest,
         "hosts": [{"name": h.name, "instance": h.kind} for h in fleet.hosts],
         "size_mib": size_mib,
@@ -111,7 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.hosts} hosts ({kinds}), a {size_mib} MiB database each, median of {args.runs} runs")
     for name in medians:
         print(f"  backup --target {name:<8} {medians[name]:6.2f} s" + ("  (slowest)" if name == slowest else ""))
-    print(f"  backup --all-targets     {figures['all_targets_s']['median']:6.2f} s")
+    print(f"  backup --all-targets     {figures['all_targets_s']['median']:6.2f} s"
+          f"  ({statistics.median(together_cpu):.2f} s of CPU: on {cores} cores no less than {floor:.2f} s)")
+    print(f"cpu_floor_over_slowest = {figures['cpu_floor_over_slowest']} (the best this machine allows)")
     print(f"{FIGURE} = {figure} (target {op} {bound}: {'met' if figures['met'] else 'not met'})")
     Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
     print(f"written to {args.json}")
