@@ -136,3 +136,60 @@ def test_qlist_and_unknown_subcommand():
     assert rc == 0 and out.startswith("IRIS^/usr/irissys^") and out.endswith("\n") and out.count("\n") == 1
     out, rc = run("", ["frobnicate"])
     assert rc != 0 and "Usage" in out
+
+
+# A session waiting for input ends on SIGTERM however early the signal came: Python runs a
+# handler only between bytecodes, so a signal taken while the reading thread is not in its read
+# (here, by another thread of the process: the state a signal arriving just before the read
+# leaves) is seen only through the wakeup pipe the session waits on beside its input.
+_WAITER = r"""
+import os, signal, sys, threading, time
+sys.path.insert(0, sys.argv[1])
+from irissim.objectscript.terminal import LineInput
+
+never, _keep_open = os.pipe()  # input that never comes
+wake_r, wake_w = os.pipe()
+os.set_blocking(wake_r, False)
+os.set_blocking(wake_w, False)
+signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+
+class Ended(Exception):
+    pass
+
+def ended(signum, frame):
+    raise Ended
+
+signal.signal(signal.SIGTERM, ended)
+line_input = LineInput(os.fdopen(never, "rb", buffering=0), wake=wake_r if sys.argv[2] == "wake" else None)
+
+def signal_this_thread():
+    time.sleep(0.3)  # the main thread is in its wait by now
+    signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
+
+threading.Thread(target=signal_this_thread, daemon=True).start()
+try:
+    line_input.readline()
+except Ended:
+    print("ended")
+"""
+
+
+def _wait_for_input(how: str) -> "subprocess.CompletedProcess | None":
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import iris_ops_sim
+
+    try:
+        return subprocess.run([sys.executable, "-c", _WAITER, str(Path(iris_ops_sim.__file__).parent), how],
+                              capture_output=True, text=True, timeout=5)
+    except subprocess.TimeoutExpired:
+        return None
+
+
+def test_a_signal_taken_outside_the_read_still_ends_the_wait_for_input():
+    done = _wait_for_input("wake")
+    assert done is not None and done.stdout == "ended\n", done
+    # the control: without the wakeup pipe the same wait outlives the signal
+    assert _wait_for_input("no wake") is None

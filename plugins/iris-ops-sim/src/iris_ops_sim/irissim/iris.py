@@ -12,7 +12,8 @@ every deadline.  The session then runs what it was sent, as a late IRIS process 
 
 A session is a job of the instance's job table (``instance/jobtable.py``), so that another one
 can end it with ``$SYSTEM.Process.Terminate(pid)``: SIGTERM ends it as a ``Halt`` with the status
-asked for.
+asked for, also while it waits for input: the wait watches a wakeup pipe beside the input, so a
+signal that comes just before the read cannot leave the session at its prompt.
 With the variant ``eof-keeps-session`` (``variants.py``) the session never sees the end of its
 input: it reads from a pipe this process keeps open, fed from the real input.
 """
@@ -30,7 +31,7 @@ from . import variants
 from .instance import SimInstance, jobtable
 from .instance.fs import NativeFS, current_user
 from .objectscript.runtime import Halt
-from .objectscript.terminal import Instances, iris_main
+from .objectscript.terminal import Instances, LineInput, iris_main
 
 __all__ = ["main", "slow_down"]
 
@@ -55,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     if session and variants.on(variants.EOF_KEEPS_SESSION):
         keep_input_open()
     fs = NativeFS()
+    stdin = LineInput(sys.stdin.buffer, wake=_wakeup_pipe() if session else None)
 
     def find(name: str):
         try:
@@ -69,11 +71,21 @@ def main(argv: list[str] | None = None) -> int:
         return SimInstance.every(fs)
 
     try:
-        return iris_main(Instances(find, every), argv, sys.stdin.buffer, _write, user=current_user(), job=os.getpid())
+        return iris_main(Instances(find, every), argv, stdin, _write, user=current_user(), job=os.getpid())
     except BrokenPipeError:
         return 1
     except Halt as h:  # terminated by another process while it waited for input
         return h.exit_code
+
+
+def _wakeup_pipe() -> int:
+    """A pipe every signal writes to (:func:`signal.set_wakeup_fd`); its reading end, for the
+    session's input to wait on beside the input itself (``LineInput``)."""
+    read_end, write_end = os.pipe()
+    os.set_blocking(read_end, False)
+    os.set_blocking(write_end, False)
+    signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+    return read_end
 
 
 def _terminated(where, signum, frame) -> None:  # noqa: ARG001

@@ -87,18 +87,35 @@ def display_line(text: str, cmds: list[Cmd] | None) -> tuple[str, int]:
     return "".join(chars)[offset:], offset
 
 
+def _drain(fd: int) -> None:
+    """Empty the non-blocking pipe ``fd``."""
+    try:
+        while os.read(fd, 512):
+            pass
+    except BlockingIOError:
+        pass
+
+
 class LineInput:
     """The principal device's input, a line at a time, with an optional timeout (what ``Read
     var:t`` needs).  On a real file descriptor it reads with ``os.read`` and ``select`` into its
     own buffer (a buffered reader would hide what it read ahead from ``select``); a stream
-    without one (an in-memory test input) is read with ``readline``, never waiting."""
+    without one (an in-memory test input) is read with ``readline``, never waiting.
 
-    def __init__(self, stream: BinaryIO) -> None:
+    ``wake``: the reading end of the process's :func:`signal.set_wakeup_fd` pipe.  A waiting
+    session must end when it is sent SIGTERM (``$SYSTEM.Process.Terminate``), but Python runs a
+    signal's handler only between bytecodes: one that arrives after the last check and before
+    ``read`` blocks would wait for the next input, forever at a prompt.  With ``wake``, the wait
+    is a ``select`` on the input and on that pipe, which the signal has written to, however
+    early it came."""
+
+    def __init__(self, stream: BinaryIO, wake: int | None = None) -> None:
         self.stream = stream
         try:
             self.fd: int | None = stream.fileno()
         except (AttributeError, OSError, ValueError):
             self.fd = None
+        self.wake = wake if self.fd is not None else None
         self.buffer = b""
         self.ended = False
 
@@ -107,10 +124,17 @@ class LineInput:
         if self.fd is None:
             chunk = self.stream.readline()
         else:
-            if deadline is not None:
-                ready, _, _ = select.select([self.fd], [], [], max(0.0, deadline - time.monotonic()))
-                if not ready:
-                    return False
+            if deadline is not None or self.wake is not None:
+                watched = [self.fd] if self.wake is None else [self.fd, self.wake]
+                while True:  # each turn lets a signal's handler run (a Halt leaves from here)
+                    left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                    ready, _, _ = select.select(watched, [], [], left)
+                    if not ready:
+                        return False
+                    if self.wake in ready:
+                        _drain(self.wake)
+                    if self.fd in ready:
+                        break
             chunk = os.read(self.fd, 65536)
         if chunk:
             self.buffer += chunk
@@ -398,7 +422,7 @@ def iris_main(instances: Any, argv: list[str], stdin: BinaryIO, write: Callable[
     if entry is None:
         out(f"\nNode: {_hostname(instance)}, Instance: {instance.name}\n")
     username = None
-    stdin = LineInput(stdin)
+    stdin = stdin if isinstance(stdin, LineInput) else LineInput(stdin)
     if not instance.os_authentication:
         username = password_login(instance, stdin, out)
         if username is None:
