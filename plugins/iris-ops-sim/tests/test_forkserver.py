@@ -280,3 +280,38 @@ def test_a_signal_as_soon_as_the_session_answers_reaches_it(sim_host):
         thread.join()
     assert not stuck, "\n".join(stuck)
     assert codes == [1] * 200
+
+
+# A launcher waits in recv for its child's end; a signal taken outside that recv (here by
+# another thread, the state one arriving just before the recv leaves) must still reach the
+# launcher's handler, which passes it on, long before the child ends by itself.
+_LAUNCHER_WAIT = r"""
+import signal, socket, struct, sys, threading, time
+sys.path.insert(0, sys.argv[1])
+from irissim import forkclient
+
+ours, servers = socket.socketpair()
+handled = []
+signal.signal(signal.SIGUSR1, lambda signum, frame: handled.append(time.monotonic()))
+began = time.monotonic()
+
+def signal_this_thread_then_end_the_child():
+    time.sleep(0.3)  # the main thread waits in recv by now
+    signal.pthread_kill(threading.get_ident(), signal.SIGUSR1)
+    time.sleep(2.0)
+    servers.sendall(b"X" + struct.pack("!I", 0))
+
+threading.Thread(target=signal_this_thread_then_end_the_child, daemon=True).start()
+status = forkclient.wait_status(ours)
+print(status, round(handled[0] - began, 2) if handled else None)
+"""
+
+
+def test_a_launcher_passes_on_a_signal_taken_outside_its_wait():
+    import iris_ops_sim
+
+    done = subprocess.run([sys.executable, "-c", _LAUNCHER_WAIT, str(Path(iris_ops_sim.__file__).parent)],
+                          capture_output=True, text=True, timeout=30)
+    status, handled_at = done.stdout.split()
+    assert status == "0", done
+    assert handled_at != "None" and float(handled_at) < 1.5, done  # not when the child ended (2.3 s)

@@ -89,9 +89,18 @@ def start(sock, request: tuple, fds: tuple[int, int, int]) -> int | None:
     return _struct.unpack("!I", started[1:])[0]
 
 
+#: Seconds between two looks at the signals while waiting for the child's end (see wait_status).
+_SIGNAL_LOOK = 0.25
+
+
 def wait_status(sock) -> int | None:
     """The child's wait status once it ended (as ``os.waitpid`` gives it); None when the server
-    went away first."""
+    went away first.
+
+    The wait is cut into short ones: Python runs a signal's handler only between bytecodes, so a
+    signal that came just before a blocking ``recv`` began would not be passed on until the
+    child ended by itself, which a session waiting for input never does."""
+    sock.settimeout(_SIGNAL_LOOK)
     ended = _read_exactly(sock, 5)
     if ended[:1] != b"X" or len(ended) != 5:
         return None
@@ -102,7 +111,10 @@ def _read_exactly(sock, size: int) -> bytes:
     """``size`` bytes from ``sock``, or fewer where it ends first."""
     data = b""
     while len(data) < size:
-        chunk = sock.recv(size - len(data))
+        try:
+            chunk = sock.recv(size - len(data))
+        except TimeoutError:  # a look at the signals (wait_status); the wait goes on
+            continue
         if not chunk:
             break
         data += chunk
