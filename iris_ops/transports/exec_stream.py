@@ -10,7 +10,6 @@ input, and ask the engine for the exit code once the stream ended.
 from __future__ import annotations
 
 import contextlib
-import select
 import socket
 import struct
 import time
@@ -18,6 +17,7 @@ from typing import Iterator
 
 from iris_ops import errors
 from iris_ops.transports.docker_errors import translate_errors
+from iris_ops.transports.waits import readable
 
 __all__ = [
     "STDOUT", "STDERR", "remaining", "FrameReader", "buffered_reader", "raw_socket", "half_close", "exec_exit_code",
@@ -91,6 +91,9 @@ class FrameReader:
         parts: list[bytes] = []
         got = 0
         while got < n:
+            # waited for in slices (iris_ops.transports.waits): a signal meanwhile is handled at once
+            if self.quiet(remaining(self.deadline, self.what)):
+                raise errors.DeadlineExceeded(f"{self.what}: deadline exceeded")
             self.raw.settimeout(remaining(self.deadline, self.what))
             try:
                 piece = self.reader.read1(n - got)
@@ -119,8 +122,7 @@ class FrameReader:
             return False  # the next read says what happened
         finally:
             self.raw.settimeout(remaining(self.deadline, self.what))
-        ready, _, _ = select.select([self.raw], [], [], max(0.0, min(seconds, self.deadline - time.monotonic())))
-        return not ready
+        return not readable(self.raw, max(0.0, min(seconds, self.deadline - time.monotonic())))
 
     def frames(self) -> Iterator[tuple[int, bytes]]:
         """(stream, payload) per frame (``STDOUT`` or ``STDERR``), until the stream ends."""

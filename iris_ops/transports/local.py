@@ -48,13 +48,29 @@ def _run(target: Target, argv: list[str], stdin: bytes, timeout: float, *, inter
         try:
             exchange = PipeExchange(proc)
             _, ready = converse(exchange, target.username, target.password, deadline, interactive=interactive)
-            rest, err = proc.communicate(input=stdin if ready and not exchange.ended else b"",
-                                         timeout=max(0.001, deadline - time.monotonic()))
+            rest, err = _communicate(proc, stdin if ready and not exchange.ended else b"", deadline)
         except (subprocess.TimeoutExpired, DeadlineExceeded):
             proc.kill()
             proc.wait()
             raise DeadlineExceeded(f"iris session did not finish within {timeout:g} s") from None
     return ExecResult(exit_code=proc.returncode, stdout=bytes(exchange.output) + rest, stderr=err)
+
+
+def _communicate(proc: subprocess.Popen, data: bytes, deadline: float) -> tuple[bytes, bytes]:
+    """``proc.communicate(data)`` until ``deadline``, in slices of ``waits.SLICE`` so that a
+    signal meanwhile is handled at once (:mod:`iris_ops.transports.waits`); a retried
+    ``communicate`` loses no output."""
+    from iris_ops.transports.waits import SLICE
+
+    first = True
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            return proc.communicate(input=data if first else None, timeout=max(0.001, min(SLICE, left)))
+        except subprocess.TimeoutExpired:
+            if left <= SLICE:
+                raise
+        first = False
 
 
 @hookimpl(trylast=True)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import select
 import subprocess
 import time
 
 from iris_ops import redact
 from iris_ops.errors import DeadlineExceeded, UnreachableError
 from iris_ops.transports.base import OpenSession, Target
+from iris_ops.transports.waits import readable
 
 __all__ = ["LocalSession", "read_pipe", "PipeExchange"]
 
@@ -23,8 +23,7 @@ def read_pipe(fd: int, deadline: float, settle: float | None = None):
     left = deadline - time.monotonic()
     if left <= 0:
         raise DeadlineExceeded("iris session did not answer in time")
-    ready, _, _ = select.select([fd], [], [], left if settle is None else min(settle, left))
-    if not ready:
+    if not readable(fd, left if settle is None else min(settle, left)):
         if settle is not None and settle < left:
             return QUIET
         raise DeadlineExceeded("iris session did not answer in time")

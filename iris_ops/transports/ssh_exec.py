@@ -18,7 +18,6 @@ error output says why.
 from __future__ import annotations
 
 import contextlib
-import select
 import shlex
 import socket
 import threading
@@ -28,6 +27,7 @@ from typing import TYPE_CHECKING, Iterator
 from iris_ops import errors
 from iris_ops.transports.base import ExecResult
 from iris_ops.transports.ssh_connect import connection, lost
+from iris_ops.transports.waits import readable
 
 if TYPE_CHECKING:  # pragma: no cover
     from iris_ops.transports.base import Target
@@ -113,8 +113,7 @@ class RemoteProcess:
 
         while not self.ended:
             left = _left(deadline, self.what)
-            ready, _, _ = select.select([self.channel], [], [], left if settle is None else min(settle, left))
-            if not ready:
+            if not readable(self.channel, left if settle is None else min(settle, left)):
                 if settle is not None and settle < left:
                     return QUIET
                 raise errors.DeadlineExceeded(f"{self.what}: deadline exceeded")
