@@ -193,3 +193,40 @@ def test_a_signal_taken_outside_the_read_still_ends_the_wait_for_input():
     assert done is not None and done.stdout == "ended\n", done
     # the control: without the wakeup pipe the same wait outlives the signal
     assert _wait_for_input("no wake") is None
+
+
+_HANGER = r"""
+import io, signal, sys, threading, time
+sys.path.insert(0, sys.argv[1])
+from objectscript_fakes import session
+
+class Ended(Exception):
+    pass
+
+def ended(signum, frame):
+    raise Ended
+
+signal.signal(signal.SIGTERM, ended)
+
+def signal_this_thread():
+    time.sleep(0.3)  # the session hangs by now
+    signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
+
+threading.Thread(target=signal_this_thread, daemon=True).start()
+began = time.monotonic()
+try:
+    session("Hang 3\nHalt")
+except Ended:
+    print(f"ended after {time.monotonic() - began:.2f} s")
+"""
+
+
+def test_a_signal_taken_outside_a_hang_still_ends_it_at_once():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    done = subprocess.run([sys.executable, "-c", _HANGER, str(Path(__file__).parent)],
+                          capture_output=True, text=True, timeout=30)
+    assert done.stdout.startswith("ended after "), done
+    assert float(done.stdout.split()[2]) < 1.5, done.stdout  # not when Hang 3 ran out

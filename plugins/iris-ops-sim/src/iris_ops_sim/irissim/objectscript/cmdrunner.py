@@ -14,6 +14,19 @@ from .evaluator import Evaluator
 from .runtime import TIMED_OUT, ByRef, Halt, IrisError
 from .values import subscript, to_num, to_str
 
+#: The longest a signal waits for its handler during a ``Hang`` (seconds).
+HANG_SLICE = 0.25
+
+
+def hang(seconds: float) -> None:
+    """``Hang``: sleep in slices of at most :data:`HANG_SLICE`.  Python runs a signal's handler
+    only between bytecodes, so a SIGTERM (``$SYSTEM.Process.Terminate``) that came just before
+    one long sleep began would end the session only when the whole ``Hang`` had run out."""
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        time.sleep(min(HANG_SLICE, left))
+
+
 TYPE_CHECKING = False  # typing's own flag would cost every simulator process the import of typing
 if TYPE_CHECKING:
     from typing import Any
@@ -136,4 +149,4 @@ class CommandRunner(Evaluator):
     def x_hang(self, cmd: Cmd) -> None:
         seconds = to_num(self.eval(cmd.a["expr"]))
         if seconds > 0:
-            time.sleep(float(seconds))
+            hang(float(seconds))
