@@ -315,3 +315,35 @@ def test_a_launcher_passes_on_a_signal_taken_outside_its_wait():
     status, handled_at = done.stdout.split()
     assert status == "0", done
     assert handled_at != "None" and float(handled_at) < 1.5, done  # not when the child ended (2.3 s)
+
+
+#: The number of read(2) on the machines the suite runs on (x86_64, aarch64).
+_READ_SYSCALL = {"x86_64": 0, "aarch64": 63}
+
+
+def test_a_session_at_its_prompt_waits_where_a_signal_wakes_it(sim_host):
+    """A session at its prompt waits in select on its input and its wakeup pipe
+    (terminal.LineInput), not in a read that a signal arriving just before it would not
+    interrupt: the kernel's record of the syscall it is blocked in says which."""
+    import platform
+
+    read = _READ_SYSCALL.get(platform.machine())
+    if read is None:
+        pytest.skip(f"read(2)'s number on {platform.machine()} is not known here")
+    p = subprocess.Popen([str(sim_host.iris_command), "session", "IRIS", "-U", "%SYS"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        p.stdin.write(b'Write "job=",$JOB,"=",!\n')
+        p.stdin.flush()
+        while b"job=" not in (line := p.stdout.readline()) and line:
+            pass
+        job = int(line.split(b"job=")[1].split(b"=")[0])
+        seen, deadline = [], time.monotonic() + 10
+        while time.monotonic() < deadline and (len(seen) < 2 or seen[-1] != seen[-2] or seen[-1] == "running"):
+            time.sleep(0.2)  # until it has sat in the same syscall for two looks: its wait at the prompt
+            seen.append(Path(f"/proc/{job}/syscall").read_text().split()[0])
+        assert seen[-1] != "running" and int(seen[-1]) != read, f"the session waits in syscall {seen}"
+    finally:
+        p.stdin.close()
+        p.wait(30)
+        p.stdout.close()
