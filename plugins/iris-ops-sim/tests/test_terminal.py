@@ -183,7 +183,7 @@ def _wait_for_input(how: str) -> "subprocess.CompletedProcess | None":
 
     try:
         return subprocess.run([sys.executable, "-c", _WAITER, str(Path(iris_ops_sim.__file__).parent), how],
-                              capture_output=True, text=True, timeout=5)
+                              capture_output=True, text=True, timeout=2)
     except subprocess.TimeoutExpired:
         return None
 
