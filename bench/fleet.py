@@ -47,10 +47,12 @@ FIGURE = "fleet_over_slowest"
 
 
 def busy_cpu_seconds() -> float:
-    """The whole machine's CPU time spent outside idle and iowait since boot (``/proc/stat``)."""
+    """The whole machine's CPU time since boot (``/proc/stat``): user, nice, system, irq and
+    softirq.  Not idle or iowait, nor steal (time the hypervisor gave to others: no work of this
+    run); guest time is counted in user already."""
     fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")  # guest time is counted in user already
+    user, nice, system, _idle, _iowait, irq, softirq = (fields + [0] * 7)[:7]
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
 
 
 def iris_ops(*args, cwd: Path, cpu: list[float] | None = None) -> float:
